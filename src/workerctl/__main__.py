@@ -1,0 +1,3 @@
+from workerctl.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""The services a command needs, built lazily so each command pays only for what it uses.
+
+The CLI creates one ``App`` per invocation and asks it for the workspace, the
+plugin registry, the history, the records or the engine. Commands that read the
+history get crashed runs marked first (``App.history``).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+
+
+class App:
+    def __init__(self, workspace_option: str | None = None, warn=None) -> None:
+        self.workspace_option = workspace_option
+        self._warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr))
+
+    @cached_property
+    def workspace(self):
+        from workerctl.workspace import find_workspace
+
+        return find_workspace(self.workspace_option)
+
+    @cached_property
+    def registry(self):
+        from workerctl.plugins import get_registry
+
+        registry = get_registry()
+        for warning in registry.warnings:
+            self._warn(warning)
+        return registry
+
+    @cached_property
+    def history(self):
+        """The run history, with dead runs already marked ``crashed``."""
+        from workerctl.store import History
+
+        history = History(self.workspace)
+        history.sweep()
+        return history
+
+    @cached_property
+    def records(self):
+        from workerctl.records import open_records
+
+        return open_records(self.workspace, self.registry)
+
+    @cached_property
+    def engine(self):
+        from workerctl.engine import Engine
+
+        return Engine(self.workspace, self.registry, self.history, self.records)
+
+    @cached_property
+    def versions(self):
+        from workerctl.versions import Versions
+
+        return Versions(self.workspace)
+
+    def worker_files(self):
+        """All worker files, recording any change made on disk as a new version."""
+        from workerctl.workers import load_all
+
+        files = load_all(self.workspace, self.registry)
+        self.versions.sync({wf.name: wf.content for wf in files})
+        return files

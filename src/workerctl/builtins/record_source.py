@@ -1,0 +1,9 @@
+"""Registers the built-in record store (records kept in the workspace)."""
+
+from workerctl import hookimpl
+from workerctl.records import BuiltinRecordStore
+
+
+@hookimpl
+def register_record_sources(register):
+    register(BuiltinRecordStore)

@@ -1,0 +1,124 @@
+"""Built-in tools over the record source, each in its proper category."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from workerctl import hookimpl
+from workerctl.tools import Tool, ToolError
+
+
+def _id_param(name: str, what: str) -> dict:
+    return {"type": "object", "properties": {name: {"type": "string", "description": what}},
+            "required": [name]}
+
+
+def _read(ctx, record_id: str, expected: tuple[str, ...]) -> dict:
+    record = ctx.records.get(record_id)
+    if record is None:
+        raise ToolError(f"no record {record_id!r}")
+    if record.type not in expected:
+        raise ToolError(f"{record_id} is a {record.type}, not a {' or '.join(expected)}")
+    if not record.accessible_by(ctx.worker):
+        raise ToolError(f"access to {record_id} is denied for worker {ctx.worker!r}")
+    data = record.to_dict()
+    if record.type == "task":
+        data["comments"] = [
+            {"author": c.author, "text": c.text, "created": c.created}
+            for c in ctx.records.comments(record_id)
+        ]
+    return data
+
+
+def read_task(ctx, task_id: str) -> dict:
+    return _read(ctx, task_id, ("task",))
+
+
+def list_project_tasks(ctx, project_id: str) -> list[dict]:
+    _read(ctx, project_id, ("project",))
+    tasks = ctx.records.find_linking("task", "project", project_id)
+    return [{"id": t.id, "title": t.title, "status": t.fields.get("status"),
+             "due": t.fields.get("due")} for t in tasks]
+
+
+def list_overdue_tasks(ctx, as_of: str | None = None) -> list[dict]:
+    today = as_of or dt.date.today().isoformat()
+    out = []
+    for task in ctx.records.list("task"):
+        due, status = task.fields.get("due"), task.fields.get("status")
+        if due and str(due) < today and status not in ("done", "cancelled"):
+            ctx.records.reads.append(("task", task.id))
+            out.append({"id": task.id, "title": task.title, "due": due, "status": status,
+                        "assignee": task.fields.get("assignee")})
+    return out
+
+
+def add_task_comment(ctx, task_id: str, text: str) -> dict:
+    _read(ctx, task_id, ("task",))
+    if not text.strip():
+        raise ToolError("the comment text is empty")
+    comment, created = ctx.records.add_comment(
+        task_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.call_key
+    )
+    ctx.record_side_effect("comment", record_id=task_id, comment_id=comment.id,
+                           created=created, by="tool")
+    return {"comment_id": comment.id, "written": created}
+
+
+def read_contact(ctx, contact_id: str) -> dict:
+    return _read(ctx, contact_id, ("contact",))
+
+
+def read_company(ctx, company_id: str) -> dict:
+    return _read(ctx, company_id, ("company",))
+
+
+def read_invoice(ctx, invoice_id: str) -> dict:
+    return _read(ctx, invoice_id, ("invoice",))
+
+
+def list_company_invoices(ctx, company_id: str) -> list[dict]:
+    _read(ctx, company_id, ("company",))
+    return [i.to_dict() for i in ctx.records.find_linking("invoice", "company", company_id)]
+
+
+def read_doc(ctx, doc_id: str) -> dict:
+    return _read(ctx, doc_id, ("doc",))
+
+
+def read_product(ctx, product_id: str) -> dict:
+    return _read(ctx, product_id, ("product",))
+
+
+TOOLS = (
+    Tool("read_task", "productivity", "Read one task with its comments", read_task,
+         _id_param("task_id", "the task id, e.g. T-1042")),
+    Tool("list_project_tasks", "productivity", "List the tasks of a project",
+         list_project_tasks, _id_param("project_id", "the project id, e.g. P-7")),
+    Tool("list_overdue_tasks", "productivity",
+         "List open tasks whose due date has passed", list_overdue_tasks,
+         {"type": "object", "properties": {"as_of": {
+             "type": "string", "description": "ISO date to compare with (default today)"}}}),
+    Tool("add_task_comment", "productivity", "Add a comment to a task", add_task_comment,
+         {"type": "object", "properties": {"task_id": {"type": "string"},
+                                           "text": {"type": "string"}},
+          "required": ["task_id", "text"]}, writes=True),
+    Tool("read_contact", "crm", "Read one CRM contact", read_contact,
+         _id_param("contact_id", "the contact id, e.g. C-12")),
+    Tool("read_company", "crm", "Read one CRM company", read_company,
+         _id_param("company_id", "the company id, e.g. CO-3")),
+    Tool("read_invoice", "finance", "Read one invoice", read_invoice,
+         _id_param("invoice_id", "the invoice id, e.g. INV-2031")),
+    Tool("list_company_invoices", "finance", "List a company's invoices",
+         list_company_invoices, _id_param("company_id", "the company id")),
+    Tool("read_doc", "docs", "Read one document", read_doc,
+         _id_param("doc_id", "the document id, e.g. D-4")),
+    Tool("read_product", "products", "Read one product", read_product,
+         _id_param("product_id", "the product id, e.g. PR-9")),
+)
+
+
+@hookimpl
+def register_tools(register):
+    for tool in TOOLS:
+        register(tool)

@@ -1,0 +1,122 @@
+"""Run cards: the text a person reads for one run (``run start``, ``run inspect``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workerctl import render
+from workerctl.runs import Run
+
+
+def card_facts(app, run: Run) -> dict[str, Any]:
+    """What the card says beyond the stored run: does the record still exist, did the
+    worker change since, is a review still owed."""
+    from workerctl.workers import find_path, load_file
+
+    record_exists = None
+    if run.record_id:
+        record_exists = app.records.peek(run.record_id) is not None
+    try:
+        wf = load_file(find_path(app.workspace, run.worker), app.registry)
+        current_hash = wf.worker.config_hash if wf.ok else None
+        worker_state = "unchanged" if current_hash == run.config_hash else (
+            "changed" if wf.ok else "invalid now")
+    except Exception:  # the worker file was deleted or is unreadable
+        current_hash, worker_state = None, "deleted"
+    return {"record_exists": record_exists, "worker_now": worker_state,
+            "current_config_hash": current_hash,
+            "review_pending": bool(run.needs_review and run.review is None and run.finished)}
+
+
+def _time(iso: str | None) -> str:
+    return iso[11:23] if iso else "-"
+
+
+def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> str:
+    lines = []
+    head = (f"{render.status_cell(run.status)}  run {render.colour(run.id, bold=True)}  "
+            f"worker {run.worker}  created {render.ago(run.created)} ({run.created})")
+    lines.append(head)
+
+    def row(key: str, value: str) -> None:
+        lines.append(f"  {key:<13}{value}")
+
+    if run.record_id:
+        exists = {True: "still exists", False: "NO LONGER EXISTS", None: "unknown"}[
+            facts.get("record_exists")]
+        title = f' "{run.record_title}"' if run.record_title else ""
+        row("record", f"{run.record_type or 'record'} {run.record_id}{title} ({exists}; "
+                      f"workerctl records show {run.record_id})")
+    else:
+        row("record", "none (a run tied to no record)")
+    row("trigger", run.trigger + (f" — {run.reason}" if run.reason else "")
+        + (" [test]" if run.test else "") + (f" [rerun of {run.rerun_of}]" if run.rerun_of else ""))
+    row("executor", run.executor)
+    drift = facts.get("worker_now")
+    drift_text = {"unchanged": "worker unchanged since",
+                  "changed": f"worker CHANGED since (workerctl worker diff {run.worker} "
+                             f"--run {run.id})",
+                  "invalid now": "worker file is invalid now", "deleted": "worker deleted since"}
+    row("config", f"{run.config_hash} ({drift_text.get(drift, drift)})")
+    times = " → ".join(f"{t['status']} {_time(t['at'])}" for t in run.transitions)
+    row("times", f"{times}  ({render.duration(run.duration)})")
+    if run.error:
+        row("error", render.colour(f"{run.error.kind}: {run.error.message}", "failed"))
+        if run.error.detail:
+            detail = run.error.detail.rstrip().splitlines()
+            for line in detail[-12:]:
+                lines.append(f"  {'':<13}{line}")
+    ctx = run.context or {}
+    if ctx:
+        recs = ", ".join(f"{r['type']} {r['id']}" for r in ctx.get("records", [])) or "none"
+        row("context", f"sources {', '.join(ctx.get('sources', [])) or 'none'}; records {recs}")
+        for miss in ctx.get("missing_links", []):
+            row("", f"missing: {miss['link']} {miss['id']} linked from {miss['from']}"
+                    + (f" ({miss['reason']})" if miss.get("reason") else ""))
+    if run.iterations:
+        lines.append("  iterations")
+        for it in run.iterations:
+            usage = it.usage or {}
+            bits = [f"{usage['latency_ms']:g} ms" if usage.get("latency_ms") is not None else "",
+                    usage.get("model") or "",
+                    (f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
+                     if usage.get("input_tokens") is not None else "")]
+            lines.append(f"    {it.number}. " + " · ".join(b for b in bits if b))
+            for call in it.tool_calls:
+                verdict = ("allowed" + (" ✓" if call.ok else " ✗")) if call.allowed else \
+                    render.colour("REFUSED", "failed")
+                lines.append(f"       tool {call.name}({render.cut(str(call.arguments), 60)}) "
+                             f"[{call.category or 'unknown'}{', writes' if call.writes else ''}] "
+                             f"{verdict}")
+                if call.reason:
+                    lines.append(f"         {call.reason}")
+                elif call.result_summary:
+                    lines.append(f"         → {render.cut(call.result_summary, 100)}")
+            if it.text and it.tool_calls:
+                lines.append(f"       says: {render.cut(it.text, 100)}")
+            if it.stderr:
+                lines.append(f"       stderr: {render.cut(it.stderr, 100)}")
+    if run.side_effects:
+        lines.append("  side effects")
+        for se in run.side_effects:
+            state = "written" if se.get("created", True) else "already there, not written again"
+            lines.append(f"    {se['kind']} {se.get('comment_id', '')} on {se.get('record_id')} "
+                         f"({state}; key {se.get('key')})")
+    else:
+        row("side effects", "none")
+    if run.output:
+        if full_output:
+            lines.append("  output")
+            lines.extend(f"    {line}" for line in run.output.rstrip().splitlines())
+        else:
+            row("output", render.cut(run.preview, 100))
+    if run.review:
+        rv = run.review
+        row("review", f"{rv.verdict} by {rv.reviewer} {render.ago(rv.time)}"
+                      + (f" — {rv.note}" if rv.note else ""))
+    elif facts.get("review_pending"):
+        row("review", render.colour("needs human review", "failed")
+            + f" (workerctl run review --id {run.id})")
+    if run.status == "failed":
+        lines.append(f"  next         workerctl run troubleshoot --id {run.id}")
+    return "\n".join(lines)

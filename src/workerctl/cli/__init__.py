@@ -1,0 +1,80 @@
+"""The ``workerctl`` command: a lazy group so start-up imports only click.
+
+Each command group lives in its own module and is imported only when used;
+``workerctl --help`` shows the short help from the table below without importing
+any of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from workerctl import __version__
+
+# name -> (module:attribute, short help)
+COMMANDS = {
+    "init": ("workerctl.cli.init:init", "Make a new workspace with sample workers and records."),
+    "workers": ("workerctl.cli.workers:workers", "List workers."),
+    "worker": ("workerctl.cli.workers:worker", "Show, create, edit, validate and version a worker."),
+    "templates": ("workerctl.cli.templates:templates", "The catalogue of worker templates."),
+    "run": ("workerctl.cli.run:run", "Start, inspect, troubleshoot, review, rerun or cancel a run."),
+    "runs": ("workerctl.cli.runs:runs", "List, watch, count and prune runs."),
+    "records": ("workerctl.cli.records:records", "The business records runs act on."),
+    "plugins": ("workerctl.cli.plugins:plugins", "Installed plugins and the hooks they implement."),
+    "tools": ("workerctl.cli.plugins:tools", "Tools workers can call, by category."),
+    "executors": ("workerctl.cli.plugins:executors", "Installed executors."),
+    "completion": ("workerctl.cli.completion:completion", "Print a shell completion script."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        module_name, attr = spec[0].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        from workerctl.errors import WorkerctlError
+
+        try:
+            return super().invoke(ctx)
+        except WorkerctlError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            sys.stderr.close()
+            ctx.exit(0)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-w", "--workspace", metavar="DIR",
+              help="Workspace folder (default: $WORKERCTL_WORKSPACE, else the nearest parent "
+                   "folder holding workerctl.yaml).")
+@click.version_option(__version__, prog_name="workerctl")
+@click.pass_context
+def cli(ctx, workspace):
+    """Run AI workers, record every run, troubleshoot failures and review output.
+
+    Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
+    3 not found; 4 the history is locked or damaged.
+    """
+    from workerctl.app import App
+
+    ctx.obj = App(workspace)
+
+
+def main() -> None:
+    cli(prog_name="workerctl")

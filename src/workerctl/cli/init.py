@@ -1,0 +1,21 @@
+"""``workerctl init``."""
+
+import click
+
+from workerctl.cli.common import app
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.pass_context
+def init(ctx, directory):
+    """Make a new workspace in DIRECTORY with example workers and sample records."""
+    from pathlib import Path
+
+    from workerctl.workspace import init_workspace
+
+    workspace = init_workspace(Path(directory), app(ctx).registry)
+    click.echo(f"Made a workspace in {workspace.root}")
+    click.echo("  workers:  " + ", ".join(sorted(p.stem for p in workspace.workers_dir.glob("*.yaml"))))
+    click.echo(f"  records:  {workspace.records_file}")
+    click.echo(f"Try: workerctl -w {workspace.root} run start overdue-task-review --task T-1042")

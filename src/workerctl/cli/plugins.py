@@ -1,0 +1,80 @@
+"""``workerctl plugins list``, ``tools list``, ``executors list``."""
+
+from __future__ import annotations
+
+import click
+
+from workerctl.cli.common import app, emit, output_options
+
+
+@click.group()
+def plugins():
+    """Installed plugins and the hooks they implement."""
+
+
+@plugins.command("list")
+@output_options
+@click.pass_context
+def plugins_list(ctx, fmt):
+    """Plugin, version, built-in or installed, hooks implemented, load errors."""
+    registry = app(ctx).registry
+    items = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": p.hooks,
+              "error": p.error} for p in registry.plugins]
+    emit(fmt, items, ["name", "version", "builtin", "error"],
+         lambda: [[i["name"], i["version"], "built-in" if i["builtin"] else "installed",
+                   ", ".join(i["hooks"]) or "-", i["error"] or ""] for i in items],
+         ["plugin", "version", "kind", "hooks", "error"], id_key="name")
+
+
+@click.group()
+def tools():
+    """Tools workers can call, by category."""
+
+
+@tools.command("list")
+@click.option("--category", help="Only tools of this category.")
+@output_options
+@click.pass_context
+def tools_list(ctx, category, fmt):
+    """Tool, category, read/write, plugin and description."""
+    registry = app(ctx).registry
+    items = [{**t.schema(), "plugin": registry.owner("tool", t.name)}
+             for t in sorted(registry.tools.values(), key=lambda t: (t.category, t.name))
+             if category is None or t.category == category]
+    emit(fmt, items, ["name", "category", "writes", "plugin", "description"],
+         lambda: [[i["name"], i["category"], "write" if i["writes"] else "read", i["plugin"],
+                   i["description"]] for i in items],
+         ["tool", "category", "access", "plugin", "description"], id_key="name")
+
+
+@tools.command("categories")
+@output_options
+@click.pass_context
+def categories(ctx, fmt):
+    """Tool categories with their descriptions and tool counts."""
+    registry = app(ctx).registry
+    items = [{"name": n, "description": d, "plugin": registry.owner("tool category", n),
+              "tools": sum(t.category == n for t in registry.tools.values())}
+             for n, d in sorted(registry.categories.items())]
+    emit(fmt, items, ["name", "tools", "plugin", "description"],
+         lambda: [[i["name"], i["tools"], i["plugin"], i["description"]] for i in items],
+         ["category", "tools", "plugin", "description"], id_key="name")
+
+
+@click.group()
+def executors():
+    """Installed executors."""
+
+
+@executors.command("list")
+@output_options
+@click.pass_context
+def executors_list(ctx, fmt):
+    """Executor, plugin and description."""
+    registry = app(ctx).registry
+    items = [{"name": name, "plugin": registry.owner("executor", name),
+              "description": getattr(e, "description", "")}
+             for name, e in sorted(registry.executors.items())]
+    emit(fmt, items, ["name", "plugin", "description"],
+         lambda: [[i["name"], i["plugin"], i["description"]] for i in items],
+         ["executor", "plugin", "description"], id_key="name")

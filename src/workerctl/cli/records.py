@@ -1,0 +1,85 @@
+"""``workerctl records``: the business records runs act on."""
+
+from __future__ import annotations
+
+import click
+
+from workerctl.cli.common import app, emit, output_options
+
+
+@click.group()
+def records():
+    """The business records runs act on."""
+
+
+def _record_item(record) -> dict:
+    return {**record.to_dict(), "status": record.fields.get("status"),
+            "due": record.fields.get("due")}
+
+
+@records.command("list")
+@click.option("--type", "rtype", help="Only records of this type (task, project, ...).")
+@output_options
+@click.pass_context
+def list_cmd(ctx, rtype, fmt):
+    """Every record: id, type, title, status, due date, links."""
+    from workerctl import render
+
+    items = [_record_item(r) for r in sorted(app(ctx).records.list(rtype), key=lambda r: r.id)]
+
+    def rows():
+        return [[i["id"], i["type"], render.cut(i["title"], 44), i["status"] or "-",
+                 i["due"] or "-", "yes" if i["safe_for_testing"] else "",
+                 ", ".join(f"{k}:{v}" for k, v in i["links"].items())[:50]] for i in items]
+
+    emit(fmt, items, ["id", "type", "title", "status", "due", "safe_for_testing", "source"],
+         rows, ["id", "type", "title", "status", "due", "test-safe", "links"],
+         empty="no records" + (f" of type {rtype}" if rtype else ""))
+
+
+@records.command("show")
+@click.argument("record_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def show(ctx, record_id, as_json):
+    """One record: fields, links, and the comments (with the run that wrote each)."""
+    from dataclasses import asdict
+
+    from workerctl import render
+
+    a = app(ctx)
+    record = a.records.require(record_id)
+    comments = [asdict(c) for c in a.records.comments(record_id)]
+    if as_json:
+        click.echo(render.to_json({**record.to_dict(), "comments": comments}))
+        return
+    click.echo(render.colour(f"{record.type} {record.id}", bold=True) + f" — {record.title}")
+    for key, value in record.fields.items():
+        click.echo(f"  {key + ':':<14}{value}")
+    for key, value in record.links.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"  {'→ ' + key + ':':<14}{shown}")
+    if record.safe_for_testing:
+        click.echo("  safe for testing: draft workers may run here")
+    if record.restricted_to is not None:
+        click.echo(f"  restricted to: {', '.join(record.restricted_to) or 'nobody'}")
+    click.echo(f"\nComments ({len(comments)})")
+    for c in comments:
+        by = f"{c['author']}" + (f" (run {c['run_id']})" if c["run_id"] else "")
+        click.echo(f"  [{c['id']}] {by}, {render.ago(c['created'])}:")
+        for line in c["text"].rstrip().splitlines():
+            click.echo(f"      {line}")
+
+
+@records.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.pass_context
+def import_cmd(ctx, path):
+    """Add or replace records from a YAML or JSON file (a list of records)."""
+    from pathlib import Path
+
+    from workerctl.records import load_record_file
+
+    items = load_record_file(Path(path))
+    added, replaced = app(ctx).records.builtin().import_records(items, path)
+    click.echo(f"imported {added + replaced} record(s): {added} new, {replaced} replaced")

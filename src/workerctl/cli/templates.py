@@ -1,0 +1,52 @@
+"""``workerctl templates``."""
+
+import click
+
+from workerctl.cli.common import app, emit, output_options
+
+
+@click.group()
+def templates():
+    """The catalogue of worker templates."""
+
+
+@templates.command("list")
+@output_options
+@click.pass_context
+def list_cmd(ctx, fmt):
+    """Every template: key, title, output mode, sources, categories, plugin."""
+    registry = app(ctx).registry
+    items = [{**t.to_dict(), "plugin": registry.owner("template", t.key)}
+             for t in sorted(registry.templates.values(), key=lambda t: t.key)]
+    emit(fmt, items, ["key", "title", "output_mode", "plugin"],
+         lambda: [[i["key"], i["title"], i["output_mode"], ", ".join(i["context_sources"]),
+                   ", ".join(i["tool_categories"])] for i in items],
+         ["key", "title", "output mode", "context", "tools"], id_key="key")
+
+
+@templates.command("show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def show(ctx, key, as_json):
+    """One template in full."""
+    from workerctl import render
+    from workerctl.errors import NotFoundError
+
+    registry = app(ctx).registry
+    template = registry.templates.get(key)
+    if template is None:
+        raise NotFoundError(f"no template {key!r}", hint="'workerctl templates list' shows them")
+    data = {**template.to_dict(), "plugin": registry.owner("template", key)}
+    if as_json:
+        click.echo(render.to_json(data))
+        return
+    click.echo(f"{template.key} — {template.title}\n  {template.description}")
+    click.echo(f"  context sources: {', '.join(template.context_sources)}")
+    click.echo(f"  tool categories: {', '.join(template.tool_categories)}")
+    click.echo(f"  output mode:     {template.output_mode}")
+    click.echo(f"  max iterations:  {template.max_iterations}")
+    click.echo(f"  plugin:          {data['plugin']}\n\nInstructions:")
+    for line in template.instructions.rstrip().splitlines():
+        click.echo(f"  │ {line}")
+    click.echo(f"\nUse it: workerctl worker new NAME --template {template.key}")

@@ -1,0 +1,271 @@
+"""``workerctl workers list`` and the ``workerctl worker`` group."""
+
+from __future__ import annotations
+
+import click
+
+from workerctl.cli.common import app, emit, output_options
+
+WORKER_COLUMNS = ["name", "status", "output_mode", "template", "executor", "last_run",
+                  "last_status", "last_run_at", "success_rate"]
+
+
+def _rate(value) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+@click.group()
+def workers():
+    """List workers."""
+
+
+@workers.command("list")
+@output_options
+@click.pass_context
+def workers_list(ctx, fmt):
+    """Name, status, output mode, template, executor, last run and success rate.
+
+    A broken worker file is listed as 'broken' with its first problem; the
+    others are listed as usual. Success rate counts each worker's last 50 runs.
+    """
+    from workerctl import render
+    from workerctl.worker_ops import run_stats, worker_row
+
+    a = app(ctx)
+    files = a.worker_files()
+    stats = run_stats(a.history, [wf.name for wf in files])
+    items = [worker_row(wf, stats[wf.name]) for wf in files]
+
+    def rows():
+        out = []
+        for item in items:
+            if not item["valid"]:
+                out.append([item["name"], render.colour("✗ broken", "broken"),
+                            str(item["problems"][0]["message"]) if item["problems"] else "",
+                            "", "", "", ""])
+                continue
+            last = (f"{render.status_cell(item['last_status'])} {render.ago(item['last_run_at'])}"
+                    if item["last_run"] else "never")
+            out.append([item["name"], render.colour(item["status"]), item["output_mode"],
+                        item["template"] or "-", item["executor"], last,
+                        _rate(item["success_rate"])])
+        return out
+
+    emit(fmt, items, WORKER_COLUMNS, rows,
+         ["name", "status", "output mode", "template", "executor", "last run", "success"],
+         id_key="name", empty="no workers yet: 'workerctl worker new NAME --template KEY'")
+    broken = [i["name"] for i in items if not i["valid"]]
+    if broken and fmt == "table":
+        click.echo(f"\n{len(broken)} broken: {', '.join(broken)} — "
+                   "'workerctl worker validate' shows every problem", err=True)
+
+
+@click.group()
+def worker():
+    """Show, create, edit, validate and version a worker."""
+
+
+@worker.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def show(ctx, name, as_json):
+    """The worker overview: status, output mode, template key, context sources,
+    tool categories, instructions (read-only) and recent runs."""
+    from workerctl import render
+    from workerctl.store import RunFilter
+    from workerctl.workers import get_worker
+
+    a = app(ctx)
+    a.worker_files()
+    w = get_worker(a.workspace, a.registry, name)
+    recent = a.history.list(RunFilter(workers=(w.name,)), limit=10)
+    data = {
+        "name": w.name, "description": w.description, "status": w.status,
+        "output_mode": w.output_mode, "template": w.template,
+        "context_sources": w.context_sources, "tool_categories": w.tool_categories,
+        "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
+        "executor_settings": w.executor_settings, "needs_review": w.needs_review,
+        "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
+        "recent_runs": recent,
+    }
+    if as_json:
+        click.echo(render.to_json(data))
+        return
+    click.echo(render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else ""))
+    pairs = [
+        ("status", render.colour(w.status)), ("output mode", w.output_mode),
+        ("template", w.template or "-"),
+        ("context sources", ", ".join(w.context_sources) or "none"),
+        ("tool categories", ", ".join(w.tool_categories) or "none"),
+        ("max iterations", str(w.max_iterations)), ("timeout", f"{w.timeout:g}s"),
+        ("executor", w.executor + (f" {w.executor_settings}" if w.executor_settings else "")),
+        ("human review", "required" if w.needs_review else "not required"),
+        ("config hash", w.config_hash), ("file", str(w.path)),
+    ]
+    for key, value in pairs:
+        click.echo(f"  {key + ':':<17}{value}")
+    click.echo("\nInstructions (read-only; 'workerctl worker edit " + w.name + "' to change):")
+    for line in w.instructions.rstrip().splitlines():
+        click.echo(f"  │ {line}")
+    click.echo(f"\nRecent runs {render.strip([r['status'] for r in reversed(recent)])}")
+    if not recent:
+        click.echo(f"  none yet: workerctl run start {w.name} --task ID")
+    width = render.term_width()
+    for r in recent:
+        tail = r["error_message"] if r["status"] == "failed" else r["preview"]
+        line = (f"  {render.status_cell(r['status'])}  {r['id']}  {r['record_id'] or '-':<9} "
+                f"{render.ago(r['created']):>11}  ")
+        click.echo(line + render.cut(tail, max(10, width - 50)))
+
+
+@worker.command("new")
+@click.argument("name")
+@click.option("--template", "-t", "template", metavar="KEY", help="Start from this template.")
+@click.option("--executor", default="echo", show_default=True, help="Executor name.")
+@click.pass_context
+def new(ctx, name, template, executor):
+    """Write workers/NAME.yaml (status draft), from a template if given."""
+    from workerctl.worker_ops import new_worker
+
+    path = new_worker(app(ctx), name, template, executor)
+    click.echo(f"Wrote {path} (status: draft). Edit it with 'workerctl worker edit {name}'.")
+
+
+@worker.command("edit")
+@click.argument("name")
+@click.pass_context
+def edit(ctx, name):
+    """Open the worker in $EDITOR; validate on save; keep the old version.
+
+    On errors the problems are shown and the previous file is kept; on a
+    terminal you may edit again.
+    """
+    import sys
+
+    from workerctl.errors import ConfigError
+    from workerctl.worker_ops import check_edit, save_edit
+    from workerctl.workers import find_path
+
+    a = app(ctx)
+    text = find_path(a.workspace, name).read_text(encoding="utf-8")
+    while True:
+        edited = click.edit(text, extension=".yaml", require_save=False)
+        if edited is None or (edited == text and not check_edit(a, name, edited).problems):
+            click.echo("No change.")
+            return
+        checked = check_edit(a, name, edited)
+        if checked.ok:
+            save_edit(a, name, edited)
+            click.echo(f"Saved {name}; the previous version is kept "
+                       f"('workerctl worker history {name}').")
+            return
+        for problem in checked.problems:
+            click.echo(str(problem), err=True)
+        if sys.stdin.isatty() and click.confirm("Edit again?", default=True):
+            text = edited
+            continue
+        raise ConfigError(f"the edit of {name!r} was not saved; the previous file is kept")
+
+
+@worker.command("validate")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@click.pass_context
+def validate_cmd(ctx, name, as_json):
+    """Report every problem of every worker file (or one); exit 2 if any."""
+    from workerctl import render
+    from workerctl.errors import EXIT_USAGE
+    from workerctl.workers import display_path, find_path, load_file
+
+    a = app(ctx)
+    if name:
+        path = find_path(a.workspace, name)
+        files = [load_file(path, a.registry, display_path(a.workspace, path))]
+    else:
+        files = a.worker_files()
+    problems = [p for wf in files for p in wf.problems]
+    if as_json:
+        click.echo(render.to_json({"files": len(files), "valid": sum(wf.ok for wf in files),
+                                   "problems": [p.to_dict() for p in problems]}))
+    else:
+        for problem in problems:
+            click.echo(str(problem))
+        ok = sum(wf.ok for wf in files)
+        click.echo(f"{ok} of {len(files)} worker file(s) valid, {len(problems)} problem(s)",
+                   err=bool(problems))
+    if problems:
+        ctx.exit(EXIT_USAGE)
+
+
+@worker.command("pause")
+@click.argument("name")
+@click.pass_context
+def pause(ctx, name):
+    """Set the worker's status to paused (it refuses to run)."""
+    from workerctl.worker_ops import set_status
+
+    changed = set_status(app(ctx), name, "paused")
+    click.echo(f"{name} is paused." if changed else f"{name} was already paused.")
+
+
+@worker.command("activate")
+@click.argument("name")
+@click.pass_context
+def activate(ctx, name):
+    """Set the worker's status to active."""
+    from workerctl.worker_ops import set_status
+
+    changed = set_status(app(ctx), name, "active")
+    click.echo(f"{name} is active." if changed else f"{name} was already active.")
+
+
+@worker.command("history")
+@click.argument("name")
+@output_options
+@click.pass_context
+def history(ctx, name, fmt):
+    """Every saved version of the worker: number, time, action, hash."""
+    from workerctl import render
+    from workerctl.workers import find_path
+
+    a = app(ctx)
+    path = find_path(a.workspace, name)
+    a.versions.record(name, path.read_text(encoding="utf-8"), "found on disk")
+    versions = [v.to_dict() for v in a.versions.history(name)]
+    emit(fmt, versions, ["version", "time", "action", "hash"],
+         lambda: [[v["version"], render.ago(v["time"]), v["action"], v["hash"]]
+                  for v in reversed(versions)],
+         ["version", "saved", "action", "hash"], id_key="version")
+
+
+@worker.command("diff")
+@click.argument("name")
+@click.option("--from", "from_v", type=int, help="Older version (default: the previous one).")
+@click.option("--to", "to_v", type=int, help="Newer version (default: the file now).")
+@click.option("--run", "run_id", help="Compare the configuration a run ran with to now.")
+@click.pass_context
+def diff(ctx, name, from_v, to_v, run_id):
+    """A unified diff between versions, or between a run's configuration and now."""
+    from workerctl.worker_ops import diff_run, diff_versions
+
+    a = app(ctx)
+    if run_id:
+        run = a.history.get(a.history.resolve(run_id))
+        text = diff_run(a, name, run)
+    else:
+        text = diff_versions(a, name, from_v, to_v)
+    click.echo(text.rstrip("\n") if text else "No differences.")
+
+
+@worker.command("restore")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.pass_context
+def restore_cmd(ctx, name, version):
+    """Write an earlier version back (kept as a new version)."""
+    from workerctl.worker_ops import restore
+
+    changed = restore(app(ctx), name, version)
+    click.echo(f"Restored version {version} of {name}." if changed
+               else f"{name} already matches version {version}.")

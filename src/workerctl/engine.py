@@ -1,0 +1,363 @@
+"""Executing a run: checks, context assembly, the iteration loop, the tool gate,
+the output mode and its side effects.
+
+The engine owns the loop. An executor only answers one step at a time; every
+tool call it asks for passes through the gate here, the iteration limit and the
+timeout are enforced here, and every step is recorded in the history before
+the next one starts, so a crash leaves an honest trail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+from workerctl import runs as R
+from workerctl.context import assemble, enabled_types, source_for_type
+from workerctl.errors import UsageError
+from workerctl.executors import ExecutorFailure, StepRequest
+from workerctl.outputs import OutputContext
+from workerctl.records import open_records
+from workerctl.runs import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
+from workerctl.store import History, RunFinishedElsewhere, current_owner, proc_start
+from workerctl.tools import ToolContext, ToolGate, summarize
+from workerctl.workers import Worker, get_worker, validate
+
+HEARTBEAT_SECONDS = 5.0
+TRIGGERS = ("manual", "cron", "script", "rerun", "test")
+
+
+class RunFailed(Exception):
+    """Raised inside the loop to end a run with an error kind."""
+
+    def __init__(self, kind: str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.error = RunError(kind, message, detail)
+
+
+class Terminated(BaseException):
+    """The executing process got SIGTERM (``run cancel`` sends it)."""
+
+
+@dataclass
+class StartOptions:
+    record_id: str | None = None
+    trigger: str = "manual"
+    reason: str = ""
+    test: bool = False
+    rerun_of: str | None = None
+
+
+class Engine:
+    def __init__(self, workspace, registry, history: History | None = None, records=None) -> None:
+        self.workspace = workspace
+        self.registry = registry
+        self.history = history or History(workspace)
+        self.records = records or open_records(workspace, registry)
+
+    # -- starting --
+
+    def prepare(self, worker_name: str, options: StartOptions) -> tuple[Worker, Run]:
+        """Validate what can be refused before a run exists (exit 2/3), build the run."""
+        worker = get_worker(self.workspace, self.registry, worker_name)
+        mode = self.registry.output_modes[worker.output_mode]
+        if options.record_id is None and mode.needs_record:
+            raise UsageError(
+                f"worker {worker.name!r} writes its output as {worker.output_mode}, which "
+                f"needs a linked {' or '.join(mode.needs_record)}",
+                hint="pass --task ID, or use output_mode: review_note for a run tied to "
+                     "no record",
+            )
+        record = self.records.peek(options.record_id) if options.record_id else None
+        if record is not None and mode.needs_record and record.type not in mode.needs_record:
+            raise UsageError(
+                f"output mode {worker.output_mode} writes to a {' or '.join(mode.needs_record)}, "
+                f"but {record.id} is a {record.type}",
+                hint="link the run to a task, or use output_mode: review_note",
+            )
+        run = Run(
+            id=new_run_id(), worker=worker.name, config_hash=worker.config_hash,
+            config=worker.config, executor=worker.executor, created=now_iso(),
+            record_id=options.record_id, record_type=record.type if record else None,
+            record_fingerprint=record.fingerprint() if record else None,
+            record_title=record.title if record else None,
+            trigger=options.trigger, reason=options.reason, test=options.test,
+            rerun_of=options.rerun_of, plugins=self.registry.fingerprint(),
+            needs_review=worker.needs_review, output_mode=worker.output_mode,
+            owner=current_owner(), transitions=[{"status": R.PENDING, "at": now_iso()}],
+        )
+        return worker, run
+
+    def start(self, worker_name: str, options: StartOptions) -> Run:
+        """Run in this process and return the finished run."""
+        worker, run = self.prepare(worker_name, options)
+        for status in (R.QUEUED, R.RUNNING):
+            run.move(status)
+        self.history.create(run)
+        return self._execute(run, worker)
+
+    def start_detached(self, worker_name: str, options: StartOptions) -> Run:
+        """Create the run and hand it to a background process; returns at once."""
+        _worker, run = self.prepare(worker_name, options)
+        self.history.create(run)
+        log = self.workspace.logs_dir / f"{run.id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "workerctl", "-w", str(self.workspace.root),
+                 "run", "execute", run.id],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            )
+
+        def hand_over(stored: Run) -> None:
+            if stored.status == R.PENDING:
+                stored.move(R.QUEUED)
+                stored.owner = {"pid": child.pid, "host": run.owner["host"],
+                                "proc_start": proc_start(child.pid)}
+
+        return self.history.update(run.id, hand_over)
+
+    def execute(self, run_id: str) -> Run:
+        """Execute a stored run (the background half of ``start_detached``)."""
+        owner = current_owner()
+        worker_box: list[Worker] = []
+
+        def take(run: Run) -> None:
+            if run.status == R.PENDING:
+                run.move(R.QUEUED)
+            if run.status != R.QUEUED:
+                raise UsageError(f"run {run.id} is {run.status}; only a queued run can execute")
+            run.move(R.RUNNING)
+            run.owner = owner
+            worker_box.append(self._worker_from_config(run))
+
+        run = self.history.update(run_id, take)
+        return self._execute(run, worker_box[0])
+
+    def _worker_from_config(self, run: Run) -> Worker:
+        worker, problems = validate(run.config, {}, f"run {run.id}", run.worker, self.registry)
+        if worker is None:
+            raise UsageError(f"run {run.id}: its stored configuration is no longer valid: "
+                             + "; ".join(f"{p.field}: {p.message}" for p in problems))
+        return worker
+
+    # -- the loop --
+
+    def _execute(self, run: Run, worker: Worker) -> Run:
+        beat = _Heartbeat(self.history, run.id)
+        beat.start()
+        previous = signal.getsignal(signal.SIGTERM)
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            try:
+                self._loop(run, worker)
+                run.move(R.COMPLETED)
+            except RunFailed as failed:
+                run.error = failed.error
+                run.move(R.FAILED)
+            except Terminated:
+                run.error = RunError("cancelled", "the process executing the run was terminated "
+                                                  "(SIGTERM)")
+                run.move(R.CANCELLED)
+            except Exception as exc:  # a bug in a plugin must not leave the run running
+                run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
+                                     traceback.format_exc())
+                run.move(R.FAILED)
+            beat.stop()
+            return self.history.save(run)
+        except RunFinishedElsewhere as other:
+            return other.stored
+        finally:
+            beat.stop()
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _checks(self, run: Run, worker: Worker):
+        if worker.status == "paused":
+            raise RunFailed("worker_not_runnable", f"worker {worker.name!r} is paused",
+                            f"activate it with 'workerctl worker activate {worker.name}'")
+        record = None
+        if run.record_id:
+            record = self.records.peek(run.record_id)
+            if record is None:
+                raise RunFailed("record_missing", f"record {run.record_id} does not exist",
+                                "it may have been deleted or the id mistyped; "
+                                "'workerctl records list' shows what exists")
+            if not record.accessible_by(worker.name):
+                raise RunFailed("record_access_denied",
+                                f"worker {worker.name!r} may not access {record.id}",
+                                f"{record.id} is restricted to: "
+                                f"{', '.join(record.restricted_to or [])}")
+        if worker.status == "draft" and not run.test and not (record and record.safe_for_testing):
+            where = f"{record.id} is not marked safe for testing" if record else "no record"
+            raise RunFailed("worker_not_runnable",
+                            f"worker {worker.name!r} is a draft and {where}",
+                            "run it with --test, use a record marked safe_for_testing, or "
+                            f"activate it with 'workerctl worker activate {worker.name}'")
+        if record is not None and record.type not in enabled_types(worker, self.registry):
+            needed = ", ".join(source_for_type(record.type, self.registry)) or record.type
+            raise RunFailed("missing_context",
+                            f"the run is on a {record.type} but the worker's context sources "
+                            f"({', '.join(worker.context_sources) or 'none'}) do not include "
+                            f"{needed}",
+                            f"add {needed} to context_sources")
+        return record
+
+    def _loop(self, run: Run, worker: Worker) -> None:
+        record = self._checks(run, worker)
+        if record is not None:
+            context, missing = assemble(worker, record, self.records, self.registry)
+        else:
+            context, missing = [], []
+        run.context = {"sources": list(worker.context_sources),
+                       "records": [{"type": c["type"], "id": c["id"]} for c in context],
+                       "missing_links": missing}
+        executor = self.registry.executors.get(worker.executor)
+        if executor is None:
+            raise RunFailed("executor_error", f"executor {worker.executor!r} is not installed",
+                            "'workerctl executors list' shows what is installed")
+        gate = ToolGate(self.registry.tools, worker.tool_categories)
+        offered = [t.schema() for t in gate.offered()]
+        messages: list[dict] = []
+        deadline = time.monotonic() + float(worker.timeout)
+        for number in range(1, worker.max_iterations + 1):
+            time_left = deadline - time.monotonic()
+            if time_left <= 0:
+                raise RunFailed("timeout", f"the run exceeded its timeout of {worker.timeout:g}s")
+            iteration = Iteration(number=number, started=now_iso())
+            run.iterations.append(iteration)
+            request = StepRequest(
+                run_id=run.id, worker=worker.name, instructions=worker.instructions,
+                output_mode=worker.output_mode, settings=worker.executor_settings,
+                iteration=number, max_iterations=worker.max_iterations, context=context,
+                tools=offered, messages=list(messages), record_id=run.record_id,
+                time_left=time_left, workspace=str(self.workspace.root),
+            )
+            step = self._step(executor, request, iteration, worker)
+            if time.monotonic() > deadline:
+                raise RunFailed("timeout", f"the run exceeded its timeout of {worker.timeout:g}s "
+                                           f"during iteration {number}")
+            if not step.tool_calls:
+                self._finish(run, worker, record, step.text)
+                return
+            messages.append({"role": "assistant", "text": step.text,
+                             "tool_calls": [{"id": c.id, "name": c.name,
+                                             "arguments": c.arguments} for c in step.tool_calls]})
+            for index, call in enumerate(step.tool_calls):
+                messages.append(self._call_tool(run, worker, gate, iteration, index, call))
+            iteration.finished = now_iso()
+            self.history.save(run)
+        raise RunFailed("max_iterations",
+                        f"no final answer after {worker.max_iterations} iterations",
+                        "the worker kept calling tools; narrow its instructions or raise "
+                        "max_iterations")
+
+    def _step(self, executor, request: StepRequest, iteration: Iteration, worker: Worker):
+        started = time.monotonic()
+        try:
+            step = executor.step(request)
+        except ExecutorFailure as failure:
+            iteration.finished = now_iso()
+            message = failure.message
+            if failure.kind == "timeout":
+                message = f"{message} (run timeout {worker.timeout:g}s)"
+            raise RunFailed(failure.kind, message, failure.detail) from None
+        except (Terminated, RunFailed):
+            raise
+        except Exception as exc:
+            iteration.finished = now_iso()
+            raise RunFailed("executor_error",
+                            f"executor {worker.executor!r} raised {type(exc).__name__}: {exc}",
+                            traceback.format_exc()) from None
+        iteration.finished = now_iso()
+        iteration.text = step.text
+        iteration.stderr = step.stderr
+        iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1),
+                           **step.usage}
+        return step
+
+    def _call_tool(self, run, worker, gate, iteration, index, call) -> dict:
+        tool = self.registry.tools.get(call.name)
+        decision = gate.decide(call.name)
+        record = ToolCallRecord(name=call.name, arguments=call.arguments,
+                                category=tool.category if tool else None,
+                                allowed=decision.allowed, reason=decision.reason,
+                                writes=bool(tool and tool.writes))
+        iteration.tool_calls.append(record)
+        if not decision.allowed:
+            raise RunFailed("tool_not_allowed", decision.reason,
+                            f"iteration {iteration.number} asked for {call.name}"
+                            f"({summarize(call.arguments)})")
+        ctx = ToolContext(run_id=run.id, worker=worker.name, records=self.records,
+                          call_key=f"{run.id}:{iteration.number}:{index}",
+                          side_effects=run.side_effects)
+        ok, result = gate.execute(call.name, call.arguments, ctx)
+        record.ok, record.result_summary = ok, summarize(result)
+        return {"role": "tool", "id": call.id, "name": call.name, "ok": ok, "result": result}
+
+    def _finish(self, run: Run, worker: Worker, record, text) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise RunFailed("invalid_output", "the executor finished with an empty output",
+                            "a final step must carry the worker's output text")
+        run.output = text
+        mode = self.registry.output_modes[worker.output_mode]
+        if mode.apply is not None:
+            ctx = OutputContext(run_id=run.id, worker=worker.name, record=record,
+                                records=self.records, key=f"{run.id}:output",
+                                side_effects=run.side_effects)
+            mode.apply(ctx, text)
+
+    # -- cancelling --
+
+    def cancel(self, run_id: str, by: str) -> Run:
+        def mark(run: Run) -> None:
+            if run.finished:
+                raise UsageError(f"run {run.id} is already {run.status}; only pending, queued "
+                                 "or running runs can be cancelled")
+            run.error = RunError("cancelled", f"cancelled by {by}",
+                                 f"it was {run.status} when cancelled")
+            run.move(R.CANCELLED)
+
+        run = self.history.update(run_id, mark)
+        owner = run.owner or {}
+        if owner.get("host") == current_owner()["host"] and owner.get("pid") not in (
+                None, os.getpid()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(owner["pid"]), signal.SIGTERM)
+        return run
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+class _Heartbeat:
+    """Touches the run's heartbeat file while it executes (for remote stale checks)."""
+
+    def __init__(self, history: History, run_id: str) -> None:
+        self.history, self.run_id = history, run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def start(self) -> None:
+        self.history.heartbeat(self.run_id)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.history.heartbeat(self.run_id)
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,71 @@
+"""Errors a user can cause, each carrying the documented exit code.
+
+The CLI turns any ``WorkerctlError`` into its message and exit code, so a user's
+mistake never shows as a traceback.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_HISTORY = 4
+
+
+class WorkerctlError(Exception):
+    """A problem the user can fix; ``str(err)`` says what and how."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class UsageError(WorkerctlError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(WorkerctlError):
+    """Invalid configuration; ``problems`` holds every located error found."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, problems: list | None = None, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        lines = [str(p) for p in self.problems] or [self.message]
+        if self.problems:
+            lines.insert(0, self.message)
+        text = "\n".join(lines)
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+
+class NotFoundError(WorkerctlError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class HistoryError(WorkerctlError):
+    """The history (or another state file) is locked or damaged."""
+
+    exit_code = EXIT_HISTORY
+
+
+class LockTimeout(HistoryError):
+    pass
+
+
+class DamagedFile(HistoryError):
+    def __init__(self, path, detail: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"{path}: damaged state file ({detail}); it was left untouched",
+            hint=hint or f"move {path} aside and restore it from a backup",
+        )
+        self.path = path

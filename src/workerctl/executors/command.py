@@ -1,0 +1,154 @@
+"""The ``command`` executor: one program invocation per step, never a shell.
+
+Protocol (version 1): the step request goes to the program's stdin as one JSON
+object (see ``StepRequest.to_json``: protocol, run_id, worker, instructions,
+context, tools, messages, iteration, time_left, ...). The program prints one JSON
+object on stdout: ``{"text": "..."}`` for the final answer, or
+``{"tool_calls": [{"name": "read_task", "arguments": {...}}]}``; optionally
+``"usage": {...}``. Exit status 0 means success.
+
+The program runs in its own session; on timeout the whole process group gets
+TERM, then KILL, because a plain ``subprocess.run(timeout=)`` leaves
+grandchildren running. Only an allow-listed environment is passed on, and only
+the tail of stderr is kept.
+
+Settings::
+
+    executor:
+      name: command
+      argv: [python3, scripts/triage.py]   # relative paths: from the workspace
+      timeout: 60          # per step, seconds (the run's timeout still applies)
+      env: {MODE: draft}   # extra variables
+      pass_env: [OPENAI_API_KEY]   # variables passed through from the caller
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from workerctl import hookimpl
+from workerctl.executors import (
+    ExecutorFailure,
+    InvalidOutput,
+    ProviderUnavailable,
+    Step,
+    StepTimeout,
+    step_from_json,
+)
+
+SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
+            "VIRTUAL_ENV", "SYSTEMROOT")
+STDERR_TAIL = 4000
+GRACE_SECONDS = 2.0
+SETTINGS = {"argv", "timeout", "env", "pass_env", "cwd"}
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """TERM the whole process group, wait a little, then KILL whatever is left of it."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # grandchildren outlive a dead leader
+
+
+class CommandExecutor:
+    name = "command"
+    description = "Runs a program per step: JSON request on stdin, JSON step on stdout"
+
+    def check_settings(self, settings: dict) -> list[tuple[str, str]]:
+        problems = [(k, f"unknown command setting {k!r} (known: {', '.join(sorted(SETTINGS))})")
+                    for k in settings if k not in SETTINGS]
+        argv = settings.get("argv")
+        if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+            problems.append(("argv", "needs 'argv': a non-empty list of strings, "
+                                     "e.g. [python3, scripts/step.py]"))
+        timeout = settings.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool)
+                                    or not isinstance(timeout, int | float) or timeout <= 0):
+            problems.append(("timeout", "must be a positive number of seconds"))
+        env = settings.get("env")
+        if env is not None and not (isinstance(env, dict)
+                                    and all(isinstance(v, str) for v in env.values())):
+            problems.append(("env", "must map names to text values"))
+        pass_env = settings.get("pass_env")
+        if pass_env is not None and not (isinstance(pass_env, list)
+                                         and all(isinstance(v, str) for v in pass_env)):
+            problems.append(("pass_env", "must be a list of variable names"))
+        return problems
+
+    def _environment(self, settings: dict) -> dict[str, str]:
+        names = (*SAFE_ENV, *settings.get("pass_env", []))
+        env = {k: os.environ[k] for k in names if k in os.environ}
+        env.update(settings.get("env", {}))
+        return env
+
+    def step(self, request) -> Step:
+        settings = request.settings
+        workspace = Path(request.workspace)
+        argv = list(settings["argv"])
+        first = Path(argv[0])
+        if not first.is_absolute() and (workspace / first).exists():
+            argv[0] = str(workspace / first)
+        cwd = workspace / settings.get("cwd", ".")
+        limit = min(float(settings.get("timeout", request.time_left)), request.time_left)
+        payload = json.dumps(request.to_json()).encode()
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=cwd, env=self._environment(settings), start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise ProviderUnavailable(
+                f"program not found: {argv[0]}",
+                "check 'argv' in the worker's executor settings and that the program is "
+                "installed and on PATH",
+            ) from None
+        except PermissionError:
+            raise ProviderUnavailable(f"program is not executable: {argv[0]}",
+                                      "make it executable (chmod +x) or run it through its "
+                                      "interpreter, e.g. [python3, script.py]") from None
+        try:
+            out, err = proc.communicate(payload, timeout=max(limit, 0.01))
+        except BaseException as exc:  # timeout, or the run was cancelled (SIGTERM) meanwhile
+            _kill_group(proc)
+            out, err = proc.communicate()
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                raise
+            raise StepTimeout(
+                f"the program ran longer than {limit:.3g}s and was killed with its process group",
+                _tail(err),
+            ) from None
+        latency = round((time.monotonic() - started) * 1000, 1)
+        stderr = _tail(err)
+        if proc.returncode != 0:
+            raise ExecutorFailure(f"the program exited with status {proc.returncode}", stderr)
+        try:
+            data = json.loads(out.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidOutput(f"the program's stdout is not one JSON object: {exc}",
+                                f"stdout began: {out[:300]!r}\n{stderr}") from None
+        step = step_from_json(data)
+        step.stderr = stderr
+        step.usage = {"latency_ms": latency, **step.usage}
+        return step
+
+
+def _tail(data: bytes | None) -> str:
+    text = (data or b"").decode("utf-8", errors="replace")
+    return text[-STDERR_TAIL:]
+
+
+@hookimpl
+def register_executors(register):
+    register(CommandExecutor())

@@ -1,0 +1,160 @@
+"""The plugin contract: every hook a ``workerctl`` plugin can implement.
+
+Each hook receives a ``register`` callback and may call it any number of times.
+The plugin manager knows which plugin made each call, so ``workerctl plugins
+list`` can show who registered what, and a name registered twice is reported
+with both plugins named (the first registration wins).
+
+Plugins are found through the ``workerctl`` entry-point group::
+
+    # pyproject.toml of your plugin
+    [project.entry-points.workerctl]
+    helpdesk = "workerctl_helpdesk"
+
+and implement hooks with the marker exported by ``workerctl``::
+
+    from workerctl import hookimpl
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("workerctl")
+
+
+@hookspec
+def register_executors(register):
+    """Register executors: the things that do one step of a run.
+
+    ``register(executor)`` takes an object with ``name`` (str), ``description``
+    (str) and ``step(request: StepRequest) -> Step``; it may also define
+    ``check_settings(settings: dict) -> list[tuple[str, str]]`` returning
+    ``(field, problem)`` pairs so that ``worker validate`` reports bad settings
+    on the right line. The engine owns the loop, the tool gate and the iteration
+    limit: ``step`` only returns text or tool calls. Raise
+    ``workerctl.executors.ProviderUnavailable`` or ``InvalidOutput`` for those
+    failure kinds; any other exception becomes ``executor_error``.
+
+    Example::
+
+        from workerctl import hookimpl
+        from workerctl.executors import Step
+
+        class Shout:
+            name = "shout"
+            description = "Answers with the instructions in capitals"
+
+            def step(self, request):
+                return Step(text=request.instructions.upper())
+
+        @hookimpl
+        def register_executors(register):
+            register(Shout())
+    """
+
+
+@hookspec
+def register_tools(register):
+    """Register tools: callable actions that workers reach through the tool gate.
+
+    ``register(tool)`` takes a ``workerctl.tools.Tool``: a name, the category it
+    belongs to, a description, whether it writes, a JSON-schema-like parameter
+    description (``type: object`` with ``properties`` and ``required``), and the
+    function, called as ``function(ctx, **arguments)`` with a
+    ``workerctl.tools.ToolContext``. A write tool must key its side effect with
+    ``ctx.call_key`` so that a retried run cannot write twice.
+
+    Example::
+
+        from workerctl import hookimpl
+        from workerctl.tools import Tool
+
+        def read_ticket(ctx, ticket_id):
+            return ctx.records.get(ticket_id).to_dict()
+
+        @hookimpl
+        def register_tools(register):
+            register(Tool(
+                name="read_ticket", category="support", function=read_ticket,
+                description="Read one helpdesk ticket",
+                parameters={"type": "object",
+                            "properties": {"ticket_id": {"type": "string"}},
+                            "required": ["ticket_id"]},
+            ))
+    """
+
+
+@hookspec
+def register_tool_categories(register):
+    """Register tool categories that workers can list in ``tool_categories``.
+
+    ``register(name, description)``. A worker may call a tool only when the
+    tool's category is among the worker's ``tool_categories``.
+
+    Example::
+
+        @hookimpl
+        def register_tool_categories(register):
+            register("support", "Read and answer helpdesk tickets")
+    """
+
+
+@hookspec
+def register_templates(register):
+    """Register worker templates: named starting points for ``worker new``.
+
+    ``register(template)`` takes a ``workerctl.templates.Template`` (key,
+    title, description, instructions, context_sources, tool_categories,
+    output_mode, max_iterations).
+
+    Example::
+
+        from workerctl.templates import Template
+
+        @hookimpl
+        def register_templates(register):
+            register(Template(
+                key="ticket-triage", title="Ticket triage",
+                description="Draft a first answer for a new ticket",
+                instructions="You triage one helpdesk ticket...",
+                context_sources=["tickets"], tool_categories=["support"],
+                output_mode="review_note",
+            ))
+    """
+
+
+@hookspec
+def register_record_sources(register):
+    """Register record sources: where business records and their comments live.
+
+    ``register(factory)`` takes a callable ``factory(workspace)`` returning a
+    ``workerctl.records.RecordSource``. The source declares the record types it
+    serves and the context sources that expose them to workers
+    (``context_sources = {"tickets": ["ticket"]}``), so ``worker validate``
+    accepts those names.
+
+    Example::
+
+        @hookimpl
+        def register_record_sources(register):
+            register(TicketSource)   # TicketSource(workspace) -> RecordSource
+    """
+
+
+@hookspec
+def register_output_modes(register):
+    """Register output modes: what happens to a run's final text.
+
+    ``register(mode)`` takes a ``workerctl.outputs.OutputMode`` with a
+    ``name``, a ``description``, ``needs_record`` (the record types it writes
+    to, or ``()`` when it writes nowhere) and ``apply(ctx, text)`` which writes
+    the side effect once, keyed by ``ctx.call_key``.
+
+    Example::
+
+        @hookimpl
+        def register_output_modes(register):
+            register(OutputMode(name="ticket_reply", description="Reply on the ticket",
+                                needs_record=("ticket",), apply=post_reply))
+    """

@@ -1,0 +1,202 @@
+"""Durable JSON files: atomic replacement, damage detection, a cross-process lock.
+
+Every state file workerctl writes (history shards, run files, records, worker
+versions) goes through here, so a crash mid-write can never leave a half-written
+file and a damaged file is reported instead of silently overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tinydb.storages import Storage
+
+from workerctl.errors import DamagedFile, LockTimeout
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def read_json(path: Path, *, hint: str | None = None) -> Any:
+    """Load a JSON file, raising ``DamagedFile`` (exit 4) if it does not parse.
+
+    An empty file counts as damaged: workerctl never writes one, so it means a
+    truncation by something else.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if not data.strip():
+        raise DamagedFile(path, "the file is empty", hint=hint)
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DamagedFile(path, f"not valid JSON: {exc}", hint=hint) from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` atomically: temp file, fsync, rename, fsync the folder."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that never writes in place and refuses damaged files.
+
+    TinyDB's own ``JSONStorage`` truncates and rewrites the open file, so a crash
+    or a concurrent writer can leave half a document behind.
+    """
+
+    def __init__(self, path: str | Path, hint: str | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.hint = hint
+
+    def read(self) -> dict | None:
+        data = read_json(self.path, hint=self.hint)
+        if data is not None and not isinstance(data, dict):
+            raise DamagedFile(self.path, "top level is not an object", hint=self.hint)
+        return data
+
+    def write(self, data: dict) -> None:
+        write_json(self.path, data)
+
+    def close(self) -> None:
+        pass
+
+
+def open_db(path: Path, hint: str | None = None):
+    """A TinyDB on ``AtomicJSONStorage`` (imported here to keep start-up cheap)."""
+    from tinydb import TinyDB
+
+    return TinyDB(path, storage=AtomicJSONStorage, hint=hint)
+
+
+class FileLock:
+    """An exclusive ``flock`` lock, re-entrant within one process.
+
+    The holder writes its pid, host and command into the lock file so that a
+    waiter who gives up can say who holds it.
+    """
+
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
+        self.path = path
+        if timeout is None:
+            timeout = float(os.environ.get("WORKERCTL_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
+        self.timeout = timeout
+        self._fd: int | None = None
+        self._depth = 0
+        self._thread_lock = threading.RLock()
+
+    def __enter__(self) -> FileLock:
+        self._thread_lock.acquire()
+        if self._depth == 0:
+            try:
+                self._acquire()
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        self._thread_lock.release()
+
+    def _acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+            if time.monotonic() >= deadline:
+                holder = self.holder()
+                os.close(fd)
+                raise LockTimeout(
+                    f"{self.path}: could not get the lock within {self.timeout:g}s; "
+                    f"held by {holder}",
+                    hint="wait for that command to finish, or raise WORKERCTL_LOCK_TIMEOUT",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        info = f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:4])})"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        self._fd = fd
+
+    def holder(self) -> str:
+        try:
+            text = self.path.read_text(errors="replace").strip()
+        except OSError:
+            text = ""
+        return text or "an unknown process"
+
+
+_LOCKS: dict[Path, FileLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def lock_for(path: Path, timeout: float | None = None) -> FileLock:
+    """The one ``FileLock`` object for ``path`` in this process.
+
+    ``flock`` locks belong to an open file, so two objects for the same path in one
+    process would block each other; sharing one object makes nesting safe.
+    """
+    path = Path(path).resolve()
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(path)
+        if lock is None:
+            lock = _LOCKS[path] = FileLock(path, timeout)
+        return lock

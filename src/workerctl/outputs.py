@@ -1,0 +1,32 @@
+"""Output modes: what happens to a run's final text.
+
+``task_comment`` writes it as a comment on the linked task, once per run;
+``review_note`` keeps it on the run for a person to read. Plugins add more
+through ``register_output_modes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OutputMode:
+    name: str
+    description: str
+    needs_record: tuple[str, ...] = ()  # record types it writes to; () writes nowhere
+    apply: Callable[[Any, str], None] | None = None  # apply(ctx: OutputContext, text)
+
+
+@dataclass
+class OutputContext:
+    """What an output mode may use; ``key`` makes its write idempotent per run."""
+
+    run_id: str
+    worker: str
+    record: Any  # workerctl.records.Record or None
+    records: Any  # workerctl.records.RecordBook
+    key: str
+    side_effects: list[dict]

@@ -1,0 +1,194 @@
+"""The plugin manager: built-in plugins plus the ``workerctl`` entry-point group.
+
+Built-in executors, tools, templates and record sources register through the
+same hooks as any installed plugin. Registration is collected into a
+``Registry`` that remembers which plugin registered each name; a plugin that
+fails to import, raises in a hook or registers a name already taken produces a
+warning and the rest keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from workerctl import __version__, hookspecs
+
+ENTRY_POINT_GROUP = "workerctl"
+
+BUILTIN_PLUGINS = (
+    "workerctl.builtins.categories",
+    "workerctl.builtins.record_source",
+    "workerctl.builtins.record_tools",
+    "workerctl.builtins.templates",
+    "workerctl.builtins.output_modes",
+    "workerctl.executors.echo",
+    "workerctl.executors.command",
+)
+
+KINDS = {
+    "register_executors": "executor",
+    "register_tools": "tool",
+    "register_tool_categories": "tool category",
+    "register_templates": "template",
+    "register_record_sources": "record source",
+    "register_output_modes": "output mode",
+}
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Registry:
+    """Everything the plugins registered, by kind and name, with owners."""
+
+    executors: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, Any] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+    templates: dict[str, Any] = field(default_factory=dict)
+    record_sources: dict[str, Callable] = field(default_factory=dict)
+    output_modes: dict[str, Any] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def owner(self, kind: str, name: str) -> str:
+        return self.owners.get((kind, name), "?")
+
+    def fingerprint(self) -> dict[str, str]:
+        """Plugin name → version; a rerun compares it to see if plugins changed."""
+        return {p.name: p.version for p in self.plugins if not p.error}
+
+    def context_sources(self) -> dict[str, list[str]]:
+        """Context source name → record types, gathered from the record sources."""
+        found: dict[str, list[str]] = {}
+        for factory in self.record_sources.values():
+            for source, types in getattr(factory, "context_sources", {}).items():
+                found.setdefault(source, []).extend(types)
+        return found
+
+
+def _add(registry: Registry, kind: str, table: dict, name: str, value: Any, plugin: str) -> None:
+    if not isinstance(name, str) or not name:
+        registry.warnings.append(f"plugin {plugin!r} registered a {kind} without a name; ignored")
+        return
+    if name in table:
+        registry.warnings.append(
+            f"plugin {plugin!r} registers {kind} {name!r}, already registered by plugin "
+            f"{registry.owner(kind, name)!r}; the second registration is ignored"
+        )
+        return
+    table[name] = value
+    registry.owners[(kind, name)] = plugin
+
+
+def _registrar(registry: Registry, hook: str, plugin: str) -> Callable:
+    kind = KINDS[hook]
+    if hook == "register_executors":
+        return lambda executor: _add(registry, kind, registry.executors,
+                                     getattr(executor, "name", None), executor, plugin)
+    if hook == "register_tools":
+        return lambda tool: _add(registry, kind, registry.tools,
+                                 getattr(tool, "name", None), tool, plugin)
+    if hook == "register_tool_categories":
+        return lambda name, description="": _add(registry, kind, registry.categories,
+                                                 name, description, plugin)
+    if hook == "register_templates":
+        return lambda template: _add(registry, kind, registry.templates,
+                                     getattr(template, "key", None), template, plugin)
+    if hook == "register_record_sources":
+        return lambda factory: _add(registry, kind, registry.record_sources,
+                                    getattr(factory, "name", None), factory, plugin)
+    return lambda mode: _add(registry, kind, registry.output_modes,
+                             getattr(mode, "name", None), mode, plugin)
+
+
+def make_plugin_manager(extra_plugins: tuple = ()) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    infos: list[PluginInfo] = []
+    for module_name in BUILTIN_PLUGINS:
+        module = importlib.import_module(module_name)
+        pm.register(module, name=module_name)
+        infos.append(PluginInfo(module_name, __version__, builtin=True))
+    infos.extend(_load_entry_points(pm))
+    for plugin in extra_plugins:
+        name = getattr(plugin, "__name__", repr(plugin))
+        pm.register(plugin, name=name)
+        infos.append(PluginInfo(name, "test", builtin=False))
+    return pm, infos
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    from importlib.metadata import entry_points
+
+    infos = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        version = dist.version if dist is not None else "?"
+        info = PluginInfo(ep.name, version, builtin=False)
+        infos.append(info)
+        if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+            info.error = "a plugin of that name is already loaded"
+            continue
+        try:
+            module = ep.load()
+            pm.register(module, name=ep.name)
+        except Exception as exc:  # a broken plugin must not break workerctl
+            info.error = f"failed to load: {type(exc).__name__}: {exc}"
+    return infos
+
+
+def build_registry(extra_plugins: tuple = ()) -> Registry:
+    """Load every plugin and call its hooks one implementation at a time."""
+    pm, infos = make_plugin_manager(extra_plugins)
+    registry = Registry(plugins=infos)
+    by_name = {info.name: info for info in infos}
+    for info in infos:
+        if info.error:
+            registry.warnings.append(f"plugin {info.name!r} skipped: {info.error}")
+    for hook in KINDS:
+        caller = getattr(pm.hook, hook)
+        # get_hookimpls() lists in registration order: built-ins first, so they
+        # win a name clash against a later plugin.
+        for impl in caller.get_hookimpls():
+            name = impl.plugin_name
+            info = by_name.get(name)
+            if info is not None and hook not in info.hooks:
+                info.hooks.append(hook)
+            try:
+                kwargs = {"register": _registrar(registry, hook, name)}
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as exc:
+                registry.warnings.append(
+                    f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {exc}"
+                )
+    return registry
+
+
+_cached: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use (plugins load lazily)."""
+    global _cached
+    if _cached is None:
+        _cached = build_registry()
+    return _cached
+
+
+def reset_registry(registry: Registry | None = None) -> None:
+    """Forget (or replace) the cached registry; tests use it to add plugins."""
+    global _cached
+    _cached = registry

@@ -1,0 +1,352 @@
+"""Business records: the record source interface and the built-in record store.
+
+A run acts on a record (a task, usually). Records come from record sources
+registered by plugins; the built-in source keeps them in the workspace on
+TinyDB, is seeded by ``init`` and stores the comments workers write, each keyed
+so that the same run can never write the same comment twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from workerctl.errors import ConfigError, NotFoundError
+from workerctl.jsonfiles import lock_for, open_db
+
+BUILTIN_TYPES = ("task", "project", "contact", "company", "invoice", "doc", "product")
+BUILTIN_CONTEXT_SOURCES = {
+    "tasks": ["task"],
+    "projects": ["project"],
+    "crm": ["contact", "company"],
+    "finance": ["invoice"],
+    "docs": ["doc"],
+    "products": ["product"],
+}
+RECORD_KEYS = {"id", "type", "title", "links", "safe_for_testing", "restricted_to", "comments"}
+
+
+@dataclass
+class Comment:
+    id: str
+    record_id: str
+    text: str
+    author: str
+    created: str
+    run_id: str | None = None
+    key: str | None = None
+
+
+@dataclass
+class Record:
+    id: str
+    type: str
+    title: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, Any] = field(default_factory=dict)
+    safe_for_testing: bool = False
+    restricted_to: list[str] | None = None
+    source: str = "builtin"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def linked_ids(self, key: str) -> list[str]:
+        value = self.links.get(key)
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else list(value)
+
+    def fingerprint(self) -> str:
+        """A hash of the record's own content (not its comments), to tell if it changed."""
+        data = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(data.encode()).hexdigest()[:12]
+
+    def accessible_by(self, worker: str) -> bool:
+        return self.restricted_to is None or worker in self.restricted_to
+
+
+class RecordSource(ABC):
+    """What a record source plugin provides. Subclass it, set the class attributes.
+
+    ``context_sources`` maps the context-source names a worker may list to the
+    record types this source serves under that name.
+    """
+
+    name: ClassVar[str] = ""
+    record_types: ClassVar[tuple[str, ...]] = ()
+    context_sources: ClassVar[dict[str, list[str]]] = {}
+
+    def __init__(self, workspace) -> None:
+        self.workspace = workspace
+
+    @abstractmethod
+    def get(self, record_id: str) -> Record | None:
+        """The record with this id, or None when this source does not have it."""
+
+    @abstractmethod
+    def list(self, type: str | None = None) -> list[Record]:
+        """Every record, or those of one type."""
+
+    def comments(self, record_id: str) -> list[Comment]:
+        return []
+
+    @abstractmethod
+    def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
+                    key: str | None) -> tuple[Comment, bool]:
+        """Write a comment once per ``key``; returns (comment, created)."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _plain(value: Any) -> Any:
+    """YAML gives dates as date objects; records keep ISO strings."""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class BuiltinRecordStore(RecordSource):
+    """Records and comments in ``.workerctl/records.json`` (TinyDB)."""
+
+    name = "builtin"
+    record_types = BUILTIN_TYPES
+    context_sources = BUILTIN_CONTEXT_SOURCES
+
+    def __init__(self, workspace) -> None:
+        super().__init__(workspace)
+        self.path: Path = workspace.records_file
+        self.lock = lock_for(workspace.lock_file)
+        self._cache: dict | None = None
+
+    def _db(self):
+        return open_db(self.path, hint=f"restore {self.path} from a backup, or re-import "
+                                       "your records with 'workerctl records import FILE'")
+
+    def _data(self) -> dict:
+        if self._cache is None:
+            db = self._db()
+            self._cache = {
+                "records": {d["id"]: d for d in db.table("records").all()},
+                "comments": db.table("comments").all(),
+            }
+        return self._cache
+
+    def get(self, record_id: str) -> Record | None:
+        doc = self._data()["records"].get(record_id)
+        return _record_from_doc(doc) if doc else None
+
+    def list(self, type: str | None = None) -> list[Record]:
+        docs = self._data()["records"].values()
+        return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
+
+    def comments(self, record_id: str) -> list[Comment]:
+        return [Comment(**c) for c in self._data()["comments"] if c["record_id"] == record_id]
+
+    def add_comment(self, record_id, text, *, author, run_id, key):
+        from tinydb import Query
+
+        with self.lock:
+            self._cache = None
+            db = self._db()
+            table = db.table("comments")
+            if key:
+                existing = table.get(Query().key == key)
+                if existing:
+                    return Comment(**existing), False
+            comment = Comment(id=f"c-{len(table) + 1}", record_id=record_id, text=text,
+                              author=author, created=_now(), run_id=run_id, key=key)
+            table.insert(asdict(comment))
+            self._cache = None
+            return comment, True
+
+    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+        """Insert or replace records by id; returns (added, replaced)."""
+        from tinydb import Query
+
+        docs, comments = [], []
+        for index, item in enumerate(items):
+            doc, seeded = _validate_record(item, f"{origin}: record {index + 1}")
+            docs.append(doc)
+            comments.extend(seeded)
+        added = replaced = 0
+        with self.lock:
+            self._cache = None
+            db = self._db()
+            records = {d["id"]: d for d in db.table("records").all()}
+            for doc in docs:
+                if doc["id"] in records:
+                    replaced += 1
+                else:
+                    added += 1
+                records[doc["id"]] = doc
+            db.table("records").truncate()
+            db.table("records").insert_multiple(records.values())
+            table = db.table("comments")
+            count = len(table)
+            for record_id, c in comments:
+                digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
+                key = f"import:{record_id}:{c.get('created', '')}:{digest}"
+                if table.get(Query().key == key):
+                    continue
+                count += 1
+                table.insert(asdict(Comment(
+                    id=f"c-{count}", record_id=record_id, text=str(c.get("text", "")),
+                    author=str(c.get("author", "someone")),
+                    created=str(_plain(c.get("created")) or _now()), key=key)))
+            self._cache = None
+        return added, replaced
+
+    def delete(self, record_id: str) -> bool:
+        from tinydb import Query
+
+        with self.lock:
+            self._cache = None
+            removed = self._db().table("records").remove(Query().id == record_id)
+            self._cache = None
+        return bool(removed)
+
+
+def _record_from_doc(doc: dict) -> Record:
+    return Record(
+        id=doc["id"], type=doc["type"], title=doc.get("title", ""),
+        fields=dict(doc.get("fields", {})), links=dict(doc.get("links", {})),
+        safe_for_testing=bool(doc.get("safe_for_testing", False)),
+        restricted_to=doc.get("restricted_to"), source="builtin",
+    )
+
+
+def _validate_record(item: Any, where: str) -> tuple[dict, list]:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: must be a mapping with at least id, type and title")
+    for key in ("id", "type", "title"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise ConfigError(f"{where}: {key}: missing or not a text value")
+    if item["type"] not in BUILTIN_TYPES:
+        raise ConfigError(f"{where}: type: unknown record type {item['type']!r} "
+                          f"(one of {', '.join(BUILTIN_TYPES)})")
+    links = item.get("links", {})
+    if not isinstance(links, dict):
+        raise ConfigError(f"{where}: links: must be a mapping like {{project: P-1}}")
+    restricted = item.get("restricted_to")
+    if restricted is not None and not (isinstance(restricted, list)
+                                       and all(isinstance(w, str) for w in restricted)):
+        raise ConfigError(f"{where}: restricted_to: must be a list of worker names")
+    comments = item.get("comments", [])
+    if not isinstance(comments, list):
+        raise ConfigError(f"{where}: comments: must be a list")
+    doc = {
+        "id": item["id"], "type": item["type"], "title": item["title"],
+        "fields": _plain({k: v for k, v in item.items() if k not in RECORD_KEYS}),
+        "links": _plain(links), "safe_for_testing": bool(item.get("safe_for_testing", False)),
+        "restricted_to": restricted,
+    }
+    return doc, [(item["id"], c) for c in comments if isinstance(c, dict)]
+
+
+def load_record_file(path: Path) -> list[dict]:
+    """Read a YAML or JSON file of records: a list, or ``{records: [...]}``."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    if isinstance(data, dict) and "records" in data:
+        data = data["records"]
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a list of records (or a mapping with 'records')")
+    return data
+
+
+class RecordBook:
+    """All record sources behind one door, with a log of every record read.
+
+    The engine reads records only through here, which is what lets a test prove
+    that a context source that is not enabled is never read.
+    """
+
+    def __init__(self, sources: list[RecordSource]) -> None:
+        self.sources = sources
+        self.reads: list[tuple[str, str]] = []
+
+    def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
+        for source in self.sources:
+            record = source.get(record_id)
+            if record is not None:
+                record.source = source.name
+                return source, record
+        return None
+
+    def get(self, record_id: str) -> Record | None:
+        found = self._find(record_id)
+        if found is None:
+            return None
+        self.reads.append((found[1].type, record_id))
+        return found[1]
+
+    def peek(self, record_id: str) -> Record | None:
+        """Look up a record without counting it as read (for cards and checks)."""
+        found = self._find(record_id)
+        return found[1] if found else None
+
+    def require(self, record_id: str) -> Record:
+        record = self.peek(record_id)
+        if record is None:
+            raise NotFoundError(f"no record with id {record_id!r}",
+                                hint="'workerctl records list' shows the ids")
+        return record
+
+    def list(self, type: str | None = None) -> list[Record]:
+        out: list[Record] = []
+        for source in self.sources:
+            if type is None or type in source.record_types:
+                for record in source.list(type):
+                    record.source = source.name
+                    out.append(record)
+        return out
+
+    def find_linking(self, type: str, link: str, target_id: str) -> list[Record]:
+        """Records of ``type`` whose ``links[link]`` names ``target_id`` (counted as read)."""
+        found = [r for r in self.list(type) if target_id in r.linked_ids(link)]
+        self.reads.extend((r.type, r.id) for r in found)
+        return found
+
+    def comments(self, record_id: str) -> list[Comment]:
+        found = self._find(record_id)
+        return found[0].comments(record_id) if found else []
+
+    def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
+                    key: str | None) -> tuple[Comment, bool]:
+        found = self._find(record_id)
+        if found is None:
+            raise NotFoundError(f"no record with id {record_id!r}")
+        return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
+
+    def builtin(self) -> BuiltinRecordStore:
+        for source in self.sources:
+            if isinstance(source, BuiltinRecordStore):
+                return source
+        raise NotFoundError("the built-in record source is not loaded")
+
+
+def open_records(workspace, registry) -> RecordBook:
+    sources = []
+    for factory in registry.record_sources.values():
+        sources.append(factory(workspace))
+    return RecordBook(sources)

@@ -1,0 +1,105 @@
+"""Rendering: tables, JSON, CSV, ids, relative times, colours and run cards.
+
+Colour only on a terminal and never with ``NO_COLOR``; times are relative in
+tables ("3 min ago") and ISO-8601 UTC in JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+from typing import Any
+
+SYMBOLS = {"pending": "…", "queued": "◷", "running": "▶", "completed": "✓", "failed": "✗",
+           "cancelled": "⊘"}
+COLOURS = {"pending": "yellow", "queued": "yellow", "running": "cyan", "completed": "green",
+           "failed": "red", "cancelled": "magenta", "pass": "green", "fail": "red",
+           "cannot tell": "yellow", "active": "green", "paused": "yellow", "draft": "cyan",
+           "broken": "red"}
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def colour(text: str, key: str | None = None, *, bold: bool = False) -> str:
+    if not use_colour():
+        return text
+    import click
+
+    return click.style(text, fg=COLOURS.get(key or text), bold=bold)
+
+
+def status_cell(status: str) -> str:
+    return colour(f"{SYMBOLS.get(status, '?')} {status}", status)
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def ago(value: str | None, now: dt.datetime | None = None) -> str:
+    when = parse_time(value)
+    if when is None:
+        return "-"
+    seconds = ((now or dt.datetime.now(dt.UTC)) - when).total_seconds()
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds)} s ago"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def term_width() -> int:
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def cut(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    if width <= 1:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def to_csv(rows: list[dict], columns: list[str]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    return out.getvalue().rstrip("\n")
+
+
+def strip(statuses: list[str]) -> str:
+    """A one-line strip of status symbols, oldest left."""
+    return "".join(colour(SYMBOLS.get(s, "?"), s) for s in statuses)

@@ -1,0 +1,226 @@
+"""The Run model and its state machine.
+
+pending (asked for) → queued (handed to an executor) → running → completed |
+failed; cancelled from any unfinished state; failed also from pending or queued
+when a run dies before it starts (its process crashed). No other transitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+PENDING, QUEUED, RUNNING = "pending", "queued", "running"
+COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+STATES = (PENDING, QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
+UNFINISHED = (PENDING, QUEUED, RUNNING)
+FINISHED = (COMPLETED, FAILED, CANCELLED)
+TRANSITIONS = {
+    PENDING: (QUEUED, FAILED, CANCELLED),
+    QUEUED: (RUNNING, FAILED, CANCELLED),
+    RUNNING: (COMPLETED, FAILED, CANCELLED),
+    COMPLETED: (),
+    FAILED: (),
+    CANCELLED: (),
+}
+
+ERROR_KINDS = {
+    "worker_not_runnable": "the worker is paused, or a draft run on a record not marked safe "
+                           "for testing without --test",
+    "record_missing": "the linked record does not exist (any more)",
+    "record_access_denied": "the record exists but this worker may not access it",
+    "missing_context": "the worker lacks the context source the run needed",
+    "tool_not_allowed": "the worker called a tool outside its allowed tool categories",
+    "provider_unavailable": "the model provider or program could not be reached "
+                            "(connection, authentication, rate limit)",
+    "executor_error": "the executor failed while doing a step",
+    "timeout": "the run took longer than the worker's timeout",
+    "max_iterations": "the worker used all its iterations without a final answer",
+    "invalid_output": "the executor returned something that is not a valid step or output",
+    "cancelled": "a person or script cancelled the run",
+    "crashed": "the process running it died; found and marked by a later command",
+}
+
+# Crockford's base32 without i, l, o, u: easy to read aloud and to type.
+ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+ID_LENGTH = 8
+PREVIEW_LENGTH = 240
+
+
+class TransitionError(Exception):
+    """An attempt to move a run along a transition the state machine forbids."""
+
+
+def new_run_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def preview_of(text: str | None, limit: int = PREVIEW_LENGTH) -> str:
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@dataclass
+class RunError:
+    kind: str
+    message: str
+    detail: str = ""
+
+
+@dataclass
+class ToolCallRecord:
+    name: str
+    arguments: Any
+    category: str | None
+    allowed: bool
+    ok: bool = False
+    result_summary: str = ""
+    reason: str = ""
+    writes: bool = False
+
+
+@dataclass
+class Iteration:
+    number: int
+    started: str
+    finished: str = ""
+    text: str | None = None
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+    stderr: str = ""
+
+
+@dataclass
+class Review:
+    verdict: str  # approved | needs_changes | rejected
+    reviewer: str
+    time: str
+    answers: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Run:
+    id: str
+    worker: str
+    config_hash: str
+    config: dict[str, Any]
+    executor: str
+    created: str
+    status: str = PENDING
+    transitions: list[dict[str, str]] = field(default_factory=list)
+    record_id: str | None = None
+    record_type: str | None = None
+    record_fingerprint: str | None = None
+    record_title: str | None = None
+    trigger: str = "manual"
+    reason: str = ""
+    test: bool = False
+    rerun_of: str | None = None
+    plugins: dict[str, str] = field(default_factory=dict)
+    needs_review: bool = False
+    output_mode: str = ""
+    iterations: list[Iteration] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+    side_effects: list[dict[str, Any]] = field(default_factory=list)
+    output: str | None = None
+    error: RunError | None = None
+    review: Review | None = None
+    owner: dict[str, Any] = field(default_factory=dict)
+
+    # -- state machine --
+
+    def move(self, status: str, at: str | None = None) -> None:
+        if status not in TRANSITIONS[self.status]:
+            raise TransitionError(f"run {self.id}: {self.status} → {status} is not allowed")
+        self.status = status
+        self.transitions.append({"status": status, "at": at or now_iso()})
+
+    def time_of(self, status: str) -> str | None:
+        for t in self.transitions:
+            if t["status"] == status:
+                return t["at"]
+        return None
+
+    @property
+    def finished_at(self) -> str | None:
+        return self.transitions[-1]["at"] if self.status in FINISHED and self.transitions else None
+
+    @property
+    def started_at(self) -> str | None:
+        return self.time_of(RUNNING)
+
+    @property
+    def duration(self) -> float | None:
+        start = self.started_at or self.created
+        end = self.finished_at
+        if not end:
+            return None
+        return max(0.0, (parse_iso(end) - parse_iso(start)).total_seconds())
+
+    @property
+    def preview(self) -> str:
+        return preview_of(self.output)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    # -- serialisation --
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Run:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["iterations"] = [
+            Iteration(**{**it, "tool_calls": [ToolCallRecord(**c) for c in it.get("tool_calls", [])]})
+            for it in data.get("iterations", [])
+        ]
+        if data.get("error"):
+            values["error"] = RunError(**data["error"])
+        if data.get("review"):
+            values["review"] = Review(**data["review"])
+        return cls(**values)
+
+    def summary(self) -> dict[str, Any]:
+        """The small index document kept apart from the run body (see store.py)."""
+        return {
+            "id": self.id,
+            "worker": self.worker,
+            "status": self.status,
+            "created": self.created,
+            "started": self.started_at,
+            "finished": self.finished_at,
+            "duration": self.duration,
+            "record_id": self.record_id,
+            "record_type": self.record_type,
+            "trigger": self.trigger,
+            "executor": self.executor,
+            "config_hash": self.config_hash,
+            "preview": preview_of(self.output, 160),
+            "error_kind": self.error.kind if self.error else None,
+            "error_message": preview_of(self.error.message, 160) if self.error else None,
+            "needs_review": self.needs_review,
+            "review": self.review.verdict if self.review else None,
+            "rerun_of": self.rerun_of,
+            "iterations": len(self.iterations),
+            "tokens": sum((it.usage.get("input_tokens") or 0) + (it.usage.get("output_tokens") or 0)
+                          for it in self.iterations),
+            "side_effects": len(self.side_effects),
+        }

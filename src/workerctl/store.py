@@ -1,0 +1,418 @@
+"""Run history on TinyDB that survives concurrent cron jobs and stays fast.
+
+Layout under ``.workerctl/history/``::
+
+    lock                  flock: every read-modify-write holds it
+    index/000001.json     TinyDB shards of small run summaries, at most SHARD_BYTES each
+    runs/ab/abcdefgh.json one file per run body (iterations, context, output)
+    active/abcdefgh.json  one marker per unfinished run: who executes it (pid, host)
+    heartbeats/abcdefgh   touched by the process executing a run
+
+A status change rewrites one run file and one bounded shard (and adds or removes
+a marker), whatever the size of the history; listing the newest runs reads the
+newest shard or two; finding crashed runs lists only the markers. Every file is
+replaced atomically (temp file, fsync, rename), and a file that does not parse
+is reported (exit 4) and never written over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workerctl.errors import DamagedFile, NotFoundError, UsageError
+from workerctl.jsonfiles import AtomicJSONStorage, lock_for, read_json, write_json
+from workerctl.runs import (
+    FAILED,
+    FINISHED,
+    ID_ALPHABET,
+    ID_LENGTH,
+    UNFINISHED,
+    Run,
+    RunError,
+    new_run_id,
+    now_iso,
+)
+
+SHARD_BYTES = 256 * 1024  # a new shard starts past this size: bounded rewrite cost
+TABLE = "runs"
+
+
+class RunFinishedElsewhere(Exception):
+    """The stored run was finished by someone else (cancelled, marked crashed)."""
+
+    def __init__(self, stored: Run) -> None:
+        super().__init__(f"run {stored.id} is already {stored.status}")
+        self.stored = stored
+
+
+@dataclass
+class RunFilter:
+    workers: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    record_id: str | None = None
+    since: str | None = None
+    until: str | None = None
+    unreviewed: bool = False
+    ids: tuple[str, ...] = ()
+
+    def match(self, doc: dict) -> bool:
+        if self.workers and doc["worker"] not in self.workers:
+            return False
+        if self.statuses and doc["status"] not in self.statuses:
+            return False
+        if self.record_id and doc.get("record_id") != self.record_id:
+            return False
+        if self.since and doc["created"] < self.since:
+            return False
+        if self.until and doc["created"] > self.until:
+            return False
+        if self.unreviewed and not (doc.get("needs_review") and not doc.get("review")
+                                    and doc["status"] in FINISHED):
+            return False
+        return not (self.ids and doc["id"] not in self.ids)
+
+
+def proc_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (to tell a live process from a reused pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = stat.rsplit(")", 1)[-1].split()
+    return rest[19] if len(rest) > 19 else None
+
+
+def _pid_alive(pid: int, proc_start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: the kill probe is all we can know
+    rest = stat.rsplit(")", 1)[-1].split()
+    if rest and rest[0] in ("Z", "X"):
+        return False
+    return not (proc_start and len(rest) > 19 and rest[19] != proc_start)
+
+
+def current_owner() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "proc_start": proc_start(pid)}
+
+
+class History:
+    def __init__(self, workspace) -> None:
+        self.workspace = workspace
+        self.root: Path = workspace.history_dir
+        self.lock = lock_for(self.root / "lock", float(workspace.setting("lock_timeout")))
+        self.stale_after = float(workspace.setting("stale_after"))
+
+    # -- paths --
+
+    def shard_path(self, shard: int) -> Path:
+        return self.root / "index" / f"{shard:06d}.json"
+
+    def body_path(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id[:2] / f"{run_id}.json"
+
+    def marker_path(self, run_id: str) -> Path:
+        return self.root / "active" / f"{run_id}.json"
+
+    def heartbeat_path(self, run_id: str) -> Path:
+        return self.root / "heartbeats" / run_id
+
+    def _hint_reindex(self, path: Path) -> str:
+        return (f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index "
+                "from the run files")
+
+    # -- low level --
+
+    def _storage(self, shard: int) -> AtomicJSONStorage:
+        path = self.shard_path(shard)
+        return AtomicJSONStorage(path, hint=self._hint_reindex(path))
+
+    def _shard_docs(self, shard: int) -> dict[str, dict]:
+        """The shard's TinyDB table as ``{doc_id: summary}`` (one parse)."""
+        data = self._storage(shard).read() or {}
+        return data.get(TABLE, {})
+
+    def _shard_put(self, shard: int, doc_id: int | None, summary: dict) -> int:
+        """Insert (``doc_id`` None) or replace one summary with a single read and write.
+
+        TinyDB's own ``Table.insert`` parses the file twice (once for the next id);
+        this writes the same TinyDB document format in one pass.
+        """
+        storage = self._storage(shard)
+        data = storage.read() or {}
+        table = data.setdefault(TABLE, {})
+        if doc_id is None:
+            doc_id = max((int(k) for k in table), default=0) + 1
+        table[str(doc_id)] = summary
+        storage.write(data)
+        return doc_id
+
+    def _read_body(self, run_id: str) -> dict | None:
+        path = self.body_path(run_id)
+        return read_json(path, hint=f"move {path} aside (its summary stays in the index) "
+                                    "or restore it from a backup")
+
+    def _write_body(self, run: Run, shard: int, doc_id: int) -> None:
+        data = run.to_dict()
+        data["_shard"], data["_doc"] = shard, doc_id
+        write_json(self.body_path(run.id), data)
+
+    def _write_marker(self, run: Run, shard: int, doc_id: int) -> None:
+        owner = run.owner or current_owner()
+        write_json(self.marker_path(run.id), {
+            "id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
+            "pid": owner.get("pid"), "host": owner.get("host"),
+            "proc_start": owner.get("proc_start"), "since": now_iso()})
+
+    def _clear_marker(self, run_id: str) -> None:
+        self.marker_path(run_id).unlink(missing_ok=True)
+        self.heartbeat_path(run_id).unlink(missing_ok=True)
+
+    def shards(self) -> list[int]:
+        folder = self.root / "index"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+
+    def _current_shard(self) -> int:
+        shards = self.shards()
+        if not shards:
+            return 1
+        last = shards[-1]
+        return last + 1 if self.shard_path(last).stat().st_size >= SHARD_BYTES else last
+
+    # -- writing --
+
+    def create(self, run: Run) -> Run:
+        """Store a new run; gives it a fresh unique id and its creation time."""
+        with self.lock:
+            while self.body_path(run.id).exists():
+                run.id = new_run_id()
+            run.created = now_iso()
+            # transitions made before the run was stored happened "at creation"
+            for transition in run.transitions:
+                transition["at"] = run.created
+            shard = self._current_shard()
+            doc_id = self._shard_put(shard, None, run.summary())
+            self._write_body(run, shard, doc_id)
+            if run.status in UNFINISHED:
+                self._write_marker(run, shard, doc_id)
+        return run
+
+    def save(self, run: Run) -> Run:
+        """Write ``run`` back. Refuses (``RunFinishedElsewhere``) if the stored copy was
+        finished meanwhile by another process, so a cancel or crash mark is never undone."""
+        with self.lock:
+            stored = self._read_body(run.id)
+            if stored is None:
+                raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
+            if stored["status"] in FINISHED and stored["status"] != run.status:
+                raise RunFinishedElsewhere(Run.from_dict(stored))
+            shard, doc_id = stored["_shard"], stored["_doc"]
+            self._write_body(run, shard, doc_id)
+            self._shard_put(shard, doc_id, run.summary())
+            if run.status in UNFINISHED:
+                if run.status != stored["status"] or run.owner != stored.get("owner"):
+                    self._write_marker(run, shard, doc_id)
+            else:
+                self._clear_marker(run.id)
+        return run
+
+    def update(self, run_id: str, change: Callable[[Run], Any]) -> Run:
+        """Read-modify-write one run under the lock."""
+        with self.lock:
+            run = self.get(run_id)
+            change(run)
+            return self.save(run)
+
+    def heartbeat(self, run_id: str) -> None:
+        path = self.heartbeat_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    # -- reading --
+
+    def get(self, run_id: str) -> Run:
+        data = self._read_body(run_id)
+        if data is None:
+            raise NotFoundError(f"no run with id {run_id!r}",
+                                hint="'workerctl runs list' shows the ids")
+        return Run.from_dict(data)
+
+    def resolve(self, prefix: str) -> str:
+        """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""
+        prefix = prefix.strip().lower()
+        if not prefix or any(c not in ID_ALPHABET for c in prefix):
+            raise UsageError(f"{prefix!r} is not a run id",
+                             hint=f"run ids use the characters {ID_ALPHABET}")
+        base = self.root / "runs"
+        if len(prefix) >= 2:
+            folders = [base / prefix[:2]]
+        else:
+            folders = sorted(base.glob(f"{prefix}*")) if base.is_dir() else []
+        found = sorted(p.stem for folder in folders if folder.is_dir()
+                       for p in folder.glob(f"{prefix}*.json") if len(p.stem) == ID_LENGTH)
+        if not found:
+            raise NotFoundError(f"no run with id {prefix!r}",
+                                hint="'workerctl runs list' shows the ids")
+        if len(found) > 1:
+            shown = ", ".join(found[:10]) + (" …" if len(found) > 10 else "")
+            raise UsageError(f"run id prefix {prefix!r} is ambiguous: {shown}",
+                             hint="type more characters of the id")
+        return found[0]
+
+    def iter_summaries(self, flt: RunFilter | None = None) -> Iterator[dict]:
+        """Run summaries, newest first."""
+        for shard in reversed(self.shards()):
+            docs = list(self._shard_docs(shard).values())
+            if flt and flt.since and docs and max(d["created"] for d in docs) < flt.since:
+                return
+            for doc in sorted(docs, key=lambda d: d["created"], reverse=True):
+                if flt is None or flt.match(doc):
+                    yield dict(doc)
+
+    def list(self, flt: RunFilter | None = None, limit: int | None = 20) -> list[dict]:
+        out = []
+        for doc in self.iter_summaries(flt):
+            out.append(doc)
+            if limit and len(out) >= limit:
+                break
+        return out
+
+    def unfinished(self) -> dict[str, dict]:
+        """Run id → marker (owner pid and host) for every unfinished run."""
+        folder = self.root / "active"
+        if not folder.is_dir():
+            return {}
+        out = {}
+        for path in folder.glob("*.json"):
+            try:
+                out[path.stem] = read_json(path) or {}
+            except DamagedFile:
+                out[path.stem] = {}  # a torn marker: treat the run as ownerless
+        return out
+
+    # -- crashed runs --
+
+    def sweep(self) -> list[Run]:
+        """Mark runs whose process is gone, or whose heartbeat is stale, as crashed."""
+        suspects = [rid for rid, info in self.unfinished().items() if not self._alive(rid, info)]
+        marked = []
+        for run_id in suspects:
+            with self.lock:
+                info = self.unfinished().get(run_id)
+                if info is None or self._alive(run_id, info):
+                    continue
+                try:
+                    run = self.get(run_id)
+                except NotFoundError:
+                    self._clear_marker(run_id)
+                    continue
+                if run.finished:
+                    self._clear_marker(run_id)
+                    continue
+                where = f"pid {info.get('pid')} on {info.get('host')}"
+                run.error = RunError(
+                    "crashed",
+                    f"the process executing this run ({where}) died while it was {run.status}",
+                    f"found by pid {os.getpid()} at {now_iso()}; last state change "
+                    f"{info.get('since')}",
+                )
+                run.move(FAILED)
+                self.save(run)
+                marked.append(run)
+        return marked
+
+    def _alive(self, run_id: str, info: dict) -> bool:
+        if info.get("host") == socket.gethostname() and info.get("pid"):
+            return _pid_alive(int(info["pid"]), info.get("proc_start"))
+        beat = self.heartbeat_path(run_id)
+        try:
+            last = beat.stat().st_mtime
+        except FileNotFoundError:
+            from workerctl.runs import parse_iso
+
+            since = info.get("since")
+            last = parse_iso(since).timestamp() if since else 0.0
+        return time.time() - last < self.stale_after
+
+    # -- retention and recovery --
+
+    def prune(self, cutoff: str, dry_run: bool = False) -> dict[str, int]:
+        """Remove finished runs created before ``cutoff``; never unfinished ones."""
+        removed = kept_unfinished = 0
+        with self.lock:
+            current = self._current_shard()
+            for shard in self.shards():
+                docs = self._shard_docs(shard)
+                old = {k: d for k, d in docs.items() if d["created"] < cutoff}
+                doomed = {k: d for k, d in old.items() if d["status"] in FINISHED}
+                kept_unfinished += len(old) - len(doomed)
+                removed += len(doomed)
+                if dry_run or not doomed:
+                    continue
+                remaining = {k: d for k, d in docs.items() if k not in doomed}
+                if remaining or shard == current:
+                    self._storage(shard).write({TABLE: remaining})
+                else:
+                    self.shard_path(shard).unlink()
+                for doc in doomed.values():
+                    self.body_path(doc["id"]).unlink(missing_ok=True)
+        return {"removed": removed, "kept_unfinished": kept_unfinished}
+
+    def reindex(self) -> dict[str, int]:
+        """Rebuild the index shards and the unfinished markers from the run files.
+
+        Damaged run files are moved aside (``*.damaged``), never deleted.
+        """
+        with self.lock:
+            bodies, damaged = [], 0
+            base = self.root / "runs"
+            for path in sorted(base.glob("*/*.json")) if base.is_dir() else []:
+                try:
+                    data = read_json(path)
+                except DamagedFile:
+                    path.rename(path.with_suffix(".json.damaged"))
+                    damaged += 1
+                    continue
+                bodies.append(Run.from_dict(data))
+            bodies.sort(key=lambda r: r.created)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+            for name in ("index", "active"):
+                if (self.root / name).exists():
+                    (self.root / name).rename(self.root / f"{name}.old-{stamp}")
+            shard, size = 1, 0
+            table: dict[str, dict] = {}
+            for run in bodies:
+                summary = run.summary()
+                doc_id = len(table) + 1
+                table[str(doc_id)] = summary
+                self._write_body(run, shard, doc_id)
+                if run.status in UNFINISHED:
+                    self._write_marker(run, shard, doc_id)
+                size += len(json.dumps(summary)) + 8
+                if size >= SHARD_BYTES:
+                    self._storage(shard).write({TABLE: table})
+                    shard, size, table = shard + 1, 0, {}
+            if table:
+                self._storage(shard).write({TABLE: table})
+            for name in ("index", "active"):
+                shutil.rmtree(self.root / f"{name}.old-{stamp}", ignore_errors=True)
+        return {"runs": len(bodies), "damaged": damaged}

@@ -1,0 +1,26 @@
+"""Worker templates: named starting points that fill a new worker's fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    title: str
+    description: str
+    instructions: str
+    context_sources: list[str] = field(default_factory=list)
+    tool_categories: list[str] = field(default_factory=list)
+    output_mode: str = "task_comment"
+    max_iterations: int = 5
+    review_required: bool | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "key": self.key, "title": self.title, "description": self.description,
+            "instructions": self.instructions, "context_sources": list(self.context_sources),
+            "tool_categories": list(self.tool_categories), "output_mode": self.output_mode,
+            "max_iterations": self.max_iterations, "review_required": self.review_required,
+        }

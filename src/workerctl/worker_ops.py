@@ -1,0 +1,195 @@
+"""Worker services: the overview, new/edit/pause/activate/restore, diffs, run stats.
+
+Every change made through workerctl is validated before it reaches the worker
+file and is kept as a version, so an edit can always be undone.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from workerctl.errors import ConfigError, UsageError
+from workerctl.runs import COMPLETED, FAILED
+from workerctl.workers import (
+    SLUG,
+    WorkerFile,
+    display_path,
+    find_path,
+    load_file,
+    load_text,
+    render_new,
+    status_edit,
+)
+
+STATS_WINDOW = 50  # success rate over each worker's latest runs
+STATS_SCAN_LIMIT = 20000  # summaries examined at most for the workers list
+
+
+@dataclass
+class RunStats:
+    last_status: str | None = None
+    last_created: str | None = None
+    last_id: str | None = None
+    finished: int = 0
+    completed: int = 0
+    seen: int = 0
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.completed / self.finished if self.finished else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"last_run": self.last_id, "last_status": self.last_status,
+                "last_run_at": self.last_created, "success_rate": self.success_rate,
+                "runs_counted": self.finished}
+
+
+def run_stats(history, names: list[str]) -> dict[str, RunStats]:
+    stats = {n: RunStats() for n in names}
+    for scanned, doc in enumerate(history.iter_summaries(), start=1):
+        item = stats.get(doc["worker"])
+        if item is not None and item.seen < STATS_WINDOW:
+            if item.last_id is None:
+                item.last_id, item.last_status = doc["id"], doc["status"]
+                item.last_created = doc["created"]
+            item.seen += 1
+            if doc["status"] in (COMPLETED, FAILED, "cancelled"):
+                item.finished += 1
+                item.completed += doc["status"] == COMPLETED
+        if scanned >= STATS_SCAN_LIMIT or all(s.seen >= STATS_WINDOW for s in stats.values()):
+            break
+    return stats
+
+
+def worker_row(wf: WorkerFile, stats: RunStats | None) -> dict[str, Any]:
+    w = wf.worker
+    row: dict[str, Any] = {"name": wf.name, "file": str(wf.path), "valid": w is not None}
+    if w is not None:
+        row.update(status=w.status, output_mode=w.output_mode, template=w.template,
+                   executor=w.executor, context_sources=w.context_sources,
+                   tool_categories=w.tool_categories, description=w.description)
+    else:
+        row.update(status="broken", problems=[p.to_dict() for p in wf.problems])
+    row.update((stats or RunStats()).to_dict())
+    return row
+
+
+def new_worker(app, name: str, template_key: str | None, executor: str = "echo") -> str:
+    if not SLUG.match(name):
+        raise UsageError(f"{name!r} is not a valid worker name",
+                         hint="use lower-case letters, digits and single hyphens")
+    path = app.workspace.worker_file(name)
+    if path.exists() or path.with_suffix(".yml").exists():
+        raise UsageError(f"worker {name!r} already exists ({path})",
+                         hint=f"edit it with 'workerctl worker edit {name}'")
+    registry = app.registry
+    template = None
+    if template_key is not None:
+        template = registry.templates.get(template_key)
+        if template is None:
+            raise UsageError(f"unknown template {template_key!r}",
+                             hint="'workerctl templates list' shows the catalogue")
+    if executor not in registry.executors:
+        raise UsageError(f"unknown executor {executor!r}",
+                         hint="'workerctl executors list' shows what is installed")
+    text = render_new(name, template, executor)
+    checked = load_text(text, path, registry, display_path(app.workspace, path))
+    if not checked.ok:
+        raise ConfigError("the new worker would be invalid:", checked.problems)
+    app.versions.sync({wf.name: wf.content for wf in app.worker_files()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    app.versions.record(name, text, "new" + (f" from template {template_key}" if template_key else ""))
+    return str(path)
+
+
+def check_edit(app, name: str, text: str) -> WorkerFile:
+    path = find_path(app.workspace, name)
+    return load_text(text, path, app.registry, display_path(app.workspace, path))
+
+
+def save_edit(app, name: str, text: str, action: str = "edit") -> bool:
+    """Validate and write ``text`` as the worker file; False if nothing changed."""
+    from workerctl.jsonfiles import write_text_atomic
+
+    path = find_path(app.workspace, name)
+    current = path.read_text(encoding="utf-8")
+    app.versions.record(name, current, "found on disk")
+    if text == current:
+        return False
+    checked = check_edit(app, name, text)
+    if not checked.ok:
+        raise ConfigError(f"the edit of {name!r} is invalid; the file was not changed:",
+                          checked.problems)
+    write_text_atomic(path, text)
+    app.versions.record(name, text, action)
+    return True
+
+
+def set_status(app, name: str, status: str) -> bool:
+    path = find_path(app.workspace, name)
+    wf = load_file(path, app.registry, display_path(app.workspace, path))
+    if not wf.ok:
+        raise ConfigError(f"worker {name!r} is invalid; fix it before changing its status:",
+                          wf.problems)
+    if wf.worker.status == status:
+        return False
+    return save_edit(app, name, status_edit(wf.content, status),
+                     "pause" if status == "paused" else "activate")
+
+
+def restore(app, name: str, number: int) -> bool:
+    version = app.versions.get(name, number)
+    if version.content is None:
+        raise UsageError(f"version {number} of {name!r} records a deletion; pick another")
+    path = app.workspace.worker_file(name)
+    if not path.exists():
+        checked = load_text(version.content, path, app.registry)
+        if not checked.ok:
+            raise ConfigError("that version is no longer valid:", checked.problems)
+        path.write_text(version.content, encoding="utf-8")
+        app.versions.record(name, version.content, f"restore version {number}")
+        return True
+    return save_edit(app, name, version.content, f"restore version {number}")
+
+
+def unified(before: str, after: str, label_a: str, label_b: str) -> str:
+    return "".join(difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), label_a, label_b))
+
+
+def config_yaml(config: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+
+
+def diff_versions(app, name: str, from_v: int | None, to_v: int | None) -> str:
+    path = find_path(app.workspace, name)
+    current = path.read_text(encoding="utf-8")
+    app.versions.record(name, current, "found on disk")
+    history = app.versions.history(name)
+    if to_v is None:
+        after, label_b = current, f"{name} (now)"
+    else:
+        after, label_b = app.versions.get(name, to_v).content or "", f"{name} v{to_v}"
+    if from_v is None:
+        older = [v for v in history if v.content != after]
+        if not older:
+            return ""
+        base = older[-1]
+        before, label_a = base.content or "", f"{name} v{base.version}"
+    else:
+        before, label_a = app.versions.get(name, from_v).content or "", f"{name} v{from_v}"
+    return unified(before, after, label_a, label_b)
+
+
+def diff_run(app, name: str, run) -> str:
+    path = find_path(app.workspace, name)
+    wf = load_file(path, app.registry)
+    now = wf.worker.config if wf.ok else {}
+    return unified(config_yaml(run.config), config_yaml(now),
+                   f"{name} as run {run.id} ran it ({run.config_hash})",
+                   f"{name} now" + (f" ({wf.worker.config_hash})" if wf.ok else " (invalid)"))

@@ -1,0 +1,151 @@
+"""Finding the workspace, its paths and its settings.
+
+A workspace is a folder with ``workerctl.yaml``, ``workers/*.yaml`` and the state
+folder ``.workerctl/``. Cron jobs pass ``-w`` or ``WORKERCTL_WORKSPACE``; people
+usually just ``cd`` into it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workerctl.errors import ConfigError, UsageError
+
+SETTINGS_FILE = "workerctl.yaml"
+STATE_DIR = ".workerctl"
+ENV_VAR = "WORKERCTL_WORKSPACE"
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "stale_after": 120,  # seconds without a heartbeat before a remote run counts as crashed
+    "lock_timeout": 10,
+    "default_timeout": 300,
+}
+KNOWN_SETTINGS = {"name", "description", *DEFAULT_SETTINGS}
+
+
+@dataclass
+class Workspace:
+    root: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    @property
+    def workers_dir(self) -> Path:
+        return self.root / "workers"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def history_dir(self) -> Path:
+        return self.state_dir / "history"
+
+    @property
+    def records_file(self) -> Path:
+        return self.state_dir / "records.json"
+
+    @property
+    def versions_file(self) -> Path:
+        return self.state_dir / "versions.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "lock"
+
+    def setting(self, key: str) -> Any:
+        return self.settings.get(key, DEFAULT_SETTINGS.get(key))
+
+    def worker_file(self, name: str) -> Path:
+        return self.workers_dir / f"{name}.yaml"
+
+
+def find_workspace(explicit: str | os.PathLike | None = None, cwd: Path | None = None) -> Workspace:
+    """Resolve the workspace: ``-w``, then ``$WORKERCTL_WORKSPACE``, then parents of cwd."""
+    if explicit:
+        return load_workspace(Path(explicit), origin="--workspace")
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return load_workspace(Path(env), origin=f"${ENV_VAR}")
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / SETTINGS_FILE).is_file():
+            return load_workspace(folder, origin="the current directory")
+    raise UsageError(
+        f"no workspace found: neither {here} nor any parent folder holds {SETTINGS_FILE}",
+        hint="make one with 'workerctl init DIR', then pass '-w DIR' or set WORKERCTL_WORKSPACE",
+    )
+
+
+def load_workspace(root: Path, origin: str = "--workspace") -> Workspace:
+    root = root.expanduser().resolve()
+    settings_file = root / SETTINGS_FILE
+    if not settings_file.is_file():
+        raise UsageError(
+            f"{root} (from {origin}) is not a workspace: {SETTINGS_FILE} is missing",
+            hint=f"run 'workerctl init {root}' to make one",
+        )
+    return Workspace(root=root, settings=_read_settings(settings_file))
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1:1: the settings file must be a mapping of keys to values")
+    unknown = sorted(set(data) - KNOWN_SETTINGS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(KNOWN_SETTINGS))})"
+        )
+    for key in DEFAULT_SETTINGS:
+        if key in data and (not isinstance(data[key], int | float) or data[key] <= 0):
+            raise ConfigError(f"{path}: {key}: must be a positive number of seconds")
+    return data
+
+
+def init_workspace(root: Path, registry) -> Workspace:
+    """Write a sample workspace: settings, example workers from templates, records."""
+    from workerctl.builtins.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
+    from workerctl.records import BuiltinRecordStore
+    from workerctl.versions import Versions
+    from workerctl.workers import render_new, status_edit
+
+    root = root.expanduser().resolve()
+    if (root / SETTINGS_FILE).exists() or (root / STATE_DIR).exists():
+        raise UsageError(f"{root} is already a workspace; nothing was written",
+                         hint="choose another folder, or use the existing workspace with -w")
+    if (root / "workers").exists() and any((root / "workers").iterdir()):
+        raise UsageError(f"{root}/workers already holds files; nothing was written",
+                         hint="choose an empty folder")
+    (root / "workers").mkdir(parents=True, exist_ok=True)
+    (root / SETTINGS_FILE).write_text(SETTINGS_YAML.format(name=root.name), encoding="utf-8")
+    workspace = load_workspace(root)
+    workspace.state_dir.mkdir(exist_ok=True)
+    (workspace.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
+    versions = Versions(workspace)
+    for name, key, status, _extra in SAMPLE_WORKERS:
+        text = render_new(name, registry.templates[key])
+        if status != "draft":
+            text = status_edit(text, status)
+        workspace.worker_file(name).write_text(text, encoding="utf-8")
+        versions.record(name, text, "init")
+    BuiltinRecordStore(workspace).import_records(sample_records(), "sample records")
+    return workspace
