@@ -25,7 +25,8 @@ def card_facts(app, run: Run) -> dict[str, Any]:
         current_hash, worker_state = None, "deleted"
     return {"record_exists": record_exists, "worker_now": worker_state,
             "current_config_hash": current_hash,
-            "review_pending": bool(run.needs_review and run.review is None and run.finished)}
+            "review_pending": bool(run.needs_review and run.review is None
+                                   and run.status == "completed")}
 
 
 def _time(iso: str | None) -> str:

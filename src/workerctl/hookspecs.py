@@ -29,9 +29,10 @@ def register_executors(register):
 
     ``register(executor)`` takes an object with ``name`` (str), ``description``
     (str) and ``step(request: StepRequest) -> Step``; it may also define
-    ``check_settings(settings: dict) -> list[tuple[str, str]]`` returning
-    ``(field, problem)`` pairs so that ``worker validate`` reports bad settings
-    on the right line. The engine owns the loop, the tool gate and the iteration
+    ``check_settings(settings: dict) -> list[tuple]`` returning
+    ``(field, problem, fix)`` tuples (``fix`` optional; ``field`` dotted, e.g.
+    ``"script.2"``) so that ``worker validate`` reports bad settings on the
+    right line. The engine owns the loop, the tool gate and the iteration
     limit: ``step`` only returns text or tool calls. Raise
     ``workerctl.executors.ProviderUnavailable`` or ``InvalidOutput`` for those
     failure kinds; any other exception becomes ``executor_error``.

@@ -134,8 +134,27 @@ class BuiltinRecordStore(RecordSource):
         return open_db(self.path, hint=f"restore {self.path} from a backup, or re-import "
                                        "your records with 'workerctl records import FILE'")
 
+    def _seed_files(self) -> list[Path]:
+        folder = self.workspace.root / "records"
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+    def _seed(self) -> None:
+        """A workspace kept in git holds its records as files in ``records/``; they are
+        imported the first time the workspace is used (no ``records.json`` yet)."""
+        with self.lock:
+            if self.path.exists():
+                return
+            items = []
+            for path in self._seed_files():
+                items.extend(load_record_file(path))
+            self.import_records(items, "records/")
+
     def _data(self) -> dict:
         if self._cache is None:
+            if not self.path.exists() and self._seed_files():
+                self._seed()
             db = self._db()
             self._cache = {
                 "records": {d["id"]: d for d in db.table("records").all()},

@@ -76,7 +76,7 @@ class RunFilter:
         if self.until and doc["created"] > self.until:
             return False
         if self.unreviewed and not (doc.get("needs_review") and not doc.get("review")
-                                    and doc["status"] in FINISHED):
+                                    and doc["status"] == "completed"):
             return False
         return not (self.ids and doc["id"] not in self.ids)
 

@@ -119,6 +119,11 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Locs, list[Problem]]:
             return None, {}, [Problem(file, 1, 1, "(file)", "the file is empty",
                                       "write the worker's fields, see 'workerctl worker new'")]
         data = loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = _pos(mark) if mark else (1, 1)
+        return None, {}, [Problem(file, line, col, "(yaml)", f"unsupported YAML: {exc.problem}",
+                                  "only plain YAML is allowed: remove the !!tag")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _pos(mark) if mark else (1, 1)
@@ -158,6 +163,8 @@ def _walk(node, path: tuple, locs: Locs, problems: list[Problem], file: str) -> 
 
 
 def _dotted(path: tuple) -> str:
+    if not path:
+        return "(file)"
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -171,7 +178,11 @@ class _Checker:
         self.file, self.locs, self.problems = file, locs, []
 
     def add(self, path: tuple, message: str, fix: str = "", at_key: bool = False) -> None:
-        key_pos, value_pos = self.locs.get(path, ((1, 1), (1, 1)))
+        """Report at ``path``, or at its nearest parent that exists in the file."""
+        where = path
+        while where not in self.locs and where:
+            where = where[:-1]
+        key_pos, value_pos = self.locs.get(where, ((1, 1), (1, 1)))
         line, col = key_pos if at_key else value_pos
         self.problems.append(Problem(self.file, line, col, _dotted(path), message, fix))
 
@@ -274,7 +285,8 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry) -> tuple[Wor
                   f"use one of: {', '.join(sorted(registry.templates))}, or remove the key")
     review_required = data.get("review_required")
     if review_required is not None and not isinstance(review_required, bool):
-        check.add(("review_required",), f"must be true or false, got {_type_name(review_required)}")
+        check.add(("review_required",), f"must be true or false, got {_type_name(review_required)}",
+                  "write review_required: true or false")
         review_required = None
     executor, settings = _check_executor(check, data, registry)
     if check.problems:
@@ -315,13 +327,11 @@ def _check_executor(check: _Checker, data: dict, registry) -> tuple[str | None, 
         return None, {}
     checker = getattr(executor, "check_settings", None)
     if checker is not None:
-        for where, message in checker(settings):
+        for where, message, *fix in checker(settings):
             sub = where if isinstance(where, tuple) else tuple(p for p in str(where).split(".") if p)
             sub = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in sub)
-            full = ("executor", *sub)
-            while full not in check.locs and len(full) > 1:
-                full = full[:-1]
-            check.add(full, message)
+            check.add(("executor", *sub), message,
+                      fix[0] if fix else f"see 'workerctl executors list' for {name}'s settings")
     return name, settings
 
 

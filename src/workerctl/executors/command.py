@@ -66,12 +66,12 @@ class CommandExecutor:
     description = "Runs a program per step: JSON request on stdin, JSON step on stdout"
 
     def check_settings(self, settings: dict) -> list[tuple[str, str]]:
-        problems = [(k, f"unknown command setting {k!r} (known: {', '.join(sorted(SETTINGS))})")
+        problems = [(k, f"unknown command setting {k!r}", f"known: {', '.join(sorted(SETTINGS))}")
                     for k in settings if k not in SETTINGS]
         argv = settings.get("argv")
         if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
-            problems.append(("argv", "needs 'argv': a non-empty list of strings, "
-                                     "e.g. [python3, scripts/step.py]"))
+            problems.append(("argv", "needs 'argv': a non-empty list of strings",
+                             "e.g. argv: [python3, scripts/step.py]"))
         timeout = settings.get("timeout")
         if timeout is not None and (isinstance(timeout, bool)
                                     or not isinstance(timeout, int | float) or timeout <= 0):

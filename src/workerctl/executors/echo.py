@@ -55,22 +55,22 @@ class EchoExecutor:
         problems = []
         for key in settings:
             if key != "script":
-                problems.append((key, f"unknown echo setting {key!r} (known: script)"))
+                problems.append((key, f"unknown echo setting {key!r}", "known: script"))
         script = settings.get("script")
         if script is None:
             return problems
         if not isinstance(script, list):
-            return [*problems, ("script", "must be a list of steps")]
+            return [*problems, ("script", "must be a list of steps", "e.g. script: [{output: done}]")]
         for index, step in enumerate(script):
             if not isinstance(step, dict) or not step:
-                problems.append((f"script.{index}", "each step must be a mapping, e.g. "
-                                                    "{output: text}"))
+                problems.append((f"script.{index}", "each step must be a mapping",
+                                 "e.g. - output: text"))
                 continue
             unknown = set(step) - STEP_KEYS
             if unknown:
-                problems.append((f"script.{index}", f"unknown step key(s) "
-                                                    f"{', '.join(sorted(unknown))} "
-                                                    f"(known: {', '.join(sorted(STEP_KEYS))})"))
+                problems.append((f"script.{index}",
+                                 f"unknown step key(s) {', '.join(sorted(unknown))}",
+                                 f"known: {', '.join(sorted(STEP_KEYS))}"))
         return problems
 
     def step(self, request) -> Step:
