@@ -44,6 +44,7 @@ def assemble(worker, record, book, registry) -> tuple[list[dict], list[dict]]:
     seen: set[str] = set()
     frontier = [record]
     if record.type in allowed:
+        book.reads.append((record.type, record.id))
         entries.append(_entry(record, book))
     seen.add(record.id)
     for _depth in range(MAX_DEPTH):

@@ -8,10 +8,10 @@ file and a damaged file is reported instead of silently overwritten.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -151,30 +151,54 @@ class FileLock:
     def _acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            got = self._wait_blocking(fd) if _in_main_thread() else self._wait_polling(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not got:
+            holder = self.holder()
+            os.close(fd)
+            raise LockTimeout(
+                f"{self.path}: could not get the lock within {self.timeout:g}s; held by {holder}",
+                hint="wait for that command to finish, or raise WORKERCTL_LOCK_TIMEOUT",
+            )
+        info = f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:4])})"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        self._fd = fd
+
+    def _wait_blocking(self, fd: int) -> bool:
+        """Wait in the kernel's queue (fair to every waiter), bounded by a timer signal."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(self.timeout, 0.001))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return True
+        except _LockWaitOver:
+            return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _wait_polling(self, fd: int) -> bool:
         deadline = time.monotonic() + self.timeout
         delay = 0.001
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
+                return True
+            except BlockingIOError:
+                pass
             if time.monotonic() >= deadline:
-                holder = self.holder()
-                os.close(fd)
-                raise LockTimeout(
-                    f"{self.path}: could not get the lock within {self.timeout:g}s; "
-                    f"held by {holder}",
-                    hint="wait for that command to finish, or raise WORKERCTL_LOCK_TIMEOUT",
-                )
+                return False
             time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        info = f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:4])})"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.encode(), 0)
-        self._fd = fd
+            delay = min(delay * 2, 0.01)
 
     def holder(self) -> str:
         try:
@@ -182,6 +206,18 @@ class FileLock:
         except OSError:
             text = ""
         return text or "an unknown process"
+
+
+class _LockWaitOver(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _LockWaitOver()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 _LOCKS: dict[Path, FileLock] = {}

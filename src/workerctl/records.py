@@ -156,44 +156,48 @@ class BuiltinRecordStore(RecordSource):
             if not self.path.exists() and self._seed_files():
                 self._seed()
             db = self._db()
-            self._cache = {
-                "records": {d["id"]: d for d in db.table("records").all()},
-                "comments": db.table("comments").all(),
-            }
+            self._cache = {d["id"]: d for d in db.table("records").all()}
         return self._cache
 
+    def comments_path(self, record_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record_id)
+        return self.workspace.state_dir / "comments" / f"{safe}.json"
+
+    def _comments_table(self, record_id: str):
+        path = self.comments_path(record_id)
+        return open_db(path, hint=f"restore {path} from a backup, or move it aside "
+                                  f"(the comments on {record_id} are then lost)").table("comments")
+
     def get(self, record_id: str) -> Record | None:
-        doc = self._data()["records"].get(record_id)
+        doc = self._data().get(record_id)
         return _record_from_doc(doc) if doc else None
 
     def list(self, type: str | None = None) -> list[Record]:
-        docs = self._data()["records"].values()
+        docs = self._data().values()
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
     def comments(self, record_id: str) -> list[Comment]:
-        return [Comment(**c) for c in self._data()["comments"] if c["record_id"] == record_id]
+        if not self.comments_path(record_id).exists():
+            return []
+        return [Comment(**c) for c in self._comments_table(record_id).all()]
 
-    def add_comment(self, record_id, text, *, author, run_id, key):
-        from tinydb import Query
-
+    def add_comment(self, record_id, text, *, author, run_id, key, created=None):
+        """Comments live in one small file per record, so a write stays cheap however
+        many runs have commented elsewhere; the key makes a retried run's write a no-op."""
         with self.lock:
-            self._cache = None
-            db = self._db()
-            table = db.table("comments")
+            table = self._comments_table(record_id)
+            docs = table.all()
             if key:
-                existing = table.get(Query().key == key)
-                if existing:
-                    return Comment(**existing), False
-            comment = Comment(id=f"c-{len(table) + 1}", record_id=record_id, text=text,
-                              author=author, created=_now(), run_id=run_id, key=key)
+                for existing in docs:
+                    if existing.get("key") == key:
+                        return Comment(**existing), False
+            comment = Comment(id=f"c-{len(docs) + 1}", record_id=record_id, text=text,
+                              author=author, created=created or _now(), run_id=run_id, key=key)
             table.insert(asdict(comment))
-            self._cache = None
             return comment, True
 
     def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records by id; returns (added, replaced)."""
-        from tinydb import Query
-
         docs, comments = [], []
         for index, item in enumerate(items):
             doc, seeded = _validate_record(item, f"{origin}: record {index + 1}")
@@ -212,18 +216,13 @@ class BuiltinRecordStore(RecordSource):
                 records[doc["id"]] = doc
             db.table("records").truncate()
             db.table("records").insert_multiple(records.values())
-            table = db.table("comments")
-            count = len(table)
             for record_id, c in comments:
                 digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
-                key = f"import:{record_id}:{c.get('created', '')}:{digest}"
-                if table.get(Query().key == key):
-                    continue
-                count += 1
-                table.insert(asdict(Comment(
-                    id=f"c-{count}", record_id=record_id, text=str(c.get("text", "")),
-                    author=str(c.get("author", "someone")),
-                    created=str(_plain(c.get("created")) or _now()), key=key)))
+                created = _plain(c.get("created"))
+                self.add_comment(record_id, str(c.get("text", "")),
+                                 author=str(c.get("author", "someone")), run_id=None,
+                                 key=f"import:{record_id}:{created or ''}:{digest}",
+                                 created=str(created) if created else None)
             self._cache = None
         return added, replaced
 

@@ -13,7 +13,8 @@ scripted step per iteration, so gates and failures can be exercised::
 
 A script step is one of ``tool`` (with ``arguments``), ``tool_calls`` (a list of
 those), ``output`` (final text; ``{context}`` and ``{last_result}`` are
-filled in), ``error`` (raise, giving ``executor_error``), ``sleep`` (seconds),
+filled in), ``error`` (raise, giving ``executor_error``), ``sleep`` (seconds to
+wait before the rest of the step, e.g. ``{sleep: 2, output: done}``),
 or ``repeat`` (the previous step again, for ever).
 """
 
@@ -28,21 +29,41 @@ from workerctl.executors import ExecutorFailure, Step, StepTimeout, ToolCall
 STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat"}
 
 
+def _one_line(text: str, limit: int = 140) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def compose(request) -> str:
-    """A readable answer built only from what the run was given."""
-    first = request.instructions.strip().splitlines()[0] if request.instructions.strip() else ""
-    lines = [f"Worker {request.worker}: {first}"]
-    for record in request.context:
-        fields = record.get("fields", {})
-        bits = [f"{k}: {fields[k]}" for k in ("status", "due", "assignee", "amount", "stage")
-                if k in fields]
-        lines.append(f"- {record['type']} {record['id']} \"{record.get('title', '')}\""
-                     + (f" ({', '.join(bits)})" if bits else ""))
-        for comment in record.get("comments", [])[-2:]:
-            lines.append(f"  comment by {comment['author']}: {comment['text']}")
+    """A readable, bounded answer built only from what the run was given.
+
+    Comments are quoted by their first line only, so that a worker commenting on
+    a task it later reads again does not quote itself ever more deeply.
+    """
+    lines = []
+    main = next((r for r in request.context if r["id"] == request.record_id), None)
+    if main is not None:
+        fields = main.get("fields", {})
+        facts = [f"{k} {fields[k]}" for k in ("status", "due", "assignee", "priority")
+                 if fields.get(k)]
+        lines.append(f"Summary of {main['type']} {main['id']} \"{main.get('title', '')}\""
+                     + (f" ({', '.join(facts)})" if facts else ""))
+        human = [c for c in main.get("comments", []) if not c.get("run_id")]
+        if human:
+            last = human[-1]
+            lines.append(f"Latest comment by {last['author']}: {_one_line(last['text'])}")
+        elif fields.get("description"):
+            lines.append(f"Description: {_one_line(fields['description'])}")
+    others = [r for r in request.context if r is not main]
+    if others:
+        lines.append("Context used: " + "; ".join(
+            f"{r['type']} {r['id']} \"{_one_line(r.get('title', ''), 60)}\"" for r in others))
     if not request.context:
-        lines.append("- no record context was given")
-    lines.append("Next step: a person should confirm this summary against the linked record.")
+        lines.append("No record context was given to this run.")
+    lines.append("Suggested next step: the owner confirms the blocker above against the linked "
+                 "record and updates the task.")
+    lines.append(f"(echo executor for worker {request.worker}: a deterministic summary, "
+                 "no model was called)")
     return "\n".join(lines)
 
 

@@ -1,0 +1,50 @@
+"""Helpers for tests: real subprocesses of workerctl, worker files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_workerctl(*args: str, workspace=None, timeout: float = 60, env: dict | None = None,
+                  **kwargs) -> subprocess.CompletedProcess:
+    """workerctl as a real subprocess (for concurrency, signals, detaching)."""
+    argv = [sys.executable, "-m", "workerctl"]
+    if workspace is not None:
+        argv += ["-w", str(workspace.root)]
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout,
+                          env=full_env, **kwargs)
+
+
+def write_worker(workspace, name: str, body: str) -> Path:
+    path = workspace.workers_dir / f"{name}.yaml"
+    path.write_text(textwrap.dedent(body).lstrip(), encoding="utf-8")
+    return path
+
+
+def make_worker(workspace, name: str, *, status: str = "active", sources=("tasks",),
+                categories=("productivity",), output_mode: str = "task_comment",
+                max_iterations: int = 5, timeout: float = 60, executor: str = "{name: echo}",
+                extra: str = "") -> Path:
+    """A valid worker file with the given fields (executor given as YAML flow text)."""
+    body = (
+        f"name: {name}\n"
+        f"status: {status}\n"
+        "instructions: |\n  Summarise the task and suggest a next step.\n"
+        f"context_sources: [{', '.join(sources)}]\n"
+        f"tool_categories: [{', '.join(categories)}]\n"
+        f"output_mode: {output_mode}\n"
+        f"max_iterations: {max_iterations}\n"
+        f"timeout: {timeout}\n"
+        f"executor: {executor}\n"
+        f"{extra}"
+    )
+    path = workspace.workers_dir / f"{name}.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path

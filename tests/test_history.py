@@ -1,0 +1,271 @@
+"""The run history with real processes: concurrency, crashes, damage, ids, watching."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import make_worker, run_workerctl
+from workerctl.records import BuiltinRecordStore
+from workerctl.runs import Run, now_iso
+from workerctl.store import History, RunFilter
+
+WRITER = """
+import sys
+from workerctl.engine import Engine, StartOptions
+from workerctl.plugins import get_registry
+from workerctl.workspace import load_workspace
+from pathlib import Path
+ws = load_workspace(Path(sys.argv[1]))
+engine = Engine(ws, get_registry())
+for i in range(int(sys.argv[2])):
+    run = engine.start("overdue-task-review",
+                       StartOptions(record_id="T-1042", reason=f"{sys.argv[3]}-{i}"))
+    assert run.status == "completed", run.error
+"""
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def all_state_files(workspace):
+    return [p for p in (workspace.state_dir).rglob("*.json")]
+
+
+@pytest.mark.slow
+def test_eight_writers_lose_nothing(workspace):
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(workspace.root), "100",
+                               f"p{n}"], stderr=subprocess.PIPE, text=True)
+             for n in range(8)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    history = History(workspace)
+    docs = history.list(None, limit=None)
+    assert len(docs) == 800
+    assert len({d["id"] for d in docs}) == 800
+    reasons = {history.get(d["id"]).reason for d in docs}
+    assert reasons == {f"p{n}-{i}" for n in range(8) for i in range(100)}
+    for path in all_state_files(workspace):
+        json.loads(path.read_text())  # every file is valid JSON
+    comments = BuiltinRecordStore(workspace).comments("T-1042")
+    assert len([c for c in comments if c.run_id]) == 800
+    assert len({c.key for c in comments}) == len(comments)
+    assert history.unfinished() == {}
+
+
+def test_killed_run_is_marked_crashed(workspace, wcli):
+    make_worker(workspace, "slow", executor='{name: echo, script: [{sleep: 60}]}',
+                timeout=120)
+    started = run_workerctl("run", "start", "slow", "--task", "T-1042", "--detach",
+                            workspace=workspace)
+    run_id = started.stdout.strip()
+    history = History(workspace)
+    wait_for(lambda: history.get(run_id).status == "running")
+    pid = history.get(run_id).owner["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or
+             open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z")
+    listed = wcli("runs", "list", "--json")
+    row = next(r for r in json.loads(listed.output) if r["id"] == run_id)
+    assert row["status"] == "failed" and row["error_kind"] == "crashed"
+    run = history.get(run_id)
+    assert f"pid {pid}" in run.error.message and "running" in run.error.message
+    assert history.unfinished() == {}
+
+
+def test_stale_heartbeat_of_a_remote_run_is_crashed(workspace):
+    history = History(workspace)
+    run = Run(id="rem0te01", worker="overdue-task-review", config_hash="x", config={},
+              executor="echo", created=now_iso(), status="running",
+              transitions=[{"status": "running", "at": now_iso()}],
+              owner={"pid": 1, "host": "another-machine", "proc_start": None})
+    history.create(run)
+    assert history.sweep() == []  # fresh heartbeat window: still alive
+    history.heartbeat(run.id)
+    old = time.time() - 3600
+    os.utime(history.heartbeat_path(run.id), (old, old))
+    marked = history.sweep()
+    assert [r.id for r in marked] == ["rem0te01"]
+    assert history.get("rem0te01").error.kind == "crashed"
+
+
+def test_truncated_history_file_is_reported_and_left_alone(workspace, wcli):
+    for _ in range(3):
+        assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    shard = next((workspace.history_dir / "index").glob("*.json"))
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    damaged = shard.read_bytes()
+    for args in (["runs", "list"], ["run", "start", "overdue-task-review", "--task", "T-1042"],
+                 ["workers", "list"]):
+        result = wcli(*args)
+        assert result.exit_code == 4, result.output
+        assert str(shard) in result.output and "runs reindex" in result.output
+        assert shard.read_bytes() == damaged
+    body = next((workspace.history_dir / "runs").rglob("*.json"))
+    body.write_text('{"id": "trunc')
+    result = wcli("run", "inspect", "--id", body.stem)
+    assert result.exit_code == 4 and str(body) in result.output
+    assert body.read_text() == '{"id": "trunc'
+
+
+def test_reindex_rebuilds_a_lost_index(workspace, wcli):
+    ids = [json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
+                           "--json").output)["id"] for _ in range(3)]
+    shard = next((workspace.history_dir / "index").glob("*.json"))
+    shard.rename(shard.with_suffix(".aside"))
+    assert wcli("runs", "reindex").exit_code == 0
+    listed = json.loads(wcli("runs", "list", "--json").output)
+    assert [r["id"] for r in listed] == list(reversed(ids))
+
+
+def test_id_prefixes(workspace, wcli):
+    history = History(workspace)
+    for rid in ("abc12345", "abc67890", "xyz00001"):
+        history.create(Run(id=rid, worker="overdue-task-review", config_hash="x", config={},
+                           executor="echo", created=now_iso(), status="completed",
+                           transitions=[{"status": "completed", "at": now_iso()}]))
+    assert history.resolve("xy") == "xyz00001"
+    assert history.resolve("ABC1") == "abc12345"
+    ok = wcli("run", "inspect", "--id", "x", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.output)["id"] == "xyz00001"
+    ambiguous = wcli("run", "inspect", "--id", "abc")
+    assert ambiguous.exit_code == 2
+    assert "abc12345" in ambiguous.output and "abc67890" in ambiguous.output
+    missing = wcli("run", "inspect", "--id", "qqq")
+    assert missing.exit_code == 3
+    bad = wcli("run", "inspect", "--id", "no!")
+    assert bad.exit_code == 2
+
+
+def test_watch_exit_status_on_detached_runs(workspace):
+    make_worker(workspace, "ok-slow", executor='{name: echo, script: [{sleep: 1, output: fine}]}')
+    make_worker(workspace, "bad-slow", executor='{name: echo, script: [{sleep: 1, error: boom}]}')
+    for name in ("ok-slow", "bad-slow"):
+        assert run_workerctl("run", "start", name, "--task", "T-1042", "--detach",
+                             workspace=workspace).returncode == 0
+    good = run_workerctl("runs", "list", "--worker", "ok-slow", "--watch", "0.2",
+                         "--exit-status", "--json", workspace=workspace)
+    assert good.returncode == 0, good.stderr
+    assert [r["status"] for r in json.loads(good.stdout)] == ["completed"]
+    both = run_workerctl("runs", "list", "--watch", "0.2", "--exit-status", "--json",
+                         workspace=workspace)
+    assert both.returncode == 1
+    assert sorted(r["status"] for r in json.loads(both.stdout)) == ["completed", "failed"]
+
+
+def test_detached_run_passes_through_pending_queued_running(workspace):
+    make_worker(workspace, "slowish", executor='{name: echo, script: [{sleep: 1.5, output: ok}]}')
+    started = run_workerctl("run", "start", "slowish", "--task", "T-1042", "--detach",
+                            "--json", workspace=workspace)
+    run_id = json.loads(started.stdout)["id"]
+    assert json.loads(started.stdout)["status"] == "queued"
+    history = History(workspace)
+    wait_for(lambda: history.get(run_id).status == "running")
+    wait_for(lambda: history.get(run_id).status == "completed")
+    assert [t["status"] for t in history.get(run_id).transitions] == [
+        "pending", "queued", "running", "completed"]
+
+
+def test_cancel_stops_a_detached_run(workspace, wcli):
+    make_worker(workspace, "long", executor='{name: echo, script: [{sleep: 60}]}', timeout=120)
+    run_id = run_workerctl("run", "start", "long", "--task", "T-1042", "--detach",
+                           workspace=workspace).stdout.strip()
+    history = History(workspace)
+    wait_for(lambda: history.get(run_id).status == "running")
+    pid = history.get(run_id).owner["pid"]
+    result = wcli("run", "cancel", "--id", run_id[:5])
+    assert result.exit_code == 0, result.output
+    run = history.get(run_id)
+    assert run.status == "cancelled" and run.error.kind == "cancelled"
+
+    def gone():
+        try:
+            return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    wait_for(gone, timeout=10)
+    assert history.get(run_id).status == "cancelled"
+    again = wcli("run", "cancel", "--id", run_id)
+    assert again.exit_code == 2 and "already cancelled" in again.output
+
+
+def test_lock_timeout_says_who_holds_it(workspace):
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time, sys
+from pathlib import Path
+from workerctl.jsonfiles import lock_for
+with lock_for(Path({str(workspace.history_dir / 'lock')!r})):
+    print("locked", flush=True)
+    time.sleep(30)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                               workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "0.5"})
+        assert result.returncode == 4
+        assert f"pid {holder.pid}" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_runs_list_filters_and_formats(workspace, wcli):
+    wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    wcli("run", "start", "overdue-task-review", "--task", "T-1043")
+    wcli("run", "start", "handoff-preparation", "--task", "T-1042")
+    by_task = json.loads(wcli("runs", "list", "--task", "T-1043", "--json").output)
+    assert [r["record_id"] for r in by_task] == ["T-1043"]
+    failed = json.loads(wcli("runs", "list", "--status", "failed", "--json").output)
+    assert [r["worker"] for r in failed] == ["handoff-preparation"]
+    two = json.loads(wcli("runs", "list", "--status", "failed", "--status", "completed",
+                          "--limit", "2", "--json").output)
+    assert len(two) == 2
+    ids = wcli("runs", "list", "--format", "ids").output.split()
+    assert len(ids) == 3 and ids[0] == failed[0]["id"]
+    csv_out = wcli("runs", "list", "--format", "csv").output.splitlines()
+    assert csv_out[0].startswith("id,status,worker") and len(csv_out) == 4
+    assert json.loads(wcli("runs", "list", "--since", "1h", "--json").output)
+    assert json.loads(wcli("runs", "list", "--until", "1h", "--json").output) == []
+    assert wcli("runs", "list", "--since", "yesterday-ish").exit_code == 2
+    table = wcli("runs", "list").output
+    assert "✗ failed" in table and "worker_not_runnable" in table
+    assert History(workspace).list(RunFilter(workers=("nobody",))) == []
+
+
+def test_prune_keeps_unfinished_runs(workspace, wcli):
+    history = History(workspace)
+    old = "2020-01-01T00:00:00.000Z"
+    for rid, status in (("old00001", "completed"), ("old00002", "running")):
+        run = Run(id=rid, worker="w", config_hash="x", config={}, executor="echo",
+                  created=old, status=status, transitions=[{"status": status, "at": old}],
+                  owner={"pid": os.getpid(), "host": os.uname().nodename})
+        history.create(run)
+    for doc_path in (workspace.history_dir / "index").glob("*.json"):
+        data = json.loads(doc_path.read_text())
+        for doc in data["runs"].values():
+            doc["created"] = old
+        doc_path.write_text(json.dumps(data))
+    wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    dry = json.loads(wcli("runs", "prune", "--older-than", "90d", "--dry-run", "--json").output)
+    assert dry == {"removed": 1, "kept_unfinished": 1, "dry_run": True}
+    assert len(history.list(None, limit=None)) == 3
+    done = wcli("runs", "prune", "--older-than", "90d")
+    assert "removed 1 run(s)" in done.output and "kept 1 unfinished" in done.output
+    left = {d["id"] for d in history.list(None, limit=None)}
+    assert "old00001" not in left and "old00002" in left and len(left) == 2
