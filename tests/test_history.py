@@ -41,6 +41,15 @@ def wait_for(predicate, timeout=20.0, interval=0.05):
     raise AssertionError("condition not met in time")
 
 
+def process_gone(pid: int) -> bool:
+    """True when ``pid`` has exited (a zombie waiting for its parent counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def all_state_files(workspace):
     return [p for p in (workspace.state_dir).rglob("*.json")]
 
@@ -77,8 +86,7 @@ def test_killed_run_is_marked_crashed(workspace, wcli):
     wait_for(lambda: history.get(run_id).status == "running")
     pid = history.get(run_id).owner["pid"]
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or
-             open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z")
+    wait_for(lambda: process_gone(pid))
     listed = wcli("runs", "list", "--json")
     row = next(r for r in json.loads(listed.output) if r["id"] == run_id)
     assert row["status"] == "failed" and row["error_kind"] == "crashed"
@@ -192,14 +200,7 @@ def test_cancel_stops_a_detached_run(workspace, wcli):
     assert result.exit_code == 0, result.output
     run = history.get(run_id)
     assert run.status == "cancelled" and run.error.kind == "cancelled"
-
-    def gone():
-        try:
-            return open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
-        except FileNotFoundError:
-            return True
-
-    wait_for(gone, timeout=10)
+    wait_for(lambda: process_gone(pid), timeout=10)
     assert history.get(run_id).status == "cancelled"
     again = wcli("run", "cancel", "--id", run_id)
     assert again.exit_code == 2 and "already cancelled" in again.output
