@@ -207,7 +207,7 @@ class BuiltinRecordStore(RecordSource):
         with self.lock:
             self._cache = None
             db = self._db()
-            records = {d["id"]: d for d in db.table("records").all()}
+            records = {d["id"]: dict(d) for d in db.table("records").all()}
             for doc in docs:
                 if doc["id"] in records:
                     replaced += 1

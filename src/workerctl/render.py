@@ -39,9 +39,14 @@ def status_cell(status: str) -> str:
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
+    """ISO date or date-time; naive values (dates in records) are taken as UTC."""
     if not value:
         return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def ago(value: str | None, now: dt.datetime | None = None) -> str:
