@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from tinydb.storages import Storage
 from workerctl.errors import DamagedFile, LockTimeout
 
 DEFAULT_LOCK_TIMEOUT = 10.0
+HOLDER_BYTES = 240  # the holder note is padded to a fixed size: no truncate per lock
 
 
 def read_json(path: Path, *, hint: str | None = None) -> Any:
@@ -45,39 +45,43 @@ def read_json(path: Path, *, hint: str | None = None) -> Any:
         raise DamagedFile(path, f"not valid JSON: {exc}", hint=hint) from None
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any, *, sync_data: bool = True) -> None:
     """Replace ``path`` atomically: temp file, fsync, rename, fsync the folder."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    write_text_atomic(path, text)
+    write_text_atomic(path, text, sync_data=sync_data)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def write_text_atomic(path: Path, text: str, *, sync_data: bool = True) -> None:
+    """Write a temp file beside ``path``, fsync it, rename it over ``path``.
+
+    A reader or a crash sees the old file or the new one, never half of one. The
+    folder is not fsynced: a power cut may lose the newest writes (``runs
+    reindex`` rebuilds the index from whatever run files survived), and skipping
+    it halves the fsyncs on the hot path of every run.
+    """
+    # unique per process and thread; cheaper than mkstemp on this hot path
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, flags, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o644)
+    try:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+        if sync_data:
+            os.fsync(fd)
+        os.close(fd)
+        fd = -1
         os.replace(tmp, path)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class AtomicJSONStorage(Storage):
@@ -164,8 +168,7 @@ class FileLock:
                 hint="wait for that command to finish, or raise WORKERCTL_LOCK_TIMEOUT",
             )
         info = f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:4])})"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.encode(), 0)
+        os.pwrite(fd, info.encode()[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
         self._fd = fd
 
     def _wait_blocking(self, fd: int) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workerctl.errors import ConfigError, NotFoundError
-from workerctl.jsonfiles import lock_for, open_db
+from workerctl.jsonfiles import AtomicJSONStorage, lock_for, open_db
 
 BUILTIN_TYPES = ("task", "project", "contact", "company", "invoice", "doc", "product")
 BUILTIN_CONTEXT_SOURCES = {
@@ -54,7 +54,9 @@ class Record:
     source: str = "builtin"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = dict(self.__dict__)
+        data["fields"], data["links"] = dict(self.fields), dict(self.links)
+        return data
 
     def linked_ids(self, key: str) -> list[str]:
         value = self.links.get(key)
@@ -185,15 +187,18 @@ class BuiltinRecordStore(RecordSource):
         """Comments live in one small file per record, so a write stays cheap however
         many runs have commented elsewhere; the key makes a retried run's write a no-op."""
         with self.lock:
-            table = self._comments_table(record_id)
-            docs = table.all()
+            path = self.comments_path(record_id)
+            storage = AtomicJSONStorage(path, hint=f"restore {path} from a backup")
+            data = storage.read() or {}
+            docs = data.setdefault("comments", {})  # TinyDB's layout: table -> id -> doc
             if key:
-                for existing in docs:
+                for existing in docs.values():
                     if existing.get("key") == key:
                         return Comment(**existing), False
             comment = Comment(id=f"c-{len(docs) + 1}", record_id=record_id, text=text,
                               author=author, created=created or _now(), run_id=run_id, key=key)
-            table.insert(asdict(comment))
+            docs[str(max((int(k) for k in docs), default=0) + 1)] = asdict(comment)
+            storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
     def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:

@@ -182,7 +182,15 @@ class Run:
     # -- serialisation --
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Like ``dataclasses.asdict`` without its deep copies (this is on the hot path)."""
+        data = dict(self.__dict__)
+        data["iterations"] = [
+            {**it.__dict__, "tool_calls": [dict(c.__dict__) for c in it.tool_calls]}
+            for it in self.iterations
+        ]
+        data["error"] = dict(self.error.__dict__) if self.error else None
+        data["review"] = asdict(self.review) if self.review else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:

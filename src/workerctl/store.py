@@ -42,7 +42,7 @@ from workerctl.runs import (
     now_iso,
 )
 
-SHARD_BYTES = 256 * 1024  # a new shard starts past this size: bounded rewrite cost
+SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
 
 
@@ -175,8 +175,11 @@ class History:
         write_json(self.body_path(run.id), data)
 
     def _write_marker(self, run: Run, shard: int, doc_id: int) -> None:
+        """A marker whose content was lost in a power cut reads as ownerless, and its
+        run as crashed, which is what it is after a power cut; so its data is not
+        fsynced."""
         owner = run.owner or current_owner()
-        write_json(self.marker_path(run.id), {
+        write_json(self.marker_path(run.id), sync_data=False, data={
             "id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
             "pid": owner.get("pid"), "host": owner.get("host"),
             "proc_start": owner.get("proc_start"), "since": now_iso()})
@@ -186,10 +189,11 @@ class History:
         self.heartbeat_path(run_id).unlink(missing_ok=True)
 
     def shards(self) -> list[int]:
-        folder = self.root / "index"
-        if not folder.is_dir():
+        try:
+            names = os.listdir(self.root / "index")
+        except FileNotFoundError:
             return []
-        return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
     def _current_shard(self) -> int:
         shards = self.shards()

@@ -351,7 +351,24 @@ def load_text(text: str, path: Path, registry, display: str | None = None) -> Wo
     return wf
 
 
+_PARSED: dict[tuple, WorkerFile] = {}
+
+
 def load_file(path: Path, registry, display: str | None = None) -> WorkerFile:
+    """Load and validate a worker file; unchanged files are not parsed twice in a process."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such worker file") from None
+    key = (str(path), st.st_mtime_ns, st.st_size, id(registry), display)
+    cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
+    _PARSED[key] = wf = _load_file(path, registry, display)
+    return wf
+
+
+def _load_file(path: Path, registry, display: str | None = None) -> WorkerFile:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
