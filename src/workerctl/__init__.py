@@ -9,10 +9,18 @@ Plugin authors import the hook marker from here::
         ...
 """
 
-import pluggy
-
 __version__ = "0.1.0"
 
-hookimpl = pluggy.HookimplMarker("workerctl")
-
 __all__ = ["__version__", "hookimpl"]
+
+
+def __getattr__(name: str):
+    # pluggy (and the importlib.metadata it pulls in) costs ~20 ms: import it only
+    # when a plugin module asks for the marker, not on every start of the CLI
+    if name == "hookimpl":
+        import pluggy
+
+        marker = pluggy.HookimplMarker("workerctl")
+        globals()["hookimpl"] = marker
+        return marker
+    raise AttributeError(f"module 'workerctl' has no attribute {name!r}")

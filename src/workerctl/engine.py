@@ -9,8 +9,6 @@ the next one starts, so a crash leaves an honest trail.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -315,26 +313,6 @@ class Engine:
                                 records=self.records, key=f"{run.id}:output",
                                 side_effects=run.side_effects)
             mode.apply(ctx, text)
-
-    # -- cancelling --
-
-    def cancel(self, run_id: str, by: str) -> Run:
-        def mark(run: Run) -> None:
-            if run.finished:
-                raise UsageError(f"run {run.id} is already {run.status}; only pending, queued "
-                                 "or running runs can be cancelled")
-            run.error = RunError("cancelled", f"cancelled by {by}",
-                                 f"it was {run.status} when cancelled")
-            run.move(R.CANCELLED)
-
-        run = self.history.update(run_id, mark)
-        owner = run.owner or {}
-        if owner.get("host") == current_owner()["host"] and owner.get("pid") not in (
-                None, os.getpid()):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(owner["pid"]), signal.SIGTERM)
-        return run
-
 
 def _raise_terminated(signum, frame):
     raise Terminated()

@@ -12,18 +12,20 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tinydb.storages import Storage
-
 from workerctl.errors import DamagedFile, LockTimeout
 
 DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def hostname() -> str:
+    """The host name, as socket.gethostname() gives it, without importing socket."""
+    return os.uname().nodename
 HOLDER_BYTES = 240  # the holder note is padded to a fixed size: no truncate per lock
 
 
@@ -84,38 +86,6 @@ def write_text_atomic(path: Path, text: str, *, sync_data: bool = True) -> None:
         raise
 
 
-class AtomicJSONStorage(Storage):
-    """TinyDB storage that never writes in place and refuses damaged files.
-
-    TinyDB's own ``JSONStorage`` truncates and rewrites the open file, so a crash
-    or a concurrent writer can leave half a document behind.
-    """
-
-    def __init__(self, path: str | Path, hint: str | None = None) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.hint = hint
-
-    def read(self) -> dict | None:
-        data = read_json(self.path, hint=self.hint)
-        if data is not None and not isinstance(data, dict):
-            raise DamagedFile(self.path, "top level is not an object", hint=self.hint)
-        return data
-
-    def write(self, data: dict) -> None:
-        write_json(self.path, data)
-
-    def close(self) -> None:
-        pass
-
-
-def open_db(path: Path, hint: str | None = None):
-    """A TinyDB on ``AtomicJSONStorage`` (imported here to keep start-up cheap)."""
-    from tinydb import TinyDB
-
-    return TinyDB(path, storage=AtomicJSONStorage, hint=hint)
-
-
 class FileLock:
     """An exclusive ``flock`` lock, re-entrant within one process.
 
@@ -167,7 +137,7 @@ class FileLock:
                 f"{self.path}: could not get the lock within {self.timeout:g}s; held by {holder}",
                 hint="wait for that command to finish, or raise WORKERCTL_LOCK_TIMEOUT",
             )
-        info = f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:4])})"
+        info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
         os.pwrite(fd, info.encode()[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
         self._fd = fd
 

@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from workerctl.errors import NotFoundError
-from workerctl.jsonfiles import lock_for, open_db
+from workerctl.jsonfiles import lock_for
+from workerctl.tinystore import open_db
 from workerctl.workers import content_hash
 
 

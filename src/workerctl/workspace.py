@@ -95,7 +95,33 @@ def load_workspace(root: Path, origin: str = "--workspace") -> Workspace:
             f"{root} (from {origin}) is not a workspace: {SETTINGS_FILE} is missing",
             hint=f"run 'workerctl init {root}' to make one",
         )
-    return Workspace(root=root, settings=_read_settings(settings_file))
+    return Workspace(root=root, settings=_cached_settings(root, settings_file))
+
+
+def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
+    """Settings parsed once per change of the file: importing PyYAML costs every
+    cold command ~8 ms, and most commands need only these few numbers."""
+    import json
+
+    st = settings_file.stat()
+    stamp = [st.st_mtime_ns, st.st_size]
+    cache = root / STATE_DIR / "settings.cache.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached["stamp"] == stamp:
+            return cached["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    settings = _read_settings(settings_file)
+    if cache.parent.is_dir():
+        import contextlib
+
+        from workerctl.jsonfiles import write_json
+
+        # a read-only workspace still works; it just parses every time
+        with contextlib.suppress(OSError):
+            write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False)
+    return settings
 
 
 def _read_settings(path: Path) -> dict[str, Any]:

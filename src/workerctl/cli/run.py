@@ -107,8 +107,10 @@ def cancel(ctx, run_id, as_json):
     """Cancel a pending, queued or running run (a detached one is stopped)."""
     import getpass
 
+    from workerctl.cancel import cancel_run
+
     a = app(ctx)
-    the_run = a.engine.cancel(a.history.resolve(run_id), by=getpass.getuser())
+    the_run = cancel_run(a.history, a.history.resolve(run_id), by=getpass.getuser())
     if as_json:
         _print_run(a, the_run, True)
     else:

@@ -1,0 +1,38 @@
+"""Cancelling a run: mark it, and stop the process executing it when it runs here.
+
+Kept apart from the engine so that ``run cancel`` touches only the history: a
+cold ``workerctl run cancel`` loads no plugins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+from workerctl.errors import UsageError
+from workerctl.runs import CANCELLED, QUEUED, RUNNING, Run, RunError
+from workerctl.store import History, current_owner
+
+
+def cancel_run(history: History, run_id: str, by: str) -> Run:
+    """A pending run's owner is only the process that asked for it, so it is not
+    signalled; a queued or running run's owner is the process executing it, and
+    it gets SIGTERM (the engine then stops between steps, killing any program)."""
+    before: list[str] = []
+
+    def mark(run: Run) -> None:
+        if run.finished:
+            raise UsageError(f"run {run.id} is already {run.status}; only pending, queued "
+                             "or running runs can be cancelled")
+        before.append(run.status)
+        run.error = RunError("cancelled", f"cancelled by {by}", f"it was {run.status} when cancelled")
+        run.move(CANCELLED)
+
+    run = history.update(run_id, mark)
+    owner = run.owner or {}
+    if (before[0] in (QUEUED, RUNNING) and owner.get("pid") not in (None, os.getpid())
+            and owner.get("host") == current_owner()["host"]):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(owner["pid"]), signal.SIGTERM)
+    return run
