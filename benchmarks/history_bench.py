@@ -30,8 +30,10 @@ from workerctl.runs import Iteration, Run, RunError, ToolCallRecord, new_run_id
 from workerctl.store import History, current_owner
 from workerctl.workspace import init_workspace
 
-WORDS = ("blocker vendor glossary legal review launch catalogue translation invoice "
-         "customer owner deadline agency marketing budget risk follow-up").split()
+WORDS = [
+    "blocker", "vendor", "glossary", "legal", "review", "launch", "catalogue", "translation",
+    "invoice", "customer", "owner", "deadline", "agency", "marketing", "budget", "risk", "follow-up",
+]
 
 
 TRANSITION = """
