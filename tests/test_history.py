@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import make_worker, run_workerctl
+from helpers import make_worker, run_workerctl, wait_for
 from workerctl.records import BuiltinRecordStore
 from workerctl.runs import Run, now_iso
 from workerctl.store import History, RunFilter
@@ -29,16 +29,6 @@ for i in range(int(sys.argv[2])):
                        StartOptions(record_id="T-1042", reason=f"{sys.argv[3]}-{i}"))
     assert run.status == "completed", run.error
 """
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def process_gone(pid: int) -> bool:
@@ -201,7 +191,9 @@ def test_cancel_stops_a_detached_run(workspace, wcli):
     run = history.get(run_id)
     assert run.status == "cancelled" and run.error.kind == "cancelled"
     wait_for(lambda: process_gone(pid), timeout=10)
-    assert history.get(run_id).status == "cancelled"
+    final = history.get(run_id)
+    assert final.status == "cancelled"
+    assert final.error.message.startswith("cancelled by ")  # the executor did not overwrite it
     again = wcli("run", "cancel", "--id", run_id)
     assert again.exit_code == 2 and "already cancelled" in again.output
 

@@ -121,3 +121,50 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     if run.status == "failed":
         lines.append(f"  next         workerctl run troubleshoot --id {run.id}")
     return "\n".join(lines)
+
+
+VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot tell": "? cannot tell"}
+
+
+def check_lines(number: int | str, check, *, evidence: list[str], action: str = "") -> list[str]:
+    verdict = render.colour(VERDICT_MARK.get(check.verdict, check.verdict), check.verdict)
+    lines = [f"{number}. {check.title}  [{verdict}]"]
+    lines.extend(f"     · {line}" for line in evidence)
+    if action:
+        lines.append(f"     → {action}")
+    return lines
+
+
+def troubleshooting_text(report) -> list[list[str]]:
+    """The walk as blocks: one per step, then the causes, then the rerun advice."""
+    blocks = [check_lines(n, step, evidence=step.evidence, action=step.action)
+              for n, step in enumerate(report.steps, start=1)]
+    causes = ["Causes to rule out (permissions, tool access, connected data, provider "
+              "availability):"]
+    for cause in report.causes:
+        mark = render.colour(VERDICT_MARK.get(cause.verdict, cause.verdict), cause.verdict)
+        causes.append(f"   {cause.title:<22} {mark}  {'; '.join(cause.evidence)}")
+    blocks.append(causes)
+    rerun = report.rerun
+    advice = ["Before rerunning:", f"   {rerun['advice']}"]
+    for effect in rerun["side_effects"]:
+        state = "written" if effect.get("created", True) else "not written again"
+        advice.append(f"   · run {effect['run_id']} ({effect['run_status']}): {effect['kind']} "
+                      f"{effect.get('comment_id', '')} on {effect.get('record_id')} ({state})")
+    blocks.append(advice)
+    return blocks
+
+
+def review_text(run: Run, items, human: dict[str, str]) -> list[str]:
+    lines = [f"Review of run {run.id} ({run.worker}"
+             + (f" on {run.record_id}" if run.record_id else "") + f", {run.status})"]
+    for n, item in enumerate(items, start=1):
+        lines.extend(check_lines(n, item, evidence=item.evidence))
+    start = len(items) + 1
+    for offset, (key, title) in enumerate(human.items()):
+        lines.append(f"{start + offset}. {title}  [a person decides: --{key.replace('_', '-')}]")
+    if run.needs_review:
+        lines.append("This output can influence a customer response, an invoice, a project "
+                     "update or a support decision: read the source record before acting on it"
+                     + (f" (workerctl records show {run.record_id})." if run.record_id else "."))
+    return lines

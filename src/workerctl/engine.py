@@ -171,7 +171,7 @@ class Engine:
                                      traceback.format_exc())
                 run.move(R.FAILED)
             beat.stop()
-            return self.history.save(run)
+            return self.history.save(run, executing=True)
         except RunFinishedElsewhere as other:
             return other.stored
         finally:
@@ -253,7 +253,7 @@ class Engine:
             for index, call in enumerate(step.tool_calls):
                 messages.append(self._call_tool(run, worker, gate, iteration, index, call))
             iteration.finished = now_iso()
-            self.history.save(run)
+            self.history.save(run, executing=True)
         raise RunFailed("max_iterations",
                         f"no final answer after {worker.max_iterations} iterations",
                         "the worker kept calling tools; narrow its instructions or raise "

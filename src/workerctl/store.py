@@ -223,14 +223,15 @@ class History:
                 self._write_marker(run, shard, doc_id)
         return run
 
-    def save(self, run: Run) -> Run:
-        """Write ``run`` back. Refuses (``RunFinishedElsewhere``) if the stored copy was
-        finished meanwhile by another process, so a cancel or crash mark is never undone."""
+    def save(self, run: Run, *, executing: bool = False) -> Run:
+        """Write ``run`` back. The process executing a run passes ``executing``: if the
+        stored copy was finished meanwhile by someone else (cancelled, marked crashed),
+        ``RunFinishedElsewhere`` is raised, so that mark is never undone."""
         with self.lock:
             stored = self._read_body(run.id)
             if stored is None:
                 raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
-            if stored["status"] in FINISHED and stored["status"] != run.status:
+            if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
                 raise RunFinishedElsewhere(Run.from_dict(stored))
             shard, doc_id = stored["_shard"], stored["_doc"]
             self._write_body(run, shard, doc_id)

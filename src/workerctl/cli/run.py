@@ -115,3 +115,143 @@ def cancel(ctx, run_id, as_json):
         _print_run(a, the_run, True)
     else:
         click.echo(f"Cancelled run {the_run.id}.")
+
+
+@run.command("troubleshoot")
+@id_option
+@click.option("--interactive", is_flag=True, help="Step through one check at a time "
+                                                   "(on a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the walk as JSON.")
+@click.pass_context
+def troubleshoot(ctx, run_id, interactive, as_json):
+    """The troubleshooting walk for a failed run, in the original's order: each step
+    checked against the data (pass / fail / cannot tell), with the fix."""
+    import sys
+
+    from workerctl import render
+    from workerctl.cards import troubleshooting_text
+    from workerctl.diagnose import troubleshoot as walk
+    from workerctl.errors import UsageError
+
+    a = app(ctx)
+    the_run = a.history.get(a.history.resolve(run_id))
+    report = walk(a, the_run)
+    if as_json:
+        click.echo(render.to_json(report.to_dict()))
+        return
+    if not report.applicable:
+        click.echo(report.message)
+        return
+    if interactive and not sys.stdin.isatty():
+        raise UsageError("--interactive needs a terminal", hint="drop --interactive, or use --json")
+    click.echo(f"Troubleshooting run {the_run.id} ({the_run.worker}"
+               + (f" on {the_run.record_id}" if the_run.record_id else "") + f", {the_run.status})")
+    blocks = troubleshooting_text(report)
+    for index, block in enumerate(blocks):
+        click.echo("\n".join(block))
+        if interactive and index < len(blocks) - 1:
+            answer = click.prompt("Enter for the next step, q to stop", default="",
+                                  show_default=False)
+            if answer.strip().lower() == "q":
+                return
+
+
+@run.command("review")
+@id_option
+@click.option("--verdict", type=click.Choice(["approved", "needs_changes", "rejected"]),
+              help="Your verdict (asked on a terminal when not given).")
+@click.option("--matches-instructions", type=click.Choice(["yes", "no"]),
+              help="Does the output match the worker instructions?")
+@click.option("--next-action-clear", type=click.Choice(["yes", "no"]),
+              help="Is the next human action clear?")
+@click.option("--reviewer", help="Who reviews (default: your login name).")
+@click.option("--note", default=None, help="A note stored with the review.")
+@click.option("--check", "check_only", is_flag=True, help="Only show the checklist; store nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checklist (and review) as JSON.")
+@click.pass_context
+def review(ctx, run_id, verdict, matches_instructions, next_action_clear, reviewer, note,
+           check_only, as_json):
+    """The run review checklist with automatic evidence; the answers are stored."""
+    import getpass
+    import sys
+
+    from workerctl import render
+    from workerctl.cards import review_text
+    from workerctl.errors import UsageError
+    from workerctl.review import HUMAN_ITEMS, checks, record_review
+
+    a = app(ctx)
+    the_run = a.history.get(a.history.resolve(run_id))
+    items = checks(a, the_run)
+    if not as_json:
+        click.echo("\n".join(review_text(the_run, items, HUMAN_ITEMS)))
+        if the_run.review:
+            rv = the_run.review
+            click.echo(f"Already reviewed: {rv.verdict} by {rv.reviewer} at {rv.time}; "
+                       "a new review replaces it.")
+    if check_only:
+        if as_json:
+            click.echo(render.to_json({"run_id": the_run.id,
+                                       "checks": [i.__dict__ for i in items]}))
+        return
+    answers = {"matches_instructions": matches_instructions,
+               "next_action_clear": next_action_clear}
+    interactive = sys.stdin.isatty() and not as_json
+    for key, title in HUMAN_ITEMS.items():
+        if answers[key] is None and interactive:
+            answers[key] = "yes" if click.confirm(title + "?", default=True) else "no"
+    if verdict is None and interactive:
+        verdict = click.prompt("Verdict", type=click.Choice(["approved", "needs_changes",
+                                                             "rejected"]))
+        if note is None:
+            note = click.prompt("Note (optional)", default="", show_default=False)
+    missing = [f"--{k.replace('_', '-')}" for k, v in answers.items() if v is None]
+    if verdict is None:
+        missing.insert(0, "--verdict")
+    if missing:
+        raise UsageError(f"not on a terminal: give {', '.join(missing)}",
+                         hint="or add --check to only see the checklist")
+    stored = record_review(a, the_run, verdict, reviewer or getpass.getuser(), answers,
+                           note or "", items)
+    if as_json:
+        click.echo(render.to_json({"run_id": stored.id,
+                                   "review": stored.to_dict()["review"]}))
+    else:
+        click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
+
+
+@run.command("rerun")
+@id_option
+@click.option("--force", is_flag=True, help="Rerun even when nothing changed or side effects "
+                                            "may be written again.")
+@click.option("--detach", is_flag=True, help="Return the new run id at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
+@click.pass_context
+def rerun_cmd(ctx, run_id, force, detach, as_json):
+    """A new run of the same worker on the same record, linked to the earlier one;
+    refused when nothing changed since it failed, unless --force."""
+    from workerctl.errors import EXIT_RUN_FAILED
+    from workerctl.rerun import RerunRefused, plan_rerun, rerun
+
+    a = app(ctx)
+    earlier = a.history.get(a.history.resolve(run_id))
+    plan = plan_rerun(a, earlier)
+    if plan.side_effects:
+        click.echo(f"Side effects already made by runs of {earlier.worker} on "
+                   f"{earlier.record_id or 'no record'}:", err=as_json)
+        for e in plan.side_effects:
+            state = "written" if e.get("created", True) else "not written again"
+            click.echo(f"  run {e['run_id']}: {e['kind']} {e.get('comment_id', '')} on "
+                       f"{e.get('record_id')} ({state})", err=as_json)
+    changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
+    click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
+    try:
+        _plan, new = rerun(a, earlier, force=force, detach=detach)
+    except RerunRefused as refused:
+        raise refused from None
+    if detach:
+        click.echo(new.id)
+        return
+    _print_run(a, new, as_json)
+    if new.status != "completed":
+        ctx.exit(EXIT_RUN_FAILED)

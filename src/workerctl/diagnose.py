@@ -1,0 +1,325 @@
+"""Troubleshooting a failed run, step by step, in the original product's order.
+
+Each step is checked against the data (the stored run, the worker now, the
+record now) and gets a verdict: pass, fail or cannot tell, with the evidence
+used and the next action in plain words. The walk ends with the rerun advice:
+what changed since the run failed, and what earlier runs already wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workerctl.runs import ERROR_KINDS, FINISHED, Run
+
+PASS, FAIL, UNKNOWN = "pass", "fail", "cannot tell"
+
+KIND_ACTIONS = {
+    "worker_not_runnable": "activate the worker ('workerctl worker activate NAME'), or run a "
+                           "draft with --test or on a record marked safe_for_testing",
+    "record_missing": "check the record id; if the record was deleted, run the worker on the "
+                      "record that replaced it",
+    "record_access_denied": "run a worker that may access the record, or ask its owner to "
+                            "allow this worker (restricted_to)",
+    "missing_context": "add the needed context source to the worker (workerctl worker edit NAME)",
+    "tool_not_allowed": "add the tool's category to tool_categories if the worker should do "
+                        "it, or narrow the instructions so it does not try",
+    "provider_unavailable": "check the provider or program: connection, API key, rate limit; "
+                            "then rerun",
+    "executor_error": "read the detail (stderr or traceback) and fix the executor or its "
+                      "settings",
+    "timeout": "raise the worker's timeout, or make the job smaller",
+    "max_iterations": "narrow the instructions, or raise max_iterations if the job needs more "
+                      "steps",
+    "invalid_output": "fix the program or prompt so that the final step returns text",
+    "cancelled": "nothing to fix unless the cancel was a mistake; rerun when ready",
+    "crashed": "find why the process died (machine restart, out of memory, killed); rerun",
+}
+
+
+@dataclass
+class Check:
+    key: str
+    title: str
+    verdict: str
+    evidence: list[str] = field(default_factory=list)
+    action: str = ""
+
+
+@dataclass
+class Report:
+    run_id: str
+    status: str
+    applicable: bool
+    message: str = ""
+    steps: list[Check] = field(default_factory=list)
+    causes: list[Check] = field(default_factory=list)
+    rerun: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- what changed, what was written -------------------------------------------
+
+def changes_since(app, run: Run) -> dict[str, Any]:
+    """Worker configuration, record and plugins now, against the run's."""
+    from workerctl.workers import find_path, load_file
+
+    changes: dict[str, Any] = {}
+    try:
+        wf = load_file(find_path(app.workspace, run.worker), app.registry)
+        now_hash = wf.worker.config_hash if wf.ok else None
+    except Exception:
+        now_hash = None
+    changes["worker"] = {"then": run.config_hash, "now": now_hash,
+                         "changed": now_hash != run.config_hash}
+    if run.record_id:
+        record = app.records.peek(run.record_id)
+        now_fp = record.fingerprint() if record else None
+        changes["record"] = {"then": run.record_fingerprint, "now": now_fp,
+                             "changed": now_fp != run.record_fingerprint}
+    else:
+        changes["record"] = {"then": None, "now": None, "changed": False}
+    now_plugins = app.registry.fingerprint()
+    diff = sorted(k for k in set(now_plugins) | set(run.plugins or {})
+                  if now_plugins.get(k) != (run.plugins or {}).get(k))
+    changes["plugins"] = {"changed": bool(run.plugins) and bool(diff), "which": diff}
+    changes["anything"] = any(c["changed"] for c in changes.values() if isinstance(c, dict))
+    return changes
+
+
+def earlier_side_effects(app, run: Run, limit: int = 50) -> list[dict[str, Any]]:
+    """Side effects made by runs of this worker on this record (this one included)."""
+    from workerctl.store import RunFilter
+
+    if not run.record_id:
+        docs = [{"id": run.id}]
+    else:
+        docs = app.history.list(RunFilter(workers=(run.worker,), record_id=run.record_id),
+                                limit=limit)
+    out = []
+    for doc in docs:
+        if doc.get("side_effects", 1) == 0:
+            continue
+        other = run if doc["id"] == run.id else app.history.get(doc["id"])
+        for effect in other.side_effects:
+            out.append({"run_id": other.id, "run_status": other.status, **effect})
+    return out
+
+
+# -- the steps -----------------------------------------------------------------
+
+def _tools_named(text: str, registry) -> list[str]:
+    """Tool names, or verbs that need a write tool, that the instructions mention."""
+    lowered = text.lower()
+    return [name for name in registry.tools if re.search(rf"\b{re.escape(name)}\b", lowered)]
+
+
+def troubleshoot(app, run: Run) -> Report:
+    if run.status not in ("failed", "cancelled"):
+        what = "has not finished yet" if run.status not in FINISHED else "did not fail"
+        return Report(run.id, run.status, False,
+                      f"run {run.id} is {run.status}: it {what}. Troubleshooting is for failed "
+                      f"runs; review its output with 'workerctl run review --id {run.id}'.")
+    config = run.config or {}
+    sources = list(config.get("context_sources") or [])
+    categories = list(config.get("tool_categories") or [])
+    kind = run.error.kind if run.error else None
+    report = Report(run.id, run.status, True)
+    report.steps = [
+        _step_error(run, kind),
+        _step_record_link(run, app),
+        _step_record_access(run, app, config),
+        _step_context(run, app, sources, kind),
+        _step_tools(run, app, config, categories),
+        _step_instructions(run, app, config, categories, kind),
+    ]
+    report.causes = _causes(run, kind, report.steps)
+    report.rerun = _rerun_advice(app, run)
+    return report
+
+
+def _step_error(run: Run, kind: str | None) -> Check:
+    title = "Read the error message on the run card"
+    if run.error is None:
+        return Check("error", title, UNKNOWN, ["the run failed without an error record"],
+                     "inspect it: workerctl run inspect --id " + run.id)
+    evidence = [f"kind: {kind} — {ERROR_KINDS.get(kind, 'an error kind from a plugin')}",
+                f"message: {run.error.message}"]
+    if run.error.detail:
+        evidence.append("detail: " + run.error.detail.strip().splitlines()[-1][:300])
+    return Check("error", title, FAIL, evidence, KIND_ACTIONS.get(kind, "read the detail"))
+
+
+def _step_record_link(run: Run, app) -> Check:
+    title = "Open the linked task or source record, if present"
+    if run.record_id:
+        return Check("record_link", title, PASS,
+                     [f"linked {run.record_type or 'record'} {run.record_id}"],
+                     f"open it: workerctl records show {run.record_id}")
+    needs = app.registry.output_modes.get(run.output_mode)
+    if needs is not None and needs.needs_record:
+        return Check("record_link", title, FAIL,
+                     [f"output mode {run.output_mode} needs a linked record and none was given"],
+                     "start the run with --task ID")
+    return Check("record_link", title, PASS,
+                 ["the run was tied to no record (a sweep); its output stays on the run"],
+                 "nothing to open; read the output with workerctl run inspect --id " + run.id)
+
+
+def _step_record_access(run: Run, app, config: dict) -> Check:
+    title = "Confirm the record still exists and the worker can access it"
+    if not run.record_id:
+        return Check("record_access", title, UNKNOWN, ["no linked record to check"], "")
+    record = app.records.peek(run.record_id)
+    if record is None:
+        return Check("record_access", title, FAIL,
+                     [f"{run.record_id} does not exist in any record source now"],
+                     "check the id with 'workerctl records list'; rerun on the right record")
+    evidence = [f"{record.id} exists (source: {record.source})"]
+    verdict, action = PASS, ""
+    if not record.accessible_by(run.worker):
+        verdict = FAIL
+        evidence.append(f"{record.id} is restricted to {', '.join(record.restricted_to or [])}")
+        action = "use a worker that may access it, or change restricted_to on the record"
+    status = config.get("status")
+    if status == "draft" and not run.test and not record.safe_for_testing:
+        verdict = FAIL
+        evidence.append(f"the worker was a draft and {record.id} is not marked safe for testing")
+        action = "run with --test, use a safe-for-testing record, or activate the worker"
+    if status == "paused":
+        verdict = FAIL
+        evidence.append("the worker was paused when the run started")
+        action = f"activate it: workerctl worker activate {run.worker}"
+    if verdict == PASS:
+        evidence.append(f"worker {run.worker} may access it"
+                        + (" (safe for testing)" if record.safe_for_testing else ""))
+    return Check("record_access", title, verdict, evidence, action)
+
+
+def _step_context(run: Run, app, sources: list[str], kind: str | None) -> Check:
+    from workerctl.context import source_for_type
+
+    title = "Check that the worker has the needed context source"
+    given = ", ".join(f"{r['type']} {r['id']}" for r in run.context.get("records", [])) or "none"
+    evidence = [f"context sources: {', '.join(sources) or 'none'}", f"records given: {given}"]
+    if run.record_type:
+        needed = source_for_type(run.record_type, app.registry)
+        if not set(needed) & set(sources):
+            return Check("context", title, FAIL,
+                         [*evidence, f"a {run.record_type} needs the context source "
+                                     f"{' or '.join(needed) or run.record_type}"],
+                         f"add {' or '.join(needed)} to context_sources "
+                         f"(workerctl worker edit {run.worker})")
+    missing = run.context.get("missing_links", [])
+    if missing:
+        return Check("context", title, FAIL,
+                     [*evidence, *(f"missing: {m['link']} {m['id']}" for m in missing)],
+                     "fix the broken links on the record, or import the missing records")
+    if not run.context and kind in ("worker_not_runnable", "record_missing",
+                                    "record_access_denied"):
+        return Check("context", title, UNKNOWN,
+                     [*evidence, "the run stopped before its context was assembled"],
+                     "fix the steps above first")
+    return Check("context", title, PASS, evidence, "")
+
+
+def _step_tools(run: Run, app, config: dict, categories: list[str]) -> Check:
+    title = "Check that the allowed tool categories include the action it was asked to perform"
+    evidence = [f"allowed categories: {', '.join(categories) or 'none'}"]
+    refused = [c for it in run.iterations for c in it.tool_calls if not c.allowed]
+    for call in refused:
+        evidence.append(f"refused: {call.name} (category {call.category}) in the run")
+    named = [t for t in _tools_named(config.get("instructions", ""), app.registry)
+             if app.registry.tools[t].category not in categories]
+    for name in named:
+        evidence.append(f"the instructions name {name}, in category "
+                        f"{app.registry.tools[name].category}, which is not allowed")
+    if refused or named:
+        wanted = sorted({c.category for c in refused if c.category}
+                        | {app.registry.tools[t].category for t in named})
+        return Check("tools", title, FAIL, evidence,
+                     f"allow {', '.join(wanted)} if the worker should do that, or remove it "
+                     "from the instructions")
+    calls = sum(len(it.tool_calls) for it in run.iterations)
+    if not run.iterations:
+        return Check("tools", title, UNKNOWN, [*evidence, "the run made no step"], "")
+    evidence.append(f"{calls} tool call(s), all allowed")
+    return Check("tools", title, PASS, evidence, "")
+
+
+def _step_instructions(run: Run, app, config: dict, categories: list[str],
+                       kind: str | None) -> Check:
+    title = "Edit the worker instructions if they are too broad or ask for unsupported work"
+    evidence, verdict = [], PASS
+    if kind == "max_iterations":
+        verdict = FAIL
+        evidence.append(f"it used all {config.get('max_iterations')} iterations without an "
+                        "answer: the job may be too broad")
+    named = [t for t in _tools_named(config.get("instructions", ""), app.registry)
+             if app.registry.tools[t].category not in categories]
+    if named:
+        verdict = FAIL
+        evidence.append(f"asks for {', '.join(named)}, outside the allowed categories")
+    mode = app.registry.output_modes.get(run.output_mode)
+    wrong_type = run.record_type is not None and run.record_type not in (mode.needs_record
+                                                                         if mode else ())
+    if mode is not None and mode.needs_record and (run.record_id is None or wrong_type):
+        verdict = FAIL
+        evidence.append(f"output mode {run.output_mode} cannot carry output for a "
+                        f"{run.record_type or 'run without a record'}")
+    if kind == "invalid_output":
+        verdict = FAIL
+        evidence.append("the final step carried no usable output text")
+    text = config.get("instructions", "")
+    if verdict == PASS:
+        if "do not" not in text.lower() and "stop" not in text.lower():
+            verdict = UNKNOWN
+            evidence.append("the instructions say neither what not to do nor when to stop")
+        else:
+            evidence.append("the instructions fit the allowed tools and output mode")
+    action = (f"edit the instructions: workerctl worker edit {run.worker}"
+              if verdict != PASS else "")
+    return Check("instructions", title, verdict, evidence, action)
+
+
+CAUSES = {
+    "permissions": ("worker_not_runnable", "record_access_denied"),
+    "tool access": ("tool_not_allowed",),
+    "connected data": ("record_missing", "missing_context"),
+    "provider availability": ("provider_unavailable", "timeout"),
+}
+
+
+def _causes(run: Run, kind: str | None, steps: list[Check]) -> list[Check]:
+    out = []
+    for cause, kinds in CAUSES.items():
+        if kind in kinds:
+            out.append(Check(cause, cause, FAIL, [f"error kind {kind}"],
+                             KIND_ACTIONS.get(kind, "")))
+        elif kind in ("executor_error", "crashed", "invalid_output", None):
+            out.append(Check(cause, cause, UNKNOWN, [f"error kind {kind} does not say"]))
+        else:
+            out.append(Check(cause, cause, PASS, [f"error kind {kind} is not about {cause}"]))
+    return out
+
+
+def _rerun_advice(app, run: Run) -> dict[str, Any]:
+    changes = changes_since(app, run)
+    effects = earlier_side_effects(app, run)
+    written = [e for e in effects if e.get("created", True)]
+    if changes["anything"]:
+        what = [k for k in ("worker", "record", "plugins") if changes[k]["changed"]]
+        advice = (f"{', '.join(what)} changed since the run failed: a rerun may behave "
+                  f"differently ('workerctl run rerun --id {run.id}')")
+    else:
+        advice = ("nothing changed since the run failed (same worker configuration, record "
+                  "and plugins): fix the cause before rerunning; 'run rerun' refuses without "
+                  "--force")
+    if written:
+        advice += (f". Earlier runs of {run.worker} on {run.record_id} already wrote "
+                   f"{len(written)} side effect(s); a rerun may duplicate them")
+    return {"changes": changes, "side_effects": effects, "advice": advice}

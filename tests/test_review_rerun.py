@@ -1,0 +1,188 @@
+"""The review checklist's automatic checks, stored reviews, and guarded reruns."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+from helpers import make_worker
+from workerctl.app import App
+from workerctl.engine import Engine, StartOptions
+from workerctl.plugins import get_registry
+from workerctl.review import checks
+from workerctl.runs import Run, now_iso
+
+
+def start(workspace, worker, record="T-1042", **kw):
+    return Engine(workspace, get_registry()).start(worker, StartOptions(record_id=record, **kw))
+
+
+def echo(*steps) -> str:
+    return json.dumps({"name": "echo", "script": list(steps)})
+
+
+def verdicts(workspace, run_id) -> dict[str, str]:
+    app = App(str(workspace.root))
+    return {i.key: i.verdict for i in checks(app, app.history.get(run_id))}
+
+
+def evidence(workspace, run_id, key) -> list[str]:
+    app = App(str(workspace.root))
+    return next(i.evidence for i in checks(app, app.history.get(run_id)) if i.key == key)
+
+
+def test_a_clean_completed_run_passes_every_automatic_check(workspace):
+    run = start(workspace, "overdue-task-review")
+    assert verdicts(workspace, run.id) == {
+        "status": "pass", "record": "pass", "context": "pass", "tools": "pass",
+        "duplicates": "pass", "claims": "pass", "next_step": "pass"}
+
+
+def test_duplicate_comment_from_another_run(workspace):
+    start(workspace, "overdue-task-review")
+    second = start(workspace, "overdue-task-review")
+    assert verdicts(workspace, second.id)["duplicates"] == "fail"
+    assert "has the same text as" in evidence(workspace, second.id, "duplicates")[0]
+
+
+def test_output_claiming_an_update_that_never_happened(workspace):
+    make_worker(workspace, "boaster", output_mode="review_note", executor=echo(
+        {"output": "I have updated the due date to Friday and reassigned the task."}))
+    run = start(workspace, "boaster")
+    assert verdicts(workspace, run.id)["claims"] == "fail"
+    assert "updated" in evidence(workspace, run.id, "claims")[0]
+
+
+def test_claimed_comment_backed_by_a_real_side_effect(workspace):
+    make_worker(workspace, "honest", output_mode="review_note", executor=echo(
+        {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": "Ping Lena"}},
+        {"output": "I added a comment asking Lena for the glossary. Next step: wait a day."}))
+    run = start(workspace, "honest")
+    result = verdicts(workspace, run.id)
+    assert result["claims"] == "pass" and result["next_step"] == "pass"
+
+
+def test_failed_run_without_a_next_step(workspace):
+    run = start(workspace, "overdue-task-review", "T-4040")
+    result = verdicts(workspace, run.id)
+    assert result["status"] == "cannot tell" and result["next_step"] == "fail"
+    assert result["record"] == "fail"
+
+
+def test_tools_outside_the_categories(workspace):
+    make_worker(workspace, "sneaky", executor=echo(
+        {"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}}))
+    run = start(workspace, "sneaky")
+    assert verdicts(workspace, run.id)["tools"] == "fail"
+
+
+def test_record_changed_or_deleted_since_the_run(workspace, tmp_path, wcli):
+    run = start(workspace, "overdue-task-review")
+    (tmp_path / "edit.yaml").write_text("- {id: T-1042, type: task, title: Renamed}\n")
+    wcli("records", "import", str(tmp_path / "edit.yaml"))
+    assert verdicts(workspace, run.id)["record"] == "cannot tell"
+    app = App(str(workspace.root))
+    app.records.builtin().delete("T-1042")
+    assert verdicts(workspace, run.id)["record"] == "fail"
+
+
+def test_context_outside_the_allowed_sources(workspace):
+    app = App(str(workspace.root))
+    run = Run(id="ctx00001", worker="w", config_hash="x", executor="echo", created=now_iso(),
+              config={"context_sources": ["tasks"], "tool_categories": []}, status="completed",
+              context={"records": [{"type": "task", "id": "T-1042"},
+                                   {"type": "invoice", "id": "INV-2031"}]},
+              transitions=[{"status": "completed", "at": now_iso()}])
+    app.history.create(run)
+    items = {i.key: i for i in checks(app, app.history.get("ctx00001"))}
+    assert items["context"].verdict == "fail" and "INV-2031" in items["context"].evidence[-1]
+
+
+def test_review_from_a_script_is_stored_and_shown(workspace, wcli):
+    make_worker(workspace, "money", output_mode="review_note", categories=("finance",))
+    run = start(workspace, "money")
+    assert run.needs_review
+    listed = json.loads(wcli("runs", "list", "--unreviewed", "--json").output)
+    assert [r["id"] for r in listed] == [run.id]
+    assert "needs human review" in wcli("run", "inspect", "--id", run.id).output
+    incomplete = wcli("run", "review", "--id", run.id, "--verdict", "approved")
+    assert incomplete.exit_code == 2 and "--matches-instructions" in incomplete.output
+    done = wcli("run", "review", "--id", run.id, "--verdict", "needs_changes",
+                "--matches-instructions", "yes", "--next-action-clear", "no",
+                "--reviewer", "dana", "--note", "ask for amounts")
+    assert done.exit_code == 0, done.output
+    card = wcli("run", "inspect", "--id", run.id).output
+    assert "review       needs_changes by dana" in card and "ask for amounts" in card
+    stored = json.loads(wcli("run", "inspect", "--id", run.id, "--json").output)["review"]
+    assert stored["answers"] == {"matches_instructions": "yes", "next_action_clear": "no"}
+    assert {c["key"] for c in stored["checks"]} >= {"status", "duplicates", "claims"}
+    assert json.loads(wcli("runs", "list", "--unreviewed", "--json").output) == []
+
+
+def test_review_on_a_terminal_asks_the_human_items(workspace):
+    run = start(workspace, "overdue-task-review")
+    env = {**os.environ, "NO_COLOR": "1", "USER": "tester"}
+    main, replica = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "workerctl", "-w", str(workspace.root),
+                             "run", "review", "--id", run.id], stdin=replica, stdout=replica,
+                            stderr=replica, env=env, close_fds=True)
+    os.close(replica)
+    screen = b""
+    answers = [(b"matches the worker instructions?", b"y\n"),
+               (b"next human action is clear?", b"n\n"),
+               (b"Verdict", b"approved\n"), (b"Note", b"looks right\n")]
+    deadline = time.monotonic() + 30
+    while answers and time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.5)
+        if ready:
+            try:
+                screen += os.read(main, 4096)
+            except OSError:
+                break
+        if answers and answers[0][0] in screen:
+            os.write(main, answers.pop(0)[1])
+    proc.wait(timeout=30)
+    os.close(main)
+    assert proc.returncode == 0, screen.decode(errors="replace")
+    stored = App(str(workspace.root)).history.get(run.id).review
+    assert stored.verdict == "approved" and stored.note == "looks right"
+    assert stored.answers == {"matches_instructions": "yes", "next_action_clear": "no"}
+
+
+def test_rerun_refused_without_change_then_allowed(workspace, wcli):
+    make_worker(workspace, "flaky", executor=echo({"error": "upstream down"}))
+    failed = start(workspace, "flaky")
+    refused = wcli("run", "rerun", "--id", failed.id)
+    assert refused.exit_code == 2
+    assert "nothing changed since" in refused.output and "--force" in refused.output
+    forced = wcli("run", "rerun", "--id", failed.id, "--force", "--json")
+    assert forced.exit_code == 1  # it fails again, as predicted
+    assert json.loads(forced.stdout)["rerun_of"] == failed.id
+    make_worker(workspace, "flaky")  # the fix: a worker that works
+    fixed = wcli("run", "rerun", "--id", failed.id, "--json")
+    assert fixed.exit_code == 0, fixed.output
+    assert "Changed since: worker" in fixed.stderr
+    new = json.loads(fixed.stdout)
+    assert new["trigger"] == "rerun" and new["rerun_of"] == failed.id
+
+
+def test_rerun_lists_side_effects_and_guards_duplicates(workspace, wcli):
+    done = start(workspace, "overdue-task-review")
+    comment = done.side_effects[0]["comment_id"]
+    refused = wcli("run", "rerun", "--id", done.id)
+    assert refused.exit_code == 2
+    assert f"run {done.id}: comment {comment} on T-1042 (written)" in refused.output
+    assert "may write them again" in refused.output
+    forced = wcli("run", "rerun", "--id", done.id, "--force")
+    assert forced.exit_code == 0
+    app = App(str(workspace.root))
+    per_run = {}
+    for c in app.records.comments("T-1042"):
+        if c.run_id:
+            per_run[c.run_id] = per_run.get(c.run_id, 0) + 1
+    assert set(per_run.values()) == {1} and len(per_run) == 2  # one comment per run, never two

@@ -1,0 +1,161 @@
+"""Troubleshooting walks for a real failed run of every error kind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from helpers import make_worker, run_workerctl, wait_for
+from workerctl.app import App
+from workerctl.diagnose import troubleshoot
+from workerctl.engine import Engine, StartOptions
+from workerctl.plugins import get_registry
+from workerctl.store import History
+
+P, F, U = "pass", "fail", "cannot tell"
+
+
+def start(workspace, worker, record="T-1042", **kw):
+    return Engine(workspace, get_registry()).start(worker, StartOptions(record_id=record, **kw))
+
+
+def echo(*steps) -> str:
+    return json.dumps({"name": "echo", "script": list(steps)})
+
+
+def detached_running(workspace, name):
+    make_worker(workspace, name, timeout=120, executor=echo({"sleep": 60, "output": "late"}))
+    run_id = run_workerctl("run", "start", name, "--task", "T-1042", "--detach",
+                           workspace=workspace).stdout.strip()
+    history = History(workspace)
+    wait_for(lambda: history.get(run_id).status == "running")
+    return history, run_id
+
+
+def make_failed_run(workspace, kind):
+    """A real failed run of each kind (the scenario a user would hit)."""
+    if kind == "worker_not_runnable":
+        return start(workspace, "handoff-preparation").id
+    if kind == "record_missing":
+        return start(workspace, "overdue-task-review", "T-4040").id
+    if kind == "record_access_denied":
+        return start(workspace, "overdue-task-review", "T-3001").id
+    if kind == "missing_context":
+        make_worker(workspace, "w", sources=("projects",))
+    elif kind == "tool_not_allowed":
+        make_worker(workspace, "w", executor=echo(
+            {"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}}))
+    elif kind == "max_iterations":
+        make_worker(workspace, "w", max_iterations=2, executor=echo(
+            {"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"repeat": True}))
+    elif kind == "provider_unavailable":
+        make_worker(workspace, "w", executor=json.dumps(
+            {"name": "command", "argv": ["/nonexistent/llm"]}))
+    elif kind == "executor_error":
+        make_worker(workspace, "w", executor=echo({"error": "kaput"}))
+    elif kind == "timeout":
+        make_worker(workspace, "w", timeout=1, executor=echo({"sleep": 3}))
+    elif kind == "invalid_output":
+        make_worker(workspace, "w", executor=echo({"output": " "}))
+    elif kind == "cancelled":
+        history, run_id = detached_running(workspace, "w")
+        assert run_workerctl("run", "cancel", "--id", run_id,
+                             workspace=workspace).returncode == 0
+        return run_id
+    elif kind == "crashed":
+        history, run_id = detached_running(workspace, "w")
+        os.kill(history.get(run_id).owner["pid"], signal.SIGKILL)
+        wait_for(lambda: history.sweep() or history.get(run_id).status == "failed")
+        return run_id
+    return start(workspace, "w").id
+
+
+# kind -> verdicts of the six steps, then of the four causes
+# (permissions, tool access, connected data, provider availability)
+EXPECTED = {
+    "worker_not_runnable": ([F, P, F, U, U, P], [F, P, P, P]),
+    "record_missing": ([F, P, F, U, U, P], [P, P, F, P]),
+    "record_access_denied": ([F, P, F, U, U, P], [F, P, P, P]),
+    "missing_context": ([F, P, P, F, U, U], [P, P, F, P]),
+    "tool_not_allowed": ([F, P, P, P, F, U], [P, F, P, P]),
+    "max_iterations": ([F, P, P, P, P, F], [P, P, P, P]),
+    "provider_unavailable": ([F, P, P, P, P, U], [P, P, P, F]),
+    "executor_error": ([F, P, P, P, P, U], [U, U, U, U]),
+    "timeout": ([F, P, P, P, P, U], [P, P, P, F]),
+    "invalid_output": ([F, P, P, P, P, F], [U, U, U, U]),
+    "cancelled": ([F, P, P, P, U, U], [P, P, P, P]),
+    "crashed": ([F, P, P, P, U, U], [U, U, U, U]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_walk_for_each_error_kind(workspace, kind):
+    run_id = make_failed_run(workspace, kind)
+    app = App(str(workspace.root))
+    run = app.history.get(run_id)
+    assert run.error.kind == kind
+    report = troubleshoot(app, run)
+    steps, causes = EXPECTED[kind]
+    assert [s.verdict for s in report.steps] == steps, [(s.key, s.evidence) for s in report.steps]
+    assert [c.verdict for c in report.causes] == causes
+    assert report.steps[0].evidence[0].startswith(f"kind: {kind} — ")
+    for step in report.steps:
+        if step.verdict == F:
+            assert step.action, step.key  # every failed step says what to do
+    assert "nothing changed since the run failed" in report.rerun["advice"]
+
+
+def test_walk_through_the_cli_and_json(workspace, wcli):
+    run_id = make_failed_run(workspace, "tool_not_allowed")
+    out = wcli("run", "troubleshoot", "--id", run_id).output
+    assert out.index("1. Read the error message") < out.index("2. Open the linked task") \
+        < out.index("3. Confirm the record still exists") \
+        < out.index("4. Check that the worker has the needed context source") \
+        < out.index("5. Check that the allowed tool categories") \
+        < out.index("6. Edit the worker instructions")
+    assert "refused: read_invoice (category finance)" in out
+    assert "allow finance if the worker should do that" in out
+    assert "Causes to rule out" in out and "Before rerunning" in out
+    data = json.loads(wcli("run", "troubleshoot", "--id", run_id, "--json").output)
+    assert [s["key"] for s in data["steps"]] == ["error", "record_link", "record_access",
+                                                 "context", "tools", "instructions"]
+
+
+def test_instructions_naming_a_forbidden_tool(workspace):
+    path = make_worker(workspace, "asker", executor=echo({"error": "gave up"}))
+    path.write_text(path.read_text().replace(
+        "Summarise the task and suggest a next step.",
+        "Read the invoice with read_invoice and do not stop until it is paid."))
+    run = start(workspace, "asker")
+    report = troubleshoot(App(str(workspace.root)), run)
+    tools, instructions = report.steps[4], report.steps[5]
+    assert tools.verdict == F and "the instructions name read_invoice" in tools.evidence[1]
+    assert instructions.verdict == F and "asks for read_invoice" in instructions.evidence[0]
+
+
+def test_rerun_advice_sees_changes_and_earlier_side_effects(workspace):
+    ok = start(workspace, "overdue-task-review")
+    make_worker(workspace, "overdue-task-review", executor=echo({"error": "down"}))
+    (workspace.workers_dir / "overdue-task-review.yaml").write_text(
+        (workspace.workers_dir / "overdue-task-review.yaml").read_text())
+    failed = start(workspace, "overdue-task-review")
+    app = App(str(workspace.root))
+    report = troubleshoot(app, app.history.get(failed.id))
+    effects = report.rerun["side_effects"]
+    assert [e["run_id"] for e in effects] == [ok.id]
+    assert "already wrote 1 side effect(s)" in report.rerun["advice"]
+    path = workspace.workers_dir / "overdue-task-review.yaml"
+    path.write_text(path.read_text().replace("timeout: 60", "timeout: 90"))
+    app = App(str(workspace.root))
+    again = troubleshoot(app, app.history.get(failed.id))
+    assert again.rerun["changes"]["worker"]["changed"] is True
+    assert "worker changed since the run failed" in again.rerun["advice"]
+
+
+def test_a_run_that_did_not_fail_points_at_review(workspace, wcli):
+    run = start(workspace, "overdue-task-review")
+    out = wcli("run", "troubleshoot", "--id", run.id).output
+    assert "did not fail" in out and f"run review --id {run.id}" in out
