@@ -262,3 +262,20 @@ def test_prune_keeps_unfinished_runs(workspace, wcli):
     assert "removed 1 run(s)" in done.output and "kept 1 unfinished" in done.output
     left = {d["id"] for d in history.list(None, limit=None)}
     assert "old00001" not in left and "old00002" in left and len(left) == 2
+
+
+def test_runs_stats_counts_rates_and_percentiles(workspace, wcli):
+    for task in ("T-1042", "T-1043", "T-4040"):
+        wcli("run", "start", "overdue-task-review", "--task", task)
+    wcli("run", "start", "handoff-preparation", "--task", "T-1042")
+    figures = json.loads(wcli("runs", "stats", "--json").output)
+    review = figures["overdue-task-review"]
+    assert review["runs"] == 3 and review["counts"]["completed"] == 2
+    assert review["counts"]["failed"] == 1
+    assert abs(review["success_rate"] - 2 / 3) < 1e-9
+    assert review["p50_seconds"] is not None and review["p95_seconds"] >= review["p50_seconds"]
+    assert figures["handoff-preparation"]["success_rate"] == 0
+    only = json.loads(wcli("runs", "stats", "--worker", "handoff-preparation", "--json").output)
+    assert list(only) == ["handoff-preparation"]
+    chart = wcli("runs", "stats").output
+    assert "overdue-task-review" in chart and "✓✓" in chart and "success 67%" in chart
