@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.complete import record_ids
 
 
 @click.group()
@@ -38,7 +39,7 @@ def list_cmd(ctx, rtype, fmt):
 
 
 @records.command("show")
-@click.argument("record_id")
+@click.argument("record_id", shell_complete=record_ids)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def show(ctx, record_id, as_json):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from workerctl.cli.common import app
+from workerctl.cli.complete import record_ids, run_ids, worker_names
 
 id_option = click.option("--id", "run_id", required=True, metavar="ID",
-                         help="Run id, or any unique prefix of it.")
+                         shell_complete=run_ids, help="Run id, or any unique prefix of it.")
 
 
 @click.group()
@@ -34,8 +35,8 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
 
 
 @run.command("start")
-@click.argument("worker")
-@click.option("--task", "--record", "record_id", metavar="ID",
+@click.argument("worker", shell_complete=worker_names)
+@click.option("--task", "--record", "record_id", metavar="ID", shell_complete=record_ids,
               help="The task (or other record) the run acts on.")
 @click.option("--detach", is_flag=True, help="Return the run id at once; a background "
                                               "process executes the run.")

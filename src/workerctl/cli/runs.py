@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.complete import record_ids, worker_names
 
 RUN_COLUMNS = ["id", "status", "worker", "record_id", "created", "started", "finished",
                "duration", "trigger", "executor", "preview", "error_kind", "error_message",
@@ -57,9 +58,11 @@ HEADERS = ["status", "id", "worker", "record", "created", "duration", "output / 
 
 
 @runs.command("list")
-@click.option("--worker", multiple=True, help="Only this worker (repeatable).")
+@click.option("--worker", multiple=True, shell_complete=worker_names,
+              help="Only this worker (repeatable).")
 @click.option("--status", multiple=True, help="Only this status (repeatable).")
-@click.option("--task", "--record", "task", metavar="ID", help="Only runs linked to this record.")
+@click.option("--task", "--record", "task", metavar="ID", shell_complete=record_ids,
+              help="Only runs linked to this record.")
 @click.option("--since", help="Created since: a duration (2h, 7d) or a date.")
 @click.option("--until", help="Created until: a duration ago or a date.")
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True,
@@ -139,7 +142,8 @@ def reindex(ctx):
 
 
 @runs.command("stats")
-@click.option("--worker", multiple=True, help="Only this worker (repeatable).")
+@click.option("--worker", multiple=True, shell_complete=worker_names,
+              help="Only this worker (repeatable).")
 @click.option("--since", help="Runs created since: a duration (7d) or a date.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.complete import run_ids, worker_names
 
 WORKER_COLUMNS = ["name", "status", "output_mode", "template", "executor", "last_run",
                   "last_status", "last_run_at", "success_rate"]
@@ -66,7 +67,7 @@ def worker():
 
 
 @worker.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def show(ctx, name, as_json):
@@ -120,7 +121,7 @@ def show(ctx, name, as_json):
 
 
 @worker.command("new")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @click.option("--template", "-t", "template", metavar="KEY", help="Start from this template.")
 @click.option("--executor", default="echo", show_default=True, help="Executor name.")
 @click.pass_context
@@ -133,7 +134,7 @@ def new(ctx, name, template, executor):
 
 
 @worker.command("edit")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @click.pass_context
 def edit(ctx, name):
     """Open the worker in $EDITOR; validate on save; keep the old version.
@@ -169,7 +170,7 @@ def edit(ctx, name):
 
 
 @worker.command("validate")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=worker_names)
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.pass_context
 def validate_cmd(ctx, name, as_json):
@@ -199,7 +200,7 @@ def validate_cmd(ctx, name, as_json):
 
 
 @worker.command("pause")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @click.pass_context
 def pause(ctx, name):
     """Set the worker's status to paused (it refuses to run)."""
@@ -210,7 +211,7 @@ def pause(ctx, name):
 
 
 @worker.command("activate")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @click.pass_context
 def activate(ctx, name):
     """Set the worker's status to active."""
@@ -221,7 +222,7 @@ def activate(ctx, name):
 
 
 @worker.command("history")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @output_options
 @click.pass_context
 def history(ctx, name, fmt):
@@ -240,10 +241,11 @@ def history(ctx, name, fmt):
 
 
 @worker.command("diff")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @click.option("--from", "from_v", type=int, help="Older version (default: the previous one).")
 @click.option("--to", "to_v", type=int, help="Newer version (default: the file now).")
-@click.option("--run", "run_id", help="Compare the configuration a run ran with to now.")
+@click.option("--run", "run_id", shell_complete=run_ids,
+              help="Compare the configuration a run ran with to now.")
 @click.pass_context
 def diff(ctx, name, from_v, to_v, run_id):
     """A unified diff between versions, or between a run's configuration and now."""
@@ -259,7 +261,7 @@ def diff(ctx, name, from_v, to_v, run_id):
 
 
 @worker.command("restore")
-@click.argument("name")
+@click.argument("name", shell_complete=worker_names)
 @click.argument("version", type=int)
 @click.pass_context
 def restore_cmd(ctx, name, version):

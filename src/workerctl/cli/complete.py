@@ -1,0 +1,49 @@
+"""Shell completion of worker names, run ids and record ids.
+
+Each completer must be quick and must never fail loudly: a broken workspace
+simply completes nothing.
+"""
+
+from __future__ import annotations
+
+
+def _workspace(ctx):
+    from workerctl.workspace import find_workspace
+
+    root = ctx.find_root()
+    return find_workspace(root.params.get("workspace"))
+
+
+def _items(values, incomplete: str):
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(v) for v in values if v.startswith(incomplete)]
+
+
+def worker_names(ctx, param, incomplete: str):
+    try:
+        from workerctl.workers import worker_paths
+
+        return _items([p.stem for p in worker_paths(_workspace(ctx))], incomplete)
+    except Exception:
+        return []
+
+
+def run_ids(ctx, param, incomplete: str):
+    try:
+        from workerctl.store import History
+
+        docs = History(_workspace(ctx)).list(None, limit=200)
+        return _items([d["id"] for d in docs], incomplete.lower())
+    except Exception:
+        return []
+
+
+def record_ids(ctx, param, incomplete: str):
+    try:
+        from workerctl.app import App
+
+        app = App(ctx.find_root().params.get("workspace"), warn=lambda text: None)
+        return _items(sorted(r.id for r in app.records.list()), incomplete)
+    except Exception:
+        return []
