@@ -1,0 +1,58 @@
+"""examples/cron/overdue-sweep.sh against a real sample workspace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+from workerctl.records import BuiltinRecordStore
+
+SCRIPT = ROOT / "examples" / "cron" / "overdue-sweep.sh"
+
+pytestmark = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed "
+                                "(.ci/run installs it)")
+
+
+def sweep(workspace, *args: str) -> subprocess.CompletedProcess:
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "WORKERCTL_WORKSPACE": str(workspace.root), "WAIT_SECONDS": "0.2",
+           "PATH": f"{bin_dir}:{os.environ['PATH']}", "NO_COLOR": "1"}
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_sweep_runs_every_overdue_task_and_reports_failures(workspace, wcli):
+    result = sweep(workspace)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "started 5 run(s) of overdue-task-review" in out  # T-1042, 1043, 2001, 9001, 3001
+    assert "FAILED" in out and "record_access_denied" in out
+    assert "first step: Read the error message on the run card" in out
+    assert "overdue-sweep: 4 completed, 1 failed" in out
+    import json
+
+    runs = json.loads(wcli("runs", "list", "--json").output)
+    assert sorted(r["record_id"] for r in runs) == ["T-1042", "T-1043", "T-2001", "T-3001",
+                                                     "T-9001"]
+    assert {r["trigger"] for r in runs} == {"cron"}
+
+
+def test_sweep_exits_zero_when_all_complete(workspace):
+    BuiltinRecordStore(workspace).delete("T-3001")
+    result = sweep(workspace)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "overdue-sweep: 4 completed, 0 failed" in result.stdout
+
+
+def test_sweep_with_nothing_overdue(workspace):
+    store = BuiltinRecordStore(workspace)
+    for task in store.list("task"):
+        store.delete(task.id)
+    result = sweep(workspace)
+    assert result.returncode == 0 and "no overdue tasks" in result.stdout
