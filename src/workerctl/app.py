@@ -58,10 +58,10 @@ class App:
 
         return Versions(self.workspace)
 
-    def worker_files(self):
+    def worker_files(self, deep: bool = False):
         """All worker files, recording any change made on disk as a new version."""
         from workerctl.workers import load_all
 
-        files = load_all(self.workspace, self.registry)
+        files = load_all(self.workspace, self.registry, deep)
         self.versions.sync({wf.name: wf.content for wf in files})
         return files

@@ -252,9 +252,11 @@ def _type_name(value: Any) -> str:
                                                                          type(value).__name__)
 
 
-def validate(data: Any, locs: Locs, file: str, stem: str, registry) -> tuple[Worker | None,
-                                                                               list[Problem]]:
-    """Check a parsed worker file against the registry of plugins."""
+def validate(data: Any, locs: Locs, file: str, stem: str, registry,
+             deep: bool = False) -> tuple[Worker | None, list[Problem]]:
+    """Check a parsed worker file against the registry of plugins. ``deep`` also runs
+    the executor's ``check_settings_deep`` (which may import a heavy library, like
+    llm's model list): ``worker validate`` asks for it, everyday commands do not."""
     check = _Checker(file, locs)
     if not isinstance(data, dict):
         check.add((), f"a worker file must be a mapping of fields, got {_type_name(data)}",
@@ -288,7 +290,7 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry) -> tuple[Wor
         check.add(("review_required",), f"must be true or false, got {_type_name(review_required)}",
                   "write review_required: true or false")
         review_required = None
-    executor, settings = _check_executor(check, data, registry)
+    executor, settings = _check_executor(check, data, registry, deep)
     if check.problems:
         return None, check.problems
     worker = Worker(
@@ -301,7 +303,8 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry) -> tuple[Wor
     return worker, []
 
 
-def _check_executor(check: _Checker, data: dict, registry) -> tuple[str | None, dict]:
+def _check_executor(check: _Checker, data: dict, registry,
+                    deep: bool = False) -> tuple[str | None, dict]:
     if "executor" not in data or data["executor"] is None:
         check.problems.append(Problem(check.file, 1, 1, "executor", "missing required field",
                                       "add 'executor: {name: echo}' or another executor"))
@@ -325,9 +328,16 @@ def _check_executor(check: _Checker, data: dict, registry) -> tuple[str | None, 
         check.add(path, f"unknown executor {name!r}",
                   f"use one of: {', '.join(sorted(registry.executors))}, or install its plugin")
         return None, {}
-    checker = getattr(executor, "check_settings", None)
-    if checker is not None:
-        for where, message, *fix in checker(settings):
+    problems = list(getattr(executor, "check_settings", lambda s: [])(settings))
+    deep_checker = getattr(executor, "check_settings_deep", None)
+    if deep and deep_checker is not None and not problems:
+        try:
+            problems = list(deep_checker(settings))
+        except ImportError as exc:
+            problems = [("", f"executor {name!r} cannot load its library: {exc}",
+                         "reinstall its plugin")]
+    if problems:
+        for where, message, *fix in problems:
             sub = where if isinstance(where, tuple) else tuple(p for p in str(where).split(".") if p)
             sub = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in sub)
             check.add(("executor", *sub), message,
@@ -337,13 +347,14 @@ def _check_executor(check: _Checker, data: dict, registry) -> tuple[str | None, 
 
 # -- files ---------------------------------------------------------------------
 
-def load_text(text: str, path: Path, registry, display: str | None = None) -> WorkerFile:
+def load_text(text: str, path: Path, registry, display: str | None = None,
+              deep: bool = False) -> WorkerFile:
     file = display or str(path)
     data, locs, problems = parse_yaml(text, file)
     wf = WorkerFile(path=path, name=path.stem, content=text, problems=list(problems))
     if problems and data is None:
         return wf
-    worker, more = validate(data, locs, file, path.stem, registry)
+    worker, more = validate(data, locs, file, path.stem, registry, deep)
     wf.problems.extend(more)
     if worker is not None and not wf.problems:
         worker.path, worker.content = path, text
@@ -354,27 +365,27 @@ def load_text(text: str, path: Path, registry, display: str | None = None) -> Wo
 _PARSED: dict[tuple, WorkerFile] = {}
 
 
-def load_file(path: Path, registry, display: str | None = None) -> WorkerFile:
+def load_file(path: Path, registry, display: str | None = None, deep: bool = False) -> WorkerFile:
     """Load and validate a worker file; unchanged files are not parsed twice in a process."""
     try:
         st = path.stat()
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such worker file") from None
-    key = (str(path), st.st_mtime_ns, st.st_size, id(registry), display)
+    key = (str(path), st.st_mtime_ns, st.st_size, id(registry), display, deep)
     cached = _PARSED.get(key)
     if cached is not None:
         return cached
-    _PARSED[key] = wf = _load_file(path, registry, display)
+    _PARSED[key] = wf = _load_file(path, registry, display, deep)
     return wf
 
 
-def _load_file(path: Path, registry, display: str | None = None) -> WorkerFile:
+def _load_file(path: Path, registry, display: str | None, deep: bool) -> WorkerFile:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         return WorkerFile(path, path.stem, "", problems=[Problem(
             display or str(path), 1, 1, "(file)", f"not UTF-8 text: {exc}", "save it as UTF-8")])
-    return load_text(text, path, registry, display)
+    return load_text(text, path, registry, display, deep)
 
 
 def worker_paths(workspace) -> list[Path]:
@@ -392,8 +403,9 @@ def display_path(workspace, path: Path) -> str:
         return str(path)
 
 
-def load_all(workspace, registry) -> list[WorkerFile]:
-    return [load_file(p, registry, display_path(workspace, p)) for p in worker_paths(workspace)]
+def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
+    return [load_file(p, registry, display_path(workspace, p), deep)
+            for p in worker_paths(workspace)]
 
 
 def find_path(workspace, name: str) -> Path:

@@ -182,9 +182,9 @@ def validate_cmd(ctx, name, as_json):
     a = app(ctx)
     if name:
         path = find_path(a.workspace, name)
-        files = [load_file(path, a.registry, display_path(a.workspace, path))]
+        files = [load_file(path, a.registry, display_path(a.workspace, path), deep=True)]
     else:
-        files = a.worker_files()
+        files = a.worker_files(deep=True)
     problems = [p for wf in files for p in wf.problems]
     if as_json:
         click.echo(render.to_json({"files": len(files), "valid": sum(wf.ok for wf in files),
