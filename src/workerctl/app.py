@@ -38,7 +38,24 @@ class App:
 
         history = History(self.workspace)
         history.sweep()
+        remote = history.remote_unfinished()
+        if remote:  # loads plugins only when a remote executor has unfinished runs
+            self.refresh_remote(history, remote)
         return history
+
+    def refresh_remote(self, history, remote: dict[str, list[str]]) -> None:
+        """Bring unfinished runs of remote executors (task queues) up to date."""
+        for name, run_ids in remote.items():
+            executor = self.registry.executors.get(name)
+            refresh = getattr(executor, "refresh", None)
+            if refresh is None:
+                self._warn(f"{len(run_ids)} unfinished run(s) belong to executor {name!r}, "
+                           "which is not installed; they cannot be brought up to date")
+                continue
+            try:
+                refresh(history, run_ids, self.workspace)
+            except Exception as exc:  # a queue that is down must not break reading
+                self._warn(f"could not bring {name} runs up to date: {exc}")
 
     @cached_property
     def records(self):

@@ -29,10 +29,27 @@ def cancel_run(history: History, run_id: str, by: str) -> Run:
         run.error = RunError("cancelled", f"cancelled by {by}", f"it was {run.status} when cancelled")
         run.move(CANCELLED)
 
+    stored = history.get(run_id)
+    remote = (stored.owner or {}).get("remote")
+    if remote and not stored.finished:
+        _cancel_remote(history, stored, remote)
     run = history.update(run_id, mark)
     owner = run.owner or {}
-    if (before[0] in (QUEUED, RUNNING) and owner.get("pid") not in (None, os.getpid())
+    if (before[0] in (QUEUED, RUNNING) and not owner.get("remote")
+            and owner.get("pid") not in (None, os.getpid())
             and owner.get("host") == current_owner()["host"]):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(owner["pid"]), signal.SIGTERM)
     return run
+
+
+def _cancel_remote(history: History, run: Run, executor_name: str) -> None:
+    """Ask the remote executor (the task queue) to cancel its job first."""
+    from workerctl.plugins import get_registry
+
+    executor = get_registry().executors.get(executor_name)
+    cancel = getattr(executor, "cancel", None)
+    if cancel is None:
+        raise UsageError(f"run {run.id} runs on executor {executor_name!r}, which is not "
+                         "installed here; it cannot be cancelled from this machine")
+    cancel(run, history.workspace)

@@ -94,12 +94,49 @@ class Engine:
         return worker, run
 
     def start(self, worker_name: str, options: StartOptions) -> Run:
-        """Run in this process and return the finished run."""
+        """Run in this process and return the finished run; a remote executor (one
+        with ``submit``) gets the run handed over instead, and it returns queued."""
         worker, run = self.prepare(worker_name, options)
+        executor = self.registry.executors.get(worker.executor)
+        if hasattr(executor, "submit"):
+            return self._submit(executor, run, worker)
         for status in (R.QUEUED, R.RUNNING):
             run.move(status)
         self.history.create(run)
         return self._execute(run, worker)
+
+    def _submit(self, executor, run: Run, worker: Worker) -> Run:
+        """Hand the run to a remote executor (a task queue): pending, then queued, or
+        failed with the executor's error kind when it cannot take it."""
+        run.owner = {**run.owner, "remote": worker.executor}
+        self.history.create(run)
+        try:
+            executor.submit(run, worker, self.workspace)
+        except ExecutorFailure as failure:
+            run.error = RunError(failure.kind, failure.message, failure.detail)
+            run.move(R.FAILED)
+            return self.history.save(run)
+        run.move(R.QUEUED)
+        return self.history.save(run)
+
+    def execute_remote(self, run: Run, sink) -> Run:
+        """Execute a run handed over by a remote executor, on this machine.
+
+        ``run`` arrives queued, with the configuration it was started with; the
+        worker's ``executor.inner`` settings name the executor that does the steps
+        here. Progress goes to ``sink`` (``save(run, executing=True)`` and
+        ``heartbeat(run_id)``) instead of the local history, and the finished run
+        is returned for the queue to carry back.
+        """
+        worker = self._worker_from_config(run)
+        inner = dict(worker.executor_settings.get("inner") or {})
+        worker.executor = inner.pop("name", "echo")
+        worker.executor_settings = inner
+        if run.status == R.QUEUED:
+            run.move(R.RUNNING)
+        run.owner = {**current_owner(), "remote": run.owner.get("remote")}
+        engine = Engine(self.workspace, self.registry, history=sink, records=self.records)
+        return engine._execute(run, worker)
 
     def start_detached(self, worker_name: str, options: StartOptions) -> Run:
         """Create the run and hand it to a background process; returns at once."""

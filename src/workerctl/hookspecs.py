@@ -159,3 +159,28 @@ def register_output_modes(register):
             register(OutputMode(name="ticket_reply", description="Reply on the ticket",
                                 needs_record=("ticket",), apply=post_reply))
     """
+
+
+@hookspec
+def register_commands(cli):
+    """Add command groups to the ``workerctl`` command line.
+
+    ``cli`` is the top-level click group; add commands to it with
+    ``cli.add_command`` or the ``@cli.group()`` decorator. Plugin commands are
+    loaded only when their name is used, so they do not slow down other
+    commands; ``workerctl plugins list`` shows which plugin adds which command.
+
+    Example::
+
+        import click
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.group()
+            def weather():
+                "Weather commands."
+
+            @weather.command()
+            def today():
+                click.echo("sunny")
+    """

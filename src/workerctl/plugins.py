@@ -30,6 +30,8 @@ BUILTIN_PLUGINS = (
     "workerctl.executors.command",
 )
 
+COMMAND_HOOK = "register_commands"
+
 KINDS = {
     "register_executors": "executor",
     "register_tools": "tool",
@@ -62,6 +64,7 @@ class Registry:
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    command_plugins: list[tuple[str, Callable]] = field(default_factory=list)
 
     def owner(self, kind: str, name: str) -> str:
         return self.owners.get((kind, name), "?")
@@ -158,6 +161,11 @@ def build_registry(extra_plugins: tuple = ()) -> Registry:
     for info in infos:
         if info.error:
             registry.warnings.append(f"plugin {info.name!r} skipped: {info.error}")
+    for impl in pm.hook.register_commands.get_hookimpls():
+        registry.command_plugins.append((impl.plugin_name, impl.function))
+        info = by_name.get(impl.plugin_name)
+        if info is not None:
+            info.hooks.append(COMMAND_HOOK)
     for hook in KINDS:
         caller = getattr(pm.hook, hook)
         # get_hookimpls() lists in registration order: built-ins first, so they
@@ -192,3 +200,25 @@ def reset_registry(registry: Registry | None = None) -> None:
     """Forget (or replace) the cached registry; tests use it to add plugins."""
     global _cached
     _cached = registry
+
+
+def plugin_commands(registry: Registry) -> dict[str, tuple[str, Any]]:
+    """Command name → (plugin, click command) for every plugin's ``register_commands``."""
+    import click
+
+    found: dict[str, tuple[str, Any]] = {}
+    for plugin, function in registry.command_plugins:
+        group = click.Group()
+        try:
+            function(cli=group)
+        except Exception as exc:
+            registry.warnings.append(f"plugin {plugin!r} failed in register_commands: "
+                                     f"{type(exc).__name__}: {exc}")
+            continue
+        for name, command in group.commands.items():
+            if name in found:
+                registry.warnings.append(f"plugin {plugin!r} adds command {name!r}, already "
+                                         f"added by plugin {found[name][0]!r}; ignored")
+                continue
+            found[name] = (plugin, command)
+    return found

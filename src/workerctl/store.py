@@ -185,7 +185,8 @@ class History:
         write_json(self.marker_path(run.id), sync_data=False, data={
             "id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
             "pid": owner.get("pid"), "host": owner.get("host"),
-            "proc_start": owner.get("proc_start"), "since": now_iso()})
+            "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
+            "since": now_iso()})
 
     def _clear_marker(self, run_id: str) -> None:
         self.marker_path(run_id).unlink(missing_ok=True)
@@ -304,6 +305,14 @@ class History:
                 break
         return out
 
+    def remote_unfinished(self) -> dict[str, list[str]]:
+        """Executor name → ids of unfinished runs handed to a remote executor."""
+        out: dict[str, list[str]] = {}
+        for run_id, info in self.unfinished().items():
+            if info.get("remote"):
+                out.setdefault(info["remote"], []).append(run_id)
+        return out
+
     def unfinished(self) -> dict[str, dict]:
         """Run id → marker (owner pid and host) for every unfinished run."""
         folder = self.root / "active"
@@ -349,6 +358,8 @@ class History:
         return marked
 
     def _alive(self, run_id: str, info: dict) -> bool:
+        if info.get("remote"):
+            return True  # its executor's refresh() judges it (see App.history)
         if info.get("host") == hostname() and info.get("pid"):
             return _pid_alive(int(info["pid"]), info.get("proc_start"))
         beat = self.heartbeat_path(run_id)

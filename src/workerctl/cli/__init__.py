@@ -37,14 +37,26 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         spec = COMMANDS.get(name)
         if spec is None:
-            return None
+            return self._plugin_command(name)
         module_name, attr = spec[0].split(":")
         return getattr(importlib.import_module(module_name), attr)
+
+    @staticmethod
+    def _plugin_command(name):
+        """Commands from plugins: loaded only when a name is not a built-in one."""
+        if not name or name.startswith("-"):
+            return None
+        from workerctl.plugins import get_registry, plugin_commands
+
+        found = plugin_commands(get_registry()).get(name)
+        return found[1] if found else None
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+        with formatter.section("Plugin commands"):
+            formatter.write_text("Plugins may add more ('workerctl plugins list' shows them).")
 
     def invoke(self, ctx):
         from workerctl.errors import WorkerctlError
