@@ -110,13 +110,12 @@ class Engine:
         failed with the executor's error kind when it cannot take it."""
         run.owner = {**run.owner, "remote": worker.executor}
         self.history.create(run)
+        run.move(R.QUEUED)
         try:
             executor.submit(run, worker, self.workspace)
         except ExecutorFailure as failure:
             run.error = RunError(failure.kind, failure.message, failure.detail)
             run.move(R.FAILED)
-            return self.history.save(run)
-        run.move(R.QUEUED)
         return self.history.save(run)
 
     def execute_remote(self, run: Run, sink) -> Run:
@@ -186,7 +185,8 @@ class Engine:
     # -- the loop --
 
     def _execute(self, run: Run, worker: Worker) -> Run:
-        beat = _Heartbeat(self.history, run.id)
+        stale_after = float(self.workspace.setting("stale_after"))
+        beat = _Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         beat.start()
         previous = signal.getsignal(signal.SIGTERM)
         in_main = threading.current_thread() is threading.main_thread()
@@ -358,18 +358,18 @@ def _raise_terminated(signum, frame):
 class _Heartbeat:
     """Touches the run's heartbeat file while it executes (for remote stale checks)."""
 
-    def __init__(self, history: History, run_id: str) -> None:
-        self.history, self.run_id = history, run_id
+    def __init__(self, history: History, run_id: str, every: float = HEARTBEAT_SECONDS) -> None:
+        self.history, self.run_id, self.every = history, run_id, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def start(self) -> None:
-        # the first beat comes after HEARTBEAT_SECONDS: until then the marker's own
+        # the first beat comes after one interval: until then the marker's own
         # time stands in for it, and short runs never touch the file at all
         self._thread.start()
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._stop.wait(self.every):
             try:
                 self.history.heartbeat(self.run_id)
             except OSError:

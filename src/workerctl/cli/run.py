@@ -45,10 +45,16 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
                                             "safe for testing.")
 @click.option("--trigger", type=click.Choice(["manual", "cron", "script"]), default=None,
               help="Who started it (default: manual on a terminal, else script).")
+@click.option("--wait", is_flag=True, help="For a worker on a remote executor (a task "
+                                            "queue): wait until the run has finished.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @click.pass_context
-def start(ctx, worker, record_id, detach, reason, test, trigger, as_json):
-    """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed."""
+def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
+    """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed.
+
+    A worker on a remote executor (e.g. rq) is queued and the command returns at
+    once, unless --wait.
+    """
     from workerctl import render
     from workerctl.engine import StartOptions
     from workerctl.errors import EXIT_RUN_FAILED
@@ -66,9 +72,24 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, as_json):
             click.echo(the_run.id)
         return
     the_run = a.engine.start(worker, options)
+    if wait and not the_run.finished:
+        the_run = _wait_remote(a, the_run)
     _print_run(a, the_run, as_json, full_output=True)
-    if the_run.status != "completed":
+    if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
+
+
+def _wait_remote(a, the_run, every: float = 0.5):
+    import time
+
+    remote = (the_run.owner or {}).get("remote")
+    while not the_run.finished:
+        time.sleep(every)
+        a.history.sweep()
+        if remote:
+            a.refresh_remote(a.history, {remote: [the_run.id]})
+        the_run = a.history.get(the_run.id)
+    return the_run
 
 
 @run.command("execute", hidden=True)
@@ -254,5 +275,5 @@ def rerun_cmd(ctx, run_id, force, detach, as_json):
         click.echo(new.id)
         return
     _print_run(a, new, as_json)
-    if new.status != "completed":
+    if new.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)

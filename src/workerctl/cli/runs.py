@@ -96,6 +96,9 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
                 emit(fmt, items, RUN_COLUMNS, functools.partial(_table_rows, items), HEADERS)
             time.sleep(max(watch, 0.1))
             a.history.sweep()
+            remote = a.history.remote_unfinished()
+            if remote:
+                a.refresh_remote(a.history, remote)
             from workerctl.store import RunFilter
 
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []

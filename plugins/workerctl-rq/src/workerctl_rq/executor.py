@@ -1,0 +1,227 @@
+"""The ``rq`` executor: runs go to RQ (Redis Queue) and execute on ``workerctl rq
+worker`` processes, possibly on other machines.
+
+The RQ job id is the run id. RQ's job states map onto run states one to one
+(queued → queued, started → running, finished → completed, failed/stopped/
+canceled → failed or cancelled), and RQ marks a job whose work horse died as
+failed at once, which becomes ``crashed`` here. The local history learns of
+progress through ``refresh``, which every command that reads the history calls.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from workerctl.executors import ProviderUnavailable
+from workerctl.runs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunError
+from workerctl_rq.connection import ENV_VAR, connect, has_password, redis_url, safe_url
+
+SETTINGS = ("queue", "redis_url", "inner", "retries", "result_days")
+JOB_TIMEOUT_MARGIN = 30  # seconds beyond the run's own timeout before RQ kills the horse
+
+
+class RQExecutor:
+    name = "rq"
+    description = ("Hands runs to RQ (Redis Queue); 'workerctl rq worker' executes them with "
+                   "the inner executor, on any machine")
+
+    def check_settings(self, settings: dict) -> list[tuple]:
+        problems: list[tuple] = [(k, f"unknown rq setting {k!r}", f"known: {', '.join(SETTINGS)}")
+                                 for k in settings if k not in SETTINGS]
+        if not isinstance(settings.get("queue"), str) or not settings.get("queue"):
+            problems.append(("queue", "needs 'queue': the RQ queue name", "e.g. queue: workers"))
+        url = settings.get("redis_url")
+        if url is not None:
+            if not isinstance(url, str) or not url.startswith(("redis://", "rediss://",
+                                                               "unix://")):
+                problems.append(("redis_url", "must be a redis:// URL",
+                                 "e.g. redis://redis.internal:6379/0"))
+            elif has_password(url):
+                problems.append(("redis_url", "holds a password, which would be stored with "
+                                              "every run", f"put the URL in {ENV_VAR} instead"))
+        retries = settings.get("retries", 0)
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+            problems.append(("retries", "must be a whole number from 0 to 10",
+                             "retries: 1 re-runs a job whose work horse died"))
+        days = settings.get("result_days", 7)
+        if isinstance(days, bool) or not isinstance(days, int | float) or days <= 0:
+            problems.append(("result_days", "must be a positive number of days", "e.g. 7"))
+        problems.extend(self._check_inner(settings.get("inner")))
+        return problems
+
+    def _check_inner(self, inner: Any) -> list[tuple]:
+        from workerctl.plugins import get_registry
+
+        if not isinstance(inner, dict) or not isinstance(inner.get("name"), str):
+            return [("inner", "needs 'inner': the executor that does the steps remotely",
+                     "e.g. inner: {name: llm, model: gpt-4o-mini}")]
+        registry = get_registry()
+        name = inner["name"]
+        executor = registry.executors.get(name)
+        if executor is None or name == self.name or hasattr(executor, "submit"):
+            usable = sorted(n for n, e in registry.executors.items() if not hasattr(e, "submit"))
+            return [("inner.name", f"{name!r} cannot do the steps remotely",
+                     f"use one of: {', '.join(usable)}")]
+        settings = {k: v for k, v in inner.items() if k != "name"}
+        return [(f"inner.{where}" if where else "inner", message, *fix)
+                for where, message, *fix in getattr(executor, "check_settings",
+                                                    lambda s: [])(settings)]
+
+    # -- the local side --
+
+    def submit(self, run: Run, worker, workspace) -> None:
+        from redis.exceptions import RedisError
+        from rq import Queue, Retry
+
+        from workerctl_rq.jobs import execute_run
+
+        settings = worker.executor_settings
+        url = redis_url(settings)
+        queue = Queue(settings["queue"], connection=connect(url))
+        days = float(settings.get("result_days", 7))
+        retries = int(settings.get("retries", 0))
+        try:
+            queue.enqueue(
+                execute_run, args=(run.to_dict(),), job_id=run.id,
+                job_timeout=int(worker.timeout) + JOB_TIMEOUT_MARGIN,
+                result_ttl=int(days * 86400), failure_ttl=int(days * 86400),
+                retry=Retry(max=retries) if retries else None,
+                description=f"workerctl run {run.id}: {run.worker} on {run.record_id or '-'}",
+            )
+        except RedisError as exc:
+            raise ProviderUnavailable(f"cannot reach Redis at {safe_url(url)}: {exc}",
+                                      "start Redis, or check redis_url / "
+                                      f"{ENV_VAR}") from None
+
+    def refresh(self, history, run_ids: list[str], workspace) -> None:
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        stale_after = float(workspace.setting("stale_after"))
+        for run_id in run_ids:
+            run = history.get(run_id)
+            if run.finished:
+                continue
+            url = redis_url(run.config.get("executor") or {})
+            try:
+                connection = connect(url)
+                job = Job.fetch(run_id, connection=connection)
+                status = job.get_status()
+            except NoSuchJobError:
+                message = f"RQ no longer knows job {run_id} at {safe_url(url)}"
+                history.update(run_id, lambda r, m=message: _fail(
+                    r, "executor_error", m, "its result expired, or Redis lost its data; "
+                                            "rerun it"))
+                continue
+            except RedisError:
+                continue  # Redis is down: the run keeps its last known state
+            _apply(history, run_id, job, str(status.value if hasattr(status, "value")
+                                              else status), stale_after)
+
+    def cancel(self, run: Run, workspace) -> None:
+        from redis.exceptions import RedisError
+        from rq.command import send_stop_job_command
+        from rq.exceptions import InvalidJobOperation, NoSuchJobError
+        from rq.job import Job
+
+        url = redis_url(run.config.get("executor") or {})
+        try:
+            connection = connect(url)
+            job = Job.fetch(run.id, connection=connection)
+            if job.get_status() == "started":
+                send_stop_job_command(connection, run.id)
+            else:
+                job.cancel()
+        except (NoSuchJobError, InvalidJobOperation):
+            pass
+        except RedisError as exc:
+            raise ProviderUnavailable(f"cannot reach Redis at {safe_url(url)} to cancel the "
+                                      f"job: {exc}") from None
+
+
+def _fail(run: Run, kind: str, message: str, detail: str = "") -> None:
+    if run.finished:
+        return
+    run.error = RunError(kind, message, detail)
+    run.move(FAILED)
+
+
+def _apply(history, run_id: str, job, status: str, stale_after: float) -> None:
+    """Bring one local run up to date with its RQ job."""
+    meta = job.get_meta(refresh=False) or {}
+    if status in ("queued", "deferred", "scheduled", "created"):
+        return
+    if status == "started":
+        beat = meta.get("heartbeat")
+        if beat is not None and time.time() - float(beat) > stale_after:
+            history.update(run_id, lambda r: _fail(
+                r, "crashed", f"the worker executing this run ({meta.get('where', '?')}) stopped "
+                              f"sending heartbeats {time.time() - float(beat):.0f}s ago",
+                "its machine or process died; RQ will also move the job to failed"))
+            return
+        history.update(run_id, lambda r: _progress(r, meta))
+        return
+    if status == "finished":
+        result = job.return_value()
+        if isinstance(result, dict):
+            history.update(run_id, lambda r: _merge(r, Run.from_dict(result)))
+            return
+        history.update(run_id, lambda r: _fail(r, "invalid_output",
+                                               "the RQ job finished without a run"))
+        return
+    text = _exc_string(job)
+    if status in ("stopped", "canceled") or "stopped by user" in text:
+        history.update(run_id, lambda r: _cancel(r, f"the RQ job was {status or 'stopped'}"))
+    elif "Work-horse terminated unexpectedly" in text:
+        history.update(run_id, lambda r: _fail(
+            r, "crashed", f"the process executing this run ({meta.get('where', '?')}) died",
+            text.strip()[-1000:]))
+    elif "JobTimeoutException" in text:
+        history.update(run_id, lambda r: _fail(r, "timeout", "RQ killed the job after its "
+                                                             "timeout", text.strip()[-1000:]))
+    else:
+        history.update(run_id, lambda r: _fail(r, "executor_error",
+                                               "the RQ job failed on the worker",
+                                               text.strip()[-2000:]))
+
+
+def _exc_string(job) -> str:
+    try:
+        result = job.latest_result()
+        return (result.exc_string or "") if result is not None else ""
+    except Exception:
+        return ""
+
+
+def _cancel(run: Run, message: str) -> None:
+    if not run.finished:
+        run.error = RunError("cancelled", message)
+        run.move(CANCELLED)
+
+
+def _progress(run: Run, meta: dict) -> None:
+    remote = meta.get("run")
+    if run.status == QUEUED:
+        run.move(RUNNING)
+    if meta.get("pid"):
+        run.owner = {"pid": meta["pid"], "host": meta.get("host"),
+                     "remote": run.owner.get("remote")}
+    if remote:
+        copy = Run.from_dict(remote)
+        run.iterations, run.context = copy.iterations, copy.context
+        run.side_effects = copy.side_effects
+        run.owner = {**copy.owner, "remote": run.owner.get("remote")}
+
+
+def _merge(run: Run, remote: Run) -> None:
+    """Take what the engine recorded on the worker: steps, context, effects, result."""
+    if run.finished:
+        return
+    seen = {t["status"] for t in run.transitions}
+    run.transitions += [t for t in remote.transitions if t["status"] not in seen]
+    run.status = remote.status if remote.status in FINISHED else FAILED
+    for name in ("iterations", "context", "side_effects", "output", "error"):
+        setattr(run, name, getattr(remote, name))
+    run.owner = {**remote.owner, "remote": run.owner.get("remote")}

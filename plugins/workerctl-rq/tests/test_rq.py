@@ -1,0 +1,264 @@
+"""The rq executor against a real redis-server on 127.0.0.1 and real worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workerctl.app import App
+from workerctl.cancel import cancel_run
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                reason="redis-server is not installed (.ci/run installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+class RedisServer:
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.proc: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from redis import Redis
+
+        client = Redis.from_url(self.url)
+        wait_for(lambda: _pings(client))
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ws(workerctl_workspace, redis_server, monkeypatch):
+    settings = workerctl_workspace.settings_file
+    settings.write_text(settings.read_text().replace("stale_after: 120", "stale_after: 3"))
+    monkeypatch.setenv("WORKERCTL_REDIS_URL", redis_server.url)
+    return workerctl_workspace
+
+
+class Workers:
+    """``workerctl rq worker`` processes, stopped at the end of the test."""
+
+    def __init__(self, workspace, url: str) -> None:
+        self.workspace, self.url, self.procs = workspace, url, []
+
+    def start(self, count: int = 1, queue: str = "q") -> list[subprocess.Popen]:
+        for _ in range(count):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "workerctl", "-w", str(self.workspace.root), "rq",
+                 "worker", "--queue", queue, "--redis-url", self.url],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True))
+        return self.procs[-count:]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture
+def workers(ws, redis_server):
+    pool = Workers(ws, redis_server.url)
+    yield pool
+    pool.stop()
+
+
+def rq_worker(write, name="remote", inner=None, **settings):
+    write(name, context_sources=["tasks", "projects"], tool_categories=["productivity"],
+          output_mode="task_comment", timeout=60,
+          executor={"name": "rq", "queue": "q", "inner": inner or {"name": "echo"},
+                    **settings})
+
+
+def start(ws, worker: str, record: str = "T-1042"):
+    from workerctl.engine import StartOptions
+
+    return App(str(ws.root)).engine.start(worker, StartOptions(record_id=record))
+
+
+def status(ws, run_id: str) -> str:
+    return App(str(ws.root)).history.get(run_id).status  # App.history refreshes rq runs
+
+
+def test_fifty_runs_through_two_workers_all_complete(ws, workers, workerctl_write_worker):
+    rq_worker(workerctl_write_worker)
+    runs = [start(ws, "remote") for _ in range(50)]
+    assert {r.status for r in runs} == {"queued"}
+    workers.start(2)
+    wait_for(lambda: all(status(ws, r.id) == "completed" for r in runs), timeout=120,
+             interval=0.5)
+    app = App(str(ws.root))
+    done = app.history.get(runs[0].id)
+    assert [t["status"] for t in done.transitions] == ["pending", "queued", "running",
+                                                       "completed"]
+    assert done.iterations and done.context["records"][0] == {"type": "task", "id": "T-1042"}
+    assert done.side_effects[0]["kind"] == "comment"
+    comments = [c for c in app.records.comments("T-1042") if c.run_id]
+    assert sorted(c.run_id for c in comments) == sorted(r.id for r in runs)  # once each
+    hosts = {app.history.get(r.id).owner.get("pid") for r in runs}
+    assert len(hosts) > 1  # the work was spread over work horses
+
+
+def test_killed_work_horse_gives_crashed(ws, workers, workerctl_write_worker):
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60,
+                                                                         "output": "late"}]})
+    workers.start(1)
+    run = start(ws, "remote")
+    wait_for(lambda: status(ws, run.id) == "running")
+    horse = App(str(ws.root)).history.get(run.id).owner["pid"]
+    assert horse != os.getpid() and horse not in [p.pid for p in workers.procs]
+    os.kill(horse, signal.SIGKILL)
+    wait_for(lambda: status(ws, run.id) == "failed")
+    final = App(str(ws.root)).history.get(run.id)
+    assert final.error.kind == "crashed"
+    assert "Work-horse terminated unexpectedly" in final.error.detail
+
+
+def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers,
+                                                              workerctl_write_worker):
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60,
+                                                                         "output": "late"}]})
+    (proc,) = workers.start(1)
+    run = start(ws, "remote")
+    wait_for(lambda: status(ws, run.id) == "running")
+    horse = App(str(ws.root)).history.get(run.id).owner["pid"]
+    os.killpg(proc.pid, signal.SIGKILL)  # the worker,
+    os.killpg(horse, signal.SIGKILL)  # and its work horse (RQ gives it its own group)
+    wait_for(lambda: status(ws, run.id) == "failed", timeout=20)
+    final = App(str(ws.root)).history.get(run.id)
+    assert final.error.kind == "crashed" and "stopped sending heartbeats" in final.error.message
+
+
+def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_write_worker):
+    rq_worker(workerctl_write_worker, retries=1, inner={"name": "echo", "script": [
+        {"tool": "add_task_comment", "arguments": {"task_id": "T-1043", "text": "Ping"}},
+        {"sleep": 3, "output": "done"}]})
+    workers.start(1)
+    run = start(ws, "remote")
+    app = App(str(ws.root))
+    wait_for(lambda: any(c.run_id == run.id for c in app.records.comments("T-1043")))
+    wait_for(lambda: status(ws, run.id) == "running")
+    os.kill(App(str(ws.root)).history.get(run.id).owner["pid"], signal.SIGKILL)
+    wait_for(lambda: status(ws, run.id) == "completed", timeout=60)
+    from redis import Redis
+    from rq.job import Job
+
+    job = Job.fetch(run.id, connection=Redis.from_url(os.environ["WORKERCTL_REDIS_URL"]))
+    assert job.get_meta()["deliveries"] == 2  # RQ delivered it again after the crash
+    comments = App(str(ws.root)).records.comments("T-1043")
+    assert [c.text for c in comments if c.run_id == run.id] == ["Ping"]
+    assert App(str(ws.root)).history.get(run.id).output == "done"
+
+
+def test_redis_stopped_is_provider_unavailable(ws, redis_server, workerctl_write_worker,
+                                               monkeypatch):
+    rq_worker(workerctl_write_worker)
+    redis_server.stop()
+    monkeypatch.setenv("WORKERCTL_REDIS_URL",
+                       f"redis://:hunter2@127.0.0.1:{redis_server.port}/0")
+    run = start(ws, "remote")
+    assert run.status == "failed" and run.error.kind == "provider_unavailable"
+    assert f"redis://:***@127.0.0.1:{redis_server.port}/0" in run.error.message
+    for path in ws.state_dir.rglob("*"):
+        if path.is_file():
+            assert "hunter2" not in path.read_text(errors="replace")
+
+
+def test_cancel_a_queued_and_a_running_run(ws, workers, workerctl_write_worker):
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60,
+                                                                         "output": "late"}]})
+    queued = start(ws, "remote")
+    app = App(str(ws.root))
+    cancel_run(app.history, queued.id, by="tester")
+    from redis import Redis
+    from rq.job import Job
+
+    connection = Redis.from_url(os.environ["WORKERCTL_REDIS_URL"])
+    assert Job.fetch(queued.id, connection=connection).get_status() == "canceled"
+    assert app.history.get(queued.id).status == "cancelled"
+    workers.start(1)
+    running = start(ws, "remote")
+    wait_for(lambda: status(ws, running.id) == "running")
+    cancel_run(App(str(ws.root)).history, running.id, by="tester")
+    wait_for(lambda: Job.fetch(running.id, connection=connection).get_status()
+             in ("stopped", "failed"), timeout=20)
+    final = App(str(ws.root)).history.get(running.id)
+    assert final.status == "cancelled" and final.error.message == "cancelled by tester"
+
+
+def test_a_job_rq_no_longer_knows(ws, redis_server, workerctl_write_worker):
+    rq_worker(workerctl_write_worker)
+    run = start(ws, "remote")
+    from redis import Redis
+
+    Redis.from_url(redis_server.url).flushall()
+    final = App(str(ws.root)).history.get(run.id)
+    assert final.status == "failed" and "RQ no longer knows job" in final.error.message
+
+
+def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_write_worker):
+    rq_worker(workerctl_write_worker)
+    workers.start(1)
+    queued = json.loads(workerctl_cli("run", "start", "remote", "--task", "T-1042",
+                                      "--json").stdout)
+    assert queued["status"] == "queued"
+    waited = workerctl_cli("run", "start", "remote", "--task", "T-1043", "--wait", "--json")
+    assert waited.exit_code == 0 and json.loads(waited.stdout)["status"] == "completed"
+    listed = workerctl_cli("runs", "list", "--watch", "0.2", "--exit-status", "--json")
+    assert listed.exit_code == 0
+    assert {r["status"] for r in json.loads(listed.stdout)} == {"completed"}
+    path = ws.workers_dir / "bad-rq.yaml"
+    path.write_text("name: bad-rq\nstatus: active\ninstructions: x\noutput_mode: review_note\n"
+                    "executor:\n  name: rq\n  queue: q\n  redis_url: redis://:pw@h:6379/0\n"
+                    "  inner: {name: rq}\n")
+    out = workerctl_cli("worker", "validate", "bad-rq").output
+    assert "executor.redis_url: holds a password" in out
+    assert "executor.inner.name: 'rq' cannot do the steps remotely" in out
