@@ -9,6 +9,10 @@ import textwrap
 import time
 from pathlib import Path
 
+from workerctl.testing import wait_for
+
+__all__ = ["ROOT", "make_worker", "run_workerctl", "wait_for", "write_worker"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,11 +55,39 @@ def make_worker(workspace, name: str, *, status: str = "active", sources=("tasks
     return path
 
 
-def wait_for(predicate, timeout=20.0, interval=0.05):
+def drive_terminal(args: list[str], answers: list[tuple[bytes, bytes]], timeout: float = 30,
+                   workspace=None) -> tuple[int, str]:
+    """Run workerctl on a real pseudo-terminal, typing each answer when its prompt shows.
+
+    Returns the exit code and everything the terminal showed.
+    """
+    import pty
+    import select
+
+    argv = [sys.executable, "-m", "workerctl"]
+    if workspace is not None:
+        argv += ["-w", str(workspace.root)]
+    main, replica = pty.openpty()
+    proc = subprocess.Popen([*argv, *args], stdin=replica, stdout=replica, stderr=replica,
+                            env={**os.environ, "NO_COLOR": "1"}, close_fds=True)
+    os.close(replica)
+    screen = b""
+    pending = list(answers)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if pending and pending[0][0] in screen:
+            os.write(main, pending.pop(0)[1])
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(timeout=timeout)
+    os.close(main)
+    return proc.returncode, screen.decode(errors="replace")

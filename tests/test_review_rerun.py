@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import sys
-import time
 
-from helpers import make_worker
+from helpers import drive_terminal, make_worker
 from workerctl.app import App
 from workerctl.engine import Engine, StartOptions
 from workerctl.plugins import get_registry
@@ -126,29 +120,13 @@ def test_review_from_a_script_is_stored_and_shown(workspace, wcli):
 
 def test_review_on_a_terminal_asks_the_human_items(workspace):
     run = start(workspace, "overdue-task-review")
-    env = {**os.environ, "NO_COLOR": "1", "USER": "tester"}
-    main, replica = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "workerctl", "-w", str(workspace.root),
-                             "run", "review", "--id", run.id], stdin=replica, stdout=replica,
-                            stderr=replica, env=env, close_fds=True)
-    os.close(replica)
-    screen = b""
-    answers = [(b"matches the worker instructions?", b"y\n"),
-               (b"next human action is clear?", b"n\n"),
-               (b"Verdict", b"approved\n"), (b"Note", b"looks right\n")]
-    deadline = time.monotonic() + 30
-    while answers and time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 0.5)
-        if ready:
-            try:
-                screen += os.read(main, 4096)
-            except OSError:
-                break
-        if answers and answers[0][0] in screen:
-            os.write(main, answers.pop(0)[1])
-    proc.wait(timeout=30)
-    os.close(main)
-    assert proc.returncode == 0, screen.decode(errors="replace")
+    code, screen = drive_terminal(
+        ["run", "review", "--id", run.id],
+        [(b"matches the worker instructions?", b"y\n"),
+         (b"next human action is clear?", b"n\n"),
+         (b"Verdict", b"approved\n"), (b"Note", b"looks right\n")], workspace=workspace)
+    assert code == 0, screen
+    assert "1. The status is completed or the error is understood  [✓ pass]" in screen
     stored = App(str(workspace.root)).history.get(run.id).review
     assert stored.verdict == "approved" and stored.note == "looks right"
     assert stored.answers == {"matches_instructions": "yes", "next_action_clear": "no"}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 
 import pytest
 
-from helpers import make_worker, run_workerctl, wait_for
+from helpers import drive_terminal, make_worker, run_workerctl, wait_for
 from workerctl.app import App
 from workerctl.diagnose import troubleshoot
 from workerctl.engine import Engine, StartOptions
@@ -159,3 +160,21 @@ def test_a_run_that_did_not_fail_points_at_review(workspace, wcli):
     run = start(workspace, "overdue-task-review")
     out = wcli("run", "troubleshoot", "--id", run.id).output
     assert "did not fail" in out and f"run review --id {run.id}" in out
+
+
+def test_interactive_walk_steps_one_check_at_a_time(workspace):
+    run_id = make_failed_run(workspace, "record_missing")
+    code, screen = drive_terminal(
+        ["run", "troubleshoot", "--id", run_id, "--interactive"],
+        [(b"Enter for the next step", b"\n"), (b"2. Open the linked task", b"q\n")],
+        workspace=workspace)
+    assert code == 0, screen
+    assert "1. Read the error message" in screen and "2. Open the linked task" in screen
+    assert "3. Confirm the record" not in screen  # it stopped where the person said q
+    code, screen = drive_terminal(
+        ["run", "troubleshoot", "--id", run_id, "--interactive"],
+        [(b"Enter for the next step", b"q\n")], workspace=workspace)
+    assert code == 0 and "2. Open the linked task" not in screen
+    result = run_workerctl("run", "troubleshoot", "--id", run_id, "--interactive",
+                           workspace=workspace, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "--interactive needs a terminal" in result.stderr

@@ -17,15 +17,30 @@ Fixtures:
   ``workerctl_cli("runs", "list", "--json")`` returns click's ``Result``.
 - ``workerctl_run``: runs a worker in-process and returns the finished ``Run``.
 - ``workerctl_write_worker``: writes ``workers/NAME.yaml`` from keyword fields.
+
+And ``wait_for(predicate, timeout=30)``, for executors that finish elsewhere (a
+detached process, a task queue): polls until the predicate is true.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout:g}s")
 
 
 @pytest.fixture
