@@ -1,0 +1,38 @@
+"""docs/json.md documents exactly the fields the JSON output has."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from helpers import ROOT
+
+DOC = (ROOT / "docs" / "json.md").read_text()
+
+
+def documented(section: str) -> set[str]:
+    body = DOC.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for row in re.findall(r"^\| (.+?) \|", body, re.M):
+        names.update(re.findall(r"`(\w+)`", row))
+    return names - {"field"}
+
+
+def test_runs_list_fields(wcli):
+    wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    row = json.loads(wcli("runs", "list", "--json").output)[0]
+    assert set(row) == documented("runs list")
+
+
+def test_run_inspect_fields(wcli):
+    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
+                             "--json").output)["id"]
+    data = json.loads(wcli("run", "inspect", "--id", run_id, "--json").output)
+    assert set(data) == documented("run inspect --json")
+
+
+def test_workers_list_fields(workspace, wcli):
+    (workspace.workers_dir / "broken.yaml").write_text("name: broken\n")
+    rows = json.loads(wcli("workers", "list", "--json").output)
+    keys = set().union(*(set(r) for r in rows))
+    assert keys == documented("workers list")
