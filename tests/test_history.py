@@ -121,6 +121,18 @@ def test_truncated_history_file_is_reported_and_left_alone(workspace, wcli):
     assert body.read_text() == '{"id": "trunc'
 
 
+def test_reindex_keeps_a_damaged_shard_for_inspection(workspace, wcli):
+    for _ in range(2):
+        wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    shard = next((workspace.history_dir / "index").glob("*.json"))
+    shard.write_text('{"runs": {"1": ')
+    result = wcli("runs", "reindex")
+    assert result.exit_code == 0 and "reindexed 2 run(s)" in result.output
+    kept = list(workspace.history_dir.glob("index.old-*/*.json"))
+    assert [p.read_text() for p in kept] == ['{"runs": {"1": ']
+    assert len(json.loads(wcli("runs", "list", "--json").output)) == 2
+
+
 def test_reindex_rebuilds_a_lost_index(workspace, wcli):
     ids = [json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
                            "--json").output)["id"] for _ in range(3)]

@@ -154,7 +154,12 @@ class FileLock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             return True
         except _LockWaitOver:
-            return False
+            # the timer may have fired just as the lock was granted: ask once more
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)

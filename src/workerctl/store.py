@@ -401,6 +401,8 @@ class History:
 
         Damaged run files are moved aside (``*.damaged``), never deleted.
         """
+        import shutil
+
         with self.lock:
             bodies, damaged = [], 0
             base = self.root / "runs"
@@ -432,8 +434,20 @@ class History:
                     shard, size, table = shard + 1, 0, {}
             if table:
                 self._shard_write(shard, table)
+            kept = []
             for name in ("index", "active"):
-                import shutil
+                old = self.root / f"{name}.old-{stamp}"
+                if name == "index" and old.is_dir() and _any_damaged(old):
+                    kept.append(str(old))  # a damaged shard stays for the person to look at
+                    continue
+                shutil.rmtree(old, ignore_errors=True)
+        return {"runs": len(bodies), "damaged": damaged, "kept": kept}
 
-                shutil.rmtree(self.root / f"{name}.old-{stamp}", ignore_errors=True)
-        return {"runs": len(bodies), "damaged": damaged}
+
+def _any_damaged(folder: Path) -> bool:
+    for path in folder.glob("*.json"):
+        try:
+            read_json(path)
+        except DamagedFile:
+            return True
+    return False
