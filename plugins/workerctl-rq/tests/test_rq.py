@@ -17,9 +17,6 @@ from workerctl.app import App
 from workerctl.cancel import cancel_run
 from workerctl.testing import wait_for
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
-                                reason="redis-server is not installed (.ci/run installs it)")
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -60,6 +57,8 @@ def _pings(client) -> bool:
 
 @pytest.fixture
 def redis_server(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()
@@ -118,6 +117,11 @@ def status(ws, run_id: str) -> str:
     return App(str(ws.root)).history.get(run_id).status  # App.history refreshes rq runs
 
 
+def horse_pid(ws, run_id: str) -> int:
+    """The pid of the work horse executing the run, once the job has reported it."""
+    return wait_for(lambda: App(str(ws.root)).history.get(run_id).owner.get("pid"))
+
+
 def test_fifty_runs_through_two_workers_all_complete(ws, workers, workerctl_write_worker):
     rq_worker(workerctl_write_worker)
     runs = [start(ws, "remote") for _ in range(50)]
@@ -143,7 +147,7 @@ def test_killed_work_horse_gives_crashed(ws, workers, workerctl_write_worker):
     workers.start(1)
     run = start(ws, "remote")
     wait_for(lambda: status(ws, run.id) == "running")
-    horse = App(str(ws.root)).history.get(run.id).owner["pid"]
+    horse = horse_pid(ws, run.id)
     assert horse != os.getpid() and horse not in [p.pid for p in workers.procs]
     os.kill(horse, signal.SIGKILL)
     wait_for(lambda: status(ws, run.id) == "failed")
@@ -159,7 +163,8 @@ def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers,
     (proc,) = workers.start(1)
     run = start(ws, "remote")
     wait_for(lambda: status(ws, run.id) == "running")
-    horse = App(str(ws.root)).history.get(run.id).owner["pid"]
+    horse = horse_pid(ws, run.id)
+    assert horse != proc.pid
     os.killpg(proc.pid, signal.SIGKILL)  # the worker,
     os.killpg(horse, signal.SIGKILL)  # and its work horse (RQ gives it its own group)
     wait_for(lambda: status(ws, run.id) == "failed", timeout=20)
@@ -176,7 +181,7 @@ def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_wr
     app = App(str(ws.root))
     wait_for(lambda: any(c.run_id == run.id for c in app.records.comments("T-1043")))
     wait_for(lambda: status(ws, run.id) == "running")
-    os.kill(App(str(ws.root)).history.get(run.id).owner["pid"], signal.SIGKILL)
+    os.kill(horse_pid(ws, run.id), signal.SIGKILL)
     wait_for(lambda: status(ws, run.id) == "completed", timeout=60)
     from redis import Redis
     from rq.job import Job
@@ -252,3 +257,10 @@ def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_wri
     out = workerctl_cli("worker", "validate", "bad-rq").output
     assert "executor.redis_url: holds a password" in out
     assert "executor.inner.name: 'rq' cannot do the steps remotely" in out
+
+
+def test_the_rq_command_is_a_plugin_command(workerctl_cli):
+    plugins = {p["name"]: p for p in json.loads(workerctl_cli("plugins", "list", "--json").output)}
+    assert plugins["rq"]["commands"] == ["rq"]
+    assert "register_commands" in plugins["rq"]["hooks"]
+    assert "worker" in workerctl_cli("rq", "--help").output

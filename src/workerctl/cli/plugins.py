@@ -16,14 +16,22 @@ def plugins():
 @output_options
 @click.pass_context
 def plugins_list(ctx, fmt):
-    """Plugin, version, built-in or installed, hooks implemented, load errors."""
+    """Plugin, version, built-in or installed, hooks implemented, commands added,
+    load errors."""
+    from workerctl.plugins import plugin_commands
+
     registry = app(ctx).registry
+    commands: dict[str, list[str]] = {}
+    for name, (plugin, _command) in plugin_commands(registry).items():
+        commands.setdefault(plugin, []).append(name)
     items = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": p.hooks,
-              "error": p.error} for p in registry.plugins]
+              "commands": sorted(commands.get(p.name, [])), "error": p.error}
+             for p in registry.plugins]
     emit(fmt, items, ["name", "version", "builtin", "error"],
          lambda: [[i["name"], i["version"], "built-in" if i["builtin"] else "installed",
-                   ", ".join(i["hooks"]) or "-", i["error"] or ""] for i in items],
-         ["plugin", "version", "kind", "hooks", "error"], id_key="name")
+                   ", ".join(i["hooks"]) or "-", ", ".join(i["commands"]) or "",
+                   i["error"] or ""] for i in items],
+         ["plugin", "version", "kind", "hooks", "commands", "error"], id_key="name")
 
 
 @click.group()

@@ -205,9 +205,10 @@ def _progress(run: Run, meta: dict) -> None:
     remote = meta.get("run")
     if run.status == QUEUED:
         run.move(RUNNING)
-    if meta.get("pid"):
-        run.owner = {"pid": meta["pid"], "host": meta.get("host"),
-                     "remote": run.owner.get("remote")}
+    # the process that asked for the run is not the one executing it; until the
+    # job reports its work horse, the executing process is unknown (None)
+    run.owner = {"pid": meta.get("pid"), "host": meta.get("host"),
+                 "remote": run.owner.get("remote")}
     if remote:
         copy = Run.from_dict(remote)
         run.iterations, run.context = copy.iterations, copy.context
