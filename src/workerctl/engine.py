@@ -29,7 +29,6 @@ from workerctl.tools import ToolContext, ToolGate, summarize
 from workerctl.workers import Worker, get_worker, validate
 
 HEARTBEAT_SECONDS = 5.0
-TRIGGERS = ("manual", "cron", "script", "rerun", "test")
 
 
 class RunFailed(Exception):

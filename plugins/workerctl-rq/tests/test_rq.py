@@ -245,6 +245,9 @@ def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_wri
     queued = json.loads(workerctl_cli("run", "start", "remote", "--task", "T-1042",
                                       "--json").stdout)
     assert queued["status"] == "queued"
+    detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach")
+    assert detached.exit_code == 0
+    wait_for(lambda: status(ws, detached.stdout.strip()) == "completed")
     waited = workerctl_cli("run", "start", "remote", "--task", "T-1043", "--wait", "--json")
     assert waited.exit_code == 0 and json.loads(waited.stdout)["status"] == "completed"
     listed = workerctl_cli("runs", "list", "--watch", "0.2", "--exit-status", "--json")
