@@ -137,8 +137,12 @@ class Engine:
         return engine._execute(run, worker)
 
     def start_detached(self, worker_name: str, options: StartOptions) -> Run:
-        """Create the run and hand it to a background process; returns at once."""
-        _worker, run = self.prepare(worker_name, options)
+        """Create the run and hand it to a background process; returns at once.
+        (A remote executor's runs are handed to it: they are detached already.)"""
+        worker, run = self.prepare(worker_name, options)
+        executor = self.registry.executors.get(worker.executor)
+        if hasattr(executor, "submit"):
+            return self._submit(executor, run, worker)
         self.history.create(run)
         log = self.workspace.logs_dir / f"{run.id}.log"
         log.parent.mkdir(parents=True, exist_ok=True)

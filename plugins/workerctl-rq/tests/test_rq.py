@@ -246,8 +246,12 @@ def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_wri
                                       "--json").stdout)
     assert queued["status"] == "queued"
     detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach")
-    assert detached.exit_code == 0
-    wait_for(lambda: status(ws, detached.stdout.strip()) == "completed")
+    assert detached.exit_code == 0, detached.output
+    detached_id = detached.stdout.strip()
+    try:
+        wait_for(lambda: status(ws, detached_id) == "completed")
+    except AssertionError:
+        raise AssertionError(App(str(ws.root)).history.get(detached_id).to_dict()) from None
     waited = workerctl_cli("run", "start", "remote", "--task", "T-1043", "--wait", "--json")
     assert waited.exit_code == 0 and json.loads(waited.stdout)["status"] == "completed"
     listed = workerctl_cli("runs", "list", "--watch", "0.2", "--exit-status", "--json")
