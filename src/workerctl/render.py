@@ -34,8 +34,9 @@ def colour(text: str, key: str | None = None, *, bold: bool = False) -> str:
     return click.style(text, fg=COLOURS.get(key or text), bold=bold)
 
 
-def status_cell(status: str) -> str:
-    return colour(f"{SYMBOLS.get(status, '?')} {status}", status)
+def status_cell(status: str, width: int = 0) -> str:
+    """Symbol and word, padded before colouring so that columns stay aligned."""
+    return colour(f"{SYMBOLS.get(status, '?')} {status}".ljust(width), status)
 
 
 def parse_time(value: str | None) -> dt.datetime | None:

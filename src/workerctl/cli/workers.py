@@ -115,7 +115,7 @@ def show(ctx, name, as_json):
     width = render.term_width()
     for r in recent:
         tail = r["error_message"] if r["status"] == "failed" else r["preview"]
-        line = (f"  {render.status_cell(r['status'])}  {r['id']}  {r['record_id'] or '-':<9} "
+        line = (f"  {render.status_cell(r['status'], 11)}  {r['id']}  {r['record_id'] or '-':<9} "
                 f"{render.ago(r['created']):>11}  ")
         click.echo(line + render.cut(tail, max(10, width - 50)))
 
