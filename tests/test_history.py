@@ -291,3 +291,38 @@ def test_runs_stats_counts_rates_and_percentiles(workspace, wcli):
     assert list(only) == ["handoff-preparation"]
     chart = wcli("runs", "stats").output
     assert "overdue-task-review" in chart and "✓✓" in chart and "success 67%" in chart
+
+
+def test_waiting_for_the_lock_leaves_another_timer_alone(workspace):
+    """A process with its own SIGALRM timer (RQ's job timeout) keeps it while waiting."""
+    import signal as sig
+    import threading
+
+    from workerctl.jsonfiles import FileLock
+
+    path = workspace.state_dir / "test.lock"
+    holder = FileLock(path, timeout=5)
+    fired = []
+    previous = sig.signal(sig.SIGALRM, lambda *a: fired.append(True))
+    try:
+        sig.setitimer(sig.ITIMER_REAL, 30)
+        ready = threading.Event()
+        release = threading.Event()
+
+        def hold():
+            with FileLock(path, timeout=5):
+                ready.set()
+                release.wait(5)
+
+        holder_thread = threading.Thread(target=hold)
+        holder_thread.start()
+        ready.wait(5)
+        threading.Timer(0.3, release.set).start()
+        with holder:
+            remaining = sig.getitimer(sig.ITIMER_REAL)[0]
+        holder_thread.join(5)
+        assert 25 < remaining <= 30  # still armed, not cancelled by the lock
+    finally:
+        sig.setitimer(sig.ITIMER_REAL, 0)
+        sig.signal(sig.SIGALRM, previous)
+    assert fired == []

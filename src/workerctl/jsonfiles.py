@@ -126,7 +126,10 @@ class FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            got = self._wait_blocking(fd) if _in_main_thread() else self._wait_polling(fd)
+            # the timer-bounded kernel wait needs SIGALRM: only in the main thread, and
+            # only when nobody else's timer is running (RQ's job timeout uses it)
+            blocking = _in_main_thread() and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+            got = self._wait_blocking(fd) if blocking else self._wait_polling(fd)
         except BaseException:
             os.close(fd)
             raise
