@@ -96,25 +96,25 @@ def _add(registry: Registry, kind: str, table: dict, name: str, value: Any, plug
     registry.owners[(kind, name)] = plugin
 
 
+# hook -> (the registry table it fills, the attribute that names a registered thing)
+TABLES = {
+    "register_executors": ("executors", "name"),
+    "register_tools": ("tools", "name"),
+    "register_templates": ("templates", "key"),
+    "register_record_sources": ("record_sources", "name"),
+    "register_output_modes": ("output_modes", "name"),
+}
+
+
 def _registrar(registry: Registry, hook: str, plugin: str) -> Callable:
     kind = KINDS[hook]
-    if hook == "register_executors":
-        return lambda executor: _add(registry, kind, registry.executors,
-                                     getattr(executor, "name", None), executor, plugin)
-    if hook == "register_tools":
-        return lambda tool: _add(registry, kind, registry.tools,
-                                 getattr(tool, "name", None), tool, plugin)
     if hook == "register_tool_categories":
         return lambda name, description="": _add(registry, kind, registry.categories,
                                                  name, description, plugin)
-    if hook == "register_templates":
-        return lambda template: _add(registry, kind, registry.templates,
-                                     getattr(template, "key", None), template, plugin)
-    if hook == "register_record_sources":
-        return lambda factory: _add(registry, kind, registry.record_sources,
-                                    getattr(factory, "name", None), factory, plugin)
-    return lambda mode: _add(registry, kind, registry.output_modes,
-                             getattr(mode, "name", None), mode, plugin)
+    table_name, name_attr = TABLES[hook]
+    table = getattr(registry, table_name)
+    return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, None), thing,
+                              plugin)
 
 
 def make_plugin_manager(extra_plugins: tuple = ()) -> tuple[pluggy.PluginManager, list[PluginInfo]]:

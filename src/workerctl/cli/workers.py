@@ -199,15 +199,19 @@ def validate_cmd(ctx, name, as_json):
         ctx.exit(EXIT_USAGE)
 
 
+def _set_status(ctx, name: str, status: str) -> None:
+    from workerctl.worker_ops import set_status
+
+    changed = set_status(app(ctx), name, status)
+    click.echo(f"{name} is {status}." if changed else f"{name} was already {status}.")
+
+
 @worker.command("pause")
 @click.argument("name", shell_complete=worker_names)
 @click.pass_context
 def pause(ctx, name):
     """Set the worker's status to paused (it refuses to run)."""
-    from workerctl.worker_ops import set_status
-
-    changed = set_status(app(ctx), name, "paused")
-    click.echo(f"{name} is paused." if changed else f"{name} was already paused.")
+    _set_status(ctx, name, "paused")
 
 
 @worker.command("activate")
@@ -215,10 +219,7 @@ def pause(ctx, name):
 @click.pass_context
 def activate(ctx, name):
     """Set the worker's status to active."""
-    from workerctl.worker_ops import set_status
-
-    changed = set_status(app(ctx), name, "active")
-    click.echo(f"{name} is active." if changed else f"{name} was already active.")
+    _set_status(ctx, name, "active")
 
 
 @worker.command("history")
