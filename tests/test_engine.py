@@ -289,3 +289,19 @@ def test_command_gets_only_allow_listed_environment(workspace, monkeypatch):
         {"name": "command", "argv": ["python3", program], "pass_env": ["PASSED_ON"]}))
     run = start(workspace, "envy")
     assert json.loads(run.output) == ["PASSED_ON"]
+
+
+def test_a_detached_run_whose_executor_disappeared_fails_clearly(workspace):
+    from workerctl.runs import Run, now_iso
+    from workerctl.store import History
+
+    config = {"name": "gone", "status": "active", "instructions": "x",
+              "output_mode": "review_note", "executor": {"name": "no-such-executor"}}
+    run = Run(id="gone0001", worker="gone", config_hash="x", config=config,
+              executor="no-such-executor", created=now_iso(),
+              transitions=[{"status": "pending", "at": now_iso()}])
+    History(workspace).create(run)
+    done = engine_for(workspace).execute("gone0001")
+    assert done.status == "failed" and done.error.kind == "executor_error"
+    assert "no-such-executor" in done.error.message
+    assert History(workspace).unfinished() == {}

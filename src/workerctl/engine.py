@@ -171,11 +171,20 @@ class Engine:
                 run.move(R.QUEUED)
             if run.status != R.QUEUED:
                 raise UsageError(f"run {run.id} is {run.status}; only a queued run can execute")
-            run.move(R.RUNNING)
             run.owner = owner
-            worker_box.append(self._worker_from_config(run))
+            try:
+                worker_box.append(self._worker_from_config(run))
+            except UsageError as exc:  # plugins changed since the run was asked for
+                run.error = RunError("executor_error", exc.message,
+                                     "the configuration the run was started with no longer "
+                                     "validates here; 'workerctl worker validate' shows why")
+                run.move(R.FAILED)
+                return
+            run.move(R.RUNNING)
 
         run = self.history.update(run_id, take)
+        if not worker_box:
+            return run
         return self._execute(run, worker_box[0])
 
     def _worker_from_config(self, run: Run) -> Worker:
