@@ -326,3 +326,20 @@ def test_waiting_for_the_lock_leaves_another_timer_alone(workspace):
         sig.setitimer(sig.ITIMER_REAL, 0)
         sig.signal(sig.SIGALRM, previous)
     assert fired == []
+
+
+def test_ctrl_c_cancels_the_run_it_interrupts(workspace):
+    make_worker(workspace, "slow-fg", executor='{name: echo, script: [{sleep: 30}]}',
+                timeout=60)
+    proc = subprocess.Popen([sys.executable, "-m", "workerctl", "-w", str(workspace.root),
+                             "run", "start", "slow-fg", "--task", "T-1042"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = History(workspace)
+    wait_for(lambda: history.list(None, limit=1) and
+             history.list(None, limit=1)[0]["status"] == "running")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    run = history.get(history.list(None, limit=1)[0]["id"])
+    assert run.status == "cancelled" and "Ctrl-C" in run.error.message
+    assert "⊘ cancelled" in out

@@ -215,6 +215,9 @@ class Engine:
                 run.error = RunError("cancelled", "the process executing the run was terminated "
                                                   "(SIGTERM)")
                 run.move(R.CANCELLED)
+            except KeyboardInterrupt:
+                run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
+                run.move(R.CANCELLED)
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
                                      traceback.format_exc())
