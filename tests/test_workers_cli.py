@@ -175,3 +175,13 @@ def test_templates_catalogue(wcli):
 def test_make_worker_helper_is_valid(workspace, wcli):
     make_worker(workspace, "plain")
     assert wcli("worker", "validate", "plain").exit_code == 0
+
+
+def test_worker_show_watch_waits_for_its_recent_runs(workspace):
+    make_worker(workspace, "slowish", executor="{name: echo, script: [{sleep: 1, output: ok}]}")
+    assert run_workerctl("run", "start", "slowish", "--task", "T-1042", "--detach",
+                         workspace=workspace).returncode == 0
+    shown = run_workerctl("worker", "show", "slowish", "--watch", "0.2", "--json",
+                          workspace=workspace)
+    assert shown.returncode == 0, shown.stderr
+    assert [r["status"] for r in json.loads(shown.stdout)["recent_runs"]] == ["completed"]

@@ -43,6 +43,14 @@ class App:
             self.refresh_remote(history, remote)
         return history
 
+    def refresh(self) -> None:
+        """Mark crashed runs and bring remote runs up to date again (for --watch loops)."""
+        history = self.history
+        history.sweep()
+        remote = history.remote_unfinished()
+        if remote:
+            self.refresh_remote(history, remote)
+
     def refresh_remote(self, history, remote: dict[str, list[str]]) -> None:
         """Bring unfinished runs of remote executors (task queues) up to date."""
         for name, run_ids in remote.items():

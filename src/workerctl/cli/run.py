@@ -82,12 +82,9 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
 def _wait_remote(a, the_run, every: float = 0.5):
     import time
 
-    remote = (the_run.owner or {}).get("remote")
     while not the_run.finished:
         time.sleep(every)
-        a.history.sweep()
-        if remote:
-            a.refresh_remote(a.history, {remote: [the_run.id]})
+        a.refresh()
         the_run = a.history.get(the_run.id)
     return the_run
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from workerctl.cli.common import app, emit, output_options
@@ -89,16 +91,13 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
     items = a.history.list(flt, limit=limit or None)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
-        redraw = fmt == "table" and click.get_text_stream("stdout").isatty()
+        redraw = fmt == "table" and sys.stdout.isatty()
         while any(i["status"] in UNFINISHED for i in items):
             if redraw:
                 click.clear()
                 emit(fmt, items, RUN_COLUMNS, functools.partial(_table_rows, items), HEADERS)
             time.sleep(max(watch, 0.1))
-            a.history.sweep()
-            remote = a.history.remote_unfinished()
-            if remote:
-                a.refresh_remote(a.history, remote)
+            a.refresh()
             from workerctl.store import RunFilter
 
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []

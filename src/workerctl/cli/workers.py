@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from workerctl.cli.common import app, emit, output_options
@@ -68,32 +70,57 @@ def worker():
 
 @worker.command("show")
 @click.argument("name", shell_complete=worker_names)
+@click.option("--watch", type=float, is_flag=False, flag_value=2.0, default=None,
+              metavar="[SECONDS]", help="Refresh every SECONDS (default 2) while any recent "
+                                        "run is pending, queued or running.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
-def show(ctx, name, as_json):
+def show(ctx, name, watch, as_json):
     """The worker overview: status, output mode, template key, context sources,
     tool categories, instructions (read-only) and recent runs."""
+    import time
+
     from workerctl import render
-    from workerctl.store import RunFilter
+    from workerctl.runs import UNFINISHED
     from workerctl.workers import get_worker
 
     a = app(ctx)
     a.worker_files()
     w = get_worker(a.workspace, a.registry, name)
-    recent = a.history.list(RunFilter(workers=(w.name,)), limit=10)
-    data = {
-        "name": w.name, "description": w.description, "status": w.status,
-        "output_mode": w.output_mode, "template": w.template,
-        "context_sources": w.context_sources, "tool_categories": w.tool_categories,
-        "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
-        "executor_settings": w.executor_settings, "needs_review": w.needs_review,
-        "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
-        "recent_runs": recent,
-    }
+    recent = _recent_runs(a, w.name)
+    redraw = not as_json and sys.stdout.isatty()
+    while watch is not None and any(r["status"] in UNFINISHED for r in recent):
+        if redraw:
+            click.clear()
+            click.echo(_overview_text(w, recent))
+        time.sleep(max(watch, 0.1))
+        a.refresh()
+        recent = _recent_runs(a, w.name)
+    if redraw and watch is not None:
+        click.clear()
     if as_json:
-        click.echo(render.to_json(data))
-        return
-    click.echo(render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else ""))
+        click.echo(render.to_json({
+            "name": w.name, "description": w.description, "status": w.status,
+            "output_mode": w.output_mode, "template": w.template,
+            "context_sources": w.context_sources, "tool_categories": w.tool_categories,
+            "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
+            "executor_settings": w.executor_settings, "needs_review": w.needs_review,
+            "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
+            "recent_runs": recent}))
+    else:
+        click.echo(_overview_text(w, recent))
+
+
+def _recent_runs(a, worker: str) -> list[dict]:
+    from workerctl.store import RunFilter
+
+    return a.history.list(RunFilter(workers=(worker,)), limit=10)
+
+
+def _overview_text(w, recent: list[dict]) -> str:
+    from workerctl import render
+
+    lines = [render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else "")]
     pairs = [
         ("status", render.colour(w.status)), ("output mode", w.output_mode),
         ("template", w.template or "-"),
@@ -104,20 +131,19 @@ def show(ctx, name, as_json):
         ("human review", "required" if w.needs_review else "not required"),
         ("config hash", w.config_hash), ("file", str(w.path)),
     ]
-    for key, value in pairs:
-        click.echo(f"  {key + ':':<17}{value}")
-    click.echo("\nInstructions (read-only; 'workerctl worker edit " + w.name + "' to change):")
-    for line in w.instructions.rstrip().splitlines():
-        click.echo(f"  │ {line}")
-    click.echo(f"\nRecent runs {render.strip([r['status'] for r in reversed(recent)])}")
+    lines += [f"  {key + ':':<17}{value}" for key, value in pairs]
+    lines.append(f"\nInstructions (read-only; 'workerctl worker edit {w.name}' to change):")
+    lines += [f"  │ {line}" for line in w.instructions.rstrip().splitlines()]
+    lines.append(f"\nRecent runs {render.strip([r['status'] for r in reversed(recent)])}")
     if not recent:
-        click.echo(f"  none yet: workerctl run start {w.name} --task ID")
+        lines.append(f"  none yet: workerctl run start {w.name} --task ID")
     width = render.term_width()
     for r in recent:
         tail = r["error_message"] if r["status"] == "failed" else r["preview"]
         line = (f"  {render.status_cell(r['status'], 11)}  {r['id']}  {r['record_id'] or '-':<9} "
                 f"{render.ago(r['created']):>11}  ")
-        click.echo(line + render.cut(tail, max(10, width - 50)))
+        lines.append(line + render.cut(tail, max(10, width - 50)))
+    return "\n".join(lines)
 
 
 @worker.command("new")
