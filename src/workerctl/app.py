@@ -37,18 +37,17 @@ class App:
         from workerctl.store import History
 
         history = History(self.workspace)
-        history.sweep()
-        remote = history.remote_unfinished()
-        if remote:  # loads plugins only when a remote executor has unfinished runs
-            self.refresh_remote(history, remote)
+        self._bring_up_to_date(history)
         return history
 
     def refresh(self) -> None:
         """Mark crashed runs and bring remote runs up to date again (for --watch loops)."""
-        history = self.history
+        self._bring_up_to_date(self.history)
+
+    def _bring_up_to_date(self, history) -> None:
         history.sweep()
         remote = history.remote_unfinished()
-        if remote:
+        if remote:  # loads plugins only when a remote executor has unfinished runs
             self.refresh_remote(history, remote)
 
     def refresh_remote(self, history, remote: dict[str, list[str]]) -> None:

@@ -8,6 +8,13 @@ from workerctl import render
 from workerctl.runs import Run
 
 
+def effect_text(effect: dict[str, Any]) -> str:
+    """One side effect in words: "comment c-4 on T-1042 (written)"."""
+    state = "written" if effect.get("created", True) else "already there, not written again"
+    what = " ".join(x for x in (effect["kind"], effect.get("comment_id", "")) if x)
+    return f"{what} on {effect.get('record_id')} ({state})"
+
+
 def card_facts(app, run: Run) -> dict[str, Any]:
     """What the card says beyond the stored run: does the record still exist, did the
     worker change since, is a review still owed."""
@@ -100,9 +107,7 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     if run.side_effects:
         lines.append("  side effects")
         for se in run.side_effects:
-            state = "written" if se.get("created", True) else "already there, not written again"
-            lines.append(f"    {se['kind']} {se.get('comment_id', '')} on {se.get('record_id')} "
-                         f"({state}; key {se.get('key')})")
+            lines.append(f"    {effect_text(se)}; key {se.get('key')}")
     else:
         row("side effects", "none")
     if run.output:
@@ -148,9 +153,8 @@ def troubleshooting_text(report) -> list[list[str]]:
     rerun = report.rerun
     advice = ["Before rerunning:", f"   {rerun['advice']}"]
     for effect in rerun["side_effects"]:
-        state = "written" if effect.get("created", True) else "not written again"
-        advice.append(f"   · run {effect['run_id']} ({effect['run_status']}): {effect['kind']} "
-                      f"{effect.get('comment_id', '')} on {effect.get('record_id')} ({state})")
+        advice.append(f"   · run {effect['run_id']} ({effect['run_status']}): "
+                      f"{effect_text(effect)}")
     blocks.append(advice)
     return blocks
 

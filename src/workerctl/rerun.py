@@ -49,15 +49,16 @@ def plan_rerun(app, run: Run) -> RerunPlan:
     return plan
 
 
-def rerun(app, run: Run, *, force: bool, detach: bool = False) -> tuple[RerunPlan, Run]:
+def rerun(app, plan: RerunPlan, *, force: bool, detach: bool = False) -> Run:
+    """Start the run ``plan_rerun`` planned (the plan is shown to the person first)."""
     from workerctl.engine import StartOptions
 
-    plan = plan_rerun(app, run)
+    run = plan.run
     if plan.refusal and not force:
         raise RerunRefused(plan.refusal, plan)
     options = StartOptions(record_id=run.record_id, trigger="rerun",
                            reason=f"rerun of {run.id}" + (" (forced)" if force else ""),
                            test=run.test, rerun_of=run.id)
     if detach:
-        return plan, app.engine.start_detached(run.worker, options)
-    return plan, app.engine.start(run.worker, options)
+        return app.engine.start_detached(run.worker, options)
+    return app.engine.start(run.worker, options)

@@ -249,8 +249,9 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 def rerun_cmd(ctx, run_id, force, detach, as_json):
     """A new run of the same worker on the same record, linked to the earlier one;
     refused when nothing changed since it failed, unless --force."""
+    from workerctl.cards import effect_text
     from workerctl.errors import EXIT_RUN_FAILED
-    from workerctl.rerun import RerunRefused, plan_rerun, rerun
+    from workerctl.rerun import plan_rerun, rerun
 
     a = app(ctx)
     earlier = a.history.get(a.history.resolve(run_id))
@@ -259,15 +260,10 @@ def rerun_cmd(ctx, run_id, force, detach, as_json):
         click.echo(f"Side effects already made by runs of {earlier.worker} on "
                    f"{earlier.record_id or 'no record'}:", err=as_json)
         for e in plan.side_effects:
-            state = "written" if e.get("created", True) else "not written again"
-            click.echo(f"  run {e['run_id']}: {e['kind']} {e.get('comment_id', '')} on "
-                       f"{e.get('record_id')} ({state})", err=as_json)
+            click.echo(f"  run {e['run_id']}: {effect_text(e)}", err=as_json)
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
     click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
-    try:
-        _plan, new = rerun(a, earlier, force=force, detach=detach)
-    except RerunRefused as refused:
-        raise refused from None
+    new = rerun(a, plan, force=force, detach=detach)
     if detach:
         click.echo(new.id)
         return
