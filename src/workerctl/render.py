@@ -78,10 +78,10 @@ def term_width() -> int:
 
 
 def cut(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
-    if width <= 1:
-        return ""
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """One line of at most ``width`` characters (the run preview's own rule)."""
+    from workerctl.runs import preview_of
+
+    return "" if width <= 1 else preview_of(text, width)
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:

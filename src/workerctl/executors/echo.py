@@ -25,13 +25,13 @@ import time
 
 from workerctl import hookimpl
 from workerctl.executors import ExecutorFailure, Step, StepTimeout, ToolCall
+from workerctl.runs import preview_of
 
 STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat"}
 
 
-def _one_line(text: str, limit: int = 140) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _one_line(text, limit: int = 140) -> str:
+    return preview_of(str(text), limit)
 
 
 def compose(request) -> str:
