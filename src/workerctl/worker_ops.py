@@ -98,7 +98,7 @@ def new_worker(app, name: str, template_key: str | None, executor: str = "echo")
     checked = load_text(text, path, registry, display_path(app.workspace, path))
     if not checked.ok:
         raise ConfigError("the new worker would be invalid:", checked.problems)
-    app.versions.sync({wf.name: wf.content for wf in app.worker_files()})
+    app.worker_files()  # records changes found on disk before this one
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     app.versions.record(name, text, "new" + (f" from template {template_key}" if template_key else ""))
