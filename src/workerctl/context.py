@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workerctl.records import link_ids
+
 # link key -> record type of the records it names
 LINK_TYPES = {
     "project": "project", "projects": "project", "task": "task", "tasks": "task",
@@ -72,7 +74,7 @@ def assemble(worker, record, book, registry) -> tuple[list[dict], list[dict]]:
     if "invoice" in allowed:
         companies = [e["id"] for e in entries if e["type"] == "company"]
         companies += [rid for e in [record.to_dict(), *entries]
-                      for rid in _ids(e.get("links", {}).get("company"))]
+                      for rid in link_ids(e.get("links", {}).get("company"))]
         for company_id in dict.fromkeys(companies):
             for invoice in book.find_linking("invoice", "company", company_id):
                 if invoice.id not in seen and invoice.accessible_by(worker.name):
@@ -80,8 +82,3 @@ def assemble(worker, record, book, registry) -> tuple[list[dict], list[dict]]:
                     entries.append(_entry(invoice, book))
     return entries, missing
 
-
-def _ids(value) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)

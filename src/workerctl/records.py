@@ -60,10 +60,7 @@ class Record:
         return data
 
     def linked_ids(self, key: str) -> list[str]:
-        value = self.links.get(key)
-        if value is None:
-            return []
-        return [value] if isinstance(value, str) else list(value)
+        return link_ids(self.links.get(key))
 
     def fingerprint(self) -> str:
         """A hash of the record's own content (not its comments), to tell if it changed."""
@@ -72,6 +69,13 @@ class Record:
 
     def accessible_by(self, worker: str) -> bool:
         return self.restricted_to is None or worker in self.restricted_to
+
+
+def link_ids(value: Any) -> list[str]:
+    """A link's ids: links hold one id or a list of them."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 class RecordSource(ABC):
