@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from workerctl.engine import Engine, StartOptions
-from workerctl.plugins import get_registry
-from workerctl.records import BuiltinRecordStore
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.workspace import init_workspace
 
 

@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from workerctl.jsonfiles import write_json
-from workerctl.plugins import get_registry
-from workerctl.runs import Iteration, Run, RunError, ToolCallRecord, new_run_id
-from workerctl.store import History, current_owner
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.history import History, current_owner
+from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id
+from workerctl.storage.atomic import write_json
 from workerctl.workspace import init_workspace
 
 WORDS = [
@@ -39,8 +39,8 @@ WORDS = [
 TRANSITION = """
 import sys, time
 from pathlib import Path
-from workerctl.cancel import cancel_run
-from workerctl.store import History
+from workerctl.runs.cancel import cancel_run
+from workerctl.runs.history import History
 from workerctl.workspace import load_workspace
 began = time.perf_counter()
 history = History(load_workspace(Path(sys.argv[1])))

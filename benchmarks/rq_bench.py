@@ -39,8 +39,8 @@ def main() -> None:
     from rq.job import Job
 
     from workerctl.app import App
-    from workerctl.engine import StartOptions
-    from workerctl.plugins import get_registry
+    from workerctl.engine.loop import StartOptions
+    from workerctl.plugins.manager import get_registry
     from workerctl.workspace import init_workspace
 
     port = free_port()

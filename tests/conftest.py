@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from workerctl.cli import cli
-from workerctl.plugins import get_registry
+from workerctl.plugins.manager import get_registry
 from workerctl.workspace import init_workspace
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from workerctl.records import BuiltinRecordStore
+from workerctl.records.builtin_store import BuiltinRecordStore
 
 SCRIPT = ROOT / "examples" / "cron" / "overdue-sweep.sh"
 

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from helpers import make_worker
-from workerctl.engine import Engine, StartOptions
-from workerctl.plugins import get_registry
-from workerctl.records import BuiltinRecordStore
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
 
 
 def engine_for(workspace):
@@ -44,9 +44,9 @@ def test_completed_run_writes_one_comment_and_records_everything(workspace):
 
 
 def test_output_mode_is_idempotent_for_the_same_run(workspace):
-    from workerctl.builtins.output_modes import write_task_comment
-    from workerctl.outputs import OutputContext
-    from workerctl.records import open_records
+    from workerctl.engine.outputs import OutputContext
+    from workerctl.plugins.builtin.output_modes import write_task_comment
+    from workerctl.records.builtin_store import open_records
 
     run = start(workspace, "overdue-task-review")
     book = open_records(workspace, get_registry())
@@ -292,8 +292,8 @@ def test_command_gets_only_allow_listed_environment(workspace, monkeypatch):
 
 
 def test_a_detached_run_whose_executor_disappeared_fails_clearly(workspace):
-    from workerctl.runs import Run, now_iso
-    from workerctl.store import History
+    from workerctl.runs.history import History
+    from workerctl.runs.model import Run, now_iso
 
     config = {"name": "gone", "status": "active", "instructions": "x",
               "output_mode": "review_note", "executor": {"name": "no-such-executor"}}

@@ -12,14 +12,14 @@ import time
 import pytest
 
 from helpers import make_worker, run_workerctl, wait_for
-from workerctl.records import BuiltinRecordStore
-from workerctl.runs import Run, now_iso
-from workerctl.store import History, RunFilter
+from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.runs.history import History, RunFilter
+from workerctl.runs.model import Run, now_iso
 
 WRITER = """
 import sys
-from workerctl.engine import Engine, StartOptions
-from workerctl.plugins import get_registry
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.plugins.manager import get_registry
 from workerctl.workspace import load_workspace
 from pathlib import Path
 ws = load_workspace(Path(sys.argv[1]))
@@ -214,7 +214,7 @@ def test_lock_timeout_says_who_holds_it(workspace):
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import time, sys
 from pathlib import Path
-from workerctl.jsonfiles import lock_for
+from workerctl.storage.atomic import lock_for
 with lock_for(Path({str(workspace.history_dir / 'lock')!r})):
     print("locked", flush=True)
     time.sleep(30)
@@ -298,7 +298,7 @@ def test_waiting_for_the_lock_leaves_another_timer_alone(workspace):
     import signal as sig
     import threading
 
-    from workerctl.jsonfiles import FileLock
+    from workerctl.storage.atomic import FileLock
 
     path = workspace.state_dir / "test.lock"
     holder = FileLock(path, timeout=5)

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 from helpers import ROOT, run_workerctl
-from workerctl import hookspecs
+from workerctl.plugins import hookspecs
 
 DOC = (ROOT / "docs" / "plugins.md").read_text()
 

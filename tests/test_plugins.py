@@ -9,8 +9,8 @@ from helpers import run_workerctl
 
 GOOD = '''
 from workerctl import hookimpl
-from workerctl.executors import Step
-from workerctl.tools import Tool
+from workerctl.engine.step import Step
+from workerctl.engine.tools import Tool
 
 
 class Shout:
@@ -79,15 +79,15 @@ def test_installed_plugins_register_through_the_hooks(workspace, tmp_path):
     assert set(rows["goodplugin"]["hooks"]) == {"register_executors", "register_tools",
                                                 "register_tool_categories"}
     assert "No module named 'this_module_does_not_exist'" in rows["brokenplugin"]["error"]
-    assert rows["workerctl.executors.echo"]["builtin"] is True
+    assert rows["workerctl.plugins.builtin.echo_executor"]["builtin"] is True
     assert "plugin 'brokenplugin' skipped" in plugins.stderr
     assert ("plugin 'goodplugin' registers executor 'echo', already registered by plugin "
-            "'workerctl.executors.echo'") in plugins.stderr
+            "'workerctl.plugins.builtin.echo_executor'") in plugins.stderr
 
     executors = json.loads(run_workerctl("executors", "list", "--json", workspace=workspace,
                                          env=env).stdout)
     owners = {e["name"]: e["plugin"] for e in executors}
-    assert owners["shout"] == "goodplugin" and owners["echo"] == "workerctl.executors.echo"
+    assert owners["shout"] == "goodplugin" and owners["echo"] == "workerctl.plugins.builtin.echo_executor"
     tools = json.loads(run_workerctl("tools", "list", "--json", workspace=workspace,
                                      env=env).stdout)
     weather = next(t for t in tools if t["name"] == "read_weather")
@@ -109,8 +109,8 @@ def test_installed_plugins_register_through_the_hooks(workspace, tmp_path):
 
 def test_builtin_plugins_are_listed_with_their_hooks(wcli):
     rows = {p["name"]: p for p in json.loads(wcli("plugins", "list", "--json").output)}
-    assert rows["workerctl.builtins.record_tools"]["hooks"] == ["register_tools"]
-    assert rows["workerctl.executors.command"]["hooks"] == ["register_executors"]
+    assert rows["workerctl.plugins.builtin.record_tools"]["hooks"] == ["register_tools"]
+    assert rows["workerctl.plugins.builtin.command_executor"]["hooks"] == ["register_executors"]
     tools = {t["name"]: t for t in json.loads(wcli("tools", "list", "--json").output)}
     expected = {"read_task": "productivity", "list_project_tasks": "productivity",
                 "add_task_comment": "productivity", "read_contact": "crm",

@@ -6,10 +6,10 @@ import json
 
 from helpers import drive_terminal, make_worker
 from workerctl.app import App
-from workerctl.engine import Engine, StartOptions
-from workerctl.plugins import get_registry
-from workerctl.review import checks
-from workerctl.runs import Run, now_iso
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.model import Run, now_iso
+from workerctl.runs.review import checks
 
 
 def start(workspace, worker, record="T-1042", **kw):

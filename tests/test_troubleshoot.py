@@ -11,10 +11,10 @@ import pytest
 
 from helpers import drive_terminal, make_worker, run_workerctl, wait_for
 from workerctl.app import App
-from workerctl.diagnose import troubleshoot
-from workerctl.engine import Engine, StartOptions
-from workerctl.plugins import get_registry
-from workerctl.store import History
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.history import History
+from workerctl.runs.troubleshoot import troubleshoot
 
 P, F, U = "pass", "fail", "cannot tell"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workerctl.plugins import get_registry
-from workerctl.workers import load_file
+from workerctl.plugins.manager import get_registry
+from workerctl.workers.model import load_file
 
 CORPUS = Path(__file__).parent / "data" / "broken_workers"
 

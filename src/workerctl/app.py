@@ -24,7 +24,7 @@ class App:
 
     @cached_property
     def registry(self):
-        from workerctl.plugins import get_registry
+        from workerctl.plugins.manager import get_registry
 
         registry = get_registry()
         for warning in registry.warnings:
@@ -34,7 +34,7 @@ class App:
     @cached_property
     def history(self):
         """The run history, with dead runs already marked ``crashed``."""
-        from workerctl.store import History
+        from workerctl.runs.history import History
 
         history = History(self.workspace)
         self._bring_up_to_date(history)
@@ -66,25 +66,25 @@ class App:
 
     @cached_property
     def records(self):
-        from workerctl.records import open_records
+        from workerctl.records.builtin_store import open_records
 
         return open_records(self.workspace, self.registry)
 
     @cached_property
     def engine(self):
-        from workerctl.engine import Engine
+        from workerctl.engine.loop import Engine
 
         return Engine(self.workspace, self.registry, self.history, self.records)
 
     @cached_property
     def versions(self):
-        from workerctl.versions import Versions
+        from workerctl.workers.versions import Versions
 
         return Versions(self.workspace)
 
     def worker_files(self, deep: bool = False):
         """All worker files, recording any change made on disk as a new version."""
-        from workerctl.workers import load_all
+        from workerctl.workers.model import load_all
 
         files = load_all(self.workspace, self.registry, deep)
         self.versions.sync({wf.name: wf.content for wf in files})

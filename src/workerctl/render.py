@@ -79,7 +79,7 @@ def term_width() -> int:
 
 def cut(text: str | None, width: int) -> str:
     """One line of at most ``width`` characters (the run preview's own rule)."""
-    from workerctl.runs import preview_of
+    from workerctl.runs.model import preview_of
 
     return "" if width <= 1 else preview_of(text, width)
 

@@ -45,7 +45,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 @pytest.fixture
 def workerctl_registry():
-    from workerctl.plugins import build_registry, reset_registry
+    from workerctl.plugins.manager import build_registry, reset_registry
 
     registry = build_registry()
     reset_registry(registry)
@@ -85,7 +85,7 @@ def workerctl_cli(workerctl_workspace) -> CliRunnerBound:
 
 @pytest.fixture
 def workerctl_run(workerctl_workspace, workerctl_registry) -> Callable[..., Any]:
-    from workerctl.engine import Engine, StartOptions
+    from workerctl.engine.loop import Engine, StartOptions
 
     def run(worker: str, record: str | None = None, **options: Any):
         engine = Engine(workerctl_workspace, workerctl_registry)

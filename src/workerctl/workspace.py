@@ -116,7 +116,7 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
     if cache.parent.is_dir():
         import contextlib
 
-        from workerctl.jsonfiles import write_json
+        from workerctl.storage.atomic import write_json
 
         # a read-only workspace still works; it just parses every time
         with contextlib.suppress(OSError):
@@ -149,10 +149,10 @@ def _read_settings(path: Path) -> dict[str, Any]:
 
 def init_workspace(root: Path, registry) -> Workspace:
     """Write a sample workspace: settings, example workers from templates, records."""
-    from workerctl.builtins.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
-    from workerctl.records import BuiltinRecordStore
-    from workerctl.versions import Versions
-    from workerctl.workers import render_new, status_edit
+    from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
+    from workerctl.records.builtin_store import BuiltinRecordStore
+    from workerctl.workers.model import render_new, status_edit
+    from workerctl.workers.versions import Versions
 
     root = root.expanduser().resolve()
     if (root / SETTINGS_FILE).exists() or (root / STATE_DIR).exists():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from workerctl.app import App
-from workerctl.cancel import cancel_run
+from workerctl.runs.cancel import cancel_run
 from workerctl.testing import wait_for
 
 
@@ -108,7 +108,7 @@ def rq_worker(write, name="remote", inner=None, **settings):
 
 
 def start(ws, worker: str, record: str = "T-1042"):
-    from workerctl.engine import StartOptions
+    from workerctl.engine.loop import StartOptions
 
     return App(str(ws.root)).engine.start(worker, StartOptions(record_id=record))
 

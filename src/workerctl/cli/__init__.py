@@ -46,7 +46,7 @@ class LazyGroup(click.Group):
         """Commands from plugins: loaded only when a name is not a built-in one."""
         if not name or name.startswith("-"):
             return None
-        from workerctl.plugins import get_registry, plugin_commands
+        from workerctl.plugins.manager import get_registry, plugin_commands
 
         found = plugin_commands(get_registry()).get(name)
         return found[1] if found else None

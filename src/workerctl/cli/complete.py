@@ -22,7 +22,7 @@ def _items(values, incomplete: str):
 
 def worker_names(ctx, param, incomplete: str):
     try:
-        from workerctl.workers import worker_paths
+        from workerctl.workers.model import worker_paths
 
         return _items([p.stem for p in worker_paths(_workspace(ctx))], incomplete)
     except Exception:
@@ -31,7 +31,7 @@ def worker_names(ctx, param, incomplete: str):
 
 def run_ids(ctx, param, incomplete: str):
     try:
-        from workerctl.store import History
+        from workerctl.runs.history import History
 
         docs = History(_workspace(ctx)).list(None, limit=200)
         return _items([d["id"] for d in docs], incomplete.lower())

@@ -18,7 +18,7 @@ def plugins():
 def plugins_list(ctx, fmt):
     """Plugin, version, built-in or installed, hooks implemented, commands added,
     load errors."""
-    from workerctl.plugins import plugin_commands
+    from workerctl.plugins.manager import plugin_commands
 
     registry = app(ctx).registry
     commands: dict[str, list[str]] = {}

@@ -79,7 +79,7 @@ def import_cmd(ctx, path):
     """Add or replace records from a YAML or JSON file (a list of records)."""
     from pathlib import Path
 
-    from workerctl.records import load_record_file
+    from workerctl.records.builtin_store import load_record_file
 
     items = load_record_file(Path(path))
     added, replaced = app(ctx).records.builtin().import_records(items, path)

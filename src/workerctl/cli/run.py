@@ -24,7 +24,7 @@ def _default_trigger() -> str:
 
 def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
     from workerctl import render
-    from workerctl.cards import card_facts, run_card
+    from workerctl.runs.cards import card_facts, run_card
 
     facts = card_facts(a, the_run)
     if as_json:
@@ -56,7 +56,7 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
     once, unless --wait.
     """
     from workerctl import render
-    from workerctl.engine import StartOptions
+    from workerctl.engine.loop import StartOptions
     from workerctl.errors import EXIT_RUN_FAILED
 
     a = app(ctx)
@@ -126,7 +126,7 @@ def cancel(ctx, run_id, as_json):
     """Cancel a pending, queued or running run (a detached one is stopped)."""
     import getpass
 
-    from workerctl.cancel import cancel_run
+    from workerctl.runs.cancel import cancel_run
 
     a = app(ctx)
     the_run = cancel_run(a.history, a.history.resolve(run_id), by=getpass.getuser())
@@ -148,9 +148,9 @@ def troubleshoot(ctx, run_id, interactive, as_json):
     import sys
 
     from workerctl import render
-    from workerctl.cards import troubleshooting_text
-    from workerctl.diagnose import troubleshoot as walk
     from workerctl.errors import UsageError
+    from workerctl.runs.cards import troubleshooting_text
+    from workerctl.runs.troubleshoot import troubleshoot as walk
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
@@ -195,9 +195,9 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     import sys
 
     from workerctl import render
-    from workerctl.cards import review_text
     from workerctl.errors import UsageError
-    from workerctl.review import HUMAN_ITEMS, checks, record_review
+    from workerctl.runs.cards import review_text
+    from workerctl.runs.review import HUMAN_ITEMS, checks, record_review
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
@@ -249,9 +249,9 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 def rerun_cmd(ctx, run_id, force, detach, as_json):
     """A new run of the same worker on the same record, linked to the earlier one;
     refused when nothing changed since it failed, unless --force."""
-    from workerctl.cards import effect_text
     from workerctl.errors import EXIT_RUN_FAILED
-    from workerctl.rerun import plan_rerun, rerun
+    from workerctl.runs.cards import effect_text
+    from workerctl.runs.rerun_guard import plan_rerun, rerun
 
     a = app(ctx)
     earlier = a.history.get(a.history.resolve(run_id))

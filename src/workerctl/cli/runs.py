@@ -21,8 +21,8 @@ def runs():
 
 
 def _filter(worker, status, task, since, until, unreviewed):
-    from workerctl.runs import STATES
-    from workerctl.store import RunFilter
+    from workerctl.runs.history import RunFilter
+    from workerctl.runs.model import STATES
     from workerctl.timeparse import parse_when
 
     for s in status:
@@ -84,7 +84,7 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
     import time
 
     from workerctl.errors import EXIT_RUN_FAILED
-    from workerctl.runs import UNFINISHED
+    from workerctl.runs.model import UNFINISHED
 
     a = app(ctx)
     flt = _filter(worker, status, task, since, until, unreviewed)
@@ -98,7 +98,7 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
                 emit(fmt, items, RUN_COLUMNS, functools.partial(_table_rows, items), HEADERS)
             time.sleep(max(watch, 0.1))
             a.refresh()
-            from workerctl.store import RunFilter
+            from workerctl.runs.history import RunFilter
 
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []
         if redraw:
@@ -135,7 +135,7 @@ def prune(ctx, older, dry_run, as_json):
 @click.pass_context
 def reindex(ctx):
     """Rebuild the history index from the run files (after moving a damaged file aside)."""
-    from workerctl.store import History
+    from workerctl.runs.history import History
 
     result = History(app(ctx).workspace).reindex()
     click.echo(f"reindexed {result['runs']} run(s)"
@@ -154,7 +154,7 @@ def reindex(ctx):
 def stats(ctx, worker, since, as_json):
     """Counts by status, success rate, p50/p95 duration and tokens per worker."""
     from workerctl import render
-    from workerctl.stats import compute, render_chart
+    from workerctl.runs.stats import compute, render_chart
 
     a = app(ctx)
     flt = _filter(worker, (), None, since, None, False)

@@ -32,7 +32,7 @@ def workers_list(ctx, fmt):
     others are listed as usual. Success rate counts each worker's last 50 runs.
     """
     from workerctl import render
-    from workerctl.worker_ops import run_stats, worker_row
+    from workerctl.workers.operations import run_stats, worker_row
 
     a = app(ctx)
     files = a.worker_files()
@@ -81,8 +81,8 @@ def show(ctx, name, watch, as_json):
     import time
 
     from workerctl import render
-    from workerctl.runs import UNFINISHED
-    from workerctl.workers import get_worker
+    from workerctl.runs.model import UNFINISHED
+    from workerctl.workers.model import get_worker
 
     a = app(ctx)
     a.worker_files()
@@ -112,7 +112,7 @@ def show(ctx, name, watch, as_json):
 
 
 def _recent_runs(a, worker: str) -> list[dict]:
-    from workerctl.store import RunFilter
+    from workerctl.runs.history import RunFilter
 
     return a.history.list(RunFilter(workers=(worker,)), limit=10)
 
@@ -153,7 +153,7 @@ def _overview_text(w, recent: list[dict]) -> str:
 @click.pass_context
 def new(ctx, name, template, executor):
     """Write workers/NAME.yaml (status draft), from a template if given."""
-    from workerctl.worker_ops import new_worker
+    from workerctl.workers.operations import new_worker
 
     path = new_worker(app(ctx), name, template, executor)
     click.echo(f"Wrote {path} (status: draft). Edit it with 'workerctl worker edit {name}'.")
@@ -171,8 +171,8 @@ def edit(ctx, name):
     import sys
 
     from workerctl.errors import ConfigError
-    from workerctl.worker_ops import check_edit, save_edit
-    from workerctl.workers import find_path
+    from workerctl.workers.model import find_path
+    from workerctl.workers.operations import check_edit, save_edit
 
     a = app(ctx)
     text = find_path(a.workspace, name).read_text(encoding="utf-8")
@@ -203,7 +203,7 @@ def validate_cmd(ctx, name, as_json):
     """Report every problem of every worker file (or one); exit 2 if any."""
     from workerctl import render
     from workerctl.errors import EXIT_USAGE
-    from workerctl.workers import display_path, find_path, load_file
+    from workerctl.workers.model import display_path, find_path, load_file
 
     a = app(ctx)
     if name:
@@ -226,7 +226,7 @@ def validate_cmd(ctx, name, as_json):
 
 
 def _set_status(ctx, name: str, status: str) -> None:
-    from workerctl.worker_ops import set_status
+    from workerctl.workers.operations import set_status
 
     changed = set_status(app(ctx), name, status)
     click.echo(f"{name} is {status}." if changed else f"{name} was already {status}.")
@@ -255,7 +255,7 @@ def activate(ctx, name):
 def history(ctx, name, fmt):
     """Every saved version of the worker: number, time, action, hash."""
     from workerctl import render
-    from workerctl.workers import find_path
+    from workerctl.workers.model import find_path
 
     a = app(ctx)
     path = find_path(a.workspace, name)
@@ -276,7 +276,7 @@ def history(ctx, name, fmt):
 @click.pass_context
 def diff(ctx, name, from_v, to_v, run_id):
     """A unified diff between versions, or between a run's configuration and now."""
-    from workerctl.worker_ops import diff_run, diff_versions
+    from workerctl.workers.operations import diff_run, diff_versions
 
     a = app(ctx)
     if run_id:
@@ -293,7 +293,7 @@ def diff(ctx, name, from_v, to_v, run_id):
 @click.pass_context
 def restore_cmd(ctx, name, version):
     """Write an earlier version back (kept as a new version)."""
-    from workerctl.worker_ops import restore
+    from workerctl.workers.operations import restore
 
     changed = restore(app(ctx), name, version)
     click.echo(f"Restored version {version} of {name}." if changed

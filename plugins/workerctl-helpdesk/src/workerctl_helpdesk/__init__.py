@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from workerctl import hookimpl
-from workerctl.outputs import OutputMode
-from workerctl.templates import Template
-from workerctl.tools import Tool, ToolError
+from workerctl.engine.outputs import OutputMode
+from workerctl.engine.tools import Tool, ToolError
+from workerctl.workers.templates import Template
 from workerctl_helpdesk.tickets import PRIORITIES, TicketSource
 
 __all__ = ["PRIORITIES", "TicketSource"]

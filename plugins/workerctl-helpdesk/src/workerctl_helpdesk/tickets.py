@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from workerctl.errors import NotFoundError
-from workerctl.jsonfiles import lock_for
-from workerctl.records import Comment, Record, RecordSource, load_record_file
-from workerctl.tinystore import open_db
+from workerctl.records.builtin_store import Comment, Record, RecordSource, load_record_file
+from workerctl.storage.atomic import lock_for
+from workerctl.storage.tinydb_storage import open_db
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 

@@ -15,7 +15,7 @@ import re
 import threading
 from typing import Any
 
-from workerctl.executors import (
+from workerctl.engine.step import (
     ExecutorFailure,
     InvalidOutput,
     ProviderUnavailable,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workerctl.executors import ProviderUnavailable
-from workerctl.runs import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunError
+from workerctl.engine.step import ProviderUnavailable
+from workerctl.runs.model import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunError
 from workerctl_rq.connection import ENV_VAR, connect, has_password, redis_url, safe_url
 
 SETTINGS = ("queue", "redis_url", "inner", "retries", "result_days")
@@ -51,7 +51,7 @@ class RQExecutor:
         return problems
 
     def _check_inner(self, inner: Any) -> list[tuple]:
-        from workerctl.plugins import get_registry
+        from workerctl.plugins.manager import get_registry
 
         if not isinstance(inner, dict) or not isinstance(inner.get("name"), str):
             return [("inner", "needs 'inner': the executor that does the steps remotely",

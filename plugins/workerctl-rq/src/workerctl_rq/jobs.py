@@ -6,8 +6,8 @@ import os
 import socket
 import time
 
-from workerctl.runs import Run
-from workerctl.store import RunFinishedElsewhere
+from workerctl.runs.history import RunFinishedElsewhere
+from workerctl.runs.model import Run
 
 
 class JobSink:
@@ -39,8 +39,8 @@ def execute_run(run_data: dict) -> dict:
     """Execute the run in this worker's workspace; the finished run is the job's result."""
     from rq import get_current_job
 
-    from workerctl.engine import Engine
-    from workerctl.plugins import get_registry
+    from workerctl.engine.loop import Engine
+    from workerctl.plugins.manager import get_registry
     from workerctl.workspace import find_workspace
 
     workspace = find_workspace(os.environ.get("WORKERCTL_WORKSPACE"))

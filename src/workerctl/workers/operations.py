@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from workerctl.errors import ConfigError, UsageError
-from workerctl.runs import COMPLETED, FAILED
-from workerctl.workers import (
+from workerctl.runs.model import COMPLETED, FAILED
+from workerctl.workers.model import (
     SLUG,
     WorkerFile,
     display_path,
@@ -112,7 +112,7 @@ def check_edit(app, name: str, text: str) -> WorkerFile:
 
 def save_edit(app, name: str, text: str, action: str = "edit") -> bool:
     """Validate and write ``text`` as the worker file; False if nothing changed."""
-    from workerctl.jsonfiles import write_text_atomic
+    from workerctl.storage.atomic import write_text_atomic
 
     path = find_path(app.workspace, name)
     current = path.read_text(encoding="utf-8")

@@ -1,7 +1,7 @@
 """Registers the built-in record store (records kept in the workspace)."""
 
 from workerctl import hookimpl
-from workerctl.records import BuiltinRecordStore
+from workerctl.records.builtin_store import BuiltinRecordStore
 
 
 @hookimpl

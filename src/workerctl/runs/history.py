@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from workerctl.errors import DamagedFile, NotFoundError, UsageError
-from workerctl.jsonfiles import hostname, lock_for, read_json, write_json
-from workerctl.runs import (
+from workerctl.runs.model import (
     FAILED,
     FINISHED,
     ID_ALPHABET,
@@ -39,6 +38,7 @@ from workerctl.runs import (
     new_run_id,
     now_iso,
 )
+from workerctl.storage.atomic import hostname, lock_for, read_json, write_json
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
@@ -366,7 +366,7 @@ class History:
         try:
             last = beat.stat().st_mtime
         except FileNotFoundError:
-            from workerctl.runs import parse_iso
+            from workerctl.runs.model import parse_iso
 
             since = info.get("since")
             last = parse_iso(since).timestamp() if since else 0.0

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from workerctl.diagnose import FAIL, PASS, UNKNOWN
 from workerctl.errors import UsageError
-from workerctl.runs import COMPLETED, ERROR_KINDS, FINISHED, Review, Run
+from workerctl.runs.model import COMPLETED, ERROR_KINDS, FINISHED, Review, Run
+from workerctl.runs.troubleshoot import FAIL, PASS, UNKNOWN
 
 VERDICTS = ("approved", "needs_changes", "rejected")
 HUMAN_ITEMS = {
@@ -92,7 +92,7 @@ def _record(app, run: Run) -> Item:
 
 
 def _context(app, run: Run, config: dict) -> Item:
-    from workerctl.context import LINK_TYPES
+    from workerctl.engine.context import LINK_TYPES
 
     title = "The worker used only appropriate context"
     sources = app.registry.context_sources()

@@ -17,16 +17,16 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from workerctl import runs as R
-from workerctl.context import assemble, enabled_types, source_for_type
+from workerctl.engine.context import assemble, enabled_types, source_for_type
+from workerctl.engine.outputs import OutputContext
+from workerctl.engine.step import ExecutorFailure, StepRequest
+from workerctl.engine.tools import ToolContext, ToolGate, summarize
 from workerctl.errors import UsageError
-from workerctl.executors import ExecutorFailure, StepRequest
-from workerctl.outputs import OutputContext
-from workerctl.records import open_records
-from workerctl.runs import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
-from workerctl.store import History, RunFinishedElsewhere, current_owner, proc_start
-from workerctl.tools import ToolContext, ToolGate, summarize
-from workerctl.workers import Worker, get_worker, validate
+from workerctl.records.builtin_store import open_records
+from workerctl.runs import model as R
+from workerctl.runs.history import History, RunFinishedElsewhere, current_owner, proc_start
+from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
+from workerctl.workers.model import Worker, get_worker, validate
 
 HEARTBEAT_SECONDS = 5.0
 

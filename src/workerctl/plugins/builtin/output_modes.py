@@ -1,7 +1,7 @@
 """The built-in output modes: ``task_comment`` and ``review_note``."""
 
 from workerctl import hookimpl
-from workerctl.outputs import OutputMode
+from workerctl.engine.outputs import OutputMode
 
 
 def write_task_comment(ctx, text: str) -> None:

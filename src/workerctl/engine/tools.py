@@ -47,7 +47,7 @@ class ToolContext:
 
     run_id: str
     worker: str
-    records: Any  # workerctl.records.RecordBook
+    records: Any  # workerctl.records.builtin_store.RecordBook
     call_key: str
     side_effects: list[dict]
 

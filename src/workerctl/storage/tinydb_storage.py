@@ -11,7 +11,7 @@ from pathlib import Path
 from tinydb.storages import Storage
 
 from workerctl.errors import DamagedFile
-from workerctl.jsonfiles import read_json, write_json
+from workerctl.storage.atomic import read_json, write_json
 
 
 class AtomicJSONStorage(Storage):

@@ -16,18 +16,19 @@ from typing import Any
 
 import pluggy
 
-from workerctl import __version__, hookspecs
+from workerctl import __version__
+from workerctl.plugins import hookspecs
 
 ENTRY_POINT_GROUP = "workerctl"
 
 BUILTIN_PLUGINS = (
-    "workerctl.builtins.categories",
-    "workerctl.builtins.record_source",
-    "workerctl.builtins.record_tools",
-    "workerctl.builtins.templates",
-    "workerctl.builtins.output_modes",
-    "workerctl.executors.echo",
-    "workerctl.executors.command",
+    "workerctl.plugins.builtin.categories",
+    "workerctl.plugins.builtin.record_source",
+    "workerctl.plugins.builtin.record_tools",
+    "workerctl.plugins.builtin.templates",
+    "workerctl.plugins.builtin.output_modes",
+    "workerctl.plugins.builtin.echo_executor",
+    "workerctl.plugins.builtin.command_executor",
 )
 
 COMMAND_HOOK = "register_commands"

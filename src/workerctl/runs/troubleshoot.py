@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workerctl.runs import ERROR_KINDS, FINISHED, Run
+from workerctl.runs.model import ERROR_KINDS, FINISHED, Run
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "cannot tell"
 
@@ -66,7 +66,7 @@ class Report:
 
 def changes_since(app, run: Run) -> dict[str, Any]:
     """Worker configuration, record and plugins now, against the run's."""
-    from workerctl.workers import find_path, load_file
+    from workerctl.workers.model import find_path, load_file
 
     changes: dict[str, Any] = {}
     try:
@@ -93,7 +93,7 @@ def changes_since(app, run: Run) -> dict[str, Any]:
 
 def earlier_side_effects(app, run: Run, limit: int = 50) -> list[dict[str, Any]]:
     """Side effects made by runs of this worker on this record (this one included)."""
-    from workerctl.store import RunFilter
+    from workerctl.runs.history import RunFilter
 
     if not run.record_id:
         docs = [{"id": run.id}]
@@ -201,7 +201,7 @@ def _step_record_access(run: Run, app, config: dict) -> Check:
 
 
 def _step_context(run: Run, app, sources: list[str], kind: str | None) -> Check:
-    from workerctl.context import source_for_type
+    from workerctl.engine.context import source_for_type
 
     title = "Check that the worker has the needed context source"
     given = ", ".join(f"{r['type']} {r['id']}" for r in run.context.get("records", [])) or "none"

@@ -24,8 +24,8 @@ import json
 import time
 
 from workerctl import hookimpl
-from workerctl.executors import ExecutorFailure, Step, StepTimeout, ToolCall
-from workerctl.runs import preview_of
+from workerctl.engine.step import ExecutorFailure, Step, StepTimeout, ToolCall
+from workerctl.runs.model import preview_of
 
 STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat"}
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from workerctl import hookimpl
-from workerctl.executors import (
+from workerctl.engine.step import (
     ExecutorFailure,
     InvalidOutput,
     ProviderUnavailable,

@@ -26,7 +26,7 @@ class OutputContext:
 
     run_id: str
     worker: str
-    record: Any  # workerctl.records.Record or None
-    records: Any  # workerctl.records.RecordBook
+    record: Any  # workerctl.records.builtin_store.Record or None
+    records: Any  # workerctl.records.builtin_store.RecordBook
     key: str
     side_effects: list[dict]

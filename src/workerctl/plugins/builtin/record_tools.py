@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from workerctl import hookimpl
-from workerctl.tools import Tool, ToolError
+from workerctl.engine.tools import Tool, ToolError
 
 
 def _id_param(name: str, what: str) -> dict:

@@ -6,7 +6,7 @@ explicit worker is one a person can review.
 """
 
 from workerctl import hookimpl
-from workerctl.templates import Template
+from workerctl.workers.templates import Template
 
 
 def _instructions(role: str, review: str, output: str, never: str, stop: str) -> str:

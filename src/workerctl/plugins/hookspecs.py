@@ -34,13 +34,13 @@ def register_executors(register):
     ``"script.2"``) so that ``worker validate`` reports bad settings on the
     right line. The engine owns the loop, the tool gate and the iteration
     limit: ``step`` only returns text or tool calls. Raise
-    ``workerctl.executors.ProviderUnavailable`` or ``InvalidOutput`` for those
+    ``workerctl.engine.step.ProviderUnavailable`` or ``InvalidOutput`` for those
     failure kinds; any other exception becomes ``executor_error``.
 
     Example::
 
         from workerctl import hookimpl
-        from workerctl.executors import Step
+        from workerctl.engine.step import Step
 
         class Shout:
             name = "shout"
@@ -59,17 +59,17 @@ def register_executors(register):
 def register_tools(register):
     """Register tools: callable actions that workers reach through the tool gate.
 
-    ``register(tool)`` takes a ``workerctl.tools.Tool``: a name, the category it
+    ``register(tool)`` takes a ``workerctl.engine.tools.Tool``: a name, the category it
     belongs to, a description, whether it writes, a JSON-schema-like parameter
     description (``type: object`` with ``properties`` and ``required``), and the
     function, called as ``function(ctx, **arguments)`` with a
-    ``workerctl.tools.ToolContext``. A write tool must key its side effect with
+    ``workerctl.engine.tools.ToolContext``. A write tool must key its side effect with
     ``ctx.call_key`` so that a retried run cannot write twice.
 
     Example::
 
         from workerctl import hookimpl
-        from workerctl.tools import Tool
+        from workerctl.engine.tools import Tool
 
         def read_ticket(ctx, ticket_id):
             return ctx.records.get(ticket_id).to_dict()
@@ -105,13 +105,13 @@ def register_tool_categories(register):
 def register_templates(register):
     """Register worker templates: named starting points for ``worker new``.
 
-    ``register(template)`` takes a ``workerctl.templates.Template`` (key,
+    ``register(template)`` takes a ``workerctl.workers.templates.Template`` (key,
     title, description, instructions, context_sources, tool_categories,
     output_mode, max_iterations).
 
     Example::
 
-        from workerctl.templates import Template
+        from workerctl.workers.templates import Template
 
         @hookimpl
         def register_templates(register):
@@ -130,7 +130,7 @@ def register_record_sources(register):
     """Register record sources: where business records and their comments live.
 
     ``register(factory)`` takes a callable ``factory(workspace)`` returning a
-    ``workerctl.records.RecordSource``. The source declares the record types it
+    ``workerctl.records.builtin_store.RecordSource``. The source declares the record types it
     serves and the context sources that expose them to workers
     (``context_sources = {"tickets": ["ticket"]}``), so ``worker validate``
     accepts those names.
@@ -147,7 +147,7 @@ def register_record_sources(register):
 def register_output_modes(register):
     """Register output modes: what happens to a run's final text.
 
-    ``register(mode)`` takes a ``workerctl.outputs.OutputMode`` with a
+    ``register(mode)`` takes a ``workerctl.engine.outputs.OutputMode`` with a
     ``name``, a ``description``, ``needs_record`` (the record types it writes
     to, or ``()`` when it writes nowhere) and ``apply(ctx, text)`` which writes
     the side effect once, keyed by ``ctx.call_key``.

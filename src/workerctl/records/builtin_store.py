@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workerctl.errors import ConfigError, NotFoundError
-from workerctl.jsonfiles import lock_for
-from workerctl.tinystore import AtomicJSONStorage, open_db
+from workerctl.storage.atomic import lock_for
+from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
 
 BUILTIN_TYPES = ("task", "project", "contact", "company", "invoice", "doc", "product")
 BUILTIN_CONTEXT_SOURCES = {

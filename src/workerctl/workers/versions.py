@@ -11,9 +11,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from workerctl.errors import NotFoundError
-from workerctl.jsonfiles import lock_for
-from workerctl.tinystore import open_db
-from workerctl.workers import content_hash
+from workerctl.storage.atomic import lock_for
+from workerctl.storage.tinydb_storage import open_db
+from workerctl.workers.model import content_hash
 
 
 @dataclass

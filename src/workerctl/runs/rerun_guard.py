@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workerctl.diagnose import changes_since, earlier_side_effects
 from workerctl.errors import UsageError
-from workerctl.runs import COMPLETED, FINISHED, Run
+from workerctl.runs.model import COMPLETED, FINISHED, Run
+from workerctl.runs.troubleshoot import changes_since, earlier_side_effects
 
 
 class RerunRefused(UsageError):
@@ -51,7 +51,7 @@ def plan_rerun(app, run: Run) -> RerunPlan:
 
 def rerun(app, plan: RerunPlan, *, force: bool, detach: bool = False) -> Run:
     """Start the run ``plan_rerun`` planned (the plan is shown to the person first)."""
-    from workerctl.engine import StartOptions
+    from workerctl.engine.loop import StartOptions
 
     run = plan.run
     if plan.refusal and not force:

@@ -11,8 +11,8 @@ import os
 import signal
 
 from workerctl.errors import UsageError
-from workerctl.runs import CANCELLED, QUEUED, RUNNING, Run, RunError
-from workerctl.store import History, current_owner
+from workerctl.runs.history import History, current_owner
+from workerctl.runs.model import CANCELLED, QUEUED, RUNNING, Run, RunError
 
 
 def cancel_run(history: History, run_id: str, by: str) -> Run:
@@ -45,7 +45,7 @@ def cancel_run(history: History, run_id: str, by: str) -> Run:
 
 def _cancel_remote(history: History, run: Run, executor_name: str) -> None:
     """Ask the remote executor (the task queue) to cancel its job first."""
-    from workerctl.plugins import get_registry
+    from workerctl.plugins.manager import get_registry
 
     executor = get_registry().executors.get(executor_name)
     cancel = getattr(executor, "cancel", None)
