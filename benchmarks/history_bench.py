@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History, current_owner
+from workerctl.runs.history import History
+from workerctl.runs.liveness import current_owner
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id
 from workerctl.storage.atomic import write_json
 from workerctl.workspace import init_workspace

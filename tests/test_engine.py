@@ -46,7 +46,7 @@ def test_completed_run_writes_one_comment_and_records_everything(workspace):
 def test_output_mode_is_idempotent_for_the_same_run(workspace):
     from workerctl.engine.outputs import OutputContext
     from workerctl.plugins.builtin.output_modes import write_task_comment
-    from workerctl.records.builtin_store import open_records
+    from workerctl.records.book import open_records
 
     run = start(workspace, "overdue-task-review")
     book = open_records(workspace, get_registry())

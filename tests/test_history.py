@@ -214,17 +214,26 @@ def test_lock_timeout_says_who_holds_it(workspace):
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import time, sys
 from pathlib import Path
-from workerctl.storage.atomic import lock_for
+from workerctl.storage.lock import lock_for
 with lock_for(Path({str(workspace.history_dir / 'lock')!r})):
     print("locked", flush=True)
     time.sleep(30)
 """], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
+        # the workspace says 10 s; the environment variable must win, as its hint says
+        started = time.monotonic()
         result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                               workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "0.5"})
+                               workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "1"})
+        waited = time.monotonic() - started
         assert result.returncode == 4
         assert f"pid {holder.pid}" in result.stderr
+        assert "within 1s (WORKERCTL_LOCK_TIMEOUT=1)" in result.stderr
+        assert "raise WORKERCTL_LOCK_TIMEOUT" in result.stderr
+        assert 1.0 <= waited < 5.0, waited
+        bad = run_workerctl("runs", "list", workspace=workspace,
+                            env={"WORKERCTL_LOCK_TIMEOUT": "soon"})
+        assert bad.returncode == 2 and "WORKERCTL_LOCK_TIMEOUT='soon' is not a number" in bad.stderr
     finally:
         holder.kill()
         holder.wait()
@@ -298,7 +307,7 @@ def test_waiting_for_the_lock_leaves_another_timer_alone(workspace):
     import signal as sig
     import threading
 
-    from workerctl.storage.atomic import FileLock
+    from workerctl.storage.lock import FileLock
 
     path = workspace.state_dir / "test.lock"
     holder = FileLock(path, timeout=5)

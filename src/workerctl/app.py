@@ -66,7 +66,7 @@ class App:
 
     @cached_property
     def records(self):
-        from workerctl.records.builtin_store import open_records
+        from workerctl.records.book import open_records
 
         return open_records(self.workspace, self.registry)
 

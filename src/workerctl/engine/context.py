@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workerctl.records.builtin_store import link_ids
+from workerctl.records.model import link_ids
 
 # link key -> record type of the records it names
 LINK_TYPES = {

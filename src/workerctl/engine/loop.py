@@ -10,25 +10,25 @@ the next one starts, so a crash leaves an honest trail.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
+from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
+from workerctl.engine.launch import spawn_executing_process
 from workerctl.engine.outputs import OutputContext
 from workerctl.engine.step import ExecutorFailure, StepRequest
-from workerctl.engine.tools import ToolContext, ToolGate, summarize
+from workerctl.engine.tool_gate import ToolGate
+from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import UsageError
-from workerctl.records.builtin_store import open_records
+from workerctl.records.book import open_records
 from workerctl.runs import model as R
-from workerctl.runs.history import History, RunFinishedElsewhere, current_owner, proc_start
+from workerctl.runs.history import History, RunFinishedElsewhere
+from workerctl.runs.liveness import current_owner, proc_start
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
 from workerctl.workers.model import Worker, get_worker, validate
-
-HEARTBEAT_SECONDS = 5.0
 
 
 class RunFailed(Exception):
@@ -144,14 +144,7 @@ class Engine:
         if hasattr(executor, "submit"):
             return self._submit(executor, run, worker)
         self.history.create(run)
-        log = self.workspace.logs_dir / f"{run.id}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "workerctl", "-w", str(self.workspace.root),
-                 "run", "execute", run.id],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-            )
+        child = spawn_executing_process(self.workspace, run.id)
 
         def hand_over(stored: Run) -> None:
             if stored.status == R.PENDING:
@@ -198,7 +191,7 @@ class Engine:
 
     def _execute(self, run: Run, worker: Worker) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
-        beat = _Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
+        beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         beat.start()
         previous = signal.getsignal(signal.SIGTERM)
         in_main = threading.current_thread() is threading.main_thread()
@@ -370,25 +363,3 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-class _Heartbeat:
-    """Touches the run's heartbeat file while it executes (for remote stale checks)."""
-
-    def __init__(self, history: History, run_id: str, every: float = HEARTBEAT_SECONDS) -> None:
-        self.history, self.run_id, self.every = history, run_id, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def start(self) -> None:
-        # the first beat comes after one interval: until then the marker's own
-        # time stands in for it, and short runs never touch the file at all
-        self._thread.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.history.heartbeat(self.run_id)
-            except OSError:
-                return
-
-    def stop(self) -> None:
-        self._stop.set()

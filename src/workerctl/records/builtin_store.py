@@ -11,102 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from workerctl.errors import ConfigError, NotFoundError
-from workerctl.storage.atomic import lock_for
+from workerctl.records.model import (
+    BUILTIN_CONTEXT_SOURCES,
+    BUILTIN_TYPES,
+    RECORD_KEYS,
+    Comment,
+    Record,
+    RecordSource,
+)
+from workerctl.storage.lock import lock_for
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
-
-BUILTIN_TYPES = ("task", "project", "contact", "company", "invoice", "doc", "product")
-BUILTIN_CONTEXT_SOURCES = {
-    "tasks": ["task"],
-    "projects": ["project"],
-    "crm": ["contact", "company"],
-    "finance": ["invoice"],
-    "docs": ["doc"],
-    "products": ["product"],
-}
-RECORD_KEYS = {"id", "type", "title", "links", "safe_for_testing", "restricted_to", "comments"}
-
-
-@dataclass
-class Comment:
-    id: str
-    record_id: str
-    text: str
-    author: str
-    created: str
-    run_id: str | None = None
-    key: str | None = None
-
-
-@dataclass
-class Record:
-    id: str
-    type: str
-    title: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    links: dict[str, Any] = field(default_factory=dict)
-    safe_for_testing: bool = False
-    restricted_to: list[str] | None = None
-    source: str = "builtin"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["fields"], data["links"] = dict(self.fields), dict(self.links)
-        return data
-
-    def linked_ids(self, key: str) -> list[str]:
-        return link_ids(self.links.get(key))
-
-    def fingerprint(self) -> str:
-        """A hash of the record's own content (not its comments), to tell if it changed."""
-        data = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(data.encode()).hexdigest()[:12]
-
-    def accessible_by(self, worker: str) -> bool:
-        return self.restricted_to is None or worker in self.restricted_to
-
-
-def link_ids(value: Any) -> list[str]:
-    """A link's ids: links hold one id or a list of them."""
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-class RecordSource(ABC):
-    """What a record source plugin provides. Subclass it, set the class attributes.
-
-    ``context_sources`` maps the context-source names a worker may list to the
-    record types this source serves under that name.
-    """
-
-    name: ClassVar[str] = ""
-    record_types: ClassVar[tuple[str, ...]] = ()
-    context_sources: ClassVar[dict[str, list[str]]] = {}
-
-    def __init__(self, workspace) -> None:
-        self.workspace = workspace
-
-    @abstractmethod
-    def get(self, record_id: str) -> Record | None:
-        """The record with this id, or None when this source does not have it."""
-
-    @abstractmethod
-    def list(self, type: str | None = None) -> list[Record]:
-        """Every record, or those of one type."""
-
-    def comments(self, record_id: str) -> list[Comment]:
-        return []
-
-    @abstractmethod
-    def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
-                    key: str | None) -> tuple[Comment, bool]:
-        """Write a comment once per ``key``; returns (comment, created)."""
 
 
 def _now() -> str:
@@ -302,79 +221,3 @@ def load_record_file(path: Path) -> list[dict]:
     return data
 
 
-class RecordBook:
-    """All record sources behind one door, with a log of every record read.
-
-    The engine reads records only through here, which is what lets a test prove
-    that a context source that is not enabled is never read.
-    """
-
-    def __init__(self, sources: list[RecordSource]) -> None:
-        self.sources = sources
-        self.reads: list[tuple[str, str]] = []
-
-    def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
-        for source in self.sources:
-            record = source.get(record_id)
-            if record is not None:
-                record.source = source.name
-                return source, record
-        return None
-
-    def get(self, record_id: str) -> Record | None:
-        found = self._find(record_id)
-        if found is None:
-            return None
-        self.reads.append((found[1].type, record_id))
-        return found[1]
-
-    def peek(self, record_id: str) -> Record | None:
-        """Look up a record without counting it as read (for cards and checks)."""
-        found = self._find(record_id)
-        return found[1] if found else None
-
-    def require(self, record_id: str) -> Record:
-        record = self.peek(record_id)
-        if record is None:
-            raise NotFoundError(f"no record with id {record_id!r}",
-                                hint="'workerctl records list' shows the ids")
-        return record
-
-    def list(self, type: str | None = None) -> list[Record]:
-        out: list[Record] = []
-        for source in self.sources:
-            if type is None or type in source.record_types:
-                for record in source.list(type):
-                    record.source = source.name
-                    out.append(record)
-        return out
-
-    def find_linking(self, type: str, link: str, target_id: str) -> list[Record]:
-        """Records of ``type`` whose ``links[link]`` names ``target_id`` (counted as read)."""
-        found = [r for r in self.list(type) if target_id in r.linked_ids(link)]
-        self.reads.extend((r.type, r.id) for r in found)
-        return found
-
-    def comments(self, record_id: str) -> list[Comment]:
-        found = self._find(record_id)
-        return found[0].comments(record_id) if found else []
-
-    def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
-                    key: str | None) -> tuple[Comment, bool]:
-        found = self._find(record_id)
-        if found is None:
-            raise NotFoundError(f"no record with id {record_id!r}")
-        return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
-
-    def builtin(self) -> BuiltinRecordStore:
-        for source in self.sources:
-            if isinstance(source, BuiltinRecordStore):
-                return source
-        raise NotFoundError("the built-in record source is not loaded")
-
-
-def open_records(workspace, registry) -> RecordBook:
-    sources = []
-    for factory in registry.record_sources.values():
-        sources.append(factory(workspace))
-    return RecordBook(sources)

@@ -11,7 +11,8 @@ import os
 import signal
 
 from workerctl.errors import UsageError
-from workerctl.runs.history import History, current_owner
+from workerctl.runs.history import History
+from workerctl.runs.liveness import current_owner
 from workerctl.runs.model import CANCELLED, QUEUED, RUNNING, Run, RunError
 
 

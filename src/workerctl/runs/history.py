@@ -20,25 +20,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workerctl.errors import DamagedFile, NotFoundError, UsageError
+from workerctl.runs.liveness import current_owner, mark_crashed
 from workerctl.runs.model import (
-    FAILED,
     FINISHED,
     ID_ALPHABET,
     ID_LENGTH,
     UNFINISHED,
     Run,
-    RunError,
     new_run_id,
     now_iso,
 )
-from workerctl.storage.atomic import hostname, lock_for, read_json, write_json
+from workerctl.storage.atomic import read_json, write_json
+from workerctl.storage.lock import lock_for
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
@@ -77,38 +76,6 @@ class RunFilter:
                                     and doc["status"] == "completed"):
             return False
         return not (self.ids and doc["id"] not in self.ids)
-
-
-def proc_start(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (to tell a live process from a reused pid)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = stat.rsplit(")", 1)[-1].split()
-    return rest[19] if len(rest) > 19 else None
-
-
-def _pid_alive(pid: int, proc_start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here: the kill probe is all we can know
-    rest = stat.rsplit(")", 1)[-1].split()
-    if rest and rest[0] in ("Z", "X"):
-        return False
-    return not (proc_start and len(rest) > 19 and rest[19] != proc_start)
-
-
-def current_owner() -> dict[str, Any]:
-    pid = os.getpid()
-    return {"pid": pid, "host": hostname(), "proc_start": proc_start(pid)}
 
 
 class History:
@@ -188,7 +155,7 @@ class History:
             "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
             "since": now_iso()})
 
-    def _clear_marker(self, run_id: str) -> None:
+    def clear_marker(self, run_id: str) -> None:
         self.marker_path(run_id).unlink(missing_ok=True)
         self.heartbeat_path(run_id).unlink(missing_ok=True)
 
@@ -241,7 +208,7 @@ class History:
                 if run.status != stored["status"] or run.owner != stored.get("owner"):
                     self._write_marker(run, shard, doc_id)
             else:
-                self._clear_marker(run.id)
+                self.clear_marker(run.id)
         return run
 
     def update(self, run_id: str, change: Callable[[Run], Any]) -> Run:
@@ -330,47 +297,7 @@ class History:
 
     def sweep(self) -> list[Run]:
         """Mark runs whose process is gone, or whose heartbeat is stale, as crashed."""
-        suspects = [rid for rid, info in self.unfinished().items() if not self._alive(rid, info)]
-        marked = []
-        for run_id in suspects:
-            with self.lock:
-                info = self.unfinished().get(run_id)
-                if info is None or self._alive(run_id, info):
-                    continue
-                try:
-                    run = self.get(run_id)
-                except NotFoundError:
-                    self._clear_marker(run_id)
-                    continue
-                if run.finished:
-                    self._clear_marker(run_id)
-                    continue
-                where = f"pid {info.get('pid')} on {info.get('host')}"
-                run.error = RunError(
-                    "crashed",
-                    f"the process executing this run ({where}) died while it was {run.status}",
-                    f"found by pid {os.getpid()} at {now_iso()}; last state change "
-                    f"{info.get('since')}",
-                )
-                run.move(FAILED)
-                self.save(run)
-                marked.append(run)
-        return marked
-
-    def _alive(self, run_id: str, info: dict) -> bool:
-        if info.get("remote"):
-            return True  # its executor's refresh() judges it (see App.history)
-        if info.get("host") == hostname() and info.get("pid"):
-            return _pid_alive(int(info["pid"]), info.get("proc_start"))
-        beat = self.heartbeat_path(run_id)
-        try:
-            last = beat.stat().st_mtime
-        except FileNotFoundError:
-            from workerctl.runs.model import parse_iso
-
-            since = info.get("since")
-            last = parse_iso(since).timestamp() if since else 0.0
-        return time.time() - last < self.stale_after
+        return mark_crashed(self)
 
     # -- retention and recovery --
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from workerctl.errors import NotFoundError
-from workerctl.storage.atomic import lock_for
+from workerctl.storage.lock import lock_for
 from workerctl.storage.tinydb_storage import open_db
 from workerctl.workers.model import content_hash
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from workerctl.errors import NotFoundError
-from workerctl.records.builtin_store import Comment, Record, RecordSource, load_record_file
-from workerctl.storage.atomic import lock_for
+from workerctl.records.builtin_store import load_record_file
+from workerctl.records.model import Comment, Record, RecordSource
+from workerctl.storage.lock import lock_for
 from workerctl.storage.tinydb_storage import open_db
 
 PRIORITIES = ("low", "normal", "high", "urgent")

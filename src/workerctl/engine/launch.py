@@ -1,0 +1,25 @@
+"""Launching a detached run: the background process that executes it.
+
+``run start --detach`` stores the run and returns at once; the run is executed
+by ``workerctl run execute ID`` in a new session, so closing the terminal that
+started it does not stop it. Its output goes to the run's log file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from workerctl.workspace import Workspace
+
+
+def spawn_executing_process(workspace: Workspace, run_id: str) -> subprocess.Popen:
+    """Start ``workerctl run execute RUN_ID`` in the background, logging to the run's log."""
+    log = workspace.logs_dir / f"{run_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workerctl", "-w", str(workspace.root),
+             "run", "execute", run_id],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+        )

@@ -1,0 +1,93 @@
+"""The record book: every record source behind one door, with a read log.
+
+The engine, the tools and the output modes reach records only through a
+``RecordBook``, so which records a run read can always be told.
+"""
+
+from __future__ import annotations
+
+from workerctl.errors import NotFoundError
+from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.records.model import (
+    Comment,
+    Record,
+    RecordSource,
+)
+
+
+class RecordBook:
+    """All record sources behind one door, with a log of every record read.
+
+    The engine reads records only through here, which is what lets a test prove
+    that a context source that is not enabled is never read.
+    """
+
+    def __init__(self, sources: list[RecordSource]) -> None:
+        self.sources = sources
+        self.reads: list[tuple[str, str]] = []
+
+    def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
+        for source in self.sources:
+            record = source.get(record_id)
+            if record is not None:
+                record.source = source.name
+                return source, record
+        return None
+
+    def get(self, record_id: str) -> Record | None:
+        found = self._find(record_id)
+        if found is None:
+            return None
+        self.reads.append((found[1].type, record_id))
+        return found[1]
+
+    def peek(self, record_id: str) -> Record | None:
+        """Look up a record without counting it as read (for cards and checks)."""
+        found = self._find(record_id)
+        return found[1] if found else None
+
+    def require(self, record_id: str) -> Record:
+        record = self.peek(record_id)
+        if record is None:
+            raise NotFoundError(f"no record with id {record_id!r}",
+                                hint="'workerctl records list' shows the ids")
+        return record
+
+    def list(self, type: str | None = None) -> list[Record]:
+        out: list[Record] = []
+        for source in self.sources:
+            if type is None or type in source.record_types:
+                for record in source.list(type):
+                    record.source = source.name
+                    out.append(record)
+        return out
+
+    def find_linking(self, type: str, link: str, target_id: str) -> list[Record]:
+        """Records of ``type`` whose ``links[link]`` names ``target_id`` (counted as read)."""
+        found = [r for r in self.list(type) if target_id in r.linked_ids(link)]
+        self.reads.extend((r.type, r.id) for r in found)
+        return found
+
+    def comments(self, record_id: str) -> list[Comment]:
+        found = self._find(record_id)
+        return found[0].comments(record_id) if found else []
+
+    def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
+                    key: str | None) -> tuple[Comment, bool]:
+        found = self._find(record_id)
+        if found is None:
+            raise NotFoundError(f"no record with id {record_id!r}")
+        return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
+
+    def builtin(self) -> BuiltinRecordStore:
+        for source in self.sources:
+            if isinstance(source, BuiltinRecordStore):
+                return source
+        raise NotFoundError("the built-in record source is not loaded")
+
+
+def open_records(workspace, registry) -> RecordBook:
+    sources = []
+    for factory in registry.record_sources.values():
+        sources.append(factory(workspace))
+    return RecordBook(sources)

@@ -1,0 +1,106 @@
+"""Liveness and crash detection: is the process executing a run still there?
+
+A run records its owner (pid, host, the kernel's start time of that pid). A
+run whose owner is gone, or whose heartbeat went stale, is never left
+``running``: the next command that reads the history marks it ``crashed``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workerctl.errors import NotFoundError
+from workerctl.runs.model import FAILED, Run, RunError, now_iso, parse_iso
+from workerctl.storage.lock import hostname
+
+if TYPE_CHECKING:
+    from workerctl.runs.history import History
+
+
+def proc_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (to tell a live process from a reused pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = stat.rsplit(")", 1)[-1].split()
+    return rest[19] if len(rest) > 19 else None
+
+
+def _pid_alive(pid: int, proc_start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: the kill probe is all we can know
+    rest = stat.rsplit(")", 1)[-1].split()
+    if rest and rest[0] in ("Z", "X"):
+        return False
+    return not (proc_start and len(rest) > 19 and rest[19] != proc_start)
+
+
+def current_owner() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"pid": pid, "host": hostname(), "proc_start": proc_start(pid)}
+
+
+def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
+    """Whether the owner named in a run's marker still executes it.
+
+    On this host the pid and its kernel start time decide (a reused pid is not
+    the owner); elsewhere the heartbeat file's age does, and a run handed to a
+    remote executor is judged by that executor's ``refresh``.
+    """
+    if info.get("remote"):
+        return True  # its executor's refresh() judges it (see App.history)
+    if info.get("host") == hostname() and info.get("pid"):
+        return _pid_alive(int(info["pid"]), info.get("proc_start"))
+    try:
+        last = history.heartbeat_path(run_id).stat().st_mtime
+    except FileNotFoundError:
+        since = info.get("since")
+        last = parse_iso(since).timestamp() if since else 0.0
+    return time.time() - last < history.stale_after
+
+
+def mark_crashed(history: History) -> list[Run]:
+    """Mark every unfinished run whose owner is gone as failed with kind ``crashed``.
+
+    Suspects are found without the lock (markers only), then each is checked
+    again under it, so a run that finished meanwhile is left as it is.
+    """
+    suspects = [rid for rid, info in history.unfinished().items()
+                if not owner_alive(history, rid, info)]
+    marked = []
+    for run_id in suspects:
+        with history.lock:
+            info = history.unfinished().get(run_id)
+            if info is None or owner_alive(history, run_id, info):
+                continue
+            try:
+                run = history.get(run_id)
+            except NotFoundError:
+                history.clear_marker(run_id)
+                continue
+            if run.finished:
+                history.clear_marker(run_id)
+                continue
+            where = f"pid {info.get('pid')} on {info.get('host')}"
+            run.error = RunError(
+                "crashed",
+                f"the process executing this run ({where}) died while it was {run.status}",
+                f"found by pid {os.getpid()} at {now_iso()}; last state change "
+                f"{info.get('since')}",
+            )
+            run.move(FAILED)
+            history.save(run)
+            marked.append(run)
+    return marked

@@ -1,0 +1,186 @@
+"""The cross-process lock around every read-modify-write of workspace state.
+
+An exclusive ``flock`` held for the whole change: concurrent cron jobs queue
+in the kernel instead of losing each other's writes, and a waiter that gives
+up says which process holds the lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from workerctl.errors import LockTimeout
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+LOCK_TIMEOUT_ENV = "WORKERCTL_LOCK_TIMEOUT"
+
+
+def resolve_timeout(setting: float | None) -> tuple[float, str]:
+    """The lock timeout and where it came from: the environment variable wins over
+    the workspace's ``lock_timeout``, which wins over the default (the usual
+    precedence, so a cron job can shorten the wait without editing the workspace)."""
+    from workerctl.errors import UsageError
+
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds",
+                             hint=f"set {LOCK_TIMEOUT_ENV} to a number such as 2.5") from None
+        if value < 0:
+            raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw!r} is negative",
+                             hint=f"set {LOCK_TIMEOUT_ENV} to 0 or more seconds")
+        return value, f"{LOCK_TIMEOUT_ENV}={raw}"
+    if setting is not None:
+        return float(setting), "lock_timeout in workerctl.yaml"
+    return DEFAULT_LOCK_TIMEOUT, "the default"
+
+
+def hostname() -> str:
+    """The host name, as socket.gethostname() gives it, without importing socket."""
+    return os.uname().nodename
+
+
+HOLDER_BYTES = 240  # the holder note is padded to a fixed size: no truncate per lock
+
+
+class FileLock:
+    """An exclusive ``flock`` lock, re-entrant within one process.
+
+    The holder writes its pid, host and command into the lock file so that a
+    waiter who gives up can say who holds it.
+    """
+
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
+        self.path = path
+        self.timeout, self.timeout_source = resolve_timeout(timeout)
+        self._fd: int | None = None
+        self._depth = 0
+        self._thread_lock = threading.RLock()
+
+    def __enter__(self) -> FileLock:
+        self._thread_lock.acquire()
+        if self._depth == 0:
+            try:
+                self._acquire()
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        self._thread_lock.release()
+
+    def _acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # the timer-bounded kernel wait needs SIGALRM: only in the main thread, and
+            # only when nobody else's timer is running (RQ's job timeout uses it)
+            blocking = _in_main_thread() and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+            got = self._wait_blocking(fd) if blocking else self._wait_polling(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not got:
+            holder = self.holder()
+            os.close(fd)
+            raise LockTimeout(
+                f"{self.path}: could not get the lock within {self.timeout:g}s "
+                f"({self.timeout_source}); held by {holder}",
+                hint=f"wait for that command to finish, or raise {LOCK_TIMEOUT_ENV} "
+                     "(or lock_timeout in workerctl.yaml)",
+            )
+        info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
+        os.pwrite(fd, info.encode()[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
+        self._fd = fd
+
+    def _wait_blocking(self, fd: int) -> bool:
+        """Wait in the kernel's queue (fair to every waiter), bounded by a timer signal."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(self.timeout, 0.001))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return True
+        except _LockWaitOver:
+            # the timer may have fired just as the lock was granted: ask once more
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _wait_polling(self, fd: int) -> bool:
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+    def holder(self) -> str:
+        try:
+            text = self.path.read_text(errors="replace").strip()
+        except OSError:
+            text = ""
+        return text or "an unknown process"
+
+
+class _LockWaitOver(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _LockWaitOver()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+_LOCKS: dict[Path, FileLock] = {}
+
+
+_LOCKS_GUARD = threading.Lock()
+
+
+def lock_for(path: Path, timeout: float | None = None) -> FileLock:
+    """The one ``FileLock`` object for ``path`` in this process.
+
+    ``flock`` locks belong to an open file, so two objects for the same path in one
+    process would block each other; sharing one object makes nesting safe.
+    """
+    path = Path(path).resolve()
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(path)
+        if lock is None:
+            lock = _LOCKS[path] = FileLock(path, timeout)
+        return lock
