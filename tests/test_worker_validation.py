@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workerctl.plugins.manager import get_registry
-from workerctl.workers.model import load_file
+from workerctl.workers.files import load_file
 
 CORPUS = Path(__file__).parent / "data" / "broken_workers"
 

@@ -84,7 +84,7 @@ class App:
 
     def worker_files(self, deep: bool = False):
         """All worker files, recording any change made on disk as a new version."""
-        from workerctl.workers.model import load_all
+        from workerctl.workers.files import load_all
 
         files = load_all(self.workspace, self.registry, deep)
         self.versions.sync({wf.name: wf.content for wf in files})

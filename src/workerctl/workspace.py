@@ -151,7 +151,7 @@ def init_workspace(root: Path, registry) -> Workspace:
     """Write a sample workspace: settings, example workers from templates, records."""
     from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
     from workerctl.records.builtin_store import BuiltinRecordStore
-    from workerctl.workers.model import render_new, status_edit
+    from workerctl.workers.files import render_new, status_edit
     from workerctl.workers.versions import Versions
 
     root = root.expanduser().resolve()

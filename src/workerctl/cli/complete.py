@@ -22,7 +22,7 @@ def _items(values, incomplete: str):
 
 def worker_names(ctx, param, incomplete: str):
     try:
-        from workerctl.workers.model import worker_paths
+        from workerctl.workers.files import worker_paths
 
         return _items([p.stem for p in worker_paths(_workspace(ctx))], incomplete)
     except Exception:

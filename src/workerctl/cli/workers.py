@@ -82,7 +82,7 @@ def show(ctx, name, watch, as_json):
 
     from workerctl import render
     from workerctl.runs.model import UNFINISHED
-    from workerctl.workers.model import get_worker
+    from workerctl.workers.files import get_worker
 
     a = app(ctx)
     a.worker_files()
@@ -171,7 +171,7 @@ def edit(ctx, name):
     import sys
 
     from workerctl.errors import ConfigError
-    from workerctl.workers.model import find_path
+    from workerctl.workers.files import find_path
     from workerctl.workers.operations import check_edit, save_edit
 
     a = app(ctx)
@@ -203,7 +203,7 @@ def validate_cmd(ctx, name, as_json):
     """Report every problem of every worker file (or one); exit 2 if any."""
     from workerctl import render
     from workerctl.errors import EXIT_USAGE
-    from workerctl.workers.model import display_path, find_path, load_file
+    from workerctl.workers.files import display_path, find_path, load_file
 
     a = app(ctx)
     if name:
@@ -255,7 +255,7 @@ def activate(ctx, name):
 def history(ctx, name, fmt):
     """Every saved version of the worker: number, time, action, hash."""
     from workerctl import render
-    from workerctl.workers.model import find_path
+    from workerctl.workers.files import find_path
 
     a = app(ctx)
     path = find_path(a.workspace, name)

@@ -28,7 +28,9 @@ from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.runs.liveness import current_owner, proc_start
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
-from workerctl.workers.model import Worker, get_worker, validate
+from workerctl.workers.files import get_worker
+from workerctl.workers.model import Worker
+from workerctl.workers.validation import validate
 
 
 class RunFailed(Exception):

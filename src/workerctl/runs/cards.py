@@ -18,7 +18,7 @@ def effect_text(effect: dict[str, Any]) -> str:
 def card_facts(app, run: Run) -> dict[str, Any]:
     """What the card says beyond the stored run: does the record still exist, did the
     worker change since, is a review still owed."""
-    from workerctl.workers.model import find_path, load_file
+    from workerctl.workers.files import find_path, load_file
 
     record_exists = None
     if run.record_id:

@@ -66,7 +66,7 @@ class Report:
 
 def changes_since(app, run: Run) -> dict[str, Any]:
     """Worker configuration, record and plugins now, against the run's."""
-    from workerctl.workers.model import find_path, load_file
+    from workerctl.workers.files import find_path, load_file
 
     changes: dict[str, Any] = {}
     try:

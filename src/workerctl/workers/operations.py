@@ -12,16 +12,9 @@ from typing import Any
 
 from workerctl.errors import ConfigError, UsageError
 from workerctl.runs.model import COMPLETED, FAILED
-from workerctl.workers.model import (
-    SLUG,
-    WorkerFile,
-    display_path,
-    find_path,
-    load_file,
-    load_text,
-    render_new,
-    status_edit,
-)
+from workerctl.workers.files import display_path, find_path, load_file, load_text, render_new, status_edit
+from workerctl.workers.model import WorkerFile
+from workerctl.workers.validation import SLUG
 
 STATS_WINDOW = 50  # success rate over each worker's latest runs
 STATS_SCAN_LIMIT = 20000  # summaries examined at most for the workers list

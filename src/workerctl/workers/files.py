@@ -1,0 +1,142 @@
+"""Worker files in the workspace: finding, loading (cached per process) and writing.
+
+Loading never stops at the first broken file: each file becomes a
+``WorkerFile`` holding its worker or its problems.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from workerctl.errors import ConfigError, NotFoundError
+from workerctl.workers.model import Problem, Worker, WorkerFile
+from workerctl.workers.validation import validate
+from workerctl.workers.yaml_positions import parse_yaml
+
+
+def load_text(text: str, path: Path, registry, display: str | None = None,
+              deep: bool = False) -> WorkerFile:
+    file = display or str(path)
+    data, locs, problems = parse_yaml(text, file)
+    wf = WorkerFile(path=path, name=path.stem, content=text, problems=list(problems))
+    if problems and data is None:
+        return wf
+    worker, more = validate(data, locs, file, path.stem, registry, deep)
+    wf.problems.extend(more)
+    if worker is not None and not wf.problems:
+        worker.path, worker.content = path, text
+        wf.worker = worker
+    return wf
+
+
+_PARSED: dict[tuple, WorkerFile] = {}
+
+
+def load_file(path: Path, registry, display: str | None = None, deep: bool = False) -> WorkerFile:
+    """Load and validate a worker file; unchanged files are not parsed twice in a process."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such worker file") from None
+    key = (str(path), st.st_mtime_ns, st.st_size, id(registry), display, deep)
+    cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
+    _PARSED[key] = wf = _load_file(path, registry, display, deep)
+    return wf
+
+
+def _load_file(path: Path, registry, display: str | None, deep: bool) -> WorkerFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return WorkerFile(path, path.stem, "", problems=[Problem(
+            display or str(path), 1, 1, "(file)", f"not UTF-8 text: {exc}", "save it as UTF-8")])
+    return load_text(text, path, registry, display, deep)
+
+
+def worker_paths(workspace) -> list[Path]:
+    folder = workspace.workers_dir
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def display_path(workspace, path: Path) -> str:
+    try:
+        return str(path.relative_to(workspace.root))
+    except ValueError:
+        return str(path)
+
+
+def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
+    return [load_file(p, registry, display_path(workspace, p), deep)
+            for p in worker_paths(workspace)]
+
+
+def find_path(workspace, name: str) -> Path:
+    for suffix in (".yaml", ".yml"):
+        path = workspace.workers_dir / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    names = [p.stem for p in worker_paths(workspace)]
+    close = [n for n in names if name in n or n in name]
+    hint = (f"did you mean {', '.join(close)}?" if close
+            else "'workerctl workers list' shows the workers")
+    raise NotFoundError(f"no worker named {name!r} in {workspace.workers_dir}", hint=hint)
+
+
+def get_worker(workspace, registry, name: str) -> Worker:
+    """The valid worker ``name``; a broken file is a ``ConfigError`` listing its problems."""
+    path = find_path(workspace, name)
+    wf = load_file(path, registry, display_path(workspace, path))
+    if wf.worker is None:
+        raise ConfigError(f"worker {name!r} is invalid:", wf.problems,
+                          hint=f"fix it with 'workerctl worker edit {name}'")
+    return wf.worker
+
+
+def status_edit(text: str, new_status: str) -> str:
+    """Change the top-level ``status:`` line in place, keeping comments and layout."""
+    pattern = re.compile(r"^(status:[ \t]*)(['\"]?)([A-Za-z]+)\2([ \t]*(#.*)?)$", re.M)
+    if not pattern.search(text):
+        raise ConfigError("cannot find a top-level 'status:' line to change",
+                          hint="add 'status: draft' to the worker file")
+    return pattern.sub(lambda m: f"{m.group(1)}{new_status}{m.group(4)}", text, count=1)
+
+
+def render_new(name: str, template=None, executor: str = "echo") -> str:
+    """The YAML of a new worker, from a template or a commented skeleton."""
+    import yaml
+
+    if template is not None:
+        description, instructions = template.description, template.instructions
+        sources, categories = template.context_sources, template.tool_categories
+        mode, iterations = template.output_mode, template.max_iterations
+    else:
+        description = "What this worker does, in one line"
+        instructions = ("Role: ...\nRecords to review: ...\nOutput format: ...\n"
+                        "Do not: ...\nStop and ask for human review when: ...\n")
+        sources, categories, mode, iterations = ["tasks"], ["productivity"], "task_comment", 5
+    lines = [
+        f"name: {name}",
+        f"description: {yaml.safe_dump(description, width=1000).strip().removesuffix('...').strip()}",
+        "status: draft",
+    ]
+    if template is not None:
+        lines.append(f"template: {template.key}")
+    lines.append("instructions: |")
+    lines.extend(f"  {line}" if line else "" for line in instructions.rstrip().splitlines())
+    lines += [
+        f"context_sources: [{', '.join(sources)}]",
+        f"tool_categories: [{', '.join(categories)}]",
+        f"output_mode: {mode}",
+        f"max_iterations: {iterations}",
+        "timeout: 120",
+    ]
+    if template is not None and template.review_required is not None:
+        lines.append(f"review_required: {'true' if template.review_required else 'false'}")
+    lines += ["executor:", f"  name: {executor}", ""]
+    return "\n".join(lines)
