@@ -20,14 +20,16 @@ def echo(*steps) -> str:
     return json.dumps({"name": "echo", "script": list(steps)})
 
 
+def review_checks(app, run_id):
+    return checks(app.history.get(run_id), records=app.records, registry=app.registry)
+
+
 def verdicts(workspace, run_id) -> dict[str, str]:
-    app = App(str(workspace.root))
-    return {i.key: i.verdict for i in checks(app, app.history.get(run_id))}
+    return {i.key: i.verdict for i in review_checks(App(str(workspace.root)), run_id)}
 
 
 def evidence(workspace, run_id, key) -> list[str]:
-    app = App(str(workspace.root))
-    return next(i.evidence for i in checks(app, app.history.get(run_id)) if i.key == key)
+    return next(i.evidence for i in review_checks(App(str(workspace.root)), run_id) if i.key == key)
 
 
 def test_a_clean_completed_run_passes_every_automatic_check(workspace):
@@ -93,7 +95,7 @@ def test_context_outside_the_allowed_sources(workspace):
                                    {"type": "invoice", "id": "INV-2031"}]},
               transitions=[{"status": "completed", "at": now_iso()}])
     app.history.create(run)
-    items = {i.key: i for i in checks(app, app.history.get("ctx00001"))}
+    items = {i.key: i for i in review_checks(app, "ctx00001")}
     assert items["context"].verdict == "fail" and "INV-2031" in items["context"].evidence[-1]
 
 

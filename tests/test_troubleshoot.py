@@ -16,6 +16,11 @@ from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History
 from workerctl.runs.troubleshoot import troubleshoot
 
+
+def walk(app, run):
+    return troubleshoot(run, history=app.history, records=app.records, registry=app.registry,
+                        workspace=app.workspace)
+
 P, F, U = "pass", "fail", "cannot tell"
 
 
@@ -98,7 +103,7 @@ def test_walk_for_each_error_kind(workspace, kind):
     app = App(str(workspace.root))
     run = app.history.get(run_id)
     assert run.error.kind == kind
-    report = troubleshoot(app, run)
+    report = walk(app, run)
     steps, causes = EXPECTED[kind]
     assert [s.verdict for s in report.steps] == steps, [(s.key, s.evidence) for s in report.steps]
     assert [c.verdict for c in report.causes] == causes
@@ -131,7 +136,7 @@ def test_instructions_naming_a_forbidden_tool(workspace):
         "Summarise the task and suggest a next step.",
         "Read the invoice with read_invoice and do not stop until it is paid."))
     run = start(workspace, "asker")
-    report = troubleshoot(App(str(workspace.root)), run)
+    report = walk(App(str(workspace.root)), run)
     tools, instructions = report.steps[4], report.steps[5]
     assert tools.verdict == F and "the instructions name read_invoice" in tools.evidence[1]
     assert instructions.verdict == F and "asks for read_invoice" in instructions.evidence[0]
@@ -144,14 +149,14 @@ def test_rerun_advice_sees_changes_and_earlier_side_effects(workspace):
         (workspace.workers_dir / "overdue-task-review.yaml").read_text())
     failed = start(workspace, "overdue-task-review")
     app = App(str(workspace.root))
-    report = troubleshoot(app, app.history.get(failed.id))
+    report = walk(app, app.history.get(failed.id))
     effects = report.rerun["side_effects"]
     assert [e["run_id"] for e in effects] == [ok.id]
     assert "already wrote 1 side effect(s)" in report.rerun["advice"]
     path = workspace.workers_dir / "overdue-task-review.yaml"
     path.write_text(path.read_text().replace("timeout: 60", "timeout: 90"))
     app = App(str(workspace.root))
-    again = troubleshoot(app, app.history.get(failed.id))
+    again = walk(app, app.history.get(failed.id))
     assert again.rerun["changes"]["worker"]["changed"] is True
     assert "worker changed since the run failed" in again.rerun["advice"]
 

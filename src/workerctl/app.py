@@ -1,91 +1,83 @@
-"""The services a command needs, built lazily so each command pays only for what it uses.
+"""Wiring: the services one command needs, built lazily so it pays only for what it uses.
 
 The CLI creates one ``App`` per invocation and asks it for the workspace, the
-plugin registry, the history, the records or the engine. Commands that read the
-history get crashed runs marked first (``App.history``).
+plugin registry, the history, the records, the versions or the engine. ``App``
+holds no behaviour of its own: what happens on the way (crashed runs marked,
+remote runs brought up to date) is done by the services it calls.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workerctl.engine.loop import Engine
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.runs.history import History
+    from workerctl.workers.versions import Versions
+    from workerctl.workspace import Workspace
+
+
+def _stderr_warning(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
 
 
 class App:
-    def __init__(self, workspace_option: str | None = None, warn=None) -> None:
+    def __init__(self, workspace_option: str | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.workspace_option = workspace_option
-        self._warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr))
+        self.warn = warn or _stderr_warning
 
     @cached_property
-    def workspace(self):
+    def workspace(self) -> Workspace:
         from workerctl.workspace import find_workspace
 
         return find_workspace(self.workspace_option)
 
     @cached_property
-    def registry(self):
+    def registry(self) -> Registry:
         from workerctl.plugins.manager import get_registry
 
         registry = get_registry()
         for warning in registry.warnings:
-            self._warn(warning)
+            self.warn(warning)
         return registry
 
     @cached_property
-    def history(self):
-        """The run history, with dead runs already marked ``crashed``."""
+    def history(self) -> History:
+        """The run history as of now: dead runs marked ``crashed`` and remote runs
+        brought up to date (``runs.liveness.catch_up``) before anything reads it."""
         from workerctl.runs.history import History
+        from workerctl.runs.liveness import catch_up
 
         history = History(self.workspace)
-        self._bring_up_to_date(history)
+        catch_up(history, lambda: self.registry, self.warn)
         return history
 
     def refresh(self) -> None:
-        """Mark crashed runs and bring remote runs up to date again (for --watch loops)."""
-        self._bring_up_to_date(self.history)
+        """Catch the history up again (for --watch loops)."""
+        from workerctl.runs.liveness import catch_up
 
-    def _bring_up_to_date(self, history) -> None:
-        history.sweep()
-        remote = history.remote_unfinished()
-        if remote:  # loads plugins only when a remote executor has unfinished runs
-            self.refresh_remote(history, remote)
-
-    def refresh_remote(self, history, remote: dict[str, list[str]]) -> None:
-        """Bring unfinished runs of remote executors (task queues) up to date."""
-        for name, run_ids in remote.items():
-            executor = self.registry.executors.get(name)
-            refresh = getattr(executor, "refresh", None)
-            if refresh is None:
-                self._warn(f"{len(run_ids)} unfinished run(s) belong to executor {name!r}, "
-                           "which is not installed; they cannot be brought up to date")
-                continue
-            try:
-                refresh(history, run_ids, self.workspace)
-            except Exception as exc:  # a queue that is down must not break reading
-                self._warn(f"could not bring {name} runs up to date: {exc}")
+        catch_up(self.history, lambda: self.registry, self.warn)
 
     @cached_property
-    def records(self):
+    def records(self) -> RecordBook:
         from workerctl.records.book import open_records
 
         return open_records(self.workspace, self.registry)
 
     @cached_property
-    def engine(self):
+    def engine(self) -> Engine:
         from workerctl.engine.loop import Engine
 
         return Engine(self.workspace, self.registry, self.history, self.records)
 
     @cached_property
-    def versions(self):
+    def versions(self) -> Versions:
         from workerctl.workers.versions import Versions
 
         return Versions(self.workspace)
-
-    def worker_files(self, deep: bool = False):
-        """All worker files, recording any change made on disk as a new version."""
-        from workerctl.workers.files import load_all
-
-        files = load_all(self.workspace, self.registry, deep)
-        self.versions.sync({wf.name: wf.content for wf in files})
-        return files

@@ -24,9 +24,10 @@ def _default_trigger() -> str:
 
 def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
     from workerctl import render
-    from workerctl.runs.cards import card_facts, run_card
+    from workerctl.runs.cards import run_card
+    from workerctl.runs.changes import card_facts
 
-    facts = card_facts(a, the_run)
+    facts = card_facts(the_run, workspace=a.workspace, registry=a.registry, records=a.records)
     if as_json:
         click.echo(render.to_json({**the_run.to_dict(), **facts,
                                    "duration": the_run.duration}))
@@ -154,7 +155,8 @@ def troubleshoot(ctx, run_id, interactive, as_json):
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
-    report = walk(a, the_run)
+    report = walk(the_run, history=a.history, records=a.records, registry=a.registry,
+                  workspace=a.workspace)
     if as_json:
         click.echo(render.to_json(report.to_dict()))
         return
@@ -201,7 +203,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
-    items = checks(a, the_run)
+    items = checks(the_run, records=a.records, registry=a.registry)
     if not as_json:
         click.echo("\n".join(review_text(the_run, items, HUMAN_ITEMS)))
         if the_run.review:
@@ -211,7 +213,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     if check_only:
         if as_json:
             click.echo(render.to_json({"run_id": the_run.id,
-                                       "checks": [i.__dict__ for i in items]}))
+                                       "checks": [i.to_dict() for i in items]}))
         return
     answers = {"matches_instructions": matches_instructions,
                "next_action_clear": next_action_clear}
@@ -230,7 +232,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     if missing:
         raise UsageError(f"not on a terminal: give {', '.join(missing)}",
                          hint="or add --check to only see the checklist")
-    stored = record_review(a, the_run, verdict, reviewer or getpass.getuser(), answers,
+    stored = record_review(a.history, the_run, verdict, reviewer or getpass.getuser(), answers,
                            note or "", items)
     if as_json:
         click.echo(render.to_json({"run_id": stored.id,
@@ -255,7 +257,8 @@ def rerun_cmd(ctx, run_id, force, detach, as_json):
 
     a = app(ctx)
     earlier = a.history.get(a.history.resolve(run_id))
-    plan = plan_rerun(a, earlier)
+    plan = plan_rerun(earlier, history=a.history, records=a.records, registry=a.registry,
+                      workspace=a.workspace)
     if plan.side_effects:
         click.echo(f"Side effects already made by runs of {earlier.worker} on "
                    f"{earlier.record_id or 'no record'}:", err=as_json)
@@ -263,7 +266,7 @@ def rerun_cmd(ctx, run_id, force, detach, as_json):
             click.echo(f"  run {e['run_id']}: {effect_text(e)}", err=as_json)
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
     click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
-    new = rerun(a, plan, force=force, detach=detach)
+    new = rerun(a.engine, plan, force=force, detach=detach)
     if detach:
         click.echo(new.id)
         return

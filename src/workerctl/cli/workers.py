@@ -32,10 +32,10 @@ def workers_list(ctx, fmt):
     others are listed as usual. Success rate counts each worker's last 50 runs.
     """
     from workerctl import render
-    from workerctl.workers.operations import run_stats, worker_row
+    from workerctl.workers.operations import run_stats, worker_files, worker_row
 
     a = app(ctx)
-    files = a.worker_files()
+    files = worker_files(a.workspace, a.registry, a.versions)
     stats = run_stats(a.history, [wf.name for wf in files])
     items = [worker_row(wf, stats[wf.name]) for wf in files]
 
@@ -83,9 +83,10 @@ def show(ctx, name, watch, as_json):
     from workerctl import render
     from workerctl.runs.model import UNFINISHED
     from workerctl.workers.files import get_worker
+    from workerctl.workers.operations import worker_files
 
     a = app(ctx)
-    a.worker_files()
+    worker_files(a.workspace, a.registry, a.versions)
     w = get_worker(a.workspace, a.registry, name)
     recent = _recent_runs(a, w.name)
     redraw = not as_json and sys.stdout.isatty()
@@ -155,7 +156,8 @@ def new(ctx, name, template, executor):
     """Write workers/NAME.yaml (status draft), from a template if given."""
     from workerctl.workers.operations import new_worker
 
-    path = new_worker(app(ctx), name, template, executor)
+    a = app(ctx)
+    path = new_worker(a.workspace, a.registry, a.versions, name, template, executor)
     click.echo(f"Wrote {path} (status: draft). Edit it with 'workerctl worker edit {name}'.")
 
 
@@ -178,12 +180,13 @@ def edit(ctx, name):
     text = find_path(a.workspace, name).read_text(encoding="utf-8")
     while True:
         edited = click.edit(text, extension=".yaml", require_save=False)
-        if edited is None or (edited == text and not check_edit(a, name, edited).problems):
+        if edited is None or (edited == text and not check_edit(a.workspace, a.registry, name,
+                                                                edited).problems):
             click.echo("No change.")
             return
-        checked = check_edit(a, name, edited)
+        checked = check_edit(a.workspace, a.registry, name, edited)
         if checked.ok:
-            save_edit(a, name, edited)
+            save_edit(a.workspace, a.registry, a.versions, name, edited)
             click.echo(f"Saved {name}; the previous version is kept "
                        f"('workerctl worker history {name}').")
             return
@@ -204,13 +207,14 @@ def validate_cmd(ctx, name, as_json):
     from workerctl import render
     from workerctl.errors import EXIT_USAGE
     from workerctl.workers.files import display_path, find_path, load_file
+    from workerctl.workers.operations import worker_files
 
     a = app(ctx)
     if name:
         path = find_path(a.workspace, name)
         files = [load_file(path, a.registry, display_path(a.workspace, path), deep=True)]
     else:
-        files = a.worker_files(deep=True)
+        files = worker_files(a.workspace, a.registry, a.versions, deep=True)
     problems = [p for wf in files for p in wf.problems]
     if as_json:
         click.echo(render.to_json({"files": len(files), "valid": sum(wf.ok for wf in files),
@@ -228,7 +232,8 @@ def validate_cmd(ctx, name, as_json):
 def _set_status(ctx, name: str, status: str) -> None:
     from workerctl.workers.operations import set_status
 
-    changed = set_status(app(ctx), name, status)
+    a = app(ctx)
+    changed = set_status(a.workspace, a.registry, a.versions, name, status)
     click.echo(f"{name} is {status}." if changed else f"{name} was already {status}.")
 
 
@@ -281,9 +286,9 @@ def diff(ctx, name, from_v, to_v, run_id):
     a = app(ctx)
     if run_id:
         run = a.history.get(a.history.resolve(run_id))
-        text = diff_run(a, name, run)
+        text = diff_run(a.workspace, a.registry, name, run)
     else:
-        text = diff_versions(a, name, from_v, to_v)
+        text = diff_versions(a.workspace, a.versions, name, from_v, to_v)
     click.echo(text.rstrip("\n") if text else "No differences.")
 
 
@@ -295,6 +300,7 @@ def restore_cmd(ctx, name, version):
     """Write an earlier version back (kept as a new version)."""
     from workerctl.workers.operations import restore
 
-    changed = restore(app(ctx), name, version)
+    a = app(ctx)
+    changed = restore(a.workspace, a.registry, a.versions, name, version)
     click.echo(f"Restored version {version} of {name}." if changed
                else f"{name} already matches version {version}.")

@@ -19,6 +19,7 @@ from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.launch import spawn_executing_process
 from workerctl.engine.outputs import OutputContext
+from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
@@ -98,15 +99,15 @@ class Engine:
         """Run in this process and return the finished run; a remote executor (one
         with ``submit``) gets the run handed over instead, and it returns queued."""
         worker, run = self.prepare(worker_name, options)
-        executor = self.registry.executors.get(worker.executor)
-        if hasattr(executor, "submit"):
-            return self._submit(executor, run, worker)
+        remote = as_remote(self.registry.executors.get(worker.executor))
+        if remote is not None:
+            return self._submit(remote, run, worker)
         for status in (R.QUEUED, R.RUNNING):
             run.move(status)
         self.history.create(run)
         return self._execute(run, worker)
 
-    def _submit(self, executor, run: Run, worker: Worker) -> Run:
+    def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker) -> Run:
         """Hand the run to a remote executor (a task queue): pending, then queued, or
         failed with the executor's error kind when it cannot take it."""
         run.owner = {**run.owner, "remote": worker.executor}
@@ -142,9 +143,9 @@ class Engine:
         """Create the run and hand it to a background process; returns at once.
         (A remote executor's runs are handed to it: they are detached already.)"""
         worker, run = self.prepare(worker_name, options)
-        executor = self.registry.executors.get(worker.executor)
-        if hasattr(executor, "submit"):
-            return self._submit(executor, run, worker)
+        remote = as_remote(self.registry.executors.get(worker.executor))
+        if remote is not None:
+            return self._submit(remote, run, worker)
         self.history.create(run)
         child = spawn_executing_process(self.workspace, run.id)
 

@@ -8,7 +8,7 @@ loop, the gate and the limits, so no executor can bypass permissions.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 PROTOCOL_VERSION = 1
 
@@ -95,3 +95,20 @@ def step_from_json(data: Any) -> Step:
         raise InvalidOutput("a step needs 'text' or 'tool_calls'")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return Step(text=text, tool_calls=parsed, usage=usage)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What an executor plugin registers: a name, a description and one step.
+
+    It may also define ``check_settings(settings) -> list[tuple]`` returning
+    ``(field, problem[, fix])`` tuples, so ``worker validate`` reports bad
+    executor settings on the right line.
+    """
+
+    name: str
+    description: str
+
+    def step(self, request: StepRequest) -> Step:
+        """Answer one step: final text, or tool calls for the engine's gate."""
+        ...

@@ -15,27 +15,6 @@ def effect_text(effect: dict[str, Any]) -> str:
     return f"{what} on {effect.get('record_id')} ({state})"
 
 
-def card_facts(app, run: Run) -> dict[str, Any]:
-    """What the card says beyond the stored run: does the record still exist, did the
-    worker change since, is a review still owed."""
-    from workerctl.workers.files import find_path, load_file
-
-    record_exists = None
-    if run.record_id:
-        record_exists = app.records.peek(run.record_id) is not None
-    try:
-        wf = load_file(find_path(app.workspace, run.worker), app.registry)
-        current_hash = wf.worker.config_hash if wf.ok else None
-        worker_state = "unchanged" if current_hash == run.config_hash else (
-            "changed" if wf.ok else "invalid now")
-    except Exception:  # the worker file was deleted or is unreadable
-        current_hash, worker_state = None, "deleted"
-    return {"record_exists": record_exists, "worker_now": worker_state,
-            "current_config_hash": current_hash,
-            "review_pending": bool(run.needs_review and run.review is None
-                                   and run.status == "completed")}
-
-
 def _time(iso: str | None) -> str:
     return iso[11:23] if iso else "-"
 

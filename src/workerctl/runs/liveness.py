@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from workerctl.runs.model import FAILED, Run, RunError, now_iso, parse_iso
 from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
     from workerctl.runs.history import History
 
 
@@ -104,3 +106,30 @@ def mark_crashed(history: History) -> list[Run]:
             history.save(run)
             marked.append(run)
     return marked
+
+
+def catch_up(history: History, registry: Callable[[], Registry],
+             warn: Callable[[str], None]) -> None:
+    """Bring the history up to date before it is read: mark crashed runs, then ask
+    each remote executor (a task queue) about its unfinished runs.
+
+    ``registry`` is called only when a remote executor has unfinished runs, so
+    reading a history of local runs loads no plugins.
+    """
+    mark_crashed(history)
+    remote = history.remote_unfinished()
+    if not remote:
+        return
+    from workerctl.engine.remote import as_remote
+
+    executors = registry().executors
+    for name, run_ids in remote.items():
+        executor = as_remote(executors.get(name))
+        if executor is None:
+            warn(f"{len(run_ids)} unfinished run(s) belong to executor {name!r}, which is "
+                 "not installed; they cannot be brought up to date")
+            continue
+        try:
+            executor.refresh(history, run_ids, history.workspace)
+        except Exception as exc:  # a queue that is down must not break reading
+            warn(f"could not bring {name} runs up to date: {exc}")

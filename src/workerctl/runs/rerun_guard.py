@@ -9,11 +9,18 @@ side effects, unless the person says ``--force`` after reading what was written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import UsageError
+from workerctl.runs.changes import changes_since, earlier_side_effects
 from workerctl.runs.model import COMPLETED, FINISHED, Run
-from workerctl.runs.troubleshoot import changes_since, earlier_side_effects
+
+if TYPE_CHECKING:
+    from workerctl.engine.loop import Engine
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.runs.history import History
+    from workerctl.workspace import Workspace
 
 
 class RerunRefused(UsageError):
@@ -35,10 +42,14 @@ class RerunPlan:
         return [e for e in self.side_effects if e.get("created", True)]
 
 
-def plan_rerun(app, run: Run) -> RerunPlan:
+def plan_rerun(run: Run, *, history: History, records: RecordBook, registry: Registry,
+               workspace: Workspace) -> RerunPlan:
+    """What a rerun would change and what was already written; ``refusal`` says why not."""
     if run.status not in FINISHED:
         raise UsageError(f"run {run.id} is still {run.status}; wait for it or cancel it first")
-    plan = RerunPlan(run, changes_since(app, run), earlier_side_effects(app, run))
+    plan = RerunPlan(run, changes_since(run, workspace=workspace, registry=registry,
+                                        records=records),
+                     earlier_side_effects(run, history))
     if run.status != COMPLETED and not plan.changes["anything"]:
         plan.refusal = (f"run {run.id} {run.status} ({run.error.kind if run.error else '?'}) "
                         "and nothing changed since: same worker configuration, same record, "
@@ -49,7 +60,7 @@ def plan_rerun(app, run: Run) -> RerunPlan:
     return plan
 
 
-def rerun(app, plan: RerunPlan, *, force: bool, detach: bool = False) -> Run:
+def rerun(engine: Engine, plan: RerunPlan, *, force: bool, detach: bool = False) -> Run:
     """Start the run ``plan_rerun`` planned (the plan is shown to the person first)."""
     from workerctl.engine.loop import StartOptions
 
@@ -60,5 +71,5 @@ def rerun(app, plan: RerunPlan, *, force: bool, detach: bool = False) -> Run:
                            reason=f"rerun of {run.id}" + (" (forced)" if force else ""),
                            test=run.test, rerun_of=run.id)
     if detach:
-        return app.engine.start_detached(run.worker, options)
-    return app.engine.start(run.worker, options)
+        return engine.start_detached(run.worker, options)
+    return engine.start(run.worker, options)

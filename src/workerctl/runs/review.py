@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import UsageError
+from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.model import COMPLETED, ERROR_KINDS, FINISHED, Review, Run
-from workerctl.runs.troubleshoot import FAIL, PASS, UNKNOWN
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.runs.history import History
 
 VERDICTS = ("approved", "needs_changes", "rejected")
 HUMAN_ITEMS = {
@@ -37,65 +41,58 @@ NEXT_STEP = re.compile(r"next step|next action|suggest|recommend|should|please|a
                        r"follow[- ]up|confirm|escalat", re.I)
 
 
-@dataclass
-class Item:
-    key: str
-    title: str
-    verdict: str
-    evidence: list[str] = field(default_factory=list)
-
-
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def checks(app, run: Run) -> list[Item]:
+def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
+    """The automatic checks, each decided from the stored run and the records now."""
     config = run.config or {}
     return [
         _status(run),
-        _record(app, run),
-        _context(app, run, config),
+        _record(run, records, registry),
+        _context(run, registry, config),
         _tools(run, config),
-        _duplicates(app, run),
+        _duplicates(run, records),
         _claims(run),
         _next_step(run),
     ]
 
 
-def _status(run: Run) -> Item:
+def _status(run: Run) -> Check:
     title = "The status is completed or the error is understood"
     if run.status == COMPLETED:
-        return Item("status", title, PASS, ["completed"])
+        return Check("status", title, PASS, ["completed"])
     if run.status in FINISHED and run.error:
-        return Item("status", title, UNKNOWN, [
+        return Check("status", title, UNKNOWN, [
             f"{run.status}: {run.error.kind} — {ERROR_KINDS.get(run.error.kind, '')}",
             f"is it understood? 'workerctl run troubleshoot --id {run.id}' walks through it"])
-    return Item("status", title, FAIL, [f"the run is still {run.status}"])
+    return Check("status", title, FAIL, [f"the run is still {run.status}"])
 
 
-def _record(app, run: Run) -> Item:
+def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
     title = "The linked source record is correct and still there"
     if not run.record_id:
-        ok = not app.registry.output_modes.get(run.output_mode, None) or \
-            not app.registry.output_modes[run.output_mode].needs_record
-        return Item("record", title, PASS if ok else FAIL,
+        ok = not registry.output_modes.get(run.output_mode, None) or \
+            not registry.output_modes[run.output_mode].needs_record
+        return Check("record", title, PASS if ok else FAIL,
                     ["the run was tied to no record"])
-    record = app.records.peek(run.record_id)
+    record = records.peek(run.record_id)
     if record is None:
-        return Item("record", title, FAIL, [f"{run.record_id} no longer exists"])
+        return Check("record", title, FAIL, [f"{run.record_id} no longer exists"])
     evidence = [f"{record.type} {record.id} \"{record.title}\" exists; read it before acting: "
                 f"workerctl records show {record.id}"]
     if record.fingerprint() != run.record_fingerprint:
         evidence.append("it changed since the run: the output may be out of date")
-        return Item("record", title, UNKNOWN, evidence)
-    return Item("record", title, PASS, evidence)
+        return Check("record", title, UNKNOWN, evidence)
+    return Check("record", title, PASS, evidence)
 
 
-def _context(app, run: Run, config: dict) -> Item:
+def _context(run: Run, registry: Registry, config: dict) -> Check:
     from workerctl.engine.context import LINK_TYPES
 
     title = "The worker used only appropriate context"
-    sources = app.registry.context_sources()
+    sources = registry.context_sources()
     allowed = {t for s in config.get("context_sources", []) for t in sources.get(s, [])}
     given = run.context.get("records", [])
     outside = [r for r in given if r["type"] not in allowed]
@@ -104,30 +101,30 @@ def _context(app, run: Run, config: dict) -> Item:
     if read:
         evidence.append(f"{len(read)} successful tool call(s) read more")
     if outside:
-        return Item("context", title, FAIL, [*evidence, "outside the allowed sources: "
+        return Check("context", title, FAIL, [*evidence, "outside the allowed sources: "
                                              + ", ".join(r["id"] for r in outside)])
     if run.record_type and run.record_type not in allowed and run.record_type in LINK_TYPES:
-        return Item("context", title, FAIL, [*evidence, "the run's own record type is not "
+        return Check("context", title, FAIL, [*evidence, "the run's own record type is not "
                                              "among its context sources"])
-    return Item("context", title, PASS, evidence)
+    return Check("context", title, PASS, evidence)
 
 
-def _tools(run: Run, config: dict) -> Item:
+def _tools(run: Run, config: dict) -> Check:
     title = "The worker stayed within its allowed tool categories"
     allowed = set(config.get("tool_categories", []))
     calls = [c for it in run.iterations for c in it.tool_calls]
     refused = [c for c in calls if not c.allowed]
     outside = [c for c in calls if c.allowed and c.category and c.category not in allowed]
     if refused or outside:
-        return Item("tools", title, FAIL, [f"{c.name} ({c.category}) was "
+        return Check("tools", title, FAIL, [f"{c.name} ({c.category}) was "
                                            + ("refused by the gate" if not c.allowed
                                               else "outside the allowed categories")
                                            for c in refused + outside])
-    return Item("tools", title, PASS, [f"{len(calls)} tool call(s), all in "
+    return Check("tools", title, PASS, [f"{len(calls)} tool call(s), all in "
                                        f"{', '.join(sorted(allowed)) or 'no category'}"])
 
 
-def _duplicates(app, run: Run) -> Item:
+def _duplicates(run: Run, records: RecordBook) -> Check:
     title = "No duplicate comment or record was created"
     mine = [e for e in run.side_effects if e.get("kind") == "comment" and e.get("created", True)]
     evidence, dupes = [], []
@@ -135,7 +132,7 @@ def _duplicates(app, run: Run) -> Item:
     for effect in mine:
         by_record.setdefault(effect["record_id"], []).append(effect)
     for record_id, effects in by_record.items():
-        comments = app.records.comments(record_id)
+        comments = records.comments(record_id)
         texts = {c.id: c for c in comments}
         for effect in effects:
             own = texts.get(effect.get("comment_id"))
@@ -151,14 +148,14 @@ def _duplicates(app, run: Run) -> Item:
                 evidence.append(f"{record_id}: {len(also)} other comment(s) by {own.author} from "
                                 f"runs {', '.join(sorted({c.run_id for c in also}))}")
     if dupes:
-        return Item("duplicates", title, FAIL, dupes + evidence)
+        return Check("duplicates", title, FAIL, dupes + evidence)
     if not mine:
-        return Item("duplicates", title, PASS, ["this run wrote no comment or record"])
-    return Item("duplicates", title, PASS if not evidence else UNKNOWN,
+        return Check("duplicates", title, PASS, ["this run wrote no comment or record"])
+    return Check("duplicates", title, PASS if not evidence else UNKNOWN,
                 [f"wrote {len(mine)} comment(s)", *evidence])
 
 
-def _claims(run: Run) -> Item:
+def _claims(run: Run) -> Check:
     title = "The output does not claim work that was not completed"
     text = run.output or ""
     kinds = {e.get("kind") for e in run.side_effects}
@@ -169,31 +166,31 @@ def _claims(run: Run) -> Item:
                 unbacked.append(f"says \"{match.group(0)}\" but the run recorded no "
                                 f"{'/'.join(backing)} side effect")
     if unbacked:
-        return Item("claims", title, FAIL, unbacked)
+        return Check("claims", title, FAIL, unbacked)
     if not text:
-        return Item("claims", title, PASS, ["no output"])
-    return Item("claims", title, PASS, [f"side effects recorded: {', '.join(sorted(kinds)) or 'none'}"
+        return Check("claims", title, PASS, ["no output"])
+    return Check("claims", title, PASS, [f"side effects recorded: {', '.join(sorted(kinds)) or 'none'}"
                                         "; no claim of other work found"])
 
 
-def _next_step(run: Run) -> Item:
+def _next_step(run: Run) -> Check:
     title = "It gives a useful next step when the worker could not finish"
     text = run.output or ""
     if run.status == COMPLETED and text.strip():
         if NEXT_STEP.search(text):
-            return Item("next_step", title, PASS, ["the output names a next step"])
-        return Item("next_step", title, UNKNOWN, ["the output names no next step"])
+            return Check("next_step", title, PASS, ["the output names a next step"])
+        return Check("next_step", title, UNKNOWN, ["the output names no next step"])
     if run.status == COMPLETED:
-        return Item("next_step", title, FAIL, ["the run completed with an empty output"])
+        return Check("next_step", title, FAIL, ["the run completed with an empty output"])
     if text and NEXT_STEP.search(text):
-        return Item("next_step", title, PASS, ["the partial output names a next step"])
+        return Check("next_step", title, PASS, ["the partial output names a next step"])
     hint = f"'workerctl run troubleshoot --id {run.id}'" if run.error else "none"
-    return Item("next_step", title, FAIL, [f"the run {run.status} without output that says "
+    return Check("next_step", title, FAIL, [f"the run {run.status} without output that says "
                                            f"what to do next (troubleshooting: {hint})"])
 
 
-def record_review(app, run: Run, verdict: str, reviewer: str, answers: dict[str, Any],
-                  note: str, items: list[Item]) -> Run:
+def record_review(history: History, run: Run, verdict: str, reviewer: str,
+                  answers: dict[str, Any], note: str, items: list[Check]) -> Run:
     if verdict not in VERDICTS:
         raise UsageError(f"unknown verdict {verdict!r}", hint=f"use one of: {', '.join(VERDICTS)}")
     if run.status not in FINISHED:
@@ -207,4 +204,4 @@ def record_review(app, run: Run, verdict: str, reviewer: str, answers: dict[str,
     def store(stored: Run) -> None:
         stored.review = review
 
-    return app.history.update(run.id, store)
+    return history.update(run.id, store)

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from workerctl.runs.changes import changes_since, earlier_side_effects
+from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.model import ERROR_KINDS, FINISHED, Run
 
-PASS, FAIL, UNKNOWN = "pass", "fail", "cannot tell"
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.runs.history import History
+    from workerctl.workspace import Workspace
+
 
 KIND_ACTIONS = {
     "worker_not_runnable": "activate the worker ('workerctl worker activate NAME'), or run a "
@@ -40,15 +47,6 @@ KIND_ACTIONS = {
 
 
 @dataclass
-class Check:
-    key: str
-    title: str
-    verdict: str
-    evidence: list[str] = field(default_factory=list)
-    action: str = ""
-
-
-@dataclass
 class Report:
     run_id: str
     status: str
@@ -62,63 +60,16 @@ class Report:
         return asdict(self)
 
 
-# -- what changed, what was written -------------------------------------------
-
-def changes_since(app, run: Run) -> dict[str, Any]:
-    """Worker configuration, record and plugins now, against the run's."""
-    from workerctl.workers.files import find_path, load_file
-
-    changes: dict[str, Any] = {}
-    try:
-        wf = load_file(find_path(app.workspace, run.worker), app.registry)
-        now_hash = wf.worker.config_hash if wf.ok else None
-    except Exception:
-        now_hash = None
-    changes["worker"] = {"then": run.config_hash, "now": now_hash,
-                         "changed": now_hash != run.config_hash}
-    if run.record_id:
-        record = app.records.peek(run.record_id)
-        now_fp = record.fingerprint() if record else None
-        changes["record"] = {"then": run.record_fingerprint, "now": now_fp,
-                             "changed": now_fp != run.record_fingerprint}
-    else:
-        changes["record"] = {"then": None, "now": None, "changed": False}
-    now_plugins = app.registry.fingerprint()
-    diff = sorted(k for k in set(now_plugins) | set(run.plugins or {})
-                  if now_plugins.get(k) != (run.plugins or {}).get(k))
-    changes["plugins"] = {"changed": bool(run.plugins) and bool(diff), "which": diff}
-    changes["anything"] = any(c["changed"] for c in changes.values() if isinstance(c, dict))
-    return changes
-
-
-def earlier_side_effects(app, run: Run, limit: int = 50) -> list[dict[str, Any]]:
-    """Side effects made by runs of this worker on this record (this one included)."""
-    from workerctl.runs.history import RunFilter
-
-    if not run.record_id:
-        docs = [{"id": run.id}]
-    else:
-        docs = app.history.list(RunFilter(workers=(run.worker,), record_id=run.record_id),
-                                limit=limit)
-    out = []
-    for doc in docs:
-        if doc.get("side_effects", 1) == 0:
-            continue
-        other = run if doc["id"] == run.id else app.history.get(doc["id"])
-        for effect in other.side_effects:
-            out.append({"run_id": other.id, "run_status": other.status, **effect})
-    return out
-
-
 # -- the steps -----------------------------------------------------------------
 
-def _tools_named(text: str, registry) -> list[str]:
+def _tools_named(text: str, registry: Registry) -> list[str]:
     """Tool names, or verbs that need a write tool, that the instructions mention."""
     lowered = text.lower()
     return [name for name in registry.tools if re.search(rf"\b{re.escape(name)}\b", lowered)]
 
 
-def troubleshoot(app, run: Run) -> Report:
+def troubleshoot(run: Run, *, history: History, records: RecordBook, registry: Registry,
+                 workspace: Workspace) -> Report:
     if run.status not in ("failed", "cancelled"):
         what = "has not finished yet" if run.status not in FINISHED else "did not fail"
         return Report(run.id, run.status, False,
@@ -131,14 +82,16 @@ def troubleshoot(app, run: Run) -> Report:
     report = Report(run.id, run.status, True)
     report.steps = [
         _step_error(run, kind),
-        _step_record_link(run, app),
-        _step_record_access(run, app, config),
-        _step_context(run, app, sources, kind),
-        _step_tools(run, app, config, categories),
-        _step_instructions(run, app, config, categories, kind),
+        _step_record_link(run, registry),
+        _step_record_access(run, records, config),
+        _step_context(run, registry, sources, kind),
+        _step_tools(run, registry, config, categories),
+        _step_instructions(run, registry, config, categories, kind),
     ]
     report.causes = _causes(run, kind, report.steps)
-    report.rerun = _rerun_advice(app, run)
+    report.rerun = _rerun_advice(run, changes_since(run, workspace=workspace, registry=registry,
+                                                    records=records),
+                                 earlier_side_effects(run, history))
     return report
 
 
@@ -154,13 +107,13 @@ def _step_error(run: Run, kind: str | None) -> Check:
     return Check("error", title, FAIL, evidence, KIND_ACTIONS.get(kind, "read the detail"))
 
 
-def _step_record_link(run: Run, app) -> Check:
+def _step_record_link(run: Run, registry: Registry) -> Check:
     title = "Open the linked task or source record, if present"
     if run.record_id:
         return Check("record_link", title, PASS,
                      [f"linked {run.record_type or 'record'} {run.record_id}"],
                      f"open it: workerctl records show {run.record_id}")
-    needs = app.registry.output_modes.get(run.output_mode)
+    needs = registry.output_modes.get(run.output_mode)
     if needs is not None and needs.needs_record:
         return Check("record_link", title, FAIL,
                      [f"output mode {run.output_mode} needs a linked record and none was given"],
@@ -170,11 +123,11 @@ def _step_record_link(run: Run, app) -> Check:
                  "nothing to open; read the output with workerctl run inspect --id " + run.id)
 
 
-def _step_record_access(run: Run, app, config: dict) -> Check:
+def _step_record_access(run: Run, records: RecordBook, config: dict) -> Check:
     title = "Confirm the record still exists and the worker can access it"
     if not run.record_id:
         return Check("record_access", title, UNKNOWN, ["no linked record to check"], "")
-    record = app.records.peek(run.record_id)
+    record = records.peek(run.record_id)
     if record is None:
         return Check("record_access", title, FAIL,
                      [f"{run.record_id} does not exist in any record source now"],
@@ -200,14 +153,14 @@ def _step_record_access(run: Run, app, config: dict) -> Check:
     return Check("record_access", title, verdict, evidence, action)
 
 
-def _step_context(run: Run, app, sources: list[str], kind: str | None) -> Check:
+def _step_context(run: Run, registry: Registry, sources: list[str], kind: str | None) -> Check:
     from workerctl.engine.context import source_for_type
 
     title = "Check that the worker has the needed context source"
     given = ", ".join(f"{r['type']} {r['id']}" for r in run.context.get("records", [])) or "none"
     evidence = [f"context sources: {', '.join(sources) or 'none'}", f"records given: {given}"]
     if run.record_type:
-        needed = source_for_type(run.record_type, app.registry)
+        needed = source_for_type(run.record_type, registry)
         if not set(needed) & set(sources):
             return Check("context", title, FAIL,
                          [*evidence, f"a {run.record_type} needs the context source "
@@ -227,20 +180,20 @@ def _step_context(run: Run, app, sources: list[str], kind: str | None) -> Check:
     return Check("context", title, PASS, evidence, "")
 
 
-def _step_tools(run: Run, app, config: dict, categories: list[str]) -> Check:
+def _step_tools(run: Run, registry: Registry, config: dict, categories: list[str]) -> Check:
     title = "Check that the allowed tool categories include the action it was asked to perform"
     evidence = [f"allowed categories: {', '.join(categories) or 'none'}"]
     refused = [c for it in run.iterations for c in it.tool_calls if not c.allowed]
     for call in refused:
         evidence.append(f"refused: {call.name} (category {call.category}) in the run")
-    named = [t for t in _tools_named(config.get("instructions", ""), app.registry)
-             if app.registry.tools[t].category not in categories]
+    named = [t for t in _tools_named(config.get("instructions", ""), registry)
+             if registry.tools[t].category not in categories]
     for name in named:
         evidence.append(f"the instructions name {name}, in category "
-                        f"{app.registry.tools[name].category}, which is not allowed")
+                        f"{registry.tools[name].category}, which is not allowed")
     if refused or named:
         wanted = sorted({c.category for c in refused if c.category}
-                        | {app.registry.tools[t].category for t in named})
+                        | {registry.tools[t].category for t in named})
         return Check("tools", title, FAIL, evidence,
                      f"allow {', '.join(wanted)} if the worker should do that, or remove it "
                      "from the instructions")
@@ -251,7 +204,7 @@ def _step_tools(run: Run, app, config: dict, categories: list[str]) -> Check:
     return Check("tools", title, PASS, evidence, "")
 
 
-def _step_instructions(run: Run, app, config: dict, categories: list[str],
+def _step_instructions(run: Run, registry: Registry, config: dict, categories: list[str],
                        kind: str | None) -> Check:
     title = "Edit the worker instructions if they are too broad or ask for unsupported work"
     evidence, verdict = [], PASS
@@ -259,12 +212,12 @@ def _step_instructions(run: Run, app, config: dict, categories: list[str],
         verdict = FAIL
         evidence.append(f"it used all {config.get('max_iterations')} iterations without an "
                         "answer: the job may be too broad")
-    named = [t for t in _tools_named(config.get("instructions", ""), app.registry)
-             if app.registry.tools[t].category not in categories]
+    named = [t for t in _tools_named(config.get("instructions", ""), registry)
+             if registry.tools[t].category not in categories]
     if named:
         verdict = FAIL
         evidence.append(f"asks for {', '.join(named)}, outside the allowed categories")
-    mode = app.registry.output_modes.get(run.output_mode)
+    mode = registry.output_modes.get(run.output_mode)
     wrong_type = run.record_type is not None and run.record_type not in (mode.needs_record
                                                                          if mode else ())
     if mode is not None and mode.needs_record and (run.record_id is None or wrong_type):
@@ -307,9 +260,8 @@ def _causes(run: Run, kind: str | None, steps: list[Check]) -> list[Check]:
     return out
 
 
-def _rerun_advice(app, run: Run) -> dict[str, Any]:
-    changes = changes_since(app, run)
-    effects = earlier_side_effects(app, run)
+def _rerun_advice(run: Run, changes: dict[str, Any],
+                  effects: list[dict[str, Any]]) -> dict[str, Any]:
     written = [e for e in effects if e.get("created", True)]
     if changes["anything"]:
         what = [k for k in ("worker", "record", "plugins") if changes[k]["changed"]]

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import ConfigError, UsageError
 from workerctl.runs.model import COMPLETED, FAILED
-from workerctl.workers.files import display_path, find_path, load_file, load_text, render_new, status_edit
+from workerctl.workers.files import (
+    display_path,
+    find_path,
+    load_all,
+    load_file,
+    load_text,
+    render_new,
+    status_edit,
+)
 from workerctl.workers.model import WorkerFile
 from workerctl.workers.validation import SLUG
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.runs.history import History
+    from workerctl.runs.model import Run
+    from workerctl.workers.versions import Versions
+    from workerctl.workspace import Workspace
 
 STATS_WINDOW = 50  # success rate over each worker's latest runs
 STATS_SCAN_LIMIT = 20000  # summaries examined at most for the workers list
@@ -39,7 +54,7 @@ class RunStats:
                 "runs_counted": self.finished}
 
 
-def run_stats(history, names: list[str]) -> dict[str, RunStats]:
+def run_stats(history: History, names: list[str]) -> dict[str, RunStats]:
     stats = {n: RunStats() for n in names}
     for scanned, doc in enumerate(history.iter_summaries(), start=1):
         item = stats.get(doc["worker"])
@@ -69,15 +84,27 @@ def worker_row(wf: WorkerFile, stats: RunStats | None) -> dict[str, Any]:
     return row
 
 
-def new_worker(app, name: str, template_key: str | None, executor: str = "echo") -> str:
+def worker_files(workspace: Workspace, registry: Registry, versions: Versions,
+                 deep: bool = False) -> list[WorkerFile]:
+    """All worker files, each change found on disk kept as a new version first.
+
+    Every command that lists or changes workers calls this, so an edit made by
+    hand is in the version history before anything else happens to the file.
+    """
+    files = load_all(workspace, registry, deep)
+    versions.sync({wf.name: wf.content for wf in files})
+    return files
+
+
+def new_worker(workspace: Workspace, registry: Registry, versions: Versions, name: str,
+               template_key: str | None, executor: str = "echo") -> str:
     if not SLUG.match(name):
         raise UsageError(f"{name!r} is not a valid worker name",
                          hint="use lower-case letters, digits and single hyphens")
-    path = app.workspace.worker_file(name)
+    path = workspace.worker_file(name)
     if path.exists() or path.with_suffix(".yml").exists():
         raise UsageError(f"worker {name!r} already exists ({path})",
                          hint=f"edit it with 'workerctl worker edit {name}'")
-    registry = app.registry
     template = None
     if template_key is not None:
         template = registry.templates.get(template_key)
@@ -88,64 +115,68 @@ def new_worker(app, name: str, template_key: str | None, executor: str = "echo")
         raise UsageError(f"unknown executor {executor!r}",
                          hint="'workerctl executors list' shows what is installed")
     text = render_new(name, template, executor)
-    checked = load_text(text, path, registry, display_path(app.workspace, path))
+    checked = load_text(text, path, registry, display_path(workspace, path))
     if not checked.ok:
         raise ConfigError("the new worker would be invalid:", checked.problems)
-    app.worker_files()  # records changes found on disk before this one
+    worker_files(workspace, registry, versions)  # changes found on disk come first
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    app.versions.record(name, text, "new" + (f" from template {template_key}" if template_key else ""))
+    versions.record(name, text, "new" + (f" from template {template_key}" if template_key else ""))
     return str(path)
 
 
-def check_edit(app, name: str, text: str) -> WorkerFile:
-    path = find_path(app.workspace, name)
-    return load_text(text, path, app.registry, display_path(app.workspace, path))
+def check_edit(workspace: Workspace, registry: Registry, name: str, text: str) -> WorkerFile:
+    path = find_path(workspace, name)
+    return load_text(text, path, registry, display_path(workspace, path))
 
 
-def save_edit(app, name: str, text: str, action: str = "edit") -> bool:
+def save_edit(workspace: Workspace, registry: Registry, versions: Versions, name: str,
+              text: str, action: str = "edit") -> bool:
     """Validate and write ``text`` as the worker file; False if nothing changed."""
     from workerctl.storage.atomic import write_text_atomic
 
-    path = find_path(app.workspace, name)
+    path = find_path(workspace, name)
     current = path.read_text(encoding="utf-8")
-    app.versions.record(name, current, "found on disk")
+    versions.record(name, current, "found on disk")
     if text == current:
         return False
-    checked = check_edit(app, name, text)
+    checked = check_edit(workspace, registry, name, text)
     if not checked.ok:
         raise ConfigError(f"the edit of {name!r} is invalid; the file was not changed:",
                           checked.problems)
     write_text_atomic(path, text)
-    app.versions.record(name, text, action)
+    versions.record(name, text, action)
     return True
 
 
-def set_status(app, name: str, status: str) -> bool:
-    path = find_path(app.workspace, name)
-    wf = load_file(path, app.registry, display_path(app.workspace, path))
+def set_status(workspace: Workspace, registry: Registry, versions: Versions, name: str,
+               status: str) -> bool:
+    path = find_path(workspace, name)
+    wf = load_file(path, registry, display_path(workspace, path))
     if not wf.ok:
         raise ConfigError(f"worker {name!r} is invalid; fix it before changing its status:",
                           wf.problems)
     if wf.worker.status == status:
         return False
-    return save_edit(app, name, status_edit(wf.content, status),
+    return save_edit(workspace, registry, versions, name, status_edit(wf.content, status),
                      "pause" if status == "paused" else "activate")
 
 
-def restore(app, name: str, number: int) -> bool:
-    version = app.versions.get(name, number)
+def restore(workspace: Workspace, registry: Registry, versions: Versions, name: str,
+            number: int) -> bool:
+    version = versions.get(name, number)
     if version.content is None:
         raise UsageError(f"version {number} of {name!r} records a deletion; pick another")
-    path = app.workspace.worker_file(name)
+    path = workspace.worker_file(name)
     if not path.exists():
-        checked = load_text(version.content, path, app.registry)
+        checked = load_text(version.content, path, registry)
         if not checked.ok:
             raise ConfigError("that version is no longer valid:", checked.problems)
         path.write_text(version.content, encoding="utf-8")
-        app.versions.record(name, version.content, f"restore version {number}")
+        versions.record(name, version.content, f"restore version {number}")
         return True
-    return save_edit(app, name, version.content, f"restore version {number}")
+    return save_edit(workspace, registry, versions, name, version.content,
+                     f"restore version {number}")
 
 
 def unified(before: str, after: str, label_a: str, label_b: str) -> str:
@@ -153,21 +184,22 @@ def unified(before: str, after: str, label_a: str, label_b: str) -> str:
         before.splitlines(keepends=True), after.splitlines(keepends=True), label_a, label_b))
 
 
-def config_yaml(config: dict) -> str:
+def config_yaml(config: dict[str, Any]) -> str:
     import yaml
 
     return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
 
 
-def diff_versions(app, name: str, from_v: int | None, to_v: int | None) -> str:
-    path = find_path(app.workspace, name)
+def diff_versions(workspace: Workspace, versions: Versions, name: str, from_v: int | None,
+                  to_v: int | None) -> str:
+    path = find_path(workspace, name)
     current = path.read_text(encoding="utf-8")
-    app.versions.record(name, current, "found on disk")
-    history = app.versions.history(name)
+    versions.record(name, current, "found on disk")
+    history = versions.history(name)
     if to_v is None:
         after, label_b = current, f"{name} (now)"
     else:
-        after, label_b = app.versions.get(name, to_v).content or "", f"{name} v{to_v}"
+        after, label_b = versions.get(name, to_v).content or "", f"{name} v{to_v}"
     if from_v is None:
         older = [v for v in history if v.content != after]
         if not older:
@@ -175,13 +207,13 @@ def diff_versions(app, name: str, from_v: int | None, to_v: int | None) -> str:
         base = older[-1]
         before, label_a = base.content or "", f"{name} v{base.version}"
     else:
-        before, label_a = app.versions.get(name, from_v).content or "", f"{name} v{from_v}"
+        before, label_a = versions.get(name, from_v).content or "", f"{name} v{from_v}"
     return unified(before, after, label_a, label_b)
 
 
-def diff_run(app, name: str, run) -> str:
-    path = find_path(app.workspace, name)
-    wf = load_file(path, app.registry)
+def diff_run(workspace: Workspace, registry: Registry, name: str, run: Run) -> str:
+    path = find_path(workspace, name)
+    wf = load_file(path, registry)
     now = wf.worker.config if wf.ok else {}
     return unified(config_yaml(run.config), config_yaml(now),
                    f"{name} as run {run.id} ran it ({run.config_hash})",

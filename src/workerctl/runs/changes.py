@@ -1,0 +1,87 @@
+"""What changed since a run: its worker's configuration, its record, the plugins.
+
+The run card, the troubleshooting walk and the rerun guard all ask this; the
+answer is computed here once, from the stored run against the workspace now,
+and handed to them as plain data (rendering reads no files).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from workerctl.runs.model import COMPLETED, Run
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.runs.history import History
+    from workerctl.workspace import Workspace
+
+
+def worker_now(workspace: Workspace, registry: Registry, name: str) -> tuple[str | None, str]:
+    """The worker's configuration hash now and its state: ``valid``, ``invalid`` or ``deleted``."""
+    from workerctl.workers.files import find_path, load_file
+
+    try:
+        wf = load_file(find_path(workspace, name), registry)
+    except Exception:  # the worker file was deleted or is unreadable
+        return None, "deleted"
+    if wf.worker is None:
+        return None, "invalid"
+    return wf.worker.config_hash, "valid"
+
+
+def changes_since(run: Run, *, workspace: Workspace, registry: Registry,
+                  records: RecordBook) -> dict[str, Any]:
+    """Worker configuration, record and plugins now, against the run's."""
+    now_hash, _ = worker_now(workspace, registry, run.worker)
+    changes: dict[str, Any] = {"worker": {"then": run.config_hash, "now": now_hash,
+                                          "changed": now_hash != run.config_hash}}
+    if run.record_id:
+        record = records.peek(run.record_id)
+        now_fp = record.fingerprint() if record else None
+        changes["record"] = {"then": run.record_fingerprint, "now": now_fp,
+                             "changed": now_fp != run.record_fingerprint}
+    else:
+        changes["record"] = {"then": None, "now": None, "changed": False}
+    now_plugins = registry.fingerprint()
+    diff = sorted(k for k in set(now_plugins) | set(run.plugins or {})
+                  if now_plugins.get(k) != (run.plugins or {}).get(k))
+    changes["plugins"] = {"changed": bool(run.plugins) and bool(diff), "which": diff}
+    changes["anything"] = any(c["changed"] for c in changes.values() if isinstance(c, dict))
+    return changes
+
+
+def earlier_side_effects(run: Run, history: History, limit: int = 50) -> list[dict[str, Any]]:
+    """Side effects made by runs of this worker on this record (this one included)."""
+    from workerctl.runs.history import RunFilter
+
+    if not run.record_id:
+        docs: list[dict[str, Any]] = [{"id": run.id}]
+    else:
+        docs = history.list(RunFilter(workers=(run.worker,), record_id=run.record_id),
+                            limit=limit)
+    out = []
+    for doc in docs:
+        if doc.get("side_effects", 1) == 0:
+            continue
+        other = run if doc["id"] == run.id else history.get(doc["id"])
+        for effect in other.side_effects:
+            out.append({"run_id": other.id, "run_status": other.status, **effect})
+    return out
+
+
+def card_facts(run: Run, *, workspace: Workspace, registry: Registry,
+               records: RecordBook) -> dict[str, Any]:
+    """What the card says beyond the stored run: does the record still exist, did the
+    worker change since, is a review still owed."""
+    record_exists = records.peek(run.record_id) is not None if run.record_id else None
+    current_hash, state = worker_now(workspace, registry, run.worker)
+    if state == "valid":
+        worker_state = "unchanged" if current_hash == run.config_hash else "changed"
+    else:
+        worker_state = "invalid now" if state == "invalid" else "deleted"
+    return {"record_exists": record_exists, "worker_now": worker_state,
+            "current_config_hash": current_hash,
+            "review_pending": bool(run.needs_review and run.review is None
+                                   and run.status == COMPLETED)}
