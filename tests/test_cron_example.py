@@ -56,3 +56,15 @@ def test_sweep_with_nothing_overdue(workspace):
         store.delete(task.id)
     result = sweep(workspace)
     assert result.returncode == 0 and "no overdue tasks" in result.stdout
+
+
+def test_a_second_sweep_skips_the_tasks_already_handled(workspace):
+    first = sweep(workspace)
+    assert "overdue-sweep: 4 completed, 1 failed" in first.stdout
+    second = sweep(workspace)
+    out = second.stdout
+    assert "skipped 4 task(s) overdue-task-review already handled" in out, out + second.stderr
+    assert "started 1 run(s)" in out and "overdue-sweep: 0 completed, 1 failed" in out
+    comments = [c for t in ("T-1042", "T-1043", "T-2001", "T-9001")
+                for c in BuiltinRecordStore(workspace).comments(t) if c.run_id]
+    assert len(comments) == 4  # one summary per task, not one per sweep

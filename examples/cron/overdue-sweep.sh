@@ -4,7 +4,9 @@
 #   WORKERCTL_WORKSPACE=/srv/workers overdue-sweep.sh [WORKER]
 #
 # Exit status: 0 when every run completed, 1 when any failed (cron mails the output),
-# 2 on bad usage. Needs workerctl and jq on PATH.
+# 2 on bad usage. A task the worker already commented on, unchanged since, is skipped
+# (run start exits 5: the duplicate guard), so a daily sweep never posts the same
+# summary twice. Needs workerctl and jq on PATH.
 set -euo pipefail
 
 worker="${1:-overdue-task-review}"
@@ -27,10 +29,28 @@ fi
 
 since="$(date -u +%Y-%m-%dT%H:%M:%S)"  # before the first run starts
 run_ids=()
+skipped=()
+errors="$(mktemp)"
+trap 'rm -f "$errors"' EXIT
 for task in "${tasks[@]}"; do
-  run_ids+=("$("$workerctl" run start "$worker" --task "$task" --detach --trigger cron \
-               --reason "overdue sweep $today")")
+  if id="$("$workerctl" run start "$worker" --task "$task" --detach --trigger cron \
+             --reason "overdue sweep $today" 2>"$errors")"; then
+    run_ids+=("$id")
+  else
+    code=$?
+    # 5: the duplicate guard (already done on this unchanged task, or running now)
+    if [ "$code" -ne 5 ]; then cat "$errors" >&2; exit "$code"; fi
+    skipped+=("$task")
+  fi
 done
+if [ "${#skipped[@]}" -gt 0 ]; then
+  echo "overdue-sweep: skipped ${#skipped[@]} task(s) $worker already handled, unchanged" \
+       "since: ${skipped[*]}"
+fi
+if [ "${#run_ids[@]}" -eq 0 ]; then
+  echo "overdue-sweep: nothing new to review on $today"
+  exit 0
+fi
 echo "overdue-sweep: started ${#run_ids[@]} run(s) of $worker: ${run_ids[*]}"
 
 # Wait until every run has finished; --exit-status makes the exit code 1 if any failed.

@@ -107,10 +107,11 @@ def rq_worker(write, name="remote", inner=None, **settings):
                     **settings})
 
 
-def start(ws, worker: str, record: str = "T-1042"):
+def start(ws, worker: str, record: str = "T-1042", allow_repeat: bool = True):
     from workerctl.engine.loop import StartOptions
 
-    return App(str(ws.root)).engine.start(worker, StartOptions(record_id=record))
+    return App(str(ws.root)).engine.start(worker, StartOptions(record_id=record,
+                                                               allow_repeat=allow_repeat))
 
 
 def status(ws, run_id: str) -> str:
@@ -245,7 +246,10 @@ def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_wri
     queued = json.loads(workerctl_cli("run", "start", "remote", "--task", "T-1042",
                                       "--json").stdout)
     assert queued["status"] == "queued"
-    detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach")
+    refused = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach")
+    assert refused.exit_code == 5, refused.output  # the duplicate guard: same task, unchanged
+    detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach",
+                             "--allow-repeat")
     assert detached.exit_code == 0, detached.output
     detached_id = detached.stdout.strip()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from workerctl.cli.common import app
@@ -48,21 +50,47 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
               help="Who started it (default: manual on a terminal, else script).")
 @click.option("--wait", is_flag=True, help="For a worker on a remote executor (a task "
                                             "queue): wait until the run has finished.")
+@click.option("--allow-repeat", is_flag=True, help="Run even when this worker already wrote "
+                                                  "to this unchanged record (exit 5 without).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @click.pass_context
-def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
+def start(ctx, worker, record_id, detach, reason, test, trigger, wait, allow_repeat, as_json):
     """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed.
 
     A worker on a remote executor (e.g. rq) is queued and the command returns at
-    once, unless --wait.
+    once, unless --wait. Exit 5, with nothing run, when the worker already wrote
+    to this record and neither the record nor the worker changed since, when a
+    run of it on this record is executing now, or when an earlier write of it
+    there is unknown (see 'workerctl ledger list').
     """
-    from workerctl import render
     from workerctl.engine.loop import StartOptions
-    from workerctl.errors import EXIT_RUN_FAILED
 
     a = app(ctx)
     options = StartOptions(record_id=record_id, trigger=trigger or _default_trigger(),
-                           reason=reason, test=test)
+                           reason=reason, test=test, allow_repeat=allow_repeat)
+    with _refusal_as_json(as_json):
+        _start(ctx, a, worker, options, detach, wait, as_json)
+
+
+@contextlib.contextmanager
+def _refusal_as_json(as_json: bool):
+    """With --json, a refused start also prints the guard's decision on stdout."""
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
+    try:
+        yield
+    except DuplicateRefused as refused:
+        if as_json:
+            from workerctl import render
+
+            click.echo(render.to_json({"refused": refused.decision.to_dict()}))
+        raise
+
+
+def _start(ctx, a, worker, options, detach, wait, as_json):
+    from workerctl import render
+    from workerctl.errors import EXIT_RUN_FAILED
+
     if detach:
         the_run = a.engine.start_detached(worker, options)
         if as_json:
@@ -245,12 +273,15 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 @id_option
 @click.option("--force", is_flag=True, help="Rerun even when nothing changed or side effects "
                                             "may be written again.")
+@click.option("--allow-repeat", is_flag=True, help="Rerun even when the worker already wrote "
+                                                  "to this unchanged record.")
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
 @click.pass_context
-def rerun_cmd(ctx, run_id, force, detach, as_json):
+def rerun_cmd(ctx, run_id, force, allow_repeat, detach, as_json):
     """A new run of the same worker on the same record, linked to the earlier one;
-    refused when nothing changed since it failed, unless --force."""
+    refused when nothing changed since it failed, unless --force (exit 2), and by
+    the duplicate guard like every start, unless --allow-repeat (exit 5)."""
     from workerctl.errors import EXIT_RUN_FAILED
     from workerctl.runs.cards import effect_text
     from workerctl.runs.rerun_guard import plan_rerun, rerun
@@ -266,7 +297,8 @@ def rerun_cmd(ctx, run_id, force, detach, as_json):
             click.echo(f"  run {e['run_id']}: {effect_text(e)}", err=as_json)
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
     click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
-    new = rerun(a.engine, plan, force=force, detach=detach)
+    with _refusal_as_json(as_json):
+        new = rerun(a.engine, plan, force=force, detach=detach, allow_repeat=allow_repeat)
     if detach:
         click.echo(new.id)
         return

@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, UsageError
 from workerctl.runs.liveness import current_owner, mark_crashed
@@ -38,6 +38,9 @@ from workerctl.runs.model import (
 )
 from workerctl.storage.atomic import read_json, write_json
 from workerctl.storage.lock import lock_for
+
+if TYPE_CHECKING:
+    from workerctl.runs.ledger import Ledger
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
@@ -84,6 +87,7 @@ class History:
         self.root: Path = workspace.history_dir
         self.lock = lock_for(self.root / "lock", float(workspace.setting("lock_timeout")))
         self.stale_after = float(workspace.setting("stale_after"))
+        self._ledger: Ledger | None = None
 
     # -- paths --
 
@@ -151,6 +155,7 @@ class History:
         owner = run.owner or current_owner()
         write_json(self.marker_path(run.id), sync_data=False, data={
             "id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
+            "worker": run.worker, "record_id": run.record_id,
             "pid": owner.get("pid"), "host": owner.get("host"),
             "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
             "since": now_iso()})
@@ -189,6 +194,7 @@ class History:
             self._write_body(run, shard, doc_id)
             if run.status in UNFINISHED:
                 self._write_marker(run, shard, doc_id)
+            self._derived(run, None)
         return run
 
     def save(self, run: Run, *, executing: bool = False) -> Run:
@@ -209,7 +215,23 @@ class History:
                     self._write_marker(run, shard, doc_id)
             else:
                 self.clear_marker(run.id)
+            self._derived(run, stored)
         return run
+
+    def _derived(self, run: Run, stored: dict | None) -> None:
+        """Keep the side-effect ledger in step with a write (under the lock)."""
+        before = stored.get("side_effects") if stored else None
+        if run.side_effects or before:
+            self.ledger.sync(run, before, was_finished=bool(stored)
+                             and stored.get("status") in FINISHED)
+
+    @property
+    def ledger(self) -> Ledger:
+        from workerctl.runs.ledger import Ledger
+
+        if self._ledger is None:
+            self._ledger = Ledger(self)
+        return self._ledger
 
     def update(self, run_id: str, change: Callable[[Run], Any]) -> Run:
         """Read-modify-write one run under the lock."""
@@ -301,9 +323,11 @@ class History:
 
     # -- retention and recovery --
 
-    def prune(self, cutoff: str, dry_run: bool = False) -> dict[str, int]:
-        """Remove finished runs created before ``cutoff``; never unfinished ones."""
-        removed = kept_unfinished = 0
+    def prune(self, cutoff: str, dry_run: bool = False,
+              forget_effects: bool = False) -> dict[str, int]:
+        """Remove finished runs created before ``cutoff``; never unfinished ones. Their
+        side effects stay in the ledger unless ``forget_effects``."""
+        removed = kept_unfinished = forgotten = 0
         with self.lock:
             current = self._current_shard()
             for shard in self.shards():
@@ -320,8 +344,19 @@ class History:
                 else:
                     self.shard_path(shard).unlink()
                 for doc in doomed.values():
+                    if forget_effects and doc.get("side_effects"):
+                        forgotten += self._forget_effects(doc["id"])
                     self.body_path(doc["id"]).unlink(missing_ok=True)
-        return {"removed": removed, "kept_unfinished": kept_unfinished}
+        return {"removed": removed, "kept_unfinished": kept_unfinished,
+                "side_effects_forgotten": forgotten}
+
+    def _forget_effects(self, run_id: str) -> int:
+        try:
+            run = self.get(run_id)
+        except NotFoundError:
+            return 0
+        targets = {str(e.get("record_id") or "-") for e in run.side_effects}
+        return self.ledger.forget(run_id, targets)
 
     def reindex(self) -> dict[str, int]:
         """Rebuild the index shards and the unfinished markers from the run files.
@@ -361,6 +396,7 @@ class History:
                     shard, size, table = shard + 1, 0, {}
             if table:
                 self._shard_write(shard, table)
+            self.ledger.rebuild_from(bodies)  # effects of pruned runs stay as they are
             kept = []
             for name in ("index", "active"):
                 old = self.root / f"{name}.old-{stamp}"
