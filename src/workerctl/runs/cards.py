@@ -107,7 +107,8 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     return "\n".join(lines)
 
 
-VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot tell": "? cannot tell"}
+VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot_tell": "? cannot tell",
+                "cannot tell": "? cannot tell"}
 
 
 def check_lines(number: int | str, check, *, evidence: list[str], action: str = "") -> list[str]:
