@@ -127,7 +127,8 @@ def test_walk_through_the_cli_and_json(workspace, wcli):
         < out.index("5. Check that the allowed tool categories") \
         < out.index("6. Edit the worker instructions")
     assert "refused: read_invoice (category finance)" in out
-    assert "allow finance if the worker should do that" in out
+    # nothing in the instructions asks for read_invoice: never advise allowing it
+    assert "possible prompt injection" in out and "allow finance" not in out
     assert "Causes to rule out" in out and "Before rerunning" in out
     data = json.loads(wcli("run", "troubleshoot", "--id", run_id, "--json").output)
     assert [s["key"] for s in data["steps"]] == ["error", "record_link", "record_access",
