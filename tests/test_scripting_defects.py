@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 
-from helpers import make_worker, run_workerctl, write_worker
+from helpers import make_worker, write_worker
 from workerctl.runs.history import History
-from workerctl.runs.model import Run, new_run_id, now_iso
 from workerctl.runs.liveness import current_owner
+from workerctl.runs.model import Run, new_run_id, now_iso
 
 
 def start_json(wcli, *args):
@@ -162,7 +162,7 @@ def test_a_hand_made_worker_edited_after_a_run_can_be_restored(workspace, wcli):
     path.write_text(original.replace("Summarise the task", "Translate the task"))
     history = json.loads(wcli("worker", "history", "handmade", "--json").output)
     assert len(history) == 2  # the version that ran is kept, and the edit found on disk
-    ran = [v for v in history if v["version"] == first["worker_version"]][0]
+    ran = next(v for v in history if v["version"] == first["worker_version"])
     assert ran["config_hash"] == first["config_hash"]
     assert ran["action"] == "kept when a run started"
     restored = wcli("worker", "restore", "handmade", "--run", first["id"])

@@ -216,13 +216,13 @@ class Engine:
     def _execute(self, run: Run, worker: Worker) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
-        beat.start()
         previous = signal.getsignal(signal.SIGTERM)
         in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            try:
+            try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
+                if in_main:
+                    signal.signal(signal.SIGTERM, _raise_terminated)
+                beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
             except RunFailed as failed:
