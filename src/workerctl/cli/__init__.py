@@ -70,6 +70,11 @@ class LazyGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(0)
+        except KeyboardInterrupt:  # Ctrl-C: the shell convention is 128 + SIGINT
+            from workerctl.errors import EXIT_INTERRUPTED
+
+            click.echo("", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,7 +88,7 @@ def cli(ctx, workspace):
 
     Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
     3 not found; 4 the history is locked or damaged; 5 a start refused as a
-    duplicate (nothing ran).
+    duplicate (nothing ran); 130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
 
