@@ -48,7 +48,7 @@ def test_unknown_field_is_a_usage_error_naming_the_fields(wcli):
 
 
 def test_jq_filters_with_real_jq(wcli):
-    ok, failed = two_runs(wcli)
+    _, failed = two_runs(wcli)
     ids = wcli("runs", "list", "--jq", '.[] | select(.status == "failed") | .id')
     assert ids.output.splitlines() == [failed]  # strings raw, one per line
     counted = wcli("runs", "list", "--jq", "group_by(.status) | map({(.[0].status): length}) "
