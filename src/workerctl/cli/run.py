@@ -203,7 +203,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 
     from workerctl.errors import UsageError
     from workerctl.runs.cards import review_text
-    from workerctl.runs.review import HUMAN_ITEMS, checks, record_review
+    from workerctl.runs.review import HUMAN_ITEMS, checks, record_review, review_document
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
@@ -214,10 +214,11 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
             rv = the_run.review
             click.echo(f"Already reviewed: {rv.verdict} by {rv.reviewer} at {rv.time}; "
                        "a new review replaces it.")
-    if check_only:
+    nothing_given = verdict is None and matches_instructions is None \
+        and next_action_clear is None
+    if check_only or (as_json and nothing_given):
         if as_json:
-            echo_json({"run_id": the_run.id,
-                                       "checks": [i.to_dict() for i in items]})
+            echo_json(review_document(the_run, items))
         return
     answers = {"matches_instructions": matches_instructions,
                "next_action_clear": next_action_clear}
@@ -239,8 +240,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     stored = record_review(a.history, the_run, verdict, reviewer or getpass.getuser(), answers,
                            note or "", items)
     if as_json:
-        echo_json({"run_id": stored.id,
-                                   "review": stored.to_dict()["review"]})
+        echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:
         click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
 

@@ -83,6 +83,7 @@ def show(ctx, name, watch, as_json):
 
     from workerctl.runs.model import UNFINISHED
     from workerctl.workers.files import get_worker
+    from workerctl.workers.influence import describe as describe_review
     from workerctl.workers.operations import worker_files
 
     a = app(ctx)
@@ -93,7 +94,7 @@ def show(ctx, name, watch, as_json):
     while watch is not None and any(r["status"] in UNFINISHED for r in recent):
         if redraw:
             click.clear()
-            click.echo(_overview_text(w, recent))
+            click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
         time.sleep(max(watch, 0.1))
         a.refresh()
         recent = _recent_runs(a, w.name)
@@ -105,11 +106,11 @@ def show(ctx, name, watch, as_json):
             "output_mode": w.output_mode, "template": w.template,
             "context_sources": w.context_sources, "tool_categories": w.tool_categories,
             "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
-            "executor_settings": w.executor_settings, "needs_review": w.needs_review,
+            "executor_settings": w.executor_settings, **describe_review(w, a.registry),
             "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
             "recent_runs": recent})
     else:
-        click.echo(_overview_text(w, recent))
+        click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
 
 
 def _recent_runs(a, worker: str) -> list[dict]:
@@ -118,7 +119,7 @@ def _recent_runs(a, worker: str) -> list[dict]:
     return a.history.list(RunFilter(workers=(worker,)), limit=10)
 
 
-def _overview_text(w, recent: list[dict]) -> str:
+def _overview_text(w, recent: list[dict], review: dict) -> str:
     from workerctl import render
 
     lines = [render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else "")]
@@ -130,7 +131,8 @@ def _overview_text(w, recent: list[dict]) -> str:
         ("max iterations", str(w.max_iterations)), ("timeout", f"{w.timeout:g}s"),
         ("executor", w.executor + (f" ({render.plain(w.executor_settings)})"
                                     if w.executor_settings else "")),
-        ("human review", "required" if w.needs_review else "not required"),
+        ("human review", ("required: " + "; ".join(review["reasons"]))
+         if review["needs_review"] else "not required"),
         ("config hash", w.config_hash), ("file", str(w.path)),
     ]
     lines += [f"  {key + ':':<17}{value}" for key, value in pairs]
