@@ -35,7 +35,8 @@ KNOWN_FIELDS = frozenset((
     "safe_for_testing", "restricted_to", "source", "due", "comments", "version", "time",
     "action", "hash", "run_id", "applicable", "message", "steps", "causes", "rerun", "counts",
     "p50_seconds", "p95_seconds", "failed", "completed", "runs", "key", "files", "added",
-    "replaced", "dry_run", "removed", "kept_unfinished", "refused_calls",
+    "replaced", "dry_run", "removed", "kept_unfinished", "refused_calls", "checks", "reads",
+    "human_items",
 ))
 
 
