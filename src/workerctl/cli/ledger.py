@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids, worker_names
+from workerctl.cli.shape import ShapedGroup, echo_json
 
 COLUMNS = ["key", "state", "kind", "target", "worker", "run_id", "at", "committed_at",
            "detail", "settled"]
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def ledger():
     """The side effects runs made (comments, records written), by record and worker."""
 
@@ -72,7 +73,7 @@ def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
               help="The write did not happen.")
 @click.option("--note", default="", help="Why you decided so (kept with the entry).")
 @click.option("--by", "by", help="Who settles (default: your login name).")
-@click.option("--json", "as_json", is_flag=True, help="Print the settled entries as JSON.")
+@json_options
 @click.pass_context
 def settle(ctx, run_or_key, record_id, verdict, note, by, as_json):
     """Settle the unknown side effects of a run (RUN id or prefix, or one ledger KEY).
@@ -83,7 +84,6 @@ def settle(ctx, run_or_key, record_id, verdict, note, by, as_json):
     """
     import getpass
 
-    from workerctl import render
     from workerctl.errors import NotFoundError, UsageError
     from workerctl.runs.ledger import INTENDED, UNKNOWN, what_is_known
 
@@ -106,7 +106,7 @@ def settle(ctx, run_or_key, record_id, verdict, note, by, as_json):
     settled = a.history.ledger.settle(run_or_key, written=verdict == "written",
                                       by=by or getpass.getuser(), note=note, target=record_id)
     if as_json:
-        click.echo(render.to_json([e.to_dict() for e in settled]))
+        echo_json([e.to_dict() for e in settled])
     else:
         click.echo(f"settled {len(settled)} side effect(s) as "
                    f"{'written' if verdict == 'written' else 'not written'}")
