@@ -76,11 +76,12 @@ def show(ctx, record_id, as_json):
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.pass_context
 def import_cmd(ctx, path):
-    """Add or replace records from a YAML or JSON file (a list of records)."""
+    """Add or replace records from a YAML or JSON file (a list of records); each goes
+    to the record source that owns its type."""
     from pathlib import Path
 
     from workerctl.records.builtin_store import load_record_file
 
     items = load_record_file(Path(path))
-    added, replaced = app(ctx).records.builtin().import_records(items, path)
+    added, replaced = app(ctx).records.import_records(items, path)
     click.echo(f"imported {added + replaced} record(s): {added} new, {replaced} replaced")

@@ -6,7 +6,7 @@ The engine, the tools and the output modes reach records only through a
 
 from __future__ import annotations
 
-from workerctl.errors import NotFoundError
+from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.records.model import (
     Comment,
@@ -78,6 +78,34 @@ class RecordBook:
         if found is None:
             raise NotFoundError(f"no record with id {record_id!r}")
         return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
+
+    def import_records(self, items: list, origin: str) -> tuple[int, int]:
+        """Send each record to the source that owns its type; returns (added, replaced).
+
+        Every record's type is checked before anything is written, so a file with
+        a record no source owns changes nothing.
+        """
+        owners = {t: s for s in reversed(self.sources) for t in s.record_types}
+        batches: dict[str, tuple[RecordSource, list]] = {}
+        for index, item in enumerate(items, start=1):
+            where = f"{origin}: record {index}"
+            if not isinstance(item, dict):
+                raise ConfigError(f"{where}: must be a mapping with at least id, type and title")
+            rtype = item.get("type")
+            if not isinstance(rtype, str) or not rtype.strip():
+                raise ConfigError(f"{where}: type: missing or not a text value")
+            source = owners.get(rtype)
+            if source is None:
+                raise ConfigError(f"{where}: type: unknown record type {rtype!r} "
+                                  f"(one of {', '.join(sorted(owners))})",
+                                  hint="each type belongs to the record source that declares it "
+                                       "('workerctl plugins list' shows the sources)")
+            batches.setdefault(source.name, (source, []))[1].append(item)
+        added = replaced = 0
+        for source, batch in batches.values():
+            a, r = source.import_records(batch, origin)
+            added, replaced = added + a, replaced + r
+        return added, replaced
 
     def builtin(self) -> BuiltinRecordStore:
         for source in self.sources:

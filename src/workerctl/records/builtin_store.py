@@ -18,6 +18,7 @@ from typing import Any
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.model import (
     BUILTIN_CONTEXT_SOURCES,
+    BUILTIN_LINK_RULES,
     BUILTIN_TYPES,
     RECORD_KEYS,
     Comment,
@@ -49,6 +50,7 @@ class BuiltinRecordStore(RecordSource):
     name = "builtin"
     record_types = BUILTIN_TYPES
     context_sources = BUILTIN_CONTEXT_SOURCES
+    link_rules = BUILTIN_LINK_RULES
 
     def __init__(self, workspace) -> None:
         super().__init__(workspace)

@@ -26,6 +26,30 @@ BUILTIN_CONTEXT_SOURCES = {
 }
 
 
+@dataclass(frozen=True)
+class LinkRule:
+    """How a record of one type reaches records of another, for context assembly.
+
+    Forward (``reverse=False``): a record of ``from_type`` (``"*"``: any type)
+    names records of ``to_type`` under ``links[link]`` (a task's ``project``).
+    Reverse: records of ``to_type`` whose ``links[link]`` names a record of
+    ``from_type`` that is already in the context (a company's invoices).
+    """
+
+    link: str
+    to_type: str
+    from_type: str = "*"
+    reverse: bool = False
+
+
+# the built-in record types, their link keys, and the company → invoices look-up
+BUILTIN_LINK_RULES = (
+    *(LinkRule(key, rtype) for rtype in BUILTIN_TYPES
+      for key in (rtype, "companies" if rtype == "company" else rtype + "s")),
+    LinkRule("company", "invoice", from_type="company", reverse=True),
+)
+
+
 RECORD_KEYS = {"id", "type", "title", "links", "safe_for_testing", "restricted_to", "comments"}
 
 
@@ -78,13 +102,16 @@ def link_ids(value: Any) -> list[str]:
 class RecordSource(ABC):
     """What a record source plugin provides. Subclass it, set the class attributes.
 
-    ``context_sources`` maps the context-source names a worker may list to the
-    record types this source serves under that name.
+    ``record_types`` are the types this source owns (``records import`` sends
+    records of these types here); ``context_sources`` maps the context-source
+    names a worker may list to the record types served under that name;
+    ``link_rules`` say how its records reach others (see ``LinkRule``).
     """
 
     name: ClassVar[str] = ""
     record_types: ClassVar[tuple[str, ...]] = ()
     context_sources: ClassVar[dict[str, list[str]]] = {}
+    link_rules: ClassVar[tuple[LinkRule, ...]] = ()
 
     def __init__(self, workspace) -> None:
         self.workspace = workspace
@@ -104,3 +131,15 @@ class RecordSource(ABC):
     def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
                     key: str | None) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
+
+    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+        """Insert or replace records of this source's types; returns (added, replaced).
+
+        Sources that cannot take records from a file keep this default, and
+        ``records import`` says so instead of writing them elsewhere.
+        """
+        from workerctl.errors import UsageError
+
+        raise UsageError(f"record source {self.name!r} does not import records",
+                         hint=f"add {', '.join(self.record_types) or 'its'} records through "
+                              f"the {self.name} source's own tools")

@@ -89,8 +89,6 @@ def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
 
 
 def _context(run: Run, registry: Registry, config: dict) -> Check:
-    from workerctl.engine.context import LINK_TYPES
-
     title = "The worker used only appropriate context"
     sources = registry.context_sources()
     allowed = {t for s in config.get("context_sources", []) for t in sources.get(s, [])}
@@ -103,7 +101,8 @@ def _context(run: Run, registry: Registry, config: dict) -> Check:
     if outside:
         return Check("context", title, FAIL, [*evidence, "outside the allowed sources: "
                                              + ", ".join(r["id"] for r in outside)])
-    if run.record_type and run.record_type not in allowed and run.record_type in LINK_TYPES:
+    served = {t for types in sources.values() for t in types}
+    if run.record_type and run.record_type not in allowed and run.record_type in served:
         return Check("context", title, FAIL, [*evidence, "the run's own record type is not "
                                              "among its context sources"])
     return Check("context", title, PASS, evidence)

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REVIEW_CATEGORIES = ("finance", "crm", "commerce", "hrm")
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -48,6 +46,7 @@ class Worker:
     template: str | None = None
     executor_settings: dict[str, Any] = field(default_factory=dict)
     review_required: bool | None = None
+    categories_need_review: bool = False  # set by validation from the registry
     path: Path | None = None
     content: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +60,7 @@ class Worker:
         """Output that can influence customers, money, projects or support needs a person."""
         if self.review_required is not None:
             return self.review_required
-        return any(c in REVIEW_CATEGORIES for c in self.tool_categories)
+        return self.categories_need_review
 
 
 @dataclass

@@ -158,6 +158,8 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry,
         executor=executor, description=description, context_sources=sources,
         tool_categories=categories, max_iterations=max_iterations, timeout=timeout,
         template=template, executor_settings=settings, review_required=review_required,
+        categories_need_review=any(registry.categories[c].needs_review for c in categories
+                                   if c in registry.categories),
         config=data,
     )
     return worker, []

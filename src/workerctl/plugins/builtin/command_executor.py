@@ -32,13 +32,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from workerctl import hookimpl
-from workerctl.engine.step import (
+from workerctl.api import (
     ExecutorFailure,
     InvalidOutput,
     ProviderUnavailable,
     Step,
     StepTimeout,
+    hookimpl,
     step_from_json,
 )
 

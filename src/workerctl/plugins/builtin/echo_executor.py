@@ -23,8 +23,7 @@ from __future__ import annotations
 import json
 import time
 
-from workerctl import hookimpl
-from workerctl.engine.step import ExecutorFailure, Step, StepTimeout, ToolCall
+from workerctl.api import ExecutorFailure, Step, StepTimeout, ToolCall, hookimpl
 from workerctl.runs.model import preview_of
 
 STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat"}
