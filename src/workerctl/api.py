@@ -38,12 +38,13 @@ What is here, by the hook that uses it:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from workerctl.engine.outputs import OutputContext, OutputMode
-from workerctl.engine.remote import ProgressSink, RemoteExecutor, RunStore, as_remote
+from workerctl.engine.remote import ProgressSink, RemoteExecutor, RunStore
+from workerctl.engine.remote import as_remote as _as_remote
 from workerctl.engine.step import (
     PROTOCOL_VERSION,
     Executor,
@@ -100,7 +101,7 @@ hookimpl = pluggy.HookimplMarker("workerctl")
 
 def is_remote(executor: object) -> bool:
     """True for an executor that hands runs elsewhere instead of doing steps here."""
-    return as_remote(executor) is not None
+    return _as_remote(executor) is not None
 
 
 def installed_executors() -> dict[str, Executor | RemoteExecutor]:
@@ -125,7 +126,7 @@ def execute_remote(run: Run, sink: ProgressSink, workspace: Workspace | None = N
     return _execute(run, sink, workspace)
 
 
-def load_record_file(path: Path) -> list[dict]:
+def load_record_file(path: Path) -> list[dict[str, Any]]:
     """Read a YAML or JSON file of records (a list, or a mapping with ``records``),
     with the same limits and errors as ``workerctl records import``."""
     from workerctl.records.builtin_store import load_record_file as _load
@@ -146,7 +147,8 @@ def open_tinydb(path: Path, hint: str | None = None) -> TinyDB:
     is damaged (exit 4 with ``hint`` telling the user how to recover)."""
     from workerctl.storage.tinydb_storage import open_db
 
-    return open_db(path, hint=hint)
+    db: TinyDB = open_db(path, hint=hint)
+    return db
 
 
 __all__ = [

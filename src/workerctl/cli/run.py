@@ -238,7 +238,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
         click.echo(render.to_json({"run_id": stored.id,
                                    "review": stored.to_dict()["review"]}))
     else:
-        click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
+        click.echo(f"Review stored: {verdict} by {stored.review.reviewer if stored.review else reviewer}.")
 
 
 @run.command("rerun")

@@ -103,7 +103,8 @@ class Registry:
         return None
 
 
-def _add(registry: Registry, kind: str, table: dict, name: str, value: Any, plugin: str) -> None:
+def _add(registry: Registry, kind: str, table: dict[str, Any], name: object, value: Any,
+         plugin: str) -> None:
     if not isinstance(name, str) or not name:
         registry.warnings.append(f"plugin {plugin!r} registered a {kind} without a name; ignored")
         return
@@ -138,7 +139,7 @@ def _registrar(registry: Registry, hook: str, plugin: str) -> Callable:
         return register_category
     table_name, name_attr = TABLES[hook]
     table = getattr(registry, table_name)
-    return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, None), thing,
+    return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, ""), thing,
                               plugin)
 
 
@@ -188,18 +189,18 @@ def build_registry(extra_plugins: tuple = ()) -> Registry:
             registry.warnings.append(f"plugin {info.name!r} skipped: {info.error}")
     for impl in pm.hook.register_commands.get_hookimpls():
         registry.command_plugins.append((impl.plugin_name, impl.function))
-        info = by_name.get(impl.plugin_name)
-        if info is not None:
-            info.hooks.append(COMMAND_HOOK)
+        owner = by_name.get(impl.plugin_name)
+        if owner is not None:
+            owner.hooks.append(COMMAND_HOOK)
     for hook in KINDS:
         caller = getattr(pm.hook, hook)
         # get_hookimpls() lists in registration order: built-ins first, so they
         # win a name clash against a later plugin.
         for impl in caller.get_hookimpls():
             name = impl.plugin_name
-            info = by_name.get(name)
-            if info is not None and hook not in info.hooks:
-                info.hooks.append(hook)
+            owner = by_name.get(name)
+            if owner is not None and hook not in owner.hooks:
+                owner.hooks.append(hook)
             try:
                 kwargs = {"register": _registrar(registry, hook, name)}
                 impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})

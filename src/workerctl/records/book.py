@@ -6,6 +6,9 @@ The engine, the tools and the output modes reach records only through a
 
 from __future__ import annotations
 
+import builtins
+from typing import Any
+
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.records.model import (
@@ -62,13 +65,13 @@ class RecordBook:
                     out.append(record)
         return out
 
-    def find_linking(self, type: str, link: str, target_id: str) -> list[Record]:
+    def find_linking(self, type: str, link: str, target_id: str) -> builtins.list[Record]:
         """Records of ``type`` whose ``links[link]`` names ``target_id`` (counted as read)."""
         found = [r for r in self.list(type) if target_id in r.linked_ids(link)]
         self.reads.extend((r.type, r.id) for r in found)
         return found
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         found = self._find(record_id)
         return found[0].comments(record_id) if found else []
 
@@ -79,14 +82,14 @@ class RecordBook:
             raise NotFoundError(f"no record with id {record_id!r}")
         return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
 
-    def import_records(self, items: list, origin: str) -> tuple[int, int]:
+    def import_records(self, items: builtins.list[Any], origin: str) -> tuple[int, int]:
         """Send each record to the source that owns its type; returns (added, replaced).
 
         Every record's type is checked before anything is written, so a file with
         a record no source owns changes nothing.
         """
         owners = {t: s for s in reversed(self.sources) for t in s.record_types}
-        batches: dict[str, tuple[RecordSource, list]] = {}
+        batches: dict[str, tuple[RecordSource, builtins.list[dict[str, Any]]]] = {}
         for index, item in enumerate(items, start=1):
             where = f"{origin}: record {index}"
             if not isinstance(item, dict):

@@ -8,6 +8,7 @@ so that the same run can never write the same comment twice.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -104,7 +105,7 @@ class BuiltinRecordStore(RecordSource):
         docs = self._data().values()
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         if not self.comments_path(record_id).exists():
             return []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
@@ -127,7 +128,7 @@ class BuiltinRecordStore(RecordSource):
             storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
-    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+    def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records by id; returns (added, replaced)."""
         docs, comments = [], []
         for index, item in enumerate(items):

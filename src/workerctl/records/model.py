@@ -7,6 +7,7 @@ keeps the comments workers write on them.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -124,7 +125,7 @@ class RecordSource(ABC):
     def list(self, type: str | None = None) -> list[Record]:
         """Every record, or those of one type."""
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         return []
 
     @abstractmethod
@@ -132,7 +133,7 @@ class RecordSource(ABC):
                     key: str | None) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
 
-    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+    def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records of this source's types; returns (added, replaced).
 
         Sources that cannot take records from a file keep this default, and

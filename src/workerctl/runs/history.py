@@ -17,6 +17,7 @@ is reported (exit 4) and never written over.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import os
@@ -272,7 +273,7 @@ class History:
                 break
         return out
 
-    def remote_unfinished(self) -> dict[str, list[str]]:
+    def remote_unfinished(self) -> dict[str, builtins.list[str]]:
         """Executor name → ids of unfinished runs handed to a remote executor."""
         out: dict[str, list[str]] = {}
         for run_id, info in self.unfinished().items():
@@ -295,7 +296,7 @@ class History:
 
     # -- crashed runs --
 
-    def sweep(self) -> list[Run]:
+    def sweep(self) -> builtins.list[Run]:
         """Mark runs whose process is gone, or whose heartbeat is stale, as crashed."""
         return mark_crashed(self)
 
@@ -323,7 +324,7 @@ class History:
                     self.body_path(doc["id"]).unlink(missing_ok=True)
         return {"removed": removed, "kept_unfinished": kept_unfinished}
 
-    def reindex(self) -> dict[str, int]:
+    def reindex(self) -> dict[str, Any]:
         """Rebuild the index shards and the unfinished markers from the run files.
 
         Damaged run files are moved aside (``*.damaged``), never deleted.

@@ -145,7 +145,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
                              f"text as {own.id}")
             if also and not same:
                 evidence.append(f"{record_id}: {len(also)} other comment(s) by {own.author} from "
-                                f"runs {', '.join(sorted({c.run_id for c in also}))}")
+                                f"runs {', '.join(sorted({c.run_id or '-' for c in also}))}")
     if dupes:
         return Check("duplicates", title, FAIL, dupes + evidence)
     if not mine:
@@ -157,7 +157,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
 def _claims(run: Run) -> Check:
     title = "The output does not claim work that was not completed"
     text = run.output or ""
-    kinds = {e.get("kind") for e in run.side_effects}
+    kinds = {str(e.get("kind")) for e in run.side_effects}
     unbacked = []
     for pattern, backing in CLAIMS:
         for match in pattern.finditer(text):

@@ -100,11 +100,11 @@ def _step_error(run: Run, kind: str | None) -> Check:
     if run.error is None:
         return Check("error", title, UNKNOWN, ["the run failed without an error record"],
                      "inspect it: workerctl run inspect --id " + run.id)
-    evidence = [f"kind: {kind} — {ERROR_KINDS.get(kind, 'an error kind from a plugin')}",
+    evidence = [f"kind: {kind} — {ERROR_KINDS.get(kind or '', 'an error kind from a plugin')}",
                 f"message: {run.error.message}"]
     if run.error.detail:
         evidence.append("detail: " + run.error.detail.strip().splitlines()[-1][:300])
-    return Check("error", title, FAIL, evidence, KIND_ACTIONS.get(kind, "read the detail"))
+    return Check("error", title, FAIL, evidence, KIND_ACTIONS.get(kind or "", "read the detail"))
 
 
 def _step_record_link(run: Run, registry: Registry) -> Check:

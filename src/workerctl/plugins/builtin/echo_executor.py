@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from workerctl.api import ExecutorFailure, Step, StepTimeout, ToolCall, hookimpl
 from workerctl.runs.model import preview_of
@@ -71,8 +72,8 @@ class EchoExecutor:
     description = "Deterministic, no model: composes its output from the instructions and " \
                   "context, or plays a scripted list of steps"
 
-    def check_settings(self, settings: dict) -> list[tuple[str, str]]:
-        problems = []
+    def check_settings(self, settings: dict[str, Any]) -> list[tuple[str, ...]]:
+        problems: list[tuple[str, ...]] = []
         for key in settings:
             if key != "script":
                 problems.append((key, f"unknown echo setting {key!r}", "known: script"))
