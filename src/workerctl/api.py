@@ -26,7 +26,7 @@ What is here, by the hook that uses it:
 - ``register_output_modes``: ``OutputMode``, ``OutputContext``;
 - ``register_templates``: ``Template``;
 - ``register_record_sources``: ``RecordSource``, ``Record``, ``Comment``,
-  ``LinkRule``, ``link_ids``, ``load_record_file``, and for sources that keep
+  ``LinkRule``, ``ImportCheck``, ``link_ids``, ``load_record_file``, and for sources that keep
   their own files in the workspace: ``state_lock`` and ``open_tinydb``
   (atomic, damage-detecting TinyDB files under the workspace lock);
 - commands (``register_commands``): ``Workspace``, ``find_workspace`` and the
@@ -71,7 +71,14 @@ from workerctl.errors import (
     UsageError,
     WorkerctlError,
 )
-from workerctl.records.model import Comment, LinkRule, Record, RecordSource, link_ids
+from workerctl.records.model import (
+    Comment,
+    ImportCheck,
+    LinkRule,
+    Record,
+    RecordSource,
+    link_ids,
+)
 from workerctl.runs.history import RunFinishedElsewhere
 from workerctl.runs.model import (
     CANCELLED,
@@ -173,6 +180,7 @@ __all__ = [
     "Executor",
     "ExecutorFailure",
     "HistoryError",
+    "ImportCheck",
     "InvalidOutput",
     "LinkRule",
     "NotFoundError",

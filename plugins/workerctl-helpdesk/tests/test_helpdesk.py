@@ -107,7 +107,7 @@ def test_records_import_sends_each_record_to_the_source_that_owns_its_type(
                      "- {id: T-9000, type: task, title: Order a new printer}\n")
     result = workerctl_cli("records", "import", str(mixed))
     assert result.exit_code == 0, result.output
-    assert "2 record(s): 2 new" in result.output
+    assert "imported 2 records: 2 new, 0 replaced" in result.output
     ticket = json.loads(workerctl_cli("records", "show", "TK-200", "--json").output)
     assert ticket["source"] == "helpdesk" and ticket["fields"]["priority"] == "urgent"
     task = json.loads(workerctl_cli("records", "show", "T-9000", "--json").output)
@@ -115,7 +115,7 @@ def test_records_import_sends_each_record_to_the_source_that_owns_its_type(
     builtin = (helpdesk.records_file).read_text()
     assert "TK-200" not in builtin  # not written into the built-in store
     again = workerctl_cli("records", "import", str(mixed))
-    assert "2 record(s): 0 new, 2 replaced" in again.output
+    assert "imported 2 records: 0 new, 2 replaced" in again.output
 
 
 def test_an_import_with_a_type_no_source_owns_changes_nothing(helpdesk, workerctl_cli,

@@ -13,6 +13,7 @@ from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.records.model import (
     Comment,
+    ImportCheck,
     Record,
     RecordSource,
 )
@@ -82,33 +83,46 @@ class RecordBook:
             raise NotFoundError(f"no record with id {record_id!r}")
         return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
 
-    def import_records(self, items: builtins.list[Any], origin: str) -> tuple[int, int]:
-        """Send each record to the source that owns its type; returns (added, replaced).
+    def import_records(self, items: builtins.list[Any], origin: str, *,
+                       dry_run: bool = False) -> ImportCheck:
+        """Send each record to the source that owns its type; returns what was (or, with
+        ``dry_run``, would be) added and replaced.
 
-        Every record's type is checked before anything is written, so a file with
-        a record no source owns changes nothing.
+        Every record of every source is checked before anything is written, so a file
+        with one bad record, or a record no source owns, changes nothing.
         """
         owners = {t: s for s in reversed(self.sources) for t in s.record_types}
-        batches: dict[str, tuple[RecordSource, builtins.list[dict[str, Any]]]] = {}
+        batches: dict[str, tuple[RecordSource, builtins.list[Any], builtins.list[int]]] = {}
+        problems = []
         for index, item in enumerate(items, start=1):
             where = f"{origin}: record {index}"
-            if not isinstance(item, dict):
-                raise ConfigError(f"{where}: must be a mapping with at least id, type and title")
-            rtype = item.get("type")
-            if not isinstance(rtype, str) or not rtype.strip():
-                raise ConfigError(f"{where}: type: missing or not a text value")
-            source = owners.get(rtype)
-            if source is None:
-                raise ConfigError(f"{where}: type: unknown record type {rtype!r} "
-                                  f"(one of {', '.join(sorted(owners))})",
-                                  hint="each type belongs to the record source that declares it "
-                                       "('workerctl plugins list' shows the sources)")
-            batches.setdefault(source.name, (source, []))[1].append(item)
-        added = replaced = 0
-        for source, batch in batches.values():
-            a, r = source.import_records(batch, origin)
-            added, replaced = added + a, replaced + r
-        return added, replaced
+            rtype = item.get("type") if isinstance(item, dict) else None
+            source = owners.get(rtype) if isinstance(rtype, str) else None
+            if source is None and isinstance(rtype, str) and rtype.strip():
+                problems.append(f"{where}: type: unknown record type {rtype!r} "
+                                f"(one of {', '.join(sorted(owners))})")
+                continue
+            source = source or self.builtin()  # it reports a missing type or a non-mapping
+            _, members, positions = batches.setdefault(source.name, (source, [], []))
+            members.append(item)
+            positions.append(index)
+        checks = []
+        for source, members, positions in batches.values():
+            try:
+                checks.append(source.check_records(members, origin, positions=positions))
+            except ConfigError as bad:
+                problems.extend([str(p) for p in bad.problems] or [bad.message])
+        if problems:
+            raise ConfigError(f"{origin}: {len(problems)} invalid record(s); nothing was "
+                              "imported:", [_Line(p) for p in problems],
+                              hint="fix the file and import it again (--dry-run checks it "
+                                   "without writing); each type belongs to the record source "
+                                   "that declares it")
+        if not dry_run:
+            for source, members, _ in batches.values():
+                source.import_records(members, origin)
+        return ImportCheck(added=[i for c in checks for i in c.added],
+                           replaced=[i for c in checks for i in c.replaced])
 
     def builtin(self) -> BuiltinRecordStore:
         for source in self.sources:
@@ -122,3 +136,7 @@ def open_records(workspace, registry) -> RecordBook:
     for factory in registry.record_sources.values():
         sources.append(factory(workspace))
     return RecordBook(sources)
+
+
+class _Line(str):
+    """A problem line for ``ConfigError`` (printed as is)."""

@@ -100,6 +100,14 @@ def link_ids(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+@dataclass
+class ImportCheck:
+    """What importing a batch of records would do: the ids it adds and replaces."""
+
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+
+
 class RecordSource(ABC):
     """What a record source plugin provides. Subclass it, set the class attributes.
 
@@ -132,6 +140,18 @@ class RecordSource(ABC):
     def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
                     key: str | None) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
+
+    def check_records(self, items: builtins.list[Any], origin: str,
+                      positions: builtins.list[int] | None = None) -> ImportCheck:
+        """Validate a batch of this source's records and say what importing it would
+        add and replace; raise ``ConfigError`` naming every bad record (``positions``:
+        where each item stands in the file, 1-based, for those messages). Nothing is
+        written (``records import --dry-run`` shows this)."""
+        if type(self).import_records is RecordSource.import_records:
+            self.import_records(items, origin)  # refuses, saying why
+        ids = [str(item.get("id")) for item in items]
+        return ImportCheck(added=[i for i in ids if self.get(i) is None],
+                           replaced=[i for i in ids if self.get(i) is not None])
 
     def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records of this source's types; returns (added, replaced).

@@ -32,7 +32,8 @@ ERROR_KINDS = {
     "record_missing": "the linked record does not exist (any more)",
     "record_access_denied": "the record exists but this worker may not access it",
     "missing_context": "the worker lacks the context source the run needed",
-    "tool_not_allowed": "the worker called a tool outside its allowed tool categories",
+    "tool_not_allowed": "the worker called a tool that was not offered to it (unknown, "
+                        "or outside its allowed tool categories)",
     "provider_unavailable": "the model provider or program could not be reached "
                             "(connection, authentication, rate limit)",
     "executor_error": "the executor failed while doing a step",
@@ -141,6 +142,7 @@ class Run:
     error: RunError | None = None
     review: Review | None = None
     owner: dict[str, Any] = field(default_factory=dict)
+    worker_version: int | None = None  # the stored worker version it started with
 
     # -- state machine --
 

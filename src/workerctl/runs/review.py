@@ -52,7 +52,7 @@ def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
         _status(run),
         _record(run, records, registry),
         _context(run, registry, config),
-        _tools(run, config),
+        _tools(run, config, records),
         _duplicates(run, records),
         _claims(run),
         _next_step(run),
@@ -108,17 +108,23 @@ def _context(run: Run, registry: Registry, config: dict) -> Check:
     return Check("context", title, PASS, evidence)
 
 
-def _tools(run: Run, config: dict) -> Check:
+def _tools(run: Run, config: dict, records: RecordBook) -> Check:
+    from workerctl.runs.injection import NEVER_WIDEN, refused_calls
+
     title = "The worker stayed within its allowed tool categories"
     allowed = set(config.get("tool_categories", []))
     calls = [c for it in run.iterations for c in it.tool_calls]
-    refused = [c for c in calls if not c.allowed]
+    refused = refused_calls(run, records)
     outside = [c for c in calls if c.allowed and c.category and c.category not in allowed]
     if refused or outside:
-        return Check("tools", title, FAIL, [f"{c.name} ({c.category}) was "
-                                           + ("refused by the gate" if not c.allowed
-                                              else "outside the allowed categories")
-                                           for c in refused + outside])
+        evidence = []
+        for r in refused:
+            evidence.append(f"{r.name} ({r.category or 'unknown tool'}) was refused by the gate")
+            if r.possible_injection:
+                evidence.append(f"{r.describe()}; {NEVER_WIDEN}")
+        evidence += [f"{c.name} ({c.category}) was outside the allowed categories"
+                     for c in outside]
+        return Check("tools", title, FAIL, evidence)
     return Check("tools", title, PASS, [f"{len(calls)} tool call(s), all in "
                                        f"{', '.join(sorted(allowed)) or 'no category'}"])
 

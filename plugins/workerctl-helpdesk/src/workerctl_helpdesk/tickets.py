@@ -10,6 +10,7 @@ from typing import ClassVar
 from workerctl.api import (
     Comment,
     ConfigError,
+    ImportCheck,
     LinkRule,
     NotFoundError,
     Record,
@@ -94,13 +95,22 @@ class TicketSource(RecordSource):
             table.insert(asdict(reply))
             return reply, True
 
+    def check_records(self, items: list, origin: str,
+                      positions: list[int] | None = None) -> ImportCheck:
+        """Every ticket needs an id like TK-101 and a title; nothing is written."""
+        problems = [f"{origin}: ticket {item.get('id')!r}: needs an id like TK-101 and a title"
+                    for item in items
+                    if not (isinstance(item.get("id"), str) and item["id"].startswith("TK-")
+                            and isinstance(item.get("title"), str))]
+        if problems:
+            raise ConfigError(f"{origin}: {len(problems)} invalid ticket(s)", problems)
+        return super().check_records(items, origin, positions)
+
     def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace tickets by id; returns (added, replaced)."""
         from tinydb import Query
 
-        for index, item in enumerate(items, start=1):
-            if not isinstance(item.get("id"), str) or not item["id"].startswith("TK-"):
-                raise ConfigError(f"{origin}: ticket {index}: needs an id like TK-101")
+        self.check_records(items, origin)
         added = replaced = 0
         with self.lock:
             table = self._db().table("tickets")
