@@ -21,7 +21,7 @@ def walk(app, run):
     return troubleshoot(run, history=app.history, records=app.records, registry=app.registry,
                         workspace=app.workspace)
 
-P, F, U = "pass", "fail", "cannot tell"
+P, F, U = "pass", "fail", "cannot_tell"
 
 
 def start(workspace, worker, record="T-1042", **kw):

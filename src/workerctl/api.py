@@ -24,7 +24,7 @@ What is here, by the hook that uses it:
 - ``register_tools`` / ``register_tool_categories``: ``Tool``, ``ToolContext``,
   ``ToolError``, ``ToolCategory``;
 - ``register_output_modes``: ``OutputMode``, ``OutputContext``;
-- ``register_templates``: ``Template``;
+- ``register_templates``: ``Template``, ``OutputContract`` (what its output must hold);
 - ``register_record_sources``: ``RecordSource``, ``Record``, ``Comment``,
   ``LinkRule``, ``ImportCheck``, ``link_ids``, ``load_record_file``, and for sources that keep
   their own files in the workspace: ``state_lock`` and ``open_tinydb``
@@ -93,6 +93,7 @@ from workerctl.runs.model import (
     Run,
     RunError,
 )
+from workerctl.workers.contract import OutputContract
 from workerctl.workers.model import Worker
 from workerctl.workers.templates import Template
 from workerctl.workspace import Workspace, find_workspace
@@ -185,6 +186,7 @@ __all__ = [
     "LinkRule",
     "NotFoundError",
     "OutputContext",
+    "OutputContract",
     "OutputMode",
     "ProgressSink",
     "ProviderUnavailable",

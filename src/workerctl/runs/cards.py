@@ -131,7 +131,8 @@ def _injection_lines(call: dict[str, Any]) -> list[str]:
             f"         {NEVER_WIDEN}"]
 
 
-VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot tell": "? cannot tell"}
+VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot_tell": "? cannot tell",
+                "cannot tell": "? cannot tell"}
 
 
 def check_lines(number: int | str, check, *, evidence: list[str], action: str = "") -> list[str]:

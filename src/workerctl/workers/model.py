@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workerctl.workers.contract import OutputContract
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -46,7 +48,7 @@ class Worker:
     template: str | None = None
     executor_settings: dict[str, Any] = field(default_factory=dict)
     review_required: bool | None = None
-    categories_need_review: bool = False  # set by validation from the registry
+    output_contract: OutputContract | None = None
     path: Path | None = None
     content: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -54,13 +56,6 @@ class Worker:
     @property
     def config_hash(self) -> str:
         return config_hash(self.config)
-
-    @property
-    def needs_review(self) -> bool:
-        """Output that can influence customers, money, projects or support needs a person."""
-        if self.review_required is not None:
-            return self.review_required
-        return self.categories_need_review
 
 
 @dataclass

@@ -5,7 +5,7 @@ output format, what not to do, when to stop and ask a person), because a narrow,
 explicit worker is one a person can review.
 """
 
-from workerctl.api import Template, hookimpl
+from workerctl.api import OutputContract, Template, hookimpl
 
 
 def _instructions(role: str, review: str, output: str, never: str, stop: str) -> str:
@@ -37,6 +37,8 @@ CATALOGUE = (
         tool_categories=["productivity"],
         output_mode="task_comment",
         max_iterations=4,
+        output_contract=OutputContract(sections=["Blocker", "Evidence", "Suggested next step", "Owner"],
+                                       names_record=True, max_length=1200, max_lines=6),
     ),
     Template(
         key="crm-activity-summary",
@@ -55,6 +57,9 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
+        output_contract=OutputContract(sections=["Relationship", "Recent activity", "Open money",
+                                                 "Talking points"],
+                                       names_record=True, max_length=2000),
     ),
     Template(
         key="handoff-preparation",
@@ -72,6 +77,9 @@ CATALOGUE = (
         tool_categories=["productivity", "docs"],
         output_mode="task_comment",
         max_iterations=4,
+        output_contract=OutputContract(sections=["Status", "Done so far", "Open questions",
+                                                 "First step for the new owner"],
+                                       names_record=True, max_length=1500),
     ),
     Template(
         key="support-triage-draft",
@@ -90,6 +98,8 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
+        output_contract=OutputContract(sections=["Severity", "Product", "Likely cause", "Draft reply"],
+                                       names_record=True, max_length=2000),
     ),
     Template(
         key="record-cleanup-suggestions",
@@ -98,8 +108,9 @@ CATALOGUE = (
         instructions=_instructions(
             "You check the records around one task for gaps and inconsistencies.",
             "the linked task, its project, the linked contact and company.",
-            "a review note listing each suggested fix as 'RECORD-ID field: current -> "
-            "suggested (why)'; write 'No clean-up needed.' when everything is consistent.",
+            "a review note starting 'Suggested fixes:', then each fix on its own line as "
+            "'RECORD-ID field: current -> suggested (why)'; write 'Suggested fixes: none, "
+            "no clean-up needed.' when everything is consistent.",
             "change any record yourself; only suggest.",
             "a fix would change money, ownership or a customer-facing field.",
         ),
@@ -107,6 +118,8 @@ CATALOGUE = (
         tool_categories=["productivity", "crm"],
         output_mode="review_note",
         max_iterations=4,
+        output_contract=OutputContract(sections=["Suggested fixes"], names_record=True,
+                                       max_length=2000),
     ),
     Template(
         key="project-status-update",
@@ -125,6 +138,8 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
+        output_contract=OutputContract(sections=["On track", "At risk", "Decisions needed"],
+                                       names_record=True, max_length=2000),
     ),
 )
 
