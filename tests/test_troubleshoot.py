@@ -21,7 +21,7 @@ def walk(app, run):
     return troubleshoot(run, history=app.history, records=app.records, registry=app.registry,
                         workspace=app.workspace)
 
-P, F, U = "pass", "fail", "cannot tell"
+P, F, U = "pass", "fail", "cannot_tell"
 
 
 def start(workspace, worker, record="T-1042", **kw):
@@ -46,7 +46,9 @@ def make_failed_run(workspace, kind):
     if kind == "worker_not_runnable":
         return start(workspace, "handoff-preparation").id
     if kind == "record_missing":
-        return start(workspace, "overdue-task-review", "T-4040").id
+        from helpers import record_missing_run
+
+        return record_missing_run(workspace).id
     if kind == "record_access_denied":
         return start(workspace, "overdue-task-review", "T-3001").id
     if kind == "missing_context":
@@ -111,7 +113,9 @@ def test_walk_for_each_error_kind(workspace, kind):
     for step in report.steps:
         if step.verdict == F:
             assert step.action, step.key  # every failed step says what to do
-    assert "nothing changed since the run failed" in report.rerun["advice"]
+    # a record_missing run's record was deleted after it was asked for: that is a change
+    expected = "record changed since" if kind == "record_missing" else "nothing changed since"
+    assert expected in report.rerun["advice"]
 
 
 def test_walk_through_the_cli_and_json(workspace, wcli):
@@ -123,7 +127,8 @@ def test_walk_through_the_cli_and_json(workspace, wcli):
         < out.index("5. Check that the allowed tool categories") \
         < out.index("6. Edit the worker instructions")
     assert "refused: read_invoice (category finance)" in out
-    assert "allow finance if the worker should do that" in out
+    # nothing in the instructions asks for read_invoice: never advise allowing it
+    assert "possible prompt injection" in out and "allow finance" not in out
     assert "Causes to rule out" in out and "Before rerunning" in out
     data = json.loads(wcli("run", "troubleshoot", "--id", run_id, "--json").output)
     assert [s["key"] for s in data["steps"]] == ["error", "record_link", "record_access",

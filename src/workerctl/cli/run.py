@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import click
 
-from workerctl.cli.common import app
-from workerctl.cli.complete import record_ids, run_ids, worker_names
-
-id_option = click.option("--id", "run_id", required=True, metavar="ID",
-                         shell_complete=run_ids, help="Run id, or any unique prefix of it.")
+from workerctl.cli.common import app, run_id_argument
+from workerctl.cli.complete import record_ids, worker_names
 
 
 @click.group()
@@ -75,6 +72,16 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
     the_run = a.engine.start(worker, options)
     if wait and not the_run.finished:
         the_run = _wait_remote(a, the_run)
+    if not the_run.finished:  # handed to a task queue: the id is what a script needs
+        if as_json:
+            click.echo(render.to_json({"id": the_run.id, "status": the_run.status,
+                                       "worker": the_run.worker,
+                                       "record_id": the_run.record_id}))
+        else:
+            click.echo(the_run.id)
+        click.echo(f"run {the_run.id} is {the_run.status} on executor {the_run.executor}; "
+                   f"follow it with 'workerctl run watch {the_run.id}'", err=True)
+        return
     _print_run(a, the_run, as_json, full_output=True)
     if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
@@ -103,7 +110,7 @@ def execute(ctx, run_id):
 
 
 @run.command("inspect")
-@id_option
+@run_id_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the whole stored run as JSON.")
 @click.option("--output", "output_only", is_flag=True, help="Print only the output text.")
 @click.pass_context
@@ -120,7 +127,7 @@ def inspect(ctx, run_id, as_json, output_only):
 
 
 @run.command("cancel")
-@id_option
+@run_id_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @click.pass_context
 def cancel(ctx, run_id, as_json):
@@ -138,7 +145,7 @@ def cancel(ctx, run_id, as_json):
 
 
 @run.command("troubleshoot")
-@id_option
+@run_id_argument
 @click.option("--interactive", is_flag=True, help="Step through one check at a time "
                                                    "(on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the walk as JSON.")
@@ -178,7 +185,7 @@ def troubleshoot(ctx, run_id, interactive, as_json):
 
 
 @run.command("review")
-@id_option
+@run_id_argument
 @click.option("--verdict", type=click.Choice(["approved", "needs_changes", "rejected"]),
               help="Your verdict (asked on a terminal when not given).")
 @click.option("--matches-instructions", type=click.Choice(["yes", "no"]),
@@ -188,7 +195,8 @@ def troubleshoot(ctx, run_id, interactive, as_json):
 @click.option("--reviewer", help="Who reviews (default: your login name).")
 @click.option("--note", default=None, help="A note stored with the review.")
 @click.option("--check", "check_only", is_flag=True, help="Only show the checklist; store nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the checklist (and review) as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the checklist (and the review, when one is given) as JSON.")
 @click.pass_context
 def review(ctx, run_id, verdict, matches_instructions, next_action_clear, reviewer, note,
            check_only, as_json):
@@ -199,7 +207,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     from workerctl import render
     from workerctl.errors import UsageError
     from workerctl.runs.cards import review_text
-    from workerctl.runs.review import HUMAN_ITEMS, checks, record_review
+    from workerctl.runs.review import HUMAN_ITEMS, checks, record_review, review_document
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
@@ -210,10 +218,11 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
             rv = the_run.review
             click.echo(f"Already reviewed: {rv.verdict} by {rv.reviewer} at {rv.time}; "
                        "a new review replaces it.")
-    if check_only:
+    nothing_given = verdict is None and matches_instructions is None \
+        and next_action_clear is None
+    if check_only or (as_json and nothing_given):
         if as_json:
-            click.echo(render.to_json({"run_id": the_run.id,
-                                       "checks": [i.to_dict() for i in items]}))
+            click.echo(render.to_json(review_document(the_run, items)))
         return
     answers = {"matches_instructions": matches_instructions,
                "next_action_clear": next_action_clear}
@@ -235,14 +244,14 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     stored = record_review(a.history, the_run, verdict, reviewer or getpass.getuser(), answers,
                            note or "", items)
     if as_json:
-        click.echo(render.to_json({"run_id": stored.id,
+        click.echo(render.to_json({**review_document(stored, items),
                                    "review": stored.to_dict()["review"]}))
     else:
         click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
 
 
 @run.command("rerun")
-@id_option
+@run_id_argument
 @click.option("--force", is_flag=True, help="Rerun even when nothing changed or side effects "
                                             "may be written again.")
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")

@@ -46,6 +46,9 @@ def show(ctx, key, as_json):
     click.echo(f"  tool categories: {', '.join(template.tool_categories)}")
     click.echo(f"  output mode:     {template.output_mode}")
     click.echo(f"  max iterations:  {template.max_iterations}")
+    contract = getattr(template, "output_contract", None)
+    if contract is not None:
+        click.echo(f"  output contract: {contract.describe()}")
     click.echo(f"  plugin:          {data['plugin']}\n\nInstructions:")
     for line in template.instructions.rstrip().splitlines():
         click.echo(f"  │ {line}")

@@ -83,6 +83,7 @@ def show(ctx, name, watch, as_json):
     from workerctl import render
     from workerctl.runs.model import UNFINISHED
     from workerctl.workers.files import get_worker
+    from workerctl.workers.influence import describe as describe_review
     from workerctl.workers.operations import worker_files
 
     a = app(ctx)
@@ -93,7 +94,7 @@ def show(ctx, name, watch, as_json):
     while watch is not None and any(r["status"] in UNFINISHED for r in recent):
         if redraw:
             click.clear()
-            click.echo(_overview_text(w, recent))
+            click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
         time.sleep(max(watch, 0.1))
         a.refresh()
         recent = _recent_runs(a, w.name)
@@ -105,11 +106,11 @@ def show(ctx, name, watch, as_json):
             "output_mode": w.output_mode, "template": w.template,
             "context_sources": w.context_sources, "tool_categories": w.tool_categories,
             "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
-            "executor_settings": w.executor_settings, "needs_review": w.needs_review,
+            "executor_settings": w.executor_settings, **describe_review(w, a.registry),
             "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
             "recent_runs": recent}))
     else:
-        click.echo(_overview_text(w, recent))
+        click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
 
 
 def _recent_runs(a, worker: str) -> list[dict]:
@@ -118,7 +119,7 @@ def _recent_runs(a, worker: str) -> list[dict]:
     return a.history.list(RunFilter(workers=(worker,)), limit=10)
 
 
-def _overview_text(w, recent: list[dict]) -> str:
+def _overview_text(w, recent: list[dict], review: dict) -> str:
     from workerctl import render
 
     lines = [render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else "")]
@@ -128,8 +129,10 @@ def _overview_text(w, recent: list[dict]) -> str:
         ("context sources", ", ".join(w.context_sources) or "none"),
         ("tool categories", ", ".join(w.tool_categories) or "none"),
         ("max iterations", str(w.max_iterations)), ("timeout", f"{w.timeout:g}s"),
-        ("executor", w.executor + (f" {w.executor_settings}" if w.executor_settings else "")),
-        ("human review", "required" if w.needs_review else "not required"),
+        ("executor", w.executor + (f" ({render.plain(w.executor_settings)})"
+                                    if w.executor_settings else "")),
+        ("human review", ("required: " + "; ".join(review["reasons"]))
+         if review["needs_review"] else "not required"),
         ("config hash", w.config_hash), ("file", str(w.path)),
     ]
     lines += [f"  {key + ':':<17}{value}" for key, value in pairs]
@@ -265,11 +268,14 @@ def history(ctx, name, fmt):
     a = app(ctx)
     path = find_path(a.workspace, name)
     a.versions.record(name, path.read_text(encoding="utf-8"), "found on disk")
-    versions = [v.to_dict() for v in a.versions.history(name)]
-    emit(fmt, versions, ["version", "time", "action", "hash"],
-         lambda: [[v["version"], render.ago(v["time"]), v["action"], v["hash"]]
-                  for v in reversed(versions)],
-         ["version", "saved", "action", "hash"], id_key="version")
+    from workerctl.workers.versions import config_hash_of
+
+    versions = [{**v.to_dict(), "config_hash": v.config_hash or config_hash_of(v.content)}
+                for v in a.versions.history(name)]
+    emit(fmt, versions, ["version", "time", "action", "hash", "config_hash"],
+         lambda: [[v["version"], render.ago(v["time"]), v["action"], v["hash"],
+                   v["config_hash"] or "-"] for v in reversed(versions)],
+         ["version", "saved", "action", "hash", "config hash"], id_key="version")
 
 
 @worker.command("diff")
@@ -294,13 +300,25 @@ def diff(ctx, name, from_v, to_v, run_id):
 
 @worker.command("restore")
 @click.argument("name", shell_complete=worker_names)
-@click.argument("version", type=int)
+@click.argument("version", type=int, required=False)
+@click.option("--run", "run_id", shell_complete=run_ids,
+              help="Restore the version this run started with.")
 @click.pass_context
-def restore_cmd(ctx, name, version):
-    """Write an earlier version back (kept as a new version)."""
+def restore_cmd(ctx, name, version, run_id):
+    """Write an earlier version back (kept as a new version): VERSION, or the one
+    run --run ID started with."""
+    from workerctl.errors import UsageError
     from workerctl.workers.operations import restore
 
     a = app(ctx)
+    if (version is None) == (run_id is None):
+        raise UsageError("give a version number or --run ID (not both)",
+                         hint=f"'workerctl worker history {name}' lists the versions")
+    if run_id is not None:
+        the_run = a.history.get(a.history.resolve(run_id))
+        if the_run.worker != name:
+            raise UsageError(f"run {the_run.id} is a run of {the_run.worker!r}, not {name!r}")
+        version = a.versions.for_run(the_run).version
     changed = restore(a.workspace, a.registry, a.versions, name, version)
     click.echo(f"Restored version {version} of {name}." if changed
                else f"{name} already matches version {version}.")

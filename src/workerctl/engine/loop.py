@@ -23,13 +23,15 @@ from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import UsageError
+from workerctl.errors import NotFoundError, UsageError
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.runs.liveness import current_owner, proc_start
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
 from workerctl.workers.files import get_worker
+from workerctl.workers.influence import reasons as review_reasons
+from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
 from workerctl.workers.validation import validate
 
@@ -56,18 +58,33 @@ class StartOptions:
 
 
 class Engine:
-    def __init__(self, workspace, registry, history: History | None = None, records=None) -> None:
+    def __init__(self, workspace, registry, history: History | None = None, records=None,
+                 versions=None) -> None:
         self.workspace = workspace
         self.registry = registry
         self.history = history or History(workspace)
         self.records = records or open_records(workspace, registry)
+        self._versions = versions
+
+    @property
+    def versions(self):
+        if self._versions is None:
+            from workerctl.workers.versions import Versions
+
+            self._versions = Versions(self.workspace)
+        return self._versions
 
     # -- starting --
 
     def prepare(self, worker_name: str, options: StartOptions) -> tuple[Worker, Run]:
-        """Validate what can be refused before a run exists (exit 2/3), build the run."""
+        """Validate what can be refused before a run exists (exit 2/3), build the run.
+
+        An unknown worker or record records nothing (exit 3); the worker file as it
+        is now is kept as a version, and the run points at it.
+        """
         worker = get_worker(self.workspace, self.registry, worker_name)
         mode = self.registry.output_modes[worker.output_mode]
+        record_id = clean_record_id(options.record_id)
         if options.record_id is None and mode.needs_record:
             raise UsageError(
                 f"worker {worker.name!r} writes its output as {worker.output_mode}, which "
@@ -75,7 +92,10 @@ class Engine:
                 hint="pass --task ID, or use output_mode: review_note for a run tied to "
                      "no record",
             )
-        record = self.records.peek(options.record_id) if options.record_id else None
+        record = self.records.peek(record_id) if record_id else None
+        if record_id and record is None:
+            raise NotFoundError(f"no record with id {record_id!r}; no run was recorded",
+                                hint="'workerctl records list' shows the ids")
         if record is not None and mode.needs_record and record.type not in mode.needs_record:
             raise UsageError(
                 f"output mode {worker.output_mode} writes to a {' or '.join(mode.needs_record)}, "
@@ -85,14 +105,19 @@ class Engine:
         run = Run(
             id=new_run_id(), worker=worker.name, config_hash=worker.config_hash,
             config=worker.config, executor=worker.executor, created=now_iso(),
-            record_id=options.record_id, record_type=record.type if record else None,
+            record_id=record_id, record_type=record.type if record else None,
             record_fingerprint=record.fingerprint() if record else None,
             record_title=record.title if record else None,
             trigger=options.trigger, reason=options.reason, test=options.test,
             rerun_of=options.rerun_of, plugins=self.registry.fingerprint(),
-            needs_review=worker.needs_review, output_mode=worker.output_mode,
+            output_mode=worker.output_mode,
             owner=current_owner(), transitions=[{"status": R.PENDING, "at": now_iso()}],
         )
+        run.review_reasons = review_reasons(worker, self.registry)
+        run.needs_review = bool(run.review_reasons)
+        if worker.content:
+            run.worker_version = self.versions.keep(worker.name, worker.content,
+                                                    worker.config_hash).version
         return worker, run
 
     def start(self, worker_name: str, options: StartOptions) -> Run:
@@ -195,13 +220,13 @@ class Engine:
     def _execute(self, run: Run, worker: Worker) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
-        beat.start()
         previous = signal.getsignal(signal.SIGTERM)
         in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            try:
+            try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
+                if in_main:
+                    signal.signal(signal.SIGTERM, _raise_terminated)
+                beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
             except RunFailed as failed:
@@ -218,6 +243,10 @@ class Engine:
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
                                      traceback.format_exc())
                 run.move(R.FAILED)
+            if worker.review_required is None:
+                touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
+                run.review_reasons = [*run.review_reasons, *touched]
+                run.needs_review = bool(run.review_reasons)
             beat.stop()
             return self.history.save(run, executing=True)
         except RunFinishedElsewhere as other:
@@ -260,10 +289,14 @@ class Engine:
 
     def _loop(self, run: Run, worker: Worker) -> None:
         record = self._checks(run, worker)
+        run.reads = []
+        mark = len(self.records.reads)
         if record is not None:
             context, missing = assemble(worker, record, self.records, self.registry)
         else:
             context, missing = [], []
+        run.reads.extend({"type": t, "id": i, "by": "context"}
+                         for t, i in _unique(self.records.reads[mark:]))
         run.context = {"sources": list(worker.context_sources),
                        "records": [{"type": c["type"], "id": c["id"]} for c in context],
                        "missing_links": missing}
@@ -287,6 +320,8 @@ class Engine:
                 iteration=number, max_iterations=worker.max_iterations, context=context,
                 tools=offered, messages=list(messages), record_id=run.record_id,
                 time_left=time_left, workspace=str(self.workspace.root),
+                output_contract=(worker.output_contract.to_dict()
+                                 if worker.output_contract else None),
             )
             step = self._step(executor, request, iteration, worker)
             if time.monotonic() > deadline:
@@ -346,9 +381,30 @@ class Engine:
         ctx = ToolContext(run_id=run.id, worker=worker.name, records=self.records,
                           call_key=f"{run.id}:{iteration.number}:{index}",
                           side_effects=run.side_effects)
-        ok, result = gate.execute(call.name, call.arguments, ctx)
+        read_mark, write_mark = len(self.records.reads), len(run.side_effects)
+        try:
+            ok, result = gate.execute(call.name, call.arguments, ctx)
+        finally:
+            self._log_records(run, record, read_mark, write_mark,
+                              f"{iteration.number}.{index + 1}")
         record.ok, record.result_summary = ok, summarize(result)
         return {"role": "tool", "id": call.id, "name": call.name, "ok": ok, "result": result}
+
+    def _log_records(self, run: Run, call: ToolCallRecord, read_mark: int, write_mark: int,
+                     where: str) -> None:
+        """Note on the call (and in the run's read log) what it read and wrote, so review
+        can tell which records a tool reached, not only that it was called."""
+        reads = _unique(self.records.reads[read_mark:])
+        call.records_read = [{"type": t, "id": i} for t, i in reads]
+        if run.reads is not None:
+            run.reads.extend({"type": t, "id": i, "by": "tool", "tool": call.name,
+                              "call": where} for t, i in reads)
+        for effect in run.side_effects[write_mark:]:
+            target = effect.get("record_id")
+            found = self.records.peek(target) if target else None
+            call.records_written.append({"kind": effect.get("kind", ""),
+                                         "type": found.type if found else "",
+                                         "id": target or ""})
 
     def _finish(self, run: Run, worker: Worker, record, text) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -361,6 +417,23 @@ class Engine:
                                 records=self.records, key=f"{run.id}:output",
                                 side_effects=run.side_effects)
             mode.apply(ctx, text)
+
+def clean_record_id(record_id: str | None) -> str | None:
+    """``--task " T-1042"`` means T-1042; ``--task ""`` (an empty ``$TASK`` in a script)
+    is a mistake to report, not a run without a record."""
+    if record_id is None:
+        return None
+    cleaned = record_id.strip()
+    if not cleaned:
+        raise UsageError("--task is empty (an empty variable in a script?)",
+                         hint="give a record id, e.g. --task T-1042, or leave --task out "
+                              "for a run tied to no record")
+    return cleaned
+
+
+def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(pairs))
+
 
 def _raise_terminated(signum, frame):
     raise Terminated()

@@ -1,8 +1,12 @@
 """The tool gate: the one door between a worker and its tools.
 
-Every tool call an executor asks for is decided here against the worker's
-allowed tool categories, its arguments are checked against the tool's schema,
-and only then is the tool run. A refused call never reaches the tool.
+Every tool call an executor asks for is decided here: only a tool that was
+offered to the worker (installed, and in one of its allowed tool categories)
+may run. Anything else, an unknown name included, is refused: a model asking
+for a tool nobody offered it is acting on text it should not have obeyed
+(often a prompt injection in a record), not making a harmless typo. Then the
+arguments are checked against the tool's schema, and only then is the tool
+run. A refused call never reaches the tool.
 """
 
 from __future__ import annotations
@@ -54,24 +58,30 @@ class ToolGate:
         return [t for t in self.tools.values() if t.category in self.allowed_categories]
 
     def decide(self, name: str) -> GateDecision:
+        """Allowed only for a tool that was offered; the reason names what was offered."""
         tool = self.tools.get(name)
+        offered = ", ".join(t.name for t in self.offered()) or "none"
         if tool is None:
-            return GateDecision(True)  # unknown tools fail as a result, not a permission
+            return GateDecision(
+                False,
+                f"tool {str(name)[:80]!r} was not offered to this worker: no tool of that name "
+                f"is installed (offered: {offered})",
+            )
         if tool.category not in self.allowed_categories:
             allowed = ", ".join(self.allowed_categories) or "none"
             return GateDecision(
                 False,
-                f"tool {name!r} is in category {tool.category!r}, which this worker may not "
-                f"call (allowed: {allowed})",
+                f"tool {name!r} was not offered to this worker: it is in category "
+                f"{tool.category!r}, which this worker may not call (allowed: {allowed})",
             )
         return GateDecision(True)
 
     def execute(self, name: str, arguments: Any, ctx: ToolContext) -> tuple[bool, Any]:
         """Run an allowed call; returns (ok, result). Bad arguments come back as errors."""
-        tool = self.tools.get(name)
-        if tool is None:
-            known = ", ".join(t.name for t in self.offered()) or "none"
-            return False, {"error": f"unknown tool {name!r}; tools you may call: {known}"}
+        decision = self.decide(name)
+        if not decision.allowed:
+            return False, {"error": decision.reason}
+        tool = self.tools[name]
         problems = check_arguments(tool.parameters, arguments)
         if problems:
             return False, {"error": "invalid arguments: " + "; ".join(problems)}

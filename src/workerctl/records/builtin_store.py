@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +143,37 @@ class BuiltinRecordStore(RecordSource):
             storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
-    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
-        """Insert or replace records by id; returns (added, replaced)."""
-        docs, comments = [], []
+    def check_records(self, items: list[Any], origin: str,
+                      known: set[str] | None = None) -> ImportPlan:
+        """Validate every item (all problems, not the first) and say what an import
+        would add and replace; nothing is written."""
+        docs, comments, problems = [], [], []
+        seen: dict[str, int] = {}
         for index, item in enumerate(items):
-            doc, seeded = _validate_record(item, f"{origin}: record {index + 1}")
+            where = f"{origin}: record {index + 1}"
+            try:
+                doc, seeded = _validate_record(item, where)
+            except ConfigError as bad:
+                problems.append(bad.message)
+                continue
+            if doc["id"] in seen:
+                problems.append(f"{where}: id: {doc['id']} is also record {seen[doc['id']]}")
+                continue
+            seen[doc["id"]] = index + 1
             docs.append(doc)
             comments.extend(seeded)
+        if problems:
+            raise ConfigError(f"{origin}: {len(problems)} invalid record(s); nothing was "
+                              "imported:", [_Line(p) for p in problems],
+                              hint="fix the file and import it again (--dry-run checks it "
+                                   "without writing)")
+        existing = set(self._data()) if known is None else known
+        return ImportPlan(docs, comments,
+                          added=[d["id"] for d in docs if d["id"] not in existing],
+                          replaced=[d["id"] for d in docs if d["id"] in existing])
+
+    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+        """Insert or replace records by id; returns (added, replaced)."""
         added = replaced = 0
         with self.lock:
             self._cache = None
@@ -157,7 +181,8 @@ class BuiltinRecordStore(RecordSource):
                                         shape=RECORDS_SHAPE)
             data = storage.read() or {}
             records = {d["id"]: d for d in data.get("records", {}).values()}
-            for doc in docs:
+            plan = self.check_records(items, origin, known=set(records))
+            for doc in plan.docs:
                 if doc["id"] in records:
                     replaced += 1
                 else:
@@ -167,12 +192,15 @@ class BuiltinRecordStore(RecordSource):
             # between them would leave no records at all)
             data["records"] = {str(n): doc for n, doc in enumerate(records.values(), start=1)}
             storage.write(data)
-            for record_id, c in comments:
+            for record_id, c in plan.comments:
                 digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
                 created = _plain(c.get("created"))
+                # a comment exported by 'records show --json' keeps its key: importing
+                # it back is a no-op, not a second copy
                 self.add_comment(record_id, str(c.get("text", "")),
-                                 author=str(c.get("author", "someone")), run_id=None,
-                                 key=f"import:{record_id}:{created or ''}:{digest}",
+                                 author=str(c.get("author", "someone")),
+                                 run_id=c.get("run_id"),
+                                 key=c.get("key") or f"import:{record_id}:{created or ''}:{digest}",
                                  created=str(created) if created else None)
             self._cache = None
         return added, replaced
@@ -196,9 +224,41 @@ def _record_from_doc(doc: dict) -> Record:
     )
 
 
+@dataclass
+class ImportPlan:
+    docs: list[dict]
+    comments: list[tuple[str, dict]]
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+
+
+class _Line(str):
+    """A problem line for ``ConfigError`` (printed as is)."""
+
+
+# keys of 'records show --json' that are not record fields
+SHOWN_KEYS = {"fields", "source"}
+
+
 def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: must be a mapping with at least id, type and title")
+    nested = item.get("fields", {})
+    if not isinstance(nested, dict):
+        raise ConfigError(f"{where}: fields: must be a mapping like {{status: open}}")
+    clash = sorted(k for k in set(nested) & (set(item) - SHOWN_KEYS) if item[k] != nested[k])
+    if clash:
+        raise ConfigError(f"{where}: {clash[0]}: given both at the top and under 'fields'")
+    bad = [k for k in nested if not isinstance(k, str) or k in RECORD_KEYS | SHOWN_KEYS]
+    if bad:
+        raise ConfigError(f"{where}: fields: {bad[0]!r} cannot be a field name")
+    # the shape 'records show --json' prints (fields nested) is read back as fields
+    item = {**{k: v for k, v in item.items() if k not in SHOWN_KEYS}, **nested}
+    if item.get("comments") is not None and not isinstance(item.get("comments"), list):
+        raise ConfigError(f"{where}: comments: must be a list")
+    for n, comment in enumerate(item.get("comments") or [], start=1):
+        if not isinstance(comment, dict) or not str(comment.get("text") or "").strip():
+            raise ConfigError(f"{where}: comments[{n}]: must be a mapping with a text")
     for key in ("id", "type", "title"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise ConfigError(f"{where}: {key}: missing or not a text value")
@@ -212,9 +272,7 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     if restricted is not None and not (isinstance(restricted, list)
                                        and all(isinstance(w, str) for w in restricted)):
         raise ConfigError(f"{where}: restricted_to: must be a list of worker names")
-    comments = item.get("comments", [])
-    if not isinstance(comments, list):
-        raise ConfigError(f"{where}: comments: must be a list")
+    comments = item.get("comments") or []
     doc = {
         "id": item["id"], "type": item["type"], "title": item["title"],
         "fields": _plain({k: v for k, v in item.items() if k not in RECORD_KEYS}),
@@ -224,22 +282,43 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     return doc, [(item["id"], c) for c in comments if isinstance(c, dict)]
 
 
-def load_record_file(path: Path) -> list[dict]:
-    """Read a YAML or JSON file of records: a list, or ``{records: [...]}``."""
+def load_record_file(path: Path, text: str | None = None) -> list[dict]:
+    """Read records: a YAML or JSON list, ``{records: [...]}``, one record (what
+    ``records show --json`` prints) or JSON lines; ``text`` given: read from it
+    (standard input)."""
     import yaml
 
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFoundError(f"{path}: no such file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: no such file") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        if path.suffix == ".jsonl" or _looks_like_json_lines(text):
+            data: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from None
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
+    elif isinstance(data, dict) and "id" in data:
+        data = [data]
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of records (or a mapping with 'records')")
     return data
 
 
+def _looks_like_json_lines(text: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or not all(line.lstrip().startswith("{") for line in lines):
+        return False
+    try:
+        json.loads(lines[0])
+    except ValueError:
+        return False
+    return True

@@ -15,6 +15,16 @@ def effect_text(effect: dict[str, Any]) -> str:
     return f"{what} on {effect.get('record_id')} ({state})"
 
 
+def _arguments(arguments: Any) -> str:
+    """Tool arguments as ``record_id=T-1042, text="…"``: never a Python dict."""
+    import json
+
+    if isinstance(arguments, dict):
+        return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}"
+                         for k, v in arguments.items())
+    return json.dumps(arguments, ensure_ascii=False, default=str)
+
+
 def _time(iso: str | None) -> str:
     return iso[11:23] if iso else "-"
 
@@ -60,6 +70,7 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
         for miss in ctx.get("missing_links", []):
             row("", f"missing: {miss['link']} {miss['id']} linked from {miss['from']}"
                     + (f" ({miss['reason']})" if miss.get("reason") else ""))
+    judged = {(c["iteration"], c["name"]): c for c in facts.get("refused_calls", [])}
     if run.iterations:
         lines.append("  iterations")
         for it in run.iterations:
@@ -72,11 +83,14 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
             for call in it.tool_calls:
                 verdict = ("allowed" + (" ✓" if call.ok else " ✗")) if call.allowed else \
                     render.colour("REFUSED", "failed")
-                lines.append(f"       tool {call.name}({render.cut(str(call.arguments), 60)}) "
+                lines.append(f"       tool {call.name}({render.cut(_arguments(call.arguments), 60)}) "
                              f"[{call.category or 'unknown'}{', writes' if call.writes else ''}] "
                              f"{verdict}")
                 if call.reason:
                     lines.append(f"         {call.reason}")
+                suspect = judged.get((it.number, call.name)) if not call.allowed else None
+                if suspect and suspect.get("possible_injection"):
+                    lines.extend(_injection_lines(suspect))
                 elif call.result_summary:
                     lines.append(f"         → {render.cut(call.result_summary, 100)}")
             if it.text and it.tool_calls:
@@ -107,7 +121,18 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     return "\n".join(lines)
 
 
-VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot tell": "? cannot tell"}
+def _injection_lines(call: dict[str, Any]) -> list[str]:
+    from workerctl.runs.injection import NEVER_WIDEN
+
+    where = (f"the request is in {call['source']}: \"{call['quote']}\"" if call.get("source")
+             else "no record text given to the run names it")
+    return [f"         {render.colour('POSSIBLE PROMPT INJECTION', 'failed')}: nothing in the "
+            f"worker's instructions asks for {call['name']}; {where}",
+            f"         {NEVER_WIDEN}"]
+
+
+VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot_tell": "? cannot tell",
+                "cannot tell": "? cannot tell"}
 
 
 def check_lines(number: int | str, check, *, evidence: list[str], action: str = "") -> list[str]:

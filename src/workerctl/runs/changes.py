@@ -74,7 +74,10 @@ def earlier_side_effects(run: Run, history: History, limit: int = 50) -> list[di
 def card_facts(run: Run, *, workspace: Workspace, registry: Registry,
                records: RecordBook) -> dict[str, Any]:
     """What the card says beyond the stored run: does the record still exist, did the
-    worker change since, is a review still owed."""
+    worker change since, is a review still owed, which refused tool calls look like
+    prompt injection."""
+    from workerctl.runs.injection import refused_calls
+
     record_exists = records.peek(run.record_id) is not None if run.record_id else None
     current_hash, state = worker_now(workspace, registry, run.worker)
     if state == "valid":
@@ -84,4 +87,5 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry,
     return {"record_exists": record_exists, "worker_now": worker_state,
             "current_config_hash": current_hash,
             "review_pending": bool(run.needs_review and run.review is None
-                                   and run.status == COMPLETED)}
+                                   and run.status == COMPLETED),
+            "refused_calls": [c.to_dict() for c in refused_calls(run, records)]}

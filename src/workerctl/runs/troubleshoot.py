@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.runs.changes import changes_since, earlier_side_effects
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
+from workerctl.runs.injection import NEVER_WIDEN, RefusedCall, refused_calls
 from workerctl.runs.model import ERROR_KINDS, FINISHED, Run
 
 if TYPE_CHECKING:
@@ -31,8 +32,9 @@ KIND_ACTIONS = {
     "record_access_denied": "run a worker that may access the record, or ask its owner to "
                             "allow this worker (restricted_to)",
     "missing_context": "add the needed context source to the worker (workerctl worker edit NAME)",
-    "tool_not_allowed": "add the tool's category to tool_categories if the worker should do "
-                        "it, or narrow the instructions so it does not try",
+    "tool_not_allowed": "if the instructions ask for the tool, add its category to "
+                        "tool_categories if the worker should do it, or narrow the "
+                        "instructions so it does not try",
     "provider_unavailable": "check the provider or program: connection, API key, rate limit; "
                             "then rerun",
     "executor_error": "read the detail (stderr or traceback) and fix the executor or its "
@@ -80,22 +82,32 @@ def troubleshoot(run: Run, *, history: History, records: RecordBook, registry: R
     categories = list(config.get("tool_categories") or [])
     kind = run.error.kind if run.error else None
     report = Report(run.id, run.status, True)
+    refused = refused_calls(run, records)
     report.steps = [
-        _step_error(run, kind),
+        _step_error(run, kind, refused),
         _step_record_link(run, registry),
         _step_record_access(run, records, config),
         _step_context(run, registry, sources, kind),
-        _step_tools(run, registry, config, categories),
+        _step_tools(run, registry, config, categories, refused),
         _step_instructions(run, registry, config, categories, kind),
     ]
-    report.causes = _causes(run, kind, report.steps)
+    report.causes = _causes(run, kind, report.steps, refused)
     report.rerun = _rerun_advice(run, changes_since(run, workspace=workspace, registry=registry,
                                                     records=records),
                                  earlier_side_effects(run, history))
     return report
 
 
-def _step_error(run: Run, kind: str | None) -> Check:
+def _injection_action(refused: list[RefusedCall]) -> str:
+    """What to do about refused calls nothing in the instructions asked for."""
+    sources = sorted({c.source for c in refused if c.possible_injection and c.source})
+    where = (f"fix or remove the request in {'; '.join(sources)} before rerunning"
+             if sources else "find what made the executor ask for it (its prompt or program, "
+                             "or a tool result it read)")
+    return f"possible prompt injection: {NEVER_WIDEN}; {where}"
+
+
+def _step_error(run: Run, kind: str | None, refused: list[RefusedCall]) -> Check:
     title = "Read the error message on the run card"
     if run.error is None:
         return Check("error", title, UNKNOWN, ["the run failed without an error record"],
@@ -104,6 +116,8 @@ def _step_error(run: Run, kind: str | None) -> Check:
                 f"message: {run.error.message}"]
     if run.error.detail:
         evidence.append("detail: " + run.error.detail.strip().splitlines()[-1][:300])
+    if kind == "tool_not_allowed" and any(c.possible_injection for c in refused):
+        return Check("error", title, FAIL, evidence, _injection_action(refused))
     return Check("error", title, FAIL, evidence, KIND_ACTIONS.get(kind, "read the detail"))
 
 
@@ -180,23 +194,32 @@ def _step_context(run: Run, registry: Registry, sources: list[str], kind: str | 
     return Check("context", title, PASS, evidence, "")
 
 
-def _step_tools(run: Run, registry: Registry, config: dict, categories: list[str]) -> Check:
+def _step_tools(run: Run, registry: Registry, config: dict, categories: list[str],
+                refused: list[RefusedCall]) -> Check:
+    """Refused calls the instructions asked for get the "allow it?" advice; the others
+    are named as possible prompt injection and never get it."""
     title = "Check that the allowed tool categories include the action it was asked to perform"
     evidence = [f"allowed categories: {', '.join(categories) or 'none'}"]
-    refused = [c for it in run.iterations for c in it.tool_calls if not c.allowed]
     for call in refused:
-        evidence.append(f"refused: {call.name} (category {call.category}) in the run")
+        evidence.append(f"refused: {call.name} (category {call.category or 'none: unknown tool'}"
+                        f") in the run")
+        if call.possible_injection:
+            evidence.append(call.describe())
     named = [t for t in _tools_named(config.get("instructions", ""), registry)
              if registry.tools[t].category not in categories]
     for name in named:
         evidence.append(f"the instructions name {name}, in category "
                         f"{registry.tools[name].category}, which is not allowed")
     if refused or named:
-        wanted = sorted({c.category for c in refused if c.category}
+        wanted = sorted({c.category for c in refused if c.category and not c.possible_injection}
                         | {registry.tools[t].category for t in named})
-        return Check("tools", title, FAIL, evidence,
-                     f"allow {', '.join(wanted)} if the worker should do that, or remove it "
-                     "from the instructions")
+        actions = []
+        if wanted:
+            actions.append(f"allow {', '.join(wanted)} if the worker should do that, or remove "
+                           "it from the instructions")
+        if any(c.possible_injection for c in refused):
+            actions.append(_injection_action(refused))
+        return Check("tools", title, FAIL, evidence, "; ".join(actions))
     calls = sum(len(it.tool_calls) for it in run.iterations)
     if not run.iterations:
         return Check("tools", title, UNKNOWN, [*evidence, "the run made no step"], "")
@@ -247,12 +270,17 @@ CAUSES = {
 }
 
 
-def _causes(run: Run, kind: str | None, steps: list[Check]) -> list[Check]:
+def _causes(run: Run, kind: str | None, steps: list[Check],
+            refused: list[RefusedCall]) -> list[Check]:
     out = []
+    suspect = kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
     for cause, kinds in CAUSES.items():
         if kind in kinds:
-            out.append(Check(cause, cause, FAIL, [f"error kind {kind}"],
-                             KIND_ACTIONS.get(kind, "")))
+            out.append(Check(cause, cause, FAIL,
+                             [f"error kind {kind}"
+                              + (" (possible prompt injection)" if suspect else "")],
+                             _injection_action(refused) if suspect
+                             else KIND_ACTIONS.get(kind, "")))
         elif kind in ("executor_error", "crashed", "invalid_output", None):
             out.append(Check(cause, cause, UNKNOWN, [f"error kind {kind} does not say"]))
         else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workerctl.workers.contract import OutputContract
+
 
 @dataclass(frozen=True)
 class Template:
@@ -16,6 +18,7 @@ class Template:
     output_mode: str = "task_comment"
     max_iterations: int = 5
     review_required: bool | None = None
+    output_contract: OutputContract | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -23,4 +26,5 @@ class Template:
             "instructions": self.instructions, "context_sources": list(self.context_sources),
             "tool_categories": list(self.tool_categories), "output_mode": self.output_mode,
             "max_iterations": self.max_iterations, "review_required": self.review_required,
+            "output_contract": self.output_contract.to_dict() if self.output_contract else None,
         }
