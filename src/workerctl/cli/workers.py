@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import run_ids, worker_names
+from workerctl.cli.shape import ShapedGroup, echo_json
 
 WORKER_COLUMNS = ["name", "status", "output_mode", "template", "executor", "last_run",
                   "last_status", "last_run_at", "success_rate"]
@@ -17,7 +18,7 @@ def _rate(value) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def workers():
     """List workers."""
 
@@ -63,7 +64,7 @@ def workers_list(ctx, fmt):
                    "'workerctl worker validate' shows every problem", err=True)
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def worker():
     """Show, create, edit, validate and version a worker."""
 
@@ -73,14 +74,13 @@ def worker():
 @click.option("--watch", type=float, is_flag=False, flag_value=2.0, default=None,
               metavar="[SECONDS]", help="Refresh every SECONDS (default 2) while any recent "
                                         "run is pending, queued or running.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_options
 @click.pass_context
 def show(ctx, name, watch, as_json):
     """The worker overview: status, output mode, template key, context sources,
     tool categories, instructions (read-only) and recent runs."""
     import time
 
-    from workerctl import render
     from workerctl.runs.model import UNFINISHED
     from workerctl.workers.files import get_worker
     from workerctl.workers.influence import describe as describe_review
@@ -101,14 +101,14 @@ def show(ctx, name, watch, as_json):
     if redraw and watch is not None:
         click.clear()
     if as_json:
-        click.echo(render.to_json({
+        echo_json({
             "name": w.name, "description": w.description, "status": w.status,
             "output_mode": w.output_mode, "template": w.template,
             "context_sources": w.context_sources, "tool_categories": w.tool_categories,
             "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
             "executor_settings": w.executor_settings, **describe_review(w, a.registry),
             "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
-            "recent_runs": recent}))
+            "recent_runs": recent})
     else:
         click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
 
@@ -203,11 +203,10 @@ def edit(ctx, name):
 
 @worker.command("validate")
 @click.argument("name", required=False, shell_complete=worker_names)
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@json_options
 @click.pass_context
 def validate_cmd(ctx, name, as_json):
     """Report every problem of every worker file (or one); exit 2 if any."""
-    from workerctl import render
     from workerctl.errors import EXIT_USAGE
     from workerctl.workers.files import display_path, find_path, load_file
     from workerctl.workers.operations import worker_files
@@ -220,8 +219,8 @@ def validate_cmd(ctx, name, as_json):
         files = worker_files(a.workspace, a.registry, a.versions, deep=True)
     problems = [p for wf in files for p in wf.problems]
     if as_json:
-        click.echo(render.to_json({"files": len(files), "valid": sum(wf.ok for wf in files),
-                                   "problems": [p.to_dict() for p in problems]}))
+        echo_json({"files": len(files), "valid": sum(wf.ok for wf in files),
+                                   "problems": [p.to_dict() for p in problems]})
     else:
         for problem in problems:
             click.echo(str(problem))

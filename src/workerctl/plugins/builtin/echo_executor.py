@@ -157,6 +157,7 @@ class EchoExecutor:
     name = "echo"
     description = "Deterministic, no model: composes its output from the instructions and " \
                   "context, or plays a scripted list of steps"
+    calls_provider = False  # so a timeout is never put down to a provider
 
     def check_settings(self, settings: dict) -> list[tuple[str, str]]:
         problems = []
