@@ -295,3 +295,16 @@ def test_plain_start_prints_only_the_id_while_queued(ws, workerctl_cli, workerct
     assert len(run_id.split()) == 1 and len(run_id) == 8  # $(workerctl run start …) is the id
     assert status(ws, run_id) == "queued"
     assert f"workerctl run watch {run_id}" in result.stderr
+
+
+def test_watch_follows_a_remote_run_to_its_end(ws, workers, workerctl_cli, workerctl_write_worker):
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [
+        {"sleep": 0.2, "tool": "read_task", "arguments": {"task_id": "T-1042"}},
+        {"output": "done remotely"}]})
+    run_id = workerctl_cli("run", "start", "remote", "--task", "T-1042").stdout.strip()
+    workers.start(1)
+    watched = workerctl_cli("run", "watch", run_id, "--exit-status")
+    assert watched.exit_code == 0, watched.output
+    out = watched.stdout
+    for step in ("◷ queued", "▶ running", "tool read_task", "✓ completed", "done remotely"):
+        assert step in out, (step, out)

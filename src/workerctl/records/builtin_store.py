@@ -28,7 +28,15 @@ from workerctl.records.model import (
     RecordSource,
 )
 from workerctl.storage.lock import lock_for
+from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
+
+_OPT_STR = (str, type(None))
+RECORDS_SHAPE = tinydb_file("records", {"id": str, "type": str, "title": str,
+                                        "fields": dict, "links": dict}, others=True)
+COMMENTS_SHAPE = tinydb_file("comments", {"id": str, "record_id": str, "text": str,
+                                          "author": str, "created": str, "run_id": _OPT_STR,
+                                          "key": _OPT_STR})
 
 
 def _now() -> str:
@@ -61,8 +69,12 @@ class BuiltinRecordStore(RecordSource):
         self._cache: dict | None = None
 
     def _db(self):
-        return open_db(self.path, hint=f"restore {self.path} from a backup, or re-import "
-                                       "your records with 'workerctl records import FILE'")
+        return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
+
+    @property
+    def _hint(self) -> str:
+        return (f"restore {self.path} from a backup, or move it aside and re-import your "
+                "records with 'workerctl records import FILE'")
 
     def _seed_files(self) -> list[Path]:
         folder = self.workspace.root / "records"
@@ -95,8 +107,13 @@ class BuiltinRecordStore(RecordSource):
 
     def _comments_table(self, record_id: str):
         path = self.comments_path(record_id)
-        return open_db(path, hint=f"restore {path} from a backup, or move it aside "
-                                  f"(the comments on {record_id} are then lost)").table("comments")
+        return open_db(path, hint=self._comments_hint(path, record_id),
+                       shape=COMMENTS_SHAPE).table("comments")
+
+    @staticmethod
+    def _comments_hint(path: Path, record_id: str) -> str:
+        return (f"restore {path} from a backup, or move it aside (the comments on "
+                f"{record_id} are then lost)")
 
     def get(self, record_id: str) -> Record | None:
         doc = self._data().get(record_id)
@@ -116,9 +133,10 @@ class BuiltinRecordStore(RecordSource):
         many runs have commented elsewhere; the key makes a retried run's write a no-op."""
         with self.lock:
             path = self.comments_path(record_id)
-            storage = AtomicJSONStorage(path, hint=f"restore {path} from a backup")
-            data = storage.read() or {}
-            docs = data.setdefault("comments", {})  # TinyDB's layout: table -> id -> doc
+            storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id),
+                                        shape=COMMENTS_SHAPE)
+            data = storage.read() or {"comments": {}}
+            docs = data["comments"]  # TinyDB's layout: table -> id -> doc
             if key:
                 for existing in docs.values():
                     if existing.get("key") == key:
@@ -165,8 +183,10 @@ class BuiltinRecordStore(RecordSource):
         added = replaced = 0
         with self.lock:
             self._cache = None
-            db = self._db()
-            records = {d["id"]: dict(d) for d in db.table("records").all()}
+            storage = AtomicJSONStorage(self.path, hint=self._hint,
+                                        shape=RECORDS_SHAPE)
+            data = storage.read() or {}
+            records = {d["id"]: d for d in data.get("records", {}).values()}
             plan = self.check_records(items, origin, known=set(records))
             for doc in plan.docs:
                 if doc["id"] in records:
@@ -174,8 +194,10 @@ class BuiltinRecordStore(RecordSource):
                 else:
                     added += 1
                 records[doc["id"]] = doc
-            db.table("records").truncate()
-            db.table("records").insert_multiple(records.values())
+            # one atomic write (TinyDB's truncate + insert would be two: a crash
+            # between them would leave no records at all)
+            data["records"] = {str(n): doc for n, doc in enumerate(records.values(), start=1)}
+            storage.write(data)
             for record_id, c in plan.comments:
                 digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
                 created = _plain(c.get("created"))
