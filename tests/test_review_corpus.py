@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import make_worker
+from helpers import ChatServer, make_worker
 from workerctl.app import App
 from workerctl.engine.loop import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
@@ -329,63 +327,10 @@ def test_a_clean_command_run_fails_no_check(workspace):
 
 # -- the same classes through a model server (llm executor, OpenAI-compatible) --
 
-class ChatServer:
-    """/v1/chat/completions on 127.0.0.1, answering from a script of messages."""
-
-    def __init__(self, script: list[dict]) -> None:
-        self.script = list(script)
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                message = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
-                finish = "tool_calls" if message.get("tool_calls") else "stop"
-                data = json.dumps({
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
-                    "model": "test-model",
-                    "choices": [{"index": 0, "finish_reason": finish,
-                                 "message": {"role": "assistant", **message}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5,
-                              "total_tokens": 15}}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def model_server(tmp_path, monkeypatch):
     pytest.importorskip("workerctl_llm")
-    folder = tmp_path / "llm-user"
-    folder.mkdir()
-    monkeypatch.setenv("LLM_USER_PATH", str(folder))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-
-    def serve(script):
-        server = ChatServer(script)
-        (folder / "extra-openai-models.yaml").write_text(
-            f"- model_id: local-model\n  model_name: test-model\n"
-            f"  api_base: http://127.0.0.1:{server.port}/v1\n  supports_tools: true\n")
-        return server
-
-    return serve
+    return ChatServer.factory(tmp_path, monkeypatch)
 
 
 def llm_worker(workspace, name, **kw):
@@ -430,3 +375,15 @@ def test_model_clean_control(workspace, model_server):
         run = start(workspace, "model3")
     verdicts = {k: c.verdict for k, c in review(workspace, run.id).items()}
     assert set(verdicts.values()) == {"pass"}, verdicts
+
+
+def test_every_template_declares_a_contract_that_new_workers_keep(workspace, wcli):
+    registry = get_registry()
+    for key, template in registry.templates.items():
+        assert template.output_contract is not None, key
+        assert template.output_contract.sections, key
+        name = f"from-{key}"
+        assert wcli("worker", "new", name, "--template", key).exit_code == 0
+        text = (workspace.workers_dir / f"{name}.yaml").read_text()
+        assert "output_contract:\n  sections: [" in text
+    assert wcli("worker", "validate").exit_code == 0

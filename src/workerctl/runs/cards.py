@@ -55,7 +55,7 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     row("trigger", run.trigger + (f" — {run.reason}" if run.reason else "")
         + (" [test]" if run.test else "") + (f" [rerun of {run.rerun_of}]" if run.rerun_of else ""))
     row("executor", run.executor)
-    drift = facts.get("worker_now")
+    drift = str(facts.get("worker_now"))
     drift_text = {"unchanged": "worker unchanged since",
                   "changed": f"worker CHANGED since (workerctl worker diff {run.worker} "
                              f"--run {run.id})",
@@ -99,6 +99,13 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
                     lines.extend(_injection_lines(suspect))
                 elif call.result_summary:
                     lines.append(f"         → {render.cut(call.result_summary, 100)}")
+                if call.records_read:
+                    lines.append("         read " + render.cut(", ".join(
+                        f"{r['type']} {r['id']}" for r in call.records_read), 100))
+                if call.records_written:
+                    lines.append("         wrote " + ", ".join(
+                        f"{w['kind']} on {w['type'] or 'record'} {w['id']}"
+                        for w in call.records_written))
             if it.text and it.tool_calls:
                 lines.append(f"       says: {render.cut(it.text, 100)}")
             if it.stderr:
@@ -123,6 +130,8 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     elif facts.get("review_pending"):
         row("review", render.colour("needs human review", "failed")
             + f" (workerctl run review --id {run.id})")
+        for reason in run.review_reasons:
+            row("", f"· {reason}")
     if run.status == "failed":
         lines.append(f"  next         workerctl run troubleshoot --id {run.id}")
     return "\n".join(lines)
@@ -140,10 +149,14 @@ def _injection_lines(call: dict[str, Any]) -> list[str]:
 
 VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot_tell": "? cannot tell",
                 "cannot tell": "? cannot tell"}
+# in the troubleshooting walk a verdict says whether the step found the cause
+CAUSE_MARK = {"pass": "✓ pass: not the cause", "fail": "✗ fail: the cause is here",
+              "cannot_tell": "? cannot tell", "cannot tell": "? cannot tell"}
 
 
-def check_lines(number: int | str, check, *, evidence: list[str], action: str = "") -> list[str]:
-    verdict = render.colour(VERDICT_MARK.get(check.verdict, check.verdict), check.verdict)
+def check_lines(number: int | str, check, *, evidence: list[str], action: str = "",
+                marks: dict[str, str] = VERDICT_MARK) -> list[str]:
+    verdict = render.colour(marks.get(check.verdict, check.verdict), check.verdict)
     lines = [f"{number}. {check.title}  [{verdict}]"]
     lines.extend(f"     · {line}" for line in evidence)
     if action:
@@ -153,13 +166,16 @@ def check_lines(number: int | str, check, *, evidence: list[str], action: str = 
 
 def troubleshooting_text(report) -> list[list[str]]:
     """The walk as blocks: one per step, then the causes, then the rerun advice."""
-    blocks = [check_lines(n, step, evidence=step.evidence, action=step.action)
+    blocks = [check_lines(n, step, evidence=step.evidence, action=step.action, marks=CAUSE_MARK)
               for n, step in enumerate(report.steps, start=1)]
-    causes = ["Causes to rule out (permissions, tool access, connected data, provider "
-              "availability):"]
+    causes = ["Causes to rule out (" + ", ".join(c.title for c in report.causes) + "):"]
+    marks = {"pass": "✓ ruled out", "fail": "✗ the cause", "cannot_tell": "? cannot tell",
+             "cannot tell": "? cannot tell"}
     for cause in report.causes:
-        mark = render.colour(VERDICT_MARK.get(cause.verdict, cause.verdict), cause.verdict)
+        mark = render.colour(marks.get(cause.verdict, cause.verdict), cause.verdict)
         causes.append(f"   {cause.title:<22} {mark}  {'; '.join(cause.evidence)}")
+        if cause.verdict == "fail" and cause.action:
+            causes.append(f"   {'':<22} → {cause.action}")
     blocks.append(causes)
     rerun = report.rerun
     advice = ["Before rerunning:", f"   {rerun['advice']}"]
@@ -182,4 +198,37 @@ def review_text(run: Run, items, human: dict[str, str]) -> list[str]:
         lines.append("This output can influence a customer response, an invoice, a project "
                      "update or a support decision: read the source record before acting on it"
                      + (f" (workerctl records show {run.record_id})." if run.record_id else "."))
+        lines.extend(f"   · {reason}" for reason in run.review_reasons)
     return lines
+
+
+def event_line(event) -> str:
+    """One line of ``run watch``: a transition, an iteration or a tool call."""
+    data = event.data
+    stamp = _time(event.at)
+    if event.kind == "transition":
+        status = data["status"]
+        line = f"{stamp}  {render.status_cell(status)}"
+        if data.get("error"):
+            line += f"  {data['error']['kind']}: {data['error']['message']}"
+        return line
+    if event.kind == "iteration":
+        usage = data.get("usage") or {}
+        bits = [f"{usage['latency_ms']:g} ms" if usage.get("latency_ms") is not None else "",
+                usage.get("model") or "",
+                (f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
+                 if usage.get("input_tokens") is not None else "")]
+        line = f"{stamp}  iteration {data['number']}"
+        shown = " · ".join(b for b in bits if b)
+        if shown:
+            line += f": {shown}"
+        if data.get("text"):
+            line += f" — says: {render.cut(data['text'], 80)}"
+        return line
+    verdict = ("allowed" + (" ✓" if data["ok"] else " ✗")) if data["allowed"] else \
+        render.colour("REFUSED", "failed")
+    line = (f"{stamp}    tool {data['name']}({render.cut(_arguments(data['arguments']), 60)}) "
+            f"[{data['category'] or 'unknown'}{', writes' if data['writes'] else ''}] {verdict}")
+    tail = data.get("reason") or (f"→ {data['result_summary']}" if data.get("result_summary")
+                                  else "")
+    return line + (f"  {render.cut(tail, 80)}" if tail else "")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import NotFoundError, UsageError
 from workerctl.runs.model import now_iso
+from workerctl.storage.shapes import FieldSpec
 from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
 if TYPE_CHECKING:
@@ -37,8 +38,11 @@ if TYPE_CHECKING:
 INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", "not_written"
 STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN)
 NO_RECORD = "-"  # the target of a write tied to no record
-EFFECT_FIELDS = ("key", "run_id", "step", "target", "kind", "worker", "state", "at")
-WORKER_FIELDS = ("record_id", "effects", "unknown", "last_at")
+EFFECT_FIELDS: dict[str, FieldSpec] = {"key": str, "run_id": str, "step": str, "target": str, "kind": str,
+                 "worker": str, "state": frozenset(STATES), "at": str,
+                 "committed_at": (str, type(None)), "detail": (dict, type(None)),
+                 "settled": (dict, type(None))}
+WORKER_FIELDS: dict[str, FieldSpec] = {"record_id": str, "effects": int, "unknown": int, "last_at": str}
 
 
 def effect_state(effect: dict[str, Any], run_finished: bool) -> str:

@@ -10,32 +10,25 @@ damaged: exit 4, named, never written over.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 
-from workerctl.errors import DamagedFile
 from workerctl.storage.atomic import read_json, write_json
+from workerctl.storage.shapes import FieldSpec, Shape, tinydb_file
+
+_SHAPES: dict[tuple[str, tuple], Shape] = {}
 
 
-def read_table(path: Path, table: str, required: Iterable[str] = (), *,
+def read_table(path: Path, table: str, fields: Mapping[str, FieldSpec], *,
                hint: str | None = None) -> dict[str, dict]:
-    """The table's documents as ``{doc_id: doc}``; ``{}`` when the file does not exist."""
-    data = read_json(path, hint=hint)
-    if data is None:
-        return {}
-    if not isinstance(data, dict) or not isinstance(data.get(table), dict):
-        raise DamagedFile(path, f"not a TinyDB database with a {table!r} table", hint=hint)
-    docs = data[table]
-    needed = tuple(required)
-    for doc_id, doc in docs.items():
-        if not doc_id.isdigit() or not isinstance(doc, dict):
-            raise DamagedFile(path, f"document {doc_id!r} of table {table!r} is not an object "
-                                    "under a numeric id", hint=hint)
-        missing = [k for k in needed if k not in doc]
-        if missing:
-            raise DamagedFile(path, f"document {doc_id} of table {table!r} lacks "
-                                    f"{', '.join(missing)}", hint=hint)
-    return docs
+    """The table's documents as ``{doc_id: doc}``; ``{}`` when the file does not exist.
+    Each document must hold ``fields`` (``storage.shapes``), else ``DamagedFile``."""
+    key = (table, tuple(fields.items()))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _SHAPES[key] = tinydb_file(table, fields)
+    data = read_json(path, hint=hint, shape=shape)
+    return data[table] if data is not None else {}
 
 
 def write_table(path: Path, table: str, docs: dict[str, dict], *, durable: bool = True) -> None:

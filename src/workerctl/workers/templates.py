@@ -18,7 +18,14 @@ class Template:
     output_mode: str = "task_comment"
     max_iterations: int = 5
     review_required: bool | None = None
+    # what the output must contain; a plain mapping ({sections, names_record, max_length,
+    # max_lines}) is accepted too, so a plugin needs no import for it
     output_contract: OutputContract | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.output_contract, dict):
+            object.__setattr__(self, "output_contract",
+                               OutputContract.from_dict(self.output_contract))
 
     def to_dict(self) -> dict:
         return {
