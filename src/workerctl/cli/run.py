@@ -417,7 +417,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     if as_json:
         echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:
-        click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
+        click.echo(f"Review stored: {verdict} by {stored.review.reviewer if stored.review else reviewer}.")
 
 
 @run.command("rerun")

@@ -8,6 +8,7 @@ so that the same run can never write the same comment twice.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -18,9 +19,11 @@ from typing import Any
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.model import (
     BUILTIN_CONTEXT_SOURCES,
+    BUILTIN_LINK_RULES,
     BUILTIN_TYPES,
     RECORD_KEYS,
     Comment,
+    ImportCheck,
     Record,
     RecordSource,
 )
@@ -57,6 +60,7 @@ class BuiltinRecordStore(RecordSource):
     name = "builtin"
     record_types = BUILTIN_TYPES
     context_sources = BUILTIN_CONTEXT_SOURCES
+    link_rules = BUILTIN_LINK_RULES
 
     def __init__(self, workspace) -> None:
         super().__init__(workspace)
@@ -119,7 +123,7 @@ class BuiltinRecordStore(RecordSource):
         docs = self._data().values()
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         if not self.comments_path(record_id).exists():
             return []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
@@ -143,14 +147,16 @@ class BuiltinRecordStore(RecordSource):
             storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
-    def check_records(self, items: list[Any], origin: str,
+    def check_records(self, items: builtins.list[Any], origin: str,
+                      positions: builtins.list[int] | None = None, *,
                       known: set[str] | None = None) -> ImportPlan:
         """Validate every item (all problems, not the first) and say what an import
         would add and replace; nothing is written."""
         docs, comments, problems = [], [], []
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
-            where = f"{origin}: record {index + 1}"
+            number = positions[index] if positions else index + 1
+            where = f"{origin}: record {number}"
             try:
                 doc, seeded = _validate_record(item, where)
             except ConfigError as bad:
@@ -159,7 +165,7 @@ class BuiltinRecordStore(RecordSource):
             if doc["id"] in seen:
                 problems.append(f"{where}: id: {doc['id']} is also record {seen[doc['id']]}")
                 continue
-            seen[doc["id"]] = index + 1
+            seen[doc["id"]] = number
             docs.append(doc)
             comments.extend(seeded)
         if problems:
@@ -168,11 +174,11 @@ class BuiltinRecordStore(RecordSource):
                               hint="fix the file and import it again (--dry-run checks it "
                                    "without writing)")
         existing = set(self._data()) if known is None else known
-        return ImportPlan(docs, comments,
+        return ImportPlan(docs=docs, comments=comments,
                           added=[d["id"] for d in docs if d["id"] not in existing],
                           replaced=[d["id"] for d in docs if d["id"] in existing])
 
-    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+    def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records by id; returns (added, replaced)."""
         added = replaced = 0
         with self.lock:
@@ -225,11 +231,12 @@ def _record_from_doc(doc: dict) -> Record:
 
 
 @dataclass
-class ImportPlan:
-    docs: list[dict]
-    comments: list[tuple[str, dict]]
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
+class ImportPlan(ImportCheck):
+    """What an import of the built-in store would write: the checked records and the
+    comments they carry, besides the ids it would add and replace."""
+
+    docs: list[dict] = field(default_factory=list)
+    comments: list[tuple[str, dict]] = field(default_factory=list)
 
 
 class _Line(str):

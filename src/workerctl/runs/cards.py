@@ -49,7 +49,7 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     row("trigger", run.trigger + (f" — {run.reason}" if run.reason else "")
         + (" [test]" if run.test else "") + (f" [rerun of {run.rerun_of}]" if run.rerun_of else ""))
     row("executor", run.executor)
-    drift = facts.get("worker_now")
+    drift = str(facts.get("worker_now"))
     drift_text = {"unchanged": "worker unchanged since",
                   "changed": f"worker CHANGED since (workerctl worker diff {run.worker} "
                              f"--run {run.id})",

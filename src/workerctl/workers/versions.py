@@ -121,7 +121,7 @@ class Versions:
 
     def sync(self, files: dict[str, str | None]) -> list[Version]:
         """Record what changed on disk since last seen: name -> content (None: deleted)."""
-        known = {}
+        known: dict[str, tuple[int, str]] = {}
         for doc in self._table().all():
             if doc["version"] > known.get(doc["worker"], (0, ""))[0]:
                 known[doc["worker"]] = (doc["version"], doc["hash"])
