@@ -36,7 +36,7 @@ KNOWN_FIELDS = frozenset((
     "action", "hash", "run_id", "applicable", "message", "steps", "causes", "rerun", "counts",
     "p50_seconds", "p95_seconds", "failed", "completed", "runs", "key", "files", "added",
     "replaced", "dry_run", "removed", "kept_unfinished", "refused_calls", "checks", "reads",
-    "human_items",
+    "human_items", "review_reasons", "reviewed",
 ))
 
 
