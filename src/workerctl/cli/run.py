@@ -175,7 +175,8 @@ def cancel(ctx, run_id, as_json):
     from workerctl.runs.cancel import cancel_run
 
     a = app(ctx)
-    the_run = cancel_run(a.history, a.history.resolve(run_id), by=getpass.getuser())
+    the_run = cancel_run(a.history, a.history.resolve(run_id), by=getpass.getuser(),
+                         registry=lambda: a.registry)
     if as_json:
         _print_run(a, the_run, True)
     else:
