@@ -75,6 +75,10 @@ class Engine:
                 hint="pass --task ID, or use output_mode: review_note for a run tied to "
                      "no record",
             )
+        if options.record_id is not None:
+            from workerctl.names import RECORD_ID
+
+            RECORD_ID.check(options.record_id)
         record = self.records.peek(options.record_id) if options.record_id else None
         if record is not None and mode.needs_record and record.type not in mode.needs_record:
             raise UsageError(

@@ -180,6 +180,12 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     for key in ("id", "type", "title"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise ConfigError(f"{where}: {key}: missing or not a text value")
+    from workerctl.names import RECORD_ID
+
+    if not RECORD_ID.ok(item["id"]):
+        shown = item["id"] if len(item["id"]) <= 60 else item["id"][:57] + "..."
+        raise ConfigError(f"{where}: id: {shown!r} is not a valid record id (a record id is "
+                          f"{RECORD_ID.explain})")
     if item["type"] not in BUILTIN_TYPES:
         raise ConfigError(f"{where}: type: unknown record type {item['type']!r} "
                           f"(one of {', '.join(BUILTIN_TYPES)})")
@@ -203,21 +209,57 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
 
 
 def load_record_file(path: Path) -> list[dict]:
-    """Read a YAML or JSON file of records: a list, or ``{records: [...]}``."""
-    import yaml
+    """Read a YAML or JSON file of records: a list, or ``{records: [...]}``.
 
+    Record files often come from elsewhere (an export, another tool), so they go
+    through the same limited loader as worker files, with a larger size limit:
+    a YAML bomb, deep nesting, NUL, invalid UTF-8 or a key given twice is refused
+    at its line and column.
+    """
+    from workerctl.workers.yaml_positions import RECORD_FILE, load_yaml_file, read_yaml_text
+
+    file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            text, problems = read_yaml_text(path, file, RECORD_FILE)
+            data = _load_json(text, file) if text is not None else None
+        else:
+            data, _, problems = load_yaml_file(path, file, RECORD_FILE)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    if problems:
+        raise ConfigError(f"{path}: cannot load records:", problems,
+                          hint="fix the file and run the command again")
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of records (or a mapping with 'records')")
     return data
+
+
+def _load_json(text: str, file: str) -> Any:
+    """JSON records, refusing what the YAML loader refuses: duplicate keys, deep nesting."""
+    from workerctl.workers.model import Problem
+
+    def pairs(items: list) -> dict:
+        seen: dict = {}
+        for key, value in items:
+            if key in seen:
+                raise ConfigError(f"{file}: cannot load records:", [Problem(
+                    file, 1, 1, str(key), "key given twice in one object",
+                    "keep only one of them")])
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
+    except RecursionError:
+        raise ConfigError(f"{file}: cannot load records:", [Problem(
+            file, 1, 1, "(json)", "nested too deeply to read", "flatten the structure")]) from None
+    except ValueError as exc:
+        line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+        raise ConfigError(f"{file}: cannot load records:", [Problem(
+            file, line, col, "(json)", f"invalid JSON: {getattr(exc, 'msg', exc)}",
+            "fix the syntax at this position")]) from None
 
 
