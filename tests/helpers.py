@@ -91,3 +91,22 @@ def drive_terminal(args: list[str], answers: list[tuple[bytes, bytes]], timeout:
     proc.wait(timeout=timeout)
     os.close(main)
     return proc.returncode, screen.decode(errors="replace")
+
+
+def record_missing_run(workspace, worker: str = "overdue-task-review"):
+    """A run whose record was deleted after it was asked for (a detached run waiting
+    while someone deletes the task): the only way a run can now fail record_missing,
+    since an unknown record is refused before a run exists."""
+    from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.plugins.manager import get_registry
+    from workerctl.records.builtin_store import BuiltinRecordStore
+    from workerctl.runs.model import QUEUED
+
+    BuiltinRecordStore(workspace).import_records(
+        [{"id": "T-4040", "type": "task", "title": "Deleted soon"}], "test")
+    engine = Engine(workspace, get_registry())
+    _, run = engine.prepare(worker, StartOptions(record_id="T-4040"))
+    run.move(QUEUED)
+    engine.history.create(run)
+    BuiltinRecordStore(workspace).delete("T-4040")
+    return Engine(workspace, get_registry()).execute(run.id)

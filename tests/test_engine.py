@@ -14,6 +14,7 @@ from helpers import make_worker
 from workerctl.engine.loop import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.runs.history import History
 
 
 def engine_for(workspace):
@@ -74,8 +75,31 @@ def test_draft_worker_needs_safe_record_or_test_flag(workspace):
 
 
 def test_record_missing(workspace):
-    run = start(workspace, "overdue-task-review", "T-4040")
+    from helpers import record_missing_run
+
+    run = record_missing_run(workspace)
     assert run.error.kind == "record_missing" and "T-4040" in run.error.message
+
+
+def test_unknown_record_is_refused_before_a_run_exists(workspace, wcli):
+    from workerctl.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        start(workspace, "overdue-task-review", "T-NOPE")
+    result = wcli("run", "start", "overdue-task-review", "--task", "T-NOPE")
+    assert result.exit_code == 3 and "no record with id 'T-NOPE'" in result.output
+    assert "NO LONGER EXISTS" not in result.output
+    assert History(workspace).list(None, limit=None) == []
+
+
+def test_empty_or_padded_task(workspace, wcli):
+    for empty in ("", "   "):
+        result = wcli("run", "start", "overdue-task-review", "--task", empty)
+        assert result.exit_code == 2 and "--task is empty" in result.output
+    assert History(workspace).list(None, limit=None) == []
+    padded = wcli("run", "start", "overdue-task-review", "--task", " T-1042 ", "--json")
+    assert padded.exit_code == 0
+    assert json.loads(padded.output)["record_id"] == "T-1042"
 
 
 def test_record_access_denied(workspace):

@@ -286,7 +286,7 @@ def test_prune_keeps_unfinished_runs(workspace, wcli):
 
 
 def test_runs_stats_counts_rates_and_percentiles(workspace, wcli):
-    for task in ("T-1042", "T-1043", "T-4040"):
+    for task in ("T-1042", "T-1043", "T-3001"):
         wcli("run", "start", "overdue-task-review", "--task", task)
     wcli("run", "start", "handoff-preparation", "--task", "T-1042")
     figures = json.loads(wcli("runs", "stats", "--json").output)

@@ -64,7 +64,9 @@ def test_claimed_comment_backed_by_a_real_side_effect(workspace):
 
 
 def test_failed_run_without_a_next_step(workspace):
-    run = start(workspace, "overdue-task-review", "T-4040")
+    from helpers import record_missing_run
+
+    run = record_missing_run(workspace)
     result = verdicts(workspace, run.id)
     assert result["status"] == "cannot tell" and result["next_step"] == "fail"
     assert result["record"] == "fail"

@@ -46,7 +46,9 @@ def make_failed_run(workspace, kind):
     if kind == "worker_not_runnable":
         return start(workspace, "handoff-preparation").id
     if kind == "record_missing":
-        return start(workspace, "overdue-task-review", "T-4040").id
+        from helpers import record_missing_run
+
+        return record_missing_run(workspace).id
     if kind == "record_access_denied":
         return start(workspace, "overdue-task-review", "T-3001").id
     if kind == "missing_context":
@@ -111,7 +113,9 @@ def test_walk_for_each_error_kind(workspace, kind):
     for step in report.steps:
         if step.verdict == F:
             assert step.action, step.key  # every failed step says what to do
-    assert "nothing changed since the run failed" in report.rerun["advice"]
+    # a record_missing run's record was deleted after it was asked for: that is a change
+    expected = "record changed since" if kind == "record_missing" else "nothing changed since"
+    assert expected in report.rerun["advice"]
 
 
 def test_walk_through_the_cli_and_json(workspace, wcli):

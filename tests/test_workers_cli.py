@@ -57,7 +57,7 @@ def test_python_dash_m_works(workspace):
 
 def test_worker_show_is_the_overview(wcli):
     wcli("run", "start", "overdue-task-review", "--task", "T-1042")
-    wcli("run", "start", "overdue-task-review", "--task", "T-4040")
+    wcli("run", "start", "overdue-task-review", "--task", "T-3001")
     out = wcli("worker", "show", "overdue-task-review").output
     for words in ("status:", "active", "output mode:", "task_comment", "template:",
                   "context sources:", "tasks, projects, docs", "tool categories:",
@@ -70,7 +70,7 @@ def test_worker_show_is_the_overview(wcli):
 
 def test_workers_list_has_last_run_and_success_rate(wcli):
     wcli("run", "start", "overdue-task-review", "--task", "T-1042")
-    wcli("run", "start", "overdue-task-review", "--task", "T-4040")
+    wcli("run", "start", "overdue-task-review", "--task", "T-3001")
     rows = {r["name"]: r for r in json.loads(wcli("workers", "list", "--json").output)}
     assert rows["overdue-task-review"]["success_rate"] == 0.5
     assert rows["overdue-task-review"]["last_status"] == "failed"
@@ -85,7 +85,7 @@ def test_new_from_template_and_versions(workspace, wcli):
     assert "template: support-triage-draft" in text and "status: draft" in text
     assert wcli("worker", "validate", "triage").exit_code == 0
     assert wcli("worker", "new", "triage").exit_code == 2
-    assert wcli("worker", "new", "x", "--template", "nope").exit_code == 2
+    assert wcli("worker", "new", "x", "--template", "nope").exit_code == 3  # like templates show
     assert wcli("worker", "activate", "triage").exit_code == 0
     assert wcli("worker", "pause", "triage").exit_code == 0
     history = json.loads(wcli("worker", "history", "triage", "--json").output)

@@ -74,7 +74,7 @@ class App:
     def engine(self) -> Engine:
         from workerctl.engine.loop import Engine
 
-        return Engine(self.workspace, self.registry, self.history, self.records)
+        return Engine(self.workspace, self.registry, self.history, self.records, self.versions)
 
     @cached_property
     def versions(self) -> Versions:

@@ -102,8 +102,38 @@ def to_csv(rows: list[dict], columns: list[str]) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+        writer.writerow({k: csv_cell(row.get(k)) for k in columns})
     return out.getvalue().rstrip("\n")
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell: lists and mappings as compact JSON, booleans as true/false (as in
+    the JSON output), never a Python repr."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def plain(value: Any) -> str:
+    """A value as a person reads it in a table or a card: ``C-12, C-14``, ``yes``."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {plain(v)}" for k, v in value.items())
+    return str(value)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """"1 run", "2 runs"."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def strip(statuses: list[str]) -> str:

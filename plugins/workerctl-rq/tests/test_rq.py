@@ -271,3 +271,13 @@ def test_the_rq_command_is_a_plugin_command(workerctl_cli):
     assert plugins["rq"]["commands"] == ["rq"]
     assert "register_commands" in plugins["rq"]["hooks"]
     assert "worker" in workerctl_cli("rq", "--help").output
+
+
+def test_plain_start_prints_only_the_id_while_queued(ws, workerctl_cli, workerctl_write_worker):
+    rq_worker(workerctl_write_worker)  # no rq worker runs: the run stays queued
+    result = workerctl_cli("run", "start", "remote", "--task", "T-1042")
+    assert result.exit_code == 0, result.output
+    run_id = result.stdout.strip()
+    assert len(run_id.split()) == 1 and len(run_id) == 8  # $(workerctl run start …) is the id
+    assert status(ws, run_id) == "queued"
+    assert f"workerctl run watch {run_id}" in result.stderr

@@ -69,6 +69,11 @@ class LazyGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(0)
+        except KeyboardInterrupt:  # Ctrl-C: the shell convention is 128 + SIGINT
+            from workerctl.errors import EXIT_INTERRUPTED
+
+            click.echo("", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,7 +86,7 @@ def cli(ctx, workspace):
     """Run AI workers, record every run, troubleshoot failures and review output.
 
     Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
-    3 not found; 4 the history is locked or damaged.
+    3 not found; 4 the history is locked or damaged; 130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
 

@@ -31,7 +31,8 @@ def list_cmd(ctx, rtype, fmt):
     def rows():
         return [[i["id"], i["type"], render.cut(i["title"], 44), i["status"] or "-",
                  i["due"] or "-", "yes" if i["safe_for_testing"] else "",
-                 ", ".join(f"{k}:{v}" for k, v in i["links"].items())[:50]] for i in items]
+                 render.cut("; ".join(f"{k}: {render.plain(v)}"
+                                      for k, v in i["links"].items()), 50)] for i in items]
 
     emit(fmt, items, ["id", "type", "title", "status", "due", "safe_for_testing", "source"],
          rows, ["id", "type", "title", "status", "due", "test-safe", "links"],
@@ -56,7 +57,7 @@ def show(ctx, record_id, as_json):
         return
     click.echo(render.colour(f"{record.type} {record.id}", bold=True) + f" — {record.title}")
     for key, value in record.fields.items():
-        click.echo(f"  {key + ':':<14}{value}")
+        click.echo(f"  {key + ':':<14}{render.plain(value)}")
     for key, value in record.links.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         click.echo(f"  {'→ ' + key + ':':<14}{shown}")
@@ -73,14 +74,32 @@ def show(ctx, record_id, as_json):
 
 
 @records.command("import")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Validate and say what would be added or "
+                                              "replaced; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and ids as JSON.")
 @click.pass_context
-def import_cmd(ctx, path):
-    """Add or replace records from a YAML or JSON file (a list of records)."""
+def import_cmd(ctx, path, dry_run, as_json):
+    """Add or replace records from PATH (- reads standard input): a YAML or JSON list,
+    one record as 'records show --json' prints it, or JSON lines. Every record is
+    validated first; one invalid record imports nothing (exit 2)."""
+    import sys
     from pathlib import Path
 
+    from workerctl import render
     from workerctl.records.builtin_store import load_record_file
 
-    items = load_record_file(Path(path))
-    added, replaced = app(ctx).records.builtin().import_records(items, path)
-    click.echo(f"imported {added + replaced} record(s): {added} new, {replaced} replaced")
+    source = Path("<stdin>") if path == "-" else Path(path)
+    items = load_record_file(source, sys.stdin.read() if path == "-" else None)
+    store = app(ctx).records.builtin()
+    origin = str(source)
+    plan = store.check_records(items, origin)
+    if not dry_run:
+        store.import_records(items, origin)
+    if as_json:
+        click.echo(render.to_json({"dry_run": dry_run, "added": plan.added,
+                                   "replaced": plan.replaced}))
+        return
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {render.plural(len(plan.docs), 'record')}: {len(plan.added)} new, "
+               f"{len(plan.replaced)} replaced")

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import click
 
-from workerctl.cli.common import app
-from workerctl.cli.complete import record_ids, run_ids, worker_names
-
-id_option = click.option("--id", "run_id", required=True, metavar="ID",
-                         shell_complete=run_ids, help="Run id, or any unique prefix of it.")
+from workerctl.cli.common import app, run_id_argument
+from workerctl.cli.complete import record_ids, worker_names
 
 
 @click.group()
@@ -75,6 +72,16 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
     the_run = a.engine.start(worker, options)
     if wait and not the_run.finished:
         the_run = _wait_remote(a, the_run)
+    if not the_run.finished:  # handed to a task queue: the id is what a script needs
+        if as_json:
+            click.echo(render.to_json({"id": the_run.id, "status": the_run.status,
+                                       "worker": the_run.worker,
+                                       "record_id": the_run.record_id}))
+        else:
+            click.echo(the_run.id)
+        click.echo(f"run {the_run.id} is {the_run.status} on executor {the_run.executor}; "
+                   f"follow it with 'workerctl run watch {the_run.id}'", err=True)
+        return
     _print_run(a, the_run, as_json, full_output=True)
     if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
@@ -103,7 +110,7 @@ def execute(ctx, run_id):
 
 
 @run.command("inspect")
-@id_option
+@run_id_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the whole stored run as JSON.")
 @click.option("--output", "output_only", is_flag=True, help="Print only the output text.")
 @click.pass_context
@@ -120,7 +127,7 @@ def inspect(ctx, run_id, as_json, output_only):
 
 
 @run.command("cancel")
-@id_option
+@run_id_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @click.pass_context
 def cancel(ctx, run_id, as_json):
@@ -138,7 +145,7 @@ def cancel(ctx, run_id, as_json):
 
 
 @run.command("troubleshoot")
-@id_option
+@run_id_argument
 @click.option("--interactive", is_flag=True, help="Step through one check at a time "
                                                    "(on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the walk as JSON.")
@@ -178,7 +185,7 @@ def troubleshoot(ctx, run_id, interactive, as_json):
 
 
 @run.command("review")
-@id_option
+@run_id_argument
 @click.option("--verdict", type=click.Choice(["approved", "needs_changes", "rejected"]),
               help="Your verdict (asked on a terminal when not given).")
 @click.option("--matches-instructions", type=click.Choice(["yes", "no"]),
@@ -242,7 +249,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 
 
 @run.command("rerun")
-@id_option
+@run_id_argument
 @click.option("--force", is_flag=True, help="Rerun even when nothing changed or side effects "
                                             "may be written again.")
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")

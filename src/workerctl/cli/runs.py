@@ -35,6 +35,22 @@ def _filter(worker, status, task, since, until, unreviewed):
                      until=parse_when(until) if until else None, unreviewed=unreviewed)
 
 
+def _check_workers(a, names) -> None:
+    """A worker named in a filter must exist (a file, or runs in the history): a typo
+    is exit 3, not "no runs match"."""
+    from workerctl.errors import NotFoundError
+    from workerctl.runs.history import RunFilter
+    from workerctl.workers.files import find_path
+
+    for name in names:
+        try:
+            find_path(a.workspace, name)
+        except NotFoundError as missing:
+            if not a.history.list(RunFilter(workers=(name,)), limit=1):
+                raise NotFoundError(f"no worker named {name!r}, and no runs of one",
+                                    hint=missing.hint) from None
+
+
 def _table_rows(items):
     from workerctl import render
 
@@ -88,6 +104,7 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
 
     a = app(ctx)
     flt = _filter(worker, status, task, since, until, unreviewed)
+    _check_workers(a, worker)
     items = a.history.list(flt, limit=limit or None)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
@@ -158,6 +175,7 @@ def stats(ctx, worker, since, as_json):
 
     a = app(ctx)
     flt = _filter(worker, (), None, since, None, False)
+    _check_workers(a, worker)
     figures = compute(a.history.iter_summaries(flt))
     if as_json:
         click.echo(render.to_json(figures))

@@ -128,7 +128,8 @@ def _overview_text(w, recent: list[dict]) -> str:
         ("context sources", ", ".join(w.context_sources) or "none"),
         ("tool categories", ", ".join(w.tool_categories) or "none"),
         ("max iterations", str(w.max_iterations)), ("timeout", f"{w.timeout:g}s"),
-        ("executor", w.executor + (f" {w.executor_settings}" if w.executor_settings else "")),
+        ("executor", w.executor + (f" ({render.plain(w.executor_settings)})"
+                                    if w.executor_settings else "")),
         ("human review", "required" if w.needs_review else "not required"),
         ("config hash", w.config_hash), ("file", str(w.path)),
     ]
@@ -173,11 +174,11 @@ def edit(ctx, name):
     import sys
 
     from workerctl.errors import ConfigError
-    from workerctl.workers.files import find_path, read_worker_text
+    from workerctl.workers.files import find_path
     from workerctl.workers.operations import check_edit, save_edit
 
     a = app(ctx)
-    text = read_worker_text(a.workspace, find_path(a.workspace, name))
+    text = find_path(a.workspace, name).read_text(encoding="utf-8")
     while True:
         edited = click.edit(text, extension=".yaml", require_save=False)
         if edited is None or (edited == text and not check_edit(a.workspace, a.registry, name,
@@ -260,16 +261,19 @@ def activate(ctx, name):
 def history(ctx, name, fmt):
     """Every saved version of the worker: number, time, action, hash."""
     from workerctl import render
-    from workerctl.workers.files import find_path, read_worker_text
+    from workerctl.workers.files import find_path
 
     a = app(ctx)
     path = find_path(a.workspace, name)
     a.versions.record(name, read_worker_text(a.workspace, path), "found on disk")
-    versions = [v.to_dict() for v in a.versions.history(name)]
-    emit(fmt, versions, ["version", "time", "action", "hash"],
-         lambda: [[v["version"], render.ago(v["time"]), v["action"], v["hash"]]
-                  for v in reversed(versions)],
-         ["version", "saved", "action", "hash"], id_key="version")
+    from workerctl.workers.versions import config_hash_of
+
+    versions = [{**v.to_dict(), "config_hash": v.config_hash or config_hash_of(v.content)}
+                for v in a.versions.history(name)]
+    emit(fmt, versions, ["version", "time", "action", "hash", "config_hash"],
+         lambda: [[v["version"], render.ago(v["time"]), v["action"], v["hash"],
+                   v["config_hash"] or "-"] for v in reversed(versions)],
+         ["version", "saved", "action", "hash", "config hash"], id_key="version")
 
 
 @worker.command("diff")
@@ -294,13 +298,25 @@ def diff(ctx, name, from_v, to_v, run_id):
 
 @worker.command("restore")
 @click.argument("name", shell_complete=worker_names)
-@click.argument("version", type=int)
+@click.argument("version", type=int, required=False)
+@click.option("--run", "run_id", shell_complete=run_ids,
+              help="Restore the version this run started with.")
 @click.pass_context
-def restore_cmd(ctx, name, version):
-    """Write an earlier version back (kept as a new version)."""
+def restore_cmd(ctx, name, version, run_id):
+    """Write an earlier version back (kept as a new version): VERSION, or the one
+    run --run ID started with."""
+    from workerctl.errors import UsageError
     from workerctl.workers.operations import restore
 
     a = app(ctx)
+    if (version is None) == (run_id is None):
+        raise UsageError("give a version number or --run ID (not both)",
+                         hint=f"'workerctl worker history {name}' lists the versions")
+    if run_id is not None:
+        the_run = a.history.get(a.history.resolve(run_id))
+        if the_run.worker != name:
+            raise UsageError(f"run {the_run.id} is a run of {the_run.worker!r}, not {name!r}")
+        version = a.versions.for_run(the_run).version
     changed = restore(a.workspace, a.registry, a.versions, name, version)
     click.echo(f"Restored version {version} of {name}." if changed
                else f"{name} already matches version {version}.")

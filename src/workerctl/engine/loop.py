@@ -23,7 +23,7 @@ from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import UsageError
+from workerctl.errors import NotFoundError, UsageError
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
@@ -56,18 +56,33 @@ class StartOptions:
 
 
 class Engine:
-    def __init__(self, workspace, registry, history: History | None = None, records=None) -> None:
+    def __init__(self, workspace, registry, history: History | None = None, records=None,
+                 versions=None) -> None:
         self.workspace = workspace
         self.registry = registry
         self.history = history or History(workspace)
         self.records = records or open_records(workspace, registry)
+        self._versions = versions
+
+    @property
+    def versions(self):
+        if self._versions is None:
+            from workerctl.workers.versions import Versions
+
+            self._versions = Versions(self.workspace)
+        return self._versions
 
     # -- starting --
 
     def prepare(self, worker_name: str, options: StartOptions) -> tuple[Worker, Run]:
-        """Validate what can be refused before a run exists (exit 2/3), build the run."""
+        """Validate what can be refused before a run exists (exit 2/3), build the run.
+
+        An unknown worker or record records nothing (exit 3); the worker file as it
+        is now is kept as a version, and the run points at it.
+        """
         worker = get_worker(self.workspace, self.registry, worker_name)
         mode = self.registry.output_modes[worker.output_mode]
+        record_id = clean_record_id(options.record_id)
         if options.record_id is None and mode.needs_record:
             raise UsageError(
                 f"worker {worker.name!r} writes its output as {worker.output_mode}, which "
@@ -75,11 +90,10 @@ class Engine:
                 hint="pass --task ID, or use output_mode: review_note for a run tied to "
                      "no record",
             )
-        if options.record_id is not None:
-            from workerctl.names import RECORD_ID
-
-            RECORD_ID.check(options.record_id)
-        record = self.records.peek(options.record_id) if options.record_id else None
+        record = self.records.peek(record_id) if record_id else None
+        if record_id and record is None:
+            raise NotFoundError(f"no record with id {record_id!r}; no run was recorded",
+                                hint="'workerctl records list' shows the ids")
         if record is not None and mode.needs_record and record.type not in mode.needs_record:
             raise UsageError(
                 f"output mode {worker.output_mode} writes to a {' or '.join(mode.needs_record)}, "
@@ -89,7 +103,7 @@ class Engine:
         run = Run(
             id=new_run_id(), worker=worker.name, config_hash=worker.config_hash,
             config=worker.config, executor=worker.executor, created=now_iso(),
-            record_id=options.record_id, record_type=record.type if record else None,
+            record_id=record_id, record_type=record.type if record else None,
             record_fingerprint=record.fingerprint() if record else None,
             record_title=record.title if record else None,
             trigger=options.trigger, reason=options.reason, test=options.test,
@@ -97,6 +111,9 @@ class Engine:
             needs_review=worker.needs_review, output_mode=worker.output_mode,
             owner=current_owner(), transitions=[{"status": R.PENDING, "at": now_iso()}],
         )
+        if worker.content:
+            run.worker_version = self.versions.keep(worker.name, worker.content,
+                                                    worker.config_hash).version
         return worker, run
 
     def start(self, worker_name: str, options: StartOptions) -> Run:
@@ -199,13 +216,13 @@ class Engine:
     def _execute(self, run: Run, worker: Worker) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
-        beat.start()
         previous = signal.getsignal(signal.SIGTERM)
         in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            try:
+            try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
+                if in_main:
+                    signal.signal(signal.SIGTERM, _raise_terminated)
+                beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
             except RunFailed as failed:
@@ -365,6 +382,21 @@ class Engine:
                                 records=self.records, key=f"{run.id}:output",
                                 side_effects=run.side_effects)
             mode.apply(ctx, text)
+
+def clean_record_id(record_id: str | None) -> str | None:
+    """``--task " T-1042"`` means T-1042; ``--task ""`` (an empty ``$TASK`` in a script)
+    is a mistake to report, not a run without a record."""
+    if record_id is None:
+        return None
+    from workerctl.names import RECORD_ID
+
+    cleaned = record_id.strip()
+    if not cleaned:
+        raise UsageError("--task is empty (an empty variable in a script?)",
+                         hint="give a record id, e.g. --task T-1042, or leave --task out "
+                              "for a run tied to no record")
+    return RECORD_ID.check(cleaned)
+
 
 def _raise_terminated(signum, frame):
     raise Terminated()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,19 +125,44 @@ class BuiltinRecordStore(RecordSource):
             storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
-    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
-        """Insert or replace records by id; returns (added, replaced)."""
-        docs, comments = [], []
+    def check_records(self, items: list[Any], origin: str,
+                      known: set[str] | None = None) -> ImportPlan:
+        """Validate every item (all problems, not the first) and say what an import
+        would add and replace; nothing is written."""
+        docs, comments, problems = [], [], []
+        seen: dict[str, int] = {}
         for index, item in enumerate(items):
-            doc, seeded = _validate_record(item, f"{origin}: record {index + 1}")
+            where = f"{origin}: record {index + 1}"
+            try:
+                doc, seeded = _validate_record(item, where)
+            except ConfigError as bad:
+                problems.append(bad.message)
+                continue
+            if doc["id"] in seen:
+                problems.append(f"{where}: id: {doc['id']} is also record {seen[doc['id']]}")
+                continue
+            seen[doc["id"]] = index + 1
             docs.append(doc)
             comments.extend(seeded)
+        if problems:
+            raise ConfigError(f"{origin}: {len(problems)} invalid record(s); nothing was "
+                              "imported:", [_Line(p) for p in problems],
+                              hint="fix the file and import it again (--dry-run checks it "
+                                   "without writing)")
+        existing = set(self._data()) if known is None else known
+        return ImportPlan(docs, comments,
+                          added=[d["id"] for d in docs if d["id"] not in existing],
+                          replaced=[d["id"] for d in docs if d["id"] in existing])
+
+    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+        """Insert or replace records by id; returns (added, replaced)."""
         added = replaced = 0
         with self.lock:
             self._cache = None
             db = self._db()
             records = {d["id"]: dict(d) for d in db.table("records").all()}
-            for doc in docs:
+            plan = self.check_records(items, origin, known=set(records))
+            for doc in plan.docs:
                 if doc["id"] in records:
                     replaced += 1
                 else:
@@ -145,12 +170,15 @@ class BuiltinRecordStore(RecordSource):
                 records[doc["id"]] = doc
             db.table("records").truncate()
             db.table("records").insert_multiple(records.values())
-            for record_id, c in comments:
+            for record_id, c in plan.comments:
                 digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
                 created = _plain(c.get("created"))
+                # a comment exported by 'records show --json' keeps its key: importing
+                # it back is a no-op, not a second copy
                 self.add_comment(record_id, str(c.get("text", "")),
-                                 author=str(c.get("author", "someone")), run_id=None,
-                                 key=f"import:{record_id}:{created or ''}:{digest}",
+                                 author=str(c.get("author", "someone")),
+                                 run_id=c.get("run_id"),
+                                 key=c.get("key") or f"import:{record_id}:{created or ''}:{digest}",
                                  created=str(created) if created else None)
             self._cache = None
         return added, replaced
@@ -174,9 +202,41 @@ def _record_from_doc(doc: dict) -> Record:
     )
 
 
+@dataclass
+class ImportPlan:
+    docs: list[dict]
+    comments: list[tuple[str, dict]]
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+
+
+class _Line(str):
+    """A problem line for ``ConfigError`` (printed as is)."""
+
+
+# keys of 'records show --json' that are not record fields
+SHOWN_KEYS = {"fields", "source"}
+
+
 def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: must be a mapping with at least id, type and title")
+    nested = item.get("fields", {})
+    if not isinstance(nested, dict):
+        raise ConfigError(f"{where}: fields: must be a mapping like {{status: open}}")
+    clash = sorted(k for k in set(nested) & (set(item) - SHOWN_KEYS) if item[k] != nested[k])
+    if clash:
+        raise ConfigError(f"{where}: {clash[0]}: given both at the top and under 'fields'")
+    bad = [k for k in nested if not isinstance(k, str) or k in RECORD_KEYS | SHOWN_KEYS]
+    if bad:
+        raise ConfigError(f"{where}: fields: {bad[0]!r} cannot be a field name")
+    # the shape 'records show --json' prints (fields nested) is read back as fields
+    item = {**{k: v for k, v in item.items() if k not in SHOWN_KEYS}, **nested}
+    if item.get("comments") is not None and not isinstance(item.get("comments"), list):
+        raise ConfigError(f"{where}: comments: must be a list")
+    for n, comment in enumerate(item.get("comments") or [], start=1):
+        if not isinstance(comment, dict) or not str(comment.get("text") or "").strip():
+            raise ConfigError(f"{where}: comments[{n}]: must be a mapping with a text")
     for key in ("id", "type", "title"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise ConfigError(f"{where}: {key}: missing or not a text value")
@@ -196,9 +256,7 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     if restricted is not None and not (isinstance(restricted, list)
                                        and all(isinstance(w, str) for w in restricted)):
         raise ConfigError(f"{where}: restricted_to: must be a list of worker names")
-    comments = item.get("comments", [])
-    if not isinstance(comments, list):
-        raise ConfigError(f"{where}: comments: must be a list")
+    comments = item.get("comments") or []
     doc = {
         "id": item["id"], "type": item["type"], "title": item["title"],
         "fields": _plain({k: v for k, v in item.items() if k not in RECORD_KEYS}),
@@ -208,36 +266,60 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     return doc, [(item["id"], c) for c in comments if isinstance(c, dict)]
 
 
-def load_record_file(path: Path) -> list[dict]:
-    """Read a YAML or JSON file of records: a list, or ``{records: [...]}``.
+def load_record_file(path: Path, text: str | None = None) -> list[dict]:
+    """Read records: a YAML or JSON list, ``{records: [...]}``, one record (what
+    ``records show --json`` prints) or JSON lines; ``text`` given: read from it
+    (standard input).
 
     Record files often come from elsewhere (an export, another tool), so they go
     through the same limited loader as worker files, with a larger size limit:
     a YAML bomb, deep nesting, NUL, invalid UTF-8 or a key given twice is refused
     at its line and column.
     """
-    from workerctl.workers.yaml_positions import RECORD_FILE, load_yaml_file, read_yaml_text
+    from workerctl.workers.yaml_positions import RECORD_FILE, parse_yaml, read_yaml_text
 
     file = str(path)
-    try:
-        if path.suffix == ".json":
+    if text is None:
+        try:
             text, problems = read_yaml_text(path, file, RECORD_FILE)
-            data = _load_json(text, file) if text is not None else None
-        else:
-            data, _, problems = load_yaml_file(path, file, RECORD_FILE)
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: no such file") from None
-    if problems:
-        raise ConfigError(f"{path}: cannot load records:", problems,
-                          hint="fix the file and run the command again")
+        except FileNotFoundError:
+            raise NotFoundError(f"{path}: no such file") from None
+        if text is None:
+            raise ConfigError(f"{path}: cannot load records:", problems,
+                              hint="fix the file and run the command again")
+    data: Any
+    if path.suffix == ".jsonl" or _looks_like_json_lines(text):
+        _check_json_size(text, file)
+        data = [_load_json(line, file, number) for number, line
+                in enumerate(text.splitlines(), start=1) if line.strip()]
+    elif path.suffix == ".json":
+        _check_json_size(text, file)
+        data = _load_json(text, file)
+    else:
+        data, _, problems = parse_yaml(text, file, RECORD_FILE)
+        if problems:
+            raise ConfigError(f"{path}: cannot load records:", problems,
+                              hint="fix the file and run the command again")
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
+    elif isinstance(data, dict) and "id" in data:
+        data = [data]
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of records (or a mapping with 'records')")
     return data
 
 
-def _load_json(text: str, file: str) -> Any:
+def _check_json_size(text: str, file: str) -> None:
+    from workerctl.workers.model import Problem
+    from workerctl.workers.yaml_positions import RECORD_FILE
+
+    if len(text) > RECORD_FILE.max_bytes:  # characters: at least as many bytes
+        raise ConfigError(f"{file}: cannot load records:", [Problem(
+            file, 1, 1, "(file)", f"more than {RECORD_FILE.max_bytes // (1024 * 1024)} MiB, "
+            "the limit for a record file", "split the records over several files")])
+
+
+def _load_json(text: str, file: str, line_offset: int = 1) -> Any:
     """JSON records, refusing what the YAML loader refuses: duplicate keys, deep nesting."""
     from workerctl.workers.model import Problem
 
@@ -257,9 +339,18 @@ def _load_json(text: str, file: str) -> Any:
         raise ConfigError(f"{file}: cannot load records:", [Problem(
             file, 1, 1, "(json)", "nested too deeply to read", "flatten the structure")]) from None
     except ValueError as exc:
-        line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+        line, col = getattr(exc, "lineno", 1) + line_offset - 1, getattr(exc, "colno", 1)
         raise ConfigError(f"{file}: cannot load records:", [Problem(
             file, line, col, "(json)", f"invalid JSON: {getattr(exc, 'msg', exc)}",
             "fix the syntax at this position")]) from None
 
 
+def _looks_like_json_lines(text: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or not all(line.lstrip().startswith("{") for line in lines):
+        return False
+    try:
+        json.loads(lines[0])
+    except ValueError:
+        return False
+    return True

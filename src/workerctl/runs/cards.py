@@ -15,6 +15,16 @@ def effect_text(effect: dict[str, Any]) -> str:
     return f"{what} on {effect.get('record_id')} ({state})"
 
 
+def _arguments(arguments: Any) -> str:
+    """Tool arguments as ``record_id=T-1042, text="…"``: never a Python dict."""
+    import json
+
+    if isinstance(arguments, dict):
+        return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}"
+                         for k, v in arguments.items())
+    return json.dumps(arguments, ensure_ascii=False, default=str)
+
+
 def _time(iso: str | None) -> str:
     return iso[11:23] if iso else "-"
 
@@ -73,7 +83,7 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
             for call in it.tool_calls:
                 verdict = ("allowed" + (" ✓" if call.ok else " ✗")) if call.allowed else \
                     render.colour("REFUSED", "failed")
-                lines.append(f"       tool {call.name}({render.cut(str(call.arguments), 60)}) "
+                lines.append(f"       tool {call.name}({render.cut(_arguments(call.arguments), 60)}) "
                              f"[{call.category or 'unknown'}{', writes' if call.writes else ''}] "
                              f"{verdict}")
                 if call.reason:

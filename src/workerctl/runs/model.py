@@ -142,6 +142,7 @@ class Run:
     error: RunError | None = None
     review: Review | None = None
     owner: dict[str, Any] = field(default_factory=dict)
+    worker_version: int | None = None  # the stored worker version it started with
 
     # -- state machine --
 

@@ -55,7 +55,7 @@ def render_chart(figures: dict, width: int = 30) -> str:
         rate = "-" if f["success_rate"] is None else f"{f['success_rate'] * 100:.0f}%"
         lines.append(f"{name:<24} {bar}")
         parts = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
-        lines.append(f"{'':<24} {f['runs']} runs ({parts}); success {rate}; "
+        lines.append(f"{'':<24} {render.plural(f['runs'], 'run')} ({parts}); success {rate}; "
                      f"p50 {render.duration(f['p50_seconds'])}, "
                      f"p95 {render.duration(f['p95_seconds'])}; tokens {f['tokens']}")
     return "\n".join(lines)

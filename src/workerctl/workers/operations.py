@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import ConfigError, UsageError
+from workerctl.errors import ConfigError, NotFoundError, UsageError
 from workerctl.runs.model import COMPLETED, FAILED
 from workerctl.workers.files import (
     display_path,
@@ -110,7 +110,7 @@ def new_worker(workspace: Workspace, registry: Registry, versions: Versions, nam
     if template_key is not None:
         template = registry.templates.get(template_key)
         if template is None:
-            raise UsageError(f"unknown template {template_key!r}",
+            raise NotFoundError(f"unknown template {template_key!r}",
                              hint="'workerctl templates list' shows the catalogue")
     if executor not in registry.executors:
         raise UsageError(f"unknown executor {executor!r}",

@@ -13,7 +13,21 @@ from dataclasses import asdict, dataclass
 from workerctl.errors import NotFoundError
 from workerctl.storage.lock import lock_for
 from workerctl.storage.tinydb_storage import open_db
+from workerctl.workers.model import config_hash as hash_config
 from workerctl.workers.model import content_hash
+
+
+def config_hash_of(content: str | None) -> str | None:
+    """The configuration hash of a version's text (None when it does not parse)."""
+    if content is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(content)
+    except yaml.YAMLError:
+        return None
+    return hash_config(data) if isinstance(data, dict) else None
 
 
 @dataclass
@@ -24,6 +38,7 @@ class Version:
     content: str | None
     time: str
     action: str
+    config_hash: str | None = None  # the hash runs store, so a run finds its version
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +59,8 @@ class Versions:
         from tinydb import Query
 
         docs = self._table().search(Query().worker == worker)
-        return sorted((Version(**d) for d in docs), key=lambda v: v.version)
+        return sorted((Version(**{"config_hash": None, **d}) for d in docs),
+                      key=lambda v: v.version)
 
     def latest(self, worker: str) -> Version | None:
         versions = self.history(worker)
@@ -57,7 +73,8 @@ class Versions:
         raise NotFoundError(f"worker {worker!r} has no version {number}",
                             hint=f"'workerctl worker history {worker}' lists them")
 
-    def record(self, worker: str, content: str | None, action: str) -> Version | None:
+    def record(self, worker: str, content: str | None, action: str,
+               config_hash: str | None = None) -> Version | None:
         """Keep ``content`` as a new version unless it equals the latest one."""
         with self.lock:
             latest = self.latest(worker)
@@ -67,10 +84,33 @@ class Versions:
             version = Version(
                 worker=worker, version=(latest.version + 1) if latest else 1, hash=digest,
                 content=content, time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                action=action,
+                action=action, config_hash=config_hash or config_hash_of(content),
             )
             self._table().insert(version.to_dict())
             return version
+
+    def keep(self, worker: str, content: str, config_hash: str) -> Version:
+        """The stored version holding ``content``, kept now if it is new (a run starts).
+
+        A worker file created or edited by hand is thereby stored before anything
+        runs with it, so the configuration a run used can always be restored.
+        """
+        with self.lock:
+            return (self.record(worker, content, "kept when a run started", config_hash)
+                    or self.latest(worker))  # type: ignore[return-value]
+
+    def for_run(self, run) -> Version:
+        """The version a run started with: its ``worker_version``, else the newest one
+        whose configuration hash equals the run's (runs stored before versions were kept)."""
+        if getattr(run, "worker_version", None):
+            return self.get(run.worker, run.worker_version)
+        for version in reversed(self.history(run.worker)):
+            if (version.config_hash or config_hash_of(version.content)) == run.config_hash:
+                return version
+        raise NotFoundError(f"no stored version of {run.worker!r} matches run {run.id} "
+                            f"(configuration {run.config_hash})",
+                            hint=f"'workerctl worker diff {run.worker} --run {run.id}' shows "
+                                 "what the run ran with")
 
     def sync(self, files: dict[str, str | None]) -> list[Version]:
         """Record what changed on disk since last seen: name -> content (None: deleted)."""
