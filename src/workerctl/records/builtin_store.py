@@ -296,7 +296,7 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
         _check_json_size(text, file)
         data = _load_json(text, file)
     else:
-        data, _, problems = parse_yaml(text, file, RECORD_FILE)
+        data, _, problems = parse_yaml(text, file, RECORD_FILE, positions=False)
         if problems:
             raise ConfigError(f"{path}: cannot load records:", problems,
                               hint="fix the file and run the command again")

@@ -23,6 +23,7 @@ values without positions, so the node tree is walked once to keep them.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
@@ -48,7 +49,7 @@ class Limits:
 
 WORKER_FILE = Limits("worker file", 256 * 1024, 20_000, 10_000,
                      empty_fix="write the worker's fields, see 'workerctl worker new'")
-RECORD_FILE = Limits("record file", 8 * 1024 * 1024, 400_000, 100_000,
+RECORD_FILE = Limits("record file", 4 * 1024 * 1024, 150_000, 100_000,
                      empty_fix="write a list of records, each with id, type and title")
 SETTINGS_FILE = Limits("settings file", 64 * 1024, 2_000, 1_000,
                        empty_fix="write the settings as 'key: value' lines")
@@ -140,15 +141,16 @@ def _size_fix(limits: Limits) -> str:
     return f"a {limits.what} this large is not hand-written: shorten it"
 
 
-def parse_yaml(text: str, file: str, limits: Limits = WORKER_FILE, *,
-               libyaml: bool = True) -> tuple[Any, Locs, list[Problem]]:
+def parse_yaml(text: str, file: str, limits: Limits = WORKER_FILE, *, libyaml: bool = True,
+               positions: bool = True) -> tuple[Any, Locs, list[Problem]]:
     """Load ``text`` within ``limits`` and remember where every key and item stands.
 
     Returns (data, positions, problems); data is None when the text could not be
-    loaded at all.
+    loaded at all. ``positions=False`` keeps only the root's (a big record file
+    needs none, and they cost as much memory as the data); duplicate keys are
+    found either way. ``libyaml=False`` uses PyYAML's own parser (as when
+    PyYAML was built without libyaml).
     """
-    import yaml
-
     def fail(line: int, col: int, message: str, fix: str, field: str = "(yaml)"):
         return None, {}, [Problem(file, line, col, field, message, fix)]
 
@@ -162,12 +164,24 @@ def parse_yaml(text: str, file: str, limits: Limits = WORKER_FILE, *,
         what = "a NUL character (U+0000)" if char == 0 else f"the control character U+{char:04X}"
         return fail(line, col, f"{what} is not allowed in YAML",
                     "remove it; if the file is binary it is not YAML", "(file)")
-    loader = _loader_class(libyaml)(text, limits)
+    import yaml
+
+    libyaml = libyaml and yaml.__with_libyaml__
+    loader = None
+    collecting = gc.isenabled()
     try:
+        _prescan(text, limits, libyaml)
+        loader = _loader(text, libyaml)
+        # a document is a tree of many small objects and no cycles: the cyclic
+        # collector would only rescan it again and again (3x slower on big files)
+        gc.disable()
         node = loader.get_single_node()
         if node is None:
             return fail(1, 1, "the file is empty", limits.empty_fix, "(file)")
         data = loader.construct_document(node)
+        locs: Locs = {(): (_pos(node.start_mark), _pos(node.start_mark))}
+        problems: list[Problem] = []
+        _walk(node, (), locs if positions else None, problems, file)
     except _Refused as exc:
         line, col = _pos(exc.mark)
         return fail(line, col, exc.message, exc.fix)
@@ -183,10 +197,10 @@ def parse_yaml(text: str, file: str, limits: Limits = WORKER_FILE, *,
     except (ValueError, OverflowError) as exc:  # a value PyYAML cannot build
         return fail(1, 1, f"invalid YAML value: {exc}", "fix the value")
     finally:
-        loader.dispose()
-    locs: Locs = {(): (_pos(node.start_mark), _pos(node.start_mark))}
-    problems: list[Problem] = []
-    _walk(node, (), locs, problems, file)
+        if collecting:
+            gc.enable()
+        if loader is not None:
+            loader.dispose()
     return data, locs, problems
 
 
@@ -226,131 +240,137 @@ def _syntax_problem(exc, file: str, limits: Limits) -> Problem:
                    "fix the syntax at this position")
 
 
-_LOADERS: dict[str, type] = {}
+_INT = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+|[0-9][0-9_:]*)")
 
 
-def _loader_class(libyaml: bool = True) -> type:
-    """libyaml's parser when PyYAML has it (fast), PyYAML's own otherwise; composing is
-    always done here, in Python, so that the limits hold either way."""
+def _prescan(text: str, limits: Limits, libyaml: bool) -> None:
+    """Walk the parser's events once, building nothing, and refuse at the first limit
+    crossed: too many values, nesting too deep, aliases expanding too far, an alias
+    inside its own anchor, a number too long to read. Memory stays constant however
+    hostile the text, so nothing is composed until the whole document is known to fit.
+    Syntax errors surface here too, as PyYAML's ``MarkedYAMLError``."""
     import yaml
+    from yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+        StreamEndEvent,
+    )
 
-    libyaml = libyaml and yaml.__with_libyaml__
-    cached = _LOADERS.get(str(libyaml))
-    if cached is not None:
-        return cached
-    from yaml.composer import Composer
-    from yaml.nodes import CollectionNode, MappingNode, ScalarNode
-
-    parser = None
     if libyaml:
-        from yaml._yaml import CParser as parser
-    int_tag = "tag:yaml.org,2002:int"
+        from yaml._yaml import CParser
 
-    class LimitedComposer(Composer):
-        def _setup(self, limits: Limits) -> None:
-            Composer.__init__(self)
-            self.limits = limits
-            self.depth = self.nodes = self.alias_nodes = 0
-            self.sizes: dict[int, int] = {}  # id(node) -> nodes it expands to
-
-        def compose_node(self, parent, index):
-            from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
-
-            event = self.peek_event()
-            limits = self.limits
-            if self.check_event(AliasEvent):
-                self.get_event()
-                target = self.anchors.get(event.anchor)
-                if target is None:
-                    raise yaml.composer.ComposerError(
-                        None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
-                size = self.sizes.get(id(target))
-                if size is None:
+        parser: Any = CParser(text)
+    else:
+        parser = yaml.SafeLoader(text)
+    get = parser.get_event
+    stack: list[list] = []  # [expanded size, anchor] of each open collection
+    anchors: dict[str, int] = {}  # anchor -> expanded size, once its node is closed
+    nodes = alias_nodes = 0
+    try:
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is ScalarEvent:
+                nodes += 1
+                if nodes > limits.max_nodes:
+                    raise _too_many(event, limits)
+                value = event.value
+                if len(value) > MAX_DIGITS and event.implicit[0] and _INT.fullmatch(value):
                     raise _Refused(event.start_mark,
-                                   f"the alias *{event.anchor} is inside the node it refers "
-                                   "to (recursive data)", "write the data out without the alias")
-                self.alias_nodes += size
-                if self.alias_nodes > limits.max_alias_nodes:
-                    raise _Refused(event.start_mark,
-                                   f"aliases expand to more than {limits.max_alias_nodes:,} "
-                                   f"nodes (a {limits.what} may add at most that many through "
-                                   "aliases: this looks like a YAML bomb)",
-                                   "write the data out without nested aliases")
-                return target
-            self.nodes += 1
-            if self.nodes > limits.max_nodes:
-                raise _Refused(event.start_mark,
-                               f"more than {limits.max_nodes:,} values (the limit for a "
-                               f"{limits.what})", _size_fix(limits))
-            opens = isinstance(event, MappingStartEvent | SequenceStartEvent)
-            if opens:
-                self.depth += 1
-                if self.depth > limits.max_depth:
+                                   f"a number with more than {MAX_DIGITS} digits",
+                                   "quote it if it is meant as text")
+                if event.anchor is not None:
+                    anchors[event.anchor] = 1
+                if stack:
+                    stack[-1][0] += 1
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                nodes += 1
+                if nodes > limits.max_nodes:
+                    raise _too_many(event, limits)
+                if len(stack) >= limits.max_depth:
                     raise _Refused(event.start_mark,
                                    f"nested deeper than {limits.max_depth} levels",
                                    "flatten the structure")
-            node = Composer.compose_node(self, parent, index)
-            if opens:
-                self.depth -= 1
-            if isinstance(node, ScalarNode):
-                if node.tag == int_tag and len(node.value) > MAX_DIGITS:
-                    raise _Refused(node.start_mark,
-                                   f"a number with more than {MAX_DIGITS} digits",
-                                   "quote it if it is meant as text")
-                self.sizes[id(node)] = 1
-            elif isinstance(node, CollectionNode):
-                children = ([n for pair in node.value for n in pair]
-                            if isinstance(node, MappingNode) else node.value)
-                self.sizes[id(node)] = 1 + sum(self.sizes.get(id(c), 1) for c in children)
-            return node
-
-    if parser is not None:
-        class Loader(LimitedComposer, parser, yaml.constructor.SafeConstructor,
-                     yaml.resolver.Resolver):
-            def __init__(self, stream, limits: Limits) -> None:
-                parser.__init__(self, stream)
-                yaml.constructor.SafeConstructor.__init__(self)
-                yaml.resolver.Resolver.__init__(self)
-                self._setup(limits)
-
-            def dispose(self) -> None:
-                pass
-    else:
-        class Loader(LimitedComposer, yaml.reader.Reader, yaml.scanner.Scanner,  # type: ignore[no-redef]
-                     yaml.parser.Parser, yaml.constructor.SafeConstructor,
-                     yaml.resolver.Resolver):
-            def __init__(self, stream, limits: Limits) -> None:
-                yaml.reader.Reader.__init__(self, stream)
-                yaml.scanner.Scanner.__init__(self)
-                yaml.parser.Parser.__init__(self)
-                yaml.constructor.SafeConstructor.__init__(self)
-                yaml.resolver.Resolver.__init__(self)
-                self._setup(limits)
-
-    _LOADERS[str(libyaml)] = Loader
-    return Loader
+                stack.append([1, event.anchor])
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                size, anchor = stack.pop()
+                if anchor is not None:
+                    anchors[anchor] = size
+                if stack:
+                    stack[-1][0] += size
+            elif kind is AliasEvent:
+                size = anchors.get(event.anchor)
+                if size is None:
+                    if any(anchor == event.anchor for _, anchor in stack):
+                        raise _Refused(event.start_mark,
+                                       f"the alias *{event.anchor} is inside the node it "
+                                       "refers to (recursive data)",
+                                       "write the data out without the alias")
+                    size = 1  # undefined: the composer reports it
+                alias_nodes += size
+                if alias_nodes > limits.max_alias_nodes:
+                    raise _Refused(event.start_mark,
+                                   f"aliases expand to more than {limits.max_alias_nodes:,} "
+                                   f"nodes (a {limits.what} may add at most that many "
+                                   "through aliases: this looks like a YAML bomb)",
+                                   "write the data out without nested aliases")
+                if stack:
+                    stack[-1][0] += size
+            elif kind is StreamEndEvent:
+                return
+    finally:
+        dispose = getattr(parser, "dispose", None)
+        if dispose is not None:
+            dispose()
 
 
-def _walk(node, path: tuple, locs: Locs, problems: list[Problem], file: str) -> None:
+def _too_many(event, limits: Limits) -> _Refused:
+    return _Refused(event.start_mark, f"more than {limits.max_nodes:,} values (the limit for "
+                                      f"a {limits.what})", _size_fix(limits))
+
+
+def _loader(text: str, libyaml: bool):
     import yaml
 
-    if isinstance(node, yaml.MappingNode):
+    if libyaml:
+        return yaml.CSafeLoader(text)
+    return yaml.SafeLoader(text)
+
+
+def _walk(node, path: tuple, locs: Locs | None, problems: list[Problem], file: str) -> None:
+    """Positions (into ``locs``, unless None) and keys given twice, over the whole tree
+    (aliases followed: the prescan bounded how far they expand)."""
+    from yaml import MappingNode, SequenceNode
+
+    kind = type(node)
+    if kind is MappingNode:
         seen: set = set()
         for key_node, value_node in node.value:
             key = key_node.value
-            sub = (*path, key)
-            if isinstance(key, str) and key in seen:
-                line, col = _pos(key_node.start_mark)
-                problems.append(Problem(file, line, col, dotted(sub), "key given twice",
-                                        "keep only one of them"))
             if isinstance(key, str):
+                if key in seen:
+                    line, col = _pos(key_node.start_mark)
+                    problems.append(Problem(file, line, col, dotted((*path, key)),
+                                            "key given twice", "keep only one of them"))
                 seen.add(key)
-            locs[sub] = (_pos(key_node.start_mark), _pos(value_node.start_mark))
+            if type(value_node) is not MappingNode and type(value_node) is not SequenceNode \
+                    and locs is None:
+                continue
+            sub = (*path, key)
+            if locs is not None:
+                locs[sub] = (_pos(key_node.start_mark), _pos(value_node.start_mark))
             _walk(value_node, sub, locs, problems, file)
-    elif isinstance(node, yaml.SequenceNode):
+    elif kind is SequenceNode:
         for index, item in enumerate(node.value):
+            if locs is None and type(item) is not MappingNode and type(item) is not SequenceNode:
+                continue
             sub = (*path, index)
-            locs[sub] = (_pos(item.start_mark), _pos(item.start_mark))
+            if locs is not None:
+                locs[sub] = (_pos(item.start_mark), _pos(item.start_mark))
             _walk(item, sub, locs, problems, file)
 
 
