@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from workerctl.testing import wait_for
 
-__all__ = ["ROOT", "make_worker", "run_workerctl", "wait_for", "write_worker"]
+__all__ = ["ROOT", "ChatServer", "make_worker", "run_workerctl", "wait_for", "write_worker"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,3 +113,64 @@ def record_missing_run(workspace, worker: str = "overdue-task-review"):
     engine.history.create(run)
     BuiltinRecordStore(workspace).delete("T-4040")
     return Engine(workspace, get_registry()).execute(run.id)
+
+
+class ChatServer:
+    """/v1/chat/completions on 127.0.0.1, answering from a script of messages."""
+
+    def __init__(self, script: list[dict], delay: float = 0) -> None:
+        self.script = list(script)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                time.sleep(delay)
+                message = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
+                finish = "tool_calls" if message.get("tool_calls") else "stop"
+                data = json.dumps({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+                    "model": "test-model",
+                    "choices": [{"index": 0, "finish_reason": finish,
+                                 "message": {"role": "assistant", **message}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5,
+                              "total_tokens": 15}}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def factory(tmp_path, monkeypatch):
+        """serve(script, delay=0): a server that llm's model ``local-model`` talks to,
+        configured in a temporary llm user directory."""
+        folder = tmp_path / "llm-user"
+        folder.mkdir()
+        monkeypatch.setenv("LLM_USER_PATH", str(folder))
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+        def serve(script, delay: float = 0):
+            server = ChatServer(script, delay)
+            (folder / "extra-openai-models.yaml").write_text(
+                f"- model_id: local-model\n  model_name: test-model\n"
+                f"  api_base: http://127.0.0.1:{server.port}/v1\n  supports_tools: true\n")
+            return server
+
+        return serve
+

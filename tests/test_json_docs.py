@@ -31,6 +31,18 @@ def test_run_inspect_fields(wcli):
     assert set(data) == documented("run inspect --json")
 
 
+def test_run_review_fields(wcli):
+    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
+                             "--json").output)["id"]
+    checklist = json.loads(wcli("run", "review", "--id", run_id, "--json").output)
+    assert set(checklist) | {"review"} == documented("run review --json")
+    assert {c["verdict"] for c in checklist["checks"]} <= {"pass", "fail", "cannot_tell"}
+    stored = json.loads(wcli("run", "review", "--id", run_id, "--json", "--verdict", "approved",
+                             "--matches-instructions", "yes", "--next-action-clear", "yes",
+                             "--reviewer", "ana").output)
+    assert set(stored) == documented("run review --json")
+
+
 def test_workers_list_fields(workspace, wcli):
     (workspace.workers_dir / "broken.yaml").write_text("name: broken\n")
     rows = json.loads(wcli("workers", "list", "--json").output)

@@ -42,4 +42,4 @@ def test_sample_workspace_main_job_works(tmp_path):
                                       "--task", "T-1042"])
     assert result.exit_code == 0, result.output
     assert "✓ completed" in result.output
-    assert "Latest comment by Priya Shah" in result.output
+    assert "Evidence: latest comment by Priya Shah" in result.output

@@ -36,7 +36,7 @@ def test_a_clean_completed_run_passes_every_automatic_check(workspace):
     run = start(workspace, "overdue-task-review")
     assert verdicts(workspace, run.id) == {
         "status": "pass", "record": "pass", "context": "pass", "tools": "pass",
-        "duplicates": "pass", "claims": "pass", "next_step": "pass"}
+        "duplicates": "pass", "claims": "pass", "next_step": "pass", "contract": "pass"}
 
 
 def test_duplicate_comment_from_another_run(workspace):
@@ -68,7 +68,7 @@ def test_failed_run_without_a_next_step(workspace):
 
     run = record_missing_run(workspace)
     result = verdicts(workspace, run.id)
-    assert result["status"] == "cannot tell" and result["next_step"] == "fail"
+    assert result["status"] == "cannot_tell" and result["next_step"] == "fail"
     assert result["record"] == "fail"
 
 
@@ -83,7 +83,7 @@ def test_record_changed_or_deleted_since_the_run(workspace, tmp_path, wcli):
     run = start(workspace, "overdue-task-review")
     (tmp_path / "edit.yaml").write_text("- {id: T-1042, type: task, title: Renamed}\n")
     wcli("records", "import", str(tmp_path / "edit.yaml"))
-    assert verdicts(workspace, run.id)["record"] == "cannot tell"
+    assert verdicts(workspace, run.id)["record"] == "cannot_tell"
     app = App(str(workspace.root))
     app.records.builtin().delete("T-1042")
     assert verdicts(workspace, run.id)["record"] == "fail"

@@ -21,7 +21,7 @@ def walk(app, run):
     return troubleshoot(run, history=app.history, records=app.records, registry=app.registry,
                         workspace=app.workspace)
 
-P, F, U = "pass", "fail", "cannot tell"
+P, F, U = "pass", "fail", "cannot_tell"
 
 
 def start(workspace, worker, record="T-1042", **kw):
@@ -81,21 +81,24 @@ def make_failed_run(workspace, kind):
     return start(workspace, "w").id
 
 
-# kind -> verdicts of the six steps, then of the four causes
-# (permissions, tool access, connected data, provider availability)
+# kind -> verdicts of the six steps (fail: this step found the cause), then of the six
+# causes (permissions, tool access, connected data, provider availability, instructions
+# scope, executor or program). Step 1 finds the cause itself only for kinds no later step
+# examines; the echo executor calls no provider, so its timeout and errors are never put
+# down to provider availability.
 EXPECTED = {
-    "worker_not_runnable": ([F, P, F, U, U, P], [F, P, P, P]),
-    "record_missing": ([F, P, F, U, U, P], [P, P, F, P]),
-    "record_access_denied": ([F, P, F, U, U, P], [F, P, P, P]),
-    "missing_context": ([F, P, P, F, U, U], [P, P, F, P]),
-    "tool_not_allowed": ([F, P, P, P, F, U], [P, F, P, P]),
-    "max_iterations": ([F, P, P, P, P, F], [P, P, P, P]),
-    "provider_unavailable": ([F, P, P, P, P, U], [P, P, P, F]),
-    "executor_error": ([F, P, P, P, P, U], [U, U, U, U]),
-    "timeout": ([F, P, P, P, P, U], [P, P, P, F]),
-    "invalid_output": ([F, P, P, P, P, F], [U, U, U, U]),
-    "cancelled": ([F, P, P, P, U, U], [P, P, P, P]),
-    "crashed": ([F, P, P, P, U, U], [U, U, U, U]),
+    "worker_not_runnable": ([P, P, F, U, U, P], [F, P, P, P, P, P]),
+    "record_missing": ([P, P, F, U, U, P], [P, P, F, P, P, P]),
+    "record_access_denied": ([P, P, F, U, U, P], [F, P, P, P, P, P]),
+    "missing_context": ([P, P, P, F, U, U], [P, P, F, P, P, P]),
+    "tool_not_allowed": ([P, P, P, P, F, U], [P, F, P, P, P, P]),
+    "max_iterations": ([P, P, P, P, P, F], [P, P, P, P, F, P]),
+    "provider_unavailable": ([F, P, P, P, P, U], [P, P, P, F, P, P]),
+    "executor_error": ([F, P, P, P, P, U], [P, P, P, P, P, F]),
+    "timeout": ([F, P, P, P, P, U], [P, P, P, P, P, F]),
+    "invalid_output": ([F, P, P, P, P, U], [P, P, P, P, P, F]),
+    "cancelled": ([F, P, P, P, U, U], [P, P, P, P, P, P]),
+    "crashed": ([F, P, P, P, U, U], [P, P, P, P, P, U]),
 }
 
 
@@ -188,3 +191,58 @@ def test_interactive_walk_steps_one_check_at_a_time(workspace):
     result = run_workerctl("run", "troubleshoot", "--id", run_id, "--interactive",
                            workspace=workspace, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "--interactive needs a terminal" in result.stderr
+
+
+# -- verdicts that say whether the step found the cause; causes by executor ------
+
+def causes_of(report) -> dict[str, str]:
+    return {c.key: c.verdict for c in report.causes}
+
+
+def test_step_one_passes_when_a_later_step_finds_the_cause(workspace, wcli):
+    run_id = start(workspace, "overdue-task-review", "T-3001").id
+    text = wcli("run", "troubleshoot", "--id", run_id).output
+    lines = [line for line in text.splitlines() if line[:2] in ("1.", "3.")]
+    assert "[✓ pass: not the cause]" in lines[0]
+    assert "[✗ fail: the cause is here]" in lines[1]
+    assert "looked for in step 3" in text
+
+
+def test_an_echo_timeout_is_not_put_down_to_the_provider(workspace, wcli):
+    make_worker(workspace, "sleepy", timeout=1, executor=echo({"sleep": 3}))
+    run = start(workspace, "sleepy")
+    report = walk(App(str(workspace.root)), run)
+    causes = causes_of(report)
+    assert causes["provider availability"] == P
+    assert causes["executor or program"] == F
+    assert "calls no model provider" in " ".join(report.steps[0].evidence)
+    assert "provider" not in report.steps[0].action
+    text = wcli("run", "troubleshoot", "--id", run.id).output
+    assert "provider availability" in text and "✓ ruled out" in text
+
+
+def test_a_command_timeout_cannot_tell_about_the_provider(workspace):
+    program = workspace.root / "slow.py"
+    program.write_text("import time\ntime.sleep(5)\n")
+    make_worker(workspace, "slowcmd", timeout=1, executor=json.dumps(
+        {"name": "command", "argv": ["python3", str(program)]}))
+    run = start(workspace, "slowcmd")
+    assert run.error.kind == "timeout"
+    causes = causes_of(walk(App(str(workspace.root)), run))
+    assert causes["provider availability"] == U and causes["executor or program"] == F
+
+
+def test_a_model_timeout_points_at_the_provider(workspace, tmp_path, monkeypatch):
+    pytest.importorskip("workerctl_llm")
+    from helpers import ChatServer
+
+    serve = ChatServer.factory(tmp_path, monkeypatch)
+    with serve([{"content": "late"}], delay=3):
+        make_worker(workspace, "slowmodel", timeout=1, executor=json.dumps(
+            {"name": "llm", "model": "local-model"}))
+        run = start(workspace, "slowmodel")
+    assert run.error.kind == "timeout"
+    report = walk(App(str(workspace.root)), run)
+    causes = causes_of(report)
+    assert causes["provider availability"] == U and causes["executor or program"] == P
+    assert "model provider" in " ".join(report.steps[0].evidence)

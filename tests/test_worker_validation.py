@@ -25,6 +25,12 @@ EXPECTED = [
                                   "continued correctly: did not find expected ',' or ']' at "
                                   "line 4, column 12"),
     ("command-no-argv", 10, 3, "executor.argv", "needs 'argv'"),
+    ("contract-bad-section", 10, 23, "output_contract.sections[1]", "without ':'"),
+    ("contract-empty", 9, 18, "output_contract", "states no rule"),
+    ("contract-max-length", 11, 15, "output_contract.max_length", "0 is outside 1..100000"),
+    ("contract-names-text", 10, 17, "output_contract.names_record", "must be true or false"),
+    ("contract-not-mapping", 9, 18, "output_contract", "must be a mapping of rules"),
+    ("contract-unknown-rule", 11, 3, "output_contract.tone", "unknown contract rule"),
     ("description-list", 10, 14, "description", "must be text"),
     ("dup-key", 10, 1, "status", "key given twice"),
     ("dup-source", 5, 36, "context_sources[2]", "listed twice"),

@@ -17,8 +17,8 @@ SYMBOLS = {"pending": "…", "queued": "◷", "running": "▶", "completed": "�
            "cancelled": "⊘"}
 COLOURS = {"pending": "yellow", "queued": "yellow", "running": "cyan", "completed": "green",
            "failed": "red", "cancelled": "magenta", "pass": "green", "fail": "red",
-           "cannot tell": "yellow", "active": "green", "paused": "yellow", "draft": "cyan",
-           "broken": "red"}
+           "cannot tell": "yellow", "cannot_tell": "yellow", "active": "green",
+           "paused": "yellow", "draft": "cyan", "broken": "red"}
 
 
 def use_colour(stream=None) -> bool:

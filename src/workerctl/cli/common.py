@@ -6,18 +6,45 @@ import functools
 
 import click
 
-FORMATS = ("table", "json", "csv", "ids")
+FORMATS = ("table", "json", "ndjson", "csv", "ids")
+
+_JSON_HELP = ("Print JSON: every field, or only FIELDS (comma-separated, e.g. "
+              "--json id,status).")
+_JQ_HELP = "Filter the JSON through a jq expression (strings print raw), e.g. --jq '.[].id'."
 
 
 def output_options(func):
-    """Add ``--json`` and ``--format`` and pass a single ``fmt`` to the command."""
+    """Add ``--json [FIELDS]``, ``--jq`` and ``--format`` and pass one ``fmt``
+    ("table", "json", "csv" or "ids"; ndjson and the fields are kept for ``emit``)."""
 
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+    @click.option("--json", "json_fields", is_flag=False, flag_value="", default=None,
+                  metavar="[FIELDS]", help=_JSON_HELP)
+    @click.option("--jq", "jq_expr", metavar="EXPR", help=_JQ_HELP)
     @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                  help="Output format (default: table).")
+                  help="Output format (default: table); ndjson prints one object per line.")
     @functools.wraps(func)
-    def wrapper(*args, as_json=False, fmt=None, **kwargs):
+    def wrapper(*args, json_fields=None, jq_expr=None, fmt=None, **kwargs):
+        from workerctl.cli.shape import set_shape
+
+        as_json = set_shape(click.get_current_context(), json_fields, jq_expr, fmt == "ndjson")
         return func(*args, fmt="json" if as_json else (fmt or "table"), **kwargs)
+
+    return wrapper
+
+
+def json_options(func):
+    """``--json [FIELDS]`` and ``--jq`` for a command printing one JSON document;
+    passes ``as_json``. The command prints with ``shape.echo_json``."""
+
+    @click.option("--json", "json_fields", is_flag=False, flag_value="", default=None,
+                  metavar="[FIELDS]", help=_JSON_HELP)
+    @click.option("--jq", "jq_expr", metavar="EXPR", help=_JQ_HELP)
+    @functools.wraps(func)
+    def wrapper(*args, json_fields=None, jq_expr=None, **kwargs):
+        from workerctl.cli.shape import set_shape
+
+        as_json = set_shape(click.get_current_context(), json_fields, jq_expr)
+        return func(*args, as_json=as_json, **kwargs)
 
     return wrapper
 
@@ -51,9 +78,10 @@ def emit(fmt: str, items: list[dict], columns: list[str], rows, headers: list[st
          id_key: str = "id", empty: str = "nothing to show") -> None:
     """Print ``items`` as JSON/CSV/ids, or as a table built by ``rows()``."""
     from workerctl import render
+    from workerctl.cli.shape import echo_json
 
     if fmt == "json":
-        click.echo(render.to_json(items))
+        echo_json(items)
     elif fmt == "csv":
         click.echo(render.to_csv(items, columns))
     elif fmt == "ids":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.shape import ShapedGroup
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def plugins():
     """Installed plugins and the hooks they implement."""
 
@@ -34,7 +35,7 @@ def plugins_list(ctx, fmt):
          ["plugin", "version", "kind", "hooks", "commands", "error"], id_key="name")
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def tools():
     """Tools workers can call, by category."""
 
@@ -69,7 +70,7 @@ def categories(ctx, fmt):
          ["category", "tools", "plugin", "description"], id_key="name")
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def executors():
     """Installed executors."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids
+from workerctl.cli.shape import ShapedGroup, echo_json
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def records():
     """The business records runs act on."""
 
@@ -41,7 +42,7 @@ def list_cmd(ctx, rtype, fmt):
 
 @records.command("show")
 @click.argument("record_id", shell_complete=record_ids)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_options
 @click.pass_context
 def show(ctx, record_id, as_json):
     """One record: fields, links, and the comments (with the run that wrote each)."""
@@ -53,7 +54,7 @@ def show(ctx, record_id, as_json):
     record = a.records.require(record_id)
     comments = [asdict(c) for c in a.records.comments(record_id)]
     if as_json:
-        click.echo(render.to_json({**record.to_dict(), "comments": comments}))
+        echo_json({**record.to_dict(), "comments": comments})
         return
     click.echo(render.colour(f"{record.type} {record.id}", bold=True) + f" — {record.title}")
     for key, value in record.fields.items():
@@ -77,7 +78,7 @@ def show(ctx, record_id, as_json):
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--dry-run", is_flag=True, help="Validate and say what would be added or "
                                               "replaced; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the counts and ids as JSON.")
+@json_options
 @click.pass_context
 def import_cmd(ctx, path, dry_run, as_json):
     """Add or replace records from PATH (- reads standard input): a YAML or JSON list,
@@ -97,8 +98,8 @@ def import_cmd(ctx, path, dry_run, as_json):
     if not dry_run:
         store.import_records(items, origin)
     if as_json:
-        click.echo(render.to_json({"dry_run": dry_run, "added": plan.added,
-                                   "replaced": plan.replaced}))
+        echo_json({"dry_run": dry_run, "added": plan.added,
+                                   "replaced": plan.replaced})
         return
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {render.plural(len(plan.docs), 'record')}: {len(plan.added)} new, "

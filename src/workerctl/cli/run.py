@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from workerctl.cli.common import app, run_id_argument
+from workerctl.cli.common import app, json_options, run_id_argument
 from workerctl.cli.complete import record_ids, worker_names
+from workerctl.cli.shape import ShapedGroup, echo_json
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def run():
     """Start, inspect, troubleshoot, review, rerun or cancel a run."""
 
@@ -20,14 +21,13 @@ def _default_trigger() -> str:
 
 
 def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
-    from workerctl import render
     from workerctl.runs.cards import run_card
     from workerctl.runs.changes import card_facts
 
     facts = card_facts(the_run, workspace=a.workspace, registry=a.registry, records=a.records)
     if as_json:
-        click.echo(render.to_json({**the_run.to_dict(), **facts,
-                                   "duration": the_run.duration}))
+        echo_json({**the_run.to_dict(), **facts,
+                                   "duration": the_run.duration})
     else:
         click.echo(run_card(the_run, facts, full_output=full_output))
 
@@ -45,7 +45,7 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
               help="Who started it (default: manual on a terminal, else script).")
 @click.option("--wait", is_flag=True, help="For a worker on a remote executor (a task "
                                             "queue): wait until the run has finished.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@json_options
 @click.pass_context
 def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
     """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed.
@@ -53,7 +53,6 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
     A worker on a remote executor (e.g. rq) is queued and the command returns at
     once, unless --wait.
     """
-    from workerctl import render
     from workerctl.engine.loop import StartOptions
     from workerctl.errors import EXIT_RUN_FAILED
 
@@ -63,9 +62,9 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
     if detach:
         the_run = a.engine.start_detached(worker, options)
         if as_json:
-            click.echo(render.to_json({"id": the_run.id, "status": the_run.status,
+            echo_json({"id": the_run.id, "status": the_run.status,
                                        "worker": the_run.worker,
-                                       "record_id": the_run.record_id}))
+                                       "record_id": the_run.record_id})
         else:
             click.echo(the_run.id)
         return
@@ -74,9 +73,9 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
         the_run = _wait_remote(a, the_run)
     if not the_run.finished:  # handed to a task queue: the id is what a script needs
         if as_json:
-            click.echo(render.to_json({"id": the_run.id, "status": the_run.status,
+            echo_json({"id": the_run.id, "status": the_run.status,
                                        "worker": the_run.worker,
-                                       "record_id": the_run.record_id}))
+                                       "record_id": the_run.record_id})
         else:
             click.echo(the_run.id)
         click.echo(f"run {the_run.id} is {the_run.status} on executor {the_run.executor}; "
@@ -111,7 +110,7 @@ def execute(ctx, run_id):
 
 @run.command("inspect")
 @run_id_argument
-@click.option("--json", "as_json", is_flag=True, help="Print the whole stored run as JSON.")
+@json_options
 @click.option("--output", "output_only", is_flag=True, help="Print only the output text.")
 @click.pass_context
 def inspect(ctx, run_id, as_json, output_only):
@@ -128,7 +127,7 @@ def inspect(ctx, run_id, as_json, output_only):
 
 @run.command("cancel")
 @run_id_argument
-@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@json_options
 @click.pass_context
 def cancel(ctx, run_id, as_json):
     """Cancel a pending, queued or running run (a detached one is stopped)."""
@@ -148,14 +147,13 @@ def cancel(ctx, run_id, as_json):
 @run_id_argument
 @click.option("--interactive", is_flag=True, help="Step through one check at a time "
                                                    "(on a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Print the walk as JSON.")
+@json_options
 @click.pass_context
 def troubleshoot(ctx, run_id, interactive, as_json):
     """The troubleshooting walk for a failed run, in the original's order: each step
     checked against the data (pass / fail / cannot tell), with the fix."""
     import sys
 
-    from workerctl import render
     from workerctl.errors import UsageError
     from workerctl.runs.cards import troubleshooting_text
     from workerctl.runs.troubleshoot import troubleshoot as walk
@@ -165,7 +163,7 @@ def troubleshoot(ctx, run_id, interactive, as_json):
     report = walk(the_run, history=a.history, records=a.records, registry=a.registry,
                   workspace=a.workspace)
     if as_json:
-        click.echo(render.to_json(report.to_dict()))
+        echo_json(report.to_dict())
         return
     if not report.applicable:
         click.echo(report.message)
@@ -195,7 +193,7 @@ def troubleshoot(ctx, run_id, interactive, as_json):
 @click.option("--reviewer", help="Who reviews (default: your login name).")
 @click.option("--note", default=None, help="A note stored with the review.")
 @click.option("--check", "check_only", is_flag=True, help="Only show the checklist; store nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the checklist (and review) as JSON.")
+@json_options
 @click.pass_context
 def review(ctx, run_id, verdict, matches_instructions, next_action_clear, reviewer, note,
            check_only, as_json):
@@ -203,10 +201,9 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     import getpass
     import sys
 
-    from workerctl import render
     from workerctl.errors import UsageError
     from workerctl.runs.cards import review_text
-    from workerctl.runs.review import HUMAN_ITEMS, checks, record_review
+    from workerctl.runs.review import HUMAN_ITEMS, checks, record_review, review_document
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
@@ -217,10 +214,11 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
             rv = the_run.review
             click.echo(f"Already reviewed: {rv.verdict} by {rv.reviewer} at {rv.time}; "
                        "a new review replaces it.")
-    if check_only:
+    nothing_given = verdict is None and matches_instructions is None \
+        and next_action_clear is None
+    if check_only or (as_json and nothing_given):
         if as_json:
-            click.echo(render.to_json({"run_id": the_run.id,
-                                       "checks": [i.to_dict() for i in items]}))
+            echo_json(review_document(the_run, items))
         return
     answers = {"matches_instructions": matches_instructions,
                "next_action_clear": next_action_clear}
@@ -242,8 +240,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     stored = record_review(a.history, the_run, verdict, reviewer or getpass.getuser(), answers,
                            note or "", items)
     if as_json:
-        click.echo(render.to_json({"run_id": stored.id,
-                                   "review": stored.to_dict()["review"]}))
+        echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:
         click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
 
@@ -253,7 +250,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 @click.option("--force", is_flag=True, help="Rerun even when nothing changed or side effects "
                                             "may be written again.")
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
+@json_options
 @click.pass_context
 def rerun_cmd(ctx, run_id, force, detach, as_json):
     """A new run of the same worker on the same record, linked to the earlier one;

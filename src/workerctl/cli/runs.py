@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids, worker_names
+from workerctl.cli.shape import ShapedGroup, echo_json
 
 RUN_COLUMNS = ["id", "status", "worker", "record_id", "created", "started", "finished",
                "duration", "trigger", "executor", "preview", "error_kind", "error_message",
@@ -15,7 +16,7 @@ RUN_COLUMNS = ["id", "status", "worker", "record_id", "created", "started", "fin
                "config_hash"]
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def runs():
     """List, watch, count and prune runs."""
 
@@ -130,17 +131,16 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
 @runs.command("prune")
 @click.option("--older-than", "older", required=True, help="Age, e.g. 90d.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@json_options
 @click.pass_context
 def prune(ctx, older, dry_run, as_json):
     """Remove finished runs older than an age; unfinished runs are never removed."""
-    from workerctl import render
     from workerctl.timeparse import parse_duration, parse_when
 
     parse_duration(older)
     result = app(ctx).history.prune(parse_when(older), dry_run=dry_run)
     if as_json:
-        click.echo(render.to_json({**result, "dry_run": dry_run}))
+        echo_json({**result, "dry_run": dry_run})
         return
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb} {result['removed']} run(s) older than {older}"
@@ -166,11 +166,10 @@ def reindex(ctx):
 @click.option("--worker", multiple=True, shell_complete=worker_names,
               help="Only this worker (repeatable).")
 @click.option("--since", help="Runs created since: a duration (7d) or a date.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@json_options
 @click.pass_context
 def stats(ctx, worker, since, as_json):
     """Counts by status, success rate, p50/p95 duration and tokens per worker."""
-    from workerctl import render
     from workerctl.runs.stats import compute, render_chart
 
     a = app(ctx)
@@ -178,6 +177,6 @@ def stats(ctx, worker, since, as_json):
     _check_workers(a, worker)
     figures = compute(a.history.iter_summaries(flt))
     if as_json:
-        click.echo(render.to_json(figures))
+        echo_json(figures)
     else:
         click.echo(render_chart(figures))

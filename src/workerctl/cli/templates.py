@@ -2,10 +2,11 @@
 
 import click
 
-from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.common import app, emit, json_options, output_options
+from workerctl.cli.shape import ShapedGroup, echo_json
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def templates():
     """The catalogue of worker templates."""
 
@@ -26,11 +27,10 @@ def list_cmd(ctx, fmt):
 
 @templates.command("show")
 @click.argument("key")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_options
 @click.pass_context
 def show(ctx, key, as_json):
     """One template in full."""
-    from workerctl import render
     from workerctl.errors import NotFoundError
 
     registry = app(ctx).registry
@@ -39,13 +39,16 @@ def show(ctx, key, as_json):
         raise NotFoundError(f"no template {key!r}", hint="'workerctl templates list' shows them")
     data = {**template.to_dict(), "plugin": registry.owner("template", key)}
     if as_json:
-        click.echo(render.to_json(data))
+        echo_json(data)
         return
     click.echo(f"{template.key} — {template.title}\n  {template.description}")
     click.echo(f"  context sources: {', '.join(template.context_sources)}")
     click.echo(f"  tool categories: {', '.join(template.tool_categories)}")
     click.echo(f"  output mode:     {template.output_mode}")
     click.echo(f"  max iterations:  {template.max_iterations}")
+    contract = getattr(template, "output_contract", None)
+    if contract is not None:
+        click.echo(f"  output contract: {contract.describe()}")
     click.echo(f"  plugin:          {data['plugin']}\n\nInstructions:")
     for line in template.instructions.rstrip().splitlines():
         click.echo(f"  │ {line}")

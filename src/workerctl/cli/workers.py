@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from workerctl.cli.common import app, emit, output_options
+from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import run_ids, worker_names
+from workerctl.cli.shape import ShapedGroup, echo_json
 
 WORKER_COLUMNS = ["name", "status", "output_mode", "template", "executor", "last_run",
                   "last_status", "last_run_at", "success_rate"]
@@ -17,7 +18,7 @@ def _rate(value) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def workers():
     """List workers."""
 
@@ -63,7 +64,7 @@ def workers_list(ctx, fmt):
                    "'workerctl worker validate' shows every problem", err=True)
 
 
-@click.group()
+@click.group(cls=ShapedGroup)
 def worker():
     """Show, create, edit, validate and version a worker."""
 
@@ -73,16 +74,16 @@ def worker():
 @click.option("--watch", type=float, is_flag=False, flag_value=2.0, default=None,
               metavar="[SECONDS]", help="Refresh every SECONDS (default 2) while any recent "
                                         "run is pending, queued or running.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_options
 @click.pass_context
 def show(ctx, name, watch, as_json):
     """The worker overview: status, output mode, template key, context sources,
     tool categories, instructions (read-only) and recent runs."""
     import time
 
-    from workerctl import render
     from workerctl.runs.model import UNFINISHED
     from workerctl.workers.files import get_worker
+    from workerctl.workers.influence import describe as describe_review
     from workerctl.workers.operations import worker_files
 
     a = app(ctx)
@@ -93,23 +94,23 @@ def show(ctx, name, watch, as_json):
     while watch is not None and any(r["status"] in UNFINISHED for r in recent):
         if redraw:
             click.clear()
-            click.echo(_overview_text(w, recent))
+            click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
         time.sleep(max(watch, 0.1))
         a.refresh()
         recent = _recent_runs(a, w.name)
     if redraw and watch is not None:
         click.clear()
     if as_json:
-        click.echo(render.to_json({
+        echo_json({
             "name": w.name, "description": w.description, "status": w.status,
             "output_mode": w.output_mode, "template": w.template,
             "context_sources": w.context_sources, "tool_categories": w.tool_categories,
             "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
-            "executor_settings": w.executor_settings, "needs_review": w.needs_review,
+            "executor_settings": w.executor_settings, **describe_review(w, a.registry),
             "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
-            "recent_runs": recent}))
+            "recent_runs": recent})
     else:
-        click.echo(_overview_text(w, recent))
+        click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
 
 
 def _recent_runs(a, worker: str) -> list[dict]:
@@ -118,7 +119,7 @@ def _recent_runs(a, worker: str) -> list[dict]:
     return a.history.list(RunFilter(workers=(worker,)), limit=10)
 
 
-def _overview_text(w, recent: list[dict]) -> str:
+def _overview_text(w, recent: list[dict], review: dict) -> str:
     from workerctl import render
 
     lines = [render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else "")]
@@ -130,7 +131,8 @@ def _overview_text(w, recent: list[dict]) -> str:
         ("max iterations", str(w.max_iterations)), ("timeout", f"{w.timeout:g}s"),
         ("executor", w.executor + (f" ({render.plain(w.executor_settings)})"
                                     if w.executor_settings else "")),
-        ("human review", "required" if w.needs_review else "not required"),
+        ("human review", ("required: " + "; ".join(review["reasons"]))
+         if review["needs_review"] else "not required"),
         ("config hash", w.config_hash), ("file", str(w.path)),
     ]
     lines += [f"  {key + ':':<17}{value}" for key, value in pairs]
@@ -201,11 +203,10 @@ def edit(ctx, name):
 
 @worker.command("validate")
 @click.argument("name", required=False, shell_complete=worker_names)
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@json_options
 @click.pass_context
 def validate_cmd(ctx, name, as_json):
     """Report every problem of every worker file (or one); exit 2 if any."""
-    from workerctl import render
     from workerctl.errors import EXIT_USAGE
     from workerctl.workers.files import display_path, find_path, load_file
     from workerctl.workers.operations import worker_files
@@ -218,8 +219,8 @@ def validate_cmd(ctx, name, as_json):
         files = worker_files(a.workspace, a.registry, a.versions, deep=True)
     problems = [p for wf in files for p in wf.problems]
     if as_json:
-        click.echo(render.to_json({"files": len(files), "valid": sum(wf.ok for wf in files),
-                                   "problems": [p.to_dict() for p in problems]}))
+        echo_json({"files": len(files), "valid": sum(wf.ok for wf in files),
+                                   "problems": [p.to_dict() for p in problems]})
     else:
         for problem in problems:
             click.echo(str(problem))

@@ -30,6 +30,8 @@ from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.runs.liveness import current_owner, proc_start
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
 from workerctl.workers.files import get_worker
+from workerctl.workers.influence import reasons as review_reasons
+from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
 from workerctl.workers.validation import validate
 
@@ -108,9 +110,11 @@ class Engine:
             record_title=record.title if record else None,
             trigger=options.trigger, reason=options.reason, test=options.test,
             rerun_of=options.rerun_of, plugins=self.registry.fingerprint(),
-            needs_review=worker.needs_review, output_mode=worker.output_mode,
+            output_mode=worker.output_mode,
             owner=current_owner(), transitions=[{"status": R.PENDING, "at": now_iso()}],
         )
+        run.review_reasons = review_reasons(worker, self.registry)
+        run.needs_review = bool(run.review_reasons)
         if worker.content:
             run.worker_version = self.versions.keep(worker.name, worker.content,
                                                     worker.config_hash).version
@@ -239,6 +243,10 @@ class Engine:
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
                                      traceback.format_exc())
                 run.move(R.FAILED)
+            if worker.review_required is None:
+                touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
+                run.review_reasons = [*run.review_reasons, *touched]
+                run.needs_review = bool(run.review_reasons)
             beat.stop()
             return self.history.save(run, executing=True)
         except RunFinishedElsewhere as other:
@@ -281,10 +289,14 @@ class Engine:
 
     def _loop(self, run: Run, worker: Worker) -> None:
         record = self._checks(run, worker)
+        run.reads = []
+        mark = len(self.records.reads)
         if record is not None:
             context, missing = assemble(worker, record, self.records, self.registry)
         else:
             context, missing = [], []
+        run.reads.extend({"type": t, "id": i, "by": "context"}
+                         for t, i in _unique(self.records.reads[mark:]))
         run.context = {"sources": list(worker.context_sources),
                        "records": [{"type": c["type"], "id": c["id"]} for c in context],
                        "missing_links": missing}
@@ -308,6 +320,8 @@ class Engine:
                 iteration=number, max_iterations=worker.max_iterations, context=context,
                 tools=offered, messages=list(messages), record_id=run.record_id,
                 time_left=time_left, workspace=str(self.workspace.root),
+                output_contract=(worker.output_contract.to_dict()
+                                 if worker.output_contract else None),
             )
             step = self._step(executor, request, iteration, worker)
             if time.monotonic() > deadline:
@@ -367,9 +381,30 @@ class Engine:
         ctx = ToolContext(run_id=run.id, worker=worker.name, records=self.records,
                           call_key=f"{run.id}:{iteration.number}:{index}",
                           side_effects=run.side_effects)
-        ok, result = gate.execute(call.name, call.arguments, ctx)
+        read_mark, write_mark = len(self.records.reads), len(run.side_effects)
+        try:
+            ok, result = gate.execute(call.name, call.arguments, ctx)
+        finally:
+            self._log_records(run, record, read_mark, write_mark,
+                              f"{iteration.number}.{index + 1}")
         record.ok, record.result_summary = ok, summarize(result)
         return {"role": "tool", "id": call.id, "name": call.name, "ok": ok, "result": result}
+
+    def _log_records(self, run: Run, call: ToolCallRecord, read_mark: int, write_mark: int,
+                     where: str) -> None:
+        """Note on the call (and in the run's read log) what it read and wrote, so review
+        can tell which records a tool reached, not only that it was called."""
+        reads = _unique(self.records.reads[read_mark:])
+        call.records_read = [{"type": t, "id": i} for t, i in reads]
+        if run.reads is not None:
+            run.reads.extend({"type": t, "id": i, "by": "tool", "tool": call.name,
+                              "call": where} for t, i in reads)
+        for effect in run.side_effects[write_mark:]:
+            target = effect.get("record_id")
+            found = self.records.peek(target) if target else None
+            call.records_written.append({"kind": effect.get("kind", ""),
+                                         "type": found.type if found else "",
+                                         "id": target or ""})
 
     def _finish(self, run: Run, worker: Worker, record, text) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -396,6 +431,10 @@ def clean_record_id(record_id: str | None) -> str | None:
                          hint="give a record id, e.g. --task T-1042, or leave --task out "
                               "for a run tied to no record")
     return RECORD_ID.check(cleaned)
+
+
+def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(pairs))
 
 
 def _raise_terminated(signum, frame):

@@ -70,6 +70,9 @@ class StepRequest:
     record_id: str | None
     time_left: float
     workspace: str
+    # what the output must contain ({sections, names_record, max_length, max_lines}),
+    # or None: executors that build the final text should honour it
+    output_contract: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

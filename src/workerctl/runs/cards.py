@@ -93,6 +93,13 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
                     lines.extend(_injection_lines(suspect))
                 elif call.result_summary:
                     lines.append(f"         → {render.cut(call.result_summary, 100)}")
+                if call.records_read:
+                    lines.append("         read " + render.cut(", ".join(
+                        f"{r['type']} {r['id']}" for r in call.records_read), 100))
+                if call.records_written:
+                    lines.append("         wrote " + ", ".join(
+                        f"{w['kind']} on {w['type'] or 'record'} {w['id']}"
+                        for w in call.records_written))
             if it.text and it.tool_calls:
                 lines.append(f"       says: {render.cut(it.text, 100)}")
             if it.stderr:
@@ -116,6 +123,8 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     elif facts.get("review_pending"):
         row("review", render.colour("needs human review", "failed")
             + f" (workerctl run review --id {run.id})")
+        for reason in run.review_reasons:
+            row("", f"· {reason}")
     if run.status == "failed":
         lines.append(f"  next         workerctl run troubleshoot --id {run.id}")
     return "\n".join(lines)
@@ -131,11 +140,16 @@ def _injection_lines(call: dict[str, Any]) -> list[str]:
             f"         {NEVER_WIDEN}"]
 
 
-VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot tell": "? cannot tell"}
+VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot_tell": "? cannot tell",
+                "cannot tell": "? cannot tell"}
+# in the troubleshooting walk a verdict says whether the step found the cause
+CAUSE_MARK = {"pass": "✓ pass: not the cause", "fail": "✗ fail: the cause is here",
+              "cannot_tell": "? cannot tell", "cannot tell": "? cannot tell"}
 
 
-def check_lines(number: int | str, check, *, evidence: list[str], action: str = "") -> list[str]:
-    verdict = render.colour(VERDICT_MARK.get(check.verdict, check.verdict), check.verdict)
+def check_lines(number: int | str, check, *, evidence: list[str], action: str = "",
+                marks: dict[str, str] = VERDICT_MARK) -> list[str]:
+    verdict = render.colour(marks.get(check.verdict, check.verdict), check.verdict)
     lines = [f"{number}. {check.title}  [{verdict}]"]
     lines.extend(f"     · {line}" for line in evidence)
     if action:
@@ -145,13 +159,16 @@ def check_lines(number: int | str, check, *, evidence: list[str], action: str = 
 
 def troubleshooting_text(report) -> list[list[str]]:
     """The walk as blocks: one per step, then the causes, then the rerun advice."""
-    blocks = [check_lines(n, step, evidence=step.evidence, action=step.action)
+    blocks = [check_lines(n, step, evidence=step.evidence, action=step.action, marks=CAUSE_MARK)
               for n, step in enumerate(report.steps, start=1)]
-    causes = ["Causes to rule out (permissions, tool access, connected data, provider "
-              "availability):"]
+    causes = ["Causes to rule out (" + ", ".join(c.title for c in report.causes) + "):"]
+    marks = {"pass": "✓ ruled out", "fail": "✗ the cause", "cannot_tell": "? cannot tell",
+             "cannot tell": "? cannot tell"}
     for cause in report.causes:
-        mark = render.colour(VERDICT_MARK.get(cause.verdict, cause.verdict), cause.verdict)
+        mark = render.colour(marks.get(cause.verdict, cause.verdict), cause.verdict)
         causes.append(f"   {cause.title:<22} {mark}  {'; '.join(cause.evidence)}")
+        if cause.verdict == "fail" and cause.action:
+            causes.append(f"   {'':<22} → {cause.action}")
     blocks.append(causes)
     rerun = report.rerun
     advice = ["Before rerunning:", f"   {rerun['advice']}"]
@@ -174,4 +191,5 @@ def review_text(run: Run, items, human: dict[str, str]) -> list[str]:
         lines.append("This output can influence a customer response, an invoice, a project "
                      "update or a support decision: read the source record before acting on it"
                      + (f" (workerctl records show {run.record_id})." if run.record_id else "."))
+        lines.extend(f"   · {reason}" for reason in run.review_reasons)
     return lines

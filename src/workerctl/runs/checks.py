@@ -1,8 +1,9 @@
 """One verdict type for every check a person reads: troubleshooting steps and review items.
 
 A check is decided from recorded data and says what it saw (``evidence``) and,
-when it did not pass, what to do (``action``). ``cannot tell`` is an honest
-answer: the data does not decide it, and a person must.
+when it did not pass, what to do (``action``). ``cannot_tell`` is an honest
+answer: the data does not decide it, and a person must. (Reviews stored before
+the verdict was spelled ``cannot_tell`` say ``cannot tell``; ``normal`` reads both.)
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PASS, FAIL, UNKNOWN = "pass", "fail", "cannot tell"
+PASS, FAIL, UNKNOWN = "pass", "fail", "cannot_tell"
 VERDICTS = (PASS, FAIL, UNKNOWN)
+
+
+def normal(verdict: str) -> str:
+    """A verdict as spelled today (older stored reviews wrote ``cannot tell``)."""
+    return UNKNOWN if verdict == "cannot tell" else verdict
 
 
 @dataclass

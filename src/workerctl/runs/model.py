@@ -91,6 +91,8 @@ class ToolCallRecord:
     result_summary: str = ""
     reason: str = ""
     writes: bool = False
+    records_read: list[dict[str, str]] = field(default_factory=list)  # [{type, id}]
+    records_written: list[dict[str, str]] = field(default_factory=list)  # [{kind, type, id}]
 
 
 @dataclass
@@ -134,10 +136,15 @@ class Run:
     rerun_of: str | None = None
     plugins: dict[str, str] = field(default_factory=dict)
     needs_review: bool = False
+    review_reasons: list[str] = field(default_factory=list)  # why it needs a person
     output_mode: str = ""
     iterations: list[Iteration] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
     side_effects: list[dict[str, Any]] = field(default_factory=list)
+    # every record the run read, in order: {type, id, by} with by "context" or
+    # "tool" (then also tool and call "ITERATION.INDEX"); None for runs recorded
+    # before reads were kept, so a check can tell "read nothing" from "not known"
+    reads: list[dict[str, str]] | None = None
     output: str | None = None
     error: RunError | None = None
     review: Review | None = None

@@ -12,9 +12,10 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
+from workerctl.engine.tools import summarize
 from workerctl.errors import UsageError
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
-from workerctl.runs.model import COMPLETED, ERROR_KINDS, FINISHED, Review, Run
+from workerctl.runs.model import COMPLETED, ERROR_KINDS, FINISHED, Review, Run, preview_of
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
@@ -26,23 +27,20 @@ HUMAN_ITEMS = {
     "matches_instructions": "The output matches the worker instructions",
     "next_action_clear": "The next human action is clear",
 }
-# phrases that claim a change was made, and the side-effect kinds that would back them
-CLAIMS = [
-    (re.compile(r"\b(?:i|we)(?:'ve| have)?\s+(?:added|posted|left|wrote|written)\b.{0,40}?"
-                r"\bcomment", re.I), ("comment",)),
-    (re.compile(r"\b(?:i|we)(?:'ve| have)?\s+(updated|changed|modified|edited|set|marked|"
-                r"closed|reassigned|assigned|moved|rescheduled|scheduled|created|sent|"
-                r"emailed|deleted|refunded)\b", re.I), ("update", "create", "send", "delete")),
-    (re.compile(r"\bhas been (updated|changed|modified|marked|closed|reassigned|assigned|"
-                r"moved|rescheduled|created|sent|deleted|refunded)\b", re.I),
-     ("update", "create", "send", "delete")),
-]
-NEXT_STEP = re.compile(r"next step|next action|suggest|recommend|should|please|ask|"
-                       r"follow[- ]up|confirm|escalat", re.I)
+SIMILARITY = 0.85  # difflib ratio of two normalised comments at or above which they are near-equal
 
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def similarity(a: str, b: str) -> float:
+    """difflib's ``SequenceMatcher.ratio`` of the normalised texts (lower case, runs of
+    white space as one space): 2*M/T, M matching characters of T in both. A comment
+    with a header line added to one of 400 characters still scores about 0.9."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False).ratio()
 
 
 def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
@@ -51,10 +49,11 @@ def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
     return [
         _status(run),
         _record(run, records, registry),
+        _contract(run),
         _context(run, registry, config),
         _tools(run, config, records),
         _duplicates(run, records),
-        _claims(run),
+        _claims(run, records),
         _next_step(run),
     ]
 
@@ -70,22 +69,94 @@ def _status(run: Run) -> Check:
     return Check("status", title, FAIL, [f"the run is still {run.status}"])
 
 
+def id_pattern(records: RecordBook) -> re.Pattern | None:
+    """Record ids as they appear in text: the prefixes of the records that exist
+    (``T-``, ``INV-`` ...) followed by digits, so "ISO-8601" is not taken for one."""
+    prefixes = {r.id.rsplit("-", 1)[0] for r in records.list() if "-" in r.id
+                and r.id.rsplit("-", 1)[1].isdigit()}
+    if not prefixes:
+        return None
+    alternatives = "|".join(sorted((re.escape(p) for p in prefixes), key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})-\d+(?![\w-])")
+
+
+def seen_ids(run: Run) -> set[str]:
+    """Every record the run was linked to, given, read or wrote."""
+    seen = {run.record_id} if run.record_id else set()
+    seen |= {r["id"] for r in run.context.get("records", [])}
+    seen |= {r["id"] for r in run.reads or []}
+    seen |= {e["record_id"] for e in run.side_effects if e.get("record_id")}
+    for it in run.iterations:
+        for call in it.tool_calls:
+            seen |= {r["id"] for r in call.records_read}
+    return seen
+
+
 def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
     title = "The linked source record is correct and still there"
+    evidence: list[str] = []
+    verdict = PASS
     if not run.record_id:
         ok = not registry.output_modes.get(run.output_mode, None) or \
             not registry.output_modes[run.output_mode].needs_record
-        return Check("record", title, PASS if ok else FAIL,
-                    ["the run was tied to no record"])
-    record = records.peek(run.record_id)
-    if record is None:
-        return Check("record", title, FAIL, [f"{run.record_id} no longer exists"])
-    evidence = [f"{record.type} {record.id} \"{record.title}\" exists; read it before acting: "
-                f"workerctl records show {record.id}"]
-    if record.fingerprint() != run.record_fingerprint:
-        evidence.append("it changed since the run: the output may be out of date")
-        return Check("record", title, UNKNOWN, evidence)
-    return Check("record", title, PASS, evidence)
+        evidence.append("the run was tied to no record")
+        verdict = PASS if ok else FAIL
+    else:
+        record = records.peek(run.record_id)
+        if record is None:
+            return Check("record", title, FAIL, [f"{run.record_id} no longer exists"])
+        evidence.append(f"{record.type} {record.id} \"{record.title}\" exists; read it before "
+                        f"acting: workerctl records show {record.id}")
+        if record.fingerprint() != run.record_fingerprint:
+            evidence.append("it changed since the run: the output may be out of date")
+            verdict = UNKNOWN
+    wrong = _ids_in_output(run, records, evidence)
+    if wrong:
+        return Check("record", title, FAIL, [*evidence, *wrong])
+    return Check("record", title, verdict, evidence)
+
+
+def _ids_in_output(run: Run, records: RecordBook, evidence: list[str]) -> list[str]:
+    """Record ids the output names, against what the run saw; the problems found."""
+    text = run.output or ""
+    pattern = id_pattern(records) if text else None
+    if pattern is None:
+        return []
+    named = list(dict.fromkeys(pattern.findall(text)))
+    if not named:
+        evidence.append("the output names no record id")
+        return []
+    seen = seen_ids(run)
+    problems = [f"the output names {rid}, a record the run never saw (not linked, given as "
+                f"context, read or written)" for rid in named if rid not in seen]
+    if run.record_id and run.record_type and run.record_id not in named:
+        same_type = [rid for rid in named if (found := records.peek(rid)) is not None
+                     and found.type == run.record_type]
+        if same_type:
+            problems.append(f"the output is about {run.record_type} {', '.join(same_type)}, "
+                            f"not the linked {run.record_type} {run.record_id}, which it "
+                            "never names")
+    if not problems:
+        evidence.append(f"the output names {', '.join(named)}: each linked, given or read")
+    return problems
+
+
+def _contract(run: Run) -> Check:
+    from workerctl.workers.contract import OutputContract, broken_rules
+
+    title = "The output matches the form its instructions ask for (the output contract)"
+    contract = OutputContract.from_dict((run.config or {}).get("output_contract"))
+    if contract is None:
+        return Check("contract", title, UNKNOWN, [
+            "the worker declares no output_contract, so its form cannot be checked; add "
+            "one (sections, names_record, max_length, max_lines) to the worker file"])
+    rules = contract.describe()
+    if run.output is None:
+        return Check("contract", title, UNKNOWN, [f"contract: {rules}", "the run has no output"])
+    broken = broken_rules(contract, run.output, run.record_id)
+    if broken:
+        return Check("contract", title, FAIL, [f"contract: {rules}", *broken])
+    return Check("contract", title, PASS, [f"contract: {rules}", "the output keeps every rule"])
 
 
 def _context(run: Run, registry: Registry, config: dict) -> Check:
@@ -93,19 +164,36 @@ def _context(run: Run, registry: Registry, config: dict) -> Check:
 
     title = "The worker used only appropriate context"
     sources = registry.context_sources()
-    allowed = {t for s in config.get("context_sources", []) for t in sources.get(s, [])}
+    names = list(config.get("context_sources", []))
+    allowed = {t for s in names for t in sources.get(s, [])}
     given = run.context.get("records", [])
     outside = [r for r in given if r["type"] not in allowed]
-    read = [c for it in run.iterations for c in it.tool_calls if c.allowed and c.ok]
-    evidence = [f"records given: {', '.join(r['type'] + ' ' + r['id'] for r in given) or 'none'}"]
-    if read:
-        evidence.append(f"{len(read)} successful tool call(s) read more")
-    if outside:
-        return Check("context", title, FAIL, [*evidence, "outside the allowed sources: "
-                                             + ", ".join(r["id"] for r in outside)])
+    evidence = [f"context sources: {', '.join(names) or 'none'} "
+                f"({', '.join(sorted(allowed)) or 'no record type'})",
+                f"records given: {', '.join(r['type'] + ' ' + r['id'] for r in given) or 'none'}"]
+    problems = [f"given outside the allowed sources: {r['type']} {r['id']}" for r in outside]
+    calls = [(it.number, index, c) for it in run.iterations
+             for index, c in enumerate(it.tool_calls, start=1)]
+    for number, index, call in calls:
+        off = [r for r in call.records_read if r["type"] not in allowed]
+        if off:
+            problems.append(f"iteration {number}, call {index}: {call.name}("
+                            f"{summarize(call.arguments, 60)}) read "
+                            f"{', '.join(r['type'] + ' ' + r['id'] for r in off)}, outside the "
+                            "context sources")
+    read = [r for r in run.reads or [] if r.get("by") == "tool"]
+    if run.reads is not None:
+        evidence.append(f"records read by tools: "
+                        f"{', '.join(dict.fromkeys(r['type'] + ' ' + r['id'] for r in read))}"
+                        if read else "records read by tools: none")
     if run.record_type and run.record_type not in allowed and run.record_type in LINK_TYPES:
-        return Check("context", title, FAIL, [*evidence, "the run's own record type is not "
-                                             "among its context sources"])
+        problems.append("the run's own record type is not among its context sources")
+    if problems:
+        return Check("context", title, FAIL, [*evidence, *problems])
+    if run.reads is None and any(c.ok for _n, _i, c in calls):
+        return Check("context", title, UNKNOWN, [
+            *evidence, "this run was recorded before reads were logged: what its tool calls "
+                       "read is not known"])
     return Check("context", title, PASS, evidence)
 
 
@@ -131,68 +219,115 @@ def _tools(run: Run, config: dict, records: RecordBook) -> Check:
 
 
 def _duplicates(run: Run, records: RecordBook) -> Check:
+    """Two rules: one run leaves at most one comment on a record (a tool's and the output
+    mode's together are two), and no comment it left is near-equal (``SIMILARITY``) to
+    an earlier comment on that record."""
     title = "No duplicate comment or record was created"
     mine = [e for e in run.side_effects if e.get("kind") == "comment" and e.get("created", True)]
-    evidence, dupes = [], []
+    if not mine:
+        return Check("duplicates", title, PASS, ["this run wrote no comment or record"])
+    evidence, dupes = [f"wrote {len(mine)} comment(s); near-equal means a difflib ratio of "
+                       f"at least {SIMILARITY} on the normalised text"], []
     by_record: dict[str, list] = {}
     for effect in mine:
         by_record.setdefault(effect["record_id"], []).append(effect)
     for record_id, effects in by_record.items():
+        if len(effects) > 1:
+            how = ", ".join(f"{e.get('comment_id', '?')} by {e.get('by', '?')}" for e in effects)
+            dupes.append(f"{record_id}: this run left {len(effects)} comments ({how}); one run "
+                         "should leave one")
         comments = records.comments(record_id)
-        texts = {c.id: c for c in comments}
+        position = {c.id: n for n, c in enumerate(comments)}
         for effect in effects:
-            own = texts.get(effect.get("comment_id"))
-            if own is None:
+            own_at = position.get(effect.get("comment_id"))
+            if own_at is None:
+                evidence.append(f"{record_id}: comment {effect.get('comment_id')} is no longer "
+                                "on the record")
                 continue
-            same = [c for c in comments if c.id != own.id and _norm(c.text) == _norm(own.text)]
-            also = [c for c in comments if c.id != own.id and c.author == own.author
-                    and c.run_id and c.run_id != run.id]
-            for c in same:
-                dupes.append(f"{record_id}: comment {c.id} (run {c.run_id or '-'}) has the same "
-                             f"text as {own.id}")
-            if also and not same:
-                evidence.append(f"{record_id}: {len(also)} other comment(s) by {own.author} from "
-                                f"runs {', '.join(sorted({c.run_id for c in also}))}")
+            own = comments[own_at]
+            for earlier in comments[:own_at]:
+                score = similarity(own.text, earlier.text)
+                if score >= SIMILARITY:
+                    who = f"run {earlier.run_id}" if earlier.run_id else earlier.author
+                    same = "has the same text as" if _norm(own.text) == _norm(earlier.text) \
+                        else f"is near-equal (ratio {score:.2f}) to"
+                    dupes.append(f"{record_id}: comment {own.id} {same} earlier comment "
+                                 f"{earlier.id} ({who})")
     if dupes:
         return Check("duplicates", title, FAIL, dupes + evidence)
-    if not mine:
-        return Check("duplicates", title, PASS, ["this run wrote no comment or record"])
-    return Check("duplicates", title, PASS if not evidence else UNKNOWN,
-                [f"wrote {len(mine)} comment(s)", *evidence])
+    return Check("duplicates", title, PASS, [*evidence, "no earlier comment on the same record "
+                                                        "is near-equal"])
 
 
-def _claims(run: Run) -> Check:
+def _claims(run: Run, records: RecordBook) -> Check:
+    """Each clause that says work was done needs a recorded write of a kind that backs
+    it (and, when the sentence names records, a write on one of them)."""
+    from workerctl.runs.claims import claims_in
+
     title = "The output does not claim work that was not completed"
     text = run.output or ""
-    kinds = {e.get("kind") for e in run.side_effects}
-    unbacked = []
-    for pattern, backing in CLAIMS:
-        for match in pattern.finditer(text):
-            if not kinds & set(backing):
-                unbacked.append(f"says \"{match.group(0)}\" but the run recorded no "
-                                f"{'/'.join(backing)} side effect")
-    if unbacked:
-        return Check("claims", title, FAIL, unbacked)
+    writes = [e for e in run.side_effects if e.get("kind")]
+    kinds = sorted({e["kind"] for e in writes})
+    recorded = f"writes recorded: {', '.join(kinds) or 'none'}"
     if not text:
-        return Check("claims", title, PASS, ["no output"])
-    return Check("claims", title, PASS, [f"side effects recorded: {', '.join(sorted(kinds)) or 'none'}"
-                                        "; no claim of other work found"])
+        return Check("claims", title, PASS, ["no output", recorded])
+    found = claims_in(text, id_pattern(records))
+    unbacked = []
+    for claim in found:
+        backing = [e for e in writes if e["kind"] in claim.kinds]
+        if claim.ids and backing:
+            backing = [e for e in backing if e.get("record_id") in claim.ids] or \
+                ([] if any(e.get("record_id") for e in backing) else backing)
+        if not backing:
+            where = f" on {', '.join(claim.ids)}" if claim.ids else ""
+            unbacked.append(f"says \"{preview_of(claim.sentence, 200)}\" ({claim.verb}: "
+                            f"{'/'.join(claim.kinds)}{where}) but the run recorded no such "
+                            "write")
+    if unbacked:
+        return Check("claims", title, FAIL, [*unbacked, recorded])
+    if found:
+        return Check("claims", title, PASS, [f"{len(found)} claim(s) of work, each backed by a "
+                                            "recorded write", recorded])
+    return Check("claims", title, PASS, ["the output claims no work", recorded])
 
 
 def _next_step(run: Run) -> Check:
+    from workerctl.runs.claims import inability, next_step
+
     title = "It gives a useful next step when the worker could not finish"
     text = run.output or ""
+    step = next_step(text) if text.strip() else None
+    stuck = inability(text) if text.strip() else None
     if run.status == COMPLETED and text.strip():
-        if NEXT_STEP.search(text):
-            return Check("next_step", title, PASS, ["the output names a next step"])
-        return Check("next_step", title, UNKNOWN, ["the output names no next step"])
+        if stuck and not step:
+            return Check("next_step", title, FAIL, [
+                f"says \"{preview_of(stuck, 200)}\" and names no next step"])
+        if stuck:
+            return Check("next_step", title, PASS, [f"says \"{preview_of(stuck, 160)}\"",
+                                                    f"next step: \"{preview_of(step, 160)}\""])
+        evidence = ["the worker finished; the output does not say it could not"]
+        if step:
+            evidence.append(f"next step: \"{preview_of(step, 160)}\"")
+        return Check("next_step", title, PASS, evidence)
     if run.status == COMPLETED:
         return Check("next_step", title, FAIL, ["the run completed with an empty output"])
-    if text and NEXT_STEP.search(text):
-        return Check("next_step", title, PASS, ["the partial output names a next step"])
+    if step:
+        return Check("next_step", title, PASS,
+                     [f"the partial output names a next step: \"{preview_of(step, 160)}\""])
     hint = f"'workerctl run troubleshoot --id {run.id}'" if run.error else "none"
     return Check("next_step", title, FAIL, [f"the run {run.status} without output that says "
                                            f"what to do next (troubleshooting: {hint})"])
+
+
+def review_document(run: Run, items: list[Check]) -> dict[str, Any]:
+    """``run review --json``: every check with its verdict and evidence, and whether the
+    run waits for a person."""
+    return {"run_id": run.id, "status": run.status,
+            "needs_review": run.needs_review, "review_reasons": list(run.review_reasons),
+            "reviewed": run.review is not None,
+            "checks": [i.to_dict() for i in items],
+            "failed": [i.key for i in items if i.verdict == FAIL],
+            "human_items": dict(HUMAN_ITEMS)}
 
 
 def record_review(history: History, run: Run, verdict: str, reviewer: str,

@@ -1,9 +1,16 @@
 """Troubleshooting a failed run, step by step, in the original product's order.
 
 Each step is checked against the data (the stored run, the worker now, the
-record now) and gets a verdict: pass, fail or cannot tell, with the evidence
-used and the next action in plain words. The walk ends with the rerun advice:
-what changed since the run failed, and what earlier runs already wrote.
+record now) and its verdict says whether that step found the cause: ``fail``
+(the cause is here, with the action that fixes it), ``pass`` (checked: the cause
+is not here) or ``cannot_tell`` (the data does not decide), with the evidence
+used. Step 1 reads the error: it finds the cause itself only for error kinds no
+later step examines (a provider, a program, a timeout, a crash); for the others
+it points at the step that does. The causes to rule out are attributed from the
+error kind and the executor actually used (the inner executor of a remote one):
+a timeout of the ``echo`` executor, which calls no provider, is never put down
+to provider availability. The walk ends with the rerun advice: what changed
+since the run failed, and what earlier runs already wrote.
 """
 
 from __future__ import annotations
@@ -48,6 +55,17 @@ KIND_ACTIONS = {
 }
 
 
+# error kinds a later step examines: kind -> (step number, step key)
+LATER_STEP = {
+    "worker_not_runnable": (3, "record_access"),
+    "record_missing": (3, "record_access"),
+    "record_access_denied": (3, "record_access"),
+    "missing_context": (4, "context"),
+    "tool_not_allowed": (5, "tools"),
+    "max_iterations": (6, "instructions"),
+}
+
+
 @dataclass
 class Report:
     run_id: str
@@ -83,15 +101,16 @@ def troubleshoot(run: Run, *, history: History, records: RecordBook, registry: R
     kind = run.error.kind if run.error else None
     report = Report(run.id, run.status, True)
     refused = refused_calls(run, records)
+    used = executor_used(run, registry)
     report.steps = [
-        _step_error(run, kind, refused),
+        _step_error(run, kind, refused, used),
         _step_record_link(run, registry),
         _step_record_access(run, records, config),
         _step_context(run, registry, sources, kind),
         _step_tools(run, registry, config, categories, refused),
-        _step_instructions(run, registry, config, categories, kind),
+        _step_instructions(run, registry, config, categories, kind, used),
     ]
-    report.causes = _causes(run, kind, report.steps, refused)
+    report.causes = _causes(run, kind, report.steps, refused, used)
     report.rerun = _rerun_advice(run, changes_since(run, workspace=workspace, registry=registry,
                                                     records=records),
                                  earlier_side_effects(run, history))
@@ -107,18 +126,65 @@ def _injection_action(refused: list[RefusedCall]) -> str:
     return f"possible prompt injection: {NEVER_WIDEN}; {where}"
 
 
-def _step_error(run: Run, kind: str | None, refused: list[RefusedCall]) -> Check:
+def executor_used(run: Run, registry: Registry) -> tuple[str, bool | None]:
+    """(name, calls_provider) of the executor that did the steps: a remote executor's
+    ``inner`` one. ``calls_provider`` is the executor's own declaration: True (a model
+    provider), False (no provider, like ``echo``) or None (unknown, like a program)."""
+    from workerctl.engine.remote import as_remote
+
+    name = run.executor
+    settings = (run.config or {}).get("executor")
+    executor = registry.executors.get(name)
+    if as_remote(executor) is not None and isinstance(settings, dict):
+        inner = settings.get("inner")
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            name = inner["name"]
+            executor = registry.executors.get(name)
+    declared = getattr(executor, "calls_provider", None)
+    return name, declared if isinstance(declared, bool) else None
+
+
+def _timeout_evidence(name: str, provider: bool | None) -> tuple[str, str]:
+    """What a timeout means for the executor that ran: (evidence, action)."""
+    if provider is False:
+        return (f"executor {name} calls no model provider: the run's own steps took longer "
+                "than its timeout",
+                "raise the worker's timeout, or make the job (or the script) shorter")
+    if provider:
+        return (f"executor {name} waits on a model provider: a slow or overloaded provider, "
+                "or a job too long for the timeout",
+                "check the provider's status, then raise the timeout or make the job smaller")
+    return (f"executor {name} runs a program: it, or whatever it calls, took longer than the "
+            "timeout",
+            "time the program on its own; raise the timeout or make it faster")
+
+
+def _step_error(run: Run, kind: str | None, refused: list[RefusedCall],
+                used: tuple[str, bool | None]) -> Check:
     title = "Read the error message on the run card"
     if run.error is None:
         return Check("error", title, UNKNOWN, ["the run failed without an error record"],
                      "inspect it: workerctl run inspect --id " + run.id)
     evidence = [f"kind: {kind} — {ERROR_KINDS.get(kind, 'an error kind from a plugin')}",
-                f"message: {run.error.message}"]
+                f"message: {run.error.message}", f"executor: {used[0]}"]
     if run.error.detail:
         evidence.append("detail: " + run.error.detail.strip().splitlines()[-1][:300])
-    if kind == "tool_not_allowed" and any(c.possible_injection for c in refused):
-        return Check("error", title, FAIL, evidence, _injection_action(refused))
-    return Check("error", title, FAIL, evidence, KIND_ACTIONS.get(kind, "read the detail"))
+    if kind in LATER_STEP:
+        number, _key = LATER_STEP[kind]
+        evidence.append(f"the cause of a {kind} error is looked for in step {number}")
+        action = (_injection_action(refused)
+                  if kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
+                  else KIND_ACTIONS.get(kind, ""))
+        return Check("error", title, PASS, evidence, action)
+    action = KIND_ACTIONS.get(kind, "read the detail")
+    if kind == "timeout":
+        said, action = _timeout_evidence(*used)
+        evidence.append(said)
+    elif kind == "invalid_output" and used[1] is not True:
+        evidence.append(f"executor {used[0]} builds its steps from its program or script, "
+                        "not from a model reading the instructions")
+        action = "fix the program or script so that its final step returns text"
+    return Check("error", title, FAIL, evidence, action)
 
 
 def _step_record_link(run: Run, registry: Registry) -> Check:
@@ -228,7 +294,7 @@ def _step_tools(run: Run, registry: Registry, config: dict, categories: list[str
 
 
 def _step_instructions(run: Run, registry: Registry, config: dict, categories: list[str],
-                       kind: str | None) -> Check:
+                       kind: str | None, used: tuple[str, bool | None]) -> Check:
     title = "Edit the worker instructions if they are too broad or ask for unsupported work"
     evidence, verdict = [], PASS
     if kind == "max_iterations":
@@ -247,9 +313,10 @@ def _step_instructions(run: Run, registry: Registry, config: dict, categories: l
         verdict = FAIL
         evidence.append(f"output mode {run.output_mode} cannot carry output for a "
                         f"{run.record_type or 'run without a record'}")
-    if kind == "invalid_output":
+    if kind == "invalid_output" and used[1] is True:
         verdict = FAIL
-        evidence.append("the final step carried no usable output text")
+        evidence.append(f"the model behind {used[0]} gave no usable output text: the "
+                        "instructions may not say clearly what to return")
     text = config.get("instructions", "")
     if verdict == PASS:
         if "do not" not in text.lower() and "stop" not in text.lower():
@@ -262,30 +329,68 @@ def _step_instructions(run: Run, registry: Registry, config: dict, categories: l
     return Check("instructions", title, verdict, evidence, action)
 
 
-CAUSES = {
+CAUSES = ("permissions", "tool access", "connected data", "provider availability",
+          "instructions scope", "executor or program")
+CAUSE_KINDS = {
     "permissions": ("worker_not_runnable", "record_access_denied"),
     "tool access": ("tool_not_allowed",),
     "connected data": ("record_missing", "missing_context"),
-    "provider availability": ("provider_unavailable", "timeout"),
+    "provider availability": ("provider_unavailable",),
+    "instructions scope": ("max_iterations",),
+    "executor or program": ("executor_error",),
 }
 
 
-def _causes(run: Run, kind: str | None, steps: list[Check],
-            refused: list[RefusedCall]) -> list[Check]:
-    out = []
+def _causes(run: Run, kind: str | None, steps: list[Check], refused: list[RefusedCall],
+            used: tuple[str, bool | None]) -> list[Check]:
+    """Each cause the original product names, decided from the error kind and the
+    executor that ran: ``fail`` it is the cause, ``pass`` it is ruled out."""
+    name, provider = used
     suspect = kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
-    for cause, kinds in CAUSES.items():
-        if kind in kinds:
-            out.append(Check(cause, cause, FAIL,
-                             [f"error kind {kind}"
-                              + (" (possible prompt injection)" if suspect else "")],
-                             _injection_action(refused) if suspect
-                             else KIND_ACTIONS.get(kind, "")))
-        elif kind in ("executor_error", "crashed", "invalid_output", None):
-            out.append(Check(cause, cause, UNKNOWN, [f"error kind {kind} does not say"]))
-        else:
-            out.append(Check(cause, cause, PASS, [f"error kind {kind} is not about {cause}"]))
+    by_key = {s.key: s for s in steps}
+    out = []
+    for cause in CAUSES:
+        verdict, evidence, action = PASS, [f"error kind {kind} is not about {cause}"], ""
+        if kind in CAUSE_KINDS[cause]:
+            verdict, evidence = FAIL, [f"error kind {kind}"
+                                       + (" (possible prompt injection)" if suspect else "")]
+            action = _injection_action(refused) if suspect else KIND_ACTIONS.get(kind, "")
+        elif kind is None:
+            verdict, evidence = UNKNOWN, ["the run has no error record"]
+        elif cause == "provider availability":
+            verdict, evidence, action = _provider_cause(kind, name, provider)
+        elif cause == "instructions scope" and by_key.get("instructions") is not None \
+                and by_key["instructions"].verdict == FAIL and kind not in (
+                    "provider_unavailable", "cancelled", "crashed"):
+            verdict, evidence = FAIL, by_key["instructions"].evidence
+            action = by_key["instructions"].action
+        elif cause == "executor or program" and kind in ("timeout", "invalid_output") \
+                and provider is not True:
+            verdict = FAIL
+            evidence = [f"error kind {kind} from executor {name}, which "
+                        + ("calls no provider" if provider is False else "runs a program")]
+            action = (_timeout_evidence(name, provider)[1] if kind == "timeout"
+                      else "fix the program or script so that its final step returns text")
+        elif cause == "executor or program" and kind == "crashed":
+            verdict, evidence = UNKNOWN, ["the process executing the run died; the detail "
+                                          "may say why"]
+        out.append(Check(cause, cause, verdict, evidence, action))
     return out
+
+
+def _provider_cause(kind: str, name: str, provider: bool | None) -> tuple[str, list[str], str]:
+    if kind not in ("timeout", "executor_error", "invalid_output"):
+        return PASS, [f"error kind {kind} is not about provider availability"], ""
+    if provider is False:
+        return PASS, [f"executor {name} calls no model provider"], ""
+    if provider is None:
+        return UNKNOWN, [f"error kind {kind} from executor {name}, a program that may or may "
+                         "not call a provider"], ""
+    if kind == "timeout":
+        said, action = _timeout_evidence(name, provider)
+        return UNKNOWN, [said], action
+    return UNKNOWN, [f"error kind {kind} from executor {name}, which calls a model provider: "
+                     "the detail says whether the provider answered"], ""
 
 
 def _rerun_advice(run: Run, changes: dict[str, Any],

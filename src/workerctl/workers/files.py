@@ -166,5 +166,7 @@ def render_new(name: str, template=None, executor: str = "echo") -> str:
     ]
     if template is not None and template.review_required is not None:
         lines.append(f"review_required: {'true' if template.review_required else 'false'}")
+    if template is not None and getattr(template, "output_contract", None) is not None:
+        lines += template.output_contract.yaml_lines()
     lines += ["executor:", f"  name: {executor}", ""]
     return "\n".join(lines)

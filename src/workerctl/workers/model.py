@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workerctl.workers.contract import OutputContract
+
 REVIEW_CATEGORIES = ("finance", "crm", "commerce", "hrm")
 
 
@@ -48,6 +50,7 @@ class Worker:
     template: str | None = None
     executor_settings: dict[str, Any] = field(default_factory=dict)
     review_required: bool | None = None
+    output_contract: OutputContract | None = None
     path: Path | None = None
     content: str = ""
     config: dict[str, Any] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from workerctl.workers.contract import check as check_contract
 from workerctl.workers.model import Problem, Worker
 from workerctl.workers.yaml_positions import Locs, dotted
 
@@ -27,6 +28,7 @@ TIMEOUT_RANGE = (1, 86400)
 FIELDS = (
     "name", "description", "status", "instructions", "context_sources", "tool_categories",
     "output_mode", "max_iterations", "timeout", "template", "executor", "review_required",
+    "output_contract",
 )
 
 
@@ -150,6 +152,7 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry,
         check.add(("review_required",), f"must be true or false, got {_type_name(review_required)}",
                   "write review_required: true or false")
         review_required = None
+    contract = check_contract(check, data.get("output_contract"))
     executor, settings = _check_executor(check, data, registry, deep)
     if check.problems:
         return None, check.problems
@@ -158,7 +161,7 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry,
         executor=executor, description=description, context_sources=sources,
         tool_categories=categories, max_iterations=max_iterations, timeout=timeout,
         template=template, executor_settings=settings, review_required=review_required,
-        config=data,
+        output_contract=contract, config=data,
     )
     return worker, []
 

@@ -133,4 +133,6 @@ def register_templates(register):
         output_mode="ticket_note",
         max_iterations=4,
         review_required=True,
+        output_contract={"sections": ["Severity", "Product", "Likely cause", "Draft reply"],
+                         "names_record": True, "max_length": 2000},
     ))

@@ -33,6 +33,7 @@ SECRET_PATTERNS = (re.compile(r"(?i)bearer\s+[^\s\"',}]+"), re.compile(r"\bsk-[A
 class LLMExecutor:
     name = "llm"
     description = "Any language model through the llm library (llm keys, llm plugins)"
+    calls_provider = True  # troubleshooting may put a timeout down to the provider
 
     # -- validation --
 
@@ -121,7 +122,9 @@ class LLMExecutor:
     def _user_prompt(self, request) -> str:
         record = f"record {request.record_id}" if request.record_id else "no particular record"
         template = request.settings.get("prompt") or DEFAULT_PROMPT
-        return template.replace("{record}", record).replace("{output_mode}", request.output_mode)
+        text = template.replace("{record}", record).replace("{output_mode}", request.output_mode)
+        return text + contract_prompt(getattr(request, "output_contract", None),
+                                      request.record_id)
 
     def _history(self, request, fragments: list[str], first: str):
         """The conversation so far as llm messages; the newest tool results go separately."""
@@ -176,6 +179,23 @@ def _key_hint(model) -> str:
                 + (f" or the {env} variable" if env else ""))
     return ("the server refused the credentials: add api_key_name to the model in llm's "
             "extra-openai-models.yaml and set it with 'llm keys set NAME'")
+
+
+def contract_prompt(contract: dict | None, record_id: str | None) -> str:
+    """The worker's output contract in words, so the model can keep it (review checks it)."""
+    if not contract:
+        return ""
+    rules = []
+    if contract.get("sections"):
+        rules.append("start a line with each of " + ", ".join(
+            f"'{s}:'" for s in contract["sections"]))
+    if contract.get("names_record") and record_id:
+        rules.append(f"name {record_id}")
+    if contract.get("max_length"):
+        rules.append(f"stay within {contract['max_length']} characters")
+    if contract.get("max_lines"):
+        rules.append(f"use at most {contract['max_lines']} lines")
+    return " Your final text must " + "; ".join(rules) + "." if rules else ""
 
 
 def translate(exc: BaseException, model, secrets: list[str]) -> ExecutorFailure:

@@ -34,34 +34,120 @@ def _one_line(text, limit: int = 140) -> str:
     return preview_of(str(text), limit)
 
 
+def _facts(request) -> dict[str, str]:
+    """The few facts the echo answer is made of, each one line, from the context only."""
+    main = next((r for r in request.context if r["id"] == request.record_id), None)
+    others = [r for r in request.context if r is not main]
+    facts = {"summary": "", "evidence": "", "context": "", "owner": "", "money": "",
+             "products": "", "priority": ""}
+    if main is not None:
+        fields = main.get("fields", {})
+        bits = [f"{k} {fields[k]}" for k in ("status", "due", "assignee", "priority")
+                if fields.get(k)]
+        facts["summary"] = (f"{main['type']} {main['id']} \"{_one_line(main.get('title', ''), 80)}\""
+                            + (f" ({', '.join(bits)})" if bits else ""))
+        human = [c for c in main.get("comments", []) if not c.get("run_id")]
+        if human:
+            last = human[-1]
+            facts["evidence"] = (f"latest comment by {last['author']}: "
+                                 f"\"{_one_line(last['text'], 110)}\"")
+        elif fields.get("description"):
+            facts["evidence"] = f"description: \"{_one_line(fields['description'], 110)}\""
+        facts["owner"] = str(fields.get("assignee") or fields.get("owner") or "")
+        facts["priority"] = str(fields.get("priority") or "")
+    if others:
+        facts["context"] = "; ".join(f"{r['type']} {r['id']} \"{_one_line(r.get('title', ''), 40)}\""
+                                     for r in others)
+    invoices = [r for r in request.context if r["type"] == "invoice"]
+    facts["money"] = "; ".join(
+        f"{r['id']} {r.get('fields', {}).get('amount', '?')} "
+        f"{r.get('fields', {}).get('currency', '')} {r.get('fields', {}).get('status', '')}".strip()
+        for r in invoices)
+    facts["products"] = "; ".join(f"{r['id']} \"{_one_line(r.get('title', ''), 40)}\""
+                                  for r in request.context if r["type"] == "product")
+    return facts
+
+
+NEXT_STEP_TEXT = ("the owner confirms the points above against the linked record and "
+                  "decides what to change")
+# contract section label (lower case, a word in it) -> which fact fills it
+SECTION_FACTS = (
+    (("next", "first step", "talking", "decision", "draft reply", "question"), "next"),
+    (("evidence", "recent activity", "done so far", "likely cause"), "evidence"),
+    (("owner",), "owner"),
+    (("money", "invoice"), "money"),
+    (("product",), "products"),
+    (("severity", "priority"), "priority"),
+    (("fix",), "fixes"),
+)
+
+
+def _section_value(label: str, facts: dict[str, str]) -> str:
+    lowered = label.lower()
+    what = next((fact for words, fact in SECTION_FACTS if any(w in lowered for w in words)),
+                "summary")
+    if what == "next":
+        return NEXT_STEP_TEXT + "."
+    if what == "fixes":
+        return "none found from the records given; a person checks the records above."
+    value = facts.get(what) or ""
+    if what == "summary" and not value:
+        value = "no record context was given to this run"
+    return value or "not stated in the records given"
+
+
+def compose_with_contract(request, contract: dict) -> str:
+    """One ``Label: value`` line per section of the contract, then, while the limits
+    allow, the context used and a note that no model was called."""
+    facts = _facts(request)
+    lines = [f"{label}: {_section_value(label, facts)}"
+             for label in contract.get("sections") or []]
+    if not lines:
+        lines = [f"Summary: {facts['summary'] or 'no record context was given to this run'}",
+                 f"Suggested next step: {NEXT_STEP_TEXT}."]
+    record_id = request.record_id
+    if contract.get("names_record") and record_id and record_id not in "\n".join(lines):
+        lines[0] = f"{lines[0]} (on {record_id})"
+    optional = []
+    if facts["context"]:
+        optional.append(f"Context used: {facts['context']}")
+    optional.append(f"(echo executor for worker {request.worker}: deterministic, no model "
+                    "was called)")
+    max_lines, max_length = contract.get("max_lines"), contract.get("max_length")
+    for line in optional:
+        candidate = [*lines, line]
+        if max_lines is not None and len(candidate) > max_lines:
+            continue
+        if max_length is not None and len("\n".join(candidate)) > max_length:
+            continue
+        lines = candidate
+    text = "\n".join(lines)
+    if max_length is not None and len(text) > max_length:
+        text = text[: max_length - 1] + "…"
+    return text
+
+
 def compose(request) -> str:
     """A readable, bounded answer built only from what the run was given.
 
     Comments are quoted by their first line only, so that a worker commenting on
-    a task it later reads again does not quote itself ever more deeply.
+    a task it later reads again does not quote itself ever more deeply. With an
+    output contract the answer keeps it (its sections, the record id, the limits).
     """
+    contract = getattr(request, "output_contract", None)
+    if contract:
+        return compose_with_contract(request, contract)
+    facts = _facts(request)
     lines = []
-    main = next((r for r in request.context if r["id"] == request.record_id), None)
-    if main is not None:
-        fields = main.get("fields", {})
-        facts = [f"{k} {fields[k]}" for k in ("status", "due", "assignee", "priority")
-                 if fields.get(k)]
-        lines.append(f"Summary of {main['type']} {main['id']} \"{main.get('title', '')}\""
-                     + (f" ({', '.join(facts)})" if facts else ""))
-        human = [c for c in main.get("comments", []) if not c.get("run_id")]
-        if human:
-            last = human[-1]
-            lines.append(f"Latest comment by {last['author']}: {_one_line(last['text'])}")
-        elif fields.get("description"):
-            lines.append(f"Description: {_one_line(fields['description'])}")
-    others = [r for r in request.context if r is not main]
-    if others:
-        lines.append("Context used: " + "; ".join(
-            f"{r['type']} {r['id']} \"{_one_line(r.get('title', ''), 60)}\"" for r in others))
+    if facts["summary"]:
+        lines.append(f"Summary of {facts['summary']}")
+        if facts["evidence"]:
+            lines.append(facts["evidence"][0].upper() + facts["evidence"][1:])
+    if facts["context"]:
+        lines.append("Context used: " + facts["context"])
     if not request.context:
         lines.append("No record context was given to this run.")
-    lines.append("Suggested next step: the owner confirms the blocker above against the linked "
-                 "record and updates the task.")
+    lines.append(f"Suggested next step: {NEXT_STEP_TEXT}.")
     lines.append(f"(echo executor for worker {request.worker}: a deterministic summary, "
                  "no model was called)")
     return "\n".join(lines)
@@ -71,6 +157,7 @@ class EchoExecutor:
     name = "echo"
     description = "Deterministic, no model: composes its output from the instructions and " \
                   "context, or plays a scripted list of steps"
+    calls_provider = False  # so a timeout is never put down to a provider
 
     def check_settings(self, settings: dict) -> list[tuple[str, str]]:
         problems = []

@@ -6,6 +6,7 @@ explicit worker is one a person can review.
 """
 
 from workerctl import hookimpl
+from workerctl.workers.contract import OutputContract
 from workerctl.workers.templates import Template
 
 
@@ -38,6 +39,8 @@ CATALOGUE = (
         tool_categories=["productivity"],
         output_mode="task_comment",
         max_iterations=4,
+        output_contract=OutputContract(sections=["Blocker", "Evidence", "Suggested next step", "Owner"],
+                                       names_record=True, max_length=1200, max_lines=6),
     ),
     Template(
         key="crm-activity-summary",
@@ -56,6 +59,9 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
+        output_contract=OutputContract(sections=["Relationship", "Recent activity", "Open money",
+                                                 "Talking points"],
+                                       names_record=True, max_length=2000),
     ),
     Template(
         key="handoff-preparation",
@@ -73,6 +79,9 @@ CATALOGUE = (
         tool_categories=["productivity", "docs"],
         output_mode="task_comment",
         max_iterations=4,
+        output_contract=OutputContract(sections=["Status", "Done so far", "Open questions",
+                                                 "First step for the new owner"],
+                                       names_record=True, max_length=1500),
     ),
     Template(
         key="support-triage-draft",
@@ -91,6 +100,8 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
+        output_contract=OutputContract(sections=["Severity", "Product", "Likely cause", "Draft reply"],
+                                       names_record=True, max_length=2000),
     ),
     Template(
         key="record-cleanup-suggestions",
@@ -99,8 +110,9 @@ CATALOGUE = (
         instructions=_instructions(
             "You check the records around one task for gaps and inconsistencies.",
             "the linked task, its project, the linked contact and company.",
-            "a review note listing each suggested fix as 'RECORD-ID field: current -> "
-            "suggested (why)'; write 'No clean-up needed.' when everything is consistent.",
+            "a review note starting 'Suggested fixes:', then each fix on its own line as "
+            "'RECORD-ID field: current -> suggested (why)'; write 'Suggested fixes: none, "
+            "no clean-up needed.' when everything is consistent.",
             "change any record yourself; only suggest.",
             "a fix would change money, ownership or a customer-facing field.",
         ),
@@ -108,6 +120,8 @@ CATALOGUE = (
         tool_categories=["productivity", "crm"],
         output_mode="review_note",
         max_iterations=4,
+        output_contract=OutputContract(sections=["Suggested fixes"], names_record=True,
+                                       max_length=2000),
     ),
     Template(
         key="project-status-update",
@@ -126,6 +140,8 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
+        output_contract=OutputContract(sections=["On track", "At risk", "Decisions needed"],
+                                       names_record=True, max_length=2000),
     ),
 )
 

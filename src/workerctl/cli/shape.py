@@ -1,0 +1,155 @@
+"""Shaping JSON output for scripts: ``--json FIELD,…``, ``--jq EXPR``, ``--format ndjson``.
+
+Every command that prints JSON prints it through ``echo_json``, so picking fields,
+filtering with jq and one-object-per-line output work the same everywhere
+(``docs/json.md``). jq is the real jq (the ``jq`` binding of libjq), imported only
+when ``--jq`` is used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+META_KEY = "workerctl.shape"
+FIELD_LIST = re.compile(r"^[a-z][a-z_]*(,[a-z][a-z_]*)*$")
+
+# Every field name any JSON output has (docs/json.md; a test keeps them in step). After
+# a bare ``--json``, a word made only of these is a field list; anything else (a run
+# id, a worker name) is the command's argument: ``run inspect --json 3k9`` still works.
+KNOWN_FIELDS = frozenset((
+    "id", "worker", "status", "created", "started", "finished", "duration", "record_id",
+    "record_type", "trigger", "executor", "config_hash", "preview", "error_kind",
+    "error_message", "needs_review", "review", "rerun_of", "iterations", "tokens",
+    "side_effects", "config", "transitions", "record_title", "record_fingerprint", "reason",
+    "test", "plugins", "output_mode", "context", "output", "error", "owner", "record_exists",
+    "worker_now", "current_config_hash", "review_pending", "worker_version", "usage", "cost",
+    "input_tokens", "output_tokens", "name", "file", "valid", "problems", "template",
+    "context_sources", "tool_categories", "description", "last_run", "last_status",
+    "last_run_at", "success_rate", "runs_counted", "max_iterations", "timeout",
+    "executor_settings", "instructions", "recent_runs", "type", "title", "fields", "links",
+    "safe_for_testing", "restricted_to", "source", "due", "comments", "version", "time",
+    "action", "hash", "run_id", "applicable", "message", "steps", "causes", "rerun", "counts",
+    "p50_seconds", "p95_seconds", "failed", "completed", "runs", "key", "files", "added",
+    "replaced", "dry_run", "removed", "kept_unfinished", "refused_calls", "checks", "reads",
+    "human_items", "review_reasons", "reviewed",
+))
+
+
+@dataclass(frozen=True)
+class Shape:
+    fields: tuple[str, ...] | None = None  # None: every field
+    jq: str | None = None
+    ndjson: bool = False
+
+
+def set_shape(ctx: click.Context, json_value: str | None, jq_expr: str | None,
+              ndjson: bool = False) -> bool:
+    """Keep the shaping options for ``echo_json``; True when the output is JSON."""
+    fields = None
+    if json_value:
+        names = [n.strip() for n in json_value.split(",") if n.strip()]
+        fields = tuple(dict.fromkeys(names)) or None
+    if jq_expr is not None and not jq_expr.strip():
+        raise click.UsageError("--jq needs an expression, e.g. --jq '.[].id'")
+    ctx.meta[META_KEY] = Shape(fields, jq_expr, ndjson)
+    return json_value is not None or jq_expr is not None or ndjson
+
+
+def current_shape() -> Shape:
+    ctx = click.get_current_context(silent=True)
+    return (ctx.meta.get(META_KEY) if ctx else None) or Shape()
+
+
+def pick(data: Any, fields: tuple[str, ...] | None) -> Any:
+    """Only ``fields`` of a document, or of each document of a list, in that order."""
+    if not fields:
+        return data
+    docs = data if isinstance(data, list) else [data]
+    available: set[str] = set()
+    for doc in docs:
+        if isinstance(doc, dict):
+            available.update(doc)
+    unknown = [f for f in fields if docs and f not in available]
+    if unknown:
+        from workerctl.errors import UsageError
+
+        raise UsageError(f"unknown JSON field {unknown[0]!r}",
+                         hint="available: " + ", ".join(sorted(available)))
+    picked = [{f: doc.get(f) for f in fields} if isinstance(doc, dict) else doc for doc in docs]
+    return picked if isinstance(data, list) else picked[0]
+
+
+def run_jq(expression: str, data: Any) -> list[Any]:
+    """Every result of a jq program over ``data`` (libjq through the ``jq`` package)."""
+    import jq
+
+    from workerctl.errors import UsageError
+
+    try:
+        program = jq.compile(expression)
+    except ValueError as exc:
+        raise UsageError(f"--jq: {str(exc).strip()}",
+                         hint="the expression is jq's language: https://jqlang.org/manual/") \
+            from None
+    plain = json.loads(json.dumps(data, default=str))
+    try:
+        return program.input_value(plain).all()
+    except ValueError as exc:
+        raise UsageError(f"--jq: {str(exc).strip()}") from None
+
+
+def echo_json(data: Any, shape: Shape | None = None) -> None:
+    """Print ``data`` as the command line asked: whole, picked, through jq, or ndjson."""
+    from workerctl import render
+
+    shape = shape or current_shape()
+    data = pick(data, shape.fields)
+    if shape.jq is not None:
+        for result in run_jq(shape.jq, data):
+            # strings come out raw, as 'gh --jq' and 'jq -r' print them
+            click.echo(result if isinstance(result, str)
+                       else json.dumps(result, ensure_ascii=False))
+    elif shape.ndjson:
+        for item in data if isinstance(data, list) else [data]:
+            click.echo(ndjson_line(item))
+    else:
+        click.echo(render.to_json(data))
+
+
+def ndjson_line(item: Any) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _is_field_list(token: str) -> bool:
+    """A known field, or several separated by commas (no id or name holds a comma)."""
+    names = token.split(",")
+    return bool(FIELD_LIST.match(token)) and (len(names) > 1
+                                              or all(n in KNOWN_FIELDS for n in names))
+
+
+class ShapedCommand(click.Command):
+    """A command whose ``--json`` takes an optional field list.
+
+    click gives an option with an optional value the next word whatever it is, so
+    ``run inspect --json 3k9`` would read the run id as a field list. The word after a
+    bare ``--json`` is taken as fields only when every name in it is a known field.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        for index, token in enumerate(args[:-1]):
+            if token == "--":
+                break
+            follow = args[index + 1]
+            if token == "--json" and not follow.startswith("-") and not _is_field_list(follow):
+                args[index] = "--json="
+        return super().parse_args(ctx, args)
+
+
+class ShapedGroup(click.Group):
+    command_class = ShapedCommand

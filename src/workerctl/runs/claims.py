@@ -1,0 +1,262 @@
+"""What an output says was done, what it says could not be done, and its next step.
+
+Review compares these with the run's recorded writes. The reading is built from
+a vocabulary, not from a few phrases: action verbs grouped by the kind of write
+that would back them (comment, update, send, create, delete), in every form
+(past, participle, ``-ing``, base after *will*), and a small grammar for who did
+it. A clause is a claim when its action verb is
+
+- past or perfect with the worker as subject ("I updated", "we have sent"),
+- at the start of a clause with no subject ("Rescheduled the task to Friday and
+  emailed the customer"), not the base form (that is an instruction: "Update
+  the task"),
+- passive ("the invoice was refunded", "T-1042 has been closed", "is now
+  closed"), unless an agent other than the worker is named ("was sent by Lena"),
+- progressive or future with the worker as subject ("I am updating", "I will
+  email the customer": the run is over, nothing more will happen).
+
+Clauses that suggest, hedge, deny or report someone else's work are not claims:
+modal verbs (should, could, may ...), negation, conditionals, a subject other
+than the worker ("Lena sent the list"), and text in double quotes (quoted
+evidence from a record).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KINDS = ("comment", "update", "send", "create", "delete")
+
+# base form -> kinds of write that would back a claim made with it
+VERBS: dict[str, tuple[str, ...]] = {}
+for _kinds, _words in (
+    (("comment",), "comment annotate post"),
+    (("comment", "send"), "reply"),
+    (("send",), "send email e-mail mail message notify inform forward contact ping tell "
+                "text"),
+    (("update",), "update change modify edit set mark close reopen resolve reassign assign "
+                  "unassign move reschedule postpone defer delay extend rename tag label "
+                  "prioritize prioritise escalate complete approve reject refund pay adjust "
+                  "correct merge lock unlock upgrade downgrade bump shift raise lower "
+                  "transfer convert"),
+    (("create",), "create add file log book schedule register issue"),
+    (("update", "delete"), "cancel"),
+    (("delete",), "delete remove archive purge discard erase drop"),
+):
+    for _word in _words.split():
+        VERBS[_word] = _kinds
+
+IRREGULAR = {"send": ("sent",), "set": ("set",), "tell": ("told",), "pay": ("paid",),
+             "file": ("filed",), "cancel": ("cancelled", "canceled"),
+             "label": ("labelled", "labeled"), "log": ("logged",), "tag": ("tagged",),
+             "drop": ("dropped",), "ping": ("pinged",), "e-mail": ("e-mailed",)}
+DOUBLE = {"log", "tag", "drop", "cancel", "label"}
+# words that say what was written: "added a comment" is a comment, "added a field" an update
+COMMENT_NOUNS = {"comment", "comments", "note", "notes", "reply", "replies", "remark"}
+STATES = {"closed", "resolved", "done", "completed", "fixed", "paid", "refunded",
+          "cancelled", "canceled", "approved", "rejected", "archived", "deleted", "sent",
+          "scheduled", "rescheduled", "assigned", "reassigned", "updated"}
+
+SELF = {"i", "we", "i've", "we've", "i'm", "we're", "i'll", "we'll", "i'd", "we'd"}
+AUX = {"have", "has", "had", "am", "are", "is", "was", "were", "be", "been", "being", "will",
+       "shall", "going", "to", "got", "gets", "get", "now", "just", "also", "already",
+       "successfully", "then", "finally", "both", "each", "today", "meanwhile", "so",
+       "therefore", "accordingly", "as", "requested", "all", "this", "run"}
+BE = {"was", "were", "been", "got", "gotten", "is", "are", "be"}
+FUTURE = {"will", "shall", "'ll", "i'll", "we'll", "going"}
+# a clause with any of these suggests, hedges, asks, denies or supposes: not a claim
+NOT_A_CLAIM = {"should", "could", "would", "can", "may", "might", "must", "please",
+               "suggest", "suggests", "suggested", "recommend", "recommends", "recommended",
+               "need", "needs", "not", "never", "no", "cannot", "can't", "couldn't",
+               "won't", "wouldn't", "shouldn't", "didn't", "don't", "doesn't", "haven't",
+               "hasn't", "wasn't", "weren't", "isn't", "aren't", "if", "unless", "whether",
+               "once", "until", "ask", "asks", "consider", "want", "wants", "able",
+               "unable", "nothing", "neither", "nor", "without", "instead", "propose",
+               "proposed", "draft", "let", "lets"}
+SPLIT = {"and", "then", "but", "so", "also", "while", "plus"}
+WORKER_AGENTS = {"me", "us", "the worker", "this worker", "this run", "workerctl"}
+
+STRONG_NEXT_STEP = re.compile(
+    r"\b(?:next steps?|next actions?|suggest(?:s|ed|ion|ions)?|recommend(?:s|ed|ation|"
+    r"ations)?|follow[- ]?up|to do)\b", re.I)
+NEXT_STEP = re.compile(
+    r"\b(?:next steps?|next actions?|suggest(?:s|ed|ion|ions)?|recommend(?:s|ed|ation|"
+    r"ations)?|should|please|ask|follow[- ]?up|confirm|escalate|check|decide|retry|rerun|"
+    r"contact|to do|needs? to)\b", re.I)
+INABILITY = re.compile(
+    r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|blocked|"
+    r"failed to|did not finish|no access)\b", re.I)
+QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”")
+LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*")
+WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?(?:['’][a-z]+)?|[,;:()]")
+
+
+def _forms(base: str) -> dict[str, str]:
+    """form -> "past" / "ing" / "base" / "s" for one verb."""
+    if base in IRREGULAR:
+        past = list(IRREGULAR[base])
+    elif base.endswith("e"):
+        past = [base + "d"]
+    elif base.endswith("y") and base[-2] not in "aeiou":
+        past = [base[:-1] + "ied"]
+    elif base in DOUBLE:
+        past = [base + base[-1] + "ed"]
+    else:
+        past = [base + "ed"]
+    if base.endswith("e") and not base.endswith("ee"):
+        ing = base[:-1] + "ing"
+    elif base in DOUBLE:
+        ing = base + base[-1] + "ing"
+    else:
+        ing = base + "ing"
+    if base.endswith(("s", "sh", "ch", "x", "z")):
+        third = base + "es"
+    elif base.endswith("y") and base[-2] not in "aeiou":
+        third = base[:-1] + "ies"
+    else:
+        third = base + "s"
+    out = {base: "base", ing: "ing", third: "s"}
+    out.update({p: "past" for p in past})  # "set" is past as well as base
+    return out
+
+
+FORMS: dict[str, tuple[str, str]] = {}  # word -> (base, form)
+for _base in VERBS:
+    for _form, _what in _forms(_base).items():
+        FORMS.setdefault(_form, (_base, _what))
+
+
+@dataclass
+class Claim:
+    sentence: str
+    verb: str
+    kinds: tuple[str, ...]
+    how: str  # "first person", "no subject", "passive", "state"
+    ids: list[str]
+
+
+def sentences(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        for part in re.split(r"(?<=[.!?;])\s+", line.strip()):
+            if part.strip():
+                out.append(part.strip())
+    return out
+
+
+def _clauses(words: list[str]) -> list[list[str]]:
+    clauses, current = [], []
+    for word in words:
+        if word in (",", ";", ":", "(", ")") or word in SPLIT:
+            if current:
+                clauses.append(current)
+            current = [word] if word in SPLIT else []
+            continue
+        current.append(word)
+    if current:
+        clauses.append(current)
+    return clauses
+
+
+def _kinds_for(base: str, clause: list[str]) -> tuple[str, ...]:
+    if base in ("add", "leave", "write", "post", "put", "drop") and COMMENT_NOUNS & set(clause):
+        return ("comment",)
+    if base == "add":
+        return ("create", "update")
+    return VERBS[base]
+
+
+def _agent_is_other(clause: list[str], at: int) -> bool:
+    rest = " ".join(clause[at + 1:])
+    match = re.search(r"\bby ((?:the |this )?[\w'-]+)", rest)
+    return bool(match) and match.group(1) not in WORKER_AGENTS
+
+
+def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
+    """Every clause of ``text`` that says work was done (see the module docstring)."""
+    found: list[Claim] = []
+    for sentence in sentences(text):
+        plain = QUOTED.sub(" ", sentence)
+        label = LABEL.match(plain)
+        if label and len(label.group(1).split()) <= 5:
+            plain = plain[label.end():]
+        words = [w.lower().replace("’", "'") for w in WORD.findall(plain)]
+        subject = None  # "self" or "other": who the clauses of this sentence are about
+        for clause in _clauses(words):
+            joined = clause[0] in SPLIT
+            body = clause[1:] if joined else clause
+            if not body:
+                continue
+            if NOT_A_CLAIM & set(body) or any(w.endswith("n't") for w in body):
+                subject = subject if joined else None
+                continue
+            claim = _claim_in(body, subject if joined else None)
+            if claim is None:
+                subject = "other" if _has_subject(body) else (subject if joined else None)
+                continue
+            verb, kinds, how = claim
+            subject = "self"
+            id_list = ids.findall(sentence) if ids is not None else []
+            found.append(Claim(sentence, verb, kinds, how, id_list))
+    return found
+
+
+def _has_subject(body: list[str]) -> bool:
+    return bool(body) and body[0] not in AUX and body[0] not in FORMS and body[0] not in SELF
+
+
+def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:
+    """(verb, kinds, how) for the first claim in one clause, or None."""
+    for at, word in enumerate(body):
+        if word in STATES and word not in FORMS and at > 0 and body[at - 1] == "now":
+            return word, ("update",), "state"
+        if word not in FORMS:
+            continue
+        base, form = FORMS[word]
+        before = body[:at]
+        others = [w for w in before if w not in AUX and w not in SELF]
+        if others:
+            # someone or something else is the subject: only a passive is a claim
+            if form == "past" and before[-1] in BE | {"now"}:
+                if before[-1] in ("is", "are", "be") and "now" not in before:
+                    continue  # "the task is assigned to Lena": a state, not an act
+                if _agent_is_other(body, at):
+                    continue
+                return word, _kinds_for(base, body), "passive"
+            continue
+        if SELF & set(before):
+            if form == "past":
+                return word, _kinds_for(base, body), "first person"
+            if form == "ing" and set(before) & {"am", "are", "i'm", "we're"}:
+                return word, _kinds_for(base, body), "first person"
+            if form == "base" and set(before) & FUTURE:
+                return word, _kinds_for(base, body), "first person"
+            continue
+        if inherited == "other" or form != "past":
+            continue
+        if word == base and inherited != "self" and not (before and before[-1] in BE):
+            continue  # "Set the due date": an instruction as likely as a report
+        how = "passive" if before and before[-1] in BE else "no subject"
+        return word, _kinds_for(base, body), how
+    return None
+
+
+def next_step(text: str) -> str | None:
+    """The sentence that names a next step (whole words, outside quotes), or None:
+    the first one that says so outright ("next step", "suggest" ...), else the
+    first with an action word ("should", "ask", "confirm" ...)."""
+    plain = [s for s in sentences(text) if QUOTED.sub(" ", s).strip()]
+    for pattern in (STRONG_NEXT_STEP, NEXT_STEP):
+        for sentence in plain:
+            if pattern.search(QUOTED.sub(" ", sentence)):
+                return sentence
+    return None
+
+
+def inability(text: str) -> str | None:
+    """The first sentence saying the worker could not finish something, or None."""
+    for sentence in sentences(QUOTED.sub(" ", text)):
+        if INABILITY.search(sentence):
+            return sentence
+    return None
