@@ -34,9 +34,13 @@ class App:
 
     @cached_property
     def workspace(self) -> Workspace:
-        from workerctl.workspace import find_workspace
+        from workerctl.workspace import find_workspace, make_private
 
-        return find_workspace(self.workspace_option)
+        workspace = find_workspace(self.workspace_option)
+        note = make_private(workspace)
+        if note:
+            self.warn(note)
+        return workspace
 
     @cached_property
     def registry(self) -> Registry:

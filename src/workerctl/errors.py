@@ -70,3 +70,25 @@ class DamagedFile(HistoryError):
             hint=hint or f"move {path} aside and restore it from a backup",
         )
         self.path = path
+        self.detail = detail
+
+
+class StorageError(HistoryError):
+    """The operating system refused a read or write of a state file (full disk,
+    read-only file system, permissions). One line: the path, the cause, and the
+    reassurance that matters (nothing was half-written)."""
+
+    def __init__(self, path, exc: OSError, doing: str = "write") -> None:
+        import errno
+
+        cause = exc.strerror or str(exc)
+        fix = {
+            errno.ENOSPC: "free some space and run the command again",
+            errno.EDQUOT: "free some space (disk quota) and run the command again",
+            errno.EROFS: "the file system is mounted read-only; use a writable workspace",
+            errno.EACCES: "check the owner and permissions of the workspace's .workerctl folder",
+            errno.EPERM: "check the owner, permissions and attributes (chattr) of that file",
+        }.get(exc.errno or 0, "fix the cause and run the command again")
+        super().__init__(f"{path}: cannot {doing}: {cause}; nothing was half-written; {fix}")
+        self.path = path
+        self.errno = exc.errno

@@ -121,10 +121,12 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
     if cache.parent.is_dir():
         import contextlib
 
+        from workerctl.errors import StorageError
         from workerctl.storage.atomic import write_json
 
-        # a read-only workspace still works; it just parses every time
-        with contextlib.suppress(OSError):
+        # a cache, safe to regenerate: a read-only workspace or a full disk still
+        # works, it just parses the settings every time
+        with contextlib.suppress(OSError, StorageError):
             write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False)
     return settings
 
@@ -151,6 +153,41 @@ def _read_settings(path: Path) -> dict[str, Any]:
     return data
 
 
+def make_private(workspace: Workspace) -> str | None:
+    """Tighten a state folder made before it was private (or by hand) to 0700/0600.
+
+    Run files hold outputs, record contents and the context of every run, so the
+    state folder is private like ``~/.ssh``; one ``stat`` per command finds an
+    old, open one. Returns a note for the user when something was done or could
+    not be done, else None.
+    """
+    import stat
+
+    state = workspace.state_dir
+    try:
+        mode = state.stat().st_mode
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    changed, failed = 0, []
+    for folder, _dirs, files in os.walk(state):
+        for name in (folder, *(os.path.join(folder, f) for f in files)):
+            try:
+                current = os.lstat(name).st_mode
+                if stat.S_ISLNK(current) or not current & 0o077:
+                    continue
+                os.chmod(name, 0o700 if stat.S_ISDIR(current) else 0o600)
+                changed += 1
+            except OSError as exc:
+                failed.append(f"{name}: {exc.strerror}")
+    if failed:
+        return (f"{state} is readable by other users (mode {stat.S_IMODE(mode):o}) and could "
+                f"not be made private ({failed[0]}); run: chmod -R go= {state}")
+    return (f"made {state} private (it was mode {stat.S_IMODE(mode):o}, readable by other "
+            f"users): {changed} folder(s) and file(s) are now 0700/0600")
+
+
 def init_workspace(root: Path, registry) -> Workspace:
     """Write a sample workspace: settings, example workers from templates, records."""
     from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
@@ -168,8 +205,10 @@ def init_workspace(root: Path, registry) -> Workspace:
     (root / "workers").mkdir(parents=True, exist_ok=True)
     (root / SETTINGS_FILE).write_text(SETTINGS_YAML.format(name=root.name), encoding="utf-8")
     workspace = load_workspace(root)
-    workspace.state_dir.mkdir(exist_ok=True)
-    (workspace.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
+    from workerctl.storage.atomic import private_dirs, write_text_atomic
+
+    private_dirs(workspace.state_dir)
+    write_text_atomic(workspace.state_dir / ".gitignore", "*\n")
     versions = Versions(workspace)
     for name, key, status, _extra in SAMPLE_WORKERS:
         text = render_new(name, registry.templates[key])

@@ -69,6 +69,14 @@ class LazyGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(0)
+        except OSError as exc:
+            # the operating system refused a file operation somewhere storage/ did not
+            # wrap it: one line naming the path and the cause, exit 4, no traceback
+            from workerctl.errors import EXIT_HISTORY
+
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(EXIT_HISTORY)
         except KeyboardInterrupt:  # Ctrl-C: the shell convention is 128 + SIGINT
             from workerctl.errors import EXIT_INTERRUPTED
 

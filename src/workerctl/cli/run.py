@@ -96,6 +96,45 @@ def _wait_remote(a, the_run, every: float = 0.5):
     return the_run
 
 
+@run.command("watch")
+@run_id_argument
+@click.option("--exit-status", is_flag=True, help="Exit 1 if the run failed or was "
+                                                   "cancelled (0 when it completed).")
+@click.option("--format", "fmt", type=click.Choice(["text", "ndjson"]), default="text",
+              help="ndjson: each event as one JSON object per line, then the run.")
+@json_options
+@click.pass_context
+def watch(ctx, run_id, exit_status, fmt, as_json):
+    """Follow a run: each transition, iteration and tool call as it is recorded
+    (local, detached and remote runs alike), then its card.
+
+    Ctrl-C stops watching (exit 130); the run keeps running.
+    """
+    from workerctl.cli.shape import ndjson_line
+    from workerctl.errors import EXIT_RUN_FAILED
+    from workerctl.runs.cards import event_line
+    from workerctl.runs.follow import Event, follow
+
+    a = app(ctx)
+    the_run = None
+    for item in follow(a.history, a.history.resolve(run_id), catch_up=a.refresh):
+        if not isinstance(item, Event):
+            the_run = item
+        elif fmt == "ndjson":
+            click.echo(ndjson_line(item.to_dict()))
+        elif not as_json:
+            click.echo(event_line(item))
+    assert the_run is not None
+    if fmt == "ndjson" and not as_json:
+        click.echo(ndjson_line({"event": "finished", "run": the_run.to_dict()}))
+    else:
+        if not as_json:
+            click.echo("")
+        _print_run(a, the_run, as_json)
+    if exit_status and the_run.status in ("failed", "cancelled"):
+        ctx.exit(EXIT_RUN_FAILED)
+
+
 @run.command("execute", hidden=True)
 @click.argument("run_id")
 @click.pass_context
@@ -242,7 +281,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     if as_json:
         echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:
-        click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
+        click.echo(f"Review stored: {verdict} by {stored.review.reviewer if stored.review else reviewer}.")
 
 
 @run.command("rerun")

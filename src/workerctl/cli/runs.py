@@ -158,6 +158,8 @@ def reindex(ctx):
     click.echo(f"reindexed {result['runs']} run(s)"
                + (f"; {result['damaged']} damaged run file(s) moved aside as *.damaged"
                   if result["damaged"] else ""))
+    for line in result["moved"]:
+        click.echo(f"  moved aside: {line}")
     for folder in result["kept"]:
         click.echo(f"the old index had a damaged shard; it was kept in {folder}", err=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from workerctl.errors import StorageError
 from workerctl.runs.history import History
 
 HEARTBEAT_SECONDS = 5.0
@@ -30,7 +31,7 @@ class Heartbeat:
         while not self._stop.wait(self.every):
             try:
                 self.history.heartbeat(self.run_id)
-            except OSError:
+            except (OSError, StorageError):
                 return
 
     def stop(self) -> None:

@@ -15,9 +15,15 @@ from workerctl.workspace import Workspace
 
 def spawn_executing_process(workspace: Workspace, run_id: str) -> subprocess.Popen:
     """Start ``workerctl run execute RUN_ID`` in the background, logging to the run's log."""
+    import os
+
+    from workerctl.storage.atomic import PRIVATE_FILE, private_dirs
+
     log = workspace.logs_dir / f"{run_id}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    private_dirs(log.parent)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    with open(fd, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "workerctl", "-w", str(workspace.root),
              "run", "execute", run_id],

@@ -8,6 +8,7 @@ so that the same run can never write the same comment twice.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -18,14 +19,24 @@ from typing import Any
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.model import (
     BUILTIN_CONTEXT_SOURCES,
+    BUILTIN_LINK_RULES,
     BUILTIN_TYPES,
     RECORD_KEYS,
     Comment,
+    ImportCheck,
     Record,
     RecordSource,
 )
 from workerctl.storage.lock import lock_for
+from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
+
+_OPT_STR = (str, type(None))
+RECORDS_SHAPE = tinydb_file("records", {"id": str, "type": str, "title": str,
+                                        "fields": dict, "links": dict}, others=True)
+COMMENTS_SHAPE = tinydb_file("comments", {"id": str, "record_id": str, "text": str,
+                                          "author": str, "created": str, "run_id": _OPT_STR,
+                                          "key": _OPT_STR})
 
 
 def _now() -> str:
@@ -49,6 +60,7 @@ class BuiltinRecordStore(RecordSource):
     name = "builtin"
     record_types = BUILTIN_TYPES
     context_sources = BUILTIN_CONTEXT_SOURCES
+    link_rules = BUILTIN_LINK_RULES
 
     def __init__(self, workspace) -> None:
         super().__init__(workspace)
@@ -57,8 +69,12 @@ class BuiltinRecordStore(RecordSource):
         self._cache: dict | None = None
 
     def _db(self):
-        return open_db(self.path, hint=f"restore {self.path} from a backup, or re-import "
-                                       "your records with 'workerctl records import FILE'")
+        return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
+
+    @property
+    def _hint(self) -> str:
+        return (f"restore {self.path} from a backup, or move it aside and re-import your "
+                "records with 'workerctl records import FILE'")
 
     def _seed_files(self) -> list[Path]:
         folder = self.workspace.root / "records"
@@ -91,8 +107,13 @@ class BuiltinRecordStore(RecordSource):
 
     def _comments_table(self, record_id: str):
         path = self.comments_path(record_id)
-        return open_db(path, hint=f"restore {path} from a backup, or move it aside "
-                                  f"(the comments on {record_id} are then lost)").table("comments")
+        return open_db(path, hint=self._comments_hint(path, record_id),
+                       shape=COMMENTS_SHAPE).table("comments")
+
+    @staticmethod
+    def _comments_hint(path: Path, record_id: str) -> str:
+        return (f"restore {path} from a backup, or move it aside (the comments on "
+                f"{record_id} are then lost)")
 
     def get(self, record_id: str) -> Record | None:
         doc = self._data().get(record_id)
@@ -102,7 +123,7 @@ class BuiltinRecordStore(RecordSource):
         docs = self._data().values()
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         if not self.comments_path(record_id).exists():
             return []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
@@ -112,9 +133,10 @@ class BuiltinRecordStore(RecordSource):
         many runs have commented elsewhere; the key makes a retried run's write a no-op."""
         with self.lock:
             path = self.comments_path(record_id)
-            storage = AtomicJSONStorage(path, hint=f"restore {path} from a backup")
-            data = storage.read() or {}
-            docs = data.setdefault("comments", {})  # TinyDB's layout: table -> id -> doc
+            storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id),
+                                        shape=COMMENTS_SHAPE)
+            data = storage.read() or {"comments": {}}
+            docs = data["comments"]  # TinyDB's layout: table -> id -> doc
             if key:
                 for existing in docs.values():
                     if existing.get("key") == key:
@@ -125,14 +147,16 @@ class BuiltinRecordStore(RecordSource):
             storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
-    def check_records(self, items: list[Any], origin: str,
+    def check_records(self, items: builtins.list[Any], origin: str,
+                      positions: builtins.list[int] | None = None, *,
                       known: set[str] | None = None) -> ImportPlan:
         """Validate every item (all problems, not the first) and say what an import
         would add and replace; nothing is written."""
         docs, comments, problems = [], [], []
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
-            where = f"{origin}: record {index + 1}"
+            number = positions[index] if positions else index + 1
+            where = f"{origin}: record {number}"
             try:
                 doc, seeded = _validate_record(item, where)
             except ConfigError as bad:
@@ -141,7 +165,7 @@ class BuiltinRecordStore(RecordSource):
             if doc["id"] in seen:
                 problems.append(f"{where}: id: {doc['id']} is also record {seen[doc['id']]}")
                 continue
-            seen[doc["id"]] = index + 1
+            seen[doc["id"]] = number
             docs.append(doc)
             comments.extend(seeded)
         if problems:
@@ -150,17 +174,19 @@ class BuiltinRecordStore(RecordSource):
                               hint="fix the file and import it again (--dry-run checks it "
                                    "without writing)")
         existing = set(self._data()) if known is None else known
-        return ImportPlan(docs, comments,
+        return ImportPlan(docs=docs, comments=comments,
                           added=[d["id"] for d in docs if d["id"] not in existing],
                           replaced=[d["id"] for d in docs if d["id"] in existing])
 
-    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+    def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records by id; returns (added, replaced)."""
         added = replaced = 0
         with self.lock:
             self._cache = None
-            db = self._db()
-            records = {d["id"]: dict(d) for d in db.table("records").all()}
+            storage = AtomicJSONStorage(self.path, hint=self._hint,
+                                        shape=RECORDS_SHAPE)
+            data = storage.read() or {}
+            records = {d["id"]: d for d in data.get("records", {}).values()}
             plan = self.check_records(items, origin, known=set(records))
             for doc in plan.docs:
                 if doc["id"] in records:
@@ -168,8 +194,10 @@ class BuiltinRecordStore(RecordSource):
                 else:
                     added += 1
                 records[doc["id"]] = doc
-            db.table("records").truncate()
-            db.table("records").insert_multiple(records.values())
+            # one atomic write (TinyDB's truncate + insert would be two: a crash
+            # between them would leave no records at all)
+            data["records"] = {str(n): doc for n, doc in enumerate(records.values(), start=1)}
+            storage.write(data)
             for record_id, c in plan.comments:
                 digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
                 created = _plain(c.get("created"))
@@ -203,11 +231,12 @@ def _record_from_doc(doc: dict) -> Record:
 
 
 @dataclass
-class ImportPlan:
-    docs: list[dict]
-    comments: list[tuple[str, dict]]
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
+class ImportPlan(ImportCheck):
+    """What an import of the built-in store would write: the checked records and the
+    comments they carry, besides the ids it would add and replace."""
+
+    docs: list[dict] = field(default_factory=list)
+    comments: list[tuple[str, dict]] = field(default_factory=list)
 
 
 class _Line(str):

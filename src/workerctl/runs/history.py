@@ -1,45 +1,89 @@
-"""Run history on TinyDB that survives concurrent cron jobs and stays fast.
+"""Run history on TinyDB that survives concurrent cron jobs, crashes and full disks.
 
 Layout under ``.workerctl/history/``::
 
     lock                  flock: every read-modify-write holds it
     index/000001.json     TinyDB shards of small run summaries, at most SHARD_BYTES each
-    runs/ab/abcdefgh.json one file per run body (iterations, context, output)
-    active/abcdefgh.json  one marker per unfinished run: who executes it (pid, host)
+    runs/ab/abcdefgh.json one file per run body (iterations, context, output): the truth
+    active/abcdefgh.json  one marker per unfinished (or half-written) run: who owns it
     heartbeats/abcdefgh   touched by the process executing a run
 
 A status change rewrites one run file and one bounded shard (and adds or removes
 a marker), whatever the size of the history; listing the newest runs reads the
-newest shard or two; finding crashed runs lists only the markers. Every file is
-replaced atomically (temp file, fsync, rename), and a file that does not parse
-is reported (exit 4) and never written over.
+newest shard or two; finding crashed runs lists only the markers.
+
+Crash consistency: every change of a run goes through ``_commit``, in this order:
+the marker (naming a process whose death means "repair me"), the run file, the
+index shard, then (for a finished run) the marker's removal. Each file is
+replaced atomically, so a crash or a full disk at any point leaves a marker
+whose process is dead, and the next command's sweep (``runs.liveness``) settles
+it from the run file under the lock: a finished run gets its index entry
+rewritten from the run file, an unfinished one is marked crashed, a run that
+never got its run file loses its marker. Every file is checked for its shape
+when read (``storage.shapes``); a damaged one is reported (exit 4) and never
+written over.
 """
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workerctl.errors import DamagedFile, NotFoundError, UsageError
+from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
 from workerctl.runs.liveness import current_owner, mark_crashed
 from workerctl.runs.model import (
     FINISHED,
     ID_LENGTH,
+    STATES,
     UNFINISHED,
     Run,
     new_run_id,
     now_iso,
 )
-from workerctl.storage.atomic import read_json, write_json
+from workerctl.storage.atomic import (
+    PRIVATE_FILE,
+    parse_json,
+    private_dirs,
+    read_json,
+    remove_file,
+    write_json,
+)
 from workerctl.storage.lock import lock_for
+from workerctl.storage.shapes import json_object, tinydb_file
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
+
+_STATUS = frozenset(STATES)
+_OPT_STR = (str, type(None))
+_OPT_NUM = (int, float, type(None))
+#: every field of ``Run.summary()``: renderers and ``--json`` index them directly
+SUMMARY_FIELDS: dict[str, Any] = {
+    "id": str, "worker": str, "status": _STATUS, "created": str, "started": _OPT_STR,
+    "finished": _OPT_STR, "duration": _OPT_NUM, "record_id": _OPT_STR,
+    "record_type": _OPT_STR, "trigger": str, "executor": str, "config_hash": str,
+    "preview": _OPT_STR, "error_kind": _OPT_STR, "error_message": _OPT_STR,
+    "needs_review": bool, "review": _OPT_STR, "rerun_of": _OPT_STR, "iterations": int,
+    "tokens": _OPT_NUM, "side_effects": int,
+}
+SHARD_SHAPE = tinydb_file(TABLE, SUMMARY_FIELDS)
+RUN_SHAPE = json_object({
+    "id": str, "worker": str, "status": _STATUS, "created": str, "config": dict,
+    "config_hash": str, "executor": str, "transitions": list, "iterations": list,
+    "context": dict, "side_effects": list, "owner": dict, "_shard": int, "_doc": int,
+})
+MARKER_SHAPE = json_object({
+    "id": str, "shard": int, "doc": int, "status": _STATUS, "pid": (int, type(None)),
+    "host": _OPT_STR,
+})
+_OWNER_KEYS = ("pid", "host", "proc_start", "remote")
 
 
 class RunFinishedElsewhere(Exception):
@@ -77,6 +121,10 @@ class RunFilter:
         return not (self.ids and doc["id"] not in self.ids)
 
 
+class _IndexMoved(Exception):
+    """The index folder was swapped by a reindex while it was being read."""
+
+
 class History:
     def __init__(self, workspace) -> None:
         self.workspace = workspace
@@ -102,67 +150,116 @@ class History:
         return (f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index "
                 "from the run files")
 
-    # -- low level --
+    # -- reading files, strictly --
 
-    def _shard_read(self, shard: int) -> dict:
+    def _shard_docs(self, shard: int) -> dict[str, dict]:
+        """The shard's TinyDB table as ``{doc_id: summary}`` (one parse); {} if absent."""
         path = self.shard_path(shard)
-        data = read_json(path, hint=self._hint_reindex(path)) or {}
-        if not isinstance(data, dict) or not isinstance(data.get(TABLE, {}), dict):
-            raise DamagedFile(path, f"not a TinyDB database with a {TABLE!r} table",
-                              hint=self._hint_reindex(path))
-        return data
+        data = read_json(path, hint=self._hint_reindex(path), shape=SHARD_SHAPE)
+        return data[TABLE] if data is not None else {}
 
     def _shard_write(self, shard: int, docs: dict[str, dict]) -> None:
         write_json(self.shard_path(shard), {TABLE: docs})
 
-    def _shard_docs(self, shard: int) -> dict[str, dict]:
-        """The shard's TinyDB table as ``{doc_id: summary}`` (one parse)."""
-        return self._shard_read(shard).get(TABLE, {})
-
-    def _shard_put(self, shard: int, doc_id: int | None, summary: dict) -> int:
-        """Insert (``doc_id`` None) or replace one summary with a single read and write.
-
-        Shards are TinyDB databases (``TinyDB(path).table("runs")`` opens one), but
-        the hot path reads and writes their layout directly: TinyDB's ``insert``
-        parses the file twice, and importing TinyDB costs a cold command ~8 ms.
-        """
-        docs = self._shard_docs(shard)
-        if doc_id is None:
-            doc_id = max((int(k) for k in docs), default=0) + 1
-        docs[str(doc_id)] = summary
-        self._shard_write(shard, docs)
-        return doc_id
-
     def _read_body(self, run_id: str) -> dict | None:
         path = self.body_path(run_id)
-        return read_json(path, hint=f"move {path} aside (its summary stays in the index) "
-                                    "or restore it from a backup")
+        hint = (f"move {path} aside (as {path.name}.damaged) and run 'workerctl runs reindex', "
+                "or restore it from a backup")
+        data = read_json(path, hint=hint, shape=RUN_SHAPE)
+        if data is not None and data["id"] != run_id:
+            raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=hint)
+        return data
+
+    def _run_from(self, run_id: str, data: dict) -> Run:
+        try:
+            return Run.from_dict(data)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            path = self.body_path(run_id)
+            raise DamagedFile(path, f"not a run: {exc}",
+                              hint=f"move {path} aside and run 'workerctl runs reindex'") from None
+
+    def marker(self, run_id: str) -> dict | None:
+        """A run's marker, None if it has none. An empty (or all-NUL) marker is what a
+        power cut can leave of one (markers are not fsynced): it reads as ownerless
+        ({}), so its run is settled from its run file. Anything else that does not
+        fit is damaged (exit 4)."""
+        path = self.marker_path(run_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(path, exc, "read") from None
+        if not data.strip(b"\0 \t\r\n"):
+            return {}
+        return parse_json(path, data, hint=self._hint_reindex(path), shape=MARKER_SHAPE)
+
+    # -- the one write path --
+
+    def _slot(self, run_id: str, shard: int | None, doc_id: int | None
+              ) -> tuple[int, int, dict[str, dict]]:
+        """Where the run's summary goes, and that shard's documents. A slot taken by
+        another run (possible only after a crash between writes) is not reused."""
+        if shard is not None and doc_id is not None:
+            docs = self._shard_docs(shard)
+            held = docs.get(str(doc_id))
+            if held is None or held["id"] == run_id:
+                return shard, doc_id, docs
+        shard = self._current_shard()
+        docs = self._shard_docs(shard)
+        return shard, max((int(k) for k in docs), default=0) + 1, docs
+
+    def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None) -> None:
+        """Write ``run``: marker, run file, index, marker removed (finished runs).
+
+        Each step is an atomic file replacement; whatever step a crash or a full
+        disk stops at, a marker names a process that is then gone, and the sweep
+        settles the run from its run file (see the module's docstring).
+        """
+        shard, doc_id, docs = self._slot(run.id, shard, doc_id)
+        marker = self.marker(run.id)
+        if run.status in UNFINISHED:
+            wanted = self._marker_doc(run, shard, doc_id, run.owner or current_owner())
+            if marker is None or any(marker.get(k) != wanted[k]
+                                     for k in ("status", "shard", "doc", *_OWNER_KEYS)):
+                write_json(self.marker_path(run.id), wanted, sync_data=False)
+        elif not _is_me(marker):
+            # finishing someone else's run, or changing a finished one: until the
+            # marker goes, it names this process, so a crash here gets repaired
+            write_json(self.marker_path(run.id), sync_data=False,
+                       data=self._marker_doc(run, shard, doc_id, current_owner()))
+        self._write_body(run, shard, doc_id)
+        docs[str(doc_id)] = run.summary()
+        self._shard_write(shard, docs)
+        if run.status in FINISHED:
+            self.clear_marker(run.id)
+
+    @staticmethod
+    def _marker_doc(run: Run, shard: int, doc_id: int, owner: dict) -> dict:
+        """A marker whose content was lost in a power cut reads as ownerless, and its
+        run is settled from its run file, which is what it needs after a power cut;
+        so its data is not fsynced."""
+        return {"id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
+                "pid": owner.get("pid"), "host": owner.get("host"),
+                "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
+                "since": now_iso()}
 
     def _write_body(self, run: Run, shard: int, doc_id: int) -> None:
         data = run.to_dict()
         data["_shard"], data["_doc"] = shard, doc_id
         write_json(self.body_path(run.id), data)
 
-    def _write_marker(self, run: Run, shard: int, doc_id: int) -> None:
-        """A marker whose content was lost in a power cut reads as ownerless, and its
-        run as crashed, which is what it is after a power cut; so its data is not
-        fsynced."""
-        owner = run.owner or current_owner()
-        write_json(self.marker_path(run.id), sync_data=False, data={
-            "id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
-            "pid": owner.get("pid"), "host": owner.get("host"),
-            "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
-            "since": now_iso()})
-
     def clear_marker(self, run_id: str) -> None:
-        self.marker_path(run_id).unlink(missing_ok=True)
+        remove_file(self.marker_path(run_id))
         self.heartbeat_path(run_id).unlink(missing_ok=True)
 
     def shards(self) -> list[int]:
         try:
             names = os.listdir(self.root / "index")
         except FileNotFoundError:
-            return []
+            if not self._settle_swap():
+                return []
+            names = os.listdir(self.root / "index")
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
     def _current_shard(self) -> int:
@@ -183,11 +280,7 @@ class History:
             # transitions made before the run was stored happened "at creation"
             for transition in run.transitions:
                 transition["at"] = run.created
-            shard = self._current_shard()
-            doc_id = self._shard_put(shard, None, run.summary())
-            self._write_body(run, shard, doc_id)
-            if run.status in UNFINISHED:
-                self._write_marker(run, shard, doc_id)
+            self._commit(run)
         return run
 
     def save(self, run: Run, *, executing: bool = False) -> Run:
@@ -199,15 +292,8 @@ class History:
             if stored is None:
                 raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
             if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
-                raise RunFinishedElsewhere(Run.from_dict(stored))
-            shard, doc_id = stored["_shard"], stored["_doc"]
-            self._write_body(run, shard, doc_id)
-            self._shard_put(shard, doc_id, run.summary())
-            if run.status in UNFINISHED:
-                if run.status != stored["status"] or run.owner != stored.get("owner"):
-                    self._write_marker(run, shard, doc_id)
-            else:
-                self.clear_marker(run.id)
+                raise RunFinishedElsewhere(self._run_from(run.id, stored))
+            self._commit(run, stored["_shard"], stored["_doc"])
         return run
 
     def update(self, run_id: str, change: Callable[[Run], Any]) -> Run:
@@ -219,8 +305,47 @@ class History:
 
     def heartbeat(self, run_id: str) -> None:
         path = self.heartbeat_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+        except FileNotFoundError:
+            private_dirs(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+        os.close(fd)
+        os.utime(path)
+
+    # -- repair (the sweep calls these under the lock) --
+
+    def settle(self, run_id: str) -> Run | None:
+        """Settle a run whose marker names a dead process, from its run file.
+
+        No run file: the run was never stored past its marker, which goes. A
+        finished run: its index entry is rewritten from the run file if it differs,
+        and its marker goes. An unfinished run is returned for the caller to judge
+        (its run file may name a live owner; otherwise it crashed).
+        """
+        with self.lock:
+            data = self._read_body(run_id)
+            if data is None:
+                self.clear_marker(run_id)
+                return None
+            run = self._run_from(run_id, data)
+            if run.status in UNFINISHED:
+                return run
+            shard, doc_id, docs = self._slot(run_id, data["_shard"], data["_doc"])
+            if (shard, doc_id) != (data["_shard"], data["_doc"]):
+                self._write_body(run, shard, doc_id)
+            if docs.get(str(doc_id)) != run.summary():
+                docs[str(doc_id)] = run.summary()
+                self._shard_write(shard, docs)
+            self.clear_marker(run_id)
+            return None
+
+    def restore_marker(self, run: Run) -> None:
+        """Point the marker back at the owner the run file names (it is alive)."""
+        with self.lock:
+            data = self._read_body(run.id) or {}
+            write_json(self.marker_path(run.id), sync_data=False, data=self._marker_doc(
+                run, data.get("_shard", 0), data.get("_doc", 0), run.owner))
 
     # -- reading --
 
@@ -231,7 +356,7 @@ class History:
         if data is None:
             raise NotFoundError(f"no run with id {run_id!r}",
                                 hint="'workerctl runs list' shows the ids")
-        return Run.from_dict(data)
+        return self._run_from(run_id, data)
 
     def resolve(self, prefix: str) -> str:
         """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""
@@ -255,14 +380,65 @@ class History:
         return found[0]
 
     def iter_summaries(self, flt: RunFilter | None = None) -> Iterator[dict]:
-        """Run summaries, newest first."""
-        for shard in reversed(self.shards()):
-            docs = list(self._shard_docs(shard).values())
-            if flt and flt.since and docs and max(d["created"] for d in docs) < flt.since:
-                return
-            for doc in sorted(docs, key=lambda d: d["created"], reverse=True):
-                if flt is None or flt.match(doc):
-                    yield dict(doc)
+        """Run summaries, newest first.
+
+        Read without the lock, through one open handle on the index folder: a
+        ``runs reindex`` swaps in a complete new index folder, so a reader sees
+        the complete old index or the complete new one. If the folder it was
+        reading is removed under it, or is missing mid-swap, it reads again
+        under the lock (waiting for the reindex), skipping runs already given.
+        """
+        seen: set[str] = set()
+        if not self.root.is_dir():
+            return
+        try:
+            yield from self._iter_index(flt, seen)
+        except _IndexMoved:
+            with self.lock:
+                self._settle_swap()
+                yield from self._iter_index(flt, seen)
+
+    def _iter_index(self, flt: RunFilter | None, seen: set[str]) -> Iterator[dict]:
+        folder = self.root / "index"
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            if self.lock.held:
+                return  # no index at all: an empty history
+            raise _IndexMoved() from None
+        except OSError as exc:
+            raise StorageError(folder, exc, "read") from None
+        try:
+            names = os.listdir(fd)
+            shards = sorted(int(n[:-5]) for n in names
+                            if n.endswith(".json") and n[:-5].isdigit())
+            for shard in reversed(shards):
+                docs = list(self._shard_docs_at(fd, shard))
+                if flt and flt.since and docs and max(d["created"] for d in docs) < flt.since:
+                    return
+                for doc in sorted(docs, key=lambda d: d["created"], reverse=True):
+                    if doc["id"] in seen:
+                        continue
+                    seen.add(doc["id"])
+                    if flt is None or flt.match(doc):
+                        yield dict(doc)
+        finally:
+            os.close(fd)
+
+    def _shard_docs_at(self, dir_fd: int, shard: int) -> Iterator[dict]:
+        path = self.shard_path(shard)
+        try:
+            fd = os.open(path.name, os.O_RDONLY, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if self.lock.held:
+                return iter(())  # pruned away: nothing to list
+            raise _IndexMoved() from None
+        except OSError as exc:
+            raise StorageError(path, exc, "read") from None
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+        return iter(parse_json(path, data, hint=self._hint_reindex(path),
+                               shape=SHARD_SHAPE)[TABLE].values())
 
     def list(self, flt: RunFilter | None = None, limit: int | None = 20) -> list[dict]:
         out = []
@@ -272,30 +448,35 @@ class History:
                 break
         return out
 
-    def remote_unfinished(self) -> dict[str, list[str]]:
+    def remote_unfinished(self) -> dict[str, builtins.list[str]]:
         """Executor name → ids of unfinished runs handed to a remote executor."""
-        out: dict[str, list[str]] = {}
+        out: dict[str, builtins.list[str]] = {}
         for run_id, info in self.unfinished().items():
-            if info.get("remote"):
+            if info.get("remote") and info.get("status") in UNFINISHED:
                 out.setdefault(info["remote"], []).append(run_id)
         return out
 
     def unfinished(self) -> dict[str, dict]:
-        """Run id → marker (owner pid and host) for every unfinished run."""
+        """Run id → marker (owner pid and host) for every run that is unfinished or
+        half-written (see ``_commit``)."""
         folder = self.root / "active"
-        if not folder.is_dir():
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise StorageError(folder, exc, "read") from None
         out = {}
-        for path in folder.glob("*.json"):
-            try:
-                out[path.stem] = read_json(path) or {}
-            except DamagedFile:
-                out[path.stem] = {}  # a torn marker: treat the run as ownerless
+        for name in names:
+            if name.endswith(".json") and not name.startswith("."):
+                marker = self.marker(name[:-5])
+                if marker is not None:
+                    out[name[:-5]] = marker
         return out
 
     # -- crashed runs --
 
-    def sweep(self) -> list[Run]:
+    def sweep(self) -> builtins.list[Run]:
         """Mark runs whose process is gone, or whose heartbeat is stale, as crashed."""
         return mark_crashed(self)
 
@@ -318,63 +499,140 @@ class History:
                 if remaining or shard == current:
                     self._shard_write(shard, remaining)
                 else:
-                    self.shard_path(shard).unlink()
+                    remove_file(self.shard_path(shard))
                 for doc in doomed.values():
-                    self.body_path(doc["id"]).unlink(missing_ok=True)
+                    remove_file(self.body_path(doc["id"]))
         return {"removed": removed, "kept_unfinished": kept_unfinished}
 
-    def reindex(self) -> dict[str, int]:
-        """Rebuild the index shards and the unfinished markers from the run files.
+    def _settle_swap(self) -> bool:
+        """Finish a reindex that died between swapping its two folders in (under the
+        lock): ``index.new`` is complete before the swap starts."""
+        if not self.lock.held:
+            return False
+        done = False
+        for name in ("index", "active"):
+            new = self.root / f"{name}.new"
+            if not (self.root / name).exists() and new.is_dir():
+                os.replace(new, self.root / name)
+                done = True
+        return done
 
-        Damaged run files are moved aside (``*.damaged``), never deleted.
+    def reindex(self) -> dict[str, Any]:
+        """Rebuild the index shards and the markers from the run files.
+
+        Never stops at a bad file: a run file that cannot be read as a run is moved
+        aside (``*.damaged``) and reported, everything else is rebuilt. The new
+        index is built complete in ``index.new`` and then swapped in, so readers
+        see the old index or the new one, never part of one.
         """
-        import shutil
-
         with self.lock:
-            bodies, damaged = [], 0
-            base = self.root / "runs"
-            for path in sorted(base.glob("*/*.json")) if base.is_dir() else []:
-                try:
-                    data = read_json(path)
-                except DamagedFile:
-                    path.rename(path.with_suffix(".json.damaged"))
-                    damaged += 1
-                    continue
-                bodies.append(Run.from_dict(data))
-            bodies.sort(key=lambda r: r.created)
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
-            for name in ("index", "active"):
-                if (self.root / name).exists():
-                    (self.root / name).rename(self.root / f"{name}.old-{stamp}")
-            shard, size = 1, 0
-            table: dict[str, dict] = {}
-            for run in bodies:
-                summary = run.summary()
-                doc_id = len(table) + 1
-                table[str(doc_id)] = summary
-                self._write_body(run, shard, doc_id)
+            self._settle_swap()
+            runs, moved = self._scan_bodies()
+            runs.sort(key=lambda pair: pair[0].created)
+            placed = self._assign_slots(runs)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
+            new_index, new_active = self.root / "index.new", self.root / "active.new"
+            for folder in (new_index, new_active):
+                shutil.rmtree(folder, ignore_errors=True)
+            private_dirs(new_index)
+            private_dirs(new_active)
+            tables: dict[int, dict[str, dict]] = {}
+            for run, shard, doc_id, _moved in placed:
+                tables.setdefault(shard, {})[str(doc_id)] = run.summary()
                 if run.status in UNFINISHED:
-                    self._write_marker(run, shard, doc_id)
-                size += len(json.dumps(summary)) + 8
-                if size >= SHARD_BYTES:
-                    self._shard_write(shard, table)
-                    shard, size, table = shard + 1, 0, {}
-            if table:
-                self._shard_write(shard, table)
+                    previous = self._old_marker(run.id)
+                    owner = previous if previous and previous.get("pid") else run.owner
+                    write_json(new_active / f"{run.id}.json", sync_data=False,
+                               data=self._marker_doc(run, shard, doc_id, owner or {}))
+            for shard, docs in tables.items():
+                write_json(new_index / f"{shard:06d}.json", {TABLE: docs})
+            for run, shard, doc_id, slot_changed in placed:
+                if slot_changed:  # before the swap: the old index never held these runs
+                    self._write_body(run, shard, doc_id)
             kept = []
-            for name in ("index", "active"):
+            for name, new in (("index", new_index), ("active", new_active)):
+                current = self.root / name
                 old = self.root / f"{name}.old-{stamp}"
+                if current.exists():
+                    os.replace(current, old)
+                os.replace(new, current)
                 if name == "index" and old.is_dir() and _any_damaged(old):
                     kept.append(str(old))  # a damaged shard stays for the person to look at
+                else:
+                    shutil.rmtree(old, ignore_errors=True)
+        return {"runs": len(placed), "damaged": len(moved), "moved": moved, "kept": kept}
+
+    def _old_marker(self, run_id: str) -> dict | None:
+        try:
+            return self.marker(run_id)
+        except DamagedFile:
+            return None
+
+    def _scan_bodies(self) -> tuple[builtins.list[tuple[Run, tuple[int, int] | None]], builtins.list[str]]:
+        """Every readable run file with the slot it names; the others moved aside.
+        Temp files left by a killed writer are removed (no writer is mid-write while
+        the lock is held)."""
+        base = self.root / "runs"
+        found: builtins.list[tuple[Run, tuple[int, int] | None]] = []
+        moved: builtins.list[str] = []
+        if not base.is_dir():
+            return found, moved
+        for folder in (base, self.root / "index", self.root / "active"):
+            for tmp in folder.rglob(".*.tmp") if folder.is_dir() else ():
+                tmp.unlink(missing_ok=True)
+        for path in sorted(base.glob("*/*.json")):
+            try:
+                data = self._read_body(path.stem)
+                if data is None:
                     continue
-                shutil.rmtree(old, ignore_errors=True)
-        return {"runs": len(bodies), "damaged": damaged, "kept": kept}
+                run = self._run_from(path.stem, data)
+            except DamagedFile as exc:
+                aside = path.with_name(path.name + ".damaged")
+                os.replace(path, aside)
+                moved.append(f"{aside} ({exc.detail})")
+                continue
+            except StorageError as exc:
+                moved.append(f"{path} (left where it is: {exc.message})")
+                continue
+            found.append((run, (data["_shard"], data["_doc"])))
+        return found, moved
+
+    @staticmethod
+    def _assign_slots(runs: builtins.list[tuple[Run, tuple[int, int] | None]]
+                      ) -> builtins.list[tuple[Run, int, int, bool]]:
+        """Keep each run's slot when it is valid and not claimed by another run (so
+        run files need no rewrite); give the others fresh slots after the last.
+        Each run comes with whether its slot changed."""
+        taken: set[tuple[int, int]] = set()
+        keep: builtins.list[tuple[Run, int, int, bool]] = []
+        homeless: builtins.list[Run] = []
+        for run, slot in runs:
+            if slot and slot[0] >= 1 and slot[1] >= 1 and slot not in taken:
+                taken.add(slot)
+                keep.append((run, slot[0], slot[1], False))
+            else:
+                homeless.append(run)
+        shard = max((s for s, _ in taken), default=0) + 1
+        size, doc_id = 0, 0
+        for run in homeless:
+            doc_id += 1
+            keep.append((run, shard, doc_id, True))
+            size += len(json.dumps(run.summary())) + 8
+            if size >= SHARD_BYTES:
+                shard, size, doc_id = shard + 1, 0, 0
+        return keep
+
+
+def _is_me(marker: dict | None) -> bool:
+    me = current_owner()
+    return (marker is not None and marker.get("pid") == me["pid"]
+            and marker.get("host") == me["host"])
 
 
 def _any_damaged(folder: Path) -> bool:
     for path in folder.glob("*.json"):
         try:
-            read_json(path)
+            read_json(path, shape=SHARD_SHAPE)
         except DamagedFile:
             return True
     return False

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import NotFoundError
 from workerctl.runs.model import FAILED, Run, RunError, now_iso, parse_iso
 from workerctl.storage.lock import hostname
 
@@ -74,26 +73,29 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
 
 
 def mark_crashed(history: History) -> list[Run]:
-    """Mark every unfinished run whose owner is gone as failed with kind ``crashed``.
+    """Settle every run whose marker names a process that is gone.
 
     Suspects are found without the lock (markers only), then each is checked
-    again under it, so a run that finished meanwhile is left as it is.
+    again under it and settled from its run file, the truth (``History.settle``):
+    a finished run gets its index entry repaired, a run never stored loses its
+    marker, and an unfinished one is marked failed with kind ``crashed`` unless
+    its run file names another owner that is alive (a crash between writing the
+    marker and the run file of a hand-over).
     """
     suspects = [rid for rid, info in history.unfinished().items()
                 if not owner_alive(history, rid, info)]
     marked = []
     for run_id in suspects:
         with history.lock:
-            info = history.unfinished().get(run_id)
+            info = history.marker(run_id)
             if info is None or owner_alive(history, run_id, info):
                 continue
-            try:
-                run = history.get(run_id)
-            except NotFoundError:
-                history.clear_marker(run_id)
+            run = history.settle(run_id)
+            if run is None:
                 continue
-            if run.finished:
-                history.clear_marker(run_id)
+            if run.owner and not _same_owner(run.owner, info) and owner_alive(
+                    history, run_id, {**run.owner, "since": info.get("since")}):
+                history.restore_marker(run)
                 continue
             where = f"pid {info.get('pid')} on {info.get('host')}"
             run.error = RunError(
@@ -106,6 +108,10 @@ def mark_crashed(history: History) -> list[Run]:
             history.save(run)
             marked.append(run)
     return marked
+
+
+def _same_owner(owner: dict[str, Any], marker: dict[str, Any]) -> bool:
+    return all(owner.get(k) == marker.get(k) for k in ("pid", "host", "remote"))
 
 
 def catch_up(history: History, registry: Callable[[], Registry],

@@ -1,8 +1,16 @@
-"""Durable JSON files: atomic replacement and damage detection.
+"""Durable, private JSON files: atomic replacement, shape checks, damage detection.
 
-Every state file workerctl writes (history shards, run files, records, worker
-versions) goes through here, so a crash mid-write can never leave a half-written
-file and a damaged file is reported instead of silently overwritten.
+Every state file workerctl writes (history shards, run files, markers, records,
+comments, worker versions) goes through here, so that:
+
+- a crash mid-write never leaves a half-written file (temp file, fsync, rename);
+- a file that does not parse, or parses to the wrong shape (``shape=``, see
+  ``storage.shapes``), is reported as damaged (exit 4) and never written over;
+- the operating system's refusals (full disk, read-only file system, permissions)
+  become one line naming the path and the cause (``StorageError``, exit 4), with
+  the temp file removed, never a traceback;
+- what is created is private: folders 0700, files 0600, whatever the umask,
+  because run files hold outputs, record contents and context.
 """
 
 from __future__ import annotations
@@ -14,50 +22,84 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from workerctl.errors import DamagedFile
+from workerctl.errors import DamagedFile, StorageError
+from workerctl.storage.faults import write_point
+from workerctl.storage.shapes import Shape, describe
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
-def read_json(path: Path, *, hint: str | None = None) -> Any:
-    """Load a JSON file, raising ``DamagedFile`` (exit 4) if it does not parse.
+def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None) -> Any:
+    """Load a JSON file; None if it does not exist.
 
-    An empty file counts as damaged: workerctl never writes one, so it means a
-    truncation by something else.
+    ``DamagedFile`` if it does not parse or does not fit ``shape``. An empty file
+    counts as damaged: workerctl never writes one, so it means a truncation by
+    something else. ``StorageError`` if it cannot be read at all.
     """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise StorageError(path, exc, "read") from None
+    return parse_json(path, data, hint=hint, shape=shape)
+
+
+def parse_json(path: Path, data: bytes, *, hint: str | None = None,
+               shape: Shape | None = None) -> Any:
+    """The checks of ``read_json`` on bytes already read (e.g. through a folder's fd)."""
     if not data.strip():
         raise DamagedFile(path, "the file is empty", hint=hint)
     try:
-        return json.loads(data)
+        value = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DamagedFile(path, f"not valid JSON: {exc}", hint=hint) from None
+    if shape is not None:
+        problem = shape(value)
+        if problem:
+            raise DamagedFile(path, problem, hint=hint)
+    return value
+
+
+def expect_object(path: Path, value: Any, hint: str | None = None) -> dict:
+    """``value`` if it is a JSON object, else ``DamagedFile`` (for ad hoc readers)."""
+    if not isinstance(value, dict):
+        raise DamagedFile(path, f"expected an object, found {describe(value)}", hint=hint)
+    return value
 
 
 def write_json(path: Path, data: Any, *, sync_data: bool = True) -> None:
-    """Replace ``path`` atomically: temp file, fsync, rename, fsync the folder."""
+    """Replace ``path`` atomically: temp file, fsync, rename."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     write_text_atomic(path, text, sync_data=sync_data)
 
 
-def write_text_atomic(path: Path, text: str, *, sync_data: bool = True) -> None:
+def write_text_atomic(path: Path, text: str, *, sync_data: bool = True,
+                      private: bool = True) -> None:
     """Write a temp file beside ``path``, fsync it, rename it over ``path``.
 
     A reader or a crash sees the old file or the new one, never half of one. The
     folder is not fsynced: a power cut may lose the newest writes (``runs
     reindex`` rebuilds the index from whatever run files survived), and skipping
-    it halves the fsyncs on the hot path of every run.
+    it halves the fsyncs on the hot path of every run. ``private``: mode 0600
+    whatever the umask (state files); otherwise the umask decides (the user's own
+    files, such as worker files).
     """
     # unique per process and thread; cheaper than mkstemp on this hot path
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    mode = PRIVATE_FILE if private else 0o666
+    fd = -1
     try:
-        fd = os.open(tmp, flags, 0o644)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o644)
-    try:
+        write_point(path)
+        try:
+            fd = os.open(tmp, flags, mode)
+        except FileNotFoundError:
+            private_dirs(path.parent)
+            fd = os.open(tmp, flags, mode)
+        if private:
+            os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
         data = memoryview(text.encode("utf-8"))
         while data:
             data = data[os.write(fd, data):]
@@ -66,11 +108,38 @@ def write_text_atomic(path: Path, text: str, *, sync_data: bool = True) -> None:
         os.close(fd)
         fd = -1
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if fd >= 0:
             os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise StorageError(path, exc) from None
         raise
 
 
+def remove_file(path: Path) -> None:
+    """Remove a state file (a write point like any other); gone already is fine."""
+    try:
+        write_point(path)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageError(path, exc, "remove") from None
+
+
+def private_dirs(path: Path) -> None:
+    """Make ``path`` and any missing parents, each 0700 whatever the umask."""
+    try:
+        os.mkdir(path, PRIVATE_DIR)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        private_dirs(path.parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, PRIVATE_DIR)
+    except OSError as exc:
+        raise StorageError(path, exc, "create the folder") from None
+    with contextlib.suppress(OSError):
+        os.chmod(path, PRIVATE_DIR)

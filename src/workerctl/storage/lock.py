@@ -65,6 +65,11 @@ class FileLock:
         self._depth = 0
         self._thread_lock = threading.RLock()
 
+    @property
+    def held(self) -> bool:
+        """Whether this thread holds the lock (in this process)."""
+        return self._depth > 0 and self._fd is not None and _owns(self._thread_lock)
+
     def __enter__(self) -> FileLock:
         self._thread_lock.acquire()
         if self._depth == 0:
@@ -86,8 +91,14 @@ class FileLock:
         self._thread_lock.release()
 
     def _acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        from workerctl.errors import StorageError
+        from workerctl.storage.atomic import PRIVATE_FILE, private_dirs
+
+        private_dirs(self.path.parent)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        except OSError as exc:
+            raise StorageError(self.path, exc, "open the lock file") from None
         try:
             # the timer-bounded kernel wait needs SIGALRM: only in the main thread, and
             # only when nobody else's timer is running (RQ's job timeout uses it)
@@ -106,7 +117,15 @@ class FileLock:
                      "(or lock_timeout in workerctl.yaml)",
             )
         info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
-        os.pwrite(fd, info.encode()[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
+        try:
+            os.pwrite(fd, info.encode()[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
+        except OSError as exc:  # a full disk: the note is a courtesy, the lock is held
+            import errno
+
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                raise StorageError(self.path, exc, "write the lock holder note") from None
         self._fd = fd
 
     def _wait_blocking(self, fd: int) -> bool:
@@ -160,6 +179,11 @@ class _LockWaitOver(Exception):
 
 def _alarm(signum, frame):
     raise _LockWaitOver()
+
+
+def _owns(rlock) -> bool:
+    """Whether the current thread holds ``rlock`` (an RLock says so via _is_owned)."""
+    return rlock._is_owned()
 
 
 def _in_main_thread() -> bool:

@@ -1,7 +1,7 @@
 """TinyDB on durable files: the storage every TinyDB database of workerctl uses.
 
-Kept apart from ``jsonfiles`` so that commands which only read or write the run
-history do not pay for importing TinyDB.
+Kept apart from ``storage.atomic`` so that commands which only read or write the
+run history do not pay for importing TinyDB.
 """
 
 from __future__ import annotations
@@ -10,27 +10,28 @@ from pathlib import Path
 
 from tinydb.storages import Storage
 
-from workerctl.errors import DamagedFile
 from workerctl.storage.atomic import read_json, write_json
+from workerctl.storage.shapes import Shape, tinydb_file
 
 
 class AtomicJSONStorage(Storage):
     """TinyDB storage that never writes in place and refuses damaged files.
 
     TinyDB's own ``JSONStorage`` truncates and rewrites the open file, so a crash
-    or a concurrent writer can leave half a document behind.
+    or a concurrent writer can leave half a document behind. ``shape`` is checked
+    on every read (see ``storage.shapes``); without one, the file must at least be
+    a TinyDB database (an object of tables).
     """
 
-    def __init__(self, path: str | Path, hint: str | None = None) -> None:
+    def __init__(self, path: str | Path, hint: str | None = None,
+                 shape: Shape | None = None) -> None:
         super().__init__()
         self.path = Path(path)
         self.hint = hint
+        self.shape = shape or _any_tables
 
     def read(self) -> dict | None:
-        data = read_json(self.path, hint=self.hint)
-        if data is not None and not isinstance(data, dict):
-            raise DamagedFile(self.path, "top level is not an object", hint=self.hint)
-        return data
+        return read_json(self.path, hint=self.hint, shape=self.shape)
 
     def write(self, data: dict) -> None:
         write_json(self.path, data)
@@ -39,8 +40,22 @@ class AtomicJSONStorage(Storage):
         pass
 
 
-def open_db(path: Path, hint: str | None = None):
+def _any_tables(data) -> str | None:
+    from workerctl.storage.shapes import describe
+
+    if not isinstance(data, dict):
+        return f"expected a TinyDB database (an object), found {describe(data)}"
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            return f"the {name!r} table is {describe(table)}, not an object of documents"
+    return None
+
+
+def open_db(path: Path, hint: str | None = None, shape: Shape | None = None):
     """A TinyDB on ``AtomicJSONStorage`` (imported here to keep start-up cheap)."""
     from tinydb import TinyDB
 
-    return TinyDB(path, storage=AtomicJSONStorage, hint=hint)
+    return TinyDB(path, storage=AtomicJSONStorage, hint=hint, shape=shape)
+
+
+__all__ = ["AtomicJSONStorage", "open_db", "tinydb_file"]

@@ -157,7 +157,7 @@ def set_status(workspace: Workspace, registry: Registry, versions: Versions, nam
     if not wf.ok:
         raise ConfigError(f"worker {name!r} is invalid; fix it before changing its status:",
                           wf.problems)
-    if wf.worker.status == status:
+    if wf.worker is None or wf.worker.status == status:
         return False
     return save_edit(workspace, registry, versions, name, status_edit(wf.content, status),
                      "pause" if status == "paused" else "activate")
@@ -217,7 +217,7 @@ def diff_versions(workspace: Workspace, versions: Versions, name: str, from_v: i
 def diff_run(workspace: Workspace, registry: Registry, name: str, run: Run) -> str:
     path = find_path(workspace, name)
     wf = load_file(path, registry)
-    now = wf.worker.config if wf.ok else {}
+    now = wf.worker.config if wf.worker else {}
     return unified(config_yaml(run.config), config_yaml(now),
                    f"{name} as run {run.id} ran it ({run.config_hash})",
-                   f"{name} now" + (f" ({wf.worker.config_hash})" if wf.ok else " (invalid)"))
+                   f"{name} now" + (f" ({wf.worker.config_hash})" if wf.worker else " (invalid)"))

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from workerctl.errors import NotFoundError
 from workerctl.storage.lock import lock_for
+from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import open_db
 from workerctl.workers.model import config_hash as hash_config
 from workerctl.workers.model import content_hash
@@ -41,6 +42,11 @@ class Version:
         return asdict(self)
 
 
+VERSIONS_SHAPE = tinydb_file("versions", {
+    "worker": str, "version": int, "hash": str, "content": (str, type(None)), "time": str,
+    "action": str}, others=True)
+
+
 class Versions:
     def __init__(self, workspace) -> None:
         self.workspace = workspace
@@ -48,8 +54,9 @@ class Versions:
 
     def _table(self):
         db = open_db(self.workspace.versions_file,
-                     hint=f"move {self.workspace.versions_file} aside; versions start again "
-                          "from the files on disk")
+                     hint=f"restore {self.workspace.versions_file} from a backup, or move it "
+                          "aside (the saved versions are then lost; they start again from "
+                          "the files on disk)", shape=VERSIONS_SHAPE)
         return db.table("versions")
 
     def history(self, worker: str) -> list[Version]:
@@ -111,7 +118,7 @@ class Versions:
 
     def sync(self, files: dict[str, str | None]) -> list[Version]:
         """Record what changed on disk since last seen: name -> content (None: deleted)."""
-        known = {}
+        known: dict[str, tuple[int, str]] = {}
         for doc in self._table().all():
             if doc["version"] > known.get(doc["worker"], (0, ""))[0]:
                 known[doc["worker"]] = (doc["version"], doc["hash"])

@@ -1,0 +1,230 @@
+"""Crash consistency, proved by failing every write point for real.
+
+Each scenario is first traced (``WORKERCTL_TEST_FAULT=trace:FILE``) to list its
+write points; then, for every point N, a fresh workspace runs the same command
+once with a real SIGKILL of the process at N and once with ``ENOSPC`` from N on
+(a full disk stays full). After each, the next command (a real ``workerctl``
+process) must see one consistent history: ``runs list`` lists exactly the run
+files, ``run inspect`` agrees with it on every run, no run is unfinished without
+a live owner, and no marker is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from helpers import make_worker, run_workerctl, wait_for
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.history import History
+from workerctl.runs.liveness import owner_alive, proc_start
+from workerctl.runs.model import UNFINISHED
+from workerctl.storage.faults import FAULT_ENV
+from workerctl.workspace import init_workspace
+
+TOOLY = json.dumps({"name": "echo", "script": [
+    {"tool": "read_task", "arguments": {"task_id": "T-1042"}},
+    {"output": "Blocker: waiting on the vendor"}]})
+SLOW = json.dumps({"name": "echo", "script": [{"sleep": 60, "output": "late"}]})
+
+
+def fresh(tmp_path, n: int):
+    workspace = init_workspace(tmp_path / f"ws{n}", get_registry())
+    make_worker(workspace, "tooly", executor=TOOLY)
+    make_worker(workspace, "slow", executor=SLOW)
+    return workspace
+
+
+def sleeper() -> subprocess.Popen:
+    """A real process to stand as a run's owner, killed when the test says so."""
+    return subprocess.Popen(["sleep", "120"])
+
+
+def stored_run(workspace, status: str, owner_proc: subprocess.Popen) -> str:
+    """A run stored as ``status``, owned by ``owner_proc``."""
+    engine = Engine(workspace, get_registry())
+    _, run = engine.prepare("tooly", StartOptions(record_id="T-1042"))
+    for step in {"pending": (), "queued": ("queued",),
+                 "running": ("queued", "running")}[status]:
+        run.move(step)
+    run.owner = {"pid": owner_proc.pid, "host": os.uname().nodename,
+                 "proc_start": proc_start(owner_proc.pid)}
+    return History(workspace).create(run).id
+
+
+def kill(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def assert_consistent(workspace) -> list[dict]:
+    """The next command's view: list, inspect, markers and run files agree."""
+    listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)
+    history = workspace.history_dir
+    bodies = sorted(p.stem for p in (history / "runs").glob("*/*.json"))
+    assert sorted(r["id"] for r in runs) == bodies, "every run file listed, nothing else"
+    for summary in runs:
+        assert summary["status"] not in UNFINISHED, f"{summary['id']} has no live owner"
+        inspect = run_workerctl("run", "inspect", "--id", summary["id"], "--json",
+                                workspace=workspace)
+        assert inspect.returncode == 0, inspect.stderr
+        card = json.loads(inspect.stdout)
+        assert card["status"] == summary["status"]
+        assert (card.get("error") or {}).get("kind") == summary["error_kind"]
+    assert not list((history / "active").glob("*.json")) if (history / "active").is_dir() else True
+    again = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+    assert json.loads(again.stdout) == runs, "a second sweep finds nothing more to do"
+    return runs
+
+
+def trace(tmp_path, scenario) -> list[str]:
+    workspace = fresh(tmp_path, 0)
+    points = tmp_path / "points"
+    scenario(workspace, {FAULT_ENV: f"trace:{points}"})
+    lines = points.read_text().splitlines()
+    assert lines, "the scenario writes something"
+    return lines
+
+
+def crash_everywhere(tmp_path, scenario, *, expect_runs: int | None = 1):
+    """Run ``scenario`` with a SIGKILL, then with ENOSPC, at each of its write points."""
+    points = trace(tmp_path, scenario)
+    n = 0
+    for mode in ("kill", "enospc"):
+        for point in range(1, len(points) + 1):
+            n += 1
+            workspace = fresh(tmp_path, n)
+            result = scenario(workspace, {FAULT_ENV: f"{mode}:{point}"})
+            where = f"{mode} at point {point} ({points[point - 1]})"
+            if mode == "kill":
+                assert result.returncode == -signal.SIGKILL, where
+            else:
+                assert result.returncode == 4, (where, result.stdout, result.stderr)
+                lines = result.stderr.strip().splitlines()
+                assert "Traceback" not in result.stderr, where
+                assert lines and "No space left on device" in lines[-1], (where, lines)
+                leftovers = list(workspace.state_dir.rglob(".*.tmp"))
+                assert not leftovers, (where, leftovers)
+            runs = assert_consistent(workspace)
+            if expect_runs is not None:
+                assert len(runs) <= expect_runs, where
+    return points
+
+
+@pytest.mark.slow
+def test_run_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """create (marker, run file, index), each iteration's save, the comment the
+    output mode writes, and the final save (run file, index, marker removed)."""
+
+    def scenario(workspace, env):
+        return run_workerctl("run", "start", "tooly", "--task", "T-1042", workspace=workspace,
+                             env=env)
+
+    points = crash_everywhere(tmp_path, scenario)
+    kinds = [p.split("/.workerctl/")[-1].split("/")[:2] for p in points]
+    assert ["history", "active"] in kinds and ["history", "index"] in kinds
+    assert ["comments", "T-1042.json"] in kinds and ["history", "runs"] in kinds
+
+
+@pytest.mark.slow
+def test_detached_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """The asking process: create (pending), hand-over to the child (queued). The
+    child, when it was started, finishes the run by itself."""
+
+    def scenario(workspace, env):
+        result = run_workerctl("run", "start", "tooly", "--task", "T-1042", "--detach",
+                               workspace=workspace, env=env)
+        history = History(workspace)
+        wait_for(lambda: not any(owner_alive(history, run_id, info)
+                                 for run_id, info in history.unfinished().items()), timeout=20)
+        return result
+
+    crash_everywhere(tmp_path, scenario)
+
+
+@pytest.mark.slow
+def test_execute_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """The executing process: queued → running, the iteration save, the comment,
+    and the final save, with the asking process gone by the time it is checked."""
+    owners = []
+
+    def scenario(workspace, env):
+        owner = sleeper()
+        owners.append(owner)
+        run_id = stored_run(workspace, "queued", owner)
+        result = run_workerctl("run", "execute", run_id, workspace=workspace, env=env)
+        kill(owner)
+        return result
+
+    try:
+        crash_everywhere(tmp_path, scenario)
+    finally:
+        for owner in owners:
+            if owner.poll() is None:
+                kill(owner)
+
+
+@pytest.mark.slow
+def test_cancel_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """Finishing another process's run: the marker first names the cancelling
+    process, so its death mid-way is repaired from the run file."""
+    owners = []
+
+    def scenario(workspace, env):
+        owner = sleeper()
+        owners.append(owner)
+        run_id = stored_run(workspace, "running", owner)
+        result = run_workerctl("run", "cancel", "--id", run_id, workspace=workspace, env=env)
+        kill(owner)
+        return result
+
+    try:
+        crash_everywhere(tmp_path, scenario)
+    finally:
+        for owner in owners:
+            if owner.poll() is None:
+                kill(owner)
+
+
+@pytest.mark.slow
+def test_the_crash_sweep_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """The sweep marking a dead run crashed is itself a multi-file write."""
+
+    def scenario(workspace, env):
+        owner = sleeper()
+        stored_run(workspace, "running", owner)
+        kill(owner)
+        return run_workerctl("runs", "list", workspace=workspace, env=env)
+
+    crash_everywhere(tmp_path, scenario)
+
+
+def test_finished_run_file_ahead_of_its_index_is_repaired(workspace, wcli):
+    """Issue 13, case 1: the run file says completed, the index still says running
+    (the state a full disk or SIGKILL between the two writes left before): the
+    next command repairs the index from the run file instead of dropping the
+    marker and leaving the run 'running' for ever."""
+    make_worker(workspace, "tooly", executor=TOOLY)
+    owner = sleeper()
+    run_id = stored_run(workspace, "running", owner)
+    history = History(workspace)
+    run = history.get(run_id)
+    run.move("completed")
+    data = run.to_dict()
+    body = json.loads(history.body_path(run_id).read_text())
+    data["_shard"], data["_doc"] = body["_shard"], body["_doc"]
+    history.body_path(run_id).write_text(json.dumps(data))  # the run file only
+    kill(owner)
+    watch = run_workerctl("runs", "list", "--watch", "0.2", "--exit-status",
+                          workspace=workspace, timeout=20)
+    assert watch.returncode == 0, watch.stderr
+    listed = run_workerctl("runs", "list", "--json", workspace=workspace)
+    assert json.loads(listed.stdout)[0]["status"] == "completed"
+    assert not history.marker_path(run_id).exists()
