@@ -86,9 +86,11 @@ def _human(size: int) -> str:
 
 
 def _line_col(data: str | bytes, index: int) -> tuple[int, int]:
-    newline = "\n" if isinstance(data, str) else b"\n"
-    line = data.count(newline, 0, index) + 1
-    return line, index - (data.rfind(newline, 0, index) + 1) + 1
+    if isinstance(data, str):
+        line, start = data.count("\n", 0, index) + 1, data.rfind("\n", 0, index) + 1
+    else:
+        line, start = data.count(b"\n", 0, index) + 1, data.rfind(b"\n", 0, index) + 1
+    return line, index - start + 1
 
 
 def read_yaml_text(path, file: str, limits: Limits) -> tuple[str | None, list[Problem]]:
