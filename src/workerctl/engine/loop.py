@@ -438,12 +438,14 @@ def clean_record_id(record_id: str | None) -> str | None:
     is a mistake to report, not a run without a record."""
     if record_id is None:
         return None
+    from workerctl.names import RECORD_ID
+
     cleaned = record_id.strip()
     if not cleaned:
         raise UsageError("--task is empty (an empty variable in a script?)",
                          hint="give a record id, e.g. --task T-1042, or leave --task out "
                               "for a run tied to no record")
-    return cleaned
+    return RECORD_ID.check(cleaned)
 
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
