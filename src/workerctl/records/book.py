@@ -31,6 +31,10 @@ class RecordBook:
         self.reads: list[tuple[str, str]] = []
 
     def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
+        from workerctl.names import RECORD_ID
+
+        if not RECORD_ID.ok(record_id):  # no source is asked about an id that breaks the rule
+            return None
         for source in self.sources:
             record = source.get(record_id)
             if record is not None:
@@ -51,7 +55,10 @@ class RecordBook:
         return found[1] if found else None
 
     def require(self, record_id: str) -> Record:
-        record = self.peek(record_id)
+        """The record ``record_id``: exit 2 for an id that breaks the rule, 3 if none."""
+        from workerctl.names import RECORD_ID
+
+        record = self.peek(RECORD_ID.check(record_id))
         if record is None:
             raise NotFoundError(f"no record with id {record_id!r}",
                                 hint="'workerctl records list' shows the ids")

@@ -40,7 +40,6 @@ from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageErro
 from workerctl.runs.liveness import current_owner, mark_crashed
 from workerctl.runs.model import (
     FINISHED,
-    ID_ALPHABET,
     ID_LENGTH,
     STATES,
     UNFINISHED,
@@ -374,7 +373,9 @@ class History:
     # -- reading --
 
     def get(self, run_id: str) -> Run:
-        data = self._read_body(run_id)
+        from workerctl.names import STORED_ID
+
+        data = self._read_body(STORED_ID.check(run_id))
         if data is None:
             raise NotFoundError(f"no run with id {run_id!r}",
                                 hint="'workerctl runs list' shows the ids")
@@ -382,10 +383,9 @@ class History:
 
     def resolve(self, prefix: str) -> str:
         """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""
-        prefix = prefix.strip().lower()
-        if not prefix or any(c not in ID_ALPHABET for c in prefix):
-            raise UsageError(f"{prefix!r} is not a run id",
-                             hint=f"run ids use the characters {ID_ALPHABET}")
+        from workerctl.names import run_id_rule
+
+        prefix = run_id_rule().check(prefix.strip().lower())
         base = self.root / "runs"
         if len(prefix) >= 2:
             folders = [base / prefix[:2]]

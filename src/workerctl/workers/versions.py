@@ -22,12 +22,9 @@ def config_hash_of(content: str | None) -> str | None:
     """The configuration hash of a version's text (None when it does not parse)."""
     if content is None:
         return None
-    import yaml
+    from workerctl.workers.yaml_positions import parse_yaml
 
-    try:
-        data = yaml.safe_load(content)
-    except yaml.YAMLError:
-        return None
+    data, _, _ = parse_yaml(content, "(version)", positions=False)  # within the limits
     return hash_config(data) if isinstance(data, dict) else None
 
 
