@@ -168,16 +168,19 @@ def reindex(ctx):
 @click.option("--worker", multiple=True, shell_complete=worker_names,
               help="Only this worker (repeatable).")
 @click.option("--since", help="Runs created since: a duration (7d) or a date.")
+@click.option("--by", "by", type=click.Choice(["worker", "day", "model"]), default="worker",
+              show_default=True, help="Group the figures by worker, by day (UTC) or by model.")
 @json_options
 @click.pass_context
-def stats(ctx, worker, since, as_json):
-    """Counts by status, success rate, p50/p95 duration and tokens per worker."""
+def stats(ctx, worker, since, by, as_json):
+    """Runs, failures, success rate, p50/p95 duration, tokens and estimated cost, per
+    worker, day or model."""
     from workerctl.runs.stats import compute, render_chart
 
     a = app(ctx)
     flt = _filter(worker, (), None, since, None, False)
     _check_workers(a, worker)
-    figures = compute(a.history.iter_summaries(flt))
+    figures = compute(a.history.iter_summaries(flt), by=by)
     if as_json:
         echo_json(figures)
     else:

@@ -24,7 +24,7 @@ from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import NotFoundError, UsageError
+from workerctl.errors import ConfigError, NotFoundError, UsageError
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
@@ -258,6 +258,7 @@ class Engine:
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
                                      traceback.format_exc())
                 run.move(R.FAILED)
+            self._count_usage(run)
             if worker.review_required is None:
                 touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
                 run.review_reasons = [*run.review_reasons, *touched]
@@ -270,6 +271,19 @@ class Engine:
             beat.stop()
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
+
+    def _count_usage(self, run: Run) -> None:
+        """Tokens in total (as the executor reported them per iteration) and, with a
+        price table in the workspace, the estimated cost."""
+        from workerctl.runs.usage import price_table, usage_totals
+
+        run.usage = usage_totals(run.iterations)
+        try:
+            table = price_table(self.workspace.root) if run.usage else None
+        except ConfigError as bad:  # a broken price table must not fail the run
+            run.cost = {"estimate": True, "amount": None, "error": bad.message}
+            return
+        run.cost = table.estimate(run.usage) if table else None
 
     def _checks(self, run: Run, worker: Worker):
         if worker.status == "paused":

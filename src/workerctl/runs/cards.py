@@ -57,6 +57,18 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     row("config", f"{run.config_hash} ({drift_text.get(drift, drift)})")
     times = " → ".join(f"{t['status']} {_time(t['at'])}" for t in run.transitions)
     row("times", f"{times}  ({render.duration(run.duration)})")
+    if run.usage:
+        used = (f"{run.usage['input_tokens']} input + {run.usage['output_tokens']} output "
+                f"tokens")
+        cost = run.cost or {}
+        if cost.get("amount") is not None:
+            used += (f"; estimated cost {cost['amount']:.4f} {cost['currency']} (price table "
+                     f"{cost['price_table']}"
+                     + (f"; no price for {', '.join(cost['unpriced_models'])}"
+                        if cost.get("unpriced_models") else "") + ")")
+        elif cost.get("error"):
+            used += f"; no cost estimate: {cost['error']}"
+        row("tokens", used)
     if run.error:
         row("error", render.colour(f"{run.error.kind}: {run.error.message}", "failed"))
         if run.error.detail:
