@@ -142,10 +142,18 @@ class Engine:
             return self._submit(remote, run, worker)
         for status in (R.QUEUED, R.RUNNING):
             run.move(status)
-        self.history.create(run)
-        if on_created is not None:
-            on_created(run)
-        return self._execute(run, worker)
+        # a Ctrl-C between storing the run as running and the loop's handler would
+        # leave it running with nobody executing it: SIGINT waits until the handler
+        # is in place (then it cancels the run, recorded)
+        held = _hold_sigint()
+        try:
+            self.history.create(run)
+            if on_created is not None:
+                on_created(run)
+        except BaseException:
+            _release_sigint(held)
+            raise
+        return self._execute(run, worker, held_sigint=held)
 
     def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker) -> Run:
         """Hand the run to a remote executor (a task queue): pending, then queued, or
@@ -232,7 +240,7 @@ class Engine:
 
     # -- the loop --
 
-    def _execute(self, run: Run, worker: Worker) -> Run:
+    def _execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         previous = signal.getsignal(signal.SIGTERM)
@@ -241,6 +249,8 @@ class Engine:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 if in_main:
                     signal.signal(signal.SIGTERM, _raise_terminated)
+                _release_sigint(held_sigint)
+                held_sigint = False
                 beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
@@ -268,6 +278,7 @@ class Engine:
         except RunFinishedElsewhere as other:
             return other.stored
         finally:
+            _release_sigint(held_sigint)
             beat.stop()
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
@@ -464,6 +475,20 @@ def clean_record_id(record_id: str | None) -> str | None:
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
+
+
+def _hold_sigint() -> bool:
+    """Block SIGINT in the main thread (a pending one is delivered on release)."""
+    if threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "pthread_sigmask"):
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return True
+
+
+def _release_sigint(held: bool) -> None:
+    if held:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _raise_terminated(signum, frame):
