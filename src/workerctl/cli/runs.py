@@ -131,14 +131,21 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
 @runs.command("prune")
 @click.option("--older-than", "older", required=True, help="Age, e.g. 90d.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option("--forget-side-effects", is_flag=True,
+              help="Also drop their entries from the side-effect ledger (kept by default, "
+                   "so the duplicate guard still knows what they wrote).")
 @json_options
 @click.pass_context
-def prune(ctx, older, dry_run, as_json):
-    """Remove finished runs older than an age; unfinished runs are never removed."""
+def prune(ctx, older, dry_run, forget_side_effects, as_json):
+    """Remove finished runs older than an age; unfinished runs are never removed.
+
+    The side effects they made stay in the ledger ('workerctl ledger list')
+    unless --forget-side-effects."""
     from workerctl.timeparse import parse_duration, parse_when
 
     parse_duration(older)
-    result = app(ctx).history.prune(parse_when(older), dry_run=dry_run)
+    result = app(ctx).history.prune(parse_when(older), dry_run=dry_run,
+                                    forget_effects=forget_side_effects)
     if as_json:
         echo_json({**result, "dry_run": dry_run})
         return
@@ -216,12 +223,15 @@ def filter_options(func):
 @filter_options
 @click.option("--force", is_flag=True, help="Rerun also what the rerun guard refuses "
                                             "(nothing changed, side effects written).")
+@click.option("--allow-repeat", is_flag=True, help="Rerun also where the duplicate guard "
+                                                  "refuses a repeat on an unchanged record.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be rerun and what the "
                                               "rerun guard refuses.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_options
 @click.pass_context
-def rerun_cmd(ctx, failed, worker, task, since, until, force, dry_run, yes, as_json):
+def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_run, yes,
+              as_json):
     """Rerun every failed run matching the filters whose worker and record have no
     newer run, each through the rerun guard (as 'run rerun'); asks on a terminal.
     Exit 1 if any rerun failed."""
@@ -240,7 +250,7 @@ def rerun_cmd(ctx, failed, worker, task, since, until, force, dry_run, yes, as_j
         click.echo("Nothing rerun.")
         return
     if not dry_run:
-        execute_reruns(a.engine, items, force=force)
+        execute_reruns(a.engine, items, force=force, allow_repeat=allow_repeat)
     if as_json:
         echo_json({"dry_run": dry_run, "reruns": [i.to_dict() for i in items]})
     else:

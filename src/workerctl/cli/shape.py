@@ -38,6 +38,8 @@ KNOWN_FIELDS = frozenset((
     "replaced", "dry_run", "removed", "kept_unfinished", "refused_calls", "checks", "reads",
     "human_items", "review_reasons", "reviewed", "model", "currency", "failures",
     "estimated_cost", "runs_priced", "seconds", "ok", "interrupted", "reruns", "cancelled",
+    "side_effects_forgotten", "refused", "verdict", "allowed", "effects", "running", "changed",
+    "step", "target", "kind", "state", "at", "committed_at", "detail", "settled",
 ))
 
 
