@@ -53,8 +53,10 @@ HIST_BASE = 1.05  # duration histogram: buckets 5 % wide
 REF_FIELDS: dict[str, FieldSpec] = {"id": str, "created": str, "shard": int, "doc": int}
 WORKER_FIELDS: dict[str, FieldSpec] = {"name": str, "counts": dict, "error_kinds": dict,
                                        "recent": list, "last": (dict, type(None))}
-HOUR_FIELDS: dict[str, FieldSpec] = {"hour": str, "worker": str, "counts": dict,
-                                     "tokens": int, "durations": dict, "shards": list}
+HOUR_FIELDS: dict[str, FieldSpec] = {"hour": str, "worker": str, "model": (str, type(None)),
+                                     "counts": dict, "tokens": int, "input_tokens": int,
+                                     "output_tokens": int, "cost": dict, "priced": int,
+                                     "durations": dict, "shards": list}
 
 
 def _bucket(seconds: float) -> str:
@@ -249,14 +251,16 @@ class Indexes:
             by_day.setdefault(change[0]["created"][:10], []).append(change)
         for day, items in by_day.items():
             docs = self._hours(day)
-            where = {(d["hour"], d["worker"]): k for k, d in docs.items()}
+            where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
             for summary, old, shard in items:
-                hour = summary["created"][:13]
-                key = where.get((hour, summary["worker"]))
+                hour, model = summary["created"][:13], summary.get("model")
+                key = where.get((hour, summary["worker"], model))
                 if key is None:
-                    key = where[(hour, summary["worker"])] = next_id(docs)
-                    docs[key] = {"hour": hour, "worker": summary["worker"], "counts": {},
-                                 "tokens": 0, "durations": {}, "shards": [shard, shard]}
+                    key = where[(hour, summary["worker"], model)] = next_id(docs)
+                    docs[key] = {"hour": hour, "worker": summary["worker"], "model": model,
+                                 "counts": {}, "tokens": 0, "input_tokens": 0,
+                                 "output_tokens": 0, "cost": {}, "priced": 0,
+                                 "durations": {}, "shards": [shard, shard]}
                 doc = docs[key]
                 doc["shards"] = [min(doc["shards"][0], shard), max(doc["shards"][1], shard)]
                 counts = doc["counts"]
@@ -264,7 +268,7 @@ class Indexes:
                     counts[old] = counts.get(old, 0) - 1
                 counts[summary["status"]] = counts.get(summary["status"], 0) + sign
                 if summary["status"] in FINISHED and (old not in FINISHED or sign < 0):
-                    doc["tokens"] += sign * (summary.get("tokens") or 0)
+                    _money(doc, summary, sign)
                     if summary.get("duration") is not None:
                         bucket = _bucket(summary["duration"])
                         doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
@@ -416,10 +420,11 @@ class Indexes:
                 yield dict(summary)
 
     def counts(self, *, since: str | None = None, until: str | None = None,
-               workers: tuple[str, ...] = ()) -> dict[str, dict]:
-        """Per worker: counts by status, tokens and a duration histogram of the runs
-        created in [since, until), from the hourly counts plus, for the hour each
-        bound cuts, the runs themselves (read from the shards that hour spans)."""
+               workers: tuple[str, ...] = (), by: str = "worker") -> dict[str, dict]:
+        """Per worker (or day, or model): counts by status, tokens, cost and a duration
+        histogram of the runs created in [since, until), from the hourly counts plus,
+        for the hour each bound cuts, the runs themselves (read from the shards that
+        hour spans)."""
         self.ensure()
         per: dict[str, dict] = {}
         cut_hours: set[str] = set()
@@ -436,7 +441,7 @@ class Indexes:
                 if hour in cut_hours or (since and hour < since[:13]) \
                         or (until and hour > until[:13]):
                     continue
-                _add(per, doc["worker"], doc["counts"], doc["tokens"], doc["durations"])
+                _add(per, _group(doc, by), doc["counts"], doc, doc["durations"])
         for hour in sorted(cut_hours):
             for summary in self._hour_runs(hour, workers):
                 created = summary["created"]
@@ -445,8 +450,10 @@ class Indexes:
                 finished = summary["status"] in FINISHED
                 durations = ({_bucket(summary["duration"]): 1}
                              if finished and summary.get("duration") is not None else {})
-                _add(per, summary["worker"], {summary["status"]: 1},
-                     (summary.get("tokens") or 0) if finished else 0, durations)
+                money = _zero()
+                if finished:
+                    _money(money, summary, 1)
+                _add(per, _group(summary, by), {summary["status"]: 1}, money, durations)
         return per
 
     def _hour_runs(self, hour: str, workers: tuple[str, ...]) -> Iterator[dict]:
@@ -476,13 +483,38 @@ def _any_damaged(root: Path) -> bool:
     return False
 
 
-def _add(per: dict[str, dict], worker: str, counts: dict, tokens: int,
+def _zero() -> dict:
+    return {"tokens": 0, "input_tokens": 0, "output_tokens": 0, "cost": {}, "priced": 0}
+
+
+def _money(doc: dict, summary: dict, sign: int) -> None:
+    """Tokens and estimated cost of a finished run, added to (or taken from) ``doc``."""
+    for key in ("tokens", "input_tokens", "output_tokens"):
+        doc[key] += sign * (summary.get(key) or 0)
+    if summary.get("cost") is not None:
+        currency = summary.get("currency") or "?"
+        doc["cost"][currency] = doc["cost"].get(currency, 0.0) + sign * summary["cost"]
+        doc["priced"] += sign
+
+
+def _group(doc: dict, by: str) -> str:
+    if by == "day":
+        return (doc.get("created") or doc.get("hour") or "")[:10]
+    if by == "model":
+        return doc.get("model") or "(no model)"
+    return doc["worker"]
+
+
+def _add(per: dict[str, dict], group: str, counts: dict, money: dict,
          durations: dict) -> None:
-    item = per.setdefault(worker, {"counts": dict.fromkeys(STATES, 0), "tokens": 0,
-                                   "durations": {}})
+    item = per.setdefault(group, {"counts": dict.fromkeys(STATES, 0), "durations": {},
+                                  **_zero()})
     for status, n in counts.items():
         item["counts"][status] = item["counts"].get(status, 0) + n
-    item["tokens"] += tokens
+    for key in ("tokens", "input_tokens", "output_tokens", "priced"):
+        item[key] += money[key]
+    for currency, amount in money["cost"].items():
+        item["cost"][currency] = item["cost"].get(currency, 0.0) + amount
     for bucket, n in durations.items():
         item["durations"][bucket] = item["durations"].get(bucket, 0) + n
 
@@ -505,8 +537,12 @@ def stats_from_counts(per: dict[str, dict]) -> dict[str, dict]:
             continue
         finished = counts["completed"] + counts["failed"] + counts["cancelled"]
         out[name] = {"runs": sum(counts.values()), "counts": counts,
+                     "failures": counts["failed"] + counts["cancelled"],
                      "success_rate": counts["completed"] / finished if finished else None,
                      "p50_seconds": percentile(item["durations"], 0.5),
                      "p95_seconds": percentile(item["durations"], 0.95),
-                     "tokens": item["tokens"]}
+                     "tokens": item["tokens"], "input_tokens": item["input_tokens"],
+                     "output_tokens": item["output_tokens"],
+                     "estimated_cost": {k: round(v, 6) for k, v in item["cost"].items()},
+                     "runs_priced": item["priced"]}
     return out
