@@ -76,7 +76,9 @@ class Effect:
 
     @property
     def written(self) -> bool:
-        return self.state == COMMITTED and (self.detail or {}).get("created", True) is not False
+        """On the target: a committed write ("created": false only means a retry of the
+        same run found its own keyed write already there)."""
+        return self.state == COMMITTED
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
