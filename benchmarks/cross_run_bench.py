@@ -100,21 +100,23 @@ def build(workspace, count: int) -> History:
     return history
 
 
-def cold(argv: list[str], repeat: int) -> tuple[float, float]:
+def cold(argv: list[str], repeat: int, peak: bool = True) -> tuple[float, float]:
     """Median wall time (ms) of fresh processes, and the peak RSS (MB) of one more."""
-    times = []
+    times = [float("nan")]
+    if repeat:
+        times = []
     for _ in range(repeat):
         began = time.perf_counter()
         proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         times.append((time.perf_counter() - began) * 1000)
         if proc.returncode not in (0, 1, 2, 5):
             raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr.decode()}")
-    peak = float("nan")
-    if os.path.exists(GNU_TIME):
+    mb = float("nan")
+    if peak and os.path.exists(GNU_TIME):
         out = subprocess.run([GNU_TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
-        peak = int(out.stderr.strip().splitlines()[-1]) / 1024
-    return statistics.median(times), peak
+        mb = int(out.stderr.strip().splitlines()[-1]) / 1024
+    return statistics.median(times), mb
 
 
 def disk(folder: Path) -> dict[str, int]:
@@ -163,40 +165,67 @@ def same_last_run(exe: list[str], ws: list[str]) -> None:
         assert row["last_run"] == newest == (shown[0]["id"] if shown else None), row["name"]
 
 
+def prepare(size: int, keep: Path | None) -> tuple[History, float]:
+    """The history of ``size`` runs: built (seconds returned), or reused from --keep."""
+    from workerctl.workspace import load_workspace
+
+    root = (keep or Path(tempfile.mkdtemp(dir=os.environ.get("BENCH_DIR")))) / f"ws-{size}"
+    if (root / ".workerctl" / "history" / "indexes" / "meta.json").exists():
+        return History(load_workspace(root)), 0.0
+    workspace = init_workspace(root, get_registry())
+    began = time.perf_counter()
+    history = build(workspace, size)
+    return history, time.perf_counter() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="Build the histories in this folder and "
+                                                  "reuse them on the next run.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     script = Path(sys.executable).parent / "workerctl"
     exe = [str(script)] if script.exists() else [sys.executable, "-m", "workerctl"]
-    base, base_mb = cold([sys.executable, "-c", "pass"], args.repeat)
-    print(f"python -c pass: {base:.1f} ms, {base_mb:.1f} MB")
-    table: dict[str, dict[int, tuple[float, float]]] = {}
+    histories: dict[int, History] = {}
     per_run: dict[int, dict[str, float]] = {}
     for size in sizes:
-        with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
-            workspace = init_workspace(Path(tmp) / "ws", get_registry())
-            began = time.perf_counter()
-            history = build(workspace, size)
-            built = time.perf_counter() - began
-            ws = ["-w", str(workspace.root)]
-            subprocess.run([*exe, *ws, "runs", "list"], capture_output=True)  # caches
-            same_last_run(exe, ws)
-            for name, argv in commands(history).items():
-                table.setdefault(name, {})[size] = cold([*exe, *ws, *argv], args.repeat)
-            used = disk(workspace.history_dir)
-            per_run[size] = {k: v / size for k, v in used.items()}
-            print(f"{size:>7} runs: built in {built:.0f} s; "
-                  f"{sum(used.values()) / size / 1024:.1f} KB on disk per run", flush=True)
-    print()
+        history, built = prepare(size, args.keep)
+        histories[size] = history
+        ws = ["-w", str(history.workspace.root)]
+        subprocess.run([*exe, *ws, "runs", "list"], capture_output=True)  # settings cache
+        same_last_run(exe, ws)
+        used = disk(history.root)
+        per_run[size] = {k: v / size for k, v in used.items()}
+        print(f"{size:>7} runs: built in {built:.0f} s (0: reused); "
+              f"{sum(used.values()) / size / 1024:.1f} KB on disk per run", flush=True)
+    # Every command at every size, interleaved round by round beside python -c pass, so
+    # that the load of a shared machine falls on all of them alike.
+    plan = {size: commands(histories[size]) for size in sizes}
+    names = list(plan[sizes[0]])
+    times: dict[tuple[str, int], list[float]] = {}
+    base: list[float] = []
+    for _ in range(args.repeat):
+        base.append(cold([sys.executable, "-c", "pass"], 1, peak=False)[0])
+        for name in names:
+            for size in sizes:
+                ws = ["-w", str(histories[size].workspace.root)]
+                ms, _ = cold([*exe, *ws, *plan[size][name]], 1, peak=False)
+                times.setdefault((name, size), []).append(ms)
+    passed = statistics.median(base)
+    print(f"\npython -c pass: {passed:.1f} ms (median of {args.repeat}, interleaved)")
     head = "".join(f"{s:>16,}" for s in sizes)
-    print(f"{'command (ms, MB peak)':<42}{head}{'ratio':>8}{'x pass':>8}")
-    for name, row in table.items():
-        cells = "".join(f"{row[s][0]:>9.1f} {row[s][1]:>5.1f}M" for s in sizes)
-        ratio = row[sizes[-1]][0] / row[sizes[0]][0]
-        print(f"{name:<42}{cells}{ratio:>8.2f}{row[sizes[-1]][0] / base:>8.1f}")
+    print(f"{'command (median ms, peak MB)':<42}{head}{'ratio':>8}{'x pass':>8}")
+    for name in names:
+        cells, medians = "", []
+        for size in sizes:
+            ws = ["-w", str(histories[size].workspace.root)]
+            _, peak = cold([*exe, *ws, *plan[size][name]], 0)
+            medians.append(statistics.median(times[(name, size)]))
+            cells += f"{medians[-1]:>9.1f} {peak:>5.1f}M"
+        print(f"{name:<42}{cells}{medians[-1] / medians[0]:>8.2f}"
+              f"{medians[-1] / passed:>8.1f}")
     print()
     for size, parts in per_run.items():
         shown = ", ".join(f"{k} {v:,.0f} B" for k, v in sorted(parts.items(),
