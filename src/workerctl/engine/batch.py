@@ -172,7 +172,8 @@ class BatchRunner:
         for run_id in started:
             with contextlib.suppress(WorkerctlError):
                 cancel_run(self.engine.history, run_id,
-                           by=f"{getpass.getuser()} (Ctrl-C on the batch)")
+                           by=f"{getpass.getuser()} (Ctrl-C on the batch)",
+                           registry=lambda: self.engine.registry)
 
     def _one(self, worker: str, record_id: str | None, options: StartOptions) -> BatchItem:
         if self._stop.is_set():
