@@ -34,13 +34,22 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def similarity(a: str, b: str) -> float:
+def similarity(a: str, b: str, floor: float = 0.0) -> float:
     """difflib's ``SequenceMatcher.ratio`` of the normalised texts (lower case, runs of
     white space as one space): 2*M/T, M matching characters of T in both. A comment
-    with a header line added to one of 400 characters still scores about 0.9."""
+    with a header line added to one of 400 characters still scores about 0.9.
+
+    Below ``floor`` the exact ratio does not matter: difflib's cheap upper bounds
+    (lengths, then character counts) answer first, so a record with hundreds of long,
+    different comments costs little."""
     import difflib
 
-    return difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False).ratio()
+    matcher = difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False)
+    for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
+        upper = bound()
+        if upper < floor:
+            return upper
+    return matcher.ratio()
 
 
 def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
@@ -245,7 +254,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
                 continue
             own = comments[own_at]
             for earlier in comments[:own_at]:
-                score = similarity(own.text, earlier.text)
+                score = similarity(own.text, earlier.text, SIMILARITY)
                 if score >= SIMILARITY:
                     who = f"run {earlier.run_id}" if earlier.run_id else earlier.author
                     same = "has the same text as" if _norm(own.text) == _norm(earlier.text) \
