@@ -400,3 +400,22 @@ def test_similarity_bounds_never_change_a_decision():
              (base, "x" * len(base)), (base, base[: len(base) // 2])]
     for a, b in pairs:
         assert (similarity(a, b, SIMILARITY) >= SIMILARITY) == (similarity(a, b) >= SIMILARITY)
+
+
+def test_a_claim_backed_only_by_a_write_of_unknown_outcome_cannot_be_told(workspace):
+    """A write left ``intended`` (its process died between doing it and confirming it:
+    a fault a finished run with output cannot otherwise show) neither backs nor
+    disproves a claim."""
+    command_worker(workspace, "unsure", [
+        call("add_task_comment", task_id="T-1042", text="Asked Lena for the glossary date."),
+        text("Added a comment on T-1042. Next step: wait for Lena.")], output_mode="review_note")
+    run = start(workspace, "unsure")
+    history = App(str(workspace.root)).history
+
+    def forget_commit(stored):
+        for effect in stored.side_effects:
+            effect["state"] = "intended"
+
+    history.update(run.id, forget_commit)
+    found = review(workspace, run.id)["claims"]
+    assert found.verdict == "cannot_tell" and "unknown outcome" in found.evidence[0]
