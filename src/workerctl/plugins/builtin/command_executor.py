@@ -7,9 +7,10 @@ object on stdout: ``{"text": "..."}`` for the final answer, or
 ``{"tool_calls": [{"name": "read_task", "arguments": {...}}]}``; optionally
 ``"usage": {...}``. Exit status 0 means success.
 
-The program runs in its own session; on timeout the whole process group gets
-TERM, then KILL, because a plain ``subprocess.run(timeout=)`` leaves
-grandchildren running. Only an allow-listed environment is passed on, and only
+The program runs in its own session, and nothing of its process group outlives
+the step or the run: the group is swept (TERM, then KILL) after every step, on
+timeout and on cancel, and a watchdog kills it if workerctl itself dies
+(``step_processes``). Only an allow-listed environment is passed on, and only
 the tail of stderr is kept.
 
 Settings::
@@ -24,11 +25,8 @@ Settings::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -42,24 +40,12 @@ from workerctl.api import (
     hookimpl,
     step_from_json,
 )
+from workerctl.plugins.builtin.step_processes import run_in_group
 
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
             "VIRTUAL_ENV", "SYSTEMROOT")
 STDERR_TAIL = 4000
-GRACE_SECONDS = 2.0
 SETTINGS = {"argv", "timeout", "env", "pass_env", "cwd"}
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """TERM the whole process group, wait a little, then KILL whatever is left of it."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(GRACE_SECONDS)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # grandchildren outlive a dead leader
 
 
 class CommandExecutor:
@@ -106,10 +92,8 @@ class CommandExecutor:
         payload = json.dumps(request.to_json()).encode()
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=cwd, env=self._environment(settings), start_new_session=True,
-            )
+            done = run_in_group(argv, cwd=cwd, env=self._environment(settings),
+                                payload=payload, limit=limit)
         except FileNotFoundError:
             raise ProviderUnavailable(
                 f"program not found: {argv[0]}",
@@ -120,21 +104,16 @@ class CommandExecutor:
             raise ProviderUnavailable(f"program is not executable: {argv[0]}",
                                       "make it executable (chmod +x) or run it through its "
                                       "interpreter, e.g. [python3, script.py]") from None
-        try:
-            out, err = proc.communicate(payload, timeout=max(limit, 0.01))
-        except BaseException as exc:  # timeout, or the run was cancelled (SIGTERM) meanwhile
-            _kill_group(proc)
-            out, err = proc.communicate()
-            if not isinstance(exc, subprocess.TimeoutExpired):
-                raise
+        if done.timed_out:
             raise StepTimeout(
                 f"the program ran longer than {limit:.3g}s and was killed with its process group",
-                _tail(err),
-            ) from None
+                _tail(done.stderr),
+            )
+        out, err = done.stdout, done.stderr
         latency = round((time.monotonic() - started) * 1000, 1)
         stderr = _tail(err)
-        if proc.returncode != 0:
-            raise ExecutorFailure(f"the program exited with status {proc.returncode}", stderr)
+        if done.returncode != 0:
+            raise ExecutorFailure(f"the program exited with status {done.returncode}", stderr)
         try:
             data = json.loads(out.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
