@@ -245,7 +245,7 @@ class History:
                 "since": now_iso()}
 
     def _write_body(self, run: Run, shard: int, doc_id: int) -> None:
-        data = run.to_dict()
+        data = run.to_stored()
         data["_shard"], data["_doc"] = shard, doc_id
         write_json(self.body_path(run.id), data)
 

@@ -10,7 +10,10 @@ object on stdout: ``{"text": "..."}`` for the final answer, or
 The program runs in its own session; on timeout the whole process group gets
 TERM, then KILL, because a plain ``subprocess.run(timeout=)`` leaves
 grandchildren running. Only an allow-listed environment is passed on, and only
-the tail of stderr is kept.
+the tail of stderr is kept. Both streams are read as they come, holding at most
+4 × ``max_field_bytes`` of stdout and the tail of stderr: a program that floods
+either does not grow this process (a final text past that is kept cut, with a
+"truncated, N bytes" note).
 
 Settings::
 
@@ -29,6 +32,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -118,30 +122,113 @@ class CommandExecutor:
             raise ProviderUnavailable(f"program is not executable: {argv[0]}",
                                       "make it executable (chmod +x) or run it through its "
                                       "interpreter, e.g. [python3, script.py]") from None
+        head_bytes = 4 * int(getattr(request, "max_field_bytes", 1_000_000)) + 65536
+        streams = _Streams(proc, payload, head_bytes)
         try:
-            out, err = proc.communicate(payload, timeout=max(limit, 0.01))
+            streams.wait(max(limit, 0.01))
         except BaseException as exc:  # timeout, or the run was cancelled (SIGTERM) meanwhile
             _kill_group(proc)
-            out, err = proc.communicate()
+            streams.finish()
             if not isinstance(exc, subprocess.TimeoutExpired):
                 raise
             raise StepTimeout(
                 f"the program ran longer than {limit:.3g}s and was killed with its process group",
-                _tail(err),
+                streams.stderr(),
             ) from None
         latency = round((time.monotonic() - started) * 1000, 1)
-        stderr = _tail(err)
+        stderr = streams.stderr()
         if proc.returncode != 0:
             raise ExecutorFailure(f"the program exited with status {proc.returncode}", stderr)
-        try:
-            data = json.loads(out.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidOutput(f"the program's stdout is not one JSON object: {exc}",
-                                f"stdout began: {out[:300]!r}\n{stderr}") from None
-        step = step_from_json(data)
+        out = bytes(streams.head)
+        if streams.total > len(out):
+            step = _salvage(out, streams.total, request)
+        else:
+            try:
+                data = json.loads(out.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidOutput(f"the program's stdout is not one JSON object: {exc}",
+                                    f"stdout began: {out[:300]!r}\n{stderr}") from None
+            step = step_from_json(data)
         step.stderr = stderr
         step.usage = {"latency_ms": latency, **step.usage}
         return step
+
+
+class _Streams:
+    """Feed the program its request and read both its streams at once, holding at
+    most ``head_bytes`` of stdout (counting the rest) and the tail of stderr, so
+    a program that floods either keeps this process's memory bounded."""
+
+    def __init__(self, proc: subprocess.Popen, payload: bytes, head_bytes: int) -> None:
+        self.proc, self.head_bytes = proc, head_bytes
+        self.head = bytearray()
+        self.total = 0
+        self.tail = bytearray()
+        self.threads = [threading.Thread(target=target, daemon=True) for target in
+                        (lambda: self._feed(payload), self._read_out, self._read_err)]
+        for thread in self.threads:
+            thread.start()
+
+    def _feed(self, payload: bytes) -> None:
+        with contextlib.suppress(OSError):  # the program may exit without reading it all
+            self.proc.stdin.write(payload)
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
+    def _read_out(self) -> None:
+        while chunk := self.proc.stdout.read1(65536):
+            self.total += len(chunk)
+            room = self.head_bytes - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+
+    def _read_err(self) -> None:
+        keep = STDERR_TAIL * 4  # bytes enough for STDERR_TAIL characters of any kind
+        while chunk := self.proc.stderr.read1(65536):
+            self.tail += chunk
+            if len(self.tail) > 2 * keep:
+                del self.tail[:-keep]
+
+    def wait(self, timeout: float) -> None:
+        """Until the program exits and its streams close (grandchildren may hold them)."""
+        deadline = time.monotonic() + timeout
+        self.proc.wait(timeout)
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self.threads):
+            raise subprocess.TimeoutExpired(self.proc.args, timeout)
+
+    def finish(self) -> None:
+        """After the process group was killed: let the readers see the end."""
+        self.proc.wait()
+        for thread in self.threads:
+            thread.join(GRACE_SECONDS)
+
+    def stderr(self) -> str:
+        return _tail(bytes(self.tail))
+
+
+def _salvage(head: bytes, total: int, request) -> Step:
+    """A step whose stdout went past what is held: when the part read is the start
+    of ``{"text": "..."}``, keep that text (cut, with its note); otherwise the
+    step is invalid, saying how much was written."""
+    from workerctl.engine.limits import cap_text
+
+    text = head.decode("utf-8", errors="ignore")
+    for cut in range(8):  # the head may end inside an escape sequence
+        try:
+            data = json.loads(text[: len(text) - cut] + '"}')
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("text"), str) \
+                and not data.get("tool_calls"):
+            limit = int(getattr(request, "max_field_bytes", 1_000_000))
+            return Step(text=cap_text(data["text"], limit, total=total))
+        break
+    raise InvalidOutput(
+        f"the program wrote {total} bytes on stdout, more than the {len(head)} read "
+        "(4 × max_field_bytes), and they do not begin a final {\"text\": ...} step",
+        f"stdout began: {head[:300]!r}")
 
 
 def _tail(data: bytes | None) -> str:
