@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -228,3 +229,47 @@ def test_finished_run_file_ahead_of_its_index_is_repaired(workspace, wcli):
     listed = run_workerctl("runs", "list", "--json", workspace=workspace)
     assert json.loads(listed.stdout)[0]["status"] == "completed"
     assert not history.marker_path(run_id).exists()
+
+
+def many_runs(workspace, count: int) -> None:
+    """``count`` run files written directly (fast), then indexed by a real reindex."""
+    make_worker(workspace, "tooly", executor=TOOLY)
+    _, template = Engine(workspace, get_registry()).prepare("tooly",
+                                                             StartOptions(record_id="T-1042"))
+    template.move("queued")
+    template.move("running")
+    template.move("completed")
+    template.output = "done"
+    base = workspace.history_dir / "runs"
+    for n in range(count):
+        run_id = f"{n:08d}"
+        data = {**template.to_stored(), "id": run_id, "created": f"2026-01-01T00:{n // 60 % 60:02d}:"
+                f"{n % 60:02d}.{n // 3600:03d}Z", "_shard": n // 100 + 1, "_doc": n % 100 + 1}
+        (base / run_id[:2]).mkdir(parents=True, exist_ok=True)
+        (base / run_id[:2] / f"{run_id}.json").write_text(json.dumps(data))
+    result = run_workerctl("runs", "reindex", workspace=workspace)
+    assert result.returncode == 0 and f"reindexed {count} run(s)" in result.stdout, result
+
+
+@pytest.mark.slow
+def test_readers_during_a_reindex_see_the_whole_history(workspace):
+    """Issue 13, case 4: 'runs list' while 'runs reindex' rebuilt 1,600 runs returned
+    100, 300, 400 … runs. Readers now see the old index or the new one, whole."""
+    many_runs(workspace, 1600)
+    history = History(workspace)
+    assert len(history.list(limit=None)) == 1600
+    reindexer = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys\n"
+         "for _ in range(6):\n"
+         "    subprocess.run([sys.executable, '-m', 'workerctl', '-w', sys.argv[1], 'runs',"
+         " 'reindex'], check=True, capture_output=True)\n", str(workspace.root)])
+    seen, during = [], 0
+    while reindexer.poll() is None:
+        seen.append(len(History(workspace).list(limit=None)))
+        during += any(p.name.startswith("index.") for p in workspace.history_dir.iterdir())
+    cli = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+    assert reindexer.returncode == 0
+    assert during > 0, "some reads overlapped a reindex"
+    print(f"reads: {len(seen)}, during a reindex: {during}")
+    assert set(seen) == {1600}, sorted(set(seen))
+    assert len(json.loads(cli.stdout)) == 1600

@@ -310,7 +310,10 @@ class History:
         except FileNotFoundError:
             private_dirs(path.parent)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-        os.close(fd)
+        try:
+            os.fchmod(fd, PRIVATE_FILE)
+        finally:
+            os.close(fd)
         os.utime(path)
 
     # -- repair (the sweep calls these under the lock) --
