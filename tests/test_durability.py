@@ -18,8 +18,10 @@ import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 
 from helpers import make_worker, run_workerctl, wait_for
+from workerctl.cli import cli
 from workerctl.engine.loop import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History
@@ -63,8 +65,16 @@ def kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def in_process(workspace, *args: str):
+    """The real CLI in this process (cheaper than a process per run inspected)."""
+    result = CliRunner().invoke(cli, ["-w", str(workspace.root), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 def assert_consistent(workspace) -> list[dict]:
-    """The next command's view: list, inspect, markers and run files agree."""
+    """The next command's view: list, inspect, markers and run files agree. The first
+    command after the fault is a real process (its sweep does any repair)."""
     listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
     assert listed.returncode == 0, listed.stderr
     runs = json.loads(listed.stdout)
@@ -73,15 +83,13 @@ def assert_consistent(workspace) -> list[dict]:
     assert sorted(r["id"] for r in runs) == bodies, "every run file listed, nothing else"
     for summary in runs:
         assert summary["status"] not in UNFINISHED, f"{summary['id']} has no live owner"
-        inspect = run_workerctl("run", "inspect", "--id", summary["id"], "--json",
-                                workspace=workspace)
-        assert inspect.returncode == 0, inspect.stderr
-        card = json.loads(inspect.stdout)
+        card = in_process(workspace, "run", "inspect", summary["id"], "--json")
         assert card["status"] == summary["status"]
         assert (card.get("error") or {}).get("kind") == summary["error_kind"]
     assert not list((history / "active").glob("*.json")) if (history / "active").is_dir() else True
-    again = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
-    assert json.loads(again.stdout) == runs, "a second sweep finds nothing more to do"
+    assert not (history / "pruning.json").exists()
+    again = in_process(workspace, "runs", "list", "--limit", "0", "--json")
+    assert again == runs, "a second sweep finds nothing more to do"
     return runs
 
 
@@ -231,7 +239,7 @@ def test_finished_run_file_ahead_of_its_index_is_repaired(workspace, wcli):
     assert not history.marker_path(run_id).exists()
 
 
-def many_runs(workspace, count: int) -> None:
+def many_runs(workspace, count: int, per_shard: int = 100) -> None:
     """``count`` run files written directly (fast), then indexed by a real reindex."""
     make_worker(workspace, "tooly", executor=TOOLY)
     _, template = Engine(workspace, get_registry()).prepare("tooly",
@@ -244,11 +252,10 @@ def many_runs(workspace, count: int) -> None:
     for n in range(count):
         run_id = f"{n:08d}"
         data = {**template.to_stored(), "id": run_id, "created": f"2026-01-01T00:{n // 60 % 60:02d}:"
-                f"{n % 60:02d}.{n // 3600:03d}Z", "_shard": n // 100 + 1, "_doc": n % 100 + 1}
+                f"{n % 60:02d}.{n // 3600:03d}Z", "_shard": n // per_shard + 1, "_doc": n % per_shard + 1}
         (base / run_id[:2]).mkdir(parents=True, exist_ok=True)
         (base / run_id[:2] / f"{run_id}.json").write_text(json.dumps(data))
-    result = run_workerctl("runs", "reindex", workspace=workspace)
-    assert result.returncode == 0 and f"reindexed {count} run(s)" in result.stdout, result
+    assert History(workspace).reindex()["runs"] == count
 
 
 @pytest.mark.slow
@@ -270,6 +277,26 @@ def test_readers_during_a_reindex_see_the_whole_history(workspace):
     cli = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
     assert reindexer.returncode == 0
     assert during > 0, "some reads overlapped a reindex"
-    print(f"reads: {len(seen)}, during a reindex: {during}")
     assert set(seen) == {1600}, sorted(set(seen))
     assert len(json.loads(cli.stdout)) == 1600
+
+
+@pytest.mark.slow
+def test_prune_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """Pruning rewrites shards and deletes run files: a journal written first makes
+    the next command finish a prune that died half-way."""
+
+    def scenario(workspace, env):
+        many_runs(workspace, 6, per_shard=2)  # three shards; the first two go whole
+        return run_workerctl("runs", "prune", "--older-than", "30d", workspace=workspace,
+                             env=env)
+
+    points = crash_everywhere(tmp_path, scenario, expect_runs=None)
+    assert any(p.endswith("pruning.json") for p in points)
+
+
+def test_a_pruned_history_lists_nothing_it_lost(workspace):
+    many_runs(workspace, 120)
+    result = run_workerctl("runs", "prune", "--older-than", "30d", workspace=workspace)
+    assert result.returncode == 0 and "removed 120" in result.stdout
+    assert assert_consistent(workspace) == []

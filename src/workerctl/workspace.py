@@ -124,7 +124,8 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
         # a cache, safe to regenerate: a read-only workspace or a full disk still
         # works, it just parses the settings every time
         with contextlib.suppress(OSError, StorageError):
-            write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False)
+            write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False,
+                       cache=True)
     return settings
 
 

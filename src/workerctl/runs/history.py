@@ -60,6 +60,7 @@ from workerctl.storage.shapes import json_object, tinydb_file
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
+COMPLETE = "complete"  # written last into a folder a reindex built, before its swap
 
 _STATUS = frozenset(STATES)
 _OPT_STR = (str, type(None))
@@ -83,6 +84,7 @@ MARKER_SHAPE = json_object({
     "id": str, "shard": int, "doc": int, "status": _STATUS, "pid": (int, type(None)),
     "host": _OPT_STR,
 })
+PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
 _OWNER_KEYS = ("pid", "host", "proc_start", "remote")
 
 
@@ -484,27 +486,58 @@ class History:
 
     # -- retention and recovery --
 
+    @property
+    def prune_journal(self) -> Path:
+        return self.root / "pruning.json"
+
     def prune(self, cutoff: str, dry_run: bool = False) -> dict[str, int]:
-        """Remove finished runs created before ``cutoff``; never unfinished ones."""
+        """Remove finished runs created before ``cutoff``; never unfinished ones.
+
+        The ids to remove are written to a journal first, then removed from the
+        index and their run files deleted, then the journal goes: a prune that
+        dies half-way is finished by the next command (``finish_prune``).
+        """
         removed = kept_unfinished = 0
         with self.lock:
+            self.finish_prune()
+            doomed: list[str] = []
+            for shard in self.shards():
+                for doc in self._shard_docs(shard).values():
+                    if doc["created"] < cutoff:
+                        if doc["status"] in FINISHED:
+                            doomed.append(doc["id"])
+                        else:
+                            kept_unfinished += 1
+            removed = len(doomed)
+            if doomed and not dry_run:
+                write_json(self.prune_journal, {"ids": doomed, "cutoff": cutoff})
+                self.finish_prune()
+        return {"removed": removed, "kept_unfinished": kept_unfinished}
+
+    def finish_prune(self) -> None:
+        """Carry out the prune journal, if any (idempotent: each step may be repeated)."""
+        if not self.prune_journal.exists():
+            return
+        with self.lock:
+            journal = read_json(self.prune_journal, shape=PRUNE_SHAPE,
+                                hint=f"move {self.prune_journal} aside; the runs it lists "
+                                     "may then stay in the history, to be pruned again")
+            if journal is None:
+                return
+            ids = set(journal["ids"])
             current = self._current_shard()
             for shard in self.shards():
                 docs = self._shard_docs(shard)
-                old = {k: d for k, d in docs.items() if d["created"] < cutoff}
-                doomed = {k: d for k, d in old.items() if d["status"] in FINISHED}
-                kept_unfinished += len(old) - len(doomed)
-                removed += len(doomed)
-                if dry_run or not doomed:
+                remaining = {k: d for k, d in docs.items() if d["id"] not in ids}
+                if len(remaining) == len(docs):
                     continue
-                remaining = {k: d for k, d in docs.items() if k not in doomed}
                 if remaining or shard == current:
                     self._shard_write(shard, remaining)
                 else:
                     remove_file(self.shard_path(shard))
-                for doc in doomed.values():
-                    remove_file(self.body_path(doc["id"]))
-        return {"removed": removed, "kept_unfinished": kept_unfinished}
+            for run_id in sorted(ids):
+                remove_file(self.body_path(run_id))
+            remove_file(self.prune_journal)
 
     def _settle_swap(self) -> bool:
         """Finish a reindex that died between swapping its two folders in (under the
@@ -514,7 +547,7 @@ class History:
         done = False
         for name in ("index", "active"):
             new = self.root / f"{name}.new"
-            if not (self.root / name).exists() and new.is_dir():
+            if not (self.root / name).exists() and (new / COMPLETE).exists():
                 os.replace(new, self.root / name)
                 done = True
         return done
@@ -548,6 +581,8 @@ class History:
                                data=self._marker_doc(run, shard, doc_id, owner or {}))
             for shard, docs in tables.items():
                 write_json(new_index / f"{shard:06d}.json", {TABLE: docs})
+            for folder in (new_index, new_active):  # only a complete folder is swapped in
+                write_json(folder / COMPLETE, {"built": now_iso()}, sync_data=False)
             for run, shard, doc_id, slot_changed in placed:
                 if slot_changed:  # before the swap: the old index never held these runs
                     self._write_body(run, shard, doc_id)
