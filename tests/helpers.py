@@ -59,7 +59,7 @@ def make_worker(workspace, name: str, *, status: str = "active", sources=("tasks
 
 
 def drive_terminal(args: list[str], answers: list[tuple[bytes, bytes]], timeout: float = 30,
-                   workspace=None) -> tuple[int, str]:
+                   workspace=None, no_color: bool = True) -> tuple[int, str]:
     """Run workerctl on a real pseudo-terminal, typing each answer when its prompt shows.
 
     Returns the exit code and everything the terminal showed.
@@ -72,7 +72,9 @@ def drive_terminal(args: list[str], answers: list[tuple[bytes, bytes]], timeout:
         argv += ["-w", str(workspace.root)]
     main, replica = pty.openpty()
     proc = subprocess.Popen([*argv, *args], stdin=replica, stdout=replica, stderr=replica,
-                            env={**os.environ, "NO_COLOR": "1"}, close_fds=True)
+                            env=({**os.environ, "NO_COLOR": "1"} if no_color else
+                                 {k: v for k, v in os.environ.items() if k != "NO_COLOR"}),
+                            close_fds=True)
     os.close(replica)
     screen = b""
     pending = list(answers)

@@ -22,8 +22,12 @@ from workerctl.engine.loop import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.workspace import load_workspace
 from pathlib import Path
+import time
 ws = load_workspace(Path(sys.argv[1]))
 engine = Engine(ws, get_registry())
+go = Path(sys.argv[1]) / "go"
+while not go.exists():  # every writer starts at the same moment: they must contend
+    time.sleep(0.002)
 for i in range(int(sys.argv[2])):
     run = engine.start("overdue-task-review",
                        StartOptions(record_id="T-1042", reason=f"{sys.argv[3]}-{i}"))
@@ -44,24 +48,40 @@ def all_state_files(workspace):
     return [p for p in (workspace.state_dir).rglob("*.json")]
 
 
+WRITERS, RUNS_EACH = 8, 30
+
+
 @pytest.mark.slow
 def test_eight_writers_lose_nothing(workspace):
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(workspace.root), "100",
-                               f"p{n}"], stderr=subprocess.PIPE, text=True)
-             for n in range(8)]
+    """8 processes start at one moment and write 30 runs each into one history; the
+    proof is that their writes overlapped in time and none was lost or torn."""
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(workspace.root),
+                               str(RUNS_EACH), f"p{n}"], stderr=subprocess.PIPE, text=True)
+             for n in range(WRITERS)]
+    time.sleep(0.5)  # let the interpreters start and wait at the line
+    (workspace.root / "go").touch()
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
+    total = WRITERS * RUNS_EACH
     history = History(workspace)
     docs = history.list(None, limit=None)
-    assert len(docs) == 800
-    assert len({d["id"] for d in docs}) == 800
-    reasons = {history.get(d["id"]).reason for d in docs}
-    assert reasons == {f"p{n}-{i}" for n in range(8) for i in range(100)}
+    assert len(docs) == total
+    assert len({d["id"] for d in docs}) == total
+    runs = [history.get(d["id"]) for d in docs]
+    assert {r.reason for r in runs} == {f"p{n}-{i}" for n in range(WRITERS)
+                                        for i in range(RUNS_EACH)}
+    spans = {}
+    for run in runs:
+        writer = run.reason.split("-")[0]
+        first, last = spans.get(writer, (run.created, run.created))
+        spans[writer] = (min(first, run.created), max(last, run.created))
+    # every writer was still writing when the last one began: the writes contended
+    assert max(first for first, _ in spans.values()) < min(last for _, last in spans.values())
     for path in all_state_files(workspace):
         json.loads(path.read_text())  # every file is valid JSON
     comments = BuiltinRecordStore(workspace).comments("T-1042")
-    assert len([c for c in comments if c.run_id]) == 800
+    assert len([c for c in comments if c.run_id]) == total
     assert len({c.key for c in comments}) == len(comments)
     assert history.unfinished() == {}
 

@@ -1,8 +1,10 @@
 """workerctl: run, record, troubleshoot and review AI workers from the command line.
 
-Plugin authors import the hook marker from here::
+Plugin authors import from ``workerctl.api``, the one public module::
 
-    from workerctl import hookimpl
+    from workerctl.api import hookimpl
+
+(``from workerctl import hookimpl`` keeps working and gives the same marker.)
 
     @hookimpl
     def register_tools(register):
@@ -18,9 +20,8 @@ def __getattr__(name: str):
     # pluggy (and the importlib.metadata it pulls in) costs ~20 ms: import it only
     # when a plugin module asks for the marker, not on every start of the CLI
     if name == "hookimpl":
-        import pluggy
+        from workerctl.api import hookimpl
 
-        marker = pluggy.HookimplMarker("workerctl")
-        globals()["hookimpl"] = marker
-        return marker
+        globals()["hookimpl"] = hookimpl
+        return hookimpl
     raise AttributeError(f"module 'workerctl' has no attribute {name!r}")

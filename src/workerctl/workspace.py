@@ -69,7 +69,12 @@ class Workspace:
         return self.settings.get(key, DEFAULT_SETTINGS.get(key))
 
     def worker_file(self, name: str) -> Path:
-        return self.workers_dir / f"{name}.yaml"
+        """Where worker ``name`` is written: a valid name, inside the workspace."""
+        from workerctl.names import WORKER_NAME, inside
+
+        path = self.workers_dir / f"{WORKER_NAME.check(name)}.yaml"
+        inside(self.root, path, "worker file")
+        return path
 
 
 def find_workspace(explicit: str | os.PathLike | None = None, cwd: Path | None = None) -> Workspace:
@@ -130,14 +135,13 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
-    import yaml
+    from workerctl.workers.yaml_positions import SETTINGS_FILE, load_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    data, _, problems = load_yaml_file(path, str(path), SETTINGS_FILE)
+    empty = len(problems) == 1 and problems[0].message == "the file is empty"
+    if problems and not empty:
+        raise ConfigError(f"{path}: cannot read the settings:", problems)
+    data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1:1: the settings file must be a mapping of keys to values")
     unknown = sorted(set(data) - KNOWN_SETTINGS)

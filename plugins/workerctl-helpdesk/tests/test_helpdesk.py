@@ -81,3 +81,49 @@ def test_validate_knows_the_plugin(helpdesk, workerctl_cli, workerctl_write_work
     out = workerctl_cli("worker", "validate", "typo").output
     assert "unknown context source 'ticket'" in out and "tickets" in out
     assert "unknown tool category 'suport'" in out and "support" in out
+
+
+def test_the_support_category_declares_that_its_output_needs_a_person(helpdesk, workerctl_cli,
+                                                                      workerctl_write_worker):
+    categories = {c["name"]: c for c in json.loads(
+        workerctl_cli("tools", "categories", "--json").output)}
+    assert categories["support"]["needs_review"] is True
+    assert categories["productivity"]["needs_review"] is False
+    workerctl_write_worker("replier", context_sources=["tickets"], tool_categories=["support"],
+                           output_mode="review_note")
+    shown = json.loads(workerctl_cli("worker", "show", "replier", "--json").output)
+    assert shown["needs_review"] is True  # decided by the plugin's declaration
+    workerctl_write_worker("opt-out", context_sources=["tickets"], tool_categories=["support"],
+                           output_mode="review_note", review_required=False)
+    shown = json.loads(workerctl_cli("worker", "show", "opt-out", "--json").output)
+    assert shown["needs_review"] is False
+
+
+def test_records_import_sends_each_record_to_the_source_that_owns_its_type(
+        helpdesk, workerctl_cli, tmp_path):
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text("- {id: TK-200, type: ticket, title: Printer on fire, status: open,\n"
+                     "   priority: urgent, links: {company: CO-5}}\n"
+                     "- {id: T-9000, type: task, title: Order a new printer}\n")
+    result = workerctl_cli("records", "import", str(mixed))
+    assert result.exit_code == 0, result.output
+    assert "imported 2 records: 2 new, 0 replaced" in result.output
+    ticket = json.loads(workerctl_cli("records", "show", "TK-200", "--json").output)
+    assert ticket["source"] == "helpdesk" and ticket["fields"]["priority"] == "urgent"
+    task = json.loads(workerctl_cli("records", "show", "T-9000", "--json").output)
+    assert task["source"] == "builtin"
+    builtin = (helpdesk.records_file).read_text()
+    assert "TK-200" not in builtin  # not written into the built-in store
+    again = workerctl_cli("records", "import", str(mixed))
+    assert "imported 2 records: 0 new, 2 replaced" in again.output
+
+
+def test_an_import_with_a_type_no_source_owns_changes_nothing(helpdesk, workerctl_cli,
+                                                              tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {id: TK-300, type: ticket, title: fine}\n"
+                   "- {id: S-1, type: spaceship, title: nope}\n")
+    result = workerctl_cli("records", "import", str(bad))
+    assert result.exit_code == 2
+    assert "record 2: type: unknown record type 'spaceship'" in result.output
+    assert workerctl_cli("records", "show", "TK-300").exit_code == 3

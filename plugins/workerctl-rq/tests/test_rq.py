@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from workerctl.app import App
-from workerctl.runs.cancel import cancel_run
-from workerctl.testing import wait_for
+from workerctl.api import Run
+from workerctl.testing import CliRunnerBound, wait_for
 
 
 def free_port() -> int:
@@ -107,19 +106,38 @@ def rq_worker(write, name="remote", inner=None, **settings):
                     **settings})
 
 
-def start(ws, worker: str, record: str = "T-1042"):
-    from workerctl.engine.loop import StartOptions
+def _json(result) -> dict:
+    return json.loads(result.stdout)
 
-    return App(str(ws.root)).engine.start(worker, StartOptions(record_id=record))
+
+def start(ws, worker: str, record: str = "T-1042") -> Run:
+    """``workerctl run start WORKER --task RECORD`` as a plugin user would run it (a queued
+    run prints only its id and status), then the run as stored."""
+    started = _json(CliRunnerBound(ws)("run", "start", worker, "--task", record, "--json"))
+    return get(ws, started["id"])
+
+
+def get(ws, run_id: str) -> Run:
+    """The run as ``run inspect`` reads it (reading the history refreshes rq runs)."""
+    return Run.from_dict(_json(CliRunnerBound(ws)("run", "inspect", "--id", run_id, "--json")))
 
 
 def status(ws, run_id: str) -> str:
-    return App(str(ws.root)).history.get(run_id).status  # App.history refreshes rq runs
+    return get(ws, run_id).status
+
+
+def comments(ws, record_id: str) -> list[dict]:
+    return _json(CliRunnerBound(ws)("records", "show", record_id, "--json"))["comments"]
+
+
+def cancel(ws, run_id: str) -> None:
+    result = CliRunnerBound(ws)("run", "cancel", "--id", run_id)
+    assert result.exit_code == 0, result.output
 
 
 def horse_pid(ws, run_id: str) -> int:
     """The pid of the work horse executing the run, once the job has reported it."""
-    return wait_for(lambda: App(str(ws.root)).history.get(run_id).owner.get("pid"))
+    return wait_for(lambda: get(ws, run_id).owner.get("pid"))
 
 
 def test_fifty_runs_through_two_workers_all_complete(ws, workers, workerctl_write_worker):
@@ -129,15 +147,14 @@ def test_fifty_runs_through_two_workers_all_complete(ws, workers, workerctl_writ
     workers.start(2)
     wait_for(lambda: all(status(ws, r.id) == "completed" for r in runs), timeout=120,
              interval=0.5)
-    app = App(str(ws.root))
-    done = app.history.get(runs[0].id)
+    done = get(ws, runs[0].id)
     assert [t["status"] for t in done.transitions] == ["pending", "queued", "running",
                                                        "completed"]
     assert done.iterations and done.context["records"][0] == {"type": "task", "id": "T-1042"}
     assert done.side_effects[0]["kind"] == "comment"
-    comments = [c for c in app.records.comments("T-1042") if c.run_id]
-    assert sorted(c.run_id for c in comments) == sorted(r.id for r in runs)  # once each
-    hosts = {app.history.get(r.id).owner.get("pid") for r in runs}
+    by_runs = [c for c in comments(ws, "T-1042") if c["run_id"]]
+    assert sorted(c["run_id"] for c in by_runs) == sorted(r.id for r in runs)  # once each
+    hosts = {get(ws, r.id).owner.get("pid") for r in runs}
     assert len(hosts) > 1  # the work was spread over work horses
 
 
@@ -151,7 +168,7 @@ def test_killed_work_horse_gives_crashed(ws, workers, workerctl_write_worker):
     assert horse != os.getpid() and horse not in [p.pid for p in workers.procs]
     os.kill(horse, signal.SIGKILL)
     wait_for(lambda: status(ws, run.id) == "failed")
-    final = App(str(ws.root)).history.get(run.id)
+    final = get(ws, run.id)
     assert final.error.kind == "crashed"
     assert "Work-horse terminated unexpectedly" in final.error.detail
 
@@ -168,7 +185,7 @@ def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers,
     os.killpg(proc.pid, signal.SIGKILL)  # the worker,
     os.killpg(horse, signal.SIGKILL)  # and its work horse (RQ gives it its own group)
     wait_for(lambda: status(ws, run.id) == "failed", timeout=20)
-    final = App(str(ws.root)).history.get(run.id)
+    final = get(ws, run.id)
     assert final.error.kind == "crashed" and "stopped sending heartbeats" in final.error.message
 
 
@@ -178,8 +195,7 @@ def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_wr
         {"sleep": 3, "output": "done"}]})
     workers.start(1)
     run = start(ws, "remote")
-    app = App(str(ws.root))
-    wait_for(lambda: any(c.run_id == run.id for c in app.records.comments("T-1043")))
+    wait_for(lambda: any(c["run_id"] == run.id for c in comments(ws, "T-1043")))
     wait_for(lambda: status(ws, run.id) == "running")
     os.kill(horse_pid(ws, run.id), signal.SIGKILL)
     wait_for(lambda: status(ws, run.id) == "completed", timeout=60)
@@ -188,9 +204,8 @@ def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_wr
 
     job = Job.fetch(run.id, connection=Redis.from_url(os.environ["WORKERCTL_REDIS_URL"]))
     assert job.get_meta()["deliveries"] == 2  # RQ delivered it again after the crash
-    comments = App(str(ws.root)).records.comments("T-1043")
-    assert [c.text for c in comments if c.run_id == run.id] == ["Ping"]
-    assert App(str(ws.root)).history.get(run.id).output == "done"
+    assert [c["text"] for c in comments(ws, "T-1043") if c["run_id"] == run.id] == ["Ping"]
+    assert get(ws, run.id).output == "done"
 
 
 def test_redis_stopped_is_provider_unavailable(ws, redis_server, workerctl_write_worker,
@@ -211,22 +226,21 @@ def test_cancel_a_queued_and_a_running_run(ws, workers, workerctl_write_worker):
     rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60,
                                                                          "output": "late"}]})
     queued = start(ws, "remote")
-    app = App(str(ws.root))
-    cancel_run(app.history, queued.id, by="tester")
+    cancel(ws, queued.id)
     from redis import Redis
     from rq.job import Job
 
     connection = Redis.from_url(os.environ["WORKERCTL_REDIS_URL"])
     assert Job.fetch(queued.id, connection=connection).get_status() == "canceled"
-    assert app.history.get(queued.id).status == "cancelled"
+    assert status(ws, queued.id) == "cancelled"
     workers.start(1)
     running = start(ws, "remote")
     wait_for(lambda: status(ws, running.id) == "running")
-    cancel_run(App(str(ws.root)).history, running.id, by="tester")
+    cancel(ws, running.id)
     wait_for(lambda: Job.fetch(running.id, connection=connection).get_status()
              in ("stopped", "failed"), timeout=20)
-    final = App(str(ws.root)).history.get(running.id)
-    assert final.status == "cancelled" and final.error.message == "cancelled by tester"
+    final = get(ws, running.id)
+    assert final.status == "cancelled" and final.error.message.startswith("cancelled by ")
 
 
 def test_a_job_rq_no_longer_knows(ws, redis_server, workerctl_write_worker):
@@ -235,7 +249,7 @@ def test_a_job_rq_no_longer_knows(ws, redis_server, workerctl_write_worker):
     from redis import Redis
 
     Redis.from_url(redis_server.url).flushall()
-    final = App(str(ws.root)).history.get(run.id)
+    final = get(ws, run.id)
     assert final.status == "failed" and "RQ no longer knows job" in final.error.message
 
 
@@ -251,7 +265,7 @@ def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_wri
     try:
         wait_for(lambda: status(ws, detached_id) == "completed")
     except AssertionError:
-        raise AssertionError(App(str(ws.root)).history.get(detached_id).to_dict()) from None
+        raise AssertionError(get(ws, detached_id).to_dict()) from None
     waited = workerctl_cli("run", "start", "remote", "--task", "T-1043", "--wait", "--json")
     assert waited.exit_code == 0 and json.loads(waited.stdout)["status"] == "completed"
     listed = workerctl_cli("runs", "list", "--watch", "0.2", "--exit-status", "--json")
@@ -281,3 +295,16 @@ def test_plain_start_prints_only_the_id_while_queued(ws, workerctl_cli, workerct
     assert len(run_id.split()) == 1 and len(run_id) == 8  # $(workerctl run start …) is the id
     assert status(ws, run_id) == "queued"
     assert f"workerctl run watch {run_id}" in result.stderr
+
+
+def test_watch_follows_a_remote_run_to_its_end(ws, workers, workerctl_cli, workerctl_write_worker):
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [
+        {"sleep": 0.2, "tool": "read_task", "arguments": {"task_id": "T-1042"}},
+        {"output": "done remotely"}]})
+    run_id = workerctl_cli("run", "start", "remote", "--task", "T-1042").stdout.strip()
+    workers.start(1)
+    watched = workerctl_cli("run", "watch", run_id, "--exit-status")
+    assert watched.exit_code == 0, watched.output
+    out = watched.stdout
+    for step in ("◷ queued", "▶ running", "tool read_task", "✓ completed", "done remotely"):
+        assert step in out, (step, out)

@@ -21,7 +21,7 @@ COMMANDS = {
     "worker": ("workerctl.cli.workers:worker", "Show, create, edit, validate and version a worker."),
     "templates": ("workerctl.cli.templates:templates", "The catalogue of worker templates."),
     "run": ("workerctl.cli.run:run", "Start, inspect, troubleshoot, review, rerun or cancel a run."),
-    "runs": ("workerctl.cli.runs:runs", "List, watch, count and prune runs."),
+    "runs": ("workerctl.cli.runs:runs", "List, watch, count, prune, rerun and cancel runs."),
     "records": ("workerctl.cli.records:records", "The business records runs act on."),
     "plugins": ("workerctl.cli.plugins:plugins", "Installed plugins and the hooks they implement."),
     "tools": ("workerctl.cli.plugins:tools", "Tools workers can call, by category."),

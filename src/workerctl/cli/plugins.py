@@ -62,12 +62,14 @@ def tools_list(ctx, category, fmt):
 def categories(ctx, fmt):
     """Tool categories with their descriptions and tool counts."""
     registry = app(ctx).registry
-    items = [{"name": n, "description": d, "plugin": registry.owner("tool category", n),
+    items = [{"name": n, "description": c.description, "needs_review": c.needs_review,
+              "plugin": registry.owner("tool category", n),
               "tools": sum(t.category == n for t in registry.tools.values())}
-             for n, d in sorted(registry.categories.items())]
-    emit(fmt, items, ["name", "tools", "plugin", "description"],
-         lambda: [[i["name"], i["tools"], i["plugin"], i["description"]] for i in items],
-         ["category", "tools", "plugin", "description"], id_key="name")
+             for n, c in sorted(registry.categories.items())]
+    emit(fmt, items, ["name", "tools", "needs_review", "plugin", "description"],
+         lambda: [[i["name"], i["tools"], "yes" if i["needs_review"] else "no", i["plugin"],
+                   i["description"]] for i in items],
+         ["category", "tools", "review", "plugin", "description"], id_key="name")
 
 
 @click.group(cls=ShapedGroup)

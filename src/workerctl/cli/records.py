@@ -83,7 +83,8 @@ def show(ctx, record_id, as_json):
 def import_cmd(ctx, path, dry_run, as_json):
     """Add or replace records from PATH (- reads standard input): a YAML or JSON list,
     one record as 'records show --json' prints it, or JSON lines. Every record is
-    validated first; one invalid record imports nothing (exit 2)."""
+    validated first; one invalid record imports nothing (exit 2). Each record goes to
+    the record source that owns its type."""
     import sys
     from pathlib import Path
 
@@ -92,15 +93,11 @@ def import_cmd(ctx, path, dry_run, as_json):
 
     source = Path("<stdin>") if path == "-" else Path(path)
     items = load_record_file(source, sys.stdin.read() if path == "-" else None)
-    store = app(ctx).records.builtin()
-    origin = str(source)
-    plan = store.check_records(items, origin)
-    if not dry_run:
-        store.import_records(items, origin)
+    plan = app(ctx).records.import_records(items, str(source), dry_run=dry_run)
     if as_json:
         echo_json({"dry_run": dry_run, "added": plan.added,
                                    "replaced": plan.replaced})
         return
     verb = "would import" if dry_run else "imported"
-    click.echo(f"{verb} {render.plural(len(plan.docs), 'record')}: {len(plan.added)} new, "
-               f"{len(plan.replaced)} replaced")
+    count = render.plural(len(plan.added) + len(plan.replaced), "record")
+    click.echo(f"{verb} {count}: {len(plan.added)} new, {len(plan.replaced)} replaced")

@@ -34,8 +34,21 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
 
 @run.command("start")
 @click.argument("worker", shell_complete=worker_names)
-@click.option("--task", "--record", "record_id", metavar="ID", shell_complete=record_ids,
-              help="The task (or other record) the run acts on.")
+@click.option("--task", "--record", "record_ids", metavar="ID", multiple=True,
+              shell_complete=record_ids,
+              help="The task (or other record) the run acts on; repeat it for a batch.")
+@click.option("--records-from", "records_from", metavar="FILE",
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="A batch over the record ids in FILE (- reads standard input): one id "
+                   "per line, or JSON lines / a JSON array of ids or {\"id\": …} objects.")
+@click.option("--where", metavar="JQ", help="A batch over every record for which this jq "
+                                             "expression is true, e.g. '.status == \"open\"'.")
+@click.option("--type", "record_type", metavar="TYPE", help="With --where: only records of "
+                                                             "this type (task, project, …).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="A batch: how many runs execute at once.")
+@click.option("--quiet", "-q", is_flag=True, help="A batch: no progress bar, only the "
+                                                  "summary's failures and totals.")
 @click.option("--detach", is_flag=True, help="Return the run id at once; a background "
                                               "process executes the run.")
 @click.option("--reason", default="", help="Why this run was started (shown on its card).")
@@ -47,24 +60,35 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
                                             "queue): wait until the run has finished.")
 @json_options
 @click.pass_context
-def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
+def start(ctx, worker, record_ids, records_from, where, record_type, jobs, quiet, detach,
+          reason, test, trigger, wait, as_json):
     """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed.
 
-    A worker on a remote executor (e.g. rq) is queued and the command returns at
-    once, unless --wait.
+    Several records (--task repeated, --records-from, --where) make a batch: every
+    run in this one process, --jobs at a time, an ordinary run each; a summary at
+    the end; exit 0 when all completed (records the duplicate guard skipped count as
+    skipped, not failed), 1 when any failed.
+
+    A worker on a remote executor (e.g. rq) is queued and the command prints the
+    run id at once, unless --wait.
     """
     from workerctl.engine.loop import StartOptions
     from workerctl.errors import EXIT_RUN_FAILED
 
     a = app(ctx)
-    options = StartOptions(record_id=record_id, trigger=trigger or _default_trigger(),
-                           reason=reason, test=test)
+    options = StartOptions(trigger=trigger or _default_trigger(), reason=reason, test=test)
+    batch = len(record_ids) > 1 or records_from is not None or where is not None \
+        or record_type is not None
+    if batch:
+        _start_batch(ctx, a, worker, record_ids, records_from, where, record_type, options,
+                     jobs=jobs, quiet=quiet, detach=detach, as_json=as_json)
+        return
+    options.record_id = record_ids[0] if record_ids else None
     if detach:
         the_run = a.engine.start_detached(worker, options)
         if as_json:
             echo_json({"id": the_run.id, "status": the_run.status,
-                                       "worker": the_run.worker,
-                                       "record_id": the_run.record_id})
+                       "worker": the_run.worker, "record_id": the_run.record_id})
         else:
             click.echo(the_run.id)
         return
@@ -74,8 +98,7 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
     if not the_run.finished:  # handed to a task queue: the id is what a script needs
         if as_json:
             echo_json({"id": the_run.id, "status": the_run.status,
-                                       "worker": the_run.worker,
-                                       "record_id": the_run.record_id})
+                       "worker": the_run.worker, "record_id": the_run.record_id})
         else:
             click.echo(the_run.id)
         click.echo(f"run {the_run.id} is {the_run.status} on executor {the_run.executor}; "
@@ -86,6 +109,119 @@ def start(ctx, worker, record_id, detach, reason, test, trigger, wait, as_json):
         ctx.exit(EXIT_RUN_FAILED)
 
 
+def _batch_ids(a, record_ids, records_from, where, record_type) -> list[str]:
+    import sys
+    from pathlib import Path
+
+    from workerctl.errors import NotFoundError
+    from workerctl.records.select import ids_from_text, select
+
+    ids = list(record_ids)
+    if records_from is not None:
+        if records_from == "-":
+            text, origin = sys.stdin.read(), "<stdin>"
+        else:
+            try:
+                text, origin = Path(records_from).read_text(encoding="utf-8"), records_from
+            except FileNotFoundError:
+                raise NotFoundError(f"{records_from}: no such file") from None
+        ids += ids_from_text(text, origin)
+    if where is not None or record_type is not None:
+        ids += select(a.records, where, record_type)
+    return ids
+
+
+def _start_batch(ctx, a, worker, record_ids, records_from, where, record_type, options, *,
+                 jobs, quiet, detach, as_json) -> None:
+    """The batch: records chosen and checked first (an unknown one is exit 3 and
+    nothing runs), then the runs, a progress bar on a terminal, the summary."""
+    import os
+    import sys
+
+    from workerctl.engine.batch import BatchRunner, check_records
+    from workerctl.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED
+    from workerctl.workers.files import get_worker
+
+    get_worker(a.workspace, a.registry, worker)  # an unknown worker: exit 3 first
+    ids = check_records(a.engine, _batch_ids(a, record_ids, records_from, where, record_type))
+    if not ids:
+        if as_json:
+            echo_json({"worker": worker, "runs": [], "counts": {}, "seconds": 0, "ok": True,
+                       "interrupted": False})
+        else:
+            click.echo(f"no records match; no run of {worker} was started")
+        return
+    if detach:
+        started = [a.engine.start_detached(worker, _with(options, rid)) for rid in ids]
+        if as_json:
+            echo_json([{"id": r.id, "status": r.status, "worker": r.worker,
+                        "record_id": r.record_id} for r in started])
+        else:
+            click.echo("\n".join(r.id for r in started))
+        return
+    show_bar = (sys.stderr.isatty() and not quiet and "NO_COLOR" not in os.environ)
+    bar = click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr,
+                            show_pos=True) if show_bar else None
+    runner = BatchRunner(a.engine, jobs, on_done=(lambda item: bar.update(1)) if bar else None)
+    if bar is not None:
+        with bar:
+            result = runner.run(worker, ids, options)
+    else:
+        result = runner.run(worker, ids, options)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        _batch_summary(a, result, quiet)
+    if result.interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
+    if not result.ok:
+        ctx.exit(EXIT_RUN_FAILED)
+
+
+def _with(options, record_id):
+    from dataclasses import replace
+
+    return replace(options, record_id=record_id)
+
+
+def _batch_summary(a, result, quiet: bool) -> None:
+    from workerctl import render
+    from workerctl.engine.batch import summary_line
+
+    if not quiet:
+        width = render.term_width()
+        rows = [[render.status_cell(i.status), i.record_id or "-", i.run_id or "-",
+                 render.duration(i.duration), i.message] for i in result.items]
+        room = max(20, width - 50)
+        for row in rows:
+            row[-1] = render.cut(row[-1], room)
+        click.echo(render.table(rows, ["status", "record", "run", "duration",
+                                       "output / error"]))
+    for item in result.items:
+        if item.status in ("failed", "cancelled"):
+            click.echo(f"{item.status.upper()} {item.run_id} on {item.record_id}: "
+                       f"{item.error_kind}: {item.message}")
+            fix = _first_fix(a, item.run_id)
+            if fix:
+                click.echo(f"  fix: {fix}")
+            click.echo(f"  more: workerctl run troubleshoot {item.run_id}")
+        elif item.status == "not_started":
+            click.echo(f"NOT STARTED {item.record_id}: {item.message}")
+    click.echo(summary_line(result))
+
+
+def _first_fix(a, run_id: str) -> str:
+    """The action of the first troubleshooting step that found the cause."""
+    from workerctl.runs.troubleshoot import troubleshoot as walk
+
+    report = walk(a.history.get(run_id), history=a.history, records=a.records,
+                  registry=a.registry, workspace=a.workspace)
+    for step in report.steps:
+        if step.verdict == "fail" and step.action:
+            return step.action
+    return ""
+
+
 def _wait_remote(a, the_run, every: float = 0.5):
     import time
 
@@ -94,6 +230,45 @@ def _wait_remote(a, the_run, every: float = 0.5):
         a.refresh()
         the_run = a.history.get(the_run.id)
     return the_run
+
+
+@run.command("watch")
+@run_id_argument
+@click.option("--exit-status", is_flag=True, help="Exit 1 if the run failed or was "
+                                                   "cancelled (0 when it completed).")
+@click.option("--format", "fmt", type=click.Choice(["text", "ndjson"]), default="text",
+              help="ndjson: each event as one JSON object per line, then the run.")
+@json_options
+@click.pass_context
+def watch(ctx, run_id, exit_status, fmt, as_json):
+    """Follow a run: each transition, iteration and tool call as it is recorded
+    (local, detached and remote runs alike), then its card.
+
+    Ctrl-C stops watching (exit 130); the run keeps running.
+    """
+    from workerctl.cli.shape import ndjson_line
+    from workerctl.errors import EXIT_RUN_FAILED
+    from workerctl.runs.cards import event_line
+    from workerctl.runs.follow import Event, follow
+
+    a = app(ctx)
+    the_run = None
+    for item in follow(a.history, a.history.resolve(run_id), catch_up=a.refresh):
+        if not isinstance(item, Event):
+            the_run = item
+        elif fmt == "ndjson":
+            click.echo(ndjson_line(item.to_dict()))
+        elif not as_json:
+            click.echo(event_line(item))
+    assert the_run is not None
+    if fmt == "ndjson" and not as_json:
+        click.echo(ndjson_line({"event": "finished", "run": the_run.to_dict()}))
+    else:
+        if not as_json:
+            click.echo("")
+        _print_run(a, the_run, as_json)
+    if exit_status and the_run.status in ("failed", "cancelled"):
+        ctx.exit(EXIT_RUN_FAILED)
 
 
 @run.command("execute", hidden=True)
@@ -136,7 +311,8 @@ def cancel(ctx, run_id, as_json):
     from workerctl.runs.cancel import cancel_run
 
     a = app(ctx)
-    the_run = cancel_run(a.history, a.history.resolve(run_id), by=getpass.getuser())
+    the_run = cancel_run(a.history, a.history.resolve(run_id), by=getpass.getuser(),
+                         registry=lambda: a.registry)
     if as_json:
         _print_run(a, the_run, True)
     else:
@@ -242,7 +418,7 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
     if as_json:
         echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:
-        click.echo(f"Review stored: {verdict} by {stored.review.reviewer}.")
+        click.echo(f"Review stored: {verdict} by {stored.review.reviewer if stored.review else reviewer}.")
 
 
 @run.command("rerun")

@@ -18,7 +18,7 @@ RUN_COLUMNS = ["id", "status", "worker", "record_id", "created", "started", "fin
 
 @click.group(cls=ShapedGroup)
 def runs():
-    """List, watch, count and prune runs."""
+    """List, watch, count, prune, rerun and cancel runs."""
 
 
 def _filter(worker, status, task, since, until, unreviewed):
@@ -182,3 +182,151 @@ def stats(ctx, worker, since, as_json):
         echo_json(figures)
     else:
         click.echo(render_chart(figures))
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    """Ask on a terminal (unless --yes); a script (no terminal) is not asked."""
+    import sys
+
+    if yes or not sys.stdin.isatty():
+        return True
+    return click.confirm(question, default=False)
+
+
+def filter_options(func):
+    """The filters of ``runs list`` for the bulk actions."""
+    for decorator in reversed([
+        click.option("--worker", multiple=True, shell_complete=worker_names,
+                     help="Only this worker (repeatable)."),
+        click.option("--task", "--record", "task", metavar="ID", shell_complete=record_ids,
+                     help="Only runs linked to this record."),
+        click.option("--since", help="Created since: a duration (2h, 7d) or a date."),
+        click.option("--until", help="Created until: a duration ago or a date."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+@runs.command("rerun")
+@click.option("--failed", is_flag=True, required=True,
+              help="Rerun the failed runs (required: the bulk rerun is for failures).")
+@filter_options
+@click.option("--force", is_flag=True, help="Rerun also what the rerun guard refuses "
+                                            "(nothing changed, side effects written).")
+@click.option("--dry-run", is_flag=True, help="Only show what would be rerun and what the "
+                                              "rerun guard refuses.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
+@json_options
+@click.pass_context
+def rerun_cmd(ctx, failed, worker, task, since, until, force, dry_run, yes, as_json):
+    """Rerun every failed run matching the filters whose worker and record have no
+    newer run, each through the rerun guard (as 'run rerun'); asks on a terminal.
+    Exit 1 if any rerun failed."""
+    from workerctl.errors import EXIT_RUN_FAILED
+    from workerctl.runs.bulk import execute_reruns, plan_failed_reruns
+
+    a = app(ctx)
+    _check_workers(a, worker)
+    flt = _filter(worker, ("failed",), task, since, until, False)
+    items = plan_failed_reruns(a.history, flt, records=a.records, registry=a.registry,
+                               workspace=a.workspace, force=force)
+    todo = [i for i in items if i.action == "rerun"]
+    if not dry_run and todo and not as_json:
+        _show_reruns(items, planned=True)
+    if not dry_run and todo and not _confirm(f"Rerun {len(todo)} run(s)?", yes or as_json):
+        click.echo("Nothing rerun.")
+        return
+    if not dry_run:
+        execute_reruns(a.engine, items, force=force)
+    if as_json:
+        echo_json({"dry_run": dry_run, "reruns": [i.to_dict() for i in items]})
+    else:
+        _show_reruns(items, planned=dry_run)
+    if any(i.new_status in ("failed", "cancelled") for i in items):
+        ctx.exit(EXIT_RUN_FAILED)
+
+
+def _show_reruns(items, planned: bool) -> None:
+    from workerctl import render
+
+    if not items:
+        click.echo("no failed runs match")
+        return
+    rows = []
+    for i in items:
+        run = i.plan.run
+        if i.action == "rerun" and not planned:
+            what = f"rerun as {i.new_run_id}: {render.status_cell(i.new_status or '?')}"
+        else:
+            what = {"rerun": "would rerun" if planned else "rerun", "refused": "REFUSED",
+                    "superseded": "skipped"}[i.action]
+        rows.append([run.id, run.worker, run.record_id or "-",
+                     run.error.kind if run.error else "-", what,
+                     render.cut(i.reason, 70)])
+    click.echo(render.table(rows, ["failed run", "worker", "record", "error", "action",
+                                   "why"]))
+    counts: dict[str, int] = {}
+    for i in items:
+        counts[i.action] = counts.get(i.action, 0) + 1
+    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@runs.command("cancel")
+@filter_options
+@click.option("--status", multiple=True, type=click.Choice(["pending", "queued", "running"]),
+              help="Only runs in this state (repeatable; default: all three).")
+@click.option("--all", "everything", is_flag=True, help="Cancel every unfinished run "
+                                                        "(needed when no filter is given).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be cancelled.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
+@json_options
+@click.pass_context
+def cancel_cmd(ctx, worker, task, since, until, status, everything, dry_run, yes, as_json):
+    """Cancel every pending, queued or running run matching the filters (a detached
+    or remote one is stopped, as 'run cancel'); asks on a terminal."""
+    import getpass
+
+    from workerctl import render
+    from workerctl.errors import UsageError
+    from workerctl.runs.bulk import cancel_many, unfinished_matching
+
+    a = app(ctx)
+    if not (worker or task or since or until or status or everything):
+        raise UsageError("give a filter (--worker, --task, --since, --until, --status) or "
+                         "--all", hint="'workerctl runs list --status running' shows them")
+    _check_workers(a, worker)
+    flt = _filter(worker, status or ("pending", "queued", "running"), task, since, until,
+                  False)
+    found = unfinished_matching(a.history, flt)
+    if not found:
+        if as_json:
+            echo_json({"dry_run": dry_run, "cancelled": []})
+        else:
+            click.echo("no unfinished runs match")
+        return
+    if not as_json:
+        click.echo(render.table([[render.status_cell(d["status"]), d["id"], d["worker"],
+                                  d.get("record_id") or "-", render.ago(d["created"])]
+                                 for d in found],
+                                ["status", "id", "worker", "record", "created"]))
+    if dry_run:
+        if as_json:
+            echo_json({"dry_run": True, "cancelled": [
+                {"run_id": d["id"], "cancelled": False, "status": d["status"],
+                 "message": "dry run"} for d in found]})
+        else:
+            click.echo(f"would cancel {render.plural(len(found), 'run')}")
+        return
+    if not _confirm(f"Cancel {render.plural(len(found), 'run')}?", yes or as_json):
+        click.echo("Nothing cancelled.")
+        return
+    results = cancel_many(a.history, [d["id"] for d in found], by=getpass.getuser(),
+                          registry=lambda: a.registry)
+    if as_json:
+        echo_json({"dry_run": False, "cancelled": results})
+        return
+    done = [r for r in results if r["cancelled"]]
+    for r in results:
+        if not r["cancelled"]:
+            click.echo(f"{r['run_id']}: not cancelled: {r['message']}")
+    click.echo(f"cancelled {render.plural(len(done), 'run')}")

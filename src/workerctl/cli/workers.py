@@ -176,11 +176,11 @@ def edit(ctx, name):
     import sys
 
     from workerctl.errors import ConfigError
-    from workerctl.workers.files import find_path
+    from workerctl.workers.files import find_path, read_worker_text
     from workerctl.workers.operations import check_edit, save_edit
 
     a = app(ctx)
-    text = find_path(a.workspace, name).read_text(encoding="utf-8")
+    text = read_worker_text(a.workspace, find_path(a.workspace, name))
     while True:
         edited = click.edit(text, extension=".yaml", require_save=False)
         if edited is None or (edited == text and not check_edit(a.workspace, a.registry, name,
@@ -262,11 +262,11 @@ def activate(ctx, name):
 def history(ctx, name, fmt):
     """Every saved version of the worker: number, time, action, hash."""
     from workerctl import render
-    from workerctl.workers.files import find_path
+    from workerctl.workers.files import find_path, read_worker_text
 
     a = app(ctx)
     path = find_path(a.workspace, name)
-    a.versions.record(name, path.read_text(encoding="utf-8"), "found on disk")
+    a.versions.record(name, read_worker_text(a.workspace, path), "found on disk")
     from workerctl.workers.versions import config_hash_of
 
     versions = [{**v.to_dict(), "config_hash": v.config_hash or config_hash_of(v.content)}

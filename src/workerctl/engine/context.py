@@ -7,30 +7,30 @@ record book's read log lets tests prove.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workerctl.records.model import link_ids
+from workerctl.records.model import LinkRule, link_ids
 
-# link key -> record type of the records it names
-LINK_TYPES = {
-    "project": "project", "projects": "project", "task": "task", "tasks": "task",
-    "company": "company", "companies": "company", "contact": "contact", "contacts": "contact",
-    "invoice": "invoice", "invoices": "invoice", "doc": "doc", "docs": "doc",
-    "product": "product", "products": "product",
-}
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.records.model import Record
+    from workerctl.workers.model import Worker
+
 MAX_DEPTH = 2
 
 
-def enabled_types(worker, registry) -> set[str]:
+def enabled_types(worker: Worker, registry: Registry) -> set[str]:
     sources = registry.context_sources()
     return {t for name in worker.context_sources for t in sources.get(name, [])}
 
 
-def source_for_type(record_type: str, registry) -> list[str]:
+def source_for_type(record_type: str, registry: Registry) -> list[str]:
+    """The context sources that expose ``record_type`` to workers."""
     return [name for name, types in registry.context_sources().items() if record_type in types]
 
 
-def _entry(record, book) -> dict[str, Any]:
+def _entry(record: Record, book: RecordBook) -> dict[str, Any]:
     data = record.to_dict()
     if record.type == "task":
         data["comments"] = [{"author": c.author, "text": c.text, "created": c.created,
@@ -38,9 +38,20 @@ def _entry(record, book) -> dict[str, Any]:
     return data
 
 
-def assemble(worker, record, book, registry) -> tuple[list[dict], list[dict]]:
+def _link_type(rules: list[LinkRule], from_type: str, key: str) -> str:
+    """The record type a link key names, as the record sources declare it (a key no
+    source declares names records of the type of the same name)."""
+    for rule in rules:
+        if not rule.reverse and rule.link == key and rule.from_type in ("*", from_type):
+            return rule.to_type
+    return key
+
+
+def assemble(worker: Worker, record: Record, book: RecordBook,
+             registry: Registry) -> tuple[list[dict], list[dict]]:
     """(context entries, missing links) for a run of ``worker`` on ``record``."""
     allowed = enabled_types(worker, registry)
+    rules = registry.link_rules()
     entries: list[dict] = []
     missing: list[dict] = []
     seen: set[str] = set()
@@ -53,8 +64,7 @@ def assemble(worker, record, book, registry) -> tuple[list[dict], list[dict]]:
         next_frontier = []
         for current in frontier:
             for key in current.links:
-                rtype = LINK_TYPES.get(key, key)
-                if rtype not in allowed:
+                if _link_type(rules, current.type, key) not in allowed:
                     continue
                 for rid in current.linked_ids(key):
                     if rid in seen:
@@ -71,14 +81,23 @@ def assemble(worker, record, book, registry) -> tuple[list[dict], list[dict]]:
                     entries.append(_entry(linked, book))
                     next_frontier.append(linked)
         frontier = next_frontier
-    if "invoice" in allowed:
-        companies = [e["id"] for e in entries if e["type"] == "company"]
-        companies += [rid for e in [record.to_dict(), *entries]
-                      for rid in link_ids(e.get("links", {}).get("company"))]
-        for company_id in dict.fromkeys(companies):
-            for invoice in book.find_linking("invoice", "company", company_id):
-                if invoice.id not in seen and invoice.accessible_by(worker.name):
-                    seen.add(invoice.id)
-                    entries.append(_entry(invoice, book))
+    for rule in rules:
+        if rule.reverse and rule.to_type in allowed:
+            _add_reverse(rule, rules, record, entries, seen, book, worker)
     return entries, missing
 
+
+def _add_reverse(rule: LinkRule, rules: list[LinkRule], record: Record, entries: list[dict],
+                 seen: set[str], book: RecordBook, worker: Worker) -> None:
+    """Records of ``rule.to_type`` that link back to a ``rule.from_type`` record the
+    run has (in its context, or named by a link of the record or its context)."""
+    anchors = [e["id"] for e in entries if e["type"] == rule.from_type]
+    for entry in [record.to_dict(), *entries]:
+        for key, value in entry.get("links", {}).items():
+            if _link_type(rules, entry["type"], key) == rule.from_type:
+                anchors.extend(link_ids(value))
+    for anchor in dict.fromkeys(anchors):
+        for found in book.find_linking(rule.to_type, rule.link, anchor):
+            if found.id not in seen and found.accessible_by(worker.name):
+                seen.add(found.id)
+                entries.append(_entry(found, book))

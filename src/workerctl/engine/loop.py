@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
@@ -67,6 +68,7 @@ class Engine:
         self.records = records or open_records(workspace, registry)
         self._versions = versions
         self.max_field_bytes = int(workspace.setting("max_field_bytes"))
+        self._kept: dict[tuple[str, str], int] = {}
 
     @property
     def versions(self):
@@ -118,13 +120,24 @@ class Engine:
         run.review_reasons = review_reasons(worker, self.registry)
         run.needs_review = bool(run.review_reasons)
         if worker.content:
-            run.worker_version = self.versions.keep(worker.name, worker.content,
-                                                    worker.config_hash).version
+            run.worker_version = self._kept_version(worker)
         return worker, run
 
-    def start(self, worker_name: str, options: StartOptions) -> Run:
+    def _kept_version(self, worker: Worker) -> int:
+        """The stored version of the worker file as it is now (kept once per content
+        in this process: a batch of runs reads the versions file once)."""
+        key = (worker.name, worker.content)
+        number = self._kept.get(key)
+        if number is None:
+            number = self.versions.keep(worker.name, worker.content, worker.config_hash).version
+            self._kept[key] = number
+        return number
+
+    def start(self, worker_name: str, options: StartOptions,
+              on_created: Callable[[Run], None] | None = None) -> Run:
         """Run in this process and return the finished run; a remote executor (one
-        with ``submit``) gets the run handed over instead, and it returns queued."""
+        with ``submit``) gets the run handed over instead, and it returns queued.
+        ``on_created`` hears of the run once it is stored (a batch notes what runs)."""
         worker, run = self.prepare(worker_name, options)
         remote = as_remote(self.registry.executors.get(worker.executor))
         if remote is not None:
@@ -132,6 +145,8 @@ class Engine:
         for status in (R.QUEUED, R.RUNNING):
             run.move(status)
         self.history.create(run)
+        if on_created is not None:
+            on_created(run)
         return self._execute(run, worker)
 
     def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker) -> Run:
@@ -433,12 +448,14 @@ def clean_record_id(record_id: str | None) -> str | None:
     is a mistake to report, not a run without a record."""
     if record_id is None:
         return None
+    from workerctl.names import RECORD_ID
+
     cleaned = record_id.strip()
     if not cleaned:
         raise UsageError("--task is empty (an empty variable in a script?)",
                          hint="give a record id, e.g. --task T-1042, or leave --task out "
                               "for a run tied to no record")
-    return cleaned
+    return RECORD_ID.check(cleaned)
 
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

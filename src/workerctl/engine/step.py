@@ -99,7 +99,7 @@ def step_from_json(data: Any) -> Step:
         parsed.append(ToolCall(call["name"], call.get("arguments", {}), str(call.get("id", ""))))
     if text is None and not parsed:
         raise InvalidOutput("a step needs 'text' or 'tool_calls'")
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
     return Step(text=text, tool_calls=parsed, usage=usage)
 
 

@@ -1,7 +1,8 @@
-"""Tools, tool categories and the tool gate.
+"""Tools and tool categories, as plugins register them.
 
-Workers reach tools only through ``ToolGate.call``: a call whose category the
-worker does not allow is refused and recorded, whatever the executor asked for.
+Workers reach tools only through the tool gate (``engine.tool_gate``): a call
+whose category the worker does not allow is refused and recorded, whatever
+the executor asked for.
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ class ToolContext:
 
     def record_side_effect(self, kind: str, **details: Any) -> None:
         self.side_effects.append({"kind": kind, "key": self.call_key, **details})
+
+
+@dataclass(frozen=True)
+class ToolCategory:
+    """A family of tools a worker may be allowed (``tool_categories``).
+
+    ``needs_review``: output of a worker allowed this category can change what
+    a customer, an invoice or a support decision sees, so a person reviews it
+    before anyone acts on it (unless the worker says ``review_required: false``).
+    """
+
+    name: str
+    description: str = ""
+    needs_review: bool = False
 
 
 class ToolError(Exception):

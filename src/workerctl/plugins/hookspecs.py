@@ -11,9 +11,10 @@ Plugins are found through the ``workerctl`` entry-point group::
     [project.entry-points.workerctl]
     helpdesk = "workerctl_helpdesk"
 
-and implement hooks with the marker exported by ``workerctl``::
+and implement hooks with the marker exported by ``workerctl.api``, the one module
+a plugin imports from::
 
-    from workerctl import hookimpl
+    from workerctl.api import hookimpl
 """
 
 from __future__ import annotations
@@ -34,13 +35,12 @@ def register_executors(register):
     ``"script.2"``) so that ``worker validate`` reports bad settings on the
     right line. The engine owns the loop, the tool gate and the iteration
     limit: ``step`` only returns text or tool calls. Raise
-    ``workerctl.engine.step.ProviderUnavailable`` or ``InvalidOutput`` for those
+    ``workerctl.api.ProviderUnavailable`` or ``InvalidOutput`` for those
     failure kinds; any other exception becomes ``executor_error``.
 
     Example::
 
-        from workerctl import hookimpl
-        from workerctl.engine.step import Step
+        from workerctl.api import Step, hookimpl
 
         class Shout:
             name = "shout"
@@ -59,17 +59,16 @@ def register_executors(register):
 def register_tools(register):
     """Register tools: callable actions that workers reach through the tool gate.
 
-    ``register(tool)`` takes a ``workerctl.engine.tools.Tool``: a name, the category it
+    ``register(tool)`` takes a ``workerctl.api.Tool``: a name, the category it
     belongs to, a description, whether it writes, a JSON-schema-like parameter
     description (``type: object`` with ``properties`` and ``required``), and the
     function, called as ``function(ctx, **arguments)`` with a
-    ``workerctl.engine.tools.ToolContext``. A write tool must key its side effect with
+    ``workerctl.api.ToolContext``. A write tool must key its side effect with
     ``ctx.call_key`` so that a retried run cannot write twice.
 
     Example::
 
-        from workerctl import hookimpl
-        from workerctl.engine.tools import Tool
+        from workerctl.api import Tool, hookimpl
 
         def read_ticket(ctx, ticket_id):
             return ctx.records.get(ticket_id).to_dict()
@@ -90,14 +89,17 @@ def register_tools(register):
 def register_tool_categories(register):
     """Register tool categories that workers can list in ``tool_categories``.
 
-    ``register(name, description)``. A worker may call a tool only when the
-    tool's category is among the worker's ``tool_categories``.
+    ``register(name, description, needs_review=False)``. A worker may call a
+    tool only when the tool's category is among the worker's
+    ``tool_categories``. ``needs_review=True`` says that what the category's
+    tools do can reach a customer, an invoice or a support decision: output of
+    a worker allowed it is reviewed by a person before anyone acts on it.
 
     Example::
 
         @hookimpl
         def register_tool_categories(register):
-            register("support", "Read and answer helpdesk tickets")
+            register("support", "Read and answer helpdesk tickets", needs_review=True)
     """
 
 
@@ -105,13 +107,13 @@ def register_tool_categories(register):
 def register_templates(register):
     """Register worker templates: named starting points for ``worker new``.
 
-    ``register(template)`` takes a ``workerctl.workers.templates.Template`` (key,
+    ``register(template)`` takes a ``workerctl.api.Template`` (key,
     title, description, instructions, context_sources, tool_categories,
     output_mode, max_iterations).
 
     Example::
 
-        from workerctl.workers.templates import Template
+        from workerctl.api import Template
 
         @hookimpl
         def register_templates(register):
@@ -130,10 +132,12 @@ def register_record_sources(register):
     """Register record sources: where business records and their comments live.
 
     ``register(factory)`` takes a callable ``factory(workspace)`` returning a
-    ``workerctl.records.builtin_store.RecordSource``. The source declares the record types it
-    serves and the context sources that expose them to workers
-    (``context_sources = {"tickets": ["ticket"]}``), so ``worker validate``
-    accepts those names.
+    ``workerctl.api.RecordSource``. The source declares what it owns: its
+    ``record_types`` (``records import`` sends records of those types to it),
+    the context sources that expose them to workers (``context_sources =
+    {"tickets": ["ticket"]}``, so ``worker validate`` accepts those names) and
+    its ``link_rules`` (``LinkRule``: how its records reach others when a
+    run's context is assembled).
 
     Example::
 
@@ -147,7 +151,7 @@ def register_record_sources(register):
 def register_output_modes(register):
     """Register output modes: what happens to a run's final text.
 
-    ``register(mode)`` takes a ``workerctl.engine.outputs.OutputMode`` with a
+    ``register(mode)`` takes a ``workerctl.api.OutputMode`` with a
     ``name``, a ``description``, ``needs_record`` (the record types it writes
     to, or ``()`` when it writes nowhere) and ``apply(ctx, text)`` which writes
     the side effect once, keyed by ``ctx.call_key``.

@@ -12,12 +12,20 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from workerctl import __version__
+from workerctl.engine.tools import Tool, ToolCategory
 from workerctl.plugins import hookspecs
+
+if TYPE_CHECKING:
+    from workerctl.engine.outputs import OutputMode
+    from workerctl.engine.remote import RemoteExecutor
+    from workerctl.engine.step import Executor
+    from workerctl.records.model import LinkRule, RecordSource
+    from workerctl.workers.templates import Template
 
 ENTRY_POINT_GROUP = "workerctl"
 
@@ -56,12 +64,12 @@ class PluginInfo:
 class Registry:
     """Everything the plugins registered, by kind and name, with owners."""
 
-    executors: dict[str, Any] = field(default_factory=dict)
-    tools: dict[str, Any] = field(default_factory=dict)
-    categories: dict[str, str] = field(default_factory=dict)
-    templates: dict[str, Any] = field(default_factory=dict)
-    record_sources: dict[str, Callable] = field(default_factory=dict)
-    output_modes: dict[str, Any] = field(default_factory=dict)
+    executors: dict[str, Executor | RemoteExecutor] = field(default_factory=dict)
+    tools: dict[str, Tool] = field(default_factory=dict)
+    categories: dict[str, ToolCategory] = field(default_factory=dict)
+    templates: dict[str, Template] = field(default_factory=dict)
+    record_sources: dict[str, type[RecordSource]] = field(default_factory=dict)
+    output_modes: dict[str, OutputMode] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -82,8 +90,21 @@ class Registry:
                 found.setdefault(source, []).extend(types)
         return found
 
+    def link_rules(self) -> list[LinkRule]:
+        """How records reach each other, as every record source declares it."""
+        return [rule for factory in self.record_sources.values()
+                for rule in getattr(factory, "link_rules", ())]
 
-def _add(registry: Registry, kind: str, table: dict, name: str, value: Any, plugin: str) -> None:
+    def owner_of_type(self, record_type: str) -> str | None:
+        """The name of the record source that owns ``record_type``, if any."""
+        for name, factory in self.record_sources.items():
+            if record_type in getattr(factory, "record_types", ()):
+                return name
+        return None
+
+
+def _add(registry: Registry, kind: str, table: dict[str, Any], name: object, value: Any,
+         plugin: str) -> None:
     if not isinstance(name, str) or not name:
         registry.warnings.append(f"plugin {plugin!r} registered a {kind} without a name; ignored")
         return
@@ -110,11 +131,15 @@ TABLES = {
 def _registrar(registry: Registry, hook: str, plugin: str) -> Callable:
     kind = KINDS[hook]
     if hook == "register_tool_categories":
-        return lambda name, description="": _add(registry, kind, registry.categories,
-                                                 name, description, plugin)
+        def register_category(name: str, description: str = "", *,
+                              needs_review: bool = False) -> None:
+            _add(registry, kind, registry.categories, name,
+                 ToolCategory(name, description, bool(needs_review)), plugin)
+
+        return register_category
     table_name, name_attr = TABLES[hook]
     table = getattr(registry, table_name)
-    return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, None), thing,
+    return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, ""), thing,
                               plugin)
 
 
@@ -164,18 +189,18 @@ def build_registry(extra_plugins: tuple = ()) -> Registry:
             registry.warnings.append(f"plugin {info.name!r} skipped: {info.error}")
     for impl in pm.hook.register_commands.get_hookimpls():
         registry.command_plugins.append((impl.plugin_name, impl.function))
-        info = by_name.get(impl.plugin_name)
-        if info is not None:
-            info.hooks.append(COMMAND_HOOK)
+        owner = by_name.get(impl.plugin_name)
+        if owner is not None:
+            owner.hooks.append(COMMAND_HOOK)
     for hook in KINDS:
         caller = getattr(pm.hook, hook)
         # get_hookimpls() lists in registration order: built-ins first, so they
         # win a name clash against a later plugin.
         for impl in caller.get_hookimpls():
             name = impl.plugin_name
-            info = by_name.get(name)
-            if info is not None and hook not in info.hooks:
-                info.hooks.append(hook)
+            owner = by_name.get(name)
+            if owner is not None and hook not in owner.hooks:
+                owner.hooks.append(hook)
             try:
                 kwargs = {"register": _registrar(registry, hook, name)}
                 impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})

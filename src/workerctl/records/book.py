@@ -6,10 +6,14 @@ The engine, the tools and the output modes reach records only through a
 
 from __future__ import annotations
 
-from workerctl.errors import NotFoundError
+import builtins
+from typing import Any
+
+from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.records.model import (
     Comment,
+    ImportCheck,
     Record,
     RecordSource,
 )
@@ -27,6 +31,10 @@ class RecordBook:
         self.reads: list[tuple[str, str]] = []
 
     def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
+        from workerctl.names import RECORD_ID
+
+        if not RECORD_ID.ok(record_id):  # no source is asked about an id that breaks the rule
+            return None
         for source in self.sources:
             record = source.get(record_id)
             if record is not None:
@@ -47,7 +55,10 @@ class RecordBook:
         return found[1] if found else None
 
     def require(self, record_id: str) -> Record:
-        record = self.peek(record_id)
+        """The record ``record_id``: exit 2 for an id that breaks the rule, 3 if none."""
+        from workerctl.names import RECORD_ID
+
+        record = self.peek(RECORD_ID.check(record_id))
         if record is None:
             raise NotFoundError(f"no record with id {record_id!r}",
                                 hint="'workerctl records list' shows the ids")
@@ -62,13 +73,13 @@ class RecordBook:
                     out.append(record)
         return out
 
-    def find_linking(self, type: str, link: str, target_id: str) -> list[Record]:
+    def find_linking(self, type: str, link: str, target_id: str) -> builtins.list[Record]:
         """Records of ``type`` whose ``links[link]`` names ``target_id`` (counted as read)."""
         found = [r for r in self.list(type) if target_id in r.linked_ids(link)]
         self.reads.extend((r.type, r.id) for r in found)
         return found
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         found = self._find(record_id)
         return found[0].comments(record_id) if found else []
 
@@ -78,6 +89,47 @@ class RecordBook:
         if found is None:
             raise NotFoundError(f"no record with id {record_id!r}")
         return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
+
+    def import_records(self, items: builtins.list[Any], origin: str, *,
+                       dry_run: bool = False) -> ImportCheck:
+        """Send each record to the source that owns its type; returns what was (or, with
+        ``dry_run``, would be) added and replaced.
+
+        Every record of every source is checked before anything is written, so a file
+        with one bad record, or a record no source owns, changes nothing.
+        """
+        owners = {t: s for s in reversed(self.sources) for t in s.record_types}
+        batches: dict[str, tuple[RecordSource, builtins.list[Any], builtins.list[int]]] = {}
+        problems = []
+        for index, item in enumerate(items, start=1):
+            where = f"{origin}: record {index}"
+            rtype = item.get("type") if isinstance(item, dict) else None
+            source = owners.get(rtype) if isinstance(rtype, str) else None
+            if source is None and isinstance(rtype, str) and rtype.strip():
+                problems.append(f"{where}: type: unknown record type {rtype!r} "
+                                f"(one of {', '.join(sorted(owners))})")
+                continue
+            source = source or self.builtin()  # it reports a missing type or a non-mapping
+            _, members, positions = batches.setdefault(source.name, (source, [], []))
+            members.append(item)
+            positions.append(index)
+        checks = []
+        for source, members, positions in batches.values():
+            try:
+                checks.append(source.check_records(members, origin, positions=positions))
+            except ConfigError as bad:
+                problems.extend([str(p) for p in bad.problems] or [bad.message])
+        if problems:
+            raise ConfigError(f"{origin}: {len(problems)} invalid record(s); nothing was "
+                              "imported:", [_Line(p) for p in problems],
+                              hint="fix the file and import it again (--dry-run checks it "
+                                   "without writing); each type belongs to the record source "
+                                   "that declares it")
+        if not dry_run:
+            for source, members, _ in batches.values():
+                source.import_records(members, origin)
+        return ImportCheck(added=[i for c in checks for i in c.added],
+                           replaced=[i for c in checks for i in c.replaced])
 
     def builtin(self) -> BuiltinRecordStore:
         for source in self.sources:
@@ -91,3 +143,7 @@ def open_records(workspace, registry) -> RecordBook:
     for factory in registry.record_sources.values():
         sources.append(factory(workspace))
     return RecordBook(sources)
+
+
+class _Line(str):
+    """A problem line for ``ConfigError`` (printed as is)."""

@@ -8,6 +8,7 @@ so that the same run can never write the same comment twice.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -18,9 +19,11 @@ from typing import Any
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.model import (
     BUILTIN_CONTEXT_SOURCES,
+    BUILTIN_LINK_RULES,
     BUILTIN_TYPES,
     RECORD_KEYS,
     Comment,
+    ImportCheck,
     Record,
     RecordSource,
 )
@@ -57,6 +60,7 @@ class BuiltinRecordStore(RecordSource):
     name = "builtin"
     record_types = BUILTIN_TYPES
     context_sources = BUILTIN_CONTEXT_SOURCES
+    link_rules = BUILTIN_LINK_RULES
 
     def __init__(self, workspace) -> None:
         super().__init__(workspace)
@@ -119,7 +123,7 @@ class BuiltinRecordStore(RecordSource):
         docs = self._data().values()
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         if not self.comments_path(record_id).exists():
             return []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
@@ -143,14 +147,16 @@ class BuiltinRecordStore(RecordSource):
             storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
-    def check_records(self, items: list[Any], origin: str,
+    def check_records(self, items: builtins.list[Any], origin: str,
+                      positions: builtins.list[int] | None = None, *,
                       known: set[str] | None = None) -> ImportPlan:
         """Validate every item (all problems, not the first) and say what an import
         would add and replace; nothing is written."""
         docs, comments, problems = [], [], []
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
-            where = f"{origin}: record {index + 1}"
+            number = positions[index] if positions else index + 1
+            where = f"{origin}: record {number}"
             try:
                 doc, seeded = _validate_record(item, where)
             except ConfigError as bad:
@@ -159,7 +165,7 @@ class BuiltinRecordStore(RecordSource):
             if doc["id"] in seen:
                 problems.append(f"{where}: id: {doc['id']} is also record {seen[doc['id']]}")
                 continue
-            seen[doc["id"]] = index + 1
+            seen[doc["id"]] = number
             docs.append(doc)
             comments.extend(seeded)
         if problems:
@@ -168,11 +174,11 @@ class BuiltinRecordStore(RecordSource):
                               hint="fix the file and import it again (--dry-run checks it "
                                    "without writing)")
         existing = set(self._data()) if known is None else known
-        return ImportPlan(docs, comments,
+        return ImportPlan(docs=docs, comments=comments,
                           added=[d["id"] for d in docs if d["id"] not in existing],
                           replaced=[d["id"] for d in docs if d["id"] in existing])
 
-    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+    def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records by id; returns (added, replaced)."""
         added = replaced = 0
         with self.lock:
@@ -225,11 +231,12 @@ def _record_from_doc(doc: dict) -> Record:
 
 
 @dataclass
-class ImportPlan:
-    docs: list[dict]
-    comments: list[tuple[str, dict]]
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
+class ImportPlan(ImportCheck):
+    """What an import of the built-in store would write: the checked records and the
+    comments they carry, besides the ids it would add and replace."""
+
+    docs: list[dict] = field(default_factory=list)
+    comments: list[tuple[str, dict]] = field(default_factory=list)
 
 
 class _Line(str):
@@ -262,6 +269,12 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     for key in ("id", "type", "title"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise ConfigError(f"{where}: {key}: missing or not a text value")
+    from workerctl.names import RECORD_ID
+
+    if not RECORD_ID.ok(item["id"]):
+        shown = item["id"] if len(item["id"]) <= 60 else item["id"][:57] + "..."
+        raise ConfigError(f"{where}: id: {shown!r} is not a valid record id (a record id is "
+                          f"{RECORD_ID.explain})")
     if item["type"] not in BUILTIN_TYPES:
         raise ConfigError(f"{where}: type: unknown record type {item['type']!r} "
                           f"(one of {', '.join(BUILTIN_TYPES)})")
@@ -285,25 +298,37 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
 def load_record_file(path: Path, text: str | None = None) -> list[dict]:
     """Read records: a YAML or JSON list, ``{records: [...]}``, one record (what
     ``records show --json`` prints) or JSON lines; ``text`` given: read from it
-    (standard input)."""
-    import yaml
+    (standard input).
 
+    Record files often come from elsewhere (an export, another tool), so they go
+    through the same limited loader as worker files, with a larger size limit:
+    a YAML bomb, deep nesting, NUL, invalid UTF-8 or a key given twice is refused
+    at its line and column.
+    """
+    from workerctl.workers.yaml_positions import RECORD_FILE, parse_yaml, read_yaml_text
+
+    file = str(path)
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text, problems = read_yaml_text(path, file, RECORD_FILE)
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such file") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
-    try:
-        if path.suffix == ".jsonl" or _looks_like_json_lines(text):
-            data: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
-        elif path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+        if text is None:
+            raise ConfigError(f"{path}: cannot load records:", problems,
+                              hint="fix the file and run the command again")
+    data: Any
+    if path.suffix == ".jsonl" or _looks_like_json_lines(text):
+        _check_json_size(text, file)
+        data = [_load_json(line, file, number) for number, line
+                in enumerate(text.splitlines(), start=1) if line.strip()]
+    elif path.suffix == ".json":
+        _check_json_size(text, file)
+        data = _load_json(text, file)
+    else:
+        data, _, problems = parse_yaml(text, file, RECORD_FILE, positions=False)
+        if problems:
+            raise ConfigError(f"{path}: cannot load records:", problems,
+                              hint="fix the file and run the command again")
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     elif isinstance(data, dict) and "id" in data:
@@ -311,6 +336,42 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of records (or a mapping with 'records')")
     return data
+
+
+def _check_json_size(text: str, file: str) -> None:
+    from workerctl.workers.model import Problem
+    from workerctl.workers.yaml_positions import RECORD_FILE
+
+    if len(text) > RECORD_FILE.max_bytes:  # characters: at least as many bytes
+        raise ConfigError(f"{file}: cannot load records:", [Problem(
+            file, 1, 1, "(file)", f"more than {RECORD_FILE.max_bytes // (1024 * 1024)} MiB, "
+            "the limit for a record file", "split the records over several files")])
+
+
+def _load_json(text: str, file: str, line_offset: int = 1) -> Any:
+    """JSON records, refusing what the YAML loader refuses: duplicate keys, deep nesting."""
+    from workerctl.workers.model import Problem
+
+    def pairs(items: list) -> dict:
+        seen: dict = {}
+        for key, value in items:
+            if key in seen:
+                raise ConfigError(f"{file}: cannot load records:", [Problem(
+                    file, 1, 1, str(key), "key given twice in one object",
+                    "keep only one of them")])
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
+    except RecursionError:
+        raise ConfigError(f"{file}: cannot load records:", [Problem(
+            file, 1, 1, "(json)", "nested too deeply to read", "flatten the structure")]) from None
+    except ValueError as exc:
+        line, col = getattr(exc, "lineno", 1) + line_offset - 1, getattr(exc, "colno", 1)
+        raise ConfigError(f"{file}: cannot load records:", [Problem(
+            file, line, col, "(json)", f"invalid JSON: {getattr(exc, 'msg', exc)}",
+            "fix the syntax at this position")]) from None
 
 
 def _looks_like_json_lines(text: str) -> bool:

@@ -7,6 +7,7 @@ keeps the comments workers write on them.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -24,6 +25,30 @@ BUILTIN_CONTEXT_SOURCES = {
     "docs": ["doc"],
     "products": ["product"],
 }
+
+
+@dataclass(frozen=True)
+class LinkRule:
+    """How a record of one type reaches records of another, for context assembly.
+
+    Forward (``reverse=False``): a record of ``from_type`` (``"*"``: any type)
+    names records of ``to_type`` under ``links[link]`` (a task's ``project``).
+    Reverse: records of ``to_type`` whose ``links[link]`` names a record of
+    ``from_type`` that is already in the context (a company's invoices).
+    """
+
+    link: str
+    to_type: str
+    from_type: str = "*"
+    reverse: bool = False
+
+
+# the built-in record types, their link keys, and the company → invoices look-up
+BUILTIN_LINK_RULES = (
+    *(LinkRule(key, rtype) for rtype in BUILTIN_TYPES
+      for key in (rtype, "companies" if rtype == "company" else rtype + "s")),
+    LinkRule("company", "invoice", from_type="company", reverse=True),
+)
 
 
 RECORD_KEYS = {"id", "type", "title", "links", "safe_for_testing", "restricted_to", "comments"}
@@ -75,16 +100,27 @@ def link_ids(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+@dataclass
+class ImportCheck:
+    """What importing a batch of records would do: the ids it adds and replaces."""
+
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+
+
 class RecordSource(ABC):
     """What a record source plugin provides. Subclass it, set the class attributes.
 
-    ``context_sources`` maps the context-source names a worker may list to the
-    record types this source serves under that name.
+    ``record_types`` are the types this source owns (``records import`` sends
+    records of these types here); ``context_sources`` maps the context-source
+    names a worker may list to the record types served under that name;
+    ``link_rules`` say how its records reach others (see ``LinkRule``).
     """
 
     name: ClassVar[str] = ""
     record_types: ClassVar[tuple[str, ...]] = ()
     context_sources: ClassVar[dict[str, list[str]]] = {}
+    link_rules: ClassVar[tuple[LinkRule, ...]] = ()
 
     def __init__(self, workspace) -> None:
         self.workspace = workspace
@@ -97,10 +133,34 @@ class RecordSource(ABC):
     def list(self, type: str | None = None) -> list[Record]:
         """Every record, or those of one type."""
 
-    def comments(self, record_id: str) -> list[Comment]:
+    def comments(self, record_id: str) -> builtins.list[Comment]:
         return []
 
     @abstractmethod
     def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
                     key: str | None) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
+
+    def check_records(self, items: builtins.list[Any], origin: str,
+                      positions: builtins.list[int] | None = None) -> ImportCheck:
+        """Validate a batch of this source's records and say what importing it would
+        add and replace; raise ``ConfigError`` naming every bad record (``positions``:
+        where each item stands in the file, 1-based, for those messages). Nothing is
+        written (``records import --dry-run`` shows this)."""
+        if type(self).import_records is RecordSource.import_records:
+            self.import_records(items, origin)  # refuses, saying why
+        ids = [str(item.get("id")) for item in items]
+        return ImportCheck(added=[i for i in ids if self.get(i) is None],
+                           replaced=[i for i in ids if self.get(i) is not None])
+
+    def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
+        """Insert or replace records of this source's types; returns (added, replaced).
+
+        Sources that cannot take records from a file keep this default, and
+        ``records import`` says so instead of writing them elsewhere.
+        """
+        from workerctl.errors import UsageError
+
+        raise UsageError(f"record source {self.name!r} does not import records",
+                         hint=f"add {', '.join(self.record_types) or 'its'} records through "
+                              f"the {self.name} source's own tools")

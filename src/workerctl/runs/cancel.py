@@ -1,7 +1,8 @@
 """Cancelling a run: mark it, and stop the process executing it when it runs here.
 
 Kept apart from the engine so that ``run cancel`` touches only the history: a
-cold ``workerctl run cancel`` loads no plugins.
+cold ``workerctl run cancel`` loads no plugins (the registry is asked for only
+when the run belongs to a remote executor).
 """
 
 from __future__ import annotations
@@ -9,14 +10,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from workerctl.engine.remote import as_remote
 from workerctl.errors import UsageError
 from workerctl.runs.history import History
 from workerctl.runs.liveness import current_owner
 from workerctl.runs.model import CANCELLED, QUEUED, RUNNING, Run, RunError
 
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
 
-def cancel_run(history: History, run_id: str, by: str) -> Run:
+
+def cancel_run(history: History, run_id: str, by: str, *,
+               registry: Callable[[], Registry]) -> Run:
     """A pending run's owner is only the process that asked for it, so it is not
     signalled; a queued or running run's owner is the process executing it, and
     it gets SIGTERM (the engine then stops between steps, killing any program)."""
@@ -33,7 +41,7 @@ def cancel_run(history: History, run_id: str, by: str) -> Run:
     stored = history.get(run_id)
     remote = (stored.owner or {}).get("remote")
     if remote and not stored.finished:
-        _cancel_remote(history, stored, remote)
+        _cancel_remote(history, stored, remote, registry)
     run = history.update(run_id, mark)
     owner = run.owner or {}
     if (before[0] in (QUEUED, RUNNING) and not owner.get("remote")
@@ -44,13 +52,11 @@ def cancel_run(history: History, run_id: str, by: str) -> Run:
     return run
 
 
-def _cancel_remote(history: History, run: Run, executor_name: str) -> None:
+def _cancel_remote(history: History, run: Run, executor_name: str,
+                   registry: Callable[[], Registry]) -> None:
     """Ask the remote executor (the task queue) to cancel its job first."""
-    from workerctl.plugins.manager import get_registry
-
-    executor = get_registry().executors.get(executor_name)
-    cancel = getattr(executor, "cancel", None)
-    if cancel is None:
+    executor = as_remote(registry().executors.get(executor_name))
+    if executor is None:
         raise UsageError(f"run {run.id} runs on executor {executor_name!r}, which is not "
                          "installed here; it cannot be cancelled from this machine")
-    cancel(run, history.workspace)
+    executor.cancel(run, history.workspace)

@@ -49,7 +49,7 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     row("trigger", run.trigger + (f" — {run.reason}" if run.reason else "")
         + (" [test]" if run.test else "") + (f" [rerun of {run.rerun_of}]" if run.rerun_of else ""))
     row("executor", run.executor)
-    drift = facts.get("worker_now")
+    drift = str(facts.get("worker_now"))
     drift_text = {"unchanged": "worker unchanged since",
                   "changed": f"worker CHANGED since (workerctl worker diff {run.worker} "
                              f"--run {run.id})",
@@ -193,3 +193,35 @@ def review_text(run: Run, items, human: dict[str, str]) -> list[str]:
                      + (f" (workerctl records show {run.record_id})." if run.record_id else "."))
         lines.extend(f"   · {reason}" for reason in run.review_reasons)
     return lines
+
+
+def event_line(event) -> str:
+    """One line of ``run watch``: a transition, an iteration or a tool call."""
+    data = event.data
+    stamp = _time(event.at)
+    if event.kind == "transition":
+        status = data["status"]
+        line = f"{stamp}  {render.status_cell(status)}"
+        if data.get("error"):
+            line += f"  {data['error']['kind']}: {data['error']['message']}"
+        return line
+    if event.kind == "iteration":
+        usage = data.get("usage") or {}
+        bits = [f"{usage['latency_ms']:g} ms" if usage.get("latency_ms") is not None else "",
+                usage.get("model") or "",
+                (f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
+                 if usage.get("input_tokens") is not None else "")]
+        line = f"{stamp}  iteration {data['number']}"
+        shown = " · ".join(b for b in bits if b)
+        if shown:
+            line += f": {shown}"
+        if data.get("text"):
+            line += f" — says: {render.cut(data['text'], 80)}"
+        return line
+    verdict = ("allowed" + (" ✓" if data["ok"] else " ✗")) if data["allowed"] else \
+        render.colour("REFUSED", "failed")
+    line = (f"{stamp}    tool {data['name']}({render.cut(_arguments(data['arguments']), 60)}) "
+            f"[{data['category'] or 'unknown'}{', writes' if data['writes'] else ''}] {verdict}")
+    tail = data.get("reason") or (f"→ {data['result_summary']}" if data.get("result_summary")
+                                  else "")
+    return line + (f"  {render.cut(tail, 80)}" if tail else "")

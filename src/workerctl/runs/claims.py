@@ -146,7 +146,8 @@ def sentences(text: str) -> list[str]:
 
 
 def _clauses(words: list[str]) -> list[list[str]]:
-    clauses, current = [], []
+    clauses: list[list[str]] = []
+    current: list[str] = []
     for word in words:
         if word in (",", ";", ":", "(", ")") or word in SPLIT:
             if current:
@@ -170,7 +171,7 @@ def _kinds_for(base: str, clause: list[str]) -> tuple[str, ...]:
 def _agent_is_other(clause: list[str], at: int) -> bool:
     rest = " ".join(clause[at + 1:])
     match = re.search(r"\bby ((?:the |this )?[\w'-]+)", rest)
-    return bool(match) and match.group(1) not in WORKER_AGENTS
+    return match is not None and match.group(1) not in WORKER_AGENTS
 
 
 def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:

@@ -26,6 +26,7 @@ written over.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import os
@@ -39,7 +40,6 @@ from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageErro
 from workerctl.runs.liveness import current_owner, mark_crashed
 from workerctl.runs.model import (
     FINISHED,
-    ID_ALPHABET,
     ID_LENGTH,
     STATES,
     UNFINISHED,
@@ -355,7 +355,9 @@ class History:
     # -- reading --
 
     def get(self, run_id: str) -> Run:
-        data = self._read_body(run_id)
+        from workerctl.names import STORED_ID
+
+        data = self._read_body(STORED_ID.check(run_id))
         if data is None:
             raise NotFoundError(f"no run with id {run_id!r}",
                                 hint="'workerctl runs list' shows the ids")
@@ -363,10 +365,9 @@ class History:
 
     def resolve(self, prefix: str) -> str:
         """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""
-        prefix = prefix.strip().lower()
-        if not prefix or any(c not in ID_ALPHABET for c in prefix):
-            raise UsageError(f"{prefix!r} is not a run id",
-                             hint=f"run ids use the characters {ID_ALPHABET}")
+        from workerctl.names import run_id_rule
+
+        prefix = run_id_rule().check(prefix.strip().lower())
         base = self.root / "runs"
         if len(prefix) >= 2:
             folders = [base / prefix[:2]]
@@ -452,9 +453,9 @@ class History:
                 break
         return out
 
-    def remote_unfinished(self) -> dict[str, list[str]]:
+    def remote_unfinished(self) -> dict[str, builtins.list[str]]:
         """Executor name → ids of unfinished runs handed to a remote executor."""
-        out: dict[str, list[str]] = {}
+        out: dict[str, builtins.list[str]] = {}
         for run_id, info in self.unfinished().items():
             if info.get("remote") and info.get("status") in UNFINISHED:
                 out.setdefault(info["remote"], []).append(run_id)
@@ -480,7 +481,7 @@ class History:
 
     # -- crashed runs --
 
-    def sweep(self) -> list[Run]:
+    def sweep(self) -> builtins.list[Run]:
         """Mark runs whose process is gone, or whose heartbeat is stale, as crashed."""
         return mark_crashed(self)
 
@@ -575,8 +576,8 @@ class History:
             for run, shard, doc_id, _moved in placed:
                 tables.setdefault(shard, {})[str(doc_id)] = run.summary()
                 if run.status in UNFINISHED:
-                    old = self._old_marker(run.id)
-                    owner = old if old and old.get("pid") else run.owner
+                    previous = self._old_marker(run.id)
+                    owner = previous if previous and previous.get("pid") else run.owner
                     write_json(new_active / f"{run.id}.json", sync_data=False,
                                data=self._marker_doc(run, shard, doc_id, owner or {}))
             for shard, docs in tables.items():
@@ -605,13 +606,13 @@ class History:
         except DamagedFile:
             return None
 
-    def _scan_bodies(self) -> tuple[list[tuple[Run, tuple[int, int] | None]], list[str]]:
+    def _scan_bodies(self) -> tuple[builtins.list[tuple[Run, tuple[int, int] | None]], builtins.list[str]]:
         """Every readable run file with the slot it names; the others moved aside.
         Temp files left by a killed writer are removed (no writer is mid-write while
         the lock is held)."""
         base = self.root / "runs"
-        found: list[tuple[Run, tuple[int, int] | None]] = []
-        moved: list[str] = []
+        found: builtins.list[tuple[Run, tuple[int, int] | None]] = []
+        moved: builtins.list[str] = []
         if not base.is_dir():
             return found, moved
         for folder in (base, self.root / "index", self.root / "active"):
@@ -635,14 +636,14 @@ class History:
         return found, moved
 
     @staticmethod
-    def _assign_slots(runs: list[tuple[Run, tuple[int, int] | None]]
-                      ) -> list[tuple[Run, int, int, bool]]:
+    def _assign_slots(runs: builtins.list[tuple[Run, tuple[int, int] | None]]
+                      ) -> builtins.list[tuple[Run, int, int, bool]]:
         """Keep each run's slot when it is valid and not claimed by another run (so
         run files need no rewrite); give the others fresh slots after the last.
         Each run comes with whether its slot changed."""
         taken: set[tuple[int, int]] = set()
-        keep: list[tuple[Run, int, int, bool]] = []
-        homeless: list[Run] = []
+        keep: builtins.list[tuple[Run, int, int, bool]] = []
+        homeless: builtins.list[Run] = []
         for run, slot in runs:
             if slot and slot[0] >= 1 and slot[1] >= 1 and slot not in taken:
                 taken.add(slot)
@@ -662,7 +663,8 @@ class History:
 
 def _is_me(marker: dict | None) -> bool:
     me = current_owner()
-    return bool(marker) and marker.get("pid") == me["pid"] and marker.get("host") == me["host"]
+    return (marker is not None and marker.get("pid") == me["pid"]
+            and marker.get("host") == me["host"])
 
 
 def _any_damaged(folder: Path) -> bool:

@@ -160,8 +160,6 @@ def _contract(run: Run) -> Check:
 
 
 def _context(run: Run, registry: Registry, config: dict) -> Check:
-    from workerctl.engine.context import LINK_TYPES
-
     title = "The worker used only appropriate context"
     sources = registry.context_sources()
     names = list(config.get("context_sources", []))
@@ -186,7 +184,8 @@ def _context(run: Run, registry: Registry, config: dict) -> Check:
         evidence.append(f"records read by tools: "
                         f"{', '.join(dict.fromkeys(r['type'] + ' ' + r['id'] for r in read))}"
                         if read else "records read by tools: none")
-    if run.record_type and run.record_type not in allowed and run.record_type in LINK_TYPES:
+    served = {t for types in sources.values() for t in types}
+    if run.record_type and run.record_type not in allowed and run.record_type in served:
         problems.append("the run's own record type is not among its context sources")
     if problems:
         return Check("context", title, FAIL, [*evidence, *problems])

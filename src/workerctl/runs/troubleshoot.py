@@ -165,7 +165,7 @@ def _step_error(run: Run, kind: str | None, refused: list[RefusedCall],
     if run.error is None:
         return Check("error", title, UNKNOWN, ["the run failed without an error record"],
                      "inspect it: workerctl run inspect --id " + run.id)
-    evidence = [f"kind: {kind} — {ERROR_KINDS.get(kind, 'an error kind from a plugin')}",
+    evidence = [f"kind: {kind} — {ERROR_KINDS.get(kind or '', 'an error kind from a plugin')}",
                 f"message: {run.error.message}", f"executor: {used[0]}"]
     if run.error.detail:
         evidence.append("detail: " + run.error.detail.strip().splitlines()[-1][:300])
@@ -174,9 +174,9 @@ def _step_error(run: Run, kind: str | None, refused: list[RefusedCall],
         evidence.append(f"the cause of a {kind} error is looked for in step {number}")
         action = (_injection_action(refused)
                   if kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
-                  else KIND_ACTIONS.get(kind, ""))
+                  else KIND_ACTIONS.get(kind or "", ""))
         return Check("error", title, PASS, evidence, action)
-    action = KIND_ACTIONS.get(kind, "read the detail")
+    action = KIND_ACTIONS.get(kind or "", "read the detail")
     if kind == "timeout":
         said, action = _timeout_evidence(*used)
         evidence.append(said)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from workerctl.errors import ConfigError, NotFoundError
+from workerctl.errors import ConfigError, NotFoundError, UsageError
+from workerctl.names import WORKER_NAME, inside
 from workerctl.workers.model import Problem, Worker, WorkerFile
 from workerctl.workers.validation import validate
-from workerctl.workers.yaml_positions import parse_yaml
+from workerctl.workers.yaml_positions import WORKER_FILE, parse_yaml, read_yaml_text
 
 
 def load_text(text: str, path: Path, registry, display: str | None = None,
@@ -49,10 +50,11 @@ def load_file(path: Path, registry, display: str | None = None, deep: bool = Fal
 
 def _load_file(path: Path, registry, display: str | None, deep: bool) -> WorkerFile:
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return WorkerFile(path, path.stem, "", problems=[Problem(
-            display or str(path), 1, 1, "(file)", f"not UTF-8 text: {exc}", "save it as UTF-8")])
+        text, problems = read_yaml_text(path, display or str(path), WORKER_FILE)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such worker file") from None
+    if text is None:
+        return WorkerFile(path, path.stem, "", problems=problems)
     return load_text(text, path, registry, display, deep)
 
 
@@ -72,13 +74,39 @@ def display_path(workspace, path: Path) -> str:
 
 
 def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
-    return [load_file(p, registry, display_path(workspace, p), deep)
-            for p in worker_paths(workspace)]
+    """Every worker file, each loaded on its own: a broken, hostile or outside file
+    is a ``WorkerFile`` with problems and never stops the others."""
+    out = []
+    for path in worker_paths(workspace):
+        display = display_path(workspace, path)
+        try:
+            inside(workspace.root, path, "worker file")
+        except UsageError as exc:
+            out.append(WorkerFile(path, path.stem, "", problems=[Problem(
+                display, 1, 1, "(file)", f"not read: {exc.message}", exc.hint or "")]))
+            continue
+        out.append(load_file(path, registry, display, deep))
+    return out
+
+
+def read_worker_text(workspace, path: Path) -> str:
+    """A worker file's raw text (for editing, diffs, versions), within the same limits
+    as loading it."""
+    display = display_path(workspace, path)
+    text, problems = read_yaml_text(path, display, WORKER_FILE)
+    if text is None:
+        raise ConfigError(f"{display} cannot be read as a worker file:", problems)
+    return text
 
 
 def find_path(workspace, name: str) -> Path:
+    """The file of worker ``name``: the name follows the rule before any file is looked
+    at, and the file (symlinks followed) must be inside the workspace."""
+    WORKER_NAME.check(name)
     for suffix in (".yaml", ".yml"):
         path = workspace.workers_dir / f"{name}{suffix}"
+        if path.is_symlink() or path.exists():
+            inside(workspace.root, path, "worker file")
         if path.is_file():
             return path
     names = [p.stem for p in worker_paths(workspace)]

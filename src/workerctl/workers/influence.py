@@ -6,7 +6,7 @@ record before acting on it. What an output can influence follows from what the
 worker sees and where its output goes, not only from the tools it may call:
 
 - its tool categories: a category that declares ``needs_review`` (built in:
-  crm, finance, commerce, hrm);
+  crm, finance, commerce, hrm; plugins declare their own);
 - its context sources: a source that serves customer, money or support records
   (contacts, companies, invoices, tickets, orders, people), or is named like a
   category that needs review;
@@ -18,7 +18,10 @@ worker sees and where its output goes, not only from the tools it may call:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
 
 # record type -> what output drawn from it can influence
 INFLUENCE = {
@@ -28,13 +31,12 @@ INFLUENCE = {
 }
 # written onto, these record types make the output a project update
 WRITTEN_INFLUENCE = {"project": "a project update"}
-REVIEW_CATEGORIES = ("finance", "crm", "commerce", "hrm")
 
 
-def category_needs_review(registry, name: str) -> bool:
-    """The category's own declaration when it makes one, else the built-in list."""
-    declared = getattr(registry.categories.get(name), "needs_review", None)
-    return bool(declared) if declared is not None else name in REVIEW_CATEGORIES
+def category_needs_review(registry: Registry, name: str) -> bool:
+    """As the category declares it (``ToolCategory.needs_review``)."""
+    category = registry.categories.get(name)
+    return category is not None and category.needs_review
 
 
 def _source_types(registry) -> dict[str, list[str]]:

@@ -14,8 +14,6 @@ from typing import Any
 
 from workerctl.workers.contract import OutputContract
 
-REVIEW_CATEGORIES = ("finance", "crm", "commerce", "hrm")
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -58,13 +56,6 @@ class Worker:
     @property
     def config_hash(self) -> str:
         return config_hash(self.config)
-
-    @property
-    def needs_review(self) -> bool:
-        """Output that can influence customers, money, projects or support needs a person."""
-        if self.review_required is not None:
-            return self.review_required
-        return any(c in REVIEW_CATEGORIES for c in self.tool_categories)
 
 
 @dataclass

@@ -18,11 +18,11 @@ from workerctl.workers.files import (
     load_all,
     load_file,
     load_text,
+    read_worker_text,
     render_new,
     status_edit,
 )
 from workerctl.workers.model import WorkerFile
-from workerctl.workers.validation import SLUG
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
@@ -98,11 +98,12 @@ def worker_files(workspace: Workspace, registry: Registry, versions: Versions,
 
 def new_worker(workspace: Workspace, registry: Registry, versions: Versions, name: str,
                template_key: str | None, executor: str = "echo") -> str:
-    if not SLUG.match(name):
-        raise UsageError(f"{name!r} is not a valid worker name",
-                         hint="use lower-case letters, digits and single hyphens")
+    from workerctl.names import TEMPLATE_KEY
+
     path = workspace.worker_file(name)
-    if path.exists() or path.with_suffix(".yml").exists():
+    if template_key is not None:
+        TEMPLATE_KEY.check(template_key)
+    if path.exists() or path.is_symlink() or path.with_suffix(".yml").exists():
         raise UsageError(f"worker {name!r} already exists ({path})",
                          hint=f"edit it with 'workerctl worker edit {name}'")
     template = None
@@ -136,7 +137,7 @@ def save_edit(workspace: Workspace, registry: Registry, versions: Versions, name
     from workerctl.storage.atomic import write_text_atomic
 
     path = find_path(workspace, name)
-    current = path.read_text(encoding="utf-8")
+    current = read_worker_text(workspace, path)
     versions.record(name, current, "found on disk")
     if text == current:
         return False
@@ -156,7 +157,7 @@ def set_status(workspace: Workspace, registry: Registry, versions: Versions, nam
     if not wf.ok:
         raise ConfigError(f"worker {name!r} is invalid; fix it before changing its status:",
                           wf.problems)
-    if wf.worker.status == status:
+    if wf.worker is None or wf.worker.status == status:
         return False
     return save_edit(workspace, registry, versions, name, status_edit(wf.content, status),
                      "pause" if status == "paused" else "activate")
@@ -164,11 +165,13 @@ def set_status(workspace: Workspace, registry: Registry, versions: Versions, nam
 
 def restore(workspace: Workspace, registry: Registry, versions: Versions, name: str,
             number: int) -> bool:
-    version = versions.get(name, number)
+    from workerctl.names import WORKER_NAME
+
+    version = versions.get(WORKER_NAME.check(name), number)
     if version.content is None:
         raise UsageError(f"version {number} of {name!r} records a deletion; pick another")
     path = workspace.worker_file(name)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         checked = load_text(version.content, path, registry)
         if not checked.ok:
             raise ConfigError("that version is no longer valid:", checked.problems)
@@ -193,7 +196,7 @@ def config_yaml(config: dict[str, Any]) -> str:
 def diff_versions(workspace: Workspace, versions: Versions, name: str, from_v: int | None,
                   to_v: int | None) -> str:
     path = find_path(workspace, name)
-    current = path.read_text(encoding="utf-8")
+    current = read_worker_text(workspace, path)
     versions.record(name, current, "found on disk")
     history = versions.history(name)
     if to_v is None:
@@ -214,7 +217,7 @@ def diff_versions(workspace: Workspace, versions: Versions, name: str, from_v: i
 def diff_run(workspace: Workspace, registry: Registry, name: str, run: Run) -> str:
     path = find_path(workspace, name)
     wf = load_file(path, registry)
-    now = wf.worker.config if wf.ok else {}
+    now = wf.worker.config if wf.worker else {}
     return unified(config_yaml(run.config), config_yaml(now),
                    f"{name} as run {run.id} ran it ({run.config_hash})",
-                   f"{name} now" + (f" ({wf.worker.config_hash})" if wf.ok else " (invalid)"))
+                   f"{name} now" + (f" ({wf.worker.config_hash})" if wf.worker else " (invalid)"))

@@ -37,7 +37,8 @@ REQUIRED = ("name", "status", "instructions", "output_mode", "executor")
 
 class _Checker:
     def __init__(self, file: str, locs: Locs) -> None:
-        self.file, self.locs, self.problems = file, locs, []
+        self.file, self.locs = file, locs
+        self.problems: list[Problem] = []
 
     def add(self, path: tuple, message: str, fix: str = "", at_key: bool = False) -> None:
         """Report at ``path``, or at its nearest parent that exists in the file."""
@@ -156,6 +157,7 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry,
     executor, settings = _check_executor(check, data, registry, deep)
     if check.problems:
         return None, check.problems
+    assert name and instructions and executor and status and output_mode  # checked above
     worker = Worker(
         name=name, status=status, instructions=instructions, output_mode=output_mode,
         executor=executor, description=description, context_sources=sources,
@@ -173,8 +175,10 @@ def _check_executor(check: _Checker, data: dict, registry,
                                       "add 'executor: {name: echo}' or another executor"))
         return None, {}
     value = data["executor"]
+    path: tuple[str, ...] = ("executor",)
+    settings: dict[str, Any] = {}
     if isinstance(value, str):
-        name, settings, path = value, {}, ("executor",)
+        name: Any = value
     elif isinstance(value, dict):
         name = value.get("name")
         settings = {k: v for k, v in value.items() if k != "name"}

@@ -22,12 +22,9 @@ def config_hash_of(content: str | None) -> str | None:
     """The configuration hash of a version's text (None when it does not parse)."""
     if content is None:
         return None
-    import yaml
+    from workerctl.workers.yaml_positions import parse_yaml
 
-    try:
-        data = yaml.safe_load(content)
-    except yaml.YAMLError:
-        return None
+    data, _, _ = parse_yaml(content, "(version)", positions=False)  # within the limits
     return hash_config(data) if isinstance(data, dict) else None
 
 
@@ -121,7 +118,7 @@ class Versions:
 
     def sync(self, files: dict[str, str | None]) -> list[Version]:
         """Record what changed on disk since last seen: name -> content (None: deleted)."""
-        known = {}
+        known: dict[str, tuple[int, str]] = {}
         for doc in self._table().all():
             if doc["version"] > known.get(doc["worker"], (0, ""))[0]:
                 known[doc["worker"]] = (doc["version"], doc["hash"])

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from workerctl import hookimpl
-from workerctl.engine.outputs import OutputMode
-from workerctl.engine.tools import Tool, ToolError
-from workerctl.workers.templates import Template
+from workerctl.api import OutputMode, Template, Tool, ToolError, hookimpl
 from workerctl_helpdesk.tickets import PRIORITIES, TicketSource
 
 __all__ = ["PRIORITIES", "TicketSource"]
@@ -18,7 +15,8 @@ def register_record_sources(register):
 
 @hookimpl
 def register_tool_categories(register):
-    register("support", "Helpdesk tickets: read them, reply, set priorities")
+    # replies and priorities are what a customer sees next: a person reviews them
+    register("support", "Helpdesk tickets: read them, reply, set priorities", needs_review=True)
 
 
 def _ticket(ctx, ticket_id: str):

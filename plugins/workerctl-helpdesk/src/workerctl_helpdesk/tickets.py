@@ -7,11 +7,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import ClassVar
 
-from workerctl.errors import NotFoundError
-from workerctl.records.builtin_store import load_record_file
-from workerctl.records.model import Comment, Record, RecordSource
-from workerctl.storage.lock import lock_for
-from workerctl.storage.tinydb_storage import open_db
+from workerctl.api import (
+    Comment,
+    ConfigError,
+    ImportCheck,
+    LinkRule,
+    NotFoundError,
+    Record,
+    RecordSource,
+    load_record_file,
+    open_tinydb,
+    state_lock,
+)
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 
@@ -22,24 +29,30 @@ class TicketSource(RecordSource):
     name = "helpdesk"
     record_types = ("ticket",)
     context_sources: ClassVar[dict[str, list[str]]] = {"tickets": ["ticket"]}
+    # a ticket names its customer's company and contact and the products it is about
+    link_rules: ClassVar[tuple[LinkRule, ...]] = (
+        LinkRule("company", "company", from_type="ticket"),
+        LinkRule("contact", "contact", from_type="ticket"),
+        LinkRule("products", "product", from_type="ticket"),
+    )
 
     def __init__(self, workspace) -> None:
         super().__init__(workspace)
         self.folder: Path = workspace.root / "helpdesk"
         self.path = self.folder / "tickets.json"
-        self.lock = lock_for(workspace.lock_file)
+        self.lock = state_lock(workspace)
 
     def _db(self):
         if not self.path.exists() and (self.folder / "tickets.yaml").exists():
             self._seed()
-        return open_db(self.path, hint=f"restore {self.path} from a backup")
+        return open_tinydb(self.path, hint=f"restore {self.path} from a backup")
 
     def _seed(self) -> None:
         with self.lock:
             if self.path.exists():
                 return
             items = load_record_file(self.folder / "tickets.yaml")
-            open_db(self.path).table("tickets").insert_multiple(
+            open_tinydb(self.path).table("tickets").insert_multiple(
                 {**item, "priority": str(item.get("priority", "normal"))} for item in items)
 
     def _to_record(self, doc: dict) -> Record:
@@ -81,6 +94,36 @@ class TicketSource(RecordSource):
                             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
             table.insert(asdict(reply))
             return reply, True
+
+    def check_records(self, items: list, origin: str,
+                      positions: list[int] | None = None) -> ImportCheck:
+        """Every ticket needs an id like TK-101 and a title; nothing is written."""
+        problems = [f"{origin}: ticket {item.get('id')!r}: needs an id like TK-101 and a title"
+                    for item in items
+                    if not (isinstance(item.get("id"), str) and item["id"].startswith("TK-")
+                            and isinstance(item.get("title"), str))]
+        if problems:
+            raise ConfigError(f"{origin}: {len(problems)} invalid ticket(s)", problems)
+        return super().check_records(items, origin, positions)
+
+    def import_records(self, items: list[dict], origin: str) -> tuple[int, int]:
+        """Insert or replace tickets by id; returns (added, replaced)."""
+        from tinydb import Query
+
+        self.check_records(items, origin)
+        added = replaced = 0
+        with self.lock:
+            table = self._db().table("tickets")
+            for item in items:
+                doc = {k: v for k, v in item.items() if k != "type"}
+                doc["priority"] = str(doc.get("priority", "normal"))
+                if table.get(Query().id == doc["id"]):
+                    table.remove(Query().id == doc["id"])
+                    replaced += 1
+                else:
+                    added += 1
+                table.insert(doc)
+        return added, replaced
 
     def set_field(self, record_id: str, field: str, value) -> object:
         """Set one field; returns the value before (writing the same value is a no-op)."""

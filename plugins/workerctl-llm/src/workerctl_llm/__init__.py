@@ -4,7 +4,7 @@ unchanged with this plugin installed."""
 
 from __future__ import annotations
 
-from workerctl import hookimpl
+from workerctl.api import hookimpl
 from workerctl_llm.executor import LLMExecutor
 
 __all__ = ["LLMExecutor"]

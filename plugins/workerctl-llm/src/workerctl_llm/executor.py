@@ -15,7 +15,7 @@ import re
 import threading
 from typing import Any
 
-from workerctl.engine.step import (
+from workerctl.api import (
     ExecutorFailure,
     InvalidOutput,
     ProviderUnavailable,

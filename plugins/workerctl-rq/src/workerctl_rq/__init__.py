@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workerctl import hookimpl
+from workerctl.api import hookimpl
 from workerctl_rq.executor import RQExecutor
 
 __all__ = ["RQExecutor"]

@@ -25,8 +25,7 @@ def worker(ctx, queues, redis_url, burst, name):
     from redis.exceptions import RedisError
     from rq import Queue, Worker
 
-    from workerctl.errors import HistoryError, UsageError
-    from workerctl.workspace import find_workspace
+    from workerctl.api import HistoryError, UsageError, find_workspace
     from workerctl_rq.connection import connect, safe_url
     from workerctl_rq.connection import redis_url as default_url
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit, urlunsplit
 
-from workerctl.errors import UsageError
+from workerctl.api import UsageError
 
 ENV_VAR = "WORKERCTL_REDIS_URL"
 DEFAULT_URL = "redis://127.0.0.1:6379/0"

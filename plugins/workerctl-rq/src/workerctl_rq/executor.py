@@ -13,8 +13,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workerctl.engine.step import ProviderUnavailable
-from workerctl.runs.model import CANCELLED, FAILED, FINISHED, QUEUED, RUNNING, Run, RunError
+from workerctl.api import (
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    ProviderUnavailable,
+    Run,
+    RunError,
+    installed_executors,
+    is_remote,
+)
 from workerctl_rq.connection import ENV_VAR, connect, has_password, redis_url, safe_url
 
 SETTINGS = ("queue", "redis_url", "inner", "retries", "result_days")
@@ -51,16 +61,14 @@ class RQExecutor:
         return problems
 
     def _check_inner(self, inner: Any) -> list[tuple]:
-        from workerctl.plugins.manager import get_registry
-
         if not isinstance(inner, dict) or not isinstance(inner.get("name"), str):
             return [("inner", "needs 'inner': the executor that does the steps remotely",
                      "e.g. inner: {name: llm, model: gpt-4o-mini}")]
-        registry = get_registry()
+        executors = installed_executors()
         name = inner["name"]
-        executor = registry.executors.get(name)
-        if executor is None or name == self.name or hasattr(executor, "submit"):
-            usable = sorted(n for n, e in registry.executors.items() if not hasattr(e, "submit"))
+        executor = executors.get(name)
+        if executor is None or name == self.name or is_remote(executor):
+            usable = sorted(n for n, e in executors.items() if not is_remote(e))
             return [("inner.name", f"{name!r} cannot do the steps remotely",
                      f"use one of: {', '.join(usable)}")]
         settings = {k: v for k, v in inner.items() if k != "name"}

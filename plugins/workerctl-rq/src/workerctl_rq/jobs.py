@@ -6,8 +6,7 @@ import os
 import socket
 import time
 
-from workerctl.runs.history import RunFinishedElsewhere
-from workerctl.runs.model import Run
+from workerctl.api import Run, RunFinishedElsewhere, execute_remote, find_workspace
 
 
 class JobSink:
@@ -39,10 +38,6 @@ def execute_run(run_data: dict) -> dict:
     """Execute the run in this worker's workspace; the finished run is the job's result."""
     from rq import get_current_job
 
-    from workerctl.engine.loop import Engine
-    from workerctl.plugins.manager import get_registry
-    from workerctl.workspace import find_workspace
-
     workspace = find_workspace(os.environ.get("WORKERCTL_WORKSPACE"))
     job = get_current_job()
     if job is not None:
@@ -51,7 +46,5 @@ def execute_run(run_data: dict) -> dict:
                          "where": f"pid {os.getpid()} on {socket.gethostname()}",
                          "heartbeat": time.time()})
         job.save_meta()
-    run = Run.from_dict(run_data)
-    engine = Engine(workspace, get_registry(), history=JobSink(job))
-    done = engine.execute_remote(run, JobSink(job))
+    done = execute_remote(Run.from_dict(run_data), JobSink(job), workspace)
     return done.to_dict()

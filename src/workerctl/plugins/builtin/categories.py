@@ -1,7 +1,12 @@
-"""The built-in tool categories (those of the original product)."""
+"""The built-in tool categories (those of the original product).
 
-from workerctl import hookimpl
+Actions in crm, finance, commerce and hrm can change what a customer, an
+invoice or a person's record says, so those categories need a person's review.
+"""
 
+from workerctl.api import hookimpl
+
+NEEDS_REVIEW = ("crm", "finance", "commerce", "hrm")
 CATEGORIES = {
     "productivity": "Projects and tasks: read tasks, list a project's tasks, comment on tasks",
     "crm": "Contacts, companies and their activity",
@@ -19,4 +24,4 @@ CATEGORIES = {
 @hookimpl
 def register_tool_categories(register):
     for name, description in CATEGORIES.items():
-        register(name, description)
+        register(name, description, needs_review=name in NEEDS_REVIEW)

@@ -35,14 +35,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from workerctl import hookimpl
-from workerctl.engine.step import (
+from workerctl.api import (
     ExecutorFailure,
     InvalidOutput,
     ProviderUnavailable,
     Step,
     StepTimeout,
+    hookimpl,
     step_from_json,
 )
 
@@ -69,9 +70,10 @@ class CommandExecutor:
     name = "command"
     description = "Runs a program per step: JSON request on stdin, JSON step on stdout"
 
-    def check_settings(self, settings: dict) -> list[tuple[str, str]]:
-        problems = [(k, f"unknown command setting {k!r}", f"known: {', '.join(sorted(SETTINGS))}")
-                    for k in settings if k not in SETTINGS]
+    def check_settings(self, settings: dict[str, Any]) -> list[tuple[str, ...]]:
+        known = ", ".join(sorted(SETTINGS))
+        problems: list[tuple[str, ...]] = [(k, f"unknown command setting {k!r}", f"known: {known}")
+                                           for k in settings if k not in SETTINGS]
         argv = settings.get("argv")
         if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
             problems.append(("argv", "needs 'argv': a non-empty list of strings",

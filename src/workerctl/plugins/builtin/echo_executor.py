@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
-from workerctl import hookimpl
-from workerctl.engine.step import ExecutorFailure, Step, StepTimeout, ToolCall
+from workerctl.api import ExecutorFailure, Step, StepTimeout, ToolCall, hookimpl
 from workerctl.runs.model import preview_of
 
 STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat"}
@@ -159,8 +159,8 @@ class EchoExecutor:
                   "context, or plays a scripted list of steps"
     calls_provider = False  # so a timeout is never put down to a provider
 
-    def check_settings(self, settings: dict) -> list[tuple[str, str]]:
-        problems = []
+    def check_settings(self, settings: dict[str, Any]) -> list[tuple[str, ...]]:
+        problems: list[tuple[str, ...]] = []
         for key in settings:
             if key != "script":
                 problems.append((key, f"unknown echo setting {key!r}", "known: script"))

@@ -1,7 +1,6 @@
 """The built-in output modes: ``task_comment`` and ``review_note``."""
 
-from workerctl import hookimpl
-from workerctl.engine.outputs import OutputMode
+from workerctl.api import OutputMode, hookimpl
 
 
 def write_task_comment(ctx, text: str) -> None:

@@ -1,6 +1,6 @@
 """Registers the built-in record store (records kept in the workspace)."""
 
-from workerctl import hookimpl
+from workerctl.api import hookimpl
 from workerctl.records.builtin_store import BuiltinRecordStore
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from workerctl import hookimpl
-from workerctl.engine.tools import Tool, ToolError
+from workerctl.api import Tool, ToolError, hookimpl
 
 
 def _id_param(name: str, what: str) -> dict:

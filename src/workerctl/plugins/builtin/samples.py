@@ -6,6 +6,7 @@ Due dates are relative to the day ``init`` runs, so "overdue" stays true.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 
 def sample_records(today: dt.date | None = None) -> list[dict]:
@@ -95,7 +96,7 @@ def sample_records(today: dt.date | None = None) -> list[dict]:
 
 
 # (file name, template key, status, overrides)
-SAMPLE_WORKERS = (
+SAMPLE_WORKERS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("overdue-task-review", "overdue-task-review", "active", {}),
     ("crm-activity-summary", "crm-activity-summary", "active", {}),
     ("handoff-preparation", "handoff-preparation", "paused", {}),

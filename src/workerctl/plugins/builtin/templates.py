@@ -5,9 +5,7 @@ output format, what not to do, when to stop and ask a person), because a narrow,
 explicit worker is one a person can review.
 """
 
-from workerctl import hookimpl
-from workerctl.workers.contract import OutputContract
-from workerctl.workers.templates import Template
+from workerctl.api import OutputContract, Template, hookimpl
 
 
 def _instructions(role: str, review: str, output: str, never: str, stop: str) -> str:

@@ -1,0 +1,125 @@
+"""A batch in one process against one process per run, and how soon ``run watch``
+shows a step.
+
+    .venv/bin/python benchmarks/batch_bench.py [--runs 200] [--jobs 4] [--steps 20]
+
+1. ``--runs`` tasks, an echo worker (``overdue-task-review``: context, one step, a
+   task comment): ``workerctl run start W --records-from FILE --jobs N`` once, then
+   the same number of runs as ``workerctl run start W --task T`` one process each (as
+   the old cron script did), on two copies of the same workspace. Target: the batch
+   at least 20x faster.
+2. A detached run whose echo script makes ``--steps`` tool calls 0.2 s apart, followed
+   by ``workerctl run watch``: for each iteration, the time from its being recorded
+   (its ``finished`` time, written just before the run file) to the watch printing
+   it. Target: under 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.workspace import init_workspace
+
+WORKERCTL = [sys.executable, "-m", "workerctl"]
+
+
+def workspace_with_tasks(root: Path, count: int):
+    workspace = init_workspace(root, get_registry())
+    tasks = [f"T-{n}" for n in range(10000, 10000 + count)]
+    BuiltinRecordStore(workspace).import_records(
+        [{"id": t, "type": "task", "title": f"Task {t}", "status": "todo",
+          "due": "2026-01-01", "links": {"project": "P-7"}} for t in tasks], "benchmark")
+    return workspace, tasks
+
+
+def cli(workspace, *args: str, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run([*WORKERCTL, "-w", str(workspace.root), *args], capture_output=True,
+                          text=True, env=env, **kw)
+
+
+def batch_against_processes(tmp: Path, runs: int, jobs: int) -> dict:
+    one, tasks = workspace_with_tasks(tmp / "batch", runs)
+    many, _ = workspace_with_tasks(tmp / "each", runs)
+    ids = tmp / "ids.txt"
+    ids.write_text("\n".join(tasks) + "\n")
+    began = time.perf_counter()
+    done = cli(one, "run", "start", "overdue-task-review", "--records-from", str(ids),
+               "--jobs", str(jobs), "--json=counts")
+    batch_seconds = time.perf_counter() - began
+    assert json.loads(done.stdout)["counts"] == {"completed": runs}, done.stdout + done.stderr
+    began = time.perf_counter()
+    for task in tasks:
+        result = cli(many, "run", "start", "overdue-task-review", "--task", task)
+        assert result.returncode == 0, result.stderr
+    each_seconds = time.perf_counter() - began
+    return {"runs": runs, "jobs": jobs, "batch_s": batch_seconds, "each_s": each_seconds,
+            "batch_runs_per_s": runs / batch_seconds, "each_runs_per_s": runs / each_seconds,
+            "speedup": each_seconds / batch_seconds}
+
+
+def watch_latency(tmp: Path, steps: int) -> dict:
+    workspace, _ = workspace_with_tasks(tmp / "watch", 1)
+    script = [{"sleep": 0.2, "tool": "read_task", "arguments": {"task_id": "T-1042"}}] * steps
+    (workspace.workers_dir / "stepper.yaml").write_text(
+        "name: stepper\nstatus: active\ninstructions: Read the task.\n"
+        "context_sources: [tasks]\ntool_categories: [productivity]\n"
+        f"output_mode: review_note\nmax_iterations: {steps + 1}\ntimeout: 120\n"
+        "executor: " + json.dumps({"name": "echo", "script": [*script, {"output": "done"}]})
+        + "\n")
+    run_id = cli(workspace, "run", "start", "stepper", "--task", "T-1042",
+                 "--detach").stdout.strip()
+    proc = subprocess.Popen([*WORKERCTL, "-w", str(workspace.root), "run", "watch", run_id,
+                             "--format", "ndjson"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    shown: dict[int, float] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "iteration":
+            shown[event["number"]] = time.time()
+    proc.wait(60)
+    run = json.loads(cli(workspace, "run", "inspect", run_id, "--json").stdout)
+    delays = []
+    for it in run["iterations"]:
+        if it["number"] in shown and it["tool_calls"]:
+            recorded = dt.datetime.fromisoformat(it["finished"].replace("Z", "+00:00"))
+            delays.append((shown[it["number"]] - recorded.timestamp()) * 1000)
+    return {"steps": len(delays), "median_ms": statistics.median(delays),
+            "p95_ms": sorted(delays)[max(0, round(0.95 * len(delays)) - 1)],
+            "max_ms": max(delays)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        figures = batch_against_processes(tmp, args.runs, args.jobs)
+        print(f"{figures['runs']} runs, one process with --jobs {figures['jobs']}: "
+              f"{figures['batch_s']:.2f} s ({figures['batch_runs_per_s']:.1f} runs/s)")
+        print(f"{figures['runs']} runs, one process each:      {figures['each_s']:.2f} s "
+              f"({figures['each_runs_per_s']:.1f} runs/s)")
+        print(f"speed-up: {figures['speedup']:.1f}x (target: at least 20x)")
+        latency = watch_latency(tmp, args.steps)
+        print(f"run watch: {latency['steps']} steps shown {latency['median_ms']:.0f} ms "
+              f"(median), {latency['p95_ms']:.0f} ms (p95), {latency['max_ms']:.0f} ms (max) "
+              "after being recorded (target: under 100 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""The public API for plugin authors: everything a plugin may import from workerctl.
+
+A plugin imports from here and nowhere else in ``workerctl``; every other module
+is private and may change in any release. The names below keep their meaning
+across the 0.x series (a change to one is announced in the changelog first)::
+
+    from workerctl.api import Step, Tool, hookimpl
+
+    @hookimpl
+    def register_executors(register):
+        register(Shout())
+
+What is here, by the hook that uses it:
+
+- every hook: ``hookimpl`` (the marker for the ``workerctl`` project);
+- ``register_executors``: the step protocol (``StepRequest``, ``Step``,
+  ``ToolCall``, ``step_from_json``, ``PROTOCOL_VERSION``), the ``Executor`` and
+  ``RemoteExecutor`` protocols, the failures an executor raises on purpose
+  (``ProviderUnavailable``, ``InvalidOutput``, ``StepTimeout``, their base
+  ``ExecutorFailure``), and for executors that hand runs elsewhere (a task
+  queue): ``Run``, ``RunError``, the run states, ``RunStore``,
+  ``ProgressSink``, ``RunFinishedElsewhere``, ``execute_remote`` and
+  ``installed_executors``;
+- ``register_tools`` / ``register_tool_categories``: ``Tool``, ``ToolContext``,
+  ``ToolError``, ``ToolCategory``;
+- ``register_output_modes``: ``OutputMode``, ``OutputContext``;
+- ``register_templates``: ``Template``, ``OutputContract`` (what its output must hold);
+- ``register_record_sources``: ``RecordSource``, ``Record``, ``Comment``,
+  ``LinkRule``, ``ImportCheck``, ``link_ids``, ``load_record_file``, and for sources that keep
+  their own files in the workspace: ``state_lock`` and ``open_tinydb``
+  (atomic, damage-detecting TinyDB files under the workspace lock);
+- commands (``register_commands``): ``Workspace``, ``find_workspace`` and the
+  errors a command raises for the user (``WorkerctlError`` and its kinds, each
+  with its documented exit code);
+- ``ERROR_KINDS``: the error kinds a run can fail with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from workerctl.engine.outputs import OutputContext, OutputMode
+from workerctl.engine.remote import ProgressSink, RemoteExecutor, RunStore
+from workerctl.engine.remote import as_remote as _as_remote
+from workerctl.engine.step import (
+    PROTOCOL_VERSION,
+    Executor,
+    ExecutorFailure,
+    InvalidOutput,
+    ProviderUnavailable,
+    Step,
+    StepRequest,
+    StepTimeout,
+    ToolCall,
+    step_from_json,
+)
+from workerctl.engine.tools import Tool, ToolCategory, ToolContext, ToolError
+from workerctl.errors import (
+    EXIT_HISTORY,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    ConfigError,
+    DamagedFile,
+    HistoryError,
+    NotFoundError,
+    UsageError,
+    WorkerctlError,
+)
+from workerctl.records.model import (
+    Comment,
+    ImportCheck,
+    LinkRule,
+    Record,
+    RecordSource,
+    link_ids,
+)
+from workerctl.runs.history import RunFinishedElsewhere
+from workerctl.runs.model import (
+    CANCELLED,
+    COMPLETED,
+    ERROR_KINDS,
+    FAILED,
+    FINISHED,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    UNFINISHED,
+    Run,
+    RunError,
+)
+from workerctl.workers.contract import OutputContract
+from workerctl.workers.model import Worker
+from workerctl.workers.templates import Template
+from workerctl.workspace import Workspace, find_workspace
+
+if TYPE_CHECKING:
+    from tinydb import TinyDB
+
+    from workerctl.storage.lock import FileLock
+
+hookimpl = pluggy.HookimplMarker("workerctl")
+"""Marks a function in a plugin module as the implementation of a workerctl hook."""
+
+
+def is_remote(executor: object) -> bool:
+    """True for an executor that hands runs elsewhere instead of doing steps here."""
+    return _as_remote(executor) is not None
+
+
+def installed_executors() -> dict[str, Executor | RemoteExecutor]:
+    """Every executor registered in this process, by name (for executors that wrap
+    another one, such as a task queue naming the executor its workers use)."""
+    from workerctl.plugins.manager import get_registry
+
+    return dict(get_registry().executors)
+
+
+def execute_remote(run: Run, sink: ProgressSink, workspace: Workspace | None = None) -> Run:
+    """Execute, on this machine, a run that a remote executor handed over.
+
+    The run arrives ``queued`` with the configuration it was started with; the
+    executor settings' ``inner`` names the executor that does the steps here.
+    The same engine runs it as locally (checks, tool gate, limits); progress
+    goes to ``sink``; the finished run is returned for the queue to carry back.
+    ``workspace`` defaults to the one ``WORKERCTL_WORKSPACE`` names.
+    """
+    from workerctl.engine.remote import execute_remote as _execute
+
+    return _execute(run, sink, workspace)
+
+
+def load_record_file(path: Path) -> list[dict[str, Any]]:
+    """Read a YAML or JSON file of records (a list, or a mapping with ``records``),
+    with the same limits and errors as ``workerctl records import``."""
+    from workerctl.records.builtin_store import load_record_file as _load
+
+    return _load(path)
+
+
+def state_lock(workspace: Workspace) -> FileLock:
+    """The workspace's state lock: hold it (``with state_lock(ws):``) around every
+    read-modify-write of a file your plugin keeps in the workspace."""
+    from workerctl.storage.lock import lock_for
+
+    return lock_for(workspace.lock_file)
+
+
+def open_tinydb(path: Path, hint: str | None = None) -> TinyDB:
+    """A TinyDB whose file is replaced atomically and is never written over when it
+    is damaged (exit 4 with ``hint`` telling the user how to recover)."""
+    from workerctl.storage.tinydb_storage import open_db
+
+    db: TinyDB = open_db(path, hint=hint)
+    return db
+
+
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "ERROR_KINDS",
+    "EXIT_HISTORY",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_RUN_FAILED",
+    "EXIT_USAGE",
+    "FAILED",
+    "FINISHED",
+    "PENDING",
+    "PROTOCOL_VERSION",
+    "QUEUED",
+    "RUNNING",
+    "UNFINISHED",
+    "Comment",
+    "ConfigError",
+    "DamagedFile",
+    "Executor",
+    "ExecutorFailure",
+    "HistoryError",
+    "ImportCheck",
+    "InvalidOutput",
+    "LinkRule",
+    "NotFoundError",
+    "OutputContext",
+    "OutputContract",
+    "OutputMode",
+    "ProgressSink",
+    "ProviderUnavailable",
+    "Record",
+    "RecordSource",
+    "RemoteExecutor",
+    "Run",
+    "RunError",
+    "RunFinishedElsewhere",
+    "RunStore",
+    "Step",
+    "StepRequest",
+    "StepTimeout",
+    "Template",
+    "Tool",
+    "ToolCall",
+    "ToolCategory",
+    "ToolContext",
+    "ToolError",
+    "UsageError",
+    "Worker",
+    "WorkerctlError",
+    "Workspace",
+    "execute_remote",
+    "find_workspace",
+    "hookimpl",
+    "installed_executors",
+    "is_remote",
+    "link_ids",
+    "load_record_file",
+    "open_tinydb",
+    "state_lock",
+    "step_from_json",
+]

@@ -1,0 +1,217 @@
+"""Running one worker over many records in one process (``run start W --task …``).
+
+A cron job that starts one process per record pays the interpreter, click and the
+plugins every time; here they are paid once and the runs share one engine. Each
+run is an ordinary run in the history (created, executed and finished exactly as
+``run start`` does it), so ``runs list``, ``run watch`` and ``run troubleshoot``
+see nothing special.
+
+Runs execute on ``jobs`` threads. The engine keeps no per-run state on itself
+(each run's state lives in its own ``Run`` and the loop's locals), the history,
+records and versions take a process-wide lock that is re-entrant per thread
+(``storage.lock``), and the SIGTERM handler is installed only by a run on the main
+thread, so worker threads never touch signals.
+
+Every start passes the duplicate guard; a record it refuses is reported as
+skipped, not failed (``_refusal`` is the one place that knows the guard's error).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from workerctl.errors import NotFoundError, WorkerctlError
+from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
+
+if TYPE_CHECKING:
+    from workerctl.engine.loop import Engine, StartOptions
+
+SKIPPED = "skipped"
+NOT_STARTED = "not_started"
+
+
+@dataclass
+class BatchItem:
+    """What became of one record of a batch."""
+
+    record_id: str | None
+    status: str  # completed | failed | cancelled | skipped | not_started (queued: remote)
+    run_id: str | None = None
+    message: str = ""  # the output preview, the error, or why it was skipped
+    error_kind: str | None = None
+    duration: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class BatchResult:
+    worker: str
+    items: list[BatchItem] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in self.items:
+            out[item.status] = out.get(item.status, 0) + 1
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """True when every record's run completed, was skipped by the duplicate guard
+        or was handed to a remote executor."""
+        return all(item.status not in (FAILED, CANCELLED, NOT_STARTED) for item in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worker": self.worker, "runs": [i.to_dict() for i in self.items],
+                "counts": self.counts, "seconds": round(self.seconds, 3), "ok": self.ok,
+                "interrupted": self.interrupted}
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The duplicate guard's reason when ``exc`` is its refusal, else None."""
+    decision = getattr(exc, "decision", None)
+    if decision is not None and type(exc).__name__ == "DuplicateRefused":
+        return str(getattr(decision, "message", "") or exc)
+    return None
+
+
+def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
+    """Every id cleaned, de-duplicated (order kept) and known: an unknown one is exit 3
+    before anything runs, as for a single run."""
+    from workerctl.engine.loop import clean_record_id
+
+    ids = list(dict.fromkeys(i for i in (clean_record_id(r) for r in record_ids) if i))
+    missing = [i for i in ids if engine.records.peek(i) is None]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise NotFoundError(f"no record with id {shown} ({len(missing)} of {len(ids)}); "
+                            "no run was started",
+                            hint="'workerctl records list' shows the ids")
+    return ids
+
+
+class BatchRunner:
+    """Start ``worker`` on each record, ``jobs`` at a time, in this process."""
+
+    def __init__(self, engine: Engine, jobs: int = 1,
+                 on_done: Callable[[BatchItem], None] | None = None) -> None:
+        self.engine = engine
+        self.jobs = max(1, jobs)
+        self.on_done = on_done or (lambda item: None)
+        self._stop = threading.Event()
+        self._started: dict[str, str] = {}  # run id -> record id, runs executing now
+        self._guard = threading.Lock()
+
+    def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
+        result = BatchResult(worker)
+        began = time.monotonic()
+        items: dict[int, BatchItem] = {}
+        if self.jobs == 1:
+            try:
+                for index, record_id in enumerate(record_ids):
+                    items[index] = self._one(worker, record_id, options)
+                    self.on_done(items[index])
+            except KeyboardInterrupt:
+                result.interrupted = True
+        else:
+            self._parallel(worker, record_ids, options, items, result)
+        result.items = [items.get(i) or BatchItem(r, NOT_STARTED, message="interrupted")
+                        for i, r in enumerate(record_ids)]
+        result.seconds = time.monotonic() - began
+        return result
+
+    def _parallel(self, worker, record_ids, options, items, result) -> None:
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="batch")
+        pending: dict[Future, int] = {}
+        queue = list(enumerate(record_ids))
+        try:
+            while queue or pending:
+                while queue and len(pending) < self.jobs and not self._stop.is_set():
+                    index, record_id = queue.pop(0)
+                    pending[pool.submit(self._one, worker, record_id, options)] = index
+                if not pending:
+                    break
+                done, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    items[pending.pop(future)] = item = future.result()
+                    self.on_done(item)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            self._stop.set()
+            self._cancel_started()
+            for future, index in pending.items():
+                try:
+                    items[index] = future.result(timeout=30)
+                except Exception:
+                    continue
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _cancel_started(self) -> None:
+        """Ctrl-C: the runs executing on the threads are cancelled (recorded); each
+        thread's engine then stops at its next step."""
+        import contextlib
+        import getpass
+
+        from workerctl.runs.cancel import cancel_run
+
+        with self._guard:
+            started = list(self._started)
+        for run_id in started:
+            with contextlib.suppress(WorkerctlError):
+                cancel_run(self.engine.history, run_id,
+                           by=f"{getpass.getuser()} (Ctrl-C on the batch)",
+                           registry=lambda: self.engine.registry)
+
+    def _one(self, worker: str, record_id: str | None, options: StartOptions) -> BatchItem:
+        if self._stop.is_set():
+            return BatchItem(record_id, NOT_STARTED, message="interrupted before it started")
+        began = time.monotonic()
+        try:
+            run = self.engine.start(worker, replace(options, record_id=record_id),
+                                    on_created=self._note_started)
+        except WorkerctlError as exc:
+            reason = _refusal(exc)
+            if reason is not None:
+                return BatchItem(record_id, SKIPPED, message=reason)
+            return BatchItem(record_id, NOT_STARTED, message=exc.message,
+                             duration=time.monotonic() - began)
+        finally:
+            with self._guard:
+                for run_id, rid in list(self._started.items()):
+                    if rid == record_id:
+                        del self._started[run_id]
+        if run.status == COMPLETED:
+            message = run.preview
+        elif run.error:
+            message = run.error.message
+        else:
+            message = f"{run.status} on executor {run.executor}"
+        return BatchItem(record_id, run.status, run.id, message,
+                         run.error.kind if run.error else None, run.duration)
+
+    def _note_started(self, run) -> None:
+        with self._guard:
+            self._started[run.id] = run.record_id
+
+
+def summary_line(result: BatchResult) -> str:
+    from workerctl import render
+
+    parts = [f"{result.count(s)} {s}" for s in (COMPLETED, FAILED, CANCELLED, SKIPPED,
+                                                NOT_STARTED, "queued") if result.count(s)]
+    return (f"{render.plural(len(result.items), 'run')} of {result.worker}: "
+            f"{', '.join(parts) or 'nothing to do'} in {render.duration(result.seconds)}"
+            + (" (interrupted)" if result.interrupted else ""))

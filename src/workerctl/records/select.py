@@ -1,0 +1,83 @@
+"""Choosing the records a batch runs on: ids from a file, or a jq filter over records.
+
+``--records-from`` takes what scripts already have: one id per line, JSON lines
+with an ``id`` (``records list --format ndjson``), or a JSON array of either.
+``--where`` is a jq expression evaluated on each record as ``records list --json``
+prints it (``.id``, ``.type``, ``.title``, ``.fields``, ``.links``, and ``.status``
+and ``.due`` at the top); a record is chosen when the expression gives ``true``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from workerctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from workerctl.records.book import RecordBook
+
+
+def ids_from_text(text: str, origin: str) -> list[str]:
+    """Record ids from one id per line, JSON lines, or a JSON array; blank lines and
+    ``#`` comments are skipped."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise UsageError(f"{origin}: not a JSON array: {exc}") from None
+        return [_id_of(item, f"{origin}: item {n}") for n, item in enumerate(data, start=1)]
+    ids = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise UsageError(f"{origin}:{number}: not a JSON object: {exc}") from None
+            ids.append(_id_of(item, f"{origin}:{number}"))
+        else:
+            ids.append(line)
+    return ids
+
+
+def _id_of(item: Any, where: str) -> str:
+    if isinstance(item, str) and item.strip():
+        return item.strip()
+    if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"].strip():
+        return item["id"].strip()
+    raise UsageError(f"{where}: expected a record id or an object with an \"id\"")
+
+
+def record_document(record) -> dict[str, Any]:
+    """A record as ``records list --json`` shows it (what ``--where`` sees)."""
+    return {**record.to_dict(), "status": record.fields.get("status"),
+            "due": record.fields.get("due")}
+
+
+def select(book: RecordBook, where: str | None, record_type: str | None = None) -> list[str]:
+    """Ids of the records (of ``record_type``) for which the jq expression is true."""
+    records = sorted(book.list(record_type), key=lambda r: r.id)
+    if not where:
+        return [r.id for r in records]
+    import jq
+
+    try:
+        program = jq.compile(where)
+    except ValueError as exc:
+        raise UsageError(f"--where: {str(exc).strip()}",
+                         hint="a jq expression over one record, e.g. "
+                              "--where '.status == \"open\" and .due < \"2026-12-01\"'") from None
+    chosen = []
+    for record in records:
+        doc = json.loads(json.dumps(record_document(record), default=str))
+        try:
+            results = program.input_value(doc).all()
+        except ValueError as exc:
+            raise UsageError(f"--where on {record.id}: {str(exc).strip()}") from None
+        if results and results[0] is True:
+            chosen.append(record.id)
+    return chosen

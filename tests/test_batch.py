@@ -1,0 +1,130 @@
+"""run start WORKER over many records in one process: --task repeated, --records-from,
+--where; --jobs; progress only on a terminal; one summary and one exit status."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import drive_terminal, make_worker
+from workerctl.runs.history import History
+
+TASKS = ["T-1042", "T-1043", "T-2001", "T-9001"]
+
+
+def batch(wcli, *args, input=None):
+    return wcli("run", "start", "overdue-task-review", *args, input=input)
+
+
+def test_repeated_task_runs_each_as_an_ordinary_run(workspace, wcli):
+    args = [a for t in TASKS for a in ("--task", t)]
+    result = batch(wcli, *args, "--jobs", "4")
+    assert result.exit_code == 0, result.output
+    assert "4 runs of overdue-task-review: 4 completed in" in result.output
+    history = History(workspace)
+    runs = [history.get(d["id"]) for d in history.list(None, limit=None)]
+    assert sorted(r.record_id for r in runs) == TASKS
+    for run in runs:  # per-run state: each run read and wrote only its own record
+        assert run.status == "completed"
+        assert f"task {run.record_id} " in run.output.splitlines()[0]
+        assert [e["record_id"] for e in run.side_effects] == [run.record_id]
+        assert run.context["records"][0] == {"type": "task", "id": run.record_id}
+    table = result.output.splitlines()
+    assert table[0].split() == ["status", "record", "run", "duration", "output", "/", "error"]
+
+
+def test_one_failure_is_exit_1_with_its_fix(wcli):
+    result = batch(wcli, "--task", "T-1042", "--task", "T-3001", "--jobs", "2")
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "record_access_denied" in result.output
+    assert "fix: use a worker that may access it" in result.output
+    assert "2 runs of overdue-task-review: 1 completed, 1 failed" in result.output
+    doc = json.loads(batch(wcli, "--task", "T-1043", "--task", "T-3001", "--json").output)
+    assert doc["counts"] == {"completed": 1, "failed": 1} and doc["ok"] is False
+    assert {r["status"] for r in doc["runs"]} == {"completed", "failed"}
+
+
+def test_an_unknown_record_starts_nothing(workspace, wcli):
+    result = batch(wcli, "--task", "T-1042", "--task", "T-NOPE", "--task", " ")
+    assert result.exit_code == 2  # the blank one: an empty --task is a mistake
+    result = batch(wcli, "--task", "T-1042", "--task", "T-NOPE")
+    assert result.exit_code == 3 and "T-NOPE" in result.output
+    assert History(workspace).list(None, limit=None) == []
+    assert wcli("run", "start", "nosuch", "--task", "T-1", "--task", "T-2").exit_code == 3
+
+
+def test_records_from_a_file_or_stdin(workspace, wcli, tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# overdue\nT-1042\n\n  T-1043  \nT-1042\n")  # duplicates run once
+    result = batch(wcli, "--records-from", str(ids), "--json=counts")
+    assert json.loads(result.output) == {"counts": {"completed": 2}}
+    lines = wcli("records", "list", "--type", "project", "--format", "ndjson").output
+    piped = wcli("run", "start", "crm-activity-summary", "--records-from", "-", "--json",
+                 input=lines)
+    doc = json.loads(piped.output)
+    assert {r["record_id"] for r in doc["runs"]} == {
+        json.loads(line)["id"] for line in lines.splitlines()}
+    bad = batch(wcli, "--records-from", "-", input='{"title": "no id"}\n')
+    assert bad.exit_code == 2 and "<stdin>:1" in bad.output
+    assert batch(wcli, "--records-from", str(tmp_path / "nope")).exit_code == 3
+
+
+def test_where_is_a_jq_filter_over_records(wcli):
+    result = batch(wcli, "--type", "task", "--where", '.fields.priority == "high"', "--json")
+    doc = json.loads(result.output)
+    expected = [r["id"] for r in json.loads(wcli("records", "list", "--type", "task",
+                                                 "--json").output)
+                if r["fields"].get("priority") == "high"]
+    assert sorted(r["record_id"] for r in doc["runs"]) == sorted(expected) and expected
+    none = batch(wcli, "--where", '.id == "nothing"')
+    assert none.exit_code == 0 and "no records match" in none.output
+    bad = batch(wcli, "--where", ".[")
+    assert bad.exit_code == 2 and "--where" in bad.output
+
+
+def test_quiet_and_piped_show_no_progress_bar(wcli):
+    result = batch(wcli, "--task", "T-1042", "--task", "T-1043", "--quiet")
+    assert result.output.splitlines() == [
+        line for line in result.output.splitlines() if "runs of" in line]
+    assert "status" not in result.output
+
+
+def test_progress_bar_only_on_a_terminal(workspace):
+    args = ["run", "start", "overdue-task-review", "--task", "T-1042", "--task", "T-1043"]
+    code, screen = drive_terminal(args, [], workspace=workspace, no_color=False)
+    assert code == 0 and "overdue-task-review" in screen and "2/2" in screen
+    code, screen = drive_terminal(args, [], workspace=workspace, no_color=True)
+    assert code == 0 and "2/2" not in screen
+
+
+def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
+    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
+                executor='{name: echo, script: [{sleep: 3, output: late}]}')
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
+            *[a for t in TASKS for a in ("--task", t)], "--jobs", "2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = History(workspace)
+    deadline = time.monotonic() + 20
+    while len(history.list(None, limit=None)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    runs = history.list(None, limit=None)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"cancelled"}
+    assert "2 not_started" in out and "interrupted" in out
+
+
+def test_duplicate_guard_skips_are_not_failures(wcli):
+    pytest.importorskip("workerctl.runs.duplicate_guard")
+    assert batch(wcli, "--task", "T-1042", "--task", "T-1043").exit_code == 0
+    again = batch(wcli, "--task", "T-1042", "--task", "T-1043", "--json")
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.output)
+    assert doc["counts"] == {"skipped": 2} and doc["ok"] is True
+    assert all("already wrote" in r["message"] for r in doc["runs"])
