@@ -33,7 +33,8 @@ def command_worker(workspace, name: str, script: str, *args: str) -> None:
 
 def set_limit(workspace, limit: int) -> None:
     settings = workspace.settings_file
-    settings.write_text(settings.read_text() + f"max_field_bytes: {limit}\n")
+    text = re.sub(r"(?m)^max_field_bytes:.*$", "", settings.read_text())
+    settings.write_text(text + f"max_field_bytes: {limit}\n")
 
 
 def start(workspace, name: str) -> dict:

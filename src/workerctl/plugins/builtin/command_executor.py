@@ -28,6 +28,7 @@ Settings::
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -35,7 +36,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from workerctl.api import (
     ExecutorFailure,
@@ -163,6 +164,10 @@ class _Streams:
 
     def __init__(self, proc: subprocess.Popen, payload: bytes, head_bytes: int) -> None:
         self.proc, self.head_bytes = proc, head_bytes
+        # the three pipes Popen opened (binary, buffered)
+        self.stdin = cast(io.BufferedWriter, proc.stdin)
+        self.stdout = cast(io.BufferedReader, proc.stdout)
+        self.stderr_pipe = cast(io.BufferedReader, proc.stderr)
         self.head = bytearray()
         self.total = 0
         self.tail = bytearray()
@@ -173,12 +178,12 @@ class _Streams:
 
     def _feed(self, payload: bytes) -> None:
         with contextlib.suppress(OSError):  # the program may exit without reading it all
-            self.proc.stdin.write(payload)
+            self.stdin.write(payload)
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+            self.stdin.close()
 
     def _read_out(self) -> None:
-        while chunk := self.proc.stdout.read1(65536):
+        while chunk := self.stdout.read1(65536):
             self.total += len(chunk)
             room = self.head_bytes - len(self.head)
             if room > 0:
@@ -186,7 +191,7 @@ class _Streams:
 
     def _read_err(self) -> None:
         keep = STDERR_TAIL * 4  # bytes enough for STDERR_TAIL characters of any kind
-        while chunk := self.proc.stderr.read1(65536):
+        while chunk := self.stderr_pipe.read1(65536):
             self.tail += chunk
             if len(self.tail) > 2 * keep:
                 del self.tail[:-keep]
