@@ -57,7 +57,7 @@ def test_rerun_asks_on_a_terminal(workspace, wcli):
 
 def _detached(workspace, worker):
     return run_workerctl("run", "start", worker, "--task", "T-1042", "--detach",
-                         workspace=workspace).stdout.strip()
+                         "--allow-repeat", workspace=workspace).stdout.strip()
 
 
 def test_cancel_by_filter(workspace, wcli):

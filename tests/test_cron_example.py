@@ -49,3 +49,15 @@ def test_sweep_with_nothing_overdue(workspace):
         store.delete(task.id)
     result = sweep(workspace)
     assert result.returncode == 0 and "no records match" in result.stdout
+
+
+def test_a_second_sweep_skips_the_tasks_already_handled(workspace):
+    first = sweep(workspace)
+    assert "5 runs of overdue-task-review: 4 completed, 1 failed" in first.stdout
+    second = sweep(workspace)
+    out = second.stdout
+    assert "5 runs of overdue-task-review: 1 failed, 4 skipped" in out, out + second.stderr
+    assert "already wrote to T-1042" in out
+    comments = [c for t in ("T-1042", "T-1043", "T-2001", "T-9001")
+                for c in BuiltinRecordStore(workspace).comments(t) if c.run_id]
+    assert len(comments) == 4  # one summary per task, not one per sweep

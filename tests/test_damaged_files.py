@@ -41,7 +41,8 @@ def target(workspace, kind: str, run_id: str):
     history = History(workspace)
     return {
         "shard": (history.shard_path(1),
-                  [("runs", "list"), ("run", "start", "overdue-task-review", "--task", "T-1042")]),
+                  [("runs", "list"), ("run", "start", "overdue-task-review", "--task", "T-1042",
+                                     "--allow-repeat")]),
         "run file": (history.body_path(run_id),
                      [("run", "inspect", "--id", run_id),
                       ("run", "review", "--id", run_id, "--verdict", "approved",
@@ -95,7 +96,8 @@ def test_an_empty_marker_is_a_power_cut_and_is_settled(workspace, ran):
 def test_reindex_moves_a_bad_run_file_aside_and_rebuilds_the_rest(workspace, ran, text):
     """Issue 13, case 3: a run file of the wrong shape no longer stops recovery."""
     second = json.loads(run_workerctl("run", "start", "overdue-task-review", "--task",
-                                      "T-1042", "--json", workspace=workspace).stdout)["id"]
+                                      "T-1042", "--allow-repeat", "--json",
+                                      workspace=workspace).stdout)["id"]
     history = History(workspace)
     history.body_path(ran).write_text(text)
     inspect = run_workerctl("run", "inspect", "--id", ran, workspace=workspace)

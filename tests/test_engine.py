@@ -38,9 +38,12 @@ def test_completed_run_writes_one_comment_and_records_everything(workspace):
     comments = BuiltinRecordStore(workspace).comments("T-1042")
     mine = [c for c in comments if c.run_id == run.id]
     assert len(mine) == 1 and mine[0].text == run.output
-    assert run.side_effects == [{"kind": "comment", "record_id": "T-1042",
-                                 "comment_id": mine[0].id, "key": f"{run.id}:output",
-                                 "created": True, "by": "output_mode"}]
+    [effect] = run.side_effects
+    assert effect.items() >= {"kind": "comment", "record_id": "T-1042",
+                              "comment_id": mine[0].id, "key": f"{run.id}:output",
+                              "created": True, "by": "output_mode",
+                              "state": "committed"}.items()
+    assert effect["at"] <= effect["committed_at"]
     assert {"type": "project", "id": "P-7"} in run.context["records"]
 
 

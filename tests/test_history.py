@@ -30,7 +30,8 @@ while not go.exists():  # every writer starts at the same moment: they must cont
     time.sleep(0.002)
 for i in range(int(sys.argv[2])):
     run = engine.start("overdue-task-review",
-                       StartOptions(record_id="T-1042", reason=f"{sys.argv[3]}-{i}"))
+                       StartOptions(record_id="T-1042", reason=f"{sys.argv[3]}-{i}",
+                                    allow_repeat=True))
     assert run.status == "completed", run.error
 """
 
@@ -123,12 +124,14 @@ def test_stale_heartbeat_of_a_remote_run_is_crashed(workspace):
 
 def test_truncated_history_file_is_reported_and_left_alone(workspace, wcli):
     for _ in range(3):
-        assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+        assert wcli("run", "start", "overdue-task-review", "--task", "T-1042",
+                    "--allow-repeat").exit_code == 0
     shard = next((workspace.history_dir / "index").glob("*.json"))
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 2])
     damaged = shard.read_bytes()
-    for args in (["runs", "list"], ["run", "start", "overdue-task-review", "--task", "T-1042"],
+    for args in (["runs", "list"], ["run", "start", "overdue-task-review", "--task", "T-1042",
+                                   "--allow-repeat"],
                  ["workers", "list"]):
         result = wcli(*args)
         assert result.exit_code == 4, result.output
@@ -143,7 +146,7 @@ def test_truncated_history_file_is_reported_and_left_alone(workspace, wcli):
 
 def test_reindex_keeps_a_damaged_shard_for_inspection(workspace, wcli):
     for _ in range(2):
-        wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+        wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
     shard = next((workspace.history_dir / "index").glob("*.json"))
     shard.write_text('{"runs": {"1": ')
     result = wcli("runs", "reindex")
@@ -155,7 +158,7 @@ def test_reindex_keeps_a_damaged_shard_for_inspection(workspace, wcli):
 
 def test_reindex_rebuilds_a_lost_index(workspace, wcli):
     ids = [json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                           "--json").output)["id"] for _ in range(3)]
+                           "--allow-repeat", "--json").output)["id"] for _ in range(3)]
     shard = next((workspace.history_dir / "index").glob("*.json"))
     shard.rename(shard.with_suffix(".aside"))
     assert wcli("runs", "reindex").exit_code == 0
@@ -260,7 +263,7 @@ with lock_for(Path({str(workspace.history_dir / 'lock')!r})):
 
 
 def test_runs_list_filters_and_formats(workspace, wcli):
-    wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
     wcli("run", "start", "overdue-task-review", "--task", "T-1043")
     wcli("run", "start", "handoff-preparation", "--task", "T-1042")
     by_task = json.loads(wcli("runs", "list", "--task", "T-1043", "--json").output)
@@ -295,9 +298,10 @@ def test_prune_keeps_unfinished_runs(workspace, wcli):
         for doc in data["runs"].values():
             doc["created"] = old
         doc_path.write_text(json.dumps(data))
-    wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
     dry = json.loads(wcli("runs", "prune", "--older-than", "90d", "--dry-run", "--json").output)
-    assert dry == {"removed": 1, "kept_unfinished": 1, "dry_run": True}
+    assert dry == {"removed": 1, "kept_unfinished": 1, "side_effects_forgotten": 0,
+                   "dry_run": True}
     assert len(history.list(None, limit=None)) == 3
     done = wcli("runs", "prune", "--older-than", "90d")
     assert "removed 1 run(s)" in done.output and "kept 1 unfinished" in done.output

@@ -41,7 +41,7 @@ def test_a_clean_completed_run_passes_every_automatic_check(workspace):
 
 def test_duplicate_comment_from_another_run(workspace):
     start(workspace, "overdue-task-review")
-    second = start(workspace, "overdue-task-review")
+    second = start(workspace, "overdue-task-review", allow_repeat=True)
     assert verdicts(workspace, second.id)["duplicates"] == "fail"
     assert "has the same text as" in evidence(workspace, second.id, "duplicates")[0]
 
@@ -157,14 +157,17 @@ def test_rerun_lists_side_effects_and_guards_duplicates(workspace, wcli):
     done = start(workspace, "overdue-task-review")
     comment = done.side_effects[0]["comment_id"]
     refused = wcli("run", "rerun", "--id", done.id)
-    assert refused.exit_code == 2
+    assert refused.exit_code == 5
     assert f"run {done.id}: comment {comment} on T-1042 (written)" in refused.output
-    assert "may write them again" in refused.output
+    assert f"already wrote to T-1042: comment {comment} on T-1042 by run {done.id}" \
+        in refused.output and "--allow-repeat" in refused.output
     forced = wcli("run", "rerun", "--id", done.id, "--force")
     assert forced.exit_code == 0
+    again = wcli("run", "rerun", "--id", done.id, "--allow-repeat")
+    assert again.exit_code == 0
     app = App(str(workspace.root))
     per_run = {}
     for c in app.records.comments("T-1042"):
         if c.run_id:
             per_run[c.run_id] = per_run.get(c.run_id, 0) + 1
-    assert set(per_run.values()) == {1} and len(per_run) == 2  # one comment per run, never two
+    assert set(per_run.values()) == {1} and len(per_run) == 3  # one comment per run, never two

@@ -168,7 +168,7 @@ def test_a_hand_made_worker_edited_after_a_run_can_be_restored(workspace, wcli):
     restored = wcli("worker", "restore", "handmade", "--run", first["id"])
     assert restored.exit_code == 0, restored.output
     assert path.read_text() == original
-    second = start_json(wcli, "handmade", "--task", "T-1042")
+    second = start_json(wcli, "handmade", "--task", "T-1042", "--allow-repeat")  # same config
     assert second["config_hash"] == first["config_hash"]
     assert wcli("worker", "restore", "handmade").exit_code == 2
     write_worker(workspace, "other", original.replace("name: handmade", "name: other"))

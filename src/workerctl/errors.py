@@ -11,6 +11,7 @@ EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_HISTORY = 4
+EXIT_DUPLICATE = 5  # a start refused by the duplicate guard: nothing ran, nothing recorded
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), the shell convention
 
 

@@ -110,10 +110,13 @@ def _json(result) -> dict:
     return json.loads(result.stdout)
 
 
-def start(ws, worker: str, record: str = "T-1042") -> Run:
+def start(ws, worker: str, record: str = "T-1042", allow_repeat: bool = True) -> Run:
     """``workerctl run start WORKER --task RECORD`` as a plugin user would run it (a queued
-    run prints only its id and status), then the run as stored."""
-    started = _json(CliRunnerBound(ws)("run", "start", worker, "--task", record, "--json"))
+    run prints only its id and status), then the run as stored. The tests start the same
+    worker on the same task many times: ``--allow-repeat`` passes the duplicate guard."""
+    repeat = ("--allow-repeat",) if allow_repeat else ()
+    started = _json(CliRunnerBound(ws)("run", "start", worker, "--task", record, *repeat,
+                                       "--json"))
     return get(ws, started["id"])
 
 
@@ -259,7 +262,10 @@ def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_wri
     queued = json.loads(workerctl_cli("run", "start", "remote", "--task", "T-1042",
                                       "--json").stdout)
     assert queued["status"] == "queued"
-    detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach")
+    refused = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach")
+    assert refused.exit_code == 5, refused.output  # the duplicate guard: same task, unchanged
+    detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach",
+                             "--allow-repeat")
     assert detached.exit_code == 0, detached.output
     detached_id = detached.stdout.strip()
     try:

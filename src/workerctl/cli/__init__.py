@@ -22,6 +22,7 @@ COMMANDS = {
     "templates": ("workerctl.cli.templates:templates", "The catalogue of worker templates."),
     "run": ("workerctl.cli.run:run", "Start, inspect, troubleshoot, review, rerun or cancel a run."),
     "runs": ("workerctl.cli.runs:runs", "List, watch, count, prune, rerun and cancel runs."),
+    "ledger": ("workerctl.cli.ledger:ledger", "Side effects runs made; settle unknown ones."),
     "records": ("workerctl.cli.records:records", "The business records runs act on."),
     "plugins": ("workerctl.cli.plugins:plugins", "Installed plugins and the hooks they implement."),
     "tools": ("workerctl.cli.plugins:tools", "Tools workers can call, by category."),
@@ -94,7 +95,8 @@ def cli(ctx, workspace):
     """Run AI workers, record every run, troubleshoot failures and review output.
 
     Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
-    3 not found; 4 the history is locked or damaged; 130 interrupted (Ctrl-C).
+    3 not found; 4 the history is locked or damaged; 5 a start refused as a
+    duplicate (nothing ran); 130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from workerctl.cli.common import app, json_options, run_id_argument
@@ -58,10 +60,12 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
               help="Who started it (default: manual on a terminal, else script).")
 @click.option("--wait", is_flag=True, help="For a worker on a remote executor (a task "
                                             "queue): wait until the run has finished.")
+@click.option("--allow-repeat", is_flag=True, help="Run even when this worker already wrote "
+                                                  "to this unchanged record (exit 5 without).")
 @json_options
 @click.pass_context
 def start(ctx, worker, record_ids, records_from, where, record_type, jobs, quiet, detach,
-          reason, test, trigger, wait, as_json):
+          reason, test, trigger, wait, allow_repeat, as_json):
     """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed.
 
     Several records (--task repeated, --records-from, --where) make a batch: every
@@ -70,13 +74,17 @@ def start(ctx, worker, record_ids, records_from, where, record_type, jobs, quiet
     skipped, not failed), 1 when any failed.
 
     A worker on a remote executor (e.g. rq) is queued and the command prints the
-    run id at once, unless --wait.
+    run id at once, unless --wait. Exit 5, with nothing run, when the worker already
+    wrote to this record and neither the record nor the worker changed since, when
+    a run of it on this record is executing now, or when an earlier write of it
+    there is unknown (see 'workerctl ledger list'); --allow-repeat runs it anyway
+    (except over an unknown write).
     """
     from workerctl.engine.loop import StartOptions
-    from workerctl.errors import EXIT_RUN_FAILED
 
     a = app(ctx)
-    options = StartOptions(trigger=trigger or _default_trigger(), reason=reason, test=test)
+    options = StartOptions(trigger=trigger or _default_trigger(), reason=reason, test=test,
+                           allow_repeat=allow_repeat)
     batch = len(record_ids) > 1 or records_from is not None or where is not None \
         or record_type is not None
     if batch:
@@ -84,6 +92,28 @@ def start(ctx, worker, record_ids, records_from, where, record_type, jobs, quiet
                      jobs=jobs, quiet=quiet, detach=detach, as_json=as_json)
         return
     options.record_id = record_ids[0] if record_ids else None
+    with _refusal_as_json(as_json):
+        _start(ctx, a, worker, options, detach, wait, as_json)
+
+
+@contextlib.contextmanager
+def _refusal_as_json(as_json: bool):
+    """With --json, a refused start also prints the guard's decision on stdout."""
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
+    try:
+        yield
+    except DuplicateRefused as refused:
+        if as_json:
+            from workerctl.cli.shape import Shape, echo_json
+
+            echo_json({"refused": refused.decision.to_dict()}, Shape())  # whole: fields differ
+        raise
+
+
+def _start(ctx, a, worker, options, detach, wait, as_json):
+    from workerctl.errors import EXIT_RUN_FAILED
+
     if detach:
         the_run = a.engine.start_detached(worker, options)
         if as_json:
@@ -425,12 +455,15 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 @run_id_argument
 @click.option("--force", is_flag=True, help="Rerun even when nothing changed or side effects "
                                             "may be written again.")
+@click.option("--allow-repeat", is_flag=True, help="Rerun even when the worker already wrote "
+                                                  "to this unchanged record.")
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")
 @json_options
 @click.pass_context
-def rerun_cmd(ctx, run_id, force, detach, as_json):
+def rerun_cmd(ctx, run_id, force, allow_repeat, detach, as_json):
     """A new run of the same worker on the same record, linked to the earlier one;
-    refused when nothing changed since it failed, unless --force."""
+    refused when nothing changed since it failed, unless --force (exit 2), and by
+    the duplicate guard like every start, unless --allow-repeat (exit 5)."""
     from workerctl.errors import EXIT_RUN_FAILED
     from workerctl.runs.cards import effect_text
     from workerctl.runs.rerun_guard import plan_rerun, rerun
@@ -446,7 +479,8 @@ def rerun_cmd(ctx, run_id, force, detach, as_json):
             click.echo(f"  run {e['run_id']}: {effect_text(e)}", err=as_json)
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
     click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
-    new = rerun(a.engine, plan, force=force, detach=detach)
+    with _refusal_as_json(as_json):
+        new = rerun(a.engine, plan, force=force, detach=detach, allow_repeat=allow_repeat)
     if detach:
         click.echo(new.id)
         return

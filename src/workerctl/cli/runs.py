@@ -131,14 +131,21 @@ def list_cmd(ctx, worker, status, task, since, until, limit, unreviewed, watch, 
 @runs.command("prune")
 @click.option("--older-than", "older", required=True, help="Age, e.g. 90d.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option("--forget-side-effects", is_flag=True,
+              help="Also drop their entries from the side-effect ledger (kept by default, "
+                   "so the duplicate guard still knows what they wrote).")
 @json_options
 @click.pass_context
-def prune(ctx, older, dry_run, as_json):
-    """Remove finished runs older than an age; unfinished runs are never removed."""
+def prune(ctx, older, dry_run, forget_side_effects, as_json):
+    """Remove finished runs older than an age; unfinished runs are never removed.
+
+    The side effects they made stay in the ledger ('workerctl ledger list')
+    unless --forget-side-effects."""
     from workerctl.timeparse import parse_duration, parse_when
 
     parse_duration(older)
-    result = app(ctx).history.prune(parse_when(older), dry_run=dry_run)
+    result = app(ctx).history.prune(parse_when(older), dry_run=dry_run,
+                                    forget_effects=forget_side_effects)
     if as_json:
         echo_json({**result, "dry_run": dry_run})
         return

@@ -9,6 +9,7 @@ the next one starts, so a crash leaves an honest trail.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -29,6 +30,7 @@ from workerctl.errors import NotFoundError, UsageError
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
+from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
 from workerctl.runs.liveness import current_owner, proc_start
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
 from workerctl.workers.files import get_worker
@@ -57,6 +59,7 @@ class StartOptions:
     reason: str = ""
     test: bool = False
     rerun_of: str | None = None
+    allow_repeat: bool = False  # let the duplicate guard pass a repeat on an unchanged record
 
 
 class Engine:
@@ -141,19 +144,49 @@ class Engine:
         worker, run = self.prepare(worker_name, options)
         remote = as_remote(self.registry.executors.get(worker.executor))
         if remote is not None:
-            return self._submit(remote, run, worker)
+            return self._submit(remote, run, worker, options)
         for status in (R.QUEUED, R.RUNNING):
             run.move(status)
-        self.history.create(run)
+        self._create_guarded(run, worker, options)
         if on_created is not None:
             on_created(run)
         return self._execute(run, worker)
 
-    def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker) -> Run:
+    def may_write(self, worker: Worker) -> bool:
+        """Whether a run of ``worker`` can write anything: its output mode writes, or a
+        tool it may call writes. Only such runs are guarded against duplicates."""
+        mode = self.registry.output_modes.get(worker.output_mode)
+        if mode is not None and mode.apply is not None:
+            return True
+        return any(t.writes and t.category in worker.tool_categories
+                   for t in self.registry.tools.values())
+
+    def guard(self, worker: Worker, run: Run, options: StartOptions):
+        """The duplicate guard's decision for this start (see ``runs.duplicate_guard``)."""
+        from workerctl.runs.duplicate_guard import check
+
+        return check(self.history, worker=worker.name, record_id=run.record_id,
+                     config_hash=run.config_hash, record_fingerprint=run.record_fingerprint,
+                     may_write=self.may_write(worker), allow_repeat=options.allow_repeat)
+
+    def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:
+        """Store the run unless the duplicate guard refuses it; the decision and the
+        creation share one hold of the history lock, so of several simultaneous
+        starts on one record exactly one is created."""
+        from workerctl.runs.duplicate_guard import DuplicateRefused
+
+        with self.history.lock:
+            decision = self.guard(worker, run, options)
+            if not decision.allowed:
+                raise DuplicateRefused(decision)
+            return self.history.create(run)
+
+    def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker,
+                options: StartOptions) -> Run:
         """Hand the run to a remote executor (a task queue): pending, then queued, or
         failed with the executor's error kind when it cannot take it."""
         run.owner = {**run.owner, "remote": worker.executor}
-        self.history.create(run)
+        self._create_guarded(run, worker, options)
         run.move(R.QUEUED)
         try:
             executor.submit(run, worker, self.workspace)
@@ -187,8 +220,8 @@ class Engine:
         worker, run = self.prepare(worker_name, options)
         remote = as_remote(self.registry.executors.get(worker.executor))
         if remote is not None:
-            return self._submit(remote, run, worker)
-        self.history.create(run)
+            return self._submit(remote, run, worker, options)
+        self._create_guarded(run, worker, options)
         child = spawn_executing_process(self.workspace, run.id)
 
         def hand_over(stored: Run) -> None:
@@ -268,6 +301,9 @@ class Engine:
                 run.review_reasons = [*run.review_reasons, *touched]
                 run.needs_review = bool(run.review_reasons)
             beat.stop()
+            for effect in run.side_effects:
+                if effect.get("state") == INTENDED:  # the write raised: it may have happened
+                    effect["state"] = UNKNOWN
             return self.history.save(run, executing=True)
         except RunFinishedElsewhere as other:
             return other.stored
@@ -407,7 +443,12 @@ class Engine:
                           side_effects=run.side_effects)
         read_mark, write_mark = len(self.records.reads), len(run.side_effects)
         try:
-            ok, result = gate.execute(call.name, call.arguments, ctx)
+            if tool is not None and tool.writes:
+                with self._intent(run, ctx.call_key, _target_of(tool, call.arguments, run),
+                                  f"tool {tool.name}"):
+                    ok, result = gate.execute(call.name, call.arguments, ctx)
+            else:
+                ok, result = gate.execute(call.name, call.arguments, ctx)
         finally:
             self._log_records(run, record, read_mark, write_mark,
                               f"{iteration.number}.{index + 1}")
@@ -441,7 +482,44 @@ class Engine:
             ctx = OutputContext(run_id=run.id, worker=worker.name, record=record,
                                 records=self.records, key=f"{run.id}:output",
                                 side_effects=run.side_effects)
-            mode.apply(ctx, text)
+            with self._intent(run, ctx.key, record.id if record else None,
+                              f"output mode {mode.name}"):
+                mode.apply(ctx, text)
+
+    @contextlib.contextmanager
+    def _intent(self, run: Run, key: str, target: str | None, by: str):
+        """Record a write as intended (stored) before it happens and as committed after.
+
+        The effects the write appends replace the placeholder, stamped committed;
+        a write that appended nothing (a refused tool call) leaves no trace. If
+        the write raises, or the process dies inside it, the placeholder stays
+        ``intended`` and the ledger reads it as ``unknown``.
+        """
+        effects = run.side_effects
+        placeholder = {"kind": "write", "key": key, "record_id": target, "state": INTENDED,
+                       "at": now_iso(), "by": by}
+        effects.append(placeholder)
+        self.history.save(run, executing=True)
+        start = len(effects)
+        yield
+        added = effects[start:]
+        del effects[start - 1:]
+        stamp = now_iso()
+        for effect in added:
+            effect.setdefault("at", placeholder["at"])
+            effect["state"], effect["committed_at"] = COMMITTED, stamp
+        effects.extend(added)
+        self.history.save(run, executing=True)
+
+def _target_of(tool, arguments, run: Run) -> str | None:
+    """The record a writing tool call is about to write to: its first ``*_id``
+    argument (``task_id``), else the run's record."""
+    if isinstance(arguments, dict):
+        for name in (tool.parameters.get("properties") or {}):
+            if name.endswith("_id") and isinstance(arguments.get(name), str):
+                return arguments[name]
+    return run.record_id
+
 
 def clean_record_id(record_id: str | None) -> str | None:
     """``--task " T-1042"`` means T-1042; ``--task ""`` (an empty ``$TASK`` in a script)

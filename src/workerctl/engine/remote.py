@@ -82,3 +82,28 @@ def execute_remote(run: Run, sink: ProgressSink, workspace: Workspace | None = N
     workspace = workspace or find_workspace(None)
     engine = Engine(workspace, get_registry(), history=sink)  # type: ignore[arg-type]
     return engine.execute_remote(run, sink)
+
+
+def receive_comments(run: Run, records: Any) -> int:
+    """Copy the comments a remotely executed run wrote into this machine's built-in
+    record store, keyed as they were written, so each lands here exactly once
+    however often the run is refreshed (the ledger receives the effects through the
+    history write that carries them back). Returns how many were new here."""
+    from workerctl.errors import NotFoundError
+
+    try:
+        store = records.builtin()
+    except NotFoundError:
+        return 0
+    new = 0
+    for effect in run.side_effects:
+        if effect.get("kind") != "comment" or effect.get("state", "committed") != "committed":
+            continue
+        target = effect.get("record_id")
+        text = effect.get("text") if effect.get("by") != "output_mode" else run.output
+        if not target or not text or store.get(target) is None:
+            continue
+        _, created = store.add_comment(target, text, author=f"worker:{run.worker}",
+                                       run_id=run.id, key=effect.get("key"))
+        new += created
+    return new

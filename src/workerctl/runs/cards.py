@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from workerctl import render
+from workerctl.runs.ledger import effect_state
 from workerctl.runs.model import Run
 
 
 def effect_text(effect: dict[str, Any]) -> str:
     """One side effect in words: "comment c-4 on T-1042 (written)"."""
-    state = "written" if effect.get("created", True) else "already there, not written again"
+    state = {"intended": "intended, not confirmed yet",
+             "unknown": "UNKNOWN: the process died during the write; "
+                        "settle it with 'workerctl ledger settle'",
+             "not_written": "not written (settled)"}.get(effect.get("state") or "")
+    if state is None:
+        state = "written" if effect.get("created", True) else "already there, not written again"
     what = " ".join(x for x in (effect["kind"], effect.get("comment_id", "")) if x)
     return f"{what} on {effect.get('record_id')} ({state})"
 
@@ -107,7 +113,8 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     if run.side_effects:
         lines.append("  side effects")
         for se in run.side_effects:
-            lines.append(f"    {effect_text(se)}; key {se.get('key')}")
+            shown = {**se, "state": effect_state(se, run.finished)}
+            lines.append(f"    {effect_text(shown)}; key {se.get('key')}")
     else:
         row("side effects", "none")
     if run.output:
@@ -173,8 +180,8 @@ def troubleshooting_text(report) -> list[list[str]]:
     rerun = report.rerun
     advice = ["Before rerunning:", f"   {rerun['advice']}"]
     for effect in rerun["side_effects"]:
-        advice.append(f"   · run {effect['run_id']} ({effect['run_status']}): "
-                      f"{effect_text(effect)}")
+        when = f", {effect['at']}" if effect.get("at") else ""
+        advice.append(f"   · run {effect['run_id']}{when}: {effect_text(effect)}")
     blocks.append(advice)
     return blocks
 

@@ -52,22 +52,20 @@ def changes_since(run: Run, *, workspace: Workspace, registry: Registry,
     return changes
 
 
-def earlier_side_effects(run: Run, history: History, limit: int = 50) -> list[dict[str, Any]]:
-    """Side effects made by runs of this worker on this record (this one included)."""
-    from workerctl.runs.history import RunFilter
+def earlier_side_effects(run: Run, history: History) -> list[dict[str, Any]]:
+    """Side effects made by runs of this worker on this record (this one included),
+    oldest first, from the side-effect ledger: one file read, and still complete
+    after ``runs prune`` removed the run files."""
+    from workerctl.runs.ledger import effect_state
 
     if not run.record_id:
-        docs: list[dict[str, Any]] = [{"id": run.id}]
-    else:
-        docs = history.list(RunFilter(workers=(run.worker,), record_id=run.record_id),
-                            limit=limit)
+        return [{"run_id": run.id, "state": effect_state(e, run.finished), **e}
+                for e in run.side_effects]
     out = []
-    for doc in docs:
-        if doc.get("side_effects", 1) == 0:
-            continue
-        other = run if doc["id"] == run.id else history.get(doc["id"])
-        for effect in other.side_effects:
-            out.append({"run_id": other.id, "run_status": other.status, **effect})
+    for effect in history.ledger.effects(run.record_id, run.worker):
+        out.append({**(effect.detail or {}), "run_id": effect.run_id, "state": effect.state,
+                    "kind": effect.kind, "record_id": effect.target, "key": effect.step,
+                    "at": effect.committed_at or effect.at, "settled": effect.settled})
     return out
 
 

@@ -34,7 +34,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
 from workerctl.runs.liveness import current_owner, mark_crashed
@@ -57,6 +57,9 @@ from workerctl.storage.atomic import (
 )
 from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import json_object, tinydb_file
+
+if TYPE_CHECKING:
+    from workerctl.runs.ledger import Ledger
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
@@ -133,6 +136,7 @@ class History:
         self.root: Path = workspace.history_dir
         self.lock = lock_for(self.root / "lock", float(workspace.setting("lock_timeout")))
         self.stale_after = float(workspace.setting("stale_after"))
+        self._ledger: Ledger | None = None
 
     # -- paths --
 
@@ -211,7 +215,8 @@ class History:
         docs = self._shard_docs(shard)
         return shard, max((int(k) for k in docs), default=0) + 1, docs
 
-    def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None) -> None:
+    def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None,
+                stored: dict | None = None) -> None:
         """Write ``run``: marker, run file, index, marker removed (finished runs).
 
         Each step is an atomic file replacement; whatever step a crash or a full
@@ -233,6 +238,7 @@ class History:
         self._write_body(run, shard, doc_id)
         docs[str(doc_id)] = run.summary()
         self._shard_write(shard, docs)
+        self._derived(run, stored)  # before the marker goes: a crash here gets settled
         if run.status in FINISHED:
             self.clear_marker(run.id)
 
@@ -242,7 +248,8 @@ class History:
         run is settled from its run file, which is what it needs after a power cut;
         so its data is not fsynced."""
         return {"id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
-                "pid": owner.get("pid"), "host": owner.get("host"),
+                "worker": run.worker, "record_id": run.record_id, "pid": owner.get("pid"),
+                "host": owner.get("host"),
                 "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
                 "since": now_iso()}
 
@@ -295,8 +302,23 @@ class History:
                 raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
             if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
                 raise RunFinishedElsewhere(self._run_from(run.id, stored))
-            self._commit(run, stored["_shard"], stored["_doc"])
+            self._commit(run, stored["_shard"], stored["_doc"], stored)
         return run
+
+    def _derived(self, run: Run, stored: dict | None) -> None:
+        """Keep the side-effect ledger in step with a write (under the lock)."""
+        before = stored.get("side_effects") if stored else None
+        if run.side_effects or before:
+            was_finished = stored is not None and stored.get("status") in FINISHED
+            self.ledger.sync(run, before, was_finished=was_finished)
+
+    @property
+    def ledger(self) -> Ledger:
+        from workerctl.runs.ledger import Ledger
+
+        if self._ledger is None:
+            self._ledger = Ledger(self)
+        return self._ledger
 
     def update(self, run_id: str, change: Callable[[Run], Any]) -> Run:
         """Read-modify-write one run under the lock."""
@@ -342,6 +364,7 @@ class History:
             if docs.get(str(doc_id)) != run.summary():
                 docs[str(doc_id)] = run.summary()
                 self._shard_write(shard, docs)
+            self._derived(run, None)  # the ledger may have missed the last write too
             self.clear_marker(run_id)
             return None
 
@@ -491,17 +514,19 @@ class History:
     def prune_journal(self) -> Path:
         return self.root / "pruning.json"
 
-    def prune(self, cutoff: str, dry_run: bool = False) -> dict[str, int]:
-        """Remove finished runs created before ``cutoff``; never unfinished ones.
+    def prune(self, cutoff: str, dry_run: bool = False,
+              forget_effects: bool = False) -> dict[str, int]:
+        """Remove finished runs created before ``cutoff``; never unfinished ones. Their
+        side effects stay in the ledger unless ``forget_effects``.
 
         The ids to remove are written to a journal first, then removed from the
         index and their run files deleted, then the journal goes: a prune that
         dies half-way is finished by the next command (``finish_prune``).
         """
-        removed = kept_unfinished = 0
+        removed = kept_unfinished = forgotten = 0
         with self.lock:
             self.finish_prune()
-            doomed: list[str] = []
+            doomed: builtins.list[str] = []
             for shard in self.shards():
                 for doc in self._shard_docs(shard).values():
                     if doc["created"] < cutoff:
@@ -511,20 +536,24 @@ class History:
                             kept_unfinished += 1
             removed = len(doomed)
             if doomed and not dry_run:
-                write_json(self.prune_journal, {"ids": doomed, "cutoff": cutoff})
-                self.finish_prune()
-        return {"removed": removed, "kept_unfinished": kept_unfinished}
+                write_json(self.prune_journal, {"ids": doomed, "cutoff": cutoff,
+                                                "forget_effects": forget_effects})
+                forgotten = self.finish_prune()
+        return {"removed": removed, "kept_unfinished": kept_unfinished,
+                "side_effects_forgotten": forgotten}
 
-    def finish_prune(self) -> None:
-        """Carry out the prune journal, if any (idempotent: each step may be repeated)."""
+    def finish_prune(self) -> int:
+        """Carry out the prune journal, if any (idempotent: each step may be repeated).
+        Returns how many ledger entries it forgot."""
         if not self.prune_journal.exists():
-            return
+            return 0
+        forgotten = 0
         with self.lock:
             journal = read_json(self.prune_journal, shape=PRUNE_SHAPE,
                                 hint=f"move {self.prune_journal} aside; the runs it lists "
                                      "may then stay in the history, to be pruned again")
             if journal is None:
-                return
+                return 0
             ids = set(journal["ids"])
             current = self._current_shard()
             for shard in self.shards():
@@ -537,8 +566,21 @@ class History:
                 else:
                     remove_file(self.shard_path(shard))
             for run_id in sorted(ids):
+                if journal.get("forget_effects"):  # while the run file still names them
+                    forgotten += self._forget_effects(run_id)
                 remove_file(self.body_path(run_id))
             remove_file(self.prune_journal)
+        return forgotten
+
+    def _forget_effects(self, run_id: str) -> int:
+        try:
+            run = self.get(run_id)
+        except NotFoundError:
+            return 0
+        if not run.side_effects:
+            return 0
+        targets = {str(e.get("record_id") or "-") for e in run.side_effects}
+        return self.ledger.forget(run_id, targets)
 
     def _settle_swap(self) -> bool:
         """Finish a reindex that died between swapping its two folders in (under the
@@ -587,6 +629,8 @@ class History:
             for run, shard, doc_id, slot_changed in placed:
                 if slot_changed:  # before the swap: the old index never held these runs
                     self._write_body(run, shard, doc_id)
+            # the ledger keeps the effects of pruned runs; the run files add theirs
+            self.ledger.rebuild_from([run for run, *_ in placed])
             kept = []
             for name, new in (("index", new_index), ("active", new_active)):
                 current = self.root / name

@@ -130,6 +130,7 @@ def catch_up(history: History, registry: Callable[[], Registry],
     from workerctl.engine.remote import as_remote
 
     executors = registry().executors
+    received: list[str] = []
     for name, run_ids in remote.items():
         executor = as_remote(executors.get(name))
         if executor is None:
@@ -140,3 +141,19 @@ def catch_up(history: History, registry: Callable[[], Registry],
             executor.refresh(history, run_ids, history.workspace)
         except Exception as exc:  # a queue that is down must not break reading
             warn(f"could not bring {name} runs up to date: {exc}")
+        received.extend(run_ids)
+    _receive_comments(history, registry(), received)
+
+
+def _receive_comments(history: History, registry: Registry, run_ids: list[str]) -> None:
+    """Comments remote runs wrote on another machine's copy of the records land in
+    this machine's built-in store too (keyed: once each, however often refreshed)."""
+    from workerctl.engine.remote import receive_comments
+    from workerctl.records.book import open_records
+
+    runs = [history.get(run_id) for run_id in run_ids]
+    runs = [r for r in runs if any(e.get("kind") == "comment" for e in r.side_effects)]
+    if runs:
+        records = open_records(history.workspace, registry)
+        for run in runs:
+            receive_comments(run, records)

@@ -2,8 +2,10 @@
 
 Repeating a failed run without changing its cause only repeats the failure, and
 repeating a run that wrote comments writes them again. So a rerun is refused
-when nothing changed since a failed run, or when the earlier run already wrote
-side effects, unless the person says ``--force`` after reading what was written.
+(exit 2) when nothing changed since a failed run, unless ``--force``; and like
+every start it passes the duplicate guard (``runs.duplicate_guard``, exit 5),
+which ``--allow-repeat`` (or ``--force``) overrides, after the person has read
+what earlier runs already wrote.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class RerunPlan:
 
     @property
     def written(self) -> list[dict[str, Any]]:
-        return [e for e in self.side_effects if e.get("created", True)]
+        return [e for e in self.side_effects
+                if e.get("created", True) and e.get("state", "committed") == "committed"]
 
 
 def plan_rerun(run: Run, *, history: History, records: RecordBook, registry: Registry,
@@ -54,14 +57,15 @@ def plan_rerun(run: Run, *, history: History, records: RecordBook, registry: Reg
         plan.refusal = (f"run {run.id} {run.status} ({run.error.kind if run.error else '?'}) "
                         "and nothing changed since: same worker configuration, same record, "
                         "same plugins; a rerun would fail the same way")
-    elif plan.written:
-        plan.refusal = (f"earlier runs of {run.worker} on {run.record_id or 'no record'} already "
-                        f"wrote {len(plan.written)} side effect(s); a rerun may write them again")
     return plan
 
 
-def rerun(engine: Engine, plan: RerunPlan, *, force: bool, detach: bool = False) -> Run:
-    """Start the run ``plan_rerun`` planned (the plan is shown to the person first)."""
+def rerun(engine: Engine, plan: RerunPlan, *, force: bool, detach: bool = False,
+          allow_repeat: bool = False) -> Run:
+    """Start the run ``plan_rerun`` planned (the plan is shown to the person first).
+
+    Raises ``RerunRefused`` (exit 2) or ``DuplicateRefused`` (exit 5, from the
+    duplicate guard every start passes)."""
     from workerctl.engine.loop import StartOptions
 
     run = plan.run
@@ -69,7 +73,8 @@ def rerun(engine: Engine, plan: RerunPlan, *, force: bool, detach: bool = False)
         raise RerunRefused(plan.refusal, plan)
     options = StartOptions(record_id=run.record_id, trigger="rerun",
                            reason=f"rerun of {run.id}" + (" (forced)" if force else ""),
-                           test=run.test, rerun_of=run.id)
+                           test=run.test, rerun_of=run.id,
+                           allow_repeat=allow_repeat or force)
     if detach:
         return engine.start_detached(run.worker, options)
     return engine.start(run.worker, options)

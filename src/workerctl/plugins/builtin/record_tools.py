@@ -60,7 +60,7 @@ def add_task_comment(ctx, task_id: str, text: str) -> dict:
         task_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.call_key
     )
     ctx.record_side_effect("comment", record_id=task_id, comment_id=comment.id,
-                           created=created, by="tool")
+                           created=created, by="tool", text=text)
     return {"comment_id": comment.id, "written": created}
 
 

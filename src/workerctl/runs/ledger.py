@@ -1,0 +1,358 @@
+"""The side-effect ledger: every write a run makes, intended before and committed after.
+
+A run that writes (a comment, a record created or updated, any write a tool
+makes) first stores the write as ``intended``, then does it, then stores it as
+``committed``. If the process dies between the two, the write may or may not
+have happened: the effect reads as ``unknown`` and blocks further runs of that
+worker on that record until a person settles it (``workerctl ledger settle``),
+the way a payment whose result is unknown is reconciled before it is retried.
+
+Each effect is keyed by run id, step and target (and its kind, for a step that
+writes two things to one record), so a retried or re-delivered run that writes
+again lands on the same entry: the ledger holds it once. The run files carry
+the same effects (``Run.side_effects``); the ledger is their index by record
+and by worker, kept when ``runs prune`` removes old run files.
+
+Layout under ``.workerctl/history/ledger/`` (TinyDB databases, fsynced, written
+under the history lock)::
+
+    records/T-1042.json      table "effects": every side effect on that record
+    workers/NAME.json        table "records": per record, that worker's effects
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workerctl.errors import NotFoundError, UsageError
+from workerctl.runs.model import now_iso
+from workerctl.storage.shapes import FieldSpec
+from workerctl.storage.tables import next_id, read_table, safe_name, write_table
+
+if TYPE_CHECKING:
+    from workerctl.runs.history import History
+    from workerctl.runs.model import Run
+
+INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", "not_written"
+STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN)
+NO_RECORD = "-"  # the target of a write tied to no record
+EFFECT_FIELDS: dict[str, FieldSpec] = {"key": str, "run_id": str, "step": str, "target": str, "kind": str,
+                 "worker": str, "state": frozenset(STATES), "at": str,
+                 "committed_at": (str, type(None)), "detail": (dict, type(None)),
+                 "settled": (dict, type(None))}
+WORKER_FIELDS: dict[str, FieldSpec] = {"record_id": str, "effects": int, "unknown": int, "last_at": str}
+
+
+def effect_state(effect: dict[str, Any], run_finished: bool) -> str:
+    """An effect's state as the ledger sees it: one still ``intended`` when its run has
+    finished was never confirmed, so whether it was written is ``unknown``."""
+    state = effect.get("state") or COMMITTED  # runs stored before the ledger: written
+    return UNKNOWN if state == INTENDED and run_finished else state
+
+
+def entry_key(run_id: str, step: str, target: str, kind: str) -> str:
+    return f"{run_id}|{step}|{target}|{kind}"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One ledger entry, as the guard and ``ledger list`` read it."""
+
+    key: str
+    run_id: str
+    step: str
+    target: str
+    kind: str
+    worker: str
+    state: str
+    at: str
+    committed_at: str | None = None
+    config_hash: str | None = None
+    record_fingerprint: str | None = None
+    detail: dict[str, Any] | None = None
+    settled: dict[str, Any] | None = None
+
+    @property
+    def written(self) -> bool:
+        return self.state == COMMITTED and (self.detail or {}).get("created", True) is not False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Effect:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in doc.items() if k in names})
+
+    def describe(self) -> str:
+        """"comment c-4 on T-1042 by run 3k9… (committed 2026-…)" for messages."""
+        what = " ".join(x for x in (self.kind, str((self.detail or {}).get("comment_id") or ""))
+                        if x)
+        where = "no record" if self.target == NO_RECORD else self.target
+        when = self.committed_at or self.at
+        return f"{what} on {where} by run {self.run_id} ({self.state} {when})"
+
+
+class Ledger:
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.root: Path = history.root / "ledger"
+
+    # -- paths and files --
+
+    def record_path(self, target: str) -> Path:
+        return self.root / "records" / f"{safe_name(target)}.json"
+
+    def worker_path(self, worker: str) -> Path:
+        return self.root / "workers" / f"{safe_name(worker)}.json"
+
+    def _hint(self, path: Path) -> str:
+        return (f"move {path} aside, then run 'workerctl runs reindex': the ledger is rebuilt "
+                "from the run files (effects of pruned runs kept only in that file are lost)")
+
+    def _effects(self, target: str) -> dict[str, dict]:
+        path = self.record_path(target)
+        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path))
+
+    def _worker_docs(self, worker: str) -> dict[str, dict]:
+        path = self.worker_path(worker)
+        return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path))
+
+    # -- writing (the history calls this under its lock) --
+
+    def sync(self, run: Run, before: list[dict[str, Any]] | None,
+             was_finished: bool = False) -> None:
+        """Bring the ledger in line with ``run.side_effects`` after a history write.
+
+        ``before`` is what the stored run held: placeholders that disappeared (a
+        write the tool refused, so nothing was written) leave the ledger too.
+        """
+        if before == run.side_effects and was_finished == run.finished:
+            return
+        now = {self._key(run, e): e for e in run.side_effects}
+        gone = {self._key(run, e) for e in before or []} - now.keys()
+        by_target: dict[str, list[tuple[str, dict | None]]] = {}
+        for key, effect in now.items():
+            by_target.setdefault(_target(effect), []).append((key, effect))
+        for key in gone:
+            by_target.setdefault(key.split("|")[2], []).append((key, None))
+        for target, changes in by_target.items():
+            self._apply(run, target, changes)
+
+    def _key(self, run: Run, effect: dict[str, Any]) -> str:
+        return entry_key(run.id, str(effect.get("key") or f"{run.id}:?"), _target(effect),
+                         str(effect.get("kind") or "write"))
+
+    def _apply(self, run: Run, target: str, changes: list[tuple[str, dict | None]]) -> None:
+        docs = self._effects(target)
+        by_key = {d["key"]: doc_id for doc_id, d in docs.items()}
+        changed = False
+        for key, effect in changes:
+            doc_id = by_key.get(key)
+            if effect is None:
+                if doc_id is not None and docs[doc_id]["state"] == INTENDED:
+                    del docs[doc_id]
+                    changed = True
+                continue
+            old = docs.get(doc_id) if doc_id else None
+            if old is not None and old.get("settled"):
+                continue  # a person's settlement stands
+            doc = self._doc(run, key, target, effect, old)
+            if doc != old:
+                if doc_id is None:
+                    doc_id = next_id(docs)
+                    by_key[key] = doc_id
+                docs[doc_id] = doc
+                changed = True
+        if changed:
+            write_table(self.record_path(target), "effects", docs)
+            self._summarise(run.worker, target, docs)
+
+    def _doc(self, run: Run, key: str, target: str, effect: dict[str, Any],
+             old: dict | None) -> dict[str, Any]:
+        state = effect_state(effect, run.finished)
+        detail = {k: v for k, v in effect.items()
+                  if k not in ("kind", "key", "record_id", "state", "at", "committed_at",
+                                "text")}
+        at = effect.get("at") or (old or {}).get("at") or run.finished_at or run.created
+        committed_at = effect.get("committed_at") or (old or {}).get("committed_at")
+        if state == COMMITTED and committed_at is None:
+            committed_at = at
+        return {"key": key, "run_id": run.id, "step": str(effect.get("key") or ""),
+                "target": target, "kind": str(effect.get("kind") or "write"),
+                "worker": run.worker, "state": state, "at": at, "committed_at": committed_at,
+                "config_hash": run.config_hash, "record_fingerprint": run.record_fingerprint
+                if run.record_id == target else None, "detail": detail, "settled": None}
+
+    def _summarise(self, worker: str, target: str, docs: dict[str, dict]) -> None:
+        mine = [d for d in docs.values() if d["worker"] == worker]
+        summary = self._worker_docs(worker)
+        doc_id = next((k for k, d in summary.items() if d["record_id"] == target), None)
+        if not mine:
+            if doc_id is None:
+                return
+            del summary[doc_id]
+        else:
+            summary[doc_id or next_id(summary)] = {
+                "record_id": target, "effects": len(mine),
+                "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
+                "last_at": max(d["at"] for d in mine)}
+        write_table(self.worker_path(worker), "records", summary)
+
+    # -- reading --
+
+    def effects(self, target: str, worker: str | None = None) -> list[Effect]:
+        """Every effect on ``target`` (of one worker), oldest first."""
+        docs = self._effects(target).values()
+        out = [Effect.from_doc(d) for d in docs if worker is None or d["worker"] == worker]
+        return sorted(out, key=lambda e: e.at)
+
+    def records_of(self, worker: str) -> list[dict[str, Any]]:
+        """The records ``worker`` wrote to, newest first, with counts."""
+        return sorted(self._worker_docs(worker).values(), key=lambda d: d["last_at"],
+                      reverse=True)
+
+    def workers(self) -> list[str]:
+        """Every worker with effects in the ledger (worker names are slugs, so file names)."""
+        folder = self.root / "workers"
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+    def query(self, *, worker: str | None = None, record_id: str | None = None,
+              states: tuple[str, ...] = (), run_id: str | None = None,
+              limit: int | None = None) -> list[Effect]:
+        """Effects matching every filter given, newest first."""
+        if record_id is not None:
+            targets = [record_id]
+        else:
+            workers = [worker] if worker else self.workers()
+            seen: dict[str, str] = {}
+            for name in workers:
+                for doc in self.records_of(name):
+                    if states and set(states) <= {UNKNOWN, INTENDED} and not doc["unknown"]:
+                        continue
+                    seen.setdefault(doc["record_id"], doc["last_at"])
+            targets = sorted(seen, key=seen.__getitem__, reverse=True)
+        out: list[Effect] = []
+        for target in targets:
+            for effect in reversed(self.effects(target, worker)):
+                if states and effect.state not in states:
+                    continue
+                if run_id and effect.run_id != run_id:
+                    continue
+                out.append(effect)
+            if limit and len(out) >= limit:
+                break
+        out.sort(key=lambda e: e.at, reverse=True)
+        return out[:limit] if limit else out
+
+    # -- settling --
+
+    def settle(self, key_or_run: str, *, written: bool, by: str, note: str = "",
+               target: str | None = None) -> list[Effect]:
+        """A person says whether unknown effects were written: ``committed`` (they were;
+        the duplicate guard then treats them as any written effect) or ``not_written``.
+
+        ``key_or_run`` is an entry key, or a run id (prefix) to settle every unknown
+        effect of that run (on ``target`` only, when given).
+        """
+        with self.history.lock:
+            candidates = self._find_unsettled(key_or_run, target)
+            if not candidates:
+                raise NotFoundError(f"no unknown side effect matches {key_or_run!r}",
+                                    hint="'workerctl ledger list --state unknown' shows them")
+            settled: list[Effect] = []
+            for tgt in sorted({e.target for e in candidates}):
+                docs = self._effects(tgt)
+                keys = {e.key for e in candidates if e.target == tgt}
+                worker = None
+                for doc in docs.values():
+                    if doc["key"] in keys:
+                        doc["state"] = COMMITTED if written else NOT_WRITTEN
+                        if written:
+                            doc["committed_at"] = doc.get("committed_at") or now_iso()
+                        doc["settled"] = {"as": "written" if written else "not_written",
+                                          "by": by, "at": now_iso(), "note": note}
+                        worker = doc["worker"]
+                        settled.append(Effect.from_doc(doc))
+                write_table(self.record_path(tgt), "effects", docs)
+                if worker:
+                    self._summarise(worker, tgt, docs)
+        return settled
+
+    def _find_unsettled(self, key_or_run: str, target: str | None) -> list[Effect]:
+        open_states = (UNKNOWN, INTENDED)
+        if "|" in key_or_run:
+            parts = key_or_run.split("|")
+            if len(parts) != 4:
+                raise UsageError(f"{key_or_run!r} is not a ledger key (RUN|STEP|TARGET|KIND)")
+            return [e for e in self.effects(parts[2]) if e.key == key_or_run
+                    and e.state in open_states and not self._running(e.run_id)]
+        found = [e for e in self.query(record_id=target, states=open_states)
+                 if e.run_id.startswith(key_or_run.lower())]
+        running = [e for e in found if self._running(e.run_id)]
+        if running:
+            raise UsageError(f"run {running[0].run_id} is still executing; its intended "
+                             "effects are not unknown yet",
+                             hint="wait for it to finish, or cancel it")
+        return found
+
+    def _running(self, run_id: str) -> bool:
+        return self.history.marker_path(run_id).exists()
+
+    def forget(self, run_id: str, targets: set[str]) -> int:
+        """Drop a pruned run's entries (``runs prune --forget-side-effects``)."""
+        dropped = 0
+        for target in targets:
+            docs = self._effects(target)
+            keep = {k: d for k, d in docs.items() if d["run_id"] != run_id}
+            if len(keep) != len(docs):
+                dropped += len(docs) - len(keep)
+                write_table(self.record_path(target), "effects", keep)
+                for worker in {d["worker"] for d in docs.values() if d["run_id"] == run_id}:
+                    self._summarise(worker, target, keep)
+        return dropped
+
+    # -- rebuilding --
+
+    def rebuild_from(self, runs: list[Run]) -> int:
+        """Add every run's effects (``runs reindex``); entries of pruned runs are kept."""
+        count = 0
+        for run in runs:
+            if run.side_effects:
+                self.sync(run, None, was_finished=not run.finished)
+                count += len(run.side_effects)
+        return count
+
+
+def _target(effect: dict[str, Any]) -> str:
+    return str(effect.get("record_id") or NO_RECORD)
+
+
+def what_is_known(effect: Effect, history: History, records: Any) -> list[str]:
+    """The evidence a person weighs before settling an effect: the run's end, and
+    whether the target record holds a comment written under the effect's key."""
+    lines = []
+    try:
+        run = history.get(effect.run_id)
+    except NotFoundError:
+        lines.append(f"run {effect.run_id} was pruned; its ledger entry remains")
+    else:
+        end = f"{run.status}" + (f" ({run.error.kind}: {run.error.message})" if run.error else "")
+        lines.append(f"run {run.id} of {run.worker}: {end}")
+    lines.append(f"intended {effect.at} by {(effect.detail or {}).get('by') or 'the run'}")
+    if effect.target != NO_RECORD:
+        try:
+            found = [c for c in records.comments(effect.target)
+                     if c.key == effect.step or (c.run_id == effect.run_id and effect.kind
+                                                 in ("write", "comment"))]
+        except Exception as exc:  # a source that cannot answer does not stop the report
+            lines.append(f"could not read the comments on {effect.target}: {exc}")
+        else:
+            if found:
+                lines.extend(f"{effect.target} holds comment {c.id} written by run "
+                             f"{c.run_id} under key {c.key}" for c in found)
+            else:
+                lines.append(f"{effect.target} holds no comment from run {effect.run_id}")
+    return lines

@@ -1,0 +1,194 @@
+"""The side-effect ledger and the duplicate guard on every start: real processes, real kills."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import make_worker, run_workerctl
+from workerctl.app import App
+from workerctl.records.builtin_store import BuiltinRecordStore
+
+
+def comments_by(workspace, worker: str, record: str = "T-1042"):
+    return [c for c in BuiltinRecordStore(workspace).comments(record)
+            if c.author == f"worker:{worker}"]
+
+
+def test_second_start_on_an_unchanged_record_is_refused_with_what_it_found(workspace, wcli):
+    first = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
+                            "--json").stdout)
+    comment = first["side_effects"][0]["comment_id"]
+    again = wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    assert again.exit_code == 5
+    assert f"comment {comment} on T-1042 by run {first['id']} (committed 20" in again.output
+    assert "neither the record nor the worker's configuration changed" in again.output
+    assert "--allow-repeat" in again.output
+    assert len(json.loads(wcli("runs", "list", "--json").stdout)) == 1  # nothing recorded
+    assert len(comments_by(workspace, "overdue-task-review")) == 1
+    as_json = wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json")
+    refused = json.loads(as_json.stdout)["refused"]
+    assert as_json.exit_code == 5 and refused["verdict"] == "repeat"
+    assert refused["effects"][0]["run_id"] == first["id"]
+    detached = wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--detach")
+    assert detached.exit_code == 5
+    forced = wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
+    assert forced.exit_code == 0, forced.output
+    assert len(comments_by(workspace, "overdue-task-review")) == 2
+
+
+def test_a_changed_record_or_worker_lets_it_run_again(workspace, wcli):
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    store = BuiltinRecordStore(workspace)
+    task = store.get("T-1042").to_dict()
+    task = {**task["fields"], "id": task["id"], "type": task["type"], "title": "Renamed",
+            "links": task["links"]}
+    store.import_records([task], "test")
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 5
+    path = workspace.workers_dir / "overdue-task-review.yaml"
+    path.write_text(path.read_text().replace("max_iterations: 4", "max_iterations: 5"))
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    assert len(comments_by(workspace, "overdue-task-review")) == 3
+
+
+def test_a_worker_that_writes_nothing_is_not_guarded(workspace, wcli):
+    make_worker(workspace, "notes", output_mode="review_note", categories=())
+    for _ in range(2):
+        assert wcli("run", "start", "notes", "--task", "T-1042").exit_code == 0
+    assert comments_by(workspace, "notes") == []
+
+
+def test_readme_first_command_twice_posts_one_comment(tmp_path):
+    import shutil
+
+    from helpers import ROOT
+
+    copy = tmp_path / "sample"
+    shutil.copytree(ROOT / "examples" / "sample-workspace", copy,
+                    ignore=shutil.ignore_patterns(".workerctl"))
+    argv = ["-w", str(copy), "run", "start", "overdue-task-review", "--task", "T-1042"]
+    first, second = run_workerctl(*argv), run_workerctl(*argv)
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 5 and "already wrote to T-1042" in second.stderr
+    app = App(str(copy))
+    mine = [c for c in app.records.comments("T-1042") if c.author == "worker:overdue-task-review"]
+    assert len(mine) == 1
+
+
+def test_eight_simultaneous_starts_make_one_side_effect(workspace):
+    make_worker(workspace, "slowish", executor="{name: echo, script: [{sleep: 0.3, "
+                                                "output: 'blocked on the vendor'}]}")
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start",
+            "slowish", "--task", "T-1042"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(8)]
+    codes = sorted(p.wait(timeout=120) for p in procs)
+    assert codes == [0] + [5] * 7, [p.stderr.read() for p in procs]
+    assert len(comments_by(workspace, "slowish")) == 1
+    app = App(str(workspace.root))
+    assert len(app.history.list(None, limit=None)) == 1
+    assert len(app.history.ledger.effects("T-1042", "slowish")) == 1
+
+
+CRASH_IN_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.tools import Tool
+from workerctl.plugins.manager import get_registry
+from workerctl.workspace import load_workspace
+
+def add_and_die(ctx, task_id, text):
+    ctx.records.add_comment(task_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id,
+                            key=ctx.call_key)
+    os.kill(os.getpid(), signal.SIGKILL)  # dies after the write, before confirming it
+
+registry = get_registry()
+registry.tools["add_and_die"] = Tool(
+    "add_and_die", "productivity", "writes, then the process dies", add_and_die,
+    {"type": "object", "properties": {"task_id": {"type": "string"},
+                                      "text": {"type": "string"}}}, writes=True)
+Engine(load_workspace(Path(sys.argv[1])), registry).start(
+    "dier", StartOptions(record_id="T-1042"))
+"""
+
+
+def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wcli):
+    make_worker(workspace, "dier", output_mode="review_note", executor=(
+        "{name: echo, script: [{tool: add_and_die, arguments: {task_id: T-1042, "
+        "text: 'vendor late'}}, {output: done}]}"))
+    killed = subprocess.run([sys.executable, "-c", CRASH_IN_WRITE, str(workspace.root)])
+    assert killed.returncode == -9
+    assert len(comments_by(workspace, "dier")) == 1  # the write did happen
+    listed = wcli("runs", "list", "--json")  # the sweep marks the run crashed
+    run_id = json.loads(listed.stdout)[0]["id"]
+    unknown = json.loads(wcli("ledger", "list", "--state", "unknown", "--json").stdout)
+    assert [(e["run_id"], e["target"], e["state"]) for e in unknown] == \
+        [(run_id, "T-1042", "unknown")]
+    for extra in ((), ("--allow-repeat",)):
+        refused = wcli("run", "start", "dier", "--task", "T-1042", *extra)
+        assert refused.exit_code == 5 and "unknown" in refused.output
+        assert "workerctl ledger settle" in refused.output
+    assert "UNKNOWN" in wcli("run", "inspect", "--id", run_id).output
+    shown = wcli("ledger", "settle", run_id)
+    assert shown.exit_code == 2
+    assert f"T-1042 holds comment c-3 written by run {run_id}" in shown.output
+    settled = wcli("ledger", "settle", run_id, "--written", "--note", "saw it on the task")
+    assert settled.exit_code == 0 and "settled 1 side effect(s) as written" in settled.output
+    refused = wcli("run", "start", "dier", "--task", "T-1042")
+    assert refused.exit_code == 5 and "already wrote to T-1042" in refused.output
+    entry = json.loads(wcli("ledger", "list", "--record", "T-1042", "--json").stdout)[0]
+    assert entry["state"] == "committed" and entry["settled"]["note"] == "saw it on the task"
+
+
+def test_a_refused_write_leaves_nothing_in_the_ledger(workspace, wcli):
+    make_worker(workspace, "wrongid", output_mode="review_note", executor=(
+        "{name: echo, script: [{tool: add_task_comment, arguments: {task_id: T-NOPE, "
+        "text: x}}, {output: done}]}"))
+    assert wcli("run", "start", "wrongid", "--task", "T-1042").exit_code == 0
+    assert json.loads(wcli("ledger", "list", "--json").stdout) == []
+    assert wcli("run", "start", "wrongid", "--task", "T-1042").exit_code == 0  # nothing written
+
+
+def test_prune_keeps_the_ledger_so_the_guard_remembers(workspace, wcli):
+    for _ in range(3):
+        assert wcli("run", "start", "overdue-task-review", "--task", "T-1042",
+                    "--allow-repeat").exit_code == 0
+    pruned = json.loads(wcli("runs", "prune", "--older-than", "0s", "--json").stdout)
+    assert pruned["removed"] == 3
+    listed = json.loads(wcli("ledger", "list", "--record", "T-1042", "--json").stdout)
+    assert len(listed) == 3 and {e["state"] for e in listed} == {"committed"}
+    refused = wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    assert refused.exit_code == 5
+    done = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
+                           "--allow-repeat", "--json").stdout)
+    plan = wcli("run", "rerun", "--id", done["id"])
+    assert plan.exit_code == 5 and plan.output.count("comment c-") >= 4  # all four, not one
+    forgotten = json.loads(wcli("runs", "prune", "--older-than", "0s", "--forget-side-effects",
+                                "--json").stdout)
+    assert forgotten["side_effects_forgotten"] == 1
+    assert len(json.loads(wcli("ledger", "list", "--json").stdout)) == 3
+
+
+def test_reindex_rebuilds_a_lost_ledger_from_the_run_files(workspace, wcli):
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    import shutil
+
+    shutil.rmtree(workspace.history_dir / "ledger")
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    wcli("run", "start", "overdue-task-review", "--task", "T-1043")
+    assert wcli("runs", "reindex").exit_code == 0
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 5
+    assert len(json.loads(wcli("ledger", "list", "--json").stdout)) == 3
+
+
+def test_a_damaged_ledger_file_is_reported_and_left_alone(workspace, wcli):
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    path = workspace.history_dir / "ledger" / "records" / "T-1042.json"
+    for bad in ('{"effects": {"1": ', "[]", '{"effects": {"1": {"key": "x"}}}'):
+        path.write_text(bad)
+        result = wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+        assert result.exit_code == 4 and str(path) in result.output
+        assert path.read_text() == bad
