@@ -106,7 +106,7 @@ def test_a_full_disk_before_a_run_changes_nothing(small_disk):
             out.write(b"x" * 4096)
             out.flush()
     result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                           workspace=workspace)
+                           "--allow-repeat", workspace=workspace)
     assert result.returncode == 4 and "No space left on device" in result.stderr
     assert "Traceback" not in result.stderr
     after = {p: p.read_bytes() for p in workspace.state_dir.rglob("*") if p.is_file()}
@@ -138,7 +138,7 @@ def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(read_only):
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == 1
     started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                            workspace=read_only)
+                            "--allow-repeat", workspace=read_only)
     assert started.returncode == 4, started.stderr
     assert "Read-only file system" in started.stderr and "Traceback" not in started.stderr
     assert len(started.stderr.strip().splitlines()) == 1
@@ -188,7 +188,7 @@ def test_an_unwritable_index_folder_is_one_line_and_leaves_one_consistent_state(
         os.chown(path, 0, 0)
         os.chmod(path, 0o755 if path == index else 0o644)  # readable, not writable
     result = as_nobody(nobodys_workspace, "run", "start", "overdue-task-review", "--task",
-                       "T-1042")
+                       "T-1042", "--allow-repeat")
     assert result.returncode == 4 and "Permission denied" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert str(index) in result.stderr

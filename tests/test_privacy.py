@@ -33,7 +33,8 @@ def exercise(root: Path, umask: int) -> None:
     assert result.returncode == 0, result.stderr
     workspace = load_workspace(root)
     for args in (("run", "start", "overdue-task-review", "--task", "T-1042"),
-                 ("run", "start", "overdue-task-review", "--task", "T-1042", "--detach"),
+                 ("run", "start", "overdue-task-review", "--task", "T-1042", "--detach",
+                  "--allow-repeat"),
                  ("worker", "pause", "overdue-task-review")):
         result = run_workerctl(*args, workspace=workspace, umask=umask)
         assert result.returncode == 0, result.stderr
