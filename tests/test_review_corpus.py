@@ -95,6 +95,8 @@ def test_claims_in_any_tense_and_voice_fail_without_a_write(workspace, claim):
     "Lena sent the product list to the agency; the glossary was sent by marketing.",
     "I did not change the task. The owner should reschedule it.",
     'Evidence: "Sent the product list to the agency."',
+    "The due date was moved on 2026-11-02; the task was assigned to Lena last week.",
+    "Last updated: 2026-11-01. Reviewed the comments and the project.",
 ])
 def test_suggestions_denials_and_others_work_are_not_claims(workspace, honest):
     echo_worker(workspace, "careful", {"output": honest}, output_mode="review_note")
@@ -387,3 +389,33 @@ def test_every_template_declares_a_contract_that_new_workers_keep(workspace, wcl
         text = (workspace.workers_dir / f"{name}.yaml").read_text()
         assert "output_contract:\n  sections: [" in text
     assert wcli("worker", "validate").exit_code == 0
+
+
+def test_similarity_bounds_never_change_a_decision():
+    from workerctl.runs.review import SIMILARITY, similarity
+
+    base = "Blocker: the glossary is stuck in legal review. Next step: ask legal for a date."
+    pairs = [(base, base), (base, "Update — " + base), (base, base.upper()),
+             (base, "T-1042: the agency has the list; marketing has the glossary."),
+             (base, "x" * len(base)), (base, base[: len(base) // 2])]
+    for a, b in pairs:
+        assert (similarity(a, b, SIMILARITY) >= SIMILARITY) == (similarity(a, b) >= SIMILARITY)
+
+
+def test_a_claim_backed_only_by_a_write_of_unknown_outcome_cannot_be_told(workspace):
+    """A write left ``intended`` (its process died between doing it and confirming it:
+    a fault a finished run with output cannot otherwise show) neither backs nor
+    disproves a claim."""
+    command_worker(workspace, "unsure", [
+        call("add_task_comment", task_id="T-1042", text="Asked Lena for the glossary date."),
+        text("Added a comment on T-1042. Next step: wait for Lena.")], output_mode="review_note")
+    run = start(workspace, "unsure")
+    history = App(str(workspace.root)).history
+
+    def forget_commit(stored):
+        for effect in stored.side_effects:
+            effect["state"] = "intended"
+
+    history.update(run.id, forget_commit)
+    found = review(workspace, run.id)["claims"]
+    assert found.verdict == "cannot_tell" and "unknown outcome" in found.evidence[0]

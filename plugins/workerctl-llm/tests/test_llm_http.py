@@ -182,3 +182,47 @@ def test_malformed_reply_is_invalid_output(server, workerctl_write_worker, worke
     worker(workerctl_write_worker)
     run = workerctl_run("remote", record="T-1042")
     assert run.error.kind == "invalid_output", run.error
+
+
+def test_tokens_add_up_and_cost_is_an_estimate_from_the_price_table(
+        server, workerctl_workspace, workerctl_write_worker, workerctl_run, workerctl_cli):
+    worker(workerctl_write_worker)
+    server.script = [tool_call("read_task", {"task_id": "T-1042"}),
+                     completion({"content": "Blocker: the glossary."})]
+    unpriced = workerctl_run("remote", record="T-1042")
+    assert unpriced.usage == {"input_tokens": 240, "output_tokens": 60, "models": {
+        "local-model": {"input_tokens": 240, "output_tokens": 60}}}
+    assert unpriced.cost is None  # no price table: no cost, not a made-up one
+    (workerctl_workspace.root / "prices.yaml").write_text(
+        "version: 2026-11-01 list prices\ncurrency: USD\n"
+        "models:\n  local-model: {input: 2.50, output: 10.00}\n")
+    server.script = [tool_call("read_task", {"task_id": "T-1043"}),
+                     completion({"content": "Blocker: VAT."})]
+    priced = workerctl_run("remote", record="T-1043")
+    assert priced.cost == {"estimate": True, "amount": 0.0012, "currency": "USD",
+                           "price_table": "2026-11-01 list prices", "unpriced_models": []}
+    card = workerctl_cli("run", "inspect", priced.id).output
+    assert ("240 input + 60 output tokens; estimated cost 0.0012 USD (price table "
+            "2026-11-01 list prices)") in card
+    by_model = json.loads(workerctl_cli("runs", "stats", "--by", "model", "--json").output)
+    assert by_model["local-model"]["input_tokens"] == 480
+    assert by_model["local-model"]["output_tokens"] == 120
+    assert by_model["local-model"]["estimated_cost"] == {"USD": 0.0012}
+    assert by_model["local-model"]["runs_priced"] == 1
+    by_day = json.loads(workerctl_cli("runs", "stats", "--by", "day", "--json").output)
+    assert list(by_day) == [priced.created[:10]] and by_day[priced.created[:10]]["runs"] == 2
+    text = workerctl_cli("runs", "stats", "--by", "worker").output
+    assert "tokens 600 (480 in, 120 out); est. cost ~0.0012 USD (1 priced)" in text
+    rows = json.loads(workerctl_cli("runs", "list", "--json", "id,model,cost,currency").output)
+    assert rows[0] == {"id": priced.id, "model": "local-model", "cost": 0.0012,
+                       "currency": "USD"}
+
+
+def test_a_broken_price_table_does_not_fail_the_run(server, workerctl_workspace,
+                                                    workerctl_write_worker, workerctl_run):
+    worker(workerctl_write_worker)
+    (workerctl_workspace.root / "prices.yaml").write_text("currency: USD\n")
+    server.script = [completion({"content": "Done."})]
+    run = workerctl_run("remote", record="T-1042")
+    assert run.status == "completed"
+    assert "version: missing" in run.cost["error"] and run.cost["amount"] is None

@@ -7,7 +7,7 @@ import contextlib
 import click
 
 from workerctl.cli.common import app, json_options, run_id_argument
-from workerctl.cli.complete import record_ids, worker_names
+from workerctl.cli.complete import record_ids, run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
 
 
@@ -299,6 +299,28 @@ def watch(ctx, run_id, exit_status, fmt, as_json):
         _print_run(a, the_run, as_json)
     if exit_status and the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
+
+
+@run.command("diff")
+@click.argument("run_a", metavar="A", shell_complete=run_ids)
+@click.argument("run_b", metavar="B", shell_complete=run_ids)
+@json_options
+@click.pass_context
+def diff_cmd(ctx, run_a, run_b, as_json):
+    """Compare run A with run B: the configuration diff (instructions, sources,
+    categories, executor), the iterations side by side (tool calls, refusals), the
+    output diff, and the differences in duration and tokens."""
+    from workerctl.runs.cards import run_diff_text
+    from workerctl.runs.diff import diff_runs
+
+    a = app(ctx)
+    first = a.history.get(a.history.resolve(run_a))
+    second = a.history.get(a.history.resolve(run_b))
+    result = diff_runs(first, second)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(run_diff_text(result))
 
 
 @run.command("execute", hidden=True)

@@ -175,16 +175,19 @@ def reindex(ctx):
 @click.option("--worker", multiple=True, shell_complete=worker_names,
               help="Only this worker (repeatable).")
 @click.option("--since", help="Runs created since: a duration (7d) or a date.")
+@click.option("--by", "by", type=click.Choice(["worker", "day", "model"]), default="worker",
+              show_default=True, help="Group the figures by worker, by day (UTC) or by model.")
 @json_options
 @click.pass_context
-def stats(ctx, worker, since, as_json):
-    """Counts by status, success rate, p50/p95 duration and tokens per worker."""
+def stats(ctx, worker, since, by, as_json):
+    """Runs, failures, success rate, p50/p95 duration, tokens and estimated cost, per
+    worker, day or model."""
     from workerctl.runs.stats import compute, render_chart
 
     a = app(ctx)
     flt = _filter(worker, (), None, since, None, False)
     _check_workers(a, worker)
-    figures = compute(a.history.iter_summaries(flt))
+    figures = compute(a.history.iter_summaries(flt), by=by)
     if as_json:
         echo_json(figures)
     else:
@@ -220,12 +223,15 @@ def filter_options(func):
 @filter_options
 @click.option("--force", is_flag=True, help="Rerun also what the rerun guard refuses "
                                             "(nothing changed, side effects written).")
+@click.option("--allow-repeat", is_flag=True, help="Rerun also where the duplicate guard "
+                                                  "refuses a repeat on an unchanged record.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be rerun and what the "
                                               "rerun guard refuses.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_options
 @click.pass_context
-def rerun_cmd(ctx, failed, worker, task, since, until, force, dry_run, yes, as_json):
+def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_run, yes,
+              as_json):
     """Rerun every failed run matching the filters whose worker and record have no
     newer run, each through the rerun guard (as 'run rerun'); asks on a terminal.
     Exit 1 if any rerun failed."""
@@ -244,7 +250,7 @@ def rerun_cmd(ctx, failed, worker, task, since, until, force, dry_run, yes, as_j
         click.echo("Nothing rerun.")
         return
     if not dry_run:
-        execute_reruns(a.engine, items, force=force)
+        execute_reruns(a.engine, items, force=force, allow_repeat=allow_repeat)
     if as_json:
         echo_json({"dry_run": dry_run, "reruns": [i.to_dict() for i in items]})
     else:

@@ -36,9 +36,10 @@ KNOWN_FIELDS = frozenset((
     "action", "hash", "run_id", "applicable", "message", "steps", "causes", "rerun", "counts",
     "p50_seconds", "p95_seconds", "failed", "completed", "runs", "key", "files", "added",
     "replaced", "dry_run", "removed", "kept_unfinished", "refused_calls", "checks", "reads",
-    "human_items", "side_effects_forgotten", "refused", "verdict", "allowed", "effects",
-    "running", "changed", "step", "target", "kind", "state", "at", "committed_at", "detail",
-    "settled", "review_reasons", "reviewed",
+    "human_items", "review_reasons", "reviewed", "model", "currency", "failures",
+    "estimated_cost", "runs_priced", "seconds", "ok", "interrupted", "reruns", "cancelled",
+    "side_effects_forgotten", "refused", "verdict", "allowed", "effects", "running", "changed",
+    "step", "target", "kind", "state", "at", "committed_at", "detail", "settled",
 ))
 
 

@@ -26,7 +26,7 @@ from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import NotFoundError, UsageError
+from workerctl.errors import ConfigError, NotFoundError, UsageError
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
@@ -147,10 +147,18 @@ class Engine:
             return self._submit(remote, run, worker, options)
         for status in (R.QUEUED, R.RUNNING):
             run.move(status)
-        self._create_guarded(run, worker, options)
-        if on_created is not None:
-            on_created(run)
-        return self._execute(run, worker)
+        # a Ctrl-C between storing the run as running and the loop's handler would
+        # leave it running with nobody executing it: SIGINT waits until the handler
+        # is in place (then it cancels the run, recorded)
+        held = _hold_sigint()
+        try:
+            self._create_guarded(run, worker, options)
+            if on_created is not None:
+                on_created(run)
+        except BaseException:
+            _release_sigint(held)
+            raise
+        return self._execute(run, worker, held_sigint=held)
 
     def may_write(self, worker: Worker) -> bool:
         """Whether a run of ``worker`` can write anything: its output mode writes, or a
@@ -267,7 +275,7 @@ class Engine:
 
     # -- the loop --
 
-    def _execute(self, run: Run, worker: Worker) -> Run:
+    def _execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         previous = signal.getsignal(signal.SIGTERM)
@@ -276,6 +284,8 @@ class Engine:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 if in_main:
                     signal.signal(signal.SIGTERM, _raise_terminated)
+                _release_sigint(held_sigint)
+                held_sigint = False
                 beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
@@ -296,6 +306,7 @@ class Engine:
             if run.error is not None:
                 run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
                 run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
+            self._count_usage(run)
             if worker.review_required is None:
                 touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
                 run.review_reasons = [*run.review_reasons, *touched]
@@ -308,9 +319,23 @@ class Engine:
         except RunFinishedElsewhere as other:
             return other.stored
         finally:
+            _release_sigint(held_sigint)
             beat.stop()
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
+
+    def _count_usage(self, run: Run) -> None:
+        """Tokens in total (as the executor reported them per iteration) and, with a
+        price table in the workspace, the estimated cost."""
+        from workerctl.runs.usage import price_table, usage_totals
+
+        run.usage = usage_totals(run.iterations)
+        try:
+            table = price_table(self.workspace.root) if run.usage else None
+        except ConfigError as bad:  # a broken price table must not fail the run
+            run.cost = {"estimate": True, "amount": None, "error": bad.message}
+            return
+        run.cost = table.estimate(run.usage) if table else None
 
     def _checks(self, run: Run, worker: Worker):
         if worker.status == "paused":
@@ -538,6 +563,20 @@ def clean_record_id(record_id: str | None) -> str | None:
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
+
+
+def _hold_sigint() -> bool:
+    """Block SIGINT in the main thread (a pending one is delivered on release)."""
+    if threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "pthread_sigmask"):
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return True
+
+
+def _release_sigint(held: bool) -> None:
+    if held:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _raise_terminated(signum, frame):

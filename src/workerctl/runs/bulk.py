@@ -74,13 +74,15 @@ def plan_failed_reruns(history: History, flt: RunFilter, *, records: RecordBook,
     return out
 
 
-def execute_reruns(engine: Engine, items: list[BulkRerun], *, force: bool) -> None:
-    """Start each planned rerun in this process, one after the other."""
+def execute_reruns(engine: Engine, items: list[BulkRerun], *, force: bool,
+                   allow_repeat: bool = False) -> None:
+    """Start each planned rerun in this process, one after the other; a start the
+    duplicate guard refuses is reported as refused."""
     for item in items:
         if item.action != "rerun":
             continue
         try:
-            new = rerun(engine, item.plan, force=force)
+            new = rerun(engine, item.plan, force=force, allow_repeat=allow_repeat)
         except WorkerctlError as exc:  # e.g. the worker was deleted since
             item.action, item.reason = "refused", exc.message
             continue

@@ -63,6 +63,18 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     row("config", f"{run.config_hash} ({drift_text.get(drift, drift)})")
     times = " → ".join(f"{t['status']} {_time(t['at'])}" for t in run.transitions)
     row("times", f"{times}  ({render.duration(run.duration)})")
+    if run.usage:
+        used = (f"{run.usage['input_tokens']} input + {run.usage['output_tokens']} output "
+                f"tokens")
+        cost = run.cost or {}
+        if cost.get("amount") is not None:
+            used += (f"; estimated cost {cost['amount']:.4f} {cost['currency']} (price table "
+                     f"{cost['price_table']}"
+                     + (f"; no price for {', '.join(cost['unpriced_models'])}"
+                        if cost.get("unpriced_models") else "") + ")")
+        elif cost.get("error"):
+            used += f"; no cost estimate: {cost['error']}"
+        row("tokens", used)
     if run.error:
         row("error", render.colour(f"{run.error.kind}: {run.error.message}", "failed"))
         if run.error.detail:
@@ -232,3 +244,97 @@ def event_line(event) -> str:
     tail = data.get("reason") or (f"→ {data['result_summary']}" if data.get("result_summary")
                                   else "")
     return line + (f"  {render.cut(tail, 80)}" if tail else "")
+
+
+def _step_cell(step: dict[str, Any] | None) -> list[str]:
+    if step is None:
+        return ["(no iteration)"]
+    lines = []
+    for call in step["tool_calls"]:
+        mark = ("✓" if call["ok"] else "✗") if call["allowed"] else "REFUSED"
+        lines.append(f"tool {call['name']}({render.cut(_arguments(call['arguments']), 36)}) "
+                     f"{mark}")
+    if step["text"] is not None:
+        lines.append(f"final: {render.cut(step['text'], 44)}")
+    if step.get("input_tokens") is not None:
+        lines.append(f"{step['input_tokens']}+{step.get('output_tokens') or 0} tokens")
+    return lines or ["(empty)"]
+
+
+def _signed(value: float | int | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:+.3f}{unit}"
+    return f"{value:+d}{unit}"
+
+
+def _config_value(value: Any) -> str:
+    import json
+
+    if value is None:
+        return "(none)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                          default=str)
+
+
+def run_diff_text(diff: dict[str, Any]) -> str:
+    """``run diff A B`` for a person: configuration, steps side by side, output, figures."""
+    a, b = diff["a"], diff["b"]
+    lines = [f"A {a['id']}  {render.status_cell(a['status'])}  {a['worker']} on "
+             f"{a['record_id'] or 'no record'}"
+             + (f"  ({a['error_kind']})" if a["error_kind"] else ""),
+             f"B {b['id']}  {render.status_cell(b['status'])}  {b['worker']} on "
+             f"{b['record_id'] or 'no record'}"
+             + (f"  ({b['error_kind']})" if b["error_kind"] else "")]
+    config = diff["config"]
+    lines.append("")
+    if config["same"]:
+        lines.append(f"configuration: the same ({config['config_hash']['a']})")
+    else:
+        lines.append(f"configuration: {config['config_hash']['a']} → "
+                     f"{config['config_hash']['b']}; changed: {', '.join(config['changed'])}")
+        for key, values in config["fields"].items():
+            if key == "instructions":
+                continue
+            lines.append(f"  {key}: {_config_value(values['a'])} → {_config_value(values['b'])}")
+        if config["instructions_diff"]:
+            lines.extend(f"  {line}" for line in config["instructions_diff"].rstrip().splitlines())
+    record = diff["record"]
+    lines.append("record: " + ("the same" if record["same"] else "different, or changed between "
+                                                                 "the runs"))
+    lines.append("")
+    rows = []
+    for it in diff["iterations"]:
+        left, right = _step_cell(it["a"]), _step_cell(it["b"])
+        for n in range(max(len(left), len(right))):
+            rows.append([str(it["number"]) if n == 0 else "",
+                         "" if n or it["same"] else "≠",
+                         left[n] if n < len(left) else "", right[n] if n < len(right) else ""])
+    if rows:
+        lines.append(render.table(rows, ["it.", "", f"A {a['id']}", f"B {b['id']}"]))
+    else:
+        lines.append("no iterations in either run")
+    lines.append("")
+    output = diff["output"]
+    if output["same"]:
+        lines.append("output: the same")
+    else:
+        lines.append("output:")
+        lines.extend(f"  {line}" for line in output["diff"].rstrip().splitlines())
+    lines.append("")
+    dur = diff["duration"]
+    lines.append(f"duration: {render.duration(dur['a'])} → {render.duration(dur['b'])} "
+                 f"({_signed(dur['delta'], ' s')})")
+    tin, tout = diff["tokens"]["input"], diff["tokens"]["output"]
+    if tin["a"] is not None or tin["b"] is not None:
+        lines.append(f"tokens: input {tin['a'] if tin['a'] is not None else '-'} → "
+                     f"{tin['b'] if tin['b'] is not None else '-'} ({_signed(tin['delta'])}), "
+                     f"output {tout['a'] if tout['a'] is not None else '-'} → "
+                     f"{tout['b'] if tout['b'] is not None else '-'} ({_signed(tout['delta'])})")
+    else:
+        lines.append("tokens: none reported by either run's executor")
+    cost = diff["cost"]
+    if cost["a"] is not None or cost["b"] is not None:
+        lines.append(f"estimated cost: {cost['a']} → {cost['b']} ({_signed(cost['delta'])})")
+    return "\n".join(lines)

@@ -11,7 +11,9 @@ it. A clause is a claim when its action verb is
   emailed the customer"), not the base form (that is an instruction: "Update
   the task"),
 - passive ("the invoice was refunded", "T-1042 has been closed", "is now
-  closed"), unless an agent other than the worker is named ("was sent by Lena"),
+  closed"), unless an agent other than the worker is named ("was sent by Lena")
+  or the sentence dates it in the record's past ("was moved on 2026-11-02",
+  "was assigned last week": history read from the record, not the run's work),
 - progressive or future with the worker as subject ("I am updating", "I will
   email the customer": the run is over, nothing more will happen).
 
@@ -87,6 +89,11 @@ NEXT_STEP = re.compile(
 INABILITY = re.compile(
     r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|blocked|"
     r"failed to|did not finish|no access)\b", re.I)
+PAST_TIME = re.compile(
+    r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+    r"[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}|ago|yesterday|"
+    r"last (?:week|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+    r"earlier|previously|originally|in the past)\b", re.I)
 QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”")
 LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*")
 WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?(?:['’][a-z]+)?|[,;:()]")
@@ -198,6 +205,8 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
                 continue
             verb, kinds, how = claim
             subject = "self"
+            if how in ("passive", "state") and PAST_TIME.search(sentence):
+                continue
             id_list = ids.findall(sentence) if ids is not None else []
             found.append(Claim(sentence, verb, kinds, how, id_list))
     return found

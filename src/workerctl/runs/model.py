@@ -157,6 +157,8 @@ class Run:
     review: Review | None = None
     owner: dict[str, Any] = field(default_factory=dict)
     worker_version: int | None = None  # the stored worker version it started with
+    usage: dict[str, Any] = field(default_factory=dict)  # tokens in total and per model
+    cost: dict[str, Any] | None = None  # an estimate from the workspace's price table
 
     # -- state machine --
 
@@ -256,5 +258,16 @@ class Run:
             "iterations": len(self.iterations),
             "tokens": sum((it.usage.get("input_tokens") or 0) + (it.usage.get("output_tokens") or 0)
                           for it in self.iterations),
+            "input_tokens": self.usage.get("input_tokens"),
+            "output_tokens": self.usage.get("output_tokens"),
+            "model": _main_model(self.usage),
+            "cost": self.cost.get("amount") if self.cost else None,
+            "currency": self.cost.get("currency") if self.cost else None,
             "side_effects": len(self.side_effects),
         }
+
+
+def _main_model(usage: dict[str, Any]) -> str | None:
+    from workerctl.runs.usage import main_model
+
+    return main_model(usage)

@@ -34,13 +34,22 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def similarity(a: str, b: str) -> float:
+def similarity(a: str, b: str, floor: float = 0.0) -> float:
     """difflib's ``SequenceMatcher.ratio`` of the normalised texts (lower case, runs of
     white space as one space): 2*M/T, M matching characters of T in both. A comment
-    with a header line added to one of 400 characters still scores about 0.9."""
+    with a header line added to one of 400 characters still scores about 0.9.
+
+    Below ``floor`` the exact ratio does not matter: difflib's cheap upper bounds
+    (lengths, then character counts) answer first, so a record with hundreds of long,
+    different comments costs little."""
     import difflib
 
-    return difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False).ratio()
+    matcher = difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False)
+    for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
+        upper = bound()
+        if upper < floor:
+            return upper
+    return matcher.ratio()
 
 
 def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
@@ -222,7 +231,10 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
     mode's together are two), and no comment it left is near-equal (``SIMILARITY``) to
     an earlier comment on that record."""
     title = "No duplicate comment or record was created"
-    mine = [e for e in run.side_effects if e.get("kind") == "comment" and e.get("created", True)]
+    from workerctl.runs.ledger import COMMITTED, effect_state
+
+    mine = [e for e in run.side_effects if e.get("kind") == "comment" and e.get("created", True)
+            and effect_state(e, run.status in FINISHED) == COMMITTED]
     if not mine:
         return Check("duplicates", title, PASS, ["this run wrote no comment or record"])
     evidence, dupes = [f"wrote {len(mine)} comment(s); near-equal means a difflib ratio of "
@@ -245,7 +257,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
                 continue
             own = comments[own_at]
             for earlier in comments[:own_at]:
-                score = similarity(own.text, earlier.text)
+                score = similarity(own.text, earlier.text, SIMILARITY)
                 if score >= SIMILARITY:
                     who = f"run {earlier.run_id}" if earlier.run_id else earlier.author
                     same = "has the same text as" if _norm(own.text) == _norm(earlier.text) \
@@ -259,35 +271,57 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
 
 
 def _claims(run: Run, records: RecordBook) -> Check:
-    """Each clause that says work was done needs a recorded write of a kind that backs
-    it (and, when the sentence names records, a write on one of them)."""
+    """Each clause that says work was done needs a committed write of a kind that backs
+    it (and, when the sentence names records, a write on one of them). A write whose
+    outcome the ledger does not know cannot back a claim, nor disprove it."""
     from workerctl.runs.claims import claims_in
+    from workerctl.runs.ledger import COMMITTED, effect_state
+    from workerctl.runs.ledger import UNKNOWN as UNSURE
 
     title = "The output does not claim work that was not completed"
     text = run.output or ""
+    finished = run.status in FINISHED
     writes = [e for e in run.side_effects if e.get("kind")]
-    kinds = sorted({e["kind"] for e in writes})
-    recorded = f"writes recorded: {', '.join(kinds) or 'none'}"
+    state = {id(e): effect_state(e, finished) for e in writes}
+    kinds = sorted({e["kind"] for e in writes if state[id(e)] == COMMITTED})
+    recorded = f"writes committed: {', '.join(kinds) or 'none'}"
+    unsure = [e for e in writes if state[id(e)] == UNSURE]
+    if unsure:
+        recorded += (f"; {len(unsure)} write(s) of unknown outcome (settle with "
+                     "'workerctl ledger settle')")
     if not text:
         return Check("claims", title, PASS, ["no output", recorded])
     found = claims_in(text, id_pattern(records))
-    unbacked = []
+    unbacked, undecided = [], []
     for claim in found:
-        backing = [e for e in writes if e["kind"] in claim.kinds]
-        if claim.ids and backing:
-            backing = [e for e in backing if e.get("record_id") in claim.ids] or \
-                ([] if any(e.get("record_id") for e in backing) else backing)
-        if not backing:
-            where = f" on {', '.join(claim.ids)}" if claim.ids else ""
-            unbacked.append(f"says \"{preview_of(claim.sentence, 200)}\" ({claim.verb}: "
-                            f"{'/'.join(claim.kinds)}{where}) but the run recorded no such "
-                            "write")
+        said = (f"says \"{preview_of(claim.sentence, 200)}\" ({claim.verb}: "
+                f"{'/'.join(claim.kinds)}"
+                + (f" on {', '.join(claim.ids)}" if claim.ids else "") + ")")
+        if _on_target(claim.ids, [e for e in writes if state[id(e)] == COMMITTED
+                                  and e["kind"] in claim.kinds]):
+            continue
+        if _on_target(claim.ids, [e for e in unsure
+                                  if e["kind"] in claim.kinds or e["kind"] == "write"]):
+            undecided.append(f"{said}: the write that would back it has an unknown outcome")
+        else:
+            unbacked.append(f"{said} but the run committed no such write")
     if unbacked:
-        return Check("claims", title, FAIL, [*unbacked, recorded])
+        return Check("claims", title, FAIL, [*unbacked, *undecided, recorded])
+    if undecided:
+        return Check("claims", title, UNKNOWN, [*undecided, recorded])
     if found:
         return Check("claims", title, PASS, [f"{len(found)} claim(s) of work, each backed by a "
-                                            "recorded write", recorded])
+                                            "committed write", recorded])
     return Check("claims", title, PASS, ["the output claims no work", recorded])
+
+
+def _on_target(ids: list[str], effects: list[dict]) -> list[dict]:
+    """The effects on a record the claim names (all of them when it names none, or when
+    the effects name no record)."""
+    if not ids or not effects:
+        return effects
+    named = [e for e in effects if e.get("record_id") in ids]
+    return named or ([] if any(e.get("record_id") for e in effects) else effects)
 
 
 def _next_step(run: Run) -> Check:

@@ -16,27 +16,56 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return ordered[index]
 
 
-def compute(summaries: Iterable[dict]) -> dict:
+GROUPINGS = ("worker", "day", "model")
+
+
+def _group(doc: dict, by: str) -> str:
+    if by == "day":
+        return doc["created"][:10]
+    if by == "model":
+        return doc.get("model") or "(no model)"
+    return doc["worker"]
+
+
+def compute(summaries: Iterable[dict], by: str = "worker") -> dict:
+    """Figures per worker, per day (UTC, of creation) or per model (the one that used
+    the most tokens in the run): runs, counts, failures, success rate, durations,
+    tokens, and the estimated cost of the runs that have one."""
     per: dict[str, dict] = {}
     for doc in summaries:
-        item = per.setdefault(doc["worker"], {"counts": dict.fromkeys(STATES, 0),
-                                              "durations": [], "tokens": 0})
+        item = per.setdefault(_group(doc, by), {
+            "counts": dict.fromkeys(STATES, 0), "durations": [], "tokens": 0,
+            "input_tokens": 0, "output_tokens": 0, "cost": {}, "priced": 0})
         item["counts"][doc["status"]] += 1
         if doc.get("duration") is not None:
             item["durations"].append(doc["duration"])
         item["tokens"] += doc.get("tokens") or 0
+        item["input_tokens"] += doc.get("input_tokens") or 0
+        item["output_tokens"] += doc.get("output_tokens") or 0
+        if doc.get("cost") is not None:
+            currency = doc.get("currency") or "?"
+            item["cost"][currency] = item["cost"].get(currency, 0.0) + doc["cost"]
+            item["priced"] += 1
     out = {}
     for name, item in sorted(per.items()):
         counts = item["counts"]
         finished = counts["completed"] + counts["failed"] + counts["cancelled"]
         out[name] = {
             "runs": sum(counts.values()), "counts": counts,
+            "failures": counts["failed"] + counts["cancelled"],
             "success_rate": counts["completed"] / finished if finished else None,
             "p50_seconds": _percentile(item["durations"], 0.5),
             "p95_seconds": _percentile(item["durations"], 0.95),
-            "tokens": item["tokens"],
+            "tokens": item["tokens"], "input_tokens": item["input_tokens"],
+            "output_tokens": item["output_tokens"],
+            "estimated_cost": {k: round(v, 6) for k, v in item["cost"].items()},
+            "runs_priced": item["priced"],
         }
     return out
+
+
+def cost_text(cost: dict[str, float]) -> str:
+    return " + ".join(f"~{amount:.4f} {currency}" for currency, amount in cost.items())
 
 
 def render_chart(figures: dict, width: int = 30) -> str:
@@ -55,7 +84,10 @@ def render_chart(figures: dict, width: int = 30) -> str:
         rate = "-" if f["success_rate"] is None else f"{f['success_rate'] * 100:.0f}%"
         lines.append(f"{name:<24} {bar}")
         parts = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+        money = (f"; est. cost {cost_text(f['estimated_cost'])} ({f['runs_priced']} priced)"
+                 if f["estimated_cost"] else "")
         lines.append(f"{'':<24} {render.plural(f['runs'], 'run')} ({parts}); success {rate}; "
                      f"p50 {render.duration(f['p50_seconds'])}, "
-                     f"p95 {render.duration(f['p95_seconds'])}; tokens {f['tokens']}")
+                     f"p95 {render.duration(f['p95_seconds'])}; tokens {f['tokens']} "
+                     f"({f['input_tokens']} in, {f['output_tokens']} out){money}")
     return "\n".join(lines)
