@@ -59,6 +59,7 @@ from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import json_object, tinydb_file
 
 if TYPE_CHECKING:
+    from workerctl.runs.indexes import Indexes
     from workerctl.runs.ledger import Ledger
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
@@ -108,8 +109,11 @@ class RunFilter:
     until: str | None = None
     unreviewed: bool = False
     ids: tuple[str, ...] = ()
+    error_kinds: tuple[str, ...] = ()
 
     def match(self, doc: dict) -> bool:
+        if self.error_kinds and doc.get("error_kind") not in self.error_kinds:
+            return False
         if self.workers and doc["worker"] not in self.workers:
             return False
         if self.statuses and doc["status"] not in self.statuses:
@@ -137,6 +141,7 @@ class History:
         self.lock = lock_for(self.root / "lock", float(workspace.setting("lock_timeout")))
         self.stale_after = float(workspace.setting("stale_after"))
         self._ledger: Ledger | None = None
+        self._indexes: Indexes | None = None
 
     # -- paths --
 
@@ -224,6 +229,9 @@ class History:
         settles the run from its run file (see the module's docstring).
         """
         shard, doc_id, docs = self._slot(run.id, shard, doc_id)
+        indexed = stored is None or stored.get("status") != run.status
+        if indexed:
+            self.indexes.begin(run.id)
         marker = self.marker(run.id)
         if run.status in UNFINISHED:
             wanted = self._marker_doc(run, shard, doc_id, run.owner or current_owner())
@@ -239,6 +247,9 @@ class History:
         docs[str(doc_id)] = run.summary()
         self._shard_write(shard, docs)
         self._derived(run, stored)  # before the marker goes: a crash here gets settled
+        if indexed:
+            self.indexes.on_write(run, stored, shard, doc_id)
+            self.indexes.end(run.id)
         if run.status in FINISHED:
             self.clear_marker(run.id)
 
@@ -311,6 +322,14 @@ class History:
         if run.side_effects or before:
             was_finished = stored is not None and stored.get("status") in FINISHED
             self.ledger.sync(run, before, was_finished=was_finished)
+
+    @property
+    def indexes(self) -> Indexes:
+        from workerctl.runs.indexes import Indexes
+
+        if self._indexes is None:
+            self._indexes = Indexes(self)
+        return self._indexes
 
     @property
     def ledger(self) -> Ledger:
@@ -469,6 +488,11 @@ class History:
                                shape=SHARD_SHAPE)[TABLE].values())
 
     def list(self, flt: RunFilter | None = None, limit: int | None = 20) -> list[dict]:
+        """Summaries newest first. A filter by worker, record, status or error kind is
+        answered from the cross-run indexes (``runs.indexes``): only the refs of that
+        filter and the shards they name are read."""
+        if flt is not None and self.indexes.usable(flt):
+            return self.indexes.list(flt, limit)
         out = []
         for doc in self.iter_summaries(flt):
             out.append(doc)
@@ -524,6 +548,13 @@ class History:
         dies half-way is finished by the next command (``finish_prune``).
         """
         removed = kept_unfinished = forgotten = 0
+        if dry_run:  # counted from the hourly counts, not by reading every shard
+            per = self.indexes.counts(until=cutoff)
+            for item in per.values():
+                removed += sum(item["counts"].get(s, 0) for s in FINISHED)
+                kept_unfinished += sum(item["counts"].get(s, 0) for s in UNFINISHED)
+            return {"removed": removed, "kept_unfinished": kept_unfinished,
+                    "side_effects_forgotten": 0}
         with self.lock:
             self.finish_prune()
             doomed: builtins.list[str] = []
@@ -535,7 +566,7 @@ class History:
                         else:
                             kept_unfinished += 1
             removed = len(doomed)
-            if doomed and not dry_run:
+            if doomed:
                 write_json(self.prune_journal, {"ids": doomed, "cutoff": cutoff,
                                                 "forget_effects": forget_effects})
                 forgotten = self.finish_prune()
@@ -548,6 +579,7 @@ class History:
         if not self.prune_journal.exists():
             return 0
         forgotten = 0
+        gone: builtins.list[tuple[dict, int]] = []
         with self.lock:
             journal = read_json(self.prune_journal, shape=PRUNE_SHAPE,
                                 hint=f"move {self.prune_journal} aside; the runs it lists "
@@ -555,6 +587,7 @@ class History:
             if journal is None:
                 return 0
             ids = set(journal["ids"])
+            self.indexes.begin("prune")
             current = self._current_shard()
             for shard in self.shards():
                 docs = self._shard_docs(shard)
@@ -565,10 +598,13 @@ class History:
                     self._shard_write(shard, remaining)
                 else:
                     remove_file(self.shard_path(shard))
+                gone.extend((doc, shard) for doc in docs.values() if doc["id"] in ids)
             for run_id in sorted(ids):
                 if journal.get("forget_effects"):  # while the run file still names them
                     forgotten += self._forget_effects(run_id)
                 remove_file(self.body_path(run_id))
+            self.indexes.on_prune(gone)
+            self.indexes.end("prune")
             remove_file(self.prune_journal)
         return forgotten
 
@@ -631,6 +667,7 @@ class History:
                     self._write_body(run, shard, doc_id)
             # the ledger keeps the effects of pruned runs; the run files add theirs
             self.ledger.rebuild_from([run for run, *_ in placed])
+            self.indexes.begin("reindex")  # readers wait for the rebuild below
             kept = []
             for name, new in (("index", new_index), ("active", new_active)):
                 current = self.root / name
@@ -642,6 +679,9 @@ class History:
                     kept.append(str(old))  # a damaged shard stays for the person to look at
                 else:
                     shutil.rmtree(old, ignore_errors=True)
+            kept_indexes = self.indexes.rebuild()
+            if kept_indexes:
+                kept.append(kept_indexes)
         return {"runs": len(placed), "damaged": len(moved), "moved": moved, "kept": kept}
 
     def _old_marker(self, run_id: str) -> dict | None:

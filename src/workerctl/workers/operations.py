@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import ConfigError, NotFoundError, UsageError
-from workerctl.runs.model import COMPLETED, FAILED
 from workerctl.workers.files import (
     display_path,
     find_path,
@@ -31,22 +30,13 @@ if TYPE_CHECKING:
     from workerctl.workers.versions import Versions
     from workerctl.workspace import Workspace
 
-STATS_WINDOW = 50  # success rate over each worker's latest runs
-STATS_SCAN_LIMIT = 20000  # summaries examined at most for the workers list
-
-
 @dataclass
 class RunStats:
     last_status: str | None = None
     last_created: str | None = None
     last_id: str | None = None
+    success_rate: float | None = None
     finished: int = 0
-    completed: int = 0
-    seen: int = 0
-
-    @property
-    def success_rate(self) -> float | None:
-        return self.completed / self.finished if self.finished else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"last_run": self.last_id, "last_status": self.last_status,
@@ -55,19 +45,17 @@ class RunStats:
 
 
 def run_stats(history: History, names: list[str]) -> dict[str, RunStats]:
-    stats = {n: RunStats() for n in names}
-    for scanned, doc in enumerate(history.iter_summaries(), start=1):
-        item = stats.get(doc["worker"])
-        if item is not None and item.seen < STATS_WINDOW:
-            if item.last_id is None:
-                item.last_id, item.last_status = doc["id"], doc["status"]
-                item.last_created = doc["created"]
-            item.seen += 1
-            if doc["status"] in (COMPLETED, FAILED, "cancelled"):
-                item.finished += 1
-                item.completed += doc["status"] == COMPLETED
-        if scanned >= STATS_SCAN_LIMIT or all(s.seen >= STATS_WINDOW for s in stats.values()):
-            break
+    """Each worker's last run and success rate over its last 50 finished runs (refusals
+    of a paused or draft worker not counted), from the workers index: one file."""
+    found = history.indexes.worker_stats()
+    stats = {}
+    for name in names:
+        item = found.get(name)
+        last = (item or {}).get("last") or {}
+        stats[name] = RunStats(last_status=last.get("status"), last_created=last.get("created"),
+                               last_id=last.get("id"),
+                               success_rate=item["success_rate"] if item else None,
+                               finished=item["runs_counted"] if item else 0)
     return stats
 
 

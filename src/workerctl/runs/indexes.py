@@ -1,0 +1,548 @@
+"""Cross-run indexes: answers about many runs without reading every shard.
+
+``runs list --limit 20`` reads the newest shard; questions across runs (a
+worker's last run and success rate, the runs of one record, the failed runs,
+counts for ``runs stats`` and ``runs prune --dry-run``) would otherwise walk
+the whole history. These indexes are kept up to date by every write of the
+history (``History._commit``, under the history lock, each file replaced
+atomically) and rebuilt from the index shards by ``runs reindex``.
+
+Layout under ``.workerctl/history/indexes/`` (TinyDB databases)::
+
+    workers.json                  per worker: last run, counts by status and error kind,
+                                  the outcomes of its last 50 finished runs
+    by-worker/NAME/000001.json    refs {id, created, shard, doc} of its runs, oldest first
+    by-record/HH/000001.json      the same for the records whose id hashes to HH
+    by-status/STATUS/000001.json  finished runs by status (added when they finish)
+    by-error/KIND/000001.json     failed runs by error kind
+    hours/2026-11-27.json         per hour and worker: counts by status, tokens, a
+                                  histogram of durations, the index shards it spans
+    pending/RUNID                 a write in progress: left behind only by a crash,
+                                  and then the indexes are rebuilt from the shards
+
+A ref names the index shard and document of the run's summary, so a query
+reads its refs and then only the shards they name. The files are derived data:
+they are not fsynced (a power cut may leave one damaged: exit 4, and
+``runs reindex`` rebuilds them).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workerctl.runs.model import FINISHED, STATES, UNFINISHED
+from workerctl.storage.shapes import FieldSpec
+from workerctl.storage.tables import next_id, read_table, safe_name, write_table
+
+if TYPE_CHECKING:
+    from workerctl.runs.history import History, RunFilter
+    from workerctl.runs.model import Run
+
+VERSION = 1
+REFS_PER_SHARD = 500
+RECENT = 50  # success rate over each worker's latest finished runs
+REFUSAL = "worker_not_runnable"  # a paused or draft worker's refusal: not a failure
+BUCKETS = 64  # record ids hash into this many by-record folders
+HIST_BASE = 1.05  # duration histogram: buckets 5 % wide
+
+REF_FIELDS: dict[str, FieldSpec] = {"id": str, "created": str, "shard": int, "doc": int}
+WORKER_FIELDS: dict[str, FieldSpec] = {"name": str, "counts": dict, "error_kinds": dict,
+                                       "recent": list, "last": (dict, type(None))}
+HOUR_FIELDS: dict[str, FieldSpec] = {"hour": str, "worker": str, "model": (str, type(None)),
+                                     "counts": dict, "tokens": int, "input_tokens": int,
+                                     "output_tokens": int, "cost": dict, "priced": int,
+                                     "durations": dict, "shards": list}
+
+
+def _bucket(seconds: float) -> str:
+    return str(int(math.log(max(seconds, 0.0) * 1000 + 1, HIST_BASE)))
+
+
+def _bucket_seconds(bucket: str) -> float:
+    return (HIST_BASE ** (int(bucket) + 0.5) - 1) / 1000
+
+
+def percentile(histogram: dict[str, int], fraction: float) -> float | None:
+    """The duration at ``fraction`` of a histogram (to within its 5 % buckets)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank = min(total - 1, max(0, round(fraction * (total - 1))))
+    seen = 0
+    for bucket in sorted(histogram, key=int):
+        seen += histogram[bucket]
+        if seen > rank:
+            return round(_bucket_seconds(bucket), 3)
+    return None
+
+
+class RefLog:
+    """Refs to runs in creation order, in shards of ``REFS_PER_SHARD``."""
+
+    def __init__(self, folder: Path, hint: str) -> None:
+        self.folder = folder
+        self.hint = hint
+
+    def shards(self) -> list[int]:
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def _path(self, shard: int) -> Path:
+        return self.folder / f"{shard:06d}.json"
+
+    def read(self, shard: int) -> dict[str, dict]:
+        return read_table(self._path(shard), "refs", REF_FIELDS, hint=self.hint)
+
+    def append(self, refs: list[dict]) -> None:
+        shards = self.shards()
+        shard = shards[-1] if shards else 1
+        docs = self.read(shard) if shards else {}
+        for ref in refs:
+            if len(docs) >= REFS_PER_SHARD:
+                write_table(self._path(shard), "refs", docs, durable=False)
+                shard, docs = shard + 1, {}
+            docs[next_id(docs)] = ref
+        write_table(self._path(shard), "refs", docs, durable=False)
+
+    def newest(self) -> Iterator[dict]:
+        """Refs, newest first (one shard read at a time)."""
+        for shard in reversed(self.shards()):
+            docs = self.read(shard)
+            yield from sorted(docs.values(), key=lambda r: r["created"], reverse=True)
+
+
+class Indexes:
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.root: Path = history.root / "indexes"
+
+    # -- files --
+
+    def _hint(self, path: Path | None = None) -> str:
+        where = f"move {path} aside, then run" if path else "run"
+        return f"{where} 'workerctl runs reindex' to rebuild the indexes from the index shards"
+
+    def _log(self, kind: str, key: str) -> RefLog:
+        folder = self.root / kind / safe_name(key)
+        return RefLog(folder, self._hint(folder))
+
+    def record_log(self, record_id: str) -> RefLog:
+        import zlib
+
+        return self._log("by-record", f"{zlib.crc32(record_id.encode()) % BUCKETS:02d}")
+
+    @property
+    def workers_path(self) -> Path:
+        return self.root / "workers.json"
+
+    def _workers(self) -> dict[str, dict]:
+        return read_table(self.workers_path, "workers", WORKER_FIELDS,
+                          hint=self._hint(self.workers_path))
+
+    def _hours_path(self, day: str) -> Path:
+        return self.root / "hours" / f"{day}.json"
+
+    def _hours(self, day: str) -> dict[str, dict]:
+        path = self._hours_path(day)
+        return read_table(path, "hours", HOUR_FIELDS, hint=self._hint(path))
+
+    def days(self) -> list[str]:
+        try:
+            return sorted(n[:-5] for n in os.listdir(self.root / "hours") if n.endswith(".json"))
+        except FileNotFoundError:
+            return []
+
+    # -- readiness --
+
+    def ready(self) -> bool:
+        """Whether the indexes can be trusted: built, and no write was cut by a crash."""
+        if not (self.root / "meta.json").exists():
+            return False
+        try:
+            return not os.listdir(self.root / "pending")
+        except FileNotFoundError:
+            return True
+
+    def ensure(self) -> None:
+        """Build the indexes (first use, or after a crash cut a write) from the shards."""
+        if self.ready():
+            return
+        with self.history.lock:
+            if not self.ready():  # writers hold the lock: a pending file now is a crash's
+                self.rebuild()
+
+    def begin(self, run_id: str) -> None:
+        """Say a write of ``run_id`` is under way (``end`` says it is done): a crash in
+        between leaves the file, and the next reader rebuilds the indexes."""
+        if not (self.root / "meta.json").exists():
+            return
+        folder = self.root / "pending"
+        try:
+            os.close(os.open(folder / run_id, os.O_WRONLY | os.O_CREAT, 0o600))
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(folder / run_id, os.O_WRONLY | os.O_CREAT, 0o600))
+
+    def end(self, run_id: str) -> None:
+        (self.root / "pending" / run_id).unlink(missing_ok=True)
+
+    # -- writing (under the history lock) --
+
+    def on_write(self, run: Run, stored: dict | None, shard: int, doc_id: int) -> None:
+        """One history write: a new run, or a run whose status changed."""
+        old = stored.get("status") if stored else None
+        if old == run.status or not (self.root / "meta.json").exists():
+            return
+        summary = run.summary()
+        ref = {"id": run.id, "created": run.created, "shard": shard, "doc": doc_id}
+        if stored is None:
+            self._log("by-worker", run.worker).append([ref])
+            if run.record_id:
+                self.record_log(run.record_id).append([{**ref, "record_id": run.record_id}])
+        if run.status in FINISHED:
+            self._log("by-status", run.status).append([ref])
+            if summary["error_kind"]:
+                self._log("by-error", summary["error_kind"]).append([ref])
+        self._count_worker([(summary, old)])
+        self._count_hours([(summary, old, shard)])
+
+    def _count_worker(self, changes: Iterable[tuple[dict, str | None]],
+                      sign: int = 1) -> None:
+        docs = self._workers()
+        by_name = {d["name"]: k for k, d in docs.items()}
+        for summary, old in changes:
+            key = by_name.get(summary["worker"])
+            if key is None:
+                key = by_name[summary["worker"]] = next_id(docs)
+                docs[key] = {"name": summary["worker"], "counts": {}, "error_kinds": {},
+                             "recent": [], "last": None}
+            doc = docs[key]
+            counts = doc["counts"]
+            if old:
+                counts[old] = counts.get(old, 0) - 1
+            counts[summary["status"]] = counts.get(summary["status"], 0) + sign
+            kind = summary["error_kind"]
+            if summary["status"] in FINISHED and kind and (old not in FINISHED or sign < 0):
+                doc["error_kinds"][kind] = doc["error_kinds"].get(kind, 0) + sign
+            if sign > 0:
+                last = doc["last"]
+                if last is None or summary["created"] >= last["created"]:
+                    doc["last"] = {"id": summary["id"], "created": summary["created"],
+                                   "status": summary["status"]}
+                if summary["status"] in FINISHED and kind != REFUSAL:
+                    doc["recent"] = ([[summary["id"], summary["created"], summary["status"]]]
+                                     + doc["recent"])
+                    doc["recent"].sort(key=lambda r: r[1], reverse=True)
+                    del doc["recent"][RECENT:]
+        write_table(self.workers_path, "workers", docs, durable=False)
+
+    def _count_hours(self, changes: Iterable[tuple[dict, str | None, int]],
+                     sign: int = 1) -> None:
+        by_day: dict[str, list] = {}
+        for change in changes:
+            by_day.setdefault(change[0]["created"][:10], []).append(change)
+        for day, items in by_day.items():
+            docs = self._hours(day)
+            where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
+            for summary, old, shard in items:
+                hour, model = summary["created"][:13], summary.get("model")
+                key = where.get((hour, summary["worker"], model))
+                if key is None:
+                    key = where[(hour, summary["worker"], model)] = next_id(docs)
+                    docs[key] = {"hour": hour, "worker": summary["worker"], "model": model,
+                                 "counts": {}, "tokens": 0, "input_tokens": 0,
+                                 "output_tokens": 0, "cost": {}, "priced": 0,
+                                 "durations": {}, "shards": [shard, shard]}
+                doc = docs[key]
+                doc["shards"] = [min(doc["shards"][0], shard), max(doc["shards"][1], shard)]
+                counts = doc["counts"]
+                if old:
+                    counts[old] = counts.get(old, 0) - 1
+                counts[summary["status"]] = counts.get(summary["status"], 0) + sign
+                if summary["status"] in FINISHED and (old not in FINISHED or sign < 0):
+                    _money(doc, summary, sign)
+                    if summary.get("duration") is not None:
+                        bucket = _bucket(summary["duration"])
+                        doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
+            write_table(self._hours_path(day), "hours", docs, durable=False)
+
+    def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
+        """Runs removed by ``runs prune``: their counts go; refs to them are skipped
+        when read; a worker whose last run went gets the newest one left."""
+        if not doomed or not (self.root / "meta.json").exists():
+            return
+        self._count_worker([(s, None) for s, _ in doomed], sign=-1)
+        self._count_hours([(s, None, shard) for s, shard in doomed], sign=-1)
+        gone = {s["id"] for s, _ in doomed}
+        docs = self._workers()
+        for doc in docs.values():
+            if doc["last"] and doc["last"]["id"] in gone:
+                newest = next(iter(self._fetch(self._log("by-worker", doc["name"]).newest(),
+                                               None)), None)
+                doc["last"] = newest and {"id": newest["id"], "created": newest["created"],
+                                          "status": newest["status"]}
+            doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
+        write_table(self.workers_path, "workers", docs, durable=False)
+
+    def rebuild(self) -> str | None:
+        """Every index from the index shards (``runs reindex``, or after a crash).
+
+        Old index files are removed, unless one of them is damaged: then the old
+        folder is kept aside for a person to look at, and its path returned."""
+        import datetime as dt
+        import shutil
+
+        kept = None
+        with self.history.lock:
+            if self.root.is_dir() and _any_damaged(self.root):
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
+                kept = str(self.root.with_name(f"indexes.old-{stamp}"))
+                os.replace(self.root, kept)
+            for name in ("by-worker", "by-record", "by-status", "by-error", "hours",
+                         "workers.json", "meta.json"):
+                path = self.root / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            pairs: list[tuple[dict, int, int]] = []
+            for shard in self.history.shards():
+                for key, summary in self.history._shard_docs(shard).items():
+                    pairs.append((summary, shard, int(key)))
+            pairs.sort(key=lambda p: p[0]["created"])
+            logs: dict[tuple[str, str], list[dict]] = {}
+            for summary, shard, number in pairs:
+                ref = {"id": summary["id"], "created": summary["created"], "shard": shard,
+                       "doc": number}
+                logs.setdefault(("by-worker", summary["worker"]), []).append(ref)
+                if summary.get("record_id"):
+                    log = self.record_log(summary["record_id"])
+                    logs.setdefault(("by-record", log.folder.name), []).append(
+                        {**ref, "record_id": summary["record_id"]})
+                if summary["status"] in FINISHED:
+                    logs.setdefault(("by-status", summary["status"]), []).append(ref)
+                    if summary.get("error_kind"):
+                        logs.setdefault(("by-error", summary["error_kind"]), []).append(ref)
+            for (kind, key), refs in logs.items():
+                folder = self.root / kind / (key if kind == "by-record" else safe_name(key))
+                RefLog(folder, self._hint(folder)).append(refs)
+            self._count_worker([(s, None) for s, _, _ in pairs])
+            self._count_hours([(s, None, shard) for s, shard, _ in pairs])
+            write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}},
+                        durable=False)
+            shutil.rmtree(self.root / "pending", ignore_errors=True)
+        return kept
+
+    # -- reading --
+
+    def worker_stats(self) -> dict[str, dict]:
+        """Worker name → last run, counts, success rate over its latest finished runs."""
+        self.ensure()
+        out = {}
+        for doc in self._workers().values():
+            recent = doc["recent"]
+            done = sum(1 for r in recent if r[2] == "completed")
+            out[doc["name"]] = {
+                "last": doc["last"], "counts": {k: v for k, v in doc["counts"].items() if v},
+                "error_kinds": {k: v for k, v in doc["error_kinds"].items() if v},
+                "success_rate": done / len(recent) if recent else None,
+                "runs_counted": len(recent)}
+        return out
+
+    def usable(self, flt: RunFilter | None) -> bool:
+        return flt is not None and bool(flt.workers or flt.record_id or flt.statuses
+                                        or flt.error_kinds)
+
+    def list(self, flt: RunFilter, limit: int | None) -> list[dict]:
+        """Summaries matching ``flt``, newest first, reading only the refs of the most
+        selective filter and the shards they name."""
+        self.ensure()
+        out = []
+        for summary in self._fetch(self._candidates(flt), flt):
+            out.append(summary)
+            if limit and len(out) >= limit:
+                break
+        return out
+
+    def _candidates(self, flt: RunFilter) -> Iterator[dict]:
+        if flt.record_id:
+            record = flt.record_id
+            return (r for r in self.record_log(record).newest() if r.get("record_id") == record)
+        if flt.error_kinds:
+            return _merge(self._log("by-error", k).newest() for k in flt.error_kinds)
+        if flt.statuses and not flt.workers:
+            streams = [self._log("by-status", s).newest() for s in flt.statuses
+                       if s in FINISHED]
+            if any(s in UNFINISHED for s in flt.statuses):
+                streams.append(self._unfinished_refs())
+            return _merge(streams)
+        return _merge(self._log("by-worker", w).newest() for w in flt.workers)
+
+    def _unfinished_refs(self) -> Iterator[dict]:
+        """Unfinished runs come from their markers (few), not from an index."""
+        refs = []
+        shards: dict[int, dict[str, dict]] = {}
+        for run_id, marker in self.history.unfinished().items():
+            shard, doc = marker.get("shard"), marker.get("doc")
+            if not isinstance(shard, int) or not isinstance(doc, int):
+                continue
+            if shard not in shards:
+                shards[shard] = self.history._shard_docs(shard)
+            summary = shards[shard].get(str(doc))
+            if summary is not None and summary["id"] == run_id:
+                refs.append({"id": run_id, "created": summary["created"], "shard": shard,
+                             "doc": doc})
+        return iter(sorted(refs, key=lambda r: r["created"], reverse=True))
+
+    def _fetch(self, refs: Iterable[dict], flt: RunFilter | None) -> Iterator[dict]:
+        """The summaries the refs name (one read per shard), those matching ``flt``."""
+        cache: dict[int, dict[str, dict]] = {}
+        for ref in refs:
+            if flt is not None and flt.since and ref["created"] < flt.since:
+                return  # refs come newest first: the rest are older still
+            docs = cache.get(ref["shard"])
+            if docs is None:
+                if len(cache) > 64:
+                    cache.clear()
+                docs = cache[ref["shard"]] = self.history._shard_docs(ref["shard"])
+            summary = docs.get(str(ref["doc"]))
+            if summary is None or summary["id"] != ref["id"]:
+                continue  # pruned, or moved by a repair (then its own ref is newer)
+            if flt is None or flt.match(summary):
+                yield dict(summary)
+
+    def counts(self, *, since: str | None = None, until: str | None = None,
+               workers: tuple[str, ...] = (), by: str = "worker") -> dict[str, dict]:
+        """Per worker (or day, or model): counts by status, tokens, cost and a duration
+        histogram of the runs created in [since, until), from the hourly counts plus,
+        for the hour each bound cuts, the runs themselves (read from the shards that
+        hour spans)."""
+        self.ensure()
+        per: dict[str, dict] = {}
+        cut_hours: set[str] = set()
+        for bound in (since, until):
+            if bound:
+                cut_hours.add(bound[:13])
+        for day in self.days():
+            if (since and day < since[:10]) or (until and day > until[:10]):
+                continue
+            for doc in self._hours(day).values():
+                if workers and doc["worker"] not in workers:
+                    continue
+                hour = doc["hour"]
+                if hour in cut_hours or (since and hour < since[:13]) \
+                        or (until and hour > until[:13]):
+                    continue
+                _add(per, _group(doc, by), doc["counts"], doc, doc["durations"])
+        for hour in sorted(cut_hours):
+            for summary in self._hour_runs(hour, workers):
+                created = summary["created"]
+                if (since and created < since) or (until and created >= until):
+                    continue
+                finished = summary["status"] in FINISHED
+                durations = ({_bucket(summary["duration"]): 1}
+                             if finished and summary.get("duration") is not None else {})
+                money = _zero()
+                if finished:
+                    _money(money, summary, 1)
+                _add(per, _group(summary, by), {summary["status"]: 1}, money, durations)
+        return per
+
+    def _hour_runs(self, hour: str, workers: tuple[str, ...]) -> Iterator[dict]:
+        docs = [d for d in self._hours(hour[:10]).values() if d["hour"] == hour]
+        if not docs:
+            return
+        first = min(d["shards"][0] for d in docs)
+        last = max(d["shards"][1] for d in docs)
+        for shard in range(first, last + 1):
+            for summary in self.history._shard_docs(shard).values():
+                if summary["created"][:13] == hour and (not workers
+                                                       or summary["worker"] in workers):
+                    yield summary
+
+
+def _any_damaged(root: Path) -> bool:
+    from workerctl.errors import DamagedFile
+    from workerctl.storage.atomic import read_json
+
+    for path in root.rglob("*.json"):
+        try:
+            data = read_json(path)
+        except DamagedFile:
+            return True
+        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+            return True
+    return False
+
+
+def _zero() -> dict:
+    return {"tokens": 0, "input_tokens": 0, "output_tokens": 0, "cost": {}, "priced": 0}
+
+
+def _money(doc: dict, summary: dict, sign: int) -> None:
+    """Tokens and estimated cost of a finished run, added to (or taken from) ``doc``."""
+    for key in ("tokens", "input_tokens", "output_tokens"):
+        doc[key] += sign * (summary.get(key) or 0)
+    if summary.get("cost") is not None:
+        currency = summary.get("currency") or "?"
+        doc["cost"][currency] = doc["cost"].get(currency, 0.0) + sign * summary["cost"]
+        doc["priced"] += sign
+
+
+def _group(doc: dict, by: str) -> str:
+    if by == "day":
+        return (doc.get("created") or doc.get("hour") or "")[:10]
+    if by == "model":
+        return doc.get("model") or "(no model)"
+    return doc["worker"]
+
+
+def _add(per: dict[str, dict], group: str, counts: dict, money: dict,
+         durations: dict) -> None:
+    item = per.setdefault(group, {"counts": dict.fromkeys(STATES, 0), "durations": {},
+                                  **_zero()})
+    for status, n in counts.items():
+        item["counts"][status] = item["counts"].get(status, 0) + n
+    for key in ("tokens", "input_tokens", "output_tokens", "priced"):
+        item[key] += money[key]
+    for currency, amount in money["cost"].items():
+        item["cost"][currency] = item["cost"].get(currency, 0.0) + amount
+    for bucket, n in durations.items():
+        item["durations"][bucket] = item["durations"].get(bucket, 0) + n
+
+
+def _merge(streams: Iterable[Iterator[dict]]) -> Iterator[dict]:
+    """Several newest-first ref streams as one, newest first, each run once."""
+    seen: set[str] = set()
+    for ref in heapq.merge(*streams, key=lambda r: r["created"], reverse=True):
+        if ref["id"] not in seen:
+            seen.add(ref["id"])
+            yield ref
+
+
+def stats_from_counts(per: dict[str, dict]) -> dict[str, dict]:
+    """``runs stats`` figures from ``Indexes.counts``."""
+    out = {}
+    for name, item in sorted(per.items()):
+        counts = {s: item["counts"].get(s, 0) for s in STATES}
+        if not any(counts.values()):
+            continue
+        finished = counts["completed"] + counts["failed"] + counts["cancelled"]
+        out[name] = {"runs": sum(counts.values()), "counts": counts,
+                     "failures": counts["failed"] + counts["cancelled"],
+                     "success_rate": counts["completed"] / finished if finished else None,
+                     "p50_seconds": percentile(item["durations"], 0.5),
+                     "p95_seconds": percentile(item["durations"], 0.95),
+                     "tokens": item["tokens"], "input_tokens": item["input_tokens"],
+                     "output_tokens": item["output_tokens"],
+                     "estimated_cost": {k: round(v, 6) for k, v in item["cost"].items()},
+                     "runs_priced": item["priced"]}
+    return out

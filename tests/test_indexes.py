@@ -1,0 +1,184 @@
+"""The cross-run indexes give the answers a full scan of the history gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+import pytest
+
+from helpers import make_worker, run_workerctl
+from workerctl.runs.history import History, RunFilter
+from workerctl.runs.indexes import stats_from_counts
+from workerctl.runs.model import Run, RunError, new_run_id
+from workerctl.runs.stats import compute
+from workerctl.storage.atomic import write_json
+
+WORKERS = ("busy", "rare", "other")
+KINDS = ("tool_not_allowed", "crashed", "worker_not_runnable")
+
+
+def iso(when: dt.datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seeded(workspace, count: int = 600, seed: int = 7) -> History:
+    """A history of ``count`` runs over 30 days, written as run files and reindexed,
+    the way the benchmarks build theirs."""
+    history = History(workspace)
+    rng = random.Random(seed)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    for n in range(count):
+        created = start + dt.timedelta(days=30) * n / count
+        worker = "rare" if n % 97 == 5 else rng.choice(("busy", "other"))
+        status = rng.choice(("completed", "completed", "failed", "cancelled"))
+        stamps = [iso(created + dt.timedelta(seconds=s)) for s in (0, 1, 2 + rng.random() * 9)]
+        run = Run(id=new_run_id(), worker=worker, config_hash="h", config={}, executor="echo",
+                  created=stamps[0], status=status, record_id=f"T-{rng.randint(1, 40)}",
+                  transitions=[{"status": "running", "at": stamps[1]},
+                               {"status": status, "at": stamps[2]}],
+                  error=RunError(rng.choice(KINDS), "x") if status == "failed" else None)
+        # a slot no shard has yet: reindex gives each run its own
+        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0},
+                   sync_data=False)
+    assert history.reindex()["runs"] == count
+    return history
+
+
+def scan(history: History, flt: RunFilter, limit: int | None = None) -> list[dict]:
+    out = [d for d in history.iter_summaries() if flt.match(d)]
+    return out[:limit] if limit else out
+
+
+@pytest.mark.parametrize("flt", [
+    RunFilter(workers=("rare",)), RunFilter(workers=("busy", "rare")),
+    RunFilter(record_id="T-7"), RunFilter(statuses=("failed",)),
+    RunFilter(statuses=("cancelled", "completed"), workers=("other",)),
+    RunFilter(error_kinds=("crashed",)), RunFilter(workers=("busy",), record_id="T-3"),
+])
+def test_filtered_lists_equal_a_full_scan(workspace, flt):
+    history = seeded(workspace)
+    assert len(scan(history, flt)) > 1
+    for limit in (1, 20, None):
+        assert [d["id"] for d in history.list(flt, limit=limit)] == \
+            [d["id"] for d in scan(history, flt, limit)]
+
+
+def test_stats_and_prune_counts_equal_a_full_scan(workspace, wcli):
+    history = seeded(workspace)
+    assert stats_from_counts(history.indexes.counts()) == _exact(compute(
+        history.iter_summaries()), history.indexes.counts())
+    cut = (dt.datetime.now(dt.UTC) - dt.timedelta(days=11, minutes=17)).isoformat()
+    since = cut.replace("+00:00", "Z")
+    figures = stats_from_counts(history.indexes.counts(since=since))
+    want = compute(d for d in history.iter_summaries() if d["created"] >= since)
+    assert {w: f["counts"] for w, f in figures.items()} == {w: f["counts"] for w, f in
+                                                            want.items()}
+    assert {w: f["tokens"] for w, f in figures.items()} == {w: f["tokens"] for w, f in
+                                                            want.items()}
+    dry = json.loads(wcli("runs", "prune", "--older-than", "11d", "--dry-run", "--json").stdout)
+    done = json.loads(wcli("runs", "prune", "--older-than", "11d", "--json").stdout)
+    assert dry["removed"] == done["removed"] > 0 and dry["dry_run"] and not done["dry_run"]
+    after = stats_from_counts(history.indexes.counts())
+    assert sum(f["runs"] for f in after.values()) == len(list(history.iter_summaries()))
+
+
+def _exact(figures: dict, per: dict) -> dict:
+    """Full-scan figures with the percentiles the histogram gives (within 5 %)."""
+    approx = stats_from_counts(per)
+    for name, item in figures.items():
+        for key in ("p50_seconds", "p95_seconds"):
+            assert approx[name][key] == pytest.approx(item[key], rel=0.06)
+            item[key] = approx[name][key]
+    return figures
+
+
+def test_workers_list_and_show_agree_with_runs_list_at_any_age(workspace, wcli):
+    history = seeded(workspace)
+    for name in WORKERS:
+        make_worker(workspace, name)
+    rows = {r["name"]: r for r in json.loads(wcli("workers", "list", "--json").stdout)}
+    for name in WORKERS:
+        newest = json.loads(wcli("runs", "list", "--worker", name, "--limit", "1",
+                                 "--json").stdout)[0]
+        assert rows[name]["last_run"] == newest["id"]
+        shown = json.loads(wcli("worker", "show", name, "--json").stdout)
+        assert shown["recent_runs"][0]["id"] == newest["id"]
+        finished = [d for d in scan(history, RunFilter(workers=(name,)))
+                    if d["status"] in ("completed", "failed", "cancelled")
+                    and d["error_kind"] != "worker_not_runnable"][:50]
+        rate = sum(d["status"] == "completed" for d in finished) / len(finished)
+        assert rows[name]["success_rate"] == pytest.approx(rate)
+
+
+def test_a_paused_workers_refusals_do_not_lower_its_success_rate(workspace, wcli):
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    wcli("worker", "pause", "overdue-task-review")
+    for task in ("T-1043", "T-2001"):
+        assert wcli("run", "start", "overdue-task-review", "--task", task).exit_code == 1
+    row = next(r for r in json.loads(wcli("workers", "list", "--json").stdout)
+               if r["name"] == "overdue-task-review")
+    assert row["success_rate"] == 1.0 and row["runs_counted"] == 1
+    assert row["last_status"] == "failed"
+
+
+def test_every_transition_keeps_them_current(workspace, wcli):
+    make_worker(workspace, "flaky", executor='{name: echo, script: [{error: "down"}]}')
+    for task in ("T-1042", "T-1043"):
+        wcli("run", "start", "flaky", "--task", task)
+        wcli("run", "start", "overdue-task-review", "--task", task)
+    failed = json.loads(wcli("runs", "list", "--status", "failed", "--json").stdout)
+    assert {r["worker"] for r in failed} == {"flaky"} and len(failed) == 2
+    kinds = json.loads(wcli("runs", "list", "--error-kind", "executor_error", "--json").stdout)
+    assert [r["id"] for r in kinds] == [r["id"] for r in failed]
+    on_task = json.loads(wcli("runs", "list", "--record", "T-1043", "--json").stdout)
+    assert len(on_task) == 2 and {r["record_id"] for r in on_task} == {"T-1043"}
+    stats = json.loads(wcli("runs", "stats", "--json").stdout)
+    assert stats["flaky"]["counts"]["failed"] == 2
+    assert stats["overdue-task-review"]["counts"]["completed"] == 2
+
+
+def test_a_write_cut_by_a_kill_is_repaired_before_anyone_reads(workspace, tmp_path):
+    from workerctl.storage.faults import FAULT_ENV
+
+    History(workspace).indexes.ensure()  # built, as in any used workspace
+    points = tmp_path / "points"
+    run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                  workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    index_points = [int(line.split()[0]) for line in points.read_text().splitlines()
+                    if "/indexes/" in line]
+    assert index_points
+    for point in index_points:
+        killed = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
+                               "--allow-repeat", workspace=workspace,
+                               env={FAULT_ENV: f"kill:{point}"})
+        assert killed.returncode == -9
+        listed = json.loads(run_workerctl("runs", "list", "--worker", "overdue-task-review",
+                                          "--limit", "0", "--json",
+                                          workspace=workspace).stdout)
+        history = History(workspace)
+        assert [r["id"] for r in listed] == [d["id"] for d in scan(
+            history, RunFilter(workers=("overdue-task-review",)))]
+        rows = json.loads(run_workerctl("workers", "list", "--json",
+                                        workspace=workspace).stdout)
+        row = next(r for r in rows if r["name"] == "overdue-task-review")
+        assert row["last_run"] == listed[0]["id"] and row["last_status"] == listed[0]["status"]
+
+
+def test_a_damaged_index_file_is_reported_left_alone_and_rebuilt(workspace, wcli):
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    wcli("workers", "list")
+    path = workspace.history_dir / "indexes" / "workers.json"
+    for bad in ('{"workers": {"1": ', '{"workers": {"1": {"name": "x"}}}', "[]"):
+        path.write_text(bad)
+        result = wcli("workers", "list")
+        assert result.exit_code == 4 and str(path) in result.output
+        assert "runs reindex" in result.output and path.read_text() == bad
+    rebuilt = wcli("runs", "reindex")
+    assert rebuilt.exit_code == 0 and "indexes.old-" in rebuilt.output
+    kept = next(workspace.history_dir.glob("indexes.old-*/workers.json"))
+    assert kept.read_text() == "[]"
+    row = next(r for r in json.loads(wcli("workers", "list", "--json").stdout)
+               if r["name"] == "overdue-task-review")
+    assert row["last_status"] == "completed"
