@@ -90,6 +90,9 @@ def assert_consistent(workspace) -> list[dict]:
     assert not (history / "pruning.json").exists()
     again = in_process(workspace, "runs", "list", "--limit", "0", "--json")
     assert again == runs, "a second sweep finds nothing more to do"
+    by_worker = in_process(workspace, "runs", "list", "--worker", "tooly", "--limit", "0",
+                           "--json")  # answered from the cross-run indexes
+    assert [r["id"] for r in by_worker] == [r["id"] for r in runs if r["worker"] == "tooly"]
     return runs
 
 
