@@ -49,7 +49,12 @@ class RunFailed(Exception):
 
 
 class Terminated(BaseException):
-    """The executing process got SIGTERM (``run cancel`` sends it)."""
+    """The executing process got SIGTERM (``run cancel`` sends it) or SIGHUP (it lost its
+    terminal): the run is cancelled and its step program killed on the way out."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 @dataclass
@@ -278,12 +283,12 @@ class Engine:
     def _execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
-        previous = signal.getsignal(signal.SIGTERM)
         in_main = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.getsignal(sig) for sig in TERMINATING} if in_main else {}
         try:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
-                if in_main:
-                    signal.signal(signal.SIGTERM, _raise_terminated)
+                for sig in previous:
+                    signal.signal(sig, _raise_terminated)
                 _release_sigint(held_sigint)
                 held_sigint = False
                 beat.start()
@@ -292,9 +297,9 @@ class Engine:
             except RunFailed as failed:
                 run.error = failed.error
                 run.move(R.FAILED)
-            except Terminated:
-                run.error = RunError("cancelled", "the process executing the run was terminated "
-                                                  "(SIGTERM)")
+            except Terminated as stop:
+                run.error = RunError("cancelled", TERMINATED_BY.get(
+                    stop.signum, "the process executing the run was terminated"))
                 run.move(R.CANCELLED)
             except KeyboardInterrupt:
                 run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
@@ -321,8 +326,8 @@ class Engine:
         finally:
             _release_sigint(held_sigint)
             beat.stop()
-            if in_main:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _count_usage(self, run: Run) -> None:
         """Tokens in total (as the executor reported them per iteration) and, with a
@@ -565,6 +570,13 @@ def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
 
 
+TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+TERMINATED_BY: dict[int, str] = {
+    signal.SIGTERM: "the process executing the run was terminated (SIGTERM)",
+    signal.SIGHUP: "the process executing the run lost its terminal (SIGHUP)",
+}
+
+
 def _hold_sigint() -> bool:
     """Block SIGINT in the main thread (a pending one is delivered on release)."""
     if threading.current_thread() is not threading.main_thread() \
@@ -580,6 +592,6 @@ def _release_sigint(held: bool) -> None:
 
 
 def _raise_terminated(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
 
 

@@ -7,9 +7,10 @@ object on stdout: ``{"text": "..."}`` for the final answer, or
 ``{"tool_calls": [{"name": "read_task", "arguments": {...}}]}``; optionally
 ``"usage": {...}``. Exit status 0 means success.
 
-The program runs in its own session; on timeout the whole process group gets
-TERM, then KILL, because a plain ``subprocess.run(timeout=)`` leaves
-grandchildren running. Only an allow-listed environment is passed on, and only
+The program runs in its own session, and nothing of its process group outlives
+the step or the run: the group is swept (TERM, then KILL) after every step, on
+timeout and on cancel, and a watchdog kills it if workerctl itself dies
+(``step_processes``). Only an allow-listed environment is passed on, and only
 the tail of stderr is kept. Both streams are read as they come, holding at most
 4 × ``max_field_bytes`` of stdout and the tail of stderr: a program that floods
 either does not grow this process (a final text past that is kept cut, with a
@@ -27,16 +28,11 @@ Settings::
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import signal
-import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from workerctl.api import (
     ExecutorFailure,
@@ -47,24 +43,12 @@ from workerctl.api import (
     hookimpl,
     step_from_json,
 )
+from workerctl.plugins.builtin.step_processes import run_in_group
 
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
             "VIRTUAL_ENV", "SYSTEMROOT")
 STDERR_TAIL = 4000
-GRACE_SECONDS = 2.0
 SETTINGS = {"argv", "timeout", "env", "pass_env", "cwd"}
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """TERM the whole process group, wait a little, then KILL whatever is left of it."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(GRACE_SECONDS)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # grandchildren outlive a dead leader
 
 
 class CommandExecutor:
@@ -109,12 +93,12 @@ class CommandExecutor:
         cwd = workspace / settings.get("cwd", ".")
         limit = min(float(settings.get("timeout", request.time_left)), request.time_left)
         payload = json.dumps(request.to_json()).encode()
+        head_bytes = 4 * int(getattr(request, "max_field_bytes", 1_000_000)) + 65536
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=cwd, env=self._environment(settings), start_new_session=True,
-            )
+            done = run_in_group(argv, cwd=cwd, env=self._environment(settings),
+                                payload=payload, limit=limit, head_bytes=head_bytes,
+                                tail_bytes=STDERR_TAIL * 4)
         except FileNotFoundError:
             raise ProviderUnavailable(
                 f"program not found: {argv[0]}",
@@ -125,26 +109,18 @@ class CommandExecutor:
             raise ProviderUnavailable(f"program is not executable: {argv[0]}",
                                       "make it executable (chmod +x) or run it through its "
                                       "interpreter, e.g. [python3, script.py]") from None
-        head_bytes = 4 * int(getattr(request, "max_field_bytes", 1_000_000)) + 65536
-        streams = _Streams(proc, payload, head_bytes)
-        try:
-            streams.wait(max(limit, 0.01))
-        except BaseException as exc:  # timeout, or the run was cancelled (SIGTERM) meanwhile
-            _kill_group(proc)
-            streams.finish()
-            if not isinstance(exc, subprocess.TimeoutExpired):
-                raise
+        if done.timed_out:
             raise StepTimeout(
                 f"the program ran longer than {limit:.3g}s and was killed with its process group",
-                streams.stderr(),
-            ) from None
+                _tail(done.stderr),
+            )
+        out, err = done.stdout, done.stderr
         latency = round((time.monotonic() - started) * 1000, 1)
-        stderr = streams.stderr()
-        if proc.returncode != 0:
-            raise ExecutorFailure(f"the program exited with status {proc.returncode}", stderr)
-        out = bytes(streams.head)
-        if streams.total > len(out):
-            step = _salvage(out, streams.total, request)
+        stderr = _tail(err)
+        if done.returncode != 0:
+            raise ExecutorFailure(f"the program exited with status {done.returncode}", stderr)
+        if done.stdout_total > len(out):
+            step = _salvage(out, done.stdout_total, request)
         else:
             try:
                 data = json.loads(out.decode("utf-8"))
@@ -155,64 +131,6 @@ class CommandExecutor:
         step.stderr = stderr
         step.usage = {"latency_ms": latency, **step.usage}
         return step
-
-
-class _Streams:
-    """Feed the program its request and read both its streams at once, holding at
-    most ``head_bytes`` of stdout (counting the rest) and the tail of stderr, so
-    a program that floods either keeps this process's memory bounded."""
-
-    def __init__(self, proc: subprocess.Popen, payload: bytes, head_bytes: int) -> None:
-        self.proc, self.head_bytes = proc, head_bytes
-        # the three pipes Popen opened (binary, buffered)
-        self.stdin = cast(io.BufferedWriter, proc.stdin)
-        self.stdout = cast(io.BufferedReader, proc.stdout)
-        self.stderr_pipe = cast(io.BufferedReader, proc.stderr)
-        self.head = bytearray()
-        self.total = 0
-        self.tail = bytearray()
-        self.threads = [threading.Thread(target=target, daemon=True) for target in
-                        (lambda: self._feed(payload), self._read_out, self._read_err)]
-        for thread in self.threads:
-            thread.start()
-
-    def _feed(self, payload: bytes) -> None:
-        with contextlib.suppress(OSError):  # the program may exit without reading it all
-            self.stdin.write(payload)
-        with contextlib.suppress(OSError):
-            self.stdin.close()
-
-    def _read_out(self) -> None:
-        while chunk := self.stdout.read1(65536):
-            self.total += len(chunk)
-            room = self.head_bytes - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-
-    def _read_err(self) -> None:
-        keep = STDERR_TAIL * 4  # bytes enough for STDERR_TAIL characters of any kind
-        while chunk := self.stderr_pipe.read1(65536):
-            self.tail += chunk
-            if len(self.tail) > 2 * keep:
-                del self.tail[:-keep]
-
-    def wait(self, timeout: float) -> None:
-        """Until the program exits and its streams close (grandchildren may hold them)."""
-        deadline = time.monotonic() + timeout
-        self.proc.wait(timeout)
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if any(thread.is_alive() for thread in self.threads):
-            raise subprocess.TimeoutExpired(self.proc.args, timeout)
-
-    def finish(self) -> None:
-        """After the process group was killed: let the readers see the end."""
-        self.proc.wait()
-        for thread in self.threads:
-            thread.join(GRACE_SECONDS)
-
-    def stderr(self) -> str:
-        return _tail(bytes(self.tail))
 
 
 def _salvage(head: bytes, total: int, request) -> Step:
