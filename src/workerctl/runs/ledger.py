@@ -201,7 +201,8 @@ class Ledger:
                 "record_id": target, "effects": len(mine),
                 "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                 "last_at": max(d["at"] for d in mine)}
-        write_table(self.worker_path(worker), "records", summary)
+        # derived from the record files (reindex rebuilds it): not fsynced
+        write_table(self.worker_path(worker), "records", summary, durable=False)
 
     # -- reading --
 
@@ -346,8 +347,8 @@ class Ledger:
                     changed = True
             if changed:
                 write_table(self.record_path(target), "effects", docs)
-                for worker in {d["worker"] for d in docs.values()}:
-                    touched.setdefault(worker, {})[target] = docs
+            for worker in {d["worker"] for d in docs.values()}:  # summaries rebuilt too
+                touched.setdefault(worker, {})[target] = docs
         for worker, targets in touched.items():
             summary = self._worker_docs(worker)
             where = {d["record_id"]: k for k, d in summary.items()}
@@ -359,7 +360,7 @@ class Ledger:
                     "record_id": target, "effects": len(mine),
                     "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                     "last_at": max(d["at"] for d in mine)}
-            write_table(self.worker_path(worker), "records", summary)
+            write_table(self.worker_path(worker), "records", summary, durable=False)
         return sum(len(items) for items in by_target.values())
 
 
