@@ -128,3 +128,13 @@ def test_duplicate_guard_skips_are_not_failures(wcli):
     doc = json.loads(again.output)
     assert doc["counts"] == {"skipped": 2} and doc["ok"] is True
     assert all("already wrote" in r["message"] for r in doc["runs"])
+
+
+def test_detached_batch_prints_one_id_per_record(workspace, wcli):
+    result = batch(wcli, "--task", "T-1042", "--task", "T-1043", "--detach")
+    ids = result.output.split()
+    assert result.exit_code == 0 and len(ids) == 2 and all(len(i) == 8 for i in ids)
+    history = History(workspace)
+    assert sorted(history.get(i).record_id for i in ids) == ["T-1042", "T-1043"]
+    for run_id in ids:
+        assert wcli("run", "watch", run_id, "--exit-status").exit_code == 0

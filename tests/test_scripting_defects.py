@@ -173,3 +173,16 @@ def test_a_hand_made_worker_edited_after_a_run_can_be_restored(workspace, wcli):
     assert wcli("worker", "restore", "handmade").exit_code == 2
     write_worker(workspace, "other", original.replace("name: handmade", "name: other"))
     assert wcli("worker", "restore", "other", "--run", first["id"]).exit_code == 2
+
+
+def test_restore_by_run_for_a_run_stored_before_versions_were_kept(workspace, wcli):
+    path = make_worker(workspace, "older")
+    original = path.read_text()
+    run = start_json(wcli, "older", "--task", "T-1042")
+    history = History(workspace)
+    history.update(run["id"], lambda r: setattr(r, "worker_version", None))
+    path.write_text(original.replace("Summarise the task", "Rewrite the task"))
+    assert wcli("worker", "history", "older").exit_code == 0  # the edit is found on disk
+    restored = wcli("worker", "restore", "older", "--run", run["id"])
+    assert restored.exit_code == 0, restored.output  # matched by configuration hash
+    assert path.read_text() == original

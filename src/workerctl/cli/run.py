@@ -13,7 +13,8 @@ from workerctl.cli.shape import ShapedGroup, echo_json
 
 @click.group(cls=ShapedGroup)
 def run():
-    """Start, inspect, troubleshoot, review, rerun or cancel a run."""
+    """Start (one run or a batch), watch, inspect, diff, troubleshoot, review, rerun or
+    cancel runs."""
 
 
 def _default_trigger() -> str:
