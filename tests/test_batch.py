@@ -138,3 +138,43 @@ def test_detached_batch_prints_one_id_per_record(workspace, wcli):
     assert sorted(history.get(i).record_id for i in ids) == ["T-1042", "T-1043"]
     for run_id in ids:
         assert wcli("run", "watch", run_id, "--exit-status").exit_code == 0
+
+
+def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
+    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
+                executor='{name: echo, script: [{sleep: 1.5, output: late}]}')
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
+            *[a for t in TASKS for a in ("--task", t)], "--jobs", "2", "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = History(workspace)
+    deadline = time.monotonic() + 20
+    while not history.list(None, limit=None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim = history.list(None, limit=None)[0]["id"]
+    from helpers import run_workerctl
+
+    assert run_workerctl("run", "cancel", victim, workspace=workspace).returncode == 0
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err  # one cancelled: exit 1, but the batch went on
+    doc = json.loads(out)
+    assert doc["counts"] == {"cancelled": 1, "completed": 3}, doc
+    assert doc["interrupted"] is False
+
+
+def test_sigterm_to_the_batch_stops_it(workspace):
+    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
+                executor='{name: echo, script: [{sleep: 2, output: late}]}')
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
+            *[a for t in TASKS for a in ("--task", t)], "--jobs", "1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = History(workspace)
+    deadline = time.monotonic() + 20
+    while not history.list(None, limit=None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    runs = history.list(None, limit=None)
+    assert len(runs) == 1 and runs[0]["status"] == "cancelled"
+    assert "3 not_started" in out

@@ -419,3 +419,11 @@ def test_a_claim_backed_only_by_a_write_of_unknown_outcome_cannot_be_told(worksp
     history.update(run.id, forget_commit)
     found = review(workspace, run.id)["claims"]
     assert found.verdict == "cannot_tell" and "unknown outcome" in found.evidence[0]
+
+
+def test_record_ids_inside_quoted_evidence_are_the_records_words(workspace):
+    echo_worker(workspace, "quoting", {"output": 'T-1042: Priya wrote "same as T-2002, wait '
+                                                 'for legal". Next step: ask legal.'},
+                output_mode="review_note")
+    run = start(workspace, "quoting")
+    assert review(workspace, run.id)["record"].verdict == "pass"

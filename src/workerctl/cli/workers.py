@@ -107,6 +107,7 @@ def show(ctx, name, watch, as_json):
             "context_sources": w.context_sources, "tool_categories": w.tool_categories,
             "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
             "executor_settings": w.executor_settings, **describe_review(w, a.registry),
+            "output_contract": (w.output_contract.to_dict() if w.output_contract else None),
             "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
             "recent_runs": recent})
     else:
@@ -131,6 +132,8 @@ def _overview_text(w, recent: list[dict], review: dict) -> str:
         ("max iterations", str(w.max_iterations)), ("timeout", f"{w.timeout:g}s"),
         ("executor", w.executor + (f" ({render.plain(w.executor_settings)})"
                                     if w.executor_settings else "")),
+        ("output contract", w.output_contract.describe() if w.output_contract
+         else "none (review cannot check the output's form)"),
         ("human review", ("required: " + "; ".join(review["reasons"]))
          if review["needs_review"] else "not required"),
         ("config hash", w.config_hash), ("file", str(w.path)),

@@ -18,6 +18,8 @@ skipped, not failed (``_refusal`` is the one place that knows the guard's error)
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -102,6 +104,10 @@ def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
     return ids
 
 
+class _Stop(Exception):
+    """SIGTERM to the batch process: stop as for Ctrl-C."""
+
+
 class BatchRunner:
     """Start ``worker`` on each record, ``jobs`` at a time, in this process."""
 
@@ -115,22 +121,41 @@ class BatchRunner:
         self._guard = threading.Lock()
 
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
+        """Every record's run on the worker threads (even with one job, so that the
+        main thread stays free to hear Ctrl-C and SIGTERM)."""
         result = BatchResult(worker)
         began = time.monotonic()
         items: dict[int, BatchItem] = {}
-        if self.jobs == 1:
-            try:
-                for index, record_id in enumerate(record_ids):
-                    items[index] = self._one(worker, record_id, options)
-                    self.on_done(items[index])
-            except KeyboardInterrupt:
-                result.interrupted = True
-        else:
+        with self._signals():
             self._parallel(worker, record_ids, options, items, result)
         result.items = [items.get(i) or BatchItem(r, NOT_STARTED, message="interrupted")
                         for i, r in enumerate(record_ids)]
         result.seconds = time.monotonic() - began
         return result
+
+    @contextlib.contextmanager
+    def _signals(self):
+        """SIGTERM to the batch process stops the batch like Ctrl-C; but 'run cancel' of
+        one of its runs also sends SIGTERM (after marking that run cancelled), and then
+        only that run ends (its thread sees the mark at its next step)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_term(signum, frame):
+            with self._guard:
+                running = list(self._started)
+            for run_id in running:
+                with contextlib.suppress(WorkerctlError):
+                    if self.engine.history.get(run_id).finished:
+                        return  # one run was cancelled: the batch goes on
+            raise _Stop()
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def _parallel(self, worker, record_ids, options, items, result) -> None:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="batch")
@@ -147,7 +172,7 @@ class BatchRunner:
                 for future in done:
                     items[pending.pop(future)] = item = future.result()
                     self.on_done(item)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Stop):
             result.interrupted = True
             self._stop.set()
             self._cancel_started()
@@ -162,7 +187,6 @@ class BatchRunner:
     def _cancel_started(self) -> None:
         """Ctrl-C: the runs executing on the threads are cancelled (recorded); each
         thread's engine then stops at its next step."""
-        import contextlib
         import getpass
 
         from workerctl.runs.cancel import cancel_run
@@ -172,7 +196,7 @@ class BatchRunner:
         for run_id in started:
             with contextlib.suppress(WorkerctlError):
                 cancel_run(self.engine.history, run_id,
-                           by=f"{getpass.getuser()} (Ctrl-C on the batch)",
+                           by=f"{getpass.getuser()} (the batch was interrupted)",
                            registry=lambda: self.engine.registry)
 
     def _one(self, worker: str, record_id: str | None, options: StartOptions) -> BatchItem:

@@ -127,8 +127,10 @@ def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
 
 def _ids_in_output(run: Run, records: RecordBook, evidence: list[str]) -> list[str]:
     """Record ids the output names, against what the run saw; the problems found."""
-    text = run.output or ""
-    pattern = id_pattern(records) if text else None
+    from workerctl.runs.claims import QUOTED
+
+    text = QUOTED.sub(" ", run.output or "")  # quoted evidence is the record's words
+    pattern = id_pattern(records) if text.strip() else None
     if pattern is None:
         return []
     named = list(dict.fromkeys(pattern.findall(text)))
