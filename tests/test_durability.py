@@ -15,10 +15,13 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
+from click.testing import CliRunner
 
 from helpers import make_worker, run_workerctl, wait_for
+from workerctl.cli import cli
 from workerctl.engine.loop import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History
@@ -62,8 +65,16 @@ def kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def in_process(workspace, *args: str):
+    """The real CLI in this process (cheaper than a process per run inspected)."""
+    result = CliRunner().invoke(cli, ["-w", str(workspace.root), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 def assert_consistent(workspace) -> list[dict]:
-    """The next command's view: list, inspect, markers and run files agree."""
+    """The next command's view: list, inspect, markers and run files agree. The first
+    command after the fault is a real process (its sweep does any repair)."""
     listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
     assert listed.returncode == 0, listed.stderr
     runs = json.loads(listed.stdout)
@@ -72,15 +83,16 @@ def assert_consistent(workspace) -> list[dict]:
     assert sorted(r["id"] for r in runs) == bodies, "every run file listed, nothing else"
     for summary in runs:
         assert summary["status"] not in UNFINISHED, f"{summary['id']} has no live owner"
-        inspect = run_workerctl("run", "inspect", "--id", summary["id"], "--json",
-                                workspace=workspace)
-        assert inspect.returncode == 0, inspect.stderr
-        card = json.loads(inspect.stdout)
+        card = in_process(workspace, "run", "inspect", summary["id"], "--json")
         assert card["status"] == summary["status"]
         assert (card.get("error") or {}).get("kind") == summary["error_kind"]
     assert not list((history / "active").glob("*.json")) if (history / "active").is_dir() else True
-    again = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
-    assert json.loads(again.stdout) == runs, "a second sweep finds nothing more to do"
+    assert not (history / "pruning.json").exists()
+    again = in_process(workspace, "runs", "list", "--limit", "0", "--json")
+    assert again == runs, "a second sweep finds nothing more to do"
+    by_worker = in_process(workspace, "runs", "list", "--worker", "tooly", "--limit", "0",
+                           "--json")  # answered from the cross-run indexes
+    assert [r["id"] for r in by_worker] == [r["id"] for r in runs if r["worker"] == "tooly"]
     return runs
 
 
@@ -228,3 +240,66 @@ def test_finished_run_file_ahead_of_its_index_is_repaired(workspace, wcli):
     listed = run_workerctl("runs", "list", "--json", workspace=workspace)
     assert json.loads(listed.stdout)[0]["status"] == "completed"
     assert not history.marker_path(run_id).exists()
+
+
+def many_runs(workspace, count: int, per_shard: int = 100) -> None:
+    """``count`` run files written directly (fast), then indexed by a real reindex."""
+    make_worker(workspace, "tooly", executor=TOOLY)
+    _, template = Engine(workspace, get_registry()).prepare("tooly",
+                                                             StartOptions(record_id="T-1042"))
+    template.move("queued")
+    template.move("running")
+    template.move("completed")
+    template.output = "done"
+    base = workspace.history_dir / "runs"
+    for n in range(count):
+        run_id = f"{n:08d}"
+        data = {**template.to_stored(), "id": run_id, "created": f"2026-01-01T00:{n // 60 % 60:02d}:"
+                f"{n % 60:02d}.{n // 3600:03d}Z", "_shard": n // per_shard + 1, "_doc": n % per_shard + 1}
+        (base / run_id[:2]).mkdir(parents=True, exist_ok=True)
+        (base / run_id[:2] / f"{run_id}.json").write_text(json.dumps(data))
+    assert History(workspace).reindex()["runs"] == count
+
+
+@pytest.mark.slow
+def test_readers_during_a_reindex_see_the_whole_history(workspace):
+    """Issue 13, case 4: 'runs list' while 'runs reindex' rebuilt 1,600 runs returned
+    100, 300, 400 … runs. Readers now see the old index or the new one, whole."""
+    many_runs(workspace, 1600)
+    history = History(workspace)
+    assert len(history.list(limit=None)) == 1600
+    reindexer = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys\n"
+         "for _ in range(6):\n"
+         "    subprocess.run([sys.executable, '-m', 'workerctl', '-w', sys.argv[1], 'runs',"
+         " 'reindex'], check=True, capture_output=True)\n", str(workspace.root)])
+    seen, during = [], 0
+    while reindexer.poll() is None:
+        seen.append(len(History(workspace).list(limit=None)))
+        during += any(p.name.startswith("index.") for p in workspace.history_dir.iterdir())
+    cli = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+    assert reindexer.returncode == 0
+    assert during > 0, "some reads overlapped a reindex"
+    assert set(seen) == {1600}, sorted(set(seen))
+    assert len(json.loads(cli.stdout)) == 1600
+
+
+@pytest.mark.slow
+def test_prune_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """Pruning rewrites shards and deletes run files: a journal written first makes
+    the next command finish a prune that died half-way."""
+
+    def scenario(workspace, env):
+        many_runs(workspace, 6, per_shard=2)  # three shards; the first two go whole
+        return run_workerctl("runs", "prune", "--older-than", "30d", workspace=workspace,
+                             env=env)
+
+    points = crash_everywhere(tmp_path, scenario, expect_runs=None)
+    assert any(p.endswith("pruning.json") for p in points)
+
+
+def test_a_pruned_history_lists_nothing_it_lost(workspace):
+    many_runs(workspace, 120)
+    result = run_workerctl("runs", "prune", "--older-than", "30d", workspace=workspace)
+    assert result.returncode == 0 and "removed 120" in result.stdout
+    assert assert_consistent(workspace) == []

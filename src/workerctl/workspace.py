@@ -22,6 +22,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "stale_after": 120,  # seconds without a heartbeat before a remote run counts as crashed
     "lock_timeout": 10,
     "default_timeout": 300,
+    # bytes kept of each step output, stderr, tool arguments and tool result
+    "max_field_bytes": 1_000_000,
 }
 KNOWN_SETTINGS = {"name", "description", *DEFAULT_SETTINGS}
 
@@ -127,7 +129,8 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
         # a cache, safe to regenerate: a read-only workspace or a full disk still
         # works, it just parses the settings every time
         with contextlib.suppress(OSError, StorageError):
-            write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False)
+            write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False,
+                       cache=True)
     return settings
 
 
@@ -148,7 +151,14 @@ def _read_settings(path: Path) -> dict[str, Any]:
             f"(known: {', '.join(sorted(KNOWN_SETTINGS))})"
         )
     for key in DEFAULT_SETTINGS:
-        if key in data and (not isinstance(data[key], int | float) or data[key] <= 0):
+        value = data.get(key)
+        if key == "max_field_bytes":
+            if key in data and (isinstance(value, bool) or not isinstance(value, int)
+                                or value < 1000):
+                raise ConfigError(f"{path}: {key}: must be a whole number of bytes, at least "
+                                  "1000 (default 1000000)")
+        elif key in data and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or value <= 0):
             raise ConfigError(f"{path}: {key}: must be a positive number of seconds")
     return data
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.launch import spawn_executing_process
+from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
 from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
@@ -74,6 +75,7 @@ class Engine:
         self.history = history or History(workspace)
         self.records = records or open_records(workspace, registry)
         self._versions = versions
+        self.max_field_bytes = int(workspace.setting("max_field_bytes"))
         self._kept: dict[tuple[str, str], int] = {}
 
     @property
@@ -306,6 +308,9 @@ class Engine:
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
                                      traceback.format_exc())
                 run.move(R.FAILED)
+            if run.error is not None:
+                run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
+                run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
             self._count_usage(run)
             if worker.review_required is None:
                 touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
@@ -403,6 +408,7 @@ class Engine:
                 time_left=time_left, workspace=str(self.workspace.root),
                 output_contract=(worker.output_contract.to_dict()
                                  if worker.output_contract else None),
+                max_field_bytes=self.max_field_bytes,
             )
             step = self._step(executor, request, iteration, worker)
             if time.monotonic() > deadline:
@@ -441,6 +447,8 @@ class Engine:
                             f"executor {worker.executor!r} raised {type(exc).__name__}: {exc}",
                             traceback.format_exc()) from None
         iteration.finished = now_iso()
+        step.text = cap_text(step.text, self.max_field_bytes)  # the output is this object
+        step.stderr = cap_text(step.stderr, self.max_field_bytes) or ""
         iteration.text = step.text
         iteration.stderr = step.stderr
         iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1),
@@ -450,7 +458,8 @@ class Engine:
     def _call_tool(self, run, worker, gate, iteration, index, call) -> dict:
         tool = self.registry.tools.get(call.name)
         decision = gate.decide(call.name)
-        record = ToolCallRecord(name=call.name, arguments=call.arguments,
+        record = ToolCallRecord(name=call.name,
+                                arguments=cap_value(call.arguments, self.max_field_bytes),
                                 category=tool.category if tool else None,
                                 allowed=decision.allowed, reason=decision.reason,
                                 writes=bool(tool and tool.writes))
@@ -474,7 +483,8 @@ class Engine:
             self._log_records(run, record, read_mark, write_mark,
                               f"{iteration.number}.{index + 1}")
         record.ok, record.result_summary = ok, summarize(result)
-        return {"role": "tool", "id": call.id, "name": call.name, "ok": ok, "result": result}
+        return {"role": "tool", "id": call.id, "name": call.name, "ok": ok,
+                "result": cap_value(result, self.max_field_bytes)}
 
     def _log_records(self, run: Run, call: ToolCallRecord, read_mark: int, write_mark: int,
                      where: str) -> None:

@@ -73,6 +73,9 @@ class StepRequest:
     # what the output must contain ({sections, names_record, max_length, max_lines}),
     # or None: executors that build the final text should honour it
     output_contract: dict[str, Any] | None = None
+    # bytes the engine keeps of the step's text and stderr (workerctl.yaml
+    # max_field_bytes); an executor reading a stream may stop holding more
+    max_field_bytes: int = 1_000_000
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

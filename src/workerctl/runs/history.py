@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
+COMPLETE = "complete"  # written last into a folder a reindex built, before its swap
 
 _STATUS = frozenset(STATES)
 _OPT_STR = (str, type(None))
@@ -87,6 +88,7 @@ MARKER_SHAPE = json_object({
     "id": str, "shard": int, "doc": int, "status": _STATUS, "pid": (int, type(None)),
     "host": _OPT_STR,
 })
+PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
 _OWNER_KEYS = ("pid", "host", "proc_start", "remote")
 
 
@@ -263,7 +265,7 @@ class History:
                 "since": now_iso()}
 
     def _write_body(self, run: Run, shard: int, doc_id: int) -> None:
-        data = run.to_dict()
+        data = run.to_stored()
         data["_shard"], data["_doc"] = shard, doc_id
         write_json(self.body_path(run.id), data)
 
@@ -351,7 +353,10 @@ class History:
         except FileNotFoundError:
             private_dirs(path.parent)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-        os.close(fd)
+        try:
+            os.fchmod(fd, PRIVATE_FILE)
+        finally:
+            os.close(fd)
         os.utime(path)
 
     # -- repair (the sweep calls these under the lock) --
@@ -529,10 +534,19 @@ class History:
 
     # -- retention and recovery --
 
+    @property
+    def prune_journal(self) -> Path:
+        return self.root / "pruning.json"
+
     def prune(self, cutoff: str, dry_run: bool = False,
               forget_effects: bool = False) -> dict[str, int]:
         """Remove finished runs created before ``cutoff``; never unfinished ones. Their
-        side effects stay in the ledger unless ``forget_effects``."""
+        side effects stay in the ledger unless ``forget_effects``.
+
+        The ids to remove are written to a journal first, then removed from the
+        index and their run files deleted, then the journal goes: a prune that
+        dies half-way is finished by the next command (``finish_prune``).
+        """
         removed = kept_unfinished = forgotten = 0
         if dry_run:  # counted from the hourly counts, not by reading every shard
             per = self.indexes.counts(until=cutoff)
@@ -541,37 +555,65 @@ class History:
                 kept_unfinished += sum(item["counts"].get(s, 0) for s in UNFINISHED)
             return {"removed": removed, "kept_unfinished": kept_unfinished,
                     "side_effects_forgotten": 0}
+        with self.lock:
+            self.finish_prune()
+            doomed: builtins.list[str] = []
+            for shard in self.shards():
+                for doc in self._shard_docs(shard).values():
+                    if doc["created"] < cutoff:
+                        if doc["status"] in FINISHED:
+                            doomed.append(doc["id"])
+                        else:
+                            kept_unfinished += 1
+            removed = len(doomed)
+            if doomed:
+                write_json(self.prune_journal, {"ids": doomed, "cutoff": cutoff,
+                                                "forget_effects": forget_effects})
+                forgotten = self.finish_prune()
+        return {"removed": removed, "kept_unfinished": kept_unfinished,
+                "side_effects_forgotten": forgotten}
+
+    def finish_prune(self) -> int:
+        """Carry out the prune journal, if any (idempotent: each step may be repeated).
+        Returns how many ledger entries it forgot."""
+        if not self.prune_journal.exists():
+            return 0
+        forgotten = 0
         gone: builtins.list[tuple[dict, int]] = []
         with self.lock:
+            journal = read_json(self.prune_journal, shape=PRUNE_SHAPE,
+                                hint=f"move {self.prune_journal} aside; the runs it lists "
+                                     "may then stay in the history, to be pruned again")
+            if journal is None:
+                return 0
+            ids = set(journal["ids"])
             self.indexes.begin("prune")
             current = self._current_shard()
             for shard in self.shards():
                 docs = self._shard_docs(shard)
-                old = {k: d for k, d in docs.items() if d["created"] < cutoff}
-                doomed = {k: d for k, d in old.items() if d["status"] in FINISHED}
-                kept_unfinished += len(old) - len(doomed)
-                removed += len(doomed)
-                if dry_run or not doomed:
+                remaining = {k: d for k, d in docs.items() if d["id"] not in ids}
+                if len(remaining) == len(docs):
                     continue
-                remaining = {k: d for k, d in docs.items() if k not in doomed}
                 if remaining or shard == current:
                     self._shard_write(shard, remaining)
                 else:
                     remove_file(self.shard_path(shard))
-                gone.extend((doc, shard) for doc in doomed.values())
-                for doc in doomed.values():
-                    if forget_effects and doc.get("side_effects"):
-                        forgotten += self._forget_effects(doc["id"])
-                    remove_file(self.body_path(doc["id"]))
+                gone.extend((doc, shard) for doc in docs.values() if doc["id"] in ids)
+            for run_id in sorted(ids):
+                if journal.get("forget_effects"):  # while the run file still names them
+                    forgotten += self._forget_effects(run_id)
+                remove_file(self.body_path(run_id))
             self.indexes.on_prune(gone)
             self.indexes.end("prune")
-        return {"removed": removed, "kept_unfinished": kept_unfinished,
-                "side_effects_forgotten": forgotten}
+            remove_file(self.prune_journal)
+        return forgotten
 
     def _forget_effects(self, run_id: str) -> int:
         try:
             run = self.get(run_id)
         except NotFoundError:
+            return 0
+        if not run.side_effects:
             return 0
         targets = {str(e.get("record_id") or "-") for e in run.side_effects}
         return self.ledger.forget(run_id, targets)
@@ -584,7 +626,7 @@ class History:
         done = False
         for name in ("index", "active"):
             new = self.root / f"{name}.new"
-            if not (self.root / name).exists() and new.is_dir():
+            if not (self.root / name).exists() and (new / COMPLETE).exists():
                 os.replace(new, self.root / name)
                 done = True
         return done
@@ -618,6 +660,8 @@ class History:
                                data=self._marker_doc(run, shard, doc_id, owner or {}))
             for shard, docs in tables.items():
                 write_json(new_index / f"{shard:06d}.json", {TABLE: docs})
+            for folder in (new_index, new_active):  # only a complete folder is swapped in
+                write_json(folder / COMPLETE, {"built": now_iso()}, sync_data=False)
             for run, shard, doc_id, slot_changed in placed:
                 if slot_changed:  # before the swap: the old index never held these runs
                     self._write_body(run, shard, doc_id)

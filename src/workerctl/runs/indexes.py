@@ -185,6 +185,10 @@ class Indexes:
         if not (self.root / "meta.json").exists():
             return
         folder = self.root / "pending"
+        if (folder / run_id).exists():
+            # a crash cut an earlier write of this same run (the sweep is now marking
+            # it crashed): this write's end() would clear that note, so rebuild first
+            self.rebuild()
         try:
             os.close(os.open(folder / run_id, os.O_WRONLY | os.O_CREAT, 0o600))
         except FileNotFoundError:

@@ -122,6 +122,7 @@ def catch_up(history: History, registry: Callable[[], Registry],
     ``registry`` is called only when a remote executor has unfinished runs, so
     reading a history of local runs loads no plugins.
     """
+    history.finish_prune()
     mark_crashed(history)
     remote = history.remote_unfinished()
     if not remote:

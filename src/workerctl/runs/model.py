@@ -106,6 +106,13 @@ class Iteration:
     stderr: str = ""
 
 
+def _iteration(data: dict[str, Any], output: str | None) -> Iteration:
+    values = {**data, "tool_calls": [ToolCallRecord(**c) for c in data.get("tool_calls", [])]}
+    if values.pop("text_is_output", False):
+        values["text"] = output  # the same string object: held once in memory too
+    return Iteration(**values)
+
+
 @dataclass
 class Review:
     verdict: str  # approved | needs_changes | rejected
@@ -204,14 +211,23 @@ class Run:
         data["review"] = asdict(self.review) if self.review else None
         return data
 
+    def to_stored(self) -> dict[str, Any]:
+        """``to_dict`` as the run file holds it: the final answer is stored once, as
+        ``output``; the iteration that gave it says ``text_is_output`` instead of a
+        second copy (a 1 MB output is a 1 MB run file, not 2 MB)."""
+        data = self.to_dict()
+        if self.output is not None and data["iterations"]:
+            last = data["iterations"][-1]
+            if last.get("text") is self.output or last.get("text") == self.output:
+                data["iterations"][-1] = {**last, "text": None, "text_is_output": True}
+        return data
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
-        values["iterations"] = [
-            Iteration(**{**it, "tool_calls": [ToolCallRecord(**c) for c in it.get("tool_calls", [])]})
-            for it in data.get("iterations", [])
-        ]
+        values["iterations"] = [_iteration(it, data.get("output"))
+                                for it in data.get("iterations", [])]
         if data.get("error"):
             values["error"] = RunError(**data["error"])
         if data.get("review"):

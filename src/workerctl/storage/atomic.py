@@ -69,14 +69,15 @@ def expect_object(path: Path, value: Any, hint: str | None = None) -> dict:
     return value
 
 
-def write_json(path: Path, data: Any, *, sync_data: bool = True) -> None:
-    """Replace ``path`` atomically: temp file, fsync, rename."""
+def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = False) -> None:
+    """Replace ``path`` atomically: temp file, fsync, rename. ``cache``: a file safe
+    to regenerate (not a write point of the fault-injection tests)."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    write_text_atomic(path, text, sync_data=sync_data)
+    write_text_atomic(path, text, sync_data=sync_data, cache=cache)
 
 
 def write_text_atomic(path: Path, text: str, *, sync_data: bool = True,
-                      private: bool = True) -> None:
+                      private: bool = True, cache: bool = False) -> None:
     """Write a temp file beside ``path``, fsync it, rename it over ``path``.
 
     A reader or a crash sees the old file or the new one, never half of one. The
@@ -92,7 +93,8 @@ def write_text_atomic(path: Path, text: str, *, sync_data: bool = True,
     mode = PRIVATE_FILE if private else 0o666
     fd = -1
     try:
-        write_point(path)
+        if not cache:
+            write_point(path)
         try:
             fd = os.open(tmp, flags, mode)
         except FileNotFoundError:

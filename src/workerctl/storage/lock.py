@@ -7,6 +7,7 @@ up says which process holds the lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -97,6 +98,9 @@ class FileLock:
         private_dirs(self.path.parent)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
+                with contextlib.suppress(OSError):  # a umask such as 0277, an old open file
+                    os.fchmod(fd, PRIVATE_FILE)
         except OSError as exc:
             raise StorageError(self.path, exc, "open the lock file") from None
         try:

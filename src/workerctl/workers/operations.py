@@ -133,7 +133,7 @@ def save_edit(workspace: Workspace, registry: Registry, versions: Versions, name
     if not checked.ok:
         raise ConfigError(f"the edit of {name!r} is invalid; the file was not changed:",
                           checked.problems)
-    write_text_atomic(path, text)
+    write_text_atomic(path, text, private=False)  # the user's own file: the umask decides
     versions.record(name, text, action)
     return True
 

@@ -11,7 +11,10 @@ The program runs in its own session, and nothing of its process group outlives
 the step or the run: the group is swept (TERM, then KILL) after every step, on
 timeout and on cancel, and a watchdog kills it if workerctl itself dies
 (``step_processes``). Only an allow-listed environment is passed on, and only
-the tail of stderr is kept.
+the tail of stderr is kept. Both streams are read as they come, holding at most
+4 × ``max_field_bytes`` of stdout and the tail of stderr: a program that floods
+either does not grow this process (a final text past that is kept cut, with a
+"truncated, N bytes" note).
 
 Settings::
 
@@ -90,10 +93,12 @@ class CommandExecutor:
         cwd = workspace / settings.get("cwd", ".")
         limit = min(float(settings.get("timeout", request.time_left)), request.time_left)
         payload = json.dumps(request.to_json()).encode()
+        head_bytes = 4 * int(getattr(request, "max_field_bytes", 1_000_000)) + 65536
         started = time.monotonic()
         try:
             done = run_in_group(argv, cwd=cwd, env=self._environment(settings),
-                                payload=payload, limit=limit)
+                                payload=payload, limit=limit, head_bytes=head_bytes,
+                                tail_bytes=STDERR_TAIL * 4)
         except FileNotFoundError:
             raise ProviderUnavailable(
                 f"program not found: {argv[0]}",
@@ -114,15 +119,41 @@ class CommandExecutor:
         stderr = _tail(err)
         if done.returncode != 0:
             raise ExecutorFailure(f"the program exited with status {done.returncode}", stderr)
-        try:
-            data = json.loads(out.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidOutput(f"the program's stdout is not one JSON object: {exc}",
-                                f"stdout began: {out[:300]!r}\n{stderr}") from None
-        step = step_from_json(data)
+        if done.stdout_total > len(out):
+            step = _salvage(out, done.stdout_total, request)
+        else:
+            try:
+                data = json.loads(out.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidOutput(f"the program's stdout is not one JSON object: {exc}",
+                                    f"stdout began: {out[:300]!r}\n{stderr}") from None
+            step = step_from_json(data)
         step.stderr = stderr
         step.usage = {"latency_ms": latency, **step.usage}
         return step
+
+
+def _salvage(head: bytes, total: int, request) -> Step:
+    """A step whose stdout went past what is held: when the part read is the start
+    of ``{"text": "..."}``, keep that text (cut, with its note); otherwise the
+    step is invalid, saying how much was written."""
+    from workerctl.engine.limits import cap_text
+
+    text = head.decode("utf-8", errors="ignore")
+    for cut in range(8):  # the head may end inside an escape sequence
+        try:
+            data = json.loads(text[: len(text) - cut] + '"}')
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("text"), str) \
+                and not data.get("tool_calls"):
+            limit = int(getattr(request, "max_field_bytes", 1_000_000))
+            return Step(text=cap_text(data["text"], limit, total=total))
+        break
+    raise InvalidOutput(
+        f"the program wrote {total} bytes on stdout, more than the {len(head)} read "
+        "(4 × max_field_bytes), and they do not begin a final {\"text\": ...} step",
+        f"stdout began: {head[:300]!r}")
 
 
 def _tail(data: bytes | None) -> str:

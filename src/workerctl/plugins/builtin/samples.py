@@ -113,4 +113,7 @@ stale_after: 120
 lock_timeout: 10
 # run timeout for workers that do not set their own
 default_timeout: 300
+# bytes kept of each step output, stderr, tool arguments and tool result (longer: cut,
+# with a "truncated, N bytes" note)
+max_field_bytes: 1000000
 """

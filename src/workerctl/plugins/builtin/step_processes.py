@@ -26,6 +26,7 @@ run is recorded as cancelled, and the step's group is killed on the way out.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 GRACE_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
@@ -190,15 +192,21 @@ def _only_zombies(pgid: int) -> bool:
 @dataclass
 class Finished:
     returncode: int
-    stdout: bytes
-    stderr: bytes
+    stdout: bytes  # at most ``head_bytes`` of it: the rest was counted, not kept
+    stderr: bytes  # its last ``tail_bytes``
     timed_out: bool = False
+    stdout_total: int = 0  # bytes the program wrote on stdout in all
 
 
 def run_in_group(argv: list[str], *, cwd, env: dict[str, str], payload: bytes,
-                 limit: float) -> Finished:
+                 limit: float, head_bytes: int = 1 << 62,
+                 tail_bytes: int = 1 << 62) -> Finished:
     """Run ``argv`` in a new session watched by this process's watchdog, with
     ``payload`` on its stdin; its group is swept however this ends.
+
+    Both streams are read as they come: at most ``head_bytes`` of stdout are kept
+    (the rest is counted) and the last ``tail_bytes`` of stderr, so a program
+    that floods either does not grow this process.
 
     After ``limit`` seconds the group is killed and the result says ``timed_out``.
     ``OSError`` if the program cannot start; a ``BaseException`` raised meanwhile
@@ -209,39 +217,96 @@ def run_in_group(argv: list[str], *, cwd, env: dict[str, str], payload: bytes,
                             stderr=subprocess.PIPE, cwd=cwd, env=env,
                             start_new_session=True,
                             preexec_fn=child_setup(dog.write_end if dog else None))
+    streams = _Streams(proc, payload, head_bytes, tail_bytes)
     try:
         try:
-            out, err = _communicate(proc, payload, limit)
+            _communicate(proc, streams, limit)
         except subprocess.TimeoutExpired:
             sweep_group(proc.pid)
-            out, err = proc.communicate()
-            return Finished(proc.returncode, out, err, timed_out=True)
+            streams.finish()
+            return streams.result(timed_out=True)
         except BaseException:
             sweep_group(proc.pid)
-            proc.communicate()
+            streams.finish()
             raise
-        return Finished(proc.returncode, out, err)
+        return streams.result()
     finally:
         sweep_group(proc.pid)  # background children the program left behind
         if dog is not None:
             dog.forget(proc.pid)
 
 
-def _communicate(proc: subprocess.Popen, payload: bytes, limit: float) -> tuple[bytes, bytes]:
-    """``communicate`` that does not wait for a background child holding the pipes
-    once the program itself has exited: the group is swept and the output read."""
+class _Streams:
+    """Feed the program its request and read both its streams at once, each in a
+    thread, keeping a bounded head of stdout and tail of stderr."""
+
+    def __init__(self, proc: subprocess.Popen, payload: bytes, head_bytes: int,
+                 tail_bytes: int) -> None:
+        self.proc, self.head_bytes, self.tail_bytes = proc, head_bytes, tail_bytes
+        self.head, self.tail, self.total = bytearray(), bytearray(), 0
+        pipes = cast(tuple[io.BufferedWriter, io.BufferedReader, io.BufferedReader],
+                     (proc.stdin, proc.stdout, proc.stderr))
+        self.threads = [threading.Thread(target=target, args=(pipe,), daemon=True)
+                        for target, pipe in ((self._feed, pipes[0]), (self._read_out, pipes[1]),
+                                             (self._read_err, pipes[2]))]
+        self.payload = payload
+        for thread in self.threads:
+            thread.start()
+
+    def _feed(self, pipe: io.BufferedWriter) -> None:
+        with contextlib.suppress(OSError):  # the program may exit without reading it all
+            pipe.write(self.payload)
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+    def _read_out(self, pipe: io.BufferedReader) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := pipe.read1(65536):
+                self.total += len(chunk)
+                room = self.head_bytes - len(self.head)
+                if room > 0:
+                    self.head += chunk[:room]
+
+    def _read_err(self, pipe: io.BufferedReader) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := pipe.read1(65536):
+                self.tail += chunk
+                if len(self.tail) > 2 * self.tail_bytes:
+                    del self.tail[:-self.tail_bytes]
+
+    def read_all(self, timeout: float) -> bool:
+        """Whether both streams reached their end within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        for thread in self.threads[1:]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self.threads[1:])
+
+    def finish(self) -> None:
+        """After the group was swept: reap the program, let the readers see the end."""
+        self.proc.wait()
+        self.read_all(GRACE_SECONDS)
+
+    def result(self, timed_out: bool = False) -> Finished:
+        return Finished(self.proc.returncode, bytes(self.head),
+                        bytes(self.tail[-self.tail_bytes:]), timed_out=timed_out,
+                        stdout_total=self.total)
+
+
+def _communicate(proc: subprocess.Popen, streams: _Streams, limit: float) -> None:
+    """Until the program exits and its streams end; a background child holding the
+    pipes once the program itself has exited does not keep the step waiting: the
+    group is swept and the output read."""
     deadline = time.monotonic() + max(limit, 0.01)
-    wait, first = 0.05, True
+    wait = 0.05
     while True:
         left = deadline - time.monotonic()
-        try:
-            return proc.communicate(payload if first else None, timeout=max(min(wait, left),
-                                                                            0.001))
-        except subprocess.TimeoutExpired:
-            first = False
-            if proc.poll() is not None:  # the program is done; something else holds stdout
-                sweep_group(proc.pid, grace=0.5)
-                return proc.communicate()
-            if time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(proc.args, limit) from None
-            wait = min(wait * 2, 0.5)
+        if streams.read_all(max(min(wait, left), 0.001)):
+            proc.wait(max(deadline - time.monotonic(), 0.001))
+            return
+        if proc.poll() is not None:  # the program is done; something else holds stdout
+            sweep_group(proc.pid, grace=0.5)
+            streams.finish()
+            return
+        if time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(proc.args, limit) from None
+        wait = min(wait * 2, 0.5)

@@ -1,0 +1,204 @@
+"""Full disk, read-only folders, permission errors: caused for real.
+
+A small tmpfs really fills up, a read-only bind mount really refuses writes, and
+an unprivileged user (root ignores permission bits) really gets EACCES. Each
+must give one line naming the path and the cause, exit 4, no traceback, and
+leave a history the next command reads as one consistent state. These need
+root (mount, setpriv); elsewhere they are skipped, and the injected-ENOSPC
+tests in test_durability.py still cover every write point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, make_worker, run_workerctl
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.history import History
+from workerctl.workspace import init_workspace
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount, setpriv)")
+NOBODY = 65534
+
+
+def one_line_error(result, cause: str, path: Path) -> None:
+    assert result.returncode == 4, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert cause in lines[0] and str(path) in lines[0], lines[0]
+
+
+@pytest.fixture
+def small_disk():
+    folder = Path(tempfile.mkdtemp(prefix="workerctl-disk-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
+                              str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        folder.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+        folder.rmdir()
+
+
+FILL_AND_ANSWER = """
+import json, sys
+sys.stdin.read()
+with open(sys.argv[1], "wb") as out:
+    try:
+        while True:
+            out.write(b"x" * 4096)
+            out.flush()
+    except OSError:
+        pass
+print(json.dumps({"text": "a long answer " * 20000}))
+"""
+
+
+@needs_root
+def test_a_disk_that_fills_during_a_run(small_disk):
+    workspace = init_workspace(small_disk / "ws", get_registry())
+    filler = small_disk / "filler"
+    (small_disk / "fill.py").write_text(FILL_AND_ANSWER)
+    argv = json.dumps([sys.executable, str(small_disk / "fill.py"), str(filler)])
+    make_worker(workspace, "filler", output_mode="review_note",
+                executor=f"{{name: command, argv: {argv}}}")
+    result = run_workerctl("run", "start", "filler", workspace=workspace)
+    assert result.returncode == 4 and "No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "nothing was half-written" in result.stderr
+    assert not list(workspace.state_dir.rglob(".*.tmp")), "temp files removed"
+    # still full: the sweep cannot write its repair, and says so the same way
+    listed = run_workerctl("runs", "list", workspace=workspace)
+    assert listed.returncode == 4 and "No space left on device" in listed.stderr
+    filler.unlink()
+    listed = run_workerctl("runs", "list", "--json", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    [run] = json.loads(listed.stdout)
+    card = json.loads(run_workerctl("run", "inspect", run["id"], "--json",
+                                    workspace=workspace).stdout)
+    assert run["status"] == card["status"] == "failed"
+    assert run["error_kind"] == card["error"]["kind"] == "crashed"
+    assert not list((workspace.history_dir / "active").glob("*.json"))
+
+
+@needs_root
+def test_a_full_disk_before_a_run_changes_nothing(small_disk):
+    workspace = init_workspace(small_disk / "ws", get_registry())
+    assert run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                         workspace=workspace).returncode == 0
+    before = {p: p.read_bytes() for p in workspace.state_dir.rglob("*") if p.is_file()}
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"x" * 4096)
+            out.flush()
+    result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                           "--allow-repeat", workspace=workspace)
+    assert result.returncode == 4 and "No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
+    after = {p: p.read_bytes() for p in workspace.state_dir.rglob("*") if p.is_file()}
+    assert {p: b for p, b in after.items() if p.name != "lock"} == \
+        {p: b for p, b in before.items() if p.name != "lock"}
+    assert run_workerctl("runs", "list", workspace=workspace).returncode == 0
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A workspace with one run, then its folder bind-mounted read-only on itself."""
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    assert run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                         workspace=workspace).returncode == 0
+    root = str(workspace.root)
+    bound = subprocess.run(["mount", "--bind", root, root], capture_output=True, text=True)
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
+        yield workspace
+    finally:
+        subprocess.run(["umount", "-l", root], check=False)
+
+
+@needs_root
+def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(read_only):
+    listed = run_workerctl("runs", "list", "--json", workspace=read_only)
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 1
+    started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                            "--allow-repeat", workspace=read_only)
+    assert started.returncode == 4, started.stderr
+    assert "Read-only file system" in started.stderr and "Traceback" not in started.stderr
+    assert len(started.stderr.strip().splitlines()) == 1
+
+
+def as_nobody(workspace, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+         sys.executable, "-m", "workerctl", "-w", str(workspace.root), *args],
+        capture_output=True, text=True, timeout=60, cwd="/",
+        env={**os.environ, "NO_COLOR": "1", "HOME": "/", "PYTHONPATH": str(ROOT / "src")})
+
+
+@pytest.fixture
+def nobodys_workspace():
+    """A workspace owned by an unprivileged user, in a folder that user can reach."""
+    folder = Path(tempfile.mkdtemp(prefix="workerctl-perm-"))
+    os.chmod(folder, 0o755)
+    workspace = init_workspace(folder / "ws", get_registry())
+    assert run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                         workspace=workspace).returncode == 0
+    for path in [folder / "ws", *(folder / "ws").rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    probe = as_nobody(workspace, "runs", "list")
+    if probe.returncode != 0:
+        shutil.rmtree(folder)
+        pytest.skip(f"cannot run workerctl as an unprivileged user: {probe.stderr[-300:]}")
+    try:
+        yield workspace
+    finally:
+        shutil.rmtree(folder)
+
+
+@needs_root
+def test_an_unreadable_file_is_one_line_exit_4(nobodys_workspace):
+    records = nobodys_workspace.records_file
+    os.chown(records, 0, 0)
+    result = as_nobody(nobodys_workspace, "records", "list")
+    one_line_error(result, "Permission denied", records)
+
+
+@needs_root
+def test_an_unwritable_index_folder_is_one_line_and_leaves_one_consistent_state(
+        nobodys_workspace):
+    index = nobodys_workspace.history_dir / "index"
+    for path in [index, *index.iterdir()]:
+        os.chown(path, 0, 0)
+        os.chmod(path, 0o755 if path == index else 0o644)  # readable, not writable
+    result = as_nobody(nobodys_workspace, "run", "start", "overdue-task-review", "--task",
+                       "T-1042", "--allow-repeat")
+    assert result.returncode == 4 and "Permission denied" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert str(index) in result.stderr
+    for path in [index, *index.iterdir()]:
+        os.chown(path, NOBODY, NOBODY)
+    listed = as_nobody(nobodys_workspace, "runs", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)
+    bodies = list((nobodys_workspace.history_dir / "runs").glob("*/*.json"))
+    assert len(runs) == len(bodies) == 2
+    history = History(nobodys_workspace)
+    for summary in runs:
+        assert history.get(summary["id"]).status == summary["status"] != "running"
