@@ -109,3 +109,20 @@ def test_reindex_moves_a_bad_run_file_aside_and_rebuilds_the_rest(workspace, ran
     assert str(aside) in result.stdout + result.stderr
     listed = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
     assert [r["id"] for r in listed] == [second]
+
+
+def test_a_damaged_file_met_during_a_run_fails_the_run_and_exits_4(workspace, ran):
+    """The context of a run reads the record's comments: a damaged comment file is
+    reported like anywhere else (exit 4, untouched), and the run is recorded as
+    failed, saying which file, instead of being left running or passing as ok."""
+    path = workspace.state_dir / "comments" / "T-1042.json"
+    path.write_text("[]")
+    result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                           "--allow-repeat", workspace=workspace)
+    assert result.returncode == 4, (result.stdout, result.stderr)
+    assert str(path) in result.stderr and "Traceback" not in result.stderr
+    assert path.read_text() == "[]"
+    newest = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)[0]
+    card = json.loads(run_workerctl("run", "inspect", newest["id"], "--json",
+                                    workspace=workspace).stdout)
+    assert card["status"] == "failed" and str(path) in card["error"]["message"]

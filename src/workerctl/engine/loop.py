@@ -26,7 +26,7 @@ from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import ConfigError, NotFoundError, UsageError
+from workerctl.errors import ConfigError, HistoryError, NotFoundError, UsageError
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
@@ -285,6 +285,7 @@ class Engine:
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         in_main = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.getsignal(sig) for sig in TERMINATING} if in_main else {}
+        state_problem: HistoryError | None = None
         try:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
@@ -304,6 +305,10 @@ class Engine:
             except KeyboardInterrupt:
                 run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
                 run.move(R.CANCELLED)
+            except HistoryError as exc:  # a damaged or unwritable state file met mid-run
+                run.error = RunError("executor_error", exc.message, exc.hint or "")
+                run.move(R.FAILED)
+                state_problem = exc
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
                                      traceback.format_exc())
@@ -320,7 +325,12 @@ class Engine:
             for effect in run.side_effects:
                 if effect.get("state") == INTENDED:  # the write raised: it may have happened
                     effect["state"] = UNKNOWN
-            return self.history.save(run, executing=True)
+            saved = self.history.save(run, executing=True)
+            if state_problem is not None:
+                # the run is recorded as failed; the command still says what is damaged
+                # (exit 4), as any command meeting that file does
+                raise state_problem
+            return saved
         except RunFinishedElsewhere as other:
             return other.stored
         finally:
