@@ -109,7 +109,9 @@ def build(workspace, count: int) -> History:
     step = dt.timedelta(days=90) / count
     for n in range(count):
         run = fake_run(rng, start + step * n)
-        write_json(history.body_path(run.id), run.to_dict(), sync_data=False)
+        # no slot yet: reindex gives each run its own (a run file names its slot)
+        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0},
+                   sync_data=False)
     history.reindex()  # builds the shards from the run files, as the real store would
     return history
 

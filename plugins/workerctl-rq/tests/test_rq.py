@@ -314,3 +314,33 @@ def test_watch_follows_a_remote_run_to_its_end(ws, workers, workerctl_cli, worke
     out = watched.stdout
     for step in ("◷ queued", "▶ running", "tool read_task", "✓ completed", "done remotely"):
         assert step in out, (step, out)
+
+
+def test_effects_made_on_another_machine_reach_the_starting_one_once(
+        ws, redis_server, workerctl_write_worker, tmp_path):
+    """The work horse runs in its own copy of the workspace (another machine): the
+    comments it writes land in the starting machine's records and ledger, once each."""
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [
+        {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": "Vendor late"}},
+        {"output": "Blocked on the vendor"}]})
+    elsewhere = tmp_path / "other-machine"
+    shutil.copytree(ws.root, elsewhere, ignore=shutil.ignore_patterns("history"))
+    remote = Workers(type(ws)(root=elsewhere, settings=ws.settings), redis_server.url)
+    try:
+        remote.start(1)
+        run = start(ws, "remote", allow_repeat=False)
+        wait_for(lambda: status(ws, run.id) == "completed", timeout=60)
+        for _ in range(3):  # every read refreshes: still once each
+            mine = [c["text"] for c in comments(ws, "T-1042") if c["run_id"] == run.id]
+            assert sorted(mine) == ["Blocked on the vendor", "Vendor late"]
+        there = json.loads(subprocess.run(
+            [sys.executable, "-m", "workerctl", "-w", str(elsewhere), "records", "show",
+             "T-1042", "--json"], capture_output=True, text=True, check=True).stdout)
+        assert sorted(c["text"] for c in there["comments"] if c["run_id"] == run.id) == \
+            ["Blocked on the vendor", "Vendor late"]
+        ledger = _json(CliRunnerBound(ws)("ledger", "list", "--run", run.id, "--json"))
+        assert sorted((e["kind"], e["state"]) for e in ledger) == [("comment", "committed")] * 2
+        again = CliRunnerBound(ws)("run", "start", "remote", "--task", "T-1042")
+        assert again.exit_code == 5 and f"by run {run.id}" in again.output
+    finally:
+        remote.stop()

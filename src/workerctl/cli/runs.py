@@ -40,6 +40,8 @@ def _filter(worker, status, task, since, until, unreviewed, error_kinds=()):
 def _check_workers(a, names) -> None:
     """A worker named in a filter must exist (a file, or runs in the history): a typo
     is exit 3, not "no runs match"."""
+    if not names:
+        return
     from workerctl.errors import NotFoundError
     from workerctl.runs.history import RunFilter
     from workerctl.workers.files import find_path

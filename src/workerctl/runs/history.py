@@ -491,7 +491,8 @@ class History:
         """Summaries newest first. A filter by worker, record, status or error kind is
         answered from the cross-run indexes (``runs.indexes``): only the refs of that
         filter and the shards they name are read."""
-        if flt is not None and self.indexes.usable(flt):
+        if flt is not None and (flt.workers or flt.record_id or flt.statuses
+                                or flt.error_kinds):
             return self.indexes.list(flt, limit)
         out = []
         for doc in self.iter_summaries(flt):

@@ -76,7 +76,9 @@ class Effect:
 
     @property
     def written(self) -> bool:
-        return self.state == COMMITTED and (self.detail or {}).get("created", True) is not False
+        """On the target: a committed write ("created": false only means a retry of the
+        same run found its own keyed write already there)."""
+        return self.state == COMMITTED
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -317,13 +319,48 @@ class Ledger:
     # -- rebuilding --
 
     def rebuild_from(self, runs: list[Run]) -> int:
-        """Add every run's effects (``runs reindex``); entries of pruned runs are kept."""
-        count = 0
+        """Add every run's effects (``runs reindex``); entries of pruned runs are kept.
+
+        One read and at most one write per record file and per worker file, however
+        many runs wrote there."""
+        by_target: dict[str, list[tuple[Run, str, dict]]] = {}
         for run in runs:
-            if run.side_effects:
-                self.sync(run, None, was_finished=not run.finished)
-                count += len(run.side_effects)
-        return count
+            for effect in run.side_effects:
+                by_target.setdefault(_target(effect), []).append(
+                    (run, self._key(run, effect), effect))
+        touched: dict[str, dict[str, dict[str, dict]]] = {}
+        for target, items in by_target.items():
+            docs = self._effects(target)
+            by_key = {d["key"]: doc_id for doc_id, d in docs.items()}
+            changed = False
+            for run, key, effect in items:
+                doc_id = by_key.get(key)
+                old = docs.get(doc_id) if doc_id else None
+                if old is not None and old.get("settled"):
+                    continue
+                doc = self._doc(run, key, target, effect, old)
+                if doc != old:
+                    if doc_id is None:
+                        doc_id = by_key[key] = next_id(docs)
+                    docs[doc_id] = doc
+                    changed = True
+            if changed:
+                write_table(self.record_path(target), "effects", docs)
+                for worker in {d["worker"] for d in docs.values()}:
+                    touched.setdefault(worker, {})[target] = docs
+        for worker, targets in touched.items():
+            summary = self._worker_docs(worker)
+            where = {d["record_id"]: k for k, d in summary.items()}
+            for target, docs in targets.items():
+                mine = [d for d in docs.values() if d["worker"] == worker]
+                key = where.get(target) or next_id(summary)
+                where[target] = key
+                summary[key] = {
+                    "record_id": target, "effects": len(mine),
+                    "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
+                    "last_at": max(d["at"] for d in mine)}
+            write_table(self.worker_path(worker), "records", summary)
+        return sum(len(items) for items in by_target.values())
 
 
 def _target(effect: dict[str, Any]) -> str:
