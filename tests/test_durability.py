@@ -72,7 +72,7 @@ def in_process(workspace, *args: str):
     return json.loads(result.stdout)
 
 
-def assert_consistent(workspace) -> list[dict]:
+def assert_consistent(workspace, live_owner: bool = False) -> list[dict]:
     """The next command's view: list, inspect, markers and run files agree. The first
     command after the fault is a real process (its sweep does any repair)."""
     listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
@@ -82,11 +82,14 @@ def assert_consistent(workspace) -> list[dict]:
     bodies = sorted(p.stem for p in (history / "runs").glob("*/*.json"))
     assert sorted(r["id"] for r in runs) == bodies, "every run file listed, nothing else"
     for summary in runs:
-        assert summary["status"] not in UNFINISHED, f"{summary['id']} has no live owner"
+        if not live_owner:
+            assert summary["status"] not in UNFINISHED, f"{summary['id']} has no live owner"
         card = in_process(workspace, "run", "inspect", summary["id"], "--json")
         assert card["status"] == summary["status"]
         assert (card.get("error") or {}).get("kind") == summary["error_kind"]
-    assert not list((history / "active").glob("*.json")) if (history / "active").is_dir() else True
+    markers = {p.stem for p in (history / "active").glob("*.json")}
+    assert markers == {r["id"] for r in runs if r["status"] in UNFINISHED}, \
+        "a marker for each unfinished run, and none for a finished one"
     assert not (history / "pruning.json").exists()
     again = in_process(workspace, "runs", "list", "--limit", "0", "--json")
     assert again == runs, "a second sweep finds nothing more to do"
@@ -105,7 +108,8 @@ def trace(tmp_path, scenario) -> list[str]:
     return lines
 
 
-def crash_everywhere(tmp_path, scenario, *, expect_runs: int | None = 1):
+def crash_everywhere(tmp_path, scenario, *, expect_runs: int | None = 1,
+                     live_owner: bool = False):
     """Run ``scenario`` with a SIGKILL, then with ENOSPC, at each of its write points."""
     points = trace(tmp_path, scenario)
     n = 0
@@ -124,7 +128,7 @@ def crash_everywhere(tmp_path, scenario, *, expect_runs: int | None = 1):
                 assert lines and "No space left on device" in lines[-1], (where, lines)
                 leftovers = list(workspace.state_dir.rglob(".*.tmp"))
                 assert not leftovers, (where, leftovers)
-            runs = assert_consistent(workspace)
+            runs = assert_consistent(workspace, live_owner)
             if expect_runs is not None:
                 assert len(runs) <= expect_runs, where
     return points
@@ -199,6 +203,26 @@ def test_cancel_survives_a_crash_or_full_disk_at_every_write(tmp_path):
 
     try:
         crash_everywhere(tmp_path, scenario)
+    finally:
+        for owner in owners:
+            if owner.poll() is None:
+                kill(owner)
+
+
+@pytest.mark.slow
+def test_cancel_of_a_live_run_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+    """The process executing the run lives on: only the cancelling process dies. The
+    index must not keep saying 'running' once the run file says 'cancelled'."""
+    owners = []
+
+    def scenario(workspace, env):
+        owner = sleeper()
+        owners.append(owner)
+        run_id = stored_run(workspace, "running", owner)
+        return run_workerctl("run", "cancel", run_id, workspace=workspace, env=env)
+
+    try:
+        crash_everywhere(tmp_path, scenario, live_owner=True)
     finally:
         for owner in owners:
             if owner.poll() is None:
