@@ -134,3 +134,7 @@ def test_a_workspace_full_of_hostile_files_still_lists_and_runs(workspace, tmp_p
                                            workspace.root)
     assert code == 0, output
     assert "completed" in output
+    code, output, cpu, peak = run_measured(workerctl(workspace, "run", "start", "bomb"),
+                                           workspace.root)
+    assert code == 2 and "aliases expand to more than 10,000 nodes" in output, output
+    assert cpu < CPU_SECONDS and peak < PEAK_MB, (cpu, peak)

@@ -146,3 +146,13 @@ def test_names_in_a_real_process_exit_2_without_traceback(workspace, elsewhere):
     assert "Traceback" not in result.stderr and "is not a valid worker name" in result.stderr
     result = run_workerctl("run", "start", traversal(workspace, elsewhere), workspace=workspace)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_a_records_file_that_is_a_symlink_outside_is_not_read(workspace, wcli, tmp_path):
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("- id: S-1\n  type: task\n  title: not yours\n")
+    workspace.records_file.unlink(missing_ok=True)  # records/ is read on first use
+    (workspace.root / "records").mkdir(exist_ok=True)
+    (workspace.root / "records" / "stolen.yaml").symlink_to(secret)
+    result = wcli("records", "show", "S-1")
+    assert result.exit_code == 2 and "outside the workspace" in result.output

@@ -83,6 +83,7 @@ def test_claims_without_a_subject_and_in_the_passive_fail(workspace):
     "Task T-1042 has been reassigned to Omar.",
     "The task is now closed.",
     "Deleted the old comment on T-1042.",
+    "Created a new task for Omar to chase the glossary.",
 ])
 def test_claims_in_any_tense_and_voice_fail_without_a_write(workspace, claim):
     echo_worker(workspace, "claimer", {"output": claim}, output_mode="review_note")
@@ -97,6 +98,7 @@ def test_claims_in_any_tense_and_voice_fail_without_a_write(workspace, claim):
     'Evidence: "Sent the product list to the agency."',
     "The due date was moved on 2026-11-02; the task was assigned to Lena last week.",
     "Last updated: 2026-11-01. Reviewed the comments and the project.",
+    "Completed the review of T-1042. I created a summary of the blockers below.",
 ])
 def test_suggestions_denials_and_others_work_are_not_claims(workspace, honest):
     echo_worker(workspace, "careful", {"output": honest}, output_mode="review_note")

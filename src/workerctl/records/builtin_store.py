@@ -88,8 +88,11 @@ class BuiltinRecordStore(RecordSource):
         with self.lock:
             if self.path.exists():
                 return
+            from workerctl.names import inside
+
             items = []
             for path in self._seed_files():
+                inside(self.workspace.root, path, "record file")  # no symlink out
                 items.extend(load_record_file(path))
             self.import_records(items, "records/")
 

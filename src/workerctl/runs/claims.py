@@ -56,6 +56,12 @@ IRREGULAR = {"send": ("sent",), "set": ("set",), "tell": ("told",), "pay": ("pai
 DOUBLE = {"log", "tag", "drop", "cancel", "label"}
 # words that say what was written: "added a comment" is a comment, "added a field" an update
 COMMENT_NOUNS = {"comment", "comments", "note", "notes", "reply", "replies", "remark"}
+# what a worker makes of its own output: "created a summary", "completed the review"
+# describe the answer itself, not a write
+OUTPUT_NOUNS = {"summary", "summaries", "draft", "report", "overview", "analysis", "outline",
+                "breakdown", "review", "assessment", "triage", "answer", "output", "below",
+                "above", "checklist"}
+OUTPUT_VERBS = {"create", "add", "complete", "write", "compile", "issue", "log"}
 STATES = {"closed", "resolved", "done", "completed", "fixed", "paid", "refunded",
           "cancelled", "canceled", "approved", "rejected", "archived", "deleted", "sent",
           "scheduled", "rescheduled", "assigned", "reassigned", "updated"}
@@ -218,12 +224,15 @@ def _has_subject(body: list[str]) -> bool:
 
 def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:
     """(verb, kinds, how) for the first claim in one clause, or None."""
+    about_output = bool(OUTPUT_NOUNS & set(body))
     for at, word in enumerate(body):
         if word in STATES and word not in FORMS and at > 0 and body[at - 1] == "now":
             return word, ("update",), "state"
         if word not in FORMS:
             continue
         base, form = FORMS[word]
+        if about_output and base in OUTPUT_VERBS:
+            continue
         before = body[:at]
         others = [w for w in before if w not in AUX and w not in SELF]
         if others:

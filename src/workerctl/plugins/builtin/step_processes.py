@@ -97,16 +97,21 @@ class Watchdog:
         self.pid = os.getpid()
 
     @classmethod
-    def get(cls) -> Watchdog:
+    def get(cls) -> Watchdog | None:
         """This process's watchdog, started on first use (again after a fork, or if it
-        was killed: a forked child must be watched on its own)."""
+        was killed: a forked child must be watched on its own). None if no Python
+        interpreter can be started for it (an embedded one): the sweeps and the
+        parent-death signal still hold then."""
         with cls._lock:
             dog = cls._current
             if dog is None or dog.pid != os.getpid() or dog.proc.poll() is not None:
                 if dog is not None and dog.pid == os.getpid():
                     with contextlib.suppress(OSError):
                         os.close(dog.write_end)
-                cls._current = dog = cls()
+                try:
+                    cls._current = dog = cls() if sys.executable else None
+                except OSError:
+                    cls._current = dog = None
             return dog
 
     def forget(self, pgid: int) -> None:
@@ -128,15 +133,16 @@ def _load_prctl():
 _PRCTL = _load_prctl()
 
 
-def child_setup(write_end: int):
+def child_setup(write_end: int | None):
     """What the forked child does before the program starts (it is in its new session
     already): register its group with the watchdog, ask for SIGKILL if workerctl
     dies. Only plain system calls: this runs between fork and exec."""
     prctl, parent, kill = _PRCTL, os.getpid(), int(signal.SIGKILL)
 
     def setup() -> None:
-        with contextlib.suppress(OSError):
-            os.write(write_end, b"+%d\n" % os.getpid())
+        if write_end is not None:
+            with contextlib.suppress(OSError):
+                os.write(write_end, b"+%d\n" % os.getpid())
         if prctl is not None:
             prctl(PR_SET_PDEATHSIG, kill, 0, 0, 0)
             if os.getppid() != parent:  # workerctl died before the signal was asked for
@@ -209,7 +215,8 @@ def run_in_group(argv: list[str], *, cwd, env: dict[str, str], payload: bytes,
     dog = Watchdog.get()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=cwd, env=env,
-                            start_new_session=True, preexec_fn=child_setup(dog.write_end))
+                            start_new_session=True,
+                            preexec_fn=child_setup(dog.write_end if dog else None))
     streams = _Streams(proc, payload, head_bytes, tail_bytes)
     try:
         try:
@@ -225,7 +232,8 @@ def run_in_group(argv: list[str], *, cwd, env: dict[str, str], payload: bytes,
         return streams.result()
     finally:
         sweep_group(proc.pid)  # background children the program left behind
-        dog.forget(proc.pid)
+        if dog is not None:
+            dog.forget(proc.pid)
 
 
 class _Streams:
