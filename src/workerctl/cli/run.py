@@ -112,26 +112,26 @@ def _refusal_as_json(as_json: bool):
         raise
 
 
+def _echo_id(the_run, as_json: bool) -> None:
+    """A run that goes on elsewhere: its id is what a script needs."""
+    if as_json:
+        echo_json({"id": the_run.id, "status": the_run.status,
+                   "worker": the_run.worker, "record_id": the_run.record_id})
+    else:
+        click.echo(the_run.id)
+
+
 def _start(ctx, a, worker, options, detach, wait, as_json):
     from workerctl.errors import EXIT_RUN_FAILED
 
     if detach:
-        the_run = a.engine.start_detached(worker, options)
-        if as_json:
-            echo_json({"id": the_run.id, "status": the_run.status,
-                       "worker": the_run.worker, "record_id": the_run.record_id})
-        else:
-            click.echo(the_run.id)
+        _echo_id(a.engine.start_detached(worker, options), as_json)
         return
     the_run = a.engine.start(worker, options)
     if wait and not the_run.finished:
         the_run = _wait_remote(a, the_run)
-    if not the_run.finished:  # handed to a task queue: the id is what a script needs
-        if as_json:
-            echo_json({"id": the_run.id, "status": the_run.status,
-                       "worker": the_run.worker, "record_id": the_run.record_id})
-        else:
-            click.echo(the_run.id)
+    if not the_run.finished:  # handed to a task queue
+        _echo_id(the_run, as_json)
         click.echo(f"run {the_run.id} is {the_run.status} on executor {the_run.executor}; "
                    f"follow it with 'workerctl run watch {the_run.id}'", err=True)
         return
