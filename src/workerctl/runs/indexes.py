@@ -534,19 +534,12 @@ def _merge(streams: Iterable[Iterator[dict]]) -> Iterator[dict]:
 
 def stats_from_counts(per: dict[str, dict]) -> dict[str, dict]:
     """``runs stats`` figures from ``Indexes.counts``."""
+    from workerctl.runs.stats import figures
+
     out = {}
     for name, item in sorted(per.items()):
         counts = {s: item["counts"].get(s, 0) for s in STATES}
-        if not any(counts.values()):
-            continue
-        finished = counts["completed"] + counts["failed"] + counts["cancelled"]
-        out[name] = {"runs": sum(counts.values()), "counts": counts,
-                     "failures": counts["failed"] + counts["cancelled"],
-                     "success_rate": counts["completed"] / finished if finished else None,
-                     "p50_seconds": percentile(item["durations"], 0.5),
-                     "p95_seconds": percentile(item["durations"], 0.95),
-                     "tokens": item["tokens"], "input_tokens": item["input_tokens"],
-                     "output_tokens": item["output_tokens"],
-                     "estimated_cost": {k: round(v, 6) for k, v in item["cost"].items()},
-                     "runs_priced": item["priced"]}
+        if any(counts.values()):
+            out[name] = figures(counts, percentile(item["durations"], 0.5),
+                                percentile(item["durations"], 0.95), item)
     return out

@@ -46,22 +46,27 @@ def compute(summaries: Iterable[dict], by: str = "worker") -> dict:
             currency = doc.get("currency") or "?"
             item["cost"][currency] = item["cost"].get(currency, 0.0) + doc["cost"]
             item["priced"] += 1
-    out = {}
-    for name, item in sorted(per.items()):
-        counts = item["counts"]
-        finished = counts["completed"] + counts["failed"] + counts["cancelled"]
-        out[name] = {
-            "runs": sum(counts.values()), "counts": counts,
-            "failures": counts["failed"] + counts["cancelled"],
-            "success_rate": counts["completed"] / finished if finished else None,
-            "p50_seconds": _percentile(item["durations"], 0.5),
-            "p95_seconds": _percentile(item["durations"], 0.95),
-            "tokens": item["tokens"], "input_tokens": item["input_tokens"],
-            "output_tokens": item["output_tokens"],
-            "estimated_cost": {k: round(v, 6) for k, v in item["cost"].items()},
-            "runs_priced": item["priced"],
-        }
-    return out
+    return {name: figures(item["counts"], _percentile(item["durations"], 0.5),
+                          _percentile(item["durations"], 0.95), item)
+            for name, item in sorted(per.items())}
+
+
+def figures(counts: dict[str, int], p50: float | None, p95: float | None,
+            item: dict) -> dict:
+    """One group's ``runs stats`` figures, from its counts by status, its duration
+    percentiles and its token and cost totals (summed from summaries, or read from
+    the cross-run indexes: both give the same figures)."""
+    finished = counts["completed"] + counts["failed"] + counts["cancelled"]
+    return {
+        "runs": sum(counts.values()), "counts": counts,
+        "failures": counts["failed"] + counts["cancelled"],
+        "success_rate": counts["completed"] / finished if finished else None,
+        "p50_seconds": p50, "p95_seconds": p95,
+        "tokens": item["tokens"], "input_tokens": item["input_tokens"],
+        "output_tokens": item["output_tokens"],
+        "estimated_cost": {k: round(v, 6) for k, v in item["cost"].items()},
+        "runs_priced": item["priced"],
+    }
 
 
 def cost_text(cost: dict[str, float]) -> str:
