@@ -140,16 +140,22 @@ def test_detached_batch_prints_one_id_per_record(workspace, wcli):
         assert wcli("run", "watch", run_id, "--exit-status").exit_code == 0
 
 
-def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
-    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
-                executor='{name: echo, script: [{sleep: 1.5, output: late}]}')
-    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
-            *[a for t in TASKS for a in ("--task", t)], "--jobs", "2", "--json"]
+def started_batch(workspace, argv: list[str]) -> tuple[subprocess.Popen, History]:
+    """A batch started as a real process, once it has stored its first run."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     history = History(workspace)
     deadline = time.monotonic() + 20
     while not history.list(None, limit=None) and time.monotonic() < deadline:
         time.sleep(0.05)
+    return proc, history
+
+
+def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
+    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
+                executor='{name: echo, script: [{sleep: 1.5, output: late}]}')
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
+            *[a for t in TASKS for a in ("--task", t)], "--jobs", "2", "--json"]
+    proc, history = started_batch(workspace, argv)
     victim = history.list(None, limit=None)[0]["id"]
     from helpers import run_workerctl
 
@@ -166,11 +172,7 @@ def test_sigterm_to_the_batch_stops_it(workspace):
                 executor='{name: echo, script: [{sleep: 2, output: late}]}')
     argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
             *[a for t in TASKS for a in ("--task", t)], "--jobs", "1"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    history = History(workspace)
-    deadline = time.monotonic() + 20
-    while not history.list(None, limit=None) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc, history = started_batch(workspace, argv)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)

@@ -49,6 +49,21 @@ def sleeper() -> subprocess.Popen:
     return subprocess.Popen(["sleep", "120"])
 
 
+@pytest.fixture
+def owner():
+    """``owner()`` starts a sleeper to own a run; any still alive at the end are killed."""
+    started: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        started.append(sleeper())
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            kill(proc)
+
+
 def stored_run(workspace, status: str, owner_proc: subprocess.Popen) -> str:
     """A run stored as ``status``, owned by ``owner_proc``."""
     engine = Engine(workspace, get_registry())
@@ -182,67 +197,46 @@ def test_detached_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
 
 
 @pytest.mark.slow
-def test_execute_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+def test_execute_survives_a_crash_or_full_disk_at_every_write(tmp_path, owner):
     """The executing process: queued → running, the iteration save, the comment,
     and the final save, with the asking process gone by the time it is checked."""
-    owners = []
 
     def scenario(workspace, env):
-        owner = sleeper()
-        owners.append(owner)
-        run_id = stored_run(workspace, "queued", owner)
+        proc = owner()
+        run_id = stored_run(workspace, "queued", proc)
         result = run_workerctl("run", "execute", run_id, workspace=workspace, env=env)
-        kill(owner)
+        kill(proc)
         return result
 
-    try:
-        crash_everywhere(tmp_path, scenario)
-    finally:
-        for owner in owners:
-            if owner.poll() is None:
-                kill(owner)
+    crash_everywhere(tmp_path, scenario)
 
 
 @pytest.mark.slow
-def test_cancel_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+def test_cancel_survives_a_crash_or_full_disk_at_every_write(tmp_path, owner):
     """Finishing another process's run: the marker first names the cancelling
     process, so its death mid-way is repaired from the run file."""
-    owners = []
 
     def scenario(workspace, env):
-        owner = sleeper()
-        owners.append(owner)
-        run_id = stored_run(workspace, "running", owner)
+        proc = owner()
+        run_id = stored_run(workspace, "running", proc)
         result = run_workerctl("run", "cancel", "--id", run_id, workspace=workspace, env=env)
-        kill(owner)
+        kill(proc)
         return result
 
-    try:
-        crash_everywhere(tmp_path, scenario)
-    finally:
-        for owner in owners:
-            if owner.poll() is None:
-                kill(owner)
+    crash_everywhere(tmp_path, scenario)
 
 
 @pytest.mark.slow
-def test_cancel_of_a_live_run_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+def test_cancel_of_a_live_run_survives_a_crash_or_full_disk_at_every_write(tmp_path, owner):
     """The process executing the run lives on: only the cancelling process dies. The
     index must not keep saying 'running' once the run file says 'cancelled'."""
-    owners = []
 
     def scenario(workspace, env):
-        owner = sleeper()
-        owners.append(owner)
-        run_id = stored_run(workspace, "running", owner)
+        proc = owner()
+        run_id = stored_run(workspace, "running", proc)
         return run_workerctl("run", "cancel", run_id, workspace=workspace, env=env)
 
-    try:
-        crash_everywhere(tmp_path, scenario, live_owner=True)
-    finally:
-        for owner in owners:
-            if owner.poll() is None:
-                kill(owner)
+    crash_everywhere(tmp_path, scenario, live_owner=True)
 
 
 @pytest.mark.slow
