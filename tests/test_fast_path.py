@@ -108,6 +108,16 @@ def test_anything_else_is_left_to_click(argv, monkeypatch):
     assert answer(argv) is None
 
 
+def test_shell_completion_is_left_to_click(history, monkeypatch):
+    monkeypatch.setenv("_WORKERCTL_COMPLETE", "bash_complete")
+    assert answer(["--help"]) is None
+    assert answer(["-w", str(history.root), "runs", "list"]) is None
+    env = {**os.environ, "COMP_WORDS": "workerctl runs li", "COMP_CWORD": "2"}
+    done = subprocess.run([sys.executable, "-m", "workerctl"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "list" in done.stdout
+
+
 def test_help_on_a_narrow_terminal_is_left_to_click(monkeypatch):
     """click wraps help to the terminal below 80 columns; the fast text is for 80+."""
     monkeypatch.setenv("COLUMNS", "60")

@@ -20,6 +20,7 @@ runs a corpus of argument lists both ways and compares the output byte for byte.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from workerctl.cli.output import Shape
@@ -32,11 +33,14 @@ _VALUES = {
     "--format": ("fmt", False),
 }
 _FORMATS = ("table", "json", "ndjson", "csv", "ids")
+COMPLETION_VAR = "_WORKERCTL_COMPLETE"  # click's shell completion: "_{PROG}_COMPLETE"
 _HELP_WIDTH = 78  # click's: the terminal's columns, at most 80, minus 2
 
 
 def answer(argv: list[str]) -> int | None:
     """Answer ``argv`` and return the exit status, or None to leave it to click."""
+    if COMPLETION_VAR in os.environ:  # the shell asks click for completions
+        return None
     workspace, rest = _workspace_option(argv)
     if rest is None:
         return None
