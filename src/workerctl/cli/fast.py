@@ -23,8 +23,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from workerctl.cli.output import Shape
-
 #: ``runs list`` options that take a value: option -> (parameter, repeatable)
 _VALUES = {
     "--worker": ("worker", True), "--status": ("status", True), "--task": ("task", False),
@@ -114,22 +112,13 @@ def _runs_list(workspace: str | None, *, worker: list[str], status: list[str],
                fmt: str | None) -> int:
     """What ``cli.runs.list_cmd`` does without ``--watch``."""
     from workerctl.app import App
-    from workerctl.cli.output import emit
-    from workerctl.cli.runs_list import (
-        HEADERS,
-        RUN_COLUMNS,
-        check_workers,
-        list_filter,
-        table_rows,
-    )
+    from workerctl.cli.output import emit, shape_of
+    from workerctl.cli.runs_list import HEADERS, RUN_COLUMNS, listed, table_rows
 
-    # the click command's ``output_options``: --json or ndjson print JSON
-    shape = Shape(ndjson=fmt == "ndjson")
-    fmt = "json" if json or shape.ndjson else (fmt or "table")
-    a = App(workspace)
-    flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
-    check_workers(a, worker)
-    items = a.history.list(flt, limit=limit or None)
+    shape, as_json = shape_of("" if json else None, None, fmt == "ndjson")
+    fmt = "json" if as_json else (fmt or "table")  # as ``common.output_options`` does
+    items = listed(App(workspace), worker, status, task, error_kinds, since, until, unreviewed,
+                   limit)
     emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS, shape,
          empty="no runs match")
     return 0

@@ -22,6 +22,18 @@ class Shape(NamedTuple):
     ndjson: bool = False
 
 
+def shape_of(json_value: str | None, jq_expr: str | None,
+             ndjson: bool = False) -> tuple[Shape, bool]:
+    """The shape ``--json [FIELDS]``, ``--jq`` and ``--format ndjson`` ask for, and
+    whether the output is JSON at all."""
+    fields = None
+    if json_value:
+        names = [n.strip() for n in json_value.split(",") if n.strip()]
+        fields = tuple(dict.fromkeys(names)) or None
+    as_json = json_value is not None or jq_expr is not None or ndjson
+    return Shape(fields, jq_expr, ndjson), as_json
+
+
 def echo(text: str = "", err: bool = False) -> None:
     """One line to stdout (or stderr), flushed: what ``click.echo`` does with text
     (colour is only ever added on a terminal, so there is none to strip)."""
