@@ -91,6 +91,7 @@ def test_help_and_version_answer_as_click_does(tmp_path):
     ["runs", "list", "--help"],
     ["runs", "list", "--limit", "-1"],
     ["runs", "list", "--limit", "ten"],
+    ["runs", "list", "--limit", "\u00b2"],  # a digit (isdigit) that int() refuses
     ["runs", "list", "--format", "yaml"],
     ["runs", "list", "--worker"],
     ["runs", "list", "--worker", "--json"],

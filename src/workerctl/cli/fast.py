@@ -100,7 +100,7 @@ def _runs_list_options(args: list[str]) -> dict | None:
         else:
             return None
         index += 1
-    if not options["limit"].isdigit() or options["fmt"] not in (None, *_FORMATS):
+    if not options["limit"].isdecimal() or options["fmt"] not in (None, *_FORMATS):
         return None
     options["limit"] = int(options["limit"])
     return options
