@@ -8,6 +8,9 @@ two cannot format a result differently.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -23,11 +26,61 @@ class Shape(NamedTuple):
 
 
 def echo(text: str = "", err: bool = False) -> None:
-    """One line to stdout (or stderr), flushed: what ``click.echo`` does with text
-    (colour is only ever added on a terminal, so there is none to strip)."""
-    stream = sys.stderr if err else sys.stdout
-    stream.write(f"{text}\n")
+    """One line to stdout (or stderr), flushed, written as ``click.echo`` writes text
+    (the click group prints its errors and help with it; a test compares the two):
+    nothing when the stream is closed (``>&-``), escape sequences stripped when it is
+    not a terminal (a path or a record title may hold them), and UTF-8 when the
+    stream is set to ASCII (``LC_ALL=C`` without UTF-8, ``PYTHONIOENCODING=ascii``),
+    where a table's status symbols would otherwise end in UnicodeEncodeError."""
+    stream = _text_stream(sys.stderr if err else sys.stdout)
+    if stream is None:
+        return
+    line = f"{text}\n"
+    if "\x1b" in line and not _isatty(stream):
+        import re
+
+        line = re.sub(r"\033\[[0-?]*[ -/]*[@-~]", "", line)  # click's ``strip_ansi``
+    stream.write(line)
     stream.flush()
+
+
+class _Utf8Writer(io.TextIOWrapper):
+    """A stream's bytes as UTF-8 that, like click's wrapper, never closes them."""
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # already detached or closed
+            self.detach()
+
+
+_UTF8_WRITERS: dict[int, tuple[Any, _Utf8Writer]] = {}
+
+
+def _text_stream(stream: Any) -> Any:
+    """The stream ``click.echo`` writes to for ``stream`` (``click._compat``): the
+    stream itself unless it is set to ASCII, else its bytes as UTF-8 with errors
+    replaced (one writer per stream, kept, as click keeps it)."""
+    if stream is None:
+        return None
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        ascii_set = codecs.lookup(encoding).name == "ascii"
+    except LookupError:
+        ascii_set = False
+    buffer = getattr(stream, "buffer", None)
+    if not ascii_set or buffer is None:
+        return stream
+    kept = _UTF8_WRITERS.get(id(stream))
+    if kept is None or kept[0] is not stream:
+        kept = (stream, _Utf8Writer(buffer, "utf-8", "replace", line_buffering=True))
+        _UTF8_WRITERS[id(stream)] = kept
+    return kept[1]
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:  # click's rule: a stream that cannot say is not a terminal
+        return False
 
 
 def pick(data: Any, fields: tuple[str, ...] | None) -> Any:
