@@ -43,11 +43,11 @@ def answer(argv: list[str]) -> int | None:
     if rest is None:
         return None
     if rest in (["--help"], ["-h"]) and _help_width() == _HELP_WIDTH:
-        return _run(lambda: _say(root_help(_HELP_WIDTH)))
+        return _say(root_help(_HELP_WIDTH))
     if rest == ["--version"]:
         from workerctl import __version__
 
-        return _run(lambda: _say(f"workerctl, version {__version__}"))
+        return _say(f"workerctl, version {__version__}")
     if rest[:2] == ["runs", "list"]:
         options = _runs_list_options(rest[2:])
         if options is not None:
@@ -100,10 +100,13 @@ def _runs_list_options(args: list[str]) -> dict | None:
         else:
             return None
         index += 1
-    if not options["limit"].isdecimal() or options["fmt"] not in (None, *_FORMATS):
+    if options["fmt"] not in (None, *_FORMATS):
         return None
-    options["limit"] = int(options["limit"])
-    return options
+    try:  # click's IntRange(0): int() as it is, whatever digits or spaces it accepts
+        options["limit"] = int(options["limit"])
+    except ValueError:  # '²' is a digit to isdigit(), not to int(); so are 5,000 digits
+        return None
+    return options if options["limit"] >= 0 else None
 
 
 def _runs_list(workspace: str | None, *, worker: list[str], status: list[str],
@@ -125,9 +128,18 @@ def _runs_list(workspace: str | None, *, worker: list[str], status: list[str],
 
 
 def _say(text: str) -> int:
+    """Print help or the version as click does, from its ``main``: a reader that went
+    away (EPIPE) ends with status 1 and nothing said; any other failure to write is
+    not caught (click's ``main`` lets it through)."""
     from workerctl.cli.output import echo
 
-    echo(text)
+    try:
+        echo(text)
+    except BrokenPipeError as gone:
+        from workerctl.cli.failures import failure
+
+        failure(gone)  # quiet at exit, as click's _PacifyFlushWrapper keeps it
+        return 1
     return 0
 
 
