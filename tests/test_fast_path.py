@@ -239,3 +239,13 @@ def test_streams_are_written_as_click_writes_them(history, argv, env, streams):
     if streams is None:
         assert fast[1] or fast[2]  # it said something
         assert b"Traceback" not in fast[2] and b"\x1b" not in fast[2]
+
+
+def test_a_locale_that_cannot_show_the_symbols_gets_question_marks(history):
+    """A latin-1 terminal cannot show a status symbol (✓): '?' instead, not a
+    UnicodeEncodeError traceback (in both paths: the table is printed the same way)."""
+    env = {"PYTHONIOENCODING": "latin-1", "COLUMNS": "100"}
+    for code in (BY_MAIN, BY_CLICK):
+        status, out, err = run_real(code, ["-w", str(history.root), "runs", "list"], env, None)
+        assert status == 0, err
+        assert b"? completed" in out and b"overdue-task-review" in out

@@ -50,7 +50,11 @@ def echo(text: str = "", err: bool = False) -> None:
 
         click.echo(text, err=err)
         return
-    stream.write(f"{text}\n")
+    line = f"{text}\n"
+    try:
+        stream.write(line)
+    except UnicodeEncodeError:  # a locale that cannot show a character (latin-1 and ✓)
+        stream.write(line.encode(stream.encoding, "replace").decode(stream.encoding))
     stream.flush()
 
 
