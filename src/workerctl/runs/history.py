@@ -14,7 +14,8 @@ newest shard or two; finding crashed runs lists only the markers.
 
 Crash consistency: every change of a run goes through ``_commit``, in this order:
 the marker (naming a process whose death means "repair me"), the run file, the
-index shard, then (for a finished run) the marker's removal. Each file is
+index shard (unless the run's summary there is unchanged), then (for a finished
+run) the marker's removal. Each file is
 replaced atomically, so a crash or a full disk at any point leaves a marker
 whose process is dead, and the next command's sweep (``runs.liveness``) settles
 it from the run file under the lock: a finished run gets its index entry
@@ -142,20 +143,36 @@ class History:
         self.stale_after = float(workspace.setting("stale_after"))
         self._ledger: Ledger | None = None
         self._indexes: Indexes | None = None
+        from workerctl.storage.tables import KnownTables
+
+        #: the shards, ledger files and index files as this process last read or
+        #: wrote them: not parsed again while unchanged (``storage.tables``)
+        self.tables = KnownTables()
+        self._paths: dict[tuple[str, ...], Path] = {}
 
     # -- paths --
 
+    def _path(self, *parts: str) -> Path:
+        """``root/parts…``, made once (a run's commits ask for the same paths a dozen
+        times, and joining paths costs more than a dictionary look-up)."""
+        path = self._paths.get(parts)
+        if path is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            path = self._paths[parts] = self.root.joinpath(*parts)
+        return path
+
     def shard_path(self, shard: int) -> Path:
-        return self.root / "index" / f"{shard:06d}.json"
+        return self._path("index", f"{shard:06d}.json")
 
     def body_path(self, run_id: str) -> Path:
-        return self.root / "runs" / run_id[:2] / f"{run_id}.json"
+        return self._path("runs", run_id[:2], f"{run_id}.json")
 
     def marker_path(self, run_id: str) -> Path:
-        return self.root / "active" / f"{run_id}.json"
+        return self._path("active", f"{run_id}.json")
 
     def heartbeat_path(self, run_id: str) -> Path:
-        return self.root / "heartbeats" / run_id
+        return self._path("heartbeats", run_id)
 
     def _hint_reindex(self, path: Path) -> str:
         return (f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index "
@@ -164,13 +181,14 @@ class History:
     # -- reading files, strictly --
 
     def _shard_docs(self, shard: int) -> dict[str, dict]:
-        """The shard's TinyDB table as ``{doc_id: summary}`` (one parse); {} if absent."""
+        """The shard's TinyDB table as ``{doc_id: summary}``; {} if absent. Parsed and
+        checked once per content (``self.tables``): replace a summary, never change
+        one in place."""
         path = self.shard_path(shard)
-        data = read_json(path, hint=self._hint_reindex(path), shape=SHARD_SHAPE)
-        return data[TABLE] if data is not None else {}
+        return self.tables.read(path, TABLE, SHARD_SHAPE, hint=self._hint_reindex(path))
 
     def _shard_write(self, shard: int, docs: dict[str, dict]) -> None:
-        write_json(self.shard_path(shard), {TABLE: docs})
+        self.tables.write(self.shard_path(shard), TABLE, docs)
 
     def _read_body(self, run_id: str) -> dict | None:
         path = self.body_path(run_id)
@@ -222,7 +240,8 @@ class History:
 
     def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None,
                 stored: dict | None = None) -> None:
-        """Write ``run``: marker, run file, index, marker removed (finished runs).
+        """Write ``run``: marker, run file, index (when its summary changed), marker
+        removed (finished runs).
 
         Each step is an atomic file replacement; whatever step a crash or a full
         disk stops at, a marker names a process that is then gone, and the sweep
@@ -244,8 +263,10 @@ class History:
             write_json(self.marker_path(run.id), sync_data=False,
                        data=self._marker_doc(run, shard, doc_id, current_owner()))
         self._write_body(run, shard, doc_id)
-        docs[str(doc_id)] = run.summary()
-        self._shard_write(shard, docs)
+        summary = run.summary()
+        if docs.get(str(doc_id)) != summary:  # e.g. a write confirmed: nothing to index
+            docs[str(doc_id)] = summary
+            self._shard_write(shard, docs)
         self._derived(run, stored)  # before the marker goes: a crash here gets settled
         if indexed:
             self.indexes.on_write(run, stored, shard, doc_id)

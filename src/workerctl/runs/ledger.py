@@ -101,14 +101,25 @@ class Ledger:
     def __init__(self, history: History) -> None:
         self.history = history
         self.root: Path = history.root / "ledger"
+        self._paths: dict[tuple[str, str], Path] = {}
 
     # -- paths and files --
 
     def record_path(self, target: str) -> Path:
-        return self.root / "records" / f"{safe_name(target)}.json"
+        return self._path("records", target)
 
     def worker_path(self, worker: str) -> Path:
-        return self.root / "workers" / f"{safe_name(worker)}.json"
+        return self._path("workers", worker)
+
+    def _path(self, folder: str, key: str) -> Path:
+        """Made once per key: each write of a run asks for the same few paths."""
+        path = self._paths.get((folder, key))
+        if path is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            path = self._paths[folder, key] = self.root.joinpath(folder,
+                                                                f"{safe_name(key)}.json")
+        return path
 
     def _hint(self, path: Path) -> str:
         return (f"move {path} aside, then run 'workerctl runs reindex': the ledger is rebuilt "
@@ -116,11 +127,13 @@ class Ledger:
 
     def _effects(self, target: str) -> dict[str, dict]:
         path = self.record_path(target)
-        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path))
+        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path),
+                          known=self.history.tables)
 
     def _worker_docs(self, worker: str) -> dict[str, dict]:
         path = self.worker_path(worker)
-        return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path))
+        return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path),
+                          known=self.history.tables)
 
     # -- writing (the history calls this under its lock) --
 
@@ -169,7 +182,7 @@ class Ledger:
                 docs[doc_id] = doc
                 changed = True
         if changed:
-            write_table(self.record_path(target), "effects", docs)
+            write_table(self.record_path(target), "effects", docs, known=self.history.tables)
             self._summarise(run.worker, target, docs)
 
     def _doc(self, run: Run, key: str, target: str, effect: dict[str, Any],
@@ -202,7 +215,8 @@ class Ledger:
                 "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                 "last_at": max(d["at"] for d in mine)}
         # derived from the record files (reindex rebuilds it): not fsynced
-        write_table(self.worker_path(worker), "records", summary, durable=False)
+        write_table(self.worker_path(worker), "records", summary, durable=False,
+                    known=self.history.tables)
 
     # -- reading --
 
@@ -270,16 +284,17 @@ class Ledger:
                 docs = self._effects(tgt)
                 keys = {e.key for e in candidates if e.target == tgt}
                 worker = None
-                for doc in docs.values():
-                    if doc["key"] in keys:
-                        doc["state"] = COMMITTED if written else NOT_WRITTEN
+                for doc_id, old in docs.items():
+                    if old["key"] in keys:  # a new document: read ones are shared
+                        doc = docs[doc_id] = {
+                            **old, "state": COMMITTED if written else NOT_WRITTEN,
+                            "settled": {"as": "written" if written else "not_written",
+                                        "by": by, "at": now_iso(), "note": note}}
                         if written:
                             doc["committed_at"] = doc.get("committed_at") or now_iso()
-                        doc["settled"] = {"as": "written" if written else "not_written",
-                                          "by": by, "at": now_iso(), "note": note}
                         worker = doc["worker"]
                         settled.append(Effect.from_doc(doc))
-                write_table(self.record_path(tgt), "effects", docs)
+                write_table(self.record_path(tgt), "effects", docs, known=self.history.tables)
                 if worker:
                     self._summarise(worker, tgt, docs)
         return settled
@@ -312,7 +327,7 @@ class Ledger:
             keep = {k: d for k, d in docs.items() if d["run_id"] != run_id}
             if len(keep) != len(docs):
                 dropped += len(docs) - len(keep)
-                write_table(self.record_path(target), "effects", keep)
+                write_table(self.record_path(target), "effects", keep, known=self.history.tables)
                 for worker in {d["worker"] for d in docs.values() if d["run_id"] == run_id}:
                     self._summarise(worker, target, keep)
         return dropped
@@ -346,7 +361,7 @@ class Ledger:
                     docs[doc_id] = doc
                     changed = True
             if changed:
-                write_table(self.record_path(target), "effects", docs)
+                write_table(self.record_path(target), "effects", docs, known=self.history.tables)
             for worker in {d["worker"] for d in docs.values()}:  # summaries rebuilt too
                 touched.setdefault(worker, {})[target] = docs
         for worker, targets in touched.items():
@@ -360,7 +375,8 @@ class Ledger:
                     "record_id": target, "effects": len(mine),
                     "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                     "last_at": max(d["at"] for d in mine)}
-            write_table(self.worker_path(worker), "records", summary, durable=False)
+            write_table(self.worker_path(worker), "records", summary, durable=False,
+                    known=self.history.tables)
         return sum(len(items) for items in by_target.values())
 
 

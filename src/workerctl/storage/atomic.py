@@ -69,14 +69,18 @@ def expect_object(path: Path, value: Any, hint: str | None = None) -> dict:
     return value
 
 
+#: the one encoding of every state file (``json.dumps`` with these options builds a new
+#: encoder on each call; this one is shared, and safe to share between threads)
+encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = False) -> None:
     """Replace ``path`` atomically: temp file, fsync, rename. ``cache``: a file safe
     to regenerate (not a write point of the fault-injection tests)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    write_text_atomic(path, text, sync_data=sync_data, cache=cache)
+    write_text_atomic(path, encode_json(data), sync_data=sync_data, cache=cache)
 
 
-def write_text_atomic(path: Path, text: str, *, sync_data: bool = True,
+def write_text_atomic(path: Path, text: str | bytes, *, sync_data: bool = True,
                       private: bool = True, cache: bool = False) -> None:
     """Write a temp file beside ``path``, fsync it, rename it over ``path``.
 
@@ -102,7 +106,7 @@ def write_text_atomic(path: Path, text: str, *, sync_data: bool = True,
             fd = os.open(tmp, flags, mode)
         if private:
             os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
-        data = memoryview(text.encode("utf-8"))
+        data = memoryview(text.encode("utf-8") if isinstance(text, str) else text)
         while data:
             data = data[os.write(fd, data):]
         if sync_data:

@@ -95,9 +95,12 @@ class FileLock:
         from workerctl.errors import StorageError
         from workerctl.storage.atomic import PRIVATE_FILE, private_dirs
 
-        private_dirs(self.path.parent)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            try:  # the folder is there but for the first lock of a workspace
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            except FileNotFoundError:
+                private_dirs(self.path.parent)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
             if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
                 with contextlib.suppress(OSError):  # a umask such as 0277, an old open file
                     os.fchmod(fd, PRIVATE_FILE)

@@ -1,0 +1,127 @@
+"""The history's write path: what one run writes, in which order, and the files a
+process keeps parsed (``storage.tables.KnownTables``) never hiding another writer."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from helpers import run_workerctl
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.errors import DamagedFile
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.history import History
+from workerctl.storage.faults import FAULT_ENV
+from workerctl.storage.shapes import tinydb_file
+from workerctl.storage.tables import KnownTables
+
+
+def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(workspace, tmp_path):
+    """Created (marker, run file, index), the write intended (run file, index, ledger),
+    the comment, then the end with the write confirmed (run file, index, ledger) and
+    the marker removed: the write's confirmation is no separate save, and no file is
+    written when its content would not change."""
+    points = tmp_path / "points"
+    done = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                         workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    assert done.returncode == 0, done.stderr
+    state = str(workspace.state_dir) + "/"
+    written = []
+    for line in points.read_text().splitlines():
+        path = line.split(" ", 1)[1].removeprefix(state).split("/")
+        written.append("/".join(path[:2]) if path[0] == "comments" else "/".join(path[1:3]))
+    created = ["active/", "runs/", "index/000001.json"]
+    intended = ["runs/", "index/000001.json", "ledger/records", "ledger/workers"]
+    run_end = ["runs/", "index/000001.json", "ledger/records", "ledger/workers", "active/"]
+    assert [w if not w.startswith(("active/", "runs/")) else w[:w.index("/") + 1]
+            for w in written] == [*created, *intended, "comments/T-1042.json", *run_end]
+    ledger = json.loads(run_workerctl("ledger", "list", "--json", workspace=workspace).stdout)
+    assert [e["state"] for e in ledger] == ["committed"]
+
+
+def _edit_in_place(path, old: bytes, new: bytes) -> None:
+    """Another writer's change that keeps the file's inode, size and modification
+    time: only its content tells it apart."""
+    assert len(old) == len(new)
+    before = os.stat(path)
+    data = path.read_bytes()
+    assert data.count(old) == 1
+    with open(path, "r+b") as handle:
+        handle.seek(data.index(old))
+        handle.write(new)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+        (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def test_a_shard_another_writer_changed_is_read_again_even_with_the_same_stat(workspace):
+    engine = Engine(workspace, get_registry())
+    first = engine.start("overdue-task-review", StartOptions(record_id="T-1042"))
+    history = engine.history
+    assert history.list()[0]["trigger"] == "manual"
+    _edit_in_place(history.shard_path(1), b'"trigger":"manual"', b'"trigger":"cron!!"')
+    assert history.list()[0]["trigger"] == "cron!!"
+    # and a write of this process keeps the other writer's change
+    second = engine.start("overdue-task-review", StartOptions(record_id="T-1043"))
+    shard = json.loads(history.shard_path(1).read_text())["runs"]
+    assert {d["id"]: d["trigger"] for d in shard.values()} == \
+        {first.id: "cron!!", second.id: "manual"}
+
+
+def test_a_shard_damaged_after_this_process_wrote_it_is_reported_not_written_over(workspace):
+    engine = Engine(workspace, get_registry())
+    run = engine.start("overdue-task-review", StartOptions(record_id="T-1042"))
+    path = engine.history.shard_path(1)
+    _edit_in_place(path, b'"status":"completed"', b'"status":"complet3d"')
+    damaged = path.read_bytes()
+    with pytest.raises(DamagedFile) as found:
+        engine.history.update(run.id, lambda r: setattr(r, "needs_review", True))
+    assert "complet3d" in str(found.value) or "status" in str(found.value)
+    assert path.read_bytes() == damaged
+    with pytest.raises(DamagedFile):
+        History(workspace).list()
+
+
+@pytest.mark.parametrize("steps", [
+    [{"1": {"a": "é ✓ \u2028", "n": 1.5, "x": None}}, {"2": {"b": [1, {"c": True}]}}],
+    [{"1": {"a": 1}, "2": {"a": 2}}, {"1": None}, {"3": {"a": "three"}}, {"2": None}],
+])
+def test_a_table_written_through_the_cache_is_byte_for_byte_what_write_json_writes(tmp_path,
+                                                                                    steps):
+    known = KnownTables()
+    path = tmp_path / "t.json"
+    shape = tinydb_file("t", {})
+    docs: dict[str, dict] = {}
+    for step in steps:
+        docs = known.read(path, "t", shape)
+        for key, doc in step.items():
+            if doc is None:
+                del docs[key]
+            else:
+                docs[key] = doc
+        known.write(path, "t", docs)
+        assert path.read_text(encoding="utf-8") == json.dumps(
+            {"t": docs}, ensure_ascii=False, separators=(",", ":"))
+    assert known.read(path, "t", shape) == docs == json.loads(path.read_text())["t"]
+
+
+def test_a_failed_write_leaves_the_cache_as_the_file_is(tmp_path):
+    import threading
+
+    from workerctl.errors import StorageError
+
+    known = KnownTables()
+    path = tmp_path / "t.json"
+    shape = tinydb_file("t", {})
+    known.write(path, "t", {"1": {"a": 1}})
+    docs = known.read(path, "t", shape)
+    docs["2"] = {"a": 2}
+    # the temp file's name taken by a folder: the write fails (for root too)
+    (tmp_path / f".t.json.{os.getpid()}.{threading.get_ident()}.tmp").mkdir()
+    with pytest.raises(StorageError):
+        known.write(path, "t", docs)
+    assert json.loads(path.read_text()) == {"t": {"1": {"a": 1}}}
+    assert known.read(path, "t", shape) == {"1": {"a": 1}}
