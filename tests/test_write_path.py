@@ -12,7 +12,7 @@ from helpers import run_workerctl
 from workerctl.engine.loop import Engine, StartOptions
 from workerctl.errors import DamagedFile
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History
+from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tables import KnownTables
@@ -125,3 +125,44 @@ def test_a_failed_write_leaves_the_cache_as_the_file_is(tmp_path):
         known.write(path, "t", docs)
     assert json.loads(path.read_text()) == {"t": {"1": {"a": 1}}}
     assert known.read(path, "t", shape) == {"1": {"a": 1}}
+
+
+def _stored_running(workspace, history: History):
+    engine = Engine(workspace, get_registry(), history=history)
+    _, run = engine.prepare("overdue-task-review", StartOptions(record_id="T-1042"))
+    run.move("queued")
+    run.move("running")
+    return history.create(run)
+
+
+def test_a_run_cancelled_by_another_process_is_not_written_over_and_leaves_no_temp_file(
+        workspace):
+    """The executing process writes its next run file ahead, outside the lock; when
+    another process finished the run meanwhile, that content is thrown away."""
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    other = History(workspace)  # another process's view: its own caches
+    other.update(run.id, lambda r: r.move("cancelled"))
+    run.output = "late"
+    with pytest.raises(RunFinishedElsewhere):
+        mine.save(run, executing=True)
+    assert History(workspace).get(run.id).status == "cancelled"
+    assert not list(workspace.state_dir.rglob(".*.tmp"))
+
+
+def test_a_run_whose_slot_moved_is_written_where_its_summary_now_is(workspace):
+    """A repair may move a run's summary to another slot; the run file written ahead
+    for the old slot is then not used, and the run file names the new one."""
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    stored = json.loads(mine.body_path(run.id).read_text())
+    assert (stored["_shard"], stored["_doc"]) == (1, 1)
+    shard = mine.shard_path(1)
+    shard.write_text(json.dumps({"runs": {"1": {**json.loads(shard.read_text())["runs"]["1"],
+                                                "id": "zzzzzzzz"}}}))
+    run.output = "moved"
+    mine.save(run, executing=True)
+    stored = json.loads(mine.body_path(run.id).read_text())
+    assert (stored["_shard"], stored["_doc"]) == (1, 2)
+    assert json.loads(shard.read_text())["runs"]["2"]["id"] == run.id
+    assert not list(workspace.state_dir.rglob(".*.tmp"))

@@ -62,6 +62,7 @@ from workerctl.storage.shapes import json_object, tinydb_file
 if TYPE_CHECKING:
     from workerctl.runs.indexes import Indexes
     from workerctl.runs.ledger import Ledger
+    from workerctl.storage.atomic import PreparedFile
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
@@ -149,6 +150,8 @@ class History:
         #: wrote them: not parsed again while unchanged (``storage.tables``)
         self.tables = KnownTables()
         self._paths: dict[tuple[str, ...], Path] = {}
+        #: run id -> (shard, doc) where this process last wrote the run (unfinished)
+        self._slots: dict[str, tuple[int, int]] = {}
 
     # -- paths --
 
@@ -239,7 +242,7 @@ class History:
         return shard, max((int(k) for k in docs), default=0) + 1, docs
 
     def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None,
-                stored: dict | None = None) -> None:
+                stored: dict | None = None, ahead: PreparedFile | None = None) -> None:
         """Write ``run``: marker, run file, index (when its summary changed), marker
         removed (finished runs).
 
@@ -262,7 +265,7 @@ class History:
             # marker goes, it names this process, so a crash here gets repaired
             write_json(self.marker_path(run.id), sync_data=False,
                        data=self._marker_doc(run, shard, doc_id, current_owner()))
-        self._write_body(run, shard, doc_id)
+        self._write_body(run, shard, doc_id, ahead)
         summary = run.summary()
         if docs.get(str(doc_id)) != summary:  # e.g. a write confirmed: nothing to index
             docs[str(doc_id)] = summary
@@ -285,10 +288,34 @@ class History:
                 "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
                 "since": now_iso()}
 
-    def _write_body(self, run: Run, shard: int, doc_id: int) -> None:
+    def _write_body(self, run: Run, shard: int, doc_id: int,
+                    ahead: PreparedFile | None = None) -> None:
+        """The run file, from what ``save`` prepared when it was made for this slot."""
+        if ahead is not None and ahead.key == (shard, doc_id):
+            ahead.publish()
+        else:
+            data = run.to_stored()
+            data["_shard"], data["_doc"] = shard, doc_id
+            write_json(self.body_path(run.id), data)
+        if run.status in FINISHED:
+            self._slots.pop(run.id, None)
+        else:
+            self._slots[run.id] = (shard, doc_id)
+
+    def _prepare_body(self, run: Run) -> PreparedFile | None:
+        """The run file's next content written and fsynced before the lock is taken
+        (``storage.atomic.PreparedFile``), when this process knows the run's slot:
+        while one thread of a batch holds the lock, the others' run files reach the
+        disk. ``_commit`` puts it in place, in its usual turn, if the slot is still
+        that one; otherwise it writes the file as usual and this is discarded."""
+        from workerctl.storage.atomic import encode_json, prepare_text
+
+        slot = self._slots.get(run.id)
+        if slot is None:
+            return None
         data = run.to_stored()
-        data["_shard"], data["_doc"] = shard, doc_id
-        write_json(self.body_path(run.id), data)
+        data["_shard"], data["_doc"] = slot
+        return prepare_text(self.body_path(run.id), encode_json(data), key=slot)
 
     def clear_marker(self, run_id: str) -> None:
         remove_file(self.marker_path(run_id))
@@ -328,13 +355,19 @@ class History:
         """Write ``run`` back. The process executing a run passes ``executing``: if the
         stored copy was finished meanwhile by someone else (cancelled, marked crashed),
         ``RunFinishedElsewhere`` is raised, so that mark is never undone."""
-        with self.lock:
-            stored = self._read_body(run.id)
-            if stored is None:
-                raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
-            if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
-                raise RunFinishedElsewhere(self._run_from(run.id, stored))
-            self._commit(run, stored["_shard"], stored["_doc"], stored)
+        ahead = self._prepare_body(run)
+        try:
+            with self.lock:
+                stored = self._read_body(run.id)
+                if stored is None:
+                    raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
+                if stored["status"] in FINISHED and (executing
+                                                     or stored["status"] != run.status):
+                    raise RunFinishedElsewhere(self._run_from(run.id, stored))
+                self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
+        finally:
+            if ahead is not None:
+                ahead.discard()  # not used (or failed): its temp file goes
         return run
 
     def _derived(self, run: Run, stored: dict | None) -> None:
