@@ -166,3 +166,46 @@ def test_a_run_whose_slot_moved_is_written_where_its_summary_now_is(workspace):
     assert (stored["_shard"], stored["_doc"]) == (1, 2)
     assert json.loads(shard.read_text())["runs"]["2"]["id"] == run.id
     assert not list(workspace.state_dir.rglob(".*.tmp"))
+
+
+def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_written_afresh(
+        workspace):
+    """The record file's next content is written ahead, outside the lock; another
+    run writing to the same record in between means it is not what is to be written
+    any more: the ledger then holds both runs' effects, not the stale prediction."""
+    import threading
+    import time
+
+    from workerctl.runs.model import now_iso
+
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    other = History(workspace)  # another writer, with its own caches
+    theirs = _stored_running(workspace, other)
+    theirs.side_effects.append({"kind": "comment", "key": f"{theirs.id}:output",
+                                "record_id": "T-1042", "state": "committed", "at": now_iso()})
+    record = mine.ledger.record_path("T-1042")
+    ahead_seen = []
+
+    def other_writer(holding: threading.Event) -> None:
+        with mine.lock:  # the lock is held: this process's save waits for it
+            holding.set()
+            deadline = time.monotonic() + 10
+            while not ahead_seen and time.monotonic() < deadline:
+                ahead_seen.extend(record.parent.glob(f".{record.name}.*.next.tmp"))
+                time.sleep(0.001)
+            other.ledger.sync(theirs, None)
+
+    holding = threading.Event()
+    thread = threading.Thread(target=other_writer, args=(holding,))
+    thread.start()
+    holding.wait(10)
+    run.side_effects.append({"kind": "write", "key": f"{run.id}:output", "record_id": "T-1042",
+                             "state": "intended", "at": now_iso(), "by": "test"})
+    mine.save(run, executing=True)
+    thread.join(10)
+    assert ahead_seen, "the record file was written ahead while the lock was held"
+    effects = json.loads(record.read_text())["effects"].values()
+    assert sorted((e["run_id"], e["state"]) for e in effects) == \
+        sorted([(run.id, "intended"), (theirs.id, "committed")])
+    assert not list(workspace.state_dir.rglob(".*.tmp"))

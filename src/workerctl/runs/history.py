@@ -150,8 +150,8 @@ class History:
         #: wrote them: not parsed again while unchanged (``storage.tables``)
         self.tables = KnownTables()
         self._paths: dict[tuple[str, ...], Path] = {}
-        #: run id -> (shard, doc) where this process last wrote the run (unfinished)
-        self._slots: dict[str, tuple[int, int]] = {}
+        #: unfinished runs this process wrote last: id -> (shard, doc, side effects)
+        self._written: dict[str, tuple[int, int, list[dict]]] = {}
 
     # -- paths --
 
@@ -242,7 +242,7 @@ class History:
         return shard, max((int(k) for k in docs), default=0) + 1, docs
 
     def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None,
-                stored: dict | None = None, ahead: PreparedFile | None = None) -> None:
+                stored: dict | None = None, ahead: _Ahead | None = None) -> None:
         """Write ``run``: marker, run file, index (when its summary changed), marker
         removed (finished runs).
 
@@ -265,12 +265,13 @@ class History:
             # marker goes, it names this process, so a crash here gets repaired
             write_json(self.marker_path(run.id), sync_data=False,
                        data=self._marker_doc(run, shard, doc_id, current_owner()))
-        self._write_body(run, shard, doc_id, ahead)
+        self._write_body(run, shard, doc_id, ahead.body if ahead else None)
         summary = run.summary()
         if docs.get(str(doc_id)) != summary:  # e.g. a write confirmed: nothing to index
             docs[str(doc_id)] = summary
             self._shard_write(shard, docs)
-        self._derived(run, stored)  # before the marker goes: a crash here gets settled
+        # before the marker goes: a crash here gets settled
+        self._derived(run, stored, ahead.ledger if ahead else None)
         if indexed:
             self.indexes.on_write(run, stored, shard, doc_id)
             self.indexes.end(run.id)
@@ -298,24 +299,38 @@ class History:
             data["_shard"], data["_doc"] = shard, doc_id
             write_json(self.body_path(run.id), data)
         if run.status in FINISHED:
-            self._slots.pop(run.id, None)
+            self._written.pop(run.id, None)
         else:
-            self._slots[run.id] = (shard, doc_id)
+            self._written[run.id] = (shard, doc_id, [dict(e) for e in run.side_effects])
 
-    def _prepare_body(self, run: Run) -> PreparedFile | None:
-        """The run file's next content written and fsynced before the lock is taken
-        (``storage.atomic.PreparedFile``), when this process knows the run's slot:
-        while one thread of a batch holds the lock, the others' run files reach the
-        disk. ``_commit`` puts it in place, in its usual turn, if the slot is still
-        that one; otherwise it writes the file as usual and this is discarded."""
+    def _prepare(self, run: Run) -> _Ahead | None:
+        """The fsynced files of a save written ahead, before the lock is taken
+        (``storage.atomic.PreparedFile``): the run file, and the ledger's record
+        files when its side effects changed. While one thread of a batch holds the
+        lock, the others' files reach the disk. Only for a run this process wrote
+        last (it knows its slot and what its stored copy holds); ``_commit`` puts
+        each in place in its usual turn if it is still what is to be written
+        (the run's slot unchanged; a ledger file byte for byte the same), and
+        writes as usual otherwise. Anything that fails here is left for the
+        ordinary write to meet."""
+        from workerctl.errors import WorkerctlError
         from workerctl.storage.atomic import encode_json, prepare_text
 
-        slot = self._slots.get(run.id)
-        if slot is None:
+        written = self._written.get(run.id)
+        if written is None:
             return None
-        data = run.to_stored()
-        data["_shard"], data["_doc"] = slot
-        return prepare_text(self.body_path(run.id), encode_json(data), key=slot)
+        shard, doc_id, effects = written
+        ahead = _Ahead()
+        try:
+            data = run.to_stored()
+            data["_shard"], data["_doc"] = shard, doc_id
+            ahead.body = prepare_text(self.body_path(run.id), encode_json(data),
+                                      key=(shard, doc_id))
+        except WorkerctlError:
+            pass
+        if run.side_effects or effects:
+            ahead.ledger = self.ledger.prepare(run, effects)
+        return ahead
 
     def clear_marker(self, run_id: str) -> None:
         remove_file(self.marker_path(run_id))
@@ -355,7 +370,7 @@ class History:
         """Write ``run`` back. The process executing a run passes ``executing``: if the
         stored copy was finished meanwhile by someone else (cancelled, marked crashed),
         ``RunFinishedElsewhere`` is raised, so that mark is never undone."""
-        ahead = self._prepare_body(run)
+        ahead = self._prepare(run)
         try:
             with self.lock:
                 stored = self._read_body(run.id)
@@ -367,15 +382,16 @@ class History:
                 self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
         finally:
             if ahead is not None:
-                ahead.discard()  # not used (or failed): its temp file goes
+                ahead.discard()  # what was not used (or failed): its temp files go
         return run
 
-    def _derived(self, run: Run, stored: dict | None) -> None:
+    def _derived(self, run: Run, stored: dict | None,
+                 ahead: dict[Path, PreparedFile] | None = None) -> None:
         """Keep the side-effect ledger in step with a write (under the lock)."""
         before = stored.get("side_effects") if stored else None
         if run.side_effects or before:
             was_finished = stored is not None and stored.get("status") in FINISHED
-            self.ledger.sync(run, before, was_finished=was_finished)
+            self.ledger.sync(run, before, was_finished=was_finished, ahead=ahead)
 
     @property
     def indexes(self) -> Indexes:
@@ -798,6 +814,20 @@ class History:
             if size >= SHARD_BYTES:
                 shard, size, doc_id = shard + 1, 0, 0
         return keep
+
+
+class _Ahead:
+    """What ``History._prepare`` wrote ahead for one save."""
+
+    def __init__(self) -> None:
+        self.body: PreparedFile | None = None
+        self.ledger: dict[Path, PreparedFile] = {}
+
+    def discard(self) -> None:
+        """Remove what was not put in place (after the save, whatever happened)."""
+        for prepared in (self.body, *self.ledger.values()):
+            if prepared is not None:
+                prepared.discard()
 
 
 def _is_me(marker: dict | None) -> bool:

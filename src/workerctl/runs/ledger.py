@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import NotFoundError, UsageError
+from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.runs.model import now_iso
 from workerctl.storage.shapes import FieldSpec
 from workerctl.storage.tables import next_id, read_table, safe_name, write_table
@@ -34,6 +34,7 @@ from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 if TYPE_CHECKING:
     from workerctl.runs.history import History
     from workerctl.runs.model import Run
+    from workerctl.storage.atomic import PreparedFile
 
 INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", "not_written"
 STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN)
@@ -138,14 +139,43 @@ class Ledger:
     # -- writing (the history calls this under its lock) --
 
     def sync(self, run: Run, before: list[dict[str, Any]] | None,
-             was_finished: bool = False) -> None:
+             was_finished: bool = False, ahead: dict[Path, PreparedFile] | None = None) -> None:
         """Bring the ledger in line with ``run.side_effects`` after a history write.
 
         ``before`` is what the stored run held: placeholders that disappeared (a
         write the tool refused, so nothing was written) leave the ledger too.
+        ``ahead``: record files ``prepare`` wrote ahead; one is put in place only if
+        it holds exactly what is to be written now.
         """
+        for target, changes in self._changes(run, before, was_finished).items():
+            docs = self._after(run, target, changes)
+            if docs is not None:
+                path = self.record_path(target)
+                write_table(path, "effects", docs, known=self.history.tables,
+                            ahead=(ahead or {}).get(path))
+                self._summarise(run.worker, target, docs)
+
+    def prepare(self, run: Run, before: list[dict[str, Any]] | None,
+                was_finished: bool = False) -> dict[Path, PreparedFile]:
+        """The record files ``sync`` would write, written and fsynced ahead, before the
+        history lock is taken (``storage.atomic.PreparedFile``). Anything that goes
+        wrong here is left for ``sync`` to meet in its turn."""
+        out: dict[Path, PreparedFile] = {}
+        try:
+            for target, changes in self._changes(run, before, was_finished).items():
+                docs = self._after(run, target, changes)
+                if docs is not None:
+                    path = self.record_path(target)
+                    out[path] = self.history.tables.prepare(path, "effects", docs)
+        except WorkerctlError:
+            pass
+        return out
+
+    def _changes(self, run: Run, before: list[dict[str, Any]] | None,
+                 was_finished: bool) -> dict[str, list[tuple[str, dict | None]]]:
+        """Per target, each entry key with its effect now (None: gone)."""
         if before == run.side_effects and was_finished == run.finished:
-            return
+            return {}
         now = {self._key(run, e): e for e in run.side_effects}
         gone = {self._key(run, e) for e in before or []} - now.keys()
         by_target: dict[str, list[tuple[str, dict | None]]] = {}
@@ -153,14 +183,15 @@ class Ledger:
             by_target.setdefault(_target(effect), []).append((key, effect))
         for key in gone:
             by_target.setdefault(key.split("|")[2], []).append((key, None))
-        for target, changes in by_target.items():
-            self._apply(run, target, changes)
+        return by_target
 
     def _key(self, run: Run, effect: dict[str, Any]) -> str:
         return entry_key(run.id, str(effect.get("key") or f"{run.id}:?"), _target(effect),
                          str(effect.get("kind") or "write"))
 
-    def _apply(self, run: Run, target: str, changes: list[tuple[str, dict | None]]) -> None:
+    def _after(self, run: Run, target: str,
+               changes: list[tuple[str, dict | None]]) -> dict[str, dict] | None:
+        """The target's record file with ``changes`` applied; None if unchanged."""
         docs = self._effects(target)
         by_key = {d["key"]: doc_id for doc_id, d in docs.items()}
         changed = False
@@ -181,9 +212,7 @@ class Ledger:
                     by_key[key] = doc_id
                 docs[doc_id] = doc
                 changed = True
-        if changed:
-            write_table(self.record_path(target), "effects", docs, known=self.history.tables)
-            self._summarise(run.worker, target, docs)
+        return docs if changed else None
 
     def _doc(self, run: Run, key: str, target: str, effect: dict[str, Any],
              old: dict | None) -> dict[str, Any]:

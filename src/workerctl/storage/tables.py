@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from workerctl.errors import StorageError
-from workerctl.storage.atomic import encode_json, parse_json, read_json, write_text_atomic
+from workerctl.storage.atomic import (
+    PreparedFile,
+    encode_json,
+    parse_json,
+    prepare_text,
+    read_json,
+    write_text_atomic,
+)
 from workerctl.storage.shapes import FieldSpec, Shape, tinydb_file
 
 _SHAPES: dict[tuple[str, tuple], Shape] = {}
@@ -43,10 +50,12 @@ def read_table(path: Path, table: str, fields: Mapping[str, FieldSpec], *,
 
 
 def write_table(path: Path, table: str, docs: dict[str, dict], *, durable: bool = True,
-                known: KnownTables | None = None) -> None:
-    """Replace the file with ``{table: docs}`` atomically (fsynced when ``durable``)."""
+                known: KnownTables | None = None, ahead: PreparedFile | None = None) -> None:
+    """Replace the file with ``{table: docs}`` atomically (fsynced when ``durable``).
+    ``ahead``: the same content prepared earlier (``KnownTables.prepare``), put in
+    place if it is byte for byte what is to be written."""
     if known is not None:
-        known.write(path, table, docs, durable=durable)
+        known.write(path, table, docs, durable=durable, ahead=ahead)
     else:
         write_text_atomic(path, encode_json({table: docs}), sync_data=durable)
 
@@ -94,9 +103,26 @@ class KnownTables:
         return dict(docs)
 
     def write(self, path: Path, table: str, docs: dict[str, dict], *,
-              durable: bool = True) -> None:
+              durable: bool = True, ahead: PreparedFile | None = None) -> None:
         """Replace the file with ``{table: docs}`` atomically, byte for byte what
-        ``write_json`` writes."""
+        ``write_json`` writes; by putting ``ahead`` in place when it holds exactly
+        those bytes (see ``prepare``)."""
+        raw, parts = self._encode(path, table, docs)
+        if ahead is not None and ahead.key == raw:
+            ahead.publish()
+        else:
+            write_text_atomic(path, raw, sync_data=durable)
+        self._put(path, _Seen(table, raw, dict(docs), parts))
+
+    def prepare(self, path: Path, table: str, docs: dict[str, dict]) -> PreparedFile:
+        """``{table: docs}`` written to a temp file beside ``path`` and fsynced, for a
+        later ``write`` of the same content to put in place (outside a lock now,
+        the rename under it later: ``storage.atomic.PreparedFile``)."""
+        raw, _ = self._encode(path, table, docs)
+        return prepare_text(path, raw, key=raw)
+
+    def _encode(self, path: Path, table: str,
+                docs: dict[str, dict]) -> tuple[bytes, dict[str, tuple[dict, str]]]:
         seen = self._get(path)
         before = seen.parts if seen is not None and seen.table == table else {}
         parts: dict[str, tuple[dict, str]] = {}
@@ -106,8 +132,7 @@ class KnownTables:
                 part = (doc, f"{encode_json(key)}:{encode_json(doc)}")
             parts[key] = part
         raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode()
-        write_text_atomic(path, raw, sync_data=durable)
-        self._put(path, _Seen(table, raw, dict(docs), parts))
+        return raw, parts
 
     def forget(self, path: Path) -> None:
         with self._guard:
