@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from history_bench import compile_bytecode
+
 from workerctl.engine.loop import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History, RunFilter
@@ -179,6 +181,7 @@ def prepare(size: int, keep: Path | None) -> tuple[History, float]:
 
 
 def main() -> None:
+    compile_bytecode()
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=7)

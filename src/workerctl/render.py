@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import sys
 from typing import Any
 
@@ -26,12 +25,17 @@ def use_colour(stream=None) -> bool:
     return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
 
 
+#: SGR codes of the colours above, so that colouring a table needs no click (the
+#: codes ``click.style`` writes; a test keeps them equal)
+ANSI = {"red": 31, "green": 32, "yellow": 33, "magenta": 35, "cyan": 36}
+
+
 def colour(text: str, key: str | None = None, *, bold: bool = False) -> str:
     if not use_colour():
         return text
-    import click
-
-    return click.style(text, fg=COLOURS.get(key or text), bold=bold)
+    code = ANSI.get(COLOURS.get(key or text, ""))
+    fg = f"\x1b[{code}m" if code else ""
+    return f"{fg}\x1b[{1 if bold else 22}m{text}\x1b[0m"
 
 
 def status_cell(status: str, width: int = 0) -> str:
@@ -74,12 +78,29 @@ def duration(seconds: float | None) -> str:
 
 
 def term_width() -> int:
-    return shutil.get_terminal_size((120, 24)).columns
+    return terminal_columns(120)
+
+
+def terminal_columns(fallback: int) -> int:
+    """The columns ``shutil.get_terminal_size`` gives (``COLUMNS``, else the terminal
+    on stdout, else ``fallback``), without importing shutil (and the compression
+    modules it imports) into every command that prints a table."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # no stdout (None), closed, not a terminal
+            columns = fallback
+        columns = columns or fallback
+    return columns
 
 
 def cut(text: str | None, width: int) -> str:
     """One line of at most ``width`` characters (the run preview's own rule)."""
-    from workerctl.runs.model import preview_of
+    from workerctl.runs.states import preview_of
 
     return "" if width <= 1 else preview_of(text, width)
 

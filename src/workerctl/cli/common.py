@@ -76,21 +76,12 @@ def run_id_argument(func):
 
 def emit(fmt: str, items: list[dict], columns: list[str], rows, headers: list[str],
          id_key: str = "id", empty: str = "nothing to show") -> None:
-    """Print ``items`` as JSON/CSV/ids, or as a table built by ``rows()``."""
-    from workerctl import render
-    from workerctl.cli.shape import echo_json
+    """Print ``items`` as JSON/CSV/ids, or as a table built by ``rows()`` (``output.emit``
+    with the shape the command line asked for)."""
+    from workerctl.cli.output import emit as emit_as
+    from workerctl.cli.shape import current_shape
 
-    if fmt == "json":
-        echo_json(items)
-    elif fmt == "csv":
-        click.echo(render.to_csv(items, columns))
-    elif fmt == "ids":
-        for item in items:
-            click.echo(item[id_key])
-    elif not items:
-        click.echo(empty, err=True)
-    else:
-        click.echo(render.table(rows(), headers))
+    emit_as(fmt, items, columns, rows, headers, current_shape(), id_key=id_key, empty=empty)
 
 
 def app(ctx: click.Context):

@@ -8,75 +8,19 @@ import click
 
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids, worker_names
+from workerctl.cli.runs_list import (
+    HEADERS,
+    RUN_COLUMNS,
+    check_workers,
+    list_filter,
+    table_rows,
+)
 from workerctl.cli.shape import ShapedGroup, echo_json
-
-RUN_COLUMNS = ["id", "status", "worker", "record_id", "created", "started", "finished",
-               "duration", "trigger", "executor", "preview", "error_kind", "error_message",
-               "needs_review", "review", "rerun_of", "iterations", "tokens", "side_effects",
-               "config_hash"]
 
 
 @click.group(cls=ShapedGroup)
 def runs():
     """List, watch, count, prune, rerun and cancel runs."""
-
-
-def _filter(worker, status, task, since, until, unreviewed, error_kinds=()):
-    from workerctl.runs.history import RunFilter
-    from workerctl.runs.model import STATES
-    from workerctl.timeparse import parse_when
-
-    for s in status:
-        if s not in STATES:
-            from workerctl.errors import UsageError
-
-            raise UsageError(f"unknown status {s!r}", hint=f"use one of: {', '.join(STATES)}")
-    return RunFilter(workers=tuple(worker), statuses=tuple(status), record_id=task,
-                     since=parse_when(since) if since else None,
-                     until=parse_when(until) if until else None, unreviewed=unreviewed,
-                     error_kinds=tuple(error_kinds))
-
-
-def _check_workers(a, names) -> None:
-    """A worker named in a filter must exist (a file, or runs in the history): a typo
-    is exit 3, not "no runs match"."""
-    if not names:
-        return
-    from workerctl.errors import NotFoundError
-    from workerctl.runs.history import RunFilter
-    from workerctl.workers.files import find_path
-
-    for name in names:
-        try:
-            find_path(a.workspace, name)
-        except NotFoundError as missing:
-            if not a.history.list(RunFilter(workers=(name,)), limit=1):
-                raise NotFoundError(f"no worker named {name!r}, and no runs of one",
-                                    hint=missing.hint) from None
-
-
-def _table_rows(items):
-    from workerctl import render
-
-    width = render.term_width()
-    rows = []
-    for r in items:
-        if r["status"] == "failed":
-            tail = f"{r['error_kind']}: {r['error_message']}"
-        elif r.get("needs_review") and not r.get("review") and r["status"] == "completed":
-            tail = "[needs human review] " + (r["preview"] or "")
-        else:
-            tail = r["preview"] or ""
-        rows.append([render.status_cell(r["status"]), r["id"], r["worker"], r["record_id"] or "-",
-                     render.ago(r["created"]), render.duration(r["duration"]), tail])
-    used = max((sum(len(str(c)) + 2 for c in row[:-1]) for row in rows), default=60)
-    room = max(12, width - used - 4)
-    for row in rows:
-        row[-1] = render.cut(row[-1], room)
-    return rows
-
-
-HEADERS = ["status", "id", "worker", "record", "created", "duration", "output / error"]
 
 
 @runs.command("list")
@@ -113,8 +57,8 @@ def list_cmd(ctx, worker, status, task, error_kinds, since, until, limit, unrevi
     from workerctl.runs.model import UNFINISHED
 
     a = app(ctx)
-    flt = _filter(worker, status, task, since, until, unreviewed, error_kinds)
-    _check_workers(a, worker)
+    flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
+    check_workers(a, worker)
     items = a.history.list(flt, limit=limit or None)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
@@ -122,7 +66,7 @@ def list_cmd(ctx, worker, status, task, error_kinds, since, until, limit, unrevi
         while any(i["status"] in UNFINISHED for i in items):
             if redraw:
                 click.clear()
-                emit(fmt, items, RUN_COLUMNS, functools.partial(_table_rows, items), HEADERS)
+                emit(fmt, items, RUN_COLUMNS, functools.partial(table_rows, items), HEADERS)
             time.sleep(max(watch, 0.1))
             a.refresh()
             from workerctl.runs.history import RunFilter
@@ -130,7 +74,7 @@ def list_cmd(ctx, worker, status, task, error_kinds, since, until, limit, unrevi
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []
         if redraw:
             click.clear()
-    emit(fmt, items, RUN_COLUMNS, lambda: _table_rows(items), HEADERS,
+    emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS,
          empty="no runs match")
     if watch is not None and exit_status and any(
             i["status"] in ("failed", "cancelled") for i in items):
@@ -199,7 +143,7 @@ def stats(ctx, worker, since, by, as_json):
     from workerctl.timeparse import parse_when
 
     a = app(ctx)
-    _check_workers(a, worker)
+    check_workers(a, worker)
     figures = stats_from_counts(a.history.indexes.counts(
         since=parse_when(since) if since else None, workers=tuple(worker), by=by))
     if as_json:
@@ -253,8 +197,8 @@ def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_
     from workerctl.runs.bulk import execute_reruns, plan_failed_reruns
 
     a = app(ctx)
-    _check_workers(a, worker)
-    flt = _filter(worker, ("failed",), task, since, until, False)
+    check_workers(a, worker)
+    flt = list_filter(worker, ("failed",), task, since, until, False)
     items = plan_failed_reruns(a.history, flt, records=a.records, registry=a.registry,
                                workspace=a.workspace, force=force)
     todo = [i for i in items if i.action == "rerun"]
@@ -321,8 +265,8 @@ def cancel_cmd(ctx, worker, task, since, until, status, everything, dry_run, yes
     if not (worker or task or since or until or status or everything):
         raise UsageError("give a filter (--worker, --task, --since, --until, --status) or "
                          "--all", hint="'workerctl runs list --status running' shows them")
-    _check_workers(a, worker)
-    flt = _filter(worker, status or ("pending", "queued", "running"), task, since, until,
+    check_workers(a, worker)
+    flt = list_filter(worker, status or ("pending", "queued", "running"), task, since, until,
                   False)
     found = unfinished_matching(a.history, flt)
     if not found:

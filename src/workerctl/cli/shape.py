@@ -8,12 +8,15 @@ when ``--jq`` is used.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import click
+
+from workerctl.cli.output import Shape, ndjson_line, print_json
+
+__all__ = ["KNOWN_FIELDS", "Shape", "ShapedCommand", "ShapedGroup", "current_shape", "echo_json",
+           "ndjson_line", "set_shape"]
 
 META_KEY = "workerctl.shape"
 FIELD_LIST = re.compile(r"^[a-z][a-z_]*(,[a-z][a-z_]*)*$")
@@ -43,13 +46,6 @@ KNOWN_FIELDS = frozenset((
 ))
 
 
-@dataclass(frozen=True)
-class Shape:
-    fields: tuple[str, ...] | None = None  # None: every field
-    jq: str | None = None
-    ndjson: bool = False
-
-
 def set_shape(ctx: click.Context, json_value: str | None, jq_expr: str | None,
               ndjson: bool = False) -> bool:
     """Keep the shaping options for ``echo_json``; True when the output is JSON."""
@@ -68,64 +64,9 @@ def current_shape() -> Shape:
     return (ctx.meta.get(META_KEY) if ctx else None) or Shape()
 
 
-def pick(data: Any, fields: tuple[str, ...] | None) -> Any:
-    """Only ``fields`` of a document, or of each document of a list, in that order."""
-    if not fields:
-        return data
-    docs = data if isinstance(data, list) else [data]
-    available: set[str] = set()
-    for doc in docs:
-        if isinstance(doc, dict):
-            available.update(doc)
-    unknown = [f for f in fields if docs and f not in available]
-    if unknown:
-        from workerctl.errors import UsageError
-
-        raise UsageError(f"unknown JSON field {unknown[0]!r}",
-                         hint="available: " + ", ".join(sorted(available)))
-    picked = [{f: doc.get(f) for f in fields} if isinstance(doc, dict) else doc for doc in docs]
-    return picked if isinstance(data, list) else picked[0]
-
-
-def run_jq(expression: str, data: Any) -> list[Any]:
-    """Every result of a jq program over ``data`` (libjq through the ``jq`` package)."""
-    import jq
-
-    from workerctl.errors import UsageError
-
-    try:
-        program = jq.compile(expression)
-    except ValueError as exc:
-        raise UsageError(f"--jq: {str(exc).strip()}",
-                         hint="the expression is jq's language: https://jqlang.org/manual/") \
-            from None
-    plain = json.loads(json.dumps(data, default=str))
-    try:
-        return program.input_value(plain).all()
-    except ValueError as exc:
-        raise UsageError(f"--jq: {str(exc).strip()}") from None
-
-
 def echo_json(data: Any, shape: Shape | None = None) -> None:
     """Print ``data`` as the command line asked: whole, picked, through jq, or ndjson."""
-    from workerctl import render
-
-    shape = shape or current_shape()
-    data = pick(data, shape.fields)
-    if shape.jq is not None:
-        for result in run_jq(shape.jq, data):
-            # strings come out raw, as 'gh --jq' and 'jq -r' print them
-            click.echo(result if isinstance(result, str)
-                       else json.dumps(result, ensure_ascii=False))
-    elif shape.ndjson:
-        for item in data if isinstance(data, list) else [data]:
-            click.echo(ndjson_line(item))
-    else:
-        click.echo(render.to_json(data))
-
-
-def ndjson_line(item: Any) -> str:
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str)
+    print_json(data, shape or current_shape())
 
 
 def _is_field_list(token: str) -> bool:

@@ -31,23 +31,13 @@ import builtins
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
 from workerctl.runs.liveness import current_owner, mark_crashed
-from workerctl.runs.model import (
-    FINISHED,
-    ID_LENGTH,
-    STATES,
-    UNFINISHED,
-    Run,
-    new_run_id,
-    now_iso,
-)
+from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
     parse_json,
@@ -62,6 +52,7 @@ from workerctl.storage.shapes import json_object, tinydb_file
 if TYPE_CHECKING:
     from workerctl.runs.indexes import Indexes
     from workerctl.runs.ledger import Ledger
+    from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
@@ -102,8 +93,12 @@ class RunFinishedElsewhere(Exception):
         self.stored = stored
 
 
-@dataclass
-class RunFilter:
+class RunFilter(NamedTuple):
+    """Which runs a listing asks for (every field empty: all of them).
+
+    A NamedTuple, not a dataclass: ``runs list`` must not pay for importing
+    dataclasses (``runs.states`` says why)."""
+
     workers: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     record_id: str | None = None
@@ -203,6 +198,8 @@ class History:
         return data
 
     def _run_from(self, run_id: str, data: dict) -> Run:
+        from workerctl.runs.model import Run  # the record's dataclasses: only when one is read
+
         try:
             return Run.from_dict(data)
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
@@ -710,6 +707,8 @@ class History:
         index is built complete in ``index.new`` and then swapped in, so readers
         see the old index or the new one, never part of one.
         """
+        import shutil  # here, not at the top: every command reads the history, few rebuild it
+
         with self.lock:
             self._settle_swap()
             runs, moved = self._scan_bodies()

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workerctl.runs.model import FINISHED, STATES, UNFINISHED
+from workerctl.runs.states import FINISHED, STATES, UNFINISHED
 from workerctl.storage.shapes import FieldSpec
 from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 

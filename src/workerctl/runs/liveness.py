@@ -13,12 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.runs.model import FAILED, Run, RunError, now_iso, parse_iso
+from workerctl.runs.states import FAILED, now_iso, parse_iso
 from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.runs.history import History
+    from workerctl.runs.model import Run
 
 
 def proc_start(pid: int) -> str | None:
@@ -106,6 +107,8 @@ def mark_crashed(history: History) -> list[Run]:
                 history.restore_marker(run)
                 continue
             where = f"pid {info.get('pid')} on {info.get('host')}"
+            from workerctl.runs.model import RunError
+
             run.error = RunError(
                 "crashed",
                 f"the process executing this run ({where}) died while it was {run.status}",

@@ -1,78 +1,41 @@
-"""The Run model and its state machine.
+"""The Run record: its configuration, iterations, tool calls, output, error, review.
 
-pending (asked for) → queued (handed to an executor) → running → completed |
-failed; cancelled from any unfinished state; failed also from pending or queued
-when a run dies before it starts (its process crashed). No other transitions.
+Its states and transitions are ``runs.states`` (imported here too, so that the
+record and its state machine read as one model).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-PENDING, QUEUED, RUNNING = "pending", "queued", "running"
-COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
-STATES = (PENDING, QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
-UNFINISHED = (PENDING, QUEUED, RUNNING)
-FINISHED = (COMPLETED, FAILED, CANCELLED)
-TRANSITIONS = {
-    PENDING: (QUEUED, FAILED, CANCELLED),
-    QUEUED: (RUNNING, FAILED, CANCELLED),
-    RUNNING: (COMPLETED, FAILED, CANCELLED),
-    COMPLETED: (),
-    FAILED: (),
-    CANCELLED: (),
-}
+from workerctl.runs.states import (
+    CANCELLED,
+    COMPLETED,
+    ERROR_KINDS,
+    FAILED,
+    FINISHED,
+    ID_ALPHABET,
+    ID_LENGTH,
+    PENDING,
+    PREVIEW_LENGTH,
+    QUEUED,
+    RUNNING,
+    STATES,
+    TRANSITIONS,
+    UNFINISHED,
+    TransitionError,
+    new_run_id,
+    now_iso,
+    parse_iso,
+    preview_of,
+)
 
-ERROR_KINDS = {
-    "worker_not_runnable": "the worker is paused, or a draft run on a record not marked safe "
-                           "for testing without --test",
-    "record_missing": "the linked record does not exist (any more)",
-    "record_access_denied": "the record exists but this worker may not access it",
-    "missing_context": "the worker lacks the context source the run needed",
-    "tool_not_allowed": "the worker called a tool that was not offered to it (unknown, "
-                        "or outside its allowed tool categories)",
-    "provider_unavailable": "the model provider or program could not be reached "
-                            "(connection, authentication, rate limit)",
-    "executor_error": "the executor failed while doing a step",
-    "timeout": "the run took longer than the worker's timeout",
-    "max_iterations": "the worker used all its iterations without a final answer",
-    "invalid_output": "the executor returned something that is not a valid step or output",
-    "cancelled": "a person or script cancelled the run",
-    "crashed": "the process running it died; found and marked by a later command",
-}
-
-# Crockford's base32 without i, l, o, u: easy to read aloud and to type.
-ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-ID_LENGTH = 8
-PREVIEW_LENGTH = 240
-
-
-class TransitionError(Exception):
-    """An attempt to move a run along a transition the state machine forbids."""
-
-
-def new_run_id() -> str:
-    # 32 symbols divide 256 evenly, so every symbol is equally likely
-    return "".join(ID_ALPHABET[b % 32] for b in os.urandom(ID_LENGTH))
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def preview_of(text: str | None, limit: int = PREVIEW_LENGTH) -> str:
-    if not text:
-        return ""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
+__all__ = ["CANCELLED", "COMPLETED", "ERROR_KINDS", "FAILED", "FINISHED", "ID_ALPHABET",
+           "ID_LENGTH", "PENDING", "PREVIEW_LENGTH", "QUEUED", "RUNNING", "STATES",
+           "TRANSITIONS", "UNFINISHED", "Iteration", "Review", "Run", "RunError",
+           "ToolCallRecord", "TransitionError", "new_run_id", "now_iso", "parse_iso",
+           "preview_of"]
 
 @dataclass
 class RunError:

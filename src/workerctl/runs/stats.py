@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from workerctl import render
-from workerctl.runs.model import STATES
+from workerctl.runs.states import STATES
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:

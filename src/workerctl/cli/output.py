@@ -1,0 +1,107 @@
+"""Printing a command's result as asked: a table, JSON (whole, picked, through jq,
+one object per line), CSV or ids.
+
+Nothing here imports click, so the fast path (``cli.fast``) prints through the
+same functions as the click commands (``common.emit``, ``shape.echo_json``): the
+two cannot format a result differently.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+
+class Shape(NamedTuple):
+    """How ``--json FIELDS``, ``--jq`` and ``--format ndjson`` shape JSON output."""
+
+    fields: tuple[str, ...] | None = None  # None: every field
+    jq: str | None = None
+    ndjson: bool = False
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """One line to stdout (or stderr), flushed: what ``click.echo`` does with text
+    (colour is only ever added on a terminal, so there is none to strip)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{text}\n")
+    stream.flush()
+
+
+def pick(data: Any, fields: tuple[str, ...] | None) -> Any:
+    """Only ``fields`` of a document, or of each document of a list, in that order."""
+    if not fields:
+        return data
+    docs = data if isinstance(data, list) else [data]
+    available: set[str] = set()
+    for doc in docs:
+        if isinstance(doc, dict):
+            available.update(doc)
+    unknown = [f for f in fields if docs and f not in available]
+    if unknown:
+        from workerctl.errors import UsageError
+
+        raise UsageError(f"unknown JSON field {unknown[0]!r}",
+                         hint="available: " + ", ".join(sorted(available)))
+    picked = [{f: doc.get(f) for f in fields} if isinstance(doc, dict) else doc for doc in docs]
+    return picked if isinstance(data, list) else picked[0]
+
+
+def run_jq(expression: str, data: Any) -> list[Any]:
+    """Every result of a jq program over ``data`` (libjq through the ``jq`` package)."""
+    import jq
+
+    from workerctl.errors import UsageError
+
+    try:
+        program = jq.compile(expression)
+    except ValueError as exc:
+        raise UsageError(f"--jq: {str(exc).strip()}",
+                         hint="the expression is jq's language: https://jqlang.org/manual/") \
+            from None
+    plain = json.loads(json.dumps(data, default=str))
+    try:
+        return program.input_value(plain).all()
+    except ValueError as exc:
+        raise UsageError(f"--jq: {str(exc).strip()}") from None
+
+
+def ndjson_line(item: Any) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def print_json(data: Any, shape: Shape) -> None:
+    """Print ``data`` whole, picked, through jq, or one object per line."""
+    from workerctl import render
+
+    data = pick(data, shape.fields)
+    if shape.jq is not None:
+        for result in run_jq(shape.jq, data):
+            # strings come out raw, as 'gh --jq' and 'jq -r' print them
+            echo(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False))
+    elif shape.ndjson:
+        for item in data if isinstance(data, list) else [data]:
+            echo(ndjson_line(item))
+    else:
+        echo(render.to_json(data))
+
+
+def emit(fmt: str, items: list[dict], columns: list[str], rows: Callable[[], list[list[Any]]],
+         headers: list[str], shape: Shape, id_key: str = "id",
+         empty: str = "nothing to show") -> None:
+    """Print ``items`` as JSON/CSV/ids, or as a table built by ``rows()``."""
+    from workerctl import render
+
+    if fmt == "json":
+        print_json(items, shape)
+    elif fmt == "csv":
+        echo(render.to_csv(items, columns))
+    elif fmt == "ids":
+        for item in items:
+            echo(item[id_key])
+    elif not items:
+        echo(empty, err=True)
+    else:
+        echo(render.table(rows(), headers))

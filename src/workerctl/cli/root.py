@@ -1,0 +1,68 @@
+"""The ``workerctl`` click group: lazy, so a command imports only its own module.
+
+Each command group lives in its own module and is imported only when used; the
+group's help lists the short help from ``cli.commands`` without importing any of
+them. (``workerctl --help`` and ``runs list`` are usually answered before click is
+even imported: ``cli.fast``.)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from workerctl import __version__
+from workerctl.cli.commands import COMMANDS, PLUGIN_COMMANDS_NOTE, ROOT_HELP, ROOT_OPTIONS
+from workerctl.cli.failures import ENDINGS, failure
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return self._plugin_command(name)
+        module_name, attr = spec[0].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    @staticmethod
+    def _plugin_command(name):
+        """Commands from plugins: loaded only when a name is not a built-in one."""
+        if not name or name.startswith("-"):
+            return None
+        from workerctl.plugins.manager import get_registry, plugin_commands
+
+        found = plugin_commands(get_registry()).get(name)
+        return found[1] if found else None
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        with formatter.section("Plugin commands"):
+            formatter.write_text(PLUGIN_COMMANDS_NOTE)
+
+    def invoke(self, ctx):
+        from workerctl.errors import WorkerctlError
+
+        try:
+            return super().invoke(ctx)
+        except (WorkerctlError, *ENDINGS) as exc:
+            message, code = failure(exc)
+            if message is not None:
+                click.echo(message, err=True)
+            ctx.exit(code)
+
+
+@click.group(cls=LazyGroup, help=ROOT_HELP,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-w", "--workspace", metavar="DIR", help=ROOT_OPTIONS[0][2])
+@click.version_option(__version__, prog_name="workerctl")
+@click.pass_context
+def cli(ctx, workspace):
+    from workerctl.app import App
+
+    ctx.obj = App(workspace)

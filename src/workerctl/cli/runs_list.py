@@ -1,0 +1,85 @@
+"""What ``runs list`` (and the other commands that filter runs) does between parsing
+its options and printing: the filter, the check that a named worker exists, the
+table's rows.
+
+Nothing here imports click: the click command (``cli.runs``) and the fast path
+(``cli.fast``) both call these, so they list, refuse and draw runs the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.app import App
+    from workerctl.runs.history import RunFilter
+
+RUN_COLUMNS = ["id", "status", "worker", "record_id", "created", "started", "finished",
+               "duration", "trigger", "executor", "preview", "error_kind", "error_message",
+               "needs_review", "review", "rerun_of", "iterations", "tokens", "side_effects",
+               "config_hash"]
+
+
+def list_filter(worker: Iterable[str], status: Iterable[str], task: str | None,
+                since: str | None, until: str | None, unreviewed: bool,
+                error_kinds: Iterable[str] = ()) -> RunFilter:
+    """The filter ``--worker``, ``--status``, ``--task``, ``--since``, ``--until``,
+    ``--unreviewed`` and ``--error-kind`` ask for; an unknown status is a usage error."""
+    from workerctl.runs.history import RunFilter
+    from workerctl.runs.states import STATES
+    from workerctl.timeparse import parse_when
+
+    for s in status:
+        if s not in STATES:
+            from workerctl.errors import UsageError
+
+            raise UsageError(f"unknown status {s!r}", hint=f"use one of: {', '.join(STATES)}")
+    return RunFilter(workers=tuple(worker), statuses=tuple(status), record_id=task,
+                     since=parse_when(since) if since else None,
+                     until=parse_when(until) if until else None, unreviewed=unreviewed,
+                     error_kinds=tuple(error_kinds))
+
+
+def check_workers(a: App, names: Sequence[str]) -> None:
+    """A worker named in a filter must exist (a file, or runs in the history): a typo
+    is exit 3, not "no runs match"."""
+    if not names:
+        return
+    from workerctl.errors import NotFoundError
+    from workerctl.runs.history import RunFilter
+    from workerctl.workers.files import find_path
+
+    for name in names:
+        try:
+            find_path(a.workspace, name)
+        except NotFoundError as missing:
+            if not a.history.list(RunFilter(workers=(name,)), limit=1):
+                raise NotFoundError(f"no worker named {name!r}, and no runs of one",
+                                    hint=missing.hint) from None
+
+
+def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    """A row per run; the last column (output or error) is cut to what the terminal
+    has left, so a row stays one line."""
+    from workerctl import render
+
+    width = render.term_width()
+    rows = []
+    for r in items:
+        if r["status"] == "failed":
+            tail = f"{r['error_kind']}: {r['error_message']}"
+        elif r.get("needs_review") and not r.get("review") and r["status"] == "completed":
+            tail = "[needs human review] " + (r["preview"] or "")
+        else:
+            tail = r["preview"] or ""
+        rows.append([render.status_cell(r["status"]), r["id"], r["worker"], r["record_id"] or "-",
+                     render.ago(r["created"]), render.duration(r["duration"]), tail])
+    used = max((sum(len(str(c)) + 2 for c in row[:-1]) for row in rows), default=60)
+    room = max(12, width - used - 4)
+    for row in rows:
+        row[-1] = render.cut(row[-1], room)
+    return rows
+
+
+HEADERS = ["status", "id", "worker", "record", "created", "duration", "output / error"]

@@ -1,0 +1,76 @@
+"""A run's states and the transitions between them, its id, its times, its preview.
+
+pending (asked for) → queued (handed to an executor) → running → completed |
+failed; cancelled from any unfinished state; failed also from pending or queued
+when a run dies before it starts (its process crashed). No other transitions.
+
+Kept apart from the Run record (``runs.model``) so that reading the history
+(``runs list``, the index, the crash sweep) needs no dataclasses: importing them
+costs a cold command about 10 ms (``inspect`` and what it pulls in).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+PENDING, QUEUED, RUNNING = "pending", "queued", "running"
+COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+STATES = (PENDING, QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
+UNFINISHED = (PENDING, QUEUED, RUNNING)
+FINISHED = (COMPLETED, FAILED, CANCELLED)
+TRANSITIONS = {
+    PENDING: (QUEUED, FAILED, CANCELLED),
+    QUEUED: (RUNNING, FAILED, CANCELLED),
+    RUNNING: (COMPLETED, FAILED, CANCELLED),
+    COMPLETED: (),
+    FAILED: (),
+    CANCELLED: (),
+}
+
+ERROR_KINDS = {
+    "worker_not_runnable": "the worker is paused, or a draft run on a record not marked safe "
+                           "for testing without --test",
+    "record_missing": "the linked record does not exist (any more)",
+    "record_access_denied": "the record exists but this worker may not access it",
+    "missing_context": "the worker lacks the context source the run needed",
+    "tool_not_allowed": "the worker called a tool that was not offered to it (unknown, "
+                        "or outside its allowed tool categories)",
+    "provider_unavailable": "the model provider or program could not be reached "
+                            "(connection, authentication, rate limit)",
+    "executor_error": "the executor failed while doing a step",
+    "timeout": "the run took longer than the worker's timeout",
+    "max_iterations": "the worker used all its iterations without a final answer",
+    "invalid_output": "the executor returned something that is not a valid step or output",
+    "cancelled": "a person or script cancelled the run",
+    "crashed": "the process running it died; found and marked by a later command",
+}
+
+# Crockford's base32 without i, l, o, u: easy to read aloud and to type.
+ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+ID_LENGTH = 8
+PREVIEW_LENGTH = 240
+
+
+class TransitionError(Exception):
+    """An attempt to move a run along a transition the state machine forbids."""
+
+
+def new_run_id() -> str:
+    # 32 symbols divide 256 evenly, so every symbol is equally likely
+    return "".join(ID_ALPHABET[b % 32] for b in os.urandom(ID_LENGTH))
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def preview_of(text: str | None, limit: int = PREVIEW_LENGTH) -> str:
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
