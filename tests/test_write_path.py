@@ -209,3 +209,134 @@ def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_writ
     assert sorted((e["run_id"], e["state"]) for e in effects) == \
         sorted([(run.id, "intended"), (theirs.id, "committed")])
     assert not list(workspace.state_dir.rglob(".*.tmp"))
+
+
+def _batch(workspace, tasks: list[str], env: dict):
+    from helpers import run_workerctl as run
+
+    ids = workspace.root / "ids.txt"
+    ids.write_text("\n".join(tasks) + "\n")
+    return run("run", "start", "overdue-task-review", "--records-from", str(ids), "--jobs", "4",
+               "--json=counts", workspace=workspace, env=env, timeout=120)
+
+
+def _tasks(workspace, count: int) -> list[str]:
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    tasks = [f"T-{n}" for n in range(20000, 20000 + count)]
+    BuiltinRecordStore(workspace).import_records(
+        [{"id": t, "type": "task", "title": f"Task {t}", "status": "todo"} for t in tasks],
+        "test")
+    return tasks
+
+
+@pytest.mark.slow
+def test_a_batch_killed_while_its_threads_hand_the_lock_over_is_settled(tmp_path):
+    """With --jobs 4 the index shard is written once per hand-over chain, not per
+    commit, and finished runs keep their markers until it is. A SIGKILL anywhere
+    in the batch leaves a history the next command settles: every run file listed
+    with the status inspect shows, no unfinished run, no marker left, and every
+    ledger entry written or unknown, as ``test_durability`` asks of single runs."""
+    from test_durability import assert_consistent, fresh
+
+    workspace = fresh(tmp_path, 0)
+    tasks = _tasks(workspace, 12)
+    points = tmp_path / "points"
+    done = _batch(workspace, tasks, {FAULT_ENV: f"trace:{points}"})
+    assert json.loads(done.stdout)["counts"] == {"completed": 12}, done.stderr
+    written = points.read_text().splitlines()
+    shard_writes = sum("/history/index/" in line for line in written)
+    assert shard_writes < 3 * 12, f"{shard_writes} shard writes: no commit was grouped"
+    assert_consistent(workspace)
+    kills = 0
+    step = len(written) // 6  # the count varies with how the threads meet: stay well inside
+    for n, point in enumerate(range(step, 5 * step + 1, step), 1):
+        workspace = fresh(tmp_path, n)
+        tasks = _tasks(workspace, 12)
+        killed = _batch(workspace, tasks, {FAULT_ENV: f"kill:{point}"})
+        assert killed.returncode in (-9, 0), (point, killed.stderr)
+        kills += killed.returncode == -9
+        runs = assert_consistent(workspace)
+        ledger = json.loads(run_workerctl("ledger", "list", "--json",
+                                          workspace=workspace).stdout)
+        states = {e["run_id"]: e["state"] for e in ledger}
+        for run in runs:
+            if run["status"] == "completed":
+                assert states.get(run["id"]) == "committed", (point, run)
+        assert set(states.values()) <= {"committed", "unknown"}, (point, states)
+    assert kills >= 3
+
+
+def test_a_kill_between_the_run_file_and_the_ledger_leaves_the_write_committed_once(
+        workspace, tmp_path):
+    """The run's end is stored in the run file (the comment confirmed) and the
+    process dies before the ledger's record file: the sweep brings the ledger in
+    line with the run file, and the placeholder the comment replaced does not stay
+    behind as an ``intended`` (that is, unknown) write beside it."""
+    points = tmp_path / "points"
+    traced = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
+                           workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    assert traced.returncode == 0
+    ledger_writes = [int(line.split()[0]) for line in points.read_text().splitlines()
+                     if "/ledger/records/" in line]
+    assert len(ledger_writes) == 2  # intended, then committed with the run's end
+    killed = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                           workspace=workspace, env={FAULT_ENV: f"kill:{ledger_writes[1]}"})
+    assert killed.returncode == -9
+    listed = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
+    run = next(r for r in listed if r["record_id"] == "T-1042")
+    assert run["status"] == "completed"
+    ledger = json.loads(run_workerctl("ledger", "list", "--record", "T-1042", "--json",
+                                      workspace=workspace).stdout)
+    assert [(e["run_id"], e["state"], e["kind"]) for e in ledger] == \
+        [(run["id"], "committed", "comment")]
+
+
+def test_the_lock_is_handed_between_threads_and_the_left_work_done_before_it_is_let_go(
+        tmp_path):
+    """Work a holder leaves (``before_release``) is done once, by the last thread of
+    a hand-over chain, before the flock goes; another process meanwhile cannot
+    take the lock."""
+    import fcntl
+    import threading
+    import time
+
+    from workerctl.storage.lock import FileLock
+
+    lock = FileLock(tmp_path / "lock", timeout=5)
+    done: list[str] = []
+    others_could_lock: list[bool] = []
+
+    def probe() -> bool:  # a separate open file: what another process would see
+        fd = os.open(tmp_path / "lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    second_waits = threading.Event()
+
+    def second() -> None:
+        second_waits.set()
+        with lock:
+            others_could_lock.append(probe())
+            assert done == []  # handed over: the first holder's work not done yet
+
+    with lock:
+        lock.before_release("k", lambda: done.append("flushed"))
+        lock.before_release("k", lambda: done.append("twice"))  # one per key
+        thread = threading.Thread(target=second)
+        thread.start()
+        second_waits.wait(5)
+        deadline = time.monotonic() + 5
+        while not lock.waited_for and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert lock.waited_for
+    thread.join(5)
+    assert others_could_lock == [False]
+    assert done == ["flushed"]
+    assert probe()  # let go at the end of the chain

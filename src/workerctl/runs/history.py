@@ -147,6 +147,9 @@ class History:
         self._paths: dict[tuple[str, ...], Path] = {}
         #: unfinished runs this process wrote last: id -> (shard, doc, side effects)
         self._written: dict[str, tuple[int, int, list[dict]]] = {}
+        #: shards staged (``_shard_write``) and finished runs whose marker waits for them
+        self._staged: set[Path] = set()
+        self._finished: list[str] = []
 
     # -- paths --
 
@@ -185,8 +188,48 @@ class History:
         path = self.shard_path(shard)
         return self.tables.read(path, TABLE, SHARD_SHAPE, hint=self._hint_reindex(path))
 
-    def _shard_write(self, shard: int, docs: dict[str, dict]) -> None:
-        self.tables.write(self.shard_path(shard), TABLE, docs)
+    def _shard_write(self, shard: int, docs: dict[str, dict], *, may_stage: bool = False) -> None:
+        """Write an index shard: at once; or, with ``may_stage`` (a run's commit)
+        while other threads of this process wait for the lock (a batch), staged in
+        ``self.tables`` and written once just before the lock is let go
+        (``FileLock.before_release``, which meanwhile hands the lock from thread to
+        thread for at most ``HANDOVER_SECONDS``): one shard write for a chain of
+        commits instead of one each. Until then the markers of runs that finished
+        stay (``_unmark``): a crash in between leaves them naming a dead process,
+        and the sweep settles those runs from their run files, as after any crash
+        between a run file and its index entry."""
+        path = self.shard_path(shard)
+        if may_stage and (self._staged or (self.lock.held and self.lock.waited_for)):
+            self.tables.stage(path, TABLE, docs)
+            self._staged.add(path)
+            self.lock.before_release(self, self._flush)
+        else:
+            self.tables.write(path, TABLE, docs)
+
+    def _unmark(self, run_id: str) -> None:
+        """Remove a finished run's marker once its index entry is written (now, or
+        when the staged shards are)."""
+        if self._staged:
+            self._finished.append(run_id)
+        else:
+            self.clear_marker(run_id)
+
+    def _flush(self) -> None:
+        """Write the staged files, then remove the markers of the runs that finished
+        meanwhile (under the lock, just before it is let go). If a write fails, what
+        was staged is dropped (the files on disk are what the next reader sees) and
+        those markers stay, for the sweep to settle once this process is gone."""
+        staged, self._staged = self._staged, set()
+        finished, self._finished = self._finished, []
+        try:
+            for path in sorted(staged):  # index shards before the ledger's summaries
+                self.tables.flush(path)
+        except BaseException:
+            for path in staged:
+                self.tables.forget(path)
+            raise
+        for run_id in finished:
+            self.clear_marker(run_id)
 
     def _read_body(self, run_id: str) -> dict | None:
         path = self.body_path(run_id)
@@ -266,14 +309,14 @@ class History:
         summary = run.summary()
         if docs.get(str(doc_id)) != summary:  # e.g. a write confirmed: nothing to index
             docs[str(doc_id)] = summary
-            self._shard_write(shard, docs)
+            self._shard_write(shard, docs, may_stage=True)
         # before the marker goes: a crash here gets settled
         self._derived(run, stored, ahead.ledger if ahead else None)
         if indexed:
             self.indexes.on_write(run, stored, shard, doc_id)
             self.indexes.end(run.id)
         if run.status in FINISHED:
-            self.clear_marker(run.id)
+            self._unmark(run.id)
 
     @staticmethod
     def _marker_doc(run: Run, shard: int, doc_id: int, owner: dict) -> dict:
@@ -451,7 +494,7 @@ class History:
                 docs[str(doc_id)] = run.summary()
                 self._shard_write(shard, docs)
             self._derived(run, None)  # the ledger may have missed the last write too
-            self.clear_marker(run_id)
+            self._unmark(run_id)
             return None
 
     def restore_marker(self, run: Run) -> None:

@@ -191,10 +191,21 @@ class Ledger:
 
     def _after(self, run: Run, target: str,
                changes: list[tuple[str, dict | None]]) -> dict[str, dict] | None:
-        """The target's record file with ``changes`` applied; None if unchanged."""
+        """The target's record file with ``changes`` applied; None if unchanged.
+
+        An entry of this run still ``intended`` whose write the run file no longer
+        holds goes too: the run file is written first, so that write was replaced
+        by what it wrote (or refused), and only a crash between the two files (or
+        a repair, which does not know what the run held before) left it behind."""
         docs = self._effects(target)
         by_key = {d["key"]: doc_id for doc_id, d in docs.items()}
+        holds = {self._key(run, e) for e in run.side_effects}
         changed = False
+        for stale, doc in list(docs.items()):
+            if doc["run_id"] == run.id and doc["state"] == INTENDED and doc["key"] not in holds:
+                del docs[stale]
+                del by_key[doc["key"]]
+                changed = True
         for key, effect in changes:
             doc_id = by_key.get(key)
             if effect is None:

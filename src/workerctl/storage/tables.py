@@ -79,6 +79,11 @@ class KnownTables:
     Documents are shared with this cache: a caller replaces a document
     (``docs[k] = new``) and never changes one in place. Each read returns a new
     outer dict, so a write that fails leaves the cache as the file is.
+
+    ``stage`` keeps a file's next content here instead of writing it, until
+    ``flush``: reads in this process see it, other processes the file as it was.
+    Only for a caller that holds the lock the whole time in between (see
+    ``History.write_table``); a staged file is never evicted.
     """
 
     def __init__(self, size: int = 8) -> None:
@@ -88,6 +93,9 @@ class KnownTables:
 
     def read(self, path: Path, table: str, shape: Shape, *,
              hint: str | None = None) -> dict[str, dict]:
+        seen = self._get(path)
+        if seen is not None and seen.staged and seen.table == table:
+            return dict(seen.docs)
         try:
             with open(path, "rb") as handle:
                 raw = handle.read()
@@ -95,7 +103,6 @@ class KnownTables:
             return {}
         except OSError as exc:
             raise StorageError(path, exc, "read") from None
-        seen = self._get(path)
         if seen is not None and seen.raw == raw and seen.table == table:
             return dict(seen.docs)
         docs = parse_json(path, raw, hint=hint, shape=shape)[table]
@@ -134,7 +141,23 @@ class KnownTables:
         raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode()
         return raw, parts
 
+    def stage(self, path: Path, table: str, docs: dict[str, dict], *,
+              durable: bool = True) -> None:
+        """Keep ``{table: docs}`` as the file's next content, written by ``flush``."""
+        seen = self._get(path)
+        parts = seen.parts if seen is not None and seen.table == table else {}
+        durable = durable or bool(seen is not None and seen.staged and seen.durable)
+        self._put(path, _Seen(table, b"", dict(docs), parts, staged=True, durable=durable))
+
+    def flush(self, path: Path) -> None:
+        """Write the staged content of ``path`` (fsynced if any stage asked for it)."""
+        seen = self._get(path)
+        if seen is not None and seen.staged:
+            self.write(path, seen.table, seen.docs, durable=seen.durable)
+
     def forget(self, path: Path) -> None:
+        """Drop what is known of ``path`` (staged content too): the next read parses
+        the file."""
         with self._guard:
             self._seen.pop(path, None)
 
@@ -149,19 +172,25 @@ class KnownTables:
         with self._guard:
             self._seen[path] = seen
             self._seen.move_to_end(path)
-            while len(self._seen) > self.size:
-                self._seen.popitem(last=False)
+            if len(self._seen) > self.size:
+                for old in [p for p, s in self._seen.items() if not s.staged]:
+                    if len(self._seen) <= self.size:
+                        break
+                    del self._seen[old]
 
 
 class _Seen:
     """One file as last seen: its bytes, its documents, and (once written) each
-    document's JSON beside the object it was encoded from."""
+    document's JSON beside the object it was encoded from; or, ``staged``, the
+    content it is to have (not written yet: no bytes)."""
 
-    __slots__ = ("docs", "parts", "raw", "table")
+    __slots__ = ("docs", "durable", "parts", "raw", "staged", "table")
 
     def __init__(self, table: str, raw: bytes, docs: dict[str, dict],
-                 parts: dict[str, tuple[dict, str]]) -> None:
+                 parts: dict[str, tuple[dict, str]], *, staged: bool = False,
+                 durable: bool = True) -> None:
         self.table, self.raw, self.docs, self.parts = table, raw, docs, parts
+        self.staged, self.durable = staged, durable
 
 
 def next_id(docs: dict[str, dict]) -> str:
