@@ -23,6 +23,13 @@ rewritten from the run file, an unfinished one is marked crashed, a run that
 never got its run file loses its marker. Every file is checked for its shape
 when read (``storage.shapes``); a damaged one is reported (exit 4) and never
 written over.
+
+A batch's threads share the lock, so what can be done without it is: ``save``
+writes and fsyncs the run file and the ledger's record files ahead (``_prepare``)
+and ``_commit`` only renames them in their turn, if they are still what is to be
+written; and while other threads wait, the shard is staged and written once per
+chain of hand-overs (``_shard_write``), the finished runs' markers removed after
+it. Neither changes which files a crash can leave in which state.
 """
 
 from __future__ import annotations
