@@ -58,6 +58,12 @@ CORPUS = [
     ["--status", "bogus"],  # exit 2
     ["--task", "T-NOPE"],  # nothing matches
     ["--since", "not-a-time"],  # exit 2
+    ["--limit", "\u0663"],  # an Arabic-Indic 3: int() reads it, so click does
+    ["--limit=0007", "--format", "ids"],
+    ["--limit", "x", "--limit", "1"],  # only the last value of an option counts
+    ["--format", "yaml", "--format", "ids"],
+    ["--task", "T-1042", "--record", "T-1043"],  # one option, two names: the last wins
+    ["--json", "--json", "--limit", "1"],
 ]
 
 
@@ -91,6 +97,9 @@ def test_help_and_version_answer_as_click_does(tmp_path):
     ["runs", "list", "--help"],
     ["runs", "list", "--limit", "-1"],
     ["runs", "list", "--limit", "ten"],
+    ["runs", "list", "--limit", "\u00b2"],  # a digit to str.isdigit, not to int()
+    ["runs", "list", "--limit", "1" * 4301],  # more digits than int() converts
+    ["runs", "list", "--limit=-1"],
     ["runs", "list", "--format", "yaml"],
     ["runs", "list", "--worker"],
     ["runs", "list", "--worker", "--json"],
@@ -169,3 +178,64 @@ def test_colours_are_the_codes_click_writes(monkeypatch):
         for bold in (False, True):
             assert render.colour("x", key, bold=bold) == click.style("x", fg=name, bold=bold)
     assert render.colour("x", "no such key", bold=True) == click.style("x", bold=True)
+
+
+
+def run_real(code, argv, env, streams):
+    """(exit status, stdout, stderr) of ``code`` in a real process whose streams are
+    set up as ``streams`` says: None (pipes), "no stdout" (>&-), "no stderr" (2>&-)
+    or "pipe gone" (stdout a pipe whose reader has already gone, ``| head`` done)."""
+    out, err, close_fd = subprocess.PIPE, subprocess.PIPE, None
+    read_end = write_end = None
+    if streams == "no stdout":
+        out, close_fd = None, 1
+    elif streams == "no stderr":
+        err, close_fd = None, 2
+    elif streams == "pipe gone":
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        out = write_end
+    try:
+        done = subprocess.run([sys.executable, "-c", code, *argv], env={**os.environ, **env},
+                              stdout=out, stderr=err, timeout=60,
+                              preexec_fn=None if close_fd is None else lambda: os.close(close_fd))
+    finally:
+        if write_end is not None:
+            os.close(write_end)
+    return done.returncode, done.stdout, done.stderr
+
+
+BY_CLICK = "from workerctl.cli.root import cli; cli(prog_name='workerctl')"
+BY_MAIN = "from workerctl.cli import main; main()"
+ASCII_LOCALE = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+
+
+@pytest.mark.parametrize(("argv", "env", "streams"), [
+    # stderr set to ASCII: click writes its messages as UTF-8
+    (["WS", "runs", "list", "--worker", "\u00e9"], {"PYTHONIOENCODING": "ascii"}, None),
+    # ... and a table too (output.echo once let the status symbols raise UnicodeEncodeError)
+    (["WS", "runs", "list"], {"PYTHONIOENCODING": "ascii", "COLUMNS": "100"}, None),
+    (["WS", "runs", "list", "--format", "csv"], ASCII_LOCALE, None),
+    # an escape sequence in a path: click strips it when stderr is not a terminal
+    (["-w", "/nonexistent/\x1b[31mred", "runs", "list"], {}, None),
+    # stdout closed (>&-): click prints nothing and exits 0
+    (["--help"], {}, "no stdout"),
+    (["--version"], {}, "no stdout"),
+    # stderr closed (2>&-): the error's exit status is kept
+    (["WS", "runs", "list", "--worker", "nosuch"], {}, "no stderr"),
+    # help into a pipe whose reader has gone: click's main ends that with status 1
+    (["--help"], {}, "pipe gone"),
+    (["--version"], {}, "pipe gone"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_streams_are_written_as_click_writes_them(history, argv, env, streams):
+    """In real processes: how a stream is set (an ASCII locale, closed, a pipe nobody
+    reads, not a terminal) changes what click writes, so it must change what the
+    fast path writes the same way."""
+    if argv[0] == "WS":
+        argv = ["-w", str(history.root), *argv[1:]]
+    fast = run_real(BY_MAIN, argv, env, streams)
+    assert fast == run_real(BY_CLICK, argv, env, streams)
+    assert fast[0] in (0, 1, 2, 3)
+    if streams is None:
+        assert fast[1] or fast[2]  # it said something
+        assert b"Traceback" not in fast[2] and b"\x1b" not in fast[2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -324,6 +325,28 @@ def test_runs_stats_counts_rates_and_percentiles(workspace, wcli):
     assert list(only) == ["handoff-preparation"]
     chart = wcli("runs", "stats").output
     assert "overdue-task-review" in chart and "✓✓" in chart and "success 67%" in chart
+
+
+def test_lock_timeout_names_a_holder_that_is_not_workerctl(workspace, wcli):
+    """The flock tool (or a backup script) writes no holder note: the message must
+    name it, not the workerctl command that held the lock last (from the note)."""
+    if shutil.which("flock") is None or not os.path.exists("/proc/locks"):
+        pytest.skip("needs util-linux flock and Linux's /proc/locks")
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    lock = workspace.history_dir / "lock"
+    assert lock.read_text().startswith("pid ")  # the note of that earlier command
+    holder = subprocess.Popen(["flock", str(lock), "sh", "-c", "echo locked; sleep 30"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
+                               workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "0.3"})
+        assert result.returncode == 4, result.stderr
+        assert f"held by pid {holder.pid} " in result.stderr
+        assert f"(flock {lock} sh" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_waiting_for_the_lock_leaves_another_timer_alone(workspace):

@@ -344,3 +344,34 @@ def test_effects_made_on_another_machine_reach_the_starting_one_once(
         assert again.exit_code == 5 and f"by run {run.id}" in again.output
     finally:
         remote.stop()
+
+
+def test_a_remote_start_killed_at_any_write_leaves_a_history_that_reads(
+        ws, workerctl_write_worker):
+    """A real SIGKILL at each write point of a remote start (no rq worker runs, so the
+    run stays queued). A start killed between its marker and its run file used to
+    leave a remote marker that no sweep removed (its executor judges a remote run,
+    and cannot judge one that does not exist): every later command then exited 3,
+    'no run with id'."""
+    rq_worker(workerctl_write_worker)
+    argv = [sys.executable, "-m", "workerctl", "-w", str(ws.root), "run", "start", "remote",
+            "--task", "T-1042", "--allow-repeat"]
+    # one start first, so that the worker's version is stored and every later start
+    # writes the same points (marker, run file, index, ...) in the same order
+    subprocess.run(argv, capture_output=True, check=True, timeout=60)
+    active = ws.root / ".workerctl" / "history" / "active"
+    point = 0
+    while True:  # every write point of the start, until one runs to its end unkilled
+        point += 1
+        killed = subprocess.run(argv, env={**os.environ, "WORKERCTL_TEST_FAULT": f"kill:{point}"},
+                                capture_output=True, timeout=60)
+        listed = CliRunnerBound(ws)("runs", "list", "--limit", "0", "--json")
+        assert listed.exit_code == 0, (point, listed.output)
+        ids = {run["id"] for run in json.loads(listed.stdout)}
+        assert {marker.stem for marker in active.glob("*.json")} <= ids, point
+        for run_id in ids:
+            assert CliRunnerBound(ws)("run", "inspect", run_id, "--json").exit_code == 0
+        if killed.returncode != -signal.SIGKILL:
+            assert killed.returncode == 0, killed.stderr
+            break
+    assert point > 3  # the start has several write points, and each was reached

@@ -23,8 +23,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from workerctl.cli.output import Shape
-
 #: ``runs list`` options that take a value: option -> (parameter, repeatable)
 _VALUES = {
     "--worker": ("worker", True), "--status": ("status", True), "--task": ("task", False),
@@ -45,11 +43,11 @@ def answer(argv: list[str]) -> int | None:
     if rest is None:
         return None
     if rest in (["--help"], ["-h"]) and _help_width() == _HELP_WIDTH:
-        return _run(lambda: _say(root_help(_HELP_WIDTH)))
+        return _say(root_help(_HELP_WIDTH))
     if rest == ["--version"]:
         from workerctl import __version__
 
-        return _run(lambda: _say(f"workerctl, version {__version__}"))
+        return _say(f"workerctl, version {__version__}")
     if rest[:2] == ["runs", "list"]:
         options = _runs_list_options(rest[2:])
         if options is not None:
@@ -102,10 +100,13 @@ def _runs_list_options(args: list[str]) -> dict | None:
         else:
             return None
         index += 1
-    if not options["limit"].isdigit() or options["fmt"] not in (None, *_FORMATS):
+    if options["fmt"] not in (None, *_FORMATS):
         return None
-    options["limit"] = int(options["limit"])
-    return options
+    try:  # click's IntRange(0): int() as it is, whatever digits or spaces it accepts
+        options["limit"] = int(options["limit"])
+    except ValueError:  # '²' is a digit to isdigit(), not to int(); so are 5,000 digits
+        return None
+    return options if options["limit"] >= 0 else None
 
 
 def _runs_list(workspace: str | None, *, worker: list[str], status: list[str],
@@ -114,31 +115,31 @@ def _runs_list(workspace: str | None, *, worker: list[str], status: list[str],
                fmt: str | None) -> int:
     """What ``cli.runs.list_cmd`` does without ``--watch``."""
     from workerctl.app import App
-    from workerctl.cli.output import emit
-    from workerctl.cli.runs_list import (
-        HEADERS,
-        RUN_COLUMNS,
-        check_workers,
-        list_filter,
-        table_rows,
-    )
+    from workerctl.cli.output import emit, shape_of
+    from workerctl.cli.runs_list import HEADERS, RUN_COLUMNS, listed, table_rows
 
-    # the click command's ``output_options``: --json or ndjson print JSON
-    shape = Shape(ndjson=fmt == "ndjson")
-    fmt = "json" if json or shape.ndjson else (fmt or "table")
-    a = App(workspace)
-    flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
-    check_workers(a, worker)
-    items = a.history.list(flt, limit=limit or None)
+    shape, as_json = shape_of("" if json else None, None, fmt == "ndjson")
+    fmt = "json" if as_json else (fmt or "table")  # as ``common.output_options`` does
+    items = listed(App(workspace), worker, status, task, error_kinds, since, until, unreviewed,
+                   limit)
     emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS, shape,
          empty="no runs match")
     return 0
 
 
 def _say(text: str) -> int:
+    """Print help or the version as click does, from its ``main``: a reader that went
+    away (EPIPE) ends with status 1 and nothing said; any other failure to write is
+    not caught (click's ``main`` lets it through)."""
     from workerctl.cli.output import echo
 
-    echo(text)
+    try:
+        echo(text)
+    except BrokenPipeError as gone:
+        from workerctl.cli.failures import failure
+
+        failure(gone)  # quiet at exit, as click's _PacifyFlushWrapper keeps it
+        return 1
     return 0
 
 

@@ -22,12 +22,52 @@ class Shape(NamedTuple):
     ndjson: bool = False
 
 
+def shape_of(json_value: str | None, jq_expr: str | None,
+             ndjson: bool = False) -> tuple[Shape, bool]:
+    """The shape ``--json [FIELDS]``, ``--jq`` and ``--format ndjson`` ask for, and
+    whether the output is JSON at all."""
+    fields = None
+    if json_value:
+        names = [n.strip() for n in json_value.split(",") if n.strip()]
+        fields = tuple(dict.fromkeys(names)) or None
+    as_json = json_value is not None or jq_expr is not None or ndjson
+    return Shape(fields, jq_expr, ndjson), as_json
+
+
 def echo(text: str = "", err: bool = False) -> None:
-    """One line to stdout (or stderr), flushed: what ``click.echo`` does with text
-    (colour is only ever added on a terminal, so there is none to strip)."""
+    """One line to stdout (or stderr), flushed, as ``click.echo`` writes it.
+
+    The usual stream (open, not set to ASCII) gets the text as it is: colour is only
+    added on a terminal, so there is nothing to strip. The rest is what click already
+    handles, so click writes it (paying its import only then): a closed stream
+    (``>&-``: nothing), one set to ASCII (``LC_ALL=C`` without UTF-8 mode,
+    ``PYTHONIOENCODING=ascii``: UTF-8, so a table's symbols cannot raise
+    UnicodeEncodeError), and escape sequences off a terminal (a path or a record
+    title may hold them: stripped). A test compares both in real processes."""
     stream = sys.stderr if err else sys.stdout
+    if stream is None or _set_to_ascii(stream) or ("\x1b" in text and not _isatty(stream)):
+        import click
+
+        click.echo(text, err=err)
+        return
     stream.write(f"{text}\n")
     stream.flush()
+
+
+def _set_to_ascii(stream: Any) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "ascii"
+    except LookupError:
+        return False
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:  # click's rule: a stream that cannot say is not a terminal
+        return False
 
 
 def pick(data: Any, fields: tuple[str, ...] | None) -> Any:

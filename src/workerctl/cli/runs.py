@@ -13,6 +13,7 @@ from workerctl.cli.runs_list import (
     RUN_COLUMNS,
     check_workers,
     list_filter,
+    listed,
     table_rows,
 )
 from workerctl.cli.shape import ShapedGroup, echo_json
@@ -57,9 +58,7 @@ def list_cmd(ctx, worker, status, task, error_kinds, since, until, limit, unrevi
     from workerctl.runs.model import UNFINISHED
 
     a = app(ctx)
-    flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
-    check_workers(a, worker)
-    items = a.history.list(flt, limit=limit or None)
+    items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
         redraw = fmt == "table" and sys.stdout.isatty()

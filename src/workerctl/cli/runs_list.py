@@ -41,6 +41,15 @@ def list_filter(worker: Iterable[str], status: Iterable[str], task: str | None,
                      error_kinds=tuple(error_kinds))
 
 
+def listed(a: App, worker: Sequence[str], status: Iterable[str], task: str | None,
+           error_kinds: Iterable[str], since: str | None, until: str | None,
+           unreviewed: bool, limit: int) -> list[dict[str, Any]]:
+    """The run summaries ``runs list`` shows, newest first (``limit`` 0: all)."""
+    flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
+    check_workers(a, worker)
+    return a.history.list(flt, limit=limit or None)
+
+
 def check_workers(a: App, names: Sequence[str]) -> None:
     """A worker named in a filter must exist (a file, or runs in the history): a typo
     is exit 3, not "no runs match"."""

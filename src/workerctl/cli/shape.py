@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from workerctl.cli.output import Shape, ndjson_line, print_json
+from workerctl.cli.output import Shape, ndjson_line, print_json, shape_of
 
 __all__ = ["KNOWN_FIELDS", "Shape", "ShapedCommand", "ShapedGroup", "current_shape", "echo_json",
            "ndjson_line", "set_shape"]
@@ -49,14 +49,10 @@ KNOWN_FIELDS = frozenset((
 def set_shape(ctx: click.Context, json_value: str | None, jq_expr: str | None,
               ndjson: bool = False) -> bool:
     """Keep the shaping options for ``echo_json``; True when the output is JSON."""
-    fields = None
-    if json_value:
-        names = [n.strip() for n in json_value.split(",") if n.strip()]
-        fields = tuple(dict.fromkeys(names)) or None
     if jq_expr is not None and not jq_expr.strip():
         raise click.UsageError("--jq needs an expression, e.g. --jq '.[].id'")
-    ctx.meta[META_KEY] = Shape(fields, jq_expr, ndjson)
-    return json_value is not None or jq_expr is not None or ndjson
+    ctx.meta[META_KEY], as_json = shape_of(json_value, jq_expr, ndjson)
+    return as_json
 
 
 def current_shape() -> Shape:

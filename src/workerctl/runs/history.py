@@ -619,10 +619,15 @@ class History:
         return out
 
     def remote_unfinished(self) -> dict[str, builtins.list[str]]:
-        """Executor name → ids of unfinished runs handed to a remote executor."""
+        """Executor name → ids of unfinished runs handed to a remote executor.
+
+        Only stored runs: a marker whose run file is not there yet is a start still
+        writing it (it holds the lock; this reads without it), or one that died
+        before it (``liveness.mark_crashed`` removes that marker)."""
         out: dict[str, builtins.list[str]] = {}
         for run_id, info in self.unfinished().items():
-            if info.get("remote") and info.get("status") in UNFINISHED:
+            if (info.get("remote") and info.get("status") in UNFINISHED
+                    and self.body_path(run_id).exists()):
                 out.setdefault(info["remote"], []).append(run_id)
         return out
 

@@ -87,17 +87,19 @@ def mark_crashed(history: History) -> list[Run]:
     Suspects are found without the lock (markers only), then each is checked
     again under it and settled from its run file, the truth (``History.settle``):
     a finished run gets its index entry repaired, a run never stored loses its
-    marker, and an unfinished one is marked failed with kind ``crashed`` unless
+    marker (a remote one too, whose owner is otherwise judged by its executor), and
+    an unfinished one is marked failed with kind ``crashed`` unless
     its run file names another owner that is alive (a crash between writing the
     marker and the run file of a hand-over).
     """
     suspects = [rid for rid, info in history.unfinished().items()
-                if not owner_alive(history, rid, info)]
+                if not owner_alive(history, rid, info) or _never_stored(history, rid, info)]
     marked = []
     for run_id in suspects:
         with history.lock:
             info = history.marker(run_id)
-            if info is None or owner_alive(history, run_id, info):
+            if info is None or (owner_alive(history, run_id, info)
+                                and not _never_stored(history, run_id, info)):
                 continue
             run = history.settle(run_id)
             if run is None:
@@ -119,6 +121,15 @@ def mark_crashed(history: History) -> list[Run]:
             history.save(run)
             marked.append(run)
     return marked
+
+
+def _never_stored(history: History, run_id: str, info: dict[str, Any]) -> bool:
+    """A remote run's marker without its run file: the start that wrote it died
+    before the run file (a creation holds the lock across both writes, so under the
+    lock nobody is still writing it). Its executor's ``refresh`` cannot judge a run
+    that does not exist; ``settle`` removes the marker. (A local run's marker needs
+    no such rule: its dead owner says it.)"""
+    return bool(info.get("remote")) and not history.body_path(run_id).exists()
 
 
 def _same_owner(owner: dict[str, Any], marker: dict[str, Any]) -> bool:

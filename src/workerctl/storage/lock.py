@@ -242,11 +242,46 @@ class FileLock:
             delay = min(delay * 2, 0.01)
 
     def holder(self) -> str:
+        """Who holds the lock: the note the last workerctl holder wrote, unless the
+        kernel names another process (one that is not workerctl, such as the
+        ``flock`` tool or a backup script, writes no note)."""
         try:
-            text = self.path.read_text(errors="replace").strip()
+            note = self.path.read_text(errors="replace").strip()
         except OSError:
-            text = ""
-        return text or "an unknown process"
+            note = ""
+        pid = _flock_holder(self.path)
+        if pid is None or note.startswith(f"pid {pid} "):
+            return note or "an unknown process"
+        return f"pid {pid} on {hostname()} ({_command_of(pid)})"
+
+
+def _flock_holder(path: Path) -> int | None:
+    """The pid holding a flock on ``path``, from Linux's /proc/locks; None where there
+    is no such file (another system) or it names nobody (a holder on another host of
+    a network file system)."""
+    try:
+        stat = os.stat(path)
+        # the file as /proc/locks names it: device major and minor in hex, then inode
+        key = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            for line in locks:
+                # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2150001 0 EOF"
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[3] == "WRITE" \
+                        and fields[5] == key:
+                    return int(fields[4])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _command_of(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            words = cmdline.read().split(b"\0")
+    except OSError:
+        return "a process that has exited"
+    return " ".join(w.decode(errors="replace") for w in words[:4] if w) or "unknown command"
 
 
 class _LockWaitOver(Exception):
