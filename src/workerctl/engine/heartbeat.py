@@ -2,11 +2,17 @@
 
 A run executed on another host (or whose pid cannot be checked) is judged
 alive by this file's modification time; see ``runs.liveness``.
+
+One thread per process beats for every run executing in it: a batch executes
+hundreds of short runs, and starting a thread for each cost about as much as
+one of its history writes (most runs end before their first beat is due).
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 from workerctl.errors import StorageError
 from workerctl.runs.history import History
@@ -19,20 +25,76 @@ class Heartbeat:
 
     def __init__(self, history: History, run_id: str, every: float = HEARTBEAT_SECONDS) -> None:
         self.history, self.run_id, self.every = history, run_id, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._lock = threading.Lock()  # a beat and stop() never overlap
+        self._stopped = False
 
     def start(self) -> None:
         # the first beat comes after one interval: until then the marker's own
         # time stands in for it, and short runs never touch the file at all
-        self._thread.start()
+        _BEATER.add(self)
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self.every):
+    def beat(self) -> bool:
+        """One touch; False once stopped or when the file cannot be touched (then
+        this run beats no more, as before: its owner's pid still speaks for it)."""
+        with self._lock:
+            if self._stopped:
+                return False
             try:
                 self.history.heartbeat(self.run_id)
             except (OSError, StorageError):
-                return
+                return False
+            except Exception:  # a sink's own failure (a lost queue connection)
+                return False
+            return True
 
     def stop(self) -> None:
-        self._stop.set()
+        """No beat after this returns (the final save removes the file: a late touch
+        would leave a stray one)."""
+        with self._lock:
+            self._stopped = True
+        _BEATER.discard(self)
+
+
+class _Beater:
+    """The process's one heartbeat thread: beats each registered run when it is due."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._due: dict[Heartbeat, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, beat: Heartbeat) -> None:
+        with self._cond:
+            self._due[beat] = time.monotonic() + beat.every
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="workerctl-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def discard(self, beat: Heartbeat) -> None:
+        with self._cond:
+            self._due.pop(beat, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [b for b, at in self._due.items() if at <= now]
+                if not due:
+                    nearest = min(self._due.values(), default=None)
+                    self._cond.wait(None if nearest is None else nearest - now)
+                    continue
+                for beat in due:
+                    self._due[beat] = now + beat.every
+            for beat in due:  # outside the condition: a sink may be slow
+                if not beat.beat():
+                    self.discard(beat)
+
+
+_BEATER = _Beater()
+if hasattr(os, "register_at_fork"):  # a forked child (an RQ work horse) starts afresh
+    os.register_at_fork(after_in_child=_BEATER._reset)

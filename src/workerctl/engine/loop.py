@@ -523,17 +523,22 @@ class Engine:
                                 records=self.records, key=f"{run.id}:output",
                                 side_effects=run.side_effects)
             with self._intent(run, ctx.key, record.id if record else None,
-                              f"output mode {mode.name}"):
+                              f"output mode {mode.name}", last=True):
                 mode.apply(ctx, text)
 
     @contextlib.contextmanager
-    def _intent(self, run: Run, key: str, target: str | None, by: str):
+    def _intent(self, run: Run, key: str, target: str | None, by: str, *, last: bool = False):
         """Record a write as intended (stored) before it happens and as committed after.
 
         The effects the write appends replace the placeholder, stamped committed;
         a write that appended nothing (a refused tool call) leaves no trace. If
         the write raises, or the process dies inside it, the placeholder stays
         ``intended`` and the ledger reads it as ``unknown``.
+
+        ``last``: only the run's end follows the write (the output mode's), so the
+        run's final save, which comes next, stores the confirmation together with
+        the end: one history write less per run. A crash before that save leaves
+        the write ``intended`` (unknown), as a crash before a save of its own would.
         """
         effects = run.side_effects
         placeholder = {"kind": "write", "key": key, "record_id": target, "state": INTENDED,
@@ -549,7 +554,8 @@ class Engine:
             effect.setdefault("at", placeholder["at"])
             effect["state"], effect["committed_at"] = COMMITTED, stamp
         effects.extend(added)
-        self.history.save(run, executing=True)
+        if not last:
+            self.history.save(run, executing=True)
 
 def _target_of(tool, arguments, run: Run) -> str | None:
     """The record a writing tool call is about to write to: its first ``*_id``

@@ -86,7 +86,7 @@ def check(history: History, *, worker: str, record_id: str | None, config_hash: 
     """
     if not may_write or not record_id:
         return GuardDecision(NOT_GUARDED, worker, record_id)
-    ledger = ledger or Ledger(history)
+    ledger = ledger or history.ledger
     running = tuple(_running_on(history, worker, record_id))
     effects = ledger.effects(record_id, worker)
     unknown = tuple(e for e in effects if e.state == UNKNOWN

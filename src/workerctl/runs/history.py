@@ -14,7 +14,8 @@ newest shard or two; finding crashed runs lists only the markers.
 
 Crash consistency: every change of a run goes through ``_commit``, in this order:
 the marker (naming a process whose death means "repair me"), the run file, the
-index shard, then (for a finished run) the marker's removal. Each file is
+index shard (unless the run's summary there is unchanged), then (for a finished
+run) the marker's removal. Each file is
 replaced atomically, so a crash or a full disk at any point leaves a marker
 whose process is dead, and the next command's sweep (``runs.liveness``) settles
 it from the run file under the lock: a finished run gets its index entry
@@ -22,6 +23,13 @@ rewritten from the run file, an unfinished one is marked crashed, a run that
 never got its run file loses its marker. Every file is checked for its shape
 when read (``storage.shapes``); a damaged one is reported (exit 4) and never
 written over.
+
+A batch's threads share the lock, so what can be done without it is: ``save``
+writes and fsyncs the run file and the ledger's record files ahead (``_prepare``)
+and ``_commit`` only renames them in their turn, if they are still what is to be
+written; and while other threads wait, the shard is staged and written once per
+chain of hand-overs (``_shard_write``), the finished runs' markers removed after
+it. Neither changes which files a crash can leave in which state.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ if TYPE_CHECKING:
     from workerctl.runs.indexes import Indexes
     from workerctl.runs.ledger import Ledger
     from workerctl.runs.model import Run
+    from workerctl.storage.atomic import PreparedFile
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
@@ -137,20 +146,41 @@ class History:
         self.stale_after = float(workspace.setting("stale_after"))
         self._ledger: Ledger | None = None
         self._indexes: Indexes | None = None
+        from workerctl.storage.tables import KnownTables
+
+        #: the shards, ledger files and index files as this process last read or
+        #: wrote them: not parsed again while unchanged (``storage.tables``)
+        self.tables = KnownTables()
+        self._paths: dict[tuple[str, ...], Path] = {}
+        #: unfinished runs this process wrote last: id -> (shard, doc, side effects)
+        self._written: dict[str, tuple[int, int, list[dict]]] = {}
+        #: shards staged (``_shard_write``) and finished runs whose marker waits for them
+        self._staged: set[Path] = set()
+        self._finished: list[str] = []
 
     # -- paths --
 
+    def _path(self, *parts: str) -> Path:
+        """``root/parts…``, made once (a run's commits ask for the same paths a dozen
+        times, and joining paths costs more than a dictionary look-up)."""
+        path = self._paths.get(parts)
+        if path is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            path = self._paths[parts] = self.root.joinpath(*parts)
+        return path
+
     def shard_path(self, shard: int) -> Path:
-        return self.root / "index" / f"{shard:06d}.json"
+        return self._path("index", f"{shard:06d}.json")
 
     def body_path(self, run_id: str) -> Path:
-        return self.root / "runs" / run_id[:2] / f"{run_id}.json"
+        return self._path("runs", run_id[:2], f"{run_id}.json")
 
     def marker_path(self, run_id: str) -> Path:
-        return self.root / "active" / f"{run_id}.json"
+        return self._path("active", f"{run_id}.json")
 
     def heartbeat_path(self, run_id: str) -> Path:
-        return self.root / "heartbeats" / run_id
+        return self._path("heartbeats", run_id)
 
     def _hint_reindex(self, path: Path) -> str:
         return (f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index "
@@ -159,13 +189,54 @@ class History:
     # -- reading files, strictly --
 
     def _shard_docs(self, shard: int) -> dict[str, dict]:
-        """The shard's TinyDB table as ``{doc_id: summary}`` (one parse); {} if absent."""
+        """The shard's TinyDB table as ``{doc_id: summary}``; {} if absent. Parsed and
+        checked once per content (``self.tables``): replace a summary, never change
+        one in place."""
         path = self.shard_path(shard)
-        data = read_json(path, hint=self._hint_reindex(path), shape=SHARD_SHAPE)
-        return data[TABLE] if data is not None else {}
+        return self.tables.read(path, TABLE, SHARD_SHAPE, hint=self._hint_reindex(path))
 
-    def _shard_write(self, shard: int, docs: dict[str, dict]) -> None:
-        write_json(self.shard_path(shard), {TABLE: docs})
+    def _shard_write(self, shard: int, docs: dict[str, dict], *, may_stage: bool = False) -> None:
+        """Write an index shard: at once; or, with ``may_stage`` (a run's commit)
+        while other threads of this process wait for the lock (a batch), staged in
+        ``self.tables`` and written once just before the lock is let go
+        (``FileLock.before_release``, which meanwhile hands the lock from thread to
+        thread for at most ``HANDOVER_SECONDS``): one shard write for a chain of
+        commits instead of one each. Until then the markers of runs that finished
+        stay (``_unmark``): a crash in between leaves them naming a dead process,
+        and the sweep settles those runs from their run files, as after any crash
+        between a run file and its index entry."""
+        path = self.shard_path(shard)
+        if may_stage and (self._staged or (self.lock.held and self.lock.waited_for)):
+            self.tables.stage(path, TABLE, docs)
+            self._staged.add(path)
+            self.lock.before_release(self, self._flush)
+        else:
+            self.tables.write(path, TABLE, docs)
+
+    def _unmark(self, run_id: str) -> None:
+        """Remove a finished run's marker once its index entry is written (now, or
+        when the staged shards are)."""
+        if self._staged:
+            self._finished.append(run_id)
+        else:
+            self.clear_marker(run_id)
+
+    def _flush(self) -> None:
+        """Write the staged files, then remove the markers of the runs that finished
+        meanwhile (under the lock, just before it is let go). If a write fails, what
+        was staged is dropped (the files on disk are what the next reader sees) and
+        those markers stay, for the sweep to settle once this process is gone."""
+        staged, self._staged = self._staged, set()
+        finished, self._finished = self._finished, []
+        try:
+            for path in sorted(staged):  # index shards before the ledger's summaries
+                self.tables.flush(path)
+        except BaseException:
+            for path in staged:
+                self.tables.forget(path)
+            raise
+        for run_id in finished:
+            self.clear_marker(run_id)
 
     def _read_body(self, run_id: str) -> dict | None:
         path = self.body_path(run_id)
@@ -218,8 +289,9 @@ class History:
         return shard, max((int(k) for k in docs), default=0) + 1, docs
 
     def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None,
-                stored: dict | None = None) -> None:
-        """Write ``run``: marker, run file, index, marker removed (finished runs).
+                stored: dict | None = None, ahead: _Ahead | None = None) -> None:
+        """Write ``run``: marker, run file, index (when its summary changed), marker
+        removed (finished runs).
 
         Each step is an atomic file replacement; whatever step a crash or a full
         disk stops at, a marker names a process that is then gone, and the sweep
@@ -240,15 +312,18 @@ class History:
             # marker goes, it names this process, so a crash here gets repaired
             write_json(self.marker_path(run.id), sync_data=False,
                        data=self._marker_doc(run, shard, doc_id, current_owner()))
-        self._write_body(run, shard, doc_id)
-        docs[str(doc_id)] = run.summary()
-        self._shard_write(shard, docs)
-        self._derived(run, stored)  # before the marker goes: a crash here gets settled
+        self._write_body(run, shard, doc_id, ahead.body if ahead else None)
+        summary = run.summary()
+        if docs.get(str(doc_id)) != summary:  # e.g. a write confirmed: nothing to index
+            docs[str(doc_id)] = summary
+            self._shard_write(shard, docs, may_stage=True)
+        # before the marker goes: a crash here gets settled
+        self._derived(run, stored, ahead.ledger if ahead else None)
         if indexed:
             self.indexes.on_write(run, stored, shard, doc_id)
             self.indexes.end(run.id)
         if run.status in FINISHED:
-            self.clear_marker(run.id)
+            self._unmark(run.id)
 
     @staticmethod
     def _marker_doc(run: Run, shard: int, doc_id: int, owner: dict) -> dict:
@@ -261,10 +336,48 @@ class History:
                 "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
                 "since": now_iso()}
 
-    def _write_body(self, run: Run, shard: int, doc_id: int) -> None:
-        data = run.to_stored()
-        data["_shard"], data["_doc"] = shard, doc_id
-        write_json(self.body_path(run.id), data)
+    def _write_body(self, run: Run, shard: int, doc_id: int,
+                    ahead: PreparedFile | None = None) -> None:
+        """The run file, from what ``save`` prepared when it was made for this slot."""
+        if ahead is not None and ahead.key == (shard, doc_id):
+            ahead.publish()
+        else:
+            data = run.to_stored()
+            data["_shard"], data["_doc"] = shard, doc_id
+            write_json(self.body_path(run.id), data)
+        if run.status in FINISHED:
+            self._written.pop(run.id, None)
+        else:
+            self._written[run.id] = (shard, doc_id, [dict(e) for e in run.side_effects])
+
+    def _prepare(self, run: Run) -> _Ahead | None:
+        """The fsynced files of a save written ahead, before the lock is taken
+        (``storage.atomic.PreparedFile``): the run file, and the ledger's record
+        files when its side effects changed. While one thread of a batch holds the
+        lock, the others' files reach the disk. Only for a run this process wrote
+        last (it knows its slot and what its stored copy holds); ``_commit`` puts
+        each in place in its usual turn if it is still what is to be written
+        (the run's slot unchanged; a ledger file byte for byte the same), and
+        writes as usual otherwise. Anything that fails here is left for the
+        ordinary write to meet."""
+        from workerctl.errors import WorkerctlError
+        from workerctl.storage.atomic import encode_json, prepare_text
+
+        written = self._written.get(run.id)
+        if written is None:
+            return None
+        shard, doc_id, effects = written
+        ahead = _Ahead()
+        try:
+            data = run.to_stored()
+            data["_shard"], data["_doc"] = shard, doc_id
+            ahead.body = prepare_text(self.body_path(run.id), encode_json(data),
+                                      key=(shard, doc_id))
+        except WorkerctlError:
+            pass
+        if run.side_effects or effects:
+            ahead.ledger = self.ledger.prepare(run, effects)
+        return ahead
 
     def clear_marker(self, run_id: str) -> None:
         remove_file(self.marker_path(run_id))
@@ -304,21 +417,28 @@ class History:
         """Write ``run`` back. The process executing a run passes ``executing``: if the
         stored copy was finished meanwhile by someone else (cancelled, marked crashed),
         ``RunFinishedElsewhere`` is raised, so that mark is never undone."""
-        with self.lock:
-            stored = self._read_body(run.id)
-            if stored is None:
-                raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
-            if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
-                raise RunFinishedElsewhere(self._run_from(run.id, stored))
-            self._commit(run, stored["_shard"], stored["_doc"], stored)
+        ahead = self._prepare(run)
+        try:
+            with self.lock:
+                stored = self._read_body(run.id)
+                if stored is None:
+                    raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
+                if stored["status"] in FINISHED and (executing
+                                                     or stored["status"] != run.status):
+                    raise RunFinishedElsewhere(self._run_from(run.id, stored))
+                self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
+        finally:
+            if ahead is not None:
+                ahead.discard()  # what was not used (or failed): its temp files go
         return run
 
-    def _derived(self, run: Run, stored: dict | None) -> None:
+    def _derived(self, run: Run, stored: dict | None,
+                 ahead: dict[Path, PreparedFile] | None = None) -> None:
         """Keep the side-effect ledger in step with a write (under the lock)."""
         before = stored.get("side_effects") if stored else None
         if run.side_effects or before:
             was_finished = stored is not None and stored.get("status") in FINISHED
-            self.ledger.sync(run, before, was_finished=was_finished)
+            self.ledger.sync(run, before, was_finished=was_finished, ahead=ahead)
 
     @property
     def indexes(self) -> Indexes:
@@ -381,7 +501,7 @@ class History:
                 docs[str(doc_id)] = run.summary()
                 self._shard_write(shard, docs)
             self._derived(run, None)  # the ledger may have missed the last write too
-            self.clear_marker(run_id)
+            self._unmark(run_id)
             return None
 
     def restore_marker(self, run: Run) -> None:
@@ -748,6 +868,20 @@ class History:
             if size >= SHARD_BYTES:
                 shard, size, doc_id = shard + 1, 0, 0
         return keep
+
+
+class _Ahead:
+    """What ``History._prepare`` wrote ahead for one save."""
+
+    def __init__(self) -> None:
+        self.body: PreparedFile | None = None
+        self.ledger: dict[Path, PreparedFile] = {}
+
+    def discard(self) -> None:
+        """Remove what was not put in place (after the save, whatever happened)."""
+        for prepared in (self.body, *self.ledger.values()):
+            if prepared is not None:
+                prepared.discard()
 
 
 def _is_me(marker: dict | None) -> bool:

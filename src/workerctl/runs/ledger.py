@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import NotFoundError, UsageError
+from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.runs.model import now_iso
 from workerctl.storage.shapes import FieldSpec
 from workerctl.storage.tables import next_id, read_table, safe_name, write_table
@@ -34,6 +34,7 @@ from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 if TYPE_CHECKING:
     from workerctl.runs.history import History
     from workerctl.runs.model import Run
+    from workerctl.storage.atomic import PreparedFile
 
 INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", "not_written"
 STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN)
@@ -101,14 +102,25 @@ class Ledger:
     def __init__(self, history: History) -> None:
         self.history = history
         self.root: Path = history.root / "ledger"
+        self._paths: dict[tuple[str, str], Path] = {}
 
     # -- paths and files --
 
     def record_path(self, target: str) -> Path:
-        return self.root / "records" / f"{safe_name(target)}.json"
+        return self._path("records", target)
 
     def worker_path(self, worker: str) -> Path:
-        return self.root / "workers" / f"{safe_name(worker)}.json"
+        return self._path("workers", worker)
+
+    def _path(self, folder: str, key: str) -> Path:
+        """Made once per key: each write of a run asks for the same few paths."""
+        path = self._paths.get((folder, key))
+        if path is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            path = self._paths[folder, key] = self.root.joinpath(folder,
+                                                                f"{safe_name(key)}.json")
+        return path
 
     def _hint(self, path: Path) -> str:
         return (f"move {path} aside, then run 'workerctl runs reindex': the ledger is rebuilt "
@@ -116,23 +128,54 @@ class Ledger:
 
     def _effects(self, target: str) -> dict[str, dict]:
         path = self.record_path(target)
-        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path))
+        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path),
+                          known=self.history.tables)
 
     def _worker_docs(self, worker: str) -> dict[str, dict]:
         path = self.worker_path(worker)
-        return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path))
+        return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path),
+                          known=self.history.tables)
 
     # -- writing (the history calls this under its lock) --
 
     def sync(self, run: Run, before: list[dict[str, Any]] | None,
-             was_finished: bool = False) -> None:
+             was_finished: bool = False, ahead: dict[Path, PreparedFile] | None = None) -> None:
         """Bring the ledger in line with ``run.side_effects`` after a history write.
 
         ``before`` is what the stored run held: placeholders that disappeared (a
         write the tool refused, so nothing was written) leave the ledger too.
+        ``ahead``: record files ``prepare`` wrote ahead; one is put in place only if
+        it holds exactly what is to be written now.
         """
+        for target, changes in self._changes(run, before, was_finished).items():
+            docs = self._after(run, target, changes)
+            if docs is not None:
+                path = self.record_path(target)
+                write_table(path, "effects", docs, known=self.history.tables,
+                            ahead=(ahead or {}).get(path))
+                self._summarise(run.worker, target, docs)
+
+    def prepare(self, run: Run, before: list[dict[str, Any]] | None,
+                was_finished: bool = False) -> dict[Path, PreparedFile]:
+        """The record files ``sync`` would write, written and fsynced ahead, before the
+        history lock is taken (``storage.atomic.PreparedFile``). Anything that goes
+        wrong here is left for ``sync`` to meet in its turn."""
+        out: dict[Path, PreparedFile] = {}
+        try:
+            for target, changes in self._changes(run, before, was_finished).items():
+                docs = self._after(run, target, changes)
+                if docs is not None:
+                    path = self.record_path(target)
+                    out[path] = self.history.tables.prepare(path, "effects", docs)
+        except WorkerctlError:
+            pass
+        return out
+
+    def _changes(self, run: Run, before: list[dict[str, Any]] | None,
+                 was_finished: bool) -> dict[str, list[tuple[str, dict | None]]]:
+        """Per target, each entry key with its effect now (None: gone)."""
         if before == run.side_effects and was_finished == run.finished:
-            return
+            return {}
         now = {self._key(run, e): e for e in run.side_effects}
         gone = {self._key(run, e) for e in before or []} - now.keys()
         by_target: dict[str, list[tuple[str, dict | None]]] = {}
@@ -140,17 +183,29 @@ class Ledger:
             by_target.setdefault(_target(effect), []).append((key, effect))
         for key in gone:
             by_target.setdefault(key.split("|")[2], []).append((key, None))
-        for target, changes in by_target.items():
-            self._apply(run, target, changes)
+        return by_target
 
     def _key(self, run: Run, effect: dict[str, Any]) -> str:
         return entry_key(run.id, str(effect.get("key") or f"{run.id}:?"), _target(effect),
                          str(effect.get("kind") or "write"))
 
-    def _apply(self, run: Run, target: str, changes: list[tuple[str, dict | None]]) -> None:
+    def _after(self, run: Run, target: str,
+               changes: list[tuple[str, dict | None]]) -> dict[str, dict] | None:
+        """The target's record file with ``changes`` applied; None if unchanged.
+
+        An entry of this run still ``intended`` whose write the run file no longer
+        holds goes too: the run file is written first, so that write was replaced
+        by what it wrote (or refused), and only a crash between the two files (or
+        a repair, which does not know what the run held before) left it behind."""
         docs = self._effects(target)
         by_key = {d["key"]: doc_id for doc_id, d in docs.items()}
+        holds = {self._key(run, e) for e in run.side_effects}
         changed = False
+        for stale, doc in list(docs.items()):
+            if doc["run_id"] == run.id and doc["state"] == INTENDED and doc["key"] not in holds:
+                del docs[stale]
+                del by_key[doc["key"]]
+                changed = True
         for key, effect in changes:
             doc_id = by_key.get(key)
             if effect is None:
@@ -168,9 +223,7 @@ class Ledger:
                     by_key[key] = doc_id
                 docs[doc_id] = doc
                 changed = True
-        if changed:
-            write_table(self.record_path(target), "effects", docs)
-            self._summarise(run.worker, target, docs)
+        return docs if changed else None
 
     def _doc(self, run: Run, key: str, target: str, effect: dict[str, Any],
              old: dict | None) -> dict[str, Any]:
@@ -202,7 +255,8 @@ class Ledger:
                 "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                 "last_at": max(d["at"] for d in mine)}
         # derived from the record files (reindex rebuilds it): not fsynced
-        write_table(self.worker_path(worker), "records", summary, durable=False)
+        write_table(self.worker_path(worker), "records", summary, durable=False,
+                    known=self.history.tables)
 
     # -- reading --
 
@@ -270,16 +324,17 @@ class Ledger:
                 docs = self._effects(tgt)
                 keys = {e.key for e in candidates if e.target == tgt}
                 worker = None
-                for doc in docs.values():
-                    if doc["key"] in keys:
-                        doc["state"] = COMMITTED if written else NOT_WRITTEN
+                for doc_id, old in docs.items():
+                    if old["key"] in keys:  # a new document: read ones are shared
+                        doc = docs[doc_id] = {
+                            **old, "state": COMMITTED if written else NOT_WRITTEN,
+                            "settled": {"as": "written" if written else "not_written",
+                                        "by": by, "at": now_iso(), "note": note}}
                         if written:
                             doc["committed_at"] = doc.get("committed_at") or now_iso()
-                        doc["settled"] = {"as": "written" if written else "not_written",
-                                          "by": by, "at": now_iso(), "note": note}
                         worker = doc["worker"]
                         settled.append(Effect.from_doc(doc))
-                write_table(self.record_path(tgt), "effects", docs)
+                write_table(self.record_path(tgt), "effects", docs, known=self.history.tables)
                 if worker:
                     self._summarise(worker, tgt, docs)
         return settled
@@ -312,7 +367,7 @@ class Ledger:
             keep = {k: d for k, d in docs.items() if d["run_id"] != run_id}
             if len(keep) != len(docs):
                 dropped += len(docs) - len(keep)
-                write_table(self.record_path(target), "effects", keep)
+                write_table(self.record_path(target), "effects", keep, known=self.history.tables)
                 for worker in {d["worker"] for d in docs.values() if d["run_id"] == run_id}:
                     self._summarise(worker, target, keep)
         return dropped
@@ -346,7 +401,7 @@ class Ledger:
                     docs[doc_id] = doc
                     changed = True
             if changed:
-                write_table(self.record_path(target), "effects", docs)
+                write_table(self.record_path(target), "effects", docs, known=self.history.tables)
             for worker in {d["worker"] for d in docs.values()}:  # summaries rebuilt too
                 touched.setdefault(worker, {})[target] = docs
         for worker, targets in touched.items():
@@ -360,7 +415,8 @@ class Ledger:
                     "record_id": target, "effects": len(mine),
                     "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                     "last_at": max(d["at"] for d in mine)}
-            write_table(self.worker_path(worker), "records", summary, durable=False)
+            write_table(self.worker_path(worker), "records", summary, durable=False,
+                    known=self.history.tables)
         return sum(len(items) for items in by_target.values())
 
 

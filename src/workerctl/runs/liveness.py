@@ -50,8 +50,16 @@ def _pid_alive(pid: int, proc_start: str | None) -> bool:
 
 
 def current_owner() -> dict[str, Any]:
+    """This process as a run's owner (read from /proc once per process: every commit
+    asks, and a forked child is a new pid, so asks again)."""
     pid = os.getpid()
-    return {"pid": pid, "host": hostname(), "proc_start": proc_start(pid)}
+    known = _OWNER.get(pid)
+    if known is None:
+        known = _OWNER[pid] = {"pid": pid, "host": hostname(), "proc_start": proc_start(pid)}
+    return dict(known)
+
+
+_OWNER: dict[int, dict[str, Any]] = {}
 
 
 def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:

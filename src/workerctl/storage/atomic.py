@@ -69,14 +69,18 @@ def expect_object(path: Path, value: Any, hint: str | None = None) -> dict:
     return value
 
 
+#: the one encoding of every state file (``json.dumps`` with these options builds a new
+#: encoder on each call; this one is shared, and safe to share between threads)
+encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = False) -> None:
     """Replace ``path`` atomically: temp file, fsync, rename. ``cache``: a file safe
     to regenerate (not a write point of the fault-injection tests)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    write_text_atomic(path, text, sync_data=sync_data, cache=cache)
+    write_text_atomic(path, encode_json(data), sync_data=sync_data, cache=cache)
 
 
-def write_text_atomic(path: Path, text: str, *, sync_data: bool = True,
+def write_text_atomic(path: Path, text: str | bytes, *, sync_data: bool = True,
                       private: bool = True, cache: bool = False) -> None:
     """Write a temp file beside ``path``, fsync it, rename it over ``path``.
 
@@ -89,35 +93,95 @@ def write_text_atomic(path: Path, text: str, *, sync_data: bool = True,
     """
     # unique per process and thread; cheaper than mkstemp on this hot path
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    mode = PRIVATE_FILE if private else 0o666
-    fd = -1
     try:
         if not cache:
             write_point(path)
-        try:
-            fd = os.open(tmp, flags, mode)
-        except FileNotFoundError:
-            private_dirs(path.parent)
-            fd = os.open(tmp, flags, mode)
-        if private:
-            os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
-        data = memoryview(text.encode("utf-8"))
-        while data:
-            data = data[os.write(fd, data):]
-        if sync_data:
-            os.fsync(fd)
-        os.close(fd)
-        fd = -1
+        _write_temp(path, tmp, text, sync_data=sync_data, private=private)
         os.replace(tmp, path)
     except BaseException as exc:
-        if fd >= 0:
-            os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
             raise StorageError(path, exc) from None
         raise
+
+
+def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool,
+                private: bool = True) -> None:
+    """``text`` into a new ``tmp`` beside ``path``, fsynced (the caller removes ``tmp``
+    when this raises)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    mode = PRIVATE_FILE if private else 0o666
+    try:
+        fd = os.open(tmp, flags, mode)
+    except FileNotFoundError:
+        private_dirs(path.parent)
+        fd = os.open(tmp, flags, mode)
+    try:
+        if private:
+            os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
+        data = memoryview(text.encode("utf-8") if isinstance(text, str) else text)
+        while data:
+            data = data[os.write(fd, data):]
+        if sync_data:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PreparedFile:
+    """A state file's next content, written and fsynced ahead, put in place later.
+
+    ``prepare_text`` does the slow half of ``write_text_atomic`` (the temp file and
+    its fsync) before a lock is taken, so that other threads can work meanwhile;
+    ``publish`` does the rename under the lock, at the moment the ordinary write
+    would have happened (its write point is there too). Until then the file is an
+    invisible temp file: a crash in between leaves the old file, as always, and a
+    stray temp file that ``runs reindex`` removes. ``discard`` (always safe to
+    call) removes it when the content turned out not to be wanted.
+    """
+
+    __slots__ = ("key", "path", "tmp")
+
+    def __init__(self, path: Path, tmp: Path, key: Any = None) -> None:
+        self.path, self.key = path, key
+        self.tmp: Path | None = tmp
+
+    def publish(self) -> None:
+        tmp, self.tmp = self.tmp, None
+        if tmp is None:
+            raise RuntimeError(f"{self.path}: prepared content published twice")
+        try:
+            write_point(self.path)
+            os.replace(tmp, self.path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise StorageError(self.path, exc) from None
+            raise
+
+    def discard(self) -> None:
+        tmp, self.tmp = self.tmp, None
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def prepare_text(path: Path, text: str | bytes, *, key: Any = None,
+                 sync_data: bool = True) -> PreparedFile:
+    """Write and fsync ``path``'s next content to a temp file beside it (see
+    ``PreparedFile``); ``key`` says what the content was made for."""
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.next.tmp"
+    try:
+        _write_temp(path, tmp, text, sync_data=sync_data)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise StorageError(path, exc) from None
+        raise
+    return PreparedFile(path, tmp, key)
 
 
 def remove_file(path: Path) -> None:

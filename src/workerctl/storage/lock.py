@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from workerctl.errors import LockTimeout
@@ -52,11 +53,23 @@ def hostname() -> str:
 HOLDER_BYTES = 240  # the holder note is padded to a fixed size: no truncate per lock
 
 
+#: how long one process may keep the lock across hand-overs between its own threads
+HANDOVER_SECONDS = 0.05
+
+
 class FileLock:
     """An exclusive ``flock`` lock, re-entrant within one process.
 
     The holder writes its pid, host and command into the lock file so that a
     waiter who gives up can say who holds it.
+
+    Group commit: work a holder leaves for later (``before_release``: the history
+    stages its shared files while other threads wait) is done just before the
+    ``flock`` is released. Until then, a thread of the same process waiting for
+    the lock is handed it without the ``flock`` being let go, for at most
+    ``HANDOVER_SECONDS`` in all, so that the threads of a batch write shared files
+    once per hand-over chain instead of once per change, and other processes wait
+    at most that much longer.
     """
 
     def __init__(self, path: Path, timeout: float | None = None) -> None:
@@ -65,39 +78,98 @@ class FileLock:
         self._fd: int | None = None
         self._depth = 0
         self._thread_lock = threading.RLock()
+        self._count_guard = threading.Lock()
+        self._waiting = 0  # threads of this process waiting for the lock
+        self._since = 0.0  # when this process took the flock
+        self._before_release: dict[object, Callable[[], None]] = {}
 
     @property
     def held(self) -> bool:
         """Whether this thread holds the lock (in this process)."""
         return self._depth > 0 and self._fd is not None and _owns(self._thread_lock)
 
+    @property
+    def waited_for(self) -> bool:
+        """Whether other threads of this process wait for the lock now."""
+        return self._waiting > 0
+
+    def before_release(self, key: object, work: Callable[[], None]) -> None:
+        """Run ``work`` (once per ``key``) before the ``flock`` is next released; only
+        while this thread holds the lock. Whatever ``work`` raises is raised by the
+        release, after the ``flock`` has been let go."""
+        if not self.held:
+            raise RuntimeError(f"{self.path}: before_release without holding the lock")
+        self._before_release.setdefault(key, work)
+
     def __enter__(self) -> FileLock:
-        self._thread_lock.acquire()
-        if self._depth == 0:
+        if not self._thread_lock.acquire(blocking=False):
+            with self._count_guard:
+                self._waiting += 1
+            try:
+                self._thread_lock.acquire()
+            finally:
+                with self._count_guard:
+                    self._waiting -= 1
+        if self._depth == 0 and self._fd is None:  # else: handed over, flock held
             try:
                 self._acquire()
             except BaseException:
                 self._thread_lock.release()
                 raise
+            self._since = time.monotonic()
         self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._depth == 1 and self._before_release:
+            if self._waiting and time.monotonic() - self._since < HANDOVER_SECONDS:
+                self._depth = 0  # handed over: the next thread finds the flock held
+                self._thread_lock.release()
+                return
+            try:
+                self._run_before_release()
+            finally:
+                self._release()
+            return
         self._depth -= 1
         if self._depth == 0:
-            fd, self._fd = self._fd, None
+            self._release(counted=True)
+        else:
+            self._thread_lock.release()
+
+    def _run_before_release(self) -> None:
+        problem: BaseException | None = None
+        while self._before_release:  # work may leave more work (still holding the lock)
+            key = next(iter(self._before_release))
+            work = self._before_release.pop(key)
+            try:
+                work()
+            except BaseException as exc:
+                problem = problem or exc
+        if problem is not None:
+            raise problem
+
+    def _release(self, counted: bool = False) -> None:
+        if not counted:
+            self._depth = 0
+        fd, self._fd = self._fd, None
+        try:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
-        self._thread_lock.release()
+        finally:
+            self._thread_lock.release()
 
     def _acquire(self) -> None:
         from workerctl.errors import StorageError
         from workerctl.storage.atomic import PRIVATE_FILE, private_dirs
 
-        private_dirs(self.path.parent)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            try:  # the folder is there but for the first lock of a workspace
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            except FileNotFoundError:
+                private_dirs(self.path.parent)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
             if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
                 with contextlib.suppress(OSError):  # a umask such as 0277, an old open file
                     os.fchmod(fd, PRIVATE_FILE)

@@ -10,30 +10,187 @@ damaged: exit 4, named, never written over.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
-from workerctl.storage.atomic import read_json, write_json
+from workerctl.errors import StorageError
+from workerctl.storage.atomic import (
+    PreparedFile,
+    encode_json,
+    parse_json,
+    prepare_text,
+    read_json,
+    write_text_atomic,
+)
 from workerctl.storage.shapes import FieldSpec, Shape, tinydb_file
 
 _SHAPES: dict[tuple[str, tuple], Shape] = {}
 
 
-def read_table(path: Path, table: str, fields: Mapping[str, FieldSpec], *,
-               hint: str | None = None) -> dict[str, dict]:
-    """The table's documents as ``{doc_id: doc}``; ``{}`` when the file does not exist.
-    Each document must hold ``fields`` (``storage.shapes``), else ``DamagedFile``."""
+def table_shape(table: str, fields: Mapping[str, FieldSpec]) -> Shape:
     key = (table, tuple(fields.items()))
     shape = _SHAPES.get(key)
     if shape is None:
         shape = _SHAPES[key] = tinydb_file(table, fields)
+    return shape
+
+
+def read_table(path: Path, table: str, fields: Mapping[str, FieldSpec], *,
+               hint: str | None = None, known: KnownTables | None = None) -> dict[str, dict]:
+    """The table's documents as ``{doc_id: doc}``; ``{}`` when the file does not exist.
+    Each document must hold ``fields`` (``storage.shapes``), else ``DamagedFile``.
+    ``known``: the process's last sight of the file (see ``KnownTables``)."""
+    shape = table_shape(table, fields)
+    if known is not None:
+        return known.read(path, table, shape, hint=hint)
     data = read_json(path, hint=hint, shape=shape)
     return data[table] if data is not None else {}
 
 
-def write_table(path: Path, table: str, docs: dict[str, dict], *, durable: bool = True) -> None:
-    """Replace the file with ``{table: docs}`` atomically (fsynced when ``durable``)."""
-    write_json(path, {table: docs}, sync_data=durable)
+def write_table(path: Path, table: str, docs: dict[str, dict], *, durable: bool = True,
+                known: KnownTables | None = None, ahead: PreparedFile | None = None) -> None:
+    """Replace the file with ``{table: docs}`` atomically (fsynced when ``durable``).
+    ``ahead``: the same content prepared earlier (``KnownTables.prepare``), put in
+    place if it is byte for byte what is to be written."""
+    if known is not None:
+        known.write(path, table, docs, durable=durable, ahead=ahead)
+    else:
+        write_text_atomic(path, encode_json({table: docs}), sync_data=durable)
+
+
+class KnownTables:
+    """The last content this process read or wrote of a few table files.
+
+    One process rewrites the same files again and again under the history lock: a
+    batch's runs commit four times each into the same index shard, ledger worker
+    file and cross-run index files, and the process itself wrote them last.
+    Reading such a file back is cheap; parsing it and checking its shape is not
+    (a 64 KB shard: about 0.4 ms), nor is encoding it whole for each write. So
+    the bytes last seen are kept with their documents: a read that finds the same
+    bytes returns those documents without parsing them again, and a write encodes
+    only the documents that are not the very objects read or written before.
+
+    The key is the file's content, never its ``stat`` (a timestamp's granularity
+    and a reused inode could hide another process's write): a file changed by
+    anyone else reads differently and is parsed and checked as usual.
+
+    Documents are shared with this cache: a caller replaces a document
+    (``docs[k] = new``) and never changes one in place. Each read returns a new
+    outer dict, so a write that fails leaves the cache as the file is.
+
+    ``stage`` keeps a file's next content here instead of writing it, until
+    ``flush``: reads in this process see it, other processes the file as it was.
+    Only for a caller that holds the lock the whole time in between (see
+    ``History.write_table``); a staged file is never evicted.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._seen: OrderedDict[Path, _Seen] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def read(self, path: Path, table: str, shape: Shape, *,
+             hint: str | None = None) -> dict[str, dict]:
+        seen = self._get(path)
+        if seen is not None and seen.staged and seen.table == table:
+            return dict(seen.docs)
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise StorageError(path, exc, "read") from None
+        if seen is not None and seen.raw == raw and seen.table == table:
+            return dict(seen.docs)
+        docs = parse_json(path, raw, hint=hint, shape=shape)[table]
+        self._put(path, _Seen(table, raw, docs, {}))
+        return dict(docs)
+
+    def write(self, path: Path, table: str, docs: dict[str, dict], *,
+              durable: bool = True, ahead: PreparedFile | None = None) -> None:
+        """Replace the file with ``{table: docs}`` atomically, byte for byte what
+        ``write_json`` writes; by putting ``ahead`` in place when it holds exactly
+        those bytes (see ``prepare``)."""
+        raw, parts = self._encode(path, table, docs)
+        if ahead is not None and ahead.key == raw:
+            ahead.publish()
+        else:
+            write_text_atomic(path, raw, sync_data=durable)
+        self._put(path, _Seen(table, raw, dict(docs), parts))
+
+    def prepare(self, path: Path, table: str, docs: dict[str, dict]) -> PreparedFile:
+        """``{table: docs}`` written to a temp file beside ``path`` and fsynced, for a
+        later ``write`` of the same content to put in place (outside a lock now,
+        the rename under it later: ``storage.atomic.PreparedFile``)."""
+        raw, _ = self._encode(path, table, docs)
+        return prepare_text(path, raw, key=raw)
+
+    def _encode(self, path: Path, table: str,
+                docs: dict[str, dict]) -> tuple[bytes, dict[str, tuple[dict, str]]]:
+        seen = self._get(path)
+        before = seen.parts if seen is not None and seen.table == table else {}
+        parts: dict[str, tuple[dict, str]] = {}
+        for key, doc in docs.items():
+            part = before.get(key)
+            if part is None or part[0] is not doc:
+                part = (doc, f"{encode_json(key)}:{encode_json(doc)}")
+            parts[key] = part
+        raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode()
+        return raw, parts
+
+    def stage(self, path: Path, table: str, docs: dict[str, dict], *,
+              durable: bool = True) -> None:
+        """Keep ``{table: docs}`` as the file's next content, written by ``flush``."""
+        seen = self._get(path)
+        parts = seen.parts if seen is not None and seen.table == table else {}
+        durable = durable or bool(seen is not None and seen.staged and seen.durable)
+        self._put(path, _Seen(table, b"", dict(docs), parts, staged=True, durable=durable))
+
+    def flush(self, path: Path) -> None:
+        """Write the staged content of ``path`` (fsynced if any stage asked for it)."""
+        seen = self._get(path)
+        if seen is not None and seen.staged:
+            self.write(path, seen.table, seen.docs, durable=seen.durable)
+
+    def forget(self, path: Path) -> None:
+        """Drop what is known of ``path`` (staged content too): the next read parses
+        the file."""
+        with self._guard:
+            self._seen.pop(path, None)
+
+    def _get(self, path: Path) -> _Seen | None:
+        with self._guard:
+            seen = self._seen.get(path)
+            if seen is not None:
+                self._seen.move_to_end(path)
+            return seen
+
+    def _put(self, path: Path, seen: _Seen) -> None:
+        with self._guard:
+            self._seen[path] = seen
+            self._seen.move_to_end(path)
+            if len(self._seen) > self.size:
+                for old in [p for p, s in self._seen.items() if not s.staged]:
+                    if len(self._seen) <= self.size:
+                        break
+                    del self._seen[old]
+
+
+class _Seen:
+    """One file as last seen: its bytes, its documents, and (once written) each
+    document's JSON beside the object it was encoded from; or, ``staged``, the
+    content it is to have (not written yet: no bytes)."""
+
+    __slots__ = ("docs", "durable", "parts", "raw", "staged", "table")
+
+    def __init__(self, table: str, raw: bytes, docs: dict[str, dict],
+                 parts: dict[str, tuple[dict, str]], *, staged: bool = False,
+                 durable: bool = True) -> None:
+        self.table, self.raw, self.docs, self.parts = table, raw, docs, parts
+        self.staged, self.durable = staged, durable
 
 
 def next_id(docs: dict[str, dict]) -> str:

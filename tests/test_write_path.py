@@ -1,0 +1,342 @@
+"""The history's write path: what one run writes, in which order, and the files a
+process keeps parsed (``storage.tables.KnownTables``) never hiding another writer."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from helpers import run_workerctl
+from workerctl.engine.loop import Engine, StartOptions
+from workerctl.errors import DamagedFile
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.history import History, RunFinishedElsewhere
+from workerctl.storage.faults import FAULT_ENV
+from workerctl.storage.shapes import tinydb_file
+from workerctl.storage.tables import KnownTables
+
+
+def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(workspace, tmp_path):
+    """Created (marker, run file, index), the write intended (run file, index, ledger),
+    the comment, then the end with the write confirmed (run file, index, ledger) and
+    the marker removed: the write's confirmation is no separate save, and no file is
+    written when its content would not change."""
+    points = tmp_path / "points"
+    done = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                         workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    assert done.returncode == 0, done.stderr
+    state = str(workspace.state_dir) + "/"
+    written = []
+    for line in points.read_text().splitlines():
+        path = line.split(" ", 1)[1].removeprefix(state).split("/")
+        written.append("/".join(path[:2]) if path[0] == "comments" else "/".join(path[1:3]))
+    created = ["active/", "runs/", "index/000001.json"]
+    intended = ["runs/", "index/000001.json", "ledger/records", "ledger/workers"]
+    run_end = ["runs/", "index/000001.json", "ledger/records", "ledger/workers", "active/"]
+    assert [w if not w.startswith(("active/", "runs/")) else w[:w.index("/") + 1]
+            for w in written] == [*created, *intended, "comments/T-1042.json", *run_end]
+    ledger = json.loads(run_workerctl("ledger", "list", "--json", workspace=workspace).stdout)
+    assert [e["state"] for e in ledger] == ["committed"]
+
+
+def _edit_in_place(path, old: bytes, new: bytes) -> None:
+    """Another writer's change that keeps the file's inode, size and modification
+    time: only its content tells it apart."""
+    assert len(old) == len(new)
+    before = os.stat(path)
+    data = path.read_bytes()
+    assert data.count(old) == 1
+    with open(path, "r+b") as handle:
+        handle.seek(data.index(old))
+        handle.write(new)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+        (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def test_a_shard_another_writer_changed_is_read_again_even_with_the_same_stat(workspace):
+    engine = Engine(workspace, get_registry())
+    first = engine.start("overdue-task-review", StartOptions(record_id="T-1042"))
+    history = engine.history
+    assert history.list()[0]["trigger"] == "manual"
+    _edit_in_place(history.shard_path(1), b'"trigger":"manual"', b'"trigger":"cron!!"')
+    assert history.list()[0]["trigger"] == "cron!!"
+    # and a write of this process keeps the other writer's change
+    second = engine.start("overdue-task-review", StartOptions(record_id="T-1043"))
+    shard = json.loads(history.shard_path(1).read_text())["runs"]
+    assert {d["id"]: d["trigger"] for d in shard.values()} == \
+        {first.id: "cron!!", second.id: "manual"}
+
+
+def test_a_shard_damaged_after_this_process_wrote_it_is_reported_not_written_over(workspace):
+    engine = Engine(workspace, get_registry())
+    run = engine.start("overdue-task-review", StartOptions(record_id="T-1042"))
+    path = engine.history.shard_path(1)
+    _edit_in_place(path, b'"status":"completed"', b'"status":"complet3d"')
+    damaged = path.read_bytes()
+    with pytest.raises(DamagedFile) as found:
+        engine.history.update(run.id, lambda r: setattr(r, "needs_review", True))
+    assert "complet3d" in str(found.value) or "status" in str(found.value)
+    assert path.read_bytes() == damaged
+    with pytest.raises(DamagedFile):
+        History(workspace).list()
+
+
+@pytest.mark.parametrize("steps", [
+    [{"1": {"a": "é ✓ \u2028", "n": 1.5, "x": None}}, {"2": {"b": [1, {"c": True}]}}],
+    [{"1": {"a": 1}, "2": {"a": 2}}, {"1": None}, {"3": {"a": "three"}}, {"2": None}],
+])
+def test_a_table_written_through_the_cache_is_byte_for_byte_what_write_json_writes(tmp_path,
+                                                                                    steps):
+    known = KnownTables()
+    path = tmp_path / "t.json"
+    shape = tinydb_file("t", {})
+    docs: dict[str, dict] = {}
+    for step in steps:
+        docs = known.read(path, "t", shape)
+        for key, doc in step.items():
+            if doc is None:
+                del docs[key]
+            else:
+                docs[key] = doc
+        known.write(path, "t", docs)
+        assert path.read_text(encoding="utf-8") == json.dumps(
+            {"t": docs}, ensure_ascii=False, separators=(",", ":"))
+    assert known.read(path, "t", shape) == docs == json.loads(path.read_text())["t"]
+
+
+def test_a_failed_write_leaves_the_cache_as_the_file_is(tmp_path):
+    import threading
+
+    from workerctl.errors import StorageError
+
+    known = KnownTables()
+    path = tmp_path / "t.json"
+    shape = tinydb_file("t", {})
+    known.write(path, "t", {"1": {"a": 1}})
+    docs = known.read(path, "t", shape)
+    docs["2"] = {"a": 2}
+    # the temp file's name taken by a folder: the write fails (for root too)
+    (tmp_path / f".t.json.{os.getpid()}.{threading.get_ident()}.tmp").mkdir()
+    with pytest.raises(StorageError):
+        known.write(path, "t", docs)
+    assert json.loads(path.read_text()) == {"t": {"1": {"a": 1}}}
+    assert known.read(path, "t", shape) == {"1": {"a": 1}}
+
+
+def _stored_running(workspace, history: History):
+    engine = Engine(workspace, get_registry(), history=history)
+    _, run = engine.prepare("overdue-task-review", StartOptions(record_id="T-1042"))
+    run.move("queued")
+    run.move("running")
+    return history.create(run)
+
+
+def test_a_run_cancelled_by_another_process_is_not_written_over_and_leaves_no_temp_file(
+        workspace):
+    """The executing process writes its next run file ahead, outside the lock; when
+    another process finished the run meanwhile, that content is thrown away."""
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    other = History(workspace)  # another process's view: its own caches
+    other.update(run.id, lambda r: r.move("cancelled"))
+    run.output = "late"
+    with pytest.raises(RunFinishedElsewhere):
+        mine.save(run, executing=True)
+    assert History(workspace).get(run.id).status == "cancelled"
+    assert not list(workspace.state_dir.rglob(".*.tmp"))
+
+
+def test_a_run_whose_slot_moved_is_written_where_its_summary_now_is(workspace):
+    """A repair may move a run's summary to another slot; the run file written ahead
+    for the old slot is then not used, and the run file names the new one."""
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    stored = json.loads(mine.body_path(run.id).read_text())
+    assert (stored["_shard"], stored["_doc"]) == (1, 1)
+    shard = mine.shard_path(1)
+    shard.write_text(json.dumps({"runs": {"1": {**json.loads(shard.read_text())["runs"]["1"],
+                                                "id": "zzzzzzzz"}}}))
+    run.output = "moved"
+    mine.save(run, executing=True)
+    stored = json.loads(mine.body_path(run.id).read_text())
+    assert (stored["_shard"], stored["_doc"]) == (1, 2)
+    assert json.loads(shard.read_text())["runs"]["2"]["id"] == run.id
+    assert not list(workspace.state_dir.rglob(".*.tmp"))
+
+
+def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_written_afresh(
+        workspace):
+    """The record file's next content is written ahead, outside the lock; another
+    run writing to the same record in between means it is not what is to be written
+    any more: the ledger then holds both runs' effects, not the stale prediction."""
+    import threading
+    import time
+
+    from workerctl.runs.model import now_iso
+
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    other = History(workspace)  # another writer, with its own caches
+    theirs = _stored_running(workspace, other)
+    theirs.side_effects.append({"kind": "comment", "key": f"{theirs.id}:output",
+                                "record_id": "T-1042", "state": "committed", "at": now_iso()})
+    record = mine.ledger.record_path("T-1042")
+    ahead_seen = []
+
+    def other_writer(holding: threading.Event) -> None:
+        with mine.lock:  # the lock is held: this process's save waits for it
+            holding.set()
+            deadline = time.monotonic() + 10
+            while not ahead_seen and time.monotonic() < deadline:
+                ahead_seen.extend(record.parent.glob(f".{record.name}.*.next.tmp"))
+                time.sleep(0.001)
+            other.ledger.sync(theirs, None)
+
+    holding = threading.Event()
+    thread = threading.Thread(target=other_writer, args=(holding,))
+    thread.start()
+    holding.wait(10)
+    run.side_effects.append({"kind": "write", "key": f"{run.id}:output", "record_id": "T-1042",
+                             "state": "intended", "at": now_iso(), "by": "test"})
+    mine.save(run, executing=True)
+    thread.join(10)
+    assert ahead_seen, "the record file was written ahead while the lock was held"
+    effects = json.loads(record.read_text())["effects"].values()
+    assert sorted((e["run_id"], e["state"]) for e in effects) == \
+        sorted([(run.id, "intended"), (theirs.id, "committed")])
+    assert not list(workspace.state_dir.rglob(".*.tmp"))
+
+
+def _batch(workspace, tasks: list[str], env: dict):
+    from helpers import run_workerctl as run
+
+    ids = workspace.root / "ids.txt"
+    ids.write_text("\n".join(tasks) + "\n")
+    return run("run", "start", "overdue-task-review", "--records-from", str(ids), "--jobs", "4",
+               "--json=counts", workspace=workspace, env=env, timeout=120)
+
+
+def _tasks(workspace, count: int) -> list[str]:
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    tasks = [f"T-{n}" for n in range(20000, 20000 + count)]
+    BuiltinRecordStore(workspace).import_records(
+        [{"id": t, "type": "task", "title": f"Task {t}", "status": "todo"} for t in tasks],
+        "test")
+    return tasks
+
+
+@pytest.mark.slow
+def test_a_batch_killed_while_its_threads_hand_the_lock_over_is_settled(tmp_path):
+    """With --jobs 4 the index shard is written once per hand-over chain, not per
+    commit, and finished runs keep their markers until it is. A SIGKILL anywhere
+    in the batch leaves a history the next command settles: every run file listed
+    with the status inspect shows, no unfinished run, no marker left, and every
+    ledger entry written or unknown, as ``test_durability`` asks of single runs."""
+    from test_durability import assert_consistent, fresh
+
+    workspace = fresh(tmp_path, 0)
+    tasks = _tasks(workspace, 12)
+    points = tmp_path / "points"
+    done = _batch(workspace, tasks, {FAULT_ENV: f"trace:{points}"})
+    assert json.loads(done.stdout)["counts"] == {"completed": 12}, done.stderr
+    written = points.read_text().splitlines()
+    shard_writes = sum("/history/index/" in line for line in written)
+    assert shard_writes < 3 * 12, f"{shard_writes} shard writes: no commit was grouped"
+    assert_consistent(workspace)
+    kills = 0
+    step = len(written) // 6  # the count varies with how the threads meet: stay well inside
+    for n, point in enumerate(range(step, 5 * step + 1, step), 1):
+        workspace = fresh(tmp_path, n)
+        tasks = _tasks(workspace, 12)
+        killed = _batch(workspace, tasks, {FAULT_ENV: f"kill:{point}"})
+        assert killed.returncode in (-9, 0), (point, killed.stderr)
+        kills += killed.returncode == -9
+        runs = assert_consistent(workspace)
+        ledger = json.loads(run_workerctl("ledger", "list", "--json",
+                                          workspace=workspace).stdout)
+        states = {e["run_id"]: e["state"] for e in ledger}
+        for run in runs:
+            if run["status"] == "completed":
+                assert states.get(run["id"]) == "committed", (point, run)
+        assert set(states.values()) <= {"committed", "unknown"}, (point, states)
+    assert kills >= 3
+
+
+def test_a_kill_between_the_run_file_and_the_ledger_leaves_the_write_committed_once(
+        workspace, tmp_path):
+    """The run's end is stored in the run file (the comment confirmed) and the
+    process dies before the ledger's record file: the sweep brings the ledger in
+    line with the run file, and the placeholder the comment replaced does not stay
+    behind as an ``intended`` (that is, unknown) write beside it."""
+    points = tmp_path / "points"
+    traced = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
+                           workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    assert traced.returncode == 0
+    ledger_writes = [int(line.split()[0]) for line in points.read_text().splitlines()
+                     if "/ledger/records/" in line]
+    assert len(ledger_writes) == 2  # intended, then committed with the run's end
+    killed = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                           workspace=workspace, env={FAULT_ENV: f"kill:{ledger_writes[1]}"})
+    assert killed.returncode == -9
+    listed = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
+    run = next(r for r in listed if r["record_id"] == "T-1042")
+    assert run["status"] == "completed"
+    ledger = json.loads(run_workerctl("ledger", "list", "--record", "T-1042", "--json",
+                                      workspace=workspace).stdout)
+    assert [(e["run_id"], e["state"], e["kind"]) for e in ledger] == \
+        [(run["id"], "committed", "comment")]
+
+
+def test_the_lock_is_handed_between_threads_and_the_left_work_done_before_it_is_let_go(
+        tmp_path):
+    """Work a holder leaves (``before_release``) is done once, by the last thread of
+    a hand-over chain, before the flock goes; another process meanwhile cannot
+    take the lock."""
+    import fcntl
+    import threading
+    import time
+
+    from workerctl.storage.lock import FileLock
+
+    lock = FileLock(tmp_path / "lock", timeout=5)
+    done: list[str] = []
+    others_could_lock: list[bool] = []
+
+    def probe() -> bool:  # a separate open file: what another process would see
+        fd = os.open(tmp_path / "lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    second_waits = threading.Event()
+
+    def second() -> None:
+        second_waits.set()
+        with lock:
+            others_could_lock.append(probe())
+            assert done == []  # handed over: the first holder's work not done yet
+
+    with lock:
+        lock.before_release("k", lambda: done.append("flushed"))
+        lock.before_release("k", lambda: done.append("twice"))  # one per key
+        thread = threading.Thread(target=second)
+        thread.start()
+        second_waits.wait(5)
+        deadline = time.monotonic() + 5
+        while not lock.waited_for and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert lock.waited_for
+    thread.join(5)
+    assert others_could_lock == [False]
+    assert done == ["flushed"]
+    assert probe()  # let go at the end of the chain
