@@ -19,6 +19,8 @@ Layout under ``.workerctl/history/indexes/`` (TinyDB databases)::
                                   histogram of durations, the index shards it spans
     pending/RUNID                 a write in progress: left behind only by a crash,
                                   and then the indexes are rebuilt from the shards
+    pending/staged-PID            the same for the writes a batch staged for one
+                                  hand-over chain (``History.write_shared``)
 
 A ref names the index shard and document of the run's summary, so a query
 reads its refs and then only the shards they name. The files are derived data:
