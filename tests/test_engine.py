@@ -332,3 +332,41 @@ def test_a_detached_run_whose_executor_disappeared_fails_clearly(workspace):
     assert done.status == "failed" and done.error.kind == "executor_error"
     assert "no-such-executor" in done.error.message
     assert History(workspace).unfinished() == {}
+
+
+def test_one_thread_beats_for_every_executing_run_and_none_outlives_them():
+    """A batch executes many runs at once: one thread touches every run's heartbeat
+    (not one thread each), stops touching a run's the moment it ends, and is gone
+    when none is left (nothing is running at the process's exit)."""
+    import threading
+    import time
+
+    from workerctl.engine.heartbeat import Heartbeat
+
+    class Sink:
+        def __init__(self) -> None:
+            self.beats: list[str] = []
+
+        def heartbeat(self, run_id: str) -> None:
+            self.beats.append(run_id)
+
+    def beaters() -> int:
+        return sum(t.name == "workerctl-heartbeat" for t in threading.enumerate())
+
+    sink = Sink()
+    first, second = Heartbeat(sink, "a", 0.02), Heartbeat(sink, "b", 0.02)
+    first.start()
+    second.start()
+    time.sleep(0.2)
+    assert beaters() == 1
+    assert sink.beats.count("a") >= 3 and sink.beats.count("b") >= 3
+    first.stop()
+    stopped_at = sink.beats.count("a")
+    time.sleep(0.1)
+    assert sink.beats.count("a") == stopped_at  # no beat after stop() returned
+    assert sink.beats.count("b") > 3
+    second.stop()
+    deadline = time.monotonic() + 2
+    while beaters() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert beaters() == 0

@@ -182,3 +182,28 @@ def test_a_damaged_index_file_is_reported_left_alone_and_rebuilt(workspace, wcli
     row = next(r for r in json.loads(wcli("workers", "list", "--json").stdout)
                if r["name"] == "overdue-task-review")
     assert row["last_status"] == "completed"
+
+
+def test_a_run_killed_before_its_first_index_entry_is_listed_by_worker(workspace, tmp_path):
+    """Killed after a new run's file, before its summary reached the shard: the sweep
+    puts the summary back, and the cross-run indexes (rebuilt because the cut write
+    left its note) list it; a rebuild made while the sweep was still settling it
+    would not (the note is kept for the next reader, not acted on mid-sweep)."""
+    from workerctl.storage.faults import FAULT_ENV
+
+    History(workspace).indexes.ensure()
+    points = tmp_path / "points"
+    run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
+                  workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    first_shard = next(int(line.split()[0]) for line in points.read_text().splitlines()
+                       if "/history/index/" in line)
+    killed = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
+                           workspace=workspace, env={FAULT_ENV: f"kill:{first_shard}"})
+    assert killed.returncode == -9
+    listed = json.loads(run_workerctl("runs", "list", "--limit", "0", "--json",
+                                      workspace=workspace).stdout)
+    assert len(listed) == 2 and {r["status"] for r in listed} == {"completed", "failed"}
+    by_worker = json.loads(run_workerctl("runs", "list", "--worker", "overdue-task-review",
+                                         "--limit", "0", "--json", workspace=workspace).stdout)
+    assert [(r["id"], r["status"]) for r in by_worker] == \
+        [(r["id"], r["status"]) for r in listed]

@@ -232,11 +232,12 @@ def _tasks(workspace, count: int) -> list[str]:
 
 @pytest.mark.slow
 def test_a_batch_killed_while_its_threads_hand_the_lock_over_is_settled(tmp_path):
-    """With --jobs 4 the index shard is written once per hand-over chain, not per
-    commit, and finished runs keep their markers until it is. A SIGKILL anywhere
-    in the batch leaves a history the next command settles: every run file listed
-    with the status inspect shows, no unfinished run, no marker left, and every
-    ledger entry written or unknown, as ``test_durability`` asks of single runs."""
+    """With --jobs 4 the index shard (and the cross-run indexes, when built) is
+    written once per hand-over chain, not per commit, and finished runs keep their
+    markers until it is. A SIGKILL anywhere in the batch leaves a history the next
+    command settles: every run file listed with the status inspect shows, the
+    indexes agreeing, no unfinished run, no marker left, and every ledger entry
+    written or unknown, as ``test_durability`` asks of single runs."""
     from test_durability import assert_consistent, fresh
 
     workspace = fresh(tmp_path, 0)
@@ -253,10 +254,17 @@ def test_a_batch_killed_while_its_threads_hand_the_lock_over_is_settled(tmp_path
     for n, point in enumerate(range(step, 5 * step + 1, step), 1):
         workspace = fresh(tmp_path, n)
         tasks = _tasks(workspace, 12)
+        if n % 2:  # the cross-run indexes built: they are staged too
+            History(workspace).indexes.ensure()
         killed = _batch(workspace, tasks, {FAULT_ENV: f"kill:{point}"})
         assert killed.returncode in (-9, 0), (point, killed.stderr)
         kills += killed.returncode == -9
         runs = assert_consistent(workspace)
+        by_worker = json.loads(run_workerctl("runs", "list", "--worker", "overdue-task-review",
+                                             "--limit", "0", "--json",
+                                             workspace=workspace).stdout)
+        assert [(r["id"], r["status"]) for r in by_worker] == \
+            [(r["id"], r["status"]) for r in runs], point  # from the cross-run indexes
         ledger = json.loads(run_workerctl("ledger", "list", "--json",
                                           workspace=workspace).stdout)
         states = {e["run_id"]: e["state"] for e in ledger}
@@ -340,3 +348,44 @@ def test_the_lock_is_handed_between_threads_and_the_left_work_done_before_it_is_
     assert others_could_lock == [False]
     assert done == ["flushed"]
     assert probe()  # let go at the end of the chain
+
+
+def test_cross_run_indexes_kept_by_a_batch_equal_a_rebuild(workspace, monkeypatch):
+    """In a --jobs 4 batch the cross-run index files are staged with the shard and
+    written once per hand-over chain (ref logs rolling over to new shards inside a
+    chain included): what they say afterwards equals what a rebuild from the
+    shards says, and no note is left saying a write is under way."""
+    from workerctl.engine.batch import BatchRunner
+    from workerctl.runs import indexes as indexes_module
+    from workerctl.runs.history import RunFilter
+
+    monkeypatch.setattr(indexes_module, "REFS_PER_SHARD", 5)
+    tasks = _tasks(workspace, 40)
+    history = History(workspace)
+    history.indexes.ensure()  # built: every status change now updates them
+    engine = Engine(workspace, get_registry(), history=history)
+    staged = []
+    flush = History._flush
+
+    def counting_flush(self):
+        staged.append(len(self._staged))
+        flush(self)
+
+    monkeypatch.setattr(History, "_flush", counting_flush)
+    result = BatchRunner(engine, jobs=4).run("overdue-task-review", tasks, StartOptions())
+    assert result.counts == {"completed": 40}
+    assert staged and max(staged) > 1, "some commits' index files were grouped"
+    assert not list((history.indexes.root / "pending").iterdir())
+
+    def answers(h: History) -> list:
+        return [h.indexes.worker_stats(),
+                h.indexes.counts(),
+                [r["id"] for r in h.list(RunFilter(workers=("overdue-task-review",)), None)],
+                # refs by status are added as runs finish, and read shard by shard:
+                # threads finish out of creation order, so only the set is compared
+                sorted(r["id"] for r in h.list(RunFilter(statuses=("completed",)), None)),
+                [[r["id"] for r in h.list(RunFilter(record_id=t), None)] for t in tasks]]
+
+    kept = answers(History(workspace))
+    History(workspace).indexes.rebuild()
+    assert answers(History(workspace)) == kept

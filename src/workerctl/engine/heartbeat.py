@@ -62,11 +62,18 @@ class _Beater:
         self._reset()
 
     def _reset(self) -> None:
+        self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
         self._due: dict[Heartbeat, float] = {}
         self._thread: threading.Thread | None = None
 
     def add(self, beat: Heartbeat) -> None:
+        if self._pid != os.getpid():
+            # a forked child (an RQ work horse) starts afresh: the parent's thread is
+            # not here, and its lock may have been held at the fork (checked here, not
+            # with os.register_at_fork, whose hold on this object until the very end
+            # of the interpreter cost every process about 2 ms at exit)
+            self._reset()
         with self._cond:
             self._due[beat] = time.monotonic() + beat.every
             if self._thread is None:
@@ -76,17 +83,23 @@ class _Beater:
             self._cond.notify()
 
     def discard(self, beat: Heartbeat) -> None:
+        if self._pid != os.getpid():
+            return  # a forked child that added nothing (its lock may be the parent's, held)
         with self._cond:
             self._due.pop(beat, None)
+            if not self._due:
+                self._cond.notify()  # the thread ends: none is left at the process's exit
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 now = time.monotonic()
+                if not self._due:
+                    self._thread = None  # the next add() starts another
+                    return
                 due = [b for b, at in self._due.items() if at <= now]
                 if not due:
-                    nearest = min(self._due.values(), default=None)
-                    self._cond.wait(None if nearest is None else nearest - now)
+                    self._cond.wait(min(self._due.values()) - now)
                     continue
                 for beat in due:
                     self._due[beat] = now + beat.every
@@ -96,5 +109,3 @@ class _Beater:
 
 
 _BEATER = _Beater()
-if hasattr(os, "register_at_fork"):  # a forked child (an RQ work horse) starts afresh
-    os.register_at_fork(after_in_child=_BEATER._reset)

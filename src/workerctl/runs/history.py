@@ -154,8 +154,10 @@ class History:
         self._paths: dict[tuple[str, ...], Path] = {}
         #: unfinished runs this process wrote last: id -> (shard, doc, side effects)
         self._written: dict[str, tuple[int, int, list[dict]]] = {}
-        #: shards staged (``_shard_write``) and finished runs whose marker waits for them
+        #: files staged (``write_shared``), and the notes and finished runs' markers
+        #: to remove once they are written
         self._staged: set[Path] = set()
+        self._notes: list[Path] = []
         self._finished: list[str] = []
 
     # -- paths --
@@ -197,44 +199,79 @@ class History:
 
     def _shard_write(self, shard: int, docs: dict[str, dict], *, may_stage: bool = False) -> None:
         """Write an index shard: at once; or, with ``may_stage`` (a run's commit)
-        while other threads of this process wait for the lock (a batch), staged in
-        ``self.tables`` and written once just before the lock is let go
-        (``FileLock.before_release``, which meanwhile hands the lock from thread to
-        thread for at most ``HANDOVER_SECONDS``): one shard write for a chain of
-        commits instead of one each. Until then the markers of runs that finished
+        while other threads of this process wait for the lock (a batch), staged
+        (``write_shared``). Until it is written the markers of runs that finished
         stay (``_unmark``): a crash in between leaves them naming a dead process,
         and the sweep settles those runs from their run files, as after any crash
         between a run file and its index entry."""
-        path = self.shard_path(shard)
-        if may_stage and (self._staged or (self.lock.held and self.lock.waited_for)):
-            self.tables.stage(path, TABLE, docs)
+        self.write_shared(self.shard_path(shard), TABLE, docs, may_stage=may_stage)
+
+    def staging(self) -> bool:
+        """Whether a commit now stages the files every run shares (see ``write_shared``)."""
+        return bool(self._staged) or (self.lock.held and self.lock.waited_for)
+
+    def write_shared(self, path: Path, table: str, docs: dict[str, dict], *,
+                     durable: bool = True, may_stage: bool = True) -> None:
+        """Write a file every run's commit rewrites (an index shard, a cross-run index
+        file): at once; or, with ``may_stage`` while other threads of this process
+        wait for the lock (a batch), staged in ``self.tables`` and written once just
+        before the lock is let go (``FileLock.before_release``, which meanwhile
+        hands the lock from thread to thread for at most ``HANDOVER_SECONDS``): one
+        write for a chain of commits instead of one each."""
+        if may_stage and self.staging():
+            self.tables.stage(path, table, docs, durable=durable)
             self._staged.add(path)
             self.lock.before_release(self, self._flush)
         else:
-            self.tables.write(path, TABLE, docs)
+            self.tables.write(path, table, docs, durable=durable)
+
+    def staged_in(self, folder: Path) -> builtins.list[Path]:
+        """The staged files of ``folder`` (not on disk yet: a listing misses them)."""
+        return [path for path in self._staged if path.parent == folder]
+
+    def after_flush(self, note: Path) -> None:
+        """Remove ``note`` (a file saying a write is under way) once the staged files
+        are written; while it stays, readers know the files may be behind."""
+        if note not in self._notes:
+            self._notes.append(note)
+        self.lock.before_release(self, self._flush)
+
+    def deferred(self, note: Path) -> bool:
+        """Whether ``note`` waits for the staged files (it is no crash's leftover)."""
+        return note in self._notes
+
+    def flush_staged(self) -> None:
+        """Write what is staged now (before something reads the files from disk)."""
+        if self._staged or self._notes or self._finished:
+            self._flush()
 
     def _unmark(self, run_id: str) -> None:
         """Remove a finished run's marker once its index entry is written (now, or
-        when the staged shards are)."""
+        when the staged files are)."""
         if self._staged:
             self._finished.append(run_id)
         else:
             self.clear_marker(run_id)
 
     def _flush(self) -> None:
-        """Write the staged files, then remove the markers of the runs that finished
-        meanwhile (under the lock, just before it is let go). If a write fails, what
-        was staged is dropped (the files on disk are what the next reader sees) and
-        those markers stay, for the sweep to settle once this process is gone."""
+        """Write the staged files (index shards first, then the cross-run indexes),
+        then remove the notes and the markers of the runs that finished meanwhile
+        (under the lock, just before it is let go). If a write fails, what was
+        staged is dropped (the files on disk are what the next reader sees) and the
+        notes and markers stay: readers rebuild the cross-run indexes, and the
+        sweep settles those runs once this process is gone."""
         staged, self._staged = self._staged, set()
+        notes, self._notes = self._notes, []
         finished, self._finished = self._finished, []
         try:
-            for path in sorted(staged):  # index shards before the ledger's summaries
+            for path in sorted(staged):  # history/index/ sorts before history/indexes/
                 self.tables.flush(path)
         except BaseException:
             for path in staged:
                 self.tables.forget(path)
             raise
+        for note in notes:
+            note.unlink(missing_ok=True)
         for run_id in finished:
             self.clear_marker(run_id)
 

@@ -19,6 +19,8 @@ Layout under ``.workerctl/history/indexes/`` (TinyDB databases)::
                                   histogram of durations, the index shards it spans
     pending/RUNID                 a write in progress: left behind only by a crash,
                                   and then the indexes are rebuilt from the shards
+    pending/staged-PID            the same for the writes a batch staged for one
+                                  hand-over chain (``History.write_shared``)
 
 A ref names the index shard and document of the run's summary, so a query
 reads its refs and then only the shards they name. The files are derived data:
@@ -84,33 +86,44 @@ def percentile(histogram: dict[str, int], fraction: float) -> float | None:
 class RefLog:
     """Refs to runs in creation order, in shards of ``REFS_PER_SHARD``."""
 
-    def __init__(self, folder: Path, hint: str) -> None:
+    def __init__(self, folder: Path, hint: str, history: History | None = None) -> None:
         self.folder = folder
         self.hint = hint
+        self.history = history  # read and written through its tables (staged in a batch)
 
     def shards(self) -> list[int]:
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
-            return []
-        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+            names = []
+        if self.history is not None:  # a shard staged in this process is not on disk yet
+            names = [*names, *(p.name for p in self.history.staged_in(self.folder))]
+        return sorted({int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()})
 
     def _path(self, shard: int) -> Path:
         return self.folder / f"{shard:06d}.json"
 
     def read(self, shard: int) -> dict[str, dict]:
-        return read_table(self._path(shard), "refs", REF_FIELDS, hint=self.hint)
+        return read_table(self._path(shard), "refs", REF_FIELDS, hint=self.hint,
+                          known=self.history.tables if self.history else None)
 
-    def append(self, refs: list[dict]) -> None:
+    def append(self, refs: list[dict], *, stage: bool = True) -> None:
         shards = self.shards()
         shard = shards[-1] if shards else 1
         docs = self.read(shard) if shards else {}
         for ref in refs:
             if len(docs) >= REFS_PER_SHARD:
-                write_table(self._path(shard), "refs", docs, durable=False)
+                self._write(shard, docs, stage)
                 shard, docs = shard + 1, {}
             docs[next_id(docs)] = ref
-        write_table(self._path(shard), "refs", docs, durable=False)
+        self._write(shard, docs, stage)
+
+    def _write(self, shard: int, docs: dict[str, dict], stage: bool) -> None:
+        if self.history is not None:
+            self.history.write_shared(self._path(shard), "refs", docs, durable=False,
+                                      may_stage=stage)
+        else:
+            write_table(self._path(shard), "refs", docs, durable=False)
 
     def newest(self) -> Iterator[dict]:
         """Refs, newest first (one shard read at a time)."""
@@ -123,6 +136,7 @@ class Indexes:
     def __init__(self, history: History) -> None:
         self.history = history
         self.root: Path = history.root / "indexes"
+        self._kept: set[str] = set()  # runs whose crash note stays for a rebuild
 
     # -- files --
 
@@ -132,7 +146,7 @@ class Indexes:
 
     def _log(self, kind: str, key: str) -> RefLog:
         folder = self.root / kind / safe_name(key)
-        return RefLog(folder, self._hint(folder))
+        return RefLog(folder, self._hint(folder), self.history)
 
     def record_log(self, record_id: str) -> RefLog:
         import zlib
@@ -145,14 +159,22 @@ class Indexes:
 
     def _workers(self) -> dict[str, dict]:
         return read_table(self.workers_path, "workers", WORKER_FIELDS,
-                          hint=self._hint(self.workers_path))
+                          hint=self._hint(self.workers_path), known=self.history.tables)
 
     def _hours_path(self, day: str) -> Path:
         return self.root / "hours" / f"{day}.json"
 
     def _hours(self, day: str) -> dict[str, dict]:
         path = self._hours_path(day)
-        return read_table(path, "hours", HOUR_FIELDS, hint=self._hint(path))
+        return read_table(path, "hours", HOUR_FIELDS, hint=self._hint(path),
+                          known=self.history.tables)
+
+    def _write(self, path: Path, table: str, docs: dict[str, dict], *,
+               stage: bool = True) -> None:
+        """Derived files (not fsynced), staged with the shards in a batch
+        (``History.write_shared``); documents read here are shared with the
+        process's tables, so a changed one is a new dict, never changed in place."""
+        self.history.write_shared(path, table, docs, durable=False, may_stage=stage)
 
     def days(self) -> list[str]:
         try:
@@ -181,22 +203,40 @@ class Indexes:
 
     def begin(self, run_id: str) -> None:
         """Say a write of ``run_id`` is under way (``end`` says it is done): a crash in
-        between leaves the file, and the next reader rebuilds the indexes."""
+        between leaves the file, and the next reader rebuilds the indexes. In a
+        batch whose writes are staged (``History.write_shared``) one note stands for
+        the whole chain and goes once the staged files are written."""
         if not (self.root / "meta.json").exists():
             return
         folder = self.root / "pending"
-        if (folder / run_id).exists():
+        note = folder / run_id
+        if note.exists() and not self.history.deferred(note):
             # a crash cut an earlier write of this same run (the sweep is now marking
-            # it crashed): this write's end() would clear that note, so rebuild first
-            self.rebuild()
+            # it crashed): the note stays (end() leaves it), so the next reader
+            # rebuilds the indexes once the sweep has put every summary back in the
+            # shards; a rebuild now would miss the runs it has not settled yet
+            self._kept.add(run_id)
+            return
+        if self.history.staging():
+            note = folder / f"staged-{os.getpid()}"
+            if self.history.deferred(note):
+                return
+            self.history.after_flush(note)
         try:
-            os.close(os.open(folder / run_id, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
         except FileNotFoundError:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(folder / run_id, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
 
     def end(self, run_id: str) -> None:
-        (self.root / "pending" / run_id).unlink(missing_ok=True)
+        if run_id in self._kept:
+            self._kept.discard(run_id)
+            return
+        note = self.root / "pending" / run_id
+        if self.history.staging():
+            self.history.after_flush(note)  # the staged files it covers are not written yet
+        else:
+            note.unlink(missing_ok=True)
 
     # -- writing (under the history lock) --
 
@@ -215,11 +255,11 @@ class Indexes:
             self._log("by-status", run.status).append([ref])
             if summary["error_kind"]:
                 self._log("by-error", summary["error_kind"]).append([ref])
-        self._count_worker([(summary, old)])
-        self._count_hours([(summary, old, shard)])
+        self._count_worker([(summary, old)], stage=True)
+        self._count_hours([(summary, old, shard)], stage=True)
 
     def _count_worker(self, changes: Iterable[tuple[dict, str | None]],
-                      sign: int = 1) -> None:
+                      sign: int = 1, *, stage: bool = False) -> None:
         docs = self._workers()
         by_name = {d["name"]: k for k, d in docs.items()}
         for summary, old in changes:
@@ -228,7 +268,10 @@ class Indexes:
                 key = by_name[summary["worker"]] = next_id(docs)
                 docs[key] = {"name": summary["worker"], "counts": {}, "error_kinds": {},
                              "recent": [], "last": None}
-            doc = docs[key]
+            was = docs[key]
+            doc = docs[key] = {**was, "counts": dict(was["counts"]),
+                               "error_kinds": dict(was["error_kinds"]),
+                               "recent": list(was["recent"])}
             counts = doc["counts"]
             if old:
                 counts[old] = counts.get(old, 0) - 1
@@ -246,10 +289,10 @@ class Indexes:
                                      + doc["recent"])
                     doc["recent"].sort(key=lambda r: r[1], reverse=True)
                     del doc["recent"][RECENT:]
-        write_table(self.workers_path, "workers", docs, durable=False)
+        self._write(self.workers_path, "workers", docs, stage=stage)
 
     def _count_hours(self, changes: Iterable[tuple[dict, str | None, int]],
-                     sign: int = 1) -> None:
+                     sign: int = 1, *, stage: bool = False) -> None:
         by_day: dict[str, list] = {}
         for change in changes:
             by_day.setdefault(change[0]["created"][:10], []).append(change)
@@ -265,7 +308,9 @@ class Indexes:
                                  "counts": {}, "tokens": 0, "input_tokens": 0,
                                  "output_tokens": 0, "cost": {}, "priced": 0,
                                  "durations": {}, "shards": [shard, shard]}
-                doc = docs[key]
+                was = docs[key]
+                doc = docs[key] = {**was, "counts": dict(was["counts"]), "cost": dict(was["cost"]),
+                                   "durations": dict(was["durations"])}
                 doc["shards"] = [min(doc["shards"][0], shard), max(doc["shards"][1], shard)]
                 counts = doc["counts"]
                 if old:
@@ -276,7 +321,7 @@ class Indexes:
                     if summary.get("duration") is not None:
                         bucket = _bucket(summary["duration"])
                         doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
-            write_table(self._hours_path(day), "hours", docs, durable=False)
+            self._write(self._hours_path(day), "hours", docs, stage=stage)
 
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
         """Runs removed by ``runs prune``: their counts go; refs to them are skipped
@@ -287,14 +332,15 @@ class Indexes:
         self._count_hours([(s, None, shard) for s, shard in doomed], sign=-1)
         gone = {s["id"] for s, _ in doomed}
         docs = self._workers()
-        for doc in docs.values():
+        for key, was in list(docs.items()):
+            doc = docs[key] = dict(was)
             if doc["last"] and doc["last"]["id"] in gone:
                 newest = next(iter(self._fetch(self._log("by-worker", doc["name"]).newest(),
                                                None)), None)
                 doc["last"] = newest and {"id": newest["id"], "created": newest["created"],
                                           "status": newest["status"]}
             doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
-        write_table(self.workers_path, "workers", docs, durable=False)
+        self._write(self.workers_path, "workers", docs, stage=False)
 
     def rebuild(self) -> str | None:
         """Every index from the index shards (``runs reindex``, or after a crash).
@@ -306,6 +352,7 @@ class Indexes:
 
         kept = None
         with self.history.lock:
+            self.history.flush_staged()  # the shards are read from disk below
             if self.root.is_dir() and _any_damaged(self.root):
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
                 kept = str(self.root.with_name(f"indexes.old-{stamp}"))

@@ -86,7 +86,7 @@ class KnownTables:
     ``History.write_table``); a staged file is never evicted.
     """
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 24) -> None:
         self.size = size
         self._seen: OrderedDict[Path, _Seen] = OrderedDict()
         self._guard = threading.Lock()
