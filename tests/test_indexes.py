@@ -207,3 +207,54 @@ def test_a_run_killed_before_its_first_index_entry_is_listed_by_worker(workspace
                                          "--limit", "0", "--json", workspace=workspace).stdout)
     assert [(r["id"], r["status"]) for r in by_worker] == \
         [(r["id"], r["status"]) for r in listed]
+
+
+def _scan_counts(history: History, since, until, by: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for d in history.iter_summaries():
+        if (since and d["created"] < since) or (until and d["created"] >= until):
+            continue
+        group = d["worker"] if by == "worker" else d["created"][:10]
+        out.setdefault(group, {})
+        out[group][d["status"]] = out[group].get(d["status"], 0) + 1
+    return out
+
+
+def _index_counts(history: History, since, until, by: str) -> dict[str, dict[str, int]]:
+    per = history.indexes.counts(since=since, until=until, by=by)
+    return {g: {s: n for s, n in item["counts"].items() if n} for g, item in per.items()
+            if any(item["counts"].values())}
+
+
+def test_counts_over_whole_and_cut_days_equal_a_full_scan(workspace):
+    """Whole days are counted from their day docs, the days a bound cuts by the hour
+    and the hour it cuts run by run: every combination gives the full scan's counts."""
+    history = seeded(workspace)
+    now = dt.datetime.now(dt.UTC)
+
+    def ago(days):
+        return None if days is None else iso(now - dt.timedelta(days=days))
+
+    for since, until in ((None, None), (11.3, None), (None, 4.7), (20.2, 3.1), (2.05, 2.01),
+                         (6.5, 6.2)):
+        for by in ("worker", "day"):
+            want = _scan_counts(history, ago(since), ago(until), by)
+            assert _index_counts(history, ago(since), ago(until), by) == want, (since, until)
+
+
+def test_indexes_built_by_an_older_version_are_rebuilt_before_they_are_read(workspace):
+    """Version 1 had no whole-day docs: counted from such files, whole days would
+    count nothing. Its meta.json says so, and the first reader rebuilds."""
+    from workerctl.runs.indexes import HOUR_FIELDS
+    from workerctl.storage.tables import read_table, write_table
+
+    history = seeded(workspace)
+    want = _scan_counts(history, None, None, "worker")
+    root = history.indexes.root
+    for path in (root / "hours").glob("*.json"):  # as version 1 left them
+        docs = read_table(path, "hours", HOUR_FIELDS)
+        write_table(path, "hours", {k: d for k, d in docs.items() if len(d["hour"]) == 13},
+                    durable=False)
+    write_table(root / "meta.json", "meta", {"1": {"version": 1}}, durable=False)
+    fresh = History(workspace)  # a new process: nothing cached
+    assert _index_counts(fresh, None, None, "worker") == want

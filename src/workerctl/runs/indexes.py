@@ -45,13 +45,14 @@ if TYPE_CHECKING:
     from workerctl.runs.history import History, RunFilter
     from workerctl.runs.model import Run
 
-VERSION = 1
+VERSION = 2  # 2: the hourly counts hold whole-day docs too
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
 REFUSAL = "worker_not_runnable"  # a paused or draft worker's refusal: not a failure
 BUCKETS = 64  # record ids hash into this many by-record folders
 HIST_BASE = 1.05  # duration histogram: buckets 5 % wide
 
+META_FIELDS: dict[str, FieldSpec] = {"version": int}
 REF_FIELDS: dict[str, FieldSpec] = {"id": str, "created": str, "shard": int, "doc": int}
 WORKER_FIELDS: dict[str, FieldSpec] = {"name": str, "counts": dict, "error_kinds": dict,
                                        "recent": list, "last": (dict, type(None))}
@@ -185,9 +186,13 @@ class Indexes:
     # -- readiness --
 
     def ready(self) -> bool:
-        """Whether the indexes can be trusted: built, and no write was cut by a crash."""
-        if not (self.root / "meta.json").exists():
-            return False
+        """Whether the indexes can be trusted: built, in this version's layout, and no
+        write was cut by a crash."""
+        meta = self.root / "meta.json"
+        built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta),
+                           known=self.history.tables)
+        if built.get("1", {}).get("version") != VERSION:
+            return False  # not built yet, or by an older workerctl: rebuilt on first use
         try:
             return not os.listdir(self.root / "pending")
         except FileNotFoundError:
@@ -300,27 +305,10 @@ class Indexes:
             docs = self._hours(day)
             where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
             for summary, old, shard in items:
-                hour, model = summary["created"][:13], summary.get("model")
-                key = where.get((hour, summary["worker"], model))
-                if key is None:
-                    key = where[(hour, summary["worker"], model)] = next_id(docs)
-                    docs[key] = {"hour": hour, "worker": summary["worker"], "model": model,
-                                 "counts": {}, "tokens": 0, "input_tokens": 0,
-                                 "output_tokens": 0, "cost": {}, "priced": 0,
-                                 "durations": {}, "shards": [shard, shard]}
-                was = docs[key]
-                doc = docs[key] = {**was, "counts": dict(was["counts"]), "cost": dict(was["cost"]),
-                                   "durations": dict(was["durations"])}
-                doc["shards"] = [min(doc["shards"][0], shard), max(doc["shards"][1], shard)]
-                counts = doc["counts"]
-                if old:
-                    counts[old] = counts.get(old, 0) - 1
-                counts[summary["status"]] = counts.get(summary["status"], 0) + sign
-                if summary["status"] in FINISHED and (old not in FINISHED or sign < 0):
-                    _money(doc, summary, sign)
-                    if summary.get("duration") is not None:
-                        bucket = _bucket(summary["duration"])
-                        doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
+                # the run's hour, and its whole day (a doc whose "hour" is the day): a
+                # count over whole days reads one doc per worker a day, not 24
+                for hour in (summary["created"][:13], day):
+                    _count(docs, where, hour, summary, old, shard, sign)
             self._write(self._hours_path(day), "hours", docs, stage=stage)
 
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
@@ -485,12 +473,14 @@ class Indexes:
         for day in self.days():
             if (since and day < since[:10]) or (until and day > until[:10]):
                 continue
+            # a day no bound cuts is counted from its whole-day docs, else by the hour
+            whole = (not since or since[:10] < day) and (not until or day < until[:10])
             for doc in self._hours(day).values():
-                if workers and doc["worker"] not in workers:
-                    continue
                 hour = doc["hour"]
-                if hour in cut_hours or (since and hour < since[:13]) \
-                        or (until and hour > until[:13]):
+                if (len(hour) == 10) != whole or (workers and doc["worker"] not in workers):
+                    continue
+                if not whole and (hour in cut_hours or (since and hour < since[:13])
+                                  or (until and hour > until[:13])):
                     continue
                 _add(per, _group(doc, by), doc["counts"], doc, doc["durations"])
         for hour in sorted(cut_hours):
@@ -532,6 +522,31 @@ def _any_damaged(root: Path) -> bool:
         if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
             return True
     return False
+
+
+def _count(docs: dict[str, dict], where: dict[tuple, str], hour: str, summary: dict,
+           old: str | None, shard: int, sign: int) -> None:
+    """Count one change of a run into the doc of ``hour`` (or of a whole day)."""
+    model = summary.get("model")
+    key = where.get((hour, summary["worker"], model))
+    if key is None:
+        key = where[(hour, summary["worker"], model)] = next_id(docs)
+        docs[key] = {"hour": hour, "worker": summary["worker"], "model": model,
+                     "counts": {}, "tokens": 0, "input_tokens": 0, "output_tokens": 0,
+                     "cost": {}, "priced": 0, "durations": {}, "shards": [shard, shard]}
+    was = docs[key]
+    doc = docs[key] = {**was, "counts": dict(was["counts"]), "cost": dict(was["cost"]),
+                       "durations": dict(was["durations"])}
+    doc["shards"] = [min(doc["shards"][0], shard), max(doc["shards"][1], shard)]
+    counts = doc["counts"]
+    if old:
+        counts[old] = counts.get(old, 0) - 1
+    counts[summary["status"]] = counts.get(summary["status"], 0) + sign
+    if summary["status"] in FINISHED and (old not in FINISHED or sign < 0):
+        _money(doc, summary, sign)
+        if summary.get("duration") is not None:
+            bucket = _bucket(summary["duration"])
+            doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
 
 
 def _zero() -> dict:
