@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
 
 import pytest
 
@@ -245,16 +246,12 @@ def test_counts_over_whole_and_cut_days_equal_a_full_scan(workspace):
 def test_indexes_built_by_an_older_version_are_rebuilt_before_they_are_read(workspace):
     """Version 1 had no whole-day docs: counted from such files, whole days would
     count nothing. Its meta.json says so, and the first reader rebuilds."""
-    from workerctl.runs.indexes import HOUR_FIELDS
-    from workerctl.storage.tables import read_table, write_table
+    from workerctl.storage.tables import write_table
 
     history = seeded(workspace)
     want = _scan_counts(history, None, None, "worker")
     root = history.indexes.root
-    for path in (root / "hours").glob("*.json"):  # as version 1 left them
-        docs = read_table(path, "hours", HOUR_FIELDS)
-        write_table(path, "hours", {k: d for k, d in docs.items() if len(d["hour"]) == 13},
-                    durable=False)
+    shutil.rmtree(root / "days")  # as version 1 left them: hourly counts only
     write_table(root / "meta.json", "meta", {"1": {"version": 1}}, durable=False)
     fresh = History(workspace)  # a new process: nothing cached
     assert _index_counts(fresh, None, None, "worker") == want

@@ -17,6 +17,8 @@ Layout under ``.workerctl/history/indexes/`` (TinyDB databases)::
     by-error/KIND/000001.json     failed runs by error kind
     hours/2026-11-27.json         per hour and worker: counts by status, tokens, a
                                   histogram of durations, the index shards it spans
+    days/2026-11.json             the same per day and worker: a count over whole days
+                                  (runs stats, prune --dry-run) reads these few files
     pending/RUNID                 a write in progress: left behind only by a crash,
                                   and then the indexes are rebuilt from the shards
     pending/staged-PID            the same for the writes a batch staged for one
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from workerctl.runs.history import History, RunFilter
     from workerctl.runs.model import Run
 
-VERSION = 2  # 2: the hourly counts hold whole-day docs too
+VERSION = 2  # 2: whole-day counts in days/MONTH.json beside the hourly ones
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
 REFUSAL = "worker_not_runnable"  # a paused or draft worker's refusal: not a failure
@@ -165,6 +167,14 @@ class Indexes:
     def _hours_path(self, day: str) -> Path:
         return self.root / "hours" / f"{day}.json"
 
+    def _days_path(self, month: str) -> Path:
+        return self.root / "days" / f"{month}.json"
+
+    def _days(self, month: str) -> dict[str, dict]:
+        path = self._days_path(month)
+        return read_table(path, "days", HOUR_FIELDS, hint=self._hint(path),
+                          known=self.history.tables)
+
     def _hours(self, day: str) -> dict[str, dict]:
         path = self._hours_path(day)
         return read_table(path, "hours", HOUR_FIELDS, hint=self._hint(path),
@@ -177,9 +187,9 @@ class Indexes:
         process's tables, so a changed one is a new dict, never changed in place."""
         self.history.write_shared(path, table, docs, durable=False, may_stage=stage)
 
-    def days(self) -> list[str]:
+    def _months(self) -> list[str]:
         try:
-            return sorted(n[:-5] for n in os.listdir(self.root / "hours") if n.endswith(".json"))
+            return sorted(n[:-5] for n in os.listdir(self.root / "days") if n.endswith(".json"))
         except FileNotFoundError:
             return []
 
@@ -298,18 +308,22 @@ class Indexes:
 
     def _count_hours(self, changes: Iterable[tuple[dict, str | None, int]],
                      sign: int = 1, *, stage: bool = False) -> None:
-        by_day: dict[str, list] = {}
-        for change in changes:
-            by_day.setdefault(change[0]["created"][:10], []).append(change)
-        for day, items in by_day.items():
-            docs = self._hours(day)
-            where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
-            for summary, old, shard in items:
-                # the run's hour, and its whole day (a doc whose "hour" is the day): a
-                # count over whole days reads one doc per worker a day, not 24
-                for hour in (summary["created"][:13], day):
-                    _count(docs, where, hour, summary, old, shard, sign)
-            self._write(self._hours_path(day), "hours", docs, stage=stage)
+        # each change counts in its hour (hours/DAY.json) and in its whole day
+        # (days/MONTH.json): a count over whole days reads a few small month files,
+        # not every day's hours
+        for period, path_of, table, key in ((10, self._hours_path, "hours", 13),
+                                            (7, self._days_path, "days", 10)):
+            grouped: dict[str, list] = {}
+            for change in changes if isinstance(changes, list) else list(changes):
+                grouped.setdefault(change[0]["created"][:period], []).append(change)
+            for name, items in grouped.items():
+                path = path_of(name)
+                docs = read_table(path, table, HOUR_FIELDS, hint=self._hint(path),
+                                  known=self.history.tables)
+                where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
+                for summary, old, shard in items:
+                    _count(docs, where, summary["created"][:key], summary, old, shard, sign)
+                self._write(path, table, docs, stage=stage)
 
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
         """Runs removed by ``runs prune``: their counts go; refs to them are skipped
@@ -345,7 +359,7 @@ class Indexes:
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
                 kept = str(self.root.with_name(f"indexes.old-{stamp}"))
                 os.replace(self.root, kept)
-            for name in ("by-worker", "by-record", "by-status", "by-error", "hours",
+            for name in ("by-worker", "by-record", "by-status", "by-error", "hours", "days",
                          "workers.json", "meta.json"):
                 path = self.root / name
                 if path.is_dir():
@@ -470,17 +484,24 @@ class Indexes:
         for bound in (since, until):
             if bound:
                 cut_hours.add(bound[:13])
-        for day in self.days():
+        # days no bound cuts: from their whole-day docs (days/MONTH.json)
+        for month in self._months():
+            if (since and month < since[:7]) or (until and month > until[:7]):
+                continue
+            for doc in self._days(month).values():
+                day = doc["hour"]
+                if (since and day <= since[:10]) or (until and day >= until[:10]) \
+                        or (workers and doc["worker"] not in workers):
+                    continue
+                _add(per, _group(doc, by), doc["counts"], doc, doc["durations"])
+        # the days a bound cuts: by the hour, but for the hour it cuts (below)
+        for day in sorted({bound[:10] for bound in (since, until) if bound}):
             if (since and day < since[:10]) or (until and day > until[:10]):
                 continue
-            # a day no bound cuts is counted from its whole-day docs, else by the hour
-            whole = (not since or since[:10] < day) and (not until or day < until[:10])
             for doc in self._hours(day).values():
                 hour = doc["hour"]
-                if (len(hour) == 10) != whole or (workers and doc["worker"] not in workers):
-                    continue
-                if not whole and (hour in cut_hours or (since and hour < since[:13])
-                                  or (until and hour > until[:13])):
+                if (workers and doc["worker"] not in workers) or hour in cut_hours \
+                        or (since and hour < since[:13]) or (until and hour > until[:13]):
                     continue
                 _add(per, _group(doc, by), doc["counts"], doc, doc["durations"])
         for hour in sorted(cut_hours):
