@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +94,19 @@ def write_text_atomic(path: Path, text: str | bytes, *, sync_data: bool = True,
     """
     # unique per process and thread; cheaper than mkstemp on this hot path
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    try:
+    with _temp_goes_on_failure(path, tmp):
         if not cache:
             write_point(path)
         _write_temp(path, tmp, text, sync_data=sync_data, private=private)
         os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _temp_goes_on_failure(path: Path, tmp: Path) -> Iterator[None]:
+    """Whatever stops a write to ``tmp`` (a full disk, a kill signal's exception,
+    Ctrl-C) removes ``tmp``; an OS refusal becomes a StorageError naming ``path``."""
+    try:
+        yield
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -151,15 +160,9 @@ class PreparedFile:
         tmp, self.tmp = self.tmp, None
         if tmp is None:
             raise RuntimeError(f"{self.path}: prepared content published twice")
-        try:
+        with _temp_goes_on_failure(self.path, tmp):
             write_point(self.path)
             os.replace(tmp, self.path)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(exc, OSError):
-                raise StorageError(self.path, exc) from None
-            raise
 
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
@@ -173,14 +176,8 @@ def prepare_text(path: Path, text: str | bytes, *, key: Any = None,
     """Write and fsync ``path``'s next content to a temp file beside it (see
     ``PreparedFile``); ``key`` says what the content was made for."""
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.next.tmp"
-    try:
+    with _temp_goes_on_failure(path, tmp):
         _write_temp(path, tmp, text, sync_data=sync_data)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise StorageError(path, exc) from None
-        raise
     return PreparedFile(path, tmp, key)
 
 
