@@ -164,20 +164,14 @@ class Indexes:
         return read_table(self.workers_path, "workers", WORKER_FIELDS,
                           hint=self._hint(self.workers_path), known=self.history.tables)
 
-    def _hours_path(self, day: str) -> Path:
-        return self.root / "hours" / f"{day}.json"
+    def _counts_path(self, table: str, period: str) -> Path:
+        return self.root / table / f"{period}.json"
 
-    def _days_path(self, month: str) -> Path:
-        return self.root / "days" / f"{month}.json"
-
-    def _days(self, month: str) -> dict[str, dict]:
-        path = self._days_path(month)
-        return read_table(path, "days", HOUR_FIELDS, hint=self._hint(path),
-                          known=self.history.tables)
-
-    def _hours(self, day: str) -> dict[str, dict]:
-        path = self._hours_path(day)
-        return read_table(path, "hours", HOUR_FIELDS, hint=self._hint(path),
+    def _counts(self, table: str, period: str) -> dict[str, dict]:
+        """The counts per hour (``hours``, one file a day) or per whole day (``days``,
+        one file a month), by worker and model."""
+        path = self._counts_path(table, period)
+        return read_table(path, table, HOUR_FIELDS, hint=self._hint(path),
                           known=self.history.tables)
 
     def _write(self, path: Path, table: str, docs: dict[str, dict], *,
@@ -311,19 +305,17 @@ class Indexes:
         # each change counts in its hour (hours/DAY.json) and in its whole day
         # (days/MONTH.json): a count over whole days reads a few small month files,
         # not every day's hours
-        for period, path_of, table, key in ((10, self._hours_path, "hours", 13),
-                                            (7, self._days_path, "days", 10)):
+        changes = list(changes)
+        for table, period, key in (("hours", 10, 13), ("days", 7, 10)):
             grouped: dict[str, list] = {}
-            for change in changes if isinstance(changes, list) else list(changes):
+            for change in changes:
                 grouped.setdefault(change[0]["created"][:period], []).append(change)
             for name, items in grouped.items():
-                path = path_of(name)
-                docs = read_table(path, table, HOUR_FIELDS, hint=self._hint(path),
-                                  known=self.history.tables)
+                docs = self._counts(table, name)
                 where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
                 for summary, old, shard in items:
                     _count(docs, where, summary["created"][:key], summary, old, shard, sign)
-                self._write(path, table, docs, stage=stage)
+                self._write(self._counts_path(table, name), table, docs, stage=stage)
 
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
         """Runs removed by ``runs prune``: their counts go; refs to them are skipped
@@ -488,7 +480,7 @@ class Indexes:
         for month in self._months():
             if (since and month < since[:7]) or (until and month > until[:7]):
                 continue
-            for doc in self._days(month).values():
+            for doc in self._counts("days", month).values():
                 day = doc["hour"]
                 if (since and day <= since[:10]) or (until and day >= until[:10]) \
                         or (workers and doc["worker"] not in workers):
@@ -498,7 +490,7 @@ class Indexes:
         for day in sorted({bound[:10] for bound in (since, until) if bound}):
             if (since and day < since[:10]) or (until and day > until[:10]):
                 continue
-            for doc in self._hours(day).values():
+            for doc in self._counts("hours", day).values():
                 hour = doc["hour"]
                 if (workers and doc["worker"] not in workers) or hour in cut_hours \
                         or (since and hour < since[:13]) or (until and hour > until[:13]):
@@ -519,7 +511,7 @@ class Indexes:
         return per
 
     def _hour_runs(self, hour: str, workers: tuple[str, ...]) -> Iterator[dict]:
-        docs = [d for d in self._hours(hour[:10]).values() if d["hour"] == hour]
+        docs = [d for d in self._counts("hours", hour[:10]).values() if d["hour"] == hour]
         if not docs:
             return
         first = min(d["shards"][0] for d in docs)
