@@ -265,7 +265,7 @@ class Indexes:
             if summary["error_kind"]:
                 self._log("by-error", summary["error_kind"]).append([ref])
         self._count_worker([(summary, old)], stage=True)
-        self._count_hours([(summary, old, shard)], stage=True)
+        self._count_hours_and_days([(summary, old, shard)], stage=True)
 
     def _count_worker(self, changes: Iterable[tuple[dict, str | None]],
                       sign: int = 1, *, stage: bool = False) -> None:
@@ -300,7 +300,7 @@ class Indexes:
                     del doc["recent"][RECENT:]
         self._write(self.workers_path, "workers", docs, stage=stage)
 
-    def _count_hours(self, changes: Iterable[tuple[dict, str | None, int]],
+    def _count_hours_and_days(self, changes: Iterable[tuple[dict, str | None, int]],
                      sign: int = 1, *, stage: bool = False) -> None:
         # each change counts in its hour (hours/DAY.json) and in its whole day
         # (days/MONTH.json): a count over whole days reads a few small month files,
@@ -323,7 +323,7 @@ class Indexes:
         if not doomed or not (self.root / "meta.json").exists():
             return
         self._count_worker([(s, None) for s, _ in doomed], sign=-1)
-        self._count_hours([(s, None, shard) for s, shard in doomed], sign=-1)
+        self._count_hours_and_days([(s, None, shard) for s, shard in doomed], sign=-1)
         gone = {s["id"] for s, _ in doomed}
         docs = self._workers()
         for key, was in list(docs.items()):
@@ -380,7 +380,7 @@ class Indexes:
                 folder = self.root / kind / (key if kind == "by-record" else safe_name(key))
                 RefLog(folder, self._hint(folder)).append(refs)
             self._count_worker([(s, None) for s, _, _ in pairs])
-            self._count_hours([(s, None, shard) for s, shard, _ in pairs])
+            self._count_hours_and_days([(s, None, shard) for s, shard, _ in pairs])
             write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}},
                         durable=False)
             shutil.rmtree(self.root / "pending", ignore_errors=True)
@@ -467,9 +467,9 @@ class Indexes:
     def counts(self, *, since: str | None = None, until: str | None = None,
                workers: tuple[str, ...] = (), by: str = "worker") -> dict[str, dict]:
         """Per worker (or day, or model): counts by status, tokens, cost and a duration
-        histogram of the runs created in [since, until), from the hourly counts plus,
-        for the hour each bound cuts, the runs themselves (read from the shards that
-        hour spans)."""
+        histogram of the runs created in [since, until), from the daily counts, the
+        hourly ones of a day a bound cuts, and for the hour each bound cuts the runs
+        themselves (read from the shards that hour spans)."""
         self.ensure()
         per: dict[str, dict] = {}
         cut_hours: set[str] = set()

@@ -64,7 +64,7 @@ class KnownTables:
     """The last content this process read or wrote of a few table files.
 
     One process rewrites the same files again and again under the history lock: a
-    batch's runs commit four times each into the same index shard, ledger worker
+    batch's runs commit three times each into the same index shard, ledger worker
     file and cross-run index files, and the process itself wrote them last.
     Reading such a file back is cheap; parsing it and checking its shape is not
     (a 64 KB shard: about 0.4 ms), nor is encoding it whole for each write. So
@@ -83,7 +83,7 @@ class KnownTables:
     ``stage`` keeps a file's next content here instead of writing it, until
     ``flush``: reads in this process see it, other processes the file as it was.
     Only for a caller that holds the lock the whole time in between (see
-    ``History.write_table``); a staged file is never evicted.
+    ``History.write_shared``); a staged file is never evicted.
     """
 
     def __init__(self, size: int = 24) -> None:
