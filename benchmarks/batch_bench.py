@@ -48,15 +48,27 @@ def workspace_with_tasks(root: Path, count: int):
     workspace = init_workspace(root, get_registry())
     tasks = [f"T-{n}" for n in range(10000, 10000 + count)]
     BuiltinRecordStore(workspace).import_records(
-        [{"id": t, "type": "task", "title": f"Task {t}", "status": "todo",
-          "due": "2026-01-01", "links": {"project": "P-7"}} for t in tasks], "benchmark")
+        [
+            {
+                "id": t,
+                "type": "task",
+                "title": f"Task {t}",
+                "status": "todo",
+                "due": "2026-01-01",
+                "links": {"project": "P-7"},
+            }
+            for t in tasks
+        ],
+        "benchmark",
+    )
     return workspace, tasks
 
 
 def cli(workspace, *args: str, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run([*WORKERCTL, "-w", str(workspace.root), *args], capture_output=True,
-                          text=True, env=env, **kw)
+    return subprocess.run(
+        [*WORKERCTL, "-w", str(workspace.root), *args], capture_output=True, text=True, env=env, **kw
+    )
 
 
 def batch_against_processes(tmp: Path, runs: int, jobs: int) -> dict:
@@ -65,8 +77,17 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int) -> dict:
     ids = tmp / "ids.txt"
     ids.write_text("\n".join(tasks) + "\n")
     began = time.perf_counter()
-    done = cli(one, "run", "start", "overdue-task-review", "--records-from", str(ids),
-               "--jobs", str(jobs), "--json=counts")
+    done = cli(
+        one,
+        "run",
+        "start",
+        "overdue-task-review",
+        "--records-from",
+        str(ids),
+        "--jobs",
+        str(jobs),
+        "--json=counts",
+    )
     batch_seconds = time.perf_counter() - began
     assert json.loads(done.stdout)["counts"] == {"completed": runs}, done.stdout + done.stderr
     began = time.perf_counter()
@@ -74,9 +95,15 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int) -> dict:
         result = cli(many, "run", "start", "overdue-task-review", "--task", task)
         assert result.returncode == 0, result.stderr
     each_seconds = time.perf_counter() - began
-    return {"runs": runs, "jobs": jobs, "batch_s": batch_seconds, "each_s": each_seconds,
-            "batch_runs_per_s": runs / batch_seconds, "each_runs_per_s": runs / each_seconds,
-            "speedup": each_seconds / batch_seconds}
+    return {
+        "runs": runs,
+        "jobs": jobs,
+        "batch_s": batch_seconds,
+        "each_s": each_seconds,
+        "batch_runs_per_s": runs / batch_seconds,
+        "each_runs_per_s": runs / each_seconds,
+        "speedup": each_seconds / batch_seconds,
+    }
 
 
 def watch_latency(tmp: Path, steps: int) -> dict:
@@ -86,13 +113,15 @@ def watch_latency(tmp: Path, steps: int) -> dict:
         "name: stepper\nstatus: active\ninstructions: Read the task.\n"
         "context_sources: [tasks]\ntool_categories: [productivity]\n"
         f"output_mode: review_note\nmax_iterations: {steps + 1}\ntimeout: 120\n"
-        "executor: " + json.dumps({"name": "echo", "script": [*script, {"output": "done"}]})
-        + "\n")
-    run_id = cli(workspace, "run", "start", "stepper", "--task", "T-1042",
-                 "--detach").stdout.strip()
-    proc = subprocess.Popen([*WORKERCTL, "-w", str(workspace.root), "run", "watch", run_id,
-                             "--format", "ndjson"], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "NO_COLOR": "1"})
+        "executor: " + json.dumps({"name": "echo", "script": [*script, {"output": "done"}]}) + "\n"
+    )
+    run_id = cli(workspace, "run", "start", "stepper", "--task", "T-1042", "--detach").stdout.strip()
+    proc = subprocess.Popen(
+        [*WORKERCTL, "-w", str(workspace.root), "run", "watch", run_id, "--format", "ndjson"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     shown: dict[int, float] = {}
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -106,9 +135,12 @@ def watch_latency(tmp: Path, steps: int) -> dict:
         if it["number"] in shown and it["tool_calls"]:
             recorded = dt.datetime.fromisoformat(it["finished"].replace("Z", "+00:00"))
             delays.append((shown[it["number"]] - recorded.timestamp()) * 1000)
-    return {"steps": len(delays), "median_ms": statistics.median(delays),
-            "p95_ms": sorted(delays)[max(0, round(0.95 * len(delays)) - 1)],
-            "max_ms": max(delays)}
+    return {
+        "steps": len(delays),
+        "median_ms": statistics.median(delays),
+        "p95_ms": sorted(delays)[max(0, round(0.95 * len(delays)) - 1)],
+        "max_ms": max(delays),
+    }
 
 
 def fsync_ms(folder: Path, count: int = 50) -> float:
@@ -131,25 +163,36 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--dir", default=None, help="where the workspaces go (default: /tmp)")
-    parser.add_argument("--no-bytecode", action="store_true",
-                        help="leave PYTHONDONTWRITEBYTECODE as it is (where it is set, every "
-                             "process then compiles workerctl again: about 75 ms a process)")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="leave PYTHONDONTWRITEBYTECODE as it is (where it is set, every "
+        "process then compiles workerctl again: about 75 ms a process)",
+    )
     args = parser.parse_args()
     if not args.no_bytecode:
         compile_bytecode()  # the figures an installed package gives (history_bench says why)
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         tmp = Path(folder)
         figures = batch_against_processes(tmp, args.runs, args.jobs)
-        print(f"{figures['runs']} runs, one process with --jobs {figures['jobs']}: "
-              f"{figures['batch_s']:.2f} s ({figures['batch_runs_per_s']:.1f} runs/s)")
-        print(f"{figures['runs']} runs, one process each:      {figures['each_s']:.2f} s "
-              f"({figures['each_runs_per_s']:.1f} runs/s)")
-        print(f"speed-up: {figures['speedup']:.1f}x (target: at least 20x); "
-              f"{fsync_ms(tmp):.1f} ms per fsync in {tmp.parent}")
+        print(
+            f"{figures['runs']} runs, one process with --jobs {figures['jobs']}: "
+            f"{figures['batch_s']:.2f} s ({figures['batch_runs_per_s']:.1f} runs/s)"
+        )
+        print(
+            f"{figures['runs']} runs, one process each:      {figures['each_s']:.2f} s "
+            f"({figures['each_runs_per_s']:.1f} runs/s)"
+        )
+        print(
+            f"speed-up: {figures['speedup']:.1f}x (target: at least 20x); "
+            f"{fsync_ms(tmp):.1f} ms per fsync in {tmp.parent}"
+        )
         latency = watch_latency(tmp, args.steps)
-        print(f"run watch: {latency['steps']} steps shown {latency['median_ms']:.0f} ms "
-              f"(median), {latency['p95_ms']:.0f} ms (p95), {latency['max_ms']:.0f} ms (max) "
-              "after being recorded (target: under 100 ms)")
+        print(
+            f"run watch: {latency['steps']} steps shown {latency['median_ms']:.0f} ms "
+            f"(median), {latency['p95_ms']:.0f} ms (p95), {latency['max_ms']:.0f} ms (max) "
+            "after being recorded (target: under 100 ms)"
+        )
 
 
 if __name__ == "__main__":

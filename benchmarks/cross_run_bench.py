@@ -58,8 +58,7 @@ def real_runs(workspace) -> list[Run]:
     engine = Engine(workspace, get_registry())
     out = []
     for task in ("T-1042", "T-1043", "T-2001", "T-3001"):
-        out.append(engine.start("overdue-task-review", StartOptions(record_id=task,
-                                                                    allow_repeat=True)))
+        out.append(engine.start("overdue-task-review", StartOptions(record_id=task, allow_repeat=True)))
     return out
 
 
@@ -78,12 +77,20 @@ def copies(templates: list[Run], count: int, rng: random.Random) -> list[Run]:
         run.record_id = f"T-{rng.randint(1000, 9999)}"
         offsets = [0, 10, 40, 40 + rng.randint(50, 3000)]
         run.created = iso(created)
-        run.transitions = [{"status": t["status"], "at": iso(created + dt.timedelta(
-            milliseconds=offsets[min(i, 3)]))} for i, t in enumerate(template.transitions)]
-        run.side_effects = [{**e, "record_id": run.record_id, "key": f"{run.id}:output",
-                             "at": run.transitions[-1]["at"],
-                             "committed_at": run.transitions[-1]["at"]}
-                            for e in template.side_effects]
+        run.transitions = [
+            {"status": t["status"], "at": iso(created + dt.timedelta(milliseconds=offsets[min(i, 3)]))}
+            for i, t in enumerate(template.transitions)
+        ]
+        run.side_effects = [
+            {
+                **e,
+                "record_id": run.record_id,
+                "key": f"{run.id}:output",
+                "at": run.transitions[-1]["at"],
+                "committed_at": run.transitions[-1]["at"],
+            }
+            for e in template.side_effects
+        ]
         if run.status == "failed" and rng.random() < 0.3:
             run.error = RunError("crashed", "the process executing this run died")
         run.owner = {}
@@ -95,8 +102,7 @@ def build(workspace, count: int) -> History:
     history = History(workspace)
     templates = real_runs(workspace)  # they stay in the history; the copies join them
     for run in copies(templates, count - len(templates), random.Random(count)):
-        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0},
-                   sync_data=False)
+        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0}, sync_data=False)
     result = history.reindex()
     assert result["runs"] == count, result
     return history
@@ -115,8 +121,9 @@ def cold(argv: list[str], repeat: int, peak: bool = True) -> tuple[float, float]
             raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr.decode()}")
     mb = float("nan")
     if peak and os.path.exists(GNU_TIME):
-        out = subprocess.run([GNU_TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+        out = subprocess.run(
+            [GNU_TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         mb = int(out.stderr.strip().splitlines()[-1]) / 1024
     return statistics.median(times), mb
 
@@ -146,23 +153,35 @@ def commands(history: History) -> dict[str, list[str]]:
         "runs list --error-kind crashed": ["runs", "list", "--error-kind", "crashed"],
         "runs stats": ["runs", "stats"],
         "runs stats --since 7d": ["runs", "stats", "--since", "7d"],
-        "runs prune --older-than 30d --dry-run": ["runs", "prune", "--older-than", "30d",
-                                                  "--dry-run"],
+        "runs prune --older-than 30d --dry-run": ["runs", "prune", "--older-than", "30d", "--dry-run"],
         "run troubleshoot ID": ["run", "troubleshoot", real],
         "run rerun ID (refused by the guard)": ["run", "rerun", done],
     }
 
 
 def same_last_run(exe: list[str], ws: list[str]) -> None:
-    rows = json.loads(subprocess.run([*exe, *ws, "workers", "list", "--json"],
-                                     capture_output=True, text=True, check=True).stdout)
+    rows = json.loads(
+        subprocess.run(
+            [*exe, *ws, "workers", "list", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     for row in rows:
-        listed = json.loads(subprocess.run(
-            [*exe, *ws, "runs", "list", "--worker", row["name"], "--limit", "1", "--json"],
-            capture_output=True, text=True, check=True).stdout)
-        shown = json.loads(subprocess.run([*exe, *ws, "worker", "show", row["name"], "--json"],
-                                          capture_output=True, text=True,
-                                          check=True).stdout)["recent_runs"]
+        listed = json.loads(
+            subprocess.run(
+                [*exe, *ws, "runs", "list", "--worker", row["name"], "--limit", "1", "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        shown = json.loads(
+            subprocess.run(
+                [*exe, *ws, "worker", "show", row["name"], "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["recent_runs"]
         newest = listed[0]["id"] if listed else None
         assert row["last_run"] == newest == (shown[0]["id"] if shown else None), row["name"]
 
@@ -185,8 +204,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--keep", type=Path, help="Build the histories in this folder and "
-                                                  "reuse them on the next run.")
+    parser.add_argument(
+        "--keep", type=Path, help="Build the histories in this folder and reuse them on the next run."
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     script = Path(sys.executable).parent / "workerctl"
@@ -201,8 +221,11 @@ def main() -> None:
         same_last_run(exe, ws)
         used = disk(history.root)
         per_run[size] = {k: v / size for k, v in used.items()}
-        print(f"{size:>7} runs: built in {built:.0f} s (0: reused); "
-              f"{sum(used.values()) / size / 1024:.1f} KB on disk per run", flush=True)
+        print(
+            f"{size:>7} runs: built in {built:.0f} s (0: reused); "
+            f"{sum(used.values()) / size / 1024:.1f} KB on disk per run",
+            flush=True,
+        )
     # Every command at every size, interleaved round by round beside python -c pass, so
     # that the load of a shared machine falls on all of them alike.
     plan = {size: commands(histories[size]) for size in sizes}
@@ -227,12 +250,10 @@ def main() -> None:
             _, peak = cold([*exe, *ws, *plan[size][name]], 0)
             medians.append(statistics.median(times[(name, size)]))
             cells += f"{medians[-1]:>9.1f} {peak:>5.1f}M"
-        print(f"{name:<42}{cells}{medians[-1] / medians[0]:>8.2f}"
-              f"{medians[-1] / passed:>8.1f}")
+        print(f"{name:<42}{cells}{medians[-1] / medians[0]:>8.2f}{medians[-1] / passed:>8.1f}")
     print()
     for size, parts in per_run.items():
-        shown = ", ".join(f"{k} {v:,.0f} B" for k, v in sorted(parts.items(),
-                                                                 key=lambda kv: -kv[1]))
+        shown = ", ".join(f"{k} {v:,.0f} B" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
         print(f"{size:>7} runs, disk per run: {sum(parts.values()):,.0f} B ({shown})")
 
 

@@ -32,24 +32,37 @@ def main() -> None:
         # comment file then holds one worker comment, not hundreds
         tasks = [f"T-{n}" for n in range(10000, 10000 + args.runs + 20)]
         BuiltinRecordStore(workspace).import_records(
-            [{"id": t, "type": "task", "title": f"Task {t}", "status": "todo",
-              "due": "2026-01-01", "links": {"project": "P-7"},
-              "comments": [{"author": "Ann", "text": "Waiting on the vendor."}]}
-             for t in tasks], "benchmark")
+            [
+                {
+                    "id": t,
+                    "type": "task",
+                    "title": f"Task {t}",
+                    "status": "todo",
+                    "due": "2026-01-01",
+                    "links": {"project": "P-7"},
+                    "comments": [{"author": "Ann", "text": "Waiting on the vendor."}],
+                }
+                for t in tasks
+            ],
+            "benchmark",
+        )
         engine = Engine(workspace, registry)
         for task in tasks[-20:]:  # warm-up: imports, caches, first shard
             engine.start("overdue-task-review", StartOptions(record_id=task))
         times = []
         for i in range(args.runs):
             began = time.perf_counter()
-            run = engine.start("overdue-task-review",
-                               StartOptions(record_id=tasks[i]))
+            run = engine.start("overdue-task-review", StartOptions(record_id=tasks[i]))
             times.append((time.perf_counter() - began) * 1000)
             assert run.status == "completed", run.error
-        print(f"engine overhead, echo executor, {args.runs} runs in one process "
-              f"(history + task comment writes, fsynced):")
-        print(f"  median {statistics.median(times):.2f} ms/run, mean {statistics.mean(times):.2f} "
-              f"ms/run, p95 {sorted(times)[int(len(times) * 0.95)]:.2f} ms/run")
+        print(
+            f"engine overhead, echo executor, {args.runs} runs in one process "
+            f"(history + task comment writes, fsynced):"
+        )
+        print(
+            f"  median {statistics.median(times):.2f} ms/run, mean {statistics.mean(times):.2f} "
+            f"ms/run, p95 {sorted(times)[int(len(times) * 0.95)]:.2f} ms/run"
+        )
 
 
 if __name__ == "__main__":

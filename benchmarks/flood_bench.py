@@ -58,23 +58,29 @@ def main() -> None:
         argv = json.dumps([sys.executable, str(program), str(args.mb)])
         (workspace.workers_dir / "flood.yaml").write_text(
             "name: flood\nstatus: active\ninstructions: flood\noutput_mode: review_note\n"
-            f"executor: {{name: command, argv: {argv}, timeout: 600}}\ntimeout: 600\n")
+            f"executor: {{name: command, argv: {argv}, timeout: 600}}\ntimeout: 600\n"
+        )
         baseline = _peak(workspace, "runs", "list")
         result = _run(workspace, "run", "start", "flood", "--json")
         run = json.loads(result.stdout)
         body = workspace.history_dir / "runs" / run["id"][:2] / f"{run['id']}.json"
-        print(f"flood of {args.mb} MB stdout (a final text) + {args.mb} MB stderr, "
-              f"max_field_bytes 1000000")
+        print(f"flood of {args.mb} MB stdout (a final text) + {args.mb} MB stderr, max_field_bytes 1000000")
         print(f"  status: {run['status']}  output: {len(run['output'] or ''):,} characters")
-        print(f"  peak memory of workerctl: {_peak_of(result) / 1024:.1f} MB "
-              f"(runs list, for scale: {baseline / 1024:.1f} MB)")
+        print(
+            f"  peak memory of workerctl: {_peak_of(result) / 1024:.1f} MB "
+            f"(runs list, for scale: {baseline / 1024:.1f} MB)"
+        )
         print(f"  run file: {body.stat().st_size / 1e6:.2f} MB")
 
 
 def _run(workspace, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", MEASURED, "-w", str(workspace.root), *args],
-                          capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", MEASURED, "-w", str(workspace.root), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=900,
+    )
 
 
 def _peak_of(result: subprocess.CompletedProcess) -> int:

@@ -32,8 +32,23 @@ from workerctl.storage.atomic import write_json
 from workerctl.workspace import init_workspace
 
 WORDS = [
-    "blocker", "vendor", "glossary", "legal", "review", "launch", "catalogue", "translation",
-    "invoice", "customer", "owner", "deadline", "agency", "marketing", "budget", "risk", "follow-up",
+    "blocker",
+    "vendor",
+    "glossary",
+    "legal",
+    "review",
+    "launch",
+    "catalogue",
+    "translation",
+    "invoice",
+    "customer",
+    "owner",
+    "deadline",
+    "agency",
+    "marketing",
+    "budget",
+    "risk",
+    "follow-up",
 ]
 
 
@@ -57,8 +72,12 @@ print((time.perf_counter() - began) * 1000)
 def transition(workspace, run_id: str) -> tuple[float, float]:
     """(whole cold process ms, the transition's own ms inside it)."""
     began = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", TRANSITION, str(workspace.root), run_id],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", TRANSITION, str(workspace.root), run_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return (time.perf_counter() - began) * 1000, float(out.stdout)
 
 
@@ -73,32 +92,65 @@ def fake_run(rng: random.Random, created: dt.datetime) -> Run:
     output = None if failed else " ".join(rng.choice(WORDS) for _ in range(220))
     iterations = []
     for n in range(1, 4):
-        calls = [] if n == 3 else [ToolCallRecord(
-            name="read_task", arguments={"task_id": f"T-{rng.randint(1000, 9999)}"},
-            category="productivity", allowed=True, ok=True,
-            result_summary=" ".join(rng.choice(WORDS) for _ in range(20)))]
-        iterations.append(Iteration(number=n, started=iso(stamps[1]), finished=iso(stamps[2]),
-                                    text=output if n == 3 else None, tool_calls=calls,
-                                    usage={"model": "echo", "latency_ms": 12.5}))
+        calls = (
+            []
+            if n == 3
+            else [
+                ToolCallRecord(
+                    name="read_task",
+                    arguments={"task_id": f"T-{rng.randint(1000, 9999)}"},
+                    category="productivity",
+                    allowed=True,
+                    ok=True,
+                    result_summary=" ".join(rng.choice(WORDS) for _ in range(20)),
+                )
+            ]
+        )
+        iterations.append(
+            Iteration(
+                number=n,
+                started=iso(stamps[1]),
+                finished=iso(stamps[2]),
+                text=output if n == 3 else None,
+                tool_calls=calls,
+                usage={"model": "echo", "latency_ms": 12.5},
+            )
+        )
     task = f"T-{rng.randint(1000, 9999)}"
     return Run(
-        id=new_run_id(), worker=rng.choice(["overdue-task-review", "crm-activity-summary",
-                                            "handoff-preparation"]),
-        config_hash="471aa72220dd", config={"name": "overdue-task-review", "status": "active"},
-        executor="echo", created=iso(created), status=final,
-        transitions=[{"status": s, "at": iso(t)} for s, t in
-                     zip(["pending", "queued", "running", final], stamps, strict=True)],
-        record_id=task, record_type="task", record_title="A task title",
+        id=new_run_id(),
+        worker=rng.choice(["overdue-task-review", "crm-activity-summary", "handoff-preparation"]),
+        config_hash="471aa72220dd",
+        config={"name": "overdue-task-review", "status": "active"},
+        executor="echo",
+        created=iso(created),
+        status=final,
+        transitions=[
+            {"status": s, "at": iso(t)}
+            for s, t in zip(["pending", "queued", "running", final], stamps, strict=True)
+        ],
+        record_id=task,
+        record_type="task",
+        record_title="A task title",
         iterations=iterations,
-        context={"sources": ["tasks", "projects"], "records": [
-            {"type": "task", "id": task}, {"type": "project", "id": "P-7"},
-            {"type": "doc", "id": "D-2"}, {"type": "company", "id": "CO-3"}]},
-        side_effects=[] if failed else [{"kind": "comment", "record_id": task,
-                                         "comment_id": "c-3", "key": "x:output",
-                                         "created": True}],
+        context={
+            "sources": ["tasks", "projects"],
+            "records": [
+                {"type": "task", "id": task},
+                {"type": "project", "id": "P-7"},
+                {"type": "doc", "id": "D-2"},
+                {"type": "company", "id": "CO-3"},
+            ],
+        },
+        side_effects=[]
+        if failed
+        else [
+            {"kind": "comment", "record_id": task, "comment_id": "c-3", "key": "x:output", "created": True}
+        ],
         output=output,
         error=RunError("tool_not_allowed", "tool 'read_invoice' is in category 'finance'")
-        if failed else None,
+        if failed
+        else None,
     )
 
 
@@ -110,8 +162,7 @@ def build(workspace, count: int) -> History:
     for n in range(count):
         run = fake_run(rng, start + step * n)
         # no slot yet: reindex gives each run its own (a run file names its slot)
-        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0},
-                   sync_data=False)
+        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0}, sync_data=False)
     history.reindex()  # builds the shards from the run files, as the real store would
     return history
 
@@ -135,8 +186,9 @@ def cold(argv: list[str], repeat: int) -> tuple[float, float]:
             raise SystemExit(f"{argv} failed: {proc.stderr.decode()}")
     peak = float("nan")
     if os.path.exists(GNU_TIME):
-        out = subprocess.run([GNU_TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+        out = subprocess.run(
+            [GNU_TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         peak = int(out.stderr.strip().splitlines()[-1]) / 1024
     return statistics.median(times), peak
 
@@ -170,11 +222,15 @@ def main() -> None:
     print(f"python -c pass: {base:.1f} ms   workerctl --help: {helptime:.1f} ms")
     click_ms, _ = cold([sys.executable, "-c", "import click"], args.repeat)
     print(f"python -c 'import click': {click_ms:.1f} ms (the floor of any click command)")
-    print("transition: a cold process moves one pending run to cancelled through the store "
-          "(whole process / the transition's own time in it); cancel cmd: the same through "
-          "'workerctl run cancel'")
-    print(f"{'runs':>8} {'list ms':>8} {'list MB':>8} {'inspect ms':>11} {'transition ms':>16} "
-          f"{'cancel cmd ms':>14} {'bytes/run':>10} {'build s':>8}")
+    print(
+        "transition: a cold process moves one pending run to cancelled through the store "
+        "(whole process / the transition's own time in it); cancel cmd: the same through "
+        "'workerctl run cancel'"
+    )
+    print(
+        f"{'runs':>8} {'list ms':>8} {'list MB':>8} {'inspect ms':>11} {'transition ms':>16} "
+        f"{'cancel cmd ms':>14} {'bytes/run':>10} {'build s':>8}"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
             workspace = init_workspace(Path(tmp) / "ws", get_registry())
@@ -185,9 +241,16 @@ def main() -> None:
             pending = []
             owner = {**current_owner(), "host": socket.gethostname()}
             for _ in range(2 * args.repeat):
-                run = Run(id=new_run_id(), worker="overdue-task-review", config_hash="x",
-                          config={}, executor="echo", created="", owner=owner,
-                          transitions=[{"status": "pending", "at": ""}])
+                run = Run(
+                    id=new_run_id(),
+                    worker="overdue-task-review",
+                    config_hash="x",
+                    config={},
+                    executor="echo",
+                    created="",
+                    owner=owner,
+                    transitions=[{"status": "pending", "at": ""}],
+                )
                 pending.append(history.create(run).id)
             ws = ["-w", str(workspace.root)]
             list_ms, list_mb = cold([*exe, *ws, "runs", "list", "--limit", "20"], args.repeat)
@@ -199,14 +262,16 @@ def main() -> None:
                 direct.append(whole)
                 own.append(inside)
                 assert history.get(run_id).status == "cancelled"
-            for run_id in pending[args.repeat:]:
+            for run_id in pending[args.repeat :]:
                 ms, _ = cold([*exe, *ws, "run", "cancel", "--id", run_id], 1)
                 via_cli.append(ms)
                 assert history.get(run_id).status == "cancelled"
             both = f"{statistics.median(direct):.1f} / {statistics.median(own):.1f}"
-            print(f"{size:>8} {list_ms:>8.1f} {list_mb:>8.1f} {inspect_ms:>11.1f} {both:>16} "
-                  f"{statistics.median(via_cli):>14.1f} "
-                  f"{per_run:>10.0f} {built:>8.1f}")
+            print(
+                f"{size:>8} {list_ms:>8.1f} {list_mb:>8.1f} {inspect_ms:>11.1f} {both:>16} "
+                f"{statistics.median(via_cli):>14.1f} "
+                f"{per_run:>10.0f} {built:>8.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -56,18 +56,26 @@ def main() -> None:
                 argv, cwd = [*base, "records", "import", case["file"]], files
             got = [measure(argv, cwd) for _ in range(args.repeat)]
             codes = {g[0] for g in got}
-            rows.append((case["file"], codes, *(statistics.median(g[i] for g in got)
-                                                for i in (1, 2, 3))))
+            rows.append((case["file"], codes, *(statistics.median(g[i] for g in got) for i in (1, 2, 3))))
             if case["command"] == "worker":
                 (workspace.workers_dir / case["file"]).unlink()
     print(f"| input | exit | wall | CPU | peak RSS |  (median of {args.repeat} cold processes)")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, codes, wall, cpu, peak in rows:
-        print(f"| {name} | {','.join(map(str, sorted(codes)))} | {wall * 1000:.0f} ms | "
-              f"{cpu * 1000:.0f} ms | {peak:.1f} MB |")
+        print(
+            f"| {name} | {','.join(map(str, sorted(codes)))} | {wall * 1000:.0f} ms | "
+            f"{cpu * 1000:.0f} ms | {peak:.1f} MB |"
+        )
     worst = max(rows[1:], key=lambda r: r[3])
-    print(json.dumps({"worst_cpu_case": worst[0], "cpu_ms": round(worst[3] * 1000),
-                      "max_peak_mb": round(max(r[4] for r in rows[1:]), 1)}))
+    print(
+        json.dumps(
+            {
+                "worst_cpu_case": worst[0],
+                "cpu_ms": round(worst[3] * 1000),
+                "max_peak_mb": round(max(r[4] for r in rows[1:]), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,10 +26,37 @@ from workerctl.runs import review
 from workerctl.runs.claims import claims_in
 from workerctl.workspace import init_workspace
 
-WORDS = ["glossary", "legal", "review", "agency", "catalogue", "launch", "invoice",
-         "customer", "product", "list", "marketing", "translation", "vendor", "schedule",
-         "budget", "risk", "owner", "date", "blocker", "approval", "contract", "team",
-         "release", "notes", "booking", "clinic", "safari", "cookie", "session"]
+WORDS = [
+    "glossary",
+    "legal",
+    "review",
+    "agency",
+    "catalogue",
+    "launch",
+    "invoice",
+    "customer",
+    "product",
+    "list",
+    "marketing",
+    "translation",
+    "vendor",
+    "schedule",
+    "budget",
+    "risk",
+    "owner",
+    "date",
+    "blocker",
+    "approval",
+    "contract",
+    "team",
+    "release",
+    "notes",
+    "booking",
+    "clinic",
+    "safari",
+    "cookie",
+    "session",
+]
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -53,13 +80,12 @@ def main() -> None:
         book = app.records
         for n in range(args.comments):
             text = " ".join(rng.choice(WORDS) for _ in range(260))
-            book.add_comment("T-1042", text, author=f"person {n % 7}", run_id=None,
-                             key=f"bench-{n}")
-        run = Engine(workspace, app.registry).start("overdue-task-review",
-                                                     StartOptions(record_id="T-1042"))
+            book.add_comment("T-1042", text, author=f"person {n % 7}", run_id=None, key=f"bench-{n}")
+        run = Engine(workspace, app.registry).start("overdue-task-review", StartOptions(record_id="T-1042"))
         stored = app.history.get(run.id)
-        all_checks = median_ms(lambda: review.checks(stored, records=book,
-                                                     registry=app.registry), args.repeat)
+        all_checks = median_ms(
+            lambda: review.checks(stored, records=book, registry=app.registry), args.repeat
+        )
         pruned = median_ms(lambda: review._duplicates(stored, book), args.repeat)
         full = review.similarity
         review.similarity = lambda a, b, floor=0.0: full(a, b)  # type: ignore[assignment]
@@ -74,10 +100,11 @@ def main() -> None:
         output = " ".join(sentences)[:10000]
         found = len(claims_in(output))
         claims_ms = median_ms(lambda: claims_in(output), args.repeat)
-    print(f"all checks of one clean run ({args.comments} earlier comments on its task): "
-          f"{all_checks:.1f} ms")
-    print(f"duplicate check, {args.comments} comments of ~2,000 chars: {pruned:.1f} ms with "
-          f"difflib's upper bounds first, {unpruned:.1f} ms with the full ratio for each pair")
+    print(f"all checks of one clean run ({args.comments} earlier comments on its task): {all_checks:.1f} ms")
+    print(
+        f"duplicate check, {args.comments} comments of ~2,000 chars: {pruned:.1f} ms with "
+        f"difflib's upper bounds first, {unpruned:.1f} ms with the full ratio for each pair"
+    )
     print(f"claims in a {len(output):,}-character output: {found} found in {claims_ms:.2f} ms")
 
 

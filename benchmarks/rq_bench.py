@@ -46,9 +46,22 @@ def main() -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     with tempfile.TemporaryDirectory() as tmp:
-        redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "no", "--dir", tmp],
-                                 stdout=subprocess.DEVNULL)
+        redis = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         procs = []
         try:
             connection = Redis.from_url(url)
@@ -64,17 +77,32 @@ def main() -> None:
                 "name: remote\nstatus: active\ninstructions: Summarise the task.\n"
                 "context_sources: [tasks, projects]\ntool_categories: [productivity]\n"
                 "output_mode: review_note\nexecutor: {name: rq, queue: bench, "
-                "inner: {name: echo}}\n")
+                "inner: {name: echo}}\n"
+            )
             for _ in range(args.workers):
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "rq",
-                     "worker", "--queue", "bench", "--redis-url", url],
-                    stderr=subprocess.DEVNULL, start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "workerctl",
+                            "-w",
+                            str(workspace.root),
+                            "rq",
+                            "worker",
+                            "--queue",
+                            "bench",
+                            "--redis-url",
+                            url,
+                        ],
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
             time.sleep(1.0)  # let the workers register before the clock starts
             app = App(str(workspace.root))
             began = time.perf_counter()
-            ids = [app.engine.start("remote", StartOptions(record_id="T-1042")).id
-                   for _ in range(args.runs)]
+            ids = [app.engine.start("remote", StartOptions(record_id="T-1042")).id for _ in range(args.runs)]
             enqueue_s = time.perf_counter() - began
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -83,7 +111,7 @@ def main() -> None:
                     break
                 time.sleep(0.2)
             latencies = [(j.ended_at - j.enqueued_at).total_seconds() * 1000 for j in jobs]
-            span = (max(j.ended_at for j in jobs) - min(j.enqueued_at for j in jobs))
+            span = max(j.ended_at for j in jobs) - min(j.enqueued_at for j in jobs)
             seconds = span.total_seconds()
             local = App(str(workspace.root)).history
             done = sum(local.get(i).status == "completed" for i in ids)
@@ -103,14 +131,17 @@ def main() -> None:
             redis.wait(10)
     latencies.sort()
     print(f"rq: {args.runs} runs, {args.workers} workers, echo inner executor")
-    print(f"  enqueue: {enqueue_s / args.runs * 1000:.1f} ms per run (run start, history "
-          f"write and RQ enqueue)")
-    print(f"  enqueue to completed: median {statistics.median(latencies):.0f} ms, "
-          f"p95 {latencies[int(len(latencies) * 0.95)]:.0f} ms")
-    print(f"  throughput: {args.runs / seconds:.1f} runs/s; {done}/{args.runs} completed "
-          "in the local history")
-    print(f"  one run on idle workers, enqueue to completed: median "
-          f"{statistics.median(idle):.0f} ms")
+    print(
+        f"  enqueue: {enqueue_s / args.runs * 1000:.1f} ms per run (run start, history write and RQ enqueue)"
+    )
+    print(
+        f"  enqueue to completed: median {statistics.median(latencies):.0f} ms, "
+        f"p95 {latencies[int(len(latencies) * 0.95)]:.0f} ms"
+    )
+    print(
+        f"  throughput: {args.runs / seconds:.1f} runs/s; {done}/{args.runs} completed in the local history"
+    )
+    print(f"  one run on idle workers, enqueue to completed: median {statistics.median(idle):.0f} ms")
 
 
 if __name__ == "__main__":

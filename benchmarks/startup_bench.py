@@ -58,8 +58,16 @@ def main() -> None:
         "runs list --limit 20": [*exe, *ws, "runs", "list", "--limit", "20"],
         "runs list --limit 20 --json": [*exe, *ws, "runs", "list", "--limit", "20", "--json"],
         "runs list --status failed": [*exe, *ws, "runs", "list", "--status", "failed"],
-        "runs list --limit 20 (through click)": [sys.executable, "-c", CLICK, *ws, "runs",
-                                                 "list", "--limit", "20"],
+        "runs list --limit 20 (through click)": [
+            sys.executable,
+            "-c",
+            CLICK,
+            *ws,
+            "runs",
+            "list",
+            "--limit",
+            "20",
+        ],
         "runs list --json id (left to click)": [*exe, *ws, "runs", "list", "--json", "id"],
     }
     for argv in plan.values():  # warm the page cache and the settings cache
@@ -74,8 +82,9 @@ def main() -> None:
     for name, values in times.items():
         ratio = statistics.median(values) / base
         target = TARGETS.get(name)
-        verdict = "" if target is None else f"within {target:.0f}x: " + (
-            "met" if ratio <= target else "MISSED")
+        verdict = (
+            "" if target is None else f"within {target:.0f}x: " + ("met" if ratio <= target else "MISSED")
+        )
         print(f"{name:<40}{statistics.median(values):>8.1f}{ratio:>8.1f}  {verdict}")
 
 

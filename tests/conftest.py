@@ -29,8 +29,9 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None, env: dict | None = None):
-        return self.runner.invoke(cli, ["-w", str(self.workspace.root), *args], input=input,
-                                  env=env, catch_exceptions=False)
+        return self.runner.invoke(
+            cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
+        )
 
 
 @pytest.fixture

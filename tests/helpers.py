@@ -19,15 +19,17 @@ __all__ = ["ROOT", "ChatServer", "make_worker", "run_workerctl", "wait_for", "wr
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_workerctl(*args: str, workspace=None, timeout: float = 60, env: dict | None = None,
-                  **kwargs) -> subprocess.CompletedProcess:
+def run_workerctl(
+    *args: str, workspace=None, timeout: float = 60, env: dict | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     """workerctl as a real subprocess (for concurrency, signals, detaching)."""
     argv = [sys.executable, "-m", "workerctl"]
     if workspace is not None:
         argv += ["-w", str(workspace.root)]
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout,
-                          env=full_env, **kwargs)
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, timeout=timeout, env=full_env, **kwargs
+    )
 
 
 def write_worker(workspace, name: str, body: str) -> Path:
@@ -36,10 +38,19 @@ def write_worker(workspace, name: str, body: str) -> Path:
     return path
 
 
-def make_worker(workspace, name: str, *, status: str = "active", sources=("tasks",),
-                categories=("productivity",), output_mode: str = "task_comment",
-                max_iterations: int = 5, timeout: float = 60, executor: str = "{name: echo}",
-                extra: str = "") -> Path:
+def make_worker(
+    workspace,
+    name: str,
+    *,
+    status: str = "active",
+    sources=("tasks",),
+    categories=("productivity",),
+    output_mode: str = "task_comment",
+    max_iterations: int = 5,
+    timeout: float = 60,
+    executor: str = "{name: echo}",
+    extra: str = "",
+) -> Path:
     """A valid worker file with the given fields (executor given as YAML flow text)."""
     body = (
         f"name: {name}\n"
@@ -58,8 +69,13 @@ def make_worker(workspace, name: str, *, status: str = "active", sources=("tasks
     return path
 
 
-def drive_terminal(args: list[str], answers: list[tuple[bytes, bytes]], timeout: float = 30,
-                   workspace=None, no_color: bool = True) -> tuple[int, str]:
+def drive_terminal(
+    args: list[str],
+    answers: list[tuple[bytes, bytes]],
+    timeout: float = 30,
+    workspace=None,
+    no_color: bool = True,
+) -> tuple[int, str]:
     """Run workerctl on a real pseudo-terminal, typing each answer when its prompt shows.
 
     Returns the exit code and everything the terminal showed.
@@ -71,10 +87,18 @@ def drive_terminal(args: list[str], answers: list[tuple[bytes, bytes]], timeout:
     if workspace is not None:
         argv += ["-w", str(workspace.root)]
     main, replica = pty.openpty()
-    proc = subprocess.Popen([*argv, *args], stdin=replica, stdout=replica, stderr=replica,
-                            env=({**os.environ, "NO_COLOR": "1"} if no_color else
-                                 {k: v for k, v in os.environ.items() if k != "NO_COLOR"}),
-                            close_fds=True)
+    proc = subprocess.Popen(
+        [*argv, *args],
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+        env=(
+            {**os.environ, "NO_COLOR": "1"}
+            if no_color
+            else {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        ),
+        close_fds=True,
+    )
     os.close(replica)
     screen = b""
     pending = list(answers)
@@ -108,7 +132,8 @@ def record_missing_run(workspace, worker: str = "overdue-task-review"):
     from workerctl.runs.model import QUEUED
 
     BuiltinRecordStore(workspace).import_records(
-        [{"id": "T-4040", "type": "task", "title": "Deleted soon"}], "test")
+        [{"id": "T-4040", "type": "task", "title": "Deleted soon"}], "test"
+    )
     engine = Engine(workspace, get_registry())
     _, run = engine.prepare(worker, StartOptions(record_id="T-4040"))
     run.move(QUEUED)
@@ -133,13 +158,18 @@ class ChatServer:
                 time.sleep(delay)
                 message = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 finish = "tool_calls" if message.get("tool_calls") else "stop"
-                data = json.dumps({
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
-                    "model": "test-model",
-                    "choices": [{"index": 0, "finish_reason": finish,
-                                 "message": {"role": "assistant", **message}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5,
-                              "total_tokens": 15}}).encode()
+                data = json.dumps(
+                    {
+                        "id": "chatcmpl-1",
+                        "object": "chat.completion",
+                        "created": 1,
+                        "model": "test-model",
+                        "choices": [
+                            {"index": 0, "finish_reason": finish, "message": {"role": "assistant", **message}}
+                        ],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
@@ -171,8 +201,8 @@ class ChatServer:
             server = ChatServer(script, delay)
             (folder / "extra-openai-models.yaml").write_text(
                 f"- model_id: local-model\n  model_name: test-model\n"
-                f"  api_base: http://127.0.0.1:{server.port}/v1\n  supports_tools: true\n")
+                f"  api_base: http://127.0.0.1:{server.port}/v1\n  supports_tools: true\n"
+            )
             return server
 
         return serve
-

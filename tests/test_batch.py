@@ -64,11 +64,9 @@ def test_records_from_a_file_or_stdin(workspace, wcli, tmp_path):
     result = batch(wcli, "--records-from", str(ids), "--json=counts")
     assert json.loads(result.output) == {"counts": {"completed": 2}}
     lines = wcli("records", "list", "--type", "project", "--format", "ndjson").output
-    piped = wcli("run", "start", "crm-activity-summary", "--records-from", "-", "--json",
-                 input=lines)
+    piped = wcli("run", "start", "crm-activity-summary", "--records-from", "-", "--json", input=lines)
     doc = json.loads(piped.output)
-    assert {r["record_id"] for r in doc["runs"]} == {
-        json.loads(line)["id"] for line in lines.splitlines()}
+    assert {r["record_id"] for r in doc["runs"]} == {json.loads(line)["id"] for line in lines.splitlines()}
     bad = batch(wcli, "--records-from", "-", input='{"title": "no id"}\n')
     assert bad.exit_code == 2 and "<stdin>:1" in bad.output
     assert batch(wcli, "--records-from", str(tmp_path / "nope")).exit_code == 3
@@ -77,9 +75,11 @@ def test_records_from_a_file_or_stdin(workspace, wcli, tmp_path):
 def test_where_is_a_jq_filter_over_records(wcli):
     result = batch(wcli, "--type", "task", "--where", '.fields.priority == "high"', "--json")
     doc = json.loads(result.output)
-    expected = [r["id"] for r in json.loads(wcli("records", "list", "--type", "task",
-                                                 "--json").output)
-                if r["fields"].get("priority") == "high"]
+    expected = [
+        r["id"]
+        for r in json.loads(wcli("records", "list", "--type", "task", "--json").output)
+        if r["fields"].get("priority") == "high"
+    ]
     assert sorted(r["record_id"] for r in doc["runs"]) == sorted(expected) and expected
     none = batch(wcli, "--where", '.id == "nothing"')
     assert none.exit_code == 0 and "no records match" in none.output
@@ -89,8 +89,7 @@ def test_where_is_a_jq_filter_over_records(wcli):
 
 def test_quiet_and_piped_show_no_progress_bar(wcli):
     result = batch(wcli, "--task", "T-1042", "--task", "T-1043", "--quiet")
-    assert result.output.splitlines() == [
-        line for line in result.output.splitlines() if "runs of" in line]
+    assert result.output.splitlines() == [line for line in result.output.splitlines() if "runs of" in line]
     assert "status" not in result.output
 
 
@@ -103,10 +102,26 @@ def test_progress_bar_only_on_a_terminal(workspace):
 
 
 def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
-    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
-                executor='{name: echo, script: [{sleep: 3, output: late}]}')
-    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
-            *[a for t in TASKS for a in ("--task", t)], "--jobs", "2"]
+    make_worker(
+        workspace,
+        "slow",
+        output_mode="review_note",
+        timeout=120,
+        executor="{name: echo, script: [{sleep: 3, output: late}]}",
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "workerctl",
+        "-w",
+        str(workspace.root),
+        "run",
+        "start",
+        "slow",
+        *[a for t in TASKS for a in ("--task", t)],
+        "--jobs",
+        "2",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     history = History(workspace)
     deadline = time.monotonic() + 20
@@ -151,10 +166,27 @@ def started_batch(workspace, argv: list[str]) -> tuple[subprocess.Popen, History
 
 
 def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
-    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
-                executor='{name: echo, script: [{sleep: 1.5, output: late}]}')
-    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
-            *[a for t in TASKS for a in ("--task", t)], "--jobs", "2", "--json"]
+    make_worker(
+        workspace,
+        "slow",
+        output_mode="review_note",
+        timeout=120,
+        executor="{name: echo, script: [{sleep: 1.5, output: late}]}",
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "workerctl",
+        "-w",
+        str(workspace.root),
+        "run",
+        "start",
+        "slow",
+        *[a for t in TASKS for a in ("--task", t)],
+        "--jobs",
+        "2",
+        "--json",
+    ]
     proc, history = started_batch(workspace, argv)
     victim = history.list(None, limit=None)[0]["id"]
     from helpers import run_workerctl
@@ -168,10 +200,26 @@ def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
 
 
 def test_sigterm_to_the_batch_stops_it(workspace):
-    make_worker(workspace, "slow", output_mode="review_note", timeout=120,
-                executor='{name: echo, script: [{sleep: 2, output: late}]}')
-    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow",
-            *[a for t in TASKS for a in ("--task", t)], "--jobs", "1"]
+    make_worker(
+        workspace,
+        "slow",
+        output_mode="review_note",
+        timeout=120,
+        executor="{name: echo, script: [{sleep: 2, output: late}]}",
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "workerctl",
+        "-w",
+        str(workspace.root),
+        "run",
+        "start",
+        "slow",
+        *[a for t in TASKS for a in ("--task", t)],
+        "--jobs",
+        "1",
+    ]
     proc, history = started_batch(workspace, argv)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)

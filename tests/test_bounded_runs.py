@@ -27,8 +27,7 @@ def command_worker(workspace, name: str, script: str, *args: str) -> None:
     path = workspace.root / f"{name}.py"
     path.write_text(script)
     argv = json.dumps([sys.executable, str(path), *args])
-    make_worker(workspace, name, output_mode="review_note",
-                executor=f"{{name: command, argv: {argv}}}")
+    make_worker(workspace, name, output_mode="review_note", executor=f"{{name: command, argv: {argv}}}")
 
 
 def set_limit(workspace, limit: int) -> None:
@@ -58,8 +57,7 @@ def test_a_flood_is_cut_with_a_note_and_stored_once(workspace):
     assert stored["iterations"][-1]["text_is_output"] is True
     assert stored["iterations"][-1]["stderr"].endswith("the last line of stderr\n")
     assert len(stored["iterations"][-1]["stderr"]) <= 4000
-    card = json.loads(run_workerctl("run", "inspect", run["id"], "--json",
-                                    workspace=workspace).stdout)
+    card = json.loads(run_workerctl("run", "inspect", run["id"], "--json", workspace=workspace).stdout)
     assert card["iterations"][-1]["text"] == card["output"], "read back whole"
 
 
@@ -74,12 +72,17 @@ def test_an_output_under_the_limit_is_kept_whole_and_once(workspace):
 
 def test_tool_arguments_and_results_are_capped(workspace):
     set_limit(workspace, 1000)
-    script = json.dumps({"name": "echo", "script": [
-        {"tool": "read_task", "arguments": {"task_id": "T-1042", "padding": "p" * 5000}},
-        {"output": "done"}]})
+    script = json.dumps(
+        {
+            "name": "echo",
+            "script": [
+                {"tool": "read_task", "arguments": {"task_id": "T-1042", "padding": "p" * 5000}},
+                {"output": "done"},
+            ],
+        }
+    )
     make_worker(workspace, "chatty", executor=script)
-    result = run_workerctl("run", "start", "chatty", "--task", "T-1042", "--json",
-                           workspace=workspace)
+    result = run_workerctl("run", "start", "chatty", "--task", "T-1042", "--json", workspace=workspace)
     run = json.loads(result.stdout)
     stored = History(workspace).get(run["id"])
     arguments = stored.iterations[0].tool_calls[0].arguments

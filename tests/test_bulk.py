@@ -56,31 +56,36 @@ def test_rerun_asks_on_a_terminal(workspace, wcli):
 
 
 def _detached(workspace, worker):
-    return run_workerctl("run", "start", worker, "--task", "T-1042", "--detach",
-                         "--allow-repeat", workspace=workspace).stdout.strip()
+    return run_workerctl(
+        "run", "start", worker, "--task", "T-1042", "--detach", "--allow-repeat", workspace=workspace
+    ).stdout.strip()
 
 
 def test_cancel_by_filter(workspace, wcli):
     for name in ("sleepy", "other"):
-        make_worker(workspace, name, output_mode="review_note", timeout=120,
-                    executor='{name: echo, script: [{sleep: 60, output: late}]}')
+        make_worker(
+            workspace,
+            name,
+            output_mode="review_note",
+            timeout=120,
+            executor="{name: echo, script: [{sleep: 60, output: late}]}",
+        )
     mine = [_detached(workspace, "sleepy"), _detached(workspace, "sleepy")]
     theirs = _detached(workspace, "other")
     history = History(workspace)
     try:
         assert wcli("runs", "cancel").exit_code == 2  # no filter: refuse to cancel all
-        dry = json.loads(wcli("runs", "cancel", "--worker", "sleepy", "--dry-run",
-                              "--json").output)
+        dry = json.loads(wcli("runs", "cancel", "--worker", "sleepy", "--dry-run", "--json").output)
         assert sorted(r["run_id"] for r in dry["cancelled"]) == sorted(mine)
         assert {history.get(i).status for i in mine} <= {"pending", "queued", "running"}
         done = wcli("runs", "cancel", "--worker", "sleepy")
         assert done.exit_code == 0 and "cancelled 2 runs" in done.output
         assert {history.get(i).status for i in mine} == {"cancelled"}
         assert history.get(theirs).status in ("pending", "queued", "running")
-        assert "no unfinished runs match" in wcli("runs", "cancel", "--worker",
-                                                  "sleepy").output
-        code, screen = drive_terminal(["runs", "cancel", "--all"],
-                                      [(b"Cancel 1 run?", b"y\n")], workspace=workspace)
+        assert "no unfinished runs match" in wcli("runs", "cancel", "--worker", "sleepy").output
+        code, screen = drive_terminal(
+            ["runs", "cancel", "--all"], [(b"Cancel 1 run?", b"y\n")], workspace=workspace
+        )
         assert code == 0 and "cancelled 1 run" in screen
         assert history.get(theirs).status == "cancelled"
     finally:

@@ -9,8 +9,9 @@ import pytest
 from helpers import run_workerctl
 
 
-@pytest.mark.parametrize(("shell", "marker"), [("bash", "complete -o nosort -F"),
-                                               ("zsh", "compdef"), ("fish", "complete")])
+@pytest.mark.parametrize(
+    ("shell", "marker"), [("bash", "complete -o nosort -F"), ("zsh", "compdef"), ("fish", "complete")]
+)
 def test_completion_scripts(wcli, shell, marker):
     result = wcli("completion", shell)
     assert result.exit_code == 0 and marker in result.output
@@ -19,14 +20,20 @@ def test_completion_scripts(wcli, shell, marker):
 
 def complete(workspace, words: str) -> list[str]:
     line = f"workerctl -w {workspace.root} {words}"
-    result = run_workerctl(env={"COMP_WORDS": line, "COMP_CWORD": str(len(line.split()) - 1),
-                                "_WORKERCTL_COMPLETE": "bash_complete"})
+    result = run_workerctl(
+        env={
+            "COMP_WORDS": line,
+            "COMP_CWORD": str(len(line.split()) - 1),
+            "_WORKERCTL_COMPLETE": "bash_complete",
+        }
+    )
     return [row.split(",", 1)[1] for row in result.stdout.splitlines() if row.startswith("plain,")]
 
 
 def test_worker_run_and_record_ids_complete(workspace, wcli):
-    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                             "--json").output)["id"]
+    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)[
+        "id"
+    ]
     assert complete(workspace, "run start over") == ["overdue-task-review"]
     assert complete(workspace, "worker show hand") == ["handoff-preparation"]
     assert complete(workspace, f"run inspect --id {run_id[:3]}") == [run_id]

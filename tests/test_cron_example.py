@@ -12,12 +12,17 @@ from workerctl.records.builtin_store import BuiltinRecordStore
 
 SCRIPT = ROOT / "examples" / "cron" / "overdue-sweep.sh"
 
+
 def sweep(workspace, *args: str) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "WORKERCTL_WORKSPACE": str(workspace.root), "WAIT_SECONDS": "0.2",
-           "PATH": f"{bin_dir}:{os.environ['PATH']}", "NO_COLOR": "1"}
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    env = {
+        **os.environ,
+        "WORKERCTL_WORKSPACE": str(workspace.root),
+        "WAIT_SECONDS": "0.2",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "NO_COLOR": "1",
+    }
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_sweep_runs_every_overdue_task_and_reports_failures(workspace, wcli):
@@ -31,8 +36,7 @@ def test_sweep_runs_every_overdue_task_and_reports_failures(workspace, wcli):
     import json
 
     runs = json.loads(wcli("runs", "list", "--json").output)
-    assert sorted(r["record_id"] for r in runs) == ["T-1042", "T-1043", "T-2001", "T-3001",
-                                                     "T-9001"]
+    assert sorted(r["record_id"] for r in runs) == ["T-1042", "T-1043", "T-2001", "T-3001", "T-9001"]
     assert {r["trigger"] for r in runs} == {"cron"}
 
 
@@ -58,6 +62,10 @@ def test_a_second_sweep_skips_the_tasks_already_handled(workspace):
     out = second.stdout
     assert "5 runs of overdue-task-review: 1 failed, 4 skipped" in out, out + second.stderr
     assert "already wrote to T-1042" in out
-    comments = [c for t in ("T-1042", "T-1043", "T-2001", "T-9001")
-                for c in BuiltinRecordStore(workspace).comments(t) if c.run_id]
+    comments = [
+        c
+        for t in ("T-1042", "T-1043", "T-2001", "T-9001")
+        for c in BuiltinRecordStore(workspace).comments(t)
+        if c.run_id
+    ]
     assert len(comments) == 4  # one summary per task, not one per sweep

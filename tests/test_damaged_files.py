@@ -30,8 +30,9 @@ MISSING_FIELDS = {
 @pytest.fixture
 def ran(workspace):
     """A workspace with one finished run, so every kind of state file exists."""
-    result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                           "--json", workspace=workspace)
+    result = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1042", "--json", workspace=workspace
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["id"]
 
@@ -40,31 +41,49 @@ def target(workspace, kind: str, run_id: str):
     """The file of ``kind`` and the commands that must refuse it (read, and write)."""
     history = History(workspace)
     return {
-        "shard": (history.shard_path(1),
-                  [("runs", "list"), ("run", "start", "overdue-task-review", "--task", "T-1042",
-                                     "--allow-repeat")]),
-        "run file": (history.body_path(run_id),
-                     [("run", "inspect", "--id", run_id),
-                      ("run", "review", "--id", run_id, "--verdict", "approved",
-                       "--matches-instructions", "yes", "--next-action-clear", "yes")]),
-        "marker": (history.marker_path(run_id), [("runs", "list"), ("run", "inspect", "--id",
-                                                                     run_id)]),
-        "records": (workspace.records_file,
-                    [("records", "list"), ("records", "import", str(workspace.root / "r.yaml"))]),
-        "versions": (workspace.versions_file,
-                     [("worker", "history", "overdue-task-review"),
-                      ("worker", "pause", "overdue-task-review")]),
-        "comments": (workspace.state_dir / "comments" / "T-1042.json",
-                     [("records", "show", "T-1042")]),
+        "shard": (
+            history.shard_path(1),
+            [("runs", "list"), ("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")],
+        ),
+        "run file": (
+            history.body_path(run_id),
+            [
+                ("run", "inspect", "--id", run_id),
+                (
+                    "run",
+                    "review",
+                    "--id",
+                    run_id,
+                    "--verdict",
+                    "approved",
+                    "--matches-instructions",
+                    "yes",
+                    "--next-action-clear",
+                    "yes",
+                ),
+            ],
+        ),
+        "marker": (history.marker_path(run_id), [("runs", "list"), ("run", "inspect", "--id", run_id)]),
+        "records": (
+            workspace.records_file,
+            [("records", "list"), ("records", "import", str(workspace.root / "r.yaml"))],
+        ),
+        "versions": (
+            workspace.versions_file,
+            [("worker", "history", "overdue-task-review"), ("worker", "pause", "overdue-task-review")],
+        ),
+        "comments": (workspace.state_dir / "comments" / "T-1042.json", [("records", "show", "T-1042")]),
     }[kind]
 
 
-CASES = [(kind, name, text) for kind in MISSING_FIELDS
-         for name, text in [*WRONG.items(), ("missing fields", MISSING_FIELDS[kind])]]
+CASES = [
+    (kind, name, text)
+    for kind in MISSING_FIELDS
+    for name, text in [*WRONG.items(), ("missing fields", MISSING_FIELDS[kind])]
+]
 
 
-@pytest.mark.parametrize(("kind", "shape", "text"), CASES,
-                         ids=[f"{k}-{n}" for k, n, _ in CASES])
+@pytest.mark.parametrize(("kind", "shape", "text"), CASES, ids=[f"{k}-{n}" for k, n, _ in CASES])
 def test_wrong_shape_is_damage_and_left_untouched(workspace, ran, kind, shape, text):
     (workspace.root / "r.yaml").write_text("- {id: T-9, type: task, title: New}\n")
     path, commands = target(workspace, kind, ran)
@@ -92,12 +111,21 @@ def test_an_empty_marker_is_a_power_cut_and_is_settled(workspace, ran):
     assert not history.marker_path(ran).exists()
 
 
-@pytest.mark.parametrize("text", ["[]", "{}", '"x"', "{\"id\": 1}", "not json"])
+@pytest.mark.parametrize("text", ["[]", "{}", '"x"', '{"id": 1}', "not json"])
 def test_reindex_moves_a_bad_run_file_aside_and_rebuilds_the_rest(workspace, ran, text):
     """Issue 13, case 3: a run file of the wrong shape no longer stops recovery."""
-    second = json.loads(run_workerctl("run", "start", "overdue-task-review", "--task",
-                                      "T-1042", "--allow-repeat", "--json",
-                                      workspace=workspace).stdout)["id"]
+    second = json.loads(
+        run_workerctl(
+            "run",
+            "start",
+            "overdue-task-review",
+            "--task",
+            "T-1042",
+            "--allow-repeat",
+            "--json",
+            workspace=workspace,
+        ).stdout
+    )["id"]
     history = History(workspace)
     history.body_path(ran).write_text(text)
     inspect = run_workerctl("run", "inspect", "--id", ran, workspace=workspace)
@@ -117,12 +145,12 @@ def test_a_damaged_file_met_during_a_run_fails_the_run_and_exits_4(workspace, ra
     failed, saying which file, instead of being left running or passing as ok."""
     path = workspace.state_dir / "comments" / "T-1042.json"
     path.write_text("[]")
-    result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                           "--allow-repeat", workspace=workspace)
+    result = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat", workspace=workspace
+    )
     assert result.returncode == 4, (result.stdout, result.stderr)
     assert str(path) in result.stderr and "Traceback" not in result.stderr
     assert path.read_text() == "[]"
     newest = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)[0]
-    card = json.loads(run_workerctl("run", "inspect", newest["id"], "--json",
-                                    workspace=workspace).stdout)
+    card = json.loads(run_workerctl("run", "inspect", newest["id"], "--json", workspace=workspace).stdout)
     assert card["status"] == "failed" and str(path) in card["error"]["message"]

@@ -12,13 +12,11 @@ from workerctl.records.builtin_store import BuiltinRecordStore
 
 
 def comments_by(workspace, worker: str, record: str = "T-1042"):
-    return [c for c in BuiltinRecordStore(workspace).comments(record)
-            if c.author == f"worker:{worker}"]
+    return [c for c in BuiltinRecordStore(workspace).comments(record) if c.author == f"worker:{worker}"]
 
 
 def test_second_start_on_an_unchanged_record_is_refused_with_what_it_found(workspace, wcli):
-    first = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                            "--json").stdout)
+    first = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").stdout)
     comment = first["side_effects"][0]["comment_id"]
     again = wcli("run", "start", "overdue-task-review", "--task", "T-1042")
     assert again.exit_code == 5
@@ -42,8 +40,13 @@ def test_a_changed_record_or_worker_lets_it_run_again(workspace, wcli):
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
     store = BuiltinRecordStore(workspace)
     task = store.get("T-1042").to_dict()
-    task = {**task["fields"], "id": task["id"], "type": task["type"], "title": "Renamed",
-            "links": task["links"]}
+    task = {
+        **task["fields"],
+        "id": task["id"],
+        "type": task["type"],
+        "title": "Renamed",
+        "links": task["links"],
+    }
     store.import_records([task], "test")
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 5
@@ -66,8 +69,7 @@ def test_readme_first_command_twice_posts_one_comment(tmp_path):
     from helpers import ROOT
 
     copy = tmp_path / "sample"
-    shutil.copytree(ROOT / "examples" / "sample-workspace", copy,
-                    ignore=shutil.ignore_patterns(".workerctl"))
+    shutil.copytree(ROOT / "examples" / "sample-workspace", copy, ignore=shutil.ignore_patterns(".workerctl"))
     argv = ["-w", str(copy), "run", "start", "overdue-task-review", "--task", "T-1042"]
     first, second = run_workerctl(*argv), run_workerctl(*argv)
     assert first.returncode == 0, first.stderr
@@ -78,12 +80,24 @@ def test_readme_first_command_twice_posts_one_comment(tmp_path):
 
 
 def test_eight_simultaneous_starts_make_one_side_effect(workspace):
-    make_worker(workspace, "slowish", executor="{name: echo, script: [{sleep: 0.3, "
-                                                "output: 'blocked on the vendor'}]}")
-    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start",
-            "slowish", "--task", "T-1042"]
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(8)]
+    make_worker(
+        workspace, "slowish", executor="{name: echo, script: [{sleep: 0.3, output: 'blocked on the vendor'}]}"
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "workerctl",
+        "-w",
+        str(workspace.root),
+        "run",
+        "start",
+        "slowish",
+        "--task",
+        "T-1042",
+    ]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)
+    ]
     codes = sorted(p.wait(timeout=120) for p in procs)
     assert codes == [0] + [5] * 7, [p.stderr.read() for p in procs]
     assert len(comments_by(workspace, "slowish")) == 1
@@ -116,17 +130,22 @@ Engine(load_workspace(Path(sys.argv[1])), registry).start(
 
 
 def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wcli):
-    make_worker(workspace, "dier", output_mode="review_note", executor=(
-        "{name: echo, script: [{tool: add_and_die, arguments: {task_id: T-1042, "
-        "text: 'vendor late'}}, {output: done}]}"))
+    make_worker(
+        workspace,
+        "dier",
+        output_mode="review_note",
+        executor=(
+            "{name: echo, script: [{tool: add_and_die, arguments: {task_id: T-1042, "
+            "text: 'vendor late'}}, {output: done}]}"
+        ),
+    )
     killed = subprocess.run([sys.executable, "-c", CRASH_IN_WRITE, str(workspace.root)])
     assert killed.returncode == -9
     assert len(comments_by(workspace, "dier")) == 1  # the write did happen
     listed = wcli("runs", "list", "--json")  # the sweep marks the run crashed
     run_id = json.loads(listed.stdout)[0]["id"]
     unknown = json.loads(wcli("ledger", "list", "--state", "unknown", "--json").stdout)
-    assert [(e["run_id"], e["target"], e["state"]) for e in unknown] == \
-        [(run_id, "T-1042", "unknown")]
+    assert [(e["run_id"], e["target"], e["state"]) for e in unknown] == [(run_id, "T-1042", "unknown")]
     for extra in ((), ("--allow-repeat",)):
         refused = wcli("run", "start", "dier", "--task", "T-1042", *extra)
         assert refused.exit_code == 5 and "unknown" in refused.output
@@ -144,9 +163,15 @@ def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wc
 
 
 def test_a_refused_write_leaves_nothing_in_the_ledger(workspace, wcli):
-    make_worker(workspace, "wrongid", output_mode="review_note", executor=(
-        "{name: echo, script: [{tool: add_task_comment, arguments: {task_id: T-NOPE, "
-        "text: x}}, {output: done}]}"))
+    make_worker(
+        workspace,
+        "wrongid",
+        output_mode="review_note",
+        executor=(
+            "{name: echo, script: [{tool: add_task_comment, arguments: {task_id: T-NOPE, "
+            "text: x}}, {output: done}]}"
+        ),
+    )
     assert wcli("run", "start", "wrongid", "--task", "T-1042").exit_code == 0
     assert json.loads(wcli("ledger", "list", "--json").stdout) == []
     assert wcli("run", "start", "wrongid", "--task", "T-1042").exit_code == 0  # nothing written
@@ -154,20 +179,23 @@ def test_a_refused_write_leaves_nothing_in_the_ledger(workspace, wcli):
 
 def test_prune_keeps_the_ledger_so_the_guard_remembers(workspace, wcli):
     for _ in range(3):
-        assert wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                    "--allow-repeat").exit_code == 0
+        assert (
+            wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat").exit_code == 0
+        )
     pruned = json.loads(wcli("runs", "prune", "--older-than", "0s", "--json").stdout)
     assert pruned["removed"] == 3
     listed = json.loads(wcli("ledger", "list", "--record", "T-1042", "--json").stdout)
     assert len(listed) == 3 and {e["state"] for e in listed} == {"committed"}
     refused = wcli("run", "start", "overdue-task-review", "--task", "T-1042")
     assert refused.exit_code == 5
-    done = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                           "--allow-repeat", "--json").stdout)
+    done = json.loads(
+        wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat", "--json").stdout
+    )
     plan = wcli("run", "rerun", "--id", done["id"])
     assert plan.exit_code == 5 and plan.output.count("comment c-") >= 4  # all four, not one
-    forgotten = json.loads(wcli("runs", "prune", "--older-than", "0s", "--forget-side-effects",
-                                "--json").stdout)
+    forgotten = json.loads(
+        wcli("runs", "prune", "--older-than", "0s", "--forget-side-effects", "--json").stdout
+    )
     assert forgotten["side_effects_forgotten"] == 1
     assert len(json.loads(wcli("ledger", "list", "--json").stdout)) == 3
 

@@ -31,9 +31,15 @@ from workerctl.runs.model import UNFINISHED
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.workspace import init_workspace
 
-TOOLY = json.dumps({"name": "echo", "script": [
-    {"tool": "read_task", "arguments": {"task_id": "T-1042"}},
-    {"output": "Blocker: waiting on the vendor"}]})
+TOOLY = json.dumps(
+    {
+        "name": "echo",
+        "script": [
+            {"tool": "read_task", "arguments": {"task_id": "T-1042"}},
+            {"output": "Blocker: waiting on the vendor"},
+        ],
+    }
+)
 SLOW = json.dumps({"name": "echo", "script": [{"sleep": 60, "output": "late"}]})
 
 
@@ -68,11 +74,9 @@ def stored_run(workspace, status: str, owner_proc: subprocess.Popen) -> str:
     """A run stored as ``status``, owned by ``owner_proc``."""
     engine = Engine(workspace, get_registry())
     _, run = engine.prepare("tooly", StartOptions(record_id="T-1042"))
-    for step in {"pending": (), "queued": ("queued",),
-                 "running": ("queued", "running")}[status]:
+    for step in {"pending": (), "queued": ("queued",), "running": ("queued", "running")}[status]:
         run.move(step)
-    run.owner = {"pid": owner_proc.pid, "host": os.uname().nodename,
-                 "proc_start": proc_start(owner_proc.pid)}
+    run.owner = {"pid": owner_proc.pid, "host": os.uname().nodename, "proc_start": proc_start(owner_proc.pid)}
     return History(workspace).create(run).id
 
 
@@ -120,13 +124,15 @@ def assert_consistent(workspace, live_owner: bool = False) -> list[dict]:
         assert card["status"] == summary["status"]
         assert (card.get("error") or {}).get("kind") == summary["error_kind"]
     markers = {p.stem for p in (history / "active").glob("*.json")}
-    assert markers == {r["id"] for r in runs if r["status"] in UNFINISHED}, \
+    assert markers == {r["id"] for r in runs if r["status"] in UNFINISHED}, (
         "a marker for each unfinished run, and none for a finished one"
+    )
     assert not (history / "pruning.json").exists()
     again = in_process(workspace, "runs", "list", "--limit", "0", "--json")
     assert again == runs, "a second sweep finds nothing more to do"
-    by_worker = in_process(workspace, "runs", "list", "--worker", "tooly", "--limit", "0",
-                           "--json")  # answered from the cross-run indexes
+    by_worker = in_process(
+        workspace, "runs", "list", "--worker", "tooly", "--limit", "0", "--json"
+    )  # answered from the cross-run indexes
     assert [r["id"] for r in by_worker] == [r["id"] for r in runs if r["worker"] == "tooly"]
     return runs
 
@@ -140,8 +146,7 @@ def trace(tmp_path, scenario) -> list[str]:
     return lines
 
 
-def crash_everywhere(tmp_path, scenario, *, expect_runs: int | None = 1,
-                     live_owner: bool = False):
+def crash_everywhere(tmp_path, scenario, *, expect_runs: int | None = 1, live_owner: bool = False):
     """Run ``scenario`` with a SIGKILL, then with ENOSPC, at each of its write points."""
     points = trace(tmp_path, scenario)
     n = 0
@@ -172,8 +177,7 @@ def test_run_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
     output mode writes, and the final save (run file, index, marker removed)."""
 
     def scenario(workspace, env):
-        return run_workerctl("run", "start", "tooly", "--task", "T-1042", workspace=workspace,
-                             env=env)
+        return run_workerctl("run", "start", "tooly", "--task", "T-1042", workspace=workspace, env=env)
 
     points = crash_everywhere(tmp_path, scenario)
     kinds = [p.split("/.workerctl/")[-1].split("/")[:2] for p in points]
@@ -187,8 +191,9 @@ def test_detached_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
     child, when it was started, finishes the run by itself."""
 
     def scenario(workspace, env):
-        result = run_workerctl("run", "start", "tooly", "--task", "T-1042", "--detach",
-                               workspace=workspace, env=env)
+        result = run_workerctl(
+            "run", "start", "tooly", "--task", "T-1042", "--detach", workspace=workspace, env=env
+        )
         history = History(workspace)
         wait_for(lambda: no_live_owner(history), timeout=30)
         return result
@@ -268,8 +273,7 @@ def test_finished_run_file_ahead_of_its_index_is_repaired(workspace, wcli):
     data["_shard"], data["_doc"] = body["_shard"], body["_doc"]
     history.body_path(run_id).write_text(json.dumps(data))  # the run file only
     kill(owner)
-    watch = run_workerctl("runs", "list", "--watch", "0.2", "--exit-status",
-                          workspace=workspace, timeout=20)
+    watch = run_workerctl("runs", "list", "--watch", "0.2", "--exit-status", workspace=workspace, timeout=20)
     assert watch.returncode == 0, watch.stderr
     listed = run_workerctl("runs", "list", "--json", workspace=workspace)
     assert json.loads(listed.stdout)[0]["status"] == "completed"
@@ -279,8 +283,7 @@ def test_finished_run_file_ahead_of_its_index_is_repaired(workspace, wcli):
 def many_runs(workspace, count: int, per_shard: int = 100) -> None:
     """``count`` run files written directly (fast), then indexed by a real reindex."""
     make_worker(workspace, "tooly", executor=TOOLY)
-    _, template = Engine(workspace, get_registry()).prepare("tooly",
-                                                             StartOptions(record_id="T-1042"))
+    _, template = Engine(workspace, get_registry()).prepare("tooly", StartOptions(record_id="T-1042"))
     template.move("queued")
     template.move("running")
     template.move("completed")
@@ -288,8 +291,13 @@ def many_runs(workspace, count: int, per_shard: int = 100) -> None:
     base = workspace.history_dir / "runs"
     for n in range(count):
         run_id = f"{n:08d}"
-        data = {**template.to_stored(), "id": run_id, "created": f"2026-01-01T00:{n // 60 % 60:02d}:"
-                f"{n % 60:02d}.{n // 3600:03d}Z", "_shard": n // per_shard + 1, "_doc": n % per_shard + 1}
+        data = {
+            **template.to_stored(),
+            "id": run_id,
+            "created": f"2026-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}.{n // 3600:03d}Z",
+            "_shard": n // per_shard + 1,
+            "_doc": n % per_shard + 1,
+        }
         (base / run_id[:2]).mkdir(parents=True, exist_ok=True)
         (base / run_id[:2] / f"{run_id}.json").write_text(json.dumps(data))
     assert History(workspace).reindex()["runs"] == count
@@ -303,10 +311,16 @@ def test_readers_during_a_reindex_see_the_whole_history(workspace):
     history = History(workspace)
     assert len(history.list(limit=None)) == 1600
     reindexer = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, sys\n"
-         "for _ in range(6):\n"
-         "    subprocess.run([sys.executable, '-m', 'workerctl', '-w', sys.argv[1], 'runs',"
-         " 'reindex'], check=True, capture_output=True)\n", str(workspace.root)])
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys\n"
+            "for _ in range(6):\n"
+            "    subprocess.run([sys.executable, '-m', 'workerctl', '-w', sys.argv[1], 'runs',"
+            " 'reindex'], check=True, capture_output=True)\n",
+            str(workspace.root),
+        ]
+    )
     seen, during = [], 0
     while reindexer.poll() is None:
         seen.append(len(History(workspace).list(limit=None)))
@@ -325,8 +339,7 @@ def test_prune_survives_a_crash_or_full_disk_at_every_write(tmp_path):
 
     def scenario(workspace, env):
         many_runs(workspace, 6, per_shard=2)  # three shards; the first two go whole
-        return run_workerctl("runs", "prune", "--older-than", "30d", workspace=workspace,
-                             env=env)
+        return run_workerctl("runs", "prune", "--older-than", "30d", workspace=workspace, env=env)
 
     points = crash_everywhere(tmp_path, scenario, expect_runs=None)
     assert any(p.endswith("pruning.json") for p in points)

@@ -32,17 +32,24 @@ def script(*steps) -> str:
 def test_completed_run_writes_one_comment_and_records_everything(workspace):
     run = start(workspace, "overdue-task-review")
     assert run.status == "completed"
-    assert [t["status"] for t in run.transitions] == ["pending", "queued", "running",
-                                                      "completed"]
+    assert [t["status"] for t in run.transitions] == ["pending", "queued", "running", "completed"]
     assert run.output and "T-1042" in run.output
     comments = BuiltinRecordStore(workspace).comments("T-1042")
     mine = [c for c in comments if c.run_id == run.id]
     assert len(mine) == 1 and mine[0].text == run.output
     [effect] = run.side_effects
-    assert effect.items() >= {"kind": "comment", "record_id": "T-1042",
-                              "comment_id": mine[0].id, "key": f"{run.id}:output",
-                              "created": True, "by": "output_mode",
-                              "state": "committed"}.items()
+    assert (
+        effect.items()
+        >= {
+            "kind": "comment",
+            "record_id": "T-1042",
+            "comment_id": mine[0].id,
+            "key": f"{run.id}:output",
+            "created": True,
+            "by": "output_mode",
+            "state": "committed",
+        }.items()
+    )
     assert effect["at"] <= effect["committed_at"]
     assert {"type": "project", "id": "P-7"} in run.context["records"]
 
@@ -55,8 +62,7 @@ def test_output_mode_is_idempotent_for_the_same_run(workspace):
     run = start(workspace, "overdue-task-review")
     book = open_records(workspace, get_registry())
     effects: list = []
-    ctx = OutputContext(run.id, run.worker, book.peek("T-1042"), book, f"{run.id}:output",
-                        effects)
+    ctx = OutputContext(run.id, run.worker, book.peek("T-1042"), book, f"{run.id}:output", effects)
     write_task_comment(ctx, "a retry of the same run")
     assert effects[0]["created"] is False
     assert len([c for c in book.comments("T-1042") if c.run_id == run.id]) == 1
@@ -130,16 +136,20 @@ def test_disabled_context_source_is_never_read(workspace):
     engine = engine_for(workspace)
     run = engine.start("wide", StartOptions(record_id="T-1042"))
     got = {(r["type"], r["id"]) for r in run.context["records"]}
-    assert {("company", "CO-3"), ("contact", "C-12"), ("invoice", "INV-2031"),
-            ("invoice", "INV-2044")} <= got
+    assert {("company", "CO-3"), ("contact", "C-12"), ("invoice", "INV-2031"), ("invoice", "INV-2044")} <= got
     assert not {t for t, _ in engine.records.reads} & {"project", "doc", "product"}
 
 
 def test_gate_refuses_a_forbidden_category(workspace):
-    make_worker(workspace, "sneaky", executor=script(
-        {"tool": "read_task", "arguments": {"task_id": "T-1042"}},
-        {"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}},
-        {"output": "done"}))
+    make_worker(
+        workspace,
+        "sneaky",
+        executor=script(
+            {"tool": "read_task", "arguments": {"task_id": "T-1042"}},
+            {"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}},
+            {"output": "done"},
+        ),
+    )
     engine = engine_for(workspace)
     run = engine.start("sneaky", StartOptions(record_id="T-1042"))
     assert run.status == "failed" and run.error.kind == "tool_not_allowed"
@@ -152,9 +162,13 @@ def test_gate_refuses_a_forbidden_category(workspace):
 
 
 def test_bad_tool_arguments_come_back_as_an_error_result(workspace):
-    make_worker(workspace, "clumsy", executor=script(
-        {"tool": "read_task", "arguments": {"task": "T-1042"}},
-        {"output": "result was {last_result}"}))
+    make_worker(
+        workspace,
+        "clumsy",
+        executor=script(
+            {"tool": "read_task", "arguments": {"task": "T-1042"}}, {"output": "result was {last_result}"}
+        ),
+    )
     run = start(workspace, "clumsy")
     assert run.status == "completed"
     call = run.iterations[0].tool_calls[0]
@@ -164,9 +178,15 @@ def test_bad_tool_arguments_come_back_as_an_error_result(workspace):
 
 
 def test_tool_write_is_recorded_as_side_effect(workspace):
-    make_worker(workspace, "commenter", output_mode="review_note", executor=script(
-        {"tool": "add_task_comment", "arguments": {"task_id": "T-1043", "text": "Ping"}},
-        {"output": "I added a comment to T-1043."}))
+    make_worker(
+        workspace,
+        "commenter",
+        output_mode="review_note",
+        executor=script(
+            {"tool": "add_task_comment", "arguments": {"task_id": "T-1043", "text": "Ping"}},
+            {"output": "I added a comment to T-1043."},
+        ),
+    )
     run = start(workspace, "commenter", "T-1043")
     assert run.status == "completed"
     assert run.side_effects[0]["kind"] == "comment" and run.side_effects[0]["by"] == "tool"
@@ -175,8 +195,12 @@ def test_tool_write_is_recorded_as_side_effect(workspace):
 
 
 def test_max_iterations(workspace):
-    make_worker(workspace, "loopy", max_iterations=3, executor=script(
-        {"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"repeat": True}))
+    make_worker(
+        workspace,
+        "loopy",
+        max_iterations=3,
+        executor=script({"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"repeat": True}),
+    )
     run = start(workspace, "loopy")
     assert run.error.kind == "max_iterations"
     assert len(run.iterations) == 3
@@ -209,14 +233,21 @@ def test_task_comment_without_task_is_a_usage_error(workspace, wcli):
 
 
 def test_run_tied_to_no_record_with_review_note(workspace):
-    make_worker(workspace, "sweep", output_mode="review_note", executor=script(
-        {"tool": "list_overdue_tasks", "arguments": {}}, {"output": "Overdue: {last_result}"}))
+    make_worker(
+        workspace,
+        "sweep",
+        output_mode="review_note",
+        executor=script(
+            {"tool": "list_overdue_tasks", "arguments": {}}, {"output": "Overdue: {last_result}"}
+        ),
+    )
     run = engine_for(workspace).start("sweep", StartOptions())
     assert run.status == "completed" and run.record_id is None
     assert "T-1042" in run.output and run.side_effects == []
 
 
 # -- the command executor against real programs --
+
 
 def write_program(workspace, name: str, body: str) -> str:
     path = workspace.root / name
@@ -225,12 +256,14 @@ def write_program(workspace, name: str, body: str) -> str:
 
 
 def command_worker(workspace, name, program, **kw):
-    make_worker(workspace, name,
-                executor=json.dumps({"name": "command", "argv": ["python3", program]}), **kw)
+    make_worker(workspace, name, executor=json.dumps({"name": "command", "argv": ["python3", program]}), **kw)
 
 
 def test_command_executor_runs_a_tool_loop(workspace):
-    program = write_program(workspace, "step.py", """
+    program = write_program(
+        workspace,
+        "step.py",
+        """
         import json, sys
         req = json.load(sys.stdin)
         assert req["protocol"] == 1
@@ -242,7 +275,8 @@ def test_command_executor_runs_a_tool_loop(workspace):
             result = req["messages"][-1]["result"]
             print(json.dumps({"text": f"{result['title']} / tools={','.join(tools)}"}))
         print("a diagnostic line", file=sys.stderr)
-    """)
+    """,
+    )
     command_worker(workspace, "cmd", program)
     run = start(workspace, "cmd")
     assert run.status == "completed", run.error
@@ -252,19 +286,24 @@ def test_command_executor_runs_a_tool_loop(workspace):
 
 
 def test_command_missing_program_is_provider_unavailable(workspace):
-    make_worker(workspace, "ghost", executor=json.dumps(
-        {"name": "command", "argv": ["/nonexistent/model-server"]}))
+    make_worker(
+        workspace, "ghost", executor=json.dumps({"name": "command", "argv": ["/nonexistent/model-server"]})
+    )
     run = start(workspace, "ghost")
     assert run.error.kind == "provider_unavailable"
     assert "/nonexistent/model-server" in run.error.message
 
 
 def test_command_nonzero_exit_is_executor_error_with_stderr(workspace):
-    program = write_program(workspace, "fail.py", """
+    program = write_program(
+        workspace,
+        "fail.py",
+        """
         import sys
         print("quota exceeded for project X", file=sys.stderr)
         sys.exit(3)
-    """)
+    """,
+    )
     command_worker(workspace, "failing", program)
     run = start(workspace, "failing")
     assert run.error.kind == "executor_error" and "status 3" in run.error.message
@@ -281,12 +320,16 @@ def test_command_invalid_json_is_invalid_output(workspace):
 
 def test_command_hang_is_killed_with_its_process_group(workspace, tmp_path):
     pidfile = tmp_path / "grandchild.pid"
-    program = write_program(workspace, "hang.py", f"""
+    program = write_program(
+        workspace,
+        "hang.py",
+        f"""
         import subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         open({str(pidfile)!r}, "w").write(str(child.pid))
         time.sleep(120)
-    """)
+    """,
+    )
     command_worker(workspace, "hanging", program, timeout=2)
     began = time.monotonic()
     run = start(workspace, "hanging")
@@ -306,14 +349,21 @@ def test_command_hang_is_killed_with_its_process_group(workspace, tmp_path):
 def test_command_gets_only_allow_listed_environment(workspace, monkeypatch):
     monkeypatch.setenv("SECRET_TOKEN", "hunter2")
     monkeypatch.setenv("PASSED_ON", "yes")
-    program = write_program(workspace, "env.py", """
+    program = write_program(
+        workspace,
+        "env.py",
+        """
         import json, os, sys
         json.load(sys.stdin)
         print(json.dumps({"text": json.dumps(sorted(k for k in os.environ
                                                      if k in ("SECRET_TOKEN", "PASSED_ON")))}))
-    """)
-    make_worker(workspace, "envy", executor=json.dumps(
-        {"name": "command", "argv": ["python3", program], "pass_env": ["PASSED_ON"]}))
+    """,
+    )
+    make_worker(
+        workspace,
+        "envy",
+        executor=json.dumps({"name": "command", "argv": ["python3", program], "pass_env": ["PASSED_ON"]}),
+    )
     run = start(workspace, "envy")
     assert json.loads(run.output) == ["PASSED_ON"]
 
@@ -322,11 +372,22 @@ def test_a_detached_run_whose_executor_disappeared_fails_clearly(workspace):
     from workerctl.runs.history import History
     from workerctl.runs.model import Run, now_iso
 
-    config = {"name": "gone", "status": "active", "instructions": "x",
-              "output_mode": "review_note", "executor": {"name": "no-such-executor"}}
-    run = Run(id="gone0001", worker="gone", config_hash="x", config=config,
-              executor="no-such-executor", created=now_iso(),
-              transitions=[{"status": "pending", "at": now_iso()}])
+    config = {
+        "name": "gone",
+        "status": "active",
+        "instructions": "x",
+        "output_mode": "review_note",
+        "executor": {"name": "no-such-executor"},
+    }
+    run = Run(
+        id="gone0001",
+        worker="gone",
+        config_hash="x",
+        config=config,
+        executor="no-such-executor",
+        created=now_iso(),
+        transitions=[{"status": "pending", "at": now_iso()}],
+    )
     History(workspace).create(run)
     done = engine_for(workspace).execute("gone0001")
     assert done.status == "failed" and done.error.kind == "executor_error"

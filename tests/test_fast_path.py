@@ -82,36 +82,41 @@ def test_help_and_version_answer_as_click_does(tmp_path):
     for columns in ("80", "200"):
         env = {**os.environ, "COLUMNS": columns}
         for argv in (["--help"], ["-h"], ["--version"], ["-w", str(tmp_path), "--help"]):
-            fast, slow = (subprocess.run([sys.executable, "-c", code, *argv], env=env,
-                                         capture_output=True, text=True, timeout=60)
-                          for code in (by_main, by_click))
-            assert (fast.returncode, fast.stdout, fast.stderr) == \
-                (slow.returncode, slow.stdout, slow.stderr)
+            fast, slow = (
+                subprocess.run(
+                    [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=60
+                )
+                for code in (by_main, by_click)
+            )
+            assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
             assert "Commands:" in fast.stdout or "version 0" in fast.stdout
 
 
-@pytest.mark.parametrize("argv", [
-    ["runs", "list", "--json", "id,status"],  # a field list: ShapedCommand decides
-    ["runs", "list", "--jq", ".[]"],
-    ["runs", "list", "--watch"],
-    ["runs", "list", "--help"],
-    ["runs", "list", "--limit", "-1"],
-    ["runs", "list", "--limit", "ten"],
-    ["runs", "list", "--limit", "\u00b2"],  # a digit to str.isdigit, not to int()
-    ["runs", "list", "--limit", "1" * 4301],  # more digits than int() converts
-    ["runs", "list", "--limit=-1"],
-    ["runs", "list", "--format", "yaml"],
-    ["runs", "list", "--worker"],
-    ["runs", "list", "--worker", "--json"],
-    ["runs", "list", "--worker="],
-    ["runs", "list", "--", "x"],
-    ["runs", "list", "extra"],
-    ["runs", "lis"],
-    ["runs"],
-    ["--workspace"],
-    ["-x", "runs", "list"],
-    [],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["runs", "list", "--json", "id,status"],  # a field list: ShapedCommand decides
+        ["runs", "list", "--jq", ".[]"],
+        ["runs", "list", "--watch"],
+        ["runs", "list", "--help"],
+        ["runs", "list", "--limit", "-1"],
+        ["runs", "list", "--limit", "ten"],
+        ["runs", "list", "--limit", "\u00b2"],  # a digit to str.isdigit, not to int()
+        ["runs", "list", "--limit", "1" * 4301],  # more digits than int() converts
+        ["runs", "list", "--limit=-1"],
+        ["runs", "list", "--format", "yaml"],
+        ["runs", "list", "--worker"],
+        ["runs", "list", "--worker", "--json"],
+        ["runs", "list", "--worker="],
+        ["runs", "list", "--", "x"],
+        ["runs", "list", "extra"],
+        ["runs", "lis"],
+        ["runs"],
+        ["--workspace"],
+        ["-x", "runs", "list"],
+        [],
+    ],
+)
 def test_anything_else_is_left_to_click(argv, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     assert answer(argv) is None
@@ -122,8 +127,9 @@ def test_shell_completion_is_left_to_click(history, monkeypatch):
     assert answer(["--help"]) is None
     assert answer(["-w", str(history.root), "runs", "list"]) is None
     env = {**os.environ, "COMP_WORDS": "workerctl runs li", "COMP_CWORD": "2"}
-    done = subprocess.run([sys.executable, "-m", "workerctl"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "workerctl"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0 and "list" in done.stdout
 
 
@@ -137,22 +143,33 @@ def test_a_real_process_answers_without_importing_click(history):
     """What makes the fast path fast: neither click nor dataclasses (nor shutil) is
     imported by ``--help`` or ``runs list``; a test, since timing belongs in
     benchmarks/ (history_bench.py prints the figures)."""
-    probe = ("import atexit, sys\n"
-             "atexit.register(lambda: print(sorted(m for m in ('click', 'dataclasses', "
-             "'shutil', 'inspect') if m in sys.modules), file=sys.stderr))\n"
-             "from workerctl.cli import main\n"
-             "main()\n")
-    for argv in (["--help"], ["--version"], ["-w", str(history.root), "runs", "list"],
-                 ["-w", str(history.root), "runs", "list", "--json", "--status", "failed"]):
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in ('click', 'dataclasses', "
+        "'shutil', 'inspect') if m in sys.modules), file=sys.stderr))\n"
+        "from workerctl.cli import main\n"
+        "main()\n"
+    )
+    for argv in (
+        ["--help"],
+        ["--version"],
+        ["-w", str(history.root), "runs", "list"],
+        ["-w", str(history.root), "runs", "list", "--json", "--status", "failed"],
+    ):
         for _ in range(2):  # the second time: after any one-off catch-up of the indexes
-            done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True,
-                                  text=True, timeout=60)
+            done = subprocess.run(
+                [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=60
+            )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip()
         assert done.stderr.strip().splitlines()[-1] == "[]", (argv, done.stderr)
     # and a form it leaves to click still works in a real process
-    done = subprocess.run([sys.executable, "-c", probe, "-w", str(history.root), "runs", "list",
-                           "--json", "id"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "-w", str(history.root), "runs", "list", "--json", "id"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and '"id"' in done.stdout
     assert "'click'" in done.stderr
 
@@ -163,9 +180,13 @@ def test_a_closed_pipe_ends_quietly(history):
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run([sys.executable, "-m", "workerctl", "-w", str(history.root),
-                               "runs", "list"], stdout=write_end, stderr=subprocess.PIPE,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "workerctl", "-w", str(history.root), "runs", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert done.returncode == 0
@@ -178,7 +199,6 @@ def test_colours_are_the_codes_click_writes(monkeypatch):
         for bold in (False, True):
             assert render.colour("x", key, bold=bold) == click.style("x", fg=name, bold=bold)
     assert render.colour("x", "no such key", bold=True) == click.style("x", bold=True)
-
 
 
 def run_real(code, argv, env, streams):
@@ -196,9 +216,14 @@ def run_real(code, argv, env, streams):
         os.close(read_end)
         out = write_end
     try:
-        done = subprocess.run([sys.executable, "-c", code, *argv], env={**os.environ, **env},
-                              stdout=out, stderr=err, timeout=60,
-                              preexec_fn=None if close_fd is None else lambda: os.close(close_fd))
+        done = subprocess.run(
+            [sys.executable, "-c", code, *argv],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=err,
+            timeout=60,
+            preexec_fn=None if close_fd is None else lambda: os.close(close_fd),
+        )
     finally:
         if write_end is not None:
             os.close(write_end)
@@ -210,23 +235,27 @@ BY_MAIN = "from workerctl.cli import main; main()"
 ASCII_LOCALE = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
 
 
-@pytest.mark.parametrize(("argv", "env", "streams"), [
-    # stderr set to ASCII: click writes its messages as UTF-8
-    (["WS", "runs", "list", "--worker", "\u00e9"], {"PYTHONIOENCODING": "ascii"}, None),
-    # ... and a table too (output.echo once let the status symbols raise UnicodeEncodeError)
-    (["WS", "runs", "list"], {"PYTHONIOENCODING": "ascii", "COLUMNS": "100"}, None),
-    (["WS", "runs", "list", "--format", "csv"], ASCII_LOCALE, None),
-    # an escape sequence in a path: click strips it when stderr is not a terminal
-    (["-w", "/nonexistent/\x1b[31mred", "runs", "list"], {}, None),
-    # stdout closed (>&-): click prints nothing and exits 0
-    (["--help"], {}, "no stdout"),
-    (["--version"], {}, "no stdout"),
-    # stderr closed (2>&-): the error's exit status is kept
-    (["WS", "runs", "list", "--worker", "nosuch"], {}, "no stderr"),
-    # help into a pipe whose reader has gone: click's main ends that with status 1
-    (["--help"], {}, "pipe gone"),
-    (["--version"], {}, "pipe gone"),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    ("argv", "env", "streams"),
+    [
+        # stderr set to ASCII: click writes its messages as UTF-8
+        (["WS", "runs", "list", "--worker", "\u00e9"], {"PYTHONIOENCODING": "ascii"}, None),
+        # ... and a table too (output.echo once let the status symbols raise UnicodeEncodeError)
+        (["WS", "runs", "list"], {"PYTHONIOENCODING": "ascii", "COLUMNS": "100"}, None),
+        (["WS", "runs", "list", "--format", "csv"], ASCII_LOCALE, None),
+        # an escape sequence in a path: click strips it when stderr is not a terminal
+        (["-w", "/nonexistent/\x1b[31mred", "runs", "list"], {}, None),
+        # stdout closed (>&-): click prints nothing and exits 0
+        (["--help"], {}, "no stdout"),
+        (["--version"], {}, "no stdout"),
+        # stderr closed (2>&-): the error's exit status is kept
+        (["WS", "runs", "list", "--worker", "nosuch"], {}, "no stderr"),
+        # help into a pipe whose reader has gone: click's main ends that with status 1
+        (["--help"], {}, "pipe gone"),
+        (["--version"], {}, "pipe gone"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
 def test_streams_are_written_as_click_writes_them(history, argv, env, streams):
     """In real processes: how a stream is set (an ASCII locale, closed, a pipe nobody
     reads, not a terminal) changes what click writes, so it must change what the

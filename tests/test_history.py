@@ -57,9 +57,14 @@ WRITERS, RUNS_EACH = 8, 30
 def test_eight_writers_lose_nothing(workspace):
     """8 processes start at one moment and write 30 runs each into one history; the
     proof is that their writes overlapped in time and none was lost or torn."""
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(workspace.root),
-                               str(RUNS_EACH), f"p{n}"], stderr=subprocess.PIPE, text=True)
-             for n in range(WRITERS)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(workspace.root), str(RUNS_EACH), f"p{n}"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(WRITERS)
+    ]
     time.sleep(0.5)  # let the interpreters start and wait at the line
     (workspace.root / "go").touch()
     for proc in procs:
@@ -71,8 +76,7 @@ def test_eight_writers_lose_nothing(workspace):
     assert len(docs) == total
     assert len({d["id"] for d in docs}) == total
     runs = [history.get(d["id"]) for d in docs]
-    assert {r.reason for r in runs} == {f"p{n}-{i}" for n in range(WRITERS)
-                                        for i in range(RUNS_EACH)}
+    assert {r.reason for r in runs} == {f"p{n}-{i}" for n in range(WRITERS) for i in range(RUNS_EACH)}
     spans = {}
     for run in runs:
         writer = run.reason.split("-")[0]
@@ -89,10 +93,8 @@ def test_eight_writers_lose_nothing(workspace):
 
 
 def test_killed_run_is_marked_crashed(workspace, wcli):
-    make_worker(workspace, "slow", executor='{name: echo, script: [{sleep: 60}]}',
-                timeout=120)
-    started = run_workerctl("run", "start", "slow", "--task", "T-1042", "--detach",
-                            workspace=workspace)
+    make_worker(workspace, "slow", executor="{name: echo, script: [{sleep: 60}]}", timeout=120)
+    started = run_workerctl("run", "start", "slow", "--task", "T-1042", "--detach", workspace=workspace)
     run_id = started.stdout.strip()
     history = History(workspace)
     wait_for(lambda: history.get(run_id).status == "running")
@@ -109,10 +111,17 @@ def test_killed_run_is_marked_crashed(workspace, wcli):
 
 def test_stale_heartbeat_of_a_remote_run_is_crashed(workspace):
     history = History(workspace)
-    run = Run(id="rem0te01", worker="overdue-task-review", config_hash="x", config={},
-              executor="echo", created=now_iso(), status="running",
-              transitions=[{"status": "running", "at": now_iso()}],
-              owner={"pid": 1, "host": "another-machine", "proc_start": None})
+    run = Run(
+        id="rem0te01",
+        worker="overdue-task-review",
+        config_hash="x",
+        config={},
+        executor="echo",
+        created=now_iso(),
+        status="running",
+        transitions=[{"status": "running", "at": now_iso()}],
+        owner={"pid": 1, "host": "another-machine", "proc_start": None},
+    )
     history.create(run)
     assert history.sweep() == []  # fresh heartbeat window: still alive
     history.heartbeat(run.id)
@@ -125,15 +134,18 @@ def test_stale_heartbeat_of_a_remote_run_is_crashed(workspace):
 
 def test_truncated_history_file_is_reported_and_left_alone(workspace, wcli):
     for _ in range(3):
-        assert wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                    "--allow-repeat").exit_code == 0
+        assert (
+            wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat").exit_code == 0
+        )
     shard = next((workspace.history_dir / "index").glob("*.json"))
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 2])
     damaged = shard.read_bytes()
-    for args in (["runs", "list"], ["run", "start", "overdue-task-review", "--task", "T-1042",
-                                   "--allow-repeat"],
-                 ["workers", "list"]):
+    for args in (
+        ["runs", "list"],
+        ["run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat"],
+        ["workers", "list"],
+    ):
         result = wcli(*args)
         assert result.exit_code == 4, result.output
         assert str(shard) in result.output and "runs reindex" in result.output
@@ -158,8 +170,12 @@ def test_reindex_keeps_a_damaged_shard_for_inspection(workspace, wcli):
 
 
 def test_reindex_rebuilds_a_lost_index(workspace, wcli):
-    ids = [json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                           "--allow-repeat", "--json").output)["id"] for _ in range(3)]
+    ids = [
+        json.loads(
+            wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat", "--json").output
+        )["id"]
+        for _ in range(3)
+    ]
     shard = next((workspace.history_dir / "index").glob("*.json"))
     shard.rename(shard.with_suffix(".aside"))
     assert wcli("runs", "reindex").exit_code == 0
@@ -170,9 +186,18 @@ def test_reindex_rebuilds_a_lost_index(workspace, wcli):
 def test_id_prefixes(workspace, wcli):
     history = History(workspace)
     for rid in ("abc12345", "abc67890", "xyz00001"):
-        history.create(Run(id=rid, worker="overdue-task-review", config_hash="x", config={},
-                           executor="echo", created=now_iso(), status="completed",
-                           transitions=[{"status": "completed", "at": now_iso()}]))
+        history.create(
+            Run(
+                id=rid,
+                worker="overdue-task-review",
+                config_hash="x",
+                config={},
+                executor="echo",
+                created=now_iso(),
+                status="completed",
+                transitions=[{"status": "completed", "at": now_iso()}],
+            )
+        )
     assert history.resolve("xy") == "xyz00001"
     assert history.resolve("ABC1") == "abc12345"
     ok = wcli("run", "inspect", "--id", "x", "--json")
@@ -187,38 +212,56 @@ def test_id_prefixes(workspace, wcli):
 
 
 def test_watch_exit_status_on_detached_runs(workspace):
-    make_worker(workspace, "ok-slow", executor='{name: echo, script: [{sleep: 1, output: fine}]}')
-    make_worker(workspace, "bad-slow", executor='{name: echo, script: [{sleep: 1, error: boom}]}')
+    make_worker(workspace, "ok-slow", executor="{name: echo, script: [{sleep: 1, output: fine}]}")
+    make_worker(workspace, "bad-slow", executor="{name: echo, script: [{sleep: 1, error: boom}]}")
     for name in ("ok-slow", "bad-slow"):
-        assert run_workerctl("run", "start", name, "--task", "T-1042", "--detach",
-                             workspace=workspace).returncode == 0
-    good = run_workerctl("runs", "list", "--worker", "ok-slow", "--watch", "0.2",
-                         "--exit-status", "--json", workspace=workspace)
+        assert (
+            run_workerctl(
+                "run", "start", name, "--task", "T-1042", "--detach", workspace=workspace
+            ).returncode
+            == 0
+        )
+    good = run_workerctl(
+        "runs",
+        "list",
+        "--worker",
+        "ok-slow",
+        "--watch",
+        "0.2",
+        "--exit-status",
+        "--json",
+        workspace=workspace,
+    )
     assert good.returncode == 0, good.stderr
     assert [r["status"] for r in json.loads(good.stdout)] == ["completed"]
-    both = run_workerctl("runs", "list", "--watch", "0.2", "--exit-status", "--json",
-                         workspace=workspace)
+    both = run_workerctl("runs", "list", "--watch", "0.2", "--exit-status", "--json", workspace=workspace)
     assert both.returncode == 1
     assert sorted(r["status"] for r in json.loads(both.stdout)) == ["completed", "failed"]
 
 
 def test_detached_run_passes_through_pending_queued_running(workspace):
-    make_worker(workspace, "slowish", executor='{name: echo, script: [{sleep: 1.5, output: ok}]}')
-    started = run_workerctl("run", "start", "slowish", "--task", "T-1042", "--detach",
-                            "--json", workspace=workspace)
+    make_worker(workspace, "slowish", executor="{name: echo, script: [{sleep: 1.5, output: ok}]}")
+    started = run_workerctl(
+        "run", "start", "slowish", "--task", "T-1042", "--detach", "--json", workspace=workspace
+    )
     run_id = json.loads(started.stdout)["id"]
     assert json.loads(started.stdout)["status"] == "queued"
     history = History(workspace)
     wait_for(lambda: history.get(run_id).status == "running")
     wait_for(lambda: history.get(run_id).status == "completed")
     assert [t["status"] for t in history.get(run_id).transitions] == [
-        "pending", "queued", "running", "completed"]
+        "pending",
+        "queued",
+        "running",
+        "completed",
+    ]
 
 
 def test_cancel_stops_a_detached_run(workspace, wcli):
-    make_worker(workspace, "long", executor='{name: echo, script: [{sleep: 60}]}', timeout=120)
-    run_id = run_workerctl("run", "start", "long", "--task", "T-1042", "--detach",
-                           workspace=workspace).stdout.strip()
+    make_worker(workspace, "long", executor="{name: echo, script: [{sleep: 60}]}", timeout=120)
+    run_id = run_workerctl(
+        "run", "start", "long", "--task", "T-1042", "--detach", workspace=workspace
+    ).stdout.strip()
     history = History(workspace)
     wait_for(lambda: history.get(run_id).status == "running")
     pid = history.get(run_id).owner["pid"]
@@ -235,28 +278,42 @@ def test_cancel_stops_a_detached_run(workspace, wcli):
 
 
 def test_lock_timeout_says_who_holds_it(workspace):
-    holder = subprocess.Popen([sys.executable, "-c", f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import time, sys
 from pathlib import Path
 from workerctl.storage.lock import lock_for
-with lock_for(Path({str(workspace.history_dir / 'lock')!r})):
+with lock_for(Path({str(workspace.history_dir / "lock")!r})):
     print("locked", flush=True)
     time.sleep(30)
-"""], stdout=subprocess.PIPE, text=True)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         # the workspace says 10 s; the environment variable must win, as its hint says
         started = time.monotonic()
-        result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                               workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "1"})
+        result = run_workerctl(
+            "run",
+            "start",
+            "overdue-task-review",
+            "--task",
+            "T-1042",
+            workspace=workspace,
+            env={"WORKERCTL_LOCK_TIMEOUT": "1"},
+        )
         waited = time.monotonic() - started
         assert result.returncode == 4
         assert f"pid {holder.pid}" in result.stderr
         assert "within 1s (WORKERCTL_LOCK_TIMEOUT=1)" in result.stderr
         assert "raise WORKERCTL_LOCK_TIMEOUT" in result.stderr
         assert 1.0 <= waited < 5.0, waited
-        bad = run_workerctl("runs", "list", workspace=workspace,
-                            env={"WORKERCTL_LOCK_TIMEOUT": "soon"})
+        bad = run_workerctl("runs", "list", workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "soon"})
         assert bad.returncode == 2 and "WORKERCTL_LOCK_TIMEOUT='soon' is not a number" in bad.stderr
     finally:
         holder.kill()
@@ -271,8 +328,9 @@ def test_runs_list_filters_and_formats(workspace, wcli):
     assert [r["record_id"] for r in by_task] == ["T-1043"]
     failed = json.loads(wcli("runs", "list", "--status", "failed", "--json").output)
     assert [r["worker"] for r in failed] == ["handoff-preparation"]
-    two = json.loads(wcli("runs", "list", "--status", "failed", "--status", "completed",
-                          "--limit", "2", "--json").output)
+    two = json.loads(
+        wcli("runs", "list", "--status", "failed", "--status", "completed", "--limit", "2", "--json").output
+    )
     assert len(two) == 2
     ids = wcli("runs", "list", "--format", "ids").output.split()
     assert len(ids) == 3 and ids[0] == failed[0]["id"]
@@ -290,9 +348,17 @@ def test_prune_keeps_unfinished_runs(workspace, wcli):
     history = History(workspace)
     old = "2020-01-01T00:00:00.000Z"
     for rid, status in (("old00001", "completed"), ("old00002", "running")):
-        run = Run(id=rid, worker="w", config_hash="x", config={}, executor="echo",
-                  created=old, status=status, transitions=[{"status": status, "at": old}],
-                  owner={"pid": os.getpid(), "host": os.uname().nodename})
+        run = Run(
+            id=rid,
+            worker="w",
+            config_hash="x",
+            config={},
+            executor="echo",
+            created=old,
+            status=status,
+            transitions=[{"status": status, "at": old}],
+            owner={"pid": os.getpid(), "host": os.uname().nodename},
+        )
         history.create(run)
     for doc_path in (workspace.history_dir / "index").glob("*.json"):
         data = json.loads(doc_path.read_text())
@@ -301,8 +367,7 @@ def test_prune_keeps_unfinished_runs(workspace, wcli):
         doc_path.write_text(json.dumps(data))
     wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
     dry = json.loads(wcli("runs", "prune", "--older-than", "90d", "--dry-run", "--json").output)
-    assert dry == {"removed": 1, "kept_unfinished": 1, "side_effects_forgotten": 0,
-                   "dry_run": True}
+    assert dry == {"removed": 1, "kept_unfinished": 1, "side_effects_forgotten": 0, "dry_run": True}
     assert len(history.list(None, limit=None)) == 3
     done = wcli("runs", "prune", "--older-than", "90d")
     assert "removed 1 run(s)" in done.output and "kept 1 unfinished" in done.output
@@ -335,12 +400,20 @@ def test_lock_timeout_names_a_holder_that_is_not_workerctl(workspace, wcli):
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
     lock = workspace.history_dir / "lock"
     assert lock.read_text().startswith("pid ")  # the note of that earlier command
-    holder = subprocess.Popen(["flock", str(lock), "sh", "-c", "echo locked; sleep 30"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        ["flock", str(lock), "sh", "-c", "echo locked; sleep 30"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
-                               workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "0.3"})
+        result = run_workerctl(
+            "run",
+            "start",
+            "overdue-task-review",
+            "--task",
+            "T-1043",
+            workspace=workspace,
+            env={"WORKERCTL_LOCK_TIMEOUT": "0.3"},
+        )
         assert result.returncode == 4, result.stderr
         assert f"held by pid {holder.pid} " in result.stderr
         assert f"(flock {lock} sh" in result.stderr
@@ -385,14 +458,26 @@ def test_waiting_for_the_lock_leaves_another_timer_alone(workspace):
 
 
 def test_ctrl_c_cancels_the_run_it_interrupts(workspace):
-    make_worker(workspace, "slow-fg", executor='{name: echo, script: [{sleep: 30}]}',
-                timeout=60)
-    proc = subprocess.Popen([sys.executable, "-m", "workerctl", "-w", str(workspace.root),
-                             "run", "start", "slow-fg", "--task", "T-1042"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    make_worker(workspace, "slow-fg", executor="{name: echo, script: [{sleep: 30}]}", timeout=60)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workerctl",
+            "-w",
+            str(workspace.root),
+            "run",
+            "start",
+            "slow-fg",
+            "--task",
+            "T-1042",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     history = History(workspace)
-    wait_for(lambda: history.list(None, limit=1) and
-             history.list(None, limit=1)[0]["status"] == "running")
+    wait_for(lambda: history.list(None, limit=1) and history.list(None, limit=1)[0]["status"] == "running")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 1

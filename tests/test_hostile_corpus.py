@@ -59,15 +59,21 @@ def run_measured(argv: list[str], cwd: Path) -> tuple[int, str, float, float]:
     The address space is capped at 1 GiB so that a regression fails the test
     instead of taking the machine down.
     """
+
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
     out_path, peak_path = cwd / ".out", cwd / ".peak"
     peak_path.unlink(missing_ok=True)
     with open(out_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", PEAK_REPORTER, str(peak_path), *argv],
-                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "NO_COLOR": "1"}, preexec_fn=cap)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PEAK_REPORTER, str(peak_path), *argv],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "NO_COLOR": "1"},
+            preexec_fn=cap,
+        )
         deadline = time.monotonic() + HANG_SECONDS
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -81,8 +87,12 @@ def run_measured(argv: list[str], cwd: Path) -> tuple[int, str, float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
     peak_kb = int(peak_path.read_text()) if peak_path.exists() else 0
     assert peak_kb, "the child did not report its peak memory"
-    return (proc.returncode, out_path.read_text(errors="replace"),
-            usage.ru_utime + usage.ru_stime, peak_kb / 1024)
+    return (
+        proc.returncode,
+        out_path.read_text(errors="replace"),
+        usage.ru_utime + usage.ru_stime,
+        peak_kb / 1024,
+    )
 
 
 def workerctl(workspace, *args: str) -> list[str]:
@@ -121,8 +131,7 @@ def test_a_workspace_full_of_hostile_files_still_lists_and_runs(workspace, tmp_p
     for case in hostile:
         _write_case(case, workspace.workers_dir)
     make_worker(workspace, "good", output_mode="review_note")
-    code, output, cpu, peak = run_measured(workerctl(workspace, "workers", "list", "--json"),
-                                           workspace.root)
+    code, output, cpu, peak = run_measured(workerctl(workspace, "workers", "list", "--json"), workspace.root)
     assert code == 0, output
     rows = {r["name"]: r for r in json.loads(output)}
     assert rows["good"]["valid"]
@@ -130,11 +139,9 @@ def test_a_workspace_full_of_hostile_files_still_lists_and_runs(workspace, tmp_p
         row = rows[Path(case["file"]).stem]
         assert not row["valid"] and row["status"] == "broken", row
     assert cpu < CPU_SECONDS * 2 and peak < PEAK_MB, (cpu, peak)
-    code, output, cpu, peak = run_measured(workerctl(workspace, "run", "start", "good"),
-                                           workspace.root)
+    code, output, cpu, peak = run_measured(workerctl(workspace, "run", "start", "good"), workspace.root)
     assert code == 0, output
     assert "completed" in output
-    code, output, cpu, peak = run_measured(workerctl(workspace, "run", "start", "bomb"),
-                                           workspace.root)
+    code, output, cpu, peak = run_measured(workerctl(workspace, "run", "start", "bomb"), workspace.root)
     assert code == 2 and "aliases expand to more than 10,000 nodes" in output, output
     assert cpu < CPU_SECONDS and peak < PEAK_MB, (cpu, peak)

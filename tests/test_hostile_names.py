@@ -57,8 +57,7 @@ def test_pause_with_a_traversal_name_writes_nothing(workspace, wcli, elsewhere):
     for command in ("pause", "activate", "edit", "history", "diff", "show", "validate"):
         result = wcli("worker", command, traversal(workspace, elsewhere))
         assert_refused(result, "worker name")
-    assert_refused(wcli("worker", "restore", traversal(workspace, elsewhere), "1"),
-                   "worker name")
+    assert_refused(wcli("worker", "restore", traversal(workspace, elsewhere), "1"), "worker name")
     assert elsewhere.read_text() == before
     history = json.loads(wcli("workers", "list", "--json").output)
     assert "w" not in {row["name"] for row in history}
@@ -81,8 +80,12 @@ def test_a_symlink_to_an_outside_file_is_never_read_or_written(workspace, wcli, 
     assert rows["good"]["valid"]
     assert not rows["w"]["valid"]
     assert "outside the workspace" in rows["w"]["problems"][0]["message"]
-    for args in (("run", "start", "w"), ("worker", "pause", "w"), ("worker", "edit", "w"),
-                 ("worker", "validate", "w")):
+    for args in (
+        ("run", "start", "w"),
+        ("worker", "pause", "w"),
+        ("worker", "edit", "w"),
+        ("worker", "validate", "w"),
+    ):
         result = wcli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert "outside the workspace" in result.output
@@ -114,8 +117,7 @@ def test_template_keys_follow_the_rule(workspace, wcli):
     assert not (workspace.workers_dir / "fresh.yaml").exists()
 
 
-@pytest.mark.parametrize("record_id", ["../../../etc/passwd", "T/1042", "x" * 5000, "..",
-                                       "T 1042"])
+@pytest.mark.parametrize("record_id", ["../../../etc/passwd", "T/1042", "x" * 5000, "..", "T 1042"])
 def test_record_ids_follow_the_rule(workspace, wcli, record_id):
     make_worker(workspace, "good", output_mode="review_note")
     assert_refused(wcli("records", "show", record_id), "record id")

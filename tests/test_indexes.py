@@ -35,14 +35,20 @@ def seeded(workspace, count: int = 600, seed: int = 7) -> History:
         worker = "rare" if n % 97 == 5 else rng.choice(("busy", "other"))
         status = rng.choice(("completed", "completed", "failed", "cancelled"))
         stamps = [iso(created + dt.timedelta(seconds=s)) for s in (0, 1, 2 + rng.random() * 9)]
-        run = Run(id=new_run_id(), worker=worker, config_hash="h", config={}, executor="echo",
-                  created=stamps[0], status=status, record_id=f"T-{rng.randint(1, 40)}",
-                  transitions=[{"status": "running", "at": stamps[1]},
-                               {"status": status, "at": stamps[2]}],
-                  error=RunError(rng.choice(KINDS), "x") if status == "failed" else None)
+        run = Run(
+            id=new_run_id(),
+            worker=worker,
+            config_hash="h",
+            config={},
+            executor="echo",
+            created=stamps[0],
+            status=status,
+            record_id=f"T-{rng.randint(1, 40)}",
+            transitions=[{"status": "running", "at": stamps[1]}, {"status": status, "at": stamps[2]}],
+            error=RunError(rng.choice(KINDS), "x") if status == "failed" else None,
+        )
         # a slot no shard has yet: reindex gives each run its own
-        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0},
-                   sync_data=False)
+        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0}, sync_data=False)
     assert history.reindex()["runs"] == count
     return history
 
@@ -52,32 +58,38 @@ def scan(history: History, flt: RunFilter, limit: int | None = None) -> list[dic
     return out[:limit] if limit else out
 
 
-@pytest.mark.parametrize("flt", [
-    RunFilter(workers=("rare",)), RunFilter(workers=("busy", "rare")),
-    RunFilter(record_id="T-7"), RunFilter(statuses=("failed",)),
-    RunFilter(statuses=("cancelled", "completed"), workers=("other",)),
-    RunFilter(error_kinds=("crashed",)), RunFilter(workers=("busy",), record_id="T-3"),
-])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        RunFilter(workers=("rare",)),
+        RunFilter(workers=("busy", "rare")),
+        RunFilter(record_id="T-7"),
+        RunFilter(statuses=("failed",)),
+        RunFilter(statuses=("cancelled", "completed"), workers=("other",)),
+        RunFilter(error_kinds=("crashed",)),
+        RunFilter(workers=("busy",), record_id="T-3"),
+    ],
+)
 def test_filtered_lists_equal_a_full_scan(workspace, flt):
     history = seeded(workspace)
     assert len(scan(history, flt)) > 1
     for limit in (1, 20, None):
-        assert [d["id"] for d in history.list(flt, limit=limit)] == \
-            [d["id"] for d in scan(history, flt, limit)]
+        assert [d["id"] for d in history.list(flt, limit=limit)] == [
+            d["id"] for d in scan(history, flt, limit)
+        ]
 
 
 def test_stats_and_prune_counts_equal_a_full_scan(workspace, wcli):
     history = seeded(workspace)
-    assert stats_from_counts(history.indexes.counts()) == _exact(compute(
-        history.iter_summaries()), history.indexes.counts())
+    assert stats_from_counts(history.indexes.counts()) == _exact(
+        compute(history.iter_summaries()), history.indexes.counts()
+    )
     cut = (dt.datetime.now(dt.UTC) - dt.timedelta(days=11, minutes=17)).isoformat()
     since = cut.replace("+00:00", "Z")
     figures = stats_from_counts(history.indexes.counts(since=since))
     want = compute(d for d in history.iter_summaries() if d["created"] >= since)
-    assert {w: f["counts"] for w, f in figures.items()} == {w: f["counts"] for w, f in
-                                                            want.items()}
-    assert {w: f["tokens"] for w, f in figures.items()} == {w: f["tokens"] for w, f in
-                                                            want.items()}
+    assert {w: f["counts"] for w, f in figures.items()} == {w: f["counts"] for w, f in want.items()}
+    assert {w: f["tokens"] for w, f in figures.items()} == {w: f["tokens"] for w, f in want.items()}
     dry = json.loads(wcli("runs", "prune", "--older-than", "11d", "--dry-run", "--json").stdout)
     done = json.loads(wcli("runs", "prune", "--older-than", "11d", "--json").stdout)
     assert dry["removed"] == done["removed"] > 0 and dry["dry_run"] and not done["dry_run"]
@@ -101,14 +113,16 @@ def test_workers_list_and_show_agree_with_runs_list_at_any_age(workspace, wcli):
         make_worker(workspace, name)
     rows = {r["name"]: r for r in json.loads(wcli("workers", "list", "--json").stdout)}
     for name in WORKERS:
-        newest = json.loads(wcli("runs", "list", "--worker", name, "--limit", "1",
-                                 "--json").stdout)[0]
+        newest = json.loads(wcli("runs", "list", "--worker", name, "--limit", "1", "--json").stdout)[0]
         assert rows[name]["last_run"] == newest["id"]
         shown = json.loads(wcli("worker", "show", name, "--json").stdout)
         assert shown["recent_runs"][0]["id"] == newest["id"]
-        finished = [d for d in scan(history, RunFilter(workers=(name,)))
-                    if d["status"] in ("completed", "failed", "cancelled")
-                    and d["error_kind"] != "worker_not_runnable"][:50]
+        finished = [
+            d
+            for d in scan(history, RunFilter(workers=(name,)))
+            if d["status"] in ("completed", "failed", "cancelled")
+            and d["error_kind"] != "worker_not_runnable"
+        ][:50]
         rate = sum(d["status"] == "completed" for d in finished) / len(finished)
         assert rows[name]["success_rate"] == pytest.approx(rate)
 
@@ -118,8 +132,9 @@ def test_a_paused_workers_refusals_do_not_lower_its_success_rate(workspace, wcli
     wcli("worker", "pause", "overdue-task-review")
     for task in ("T-1043", "T-2001"):
         assert wcli("run", "start", "overdue-task-review", "--task", task).exit_code == 1
-    row = next(r for r in json.loads(wcli("workers", "list", "--json").stdout)
-               if r["name"] == "overdue-task-review")
+    row = next(
+        r for r in json.loads(wcli("workers", "list", "--json").stdout) if r["name"] == "overdue-task-review"
+    )
     assert row["success_rate"] == 1.0 and row["runs_counted"] == 1
     assert row["last_status"] == "failed"
 
@@ -145,24 +160,46 @@ def test_a_write_cut_by_a_kill_is_repaired_before_anyone_reads(workspace, tmp_pa
 
     History(workspace).indexes.ensure()  # built, as in any used workspace
     points = tmp_path / "points"
-    run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                  workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
-    index_points = [int(line.split()[0]) for line in points.read_text().splitlines()
-                    if "/indexes/" in line]
+    run_workerctl(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--task",
+        "T-1042",
+        workspace=workspace,
+        env={FAULT_ENV: f"trace:{points}"},
+    )
+    index_points = [int(line.split()[0]) for line in points.read_text().splitlines() if "/indexes/" in line]
     assert index_points
     for point in index_points:
-        killed = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
-                               "--allow-repeat", workspace=workspace,
-                               env={FAULT_ENV: f"kill:{point}"})
+        killed = run_workerctl(
+            "run",
+            "start",
+            "overdue-task-review",
+            "--task",
+            "T-1043",
+            "--allow-repeat",
+            workspace=workspace,
+            env={FAULT_ENV: f"kill:{point}"},
+        )
         assert killed.returncode == -9
-        listed = json.loads(run_workerctl("runs", "list", "--worker", "overdue-task-review",
-                                          "--limit", "0", "--json",
-                                          workspace=workspace).stdout)
+        listed = json.loads(
+            run_workerctl(
+                "runs",
+                "list",
+                "--worker",
+                "overdue-task-review",
+                "--limit",
+                "0",
+                "--json",
+                workspace=workspace,
+            ).stdout
+        )
         history = History(workspace)
-        assert [r["id"] for r in listed] == [d["id"] for d in scan(
-            history, RunFilter(workers=("overdue-task-review",)))]
-        rows = json.loads(run_workerctl("workers", "list", "--json",
-                                        workspace=workspace).stdout)
+        assert [r["id"] for r in listed] == [
+            d["id"] for d in scan(history, RunFilter(workers=("overdue-task-review",)))
+        ]
+        rows = json.loads(run_workerctl("workers", "list", "--json", workspace=workspace).stdout)
         row = next(r for r in rows if r["name"] == "overdue-task-review")
         assert row["last_run"] == listed[0]["id"] and row["last_status"] == listed[0]["status"]
 
@@ -180,8 +217,9 @@ def test_a_damaged_index_file_is_reported_left_alone_and_rebuilt(workspace, wcli
     assert rebuilt.exit_code == 0 and "indexes.old-" in rebuilt.output
     kept = next(workspace.history_dir.glob("indexes.old-*/workers.json"))
     assert kept.read_text() == "[]"
-    row = next(r for r in json.loads(wcli("workers", "list", "--json").stdout)
-               if r["name"] == "overdue-task-review")
+    row = next(
+        r for r in json.loads(wcli("workers", "list", "--json").stdout) if r["name"] == "overdue-task-review"
+    )
     assert row["last_status"] == "completed"
 
 
@@ -194,20 +232,36 @@ def test_a_run_killed_before_its_first_index_entry_is_listed_by_worker(workspace
 
     History(workspace).indexes.ensure()
     points = tmp_path / "points"
-    run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                  workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
-    first_shard = next(int(line.split()[0]) for line in points.read_text().splitlines()
-                       if "/history/index/" in line)
-    killed = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
-                           workspace=workspace, env={FAULT_ENV: f"kill:{first_shard}"})
+    run_workerctl(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--task",
+        "T-1042",
+        workspace=workspace,
+        env={FAULT_ENV: f"trace:{points}"},
+    )
+    first_shard = next(
+        int(line.split()[0]) for line in points.read_text().splitlines() if "/history/index/" in line
+    )
+    killed = run_workerctl(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--task",
+        "T-1043",
+        workspace=workspace,
+        env={FAULT_ENV: f"kill:{first_shard}"},
+    )
     assert killed.returncode == -9
-    listed = json.loads(run_workerctl("runs", "list", "--limit", "0", "--json",
-                                      workspace=workspace).stdout)
+    listed = json.loads(run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace).stdout)
     assert len(listed) == 2 and {r["status"] for r in listed} == {"completed", "failed"}
-    by_worker = json.loads(run_workerctl("runs", "list", "--worker", "overdue-task-review",
-                                         "--limit", "0", "--json", workspace=workspace).stdout)
-    assert [(r["id"], r["status"]) for r in by_worker] == \
-        [(r["id"], r["status"]) for r in listed]
+    by_worker = json.loads(
+        run_workerctl(
+            "runs", "list", "--worker", "overdue-task-review", "--limit", "0", "--json", workspace=workspace
+        ).stdout
+    )
+    assert [(r["id"], r["status"]) for r in by_worker] == [(r["id"], r["status"]) for r in listed]
 
 
 def _scan_counts(history: History, since, until, by: str) -> dict[str, dict[str, int]]:
@@ -223,8 +277,11 @@ def _scan_counts(history: History, since, until, by: str) -> dict[str, dict[str,
 
 def _index_counts(history: History, since, until, by: str) -> dict[str, dict[str, int]]:
     per = history.indexes.counts(since=since, until=until, by=by)
-    return {g: {s: n for s, n in item["counts"].items() if n} for g, item in per.items()
-            if any(item["counts"].values())}
+    return {
+        g: {s: n for s, n in item["counts"].items() if n}
+        for g, item in per.items()
+        if any(item["counts"].values())
+    }
 
 
 def test_counts_over_whole_and_cut_days_equal_a_full_scan(workspace):
@@ -236,8 +293,7 @@ def test_counts_over_whole_and_cut_days_equal_a_full_scan(workspace):
     def ago(days):
         return None if days is None else iso(now - dt.timedelta(days=days))
 
-    for since, until in ((None, None), (11.3, None), (None, 4.7), (20.2, 3.1), (2.05, 2.01),
-                         (6.5, 6.2)):
+    for since, until in ((None, None), (11.3, None), (None, 4.7), (20.2, 3.1), (2.05, 2.01), (6.5, 6.2)):
         for by in ("worker", "day"):
             want = _scan_counts(history, ago(since), ago(until), by)
             assert _index_counts(history, ago(since), ago(until), by) == want, (since, until)

@@ -25,21 +25,37 @@ def test_runs_list_fields(wcli):
 
 
 def test_run_inspect_fields(wcli):
-    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                             "--json").output)["id"]
+    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)[
+        "id"
+    ]
     data = json.loads(wcli("run", "inspect", "--id", run_id, "--json").output)
     assert set(data) == documented("run inspect --json")
 
 
 def test_run_review_fields(wcli):
-    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                             "--json").output)["id"]
+    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)[
+        "id"
+    ]
     checklist = json.loads(wcli("run", "review", "--id", run_id, "--json").output)
     assert set(checklist) | {"review"} == documented("run review --json")
     assert {c["verdict"] for c in checklist["checks"]} <= {"pass", "fail", "cannot_tell"}
-    stored = json.loads(wcli("run", "review", "--id", run_id, "--json", "--verdict", "approved",
-                             "--matches-instructions", "yes", "--next-action-clear", "yes",
-                             "--reviewer", "ana").output)
+    stored = json.loads(
+        wcli(
+            "run",
+            "review",
+            "--id",
+            run_id,
+            "--json",
+            "--verdict",
+            "approved",
+            "--matches-instructions",
+            "yes",
+            "--next-action-clear",
+            "yes",
+            "--reviewer",
+            "ana",
+        ).output
+    )
     assert set(stored) == documented("run review --json")
 
 

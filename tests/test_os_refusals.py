@@ -41,8 +41,11 @@ def one_line_error(result, cause: str, path: Path) -> None:
 @pytest.fixture
 def small_disk():
     folder = Path(tempfile.mkdtemp(prefix="workerctl-disk-"))
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
-                              str(folder)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         folder.rmdir()
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
@@ -73,8 +76,7 @@ def test_a_disk_that_fills_during_a_run(small_disk):
     filler = small_disk / "filler"
     (small_disk / "fill.py").write_text(FILL_AND_ANSWER)
     argv = json.dumps([sys.executable, str(small_disk / "fill.py"), str(filler)])
-    make_worker(workspace, "filler", output_mode="review_note",
-                executor=f"{{name: command, argv: {argv}}}")
+    make_worker(workspace, "filler", output_mode="review_note", executor=f"{{name: command, argv: {argv}}}")
     result = run_workerctl("run", "start", "filler", workspace=workspace)
     assert result.returncode == 4 and "No space left on device" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -87,8 +89,7 @@ def test_a_disk_that_fills_during_a_run(small_disk):
     listed = run_workerctl("runs", "list", "--json", workspace=workspace)
     assert listed.returncode == 0, listed.stderr
     [run] = json.loads(listed.stdout)
-    card = json.loads(run_workerctl("run", "inspect", run["id"], "--json",
-                                    workspace=workspace).stdout)
+    card = json.loads(run_workerctl("run", "inspect", run["id"], "--json", workspace=workspace).stdout)
     assert run["status"] == card["status"] == "failed"
     assert run["error_kind"] == card["error"]["kind"] == "crashed"
     assert not list((workspace.history_dir / "active").glob("*.json"))
@@ -97,21 +98,27 @@ def test_a_disk_that_fills_during_a_run(small_disk):
 @needs_root
 def test_a_full_disk_before_a_run_changes_nothing(small_disk):
     workspace = init_workspace(small_disk / "ws", get_registry())
-    assert run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                         workspace=workspace).returncode == 0
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+        ).returncode
+        == 0
+    )
     before = {p: p.read_bytes() for p in workspace.state_dir.rglob("*") if p.is_file()}
     filler = small_disk / "filler"
     with open(filler, "wb", buffering=0) as out, contextlib.suppress(OSError):
         while True:
             out.write(b"x" * 4096)
             out.flush()
-    result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                           "--allow-repeat", workspace=workspace)
+    result = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat", workspace=workspace
+    )
     assert result.returncode == 4 and "No space left on device" in result.stderr
     assert "Traceback" not in result.stderr
     after = {p: p.read_bytes() for p in workspace.state_dir.rglob("*") if p.is_file()}
-    assert {p: b for p, b in after.items() if p.name != "lock"} == \
-        {p: b for p, b in before.items() if p.name != "lock"}
+    assert {p: b for p, b in after.items() if p.name != "lock"} == {
+        p: b for p, b in before.items() if p.name != "lock"
+    }
     assert run_workerctl("runs", "list", workspace=workspace).returncode == 0
 
 
@@ -119,8 +126,12 @@ def test_a_full_disk_before_a_run_changes_nothing(small_disk):
 def read_only(tmp_path):
     """A workspace with one run, then its folder bind-mounted read-only on itself."""
     workspace = init_workspace(tmp_path / "ws", get_registry())
-    assert run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                         workspace=workspace).returncode == 0
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+        ).returncode
+        == 0
+    )
     root = str(workspace.root)
     bound = subprocess.run(["mount", "--bind", root, root], capture_output=True, text=True)
     if bound.returncode != 0:
@@ -137,8 +148,9 @@ def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(read_only):
     listed = run_workerctl("runs", "list", "--json", workspace=read_only)
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == 1
-    started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                            "--allow-repeat", workspace=read_only)
+    started = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat", workspace=read_only
+    )
     assert started.returncode == 4, started.stderr
     assert "Read-only file system" in started.stderr and "Traceback" not in started.stderr
     assert len(started.stderr.strip().splitlines()) == 1
@@ -146,10 +158,24 @@ def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(read_only):
 
 def as_nobody(workspace, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         sys.executable, "-m", "workerctl", "-w", str(workspace.root), *args],
-        capture_output=True, text=True, timeout=60, cwd="/",
-        env={**os.environ, "NO_COLOR": "1", "HOME": "/", "PYTHONPATH": str(ROOT / "src")})
+        [
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "workerctl",
+            "-w",
+            str(workspace.root),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+        env={**os.environ, "NO_COLOR": "1", "HOME": "/", "PYTHONPATH": str(ROOT / "src")},
+    )
 
 
 @pytest.fixture
@@ -158,8 +184,12 @@ def nobodys_workspace():
     folder = Path(tempfile.mkdtemp(prefix="workerctl-perm-"))
     os.chmod(folder, 0o755)
     workspace = init_workspace(folder / "ws", get_registry())
-    assert run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                         workspace=workspace).returncode == 0
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+        ).returncode
+        == 0
+    )
     for path in [folder / "ws", *(folder / "ws").rglob("*")]:
         os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
     probe = as_nobody(workspace, "runs", "list")
@@ -181,14 +211,14 @@ def test_an_unreadable_file_is_one_line_exit_4(nobodys_workspace):
 
 
 @needs_root
-def test_an_unwritable_index_folder_is_one_line_and_leaves_one_consistent_state(
-        nobodys_workspace):
+def test_an_unwritable_index_folder_is_one_line_and_leaves_one_consistent_state(nobodys_workspace):
     index = nobodys_workspace.history_dir / "index"
     for path in [index, *index.iterdir()]:
         os.chown(path, 0, 0)
         os.chmod(path, 0o755 if path == index else 0o644)  # readable, not writable
-    result = as_nobody(nobodys_workspace, "run", "start", "overdue-task-review", "--task",
-                       "T-1042", "--allow-repeat")
+    result = as_nobody(
+        nobodys_workspace, "run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat"
+    )
     assert result.returncode == 4 and "Permission denied" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert str(index) in result.stderr

@@ -15,8 +15,9 @@ DOC = (ROOT / "docs" / "plugins.md").read_text()
 
 
 def hook_names() -> list[str]:
-    return [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-            if name.startswith("register_")]
+    return [
+        name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")
+    ]
 
 
 def test_every_hook_has_a_section():
@@ -48,18 +49,22 @@ def test_the_tutorial_plugin_installs_and_passes_its_tests(tmp_path, workspace):
     (package / "__init__.py").write_text(code_block("3. `workerctl_weather/__init__.py`"))
     info = site / "workerctl_weather-0.1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: workerctl-weather\n"
-                                   "Version: 0.1.0\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: workerctl-weather\nVersion: 0.1.0\n")
     (info / "entry_points.txt").write_text("[workerctl]\nweather = workerctl_weather\n")
     tests = tmp_path / "tests"
     tests.mkdir()
     (tests / "test_weather.py").write_text(code_block("5. `tests/test_weather.py`"))
     env = {"PYTHONPATH": str(site)}
-    listed = run_workerctl("tools", "list", "--category", "weather", "--format", "ids",
-                           workspace=workspace, env=env)
+    listed = run_workerctl(
+        "tools", "list", "--category", "weather", "--format", "ids", workspace=workspace, env=env
+    )
     assert listed.stdout.split() == ["read_weather"]
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", str(tests)],
-                            capture_output=True, text=True, cwd=tmp_path,
-                            env={**__import__("os").environ, **env})
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", str(tests)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, **env},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout

@@ -7,7 +7,7 @@ import textwrap
 
 from helpers import run_workerctl
 
-GOOD = '''
+GOOD = """
 from workerctl import hookimpl
 from workerctl.engine.step import Step
 from workerctl.engine.tools import Tool
@@ -49,7 +49,7 @@ def register_tools(register):
     register(Tool("read_weather", "weather", "Read the weather of a city", read_weather,
                   {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"]}))
-'''
+"""
 
 BROKEN = "import this_module_does_not_exist\n"
 
@@ -76,28 +76,31 @@ def test_installed_plugins_register_through_the_hooks(workspace, tmp_path):
     assert plugins.returncode == 0, plugins.stderr
     rows = {p["name"]: p for p in json.loads(plugins.stdout)}
     assert rows["goodplugin"]["version"] == "1.2.3"
-    assert set(rows["goodplugin"]["hooks"]) == {"register_executors", "register_tools",
-                                                "register_tool_categories"}
+    assert set(rows["goodplugin"]["hooks"]) == {
+        "register_executors",
+        "register_tools",
+        "register_tool_categories",
+    }
     assert "No module named 'this_module_does_not_exist'" in rows["brokenplugin"]["error"]
     assert rows["workerctl.plugins.builtin.echo_executor"]["builtin"] is True
     assert "plugin 'brokenplugin' skipped" in plugins.stderr
-    assert ("plugin 'goodplugin' registers executor 'echo', already registered by plugin "
-            "'workerctl.plugins.builtin.echo_executor'") in plugins.stderr
+    assert (
+        "plugin 'goodplugin' registers executor 'echo', already registered by plugin "
+        "'workerctl.plugins.builtin.echo_executor'"
+    ) in plugins.stderr
 
-    executors = json.loads(run_workerctl("executors", "list", "--json", workspace=workspace,
-                                         env=env).stdout)
+    executors = json.loads(run_workerctl("executors", "list", "--json", workspace=workspace, env=env).stdout)
     owners = {e["name"]: e["plugin"] for e in executors}
     assert owners["shout"] == "goodplugin" and owners["echo"] == "workerctl.plugins.builtin.echo_executor"
-    tools = json.loads(run_workerctl("tools", "list", "--json", workspace=workspace,
-                                     env=env).stdout)
+    tools = json.loads(run_workerctl("tools", "list", "--json", workspace=workspace, env=env).stdout)
     weather = next(t for t in tools if t["name"] == "read_weather")
     assert weather["category"] == "weather" and weather["writes"] is False
 
     (workspace.workers_dir / "loud.yaml").write_text(
         "name: loud\nstatus: active\ninstructions: say hello\noutput_mode: review_note\n"
-        "tool_categories: [weather]\nexecutor: {name: shout}\n")
-    assert run_workerctl("worker", "validate", "loud", workspace=workspace,
-                         env=env).returncode == 0
+        "tool_categories: [weather]\nexecutor: {name: shout}\n"
+    )
+    assert run_workerctl("worker", "validate", "loud", workspace=workspace, env=env).returncode == 0
     ran = run_workerctl("run", "start", "loud", "--json", workspace=workspace, env=env)
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["output"] == "SAY HELLO"
@@ -112,10 +115,16 @@ def test_builtin_plugins_are_listed_with_their_hooks(wcli):
     assert rows["workerctl.plugins.builtin.record_tools"]["hooks"] == ["register_tools"]
     assert rows["workerctl.plugins.builtin.command_executor"]["hooks"] == ["register_executors"]
     tools = {t["name"]: t for t in json.loads(wcli("tools", "list", "--json").output)}
-    expected = {"read_task": "productivity", "list_project_tasks": "productivity",
-                "add_task_comment": "productivity", "read_contact": "crm",
-                "read_company": "crm", "read_invoice": "finance", "read_doc": "docs",
-                "read_product": "products"}
+    expected = {
+        "read_task": "productivity",
+        "list_project_tasks": "productivity",
+        "add_task_comment": "productivity",
+        "read_contact": "crm",
+        "read_company": "crm",
+        "read_invoice": "finance",
+        "read_doc": "docs",
+        "read_product": "products",
+    }
     for name, category in expected.items():
         assert tools[name]["category"] == category
     assert tools["add_task_comment"]["writes"] is True

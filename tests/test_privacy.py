@@ -22,8 +22,7 @@ from workerctl.workspace import load_workspace
 
 
 def modes(folder: Path) -> dict[str, int]:
-    return {str(p.relative_to(folder)): stat.S_IMODE(p.lstat().st_mode)
-            for p in [folder, *folder.rglob("*")]}
+    return {str(p.relative_to(folder)): stat.S_IMODE(p.lstat().st_mode) for p in [folder, *folder.rglob("*")]}
 
 
 def exercise(root: Path, umask: int) -> None:
@@ -32,14 +31,21 @@ def exercise(root: Path, umask: int) -> None:
     result = run_workerctl("init", str(root), umask=umask)
     assert result.returncode == 0, result.stderr
     workspace = load_workspace(root)
-    for args in (("run", "start", "overdue-task-review", "--task", "T-1042"),
-                 ("run", "start", "overdue-task-review", "--task", "T-1042", "--detach",
-                  "--allow-repeat"),
-                 ("worker", "pause", "overdue-task-review")):
+    for args in (
+        ("run", "start", "overdue-task-review", "--task", "T-1042"),
+        ("run", "start", "overdue-task-review", "--task", "T-1042", "--detach", "--allow-repeat"),
+        ("worker", "pause", "overdue-task-review"),
+    ):
         result = run_workerctl(*args, workspace=workspace, umask=umask)
         assert result.returncode == 0, result.stderr
-    wait_for(lambda: all(r["status"] == "completed" for r in json.loads(run_workerctl(
-        "runs", "list", "--json", workspace=workspace, umask=umask).stdout)))
+    wait_for(
+        lambda: all(
+            r["status"] == "completed"
+            for r in json.loads(
+                run_workerctl("runs", "list", "--json", workspace=workspace, umask=umask).stdout
+            )
+        )
+    )
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o277])
@@ -50,8 +56,7 @@ def test_everything_in_the_state_folder_is_private(tmp_path, umask):
     kinds = {name.split("/")[1] if "/" in name else name for name in found}
     assert {"history", "records.json", "versions.json", "comments", "logs"} <= kinds
     assert any(name.startswith("history/runs/") for name in found)
-    opened = {name: oct(mode) for name, mode in found.items()
-              if mode not in (0o700, 0o600)}
+    opened = {name: oct(mode) for name, mode in found.items() if mode not in (0o700, 0o600)}
     assert not opened, opened
     for name, mode in found.items():
         is_dir = (root / ".workerctl" / name).is_dir()
@@ -79,9 +84,19 @@ def test_another_user_cannot_read_a_run(tmp_path):
         os.chmod(folder, 0o755)
         exercise(folder / "ws", 0o022)
         run_file = next((folder / "ws" / ".workerctl" / "history" / "runs").glob("*/*.json"))
-        peek = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               sys.executable, "-c", f"open({str(run_file)!r}).read()"],
-                              capture_output=True, text=True)
+        peek = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                f"open({str(run_file)!r}).read()",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert peek.returncode != 0 and "Permission denied" in peek.stderr
     finally:
         subprocess.run(["rm", "-rf", str(folder)], check=True)

@@ -28,8 +28,9 @@ def workerctl_imports(path: Path) -> list[tuple[int, str]]:
             names = [node.module]
             if node.module == "workerctl":
                 # "from workerctl import x" imports the submodule x when there is one
-                names = [f"workerctl.{a.name}" if a.name != "hookimpl" else "workerctl.api"
-                         for a in node.names]
+                names = [
+                    f"workerctl.{a.name}" if a.name != "hookimpl" else "workerctl.api" for a in node.names
+                ]
         else:
             continue
         found += [(node.lineno, n) for n in names if n == "workerctl" or n.startswith("workerctl.")]
@@ -39,8 +40,7 @@ def workerctl_imports(path: Path) -> list[tuple[int, str]]:
 def violations(folder: Path) -> list[str]:
     out = []
     for path in sorted(folder.rglob("*.py")):
-        allowed = ALLOWED_IN_TESTS if "tests" in path.relative_to(folder).parts else \
-            ALLOWED_IN_PACKAGES
+        allowed = ALLOWED_IN_TESTS if "tests" in path.relative_to(folder).parts else ALLOWED_IN_PACKAGES
         for line, module in workerctl_imports(path):
             if module not in allowed:
                 out.append(f"{path.relative_to(folder)}:{line}: imports {module}")
@@ -56,7 +56,8 @@ def test_plugins_import_nothing_but_the_public_api():
 def test_the_check_catches_a_private_import(tmp_path):
     package = tmp_path / "workerctl-x" / "src" / "workerctl_x"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(textwrap.dedent("""
+    (package / "__init__.py").write_text(
+        textwrap.dedent("""
         from workerctl.api import hookimpl
         from workerctl import hookimpl as marker
 
@@ -64,11 +65,13 @@ def test_the_check_catches_a_private_import(tmp_path):
             from workerctl.runs.history import History
             import workerctl.engine.loop
             from workerctl import testing
-    """))
+    """)
+    )
     tests = tmp_path / "workerctl-x" / "tests"
     tests.mkdir()
-    (tests / "test_x.py").write_text("from workerctl.testing import wait_for\n"
-                                     "from workerctl.app import App\n")
+    (tests / "test_x.py").write_text(
+        "from workerctl.testing import wait_for\nfrom workerctl.app import App\n"
+    )
     assert violations(tmp_path) == [
         "workerctl-x/src/workerctl_x/__init__.py:6: imports workerctl.runs.history",
         "workerctl-x/src/workerctl_x/__init__.py:7: imports workerctl.engine.loop",
@@ -107,7 +110,8 @@ def test_a_plugins_link_rules_reach_its_records(workspace, tmp_path, monkeypatch
     from workerctl.plugins.manager import build_registry, reset_registry
 
     source = tmp_path / "shipping.py"
-    source.write_text(textwrap.dedent('''
+    source.write_text(
+        textwrap.dedent("""
         from workerctl.api import LinkRule, Record, RecordSource, hookimpl
 
         PARCELS = {
@@ -137,15 +141,15 @@ def test_a_plugins_link_rules_reach_its_records(workspace, tmp_path, monkeypatch
         @hookimpl
         def register_record_sources(register):
             register(Parcels)
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import shipping
 
     registry = build_registry(extra_plugins=(shipping,))
     reset_registry(registry)
     try:
-        make_worker(workspace, "parcels", sources=("tasks", "shipping", "crm"),
-                    output_mode="review_note")
+        make_worker(workspace, "parcels", sources=("tasks", "shipping", "crm"), output_mode="review_note")
         make_worker(workspace, "no-crm", sources=("tasks", "shipping"), output_mode="review_note")
         run = Engine(workspace, registry).start("parcels", StartOptions(record_id="T-1042"))
         assert run.status == "completed", run.error
@@ -161,12 +165,15 @@ def test_a_plugins_link_rules_reach_its_records(workspace, tmp_path, monkeypatch
         reset_registry(None)
 
 
-@pytest.mark.skipif(subprocess.run([sys.executable, "-m", "mypy", "--version"],
-                                   capture_output=True).returncode != 0,
-                    reason="mypy is installed with the test extras")
+@pytest.mark.skipif(
+    subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True).returncode != 0,
+    reason="mypy is installed with the test extras",
+)
 def test_the_package_type_checks():
     """mypy over src/workerctl (strict on workerctl.api), as .ci/run runs it."""
-    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:] + (
-        "\n(install the test extras: pip install -e '.[test]')")
+        "\n(install the test extras: pip install -e '.[test]')"
+    )

@@ -36,10 +36,10 @@ def test_sample_workspace_main_job_works(tmp_path):
     from workerctl.cli import cli
 
     copy = tmp_path / "sample"
-    shutil.copytree(ROOT / "examples" / "sample-workspace", copy,
-                    ignore=shutil.ignore_patterns(".workerctl"))
-    result = CliRunner().invoke(cli, ["-w", str(copy), "run", "start", "overdue-task-review",
-                                      "--task", "T-1042"])
+    shutil.copytree(ROOT / "examples" / "sample-workspace", copy, ignore=shutil.ignore_patterns(".workerctl"))
+    result = CliRunner().invoke(
+        cli, ["-w", str(copy), "run", "start", "overdue-task-review", "--task", "T-1042"]
+    )
     assert result.exit_code == 0, result.output
     assert "✓ completed" in result.output
     assert "Evidence: latest comment by Priya Shah" in result.output

@@ -13,7 +13,8 @@ def test_import_yaml_and_json(workspace, wcli, tmp_path):
         "  - id: T-5000\n    type: task\n    title: New task\n    due: 2026-01-05\n"
         "    links: {project: P-7}\n    safe_for_testing: true\n"
         "    comments:\n      - {author: Ann, text: first note, created: 2026-01-01}\n"
-        "  - id: P-7\n    type: project\n    title: Renamed launch\n")
+        "  - id: P-7\n    type: project\n    title: Renamed launch\n"
+    )
     result = wcli("records", "import", str(tmp_path / "more.yaml"))
     assert result.exit_code == 0 and "1 new, 1 replaced" in result.output
     (tmp_path / "one.json").write_text(json.dumps([{"id": "D-9", "type": "doc", "title": "Spec"}]))
@@ -21,8 +22,7 @@ def test_import_yaml_and_json(workspace, wcli, tmp_path):
     shown = json.loads(wcli("records", "show", "T-5000", "--json").output)
     assert shown["fields"]["due"] == "2026-01-05" and shown["safe_for_testing"] is True
     assert shown["comments"][0]["created"] == "2026-01-01"
-    assert json.loads(wcli("records", "show", "P-7", "--json").output)["title"] == \
-        "Renamed launch"
+    assert json.loads(wcli("records", "show", "P-7", "--json").output)["title"] == "Renamed launch"
     again = wcli("records", "import", str(tmp_path / "more.yaml"))
     assert "0 new, 2 replaced" in again.output
     assert len(json.loads(wcli("records", "show", "T-5000", "--json").output)["comments"]) == 1
@@ -43,8 +43,9 @@ def test_import_errors_name_the_record_and_field(wcli, tmp_path):
 
 
 def test_show_lists_worker_comments_with_their_run(workspace, wcli):
-    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                             "--json").output)["id"]
+    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)[
+        "id"
+    ]
     shown = wcli("records", "show", "T-1042").output
     assert f"worker:overdue-task-review (run {run_id})" in shown
     assert "Comments (3)" in shown

@@ -35,8 +35,15 @@ def evidence(workspace, run_id, key) -> list[str]:
 def test_a_clean_completed_run_passes_every_automatic_check(workspace):
     run = start(workspace, "overdue-task-review")
     assert verdicts(workspace, run.id) == {
-        "status": "pass", "record": "pass", "context": "pass", "tools": "pass",
-        "duplicates": "pass", "claims": "pass", "next_step": "pass", "contract": "pass"}
+        "status": "pass",
+        "record": "pass",
+        "context": "pass",
+        "tools": "pass",
+        "duplicates": "pass",
+        "claims": "pass",
+        "next_step": "pass",
+        "contract": "pass",
+    }
 
 
 def test_duplicate_comment_from_another_run(workspace):
@@ -47,17 +54,27 @@ def test_duplicate_comment_from_another_run(workspace):
 
 
 def test_output_claiming_an_update_that_never_happened(workspace):
-    make_worker(workspace, "boaster", output_mode="review_note", executor=echo(
-        {"output": "I have updated the due date to Friday and reassigned the task."}))
+    make_worker(
+        workspace,
+        "boaster",
+        output_mode="review_note",
+        executor=echo({"output": "I have updated the due date to Friday and reassigned the task."}),
+    )
     run = start(workspace, "boaster")
     assert verdicts(workspace, run.id)["claims"] == "fail"
     assert "updated" in evidence(workspace, run.id, "claims")[0]
 
 
 def test_claimed_comment_backed_by_a_real_side_effect(workspace):
-    make_worker(workspace, "honest", output_mode="review_note", executor=echo(
-        {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": "Ping Lena"}},
-        {"output": "I added a comment asking Lena for the glossary. Next step: wait a day."}))
+    make_worker(
+        workspace,
+        "honest",
+        output_mode="review_note",
+        executor=echo(
+            {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": "Ping Lena"}},
+            {"output": "I added a comment asking Lena for the glossary. Next step: wait a day."},
+        ),
+    )
     run = start(workspace, "honest")
     result = verdicts(workspace, run.id)
     assert result["claims"] == "pass" and result["next_step"] == "pass"
@@ -73,8 +90,9 @@ def test_failed_run_without_a_next_step(workspace):
 
 
 def test_tools_outside_the_categories(workspace):
-    make_worker(workspace, "sneaky", executor=echo(
-        {"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}}))
+    make_worker(
+        workspace, "sneaky", executor=echo({"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}})
+    )
     run = start(workspace, "sneaky")
     assert verdicts(workspace, run.id)["tools"] == "fail"
 
@@ -91,11 +109,17 @@ def test_record_changed_or_deleted_since_the_run(workspace, tmp_path, wcli):
 
 def test_context_outside_the_allowed_sources(workspace):
     app = App(str(workspace.root))
-    run = Run(id="ctx00001", worker="w", config_hash="x", executor="echo", created=now_iso(),
-              config={"context_sources": ["tasks"], "tool_categories": []}, status="completed",
-              context={"records": [{"type": "task", "id": "T-1042"},
-                                   {"type": "invoice", "id": "INV-2031"}]},
-              transitions=[{"status": "completed", "at": now_iso()}])
+    run = Run(
+        id="ctx00001",
+        worker="w",
+        config_hash="x",
+        executor="echo",
+        created=now_iso(),
+        config={"context_sources": ["tasks"], "tool_categories": []},
+        status="completed",
+        context={"records": [{"type": "task", "id": "T-1042"}, {"type": "invoice", "id": "INV-2031"}]},
+        transitions=[{"status": "completed", "at": now_iso()}],
+    )
     app.history.create(run)
     items = {i.key: i for i in review_checks(app, "ctx00001")}
     assert items["context"].verdict == "fail" and "INV-2031" in items["context"].evidence[-1]
@@ -110,9 +134,22 @@ def test_review_from_a_script_is_stored_and_shown(workspace, wcli):
     assert "needs human review" in wcli("run", "inspect", "--id", run.id).output
     incomplete = wcli("run", "review", "--id", run.id, "--verdict", "approved")
     assert incomplete.exit_code == 2 and "--matches-instructions" in incomplete.output
-    done = wcli("run", "review", "--id", run.id, "--verdict", "needs_changes",
-                "--matches-instructions", "yes", "--next-action-clear", "no",
-                "--reviewer", "dana", "--note", "ask for amounts")
+    done = wcli(
+        "run",
+        "review",
+        "--id",
+        run.id,
+        "--verdict",
+        "needs_changes",
+        "--matches-instructions",
+        "yes",
+        "--next-action-clear",
+        "no",
+        "--reviewer",
+        "dana",
+        "--note",
+        "ask for amounts",
+    )
     assert done.exit_code == 0, done.output
     card = wcli("run", "inspect", "--id", run.id).output
     assert "review       needs_changes by dana" in card and "ask for amounts" in card
@@ -126,9 +163,14 @@ def test_review_on_a_terminal_asks_the_human_items(workspace):
     run = start(workspace, "overdue-task-review")
     code, screen = drive_terminal(
         ["run", "review", "--id", run.id],
-        [(b"matches the worker instructions?", b"y\n"),
-         (b"next human action is clear?", b"n\n"),
-         (b"Verdict", b"approved\n"), (b"Note", b"looks right\n")], workspace=workspace)
+        [
+            (b"matches the worker instructions?", b"y\n"),
+            (b"next human action is clear?", b"n\n"),
+            (b"Verdict", b"approved\n"),
+            (b"Note", b"looks right\n"),
+        ],
+        workspace=workspace,
+    )
     assert code == 0, screen
     assert "1. The status is completed or the error is understood  [✓ pass]" in screen
     stored = App(str(workspace.root)).history.get(run.id).review
@@ -159,8 +201,10 @@ def test_rerun_lists_side_effects_and_guards_duplicates(workspace, wcli):
     refused = wcli("run", "rerun", "--id", done.id)
     assert refused.exit_code == 5
     assert f"run {done.id}: comment {comment} on T-1042 (written)" in refused.output
-    assert f"already wrote to T-1042: comment {comment} on T-1042 by run {done.id}" \
-        in refused.output and "--allow-repeat" in refused.output
+    assert (
+        f"already wrote to T-1042: comment {comment} on T-1042 by run {done.id}" in refused.output
+        and "--allow-repeat" in refused.output
+    )
     forced = wcli("run", "rerun", "--id", done.id, "--force")
     assert forced.exit_code == 0
     again = wcli("run", "rerun", "--id", done.id, "--allow-repeat")

@@ -8,21 +8,32 @@ from helpers import make_worker
 
 
 def test_run_diff_shows_what_changed(workspace, wcli):
-    path = make_worker(workspace, "differ", executor=json.dumps({"name": "echo", "script": [
-        {"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"output": "All fine."}]}))
+    path = make_worker(
+        workspace,
+        "differ",
+        executor=json.dumps(
+            {
+                "name": "echo",
+                "script": [
+                    {"tool": "read_task", "arguments": {"task_id": "T-1042"}},
+                    {"output": "All fine."},
+                ],
+            }
+        ),
+    )
     a = json.loads(wcli("run", "start", "differ", "--task", "T-1042", "--json").output)
-    path.write_text(path.read_text()
-                    .replace("Summarise the task", "Summarise the task briefly")
-                    .replace("[tasks]", "[tasks, projects]")
-                    .replace('{"output": "All fine."}',
-                             '{"tool": "read_invoice", "arguments": {"invoice_id": "INV-1"}}'))
+    path.write_text(
+        path.read_text()
+        .replace("Summarise the task", "Summarise the task briefly")
+        .replace("[tasks]", "[tasks, projects]")
+        .replace('{"output": "All fine."}', '{"tool": "read_invoice", "arguments": {"invoice_id": "INV-1"}}')
+    )
     b = json.loads(wcli("run", "start", "differ", "--task", "T-1042", "--json").output)
     assert a["status"] == "completed" and b["status"] == "failed"
     doc = json.loads(wcli("run", "diff", a["id"], b["id"], "--json").output)
     assert doc["config"]["same"] is False
     assert doc["config"]["changed"] == ["instructions", "context_sources", "executor"]
-    assert doc["config"]["fields"]["context_sources"] == {"a": ["tasks"],
-                                                          "b": ["tasks", "projects"]}
+    assert doc["config"]["fields"]["context_sources"] == {"a": ["tasks"], "b": ["tasks", "projects"]}
     assert "+Summarise the task briefly" in doc["config"]["instructions_diff"]
     first, second = doc["iterations"]
     assert first["same"] is True and first["a"]["tool_calls"][0]["name"] == "read_task"
@@ -33,19 +44,23 @@ def test_run_diff_shows_what_changed(workspace, wcli):
     assert doc["duration"]["delta"] == round(doc["duration"]["b"] - doc["duration"]["a"], 6)
     assert doc["tokens"]["input"] == {"a": None, "b": None, "delta": None}
     text = wcli("run", "diff", a["id"][:4], b["id"]).output
-    for words in ("changed: instructions, context_sources, executor",
-                  'context_sources: ["tasks"] → ["tasks", "projects"]',
-                  "+Summarise the task briefly", "REFUSED", "final: All fine.",
-                  "-All fine.", "duration:", "tokens: none reported"):
+    for words in (
+        "changed: instructions, context_sources, executor",
+        'context_sources: ["tasks"] → ["tasks", "projects"]',
+        "+Summarise the task briefly",
+        "REFUSED",
+        "final: All fine.",
+        "-All fine.",
+        "duration:",
+        "tokens: none reported",
+    ):
         assert words in text, words
     assert "{'" not in text
 
 
 def test_run_diff_of_the_same_configuration_and_unknown_ids(wcli):
-    a = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                        "--json").output)
-    b = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1043",
-                        "--json").output)
+    a = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)
+    b = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1043", "--json").output)
     text = wcli("run", "diff", a["id"], b["id"]).output
     assert f"configuration: the same ({a['config_hash']})" in text
     assert "record: different" in text

@@ -22,13 +22,16 @@ def start_json(wcli, *args):
 
 # -- positional ids --
 
+
 def test_run_id_as_argument_or_option(wcli):
     run_id = start_json(wcli, "overdue-task-review", "--task", "T-1042")["id"]
     by_arg = wcli("run", "inspect", run_id[:5], "--json")
     by_opt = wcli("run", "inspect", "--id", run_id, "--json")
     assert json.loads(by_arg.output)["id"] == json.loads(by_opt.output)["id"] == run_id
-    assert "troubleshooting" in wcli("run", "troubleshoot", run_id).output.lower() or \
-        wcli("run", "troubleshoot", run_id).exit_code == 0
+    assert (
+        "troubleshooting" in wcli("run", "troubleshoot", run_id).output.lower()
+        or wcli("run", "troubleshoot", run_id).exit_code == 0
+    )
     assert wcli("run", "review", run_id, "--check").exit_code == 0
     both = wcli("run", "inspect", run_id, "--id", "zzzzzzzz")
     assert both.exit_code == 2 and "two run ids" in both.output
@@ -38,6 +41,7 @@ def test_run_id_as_argument_or_option(wcli):
 
 
 # -- a typo in a filter --
+
 
 def test_runs_list_and_stats_with_an_unknown_worker_exit_3(wcli):
     listed = wcli("runs", "list", "--worker", "nosuch")
@@ -58,6 +62,7 @@ def test_unknown_template_is_not_found_like_templates_show(wcli):
 
 # -- records show --json | records import --
 
+
 def test_records_show_json_round_trips_through_import(wcli):
     shown = json.loads(wcli("records", "show", "T-1042", "--json").output)
     shown["fields"]["status"] = "blocked"
@@ -76,12 +81,16 @@ def test_records_show_json_round_trips_through_import(wcli):
 
 def test_records_import_validates_everything_and_writes_nothing_when_invalid(wcli, tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([
-        {"id": "T-1", "type": "task", "title": "fine"},
-        {"id": "T-2", "type": "nosuch", "title": "bad type"},
-        {"id": "T-1", "type": "task", "title": "duplicate"},
-        {"id": "T-3", "type": "task", "title": "x", "fields": ["not", "a", "mapping"]},
-    ]))
+    bad.write_text(
+        json.dumps(
+            [
+                {"id": "T-1", "type": "task", "title": "fine"},
+                {"id": "T-2", "type": "nosuch", "title": "bad type"},
+                {"id": "T-1", "type": "task", "title": "duplicate"},
+                {"id": "T-3", "type": "task", "title": "x", "fields": ["not", "a", "mapping"]},
+            ]
+        )
+    )
     result = wcli("records", "import", str(bad))
     assert result.exit_code == 2
     assert "record 2: type: unknown record type 'nosuch'" in result.output
@@ -93,32 +102,48 @@ def test_records_import_validates_everything_and_writes_nothing_when_invalid(wcl
 
 def test_records_import_dry_run_and_json_lines(wcli, tmp_path):
     lines = tmp_path / "new.jsonl"
-    lines.write_text('{"id": "T-7001", "type": "task", "title": "one", "status": "open"}\n'
-                     '{"id": "T-1042", "type": "task", "title": "replaced title"}\n')
+    lines.write_text(
+        '{"id": "T-7001", "type": "task", "title": "one", "status": "open"}\n'
+        '{"id": "T-1042", "type": "task", "title": "replaced title"}\n'
+    )
     dry = json.loads(wcli("records", "import", str(lines), "--dry-run", "--json").output)
     assert dry == {"dry_run": True, "added": ["T-7001"], "replaced": ["T-1042"]}
     assert wcli("records", "show", "T-7001").exit_code == 3
-    assert "would import 2 records: 1 new, 1 replaced" in wcli(
-        "records", "import", str(lines), "--dry-run").output
+    assert (
+        "would import 2 records: 1 new, 1 replaced"
+        in wcli("records", "import", str(lines), "--dry-run").output
+    )
     assert wcli("records", "import", str(lines)).exit_code == 0
     assert wcli("records", "show", "T-7001").exit_code == 0
 
 
 # -- Ctrl-C --
 
+
 def _unfinished_run(workspace) -> str:
     """A running run owned by this (live) test process: it stays unfinished."""
-    run = Run(id=new_run_id(), worker="overdue-task-review", config_hash="x", config={},
-              executor="echo", created=now_iso(), owner=current_owner(),
-              transitions=[{"status": "pending", "at": now_iso()}])
+    run = Run(
+        id=new_run_id(),
+        worker="overdue-task-review",
+        config_hash="x",
+        config={},
+        executor="echo",
+        created=now_iso(),
+        owner=current_owner(),
+        transitions=[{"status": "pending", "at": now_iso()}],
+    )
     run.move("queued")
     run.move("running")
     return History(workspace).create(run).id
 
 
 def _interrupt(workspace, *args) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen([sys.executable, "-m", "workerctl", "-w", str(workspace.root), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)  # imported and inside its watch loop
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
@@ -136,17 +161,26 @@ def test_ctrl_c_on_a_watch_exits_130(workspace):
 
 # -- no Python reprs, no "1 runs" --
 
+
 def test_tables_and_csv_show_no_python_reprs(wcli):
     out = wcli("records", "list").output
     assert "['" not in out and "contacts: C-12, C-14" in out
     csv_text = wcli("records", "list", "--format", "csv").output
     assert "False" not in csv_text and "True" not in csv_text and "['" not in csv_text
     assert ",false," in csv_text
-    make_worker(wcli.workspace, "reader", executor=json.dumps({"name": "echo", "script": [
-        {"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"output": "done"}]}))
+    make_worker(
+        wcli.workspace,
+        "reader",
+        executor=json.dumps(
+            {
+                "name": "echo",
+                "script": [{"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"output": "done"}],
+            }
+        ),
+    )
     run_id = start_json(wcli, "reader", "--task", "T-1042")["id"]
     card = wcli("run", "inspect", run_id).output
-    assert "{'" not in card and "tool read_task(task_id=\"T-1042\")" in card
+    assert "{'" not in card and 'tool read_task(task_id="T-1042")' in card
     runs_csv = wcli("runs", "list", "--format", "csv").output
     assert "False" not in runs_csv and "True" not in runs_csv
     stats = wcli("runs", "stats").output
@@ -154,6 +188,7 @@ def test_tables_and_csv_show_no_python_reprs(wcli):
 
 
 # -- every run points at a stored worker version --
+
 
 def test_a_hand_made_worker_edited_after_a_run_can_be_restored(workspace, wcli):
     path = make_worker(workspace, "handmade")

@@ -51,8 +51,7 @@ def test_jq_filters_with_real_jq(wcli):
     _, failed = two_runs(wcli)
     ids = wcli("runs", "list", "--jq", '.[] | select(.status == "failed") | .id')
     assert ids.output.splitlines() == [failed]  # strings raw, one per line
-    counted = wcli("runs", "list", "--jq", "group_by(.status) | map({(.[0].status): length}) "
-                                         "| add")
+    counted = wcli("runs", "list", "--jq", "group_by(.status) | map({(.[0].status): length}) | add")
     assert json.loads(counted.output) == {"completed": 1, "failed": 1}
     kind = wcli("run", "inspect", failed, "--jq", ".error.kind")
     assert kind.output.strip() == "record_access_denied"
@@ -75,12 +74,13 @@ def test_jq_is_imported_only_when_used(workspace):
     import subprocess
     import sys
 
-    code = ("import sys; from workerctl.cli import cli\n"
-            "try:\n cli(['-w', sys.argv[1], 'runs', 'list', '--json', 'id'])\n"
-            "except SystemExit: pass\n"
-            "assert 'jq' not in sys.modules, 'jq imported without --jq'")
-    done = subprocess.run([sys.executable, "-c", code, str(workspace.root)],
-                          capture_output=True, text=True)
+    code = (
+        "import sys; from workerctl.cli import cli\n"
+        "try:\n cli(['-w', sys.argv[1], 'runs', 'list', '--json', 'id'])\n"
+        "except SystemExit: pass\n"
+        "assert 'jq' not in sys.modules, 'jq imported without --jq'"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(workspace.root)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
@@ -88,5 +88,7 @@ def test_every_documented_field_is_known_to_the_parser():
     doc = (ROOT / "docs" / "json.md").read_text()
     rows = re.findall(r"^\| `(\w+)`", doc, re.M)
     missing = set(rows) - {"json", "jq", "format"} - KNOWN_FIELDS
-    assert not missing, (f"add {sorted(missing)} to workerctl.cli.shape.KNOWN_FIELDS, so that "
-                         "'--json FIELD' after a bare --json is read as a field")
+    assert not missing, (
+        f"add {sorted(missing)} to workerctl.cli.shape.KNOWN_FIELDS, so that "
+        "'--json FIELD' after a bare --json is read as a field"
+    )

@@ -42,8 +42,13 @@ print(json.dumps({"text": "done, children left behind"}))
 def family_worker(workspace, name: str, mode: str, timeout: float = 60):
     program = workspace.root / "family.py"
     program.write_text(f"MODE = {mode!r}\n" + FAMILY)
-    make_worker(workspace, name, output_mode="review_note", timeout=timeout,
-                executor=json.dumps({"name": "command", "argv": [sys.executable, str(program)]}))
+    make_worker(
+        workspace,
+        name,
+        output_mode="review_note",
+        timeout=timeout,
+        executor=json.dumps({"name": "command", "argv": [sys.executable, str(program)]}),
+    )
     return workspace.root / "pids"
 
 
@@ -76,8 +81,9 @@ def workerctl_argv(workspace, *args: str) -> list[str]:
 def test_background_children_die_when_run_start_returns(workspace):
     pids = family_worker(workspace, "leaver", "finish")
     began = time.monotonic()
-    done = subprocess.run(workerctl_argv(workspace, "run", "start", "leaver"),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        workerctl_argv(workspace, "run", "start", "leaver"), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "completed" in done.stdout
     assert_all_gone(pids_in(pids), within=0.5)  # swept before run start returned
@@ -87,8 +93,9 @@ def test_background_children_die_when_run_start_returns(workspace):
 def test_a_child_holding_stdout_does_not_keep_the_step_waiting(workspace):
     pids = family_worker(workspace, "holder", "holds-stdout", timeout=120)
     began = time.monotonic()
-    done = subprocess.run(workerctl_argv(workspace, "run", "start", "holder"),
-                          capture_output=True, text=True, timeout=100)
+    done = subprocess.run(
+        workerctl_argv(workspace, "run", "start", "holder"), capture_output=True, text=True, timeout=100
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert time.monotonic() - began < 30  # not the 120 s step timeout
     assert_all_gone(pids_in(pids), within=0.5)
@@ -96,8 +103,11 @@ def test_a_child_holding_stdout_does_not_keep_the_step_waiting(workspace):
 
 def test_nothing_survives_a_sigkill_of_run_start(workspace):
     pids = family_worker(workspace, "victim", "hang")
-    proc = subprocess.Popen(workerctl_argv(workspace, "run", "start", "victim"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        workerctl_argv(workspace, "run", "start", "victim"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: len(pids_in(pids)) == 3, timeout=30)
         os.kill(proc.pid, signal.SIGKILL)
@@ -122,10 +132,15 @@ def test_nothing_survives_losing_the_terminal(workspace):
 
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen(workerctl_argv(workspace, "run", "start", "hangup"),
-                            stdin=replica, stdout=replica, stderr=replica,
-                            start_new_session=True, preexec_fn=controlling_terminal,
-                            env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.Popen(
+        workerctl_argv(workspace, "run", "start", "hangup"),
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+        start_new_session=True,
+        preexec_fn=controlling_terminal,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     os.close(replica)
     try:
         wait_for(lambda: len(pids_in(pids)) == 3, timeout=30)
@@ -142,7 +157,8 @@ def test_nothing_survives_losing_the_terminal(workspace):
 
 def test_a_timed_out_step_takes_its_family_with_it(workspace):
     pids = family_worker(workspace, "slow", "hang", timeout=3)
-    done = subprocess.run(workerctl_argv(workspace, "run", "start", "slow"),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        workerctl_argv(workspace, "run", "start", "slow"), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1 and "timeout" in done.stdout
     assert_all_gone(pids_in(pids), within=0.5)

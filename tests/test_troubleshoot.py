@@ -18,8 +18,10 @@ from workerctl.runs.troubleshoot import troubleshoot
 
 
 def walk(app, run):
-    return troubleshoot(run, history=app.history, records=app.records, registry=app.registry,
-                        workspace=app.workspace)
+    return troubleshoot(
+        run, history=app.history, records=app.records, registry=app.registry, workspace=app.workspace
+    )
+
 
 P, F, U = "pass", "fail", "cannot_tell"
 
@@ -34,8 +36,9 @@ def echo(*steps) -> str:
 
 def detached_running(workspace, name):
     make_worker(workspace, name, timeout=120, executor=echo({"sleep": 60, "output": "late"}))
-    run_id = run_workerctl("run", "start", name, "--task", "T-1042", "--detach",
-                           workspace=workspace).stdout.strip()
+    run_id = run_workerctl(
+        "run", "start", name, "--task", "T-1042", "--detach", workspace=workspace
+    ).stdout.strip()
     history = History(workspace)
     wait_for(lambda: history.get(run_id).status == "running")
     return history, run_id
@@ -54,14 +57,18 @@ def make_failed_run(workspace, kind):
     if kind == "missing_context":
         make_worker(workspace, "w", sources=("projects",))
     elif kind == "tool_not_allowed":
-        make_worker(workspace, "w", executor=echo(
-            {"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}}))
+        make_worker(
+            workspace, "w", executor=echo({"tool": "read_invoice", "arguments": {"invoice_id": "INV-2031"}})
+        )
     elif kind == "max_iterations":
-        make_worker(workspace, "w", max_iterations=2, executor=echo(
-            {"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"repeat": True}))
+        make_worker(
+            workspace,
+            "w",
+            max_iterations=2,
+            executor=echo({"tool": "read_task", "arguments": {"task_id": "T-1042"}}, {"repeat": True}),
+        )
     elif kind == "provider_unavailable":
-        make_worker(workspace, "w", executor=json.dumps(
-            {"name": "command", "argv": ["/nonexistent/llm"]}))
+        make_worker(workspace, "w", executor=json.dumps({"name": "command", "argv": ["/nonexistent/llm"]}))
     elif kind == "executor_error":
         make_worker(workspace, "w", executor=echo({"error": "kaput"}))
     elif kind == "timeout":
@@ -70,8 +77,7 @@ def make_failed_run(workspace, kind):
         make_worker(workspace, "w", executor=echo({"output": " "}))
     elif kind == "cancelled":
         history, run_id = detached_running(workspace, "w")
-        assert run_workerctl("run", "cancel", "--id", run_id,
-                             workspace=workspace).returncode == 0
+        assert run_workerctl("run", "cancel", "--id", run_id, workspace=workspace).returncode == 0
         return run_id
     elif kind == "crashed":
         history, run_id = detached_running(workspace, "w")
@@ -124,25 +130,37 @@ def test_walk_for_each_error_kind(workspace, kind):
 def test_walk_through_the_cli_and_json(workspace, wcli):
     run_id = make_failed_run(workspace, "tool_not_allowed")
     out = wcli("run", "troubleshoot", "--id", run_id).output
-    assert out.index("1. Read the error message") < out.index("2. Open the linked task") \
-        < out.index("3. Confirm the record still exists") \
-        < out.index("4. Check that the worker has the needed context source") \
-        < out.index("5. Check that the allowed tool categories") \
+    assert (
+        out.index("1. Read the error message")
+        < out.index("2. Open the linked task")
+        < out.index("3. Confirm the record still exists")
+        < out.index("4. Check that the worker has the needed context source")
+        < out.index("5. Check that the allowed tool categories")
         < out.index("6. Edit the worker instructions")
+    )
     assert "refused: read_invoice (category finance)" in out
     # nothing in the instructions asks for read_invoice: never advise allowing it
     assert "possible prompt injection" in out and "allow finance" not in out
     assert "Causes to rule out" in out and "Before rerunning" in out
     data = json.loads(wcli("run", "troubleshoot", "--id", run_id, "--json").output)
-    assert [s["key"] for s in data["steps"]] == ["error", "record_link", "record_access",
-                                                 "context", "tools", "instructions"]
+    assert [s["key"] for s in data["steps"]] == [
+        "error",
+        "record_link",
+        "record_access",
+        "context",
+        "tools",
+        "instructions",
+    ]
 
 
 def test_instructions_naming_a_forbidden_tool(workspace):
     path = make_worker(workspace, "asker", executor=echo({"error": "gave up"}))
-    path.write_text(path.read_text().replace(
-        "Summarise the task and suggest a next step.",
-        "Read the invoice with read_invoice and do not stop until it is paid."))
+    path.write_text(
+        path.read_text().replace(
+            "Summarise the task and suggest a next step.",
+            "Read the invoice with read_invoice and do not stop until it is paid.",
+        )
+    )
     run = start(workspace, "asker")
     report = walk(App(str(workspace.root)), run)
     tools, instructions = report.steps[4], report.steps[5]
@@ -154,7 +172,8 @@ def test_rerun_advice_sees_changes_and_earlier_side_effects(workspace):
     ok = start(workspace, "overdue-task-review")
     make_worker(workspace, "overdue-task-review", executor=echo({"error": "down"}))
     (workspace.workers_dir / "overdue-task-review.yaml").write_text(
-        (workspace.workers_dir / "overdue-task-review.yaml").read_text())
+        (workspace.workers_dir / "overdue-task-review.yaml").read_text()
+    )
     failed = start(workspace, "overdue-task-review")
     app = App(str(workspace.root))
     report = walk(app, app.history.get(failed.id))
@@ -180,20 +199,25 @@ def test_interactive_walk_steps_one_check_at_a_time(workspace):
     code, screen = drive_terminal(
         ["run", "troubleshoot", "--id", run_id, "--interactive"],
         [(b"Enter for the next step", b"\n"), (b"2. Open the linked task", b"q\n")],
-        workspace=workspace)
+        workspace=workspace,
+    )
     assert code == 0, screen
     assert "1. Read the error message" in screen and "2. Open the linked task" in screen
     assert "3. Confirm the record" not in screen  # it stopped where the person said q
     code, screen = drive_terminal(
         ["run", "troubleshoot", "--id", run_id, "--interactive"],
-        [(b"Enter for the next step", b"q\n")], workspace=workspace)
+        [(b"Enter for the next step", b"q\n")],
+        workspace=workspace,
+    )
     assert code == 0 and "2. Open the linked task" not in screen
-    result = run_workerctl("run", "troubleshoot", "--id", run_id, "--interactive",
-                           workspace=workspace, stdin=subprocess.DEVNULL)
+    result = run_workerctl(
+        "run", "troubleshoot", "--id", run_id, "--interactive", workspace=workspace, stdin=subprocess.DEVNULL
+    )
     assert result.returncode == 2 and "--interactive needs a terminal" in result.stderr
 
 
 # -- verdicts that say whether the step found the cause; causes by executor ------
+
 
 def causes_of(report) -> dict[str, str]:
     return {c.key: c.verdict for c in report.causes}
@@ -224,8 +248,12 @@ def test_an_echo_timeout_is_not_put_down_to_the_provider(workspace, wcli):
 def test_a_command_timeout_cannot_tell_about_the_provider(workspace):
     program = workspace.root / "slow.py"
     program.write_text("import time\ntime.sleep(5)\n")
-    make_worker(workspace, "slowcmd", timeout=1, executor=json.dumps(
-        {"name": "command", "argv": ["python3", str(program)]}))
+    make_worker(
+        workspace,
+        "slowcmd",
+        timeout=1,
+        executor=json.dumps({"name": "command", "argv": ["python3", str(program)]}),
+    )
     run = start(workspace, "slowcmd")
     assert run.error.kind == "timeout"
     causes = causes_of(walk(App(str(workspace.root)), run))
@@ -238,8 +266,9 @@ def test_a_model_timeout_points_at_the_provider(workspace, tmp_path, monkeypatch
 
     serve = ChatServer.factory(tmp_path, monkeypatch)
     with serve([{"content": "late"}], delay=3):
-        make_worker(workspace, "slowmodel", timeout=1, executor=json.dumps(
-            {"name": "llm", "model": "local-model"}))
+        make_worker(
+            workspace, "slowmodel", timeout=1, executor=json.dumps({"name": "llm", "model": "local-model"})
+        )
         run = start(workspace, "slowmodel")
     assert run.error.kind == "timeout"
     report = walk(App(str(workspace.root)), run)

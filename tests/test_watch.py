@@ -13,26 +13,53 @@ from workerctl.runs.history import History
 
 
 def slow_worker(workspace, name="slowtools", pause=0.3, fail=False):
-    last = ({"tool": "read_invoice", "arguments": {"invoice_id": "INV-1"}} if fail
-            else {"sleep": pause, "output": "done"})
-    make_worker(workspace, name, output_mode="review_note", executor=json.dumps({
-        "name": "echo", "script": [
-            {"sleep": pause, "tool": "read_task", "arguments": {"task_id": "T-1042"}},
-            {"sleep": pause, "tool": "read_task", "arguments": {"task_id": "T-1043"}},
-            last]}))
+    last = (
+        {"tool": "read_invoice", "arguments": {"invoice_id": "INV-1"}}
+        if fail
+        else {"sleep": pause, "output": "done"}
+    )
+    make_worker(
+        workspace,
+        name,
+        output_mode="review_note",
+        executor=json.dumps(
+            {
+                "name": "echo",
+                "script": [
+                    {"sleep": pause, "tool": "read_task", "arguments": {"task_id": "T-1042"}},
+                    {"sleep": pause, "tool": "read_task", "arguments": {"task_id": "T-1043"}},
+                    last,
+                ],
+            }
+        ),
+    )
 
 
 def detach(workspace, worker):
-    return run_workerctl("run", "start", worker, "--task", "T-1042", "--detach",
-                         workspace=workspace).stdout.strip()
+    return run_workerctl(
+        "run", "start", worker, "--task", "T-1042", "--detach", workspace=workspace
+    ).stdout.strip()
 
 
 def test_watch_prints_each_step_as_it_is_recorded_then_the_card(workspace):
     slow_worker(workspace)
     run_id = detach(workspace, "slowtools")
-    proc = subprocess.Popen([sys.executable, "-m", "workerctl", "-w", str(workspace.root),
-                             "run", "watch", run_id, "--exit-status"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workerctl",
+            "-w",
+            str(workspace.root),
+            "run",
+            "watch",
+            run_id,
+            "--exit-status",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     arrivals = []
     for line in proc.stdout:
         arrivals.append((time.monotonic(), line.rstrip("\n")))
@@ -41,8 +68,16 @@ def test_watch_prints_each_step_as_it_is_recorded_then_the_card(workspace):
     lines = [line for _, line in arrivals]
     steps = [line.split("  ", 1)[1].strip() for line in lines[:9] if "  " in line]
     assert [s.split("(")[0].split(":")[0] for s in steps] == [
-        "… pending", "◷ queued", "▶ running", "iteration 1", "tool read_task",
-        "iteration 2", "tool read_task", "iteration 3", "✓ completed"]
+        "… pending",
+        "◷ queued",
+        "▶ running",
+        "iteration 1",
+        "tool read_task",
+        "iteration 2",
+        "tool read_task",
+        "iteration 3",
+        "✓ completed",
+    ]
     assert 'tool read_task(task_id="T-1043")' in lines[6]
     assert any(line.startswith(f"✓ completed  run {run_id}") for line in lines)  # the card
     # steps arrived while the run went on, not all at the end
@@ -58,32 +93,49 @@ def test_exit_status_and_a_finished_run(workspace, wcli):
     assert watched.exit_code == 1
     assert "REFUSED" in watched.output and "✗ failed  tool_not_allowed" in watched.output
     assert wcli("run", "watch", failed["id"]).exit_code == 0  # without --exit-status
-    ok = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                         "--json").output)
+    ok = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)
     assert wcli("run", "watch", "--id", ok["id"], "--exit-status").exit_code == 0
     doc = json.loads(wcli("run", "watch", ok["id"], "--json", "status,id").output)
     assert doc == {"status": "completed", "id": ok["id"]}
 
 
 def test_ndjson_events(wcli):
-    ok = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                         "--json").output)
-    events = [json.loads(line) for line in
-              wcli("run", "watch", ok["id"], "--format", "ndjson").output.splitlines()]
-    assert [e["event"] for e in events] == ["transition", "transition", "transition",
-                                            "iteration", "transition", "finished"]
+    ok = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)
+    events = [
+        json.loads(line) for line in wcli("run", "watch", ok["id"], "--format", "ndjson").output.splitlines()
+    ]
+    assert [e["event"] for e in events] == [
+        "transition",
+        "transition",
+        "transition",
+        "iteration",
+        "transition",
+        "finished",
+    ]
     assert [e["status"] for e in events if e["event"] == "transition"] == [
-        "pending", "queued", "running", "completed"]
+        "pending",
+        "queued",
+        "running",
+        "completed",
+    ]
     assert events[-1]["run"]["id"] == ok["id"]
 
 
 def test_ctrl_c_stops_watching_and_leaves_the_run_running(workspace):
-    make_worker(workspace, "sleepy", output_mode="review_note", timeout=120,
-                executor='{name: echo, script: [{sleep: 60, output: late}]}')
+    make_worker(
+        workspace,
+        "sleepy",
+        output_mode="review_note",
+        timeout=120,
+        executor="{name: echo, script: [{sleep: 60, output: late}]}",
+    )
     run_id = detach(workspace, "sleepy")
-    proc = subprocess.Popen([sys.executable, "-m", "workerctl", "-w", str(workspace.root),
-                             "run", "watch", run_id],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "watch", run_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     history = History(workspace)
     try:
         deadline = time.monotonic() + 20

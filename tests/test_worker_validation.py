@@ -21,9 +21,15 @@ EXPECTED = [
     ("bad-output-mode", 7, 14, "output_mode", "unknown output mode 'email'"),
     ("bad-source", 5, 26, "context_sources[1]", "unknown context source 'emails'"),
     ("bad-template", 10, 11, "template", "unknown template 'world-domination'"),
-    ("bad-yaml", 3, 15, "(yaml)", "the flow sequence that starts here is not closed or "
-                                  "continued correctly: did not find expected ',' or ']' at "
-                                  "line 4, column 12"),
+    (
+        "bad-yaml",
+        3,
+        15,
+        "(yaml)",
+        "the flow sequence that starts here is not closed or "
+        "continued correctly: did not find expected ',' or ']' at "
+        "line 4, column 12",
+    ),
     ("command-no-argv", 10, 3, "executor.argv", "needs 'argv'"),
     ("contract-bad-section", 10, 23, "output_contract.sections[1]", "without ':'"),
     ("contract-empty", 9, 18, "output_contract", "states no rule"),
@@ -63,8 +69,7 @@ def test_corpus_is_complete():
     assert {e[0] for e in EXPECTED} == {p.stem for p in CORPUS.glob("*.yaml")}
 
 
-@pytest.mark.parametrize(("stem", "line", "column", "field", "words"), EXPECTED,
-                         ids=[e[0] for e in EXPECTED])
+@pytest.mark.parametrize(("stem", "line", "column", "field", "words"), EXPECTED, ids=[e[0] for e in EXPECTED])
 def test_broken_worker_is_located(workspace, wcli, stem, line, column, field, words):
     shutil.copy(CORPUS / f"{stem}.yaml", workspace.workers_dir / f"{stem}.yaml")
     # a file whose name breaks the name rule is reached through the whole workspace
@@ -90,12 +95,13 @@ def test_every_problem_of_every_file_at_once(workspace, wcli):
 
 def test_several_problems_in_one_file_are_all_reported(tmp_path):
     path = tmp_path / "many.yaml"
-    path.write_text("name: many\nstatus: sleeping\ninstructions: ''\nmax_iterations: 99\n"
-                    "output_mode: fax\nexecutor: {name: nope}\nfoo: 1\n")
+    path.write_text(
+        "name: many\nstatus: sleeping\ninstructions: ''\nmax_iterations: 99\n"
+        "output_mode: fax\nexecutor: {name: nope}\nfoo: 1\n"
+    )
     problems = load_file(path, get_registry()).problems
     fields = {p.field for p in problems}
-    assert {"status", "instructions", "max_iterations", "output_mode", "executor.name",
-            "foo"} <= fields
+    assert {"status", "instructions", "max_iterations", "output_mode", "executor.name", "foo"} <= fields
 
 
 def test_broken_worker_still_lists_the_others(workspace, wcli):
@@ -113,7 +119,8 @@ def test_broken_worker_still_lists_the_others(workspace, wcli):
 def test_safe_loading_never_runs_python_tags(workspace, wcli, tmp_path):
     marker = tmp_path / "pwned"
     (workspace.workers_dir / "evil.yaml").write_text(
-        f'name: evil\ndescription: !!python/object/apply:os.system ["touch {marker}"]\n')
+        f'name: evil\ndescription: !!python/object/apply:os.system ["touch {marker}"]\n'
+    )
     result = wcli("worker", "validate")
     assert result.exit_code == 2
     assert not marker.exists()

@@ -45,8 +45,7 @@ def test_init_writes_workers_of_each_status_and_linked_records(tmp_path):
     assert types == {"task", "project", "contact", "company", "invoice", "doc", "product"}
     task = next(r for r in records if r["id"] == "T-1042")
     assert task["links"]["project"] == "P-7" and task["fields"]["description"]
-    shown = json.loads(run_workerctl("-w", str(target), "records", "show", "T-1042",
-                                     "--json").stdout)
+    shown = json.loads(run_workerctl("-w", str(target), "records", "show", "T-1042", "--json").stdout)
     assert len(shown["comments"]) == 2
 
 
@@ -59,9 +58,20 @@ def test_worker_show_is_the_overview(wcli):
     wcli("run", "start", "overdue-task-review", "--task", "T-1042")
     wcli("run", "start", "overdue-task-review", "--task", "T-3001")
     out = wcli("worker", "show", "overdue-task-review").output
-    for words in ("status:", "active", "output mode:", "task_comment", "template:",
-                  "context sources:", "tasks, projects, docs", "tool categories:",
-                  "productivity", "Instructions (read-only", "│ Role:", "Recent runs ✓✗"):
+    for words in (
+        "status:",
+        "active",
+        "output mode:",
+        "task_comment",
+        "template:",
+        "context sources:",
+        "tasks, projects, docs",
+        "tool categories:",
+        "productivity",
+        "Instructions (read-only",
+        "│ Role:",
+        "Recent runs ✓✗",
+    ):
         assert words in out, words
     data = json.loads(wcli("worker", "show", "overdue-task-review", "--json").output)
     assert [r["status"] for r in data["recent_runs"]] == ["failed", "completed"]
@@ -89,14 +99,14 @@ def test_new_from_template_and_versions(workspace, wcli):
     assert wcli("worker", "activate", "triage").exit_code == 0
     assert wcli("worker", "pause", "triage").exit_code == 0
     history = json.loads(wcli("worker", "history", "triage", "--json").output)
-    assert [v["action"] for v in history] == ["new from template support-triage-draft",
-                                              "activate", "pause"]
+    assert [v["action"] for v in history] == ["new from template support-triage-draft", "activate", "pause"]
     diff = wcli("worker", "diff", "triage").output
     assert "-status: active" in diff and "+status: paused" in diff
     assert wcli("worker", "restore", "triage", "1").exit_code == 0
     assert "status: draft" in (workspace.workers_dir / "triage.yaml").read_text()
-    assert json.loads(wcli("worker", "history", "triage", "--json").output)[-1]["action"] == \
-        "restore version 1"
+    assert (
+        json.loads(wcli("worker", "history", "triage", "--json").output)[-1]["action"] == "restore version 1"
+    )
 
 
 def test_pause_keeps_comments_and_layout(workspace, wcli):
@@ -112,8 +122,10 @@ def test_change_on_disk_becomes_a_version(workspace, wcli):
     wcli("workers", "list")
     history = json.loads(wcli("worker", "history", "overdue-task-review", "--json").output)
     assert [v["action"] for v in history] == ["init", "found on disk"]
-    assert "+max_iterations: 6" in wcli("worker", "diff", "overdue-task-review",
-                                        "--from", "1", "--to", "2").output
+    assert (
+        "+max_iterations: 6"
+        in wcli("worker", "diff", "overdue-task-review", "--from", "1", "--to", "2").output
+    )
 
 
 def fake_editor(tmp_path, replacement: str) -> str:
@@ -121,9 +133,10 @@ def fake_editor(tmp_path, replacement: str) -> str:
     script.write_text(
         "import sys, pathlib\n"
         "p = pathlib.Path(sys.argv[1])\n"
-        f"p.write_text(p.read_text().replace('max_iterations: 4', {replacement!r}))\n")
+        f"p.write_text(p.read_text().replace('max_iterations: 4', {replacement!r}))\n"
+    )
     editor = tmp_path / "editor.sh"
-    editor.write_text(f"#!/bin/sh\nexec {sys.executable} {script} \"$@\"\n")
+    editor.write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
     editor.chmod(editor.stat().st_mode | stat.S_IEXEC)
     return str(editor)
 
@@ -131,25 +144,37 @@ def fake_editor(tmp_path, replacement: str) -> str:
 def test_edit_validates_and_keeps_the_previous_file(workspace, tmp_path):
     path = workspace.workers_dir / "overdue-task-review.yaml"
     before = path.read_text()
-    bad = run_workerctl("worker", "edit", "overdue-task-review", workspace=workspace,
-                        env={"EDITOR": fake_editor(tmp_path, "max_iterations: 99")},
-                        stdin=subprocess.DEVNULL)
+    bad = run_workerctl(
+        "worker",
+        "edit",
+        "overdue-task-review",
+        workspace=workspace,
+        env={"EDITOR": fake_editor(tmp_path, "max_iterations: 99")},
+        stdin=subprocess.DEVNULL,
+    )
     assert bad.returncode == 2
     assert "workers/overdue-task-review.yaml:" in bad.stderr and "max_iterations" in bad.stderr
     assert path.read_text() == before
-    good = run_workerctl("worker", "edit", "overdue-task-review", workspace=workspace,
-                         env={"EDITOR": fake_editor(tmp_path, "max_iterations: 7")},
-                         stdin=subprocess.DEVNULL)
+    good = run_workerctl(
+        "worker",
+        "edit",
+        "overdue-task-review",
+        workspace=workspace,
+        env={"EDITOR": fake_editor(tmp_path, "max_iterations: 7")},
+        stdin=subprocess.DEVNULL,
+    )
     assert good.returncode == 0, good.stderr
     assert "max_iterations: 7" in path.read_text()
-    history = json.loads(run_workerctl("worker", "history", "overdue-task-review", "--json",
-                                       workspace=workspace).stdout)
+    history = json.loads(
+        run_workerctl("worker", "history", "overdue-task-review", "--json", workspace=workspace).stdout
+    )
     assert history[-1]["action"] == "edit" and history[0]["content"] == before
 
 
 def test_diff_against_a_run(workspace, wcli):
-    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042",
-                             "--json").output)["id"]
+    run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)[
+        "id"
+    ]
     path = workspace.workers_dir / "overdue-task-review.yaml"
     path.write_text(path.read_text().replace("max_iterations: 4", "max_iterations: 8"))
     out = wcli("worker", "diff", "overdue-task-review", "--run", run_id).output
@@ -161,11 +186,21 @@ def test_diff_against_a_run(workspace, wcli):
 def test_templates_catalogue(wcli):
     keys = json.loads(wcli("templates", "list", "--json").output)
     names = {t["key"] for t in keys}
-    assert {"overdue-task-review", "crm-activity-summary", "handoff-preparation",
-            "support-triage-draft", "record-cleanup-suggestions"} <= names
+    assert {
+        "overdue-task-review",
+        "crm-activity-summary",
+        "handoff-preparation",
+        "support-triage-draft",
+        "record-cleanup-suggestions",
+    } <= names
     for template in keys:
-        for part in ("Role:", "Records to review:", "Output format:", "Do not:",
-                     "Stop and ask for human review when:"):
+        for part in (
+            "Role:",
+            "Records to review:",
+            "Output format:",
+            "Do not:",
+            "Stop and ask for human review when:",
+        ):
             assert part in template["instructions"], (template["key"], part)
     shown = wcli("templates", "show", "overdue-task-review")
     assert "worker new NAME --template overdue-task-review" in shown.output
@@ -179,9 +214,12 @@ def test_make_worker_helper_is_valid(workspace, wcli):
 
 def test_worker_show_watch_waits_for_its_recent_runs(workspace):
     make_worker(workspace, "slowish", executor="{name: echo, script: [{sleep: 1, output: ok}]}")
-    assert run_workerctl("run", "start", "slowish", "--task", "T-1042", "--detach",
-                         workspace=workspace).returncode == 0
-    shown = run_workerctl("worker", "show", "slowish", "--watch", "0.2", "--json",
-                          workspace=workspace)
+    assert (
+        run_workerctl(
+            "run", "start", "slowish", "--task", "T-1042", "--detach", workspace=workspace
+        ).returncode
+        == 0
+    )
+    shown = run_workerctl("worker", "show", "slowish", "--watch", "0.2", "--json", workspace=workspace)
     assert shown.returncode == 0, shown.stderr
     assert [r["status"] for r in json.loads(shown.stdout)["recent_runs"]] == ["completed"]

@@ -24,8 +24,15 @@ def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(wor
     the marker removed: the write's confirmation is no separate save, and no file is
     written when its content would not change."""
     points = tmp_path / "points"
-    done = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                         workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    done = run_workerctl(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--task",
+        "T-1042",
+        workspace=workspace,
+        env={FAULT_ENV: f"trace:{points}"},
+    )
     assert done.returncode == 0, done.stderr
     state = str(workspace.state_dir) + "/"
     written = []
@@ -35,8 +42,12 @@ def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(wor
     created = ["active/", "runs/", "index/000001.json"]
     intended = ["runs/", "index/000001.json", "ledger/records", "ledger/workers"]
     run_end = ["runs/", "index/000001.json", "ledger/records", "ledger/workers", "active/"]
-    assert [w if not w.startswith(("active/", "runs/")) else w[:w.index("/") + 1]
-            for w in written] == [*created, *intended, "comments/T-1042.json", *run_end]
+    assert [w if not w.startswith(("active/", "runs/")) else w[: w.index("/") + 1] for w in written] == [
+        *created,
+        *intended,
+        "comments/T-1042.json",
+        *run_end,
+    ]
     ledger = json.loads(run_workerctl("ledger", "list", "--json", workspace=workspace).stdout)
     assert [e["state"] for e in ledger] == ["committed"]
 
@@ -53,8 +64,11 @@ def _edit_in_place(path, old: bytes, new: bytes) -> None:
         handle.write(new)
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = os.stat(path)
-    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
-        (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
 
 
 def test_a_shard_another_writer_changed_is_read_again_even_with_the_same_stat(workspace):
@@ -67,8 +81,7 @@ def test_a_shard_another_writer_changed_is_read_again_even_with_the_same_stat(wo
     # and a write of this process keeps the other writer's change
     second = engine.start("overdue-task-review", StartOptions(record_id="T-1043"))
     shard = json.loads(history.shard_path(1).read_text())["runs"]
-    assert {d["id"]: d["trigger"] for d in shard.values()} == \
-        {first.id: "cron!!", second.id: "manual"}
+    assert {d["id"]: d["trigger"] for d in shard.values()} == {first.id: "cron!!", second.id: "manual"}
 
 
 def test_a_shard_damaged_after_this_process_wrote_it_is_reported_not_written_over(workspace):
@@ -85,12 +98,14 @@ def test_a_shard_damaged_after_this_process_wrote_it_is_reported_not_written_ove
         History(workspace).list()
 
 
-@pytest.mark.parametrize("steps", [
-    [{"1": {"a": "é ✓ \u2028", "n": 1.5, "x": None}}, {"2": {"b": [1, {"c": True}]}}],
-    [{"1": {"a": 1}, "2": {"a": 2}}, {"1": None}, {"3": {"a": "three"}}, {"2": None}],
-])
-def test_a_table_written_through_the_cache_is_byte_for_byte_what_write_json_writes(tmp_path,
-                                                                                    steps):
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [{"1": {"a": "é ✓ \u2028", "n": 1.5, "x": None}}, {"2": {"b": [1, {"c": True}]}}],
+        [{"1": {"a": 1}, "2": {"a": 2}}, {"1": None}, {"3": {"a": "three"}}, {"2": None}],
+    ],
+)
+def test_a_table_written_through_the_cache_is_byte_for_byte_what_write_json_writes(tmp_path, steps):
     known = KnownTables()
     path = tmp_path / "t.json"
     shape = tinydb_file("t", {})
@@ -104,7 +119,8 @@ def test_a_table_written_through_the_cache_is_byte_for_byte_what_write_json_writ
                 docs[key] = doc
         known.write(path, "t", docs)
         assert path.read_text(encoding="utf-8") == json.dumps(
-            {"t": docs}, ensure_ascii=False, separators=(",", ":"))
+            {"t": docs}, ensure_ascii=False, separators=(",", ":")
+        )
     assert known.read(path, "t", shape) == docs == json.loads(path.read_text())["t"]
 
 
@@ -135,8 +151,7 @@ def _stored_running(workspace, history: History):
     return history.create(run)
 
 
-def test_a_run_cancelled_by_another_process_is_not_written_over_and_leaves_no_temp_file(
-        workspace):
+def test_a_run_cancelled_by_another_process_is_not_written_over_and_leaves_no_temp_file(workspace):
     """The executing process writes its next run file ahead, outside the lock; when
     another process finished the run meanwhile, that content is thrown away."""
     mine = History(workspace)
@@ -158,8 +173,9 @@ def test_a_run_whose_slot_moved_is_written_where_its_summary_now_is(workspace):
     stored = json.loads(mine.body_path(run.id).read_text())
     assert (stored["_shard"], stored["_doc"]) == (1, 1)
     shard = mine.shard_path(1)
-    shard.write_text(json.dumps({"runs": {"1": {**json.loads(shard.read_text())["runs"]["1"],
-                                                "id": "zzzzzzzz"}}}))
+    shard.write_text(
+        json.dumps({"runs": {"1": {**json.loads(shard.read_text())["runs"]["1"], "id": "zzzzzzzz"}}})
+    )
     run.output = "moved"
     mine.save(run, executing=True)
     stored = json.loads(mine.body_path(run.id).read_text())
@@ -168,8 +184,7 @@ def test_a_run_whose_slot_moved_is_written_where_its_summary_now_is(workspace):
     assert not list(workspace.state_dir.rglob(".*.tmp"))
 
 
-def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_written_afresh(
-        workspace):
+def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_written_afresh(workspace):
     """The record file's next content is written ahead, outside the lock; another
     run writing to the same record in between means it is not what is to be written
     any more: the ledger then holds both runs' effects, not the stale prediction."""
@@ -182,8 +197,15 @@ def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_writ
     run = _stored_running(workspace, mine)
     other = History(workspace)  # another writer, with its own caches
     theirs = _stored_running(workspace, other)
-    theirs.side_effects.append({"kind": "comment", "key": f"{theirs.id}:output",
-                                "record_id": "T-1042", "state": "committed", "at": now_iso()})
+    theirs.side_effects.append(
+        {
+            "kind": "comment",
+            "key": f"{theirs.id}:output",
+            "record_id": "T-1042",
+            "state": "committed",
+            "at": now_iso(),
+        }
+    )
     record = mine.ledger.record_path("T-1042")
     ahead_seen = []
 
@@ -200,14 +222,23 @@ def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_writ
     thread = threading.Thread(target=other_writer, args=(holding,))
     thread.start()
     holding.wait(10)
-    run.side_effects.append({"kind": "write", "key": f"{run.id}:output", "record_id": "T-1042",
-                             "state": "intended", "at": now_iso(), "by": "test"})
+    run.side_effects.append(
+        {
+            "kind": "write",
+            "key": f"{run.id}:output",
+            "record_id": "T-1042",
+            "state": "intended",
+            "at": now_iso(),
+            "by": "test",
+        }
+    )
     mine.save(run, executing=True)
     thread.join(10)
     assert ahead_seen, "the record file was written ahead while the lock was held"
     effects = json.loads(record.read_text())["effects"].values()
-    assert sorted((e["run_id"], e["state"]) for e in effects) == \
-        sorted([(run.id, "intended"), (theirs.id, "committed")])
+    assert sorted((e["run_id"], e["state"]) for e in effects) == sorted(
+        [(run.id, "intended"), (theirs.id, "committed")]
+    )
     assert not list(workspace.state_dir.rglob(".*.tmp"))
 
 
@@ -216,8 +247,19 @@ def _batch(workspace, tasks: list[str], env: dict):
 
     ids = workspace.root / "ids.txt"
     ids.write_text("\n".join(tasks) + "\n")
-    return run("run", "start", "overdue-task-review", "--records-from", str(ids), "--jobs", "4",
-               "--json=counts", workspace=workspace, env=env, timeout=120)
+    return run(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--records-from",
+        str(ids),
+        "--jobs",
+        "4",
+        "--json=counts",
+        workspace=workspace,
+        env=env,
+        timeout=120,
+    )
 
 
 def _tasks(workspace, count: int) -> list[str]:
@@ -225,8 +267,8 @@ def _tasks(workspace, count: int) -> list[str]:
 
     tasks = [f"T-{n}" for n in range(20000, 20000 + count)]
     BuiltinRecordStore(workspace).import_records(
-        [{"id": t, "type": "task", "title": f"Task {t}", "status": "todo"} for t in tasks],
-        "test")
+        [{"id": t, "type": "task", "title": f"Task {t}", "status": "todo"} for t in tasks], "test"
+    )
     return tasks
 
 
@@ -260,13 +302,22 @@ def test_a_batch_killed_while_its_threads_hand_the_lock_over_is_settled(tmp_path
         assert killed.returncode in (-9, 0), (point, killed.stderr)
         kills += killed.returncode == -9
         runs = assert_consistent(workspace)
-        by_worker = json.loads(run_workerctl("runs", "list", "--worker", "overdue-task-review",
-                                             "--limit", "0", "--json",
-                                             workspace=workspace).stdout)
-        assert [(r["id"], r["status"]) for r in by_worker] == \
-            [(r["id"], r["status"]) for r in runs], point  # from the cross-run indexes
-        ledger = json.loads(run_workerctl("ledger", "list", "--json",
-                                          workspace=workspace).stdout)
+        by_worker = json.loads(
+            run_workerctl(
+                "runs",
+                "list",
+                "--worker",
+                "overdue-task-review",
+                "--limit",
+                "0",
+                "--json",
+                workspace=workspace,
+            ).stdout
+        )
+        assert [(r["id"], r["status"]) for r in by_worker] == [(r["id"], r["status"]) for r in runs], (
+            point
+        )  # from the cross-run indexes
+        ledger = json.loads(run_workerctl("ledger", "list", "--json", workspace=workspace).stdout)
         states = {e["run_id"]: e["state"] for e in ledger}
         for run in runs:
             if run["status"] == "completed":
@@ -275,33 +326,46 @@ def test_a_batch_killed_while_its_threads_hand_the_lock_over_is_settled(tmp_path
     assert kills >= 3
 
 
-def test_a_kill_between_the_run_file_and_the_ledger_leaves_the_write_committed_once(
-        workspace, tmp_path):
+def test_a_kill_between_the_run_file_and_the_ledger_leaves_the_write_committed_once(workspace, tmp_path):
     """The run's end is stored in the run file (the comment confirmed) and the
     process dies before the ledger's record file: the sweep brings the ledger in
     line with the run file, and the placeholder the comment replaced does not stay
     behind as an ``intended`` (that is, unknown) write beside it."""
     points = tmp_path / "points"
-    traced = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043",
-                           workspace=workspace, env={FAULT_ENV: f"trace:{points}"})
+    traced = run_workerctl(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--task",
+        "T-1043",
+        workspace=workspace,
+        env={FAULT_ENV: f"trace:{points}"},
+    )
     assert traced.returncode == 0
-    ledger_writes = [int(line.split()[0]) for line in points.read_text().splitlines()
-                     if "/ledger/records/" in line]
+    ledger_writes = [
+        int(line.split()[0]) for line in points.read_text().splitlines() if "/ledger/records/" in line
+    ]
     assert len(ledger_writes) == 2  # intended, then committed with the run's end
-    killed = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042",
-                           workspace=workspace, env={FAULT_ENV: f"kill:{ledger_writes[1]}"})
+    killed = run_workerctl(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--task",
+        "T-1042",
+        workspace=workspace,
+        env={FAULT_ENV: f"kill:{ledger_writes[1]}"},
+    )
     assert killed.returncode == -9
     listed = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
     run = next(r for r in listed if r["record_id"] == "T-1042")
     assert run["status"] == "completed"
-    ledger = json.loads(run_workerctl("ledger", "list", "--record", "T-1042", "--json",
-                                      workspace=workspace).stdout)
-    assert [(e["run_id"], e["state"], e["kind"]) for e in ledger] == \
-        [(run["id"], "committed", "comment")]
+    ledger = json.loads(
+        run_workerctl("ledger", "list", "--record", "T-1042", "--json", workspace=workspace).stdout
+    )
+    assert [(e["run_id"], e["state"], e["kind"]) for e in ledger] == [(run["id"], "committed", "comment")]
 
 
-def test_the_lock_is_handed_between_threads_and_the_left_work_done_before_it_is_let_go(
-        tmp_path):
+def test_the_lock_is_handed_between_threads_and_the_left_work_done_before_it_is_let_go(tmp_path):
     """Work a holder leaves (``before_release``) is done once, by the last thread of
     a hand-over chain, before the flock goes; another process meanwhile cannot
     take the lock."""
@@ -378,13 +442,15 @@ def test_cross_run_indexes_kept_by_a_batch_equal_a_rebuild(workspace, monkeypatc
     assert not list((history.indexes.root / "pending").iterdir())
 
     def answers(h: History) -> list:
-        return [h.indexes.worker_stats(),
-                h.indexes.counts(),
-                [r["id"] for r in h.list(RunFilter(workers=("overdue-task-review",)), None)],
-                # refs by status are added as runs finish, and read shard by shard:
-                # threads finish out of creation order, so only the set is compared
-                sorted(r["id"] for r in h.list(RunFilter(statuses=("completed",)), None)),
-                [[r["id"] for r in h.list(RunFilter(record_id=t), None)] for t in tasks]]
+        return [
+            h.indexes.worker_stats(),
+            h.indexes.counts(),
+            [r["id"] for r in h.list(RunFilter(workers=("overdue-task-review",)), None)],
+            # refs by status are added as runs finish, and read shard by shard:
+            # threads finish out of creation order, so only the set is compared
+            sorted(r["id"] for r in h.list(RunFilter(statuses=("completed",)), None)),
+            [[r["id"] for r in h.list(RunFilter(record_id=t), None)] for t in tasks],
+        ]
 
     kept = answers(History(workspace))
     History(workspace).indexes.rebuild()

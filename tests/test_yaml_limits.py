@@ -16,20 +16,22 @@ HOSTILE = Path(__file__).parent / "data" / "hostile"
 
 def bomb(levels: int = 9, width: int = 10) -> str:
     lines = ['a0: &a0 ["lol"]']
-    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]"
-              for i in range(1, levels + 1)]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels + 1)]
     return "\n".join(lines) + "\n"
 
 
 @pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pure-python"])
-@pytest.mark.parametrize(("text", "where", "words"), [
-    (bomb(), (5, 25), "aliases expand to more than 10,000 nodes"),
-    ("a: " + "[" * 5000 + "]" * 5000 + "\n", None, "nested deeper than 64 levels"),
-    ("a: &x [1, *x]\n", (1, 11), "the alias *x is inside the node it refers to"),
-    ("a: b\x00c\n", (1, 5), "a NUL character (U+0000) is not allowed"),
-    ("n: " + "7" * 2000 + "\n", (1, 4), "a number with more than 1000 digits"),
-    ("[" + "1," * 30000 + "1]\n", None, "more than 20,000 values"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        (bomb(), (5, 25), "aliases expand to more than 10,000 nodes"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", None, "nested deeper than 64 levels"),
+        ("a: &x [1, *x]\n", (1, 11), "the alias *x is inside the node it refers to"),
+        ("a: b\x00c\n", (1, 5), "a NUL character (U+0000) is not allowed"),
+        ("n: " + "7" * 2000 + "\n", (1, 4), "a number with more than 1000 digits"),
+        ("[" + "1," * 30000 + "1]\n", None, "more than 20,000 values"),
+    ],
+)
 def test_limits_hold_with_either_parser(libyaml, text, where, words):
     data, _, problems = parse_yaml(text, "f.yaml", WORKER_FILE, libyaml=libyaml)
     assert data is None
@@ -68,9 +70,10 @@ def test_a_bomb_in_the_records_folder_is_refused_quickly(workspace, wcli):
     workspace.records_file.unlink(missing_ok=True)  # records/ is read on first use
     folder = workspace.root / "records"
     folder.mkdir(exist_ok=True)
-    (folder / "bomb.yaml").write_text("- id: T-1\n  type: task\n  title: t\n  x:\n"
-                                      + "".join("    " + line + "\n"
-                                                for line in bomb().splitlines()))
+    (folder / "bomb.yaml").write_text(
+        "- id: T-1\n  type: task\n  title: t\n  x:\n"
+        + "".join("    " + line + "\n" for line in bomb().splitlines())
+    )
     result = wcli("records", "list")
     assert result.exit_code == 2
     assert "records/bomb.yaml:" in result.output

@@ -27,8 +27,9 @@ def _stderr_warning(text: str) -> None:
 
 
 class App:
-    def __init__(self, workspace_option: str | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, workspace_option: str | None = None, warn: Callable[[str], None] | None = None
+    ) -> None:
         self.workspace_option = workspace_option
         self.warn = warn or _stderr_warning
 

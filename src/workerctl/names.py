@@ -27,46 +27,61 @@ class NameRule:
     explain: str
 
     def ok(self, value: object) -> bool:
-        return (isinstance(value, str) and 0 < len(value) <= self.max_length
-                and self.pattern.fullmatch(value) is not None)
+        return (
+            isinstance(value, str)
+            and 0 < len(value) <= self.max_length
+            and self.pattern.fullmatch(value) is not None
+        )
 
     def check(self, value: object) -> str:
         """``value`` if it follows the rule; otherwise a UsageError saying what would."""
         if self.ok(value):
             return value  # type: ignore[return-value]
         shown = repr(value) if len(str(value)) <= 60 else repr(str(value)[:57] + "...")
-        why = (f"it is {len(str(value)):,} characters long" if isinstance(value, str)
-               and len(value) > self.max_length else "it does not follow the rule")
-        raise UsageError(f"{shown} is not a valid {self.what}: {why}",
-                         hint=f"a {self.what} is {self.explain}")
+        why = (
+            f"it is {len(str(value)):,} characters long"
+            if isinstance(value, str) and len(value) > self.max_length
+            else "it does not follow the rule"
+        )
+        raise UsageError(
+            f"{shown} is not a valid {self.what}: {why}", hint=f"a {self.what} is {self.explain}"
+        )
 
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 WORKER_NAME = NameRule(
-    "worker name", SLUG, 64,
-    "1 to 64 lower-case letters, digits and single hyphens, e.g. overdue-task-review")
+    "worker name", SLUG, 64, "1 to 64 lower-case letters, digits and single hyphens, e.g. overdue-task-review"
+)
 TEMPLATE_KEY = NameRule(
-    "template key", SLUG, 64,
+    "template key",
+    SLUG,
+    64,
     "1 to 64 lower-case letters, digits and single hyphens, e.g. task-triage; "
-    "'workerctl templates list' shows them")
+    "'workerctl templates list' shows them",
+)
 RECORD_ID = NameRule(
-    "record id", re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_:-]|\.(?!\.))*"), 128,
-    "1 to 128 letters, digits, '-', '_', ':' and single dots, starting with a letter or "
-    "digit, e.g. T-1042")
+    "record id",
+    re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_:-]|\.(?!\.))*"),
+    128,
+    "1 to 128 letters, digits, '-', '_', ':' and single dots, starting with a letter or digit, e.g. T-1042",
+)
 
 
 # what any id stored as a file name must be, whoever made it (a plugin, an older version)
-STORED_ID = NameRule("stored id", re.compile(r"[A-Za-z0-9_-]+"), 64,
-                     "1 to 64 letters, digits, '-' and '_'")
+STORED_ID = NameRule("stored id", re.compile(r"[A-Za-z0-9_-]+"), 64, "1 to 64 letters, digits, '-' and '_'")
 
 
 def run_id_rule() -> NameRule:
     from workerctl.runs.model import ID_ALPHABET, ID_LENGTH
 
-    return NameRule("run id", re.compile(f"[{ID_ALPHABET}]+"), ID_LENGTH,
-                    f"up to {ID_LENGTH} of the characters {ID_ALPHABET} (a unique prefix "
-                    "of the id is enough), e.g. 7k2m9q4x")
+    return NameRule(
+        "run id",
+        re.compile(f"[{ID_ALPHABET}]+"),
+        ID_LENGTH,
+        f"up to {ID_LENGTH} of the characters {ID_ALPHABET} (a unique prefix "
+        "of the id is enough), e.g. 7k2m9q4x",
+    )
 
 
 def inside(root: Path, path: Path, what: str = "file") -> Path:
@@ -76,13 +91,15 @@ def inside(root: Path, path: Path, what: str = "file") -> Path:
     try:
         real = path.resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
-        raise UsageError(f"{path}: cannot resolve this {what}: {exc}",
-                         hint="replace the symlink with the file itself") from None
+        raise UsageError(
+            f"{path}: cannot resolve this {what}: {exc}", hint="replace the symlink with the file itself"
+        ) from None
     if real != real_root and real_root not in real.parents:
-        raise UsageError(f"{path} leads to {real}, outside the workspace {real_root}; "
-                         f"workerctl does not read or write a {what} there",
-                         hint="keep the file itself inside the workspace (replace the "
-                              "symlink with a copy)")
+        raise UsageError(
+            f"{path} leads to {real}, outside the workspace {real_root}; "
+            f"workerctl does not read or write a {what} there",
+            hint="keep the file itself inside the workspace (replace the symlink with a copy)",
+        )
     return real
 
 

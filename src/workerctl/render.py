@@ -12,12 +12,23 @@ import os
 import sys
 from typing import Any
 
-SYMBOLS = {"pending": "…", "queued": "◷", "running": "▶", "completed": "✓", "failed": "✗",
-           "cancelled": "⊘"}
-COLOURS = {"pending": "yellow", "queued": "yellow", "running": "cyan", "completed": "green",
-           "failed": "red", "cancelled": "magenta", "pass": "green", "fail": "red",
-           "cannot tell": "yellow", "cannot_tell": "yellow", "active": "green",
-           "paused": "yellow", "draft": "cyan", "broken": "red"}
+SYMBOLS = {"pending": "…", "queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "⊘"}
+COLOURS = {
+    "pending": "yellow",
+    "queued": "yellow",
+    "running": "cyan",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+    "pass": "green",
+    "fail": "red",
+    "cannot tell": "yellow",
+    "cannot_tell": "yellow",
+    "active": "green",
+    "paused": "yellow",
+    "draft": "cyan",
+    "broken": "red",
+}
 
 
 def use_colour(stream=None) -> bool:
@@ -182,7 +193,7 @@ def plain(value: Any) -> str:
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
-    """"1 run", "2 runs"."""
+    """ "1 run", "2 runs"."""
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 

@@ -74,8 +74,9 @@ class CliRunnerBound:
     def __call__(self, *args: str, input: str | None = None):
         from workerctl.cli import cli
 
-        return self.runner.invoke(cli, ["-w", str(self.workspace.root), *args], input=input,
-                                  catch_exceptions=False)
+        return self.runner.invoke(
+            cli, ["-w", str(self.workspace.root), *args], input=input, catch_exceptions=False
+        )
 
 
 @pytest.fixture
@@ -99,8 +100,14 @@ def workerctl_write_worker(workerctl_workspace) -> Callable[..., Path]:
     import yaml
 
     def write(name: str, **fields: Any) -> Path:
-        data = {"name": name, "status": "active", "instructions": "Do the job.",
-                "output_mode": "review_note", "executor": {"name": "echo"}, **fields}
+        data = {
+            "name": name,
+            "status": "active",
+            "instructions": "Do the job.",
+            "output_mode": "review_note",
+            "executor": {"name": "echo"},
+            **fields,
+        }
         path = workerctl_workspace.workers_dir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path

@@ -14,8 +14,7 @@ DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)$")
 def parse_duration(text: str) -> dt.timedelta:
     match = DURATION.match(text.strip().lower())
     if not match:
-        raise UsageError(f"{text!r} is not a duration", hint="use a number and a unit: "
-                                                           "30m, 2h, 7d, 2w")
+        raise UsageError(f"{text!r} is not a duration", hint="use a number and a unit: 30m, 2h, 7d, 2w")
     return dt.timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
 
 
@@ -28,8 +27,10 @@ def parse_when(text: str, now: dt.datetime | None = None) -> str:
         try:
             when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise UsageError(f"{text!r} is neither a duration nor a date",
-                             hint="use 2h, 7d, 2026-11-01 or 2026-11-01T08:00") from None
+            raise UsageError(
+                f"{text!r} is neither a duration nor a date",
+                hint="use 2h, 7d, 2026-11-01 or 2026-11-01T08:00",
+            ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -133,8 +133,7 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
         # a cache, safe to regenerate: a read-only workspace or a full disk still
         # works, it just parses the settings every time
         with contextlib.suppress(OSError, StorageError):
-            write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False,
-                       cache=True)
+            write_json(cache, {"stamp": stamp, "settings": settings}, sync_data=False, cache=True)
     return settings
 
 
@@ -151,18 +150,16 @@ def _read_settings(path: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - KNOWN_SETTINGS)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown setting(s) {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(KNOWN_SETTINGS))})"
+            f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_SETTINGS))})"
         )
     for key in DEFAULT_SETTINGS:
         value = data.get(key)
         if key == "max_field_bytes":
-            if key in data and (isinstance(value, bool) or not isinstance(value, int)
-                                or value < 1000):
-                raise ConfigError(f"{path}: {key}: must be a whole number of bytes, at least "
-                                  "1000 (default 1000000)")
-        elif key in data and (isinstance(value, bool) or not isinstance(value, int | float)
-                              or value <= 0):
+            if key in data and (isinstance(value, bool) or not isinstance(value, int) or value < 1000):
+                raise ConfigError(
+                    f"{path}: {key}: must be a whole number of bytes, at least 1000 (default 1000000)"
+                )
+        elif key in data and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
             raise ConfigError(f"{path}: {key}: must be a positive number of seconds")
     return data
 
@@ -196,10 +193,14 @@ def make_private(workspace: Workspace) -> str | None:
             except OSError as exc:
                 failed.append(f"{name}: {exc.strerror}")
     if failed:
-        return (f"{state} is readable by other users (mode {stat.S_IMODE(mode):o}) and could "
-                f"not be made private ({failed[0]}); run: chmod -R go= {state}")
-    return (f"made {state} private (it was mode {stat.S_IMODE(mode):o}, readable by other "
-            f"users): {changed} folder(s) and file(s) are now 0700/0600")
+        return (
+            f"{state} is readable by other users (mode {stat.S_IMODE(mode):o}) and could "
+            f"not be made private ({failed[0]}); run: chmod -R go= {state}"
+        )
+    return (
+        f"made {state} private (it was mode {stat.S_IMODE(mode):o}, readable by other "
+        f"users): {changed} folder(s) and file(s) are now 0700/0600"
+    )
 
 
 def init_workspace(root: Path, registry) -> Workspace:
@@ -211,11 +212,14 @@ def init_workspace(root: Path, registry) -> Workspace:
 
     root = root.expanduser().resolve()
     if (root / SETTINGS_FILE).exists() or (root / STATE_DIR).exists():
-        raise UsageError(f"{root} is already a workspace; nothing was written",
-                         hint="choose another folder, or use the existing workspace with -w")
+        raise UsageError(
+            f"{root} is already a workspace; nothing was written",
+            hint="choose another folder, or use the existing workspace with -w",
+        )
     if (root / "workers").exists() and any((root / "workers").iterdir()):
-        raise UsageError(f"{root}/workers already holds files; nothing was written",
-                         hint="choose an empty folder")
+        raise UsageError(
+            f"{root}/workers already holds files; nothing was written", hint="choose an empty folder"
+        )
     (root / "workers").mkdir(parents=True, exist_ok=True)
     (root / SETTINGS_FILE).write_text(SETTINGS_YAML.format(name=root.name), encoding="utf-8")
     workspace = load_workspace(root)

@@ -6,15 +6,19 @@ import json
 import subprocess
 import sys
 
-TOOL_PROMPT = json.dumps({"prompt": "go", "tool_calls": [
-    {"name": "read_task", "arguments": {"task_id": "T-1042"}}]})
+TOOL_PROMPT = json.dumps(
+    {"prompt": "go", "tool_calls": [{"name": "read_task", "arguments": {"task_id": "T-1042"}}]}
+)
 
 
-def test_tool_call_goes_through_the_gate_and_back(workerctl_write_worker, workerctl_run,
-                                                  workerctl_cli):
-    workerctl_write_worker("llm-loop", context_sources=["tasks"],
-                           tool_categories=["productivity"], output_mode="task_comment",
-                           executor={"name": "llm", "model": "echo", "prompt": TOOL_PROMPT})
+def test_tool_call_goes_through_the_gate_and_back(workerctl_write_worker, workerctl_run, workerctl_cli):
+    workerctl_write_worker(
+        "llm-loop",
+        context_sources=["tasks"],
+        tool_categories=["productivity"],
+        output_mode="task_comment",
+        executor={"name": "llm", "model": "echo", "prompt": TOOL_PROMPT},
+    )
     run = workerctl_run("llm-loop", record="T-1042")
     assert run.status == "completed", run.error
     first, second = run.iterations
@@ -34,12 +38,13 @@ def test_tool_call_goes_through_the_gate_and_back(workerctl_write_worker, worker
     assert stats["llm-loop"]["tokens"] == spent
 
 
-def test_instructions_in_system_and_context_as_fragments(workerctl_write_worker,
-                                                         workerctl_run):
-    workerctl_write_worker("llm-plain", context_sources=["tasks", "projects"],
-                           instructions="Summarise the blocker in one line.",
-                           executor={"name": "llm", "model": "echo",
-                                     "prompt": json.dumps({"prompt": "summarise"})})
+def test_instructions_in_system_and_context_as_fragments(workerctl_write_worker, workerctl_run):
+    workerctl_write_worker(
+        "llm-plain",
+        context_sources=["tasks", "projects"],
+        instructions="Summarise the blocker in one line.",
+        executor={"name": "llm", "model": "echo", "prompt": json.dumps({"prompt": "summarise"})},
+    )
     run = workerctl_run("llm-plain", record="T-1042")
     assert run.status == "completed", run.error
     system = json.loads(run.output)["system"]
@@ -50,11 +55,15 @@ def test_instructions_in_system_and_context_as_fragments(workerctl_write_worker,
 
 
 def test_a_forbidden_tool_fails_the_run(workerctl_write_worker, workerctl_run):
-    prompt = json.dumps({"prompt": "x", "tool_calls": [
-        {"name": "read_invoice", "arguments": {"invoice_id": "INV-2031"}}]})
-    workerctl_write_worker("llm-sneaky", context_sources=["tasks"],
-                           tool_categories=["productivity"],
-                           executor={"name": "llm", "model": "echo", "prompt": prompt})
+    prompt = json.dumps(
+        {"prompt": "x", "tool_calls": [{"name": "read_invoice", "arguments": {"invoice_id": "INV-2031"}}]}
+    )
+    workerctl_write_worker(
+        "llm-sneaky",
+        context_sources=["tasks"],
+        tool_categories=["productivity"],
+        executor={"name": "llm", "model": "echo", "prompt": prompt},
+    )
     run = workerctl_run("llm-sneaky", record="T-1042")
     assert run.error.kind == "tool_not_allowed"
     assert len(run.iterations) == 1
@@ -62,12 +71,15 @@ def test_a_forbidden_tool_fails_the_run(workerctl_write_worker, workerctl_run):
 
 def test_validate_reports_an_unknown_model_on_its_line(workerctl_workspace, workerctl_cli):
     path = workerctl_workspace.workers_dir / "llm-typo.yaml"
-    path.write_text("name: llm-typo\nstatus: active\ninstructions: x\n"
-                    "output_mode: review_note\nexecutor:\n  name: llm\n  model: gpt-99-turbo\n")
+    path.write_text(
+        "name: llm-typo\nstatus: active\ninstructions: x\n"
+        "output_mode: review_note\nexecutor:\n  name: llm\n  model: gpt-99-turbo\n"
+    )
     result = workerctl_cli("worker", "validate", "llm-typo")
     assert result.exit_code == 2
-    assert ("workers/llm-typo.yaml:7:10: executor.model: llm does not know the model "
-            "'gpt-99-turbo'") in result.output
+    assert (
+        "workers/llm-typo.yaml:7:10: executor.model: llm does not know the model 'gpt-99-turbo'"
+    ) in result.output
     path.write_text(path.read_text().replace("gpt-99-turbo", "echo"))
     assert workerctl_cli("worker", "validate", "llm-typo").exit_code == 0
 
@@ -84,8 +96,12 @@ def test_llm_is_not_imported_at_start_up(workerctl_workspace):
         "        pass\n"
         "print('LLM-IMPORTED' if 'llm' in sys.modules else 'LLM-NOT-IMPORTED')\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe, str(workerctl_workspace.root)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(workerctl_workspace.root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "llm" in out  # executors list shows the plugin's executor
     assert out.strip().endswith("LLM-NOT-IMPORTED")
 

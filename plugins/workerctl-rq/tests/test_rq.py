@@ -32,9 +32,22 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         from redis import Redis
 
         client = Redis.from_url(self.url)
@@ -79,10 +92,26 @@ class Workers:
 
     def start(self, count: int = 1, queue: str = "q") -> list[subprocess.Popen]:
         for _ in range(count):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "workerctl", "-w", str(self.workspace.root), "rq",
-                 "worker", "--queue", queue, "--redis-url", self.url],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "workerctl",
+                        "-w",
+                        str(self.workspace.root),
+                        "rq",
+                        "worker",
+                        "--queue",
+                        queue,
+                        "--redis-url",
+                        self.url,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+            )
         return self.procs[-count:]
 
     def stop(self) -> None:
@@ -100,10 +129,14 @@ def workers(ws, redis_server):
 
 
 def rq_worker(write, name="remote", inner=None, **settings):
-    write(name, context_sources=["tasks", "projects"], tool_categories=["productivity"],
-          output_mode="task_comment", timeout=60,
-          executor={"name": "rq", "queue": "q", "inner": inner or {"name": "echo"},
-                    **settings})
+    write(
+        name,
+        context_sources=["tasks", "projects"],
+        tool_categories=["productivity"],
+        output_mode="task_comment",
+        timeout=60,
+        executor={"name": "rq", "queue": "q", "inner": inner or {"name": "echo"}, **settings},
+    )
 
 
 def _json(result) -> dict:
@@ -115,8 +148,7 @@ def start(ws, worker: str, record: str = "T-1042", allow_repeat: bool = True) ->
     run prints only its id and status), then the run as stored. The tests start the same
     worker on the same task many times: ``--allow-repeat`` passes the duplicate guard."""
     repeat = ("--allow-repeat",) if allow_repeat else ()
-    started = _json(CliRunnerBound(ws)("run", "start", worker, "--task", record, *repeat,
-                                       "--json"))
+    started = _json(CliRunnerBound(ws)("run", "start", worker, "--task", record, *repeat, "--json"))
     return get(ws, started["id"])
 
 
@@ -148,11 +180,9 @@ def test_fifty_runs_through_two_workers_all_complete(ws, workers, workerctl_writ
     runs = [start(ws, "remote") for _ in range(50)]
     assert {r.status for r in runs} == {"queued"}
     workers.start(2)
-    wait_for(lambda: all(status(ws, r.id) == "completed" for r in runs), timeout=120,
-             interval=0.5)
+    wait_for(lambda: all(status(ws, r.id) == "completed" for r in runs), timeout=120, interval=0.5)
     done = get(ws, runs[0].id)
-    assert [t["status"] for t in done.transitions] == ["pending", "queued", "running",
-                                                       "completed"]
+    assert [t["status"] for t in done.transitions] == ["pending", "queued", "running", "completed"]
     assert done.iterations and done.context["records"][0] == {"type": "task", "id": "T-1042"}
     assert done.side_effects[0]["kind"] == "comment"
     by_runs = [c for c in comments(ws, "T-1042") if c["run_id"]]
@@ -162,8 +192,7 @@ def test_fifty_runs_through_two_workers_all_complete(ws, workers, workerctl_writ
 
 
 def test_killed_work_horse_gives_crashed(ws, workers, workerctl_write_worker):
-    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60,
-                                                                         "output": "late"}]})
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60, "output": "late"}]})
     workers.start(1)
     run = start(ws, "remote")
     wait_for(lambda: status(ws, run.id) == "running")
@@ -176,10 +205,8 @@ def test_killed_work_horse_gives_crashed(ws, workers, workerctl_write_worker):
     assert "Work-horse terminated unexpectedly" in final.error.detail
 
 
-def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers,
-                                                              workerctl_write_worker):
-    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60,
-                                                                         "output": "late"}]})
+def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers, workerctl_write_worker):
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60, "output": "late"}]})
     (proc,) = workers.start(1)
     run = start(ws, "remote")
     wait_for(lambda: status(ws, run.id) == "running")
@@ -193,9 +220,17 @@ def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers,
 
 
 def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_write_worker):
-    rq_worker(workerctl_write_worker, retries=1, inner={"name": "echo", "script": [
-        {"tool": "add_task_comment", "arguments": {"task_id": "T-1043", "text": "Ping"}},
-        {"sleep": 3, "output": "done"}]})
+    rq_worker(
+        workerctl_write_worker,
+        retries=1,
+        inner={
+            "name": "echo",
+            "script": [
+                {"tool": "add_task_comment", "arguments": {"task_id": "T-1043", "text": "Ping"}},
+                {"sleep": 3, "output": "done"},
+            ],
+        },
+    )
     workers.start(1)
     run = start(ws, "remote")
     wait_for(lambda: any(c["run_id"] == run.id for c in comments(ws, "T-1043")))
@@ -211,12 +246,10 @@ def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_wr
     assert get(ws, run.id).output == "done"
 
 
-def test_redis_stopped_is_provider_unavailable(ws, redis_server, workerctl_write_worker,
-                                               monkeypatch):
+def test_redis_stopped_is_provider_unavailable(ws, redis_server, workerctl_write_worker, monkeypatch):
     rq_worker(workerctl_write_worker)
     redis_server.stop()
-    monkeypatch.setenv("WORKERCTL_REDIS_URL",
-                       f"redis://:hunter2@127.0.0.1:{redis_server.port}/0")
+    monkeypatch.setenv("WORKERCTL_REDIS_URL", f"redis://:hunter2@127.0.0.1:{redis_server.port}/0")
     run = start(ws, "remote")
     assert run.status == "failed" and run.error.kind == "provider_unavailable"
     assert f"redis://:***@127.0.0.1:{redis_server.port}/0" in run.error.message
@@ -226,8 +259,7 @@ def test_redis_stopped_is_provider_unavailable(ws, redis_server, workerctl_write
 
 
 def test_cancel_a_queued_and_a_running_run(ws, workers, workerctl_write_worker):
-    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60,
-                                                                         "output": "late"}]})
+    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60, "output": "late"}]})
     queued = start(ws, "remote")
     cancel(ws, queued.id)
     from redis import Redis
@@ -240,8 +272,9 @@ def test_cancel_a_queued_and_a_running_run(ws, workers, workerctl_write_worker):
     running = start(ws, "remote")
     wait_for(lambda: status(ws, running.id) == "running")
     cancel(ws, running.id)
-    wait_for(lambda: Job.fetch(running.id, connection=connection).get_status()
-             in ("stopped", "failed"), timeout=20)
+    wait_for(
+        lambda: Job.fetch(running.id, connection=connection).get_status() in ("stopped", "failed"), timeout=20
+    )
     final = get(ws, running.id)
     assert final.status == "cancelled" and final.error.message.startswith("cancelled by ")
 
@@ -259,13 +292,11 @@ def test_a_job_rq_no_longer_knows(ws, redis_server, workerctl_write_worker):
 def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_write_worker):
     rq_worker(workerctl_write_worker)
     workers.start(1)
-    queued = json.loads(workerctl_cli("run", "start", "remote", "--task", "T-1042",
-                                      "--json").stdout)
+    queued = json.loads(workerctl_cli("run", "start", "remote", "--task", "T-1042", "--json").stdout)
     assert queued["status"] == "queued"
     refused = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach")
     assert refused.exit_code == 5, refused.output  # the duplicate guard: same task, unchanged
-    detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach",
-                             "--allow-repeat")
+    detached = workerctl_cli("run", "start", "remote", "--task", "T-1042", "--detach", "--allow-repeat")
     assert detached.exit_code == 0, detached.output
     detached_id = detached.stdout.strip()
     try:
@@ -278,9 +309,11 @@ def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_wri
     assert listed.exit_code == 0
     assert {r["status"] for r in json.loads(listed.stdout)} == {"completed"}
     path = ws.workers_dir / "bad-rq.yaml"
-    path.write_text("name: bad-rq\nstatus: active\ninstructions: x\noutput_mode: review_note\n"
-                    "executor:\n  name: rq\n  queue: q\n  redis_url: redis://:pw@h:6379/0\n"
-                    "  inner: {name: rq}\n")
+    path.write_text(
+        "name: bad-rq\nstatus: active\ninstructions: x\noutput_mode: review_note\n"
+        "executor:\n  name: rq\n  queue: q\n  redis_url: redis://:pw@h:6379/0\n"
+        "  inner: {name: rq}\n"
+    )
     out = workerctl_cli("worker", "validate", "bad-rq").output
     assert "executor.redis_url: holds a password" in out
     assert "executor.inner.name: 'rq' cannot do the steps remotely" in out
@@ -304,9 +337,16 @@ def test_plain_start_prints_only_the_id_while_queued(ws, workerctl_cli, workerct
 
 
 def test_watch_follows_a_remote_run_to_its_end(ws, workers, workerctl_cli, workerctl_write_worker):
-    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [
-        {"sleep": 0.2, "tool": "read_task", "arguments": {"task_id": "T-1042"}},
-        {"output": "done remotely"}]})
+    rq_worker(
+        workerctl_write_worker,
+        inner={
+            "name": "echo",
+            "script": [
+                {"sleep": 0.2, "tool": "read_task", "arguments": {"task_id": "T-1042"}},
+                {"output": "done remotely"},
+            ],
+        },
+    )
     run_id = workerctl_cli("run", "start", "remote", "--task", "T-1042").stdout.strip()
     workers.start(1)
     watched = workerctl_cli("run", "watch", run_id, "--exit-status")
@@ -317,12 +357,20 @@ def test_watch_follows_a_remote_run_to_its_end(ws, workers, workerctl_cli, worke
 
 
 def test_effects_made_on_another_machine_reach_the_starting_one_once(
-        ws, redis_server, workerctl_write_worker, tmp_path):
+    ws, redis_server, workerctl_write_worker, tmp_path
+):
     """The work horse runs in its own copy of the workspace (another machine): the
     comments it writes land in the starting machine's records and ledger, once each."""
-    rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [
-        {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": "Vendor late"}},
-        {"output": "Blocked on the vendor"}]})
+    rq_worker(
+        workerctl_write_worker,
+        inner={
+            "name": "echo",
+            "script": [
+                {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": "Vendor late"}},
+                {"output": "Blocked on the vendor"},
+            ],
+        },
+    )
     elsewhere = tmp_path / "other-machine"
     shutil.copytree(ws.root, elsewhere, ignore=shutil.ignore_patterns("history"))
     remote = Workers(type(ws)(root=elsewhere, settings=ws.settings), redis_server.url)
@@ -333,11 +381,28 @@ def test_effects_made_on_another_machine_reach_the_starting_one_once(
         for _ in range(3):  # every read refreshes: still once each
             mine = [c["text"] for c in comments(ws, "T-1042") if c["run_id"] == run.id]
             assert sorted(mine) == ["Blocked on the vendor", "Vendor late"]
-        there = json.loads(subprocess.run(
-            [sys.executable, "-m", "workerctl", "-w", str(elsewhere), "records", "show",
-             "T-1042", "--json"], capture_output=True, text=True, check=True).stdout)
-        assert sorted(c["text"] for c in there["comments"] if c["run_id"] == run.id) == \
-            ["Blocked on the vendor", "Vendor late"]
+        there = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "workerctl",
+                    "-w",
+                    str(elsewhere),
+                    "records",
+                    "show",
+                    "T-1042",
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert sorted(c["text"] for c in there["comments"] if c["run_id"] == run.id) == [
+            "Blocked on the vendor",
+            "Vendor late",
+        ]
         ledger = _json(CliRunnerBound(ws)("ledger", "list", "--run", run.id, "--json"))
         assert sorted((e["kind"], e["state"]) for e in ledger) == [("comment", "committed")] * 2
         again = CliRunnerBound(ws)("run", "start", "remote", "--task", "T-1042")
@@ -346,16 +411,26 @@ def test_effects_made_on_another_machine_reach_the_starting_one_once(
         remote.stop()
 
 
-def test_a_remote_start_killed_at_any_write_leaves_a_history_that_reads(
-        ws, workerctl_write_worker):
+def test_a_remote_start_killed_at_any_write_leaves_a_history_that_reads(ws, workerctl_write_worker):
     """A real SIGKILL at each write point of a remote start (no rq worker runs, so the
     run stays queued). A start killed between its marker and its run file used to
     leave a remote marker that no sweep removed (its executor judges a remote run,
     and cannot judge one that does not exist): every later command then exited 3,
     'no run with id'."""
     rq_worker(workerctl_write_worker)
-    argv = [sys.executable, "-m", "workerctl", "-w", str(ws.root), "run", "start", "remote",
-            "--task", "T-1042", "--allow-repeat"]
+    argv = [
+        sys.executable,
+        "-m",
+        "workerctl",
+        "-w",
+        str(ws.root),
+        "run",
+        "start",
+        "remote",
+        "--task",
+        "T-1042",
+        "--allow-repeat",
+    ]
     # one start first, so that the worker's version is stored and every later start
     # writes the same points (marker, run file, index, ...) in the same order
     subprocess.run(argv, capture_output=True, check=True, timeout=60)
@@ -363,8 +438,9 @@ def test_a_remote_start_killed_at_any_write_leaves_a_history_that_reads(
     point = 0
     while True:  # every write point of the start, until one runs to its end unkilled
         point += 1
-        killed = subprocess.run(argv, env={**os.environ, "WORKERCTL_TEST_FAULT": f"kill:{point}"},
-                                capture_output=True, timeout=60)
+        killed = subprocess.run(
+            argv, env={**os.environ, "WORKERCTL_TEST_FAULT": f"kill:{point}"}, capture_output=True, timeout=60
+        )
         listed = CliRunnerBound(ws)("runs", "list", "--limit", "0", "--json")
         assert listed.exit_code == 0, (point, listed.output)
         ids = {run["id"] for run in json.loads(listed.stdout)}

@@ -31,8 +31,12 @@ duplicate (nothing ran); 130 interrupted (Ctrl-C).
 
 #: the group's own options as (flags, metavar, help), in the order help lists them
 ROOT_OPTIONS = (
-    ("-w, --workspace", "DIR", "Workspace folder (default: $WORKERCTL_WORKSPACE, else the "
-                               "nearest parent folder holding workerctl.yaml)."),
+    (
+        "-w, --workspace",
+        "DIR",
+        "Workspace folder (default: $WORKERCTL_WORKSPACE, else the "
+        "nearest parent folder holding workerctl.yaml).",
+    ),
     ("--version", None, "Show the version and exit."),
     ("-h, --help", None, "Show this message and exit."),
 )

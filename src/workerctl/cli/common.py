@@ -8,8 +8,7 @@ import click
 
 FORMATS = ("table", "json", "ndjson", "csv", "ids")
 
-_JSON_HELP = ("Print JSON: every field, or only FIELDS (comma-separated, e.g. "
-              "--json id,status).")
+_JSON_HELP = "Print JSON: every field, or only FIELDS (comma-separated, e.g. --json id,status)."
 _JQ_HELP = "Filter the JSON through a jq expression (strings print raw), e.g. --jq '.[].id'."
 
 
@@ -17,11 +16,23 @@ def output_options(func):
     """Add ``--json [FIELDS]``, ``--jq`` and ``--format`` and pass one ``fmt``
     ("table", "json", "csv" or "ids"; ndjson and the fields are kept for ``emit``)."""
 
-    @click.option("--json", "json_fields", is_flag=False, flag_value="", default=None,
-                  metavar="[FIELDS]", help=_JSON_HELP)
+    @click.option(
+        "--json",
+        "json_fields",
+        is_flag=False,
+        flag_value="",
+        default=None,
+        metavar="[FIELDS]",
+        help=_JSON_HELP,
+    )
     @click.option("--jq", "jq_expr", metavar="EXPR", help=_JQ_HELP)
-    @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                  help="Output format (default: table); ndjson prints one object per line.")
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="Output format (default: table); ndjson prints one object per line.",
+    )
     @functools.wraps(func)
     def wrapper(*args, json_fields=None, jq_expr=None, fmt=None, **kwargs):
         from workerctl.cli.shape import set_shape
@@ -36,8 +47,15 @@ def json_options(func):
     """``--json [FIELDS]`` and ``--jq`` for a command printing one JSON document;
     passes ``as_json``. The command prints with ``shape.echo_json``."""
 
-    @click.option("--json", "json_fields", is_flag=False, flag_value="", default=None,
-                  metavar="[FIELDS]", help=_JSON_HELP)
+    @click.option(
+        "--json",
+        "json_fields",
+        is_flag=False,
+        flag_value="",
+        default=None,
+        metavar="[FIELDS]",
+        help=_JSON_HELP,
+    )
     @click.option("--jq", "jq_expr", metavar="EXPR", help=_JQ_HELP)
     @functools.wraps(func)
     def wrapper(*args, json_fields=None, jq_expr=None, **kwargs):
@@ -57,25 +75,34 @@ def run_id_argument(func):
     from workerctl.cli.complete import run_ids
 
     @click.argument("run_id_arg", metavar="ID", required=False, shell_complete=run_ids)
-    @click.option("--id", "run_id_opt", metavar="ID", shell_complete=run_ids,
-                  help="The run id (may also be given as the first argument); any unique "
-                       "prefix of it.")
+    @click.option(
+        "--id",
+        "run_id_opt",
+        metavar="ID",
+        shell_complete=run_ids,
+        help="The run id (may also be given as the first argument); any unique prefix of it.",
+    )
     @functools.wraps(func)
     def wrapper(*args, run_id_arg=None, run_id_opt=None, **kwargs):
         if run_id_arg and run_id_opt and run_id_arg != run_id_opt:
-            raise click.UsageError(f"two run ids given ({run_id_arg} and --id {run_id_opt}); "
-                                   "give one")
+            raise click.UsageError(f"two run ids given ({run_id_arg} and --id {run_id_opt}); give one")
         run_id = run_id_arg or run_id_opt
         if not run_id:
-            raise click.UsageError("give a run id: 'ID' or '--id ID' ('workerctl runs list' "
-                                   "shows them)")
+            raise click.UsageError("give a run id: 'ID' or '--id ID' ('workerctl runs list' shows them)")
         return func(*args, run_id=run_id, **kwargs)
 
     return wrapper
 
 
-def emit(fmt: str, items: list[dict], columns: list[str], rows, headers: list[str],
-         id_key: str = "id", empty: str = "nothing to show") -> None:
+def emit(
+    fmt: str,
+    items: list[dict],
+    columns: list[str],
+    rows,
+    headers: list[str],
+    id_key: str = "id",
+    empty: str = "nothing to show",
+) -> None:
     """Print ``items`` as JSON/CSV/ids, or as a table built by ``rows()`` (``output.emit``
     with the shape the command line asked for)."""
     from workerctl.cli.output import emit as emit_as

@@ -25,9 +25,14 @@ from collections.abc import Callable
 
 #: ``runs list`` options that take a value: option -> (parameter, repeatable)
 _VALUES = {
-    "--worker": ("worker", True), "--status": ("status", True), "--task": ("task", False),
-    "--record": ("task", False), "--error-kind": ("error_kinds", True),
-    "--since": ("since", False), "--until": ("until", False), "--limit": ("limit", False),
+    "--worker": ("worker", True),
+    "--status": ("status", True),
+    "--task": ("task", False),
+    "--record": ("task", False),
+    "--error-kind": ("error_kinds", True),
+    "--since": ("since", False),
+    "--until": ("until", False),
+    "--limit": ("limit", False),
     "--format": ("fmt", False),
 }
 _FORMATS = ("table", "json", "ndjson", "csv", "ids")
@@ -59,8 +64,7 @@ def _workspace_option(argv: list[str]) -> tuple[str | None, list[str] | None]:
     """The group's ``-w/--workspace`` and what follows it; (None, None) when the
     group's options are anything else."""
     if argv[:1] in (["-w"], ["--workspace"]):
-        return (argv[1], argv[2:]) if len(argv) > 1 and not argv[1].startswith("-") \
-            else (None, None)
+        return (argv[1], argv[2:]) if len(argv) > 1 and not argv[1].startswith("-") else (None, None)
     if argv and argv[0].startswith("--workspace="):
         value = argv[0].partition("=")[2]
         return (value, argv[1:]) if value else (None, None)
@@ -70,9 +74,18 @@ def _workspace_option(argv: list[str]) -> tuple[str | None, list[str] | None]:
 def _runs_list_options(args: list[str]) -> dict | None:
     """``runs list``'s options as the click command would receive them, or None
     when they hold anything this parser does not fully understand."""
-    options: dict = {"worker": [], "status": [], "task": None, "error_kinds": [],
-                     "since": None, "until": None, "limit": "20", "unreviewed": False,
-                     "json": False, "fmt": None}
+    options: dict = {
+        "worker": [],
+        "status": [],
+        "task": None,
+        "error_kinds": [],
+        "since": None,
+        "until": None,
+        "limit": "20",
+        "unreviewed": False,
+        "json": False,
+        "fmt": None,
+    }
     index = 0
     while index < len(args):
         token = args[index]
@@ -109,10 +122,20 @@ def _runs_list_options(args: list[str]) -> dict | None:
     return options if options["limit"] >= 0 else None
 
 
-def _runs_list(workspace: str | None, *, worker: list[str], status: list[str],
-               task: str | None, error_kinds: list[str], since: str | None,
-               until: str | None, limit: int, unreviewed: bool, json: bool,
-               fmt: str | None) -> int:
+def _runs_list(
+    workspace: str | None,
+    *,
+    worker: list[str],
+    status: list[str],
+    task: str | None,
+    error_kinds: list[str],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    unreviewed: bool,
+    json: bool,
+    fmt: str | None,
+) -> int:
     """What ``cli.runs.list_cmd`` does without ``--watch``."""
     from workerctl.app import App
     from workerctl.cli.output import emit, shape_of
@@ -120,10 +143,8 @@ def _runs_list(workspace: str | None, *, worker: list[str], status: list[str],
 
     shape, as_json = shape_of("" if json else None, None, fmt == "ndjson")
     fmt = "json" if as_json else (fmt or "table")  # as ``common.output_options`` does
-    items = listed(App(workspace), worker, status, task, error_kinds, since, until, unreviewed,
-                   limit)
-    emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS, shape,
-         empty="no runs match")
+    items = listed(App(workspace), worker, status, task, error_kinds, since, until, unreviewed, limit)
+    emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS, shape, empty="no runs match")
     return 0
 
 
@@ -170,16 +191,15 @@ def root_help(width: int) -> str:
     """``workerctl --help`` as click formats it, from the same texts (``cli.commands``)."""
     from workerctl.cli.commands import COMMANDS, PLUGIN_COMMANDS_NOTE, ROOT_HELP, ROOT_OPTIONS
 
-    paragraphs = [" ".join(line.strip() for line in block.splitlines())
-                  for block in ROOT_HELP.strip().split("\n\n")]
-    options = [(f"{flags} {metavar}" if metavar else flags, text)
-               for flags, metavar, text in ROOT_OPTIONS]
+    paragraphs = [
+        " ".join(line.strip() for line in block.splitlines()) for block in ROOT_HELP.strip().split("\n\n")
+    ]
+    options = [(f"{flags} {metavar}" if metavar else flags, text) for flags, metavar, text in ROOT_OPTIONS]
     lines = ["Usage: workerctl [OPTIONS] COMMAND [ARGS]...", ""]
     for paragraph in paragraphs:
         lines += [*_wrap(paragraph, width, "  "), ""]
     lines += ["Options:", *_definitions(options, width), ""]
-    lines += ["Commands:", *_definitions([(n, COMMANDS[n][1]) for n in sorted(COMMANDS)], width),
-              ""]
+    lines += ["Commands:", *_definitions([(n, COMMANDS[n][1]) for n in sorted(COMMANDS)], width), ""]
     lines += ["Plugin commands:", *_wrap(PLUGIN_COMMANDS_NOTE, width, "  ")]
     return "\n".join(lines)
 
@@ -187,8 +207,9 @@ def root_help(width: int) -> str:
 def _wrap(text: str, width: int, indent: str = "") -> list[str]:
     import textwrap
 
-    return textwrap.TextWrapper(width, initial_indent=indent, subsequent_indent=indent,
-                                replace_whitespace=False).wrap(text)
+    return textwrap.TextWrapper(
+        width, initial_indent=indent, subsequent_indent=indent, replace_whitespace=False
+    ).wrap(text)
 
 
 def _definitions(rows: list[tuple[str, str]], width: int) -> list[str]:

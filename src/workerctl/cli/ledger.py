@@ -8,8 +8,7 @@ from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
 
-COLUMNS = ["key", "state", "kind", "target", "worker", "run_id", "at", "committed_at",
-           "detail", "settled"]
+COLUMNS = ["key", "state", "kind", "target", "worker", "run_id", "at", "committed_at", "detail", "settled"]
 
 
 @click.group(cls=ShapedGroup)
@@ -19,14 +18,25 @@ def ledger():
 
 @ledger.command("list")
 @click.option("--worker", shell_complete=worker_names, help="Only this worker's effects.")
-@click.option("--record", "--task", "record_id", metavar="ID", shell_complete=record_ids,
-              help="Only effects on this record.")
-@click.option("--state", "states", multiple=True,
-              type=click.Choice(["intended", "committed", "unknown", "not_written"]),
-              help="Only this state (repeatable).")
+@click.option(
+    "--record",
+    "--task",
+    "record_id",
+    metavar="ID",
+    shell_complete=record_ids,
+    help="Only effects on this record.",
+)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(["intended", "committed", "unknown", "not_written"]),
+    help="Only this state (repeatable).",
+)
 @click.option("--run", "run_id", metavar="ID", help="Only effects of this run.")
-@click.option("--limit", type=click.IntRange(0), default=50, show_default=True,
-              help="At most this many (0: all).")
+@click.option(
+    "--limit", type=click.IntRange(0), default=50, show_default=True, help="At most this many (0: all)."
+)
 @output_options
 @click.pass_context
 def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
@@ -39,8 +49,9 @@ def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
     from workerctl.runs.ledger import what_is_known
 
     a = app(ctx)
-    effects = a.history.ledger.query(worker=worker, record_id=record_id, states=states,
-                                     run_id=run_id, limit=limit or None)
+    effects = a.history.ledger.query(
+        worker=worker, record_id=record_id, states=states, run_id=run_id, limit=limit or None
+    )
     items = [e.to_dict() for e in effects]
     if fmt == "table":
         for item, effect in zip(items, effects, strict=True):
@@ -50,27 +61,54 @@ def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
     def rows():
         out = []
         for item in items:
-            what = " ".join(x for x in (item["kind"], str((item["detail"] or {}).get(
-                "comment_id") or "")) if x)
-            state = render.colour(item["state"], "failed" if item["state"] == "unknown"
-                                  else "completed" if item["state"] == "committed" else None)
-            out.append([state, what, item["target"], item["worker"], item["run_id"],
-                        render.ago(item["committed_at"] or item["at"]),
-                        "; ".join(item.get("known", [])) or (
-                            f"settled by {item['settled']['by']}" if item["settled"] else "")])
+            what = " ".join(
+                x for x in (item["kind"], str((item["detail"] or {}).get("comment_id") or "")) if x
+            )
+            state = render.colour(
+                item["state"],
+                "failed"
+                if item["state"] == "unknown"
+                else "completed"
+                if item["state"] == "committed"
+                else None,
+            )
+            out.append(
+                [
+                    state,
+                    what,
+                    item["target"],
+                    item["worker"],
+                    item["run_id"],
+                    render.ago(item["committed_at"] or item["at"]),
+                    "; ".join(item.get("known", []))
+                    or (f"settled by {item['settled']['by']}" if item["settled"] else ""),
+                ]
+            )
         return out
 
-    emit(fmt, items, COLUMNS, rows, ["state", "effect", "record", "worker", "run", "when",
-                                     "known"], id_key="key", empty="no side effects match")
+    emit(
+        fmt,
+        items,
+        COLUMNS,
+        rows,
+        ["state", "effect", "record", "worker", "run", "when", "known"],
+        id_key="key",
+        empty="no side effects match",
+    )
 
 
 @ledger.command("settle")
 @click.argument("run_or_key")
-@click.option("--record", "--task", "record_id", metavar="ID", shell_complete=record_ids,
-              help="Only the run's effects on this record.")
+@click.option(
+    "--record",
+    "--task",
+    "record_id",
+    metavar="ID",
+    shell_complete=record_ids,
+    help="Only the run's effects on this record.",
+)
 @click.option("--written", "verdict", flag_value="written", help="The write happened.")
-@click.option("--not-written", "verdict", flag_value="not_written",
-              help="The write did not happen.")
+@click.option("--not-written", "verdict", flag_value="not_written", help="The write did not happen.")
 @click.option("--note", default="", help="Why you decided so (kept with the entry).")
 @click.option("--by", "by", help="Who settles (default: your login name).")
 @json_options
@@ -89,24 +127,28 @@ def settle(ctx, run_or_key, record_id, verdict, note, by, as_json):
 
     a = app(ctx)
     open_ = a.history.ledger.query(record_id=record_id, states=(UNKNOWN, INTENDED))
-    matching = [e for e in open_ if e.key == run_or_key or e.run_id.startswith(
-        run_or_key.lower())]
+    matching = [e for e in open_ if e.key == run_or_key or e.run_id.startswith(run_or_key.lower())]
     if not matching:
-        raise NotFoundError(f"no unknown side effect matches {run_or_key!r}",
-                            hint="'workerctl ledger list --state unknown' shows them")
+        raise NotFoundError(
+            f"no unknown side effect matches {run_or_key!r}",
+            hint="'workerctl ledger list --state unknown' shows them",
+        )
     if verdict is None or not as_json:
         for effect in matching:
             click.echo(f"{effect.state}: {effect.describe()}", err=as_json)
             for line in what_is_known(effect, a.history, a.records):
                 click.echo(f"  · {line}", err=as_json)
     if verdict is None:
-        raise UsageError("say what happened: --written or --not-written",
-                         hint="check the record first: workerctl records show "
-                              f"{matching[0].target}")
-    settled = a.history.ledger.settle(run_or_key, written=verdict == "written",
-                                      by=by or getpass.getuser(), note=note, target=record_id)
+        raise UsageError(
+            "say what happened: --written or --not-written",
+            hint=f"check the record first: workerctl records show {matching[0].target}",
+        )
+    settled = a.history.ledger.settle(
+        run_or_key, written=verdict == "written", by=by or getpass.getuser(), note=note, target=record_id
+    )
     if as_json:
         echo_json([e.to_dict() for e in settled])
     else:
-        click.echo(f"settled {len(settled)} side effect(s) as "
-                   f"{'written' if verdict == 'written' else 'not written'}")
+        click.echo(
+            f"settled {len(settled)} side effect(s) as {'written' if verdict == 'written' else 'not written'}"
+        )

@@ -22,8 +22,7 @@ class Shape(NamedTuple):
     ndjson: bool = False
 
 
-def shape_of(json_value: str | None, jq_expr: str | None,
-             ndjson: bool = False) -> tuple[Shape, bool]:
+def shape_of(json_value: str | None, jq_expr: str | None, ndjson: bool = False) -> tuple[Shape, bool]:
     """The shape ``--json [FIELDS]``, ``--jq`` and ``--format ndjson`` ask for, and
     whether the output is JSON at all."""
     fields = None
@@ -87,8 +86,9 @@ def pick(data: Any, fields: tuple[str, ...] | None) -> Any:
     if unknown:
         from workerctl.errors import UsageError
 
-        raise UsageError(f"unknown JSON field {unknown[0]!r}",
-                         hint="available: " + ", ".join(sorted(available)))
+        raise UsageError(
+            f"unknown JSON field {unknown[0]!r}", hint="available: " + ", ".join(sorted(available))
+        )
     picked = [{f: doc.get(f) for f in fields} if isinstance(doc, dict) else doc for doc in docs]
     return picked if isinstance(data, list) else picked[0]
 
@@ -102,9 +102,9 @@ def run_jq(expression: str, data: Any) -> list[Any]:
     try:
         program = jq.compile(expression)
     except ValueError as exc:
-        raise UsageError(f"--jq: {str(exc).strip()}",
-                         hint="the expression is jq's language: https://jqlang.org/manual/") \
-            from None
+        raise UsageError(
+            f"--jq: {str(exc).strip()}", hint="the expression is jq's language: https://jqlang.org/manual/"
+        ) from None
     plain = json.loads(json.dumps(data, default=str))
     try:
         return program.input_value(plain).all()
@@ -132,9 +132,16 @@ def print_json(data: Any, shape: Shape) -> None:
         echo(render.to_json(data))
 
 
-def emit(fmt: str, items: list[dict], columns: list[str], rows: Callable[[], list[list[Any]]],
-         headers: list[str], shape: Shape, id_key: str = "id",
-         empty: str = "nothing to show") -> None:
+def emit(
+    fmt: str,
+    items: list[dict],
+    columns: list[str],
+    rows: Callable[[], list[list[Any]]],
+    headers: list[str],
+    shape: Shape,
+    id_key: str = "id",
+    empty: str = "nothing to show",
+) -> None:
     """Print ``items`` as JSON/CSV/ids, or as a table built by ``rows()``."""
     from workerctl import render
 

@@ -25,14 +25,35 @@ def plugins_list(ctx, fmt):
     commands: dict[str, list[str]] = {}
     for name, (plugin, _command) in plugin_commands(registry).items():
         commands.setdefault(plugin, []).append(name)
-    items = [{"name": p.name, "version": p.version, "builtin": p.builtin, "hooks": p.hooks,
-              "commands": sorted(commands.get(p.name, [])), "error": p.error}
-             for p in registry.plugins]
-    emit(fmt, items, ["name", "version", "builtin", "error"],
-         lambda: [[i["name"], i["version"], "built-in" if i["builtin"] else "installed",
-                   ", ".join(i["hooks"]) or "-", ", ".join(i["commands"]) or "",
-                   i["error"] or ""] for i in items],
-         ["plugin", "version", "kind", "hooks", "commands", "error"], id_key="name")
+    items = [
+        {
+            "name": p.name,
+            "version": p.version,
+            "builtin": p.builtin,
+            "hooks": p.hooks,
+            "commands": sorted(commands.get(p.name, [])),
+            "error": p.error,
+        }
+        for p in registry.plugins
+    ]
+    emit(
+        fmt,
+        items,
+        ["name", "version", "builtin", "error"],
+        lambda: [
+            [
+                i["name"],
+                i["version"],
+                "built-in" if i["builtin"] else "installed",
+                ", ".join(i["hooks"]) or "-",
+                ", ".join(i["commands"]) or "",
+                i["error"] or "",
+            ]
+            for i in items
+        ],
+        ["plugin", "version", "kind", "hooks", "commands", "error"],
+        id_key="name",
+    )
 
 
 @click.group(cls=ShapedGroup)
@@ -47,13 +68,22 @@ def tools():
 def tools_list(ctx, category, fmt):
     """Tool, category, read/write, plugin and description."""
     registry = app(ctx).registry
-    items = [{**t.schema(), "plugin": registry.owner("tool", t.name)}
-             for t in sorted(registry.tools.values(), key=lambda t: (t.category, t.name))
-             if category is None or t.category == category]
-    emit(fmt, items, ["name", "category", "writes", "plugin", "description"],
-         lambda: [[i["name"], i["category"], "write" if i["writes"] else "read", i["plugin"],
-                   i["description"]] for i in items],
-         ["tool", "category", "access", "plugin", "description"], id_key="name")
+    items = [
+        {**t.schema(), "plugin": registry.owner("tool", t.name)}
+        for t in sorted(registry.tools.values(), key=lambda t: (t.category, t.name))
+        if category is None or t.category == category
+    ]
+    emit(
+        fmt,
+        items,
+        ["name", "category", "writes", "plugin", "description"],
+        lambda: [
+            [i["name"], i["category"], "write" if i["writes"] else "read", i["plugin"], i["description"]]
+            for i in items
+        ],
+        ["tool", "category", "access", "plugin", "description"],
+        id_key="name",
+    )
 
 
 @tools.command("categories")
@@ -62,14 +92,27 @@ def tools_list(ctx, category, fmt):
 def categories(ctx, fmt):
     """Tool categories with their descriptions and tool counts."""
     registry = app(ctx).registry
-    items = [{"name": n, "description": c.description, "needs_review": c.needs_review,
-              "plugin": registry.owner("tool category", n),
-              "tools": sum(t.category == n for t in registry.tools.values())}
-             for n, c in sorted(registry.categories.items())]
-    emit(fmt, items, ["name", "tools", "needs_review", "plugin", "description"],
-         lambda: [[i["name"], i["tools"], "yes" if i["needs_review"] else "no", i["plugin"],
-                   i["description"]] for i in items],
-         ["category", "tools", "review", "plugin", "description"], id_key="name")
+    items = [
+        {
+            "name": n,
+            "description": c.description,
+            "needs_review": c.needs_review,
+            "plugin": registry.owner("tool category", n),
+            "tools": sum(t.category == n for t in registry.tools.values()),
+        }
+        for n, c in sorted(registry.categories.items())
+    ]
+    emit(
+        fmt,
+        items,
+        ["name", "tools", "needs_review", "plugin", "description"],
+        lambda: [
+            [i["name"], i["tools"], "yes" if i["needs_review"] else "no", i["plugin"], i["description"]]
+            for i in items
+        ],
+        ["category", "tools", "review", "plugin", "description"],
+        id_key="name",
+    )
 
 
 @click.group(cls=ShapedGroup)
@@ -83,9 +126,19 @@ def executors():
 def executors_list(ctx, fmt):
     """Executor, plugin and description."""
     registry = app(ctx).registry
-    items = [{"name": name, "plugin": registry.owner("executor", name),
-              "description": getattr(e, "description", "")}
-             for name, e in sorted(registry.executors.items())]
-    emit(fmt, items, ["name", "plugin", "description"],
-         lambda: [[i["name"], i["plugin"], i["description"]] for i in items],
-         ["executor", "plugin", "description"], id_key="name")
+    items = [
+        {
+            "name": name,
+            "plugin": registry.owner("executor", name),
+            "description": getattr(e, "description", ""),
+        }
+        for name, e in sorted(registry.executors.items())
+    ]
+    emit(
+        fmt,
+        items,
+        ["name", "plugin", "description"],
+        lambda: [[i["name"], i["plugin"], i["description"]] for i in items],
+        ["executor", "plugin", "description"],
+        id_key="name",
+    )

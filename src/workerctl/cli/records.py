@@ -15,8 +15,7 @@ def records():
 
 
 def _record_item(record) -> dict:
-    return {**record.to_dict(), "status": record.fields.get("status"),
-            "due": record.fields.get("due")}
+    return {**record.to_dict(), "status": record.fields.get("status"), "due": record.fields.get("due")}
 
 
 @records.command("list")
@@ -30,14 +29,27 @@ def list_cmd(ctx, rtype, fmt):
     items = [_record_item(r) for r in sorted(app(ctx).records.list(rtype), key=lambda r: r.id)]
 
     def rows():
-        return [[i["id"], i["type"], render.cut(i["title"], 44), i["status"] or "-",
-                 i["due"] or "-", "yes" if i["safe_for_testing"] else "",
-                 render.cut("; ".join(f"{k}: {render.plain(v)}"
-                                      for k, v in i["links"].items()), 50)] for i in items]
+        return [
+            [
+                i["id"],
+                i["type"],
+                render.cut(i["title"], 44),
+                i["status"] or "-",
+                i["due"] or "-",
+                "yes" if i["safe_for_testing"] else "",
+                render.cut("; ".join(f"{k}: {render.plain(v)}" for k, v in i["links"].items()), 50),
+            ]
+            for i in items
+        ]
 
-    emit(fmt, items, ["id", "type", "title", "status", "due", "safe_for_testing", "source"],
-         rows, ["id", "type", "title", "status", "due", "test-safe", "links"],
-         empty="no records" + (f" of type {rtype}" if rtype else ""))
+    emit(
+        fmt,
+        items,
+        ["id", "type", "title", "status", "due", "safe_for_testing", "source"],
+        rows,
+        ["id", "type", "title", "status", "due", "test-safe", "links"],
+        empty="no records" + (f" of type {rtype}" if rtype else ""),
+    )
 
 
 @records.command("show")
@@ -76,8 +88,9 @@ def show(ctx, record_id, as_json):
 
 @records.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--dry-run", is_flag=True, help="Validate and say what would be added or "
-                                              "replaced; write nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and say what would be added or replaced; write nothing."
+)
 @json_options
 @click.pass_context
 def import_cmd(ctx, path, dry_run, as_json):
@@ -95,8 +108,7 @@ def import_cmd(ctx, path, dry_run, as_json):
     items = load_record_file(source, sys.stdin.read() if path == "-" else None)
     plan = app(ctx).records.import_records(items, str(source), dry_run=dry_run)
     if as_json:
-        echo_json({"dry_run": dry_run, "added": plan.added,
-                                   "replaced": plan.replaced})
+        echo_json({"dry_run": dry_run, "added": plan.added, "replaced": plan.replaced})
         return
     verb = "would import" if dry_run else "imported"
     count = render.plural(len(plan.added) + len(plan.replaced), "record")

@@ -57,8 +57,7 @@ class LazyGroup(click.Group):
             ctx.exit(code)
 
 
-@click.group(cls=LazyGroup, help=ROOT_HELP,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, help=ROOT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-w", "--workspace", metavar="DIR", help=ROOT_OPTIONS[0][2])
 @click.version_option(__version__, prog_name="workerctl")
 @click.pass_context

@@ -29,44 +29,92 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
 
     facts = card_facts(the_run, workspace=a.workspace, registry=a.registry, records=a.records)
     if as_json:
-        echo_json({**the_run.to_dict(), **facts,
-                                   "duration": the_run.duration})
+        echo_json({**the_run.to_dict(), **facts, "duration": the_run.duration})
     else:
         click.echo(run_card(the_run, facts, full_output=full_output))
 
 
 @run.command("start")
 @click.argument("worker", shell_complete=worker_names)
-@click.option("--task", "--record", "record_ids", metavar="ID", multiple=True,
-              shell_complete=record_ids,
-              help="The task (or other record) the run acts on; repeat it for a batch.")
-@click.option("--records-from", "records_from", metavar="FILE",
-              type=click.Path(dir_okay=False, allow_dash=True),
-              help="A batch over the record ids in FILE (- reads standard input): one id "
-                   "per line, or JSON lines / a JSON array of ids or {\"id\": …} objects.")
-@click.option("--where", metavar="JQ", help="A batch over every record for which this jq "
-                                             "expression is true, e.g. '.status == \"open\"'.")
-@click.option("--type", "record_type", metavar="TYPE", help="With --where: only records of "
-                                                             "this type (task, project, …).")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="A batch: how many runs execute at once.")
-@click.option("--quiet", "-q", is_flag=True, help="A batch: no progress bar, only the "
-                                                  "summary's failures and totals.")
-@click.option("--detach", is_flag=True, help="Return the run id at once; a background "
-                                              "process executes the run.")
+@click.option(
+    "--task",
+    "--record",
+    "record_ids",
+    metavar="ID",
+    multiple=True,
+    shell_complete=record_ids,
+    help="The task (or other record) the run acts on; repeat it for a batch.",
+)
+@click.option(
+    "--records-from",
+    "records_from",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="A batch over the record ids in FILE (- reads standard input): one id "
+    'per line, or JSON lines / a JSON array of ids or {"id": …} objects.',
+)
+@click.option(
+    "--where",
+    metavar="JQ",
+    help="A batch over every record for which this jq expression is true, e.g. '.status == \"open\"'.",
+)
+@click.option(
+    "--type",
+    "record_type",
+    metavar="TYPE",
+    help="With --where: only records of this type (task, project, …).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="A batch: how many runs execute at once.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="A batch: no progress bar, only the summary's failures and totals."
+)
+@click.option(
+    "--detach", is_flag=True, help="Return the run id at once; a background process executes the run."
+)
 @click.option("--reason", default="", help="Why this run was started (shown on its card).")
-@click.option("--test", is_flag=True, help="Allow a draft worker on a record not marked "
-                                            "safe for testing.")
-@click.option("--trigger", type=click.Choice(["manual", "cron", "script"]), default=None,
-              help="Who started it (default: manual on a terminal, else script).")
-@click.option("--wait", is_flag=True, help="For a worker on a remote executor (a task "
-                                            "queue): wait until the run has finished.")
-@click.option("--allow-repeat", is_flag=True, help="Run even when this worker already wrote "
-                                                  "to this unchanged record (exit 5 without).")
+@click.option("--test", is_flag=True, help="Allow a draft worker on a record not marked safe for testing.")
+@click.option(
+    "--trigger",
+    type=click.Choice(["manual", "cron", "script"]),
+    default=None,
+    help="Who started it (default: manual on a terminal, else script).",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="For a worker on a remote executor (a task queue): wait until the run has finished.",
+)
+@click.option(
+    "--allow-repeat",
+    is_flag=True,
+    help="Run even when this worker already wrote to this unchanged record (exit 5 without).",
+)
 @json_options
 @click.pass_context
-def start(ctx, worker, record_ids, records_from, where, record_type, jobs, quiet, detach,
-          reason, test, trigger, wait, allow_repeat, as_json):
+def start(
+    ctx,
+    worker,
+    record_ids,
+    records_from,
+    where,
+    record_type,
+    jobs,
+    quiet,
+    detach,
+    reason,
+    test,
+    trigger,
+    wait,
+    allow_repeat,
+    as_json,
+):
     """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed.
 
     Several records (--task repeated, --records-from, --where) make a batch: every
@@ -84,13 +132,25 @@ def start(ctx, worker, record_ids, records_from, where, record_type, jobs, quiet
     from workerctl.engine.loop import StartOptions
 
     a = app(ctx)
-    options = StartOptions(trigger=trigger or _default_trigger(), reason=reason, test=test,
-                           allow_repeat=allow_repeat)
-    batch = len(record_ids) > 1 or records_from is not None or where is not None \
-        or record_type is not None
+    options = StartOptions(
+        trigger=trigger or _default_trigger(), reason=reason, test=test, allow_repeat=allow_repeat
+    )
+    batch = len(record_ids) > 1 or records_from is not None or where is not None or record_type is not None
     if batch:
-        _start_batch(ctx, a, worker, record_ids, records_from, where, record_type, options,
-                     jobs=jobs, quiet=quiet, detach=detach, as_json=as_json)
+        _start_batch(
+            ctx,
+            a,
+            worker,
+            record_ids,
+            records_from,
+            where,
+            record_type,
+            options,
+            jobs=jobs,
+            quiet=quiet,
+            detach=detach,
+            as_json=as_json,
+        )
         return
     options.record_id = record_ids[0] if record_ids else None
     with _refusal_as_json(as_json):
@@ -115,8 +175,14 @@ def _refusal_as_json(as_json: bool):
 def _echo_id(the_run, as_json: bool) -> None:
     """A run that goes on elsewhere: its id is what a script needs."""
     if as_json:
-        echo_json({"id": the_run.id, "status": the_run.status,
-                   "worker": the_run.worker, "record_id": the_run.record_id})
+        echo_json(
+            {
+                "id": the_run.id,
+                "status": the_run.status,
+                "worker": the_run.worker,
+                "record_id": the_run.record_id,
+            }
+        )
     else:
         click.echo(the_run.id)
 
@@ -132,8 +198,11 @@ def _start(ctx, a, worker, options, detach, wait, as_json):
         the_run = _wait_remote(a, the_run)
     if not the_run.finished:  # handed to a task queue
         _echo_id(the_run, as_json)
-        click.echo(f"run {the_run.id} is {the_run.status} on executor {the_run.executor}; "
-                   f"follow it with 'workerctl run watch {the_run.id}'", err=True)
+        click.echo(
+            f"run {the_run.id} is {the_run.status} on executor {the_run.executor}; "
+            f"follow it with 'workerctl run watch {the_run.id}'",
+            err=True,
+        )
         return
     _print_run(a, the_run, as_json, full_output=True)
     if the_run.status in ("failed", "cancelled"):
@@ -162,8 +231,9 @@ def _batch_ids(a, record_ids, records_from, where, record_type) -> list[str]:
     return ids
 
 
-def _start_batch(ctx, a, worker, record_ids, records_from, where, record_type, options, *,
-                 jobs, quiet, detach, as_json) -> None:
+def _start_batch(
+    ctx, a, worker, record_ids, records_from, where, record_type, options, *, jobs, quiet, detach, as_json
+) -> None:
     """The batch: records chosen and checked first (an unknown one is exit 3 and
     nothing runs), then the runs, a progress bar on a terminal, the summary."""
     import os
@@ -177,22 +247,30 @@ def _start_batch(ctx, a, worker, record_ids, records_from, where, record_type, o
     ids = check_records(a.engine, _batch_ids(a, record_ids, records_from, where, record_type))
     if not ids:
         if as_json:
-            echo_json({"worker": worker, "runs": [], "counts": {}, "seconds": 0, "ok": True,
-                       "interrupted": False})
+            echo_json(
+                {"worker": worker, "runs": [], "counts": {}, "seconds": 0, "ok": True, "interrupted": False}
+            )
         else:
             click.echo(f"no records match; no run of {worker} was started")
         return
     if detach:
         started = [a.engine.start_detached(worker, _with(options, rid)) for rid in ids]
         if as_json:
-            echo_json([{"id": r.id, "status": r.status, "worker": r.worker,
-                        "record_id": r.record_id} for r in started])
+            echo_json(
+                [
+                    {"id": r.id, "status": r.status, "worker": r.worker, "record_id": r.record_id}
+                    for r in started
+                ]
+            )
         else:
             click.echo("\n".join(r.id for r in started))
         return
-    show_bar = (sys.stderr.isatty() and not quiet and "NO_COLOR" not in os.environ)
-    bar = click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr,
-                            show_pos=True) if show_bar else None
+    show_bar = sys.stderr.isatty() and not quiet and "NO_COLOR" not in os.environ
+    bar = (
+        click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr, show_pos=True)
+        if show_bar
+        else None
+    )
     runner = BatchRunner(a.engine, jobs, on_done=(lambda item: bar.update(1)) if bar else None)
     if bar is not None:
         with bar:
@@ -221,17 +299,25 @@ def _batch_summary(a, result, quiet: bool) -> None:
 
     if not quiet:
         width = render.term_width()
-        rows = [[render.status_cell(i.status), i.record_id or "-", i.run_id or "-",
-                 render.duration(i.duration), i.message] for i in result.items]
+        rows = [
+            [
+                render.status_cell(i.status),
+                i.record_id or "-",
+                i.run_id or "-",
+                render.duration(i.duration),
+                i.message,
+            ]
+            for i in result.items
+        ]
         room = max(20, width - 50)
         for row in rows:
             row[-1] = render.cut(row[-1], room)
-        click.echo(render.table(rows, ["status", "record", "run", "duration",
-                                       "output / error"]))
+        click.echo(render.table(rows, ["status", "record", "run", "duration", "output / error"]))
     for item in result.items:
         if item.status in ("failed", "cancelled"):
-            click.echo(f"{item.status.upper()} {item.run_id} on {item.record_id}: "
-                       f"{item.error_kind}: {item.message}")
+            click.echo(
+                f"{item.status.upper()} {item.run_id} on {item.record_id}: {item.error_kind}: {item.message}"
+            )
             fix = _first_fix(a, item.run_id)
             if fix:
                 click.echo(f"  fix: {fix}")
@@ -245,8 +331,13 @@ def _first_fix(a, run_id: str) -> str:
     """The action of the first troubleshooting step that found the cause."""
     from workerctl.runs.troubleshoot import troubleshoot as walk
 
-    report = walk(a.history.get(run_id), history=a.history, records=a.records,
-                  registry=a.registry, workspace=a.workspace)
+    report = walk(
+        a.history.get(run_id),
+        history=a.history,
+        records=a.records,
+        registry=a.registry,
+        workspace=a.workspace,
+    )
     for step in report.steps:
         if step.verdict == "fail" and step.action:
             return step.action
@@ -265,10 +356,16 @@ def _wait_remote(a, the_run, every: float = 0.5):
 
 @run.command("watch")
 @run_id_argument
-@click.option("--exit-status", is_flag=True, help="Exit 1 if the run failed or was "
-                                                   "cancelled (0 when it completed).")
-@click.option("--format", "fmt", type=click.Choice(["text", "ndjson"]), default="text",
-              help="ndjson: each event as one JSON object per line, then the run.")
+@click.option(
+    "--exit-status", is_flag=True, help="Exit 1 if the run failed or was cancelled (0 when it completed)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "ndjson"]),
+    default="text",
+    help="ndjson: each event as one JSON object per line, then the run.",
+)
 @json_options
 @click.pass_context
 def watch(ctx, run_id, exit_status, fmt, as_json):
@@ -364,8 +461,9 @@ def cancel(ctx, run_id, as_json):
     from workerctl.runs.cancel import cancel_run
 
     a = app(ctx)
-    the_run = cancel_run(a.history, a.history.resolve(run_id), by=getpass.getuser(),
-                         registry=lambda: a.registry)
+    the_run = cancel_run(
+        a.history, a.history.resolve(run_id), by=getpass.getuser(), registry=lambda: a.registry
+    )
     if as_json:
         _print_run(a, the_run, True)
     else:
@@ -374,8 +472,7 @@ def cancel(ctx, run_id, as_json):
 
 @run.command("troubleshoot")
 @run_id_argument
-@click.option("--interactive", is_flag=True, help="Step through one check at a time "
-                                                   "(on a terminal).")
+@click.option("--interactive", is_flag=True, help="Step through one check at a time (on a terminal).")
 @json_options
 @click.pass_context
 def troubleshoot(ctx, run_id, interactive, as_json):
@@ -389,8 +486,7 @@ def troubleshoot(ctx, run_id, interactive, as_json):
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
-    report = walk(the_run, history=a.history, records=a.records, registry=a.registry,
-                  workspace=a.workspace)
+    report = walk(the_run, history=a.history, records=a.records, registry=a.registry, workspace=a.workspace)
     if as_json:
         echo_json(report.to_dict())
         return
@@ -399,33 +495,41 @@ def troubleshoot(ctx, run_id, interactive, as_json):
         return
     if interactive and not sys.stdin.isatty():
         raise UsageError("--interactive needs a terminal", hint="drop --interactive, or use --json")
-    click.echo(f"Troubleshooting run {the_run.id} ({the_run.worker}"
-               + (f" on {the_run.record_id}" if the_run.record_id else "") + f", {the_run.status})")
+    click.echo(
+        f"Troubleshooting run {the_run.id} ({the_run.worker}"
+        + (f" on {the_run.record_id}" if the_run.record_id else "")
+        + f", {the_run.status})"
+    )
     blocks = troubleshooting_text(report)
     for index, block in enumerate(blocks):
         click.echo("\n".join(block))
         if interactive and index < len(blocks) - 1:
-            answer = click.prompt("Enter for the next step, q to stop", default="",
-                                  show_default=False)
+            answer = click.prompt("Enter for the next step, q to stop", default="", show_default=False)
             if answer.strip().lower() == "q":
                 return
 
 
 @run.command("review")
 @run_id_argument
-@click.option("--verdict", type=click.Choice(["approved", "needs_changes", "rejected"]),
-              help="Your verdict (asked on a terminal when not given).")
-@click.option("--matches-instructions", type=click.Choice(["yes", "no"]),
-              help="Does the output match the worker instructions?")
-@click.option("--next-action-clear", type=click.Choice(["yes", "no"]),
-              help="Is the next human action clear?")
+@click.option(
+    "--verdict",
+    type=click.Choice(["approved", "needs_changes", "rejected"]),
+    help="Your verdict (asked on a terminal when not given).",
+)
+@click.option(
+    "--matches-instructions",
+    type=click.Choice(["yes", "no"]),
+    help="Does the output match the worker instructions?",
+)
+@click.option("--next-action-clear", type=click.Choice(["yes", "no"]), help="Is the next human action clear?")
 @click.option("--reviewer", help="Who reviews (default: your login name).")
 @click.option("--note", default=None, help="A note stored with the review.")
 @click.option("--check", "check_only", is_flag=True, help="Only show the checklist; store nothing.")
 @json_options
 @click.pass_context
-def review(ctx, run_id, verdict, matches_instructions, next_action_clear, reviewer, note,
-           check_only, as_json):
+def review(
+    ctx, run_id, verdict, matches_instructions, next_action_clear, reviewer, note, check_only, as_json
+):
     """The run review checklist with automatic evidence; the answers are stored."""
     import getpass
     import sys
@@ -441,33 +545,33 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
         click.echo("\n".join(review_text(the_run, items, HUMAN_ITEMS)))
         if the_run.review:
             rv = the_run.review
-            click.echo(f"Already reviewed: {rv.verdict} by {rv.reviewer} at {rv.time}; "
-                       "a new review replaces it.")
-    nothing_given = verdict is None and matches_instructions is None \
-        and next_action_clear is None
+            click.echo(
+                f"Already reviewed: {rv.verdict} by {rv.reviewer} at {rv.time}; a new review replaces it."
+            )
+    nothing_given = verdict is None and matches_instructions is None and next_action_clear is None
     if check_only or (as_json and nothing_given):
         if as_json:
             echo_json(review_document(the_run, items))
         return
-    answers = {"matches_instructions": matches_instructions,
-               "next_action_clear": next_action_clear}
+    answers = {"matches_instructions": matches_instructions, "next_action_clear": next_action_clear}
     interactive = sys.stdin.isatty() and not as_json
     for key, title in HUMAN_ITEMS.items():
         if answers[key] is None and interactive:
             answers[key] = "yes" if click.confirm(title + "?", default=True) else "no"
     if verdict is None and interactive:
-        verdict = click.prompt("Verdict", type=click.Choice(["approved", "needs_changes",
-                                                             "rejected"]))
+        verdict = click.prompt("Verdict", type=click.Choice(["approved", "needs_changes", "rejected"]))
         if note is None:
             note = click.prompt("Note (optional)", default="", show_default=False)
     missing = [f"--{k.replace('_', '-')}" for k, v in answers.items() if v is None]
     if verdict is None:
         missing.insert(0, "--verdict")
     if missing:
-        raise UsageError(f"not on a terminal: give {', '.join(missing)}",
-                         hint="or add --check to only see the checklist")
-    stored = record_review(a.history, the_run, verdict, reviewer or getpass.getuser(), answers,
-                           note or "", items)
+        raise UsageError(
+            f"not on a terminal: give {', '.join(missing)}", hint="or add --check to only see the checklist"
+        )
+    stored = record_review(
+        a.history, the_run, verdict, reviewer or getpass.getuser(), answers, note or "", items
+    )
     if as_json:
         echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:
@@ -476,10 +580,12 @@ def review(ctx, run_id, verdict, matches_instructions, next_action_clear, review
 
 @run.command("rerun")
 @run_id_argument
-@click.option("--force", is_flag=True, help="Rerun even when nothing changed or side effects "
-                                            "may be written again.")
-@click.option("--allow-repeat", is_flag=True, help="Rerun even when the worker already wrote "
-                                                  "to this unchanged record.")
+@click.option(
+    "--force", is_flag=True, help="Rerun even when nothing changed or side effects may be written again."
+)
+@click.option(
+    "--allow-repeat", is_flag=True, help="Rerun even when the worker already wrote to this unchanged record."
+)
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")
 @json_options
 @click.pass_context
@@ -493,11 +599,14 @@ def rerun_cmd(ctx, run_id, force, allow_repeat, detach, as_json):
 
     a = app(ctx)
     earlier = a.history.get(a.history.resolve(run_id))
-    plan = plan_rerun(earlier, history=a.history, records=a.records, registry=a.registry,
-                      workspace=a.workspace)
+    plan = plan_rerun(
+        earlier, history=a.history, records=a.records, registry=a.registry, workspace=a.workspace
+    )
     if plan.side_effects:
-        click.echo(f"Side effects already made by runs of {earlier.worker} on "
-                   f"{earlier.record_id or 'no record'}:", err=as_json)
+        click.echo(
+            f"Side effects already made by runs of {earlier.worker} on {earlier.record_id or 'no record'}:",
+            err=as_json,
+        )
         for e in plan.side_effects:
             click.echo(f"  run {e['run_id']}: {effect_text(e)}", err=as_json)
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]

@@ -25,28 +25,46 @@ def runs():
 
 
 @runs.command("list")
-@click.option("--worker", multiple=True, shell_complete=worker_names,
-              help="Only this worker (repeatable).")
+@click.option("--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable).")
 @click.option("--status", multiple=True, help="Only this status (repeatable).")
-@click.option("--task", "--record", "task", metavar="ID", shell_complete=record_ids,
-              help="Only runs linked to this record.")
-@click.option("--error-kind", "error_kinds", multiple=True, metavar="KIND",
-              help="Only failed runs with this error kind (repeatable), e.g. crashed.")
+@click.option(
+    "--task",
+    "--record",
+    "task",
+    metavar="ID",
+    shell_complete=record_ids,
+    help="Only runs linked to this record.",
+)
+@click.option(
+    "--error-kind",
+    "error_kinds",
+    multiple=True,
+    metavar="KIND",
+    help="Only failed runs with this error kind (repeatable), e.g. crashed.",
+)
 @click.option("--since", help="Created since: a duration (2h, 7d) or a date.")
 @click.option("--until", help="Created until: a duration ago or a date.")
-@click.option("--limit", type=click.IntRange(0), default=20, show_default=True,
-              help="At most this many runs (0: all).")
-@click.option("--unreviewed", is_flag=True, help="Only finished runs that need a human "
-                                                  "review and have none.")
-@click.option("--watch", type=float, is_flag=False, flag_value=2.0, default=None,
-              metavar="[SECONDS]", help="Redraw every SECONDS (default 2) while any listed run "
-                                        "is pending, queued or running.")
-@click.option("--exit-status", is_flag=True, help="With --watch: exit 1 if any listed run "
-                                                   "failed or was cancelled.")
+@click.option(
+    "--limit", type=click.IntRange(0), default=20, show_default=True, help="At most this many runs (0: all)."
+)
+@click.option("--unreviewed", is_flag=True, help="Only finished runs that need a human review and have none.")
+@click.option(
+    "--watch",
+    type=float,
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Redraw every SECONDS (default 2) while any listed run is pending, queued or running.",
+)
+@click.option(
+    "--exit-status", is_flag=True, help="With --watch: exit 1 if any listed run failed or was cancelled."
+)
 @output_options
 @click.pass_context
-def list_cmd(ctx, worker, status, task, error_kinds, since, until, limit, unreviewed, watch,
-             exit_status, fmt):
+def list_cmd(
+    ctx, worker, status, task, error_kinds, since, until, limit, unreviewed, watch, exit_status, fmt
+):
     """Run cards as rows, newest first.
 
     A filter by worker, record, status or error kind reads only the runs it names
@@ -73,19 +91,20 @@ def list_cmd(ctx, worker, status, task, error_kinds, since, until, limit, unrevi
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []
         if redraw:
             click.clear()
-    emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS,
-         empty="no runs match")
-    if watch is not None and exit_status and any(
-            i["status"] in ("failed", "cancelled") for i in items):
+    emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS, empty="no runs match")
+    if watch is not None and exit_status and any(i["status"] in ("failed", "cancelled") for i in items):
         ctx.exit(EXIT_RUN_FAILED)
 
 
 @runs.command("prune")
 @click.option("--older-than", "older", required=True, help="Age, e.g. 90d.")
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
-@click.option("--forget-side-effects", is_flag=True,
-              help="Also drop their entries from the side-effect ledger (kept by default, "
-                   "so the duplicate guard still knows what they wrote).")
+@click.option(
+    "--forget-side-effects",
+    is_flag=True,
+    help="Also drop their entries from the side-effect ledger (kept by default, "
+    "so the duplicate guard still knows what they wrote).",
+)
 @json_options
 @click.pass_context
 def prune(ctx, older, dry_run, forget_side_effects, as_json):
@@ -96,15 +115,15 @@ def prune(ctx, older, dry_run, forget_side_effects, as_json):
     from workerctl.timeparse import parse_duration, parse_when
 
     parse_duration(older)
-    result = app(ctx).history.prune(parse_when(older), dry_run=dry_run,
-                                    forget_effects=forget_side_effects)
+    result = app(ctx).history.prune(parse_when(older), dry_run=dry_run, forget_effects=forget_side_effects)
     if as_json:
         echo_json({**result, "dry_run": dry_run})
         return
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"{verb} {result['removed']} run(s) older than {older}"
-               + (f"; kept {result['kept_unfinished']} unfinished" if result["kept_unfinished"]
-                  else ""))
+    click.echo(
+        f"{verb} {result['removed']} run(s) older than {older}"
+        + (f"; kept {result['kept_unfinished']} unfinished" if result["kept_unfinished"] else "")
+    )
 
 
 @runs.command("reindex")
@@ -114,9 +133,10 @@ def reindex(ctx):
     from workerctl.runs.history import History
 
     result = History(app(ctx).workspace).reindex()
-    click.echo(f"reindexed {result['runs']} run(s)"
-               + (f"; {result['damaged']} damaged run file(s) moved aside as *.damaged"
-                  if result["damaged"] else ""))
+    click.echo(
+        f"reindexed {result['runs']} run(s)"
+        + (f"; {result['damaged']} damaged run file(s) moved aside as *.damaged" if result["damaged"] else "")
+    )
     for line in result["moved"]:
         click.echo(f"  moved aside: {line}")
     for folder in result["kept"]:
@@ -124,11 +144,16 @@ def reindex(ctx):
 
 
 @runs.command("stats")
-@click.option("--worker", multiple=True, shell_complete=worker_names,
-              help="Only this worker (repeatable).")
+@click.option("--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable).")
 @click.option("--since", help="Runs created since: a duration (7d) or a date.")
-@click.option("--by", "by", type=click.Choice(["worker", "day", "model"]), default="worker",
-              show_default=True, help="Group the figures by worker, by day (UTC) or by model.")
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["worker", "day", "model"]),
+    default="worker",
+    show_default=True,
+    help="Group the figures by worker, by day (UTC) or by model.",
+)
 @json_options
 @click.pass_context
 def stats(ctx, worker, since, by, as_json):
@@ -143,8 +168,9 @@ def stats(ctx, worker, since, by, as_json):
 
     a = app(ctx)
     check_workers(a, worker)
-    figures = stats_from_counts(a.history.indexes.counts(
-        since=parse_when(since) if since else None, workers=tuple(worker), by=by))
+    figures = stats_from_counts(
+        a.history.indexes.counts(since=parse_when(since) if since else None, workers=tuple(worker), by=by)
+    )
     if as_json:
         echo_json(figures)
     else:
@@ -162,33 +188,52 @@ def _confirm(question: str, yes: bool) -> bool:
 
 def filter_options(func):
     """The filters of ``runs list`` for the bulk actions."""
-    for decorator in reversed([
-        click.option("--worker", multiple=True, shell_complete=worker_names,
-                     help="Only this worker (repeatable)."),
-        click.option("--task", "--record", "task", metavar="ID", shell_complete=record_ids,
-                     help="Only runs linked to this record."),
-        click.option("--since", help="Created since: a duration (2h, 7d) or a date."),
-        click.option("--until", help="Created until: a duration ago or a date."),
-    ]):
+    for decorator in reversed(
+        [
+            click.option(
+                "--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable)."
+            ),
+            click.option(
+                "--task",
+                "--record",
+                "task",
+                metavar="ID",
+                shell_complete=record_ids,
+                help="Only runs linked to this record.",
+            ),
+            click.option("--since", help="Created since: a duration (2h, 7d) or a date."),
+            click.option("--until", help="Created until: a duration ago or a date."),
+        ]
+    ):
         func = decorator(func)
     return func
 
 
 @runs.command("rerun")
-@click.option("--failed", is_flag=True, required=True,
-              help="Rerun the failed runs (required: the bulk rerun is for failures).")
+@click.option(
+    "--failed",
+    is_flag=True,
+    required=True,
+    help="Rerun the failed runs (required: the bulk rerun is for failures).",
+)
 @filter_options
-@click.option("--force", is_flag=True, help="Rerun also what the rerun guard refuses "
-                                            "(nothing changed, side effects written).")
-@click.option("--allow-repeat", is_flag=True, help="Rerun also where the duplicate guard "
-                                                  "refuses a repeat on an unchanged record.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be rerun and what the "
-                                              "rerun guard refuses.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rerun also what the rerun guard refuses (nothing changed, side effects written).",
+)
+@click.option(
+    "--allow-repeat",
+    is_flag=True,
+    help="Rerun also where the duplicate guard refuses a repeat on an unchanged record.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Only show what would be rerun and what the rerun guard refuses."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_options
 @click.pass_context
-def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_run, yes,
-              as_json):
+def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_run, yes, as_json):
     """Rerun every failed run matching the filters whose worker and record have no
     newer run, each through the rerun guard (as 'run rerun'); asks on a terminal.
     Exit 1 if any rerun failed."""
@@ -198,8 +243,9 @@ def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_
     a = app(ctx)
     check_workers(a, worker)
     flt = list_filter(worker, ("failed",), task, since, until, False)
-    items = plan_failed_reruns(a.history, flt, records=a.records, registry=a.registry,
-                               workspace=a.workspace, force=force)
+    items = plan_failed_reruns(
+        a.history, flt, records=a.records, registry=a.registry, workspace=a.workspace, force=force
+    )
     todo = [i for i in items if i.action == "rerun"]
     if not dry_run and todo and not as_json:
         _show_reruns(items, planned=True)
@@ -228,13 +274,22 @@ def _show_reruns(items, planned: bool) -> None:
         if i.action == "rerun" and not planned:
             what = f"rerun as {i.new_run_id}: {render.status_cell(i.new_status or '?')}"
         else:
-            what = {"rerun": "would rerun" if planned else "rerun", "refused": "REFUSED",
-                    "superseded": "skipped"}[i.action]
-        rows.append([run.id, run.worker, run.record_id or "-",
-                     run.error.kind if run.error else "-", what,
-                     render.cut(i.reason, 70)])
-    click.echo(render.table(rows, ["failed run", "worker", "record", "error", "action",
-                                   "why"]))
+            what = {
+                "rerun": "would rerun" if planned else "rerun",
+                "refused": "REFUSED",
+                "superseded": "skipped",
+            }[i.action]
+        rows.append(
+            [
+                run.id,
+                run.worker,
+                run.record_id or "-",
+                run.error.kind if run.error else "-",
+                what,
+                render.cut(i.reason, 70),
+            ]
+        )
+    click.echo(render.table(rows, ["failed run", "worker", "record", "error", "action", "why"]))
     counts: dict[str, int] = {}
     for i in items:
         counts[i.action] = counts.get(i.action, 0) + 1
@@ -243,10 +298,15 @@ def _show_reruns(items, planned: bool) -> None:
 
 @runs.command("cancel")
 @filter_options
-@click.option("--status", multiple=True, type=click.Choice(["pending", "queued", "running"]),
-              help="Only runs in this state (repeatable; default: all three).")
-@click.option("--all", "everything", is_flag=True, help="Cancel every unfinished run "
-                                                        "(needed when no filter is given).")
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice(["pending", "queued", "running"]),
+    help="Only runs in this state (repeatable; default: all three).",
+)
+@click.option(
+    "--all", "everything", is_flag=True, help="Cancel every unfinished run (needed when no filter is given)."
+)
 @click.option("--dry-run", is_flag=True, help="Only list what would be cancelled.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_options
@@ -262,11 +322,12 @@ def cancel_cmd(ctx, worker, task, since, until, status, everything, dry_run, yes
 
     a = app(ctx)
     if not (worker or task or since or until or status or everything):
-        raise UsageError("give a filter (--worker, --task, --since, --until, --status) or "
-                         "--all", hint="'workerctl runs list --status running' shows them")
+        raise UsageError(
+            "give a filter (--worker, --task, --since, --until, --status) or --all",
+            hint="'workerctl runs list --status running' shows them",
+        )
     check_workers(a, worker)
-    flt = list_filter(worker, status or ("pending", "queued", "running"), task, since, until,
-                  False)
+    flt = list_filter(worker, status or ("pending", "queued", "running"), task, since, until, False)
     found = unfinished_matching(a.history, flt)
     if not found:
         if as_json:
@@ -275,23 +336,41 @@ def cancel_cmd(ctx, worker, task, since, until, status, everything, dry_run, yes
             click.echo("no unfinished runs match")
         return
     if not as_json:
-        click.echo(render.table([[render.status_cell(d["status"]), d["id"], d["worker"],
-                                  d.get("record_id") or "-", render.ago(d["created"])]
-                                 for d in found],
-                                ["status", "id", "worker", "record", "created"]))
+        click.echo(
+            render.table(
+                [
+                    [
+                        render.status_cell(d["status"]),
+                        d["id"],
+                        d["worker"],
+                        d.get("record_id") or "-",
+                        render.ago(d["created"]),
+                    ]
+                    for d in found
+                ],
+                ["status", "id", "worker", "record", "created"],
+            )
+        )
     if dry_run:
         if as_json:
-            echo_json({"dry_run": True, "cancelled": [
-                {"run_id": d["id"], "cancelled": False, "status": d["status"],
-                 "message": "dry run"} for d in found]})
+            echo_json(
+                {
+                    "dry_run": True,
+                    "cancelled": [
+                        {"run_id": d["id"], "cancelled": False, "status": d["status"], "message": "dry run"}
+                        for d in found
+                    ],
+                }
+            )
         else:
             click.echo(f"would cancel {render.plural(len(found), 'run')}")
         return
     if not _confirm(f"Cancel {render.plural(len(found), 'run')}?", yes or as_json):
         click.echo("Nothing cancelled.")
         return
-    results = cancel_many(a.history, [d["id"] for d in found], by=getpass.getuser(),
-                          registry=lambda: a.registry)
+    results = cancel_many(
+        a.history, [d["id"] for d in found], by=getpass.getuser(), registry=lambda: a.registry
+    )
     if as_json:
         echo_json({"dry_run": False, "cancelled": results})
         return

@@ -15,15 +15,39 @@ if TYPE_CHECKING:
     from workerctl.app import App
     from workerctl.runs.history import RunFilter
 
-RUN_COLUMNS = ["id", "status", "worker", "record_id", "created", "started", "finished",
-               "duration", "trigger", "executor", "preview", "error_kind", "error_message",
-               "needs_review", "review", "rerun_of", "iterations", "tokens", "side_effects",
-               "config_hash"]
+RUN_COLUMNS = [
+    "id",
+    "status",
+    "worker",
+    "record_id",
+    "created",
+    "started",
+    "finished",
+    "duration",
+    "trigger",
+    "executor",
+    "preview",
+    "error_kind",
+    "error_message",
+    "needs_review",
+    "review",
+    "rerun_of",
+    "iterations",
+    "tokens",
+    "side_effects",
+    "config_hash",
+]
 
 
-def list_filter(worker: Iterable[str], status: Iterable[str], task: str | None,
-                since: str | None, until: str | None, unreviewed: bool,
-                error_kinds: Iterable[str] = ()) -> RunFilter:
+def list_filter(
+    worker: Iterable[str],
+    status: Iterable[str],
+    task: str | None,
+    since: str | None,
+    until: str | None,
+    unreviewed: bool,
+    error_kinds: Iterable[str] = (),
+) -> RunFilter:
     """The filter ``--worker``, ``--status``, ``--task``, ``--since``, ``--until``,
     ``--unreviewed`` and ``--error-kind`` ask for; an unknown status is a usage error."""
     from workerctl.runs.history import RunFilter
@@ -35,15 +59,28 @@ def list_filter(worker: Iterable[str], status: Iterable[str], task: str | None,
             from workerctl.errors import UsageError
 
             raise UsageError(f"unknown status {s!r}", hint=f"use one of: {', '.join(STATES)}")
-    return RunFilter(workers=tuple(worker), statuses=tuple(status), record_id=task,
-                     since=parse_when(since) if since else None,
-                     until=parse_when(until) if until else None, unreviewed=unreviewed,
-                     error_kinds=tuple(error_kinds))
+    return RunFilter(
+        workers=tuple(worker),
+        statuses=tuple(status),
+        record_id=task,
+        since=parse_when(since) if since else None,
+        until=parse_when(until) if until else None,
+        unreviewed=unreviewed,
+        error_kinds=tuple(error_kinds),
+    )
 
 
-def listed(a: App, worker: Sequence[str], status: Iterable[str], task: str | None,
-           error_kinds: Iterable[str], since: str | None, until: str | None,
-           unreviewed: bool, limit: int) -> list[dict[str, Any]]:
+def listed(
+    a: App,
+    worker: Sequence[str],
+    status: Iterable[str],
+    task: str | None,
+    error_kinds: Iterable[str],
+    since: str | None,
+    until: str | None,
+    unreviewed: bool,
+    limit: int,
+) -> list[dict[str, Any]]:
     """The run summaries ``runs list`` shows, newest first (``limit`` 0: all)."""
     flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
     check_workers(a, worker)
@@ -64,8 +101,9 @@ def check_workers(a: App, names: Sequence[str]) -> None:
             find_path(a.workspace, name)
         except NotFoundError as missing:
             if not a.history.list(RunFilter(workers=(name,)), limit=1):
-                raise NotFoundError(f"no worker named {name!r}, and no runs of one",
-                                    hint=missing.hint) from None
+                raise NotFoundError(
+                    f"no worker named {name!r}, and no runs of one", hint=missing.hint
+                ) from None
 
 
 def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
@@ -82,8 +120,17 @@ def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
             tail = "[needs human review] " + (r["preview"] or "")
         else:
             tail = r["preview"] or ""
-        rows.append([render.status_cell(r["status"]), r["id"], r["worker"], r["record_id"] or "-",
-                     render.ago(r["created"]), render.duration(r["duration"]), tail])
+        rows.append(
+            [
+                render.status_cell(r["status"]),
+                r["id"],
+                r["worker"],
+                r["record_id"] or "-",
+                render.ago(r["created"]),
+                render.duration(r["duration"]),
+                tail,
+            ]
+        )
     used = max((sum(len(str(c)) + 2 for c in row[:-1]) for row in rows), default=60)
     room = max(12, width - used - 4)
     for row in rows:

@@ -17,12 +17,27 @@ def templates():
 def list_cmd(ctx, fmt):
     """Every template: key, title, output mode, sources, categories, plugin."""
     registry = app(ctx).registry
-    items = [{**t.to_dict(), "plugin": registry.owner("template", t.key)}
-             for t in sorted(registry.templates.values(), key=lambda t: t.key)]
-    emit(fmt, items, ["key", "title", "output_mode", "plugin"],
-         lambda: [[i["key"], i["title"], i["output_mode"], ", ".join(i["context_sources"]),
-                   ", ".join(i["tool_categories"])] for i in items],
-         ["key", "title", "output mode", "context", "tools"], id_key="key")
+    items = [
+        {**t.to_dict(), "plugin": registry.owner("template", t.key)}
+        for t in sorted(registry.templates.values(), key=lambda t: t.key)
+    ]
+    emit(
+        fmt,
+        items,
+        ["key", "title", "output_mode", "plugin"],
+        lambda: [
+            [
+                i["key"],
+                i["title"],
+                i["output_mode"],
+                ", ".join(i["context_sources"]),
+                ", ".join(i["tool_categories"]),
+            ]
+            for i in items
+        ],
+        ["key", "title", "output mode", "context", "tools"],
+        id_key="key",
+    )
 
 
 @templates.command("show")

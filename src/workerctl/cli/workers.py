@@ -10,8 +10,17 @@ from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
 
-WORKER_COLUMNS = ["name", "status", "output_mode", "template", "executor", "last_run",
-                  "last_status", "last_run_at", "success_rate"]
+WORKER_COLUMNS = [
+    "name",
+    "status",
+    "output_mode",
+    "template",
+    "executor",
+    "last_run",
+    "last_status",
+    "last_run_at",
+    "success_rate",
+]
 
 
 def _rate(value) -> str:
@@ -44,24 +53,51 @@ def workers_list(ctx, fmt):
         out = []
         for item in items:
             if not item["valid"]:
-                out.append([item["name"], render.colour("✗ broken", "broken"),
-                            str(item["problems"][0]["message"]) if item["problems"] else "",
-                            "", "", "", ""])
+                out.append(
+                    [
+                        item["name"],
+                        render.colour("✗ broken", "broken"),
+                        str(item["problems"][0]["message"]) if item["problems"] else "",
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
                 continue
-            last = (f"{render.status_cell(item['last_status'])} {render.ago(item['last_run_at'])}"
-                    if item["last_run"] else "never")
-            out.append([item["name"], render.colour(item["status"]), item["output_mode"],
-                        item["template"] or "-", item["executor"], last,
-                        _rate(item["success_rate"])])
+            last = (
+                f"{render.status_cell(item['last_status'])} {render.ago(item['last_run_at'])}"
+                if item["last_run"]
+                else "never"
+            )
+            out.append(
+                [
+                    item["name"],
+                    render.colour(item["status"]),
+                    item["output_mode"],
+                    item["template"] or "-",
+                    item["executor"],
+                    last,
+                    _rate(item["success_rate"]),
+                ]
+            )
         return out
 
-    emit(fmt, items, WORKER_COLUMNS, rows,
-         ["name", "status", "output mode", "template", "executor", "last run", "success"],
-         id_key="name", empty="no workers yet: 'workerctl worker new NAME --template KEY'")
+    emit(
+        fmt,
+        items,
+        WORKER_COLUMNS,
+        rows,
+        ["name", "status", "output mode", "template", "executor", "last run", "success"],
+        id_key="name",
+        empty="no workers yet: 'workerctl worker new NAME --template KEY'",
+    )
     broken = [i["name"] for i in items if not i["valid"]]
     if broken and fmt == "table":
-        click.echo(f"\n{len(broken)} broken: {', '.join(broken)} — "
-                   "'workerctl worker validate' shows every problem", err=True)
+        click.echo(
+            f"\n{len(broken)} broken: {', '.join(broken)} — 'workerctl worker validate' shows every problem",
+            err=True,
+        )
 
 
 @click.group(cls=ShapedGroup)
@@ -71,9 +107,15 @@ def worker():
 
 @worker.command("show")
 @click.argument("name", shell_complete=worker_names)
-@click.option("--watch", type=float, is_flag=False, flag_value=2.0, default=None,
-              metavar="[SECONDS]", help="Refresh every SECONDS (default 2) while any recent "
-                                        "run is pending, queued or running.")
+@click.option(
+    "--watch",
+    type=float,
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Refresh every SECONDS (default 2) while any recent run is pending, queued or running.",
+)
 @json_options
 @click.pass_context
 def show(ctx, name, watch, as_json):
@@ -101,15 +143,27 @@ def show(ctx, name, watch, as_json):
     if redraw and watch is not None:
         click.clear()
     if as_json:
-        echo_json({
-            "name": w.name, "description": w.description, "status": w.status,
-            "output_mode": w.output_mode, "template": w.template,
-            "context_sources": w.context_sources, "tool_categories": w.tool_categories,
-            "max_iterations": w.max_iterations, "timeout": w.timeout, "executor": w.executor,
-            "executor_settings": w.executor_settings, **describe_review(w, a.registry),
-            "output_contract": (w.output_contract.to_dict() if w.output_contract else None),
-            "config_hash": w.config_hash, "file": str(w.path), "instructions": w.instructions,
-            "recent_runs": recent})
+        echo_json(
+            {
+                "name": w.name,
+                "description": w.description,
+                "status": w.status,
+                "output_mode": w.output_mode,
+                "template": w.template,
+                "context_sources": w.context_sources,
+                "tool_categories": w.tool_categories,
+                "max_iterations": w.max_iterations,
+                "timeout": w.timeout,
+                "executor": w.executor,
+                "executor_settings": w.executor_settings,
+                **describe_review(w, a.registry),
+                "output_contract": (w.output_contract.to_dict() if w.output_contract else None),
+                "config_hash": w.config_hash,
+                "file": str(w.path),
+                "instructions": w.instructions,
+                "recent_runs": recent,
+            }
+        )
     else:
         click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
 
@@ -125,18 +179,26 @@ def _overview_text(w, recent: list[dict], review: dict) -> str:
 
     lines = [render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else "")]
     pairs = [
-        ("status", render.colour(w.status)), ("output mode", w.output_mode),
+        ("status", render.colour(w.status)),
+        ("output mode", w.output_mode),
         ("template", w.template or "-"),
         ("context sources", ", ".join(w.context_sources) or "none"),
         ("tool categories", ", ".join(w.tool_categories) or "none"),
-        ("max iterations", str(w.max_iterations)), ("timeout", f"{w.timeout:g}s"),
-        ("executor", w.executor + (f" ({render.plain(w.executor_settings)})"
-                                    if w.executor_settings else "")),
-        ("output contract", w.output_contract.describe() if w.output_contract
-         else "none (review cannot check the output's form)"),
-        ("human review", ("required: " + "; ".join(review["reasons"]))
-         if review["needs_review"] else "not required"),
-        ("config hash", w.config_hash), ("file", str(w.path)),
+        ("max iterations", str(w.max_iterations)),
+        ("timeout", f"{w.timeout:g}s"),
+        ("executor", w.executor + (f" ({render.plain(w.executor_settings)})" if w.executor_settings else "")),
+        (
+            "output contract",
+            w.output_contract.describe()
+            if w.output_contract
+            else "none (review cannot check the output's form)",
+        ),
+        (
+            "human review",
+            ("required: " + "; ".join(review["reasons"])) if review["needs_review"] else "not required",
+        ),
+        ("config hash", w.config_hash),
+        ("file", str(w.path)),
     ]
     lines += [f"  {key + ':':<17}{value}" for key, value in pairs]
     lines.append(f"\nInstructions (read-only; 'workerctl worker edit {w.name}' to change):")
@@ -147,8 +209,10 @@ def _overview_text(w, recent: list[dict], review: dict) -> str:
     width = render.term_width()
     for r in recent:
         tail = r["error_message"] if r["status"] == "failed" else r["preview"]
-        line = (f"  {render.status_cell(r['status'], 11)}  {r['id']}  {r['record_id'] or '-':<9} "
-                f"{render.ago(r['created']):>11}  ")
+        line = (
+            f"  {render.status_cell(r['status'], 11)}  {r['id']}  {r['record_id'] or '-':<9} "
+            f"{render.ago(r['created']):>11}  "
+        )
         lines.append(line + render.cut(tail, max(10, width - 50)))
     return "\n".join(lines)
 
@@ -186,15 +250,15 @@ def edit(ctx, name):
     text = read_worker_text(a.workspace, find_path(a.workspace, name))
     while True:
         edited = click.edit(text, extension=".yaml", require_save=False)
-        if edited is None or (edited == text and not check_edit(a.workspace, a.registry, name,
-                                                                edited).problems):
+        if edited is None or (
+            edited == text and not check_edit(a.workspace, a.registry, name, edited).problems
+        ):
             click.echo("No change.")
             return
         checked = check_edit(a.workspace, a.registry, name, edited)
         if checked.ok:
             save_edit(a.workspace, a.registry, a.versions, name, edited)
-            click.echo(f"Saved {name}; the previous version is kept "
-                       f"('workerctl worker history {name}').")
+            click.echo(f"Saved {name}; the previous version is kept ('workerctl worker history {name}').")
             return
         for problem in checked.problems:
             click.echo(str(problem), err=True)
@@ -222,14 +286,20 @@ def validate_cmd(ctx, name, as_json):
         files = worker_files(a.workspace, a.registry, a.versions, deep=True)
     problems = [p for wf in files for p in wf.problems]
     if as_json:
-        echo_json({"files": len(files), "valid": sum(wf.ok for wf in files),
-                                   "problems": [p.to_dict() for p in problems]})
+        echo_json(
+            {
+                "files": len(files),
+                "valid": sum(wf.ok for wf in files),
+                "problems": [p.to_dict() for p in problems],
+            }
+        )
     else:
         for problem in problems:
             click.echo(str(problem))
         ok = sum(wf.ok for wf in files)
-        click.echo(f"{ok} of {len(files)} worker file(s) valid, {len(problems)} problem(s)",
-                   err=bool(problems))
+        click.echo(
+            f"{ok} of {len(files)} worker file(s) valid, {len(problems)} problem(s)", err=bool(problems)
+        )
     if problems:
         ctx.exit(EXIT_USAGE)
 
@@ -272,20 +342,30 @@ def history(ctx, name, fmt):
     a.versions.record(name, read_worker_text(a.workspace, path), "found on disk")
     from workerctl.workers.versions import config_hash_of
 
-    versions = [{**v.to_dict(), "config_hash": v.config_hash or config_hash_of(v.content)}
-                for v in a.versions.history(name)]
-    emit(fmt, versions, ["version", "time", "action", "hash", "config_hash"],
-         lambda: [[v["version"], render.ago(v["time"]), v["action"], v["hash"],
-                   v["config_hash"] or "-"] for v in reversed(versions)],
-         ["version", "saved", "action", "hash", "config hash"], id_key="version")
+    versions = [
+        {**v.to_dict(), "config_hash": v.config_hash or config_hash_of(v.content)}
+        for v in a.versions.history(name)
+    ]
+    emit(
+        fmt,
+        versions,
+        ["version", "time", "action", "hash", "config_hash"],
+        lambda: [
+            [v["version"], render.ago(v["time"]), v["action"], v["hash"], v["config_hash"] or "-"]
+            for v in reversed(versions)
+        ],
+        ["version", "saved", "action", "hash", "config hash"],
+        id_key="version",
+    )
 
 
 @worker.command("diff")
 @click.argument("name", shell_complete=worker_names)
 @click.option("--from", "from_v", type=int, help="Older version (default: the previous one).")
 @click.option("--to", "to_v", type=int, help="Newer version (default: the file now).")
-@click.option("--run", "run_id", shell_complete=run_ids,
-              help="Compare the configuration a run ran with to now.")
+@click.option(
+    "--run", "run_id", shell_complete=run_ids, help="Compare the configuration a run ran with to now."
+)
 @click.pass_context
 def diff(ctx, name, from_v, to_v, run_id):
     """A unified diff between versions, or between a run's configuration and now."""
@@ -303,8 +383,7 @@ def diff(ctx, name, from_v, to_v, run_id):
 @worker.command("restore")
 @click.argument("name", shell_complete=worker_names)
 @click.argument("version", type=int, required=False)
-@click.option("--run", "run_id", shell_complete=run_ids,
-              help="Restore the version this run started with.")
+@click.option("--run", "run_id", shell_complete=run_ids, help="Restore the version this run started with.")
 @click.pass_context
 def restore_cmd(ctx, name, version, run_id):
     """Write an earlier version back (kept as a new version): VERSION, or the one
@@ -314,13 +393,16 @@ def restore_cmd(ctx, name, version, run_id):
 
     a = app(ctx)
     if (version is None) == (run_id is None):
-        raise UsageError("give a version number or --run ID (not both)",
-                         hint=f"'workerctl worker history {name}' lists the versions")
+        raise UsageError(
+            "give a version number or --run ID (not both)",
+            hint=f"'workerctl worker history {name}' lists the versions",
+        )
     if run_id is not None:
         the_run = a.history.get(a.history.resolve(run_id))
         if the_run.worker != name:
             raise UsageError(f"run {the_run.id} is a run of {the_run.worker!r}, not {name!r}")
         version = a.versions.for_run(the_run).version
     changed = restore(a.workspace, a.registry, a.versions, name, version)
-    click.echo(f"Restored version {version} of {name}." if changed
-               else f"{name} already matches version {version}.")
+    click.echo(
+        f"Restored version {version} of {name}." if changed else f"{name} already matches version {version}."
+    )

@@ -76,9 +76,14 @@ class BatchResult:
         return all(item.status not in (FAILED, CANCELLED, NOT_STARTED) for item in self.items)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"worker": self.worker, "runs": [i.to_dict() for i in self.items],
-                "counts": self.counts, "seconds": round(self.seconds, 3), "ok": self.ok,
-                "interrupted": self.interrupted}
+        return {
+            "worker": self.worker,
+            "runs": [i.to_dict() for i in self.items],
+            "counts": self.counts,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+        }
 
 
 def _refusal(exc: BaseException) -> str | None:
@@ -98,9 +103,10 @@ def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
     missing = [i for i in ids if engine.records.peek(i) is None]
     if missing:
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
-        raise NotFoundError(f"no record with id {shown} ({len(missing)} of {len(ids)}); "
-                            "no run was started",
-                            hint="'workerctl records list' shows the ids")
+        raise NotFoundError(
+            f"no record with id {shown} ({len(missing)} of {len(ids)}); no run was started",
+            hint="'workerctl records list' shows the ids",
+        )
     return ids
 
 
@@ -111,8 +117,9 @@ class _Stop(Exception):
 class BatchRunner:
     """Start ``worker`` on each record, ``jobs`` at a time, in this process."""
 
-    def __init__(self, engine: Engine, jobs: int = 1,
-                 on_done: Callable[[BatchItem], None] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, jobs: int = 1, on_done: Callable[[BatchItem], None] | None = None
+    ) -> None:
         self.engine = engine
         self.jobs = max(1, jobs)
         self.on_done = on_done or (lambda item: None)
@@ -128,8 +135,9 @@ class BatchRunner:
         items: dict[int, BatchItem] = {}
         with self._signals():
             self._parallel(worker, record_ids, options, items, result)
-        result.items = [items.get(i) or BatchItem(r, NOT_STARTED, message="interrupted")
-                        for i, r in enumerate(record_ids)]
+        result.items = [
+            items.get(i) or BatchItem(r, NOT_STARTED, message="interrupted") for i, r in enumerate(record_ids)
+        ]
         result.seconds = time.monotonic() - began
         return result
 
@@ -195,23 +203,26 @@ class BatchRunner:
             started = list(self._started)
         for run_id in started:
             with contextlib.suppress(WorkerctlError):
-                cancel_run(self.engine.history, run_id,
-                           by=f"{getpass.getuser()} (the batch was interrupted)",
-                           registry=lambda: self.engine.registry)
+                cancel_run(
+                    self.engine.history,
+                    run_id,
+                    by=f"{getpass.getuser()} (the batch was interrupted)",
+                    registry=lambda: self.engine.registry,
+                )
 
     def _one(self, worker: str, record_id: str | None, options: StartOptions) -> BatchItem:
         if self._stop.is_set():
             return BatchItem(record_id, NOT_STARTED, message="interrupted before it started")
         began = time.monotonic()
         try:
-            run = self.engine.start(worker, replace(options, record_id=record_id),
-                                    on_created=self._note_started)
+            run = self.engine.start(
+                worker, replace(options, record_id=record_id), on_created=self._note_started
+            )
         except WorkerctlError as exc:
             reason = _refusal(exc)
             if reason is not None:
                 return BatchItem(record_id, SKIPPED, message=reason)
-            return BatchItem(record_id, NOT_STARTED, message=exc.message,
-                             duration=time.monotonic() - began)
+            return BatchItem(record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began)
         finally:
             with self._guard:
                 for run_id, rid in list(self._started.items()):
@@ -223,8 +234,9 @@ class BatchRunner:
             message = run.error.message
         else:
             message = f"{run.status} on executor {run.executor}"
-        return BatchItem(record_id, run.status, run.id, message,
-                         run.error.kind if run.error else None, run.duration)
+        return BatchItem(
+            record_id, run.status, run.id, message, run.error.kind if run.error else None, run.duration
+        )
 
     def _note_started(self, run) -> None:
         with self._guard:
@@ -234,8 +246,13 @@ class BatchRunner:
 def summary_line(result: BatchResult) -> str:
     from workerctl import render
 
-    parts = [f"{result.count(s)} {s}" for s in (COMPLETED, FAILED, CANCELLED, SKIPPED,
-                                                NOT_STARTED, "queued") if result.count(s)]
-    return (f"{render.plural(len(result.items), 'run')} of {result.worker}: "
-            f"{', '.join(parts) or 'nothing to do'} in {render.duration(result.seconds)}"
-            + (" (interrupted)" if result.interrupted else ""))
+    parts = [
+        f"{result.count(s)} {s}"
+        for s in (COMPLETED, FAILED, CANCELLED, SKIPPED, NOT_STARTED, "queued")
+        if result.count(s)
+    ]
+    return (
+        f"{render.plural(len(result.items), 'run')} of {result.worker}: "
+        f"{', '.join(parts) or 'nothing to do'} in {render.duration(result.seconds)}"
+        + (" (interrupted)" if result.interrupted else "")
+    )

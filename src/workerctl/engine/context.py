@@ -33,8 +33,10 @@ def source_for_type(record_type: str, registry: Registry) -> list[str]:
 def _entry(record: Record, book: RecordBook) -> dict[str, Any]:
     data = record.to_dict()
     if record.type == "task":
-        data["comments"] = [{"author": c.author, "text": c.text, "created": c.created,
-                             "run_id": c.run_id} for c in book.comments(record.id)]
+        data["comments"] = [
+            {"author": c.author, "text": c.text, "created": c.created, "run_id": c.run_id}
+            for c in book.comments(record.id)
+        ]
     return data
 
 
@@ -47,8 +49,9 @@ def _link_type(rules: list[LinkRule], from_type: str, key: str) -> str:
     return key
 
 
-def assemble(worker: Worker, record: Record, book: RecordBook,
-             registry: Registry) -> tuple[list[dict], list[dict]]:
+def assemble(
+    worker: Worker, record: Record, book: RecordBook, registry: Registry
+) -> tuple[list[dict], list[dict]]:
     """(context entries, missing links) for a run of ``worker`` on ``record``."""
     allowed = enabled_types(worker, registry)
     rules = registry.link_rules()
@@ -75,8 +78,9 @@ def assemble(worker: Worker, record: Record, book: RecordBook,
                         missing.append({"link": key, "id": rid, "from": current.id})
                         continue
                     if not linked.accessible_by(worker.name):
-                        missing.append({"link": key, "id": rid, "from": current.id,
-                                        "reason": "access denied"})
+                        missing.append(
+                            {"link": key, "id": rid, "from": current.id, "reason": "access denied"}
+                        )
                         continue
                     entries.append(_entry(linked, book))
                     next_frontier.append(linked)
@@ -87,8 +91,15 @@ def assemble(worker: Worker, record: Record, book: RecordBook,
     return entries, missing
 
 
-def _add_reverse(rule: LinkRule, rules: list[LinkRule], record: Record, entries: list[dict],
-                 seen: set[str], book: RecordBook, worker: Worker) -> None:
+def _add_reverse(
+    rule: LinkRule,
+    rules: list[LinkRule],
+    record: Record,
+    entries: list[dict],
+    seen: set[str],
+    book: RecordBook,
+    worker: Worker,
+) -> None:
     """Records of ``rule.to_type`` that link back to a ``rule.from_type`` record the
     run has (in its context, or named by a link of the record or its context)."""
     anchors = [e["id"] for e in entries if e["type"] == rule.from_type]

@@ -77,8 +77,7 @@ class _Beater:
         with self._cond:
             self._due[beat] = time.monotonic() + beat.every
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="workerctl-heartbeat",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="workerctl-heartbeat", daemon=True)
                 self._thread.start()
             self._cond.notify()
 

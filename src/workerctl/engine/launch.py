@@ -25,7 +25,9 @@ def spawn_executing_process(workspace: Workspace, run_id: str) -> subprocess.Pop
     os.fchmod(fd, PRIVATE_FILE)
     with open(fd, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "workerctl", "-w", str(workspace.root),
-             "run", "execute", run_id],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "execute", run_id],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )

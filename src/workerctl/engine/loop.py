@@ -68,8 +68,9 @@ class StartOptions:
 
 
 class Engine:
-    def __init__(self, workspace, registry, history: History | None = None, records=None,
-                 versions=None) -> None:
+    def __init__(
+        self, workspace, registry, history: History | None = None, records=None, versions=None
+    ) -> None:
         self.workspace = workspace
         self.registry = registry
         self.history = history or History(workspace)
@@ -101,13 +102,14 @@ class Engine:
             raise UsageError(
                 f"worker {worker.name!r} writes its output as {worker.output_mode}, which "
                 f"needs a linked {' or '.join(mode.needs_record)}",
-                hint="pass --task ID, or use output_mode: review_note for a run tied to "
-                     "no record",
+                hint="pass --task ID, or use output_mode: review_note for a run tied to no record",
             )
         record = self.records.peek(record_id) if record_id else None
         if record_id and record is None:
-            raise NotFoundError(f"no record with id {record_id!r}; no run was recorded",
-                                hint="'workerctl records list' shows the ids")
+            raise NotFoundError(
+                f"no record with id {record_id!r}; no run was recorded",
+                hint="'workerctl records list' shows the ids",
+            )
         if record is not None and mode.needs_record and record.type not in mode.needs_record:
             raise UsageError(
                 f"output mode {worker.output_mode} writes to a {' or '.join(mode.needs_record)}, "
@@ -115,15 +117,24 @@ class Engine:
                 hint="link the run to a task, or use output_mode: review_note",
             )
         run = Run(
-            id=new_run_id(), worker=worker.name, config_hash=worker.config_hash,
-            config=worker.config, executor=worker.executor, created=now_iso(),
-            record_id=record_id, record_type=record.type if record else None,
+            id=new_run_id(),
+            worker=worker.name,
+            config_hash=worker.config_hash,
+            config=worker.config,
+            executor=worker.executor,
+            created=now_iso(),
+            record_id=record_id,
+            record_type=record.type if record else None,
             record_fingerprint=record.fingerprint() if record else None,
             record_title=record.title if record else None,
-            trigger=options.trigger, reason=options.reason, test=options.test,
-            rerun_of=options.rerun_of, plugins=self.registry.fingerprint(),
+            trigger=options.trigger,
+            reason=options.reason,
+            test=options.test,
+            rerun_of=options.rerun_of,
+            plugins=self.registry.fingerprint(),
             output_mode=worker.output_mode,
-            owner=current_owner(), transitions=[{"status": R.PENDING, "at": now_iso()}],
+            owner=current_owner(),
+            transitions=[{"status": R.PENDING, "at": now_iso()}],
         )
         run.review_reasons = review_reasons(worker, self.registry)
         run.needs_review = bool(run.review_reasons)
@@ -141,8 +152,9 @@ class Engine:
             self._kept[key] = number
         return number
 
-    def start(self, worker_name: str, options: StartOptions,
-              on_created: Callable[[Run], None] | None = None) -> Run:
+    def start(
+        self, worker_name: str, options: StartOptions, on_created: Callable[[Run], None] | None = None
+    ) -> Run:
         """Run in this process and return the finished run; a remote executor (one
         with ``submit``) gets the run handed over instead, and it returns queued.
         ``on_created`` hears of the run once it is stored (a batch notes what runs)."""
@@ -171,16 +183,21 @@ class Engine:
         mode = self.registry.output_modes.get(worker.output_mode)
         if mode is not None and mode.apply is not None:
             return True
-        return any(t.writes and t.category in worker.tool_categories
-                   for t in self.registry.tools.values())
+        return any(t.writes and t.category in worker.tool_categories for t in self.registry.tools.values())
 
     def guard(self, worker: Worker, run: Run, options: StartOptions):
         """The duplicate guard's decision for this start (see ``runs.duplicate_guard``)."""
         from workerctl.runs.duplicate_guard import check
 
-        return check(self.history, worker=worker.name, record_id=run.record_id,
-                     config_hash=run.config_hash, record_fingerprint=run.record_fingerprint,
-                     may_write=self.may_write(worker), allow_repeat=options.allow_repeat)
+        return check(
+            self.history,
+            worker=worker.name,
+            record_id=run.record_id,
+            config_hash=run.config_hash,
+            record_fingerprint=run.record_fingerprint,
+            may_write=self.may_write(worker),
+            allow_repeat=options.allow_repeat,
+        )
 
     def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:
         """Store the run unless the duplicate guard refuses it; the decision and the
@@ -194,8 +211,7 @@ class Engine:
                 raise DuplicateRefused(decision)
             return self.history.create(run)
 
-    def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker,
-                options: StartOptions) -> Run:
+    def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker, options: StartOptions) -> Run:
         """Hand the run to a remote executor (a task queue): pending, then queued, or
         failed with the executor's error kind when it cannot take it."""
         run.owner = {**run.owner, "remote": worker.executor}
@@ -240,8 +256,11 @@ class Engine:
         def hand_over(stored: Run) -> None:
             if stored.status == R.PENDING:
                 stored.move(R.QUEUED)
-                stored.owner = {"pid": child.pid, "host": run.owner["host"],
-                                "proc_start": proc_start(child.pid)}
+                stored.owner = {
+                    "pid": child.pid,
+                    "host": run.owner["host"],
+                    "proc_start": proc_start(child.pid),
+                }
 
         return self.history.update(run.id, hand_over)
 
@@ -259,9 +278,12 @@ class Engine:
             try:
                 worker_box.append(self._worker_from_config(run))
             except UsageError as exc:  # plugins changed since the run was asked for
-                run.error = RunError("executor_error", exc.message,
-                                     "the configuration the run was started with no longer "
-                                     "validates here; 'workerctl worker validate' shows why")
+                run.error = RunError(
+                    "executor_error",
+                    exc.message,
+                    "the configuration the run was started with no longer "
+                    "validates here; 'workerctl worker validate' shows why",
+                )
                 run.move(R.FAILED)
                 return
             run.move(R.RUNNING)
@@ -274,8 +296,10 @@ class Engine:
     def _worker_from_config(self, run: Run) -> Worker:
         worker, problems = validate(run.config, {}, f"run {run.id}", run.worker, self.registry)
         if worker is None:
-            raise UsageError(f"run {run.id}: its stored configuration is no longer valid: "
-                             + "; ".join(f"{p.field}: {p.message}" for p in problems))
+            raise UsageError(
+                f"run {run.id}: its stored configuration is no longer valid: "
+                + "; ".join(f"{p.field}: {p.message}" for p in problems)
+            )
         return worker
 
     # -- the loop --
@@ -299,8 +323,10 @@ class Engine:
                 run.error = failed.error
                 run.move(R.FAILED)
             except Terminated as stop:
-                run.error = RunError("cancelled", TERMINATED_BY.get(
-                    stop.signum, "the process executing the run was terminated"))
+                run.error = RunError(
+                    "cancelled",
+                    TERMINATED_BY.get(stop.signum, "the process executing the run was terminated"),
+                )
                 run.move(R.CANCELLED)
             except KeyboardInterrupt:
                 run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
@@ -310,8 +336,7 @@ class Engine:
                 run.move(R.FAILED)
                 state_problem = exc
             except Exception as exc:  # a bug in a plugin must not leave the run running
-                run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}",
-                                     traceback.format_exc())
+                run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 run.move(R.FAILED)
             if run.error is not None:
                 run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
@@ -354,33 +379,43 @@ class Engine:
 
     def _checks(self, run: Run, worker: Worker):
         if worker.status == "paused":
-            raise RunFailed("worker_not_runnable", f"worker {worker.name!r} is paused",
-                            f"activate it with 'workerctl worker activate {worker.name}'")
+            raise RunFailed(
+                "worker_not_runnable",
+                f"worker {worker.name!r} is paused",
+                f"activate it with 'workerctl worker activate {worker.name}'",
+            )
         record = None
         if run.record_id:
             record = self.records.peek(run.record_id)
             if record is None:
-                raise RunFailed("record_missing", f"record {run.record_id} does not exist",
-                                "it may have been deleted or the id mistyped; "
-                                "'workerctl records list' shows what exists")
+                raise RunFailed(
+                    "record_missing",
+                    f"record {run.record_id} does not exist",
+                    "it may have been deleted or the id mistyped; 'workerctl records list' shows what exists",
+                )
             if not record.accessible_by(worker.name):
-                raise RunFailed("record_access_denied",
-                                f"worker {worker.name!r} may not access {record.id}",
-                                f"{record.id} is restricted to: "
-                                f"{', '.join(record.restricted_to or [])}")
+                raise RunFailed(
+                    "record_access_denied",
+                    f"worker {worker.name!r} may not access {record.id}",
+                    f"{record.id} is restricted to: {', '.join(record.restricted_to or [])}",
+                )
         if worker.status == "draft" and not run.test and not (record and record.safe_for_testing):
             where = f"{record.id} is not marked safe for testing" if record else "no record"
-            raise RunFailed("worker_not_runnable",
-                            f"worker {worker.name!r} is a draft and {where}",
-                            "run it with --test, use a record marked safe_for_testing, or "
-                            f"activate it with 'workerctl worker activate {worker.name}'")
+            raise RunFailed(
+                "worker_not_runnable",
+                f"worker {worker.name!r} is a draft and {where}",
+                "run it with --test, use a record marked safe_for_testing, or "
+                f"activate it with 'workerctl worker activate {worker.name}'",
+            )
         if record is not None and record.type not in enabled_types(worker, self.registry):
             needed = ", ".join(source_for_type(record.type, self.registry)) or record.type
-            raise RunFailed("missing_context",
-                            f"the run is on a {record.type} but the worker's context sources "
-                            f"({', '.join(worker.context_sources) or 'none'}) do not include "
-                            f"{needed}",
-                            f"add {needed} to context_sources")
+            raise RunFailed(
+                "missing_context",
+                f"the run is on a {record.type} but the worker's context sources "
+                f"({', '.join(worker.context_sources) or 'none'}) do not include "
+                f"{needed}",
+                f"add {needed} to context_sources",
+            )
         return record
 
     def _loop(self, run: Run, worker: Worker) -> None:
@@ -391,15 +426,19 @@ class Engine:
             context, missing = assemble(worker, record, self.records, self.registry)
         else:
             context, missing = [], []
-        run.reads.extend({"type": t, "id": i, "by": "context"}
-                         for t, i in _unique(self.records.reads[mark:]))
-        run.context = {"sources": list(worker.context_sources),
-                       "records": [{"type": c["type"], "id": c["id"]} for c in context],
-                       "missing_links": missing}
+        run.reads.extend({"type": t, "id": i, "by": "context"} for t, i in _unique(self.records.reads[mark:]))
+        run.context = {
+            "sources": list(worker.context_sources),
+            "records": [{"type": c["type"], "id": c["id"]} for c in context],
+            "missing_links": missing,
+        }
         executor = self.registry.executors.get(worker.executor)
         if executor is None:
-            raise RunFailed("executor_error", f"executor {worker.executor!r} is not installed",
-                            "'workerctl executors list' shows what is installed")
+            raise RunFailed(
+                "executor_error",
+                f"executor {worker.executor!r} is not installed",
+                "'workerctl executors list' shows what is installed",
+            )
         gate = ToolGate(self.registry.tools, worker.tool_categories)
         offered = [t.schema() for t in gate.offered()]
         messages: list[dict] = []
@@ -411,33 +450,49 @@ class Engine:
             iteration = Iteration(number=number, started=now_iso())
             run.iterations.append(iteration)
             request = StepRequest(
-                run_id=run.id, worker=worker.name, instructions=worker.instructions,
-                output_mode=worker.output_mode, settings=worker.executor_settings,
-                iteration=number, max_iterations=worker.max_iterations, context=context,
-                tools=offered, messages=list(messages), record_id=run.record_id,
-                time_left=time_left, workspace=str(self.workspace.root),
-                output_contract=(worker.output_contract.to_dict()
-                                 if worker.output_contract else None),
+                run_id=run.id,
+                worker=worker.name,
+                instructions=worker.instructions,
+                output_mode=worker.output_mode,
+                settings=worker.executor_settings,
+                iteration=number,
+                max_iterations=worker.max_iterations,
+                context=context,
+                tools=offered,
+                messages=list(messages),
+                record_id=run.record_id,
+                time_left=time_left,
+                workspace=str(self.workspace.root),
+                output_contract=(worker.output_contract.to_dict() if worker.output_contract else None),
                 max_field_bytes=self.max_field_bytes,
             )
             step = self._step(executor, request, iteration, worker)
             if time.monotonic() > deadline:
-                raise RunFailed("timeout", f"the run exceeded its timeout of {worker.timeout:g}s "
-                                           f"during iteration {number}")
+                raise RunFailed(
+                    "timeout",
+                    f"the run exceeded its timeout of {worker.timeout:g}s during iteration {number}",
+                )
             if not step.tool_calls:
                 self._finish(run, worker, record, step.text)
                 return
-            messages.append({"role": "assistant", "text": step.text,
-                             "tool_calls": [{"id": c.id, "name": c.name,
-                                             "arguments": c.arguments} for c in step.tool_calls]})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "text": step.text,
+                    "tool_calls": [
+                        {"id": c.id, "name": c.name, "arguments": c.arguments} for c in step.tool_calls
+                    ],
+                }
+            )
             for index, call in enumerate(step.tool_calls):
                 messages.append(self._call_tool(run, worker, gate, iteration, index, call))
             iteration.finished = now_iso()
             self.history.save(run, executing=True)
-        raise RunFailed("max_iterations",
-                        f"no final answer after {worker.max_iterations} iterations",
-                        "the worker kept calling tools; narrow its instructions or raise "
-                        "max_iterations")
+        raise RunFailed(
+            "max_iterations",
+            f"no final answer after {worker.max_iterations} iterations",
+            "the worker kept calling tools; narrow its instructions or raise max_iterations",
+        )
 
     def _step(self, executor, request: StepRequest, iteration: Iteration, worker: Worker):
         started = time.monotonic()
@@ -453,77 +508,103 @@ class Engine:
             raise
         except Exception as exc:
             iteration.finished = now_iso()
-            raise RunFailed("executor_error",
-                            f"executor {worker.executor!r} raised {type(exc).__name__}: {exc}",
-                            traceback.format_exc()) from None
+            raise RunFailed(
+                "executor_error",
+                f"executor {worker.executor!r} raised {type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            ) from None
         iteration.finished = now_iso()
         step.text = cap_text(step.text, self.max_field_bytes)  # the output is this object
         step.stderr = cap_text(step.stderr, self.max_field_bytes) or ""
         iteration.text = step.text
         iteration.stderr = step.stderr
-        iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1),
-                           **step.usage}
+        iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1), **step.usage}
         return step
 
     def _call_tool(self, run, worker, gate, iteration, index, call) -> dict:
         tool = self.registry.tools.get(call.name)
         decision = gate.decide(call.name)
-        record = ToolCallRecord(name=call.name,
-                                arguments=cap_value(call.arguments, self.max_field_bytes),
-                                category=tool.category if tool else None,
-                                allowed=decision.allowed, reason=decision.reason,
-                                writes=bool(tool and tool.writes))
+        record = ToolCallRecord(
+            name=call.name,
+            arguments=cap_value(call.arguments, self.max_field_bytes),
+            category=tool.category if tool else None,
+            allowed=decision.allowed,
+            reason=decision.reason,
+            writes=bool(tool and tool.writes),
+        )
         iteration.tool_calls.append(record)
         if not decision.allowed:
-            raise RunFailed("tool_not_allowed", decision.reason,
-                            f"iteration {iteration.number} asked for {call.name}"
-                            f"({summarize(call.arguments)})")
-        ctx = ToolContext(run_id=run.id, worker=worker.name, records=self.records,
-                          call_key=f"{run.id}:{iteration.number}:{index}",
-                          side_effects=run.side_effects)
+            raise RunFailed(
+                "tool_not_allowed",
+                decision.reason,
+                f"iteration {iteration.number} asked for {call.name}({summarize(call.arguments)})",
+            )
+        ctx = ToolContext(
+            run_id=run.id,
+            worker=worker.name,
+            records=self.records,
+            call_key=f"{run.id}:{iteration.number}:{index}",
+            side_effects=run.side_effects,
+        )
         read_mark, write_mark = len(self.records.reads), len(run.side_effects)
         try:
             if tool is not None and tool.writes:
-                with self._intent(run, ctx.call_key, _target_of(tool, call.arguments, run),
-                                  f"tool {tool.name}"):
+                with self._intent(
+                    run, ctx.call_key, _target_of(tool, call.arguments, run), f"tool {tool.name}"
+                ):
                     ok, result = gate.execute(call.name, call.arguments, ctx)
             else:
                 ok, result = gate.execute(call.name, call.arguments, ctx)
         finally:
-            self._log_records(run, record, read_mark, write_mark,
-                              f"{iteration.number}.{index + 1}")
+            self._log_records(run, record, read_mark, write_mark, f"{iteration.number}.{index + 1}")
         record.ok, record.result_summary = ok, summarize(result)
-        return {"role": "tool", "id": call.id, "name": call.name, "ok": ok,
-                "result": cap_value(result, self.max_field_bytes)}
+        return {
+            "role": "tool",
+            "id": call.id,
+            "name": call.name,
+            "ok": ok,
+            "result": cap_value(result, self.max_field_bytes),
+        }
 
-    def _log_records(self, run: Run, call: ToolCallRecord, read_mark: int, write_mark: int,
-                     where: str) -> None:
+    def _log_records(
+        self, run: Run, call: ToolCallRecord, read_mark: int, write_mark: int, where: str
+    ) -> None:
         """Note on the call (and in the run's read log) what it read and wrote, so review
         can tell which records a tool reached, not only that it was called."""
         reads = _unique(self.records.reads[read_mark:])
         call.records_read = [{"type": t, "id": i} for t, i in reads]
         if run.reads is not None:
-            run.reads.extend({"type": t, "id": i, "by": "tool", "tool": call.name,
-                              "call": where} for t, i in reads)
+            run.reads.extend(
+                {"type": t, "id": i, "by": "tool", "tool": call.name, "call": where} for t, i in reads
+            )
         for effect in run.side_effects[write_mark:]:
             target = effect.get("record_id")
             found = self.records.peek(target) if target else None
-            call.records_written.append({"kind": effect.get("kind", ""),
-                                         "type": found.type if found else "",
-                                         "id": target or ""})
+            call.records_written.append(
+                {"kind": effect.get("kind", ""), "type": found.type if found else "", "id": target or ""}
+            )
 
     def _finish(self, run: Run, worker: Worker, record, text) -> None:
         if not isinstance(text, str) or not text.strip():
-            raise RunFailed("invalid_output", "the executor finished with an empty output",
-                            "a final step must carry the worker's output text")
+            raise RunFailed(
+                "invalid_output",
+                "the executor finished with an empty output",
+                "a final step must carry the worker's output text",
+            )
         run.output = text
         mode = self.registry.output_modes[worker.output_mode]
         if mode.apply is not None:
-            ctx = OutputContext(run_id=run.id, worker=worker.name, record=record,
-                                records=self.records, key=f"{run.id}:output",
-                                side_effects=run.side_effects)
-            with self._intent(run, ctx.key, record.id if record else None,
-                              f"output mode {mode.name}", last=True):
+            ctx = OutputContext(
+                run_id=run.id,
+                worker=worker.name,
+                record=record,
+                records=self.records,
+                key=f"{run.id}:output",
+                side_effects=run.side_effects,
+            )
+            with self._intent(
+                run, ctx.key, record.id if record else None, f"output mode {mode.name}", last=True
+            ):
                 mode.apply(ctx, text)
 
     @contextlib.contextmanager
@@ -541,14 +622,20 @@ class Engine:
         the write ``intended`` (unknown), as a crash before a save of its own would.
         """
         effects = run.side_effects
-        placeholder = {"kind": "write", "key": key, "record_id": target, "state": INTENDED,
-                       "at": now_iso(), "by": by}
+        placeholder = {
+            "kind": "write",
+            "key": key,
+            "record_id": target,
+            "state": INTENDED,
+            "at": now_iso(),
+            "by": by,
+        }
         effects.append(placeholder)
         self.history.save(run, executing=True)
         start = len(effects)
         yield
         added = effects[start:]
-        del effects[start - 1:]
+        del effects[start - 1 :]
         stamp = now_iso()
         for effect in added:
             effect.setdefault("at", placeholder["at"])
@@ -557,11 +644,12 @@ class Engine:
         if not last:
             self.history.save(run, executing=True)
 
+
 def _target_of(tool, arguments, run: Run) -> str | None:
     """The record a writing tool call is about to write to: its first ``*_id``
     argument (``task_id``), else the run's record."""
     if isinstance(arguments, dict):
-        for name in (tool.parameters.get("properties") or {}):
+        for name in tool.parameters.get("properties") or {}:
             if name.endswith("_id") and isinstance(arguments.get(name), str):
                 return arguments[name]
     return run.record_id
@@ -576,9 +664,10 @@ def clean_record_id(record_id: str | None) -> str | None:
 
     cleaned = record_id.strip()
     if not cleaned:
-        raise UsageError("--task is empty (an empty variable in a script?)",
-                         hint="give a record id, e.g. --task T-1042, or leave --task out "
-                              "for a run tied to no record")
+        raise UsageError(
+            "--task is empty (an empty variable in a script?)",
+            hint="give a record id, e.g. --task T-1042, or leave --task out for a run tied to no record",
+        )
     return RECORD_ID.check(cleaned)
 
 
@@ -595,8 +684,7 @@ TERMINATED_BY: dict[int, str] = {
 
 def _hold_sigint() -> bool:
     """Block SIGINT in the main thread (a pending one is delivered on release)."""
-    if threading.current_thread() is not threading.main_thread() \
-            or not hasattr(signal, "pthread_sigmask"):
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         return False
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     return True
@@ -609,5 +697,3 @@ def _release_sigint(held: bool) -> None:
 
 def _raise_terminated(signum, frame):
     raise Terminated(signum)
-
-

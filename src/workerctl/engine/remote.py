@@ -103,7 +103,8 @@ def receive_comments(run: Run, records: Any) -> int:
         text = effect.get("text") if effect.get("by") != "output_mode" else run.output
         if not target or not text or store.get(target) is None:
             continue
-        _, created = store.add_comment(target, text, author=f"worker:{run.worker}",
-                                       run_id=run.id, key=effect.get("key"))
+        _, created = store.add_comment(
+            target, text, author=f"worker:{run.worker}", run_id=run.id, key=effect.get("key")
+        )
         new += created
     return new

@@ -22,8 +22,9 @@ def check_arguments(schema: dict, arguments: Any) -> list[str]:
     if not isinstance(arguments, dict):
         return [f"arguments must be an object, got {type(arguments).__name__}"]
     props: dict = schema.get("properties", {})
-    problems = [f"missing required argument {name!r}"
-                for name in schema.get("required", []) if name not in arguments]
+    problems = [
+        f"missing required argument {name!r}" for name in schema.get("required", []) if name not in arguments
+    ]
     for name, value in arguments.items():
         spec = props.get(name)
         if spec is None:

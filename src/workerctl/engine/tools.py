@@ -70,5 +70,3 @@ def summarize(value: Any, limit: int = 160) -> str:
 
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-

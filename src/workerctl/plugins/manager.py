@@ -92,8 +92,9 @@ class Registry:
 
     def link_rules(self) -> list[LinkRule]:
         """How records reach each other, as every record source declares it."""
-        return [rule for factory in self.record_sources.values()
-                for rule in getattr(factory, "link_rules", ())]
+        return [
+            rule for factory in self.record_sources.values() for rule in getattr(factory, "link_rules", ())
+        ]
 
     def owner_of_type(self, record_type: str) -> str | None:
         """The name of the record source that owns ``record_type``, if any."""
@@ -103,8 +104,7 @@ class Registry:
         return None
 
 
-def _add(registry: Registry, kind: str, table: dict[str, Any], name: object, value: Any,
-         plugin: str) -> None:
+def _add(registry: Registry, kind: str, table: dict[str, Any], name: object, value: Any, plugin: str) -> None:
     if not isinstance(name, str) or not name:
         registry.warnings.append(f"plugin {plugin!r} registered a {kind} without a name; ignored")
         return
@@ -131,16 +131,21 @@ TABLES = {
 def _registrar(registry: Registry, hook: str, plugin: str) -> Callable:
     kind = KINDS[hook]
     if hook == "register_tool_categories":
-        def register_category(name: str, description: str = "", *,
-                              needs_review: bool = False) -> None:
-            _add(registry, kind, registry.categories, name,
-                 ToolCategory(name, description, bool(needs_review)), plugin)
+
+        def register_category(name: str, description: str = "", *, needs_review: bool = False) -> None:
+            _add(
+                registry,
+                kind,
+                registry.categories,
+                name,
+                ToolCategory(name, description, bool(needs_review)),
+                plugin,
+            )
 
         return register_category
     table_name, name_attr = TABLES[hook]
     table = getattr(registry, table_name)
-    return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, ""), thing,
-                              plugin)
+    return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, ""), thing, plugin)
 
 
 def make_plugin_manager(extra_plugins: tuple = ()) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
@@ -205,9 +210,7 @@ def build_registry(extra_plugins: tuple = ()) -> Registry:
                 kwargs = {"register": _registrar(registry, hook, name)}
                 impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
             except Exception as exc:
-                registry.warnings.append(
-                    f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {exc}"
-                )
+                registry.warnings.append(f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {exc}")
     return registry
 
 
@@ -238,13 +241,16 @@ def plugin_commands(registry: Registry) -> dict[str, tuple[str, Any]]:
         try:
             function(cli=group)
         except Exception as exc:
-            registry.warnings.append(f"plugin {plugin!r} failed in register_commands: "
-                                     f"{type(exc).__name__}: {exc}")
+            registry.warnings.append(
+                f"plugin {plugin!r} failed in register_commands: {type(exc).__name__}: {exc}"
+            )
             continue
         for name, command in group.commands.items():
             if name in found:
-                registry.warnings.append(f"plugin {plugin!r} adds command {name!r}, already "
-                                         f"added by plugin {found[name][0]!r}; ignored")
+                registry.warnings.append(
+                    f"plugin {plugin!r} adds command {name!r}, already "
+                    f"added by plugin {found[name][0]!r}; ignored"
+                )
                 continue
             found[name] = (plugin, command)
     return found

@@ -60,8 +60,9 @@ class RecordBook:
 
         record = self.peek(RECORD_ID.check(record_id))
         if record is None:
-            raise NotFoundError(f"no record with id {record_id!r}",
-                                hint="'workerctl records list' shows the ids")
+            raise NotFoundError(
+                f"no record with id {record_id!r}", hint="'workerctl records list' shows the ids"
+            )
         return record
 
     def list(self, type: str | None = None) -> list[Record]:
@@ -83,15 +84,15 @@ class RecordBook:
         found = self._find(record_id)
         return found[0].comments(record_id) if found else []
 
-    def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
-                    key: str | None) -> tuple[Comment, bool]:
+    def add_comment(
+        self, record_id: str, text: str, *, author: str, run_id: str | None, key: str | None
+    ) -> tuple[Comment, bool]:
         found = self._find(record_id)
         if found is None:
             raise NotFoundError(f"no record with id {record_id!r}")
         return found[0].add_comment(record_id, text, author=author, run_id=run_id, key=key)
 
-    def import_records(self, items: builtins.list[Any], origin: str, *,
-                       dry_run: bool = False) -> ImportCheck:
+    def import_records(self, items: builtins.list[Any], origin: str, *, dry_run: bool = False) -> ImportCheck:
         """Send each record to the source that owns its type; returns what was (or, with
         ``dry_run``, would be) added and replaced.
 
@@ -106,8 +107,9 @@ class RecordBook:
             rtype = item.get("type") if isinstance(item, dict) else None
             source = owners.get(rtype) if isinstance(rtype, str) else None
             if source is None and isinstance(rtype, str) and rtype.strip():
-                problems.append(f"{where}: type: unknown record type {rtype!r} "
-                                f"(one of {', '.join(sorted(owners))})")
+                problems.append(
+                    f"{where}: type: unknown record type {rtype!r} (one of {', '.join(sorted(owners))})"
+                )
                 continue
             source = source or self.builtin()  # it reports a missing type or a non-mapping
             _, members, positions = batches.setdefault(source.name, (source, [], []))
@@ -120,16 +122,19 @@ class RecordBook:
             except ConfigError as bad:
                 problems.extend([str(p) for p in bad.problems] or [bad.message])
         if problems:
-            raise ConfigError(f"{origin}: {len(problems)} invalid record(s); nothing was "
-                              "imported:", [_Line(p) for p in problems],
-                              hint="fix the file and import it again (--dry-run checks it "
-                                   "without writing); each type belongs to the record source "
-                                   "that declares it")
+            raise ConfigError(
+                f"{origin}: {len(problems)} invalid record(s); nothing was imported:",
+                [_Line(p) for p in problems],
+                hint="fix the file and import it again (--dry-run checks it "
+                "without writing); each type belongs to the record source "
+                "that declares it",
+            )
         if not dry_run:
             for source, members, _ in batches.values():
                 source.import_records(members, origin)
-        return ImportCheck(added=[i for c in checks for i in c.added],
-                           replaced=[i for c in checks for i in c.replaced])
+        return ImportCheck(
+            added=[i for c in checks for i in c.added], replaced=[i for c in checks for i in c.replaced]
+        )
 
     def builtin(self) -> BuiltinRecordStore:
         for source in self.sources:

@@ -32,11 +32,21 @@ from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
 
 _OPT_STR = (str, type(None))
-RECORDS_SHAPE = tinydb_file("records", {"id": str, "type": str, "title": str,
-                                        "fields": dict, "links": dict}, others=True)
-COMMENTS_SHAPE = tinydb_file("comments", {"id": str, "record_id": str, "text": str,
-                                          "author": str, "created": str, "run_id": _OPT_STR,
-                                          "key": _OPT_STR})
+RECORDS_SHAPE = tinydb_file(
+    "records", {"id": str, "type": str, "title": str, "fields": dict, "links": dict}, others=True
+)
+COMMENTS_SHAPE = tinydb_file(
+    "comments",
+    {
+        "id": str,
+        "record_id": str,
+        "text": str,
+        "author": str,
+        "created": str,
+        "run_id": _OPT_STR,
+        "key": _OPT_STR,
+    },
+)
 
 
 def _now() -> str:
@@ -73,8 +83,10 @@ class BuiltinRecordStore(RecordSource):
 
     @property
     def _hint(self) -> str:
-        return (f"restore {self.path} from a backup, or move it aside and re-import your "
-                "records with 'workerctl records import FILE'")
+        return (
+            f"restore {self.path} from a backup, or move it aside and re-import your "
+            "records with 'workerctl records import FILE'"
+        )
 
     def _seed_files(self) -> list[Path]:
         folder = self.workspace.root / "records"
@@ -110,13 +122,13 @@ class BuiltinRecordStore(RecordSource):
 
     def _comments_table(self, record_id: str):
         path = self.comments_path(record_id)
-        return open_db(path, hint=self._comments_hint(path, record_id),
-                       shape=COMMENTS_SHAPE).table("comments")
+        return open_db(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE).table(
+            "comments"
+        )
 
     @staticmethod
     def _comments_hint(path: Path, record_id: str) -> str:
-        return (f"restore {path} from a backup, or move it aside (the comments on "
-                f"{record_id} are then lost)")
+        return f"restore {path} from a backup, or move it aside (the comments on {record_id} are then lost)"
 
     def get(self, record_id: str) -> Record | None:
         doc = self._data().get(record_id)
@@ -136,23 +148,34 @@ class BuiltinRecordStore(RecordSource):
         many runs have commented elsewhere; the key makes a retried run's write a no-op."""
         with self.lock:
             path = self.comments_path(record_id)
-            storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id),
-                                        shape=COMMENTS_SHAPE)
+            storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE)
             data = storage.read() or {"comments": {}}
             docs = data["comments"]  # TinyDB's layout: table -> id -> doc
             if key:
                 for existing in docs.values():
                     if existing.get("key") == key:
                         return Comment(**existing), False
-            comment = Comment(id=f"c-{len(docs) + 1}", record_id=record_id, text=text,
-                              author=author, created=created or _now(), run_id=run_id, key=key)
+            comment = Comment(
+                id=f"c-{len(docs) + 1}",
+                record_id=record_id,
+                text=text,
+                author=author,
+                created=created or _now(),
+                run_id=run_id,
+                key=key,
+            )
             docs[str(max((int(k) for k in docs), default=0) + 1)] = asdict(comment)
             storage.write(data)  # one read and one write (TinyDB's insert reads twice)
             return comment, True
 
-    def check_records(self, items: builtins.list[Any], origin: str,
-                      positions: builtins.list[int] | None = None, *,
-                      known: set[str] | None = None) -> ImportPlan:
+    def check_records(
+        self,
+        items: builtins.list[Any],
+        origin: str,
+        positions: builtins.list[int] | None = None,
+        *,
+        known: set[str] | None = None,
+    ) -> ImportPlan:
         """Validate every item (all problems, not the first) and say what an import
         would add and replace; nothing is written."""
         docs, comments, problems = [], [], []
@@ -172,22 +195,25 @@ class BuiltinRecordStore(RecordSource):
             docs.append(doc)
             comments.extend(seeded)
         if problems:
-            raise ConfigError(f"{origin}: {len(problems)} invalid record(s); nothing was "
-                              "imported:", [_Line(p) for p in problems],
-                              hint="fix the file and import it again (--dry-run checks it "
-                                   "without writing)")
+            raise ConfigError(
+                f"{origin}: {len(problems)} invalid record(s); nothing was imported:",
+                [_Line(p) for p in problems],
+                hint="fix the file and import it again (--dry-run checks it without writing)",
+            )
         existing = set(self._data()) if known is None else known
-        return ImportPlan(docs=docs, comments=comments,
-                          added=[d["id"] for d in docs if d["id"] not in existing],
-                          replaced=[d["id"] for d in docs if d["id"] in existing])
+        return ImportPlan(
+            docs=docs,
+            comments=comments,
+            added=[d["id"] for d in docs if d["id"] not in existing],
+            replaced=[d["id"] for d in docs if d["id"] in existing],
+        )
 
     def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records by id; returns (added, replaced)."""
         added = replaced = 0
         with self.lock:
             self._cache = None
-            storage = AtomicJSONStorage(self.path, hint=self._hint,
-                                        shape=RECORDS_SHAPE)
+            storage = AtomicJSONStorage(self.path, hint=self._hint, shape=RECORDS_SHAPE)
             data = storage.read() or {}
             records = {d["id"]: d for d in data.get("records", {}).values()}
             plan = self.check_records(items, origin, known=set(records))
@@ -206,11 +232,14 @@ class BuiltinRecordStore(RecordSource):
                 created = _plain(c.get("created"))
                 # a comment exported by 'records show --json' keeps its key: importing
                 # it back is a no-op, not a second copy
-                self.add_comment(record_id, str(c.get("text", "")),
-                                 author=str(c.get("author", "someone")),
-                                 run_id=c.get("run_id"),
-                                 key=c.get("key") or f"import:{record_id}:{created or ''}:{digest}",
-                                 created=str(created) if created else None)
+                self.add_comment(
+                    record_id,
+                    str(c.get("text", "")),
+                    author=str(c.get("author", "someone")),
+                    run_id=c.get("run_id"),
+                    key=c.get("key") or f"import:{record_id}:{created or ''}:{digest}",
+                    created=str(created) if created else None,
+                )
             self._cache = None
         return added, replaced
 
@@ -226,10 +255,14 @@ class BuiltinRecordStore(RecordSource):
 
 def _record_from_doc(doc: dict) -> Record:
     return Record(
-        id=doc["id"], type=doc["type"], title=doc.get("title", ""),
-        fields=dict(doc.get("fields", {})), links=dict(doc.get("links", {})),
+        id=doc["id"],
+        type=doc["type"],
+        title=doc.get("title", ""),
+        fields=dict(doc.get("fields", {})),
+        links=dict(doc.get("links", {})),
         safe_for_testing=bool(doc.get("safe_for_testing", False)),
-        restricted_to=doc.get("restricted_to"), source="builtin",
+        restricted_to=doc.get("restricted_to"),
+        source="builtin",
     )
 
 
@@ -276,23 +309,29 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
 
     if not RECORD_ID.ok(item["id"]):
         shown = item["id"] if len(item["id"]) <= 60 else item["id"][:57] + "..."
-        raise ConfigError(f"{where}: id: {shown!r} is not a valid record id (a record id is "
-                          f"{RECORD_ID.explain})")
+        raise ConfigError(
+            f"{where}: id: {shown!r} is not a valid record id (a record id is {RECORD_ID.explain})"
+        )
     if item["type"] not in BUILTIN_TYPES:
-        raise ConfigError(f"{where}: type: unknown record type {item['type']!r} "
-                          f"(one of {', '.join(BUILTIN_TYPES)})")
+        raise ConfigError(
+            f"{where}: type: unknown record type {item['type']!r} (one of {', '.join(BUILTIN_TYPES)})"
+        )
     links = item.get("links", {})
     if not isinstance(links, dict):
         raise ConfigError(f"{where}: links: must be a mapping like {{project: P-1}}")
     restricted = item.get("restricted_to")
-    if restricted is not None and not (isinstance(restricted, list)
-                                       and all(isinstance(w, str) for w in restricted)):
+    if restricted is not None and not (
+        isinstance(restricted, list) and all(isinstance(w, str) for w in restricted)
+    ):
         raise ConfigError(f"{where}: restricted_to: must be a list of worker names")
     comments = item.get("comments") or []
     doc = {
-        "id": item["id"], "type": item["type"], "title": item["title"],
+        "id": item["id"],
+        "type": item["type"],
+        "title": item["title"],
         "fields": _plain({k: v for k, v in item.items() if k not in RECORD_KEYS}),
-        "links": _plain(links), "safe_for_testing": bool(item.get("safe_for_testing", False)),
+        "links": _plain(links),
+        "safe_for_testing": bool(item.get("safe_for_testing", False)),
         "restricted_to": restricted,
     }
     return doc, [(item["id"], c) for c in comments if isinstance(c, dict)]
@@ -317,21 +356,26 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
         except FileNotFoundError:
             raise NotFoundError(f"{path}: no such file") from None
         if text is None:
-            raise ConfigError(f"{path}: cannot load records:", problems,
-                              hint="fix the file and run the command again")
+            raise ConfigError(
+                f"{path}: cannot load records:", problems, hint="fix the file and run the command again"
+            )
     data: Any
     if path.suffix == ".jsonl" or _looks_like_json_lines(text):
         _check_json_size(text, file)
-        data = [_load_json(line, file, number) for number, line
-                in enumerate(text.splitlines(), start=1) if line.strip()]
+        data = [
+            _load_json(line, file, number)
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
     elif path.suffix == ".json":
         _check_json_size(text, file)
         data = _load_json(text, file)
     else:
         data, _, problems = parse_yaml(text, file, RECORD_FILE, positions=False)
         if problems:
-            raise ConfigError(f"{path}: cannot load records:", problems,
-                              hint="fix the file and run the command again")
+            raise ConfigError(
+                f"{path}: cannot load records:", problems, hint="fix the file and run the command again"
+            )
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     elif isinstance(data, dict) and "id" in data:
@@ -346,9 +390,19 @@ def _check_json_size(text: str, file: str) -> None:
     from workerctl.workers.yaml_positions import RECORD_FILE
 
     if len(text) > RECORD_FILE.max_bytes:  # characters: at least as many bytes
-        raise ConfigError(f"{file}: cannot load records:", [Problem(
-            file, 1, 1, "(file)", f"more than {RECORD_FILE.max_bytes // (1024 * 1024)} MiB, "
-            "the limit for a record file", "split the records over several files")])
+        raise ConfigError(
+            f"{file}: cannot load records:",
+            [
+                Problem(
+                    file,
+                    1,
+                    1,
+                    "(file)",
+                    f"more than {RECORD_FILE.max_bytes // (1024 * 1024)} MiB, the limit for a record file",
+                    "split the records over several files",
+                )
+            ],
+        )
 
 
 def _load_json(text: str, file: str, line_offset: int = 1) -> Any:
@@ -359,22 +413,35 @@ def _load_json(text: str, file: str, line_offset: int = 1) -> Any:
         seen: dict = {}
         for key, value in items:
             if key in seen:
-                raise ConfigError(f"{file}: cannot load records:", [Problem(
-                    file, 1, 1, str(key), "key given twice in one object",
-                    "keep only one of them")])
+                raise ConfigError(
+                    f"{file}: cannot load records:",
+                    [Problem(file, 1, 1, str(key), "key given twice in one object", "keep only one of them")],
+                )
             seen[key] = value
         return seen
 
     try:
         return json.loads(text, object_pairs_hook=pairs)
     except RecursionError:
-        raise ConfigError(f"{file}: cannot load records:", [Problem(
-            file, 1, 1, "(json)", "nested too deeply to read", "flatten the structure")]) from None
+        raise ConfigError(
+            f"{file}: cannot load records:",
+            [Problem(file, 1, 1, "(json)", "nested too deeply to read", "flatten the structure")],
+        ) from None
     except ValueError as exc:
         line, col = getattr(exc, "lineno", 1) + line_offset - 1, getattr(exc, "colno", 1)
-        raise ConfigError(f"{file}: cannot load records:", [Problem(
-            file, line, col, "(json)", f"invalid JSON: {getattr(exc, 'msg', exc)}",
-            "fix the syntax at this position")]) from None
+        raise ConfigError(
+            f"{file}: cannot load records:",
+            [
+                Problem(
+                    file,
+                    line,
+                    col,
+                    "(json)",
+                    f"invalid JSON: {getattr(exc, 'msg', exc)}",
+                    "fix the syntax at this position",
+                )
+            ],
+        ) from None
 
 
 def _looks_like_json_lines(text: str) -> bool:

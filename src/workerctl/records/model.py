@@ -45,8 +45,11 @@ class LinkRule:
 
 # the built-in record types, their link keys, and the company → invoices look-up
 BUILTIN_LINK_RULES = (
-    *(LinkRule(key, rtype) for rtype in BUILTIN_TYPES
-      for key in (rtype, "companies" if rtype == "company" else rtype + "s")),
+    *(
+        LinkRule(key, rtype)
+        for rtype in BUILTIN_TYPES
+        for key in (rtype, "companies" if rtype == "company" else rtype + "s")
+    ),
     LinkRule("company", "invoice", from_type="company", reverse=True),
 )
 
@@ -137,12 +140,14 @@ class RecordSource(ABC):
         return []
 
     @abstractmethod
-    def add_comment(self, record_id: str, text: str, *, author: str, run_id: str | None,
-                    key: str | None) -> tuple[Comment, bool]:
+    def add_comment(
+        self, record_id: str, text: str, *, author: str, run_id: str | None, key: str | None
+    ) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
 
-    def check_records(self, items: builtins.list[Any], origin: str,
-                      positions: builtins.list[int] | None = None) -> ImportCheck:
+    def check_records(
+        self, items: builtins.list[Any], origin: str, positions: builtins.list[int] | None = None
+    ) -> ImportCheck:
         """Validate a batch of this source's records and say what importing it would
         add and replace; raise ``ConfigError`` naming every bad record (``positions``:
         where each item stands in the file, 1-based, for those messages). Nothing is
@@ -150,8 +155,10 @@ class RecordSource(ABC):
         if type(self).import_records is RecordSource.import_records:
             self.import_records(items, origin)  # refuses, saying why
         ids = [str(item.get("id")) for item in items]
-        return ImportCheck(added=[i for i in ids if self.get(i) is None],
-                           replaced=[i for i in ids if self.get(i) is not None])
+        return ImportCheck(
+            added=[i for i in ids if self.get(i) is None],
+            replaced=[i for i in ids if self.get(i) is not None],
+        )
 
     def import_records(self, items: builtins.list[dict], origin: str) -> tuple[int, int]:
         """Insert or replace records of this source's types; returns (added, replaced).
@@ -161,6 +168,8 @@ class RecordSource(ABC):
         """
         from workerctl.errors import UsageError
 
-        raise UsageError(f"record source {self.name!r} does not import records",
-                         hint=f"add {', '.join(self.record_types) or 'its'} records through "
-                              f"the {self.name} source's own tools")
+        raise UsageError(
+            f"record source {self.name!r} does not import records",
+            hint=f"add {', '.join(self.record_types) or 'its'} records through "
+            f"the {self.name} source's own tools",
+        )

@@ -49,13 +49,12 @@ def _id_of(item: Any, where: str) -> str:
         return item.strip()
     if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"].strip():
         return item["id"].strip()
-    raise UsageError(f"{where}: expected a record id or an object with an \"id\"")
+    raise UsageError(f'{where}: expected a record id or an object with an "id"')
 
 
 def record_document(record) -> dict[str, Any]:
     """A record as ``records list --json`` shows it (what ``--where`` sees)."""
-    return {**record.to_dict(), "status": record.fields.get("status"),
-            "due": record.fields.get("due")}
+    return {**record.to_dict(), "status": record.fields.get("status"), "due": record.fields.get("due")}
 
 
 def select(book: RecordBook, where: str | None, record_type: str | None = None) -> list[str]:
@@ -68,9 +67,11 @@ def select(book: RecordBook, where: str | None, record_type: str | None = None) 
     try:
         program = jq.compile(where)
     except ValueError as exc:
-        raise UsageError(f"--where: {str(exc).strip()}",
-                         hint="a jq expression over one record, e.g. "
-                              "--where '.status == \"open\" and .due < \"2026-12-01\"'") from None
+        raise UsageError(
+            f"--where: {str(exc).strip()}",
+            hint="a jq expression over one record, e.g. "
+            '--where \'.status == "open" and .due < "2026-12-01"\'',
+        ) from None
     chosen = []
     for record in records:
         doc = json.loads(json.dumps(record_document(record), default=str))

@@ -36,15 +36,27 @@ class BulkRerun:
 
     def to_dict(self) -> dict[str, Any]:
         run = self.plan.run
-        return {"run_id": run.id, "worker": run.worker, "record_id": run.record_id,
-                "error_kind": run.error.kind if run.error else None, "action": self.action,
-                "reason": self.reason, "new_run_id": self.new_run_id,
-                "new_status": self.new_status}
+        return {
+            "run_id": run.id,
+            "worker": run.worker,
+            "record_id": run.record_id,
+            "error_kind": run.error.kind if run.error else None,
+            "action": self.action,
+            "reason": self.reason,
+            "new_run_id": self.new_run_id,
+            "new_status": self.new_status,
+        }
 
 
-def plan_failed_reruns(history: History, flt: RunFilter, *, records: RecordBook,
-                       registry: Registry, workspace: Workspace,
-                       force: bool = False) -> list[BulkRerun]:
+def plan_failed_reruns(
+    history: History,
+    flt: RunFilter,
+    *,
+    records: RecordBook,
+    registry: Registry,
+    workspace: Workspace,
+    force: bool = False,
+) -> list[BulkRerun]:
     """The failed runs matching ``flt`` whose worker and record have no newer run,
     each with the rerun guard's decision."""
     newest: dict[tuple[str, str | None], str] = {}
@@ -58,24 +70,28 @@ def plan_failed_reruns(history: History, flt: RunFilter, *, records: RecordBook,
         pair = (doc["worker"], doc.get("record_id"))
         run = history.get(doc["id"])
         if newest.get(pair) != doc["id"] or pair in seen:
-            out.append(BulkRerun(RerunPlan(run, {}), "superseded",
-                                 f"a newer run of {run.worker} on "
-                                 f"{run.record_id or 'no record'} exists "
-                                 f"({newest.get(pair)})"))
+            out.append(
+                BulkRerun(
+                    RerunPlan(run, {}),
+                    "superseded",
+                    f"a newer run of {run.worker} on "
+                    f"{run.record_id or 'no record'} exists "
+                    f"({newest.get(pair)})",
+                )
+            )
             continue
         seen.add(pair)
-        plan = plan_rerun(run, history=history, records=records, registry=registry,
-                          workspace=workspace)
+        plan = plan_rerun(run, history=history, records=records, registry=registry, workspace=workspace)
         if plan.refusal and not force:
             out.append(BulkRerun(plan, "refused", plan.refusal))
         else:
-            out.append(BulkRerun(plan, "rerun", "forced: " + plan.refusal
-                                 if plan.refusal else ""))
+            out.append(BulkRerun(plan, "rerun", "forced: " + plan.refusal if plan.refusal else ""))
     return out
 
 
-def execute_reruns(engine: Engine, items: list[BulkRerun], *, force: bool,
-                   allow_repeat: bool = False) -> None:
+def execute_reruns(
+    engine: Engine, items: list[BulkRerun], *, force: bool, allow_repeat: bool = False
+) -> None:
     """Start each planned rerun in this process, one after the other; a start the
     duplicate guard refuses is reported as refused."""
     for item in items:
@@ -92,12 +108,12 @@ def execute_reruns(engine: Engine, items: list[BulkRerun], *, force: bool,
 def unfinished_matching(history: History, flt: RunFilter) -> list[dict]:
     """Summaries of the pending, queued or running runs matching ``flt``."""
     ids = set(history.unfinished())
-    return [doc for doc in history.iter_summaries(flt)
-            if doc["id"] in ids or doc["status"] in UNFINISHED]
+    return [doc for doc in history.iter_summaries(flt) if doc["id"] in ids or doc["status"] in UNFINISHED]
 
 
-def cancel_many(history: History, run_ids: list[str], by: str, *,
-                registry: Callable[[], Registry]) -> list[dict[str, Any]]:
+def cancel_many(
+    history: History, run_ids: list[str], by: str, *, registry: Callable[[], Registry]
+) -> list[dict[str, Any]]:
     """Cancel each run; one that finished meanwhile is reported, not an error."""
     from workerctl.runs.cancel import cancel_run
 
@@ -105,9 +121,14 @@ def cancel_many(history: History, run_ids: list[str], by: str, *,
     for run_id in run_ids:
         try:
             run = cancel_run(history, run_id, by=by, registry=registry)
-            out.append({"run_id": run_id, "cancelled": True, "status": run.status,
-                        "message": ""})
+            out.append({"run_id": run_id, "cancelled": True, "status": run.status, "message": ""})
         except WorkerctlError as exc:
-            out.append({"run_id": run_id, "cancelled": False,
-                        "status": history.get(run_id).status, "message": exc.message})
+            out.append(
+                {
+                    "run_id": run_id,
+                    "cancelled": False,
+                    "status": history.get(run_id).status,
+                    "message": exc.message,
+                }
+            )
     return out

@@ -23,8 +23,7 @@ if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
 
 
-def cancel_run(history: History, run_id: str, by: str, *,
-               registry: Callable[[], Registry]) -> Run:
+def cancel_run(history: History, run_id: str, by: str, *, registry: Callable[[], Registry]) -> Run:
     """A pending run's owner is only the process that asked for it, so it is not
     signalled; a queued or running run's owner is the process executing it, and
     it gets SIGTERM (the engine then stops between steps, killing any program)."""
@@ -32,8 +31,9 @@ def cancel_run(history: History, run_id: str, by: str, *,
 
     def mark(run: Run) -> None:
         if run.finished:
-            raise UsageError(f"run {run.id} is already {run.status}; only pending, queued "
-                             "or running runs can be cancelled")
+            raise UsageError(
+                f"run {run.id} is already {run.status}; only pending, queued or running runs can be cancelled"
+            )
         before.append(run.status)
         run.error = RunError("cancelled", f"cancelled by {by}", f"it was {run.status} when cancelled")
         run.move(CANCELLED)
@@ -44,19 +44,23 @@ def cancel_run(history: History, run_id: str, by: str, *,
         _cancel_remote(history, stored, remote, registry)
     run = history.update(run_id, mark)
     owner = run.owner or {}
-    if (before[0] in (QUEUED, RUNNING) and not owner.get("remote")
-            and owner.get("pid") not in (None, os.getpid())
-            and owner.get("host") == current_owner()["host"]):
+    if (
+        before[0] in (QUEUED, RUNNING)
+        and not owner.get("remote")
+        and owner.get("pid") not in (None, os.getpid())
+        and owner.get("host") == current_owner()["host"]
+    ):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(owner["pid"]), signal.SIGTERM)
     return run
 
 
-def _cancel_remote(history: History, run: Run, executor_name: str,
-                   registry: Callable[[], Registry]) -> None:
+def _cancel_remote(history: History, run: Run, executor_name: str, registry: Callable[[], Registry]) -> None:
     """Ask the remote executor (the task queue) to cancel its job first."""
     executor = as_remote(registry().executors.get(executor_name))
     if executor is None:
-        raise UsageError(f"run {run.id} runs on executor {executor_name!r}, which is not "
-                         "installed here; it cannot be cancelled from this machine")
+        raise UsageError(
+            f"run {run.id} runs on executor {executor_name!r}, which is not "
+            "installed here; it cannot be cancelled from this machine"
+        )
     executor.cancel(run, history.workspace)

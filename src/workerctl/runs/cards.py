@@ -11,10 +11,11 @@ from workerctl.runs.model import Run
 
 def effect_text(effect: dict[str, Any]) -> str:
     """One side effect in words: "comment c-4 on T-1042 (written)"."""
-    state = {"intended": "intended, not confirmed yet",
-             "unknown": "UNKNOWN: the process died during the write; "
-                        "settle it with 'workerctl ledger settle'",
-             "not_written": "not written (settled)"}.get(effect.get("state") or "")
+    state = {
+        "intended": "intended, not confirmed yet",
+        "unknown": "UNKNOWN: the process died during the write; settle it with 'workerctl ledger settle'",
+        "not_written": "not written (settled)",
+    }.get(effect.get("state") or "")
     if state is None:
         state = "written" if effect.get("created", True) else "already there, not written again"
     what = " ".join(x for x in (effect["kind"], effect.get("comment_id", "")) if x)
@@ -26,8 +27,9 @@ def _arguments(arguments: Any) -> str:
     import json
 
     if isinstance(arguments, dict):
-        return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}"
-                         for k, v in arguments.items())
+        return ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in arguments.items()
+        )
     return json.dumps(arguments, ensure_ascii=False, default=str)
 
 
@@ -37,8 +39,10 @@ def _time(iso: str | None) -> str:
 
 def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> str:
     lines = []
-    head = (f"{render.status_cell(run.status)}  run {render.colour(run.id, bold=True)}  "
-            f"worker {run.worker}  created {render.ago(run.created)} ({run.created})")
+    head = (
+        f"{render.status_cell(run.status)}  run {render.colour(run.id, bold=True)}  "
+        f"worker {run.worker}  created {render.ago(run.created)} ({run.created})"
+    )
     lines.append(head)
 
     def row(key: str, value: str) -> None:
@@ -46,32 +50,48 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
 
     if run.record_id:
         exists = {True: "still exists", False: "NO LONGER EXISTS", None: "unknown"}[
-            facts.get("record_exists")]
+            facts.get("record_exists")
+        ]
         title = f' "{run.record_title}"' if run.record_title else ""
-        row("record", f"{run.record_type or 'record'} {run.record_id}{title} ({exists}; "
-                      f"workerctl records show {run.record_id})")
+        row(
+            "record",
+            f"{run.record_type or 'record'} {run.record_id}{title} ({exists}; "
+            f"workerctl records show {run.record_id})",
+        )
     else:
         row("record", "none (a run tied to no record)")
-    row("trigger", run.trigger + (f" — {run.reason}" if run.reason else "")
-        + (" [test]" if run.test else "") + (f" [rerun of {run.rerun_of}]" if run.rerun_of else ""))
+    row(
+        "trigger",
+        run.trigger
+        + (f" — {run.reason}" if run.reason else "")
+        + (" [test]" if run.test else "")
+        + (f" [rerun of {run.rerun_of}]" if run.rerun_of else ""),
+    )
     row("executor", run.executor)
     drift = str(facts.get("worker_now"))
-    drift_text = {"unchanged": "worker unchanged since",
-                  "changed": f"worker CHANGED since (workerctl worker diff {run.worker} "
-                             f"--run {run.id})",
-                  "invalid now": "worker file is invalid now", "deleted": "worker deleted since"}
+    drift_text = {
+        "unchanged": "worker unchanged since",
+        "changed": f"worker CHANGED since (workerctl worker diff {run.worker} --run {run.id})",
+        "invalid now": "worker file is invalid now",
+        "deleted": "worker deleted since",
+    }
     row("config", f"{run.config_hash} ({drift_text.get(drift, drift)})")
     times = " → ".join(f"{t['status']} {_time(t['at'])}" for t in run.transitions)
     row("times", f"{times}  ({render.duration(run.duration)})")
     if run.usage:
-        used = (f"{run.usage['input_tokens']} input + {run.usage['output_tokens']} output "
-                f"tokens")
+        used = f"{run.usage['input_tokens']} input + {run.usage['output_tokens']} output tokens"
         cost = run.cost or {}
         if cost.get("amount") is not None:
-            used += (f"; estimated cost {cost['amount']:.4f} {cost['currency']} (price table "
-                     f"{cost['price_table']}"
-                     + (f"; no price for {', '.join(cost['unpriced_models'])}"
-                        if cost.get("unpriced_models") else "") + ")")
+            used += (
+                f"; estimated cost {cost['amount']:.4f} {cost['currency']} (price table "
+                f"{cost['price_table']}"
+                + (
+                    f"; no price for {', '.join(cost['unpriced_models'])}"
+                    if cost.get("unpriced_models")
+                    else ""
+                )
+                + ")"
+            )
         elif cost.get("error"):
             used += f"; no cost estimate: {cost['error']}"
         row("tokens", used)
@@ -86,24 +106,37 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
         recs = ", ".join(f"{r['type']} {r['id']}" for r in ctx.get("records", [])) or "none"
         row("context", f"sources {', '.join(ctx.get('sources', [])) or 'none'}; records {recs}")
         for miss in ctx.get("missing_links", []):
-            row("", f"missing: {miss['link']} {miss['id']} linked from {miss['from']}"
-                    + (f" ({miss['reason']})" if miss.get("reason") else ""))
+            row(
+                "",
+                f"missing: {miss['link']} {miss['id']} linked from {miss['from']}"
+                + (f" ({miss['reason']})" if miss.get("reason") else ""),
+            )
     judged = {(c["iteration"], c["name"]): c for c in facts.get("refused_calls", [])}
     if run.iterations:
         lines.append("  iterations")
         for it in run.iterations:
             usage = it.usage or {}
-            bits = [f"{usage['latency_ms']:g} ms" if usage.get("latency_ms") is not None else "",
-                    usage.get("model") or "",
-                    (f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
-                     if usage.get("input_tokens") is not None else "")]
+            bits = [
+                f"{usage['latency_ms']:g} ms" if usage.get("latency_ms") is not None else "",
+                usage.get("model") or "",
+                (
+                    f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
+                    if usage.get("input_tokens") is not None
+                    else ""
+                ),
+            ]
             lines.append(f"    {it.number}. " + " · ".join(b for b in bits if b))
             for call in it.tool_calls:
-                verdict = ("allowed" + (" ✓" if call.ok else " ✗")) if call.allowed else \
-                    render.colour("REFUSED", "failed")
-                lines.append(f"       tool {call.name}({render.cut(_arguments(call.arguments), 60)}) "
-                             f"[{call.category or 'unknown'}{', writes' if call.writes else ''}] "
-                             f"{verdict}")
+                verdict = (
+                    ("allowed" + (" ✓" if call.ok else " ✗"))
+                    if call.allowed
+                    else render.colour("REFUSED", "failed")
+                )
+                lines.append(
+                    f"       tool {call.name}({render.cut(_arguments(call.arguments), 60)}) "
+                    f"[{call.category or 'unknown'}{', writes' if call.writes else ''}] "
+                    f"{verdict}"
+                )
                 if call.reason:
                     lines.append(f"         {call.reason}")
                 suspect = judged.get((it.number, call.name)) if not call.allowed else None
@@ -112,12 +145,17 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
                 elif call.result_summary:
                     lines.append(f"         → {render.cut(call.result_summary, 100)}")
                 if call.records_read:
-                    lines.append("         read " + render.cut(", ".join(
-                        f"{r['type']} {r['id']}" for r in call.records_read), 100))
+                    lines.append(
+                        "         read "
+                        + render.cut(", ".join(f"{r['type']} {r['id']}" for r in call.records_read), 100)
+                    )
                 if call.records_written:
-                    lines.append("         wrote " + ", ".join(
-                        f"{w['kind']} on {w['type'] or 'record'} {w['id']}"
-                        for w in call.records_written))
+                    lines.append(
+                        "         wrote "
+                        + ", ".join(
+                            f"{w['kind']} on {w['type'] or 'record'} {w['id']}" for w in call.records_written
+                        )
+                    )
             if it.text and it.tool_calls:
                 lines.append(f"       says: {render.cut(it.text, 100)}")
             if it.stderr:
@@ -137,11 +175,14 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
             row("output", render.cut(run.preview, 100))
     if run.review:
         rv = run.review
-        row("review", f"{rv.verdict} by {rv.reviewer} {render.ago(rv.time)}"
-                      + (f" — {rv.note}" if rv.note else ""))
+        row(
+            "review",
+            f"{rv.verdict} by {rv.reviewer} {render.ago(rv.time)}" + (f" — {rv.note}" if rv.note else ""),
+        )
     elif facts.get("review_pending"):
-        row("review", render.colour("needs human review", "failed")
-            + f" (workerctl run review --id {run.id})")
+        row(
+            "review", render.colour("needs human review", "failed") + f" (workerctl run review --id {run.id})"
+        )
         for reason in run.review_reasons:
             row("", f"· {reason}")
     if run.status == "failed":
@@ -152,22 +193,36 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
 def _injection_lines(call: dict[str, Any]) -> list[str]:
     from workerctl.runs.injection import NEVER_WIDEN
 
-    where = (f"the request is in {call['source']}: \"{call['quote']}\"" if call.get("source")
-             else "no record text given to the run names it")
-    return [f"         {render.colour('POSSIBLE PROMPT INJECTION', 'failed')}: nothing in the "
-            f"worker's instructions asks for {call['name']}; {where}",
-            f"         {NEVER_WIDEN}"]
+    where = (
+        f'the request is in {call["source"]}: "{call["quote"]}"'
+        if call.get("source")
+        else "no record text given to the run names it"
+    )
+    return [
+        f"         {render.colour('POSSIBLE PROMPT INJECTION', 'failed')}: nothing in the "
+        f"worker's instructions asks for {call['name']}; {where}",
+        f"         {NEVER_WIDEN}",
+    ]
 
 
-VERDICT_MARK = {"pass": "✓ pass", "fail": "✗ fail", "cannot_tell": "? cannot tell",
-                "cannot tell": "? cannot tell"}
+VERDICT_MARK = {
+    "pass": "✓ pass",
+    "fail": "✗ fail",
+    "cannot_tell": "? cannot tell",
+    "cannot tell": "? cannot tell",
+}
 # in the troubleshooting walk a verdict says whether the step found the cause
-CAUSE_MARK = {"pass": "✓ pass: not the cause", "fail": "✗ fail: the cause is here",
-              "cannot_tell": "? cannot tell", "cannot tell": "? cannot tell"}
+CAUSE_MARK = {
+    "pass": "✓ pass: not the cause",
+    "fail": "✗ fail: the cause is here",
+    "cannot_tell": "? cannot tell",
+    "cannot tell": "? cannot tell",
+}
 
 
-def check_lines(number: int | str, check, *, evidence: list[str], action: str = "",
-                marks: dict[str, str] = VERDICT_MARK) -> list[str]:
+def check_lines(
+    number: int | str, check, *, evidence: list[str], action: str = "", marks: dict[str, str] = VERDICT_MARK
+) -> list[str]:
     verdict = render.colour(marks.get(check.verdict, check.verdict), check.verdict)
     lines = [f"{number}. {check.title}  [{verdict}]"]
     lines.extend(f"     · {line}" for line in evidence)
@@ -178,11 +233,17 @@ def check_lines(number: int | str, check, *, evidence: list[str], action: str = 
 
 def troubleshooting_text(report) -> list[list[str]]:
     """The walk as blocks: one per step, then the causes, then the rerun advice."""
-    blocks = [check_lines(n, step, evidence=step.evidence, action=step.action, marks=CAUSE_MARK)
-              for n, step in enumerate(report.steps, start=1)]
+    blocks = [
+        check_lines(n, step, evidence=step.evidence, action=step.action, marks=CAUSE_MARK)
+        for n, step in enumerate(report.steps, start=1)
+    ]
     causes = ["Causes to rule out (" + ", ".join(c.title for c in report.causes) + "):"]
-    marks = {"pass": "✓ ruled out", "fail": "✗ the cause", "cannot_tell": "? cannot tell",
-             "cannot tell": "? cannot tell"}
+    marks = {
+        "pass": "✓ ruled out",
+        "fail": "✗ the cause",
+        "cannot_tell": "? cannot tell",
+        "cannot tell": "? cannot tell",
+    }
     for cause in report.causes:
         mark = render.colour(marks.get(cause.verdict, cause.verdict), cause.verdict)
         causes.append(f"   {cause.title:<22} {mark}  {'; '.join(cause.evidence)}")
@@ -199,17 +260,22 @@ def troubleshooting_text(report) -> list[list[str]]:
 
 
 def review_text(run: Run, items, human: dict[str, str]) -> list[str]:
-    lines = [f"Review of run {run.id} ({run.worker}"
-             + (f" on {run.record_id}" if run.record_id else "") + f", {run.status})"]
+    lines = [
+        f"Review of run {run.id} ({run.worker}"
+        + (f" on {run.record_id}" if run.record_id else "")
+        + f", {run.status})"
+    ]
     for n, item in enumerate(items, start=1):
         lines.extend(check_lines(n, item, evidence=item.evidence))
     start = len(items) + 1
     for offset, (key, title) in enumerate(human.items()):
         lines.append(f"{start + offset}. {title}  [a person decides: --{key.replace('_', '-')}]")
     if run.needs_review:
-        lines.append("This output can influence a customer response, an invoice, a project "
-                     "update or a support decision: read the source record before acting on it"
-                     + (f" (workerctl records show {run.record_id})." if run.record_id else "."))
+        lines.append(
+            "This output can influence a customer response, an invoice, a project "
+            "update or a support decision: read the source record before acting on it"
+            + (f" (workerctl records show {run.record_id})." if run.record_id else ".")
+        )
         lines.extend(f"   · {reason}" for reason in run.review_reasons)
     return lines
 
@@ -226,10 +292,15 @@ def event_line(event) -> str:
         return line
     if event.kind == "iteration":
         usage = data.get("usage") or {}
-        bits = [f"{usage['latency_ms']:g} ms" if usage.get("latency_ms") is not None else "",
-                usage.get("model") or "",
-                (f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
-                 if usage.get("input_tokens") is not None else "")]
+        bits = [
+            f"{usage['latency_ms']:g} ms" if usage.get("latency_ms") is not None else "",
+            usage.get("model") or "",
+            (
+                f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
+                if usage.get("input_tokens") is not None
+                else ""
+            ),
+        ]
         line = f"{stamp}  iteration {data['number']}"
         shown = " · ".join(b for b in bits if b)
         if shown:
@@ -237,12 +308,16 @@ def event_line(event) -> str:
         if data.get("text"):
             line += f" — says: {render.cut(data['text'], 80)}"
         return line
-    verdict = ("allowed" + (" ✓" if data["ok"] else " ✗")) if data["allowed"] else \
-        render.colour("REFUSED", "failed")
-    line = (f"{stamp}    tool {data['name']}({render.cut(_arguments(data['arguments']), 60)}) "
-            f"[{data['category'] or 'unknown'}{', writes' if data['writes'] else ''}] {verdict}")
-    tail = data.get("reason") or (f"→ {data['result_summary']}" if data.get("result_summary")
-                                  else "")
+    verdict = (
+        ("allowed" + (" ✓" if data["ok"] else " ✗"))
+        if data["allowed"]
+        else render.colour("REFUSED", "failed")
+    )
+    line = (
+        f"{stamp}    tool {data['name']}({render.cut(_arguments(data['arguments']), 60)}) "
+        f"[{data['category'] or 'unknown'}{', writes' if data['writes'] else ''}] {verdict}"
+    )
+    tail = data.get("reason") or (f"→ {data['result_summary']}" if data.get("result_summary") else "")
     return line + (f"  {render.cut(tail, 80)}" if tail else "")
 
 
@@ -252,8 +327,7 @@ def _step_cell(step: dict[str, Any] | None) -> list[str]:
     lines = []
     for call in step["tool_calls"]:
         mark = ("✓" if call["ok"] else "✗") if call["allowed"] else "REFUSED"
-        lines.append(f"tool {call['name']}({render.cut(_arguments(call['arguments']), 36)}) "
-                     f"{mark}")
+        lines.append(f"tool {call['name']}({render.cut(_arguments(call['arguments']), 36)}) {mark}")
     if step["text"] is not None:
         lines.append(f"final: {render.cut(step['text'], 44)}")
     if step.get("input_tokens") is not None:
@@ -274,26 +348,27 @@ def _config_value(value: Any) -> str:
 
     if value is None:
         return "(none)"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                          default=str)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def run_diff_text(diff: dict[str, Any]) -> str:
     """``run diff A B`` for a person: configuration, steps side by side, output, figures."""
     a, b = diff["a"], diff["b"]
-    lines = [f"A {a['id']}  {render.status_cell(a['status'])}  {a['worker']} on "
-             f"{a['record_id'] or 'no record'}"
-             + (f"  ({a['error_kind']})" if a["error_kind"] else ""),
-             f"B {b['id']}  {render.status_cell(b['status'])}  {b['worker']} on "
-             f"{b['record_id'] or 'no record'}"
-             + (f"  ({b['error_kind']})" if b["error_kind"] else "")]
+    lines = [
+        f"A {a['id']}  {render.status_cell(a['status'])}  {a['worker']} on "
+        f"{a['record_id'] or 'no record'}" + (f"  ({a['error_kind']})" if a["error_kind"] else ""),
+        f"B {b['id']}  {render.status_cell(b['status'])}  {b['worker']} on "
+        f"{b['record_id'] or 'no record'}" + (f"  ({b['error_kind']})" if b["error_kind"] else ""),
+    ]
     config = diff["config"]
     lines.append("")
     if config["same"]:
         lines.append(f"configuration: the same ({config['config_hash']['a']})")
     else:
-        lines.append(f"configuration: {config['config_hash']['a']} → "
-                     f"{config['config_hash']['b']}; changed: {', '.join(config['changed'])}")
+        lines.append(
+            f"configuration: {config['config_hash']['a']} → "
+            f"{config['config_hash']['b']}; changed: {', '.join(config['changed'])}"
+        )
         for key, values in config["fields"].items():
             if key == "instructions":
                 continue
@@ -301,16 +376,20 @@ def run_diff_text(diff: dict[str, Any]) -> str:
         if config["instructions_diff"]:
             lines.extend(f"  {line}" for line in config["instructions_diff"].rstrip().splitlines())
     record = diff["record"]
-    lines.append("record: " + ("the same" if record["same"] else "different, or changed between "
-                                                                 "the runs"))
+    lines.append("record: " + ("the same" if record["same"] else "different, or changed between the runs"))
     lines.append("")
     rows = []
     for it in diff["iterations"]:
         left, right = _step_cell(it["a"]), _step_cell(it["b"])
         for n in range(max(len(left), len(right))):
-            rows.append([str(it["number"]) if n == 0 else "",
-                         "" if n or it["same"] else "≠",
-                         left[n] if n < len(left) else "", right[n] if n < len(right) else ""])
+            rows.append(
+                [
+                    str(it["number"]) if n == 0 else "",
+                    "" if n or it["same"] else "≠",
+                    left[n] if n < len(left) else "",
+                    right[n] if n < len(right) else "",
+                ]
+            )
     if rows:
         lines.append(render.table(rows, ["it.", "", f"A {a['id']}", f"B {b['id']}"]))
     else:
@@ -324,14 +403,17 @@ def run_diff_text(diff: dict[str, Any]) -> str:
         lines.extend(f"  {line}" for line in output["diff"].rstrip().splitlines())
     lines.append("")
     dur = diff["duration"]
-    lines.append(f"duration: {render.duration(dur['a'])} → {render.duration(dur['b'])} "
-                 f"({_signed(dur['delta'], ' s')})")
+    lines.append(
+        f"duration: {render.duration(dur['a'])} → {render.duration(dur['b'])} ({_signed(dur['delta'], ' s')})"
+    )
     tin, tout = diff["tokens"]["input"], diff["tokens"]["output"]
     if tin["a"] is not None or tin["b"] is not None:
-        lines.append(f"tokens: input {tin['a'] if tin['a'] is not None else '-'} → "
-                     f"{tin['b'] if tin['b'] is not None else '-'} ({_signed(tin['delta'])}), "
-                     f"output {tout['a'] if tout['a'] is not None else '-'} → "
-                     f"{tout['b'] if tout['b'] is not None else '-'} ({_signed(tout['delta'])})")
+        lines.append(
+            f"tokens: input {tin['a'] if tin['a'] is not None else '-'} → "
+            f"{tin['b'] if tin['b'] is not None else '-'} ({_signed(tin['delta'])}), "
+            f"output {tout['a'] if tout['a'] is not None else '-'} → "
+            f"{tout['b'] if tout['b'] is not None else '-'} ({_signed(tout['delta'])})"
+        )
     else:
         lines.append("tokens: none reported by either run's executor")
     cost = diff["cost"]

@@ -31,22 +31,30 @@ def worker_now(workspace: Workspace, registry: Registry, name: str) -> tuple[str
     return wf.worker.config_hash, "valid"
 
 
-def changes_since(run: Run, *, workspace: Workspace, registry: Registry,
-                  records: RecordBook) -> dict[str, Any]:
+def changes_since(
+    run: Run, *, workspace: Workspace, registry: Registry, records: RecordBook
+) -> dict[str, Any]:
     """Worker configuration, record and plugins now, against the run's."""
     now_hash, _ = worker_now(workspace, registry, run.worker)
-    changes: dict[str, Any] = {"worker": {"then": run.config_hash, "now": now_hash,
-                                          "changed": now_hash != run.config_hash}}
+    changes: dict[str, Any] = {
+        "worker": {"then": run.config_hash, "now": now_hash, "changed": now_hash != run.config_hash}
+    }
     if run.record_id:
         record = records.peek(run.record_id)
         now_fp = record.fingerprint() if record else None
-        changes["record"] = {"then": run.record_fingerprint, "now": now_fp,
-                             "changed": now_fp != run.record_fingerprint}
+        changes["record"] = {
+            "then": run.record_fingerprint,
+            "now": now_fp,
+            "changed": now_fp != run.record_fingerprint,
+        }
     else:
         changes["record"] = {"then": None, "now": None, "changed": False}
     now_plugins = registry.fingerprint()
-    diff = sorted(k for k in set(now_plugins) | set(run.plugins or {})
-                  if now_plugins.get(k) != (run.plugins or {}).get(k))
+    diff = sorted(
+        k
+        for k in set(now_plugins) | set(run.plugins or {})
+        if now_plugins.get(k) != (run.plugins or {}).get(k)
+    )
     changes["plugins"] = {"changed": bool(run.plugins) and bool(diff), "which": diff}
     changes["anything"] = any(c["changed"] for c in changes.values() if isinstance(c, dict))
     return changes
@@ -59,18 +67,25 @@ def earlier_side_effects(run: Run, history: History) -> list[dict[str, Any]]:
     from workerctl.runs.ledger import effect_state
 
     if not run.record_id:
-        return [{"run_id": run.id, "state": effect_state(e, run.finished), **e}
-                for e in run.side_effects]
+        return [{"run_id": run.id, "state": effect_state(e, run.finished), **e} for e in run.side_effects]
     out = []
     for effect in history.ledger.effects(run.record_id, run.worker):
-        out.append({**(effect.detail or {}), "run_id": effect.run_id, "state": effect.state,
-                    "kind": effect.kind, "record_id": effect.target, "key": effect.step,
-                    "at": effect.committed_at or effect.at, "settled": effect.settled})
+        out.append(
+            {
+                **(effect.detail or {}),
+                "run_id": effect.run_id,
+                "state": effect.state,
+                "kind": effect.kind,
+                "record_id": effect.target,
+                "key": effect.step,
+                "at": effect.committed_at or effect.at,
+                "settled": effect.settled,
+            }
+        )
     return out
 
 
-def card_facts(run: Run, *, workspace: Workspace, registry: Registry,
-               records: RecordBook) -> dict[str, Any]:
+def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: RecordBook) -> dict[str, Any]:
     """What the card says beyond the stored run: does the record still exist, did the
     worker change since, is a review still owed, which refused tool calls look like
     prompt injection."""
@@ -82,8 +97,10 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry,
         worker_state = "unchanged" if current_hash == run.config_hash else "changed"
     else:
         worker_state = "invalid now" if state == "invalid" else "deleted"
-    return {"record_exists": record_exists, "worker_now": worker_state,
-            "current_config_hash": current_hash,
-            "review_pending": bool(run.needs_review and run.review is None
-                                   and run.status == COMPLETED),
-            "refused_calls": [c.to_dict() for c in refused_calls(run, records)]}
+    return {
+        "record_exists": record_exists,
+        "worker_now": worker_state,
+        "current_config_hash": current_hash,
+        "review_pending": bool(run.needs_review and run.review is None and run.status == COMPLETED),
+        "refused_calls": [c.to_dict() for c in refused_calls(run, records)],
+    }

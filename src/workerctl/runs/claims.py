@@ -35,13 +35,15 @@ VERBS: dict[str, tuple[str, ...]] = {}
 for _kinds, _words in (
     (("comment",), "comment annotate post"),
     (("comment", "send"), "reply"),
-    (("send",), "send email e-mail mail message notify inform forward contact ping tell "
-                "text"),
-    (("update",), "update change modify edit set mark close reopen resolve reassign assign "
-                  "unassign move reschedule postpone defer delay extend rename tag label "
-                  "prioritize prioritise escalate complete approve reject refund pay adjust "
-                  "correct merge lock unlock upgrade downgrade bump shift raise lower "
-                  "transfer convert"),
+    (("send",), "send email e-mail mail message notify inform forward contact ping tell text"),
+    (
+        ("update",),
+        "update change modify edit set mark close reopen resolve reassign assign "
+        "unassign move reschedule postpone defer delay extend rename tag label "
+        "prioritize prioritise escalate complete approve reject refund pay adjust "
+        "correct merge lock unlock upgrade downgrade bump shift raise lower "
+        "transfer convert",
+    ),
     (("create",), "create add file log book schedule register issue"),
     (("update", "delete"), "cancel"),
     (("delete",), "delete remove archive purge discard erase drop"),
@@ -49,57 +51,193 @@ for _kinds, _words in (
     for _word in _words.split():
         VERBS[_word] = _kinds
 
-IRREGULAR = {"send": ("sent",), "set": ("set",), "tell": ("told",), "pay": ("paid",),
-             "file": ("filed",), "cancel": ("cancelled", "canceled"),
-             "label": ("labelled", "labeled"), "log": ("logged",), "tag": ("tagged",),
-             "drop": ("dropped",), "ping": ("pinged",), "e-mail": ("e-mailed",)}
+IRREGULAR = {
+    "send": ("sent",),
+    "set": ("set",),
+    "tell": ("told",),
+    "pay": ("paid",),
+    "file": ("filed",),
+    "cancel": ("cancelled", "canceled"),
+    "label": ("labelled", "labeled"),
+    "log": ("logged",),
+    "tag": ("tagged",),
+    "drop": ("dropped",),
+    "ping": ("pinged",),
+    "e-mail": ("e-mailed",),
+}
 DOUBLE = {"log", "tag", "drop", "cancel", "label"}
 # words that say what was written: "added a comment" is a comment, "added a field" an update
 COMMENT_NOUNS = {"comment", "comments", "note", "notes", "reply", "replies", "remark"}
 # what a worker makes of its own output: "created a summary", "completed the review"
 # describe the answer itself, not a write
-OUTPUT_NOUNS = {"summary", "summaries", "draft", "report", "overview", "analysis", "outline",
-                "breakdown", "review", "assessment", "triage", "answer", "output", "below",
-                "above", "checklist"}
+OUTPUT_NOUNS = {
+    "summary",
+    "summaries",
+    "draft",
+    "report",
+    "overview",
+    "analysis",
+    "outline",
+    "breakdown",
+    "review",
+    "assessment",
+    "triage",
+    "answer",
+    "output",
+    "below",
+    "above",
+    "checklist",
+}
 OUTPUT_VERBS = {"create", "add", "complete", "write", "compile", "issue", "log"}
-STATES = {"closed", "resolved", "done", "completed", "fixed", "paid", "refunded",
-          "cancelled", "canceled", "approved", "rejected", "archived", "deleted", "sent",
-          "scheduled", "rescheduled", "assigned", "reassigned", "updated"}
+STATES = {
+    "closed",
+    "resolved",
+    "done",
+    "completed",
+    "fixed",
+    "paid",
+    "refunded",
+    "cancelled",
+    "canceled",
+    "approved",
+    "rejected",
+    "archived",
+    "deleted",
+    "sent",
+    "scheduled",
+    "rescheduled",
+    "assigned",
+    "reassigned",
+    "updated",
+}
 
 SELF = {"i", "we", "i've", "we've", "i'm", "we're", "i'll", "we'll", "i'd", "we'd"}
-AUX = {"have", "has", "had", "am", "are", "is", "was", "were", "be", "been", "being", "will",
-       "shall", "going", "to", "got", "gets", "get", "now", "just", "also", "already",
-       "successfully", "then", "finally", "both", "each", "today", "meanwhile", "so",
-       "therefore", "accordingly", "as", "requested", "all", "this", "run"}
+AUX = {
+    "have",
+    "has",
+    "had",
+    "am",
+    "are",
+    "is",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "will",
+    "shall",
+    "going",
+    "to",
+    "got",
+    "gets",
+    "get",
+    "now",
+    "just",
+    "also",
+    "already",
+    "successfully",
+    "then",
+    "finally",
+    "both",
+    "each",
+    "today",
+    "meanwhile",
+    "so",
+    "therefore",
+    "accordingly",
+    "as",
+    "requested",
+    "all",
+    "this",
+    "run",
+}
 BE = {"was", "were", "been", "got", "gotten", "is", "are", "be"}
 FUTURE = {"will", "shall", "'ll", "i'll", "we'll", "going"}
 # a clause with any of these suggests, hedges, asks, denies or supposes: not a claim
-NOT_A_CLAIM = {"should", "could", "would", "can", "may", "might", "must", "please",
-               "suggest", "suggests", "suggested", "recommend", "recommends", "recommended",
-               "need", "needs", "not", "never", "no", "cannot", "can't", "couldn't",
-               "won't", "wouldn't", "shouldn't", "didn't", "don't", "doesn't", "haven't",
-               "hasn't", "wasn't", "weren't", "isn't", "aren't", "if", "unless", "whether",
-               "once", "until", "ask", "asks", "consider", "want", "wants", "able",
-               "unable", "nothing", "neither", "nor", "without", "instead", "propose",
-               "proposed", "draft", "let", "lets"}
+NOT_A_CLAIM = {
+    "should",
+    "could",
+    "would",
+    "can",
+    "may",
+    "might",
+    "must",
+    "please",
+    "suggest",
+    "suggests",
+    "suggested",
+    "recommend",
+    "recommends",
+    "recommended",
+    "need",
+    "needs",
+    "not",
+    "never",
+    "no",
+    "cannot",
+    "can't",
+    "couldn't",
+    "won't",
+    "wouldn't",
+    "shouldn't",
+    "didn't",
+    "don't",
+    "doesn't",
+    "haven't",
+    "hasn't",
+    "wasn't",
+    "weren't",
+    "isn't",
+    "aren't",
+    "if",
+    "unless",
+    "whether",
+    "once",
+    "until",
+    "ask",
+    "asks",
+    "consider",
+    "want",
+    "wants",
+    "able",
+    "unable",
+    "nothing",
+    "neither",
+    "nor",
+    "without",
+    "instead",
+    "propose",
+    "proposed",
+    "draft",
+    "let",
+    "lets",
+}
 SPLIT = {"and", "then", "but", "so", "also", "while", "plus"}
 WORKER_AGENTS = {"me", "us", "the worker", "this worker", "this run", "workerctl"}
 
 STRONG_NEXT_STEP = re.compile(
     r"\b(?:next steps?|next actions?|suggest(?:s|ed|ion|ions)?|recommend(?:s|ed|ation|"
-    r"ations)?|follow[- ]?up|to do)\b", re.I)
+    r"ations)?|follow[- ]?up|to do)\b",
+    re.I,
+)
 NEXT_STEP = re.compile(
     r"\b(?:next steps?|next actions?|suggest(?:s|ed|ion|ions)?|recommend(?:s|ed|ation|"
     r"ations)?|should|please|ask|follow[- ]?up|confirm|escalate|check|decide|retry|rerun|"
-    r"contact|to do|needs? to)\b", re.I)
+    r"contact|to do|needs? to)\b",
+    re.I,
+)
 INABILITY = re.compile(
     r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|blocked|"
-    r"failed to|did not finish|no access)\b", re.I)
+    r"failed to|did not finish|no access)\b",
+    re.I,
+)
 PAST_TIME = re.compile(
     r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
     r"[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}|ago|yesterday|"
     r"last (?:week|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
-    r"earlier|previously|originally|in the past)\b", re.I)
+    r"earlier|previously|originally|in the past)\b",
+    re.I,
+)
 QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”")
 LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*")
 WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?(?:['’][a-z]+)?|[,;:()]")
@@ -182,7 +320,7 @@ def _kinds_for(base: str, clause: list[str]) -> tuple[str, ...]:
 
 
 def _agent_is_other(clause: list[str], at: int) -> bool:
-    rest = " ".join(clause[at + 1:])
+    rest = " ".join(clause[at + 1 :])
     match = re.search(r"\bby ((?:the |this )?[\w'-]+)", rest)
     return match is not None and match.group(1) not in WORKER_AGENTS
 
@@ -194,7 +332,7 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
         plain = QUOTED.sub(" ", sentence)
         label = LABEL.match(plain)
         if label and len(label.group(1).split()) <= 5:
-            plain = plain[label.end():]
+            plain = plain[label.end() :]
         words = [w.lower().replace("’", "'") for w in WORD.findall(plain)]
         subject = None  # "self" or "other": who the clauses of this sentence are about
         for clause in _clauses(words):

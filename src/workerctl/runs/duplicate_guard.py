@@ -53,10 +53,16 @@ class GuardDecision:
         return self.verdict in (REPEAT, IN_PROGRESS)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "allowed": self.allowed, "worker": self.worker,
-                "record_id": self.record_id, "message": self.message,
-                "effects": [e.to_dict() for e in self.effects], "running": list(self.running),
-                "changed": list(self.changed)}
+        return {
+            "verdict": self.verdict,
+            "allowed": self.allowed,
+            "worker": self.worker,
+            "record_id": self.record_id,
+            "message": self.message,
+            "effects": [e.to_dict() for e in self.effects],
+            "running": list(self.running),
+            "changed": list(self.changed),
+        }
 
 
 class DuplicateRefused(WorkerctlError):
@@ -67,18 +73,28 @@ class DuplicateRefused(WorkerctlError):
     def __init__(self, decision: GuardDecision) -> None:
         if decision.verdict == UNKNOWN_EFFECT:
             first = decision.effects[0]
-            hint = (f"see what is known with 'workerctl ledger list --record "
-                    f"{decision.record_id} --state unknown', check the record, then "
-                    f"'workerctl ledger settle {first.run_id} --written' (or --not-written)")
+            hint = (
+                f"see what is known with 'workerctl ledger list --record "
+                f"{decision.record_id} --state unknown', check the record, then "
+                f"'workerctl ledger settle {first.run_id} --written' (or --not-written)"
+            )
         else:
             hint = "pass --allow-repeat to run it anyway"
         super().__init__(decision.message, hint=hint)
         self.decision = decision
 
 
-def check(history: History, *, worker: str, record_id: str | None, config_hash: str,
-          record_fingerprint: str | None, may_write: bool, allow_repeat: bool = False,
-          ledger: Ledger | None = None) -> GuardDecision:
+def check(
+    history: History,
+    *,
+    worker: str,
+    record_id: str | None,
+    config_hash: str,
+    record_fingerprint: str | None,
+    may_write: bool,
+    allow_repeat: bool = False,
+    ledger: Ledger | None = None,
+) -> GuardDecision:
     """Decide whether a run of ``worker`` on ``record_id`` may start now.
 
     Call it under ``history.lock`` together with ``history.create`` (the engine
@@ -89,38 +105,65 @@ def check(history: History, *, worker: str, record_id: str | None, config_hash: 
     ledger = ledger or history.ledger
     running = tuple(_running_on(history, worker, record_id))
     effects = ledger.effects(record_id, worker)
-    unknown = tuple(e for e in effects if e.state == UNKNOWN
-                    or (e.state == INTENDED and not history.marker_path(e.run_id).exists()))
+    unknown = tuple(
+        e
+        for e in effects
+        if e.state == UNKNOWN or (e.state == INTENDED and not history.marker_path(e.run_id).exists())
+    )
     if unknown:
         first = unknown[0]
         return GuardDecision(
-            UNKNOWN_EFFECT, worker, record_id, effects=unknown, running=running,
-            message=(f"{worker} on {record_id}: {len(unknown)} side effect(s) of an earlier run "
-                     f"are unknown ({first.describe()}): its process died between intending "
-                     "the write and confirming it. Settle it before running again"))
+            UNKNOWN_EFFECT,
+            worker,
+            record_id,
+            effects=unknown,
+            running=running,
+            message=(
+                f"{worker} on {record_id}: {len(unknown)} side effect(s) of an earlier run "
+                f"are unknown ({first.describe()}): its process died between intending "
+                "the write and confirming it. Settle it before running again"
+            ),
+        )
     if running:
         if allow_repeat:
             return GuardDecision(REPEAT_ALLOWED, worker, record_id, running=running)
         return GuardDecision(
-            IN_PROGRESS, worker, record_id, running=running,
-            message=(f"{worker} on {record_id}: run {running[0]} is executing now and may "
-                     "write the same output; not started"))
+            IN_PROGRESS,
+            worker,
+            record_id,
+            running=running,
+            message=(
+                f"{worker} on {record_id}: run {running[0]} is executing now and may "
+                "write the same output; not started"
+            ),
+        )
     written = [e for e in effects if e.written]
     if not written:
         return GuardDecision(RUN, worker, record_id)
     last = written[-1]
-    changed = tuple(what for what, now, then in (
-        ("record", record_fingerprint, last.record_fingerprint),
-        ("worker", config_hash, last.config_hash)) if then is not None and now != then)
+    changed = tuple(
+        what
+        for what, now, then in (
+            ("record", record_fingerprint, last.record_fingerprint),
+            ("worker", config_hash, last.config_hash),
+        )
+        if then is not None and now != then
+    )
     if changed:
         return GuardDecision(RUN, worker, record_id, effects=(last,), changed=changed)
     if allow_repeat:
         return GuardDecision(REPEAT_ALLOWED, worker, record_id, effects=(last,))
     return GuardDecision(
-        REPEAT, worker, record_id, effects=tuple(written),
-        message=(f"{worker} already wrote to {record_id}: {last.describe()}; neither the "
-                 "record nor the worker's configuration changed since, so a new run would "
-                 "write the same output again. Not started"))
+        REPEAT,
+        worker,
+        record_id,
+        effects=tuple(written),
+        message=(
+            f"{worker} already wrote to {record_id}: {last.describe()}; neither the "
+            "record nor the worker's configuration changed since, so a new run would "
+            "write the same output again. Not started"
+        ),
+    )
 
 
 def _running_on(history: History, worker: str, record_id: str) -> list[str]:

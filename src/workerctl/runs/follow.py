@@ -44,35 +44,83 @@ class Tracker:
 
     def news(self, run: Run) -> list[Event]:
         found: list[tuple[str, int, Event]] = []
-        for t in run.transitions[self.transitions:]:
-            found.append((t["at"], len(found), Event("transition", t["at"], {
-                "status": t["status"],
-                **({"error": {"kind": run.error.kind, "message": run.error.message}}
-                   if t["status"] in ("failed", "cancelled") and run.error else {})})))
+        for t in run.transitions[self.transitions :]:
+            found.append(
+                (
+                    t["at"],
+                    len(found),
+                    Event(
+                        "transition",
+                        t["at"],
+                        {
+                            "status": t["status"],
+                            **(
+                                {"error": {"kind": run.error.kind, "message": run.error.message}}
+                                if t["status"] in ("failed", "cancelled") and run.error
+                                else {}
+                            ),
+                        },
+                    ),
+                )
+            )
         self.transitions = len(run.transitions)
         for it in run.iterations:
             state = self.iterations.setdefault(it.number, [0, 0])
             at = it.finished or it.started
             if not state[0] and (it.finished or it.tool_calls):
                 state[0] = 1
-                found.append((at, len(found), Event("iteration", at, {
-                    "number": it.number, "usage": dict(it.usage or {}),
-                    "text": it.text if it.tool_calls else None})))
-            for call in it.tool_calls[state[1]:]:
-                found.append((at, len(found), Event("tool_call", at, {
-                    "iteration": it.number, "name": call.name, "arguments": call.arguments,
-                    "category": call.category, "allowed": call.allowed, "ok": call.ok,
-                    "reason": call.reason, "result_summary": call.result_summary,
-                    "writes": call.writes})))
+                found.append(
+                    (
+                        at,
+                        len(found),
+                        Event(
+                            "iteration",
+                            at,
+                            {
+                                "number": it.number,
+                                "usage": dict(it.usage or {}),
+                                "text": it.text if it.tool_calls else None,
+                            },
+                        ),
+                    )
+                )
+            for call in it.tool_calls[state[1] :]:
+                found.append(
+                    (
+                        at,
+                        len(found),
+                        Event(
+                            "tool_call",
+                            at,
+                            {
+                                "iteration": it.number,
+                                "name": call.name,
+                                "arguments": call.arguments,
+                                "category": call.category,
+                                "allowed": call.allowed,
+                                "ok": call.ok,
+                                "reason": call.reason,
+                                "result_summary": call.result_summary,
+                                "writes": call.writes,
+                            },
+                        ),
+                    )
+                )
             state[1] = len(it.tool_calls)
         # a run's last iteration and its finishing transition share one save (and often
         # one millisecond): the iteration comes first
-        return [event for _, _, event in sorted(found, key=lambda f: (
-            f[0], f[2].kind == "transition" and f[2].data["status"] in FINISHED, f[1]))]
+        return [
+            event
+            for _, _, event in sorted(
+                found,
+                key=lambda f: (f[0], f[2].kind == "transition" and f[2].data["status"] in FINISHED, f[1]),
+            )
+        ]
 
 
-def follow(history: History, run_id: str, *, catch_up: Callable[[], None] | None = None,
-           poll: float = POLL_SECONDS) -> Iterator[Event | Run]:
+def follow(
+    history: History, run_id: str, *, catch_up: Callable[[], None] | None = None, poll: float = POLL_SECONDS
+) -> Iterator[Event | Run]:
     """Every event of the run, old ones first, until it has finished; the finished run
     is yielded last. ``catch_up`` brings the history up to date (crashed runs, remote
     executors); it is called now and then, more often for a remote run."""

@@ -72,22 +72,62 @@ _OPT_STR = (str, type(None))
 #: directly); the types of those the history itself sorts and filters on are checked
 #: (checking all twenty would cost a shard read about 1 ms)
 SUMMARY_FIELDS: dict[str, Any] = {
-    "id": str, "worker": str, "status": _STATUS, "created": str,
-    **dict.fromkeys(("started", "finished", "duration", "record_id", "record_type",
-                     "trigger", "executor", "config_hash", "preview", "error_kind",
-                     "error_message", "needs_review", "review", "rerun_of", "iterations",
-                     "tokens", "side_effects"), object),
+    "id": str,
+    "worker": str,
+    "status": _STATUS,
+    "created": str,
+    **dict.fromkeys(
+        (
+            "started",
+            "finished",
+            "duration",
+            "record_id",
+            "record_type",
+            "trigger",
+            "executor",
+            "config_hash",
+            "preview",
+            "error_kind",
+            "error_message",
+            "needs_review",
+            "review",
+            "rerun_of",
+            "iterations",
+            "tokens",
+            "side_effects",
+        ),
+        object,
+    ),
 }
 SHARD_SHAPE = tinydb_file(TABLE, SUMMARY_FIELDS)
-RUN_SHAPE = json_object({
-    "id": str, "worker": str, "status": _STATUS, "created": str, "config": dict,
-    "config_hash": str, "executor": str, "transitions": list, "iterations": list,
-    "context": dict, "side_effects": list, "owner": dict, "_shard": int, "_doc": int,
-})
-MARKER_SHAPE = json_object({
-    "id": str, "shard": int, "doc": int, "status": _STATUS, "pid": (int, type(None)),
-    "host": _OPT_STR,
-})
+RUN_SHAPE = json_object(
+    {
+        "id": str,
+        "worker": str,
+        "status": _STATUS,
+        "created": str,
+        "config": dict,
+        "config_hash": str,
+        "executor": str,
+        "transitions": list,
+        "iterations": list,
+        "context": dict,
+        "side_effects": list,
+        "owner": dict,
+        "_shard": int,
+        "_doc": int,
+    }
+)
+MARKER_SHAPE = json_object(
+    {
+        "id": str,
+        "shard": int,
+        "doc": int,
+        "status": _STATUS,
+        "pid": (int, type(None)),
+        "host": _OPT_STR,
+    }
+)
 PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
 _OWNER_KEYS = ("pid", "host", "proc_start", "remote")
 
@@ -128,8 +168,9 @@ class RunFilter(NamedTuple):
             return False
         if self.until and doc["created"] > self.until:
             return False
-        if self.unreviewed and not (doc.get("needs_review") and not doc.get("review")
-                                    and doc["status"] == "completed"):
+        if self.unreviewed and not (
+            doc.get("needs_review") and not doc.get("review") and doc["status"] == "completed"
+        ):
             return False
         return not (self.ids and doc["id"] not in self.ids)
 
@@ -185,8 +226,7 @@ class History:
         return self._path("heartbeats", run_id)
 
     def _hint_reindex(self, path: Path) -> str:
-        return (f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index "
-                "from the run files")
+        return f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index from the run files"
 
     # -- reading files, strictly --
 
@@ -210,8 +250,9 @@ class History:
         """Whether a commit now stages the files every run shares (see ``write_shared``)."""
         return bool(self._staged) or (self.lock.held and self.lock.waited_for)
 
-    def write_shared(self, path: Path, table: str, docs: dict[str, dict], *,
-                     durable: bool = True, may_stage: bool = True) -> None:
+    def write_shared(
+        self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True, may_stage: bool = True
+    ) -> None:
         """Write a file every run's commit rewrites (an index shard, a cross-run index
         file): at once; or, with ``may_stage`` while other threads of this process
         wait for the lock (a batch), staged in ``self.tables`` and written once just
@@ -277,8 +318,10 @@ class History:
 
     def _read_body(self, run_id: str) -> dict | None:
         path = self.body_path(run_id)
-        hint = (f"move {path} aside (as {path.name}.damaged) and run 'workerctl runs reindex', "
-                "or restore it from a backup")
+        hint = (
+            f"move {path} aside (as {path.name}.damaged) and run 'workerctl runs reindex', "
+            "or restore it from a backup"
+        )
         data = read_json(path, hint=hint, shape=RUN_SHAPE)
         if data is not None and data["id"] != run_id:
             raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=hint)
@@ -291,8 +334,9 @@ class History:
             return Run.from_dict(data)
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
             path = self.body_path(run_id)
-            raise DamagedFile(path, f"not a run: {exc}",
-                              hint=f"move {path} aside and run 'workerctl runs reindex'") from None
+            raise DamagedFile(
+                path, f"not a run: {exc}", hint=f"move {path} aside and run 'workerctl runs reindex'"
+            ) from None
 
     def marker(self, run_id: str) -> dict | None:
         """A run's marker, None if it has none. An empty (or all-NUL) marker is what a
@@ -312,8 +356,7 @@ class History:
 
     # -- the one write path --
 
-    def _slot(self, run_id: str, shard: int | None, doc_id: int | None
-              ) -> tuple[int, int, dict[str, dict]]:
+    def _slot(self, run_id: str, shard: int | None, doc_id: int | None) -> tuple[int, int, dict[str, dict]]:
         """Where the run's summary goes, and that shard's documents. A slot taken by
         another run (possible only after a crash between writes) is not reused."""
         if shard is not None and doc_id is not None:
@@ -325,8 +368,14 @@ class History:
         docs = self._shard_docs(shard)
         return shard, max((int(k) for k in docs), default=0) + 1, docs
 
-    def _commit(self, run: Run, shard: int | None = None, doc_id: int | None = None,
-                stored: dict | None = None, ahead: _Ahead | None = None) -> None:
+    def _commit(
+        self,
+        run: Run,
+        shard: int | None = None,
+        doc_id: int | None = None,
+        stored: dict | None = None,
+        ahead: _Ahead | None = None,
+    ) -> None:
         """Write ``run``: marker, run file, index (when its summary changed), marker
         removed (finished runs).
 
@@ -341,14 +390,18 @@ class History:
         marker = self.marker(run.id)
         if run.status in UNFINISHED:
             wanted = self._marker_doc(run, shard, doc_id, run.owner or current_owner())
-            if marker is None or any(marker.get(k) != wanted[k]
-                                     for k in ("status", "shard", "doc", *_OWNER_KEYS)):
+            if marker is None or any(
+                marker.get(k) != wanted[k] for k in ("status", "shard", "doc", *_OWNER_KEYS)
+            ):
                 write_json(self.marker_path(run.id), wanted, sync_data=False)
         elif not _is_me(marker):
             # finishing someone else's run, or changing a finished one: until the
             # marker goes, it names this process, so a crash here gets repaired
-            write_json(self.marker_path(run.id), sync_data=False,
-                       data=self._marker_doc(run, shard, doc_id, current_owner()))
+            write_json(
+                self.marker_path(run.id),
+                sync_data=False,
+                data=self._marker_doc(run, shard, doc_id, current_owner()),
+            )
         self._write_body(run, shard, doc_id, ahead.body if ahead else None)
         summary = run.summary()
         if docs.get(str(doc_id)) != summary:  # e.g. a write confirmed: nothing to index
@@ -367,14 +420,21 @@ class History:
         """A marker whose content was lost in a power cut reads as ownerless, and its
         run is settled from its run file, which is what it needs after a power cut;
         so its data is not fsynced."""
-        return {"id": run.id, "shard": shard, "doc": doc_id, "status": run.status,
-                "worker": run.worker, "record_id": run.record_id, "pid": owner.get("pid"),
-                "host": owner.get("host"),
-                "proc_start": owner.get("proc_start"), "remote": owner.get("remote"),
-                "since": now_iso()}
+        return {
+            "id": run.id,
+            "shard": shard,
+            "doc": doc_id,
+            "status": run.status,
+            "worker": run.worker,
+            "record_id": run.record_id,
+            "pid": owner.get("pid"),
+            "host": owner.get("host"),
+            "proc_start": owner.get("proc_start"),
+            "remote": owner.get("remote"),
+            "since": now_iso(),
+        }
 
-    def _write_body(self, run: Run, shard: int, doc_id: int,
-                    ahead: PreparedFile | None = None) -> None:
+    def _write_body(self, run: Run, shard: int, doc_id: int, ahead: PreparedFile | None = None) -> None:
         """The run file, from what ``save`` prepared when it was made for this slot."""
         if ahead is not None and ahead.key == (shard, doc_id):
             ahead.publish()
@@ -408,8 +468,7 @@ class History:
         try:
             data = run.to_stored()
             data["_shard"], data["_doc"] = shard, doc_id
-            ahead.body = prepare_text(self.body_path(run.id), encode_json(data),
-                                      key=(shard, doc_id))
+            ahead.body = prepare_text(self.body_path(run.id), encode_json(data), key=(shard, doc_id))
         except WorkerctlError:
             pass
         if run.side_effects or effects:
@@ -460,8 +519,7 @@ class History:
                 stored = self._read_body(run.id)
                 if stored is None:
                     raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
-                if stored["status"] in FINISHED and (executing
-                                                     or stored["status"] != run.status):
+                if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
                     raise RunFinishedElsewhere(self._run_from(run.id, stored))
                 self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
         finally:
@@ -469,8 +527,7 @@ class History:
                 ahead.discard()  # what was not used (or failed): its temp files go
         return run
 
-    def _derived(self, run: Run, stored: dict | None,
-                 ahead: dict[Path, PreparedFile] | None = None) -> None:
+    def _derived(self, run: Run, stored: dict | None, ahead: dict[Path, PreparedFile] | None = None) -> None:
         """Keep the side-effect ledger in step with a write (under the lock)."""
         before = stored.get("side_effects") if stored else None
         if run.side_effects or before:
@@ -545,8 +602,11 @@ class History:
         """Point the marker back at the owner the run file names (it is alive)."""
         with self.lock:
             data = self._read_body(run.id) or {}
-            write_json(self.marker_path(run.id), sync_data=False, data=self._marker_doc(
-                run, data.get("_shard", 0), data.get("_doc", 0), run.owner))
+            write_json(
+                self.marker_path(run.id),
+                sync_data=False,
+                data=self._marker_doc(run, data.get("_shard", 0), data.get("_doc", 0), run.owner),
+            )
 
     # -- reading --
 
@@ -555,8 +615,7 @@ class History:
 
         data = self._read_body(STORED_ID.check(run_id))
         if data is None:
-            raise NotFoundError(f"no run with id {run_id!r}",
-                                hint="'workerctl runs list' shows the ids")
+            raise NotFoundError(f"no run with id {run_id!r}", hint="'workerctl runs list' shows the ids")
         return self._run_from(run_id, data)
 
     def resolve(self, prefix: str) -> str:
@@ -569,15 +628,20 @@ class History:
             folders = [base / prefix[:2]]
         else:
             folders = sorted(base.glob(f"{prefix}*")) if base.is_dir() else []
-        found = sorted(p.stem for folder in folders if folder.is_dir()
-                       for p in folder.glob(f"{prefix}*.json") if len(p.stem) == ID_LENGTH)
+        found = sorted(
+            p.stem
+            for folder in folders
+            if folder.is_dir()
+            for p in folder.glob(f"{prefix}*.json")
+            if len(p.stem) == ID_LENGTH
+        )
         if not found:
-            raise NotFoundError(f"no run with id {prefix!r}",
-                                hint="'workerctl runs list' shows the ids")
+            raise NotFoundError(f"no run with id {prefix!r}", hint="'workerctl runs list' shows the ids")
         if len(found) > 1:
             shown = ", ".join(found[:10]) + (" …" if len(found) > 10 else "")
-            raise UsageError(f"run id prefix {prefix!r} is ambiguous: {shown}",
-                             hint="type more characters of the id")
+            raise UsageError(
+                f"run id prefix {prefix!r} is ambiguous: {shown}", hint="type more characters of the id"
+            )
         return found[0]
 
     def iter_summaries(self, flt: RunFilter | None = None) -> Iterator[dict]:
@@ -611,8 +675,7 @@ class History:
             raise StorageError(folder, exc, "read") from None
         try:
             names = os.listdir(fd)
-            shards = sorted(int(n[:-5]) for n in names
-                            if n.endswith(".json") and n[:-5].isdigit())
+            shards = sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
             for shard in reversed(shards):
                 docs = list(self._shard_docs_at(fd, shard))
                 if flt and flt.since and docs and max(d["created"] for d in docs) < flt.since:
@@ -638,15 +701,13 @@ class History:
             raise StorageError(path, exc, "read") from None
         with os.fdopen(fd, "rb") as handle:
             data = handle.read()
-        return iter(parse_json(path, data, hint=self._hint_reindex(path),
-                               shape=SHARD_SHAPE)[TABLE].values())
+        return iter(parse_json(path, data, hint=self._hint_reindex(path), shape=SHARD_SHAPE)[TABLE].values())
 
     def list(self, flt: RunFilter | None = None, limit: int | None = 20) -> list[dict]:
         """Summaries newest first. A filter by worker, record, status or error kind is
         answered from the cross-run indexes (``runs.indexes``): only the refs of that
         filter and the shards they name are read."""
-        if flt is not None and (flt.workers or flt.record_id or flt.statuses
-                                or flt.error_kinds):
+        if flt is not None and (flt.workers or flt.record_id or flt.statuses or flt.error_kinds):
             return self.indexes.list(flt, limit)
         out = []
         for doc in self.iter_summaries(flt):
@@ -663,8 +724,7 @@ class History:
         before it (``liveness.mark_crashed`` removes that marker)."""
         out: dict[str, builtins.list[str]] = {}
         for run_id, info in self.unfinished().items():
-            if (info.get("remote") and info.get("status") in UNFINISHED
-                    and self.body_path(run_id).exists()):
+            if info.get("remote") and info.get("status") in UNFINISHED and self.body_path(run_id).exists():
                 out.setdefault(info["remote"], []).append(run_id)
         return out
 
@@ -698,8 +758,7 @@ class History:
     def prune_journal(self) -> Path:
         return self.root / "pruning.json"
 
-    def prune(self, cutoff: str, dry_run: bool = False,
-              forget_effects: bool = False) -> dict[str, int]:
+    def prune(self, cutoff: str, dry_run: bool = False, forget_effects: bool = False) -> dict[str, int]:
         """Remove finished runs created before ``cutoff``; never unfinished ones. Their
         side effects stay in the ledger unless ``forget_effects``.
 
@@ -713,8 +772,7 @@ class History:
             for item in per.values():
                 removed += sum(item["counts"].get(s, 0) for s in FINISHED)
                 kept_unfinished += sum(item["counts"].get(s, 0) for s in UNFINISHED)
-            return {"removed": removed, "kept_unfinished": kept_unfinished,
-                    "side_effects_forgotten": 0}
+            return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": 0}
         with self.lock:
             self.finish_prune()
             doomed: builtins.list[str] = []
@@ -727,11 +785,11 @@ class History:
                             kept_unfinished += 1
             removed = len(doomed)
             if doomed:
-                write_json(self.prune_journal, {"ids": doomed, "cutoff": cutoff,
-                                                "forget_effects": forget_effects})
+                write_json(
+                    self.prune_journal, {"ids": doomed, "cutoff": cutoff, "forget_effects": forget_effects}
+                )
                 forgotten = self.finish_prune()
-        return {"removed": removed, "kept_unfinished": kept_unfinished,
-                "side_effects_forgotten": forgotten}
+        return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": forgotten}
 
     def finish_prune(self) -> int:
         """Carry out the prune journal, if any (idempotent: each step may be repeated).
@@ -741,9 +799,12 @@ class History:
         forgotten = 0
         gone: builtins.list[tuple[dict, int]] = []
         with self.lock:
-            journal = read_json(self.prune_journal, shape=PRUNE_SHAPE,
-                                hint=f"move {self.prune_journal} aside; the runs it lists "
-                                     "may then stay in the history, to be pruned again")
+            journal = read_json(
+                self.prune_journal,
+                shape=PRUNE_SHAPE,
+                hint=f"move {self.prune_journal} aside; the runs it lists "
+                "may then stay in the history, to be pruned again",
+            )
             if journal is None:
                 return 0
             ids = set(journal["ids"])
@@ -818,8 +879,11 @@ class History:
                 if run.status in UNFINISHED:
                     previous = self._old_marker(run.id)
                     owner = previous if previous and previous.get("pid") else run.owner
-                    write_json(new_active / f"{run.id}.json", sync_data=False,
-                               data=self._marker_doc(run, shard, doc_id, owner or {}))
+                    write_json(
+                        new_active / f"{run.id}.json",
+                        sync_data=False,
+                        data=self._marker_doc(run, shard, doc_id, owner or {}),
+                    )
             for shard, docs in tables.items():
                 write_json(new_index / f"{shard:06d}.json", {TABLE: docs})
             for folder in (new_index, new_active):  # only a complete folder is swapped in
@@ -882,8 +946,9 @@ class History:
         return found, moved
 
     @staticmethod
-    def _assign_slots(runs: builtins.list[tuple[Run, tuple[int, int] | None]]
-                      ) -> builtins.list[tuple[Run, int, int, bool]]:
+    def _assign_slots(
+        runs: builtins.list[tuple[Run, tuple[int, int] | None]],
+    ) -> builtins.list[tuple[Run, int, int, bool]]:
         """Keep each run's slot when it is valid and not claimed by another run (so
         run files need no rewrite); give the others fresh slots after the last.
         Each run comes with whether its slot changed."""
@@ -923,8 +988,7 @@ class _Ahead:
 
 def _is_me(marker: dict | None) -> bool:
     me = current_owner()
-    return (marker is not None and marker.get("pid") == me["pid"]
-            and marker.get("host") == me["host"])
+    return marker is not None and marker.get("pid") == me["pid"] and marker.get("host") == me["host"]
 
 
 def _any_damaged(folder: Path) -> bool:

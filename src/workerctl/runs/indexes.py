@@ -56,12 +56,26 @@ HIST_BASE = 1.05  # duration histogram: buckets 5 % wide
 
 META_FIELDS: dict[str, FieldSpec] = {"version": int}
 REF_FIELDS: dict[str, FieldSpec] = {"id": str, "created": str, "shard": int, "doc": int}
-WORKER_FIELDS: dict[str, FieldSpec] = {"name": str, "counts": dict, "error_kinds": dict,
-                                       "recent": list, "last": (dict, type(None))}
-HOUR_FIELDS: dict[str, FieldSpec] = {"hour": str, "worker": str, "model": (str, type(None)),
-                                     "counts": dict, "tokens": int, "input_tokens": int,
-                                     "output_tokens": int, "cost": dict, "priced": int,
-                                     "durations": dict, "shards": list}
+WORKER_FIELDS: dict[str, FieldSpec] = {
+    "name": str,
+    "counts": dict,
+    "error_kinds": dict,
+    "recent": list,
+    "last": (dict, type(None)),
+}
+HOUR_FIELDS: dict[str, FieldSpec] = {
+    "hour": str,
+    "worker": str,
+    "model": (str, type(None)),
+    "counts": dict,
+    "tokens": int,
+    "input_tokens": int,
+    "output_tokens": int,
+    "cost": dict,
+    "priced": int,
+    "durations": dict,
+    "shards": list,
+}
 
 
 def _bucket(seconds: float) -> str:
@@ -107,8 +121,13 @@ class RefLog:
         return self.folder / f"{shard:06d}.json"
 
     def read(self, shard: int) -> dict[str, dict]:
-        return read_table(self._path(shard), "refs", REF_FIELDS, hint=self.hint,
-                          known=self.history.tables if self.history else None)
+        return read_table(
+            self._path(shard),
+            "refs",
+            REF_FIELDS,
+            hint=self.hint,
+            known=self.history.tables if self.history else None,
+        )
 
     def append(self, refs: list[dict], *, stage: bool = True) -> None:
         shards = self.shards()
@@ -123,8 +142,7 @@ class RefLog:
 
     def _write(self, shard: int, docs: dict[str, dict], stage: bool) -> None:
         if self.history is not None:
-            self.history.write_shared(self._path(shard), "refs", docs, durable=False,
-                                      may_stage=stage)
+            self.history.write_shared(self._path(shard), "refs", docs, durable=False, may_stage=stage)
         else:
             write_table(self._path(shard), "refs", docs, durable=False)
 
@@ -161,8 +179,13 @@ class Indexes:
         return self.root / "workers.json"
 
     def _workers(self) -> dict[str, dict]:
-        return read_table(self.workers_path, "workers", WORKER_FIELDS,
-                          hint=self._hint(self.workers_path), known=self.history.tables)
+        return read_table(
+            self.workers_path,
+            "workers",
+            WORKER_FIELDS,
+            hint=self._hint(self.workers_path),
+            known=self.history.tables,
+        )
 
     def _counts_path(self, table: str, period: str) -> Path:
         return self.root / table / f"{period}.json"
@@ -171,11 +194,9 @@ class Indexes:
         """The counts per hour (``hours``, one file a day) or per whole day (``days``,
         one file a month), by worker and model."""
         path = self._counts_path(table, period)
-        return read_table(path, table, HOUR_FIELDS, hint=self._hint(path),
-                          known=self.history.tables)
+        return read_table(path, table, HOUR_FIELDS, hint=self._hint(path), known=self.history.tables)
 
-    def _write(self, path: Path, table: str, docs: dict[str, dict], *,
-               stage: bool = True) -> None:
+    def _write(self, path: Path, table: str, docs: dict[str, dict], *, stage: bool = True) -> None:
         """Derived files (not fsynced), staged with the shards in a batch
         (``History.write_shared``); documents read here are shared with the
         process's tables, so a changed one is a new dict, never changed in place."""
@@ -193,8 +214,7 @@ class Indexes:
         """Whether the indexes can be trusted: built, in this version's layout, and no
         write was cut by a crash."""
         meta = self.root / "meta.json"
-        built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta),
-                           known=self.history.tables)
+        built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
         if built.get("1", {}).get("version") != VERSION:
             return False  # not built yet, or by an older workerctl: rebuilt on first use
         try:
@@ -267,20 +287,29 @@ class Indexes:
         self._count_worker([(summary, old)], stage=True)
         self._count_hours_and_days([(summary, old, shard)], stage=True)
 
-    def _count_worker(self, changes: Iterable[tuple[dict, str | None]],
-                      sign: int = 1, *, stage: bool = False) -> None:
+    def _count_worker(
+        self, changes: Iterable[tuple[dict, str | None]], sign: int = 1, *, stage: bool = False
+    ) -> None:
         docs = self._workers()
         by_name = {d["name"]: k for k, d in docs.items()}
         for summary, old in changes:
             key = by_name.get(summary["worker"])
             if key is None:
                 key = by_name[summary["worker"]] = next_id(docs)
-                docs[key] = {"name": summary["worker"], "counts": {}, "error_kinds": {},
-                             "recent": [], "last": None}
+                docs[key] = {
+                    "name": summary["worker"],
+                    "counts": {},
+                    "error_kinds": {},
+                    "recent": [],
+                    "last": None,
+                }
             was = docs[key]
-            doc = docs[key] = {**was, "counts": dict(was["counts"]),
-                               "error_kinds": dict(was["error_kinds"]),
-                               "recent": list(was["recent"])}
+            doc = docs[key] = {
+                **was,
+                "counts": dict(was["counts"]),
+                "error_kinds": dict(was["error_kinds"]),
+                "recent": list(was["recent"]),
+            }
             counts = doc["counts"]
             if old:
                 counts[old] = counts.get(old, 0) - 1
@@ -291,17 +320,20 @@ class Indexes:
             if sign > 0:
                 last = doc["last"]
                 if last is None or summary["created"] >= last["created"]:
-                    doc["last"] = {"id": summary["id"], "created": summary["created"],
-                                   "status": summary["status"]}
+                    doc["last"] = {
+                        "id": summary["id"],
+                        "created": summary["created"],
+                        "status": summary["status"],
+                    }
                 if summary["status"] in FINISHED and kind != REFUSAL:
-                    doc["recent"] = ([[summary["id"], summary["created"], summary["status"]]]
-                                     + doc["recent"])
+                    doc["recent"] = [[summary["id"], summary["created"], summary["status"]]] + doc["recent"]
                     doc["recent"].sort(key=lambda r: r[1], reverse=True)
                     del doc["recent"][RECENT:]
         self._write(self.workers_path, "workers", docs, stage=stage)
 
-    def _count_hours_and_days(self, changes: Iterable[tuple[dict, str | None, int]],
-                     sign: int = 1, *, stage: bool = False) -> None:
+    def _count_hours_and_days(
+        self, changes: Iterable[tuple[dict, str | None, int]], sign: int = 1, *, stage: bool = False
+    ) -> None:
         # each change counts in its hour (hours/DAY.json) and in its whole day
         # (days/MONTH.json): a count over whole days reads a few small month files,
         # not every day's hours
@@ -329,10 +361,12 @@ class Indexes:
         for key, was in list(docs.items()):
             doc = docs[key] = dict(was)
             if doc["last"] and doc["last"]["id"] in gone:
-                newest = next(iter(self._fetch(self._log("by-worker", doc["name"]).newest(),
-                                               None)), None)
-                doc["last"] = newest and {"id": newest["id"], "created": newest["created"],
-                                          "status": newest["status"]}
+                newest = next(iter(self._fetch(self._log("by-worker", doc["name"]).newest(), None)), None)
+                doc["last"] = newest and {
+                    "id": newest["id"],
+                    "created": newest["created"],
+                    "status": newest["status"],
+                }
             doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
         self._write(self.workers_path, "workers", docs, stage=False)
 
@@ -351,8 +385,16 @@ class Indexes:
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
                 kept = str(self.root.with_name(f"indexes.old-{stamp}"))
                 os.replace(self.root, kept)
-            for name in ("by-worker", "by-record", "by-status", "by-error", "hours", "days",
-                         "workers.json", "meta.json"):
+            for name in (
+                "by-worker",
+                "by-record",
+                "by-status",
+                "by-error",
+                "hours",
+                "days",
+                "workers.json",
+                "meta.json",
+            ):
                 path = self.root / name
                 if path.is_dir():
                     shutil.rmtree(path)
@@ -365,13 +407,13 @@ class Indexes:
             pairs.sort(key=lambda p: p[0]["created"])
             logs: dict[tuple[str, str], list[dict]] = {}
             for summary, shard, number in pairs:
-                ref = {"id": summary["id"], "created": summary["created"], "shard": shard,
-                       "doc": number}
+                ref = {"id": summary["id"], "created": summary["created"], "shard": shard, "doc": number}
                 logs.setdefault(("by-worker", summary["worker"]), []).append(ref)
                 if summary.get("record_id"):
                     log = self.record_log(summary["record_id"])
                     logs.setdefault(("by-record", log.folder.name), []).append(
-                        {**ref, "record_id": summary["record_id"]})
+                        {**ref, "record_id": summary["record_id"]}
+                    )
                 if summary["status"] in FINISHED:
                     logs.setdefault(("by-status", summary["status"]), []).append(ref)
                     if summary.get("error_kind"):
@@ -381,8 +423,7 @@ class Indexes:
                 RefLog(folder, self._hint(folder)).append(refs)
             self._count_worker([(s, None) for s, _, _ in pairs])
             self._count_hours_and_days([(s, None, shard) for s, shard, _ in pairs])
-            write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}},
-                        durable=False)
+            write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
             shutil.rmtree(self.root / "pending", ignore_errors=True)
         return kept
 
@@ -396,15 +437,16 @@ class Indexes:
             recent = doc["recent"]
             done = sum(1 for r in recent if r[2] == "completed")
             out[doc["name"]] = {
-                "last": doc["last"], "counts": {k: v for k, v in doc["counts"].items() if v},
+                "last": doc["last"],
+                "counts": {k: v for k, v in doc["counts"].items() if v},
                 "error_kinds": {k: v for k, v in doc["error_kinds"].items() if v},
                 "success_rate": done / len(recent) if recent else None,
-                "runs_counted": len(recent)}
+                "runs_counted": len(recent),
+            }
         return out
 
     def usable(self, flt: RunFilter | None) -> bool:
-        return flt is not None and bool(flt.workers or flt.record_id or flt.statuses
-                                        or flt.error_kinds)
+        return flt is not None and bool(flt.workers or flt.record_id or flt.statuses or flt.error_kinds)
 
     def list(self, flt: RunFilter, limit: int | None) -> list[dict]:
         """Summaries matching ``flt``, newest first, reading only the refs of the most
@@ -424,8 +466,7 @@ class Indexes:
         if flt.error_kinds:
             return _merge(self._log("by-error", k).newest() for k in flt.error_kinds)
         if flt.statuses and not flt.workers:
-            streams = [self._log("by-status", s).newest() for s in flt.statuses
-                       if s in FINISHED]
+            streams = [self._log("by-status", s).newest() for s in flt.statuses if s in FINISHED]
             if any(s in UNFINISHED for s in flt.statuses):
                 streams.append(self._unfinished_refs())
             return _merge(streams)
@@ -443,8 +484,7 @@ class Indexes:
                 shards[shard] = self.history._shard_docs(shard)
             summary = shards[shard].get(str(doc))
             if summary is not None and summary["id"] == run_id:
-                refs.append({"id": run_id, "created": summary["created"], "shard": shard,
-                             "doc": doc})
+                refs.append({"id": run_id, "created": summary["created"], "shard": shard, "doc": doc})
         return iter(sorted(refs, key=lambda r: r["created"], reverse=True))
 
     def _fetch(self, refs: Iterable[dict], flt: RunFilter | None) -> Iterator[dict]:
@@ -464,8 +504,14 @@ class Indexes:
             if flt is None or flt.match(summary):
                 yield dict(summary)
 
-    def counts(self, *, since: str | None = None, until: str | None = None,
-               workers: tuple[str, ...] = (), by: str = "worker") -> dict[str, dict]:
+    def counts(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        workers: tuple[str, ...] = (),
+        by: str = "worker",
+    ) -> dict[str, dict]:
         """Per worker (or day, or model): counts by status, tokens, cost and a duration
         histogram of the runs created in [since, until), from the daily counts, the
         hourly ones of a day a bound cuts, and for the hour each bound cuts the runs
@@ -482,8 +528,11 @@ class Indexes:
                 continue
             for doc in self._counts("days", month).values():
                 day = doc["hour"]
-                if (since and day <= since[:10]) or (until and day >= until[:10]) \
-                        or (workers and doc["worker"] not in workers):
+                if (
+                    (since and day <= since[:10])
+                    or (until and day >= until[:10])
+                    or (workers and doc["worker"] not in workers)
+                ):
                     continue
                 _add(per, _group(doc, by), doc["counts"], doc, doc["durations"])
         # the days a bound cuts: by the hour, but for the hour it cuts (below)
@@ -492,8 +541,12 @@ class Indexes:
                 continue
             for doc in self._counts("hours", day).values():
                 hour = doc["hour"]
-                if (workers and doc["worker"] not in workers) or hour in cut_hours \
-                        or (since and hour < since[:13]) or (until and hour > until[:13]):
+                if (
+                    (workers and doc["worker"] not in workers)
+                    or hour in cut_hours
+                    or (since and hour < since[:13])
+                    or (until and hour > until[:13])
+                ):
                     continue
                 _add(per, _group(doc, by), doc["counts"], doc, doc["durations"])
         for hour in sorted(cut_hours):
@@ -502,8 +555,11 @@ class Indexes:
                 if (since and created < since) or (until and created >= until):
                     continue
                 finished = summary["status"] in FINISHED
-                durations = ({_bucket(summary["duration"]): 1}
-                             if finished and summary.get("duration") is not None else {})
+                durations = (
+                    {_bucket(summary["duration"]): 1}
+                    if finished and summary.get("duration") is not None
+                    else {}
+                )
                 money = _zero()
                 if finished:
                     _money(money, summary, 1)
@@ -518,8 +574,7 @@ class Indexes:
         last = max(d["shards"][1] for d in docs)
         for shard in range(first, last + 1):
             for summary in self.history._shard_docs(shard).values():
-                if summary["created"][:13] == hour and (not workers
-                                                       or summary["worker"] in workers):
+                if summary["created"][:13] == hour and (not workers or summary["worker"] in workers):
                     yield summary
 
 
@@ -537,19 +592,40 @@ def _any_damaged(root: Path) -> bool:
     return False
 
 
-def _count(docs: dict[str, dict], where: dict[tuple, str], hour: str, summary: dict,
-           old: str | None, shard: int, sign: int) -> None:
+def _count(
+    docs: dict[str, dict],
+    where: dict[tuple, str],
+    hour: str,
+    summary: dict,
+    old: str | None,
+    shard: int,
+    sign: int,
+) -> None:
     """Count one change of a run into the doc of ``hour`` (or of a whole day)."""
     model = summary.get("model")
     key = where.get((hour, summary["worker"], model))
     if key is None:
         key = where[(hour, summary["worker"], model)] = next_id(docs)
-        docs[key] = {"hour": hour, "worker": summary["worker"], "model": model,
-                     "counts": {}, "tokens": 0, "input_tokens": 0, "output_tokens": 0,
-                     "cost": {}, "priced": 0, "durations": {}, "shards": [shard, shard]}
+        docs[key] = {
+            "hour": hour,
+            "worker": summary["worker"],
+            "model": model,
+            "counts": {},
+            "tokens": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost": {},
+            "priced": 0,
+            "durations": {},
+            "shards": [shard, shard],
+        }
     was = docs[key]
-    doc = docs[key] = {**was, "counts": dict(was["counts"]), "cost": dict(was["cost"]),
-                       "durations": dict(was["durations"])}
+    doc = docs[key] = {
+        **was,
+        "counts": dict(was["counts"]),
+        "cost": dict(was["cost"]),
+        "durations": dict(was["durations"]),
+    }
     doc["shards"] = [min(doc["shards"][0], shard), max(doc["shards"][1], shard)]
     counts = doc["counts"]
     if old:
@@ -584,10 +660,8 @@ def _group(doc: dict, by: str) -> str:
     return doc["worker"]
 
 
-def _add(per: dict[str, dict], group: str, counts: dict, money: dict,
-         durations: dict) -> None:
-    item = per.setdefault(group, {"counts": dict.fromkeys(STATES, 0), "durations": {},
-                                  **_zero()})
+def _add(per: dict[str, dict], group: str, counts: dict, money: dict, durations: dict) -> None:
+    item = per.setdefault(group, {"counts": dict.fromkeys(STATES, 0), "durations": {}, **_zero()})
     for status, n in counts.items():
         item["counts"][status] = item["counts"].get(status, 0) + n
     for key in ("tokens", "input_tokens", "output_tokens", "priced"):
@@ -615,6 +689,7 @@ def stats_from_counts(per: dict[str, dict]) -> dict[str, dict]:
     for name, item in sorted(per.items()):
         counts = {s: item["counts"].get(s, 0) for s in STATES}
         if any(counts.values()):
-            out[name] = figures(counts, percentile(item["durations"], 0.5),
-                                percentile(item["durations"], 0.95), item)
+            out[name] = figures(
+                counts, percentile(item["durations"], 0.5), percentile(item["durations"], 0.95), item
+            )
     return out

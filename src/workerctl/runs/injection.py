@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from workerctl.records.book import RecordBook
 
 QUOTE_LENGTH = 160
-NEVER_WIDEN = ("do not add tool categories or context sources for it: that would grant the "
-               "request; treat the text that asked for it as untrusted")
+NEVER_WIDEN = (
+    "do not add tool categories or context sources for it: that would grant the "
+    "request; treat the text that asked for it as untrusted"
+)
 
 
 @dataclass
@@ -46,11 +48,15 @@ class RefusedCall:
         """One line for a person: what is suspicious and where the request came from."""
         if self.asked_by_instructions:
             return f"{self.name}: the worker's instructions ask for it"
-        where = (f"the request is in {self.source}: \"{self.quote}\"" if self.source
-                 else "no record text given to the run names it; check the executor's "
-                      "prompt or program and the tool results it read")
-        return (f"possible prompt injection: nothing in the worker's instructions asks for "
-                f"{self.name}; {where}")
+        where = (
+            f'the request is in {self.source}: "{self.quote}"'
+            if self.source
+            else "no record text given to the run names it; check the executor's "
+            "prompt or program and the tool results it read"
+        )
+        return (
+            f"possible prompt injection: nothing in the worker's instructions asks for {self.name}; {where}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "possible_injection": self.possible_injection}
@@ -68,12 +74,15 @@ def _quote(text: str, match: re.Match[str]) -> str:
     """The line holding the request, cut to QUOTE_LENGTH around it."""
     start = text.rfind("\n", 0, match.start()) + 1
     end = text.find("\n", match.end())
-    line = text[start:end if end != -1 else len(text)]
+    line = text[start : end if end != -1 else len(text)]
     at = match.start() - start
     if len(line) > QUOTE_LENGTH:
         lo = max(0, min(at - QUOTE_LENGTH // 3, len(line) - QUOTE_LENGTH))
-        line = ("…" if lo else "") + line[lo:lo + QUOTE_LENGTH] + \
-            ("…" if lo + QUOTE_LENGTH < len(line) else "")
+        line = (
+            ("…" if lo else "")
+            + line[lo : lo + QUOTE_LENGTH]
+            + ("…" if lo + QUOTE_LENGTH < len(line) else "")
+        )
     return " ".join(line.split())
 
 
@@ -134,8 +143,7 @@ def _earlier_results(run: Run, before: int):
                 yield f"the result of {call.name} (iteration {it.number})", call.result_summary
 
 
-def _find_source(run: Run, call: ToolCallRecord, number: int,
-                 records: RecordBook | None) -> tuple[str, str]:
+def _find_source(run: Run, call: ToolCallRecord, number: int, records: RecordBook | None) -> tuple[str, str]:
     pattern = _pattern(call.name)
     for where, text in (*_record_texts(run, records, number), *_earlier_results(run, number)):
         match = pattern.search(text)
@@ -154,8 +162,7 @@ def refused_calls(run: Run, records: RecordBook | None = None) -> list[RefusedCa
                 continue
             asked = bool(_pattern(call.name).search(instructions))
             source, quote = ("", "") if asked else _find_source(run, call, it.number, records)
-            out.append(RefusedCall(it.number, call.name, call.category, call.reason, asked,
-                                   source, quote))
+            out.append(RefusedCall(it.number, call.name, call.category, call.reason, asked, source, quote))
     return out
 
 

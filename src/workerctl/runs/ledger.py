@@ -39,10 +39,19 @@ if TYPE_CHECKING:
 INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", "not_written"
 STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN)
 NO_RECORD = "-"  # the target of a write tied to no record
-EFFECT_FIELDS: dict[str, FieldSpec] = {"key": str, "run_id": str, "step": str, "target": str, "kind": str,
-                 "worker": str, "state": frozenset(STATES), "at": str,
-                 "committed_at": (str, type(None)), "detail": (dict, type(None)),
-                 "settled": (dict, type(None))}
+EFFECT_FIELDS: dict[str, FieldSpec] = {
+    "key": str,
+    "run_id": str,
+    "step": str,
+    "target": str,
+    "kind": str,
+    "worker": str,
+    "state": frozenset(STATES),
+    "at": str,
+    "committed_at": (str, type(None)),
+    "detail": (dict, type(None)),
+    "settled": (dict, type(None)),
+}
 WORKER_FIELDS: dict[str, FieldSpec] = {"record_id": str, "effects": int, "unknown": int, "last_at": str}
 
 
@@ -90,9 +99,8 @@ class Effect:
         return cls(**{k: v for k, v in doc.items() if k in names})
 
     def describe(self) -> str:
-        """"comment c-4 on T-1042 by run 3k9… (committed 2026-…)" for messages."""
-        what = " ".join(x for x in (self.kind, str((self.detail or {}).get("comment_id") or ""))
-                        if x)
+        """ "comment c-4 on T-1042 by run 3k9… (committed 2026-…)" for messages."""
+        what = " ".join(x for x in (self.kind, str((self.detail or {}).get("comment_id") or "")) if x)
         where = "no record" if self.target == NO_RECORD else self.target
         when = self.committed_at or self.at
         return f"{what} on {where} by run {self.run_id} ({self.state} {when})"
@@ -118,28 +126,32 @@ class Ledger:
         if path is None:
             if len(self._paths) >= 4096:
                 self._paths.clear()
-            path = self._paths[folder, key] = self.root.joinpath(folder,
-                                                                f"{safe_name(key)}.json")
+            path = self._paths[folder, key] = self.root.joinpath(folder, f"{safe_name(key)}.json")
         return path
 
     def _hint(self, path: Path) -> str:
-        return (f"move {path} aside, then run 'workerctl runs reindex': the ledger is rebuilt "
-                "from the run files (effects of pruned runs kept only in that file are lost)")
+        return (
+            f"move {path} aside, then run 'workerctl runs reindex': the ledger is rebuilt "
+            "from the run files (effects of pruned runs kept only in that file are lost)"
+        )
 
     def _effects(self, target: str) -> dict[str, dict]:
         path = self.record_path(target)
-        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path),
-                          known=self.history.tables)
+        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
 
     def _worker_docs(self, worker: str) -> dict[str, dict]:
         path = self.worker_path(worker)
-        return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path),
-                          known=self.history.tables)
+        return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path), known=self.history.tables)
 
     # -- writing (the history calls this under its lock) --
 
-    def sync(self, run: Run, before: list[dict[str, Any]] | None,
-             was_finished: bool = False, ahead: dict[Path, PreparedFile] | None = None) -> None:
+    def sync(
+        self,
+        run: Run,
+        before: list[dict[str, Any]] | None,
+        was_finished: bool = False,
+        ahead: dict[Path, PreparedFile] | None = None,
+    ) -> None:
         """Bring the ledger in line with ``run.side_effects`` after a history write.
 
         ``before`` is what the stored run held: placeholders that disappeared (a
@@ -151,12 +163,12 @@ class Ledger:
             docs = self._after(run, target, changes)
             if docs is not None:
                 path = self.record_path(target)
-                write_table(path, "effects", docs, known=self.history.tables,
-                            ahead=(ahead or {}).get(path))
+                write_table(path, "effects", docs, known=self.history.tables, ahead=(ahead or {}).get(path))
                 self._summarise(run.worker, target, docs)
 
-    def prepare(self, run: Run, before: list[dict[str, Any]] | None,
-                was_finished: bool = False) -> dict[Path, PreparedFile]:
+    def prepare(
+        self, run: Run, before: list[dict[str, Any]] | None, was_finished: bool = False
+    ) -> dict[Path, PreparedFile]:
         """The record files ``sync`` would write, written and fsynced ahead, before the
         history lock is taken (``storage.atomic.PreparedFile``). Anything that goes
         wrong here is left for ``sync`` to meet in its turn."""
@@ -171,8 +183,9 @@ class Ledger:
             pass
         return out
 
-    def _changes(self, run: Run, before: list[dict[str, Any]] | None,
-                 was_finished: bool) -> dict[str, list[tuple[str, dict | None]]]:
+    def _changes(
+        self, run: Run, before: list[dict[str, Any]] | None, was_finished: bool
+    ) -> dict[str, list[tuple[str, dict | None]]]:
         """Per target, each entry key with its effect now (None: gone)."""
         if before == run.side_effects and was_finished == run.finished:
             return {}
@@ -186,11 +199,14 @@ class Ledger:
         return by_target
 
     def _key(self, run: Run, effect: dict[str, Any]) -> str:
-        return entry_key(run.id, str(effect.get("key") or f"{run.id}:?"), _target(effect),
-                         str(effect.get("kind") or "write"))
+        return entry_key(
+            run.id,
+            str(effect.get("key") or f"{run.id}:?"),
+            _target(effect),
+            str(effect.get("kind") or "write"),
+        )
 
-    def _after(self, run: Run, target: str,
-               changes: list[tuple[str, dict | None]]) -> dict[str, dict] | None:
+    def _after(self, run: Run, target: str, changes: list[tuple[str, dict | None]]) -> dict[str, dict] | None:
         """The target's record file with ``changes`` applied; None if unchanged.
 
         An entry of this run still ``intended`` whose write the run file no longer
@@ -225,21 +241,34 @@ class Ledger:
                 changed = True
         return docs if changed else None
 
-    def _doc(self, run: Run, key: str, target: str, effect: dict[str, Any],
-             old: dict | None) -> dict[str, Any]:
+    def _doc(
+        self, run: Run, key: str, target: str, effect: dict[str, Any], old: dict | None
+    ) -> dict[str, Any]:
         state = effect_state(effect, run.finished)
-        detail = {k: v for k, v in effect.items()
-                  if k not in ("kind", "key", "record_id", "state", "at", "committed_at",
-                                "text")}
+        detail = {
+            k: v
+            for k, v in effect.items()
+            if k not in ("kind", "key", "record_id", "state", "at", "committed_at", "text")
+        }
         at = effect.get("at") or (old or {}).get("at") or run.finished_at or run.created
         committed_at = effect.get("committed_at") or (old or {}).get("committed_at")
         if state == COMMITTED and committed_at is None:
             committed_at = at
-        return {"key": key, "run_id": run.id, "step": str(effect.get("key") or ""),
-                "target": target, "kind": str(effect.get("kind") or "write"),
-                "worker": run.worker, "state": state, "at": at, "committed_at": committed_at,
-                "config_hash": run.config_hash, "record_fingerprint": run.record_fingerprint
-                if run.record_id == target else None, "detail": detail, "settled": None}
+        return {
+            "key": key,
+            "run_id": run.id,
+            "step": str(effect.get("key") or ""),
+            "target": target,
+            "kind": str(effect.get("kind") or "write"),
+            "worker": run.worker,
+            "state": state,
+            "at": at,
+            "committed_at": committed_at,
+            "config_hash": run.config_hash,
+            "record_fingerprint": run.record_fingerprint if run.record_id == target else None,
+            "detail": detail,
+            "settled": None,
+        }
 
     def _summarise(self, worker: str, target: str, docs: dict[str, dict]) -> None:
         mine = [d for d in docs.values() if d["worker"] == worker]
@@ -251,12 +280,13 @@ class Ledger:
             del summary[doc_id]
         else:
             summary[doc_id or next_id(summary)] = {
-                "record_id": target, "effects": len(mine),
+                "record_id": target,
+                "effects": len(mine),
                 "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
-                "last_at": max(d["at"] for d in mine)}
+                "last_at": max(d["at"] for d in mine),
+            }
         # derived from the record files (reindex rebuilds it): not fsynced
-        write_table(self.worker_path(worker), "records", summary, durable=False,
-                    known=self.history.tables)
+        write_table(self.worker_path(worker), "records", summary, durable=False, known=self.history.tables)
 
     # -- reading --
 
@@ -268,17 +298,22 @@ class Ledger:
 
     def records_of(self, worker: str) -> list[dict[str, Any]]:
         """The records ``worker`` wrote to, newest first, with counts."""
-        return sorted(self._worker_docs(worker).values(), key=lambda d: d["last_at"],
-                      reverse=True)
+        return sorted(self._worker_docs(worker).values(), key=lambda d: d["last_at"], reverse=True)
 
     def workers(self) -> list[str]:
         """Every worker with effects in the ledger (worker names are slugs, so file names)."""
         folder = self.root / "workers"
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
-    def query(self, *, worker: str | None = None, record_id: str | None = None,
-              states: tuple[str, ...] = (), run_id: str | None = None,
-              limit: int | None = None) -> list[Effect]:
+    def query(
+        self,
+        *,
+        worker: str | None = None,
+        record_id: str | None = None,
+        states: tuple[str, ...] = (),
+        run_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Effect]:
         """Effects matching every filter given, newest first."""
         if record_id is not None:
             targets = [record_id]
@@ -306,8 +341,9 @@ class Ledger:
 
     # -- settling --
 
-    def settle(self, key_or_run: str, *, written: bool, by: str, note: str = "",
-               target: str | None = None) -> list[Effect]:
+    def settle(
+        self, key_or_run: str, *, written: bool, by: str, note: str = "", target: str | None = None
+    ) -> list[Effect]:
         """A person says whether unknown effects were written: ``committed`` (they were;
         the duplicate guard then treats them as any written effect) or ``not_written``.
 
@@ -317,8 +353,10 @@ class Ledger:
         with self.history.lock:
             candidates = self._find_unsettled(key_or_run, target)
             if not candidates:
-                raise NotFoundError(f"no unknown side effect matches {key_or_run!r}",
-                                    hint="'workerctl ledger list --state unknown' shows them")
+                raise NotFoundError(
+                    f"no unknown side effect matches {key_or_run!r}",
+                    hint="'workerctl ledger list --state unknown' shows them",
+                )
             settled: list[Effect] = []
             for tgt in sorted({e.target for e in candidates}):
                 docs = self._effects(tgt)
@@ -327,9 +365,15 @@ class Ledger:
                 for doc_id, old in docs.items():
                     if old["key"] in keys:  # a new document: read ones are shared
                         doc = docs[doc_id] = {
-                            **old, "state": COMMITTED if written else NOT_WRITTEN,
-                            "settled": {"as": "written" if written else "not_written",
-                                        "by": by, "at": now_iso(), "note": note}}
+                            **old,
+                            "state": COMMITTED if written else NOT_WRITTEN,
+                            "settled": {
+                                "as": "written" if written else "not_written",
+                                "by": by,
+                                "at": now_iso(),
+                                "note": note,
+                            },
+                        }
                         if written:
                             doc["committed_at"] = doc.get("committed_at") or now_iso()
                         worker = doc["worker"]
@@ -345,15 +389,22 @@ class Ledger:
             parts = key_or_run.split("|")
             if len(parts) != 4:
                 raise UsageError(f"{key_or_run!r} is not a ledger key (RUN|STEP|TARGET|KIND)")
-            return [e for e in self.effects(parts[2]) if e.key == key_or_run
-                    and e.state in open_states and not self._running(e.run_id)]
-        found = [e for e in self.query(record_id=target, states=open_states)
-                 if e.run_id.startswith(key_or_run.lower())]
+            return [
+                e
+                for e in self.effects(parts[2])
+                if e.key == key_or_run and e.state in open_states and not self._running(e.run_id)
+            ]
+        found = [
+            e
+            for e in self.query(record_id=target, states=open_states)
+            if e.run_id.startswith(key_or_run.lower())
+        ]
         running = [e for e in found if self._running(e.run_id)]
         if running:
-            raise UsageError(f"run {running[0].run_id} is still executing; its intended "
-                             "effects are not unknown yet",
-                             hint="wait for it to finish, or cancel it")
+            raise UsageError(
+                f"run {running[0].run_id} is still executing; its intended effects are not unknown yet",
+                hint="wait for it to finish, or cancel it",
+            )
         return found
 
     def _running(self, run_id: str) -> bool:
@@ -382,8 +433,7 @@ class Ledger:
         by_target: dict[str, list[tuple[Run, str, dict]]] = {}
         for run in runs:
             for effect in run.side_effects:
-                by_target.setdefault(_target(effect), []).append(
-                    (run, self._key(run, effect), effect))
+                by_target.setdefault(_target(effect), []).append((run, self._key(run, effect), effect))
         touched: dict[str, dict[str, dict[str, dict]]] = {}
         for target, items in by_target.items():
             docs = self._effects(target)
@@ -412,11 +462,14 @@ class Ledger:
                 key = where.get(target) or next_id(summary)
                 where[target] = key
                 summary[key] = {
-                    "record_id": target, "effects": len(mine),
+                    "record_id": target,
+                    "effects": len(mine),
                     "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
-                    "last_at": max(d["at"] for d in mine)}
-            write_table(self.worker_path(worker), "records", summary, durable=False,
-                    known=self.history.tables)
+                    "last_at": max(d["at"] for d in mine),
+                }
+            write_table(
+                self.worker_path(worker), "records", summary, durable=False, known=self.history.tables
+            )
         return sum(len(items) for items in by_target.values())
 
 
@@ -438,15 +491,19 @@ def what_is_known(effect: Effect, history: History, records: Any) -> list[str]:
     lines.append(f"intended {effect.at} by {(effect.detail or {}).get('by') or 'the run'}")
     if effect.target != NO_RECORD:
         try:
-            found = [c for c in records.comments(effect.target)
-                     if c.key == effect.step or (c.run_id == effect.run_id and effect.kind
-                                                 in ("write", "comment"))]
+            found = [
+                c
+                for c in records.comments(effect.target)
+                if c.key == effect.step or (c.run_id == effect.run_id and effect.kind in ("write", "comment"))
+            ]
         except Exception as exc:  # a source that cannot answer does not stop the report
             lines.append(f"could not read the comments on {effect.target}: {exc}")
         else:
             if found:
-                lines.extend(f"{effect.target} holds comment {c.id} written by run "
-                             f"{c.run_id} under key {c.key}" for c in found)
+                lines.extend(
+                    f"{effect.target} holds comment {c.id} written by run {c.run_id} under key {c.key}"
+                    for c in found
+                )
             else:
                 lines.append(f"{effect.target} holds no comment from run {effect.run_id}")
     return lines

@@ -92,20 +92,27 @@ def mark_crashed(history: History) -> list[Run]:
     its run file names another owner that is alive (a crash between writing the
     marker and the run file of a hand-over).
     """
-    suspects = [rid for rid, info in history.unfinished().items()
-                if not owner_alive(history, rid, info) or _never_stored(history, rid, info)]
+    suspects = [
+        rid
+        for rid, info in history.unfinished().items()
+        if not owner_alive(history, rid, info) or _never_stored(history, rid, info)
+    ]
     marked = []
     for run_id in suspects:
         with history.lock:
             info = history.marker(run_id)
-            if info is None or (owner_alive(history, run_id, info)
-                                and not _never_stored(history, run_id, info)):
+            if info is None or (
+                owner_alive(history, run_id, info) and not _never_stored(history, run_id, info)
+            ):
                 continue
             run = history.settle(run_id)
             if run is None:
                 continue
-            if run.owner and not _same_owner(run.owner, info) and owner_alive(
-                    history, run_id, {**run.owner, "since": info.get("since")}):
+            if (
+                run.owner
+                and not _same_owner(run.owner, info)
+                and owner_alive(history, run_id, {**run.owner, "since": info.get("since")})
+            ):
                 history.restore_marker(run)
                 continue
             where = f"pid {info.get('pid')} on {info.get('host')}"
@@ -114,8 +121,7 @@ def mark_crashed(history: History) -> list[Run]:
             run.error = RunError(
                 "crashed",
                 f"the process executing this run ({where}) died while it was {run.status}",
-                f"found by pid {os.getpid()} at {now_iso()}; last state change "
-                f"{info.get('since')}",
+                f"found by pid {os.getpid()} at {now_iso()}; last state change {info.get('since')}",
             )
             run.move(FAILED)
             history.save(run)
@@ -136,8 +142,7 @@ def _same_owner(owner: dict[str, Any], marker: dict[str, Any]) -> bool:
     return all(owner.get(k) == marker.get(k) for k in ("pid", "host", "remote"))
 
 
-def catch_up(history: History, registry: Callable[[], Registry],
-             warn: Callable[[str], None]) -> None:
+def catch_up(history: History, registry: Callable[[], Registry], warn: Callable[[str], None]) -> None:
     """Bring the history up to date before it is read: mark crashed runs, then ask
     each remote executor (a task queue) about its unfinished runs.
 
@@ -156,8 +161,10 @@ def catch_up(history: History, registry: Callable[[], Registry],
     for name, run_ids in remote.items():
         executor = as_remote(executors.get(name))
         if executor is None:
-            warn(f"{len(run_ids)} unfinished run(s) belong to executor {name!r}, which is "
-                 "not installed; they cannot be brought up to date")
+            warn(
+                f"{len(run_ids)} unfinished run(s) belong to executor {name!r}, which is "
+                "not installed; they cannot be brought up to date"
+            )
             continue
         try:
             executor.refresh(history, run_ids, history.workspace)

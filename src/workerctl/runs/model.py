@@ -31,11 +31,33 @@ from workerctl.runs.states import (
     preview_of,
 )
 
-__all__ = ["CANCELLED", "COMPLETED", "ERROR_KINDS", "FAILED", "FINISHED", "ID_ALPHABET",
-           "ID_LENGTH", "PENDING", "PREVIEW_LENGTH", "QUEUED", "RUNNING", "STATES",
-           "TRANSITIONS", "UNFINISHED", "Iteration", "Review", "Run", "RunError",
-           "ToolCallRecord", "TransitionError", "new_run_id", "now_iso", "parse_iso",
-           "preview_of"]
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "ERROR_KINDS",
+    "FAILED",
+    "FINISHED",
+    "ID_ALPHABET",
+    "ID_LENGTH",
+    "PENDING",
+    "PREVIEW_LENGTH",
+    "QUEUED",
+    "RUNNING",
+    "STATES",
+    "TRANSITIONS",
+    "UNFINISHED",
+    "Iteration",
+    "Review",
+    "Run",
+    "RunError",
+    "ToolCallRecord",
+    "TransitionError",
+    "new_run_id",
+    "now_iso",
+    "parse_iso",
+    "preview_of",
+]
+
 
 @dataclass
 class RunError:
@@ -167,8 +189,7 @@ class Run:
         """Like ``dataclasses.asdict`` without its deep copies (this is on the hot path)."""
         data = dict(self.__dict__)
         data["iterations"] = [
-            {**it.__dict__, "tool_calls": [dict(c.__dict__) for c in it.tool_calls]}
-            for it in self.iterations
+            {**it.__dict__, "tool_calls": [dict(c.__dict__) for c in it.tool_calls]} for it in self.iterations
         ]
         data["error"] = dict(self.error.__dict__) if self.error else None
         data["review"] = asdict(self.review) if self.review else None
@@ -189,8 +210,7 @@ class Run:
     def from_dict(cls, data: dict[str, Any]) -> Run:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
-        values["iterations"] = [_iteration(it, data.get("output"))
-                                for it in data.get("iterations", [])]
+        values["iterations"] = [_iteration(it, data.get("output")) for it in data.get("iterations", [])]
         if data.get("error"):
             values["error"] = RunError(**data["error"])
         if data.get("review"):
@@ -219,8 +239,10 @@ class Run:
             "review": self.review.verdict if self.review else None,
             "rerun_of": self.rerun_of,
             "iterations": len(self.iterations),
-            "tokens": sum((it.usage.get("input_tokens") or 0) + (it.usage.get("output_tokens") or 0)
-                          for it in self.iterations),
+            "tokens": sum(
+                (it.usage.get("input_tokens") or 0) + (it.usage.get("output_tokens") or 0)
+                for it in self.iterations
+            ),
             "input_tokens": self.usage.get("input_tokens"),
             "output_tokens": self.usage.get("output_tokens"),
             "model": _main_model(self.usage),

@@ -72,17 +72,24 @@ def _status(run: Run) -> Check:
     if run.status == COMPLETED:
         return Check("status", title, PASS, ["completed"])
     if run.status in FINISHED and run.error:
-        return Check("status", title, UNKNOWN, [
-            f"{run.status}: {run.error.kind} — {ERROR_KINDS.get(run.error.kind, '')}",
-            f"is it understood? 'workerctl run troubleshoot --id {run.id}' walks through it"])
+        return Check(
+            "status",
+            title,
+            UNKNOWN,
+            [
+                f"{run.status}: {run.error.kind} — {ERROR_KINDS.get(run.error.kind, '')}",
+                f"is it understood? 'workerctl run troubleshoot --id {run.id}' walks through it",
+            ],
+        )
     return Check("status", title, FAIL, [f"the run is still {run.status}"])
 
 
 def id_pattern(records: RecordBook) -> re.Pattern | None:
     """Record ids as they appear in text: the prefixes of the records that exist
     (``T-``, ``INV-`` ...) followed by digits, so "ISO-8601" is not taken for one."""
-    prefixes = {r.id.rsplit("-", 1)[0] for r in records.list() if "-" in r.id
-                and r.id.rsplit("-", 1)[1].isdigit()}
+    prefixes = {
+        r.id.rsplit("-", 1)[0] for r in records.list() if "-" in r.id and r.id.rsplit("-", 1)[1].isdigit()
+    }
     if not prefixes:
         return None
     alternatives = "|".join(sorted((re.escape(p) for p in prefixes), key=len, reverse=True))
@@ -106,16 +113,20 @@ def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
     evidence: list[str] = []
     verdict = PASS
     if not run.record_id:
-        ok = not registry.output_modes.get(run.output_mode, None) or \
-            not registry.output_modes[run.output_mode].needs_record
+        ok = (
+            not registry.output_modes.get(run.output_mode, None)
+            or not registry.output_modes[run.output_mode].needs_record
+        )
         evidence.append("the run was tied to no record")
         verdict = PASS if ok else FAIL
     else:
         record = records.peek(run.record_id)
         if record is None:
             return Check("record", title, FAIL, [f"{run.record_id} no longer exists"])
-        evidence.append(f"{record.type} {record.id} \"{record.title}\" exists; read it before "
-                        f"acting: workerctl records show {record.id}")
+        evidence.append(
+            f'{record.type} {record.id} "{record.title}" exists; read it before '
+            f"acting: workerctl records show {record.id}"
+        )
         if record.fingerprint() != run.record_fingerprint:
             evidence.append("it changed since the run: the output may be out of date")
             verdict = UNKNOWN
@@ -138,15 +149,21 @@ def _ids_in_output(run: Run, records: RecordBook, evidence: list[str]) -> list[s
         evidence.append("the output names no record id")
         return []
     seen = seen_ids(run)
-    problems = [f"the output names {rid}, a record the run never saw (not linked, given as "
-                f"context, read or written)" for rid in named if rid not in seen]
+    problems = [
+        f"the output names {rid}, a record the run never saw (not linked, given as context, read or written)"
+        for rid in named
+        if rid not in seen
+    ]
     if run.record_id and run.record_type and run.record_id not in named:
-        same_type = [rid for rid in named if (found := records.peek(rid)) is not None
-                     and found.type == run.record_type]
+        same_type = [
+            rid for rid in named if (found := records.peek(rid)) is not None and found.type == run.record_type
+        ]
         if same_type:
-            problems.append(f"the output is about {run.record_type} {', '.join(same_type)}, "
-                            f"not the linked {run.record_type} {run.record_id}, which it "
-                            "never names")
+            problems.append(
+                f"the output is about {run.record_type} {', '.join(same_type)}, "
+                f"not the linked {run.record_type} {run.record_id}, which it "
+                "never names"
+            )
     if not problems:
         evidence.append(f"the output names {', '.join(named)}: each linked, given or read")
     return problems
@@ -158,9 +175,15 @@ def _contract(run: Run) -> Check:
     title = "The output matches the form its instructions ask for (the output contract)"
     contract = OutputContract.from_dict((run.config or {}).get("output_contract"))
     if contract is None:
-        return Check("contract", title, UNKNOWN, [
-            "the worker declares no output_contract, so its form cannot be checked; add "
-            "one (sections, names_record, max_length, max_lines) to the worker file"])
+        return Check(
+            "contract",
+            title,
+            UNKNOWN,
+            [
+                "the worker declares no output_contract, so its form cannot be checked; add "
+                "one (sections, names_record, max_length, max_lines) to the worker file"
+            ],
+        )
     rules = contract.describe()
     if run.output is None:
         return Check("contract", title, UNKNOWN, [f"contract: {rules}", "the run has no output"])
@@ -177,33 +200,43 @@ def _context(run: Run, registry: Registry, config: dict) -> Check:
     allowed = {t for s in names for t in sources.get(s, [])}
     given = run.context.get("records", [])
     outside = [r for r in given if r["type"] not in allowed]
-    evidence = [f"context sources: {', '.join(names) or 'none'} "
-                f"({', '.join(sorted(allowed)) or 'no record type'})",
-                f"records given: {', '.join(r['type'] + ' ' + r['id'] for r in given) or 'none'}"]
+    evidence = [
+        f"context sources: {', '.join(names) or 'none'} ({', '.join(sorted(allowed)) or 'no record type'})",
+        f"records given: {', '.join(r['type'] + ' ' + r['id'] for r in given) or 'none'}",
+    ]
     problems = [f"given outside the allowed sources: {r['type']} {r['id']}" for r in outside]
-    calls = [(it.number, index, c) for it in run.iterations
-             for index, c in enumerate(it.tool_calls, start=1)]
+    calls = [(it.number, index, c) for it in run.iterations for index, c in enumerate(it.tool_calls, start=1)]
     for number, index, call in calls:
         off = [r for r in call.records_read if r["type"] not in allowed]
         if off:
-            problems.append(f"iteration {number}, call {index}: {call.name}("
-                            f"{summarize(call.arguments, 60)}) read "
-                            f"{', '.join(r['type'] + ' ' + r['id'] for r in off)}, outside the "
-                            "context sources")
+            problems.append(
+                f"iteration {number}, call {index}: {call.name}("
+                f"{summarize(call.arguments, 60)}) read "
+                f"{', '.join(r['type'] + ' ' + r['id'] for r in off)}, outside the "
+                "context sources"
+            )
     read = [r for r in run.reads or [] if r.get("by") == "tool"]
     if run.reads is not None:
-        evidence.append(f"records read by tools: "
-                        f"{', '.join(dict.fromkeys(r['type'] + ' ' + r['id'] for r in read))}"
-                        if read else "records read by tools: none")
+        evidence.append(
+            f"records read by tools: {', '.join(dict.fromkeys(r['type'] + ' ' + r['id'] for r in read))}"
+            if read
+            else "records read by tools: none"
+        )
     served = {t for types in sources.values() for t in types}
     if run.record_type and run.record_type not in allowed and run.record_type in served:
         problems.append("the run's own record type is not among its context sources")
     if problems:
         return Check("context", title, FAIL, [*evidence, *problems])
     if run.reads is None and any(c.ok for _n, _i, c in calls):
-        return Check("context", title, UNKNOWN, [
-            *evidence, "this run was recorded before reads were logged: what its tool calls "
-                       "read is not known"])
+        return Check(
+            "context",
+            title,
+            UNKNOWN,
+            [
+                *evidence,
+                "this run was recorded before reads were logged: what its tool calls read is not known",
+            ],
+        )
     return Check("context", title, PASS, evidence)
 
 
@@ -221,11 +254,14 @@ def _tools(run: Run, config: dict, records: RecordBook) -> Check:
             evidence.append(f"{r.name} ({r.category or 'unknown tool'}) was refused by the gate")
             if r.possible_injection:
                 evidence.append(f"{r.describe()}; {NEVER_WIDEN}")
-        evidence += [f"{c.name} ({c.category}) was outside the allowed categories"
-                     for c in outside]
+        evidence += [f"{c.name} ({c.category}) was outside the allowed categories" for c in outside]
         return Check("tools", title, FAIL, evidence)
-    return Check("tools", title, PASS, [f"{len(calls)} tool call(s), all in "
-                                       f"{', '.join(sorted(allowed)) or 'no category'}"])
+    return Check(
+        "tools",
+        title,
+        PASS,
+        [f"{len(calls)} tool call(s), all in {', '.join(sorted(allowed)) or 'no category'}"],
+    )
 
 
 def _duplicates(run: Run, records: RecordBook) -> Check:
@@ -235,41 +271,54 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
     title = "No duplicate comment or record was created"
     from workerctl.runs.ledger import COMMITTED, effect_state
 
-    mine = [e for e in run.side_effects if e.get("kind") == "comment" and e.get("created", True)
-            and effect_state(e, run.status in FINISHED) == COMMITTED]
+    mine = [
+        e
+        for e in run.side_effects
+        if e.get("kind") == "comment"
+        and e.get("created", True)
+        and effect_state(e, run.status in FINISHED) == COMMITTED
+    ]
     if not mine:
         return Check("duplicates", title, PASS, ["this run wrote no comment or record"])
-    evidence, dupes = [f"wrote {len(mine)} comment(s); near-equal means a difflib ratio of "
-                       f"at least {SIMILARITY} on the normalised text"], []
+    evidence, dupes = (
+        [
+            f"wrote {len(mine)} comment(s); near-equal means a difflib ratio of "
+            f"at least {SIMILARITY} on the normalised text"
+        ],
+        [],
+    )
     by_record: dict[str, list] = {}
     for effect in mine:
         by_record.setdefault(effect["record_id"], []).append(effect)
     for record_id, effects in by_record.items():
         if len(effects) > 1:
             how = ", ".join(f"{e.get('comment_id', '?')} by {e.get('by', '?')}" for e in effects)
-            dupes.append(f"{record_id}: this run left {len(effects)} comments ({how}); one run "
-                         "should leave one")
+            dupes.append(
+                f"{record_id}: this run left {len(effects)} comments ({how}); one run should leave one"
+            )
         comments = records.comments(record_id)
         position = {c.id: n for n, c in enumerate(comments)}
         for effect in effects:
             own_at = position.get(effect.get("comment_id"))
             if own_at is None:
-                evidence.append(f"{record_id}: comment {effect.get('comment_id')} is no longer "
-                                "on the record")
+                evidence.append(f"{record_id}: comment {effect.get('comment_id')} is no longer on the record")
                 continue
             own = comments[own_at]
             for earlier in comments[:own_at]:
                 score = similarity(own.text, earlier.text, SIMILARITY)
                 if score >= SIMILARITY:
                     who = f"run {earlier.run_id}" if earlier.run_id else earlier.author
-                    same = "has the same text as" if _norm(own.text) == _norm(earlier.text) \
+                    same = (
+                        "has the same text as"
+                        if _norm(own.text) == _norm(earlier.text)
                         else f"is near-equal (ratio {score:.2f}) to"
-                    dupes.append(f"{record_id}: comment {own.id} {same} earlier comment "
-                                 f"{earlier.id} ({who})")
+                    )
+                    dupes.append(f"{record_id}: comment {own.id} {same} earlier comment {earlier.id} ({who})")
     if dupes:
         return Check("duplicates", title, FAIL, dupes + evidence)
-    return Check("duplicates", title, PASS, [*evidence, "no earlier comment on the same record "
-                                                        "is near-equal"])
+    return Check(
+        "duplicates", title, PASS, [*evidence, "no earlier comment on the same record is near-equal"]
+    )
 
 
 def _claims(run: Run, records: RecordBook) -> Check:
@@ -289,21 +338,21 @@ def _claims(run: Run, records: RecordBook) -> Check:
     recorded = f"writes committed: {', '.join(kinds) or 'none'}"
     unsure = [e for e in writes if state[id(e)] == UNSURE]
     if unsure:
-        recorded += (f"; {len(unsure)} write(s) of unknown outcome (settle with "
-                     "'workerctl ledger settle')")
+        recorded += f"; {len(unsure)} write(s) of unknown outcome (settle with 'workerctl ledger settle')"
     if not text:
         return Check("claims", title, PASS, ["no output", recorded])
     found = claims_in(text, id_pattern(records))
     unbacked, undecided = [], []
     for claim in found:
-        said = (f"says \"{preview_of(claim.sentence, 200)}\" ({claim.verb}: "
-                f"{'/'.join(claim.kinds)}"
-                + (f" on {', '.join(claim.ids)}" if claim.ids else "") + ")")
-        if _on_target(claim.ids, [e for e in writes if state[id(e)] == COMMITTED
-                                  and e["kind"] in claim.kinds]):
+        said = (
+            f'says "{preview_of(claim.sentence, 200)}" ({claim.verb}: '
+            f"{'/'.join(claim.kinds)}" + (f" on {', '.join(claim.ids)}" if claim.ids else "") + ")"
+        )
+        if _on_target(
+            claim.ids, [e for e in writes if state[id(e)] == COMMITTED and e["kind"] in claim.kinds]
+        ):
             continue
-        if _on_target(claim.ids, [e for e in unsure
-                                  if e["kind"] in claim.kinds or e["kind"] == "write"]):
+        if _on_target(claim.ids, [e for e in unsure if e["kind"] in claim.kinds or e["kind"] == "write"]):
             undecided.append(f"{said}: the write that would back it has an unknown outcome")
         else:
             unbacked.append(f"{said} but the run committed no such write")
@@ -312,8 +361,12 @@ def _claims(run: Run, records: RecordBook) -> Check:
     if undecided:
         return Check("claims", title, UNKNOWN, [*undecided, recorded])
     if found:
-        return Check("claims", title, PASS, [f"{len(found)} claim(s) of work, each backed by a "
-                                            "committed write", recorded])
+        return Check(
+            "claims",
+            title,
+            PASS,
+            [f"{len(found)} claim(s) of work, each backed by a committed write", recorded],
+        )
     return Check("claims", title, PASS, ["the output claims no work", recorded])
 
 
@@ -335,47 +388,73 @@ def _next_step(run: Run) -> Check:
     stuck = inability(text) if text.strip() else None
     if run.status == COMPLETED and text.strip():
         if stuck and not step:
-            return Check("next_step", title, FAIL, [
-                f"says \"{preview_of(stuck, 200)}\" and names no next step"])
+            return Check(
+                "next_step", title, FAIL, [f'says "{preview_of(stuck, 200)}" and names no next step']
+            )
         if stuck:
-            return Check("next_step", title, PASS, [f"says \"{preview_of(stuck, 160)}\"",
-                                                    f"next step: \"{preview_of(step, 160)}\""])
+            return Check(
+                "next_step",
+                title,
+                PASS,
+                [f'says "{preview_of(stuck, 160)}"', f'next step: "{preview_of(step, 160)}"'],
+            )
         evidence = ["the worker finished; the output does not say it could not"]
         if step:
-            evidence.append(f"next step: \"{preview_of(step, 160)}\"")
+            evidence.append(f'next step: "{preview_of(step, 160)}"')
         return Check("next_step", title, PASS, evidence)
     if run.status == COMPLETED:
         return Check("next_step", title, FAIL, ["the run completed with an empty output"])
     if step:
-        return Check("next_step", title, PASS,
-                     [f"the partial output names a next step: \"{preview_of(step, 160)}\""])
+        return Check(
+            "next_step", title, PASS, [f'the partial output names a next step: "{preview_of(step, 160)}"']
+        )
     hint = f"'workerctl run troubleshoot --id {run.id}'" if run.error else "none"
-    return Check("next_step", title, FAIL, [f"the run {run.status} without output that says "
-                                           f"what to do next (troubleshooting: {hint})"])
+    return Check(
+        "next_step",
+        title,
+        FAIL,
+        [f"the run {run.status} without output that says what to do next (troubleshooting: {hint})"],
+    )
 
 
 def review_document(run: Run, items: list[Check]) -> dict[str, Any]:
     """``run review --json``: every check with its verdict and evidence, and whether the
     run waits for a person."""
-    return {"run_id": run.id, "status": run.status,
-            "needs_review": run.needs_review, "review_reasons": list(run.review_reasons),
-            "reviewed": run.review is not None,
-            "checks": [i.to_dict() for i in items],
-            "failed": [i.key for i in items if i.verdict == FAIL],
-            "human_items": dict(HUMAN_ITEMS)}
+    return {
+        "run_id": run.id,
+        "status": run.status,
+        "needs_review": run.needs_review,
+        "review_reasons": list(run.review_reasons),
+        "reviewed": run.review is not None,
+        "checks": [i.to_dict() for i in items],
+        "failed": [i.key for i in items if i.verdict == FAIL],
+        "human_items": dict(HUMAN_ITEMS),
+    }
 
 
-def record_review(history: History, run: Run, verdict: str, reviewer: str,
-                  answers: dict[str, Any], note: str, items: list[Check]) -> Run:
+def record_review(
+    history: History,
+    run: Run,
+    verdict: str,
+    reviewer: str,
+    answers: dict[str, Any],
+    note: str,
+    items: list[Check],
+) -> Run:
     if verdict not in VERDICTS:
         raise UsageError(f"unknown verdict {verdict!r}", hint=f"use one of: {', '.join(VERDICTS)}")
     if run.status not in FINISHED:
         raise UsageError(f"run {run.id} is still {run.status}; review it once it has finished")
-    review = Review(verdict=verdict, reviewer=reviewer,
-                    time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    answers=answers, note=note,
-                    checks=[{"key": i.key, "title": i.title, "verdict": i.verdict,
-                             "evidence": i.evidence} for i in items])
+    review = Review(
+        verdict=verdict,
+        reviewer=reviewer,
+        time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        answers=answers,
+        note=note,
+        checks=[
+            {"key": i.key, "title": i.title, "verdict": i.verdict, "evidence": i.evidence} for i in items
+        ],
+    )
 
     def store(stored: Run) -> None:
         stored.review = review

@@ -30,14 +30,14 @@ TRANSITIONS = {
 
 ERROR_KINDS = {
     "worker_not_runnable": "the worker is paused, or a draft run on a record not marked safe "
-                           "for testing without --test",
+    "for testing without --test",
     "record_missing": "the linked record does not exist (any more)",
     "record_access_denied": "the record exists but this worker may not access it",
     "missing_context": "the worker lacks the context source the run needed",
     "tool_not_allowed": "the worker called a tool that was not offered to it (unknown, "
-                        "or outside its allowed tool categories)",
+    "or outside its allowed tool categories)",
     "provider_unavailable": "the model provider or program could not be reached "
-                            "(connection, authentication, rate limit)",
+    "(connection, authentication, rate limit)",
     "executor_error": "the executor failed while doing a step",
     "timeout": "the run took longer than the worker's timeout",
     "max_iterations": "the worker used all its iterations without a final answer",

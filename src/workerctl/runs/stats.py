@@ -33,9 +33,18 @@ def compute(summaries: Iterable[dict], by: str = "worker") -> dict:
     tokens, and the estimated cost of the runs that have one."""
     per: dict[str, dict] = {}
     for doc in summaries:
-        item = per.setdefault(_group(doc, by), {
-            "counts": dict.fromkeys(STATES, 0), "durations": [], "tokens": 0,
-            "input_tokens": 0, "output_tokens": 0, "cost": {}, "priced": 0})
+        item = per.setdefault(
+            _group(doc, by),
+            {
+                "counts": dict.fromkeys(STATES, 0),
+                "durations": [],
+                "tokens": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost": {},
+                "priced": 0,
+            },
+        )
         item["counts"][doc["status"]] += 1
         if doc.get("duration") is not None:
             item["durations"].append(doc["duration"])
@@ -46,23 +55,28 @@ def compute(summaries: Iterable[dict], by: str = "worker") -> dict:
             currency = doc.get("currency") or "?"
             item["cost"][currency] = item["cost"].get(currency, 0.0) + doc["cost"]
             item["priced"] += 1
-    return {name: figures(item["counts"], _percentile(item["durations"], 0.5),
-                          _percentile(item["durations"], 0.95), item)
-            for name, item in sorted(per.items())}
+    return {
+        name: figures(
+            item["counts"], _percentile(item["durations"], 0.5), _percentile(item["durations"], 0.95), item
+        )
+        for name, item in sorted(per.items())
+    }
 
 
-def figures(counts: dict[str, int], p50: float | None, p95: float | None,
-            item: dict) -> dict:
+def figures(counts: dict[str, int], p50: float | None, p95: float | None, item: dict) -> dict:
     """One group's ``runs stats`` figures, from its counts by status, its duration
     percentiles and its token and cost totals (summed from summaries, or read from
     the cross-run indexes: both give the same figures)."""
     finished = counts["completed"] + counts["failed"] + counts["cancelled"]
     return {
-        "runs": sum(counts.values()), "counts": counts,
+        "runs": sum(counts.values()),
+        "counts": counts,
         "failures": counts["failed"] + counts["cancelled"],
         "success_rate": counts["completed"] / finished if finished else None,
-        "p50_seconds": p50, "p95_seconds": p95,
-        "tokens": item["tokens"], "input_tokens": item["input_tokens"],
+        "p50_seconds": p50,
+        "p95_seconds": p95,
+        "tokens": item["tokens"],
+        "input_tokens": item["input_tokens"],
         "output_tokens": item["output_tokens"],
         "estimated_cost": {k: round(v, 6) for k, v in item["cost"].items()},
         "runs_priced": item["priced"],
@@ -89,10 +103,15 @@ def render_chart(figures: dict, width: int = 30) -> str:
         rate = "-" if f["success_rate"] is None else f"{f['success_rate'] * 100:.0f}%"
         lines.append(f"{name:<24} {bar}")
         parts = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
-        money = (f"; est. cost {cost_text(f['estimated_cost'])} ({f['runs_priced']} priced)"
-                 if f["estimated_cost"] else "")
-        lines.append(f"{'':<24} {render.plural(f['runs'], 'run')} ({parts}); success {rate}; "
-                     f"p50 {render.duration(f['p50_seconds'])}, "
-                     f"p95 {render.duration(f['p95_seconds'])}; tokens {f['tokens']} "
-                     f"({f['input_tokens']} in, {f['output_tokens']} out){money}")
+        money = (
+            f"; est. cost {cost_text(f['estimated_cost'])} ({f['runs_priced']} priced)"
+            if f["estimated_cost"]
+            else ""
+        )
+        lines.append(
+            f"{'':<24} {render.plural(f['runs'], 'run')} ({parts}); success {rate}; "
+            f"p50 {render.duration(f['p50_seconds'])}, "
+            f"p95 {render.duration(f['p95_seconds'])}; tokens {f['tokens']} "
+            f"({f['input_tokens']} in, {f['output_tokens']} out){money}"
+        )
     return "\n".join(lines)

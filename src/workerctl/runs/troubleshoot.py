@@ -33,22 +33,19 @@ if TYPE_CHECKING:
 
 KIND_ACTIONS = {
     "worker_not_runnable": "activate the worker ('workerctl worker activate NAME'), or run a "
-                           "draft with --test or on a record marked safe_for_testing",
+    "draft with --test or on a record marked safe_for_testing",
     "record_missing": "check the record id; if the record was deleted, run the worker on the "
-                      "record that replaced it",
+    "record that replaced it",
     "record_access_denied": "run a worker that may access the record, or ask its owner to "
-                            "allow this worker (restricted_to)",
+    "allow this worker (restricted_to)",
     "missing_context": "add the needed context source to the worker (workerctl worker edit NAME)",
     "tool_not_allowed": "if the instructions ask for the tool, add its category to "
-                        "tool_categories if the worker should do it, or narrow the "
-                        "instructions so it does not try",
-    "provider_unavailable": "check the provider or program: connection, API key, rate limit; "
-                            "then rerun",
-    "executor_error": "read the detail (stderr or traceback) and fix the executor or its "
-                      "settings",
+    "tool_categories if the worker should do it, or narrow the "
+    "instructions so it does not try",
+    "provider_unavailable": "check the provider or program: connection, API key, rate limit; then rerun",
+    "executor_error": "read the detail (stderr or traceback) and fix the executor or its settings",
     "timeout": "raise the worker's timeout, or make the job smaller",
-    "max_iterations": "narrow the instructions, or raise max_iterations if the job needs more "
-                      "steps",
+    "max_iterations": "narrow the instructions, or raise max_iterations if the job needs more steps",
     "invalid_output": "fix the program or prompt so that the final step returns text",
     "cancelled": "nothing to fix unless the cancel was a mistake; rerun when ready",
     "crashed": "find why the process died (machine restart, out of memory, killed); rerun",
@@ -82,19 +79,25 @@ class Report:
 
 # -- the steps -----------------------------------------------------------------
 
+
 def _tools_named(text: str, registry: Registry) -> list[str]:
     """Tool names, or verbs that need a write tool, that the instructions mention."""
     lowered = text.lower()
     return [name for name in registry.tools if re.search(rf"\b{re.escape(name)}\b", lowered)]
 
 
-def troubleshoot(run: Run, *, history: History, records: RecordBook, registry: Registry,
-                 workspace: Workspace) -> Report:
+def troubleshoot(
+    run: Run, *, history: History, records: RecordBook, registry: Registry, workspace: Workspace
+) -> Report:
     if run.status not in ("failed", "cancelled"):
         what = "has not finished yet" if run.status not in FINISHED else "did not fail"
-        return Report(run.id, run.status, False,
-                      f"run {run.id} is {run.status}: it {what}. Troubleshooting is for failed "
-                      f"runs; review its output with 'workerctl run review --id {run.id}'.")
+        return Report(
+            run.id,
+            run.status,
+            False,
+            f"run {run.id} is {run.status}: it {what}. Troubleshooting is for failed "
+            f"runs; review its output with 'workerctl run review --id {run.id}'.",
+        )
     config = run.config or {}
     sources = list(config.get("context_sources") or [])
     categories = list(config.get("tool_categories") or [])
@@ -111,18 +114,22 @@ def troubleshoot(run: Run, *, history: History, records: RecordBook, registry: R
         _step_instructions(run, registry, config, categories, kind, used),
     ]
     report.causes = _causes(run, kind, report.steps, refused, used)
-    report.rerun = _rerun_advice(run, changes_since(run, workspace=workspace, registry=registry,
-                                                    records=records),
-                                 earlier_side_effects(run, history))
+    report.rerun = _rerun_advice(
+        run,
+        changes_since(run, workspace=workspace, registry=registry, records=records),
+        earlier_side_effects(run, history),
+    )
     return report
 
 
 def _injection_action(refused: list[RefusedCall]) -> str:
     """What to do about refused calls nothing in the instructions asked for."""
     sources = sorted({c.source for c in refused if c.possible_injection and c.source})
-    where = (f"fix or remove the request in {'; '.join(sources)} before rerunning"
-             if sources else "find what made the executor ask for it (its prompt or program, "
-                             "or a tool result it read)")
+    where = (
+        f"fix or remove the request in {'; '.join(sources)} before rerunning"
+        if sources
+        else "find what made the executor ask for it (its prompt or program, or a tool result it read)"
+    )
     return f"possible prompt injection: {NEVER_WIDEN}; {where}"
 
 
@@ -147,42 +154,59 @@ def executor_used(run: Run, registry: Registry) -> tuple[str, bool | None]:
 def _timeout_evidence(name: str, provider: bool | None) -> tuple[str, str]:
     """What a timeout means for the executor that ran: (evidence, action)."""
     if provider is False:
-        return (f"executor {name} calls no model provider: the run's own steps took longer "
-                "than its timeout",
-                "raise the worker's timeout, or make the job (or the script) shorter")
+        return (
+            f"executor {name} calls no model provider: the run's own steps took longer than its timeout",
+            "raise the worker's timeout, or make the job (or the script) shorter",
+        )
     if provider:
-        return (f"executor {name} waits on a model provider: a slow or overloaded provider, "
-                "or a job too long for the timeout",
-                "check the provider's status, then raise the timeout or make the job smaller")
-    return (f"executor {name} runs a program: it, or whatever it calls, took longer than the "
-            "timeout",
-            "time the program on its own; raise the timeout or make it faster")
+        return (
+            f"executor {name} waits on a model provider: a slow or overloaded provider, "
+            "or a job too long for the timeout",
+            "check the provider's status, then raise the timeout or make the job smaller",
+        )
+    return (
+        f"executor {name} runs a program: it, or whatever it calls, took longer than the timeout",
+        "time the program on its own; raise the timeout or make it faster",
+    )
 
 
-def _step_error(run: Run, kind: str | None, refused: list[RefusedCall],
-                used: tuple[str, bool | None]) -> Check:
+def _step_error(
+    run: Run, kind: str | None, refused: list[RefusedCall], used: tuple[str, bool | None]
+) -> Check:
     title = "Read the error message on the run card"
     if run.error is None:
-        return Check("error", title, UNKNOWN, ["the run failed without an error record"],
-                     "inspect it: workerctl run inspect --id " + run.id)
-    evidence = [f"kind: {kind} — {ERROR_KINDS.get(kind or '', 'an error kind from a plugin')}",
-                f"message: {run.error.message}", f"executor: {used[0]}"]
+        return Check(
+            "error",
+            title,
+            UNKNOWN,
+            ["the run failed without an error record"],
+            "inspect it: workerctl run inspect --id " + run.id,
+        )
+    evidence = [
+        f"kind: {kind} — {ERROR_KINDS.get(kind or '', 'an error kind from a plugin')}",
+        f"message: {run.error.message}",
+        f"executor: {used[0]}",
+    ]
     if run.error.detail:
         evidence.append("detail: " + run.error.detail.strip().splitlines()[-1][:300])
     if kind in LATER_STEP:
         number, _key = LATER_STEP[kind]
         evidence.append(f"the cause of a {kind} error is looked for in step {number}")
-        action = (_injection_action(refused)
-                  if kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
-                  else KIND_ACTIONS.get(kind or "", ""))
+        action = (
+            _injection_action(refused)
+            if kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
+            else KIND_ACTIONS.get(kind or "", "")
+        )
         return Check("error", title, PASS, evidence, action)
     action = KIND_ACTIONS.get(kind or "", "read the detail")
     if kind == "timeout":
         said, action = _timeout_evidence(*used)
         evidence.append(said)
     elif kind == "invalid_output" and used[1] is not True:
-        evidence.append(f"executor {used[0]} builds its steps from its program or script, "
-                        "not from a model reading the instructions")
+        evidence.append(
+            f"executor {used[0]} builds its steps from its program or script, "
+            "not from a model reading the instructions"
+        )
         action = "fix the program or script so that its final step returns text"
     return Check("error", title, FAIL, evidence, action)
 
@@ -190,17 +214,29 @@ def _step_error(run: Run, kind: str | None, refused: list[RefusedCall],
 def _step_record_link(run: Run, registry: Registry) -> Check:
     title = "Open the linked task or source record, if present"
     if run.record_id:
-        return Check("record_link", title, PASS,
-                     [f"linked {run.record_type or 'record'} {run.record_id}"],
-                     f"open it: workerctl records show {run.record_id}")
+        return Check(
+            "record_link",
+            title,
+            PASS,
+            [f"linked {run.record_type or 'record'} {run.record_id}"],
+            f"open it: workerctl records show {run.record_id}",
+        )
     needs = registry.output_modes.get(run.output_mode)
     if needs is not None and needs.needs_record:
-        return Check("record_link", title, FAIL,
-                     [f"output mode {run.output_mode} needs a linked record and none was given"],
-                     "start the run with --task ID")
-    return Check("record_link", title, PASS,
-                 ["the run was tied to no record (a sweep); its output stays on the run"],
-                 "nothing to open; read the output with workerctl run inspect --id " + run.id)
+        return Check(
+            "record_link",
+            title,
+            FAIL,
+            [f"output mode {run.output_mode} needs a linked record and none was given"],
+            "start the run with --task ID",
+        )
+    return Check(
+        "record_link",
+        title,
+        PASS,
+        ["the run was tied to no record (a sweep); its output stays on the run"],
+        "nothing to open; read the output with workerctl run inspect --id " + run.id,
+    )
 
 
 def _step_record_access(run: Run, records: RecordBook, config: dict) -> Check:
@@ -209,9 +245,13 @@ def _step_record_access(run: Run, records: RecordBook, config: dict) -> Check:
         return Check("record_access", title, UNKNOWN, ["no linked record to check"], "")
     record = records.peek(run.record_id)
     if record is None:
-        return Check("record_access", title, FAIL,
-                     [f"{run.record_id} does not exist in any record source now"],
-                     "check the id with 'workerctl records list'; rerun on the right record")
+        return Check(
+            "record_access",
+            title,
+            FAIL,
+            [f"{run.record_id} does not exist in any record source now"],
+            "check the id with 'workerctl records list'; rerun on the right record",
+        )
     evidence = [f"{record.id} exists (source: {record.source})"]
     verdict, action = PASS, ""
     if not record.accessible_by(run.worker):
@@ -228,8 +268,9 @@ def _step_record_access(run: Run, records: RecordBook, config: dict) -> Check:
         evidence.append("the worker was paused when the run started")
         action = f"activate it: workerctl worker activate {run.worker}"
     if verdict == PASS:
-        evidence.append(f"worker {run.worker} may access it"
-                        + (" (safe for testing)" if record.safe_for_testing else ""))
+        evidence.append(
+            f"worker {run.worker} may access it" + (" (safe for testing)" if record.safe_for_testing else "")
+        )
     return Check("record_access", title, verdict, evidence, action)
 
 
@@ -242,47 +283,66 @@ def _step_context(run: Run, registry: Registry, sources: list[str], kind: str | 
     if run.record_type:
         needed = source_for_type(run.record_type, registry)
         if not set(needed) & set(sources):
-            return Check("context", title, FAIL,
-                         [*evidence, f"a {run.record_type} needs the context source "
-                                     f"{' or '.join(needed) or run.record_type}"],
-                         f"add {' or '.join(needed)} to context_sources "
-                         f"(workerctl worker edit {run.worker})")
+            return Check(
+                "context",
+                title,
+                FAIL,
+                [
+                    *evidence,
+                    f"a {run.record_type} needs the context source {' or '.join(needed) or run.record_type}",
+                ],
+                f"add {' or '.join(needed)} to context_sources (workerctl worker edit {run.worker})",
+            )
     missing = run.context.get("missing_links", [])
     if missing:
-        return Check("context", title, FAIL,
-                     [*evidence, *(f"missing: {m['link']} {m['id']}" for m in missing)],
-                     "fix the broken links on the record, or import the missing records")
-    if not run.context and kind in ("worker_not_runnable", "record_missing",
-                                    "record_access_denied"):
-        return Check("context", title, UNKNOWN,
-                     [*evidence, "the run stopped before its context was assembled"],
-                     "fix the steps above first")
+        return Check(
+            "context",
+            title,
+            FAIL,
+            [*evidence, *(f"missing: {m['link']} {m['id']}" for m in missing)],
+            "fix the broken links on the record, or import the missing records",
+        )
+    if not run.context and kind in ("worker_not_runnable", "record_missing", "record_access_denied"):
+        return Check(
+            "context",
+            title,
+            UNKNOWN,
+            [*evidence, "the run stopped before its context was assembled"],
+            "fix the steps above first",
+        )
     return Check("context", title, PASS, evidence, "")
 
 
-def _step_tools(run: Run, registry: Registry, config: dict, categories: list[str],
-                refused: list[RefusedCall]) -> Check:
+def _step_tools(
+    run: Run, registry: Registry, config: dict, categories: list[str], refused: list[RefusedCall]
+) -> Check:
     """Refused calls the instructions asked for get the "allow it?" advice; the others
     are named as possible prompt injection and never get it."""
     title = "Check that the allowed tool categories include the action it was asked to perform"
     evidence = [f"allowed categories: {', '.join(categories) or 'none'}"]
     for call in refused:
-        evidence.append(f"refused: {call.name} (category {call.category or 'none: unknown tool'}"
-                        f") in the run")
+        evidence.append(f"refused: {call.name} (category {call.category or 'none: unknown tool'}) in the run")
         if call.possible_injection:
             evidence.append(call.describe())
-    named = [t for t in _tools_named(config.get("instructions", ""), registry)
-             if registry.tools[t].category not in categories]
+    named = [
+        t
+        for t in _tools_named(config.get("instructions", ""), registry)
+        if registry.tools[t].category not in categories
+    ]
     for name in named:
-        evidence.append(f"the instructions name {name}, in category "
-                        f"{registry.tools[name].category}, which is not allowed")
+        evidence.append(
+            f"the instructions name {name}, in category {registry.tools[name].category}, which is not allowed"
+        )
     if refused or named:
-        wanted = sorted({c.category for c in refused if c.category and not c.possible_injection}
-                        | {registry.tools[t].category for t in named})
+        wanted = sorted(
+            {c.category for c in refused if c.category and not c.possible_injection}
+            | {registry.tools[t].category for t in named}
+        )
         actions = []
         if wanted:
-            actions.append(f"allow {', '.join(wanted)} if the worker should do that, or remove "
-                           "it from the instructions")
+            actions.append(
+                f"allow {', '.join(wanted)} if the worker should do that, or remove it from the instructions"
+            )
         if any(c.possible_injection for c in refused):
             actions.append(_injection_action(refused))
         return Check("tools", title, FAIL, evidence, "; ".join(actions))
@@ -293,30 +353,44 @@ def _step_tools(run: Run, registry: Registry, config: dict, categories: list[str
     return Check("tools", title, PASS, evidence, "")
 
 
-def _step_instructions(run: Run, registry: Registry, config: dict, categories: list[str],
-                       kind: str | None, used: tuple[str, bool | None]) -> Check:
+def _step_instructions(
+    run: Run,
+    registry: Registry,
+    config: dict,
+    categories: list[str],
+    kind: str | None,
+    used: tuple[str, bool | None],
+) -> Check:
     title = "Edit the worker instructions if they are too broad or ask for unsupported work"
     evidence, verdict = [], PASS
     if kind == "max_iterations":
         verdict = FAIL
-        evidence.append(f"it used all {config.get('max_iterations')} iterations without an "
-                        "answer: the job may be too broad")
-    named = [t for t in _tools_named(config.get("instructions", ""), registry)
-             if registry.tools[t].category not in categories]
+        evidence.append(
+            f"it used all {config.get('max_iterations')} iterations without an "
+            "answer: the job may be too broad"
+        )
+    named = [
+        t
+        for t in _tools_named(config.get("instructions", ""), registry)
+        if registry.tools[t].category not in categories
+    ]
     if named:
         verdict = FAIL
         evidence.append(f"asks for {', '.join(named)}, outside the allowed categories")
     mode = registry.output_modes.get(run.output_mode)
-    wrong_type = run.record_type is not None and run.record_type not in (mode.needs_record
-                                                                         if mode else ())
+    wrong_type = run.record_type is not None and run.record_type not in (mode.needs_record if mode else ())
     if mode is not None and mode.needs_record and (run.record_id is None or wrong_type):
         verdict = FAIL
-        evidence.append(f"output mode {run.output_mode} cannot carry output for a "
-                        f"{run.record_type or 'run without a record'}")
+        evidence.append(
+            f"output mode {run.output_mode} cannot carry output for a "
+            f"{run.record_type or 'run without a record'}"
+        )
     if kind == "invalid_output" and used[1] is True:
         verdict = FAIL
-        evidence.append(f"the model behind {used[0]} gave no usable output text: the "
-                        "instructions may not say clearly what to return")
+        evidence.append(
+            f"the model behind {used[0]} gave no usable output text: the "
+            "instructions may not say clearly what to return"
+        )
     text = config.get("instructions", "")
     if verdict == PASS:
         if "do not" not in text.lower() and "stop" not in text.lower():
@@ -324,13 +398,18 @@ def _step_instructions(run: Run, registry: Registry, config: dict, categories: l
             evidence.append("the instructions say neither what not to do nor when to stop")
         else:
             evidence.append("the instructions fit the allowed tools and output mode")
-    action = (f"edit the instructions: workerctl worker edit {run.worker}"
-              if verdict != PASS else "")
+    action = f"edit the instructions: workerctl worker edit {run.worker}" if verdict != PASS else ""
     return Check("instructions", title, verdict, evidence, action)
 
 
-CAUSES = ("permissions", "tool access", "connected data", "provider availability",
-          "instructions scope", "executor or program")
+CAUSES = (
+    "permissions",
+    "tool access",
+    "connected data",
+    "provider availability",
+    "instructions scope",
+    "executor or program",
+)
 CAUSE_KINDS = {
     "permissions": ("worker_not_runnable", "record_access_denied"),
     "tool access": ("tool_not_allowed",),
@@ -341,8 +420,9 @@ CAUSE_KINDS = {
 }
 
 
-def _causes(run: Run, kind: str | None, steps: list[Check], refused: list[RefusedCall],
-            used: tuple[str, bool | None]) -> list[Check]:
+def _causes(
+    run: Run, kind: str | None, steps: list[Check], refused: list[RefusedCall], used: tuple[str, bool | None]
+) -> list[Check]:
     """Each cause the original product names, decided from the error kind and the
     executor that ran: ``fail`` it is the cause, ``pass`` it is ruled out."""
     name, provider = used
@@ -352,28 +432,38 @@ def _causes(run: Run, kind: str | None, steps: list[Check], refused: list[Refuse
     for cause in CAUSES:
         verdict, evidence, action = PASS, [f"error kind {kind} is not about {cause}"], ""
         if kind in CAUSE_KINDS[cause]:
-            verdict, evidence = FAIL, [f"error kind {kind}"
-                                       + (" (possible prompt injection)" if suspect else "")]
+            verdict, evidence = (
+                FAIL,
+                [f"error kind {kind}" + (" (possible prompt injection)" if suspect else "")],
+            )
             action = _injection_action(refused) if suspect else KIND_ACTIONS.get(kind, "")
         elif kind is None:
             verdict, evidence = UNKNOWN, ["the run has no error record"]
         elif cause == "provider availability":
             verdict, evidence, action = _provider_cause(kind, name, provider)
-        elif cause == "instructions scope" and by_key.get("instructions") is not None \
-                and by_key["instructions"].verdict == FAIL and kind not in (
-                    "provider_unavailable", "cancelled", "crashed"):
+        elif (
+            cause == "instructions scope"
+            and by_key.get("instructions") is not None
+            and by_key["instructions"].verdict == FAIL
+            and kind not in ("provider_unavailable", "cancelled", "crashed")
+        ):
             verdict, evidence = FAIL, by_key["instructions"].evidence
             action = by_key["instructions"].action
-        elif cause == "executor or program" and kind in ("timeout", "invalid_output") \
-                and provider is not True:
+        elif (
+            cause == "executor or program" and kind in ("timeout", "invalid_output") and provider is not True
+        ):
             verdict = FAIL
-            evidence = [f"error kind {kind} from executor {name}, which "
-                        + ("calls no provider" if provider is False else "runs a program")]
-            action = (_timeout_evidence(name, provider)[1] if kind == "timeout"
-                      else "fix the program or script so that its final step returns text")
+            evidence = [
+                f"error kind {kind} from executor {name}, which "
+                + ("calls no provider" if provider is False else "runs a program")
+            ]
+            action = (
+                _timeout_evidence(name, provider)[1]
+                if kind == "timeout"
+                else "fix the program or script so that its final step returns text"
+            )
         elif cause == "executor or program" and kind == "crashed":
-            verdict, evidence = UNKNOWN, ["the process executing the run died; the detail "
-                                          "may say why"]
+            verdict, evidence = UNKNOWN, ["the process executing the run died; the detail may say why"]
         out.append(Check(cause, cause, verdict, evidence, action))
     return out
 
@@ -384,27 +474,41 @@ def _provider_cause(kind: str, name: str, provider: bool | None) -> tuple[str, l
     if provider is False:
         return PASS, [f"executor {name} calls no model provider"], ""
     if provider is None:
-        return UNKNOWN, [f"error kind {kind} from executor {name}, a program that may or may "
-                         "not call a provider"], ""
+        return (
+            UNKNOWN,
+            [f"error kind {kind} from executor {name}, a program that may or may not call a provider"],
+            "",
+        )
     if kind == "timeout":
         said, action = _timeout_evidence(name, provider)
         return UNKNOWN, [said], action
-    return UNKNOWN, [f"error kind {kind} from executor {name}, which calls a model provider: "
-                     "the detail says whether the provider answered"], ""
+    return (
+        UNKNOWN,
+        [
+            f"error kind {kind} from executor {name}, which calls a model provider: "
+            "the detail says whether the provider answered"
+        ],
+        "",
+    )
 
 
-def _rerun_advice(run: Run, changes: dict[str, Any],
-                  effects: list[dict[str, Any]]) -> dict[str, Any]:
+def _rerun_advice(run: Run, changes: dict[str, Any], effects: list[dict[str, Any]]) -> dict[str, Any]:
     written = [e for e in effects if e.get("created", True)]
     if changes["anything"]:
         what = [k for k in ("worker", "record", "plugins") if changes[k]["changed"]]
-        advice = (f"{', '.join(what)} changed since the run failed: a rerun may behave "
-                  f"differently ('workerctl run rerun --id {run.id}')")
+        advice = (
+            f"{', '.join(what)} changed since the run failed: a rerun may behave "
+            f"differently ('workerctl run rerun --id {run.id}')"
+        )
     else:
-        advice = ("nothing changed since the run failed (same worker configuration, record "
-                  "and plugins): fix the cause before rerunning; 'run rerun' refuses without "
-                  "--force")
+        advice = (
+            "nothing changed since the run failed (same worker configuration, record "
+            "and plugins): fix the cause before rerunning; 'run rerun' refuses without "
+            "--force"
+        )
     if written:
-        advice += (f". Earlier runs of {run.worker} on {run.record_id} already wrote "
-                   f"{len(written)} side effect(s); a rerun may duplicate them")
+        advice += (
+            f". Earlier runs of {run.worker} on {run.record_id} already wrote "
+            f"{len(written)} side effect(s); a rerun may duplicate them"
+        )
     return {"changes": changes, "side_effects": effects, "advice": advice}

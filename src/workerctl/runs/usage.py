@@ -37,9 +37,11 @@ def usage_totals(iterations) -> dict[str, Any]:
         slot["output_tokens"] += int(usage.get("output_tokens") or 0)
     if not reported:
         return {}
-    return {"input_tokens": sum(m["input_tokens"] for m in per_model.values()),
-            "output_tokens": sum(m["output_tokens"] for m in per_model.values()),
-            "models": per_model}
+    return {
+        "input_tokens": sum(m["input_tokens"] for m in per_model.values()),
+        "output_tokens": sum(m["output_tokens"] for m in per_model.values()),
+        "models": per_model,
+    }
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,13 @@ class PriceTable:
                 unpriced.append(model)
                 continue
             amount += (used["input_tokens"] * price[0] + used["output_tokens"] * price[1]) / 1e6
-        return {"estimate": True, "amount": round(amount, 6), "currency": self.currency,
-                "price_table": self.version, "unpriced_models": unpriced}
+        return {
+            "estimate": True,
+            "amount": round(amount, 6),
+            "currency": self.currency,
+            "price_table": self.version,
+            "unpriced_models": unpriced,
+        }
 
 
 _CACHE: dict[str, tuple[tuple[int, int], PriceTable]] = {}
@@ -89,15 +96,18 @@ def _load(path: Path) -> PriceTable:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the price table: {exc}") from None
-    example = ("version: 2026-11-01, currency: USD, models: {gpt-4o-mini: "
-               "{input: 0.15, output: 0.60}} (per million tokens)")
+    example = (
+        "version: 2026-11-01, currency: USD, models: {gpt-4o-mini: "
+        "{input: 0.15, output: 0.60}} (per million tokens)"
+    )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the price table must be a mapping", hint=example)
-    version, currency, models = data.get("version"), data.get("currency", "USD"), \
-        data.get("models")
+    version, currency, models = data.get("version"), data.get("currency", "USD"), data.get("models")
     if version is None or not str(version).strip():
-        raise ConfigError(f"{path}: version: missing (say which prices these are, e.g. "
-                          "the date you copied them)", hint=example)
+        raise ConfigError(
+            f"{path}: version: missing (say which prices these are, e.g. the date you copied them)",
+            hint=example,
+        )
     if not isinstance(currency, str) or not currency.strip():
         raise ConfigError(f"{path}: currency: must be text such as USD", hint=example)
     if not isinstance(models, dict) or not models:
@@ -105,10 +115,14 @@ def _load(path: Path) -> PriceTable:
     prices = {}
     for model, price in models.items():
         if not isinstance(price, dict) or not all(
-                isinstance(price.get(k), int | float) and not isinstance(price.get(k), bool)
-                and price[k] >= 0 for k in ("input", "output")):
-            raise ConfigError(f"{path}: models.{model}: needs input and output prices per "
-                              "million tokens (numbers, 0 or more)", hint=example)
+            isinstance(price.get(k), int | float) and not isinstance(price.get(k), bool) and price[k] >= 0
+            for k in ("input", "output")
+        ):
+            raise ConfigError(
+                f"{path}: models.{model}: needs input and output prices per "
+                "million tokens (numbers, 0 or more)",
+                hint=example,
+            )
         prices[str(model)] = (float(price["input"]), float(price["output"]))
     return PriceTable(str(version), currency, prices)
 
@@ -117,5 +131,4 @@ def main_model(totals: dict[str, Any]) -> str | None:
     """The model that used the most tokens (for grouping runs by model)."""
     if not totals:
         return None
-    return max(totals["models"].items(),
-               key=lambda kv: kv[1]["input_tokens"] + kv[1]["output_tokens"])[0]
+    return max(totals["models"].items(), key=lambda kv: kv[1]["input_tokens"] + kv[1]["output_tokens"])[0]

@@ -47,8 +47,7 @@ def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None
     return parse_json(path, data, hint=hint, shape=shape)
 
 
-def parse_json(path: Path, data: bytes, *, hint: str | None = None,
-               shape: Shape | None = None) -> Any:
+def parse_json(path: Path, data: bytes, *, hint: str | None = None, shape: Shape | None = None) -> Any:
     """The checks of ``read_json`` on bytes already read (e.g. through a folder's fd)."""
     if not data.strip():
         raise DamagedFile(path, "the file is empty", hint=hint)
@@ -81,8 +80,9 @@ def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = F
     write_text_atomic(path, encode_json(data), sync_data=sync_data, cache=cache)
 
 
-def write_text_atomic(path: Path, text: str | bytes, *, sync_data: bool = True,
-                      private: bool = True, cache: bool = False) -> None:
+def write_text_atomic(
+    path: Path, text: str | bytes, *, sync_data: bool = True, private: bool = True, cache: bool = False
+) -> None:
     """Write a temp file beside ``path``, fsync it, rename it over ``path``.
 
     A reader or a crash sees the old file or the new one, never half of one. The
@@ -115,8 +115,7 @@ def _temp_goes_on_failure(path: Path, tmp: Path) -> Iterator[None]:
         raise
 
 
-def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool,
-                private: bool = True) -> None:
+def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, private: bool = True) -> None:
     """``text`` into a new ``tmp`` beside ``path``, fsynced (the caller removes ``tmp``
     when this raises)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -131,7 +130,7 @@ def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool,
             os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
         data = memoryview(text.encode("utf-8") if isinstance(text, str) else text)
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
         if sync_data:
             os.fsync(fd)
     finally:
@@ -171,8 +170,7 @@ class PreparedFile:
                 os.unlink(tmp)
 
 
-def prepare_text(path: Path, text: str | bytes, *, key: Any = None,
-                 sync_data: bool = True) -> PreparedFile:
+def prepare_text(path: Path, text: str | bytes, *, key: Any = None, sync_data: bool = True) -> PreparedFile:
     """Write and fsync ``path``'s next content to a temp file beside it (see
     ``PreparedFile``); ``key`` says what the content was made for."""
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.next.tmp"

@@ -34,11 +34,14 @@ def resolve_timeout(setting: float | None) -> tuple[float, str]:
         try:
             value = float(raw)
         except ValueError:
-            raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds",
-                             hint=f"set {LOCK_TIMEOUT_ENV} to a number such as 2.5") from None
+            raise UsageError(
+                f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds",
+                hint=f"set {LOCK_TIMEOUT_ENV} to a number such as 2.5",
+            ) from None
         if value < 0:
-            raise UsageError(f"{LOCK_TIMEOUT_ENV}={raw!r} is negative",
-                             hint=f"set {LOCK_TIMEOUT_ENV} to 0 or more seconds")
+            raise UsageError(
+                f"{LOCK_TIMEOUT_ENV}={raw!r} is negative", hint=f"set {LOCK_TIMEOUT_ENV} to 0 or more seconds"
+            )
         return value, f"{LOCK_TIMEOUT_ENV}={raw}"
     if setting is not None:
         return float(setting), "lock_timeout in workerctl.yaml"
@@ -190,7 +193,7 @@ class FileLock:
                 f"{self.path}: could not get the lock within {self.timeout:g}s "
                 f"({self.timeout_source}); held by {holder}",
                 hint=f"wait for that command to finish, or raise {LOCK_TIMEOUT_ENV} "
-                     "(or lock_timeout in workerctl.yaml)",
+                "(or lock_timeout in workerctl.yaml)",
             )
         info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
         try:
@@ -267,8 +270,7 @@ def _flock_holder(path: Path) -> int | None:
             for line in locks:
                 # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2150001 0 EOF"
                 fields = line.split()
-                if len(fields) > 5 and fields[1] == "FLOCK" and fields[3] == "WRITE" \
-                        and fields[5] == key:
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5] == key:
                     return int(fields[4])
     except (OSError, ValueError):
         return None

@@ -25,8 +25,15 @@ Shape = Callable[[Any], "str | None"]
 FieldSpec = type | tuple[type, ...] | frozenset
 Fields = Mapping[str, FieldSpec]
 
-_NAMES = {dict: "an object", list: "a list", str: "text", int: "a whole number",
-          float: "a number", bool: "true or false", type(None): "null"}
+_NAMES = {
+    dict: "an object",
+    list: "a list",
+    str: "text",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
 
 
 def describe(value: Any) -> str:
@@ -93,8 +100,7 @@ def tinydb_file(table: str, fields: Fields, *, others: bool = False) -> Shape:
             return False
         for name, spec in typed:
             value = doc[name]
-            if type(value) is spec or (type(spec) is frozenset and type(value) is str
-                                       and value in spec):
+            if type(value) is spec or (type(spec) is frozenset and type(value) is str and value in spec):
                 continue
             if not _fits(value, spec):
                 return False

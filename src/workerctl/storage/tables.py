@@ -37,8 +37,14 @@ def table_shape(table: str, fields: Mapping[str, FieldSpec]) -> Shape:
     return shape
 
 
-def read_table(path: Path, table: str, fields: Mapping[str, FieldSpec], *,
-               hint: str | None = None, known: KnownTables | None = None) -> dict[str, dict]:
+def read_table(
+    path: Path,
+    table: str,
+    fields: Mapping[str, FieldSpec],
+    *,
+    hint: str | None = None,
+    known: KnownTables | None = None,
+) -> dict[str, dict]:
     """The table's documents as ``{doc_id: doc}``; ``{}`` when the file does not exist.
     Each document must hold ``fields`` (``storage.shapes``), else ``DamagedFile``.
     ``known``: the process's last sight of the file (see ``KnownTables``)."""
@@ -49,8 +55,15 @@ def read_table(path: Path, table: str, fields: Mapping[str, FieldSpec], *,
     return data[table] if data is not None else {}
 
 
-def write_table(path: Path, table: str, docs: dict[str, dict], *, durable: bool = True,
-                known: KnownTables | None = None, ahead: PreparedFile | None = None) -> None:
+def write_table(
+    path: Path,
+    table: str,
+    docs: dict[str, dict],
+    *,
+    durable: bool = True,
+    known: KnownTables | None = None,
+    ahead: PreparedFile | None = None,
+) -> None:
     """Replace the file with ``{table: docs}`` atomically (fsynced when ``durable``).
     ``ahead``: the same content prepared earlier (``KnownTables.prepare``), put in
     place if it is byte for byte what is to be written."""
@@ -91,8 +104,7 @@ class KnownTables:
         self._seen: OrderedDict[Path, _Seen] = OrderedDict()
         self._guard = threading.Lock()
 
-    def read(self, path: Path, table: str, shape: Shape, *,
-             hint: str | None = None) -> dict[str, dict]:
+    def read(self, path: Path, table: str, shape: Shape, *, hint: str | None = None) -> dict[str, dict]:
         seen = self._get(path)
         if seen is not None and seen.staged and seen.table == table:
             return dict(seen.docs)
@@ -109,8 +121,15 @@ class KnownTables:
         self._put(path, _Seen(table, raw, docs, {}))
         return dict(docs)
 
-    def write(self, path: Path, table: str, docs: dict[str, dict], *,
-              durable: bool = True, ahead: PreparedFile | None = None) -> None:
+    def write(
+        self,
+        path: Path,
+        table: str,
+        docs: dict[str, dict],
+        *,
+        durable: bool = True,
+        ahead: PreparedFile | None = None,
+    ) -> None:
         """Replace the file with ``{table: docs}`` atomically, byte for byte what
         ``write_json`` writes; by putting ``ahead`` in place when it holds exactly
         those bytes (see ``prepare``)."""
@@ -128,8 +147,9 @@ class KnownTables:
         raw, _ = self._encode(path, table, docs)
         return prepare_text(path, raw, key=raw)
 
-    def _encode(self, path: Path, table: str,
-                docs: dict[str, dict]) -> tuple[bytes, dict[str, tuple[dict, str]]]:
+    def _encode(
+        self, path: Path, table: str, docs: dict[str, dict]
+    ) -> tuple[bytes, dict[str, tuple[dict, str]]]:
         seen = self._get(path)
         before = seen.parts if seen is not None and seen.table == table else {}
         parts: dict[str, tuple[dict, str]] = {}
@@ -141,8 +161,7 @@ class KnownTables:
         raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode()
         return raw, parts
 
-    def stage(self, path: Path, table: str, docs: dict[str, dict], *,
-              durable: bool = True) -> None:
+    def stage(self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True) -> None:
         """Keep ``{table: docs}`` as the file's next content, written by ``flush``."""
         seen = self._get(path)
         parts = seen.parts if seen is not None and seen.table == table else {}
@@ -186,9 +205,16 @@ class _Seen:
 
     __slots__ = ("docs", "durable", "parts", "raw", "staged", "table")
 
-    def __init__(self, table: str, raw: bytes, docs: dict[str, dict],
-                 parts: dict[str, tuple[dict, str]], *, staged: bool = False,
-                 durable: bool = True) -> None:
+    def __init__(
+        self,
+        table: str,
+        raw: bytes,
+        docs: dict[str, dict],
+        parts: dict[str, tuple[dict, str]],
+        *,
+        staged: bool = False,
+        durable: bool = True,
+    ) -> None:
         self.table, self.raw, self.docs, self.parts = table, raw, docs, parts
         self.staged, self.durable = staged, durable
 

@@ -23,8 +23,7 @@ class AtomicJSONStorage(Storage):
     a TinyDB database (an object of tables).
     """
 
-    def __init__(self, path: str | Path, hint: str | None = None,
-                 shape: Shape | None = None) -> None:
+    def __init__(self, path: str | Path, hint: str | None = None, shape: Shape | None = None) -> None:
         super().__init__()
         self.path = Path(path)
         self.hint = hint

@@ -54,15 +54,20 @@ class OutputContract:
     def from_dict(cls, data: dict[str, Any] | None) -> OutputContract | None:
         if not data:
             return None
-        return cls(sections=list(data.get("sections") or []),
-                   names_record=bool(data.get("names_record")),
-                   max_length=data.get("max_length"), max_lines=data.get("max_lines"))
+        return cls(
+            sections=list(data.get("sections") or []),
+            names_record=bool(data.get("names_record")),
+            max_length=data.get("max_length"),
+            max_lines=data.get("max_lines"),
+        )
 
     def describe(self) -> str:
-        rules = [f"sections {', '.join(self.sections)}" if self.sections else "",
-                 "names the linked record" if self.names_record else "",
-                 f"at most {self.max_length} characters" if self.max_length else "",
-                 f"at most {self.max_lines} lines" if self.max_lines else ""]
+        rules = [
+            f"sections {', '.join(self.sections)}" if self.sections else "",
+            "names the linked record" if self.names_record else "",
+            f"at most {self.max_length} characters" if self.max_length else "",
+            f"at most {self.max_lines} lines" if self.max_lines else "",
+        ]
         return "; ".join(r for r in rules if r)
 
     def yaml_lines(self) -> list[str]:
@@ -89,8 +94,11 @@ def broken_rules(contract: OutputContract, text: str, record_id: str | None) -> 
     missing = [s for s in contract.sections if not section_line(s).search(text)]
     if missing:
         problems.append("missing section(s): " + ", ".join(f"'{s}:'" for s in missing))
-    if contract.names_record and record_id and not re.search(
-            rf"(?<![\w-]){re.escape(record_id)}(?![\w-])", text):
+    if (
+        contract.names_record
+        and record_id
+        and not re.search(rf"(?<![\w-]){re.escape(record_id)}(?![\w-])", text)
+    ):
         problems.append(f"does not name the linked record {record_id}")
     if contract.max_length is not None and len(text) > contract.max_length:
         problems.append(f"{len(text)} characters, more than the {contract.max_length} allowed")
@@ -107,40 +115,48 @@ def check(checker, data: Any) -> OutputContract | None:
         return None
     key = "output_contract"
     if not isinstance(data, dict):
-        checker.add((key,), "must be a mapping of rules",
-                    "e.g. output_contract: {sections: [Summary], names_record: true}")
+        checker.add(
+            (key,),
+            "must be a mapping of rules",
+            "e.g. output_contract: {sections: [Summary], names_record: true}",
+        )
         return None
     ok = True
     for name in data:
         if name not in KEYS:
-            checker.add((key, name), "unknown contract rule", f"known rules: {', '.join(KEYS)}",
-                        at_key=True)
+            checker.add((key, name), "unknown contract rule", f"known rules: {', '.join(KEYS)}", at_key=True)
             ok = False
     sections: list[str] = []
     raw = data.get("sections")
     if raw is not None:
         if not isinstance(raw, list):
-            checker.add((key, "sections"), "must be a list of labels",
-                        "e.g. sections: [Blocker, Evidence]")
+            checker.add((key, "sections"), "must be a list of labels", "e.g. sections: [Blocker, Evidence]")
             ok = False
         else:
             for index, label in enumerate(raw):
-                if not isinstance(label, str) or not label.strip() or ":" in label \
-                        or "\n" in label or len(label) > 60:
-                    checker.add((key, "sections", index),
-                                "must be a label of up to 60 characters, without ':'",
-                                "write the label as it starts its line, e.g. Blocker")
+                if (
+                    not isinstance(label, str)
+                    or not label.strip()
+                    or ":" in label
+                    or "\n" in label
+                    or len(label) > 60
+                ):
+                    checker.add(
+                        (key, "sections", index),
+                        "must be a label of up to 60 characters, without ':'",
+                        "write the label as it starts its line, e.g. Blocker",
+                    )
                     ok = False
                 elif label.strip().lower() in (s.lower() for s in sections):
-                    checker.add((key, "sections", index), f"section {label!r} listed twice",
-                                "remove the repeat")
+                    checker.add(
+                        (key, "sections", index), f"section {label!r} listed twice", "remove the repeat"
+                    )
                     ok = False
                 else:
                     sections.append(label.strip())
     names_record = data.get("names_record", False)
     if not isinstance(names_record, bool):
-        checker.add((key, "names_record"), "must be true or false",
-                    "write names_record: true")
+        checker.add((key, "names_record"), "must be true or false", "write names_record: true")
         ok = False
     limits = {}
     for name, bounds in (("max_length", MAX_LENGTH), ("max_lines", MAX_LINES)):
@@ -148,20 +164,25 @@ def check(checker, data: Any) -> OutputContract | None:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            checker.add((key, name), "must be a whole number",
-                        f"use a value from {bounds[0]} to {bounds[1]}")
+            checker.add((key, name), "must be a whole number", f"use a value from {bounds[0]} to {bounds[1]}")
             ok = False
         elif not bounds[0] <= value <= bounds[1]:
-            checker.add((key, name), f"{value} is outside {bounds[0]}..{bounds[1]}",
-                        f"use a value from {bounds[0]} to {bounds[1]}")
+            checker.add(
+                (key, name),
+                f"{value} is outside {bounds[0]}..{bounds[1]}",
+                f"use a value from {bounds[0]} to {bounds[1]}",
+            )
             ok = False
         else:
             limits[name] = value
     if not ok:
         return None
     if not (sections or names_record or limits):
-        checker.add((key,), "states no rule",
-                    f"give at least one of {', '.join(KEYS)}, or remove the block")
+        checker.add((key,), "states no rule", f"give at least one of {', '.join(KEYS)}, or remove the block")
         return None
-    return OutputContract(sections=sections, names_record=bool(names_record),
-                          max_length=limits.get("max_length"), max_lines=limits.get("max_lines"))
+    return OutputContract(
+        sections=sections,
+        names_record=bool(names_record),
+        max_length=limits.get("max_length"),
+        max_lines=limits.get("max_lines"),
+    )

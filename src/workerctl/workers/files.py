@@ -16,8 +16,7 @@ from workerctl.workers.validation import validate
 from workerctl.workers.yaml_positions import WORKER_FILE, parse_yaml, read_yaml_text
 
 
-def load_text(text: str, path: Path, registry, display: str | None = None,
-              deep: bool = False) -> WorkerFile:
+def load_text(text: str, path: Path, registry, display: str | None = None, deep: bool = False) -> WorkerFile:
     file = display or str(path)
     data, locs, problems = parse_yaml(text, file)
     wf = WorkerFile(path=path, name=path.stem, content=text, problems=list(problems))
@@ -62,8 +61,7 @@ def worker_paths(workspace) -> list[Path]:
     folder = workspace.workers_dir
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
 def display_path(workspace, path: Path) -> str:
@@ -82,8 +80,14 @@ def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
         try:
             inside(workspace.root, path, "worker file")
         except UsageError as exc:
-            out.append(WorkerFile(path, path.stem, "", problems=[Problem(
-                display, 1, 1, "(file)", f"not read: {exc.message}", exc.hint or "")]))
+            out.append(
+                WorkerFile(
+                    path,
+                    path.stem,
+                    "",
+                    problems=[Problem(display, 1, 1, "(file)", f"not read: {exc.message}", exc.hint or "")],
+                )
+            )
             continue
         out.append(load_file(path, registry, display, deep))
     return out
@@ -111,8 +115,7 @@ def find_path(workspace, name: str) -> Path:
             return path
     names = [p.stem for p in worker_paths(workspace)]
     close = [n for n in names if name in n or n in name]
-    hint = (f"did you mean {', '.join(close)}?" if close
-            else "'workerctl workers list' shows the workers")
+    hint = f"did you mean {', '.join(close)}?" if close else "'workerctl workers list' shows the workers"
     raise NotFoundError(f"no worker named {name!r} in {workspace.workers_dir}", hint=hint)
 
 
@@ -121,8 +124,9 @@ def get_worker(workspace, registry, name: str) -> Worker:
     path = find_path(workspace, name)
     wf = load_file(path, registry, display_path(workspace, path))
     if wf.worker is None:
-        raise ConfigError(f"worker {name!r} is invalid:", wf.problems,
-                          hint=f"fix it with 'workerctl worker edit {name}'")
+        raise ConfigError(
+            f"worker {name!r} is invalid:", wf.problems, hint=f"fix it with 'workerctl worker edit {name}'"
+        )
     return wf.worker
 
 
@@ -130,8 +134,9 @@ def status_edit(text: str, new_status: str) -> str:
     """Change the top-level ``status:`` line in place, keeping comments and layout."""
     pattern = re.compile(r"^(status:[ \t]*)(['\"]?)([A-Za-z]+)\2([ \t]*(#.*)?)$", re.M)
     if not pattern.search(text):
-        raise ConfigError("cannot find a top-level 'status:' line to change",
-                          hint="add 'status: draft' to the worker file")
+        raise ConfigError(
+            "cannot find a top-level 'status:' line to change", hint="add 'status: draft' to the worker file"
+        )
     return pattern.sub(lambda m: f"{m.group(1)}{new_status}{m.group(4)}", text, count=1)
 
 
@@ -145,8 +150,10 @@ def render_new(name: str, template=None, executor: str = "echo") -> str:
         mode, iterations = template.output_mode, template.max_iterations
     else:
         description = "What this worker does, in one line"
-        instructions = ("Role: ...\nRecords to review: ...\nOutput format: ...\n"
-                        "Do not: ...\nStop and ask for human review when: ...\n")
+        instructions = (
+            "Role: ...\nRecords to review: ...\nOutput format: ...\n"
+            "Do not: ...\nStop and ask for human review when: ...\n"
+        )
         sources, categories, mode, iterations = ["tasks"], ["productivity"], "task_comment", 5
     lines = [
         f"name: {name}",

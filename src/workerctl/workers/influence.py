@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 
 # record type -> what output drawn from it can influence
 INFLUENCE = {
-    "contact": "a customer response", "company": "a customer response",
-    "invoice": "an invoice", "payment": "an invoice", "order": "a customer response",
-    "ticket": "a support decision", "employee": "a person's record",
+    "contact": "a customer response",
+    "company": "a customer response",
+    "invoice": "an invoice",
+    "payment": "an invoice",
+    "order": "a customer response",
+    "ticket": "a support decision",
+    "employee": "a person's record",
 }
 # written onto, these record types make the output a project update
 WRITTEN_INFLUENCE = {"project": "a project update"}
@@ -56,15 +60,13 @@ def reasons(worker, registry) -> list[str]:
         types = sources.get(source, [])
         touched = sorted({INFLUENCE[t] for t in types if t in INFLUENCE})
         if touched:
-            out.append(f"context source {source} ({', '.join(types)}) can influence "
-                       f"{' and '.join(touched)}")
+            out.append(f"context source {source} ({', '.join(types)}) can influence {' and '.join(touched)}")
         elif source in registry.categories and category_needs_review(registry, source):
             out.append(f"context source {source} is named like a category that needs review")
     mode = registry.output_modes.get(worker.output_mode)
     for rtype in getattr(mode, "needs_record", ()) or ():
         if rtype in INFLUENCE:
-            out.append(f"output mode {worker.output_mode} writes onto a {rtype}: "
-                       f"{INFLUENCE[rtype]}")
+            out.append(f"output mode {worker.output_mode} writes onto a {rtype}: {INFLUENCE[rtype]}")
     return out
 
 
@@ -73,8 +75,9 @@ def run_reasons(run) -> list[str]:
     out = []
     read = sorted({r["type"] for r in (run.reads or []) if r.get("type") in INFLUENCE})
     if read:
-        out.append(f"it read {', '.join(read)} records: "
-                   + " and ".join(sorted({INFLUENCE[t] for t in read})))
+        out.append(
+            f"it read {', '.join(read)} records: " + " and ".join(sorted({INFLUENCE[t] for t in read}))
+        )
     written: set[str] = set()
     for it in run.iterations:
         for call in it.tool_calls:

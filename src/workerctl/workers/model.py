@@ -29,8 +29,14 @@ class Problem:
         return f"{self.file}:{self.line}:{self.column}: {self.field}: {self.message}{fix}"
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "column": self.column,
-                "field": self.field, "message": self.message, "fix": self.fix}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
 
 @dataclass
@@ -87,5 +93,3 @@ def content_hash(text: str) -> str:
 
 
 # -- files ---------------------------------------------------------------------
-
-

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from workerctl.workers.versions import Versions
     from workerctl.workspace import Workspace
 
+
 @dataclass
 class RunStats:
     last_status: str | None = None
@@ -39,9 +40,13 @@ class RunStats:
     finished: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"last_run": self.last_id, "last_status": self.last_status,
-                "last_run_at": self.last_created, "success_rate": self.success_rate,
-                "runs_counted": self.finished}
+        return {
+            "last_run": self.last_id,
+            "last_status": self.last_status,
+            "last_run_at": self.last_created,
+            "success_rate": self.success_rate,
+            "runs_counted": self.finished,
+        }
 
 
 def run_stats(history: History, names: list[str]) -> dict[str, RunStats]:
@@ -52,10 +57,13 @@ def run_stats(history: History, names: list[str]) -> dict[str, RunStats]:
     for name in names:
         item = found.get(name)
         last = (item or {}).get("last") or {}
-        stats[name] = RunStats(last_status=last.get("status"), last_created=last.get("created"),
-                               last_id=last.get("id"),
-                               success_rate=item["success_rate"] if item else None,
-                               finished=item["runs_counted"] if item else 0)
+        stats[name] = RunStats(
+            last_status=last.get("status"),
+            last_created=last.get("created"),
+            last_id=last.get("id"),
+            success_rate=item["success_rate"] if item else None,
+            finished=item["runs_counted"] if item else 0,
+        )
     return stats
 
 
@@ -63,17 +71,24 @@ def worker_row(wf: WorkerFile, stats: RunStats | None) -> dict[str, Any]:
     w = wf.worker
     row: dict[str, Any] = {"name": wf.name, "file": str(wf.path), "valid": w is not None}
     if w is not None:
-        row.update(status=w.status, output_mode=w.output_mode, template=w.template,
-                   executor=w.executor, context_sources=w.context_sources,
-                   tool_categories=w.tool_categories, description=w.description)
+        row.update(
+            status=w.status,
+            output_mode=w.output_mode,
+            template=w.template,
+            executor=w.executor,
+            context_sources=w.context_sources,
+            tool_categories=w.tool_categories,
+            description=w.description,
+        )
     else:
         row.update(status="broken", problems=[p.to_dict() for p in wf.problems])
     row.update((stats or RunStats()).to_dict())
     return row
 
 
-def worker_files(workspace: Workspace, registry: Registry, versions: Versions,
-                 deep: bool = False) -> list[WorkerFile]:
+def worker_files(
+    workspace: Workspace, registry: Registry, versions: Versions, deep: bool = False
+) -> list[WorkerFile]:
     """All worker files, each change found on disk kept as a new version first.
 
     Every command that lists or changes workers calls this, so an edit made by
@@ -84,25 +99,34 @@ def worker_files(workspace: Workspace, registry: Registry, versions: Versions,
     return files
 
 
-def new_worker(workspace: Workspace, registry: Registry, versions: Versions, name: str,
-               template_key: str | None, executor: str = "echo") -> str:
+def new_worker(
+    workspace: Workspace,
+    registry: Registry,
+    versions: Versions,
+    name: str,
+    template_key: str | None,
+    executor: str = "echo",
+) -> str:
     from workerctl.names import TEMPLATE_KEY
 
     path = workspace.worker_file(name)
     if template_key is not None:
         TEMPLATE_KEY.check(template_key)
     if path.exists() or path.is_symlink() or path.with_suffix(".yml").exists():
-        raise UsageError(f"worker {name!r} already exists ({path})",
-                         hint=f"edit it with 'workerctl worker edit {name}'")
+        raise UsageError(
+            f"worker {name!r} already exists ({path})", hint=f"edit it with 'workerctl worker edit {name}'"
+        )
     template = None
     if template_key is not None:
         template = registry.templates.get(template_key)
         if template is None:
-            raise NotFoundError(f"unknown template {template_key!r}",
-                             hint="'workerctl templates list' shows the catalogue")
+            raise NotFoundError(
+                f"unknown template {template_key!r}", hint="'workerctl templates list' shows the catalogue"
+            )
     if executor not in registry.executors:
-        raise UsageError(f"unknown executor {executor!r}",
-                         hint="'workerctl executors list' shows what is installed")
+        raise UsageError(
+            f"unknown executor {executor!r}", hint="'workerctl executors list' shows what is installed"
+        )
     text = render_new(name, template, executor)
     checked = load_text(text, path, registry, display_path(workspace, path))
     if not checked.ok:
@@ -119,8 +143,9 @@ def check_edit(workspace: Workspace, registry: Registry, name: str, text: str) -
     return load_text(text, path, registry, display_path(workspace, path))
 
 
-def save_edit(workspace: Workspace, registry: Registry, versions: Versions, name: str,
-              text: str, action: str = "edit") -> bool:
+def save_edit(
+    workspace: Workspace, registry: Registry, versions: Versions, name: str, text: str, action: str = "edit"
+) -> bool:
     """Validate and write ``text`` as the worker file; False if nothing changed."""
     from workerctl.storage.atomic import write_text_atomic
 
@@ -131,28 +156,30 @@ def save_edit(workspace: Workspace, registry: Registry, versions: Versions, name
         return False
     checked = check_edit(workspace, registry, name, text)
     if not checked.ok:
-        raise ConfigError(f"the edit of {name!r} is invalid; the file was not changed:",
-                          checked.problems)
+        raise ConfigError(f"the edit of {name!r} is invalid; the file was not changed:", checked.problems)
     write_text_atomic(path, text, private=False)  # the user's own file: the umask decides
     versions.record(name, text, action)
     return True
 
 
-def set_status(workspace: Workspace, registry: Registry, versions: Versions, name: str,
-               status: str) -> bool:
+def set_status(workspace: Workspace, registry: Registry, versions: Versions, name: str, status: str) -> bool:
     path = find_path(workspace, name)
     wf = load_file(path, registry, display_path(workspace, path))
     if not wf.ok:
-        raise ConfigError(f"worker {name!r} is invalid; fix it before changing its status:",
-                          wf.problems)
+        raise ConfigError(f"worker {name!r} is invalid; fix it before changing its status:", wf.problems)
     if wf.worker is None or wf.worker.status == status:
         return False
-    return save_edit(workspace, registry, versions, name, status_edit(wf.content, status),
-                     "pause" if status == "paused" else "activate")
+    return save_edit(
+        workspace,
+        registry,
+        versions,
+        name,
+        status_edit(wf.content, status),
+        "pause" if status == "paused" else "activate",
+    )
 
 
-def restore(workspace: Workspace, registry: Registry, versions: Versions, name: str,
-            number: int) -> bool:
+def restore(workspace: Workspace, registry: Registry, versions: Versions, name: str, number: int) -> bool:
     from workerctl.names import WORKER_NAME
 
     version = versions.get(WORKER_NAME.check(name), number)
@@ -166,13 +193,15 @@ def restore(workspace: Workspace, registry: Registry, versions: Versions, name: 
         path.write_text(version.content, encoding="utf-8")
         versions.record(name, version.content, f"restore version {number}")
         return True
-    return save_edit(workspace, registry, versions, name, version.content,
-                     f"restore version {number}")
+    return save_edit(workspace, registry, versions, name, version.content, f"restore version {number}")
 
 
 def unified(before: str, after: str, label_a: str, label_b: str) -> str:
-    return "".join(difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), label_a, label_b))
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), label_a, label_b
+        )
+    )
 
 
 def config_yaml(config: dict[str, Any]) -> str:
@@ -181,8 +210,9 @@ def config_yaml(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
 
 
-def diff_versions(workspace: Workspace, versions: Versions, name: str, from_v: int | None,
-                  to_v: int | None) -> str:
+def diff_versions(
+    workspace: Workspace, versions: Versions, name: str, from_v: int | None, to_v: int | None
+) -> str:
     path = find_path(workspace, name)
     current = read_worker_text(workspace, path)
     versions.record(name, current, "found on disk")
@@ -206,6 +236,9 @@ def diff_run(workspace: Workspace, registry: Registry, name: str, run: Run) -> s
     path = find_path(workspace, name)
     wf = load_file(path, registry)
     now = wf.worker.config if wf.worker else {}
-    return unified(config_yaml(run.config), config_yaml(now),
-                   f"{name} as run {run.id} ran it ({run.config_hash})",
-                   f"{name} now" + (f" ({wf.worker.config_hash})" if wf.worker else " (invalid)"))
+    return unified(
+        config_yaml(run.config),
+        config_yaml(now),
+        f"{name} as run {run.id} ran it ({run.config_hash})",
+        f"{name} now" + (f" ({wf.worker.config_hash})" if wf.worker else " (invalid)"),
+    )

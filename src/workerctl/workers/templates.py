@@ -24,14 +24,18 @@ class Template:
 
     def __post_init__(self) -> None:
         if isinstance(self.output_contract, dict):
-            object.__setattr__(self, "output_contract",
-                               OutputContract.from_dict(self.output_contract))
+            object.__setattr__(self, "output_contract", OutputContract.from_dict(self.output_contract))
 
     def to_dict(self) -> dict:
         return {
-            "key": self.key, "title": self.title, "description": self.description,
-            "instructions": self.instructions, "context_sources": list(self.context_sources),
-            "tool_categories": list(self.tool_categories), "output_mode": self.output_mode,
-            "max_iterations": self.max_iterations, "review_required": self.review_required,
+            "key": self.key,
+            "title": self.title,
+            "description": self.description,
+            "instructions": self.instructions,
+            "context_sources": list(self.context_sources),
+            "tool_categories": list(self.tool_categories),
+            "output_mode": self.output_mode,
+            "max_iterations": self.max_iterations,
+            "review_required": self.review_required,
             "output_contract": self.output_contract.to_dict() if self.output_contract else None,
         }

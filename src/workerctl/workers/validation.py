@@ -26,8 +26,18 @@ TIMEOUT_RANGE = (1, 86400)
 
 
 FIELDS = (
-    "name", "description", "status", "instructions", "context_sources", "tool_categories",
-    "output_mode", "max_iterations", "timeout", "template", "executor", "review_required",
+    "name",
+    "description",
+    "status",
+    "instructions",
+    "context_sources",
+    "tool_categories",
+    "output_mode",
+    "max_iterations",
+    "timeout",
+    "template",
+    "executor",
+    "review_required",
     "output_contract",
 )
 
@@ -52,8 +62,9 @@ class _Checker:
     def text(self, data: dict, key: str, *, required: bool, nonempty: bool = False) -> str | None:
         if key not in data or data[key] is None:
             if required:
-                self.problems.append(Problem(self.file, 1, 1, key, "missing required field",
-                                             f"add '{key}: ...'"))
+                self.problems.append(
+                    Problem(self.file, 1, 1, key, "missing required field", f"add '{key}: ...'")
+                )
             return None
         value = data[key]
         if not isinstance(value, str):
@@ -76,16 +87,18 @@ class _Checker:
             return []
         value = data[key]
         if not isinstance(value, list):
-            self.add((key,), f"must be a list, got {_type_name(value)}",
-                     f"write it as [{', '.join(list(known)[:2])}]")
+            self.add(
+                (key,),
+                f"must be a list, got {_type_name(value)}",
+                f"write it as [{', '.join(list(known)[:2])}]",
+            )
             return []
         out = []
         for index, item in enumerate(value):
             if not isinstance(item, str):
                 self.add((key, index), f"must be a {what} name, got {_type_name(item)}")
             elif item not in known:
-                self.add((key, index), f"unknown {what} {item!r}",
-                         f"use one of: {', '.join(sorted(known))}")
+                self.add((key, index), f"unknown {what} {item!r}", f"use one of: {', '.join(sorted(known))}")
             elif item in out:
                 self.add((key, index), f"{what} {item!r} listed twice", "remove the repeat")
             else:
@@ -99,31 +112,45 @@ class _Checker:
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             what = "a whole number" if integer else "a number of seconds"
-            self.add((key,), f"must be {what}, got {_type_name(value)}",
-                     f"use a value from {bounds[0]} to {bounds[1]}")
+            self.add(
+                (key,),
+                f"must be {what}, got {_type_name(value)}",
+                f"use a value from {bounds[0]} to {bounds[1]}",
+            )
             return default
         if not bounds[0] <= value <= bounds[1]:
-            self.add((key,), f"{value} is outside {bounds[0]}..{bounds[1]}",
-                     f"use a value from {bounds[0]} to {bounds[1]}")
+            self.add(
+                (key,),
+                f"{value} is outside {bounds[0]}..{bounds[1]}",
+                f"use a value from {bounds[0]} to {bounds[1]}",
+            )
             return default
         return value
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false",
-            int: "a number", float: "a number", type(None): "nothing"}.get(type(value),
-                                                                         type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
-def validate(data: Any, locs: Locs, file: str, stem: str, registry,
-             deep: bool = False) -> tuple[Worker | None, list[Problem]]:
+def validate(
+    data: Any, locs: Locs, file: str, stem: str, registry, deep: bool = False
+) -> tuple[Worker | None, list[Problem]]:
     """Check a parsed worker file against the registry of plugins. ``deep`` also runs
     the executor's ``check_settings_deep`` (which may import a heavy library, like
     llm's model list): ``worker validate`` asks for it, everyday commands do not."""
     check = _Checker(file, locs)
     if not isinstance(data, dict):
-        check.add((), f"a worker file must be a mapping of fields, got {_type_name(data)}",
-                  "start with 'name: ...'")
+        check.add(
+            (), f"a worker file must be a mapping of fields, got {_type_name(data)}", "start with 'name: ...'"
+        )
         return None, check.problems
     for key in data:
         if key not in FIELDS:
@@ -131,11 +158,17 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry,
     name = check.text(data, "name", required=True)
     if name is not None:
         if not SLUG.match(name) or len(name) > 64:
-            check.add(("name",), f"{name!r} is not a slug",
-                      "use lower-case letters, digits and single hyphens, e.g. overdue-review")
+            check.add(
+                ("name",),
+                f"{name!r} is not a slug",
+                "use lower-case letters, digits and single hyphens, e.g. overdue-review",
+            )
         elif name != stem:
-            check.add(("name",), f"{name!r} does not match the file name {stem}.yaml",
-                      f"rename the file to {name}.yaml or set name: {stem}")
+            check.add(
+                ("name",),
+                f"{name!r} does not match the file name {stem}.yaml",
+                f"rename the file to {name}.yaml or set name: {stem}",
+            )
     description = check.text(data, "description", required=False) or ""
     status = check.choice(data, "status", STATUSES, "status")
     instructions = check.text(data, "instructions", required=True, nonempty=True)
@@ -146,12 +179,18 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry,
     timeout = check.number(data, "timeout", TIMEOUT_RANGE, False, 300)
     template = check.text(data, "template", required=False)
     if template is not None and template not in registry.templates:
-        check.add(("template",), f"unknown template {template!r}",
-                  f"use one of: {', '.join(sorted(registry.templates))}, or remove the key")
+        check.add(
+            ("template",),
+            f"unknown template {template!r}",
+            f"use one of: {', '.join(sorted(registry.templates))}, or remove the key",
+        )
     review_required = data.get("review_required")
     if review_required is not None and not isinstance(review_required, bool):
-        check.add(("review_required",), f"must be true or false, got {_type_name(review_required)}",
-                  "write review_required: true or false")
+        check.add(
+            ("review_required",),
+            f"must be true or false, got {_type_name(review_required)}",
+            "write review_required: true or false",
+        )
         review_required = None
     contract = check_contract(check, data.get("output_contract"))
     executor, settings = _check_executor(check, data, registry, deep)
@@ -159,20 +198,37 @@ def validate(data: Any, locs: Locs, file: str, stem: str, registry,
         return None, check.problems
     assert name and instructions and executor and status and output_mode  # checked above
     worker = Worker(
-        name=name, status=status, instructions=instructions, output_mode=output_mode,
-        executor=executor, description=description, context_sources=sources,
-        tool_categories=categories, max_iterations=max_iterations, timeout=timeout,
-        template=template, executor_settings=settings, review_required=review_required,
-        output_contract=contract, config=data,
+        name=name,
+        status=status,
+        instructions=instructions,
+        output_mode=output_mode,
+        executor=executor,
+        description=description,
+        context_sources=sources,
+        tool_categories=categories,
+        max_iterations=max_iterations,
+        timeout=timeout,
+        template=template,
+        executor_settings=settings,
+        review_required=review_required,
+        output_contract=contract,
+        config=data,
     )
     return worker, []
 
 
-def _check_executor(check: _Checker, data: dict, registry,
-                    deep: bool = False) -> tuple[str | None, dict]:
+def _check_executor(check: _Checker, data: dict, registry, deep: bool = False) -> tuple[str | None, dict]:
     if "executor" not in data or data["executor"] is None:
-        check.problems.append(Problem(check.file, 1, 1, "executor", "missing required field",
-                                      "add 'executor: {name: echo}' or another executor"))
+        check.problems.append(
+            Problem(
+                check.file,
+                1,
+                1,
+                "executor",
+                "missing required field",
+                "add 'executor: {name: echo}' or another executor",
+            )
+        )
         return None, {}
     value = data["executor"]
     path: tuple[str, ...] = ("executor",)
@@ -187,13 +243,19 @@ def _check_executor(check: _Checker, data: dict, registry,
             check.add(path, "the executor needs a name", "add 'name: echo' under executor")
             return None, {}
     else:
-        check.add(("executor",), f"must be a name or a mapping, got {_type_name(value)}",
-                  "write 'executor: {name: echo}'")
+        check.add(
+            ("executor",),
+            f"must be a name or a mapping, got {_type_name(value)}",
+            "write 'executor: {name: echo}'",
+        )
         return None, {}
     executor = registry.executors.get(name)
     if executor is None:
-        check.add(path, f"unknown executor {name!r}",
-                  f"use one of: {', '.join(sorted(registry.executors))}, or install its plugin")
+        check.add(
+            path,
+            f"unknown executor {name!r}",
+            f"use one of: {', '.join(sorted(registry.executors))}, or install its plugin",
+        )
         return None, {}
     problems = list(getattr(executor, "check_settings", lambda s: [])(settings))
     deep_checker = getattr(executor, "check_settings_deep", None)
@@ -201,12 +263,14 @@ def _check_executor(check: _Checker, data: dict, registry,
         try:
             problems = list(deep_checker(settings))
         except ImportError as exc:
-            problems = [("", f"executor {name!r} cannot load its library: {exc}",
-                         "reinstall its plugin")]
+            problems = [("", f"executor {name!r} cannot load its library: {exc}", "reinstall its plugin")]
     if problems:
         for where, message, *fix in problems:
             sub = where if isinstance(where, tuple) else tuple(p for p in str(where).split(".") if p)
             sub = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in sub)
-            check.add(("executor", *sub), message,
-                      fix[0] if fix else f"see 'workerctl executors list' for {name}'s settings")
+            check.add(
+                ("executor", *sub),
+                message,
+                fix[0] if fix else f"see 'workerctl executors list' for {name}'s settings",
+            )
     return name, settings

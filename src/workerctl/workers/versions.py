@@ -42,9 +42,11 @@ class Version:
         return asdict(self)
 
 
-VERSIONS_SHAPE = tinydb_file("versions", {
-    "worker": str, "version": int, "hash": str, "content": (str, type(None)), "time": str,
-    "action": str}, others=True)
+VERSIONS_SHAPE = tinydb_file(
+    "versions",
+    {"worker": str, "version": int, "hash": str, "content": (str, type(None)), "time": str, "action": str},
+    others=True,
+)
 
 
 class Versions:
@@ -53,18 +55,20 @@ class Versions:
         self.lock = lock_for(workspace.lock_file)
 
     def _table(self):
-        db = open_db(self.workspace.versions_file,
-                     hint=f"restore {self.workspace.versions_file} from a backup, or move it "
-                          "aside (the saved versions are then lost; they start again from "
-                          "the files on disk)", shape=VERSIONS_SHAPE)
+        db = open_db(
+            self.workspace.versions_file,
+            hint=f"restore {self.workspace.versions_file} from a backup, or move it "
+            "aside (the saved versions are then lost; they start again from "
+            "the files on disk)",
+            shape=VERSIONS_SHAPE,
+        )
         return db.table("versions")
 
     def history(self, worker: str) -> list[Version]:
         from tinydb import Query
 
         docs = self._table().search(Query().worker == worker)
-        return sorted((Version(**{"config_hash": None, **d}) for d in docs),
-                      key=lambda v: v.version)
+        return sorted((Version(**{"config_hash": None, **d}) for d in docs), key=lambda v: v.version)
 
     def latest(self, worker: str) -> Version | None:
         versions = self.history(worker)
@@ -74,11 +78,14 @@ class Versions:
         for version in self.history(worker):
             if version.version == number:
                 return version
-        raise NotFoundError(f"worker {worker!r} has no version {number}",
-                            hint=f"'workerctl worker history {worker}' lists them")
+        raise NotFoundError(
+            f"worker {worker!r} has no version {number}",
+            hint=f"'workerctl worker history {worker}' lists them",
+        )
 
-    def record(self, worker: str, content: str | None, action: str,
-               config_hash: str | None = None) -> Version | None:
+    def record(
+        self, worker: str, content: str | None, action: str, config_hash: str | None = None
+    ) -> Version | None:
         """Keep ``content`` as a new version unless it equals the latest one."""
         with self.lock:
             latest = self.latest(worker)
@@ -86,9 +93,13 @@ class Versions:
             if latest is not None and latest.hash == digest:
                 return None
             version = Version(
-                worker=worker, version=(latest.version + 1) if latest else 1, hash=digest,
-                content=content, time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                action=action, config_hash=config_hash or config_hash_of(content),
+                worker=worker,
+                version=(latest.version + 1) if latest else 1,
+                hash=digest,
+                content=content,
+                time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                action=action,
+                config_hash=config_hash or config_hash_of(content),
             )
             self._table().insert(version.to_dict())
             return version
@@ -100,8 +111,7 @@ class Versions:
         runs with it, so the configuration a run used can always be restored.
         """
         with self.lock:
-            return (self.record(worker, content, "kept when a run started", config_hash)
-                    or self.latest(worker))  # type: ignore[return-value]
+            return self.record(worker, content, "kept when a run started", config_hash) or self.latest(worker)  # type: ignore[return-value]
 
     def for_run(self, run) -> Version:
         """The version a run started with: its ``worker_version``, else the newest one
@@ -111,10 +121,10 @@ class Versions:
         for version in reversed(self.history(run.worker)):
             if (version.config_hash or config_hash_of(version.content)) == run.config_hash:
                 return version
-        raise NotFoundError(f"no stored version of {run.worker!r} matches run {run.id} "
-                            f"(configuration {run.config_hash})",
-                            hint=f"'workerctl worker diff {run.worker} --run {run.id}' shows "
-                                 "what the run ran with")
+        raise NotFoundError(
+            f"no stored version of {run.worker!r} matches run {run.id} (configuration {run.config_hash})",
+            hint=f"'workerctl worker diff {run.worker} --run {run.id}' shows what the run ran with",
+        )
 
     def sync(self, files: dict[str, str | None]) -> list[Version]:
         """Record what changed on disk since last seen: name -> content (None: deleted)."""
@@ -132,8 +142,9 @@ class Versions:
                 changed.append((name, None))
         out = []
         for name, content in changed:
-            action = "deleted on disk" if content is None else (
-                "found on disk" if name in known else "first seen")
+            action = (
+                "deleted on disk" if content is None else ("found on disk" if name in known else "first seen")
+            )
             version = self.record(name, content, action)
             if version:
                 out.append(version)

@@ -47,12 +47,23 @@ class Limits:
     empty_fix: str = "write its content"
 
 
-WORKER_FILE = Limits("worker file", 256 * 1024, 20_000, 10_000,
-                     empty_fix="write the worker's fields, see 'workerctl worker new'")
-RECORD_FILE = Limits("record file", 4 * 1024 * 1024, 150_000, 100_000,
-                     empty_fix="write a list of records, each with id, type and title")
-SETTINGS_FILE = Limits("settings file", 64 * 1024, 2_000, 1_000,
-                       empty_fix="write the settings as 'key: value' lines")
+WORKER_FILE = Limits(
+    "worker file",
+    256 * 1024,
+    20_000,
+    10_000,
+    empty_fix="write the worker's fields, see 'workerctl worker new'",
+)
+RECORD_FILE = Limits(
+    "record file",
+    4 * 1024 * 1024,
+    150_000,
+    100_000,
+    empty_fix="write a list of records, each with id, type and title",
+)
+SETTINGS_FILE = Limits(
+    "settings file", 64 * 1024, 2_000, 1_000, empty_fix="write the settings as 'key: value' lines"
+)
 
 MAX_DIGITS = 1000  # Python refuses to read integers of more than 4300 digits anyway
 
@@ -99,6 +110,7 @@ def read_yaml_text(path, file: str, limits: Limits) -> tuple[str | None, list[Pr
     Only a regular file is read (a FIFO or a device would block or never end),
     and never more than ``limits.max_bytes`` + 1 bytes of it.
     """
+
     def refuse(message: str, fix: str, line: int = 1, col: int = 1):
         return None, [Problem(file, line, col, "(file)", message, fix)]
 
@@ -113,8 +125,11 @@ def read_yaml_text(path, file: str, limits: Limits) -> tuple[str | None, list[Pr
         if not stat.S_ISREG(st.st_mode):
             return refuse("not a regular file", f"a {limits.what} must be a plain file")
         if st.st_size > limits.max_bytes:
-            return refuse(f"the file is {st.st_size:,} bytes; a {limits.what} may be at most "
-                          f"{_human(limits.max_bytes)}", _size_fix(limits))
+            return refuse(
+                f"the file is {st.st_size:,} bytes; a {limits.what} may be at most "
+                f"{_human(limits.max_bytes)}",
+                _size_fix(limits),
+            )
         chunks, left = [], limits.max_bytes + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -126,14 +141,20 @@ def read_yaml_text(path, file: str, limits: Limits) -> tuple[str | None, list[Pr
         os.close(fd)
     raw = b"".join(chunks)
     if len(raw) > limits.max_bytes:
-        return refuse(f"the file is larger than {_human(limits.max_bytes)}, the limit for a "
-                      f"{limits.what}", _size_fix(limits))
+        return refuse(
+            f"the file is larger than {_human(limits.max_bytes)}, the limit for a {limits.what}",
+            _size_fix(limits),
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, col = _line_col(raw, exc.start)
-        return refuse(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot start or continue a "
-                      "UTF-8 character", "save the file as UTF-8", line, col)
+        return refuse(
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot start or continue a UTF-8 character",
+            "save the file as UTF-8",
+            line,
+            col,
+        )
     return text, []
 
 
@@ -143,8 +164,9 @@ def _size_fix(limits: Limits) -> str:
     return f"a {limits.what} this large is not hand-written: shorten it"
 
 
-def parse_yaml(text: str, file: str, limits: Limits = WORKER_FILE, *, libyaml: bool = True,
-               positions: bool = True) -> tuple[Any, Locs, list[Problem]]:
+def parse_yaml(
+    text: str, file: str, limits: Limits = WORKER_FILE, *, libyaml: bool = True, positions: bool = True
+) -> tuple[Any, Locs, list[Problem]]:
     """Load ``text`` within ``limits`` and remember where every key and item stands.
 
     Returns (data, positions, problems); data is None when the text could not be
@@ -153,19 +175,30 @@ def parse_yaml(text: str, file: str, limits: Limits = WORKER_FILE, *, libyaml: b
     found either way. ``libyaml=False`` uses PyYAML's own parser (as when
     PyYAML was built without libyaml).
     """
+
     def fail(line: int, col: int, message: str, fix: str, field: str = "(yaml)"):
         return None, {}, [Problem(file, line, col, field, message, fix)]
 
     if len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
-        return fail(1, 1, f"the text is larger than {_human(limits.max_bytes)}, the limit for "
-                          f"a {limits.what}", _size_fix(limits), "(file)")
+        return fail(
+            1,
+            1,
+            f"the text is larger than {_human(limits.max_bytes)}, the limit for a {limits.what}",
+            _size_fix(limits),
+            "(file)",
+        )
     bad = _UNPRINTABLE.search(text)
     if bad:
         line, col = _line_col(text, bad.start())
         char = ord(bad.group())
         what = "a NUL character (U+0000)" if char == 0 else f"the control character U+{char:04X}"
-        return fail(line, col, f"{what} is not allowed in YAML",
-                    "remove it; if the file is binary it is not YAML", "(file)")
+        return fail(
+            line,
+            col,
+            f"{what} is not allowed in YAML",
+            "remove it; if the file is binary it is not YAML",
+            "(file)",
+        )
     import yaml
 
     libyaml = libyaml and yaml.__with_libyaml__
@@ -190,8 +223,9 @@ def parse_yaml(text: str, file: str, limits: Limits = WORKER_FILE, *, libyaml: b
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _pos(mark) if mark else (1, 1)
-        return fail(line, col, f"unsupported YAML: {exc.problem}",
-                    "only plain YAML is allowed: remove the !!tag")
+        return fail(
+            line, col, f"unsupported YAML: {exc.problem}", "only plain YAML is allowed: remove the !!tag"
+        )
     except yaml.MarkedYAMLError as exc:
         return None, {}, [_syntax_problem(exc, file, limits)]
     except yaml.YAMLError as exc:
@@ -221,25 +255,39 @@ def _syntax_problem(exc, file: str, limits: Limits) -> Problem:
     if "maximum nesting depth" in problem:  # libyaml's own cap, past ours
         mark = gave_up or start
         line, col = _pos(mark) if mark else (1, 1)
-        return Problem(file, line, col, "(yaml)",
-                       f"nested deeper than {limits.max_depth} levels",
-                       "flatten the structure")
+        return Problem(
+            file,
+            line,
+            col,
+            "(yaml)",
+            f"nested deeper than {limits.max_depth} levels",
+            "flatten the structure",
+        )
     context = exc.context or ""
     construct = context.removeprefix("while scanning ").removeprefix("while parsing ").strip()
-    if context.startswith("while ") and start is not None and gave_up is not None and (
-            start.line, start.column) != (gave_up.line, gave_up.column):
+    if (
+        context.startswith("while ")
+        and start is not None
+        and gave_up is not None
+        and (start.line, start.column) != (gave_up.line, gave_up.column)
+    ):
         line, col = _pos(start)
         at = _pos(gave_up)
         name = construct.removeprefix("a ").removeprefix("an ")
         fix = _CONSTRUCT_FIX.get(name, "fix the syntax from this position on")
-        return Problem(file, line, col, "(yaml)",
-                       f"invalid YAML: the {name} that starts here is not closed or continued "
-                       f"correctly: {problem} at line {at[0]}, column {at[1]}", fix)
+        return Problem(
+            file,
+            line,
+            col,
+            "(yaml)",
+            f"invalid YAML: the {name} that starts here is not closed or continued "
+            f"correctly: {problem} at line {at[0]}, column {at[1]}",
+            fix,
+        )
     mark = gave_up or start
     line, col = _pos(mark) if mark else (1, 1)
     said = f"{context}, {problem}" if context and not context.startswith("while ") else problem
-    return Problem(file, line, col, "(yaml)", f"invalid YAML: {said}",
-                   "fix the syntax at this position")
+    return Problem(file, line, col, "(yaml)", f"invalid YAML: {said}", "fix the syntax at this position")
 
 
 _INT = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+|[0-9][0-9_:]*)")
@@ -282,9 +330,11 @@ def _prescan(text: str, limits: Limits, libyaml: bool) -> None:
                     raise _too_many(event, limits)
                 value = event.value
                 if len(value) > MAX_DIGITS and event.implicit[0] and _INT.fullmatch(value):
-                    raise _Refused(event.start_mark,
-                                   f"a number with more than {MAX_DIGITS} digits",
-                                   "quote it if it is meant as text")
+                    raise _Refused(
+                        event.start_mark,
+                        f"a number with more than {MAX_DIGITS} digits",
+                        "quote it if it is meant as text",
+                    )
                 if event.anchor is not None:
                     anchors[event.anchor] = 1
                 if stack:
@@ -294,9 +344,11 @@ def _prescan(text: str, limits: Limits, libyaml: bool) -> None:
                 if nodes > limits.max_nodes:
                     raise _too_many(event, limits)
                 if len(stack) >= limits.max_depth:
-                    raise _Refused(event.start_mark,
-                                   f"nested deeper than {limits.max_depth} levels",
-                                   "flatten the structure")
+                    raise _Refused(
+                        event.start_mark,
+                        f"nested deeper than {limits.max_depth} levels",
+                        "flatten the structure",
+                    )
                 stack.append([1, event.anchor])
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
                 size, anchor = stack.pop()
@@ -308,18 +360,21 @@ def _prescan(text: str, limits: Limits, libyaml: bool) -> None:
                 size = anchors.get(event.anchor)
                 if size is None:
                     if any(anchor == event.anchor for _, anchor in stack):
-                        raise _Refused(event.start_mark,
-                                       f"the alias *{event.anchor} is inside the node it "
-                                       "refers to (recursive data)",
-                                       "write the data out without the alias")
+                        raise _Refused(
+                            event.start_mark,
+                            f"the alias *{event.anchor} is inside the node it refers to (recursive data)",
+                            "write the data out without the alias",
+                        )
                     size = 1  # undefined: the composer reports it
                 alias_nodes += size
                 if alias_nodes > limits.max_alias_nodes:
-                    raise _Refused(event.start_mark,
-                                   f"aliases expand to more than {limits.max_alias_nodes:,} "
-                                   f"nodes (a {limits.what} may add at most that many "
-                                   "through aliases: this looks like a YAML bomb)",
-                                   "write the data out without nested aliases")
+                    raise _Refused(
+                        event.start_mark,
+                        f"aliases expand to more than {limits.max_alias_nodes:,} "
+                        f"nodes (a {limits.what} may add at most that many "
+                        "through aliases: this looks like a YAML bomb)",
+                        "write the data out without nested aliases",
+                    )
                 if stack:
                     stack[-1][0] += size
             elif kind is StreamEndEvent:
@@ -331,8 +386,11 @@ def _prescan(text: str, limits: Limits, libyaml: bool) -> None:
 
 
 def _too_many(event, limits: Limits) -> _Refused:
-    return _Refused(event.start_mark, f"more than {limits.max_nodes:,} values (the limit for "
-                                      f"a {limits.what})", _size_fix(limits))
+    return _Refused(
+        event.start_mark,
+        f"more than {limits.max_nodes:,} values (the limit for a {limits.what})",
+        _size_fix(limits),
+    )
 
 
 def _loader(text: str, libyaml: bool):
@@ -356,11 +414,13 @@ def _walk(node, path: tuple, locs: Locs | None, problems: list[Problem], file: s
             if isinstance(key, str):
                 if key in seen:
                     line, col = _pos(key_node.start_mark)
-                    problems.append(Problem(file, line, col, dotted((*path, key)),
-                                            "key given twice", "keep only one of them"))
+                    problems.append(
+                        Problem(
+                            file, line, col, dotted((*path, key)), "key given twice", "keep only one of them"
+                        )
+                    )
                 seen.add(key)
-            if type(value_node) is not MappingNode and type(value_node) is not SequenceNode \
-                    and locs is None:
+            if type(value_node) is not MappingNode and type(value_node) is not SequenceNode and locs is None:
                 continue
             sub = (*path, key)
             if locs is not None:

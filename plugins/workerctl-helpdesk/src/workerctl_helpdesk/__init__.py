@@ -31,8 +31,9 @@ def _ticket(ctx, ticket_id: str):
 def read_ticket(ctx, ticket_id: str) -> dict:
     ticket = _ticket(ctx, ticket_id)
     data = ticket.to_dict()
-    data["replies"] = [{"author": c.author, "text": c.text, "created": c.created}
-                       for c in ctx.records.comments(ticket_id)]
+    data["replies"] = [
+        {"author": c.author, "text": c.text, "created": c.created} for c in ctx.records.comments(ticket_id)
+    ]
     return data
 
 
@@ -44,9 +45,14 @@ def list_open_tickets(ctx, priority: str | None = None) -> list[dict]:
         if priority and ticket.fields.get("priority") != priority:
             continue
         ctx.records.reads.append(("ticket", ticket.id))
-        out.append({"id": ticket.id, "title": ticket.title,
-                    "priority": ticket.fields.get("priority"),
-                    "status": ticket.fields.get("status")})
+        out.append(
+            {
+                "id": ticket.id,
+                "title": ticket.title,
+                "priority": ticket.fields.get("priority"),
+                "status": ticket.fields.get("status"),
+            }
+        )
     return out
 
 
@@ -54,10 +60,10 @@ def add_ticket_reply(ctx, ticket_id: str, text: str) -> dict:
     _ticket(ctx, ticket_id)
     if not text.strip():
         raise ToolError("the reply is empty")
-    reply, created = ctx.records.add_comment(ticket_id, text, author=f"worker:{ctx.worker}",
-                                             run_id=ctx.run_id, key=ctx.call_key)
-    ctx.record_side_effect("comment", record_id=ticket_id, comment_id=reply.id,
-                           created=created, by="tool")
+    reply, created = ctx.records.add_comment(
+        ticket_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.call_key
+    )
+    ctx.record_side_effect("comment", record_id=ticket_id, comment_id=reply.id, created=created, by="tool")
     return {"reply_id": reply.id, "written": created}
 
 
@@ -65,72 +71,127 @@ def set_ticket_priority(ctx, ticket_id: str, priority: str) -> dict:
     _ticket(ctx, ticket_id)
     source = next(s for s in ctx.records.sources if isinstance(s, TicketSource))
     before = source.set_field(ticket_id, "priority", priority)
-    ctx.record_side_effect("update", record_id=ticket_id, field="priority", before=before,
-                           after=priority, created=before != priority, by="tool")
+    ctx.record_side_effect(
+        "update",
+        record_id=ticket_id,
+        field="priority",
+        before=before,
+        after=priority,
+        created=before != priority,
+        by="tool",
+    )
     return {"ticket_id": ticket_id, "priority": priority, "was": before}
 
 
 @hookimpl
 def register_tools(register):
     ticket_id = {"type": "string", "description": "the ticket id, e.g. TK-101"}
-    register(Tool("read_ticket", "support", "Read one helpdesk ticket with its replies",
-                  read_ticket, {"type": "object", "properties": {"ticket_id": ticket_id},
-                                "required": ["ticket_id"]}))
-    register(Tool("list_open_tickets", "support", "List tickets that are not closed",
-                  list_open_tickets,
-                  {"type": "object", "properties": {
-                      "priority": {"type": "string", "enum": list(PRIORITIES)}}}))
-    register(Tool("add_ticket_reply", "support", "Add an internal reply to a ticket",
-                  add_ticket_reply,
-                  {"type": "object", "properties": {"ticket_id": ticket_id,
-                                                    "text": {"type": "string"}},
-                   "required": ["ticket_id", "text"]}, writes=True))
-    register(Tool("set_ticket_priority", "support", "Set a ticket's priority",
-                  set_ticket_priority,
-                  {"type": "object", "properties": {
-                      "ticket_id": ticket_id,
-                      "priority": {"type": "string", "enum": list(PRIORITIES)}},
-                   "required": ["ticket_id", "priority"]}, writes=True))
+    register(
+        Tool(
+            "read_ticket",
+            "support",
+            "Read one helpdesk ticket with its replies",
+            read_ticket,
+            {"type": "object", "properties": {"ticket_id": ticket_id}, "required": ["ticket_id"]},
+        )
+    )
+    register(
+        Tool(
+            "list_open_tickets",
+            "support",
+            "List tickets that are not closed",
+            list_open_tickets,
+            {"type": "object", "properties": {"priority": {"type": "string", "enum": list(PRIORITIES)}}},
+        )
+    )
+    register(
+        Tool(
+            "add_ticket_reply",
+            "support",
+            "Add an internal reply to a ticket",
+            add_ticket_reply,
+            {
+                "type": "object",
+                "properties": {"ticket_id": ticket_id, "text": {"type": "string"}},
+                "required": ["ticket_id", "text"],
+            },
+            writes=True,
+        )
+    )
+    register(
+        Tool(
+            "set_ticket_priority",
+            "support",
+            "Set a ticket's priority",
+            set_ticket_priority,
+            {
+                "type": "object",
+                "properties": {
+                    "ticket_id": ticket_id,
+                    "priority": {"type": "string", "enum": list(PRIORITIES)},
+                },
+                "required": ["ticket_id", "priority"],
+            },
+            writes=True,
+        )
+    )
 
 
 def write_ticket_note(ctx, text: str) -> None:
-    note, created = ctx.records.add_comment(ctx.record.id, text, author=f"worker:{ctx.worker}",
-                                            run_id=ctx.run_id, key=ctx.key)
-    ctx.side_effects.append({"kind": "comment", "record_id": ctx.record.id,
-                             "comment_id": note.id, "key": ctx.key, "created": created,
-                             "by": "output_mode"})
+    note, created = ctx.records.add_comment(
+        ctx.record.id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.key
+    )
+    ctx.side_effects.append(
+        {
+            "kind": "comment",
+            "record_id": ctx.record.id,
+            "comment_id": note.id,
+            "key": ctx.key,
+            "created": created,
+            "by": "output_mode",
+        }
+    )
 
 
 @hookimpl
 def register_output_modes(register):
-    register(OutputMode(name="ticket_note",
-                        description="Write the output as an internal note on the linked "
-                                    "ticket, once per run",
-                        needs_record=("ticket",), apply=write_ticket_note))
+    register(
+        OutputMode(
+            name="ticket_note",
+            description="Write the output as an internal note on the linked ticket, once per run",
+            needs_record=("ticket",),
+            apply=write_ticket_note,
+        )
+    )
 
 
 @hookimpl
 def register_templates(register):
-    register(Template(
-        key="helpdesk-triage-draft",
-        title="Support triage draft (helpdesk tickets)",
-        description="Triage one helpdesk ticket and leave an internal note for the support lead",
-        instructions=(
-            "Role: You triage one helpdesk ticket for the support lead.\n\n"
-            "Records to review: the linked ticket and its replies (read_ticket), the customer "
-            "contact and company, and the product it names.\n\n"
-            "Output format: an internal note with 'Severity:' (low/normal/high/urgent), "
-            "'Product:', 'Likely cause:' and 'Draft reply:' for a person to send.\n\n"
-            "Do not: send anything to the customer, promise dates or refunds, or close the "
-            "ticket.\n\n"
-            "Stop and ask for human review when: the customer mentions money, a contract or "
-            "legal terms, or the severity is urgent.\n"
-        ),
-        context_sources=["tickets", "crm", "products"],
-        tool_categories=["support"],
-        output_mode="ticket_note",
-        max_iterations=4,
-        review_required=True,
-        output_contract={"sections": ["Severity", "Product", "Likely cause", "Draft reply"],
-                         "names_record": True, "max_length": 2000},
-    ))
+    register(
+        Template(
+            key="helpdesk-triage-draft",
+            title="Support triage draft (helpdesk tickets)",
+            description="Triage one helpdesk ticket and leave an internal note for the support lead",
+            instructions=(
+                "Role: You triage one helpdesk ticket for the support lead.\n\n"
+                "Records to review: the linked ticket and its replies (read_ticket), the customer "
+                "contact and company, and the product it names.\n\n"
+                "Output format: an internal note with 'Severity:' (low/normal/high/urgent), "
+                "'Product:', 'Likely cause:' and 'Draft reply:' for a person to send.\n\n"
+                "Do not: send anything to the customer, promise dates or refunds, or close the "
+                "ticket.\n\n"
+                "Stop and ask for human review when: the customer mentions money, a contract or "
+                "legal terms, or the severity is urgent.\n"
+            ),
+            context_sources=["tickets", "crm", "products"],
+            tool_categories=["support"],
+            output_mode="ticket_note",
+            max_iterations=4,
+            review_required=True,
+            output_contract={
+                "sections": ["Severity", "Product", "Likely cause", "Draft reply"],
+                "names_record": True,
+                "max_length": 2000,
+            },
+        )
+    )

@@ -53,15 +53,25 @@ class TicketSource(RecordSource):
                 return
             items = load_record_file(self.folder / "tickets.yaml")
             open_tinydb(self.path).table("tickets").insert_multiple(
-                {**item, "priority": str(item.get("priority", "normal"))} for item in items)
+                {**item, "priority": str(item.get("priority", "normal"))} for item in items
+            )
 
     def _to_record(self, doc: dict) -> Record:
-        fields = {k: v for k, v in doc.items()
-                  if k not in ("id", "title", "links", "safe_for_testing", "restricted_to")}
-        return Record(id=doc["id"], type="ticket", title=doc.get("title", ""), fields=fields,
-                      links=dict(doc.get("links", {})),
-                      safe_for_testing=bool(doc.get("safe_for_testing", False)),
-                      restricted_to=doc.get("restricted_to"), source=self.name)
+        fields = {
+            k: v
+            for k, v in doc.items()
+            if k not in ("id", "title", "links", "safe_for_testing", "restricted_to")
+        }
+        return Record(
+            id=doc["id"],
+            type="ticket",
+            title=doc.get("title", ""),
+            fields=fields,
+            links=dict(doc.get("links", {})),
+            safe_for_testing=bool(doc.get("safe_for_testing", False)),
+            restricted_to=doc.get("restricted_to"),
+            source=self.name,
+        )
 
     def get(self, record_id: str) -> Record | None:
         if not record_id.startswith("TK-"):
@@ -79,8 +89,7 @@ class TicketSource(RecordSource):
     def comments(self, record_id: str) -> list[Comment]:
         from tinydb import Query
 
-        return [Comment(**d) for d in self._db().table("replies").search(
-            Query().record_id == record_id)]
+        return [Comment(**d) for d in self._db().table("replies").search(Query().record_id == record_id)]
 
     def add_comment(self, record_id, text, *, author, run_id, key):
         from tinydb import Query
@@ -89,19 +98,29 @@ class TicketSource(RecordSource):
             table = self._db().table("replies")
             if key and (existing := table.get(Query().key == key)):
                 return Comment(**existing), False
-            reply = Comment(id=f"r-{len(table) + 1}", record_id=record_id, text=text,
-                            author=author, run_id=run_id, key=key,
-                            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+            reply = Comment(
+                id=f"r-{len(table) + 1}",
+                record_id=record_id,
+                text=text,
+                author=author,
+                run_id=run_id,
+                key=key,
+                created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            )
             table.insert(asdict(reply))
             return reply, True
 
-    def check_records(self, items: list, origin: str,
-                      positions: list[int] | None = None) -> ImportCheck:
+    def check_records(self, items: list, origin: str, positions: list[int] | None = None) -> ImportCheck:
         """Every ticket needs an id like TK-101 and a title; nothing is written."""
-        problems = [f"{origin}: ticket {item.get('id')!r}: needs an id like TK-101 and a title"
-                    for item in items
-                    if not (isinstance(item.get("id"), str) and item["id"].startswith("TK-")
-                            and isinstance(item.get("title"), str))]
+        problems = [
+            f"{origin}: ticket {item.get('id')!r}: needs an id like TK-101 and a title"
+            for item in items
+            if not (
+                isinstance(item.get("id"), str)
+                and item["id"].startswith("TK-")
+                and isinstance(item.get("title"), str)
+            )
+        ]
         if problems:
             raise ConfigError(f"{origin}: {len(problems)} invalid ticket(s)", problems)
         return super().check_records(items, origin, positions)

@@ -25,8 +25,10 @@ from workerctl.api import (
 )
 
 SETTINGS = ("model", "options", "prompt")
-DEFAULT_PROMPT = ("Do your job on {record}. Use the tools when you need more records. "
-                  "When you are done, reply with the final {output_mode} text only.")
+DEFAULT_PROMPT = (
+    "Do your job on {record}. Use the tools when you need more records. "
+    "When you are done, reply with the final {output_mode} text only."
+)
 SECRET_PATTERNS = (re.compile(r"(?i)bearer\s+[^\s\"',}]+"), re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"))
 
 
@@ -40,14 +42,22 @@ class LLMExecutor:
     def check_settings(self, settings: dict) -> list[tuple]:
         problems: list[tuple] = [
             (k, f"unknown llm setting {k!r}", f"known: {', '.join(SETTINGS)}")
-            for k in settings if k not in SETTINGS]
+            for k in settings
+            if k not in SETTINGS
+        ]
         model = settings.get("model")
         if not isinstance(model, str) or not model.strip():
-            problems.append(("model", "needs 'model': an llm model id",
-                             "e.g. model: gpt-4o-mini ('llm models' lists them)"))
+            problems.append(
+                (
+                    "model",
+                    "needs 'model': an llm model id",
+                    "e.g. model: gpt-4o-mini ('llm models' lists them)",
+                )
+            )
         if "options" in settings and not isinstance(settings["options"], dict):
-            problems.append(("options", "must be a mapping of model options",
-                             "e.g. options: {temperature: 0}"))
+            problems.append(
+                ("options", "must be a mapping of model options", "e.g. options: {temperature: 0}")
+            )
         if "prompt" in settings and not isinstance(settings["prompt"], str):
             problems.append(("prompt", "must be text", "use {record} and {output_mode}"))
         return problems
@@ -62,8 +72,13 @@ class LLMExecutor:
         try:
             llm.get_model(model)
         except llm.UnknownModelError:
-            return [("model", f"llm does not know the model {model!r}",
-                     "'llm models' lists the ids; install the llm plugin for its provider")]
+            return [
+                (
+                    "model",
+                    f"llm does not know the model {model!r}",
+                    "'llm models' lists the ids; install the llm plugin for its provider",
+                )
+            ]
         return []
 
     # -- one step --
@@ -75,14 +90,19 @@ class LLMExecutor:
         try:
             model = llm.get_model(settings["model"])
         except llm.UnknownModelError:
-            raise ExecutorFailure(f"llm does not know the model {settings['model']!r}",
-                                  "'llm models' lists the ids") from None
-        tools = [llm.Tool(name=t["name"], description=t["description"],
-                          input_schema=t["parameters"]) for t in request.tools]
-        fragments = [json.dumps(record, ensure_ascii=False, default=str)
-                     for record in request.context]
-        kwargs: dict[str, Any] = {"tools": tools, "stream": False,
-                                  "options": dict(settings.get("options") or {})}
+            raise ExecutorFailure(
+                f"llm does not know the model {settings['model']!r}", "'llm models' lists the ids"
+            ) from None
+        tools = [
+            llm.Tool(name=t["name"], description=t["description"], input_schema=t["parameters"])
+            for t in request.tools
+        ]
+        fragments = [json.dumps(record, ensure_ascii=False, default=str) for record in request.context]
+        kwargs: dict[str, Any] = {
+            "tools": tools,
+            "stream": False,
+            "options": dict(settings.get("options") or {}),
+        }
         first = self._user_prompt(request)
         if not request.messages:
             kwargs.update(system=request.instructions, system_fragments=fragments)
@@ -106,25 +126,24 @@ class LLMExecutor:
         worker.start()
         worker.join(max(request.time_left, 0.01))
         if worker.is_alive():
-            raise StepTimeout(f"model {model.model_id} did not answer within "
-                              f"{request.time_left:.3g}s")
+            raise StepTimeout(f"model {model.model_id} did not answer within {request.time_left:.3g}s")
         if "error" in box:
             raise translate(box["error"], model, secrets) from None
         text, calls, usage = box["value"]
         return Step(
             text=text if text and text.strip() else (None if calls else text),
-            tool_calls=[ToolCall(c.name, c.arguments if isinstance(c.arguments, dict) else {},
-                                 c.tool_call_id or "") for c in calls],
-            usage={"model": model.model_id, "input_tokens": usage.input,
-                   "output_tokens": usage.output},
+            tool_calls=[
+                ToolCall(c.name, c.arguments if isinstance(c.arguments, dict) else {}, c.tool_call_id or "")
+                for c in calls
+            ],
+            usage={"model": model.model_id, "input_tokens": usage.input, "output_tokens": usage.output},
         )
 
     def _user_prompt(self, request) -> str:
         record = f"record {request.record_id}" if request.record_id else "no particular record"
         template = request.settings.get("prompt") or DEFAULT_PROMPT
         text = template.replace("{record}", record).replace("{output_mode}", request.output_mode)
-        return text + contract_prompt(getattr(request, "output_contract", None),
-                                      request.record_id)
+        return text + contract_prompt(getattr(request, "output_contract", None), request.record_id)
 
     def _history(self, request, fragments: list[str], first: str):
         """The conversation so far as llm messages; the newest tool results go separately."""
@@ -132,8 +151,7 @@ class LLMExecutor:
         from llm import parts
 
         system_text = "\n\n".join([*fragments, request.instructions])
-        chain: list = [parts.system(parts.TextPart(text=system_text)),
-                       parts.user(parts.TextPart(text=first))]
+        chain: list = [parts.system(parts.TextPart(text=system_text)), parts.user(parts.TextPart(text=first))]
         pending: list = []
         for message in request.messages:
             if message["role"] == "assistant":
@@ -141,16 +159,22 @@ class LLMExecutor:
                     chain.append(parts.tool_message(*pending))
                     pending = []
                 items: list = [parts.TextPart(text=message["text"])] if message.get("text") else []
-                items += [parts.ToolCallPart(name=c["name"], arguments=c["arguments"],
-                                             tool_call_id=c.get("id") or None)
-                          for c in message["tool_calls"]]
+                items += [
+                    parts.ToolCallPart(
+                        name=c["name"], arguments=c["arguments"], tool_call_id=c.get("id") or None
+                    )
+                    for c in message["tool_calls"]
+                ]
                 chain.append(parts.assistant(*items))
             else:
-                pending.append(parts.ToolResultPart(
-                    name=message["name"], output=json.dumps(message["result"], default=str),
-                    tool_call_id=message.get("id") or None))
-        results = [llm.ToolResult(name=p.name, output=p.output, tool_call_id=p.tool_call_id)
-                   for p in pending]
+                pending.append(
+                    parts.ToolResultPart(
+                        name=message["name"],
+                        output=json.dumps(message["result"], default=str),
+                        tool_call_id=message.get("id") or None,
+                    )
+                )
+        results = [llm.ToolResult(name=p.name, output=p.output, tool_call_id=p.tool_call_id) for p in pending]
         return chain, results
 
 
@@ -175,10 +199,11 @@ def _key_hint(model) -> str:
     needs = getattr(model, "needs_key", None)
     if needs:
         env = getattr(model, "key_env_var", None)
-        return (f"set the key with 'llm keys set {needs}'"
-                + (f" or the {env} variable" if env else ""))
-    return ("the server refused the credentials: add api_key_name to the model in llm's "
-            "extra-openai-models.yaml and set it with 'llm keys set NAME'")
+        return f"set the key with 'llm keys set {needs}'" + (f" or the {env} variable" if env else "")
+    return (
+        "the server refused the credentials: add api_key_name to the model in llm's "
+        "extra-openai-models.yaml and set it with 'llm keys set NAME'"
+    )
 
 
 def contract_prompt(contract: dict | None, record_id: str | None) -> str:
@@ -187,8 +212,7 @@ def contract_prompt(contract: dict | None, record_id: str | None) -> str:
         return ""
     rules = []
     if contract.get("sections"):
-        rules.append("start a line with each of " + ", ".join(
-            f"'{s}:'" for s in contract["sections"]))
+        rules.append("start a line with each of " + ", ".join(f"'{s}:'" for s in contract["sections"]))
     if contract.get("names_record") and record_id:
         rules.append(f"name {record_id}")
     if contract.get("max_length"):
@@ -218,29 +242,32 @@ def translate(exc: BaseException, model, secrets: list[str]) -> ExecutorFailure:
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
             reason = scrub(str(cause), secrets) if cause else text
-            return ProviderUnavailable(f"cannot connect to the provider of {model_id}{where}: "
-                                       f"{reason}", "check the network, api_base and the "
-                                                    "provider's status")
+            return ProviderUnavailable(
+                f"cannot connect to the provider of {model_id}{where}: {reason}",
+                "check the network, api_base and the provider's status",
+            )
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return ProviderUnavailable(
                 f"the provider rejected the credentials for {model_id} "
-                f"(HTTP {exc.status_code}): {_key_hint(model)}", text)
+                f"(HTTP {exc.status_code}): {_key_hint(model)}",
+                text,
+            )
         if isinstance(exc, openai.RateLimitError):
             retry = exc.response.headers.get("retry-after") if exc.response else None
             when = f"; retry after {retry} s" if retry else ""
-            return ProviderUnavailable(f"rate limited by the provider of {model_id} (HTTP 429)"
-                                       f"{when}", text)
+            return ProviderUnavailable(f"rate limited by the provider of {model_id} (HTTP 429){when}", text)
         if isinstance(exc, openai.InternalServerError):
-            return ProviderUnavailable(f"the provider of {model_id} failed (HTTP "
-                                       f"{exc.status_code}) after the client's retries", text)
+            return ProviderUnavailable(
+                f"the provider of {model_id} failed (HTTP {exc.status_code}) after the client's retries", text
+            )
         if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
             return InvalidOutput(f"model {model_id} sent a malformed reply", text)
         if isinstance(exc, openai.APIStatusError):
-            return ExecutorFailure(f"the provider of {model_id} answered HTTP {exc.status_code}",
-                                   text)
+            return ExecutorFailure(f"the provider of {model_id} answered HTTP {exc.status_code}", text)
     if isinstance(exc, ValueError | KeyError | TypeError):
-        return InvalidOutput(f"model {model_id} sent a reply that is not a valid step: "
-                             f"{type(exc).__name__}", text)
+        return InvalidOutput(
+            f"model {model_id} sent a reply that is not a valid step: {type(exc).__name__}", text
+        )
     name = type(exc).__name__
     if "Connect" in name or "Timeout" in name:
         return ProviderUnavailable(f"cannot reach the provider of {model_id}: {text}")

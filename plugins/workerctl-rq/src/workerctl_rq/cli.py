@@ -13,10 +13,8 @@ def rq():
 
 
 @rq.command("worker")
-@click.option("--queue", "queues", multiple=True, required=True,
-              help="Queue to take runs from (repeatable).")
-@click.option("--redis-url", help="Redis URL (default: $WORKERCTL_REDIS_URL, else "
-                                  "redis://127.0.0.1:6379/0).")
+@click.option("--queue", "queues", multiple=True, required=True, help="Queue to take runs from (repeatable).")
+@click.option("--redis-url", help="Redis URL (default: $WORKERCTL_REDIS_URL, else redis://127.0.0.1:6379/0).")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--name", help="Worker name (default: RQ's).")
 @click.pass_context
@@ -36,12 +34,11 @@ def worker(ctx, queues, redis_url, burst, name):
     try:
         connection.ping()
     except RedisError as exc:
-        raise HistoryError(f"cannot reach Redis at {safe_url(url)}: {exc}",
-                           hint="start Redis or pass --redis-url") from None
+        raise HistoryError(
+            f"cannot reach Redis at {safe_url(url)}: {exc}", hint="start Redis or pass --redis-url"
+        ) from None
     if not queues:
         raise UsageError("name at least one --queue")
-    rq_worker = Worker([Queue(q, connection=connection) for q in queues],
-                       connection=connection, name=name)
-    click.echo(f"rq worker for {', '.join(queues)} at {safe_url(url)}, workspace "
-               f"{workspace.root}", err=True)
+    rq_worker = Worker([Queue(q, connection=connection) for q in queues], connection=connection, name=name)
+    click.echo(f"rq worker for {', '.join(queues)} at {safe_url(url)}, workspace {workspace.root}", err=True)
     rq_worker.work(burst=burst, logging_level="WARNING")

@@ -33,27 +33,40 @@ JOB_TIMEOUT_MARGIN = 30  # seconds beyond the run's own timeout before RQ kills 
 
 class RQExecutor:
     name = "rq"
-    description = ("Hands runs to RQ (Redis Queue); 'workerctl rq worker' executes them with "
-                   "the inner executor, on any machine")
+    description = (
+        "Hands runs to RQ (Redis Queue); 'workerctl rq worker' executes them with "
+        "the inner executor, on any machine"
+    )
 
     def check_settings(self, settings: dict) -> list[tuple]:
-        problems: list[tuple] = [(k, f"unknown rq setting {k!r}", f"known: {', '.join(SETTINGS)}")
-                                 for k in settings if k not in SETTINGS]
+        problems: list[tuple] = [
+            (k, f"unknown rq setting {k!r}", f"known: {', '.join(SETTINGS)}")
+            for k in settings
+            if k not in SETTINGS
+        ]
         if not isinstance(settings.get("queue"), str) or not settings.get("queue"):
             problems.append(("queue", "needs 'queue': the RQ queue name", "e.g. queue: workers"))
         url = settings.get("redis_url")
         if url is not None:
-            if not isinstance(url, str) or not url.startswith(("redis://", "rediss://",
-                                                               "unix://")):
-                problems.append(("redis_url", "must be a redis:// URL",
-                                 "e.g. redis://redis.internal:6379/0"))
+            if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+                problems.append(("redis_url", "must be a redis:// URL", "e.g. redis://redis.internal:6379/0"))
             elif has_password(url):
-                problems.append(("redis_url", "holds a password, which would be stored with "
-                                              "every run", f"put the URL in {ENV_VAR} instead"))
+                problems.append(
+                    (
+                        "redis_url",
+                        "holds a password, which would be stored with every run",
+                        f"put the URL in {ENV_VAR} instead",
+                    )
+                )
         retries = settings.get("retries", 0)
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-            problems.append(("retries", "must be a whole number from 0 to 10",
-                             "retries: 1 re-runs a job whose work horse died"))
+            problems.append(
+                (
+                    "retries",
+                    "must be a whole number from 0 to 10",
+                    "retries: 1 re-runs a job whose work horse died",
+                )
+            )
         days = settings.get("result_days", 7)
         if isinstance(days, bool) or not isinstance(days, int | float) or days <= 0:
             problems.append(("result_days", "must be a positive number of days", "e.g. 7"))
@@ -62,19 +75,26 @@ class RQExecutor:
 
     def _check_inner(self, inner: Any) -> list[tuple]:
         if not isinstance(inner, dict) or not isinstance(inner.get("name"), str):
-            return [("inner", "needs 'inner': the executor that does the steps remotely",
-                     "e.g. inner: {name: llm, model: gpt-4o-mini}")]
+            return [
+                (
+                    "inner",
+                    "needs 'inner': the executor that does the steps remotely",
+                    "e.g. inner: {name: llm, model: gpt-4o-mini}",
+                )
+            ]
         executors = installed_executors()
         name = inner["name"]
         executor = executors.get(name)
         if executor is None or name == self.name or is_remote(executor):
             usable = sorted(n for n, e in executors.items() if not is_remote(e))
-            return [("inner.name", f"{name!r} cannot do the steps remotely",
-                     f"use one of: {', '.join(usable)}")]
+            return [
+                ("inner.name", f"{name!r} cannot do the steps remotely", f"use one of: {', '.join(usable)}")
+            ]
         settings = {k: v for k, v in inner.items() if k != "name"}
-        return [(f"inner.{where}" if where else "inner", message, *fix)
-                for where, message, *fix in getattr(executor, "check_settings",
-                                                    lambda s: [])(settings)]
+        return [
+            (f"inner.{where}" if where else "inner", message, *fix)
+            for where, message, *fix in getattr(executor, "check_settings", lambda s: [])(settings)
+        ]
 
     # -- the local side --
 
@@ -91,16 +111,20 @@ class RQExecutor:
         retries = int(settings.get("retries", 0))
         try:
             queue.enqueue(
-                execute_run, args=(run.to_dict(),), job_id=run.id,
+                execute_run,
+                args=(run.to_dict(),),
+                job_id=run.id,
                 job_timeout=int(worker.timeout) + JOB_TIMEOUT_MARGIN,
-                result_ttl=int(days * 86400), failure_ttl=int(days * 86400),
+                result_ttl=int(days * 86400),
+                failure_ttl=int(days * 86400),
                 retry=Retry(max=retries) if retries else None,
                 description=f"workerctl run {run.id}: {run.worker} on {run.record_id or '-'}",
             )
         except RedisError as exc:
-            raise ProviderUnavailable(f"cannot reach Redis at {safe_url(url)}: {exc}",
-                                      "start Redis, or check redis_url / "
-                                      f"{ENV_VAR}") from None
+            raise ProviderUnavailable(
+                f"cannot reach Redis at {safe_url(url)}: {exc}",
+                f"start Redis, or check redis_url / {ENV_VAR}",
+            ) from None
 
     def refresh(self, history, run_ids: list[str], workspace) -> None:
         from redis.exceptions import RedisError
@@ -119,14 +143,18 @@ class RQExecutor:
                 status = job.get_status()
             except NoSuchJobError:
                 message = f"RQ no longer knows job {run_id} at {safe_url(url)}"
-                history.update(run_id, lambda r, m=message: _fail(
-                    r, "executor_error", m, "its result expired, or Redis lost its data; "
-                                            "rerun it"))
+                history.update(
+                    run_id,
+                    lambda r, m=message: _fail(
+                        r, "executor_error", m, "its result expired, or Redis lost its data; rerun it"
+                    ),
+                )
                 continue
             except RedisError:
                 continue  # Redis is down: the run keeps its last known state
-            _apply(history, run_id, job, str(status.value if hasattr(status, "value")
-                                              else status), stale_after)
+            _apply(
+                history, run_id, job, str(status.value if hasattr(status, "value") else status), stale_after
+            )
 
     def cancel(self, run: Run, workspace) -> None:
         from redis.exceptions import RedisError
@@ -145,8 +173,9 @@ class RQExecutor:
         except (NoSuchJobError, InvalidJobOperation):
             pass
         except RedisError as exc:
-            raise ProviderUnavailable(f"cannot reach Redis at {safe_url(url)} to cancel the "
-                                      f"job: {exc}") from None
+            raise ProviderUnavailable(
+                f"cannot reach Redis at {safe_url(url)} to cancel the job: {exc}"
+            ) from None
 
 
 def _fail(run: Run, kind: str, message: str, detail: str = "") -> None:
@@ -164,10 +193,16 @@ def _apply(history, run_id: str, job, status: str, stale_after: float) -> None:
     if status == "started":
         beat = meta.get("heartbeat")
         if beat is not None and time.time() - float(beat) > stale_after:
-            history.update(run_id, lambda r: _fail(
-                r, "crashed", f"the worker executing this run ({meta.get('where', '?')}) stopped "
-                              f"sending heartbeats {time.time() - float(beat):.0f}s ago",
-                "its machine or process died; RQ will also move the job to failed"))
+            history.update(
+                run_id,
+                lambda r: _fail(
+                    r,
+                    "crashed",
+                    f"the worker executing this run ({meta.get('where', '?')}) stopped "
+                    f"sending heartbeats {time.time() - float(beat):.0f}s ago",
+                    "its machine or process died; RQ will also move the job to failed",
+                ),
+            )
             return
         history.update(run_id, lambda r: _progress(r, meta))
         return
@@ -176,23 +211,30 @@ def _apply(history, run_id: str, job, status: str, stale_after: float) -> None:
         if isinstance(result, dict):
             history.update(run_id, lambda r: _merge(r, Run.from_dict(result)))
             return
-        history.update(run_id, lambda r: _fail(r, "invalid_output",
-                                               "the RQ job finished without a run"))
+        history.update(run_id, lambda r: _fail(r, "invalid_output", "the RQ job finished without a run"))
         return
     text = _exc_string(job)
     if status in ("stopped", "canceled") or "stopped by user" in text:
         history.update(run_id, lambda r: _cancel(r, f"the RQ job was {status or 'stopped'}"))
     elif "Work-horse terminated unexpectedly" in text:
-        history.update(run_id, lambda r: _fail(
-            r, "crashed", f"the process executing this run ({meta.get('where', '?')}) died",
-            text.strip()[-1000:]))
+        history.update(
+            run_id,
+            lambda r: _fail(
+                r,
+                "crashed",
+                f"the process executing this run ({meta.get('where', '?')}) died",
+                text.strip()[-1000:],
+            ),
+        )
     elif "JobTimeoutException" in text:
-        history.update(run_id, lambda r: _fail(r, "timeout", "RQ killed the job after its "
-                                                             "timeout", text.strip()[-1000:]))
+        history.update(
+            run_id, lambda r: _fail(r, "timeout", "RQ killed the job after its timeout", text.strip()[-1000:])
+        )
     else:
-        history.update(run_id, lambda r: _fail(r, "executor_error",
-                                               "the RQ job failed on the worker",
-                                               text.strip()[-2000:]))
+        history.update(
+            run_id,
+            lambda r: _fail(r, "executor_error", "the RQ job failed on the worker", text.strip()[-2000:]),
+        )
 
 
 def _exc_string(job) -> str:
@@ -215,8 +257,7 @@ def _progress(run: Run, meta: dict) -> None:
         run.move(RUNNING)
     # the process that asked for the run is not the one executing it; until the
     # job reports its work horse, the executing process is unknown (None)
-    run.owner = {"pid": meta.get("pid"), "host": meta.get("host"),
-                 "remote": run.owner.get("remote")}
+    run.owner = {"pid": meta.get("pid"), "host": meta.get("host"), "remote": run.owner.get("remote")}
     if remote:
         copy = Run.from_dict(remote)
         run.iterations, run.context = copy.iterations, copy.context

@@ -42,9 +42,14 @@ def execute_run(run_data: dict) -> dict:
     job = get_current_job()
     if job is not None:
         job.meta["deliveries"] = int(job.meta.get("deliveries", 0)) + 1
-        job.meta.update({"pid": os.getpid(), "host": socket.gethostname(),
-                         "where": f"pid {os.getpid()} on {socket.gethostname()}",
-                         "heartbeat": time.time()})
+        job.meta.update(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "where": f"pid {os.getpid()} on {socket.gethostname()}",
+                "heartbeat": time.time(),
+            }
+        )
         job.save_meta()
     done = execute_remote(Run.from_dict(run_data), JobSink(job), workspace)
     return done.to_dict()

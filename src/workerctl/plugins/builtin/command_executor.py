@@ -45,8 +45,18 @@ from workerctl.api import (
 )
 from workerctl.plugins.builtin.step_processes import run_in_group
 
-SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
-            "VIRTUAL_ENV", "SYSTEMROOT")
+SAFE_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "SYSTEMROOT",
+)
 STDERR_TAIL = 4000
 SETTINGS = {"argv", "timeout", "env", "pass_env", "cwd"}
 
@@ -57,23 +67,26 @@ class CommandExecutor:
 
     def check_settings(self, settings: dict[str, Any]) -> list[tuple[str, ...]]:
         known = ", ".join(sorted(SETTINGS))
-        problems: list[tuple[str, ...]] = [(k, f"unknown command setting {k!r}", f"known: {known}")
-                                           for k in settings if k not in SETTINGS]
+        problems: list[tuple[str, ...]] = [
+            (k, f"unknown command setting {k!r}", f"known: {known}") for k in settings if k not in SETTINGS
+        ]
         argv = settings.get("argv")
         if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
-            problems.append(("argv", "needs 'argv': a non-empty list of strings",
-                             "e.g. argv: [python3, scripts/step.py]"))
+            problems.append(
+                ("argv", "needs 'argv': a non-empty list of strings", "e.g. argv: [python3, scripts/step.py]")
+            )
         timeout = settings.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool)
-                                    or not isinstance(timeout, int | float) or timeout <= 0):
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
             problems.append(("timeout", "must be a positive number of seconds"))
         env = settings.get("env")
-        if env is not None and not (isinstance(env, dict)
-                                    and all(isinstance(v, str) for v in env.values())):
+        if env is not None and not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
             problems.append(("env", "must map names to text values"))
         pass_env = settings.get("pass_env")
-        if pass_env is not None and not (isinstance(pass_env, list)
-                                         and all(isinstance(v, str) for v in pass_env)):
+        if pass_env is not None and not (
+            isinstance(pass_env, list) and all(isinstance(v, str) for v in pass_env)
+        ):
             problems.append(("pass_env", "must be a list of variable names"))
         return problems
 
@@ -96,9 +109,15 @@ class CommandExecutor:
         head_bytes = 4 * int(getattr(request, "max_field_bytes", 1_000_000)) + 65536
         started = time.monotonic()
         try:
-            done = run_in_group(argv, cwd=cwd, env=self._environment(settings),
-                                payload=payload, limit=limit, head_bytes=head_bytes,
-                                tail_bytes=STDERR_TAIL * 4)
+            done = run_in_group(
+                argv,
+                cwd=cwd,
+                env=self._environment(settings),
+                payload=payload,
+                limit=limit,
+                head_bytes=head_bytes,
+                tail_bytes=STDERR_TAIL * 4,
+            )
         except FileNotFoundError:
             raise ProviderUnavailable(
                 f"program not found: {argv[0]}",
@@ -106,9 +125,10 @@ class CommandExecutor:
                 "installed and on PATH",
             ) from None
         except PermissionError:
-            raise ProviderUnavailable(f"program is not executable: {argv[0]}",
-                                      "make it executable (chmod +x) or run it through its "
-                                      "interpreter, e.g. [python3, script.py]") from None
+            raise ProviderUnavailable(
+                f"program is not executable: {argv[0]}",
+                "make it executable (chmod +x) or run it through its interpreter, e.g. [python3, script.py]",
+            ) from None
         if done.timed_out:
             raise StepTimeout(
                 f"the program ran longer than {limit:.3g}s and was killed with its process group",
@@ -125,8 +145,10 @@ class CommandExecutor:
             try:
                 data = json.loads(out.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidOutput(f"the program's stdout is not one JSON object: {exc}",
-                                    f"stdout began: {out[:300]!r}\n{stderr}") from None
+                raise InvalidOutput(
+                    f"the program's stdout is not one JSON object: {exc}",
+                    f"stdout began: {out[:300]!r}\n{stderr}",
+                ) from None
             step = step_from_json(data)
         step.stderr = stderr
         step.usage = {"latency_ms": latency, **step.usage}
@@ -145,15 +167,15 @@ def _salvage(head: bytes, total: int, request) -> Step:
             data = json.loads(text[: len(text) - cut] + '"}')
         except ValueError:
             continue
-        if isinstance(data, dict) and isinstance(data.get("text"), str) \
-                and not data.get("tool_calls"):
+        if isinstance(data, dict) and isinstance(data.get("text"), str) and not data.get("tool_calls"):
             limit = int(getattr(request, "max_field_bytes", 1_000_000))
             return Step(text=cap_text(data["text"], limit, total=total))
         break
     raise InvalidOutput(
         f"the program wrote {total} bytes on stdout, more than the {len(head)} read "
-        "(4 × max_field_bytes), and they do not begin a final {\"text\": ...} step",
-        f"stdout began: {head[:300]!r}")
+        '(4 × max_field_bytes), and they do not begin a final {"text": ...} step',
+        f"stdout began: {head[:300]!r}",
+    )
 
 
 def _tail(data: bytes | None) -> str:

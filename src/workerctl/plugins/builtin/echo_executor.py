@@ -38,38 +38,46 @@ def _facts(request) -> dict[str, str]:
     """The few facts the echo answer is made of, each one line, from the context only."""
     main = next((r for r in request.context if r["id"] == request.record_id), None)
     others = [r for r in request.context if r is not main]
-    facts = {"summary": "", "evidence": "", "context": "", "owner": "", "money": "",
-             "products": "", "priority": ""}
+    facts = {
+        "summary": "",
+        "evidence": "",
+        "context": "",
+        "owner": "",
+        "money": "",
+        "products": "",
+        "priority": "",
+    }
     if main is not None:
         fields = main.get("fields", {})
-        bits = [f"{k} {fields[k]}" for k in ("status", "due", "assignee", "priority")
-                if fields.get(k)]
-        facts["summary"] = (f"{main['type']} {main['id']} \"{_one_line(main.get('title', ''), 80)}\""
-                            + (f" ({', '.join(bits)})" if bits else ""))
+        bits = [f"{k} {fields[k]}" for k in ("status", "due", "assignee", "priority") if fields.get(k)]
+        facts["summary"] = f'{main["type"]} {main["id"]} "{_one_line(main.get("title", ""), 80)}"' + (
+            f" ({', '.join(bits)})" if bits else ""
+        )
         human = [c for c in main.get("comments", []) if not c.get("run_id")]
         if human:
             last = human[-1]
-            facts["evidence"] = (f"latest comment by {last['author']}: "
-                                 f"\"{_one_line(last['text'], 110)}\"")
+            facts["evidence"] = f'latest comment by {last["author"]}: "{_one_line(last["text"], 110)}"'
         elif fields.get("description"):
-            facts["evidence"] = f"description: \"{_one_line(fields['description'], 110)}\""
+            facts["evidence"] = f'description: "{_one_line(fields["description"], 110)}"'
         facts["owner"] = str(fields.get("assignee") or fields.get("owner") or "")
         facts["priority"] = str(fields.get("priority") or "")
     if others:
-        facts["context"] = "; ".join(f"{r['type']} {r['id']} \"{_one_line(r.get('title', ''), 40)}\""
-                                     for r in others)
+        facts["context"] = "; ".join(
+            f'{r["type"]} {r["id"]} "{_one_line(r.get("title", ""), 40)}"' for r in others
+        )
     invoices = [r for r in request.context if r["type"] == "invoice"]
     facts["money"] = "; ".join(
         f"{r['id']} {r.get('fields', {}).get('amount', '?')} "
         f"{r.get('fields', {}).get('currency', '')} {r.get('fields', {}).get('status', '')}".strip()
-        for r in invoices)
-    facts["products"] = "; ".join(f"{r['id']} \"{_one_line(r.get('title', ''), 40)}\""
-                                  for r in request.context if r["type"] == "product")
+        for r in invoices
+    )
+    facts["products"] = "; ".join(
+        f'{r["id"]} "{_one_line(r.get("title", ""), 40)}"' for r in request.context if r["type"] == "product"
+    )
     return facts
 
 
-NEXT_STEP_TEXT = ("the owner confirms the points above against the linked record and "
-                  "decides what to change")
+NEXT_STEP_TEXT = "the owner confirms the points above against the linked record and decides what to change"
 # contract section label (lower case, a word in it) -> which fact fills it
 SECTION_FACTS = (
     (("next", "first step", "talking", "decision", "draft reply", "question"), "next"),
@@ -84,8 +92,7 @@ SECTION_FACTS = (
 
 def _section_value(label: str, facts: dict[str, str]) -> str:
     lowered = label.lower()
-    what = next((fact for words, fact in SECTION_FACTS if any(w in lowered for w in words)),
-                "summary")
+    what = next((fact for words, fact in SECTION_FACTS if any(w in lowered for w in words)), "summary")
     if what == "next":
         return NEXT_STEP_TEXT + "."
     if what == "fixes":
@@ -100,19 +107,19 @@ def compose_with_contract(request, contract: dict) -> str:
     """One ``Label: value`` line per section of the contract, then, while the limits
     allow, the context used and a note that no model was called."""
     facts = _facts(request)
-    lines = [f"{label}: {_section_value(label, facts)}"
-             for label in contract.get("sections") or []]
+    lines = [f"{label}: {_section_value(label, facts)}" for label in contract.get("sections") or []]
     if not lines:
-        lines = [f"Summary: {facts['summary'] or 'no record context was given to this run'}",
-                 f"Suggested next step: {NEXT_STEP_TEXT}."]
+        lines = [
+            f"Summary: {facts['summary'] or 'no record context was given to this run'}",
+            f"Suggested next step: {NEXT_STEP_TEXT}.",
+        ]
     record_id = request.record_id
     if contract.get("names_record") and record_id and record_id not in "\n".join(lines):
         lines[0] = f"{lines[0]} (on {record_id})"
     optional = []
     if facts["context"]:
         optional.append(f"Context used: {facts['context']}")
-    optional.append(f"(echo executor for worker {request.worker}: deterministic, no model "
-                    "was called)")
+    optional.append(f"(echo executor for worker {request.worker}: deterministic, no model was called)")
     max_lines, max_length = contract.get("max_lines"), contract.get("max_length")
     for line in optional:
         candidate = [*lines, line]
@@ -148,15 +155,16 @@ def compose(request) -> str:
     if not request.context:
         lines.append("No record context was given to this run.")
     lines.append(f"Suggested next step: {NEXT_STEP_TEXT}.")
-    lines.append(f"(echo executor for worker {request.worker}: a deterministic summary, "
-                 "no model was called)")
+    lines.append(f"(echo executor for worker {request.worker}: a deterministic summary, no model was called)")
     return "\n".join(lines)
 
 
 class EchoExecutor:
     name = "echo"
-    description = "Deterministic, no model: composes its output from the instructions and " \
-                  "context, or plays a scripted list of steps"
+    description = (
+        "Deterministic, no model: composes its output from the instructions and "
+        "context, or plays a scripted list of steps"
+    )
     calls_provider = False  # so a timeout is never put down to a provider
 
     def check_settings(self, settings: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -171,14 +179,17 @@ class EchoExecutor:
             return [*problems, ("script", "must be a list of steps", "e.g. script: [{output: done}]")]
         for index, step in enumerate(script):
             if not isinstance(step, dict) or not step:
-                problems.append((f"script.{index}", "each step must be a mapping",
-                                 "e.g. - output: text"))
+                problems.append((f"script.{index}", "each step must be a mapping", "e.g. - output: text"))
                 continue
             unknown = set(step) - STEP_KEYS
             if unknown:
-                problems.append((f"script.{index}",
-                                 f"unknown step key(s) {', '.join(sorted(unknown))}",
-                                 f"known: {', '.join(sorted(STEP_KEYS))}"))
+                problems.append(
+                    (
+                        f"script.{index}",
+                        f"unknown step key(s) {', '.join(sorted(unknown))}",
+                        f"known: {', '.join(sorted(STEP_KEYS))}",
+                    )
+                )
         return problems
 
     def step(self, request) -> Step:
@@ -199,17 +210,19 @@ class EchoExecutor:
             seconds = float(step["sleep"])
             if seconds >= request.time_left:
                 time.sleep(max(request.time_left, 0))
-                raise StepTimeout(f"the scripted step slept past the run's timeout "
-                                  f"({seconds:g}s scripted)")
+                raise StepTimeout(f"the scripted step slept past the run's timeout ({seconds:g}s scripted)")
             time.sleep(seconds)
         if "error" in step:
             raise ExecutorFailure(str(step["error"]))
         if "tool" in step:
-            return Step(tool_calls=[ToolCall(step["tool"], step.get("arguments", {}))],
-                        usage={"model": "echo"})
+            return Step(
+                tool_calls=[ToolCall(step["tool"], step.get("arguments", {}))], usage={"model": "echo"}
+            )
         if "tool_calls" in step:
-            return Step(tool_calls=[ToolCall(c["tool"], c.get("arguments", {}))
-                                    for c in step["tool_calls"]], usage={"model": "echo"})
+            return Step(
+                tool_calls=[ToolCall(c["tool"], c.get("arguments", {})) for c in step["tool_calls"]],
+                usage={"model": "echo"},
+            )
         if "output" in step:
             last = next((m for m in reversed(request.messages) if m["role"] == "tool"), None)
             text = str(step["output"])

@@ -8,8 +8,11 @@ from workerctl.api import Tool, ToolError, hookimpl
 
 
 def _id_param(name: str, what: str) -> dict:
-    return {"type": "object", "properties": {name: {"type": "string", "description": what}},
-            "required": [name]}
+    return {
+        "type": "object",
+        "properties": {name: {"type": "string", "description": what}},
+        "required": [name],
+    }
 
 
 def _read(ctx, record_id: str, expected: tuple[str, ...]) -> dict:
@@ -36,8 +39,10 @@ def read_task(ctx, task_id: str) -> dict:
 def list_project_tasks(ctx, project_id: str) -> list[dict]:
     _read(ctx, project_id, ("project",))
     tasks = ctx.records.find_linking("task", "project", project_id)
-    return [{"id": t.id, "title": t.title, "status": t.fields.get("status"),
-             "due": t.fields.get("due")} for t in tasks]
+    return [
+        {"id": t.id, "title": t.title, "status": t.fields.get("status"), "due": t.fields.get("due")}
+        for t in tasks
+    ]
 
 
 def list_overdue_tasks(ctx, as_of: str | None = None) -> list[dict]:
@@ -47,8 +52,15 @@ def list_overdue_tasks(ctx, as_of: str | None = None) -> list[dict]:
         due, status = task.fields.get("due"), task.fields.get("status")
         if due and str(due) < today and status not in ("done", "cancelled"):
             ctx.records.reads.append(("task", task.id))
-            out.append({"id": task.id, "title": task.title, "due": due, "status": status,
-                        "assignee": task.fields.get("assignee")})
+            out.append(
+                {
+                    "id": task.id,
+                    "title": task.title,
+                    "due": due,
+                    "status": status,
+                    "assignee": task.fields.get("assignee"),
+                }
+            )
     return out
 
 
@@ -59,8 +71,9 @@ def add_task_comment(ctx, task_id: str, text: str) -> dict:
     comment, created = ctx.records.add_comment(
         task_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.call_key
     )
-    ctx.record_side_effect("comment", record_id=task_id, comment_id=comment.id,
-                           created=created, by="tool", text=text)
+    ctx.record_side_effect(
+        "comment", record_id=task_id, comment_id=comment.id, created=created, by="tool", text=text
+    )
     return {"comment_id": comment.id, "written": created}
 
 
@@ -90,30 +103,80 @@ def read_product(ctx, product_id: str) -> dict:
 
 
 TOOLS = (
-    Tool("read_task", "productivity", "Read one task with its comments", read_task,
-         _id_param("task_id", "the task id, e.g. T-1042")),
-    Tool("list_project_tasks", "productivity", "List the tasks of a project",
-         list_project_tasks, _id_param("project_id", "the project id, e.g. P-7")),
-    Tool("list_overdue_tasks", "productivity",
-         "List open tasks whose due date has passed", list_overdue_tasks,
-         {"type": "object", "properties": {"as_of": {
-             "type": "string", "description": "ISO date to compare with (default today)"}}}),
-    Tool("add_task_comment", "productivity", "Add a comment to a task", add_task_comment,
-         {"type": "object", "properties": {"task_id": {"type": "string"},
-                                           "text": {"type": "string"}},
-          "required": ["task_id", "text"]}, writes=True),
-    Tool("read_contact", "crm", "Read one CRM contact", read_contact,
-         _id_param("contact_id", "the contact id, e.g. C-12")),
-    Tool("read_company", "crm", "Read one CRM company", read_company,
-         _id_param("company_id", "the company id, e.g. CO-3")),
-    Tool("read_invoice", "finance", "Read one invoice", read_invoice,
-         _id_param("invoice_id", "the invoice id, e.g. INV-2031")),
-    Tool("list_company_invoices", "finance", "List a company's invoices",
-         list_company_invoices, _id_param("company_id", "the company id")),
-    Tool("read_doc", "docs", "Read one document", read_doc,
-         _id_param("doc_id", "the document id, e.g. D-4")),
-    Tool("read_product", "products", "Read one product", read_product,
-         _id_param("product_id", "the product id, e.g. PR-9")),
+    Tool(
+        "read_task",
+        "productivity",
+        "Read one task with its comments",
+        read_task,
+        _id_param("task_id", "the task id, e.g. T-1042"),
+    ),
+    Tool(
+        "list_project_tasks",
+        "productivity",
+        "List the tasks of a project",
+        list_project_tasks,
+        _id_param("project_id", "the project id, e.g. P-7"),
+    ),
+    Tool(
+        "list_overdue_tasks",
+        "productivity",
+        "List open tasks whose due date has passed",
+        list_overdue_tasks,
+        {
+            "type": "object",
+            "properties": {
+                "as_of": {"type": "string", "description": "ISO date to compare with (default today)"}
+            },
+        },
+    ),
+    Tool(
+        "add_task_comment",
+        "productivity",
+        "Add a comment to a task",
+        add_task_comment,
+        {
+            "type": "object",
+            "properties": {"task_id": {"type": "string"}, "text": {"type": "string"}},
+            "required": ["task_id", "text"],
+        },
+        writes=True,
+    ),
+    Tool(
+        "read_contact",
+        "crm",
+        "Read one CRM contact",
+        read_contact,
+        _id_param("contact_id", "the contact id, e.g. C-12"),
+    ),
+    Tool(
+        "read_company",
+        "crm",
+        "Read one CRM company",
+        read_company,
+        _id_param("company_id", "the company id, e.g. CO-3"),
+    ),
+    Tool(
+        "read_invoice",
+        "finance",
+        "Read one invoice",
+        read_invoice,
+        _id_param("invoice_id", "the invoice id, e.g. INV-2031"),
+    ),
+    Tool(
+        "list_company_invoices",
+        "finance",
+        "List a company's invoices",
+        list_company_invoices,
+        _id_param("company_id", "the company id"),
+    ),
+    Tool("read_doc", "docs", "Read one document", read_doc, _id_param("doc_id", "the document id, e.g. D-4")),
+    Tool(
+        "read_product",
+        "products",
+        "Read one product",
+        read_product,
+        _id_param("product_id", "the product id, e.g. PR-9"),
+    ),
 )
 
 

@@ -90,8 +90,12 @@ class Watchdog:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-S", "-E", "-c", WATCHDOG, str(read_end), str(GRACE_SECONDS)],
-                pass_fds=(read_end,), start_new_session=True, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                pass_fds=(read_end,),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         finally:
             os.close(read_end)
         self.pid = os.getpid()
@@ -198,9 +202,16 @@ class Finished:
     stdout_total: int = 0  # bytes the program wrote on stdout in all
 
 
-def run_in_group(argv: list[str], *, cwd, env: dict[str, str], payload: bytes,
-                 limit: float, head_bytes: int = 1 << 62,
-                 tail_bytes: int = 1 << 62) -> Finished:
+def run_in_group(
+    argv: list[str],
+    *,
+    cwd,
+    env: dict[str, str],
+    payload: bytes,
+    limit: float,
+    head_bytes: int = 1 << 62,
+    tail_bytes: int = 1 << 62,
+) -> Finished:
     """Run ``argv`` in a new session watched by this process's watchdog, with
     ``payload`` on its stdin; its group is swept however this ends.
 
@@ -213,10 +224,16 @@ def run_in_group(argv: list[str], *, cwd, env: dict[str, str], payload: bytes,
     (the run cancelled by SIGTERM or SIGHUP) goes through after the group is killed.
     """
     dog = Watchdog.get()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=cwd, env=env,
-                            start_new_session=True,
-                            preexec_fn=child_setup(dog.write_end if dog else None))
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        preexec_fn=child_setup(dog.write_end if dog else None),
+    )
     streams = _Streams(proc, payload, head_bytes, tail_bytes)
     try:
         try:
@@ -240,15 +257,21 @@ class _Streams:
     """Feed the program its request and read both its streams at once, each in a
     thread, keeping a bounded head of stdout and tail of stderr."""
 
-    def __init__(self, proc: subprocess.Popen, payload: bytes, head_bytes: int,
-                 tail_bytes: int) -> None:
+    def __init__(self, proc: subprocess.Popen, payload: bytes, head_bytes: int, tail_bytes: int) -> None:
         self.proc, self.head_bytes, self.tail_bytes = proc, head_bytes, tail_bytes
         self.head, self.tail, self.total = bytearray(), bytearray(), 0
-        pipes = cast(tuple[io.BufferedWriter, io.BufferedReader, io.BufferedReader],
-                     (proc.stdin, proc.stdout, proc.stderr))
-        self.threads = [threading.Thread(target=target, args=(pipe,), daemon=True)
-                        for target, pipe in ((self._feed, pipes[0]), (self._read_out, pipes[1]),
-                                             (self._read_err, pipes[2]))]
+        pipes = cast(
+            tuple[io.BufferedWriter, io.BufferedReader, io.BufferedReader],
+            (proc.stdin, proc.stdout, proc.stderr),
+        )
+        self.threads = [
+            threading.Thread(target=target, args=(pipe,), daemon=True)
+            for target, pipe in (
+                (self._feed, pipes[0]),
+                (self._read_out, pipes[1]),
+                (self._read_err, pipes[2]),
+            )
+        ]
         self.payload = payload
         for thread in self.threads:
             thread.start()
@@ -272,7 +295,7 @@ class _Streams:
             while chunk := pipe.read1(65536):
                 self.tail += chunk
                 if len(self.tail) > 2 * self.tail_bytes:
-                    del self.tail[:-self.tail_bytes]
+                    del self.tail[: -self.tail_bytes]
 
     def read_all(self, timeout: float) -> bool:
         """Whether both streams reached their end within ``timeout``."""
@@ -287,9 +310,13 @@ class _Streams:
         self.read_all(GRACE_SECONDS)
 
     def result(self, timed_out: bool = False) -> Finished:
-        return Finished(self.proc.returncode, bytes(self.head),
-                        bytes(self.tail[-self.tail_bytes:]), timed_out=timed_out,
-                        stdout_total=self.total)
+        return Finished(
+            self.proc.returncode,
+            bytes(self.head),
+            bytes(self.tail[-self.tail_bytes :]),
+            timed_out=timed_out,
+            stdout_total=self.total,
+        )
 
 
 def _communicate(proc: subprocess.Popen, streams: _Streams, limit: float) -> None:

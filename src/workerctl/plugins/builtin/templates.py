@@ -37,8 +37,12 @@ CATALOGUE = (
         tool_categories=["productivity"],
         output_mode="task_comment",
         max_iterations=4,
-        output_contract=OutputContract(sections=["Blocker", "Evidence", "Suggested next step", "Owner"],
-                                       names_record=True, max_length=1200, max_lines=6),
+        output_contract=OutputContract(
+            sections=["Blocker", "Evidence", "Suggested next step", "Owner"],
+            names_record=True,
+            max_length=1200,
+            max_lines=6,
+        ),
     ),
     Template(
         key="crm-activity-summary",
@@ -57,9 +61,11 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
-        output_contract=OutputContract(sections=["Relationship", "Recent activity", "Open money",
-                                                 "Talking points"],
-                                       names_record=True, max_length=2000),
+        output_contract=OutputContract(
+            sections=["Relationship", "Recent activity", "Open money", "Talking points"],
+            names_record=True,
+            max_length=2000,
+        ),
     ),
     Template(
         key="handoff-preparation",
@@ -77,9 +83,11 @@ CATALOGUE = (
         tool_categories=["productivity", "docs"],
         output_mode="task_comment",
         max_iterations=4,
-        output_contract=OutputContract(sections=["Status", "Done so far", "Open questions",
-                                                 "First step for the new owner"],
-                                       names_record=True, max_length=1500),
+        output_contract=OutputContract(
+            sections=["Status", "Done so far", "Open questions", "First step for the new owner"],
+            names_record=True,
+            max_length=1500,
+        ),
     ),
     Template(
         key="support-triage-draft",
@@ -98,8 +106,11 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
-        output_contract=OutputContract(sections=["Severity", "Product", "Likely cause", "Draft reply"],
-                                       names_record=True, max_length=2000),
+        output_contract=OutputContract(
+            sections=["Severity", "Product", "Likely cause", "Draft reply"],
+            names_record=True,
+            max_length=2000,
+        ),
     ),
     Template(
         key="record-cleanup-suggestions",
@@ -118,8 +129,7 @@ CATALOGUE = (
         tool_categories=["productivity", "crm"],
         output_mode="review_note",
         max_iterations=4,
-        output_contract=OutputContract(sections=["Suggested fixes"], names_record=True,
-                                       max_length=2000),
+        output_contract=OutputContract(sections=["Suggested fixes"], names_record=True, max_length=2000),
     ),
     Template(
         key="project-status-update",
@@ -128,8 +138,7 @@ CATALOGUE = (
         instructions=_instructions(
             "You draft the weekly status update of one project.",
             "the linked task, its project and the project's other tasks.",
-            "a review note with 'On track:', 'At risk:' (task ids with due dates) and "
-            "'Decisions needed:'.",
+            "a review note with 'On track:', 'At risk:' (task ids with due dates) and 'Decisions needed:'.",
             "send the update, or mark tasks done.",
             "more than a third of the project's tasks are overdue.",
         ),
@@ -138,8 +147,9 @@ CATALOGUE = (
         output_mode="review_note",
         max_iterations=5,
         review_required=True,
-        output_contract=OutputContract(sections=["On track", "At risk", "Decisions needed"],
-                                       names_record=True, max_length=2000),
+        output_contract=OutputContract(
+            sections=["On track", "At risk", "Decisions needed"], names_record=True, max_length=2000
+        ),
     ),
 )
 
