@@ -35,6 +35,9 @@ FIELD_LIST = re.compile(r"^[a-z][a-z_]*(,[a-z][a-z_]*)*$")
 KNOWN_FIELDS = frozenset(
     (
         "id",
+        "failed_checks",
+        "seen",
+        "record_at_write",
         "worker",
         "status",
         "created",

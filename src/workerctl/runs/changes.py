@@ -90,6 +90,7 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: R
     worker change since, is a review still owed, which refused tool calls look like
     prompt injection."""
     from workerctl.runs.injection import refused_calls
+    from workerctl.runs.model import failed_checks
 
     record_exists = records.peek(run.record_id) is not None if run.record_id else None
     current_hash, state = worker_now(workspace, registry, run.worker)
@@ -103,4 +104,5 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: R
         "current_config_hash": current_hash,
         "review_pending": bool(run.needs_review and run.review is None and run.status == COMPLETED),
         "refused_calls": [c.to_dict() for c in refused_calls(run, records)],
+        "failed_checks": failed_checks(run.checks),
     }

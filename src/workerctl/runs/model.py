@@ -78,6 +78,7 @@ class ToolCallRecord:
     writes: bool = False
     records_read: list[dict[str, str]] = field(default_factory=list)  # [{type, id}]
     records_written: list[dict[str, str]] = field(default_factory=list)  # [{kind, type, id}]
+    error: str = ""  # what the tool (or the gate) answered when the call failed; "" when it did not
 
 
 @dataclass
@@ -89,6 +90,9 @@ class Iteration:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
     stderr: str = ""
+    # why the step ended ("stop", "tool_calls", "length", "content_filter", ...; see
+    # engine.step.FINISH_REASONS); None in runs recorded before it was kept
+    finish_reason: str | None = None
 
 
 def _iteration(data: dict[str, Any], output: str | None) -> Iteration:
@@ -144,6 +148,16 @@ class Run:
     worker_version: int | None = None  # the stored worker version it started with
     usage: dict[str, Any] = field(default_factory=dict)  # tokens in total and per model
     cost: dict[str, Any] | None = None  # an estimate from the workspace's price table
+    # what review compares an output with (None in runs recorded before it was kept,
+    # so a check can tell "saw nothing" from "not known"):
+    # record id -> its snapshot when the run first read it (``runs.evidence.snapshot``:
+    # type, title, fields, fingerprints of fields and comments, comment authors, ...)
+    seen: dict[str, dict[str, Any]] | None = None
+    # the linked record's snapshot at the moment the output mode wrote to it
+    record_at_write: dict[str, Any] | None = None
+    # the automatic review checks decided when the run finished: [{key, title, verdict,
+    # evidence}] (evidence kept for checks that did not pass); None: not checked
+    checks: list[dict[str, Any]] | None = None
 
     # -- state machine --
 
@@ -249,7 +263,16 @@ class Run:
             "cost": self.cost.get("amount") if self.cost else None,
             "currency": self.cost.get("currency") if self.cost else None,
             "side_effects": len(self.side_effects),
+            "failed_checks": failed_checks(self.checks),
         }
+
+
+def failed_checks(checks: list[dict[str, Any]] | None) -> list[str] | None:
+    """The keys of the automatic checks that failed when the run finished; None when
+    they were not decided (a run still going, or recorded before checks were kept)."""
+    if checks is None:
+        return None
+    return [c["key"] for c in checks if c.get("verdict") == "fail"]
 
 
 def _main_model(usage: dict[str, Any]) -> str | None:

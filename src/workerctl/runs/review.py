@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.tools import summarize
 from workerctl.errors import UsageError
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
+from workerctl.runs.checks import VERDICTS as CHECK_VERDICTS
+from workerctl.runs.evidence import ReviewEvidence
 from workerctl.runs.model import COMPLETED, ERROR_KINDS, FINISHED, Review, Run, preview_of
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
+    from workerctl.records.model import Record
     from workerctl.runs.history import History
 
 VERDICTS = ("approved", "needs_changes", "rejected")
@@ -42,28 +47,137 @@ def similarity(a: str, b: str, floor: float = 0.0) -> float:
     Below ``floor`` the exact ratio does not matter: difflib's cheap upper bounds
     (lengths, then character counts) answer first, so a record with hundreds of long,
     different comments costs little."""
+    return similar_to(b)(a, floor)
+
+
+def similar_to(b: str) -> Callable[[str, float], float]:
+    """``similarity(a, b, floor)`` for many ``a`` against one ``b``: difflib indexes
+    ``b`` (its second sequence) once, so comparing one comment with 300 earlier ones
+    costs 300 cheap ``set_seq1`` calls, not 300 indexings."""
     import difflib
 
-    matcher = difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False)
-    for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
-        upper = bound()
-        if upper < floor:
-            return upper
-    return matcher.ratio()
+    matcher = difflib.SequenceMatcher(None, "", _norm(b), autojunk=False)
+
+    def score(a: str, floor: float = 0.0) -> float:
+        matcher.set_seq1(_norm(a))
+        for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
+            upper = bound()
+            if upper < floor:
+                return upper
+        return matcher.ratio()
+
+    return score
 
 
-def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
-    """The automatic checks, each decided from the stored run and the records now."""
-    config = run.config or {}
+STAGES = ("review", "finish", "before_write")
+
+
+@dataclass(frozen=True)
+class ReviewCheck:
+    """A review check a plugin registers (``register_review_checks``).
+
+    ``decide(evidence)`` gets a ``ReviewEvidence`` (the run, the snapshots of the
+    records it saw, the record book) and returns a ``Check`` saying ``pass``,
+    ``fail`` or ``cannot_tell``, with evidence quoting the sentence and the data it
+    compared. ``at_finish``: decided as every run finishes (its verdict is kept on
+    the run, shown on the card and in ``runs list``); keep those cheap and offline.
+    ``before_write``: also decided before an output mode writes; a fail stops the
+    write and fails the run (``output_rejected``)."""
+
+    key: str
+    title: str
+    decide: Callable[[ReviewEvidence], Check]
+    at_finish: bool = True
+    before_write: bool = False
+
+
+def checks(
+    run: Run,
+    *,
+    records: RecordBook,
+    registry: Registry,
+    stage: str = "review",
+    settings: dict[str, Any] | None = None,
+) -> list[Check]:
+    """Every registered review check, decided from the stored run and the records.
+
+    The one place checks are run, for ``run review``, the card, the verdict kept
+    when a run finishes (``stage="finish"``: the ``at_finish`` checks) and the
+    stop before a write (``stage="before_write"``). A check that raises says
+    ``cannot_tell`` with the error: a broken plugin never passes a run."""
+    evidence = ReviewEvidence(run, records, registry, stage, settings)
+    out = []
+    for rc in registry.review_checks.values():
+        if (stage == "finish" and not rc.at_finish) or (stage == "before_write" and not rc.before_write):
+            continue
+        try:
+            found = rc.decide(evidence)
+            if not isinstance(found, Check) or found.verdict not in CHECK_VERDICTS:
+                raise TypeError(f"decide() returned {found!r}, not a Check with a known verdict")
+        except Exception as exc:
+            found = Check(
+                rc.key,
+                rc.title,
+                UNKNOWN,
+                [f"the check failed to decide: {type(exc).__name__}: {preview_of(str(exc), 200)}"],
+            )
+        out.append(Check(rc.key, rc.title, found.verdict, found.evidence, found.action, found.details))
+    return out
+
+
+def stored_checks(items: list[Check]) -> list[dict[str, Any]]:
+    """The verdicts kept on the run when it finishes: evidence only for the checks
+    that did not pass (a run file stays small; ``run review`` decides them again)."""
     return [
-        _status(run),
-        _record(run, records, registry),
-        _contract(run),
-        _context(run, registry, config),
-        _tools(run, config, records),
-        _duplicates(run, records),
-        _claims(run, records),
-        _next_step(run),
+        {
+            "key": c.key,
+            "title": c.title,
+            "verdict": c.verdict,
+            "evidence": [preview_of(e, 300) for e in c.evidence[:4]] if c.verdict != PASS else [],
+        }
+        for c in items
+    ]
+
+
+def builtin_checks() -> list[ReviewCheck]:
+    """The checks this module decides (registered by the built-in review plugin)."""
+    return [
+        ReviewCheck("status", "The status is completed or the error is understood", lambda e: _status(e.run)),
+        ReviewCheck(
+            "record",
+            "The linked source record is correct and still there",
+            lambda e: _record(e.run, e.records, e.registry, e),
+        ),
+        ReviewCheck(
+            "contract",
+            "The output matches the form its instructions ask for (the output contract)",
+            lambda e: _contract(e.run),
+        ),
+        ReviewCheck(
+            "context",
+            "The worker used only appropriate context",
+            lambda e: _context(e.run, e.registry, e.run.config or {}),
+        ),
+        ReviewCheck(
+            "tools",
+            "The worker stayed within its allowed tool categories",
+            lambda e: _tools(e.run, e.run.config or {}, e.records),
+        ),
+        ReviewCheck(
+            "duplicates",
+            "No duplicate comment or record was created",
+            lambda e: _duplicates(e.run, e.records),
+        ),
+        ReviewCheck(
+            "claims",
+            "The output does not claim work that was not completed",
+            lambda e: _claims(e.run, e.records, e),
+        ),
+        ReviewCheck(
+            "next_step",
+            "It gives a useful next step when the worker could not finish",
+            lambda e: _next_step(e.run),
+        ),
     ]
 
 
@@ -84,11 +198,13 @@ def _status(run: Run) -> Check:
     return Check("status", title, FAIL, [f"the run is still {run.status}"])
 
 
-def id_pattern(records: RecordBook) -> re.Pattern | None:
+def id_pattern(records: RecordBook, listed: list[Record] | None = None) -> re.Pattern | None:
     """Record ids as they appear in text: the prefixes of the records that exist
     (``T-``, ``INV-`` ...) followed by digits, so "ISO-8601" is not taken for one."""
     prefixes = {
-        r.id.rsplit("-", 1)[0] for r in records.list() if "-" in r.id and r.id.rsplit("-", 1)[1].isdigit()
+        r.id.rsplit("-", 1)[0]
+        for r in (records.list() if listed is None else listed)
+        if "-" in r.id and r.id.rsplit("-", 1)[1].isdigit()
     }
     if not prefixes:
         return None
@@ -97,7 +213,8 @@ def id_pattern(records: RecordBook) -> re.Pattern | None:
 
 
 def seen_ids(run: Run) -> set[str]:
-    """Every record the run was linked to, given, read or wrote."""
+    """Every record the run was linked to, given, read or wrote (and the ids its
+    failed lookups asked for)."""
     seen = {run.record_id} if run.record_id else set()
     seen |= {r["id"] for r in run.context.get("records", [])}
     seen |= {r["id"] for r in run.reads or []}
@@ -105,10 +222,13 @@ def seen_ids(run: Run) -> set[str]:
     for it in run.iterations:
         for call in it.tool_calls:
             seen |= {r["id"] for r in call.records_read}
+            if call.allowed and not call.ok and isinstance(call.arguments, dict):
+                # an id the run looked up and did not find: it may say so
+                seen |= {v for k, v in call.arguments.items() if k.endswith("_id") and isinstance(v, str)}
     return seen
 
 
-def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
+def _record(run: Run, records: RecordBook, registry: Registry, seen: ReviewEvidence) -> Check:
     title = "The linked source record is correct and still there"
     evidence: list[str] = []
     verdict = PASS
@@ -130,33 +250,34 @@ def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
         if record.fingerprint() != run.record_fingerprint:
             evidence.append("it changed since the run: the output may be out of date")
             verdict = UNKNOWN
-    wrong = _ids_in_output(run, records, evidence)
+    wrong = _ids_in_output(run, seen, evidence)
     if wrong:
         return Check("record", title, FAIL, [*evidence, *wrong])
     return Check("record", title, verdict, evidence)
 
 
-def _ids_in_output(run: Run, records: RecordBook, evidence: list[str]) -> list[str]:
+def _ids_in_output(run: Run, seen: ReviewEvidence, evidence: list[str]) -> list[str]:
     """Record ids the output names, against what the run saw; the problems found."""
     from workerctl.runs.claims import QUOTED
 
     text = QUOTED.sub(" ", run.output or "")  # quoted evidence is the record's words
-    pattern = id_pattern(records) if text.strip() else None
+    pattern = seen.id_pattern if text.strip() else None
     if pattern is None:
         return []
     named = list(dict.fromkeys(pattern.findall(text)))
     if not named:
         evidence.append("the output names no record id")
         return []
-    seen = seen_ids(run)
     problems = [
         f"the output names {rid}, a record the run never saw (not linked, given as context, read or written)"
         for rid in named
-        if rid not in seen
+        if rid not in seen.seen_ids
     ]
     if run.record_id and run.record_type and run.record_id not in named:
         same_type = [
-            rid for rid in named if (found := records.peek(rid)) is not None and found.type == run.record_type
+            rid
+            for rid in named
+            if (found := seen.by_id.get(rid)) is not None and found.type == run.record_type
         ]
         if same_type:
             problems.append(
@@ -304,8 +425,9 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
                 evidence.append(f"{record_id}: comment {effect.get('comment_id')} is no longer on the record")
                 continue
             own = comments[own_at]
+            against_own = similar_to(own.text)
             for earlier in comments[:own_at]:
-                score = similarity(own.text, earlier.text, SIMILARITY)
+                score = against_own(earlier.text, SIMILARITY)
                 if score >= SIMILARITY:
                     who = f"run {earlier.run_id}" if earlier.run_id else earlier.author
                     same = (
@@ -321,7 +443,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
     )
 
 
-def _claims(run: Run, records: RecordBook) -> Check:
+def _claims(run: Run, records: RecordBook, seen: ReviewEvidence) -> Check:
     """Each clause that says work was done needs a committed write of a kind that backs
     it (and, when the sentence names records, a write on one of them). A write whose
     outcome the ledger does not know cannot back a claim, nor disprove it."""
@@ -341,7 +463,7 @@ def _claims(run: Run, records: RecordBook) -> Check:
         recorded += f"; {len(unsure)} write(s) of unknown outcome (settle with 'workerctl ledger settle')"
     if not text:
         return Check("claims", title, PASS, ["no output", recorded])
-    found = claims_in(text, id_pattern(records))
+    found = [c for c in claims_in(text, seen.id_pattern) if not _reported(c, seen)]
     unbacked, undecided = [], []
     for claim in found:
         said = (
@@ -368,6 +490,29 @@ def _claims(run: Run, records: RecordBook) -> Check:
             [f"{len(found)} claim(s) of work, each backed by a committed write", recorded],
         )
     return Check("claims", title, PASS, ["the output claims no work", recorded])
+
+
+def _reported(claim: Any, seen: ReviewEvidence) -> bool:
+    """A claim without the worker as its subject that only repeats what a record the
+    run read already says: the record's status ("INV-2044 … sent" where its status is
+    "sent"), or a comment or field that tells of the same act on the same thing
+    ("Product list sent to the agency" after Lena's "Sent the product list to the
+    agency"). History read from the records, not the run's work."""
+    from workerctl.runs.claims import FORMS
+    from workerctl.runs.evidence import content_words
+
+    if claim.how == "first person":
+        return False
+    verb = claim.verb.lower()
+    about = claim.ids or ([seen.run.record_id] if seen.run.record_id else [])
+    for rid in about:
+        record = seen.seen.get(rid)
+        if record is not None and str(record.fields.get("status", "")).lower() == verb:
+            return True
+    base = FORMS.get(verb, (verb, ""))[0]
+    forms = {w for w, (b, _f) in FORMS.items() if b == base}
+    words = content_words(claim.sentence) - forms
+    return bool(words and forms) and any(words & told for told in seen.acts_told(base))
 
 
 def _on_target(ids: list[str], effects: list[dict]) -> list[dict]:
@@ -452,7 +597,9 @@ def record_review(
         answers=answers,
         note=note,
         checks=[
-            {"key": i.key, "title": i.title, "verdict": i.verdict, "evidence": i.evidence} for i in items
+            {"key": i.key, "title": i.title, "verdict": i.verdict, "evidence": i.evidence}
+            | ({"details": i.details} if i.details else {})
+            for i in items
         ],
     )
 
