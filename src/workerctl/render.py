@@ -117,38 +117,11 @@ def cut(text: str | None, width: int) -> str:
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
-    """A table in tabulate's "simple" format, drawn here: importing tabulate costs a
-    cold command about 20 ms (it reads its own version through importlib.metadata),
-    more than listing 20 runs. Cells over several lines still go through tabulate."""
-    cells = [["" if c is None else str(c).strip() for c in row] for row in rows]
-    if any("\n" in c for row in cells for c in row) or any("\n" in h for h in headers):
-        from tabulate import tabulate
+    """A table in tabulate's "simple" format; cells are shown as they are (no number
+    parsing: an id of digits stays as written)."""
+    from tabulate import tabulate
 
-        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    widths = [len(h) + 2 for h in headers]
-    for row in cells:
-        for i, cell in enumerate(row):
-            if i < len(widths):
-                widths[i] = max(widths[i], _visible_len(cell))
-            else:
-                widths.append(_visible_len(cell))
-
-    def line(values: list[str]) -> str:
-        padded = [v + " " * (w - _visible_len(v)) for v, w in zip(values, widths, strict=False)]
-        return "  ".join(padded).rstrip()
-
-    out = [line(list(headers)), line(["-" * w for w in widths])]
-    out.extend(line(row) for row in cells)
-    return "\n".join(out)
-
-
-def _visible_len(text: str) -> int:
-    """Length without colour codes (tabulate's rule: no wide-character widths)."""
-    if "\x1b" not in text:
-        return len(text)
-    import re
-
-    return len(re.sub(r"\x1b\[[0-9;]*m", "", text))
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
 def to_json(data: Any) -> str:

@@ -73,7 +73,7 @@ def list_cmd(
     import time
 
     from workerctl.errors import EXIT_RUN_FAILED
-    from workerctl.runs.model import UNFINISHED
+    from workerctl.runs.states import UNFINISHED
 
     a = app(ctx)
     items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit)
