@@ -87,6 +87,9 @@ RUNS_LIST = Budget(
         "workerctl.runs.states",
         "workerctl.runs.liveness",
         "workerctl.runs.indexes",
+        # the remote executors' refresh: a protocol, no plugins unless remote runs wait
+        "workerctl.engine",
+        "workerctl.engine.remote",
         "workerctl.names",
         "workerctl.history.",
         "workerctl.storage.",

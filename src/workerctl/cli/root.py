@@ -13,9 +13,9 @@ import importlib
 
 import click
 
-from workerctl import __version__
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
+from workerctl.version import __version__
 
 PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
 

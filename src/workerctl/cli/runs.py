@@ -162,8 +162,7 @@ def stats(ctx, worker, since, by, as_json):
 
     Read from the hourly counts the history keeps (the durations to within 5 %),
     whatever the size of the history."""
-    from workerctl.runs.indexes import stats_from_counts
-    from workerctl.runs.stats import render_chart
+    from workerctl.runs.stats import render_chart, stats_from_counts
     from workerctl.timeparse import parse_when
 
     a = app(ctx)
