@@ -63,7 +63,7 @@ HELP = Budget(
             "workerctl.cli.commands",
             "workerctl.cli.failures",
         }
-        | {"workerctl.terminal", "workerctl.sanitize"}
+        | {"workerctl.version", "workerctl.terminal", "workerctl.sanitize"}
     ),
 )
 RUNS_LIST = Budget(

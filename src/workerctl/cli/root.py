@@ -15,6 +15,7 @@ import click
 
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
+from workerctl.terminal import terminal
 from workerctl.version import __version__
 
 PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
@@ -55,8 +56,8 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (WorkerctlError, *ENDINGS) as exc:
             message, code = failure(exc)
-            if message is not None:
-                click.echo(message, err=True)
+            if message is not None:  # names a path, an id, a plugin's words: data
+                click.echo(terminal().show(message), err=True)
             ctx.exit(code)
 
 
@@ -79,4 +80,7 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     """
     from workerctl.app import App
 
+    # click strips colour codes off a terminal unless told: the terminal's policy
+    # decides instead (FORCE_COLOR colours a pipe; NO_COLOR strips even on a terminal)
+    ctx.color = terminal().colour()
     ctx.obj = App(workspace)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from workerctl.cli.common import app, emit, json_options, output_options
@@ -17,6 +15,7 @@ from workerctl.cli.runs_list import (
     table_rows,
 )
 from workerctl.cli.shape import ShapedGroup, echo_json
+from workerctl.terminal import terminal
 
 
 @click.group(cls=ShapedGroup)
@@ -79,7 +78,7 @@ def list_cmd(
     items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
-        redraw = fmt == "table" and sys.stdout.isatty()
+        redraw = fmt == "table" and terminal().is_terminal()
         while any(i["status"] in UNFINISHED for i in items):
             if redraw:
                 click.clear()
@@ -178,9 +177,7 @@ def stats(ctx, worker, since, by, as_json):
 
 def _confirm(question: str, yes: bool) -> bool:
     """Ask on a terminal (unless --yes); a script (no terminal) is not asked."""
-    import sys
-
-    if yes or not sys.stdin.isatty():
+    if yes or not terminal().can_prompt:
         return True
     return click.confirm(question, default=False)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from workerctl.terminal import terminal
+
 if TYPE_CHECKING:
     from workerctl.app import App
     from workerctl.runs.history import RunFilter
@@ -115,7 +117,7 @@ def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
     has left, so a row stays one line."""
     from workerctl import render
 
-    width = render.term_width()
+    width = terminal().width()
     rows = []
     for r in items:
         if r["status"] == "failed":
