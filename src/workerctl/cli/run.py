@@ -128,7 +128,7 @@ def start(
     there is unknown (see 'workerctl ledger list'); --allow-repeat runs it anyway
     (except over an unknown write).
     """
-    from workerctl.engine.loop import StartOptions
+    from workerctl.engine.launcher import StartOptions
 
     a = app(ctx)
     options = StartOptions(
