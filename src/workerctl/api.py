@@ -101,7 +101,7 @@ from workerctl.runs.model import (
     Run,
     RunError,
 )
-from workerctl.runs.review import ReviewCheck
+from workerctl.runs.review_checks import ReviewCheck
 from workerctl.workers.contract import OutputContract
 from workerctl.workers.model import Worker
 from workerctl.workers.templates import Template
@@ -138,7 +138,7 @@ def execute_remote(run: Run, sink: ProgressSink, workspace: Workspace | None = N
     goes to ``sink``; the finished run is returned for the queue to carry back.
     ``workspace`` defaults to the one ``WORKERCTL_WORKSPACE`` names.
     """
-    from workerctl.engine.remote import execute_remote as _execute
+    from workerctl.engine.launcher import execute_remote as _execute
 
     return _execute(run, sink, workspace)
 

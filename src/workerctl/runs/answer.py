@@ -21,8 +21,10 @@ import re
 
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.evidence import ReviewEvidence, content_words
-from workerctl.runs.grounded import ANSWER_TITLE, FORM_TITLE
 from workerctl.runs.states import preview_of
+
+ANSWER_TITLE = "The output answers the task (not a greeting, a question back, a refusal or a template)"
+FORM_TITLE = "The output keeps the language, length and list rules its instructions state"
 
 GREETING = re.compile(
     r"^\W*(?:hi|hello|hey|greetings|good (?:morning|afternoon|evening|day)|dear \w+|hallo|bonjour|hola)"

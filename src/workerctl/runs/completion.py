@@ -19,9 +19,11 @@ import re
 from workerctl.engine.tools import summarize
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.evidence import ReviewEvidence
-from workerctl.runs.grounded import COMPLETION_TITLE, FRESHNESS_TITLE, OLD_RUN
+from workerctl.runs.grounded import OLD_RUN
 from workerctl.runs.states import COMPLETED, preview_of
 
+COMPLETION_TITLE = "The output is complete: not cut off, no unacknowledged failure, not forced by the limit"
+FRESHNESS_TITLE = "The record did not change between the run's read and its write"
 CUT_NOTE = re.compile(r"\[… truncated, \d+ bytes; the first \d+ kept\]\s*\Z")
 DANGLING = {
     "and", "or", "but", "the", "a", "an", "to", "of", "with", "for", "because", "that", "which",

@@ -145,6 +145,37 @@ def snapshot(record: Record, comments: list[Comment], run_id: str, by: str) -> d
 
 # -- what checks read --------------------------------------------------------------
 
+
+def id_pattern(records: RecordBook, listed: list[Record] | None = None) -> re.Pattern | None:
+    """Record ids as they appear in text: the prefixes of the records that exist
+    (``T-``, ``INV-`` ...) followed by digits, so "ISO-8601" is not taken for one."""
+    prefixes = {
+        r.id.rsplit("-", 1)[0]
+        for r in (records.list() if listed is None else listed)
+        if "-" in r.id and r.id.rsplit("-", 1)[1].isdigit()
+    }
+    if not prefixes:
+        return None
+    alternatives = "|".join(sorted((re.escape(p) for p in prefixes), key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})-\d+(?![\w-])")
+
+
+def seen_ids(run: Run) -> set[str]:
+    """Every record the run was linked to, given, read or wrote (and the ids its
+    failed lookups asked for)."""
+    seen = {run.record_id} if run.record_id else set()
+    seen |= {r["id"] for r in run.context.get("records", [])}
+    seen |= {r["id"] for r in run.reads or []}
+    seen |= {e["record_id"] for e in run.side_effects if e.get("record_id")}
+    for it in run.iterations:
+        for call in it.tool_calls:
+            seen |= {r["id"] for r in call.records_read}
+            if call.allowed and not call.ok and isinstance(call.arguments, dict):
+                # an id the run looked up and did not find: it may say so
+                seen |= {v for k, v in call.arguments.items() if k.endswith("_id") and isinstance(v, str)}
+    return seen
+
+
 STOPWORDS = frozenset(
     [
         "a",
@@ -335,14 +366,10 @@ class ReviewEvidence:
 
     @cached_property
     def id_pattern(self) -> re.Pattern[str] | None:
-        from workerctl.runs.review import id_pattern
-
         return id_pattern(self.records, self.all_records)
 
     @cached_property
     def seen_ids(self) -> set[str]:
-        from workerctl.runs.review import seen_ids
-
         return seen_ids(self.run)
 
     @property

@@ -25,8 +25,7 @@ from workerctl.runs.evidence import ReviewEvidence, personal_data
 from workerctl.runs.states import preview_of
 
 if TYPE_CHECKING:
-    from workerctl.records.model import Record
-    from workerctl.runs.review import ReviewCheck
+    pass
 
 OLD_RUN = "the run was recorded before review snapshots were kept: what it saw is not known"
 QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")
@@ -85,31 +84,10 @@ OMISSION = re.compile(
 )
 
 
-def grounded_checks() -> list[ReviewCheck]:
-    from workerctl.runs.answer import answer_check, form_check
-    from workerctl.runs.completion import completion_check, freshness_check
-    from workerctl.runs.review import ReviewCheck
-
-    return [
-        ReviewCheck("answer", ANSWER_TITLE, answer_check, before_write=True),
-        ReviewCheck("facts", FACTS_TITLE, facts_check),
-        ReviewCheck("provenance", PROVENANCE_TITLE, provenance_check),
-        ReviewCheck("coverage", COVERAGE_TITLE, coverage_check),
-        ReviewCheck("privacy", PRIVACY_TITLE, privacy_check, before_write=True),
-        ReviewCheck("completion", COMPLETION_TITLE, completion_check, before_write=True),
-        ReviewCheck("freshness", FRESHNESS_TITLE, freshness_check),
-        ReviewCheck("form", FORM_TITLE, form_check),
-    ]
-
-
-ANSWER_TITLE = "The output answers the task (not a greeting, a question back, a refusal or a template)"
 FACTS_TITLE = "Dates, amounts, statuses, people, ids and titles agree with the records the run read"
 PROVENANCE_TITLE = "The output states facts only about records the run read"
 COVERAGE_TITLE = "Every member of a set the instructions ask about is addressed, or its omission explained"
 PRIVACY_TITLE = "No personal data is written to a record it did not come from"
-COMPLETION_TITLE = "The output is complete: not cut off, no unacknowledged failure, not forced by the limit"
-FRESHNESS_TITLE = "The record did not change between the run's read and its write"
-FORM_TITLE = "The output keeps the language, length and list rules its instructions state"
 
 
 # -- shared reading -----------------------------------------------------------------
@@ -622,7 +600,3 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
-
-
-def _record_type(record: Record) -> str:
-    return record.type

@@ -9,22 +9,33 @@ asked on a terminal or given by flags, and the verdict is stored on the run.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.tools import summarize
 from workerctl.errors import UsageError
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
-from workerctl.runs.checks import VERDICTS as CHECK_VERDICTS
-from workerctl.runs.evidence import ReviewEvidence
+from workerctl.runs.evidence import ReviewEvidence, id_pattern, seen_ids
 from workerctl.runs.model import COMPLETED, ERROR_KINDS, FINISHED, Review, Run, preview_of
+from workerctl.runs.review_checks import ReviewCheck, checks, stored_checks
+
+# the checklist's entry points, kept importable from here (review_checks holds them)
+__all__ = [
+    "HUMAN_ITEMS",
+    "VERDICTS",
+    "ReviewCheck",
+    "checks",
+    "id_pattern",
+    "record_review",
+    "review_document",
+    "seen_ids",
+    "similarity",
+    "stored_checks",
+]
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.records.model import Record
     from workerctl.runs.history import History
 
 VERDICTS = ("approved", "needs_changes", "rejected")
@@ -67,76 +78,6 @@ def similar_to(b: str) -> Callable[[str, float], float]:
         return matcher.ratio()
 
     return score
-
-
-STAGES = ("review", "finish", "before_write")
-
-
-@dataclass(frozen=True)
-class ReviewCheck:
-    """A review check a plugin registers (``register_review_checks``).
-
-    ``decide(evidence)`` gets a ``ReviewEvidence`` (the run, the snapshots of the
-    records it saw, the record book) and returns a ``Check`` saying ``pass``,
-    ``fail`` or ``cannot_tell``, with evidence quoting the sentence and the data it
-    compared. ``at_finish``: decided as every run finishes (its verdict is kept on
-    the run, shown on the card and in ``runs list``); keep those cheap and offline.
-    ``before_write``: also decided before an output mode writes; a fail stops the
-    write and fails the run (``output_rejected``)."""
-
-    key: str
-    title: str
-    decide: Callable[[ReviewEvidence], Check]
-    at_finish: bool = True
-    before_write: bool = False
-
-
-def checks(
-    run: Run,
-    *,
-    records: RecordBook,
-    registry: Registry,
-    stage: str = "review",
-    settings: dict[str, Any] | None = None,
-) -> list[Check]:
-    """Every registered review check, decided from the stored run and the records.
-
-    The one place checks are run, for ``run review``, the card, the verdict kept
-    when a run finishes (``stage="finish"``: the ``at_finish`` checks) and the
-    stop before a write (``stage="before_write"``). A check that raises says
-    ``cannot_tell`` with the error: a broken plugin never passes a run."""
-    evidence = ReviewEvidence(run, records, registry, stage, settings)
-    out = []
-    for rc in registry.review_checks.values():
-        if (stage == "finish" and not rc.at_finish) or (stage == "before_write" and not rc.before_write):
-            continue
-        try:
-            found = rc.decide(evidence)
-            if not isinstance(found, Check) or found.verdict not in CHECK_VERDICTS:
-                raise TypeError(f"decide() returned {found!r}, not a Check with a known verdict")
-        except Exception as exc:
-            found = Check(
-                rc.key,
-                rc.title,
-                UNKNOWN,
-                [f"the check failed to decide: {type(exc).__name__}: {preview_of(str(exc), 200)}"],
-            )
-        out.append(Check(rc.key, rc.title, found.verdict, found.evidence, found.action, found.details))
-    return out
-
-
-def stored_checks(items: list[Check]) -> list[dict[str, Any]]:
-    """The verdicts kept on the run when it finishes: evidence only for the checks
-    that did not pass (a run file stays small; ``run review`` decides them again)."""
-    return [
-        {
-            "key": c.key,
-            "title": c.title,
-            "verdict": c.verdict,
-            "evidence": [preview_of(e, 300) for e in c.evidence[:4]] if c.verdict != PASS else [],
-        }
-        for c in items
-    ]
 
 
 def builtin_checks() -> list[ReviewCheck]:
@@ -196,36 +137,6 @@ def _status(run: Run) -> Check:
             ],
         )
     return Check("status", title, FAIL, [f"the run is still {run.status}"])
-
-
-def id_pattern(records: RecordBook, listed: list[Record] | None = None) -> re.Pattern | None:
-    """Record ids as they appear in text: the prefixes of the records that exist
-    (``T-``, ``INV-`` ...) followed by digits, so "ISO-8601" is not taken for one."""
-    prefixes = {
-        r.id.rsplit("-", 1)[0]
-        for r in (records.list() if listed is None else listed)
-        if "-" in r.id and r.id.rsplit("-", 1)[1].isdigit()
-    }
-    if not prefixes:
-        return None
-    alternatives = "|".join(sorted((re.escape(p) for p in prefixes), key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alternatives})-\d+(?![\w-])")
-
-
-def seen_ids(run: Run) -> set[str]:
-    """Every record the run was linked to, given, read or wrote (and the ids its
-    failed lookups asked for)."""
-    seen = {run.record_id} if run.record_id else set()
-    seen |= {r["id"] for r in run.context.get("records", [])}
-    seen |= {r["id"] for r in run.reads or []}
-    seen |= {e["record_id"] for e in run.side_effects if e.get("record_id")}
-    for it in run.iterations:
-        for call in it.tool_calls:
-            seen |= {r["id"] for r in call.records_read}
-            if call.allowed and not call.ok and isinstance(call.arguments, dict):
-                # an id the run looked up and did not find: it may say so
-                seen |= {v for k, v in call.arguments.items() if k.endswith("_id") and isinstance(v, str)}
-    return seen
 
 
 def _record(run: Run, records: RecordBook, registry: Registry, seen: ReviewEvidence) -> Check:
