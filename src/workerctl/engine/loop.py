@@ -28,6 +28,7 @@ from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError, NotFoundError, UsageError
 from workerctl.records.book import open_records
+from workerctl.records.http import RecordSourceError, ResponseLost
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
@@ -331,6 +332,9 @@ class Engine:
             except KeyboardInterrupt:
                 run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
                 run.move(R.CANCELLED)
+            except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
+                run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
+                run.move(R.FAILED)
             except HistoryError as exc:  # a damaged or unwritable state file met mid-run
                 run.error = RunError("executor_error", exc.message, exc.hint or "")
                 run.move(R.FAILED)
@@ -633,7 +637,15 @@ class Engine:
         effects.append(placeholder)
         self.history.save(run, executing=True)
         start = len(effects)
-        yield
+        try:
+            yield
+        except RecordSourceError as refused:
+            if refused.status is not None and not isinstance(refused, ResponseLost):
+                # the server answered with a refusal (403, 412, 429 …): nothing was
+                # written, so the write is no unknown for a person to settle
+                del effects[start - 1 :]
+                self.history.save(run, executing=True)
+            raise
         added = effects[start:]
         del effects[start - 1 :]
         stamp = now_iso()
