@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--issues", type=int, default=12, help="sample issues in a new tracker")
     parser.add_argument("--password", default="admin-demo", help="the admin password of a new tracker")
-    parser.add_argument("--detach", action="store_true", help="leave it running; its pid goes to HOME/server.pid")
+    parser.add_argument(
+        "--detach", action="store_true", help="leave it running; its pid goes to HOME/server.pid"
+    )
     parser.add_argument("--stop", action="store_true", help="stop the server --detach started")
     args = parser.parse_args(argv)
     home: Path = args.home.resolve()
