@@ -277,8 +277,10 @@ def test_credentials_from_netrc_and_never_in_a_url(tmp_path, monkeypatch):
 
 
 @settings(max_examples=40, deadline=None)
-@given(user=st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, max_size=12),
-       password=st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=4, max_size=30))  # fmt: skip
+@given(
+    user=st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, max_size=12),
+    password=st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=4, max_size=30),
+)
 def test_a_url_with_credentials_is_refused_without_echoing_them(user, password):
     from urllib.parse import quote
 

@@ -12,6 +12,7 @@ As root, roundup-server refuses to start unless told which user to become
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -200,10 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             import signal
 
             pid = int(pidfile.read_text())
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             pidfile.unlink()
             print(f"stopped roundup-server (pid {pid})")
         return 0
