@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from roundup_server import PASSWORD, configure, workerctl, write_worker
 from workerctl_roundup.source import message_id, parse_message_id
-
-from conftest import PASSWORD, configure, workerctl, write_worker
 
 REVIEW = [{"output": "State: waiting on a reply. Next step: ask the reporter. Owner: admin"}]
 

@@ -70,7 +70,13 @@ def list_issues(ctx: Any, status: str | None = None, keyword: str | None = None)
     filters = {k: v for k, v in (("status", status), ("keywords", keyword)) if v}
     out = []
     for source in sources:
-        for record in source.search("issue", **filters):
+        try:
+            found = source.search("issue", **filters)
+        except RecordSourceError as refused:
+            if refused.status in (400, 409):  # a status or keyword the tracker does not know
+                raise ToolError(refused.message) from None
+            raise
+        for record in found:
             if not record.accessible_by(ctx.worker):
                 continue
             ctx.records.reads.append((record.type, record.id))

@@ -153,12 +153,13 @@ class Server:
                 self.process.wait()
 
 
-def start_server(home: Path, port: int, *, log: Path | None = None) -> Server:
-    """Start roundup-server for ``home`` on 127.0.0.1:``port``; wait until it answers."""
+def start_server(home: Path, port: int, *, log: Path | None = None, mode: str = "none") -> Server:
+    """Start roundup-server for ``home`` on 127.0.0.1:``port``; wait until it answers.
+    ``mode``: its multiprocess mode (none: one request at a time; fork; thread)."""
     args = [sys.executable, "-m", "roundup.scripts.roundup_server", "-p", str(port), "-n", "127.0.0.1"]
     if hasattr(os, "getuid") and os.getuid() == 0:
         args += ["-u", "0"]  # as root it must be told whom to run as: stay who we are
-    args += ["-t", "none", f"{TRACKER}={home}"]
+    args += ["-t", mode, f"{TRACKER}={home}"]
     out = open(log or home / "server.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     out.close()

@@ -59,6 +59,7 @@ DEFAULT_FIELDS = {
 OPTIONS = {"classes", "fields", "title", "safe_for_testing", "timeout", "max_wait", "retries", "page_size"}
 DESIGNATOR = re.compile(r"^([a-z][a-z0-9_]*?)([1-9][0-9]{0,12})$")
 MESSAGE_ID = re.compile(r"^<workerctl\.([0-9a-z]+)\.([0-9a-f]*)@workerctl>$")
+URL_HINT = "set url: to the tracker's web address, e.g. https://host/tracker/ (its config.ini 'web')"
 FOOTER = "\n\n-- \nworkerctl run {run_id} ({author})"
 
 
@@ -75,6 +76,19 @@ def parse_message_id(value: object) -> tuple[str | None, str | None]:
         return match.group(1), bytes.fromhex(match.group(2)).decode()
     except ValueError:
         return match.group(1), None
+
+
+def _payload(answer: Any, where: str, url: str) -> dict[str, Any]:
+    """The ``data`` of a Roundup REST answer; anything else means the url is not a
+    Roundup tracker's (a web page, another server): say so instead of guessing."""
+    body = answer.data
+    if isinstance(body, dict) and isinstance(body.get("data"), dict | list):
+        return body["data"] if isinstance(body["data"], dict) else {"collection": body["data"]}
+    raise RecordSourceError(
+        "source_unavailable",
+        f"{where}: {url} did not answer as a Roundup REST API (status {answer.status})",
+        hint=URL_HINT,
+    )
 
 
 def _iso(value: str) -> str:
@@ -184,7 +198,7 @@ class RoundupSource(RecordSource):
             answer = self.session.get("data/")
         except RecordSourceError as exc:
             return f"{exc.message} — {exc.hint}" if exc.hint else exc.message
-        missing = [c for c in self.classes if c not in (answer.data or {}).get("data", {})]
+        missing = [c for c in self.classes if c not in _payload(answer, self.name, self.url)]
         if missing:
             return f"the tracker has no class {', '.join(missing)} — fix classes: in workerctl.yaml"
         if self.user is None:
@@ -206,10 +220,17 @@ class RoundupSource(RecordSource):
         try:
             answer = self.session.get(f"data/{cls}/{number}", self._params())
         except RecordSourceError as exc:
-            if exc.status == 404:
+            if exc.status == 404 and "no such" in exc.message:  # Roundup's own "no such issue 9"
                 return None
+            if exc.status == 404:
+                raise RecordSourceError(
+                    "source_unavailable",
+                    f"{self.name}: {self.url} has no Roundup REST API (404 for {record_id})",
+                    hint=URL_HINT,
+                    status=404,
+                ) from None
             raise
-        data = (answer.data or {}).get("data") or {}
+        data = _payload(answer, self.name, self.url)
         record = self._record(cls, number, data.get("attributes") or {})
         with self._lock:
             self._seen[record_id] = (answer.etag or data.get("@etag"), dict(record.fields))
@@ -229,7 +250,7 @@ class RoundupSource(RecordSource):
             while True:
                 params = {**self._params(), "@page_size": self.page_size, "@page_index": page}
                 params.update({self.fields.get(k, k): v for k, v in filters.items()})
-                data = (self.session.get(f"data/{cls}", params).data or {}).get("data") or {}
+                data = _payload(self.session.get(f"data/{cls}", params), self.name, self.url)
                 items = data.get("collection") or []
                 out.extend(self._record(cls, str(item["id"]), item) for item in items)
                 if len(items) < self.page_size:
@@ -359,7 +380,7 @@ class RoundupSource(RecordSource):
 
     def _find_messages(self, mid: str) -> builtins.list[dict[str, Any]]:
         params = {"messageid": mid, "@fields": "author,date,content,messageid", "@verbose": 3}
-        return (self.session.get("data/msg", params).data or {}).get("data", {}).get("collection") or []
+        return _payload(self.session.get("data/msg", params), self.name, self.url).get("collection") or []
 
     def _comment(self, record_id: str, msg: dict[str, Any]) -> Comment:
         run_id, key = parse_message_id(msg.get("messageid"))
