@@ -247,7 +247,7 @@ def test_offline_is_retried_then_one_error_naming_the_fix():
     with pytest.raises(RecordSourceError) as down:
         session.request("POST", "x", body={})  # refused: nothing was sent, so retrying is safe
     assert down.value.kind == SOURCE_UNAVAILABLE and "cannot connect" in down.value.message
-    assert "check that the server runs" in (down.value.hint or "") and len(waits) == 2
+    assert "check that the server at" in (down.value.hint or "") and len(waits) == 2
 
 
 def test_write_once_writes_again_only_when_the_server_shows_it_was_not_written():
@@ -274,6 +274,9 @@ def test_credentials_from_netrc_and_never_in_a_url(tmp_path, monkeypatch):
     assert creds is not None and creds.user == "alice" and "pw-1" not in repr(creds)
     assert credentials_for("https://other.example/", "WORKERCTL_NONE", {"NETRC": str(netrc)}) is None
     assert check_url("http://h:1/t", "where") == "http://h:1/t/"
+    for bad in ("http://[::1", "http://h:port/", "ftp://h/", "http:///path", ""):
+        with pytest.raises(ConfigError):
+            check_url(bad, "workerctl.yaml")
 
 
 @settings(max_examples=40, deadline=None)

@@ -56,7 +56,7 @@ def test_records_sources_says_which_answer(ws, tracker, roundup_env, tmp_path):
     assert (
         bugs["answers"] is False
         and "cannot connect" in bugs["status"]
-        and "check that the server runs" in bugs["status"]
+        and "check that the server at" in bugs["status"]
     )
 
 
@@ -262,12 +262,12 @@ def test_offline_fails_the_run_with_a_kind_troubleshooting_explains(ws, tracker,
     assert done.returncode == 1, done.stderr
     run = json.loads(done.stdout)
     assert run["error"]["kind"] == "source_unavailable"
-    assert run["error"]["detail"].startswith("fix: check that the server runs")
+    assert run["error"]["detail"].startswith("fix: check that the server at")
     walk = workerctl("-w", str(ws), "run", "troubleshoot", "--id", run["id"], "--json", env=roundup_env)
     assert walk.returncode == 0, walk.stderr
     causes = {c["key"]: c for c in json.loads(walk.stdout)["causes"]}
     assert causes["connected data"]["verdict"] == "fail"
-    assert "check that the server runs" in causes["connected data"]["action"]
+    assert "check that the server at" in causes["connected data"]["action"]
     assert causes["permissions"]["verdict"] == "pass"
 
 

@@ -130,7 +130,11 @@ def check_url(url: object, where: str) -> str:
         raise ConfigError(
             f"{where}: url: missing; give the server's address, e.g. http://127.0.0.1:8917/tracker/"
         )
-    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ConfigError(f"{where}: url: not a valid address; give e.g. https://host/tracker/") from None
     if parts.username is not None or parts.password is not None:
         raise ConfigError(
             f"{where}: url: holds a user name or password; remove it from the URL",
@@ -276,8 +280,8 @@ class HttpSession:
                 elif attempt > self.retries:
                     raise RecordSourceError(
                         SOURCE_UNAVAILABLE,
-                        f"{where}: {retry.reason} (tried {attempt} times)",
-                        hint=f"check that the server runs and that {self.base_url} is its address; rerun",
+                        f"{where}: {retry.reason} (tried {attempt} time{'s' if attempt > 1 else ''})",
+                        hint=f"check that the server at {_server_of(url)} runs and the url is right; rerun",
                         status=retry.status,
                     ) from None
                 else:
@@ -410,6 +414,11 @@ def _number(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _server_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _path_of(url: str) -> str:

@@ -196,7 +196,10 @@ class RoundupSource(RecordSource):
     def check(self) -> str | None:
         try:
             answer = self.session.get("data/")
+            _payload(answer, self.name, self.url)
         except RecordSourceError as exc:
+            if exc.status == 404:
+                return f"{self.url} has no Roundup REST API (404) — {URL_HINT}"
             return f"{exc.message} — {exc.hint}" if exc.hint else exc.message
         missing = [c for c in self.classes if c not in _payload(answer, self.name, self.url)]
         if missing:
@@ -250,7 +253,16 @@ class RoundupSource(RecordSource):
             while True:
                 params = {**self._params(), "@page_size": self.page_size, "@page_index": page}
                 params.update({self.fields.get(k, k): v for k, v in filters.items()})
-                data = _payload(self.session.get(f"data/{cls}", params), self.name, self.url)
+                try:
+                    data = _payload(self.session.get(f"data/{cls}", params), self.name, self.url)
+                except RecordSourceError as exc:
+                    if exc.status != 404:
+                        raise
+                    raise RecordSourceError(
+                        "source_unavailable",
+                        f"{self.name}: {self.url} has no Roundup REST API for class {cls} (404)",
+                        hint=URL_HINT + "; and classes: the tracker's class names",
+                    ) from None
                 items = data.get("collection") or []
                 out.extend(self._record(cls, str(item["id"]), item) for item in items)
                 if len(items) < self.page_size:
