@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workerctl.api import (
@@ -297,3 +297,25 @@ def test_a_url_with_credentials_is_refused_without_echoing_them(user, password):
 def test_describe_changes_says_what_differs():
     said = describe_changes({"state": "open", "labels": []}, {"state": "closed", "labels": ["bug"]})
     assert said == 'labels: [] → ["bug"]; state: open → closed'
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(faults=st.lists(st.sampled_from(["503", "429", "drop"]), max_size=6), text=st.text(max_size=40))
+def test_any_sequence_of_faults_leaves_one_comment_per_key(server, creds, faults, text):
+    """Generated fault sequences on the requests of one keyed write (a 5xx, a 429, an
+    answer lost after the write): the write ends with exactly one comment under its key,
+    or fails with an error of a known kind and never two comments."""
+    source = _source(server)
+    source.session.sleep = lambda seconds: None  # waits are recorded, not slept
+    key = f"k{len(server.requests)}:{text}"
+    server.faults = list(faults)
+    try:
+        comment, _ = source.add_comment("gh-7", text or "x", author="w", run_id="r1", key=key)
+    except RecordSourceError as failed:
+        assert failed.kind == SOURCE_UNAVAILABLE
+    else:
+        assert comment.key == key
+    server.faults = []
+    assert len([c for c in source.comments("gh-7") if c.key == key]) <= 1
+    source.add_comment("gh-7", text or "x", author="w", run_id="r1", key=key)  # a retry of the run
+    assert len([c for c in source.comments("gh-7") if c.key == key]) == 1

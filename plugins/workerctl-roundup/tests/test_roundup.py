@@ -269,6 +269,28 @@ def test_offline_fails_the_run_with_a_kind_troubleshooting_explains(ws, tracker,
     assert causes["connected data"]["verdict"] == "fail"
     assert "check that the server at" in causes["connected data"]["action"]
     assert causes["permissions"]["verdict"] == "pass"
+    assert "Traceback" not in walk.stderr + done.stderr
+
+
+def test_a_write_that_never_started_leaves_nothing_to_settle(ws, tracker, roundup_env, fault_proxy):
+    """The tracker stops answering just as the run looks for its message: the run fails
+    with source_unavailable, and since nothing was sent to write, the ledger holds no
+    unknown write and the next run is not blocked."""
+    issue = tracker.new_issue("Looked for, never written")
+    proxy = fault_proxy(lambda req: req.startswith(b"GET ") and b"messageid=" in req, times=10)
+    configure(ws, f"http://127.0.0.1:{proxy.port}/tracker/", retries=1)
+    write_worker(ws, "poster", REVIEW)
+    done = workerctl("-w", str(ws), "run", "start", "poster", "--task", issue, "--json", env=roundup_env)
+    assert done.returncode == 1, done.stderr
+    run = json.loads(done.stdout)
+    assert run["error"]["kind"] == "source_unavailable" and run["side_effects"] == []
+    assert proxy.dropped
+    configure(ws, tracker.url)
+    unknown = workerctl("-w", str(ws), "ledger", "list", "--state", "unknown", "--json", env=roundup_env)
+    assert json.loads(unknown.stdout or "[]") == []
+    again = workerctl("-w", str(ws), "run", "start", "poster", "--task", issue, env=roundup_env)
+    assert again.returncode == 0, again.stderr
+    assert len(tracker.messages(issue)) == 1
 
 
 def test_a_rate_limited_tracker_is_waited_for_not_failed(make_tracker_with, roundup_env, tmp_path):

@@ -28,7 +28,7 @@ from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError, NotFoundError, UsageError
 from workerctl.records.book import open_records
-from workerctl.records.http import RecordSourceError, ResponseLost
+from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
@@ -641,9 +641,9 @@ class Engine:
         try:
             yield
         except RecordSourceError as refused:
-            if refused.status is not None and not isinstance(refused, ResponseLost):
-                # the server answered with a refusal (403, 412, 429 …): nothing was
-                # written, so the write is no unknown for a person to settle
+            if refused.nothing_written:
+                # the server refused (403, 412, 429 …) or nothing was sent yet: the
+                # write certainly did not happen, so it is no unknown for a person to settle
                 del effects[start - 1 :]
                 self.history.save(run, executing=True)
             raise

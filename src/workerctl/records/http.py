@@ -65,6 +65,10 @@ class RecordSourceError(WorkerctlError):
         self.kind = kind
         self.status = status
         self.exit_code = _EXIT_BY_KIND.get(kind, EXIT_RUN_FAILED)
+        # True when the write this error ended certainly did not happen: the server
+        # answered with a refusal, or it failed before anything was sent (write_once's
+        # first look). The engine then leaves no unknown write for a person to settle.
+        self.nothing_written = status is not None
 
 
 class ResponseLost(RecordSourceError):
@@ -73,6 +77,7 @@ class ResponseLost(RecordSourceError):
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(SOURCE_UNAVAILABLE, message, hint=hint)
+        self.nothing_written = False
 
 
 class RecordChanged(RecordSourceError):
@@ -450,7 +455,11 @@ def write_once(
     and committed after, so a process that dies inside stays ``unknown`` until
     settled.
     """
-    found = lookup()
+    try:
+        found = lookup()
+    except RecordSourceError as exc:
+        exc.nothing_written = True  # nothing was sent to write yet
+        raise
     if found is not None:
         return found, False
     lost: ResponseLost | None = None
