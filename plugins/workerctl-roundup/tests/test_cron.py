@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from roundup_server import configure, workerctl
+
+pytestmark = pytest.mark.slow  # a real roundup-server and workerctl processes
 
 SCRIPT = Path(__file__).resolve().parents[3] / "examples" / "cron" / "roundup-stale-review.sh"
 

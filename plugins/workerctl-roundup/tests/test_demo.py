@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a real roundup-server and workerctl processes
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

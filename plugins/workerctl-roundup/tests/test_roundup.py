@@ -134,6 +134,8 @@ def test_a_record_changed_between_read_and_write_is_refused_saying_what_changed(
 
 MEANWHILE = """
 import json, os, sys, base64, urllib.request
+
+pytestmark = pytest.mark.slow  # a real roundup-server and workerctl processes
 request = json.load(sys.stdin)
 url, issue, password = sys.argv[1], sys.argv[2], os.environ["WORKERCTL_ROUNDUP_PASSWORD"]
 def rest(method, path, body=None, etag=None):
