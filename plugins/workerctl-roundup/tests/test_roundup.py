@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from roundup_server import PASSWORD, configure, workerctl, write_worker
 from workerctl_roundup.source import message_id, parse_message_id
 
+pytestmark = pytest.mark.slow  # a real roundup-server and workerctl processes
+
 REVIEW = [{"output": "State: waiting on a reply. Next step: ask the reporter. Owner: admin"}]
 
 
@@ -134,8 +136,6 @@ def test_a_record_changed_between_read_and_write_is_refused_saying_what_changed(
 
 MEANWHILE = """
 import json, os, sys, base64, urllib.request
-
-pytestmark = pytest.mark.slow  # a real roundup-server and workerctl processes
 request = json.load(sys.stdin)
 url, issue, password = sys.argv[1], sys.argv[2], os.environ["WORKERCTL_ROUNDUP_PASSWORD"]
 def rest(method, path, body=None, etag=None):
