@@ -7,6 +7,9 @@ import click
 from workerctl.cli.common import app, emit, output_options
 from workerctl.cli.shape import ShapedGroup
 
+#: the fields of the JSON these listings print (besides those of ``Tool.schema``)
+JSON_FIELDS = ("name", "version", "builtin", "hooks", "commands", "error", "plugin", "tools", "needs_review")
+
 
 @click.group(cls=ShapedGroup)
 def plugins():
