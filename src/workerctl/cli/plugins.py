@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workerctl.cli.common import app, emit, output_options
@@ -28,7 +30,7 @@ def plugins_list(ctx, fmt):
     commands: dict[str, list[str]] = {}
     for name, (plugin, _command) in plugin_commands(registry).items():
         commands.setdefault(plugin, []).append(name)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "name": p.name,
             "version": p.version,
