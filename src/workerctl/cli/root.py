@@ -22,6 +22,23 @@ PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows the
 
 
 class LazyGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Every argument, the command's included, must be text: bytes that are not
+        UTF-8 (Python hands them over as lone surrogates) would be stored in a run or
+        a file name and fail there with a traceback. Refused here, once, naming them."""
+        for position, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                try:
+                    raw = arg.encode("utf-8", "surrogateescape")  # the bytes as given
+                except UnicodeEncodeError:
+                    raw = arg.encode("utf-8", "backslashreplace")
+                raise click.UsageError(
+                    f"argument {position} is not UTF-8 text: {raw!r}; workerctl takes text in UTF-8"
+                ) from None
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx):
         return sorted(COMMANDS)
 
