@@ -30,7 +30,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 # text settings (no default): review_model, the llm model id a model-judged review
 # check asks (the workerctl-llm plugin's ``model_judged``)
 TEXT_SETTINGS = ("review_model",)
-KNOWN_SETTINGS = {"name", "description", *TEXT_SETTINGS, *DEFAULT_SETTINGS}
+KNOWN_SETTINGS = {"name", "description", "record_sources", *TEXT_SETTINGS, *DEFAULT_SETTINGS}
 
 
 @dataclass(frozen=True)
