@@ -111,7 +111,8 @@ CARD_FACT_FIELDS: dict[str, str] = {
         "asked_by_instructions, source, quote, possible_injection}`; `possible_injection` is "
         "true when the worker's instructions do not ask for the tool, and `source`/`quote` "
         "give the record text (or earlier tool result) that holds the request"
-    ),    "failed_checks": "as in `runs list`",
+    ),
+    "failed_checks": "as in `runs list`",
 }
 
 
