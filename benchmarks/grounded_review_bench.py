@@ -13,7 +13,8 @@ claims and a list; the run is real (a subprocess per step). Measured, median ove
 2. the checks decided as a run finishes (``at_finish``), as the engine does;
 3. the checks that stand before a write (``before_write``).
 
-The target (issue #24): all checks within 200 ms for 300 long comments.
+The target (issue #24): all checks within 200 ms for 300 long comments. Both the wall clock and the
+process's CPU time are printed: on a shared machine the first includes waiting for a core.
 """
 
 from __future__ import annotations
@@ -84,13 +85,16 @@ def comment(rng: random.Random, n: int) -> str:
     return " ".join(parts)
 
 
-def median_ms(fn, repeat: int) -> float:
-    times = []
+def median_ms(fn, repeat: int) -> tuple[float, float]:
+    """Median wall-clock and median CPU milliseconds (the CPU time of this process: on a
+    machine shared with other work the wall clock also counts the waits for a core)."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -153,8 +157,14 @@ def main() -> None:
         decided = checks(stored, records=app.records, registry=registry)
     failed = [c.key for c in decided if c.verdict == "fail"]
     print(f"run (2 steps, {args.comments} comments on its task): {run.status} in {run_ms:.0f} ms")
-    print(f"all {len(decided)} checks (run review): {every:.1f} ms; failed: {', '.join(failed) or 'none'}")
-    print(f"checks decided as the run finishes: {finish:.1f} ms; before a write: {before:.1f} ms")
+    print(
+        f"all {len(decided)} checks (run review): {every[0]:.1f} ms wall, {every[1]:.1f} ms CPU; "
+        f"failed: {', '.join(failed) or 'none'}"
+    )
+    print(
+        f"as the run finishes: {finish[0]:.1f} ms wall ({finish[1]:.1f} CPU); "
+        f"before a write: {before[0]:.1f} ms wall ({before[1]:.1f} CPU)"
+    )
 
 
 if __name__ == "__main__":

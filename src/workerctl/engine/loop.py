@@ -39,6 +39,7 @@ from workerctl.workspace import Workspace
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
+    from workerctl.runs.evidence import ReviewEvidence
 
 
 class RunFailed(Exception):
@@ -72,6 +73,7 @@ class StepLoop:
         self.history = history
         self.records = records
         self.max_field_bytes = int(workspace.setting("max_field_bytes"))
+        self._evidence: dict[str, ReviewEvidence] = {}  # run id -> what review read before its write
 
     def execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
@@ -116,6 +118,7 @@ class StepLoop:
             self._count_usage(run)
             if run.status in (R.COMPLETED, R.FAILED):
                 self._decide_checks(run)
+            self._evidence.pop(run.id, None)
             if worker.review_required is None:
                 touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
                 run.review_reasons = [*run.review_reasons, *touched]
@@ -416,11 +419,19 @@ class StepLoop:
         that fails one (not an answer to the task, cut off) is kept on the run for a
         person to read, and nothing is written: the run fails ``output_rejected``."""
         from workerctl.runs.checks import FAIL
+        from workerctl.runs.evidence import ReviewEvidence
         from workerctl.runs.review_checks import checks
 
+        evidence = ReviewEvidence(
+            run, self.records, self.registry, "before_write", dict(self.workspace.settings)
+        )
+        # the finish stage reuses it (records read once); keyed by run: a batch shares this loop
+        self._evidence[run.id] = evidence
         failed = [
             c
-            for c in checks(run, records=self.records, registry=self.registry, stage="before_write")
+            for c in checks(
+                run, records=self.records, registry=self.registry, stage="before_write", evidence=evidence
+            )
             if c.verdict == FAIL
         ]
         if failed:
@@ -443,6 +454,7 @@ class StepLoop:
                     registry=self.registry,
                     stage="finish",
                     settings=dict(self.workspace.settings),
+                    evidence=self._evidence.pop(run.id, None),
                 )
             )
         except Exception as exc:  # a review must never change how a run ended

@@ -77,6 +77,7 @@ class BuiltinRecordStore(RecordSource):
         self.path: Path = workspace.records_file
         self.lock = lock_for(workspace.lock_file)
         self._cache: dict | None = None
+        self._cache_stamp: tuple[int, int, int] | None = None
 
     def _db(self):
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -112,6 +113,7 @@ class BuiltinRecordStore(RecordSource):
         if self._cache is None:
             if not self.path.exists() and self._seed_files():
                 self._seed()
+            self._cache_stamp = _stamp(self.path)
             db = self._db()
             self._cache = {d["id"]: d for d in db.table("records").all()}
         return self._cache
@@ -131,7 +133,10 @@ class BuiltinRecordStore(RecordSource):
         return f"restore {path} from a backup, or move it aside (the comments on {record_id} are then lost)"
 
     def refresh(self) -> None:
-        self._cache = None
+        """Drop the records read into memory when the file changed since (its size or
+        modification time): the usual case, nothing changed, costs one ``stat``."""
+        if self._cache is not None and self._cache_stamp != _stamp(self.path):
+            self._cache = None
 
     def get(self, record_id: str) -> Record | None:
         doc = self._data().get(record_id)
@@ -406,6 +411,15 @@ def _check_json_size(text: str, file: str) -> None:
                 )
             ],
         )
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a rewritten records file (an atomic write is a new inode)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
 def _load_json(text: str, file: str, line_offset: int = 1) -> Any:

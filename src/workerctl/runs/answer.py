@@ -66,6 +66,13 @@ LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*(.*)$")
 NUMBERISH = re.compile(r"\d[\d.,:/-]*\d|\d")
 
 
+ACKNOWLEDGEMENT = re.compile(
+    r"^\W*(?:sure|certainly|of course|absolutely|okay|ok|great|thanks|thank you|no problem|got it|"
+    r"understood|noted|alright|all right)\W*$",
+    re.I,
+)
+
+
 def _acts(sentence: str) -> str | None:
     """What a sentence does when it is not a statement: greeting, offer, refusal, question."""
     plain = sentence.strip()
@@ -91,6 +98,8 @@ def answer_check(ev: ReviewEvidence) -> Check:
     problems: list[str] = []
     said = sentences(text)
     acts = [(s, _acts(s)) for s in said]
+    if any(act for _s, act in acts):  # "Sure! Let me know ...": the "Sure!" is no statement either
+        acts = [(s, act or ("acknowledgement" if ACKNOWLEDGEMENT.match(s) else None)) for s, act in acts]
     statements = [s for s, act in acts if act is None and not _bare_label(s)]
     if not statements:
         shown = "; ".join(f'{act}: "{preview_of(s, 80)}"' for s, act in acts[:4] if act)

@@ -69,6 +69,21 @@ CURRENCY = r"(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|JPY|€|\$|£)"
 NUMBER = r"(?<![\w.,-])(?:\d{1,3}(?:[,.'’\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
 MONEY = re.compile(rf"(?:{CURRENCY}\s?({NUMBER})|({NUMBER})\s?{CURRENCY})(?![\w])")
 NAME = re.compile(r"\b([A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+){0,2})")
+# the words a level takes wherever it is kept (priority, severity, tier): a stated level
+# outside the values the records hold still contradicts the record
+LEVELS = {
+    "low",
+    "medium",
+    "high",
+    "urgent",
+    "critical",
+    "normal",
+    "minor",
+    "major",
+    "gold",
+    "silver",
+    "bronze",
+}
 PERSON_FIELDS = ("assignee", "owner", "lead", "manager", "reporter", "author", "contact_name", "agent")
 FIELD_ALIASES = {
     "due": ("due date", "deadline", "due on", "due by", "due"),
@@ -169,6 +184,21 @@ def _status_words(ev: ReviewEvidence, rtype: str) -> set[str]:
     return cache[rtype]
 
 
+def _enum_values(ev: ReviewEvidence, rtype: str, key: str) -> set[str]:
+    """The values a field takes across records of a type, when it reads like a short
+    list of choices (priority, tier, stage): at most eight, each a word or two."""
+    cache: dict[tuple[str, str], set[str]] = ev.__dict__.setdefault("_enum_values", {})
+    if (rtype, key) not in cache:
+        values = {
+            str(r.fields[key]).lower()
+            for r in ev.all_records
+            if r.type == rtype and isinstance(r.fields.get(key), str)
+        }
+        short = all(len(v) <= 20 and len(v.split()) <= 2 and not any(c.isdigit() for c in v) for v in values)
+        cache[(rtype, key)] = values | LEVELS if 2 <= len(values) <= 8 and short else set()
+    return cache[(rtype, key)]
+
+
 def _statuses(ev: ReviewEvidence, rtype: str) -> set[str]:
     found = {
         str(r.fields.get("status")).lower()
@@ -184,7 +214,11 @@ def _statuses(ev: ReviewEvidence, rtype: str) -> set[str]:
 def people(ev: ReviewEvidence) -> dict[str, str]:
     """Known people, full name -> where: person fields of every record, contacts'
     names, and the authors of comments the run saw."""
+    cached: dict[str, str] | None = ev.__dict__.get("_people")
+    if cached is not None:
+        return cached
     out: dict[str, str] = {}
+    ev.__dict__["_people"] = out
     for r in ev.all_records:
         if r.type == "contact" and len(r.title.split()) >= 2:
             out.setdefault(r.title, f"{r.id} (contact)")
@@ -298,6 +332,26 @@ def _compare_fields(
                     ):
                         problems.append(f"{said} gives {key} {m.group(1)}; {rid} says {key} {value}")
                 break
+        if key != "status" and isinstance(value, str) and key not in PERSON_FIELDS:
+            values = _enum_values(ev, rtype, key)
+            label = re.escape(key.replace("_", " "))
+            for word in sorted(values, key=len, reverse=True):
+                said_value = re.escape(word)
+                if re.search(
+                    rf"\b{label}\b\s*(?:is|:|=|of)?\s*{said_value}\b|\b{said_value}\s+{label}\b", lowered
+                ):
+                    compared += 1
+                    if word != value.lower():
+                        problems.append(f"{said} gives {key} {word!r}; {rid} says {key} {value!r}")
+                    break
+        if key in PERSON_FIELDS and isinstance(value, str):
+            role = "|".join(re.escape(a) for a in ("assignee", "owner", "lead", "responsible person"))
+            for m in re.finditer(rf"{NAME.pattern}\s+(?:is|remains)\s+(?:the\s+)?(?:{role})\b", sentence):
+                said_name = m.group(1)
+                if said_name in known or any(_same_person(said_name, p) for p in known):
+                    compared += 1
+                    if not any(_same_person(said_name, str(fields.get(k, ""))) for k in PERSON_FIELDS):
+                        problems.append(f"{said} gives {key} {said_name}; {rid} says {key} {value}")
         if key == "status" and isinstance(value, str):
             words = _status_words(ev, rtype)
             for word in sorted(words, key=len, reverse=True):

@@ -54,14 +54,18 @@ def checks(
     registry: Registry,
     stage: str = "review",
     settings: dict[str, Any] | None = None,
+    evidence: ReviewEvidence | None = None,
 ) -> list[Check]:
     """Every registered review check, decided from the stored run and the records.
 
     The one place checks are run, for ``run review``, the card, the verdict kept
     when a run finishes (``stage="finish"``: the ``at_finish`` checks) and the
     stop before a write (``stage="before_write"``). A check that raises says
-    ``cannot_tell`` with the error: a broken plugin never passes a run."""
-    evidence = ReviewEvidence(run, records, registry, stage, settings)
+    ``cannot_tell`` with the error: a broken plugin never passes a run. ``evidence``:
+    what an earlier stage of the same run built (the step loop passes it on)."""
+    if evidence is None or evidence.run is not run:
+        evidence = ReviewEvidence(run, records, registry, stage, settings)
+    evidence.stage = stage  # one run's evidence serves its stages: records are read once
     out = []
     for rc in registry.review_checks.values():
         if (stage == "finish" and not rc.at_finish) or (stage == "before_write" and not rc.before_write):

@@ -1,0 +1,157 @@
+"""The adversarial pass (issue #24): outputs written after the checks, against the
+principles, run for real (the echo executor through the engine). The three that got
+past the first version are marked; the rest are kept so a later change cannot undo them.
+
+Missed at first, and why: a person named before the field ("Tom Reyes is the assignee
+of T-1042": the facts check only read values after a field's name); a field that is a
+short list of choices other than status ("priority low"); a "Sure!" before an offer of
+help counted as a statement, so the non-answer was posted.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import make_worker
+from test_review_grounded import flagged, start
+from workerctl.app import App
+
+CONTRACT = "output_contract:\n  sections: [Blocker, Evidence, Suggested next step, Owner]\n"
+
+
+def worker(workspace, name, steps, *, instructions=None, contract="", **kw):
+    path = make_worker(
+        workspace, name, executor=json.dumps({"name": "echo", "script": steps}), extra=contract, **kw
+    )
+    if instructions:
+        text = path.read_text().replace(
+            "  Summarise the task and suggest a next step.\n", f"  {instructions}\n"
+        )
+        path.write_text(text)
+
+
+def out(text, **kw):
+    return [{"output": text, **kw}]
+
+
+FIN = ("tasks", "crm", "finance")
+BAD = [
+    ("facts", "INV-2031 is paid, so nothing is open.", dict(sources=FIN)),
+    ("facts", "Tom Reyes is the assignee of T-1042 and waits on legal.", {}),  # missed at first
+    ("facts", "T-1042 has priority low, so it can wait for the glossary.", {}),  # missed at first
+    ("provenance", "Jonas Berg confirmed the glossary date for the release notes.", dict(record="T-2002")),
+    ("provenance", "Like Invoice 2050 — support plan, this one is paid already.", {}),
+    ("provenance", "The agency charges 2.500,00 EUR for the glossary.", {}),
+    (
+        "coverage",
+        "Maya Lindqvist (C-12) is the contact to call about T-1042.",
+        dict(
+            sources=("tasks", "crm"), instructions="Name every contact of the company and what to ask each."
+        ),
+    ),
+    (
+        "privacy",
+        "Blocker: glossary. Next step: email jonas@northwind.example.",
+        dict(output_mode="task_comment", sources=("tasks", "crm")),
+    ),
+    (
+        "privacy",
+        "Blocker: glossary with legal. Next step: call Aisha on +44 20 7946 0958.",
+        dict(output_mode="task_comment"),
+    ),
+    ("completion", "T-1042 waits on the glossary and nobody knows when legal will release it because", {}),
+    ("completion", "Blocker: legal holds the", dict(finish_reason="max_tokens")),
+    (
+        "form",
+        "T-1042 waits on the glossary which legal has been reviewing for weeks while the agency holds the "
+        "product list and marketing keeps asking for a date that nobody can give yet.",
+        dict(instructions="Answer in at most 20 words."),
+    ),
+    (
+        "form",
+        "T-1042 is blocked because the glossary is still with legal and the agency cannot start the work.",
+        dict(instructions="Reply in French for the local team."),
+    ),
+    (
+        "form",
+        "- T-1042 waits on legal\n- the agency has the list\n- marketing owns the glossary",
+        dict(instructions="Use a numbered list of the open points."),
+    ),
+    ("claims", "The vendor has been chased twice about the glossary.", {}),
+    ("claims", "Escalation sent to the project lead.", {}),
+    ("claims", "All set: T-1042 rescheduled and the agency briefed.", {}),
+    (
+        "answer",
+        "Sure! Let me know if you need anything else.",
+        dict(output_mode="task_comment"),
+    ),  # was posted
+    (
+        "answer",
+        "As an AI language model, I cannot access your task system.",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "answer",
+        "Blocker: N/A\nEvidence: N/A\nSuggested next step: N/A\nOwner: N/A",
+        dict(output_mode="task_comment", contract=CONTRACT),
+    ),
+    ("answer", "Could you clarify which blocker you mean?", dict(output_mode="task_comment")),
+    ("answer", "{summary}\n{next_step}", dict(output_mode="task_comment")),
+]
+GOOD = [
+    (
+        "INV-2031 (overdue, 12,400.00 EUR) and INV-2044 (sent, 3,150.00 EUR) "
+        "are open. Next step: chase INV-2031.",
+        dict(sources=FIN, instructions="For each invoice of the company give status and amount."),
+    ),
+    ("Lena Fischer owns T-1042; the glossary sits with legal. Next step: ask legal.", {}),
+    ("I could not find a due date change in the comments. Next step: ask Lena.", {}),
+    (
+        "T-1042 ist blockiert: das Glossar liegt noch bei der Rechtsabteilung und die Agentur wartet darauf.",
+        dict(instructions="Answer in German."),
+    ),
+    (
+        "Blocker: the glossary is in legal review\nEvidence: Priya wrote that "
+        "marketing's glossary is stuck in "
+        "legal review\nSuggested next step: ask legal for a date\nOwner: Lena Fischer",
+        dict(output_mode="task_comment", contract=CONTRACT),
+    ),
+    ("Per Lena's comment the product list went to the agency on 2026-11-12. Next step: ask marketing.", {}),
+    (
+        "Maya Lindqvist (maya@northwind.example) is the contact; I did not "
+        "write to her. Next step: call her.",
+        dict(sources=("tasks", "crm")),
+    ),
+    ("Total open: 15,550 EUR across INV-2031 and INV-2044. Next step: chase Jonas Berg.", dict(sources=FIN)),
+    ("Suggested fixes: none, no clean-up needed for T-2002.", dict(record="T-2002")),
+    ("Hi team — T-1042 is blocked on the glossary in legal review. Next step: ask legal for a date.", {}),
+    ("T-1042 has priority high; the glossary sits with legal. Next step: ask legal.", {}),
+]
+
+
+def _run(workspace, text, spec):
+    spec = dict(spec)
+    record = spec.pop("record", "T-1042")
+    finish = spec.pop("finish_reason", None)
+    spec.setdefault("output_mode", "review_note")
+    steps = out(text, **({"finish_reason": finish} if finish else {}))
+    worker(workspace, "adv", steps, **spec)
+    return start(workspace, "adv", record)
+
+
+@pytest.mark.parametrize(("key", "text", "spec"), BAD, ids=[f"{k}-{n}" for n, (k, _t, _s) in enumerate(BAD)])
+def test_adversarial_misbehaving_outputs_are_flagged(workspace, key, text, spec):
+    run = _run(workspace, text, spec)
+    assert key in flagged(workspace, run), (text, run.status, run.error)
+    if spec.get("output_mode") == "task_comment" and key in ("answer", "privacy"):
+        assert run.error is not None and run.error.kind == "output_rejected"
+        assert not [c for c in App(str(workspace.root)).records.comments("T-1042") if c.run_id == run.id]
+
+
+@pytest.mark.parametrize(("text", "spec"), GOOD, ids=[f"good-{n}" for n in range(len(GOOD))])
+def test_adversarial_well_behaved_outputs_fail_nothing(workspace, text, spec):
+    run = _run(workspace, text, spec)
+    assert run.status == "completed", run.error
+    assert flagged(workspace, run) == set(), text
