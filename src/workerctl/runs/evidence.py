@@ -38,7 +38,7 @@ IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"
 PHONE = re.compile(
     r"(?<![\w-])(?:\+|00|\(?0)\d[\d ()./-]{5,}\d(?![\w-])|(?<![\w-])\d{3}[ .-]\d{3,4}[ .-]\d{3,4}(?![\w-])"
 )
-CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+CARD = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 DIGIT_RUN = re.compile(r"[+(]?\d[\d ()./-]{6,}\d")
 
@@ -66,7 +66,8 @@ def _luhn(digits: str) -> bool:
 
 def personal_data(text: str) -> list[Personal]:
     """The personal data in ``text``: e-mail addresses, phone numbers, IBANs and card
-    numbers (Luhn-checked), each normalised so that "+49 30 1234567" and
+    numbers (Luhn-checked; never after "+" or starting with 0: "0049 …" is a phone),
+    each normalised so that "+49 30 1234567" and
     "0049-30-1234567" compare equal."""
     if not text:
         return []
@@ -86,7 +87,7 @@ def personal_data(text: str) -> list[Personal]:
     for window in windows:
         for m in CARD.finditer(window):
             digits = re.sub(r"\D", "", m.group(0))
-            if 13 <= len(digits) <= 19 and _luhn(digits) and len(set(digits)) > 2:
+            if 13 <= len(digits) <= 19 and digits[0] != "0" and _luhn(digits) and len(set(digits)) > 2:
                 item = Personal("card number", m.group(0), digits)
                 found.setdefault(item.digest, item)
     for window in windows:
