@@ -214,7 +214,7 @@ def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_writ
             holding.set()
             deadline = time.monotonic() + 10
             while not ahead_seen and time.monotonic() < deadline:
-                ahead_seen.extend(record.parent.glob(f".{record.name}.*.next.tmp"))
+                ahead_seen.extend(mine.ahead_dir().glob(f".{record.name}.*.next.tmp"))
                 time.sleep(0.001)
             other.ledger.sync(theirs, None)
 

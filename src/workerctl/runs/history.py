@@ -193,6 +193,7 @@ class History:
         #: wrote them: not parsed again while unchanged (``storage.tables``)
         self.tables = KnownTables()
         self._paths: dict[tuple[str, ...], Path] = {}
+        self._ahead: tuple[int, Path] | None = None
         #: unfinished runs this process wrote last: id -> (shard, doc, side effects)
         self._written: dict[str, tuple[int, int, list[dict]]] = {}
         #: files staged (``write_shared``), and the notes and finished runs' markers
@@ -224,6 +225,41 @@ class History:
 
     def heartbeat_path(self, run_id: str) -> Path:
         return self._path("heartbeats", run_id)
+
+    def ahead_dir(self) -> Path:
+        """This process's folder of files written ahead of the lock (``_prepare``):
+        ``ahead/HOST.PID.START``. A maintenance command removes such a folder only
+        once the process it names is gone (``_sweep_ahead``), so a file written
+        ahead is never taken from under its writer; it is on the history's file
+        system, so putting it in place is a rename."""
+        pid = os.getpid()  # a forked child is another writer: another folder
+        if self._ahead is None or self._ahead[0] != pid:
+            owner = current_owner()
+            name = f"{_host_key(owner['host'])}.{pid}.{owner['proc_start']}"
+            self._ahead = (pid, self.root / "ahead" / name)
+        return self._ahead[1]
+
+    def _sweep_ahead(self) -> None:
+        """Remove the folders of files written ahead by processes that are gone (under
+        the lock; a live writer's folder is never touched, whatever it holds)."""
+        import shutil
+
+        from workerctl.runs.liveness import _pid_alive
+        from workerctl.storage.lock import hostname
+
+        base = self.root / "ahead"
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return
+        host = _host_key(hostname())
+        for name in names:
+            parts = name.rsplit(".", 2)
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue  # another host's, or not ours to judge
+            start = None if parts[2] == "None" else parts[2]
+            if not _pid_alive(int(parts[1]), start):
+                shutil.rmtree(base / name, ignore_errors=True)
 
     def _hint_reindex(self, path: Path) -> str:
         return f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index from the run files"
@@ -468,7 +504,9 @@ class History:
         try:
             data = run.to_stored()
             data["_shard"], data["_doc"] = shard, doc_id
-            ahead.body = prepare_text(self.body_path(run.id), encode_json(data), key=(shard, doc_id))
+            ahead.body = prepare_text(
+                self.body_path(run.id), encode_json(data), key=(shard, doc_id), folder=self.ahead_dir()
+            )
         except WorkerctlError:
             pass
         if run.side_effects or effects:
@@ -617,6 +655,11 @@ class History:
         if data is None:
             raise NotFoundError(f"no run with id {run_id!r}", hint="'workerctl runs list' shows the ids")
         return self._run_from(run_id, data)
+
+    def holds(self, run_id: str) -> bool:
+        """Whether the run's file exists (a creation a full disk stopped may have
+        written it)."""
+        return self.body_path(run_id).exists()
 
     def resolve(self, prefix: str) -> str:
         """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""
@@ -775,6 +818,7 @@ class History:
             return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": 0}
         with self.lock:
             self.finish_prune()
+            self._sweep_ahead()
             doomed: builtins.list[str] = []
             for shard in self.shards():
                 for doc in self._shard_docs(shard).values():
@@ -864,6 +908,7 @@ class History:
 
         with self.lock:
             self._settle_swap()
+            self._sweep_ahead()
             runs, moved = self._scan_bodies()
             runs.sort(key=lambda pair: pair[0].created)
             placed = self._assign_slots(runs)
@@ -918,8 +963,9 @@ class History:
 
     def _scan_bodies(self) -> tuple[builtins.list[tuple[Run, tuple[int, int] | None]], builtins.list[str]]:
         """Every readable run file with the slot it names; the others moved aside.
-        Temp files left by a killed writer are removed (no writer is mid-write while
-        the lock is held)."""
+        Temp files left by a killed writer are removed: under the lock no writer is
+        mid-write in these folders (files written ahead of the lock live in
+        ``ahead/``, whose folders go only with their process: ``_sweep_ahead``)."""
         base = self.root / "runs"
         found: builtins.list[tuple[Run, tuple[int, int] | None]] = []
         moved: builtins.list[str] = []
@@ -984,6 +1030,11 @@ class _Ahead:
         for prepared in (self.body, *self.ledger.values()):
             if prepared is not None:
                 prepared.discard()
+
+
+def _host_key(host: object) -> str:
+    """A host name as a file-name part (the folders of files written ahead)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(host))
 
 
 def _is_me(marker: dict | None) -> bool:

@@ -178,7 +178,9 @@ class Ledger:
                 docs = self._after(run, target, changes)
                 if docs is not None:
                     path = self.record_path(target)
-                    out[path] = self.history.tables.prepare(path, "effects", docs)
+                    out[path] = self.history.tables.prepare(
+                        path, "effects", docs, folder=self.history.ahead_dir()
+                    )
         except WorkerctlError:
             pass
         return out
