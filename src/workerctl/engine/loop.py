@@ -26,7 +26,7 @@ from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import ConfigError, HistoryError, NotFoundError, UsageError
+from workerctl.errors import ConfigError, HistoryError, NotFoundError, UsageError, WorkerctlError
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
@@ -169,7 +169,14 @@ class Engine:
         # is in place (then it cancels the run, recorded)
         held = _hold_sigint()
         try:
-            self._create_guarded(run, worker, options)
+            try:
+                self._create_guarded(run, worker, options)
+            except WorkerctlError:
+                # a creation stopped half-way (a full disk) may have stored the run:
+                # whoever hears of created runs hears of it (it is settled as crashed)
+                if on_created is not None and self.history.holds(run.id):
+                    on_created(run)
+                raise
             if on_created is not None:
                 on_created(run)
         except BaseException:
