@@ -311,3 +311,35 @@ def test_indexes_built_by_an_older_version_are_rebuilt_before_they_are_read(work
     write_table(root / "meta.json", "meta", {"1": {"version": 1}}, durable=False)
     fresh = History(workspace)  # a new process: nothing cached
     assert _index_counts(fresh, None, None, "worker") == want
+
+
+MODEL_STEP = """
+import json, sys
+json.load(sys.stdin)
+print(json.dumps({"text": "done", "usage": {"model": "fake-1", "input_tokens": 7, "output_tokens": 3}}))
+"""
+
+
+def test_stats_by_model_once_the_indexes_exist(workspace, wcli):
+    """#25 item 11: a run counted as running under "no model" at its start finishes
+    under the model its executor reported; the counts by model must move it there,
+    not leave "(no model) 1 running" and "fake-1 -1 running"."""
+    import sys
+
+    script = workspace.root / "model_step.py"
+    script.write_text(MODEL_STEP)
+    argv = json.dumps([sys.executable, str(script)])
+    make_worker(workspace, "modelled", output_mode="review_note", executor=f"{{name: command, argv: {argv}}}")
+    assert wcli("workers", "list").exit_code == 0  # the cross-run indexes now exist
+    assert (History(workspace).root / "indexes" / "meta.json").exists()
+    assert wcli("run", "start", "modelled").exit_code == 0
+    result = wcli("runs", "stats", "--by", "model", "--json")
+    figures = json.loads(result.output)
+    figures = figures.get("groups", figures) if isinstance(figures, dict) else figures
+    scanned = compute(History(workspace).iter_summaries(), by="model")
+    assert scanned["fake-1"]["counts"]["completed"] == 1
+    assert figures["fake-1"]["counts"] == scanned["fake-1"]["counts"]
+    assert "(no model)" not in figures or figures["(no model)"]["runs"] == scanned.get("(no model)", {}).get(
+        "runs", 0
+    )
+    assert all(n >= 0 for group in figures.values() for n in group["counts"].values())

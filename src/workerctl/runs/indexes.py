@@ -285,7 +285,10 @@ class Indexes:
             if summary["error_kind"]:
                 self._log("by-error", summary["error_kind"]).append([ref])
         self._count_worker([(summary, old)], stage=True)
-        self._count_hours_and_days([(summary, old, shard)], stage=True)
+        # the model is known once the run has used one: the old status is taken from
+        # the count of the model the stored run named (#25 item 11)
+        old_model = _stored_model(stored) if stored else summary.get("model")
+        self._count_hours_and_days([(summary, old, shard, old_model)], stage=True)
 
     def _count_worker(
         self, changes: Iterable[tuple[dict, str | None]], sign: int = 1, *, stage: bool = False
@@ -332,8 +335,14 @@ class Indexes:
         self._write(self.workers_path, "workers", docs, stage=stage)
 
     def _count_hours_and_days(
-        self, changes: Iterable[tuple[dict, str | None, int]], sign: int = 1, *, stage: bool = False
+        self,
+        changes: Iterable[tuple[dict, str | None, int, str | None]],
+        sign: int = 1,
+        *,
+        stage: bool = False,
     ) -> None:
+        """Count each change (summary, old status, shard, the model the old status was
+        counted under) into its hour and its day."""
         # each change counts in its hour (hours/DAY.json) and in its whole day
         # (days/MONTH.json): a count over whole days reads a few small month files,
         # not every day's hours
@@ -345,8 +354,12 @@ class Indexes:
             for name, items in grouped.items():
                 docs = self._counts(table, name)
                 where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
-                for summary, old, shard in items:
-                    _count(docs, where, summary["created"][:key], summary, old, shard, sign)
+                for summary, old, shard, old_model in items:
+                    period_key = summary["created"][:key]
+                    if old and old_model != summary.get("model"):
+                        _uncount(docs, where, period_key, summary["worker"], old_model, old)
+                        old = None
+                    _count(docs, where, period_key, summary, old, shard, sign)
                 self._write(self._counts_path(table, name), table, docs, stage=stage)
 
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
@@ -355,7 +368,7 @@ class Indexes:
         if not doomed or not (self.root / "meta.json").exists():
             return
         self._count_worker([(s, None) for s, _ in doomed], sign=-1)
-        self._count_hours_and_days([(s, None, shard) for s, shard in doomed], sign=-1)
+        self._count_hours_and_days([(s, None, shard, None) for s, shard in doomed], sign=-1)
         gone = {s["id"] for s, _ in doomed}
         docs = self._workers()
         for key, was in list(docs.items()):
@@ -422,7 +435,7 @@ class Indexes:
                 folder = self.root / kind / (key if kind == "by-record" else safe_name(key))
                 RefLog(folder, self._hint(folder)).append(refs)
             self._count_worker([(s, None) for s, _, _ in pairs])
-            self._count_hours_and_days([(s, None, shard) for s, shard, _ in pairs])
+            self._count_hours_and_days([(s, None, shard, None) for s, shard, _ in pairs])
             write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
             shutil.rmtree(self.root / "pending", ignore_errors=True)
         return kept
@@ -636,6 +649,28 @@ def _count(
         if summary.get("duration") is not None:
             bucket = _bucket(summary["duration"])
             doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
+
+
+def _uncount(
+    docs: dict[str, dict], where: dict[tuple, str], hour: str, worker: str, model: str | None, status: str
+) -> None:
+    """Take one run of ``status`` from the count of (hour, worker, model), where it was
+    counted before its model was known (or changed)."""
+    key = where.get((hour, worker, model))
+    if key is None:
+        return
+    was = docs[key]
+    counts = dict(was["counts"])
+    counts[status] = counts.get(status, 0) - 1
+    docs[key] = {**was, "counts": counts}
+
+
+def _stored_model(stored: dict) -> str | None:
+    """The model a stored run's summary names (the one that used the most tokens)."""
+    from workerctl.runs.usage import main_model
+
+    usage = stored.get("usage")
+    return main_model(usage) if isinstance(usage, dict) and usage.get("models") else None
 
 
 def _zero() -> dict:
