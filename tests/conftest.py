@@ -13,6 +13,9 @@ from workerctl.workspace import init_workspace
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch):
     monkeypatch.delenv("WORKERCTL_WORKSPACE", raising=False)
+    # pytest-xdist's workers set COLUMNS=80: tables would be cut narrower than in a
+    # serial run (120 columns when stdout is not a terminal)
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
 
 
