@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import errno
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -194,6 +195,12 @@ class History:
         self.tables = KnownTables()
         self._paths: dict[tuple[str, ...], Path] = {}
         self._ahead: tuple[int, Path] | None = None
+        #: set when a write failed for want of space or permission (``cannot_write``):
+        #: readers then answer from what is on disk without trying to write again
+        self.unwritable: StorageError | None = None
+        #: runs whose process is gone that this reader could not record as crashed
+        #: (run id -> marker): shown as crashed (``liveness.crashed_view``)
+        self.unsettled: dict[str, dict] = {}
         #: unfinished runs this process wrote last: id -> (shard, doc, side effects)
         self._written: dict[str, tuple[int, int, list[dict]]] = {}
         #: files staged (``write_shared``), and the notes and finished runs' markers
@@ -648,13 +655,33 @@ class History:
 
     # -- reading --
 
+    def cannot_write(self, exc: StorageError) -> None:
+        """Note that the history cannot be written now (a full disk, a read-only mount,
+        no permission): reads answer from disk, and nothing tries to repair."""
+        self.unwritable = exc
+
     def get(self, run_id: str) -> Run:
         from workerctl.names import STORED_ID
 
         data = self._read_body(STORED_ID.check(run_id))
         if data is None:
             raise NotFoundError(f"no run with id {run_id!r}", hint="'workerctl runs list' shows the ids")
-        return self._run_from(run_id, data)
+        run = self._run_from(run_id, data)
+        if run_id in self.unsettled:
+            from workerctl.runs.liveness import crashed_view
+
+            run = crashed_view(self, run, self.unsettled[run_id])
+        return run
+
+    def _as_seen(self, doc: dict) -> dict:
+        """A summary as a reader should see it: a run found dead but not recorded so
+        (``unsettled``) is summarised from its run file as the sweep would leave it."""
+        if doc["id"] in self.unsettled:
+            try:
+                return self.get(doc["id"]).summary()
+            except NotFoundError:
+                return doc
+        return doc
 
     def holds(self, run_id: str) -> bool:
         """Whether the run's file exists (a creation a full disk stopped may have
@@ -727,6 +754,8 @@ class History:
                     if doc["id"] in seen:
                         continue
                     seen.add(doc["id"])
+                    if self.unsettled:
+                        doc = self._as_seen(doc)
                     if flt is None or flt.match(doc):
                         yield dict(doc)
         finally:
@@ -829,9 +858,21 @@ class History:
                             kept_unfinished += 1
             removed = len(doomed)
             if doomed:
-                write_json(
-                    self.prune_journal, {"ids": doomed, "cutoff": cutoff, "forget_effects": forget_effects}
-                )
+                journal = {"ids": doomed, "cutoff": cutoff, "forget_effects": forget_effects}
+                try:
+                    write_json(self.prune_journal, journal)
+                except StorageError as exc:
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or forget_effects:
+                        raise
+                    # a full disk: the run files go first, and the cross-run indexes
+                    # (derived data, rebuilt from the shards by the next command that
+                    # can), to make room for the journal and the shard rewrites. A crash
+                    # in between leaves shard entries of runs whose files are gone: the
+                    # next prune or reindex drops them
+                    for run_id in doomed:
+                        remove_file(self.body_path(run_id))
+                    self.indexes.drop()
+                    write_json(self.prune_journal, journal)
                 forgotten = self.finish_prune()
         return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": forgotten}
 

@@ -222,13 +222,40 @@ class Indexes:
         except FileNotFoundError:
             return True
 
-    def ensure(self) -> None:
-        """Build the indexes (first use, or after a crash cut a write) from the shards."""
+    def ensure(self) -> bool:
+        """Whether the indexes can answer now: built (now, from the shards, on first
+        use or after a crash cut a write) and holding no run the reader found dead
+        but could not record as crashed. False when they cannot be built because
+        the history cannot be written (a full disk, a read-only mount): the
+        caller then answers from the shards (``History.unwritable``)."""
+        from workerctl.errors import StorageError
+
+        if self.history.unsettled:
+            return False  # the indexes count those runs as running; a scan shows them crashed
         if self.ready():
-            return
-        with self.history.lock:
-            if not self.ready():  # writers hold the lock: a pending file now is a crash's
-                self.rebuild()
+            return True
+        if self.history.unwritable is not None:
+            return False
+        try:
+            with self.history.lock:
+                if not self.ready():  # writers hold the lock: a pending file now is a crash's
+                    self.rebuild()
+        except StorageError as exc:
+            self.history.cannot_write(exc)
+            return False
+        return True
+
+    def drop(self) -> None:
+        """Remove the indexes (to free space on a full disk): ``meta.json`` first, so
+        that what is left of them is never trusted; the next command that can write
+        rebuilds them from the shards, and until then readers scan the shards."""
+        import shutil
+
+        from workerctl.storage.atomic import remove_file
+
+        remove_file(self.root / "meta.json")
+        self.history.tables.forget(self.root / "meta.json")
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def begin(self, run_id: str) -> None:
         """Say a write of ``run_id`` is under way (``end`` says it is done): a crash in
@@ -252,10 +279,15 @@ class Indexes:
                 return
             self.history.after_flush(note)
         try:
-            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
-        except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+            try:
+                os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+            except FileNotFoundError:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:  # a full disk, a read-only mount: one line, exit 4 (or read on)
+            from workerctl.errors import StorageError
+
+            raise StorageError(note, exc) from None
 
     def end(self, run_id: str) -> None:
         if run_id in self._kept:
@@ -444,9 +476,8 @@ class Indexes:
 
     def worker_stats(self) -> dict[str, dict]:
         """Worker name → last run, counts, success rate over its latest finished runs."""
-        self.ensure()
         out = {}
-        for doc in self._workers().values():
+        for doc in (self._workers() if self.ensure() else self._workers_scanned()).values():
             recent = doc["recent"]
             done = sum(1 for r in recent if r[2] == "completed")
             out[doc["name"]] = {
@@ -463,10 +494,11 @@ class Indexes:
 
     def list(self, flt: RunFilter, limit: int | None) -> list[dict]:
         """Summaries matching ``flt``, newest first, reading only the refs of the most
-        selective filter and the shards they name."""
-        self.ensure()
+        selective filter and the shards they name (or, when they cannot answer, from
+        a scan of the shards)."""
+        found = self._fetch(self._candidates(flt), flt) if self.ensure() else self.history.iter_summaries(flt)
         out = []
-        for summary in self._fetch(self._candidates(flt), flt):
+        for summary in found:
             out.append(summary)
             if limit and len(out) >= limit:
                 break
@@ -528,9 +560,17 @@ class Indexes:
         """Per worker (or day, or model): counts by status, tokens, cost and a duration
         histogram of the runs created in [since, until), from the daily counts, the
         hourly ones of a day a bound cuts, and for the hour each bound cuts the runs
-        themselves (read from the shards that hour spans)."""
-        self.ensure()
+        themselves (read from the shards that hour spans). When the indexes cannot
+        answer (``ensure``), every run is read from the shards."""
         per: dict[str, dict] = {}
+        if not self.ensure():
+            for summary in self.history.iter_summaries():
+                created = summary["created"]
+                if (since and created < since) or (until and created >= until):
+                    continue
+                if not workers or summary["worker"] in workers:
+                    _add_summary(per, summary, by)
+            return per
         cut_hours: set[str] = set()
         for bound in (since, until):
             if bound:
@@ -567,17 +607,27 @@ class Indexes:
                 created = summary["created"]
                 if (since and created < since) or (until and created >= until):
                     continue
-                finished = summary["status"] in FINISHED
-                durations = (
-                    {_bucket(summary["duration"]): 1}
-                    if finished and summary.get("duration") is not None
-                    else {}
-                )
-                money = _zero()
-                if finished:
-                    _money(money, summary, 1)
-                _add(per, _group(summary, by), {summary["status"]: 1}, money, durations)
+                _add_summary(per, summary, by)
         return per
+
+    def _workers_scanned(self) -> dict[str, dict]:
+        """What ``workers.json`` holds, from a scan of the shards (when the indexes
+        cannot answer: ``ensure``)."""
+        per: dict[str, dict] = {}
+        for summary in self.history.iter_summaries():  # newest first
+            doc = per.setdefault(
+                summary["worker"],
+                {"name": summary["worker"], "counts": {}, "error_kinds": {}, "recent": [], "last": None},
+            )
+            status, kind = summary["status"], summary.get("error_kind")
+            doc["counts"][status] = doc["counts"].get(status, 0) + 1
+            if status in FINISHED and kind:
+                doc["error_kinds"][kind] = doc["error_kinds"].get(kind, 0) + 1
+            if doc["last"] is None:
+                doc["last"] = {"id": summary["id"], "created": summary["created"], "status": status}
+            if status in FINISHED and kind != REFUSAL and len(doc["recent"]) < RECENT:
+                doc["recent"].append([summary["id"], summary["created"], status])
+        return {str(n): doc for n, doc in enumerate(per.values(), 1)}
 
     def _hour_runs(self, hour: str, workers: tuple[str, ...]) -> Iterator[dict]:
         docs = [d for d in self._counts("hours", hour[:10]).values() if d["hour"] == hour]
@@ -693,6 +743,16 @@ def _group(doc: dict, by: str) -> str:
     if by == "model":
         return doc.get("model") or "(no model)"
     return doc["worker"]
+
+
+def _add_summary(per: dict[str, dict], summary: dict, by: str) -> None:
+    """Count one run, read from its summary, into its group."""
+    finished = summary["status"] in FINISHED
+    durations = {_bucket(summary["duration"]): 1} if finished and summary.get("duration") is not None else {}
+    money = _zero()
+    if finished:
+        _money(money, summary, 1)
+    _add(per, _group(summary, by), {summary["status"]: 1}, money, durations)
 
 
 def _add(per: dict[str, dict], group: str, counts: dict, money: dict, durations: dict) -> None:

@@ -81,7 +81,7 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
     return time.time() - last < history.stale_after
 
 
-def mark_crashed(history: History) -> list[Run]:
+def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Run]:
     """Settle every run whose marker names a process that is gone.
 
     Suspects are found without the lock (markers only), then each is checked
@@ -92,11 +92,8 @@ def mark_crashed(history: History) -> list[Run]:
     its run file names another owner that is alive (a crash between writing the
     marker and the run file of a hand-over).
     """
-    suspects = [
-        rid
-        for rid, info in history.unfinished().items()
-        if not owner_alive(history, rid, info) or _never_stored(history, rid, info)
-    ]
+    if suspects is None:
+        suspects = dead_runs(history)
     marked = []
     for run_id in suspects:
         with history.lock:
@@ -129,6 +126,39 @@ def mark_crashed(history: History) -> list[Run]:
     return marked
 
 
+def dead_runs(history: History) -> list[str]:
+    """The runs whose marker names a process that is gone (read without the lock:
+    each is checked again under it before anything is written)."""
+    return [
+        rid
+        for rid, info in history.unfinished().items()
+        if not owner_alive(history, rid, info) or _never_stored(history, rid, info)
+    ]
+
+
+def crashed_view(history: History, run: Run, info: dict[str, Any]) -> Run:
+    """``run`` as the sweep would record it (failed, kind ``crashed``) when its owner
+    is gone, for a reader that cannot write: the same judgement as
+    ``mark_crashed``, kept in memory until a command that can write records it."""
+    if run.finished or (
+        run.owner
+        and not _same_owner(run.owner, info)
+        and owner_alive(history, run.id, {**run.owner, "since": info.get("since")})
+    ):
+        return run
+    from workerctl.runs.model import RunError
+
+    where = f"pid {info.get('pid')} on {info.get('host')}"
+    run.error = RunError(
+        "crashed",
+        f"the process executing this run ({where}) died while it was {run.status}",
+        f"found by pid {os.getpid()} at {now_iso()} (not recorded yet: the history cannot be written); "
+        f"last state change {info.get('since')}",
+    )
+    run.move(FAILED)
+    return run
+
+
 def _never_stored(history: History, run_id: str, info: dict[str, Any]) -> bool:
     """A remote run's marker without its run file: the start that wrote it died
     before the run file (a creation holds the lock across both writes, so under the
@@ -149,8 +179,23 @@ def catch_up(history: History, registry: Callable[[], Registry], warn: Callable[
     ``registry`` is called only when a remote executor has unfinished runs, so
     reading a history of local runs loads no plugins.
     """
-    history.finish_prune()
-    mark_crashed(history)
+    from workerctl.errors import StorageError
+
+    dead: dict[str, dict] = {}
+    try:
+        history.finish_prune()
+        dead = {rid: history.marker(rid) or {} for rid in dead_runs(history)}
+        mark_crashed(history, list(dead))
+    except StorageError as exc:  # a full disk, a read-only mount: reading goes on
+        history.cannot_write(exc)
+        # judged by this reader (a repair cut short may have re-pointed a marker at it)
+        dead = dead or {rid: history.marker(rid) or {} for rid in dead_runs(history)}
+        # each shown as its run file says, crashed if unfinished (``History.get``)
+        history.unsettled = dead
+        warn(
+            f"showing the history as it is on disk, with {len(dead)} run(s) whose process is gone "
+            f"as crashed (not recorded yet: the next command that can write does it): {exc.message}"
+        )
     remote = history.remote_unfinished()
     if not remote:
         return
