@@ -726,14 +726,24 @@ class History:
         seen: set[str] = set()
         if not self.root.is_dir():
             return
+        spans = None
+        if flt is not None and (flt.since or flt.until):
+            spans = self.indexes.shard_spans(flt.since, flt.until)
         try:
-            yield from self._iter_index(flt, seen)
+            yield from self._iter_index(flt, seen, spans)
         except _IndexMoved:
             with self.lock:
                 self._settle_swap()
-                yield from self._iter_index(flt, seen)
+                yield from self._iter_index(flt, seen, spans)
 
-    def _iter_index(self, flt: RunFilter | None, seen: set[str]) -> Iterator[dict]:
+    def _iter_index(
+        self, flt: RunFilter | None, seen: set[str], spans: builtins.list[tuple[int, int]] | None = None
+    ) -> Iterator[dict]:
+        """Newest first by sequence: shards from the last, and in each shard its
+        documents from the highest number (both given out under the lock at
+        creation), whatever the clock said. ``spans``: the only shards that can
+        hold runs created in the filter's window (``Indexes.shard_spans``); None:
+        every shard is read."""
         folder = self.root / "index"
         try:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -746,11 +756,11 @@ class History:
         try:
             names = os.listdir(fd)
             shards = sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+            if spans is not None:
+                shards = [s for s in shards if any(a <= s <= b for a, b in spans)]
             for shard in reversed(shards):
-                docs = list(self._shard_docs_at(fd, shard))
-                if flt and flt.since and docs and max(d["created"] for d in docs) < flt.since:
-                    return
-                for doc in sorted(docs, key=lambda d: d["created"], reverse=True):
+                docs = self._shard_docs_at(fd, shard)
+                for _, doc in sorted(docs.items(), key=lambda kv: int(kv[0]), reverse=True):
                     if doc["id"] in seen:
                         continue
                     seen.add(doc["id"])
@@ -761,19 +771,19 @@ class History:
         finally:
             os.close(fd)
 
-    def _shard_docs_at(self, dir_fd: int, shard: int) -> Iterator[dict]:
+    def _shard_docs_at(self, dir_fd: int, shard: int) -> dict[str, dict]:
         path = self.shard_path(shard)
         try:
             fd = os.open(path.name, os.O_RDONLY, dir_fd=dir_fd)
         except FileNotFoundError:
             if self.lock.held:
-                return iter(())  # pruned away: nothing to list
+                return {}  # pruned away: nothing to list
             raise _IndexMoved() from None
         except OSError as exc:
             raise StorageError(path, exc, "read") from None
         with os.fdopen(fd, "rb") as handle:
             data = handle.read()
-        return iter(parse_json(path, data, hint=self._hint_reindex(path), shape=SHARD_SHAPE)[TABLE].values())
+        return parse_json(path, data, hint=self._hint_reindex(path), shape=SHARD_SHAPE)[TABLE]
 
     def list(self, flt: RunFilter | None = None, limit: int | None = 20) -> list[dict]:
         """Summaries newest first. A filter by worker, record, status or error kind is
@@ -950,9 +960,10 @@ class History:
         with self.lock:
             self._settle_swap()
             self._sweep_ahead()
+            known = self._indexed_slots()
             runs, moved = self._scan_bodies()
             runs.sort(key=lambda pair: pair[0].created)
-            placed = self._assign_slots(runs)
+            placed = self._assign_slots(runs, known)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
             new_index, new_active = self.root / "index.new", self.root / "active.new"
             for folder in (new_index, new_active):
@@ -1032,22 +1043,66 @@ class History:
             found.append((run, (data["_shard"], data["_doc"])))
         return found, moved
 
+    def _indexed_slots(self) -> dict[tuple[int, int], str]:
+        """The slots the current index gives its runs (an unreadable shard gives none)."""
+        out: dict[tuple[int, int], str] = {}
+        for shard in self.shards():
+            try:
+                docs = self._shard_docs(shard)
+            except DamagedFile:
+                continue
+            for key, doc in docs.items():
+                out[(shard, int(key))] = doc["id"]
+        return out
+
     @staticmethod
     def _assign_slots(
         runs: builtins.list[tuple[Run, tuple[int, int] | None]],
+        known: dict[tuple[int, int], str] | None = None,
     ) -> builtins.list[tuple[Run, int, int, bool]]:
-        """Keep each run's slot when it is valid and not claimed by another run (so
-        run files need no rewrite); give the others fresh slots after the last.
-        Each run comes with whether its slot changed."""
+        """Each run's slot, which is its place in the sequence (``runs``: sorted by
+        creation time). Each comes with whether its slot changed (its run file is
+        rewritten).
+
+        A run the current index holds at the slot its run file names keeps it, so a
+        reindex of an intact history rewrites no run file and keeps its order. Runs
+        the index does not hold (copied in from another workspace, whose slots mean
+        nothing here) are merged in by creation time: the runs from the first of
+        them on get fresh slots after the last kept one, in that merged order. With
+        no index at all, a valid slot no other run claims is kept, and the others
+        get fresh slots after the last, oldest first."""
+        import heapq
+
         taken: set[tuple[int, int]] = set()
         keep: builtins.list[tuple[Run, int, int, bool]] = []
         homeless: builtins.list[Run] = []
-        for run, slot in runs:
-            if slot and slot[0] >= 1 and slot[1] >= 1 and slot not in taken:
-                taken.add(slot)
-                keep.append((run, slot[0], slot[1], False))
-            else:
-                homeless.append(run)
+        if known:
+            ours = sorted(
+                ((slot, run) for run, slot in runs if slot and known.get(slot) == run.id),
+                key=lambda pair: pair[0],
+            )
+            ours_ids = {run.id for _, run in ours}
+            newcomers = [run for run, _ in runs if run.id not in ours_ids]  # by creation time
+            ordered = heapq.merge(
+                ((run.created, 0, n, run) for n, (_, run) in enumerate(ours)),
+                ((run.created, 1, n, run) for n, run in enumerate(newcomers)),
+            )
+            slots = dict((run.id, slot) for slot, run in ours)
+            cut = False
+            for _, kind, _, run in ordered:
+                cut = cut or kind == 1
+                if cut:
+                    homeless.append(run)
+                else:
+                    taken.add(slots[run.id])
+                    keep.append((run, *slots[run.id], False))
+        else:
+            for run, slot in runs:
+                if slot and slot[0] >= 1 and slot[1] >= 1 and slot not in taken:
+                    taken.add(slot)
+                    keep.append((run, slot[0], slot[1], False))
+                else:
+                    homeless.append(run)
         shard = max((s for s, _ in taken), default=0) + 1
         size, doc_id = 0, 0
         for run in homeless:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from workerctl.runs.history import History, RunFilter
     from workerctl.runs.model import Run
 
+_Spans = list[tuple[int, int]]  # (first, last) index shards
 VERSION = 2  # 2: whole-day counts in days/MONTH.json beside the hourly ones
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
@@ -150,7 +151,7 @@ class RefLog:
         """Refs, newest first (one shard read at a time)."""
         for shard in reversed(self.shards()):
             docs = self.read(shard)
-            yield from sorted(docs.values(), key=lambda r: r["created"], reverse=True)
+            yield from sorted(docs.values(), key=_seq, reverse=True)
 
 
 class Indexes:
@@ -354,16 +355,16 @@ class Indexes:
                 doc["error_kinds"][kind] = doc["error_kinds"].get(kind, 0) + sign
             if sign > 0:
                 last = doc["last"]
-                if last is None or summary["created"] >= last["created"]:
+                # changes come in sequence: a new run (no old status) is the newest
+                if last is None or old is None or last["id"] == summary["id"]:
                     doc["last"] = {
                         "id": summary["id"],
                         "created": summary["created"],
                         "status": summary["status"],
                     }
                 if summary["status"] in FINISHED and kind != REFUSAL:
-                    doc["recent"] = [[summary["id"], summary["created"], summary["status"]]] + doc["recent"]
-                    doc["recent"].sort(key=lambda r: r[1], reverse=True)
-                    del doc["recent"][RECENT:]
+                    recent = [r for r in doc["recent"] if r[0] != summary["id"]]
+                    doc["recent"] = [[summary["id"], summary["created"], summary["status"]], *recent][:RECENT]
         self._write(self.workers_path, "workers", docs, stage=stage)
 
     def _count_hours_and_days(
@@ -449,7 +450,7 @@ class Indexes:
             for shard in self.history.shards():
                 for key, summary in self.history._shard_docs(shard).items():
                     pairs.append((summary, shard, int(key)))
-            pairs.sort(key=lambda p: p[0]["created"])
+            pairs.sort(key=lambda p: (p[1], p[2]))  # by sequence: shard, then number
             logs: dict[tuple[str, str], list[dict]] = {}
             for summary, shard, number in pairs:
                 ref = {"id": summary["id"], "created": summary["created"], "shard": shard, "doc": number}
@@ -530,14 +531,19 @@ class Indexes:
             summary = shards[shard].get(str(doc))
             if summary is not None and summary["id"] == run_id:
                 refs.append({"id": run_id, "created": summary["created"], "shard": shard, "doc": doc})
-        return iter(sorted(refs, key=lambda r: r["created"], reverse=True))
+        return iter(sorted(refs, key=_seq, reverse=True))
 
     def _fetch(self, refs: Iterable[dict], flt: RunFilter | None) -> Iterator[dict]:
         """The summaries the refs name (one read per shard), those matching ``flt``."""
         cache: dict[int, dict[str, dict]] = {}
+        windowed = flt is not None and (flt.since or flt.until)
+        spans = self.shard_spans(flt.since, flt.until) if flt is not None and windowed else None
+        lowest = min((a for a, _ in spans), default=0) if spans is not None else 0
         for ref in refs:
-            if flt is not None and flt.since and ref["created"] < flt.since:
-                return  # refs come newest first: the rest are older still
+            if ref["shard"] < lowest:
+                return  # refs come newest first: no older shard holds a run of the window
+            if spans is not None and not any(a <= ref["shard"] <= b for a, b in spans):
+                continue
             docs = cache.get(ref["shard"])
             if docs is None:
                 if len(cache) > 64:
@@ -609,6 +615,24 @@ class Indexes:
                     continue
                 _add_summary(per, summary, by)
         return per
+
+    def shard_spans(self, since: str | None, until: str | None) -> _Spans | None:
+        """The index shards that can hold runs created in [since, until], as spans
+        (first, last), from the daily counts, which note the shards each day's runs
+        went to: right whatever the clock did (a run stamped a year ahead is in the
+        span of that day). None when the indexes cannot answer (read every shard)."""
+        if not self.ensure():
+            return None
+        spans: _Spans = []
+        for month in self._months():
+            if (since and month < since[:7]) or (until and month > until[:7]):
+                continue
+            for doc in self._counts("days", month).values():
+                day = doc["hour"]
+                if (since and day < since[:10]) or (until and day > until[:10]):
+                    continue
+                spans.append((doc["shards"][0], doc["shards"][1]))
+        return _merged_spans(spans)
 
     def _workers_scanned(self) -> dict[str, dict]:
         """What ``workers.json`` holds, from a scan of the shards (when the indexes
@@ -767,10 +791,27 @@ def _add(per: dict[str, dict], group: str, counts: dict, money: dict, durations:
         item["durations"][bucket] = item["durations"].get(bucket, 0) + n
 
 
+def _merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans joined, in order (a few, however many days)."""
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if out and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
+def _seq(ref: dict) -> tuple[int, int]:
+    """A ref's place in the sequence runs were created in (its shard and number, given
+    out under the lock at creation): the order of every listing, never the clock."""
+    return ref["shard"], ref["doc"]
+
+
 def _merge(streams: Iterable[Iterator[dict]]) -> Iterator[dict]:
     """Several newest-first ref streams as one, newest first, each run once."""
     seen: set[str] = set()
-    for ref in heapq.merge(*streams, key=lambda r: r["created"], reverse=True):
+    for ref in heapq.merge(*streams, key=_seq, reverse=True):
         if ref["id"] not in seen:
             seen.add(ref["id"])
             yield ref
