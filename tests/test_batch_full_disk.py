@@ -13,8 +13,8 @@ import json
 import pytest
 
 from helpers import run_workerctl
+from workerctl.history.store import History
 from workerctl.records.builtin_store import BuiltinRecordStore
-from workerctl.runs.history import History
 
 TASKS = ["T-31001", "T-31002", "T-31003"]
 

@@ -12,7 +12,7 @@ import re
 import sys
 
 from helpers import make_worker, run_workerctl
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 FLOOD = """
 import json, sys

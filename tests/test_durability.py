@@ -24,9 +24,9 @@ from helpers import make_worker, run_workerctl, wait_for
 from workerctl.cli import cli
 from workerctl.engine.loop import Engine, StartOptions
 from workerctl.errors import DamagedFile, NotFoundError
+from workerctl.history.store import History
+from workerctl.history.sweep import owner_alive, proc_start
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History
-from workerctl.runs.liveness import owner_alive, proc_start
 from workerctl.runs.model import UNFINISHED
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.workspace import init_workspace

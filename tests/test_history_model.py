@@ -25,13 +25,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-import workerctl.runs.history as history_module
+import workerctl.history.store as history_module
 from helpers import run_workerctl
+from workerctl.history.store import History, RunFilter
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History, RunFilter
-from workerctl.runs.indexes import stats_from_counts
 from workerctl.runs.model import Run, RunError, new_run_id
-from workerctl.runs.stats import compute
+from workerctl.runs.stats import compute, stats_from_counts
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.workspace import init_workspace
 
@@ -154,7 +153,7 @@ class HistoryMachine(RuleBasedStateMachine):
         )
         assert done.returncode in (-signal.SIGKILL, 0), done.stderr
         self.history = History(self.workspace)
-        from workerctl.runs.liveness import mark_crashed
+        from workerctl.history.sweep import mark_crashed
 
         mark_crashed(self.history)  # what the next command's sweep does
         for run_id in body_files(self.history):

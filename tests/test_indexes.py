@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from helpers import make_worker, run_workerctl
-from workerctl.runs.history import History, RunFilter
+from workerctl.history.store import History, RunFilter
 from workerctl.runs.model import Run, RunError, new_run_id
 from workerctl.runs.stats import compute, stats_from_counts
 from workerctl.storage.atomic import write_json
@@ -301,7 +301,7 @@ def test_counts_over_whole_and_cut_days_equal_a_full_scan(workspace):
 def test_indexes_built_by_an_older_version_are_rebuilt_before_they_are_read(workspace):
     """Version 1 had no whole-day docs: counted from such files, whole days would
     count nothing. Its meta.json says so, and the first reader rebuilds."""
-    from workerctl.storage.tables import write_table
+    from workerctl.history.tables import write_table
 
     history = seeded(workspace)
     want = _scan_counts(history, None, None, "worker")

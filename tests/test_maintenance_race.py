@@ -16,8 +16,8 @@ import threading
 import pytest
 
 from helpers import run_workerctl
+from workerctl.history.store import History
 from workerctl.records.builtin_store import BuiltinRecordStore
-from workerctl.runs.history import History
 
 
 def _tasks(workspace, count: int) -> list[str]:

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, make_worker, run_workerctl
+from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History
 from workerctl.workspace import init_workspace
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount, setpriv)")

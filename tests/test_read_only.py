@@ -19,9 +19,9 @@ import pytest
 
 from helpers import make_worker, run_workerctl
 from workerctl.engine.loop import Engine, StartOptions
+from workerctl.history.store import History
+from workerctl.history.sweep import proc_start
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History
-from workerctl.runs.liveness import proc_start
 from workerctl.workspace import init_workspace
 
 pytestmark = pytest.mark.skipif(

@@ -71,6 +71,7 @@ from workerctl.errors import (
     UsageError,
     WorkerctlError,
 )
+from workerctl.history.store import RunFinishedElsewhere
 from workerctl.records.model import (
     Comment,
     ImportCheck,
@@ -79,7 +80,6 @@ from workerctl.records.model import (
     RecordSource,
     link_ids,
 )
-from workerctl.runs.history import RunFinishedElsewhere
 from workerctl.runs.model import (
     CANCELLED,
     COMPLETED,

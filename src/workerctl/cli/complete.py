@@ -31,7 +31,7 @@ def worker_names(ctx, param, incomplete: str):
 
 def run_ids(ctx, param, incomplete: str):
     try:
-        from workerctl.runs.history import History
+        from workerctl.history.store import History
 
         docs = History(_workspace(ctx)).list(None, limit=200)
         return _items([d["id"] for d in docs], incomplete.lower())

@@ -46,7 +46,7 @@ def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
     settle it with 'workerctl ledger settle RUN --written|--not-written'.
     """
     from workerctl import render
-    from workerctl.runs.ledger import what_is_known
+    from workerctl.history.ledger import what_is_known
 
     a = app(ctx)
     effects = a.history.ledger.query(
@@ -123,7 +123,7 @@ def settle(ctx, run_or_key, record_id, verdict, note, by, as_json):
     import getpass
 
     from workerctl.errors import NotFoundError, UsageError
-    from workerctl.runs.ledger import INTENDED, UNKNOWN, what_is_known
+    from workerctl.history.ledger import INTENDED, UNKNOWN, what_is_known
 
     a = app(ctx)
     open_ = a.history.ledger.query(record_id=record_id, states=(UNKNOWN, INTENDED))

@@ -85,7 +85,7 @@ def list_cmd(
                 emit(fmt, items, RUN_COLUMNS, functools.partial(table_rows, items), HEADERS)
             time.sleep(max(watch, 0.1))
             a.refresh()
-            from workerctl.runs.history import RunFilter
+            from workerctl.history.store import RunFilter
 
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []
         if redraw:
@@ -129,7 +129,7 @@ def prune(ctx, older, dry_run, forget_side_effects, as_json):
 @click.pass_context
 def reindex(ctx):
     """Rebuild the history index from the run files (after moving a damaged file aside)."""
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
 
     result = History(app(ctx).workspace).reindex()
     click.echo(

@@ -15,7 +15,7 @@ from workerctl.terminal import terminal
 
 if TYPE_CHECKING:
     from workerctl.app import App
-    from workerctl.runs.history import RunFilter
+    from workerctl.history.store import RunFilter
 
 RUN_COLUMNS = [
     "id",
@@ -52,7 +52,7 @@ def list_filter(
 ) -> RunFilter:
     """The filter ``--worker``, ``--status``, ``--task``, ``--since``, ``--until``,
     ``--unreviewed`` and ``--error-kind`` ask for; an unknown status is a usage error."""
-    from workerctl.runs.history import RunFilter
+    from workerctl.history.store import RunFilter
     from workerctl.runs.states import STATES
     from workerctl.timeparse import parse_when
 
@@ -97,8 +97,8 @@ def check_workers(a: App, names: Sequence[str]) -> None:
     if not names:
         return
     from workerctl.errors import NotFoundError
+    from workerctl.history.store import RunFilter
     from workerctl.names import WORKER_NAME
-    from workerctl.runs.history import RunFilter
 
     for name in names:
         WORKER_NAME.check(name)  # a usage error before any file is looked at

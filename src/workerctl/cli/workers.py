@@ -168,7 +168,7 @@ def show(ctx, name, watch, as_json):
 
 
 def _recent_runs(a, worker: str) -> list[dict]:
-    from workerctl.runs.history import RunFilter
+    from workerctl.history.store import RunFilter
 
     return a.history.list(RunFilter(workers=(worker,)), limit=10)
 

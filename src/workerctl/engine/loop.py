@@ -27,11 +27,11 @@ from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError, NotFoundError, UsageError, WorkerctlError
+from workerctl.history.ledger import COMMITTED, INTENDED, UNKNOWN
+from workerctl.history.store import History, RunFinishedElsewhere
+from workerctl.history.sweep import current_owner, proc_start
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
-from workerctl.runs.history import History, RunFinishedElsewhere
-from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
-from workerctl.runs.liveness import current_owner, proc_start
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
 from workerctl.workers.files import get_worker
 from workerctl.workers.influence import reasons as review_reasons

@@ -17,7 +17,7 @@ the marker (naming a process whose death means "repair me"), the run file, the
 index shard (unless the run's summary there is unchanged), then (for a finished
 run) the marker's removal. Each file is
 replaced atomically, so a crash or a full disk at any point leaves a marker
-whose process is dead, and the next command's sweep (``runs.liveness``) settles
+whose process is dead, and the next command's sweep (``history.sweep``) settles
 it from the run file under the lock: a finished run gets its index entry
 rewritten from the run file, an unfinished one is marked crashed, a run that
 never got its run file loses its marker. Every file is checked for its shape
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
-from workerctl.runs.liveness import current_owner, mark_crashed
+from workerctl.history.sweep import current_owner, mark_crashed
 from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
@@ -59,8 +59,8 @@ from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import json_object, tinydb_file
 
 if TYPE_CHECKING:
-    from workerctl.runs.indexes import Indexes
-    from workerctl.runs.ledger import Ledger
+    from workerctl.history.indexes import Indexes
+    from workerctl.history.ledger import Ledger
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 
@@ -187,10 +187,10 @@ class History:
         self.stale_after = float(workspace.setting("stale_after"))
         self._ledger: Ledger | None = None
         self._indexes: Indexes | None = None
-        from workerctl.storage.tables import KnownTables
+        from workerctl.history.tables import KnownTables
 
         #: the shards, ledger files and index files as this process last read or
-        #: wrote them: not parsed again while unchanged (``storage.tables``)
+        #: wrote them: not parsed again while unchanged (``history.tables``)
         self.tables = KnownTables()
         self._paths: dict[tuple[str, ...], Path] = {}
         self._ahead: tuple[int, Path] | None = None
@@ -250,7 +250,7 @@ class History:
         the lock; a live writer's folder is never touched, whatever it holds)."""
         import shutil
 
-        from workerctl.runs.liveness import _pid_alive
+        from workerctl.history.sweep import _pid_alive
         from workerctl.storage.lock import hostname
 
         base = self.root / "ahead"
@@ -580,7 +580,7 @@ class History:
 
     @property
     def indexes(self) -> Indexes:
-        from workerctl.runs.indexes import Indexes
+        from workerctl.history.indexes import Indexes
 
         if self._indexes is None:
             self._indexes = Indexes(self)
@@ -588,7 +588,7 @@ class History:
 
     @property
     def ledger(self) -> Ledger:
-        from workerctl.runs.ledger import Ledger
+        from workerctl.history.ledger import Ledger
 
         if self._ledger is None:
             self._ledger = Ledger(self)
@@ -667,7 +667,7 @@ class History:
             raise NotFoundError(f"no run with id {run_id!r}", hint="'workerctl runs list' shows the ids")
         run = self._run_from(run_id, data)
         if run_id in self.unsettled:
-            from workerctl.runs.liveness import crashed_view
+            from workerctl.history.sweep import crashed_view
 
             run = crashed_view(self, run, self.unsettled[run_id])
         return run
@@ -786,7 +786,7 @@ class History:
 
     def list(self, flt: RunFilter | None = None, limit: int | None = 20) -> list[dict]:
         """Summaries newest first. A filter by worker, record, status or error kind is
-        answered from the cross-run indexes (``runs.indexes``): only the refs of that
+        answered from the cross-run indexes (``history.indexes``): only the refs of that
         filter and the shards they name are read."""
         if flt is not None and (flt.workers or flt.record_id or flt.statuses or flt.error_kinds):
             return self.indexes.list(flt, limit)

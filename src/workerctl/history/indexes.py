@@ -39,12 +39,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.states import FINISHED, STATES, UNFINISHED
 from workerctl.storage.shapes import FieldSpec
-from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History, RunFilter
+    from workerctl.history.store import History, RunFilter
     from workerctl.runs.model import Run
 
 _Spans = list[tuple[int, int]]  # (first, last) index shards

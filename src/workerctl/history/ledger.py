@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
+from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
 from workerctl.storage.shapes import FieldSpec
-from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 

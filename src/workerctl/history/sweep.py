@@ -17,7 +17,7 @@ from workerctl.runs.states import FAILED, now_iso, parse_iso
 from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
     from workerctl.runs.model import Run
 
 
