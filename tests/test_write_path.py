@@ -420,8 +420,8 @@ def test_cross_run_indexes_kept_by_a_batch_equal_a_rebuild(workspace, monkeypatc
     chain included): what they say afterwards equals what a rebuild from the
     shards says, and no note is left saying a write is under way."""
     from workerctl.engine.batch import BatchRunner
-    from workerctl.history.store import RunFilter
     from workerctl.history import indexes as indexes_module
+    from workerctl.history.store import RunFilter
 
     monkeypatch.setattr(indexes_module, "REFS_PER_SHARD", 5)
     tasks = _tasks(workspace, 40)
