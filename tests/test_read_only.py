@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from helpers import make_worker, run_workerctl
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.history.store import History
 from workerctl.history.sweep import proc_start
 from workerctl.plugins.manager import get_registry
