@@ -16,10 +16,10 @@ from workerctl.engine.loop import StepLoop, _hold_sigint, _release_sigint
 from workerctl.engine.remote import ProgressSink, RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
-from workerctl.records.book import open_records
-from workerctl.runs import model as R
 from workerctl.history.store import History
 from workerctl.history.sweep import current_owner, proc_start
+from workerctl.records.book import open_records
+from workerctl.runs import model as R
 from workerctl.runs.model import Run, RunError, new_run_id, now_iso
 from workerctl.workers.files import get_worker
 from workerctl.workers.influence import reasons as review_reasons
