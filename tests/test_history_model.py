@@ -137,7 +137,7 @@ class HistoryMachine(RuleBasedStateMachine):
     def _statuses(self) -> dict[str, str]:
         return {i: d["status"] for i, d in body_files(self.history).items()}
 
-    @rule(point=st.integers(min_value=1, max_value=6))
+    @rule(point=st.integers(min_value=1, max_value=22))
     def killed_start(self, point: int) -> None:
         """A real ``run start`` process SIGKILLed at one of its write points."""
         done = run_workerctl(
@@ -151,7 +151,9 @@ class HistoryMachine(RuleBasedStateMachine):
             workspace=self.workspace,
             env={FAULT_ENV: f"kill:{point}"},
         )
-        assert done.returncode in (-signal.SIGKILL, 0), done.stderr
+        # 5: refused by the duplicate guard (a kill between intending the comment and
+        # confirming it leaves an unknown effect on the record): nothing is recorded
+        assert done.returncode in (-signal.SIGKILL, 0, 5), done.stderr
         self.history = History(self.workspace)
         from workerctl.history.sweep import mark_crashed
 

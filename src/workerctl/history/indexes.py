@@ -240,11 +240,138 @@ class Indexes:
         try:
             with self.history.lock:
                 if not self.ready():  # writers hold the lock: a pending file now is a crash's
-                    self.rebuild()
+                    self.recover()
         except StorageError as exc:
             self.history.cannot_write(exc)
             return False
         return True
+
+    def recover(self) -> None:
+        """Repair what writes cut by a crash left (under the lock): for each note naming
+        one run, only what that run's write touches (its refs, the counts of its hour,
+        day and worker, recomputed from the shards); anything else (a batch's chain, a
+        prune, a reindex, indexes never built or built by an older workerctl): a
+        rebuild from the shards."""
+        from workerctl.runs.states import ID_LENGTH
+
+        meta = self.root / "meta.json"
+        built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
+        try:
+            notes = sorted(os.listdir(self.root / "pending"))
+        except FileNotFoundError:
+            notes = []
+        if built.get("1", {}).get("version") != VERSION or any(
+            len(n) != ID_LENGTH or not n.isalnum() for n in notes
+        ):
+            self.rebuild()
+            return
+        for note in notes:
+            self._repair(note)
+            (self.root / "pending" / note).unlink(missing_ok=True)
+
+    def _repair(self, run_id: str) -> None:
+        """Make the indexes right about ``run_id`` again, whichever of its index writes
+        a crash cut (see ``recover``): a missing ref is added (a duplicate is harmless:
+        readers take each run once), and the counts of its worker in its hour and day,
+        and the worker's totals, are recomputed from the shards and the daily counts."""
+        data = self.history._read_body(run_id)
+        if data is None:
+            return  # never stored past its marker: no index write was made for it
+        shard, number = data["_shard"], data["_doc"]
+        summary = self.history._shard_docs(shard).get(str(number))
+        if summary is None or summary["id"] != run_id:
+            from workerctl.runs.model import Run
+
+            summary = Run.from_dict(data).summary()
+        ref = {"id": run_id, "created": summary["created"], "shard": shard, "doc": number}
+        worker, status, kind = summary["worker"], summary["status"], summary.get("error_kind")
+        logs = [(self._log("by-worker", worker), ref)]
+        if summary.get("record_id"):
+            logs.append((self.record_log(summary["record_id"]), {**ref, "record_id": summary["record_id"]}))
+        if status in FINISHED:
+            logs.append((self._log("by-status", status), ref))
+            if kind:
+                logs.append((self._log("by-error", kind), ref))
+        for log, entry in logs:
+            if not _holds_ref(log, ref):
+                log.append([entry], stage=False)
+        hour = summary["created"][:13]
+        self._recount_hour(hour, worker, shard)
+        self._recount_day(hour[:10], worker)
+        self._recount_worker(worker, summary)
+
+    def _recount_hour(self, hour: str, worker: str, shard: int) -> None:
+        """The docs of (hour, worker, any model) recomputed from the runs in the shards."""
+        docs = self._counts("hours", hour[:10])
+        mine = [d for d in docs.values() if d["hour"] == hour and d["worker"] == worker]
+        first = min([shard, *(d["shards"][0] for d in mine)])
+        last = max([shard, *(d["shards"][1] for d in mine)])
+        kept = {k: d for k, d in docs.items() if not (d["hour"] == hour and d["worker"] == worker)}
+        where = {(d["hour"], d["worker"], d["model"]): k for k, d in kept.items()}
+        for number in range(first, last + 1):
+            for summary in self.history._shard_docs(number).values():
+                if summary["created"][:13] == hour and summary["worker"] == worker:
+                    _count(kept, where, hour, summary, None, number, 1)
+        self._write(self._counts_path("hours", hour[:10]), "hours", kept, stage=False)
+
+    def _recount_day(self, day: str, worker: str) -> None:
+        """The docs of (day, worker, any model): the sums of that day's hourly docs."""
+        hours = [d for d in self._counts("hours", day).values() if d["worker"] == worker]
+        docs = self._counts("days", day[:7])
+        kept = {k: d for k, d in docs.items() if not (d["hour"] == day and d["worker"] == worker)}
+        sums: dict[str | None, dict] = {}
+        for doc in hours:
+            into = sums.setdefault(
+                doc["model"],
+                {
+                    "hour": day,
+                    "worker": worker,
+                    "model": doc["model"],
+                    "counts": {},
+                    "durations": {},
+                    "shards": list(doc["shards"]),
+                    **_zero(),
+                },
+            )
+            _add_doc(into, doc)
+        for doc in sums.values():
+            kept[next_id(kept)] = doc
+        self._write(self._counts_path("days", day[:7]), "days", kept, stage=False)
+
+    def _recount_worker(self, worker: str, summary: dict) -> None:
+        """The worker's counts by status from every day's counts; its error kinds, last
+        run and recent outcomes brought in line with ``summary`` (the run repaired)."""
+        totals: dict[str, int] = {}
+        for month in self._months():
+            for doc in self._counts("days", month).values():
+                if doc["worker"] == worker:
+                    for status, n in doc["counts"].items():
+                        totals[status] = totals.get(status, 0) + n
+        docs = self._workers()
+        key = next((k for k, d in docs.items() if d["name"] == worker), None)
+        was = (
+            docs[key]
+            if key
+            else {"name": worker, "counts": {}, "error_kinds": {}, "recent": [], "last": None}
+        )
+        status, kind = summary["status"], summary.get("error_kind")
+        missed = totals.get(status, 0) - was["counts"].get(status, 0)
+        kinds = dict(was["error_kinds"])
+        if status in FINISHED and kind and missed > 0:  # its finish was never counted
+            kinds[kind] = kinds.get(kind, 0) + missed
+        recent = list(was["recent"])
+        if status in FINISHED and kind != REFUSAL and summary["id"] not in {r[0] for r in recent}:
+            recent = [[summary["id"], summary["created"], status], *recent][:RECENT]
+        newest = next(iter(self._fetch(self._log("by-worker", worker).newest(), None)), None)
+        last = newest and {"id": newest["id"], "created": newest["created"], "status": newest["status"]}
+        docs[key or next_id(docs)] = {
+            **was,
+            "counts": {k: v for k, v in totals.items() if v},
+            "error_kinds": kinds,
+            "recent": recent,
+            "last": last,
+        }
+        self._write(self.workers_path, "workers", docs, stage=False)
 
     def drop(self) -> None:
         """Remove the indexes (to free space on a full disk): ``meta.json`` first, so
@@ -723,6 +850,32 @@ def _count(
         if summary.get("duration") is not None:
             bucket = _bucket(summary["duration"])
             doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
+
+
+def _holds_ref(log: RefLog, ref: dict) -> bool:
+    """Whether ``log`` holds a ref to the run of ``ref``: read from its newest file back
+    to the first whose refs all come before it in the sequence (a log is appended to
+    in about that order), a few files, however long the log."""
+    for shard in reversed(log.shards()):
+        refs = list(log.read(shard).values())
+        if any(r["id"] == ref["id"] for r in refs):
+            return True
+        if refs and max(_seq(r) for r in refs) < _seq(ref):
+            return False
+    return False
+
+
+def _add_doc(into: dict, doc: dict) -> None:
+    """Add an hourly counts doc into a daily one."""
+    for status, n in doc["counts"].items():
+        into["counts"][status] = into["counts"].get(status, 0) + n
+    for key in ("tokens", "input_tokens", "output_tokens", "priced"):
+        into[key] += doc[key]
+    for currency, amount in doc["cost"].items():
+        into["cost"][currency] = into["cost"].get(currency, 0.0) + amount
+    for bucket, n in doc["durations"].items():
+        into["durations"][bucket] = into["durations"].get(bucket, 0) + n
+    into["shards"] = [min(into["shards"][0], doc["shards"][0]), max(into["shards"][1], doc["shards"][1])]
 
 
 def _uncount(
