@@ -545,9 +545,13 @@ class History:
 
     # -- writing --
 
-    def create(self, run: Run) -> Run:
-        """Store a new run; gives it a fresh unique id and its creation time."""
+    def create(self, run: Run, admit: Callable[[], None] | None = None) -> Run:
+        """Store a new run; gives it a fresh unique id and its creation time. ``admit``
+        is called first under the same hold of the lock, and stops the creation by
+        raising (the duplicate guard: of simultaneous starts on a record, one is made)."""
         with self.lock:
+            if admit is not None:
+                admit()
             while self.body_path(run.id).exists():
                 run.id = new_run_id()
             run.created = now_iso()
@@ -685,6 +689,19 @@ class History:
             except NotFoundError:
                 return doc
         return doc
+
+    def has_marker(self, run_id: str) -> bool:
+        """Whether the run has a marker (it is unfinished, or a write of it was cut)."""
+        return self.marker_path(run_id).exists()
+
+    def file_stamp(self, run_id: str) -> tuple[int, int] | None:
+        """What changes whenever the run's file is replaced (mtime, inode); None while
+        it is missing (being replaced this instant, or gone)."""
+        try:
+            st = self.body_path(run_id).stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_ino
 
     def holds(self, run_id: str) -> bool:
         """Whether the run's file exists (a creation a full disk stopped may have

@@ -99,7 +99,7 @@ def check(
 ) -> GuardDecision:
     """Decide whether a run of ``worker`` on ``record_id`` may start now.
 
-    Call it under ``history.lock`` together with ``history.create`` (the engine
+    Call it from ``history.create``'s ``admit``, under the lock the creation holds (the engine
     does), or the answer can be stale by the time the run exists.
     """
     if not may_write or not record_id:
@@ -108,9 +108,7 @@ def check(
     running = tuple(_running_on(history, worker, record_id))
     effects = ledger.effects(record_id, worker)
     unknown = tuple(
-        e
-        for e in effects
-        if e.state == UNKNOWN or (e.state == INTENDED and not history.marker_path(e.run_id).exists())
+        e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
     if unknown:
         first = unknown[0]
