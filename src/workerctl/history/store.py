@@ -879,16 +879,28 @@ class History:
             self.finish_prune()
             self._sweep_ahead()
             doomed: builtins.list[str] = []
+            holding: set[int] = set()
+            # only the shards the daily counts say hold runs created before the cutoff
+            # (whatever the clock did); every shard when the indexes cannot say
+            spans = self.indexes.shard_spans(None, cutoff)
             for shard in self.shards():
+                if spans is not None and not any(a <= shard <= b for a, b in spans):
+                    continue
                 for doc in self._shard_docs(shard).values():
                     if doc["created"] < cutoff:
                         if doc["status"] in FINISHED:
                             doomed.append(doc["id"])
+                            holding.add(shard)
                         else:
                             kept_unfinished += 1
             removed = len(doomed)
             if doomed:
-                journal = {"ids": doomed, "cutoff": cutoff, "forget_effects": forget_effects}
+                journal = {
+                    "ids": doomed,
+                    "cutoff": cutoff,
+                    "forget_effects": forget_effects,
+                    "shards": sorted(holding),
+                }
                 try:
                     write_json(self.prune_journal, journal)
                 except StorageError as exc:
@@ -925,7 +937,11 @@ class History:
             ids = set(journal["ids"])
             self.indexes.begin("prune")
             current = self._current_shard()
-            for shard in self.shards():
+            named = journal.get("shards")
+            existing = self.shards()
+            if isinstance(named, builtins.list) and all(type(n) is int for n in named):
+                existing = [n for n in existing if n in set(named)]  # the shards holding them
+            for shard in existing:
                 docs = self._shard_docs(shard)
                 remaining = {k: d for k, d in docs.items() if d["id"] not in ids}
                 if len(remaining) == len(docs):
