@@ -27,6 +27,7 @@ from workerctl.records.model import (
     Record,
     RecordSource,
 )
+from workerctl.storage import fs
 from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
@@ -98,7 +99,7 @@ class BuiltinRecordStore(RecordSource):
         """A workspace kept in git holds its records as files in ``records/``; they are
         imported the first time the workspace is used (no ``records.json`` yet)."""
         with self.lock:
-            if self.path.exists():
+            if fs.exists(self.path):
                 return
             from workerctl.names import inside
 
@@ -110,7 +111,7 @@ class BuiltinRecordStore(RecordSource):
 
     def _data(self) -> dict:
         if self._cache is None:
-            if not self.path.exists() and self._seed_files():
+            if not fs.exists(self.path) and self._seed_files():
                 self._seed()
             db = self._db()
             self._cache = {d["id"]: d for d in db.table("records").all()}
@@ -139,7 +140,7 @@ class BuiltinRecordStore(RecordSource):
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
     def comments(self, record_id: str) -> builtins.list[Comment]:
-        if not self.comments_path(record_id).exists():
+        if not fs.exists(self.comments_path(record_id)):
             return []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
 

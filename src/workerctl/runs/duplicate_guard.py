@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
 from workerctl.runs.ledger import INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.storage import fs
 
 if TYPE_CHECKING:
     from workerctl.runs.history import History
@@ -108,7 +109,7 @@ def check(
     unknown = tuple(
         e
         for e in effects
-        if e.state == UNKNOWN or (e.state == INTENDED and not history.marker_path(e.run_id).exists())
+        if e.state == UNKNOWN or (e.state == INTENDED and not fs.exists(history.marker_path(e.run_id)))
     )
     if unknown:
         first = unknown[0]

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
 from workerctl.runs.liveness import current_owner, mark_crashed
 from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
+from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
     parse_json,
@@ -312,7 +313,7 @@ class History:
                 self.tables.forget(path)
             raise
         for note in notes:
-            note.unlink(missing_ok=True)
+            fs.unlink(note, missing_ok=True)
         for run_id in finished:
             self.clear_marker(run_id)
 
@@ -345,7 +346,7 @@ class History:
         fit is damaged (exit 4)."""
         path = self.marker_path(run_id)
         try:
-            data = path.read_bytes()
+            data = fs.read_bytes(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -477,15 +478,15 @@ class History:
 
     def clear_marker(self, run_id: str) -> None:
         remove_file(self.marker_path(run_id))
-        self.heartbeat_path(run_id).unlink(missing_ok=True)
+        fs.unlink(self.heartbeat_path(run_id), missing_ok=True)
 
     def shards(self) -> list[int]:
         try:
-            names = os.listdir(self.root / "index")
+            names = fs.listdir(self.root / "index")
         except FileNotFoundError:
             if not self._settle_swap():
                 return []
-            names = os.listdir(self.root / "index")
+            names = fs.listdir(self.root / "index")
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
     def _current_shard(self) -> int:
@@ -493,14 +494,14 @@ class History:
         if not shards:
             return 1
         last = shards[-1]
-        return last + 1 if self.shard_path(last).stat().st_size >= SHARD_BYTES else last
+        return last + 1 if fs.lstat(self.shard_path(last)).st_size >= SHARD_BYTES else last
 
     # -- writing --
 
     def create(self, run: Run) -> Run:
         """Store a new run; gives it a fresh unique id and its creation time."""
         with self.lock:
-            while self.body_path(run.id).exists():
+            while fs.exists(self.body_path(run.id)):
                 run.id = new_run_id()
             run.created = now_iso()
             # transitions made before the run was stored happened "at creation"
@@ -558,17 +559,7 @@ class History:
             return self.save(run)
 
     def heartbeat(self, run_id: str) -> None:
-        path = self.heartbeat_path(run_id)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-        except FileNotFoundError:
-            private_dirs(path.parent)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-        try:
-            os.fchmod(fd, PRIVATE_FILE)
-        finally:
-            os.close(fd)
-        os.utime(path)
+        fs.touch(self.heartbeat_path(run_id), PRIVATE_FILE)
 
     # -- repair (the sweep calls these under the lock) --
 
@@ -624,15 +615,12 @@ class History:
 
         prefix = run_id_rule().check(prefix.strip().lower())
         base = self.root / "runs"
-        if len(prefix) >= 2:
-            folders = [base / prefix[:2]]
-        else:
-            folders = sorted(base.glob(f"{prefix}*")) if base.is_dir() else []
+        folders = [base / prefix[:2]] if len(prefix) >= 2 else fs.glob(base, f"{prefix}*")
         found = sorted(
             p.stem
             for folder in folders
-            if folder.is_dir()
-            for p in folder.glob(f"{prefix}*.json")
+            if fs.is_dir(folder)
+            for p in fs.glob(folder, f"{prefix}*.json")
             if len(p.stem) == ID_LENGTH
         )
         if not found:
@@ -654,7 +642,7 @@ class History:
         under the lock (waiting for the reindex), skipping runs already given.
         """
         seen: set[str] = set()
-        if not self.root.is_dir():
+        if not fs.is_dir(self.root):
             return
         try:
             yield from self._iter_index(flt, seen)
@@ -666,7 +654,7 @@ class History:
     def _iter_index(self, flt: RunFilter | None, seen: set[str]) -> Iterator[dict]:
         folder = self.root / "index"
         try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            fd = fs.open_dir(folder)
         except FileNotFoundError:
             if self.lock.held:
                 return  # no index at all: an empty history
@@ -692,7 +680,7 @@ class History:
     def _shard_docs_at(self, dir_fd: int, shard: int) -> Iterator[dict]:
         path = self.shard_path(shard)
         try:
-            fd = os.open(path.name, os.O_RDONLY, dir_fd=dir_fd)
+            fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
         except FileNotFoundError:
             if self.lock.held:
                 return iter(())  # pruned away: nothing to list
@@ -724,7 +712,7 @@ class History:
         before it (``liveness.mark_crashed`` removes that marker)."""
         out: dict[str, builtins.list[str]] = {}
         for run_id, info in self.unfinished().items():
-            if info.get("remote") and info.get("status") in UNFINISHED and self.body_path(run_id).exists():
+            if info.get("remote") and info.get("status") in UNFINISHED and fs.exists(self.body_path(run_id)):
                 out.setdefault(info["remote"], []).append(run_id)
         return out
 
@@ -733,7 +721,7 @@ class History:
         half-written (see ``_commit``)."""
         folder = self.root / "active"
         try:
-            names = os.listdir(folder)
+            names = fs.listdir(folder)
         except FileNotFoundError:
             return {}
         except OSError as exc:
@@ -794,7 +782,7 @@ class History:
     def finish_prune(self) -> int:
         """Carry out the prune journal, if any (idempotent: each step may be repeated).
         Returns how many ledger entries it forgot."""
-        if not self.prune_journal.exists():
+        if not fs.exists(self.prune_journal):
             return 0
         forgotten = 0
         gone: builtins.list[tuple[dict, int]] = []
@@ -847,8 +835,8 @@ class History:
         done = False
         for name in ("index", "active"):
             new = self.root / f"{name}.new"
-            if not (self.root / name).exists() and (new / COMPLETE).exists():
-                os.replace(new, self.root / name)
+            if not fs.exists(self.root / name) and fs.exists(new / COMPLETE):
+                fs.replace(new, self.root / name)
                 done = True
         return done
 
@@ -860,8 +848,6 @@ class History:
         index is built complete in ``index.new`` and then swapped in, so readers
         see the old index or the new one, never part of one.
         """
-        import shutil  # here, not at the top: every command reads the history, few rebuild it
-
         with self.lock:
             self._settle_swap()
             runs, moved = self._scan_bodies()
@@ -870,7 +856,7 @@ class History:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
             new_index, new_active = self.root / "index.new", self.root / "active.new"
             for folder in (new_index, new_active):
-                shutil.rmtree(folder, ignore_errors=True)
+                fs.rmtree(folder, ignore_errors=True)
             private_dirs(new_index)
             private_dirs(new_active)
             tables: dict[int, dict[str, dict]] = {}
@@ -898,13 +884,13 @@ class History:
             for name, new in (("index", new_index), ("active", new_active)):
                 current = self.root / name
                 old = self.root / f"{name}.old-{stamp}"
-                if current.exists():
-                    os.replace(current, old)
-                os.replace(new, current)
-                if name == "index" and old.is_dir() and _any_damaged(old):
+                if fs.exists(current):
+                    fs.replace(current, old)
+                fs.replace(new, current)
+                if name == "index" and fs.is_dir(old) and _any_damaged(old):
                     kept.append(str(old))  # a damaged shard stays for the person to look at
                 else:
-                    shutil.rmtree(old, ignore_errors=True)
+                    fs.rmtree(old, ignore_errors=True)
             kept_indexes = self.indexes.rebuild()
             if kept_indexes:
                 kept.append(kept_indexes)
@@ -923,12 +909,12 @@ class History:
         base = self.root / "runs"
         found: builtins.list[tuple[Run, tuple[int, int] | None]] = []
         moved: builtins.list[str] = []
-        if not base.is_dir():
+        if not fs.is_dir(base):
             return found, moved
         for folder in (base, self.root / "index", self.root / "active"):
-            for tmp in folder.rglob(".*.tmp") if folder.is_dir() else ():
-                tmp.unlink(missing_ok=True)
-        for path in sorted(base.glob("*/*.json")):
+            for tmp in fs.walk_files(folder, ".*.tmp"):
+                fs.unlink(tmp, missing_ok=True)
+        for path in [p for folder in fs.glob(base, "*") for p in fs.glob(folder, "*.json")]:
             try:
                 data = self._read_body(path.stem)
                 if data is None:
@@ -936,7 +922,7 @@ class History:
                 run = self._run_from(path.stem, data)
             except DamagedFile as exc:
                 aside = path.with_name(path.name + ".damaged")
-                os.replace(path, aside)
+                fs.replace(path, aside)
                 moved.append(f"{aside} ({exc.detail})")
                 continue
             except StorageError as exc:
@@ -992,7 +978,7 @@ def _is_me(marker: dict | None) -> bool:
 
 
 def _any_damaged(folder: Path) -> bool:
-    for path in folder.glob("*.json"):
+    for path in fs.glob(folder, "*.json"):
         try:
             read_json(path, shape=SHARD_SHAPE)
         except DamagedFile:

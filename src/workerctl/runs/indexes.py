@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workerctl.runs.states import FINISHED, STATES, UNFINISHED
+from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
@@ -110,7 +111,7 @@ class RefLog:
 
     def shards(self) -> list[int]:
         try:
-            names = os.listdir(self.folder)
+            names = fs.listdir(self.folder)
         except FileNotFoundError:
             names = []
         if self.history is not None:  # a shard staged in this process is not on disk yet
@@ -204,7 +205,7 @@ class Indexes:
 
     def _months(self) -> list[str]:
         try:
-            return sorted(n[:-5] for n in os.listdir(self.root / "days") if n.endswith(".json"))
+            return sorted(n[:-5] for n in fs.listdir(self.root / "days") if n.endswith(".json"))
         except FileNotFoundError:
             return []
 
@@ -218,7 +219,7 @@ class Indexes:
         if built.get("1", {}).get("version") != VERSION:
             return False  # not built yet, or by an older workerctl: rebuilt on first use
         try:
-            return not os.listdir(self.root / "pending")
+            return not fs.listdir(self.root / "pending")
         except FileNotFoundError:
             return True
 
@@ -235,11 +236,11 @@ class Indexes:
         between leaves the file, and the next reader rebuilds the indexes. In a
         batch whose writes are staged (``History.write_shared``) one note stands for
         the whole chain and goes once the staged files are written."""
-        if not (self.root / "meta.json").exists():
+        if not fs.exists(self.root / "meta.json"):
             return
         folder = self.root / "pending"
         note = folder / run_id
-        if note.exists() and not self.history.deferred(note):
+        if fs.exists(note) and not self.history.deferred(note):
             # a crash cut an earlier write of this same run (the sweep is now marking
             # it crashed): the note stays (end() leaves it), so the next reader
             # rebuilds the indexes once the sweep has put every summary back in the
@@ -251,11 +252,7 @@ class Indexes:
             if self.history.deferred(note):
                 return
             self.history.after_flush(note)
-        try:
-            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
-        except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+        fs.touch(note, 0o600)
 
     def end(self, run_id: str) -> None:
         if run_id in self._kept:
@@ -265,14 +262,14 @@ class Indexes:
         if self.history.staging():
             self.history.after_flush(note)  # the staged files it covers are not written yet
         else:
-            note.unlink(missing_ok=True)
+            fs.unlink(note, missing_ok=True)
 
     # -- writing (under the history lock) --
 
     def on_write(self, run: Run, stored: dict | None, shard: int, doc_id: int) -> None:
         """One history write: a new run, or a run whose status changed."""
         old = stored.get("status") if stored else None
-        if old == run.status or not (self.root / "meta.json").exists():
+        if old == run.status or not fs.exists(self.root / "meta.json"):
             return
         summary = run.summary()
         ref = {"id": run.id, "created": run.created, "shard": shard, "doc": doc_id}
@@ -352,7 +349,7 @@ class Indexes:
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
         """Runs removed by ``runs prune``: their counts go; refs to them are skipped
         when read; a worker whose last run went gets the newest one left."""
-        if not doomed or not (self.root / "meta.json").exists():
+        if not doomed or not fs.exists(self.root / "meta.json"):
             return
         self._count_worker([(s, None) for s, _ in doomed], sign=-1)
         self._count_hours_and_days([(s, None, shard) for s, shard in doomed], sign=-1)
@@ -376,15 +373,14 @@ class Indexes:
         Old index files are removed, unless one of them is damaged: then the old
         folder is kept aside for a person to look at, and its path returned."""
         import datetime as dt
-        import shutil
 
         kept = None
         with self.history.lock:
             self.history.flush_staged()  # the shards are read from disk below
-            if self.root.is_dir() and _any_damaged(self.root):
+            if fs.is_dir(self.root) and _any_damaged(self.root):
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
                 kept = str(self.root.with_name(f"indexes.old-{stamp}"))
-                os.replace(self.root, kept)
+                fs.replace(self.root, kept)
             for name in (
                 "by-worker",
                 "by-record",
@@ -396,10 +392,10 @@ class Indexes:
                 "meta.json",
             ):
                 path = self.root / name
-                if path.is_dir():
-                    shutil.rmtree(path)
+                if fs.is_dir(path):
+                    fs.rmtree(path)
                 else:
-                    path.unlink(missing_ok=True)
+                    fs.unlink(path, missing_ok=True)
             pairs: list[tuple[dict, int, int]] = []
             for shard in self.history.shards():
                 for key, summary in self.history._shard_docs(shard).items():
@@ -424,7 +420,7 @@ class Indexes:
             self._count_worker([(s, None) for s, _, _ in pairs])
             self._count_hours_and_days([(s, None, shard) for s, shard, _ in pairs])
             write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
-            shutil.rmtree(self.root / "pending", ignore_errors=True)
+            fs.rmtree(self.root / "pending", ignore_errors=True)
         return kept
 
     # -- reading --
@@ -582,7 +578,7 @@ def _any_damaged(root: Path) -> bool:
     from workerctl.errors import DamagedFile
     from workerctl.storage.atomic import read_json
 
-    for path in root.rglob("*.json"):
+    for path in fs.walk_files(root, "*.json"):
         try:
             data = read_json(path)
         except DamagedFile:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.runs.model import now_iso
+from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
@@ -303,7 +304,7 @@ class Ledger:
     def workers(self) -> list[str]:
         """Every worker with effects in the ledger (worker names are slugs, so file names)."""
         folder = self.root / "workers"
-        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        return [p.stem for p in fs.glob(folder, "*.json")]
 
     def query(
         self,
@@ -408,7 +409,7 @@ class Ledger:
         return found
 
     def _running(self, run_id: str) -> bool:
-        return self.history.marker_path(run_id).exists()
+        return fs.exists(self.history.marker_path(run_id))
 
     def forget(self, run_id: str, targets: set[str]) -> int:
         """Drop a pruned run's entries (``runs prune --forget-side-effects``)."""

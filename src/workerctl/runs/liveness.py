@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.runs.states import FAILED, now_iso, parse_iso
+from workerctl.storage import fs
 from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
     if info.get("host") == hostname() and info.get("pid"):
         return _pid_alive(int(info["pid"]), info.get("proc_start"))
     try:
-        last = history.heartbeat_path(run_id).stat().st_mtime
+        last = fs.lstat(history.heartbeat_path(run_id)).st_mtime
     except FileNotFoundError:
         since = info.get("since")
         last = parse_iso(since).timestamp() if since else 0.0
@@ -135,7 +136,7 @@ def _never_stored(history: History, run_id: str, info: dict[str, Any]) -> bool:
     lock nobody is still writing it). Its executor's ``refresh`` cannot judge a run
     that does not exist; ``settle`` removes the marker. (A local run's marker needs
     no such rule: its dead owner says it.)"""
-    return bool(info.get("remote")) and not history.body_path(run_id).exists()
+    return bool(info.get("remote")) and not fs.exists(history.body_path(run_id))
 
 
 def _same_owner(owner: dict[str, Any], marker: dict[str, Any]) -> bool:
