@@ -118,8 +118,26 @@ class BuiltinRecordStore(RecordSource):
         return self._cache
 
     def comments_path(self, record_id: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record_id)
-        return self.workspace.state_dir / "comments" / f"{safe}.json"
+        from workerctl.storage.filenames import file_name
+
+        return self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
+
+    def _legacy_comments(self, record_id: str) -> dict | None:
+        """A workspace written before the file names were injective (``storage.filenames``):
+        ``record_id``'s comments from its old file, which two ids may share (``T:500`` and
+        ``T_500``); the first comment added puts them under the new name, the old file
+        stays for the other id. None when there is no old file."""
+        from workerctl.storage.filenames import legacy_names
+
+        for name in legacy_names(record_id):
+            old = self.workspace.state_dir / "comments" / f"{name}.json"
+            if fs.exists(old):
+                data = AtomicJSONStorage(
+                    old, hint=self._comments_hint(old, record_id), shape=COMMENTS_SHAPE
+                ).read()
+                docs = (data or {}).get("comments", {})
+                return {"comments": {k: d for k, d in docs.items() if d.get("record_id") == record_id}}
+        return None
 
     def _comments_table(self, record_id: str):
         path = self.comments_path(record_id)
@@ -141,7 +159,8 @@ class BuiltinRecordStore(RecordSource):
 
     def comments(self, record_id: str) -> builtins.list[Comment]:
         if not fs.exists(self.comments_path(record_id)):
-            return []
+            legacy = self._legacy_comments(record_id)
+            return [Comment(**c) for c in legacy["comments"].values()] if legacy else []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
 
     def add_comment(self, record_id, text, *, author, run_id, key, created=None):
@@ -150,14 +169,15 @@ class BuiltinRecordStore(RecordSource):
         with self.lock:
             path = self.comments_path(record_id)
             storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE)
-            data = storage.read() or {"comments": {}}
+            data = storage.read() or self._legacy_comments(record_id) or {"comments": {}}
             docs = data["comments"]  # TinyDB's layout: table -> id -> doc
             if key:
                 for existing in docs.values():
                     if existing.get("key") == key:
                         return Comment(**existing), False
+            numbers = [d["id"][2:] for d in docs.values() if str(d.get("id", "")).startswith("c-")]
             comment = Comment(
-                id=f"c-{len(docs) + 1}",
+                id=f"c-{max((int(n) for n in numbers if n.isdigit()), default=0) + 1}",
                 record_id=record_id,
                 text=text,
                 author=author,

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from workerctl.runs.history import History, RunFilter
     from workerctl.runs.model import Run
 
-VERSION = 2  # 2: whole-day counts in days/MONTH.json beside the hourly ones
+VERSION = 3  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
 REFUSAL = "worker_not_runnable"  # a paused or draft worker's refusal: not a failure

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.runs.model import now_iso
 from workerctl.storage import fs
+from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec
 from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
@@ -138,7 +139,21 @@ class Ledger:
 
     def _effects(self, target: str) -> dict[str, dict]:
         path = self.record_path(target)
-        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
+        docs = read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
+        if docs or fs.exists(path):
+            return docs
+        return self._legacy_effects(target)
+
+    def _legacy_effects(self, target: str) -> dict[str, dict]:
+        """A workspace written before the file names were injective (``storage.filenames``):
+        ``target``'s entries from its old file, which two ids may share; the first write
+        puts them under the new name (the old file stays for the other id)."""
+        for name in legacy_names(target):
+            old = self.root / "records" / f"{name}.json"
+            if fs.exists(old):
+                docs = read_table(old, "effects", EFFECT_FIELDS, hint=self._hint(old))
+                return {k: d for k, d in docs.items() if d["target"] == target}
+        return {}
 
     def _worker_docs(self, worker: str) -> dict[str, dict]:
         path = self.worker_path(worker)

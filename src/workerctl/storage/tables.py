@@ -224,11 +224,8 @@ def next_id(docs: dict[str, dict]) -> str:
 
 
 def safe_name(key: str) -> str:
-    """A file name for a record id or worker name: anything odd becomes ``_``, and a
-    short hash keeps two ids that differ only in odd characters apart."""
-    import hashlib
+    """A file name for a record id or worker name: the one injective mapping,
+    ``storage.filenames.file_name``."""
+    from workerctl.storage.filenames import file_name
 
-    clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:80]
-    if clean == key and not key.startswith("."):
-        return key
-    return f"{clean.lstrip('.')}~{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    return file_name(key)
