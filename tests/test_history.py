@@ -339,7 +339,7 @@ def test_runs_list_filters_and_formats(workspace, wcli):
     assert json.loads(wcli("runs", "list", "--since", "1h", "--json").output)
     assert json.loads(wcli("runs", "list", "--until", "1h", "--json").output) == []
     assert wcli("runs", "list", "--since", "yesterday-ish").exit_code == 2
-    table = wcli("runs", "list").output
+    table = wcli("runs", "list", env={"COLUMNS": "200"}).output  # wide enough under xdist too
     assert "✗ failed" in table and "worker_not_runnable" in table
     assert History(workspace).list(RunFilter(workers=("nobody",))) == []
 

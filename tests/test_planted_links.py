@@ -157,7 +157,7 @@ def test_a_hard_link_to_the_lock_is_refused(workspace, tmp_path):
 def test_a_fifo_at_a_state_path_does_not_hang(workspace):
     comments = workspace.state_dir / "comments"
     comments.mkdir(exist_ok=True)
-    fifo = comments / "T-1042.json"
+    fifo = comments / "+t-1042.json"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
     result = run_workerctl("records", "show", "T-1042", workspace=workspace, timeout=30)
