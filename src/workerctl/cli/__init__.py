@@ -14,6 +14,9 @@ from typing import Any
 
 
 def main() -> None:
+    from workerctl.sanitize import guard_streams
+
+    guard_streams()  # every write of the command passes the one sanitizer (sanitize.py)
     from workerctl.cli.fast import answer
 
     status = answer(sys.argv[1:])

@@ -267,7 +267,10 @@ def _start_batch(
         return
     show_bar = sys.stderr.isatty() and not quiet and "NO_COLOR" not in os.environ
     bar = (
-        click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr, show_pos=True)
+        # the bar's own \r and cursor codes go around the sanitizer; its label is a worker name
+        click.progressbar(
+            length=len(ids), label=f"{worker}", file=getattr(sys.stderr, "wrapped", sys.stderr), show_pos=True
+        )
         if show_bar
         else None
     )
