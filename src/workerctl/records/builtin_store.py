@@ -249,7 +249,7 @@ class BuiltinRecordStore(RecordSource):
             data["records"] = {str(n): doc for n, doc in enumerate(records.values(), start=1)}
             storage.write(data)
             for record_id, c in plan.comments:
-                digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
+                digest = hashlib.sha1(str(c.get("text")).encode("utf-8", "surrogatepass")).hexdigest()[:8]
                 created = _plain(c.get("created"))
                 # a comment exported by 'records show --json' keeps its key: importing
                 # it back is a no-op, not a second copy
@@ -397,6 +397,7 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
             raise ConfigError(
                 f"{path}: cannot load records:", problems, hint="fix the file and run the command again"
             )
+    _check_loaded(data, file)
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     elif isinstance(data, dict) and "id" in data:
@@ -404,6 +405,65 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of records (or a mapping with 'records')")
     return data
+
+
+def _check_loaded(data: Any, file: str) -> None:
+    """The limits of the YAML loader for any record file (JSON has no streaming pass):
+    nesting depth and number of values; and text that is text: a lone surrogate
+    (``"\\udc80"`` in JSON, which no UTF-8 file can hold) is refused, naming where.
+    One iterative walk, so a deep document cannot exhaust the stack here."""
+    from workerctl.workers.model import Problem
+    from workerctl.workers.yaml_positions import RECORD_FILE
+
+    def refuse(where: str, message: str, fix: str) -> None:
+        where = where if len(where) <= 80 else f"{where[:50]}…{where[-25:]}"
+        raise ConfigError(f"{file}: cannot load records:", [Problem(file, 1, 1, where, message, fix)])
+
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    values = 0
+    while stack:
+        value, where, depth = stack.pop()
+        values += 1
+        if values > RECORD_FILE.max_nodes:
+            refuse(
+                "(file)",
+                f"more than {RECORD_FILE.max_nodes:,} values",
+                "split the records over several files",
+            )
+        if depth > RECORD_FILE.max_depth:
+            refuse(
+                where or "(file)",
+                f"nested more than {RECORD_FILE.max_depth} levels deep",
+                "flatten the structure",
+            )
+        if isinstance(value, str):
+            bad = _lone_surrogate(value)
+            if bad is not None:
+                refuse(
+                    where or "(file)",
+                    f"holds a lone surrogate ({bad}), which is not text",
+                    "write the character it stands for, or remove it",
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _lone_surrogate(key) is not None:
+                    refuse(
+                        where or "(file)",
+                        f"a key holds a lone surrogate ({_lone_surrogate(key)})",
+                        "fix the key",
+                    )
+                stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value))
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text``, escaped for a message; None if none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"\\u{ord(text[exc.start]):04x}"
+    return None
 
 
 def _check_json_size(text: str, file: str) -> None:

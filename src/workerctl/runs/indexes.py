@@ -173,7 +173,9 @@ class Indexes:
     def record_log(self, record_id: str) -> RefLog:
         import zlib
 
-        return self._log("by-record", f"{zlib.crc32(record_id.encode()) % BUCKETS:02d}")
+        return self._log(
+            "by-record", f"{zlib.crc32(record_id.encode('utf-8', 'surrogatepass')) % BUCKETS:02d}"
+        )
 
     @property
     def workers_path(self) -> Path:

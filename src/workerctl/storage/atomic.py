@@ -124,7 +124,10 @@ def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, pr
     try:
         if private:
             os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
-        data = memoryview(text.encode("utf-8") if isinstance(text, str) else text)
+        # a lone surrogate (a step's output, a plugin's text) cannot be UTF-8: it is
+        # written as its JSON escape (\udc80), the only place JSON can hold one is a
+        # string, so the file reads back to exactly the same text
+        data = memoryview(text.encode("utf-8", "backslashreplace") if isinstance(text, str) else text)
         while data:
             data = data[os.write(fd, data) :]
         if sync_data:

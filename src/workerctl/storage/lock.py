@@ -194,7 +194,7 @@ class FileLock:
             )
         info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
         try:
-            os.pwrite(fd, info.encode()[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
+            os.pwrite(fd, info.encode("utf-8", "backslashreplace")[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
         except OSError as exc:  # a full disk: the note is a courtesy, the lock is held
             import errno
 

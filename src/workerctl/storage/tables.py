@@ -158,7 +158,9 @@ class KnownTables:
             if part is None or part[0] is not doc:
                 part = (doc, f"{encode_json(key)}:{encode_json(doc)}")
             parts[key] = part
-        raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode()
+        raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode(
+            "utf-8", "backslashreplace"
+        )  # see atomic._write_temp
         return raw, parts
 
     def stage(self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True) -> None:
