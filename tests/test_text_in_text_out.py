@@ -22,12 +22,36 @@ def _nested(depth: int) -> object:
 @pytest.mark.parametrize(
     ("name", "content", "where"),
     [
-        ("sur.json", '[{"id": "T-77", "type": "task", "title": "lone \\udc80"}]', "[0].title: holds a lone surrogate"),
-        ("sur.jsonl", '{"id": "T-77", "type": "task", "title": "x", "fields": {"k\\ud800": 1}}\n', "a key holds a lone"),
-        ("deep450.json", json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(450)}]), "nested more than 64"),
-        ("deep500.json", json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(500)}]), "nested more than 64"),
-        ("deep70.json", json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(70)}]), "nested more than 64"),
-        ("deep5000.json", '[{"id": "T-77", "type": "task", "title": "x", "d": ' + "[" * 5000 + "]" * 5000 + "}]", "nested"),
+        (
+            "sur.json",
+            '[{"id": "T-77", "type": "task", "title": "lone \\udc80"}]',
+            "[0].title: holds a lone surrogate",
+        ),
+        (
+            "sur.jsonl",
+            '{"id": "T-77", "type": "task", "title": "x", "fields": {"k\\ud800": 1}}\n',
+            "a key holds a lone",
+        ),
+        (
+            "deep450.json",
+            json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(450)}]),
+            "nested more than 64",
+        ),
+        (
+            "deep500.json",
+            json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(500)}]),
+            "nested more than 64",
+        ),
+        (
+            "deep70.json",
+            json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(70)}]),
+            "nested more than 64",
+        ),
+        (
+            "deep5000.json",
+            '[{"id": "T-77", "type": "task", "title": "x", "d": ' + "[" * 5000 + "]" * 5000 + "}]",
+            "nested",
+        ),
     ],
 )
 def test_a_record_file_that_is_not_text_or_too_deep_is_refused(workspace, tmp_path, name, content, where):
@@ -41,7 +65,9 @@ def test_a_record_file_that_is_not_text_or_too_deep_is_refused(workspace, tmp_pa
 
 def test_a_record_nested_within_the_limit_imports_and_shows(workspace, tmp_path):
     path = tmp_path / "ok.json"
-    path.write_text(json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(40)}]), encoding="utf-8")
+    path.write_text(
+        json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(40)}]), encoding="utf-8"
+    )
     assert run_workerctl("records", "import", str(path), workspace=workspace).returncode == 0
     shown = run_workerctl("records", "show", "T-77", workspace=workspace)
     assert shown.returncode == 0 and "Traceback" not in shown.stderr
@@ -76,7 +102,9 @@ def test_step_output_that_is_not_text_is_stored_escaped(workspace):
         ),
         encoding="utf-8",
     )
-    make_worker(workspace, "odd", output_mode="review_note", executor="{name: command, argv: [python3, odd_step.py]}")
+    make_worker(
+        workspace, "odd", output_mode="review_note", executor="{name: command, argv: [python3, odd_step.py]}"
+    )
     result = run_workerctl("run", "start", "odd", "--task", "T-1042", "--json", workspace=workspace)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "died" not in result.stdout
@@ -94,7 +122,16 @@ def test_an_argument_that_is_not_utf8_is_a_usage_error(workspace):
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "records", "show", os.fsdecode(b"T-\xff")],
+        [
+            sys.executable,
+            "-m",
+            "workerctl",
+            "-w",
+            str(workspace.root),
+            "records",
+            "show",
+            os.fsdecode(b"T-\xff"),
+        ],
         capture_output=True,
     )
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
