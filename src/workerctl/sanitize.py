@@ -63,17 +63,30 @@ def json_safe(encoded: str) -> str:
 
 class TerminalGuard(io.TextIOBase):
     """A text stream in front of ``sys.stdout`` or ``sys.stderr`` that passes every
-    write through ``for_terminal``. It has no ``buffer``, so nothing (click
-    included) writes around it."""
+    write through ``for_terminal``. Its ``buffer`` is guarded too (``_GuardedBuffer``):
+    what click writes as bytes (to a stream set to ASCII, say) passes the same way."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        raw = getattr(stream, "buffer", None)
+        self._buffer = _GuardedBuffer(raw, self) if raw is not None else None
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
+        if isinstance(text, bytes | bytearray):
+            return self.buffer.write(text) if self._buffer is not None else 0
+        self._stream.write(for_terminal(text, colour=self.colour()))
+        return len(text)
+
+    def colour(self) -> bool:
         from workerctl import render
 
-        self._stream.write(for_terminal(text, colour=render.use_colour(self._stream)))
-        return len(text)
+        return render.use_colour(self._stream)
+
+    @property
+    def buffer(self) -> Any:
+        if self._buffer is None:
+            raise AttributeError("buffer")
+        return self._buffer
 
     def flush(self) -> None:
         self._stream.flush()
@@ -105,6 +118,31 @@ class TerminalGuard(io.TextIOBase):
     @property
     def wrapped(self) -> Any:
         return self._stream
+
+
+class _GuardedBuffer(io.RawIOBase):
+    """The binary side of ``TerminalGuard``: bytes are read as UTF-8 (a byte that is not
+    becomes visible too), sanitized, and written as UTF-8."""
+
+    def __init__(self, raw: Any, guard: TerminalGuard) -> None:
+        self._raw, self._guard = raw, guard
+
+    def write(self, data: Any) -> int:
+        text = bytes(data).decode("utf-8", "surrogateescape")
+        self._raw.write(for_terminal(text, colour=self._guard.colour()).encode("utf-8", "backslashreplace"))
+        return len(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def fileno(self) -> int:
+        return int(self._raw.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self._raw.isatty())
 
 
 def guard_streams() -> None:

@@ -45,6 +45,12 @@ class LazyGroup(click.Group):
         with formatter.section("Plugin commands"):
             formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
+    def main(self, *args, **kwargs):
+        from workerctl.sanitize import guard_streams
+
+        guard_streams()  # the click group run on its own (tests, plugins) is guarded too
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx):
         from workerctl.errors import WorkerctlError
 

@@ -103,7 +103,9 @@ def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
     for path in paths:
         display = display_path(workspace, path)
         if path in twins:
-            out.append(WorkerFile(path, path.stem, "", problems=[_twins_problem(workspace, path, twins[path])]))
+            out.append(
+                WorkerFile(path, path.stem, "", problems=[_twins_problem(workspace, path, twins[path])])
+            )
             continue
         try:
             inside(workspace.root, path, "worker file")
