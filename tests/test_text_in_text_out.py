@@ -89,7 +89,7 @@ def test_step_output_that_is_not_text_is_stored_escaped(workspace):
     """A lone surrogate in the final text (a JSON escape on the program's stdout) and
     bytes that are not UTF-8 on stderr: the run completes, the output keeps the
     surrogate exactly (as its JSON escape in the file and in --json), and a person
-    sees it as \\udc80."""
+    sees U+FFFD in its place (the terminal sanitizer)."""
     script = workspace.root / "odd_step.py"
     script.write_text(
         textwrap.dedent(
@@ -111,7 +111,7 @@ def test_step_output_that_is_not_text_is_stored_escaped(workspace):
     run = json.loads(result.stdout)
     assert run["status"] == "completed" and run["output"] == "Blocker: T-1042 lone \udc80 here"
     shown = run_workerctl("run", "inspect", run["id"], workspace=workspace)
-    assert shown.returncode == 0 and "lone \\udc80 here" in shown.stdout
+    assert shown.returncode == 0 and "lone \ufffd here" in shown.stdout
     listed = run_workerctl("runs", "list", workspace=workspace)
     assert listed.returncode == 0 and "Traceback" not in listed.stderr
 

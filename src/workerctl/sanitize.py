@@ -1,22 +1,22 @@
 """The one sanitizer of text bound for a terminal.
 
-Records, outputs, errors, tool arguments and results, and plugins' text may hold
-control characters and escape sequences that a terminal obeys: OSC 52 writes the
-clipboard, OSC 0/2 the window title, ``ESC [2J`` clears the screen, ``ESC [nA``
-moves the cursor over earlier lines, DCS and APC reach the terminal's own
-handlers. ``for_terminal`` makes every one of them visible as text (``\\x1b``,
-``\\x9b``, ``\\r``): C0 but newline and tab, DEL, C1 (``U+0080``-``U+009F``: a
-terminal may read ``U+009B`` as CSI), and the bidirectional overrides that reorder
-what is shown (``U+202A``-``U+202E``, ``U+2066``-``U+2069``). A sequence is not
-removed but shown, so nothing hides what a field holds.
+Text workerctl did not write itself (a record's title, a worker's output or stderr, an
+error from a plugin, a tool's arguments, a path) may hold escape sequences that move
+the cursor, retitle the window (OSC 0/2), write the clipboard (OSC 52), rewrite the
+screen (``ESC [2J``) or hide what follows. ``for_terminal`` removes the sequences (CSI,
+OSC, DCS and the other string controls, in their 7-bit and 8-bit forms) and replaces
+every other control character but newline and tab with U+FFFD, and so a lone surrogate
+and the bidirectional overrides that reorder what is shown (``U+202A``-``U+202E``,
+``U+2066``-``U+2069``): what is shown is what is there.
 
-``guard_streams`` puts it in front of ``sys.stdout`` and ``sys.stderr`` for the
-whole command: every write (``click.echo``, ``print``, a plugin's output, an error
-message, a traceback) passes through it, so text from a case nobody listed is
-covered too. The only escape sequences let through are the colour codes
-``render.colour`` writes, and only while colour is on (a terminal, no
-``NO_COLOR``). ``--json`` output is unchanged by it: ``render.to_json`` escapes
-every control character (C1 included) the way JSON does, so the data is exact.
+Two ways text reaches it: the terminal object (``terminal.Terminal.show``) sanitizes a
+data field before workerctl styles it; and ``guard_streams`` puts it in front of
+``sys.stdout`` and ``sys.stderr`` for the whole command, so every write (``click.echo``,
+``print``, a plugin's output, an error message, a card, a traceback) passes it, a case
+nobody listed included. The guard lets through only the colour codes ``render.colour``
+writes, and only while colour is on. JSON output is exact: JSON escapes C0 itself, and
+``json_safe`` (used by ``render.to_json``) escapes DEL, C1, lone surrogates and the bidi
+overrides as ``\\uXXXX``, so the guard finds nothing to change in it.
 """
 
 from __future__ import annotations
@@ -26,39 +26,52 @@ import re
 import sys
 from typing import Any
 
+REPLACEMENT = "\ufffd"
+
+#: ESC or its 8-bit C1 form, then the rest of the sequence
+_SEQUENCE = re.compile(
+    r"""
+    (?: \x1b\[ | \x9b ) [\x30-\x3f]* [\x20-\x2f]* [\x40-\x7e]?          # CSI ... final byte
+  | (?: \x1b[\]PX^_] | [\x9d\x90\x98\x9e\x9f] ) .*? (?: \x07 | \x1b\\ | \x9c | $ )
+                                                                       # OSC, DCS, SOS, PM, APC ... ST
+  | \x1b [\x20-\x2f]* [\x30-\x7e]?                                     # any other escape sequence
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 #: the colour codes render.colour writes (SGR: foreground, bold, normal, reset)
-_OWN_SGR = r"\x1b\[(?:3[1-6]|1|22|0)m"
-_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-_PLAIN_RE = re.compile(_UNSAFE)
-_COLOUR_RE = re.compile(f"({_OWN_SGR})|{_UNSAFE}")
-
-
-def _visible(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+_OWN_SGR = re.compile(r"(\x1b\[(?:3[1-6]|1|22|0)m)")
 
 
 def for_terminal(text: str, *, colour: bool = False) -> str:
-    """``text`` with every control character and escape sequence made visible;
-    ``colour``: keep the colour codes ``render.colour`` writes."""
-    if colour:
-        return _COLOUR_RE.sub(lambda m: m.group(1) or _visible(m.group(0)), text)
-    return _PLAIN_RE.sub(lambda m: _visible(m.group(0)), text)
+    """``text`` without escape sequences, its other control characters (all but
+    ``\\n`` and ``\\t``) replaced by U+FFFD. ``colour``: keep the colour codes
+    ``render.colour`` writes (the stream guard, while colour is on)."""
+    if text.isprintable():  # the usual case: nothing to do, and cheap
+        return text
+    if colour and "\x1b[" in text:
+        parts = _OWN_SGR.split(text)  # odd places hold the codes themselves
+        return "".join(p if i % 2 else _clean(p) for i, p in enumerate(parts))
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub(REPLACEMENT, _SEQUENCE.sub("", text))
 
 
 def is_safe(text: str) -> bool:
     """Whether ``text`` holds nothing ``for_terminal`` would change."""
-    return _PLAIN_RE.search(text) is None
+    return for_terminal(text) == text
 
 
-_JSON_C1 = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def json_safe(encoded: str) -> str:
-    """JSON text (``json.dumps`` with ``ensure_ascii=False``) with DEL, C1 and the
-    bidirectional overrides escaped as ``\\uXXXX`` too: the same data, and nothing a
-    terminal obeys (JSON escapes C0 itself)."""
-    return _JSON_C1.sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
+    """JSON text (``json.dumps`` with ``ensure_ascii=False``) with DEL, C1, lone
+    surrogates and the bidirectional overrides escaped as ``\\uXXXX`` too: the same
+    data, and nothing a terminal obeys (JSON escapes C0 itself)."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
 
 
 class TerminalGuard(io.TextIOBase):
@@ -66,8 +79,8 @@ class TerminalGuard(io.TextIOBase):
     write through ``for_terminal``. Its ``buffer`` is guarded too (``_GuardedBuffer``):
     what click writes as bytes (to a stream set to ASCII, say) passes the same way."""
 
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
+    def __init__(self, stream: Any, err: bool = False) -> None:
+        self._stream, self._err = stream, err
         raw = getattr(stream, "buffer", None)
         self._buffer = _GuardedBuffer(raw, self) if raw is not None else None
 
@@ -78,9 +91,10 @@ class TerminalGuard(io.TextIOBase):
         return len(text)
 
     def colour(self) -> bool:
-        from workerctl import render
+        """Colour codes pass while colour is on (the terminal object's policy)."""
+        from workerctl.terminal import terminal
 
-        return render.use_colour(self._stream)
+        return terminal().colour(err=self._err)
 
     @property
     def buffer(self) -> Any:
@@ -122,7 +136,7 @@ class TerminalGuard(io.TextIOBase):
 
 class _GuardedBuffer(io.RawIOBase):
     """The binary side of ``TerminalGuard``: bytes are read as UTF-8 (a byte that is not
-    becomes visible too), sanitized, and written as UTF-8."""
+    becomes U+FFFD), sanitized, and written as UTF-8."""
 
     def __init__(self, raw: Any, guard: TerminalGuard) -> None:
         self._raw, self._guard = raw, guard
@@ -151,4 +165,4 @@ def guard_streams() -> None:
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, TerminalGuard):
-            setattr(sys, name, TerminalGuard(stream))
+            setattr(sys, name, TerminalGuard(stream, err=name == "stderr"))
