@@ -68,7 +68,8 @@ def test_the_slower_of_two_edits_is_refused_and_kept(workspace, tmp_path):
         p = sys.argv[1]
         t = open(p).read()
         env = dict(os.environ, EDITOR={inner!r})
-        subprocess.run([sys.executable, "-m", "workerctl", "-w", {str(workspace.root)!r}, "worker", "edit", "shared"],
+        ws = {str(workspace.root)!r}
+        subprocess.run([sys.executable, "-m", "workerctl", "-w", ws, "worker", "edit", "shared"],
                        env=env, check=True, stdin=subprocess.DEVNULL)
         open(p, "w").write(t.replace("Summarise the task", "SECOND EDIT: summarise the task"))
         """,
@@ -96,7 +97,8 @@ def test_a_pause_during_an_edit_is_not_reverted(workspace, tmp_path):
         import subprocess, sys
         p = sys.argv[1]
         t = open(p).read()
-        subprocess.run([sys.executable, "-m", "workerctl", "-w", {str(workspace.root)!r}, "worker", "pause", "held"],
+        ws = {str(workspace.root)!r}
+        subprocess.run([sys.executable, "-m", "workerctl", "-w", ws, "worker", "pause", "held"],
                        check=True)
         open(p, "w").write(t.replace("max_iterations: 5", "max_iterations: 4"))
         """,

@@ -59,7 +59,7 @@ ALLOWED = {
     ("runs/liveness.py", 'Path(f"/proc/'): "/proc",
     ("plugins/builtin/step_processes.py", '"/proc"'): "/proc",
     ("plugins/builtin/step_processes.py", 'f"/proc/'): "/proc",
-    ("cli/run.py", "Path(records_from).read_text("): "--records-from: the user's file",
+    ("runs/starting.py", "Path(request.records_from).read_text("): "--records-from: the user's file",
     ("cli/init.py", "workspace.workers_dir.glob("): "workers/: the user's worker files",
     ("testing.py", "path.write_text("): "a test fixture's worker file",
     ("engine/launch.py", "os.fdopen(fd"): "the log's descriptor, opened through storage.fs",

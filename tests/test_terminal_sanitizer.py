@@ -134,7 +134,7 @@ def test_no_escape_sequence_from_data_reaches_the_terminal(hostile, colour):
     ]
     seen_evil = 0
     for args in commands:
-        data, status = _on_terminal(workspace, *args, colour=colour)
+        data, _status = _on_terminal(workspace, *args, colour=colour)
         assert b"Traceback" not in data, data.decode(errors="replace")
         _assert_clean(data, colour)
         seen_evil += "\ufffdHIDE".encode() in data  # the text around the sequences is shown

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 REPLACEMENT = "\ufffd"
@@ -79,8 +80,8 @@ class TerminalGuard(io.TextIOBase):
     write through ``for_terminal``. Its ``buffer`` is guarded too (``_GuardedBuffer``):
     what click writes as bytes (to a stream set to ASCII, say) passes the same way."""
 
-    def __init__(self, stream: Any, err: bool = False) -> None:
-        self._stream, self._err = stream, err
+    def __init__(self, stream: Any, err: bool = False, colour: Callable[[bool], bool] | None = None) -> None:
+        self._stream, self._err, self._colour = stream, err, colour
         raw = getattr(stream, "buffer", None)
         self._buffer = _GuardedBuffer(raw, self) if raw is not None else None
 
@@ -91,10 +92,8 @@ class TerminalGuard(io.TextIOBase):
         return len(text)
 
     def colour(self) -> bool:
-        """Colour codes pass while colour is on (the terminal object's policy)."""
-        from workerctl.terminal import terminal
-
-        return terminal().colour(err=self._err)
+        """Colour codes pass while colour is on (the policy ``guard_streams`` was given)."""
+        return bool(self._colour is not None and self._colour(self._err))
 
     @property
     def buffer(self) -> Any:
@@ -159,10 +158,11 @@ class _GuardedBuffer(io.RawIOBase):
         return bool(self._raw.isatty())
 
 
-def guard_streams() -> None:
-    """Put ``TerminalGuard`` in front of stdout and stderr (once; a closed or missing
-    stream is left as it is)."""
+def guard_streams(colour: Callable[[bool], bool] | None = None) -> None:
+    """Put ``TerminalGuard`` in front of stdout and stderr (once; a missing stream is
+    left as it is). ``colour(err)``: whether colour is on for stdout (stderr), the
+    terminal object's policy; without it no escape code passes."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, TerminalGuard):
-            setattr(sys, name, TerminalGuard(stream, err=name == "stderr"))
+            setattr(sys, name, TerminalGuard(stream, err=name == "stderr", colour=colour))

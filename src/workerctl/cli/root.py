@@ -51,8 +51,11 @@ class LazyGroup(click.Group):
 
     def main(self, *args, **kwargs):
         from workerctl.sanitize import guard_streams
+        from workerctl.terminal import terminal
 
-        guard_streams()  # the click group run on its own (tests, plugins) is guarded too
+        # every write of the command passes the one sanitizer (sanitize.py); colour codes
+        # pass only when the terminal object's policy has colour on
+        guard_streams(lambda err: terminal().colour(err))
         return super().main(*args, **kwargs)
 
     def invoke(self, ctx):
