@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
@@ -78,6 +78,7 @@ class StepLoop:
         in_main = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.getsignal(sig) for sig in TERMINATING} if in_main else {}
         state_problem: HistoryError | None = None
+        interrupted = False
         try:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
@@ -99,6 +100,7 @@ class StepLoop:
             except KeyboardInterrupt:
                 run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
                 run.move(R.CANCELLED)
+                interrupted = True
             except HistoryError as exc:  # a damaged or unwritable state file met mid-run
                 run.error = RunError("executor_error", exc.message, exc.hint or "")
                 run.move(R.FAILED)
@@ -123,6 +125,9 @@ class StepLoop:
                 # the run is recorded as failed; the command still says what is damaged
                 # (exit 4), as any command meeting that file does
                 raise state_problem
+            if interrupted and in_main:
+                # recorded as cancelled; the command ends as every Ctrl-C does (exit 130)
+                raise KeyboardInterrupt
             return saved
         except RunFinishedElsewhere as other:
             return other.stored
@@ -265,7 +270,7 @@ class StepLoop:
     def _step(self, executor, request: StepRequest, iteration: Iteration, worker: Worker):
         started = time.monotonic()
         try:
-            step = executor.step(request)
+            step = _bounded_step(executor, request, worker)
         except ExecutorFailure as failure:
             iteration.finished = now_iso()
             message = failure.message
@@ -440,6 +445,68 @@ def _hold_sigint() -> bool:
         return False
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     return True
+
+
+#: how long past the run's deadline a step may take to return its own timeout
+STEP_GRACE_SECONDS = 0.5
+
+
+def _bounded_step(executor, request: StepRequest, worker: Worker):
+    """``executor.step(request)`` within the engine's bounds: the run's time left, and
+    nothing the executor raises escapes as anything but an executor error.
+
+    An executor that says it bounds itself (``bounds_itself = True``: the ``command``
+    executor, which kills its program's process group at the run's deadline, on cancel
+    and on Ctrl-C) is called here. Any other runs on a daemon thread that the loop waits
+    for until the run's time is up (plus ``STEP_GRACE_SECONDS`` for its own timeout to
+    arrive first): a step still running then is abandoned, the run fails with kind
+    ``timeout``, and whatever the step later returns is ignored (its thread never keeps
+    the process alive). SIGTERM and Ctrl-C still reach the loop at once (signals go to
+    the main thread). ``SystemExit``, ``KeyboardInterrupt`` and any other
+    ``BaseException`` a plugin raises become ``executor_error``."""
+    if getattr(executor, "bounds_itself", False):
+        try:
+            return executor.step(request)
+        except (Exception, Terminated, RunFailed, KeyboardInterrupt):
+            raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
+        except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
+            raise _contained(exc, worker) from None
+    box: dict[str, Any] = {}
+    raised: list[BaseException] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["step"] = executor.step(request)
+        except BaseException as exc:  # reported to the loop, whatever it is
+            raised.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"workerctl-step-{request.run_id}", daemon=True).start()
+    if not done.wait(max(request.time_left, 0) + STEP_GRACE_SECONDS):
+        raise RunFailed(
+            "timeout",
+            f"the run exceeded its timeout of {worker.timeout:g}s: executor {worker.executor!r} "
+            f"did not return from step {request.iteration}, which was abandoned",
+            "the step's result, if it ever comes, is ignored; raise the worker's timeout, or make "
+            "the executor honour request.time_left",
+        )
+    if not raised:
+        return box["step"]
+    if isinstance(raised[0], Exception):
+        raise raised[0]
+    raise _contained(raised[0], worker)
+
+
+def _contained(exc: BaseException, worker: Worker) -> RunFailed:
+    return RunFailed(
+        "executor_error",
+        f"executor {worker.executor!r} raised {type(exc).__name__}"
+        + (f"({exc})" if str(exc) else "")
+        + "; workerctl contained it",
+        "".join(traceback.format_exception(exc)),
+    )
 
 
 def _release_sigint(held: bool) -> None:
