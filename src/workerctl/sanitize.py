@@ -86,8 +86,8 @@ class TerminalGuard(io.TextIOBase):
         self._buffer = _GuardedBuffer(raw, self) if raw is not None else None
 
     def write(self, text: str) -> int:
-        if isinstance(text, bytes | bytearray):
-            return self.buffer.write(text) if self._buffer is not None else 0
+        if not isinstance(text, str):  # as a text stream does: click tells text from binary so
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         self._stream.write(for_terminal(text, colour=self.colour()))
         return len(text)
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
-from workerctl.runs.liveness import current_owner, mark_crashed
+from workerctl.runs.liveness import current_owner, mark_crashed, seen_note
 from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
@@ -131,7 +131,7 @@ MARKER_SHAPE = json_object(
     }
 )
 PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
-_OWNER_KEYS = ("pid", "host", "proc_start", "remote")
+_OWNER_KEYS = ("pid", "host", "proc_start", "boot_id", "pid_ns", "remote")  # liveness.py
 
 
 class RunFinishedElsewhere(Exception):
@@ -430,6 +430,8 @@ class History:
             "pid": owner.get("pid"),
             "host": owner.get("host"),
             "proc_start": owner.get("proc_start"),
+            "boot_id": owner.get("boot_id"),
+            "pid_ns": owner.get("pid_ns"),
             "remote": owner.get("remote"),
             "since": now_iso(),
         }
@@ -478,6 +480,8 @@ class History:
     def clear_marker(self, run_id: str) -> None:
         remove_file(self.marker_path(run_id))
         fs.unlink(self.heartbeat_path(run_id), missing_ok=True)
+        # this host's note of a beat from a process it could not verify (liveness)
+        fs.unlink(seen_note(self, run_id), missing_ok=True)
 
     def shards(self) -> list[int]:
         try:
