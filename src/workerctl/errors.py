@@ -81,7 +81,8 @@ class PlantedLink(DamagedFile):
     def __init__(self, path, what: str) -> None:
         super().__init__(
             path,
-            f"{what} where workerctl keeps its own state; workerctl never reads or writes through one",
+            f"{what}, inside the folder where workerctl keeps its own state; workerctl never "
+            "reads or writes through it",
             hint=f"remove it (rm {path}) and, if it pointed at workerctl state kept elsewhere, "
             "move that state into its place; only the workspace folder itself may be reached through a link",
         )

@@ -95,7 +95,7 @@ def _refuse(anchor: str, parts: list[str], index: int, dir_fd: int, exc: OSError
     if stat_mod.S_ISLNK(st.st_mode):
         raise PlantedLink(where, "a symbolic link") from None
     if exc.errno == errno.ENOTDIR and not stat_mod.S_ISDIR(st.st_mode):
-        raise PlantedLink(where, "not a folder where a folder belongs") from None
+        raise PlantedLink(where, "a file where a folder belongs") from None
 
 
 @contextlib.contextmanager
