@@ -127,6 +127,15 @@ def test_stale_heartbeat_of_a_remote_run_is_crashed(workspace):
     history.heartbeat(run.id)
     old = time.time() - 3600
     os.utime(history.heartbeat_path(run.id), (old, old))
+    # the beat's own time is the other machine's clock: never compared with ours
+    assert history.sweep() == []
+    # the beat does not change while this reader's clock moves on past stale_after (the
+    # reader's note of when it last saw a change, set back as the hour passing)
+    from workerctl.runs.liveness import seen_note
+    from workerctl.storage.atomic import read_json, write_json
+
+    note = seen_note(history, run.id)
+    write_json(note, {**read_json(note), "at": time.time() - 3600})
     marked = history.sweep()
     assert [r.id for r in marked] == ["rem0te01"]
     assert history.get("rem0te01").error.kind == "crashed"

@@ -123,6 +123,8 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
     """
     if info.get("remote"):
         return True  # its executor's refresh() judges it (see App.history)
+    if not info.get("pid") and not info.get("host"):
+        return False  # an ownerless marker (what a power cut leaves of one): settled at once
     me = current_owner()
     if info.get("host") == me["host"] and info.get("boot_id") not in (None, me["boot_id"]):
         return False  # this host has rebooted since: that process is gone
