@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from workerctl.runs.history import History
+from workerctl.history.store import History
 from workerctl.runs.model import FINISHED, Run
 from workerctl.storage import fs
 
