@@ -16,7 +16,7 @@ import time
 import pytest
 
 from helpers import run_workerctl
-from workerctl.runs.liveness import current_owner, verified, visible
+from workerctl.history.sweep import current_owner, verified, visible
 
 
 def test_this_process_is_verified_and_a_look_alike_is_not():

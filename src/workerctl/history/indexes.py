@@ -260,7 +260,7 @@ class Indexes:
         meta = self.root / "meta.json"
         built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
         try:
-            notes = sorted(os.listdir(self.root / "pending"))
+            notes = sorted(fs.listdir(self.root / "pending"))
         except FileNotFoundError:
             notes = []
         if built.get("1", {}).get("version") != VERSION or any(
@@ -270,7 +270,7 @@ class Indexes:
             return
         for note in notes:
             self._repair(note)
-            (self.root / "pending" / note).unlink(missing_ok=True)
+            fs.unlink(self.root / "pending" / note, missing_ok=True)
 
     def _repair(self, run_id: str) -> None:
         """Make the indexes right about ``run_id`` again, whichever of its index writes
@@ -380,13 +380,11 @@ class Indexes:
         """Remove the indexes (to free space on a full disk): ``meta.json`` first, so
         that what is left of them is never trusted; the next command that can write
         rebuilds them from the shards, and until then readers scan the shards."""
-        import shutil
-
         from workerctl.storage.atomic import remove_file
 
         remove_file(self.root / "meta.json")
         self.history.tables.forget(self.root / "meta.json")
-        shutil.rmtree(self.root, ignore_errors=True)
+        fs.rmtree(self.root, ignore_errors=True)
 
     def begin(self, run_id: str) -> None:
         """Say a write of ``run_id`` is under way (``end`` says it is done): a crash in

@@ -182,7 +182,7 @@ class Ledger:
         for doc in read_table(legacy, "records", WORKER_FIELDS, hint=self._hint(legacy)).values():
             out[doc["record_id"]] = doc
         folder = self.root / "workers" / safe_name(worker)
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        for path in fs.glob(folder, "*.json"):
             for doc in read_table(path, "records", WORKER_FIELDS, hint=self._hint(path)).values():
                 out[doc["record_id"]] = doc
         return out

@@ -253,14 +253,12 @@ class History:
     def _sweep_ahead(self) -> None:
         """Remove the folders of files written ahead by processes that are gone (under
         the lock; a live writer's folder is never touched, whatever it holds)."""
-        import shutil
-
         from workerctl.history.sweep import _pid_alive
         from workerctl.storage.lock import hostname
 
         base = self.root / "ahead"
         try:
-            names = os.listdir(base)
+            names = fs.listdir(base)
         except OSError:
             return
         host = _host_key(hostname())
@@ -270,7 +268,7 @@ class History:
                 continue  # another host's, or not ours to judge
             start = None if parts[2] == "None" else parts[2]
             if not _pid_alive(int(parts[1]), start):
-                shutil.rmtree(base / name, ignore_errors=True)
+                fs.rmtree(base / name, ignore_errors=True)
 
     def _hint_reindex(self, path: Path) -> str:
         return f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index from the run files"
@@ -684,7 +682,7 @@ class History:
     def holds(self, run_id: str) -> bool:
         """Whether the run's file exists (a creation a full disk stopped may have
         written it)."""
-        return self.body_path(run_id).exists()
+        return fs.exists(self.body_path(run_id))
 
     def resolve(self, prefix: str) -> str:
         """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from workerctl.errors import StorageError
+from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PreparedFile,
     encode_json,
@@ -109,8 +110,7 @@ class KnownTables:
         if seen is not None and seen.staged and seen.table == table:
             return dict(seen.docs)
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            raw = fs.read_bytes(path)  # never through a link (storage.fs)
         except FileNotFoundError:
             return {}
         except OSError as exc:
