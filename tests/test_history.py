@@ -132,7 +132,6 @@ def test_stale_heartbeat_of_a_remote_run_is_crashed(workspace):
     # the beat does not change while this reader's clock moves on past stale_after (the
     # reader's note of when it last saw a change, set back as the hour passing)
     from workerctl.history.sweep import seen_note
-
     from workerctl.storage.atomic import read_json, write_json
 
     note = seen_note(history, run.id)

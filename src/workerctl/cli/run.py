@@ -217,6 +217,11 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
         )
         return
     _print_run(a, the_run, as_json, full_output=True)
+    from workerctl.engine.loop import INTERRUPTED
+    from workerctl.errors import EXIT_INTERRUPTED
+
+    if the_run.error is not None and the_run.error.message == INTERRUPTED:
+        ctx.exit(EXIT_INTERRUPTED)  # Ctrl-C: 130, as a batch and every command end
     if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
 

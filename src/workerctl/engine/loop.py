@@ -79,7 +79,6 @@ class StepLoop:
         in_main = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.getsignal(sig) for sig in TERMINATING} if in_main else {}
         state_problem: HistoryError | None = None
-        interrupted = False
         try:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
@@ -99,9 +98,8 @@ class StepLoop:
                 )
                 run.move(R.CANCELLED)
             except KeyboardInterrupt:
-                run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
+                run.error = RunError("cancelled", INTERRUPTED)
                 run.move(R.CANCELLED)
-                interrupted = True
             except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
                 run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
                 run.move(R.FAILED)
@@ -131,9 +129,6 @@ class StepLoop:
                 # the run is recorded as failed; the command still says what is damaged
                 # (exit 4), as any command meeting that file does
                 raise state_problem
-            if interrupted and in_main:
-                # recorded as cancelled; the command ends as every Ctrl-C does (exit 130)
-                raise KeyboardInterrupt
             return saved
         except RunFinishedElsewhere as other:
             return other.stored
@@ -534,6 +529,9 @@ def _hold_sigint() -> bool:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     return True
 
+
+#: a run's error when Ctrl-C cancelled it (the command then exits 130, as every Ctrl-C)
+INTERRUPTED = "interrupted (Ctrl-C) while it was running"
 
 #: how long past the run's deadline a step may take to return its own timeout
 STEP_GRACE_SECONDS = 0.5
