@@ -22,7 +22,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine, StartOptions
+    from workerctl.runs.model import Run
 
 SKIPPED = "skipped"
 NOT_STARTED = "not_started"
@@ -129,7 +130,7 @@ class BatchRunner:
         self.jobs = max(1, jobs)
         self.on_done = on_done or (lambda item: None)
         self._stop = threading.Event()
-        self._started: dict[str, str] = {}  # run id -> record id, runs executing now
+        self._started: dict[str, str | None] = {}  # run id -> record id, runs executing now
         self._guard = threading.Lock()
 
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
@@ -147,7 +148,7 @@ class BatchRunner:
         return result
 
     @contextlib.contextmanager
-    def _signals(self):
+    def _signals(self) -> Iterator[None]:
         """SIGTERM to the batch process stops the batch like Ctrl-C; but 'run cancel' of
         one of its runs also sends SIGTERM (after marking that run cancelled), and then
         only that run ends (its thread sees the mark at its next step)."""
@@ -155,7 +156,7 @@ class BatchRunner:
             yield
             return
 
-        def on_term(signum, frame):
+        def on_term(signum: int, frame: object) -> None:
             with self._guard:
                 running = list(self._started)
             for run_id in running:
@@ -170,7 +171,14 @@ class BatchRunner:
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-    def _parallel(self, worker, record_ids, options, items, result) -> None:
+    def _parallel(
+        self,
+        worker: str,
+        record_ids: list[str],
+        options: StartOptions,
+        items: dict[int, BatchItem],
+        result: BatchResult,
+    ) -> None:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="batch")
         pending: dict[Future, int] = {}
         queue = list(enumerate(record_ids))
@@ -243,7 +251,7 @@ class BatchRunner:
             record_id, run.status, run.id, message, run.error.kind if run.error else None, run.duration
         )
 
-    def _note_started(self, run) -> None:
+    def _note_started(self, run: Run) -> None:
         with self._guard:
             self._started[run.id] = run.record_id
 
