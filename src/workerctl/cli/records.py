@@ -61,6 +61,26 @@ def list_cmd(ctx: Context, rtype: str | None, fmt: str) -> None:
     )
 
 
+@records.command("sources")
+@output_options
+@click.pass_context
+def sources_cmd(ctx, fmt):
+    """Every record source: its kind, where its records live, and whether it answers now.
+
+    Exit 1 when a source does not answer (its line says why and the fix)."""
+    from workerctl.records.book import source_status
+
+    items = source_status(app(ctx).records)
+
+    def rows():
+        return [[i["name"], i["kind"], ", ".join(i["types"]), i["where"], i["status"]] for i in items]
+
+    emit(fmt, items, ["name", "kind", "types", "where", "answers", "status"], rows,
+         ["name", "kind", "types", "where", "status"], id_key="name", empty="no record sources")  # fmt: skip
+    if not all(i["answers"] for i in items):
+        ctx.exit(1)
+
+
 @records.command("show")
 @click.argument("record_id", shell_complete=record_ids)
 @json_options
