@@ -71,6 +71,7 @@ FIELD_SOURCES = (
     "workerctl.cli.plugins:JSON_FIELDS",
     "workerctl.cli.templates:JSON_FIELDS",
     "workerctl.cli.records:JSON_FIELDS",
+    "workerctl.cli.records:SOURCE_FIELDS",
     "workerctl.cli.workers:JSON_FIELDS",
     "workerctl.cli.runs:JSON_FIELDS",
     "workerctl.cli.run:JSON_FIELDS",
