@@ -227,14 +227,20 @@ class BatchRunner:
         if self._stop.is_set():
             return BatchItem(record_id, NOT_STARTED, message="interrupted before it started")
         began = time.monotonic()
+        created: list[Run] = []
+
+        def on_created(run: Run) -> None:
+            created.append(run)
+            self._note_started(run)
+
         try:
-            run = self.engine.start(
-                worker, replace(options, record_id=record_id), on_created=self._note_started
-            )
+            run = self.engine.start(worker, replace(options, record_id=record_id), on_created=on_created)
         except WorkerctlError as exc:
             reason = _refusal(exc)
             if reason is not None:
                 return BatchItem(record_id, SKIPPED, message=reason)
+            if created:  # the run exists: report what the history holds, never "not started"
+                return self._stored(record_id, created[0], exc, time.monotonic() - began)
             return BatchItem(record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began)
         finally:
             with self._guard:
@@ -250,6 +256,22 @@ class BatchRunner:
         return BatchItem(
             record_id, run.status, run.id, message, run.error.kind if run.error else None, run.duration
         )
+
+    def _stored(self, record_id: str | None, run: Run, exc: WorkerctlError, duration: float) -> BatchItem:
+        """The item of a run that was created and then stopped by a state problem (a
+        full disk, a damaged file): its status as stored (the engine records such a
+        run as failed when it can), with the problem as the message."""
+        status: str = FAILED
+        kind: str | None = "executor_error"
+        try:
+            stored = self.engine.history.get(run.id)
+        except WorkerctlError:
+            stored = None
+        if stored is not None and stored.finished:
+            status = stored.status
+            kind = stored.error.kind if stored.error else None
+        # an unfinished one was left by this process: the next reader marks it crashed
+        return BatchItem(record_id, status, run.id, exc.message, kind, duration)
 
     def _note_started(self, run: Run) -> None:
         with self._guard:

@@ -37,10 +37,10 @@ from workerctl.engine.step import (
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
+from workerctl.history.ledger import COMMITTED, INTENDED, UNKNOWN
+from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
-from workerctl.runs.history import History, RunFinishedElsewhere
-from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, now_iso
 from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
