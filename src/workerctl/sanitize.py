@@ -29,19 +29,17 @@ from typing import Any
 
 REPLACEMENT = "\ufffd"
 
-#: ESC or its 8-bit C1 form, then the rest of the sequence
-_SEQUENCE = re.compile(
-    r"""
+#: ESC or its 8-bit C1 form, then the rest of the sequence (compiled on first use: most
+#: text has no control character, and every command imports this module)
+_SEQUENCE = r"""
     (?: \x1b\[ | \x9b ) [\x30-\x3f]* [\x20-\x2f]* [\x40-\x7e]?          # CSI ... final byte
   | (?: \x1b[\]PX^_] | [\x9d\x90\x98\x9e\x9f] ) .*? (?: \x07 | \x1b\\ | \x9c | $ )
                                                                        # OSC, DCS, SOS, PM, APC ... ST
   | \x1b [\x20-\x2f]* [\x30-\x7e]?                                     # any other escape sequence
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+    """
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 #: the colour codes render.colour writes (SGR: foreground, bold, normal, reset)
-_OWN_SGR = re.compile(r"(\x1b\[(?:3[1-6]|1|22|0)m)")
+_OWN_SGR = r"(\x1b\[(?:3[1-6]|1|22|0)m)"
 
 
 def for_terminal(text: str, *, colour: bool = False) -> str:
@@ -51,13 +49,14 @@ def for_terminal(text: str, *, colour: bool = False) -> str:
     if text.isprintable():  # the usual case: nothing to do, and cheap
         return text
     if colour and "\x1b[" in text:
-        parts = _OWN_SGR.split(text)  # odd places hold the codes themselves
+        parts = re.compile(_OWN_SGR).split(text)  # odd places hold the codes themselves
         return "".join(p if i % 2 else _clean(p) for i, p in enumerate(parts))
     return _clean(text)
 
 
 def _clean(text: str) -> str:
-    return _CONTROL.sub(REPLACEMENT, _SEQUENCE.sub("", text))
+    without = re.compile(_SEQUENCE, re.VERBOSE | re.DOTALL).sub("", text)  # re caches it
+    return re.compile(_CONTROL).sub(REPLACEMENT, without)
 
 
 def is_safe(text: str) -> bool:
@@ -65,14 +64,14 @@ def is_safe(text: str) -> bool:
     return for_terminal(text) == text
 
 
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_UNSAFE = "[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 
 
 def json_safe(encoded: str) -> str:
     """JSON text (``json.dumps`` with ``ensure_ascii=False``) with DEL, C1, lone
     surrogates and the bidirectional overrides escaped as ``\\uXXXX`` too: the same
     data, and nothing a terminal obeys (JSON escapes C0 itself)."""
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
+    return re.compile(_JSON_UNSAFE).sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
 
 
 class TerminalGuard(io.TextIOBase):
