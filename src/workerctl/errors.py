@@ -83,7 +83,7 @@ class PlantedLink(DamagedFile):
     """A link (or a FIFO, device or hard link) where workerctl keeps its own state:
     never written through, read through or followed; exit 4 naming the path."""
 
-    def __init__(self, path, what: str) -> None:
+    def __init__(self, path: str | PathLike[str], what: str) -> None:
         super().__init__(
             path,
             f"{what}, inside the folder where workerctl keeps its own state; workerctl never "

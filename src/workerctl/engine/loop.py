@@ -559,7 +559,7 @@ INTERRUPTED = "interrupted (Ctrl-C) while it was running"
 STEP_GRACE_SECONDS = 0.5
 
 
-def _bounded_step(executor, request: StepRequest, worker: Worker):
+def _bounded_step(executor: Executor, request: StepRequest, worker: Worker) -> Step:
     """``executor.step(request)`` within the engine's bounds: the run's time left, and
     nothing the executor raises escapes as anything but an executor error.
 
