@@ -17,13 +17,23 @@ import signal
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
-from workerctl.engine.step import ExecutorFailure, StepRequest, normal_finish_reason, shape_finish_reason
+from workerctl.engine.remote import RemoteExecutor
+from workerctl.engine.step import (
+    Executor,
+    ExecutorFailure,
+    Step,
+    StepRequest,
+    ToolCall,
+    normal_finish_reason,
+    shape_finish_reason,
+)
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
@@ -37,8 +47,10 @@ from workerctl.workers.model import Worker
 from workerctl.workspace import Workspace
 
 if TYPE_CHECKING:
+    from workerctl.engine.tools import Tool
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
+    from workerctl.records.model import Record
 
 
 class RunFailed(Exception):
@@ -98,7 +110,7 @@ class StepLoop:
                 )
                 run.move(R.CANCELLED)
             except KeyboardInterrupt:
-                run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
+                run.error = RunError("cancelled", INTERRUPTED)
                 run.move(R.CANCELLED)
             except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
                 run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
@@ -151,7 +163,7 @@ class StepLoop:
             return
         run.cost = table.estimate(run.usage) if table else None
 
-    def _checks(self, run: Run, worker: Worker):
+    def _checks(self, run: Run, worker: Worker) -> Record | None:
         if worker.status == "paused":
             raise RunFailed(
                 "worker_not_runnable",
@@ -217,6 +229,12 @@ class StepLoop:
                 f"executor {worker.executor!r} is not installed",
                 "'workerctl executors list' shows what is installed",
             )
+        if isinstance(executor, RemoteExecutor):  # its runs are submitted, never stepped here
+            raise RunFailed(
+                "executor_error",
+                f"executor {worker.executor!r} hands runs to a queue; it does no steps in this process",
+                "start the run with 'workerctl run start', which submits it to the queue",
+            )
         gate = ToolGate(self.registry.tools, worker.tool_categories)
         offered = [t.schema() for t in gate.offered()]
         messages: list[dict] = []
@@ -272,10 +290,10 @@ class StepLoop:
             "the worker kept calling tools; narrow its instructions or raise max_iterations",
         )
 
-    def _step(self, executor, request: StepRequest, iteration: Iteration, worker: Worker):
+    def _step(self, executor: Executor, request: StepRequest, iteration: Iteration, worker: Worker) -> Step:
         started = time.monotonic()
         try:
-            step = executor.step(request)
+            step = _bounded_step(executor, request, worker)
         except ExecutorFailure as failure:
             iteration.finished = now_iso()
             message = failure.message
@@ -300,7 +318,9 @@ class StepLoop:
         iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1), **step.usage}
         return step
 
-    def _call_tool(self, run, worker, gate, iteration, index, call) -> dict:
+    def _call_tool(
+        self, run: Run, worker: Worker, gate: ToolGate, iteration: Iteration, index: int, call: ToolCall
+    ) -> dict[str, Any]:
         tool = self.registry.tools.get(call.name)
         decision = gate.decide(call.name)
         record = ToolCallRecord(
@@ -381,7 +401,7 @@ class StepLoop:
             if found is not None:
                 run.seen[record_id] = snapshot(found, self.records.comments(record_id), run.id, by)
 
-    def _finish(self, run: Run, worker: Worker, record, text) -> None:
+    def _finish(self, run: Run, worker: Worker, record: Record | None, text: object) -> None:
         if not isinstance(text, str) or not text.strip():
             raise RunFailed(
                 "invalid_output",
@@ -456,7 +476,9 @@ class StepLoop:
             ]
 
     @contextlib.contextmanager
-    def _intent(self, run: Run, key: str, target: str | None, by: str, *, last: bool = False):
+    def _intent(
+        self, run: Run, key: str, target: str | None, by: str, *, last: bool = False
+    ) -> Iterator[None]:
         """Record a write as intended (stored) before it happens and as committed after.
 
         The effects the write appends replace the placeholder, stamped committed;
@@ -501,7 +523,7 @@ class StepLoop:
             self.history.save(run, executing=True)
 
 
-def _target_of(tool, arguments, run: Run) -> str | None:
+def _target_of(tool: Tool, arguments: object, run: Run) -> str | None:
     """The record a writing tool call is about to write to: its first ``*_id``
     argument (``task_id``), else the run's record."""
     if isinstance(arguments, dict):
@@ -530,10 +552,75 @@ def _hold_sigint() -> bool:
     return True
 
 
+#: a run's error when Ctrl-C cancelled it (the command then exits 130, as every Ctrl-C)
+INTERRUPTED = "interrupted (Ctrl-C) while it was running"
+
+#: how long past the run's deadline a step may take to return its own timeout
+STEP_GRACE_SECONDS = 0.5
+
+
+def _bounded_step(executor: Executor, request: StepRequest, worker: Worker) -> Step:
+    """``executor.step(request)`` within the engine's bounds: the run's time left, and
+    nothing the executor raises escapes as anything but an executor error.
+
+    An executor that says it bounds itself (``bounds_itself = True``: the ``command``
+    executor, which kills its program's process group at the run's deadline, on cancel
+    and on Ctrl-C) is called here. Any other runs on a daemon thread that the loop waits
+    for until the run's time is up (plus ``STEP_GRACE_SECONDS`` for its own timeout to
+    arrive first): a step still running then is abandoned, the run fails with kind
+    ``timeout``, and whatever the step later returns is ignored (its thread never keeps
+    the process alive). SIGTERM and Ctrl-C still reach the loop at once (signals go to
+    the main thread). ``SystemExit``, ``KeyboardInterrupt`` and any other
+    ``BaseException`` a plugin raises become ``executor_error``."""
+    if getattr(executor, "bounds_itself", False):
+        try:
+            return executor.step(request)
+        except (Exception, Terminated, RunFailed, KeyboardInterrupt):
+            raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
+        except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
+            raise _contained(exc, worker) from None
+    box: dict[str, Any] = {}
+    raised: list[BaseException] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["step"] = executor.step(request)
+        except BaseException as exc:  # reported to the loop, whatever it is
+            raised.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"workerctl-step-{request.run_id}", daemon=True).start()
+    if not done.wait(max(request.time_left, 0) + STEP_GRACE_SECONDS):
+        raise RunFailed(
+            "timeout",
+            f"the run exceeded its timeout of {worker.timeout:g}s: executor {worker.executor!r} "
+            f"did not return from step {request.iteration}, which was abandoned",
+            "the step's result, if it ever comes, is ignored; raise the worker's timeout, or make "
+            "the executor honour request.time_left",
+        )
+    if not raised:
+        return box["step"]
+    if isinstance(raised[0], Exception):
+        raise raised[0]
+    raise _contained(raised[0], worker)
+
+
+def _contained(exc: BaseException, worker: Worker) -> RunFailed:
+    return RunFailed(
+        "executor_error",
+        f"executor {worker.executor!r} raised {type(exc).__name__}"
+        + (f"({exc})" if str(exc) else "")
+        + "; workerctl contained it",
+        "".join(traceback.format_exception(exc)),
+    )
+
+
 def _release_sigint(held: bool) -> None:
     if held:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated(signum)

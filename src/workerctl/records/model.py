@@ -12,7 +12,10 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from workerctl.workspace import Workspace
 
 BUILTIN_TYPES = ("task", "project", "contact", "company", "invoice", "doc", "product")
 
@@ -90,7 +93,7 @@ class Record:
     def fingerprint(self) -> str:
         """A hash of the record's own content (not its comments), to tell if it changed."""
         data = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(data.encode()).hexdigest()[:12]
+        return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
     def accessible_by(self, worker: str) -> bool:
         return self.restricted_to is None or worker in self.restricted_to
@@ -147,7 +150,7 @@ class RecordSource(ABC):
     link_rules: ClassVar[tuple[LinkRule, ...]] = ()
     kind: ClassVar[str] = ""  # set by sources configured under record_sources:
 
-    def __init__(self, workspace) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
 
     def check(self) -> str | None:
