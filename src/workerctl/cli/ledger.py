@@ -30,7 +30,7 @@ def ledger():
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(["intended", "committed", "unknown", "not_written"]),
+    type=click.Choice(["intended", "committed", "unknown", "not_written", "held"]),
     help="Only this state (repeatable).",
 )
 @click.option("--run", "run_id", metavar="ID", help="Only effects of this run.")

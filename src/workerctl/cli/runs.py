@@ -49,6 +49,9 @@ def runs():
 )
 @click.option("--unreviewed", is_flag=True, help="Only finished runs that need a human review and have none.")
 @click.option(
+    "--held", is_flag=True, help="Only runs whose writes wait for a person (workerctl run approve)."
+)
+@click.option(
     "--watch",
     type=float,
     is_flag=False,
@@ -63,7 +66,7 @@ def runs():
 @output_options
 @click.pass_context
 def list_cmd(
-    ctx, worker, status, task, error_kinds, since, until, limit, unreviewed, watch, exit_status, fmt
+    ctx, worker, status, task, error_kinds, since, until, limit, unreviewed, held, watch, exit_status, fmt
 ):
     """Run cards as rows, newest first.
 
@@ -76,7 +79,7 @@ def list_cmd(
     from workerctl.runs.model import UNFINISHED
 
     a = app(ctx)
-    items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit)
+    items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit, held=held)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
         redraw = fmt == "table" and sys.stdout.isatty()

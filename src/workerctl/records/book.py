@@ -54,6 +54,11 @@ class RecordBook:
         found = self._find(record_id)
         return found[1] if found else None
 
+    def source_of(self, record_id: str) -> RecordSource | None:
+        """The source that holds ``record_id`` (for a write made through the run's records API)."""
+        found = self._find(record_id)
+        return found[0] if found else None
+
     def require(self, record_id: str) -> Record:
         """The record ``record_id``: exit 2 for an id that breaks the rule, 3 if none."""
         from workerctl.names import RECORD_ID

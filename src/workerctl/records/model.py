@@ -145,6 +145,14 @@ class RecordSource(ABC):
     ) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
 
+    def update_fields(
+        self, record_id: str, changes: dict[str, Any], *, run_id: str | None, key: str | None
+    ) -> dict[str, Any]:
+        """Set fields of one record; returns their values before. A source whose
+        records workers may change implements it; without it, a tool's
+        ``ctx.records.update`` on such a record tells the model so."""
+        raise NotImplementedError(f"record source {self.name!r} does not let workers update its records")
+
     def check_records(
         self, items: builtins.list[Any], origin: str, positions: builtins.list[int] | None = None
     ) -> ImportCheck:

@@ -78,6 +78,8 @@ class ToolCallRecord:
     writes: bool = False
     records_read: list[dict[str, str]] = field(default_factory=list)  # [{type, id}]
     records_written: list[dict[str, str]] = field(default_factory=list)  # [{kind, type, id}]
+    # a read or write the records API refused: {what: read|write, id, type}
+    refused_record: dict[str, str] | None = None
 
 
 @dataclass
@@ -129,6 +131,8 @@ class Run:
     plugins: dict[str, str] = field(default_factory=dict)
     needs_review: bool = False
     review_reasons: list[str] = field(default_factory=list)  # why it needs a person
+    # "waiting": it holds writes for a person (runs/approval.py); then "approved"/"rejected"
+    approval: str | None = None
     output_mode: str = ""
     iterations: list[Iteration] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)

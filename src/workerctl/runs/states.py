@@ -36,6 +36,8 @@ ERROR_KINDS = {
     "missing_context": "the worker lacks the context source the run needed",
     "tool_not_allowed": "the worker called a tool that was not offered to it (unknown, "
     "or outside its allowed tool categories)",
+    "read_refused": "a tool read a record whose type is outside the worker's context sources",
+    "write_refused": "a write to a record outside the run's write scope (a possible prompt injection)",
     "provider_unavailable": "the model provider or program could not be reached "
     "(connection, authentication, rate limit)",
     "executor_error": "the executor failed while doing a step",
