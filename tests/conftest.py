@@ -14,6 +14,9 @@ from workerctl.workspace import init_workspace
 def _isolated_env(monkeypatch):
     monkeypatch.delenv("WORKERCTL_WORKSPACE", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    # pytest-xdist's workers get COLUMNS=80 from execnet: tables would be cut narrower
+    # than in a plain run (the 120-column fallback), and assertions on them differ
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture

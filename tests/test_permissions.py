@@ -165,7 +165,7 @@ def test_a_write_asked_for_by_a_record_is_refused_as_possible_injection(workspac
     assert tools["verdict"] == "fail" and "write_scope" not in tools["action"]  # never "widen it"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     target=st.sampled_from(["T-1042", "T-1044", "T-2001", "T-9001", "P-7"]),
     phrasing=st.sampled_from(
@@ -493,3 +493,38 @@ def test_the_api_exports_every_documented_exit_status():
 
     assert (api.EXIT_OK, api.EXIT_RUN_FAILED, api.EXIT_USAGE, api.EXIT_NOT_FOUND) == (0, 1, 2, 3)
     assert (api.EXIT_HISTORY, api.EXIT_DUPLICATE, api.EXIT_INTERRUPTED) == (4, 5, 130)
+
+
+def test_the_rule_review_uses_holds_writes_and_review_required_false_opts_out(workspace):
+    """A category that declares needs_review (crm) makes the run need a person, as review
+    says; ``review_required: false`` in the worker file is a person's decision that it does not."""
+    make_worker(workspace, "crm-noter", sources=("tasks", "crm"), categories=("productivity", "crm"))
+    run = start(workspace, "crm-noter")
+    assert (
+        run.approval == "waiting"
+        and "tool category crm needs a person's review" in run.side_effects[0]["held_because"]
+    )
+    assert comments_on(workspace, "T-1043") == []
+    make_worker(
+        workspace,
+        "crm-opt-out",
+        sources=("tasks", "crm"),
+        categories=("productivity", "crm"),
+        extra="review_required: false\n",
+    )
+    assert start(workspace, "crm-opt-out").side_effects[0]["state"] == "committed"
+
+
+def test_a_write_to_a_record_that_influences_a_customer_is_held_even_mid_run(workspace):
+    """What the run reads decides too: a worker that reads an invoice before it writes holds
+    the write (workers.influence.hold_reasons, asked at each write)."""
+    make_worker(
+        workspace,
+        "reads-money",
+        sources=("tasks", "finance"),
+        categories=("productivity",),
+        extra="review_required: null\n",
+        executor=script({"tool": "read_task", "arguments": {"task_id": "T-1043"}}, {"output": "x"}),
+    )
+    plain = start(workspace, "reads-money")
+    assert plain.approval == "waiting"  # the finance source alone can influence an invoice

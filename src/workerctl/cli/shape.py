@@ -127,6 +127,7 @@ KNOWN_FIELDS = frozenset(
         "removed",
         "kept_unfinished",
         "refused_calls",
+        "approval",
         "checks",
         "reads",
         "human_items",

@@ -65,6 +65,13 @@ def approval_word(run: Run) -> str | None:
 
 def _already(run: Run) -> str:
     for e in run.side_effects:
+        if e.get("approved_by") and e.get("state") == INTENDED:
+            return (
+                f"approved by {e['approved_by']} at {e.get('approved_at')}, but that approval was cut "
+                f"off: whether {e.get('record_id')} got the write is unknown; check it, then "
+                f"'workerctl ledger settle {run.id} --written' (or --not-written)"
+            )
+    for e in run.side_effects:
         if e.get("approved_by"):
             return f"approved by {e['approved_by']} at {e.get('approved_at')}"
         if e.get("rejected_by"):
@@ -72,14 +79,25 @@ def _already(run: Run) -> str:
     return ""
 
 
-def _no_held(run: Run, verdict: str) -> Outcome:
+def _no_held(run: Run, verdict: str, by: str) -> Outcome:
     already = _already(run)
     if not already:
         raise UsageError(
             f"run {run.id} holds no writes waiting for a person",
             hint="'workerctl runs list --held' lists the runs that do",
         )
-    return Outcome(run.id, verdict, "", now_iso(), already=already)
+    return Outcome(run.id, verdict, by, now_iso(), already=already)
+
+
+def _finished(run: Run) -> Run:
+    """Held writes are decided once their run has finished (a running run still saves
+    its own copy of them)."""
+    if not run.finished:
+        raise UsageError(
+            f"run {run.id} is still {run.status}; its held writes can be decided once it has finished",
+            hint=f"wait for it: workerctl run watch {run.id}",
+        )
+    return run
 
 
 def changes(seen: dict[str, Any] | None, now: Record) -> list[str]:
@@ -110,10 +128,10 @@ def approve(history: History, book: RecordBook, run_id: str, *, by: str, anyway:
     """Make each held write of ``run_id`` once (see the module docstring)."""
     from workerctl.engine.run_records import apply_write
 
-    run = history.get(run_id)
+    run = _finished(history.get(run_id))
     pending = held(run)
     if not pending:
-        return _no_held(run, APPROVED)
+        return _no_held(run, APPROVED, by)
     changed: list[str] = []
     for effect in pending:
         target = str(effect.get("record_id"))
@@ -141,7 +159,7 @@ def approve(history: History, book: RecordBook, run_id: str, *, by: str, anyway:
         committed = _commit(history, run.id, key, done)
         outcome.effects.append(committed)
     if not outcome.effects:  # another approval claimed them all first
-        return _no_held(history.get(run.id), APPROVED)
+        return _no_held(history.get(run.id), APPROVED, by)
     return outcome
 
 
@@ -191,9 +209,9 @@ def reject(history: History, run_id: str, *, by: str) -> Outcome:
         run.approval = approval_word(run)
 
     with history.lock:
-        run = history.get(run_id)
+        run = _finished(history.get(run_id))
         if not held(run):
-            return _no_held(run, REJECTED)
+            return _no_held(run, REJECTED, by)
         history.update(run_id, drop)
     return outcome
 
