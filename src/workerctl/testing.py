@@ -82,20 +82,26 @@ class CliResult:
 
 
 class CliRunnerBound:
-    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result`` (with ``.json``)."""
+    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result`` (with ``.json``).
 
-    def __init__(self, workspace) -> None:
+    ``input`` is what the command reads on stdin; ``env`` sets (a value) or unsets
+    (None) environment variables for this one invocation. An exception the command
+    does not handle is raised in the test, not kept in the ``Result``."""
+
+    def __init__(self, workspace: Any) -> None:
         from click.testing import CliRunner
 
         self.workspace = workspace
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None) -> CliResult:
+    def __call__(
+        self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None
+    ) -> CliResult:
         from workerctl.cli import cli
 
         return CliResult(
             self.runner.invoke(
-                cli, ["-w", str(self.workspace.root), *args], input=input, catch_exceptions=False
+                cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
             )
         )
 

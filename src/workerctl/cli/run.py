@@ -9,6 +9,7 @@ import click
 from workerctl.cli.common import app, json_options, run_id_argument
 from workerctl.cli.complete import record_ids, run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
+from workerctl.terminal import terminal
 
 
 @click.group(cls=ShapedGroup)
@@ -18,9 +19,7 @@ def run():
 
 
 def _default_trigger() -> str:
-    import sys
-
-    return "manual" if sys.stdin.isatty() else "script"
+    return "manual" if terminal().can_prompt else "script"
 
 
 def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
@@ -236,7 +235,6 @@ def _start_batch(
 ) -> None:
     """The batch: records chosen and checked first (an unknown one is exit 3 and
     nothing runs), then the runs, a progress bar on a terminal, the summary."""
-    import os
     import sys
 
     from workerctl.engine.batch import BatchRunner, check_records
@@ -265,7 +263,8 @@ def _start_batch(
         else:
             click.echo("\n".join(r.id for r in started))
         return
-    show_bar = sys.stderr.isatty() and not quiet and "NO_COLOR" not in os.environ
+    # a bar redraws one line: only on a terminal, and not where colour is turned off
+    show_bar = not quiet and terminal().is_terminal(err=True) and terminal().colour(err=True)
     bar = (
         click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr, show_pos=True)
         if show_bar
@@ -298,7 +297,7 @@ def _batch_summary(a, result, quiet: bool) -> None:
     from workerctl.engine.batch import summary_line
 
     if not quiet:
-        width = render.term_width()
+        width = terminal().width()
         rows = [
             [
                 render.status_cell(i.status),
@@ -519,7 +518,6 @@ def reject_cmd(ctx, run_id, by, as_json):
 def troubleshoot(ctx, run_id, interactive, as_json):
     """The troubleshooting walk for a failed run, in the original's order: each step
     checked against the data (pass / fail / cannot tell), with the fix."""
-    import sys
 
     from workerctl.errors import UsageError
     from workerctl.runs.cards import troubleshooting_text
@@ -534,7 +532,7 @@ def troubleshoot(ctx, run_id, interactive, as_json):
     if not report.applicable:
         click.echo(report.message)
         return
-    if interactive and not sys.stdin.isatty():
+    if interactive and not terminal().can_prompt:
         raise UsageError("--interactive needs a terminal", hint="drop --interactive, or use --json")
     click.echo(
         f"Troubleshooting run {the_run.id} ({the_run.worker}"
@@ -573,7 +571,6 @@ def review(
 ):
     """The run review checklist with automatic evidence; the answers are stored."""
     import getpass
-    import sys
 
     from workerctl.errors import UsageError
     from workerctl.runs.cards import review_text
@@ -595,7 +592,7 @@ def review(
             echo_json(review_document(the_run, items))
         return
     answers = {"matches_instructions": matches_instructions, "next_action_clear": next_action_clear}
-    interactive = sys.stdin.isatty() and not as_json
+    interactive = terminal().can_prompt and not as_json
     for key, title in HUMAN_ITEMS.items():
         if answers[key] is None and interactive:
             answers[key] = "yes" if click.confirm(title + "?", default=True) else "no"

@@ -23,7 +23,7 @@ from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.launch import spawn_executing_process
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
-from workerctl.engine.remote import RemoteExecutor, as_remote
+from workerctl.engine.remote import ProgressSink, RemoteExecutor, as_remote
 from workerctl.engine.run_records import Refused, RunRecords
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
@@ -41,6 +41,7 @@ from workerctl.workers.influence import reasons as review_reasons
 from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
 from workerctl.workers.validation import validate
+from workerctl.workspace import Workspace
 
 
 class RunFailed(Exception):
@@ -667,3 +668,18 @@ def _release_sigint(held: bool) -> None:
 
 def _raise_terminated(signum, frame):
     raise Terminated(signum)
+
+
+def execute_remote(run: Run, sink: ProgressSink, workspace: Workspace | None = None) -> Run:
+    """Execute a run handed over by a remote executor, in this machine's workspace.
+
+    ``run`` arrives queued, with the configuration it was started with; its
+    executor's ``inner`` settings name the executor that does the steps here.
+    Returns the finished run for the queue to carry back.
+    """
+    from workerctl.plugins.manager import get_registry
+    from workerctl.workspace import find_workspace
+
+    workspace = workspace or find_workspace(None)
+    engine = Engine(workspace, get_registry(), history=sink)  # type: ignore[arg-type]
+    return engine.execute_remote(run, sink)
