@@ -137,7 +137,14 @@ def _injection_action(refused: list[RefusedCall]) -> str:
         if sources
         else "find what made the executor ask for it (its prompt or program, or a tool result it read)"
     )
-    return f"possible prompt injection: {NEVER_WIDEN}; {where}"
+    writes = any((c.refused_record or {}).get("what") == "write" for c in refused if c.possible_injection)
+    never = (
+        "do not widen write_scope for it: that would grant the request; treat the text that "
+        "asked for it as untrusted"
+        if writes
+        else NEVER_WIDEN
+    )
+    return f"possible prompt injection: {never}; {where}"
 
 
 def executor_used(run: Run, registry: Registry) -> tuple[str, bool | None]:
