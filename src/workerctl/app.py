@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workerctl.engine.loop import Engine
+    from workerctl.engine.launcher import Engine
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.runs.history import History
@@ -84,7 +84,7 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        from workerctl.engine.loop import Engine
+        from workerctl.engine.launcher import Engine
 
         return Engine(self.workspace, self.registry, self.history, self.records, self.versions)
 

@@ -113,7 +113,7 @@ def workerctl_cli(workerctl_workspace) -> CliRunnerBound:
 
 @pytest.fixture
 def workerctl_run(workerctl_workspace, workerctl_registry) -> Callable[..., Any]:
-    from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.engine.launcher import Engine, StartOptions
 
     def run(worker: str, record: str | None = None, **options: Any):
         engine = Engine(workerctl_workspace, workerctl_registry)

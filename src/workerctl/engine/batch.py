@@ -31,7 +31,7 @@ from workerctl.errors import NotFoundError, WorkerctlError
 from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
 
 if TYPE_CHECKING:
-    from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.engine.launcher import Engine, StartOptions
 
 SKIPPED = "skipped"
 NOT_STARTED = "not_started"
@@ -97,7 +97,7 @@ def _refusal(exc: BaseException) -> str | None:
 def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
     """Every id cleaned, de-duplicated (order kept) and known: an unknown one is exit 3
     before anything runs, as for a single run."""
-    from workerctl.engine.loop import clean_record_id
+    from workerctl.engine.launcher import clean_record_id
 
     ids = list(dict.fromkeys(i for i in (clean_record_id(r) for r in record_ids) if i))
     missing = [i for i in ids if engine.records.peek(i) is None]

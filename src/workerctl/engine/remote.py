@@ -3,7 +3,7 @@
 A remote executor does not do steps here. ``submit`` hands the run over (it is
 then ``queued``), ``refresh`` brings the local history up to date with what
 happened remotely, and ``cancel`` asks the remote side to stop. On the remote
-side, ``engine.loop.execute_remote`` runs the same engine (checks, gate, limits)
+side, ``engine.launcher.execute_remote`` runs the same engine (checks, gate, limits)
 and reports progress to a ``ProgressSink`` instead of a local history. This module
 holds only the protocols and the local side's refresh: the engine imports it, never
 the other way round.

@@ -18,7 +18,7 @@ from workerctl.runs.changes import changes_since, earlier_side_effects
 from workerctl.runs.model import COMPLETED, FINISHED, Run
 
 if TYPE_CHECKING:
-    from workerctl.engine.loop import Engine
+    from workerctl.engine.launcher import Engine
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.runs.history import History
@@ -78,7 +78,7 @@ def rerun(
 
     Raises ``RerunRefused`` (exit 2) or ``DuplicateRefused`` (exit 5, from the
     duplicate guard every start passes)."""
-    from workerctl.engine.loop import StartOptions
+    from workerctl.engine.launcher import StartOptions
 
     run = plan.run
     if plan.refusal and not force:
