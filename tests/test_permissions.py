@@ -529,3 +529,60 @@ def test_a_write_to_a_record_that_influences_a_customer_is_held_even_mid_run(wor
     )
     plain = start(workspace, "reads-money")
     assert plain.approval == "waiting"  # the finance source alone can influence an invoice
+
+
+SAMPLE_IDS = {
+    "T-1042": "task",
+    "P-7": "project",
+    "C-12": "contact",
+    "CO-3": "company",
+    "INV-2031": "invoice",
+    "D-4": "doc",
+    "PR-9": "product",
+}
+SOURCE_TYPES = {"projects": "project", "crm": "contact company", "finance": "invoice", "docs": "doc"}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    extra=st.lists(st.sampled_from(sorted(SOURCE_TYPES)), unique=True, max_size=3),
+    record_id=st.sampled_from(sorted(SAMPLE_IDS)),
+)
+def test_generated_reads_are_refused_exactly_outside_the_context_sources(
+    workspace, monkeypatch, extra, record_id
+):
+    """Any tool, reading any record: refused iff its type is outside the sources."""
+    from workerctl.api import Tool, ToolContext
+
+    def read_any(ctx: ToolContext, record_id: str) -> dict:
+        return ctx.records.get(record_id).to_dict()
+
+    registry = get_registry()
+    monkeypatch.setitem(
+        registry.tools,
+        "read_any",
+        Tool(
+            "read_any",
+            "productivity",
+            "x",
+            read_any,
+            {"type": "object", "properties": {"record_id": {"type": "string"}}},
+        ),
+    )
+    make_worker(
+        workspace,
+        "reader",
+        sources=("tasks", *extra),
+        output_mode="review_note",
+        executor=script({"tool": "read_any", "arguments": {"record_id": record_id}}, {"output": "x"}),
+    )
+    run = start(workspace, "reader")
+    readable = {"task"} | {t for s in extra for t in SOURCE_TYPES[s].split()}
+    if SAMPLE_IDS[record_id] in readable:
+        assert run.status == "completed", run.error
+        assert {"type": SAMPLE_IDS[record_id], "id": record_id} in run.iterations[0].tool_calls[
+            0
+        ].records_read
+    else:
+        assert run.error.kind == "read_refused" and record_id in run.error.message
+        assert not any(r["id"] == record_id and r["by"] == "tool" for r in run.reads)
