@@ -586,3 +586,32 @@ def test_generated_reads_are_refused_exactly_outside_the_context_sources(
     else:
         assert run.error.kind == "read_refused" and record_id in run.error.message
         assert not any(r["id"] == record_id and r["by"] == "tool" for r in run.reads)
+
+
+def test_approve_waits_until_the_run_has_finished(workspace):
+    """A running run still saves its own copy of its held writes: deciding them before it
+    ends would be undone by its next save (found by trying it)."""
+    make_worker(
+        workspace,
+        "slow",
+        extra="review_required: true\n",
+        executor=script(
+            {"tool": "add_task_comment", "arguments": {"task_id": "T-1043", "text": "early"}},
+            {"sleep": 30, "output": "done"},
+        ),
+    )
+    started = run_workerctl(
+        "run", "start", "slow", "--task", "T-1043", "--detach", "--json", workspace=workspace
+    )
+    run_id = json.loads(started.stdout)["id"]
+    from workerctl.testing import wait_for
+
+    wait_for(
+        lambda: (
+            '"held"' in run_workerctl("run", "inspect", "--id", run_id, "--json", workspace=workspace).stdout
+        )
+    )
+    early = run_workerctl("run", "approve", run_id, workspace=workspace)
+    assert early.returncode == 2 and "still running" in early.stderr
+    assert run_workerctl("run", "cancel", "--id", run_id, workspace=workspace).returncode == 0
+    assert comments_on(workspace, "T-1043") == []
