@@ -10,8 +10,10 @@ holds each invocation to a declared budget of modules).
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
+from click import Context
 
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
@@ -22,18 +24,36 @@ PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows the
 
 
 class LazyGroup(click.Group):
-    def list_commands(self, ctx):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Every argument, the command's included, must be text: bytes that are not
+        UTF-8 (Python hands them over as lone surrogates) would be stored in a run or
+        a file name and fail there with a traceback. Refused here, once, naming them."""
+        for position, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                try:
+                    raw = arg.encode("utf-8", "surrogateescape")  # the bytes as given
+                except UnicodeEncodeError:
+                    raw = arg.encode("utf-8", "backslashreplace")
+                raise click.UsageError(
+                    f"argument {position} is not UTF-8 text: {raw!r}; workerctl takes text in UTF-8"
+                ) from None
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: Context) -> list[str]:
         return sorted(COMMANDS)
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: Context, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
         if spec is None:
             return self._plugin_command(name)
         module_name, attr = spec[0].split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
 
     @staticmethod
-    def _plugin_command(name):
+    def _plugin_command(name: str) -> click.Command | None:
         """Commands from plugins: loaded only when a name is not a built-in one."""
         if not name or name.startswith("-"):
             return None
@@ -42,14 +62,14 @@ class LazyGroup(click.Group):
         found = plugin_commands(get_registry()).get(name)
         return found[1] if found else None
 
-    def format_commands(self, ctx, formatter):
+    def format_commands(self, ctx: Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
         with formatter.section("Plugin commands"):
             formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
 
         try:

@@ -28,6 +28,7 @@ from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
+from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
 from workerctl.runs.approval import approval_word
 from workerctl.runs.history import History, RunFinishedElsewhere
@@ -101,6 +102,9 @@ class StepLoop:
             except KeyboardInterrupt:
                 run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
                 run.move(R.CANCELLED)
+            except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
+                run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
+                run.move(R.FAILED)
             except HistoryError as exc:  # a damaged or unwritable state file met mid-run
                 run.error = RunError("executor_error", exc.message, exc.hint or "")
                 run.move(R.FAILED)
@@ -217,6 +221,8 @@ class StepLoop:
             registry=self.registry,
             save=lambda: self._save_executing(run),
         )
+        if record is not None:
+            records.know(record)
         gate = ToolGate(self.registry.tools, worker.tool_categories)
         offered = [t.schema() for t in gate.offered()]
         messages: list[dict] = []

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.tools import ToolError
+from workerctl.records.http import RecordSourceError
 from workerctl.runs.model import now_iso
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.records.model import Comment, Record
+    from workerctl.records.model import Comment, Record, RecordSource
     from workerctl.runs.model import Run
     from workerctl.workers.model import Worker
 
@@ -111,8 +112,16 @@ class RunRecords:
         self._writes_in_call = 0
         self.refusal: Refused | None = None
         self.defer_last_save = False
+        # records as this run last read them: a write is gated on what the run saw, and
+        # asking the source again would move its idea of "the version the run read"
+        # (a source that writes with If-Match would then overwrite a change made since)
+        self._known: dict[str, Record] = {}
 
     # -- the call being served (the engine sets it) --
+
+    def know(self, record: Record) -> None:
+        """A record the run was given (its linked record, read for the context)."""
+        self._known[record.id] = record
 
     def serve(self, *, by: str, key: str, tool: str = "", call: str = "") -> None:
         """Attribute what follows to one tool call (or the output mode)."""
@@ -151,17 +160,22 @@ class RunRecords:
         if not record.accessible_by(self._worker.name):
             raise ToolError(f"access to {record_id} is denied for worker {self._worker.name!r}")
         self._log([record])
+        self._known[record.id] = record
         return record
 
-    def list(self, type: str, where: Callable[[Record], bool] | None = None) -> builtins.list[Record]:
+    def list(
+        self,
+        type: str,
+        where: Callable[[Record], bool] | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> builtins.list[Record]:
         """Records of ``type`` the worker may access (and ``where`` selects), each logged
-        as read; the type must be in the worker's context sources."""
+        as read; the type must be in the worker's context sources. ``filters`` (field →
+        value) lets a source filter on its server (``RecordSource.search``)."""
         self._gate_read(type, "")
-        found = [
-            r
-            for r in self._book.list(type)
-            if r.accessible_by(self._worker.name) and (where is None or where(r))
-        ]
+        listed = self._book.search(type, filters) if filters else self._book.list(type)
+        found = [r for r in listed if r.accessible_by(self._worker.name) and (where is None or where(r))]
+        self._known.update((r.id, r) for r in found)
         self._log(found)
         return found
 
@@ -227,12 +241,15 @@ class RunRecords:
 
         if self.refusal is not None:  # a tool that caught a refusal gets no further
             raise self.refusal
-        record = self._book.peek(record_id) if isinstance(record_id, str) else None
+        record = self._known.get(record_id) if isinstance(record_id, str) else None
+        if record is None and isinstance(record_id, str):
+            record = self._book.peek(record_id)
         if record is None:
             raise ToolError(f"no record {str(record_id)[:80]!r}")
         if not record.accessible_by(self._worker.name):
             raise ToolError(f"access to {record_id} is denied for worker {self._worker.name!r}")
-        if kind == "update" and not updatable(self._book, record.id):
+        source = self._book.source_named(record.source) or self._book.source_of(record.id)
+        if kind == "update" and not updatable(source):
             raise ToolError(f"record source {record.source!r} does not let workers update its records")
         refusal = scope_refusal(self._worker, self._run, record, self._book, self._readable)
         if refusal:
@@ -264,7 +281,15 @@ class RunRecords:
         placeholder = {**effect, "state": INTENDED}
         self._run.side_effects.append(placeholder)
         self._save()
-        done = apply_write(self._book, self._run, effect)
+        try:
+            done = apply_write(self._book, self._run, effect, source)
+        except RecordSourceError as refused:
+            if refused.nothing_written:
+                # the server refused (403, 412, 429 …) or nothing was sent yet: the write
+                # certainly did not happen, so it is no unknown for a person to settle
+                self._run.side_effects.remove(placeholder)
+                self._save()
+            raise
         placeholder.update(done, state=COMMITTED, committed_at=now_iso())
         if not self.defer_last_save:
             self._save()
@@ -282,12 +307,15 @@ def effect_text(run: Run, effect: dict[str, Any]) -> str:
     return str(run.output or "") if effect.get("text_is_output") else str(effect.get("text") or "")
 
 
-def apply_write(book: RecordBook, run: Run, effect: dict[str, Any]) -> dict[str, Any]:
+def apply_write(
+    book: RecordBook, run: Run, effect: dict[str, Any], source: RecordSource | None = None
+) -> dict[str, Any]:
     """Make one write of ``run`` on its record's source, keyed (a second call with the
     same key writes nothing new); returns what it did, for the effect. The engine
-    calls it for a write it may make now, ``run approve`` for a held one."""
+    calls it for a write it may make now (``source``: the record's, found without
+    reading it again), ``run approve`` for a held one."""
     record_id = str(effect.get("record_id"))
-    source = book.source_of(record_id)
+    source = source or book.source_of(record_id)
     if source is None:
         raise ToolError(f"no record {record_id!r}")
     if effect["kind"] == "comment":
@@ -298,19 +326,23 @@ def apply_write(book: RecordBook, run: Run, effect: dict[str, Any]) -> dict[str,
             run_id=run.id,
             key=effect["key"],
         )
-        return {"comment_id": comment.id, "created": created}
-    if effect["kind"] == "update":
+        done: dict[str, Any] = {"comment_id": comment.id, "created": created}
+    elif effect["kind"] == "update":
         before = source.update_fields(record_id, effect["changes"], run_id=run.id, key=effect["key"])
         changed = any(before.get(k) != v for k, v in effect["changes"].items())
-        return {"before": before, "created": changed}
-    raise ToolError(f"unknown write kind {effect['kind']!r}")
+        done = {"before": before, "created": changed}
+    else:
+        raise ToolError(f"unknown write kind {effect['kind']!r}")
+    after = source.fingerprint_now(record_id)
+    if after is not None:
+        done["record_after"] = after  # what the duplicate guard compares a later start with
+    return done
 
 
-def updatable(book: RecordBook, record_id: str) -> bool:
-    """Whether the source holding ``record_id`` implements ``update_fields``."""
+def updatable(source: RecordSource | None) -> bool:
+    """Whether ``source`` implements ``update_fields``."""
     from workerctl.records.model import RecordSource
 
-    source = book.source_of(record_id)
     return source is not None and type(source).update_fields is not RecordSource.update_fields
 
 

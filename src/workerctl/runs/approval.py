@@ -127,6 +127,7 @@ def _short(value: Any) -> str:
 def approve(history: History, book: RecordBook, run_id: str, *, by: str, anyway: bool = False) -> Outcome:
     """Make each held write of ``run_id`` once (see the module docstring)."""
     from workerctl.engine.run_records import apply_write
+    from workerctl.records.http import RecordSourceError
 
     run = _finished(history.get(run_id))
     pending = held(run)
@@ -155,7 +156,12 @@ def approve(history: History, book: RecordBook, run_id: str, *, by: str, anyway:
             break
         stored, key = claimed
         effect = next(e for e in stored.side_effects if e.get("key") == key)
-        done = apply_write(book, stored, effect)
+        try:
+            done = apply_write(book, stored, effect)
+        except RecordSourceError as refused:
+            if refused.nothing_written:  # certainly not written: it waits again
+                _unclaim(history, run.id, key)
+            raise
         committed = _commit(history, run.id, key, done)
         outcome.effects.append(committed)
     if not outcome.effects:  # another approval claimed them all first
@@ -180,6 +186,17 @@ def _claim(history: History, run_id: str, by: str, at: str) -> tuple[Run, str] |
         if not box:
             return None
         return history.save(run), box[0]
+
+
+def _unclaim(history: History, run_id: str, key: str) -> None:
+    def back(run: Run) -> None:
+        for effect in run.side_effects:
+            if effect.get("key") == key and effect.get("state") == INTENDED:
+                effect["state"] = HELD
+                effect.pop("approved_by", None)
+                effect.pop("approved_at", None)
+
+    history.update(run_id, back)
 
 
 def _commit(history: History, run_id: str, key: str, done: dict[str, Any]) -> dict[str, Any]:

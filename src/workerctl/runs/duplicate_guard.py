@@ -10,7 +10,9 @@ for that worker on that record:
   intending a write and confirming it; a person settles it first
   (``workerctl ledger settle``), ``--allow-repeat`` does not override this;
 - the ledger holds a committed effect and neither the record's content nor the
-  worker's configuration changed since (``repeat``).
+  worker's configuration changed since (``repeat``). The record's content is
+  what its source reads now (a tracker: the server's state), compared with the
+  state the last write left it in.
 
 Workers that cannot write (an output mode that writes nothing and no tool that
 writes) and runs tied to no record are not guarded.
@@ -144,7 +146,7 @@ def check(
     changed = tuple(
         what
         for what, now, then in (
-            ("record", record_fingerprint, last.record_fingerprint),
+            ("record", record_fingerprint, _record_then(last)),
             ("worker", config_hash, last.config_hash),
         )
         if then is not None and now != then
@@ -173,6 +175,14 @@ def check(
             )
         ),
     )
+
+
+def _record_then(effect: Effect) -> str | None:
+    """The record as the last write left it: the fingerprint the source read back
+    after writing (``record_after`` in the effect, for a server that changes the
+    record itself when a message arrives), else the one the run started from."""
+    after = (effect.detail or {}).get("record_after")
+    return after if isinstance(after, str) else effect.record_fingerprint
 
 
 def _running_on(history: History, worker: str, record_id: str) -> list[str]:

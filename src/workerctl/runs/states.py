@@ -38,6 +38,10 @@ ERROR_KINDS = {
     "or outside its allowed tool categories)",
     "read_refused": "a tool read a record whose type is outside the worker's context sources",
     "write_refused": "a write to a record outside the run's write scope (a possible prompt injection)",
+    "source_unavailable": "a record source's server could not be reached, kept failing "
+    "(5xx) or asked to wait too long (rate limit)",
+    "source_auth_failed": "a record source's server refused the credentials (401)",
+    "record_changed": "the record changed on its server since the run read it; the update was refused",
     "provider_unavailable": "the model provider or program could not be reached "
     "(connection, authentication, rate limit)",
     "executor_error": "the executor failed while doing a step",
