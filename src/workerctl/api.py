@@ -48,6 +48,9 @@ What is here, by the hook that uses it:
   with its documented exit code: ``EXIT_OK`` 0, ``EXIT_RUN_FAILED`` 1,
   ``EXIT_USAGE`` 2, ``EXIT_NOT_FOUND`` 3, ``EXIT_HISTORY`` 4, ``EXIT_DUPLICATE`` 5
   (refused by the duplicate guard), ``EXIT_INTERRUPTED`` 130);
+- ``register_review_checks``: ``ReviewCheck``, ``ReviewEvidence``, ``Check`` and its
+  verdicts ``PASS``, ``FAIL``, ``CANNOT_TELL``; ``personal_data`` (what the privacy
+  check counts as personal data);
 - ``ERROR_KINDS``: the error kinds a run can fail with.
 """
 
@@ -63,6 +66,7 @@ from workerctl.engine.remote import ProgressSink, RemoteExecutor, RunStore
 from workerctl.engine.remote import as_remote as _as_remote
 from workerctl.engine.run_records import RunRecords, Written
 from workerctl.engine.step import (
+    FINISH_REASONS,
     PROTOCOL_VERSION,
     Executor,
     ExecutorFailure,
@@ -72,6 +76,7 @@ from workerctl.engine.step import (
     StepRequest,
     StepTimeout,
     ToolCall,
+    normal_finish_reason,
     step_from_json,
 )
 from workerctl.engine.tools import Tool, ToolCategory, ToolContext, ToolError
@@ -115,6 +120,9 @@ from workerctl.records.model import (
     SourceConfig,
     link_ids,
 )
+from workerctl.runs.checks import FAIL, PASS, Check
+from workerctl.runs.checks import UNKNOWN as CANNOT_TELL
+from workerctl.runs.evidence import ReviewEvidence, personal_data
 from workerctl.runs.history import RunFinishedElsewhere
 from workerctl.runs.model import (
     CANCELLED,
@@ -129,6 +137,7 @@ from workerctl.runs.model import (
     Run,
     RunError,
 )
+from workerctl.runs.review_checks import ReviewCheck
 from workerctl.workers.contract import OutputContract
 from workerctl.workers.model import Worker
 from workerctl.workers.templates import Template
@@ -197,6 +206,7 @@ def open_tinydb(path: Path, hint: str | None = None) -> TinyDB:
 
 __all__ = [
     "CANCELLED",
+    "CANNOT_TELL",
     "COMPLETED",
     "ERROR_KINDS",
     "EXIT_DUPLICATE",
@@ -206,8 +216,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_RUN_FAILED",
     "EXIT_USAGE",
+    "FAIL",
     "FAILED",
     "FINISHED",
+    "FINISH_REASONS",
+    "PASS",
     "PENDING",
     "PROTOCOL_VERSION",
     "QUEUED",
@@ -216,6 +229,7 @@ __all__ = [
     "SOURCE_AUTH_FAILED",
     "SOURCE_UNAVAILABLE",
     "UNFINISHED",
+    "Check",
     "Comment",
     "ConfigError",
     "Credentials",
@@ -241,6 +255,8 @@ __all__ = [
     "RecordSourceError",
     "RemoteExecutor",
     "ResponseLost",
+    "ReviewCheck",
+    "ReviewEvidence",
     "Run",
     "RunError",
     "RunFinishedElsewhere",
@@ -271,7 +287,9 @@ __all__ = [
     "is_remote",
     "link_ids",
     "load_record_file",
+    "normal_finish_reason",
     "open_tinydb",
+    "personal_data",
     "state_lock",
     "step_from_json",
     "write_once",

@@ -37,6 +37,7 @@ RUN_COLUMNS = [
     "iterations",
     "tokens",
     "side_effects",
+    "failed_checks",
     "config_hash",
 ]
 
@@ -103,7 +104,10 @@ def listed(
         import dataclasses
 
         flt = dataclasses.replace(flt, ids=ids)
-    return a.history.list(flt, limit=limit or None)
+    rows = a.history.list(flt, limit=limit or None)
+    for row in rows:  # summaries indexed before the review verdict was kept
+        row.setdefault("failed_checks", None)
+    return rows
 
 
 def check_workers(a: App, names: Sequence[str]) -> None:
@@ -143,6 +147,8 @@ def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
             tail = "[needs human review] " + (r["preview"] or "")
         else:
             tail = r["preview"] or ""
+        if r.get("failed_checks") and r["status"] == "completed":  # a failed run says why already
+            tail = f"✗ {','.join(r['failed_checks'])} " + tail
         rows.append(
             [
                 render.status_cell(r["status"]),

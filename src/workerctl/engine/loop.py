@@ -24,7 +24,7 @@ from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
 from workerctl.engine.run_records import Refused, RunRecords
-from workerctl.engine.step import ExecutorFailure, StepRequest
+from workerctl.engine.step import ExecutorFailure, StepRequest, normal_finish_reason, shape_finish_reason
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
@@ -116,6 +116,8 @@ class StepLoop:
                 run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
                 run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
             self._count_usage(run)
+            if run.status in (R.COMPLETED, R.FAILED):
+                self._decide_checks(run)
             if worker.review_required is None:
                 touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
                 run.review_reasons = [*run.review_reasons, *touched]
@@ -202,6 +204,10 @@ class StepLoop:
         else:
             context, missing = [], []
         run.reads.extend({"type": t, "id": i, "by": "context"} for t, i in _unique(self.records.reads[mark:]))
+        run.seen = {}
+        if record is not None:
+            self._note_seen(run, [(record.type, record.id)], "context")
+        self._note_seen(run, self.records.reads[mark:], "context")
         run.context = {
             "sources": list(worker.context_sources),
             "records": [{"type": c["type"], "id": c["id"]} for c in context],
@@ -305,6 +311,7 @@ class StepLoop:
         step.stderr = cap_text(step.stderr, self.max_field_bytes) or ""
         iteration.text = step.text
         iteration.stderr = step.stderr
+        iteration.finish_reason = normal_finish_reason(step.finish_reason) or shape_finish_reason(step)
         iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1), **step.usage}
         return step
 
@@ -354,6 +361,9 @@ class StepLoop:
                 f"iteration {iteration.number} asked for {call.name}({summarize(call.arguments)})",
             )
         record.ok, record.result_summary = ok, summarize(result)
+        if not ok:
+            error = result.get("error") if isinstance(result, dict) else result
+            record.error = summarize(error, 300) or "the call failed"
         return {
             "role": "tool",
             "id": call.id,
@@ -368,12 +378,27 @@ class StepLoop:
         call.records_read = [
             {"type": r["type"], "id": r["id"]} for r in run.reads or [] if r.get("call") == where
         ]
+        self._note_seen(run, [(r["type"], r["id"]) for r in call.records_read], "tool")
         for effect in run.side_effects[write_mark:]:
             target = effect.get("record_id")
             found = self.records.peek(target) if target else None
             call.records_written.append(
                 {"kind": effect.get("kind", ""), "type": found.type if found else "", "id": target or ""}
             )
+
+    def _note_seen(self, run: Run, reads: list[tuple[str, str]], by: str) -> None:
+        """Keep a snapshot of each record the first time the run reads it (review
+        compares the output with the records as the run saw them)."""
+        from workerctl.runs.evidence import snapshot
+
+        if run.seen is None:
+            return
+        for _type, record_id in _unique(list(reads)):
+            if record_id in run.seen:
+                continue
+            found = self.records.peek(record_id)
+            if found is not None:
+                run.seen[record_id] = snapshot(found, self.records.comments(record_id), run.id, by)
 
     def _finish(self, run: Run, worker: Worker, records: RunRecords, record, text) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -385,6 +410,13 @@ class StepLoop:
         run.output = text
         mode = self.registry.output_modes[worker.output_mode]
         if mode.apply is not None:
+            self._check_before_write(run, mode.name)
+            if record is not None:
+                from workerctl.runs.evidence import snapshot
+
+                now = self.records.fresh(record.id)
+                if now is not None:
+                    run.record_at_write = snapshot(now, self.records.comments(record.id), run.id, "write")
             key = f"{run.id}:output"
             ctx = OutputContext(run_id=run.id, worker=worker.name, record=record, records=records, key=key)
             records.serve(by="output_mode", key=key)
@@ -396,6 +428,50 @@ class StepLoop:
             refusal = records.refusal
             if refusal is not None:
                 raise RunFailed(refusal.kind, refusal.message, f"output mode {mode.name}")
+
+    def _check_before_write(self, run: Run, mode: str) -> None:
+        """The review checks that stand before a write (``before_write``): an output
+        that fails one (not an answer to the task, cut off) is kept on the run for a
+        person to read, and nothing is written: the run fails ``output_rejected``."""
+        from workerctl.runs.checks import FAIL
+        from workerctl.runs.review_checks import checks
+
+        failed = [
+            c
+            for c in checks(run, records=self.records, registry=self.registry, stage="before_write")
+            if c.verdict == FAIL
+        ]
+        if failed:
+            raise RunFailed(
+                "output_rejected",
+                f"output mode {mode} did not write: the output failed "
+                + ", ".join(f"{c.key} ({c.title.lower()})" for c in failed),
+                "\n".join(e for c in failed for e in c.evidence[:3]),
+            )
+
+    def _decide_checks(self, run: Run) -> None:
+        """The automatic review verdict, kept on the finished run (card, runs list)."""
+        from workerctl.runs.review_checks import checks, stored_checks
+
+        try:
+            run.checks = stored_checks(
+                checks(
+                    run,
+                    records=self.records,
+                    registry=self.registry,
+                    stage="finish",
+                    settings=dict(self.workspace.settings),
+                )
+            )
+        except Exception as exc:  # a review must never change how a run ended
+            run.checks = [
+                {
+                    "key": "review",
+                    "title": "The automatic checks could be decided",
+                    "verdict": "cannot_tell",
+                    "evidence": [f"{type(exc).__name__}: {exc}"],
+                }
+            ]
 
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

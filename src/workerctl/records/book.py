@@ -55,6 +55,13 @@ class RecordBook:
         found = self._find(record_id)
         return found[1] if found else None
 
+    def fresh(self, record_id: str) -> Record | None:
+        """``peek`` after every source dropped what it keeps in memory: the record as
+        it is on disk now, whatever another process changed meanwhile."""
+        for source in self.sources:
+            source.refresh()
+        return self.peek(record_id)
+
     def source_named(self, name: str) -> RecordSource | None:
         """The source called ``name`` (a record's ``source``), found without reading."""
         return next((s for s in self.sources if s.name == name), None)

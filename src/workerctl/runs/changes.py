@@ -114,6 +114,7 @@ CARD_FACT_FIELDS: dict[str, str] = {
         "true when the worker's instructions do not ask for the tool, and `source`/`quote` "
         "give the record text (or earlier tool result) that holds the request"
     ),
+    "failed_checks": "as in `runs list`",
 }
 
 
@@ -123,6 +124,7 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: R
     prompt injection."""
     from workerctl.records.http import RecordSourceError
     from workerctl.runs.injection import refused_calls
+    from workerctl.runs.model import failed_checks
 
     try:
         record_exists = records.peek(run.record_id) is not None if run.record_id else None
@@ -139,4 +141,5 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: R
         "current_config_hash": current_hash,
         "review_pending": bool(run.needs_review and run.review is None and run.status == COMPLETED),
         "refused_calls": [c.to_dict() for c in refused_calls(run, records)],
+        "failed_checks": failed_checks(run.checks),
     }
