@@ -12,9 +12,9 @@ import pytest
 
 from helpers import make_worker
 from workerctl.engine.launcher import Engine, StartOptions
+from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
-from workerctl.runs.history import History
 
 
 def engine_for(workspace):
@@ -368,7 +368,7 @@ def test_command_gets_only_allow_listed_environment(workspace, monkeypatch):
 
 
 def test_a_detached_run_whose_executor_disappeared_fails_clearly(workspace):
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
     from workerctl.runs.model import Run, now_iso
 
     config = {

@@ -410,7 +410,7 @@ def test_a_kill_at_each_write_point_of_approve_never_writes_twice(workspace, tmp
 
 def test_remote_style_execution_holds_the_same_way(workspace):
     """``execute_remote`` (the rq plugin's path) runs the same records API."""
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
 
     make_worker(workspace, "careful", extra="review_required: true\n")
     engine = engine_for(workspace)

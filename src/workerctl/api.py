@@ -95,6 +95,7 @@ from workerctl.errors import (
     UsageError,
     WorkerctlError,
 )
+from workerctl.history.store import RunFinishedElsewhere
 from workerctl.records.http import (
     RECORD_CHANGED,
     SOURCE_AUTH_FAILED,
@@ -123,7 +124,6 @@ from workerctl.records.model import (
 from workerctl.runs.checks import FAIL, PASS, Check
 from workerctl.runs.checks import UNKNOWN as CANNOT_TELL
 from workerctl.runs.evidence import ReviewEvidence, personal_data
-from workerctl.runs.history import RunFinishedElsewhere
 from workerctl.runs.model import (
     CANCELLED,
     COMPLETED,

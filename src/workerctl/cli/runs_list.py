@@ -15,7 +15,7 @@ from workerctl.terminal import terminal
 
 if TYPE_CHECKING:
     from workerctl.app import App
-    from workerctl.runs.history import RunFilter
+    from workerctl.history.store import RunFilter
 
 RUN_COLUMNS = [
     "id",
@@ -56,8 +56,8 @@ def list_filter(
     a record id outside the name rule (bytes that are not UTF-8 included), is a usage
     error (exit 2), never a traceback."""
     from workerctl.errors import UsageError
+    from workerctl.history.store import RunFilter
     from workerctl.names import RECORD_ID
-    from workerctl.runs.history import RunFilter
     from workerctl.runs.states import ERROR_KINDS, STATES
     from workerctl.timeparse import parse_when
 
@@ -118,8 +118,8 @@ def check_workers(a: App, names: Sequence[str]) -> None:
     if not names:
         return
     from workerctl.errors import NotFoundError
+    from workerctl.history.store import RunFilter
     from workerctl.names import WORKER_NAME
-    from workerctl.runs.history import RunFilter
 
     for name in names:
         WORKER_NAME.check(name)  # a usage error before any file is looked at

@@ -28,11 +28,11 @@ from workerctl.engine.step import ExecutorFailure, StepRequest, normal_finish_re
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
+from workerctl.history.ledger import INTENDED, UNKNOWN
+from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
 from workerctl.runs.approval import approval_word
-from workerctl.runs.history import History, RunFinishedElsewhere
-from workerctl.runs.ledger import INTENDED, UNKNOWN
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, now_iso
 from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker

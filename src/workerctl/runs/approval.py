@@ -25,9 +25,9 @@ from workerctl.errors import NotFoundError, UsageError
 from workerctl.runs.model import now_iso
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.records.book import RecordBook
     from workerctl.records.model import Record
-    from workerctl.runs.history import History
     from workerctl.runs.model import Run
 
 HELD, INTENDED, COMMITTED, NOT_WRITTEN = "held", "intended", "committed", "not_written"

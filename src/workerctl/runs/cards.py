@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workerctl import render
-from workerctl.runs.ledger import effect_state
+from workerctl.history.ledger import effect_state
 from workerctl.runs.model import Run
 
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from workerctl.runs.model import COMPLETED, Run
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.workspace import Workspace
 
 
@@ -75,7 +75,7 @@ def earlier_side_effects(run: Run, history: History) -> list[dict[str, Any]]:
     """Side effects made by runs of this worker on this record (this one included),
     oldest first, from the side-effect ledger: one file read, and still complete
     after ``runs prune`` removed the run files."""
-    from workerctl.runs.ledger import effect_state
+    from workerctl.history.ledger import effect_state
 
     if not run.record_id:
         return [{"run_id": run.id, "state": effect_state(e, run.finished), **e} for e in run.side_effects]

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
-from workerctl.runs.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.history.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
 
 RUN, NOT_GUARDED, REPEAT_ALLOWED = "run", "not_guarded", "repeat_allowed"
 REPEAT, UNKNOWN_EFFECT, IN_PROGRESS = "repeat", "unknown", "in_progress"

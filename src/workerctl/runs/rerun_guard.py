@@ -19,9 +19,9 @@ from workerctl.runs.model import COMPLETED, FINISHED, Run
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.workspace import Workspace
 
 

@@ -34,9 +34,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
 
 VERDICTS = ("approved", "needs_changes", "rejected")
 HUMAN_ITEMS = {
@@ -301,7 +301,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
     mode's together are two), and no comment it left is near-equal (``SIMILARITY``) to
     an earlier comment on that record."""
     title = "No duplicate comment or record was created"
-    from workerctl.runs.ledger import COMMITTED, effect_state
+    from workerctl.history.ledger import COMMITTED, effect_state
 
     mine = [
         e
@@ -358,9 +358,9 @@ def _claims(run: Run, records: RecordBook, seen: ReviewEvidence) -> Check:
     """Each clause that says work was done needs a committed write of a kind that backs
     it (and, when the sentence names records, a write on one of them). A write whose
     outcome the ledger does not know cannot back a claim, nor disprove it."""
+    from workerctl.history.ledger import COMMITTED, effect_state
+    from workerctl.history.ledger import UNKNOWN as UNSURE
     from workerctl.runs.claims import claims_in
-    from workerctl.runs.ledger import COMMITTED, effect_state
-    from workerctl.runs.ledger import UNKNOWN as UNSURE
 
     title = "The output does not claim work that was not completed"
     text = run.output or ""

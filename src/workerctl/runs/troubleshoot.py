@@ -25,9 +25,9 @@ from workerctl.runs.injection import NEVER_WIDEN, RefusedCall, refused_calls
 from workerctl.runs.model import ERROR_KINDS, FINISHED, Run
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.workspace import Workspace
 
 
