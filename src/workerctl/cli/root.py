@@ -17,7 +17,6 @@ from click import Context
 
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
-from workerctl.terminal import terminal
 from workerctl.version import __version__
 
 PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
@@ -71,6 +70,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
+        from workerctl.terminal import terminal
 
         try:
             return super().invoke(ctx)
@@ -99,6 +99,7 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     duplicate (nothing ran); 130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
+    from workerctl.terminal import terminal
 
     # click strips colour codes off a terminal unless told: the terminal's policy
     # decides instead (FORCE_COLOR colours a pipe; NO_COLOR strips even on a terminal)

@@ -436,7 +436,7 @@ def cancel(ctx: Context, run_id: str, as_json: bool) -> None:
 @click.option("--by", "by", help="Who approves (default: your login name).")
 @json_options
 @click.pass_context
-def approve_cmd(ctx, run_id, anyway, by, as_json):
+def approve_cmd(ctx: Context, run_id: str, anyway: bool, by: str | None, as_json: bool) -> None:
     """Make the writes a run holds for a person, each exactly once."""
     import getpass
 
@@ -457,7 +457,7 @@ def approve_cmd(ctx, run_id, anyway, by, as_json):
 @click.option("--by", "by", help="Who rejects (default: your login name).")
 @json_options
 @click.pass_context
-def reject_cmd(ctx, run_id, by, as_json):
+def reject_cmd(ctx: Context, run_id: str, by: str | None, as_json: bool) -> None:
     """Discard the writes a run holds for a person (recorded as not written)."""
     import getpass
 

@@ -23,8 +23,17 @@ from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
+from workerctl.engine.remote import RemoteExecutor
 from workerctl.engine.run_records import Refused, RunRecords
-from workerctl.engine.step import ExecutorFailure, StepRequest, normal_finish_reason, shape_finish_reason
+from workerctl.engine.step import (
+    Executor,
+    ExecutorFailure,
+    Step,
+    StepRequest,
+    ToolCall,
+    normal_finish_reason,
+    shape_finish_reason,
+)
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
@@ -41,6 +50,7 @@ from workerctl.workspace import Workspace
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
+    from workerctl.records.model import Record
 
 
 class RunFailed(Exception):
@@ -154,7 +164,7 @@ class StepLoop:
             return
         run.cost = table.estimate(run.usage) if table else None
 
-    def _checks(self, run: Run, worker: Worker):
+    def _checks(self, run: Run, worker: Worker) -> Record | None:
         if worker.status == "paused":
             raise RunFailed(
                 "worker_not_runnable",
@@ -219,6 +229,12 @@ class StepLoop:
                 "executor_error",
                 f"executor {worker.executor!r} is not installed",
                 "'workerctl executors list' shows what is installed",
+            )
+        if isinstance(executor, RemoteExecutor):  # its runs are submitted, never stepped here
+            raise RunFailed(
+                "executor_error",
+                f"executor {worker.executor!r} hands runs to a queue; it does no steps in this process",
+                "start the run with 'workerctl run start', which submits it to the queue",
             )
         records = RunRecords(
             self.records,
@@ -287,7 +303,7 @@ class StepLoop:
     def _save_executing(self, run: Run) -> None:
         self.history.save(run, executing=True)
 
-    def _step(self, executor, request: StepRequest, iteration: Iteration, worker: Worker):
+    def _step(self, executor: Executor, request: StepRequest, iteration: Iteration, worker: Worker) -> Step:
         started = time.monotonic()
         try:
             step = executor.step(request)
@@ -316,8 +332,8 @@ class StepLoop:
         return step
 
     def _call_tool(
-        self, run: Run, records: RunRecords, gate: ToolGate, iteration: Iteration, index: int, call: Any
-    ) -> dict:
+        self, run: Run, records: RunRecords, gate: ToolGate, iteration: Iteration, index: int, call: ToolCall
+    ) -> dict[str, Any]:
         tool = self.registry.tools.get(call.name)
         decision = gate.decide(call.name)
         record = ToolCallRecord(
@@ -400,7 +416,9 @@ class StepLoop:
             if found is not None:
                 run.seen[record_id] = snapshot(found, self.records.comments(record_id), run.id, by)
 
-    def _finish(self, run: Run, worker: Worker, records: RunRecords, record, text) -> None:
+    def _finish(
+        self, run: Run, worker: Worker, records: RunRecords, record: Record | None, text: object
+    ) -> None:
         if not isinstance(text, str) or not text.strip():
             raise RunFailed(
                 "invalid_output",
@@ -498,5 +516,5 @@ def _release_sigint(held: bool) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated(signum)
