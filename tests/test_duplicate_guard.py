@@ -224,7 +224,9 @@ def test_reindex_rebuilds_a_lost_ledger_from_the_run_files(workspace, wcli):
 
 def test_a_damaged_ledger_file_is_reported_and_left_alone(workspace, wcli):
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
-    path = workspace.history_dir / "ledger" / "records" / "T-1042.json"
+    from workerctl.storage.filenames import file_name
+
+    path = workspace.history_dir / "ledger" / "records" / f"{file_name('T-1042')}.json"
     for bad in ('{"effects": {"1": ', "[]", '{"effects": {"1": {"key": "x"}}}'):
         path.write_text(bad)
         result = wcli("run", "start", "overdue-task-review", "--task", "T-1042")

@@ -217,6 +217,11 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
         )
         return
     _print_run(a, the_run, as_json, full_output=True)
+    from workerctl.engine.loop import INTERRUPTED
+    from workerctl.errors import EXIT_INTERRUPTED
+
+    if the_run.error is not None and the_run.error.message == INTERRUPTED:
+        ctx.exit(EXIT_INTERRUPTED)  # Ctrl-C: 130, as a batch and every command end
     if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
 
@@ -258,7 +263,10 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     # a bar redraws one line: only on a terminal, and not where colour is turned off
     show_bar = not quiet and terminal().is_terminal(err=True) and terminal().colour(err=True)
     bar = (
-        click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr, show_pos=True)
+        # the bar's own \r and cursor codes go around the sanitizer; its label is a worker name
+        click.progressbar(
+            length=len(ids), label=f"{worker}", file=getattr(sys.stderr, "wrapped", sys.stderr), show_pos=True
+        )
         if show_bar
         else None
     )

@@ -110,7 +110,7 @@ class StepLoop:
                 )
                 run.move(R.CANCELLED)
             except KeyboardInterrupt:
-                run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
+                run.error = RunError("cancelled", INTERRUPTED)
                 run.move(R.CANCELLED)
             except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
                 run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
@@ -306,7 +306,7 @@ class StepLoop:
     def _step(self, executor: Executor, request: StepRequest, iteration: Iteration, worker: Worker) -> Step:
         started = time.monotonic()
         try:
-            step = executor.step(request)
+            step = _bounded_step(executor, request, worker)
         except ExecutorFailure as failure:
             iteration.finished = now_iso()
             message = failure.message
@@ -509,6 +509,71 @@ def _hold_sigint() -> bool:
         return False
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     return True
+
+
+#: a run's error when Ctrl-C cancelled it (the command then exits 130, as every Ctrl-C)
+INTERRUPTED = "interrupted (Ctrl-C) while it was running"
+
+#: how long past the run's deadline a step may take to return its own timeout
+STEP_GRACE_SECONDS = 0.5
+
+
+def _bounded_step(executor: Executor, request: StepRequest, worker: Worker) -> Step:
+    """``executor.step(request)`` within the engine's bounds: the run's time left, and
+    nothing the executor raises escapes as anything but an executor error.
+
+    An executor that says it bounds itself (``bounds_itself = True``: the ``command``
+    executor, which kills its program's process group at the run's deadline, on cancel
+    and on Ctrl-C) is called here. Any other runs on a daemon thread that the loop waits
+    for until the run's time is up (plus ``STEP_GRACE_SECONDS`` for its own timeout to
+    arrive first): a step still running then is abandoned, the run fails with kind
+    ``timeout``, and whatever the step later returns is ignored (its thread never keeps
+    the process alive). SIGTERM and Ctrl-C still reach the loop at once (signals go to
+    the main thread). ``SystemExit``, ``KeyboardInterrupt`` and any other
+    ``BaseException`` a plugin raises become ``executor_error``."""
+    if getattr(executor, "bounds_itself", False):
+        try:
+            return executor.step(request)
+        except (Exception, Terminated, RunFailed, KeyboardInterrupt):
+            raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
+        except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
+            raise _contained(exc, worker) from None
+    box: dict[str, Any] = {}
+    raised: list[BaseException] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["step"] = executor.step(request)
+        except BaseException as exc:  # reported to the loop, whatever it is
+            raised.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"workerctl-step-{request.run_id}", daemon=True).start()
+    if not done.wait(max(request.time_left, 0) + STEP_GRACE_SECONDS):
+        raise RunFailed(
+            "timeout",
+            f"the run exceeded its timeout of {worker.timeout:g}s: executor {worker.executor!r} "
+            f"did not return from step {request.iteration}, which was abandoned",
+            "the step's result, if it ever comes, is ignored; raise the worker's timeout, or make "
+            "the executor honour request.time_left",
+        )
+    if not raised:
+        return box["step"]
+    if isinstance(raised[0], Exception):
+        raise raised[0]
+    raise _contained(raised[0], worker)
+
+
+def _contained(exc: BaseException, worker: Worker) -> RunFailed:
+    return RunFailed(
+        "executor_error",
+        f"executor {worker.executor!r} raised {type(exc).__name__}"
+        + (f"({exc})" if str(exc) else "")
+        + "; workerctl contained it",
+        "".join(traceback.format_exception(exc)),
+    )
 
 
 def _release_sigint(held: bool) -> None:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
+from workerctl.storage import fs
+from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
@@ -156,7 +158,21 @@ class Ledger:
 
     def _effects(self, target: str) -> dict[str, dict]:
         path = self.record_path(target)
-        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
+        docs = read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
+        if docs or fs.exists(path):
+            return docs
+        return self._legacy_effects(target)
+
+    def _legacy_effects(self, target: str) -> dict[str, dict]:
+        """A workspace written before the file names were injective (``storage.filenames``):
+        ``target``'s entries from its old file, which two ids may share; the first write
+        puts them under the new name (the old file stays for the other id)."""
+        for name in legacy_names(target):
+            old = self.root / "records" / f"{name}.json"
+            if fs.exists(old):
+                docs = read_table(old, "effects", EFFECT_FIELDS, hint=self._hint(old))
+                return {k: d for k, d in docs.items() if d["target"] == target}
+        return {}
 
     def _worker_docs(self, worker: str, target: str) -> dict[str, dict]:
         path = self.worker_path(worker, target)
@@ -170,7 +186,7 @@ class Ledger:
         for doc in read_table(legacy, "records", WORKER_FIELDS, hint=self._hint(legacy)).values():
             out[doc["record_id"]] = doc
         folder = self.root / "workers" / safe_name(worker)
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        for path in fs.glob(folder, "*.json"):
             for doc in read_table(path, "records", WORKER_FIELDS, hint=self._hint(path)).values():
                 out[doc["record_id"]] = doc
         return out
@@ -339,9 +355,7 @@ class Ledger:
     def workers(self) -> list[str]:
         """Every worker with effects in the ledger (worker names are slugs, so file names)."""
         folder = self.root / "workers"
-        if not folder.is_dir():
-            return []
-        return sorted({p.stem if p.suffix == ".json" else p.name for p in folder.iterdir()})
+        return sorted({p.stem if p.suffix == ".json" else p.name for p in fs.glob(folder, "*")})
 
     def query(
         self,
@@ -446,7 +460,7 @@ class Ledger:
         return found
 
     def _running(self, run_id: str) -> bool:
-        return self.history.marker_path(run_id).exists()
+        return fs.exists(self.history.marker_path(run_id))
 
     def forget(self, run_id: str, targets: set[str]) -> int:
         """Drop a pruned run's entries (``runs prune --forget-side-effects``)."""

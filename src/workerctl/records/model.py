@@ -93,7 +93,7 @@ class Record:
     def fingerprint(self) -> str:
         """A hash of the record's own content (not its comments), to tell if it changed."""
         data = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(data.encode()).hexdigest()[:12]
+        return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
     def accessible_by(self, worker: str) -> bool:
         return self.restricted_to is None or worker in self.restricted_to

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
 from workerctl.history.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.storage import fs
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
@@ -110,7 +111,7 @@ def check(
     unknown = tuple(
         e
         for e in effects
-        if e.state == UNKNOWN or (e.state == INTENDED and not history.marker_path(e.run_id).exists())
+        if e.state == UNKNOWN or (e.state == INTENDED and not fs.exists(history.marker_path(e.run_id)))
     )
     if unknown:
         first = unknown[0]
