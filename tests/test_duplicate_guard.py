@@ -115,12 +115,19 @@ from pathlib import Path
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.engine.tools import Tool
 from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.workspace import load_workspace
 
-def add_and_die(ctx, task_id, text):
-    ctx.records.add_comment(task_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id,
-                            key=ctx.call_key)
+write = BuiltinRecordStore.add_comment
+
+def write_and_die(self, *args, **kwargs):
+    write(self, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)  # dies after the write, before confirming it
+
+BuiltinRecordStore.add_comment = write_and_die
+
+def add_and_die(ctx, task_id, text):
+    ctx.records.add_comment(task_id, text)
 
 registry = get_registry()
 registry.tools["add_and_die"] = Tool(

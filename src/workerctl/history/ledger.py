@@ -43,7 +43,10 @@ if TYPE_CHECKING:
     from workerctl.storage.atomic import PreparedFile
 
 INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", "not_written"
-STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN)
+# a write a run that needs a person did not make: it waits for 'workerctl run approve'
+# (runs/approval.py), and the duplicate guard counts it as written
+HELD = "held"
+STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN, HELD)
 NO_RECORD = "-"  # the target of a write tied to no record
 EFFECT_FIELDS: dict[str, FieldSpec] = {
     "key": str,
@@ -94,8 +97,9 @@ class Effect:
     @property
     def written(self) -> bool:
         """On the target: a committed write ("created": false only means a retry of the
-        same run found its own keyed write already there)."""
-        return self.state == COMMITTED
+        same run found its own keyed write already there), or a held one (a person
+        will make it: a second run must not write it again)."""
+        return self.state in (COMMITTED, HELD)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -185,6 +185,25 @@ class RecordSource(ABC):
     ) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
 
+    def search(self, type: str | None = None, **filters: str) -> builtins.list[Record]:
+        """Records of ``type`` whose fields equal ``filters``; a source that can ask its
+        server to filter overrides this (the records API's ``list(type, filters=...)``)."""
+        return [r for r in self.list(type) if all(str(r.fields.get(k)) == v for k, v in filters.items())]
+
+    def fingerprint_now(self, record_id: str) -> str | None:
+        """The record's fingerprint as its source sees it right after a write (a server
+        may change a record itself when a message arrives); None when the source does not
+        say. Kept on the effect as ``record_after``, which the duplicate guard compares."""
+        return None
+
+    def update_fields(
+        self, record_id: str, changes: dict[str, Any], *, run_id: str | None, key: str | None
+    ) -> dict[str, Any]:
+        """Set fields of one record; returns their values before. A source whose
+        records workers may change implements it; without it, a tool's
+        ``ctx.records.update`` on such a record tells the model so."""
+        raise NotImplementedError(f"record source {self.name!r} does not let workers update its records")
+
     def check_records(
         self, items: builtins.list[Any], origin: str, positions: builtins.list[int] | None = None
     ) -> ImportCheck:
