@@ -6,6 +6,11 @@ mistake never shows as a traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from os import PathLike
+
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -65,7 +70,7 @@ class LockTimeout(HistoryError):
 
 
 class DamagedFile(HistoryError):
-    def __init__(self, path, detail: str, *, hint: str | None = None) -> None:
+    def __init__(self, path: str | PathLike[str], detail: str, *, hint: str | None = None) -> None:
         super().__init__(
             f"{path}: damaged state file ({detail}); it was left untouched",
             hint=hint or f"move {path} aside and restore it from a backup",
@@ -74,12 +79,26 @@ class DamagedFile(HistoryError):
         self.detail = detail
 
 
+class PlantedLink(DamagedFile):
+    """A link (or a FIFO, device or hard link) where workerctl keeps its own state:
+    never written through, read through or followed; exit 4 naming the path."""
+
+    def __init__(self, path: str | PathLike[str], what: str) -> None:
+        super().__init__(
+            path,
+            f"{what}, inside the folder where workerctl keeps its own state; workerctl never "
+            "reads or writes through it",
+            hint=f"remove it (rm {path}) and, if it pointed at workerctl state kept elsewhere, "
+            "move that state into its place; only the workspace folder itself may be reached through a link",
+        )
+
+
 class StorageError(HistoryError):
     """The operating system refused a read or write of a state file (full disk,
     read-only file system, permissions). One line: the path, the cause, and the
     reassurance that matters (nothing was half-written)."""
 
-    def __init__(self, path, exc: OSError, doing: str = "write") -> None:
+    def __init__(self, path: str | PathLike[str], exc: OSError, doing: str = "write") -> None:
         import errno
 
         cause = exc.strerror or str(exc)

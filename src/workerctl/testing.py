@@ -14,9 +14,12 @@ Fixtures:
 - ``workerctl_registry``: the plugin registry, built afresh so that plugins installed
   in the environment (yours) are loaded.
 - ``workerctl_cli``: a CLI runner bound to that workspace:
-  ``workerctl_cli("runs", "list", "--json")`` returns click's ``Result``.
+  ``workerctl_cli("runs", "list", "--json")`` returns click's ``Result`` with ``.json``
+  (stdout parsed as JSON) added.
 - ``workerctl_run``: runs a worker in-process and returns the finished ``Run``.
-- ``workerctl_write_worker``: writes ``workers/NAME.yaml`` from keyword fields.
+- ``workerctl_write_worker``: writes ``workers/NAME.yaml`` from keyword fields (by
+  default an active ``echo`` worker with ``context_sources: [tasks]``, so a run on a
+  task works; pass ``context_sources=[...]`` for other records).
 
 And ``check_record_source(source, record_id=..., missing_id=...)``: the contract any
 record source keeps, run against its own server. And ``wait_for(predicate,
@@ -27,14 +30,19 @@ queue): polls until the predicate is true.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.runs.model import Run
+    from workerctl.workspace import Workspace
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05):
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something true; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -46,7 +54,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 
 @pytest.fixture
-def workerctl_registry():
+def workerctl_registry() -> Iterator[Registry]:
     from workerctl.plugins.manager import build_registry, reset_registry
 
     registry = build_registry()
@@ -56,7 +64,9 @@ def workerctl_registry():
 
 
 @pytest.fixture
-def workerctl_workspace(tmp_path: Path, workerctl_registry, monkeypatch):
+def workerctl_workspace(
+    tmp_path: Path, workerctl_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
     from workerctl.workspace import init_workspace
 
     monkeypatch.delenv("WORKERCTL_WORKSPACE", raising=False)
@@ -64,8 +74,24 @@ def workerctl_workspace(tmp_path: Path, workerctl_registry, monkeypatch):
     return init_workspace(tmp_path / "workspace", workerctl_registry)
 
 
+class CliResult:
+    """click's ``Result`` with ``json``: the standard output parsed as JSON."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+    @property
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self._result.stdout)
+
+
 class CliRunnerBound:
-    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result``.
+    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result`` (with ``.json``).
 
     ``input`` is what the command reads on stdin; ``env`` sets (a value) or unsets
     (None) environment variables for this one invocation. An exception the command
@@ -77,24 +103,28 @@ class CliRunnerBound:
         self.workspace = workspace
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Any:
+    def __call__(
+        self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None
+    ) -> CliResult:
         from workerctl.cli import cli
 
-        return self.runner.invoke(
-            cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
+        return CliResult(
+            self.runner.invoke(
+                cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
+            )
         )
 
 
 @pytest.fixture
-def workerctl_cli(workerctl_workspace) -> CliRunnerBound:
+def workerctl_cli(workerctl_workspace: Workspace) -> CliRunnerBound:
     return CliRunnerBound(workerctl_workspace)
 
 
 @pytest.fixture
-def workerctl_run(workerctl_workspace, workerctl_registry) -> Callable[..., Any]:
+def workerctl_run(workerctl_workspace: Workspace, workerctl_registry: Registry) -> Callable[..., Any]:
     from workerctl.engine.launcher import Engine, StartOptions
 
-    def run(worker: str, record: str | None = None, **options: Any):
+    def run(worker: str, record: str | None = None, **options: Any) -> Run:
         engine = Engine(workerctl_workspace, workerctl_registry)
         return engine.start(worker, StartOptions(record_id=record, **options))
 
@@ -102,7 +132,7 @@ def workerctl_run(workerctl_workspace, workerctl_registry) -> Callable[..., Any]
 
 
 @pytest.fixture
-def workerctl_write_worker(workerctl_workspace) -> Callable[..., Path]:
+def workerctl_write_worker(workerctl_workspace: Workspace) -> Callable[..., Path]:
     import yaml
 
     def write(name: str, **fields: Any) -> Path:
@@ -111,6 +141,7 @@ def workerctl_write_worker(workerctl_workspace) -> Callable[..., Path]:
             "status": "active",
             "instructions": "Do the job.",
             "output_mode": "review_note",
+            "context_sources": ["tasks"],
             "executor": {"name": "echo"},
             **fields,
         }

@@ -17,7 +17,6 @@ from click import Context
 
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
-from workerctl.terminal import terminal
 from workerctl.version import __version__
 
 PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
@@ -69,8 +68,18 @@ class LazyGroup(click.Group):
         with formatter.section("Plugin commands"):
             formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from workerctl.sanitize import guard_streams
+        from workerctl.terminal import terminal
+
+        # every write of the command passes the one sanitizer (sanitize.py); colour codes
+        # pass only when the terminal object's policy has colour on
+        guard_streams(lambda err: terminal().colour(err))
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
+        from workerctl.terminal import terminal
 
         try:
             return super().invoke(ctx)
@@ -99,6 +108,7 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     duplicate (nothing ran); 130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
+    from workerctl.terminal import terminal
 
     # click strips colour codes off a terminal unless told: the terminal's policy
     # decides instead (FORCE_COLOR colours a pipe; NO_COLOR strips even on a terminal)

@@ -31,6 +31,7 @@ from workerctl.workspace import Workspace
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
+    from workerctl.runs.duplicate_guard import GuardDecision
     from workerctl.workers.versions import Versions
 
 
@@ -177,7 +178,7 @@ class Engine:
             return True
         return any(t.writes and t.category in worker.tool_categories for t in self.registry.tools.values())
 
-    def guard(self, worker: Worker, run: Run, options: StartOptions):
+    def guard(self, worker: Worker, run: Run, options: StartOptions) -> GuardDecision:
         """The duplicate guard's decision for this start (see ``runs.duplicate_guard``)."""
         from workerctl.runs.duplicate_guard import check
 
@@ -197,11 +198,12 @@ class Engine:
         starts on one record exactly one is created."""
         from workerctl.runs.duplicate_guard import DuplicateRefused
 
-        with self.history.lock:
+        def admit() -> None:
             decision = self.guard(worker, run, options)
             if not decision.allowed:
                 raise DuplicateRefused(decision)
-            return self.history.create(run)
+
+        return self.history.create(run, admit)
 
     def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker, options: StartOptions) -> Run:
         """Hand the run to a remote executor (a task queue): pending, then queued, or
@@ -216,7 +218,7 @@ class Engine:
             run.move(R.FAILED)
         return self.history.save(run)
 
-    def execute_remote(self, run: Run, sink) -> Run:
+    def execute_remote(self, run: Run, sink: ProgressSink) -> Run:
         """Execute a run handed over by a remote executor, on this machine.
 
         ``run`` arrives queued, with the configuration it was started with; the
@@ -232,7 +234,8 @@ class Engine:
         if run.status == R.QUEUED:
             run.move(R.RUNNING)
         run.owner = {**current_owner(), "remote": run.owner.get("remote")}
-        return StepLoop(self.workspace, self.registry, sink, self.records).execute(run, worker)
+        # the sink stands in for the history (save, heartbeat): it is a RunStore, not a History
+        return StepLoop(self.workspace, self.registry, sink, self.records).execute(run, worker)  # type: ignore[arg-type]
 
     def start_detached(self, worker_name: str, options: StartOptions) -> Run:
         """Create the run and hand it to a background process; returns at once.
@@ -247,9 +250,9 @@ class Engine:
         def hand_over(stored: Run) -> None:
             if stored.status == R.PENDING:
                 stored.move(R.QUEUED)
-                stored.owner = {
+                stored.owner = {  # the child: this boot, this PID namespace (liveness.py)
+                    **{k: run.owner.get(k) for k in ("host", "boot_id", "pid_ns")},
                     "pid": child.pid,
-                    "host": run.owner["host"],
                     "proc_start": proc_start(child.pid),
                 }
 

@@ -7,7 +7,7 @@ The engine, the tools and the output modes reach records only through a
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.builtin_store import BuiltinRecordStore
@@ -18,6 +18,10 @@ from workerctl.records.model import (
     RecordSource,
     SourceConfig,
 )
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.workspace import Workspace
 
 
 class RecordBook:
@@ -62,6 +66,15 @@ class RecordBook:
             source.refresh()
         return self.peek(record_id)
 
+    def source_named(self, name: str) -> RecordSource | None:
+        """The source called ``name`` (a record's ``source``), found without reading."""
+        return next((s for s in self.sources if s.name == name), None)
+
+    def source_of(self, record_id: str) -> RecordSource | None:
+        """The source that holds ``record_id`` (for a write made through the run's records API)."""
+        found = self._find(record_id)
+        return found[0] if found else None
+
     def require(self, record_id: str) -> Record:
         """The record ``record_id``: exit 2 for an id that breaks the rule, 3 if none."""
         from workerctl.names import RECORD_ID
@@ -78,6 +91,17 @@ class RecordBook:
         for source in self.sources:
             if type is None or type in source.record_types:
                 for record in source.list(type):
+                    record.source = source.name
+                    out.append(record)
+        return out
+
+    def search(self, type: str, filters: dict[str, str]) -> builtins.list[Record]:
+        """Records of ``type`` whose fields equal ``filters`` (a source may filter on its
+        server: ``RecordSource.search``)."""
+        out: builtins.list[Record] = []
+        for source in self.sources:
+            if type in source.record_types:
+                for record in source.search(type, **filters):
                     record.source = source.name
                     out.append(record)
         return out
@@ -151,7 +175,7 @@ class RecordBook:
         raise NotFoundError("the built-in record source is not loaded")
 
 
-def open_records(workspace, registry) -> RecordBook:
+def open_records(workspace: Workspace, registry: Registry) -> RecordBook:
     """Every record source: each registered one, and one per ``record_sources:`` entry
     of workerctl.yaml for the classes that declare a ``kind`` (a tracker on a server)."""
     sources: list[RecordSource] = []
@@ -168,7 +192,7 @@ def open_records(workspace, registry) -> RecordBook:
 
 
 def configured_sources(
-    workspace, kinds: dict, taken: frozenset[str] | set[str] = frozenset()
+    workspace: Workspace, kinds: dict[str, Any], taken: frozenset[str] | set[str] = frozenset()
 ) -> list[SourceConfig]:
     """The ``record_sources:`` entries of workerctl.yaml, checked: each a mapping with a
     unique ``name``, a registered ``kind`` and an http(s) ``url``; every problem is

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
-from workerctl.history.ledger import INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.history.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
@@ -99,7 +99,7 @@ def check(
 ) -> GuardDecision:
     """Decide whether a run of ``worker`` on ``record_id`` may start now.
 
-    Call it under ``history.lock`` together with ``history.create`` (the engine
+    Call it from ``history.create``'s ``admit``, under the lock the creation holds (the engine
     does), or the answer can be stale by the time the run exists.
     """
     if not may_write or not record_id:
@@ -108,9 +108,7 @@ def check(
     running = tuple(_running_on(history, worker, record_id))
     effects = ledger.effects(record_id, worker)
     unknown = tuple(
-        e
-        for e in effects
-        if e.state == UNKNOWN or (e.state == INTENDED and not history.marker_path(e.run_id).exists())
+        e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
     if unknown:
         first = unknown[0]
@@ -161,9 +159,18 @@ def check(
         record_id,
         effects=tuple(written),
         message=(
-            f"{worker} already wrote to {record_id}: {last.describe()}; neither the "
-            "record nor the worker's configuration changed since, so a new run would "
-            "write the same output again. Not started"
+            (
+                f"{worker} holds a write to {record_id} for a person: {last.describe()} "
+                f"('workerctl run approve {last.run_id}' or 'run reject'); neither the record nor "
+                "the worker's configuration changed since, so a new run would ask for the same "
+                "write again. Not started"
+            )
+            if last.state == HELD
+            else (
+                f"{worker} already wrote to {record_id}: {last.describe()}; neither the "
+                "record nor the worker's configuration changed since, so a new run would "
+                "write the same output again. Not started"
+            )
         ),
     )
 
