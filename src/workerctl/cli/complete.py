@@ -47,3 +47,17 @@ def record_ids(ctx, param, incomplete: str):
         return _items(sorted(r.id for r in app.records.list()), incomplete)
     except Exception:
         return []
+
+
+def statuses(ctx, param, incomplete: str):
+    """A run's states (``runs list --status``)."""
+    from workerctl.runs.states import STATES
+
+    return _items(STATES, incomplete)
+
+
+def error_kinds(ctx, param, incomplete: str):
+    """The error kinds (``runs list --error-kind``)."""
+    from workerctl.runs.states import ERROR_KINDS
+
+    return _items(sorted(ERROR_KINDS), incomplete)

@@ -15,11 +15,35 @@ import click
 from workerctl import __version__
 from workerctl.cli.commands import COMMANDS, PLUGIN_COMMANDS_NOTE, ROOT_HELP, ROOT_OPTIONS
 from workerctl.cli.failures import ENDINGS, failure
+from workerctl.cli.suggest import SuggestingGroup
 
 
-class LazyGroup(click.Group):
+class LazyGroup(SuggestingGroup):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
+
+    def plugin_command_names(self) -> list[str]:
+        """The plugins' commands (loads the plugins: only for completion and typos)."""
+        from workerctl.plugins.manager import get_registry, plugin_commands
+
+        try:
+            return sorted(plugin_commands(get_registry()))
+        except Exception:  # a broken plugin must not break completion or an error message
+            return []
+
+    def suggestion_names(self, ctx):
+        return [*self.list_commands(ctx), *self.plugin_command_names()]
+
+    def shell_complete(self, ctx, incomplete):
+        from click.shell_completion import CompletionItem
+
+        items = super().shell_complete(ctx, incomplete)
+        known = {item.value for item in items}
+        return items + [
+            CompletionItem(name)
+            for name in self.plugin_command_names()
+            if name.startswith(incomplete) and name not in known
+        ]
 
     def get_command(self, ctx, name):
         spec = COMMANDS.get(name)

@@ -56,7 +56,8 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
 @click.option(
     "--where",
     metavar="JQ",
-    help="A batch over every record for which this jq expression is true, e.g. '.status == \"open\"'.",
+    help="A batch over every record this jq expression selects (as jq's select: anything but "
+    "false and null), e.g. '.status == \"open\"'.",
 )
 @click.option(
     "--type",
@@ -73,7 +74,10 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
     help="A batch: how many runs execute at once.",
 )
 @click.option(
-    "--quiet", "-q", is_flag=True, help="A batch: no progress bar, only the summary's failures and totals."
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="A batch: nothing when every run completed or was skipped; one line per failure otherwise.",
 )
 @click.option(
     "--detach", is_flag=True, help="Return the run id at once; a background process executes the run."
@@ -159,7 +163,8 @@ def start(
 
 @contextlib.contextmanager
 def _refusal_as_json(as_json: bool):
-    """With --json, a refused start also prints the guard's decision on stdout."""
+    """With --json, a refused start (the guard, a paused or draft worker) also prints
+    the decision on stdout: ``refused.verdict`` says why, ``refused.fix`` what to do."""
     from workerctl.runs.duplicate_guard import DuplicateRefused
 
     try:
@@ -250,7 +255,7 @@ def _start_batch(
             echo_json(
                 {"worker": worker, "runs": [], "counts": {}, "seconds": 0, "ok": True, "interrupted": False}
             )
-        else:
+        elif not quiet:
             click.echo(f"no records match; no run of {worker} was started")
         return
     if detach:
@@ -294,54 +299,56 @@ def _with(options, record_id):
 
 
 def _batch_summary(a, result, quiet: bool) -> None:
+    """The table, each failure with its fix, the totals; with --quiet one line per
+    failure and nothing else (cron mails whatever a job prints)."""
     from workerctl import render
     from workerctl.engine.batch import summary_line
 
-    if not quiet:
-        width = render.term_width()
-        rows = [
-            [
-                render.status_cell(i.status),
-                i.record_id or "-",
-                i.run_id or "-",
-                render.duration(i.duration),
-                i.message,
-            ]
-            for i in result.items
+    if quiet:
+        for line in failure_lines(result):
+            click.echo(line)
+        return
+    width = render.term_width()
+    rows = [
+        [
+            render.status_cell(i.status),
+            i.record_id or "-",
+            i.run_id or "-",
+            render.duration(i.duration),
+            i.message,
         ]
-        room = max(20, width - 50)
-        for row in rows:
-            row[-1] = render.cut(row[-1], room)
-        click.echo(render.table(rows, ["status", "record", "run", "duration", "output / error"]))
+        for i in result.items
+    ]
+    room = max(20, width - 50)
+    for row in rows:
+        row[-1] = render.cut(row[-1], room)
+    click.echo(render.table(rows, ["status", "record", "run", "duration", "output / error"]))
     for item in result.items:
         if item.status in ("failed", "cancelled"):
             click.echo(
                 f"{item.status.upper()} {item.run_id} on {item.record_id}: {item.error_kind}: {item.message}"
             )
-            fix = _first_fix(a, item.run_id)
-            if fix:
-                click.echo(f"  fix: {fix}")
+            if item.fix:
+                click.echo(f"  fix: {item.fix}")
             click.echo(f"  more: workerctl run troubleshoot {item.run_id}")
         elif item.status == "not_started":
             click.echo(f"NOT STARTED {item.record_id}: {item.message}")
     click.echo(summary_line(result))
 
 
-def _first_fix(a, run_id: str) -> str:
-    """The action of the first troubleshooting step that found the cause."""
-    from workerctl.runs.troubleshoot import troubleshoot as walk
-
-    report = walk(
-        a.history.get(run_id),
-        history=a.history,
-        records=a.records,
-        registry=a.registry,
-        workspace=a.workspace,
-    )
-    for step in report.steps:
-        if step.verdict == "fail" and step.action:
-            return step.action
-    return ""
+def failure_lines(result) -> list[str]:
+    """One line per run that failed, was cancelled or did not start, with its fix."""
+    out = []
+    for item in result.items:
+        if item.status in ("failed", "cancelled"):
+            head = f"{item.status.upper()} {item.run_id} on {item.record_id}: {item.error_kind}: "
+        elif item.status == "not_started":
+            head = f"NOT STARTED {item.record_id}: "
+        else:
+            continue
+        text = " ".join(f"{head}{item.message}".split())
+        out.append(text + (f" (fix: {' '.join(item.fix.split())})" if item.fix else ""))
+    return out
 
 
 def _wait_remote(a, the_run, every: float = 0.5):
@@ -580,23 +587,26 @@ def review(
 
 @run.command("rerun")
 @run_id_argument
+@click.option("--force", is_flag=True, hidden=True, help="Overrides nothing (see --allow-repeat).")
 @click.option(
-    "--force", is_flag=True, help="Rerun even when nothing changed or side effects may be written again."
-)
-@click.option(
-    "--allow-repeat", is_flag=True, help="Rerun even when the worker already wrote to this unchanged record."
+    "--allow-repeat",
+    is_flag=True,
+    help="Rerun even an unchanged failure, or where the worker already wrote to this unchanged record.",
 )
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")
 @json_options
 @click.pass_context
 def rerun_cmd(ctx, run_id, force, allow_repeat, detach, as_json):
-    """A new run of the same worker on the same record, linked to the earlier one;
-    refused when nothing changed since it failed, unless --force (exit 2), and by
-    the duplicate guard like every start, unless --allow-repeat (exit 5)."""
+    """A new run of the same worker on the same record, linked to the earlier one.
+    Like every start it passes the duplicate guard: refused (exit 5) when nothing
+    changed since it failed (unless the failure was transient: cancelled, crashed,
+    provider unavailable, timeout) or since the worker wrote there, unless --allow-repeat."""
     from workerctl.errors import EXIT_RUN_FAILED
     from workerctl.runs.cards import effect_text
-    from workerctl.runs.rerun_guard import plan_rerun, rerun
+    from workerctl.runs.rerun_guard import FORCE_NOTE, plan_rerun, rerun
 
+    if force:
+        click.echo(FORCE_NOTE, err=True)
     a = app(ctx)
     earlier = a.history.get(a.history.resolve(run_id))
     plan = plan_rerun(
@@ -612,7 +622,7 @@ def rerun_cmd(ctx, run_id, force, allow_repeat, detach, as_json):
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
     click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
     with _refusal_as_json(as_json):
-        new = rerun(a.engine, plan, force=force, detach=detach, allow_repeat=allow_repeat)
+        new = rerun(a.engine, plan, detach=detach, allow_repeat=allow_repeat)
     if detach:
         click.echo(new.id)
         return

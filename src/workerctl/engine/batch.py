@@ -12,8 +12,11 @@ records and versions take a process-wide lock that is re-entrant per thread
 (``storage.lock``), and the SIGTERM handler is installed only by a run on the main
 thread, so worker threads never touch signals.
 
-Every start passes the duplicate guard; a record it refuses is reported as
-skipped, not failed (``_refusal`` is the one place that knows the guard's error).
+Every start passes the duplicate guard; a record it refuses (or every record, when
+the worker is paused) is reported as skipped, not failed, with the refusal's
+machine-readable ``reason`` and its ``fix`` (``_refusal`` is the one place that knows
+the guard's error). A failed run's ``fix`` is the action of the first troubleshooting
+step that found the cause, the line the summary table prints.
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ class BatchItem:
     record_id: str | None
     status: str  # completed | failed | cancelled | skipped | not_started (queued: remote)
     run_id: str | None = None
-    message: str = ""  # the output preview, the error, or why it was skipped
+    message: str = ""  # the whole output, the error, or why it was skipped
     error_kind: str | None = None
     duration: float | None = None
+    reason: str | None = None  # skipped: why (a refusal's verdict, runs.duplicate_guard.REFUSALS)
+    fix: str | None = None  # skipped or failed: what to do about it
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -86,12 +91,20 @@ class BatchResult:
         }
 
 
-def _refusal(exc: BaseException) -> str | None:
-    """The duplicate guard's reason when ``exc`` is its refusal, else None."""
-    decision = getattr(exc, "decision", None)
-    if decision is not None and type(exc).__name__ == "DuplicateRefused":
-        return str(getattr(decision, "message", "") or exc)
-    return None
+def _refusal(exc: BaseException) -> BatchItem | None:
+    """A skipped item when ``exc`` is a refused start (the guard's decision), else None."""
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
+    if not isinstance(exc, DuplicateRefused):
+        return None
+    decision = exc.decision
+    return BatchItem(
+        decision.record_id,
+        SKIPPED,
+        message=decision.message or exc.message,
+        reason=decision.verdict,
+        fix=decision.fix or None,
+    )
 
 
 def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
@@ -219,24 +232,51 @@ class BatchRunner:
                 worker, replace(options, record_id=record_id), on_created=self._note_started
             )
         except WorkerctlError as exc:
-            reason = _refusal(exc)
-            if reason is not None:
-                return BatchItem(record_id, SKIPPED, message=reason)
-            return BatchItem(record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began)
+            skipped = _refusal(exc)
+            if skipped is not None:
+                skipped.record_id = record_id
+                return skipped
+            return BatchItem(
+                record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began, fix=exc.hint
+            )
         finally:
             with self._guard:
                 for run_id, rid in list(self._started.items()):
                     if rid == record_id:
                         del self._started[run_id]
         if run.status == COMPLETED:
-            message = run.preview
+            message = run.output or ""
         elif run.error:
             message = run.error.message
         else:
             message = f"{run.status} on executor {run.executor}"
+        fix = self._fix(run) if run.status in (FAILED, CANCELLED) else None
         return BatchItem(
-            record_id, run.status, run.id, message, run.error.kind if run.error else None, run.duration
+            record_id,
+            run.status,
+            run.id,
+            message,
+            run.error.kind if run.error else None,
+            run.duration,
+            fix=fix,
         )
+
+    def _fix(self, run) -> str | None:
+        """The action of the first troubleshooting step that found the cause."""
+        from workerctl.runs.troubleshoot import troubleshoot as walk
+
+        engine = self.engine
+        try:
+            report = walk(
+                run,
+                history=engine.history,
+                records=engine.records,
+                registry=engine.registry,
+                workspace=engine.workspace,
+            )
+        except WorkerctlError:
+            return None
+        return next((s.action for s in report.steps if s.verdict == "fail" and s.action), None)
 
     def _note_started(self, run) -> None:
         with self._guard:

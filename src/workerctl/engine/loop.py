@@ -90,10 +90,11 @@ class Engine:
     # -- starting --
 
     def prepare(self, worker_name: str, options: StartOptions) -> tuple[Worker, Run]:
-        """Validate what can be refused before a run exists (exit 2/3), build the run.
+        """Validate what can be refused before a run exists (exit 2/3/5), build the run.
 
-        An unknown worker or record records nothing (exit 3); the worker file as it
-        is now is kept as a version, and the run points at it.
+        An unknown worker or record records nothing (exit 3), nor does a paused
+        worker or a draft on a record not safe for testing (exit 5: refusals are not
+        runs); the worker file as it is now is kept as a version, and the run points at it.
         """
         worker = get_worker(self.workspace, self.registry, worker_name)
         mode = self.registry.output_modes[worker.output_mode]
@@ -116,6 +117,18 @@ class Engine:
                 f"but {record.id} is a {record.type}",
                 hint="link the run to a task, or use output_mode: review_note",
             )
+        from workerctl.runs.duplicate_guard import refuse_status
+
+        # a refusal is not a run: a paused worker, or a draft on a record not safe for
+        # testing, is refused here, before a run exists (exit 5, nothing recorded)
+        refuse_status(
+            worker.name,
+            worker.status,
+            record_id,
+            test=options.test,
+            safe=bool(record and record.safe_for_testing),
+            accessible=record is None or record.accessible_by(worker.name),
+        )
         run = Run(
             id=new_run_id(),
             worker=worker.name,
@@ -197,6 +210,7 @@ class Engine:
             record_fingerprint=run.record_fingerprint,
             may_write=self.may_write(worker),
             allow_repeat=options.allow_repeat,
+            plugins=run.plugins,
         )
 
     def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:
@@ -378,12 +392,8 @@ class Engine:
         run.cost = table.estimate(run.usage) if table else None
 
     def _checks(self, run: Run, worker: Worker):
-        if worker.status == "paused":
-            raise RunFailed(
-                "worker_not_runnable",
-                f"worker {worker.name!r} is paused",
-                f"activate it with 'workerctl worker activate {worker.name}'",
-            )
+        # a paused worker and a draft's unsafe record were refused before the run
+        # existed (``prepare``): refusals are not runs
         record = None
         if run.record_id:
             record = self.records.peek(run.record_id)
@@ -399,14 +409,6 @@ class Engine:
                     f"worker {worker.name!r} may not access {record.id}",
                     f"{record.id} is restricted to: {', '.join(record.restricted_to or [])}",
                 )
-        if worker.status == "draft" and not run.test and not (record and record.safe_for_testing):
-            where = f"{record.id} is not marked safe for testing" if record else "no record"
-            raise RunFailed(
-                "worker_not_runnable",
-                f"worker {worker.name!r} is a draft and {where}",
-                "run it with --test, use a record marked safe_for_testing, or "
-                f"activate it with 'workerctl worker activate {worker.name}'",
-            )
         if record is not None and record.type not in enabled_types(worker, self.registry):
             needed = ", ".join(source_for_type(record.type, self.registry)) or record.type
             raise RunFailed(
@@ -603,12 +605,19 @@ class Engine:
                 side_effects=run.side_effects,
             )
             with self._intent(
-                run, ctx.key, record.id if record else None, f"output mode {mode.name}", last=True
+                run,
+                ctx.key,
+                record.id if record else None,
+                f"output mode {mode.name}",
+                last=True,
+                kind=mode.effect_kind,
             ):
                 mode.apply(ctx, text)
 
     @contextlib.contextmanager
-    def _intent(self, run: Run, key: str, target: str | None, by: str, *, last: bool = False):
+    def _intent(
+        self, run: Run, key: str, target: str | None, by: str, *, last: bool = False, kind: str = "write"
+    ):
         """Record a write as intended (stored) before it happens and as committed after.
 
         The effects the write appends replace the placeholder, stamped committed;
@@ -623,7 +632,7 @@ class Engine:
         """
         effects = run.side_effects
         placeholder = {
-            "kind": "write",
+            "kind": kind,
             "key": key,
             "record_id": target,
             "state": INTENDED,
