@@ -455,34 +455,18 @@ def test_item14_a_deleted_record_fails_step_two_without_a_command_that_exits_3(w
 
 
 def test_item15_access_denied_on_a_draft_never_advises_test(workspace):
-    single = run_workerctl("run", "start", "support-triage-draft", "--task", "T-3001", workspace=workspace)
-    assert single.returncode == 1, single.stdout + single.stderr
-    assert "record_access_denied" in single.stdout
+    args = ("run", "start", "support-triage-draft", "--task", "T-3001")
+    single = run_workerctl(*args, workspace=workspace)
+    assert single.returncode == 5, single.stdout + single.stderr
+    assert "restricted to hr-assistant" in single.stderr
+    assert "run it with --test" not in single.stderr
+    tested = run_workerctl(*args, "--test", workspace=workspace)
+    assert tested.returncode == 1 and "record_access_denied" in tested.stdout  # --test would not help
     run_id = runs_of(workspace)[0]["id"]
     walk = run_workerctl("run", "troubleshoot", run_id, workspace=workspace)
     assert "--test" not in walk.stdout, walk.stdout
-    tested = run_workerctl(
-        "run",
-        "start",
-        "support-triage-draft",
-        "--task",
-        "T-3001",
-        "--test",
-        "--allow-repeat",
-        workspace=workspace,
-    )
-    assert tested.returncode == 1 and "record_access_denied" in tested.stdout  # --test would not help
-    batch = run_workerctl(
-        "run",
-        "start",
-        "support-triage-draft",
-        "--task",
-        "T-3001",
-        "--task",
-        "T-9001",
-        "--allow-repeat",
-        workspace=workspace,
-    )
+    batch = run_workerctl(*args, "--task", "T-9001", "--test", "--allow-repeat", workspace=workspace)
+    assert batch.returncode == 1
     assert "--test" not in batch.stdout, batch.stdout
 
 
@@ -555,3 +539,82 @@ def test_item19_runs_list_status_completes_the_states(workspace):
 
     assert _complete(workspace, "runs list --status ") == list(STATES)
     assert _complete(workspace, "runs list --status fa") == ["failed"]
+
+
+# -- items 16, 20: the tour, copied line by line, then the README's batch example ------
+
+
+def _tour_lines() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## A short tour", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("export PATH")]
+
+
+def test_item16_item20_the_tour_then_the_batch_example_work_and_leave_the_checkout_alone(tmp_path):
+    before = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "examples"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    batch = next(
+        line.strip()
+        for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+        if "run start triage --records-from -" in line
+    )
+    lines = [*_tour_lines(), batch]
+    script = "\n".join(f'{line.split("  #")[0]}\necho "__rc $? {n}"' for n, line in enumerate(lines))
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "WORKERCTL_WORKSPACE"},
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path),
+        "EDITOR": "true",
+        "NO_COLOR": "1",
+    }
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    codes = {
+        int(n): int(rc)
+        for rc, n in (line.split()[1:] for line in result.stdout.splitlines() if line.startswith("__rc "))
+    }
+    assert len(codes) == len(lines), result.stdout + result.stderr
+    expected_failures = {n for n, line in enumerate(lines) if "--task T-3001" in line}  # the tour's failure
+    wrong = {lines[n]: rc for n, rc in codes.items() if rc != 0 and n not in expected_failures}
+    assert not wrong, (wrong, result.stderr[-3000:])
+    assert all(codes[n] == 1 for n in expected_failures)
+    after = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "examples"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert after == before  # nothing left in the checkout (triage.yaml, .workerctl/)
+    assert "3k9" not in "\n".join(lines)
+
+
+# -- item 4: the helpdesk plugin's quickstart works on a fresh init --------------------
+
+
+def test_item4_the_helpdesk_quickstart_works_on_a_fresh_workspace(tmp_path):
+    text = (ROOT / "plugins" / "workerctl-helpdesk" / "README.md").read_text(encoding="utf-8")
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [
+        line.split("  #")[0] for line in block.splitlines() if line.strip() and "pip install" not in line
+    ]
+    script = "set -e\n" + "\n".join(lines)
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "WORKERCTL_WORKSPACE"},
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "NO_COLOR": "1",
+    }
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed" in result.stdout and "TK-101" in result.stdout
+    assert (ROOT / "plugins" / "README.md").read_text().count("src/workerctl/plugins/hookspecs.py") == 1
+    assert (ROOT / "src" / "workerctl" / "plugins" / "hookspecs.py").is_file()

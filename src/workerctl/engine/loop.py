@@ -127,7 +127,9 @@ class Engine:
             record_id,
             test=options.test,
             safe=bool(record and record.safe_for_testing),
-            accessible=record is None or record.accessible_by(worker.name),
+            restricted_to=()
+            if record is None or record.accessible_by(worker.name)
+            else tuple(record.restricted_to or ()),
         )
         run = Run(
             id=new_run_id(),

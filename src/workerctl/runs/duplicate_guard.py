@@ -56,6 +56,7 @@ class GuardDecision:
     running: tuple[str, ...] = ()  # ids of runs of this worker on this record executing now
     changed: tuple[str, ...] = field(default=())  # "record", "worker" when they changed
     failed_run: str | None = None  # repeat_failure: the run that failed
+    restricted_to: tuple[str, ...] = ()  # draft: the record is restricted to other workers
 
     @property
     def allowed(self) -> bool:
@@ -77,6 +78,11 @@ class GuardDecision:
             )
         if self.verdict == PAUSED:
             return f"activate it with 'workerctl worker activate {self.worker}'"
+        if self.verdict == DRAFT and self.restricted_to:
+            return (
+                f"{self.record_id} is restricted to {', '.join(self.restricted_to)}: use a worker "
+                "that may access it, or change restricted_to on the record (--test would not lift it)"
+            )
         if self.verdict == DRAFT:
             return (
                 "run it with --test, use a record marked safe_for_testing, or activate it "
@@ -121,12 +127,18 @@ StartRefused = DuplicateRefused
 
 
 def refuse_status(
-    worker: str, status: str, record_id: str | None, *, test: bool, safe: bool, accessible: bool = True
+    worker: str,
+    status: str,
+    record_id: str | None,
+    *,
+    test: bool,
+    safe: bool,
+    restricted_to: tuple[str, ...] = (),
 ) -> None:
     """Refuse a paused worker, or a draft on a record not marked safe for testing
-    without ``--test``: before a run exists, so nothing is recorded (exit 5). A draft
-    on a record it may not access is not refused as a draft: ``--test`` would not
-    help, so the run fails with the real cause (``record_access_denied``)."""
+    without ``--test``: before a run exists, so nothing is recorded (exit 5). When the
+    record is also restricted to other workers (``restricted_to``), the fix says so
+    and does not advise ``--test``, which would fail on the restriction."""
     if status == "paused":
         raise DuplicateRefused(
             GuardDecision(
@@ -136,7 +148,7 @@ def refuse_status(
                 message=f"worker {worker!r} is paused; nothing ran, nothing recorded",
             )
         )
-    if status == "draft" and not test and not safe and accessible:
+    if status == "draft" and not test and not safe:
         where = f"{record_id} is not marked safe for testing" if record_id else "the run has no record"
         raise DuplicateRefused(
             GuardDecision(
@@ -144,6 +156,7 @@ def refuse_status(
                 worker,
                 record_id,
                 message=f"worker {worker!r} is a draft and {where}; nothing ran, nothing recorded",
+                restricted_to=restricted_to,
             )
         )
 
