@@ -618,3 +618,58 @@ def test_item4_the_helpdesk_quickstart_works_on_a_fresh_workspace(tmp_path):
     assert "completed" in result.stdout and "TK-101" in result.stdout
     assert (ROOT / "plugins" / "README.md").read_text().count("src/workerctl/plugins/hookspecs.py") == 1
     assert (ROOT / "src" / "workerctl" / "plugins" / "hookspecs.py").is_file()
+
+
+# -- found by attacking the changes ----------------------------------------------------
+
+
+def test_a_detached_batch_skips_a_refused_record_and_still_starts_the_others(workspace):
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+        ).returncode
+        == 0
+    )
+    args = ("run", "start", "overdue-task-review", "--task", "T-1043", "--task", "T-1042", "--task", "T-2001")
+    result = run_workerctl(*args, "--detach", workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    ids = result.stdout.split()
+    assert len(ids) == 2  # T-1043 and T-2001, printed although T-1042 between them was refused
+    assert "skipped T-1042 (repeat)" in result.stderr
+    paused = run_workerctl(
+        "run",
+        "start",
+        "handoff-preparation",
+        "--task",
+        "T-1042",
+        "--task",
+        "T-1043",
+        "--detach",
+        "--json",
+        workspace=workspace,
+    )
+    doc = json.loads(paused.stdout)
+    assert [(d["record_id"], d["status"], d["reason"]) for d in doc] == [
+        ("T-1042", "skipped", "paused"),
+        ("T-1043", "skipped", "paused"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "code", "says"),
+    [
+        ("workers/overdue-task-review.yml", 3, "did you mean overdue-task-review.yaml?"),
+        ("workers/overdue-task-reveiw.yaml", 3, "did you mean overdue-task-review.yaml?"),
+        ("overdue-task-review.yaml", 0, "1 of 1 worker file(s) valid"),
+        ("./workers/overdue-task-review.yaml", 0, "1 of 1 worker file(s) valid"),
+        ("records/sample-records.yaml", 2, "not a worker file of this workspace"),
+        ("workers/", 3, "no such worker file"),
+    ],
+)
+def test_validate_paths_as_typed(workspace, typed, code, says):
+    (workspace.root / "records").mkdir(exist_ok=True)
+    (workspace.root / "records" / "sample-records.yaml").write_text("[]\n")
+    result = run_workerctl("worker", "validate", typed, workspace=workspace, cwd=workspace.root)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert says in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

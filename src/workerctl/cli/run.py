@@ -244,7 +244,7 @@ def _start_batch(
     import os
     import sys
 
-    from workerctl.engine.batch import BatchRunner, check_records
+    from workerctl.engine.batch import BatchRunner, check_records, start_detached_each
     from workerctl.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED
     from workerctl.workers.files import get_worker
 
@@ -259,16 +259,21 @@ def _start_batch(
             click.echo(f"no records match; no run of {worker} was started")
         return
     if detach:
-        started = [a.engine.start_detached(worker, _with(options, rid)) for rid in ids]
+        items = start_detached_each(a.engine, worker, ids, options)
         if as_json:
             echo_json(
                 [
-                    {"id": r.id, "status": r.status, "worker": r.worker, "record_id": r.record_id}
-                    for r in started
+                    {"id": i.run_id, "status": i.status, "worker": worker, "record_id": i.record_id}
+                    | ({"reason": i.reason, "message": i.message, "fix": i.fix} if i.reason else {})
+                    for i in items
                 ]
             )
-        else:
-            click.echo("\n".join(r.id for r in started))
+            return
+        for i in items:
+            if i.run_id:
+                click.echo(i.run_id)
+            elif not quiet:
+                click.echo(f"skipped {i.record_id} ({i.reason}): {i.message}", err=True)
         return
     show_bar = sys.stderr.isatty() and not quiet and "NO_COLOR" not in os.environ
     bar = (
@@ -290,12 +295,6 @@ def _start_batch(
         ctx.exit(EXIT_INTERRUPTED)
     if not result.ok:
         ctx.exit(EXIT_RUN_FAILED)
-
-
-def _with(options, record_id):
-    from dataclasses import replace
-
-    return replace(options, record_id=record_id)
 
 
 def _batch_summary(a, result, quiet: bool) -> None:

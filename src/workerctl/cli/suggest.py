@@ -20,6 +20,8 @@ HABITS: dict[str, tuple[str, ...]] = {
     "logs": ("watch",),
     "status": ("inspect", "list"),
     "info": ("inspect", "show"),
+    "get": ("show", "inspect"),
+    "cat": ("show", "inspect"),
     "rm": ("prune", "cancel"),
     "delete": ("prune", "cancel"),
     "kill": ("cancel",),

@@ -107,6 +107,28 @@ def _refusal(exc: BaseException) -> BatchItem | None:
     )
 
 
+def start_detached_each(
+    engine: Engine, worker: str, record_ids: list[str], options: StartOptions
+) -> list[BatchItem]:
+    """Each record's run handed to a background process (``--detach``); a record the
+    guard refuses is skipped with its reason and fix, and the others still start
+    (a refusal in the middle once stopped the loop, and the ids already started were
+    never printed)."""
+    items = []
+    for record_id in record_ids:
+        try:
+            run = engine.start_detached(worker, replace(options, record_id=record_id))
+        except WorkerctlError as exc:
+            skipped = _refusal(exc)
+            if skipped is None:
+                raise
+            skipped.record_id = record_id
+            items.append(skipped)
+            continue
+        items.append(BatchItem(record_id, run.status, run.id))
+    return items
+
+
 def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
     """Every id cleaned, de-duplicated (order kept) and known: an unknown one is exit 3
     before anything runs, as for a single run."""

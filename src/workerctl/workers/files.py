@@ -136,12 +136,24 @@ def path_or_name(workspace, text: str) -> Path:
     if "/" not in text and not text.endswith((".yaml", ".yml")):
         return find_path(workspace, text)
     given = Path(text).expanduser()
-    tries = [given] if given.is_absolute() else [Path.cwd() / given, workspace.root / given]
+    if given.is_absolute():
+        tries = [given]
+    else:  # as typed from here, from the workspace, and a bare file name in workers/
+        tries = [Path.cwd() / given, workspace.root / given]
+        if given.parent == Path("."):
+            tries.append(workspace.workers_dir / given)
     found = next((p for p in tries if p.is_file() or p.is_symlink()), None)
     if found is None:
         workers = workspace.workers_dir.resolve()
         if any(p.parent.resolve() == workers for p in tries):
-            return find_path(workspace, given.stem)  # not found, with suggestions
+            names = [p.name for p in worker_paths(workspace)]
+            close = similar(given.name, names)
+            raise NotFoundError(
+                f"{text}: no such worker file in {workspace.workers_dir}",
+                hint=f"did you mean {', '.join(close)}?"
+                if close
+                else "'workerctl workers list' shows the workers",
+            )
         return find_path(workspace, text)  # the name rule says what a name is
     folder = found.parent.resolve()
     if folder != workspace.workers_dir.resolve() or found.suffix not in (".yaml", ".yml"):
