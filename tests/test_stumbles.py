@@ -673,3 +673,20 @@ def test_validate_paths_as_typed(workspace, typed, code, says):
     assert result.returncode == code, result.stdout + result.stderr
     assert says in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_quiet_single_run_is_silent_on_success_and_on_a_refusal_and_one_line_on_failure(workspace):
+    args = ("run", "start", "overdue-task-review", "--task", "T-1042", "-q")
+    done = run_workerctl(*args, workspace=workspace)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    again = run_workerctl(*args, workspace=workspace)  # refused: already wrote, unchanged
+    assert (again.returncode, again.stdout, again.stderr) == (5, "", "")
+    paused = run_workerctl(
+        "run", "start", "handoff-preparation", "--task", "T-1042", "-q", workspace=workspace
+    )
+    assert (paused.returncode, paused.stdout, paused.stderr) == (5, "", "")
+    failed = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-3001", "-q", workspace=workspace
+    )
+    assert failed.returncode == 1 and failed.stderr == ""
+    assert len(failed.stdout.splitlines()) == 1 and "fix: use a worker that may access it" in failed.stdout

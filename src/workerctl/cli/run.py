@@ -77,7 +77,8 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
     "--quiet",
     "-q",
     is_flag=True,
-    help="A batch: nothing when every run completed or was skipped; one line per failure otherwise.",
+    help="Nothing when every run completed or was skipped (refused: exit 5 for one run); "
+    "one line per failure otherwise.",
 )
 @click.option(
     "--detach", is_flag=True, help="Return the run id at once; a background process executes the run."
@@ -157,8 +158,22 @@ def start(
         )
         return
     options.record_id = record_ids[0] if record_ids else None
-    with _refusal_as_json(as_json):
-        _start(ctx, a, worker, options, detach, wait, as_json)
+    with _refusal_as_json(as_json), _quiet_refusal(ctx, quiet and not as_json):
+        _start(ctx, a, worker, options, detach, wait, as_json, quiet=quiet)
+
+
+@contextlib.contextmanager
+def _quiet_refusal(ctx, quiet: bool):
+    """With --quiet a refused start (a paused worker, an unchanged repeat) prints
+    nothing: it is not a failure, and cron mails whatever a job prints; exit 5 stays."""
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
+    try:
+        yield
+    except DuplicateRefused as refused:
+        if not quiet:
+            raise
+        ctx.exit(refused.exit_code)
 
 
 @contextlib.contextmanager
@@ -192,7 +207,7 @@ def _echo_id(the_run, as_json: bool) -> None:
         click.echo(the_run.id)
 
 
-def _start(ctx, a, worker, options, detach, wait, as_json):
+def _start(ctx, a, worker, options, detach, wait, as_json, quiet=False):
     from workerctl.errors import EXIT_RUN_FAILED
 
     if detach:
@@ -209,7 +224,14 @@ def _start(ctx, a, worker, options, detach, wait, as_json):
             err=True,
         )
         return
-    _print_run(a, the_run, as_json, full_output=True)
+    if quiet and not as_json:  # nothing on success, one line on failure
+        from workerctl.engine.batch import BatchResult, finished_item
+
+        item = finished_item(a.engine, the_run, the_run.record_id)
+        for line in failure_lines(BatchResult(worker, [item])):
+            click.echo(line)
+    else:
+        _print_run(a, the_run, as_json, full_output=True)
     if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
 

@@ -35,6 +35,7 @@ from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
 
 if TYPE_CHECKING:
     from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.runs.model import Run
 
 SKIPPED = "skipped"
 NOT_STARTED = "not_started"
@@ -105,6 +106,37 @@ def _refusal(exc: BaseException) -> BatchItem | None:
         reason=decision.verdict,
         fix=decision.fix or None,
     )
+
+
+def finished_item(engine: Engine, run: Run, record_id: str | None) -> BatchItem:
+    """What became of a record whose run has finished (or was handed to a queue): the
+    whole output or the error, and for a failure the fix its troubleshooting found."""
+    if run.status == COMPLETED:
+        message = run.output or ""
+    elif run.error:
+        message = run.error.message
+    else:
+        message = f"{run.status} on executor {run.executor}"
+    fix = first_fix(engine, run) if run.status in (FAILED, CANCELLED) else None
+    kind = run.error.kind if run.error else None
+    return BatchItem(record_id, run.status, run.id, message, kind, run.duration, fix=fix)
+
+
+def first_fix(engine: Engine, run: Run) -> str | None:
+    """The action of the first troubleshooting step that found the cause."""
+    from workerctl.runs.troubleshoot import troubleshoot as walk
+
+    try:
+        report = walk(
+            run,
+            history=engine.history,
+            records=engine.records,
+            registry=engine.registry,
+            workspace=engine.workspace,
+        )
+    except WorkerctlError:
+        return None
+    return next((s.action for s in report.steps if s.verdict == "fail" and s.action), None)
 
 
 def start_detached_each(
@@ -266,39 +298,7 @@ class BatchRunner:
                 for run_id, rid in list(self._started.items()):
                     if rid == record_id:
                         del self._started[run_id]
-        if run.status == COMPLETED:
-            message = run.output or ""
-        elif run.error:
-            message = run.error.message
-        else:
-            message = f"{run.status} on executor {run.executor}"
-        fix = self._fix(run) if run.status in (FAILED, CANCELLED) else None
-        return BatchItem(
-            record_id,
-            run.status,
-            run.id,
-            message,
-            run.error.kind if run.error else None,
-            run.duration,
-            fix=fix,
-        )
-
-    def _fix(self, run) -> str | None:
-        """The action of the first troubleshooting step that found the cause."""
-        from workerctl.runs.troubleshoot import troubleshoot as walk
-
-        engine = self.engine
-        try:
-            report = walk(
-                run,
-                history=engine.history,
-                records=engine.records,
-                registry=engine.registry,
-                workspace=engine.workspace,
-            )
-        except WorkerctlError:
-            return None
-        return next((s.action for s in report.steps if s.verdict == "fail" and s.action), None)
+        return finished_item(self.engine, run, record_id)
 
     def _note_started(self, run) -> None:
         with self._guard:
