@@ -37,7 +37,7 @@ from pathlib import Path
 
 from history_bench import compile_bytecode
 
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History, RunFilter
 from workerctl.runs.model import Run, RunError, new_run_id

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.workspace import init_workspace

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from workerctl.app import App
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs import review
 from workerctl.runs.claims import claims_in

@@ -39,7 +39,7 @@ def main() -> None:
     from rq.job import Job
 
     from workerctl.app import App
-    from workerctl.engine.loop import StartOptions
+    from workerctl.engine.launcher import StartOptions
     from workerctl.plugins.manager import get_registry
     from workerctl.workspace import init_workspace
 

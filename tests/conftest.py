@@ -1,18 +1,21 @@
-"""Shared fixtures: a real workspace on disk, a CLI runner bound to it, helpers."""
+"""Shared fixtures: a real workspace on disk and the CLI runner of ``workerctl.testing``
+bound to it."""
 
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
-from workerctl.cli import cli
 from workerctl.plugins.manager import get_registry
+from workerctl.testing import CliRunnerBound
 from workerctl.workspace import init_workspace
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch):
     monkeypatch.delenv("WORKERCTL_WORKSPACE", raising=False)
+    # pytest-xdist's workers set COLUMNS=80: tables would be cut narrower than in a
+    # plain run, so that a test's result depended on -n
+    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
 
 
@@ -21,19 +24,8 @@ def workspace(tmp_path):
     return init_workspace(tmp_path / "ws", get_registry())
 
 
-class Cli:
-    """Invoke workerctl in-process against one workspace."""
-
-    def __init__(self, workspace) -> None:
-        self.workspace = workspace
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | None = None, env: dict | None = None):
-        return self.runner.invoke(
-            cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
-        )
-
-
 @pytest.fixture
 def wcli(workspace):
-    return Cli(workspace)
+    """``wcli("runs", "list")``: workerctl in-process against ``workspace``, the same
+    helper plugin authors get (``workerctl.testing``)."""
+    return CliRunnerBound(workspace)

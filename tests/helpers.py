@@ -126,7 +126,7 @@ def record_missing_run(workspace, worker: str = "overdue-task-review"):
     """A run whose record was deleted after it was asked for (a detached run waiting
     while someone deletes the task): the only way a run can now fail record_missing,
     since an unknown record is refused before a run exists."""
-    from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.engine.launcher import Engine, StartOptions
     from workerctl.plugins.manager import get_registry
     from workerctl.records.builtin_store import BuiltinRecordStore
     from workerctl.runs.model import QUEUED

@@ -109,7 +109,7 @@ def test_eight_simultaneous_starts_make_one_side_effect(workspace):
 CRASH_IN_WRITE = """
 import os, signal, sys
 from pathlib import Path
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.engine.tools import Tool
 from workerctl.plugins.manager import get_registry
 from workerctl.workspace import load_workspace

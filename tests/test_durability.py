@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from helpers import make_worker, run_workerctl, wait_for
 from workerctl.cli import cli
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.errors import DamagedFile, NotFoundError
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from helpers import make_worker
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.runs.history import History

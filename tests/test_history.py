@@ -19,7 +19,7 @@ from workerctl.runs.model import Run, now_iso
 
 WRITER = """
 import sys
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.workspace import load_workspace
 from pathlib import Path

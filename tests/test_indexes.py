@@ -11,9 +11,8 @@ import pytest
 
 from helpers import make_worker, run_workerctl
 from workerctl.runs.history import History, RunFilter
-from workerctl.runs.indexes import stats_from_counts
 from workerctl.runs.model import Run, RunError, new_run_id
-from workerctl.runs.stats import compute
+from workerctl.runs.stats import compute, stats_from_counts
 from workerctl.storage.atomic import write_json
 
 WORKERS = ("busy", "rare", "other")

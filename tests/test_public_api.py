@@ -106,7 +106,7 @@ def test_a_plugins_link_rules_reach_its_records(workspace, tmp_path, monkeypatch
     """A record source declares its links; context assembly follows them, forward and
     back, and reads nothing of a type the worker may not read."""
     from helpers import make_worker
-    from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.engine.launcher import Engine, StartOptions
     from workerctl.plugins.manager import build_registry, reset_registry
 
     source = tmp_path / "shipping.py"

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import ChatServer, make_worker
 from workerctl.app import App
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.review import checks
 

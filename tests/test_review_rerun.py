@@ -6,7 +6,7 @@ import json
 
 from helpers import drive_terminal, make_worker
 from workerctl.app import App
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.model import Run, now_iso
 from workerctl.runs.review import checks

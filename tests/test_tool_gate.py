@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from helpers import make_worker
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 
 INJECTED = (

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import drive_terminal, make_worker, run_workerctl, wait_for
 from workerctl.app import App
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History
 from workerctl.runs.states import TRANSIENT_KINDS

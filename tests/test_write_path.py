@@ -9,7 +9,7 @@ import os
 import pytest
 
 from helpers import run_workerctl
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.errors import DamagedFile
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.history import History, RunFinishedElsewhere

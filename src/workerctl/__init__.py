@@ -11,7 +11,7 @@ Plugin authors import from ``workerctl.api``, the one public module::
         ...
 """
 
-__version__ = "0.1.0"
+from workerctl.version import __version__
 
 __all__ = ["__version__", "hookimpl"]
 

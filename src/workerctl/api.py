@@ -129,7 +129,7 @@ def execute_remote(run: Run, sink: ProgressSink, workspace: Workspace | None = N
     goes to ``sink``; the finished run is returned for the queue to carry back.
     ``workspace`` defaults to the one ``WORKERCTL_WORKSPACE`` names.
     """
-    from workerctl.engine.remote import execute_remote as _execute
+    from workerctl.engine.launcher import execute_remote as _execute
 
     return _execute(run, sink, workspace)
 

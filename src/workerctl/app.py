@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workerctl.engine.loop import Engine
+    from workerctl.engine.launcher import Engine
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.runs.history import History
@@ -55,19 +55,26 @@ class App:
     @cached_property
     def history(self) -> History:
         """The run history as of now: dead runs marked ``crashed`` and remote runs
-        brought up to date (``runs.liveness.catch_up``) before anything reads it."""
+        brought up to date before anything reads it (``refresh``)."""
         from workerctl.runs.history import History
-        from workerctl.runs.liveness import catch_up
 
         history = History(self.workspace)
-        catch_up(history, lambda: self.registry, self.warn)
+        self._catch_up(history)
         return history
 
     def refresh(self) -> None:
         """Catch the history up again (for --watch loops)."""
+        self._catch_up(self.history)
+
+    def _catch_up(self, history: History) -> None:
+        """The crash sweep (``runs.liveness.catch_up``), then the remote executors'
+        unfinished runs (``engine.remote.refresh_remote``, which loads plugins only
+        when there are such runs)."""
+        from workerctl.engine.remote import refresh_remote
         from workerctl.runs.liveness import catch_up
 
-        catch_up(self.history, lambda: self.registry, self.warn)
+        catch_up(history)
+        refresh_remote(history, lambda: self.registry, self.warn)
 
     @cached_property
     def records(self) -> RecordBook:
@@ -77,7 +84,7 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        from workerctl.engine.loop import Engine
+        from workerctl.engine.launcher import Engine
 
         return Engine(self.workspace, self.registry, self.history, self.records, self.versions)
 

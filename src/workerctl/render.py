@@ -1,16 +1,17 @@
 """Rendering: tables, JSON, CSV, ids, relative times, colours and run cards.
 
-Colour only on a terminal and never with ``NO_COLOR``; times are relative in
-tables ("3 min ago") and ISO-8601 UTC in JSON.
+Whether to colour, how wide to draw and what data text may be shown are the
+terminal's to say (``workerctl.terminal``); times are relative in tables ("3 min
+ago") and ISO-8601 UTC in JSON.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sys
 from typing import Any
+
+from workerctl.terminal import Styled, terminal
 
 #: one status vocabulary, each word with its own mark: a run's states, then what a
 #: batch or a bulk rerun reports for a record that did not run. "?" is not among
@@ -55,9 +56,9 @@ COLOURS = {
 }
 
 
-def use_colour(stream=None) -> bool:
-    stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+def use_colour() -> bool:
+    """Colour on stdout, by the terminal's policy (``NO_COLOR``, ``FORCE_COLOR``, a terminal)."""
+    return terminal().colour()
 
 
 #: SGR codes of the colours above, so that colouring a table needs no click (the
@@ -66,11 +67,14 @@ ANSI = {"red": 31, "green": 32, "yellow": 33, "magenta": 35, "cyan": 36}
 
 
 def colour(text: str, key: str | None = None, *, bold: bool = False) -> str:
+    """``text`` in the colour of ``key`` (or of itself: a status, a verdict), when the
+    terminal takes colour. The text is sanitized first and the result is ``Styled``,
+    so a table shows the codes written here and no code the data held."""
     if not use_colour():
         return text
     code = ANSI.get(COLOURS.get(key or text, ""))
     fg = f"\x1b[{code}m" if code else ""
-    return f"{fg}\x1b[{1 if bold else 22}m{text}\x1b[0m"
+    return Styled(f"{fg}\x1b[{1 if bold else 22}m{terminal().show(text)}\x1b[0m")
 
 
 def status_cell(status: str, width: int = 0) -> str:
@@ -113,24 +117,8 @@ def duration(seconds: float | None) -> str:
 
 
 def term_width() -> int:
-    return terminal_columns(120)
-
-
-def terminal_columns(fallback: int) -> int:
-    """The columns ``shutil.get_terminal_size`` gives (``COLUMNS``, else the terminal
-    on stdout, else ``fallback``), without importing shutil (and the compression
-    modules it imports) into every command that prints a table."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):  # no stdout (None), closed, not a terminal
-            columns = fallback
-        columns = columns or fallback
-    return columns
+    """The terminal's width (``workerctl.terminal``), 120 when it has none."""
+    return terminal().width()
 
 
 def cut(text: str | None, width: int) -> str:
@@ -141,38 +129,14 @@ def cut(text: str | None, width: int) -> str:
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
-    """A table in tabulate's "simple" format, drawn here: importing tabulate costs a
-    cold command about 20 ms (it reads its own version through importlib.metadata),
-    more than listing 20 runs. Cells over several lines still go through tabulate."""
-    cells = [["" if c is None else str(c).strip() for c in row] for row in rows]
-    if any("\n" in c for row in cells for c in row) or any("\n" in h for h in headers):
-        from tabulate import tabulate
+    """A table in tabulate's "simple" format. Every text cell passes the terminal's
+    sanitizer (a record title's escape sequence is not sent to the terminal); cells
+    are not parsed as numbers (an id of digits stays as written)."""
+    from tabulate import tabulate
 
-        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    widths = [len(h) + 2 for h in headers]
-    for row in cells:
-        for i, cell in enumerate(row):
-            if i < len(widths):
-                widths[i] = max(widths[i], _visible_len(cell))
-            else:
-                widths.append(_visible_len(cell))
-
-    def line(values: list[str]) -> str:
-        padded = [v + " " * (w - _visible_len(v)) for v, w in zip(values, widths, strict=False)]
-        return "  ".join(padded).rstrip()
-
-    out = [line(list(headers)), line(["-" * w for w in widths])]
-    out.extend(line(row) for row in cells)
-    return "\n".join(out)
-
-
-def _visible_len(text: str) -> int:
-    """Length without colour codes (tabulate's rule: no wide-character widths)."""
-    if "\x1b" not in text:
-        return len(text)
-    import re
-
-    return len(re.sub(r"\x1b\[[0-9;]*m", "", text))
+    shown = terminal().show
+    cells = [[shown(c) if isinstance(c, str) else c for c in row] for row in rows]
+    return tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
 def to_json(data: Any) -> str:

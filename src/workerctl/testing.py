@@ -63,19 +63,23 @@ def workerctl_workspace(tmp_path: Path, workerctl_registry, monkeypatch):
 
 
 class CliRunnerBound:
-    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result``."""
+    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result``.
 
-    def __init__(self, workspace) -> None:
+    ``input`` is what the command reads on stdin; ``env`` sets (a value) or unsets
+    (None) environment variables for this one invocation. An exception the command
+    does not handle is raised in the test, not kept in the ``Result``."""
+
+    def __init__(self, workspace: Any) -> None:
         from click.testing import CliRunner
 
         self.workspace = workspace
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None):
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Any:
         from workerctl.cli import cli
 
         return self.runner.invoke(
-            cli, ["-w", str(self.workspace.root), *args], input=input, catch_exceptions=False
+            cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
         )
 
 
@@ -86,7 +90,7 @@ def workerctl_cli(workerctl_workspace) -> CliRunnerBound:
 
 @pytest.fixture
 def workerctl_run(workerctl_workspace, workerctl_registry) -> Callable[..., Any]:
-    from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.engine.launcher import Engine, StartOptions
 
     def run(worker: str, record: str | None = None, **options: Any):
         engine = Engine(workerctl_workspace, workerctl_registry)

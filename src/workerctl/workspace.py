@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from workerctl.errors import ConfigError, UsageError
 
@@ -29,13 +30,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 KNOWN_SETTINGS = {"name", "description", *DEFAULT_SETTINGS}
 
 
-class Workspace(NamedTuple):
+@dataclass(frozen=True)
+class Workspace:
     """A workspace folder and its settings (``workerctl.yaml``, merged over the defaults
-    by ``setting``). A NamedTuple, not a dataclass: every command makes one, and
-    importing dataclasses would cost ``runs list`` about a fifth of its time."""
+    by ``setting``)."""
 
     root: Path
-    settings: Mapping[str, Any] = MappingProxyType({})
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def settings_file(self) -> Path:

@@ -1,31 +1,36 @@
 """The ``workerctl`` command line.
 
-``main`` is the console script. The invocations scripts and people run most
-(``workerctl --help``, ``--version``, ``runs list``) are answered by ``cli.fast``
-without importing click, about half of the start-up cost; everything else, and
-anything the fast path does not fully understand, goes to the click group in
-``cli.root``. ``from workerctl.cli import cli`` gives that group.
+``main`` is the console script: one parser, the click group in ``cli.root``, which
+imports a command's module only when that command is invoked (``cli.commands``).
+``from workerctl.cli import cli`` gives that group.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 
 def main() -> None:
-    from workerctl.cli.fast import answer
-
-    status = answer(sys.argv[1:])
-    if status is not None:
-        sys.exit(status)
     from workerctl.cli.root import cli
 
+    _replace_what_cannot_be_shown()
     cli(prog_name="workerctl")
 
 
+def _replace_what_cannot_be_shown() -> None:
+    """A locale that cannot show a character (latin-1 and a status symbol ✓) gets
+    '?' for it instead of a UnicodeEncodeError traceback; click already writes
+    UTF-8 to a stream set to ASCII."""
+    import io
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
+
+
 def __getattr__(name: str) -> Any:
-    # the click group is imported when asked for, not by every start of the command
+    # the click group is imported when asked for, not when a submodule is imported
     if name == "cli":
         from workerctl.cli.root import cli
 

@@ -1,12 +1,12 @@
-"""The command table and the top-level help text, kept apart from click.
+"""The command table: each built-in command's module and short help.
 
-Both the click group (``cli.root``) and the fast path (``cli.fast``, which answers
-``workerctl --help`` without importing click) read them, so the two cannot drift.
+The group (``cli.root``) lists the short help in ``workerctl --help`` without
+importing any command's module, and imports a module only when its command runs.
 """
 
 from __future__ import annotations
 
-# name -> (module:attribute, short help)
+#: name -> (module:attribute, short help)
 COMMANDS = {
     "init": ("workerctl.cli.init:init", "Make a new workspace with sample workers and records."),
     "workers": ("workerctl.cli.workers:workers", "List workers."),
@@ -21,24 +21,3 @@ COMMANDS = {
     "executors": ("workerctl.cli.plugins:executors", "Installed executors."),
     "completion": ("workerctl.cli.completion:completion", "Print a shell completion script."),
 }
-
-ROOT_HELP = """Run AI workers, record every run, troubleshoot failures and review output.
-
-Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
-3 not found; 4 the history is locked or damaged; 5 a start refused as a
-duplicate (nothing ran); 130 interrupted (Ctrl-C).
-"""
-
-#: the group's own options as (flags, metavar, help), in the order help lists them
-ROOT_OPTIONS = (
-    (
-        "-w, --workspace",
-        "DIR",
-        "Workspace folder (default: $WORKERCTL_WORKSPACE, else the "
-        "nearest parent folder holding workerctl.yaml).",
-    ),
-    ("--version", None, "Show the version and exit."),
-    ("-h, --help", None, "Show this message and exit."),
-)
-
-PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."

@@ -1,7 +1,7 @@
 """How a command that stops on an error ends: the line on stderr and the exit status.
 
-One place for the click group and the fast path, so a locked history, a damaged
-file or Ctrl-C ends the same way whichever of them ran the command.
+One place, called by the click group (``cli.root``), so a locked history, a damaged
+file or Ctrl-C ends the same way whichever command ran.
 """
 
 from __future__ import annotations

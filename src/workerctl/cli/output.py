@@ -1,20 +1,22 @@
 """Printing a command's result as asked: a table, JSON (whole, picked, through jq,
 one object per line), CSV or ids.
 
-Nothing here imports click, so the fast path (``cli.fast``) prints through the
-same functions as the click commands (``common.emit``, ``shape.echo_json``): the
-two cannot format a result differently.
+Every command prints a result through ``emit`` (a listing) or ``print_json``
+(one document), so ``--json``, ``--jq``, ``--format`` mean the same everywhere.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
+
+from click import echo
 
 
-class Shape(NamedTuple):
+@dataclass(frozen=True)
+class Shape:
     """How ``--json FIELDS``, ``--jq`` and ``--format ndjson`` shape JSON output."""
 
     fields: tuple[str, ...] | None = None  # None: every field
@@ -31,46 +33,6 @@ def shape_of(json_value: str | None, jq_expr: str | None, ndjson: bool = False) 
         fields = tuple(dict.fromkeys(names)) or None
     as_json = json_value is not None or jq_expr is not None or ndjson
     return Shape(fields, jq_expr, ndjson), as_json
-
-
-def echo(text: str = "", err: bool = False) -> None:
-    """One line to stdout (or stderr), flushed, as ``click.echo`` writes it.
-
-    The usual stream (open, not set to ASCII) gets the text as it is: colour is only
-    added on a terminal, so there is nothing to strip. The rest is what click already
-    handles, so click writes it (paying its import only then): a closed stream
-    (``>&-``: nothing), one set to ASCII (``LC_ALL=C`` without UTF-8 mode,
-    ``PYTHONIOENCODING=ascii``: UTF-8, so a table's symbols cannot raise
-    UnicodeEncodeError), and escape sequences off a terminal (a path or a record
-    title may hold them: stripped). A test compares both in real processes."""
-    stream = sys.stderr if err else sys.stdout
-    if stream is None or _set_to_ascii(stream) or ("\x1b" in text and not _isatty(stream)):
-        import click
-
-        click.echo(text, err=err)
-        return
-    line = f"{text}\n"
-    try:
-        stream.write(line)
-    except UnicodeEncodeError:  # a locale that cannot show a character (latin-1 and ✓)
-        stream.write(line.encode(stream.encoding, "replace").decode(stream.encoding))
-    stream.flush()
-
-
-def _set_to_ascii(stream: Any) -> bool:
-    import codecs
-
-    try:
-        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "ascii"
-    except LookupError:
-        return False
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except Exception:  # click's rule: a stream that cannot say is not a terminal
-        return False
 
 
 def pick(data: Any, fields: tuple[str, ...] | None) -> Any:

@@ -2,8 +2,9 @@
 
 Each command group lives in its own module and is imported only when used; the
 group's help lists the short help from ``cli.commands`` without importing any of
-them. (``workerctl --help`` and ``runs list`` are usually answered before click is
-even imported: ``cli.fast``.)
+them. Heavy modules (yaml, pluggy, tinydb, jq) are imported inside the functions
+that need them, so ``workerctl --help`` imports none of them (``tests/test_startup.py``
+holds each invocation to a declared budget of modules).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import importlib
 
 import click
 
-from workerctl import __version__
-from workerctl.cli.commands import COMMANDS, PLUGIN_COMMANDS_NOTE, ROOT_HELP, ROOT_OPTIONS
+from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
 from workerctl.cli.suggest import SuggestingGroup
+from workerctl.terminal import terminal
+from workerctl.version import __version__
+
+PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
 
 
 class LazyGroup(SuggestingGroup):
@@ -76,16 +80,31 @@ class LazyGroup(SuggestingGroup):
             return super().invoke(ctx)
         except (WorkerctlError, *ENDINGS) as exc:
             message, code = failure(exc)
-            if message is not None:
-                click.echo(message, err=True)
+            if message is not None:  # names a path, an id, a plugin's words: data
+                click.echo(terminal().show(message), err=True)
             ctx.exit(code)
 
 
-@click.group(cls=LazyGroup, help=ROOT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-w", "--workspace", metavar="DIR", help=ROOT_OPTIONS[0][2])
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-w",
+    "--workspace",
+    metavar="DIR",
+    help="Workspace folder (default: $WORKERCTL_WORKSPACE, else the "
+    "nearest parent folder holding workerctl.yaml).",
+)
 @click.version_option(__version__, prog_name="workerctl")
 @click.pass_context
-def cli(ctx, workspace):
+def cli(ctx: click.Context, workspace: str | None) -> None:
+    """Run AI workers, record every run, troubleshoot failures and review output.
+
+    Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
+    3 not found; 4 the history is locked or damaged; 5 a start refused as a
+    duplicate (nothing ran); 130 interrupted (Ctrl-C).
+    """
     from workerctl.app import App
 
+    # click strips colour codes off a terminal unless told: the terminal's policy
+    # decides instead (FORCE_COLOR colours a pipe; NO_COLOR strips even on a terminal)
+    ctx.color = terminal().colour()
     ctx.obj = App(workspace)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from workerctl.cli.common import app, json_options, run_id_argument
 from workerctl.cli.complete import record_ids, run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
+from workerctl.terminal import terminal
+
+if TYPE_CHECKING:
+    from workerctl.app import App
+    from workerctl.engine.batch import BatchResult
+    from workerctl.runs.starting import StartRequest
 
 
 @click.group(cls=ShapedGroup)
@@ -18,9 +26,7 @@ def run():
 
 
 def _default_trigger() -> str:
-    import sys
-
-    return "manual" if sys.stdin.isatty() else "script"
+    return "manual" if terminal().can_prompt else "script"
 
 
 def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
@@ -104,22 +110,22 @@ def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
 @json_options
 @click.pass_context
 def start(
-    ctx,
-    worker,
-    record_ids,
-    records_from,
-    where,
-    record_type,
-    jobs,
-    quiet,
-    detach,
-    reason,
-    test,
-    trigger,
-    wait,
-    allow_repeat,
-    as_json,
-):
+    ctx: click.Context,
+    worker: str,
+    record_ids: tuple[str, ...],
+    records_from: str | None,
+    where: str | None,
+    record_type: str | None,
+    jobs: int,
+    quiet: bool,
+    detach: bool,
+    reason: str,
+    test: bool,
+    trigger: str | None,
+    wait: bool,
+    allow_repeat: bool,
+    as_json: bool,
+) -> None:
     """Run WORKER (on --task ID); wait and print its card. Exit 1 if it failed.
 
     Several records (--task repeated, --records-from, --where) make a batch: every
@@ -134,36 +140,33 @@ def start(
     there is unknown (see 'workerctl ledger list'); --allow-repeat runs it anyway
     (except over an unknown write).
     """
-    from workerctl.engine.loop import StartOptions
+    from workerctl.runs.starting import StartRequest
 
-    a = app(ctx)
-    options = StartOptions(
-        trigger=trigger or _default_trigger(), reason=reason, test=test, allow_repeat=allow_repeat
+    request = StartRequest(
+        worker=worker,
+        record_ids=tuple(record_ids),
+        records_from=records_from,
+        where=where,
+        record_type=record_type,
+        jobs=jobs,
+        quiet=quiet,
+        detach=detach,
+        reason=reason,
+        test=test,
+        trigger=trigger,
+        wait=wait,
+        allow_repeat=allow_repeat,
     )
-    batch = len(record_ids) > 1 or records_from is not None or where is not None or record_type is not None
-    if batch:
-        _start_batch(
-            ctx,
-            a,
-            worker,
-            record_ids,
-            records_from,
-            where,
-            record_type,
-            options,
-            jobs=jobs,
-            quiet=quiet,
-            detach=detach,
-            as_json=as_json,
-        )
+    a = app(ctx)
+    if request.is_batch:
+        _start_batch(ctx, a, request, as_json=as_json)
         return
-    options.record_id = record_ids[0] if record_ids else None
     with _refusal_as_json(as_json), _quiet_refusal(ctx, quiet and not as_json):
-        _start(ctx, a, worker, options, detach, wait, as_json, quiet=quiet)
+        _start(ctx, a, request, as_json)
 
 
 @contextlib.contextmanager
-def _quiet_refusal(ctx, quiet: bool):
+def _quiet_refusal(ctx: click.Context, quiet: bool) -> Iterator[None]:
     """With --quiet a refused start (a paused worker, an unchanged repeat) prints
     nothing: it is not a failure, and cron mails whatever a job prints; exit 5 stays."""
     from workerctl.runs.duplicate_guard import DuplicateRefused
@@ -207,15 +210,17 @@ def _echo_id(the_run, as_json: bool) -> None:
         click.echo(the_run.id)
 
 
-def _start(ctx, a, worker, options, detach, wait, as_json, quiet=False):
+def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> None:
     from workerctl.errors import EXIT_RUN_FAILED
+    from workerctl.runs.starting import wait_until_finished
 
-    if detach:
-        _echo_id(a.engine.start_detached(worker, options), as_json)
+    options = request.options(_default_trigger(), request.record_ids[0] if request.record_ids else None)
+    if request.detach:
+        _echo_id(a.engine.start_detached(request.worker, options), as_json)
         return
-    the_run = a.engine.start(worker, options)
-    if wait and not the_run.finished:
-        the_run = _wait_remote(a, the_run)
+    the_run = a.engine.start(request.worker, options)
+    if request.wait and not the_run.finished:
+        the_run = wait_until_finished(a.history, the_run, a.refresh)
     if not the_run.finished:  # handed to a task queue
         _echo_id(the_run, as_json)
         click.echo(
@@ -224,54 +229,31 @@ def _start(ctx, a, worker, options, detach, wait, as_json, quiet=False):
             err=True,
         )
         return
-    if quiet and not as_json:  # nothing on success, one line on failure
+    if request.quiet and not as_json:  # nothing on success, one line on failure
         from workerctl.engine.batch import BatchResult, finished_item
 
         item = finished_item(a.engine, the_run, the_run.record_id)
-        for line in failure_lines(BatchResult(worker, [item])):
-            click.echo(line)
+        _failure_lines(a, BatchResult(request.worker, [item]))
     else:
         _print_run(a, the_run, as_json, full_output=True)
     if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
 
 
-def _batch_ids(a, record_ids, records_from, where, record_type) -> list[str]:
-    import sys
-    from pathlib import Path
-
-    from workerctl.errors import NotFoundError
-    from workerctl.records.select import ids_from_text, select
-
-    ids = list(record_ids)
-    if records_from is not None:
-        if records_from == "-":
-            text, origin = sys.stdin.read(), "<stdin>"
-        else:
-            try:
-                text, origin = Path(records_from).read_text(encoding="utf-8"), records_from
-            except FileNotFoundError:
-                raise NotFoundError(f"{records_from}: no such file") from None
-        ids += ids_from_text(text, origin)
-    if where is not None or record_type is not None:
-        ids += select(a.records, where, record_type)
-    return ids
-
-
-def _start_batch(
-    ctx, a, worker, record_ids, records_from, where, record_type, options, *, jobs, quiet, detach, as_json
-) -> None:
+def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: bool) -> None:
     """The batch: records chosen and checked first (an unknown one is exit 3 and
     nothing runs), then the runs, a progress bar on a terminal, the summary."""
-    import os
     import sys
 
     from workerctl.engine.batch import BatchRunner, check_records, start_detached_each
     from workerctl.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED
+    from workerctl.runs.starting import add_fixes, batch_record_ids
     from workerctl.workers.files import get_worker
 
+    worker, quiet = request.worker, request.quiet
+    options = request.options(_default_trigger())
     get_worker(a.workspace, a.registry, worker)  # an unknown worker: exit 3 first
-    ids = check_records(a.engine, _batch_ids(a, record_ids, records_from, where, record_type))
+    ids = check_records(a.engine, batch_record_ids(a.records, request, sys.stdin.read))
     if not ids:
         if as_json:
             echo_json(
@@ -280,7 +262,7 @@ def _start_batch(
         elif not quiet:
             click.echo(f"no records match; no run of {worker} was started")
         return
-    if detach:
+    if request.detach:
         items = start_detached_each(a.engine, worker, ids, options)
         if as_json:
             echo_json(
@@ -297,18 +279,20 @@ def _start_batch(
             elif not quiet:
                 click.echo(f"skipped {i.record_id} ({i.reason}): {i.message}", err=True)
         return
-    show_bar = sys.stderr.isatty() and not quiet and "NO_COLOR" not in os.environ
+    # a bar redraws one line: only on a terminal, and not where colour is turned off
+    show_bar = not quiet and terminal().is_terminal(err=True) and terminal().colour(err=True)
     bar = (
         click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr, show_pos=True)
         if show_bar
         else None
     )
-    runner = BatchRunner(a.engine, jobs, on_done=(lambda item: bar.update(1)) if bar else None)
+    runner = BatchRunner(a.engine, request.jobs, on_done=(lambda item: bar.update(1)) if bar else None)
     if bar is not None:
         with bar:
             result = runner.run(worker, ids, options)
     else:
         result = runner.run(worker, ids, options)
+    add_fixes(result, a.history, a.records, a.registry, a.workspace)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -319,17 +303,16 @@ def _start_batch(
         ctx.exit(EXIT_RUN_FAILED)
 
 
-def _batch_summary(a, result, quiet: bool) -> None:
-    """The table, each failure with its fix, the totals; with --quiet one line per
-    failure and nothing else (cron mails whatever a job prints)."""
+def _batch_summary(a: App, result: BatchResult, quiet: bool) -> None:
+    """The batch's table, each failure with its fix, the totals; with --quiet one line
+    per failure and nothing else (cron mails whatever a job prints)."""
     from workerctl import render
     from workerctl.engine.batch import summary_line
+    from workerctl.runs.starting import failure_notes
 
     if quiet:
-        for line in failure_lines(result):
-            click.echo(line)
+        _failure_lines(a, result)
         return
-    width = render.term_width()
     rows = [
         [
             render.status_cell(i.status),
@@ -340,46 +323,31 @@ def _batch_summary(a, result, quiet: bool) -> None:
         ]
         for i in result.items
     ]
-    room = max(20, width - 50)
+    room = max(20, terminal().width() - 50)
     for row in rows:
         row[-1] = render.cut(row[-1], room)
     click.echo(render.table(rows, ["status", "record", "run", "duration", "output / error"]))
-    for item in result.items:
-        if item.status in ("failed", "cancelled"):
-            click.echo(
-                f"{item.status.upper()} {item.run_id} on {item.record_id}: {item.error_kind}: {item.message}"
+    for note in failure_notes(result, a.history, a.records, a.registry, a.workspace):
+        if note.status == "not_started":
+            click.echo(terminal().show(f"NOT STARTED {note.record_id}: {note.message}"))
+            continue
+        click.echo(
+            terminal().show(
+                f"{note.status.upper()} {note.run_id} on {note.record_id}: {note.error_kind}: {note.message}"
             )
-            if item.fix:
-                click.echo(f"  fix: {item.fix}")
-            click.echo(f"  more: workerctl run troubleshoot {item.run_id}")
-        elif item.status == "not_started":
-            click.echo(f"NOT STARTED {item.record_id}: {item.message}")
+        )
+        if note.fix:
+            click.echo(terminal().show(f"  fix: {note.fix}"))
+        click.echo(f"  more: workerctl run troubleshoot {note.run_id}")
     click.echo(summary_line(result))
 
 
-def failure_lines(result) -> list[str]:
+def _failure_lines(a: App, result: BatchResult) -> None:
     """One line per run that failed, was cancelled or did not start, with its fix."""
-    out = []
-    for item in result.items:
-        if item.status in ("failed", "cancelled"):
-            head = f"{item.status.upper()} {item.run_id} on {item.record_id}: {item.error_kind}: "
-        elif item.status == "not_started":
-            head = f"NOT STARTED {item.record_id}: "
-        else:
-            continue
-        text = " ".join(f"{head}{item.message}".split())
-        out.append(text + (f" (fix: {' '.join(item.fix.split())})" if item.fix else ""))
-    return out
+    from workerctl.runs.starting import failure_line, failure_notes
 
-
-def _wait_remote(a, the_run, every: float = 0.5):
-    import time
-
-    while not the_run.finished:
-        time.sleep(every)
-        a.refresh()
-        the_run = a.history.get(the_run.id)
-    return the_run
+    for note in failure_notes(result, a.history, a.records, a.registry, a.workspace):
+        click.echo(terminal().show(failure_line(note)))
 
 
 @run.command("watch")
@@ -506,7 +474,6 @@ def cancel(ctx, run_id, as_json):
 def troubleshoot(ctx, run_id, interactive, as_json):
     """The troubleshooting walk for a failed run, in the original's order: each step
     checked against the data (pass / fail / cannot tell), with the fix."""
-    import sys
 
     from workerctl.errors import UsageError
     from workerctl.runs.cards import troubleshooting_text
@@ -521,7 +488,7 @@ def troubleshoot(ctx, run_id, interactive, as_json):
     if not report.applicable:
         click.echo(report.message)
         return
-    if interactive and not sys.stdin.isatty():
+    if interactive and not terminal().can_prompt:
         raise UsageError("--interactive needs a terminal", hint="drop --interactive, or use --json")
     click.echo(
         f"Troubleshooting run {the_run.id} ({the_run.worker}"
@@ -560,11 +527,10 @@ def review(
 ):
     """The run review checklist with automatic evidence; the answers are stored."""
     import getpass
-    import sys
 
-    from workerctl.errors import UsageError
     from workerctl.runs.cards import review_text
     from workerctl.runs.review import HUMAN_ITEMS, checks, record_review, review_document
+    from workerctl.runs.review_answers import ReviewAnswers, complete
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
@@ -581,29 +547,24 @@ def review(
         if as_json:
             echo_json(review_document(the_run, items))
         return
-    answers = {"matches_instructions": matches_instructions, "next_action_clear": next_action_clear}
-    interactive = sys.stdin.isatty() and not as_json
-    for key, title in HUMAN_ITEMS.items():
-        if answers[key] is None and interactive:
-            answers[key] = "yes" if click.confirm(title + "?", default=True) else "no"
-    if verdict is None and interactive:
-        verdict = click.prompt("Verdict", type=click.Choice(["approved", "needs_changes", "rejected"]))
-        if note is None:
-            note = click.prompt("Note (optional)", default="", show_default=False)
-    missing = [f"--{k.replace('_', '-')}" for k, v in answers.items() if v is None]
-    if verdict is None:
-        missing.insert(0, "--verdict")
-    if missing:
-        raise UsageError(
-            f"not on a terminal: give {', '.join(missing)}", hint="or add --check to only see the checklist"
-        )
+    given = ReviewAnswers(verdict, matches_instructions, next_action_clear, note)
+    done = complete(given, HUMAN_ITEMS, _ClickAsker() if terminal().can_prompt and not as_json else None)
+    assert done.verdict is not None  # complete() asked for it or refused
     stored = record_review(
-        a.history, the_run, verdict, reviewer or getpass.getuser(), answers, note or "", items
+        a.history,
+        the_run,
+        done.verdict,
+        reviewer or getpass.getuser(),
+        dict(done.human),
+        done.note or "",
+        items,
     )
     if as_json:
         echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:
-        click.echo(f"Review stored: {verdict} by {stored.review.reviewer if stored.review else reviewer}.")
+        click.echo(
+            f"Review stored: {done.verdict} by {stored.review.reviewer if stored.review else reviewer}."
+        )
 
 
 @run.command("rerun")
@@ -650,3 +611,16 @@ def rerun_cmd(ctx, run_id, force, allow_repeat, detach, as_json):
     _print_run(a, new, as_json)
     if new.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
+
+
+class _ClickAsker:
+    """The review's questions asked with click's prompts (only on a terminal)."""
+
+    def confirm(self, question: str) -> bool:
+        return click.confirm(question, default=True)
+
+    def choose(self, question: str, choices: Sequence[str]) -> str:
+        return str(click.prompt(question, type=click.Choice(list(choices))))
+
+    def text(self, question: str) -> str:
+        return str(click.prompt(question, default="", show_default=False))

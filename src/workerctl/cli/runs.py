@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from workerctl.cli.common import app, emit, json_options, output_options
@@ -17,6 +15,7 @@ from workerctl.cli.runs_list import (
     table_rows,
 )
 from workerctl.cli.shape import ShapedGroup, echo_json
+from workerctl.terminal import terminal
 
 
 @click.group(cls=ShapedGroup)
@@ -74,13 +73,13 @@ def list_cmd(
     import time
 
     from workerctl.errors import EXIT_RUN_FAILED
-    from workerctl.runs.model import UNFINISHED
+    from workerctl.runs.states import UNFINISHED
 
     a = app(ctx)
     items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
-        redraw = fmt == "table" and sys.stdout.isatty()
+        redraw = fmt == "table" and terminal().is_terminal()
         while any(i["status"] in UNFINISHED for i in items):
             if redraw:
                 click.clear()
@@ -163,8 +162,7 @@ def stats(ctx, worker, since, by, as_json):
 
     Read from the hourly counts the history keeps (the durations to within 5 %),
     whatever the size of the history."""
-    from workerctl.runs.indexes import stats_from_counts
-    from workerctl.runs.stats import render_chart
+    from workerctl.runs.stats import render_chart, stats_from_counts
     from workerctl.timeparse import parse_when
 
     a = app(ctx)
@@ -180,9 +178,7 @@ def stats(ctx, worker, since, by, as_json):
 
 def _confirm(question: str, yes: bool) -> bool:
     """Ask on a terminal (unless --yes); a script (no terminal) is not asked."""
-    import sys
-
-    if yes or not sys.stdin.isatty():
+    if yes or not terminal().can_prompt:
         return True
     return click.confirm(question, default=False)
 

@@ -2,14 +2,16 @@
 its options and printing: the filter, the check that a named worker exists, the
 table's rows.
 
-Nothing here imports click: the click command (``cli.runs``) and the fast path
-(``cli.fast``) both call these, so they list, refuse and draw runs the same way.
+Kept apart from the click command (``cli.runs``) so that the other commands that
+filter runs (``runs stats``, ``runs rerun``, ``runs cancel``) filter the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from workerctl.terminal import terminal
 
 if TYPE_CHECKING:
     from workerctl.app import App
@@ -89,21 +91,25 @@ def listed(
 
 def check_workers(a: App, names: Sequence[str]) -> None:
     """A worker named in a filter must exist (a file, or runs in the history): a typo
-    is exit 3, not "no runs match"."""
+    is exit 3, not "no runs match". A worker with runs is known from the history's
+    index alone; its file is looked for (and the worker modules imported) only when
+    it has none."""
     if not names:
         return
     from workerctl.errors import NotFoundError
+    from workerctl.names import WORKER_NAME
     from workerctl.runs.history import RunFilter
-    from workerctl.workers.files import find_path
 
     for name in names:
+        WORKER_NAME.check(name)  # a usage error before any file is looked at
+        if a.history.list(RunFilter(workers=(name,)), limit=1):
+            continue
+        from workerctl.workers.files import find_path
+
         try:
             find_path(a.workspace, name)
         except NotFoundError as missing:
-            if not a.history.list(RunFilter(workers=(name,)), limit=1):
-                raise NotFoundError(
-                    f"no worker named {name!r}, and no runs of one", hint=missing.hint
-                ) from None
+            raise NotFoundError(f"no worker named {name!r}, and no runs of one", hint=missing.hint) from None
 
 
 def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
@@ -111,7 +117,7 @@ def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
     has left, so a row stays one line."""
     from workerctl import render
 
-    width = render.term_width()
+    width = terminal().width()
     rows = []
     for r in items:
         if r["status"] == "failed":

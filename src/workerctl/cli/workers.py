@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
+from workerctl.terminal import terminal
 
 WORKER_COLUMNS = [
     "name",
@@ -132,7 +131,7 @@ def show(ctx, name, watch, as_json):
     worker_files(a.workspace, a.registry, a.versions)
     w = get_worker(a.workspace, a.registry, name)
     recent = _recent_runs(a, w.name)
-    redraw = not as_json and sys.stdout.isatty()
+    redraw = not as_json and terminal().is_terminal()
     while watch is not None and any(r["status"] in UNFINISHED for r in recent):
         if redraw:
             click.clear()
@@ -206,7 +205,7 @@ def _overview_text(w, recent: list[dict], review: dict) -> str:
     lines.append(f"\nRecent runs {render.strip([r['status'] for r in reversed(recent)])}")
     if not recent:
         lines.append(f"  none yet: workerctl run start {w.name} --task ID")
-    width = render.term_width()
+    width = terminal().width()
     for r in recent:
         tail = r["error_message"] if r["status"] == "failed" else r["preview"]
         line = (
@@ -240,7 +239,6 @@ def edit(ctx, name):
     On errors the problems are shown and the previous file is kept; on a
     terminal you may edit again.
     """
-    import sys
 
     from workerctl.errors import ConfigError
     from workerctl.workers.files import find_path, read_worker_text
@@ -262,7 +260,7 @@ def edit(ctx, name):
             return
         for problem in checked.problems:
             click.echo(str(problem), err=True)
-        if sys.stdin.isatty() and click.confirm("Edit again?", default=True):
+        if terminal().can_prompt and click.confirm("Edit again?", default=True):
             text = edited
             continue
         raise ConfigError(f"the edit of {name!r} was not saved; the previous file is kept")

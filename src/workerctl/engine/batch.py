@@ -15,8 +15,8 @@ thread, so worker threads never touch signals.
 Every start passes the duplicate guard; a record it refuses (or every record, when
 the worker is paused) is reported as skipped, not failed, with the refusal's
 machine-readable ``reason`` and its ``fix`` (``_refusal`` is the one place that knows
-the guard's error). A failed run's ``fix`` is the action of the first troubleshooting
-step that found the cause, the line the summary table prints.
+the guard's error). A failed run's ``fix`` (the action of the first troubleshooting
+step that found the cause) is added above the engine, by ``runs.starting.add_fixes``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from workerctl.errors import NotFoundError, WorkerctlError
 from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
 
 if TYPE_CHECKING:
-    from workerctl.engine.loop import Engine, StartOptions
+    from workerctl.engine.launcher import Engine, StartOptions
     from workerctl.runs.model import Run
 
 SKIPPED = "skipped"
@@ -110,33 +110,16 @@ def _refusal(exc: BaseException) -> BatchItem | None:
 
 def finished_item(engine: Engine, run: Run, record_id: str | None) -> BatchItem:
     """What became of a record whose run has finished (or was handed to a queue): the
-    whole output or the error, and for a failure the fix its troubleshooting found."""
+    whole output or the error. (A failure's fix is the troubleshooting walk's, which
+    sits above the engine: ``runs.starting.add_fixes``.)"""
     if run.status == COMPLETED:
         message = run.output or ""
     elif run.error:
         message = run.error.message
     else:
         message = f"{run.status} on executor {run.executor}"
-    fix = first_fix(engine, run) if run.status in (FAILED, CANCELLED) else None
     kind = run.error.kind if run.error else None
-    return BatchItem(record_id, run.status, run.id, message, kind, run.duration, fix=fix)
-
-
-def first_fix(engine: Engine, run: Run) -> str | None:
-    """The action of the first troubleshooting step that found the cause."""
-    from workerctl.runs.troubleshoot import troubleshoot as walk
-
-    try:
-        report = walk(
-            run,
-            history=engine.history,
-            records=engine.records,
-            registry=engine.registry,
-            workspace=engine.workspace,
-        )
-    except WorkerctlError:
-        return None
-    return next((s.action for s in report.steps if s.verdict == "fail" and s.action), None)
+    return BatchItem(record_id, run.status, run.id, message, kind, run.duration)
 
 
 def start_detached_each(
@@ -164,7 +147,7 @@ def start_detached_each(
 def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
     """Every id cleaned, de-duplicated (order kept) and known: an unknown one is exit 3
     before anything runs, as for a single run."""
-    from workerctl.engine.loop import clean_record_id
+    from workerctl.engine.launcher import clean_record_id
 
     ids = list(dict.fromkeys(i for i in (clean_record_id(r) for r in record_ids) if i))
     missing = [i for i in ids if engine.records.peek(i) is None]

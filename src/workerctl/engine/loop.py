@@ -1,10 +1,13 @@
-"""Executing a run: checks, context assembly, the iteration loop, the tool gate,
-the output mode and its side effects.
+"""The step loop of a run: checks, context assembly, the iteration loop, the tool
+gate, the output mode and its side effects.
 
-The engine owns the loop. An executor only answers one step at a time; every
-tool call it asks for passes through the gate here, the iteration limit and the
-timeout are enforced here, and every step is recorded in the history before
-the next one starts, so a crash leaves an honest trail.
+Starting a run (preparing it, the duplicate guard, handing it to a remote executor
+or to a background process) is the launcher's (``engine.launcher``); the launcher
+hands a stored, running run to ``StepLoop.execute``. The loop owns the steps: an
+executor only answers one step at a time; every tool call it asks for passes through
+the gate here, the iteration limit and the timeout are enforced here, and every step
+is recorded in the history before the next one starts, so a crash leaves an honest
+trail.
 """
 
 from __future__ import annotations
@@ -14,30 +17,27 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
-from workerctl.engine.launch import spawn_executing_process
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
-from workerctl.engine.remote import RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import ConfigError, HistoryError, NotFoundError, UsageError
-from workerctl.records.book import open_records
+from workerctl.errors import ConfigError, HistoryError
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
-from workerctl.runs.liveness import current_owner, proc_start
-from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id, now_iso
-from workerctl.workers.files import get_worker
-from workerctl.workers.influence import reasons as review_reasons
+from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, now_iso
 from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
-from workerctl.workers.validation import validate
+from workerctl.workspace import Workspace
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
 
 
 class RunFailed(Exception):
@@ -57,270 +57,22 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-@dataclass
-class StartOptions:
-    record_id: str | None = None
-    trigger: str = "manual"
-    reason: str = ""
-    test: bool = False
-    rerun_of: str | None = None
-    allow_repeat: bool = False  # let the duplicate guard pass a repeat on an unchanged record
+class StepLoop:
+    """The loop of one run, once the launcher (``engine.launcher``) has stored it as
+    running: checks, context, the steps with their tool calls through the gate, the
+    output mode, signals, write intents and cost. ``execute`` returns the finished
+    run as stored."""
 
-
-class Engine:
     def __init__(
-        self, workspace, registry, history: History | None = None, records=None, versions=None
+        self, workspace: Workspace, registry: Registry, history: History, records: RecordBook
     ) -> None:
         self.workspace = workspace
         self.registry = registry
-        self.history = history or History(workspace)
-        self.records = records or open_records(workspace, registry)
-        self._versions = versions
+        self.history = history
+        self.records = records
         self.max_field_bytes = int(workspace.setting("max_field_bytes"))
-        self._kept: dict[tuple[str, str], int] = {}
 
-    @property
-    def versions(self):
-        if self._versions is None:
-            from workerctl.workers.versions import Versions
-
-            self._versions = Versions(self.workspace)
-        return self._versions
-
-    # -- starting --
-
-    def prepare(self, worker_name: str, options: StartOptions) -> tuple[Worker, Run]:
-        """Validate what can be refused before a run exists (exit 2/3/5), build the run.
-
-        An unknown worker or record records nothing (exit 3), nor does a paused
-        worker or a draft on a record not safe for testing (exit 5: refusals are not
-        runs); the worker file as it is now is kept as a version, and the run points at it.
-        """
-        worker = get_worker(self.workspace, self.registry, worker_name)
-        mode = self.registry.output_modes[worker.output_mode]
-        record_id = clean_record_id(options.record_id)
-        if options.record_id is None and mode.needs_record:
-            raise UsageError(
-                f"worker {worker.name!r} writes its output as {worker.output_mode}, which "
-                f"needs a linked {' or '.join(mode.needs_record)}",
-                hint="pass --task ID, or use output_mode: review_note for a run tied to no record",
-            )
-        record = self.records.peek(record_id) if record_id else None
-        if record_id and record is None:
-            raise NotFoundError(
-                f"no record with id {record_id!r}; no run was recorded",
-                hint="'workerctl records list' shows the ids",
-            )
-        if record is not None and mode.needs_record and record.type not in mode.needs_record:
-            raise UsageError(
-                f"output mode {worker.output_mode} writes to a {' or '.join(mode.needs_record)}, "
-                f"but {record.id} is a {record.type}",
-                hint="link the run to a task, or use output_mode: review_note",
-            )
-        from workerctl.runs.duplicate_guard import refuse_status
-
-        # a refusal is not a run: a paused worker, or a draft on a record not safe for
-        # testing, is refused here, before a run exists (exit 5, nothing recorded)
-        refuse_status(
-            worker.name,
-            worker.status,
-            record_id,
-            test=options.test,
-            safe=bool(record and record.safe_for_testing),
-            restricted_to=()
-            if record is None or record.accessible_by(worker.name)
-            else tuple(record.restricted_to or ()),
-        )
-        run = Run(
-            id=new_run_id(),
-            worker=worker.name,
-            config_hash=worker.config_hash,
-            config=worker.config,
-            executor=worker.executor,
-            created=now_iso(),
-            record_id=record_id,
-            record_type=record.type if record else None,
-            record_fingerprint=record.fingerprint() if record else None,
-            record_title=record.title if record else None,
-            trigger=options.trigger,
-            reason=options.reason,
-            test=options.test,
-            rerun_of=options.rerun_of,
-            plugins=self.registry.fingerprint(),
-            output_mode=worker.output_mode,
-            owner=current_owner(),
-            transitions=[{"status": R.PENDING, "at": now_iso()}],
-        )
-        run.review_reasons = review_reasons(worker, self.registry)
-        run.needs_review = bool(run.review_reasons)
-        if worker.content:
-            run.worker_version = self._kept_version(worker)
-        return worker, run
-
-    def _kept_version(self, worker: Worker) -> int:
-        """The stored version of the worker file as it is now (kept once per content
-        in this process: a batch of runs reads the versions file once)."""
-        key = (worker.name, worker.content)
-        number = self._kept.get(key)
-        if number is None:
-            number = self.versions.keep(worker.name, worker.content, worker.config_hash).version
-            self._kept[key] = number
-        return number
-
-    def start(
-        self, worker_name: str, options: StartOptions, on_created: Callable[[Run], None] | None = None
-    ) -> Run:
-        """Run in this process and return the finished run; a remote executor (one
-        with ``submit``) gets the run handed over instead, and it returns queued.
-        ``on_created`` hears of the run once it is stored (a batch notes what runs)."""
-        worker, run = self.prepare(worker_name, options)
-        remote = as_remote(self.registry.executors.get(worker.executor))
-        if remote is not None:
-            return self._submit(remote, run, worker, options)
-        for status in (R.QUEUED, R.RUNNING):
-            run.move(status)
-        # a Ctrl-C between storing the run as running and the loop's handler would
-        # leave it running with nobody executing it: SIGINT waits until the handler
-        # is in place (then it cancels the run, recorded)
-        held = _hold_sigint()
-        try:
-            self._create_guarded(run, worker, options)
-            if on_created is not None:
-                on_created(run)
-        except BaseException:
-            _release_sigint(held)
-            raise
-        return self._execute(run, worker, held_sigint=held)
-
-    def may_write(self, worker: Worker) -> bool:
-        """Whether a run of ``worker`` can write anything: its output mode writes, or a
-        tool it may call writes. Only such runs are guarded against duplicates."""
-        mode = self.registry.output_modes.get(worker.output_mode)
-        if mode is not None and mode.apply is not None:
-            return True
-        return any(t.writes and t.category in worker.tool_categories for t in self.registry.tools.values())
-
-    def guard(self, worker: Worker, run: Run, options: StartOptions):
-        """The duplicate guard's decision for this start (see ``runs.duplicate_guard``)."""
-        from workerctl.runs.duplicate_guard import check
-
-        return check(
-            self.history,
-            worker=worker.name,
-            record_id=run.record_id,
-            config_hash=run.config_hash,
-            record_fingerprint=run.record_fingerprint,
-            may_write=self.may_write(worker),
-            allow_repeat=options.allow_repeat,
-            plugins=run.plugins,
-        )
-
-    def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:
-        """Store the run unless the duplicate guard refuses it; the decision and the
-        creation share one hold of the history lock, so of several simultaneous
-        starts on one record exactly one is created."""
-        from workerctl.runs.duplicate_guard import DuplicateRefused
-
-        with self.history.lock:
-            decision = self.guard(worker, run, options)
-            if not decision.allowed:
-                raise DuplicateRefused(decision)
-            return self.history.create(run)
-
-    def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker, options: StartOptions) -> Run:
-        """Hand the run to a remote executor (a task queue): pending, then queued, or
-        failed with the executor's error kind when it cannot take it."""
-        run.owner = {**run.owner, "remote": worker.executor}
-        self._create_guarded(run, worker, options)
-        run.move(R.QUEUED)
-        try:
-            executor.submit(run, worker, self.workspace)
-        except ExecutorFailure as failure:
-            run.error = RunError(failure.kind, failure.message, failure.detail)
-            run.move(R.FAILED)
-        return self.history.save(run)
-
-    def execute_remote(self, run: Run, sink) -> Run:
-        """Execute a run handed over by a remote executor, on this machine.
-
-        ``run`` arrives queued, with the configuration it was started with; the
-        worker's ``executor.inner`` settings name the executor that does the steps
-        here. Progress goes to ``sink`` (``save(run, executing=True)`` and
-        ``heartbeat(run_id)``) instead of the local history, and the finished run
-        is returned for the queue to carry back.
-        """
-        worker = self._worker_from_config(run)
-        inner = dict(worker.executor_settings.get("inner") or {})
-        worker.executor = inner.pop("name", "echo")
-        worker.executor_settings = inner
-        if run.status == R.QUEUED:
-            run.move(R.RUNNING)
-        run.owner = {**current_owner(), "remote": run.owner.get("remote")}
-        engine = Engine(self.workspace, self.registry, history=sink, records=self.records)
-        return engine._execute(run, worker)
-
-    def start_detached(self, worker_name: str, options: StartOptions) -> Run:
-        """Create the run and hand it to a background process; returns at once.
-        (A remote executor's runs are handed to it: they are detached already.)"""
-        worker, run = self.prepare(worker_name, options)
-        remote = as_remote(self.registry.executors.get(worker.executor))
-        if remote is not None:
-            return self._submit(remote, run, worker, options)
-        self._create_guarded(run, worker, options)
-        child = spawn_executing_process(self.workspace, run.id)
-
-        def hand_over(stored: Run) -> None:
-            if stored.status == R.PENDING:
-                stored.move(R.QUEUED)
-                stored.owner = {
-                    "pid": child.pid,
-                    "host": run.owner["host"],
-                    "proc_start": proc_start(child.pid),
-                }
-
-        return self.history.update(run.id, hand_over)
-
-    def execute(self, run_id: str) -> Run:
-        """Execute a stored run (the background half of ``start_detached``)."""
-        owner = current_owner()
-        worker_box: list[Worker] = []
-
-        def take(run: Run) -> None:
-            if run.status == R.PENDING:
-                run.move(R.QUEUED)
-            if run.status != R.QUEUED:
-                raise UsageError(f"run {run.id} is {run.status}; only a queued run can execute")
-            run.owner = owner
-            try:
-                worker_box.append(self._worker_from_config(run))
-            except UsageError as exc:  # plugins changed since the run was asked for
-                run.error = RunError(
-                    "executor_error",
-                    exc.message,
-                    "the configuration the run was started with no longer "
-                    "validates here; 'workerctl worker validate' shows why",
-                )
-                run.move(R.FAILED)
-                return
-            run.move(R.RUNNING)
-
-        run = self.history.update(run_id, take)
-        if not worker_box:
-            return run
-        return self._execute(run, worker_box[0])
-
-    def _worker_from_config(self, run: Run) -> Worker:
-        worker, problems = validate(run.config, {}, f"run {run.id}", run.worker, self.registry)
-        if worker is None:
-            raise UsageError(
-                f"run {run.id}: its stored configuration is no longer valid: "
-                + "; ".join(f"{p.field}: {p.message}" for p in problems)
-            )
-        return worker
-
-    # -- the loop --
-
-    def _execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
+    def execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         in_main = threading.current_thread() is threading.main_thread()
@@ -395,7 +147,7 @@ class Engine:
 
     def _checks(self, run: Run, worker: Worker):
         # a paused worker and a draft's unsafe record were refused before the run
-        # existed (``prepare``): refusals are not runs
+        # existed (``engine.launcher.Engine.prepare``): refusals are not runs
         record = None
         if run.record_id:
             record = self.records.peek(run.record_id)
@@ -664,22 +416,6 @@ def _target_of(tool, arguments, run: Run) -> str | None:
             if name.endswith("_id") and isinstance(arguments.get(name), str):
                 return arguments[name]
     return run.record_id
-
-
-def clean_record_id(record_id: str | None) -> str | None:
-    """``--task " T-1042"`` means T-1042; ``--task ""`` (an empty ``$TASK`` in a script)
-    is a mistake to report, not a run without a record."""
-    if record_id is None:
-        return None
-    from workerctl.names import RECORD_ID
-
-    cleaned = record_id.strip()
-    if not cleaned:
-        raise UsageError(
-            "--task is empty (an empty variable in a script?)",
-            hint="give a record id, e.g. --task T-1042, or leave --task out for a run tied to no record",
-        )
-    return RECORD_ID.check(cleaned)
 
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -3,8 +3,10 @@
 A remote executor does not do steps here. ``submit`` hands the run over (it is
 then ``queued``), ``refresh`` brings the local history up to date with what
 happened remotely, and ``cancel`` asks the remote side to stop. On the remote
-side, ``execute_remote`` runs the same engine (checks, gate, limits) and
-reports progress to a ``ProgressSink`` instead of a local history.
+side, ``engine.launcher.execute_remote`` runs the same engine (checks, gate, limits)
+and reports progress to a ``ProgressSink`` instead of a local history. This module
+holds only the protocols and the local side's refresh: the engine imports it, never
+the other way round.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.runs.history import History
     from workerctl.runs.model import Run
     from workerctl.workers.model import Worker
     from workerctl.workspace import Workspace
@@ -68,20 +72,46 @@ def as_remote(executor: object) -> RemoteExecutor | None:
     return executor if isinstance(executor, RemoteExecutor) else None
 
 
-def execute_remote(run: Run, sink: ProgressSink, workspace: Workspace | None = None) -> Run:
-    """Execute a run handed over by a remote executor, in this machine's workspace.
+def refresh_remote(history: History, registry: Callable[[], Registry], warn: Callable[[str], None]) -> None:
+    """Ask each remote executor (a task queue) about its unfinished runs, then copy
+    the comments they wrote elsewhere into this machine's records.
 
-    ``run`` arrives queued, with the configuration it was started with; its
-    executor's ``inner`` settings name the executor that does the steps here.
-    Returns the finished run for the queue to carry back.
-    """
-    from workerctl.engine.loop import Engine
-    from workerctl.plugins.manager import get_registry
-    from workerctl.workspace import find_workspace
+    ``registry`` is called only when a remote executor has unfinished runs, so
+    reading a history of local runs loads no plugins. Here, above the history, not
+    in its crash sweep (``runs.liveness.catch_up``): the history never calls up
+    into the engine."""
+    remote = history.remote_unfinished()
+    if not remote:
+        return
+    executors = registry().executors
+    received: list[str] = []
+    for name, run_ids in remote.items():
+        executor = as_remote(executors.get(name))
+        if executor is None:
+            warn(
+                f"{len(run_ids)} unfinished run(s) belong to executor {name!r}, which is "
+                "not installed; they cannot be brought up to date"
+            )
+            continue
+        try:
+            executor.refresh(history, run_ids, history.workspace)
+        except Exception as exc:  # a queue that is down must not break reading
+            warn(f"could not bring {name} runs up to date: {exc}")
+        received.extend(run_ids)
+    _receive_comments(history, registry(), received)
 
-    workspace = workspace or find_workspace(None)
-    engine = Engine(workspace, get_registry(), history=sink)  # type: ignore[arg-type]
-    return engine.execute_remote(run, sink)
+
+def _receive_comments(history: History, registry: Registry, run_ids: list[str]) -> None:
+    """Comments remote runs wrote on another machine's copy of the records land in
+    this machine's built-in store too (keyed: once each, however often refreshed)."""
+    from workerctl.records.book import open_records
+
+    runs = [history.get(run_id) for run_id in run_ids]
+    runs = [r for r in runs if any(e.get("kind") == "comment" for e in r.side_effects)]
+    if runs:
+        records = open_records(history.workspace, registry)
+        for run in runs:
+            receive_comments(run, records)
 
 
 def receive_comments(run: Run, records: Any) -> int:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from workerctl import __version__
 from workerctl.engine.tools import Tool, ToolCategory
 from workerctl.plugins import hookspecs
+from workerctl.version import __version__
 
 if TYPE_CHECKING:
     from workerctl.engine.outputs import OutputMode

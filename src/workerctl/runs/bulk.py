@@ -18,7 +18,7 @@ from workerctl.runs.model import FAILED, UNFINISHED
 from workerctl.runs.rerun_guard import RerunPlan, plan_rerun, rerun
 
 if TYPE_CHECKING:
-    from workerctl.engine.loop import Engine
+    from workerctl.engine.launcher import Engine
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.runs.history import History, RunFilter

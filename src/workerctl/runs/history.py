@@ -39,8 +39,9 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
 from workerctl.runs.liveness import current_owner, mark_crashed
@@ -140,11 +141,9 @@ class RunFinishedElsewhere(Exception):
         self.stored = stored
 
 
-class RunFilter(NamedTuple):
-    """Which runs a listing asks for (every field empty: all of them).
-
-    A NamedTuple, not a dataclass: ``runs list`` must not pay for importing
-    dataclasses (``runs.states`` says why)."""
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a listing asks for (every field empty: all of them)."""
 
     workers: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()

@@ -679,17 +679,3 @@ def _merge(streams: Iterable[Iterator[dict]]) -> Iterator[dict]:
         if ref["id"] not in seen:
             seen.add(ref["id"])
             yield ref
-
-
-def stats_from_counts(per: dict[str, dict]) -> dict[str, dict]:
-    """``runs stats`` figures from ``Indexes.counts``."""
-    from workerctl.runs.stats import figures
-
-    out = {}
-    for name, item in sorted(per.items()):
-        counts = {s: item["counts"].get(s, 0) for s in STATES}
-        if any(counts.values()):
-            out[name] = figures(
-                counts, percentile(item["durations"], 0.5), percentile(item["durations"], 0.95), item
-            )
-    return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ from workerctl.runs.states import FAILED, now_iso, parse_iso
 from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
-    from workerctl.plugins.manager import Registry
     from workerctl.runs.history import History
     from workerctl.runs.model import Run
 
@@ -142,47 +140,9 @@ def _same_owner(owner: dict[str, Any], marker: dict[str, Any]) -> bool:
     return all(owner.get(k) == marker.get(k) for k in ("pid", "host", "remote"))
 
 
-def catch_up(history: History, registry: Callable[[], Registry], warn: Callable[[str], None]) -> None:
-    """Bring the history up to date before it is read: mark crashed runs, then ask
-    each remote executor (a task queue) about its unfinished runs.
-
-    ``registry`` is called only when a remote executor has unfinished runs, so
-    reading a history of local runs loads no plugins.
-    """
+def catch_up(history: History) -> None:
+    """Bring the history up to date before it is read: finish an interrupted prune and
+    mark crashed runs. Remote runs (a task queue's) are brought up to date by their
+    executors, a layer above the history: ``engine.remote.refresh_remote``."""
     history.finish_prune()
     mark_crashed(history)
-    remote = history.remote_unfinished()
-    if not remote:
-        return
-    from workerctl.engine.remote import as_remote
-
-    executors = registry().executors
-    received: list[str] = []
-    for name, run_ids in remote.items():
-        executor = as_remote(executors.get(name))
-        if executor is None:
-            warn(
-                f"{len(run_ids)} unfinished run(s) belong to executor {name!r}, which is "
-                "not installed; they cannot be brought up to date"
-            )
-            continue
-        try:
-            executor.refresh(history, run_ids, history.workspace)
-        except Exception as exc:  # a queue that is down must not break reading
-            warn(f"could not bring {name} runs up to date: {exc}")
-        received.extend(run_ids)
-    _receive_comments(history, registry(), received)
-
-
-def _receive_comments(history: History, registry: Registry, run_ids: list[str]) -> None:
-    """Comments remote runs wrote on another machine's copy of the records land in
-    this machine's built-in store too (keyed: once each, however often refreshed)."""
-    from workerctl.engine.remote import receive_comments
-    from workerctl.records.book import open_records
-
-    runs = [history.get(run_id) for run_id in run_ids]
-    runs = [r for r in runs if any(e.get("kind") == "comment" for e in r.side_effects)]
-    if runs:
-        records = open_records(history.workspace, registry)
-        for run in runs:
-            receive_comments(run, records)

@@ -20,7 +20,7 @@ from workerctl.runs.model import FAILED, FINISHED, Run
 from workerctl.runs.states import TRANSIENT_KINDS
 
 if TYPE_CHECKING:
-    from workerctl.engine.loop import Engine
+    from workerctl.engine.launcher import Engine
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.runs.history import History
@@ -81,7 +81,7 @@ def rerun(engine: Engine, plan: RerunPlan, *, detach: bool = False, allow_repeat
     """Start the run ``plan_rerun`` planned (the plan is shown to the person first).
 
     Raises ``DuplicateRefused`` (exit 5) from the duplicate guard every start passes."""
-    from workerctl.engine.loop import StartOptions
+    from workerctl.engine.launcher import StartOptions
 
     run = plan.run
     options = StartOptions(

@@ -115,3 +115,18 @@ def render_chart(figures: dict, width: int = 30) -> str:
             f"({f['input_tokens']} in, {f['output_tokens']} out){money}"
         )
     return "\n".join(lines)
+
+
+def stats_from_counts(per: dict[str, dict]) -> dict[str, dict]:
+    """``runs stats`` figures from ``Indexes.counts`` (the history's hourly and daily
+    counts: no run is read)."""
+    from workerctl.runs.indexes import percentile
+
+    out = {}
+    for name, item in sorted(per.items()):
+        counts = {s: item["counts"].get(s, 0) for s in STATES}
+        if any(counts.values()):
+            out[name] = figures(
+                counts, percentile(item["durations"], 0.5), percentile(item["durations"], 0.95), item
+            )
+    return out

@@ -87,6 +87,15 @@ def _tools_named(text: str, registry: Registry) -> list[str]:
     return [name for name in registry.tools if re.search(rf"\b{re.escape(name)}\b", lowered)]
 
 
+def first_fix(
+    run: Run, *, history: History, records: RecordBook, registry: Registry, workspace: Workspace
+) -> str:
+    """The action of the first step of the walk that found the cause ("" when none
+    did): what a batch's summary prints under each failed run."""
+    report = troubleshoot(run, history=history, records=records, registry=registry, workspace=workspace)
+    return next((step.action for step in report.steps if step.verdict == "fail" and step.action), "")
+
+
 def troubleshoot(
     run: Run, *, history: History, records: RecordBook, registry: Registry, workspace: Workspace
 ) -> Report:

@@ -37,7 +37,7 @@ Locs = dict[tuple, tuple[tuple[int, int], tuple[int, int]]]  # path -> (key pos,
 
 @dataclass(frozen=True)
 class Limits:
-    """What one kind of YAML file may hold (documented in the README)."""
+    """What one kind of YAML file may hold (documented in docs/guarantees.md, "Hostile input")."""
 
     what: str
     max_bytes: int

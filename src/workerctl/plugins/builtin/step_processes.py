@@ -1,7 +1,7 @@
 """Step programs die with their run, however the run ends.
 
 A step program runs in its own session, so its process group holds it and every
-child it starts (unless one deliberately calls ``setsid`` again: see the README).
+child it starts (unless one deliberately calls ``setsid`` again: see docs/guarantees.md).
 Three things make sure nothing of that group outlives its step or its run:
 
 - **A sweep after every step.** When the program exits (or times out, or the run

@@ -1,0 +1,179 @@
+"""The one terminal object: prompting, width, the colour policy, and the sanitizer every
+piece of data text passes on its way to a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workerctl import render
+from workerctl.sanitize import REPLACEMENT, for_terminal
+from workerctl.terminal import Styled, Terminal
+
+CONTROLS = {chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]} - {"\n", "\t"}
+
+
+@given(st.text())
+def test_sanitized_text_holds_no_control_but_newline_and_tab(text):
+    shown = for_terminal(text)
+    assert not CONTROLS & set(shown)
+    assert for_terminal(shown) == shown  # once is enough
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc",))))
+def test_text_without_controls_is_shown_as_it_is(text):
+    assert for_terminal(text) == text
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc",)), min_size=1), st.text(min_size=1))
+def test_a_sequence_takes_nothing_before_it(before, inside):
+    """Text before an escape sequence is kept whatever the sequence holds."""
+    assert for_terminal(before + "\x1b]0;" + inside).startswith(before)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("a\x1b[31mred\x1b[0m", "ared"),  # CSI: colour
+        ("\x1b[2J\x1b[Hcleared", "cleared"),  # CSI: clear the screen, move the cursor
+        ("x\x1b]0;pwned\x07y", "xy"),  # OSC: the window title, ended by BEL
+        ("x\x1b]8;;http://e.test\x1b\\link\x1b]8;;\x1b\\y", "xlinky"),  # OSC 8: a hyperlink
+        ("d\x1bPq#0;2;0;0;0\x1b\\e", "de"),  # DCS (sixel), ended by ST
+        ("a\x9b2Jb", "ab"),  # 8-bit CSI
+        ("a\x9d0;t\x9cb", "ab"),  # 8-bit OSC and ST
+        ("over\rwrite", f"over{REPLACEMENT}write"),  # a carriage return rewrites the line
+        ("bell\x07", f"bell{REPLACEMENT}"),
+        ("nel\x85x", f"nel{REPLACEMENT}x"),
+        ("lines\nand\ttabs", "lines\nand\ttabs"),
+        ("é ✓ 日本", "é ✓ 日本"),
+    ],
+)
+def test_escape_sequences_and_controls(text, shown):
+    assert for_terminal(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("environ", "colour"),
+    [
+        ({}, False),  # a pipe: no colour
+        ({"NO_COLOR": "1"}, False),
+        ({"NO_COLOR": ""}, False),  # empty: the policy falls through to "a terminal?"
+        ({"FORCE_COLOR": "1"}, True),
+        ({"FORCE_COLOR": "0"}, True),  # set and not empty, whatever the value
+        ({"FORCE_COLOR": ""}, False),
+        ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),  # NO_COLOR first
+        ({"FORCE_COLOR": "1", "NO_COLOR": ""}, True),
+    ],
+)
+def test_colour_policy_off_a_terminal(environ, colour):
+    assert Terminal(environ).colour() is colour
+
+
+def test_width_from_columns_else_the_fallback():
+    assert Terminal({"COLUMNS": "77"}).width() == 77
+    assert Terminal({"COLUMNS": "zero"}).width(fallback=99) == 99
+    assert Terminal({"COLUMNS": "-5"}).width(fallback=99) == 99
+    assert Terminal({}).width(fallback=99) == 99  # stdout is not a terminal under pytest
+
+
+def test_styled_text_is_shown_as_it_is_and_data_is_not():
+    assert Terminal({}).show(Styled("\x1b[31mx\x1b[0m")) == "\x1b[31mx\x1b[0m"
+    assert Terminal({}).show("\x1b[31mx\x1b[0m") == "x"
+    assert Terminal({}).show(42) == "42"
+
+
+def test_colour_sanitizes_what_it_wraps(monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = render.colour("done\x1b]0;title\x07", "completed")
+    assert coloured == "\x1b[32m\x1b[22mdone\x1b[0m" and isinstance(coloured, Styled)
+
+
+def in_a_pty(argv: list[str], env: dict[str, str]) -> bytes:
+    """``workerctl argv`` with stdin, stdout and stderr on a pseudo-terminal."""
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "workerctl", *argv],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+            timeout=60,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the other end is closed and everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert done.returncode == 0, b"".join(chunks)
+        return b"".join(chunks)
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+
+
+@pytest.fixture
+def listed(workspace, wcli):
+    """A workspace with a completed run whose record title holds an escape sequence."""
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("environ", "colour"),
+    [({}, True), ({"NO_COLOR": "1"}, False), ({"NO_COLOR": ""}, True), ({"FORCE_COLOR": "1"}, True)],
+)
+def test_colour_on_a_real_terminal(listed, environ, colour):
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS")}
+    out = in_a_pty(["-w", str(listed.root), "runs", "list"], {**env, **environ})
+    assert b"completed" in out
+    assert (b"\x1b[32m" in out) is colour
+
+
+def test_force_colour_into_a_pipe(listed):
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    piped = subprocess.run(
+        [sys.executable, "-m", "workerctl", "-w", str(listed.root), "runs", "list"],
+        capture_output=True,
+        env={**env, "FORCE_COLOR": "1"},
+        timeout=60,
+    )
+    assert piped.returncode == 0 and b"\x1b[32m" in piped.stdout
+    plain = subprocess.run(
+        [sys.executable, "-m", "workerctl", "-w", str(listed.root), "runs", "list"],
+        capture_output=True,
+        env={**env, "NO_COLOR": ""},
+        timeout=60,
+    )
+    assert plain.returncode == 0 and b"\x1b" not in plain.stdout
+
+
+def test_a_start_from_a_terminal_is_manual_and_from_a_script_is_not(listed):
+    """The trigger a run records comes from ``can_prompt``: a person at a terminal
+    ("manual") or a script (stdin not a terminal)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    argv = ["-w", str(listed.root), "run", "start", "overdue-task-review", "--task", "T-1043", "--json"]
+    out = in_a_pty(argv, env)
+    assert b'"trigger": "manual"' in out
+    piped = subprocess.run(
+        [sys.executable, "-m", "workerctl", *argv[:-2], "T-1044", "--json"],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert piped.returncode == 0 and b'"trigger": "script"' in piped.stdout
