@@ -664,6 +664,7 @@ def test_a_detached_batch_skips_a_refused_record_and_still_starts_the_others(wor
         ("./workers/overdue-task-review.yaml", 0, "1 of 1 worker file(s) valid"),
         ("records/sample-records.yaml", 2, "not a worker file of this workspace"),
         ("workers/", 3, "no such worker file"),
+        ("workers/" + "a" * 5000 + ".yaml", 2, "characters long"),  # ENAMETOOLONG was exit 4
     ],
 )
 def test_validate_paths_as_typed(workspace, typed, code, says):
@@ -690,3 +691,39 @@ def test_quiet_single_run_is_silent_on_success_and_on_a_refusal_and_one_line_on_
     )
     assert failed.returncode == 1 and failed.stderr == ""
     assert len(failed.stdout.splitlines()) == 1 and "fix: use a worker that may access it" in failed.stdout
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_item18_one_slip_of_the_finger_on_any_command_is_understood(data):
+    """A generated typo (a letter dropped, doubled, swapped with its neighbour or
+    replaced) of any command name of any group gets that name among the suggestions."""
+    import click
+
+    from workerctl.cli import cli
+    from workerctl.cli.commands import COMMANDS
+    from workerctl.cli.suggest import suggestions
+
+    group_name = data.draw(st.sampled_from(["", *sorted(COMMANDS)]))
+    if group_name:
+        group = cli.get_command(click.Context(cli), group_name)
+        if not isinstance(group, click.Group):
+            return
+        names = sorted(group.commands)
+    else:
+        names = sorted(COMMANDS)
+    name = data.draw(st.sampled_from(names))
+    if len(name) < 4:
+        return
+    at = data.draw(st.integers(0, len(name) - 2))
+    how = data.draw(st.sampled_from(["drop", "double", "swap", "replace"]))
+    letter = data.draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz"))
+    typo = {
+        "drop": name[:at] + name[at + 1 :],
+        "double": name[:at] + name[at] + name[at:],
+        "swap": name[:at] + name[at + 1] + name[at] + name[at + 2 :],
+        "replace": name[:at] + letter + name[at + 1 :],
+    }[how]
+    if typo in names:
+        return
+    assert name in suggestions(typo, names), (typo, names)

@@ -128,6 +128,14 @@ def similar(name: str, names: list[str]) -> list[str]:
     return close[:5]
 
 
+def _is_file(path: Path) -> bool:
+    """A file or a symlink there; a name the OS refuses (too long) is no file."""
+    try:
+        return path.is_file() or path.is_symlink()
+    except OSError:
+        return False
+
+
 def path_or_name(workspace, text: str) -> Path:
     """The worker file named by ``text``: a worker's name, or the path of its file as
     a user with the file open types it (``workers/x.yaml``, relative to the current
@@ -142,10 +150,10 @@ def path_or_name(workspace, text: str) -> Path:
         tries = [Path.cwd() / given, workspace.root / given]
         if given.parent == Path("."):
             tries.append(workspace.workers_dir / given)
-    found = next((p for p in tries if p.is_file() or p.is_symlink()), None)
+    found = next((p for p in tries if _is_file(p)), None)
     if found is None:
         workers = workspace.workers_dir.resolve()
-        if any(p.parent.resolve() == workers for p in tries):
+        if len(given.name) <= 255 and any(p.parent.resolve() == workers for p in tries):
             names = [p.name for p in worker_paths(workspace)]
             close = similar(given.name, names)
             raise NotFoundError(
