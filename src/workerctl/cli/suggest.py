@@ -8,8 +8,6 @@ to type instead.
 
 from __future__ import annotations
 
-import difflib
-
 import click
 
 #: words other tools use for a command workerctl names differently
@@ -35,6 +33,8 @@ HABITS: dict[str, tuple[str, ...]] = {
 
 def suggestions(name: str, names: list[str]) -> list[str]:
     """A habit's words this group has, else the close spellings of ``name``."""
+    import difflib  # only for a mistyped command
+
     habit = [n for n in HABITS.get(name.lower(), ()) if n in names]
     return habit or difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
 
