@@ -103,6 +103,7 @@ def test_progress_bar_only_on_a_terminal(workspace):
     assert code == 0 and "2/2" not in screen
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
     make_worker(
         workspace,
@@ -201,6 +202,7 @@ def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
     assert doc["interrupted"] is False
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_batch_stops_it(workspace):
     make_worker(
         workspace,

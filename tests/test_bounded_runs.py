@@ -11,6 +11,8 @@ import json
 import re
 import sys
 
+import pytest
+
 from helpers import make_worker, run_workerctl
 from workerctl.runs.history import History
 
@@ -42,6 +44,7 @@ def start(workspace, name: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_a_flood_is_cut_with_a_note_and_stored_once(workspace):
     set_limit(workspace, 100_000)
     command_worker(workspace, "flood", FLOOD, "3000000")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers import drive_terminal, make_worker, run_workerctl
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.runs.history import History
@@ -62,6 +64,7 @@ def _detached(workspace, worker):
     ).stdout.strip()
 
 
+@pytest.mark.slow
 def test_cancel_by_filter(workspace, wcli):
     for name in ("sleepy", "other"):
         make_worker(

@@ -30,6 +30,7 @@ def complete(workspace, words: str) -> list[str]:
     return [row.split(",", 1)[1] for row in result.stdout.splitlines() if row.startswith("plain,")]
 
 
+@pytest.mark.slow
 def test_worker_run_and_record_ids_complete(workspace, wcli):
     run_id = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)[
         "id"

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import make_worker, run_workerctl
 from workerctl.app import App
 from workerctl.records.builtin_store import BuiltinRecordStore
@@ -79,6 +81,7 @@ def test_readme_first_command_twice_posts_one_comment(tmp_path):
     assert len(mine) == 1
 
 
+@pytest.mark.slow
 def test_eight_simultaneous_starts_make_one_side_effect(workspace):
     make_worker(
         workspace, "slowish", executor="{name: echo, script: [{sleep: 0.3, output: 'blocked on the vendor'}]}"

@@ -325,6 +325,7 @@ def test_command_invalid_json_is_invalid_output(workspace):
     assert "certainly" in run.error.detail
 
 
+@pytest.mark.slow
 def test_command_hang_is_killed_with_its_process_group(workspace, tmp_path):
     pidfile = tmp_path / "grandchild.pid"
     program = write_program(

@@ -124,6 +124,7 @@ def test_hostile_input_is_refused_within_bounds(workspace, tmp_path, case):
     assert peak < PEAK_MB, f"{case['file']}: peak RSS {peak:.0f} MB"
 
 
+@pytest.mark.slow
 def test_a_workspace_full_of_hostile_files_still_lists_and_runs(workspace, tmp_path):
     """Every hostile worker file at once: the others still list and run; each bad one
     shows as invalid; the whole listing stays within the bounds."""

@@ -69,6 +69,7 @@ def scan(history: History, flt: RunFilter, limit: int | None = None) -> list[dic
         RunFilter(workers=("busy",), record_id="T-3"),
     ],
 )
+@pytest.mark.slow
 def test_filtered_lists_equal_a_full_scan(workspace, flt):
     history = seeded(workspace)
     assert len(scan(history, flt)) > 1
@@ -78,6 +79,7 @@ def test_filtered_lists_equal_a_full_scan(workspace, flt):
         ]
 
 
+@pytest.mark.slow
 def test_stats_and_prune_counts_equal_a_full_scan(workspace, wcli):
     history = seeded(workspace)
     assert stats_from_counts(history.indexes.counts()) == _exact(
@@ -106,6 +108,7 @@ def _exact(figures: dict, per: dict) -> dict:
     return figures
 
 
+@pytest.mark.slow
 def test_workers_list_and_show_agree_with_runs_list_at_any_age(workspace, wcli):
     history = seeded(workspace)
     for name in WORKERS:
@@ -156,6 +159,7 @@ def test_every_transition_keeps_them_current(workspace, wcli):
     assert stats["overdue-task-review"]["counts"]["completed"] == 2
 
 
+@pytest.mark.slow
 def test_a_write_cut_by_a_kill_is_repaired_before_anyone_reads(workspace, tmp_path):
     from workerctl.storage.faults import FAULT_ENV
 
@@ -285,6 +289,7 @@ def _index_counts(history: History, since, until, by: str) -> dict[str, dict[str
     }
 
 
+@pytest.mark.slow
 def test_counts_over_whole_and_cut_days_equal_a_full_scan(workspace):
     """Whole days are counted from their day docs, the days a bound cuts by the hour
     and the hour it cuts run by run: every combination gives the full scan's counts."""

@@ -64,3 +64,31 @@ def test_workers_list_fields(workspace, wcli):
     rows = json.loads(wcli("workers", "list", "--json").output)
     keys = set().union(*(set(r) for r in rows))
     assert keys == documented("workers list")
+
+
+def table(section: str) -> list[tuple[str, str]]:
+    """docs/json.md's table of ``section``: (the field names, the meaning) per row."""
+    body = DOC.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (.+?) \| (.+) \|$", body, re.M)
+    return [(", ".join(re.findall(r"`(\w+)`", names)), meaning) for names, meaning in rows[2:]]
+
+
+def test_the_tables_are_the_declarations_beside_the_types():
+    """Each table of docs/json.md is, row for row, what is declared beside the type it
+    describes (field names and meaning): change one, and this test names the other."""
+    from workerctl.runs.changes import CARD_FACT_FIELDS
+    from workerctl.runs.model import RUN_FIELDS, SUMMARY_FIELDS
+    from workerctl.runs.review import CHECKLIST_FIELDS
+    from workerctl.workers.operations import WORKER_ROW_FIELDS
+
+    for section, declared in (
+        ("runs list", SUMMARY_FIELDS),
+        ("run inspect --json", {**RUN_FIELDS, **CARD_FACT_FIELDS}),
+        ("run review --json", CHECKLIST_FIELDS),
+        ("workers list", WORKER_ROW_FIELDS),
+    ):
+        expected = [(names, meaning) for names, meaning in declared.items()]
+        assert table(section) == expected, "\n".join(
+            [f"docs/json.md, '{section}' should read:"]
+            + [f"| {', '.join(f'`{n}`' for n in names.split(', '))} | {m} |" for names, m in expected]
+        )

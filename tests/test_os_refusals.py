@@ -96,6 +96,7 @@ def test_a_disk_that_fills_during_a_run(small_disk):
 
 
 @needs_root
+@pytest.mark.slow
 def test_a_full_disk_before_a_run_changes_nothing(small_disk):
     workspace = init_workspace(small_disk / "ws", get_registry())
     assert (

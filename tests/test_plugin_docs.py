@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from helpers import ROOT, run_workerctl
 from workerctl.plugins import hookspecs
 
@@ -42,6 +44,7 @@ def code_block(after: str) -> str:
     return textwrap.dedent(block)
 
 
+@pytest.mark.slow
 def test_the_tutorial_plugin_installs_and_passes_its_tests(tmp_path, workspace):
     site = tmp_path / "site"
     package = site / "workerctl_weather"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 from helpers import run_workerctl
 
 GOOD = """
@@ -66,6 +68,7 @@ def env_with(site) -> dict:
     return {"PYTHONPATH": str(site)}
 
 
+@pytest.mark.slow
 def test_installed_plugins_register_through_the_hooks(workspace, tmp_path):
     site = tmp_path / "site"
     site.mkdir()

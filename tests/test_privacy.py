@@ -63,6 +63,7 @@ def test_everything_in_the_state_folder_is_private(tmp_path, umask):
         assert mode == (0o700 if is_dir else 0o600), name
 
 
+@pytest.mark.slow
 def test_an_old_open_workspace_is_tightened_and_told(tmp_path):
     root = tmp_path / "ws"
     exercise(root, 0o022)
@@ -78,6 +79,7 @@ def test_an_old_open_workspace_is_tightened_and_told(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@pytest.mark.slow
 def test_another_user_cannot_read_a_run(tmp_path):
     folder = Path(tempfile.mkdtemp(prefix="workerctl-priv-"))
     try:

@@ -169,6 +169,7 @@ def test_a_plugins_link_rules_reach_its_records(workspace, tmp_path, monkeypatch
     subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True).returncode != 0,
     reason="mypy is installed with the test extras",
 )
+@pytest.mark.slow
 def test_the_package_type_checks():
     """mypy over src/workerctl (strict on workerctl.api), as .ci/run runs it."""
     result = subprocess.run(

@@ -446,6 +446,7 @@ def tool_message(name, arguments):
     }
 
 
+@pytest.mark.slow
 def test_model_run_that_claims_work_and_reads_outside_its_context(workspace, model_server):
     with model_server(
         [

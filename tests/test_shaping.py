@@ -6,7 +6,7 @@ import json
 import re
 
 from helpers import ROOT
-from workerctl.cli.shape import KNOWN_FIELDS
+from workerctl.cli.shape import known_fields
 
 
 def two_runs(wcli) -> list[str]:
@@ -87,8 +87,54 @@ def test_jq_is_imported_only_when_used(workspace):
 def test_every_documented_field_is_known_to_the_parser():
     doc = (ROOT / "docs" / "json.md").read_text()
     rows = re.findall(r"^\| `(\w+)`", doc, re.M)
-    missing = set(rows) - {"json", "jq", "format"} - KNOWN_FIELDS
+    missing = set(rows) - {"json", "jq", "format"} - known_fields()
     assert not missing, (
-        f"add {sorted(missing)} to workerctl.cli.shape.KNOWN_FIELDS, so that "
-        "'--json FIELD' after a bare --json is read as a field"
+        f"declare {sorted(missing)} beside the type that has them (workerctl.cli.shape.FIELD_SOURCES), "
+        "so that '--json FIELD' after a bare --json is read as a field"
     )
+
+
+def keys_of(data: object) -> set[str]:
+    """The fields ``--json FIELDS`` picks from: a document's keys, or the keys of
+    each object of a list."""
+    if isinstance(data, list):
+        return set().union(*(keys_of(item) for item in data if isinstance(item, dict))) if data else set()
+    return set(data) if isinstance(data, dict) else set()
+
+
+def test_every_field_printed_is_declared(workspace, wcli):
+    """The declarations beside the types cover what the commands really print: every
+    field ``--json FIELDS`` could pick from every JSON document a session of commands
+    prints."""
+    ok, failed = two_runs(wcli)
+    documents = []
+    for argv in (
+        ("runs", "list", "--json"),
+        ("run", "inspect", ok, "--json"),
+        ("run", "inspect", failed, "--json"),
+        ("run", "review", ok, "--json"),
+        ("run", "troubleshoot", failed, "--json"),
+        ("run", "diff", ok, failed, "--json"),
+        ("workers", "list", "--json"),
+        ("worker", "show", "overdue-task-review", "--json"),
+        ("worker", "validate", "--json"),
+        ("worker", "history", "overdue-task-review", "--json"),
+        ("records", "list", "--json"),
+        ("records", "show", "T-1042", "--json"),
+        ("templates", "list", "--json"),
+        ("tools", "list", "--json"),
+        ("executors", "list", "--json"),
+        ("plugins", "list", "--json"),
+        ("ledger", "list", "--json"),
+        ("runs", "prune", "--older-than", "90d", "--dry-run", "--json"),
+        ("runs", "rerun", "--failed", "--dry-run", "--json"),
+        ("runs", "cancel", "--all", "--json", "--yes"),
+    ):
+        result = wcli(*argv)
+        assert result.exit_code in (0, 1), (argv, result.output)
+        documents.append(json.loads(result.stdout))
+    stats = json.loads(wcli("runs", "stats", "--json").stdout)
+    documents += list(stats.values())
+    printed = set().union(*(keys_of(d) for d in documents))
+    missing = sorted(n for n in printed - known_fields() if re.fullmatch(r"[a-z][a-z_]*", n))
+    assert missing == [], f"declare {missing} beside their types (workerctl.cli.shape.FIELD_SOURCES)"

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers import make_worker, wait_for
 from workerctl.runs.history import History
 
@@ -155,6 +157,7 @@ def test_nothing_survives_losing_the_terminal(workspace):
     assert "lost its terminal (SIGHUP)" in run.error.message
 
 
+@pytest.mark.slow
 def test_a_timed_out_step_takes_its_family_with_it(workspace):
     pids = family_worker(workspace, "slow", "hang", timeout=3)
     done = subprocess.run(

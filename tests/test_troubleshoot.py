@@ -198,6 +198,7 @@ def test_a_run_that_did_not_fail_points_at_review(workspace, wcli):
     assert "did not fail" in out and f"run review --id {run.id}" in out
 
 
+@pytest.mark.slow
 def test_interactive_walk_steps_one_check_at_a_time(workspace):
     run_id = make_failed_run(workspace, "record_missing")
     code, screen = drive_terminal(

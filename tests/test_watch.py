@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers import make_worker, run_workerctl
 from workerctl.runs.history import History
 
@@ -121,6 +123,7 @@ def test_ndjson_events(wcli):
     assert events[-1]["run"]["id"] == ok["id"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_watching_and_leaves_the_run_running(workspace):
     make_worker(
         workspace,

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from helpers import make_worker, run_workerctl
@@ -33,6 +34,7 @@ def test_init_refuses_an_existing_workspace(workspace):
     assert result.exit_code == 2 and "already a workspace" in result.output
 
 
+@pytest.mark.slow
 def test_init_writes_workers_of_each_status_and_linked_records(tmp_path):
     target = tmp_path / "fresh"
     result = run_workerctl("init", str(target))

@@ -326,6 +326,7 @@ def test_a_batch_killed_while_its_threads_hand_the_lock_over_is_settled(tmp_path
     assert kills >= 3
 
 
+@pytest.mark.slow
 def test_a_kill_between_the_run_file_and_the_ledger_leaves_the_write_committed_once(workspace, tmp_path):
     """The run's end is stored in the run file (the comment confirmed) and the
     process dies before the ledger's record file: the sweep brings the ledger in

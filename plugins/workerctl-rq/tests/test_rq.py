@@ -175,6 +175,7 @@ def horse_pid(ws, run_id: str) -> int:
     return wait_for(lambda: get(ws, run_id).owner.get("pid"))
 
 
+@pytest.mark.slow
 def test_fifty_runs_through_two_workers_all_complete(ws, workers, workerctl_write_worker):
     rq_worker(workerctl_write_worker)
     runs = [start(ws, "remote") for _ in range(50)]
@@ -205,6 +206,7 @@ def test_killed_work_horse_gives_crashed(ws, workers, workerctl_write_worker):
     assert "Work-horse terminated unexpectedly" in final.error.detail
 
 
+@pytest.mark.slow
 def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers, workerctl_write_worker):
     rq_worker(workerctl_write_worker, inner={"name": "echo", "script": [{"sleep": 60, "output": "late"}]})
     (proc,) = workers.start(1)
@@ -219,6 +221,7 @@ def test_whole_worker_killed_is_crashed_by_its_stale_heartbeat(ws, workers, work
     assert final.error.kind == "crashed" and "stopped sending heartbeats" in final.error.message
 
 
+@pytest.mark.slow
 def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_write_worker):
     rq_worker(
         workerctl_write_worker,
@@ -411,6 +414,7 @@ def test_effects_made_on_another_machine_reach_the_starting_one_once(
         remote.stop()
 
 
+@pytest.mark.slow
 def test_a_remote_start_killed_at_any_write_leaves_a_history_that_reads(ws, workerctl_write_worker):
     """A real SIGKILL at each write point of a remote start (no rq worker runs, so the
     run stays queued). A start killed between its marker and its run file used to

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from workerctl.app import App
 
 FORMATS = ("table", "json", "ndjson", "csv", "ids")
 
@@ -111,5 +115,10 @@ def emit(
     emit_as(fmt, items, columns, rows, headers, current_shape(), id_key=id_key, empty=empty)
 
 
-def app(ctx: click.Context):
-    return ctx.find_root().obj
+def app(ctx: click.Context) -> App:
+    """The services of this command (``workerctl.app.App``), made by the group."""
+    from workerctl.app import App
+
+    found = ctx.find_root().obj
+    assert isinstance(found, App), "the workerctl group makes the App before any command runs"
+    return found

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workerctl.cli.common import app, emit, output_options
 from workerctl.cli.shape import ShapedGroup
+
+#: the fields of the JSON these listings print (besides those of ``Tool.schema``)
+JSON_FIELDS = ("name", "version", "builtin", "hooks", "commands", "error", "plugin", "tools", "needs_review")
 
 
 @click.group(cls=ShapedGroup)
@@ -25,7 +30,7 @@ def plugins_list(ctx, fmt):
     commands: dict[str, list[str]] = {}
     for name, (plugin, _command) in plugin_commands(registry).items():
         commands.setdefault(plugin, []).append(name)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "name": p.name,
             "version": p.version,

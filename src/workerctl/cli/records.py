@@ -8,6 +8,9 @@ from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids
 from workerctl.cli.shape import ShapedGroup, echo_json
 
+#: what the listing adds to a ``Record``'s fields
+JSON_FIELDS = ("status", "due", "comments", "dry_run", "added", "replaced")
+
 
 @click.group(cls=ShapedGroup)
 def records():

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from workerctl.runs.starting import StartRequest
 
 
+#: the JSON ``run start`` builds itself: a run handed elsewhere (its id, status, worker,
+#: record) and a start the duplicate guard refused (``refused``: the guard's decision)
+JSON_FIELDS = ("id", "status", "worker", "record_id", "refused")
+
+
 @click.group(cls=ShapedGroup)
 def run():
     """Start (one run or a batch), watch, inspect, diff, troubleshoot, review, rerun or

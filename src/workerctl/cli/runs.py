@@ -17,6 +17,10 @@ from workerctl.cli.runs_list import (
 from workerctl.cli.shape import ShapedGroup, echo_json
 from workerctl.terminal import terminal
 
+#: ``runs rerun`` and ``runs cancel`` with ``--json``: the fields built here (each rerun
+#: is a ``runs.bulk.BulkRerun``)
+JSON_FIELDS = ("dry_run", "reruns", "cancelled", "run_id", "status", "message")
+
 
 @click.group(cls=ShapedGroup)
 def runs():

@@ -8,6 +8,7 @@ when ``--jq`` is used.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -17,12 +18,14 @@ from workerctl.cli.output import Shape, ndjson_line, print_json, shape_of
 from workerctl.cli.suggest import SuggestingGroup
 
 __all__ = [
-    "KNOWN_FIELDS",
+    "FIELD_SOURCES",
     "Shape",
     "ShapedCommand",
     "ShapedGroup",
     "current_shape",
     "echo_json",
+    "field_names",
+    "known_fields",
     "ndjson_line",
     "set_shape",
 ]
@@ -30,136 +33,76 @@ __all__ = [
 META_KEY = "workerctl.shape"
 FIELD_LIST = re.compile(r"^[a-z][a-z_]*(,[a-z][a-z_]*)*$")
 
-# Every field name any JSON output has (docs/json.md; a test keeps them in step). After
-# a bare ``--json``, a word made only of these is a field list; anything else (a run
-# id, a worker name) is the command's argument: ``run inspect --json 3k9`` still works.
-KNOWN_FIELDS = frozenset(
-    (
-        "id",
-        "worker",
-        "status",
-        "created",
-        "started",
-        "finished",
-        "duration",
-        "record_id",
-        "record_type",
-        "trigger",
-        "executor",
-        "config_hash",
-        "preview",
-        "error_kind",
-        "error_message",
-        "needs_review",
-        "review",
-        "rerun_of",
-        "iterations",
-        "tokens",
-        "side_effects",
-        "config",
-        "transitions",
-        "record_title",
-        "record_fingerprint",
-        "reason",
-        "test",
-        "plugins",
-        "output_mode",
-        "context",
-        "output",
-        "error",
-        "owner",
-        "record_exists",
-        "worker_now",
-        "current_config_hash",
-        "review_pending",
-        "worker_version",
-        "usage",
-        "cost",
-        "input_tokens",
-        "output_tokens",
-        "name",
-        "file",
-        "valid",
-        "problems",
-        "template",
-        "context_sources",
-        "tool_categories",
-        "description",
-        "last_run",
-        "last_status",
-        "last_run_at",
-        "success_rate",
-        "runs_counted",
-        "max_iterations",
-        "timeout",
-        "executor_settings",
-        "instructions",
-        "recent_runs",
-        "type",
-        "title",
-        "fields",
-        "links",
-        "safe_for_testing",
-        "restricted_to",
-        "source",
-        "due",
-        "comments",
-        "version",
-        "time",
-        "action",
-        "hash",
-        "run_id",
-        "applicable",
-        "message",
-        "steps",
-        "causes",
-        "rerun",
-        "counts",
-        "p50_seconds",
-        "p95_seconds",
-        "failed",
-        "completed",
-        "runs",
-        "key",
-        "files",
-        "added",
-        "replaced",
-        "dry_run",
-        "removed",
-        "kept_unfinished",
-        "refused_calls",
-        "checks",
-        "reads",
-        "human_items",
-        "review_reasons",
-        "reviewed",
-        "model",
-        "currency",
-        "failures",
-        "estimated_cost",
-        "runs_priced",
-        "seconds",
-        "ok",
-        "interrupted",
-        "reruns",
-        "cancelled",
-        "side_effects_forgotten",
-        "refused",
-        "verdict",
-        "allowed",
-        "effects",
-        "running",
-        "changed",
-        "step",
-        "target",
-        "kind",
-        "state",
-        "at",
-        "committed_at",
-        "detail",
-        "settled",
-    )
+#: Where the JSON output's field names are declared, beside the types they describe:
+#: a mapping of documented fields (``"name"`` or ``"name, other"`` -> meaning), a
+#: tuple of names, or a dataclass whose fields are the document's.
+FIELD_SOURCES = (
+    "workerctl.runs.model:SUMMARY_FIELDS",
+    "workerctl.runs.model:RUN_FIELDS",
+    "workerctl.runs.changes:CARD_FACT_FIELDS",
+    "workerctl.runs.review:CHECKLIST_FIELDS",
+    "workerctl.workers.operations:WORKER_ROW_FIELDS",
+    "workerctl.runs.model:Iteration",
+    "workerctl.runs.model:ToolCallRecord",
+    "workerctl.runs.model:RunError",
+    "workerctl.runs.model:Review",
+    "workerctl.runs.checks:Check",
+    "workerctl.runs.troubleshoot:Report",
+    "workerctl.runs.injection:RefusedCall",
+    "workerctl.runs.ledger:Effect",
+    "workerctl.runs.duplicate_guard:GuardDecision",
+    "workerctl.runs.bulk:BulkRerun",
+    "workerctl.runs.follow:Event",
+    "workerctl.runs.stats:JSON_FIELDS",
+    "workerctl.runs.diff:JSON_FIELDS",
+    "workerctl.runs.history:PRUNE_FIELDS",
+    "workerctl.engine.batch:BatchItem",
+    "workerctl.engine.batch:JSON_FIELDS",
+    "workerctl.records.model:Record",
+    "workerctl.records.model:Comment",
+    "workerctl.records.builtin_store:ImportPlan",
+    "workerctl.workers.model:Problem",
+    "workerctl.workers.versions:Version",
+    "workerctl.workers.templates:Template",
+    # listings printed by ``emit``: their columns, declared beside the command
+    "workerctl.cli.runs_list:RUN_COLUMNS",
+    "workerctl.cli.workers:WORKER_COLUMNS",
+    "workerctl.cli.ledger:COLUMNS",
+    # documents the commands build themselves, declared beside them
+    "workerctl.cli.plugins:JSON_FIELDS",
+    "workerctl.cli.templates:JSON_FIELDS",
+    "workerctl.cli.records:JSON_FIELDS",
+    "workerctl.cli.workers:JSON_FIELDS",
+    "workerctl.cli.runs:JSON_FIELDS",
+    "workerctl.cli.run:JSON_FIELDS",
+    "workerctl.engine.tools:Tool",
 )
+
+
+def field_names(declared: object) -> frozenset[str]:
+    """The field names a declaration holds (see ``FIELD_SOURCES``)."""
+    import dataclasses
+
+    if isinstance(declared, dict):
+        return frozenset(n.strip() for key in declared for n in key.split(","))
+    if isinstance(declared, type) and dataclasses.is_dataclass(declared):
+        return frozenset(f.name for f in dataclasses.fields(declared))
+    return frozenset(declared)  # type: ignore[call-overload]
+
+
+@functools.cache
+def known_fields() -> frozenset[str]:
+    """Every field name any JSON output has, from the declarations beside the types
+    (imported only when a word after a bare ``--json`` has to be told from an id).
+    After a bare ``--json``, a word made only of these is a field list; anything else
+    (a run id, a worker name) is the command's argument: ``run inspect --json 3k9``."""
+    import importlib
+
+    names: set[str] = set()
+    for source in FIELD_SOURCES:
+        module, attr = source.split(":")
+        names |= field_names(getattr(importlib.import_module(module), attr))
+    return frozenset(names)
 
 
 def set_shape(ctx: click.Context, json_value: str | None, jq_expr: str | None, ndjson: bool = False) -> bool:
@@ -183,7 +126,7 @@ def echo_json(data: Any, shape: Shape | None = None) -> None:
 def _is_field_list(token: str) -> bool:
     """A known field, or several separated by commas (no id or name holds a comma)."""
     names = token.split(",")
-    return bool(FIELD_LIST.match(token)) and (len(names) > 1 or all(n in KNOWN_FIELDS for n in names))
+    return bool(FIELD_LIST.match(token)) and (len(names) > 1 or all(n in known_fields() for n in names))
 
 
 class ShapedCommand(click.Command):

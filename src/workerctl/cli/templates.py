@@ -5,6 +5,9 @@ import click
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.shape import ShapedGroup, echo_json
 
+#: what the listing adds to a ``Template``'s fields
+JSON_FIELDS = ("plugin",)
+
 
 @click.group(cls=ShapedGroup)
 def templates():

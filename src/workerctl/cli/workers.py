@@ -21,6 +21,31 @@ WORKER_COLUMNS = [
     "success_rate",
 ]
 
+#: ``worker show --json`` and ``worker validate --json``: the fields built here
+JSON_FIELDS = (
+    "name",
+    "description",
+    "status",
+    "output_mode",
+    "template",
+    "context_sources",
+    "tool_categories",
+    "max_iterations",
+    "timeout",
+    "executor",
+    "executor_settings",
+    "needs_review",
+    "reasons",
+    "output_contract",
+    "config_hash",
+    "file",
+    "instructions",
+    "recent_runs",
+    "files",
+    "valid",
+    "problems",
+)
+
 
 def _rate(value) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"

@@ -144,6 +144,11 @@ def start_detached_each(
     return items
 
 
+#: ``run start`` over several records ``--json``: the batch's fields (``BatchResult.to_dict``;
+#: each of ``runs`` is a ``BatchItem``)
+JSON_FIELDS = ("worker", "runs", "counts", "seconds", "ok", "interrupted")
+
+
 def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
     """Every id cleaned, de-duplicated (order kept) and known: an unknown one is exit 3
     before anything runs, as for a single run."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from workerctl.engine.launch import spawn_executing_process
 from workerctl.engine.loop import StepLoop, _hold_sigint, _release_sigint
@@ -27,6 +28,11 @@ from workerctl.workers.model import Worker
 from workerctl.workers.validation import validate
 from workerctl.workspace import Workspace
 
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.workers.versions import Versions
+
 
 @dataclass
 class StartOptions:
@@ -39,8 +45,16 @@ class StartOptions:
 
 
 class Engine:
+    """The launcher: every start of a run (``start``, ``start_detached``, a rerun, a
+    batch's runs, a remote worker's ``execute_remote``) goes through it."""
+
     def __init__(
-        self, workspace, registry, history: History | None = None, records=None, versions=None
+        self,
+        workspace: Workspace,
+        registry: Registry,
+        history: History | None = None,
+        records: RecordBook | None = None,
+        versions: Versions | None = None,
     ) -> None:
         self.workspace = workspace
         self.registry = registry
@@ -51,7 +65,7 @@ class Engine:
         self.loop = StepLoop(workspace, registry, self.history, self.records)
 
     @property
-    def versions(self):
+    def versions(self) -> Versions:
         if self._versions is None:
             from workerctl.workers.versions import Versions
 

@@ -85,6 +85,25 @@ def earlier_side_effects(run: Run, history: History) -> list[dict[str, Any]]:
     return out
 
 
+#: ``run inspect --json`` beyond the stored run: the facts ``card_facts`` computes now
+#: (and the run's duration), after ``runs.model.RUN_FIELDS`` in docs/json.md
+CARD_FACT_FIELDS: dict[str, str] = {
+    "duration": "as in `runs list`",
+    "record_exists": "does the linked record exist now (null without a record)",
+    "worker_now": (
+        "`unchanged`, `changed`, `invalid now` or `deleted`: the worker's configuration now against the run's"
+    ),
+    "current_config_hash": "the worker's configuration hash now, or null",
+    "review_pending": "true while a review is needed and missing",
+    "refused_calls": (
+        "every tool call the gate refused: `{iteration, name, category, reason, "
+        "asked_by_instructions, source, quote, possible_injection}`; `possible_injection` is "
+        "true when the worker's instructions do not ask for the tool, and `source`/`quote` "
+        "give the record text (or earlier tool result) that holds the request"
+    ),
+}
+
+
 def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: RecordBook) -> dict[str, Any]:
     """What the card says beyond the stored run: does the record still exist, did the
     worker change since, is a review still owed, which refused tool calls look like

@@ -94,6 +94,29 @@ def _delta(a: float | int | None, b: float | int | None) -> dict[str, Any]:
     return {"a": a, "b": b, "delta": round(delta, 6) if isinstance(delta, float) else delta}
 
 
+#: ``run diff A B --json``: the document's fields (``diff_runs``), and those of its parts
+JSON_FIELDS = (
+    "a",
+    "b",
+    "config",
+    "record",
+    "iterations",
+    "output",
+    "duration",
+    "tokens",
+    "cost",
+    "same",
+    "changed",
+    "fields",
+    "instructions_diff",
+    "config_hash",
+    "number",
+    "diff",
+    "delta",
+    "input",
+)
+
+
 def diff_runs(a: Run, b: Run) -> dict[str, Any]:
     """Every difference between run ``a`` and run ``b`` (A is the earlier one, usually)."""
     count = max(len(a.iterations), len(b.iterations))

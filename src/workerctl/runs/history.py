@@ -174,6 +174,10 @@ class RunFilter:
         return not (self.ids and doc["id"] not in self.ids)
 
 
+#: ``runs prune --json``: the result's fields (``History.prune``, with the CLI's ``dry_run``)
+PRUNE_FIELDS = ("removed", "kept_unfinished", "side_effects_forgotten", "dry_run")
+
+
 class _IndexMoved(Exception):
     """The index folder was swapped by a reindex while it was being read."""
 

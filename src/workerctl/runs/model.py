@@ -252,6 +252,105 @@ class Run:
         }
 
 
+#: ``runs list --json``: each run summary's fields (``Run.summary``) and what they mean;
+#: docs/json.md's table is these rows (tests/test_json_docs.py)
+SUMMARY_FIELDS: dict[str, str] = {
+    "id": "the run id (8 characters; any unique prefix works with `--id`)",
+    "worker": "the worker's name",
+    "status": "`pending`, `queued`, `running`, `completed`, `failed` or `cancelled`",
+    "created": "when the run was asked for",
+    "started": "when it started running, or null",
+    "finished": "when it finished, or null",
+    "duration": "seconds from start (or creation) to finish, or null",
+    "record_id": "the linked record, or null for a run tied to no record",
+    "record_type": "that record's type (`task`, ...), or null",
+    "trigger": "`manual`, `cron`, `script` or `rerun`",
+    "executor": "the executor's name",
+    "config_hash": "the hash of the worker configuration it ran with",
+    "preview": "the first 160 characters of the output",
+    "error_kind": "the error kind of a failed or cancelled run, or null",
+    "error_message": "the first 160 characters of its message, or null",
+    "needs_review": (
+        "true when the output can influence a customer response, an invoice, a project "
+        "update or a support decision (see `review_reasons` in `run inspect`)"
+    ),
+    "review": "the review verdict (`approved`, `needs_changes`, `rejected`), or null",
+    "rerun_of": "the id of the run this one reran, or null",
+    "iterations": "how many iterations it made",
+    "tokens": "input plus output tokens over all iterations",
+    "input_tokens, output_tokens": (
+        "the tokens its executor reported, in total, or null when it reported none (echo, command)"
+    ),
+    "model": "the model that used the most tokens in the run, or null",
+    "cost": (
+        "the estimated cost from the workspace's price table (`prices.yaml`), or null "
+        "without one; an estimate, never a bill"
+    ),
+    "currency": "the currency of `cost`, or null",
+    "side_effects": "how many side effects it recorded",
+}
+
+#: ``run inspect --json``: the stored run's fields (``Run.to_dict``) and what they mean;
+#: ``runs.changes.CARD_FACT_FIELDS`` follow them in docs/json.md
+RUN_FIELDS: dict[str, str] = {
+    (
+        "id, worker, status, created, record_id, record_type, trigger, executor, config_hash, "
+        "rerun_of, needs_review"
+    ): "as in `runs list`",
+    "config": "the worker configuration the run started with",
+    "transitions": "`[{status, at}]`, one per state change",
+    "record_title": "the record's title when the run started",
+    "record_fingerprint": "a hash of the record's content when the run started",
+    "reason": "the reason given with `--reason`",
+    "test": "true when started with `--test`",
+    "plugins": "plugin name → version when the run started",
+    "output_mode": "the worker's output mode",
+    "iterations": (
+        "`[{number, started, finished, text, tool_calls, usage, stderr}]`; `tool_calls`: "
+        "`[{name, arguments, category, allowed, ok, result_summary, reason, writes, "
+        "records_read, records_written}]` (`records_read`: `[{type, id}]` the records the "
+        "call read; `records_written`: `[{kind, type, id}]` the writes it made); `usage`: "
+        "`{model, input_tokens, output_tokens, latency_ms}`"
+    ),
+    "context": "`{sources, records: [{type, id}], missing_links}`",
+    "reads": (
+        "the run's whole read log, in order: `[{type, id, by}]`, `by` is `context` or `tool` "
+        "(then also `tool`, the tool's name, and `call`, `ITERATION.INDEX`); null for runs "
+        "recorded before reads were kept"
+    ),
+    "review_reasons": (
+        "why the run needs a person's review (worker: tool categories, context sources, "
+        "output mode; run: records read and written, sends); empty when it does not"
+    ),
+    "side_effects": (
+        "`[{kind, record_id, comment_id, key, created, by, state, at, committed_at}]` "
+        "(`created` false: already there, not written again; `state`: `intended` before the "
+        "write, `committed` after it, `unknown` when the process died in between; a tool's "
+        "comment also keeps its `text`)"
+    ),
+    "output": "the full output text, or null",
+    "error": "`{kind, message, detail}`, or null",
+    "review": "`{verdict, reviewer, time, answers, checks, note}`, or null",
+    "owner": (
+        "the process that executes (or executed) it: `{pid, host, proc_start}` (plus "
+        "`remote` for a task queue)"
+    ),
+    "usage": (
+        "`{input_tokens, output_tokens, models: {model: {input_tokens, output_tokens}}}` as "
+        "the executor reported them (per iteration in `iterations[].usage`), or `{}` when it "
+        "reported none"
+    ),
+    "cost": (
+        "`{estimate: true, amount, currency, price_table, unpriced_models}`: `price_table` "
+        "is the table's `version`; null without a price table"
+    ),
+    "worker_version": (
+        "the stored worker version it started with (`workerctl worker restore NAME --run ID` "
+        "brings it back), or null for runs stored before versions were kept"
+    ),
+}
+
+
 def _main_model(usage: dict[str, Any]) -> str | None:
     from workerctl.runs.usage import main_model
 

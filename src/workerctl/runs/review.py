@@ -417,6 +417,25 @@ def _next_step(run: Run) -> Check:
     )
 
 
+#: ``run review --json``: the checklist's fields (``review_document``, and ``review`` once
+#: stored) and what they mean; docs/json.md's table is these rows
+CHECKLIST_FIELDS: dict[str, str] = {
+    "run_id, status, needs_review": "as in `runs list`",
+    "review_reasons": "as in `run inspect`",
+    "reviewed": "true when a review is stored on the run",
+    "checks": (
+        "`[{key, title, verdict, evidence, action}]`, `verdict` one of `pass`, `fail`, "
+        "`cannot_tell`; keys `status`, `record`, `contract`, `context`, `tools`, "
+        "`duplicates`, `claims`, `next_step`"
+    ),
+    "failed": "the keys of the checks that failed",
+    "human_items": (
+        "key → question for the items only a person can answer (`matches_instructions`, `next_action_clear`)"
+    ),
+    "review": "only when a review was stored: `{verdict, reviewer, time, answers, checks, note}`",
+}
+
+
 def review_document(run: Run, items: list[Check]) -> dict[str, Any]:
     """``run review --json``: every check with its verdict and evidence, and whether the
     run waits for a person."""

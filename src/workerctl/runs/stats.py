@@ -63,6 +63,22 @@ def compute(summaries: Iterable[dict], by: str = "worker") -> dict:
     }
 
 
+#: ``runs stats --json``: each group's fields (``figures``)
+JSON_FIELDS = (
+    "runs",
+    "counts",
+    "failures",
+    "success_rate",
+    "p50_seconds",
+    "p95_seconds",
+    "tokens",
+    "input_tokens",
+    "output_tokens",
+    "estimated_cost",
+    "runs_priced",
+)
+
+
 def figures(counts: dict[str, int], p50: float | None, p95: float | None, item: dict) -> dict:
     """One group's ``runs stats`` figures, from its counts by status, its duration
     percentiles and its token and cost totals (summed from summaries, or read from

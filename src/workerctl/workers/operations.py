@@ -67,6 +67,19 @@ def run_stats(history: History, names: list[str]) -> dict[str, RunStats]:
     return stats
 
 
+#: ``workers list --json``: each row's fields (``worker_row``) and what they mean;
+#: docs/json.md's table is these rows
+WORKER_ROW_FIELDS: dict[str, str] = {
+    "name, file, valid": "the worker file and whether it validates",
+    "status": "`draft`, `active`, `paused`, or `broken` for an invalid file",
+    "problems": "for a broken file: `[{file, line, column, field, message, fix}]`",
+    "output_mode, template, executor, context_sources, tool_categories, description": "the worker's fields",
+    "last_run, last_status, last_run_at": "its newest run, or null",
+    "success_rate": "completed / finished over its last 50 runs, or null",
+    "runs_counted": "how many finished runs that rate counts",
+}
+
+
 def worker_row(wf: WorkerFile, stats: RunStats | None) -> dict[str, Any]:
     w = wf.worker
     row: dict[str, Any] = {"name": wf.name, "file": str(wf.path), "valid": w is not None}
