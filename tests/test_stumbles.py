@@ -240,6 +240,7 @@ def test_item9_the_second_nightly_sweep_does_not_run_the_same_failure(workspace)
     assert len(runs_of(workspace, "--record", "T-3001")) == 1
 
 
+@pytest.mark.slow
 def test_item8_overlapping_sweeps_run_a_failing_record_once(workspace):
     bin_dir = Path(sys.executable).parent
     env = {
@@ -320,6 +321,7 @@ def _transient_failure(workspace, kind: str) -> str:
     return run["id"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["cancelled", "crashed", "provider_unavailable", "timeout"])
 def test_item12_a_transient_failure_reruns_without_force(workspace, kind):
     from workerctl.runs.states import TRANSIENT_KINDS
@@ -399,6 +401,7 @@ def test_item10_where_agrees_with_jq_select(value):
 # -- items 13, 14, 15: troubleshooting says what is true and suggests what works -------
 
 
+@pytest.mark.slow
 def test_item13_a_not_written_effect_is_not_counted_and_keeps_its_kind(workspace):
     import shutil
 
@@ -550,6 +553,7 @@ def _tour_lines() -> list[str]:
     return [line for line in block.splitlines() if line.strip() and not line.startswith("export PATH")]
 
 
+@pytest.mark.slow
 def test_item16_item20_the_tour_then_the_batch_example_work_and_leave_the_checkout_alone(tmp_path):
     before = subprocess.run(
         ["git", "status", "--porcelain", "--ignored", "examples"], cwd=ROOT, capture_output=True, text=True
@@ -597,6 +601,7 @@ def test_item16_item20_the_tour_then_the_batch_example_work_and_leave_the_checko
 # -- item 4: the helpdesk plugin's quickstart works on a fresh init --------------------
 
 
+@pytest.mark.slow
 def test_item4_the_helpdesk_quickstart_works_on_a_fresh_workspace(tmp_path):
     text = (ROOT / "plugins" / "workerctl-helpdesk" / "README.md").read_text(encoding="utf-8")
     block = text.split("```sh\n", 1)[1].split("```", 1)[0]
