@@ -99,8 +99,9 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     """Run AI workers, record every run, troubleshoot failures and review output.
 
     Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
-    3 not found; 4 the history is locked or damaged; 5 a start refused as a
-    duplicate (nothing ran); 130 interrupted (Ctrl-C).
+    3 not found; 4 the history is locked or damaged; 5 a start refused (a
+    repeat, an unchanged failure, a paused or draft worker: nothing ran);
+    130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
 
