@@ -21,6 +21,7 @@ def sweep(workspace, *args: str) -> subprocess.CompletedProcess:
         "WAIT_SECONDS": "0.2",
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "NO_COLOR": "1",
+        "COLUMNS": "200",  # the summary's width must not depend on who runs the tests (xdist: none)
     }
     return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120)
 

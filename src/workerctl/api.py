@@ -29,6 +29,15 @@ What is here, by the hook that uses it:
   ``LinkRule``, ``ImportCheck``, ``link_ids``, ``load_record_file``, and for sources that keep
   their own files in the workspace: ``state_lock`` and ``open_tinydb``
   (atomic, damage-detecting TinyDB files under the workspace lock);
+- record sources on a server (a tracker, a CRM), configured under
+  ``record_sources:`` in workerctl.yaml (``SourceConfig``; the class sets
+  ``kind``): ``HttpSession`` (JSON over HTTP, retries and backoff, 429 and the
+  rate-limit headers honoured, ETags for ``If-Match``), ``HttpResponse``,
+  ``HttpStats``, ``Credentials`` and ``credentials_for`` (environment or
+  ~/.netrc), ``check_url``, ``write_once`` (a keyed write whose lost answer is
+  settled by looking on the server), ``describe_changes``, and the errors
+  ``RecordSourceError`` (with the kinds ``SOURCE_UNAVAILABLE``,
+  ``SOURCE_AUTH_FAILED``, ``RECORD_CHANGED``), ``ResponseLost``, ``RecordChanged``;
 - commands (``register_commands``): ``Workspace``, ``find_workspace`` and the
   errors a command raises for the user (``WorkerctlError`` and its kinds, each
   with its documented exit code);
@@ -71,12 +80,29 @@ from workerctl.errors import (
     UsageError,
     WorkerctlError,
 )
+from workerctl.records.http import (
+    RECORD_CHANGED,
+    SOURCE_AUTH_FAILED,
+    SOURCE_UNAVAILABLE,
+    Credentials,
+    HttpResponse,
+    HttpSession,
+    HttpStats,
+    RecordChanged,
+    RecordSourceError,
+    ResponseLost,
+    check_url,
+    credentials_for,
+    describe_changes,
+    write_once,
+)
 from workerctl.records.model import (
     Comment,
     ImportCheck,
     LinkRule,
     Record,
     RecordSource,
+    SourceConfig,
     link_ids,
 )
 from workerctl.runs.history import RunFinishedElsewhere
@@ -173,14 +199,21 @@ __all__ = [
     "PENDING",
     "PROTOCOL_VERSION",
     "QUEUED",
+    "RECORD_CHANGED",
     "RUNNING",
+    "SOURCE_AUTH_FAILED",
+    "SOURCE_UNAVAILABLE",
     "UNFINISHED",
     "Comment",
     "ConfigError",
+    "Credentials",
     "DamagedFile",
     "Executor",
     "ExecutorFailure",
     "HistoryError",
+    "HttpResponse",
+    "HttpSession",
+    "HttpStats",
     "ImportCheck",
     "InvalidOutput",
     "LinkRule",
@@ -191,12 +224,16 @@ __all__ = [
     "ProgressSink",
     "ProviderUnavailable",
     "Record",
+    "RecordChanged",
     "RecordSource",
+    "RecordSourceError",
     "RemoteExecutor",
+    "ResponseLost",
     "Run",
     "RunError",
     "RunFinishedElsewhere",
     "RunStore",
+    "SourceConfig",
     "Step",
     "StepRequest",
     "StepTimeout",
@@ -210,6 +247,9 @@ __all__ = [
     "Worker",
     "WorkerctlError",
     "Workspace",
+    "check_url",
+    "credentials_for",
+    "describe_changes",
     "execute_remote",
     "find_workspace",
     "hookimpl",
@@ -220,4 +260,5 @@ __all__ = [
     "open_tinydb",
     "state_lock",
     "step_from_json",
+    "write_once",
 ]

@@ -18,8 +18,10 @@ Fixtures:
 - ``workerctl_run``: runs a worker in-process and returns the finished ``Run``.
 - ``workerctl_write_worker``: writes ``workers/NAME.yaml`` from keyword fields.
 
-And ``wait_for(predicate, timeout=30)``, for executors that finish elsewhere (a
-detached process, a task queue): polls until the predicate is true.
+And ``check_record_source(source, record_id=..., missing_id=...)``: the contract any
+record source keeps, run against its own server. And ``wait_for(predicate,
+timeout=30)``, for executors that finish elsewhere (a detached process, a task
+queue): polls until the predicate is true.
 """
 
 from __future__ import annotations
@@ -117,3 +119,51 @@ def workerctl_write_worker(workerctl_workspace) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def check_record_source(
+    source: Any,
+    *,
+    record_id: str,
+    missing_id: str,
+    foreign_id: str = "T-0",
+    run_id: str = "contract1",
+) -> None:
+    """The contract every record source keeps, checked against its own server or files.
+
+    Call it from a test with a source that can write to ``record_id`` (an existing
+    record), ``missing_id`` (an id of its own form that does not exist) and
+    ``foreign_id`` (another source's id)::
+
+        def test_contract(my_server):
+            check_record_source(MySource(None, SourceConfig("s", "mine", my_server.url)),
+                                record_id="issue1", missing_id="issue999999")
+
+    It checks: ``get`` returns the record (id, a type the source declares, a stable
+    fingerprint) and None for missing and foreign ids; ``list`` of that type holds
+    it; ``add_comment`` writes once per key (the second call finds the first and
+    says ``created=False``) and the comment comes back from ``comments`` carrying
+    the run id and the key, exactly once.
+    """
+    record = source.get(record_id)
+    assert record is not None, f"get({record_id!r}) found nothing"
+    assert record.id == record_id, f"get({record_id!r}) returned id {record.id!r}"
+    assert record.type in source.record_types, f"type {record.type!r} not in {source.record_types}"
+    again = source.get(record_id)
+    assert again is not None and again.fingerprint() == record.fingerprint(), "fingerprint changed on re-read"
+    assert source.get(missing_id) is None, f"get({missing_id!r}) should be None"
+    assert source.get(foreign_id) is None, f"get({foreign_id!r}) (another source's id) should be None"
+    listed = [r.id for r in source.list(record.type)]
+    assert record_id in listed, f"list({record.type!r}) lacks {record_id}"
+    key = f"{run_id}:contract"
+    first, created = source.add_comment(
+        record_id, "contract check", author="contract", run_id=run_id, key=key
+    )
+    assert created, "the first add_comment with a new key must write"
+    second, created_again = source.add_comment(
+        record_id, "contract check", author="contract", run_id=run_id, key=key
+    )
+    assert not created_again and second.id == first.id, "a second add_comment with the same key wrote again"
+    mine = [c for c in source.comments(record_id) if c.key == key]
+    assert len(mine) == 1, f"comments({record_id!r}) holds {len(mine)} comments with the key, not 1"
+    assert mine[0].run_id == run_id, "the comment does not carry the run id"

@@ -27,7 +27,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # bytes kept of each step output, stderr, tool arguments and tool result
     "max_field_bytes": 1_000_000,
 }
-KNOWN_SETTINGS = {"name", "description", *DEFAULT_SETTINGS}
+KNOWN_SETTINGS = {"name", "description", "record_sources", *DEFAULT_SETTINGS}
 
 
 @dataclass(frozen=True)

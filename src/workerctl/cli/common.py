@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,7 +17,7 @@ _JSON_HELP = "Print JSON: every field, or only FIELDS (comma-separated, e.g. --j
 _JQ_HELP = "Filter the JSON through a jq expression (strings print raw), e.g. --jq '.[].id'."
 
 
-def output_options(func):
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--json [FIELDS]``, ``--jq`` and ``--format`` and pass one ``fmt``
     ("table", "json", "csv" or "ids"; ndjson and the fields are kept for ``emit``)."""
 
@@ -38,7 +39,13 @@ def output_options(func):
         help="Output format (default: table); ndjson prints one object per line.",
     )
     @functools.wraps(func)
-    def wrapper(*args, json_fields=None, jq_expr=None, fmt=None, **kwargs):
+    def wrapper(
+        *args: Any,
+        json_fields: str | None = None,
+        jq_expr: str | None = None,
+        fmt: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         from workerctl.cli.shape import set_shape
 
         as_json = set_shape(click.get_current_context(), json_fields, jq_expr, fmt == "ndjson")
@@ -47,7 +54,7 @@ def output_options(func):
     return wrapper
 
 
-def json_options(func):
+def json_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--json [FIELDS]`` and ``--jq`` for a command printing one JSON document;
     passes ``as_json``. The command prints with ``shape.echo_json``."""
 
@@ -62,7 +69,7 @@ def json_options(func):
     )
     @click.option("--jq", "jq_expr", metavar="EXPR", help=_JQ_HELP)
     @functools.wraps(func)
-    def wrapper(*args, json_fields=None, jq_expr=None, **kwargs):
+    def wrapper(*args: Any, json_fields: str | None = None, jq_expr: str | None = None, **kwargs: Any) -> Any:
         from workerctl.cli.shape import set_shape
 
         as_json = set_shape(click.get_current_context(), json_fields, jq_expr)
@@ -71,7 +78,7 @@ def json_options(func):
     return wrapper
 
 
-def run_id_argument(func):
+def run_id_argument(func: Callable[..., Any]) -> Callable[..., Any]:
     """A run id given as the first argument (``run inspect 3f9k2m1x``) or with ``--id``.
 
     Both spellings are kept so that scripts written for ``--id`` keep working.
@@ -87,7 +94,9 @@ def run_id_argument(func):
         help="The run id (may also be given as the first argument); any unique prefix of it.",
     )
     @functools.wraps(func)
-    def wrapper(*args, run_id_arg=None, run_id_opt=None, **kwargs):
+    def wrapper(
+        *args: Any, run_id_arg: str | None = None, run_id_opt: str | None = None, **kwargs: Any
+    ) -> Any:
         if run_id_arg and run_id_opt and run_id_arg != run_id_opt:
             raise click.UsageError(f"two run ids given ({run_id_arg} and --id {run_id_opt}); give one")
         run_id = run_id_arg or run_id_opt
@@ -100,9 +109,9 @@ def run_id_argument(func):
 
 def emit(
     fmt: str,
-    items: list[dict],
+    items: list[dict[str, Any]],
     columns: list[str],
-    rows,
+    rows: Callable[[], list[list[Any]]],
     headers: list[str],
     id_key: str = "id",
     empty: str = "nothing to show",

@@ -6,21 +6,31 @@ simply completes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-def _workspace(ctx):
+from click import Context, Parameter
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+    from workerctl.workspace import Workspace
+
+
+def _workspace(ctx: Context) -> Workspace:
     from workerctl.workspace import find_workspace
 
     root = ctx.find_root()
     return find_workspace(root.params.get("workspace"))
 
 
-def _items(values, incomplete: str):
+def _items(values: Iterable[str], incomplete: str) -> list[CompletionItem]:
     from click.shell_completion import CompletionItem
 
     return [CompletionItem(v) for v in values if v.startswith(incomplete)]
 
 
-def worker_names(ctx, param, incomplete: str):
+def worker_names(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
     try:
         from workerctl.workers.files import worker_paths
 
@@ -29,7 +39,7 @@ def worker_names(ctx, param, incomplete: str):
         return []
 
 
-def run_ids(ctx, param, incomplete: str):
+def run_ids(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
     try:
         from workerctl.runs.history import History
 
@@ -39,7 +49,7 @@ def run_ids(ctx, param, incomplete: str):
         return []
 
 
-def record_ids(ctx, param, incomplete: str):
+def record_ids(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
     try:
         from workerctl.app import App
 

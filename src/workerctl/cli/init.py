@@ -1,6 +1,7 @@
 """``workerctl init``."""
 
 import click
+from click import Context
 
 from workerctl.cli.common import app
 
@@ -8,7 +9,7 @@ from workerctl.cli.common import app
 @click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.pass_context
-def init(ctx, directory):
+def init(ctx: Context, directory: str) -> None:
     """Make a new workspace in DIRECTORY with example workers and sample records."""
     from pathlib import Path
 

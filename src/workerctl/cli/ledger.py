@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from click import Context
 
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids, worker_names
@@ -12,7 +15,7 @@ COLUMNS = ["key", "state", "kind", "target", "worker", "run_id", "at", "committe
 
 
 @click.group(cls=ShapedGroup)
-def ledger():
+def ledger() -> None:
     """The side effects runs made (comments, records written), by record and worker."""
 
 
@@ -39,7 +42,15 @@ def ledger():
 )
 @output_options
 @click.pass_context
-def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
+def list_cmd(
+    ctx: Context,
+    worker: str | None,
+    record_id: str | None,
+    states: tuple[str, ...],
+    run_id: str | None,
+    limit: int,
+    fmt: str,
+) -> None:
     """Side effects, newest first: what each run wrote, where, and in which state.
 
     'unknown' means the process died between intending a write and confirming it:
@@ -58,7 +69,7 @@ def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
             if effect.state in ("unknown", "intended"):
                 item["known"] = what_is_known(effect, a.history, a.records)
 
-    def rows():
+    def rows() -> list[list[Any]]:
         out = []
         for item in items:
             what = " ".join(
@@ -113,7 +124,15 @@ def list_cmd(ctx, worker, record_id, states, run_id, limit, fmt):
 @click.option("--by", "by", help="Who settles (default: your login name).")
 @json_options
 @click.pass_context
-def settle(ctx, run_or_key, record_id, verdict, note, by, as_json):
+def settle(
+    ctx: Context,
+    run_or_key: str,
+    record_id: str | None,
+    verdict: str | None,
+    note: str,
+    by: str | None,
+    as_json: bool,
+) -> None:
     """Settle the unknown side effects of a run (RUN id or prefix, or one ledger KEY).
 
     Without --written or --not-written it only shows what is known. Settled as

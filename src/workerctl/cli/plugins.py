@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from click import Context
 
 from workerctl.cli.common import app, emit, output_options
 from workerctl.cli.shape import ShapedGroup
@@ -14,14 +15,14 @@ JSON_FIELDS = ("name", "version", "builtin", "hooks", "commands", "error", "plug
 
 
 @click.group(cls=ShapedGroup)
-def plugins():
+def plugins() -> None:
     """Installed plugins and the hooks they implement."""
 
 
 @plugins.command("list")
 @output_options
 @click.pass_context
-def plugins_list(ctx, fmt):
+def plugins_list(ctx: Context, fmt: str) -> None:
     """Plugin, version, built-in or installed, hooks implemented, commands added,
     load errors."""
     from workerctl.plugins.manager import plugin_commands
@@ -62,7 +63,7 @@ def plugins_list(ctx, fmt):
 
 
 @click.group(cls=ShapedGroup)
-def tools():
+def tools() -> None:
     """Tools workers can call, by category."""
 
 
@@ -70,7 +71,7 @@ def tools():
 @click.option("--category", help="Only tools of this category.")
 @output_options
 @click.pass_context
-def tools_list(ctx, category, fmt):
+def tools_list(ctx: Context, category: str | None, fmt: str) -> None:
     """Tool, category, read/write, plugin and description."""
     registry = app(ctx).registry
     items = [
@@ -94,7 +95,7 @@ def tools_list(ctx, category, fmt):
 @tools.command("categories")
 @output_options
 @click.pass_context
-def categories(ctx, fmt):
+def categories(ctx: Context, fmt: str) -> None:
     """Tool categories with their descriptions and tool counts."""
     registry = app(ctx).registry
     items = [
@@ -121,14 +122,14 @@ def categories(ctx, fmt):
 
 
 @click.group(cls=ShapedGroup)
-def executors():
+def executors() -> None:
     """Installed executors."""
 
 
 @executors.command("list")
 @output_options
 @click.pass_context
-def executors_list(ctx, fmt):
+def executors_list(ctx: Context, fmt: str) -> None:
     """Executor, plugin and description."""
     registry = app(ctx).registry
     items = [

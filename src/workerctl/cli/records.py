@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
+from click import Context
 
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids
@@ -11,13 +14,16 @@ from workerctl.cli.shape import ShapedGroup, echo_json
 #: what the listing adds to a ``Record``'s fields
 JSON_FIELDS = ("status", "due", "comments", "dry_run", "added", "replaced")
 
+if TYPE_CHECKING:
+    from workerctl.records.model import Record
+
 
 @click.group(cls=ShapedGroup)
-def records():
+def records() -> None:
     """The business records runs act on."""
 
 
-def _record_item(record) -> dict:
+def _record_item(record: Record) -> dict[str, Any]:
     return {**record.to_dict(), "status": record.fields.get("status"), "due": record.fields.get("due")}
 
 
@@ -25,13 +31,13 @@ def _record_item(record) -> dict:
 @click.option("--type", "rtype", help="Only records of this type (task, project, ...).")
 @output_options
 @click.pass_context
-def list_cmd(ctx, rtype, fmt):
+def list_cmd(ctx: Context, rtype: str | None, fmt: str) -> None:
     """Every record: id, type, title, status, due date, links."""
     from workerctl import render
 
     items = [_record_item(r) for r in sorted(app(ctx).records.list(rtype), key=lambda r: r.id)]
 
-    def rows():
+    def rows() -> list[list[Any]]:
         return [
             [
                 i["id"],
@@ -55,11 +61,31 @@ def list_cmd(ctx, rtype, fmt):
     )
 
 
+@records.command("sources")
+@output_options
+@click.pass_context
+def sources_cmd(ctx, fmt):
+    """Every record source: its kind, where its records live, and whether it answers now.
+
+    Exit 1 when a source does not answer (its line says why and the fix)."""
+    from workerctl.records.book import source_status
+
+    items = source_status(app(ctx).records)
+
+    def rows():
+        return [[i["name"], i["kind"], ", ".join(i["types"]), i["where"], i["status"]] for i in items]
+
+    emit(fmt, items, ["name", "kind", "types", "where", "answers", "status"], rows,
+         ["name", "kind", "types", "where", "status"], id_key="name", empty="no record sources")  # fmt: skip
+    if not all(i["answers"] for i in items):
+        ctx.exit(1)
+
+
 @records.command("show")
 @click.argument("record_id", shell_complete=record_ids)
 @json_options
 @click.pass_context
-def show(ctx, record_id, as_json):
+def show(ctx: Context, record_id: str, as_json: bool) -> None:
     """One record: fields, links, and the comments (with the run that wrote each)."""
     from dataclasses import asdict
 
@@ -96,7 +122,7 @@ def show(ctx, record_id, as_json):
 )
 @json_options
 @click.pass_context
-def import_cmd(ctx, path, dry_run, as_json):
+def import_cmd(ctx: Context, path: str, dry_run: bool, as_json: bool) -> None:
     """Add or replace records from PATH (- reads standard input): a YAML or JSON list,
     one record as 'records show --json' prints it, or JSON lines. Every record is
     validated first; one invalid record imports nothing (exit 2). Each record goes to

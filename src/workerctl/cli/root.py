@@ -10,8 +10,13 @@ holds each invocation to a declared budget of modules).
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 import click
+from click import Context
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
@@ -23,7 +28,24 @@ PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows the
 
 
 class LazyGroup(SuggestingGroup):
-    def list_commands(self, ctx):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Every argument, the command's included, must be text: bytes that are not
+        UTF-8 (Python hands them over as lone surrogates) would be stored in a run or
+        a file name and fail there with a traceback. Refused here, once, naming them."""
+        for position, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                try:
+                    raw = arg.encode("utf-8", "surrogateescape")  # the bytes as given
+                except UnicodeEncodeError:
+                    raw = arg.encode("utf-8", "backslashreplace")
+                raise click.UsageError(
+                    f"argument {position} is not UTF-8 text: {raw!r}; workerctl takes text in UTF-8"
+                ) from None
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: Context) -> list[str]:
         return sorted(COMMANDS)
 
     def plugin_command_names(self) -> list[str]:
@@ -35,10 +57,10 @@ class LazyGroup(SuggestingGroup):
         except Exception:  # a broken plugin must not break completion or an error message
             return []
 
-    def suggestion_names(self, ctx):
+    def suggestion_names(self, ctx: Context) -> list[str]:
         return [*self.list_commands(ctx), *self.plugin_command_names()]
 
-    def shell_complete(self, ctx, incomplete):
+    def shell_complete(self, ctx: Context, incomplete: str) -> list[CompletionItem]:
         from click.shell_completion import CompletionItem
 
         items = super().shell_complete(ctx, incomplete)
@@ -49,15 +71,16 @@ class LazyGroup(SuggestingGroup):
             if name.startswith(incomplete) and name not in known
         ]
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: Context, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
         if spec is None:
             return self._plugin_command(name)
         module_name, attr = spec[0].split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
 
     @staticmethod
-    def _plugin_command(name):
+    def _plugin_command(name: str) -> click.Command | None:
         """Commands from plugins: loaded only when a name is not a built-in one."""
         if not name or name.startswith("-"):
             return None
@@ -66,14 +89,14 @@ class LazyGroup(SuggestingGroup):
         found = plugin_commands(get_registry()).get(name)
         return found[1] if found else None
 
-    def format_commands(self, ctx, formatter):
+    def format_commands(self, ctx: Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
         with formatter.section("Plugin commands"):
             formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
 
         try:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import click
+from click import Context
 
 from workerctl.cli.common import app, json_options, run_id_argument
 from workerctl.cli.complete import record_ids, run_ids, worker_names
@@ -16,6 +17,7 @@ from workerctl.terminal import terminal
 if TYPE_CHECKING:
     from workerctl.app import App
     from workerctl.engine.batch import BatchResult
+    from workerctl.runs.model import Run
     from workerctl.runs.starting import StartRequest
 
 
@@ -25,7 +27,7 @@ JSON_FIELDS = ("id", "status", "worker", "record_id", "refused")
 
 
 @click.group(cls=ShapedGroup)
-def run():
+def run() -> None:
     """Start (one run or a batch), watch, inspect, diff, troubleshoot, review, rerun or
     cancel runs."""
 
@@ -34,7 +36,7 @@ def _default_trigger() -> str:
     return "manual" if terminal().can_prompt else "script"
 
 
-def _print_run(a, the_run, as_json: bool, full_output: bool = True) -> None:
+def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) -> None:
     from workerctl.runs.cards import run_card
     from workerctl.runs.changes import card_facts
 
@@ -185,7 +187,7 @@ def _quiet_refusal(ctx: click.Context, quiet: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _refusal_as_json(as_json: bool):
+def _refusal_as_json(as_json: bool) -> Iterator[None]:
     """With --json, a refused start (the guard, a paused or draft worker) also prints
     the decision on stdout: ``refused.verdict`` says why, ``refused.fix`` what to do."""
     from workerctl.runs.duplicate_guard import DuplicateRefused
@@ -200,7 +202,7 @@ def _refusal_as_json(as_json: bool):
         raise
 
 
-def _echo_id(the_run, as_json: bool) -> None:
+def _echo_id(the_run: Run, as_json: bool) -> None:
     """A run that goes on elsewhere: its id is what a script needs."""
     if as_json:
         echo_json(
@@ -369,7 +371,7 @@ def _failure_lines(a: App, result: BatchResult) -> None:
 )
 @json_options
 @click.pass_context
-def watch(ctx, run_id, exit_status, fmt, as_json):
+def watch(ctx: Context, run_id: str, exit_status: bool, fmt: str, as_json: bool) -> None:
     """Follow a run: each transition, iteration and tool call as it is recorded
     (local, detached and remote runs alike), then its card.
 
@@ -405,7 +407,7 @@ def watch(ctx, run_id, exit_status, fmt, as_json):
 @click.argument("run_b", metavar="B", shell_complete=run_ids)
 @json_options
 @click.pass_context
-def diff_cmd(ctx, run_a, run_b, as_json):
+def diff_cmd(ctx: Context, run_a: str, run_b: str, as_json: bool) -> None:
     """Compare run A with run B: the configuration diff (instructions, sources,
     categories, executor), the iterations side by side (tool calls, refusals), the
     output diff, and the differences in duration and tokens."""
@@ -425,7 +427,7 @@ def diff_cmd(ctx, run_a, run_b, as_json):
 @run.command("execute", hidden=True)
 @click.argument("run_id")
 @click.pass_context
-def execute(ctx, run_id):
+def execute(ctx: Context, run_id: str) -> None:
     """Execute a stored run (used by --detach and remote workers)."""
     from workerctl.errors import EXIT_RUN_FAILED
 
@@ -439,7 +441,7 @@ def execute(ctx, run_id):
 @json_options
 @click.option("--output", "output_only", is_flag=True, help="Print only the output text.")
 @click.pass_context
-def inspect(ctx, run_id, as_json, output_only):
+def inspect(ctx: Context, run_id: str, as_json: bool, output_only: bool) -> None:
     """The whole run card: times, record, configuration drift, context, iterations,
     tool calls, side effects, output and error."""
     a = app(ctx)
@@ -455,7 +457,7 @@ def inspect(ctx, run_id, as_json, output_only):
 @run_id_argument
 @json_options
 @click.pass_context
-def cancel(ctx, run_id, as_json):
+def cancel(ctx: Context, run_id: str, as_json: bool) -> None:
     """Cancel a pending, queued or running run (a detached one is stopped)."""
     import getpass
 
@@ -476,7 +478,7 @@ def cancel(ctx, run_id, as_json):
 @click.option("--interactive", is_flag=True, help="Step through one check at a time (on a terminal).")
 @json_options
 @click.pass_context
-def troubleshoot(ctx, run_id, interactive, as_json):
+def troubleshoot(ctx: Context, run_id: str, interactive: bool, as_json: bool) -> None:
     """The troubleshooting walk for a failed run, in the original's order: each step
     checked against the data (pass / fail / cannot tell), with the fix."""
 
@@ -528,8 +530,16 @@ def troubleshoot(ctx, run_id, interactive, as_json):
 @json_options
 @click.pass_context
 def review(
-    ctx, run_id, verdict, matches_instructions, next_action_clear, reviewer, note, check_only, as_json
-):
+    ctx: Context,
+    run_id: str,
+    verdict: str | None,
+    matches_instructions: str | None,
+    next_action_clear: str | None,
+    reviewer: str | None,
+    note: str | None,
+    check_only: bool,
+    as_json: bool,
+) -> None:
     """The run review checklist with automatic evidence; the answers are stored."""
     import getpass
 
@@ -583,7 +593,9 @@ def review(
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")
 @json_options
 @click.pass_context
-def rerun_cmd(ctx, run_id, force, allow_repeat, detach, as_json):
+def rerun_cmd(
+    ctx: Context, run_id: str, force: bool, allow_repeat: bool, detach: bool, as_json: bool
+) -> None:
     """A new run of the same worker on the same record, linked to the earlier one.
     Like every start it passes the duplicate guard: refused (exit 5) when nothing
     changed since it failed (unless the failure was transient: cancelled, crashed,

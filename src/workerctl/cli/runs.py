@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import click
+from click import Context
 
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import error_kinds, record_ids, statuses, worker_names
@@ -21,9 +25,14 @@ from workerctl.terminal import terminal
 #: is a ``runs.bulk.BulkRerun``)
 JSON_FIELDS = ("dry_run", "reruns", "cancelled", "run_id", "status", "message")
 
+if TYPE_CHECKING:
+    from workerctl.runs.bulk import BulkRerun
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @click.group(cls=ShapedGroup)
-def runs():
+def runs() -> None:
     """List, watch, count, prune, rerun and cancel runs."""
 
 
@@ -67,8 +76,19 @@ def runs():
 @output_options
 @click.pass_context
 def list_cmd(
-    ctx, worker, status, task, error_kinds, since, until, limit, unreviewed, watch, exit_status, fmt
-):
+    ctx: Context,
+    worker: tuple[str, ...],
+    status: tuple[str, ...],
+    task: str | None,
+    error_kinds: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    unreviewed: bool,
+    watch: float | None,
+    exit_status: bool,
+    fmt: str,
+) -> None:
     """Run cards as rows, newest first.
 
     A filter by worker, record, status or error kind reads only the runs it names
@@ -111,7 +131,7 @@ def list_cmd(
 )
 @json_options
 @click.pass_context
-def prune(ctx, older, dry_run, forget_side_effects, as_json):
+def prune(ctx: Context, older: str, dry_run: bool, forget_side_effects: bool, as_json: bool) -> None:
     """Remove finished runs older than an age; unfinished runs are never removed.
 
     The side effects they made stay in the ledger ('workerctl ledger list')
@@ -132,7 +152,7 @@ def prune(ctx, older, dry_run, forget_side_effects, as_json):
 
 @runs.command("reindex")
 @click.pass_context
-def reindex(ctx):
+def reindex(ctx: Context) -> None:
     """Rebuild the history index from the run files (after moving a damaged file aside)."""
     from workerctl.runs.history import History
 
@@ -160,7 +180,7 @@ def reindex(ctx):
 )
 @json_options
 @click.pass_context
-def stats(ctx, worker, since, by, as_json):
+def stats(ctx: Context, worker: tuple[str, ...], since: str | None, by: str, as_json: bool) -> None:
     """Runs, failures, success rate, p50/p95 duration, tokens and estimated cost, per
     worker, day or model.
 
@@ -187,7 +207,7 @@ def _confirm(question: str, yes: bool) -> bool:
     return click.confirm(question, default=False)
 
 
-def filter_options(func):
+def filter_options(func: F) -> F:
     """The filters of ``runs list`` for the bulk actions."""
     for decorator in reversed(
         [
@@ -230,7 +250,19 @@ def filter_options(func):
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_options
 @click.pass_context
-def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_run, yes, as_json):
+def rerun_cmd(
+    ctx: Context,
+    failed: bool,
+    worker: tuple[str, ...],
+    task: str | None,
+    since: str | None,
+    until: str | None,
+    force: bool,
+    allow_repeat: bool,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
     """Rerun every failed run matching the filters whose worker and record have no
     newer run, each through the duplicate guard (as 'run rerun'); asks on a terminal.
     Exit 1 if any rerun failed."""
@@ -267,7 +299,7 @@ def rerun_cmd(ctx, failed, worker, task, since, until, force, allow_repeat, dry_
         ctx.exit(EXIT_RUN_FAILED)
 
 
-def _show_reruns(items, planned: bool) -> None:
+def _show_reruns(items: list[BulkRerun], planned: bool) -> None:
     from workerctl import render
 
     if not items:
@@ -316,7 +348,18 @@ def _show_reruns(items, planned: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_options
 @click.pass_context
-def cancel_cmd(ctx, worker, task, since, until, status, everything, dry_run, yes, as_json):
+def cancel_cmd(
+    ctx: Context,
+    worker: tuple[str, ...],
+    task: str | None,
+    since: str | None,
+    until: str | None,
+    status: tuple[str, ...],
+    everything: bool,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
     """Cancel every pending, queued or running run matching the filters (a detached
     or remote one is stopped, as 'run cancel'); asks on a terminal."""
     import getpass

@@ -51,20 +51,26 @@ def list_filter(
     error_kinds: Iterable[str] = (),
 ) -> RunFilter:
     """The filter ``--worker``, ``--status``, ``--task``, ``--since``, ``--until``,
-    ``--unreviewed`` and ``--error-kind`` ask for; an unknown status is a usage error."""
+    ``--unreviewed`` and ``--error-kind`` ask for; an unknown status or error kind, or
+    a record id outside the name rule (bytes that are not UTF-8 included), is a usage
+    error (exit 2), never a traceback."""
+    from workerctl.errors import UsageError
+    from workerctl.names import RECORD_ID
     from workerctl.runs.history import RunFilter
-    from workerctl.runs.states import STATES
+    from workerctl.runs.states import ERROR_KINDS, STATES
     from workerctl.timeparse import parse_when
 
     for s in status:
         if s not in STATES:
-            from workerctl.errors import UsageError
-
             raise UsageError(f"unknown status {s!r}", hint=f"use one of: {', '.join(STATES)}")
+    for kind in error_kinds:
+        if kind not in ERROR_KINDS:
+            raise UsageError(f"unknown error kind {kind!r}", hint=f"use one of: {', '.join(ERROR_KINDS)}")
     return RunFilter(
         workers=tuple(worker),
         statuses=tuple(status),
-        record_id=task,
+        # the one name rule, before the record's index file is looked for
+        record_id=RECORD_ID.check(task) if task is not None else None,
         since=parse_when(since) if since else None,
         until=parse_when(until) if until else None,
         unreviewed=unreviewed,

@@ -87,7 +87,9 @@ def field_names(declared: object) -> frozenset[str]:
         return frozenset(n.strip() for key in declared for n in key.split(","))
     if isinstance(declared, type) and dataclasses.is_dataclass(declared):
         return frozenset(f.name for f in dataclasses.fields(declared))
-    return frozenset(declared)  # type: ignore[call-overload]
+    if isinstance(declared, tuple | list | frozenset | set):
+        return frozenset(str(name) for name in declared)
+    raise TypeError(f"not a field declaration: {declared!r}")
 
 
 @functools.cache

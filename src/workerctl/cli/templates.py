@@ -1,6 +1,7 @@
 """``workerctl templates``."""
 
 import click
+from click import Context
 
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.shape import ShapedGroup, echo_json
@@ -10,14 +11,14 @@ JSON_FIELDS = ("plugin",)
 
 
 @click.group(cls=ShapedGroup)
-def templates():
+def templates() -> None:
     """The catalogue of worker templates."""
 
 
 @templates.command("list")
 @output_options
 @click.pass_context
-def list_cmd(ctx, fmt):
+def list_cmd(ctx: Context, fmt: str) -> None:
     """Every template: key, title, output mode, sources, categories, plugin."""
     registry = app(ctx).registry
     items = [
@@ -47,7 +48,7 @@ def list_cmd(ctx, fmt):
 @click.argument("key")
 @json_options
 @click.pass_context
-def show(ctx, key, as_json):
+def show(ctx: Context, key: str, as_json: bool) -> None:
     """One template in full."""
     from workerctl.errors import NotFoundError
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
+from click import Context
 
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import run_ids, worker_names
@@ -46,20 +49,24 @@ JSON_FIELDS = (
     "problems",
 )
 
+if TYPE_CHECKING:
+    from workerctl.app import App
+    from workerctl.workers.model import Worker
 
-def _rate(value) -> str:
+
+def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
 
 @click.group(cls=ShapedGroup)
-def workers():
+def workers() -> None:
     """List workers."""
 
 
 @workers.command("list")
 @output_options
 @click.pass_context
-def workers_list(ctx, fmt):
+def workers_list(ctx: Context, fmt: str) -> None:
     """Name, status, output mode, template, executor, last run and success rate.
 
     A broken worker file is listed as 'broken' with its first problem; the
@@ -73,7 +80,7 @@ def workers_list(ctx, fmt):
     stats = run_stats(a.history, [wf.name for wf in files])
     items = [worker_row(wf, stats[wf.name]) for wf in files]
 
-    def rows():
+    def rows() -> list[list[Any]]:
         out = []
         for item in items:
             if not item["valid"]:
@@ -125,7 +132,7 @@ def workers_list(ctx, fmt):
 
 
 @click.group(cls=ShapedGroup)
-def worker():
+def worker() -> None:
     """Show, create, edit, validate and version a worker."""
 
 
@@ -142,7 +149,7 @@ def worker():
 )
 @json_options
 @click.pass_context
-def show(ctx, name, watch, as_json):
+def show(ctx: Context, name: str, watch: float | None, as_json: bool) -> None:
     """The worker overview: status, output mode, template key, context sources,
     tool categories, instructions (read-only) and recent runs."""
     import time
@@ -192,13 +199,13 @@ def show(ctx, name, watch, as_json):
         click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
 
 
-def _recent_runs(a, worker: str) -> list[dict]:
+def _recent_runs(a: App, worker: str) -> list[dict[str, Any]]:
     from workerctl.runs.history import RunFilter
 
     return a.history.list(RunFilter(workers=(worker,)), limit=10)
 
 
-def _overview_text(w, recent: list[dict], review: dict) -> str:
+def _overview_text(w: Worker, recent: list[dict[str, Any]], review: dict[str, Any]) -> str:
     from workerctl import render
 
     lines = [render.colour(w.name, bold=True) + (f" — {w.description}" if w.description else "")]
@@ -246,7 +253,7 @@ def _overview_text(w, recent: list[dict], review: dict) -> str:
 @click.option("--template", "-t", "template", metavar="KEY", help="Start from this template.")
 @click.option("--executor", default="echo", show_default=True, help="Executor name.")
 @click.pass_context
-def new(ctx, name, template, executor):
+def new(ctx: Context, name: str, template: str | None, executor: str) -> None:
     """Write workers/NAME.yaml (status draft), from a template if given."""
     from workerctl.workers.operations import new_worker
 
@@ -258,7 +265,7 @@ def new(ctx, name, template, executor):
 @worker.command("edit")
 @click.argument("name", shell_complete=worker_names)
 @click.pass_context
-def edit(ctx, name):
+def edit(ctx: Context, name: str) -> None:
     """Open the worker in $EDITOR; validate on save; keep the old version.
 
     On errors the problems are shown and the previous file is kept; on a
@@ -295,7 +302,7 @@ def edit(ctx, name):
 @click.argument("name", required=False, shell_complete=worker_names)
 @json_options
 @click.pass_context
-def validate_cmd(ctx, name, as_json):
+def validate_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
     """Report every problem of every worker file (or one, by name or path); exit 2 if any."""
     from workerctl.errors import EXIT_USAGE
     from workerctl.workers.files import display_path, load_file, path_or_name
@@ -327,7 +334,7 @@ def validate_cmd(ctx, name, as_json):
         ctx.exit(EXIT_USAGE)
 
 
-def _set_status(ctx, name: str, status: str) -> None:
+def _set_status(ctx: Context, name: str, status: str) -> None:
     from workerctl.workers.operations import set_status
 
     a = app(ctx)
@@ -338,7 +345,7 @@ def _set_status(ctx, name: str, status: str) -> None:
 @worker.command("pause")
 @click.argument("name", shell_complete=worker_names)
 @click.pass_context
-def pause(ctx, name):
+def pause(ctx: Context, name: str) -> None:
     """Set the worker's status to paused (it refuses to run)."""
     _set_status(ctx, name, "paused")
 
@@ -346,7 +353,7 @@ def pause(ctx, name):
 @worker.command("activate")
 @click.argument("name", shell_complete=worker_names)
 @click.pass_context
-def activate(ctx, name):
+def activate(ctx: Context, name: str) -> None:
     """Set the worker's status to active."""
     _set_status(ctx, name, "active")
 
@@ -355,7 +362,7 @@ def activate(ctx, name):
 @click.argument("name", shell_complete=worker_names)
 @output_options
 @click.pass_context
-def history(ctx, name, fmt):
+def history(ctx: Context, name: str, fmt: str) -> None:
     """Every saved version of the worker: number, time, action, hash."""
     from workerctl import render
     from workerctl.workers.files import find_path, read_worker_text
@@ -390,7 +397,7 @@ def history(ctx, name, fmt):
     "--run", "run_id", shell_complete=run_ids, help="Compare the configuration a run ran with to now."
 )
 @click.pass_context
-def diff(ctx, name, from_v, to_v, run_id):
+def diff(ctx: Context, name: str, from_v: int | None, to_v: int | None, run_id: str | None) -> None:
     """A unified diff between versions, or between a run's configuration and now."""
     from workerctl.workers.operations import diff_run, diff_versions
 
@@ -408,7 +415,7 @@ def diff(ctx, name, from_v, to_v, run_id):
 @click.argument("version", type=int, required=False)
 @click.option("--run", "run_id", shell_complete=run_ids, help="Restore the version this run started with.")
 @click.pass_context
-def restore_cmd(ctx, name, version, run_id):
+def restore_cmd(ctx: Context, name: str, version: int | None, run_id: str | None) -> None:
     """Write an earlier version back (kept as a new version): VERSION, or the one
     run --run ID started with."""
     from workerctl.errors import UsageError
@@ -425,6 +432,7 @@ def restore_cmd(ctx, name, version, run_id):
         if the_run.worker != name:
             raise UsageError(f"run {the_run.id} is a run of {the_run.worker!r}, not {name!r}")
         version = a.versions.for_run(the_run).version
+    assert version is not None  # one of the two was given (checked above)
     changed = restore(a.workspace, a.registry, a.versions, name, version)
     click.echo(
         f"Restored version {version} of {name}." if changed else f"{name} already matches version {version}."

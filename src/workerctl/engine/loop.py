@@ -27,6 +27,7 @@ from workerctl.engine.step import ExecutorFailure, StepRequest
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
+from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
 from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
@@ -99,6 +100,9 @@ class StepLoop:
             except KeyboardInterrupt:
                 run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
                 run.move(R.CANCELLED)
+            except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
+                run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
+                run.move(R.FAILED)
             except HistoryError as exc:  # a damaged or unwritable state file met mid-run
                 run.error = RunError("executor_error", exc.message, exc.hint or "")
                 run.move(R.FAILED)
@@ -396,7 +400,15 @@ class StepLoop:
         effects.append(placeholder)
         self.history.save(run, executing=True)
         start = len(effects)
-        yield
+        try:
+            yield
+        except RecordSourceError as refused:
+            if refused.nothing_written:
+                # the server refused (403, 412, 429 …) or nothing was sent yet: the
+                # write certainly did not happen, so it is no unknown for a person to settle
+                del effects[start - 1 :]
+                self.history.save(run, executing=True)
+            raise
         added = effects[start:]
         del effects[start - 1 :]
         stamp = now_iso()

@@ -16,6 +16,7 @@ from workerctl.records.model import (
     ImportCheck,
     Record,
     RecordSource,
+    SourceConfig,
 )
 
 
@@ -144,10 +145,100 @@ class RecordBook:
 
 
 def open_records(workspace, registry) -> RecordBook:
-    sources = []
+    """Every record source: each registered one, and one per ``record_sources:`` entry
+    of workerctl.yaml for the classes that declare a ``kind`` (a tracker on a server)."""
+    sources: list[RecordSource] = []
+    kinds: dict[str, Any] = {}
     for factory in registry.record_sources.values():
-        sources.append(factory(workspace))
+        kind = getattr(factory, "kind", "")
+        if kind:
+            kinds.setdefault(kind, factory)
+        else:
+            sources.append(factory(workspace))
+    for config in configured_sources(workspace, kinds, taken={s.name for s in sources}):
+        sources.append(kinds[config.kind](workspace, config))
     return RecordBook(sources)
+
+
+def configured_sources(
+    workspace, kinds: dict, taken: frozenset[str] | set[str] = frozenset()
+) -> list[SourceConfig]:
+    """The ``record_sources:`` entries of workerctl.yaml, checked: each a mapping with a
+    unique ``name``, a registered ``kind`` and an http(s) ``url``; every problem is
+    reported with its entry, and a URL holding credentials is refused."""
+    from workerctl.names import WORKER_NAME
+    from workerctl.records.http import check_url
+
+    entries = workspace.settings.get("record_sources")
+    if entries is None:
+        return []
+    origin = f"{workspace.settings_file}: record_sources"
+    if not isinstance(entries, list):
+        raise ConfigError(f"{origin}: must be a list of sources (- name: ..., kind: ..., url: ...)")
+    out: list[SourceConfig] = []
+    problems: list[str] = []
+    names = set(taken)
+    for index, entry in enumerate(entries, start=1):
+        where = f"{origin}[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a mapping with name, kind and url")
+            continue
+        name, kind = entry.get("name"), entry.get("kind")
+        if not isinstance(name, str) or not WORKER_NAME.ok(name):
+            problems.append(f"{where}: name: give a short name (letters, digits, '-', '_'), e.g. bugs")
+            continue
+        if name in names:
+            problems.append(f"{where}: name: {name!r} is already the name of another record source")
+            continue
+        if kind not in kinds:
+            known = ", ".join(sorted(kinds)) or "none: install a plugin that adds one, e.g. workerctl-roundup"
+            problems.append(f"{where}: kind: {kind!r} is not a record source kind (installed: {known})")
+            continue
+        try:
+            url = check_url(entry.get("url"), where)
+        except ConfigError as bad:
+            problems.append(bad.message + (f" ({bad.hint})" if bad.hint else ""))
+            continue
+        names.add(name)
+        options = {k: v for k, v in entry.items() if k not in ("name", "kind", "url")}
+        config = SourceConfig(name=name, kind=str(kind), url=url, options=options, where=where)
+        check = getattr(kinds[kind], "check_options", None)
+        found = list(check(config)) if check else []
+        if found:
+            problems.extend(f"{where}: {p}" for p in found)
+            continue
+        out.append(config)
+    if problems:
+        raise ConfigError(
+            f"{origin}: {len(problems)} problem(s):",
+            [_Line(p) for p in problems],
+            hint="fix record_sources in workerctl.yaml ('workerctl records sources' checks it)",
+        )
+    return out
+
+
+def source_status(book: RecordBook) -> builtins.list[dict[str, Any]]:
+    """Each source's name, kind, types, where it keeps records, and whether it answers
+    (``check()``: None, or what is wrong and the fix)."""
+    from workerctl.records.http import RecordSourceError
+
+    out = []
+    for source in book.sources:
+        try:
+            problem = source.check()
+        except RecordSourceError as exc:
+            problem = exc.message + (f" — {exc.hint}" if exc.hint else "")
+        out.append(
+            {
+                "name": source.name,
+                "kind": getattr(source, "kind", "") or "local",
+                "types": list(source.record_types),
+                "where": source.describe(),
+                "answers": problem is None,
+                "status": "answers" if problem is None else problem,
+            }
+        )
+    return out
 
 
 class _Line(str):

@@ -111,8 +111,29 @@ class ImportCheck:
     replaced: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SourceConfig:
+    """One entry of ``record_sources:`` in workerctl.yaml: a source on a server.
+
+    ``name`` is what records show as their source; ``kind`` picks the registered
+    source class (its ``kind``); ``url`` is the server's address (checked: http(s),
+    no credentials in it); ``options`` holds the entry's other keys, which the
+    source class reads (``check_options`` reports the bad ones).
+    """
+
+    name: str
+    kind: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    where: str = "workerctl.yaml: record_sources"
+
+
 class RecordSource(ABC):
     """What a record source plugin provides. Subclass it, set the class attributes.
+
+    A source that lives on a server sets ``kind`` (``"roundup"``): it is built once
+    per ``record_sources:`` entry of that kind, as ``cls(workspace, config)``
+    with a ``SourceConfig``, and not at all when no entry names it.
 
     ``record_types`` are the types this source owns (``records import`` sends
     records of these types here); ``context_sources`` maps the context-source
@@ -124,9 +145,19 @@ class RecordSource(ABC):
     record_types: ClassVar[tuple[str, ...]] = ()
     context_sources: ClassVar[dict[str, list[str]]] = {}
     link_rules: ClassVar[tuple[LinkRule, ...]] = ()
+    kind: ClassVar[str] = ""  # set by sources configured under record_sources:
 
     def __init__(self, workspace) -> None:
         self.workspace = workspace
+
+    def check(self) -> str | None:
+        """Whether the source answers now: None when it does, else what is wrong
+        and the fix, on one line (``workerctl records sources`` shows it)."""
+        return None
+
+    def describe(self) -> str:
+        """Where the records live, for ``workerctl records sources``."""
+        return "this workspace"
 
     @abstractmethod
     def get(self, record_id: str) -> Record | None:

@@ -40,13 +40,24 @@ def changes_since(
         "worker": {"then": run.config_hash, "now": now_hash, "changed": now_hash != run.config_hash}
     }
     if run.record_id:
-        record = records.peek(run.record_id)
-        now_fp = record.fingerprint() if record else None
-        changes["record"] = {
-            "then": run.record_fingerprint,
-            "now": now_fp,
-            "changed": now_fp != run.record_fingerprint,
-        }
+        from workerctl.records.http import RecordSourceError
+
+        try:
+            record = records.peek(run.record_id)
+        except RecordSourceError as exc:  # its server does not answer: cannot tell
+            changes["record"] = {
+                "then": run.record_fingerprint,
+                "now": None,
+                "changed": False,
+                "error": str(exc),
+            }
+        else:
+            now_fp = record.fingerprint() if record else None
+            changes["record"] = {
+                "then": run.record_fingerprint,
+                "now": now_fp,
+                "changed": now_fp != run.record_fingerprint,
+            }
     else:
         changes["record"] = {"then": None, "now": None, "changed": False}
     now_plugins = registry.fingerprint()
@@ -108,9 +119,13 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: R
     """What the card says beyond the stored run: does the record still exist, did the
     worker change since, is a review still owed, which refused tool calls look like
     prompt injection."""
+    from workerctl.records.http import RecordSourceError
     from workerctl.runs.injection import refused_calls
 
-    record_exists = records.peek(run.record_id) is not None if run.record_id else None
+    try:
+        record_exists = records.peek(run.record_id) is not None if run.record_id else None
+    except RecordSourceError:  # its server does not answer now: the card cannot tell
+        record_exists = None
     current_hash, state = worker_now(workspace, registry, run.worker)
     if state == "valid":
         worker_state = "unchanged" if current_hash == run.config_hash else "changed"

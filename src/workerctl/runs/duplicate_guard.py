@@ -14,7 +14,9 @@ refused when, for that worker on that record:
   (``states.TRANSIENT_KINDS``), and neither the record, the worker's configuration
   nor the plugins changed since (``repeat_failure``): it would fail the same way;
 - the ledger holds a committed effect and neither the record's content nor the
-  worker's configuration changed since (``repeat``).
+  worker's configuration changed since (``repeat``). The record's content is
+  what its source reads now (a tracker: the server's state), compared with the
+  state the last write left it in.
 
 ``--allow-repeat`` passes ``in_progress``, ``repeat_failure`` and ``repeat``.
 Workers that cannot write (an output mode that writes nothing and no tool that
@@ -228,7 +230,7 @@ def check(
     changed = tuple(
         what
         for what, now, then in (
-            ("record", record_fingerprint, last.record_fingerprint),
+            ("record", record_fingerprint, _record_then(last)),
             ("worker", config_hash, last.config_hash),
         )
         if then is not None and now != then
@@ -310,6 +312,14 @@ def unchanged_failure(
     if plugins is not None and run.plugins and run.plugins != plugins:
         return None
     return newest
+
+
+def _record_then(effect: Effect) -> str | None:
+    """The record as the last write left it: the fingerprint the source read back
+    after writing (``record_after`` in the effect, for a server that changes the
+    record itself when a message arrives), else the one the run started from."""
+    after = (effect.detail or {}).get("record_after")
+    return after if isinstance(after, str) else effect.record_fingerprint
 
 
 def _running_on(history: History, worker: str, record_id: str) -> list[str]:

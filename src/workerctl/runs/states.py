@@ -37,6 +37,10 @@ ERROR_KINDS = {
     "missing_context": "the worker lacks the context source the run needed",
     "tool_not_allowed": "the worker called a tool that was not offered to it (unknown, "
     "or outside its allowed tool categories)",
+    "source_unavailable": "a record source's server could not be reached, kept failing "
+    "(5xx) or asked to wait too long (rate limit)",
+    "source_auth_failed": "a record source's server refused the credentials (401)",
+    "record_changed": "the record changed on its server since the run read it; the update was refused",
     "provider_unavailable": "the model provider or program could not be reached "
     "(connection, authentication, rate limit)",
     "executor_error": "the executor failed while doing a step",

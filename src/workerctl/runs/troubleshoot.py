@@ -44,6 +44,11 @@ KIND_ACTIONS = {
     "tool_categories if the worker should do it, or narrow the "
     "instructions so it does not try",
     "provider_unavailable": "check the provider or program: connection, API key, rate limit; then rerun",
+    "source_unavailable": "start the record source's server or fix its url in workerctl.yaml "
+    "('workerctl records sources' shows whether each answers); then rerun",
+    "source_auth_failed": "set the source's user and password in the environment or ~/.netrc "
+    "('workerctl records sources' checks them); then rerun",
+    "record_changed": "read the record again (workerctl records show ID) and rerun on its new state",
     "executor_error": "read the detail (stderr or traceback) and fix the executor or its settings",
     "timeout": "raise the worker's timeout, or make the job smaller",
     "max_iterations": "narrow the instructions, or raise max_iterations if the job needs more steps",
@@ -208,7 +213,7 @@ def _step_error(
             else KIND_ACTIONS.get(kind or "", "")
         )
         return Check("error", title, PASS, evidence, action)
-    action = KIND_ACTIONS.get(kind or "", "read the detail")
+    action = _fix_of(run) or KIND_ACTIONS.get(kind or "", "read the detail")
     if kind == "timeout":
         said, action = _timeout_evidence(*used)
         evidence.append(said)
@@ -266,7 +271,18 @@ def _step_record_access(run: Run, records: RecordBook, config: dict) -> Check:
     title = "Confirm the record still exists and the worker can access it"
     if not run.record_id:
         return Check("record_access", title, UNKNOWN, ["no linked record to check"], "")
-    record = records.peek(run.record_id)
+    from workerctl.records.http import RecordSourceError
+
+    try:
+        record = records.peek(run.record_id)
+    except RecordSourceError as exc:  # the record's server does not answer now
+        return Check(
+            "record_access",
+            title,
+            FAIL if exc.kind == run_kind(run) else UNKNOWN,
+            [exc.message],
+            exc.hint or "",
+        )
     if record is None:
         return Check(
             "record_access",
@@ -298,6 +314,16 @@ def _step_record_access(run: Run, records: RecordBook, config: dict) -> Check:
             f"worker {run.worker} may access it" + (" (safe for testing)" if record.safe_for_testing else "")
         )
     return Check("record_access", title, verdict, evidence, action)
+
+
+def run_kind(run: Run) -> str | None:
+    return run.error.kind if run.error else None
+
+
+def _fix_of(run: Run) -> str:
+    """The fix a record source named for this very failure (``fix: ...`` in the detail)."""
+    detail = (run.error.detail if run.error else "") or ""
+    return detail[len("fix: ") :].strip() if detail.startswith("fix: ") else ""
 
 
 def _step_context(run: Run, registry: Registry, sources: list[str], kind: str | None) -> Check:
@@ -437,9 +463,9 @@ CAUSES = (
     "executor or program",
 )
 CAUSE_KINDS = {
-    "permissions": ("worker_not_runnable", "record_access_denied"),
+    "permissions": ("worker_not_runnable", "record_access_denied", "source_auth_failed"),
     "tool access": ("tool_not_allowed",),
-    "connected data": ("record_missing", "missing_context"),
+    "connected data": ("record_missing", "missing_context", "source_unavailable", "record_changed"),
     "provider availability": ("provider_unavailable",),
     "instructions scope": ("max_iterations",),
     "executor or program": ("executor_error",),
@@ -462,7 +488,7 @@ def _causes(
                 FAIL,
                 [f"error kind {kind}" + (" (possible prompt injection)" if suspect else "")],
             )
-            action = _injection_action(refused) if suspect else KIND_ACTIONS.get(kind, "")
+            action = _injection_action(refused) if suspect else _fix_of(run) or KIND_ACTIONS.get(kind, "")
         elif kind is None:
             verdict, evidence = UNKNOWN, ["the run has no error record"]
         elif cause == "provider availability":

@@ -1,0 +1,214 @@
+"""workerctl-roundup: Roundup issues as records, the 'tracker' tools, a message output mode.
+
+Every hook it implements is below; the REST client is ``source.RoundupSource``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workerctl.api import (
+    OutputMode,
+    RecordChanged,
+    RecordSourceError,
+    Template,
+    Tool,
+    ToolError,
+    hookimpl,
+)
+from workerctl_roundup.source import RoundupSource
+
+__all__ = ["RoundupSource"]
+
+
+@hookimpl
+def register_record_sources(register: Any) -> None:
+    register(RoundupSource)
+
+
+@hookimpl
+def register_tool_categories(register: Any) -> None:
+    # messages and statuses are what the people on the issue see next: a person reviews them
+    register(
+        "tracker",
+        "Issue tracker: read and list issues, add messages, set status or priority",
+        needs_review=True,
+    )
+
+
+def _source(ctx: Any, record_id: str) -> RoundupSource:
+    for source in ctx.records.sources:
+        if isinstance(source, RoundupSource) and source.split(record_id):
+            return source
+    raise ToolError(f"{record_id!r} is not an issue of a configured Roundup tracker (e.g. issue12)")
+
+
+def _issue(ctx: Any, record_id: str) -> Any:
+    _source(ctx, record_id)
+    record = ctx.records.get(record_id)
+    if record is None:
+        raise ToolError(f"no issue {record_id!r} on the tracker")
+    if not record.accessible_by(ctx.worker):
+        raise ToolError(f"access to {record_id} is denied for worker {ctx.worker!r}")
+    return record
+
+
+def read_issue(ctx: Any, issue_id: str) -> dict[str, Any]:
+    record = _issue(ctx, issue_id)
+    data = record.to_dict()
+    data["messages"] = [
+        {"id": c.id, "author": c.author, "text": c.text, "created": c.created, "run_id": c.run_id}
+        for c in ctx.records.comments(issue_id)
+    ]
+    return dict(data)
+
+
+def list_issues(ctx: Any, status: str | None = None, keyword: str | None = None) -> list[dict[str, Any]]:
+    sources = [s for s in ctx.records.sources if isinstance(s, RoundupSource)]
+    if not sources:
+        raise ToolError("no Roundup tracker is configured (record_sources: in workerctl.yaml)")
+    filters = {k: v for k, v in (("status", status), ("keywords", keyword)) if v}
+    out = []
+    for source in sources:
+        try:
+            found = source.search("issue", **filters)
+        except RecordSourceError as refused:
+            if refused.status in (400, 409):  # a status or keyword the tracker does not know
+                raise ToolError(refused.message) from None
+            raise
+        for record in found:
+            if not record.accessible_by(ctx.worker):
+                continue
+            ctx.records.reads.append((record.type, record.id))
+            out.append({"id": record.id, "title": record.title, **record.fields, "source": source.name})
+    return out
+
+
+def add_issue_message(ctx: Any, issue_id: str, text: str) -> dict[str, Any]:
+    _issue(ctx, issue_id)
+    if not text.strip():
+        raise ToolError("the message is empty")
+    comment, created, after = post_message(ctx.records, issue_id, text, ctx.worker, ctx.run_id, ctx.call_key)
+    ctx.record_side_effect(
+        "comment", record_id=issue_id, comment_id=comment.id, created=created, by="tool", record_after=after
+    )
+    return {"message_id": comment.id, "written": created}
+
+
+def _set(ctx: Any, issue_id: str, field: str, value: str) -> dict[str, Any]:
+    # no read here: the update is checked (If-Match) against the version the run last
+    # read (its context, read_issue), so a change since then is refused, not overwritten
+    source = _source(ctx, issue_id)
+    try:
+        before = source.update(issue_id, {field: value})
+    except RecordChanged as changed:
+        raise ToolError(f"{changed.message}; {changed.hint}") from None
+    except RecordSourceError as refused:
+        if refused.status in (400, 409):  # a value the tracker does not know: the model may fix it
+            raise ToolError(refused.message) from None
+        raise
+    after = source.fingerprint_now(issue_id)
+    ctx.record_side_effect(
+        "update",
+        record_id=issue_id,
+        field=field,
+        before=before.get(field),
+        after=value,
+        created=True,
+        by="tool",
+        record_after=after,
+    )
+    return {"issue_id": issue_id, field: value, "was": before.get(field), "written": True}
+
+
+def set_issue_status(ctx: Any, issue_id: str, status: str) -> dict[str, Any]:
+    return _set(ctx, issue_id, "status", status)
+
+
+def set_issue_priority(ctx: Any, issue_id: str, priority: str) -> dict[str, Any]:
+    return _set(ctx, issue_id, "priority", priority)
+
+
+@hookimpl
+def register_tools(register: Any) -> None:
+    issue_id = {"type": "string", "description": "the issue's designator, e.g. issue12"}
+
+    def schema(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        return {"type": "object", "properties": props, "required": required}
+
+    register(Tool("read_issue", "tracker", "Read one issue with its messages", read_issue,
+                  schema({"issue_id": issue_id}, ["issue_id"])))  # fmt: skip
+    register(Tool("list_issues", "tracker", "List issues, by status and/or keyword", list_issues,
+                  schema({"status": {"type": "string"}, "keyword": {"type": "string"}}, [])))  # fmt: skip
+    register(Tool("add_issue_message", "tracker", "Add a message to an issue", add_issue_message,
+                  schema({"issue_id": issue_id, "text": {"type": "string"}}, ["issue_id", "text"]),
+                  writes=True))  # fmt: skip
+    register(Tool("set_issue_status", "tracker", "Set an issue's status (refused if changed since read)",
+                  set_issue_status, schema({"issue_id": issue_id, "status": {"type": "string"}},
+                                           ["issue_id", "status"]), writes=True))  # fmt: skip
+    register(Tool("set_issue_priority", "tracker", "Set an issue's priority (refused if changed since read)",
+                  set_issue_priority, schema({"issue_id": issue_id, "priority": {"type": "string"}},
+                                             ["issue_id", "priority"]), writes=True))  # fmt: skip
+
+
+def post_message(
+    records: Any, issue_id: str, text: str, worker: str, run_id: str, key: str
+) -> tuple[Any, bool, str | None]:
+    """Post ``text`` on the issue once per ``key``; returns (message, created, the issue's
+    fingerprint after it, which the duplicate guard compares a later start with)."""
+    comment, created = records.add_comment(issue_id, text, author=f"worker:{worker}", run_id=run_id, key=key)
+    source = next(s for s in records.sources if isinstance(s, RoundupSource) and s.split(issue_id))
+    return comment, created, source.fingerprint_now(issue_id)
+
+
+def write_issue_message(ctx: Any, text: str) -> None:
+    comment, created, after = post_message(ctx.records, ctx.record.id, text, ctx.worker, ctx.run_id, ctx.key)
+    ctx.side_effects.append(
+        {
+            "kind": "comment",
+            "record_id": ctx.record.id,
+            "comment_id": comment.id,
+            "key": ctx.key,
+            "created": created,
+            "by": "output_mode",
+            "record_after": after,
+        }
+    )
+
+
+@hookimpl
+def register_output_modes(register: Any) -> None:
+    register(
+        OutputMode(
+            name="issue_message",
+            description="Post the output as a message on the linked tracker issue, once per run",
+            needs_record=("issue",),
+            apply=write_issue_message,
+        )
+    )
+
+
+@hookimpl
+def register_templates(register: Any) -> None:
+    register(
+        Template(
+            key="tracker-stale-review",
+            title="Stale issue review (Roundup)",
+            description="Review one issue nobody touched lately and post a message saying what it needs",
+            instructions=(
+                "Role: You review one tracker issue that has had no activity for a while.\n\n"
+                "Records to review: the linked issue and its messages (read_issue).\n\n"
+                "Output format: a message with 'State:' (what the issue is waiting for), "
+                "'Next step:' and 'Owner:' (who should take it).\n\n"
+                "Do not: close the issue, change its priority, or promise dates.\n\n"
+                "Stop and ask for human review when: the issue mentions a customer, security "
+                "or data loss.\n"
+            ),
+            context_sources=["issues"],
+            tool_categories=["tracker"],
+            output_mode="issue_message",
+            max_iterations=4,
+            review_required=False,
+            output_contract={"sections": ["State", "Next step", "Owner"], "names_record": True},
+        )
+    )
