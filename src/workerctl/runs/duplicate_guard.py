@@ -44,6 +44,9 @@ ALLOWED = (RUN, NOT_GUARDED, REPEAT_ALLOWED)
 #: every reason a start can be refused (``--json``: ``refused.verdict``; a batch's
 #: skipped rows: ``reason``)
 REFUSALS = (REPEAT, REPEAT_FAILURE, IN_PROGRESS, UNKNOWN_EFFECT, PAUSED, DRAFT)
+#: kinds the engine decides from the record before the first step; the same kind
+#: raised later, by a record source's server, is its answer, not the record's content
+DECIDED_BEFORE_STEPS = ("record_access_denied", "record_missing")
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,11 @@ def unchanged_failure(
     found = history.list(flt, limit=8) if history.indexes.ready() else history.iter_summaries(flt)
     newest = next((d for d in found if d["status"] in FINISHED), None)
     if newest is None or newest["status"] != FAILED or newest.get("error_kind") in TRANSIENT_KINDS:
+        return None
+    if newest.get("error_kind") in DECIDED_BEFORE_STEPS and newest.get("iterations"):
+        # not workerctl's check before the first step (restricted_to is in the record's
+        # content) but a source's answer during a write: a server's permissions are not
+        # in what the guard compares, so they may have changed unseen
         return None
     if newest.get("config_hash") != config_hash:
         return None

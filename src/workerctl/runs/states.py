@@ -52,9 +52,9 @@ ERROR_KINDS = {
 }
 
 # Failures whose cause may be gone by itself (a person stopped it, a process died, a
-# provider was down or slow): the duplicate guard lets an unchanged run of them start
+# provider or a record source was down or slow): the duplicate guard lets an unchanged run of them start
 # again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
-TRANSIENT_KINDS = frozenset({"cancelled", "crashed", "provider_unavailable", "timeout"})
+TRANSIENT_KINDS = frozenset({"cancelled", "crashed", "provider_unavailable", "source_unavailable", "timeout"})
 
 # Crockford's base32 without i, l, o, u: easy to read aloud and to type.
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
