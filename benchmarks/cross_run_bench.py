@@ -38,8 +38,8 @@ from pathlib import Path
 from history_bench import compile_bytecode
 
 from workerctl.engine.launcher import Engine, StartOptions
+from workerctl.history.store import History, RunFilter
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History, RunFilter
 from workerctl.runs.model import Run, RunError, new_run_id
 from workerctl.storage.atomic import write_json
 from workerctl.workspace import init_workspace

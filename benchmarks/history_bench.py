@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from workerctl.history.store import History
+from workerctl.history.sweep import current_owner
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History
-from workerctl.runs.liveness import current_owner
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, new_run_id
 from workerctl.storage.atomic import write_json
 from workerctl.workspace import init_workspace
@@ -56,7 +56,7 @@ TRANSITION = """
 import sys, time
 from pathlib import Path
 from workerctl.runs.cancel import cancel_run
-from workerctl.runs.history import History
+from workerctl.history.store import History
 from workerctl.workspace import load_workspace
 began = time.perf_counter()
 history = History(load_workspace(Path(sys.argv[1])))

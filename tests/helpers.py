@@ -156,8 +156,11 @@ class ChatServer:
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 time.sleep(delay)
-                message = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
-                finish = "tool_calls" if message.get("tool_calls") else "stop"
+                message = dict(outer.script.pop(0) if len(outer.script) > 1 else outer.script[0])
+                # a script message may say how it ended ("length": cut at the token limit)
+                finish = message.pop("finish_reason", None) or (
+                    "tool_calls" if message.get("tool_calls") else "stop"
+                )
                 data = json.dumps(
                     {
                         "id": "chatcmpl-1",

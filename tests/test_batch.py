@@ -12,7 +12,7 @@ import time
 import pytest
 
 from helpers import drive_terminal, make_worker
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 TASKS = ["T-1042", "T-1043", "T-2001", "T-9001"]
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from helpers import make_worker, run_workerctl
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 FLOOD = """
 import json, sys

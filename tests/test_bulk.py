@@ -8,8 +8,8 @@ import json
 import pytest
 
 from helpers import drive_terminal, make_worker, run_workerctl
+from workerctl.history.store import History
 from workerctl.records.builtin_store import BuiltinRecordStore
-from workerctl.runs.history import History
 
 
 def start(wcli, worker, task, *more):

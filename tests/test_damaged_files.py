@@ -14,7 +14,7 @@ import json
 import pytest
 
 from helpers import run_workerctl
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 WRONG = {"null": "null", "list": "[]", "empty object": "{}", "string": '"x"'}
 MISSING_FIELDS = {

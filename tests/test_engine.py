@@ -12,9 +12,9 @@ import pytest
 
 from helpers import make_worker
 from workerctl.engine.launcher import Engine, StartOptions
+from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
-from workerctl.runs.history import History
 
 
 def engine_for(workspace):
@@ -69,8 +69,8 @@ def test_output_mode_is_idempotent_for_the_same_run(workspace):
 
 
 def test_paused_worker_is_refused_before_a_run_exists(workspace):
+    from workerctl.history.store import History
     from workerctl.runs.duplicate_guard import DuplicateRefused
-    from workerctl.runs.history import History
 
     with pytest.raises(DuplicateRefused) as refused:
         start(workspace, "handoff-preparation")
@@ -377,7 +377,7 @@ def test_command_gets_only_allow_listed_environment(workspace, monkeypatch):
 
 
 def test_a_detached_run_whose_executor_disappeared_fails_clearly(workspace):
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
     from workerctl.runs.model import Run, now_iso
 
     config = {

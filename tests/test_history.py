@@ -13,8 +13,8 @@ import time
 import pytest
 
 from helpers import make_worker, run_workerctl, wait_for
+from workerctl.history.store import History, RunFilter
 from workerctl.records.builtin_store import BuiltinRecordStore
-from workerctl.runs.history import History, RunFilter
 from workerctl.runs.model import Run, now_iso
 
 WRITER = """

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from helpers import make_worker, run_workerctl
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 OUTSIDE_WORKER = """name: w
 status: active

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, make_worker, run_workerctl
+from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History
 from workerctl.workspace import init_workspace
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount, setpriv)")
@@ -82,9 +82,11 @@ def test_a_disk_that_fills_during_a_run(small_disk):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "nothing was half-written" in result.stderr
     assert not list(workspace.state_dir.rglob(".*.tmp")), "temp files removed"
-    # still full: the sweep cannot write its repair, and says so the same way
-    listed = run_workerctl("runs", "list", workspace=workspace)
-    assert listed.returncode == 4 and "No space left on device" in listed.stderr
+    # still full: the sweep cannot write its repair and says so; the list is answered
+    # from disk, the dead run shown as crashed (#21: reading never needs to write)
+    listed = run_workerctl("runs", "list", "--json", workspace=workspace)
+    assert listed.returncode == 0 and "No space left on device" in listed.stderr
+    assert [(r["status"], r["error_kind"]) for r in json.loads(listed.stdout)] == [("failed", "crashed")]
     filler.unlink()
     listed = run_workerctl("runs", "list", "--json", workspace=workspace)
     assert listed.returncode == 0, listed.stderr

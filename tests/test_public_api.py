@@ -62,7 +62,7 @@ def test_the_check_catches_a_private_import(tmp_path):
         from workerctl import hookimpl as marker
 
         def later():
-            from workerctl.runs.history import History
+            from workerctl.history.store import History
             import workerctl.engine.loop
             from workerctl import testing
     """)
@@ -73,7 +73,7 @@ def test_the_check_catches_a_private_import(tmp_path):
         "from workerctl.testing import wait_for\nfrom workerctl.app import App\n"
     )
     assert violations(tmp_path) == [
-        "workerctl-x/src/workerctl_x/__init__.py:6: imports workerctl.runs.history",
+        "workerctl-x/src/workerctl_x/__init__.py:6: imports workerctl.history.store",
         "workerctl-x/src/workerctl_x/__init__.py:7: imports workerctl.engine.loop",
         "workerctl-x/src/workerctl_x/__init__.py:8: imports workerctl.testing",
         "workerctl-x/tests/test_x.py:2: imports workerctl.app",

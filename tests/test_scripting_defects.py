@@ -10,8 +10,8 @@ import sys
 import time
 
 from helpers import make_worker, write_worker
-from workerctl.runs.history import History
-from workerctl.runs.liveness import current_owner
+from workerctl.history.store import History
+from workerctl.history.sweep import current_owner
 from workerctl.runs.model import Run, new_run_id, now_iso
 
 

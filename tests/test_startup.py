@@ -84,10 +84,11 @@ RUNS_LIST = Budget(
         "workerctl.cli.shape",
         # reading the history: the history package and the storage under it
         "workerctl.runs",
-        "workerctl.runs.history",
+        "workerctl.history",
+        "workerctl.history.store",
         "workerctl.runs.states",
-        "workerctl.runs.liveness",
-        "workerctl.runs.indexes",
+        "workerctl.history.sweep",
+        "workerctl.history.indexes",
         # the remote executors' refresh: a protocol, no plugins unless remote runs wait
         "workerctl.engine",
         "workerctl.engine.remote",

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from helpers import make_worker, wait_for
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 # A step program that leaves a family behind: a child, and a grandchild started by
 # the child, all in the program's process group. Each writes its pid to PIDS.

@@ -12,8 +12,8 @@ import pytest
 from helpers import drive_terminal, make_worker, run_workerctl, wait_for
 from workerctl.app import App
 from workerctl.engine.launcher import Engine, StartOptions
+from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History
 from workerctl.runs.states import TRANSIENT_KINDS
 from workerctl.runs.troubleshoot import troubleshoot
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from helpers import make_worker, run_workerctl
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 
 def slow_worker(workspace, name="slowtools", pause=0.3, fail=False):

@@ -1,5 +1,5 @@
 """The history's write path: what one run writes, in which order, and the files a
-process keeps parsed (``storage.tables.KnownTables``) never hiding another writer."""
+process keeps parsed (``history.tables.KnownTables``) never hiding another writer."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from helpers import run_workerctl
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.errors import DamagedFile
+from workerctl.history.store import History, RunFinishedElsewhere
+from workerctl.history.tables import KnownTables
 from workerctl.plugins.manager import get_registry
-from workerctl.runs.history import History, RunFinishedElsewhere
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.storage.shapes import tinydb_file
-from workerctl.storage.tables import KnownTables
 
 
 def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(workspace, tmp_path):
@@ -214,7 +214,7 @@ def test_a_ledger_file_another_writer_changed_after_it_was_written_ahead_is_writ
             holding.set()
             deadline = time.monotonic() + 10
             while not ahead_seen and time.monotonic() < deadline:
-                ahead_seen.extend(record.parent.glob(f".{record.name}.*.next.tmp"))
+                ahead_seen.extend(mine.ahead_dir().glob(f".{record.name}.*.next.tmp"))
                 time.sleep(0.001)
             other.ledger.sync(theirs, None)
 
@@ -421,8 +421,8 @@ def test_cross_run_indexes_kept_by_a_batch_equal_a_rebuild(workspace, monkeypatc
     chain included): what they say afterwards equals what a rebuild from the
     shards says, and no note is left saying a write is under way."""
     from workerctl.engine.batch import BatchRunner
-    from workerctl.runs import indexes as indexes_module
-    from workerctl.runs.history import RunFilter
+    from workerctl.history import indexes as indexes_module
+    from workerctl.history.store import RunFilter
 
     monkeypatch.setattr(indexes_module, "REFS_PER_SHARD", 5)
     tasks = _tasks(workspace, 40)

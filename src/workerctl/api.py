@@ -41,6 +41,9 @@ What is here, by the hook that uses it:
 - commands (``register_commands``): ``Workspace``, ``find_workspace`` and the
   errors a command raises for the user (``WorkerctlError`` and its kinds, each
   with its documented exit code);
+- ``register_review_checks``: ``ReviewCheck``, ``ReviewEvidence``, ``Check`` and its
+  verdicts ``PASS``, ``FAIL``, ``CANNOT_TELL``; ``personal_data`` (what the privacy
+  check counts as personal data);
 - ``ERROR_KINDS``: the error kinds a run can fail with.
 """
 
@@ -55,6 +58,7 @@ from workerctl.engine.outputs import OutputContext, OutputMode
 from workerctl.engine.remote import ProgressSink, RemoteExecutor, RunStore
 from workerctl.engine.remote import as_remote as _as_remote
 from workerctl.engine.step import (
+    FINISH_REASONS,
     PROTOCOL_VERSION,
     Executor,
     ExecutorFailure,
@@ -64,6 +68,7 @@ from workerctl.engine.step import (
     StepRequest,
     StepTimeout,
     ToolCall,
+    normal_finish_reason,
     step_from_json,
 )
 from workerctl.engine.tools import Tool, ToolCategory, ToolContext, ToolError
@@ -80,6 +85,7 @@ from workerctl.errors import (
     UsageError,
     WorkerctlError,
 )
+from workerctl.history.store import RunFinishedElsewhere
 from workerctl.records.http import (
     RECORD_CHANGED,
     SOURCE_AUTH_FAILED,
@@ -105,7 +111,9 @@ from workerctl.records.model import (
     SourceConfig,
     link_ids,
 )
-from workerctl.runs.history import RunFinishedElsewhere
+from workerctl.runs.checks import FAIL, PASS, Check
+from workerctl.runs.checks import UNKNOWN as CANNOT_TELL
+from workerctl.runs.evidence import ReviewEvidence, personal_data
 from workerctl.runs.model import (
     CANCELLED,
     COMPLETED,
@@ -119,6 +127,7 @@ from workerctl.runs.model import (
     Run,
     RunError,
 )
+from workerctl.runs.review_checks import ReviewCheck
 from workerctl.workers.contract import OutputContract
 from workerctl.workers.model import Worker
 from workerctl.workers.templates import Template
@@ -187,6 +196,7 @@ def open_tinydb(path: Path, hint: str | None = None) -> TinyDB:
 
 __all__ = [
     "CANCELLED",
+    "CANNOT_TELL",
     "COMPLETED",
     "ERROR_KINDS",
     "EXIT_HISTORY",
@@ -194,8 +204,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_RUN_FAILED",
     "EXIT_USAGE",
+    "FAIL",
     "FAILED",
     "FINISHED",
+    "FINISH_REASONS",
+    "PASS",
     "PENDING",
     "PROTOCOL_VERSION",
     "QUEUED",
@@ -204,6 +217,7 @@ __all__ = [
     "SOURCE_AUTH_FAILED",
     "SOURCE_UNAVAILABLE",
     "UNFINISHED",
+    "Check",
     "Comment",
     "ConfigError",
     "Credentials",
@@ -229,6 +243,8 @@ __all__ = [
     "RecordSourceError",
     "RemoteExecutor",
     "ResponseLost",
+    "ReviewCheck",
+    "ReviewEvidence",
     "Run",
     "RunError",
     "RunFinishedElsewhere",
@@ -257,7 +273,9 @@ __all__ = [
     "is_remote",
     "link_ids",
     "load_record_file",
+    "normal_finish_reason",
     "open_tinydb",
+    "personal_data",
     "state_lock",
     "step_from_json",
     "write_once",

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.workers.versions import Versions
     from workerctl.workspace import Workspace
 
@@ -56,7 +56,7 @@ class App:
     def history(self) -> History:
         """The run history as of now: dead runs marked ``crashed`` and remote runs
         brought up to date before anything reads it (``refresh``)."""
-        from workerctl.runs.history import History
+        from workerctl.history.store import History
 
         history = History(self.workspace)
         self._catch_up(history)
@@ -67,13 +67,13 @@ class App:
         self._catch_up(self.history)
 
     def _catch_up(self, history: History) -> None:
-        """The crash sweep (``runs.liveness.catch_up``), then the remote executors'
+        """The crash sweep (``history.sweep.catch_up``), then the remote executors'
         unfinished runs (``engine.remote.refresh_remote``, which loads plugins only
         when there are such runs)."""
         from workerctl.engine.remote import refresh_remote
-        from workerctl.runs.liveness import catch_up
+        from workerctl.history.sweep import catch_up
 
-        catch_up(history)
+        catch_up(history, self.warn)
         refresh_remote(history, lambda: self.registry, self.warn)
 
     @cached_property

@@ -27,7 +27,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # bytes kept of each step output, stderr, tool arguments and tool result
     "max_field_bytes": 1_000_000,
 }
-KNOWN_SETTINGS = {"name", "description", "record_sources", *DEFAULT_SETTINGS}
+# text settings (no default): review_model, the llm model id a model-judged review
+# check asks (the workerctl-llm plugin's ``model_judged``)
+TEXT_SETTINGS = ("review_model",)
+KNOWN_SETTINGS = {"name", "description", "record_sources", *TEXT_SETTINGS, *DEFAULT_SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,9 @@ def _read_settings(path: Path) -> dict[str, Any]:
                 )
         elif key in data and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
             raise ConfigError(f"{path}: {key}: must be a positive number of seconds")
+    for key in TEXT_SETTINGS:
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise ConfigError(f"{path}: {key}: must be a non-empty text, e.g. {key}: gpt-4o-mini")
     return data
 
 

@@ -41,7 +41,7 @@ def worker_names(ctx: Context, param: Parameter, incomplete: str) -> list[Comple
 
 def run_ids(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
     try:
-        from workerctl.runs.history import History
+        from workerctl.history.store import History
 
         docs = History(_workspace(ctx)).list(None, limit=200)
         return _items([d["id"] for d in docs], incomplete.lower())

@@ -57,7 +57,7 @@ def list_cmd(
     settle it with 'workerctl ledger settle RUN --written|--not-written'.
     """
     from workerctl import render
-    from workerctl.runs.ledger import what_is_known
+    from workerctl.history.ledger import what_is_known
 
     a = app(ctx)
     effects = a.history.ledger.query(
@@ -142,7 +142,7 @@ def settle(
     import getpass
 
     from workerctl.errors import NotFoundError, UsageError
-    from workerctl.runs.ledger import INTENDED, UNKNOWN, what_is_known
+    from workerctl.history.ledger import INTENDED, UNKNOWN, what_is_known
 
     a = app(ctx)
     open_ = a.history.ledger.query(record_id=record_id, states=(UNKNOWN, INTENDED))

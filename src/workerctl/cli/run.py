@@ -549,7 +549,7 @@ def review(
 
     a = app(ctx)
     the_run = a.history.get(a.history.resolve(run_id))
-    items = checks(the_run, records=a.records, registry=a.registry)
+    items = checks(the_run, records=a.records, registry=a.registry, settings=dict(a.workspace.settings))
     if not as_json:
         click.echo("\n".join(review_text(the_run, items, HUMAN_ITEMS)))
         if the_run.review:

@@ -110,7 +110,7 @@ def list_cmd(
                 emit(fmt, items, RUN_COLUMNS, functools.partial(table_rows, items), HEADERS)
             time.sleep(max(watch, 0.1))
             a.refresh()
-            from workerctl.runs.history import RunFilter
+            from workerctl.history.store import RunFilter
 
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []
         if redraw:
@@ -154,7 +154,7 @@ def prune(ctx: Context, older: str, dry_run: bool, forget_side_effects: bool, as
 @click.pass_context
 def reindex(ctx: Context) -> None:
     """Rebuild the history index from the run files (after moving a damaged file aside)."""
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
 
     result = History(app(ctx).workspace).reindex()
     click.echo(

@@ -15,7 +15,7 @@ from workerctl.terminal import terminal
 
 if TYPE_CHECKING:
     from workerctl.app import App
-    from workerctl.runs.history import RunFilter
+    from workerctl.history.store import RunFilter
 
 RUN_COLUMNS = [
     "id",
@@ -37,6 +37,7 @@ RUN_COLUMNS = [
     "iterations",
     "tokens",
     "side_effects",
+    "failed_checks",
     "config_hash",
 ]
 
@@ -55,8 +56,8 @@ def list_filter(
     a record id outside the name rule (bytes that are not UTF-8 included), is a usage
     error (exit 2), never a traceback."""
     from workerctl.errors import UsageError
+    from workerctl.history.store import RunFilter
     from workerctl.names import RECORD_ID
-    from workerctl.runs.history import RunFilter
     from workerctl.runs.states import ERROR_KINDS, STATES
     from workerctl.timeparse import parse_when
 
@@ -92,7 +93,10 @@ def listed(
     """The run summaries ``runs list`` shows, newest first (``limit`` 0: all)."""
     flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
     check_workers(a, worker)
-    return a.history.list(flt, limit=limit or None)
+    rows = a.history.list(flt, limit=limit or None)
+    for row in rows:  # summaries indexed before the review verdict was kept
+        row.setdefault("failed_checks", None)
+    return rows
 
 
 def check_workers(a: App, names: Sequence[str]) -> None:
@@ -103,8 +107,8 @@ def check_workers(a: App, names: Sequence[str]) -> None:
     if not names:
         return
     from workerctl.errors import NotFoundError
+    from workerctl.history.store import RunFilter
     from workerctl.names import WORKER_NAME
-    from workerctl.runs.history import RunFilter
 
     for name in names:
         WORKER_NAME.check(name)  # a usage error before any file is looked at
@@ -132,6 +136,8 @@ def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
             tail = "[needs human review] " + (r["preview"] or "")
         else:
             tail = r["preview"] or ""
+        if r.get("failed_checks") and r["status"] == "completed":  # a failed run says why already
+            tail = f"✗ {','.join(r['failed_checks'])} " + tail
         rows.append(
             [
                 render.status_cell(r["status"]),

@@ -200,7 +200,7 @@ def show(ctx: Context, name: str, watch: float | None, as_json: bool) -> None:
 
 
 def _recent_runs(a: App, worker: str) -> list[dict[str, Any]]:
-    from workerctl.runs.history import RunFilter
+    from workerctl.history.store import RunFilter
 
     return a.history.list(RunFilter(workers=(worker,)), limit=10)
 

@@ -179,7 +179,7 @@ class BatchRunner:
         self.jobs = max(1, jobs)
         self.on_done = on_done or (lambda item: None)
         self._stop = threading.Event()
-        self._started: dict[str, str] = {}  # run id -> record id, runs executing now
+        self._started: dict[str, str | None] = {}  # run id -> record id, runs executing now
         self._guard = threading.Lock()
 
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
@@ -269,15 +269,21 @@ class BatchRunner:
         if self._stop.is_set():
             return BatchItem(record_id, NOT_STARTED, message="interrupted before it started")
         began = time.monotonic()
+        created: list[Run] = []
+
+        def on_created(run: Run) -> None:
+            created.append(run)
+            self._note_started(run)
+
         try:
-            run = self.engine.start(
-                worker, replace(options, record_id=record_id), on_created=self._note_started
-            )
+            run = self.engine.start(worker, replace(options, record_id=record_id), on_created=on_created)
         except WorkerctlError as exc:
             skipped = _refusal(exc)
             if skipped is not None:
                 skipped.record_id = record_id
                 return skipped
+            if created:  # the run exists: report what the history holds, never "not started"
+                return self._stored(record_id, created[0], exc, time.monotonic() - began)
             return BatchItem(
                 record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began, fix=exc.hint
             )
@@ -288,7 +294,23 @@ class BatchRunner:
                         del self._started[run_id]
         return finished_item(self.engine, run, record_id)
 
-    def _note_started(self, run) -> None:
+    def _stored(self, record_id: str | None, run: Run, exc: WorkerctlError, duration: float) -> BatchItem:
+        """The item of a run that was created and then stopped by a state problem (a
+        full disk, a damaged file): its status as stored (the engine records such a
+        run as failed when it can), with the problem as the message."""
+        status: str = FAILED
+        kind: str | None = "executor_error"
+        try:
+            stored = self.engine.history.get(run.id)
+        except WorkerctlError:
+            stored = None
+        if stored is not None and stored.finished:
+            status = stored.status
+            kind = stored.error.kind if stored.error else None
+        # an unfinished one was left by this process: the next reader marks it crashed
+        return BatchItem(record_id, status, run.id, exc.message, kind, duration)
+
+    def _note_started(self, run: Run) -> None:
         with self._guard:
             self._started[run.id] = run.record_id
 

@@ -1,7 +1,7 @@
 """The heartbeat a run's executing process keeps while it works.
 
 A run executed on another host (or whose pid cannot be checked) is judged
-alive by this file's modification time; see ``runs.liveness``.
+alive by this file's modification time; see ``history.sweep``.
 
 One thread per process beats for every run executing in it: a batch executes
 hundreds of short runs, and starting a thread for each cost about as much as
@@ -15,7 +15,7 @@ import threading
 import time
 
 from workerctl.errors import StorageError
-from workerctl.runs.history import History
+from workerctl.history.store import History
 
 HEARTBEAT_SECONDS = 5.0
 

@@ -16,11 +16,11 @@ from workerctl.engine.launch import spawn_executing_process
 from workerctl.engine.loop import StepLoop, _hold_sigint, _release_sigint
 from workerctl.engine.remote import ProgressSink, RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure
-from workerctl.errors import NotFoundError, UsageError
+from workerctl.errors import NotFoundError, UsageError, WorkerctlError
+from workerctl.history.store import History
+from workerctl.history.sweep import current_owner, proc_start
 from workerctl.records.book import open_records
 from workerctl.runs import model as R
-from workerctl.runs.history import History
-from workerctl.runs.liveness import current_owner, proc_start
 from workerctl.runs.model import Run, RunError, new_run_id, now_iso
 from workerctl.workers.files import get_worker
 from workerctl.workers.influence import reasons as review_reasons
@@ -169,7 +169,14 @@ class Engine:
         # is in place (then it cancels the run, recorded)
         held = _hold_sigint()
         try:
-            self._create_guarded(run, worker, options)
+            try:
+                self._create_guarded(run, worker, options)
+            except WorkerctlError:
+                # a creation stopped half-way (a full disk) may have stored the run:
+                # whoever hears of created runs hears of it (it is settled as crashed)
+                if on_created is not None and self.history.holds(run.id):
+                    on_created(run)
+                raise
             if on_created is not None:
                 on_created(run)
         except BaseException:

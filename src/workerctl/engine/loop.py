@@ -23,14 +23,14 @@ from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
-from workerctl.engine.step import ExecutorFailure, StepRequest
+from workerctl.engine.step import ExecutorFailure, StepRequest, normal_finish_reason, shape_finish_reason
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
+from workerctl.history.ledger import COMMITTED, INTENDED, UNKNOWN
+from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
-from workerctl.runs.history import History, RunFinishedElsewhere
-from workerctl.runs.ledger import COMMITTED, INTENDED, UNKNOWN
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, now_iso
 from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
@@ -114,6 +114,8 @@ class StepLoop:
                 run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
                 run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
             self._count_usage(run)
+            if run.status in (R.COMPLETED, R.FAILED):
+                self._decide_checks(run)
             if worker.review_required is None:
                 touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
                 run.review_reasons = [*run.review_reasons, *touched]
@@ -187,6 +189,10 @@ class StepLoop:
         else:
             context, missing = [], []
         run.reads.extend({"type": t, "id": i, "by": "context"} for t, i in _unique(self.records.reads[mark:]))
+        run.seen = {}
+        if record is not None:
+            self._note_seen(run, [(record.type, record.id)], "context")
+        self._note_seen(run, self.records.reads[mark:], "context")
         run.context = {
             "sources": list(worker.context_sources),
             "records": [{"type": c["type"], "id": c["id"]} for c in context],
@@ -278,6 +284,7 @@ class StepLoop:
         step.stderr = cap_text(step.stderr, self.max_field_bytes) or ""
         iteration.text = step.text
         iteration.stderr = step.stderr
+        iteration.finish_reason = normal_finish_reason(step.finish_reason) or shape_finish_reason(step)
         iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1), **step.usage}
         return step
 
@@ -318,6 +325,9 @@ class StepLoop:
         finally:
             self._log_records(run, record, read_mark, write_mark, f"{iteration.number}.{index + 1}")
         record.ok, record.result_summary = ok, summarize(result)
+        if not ok:
+            error = result.get("error") if isinstance(result, dict) else result
+            record.error = summarize(error, 300) or "the call failed"
         return {
             "role": "tool",
             "id": call.id,
@@ -333,6 +343,7 @@ class StepLoop:
         can tell which records a tool reached, not only that it was called."""
         reads = _unique(self.records.reads[read_mark:])
         call.records_read = [{"type": t, "id": i} for t, i in reads]
+        self._note_seen(run, reads, "tool")
         if run.reads is not None:
             run.reads.extend(
                 {"type": t, "id": i, "by": "tool", "tool": call.name, "call": where} for t, i in reads
@@ -344,6 +355,20 @@ class StepLoop:
                 {"kind": effect.get("kind", ""), "type": found.type if found else "", "id": target or ""}
             )
 
+    def _note_seen(self, run: Run, reads: list[tuple[str, str]], by: str) -> None:
+        """Keep a snapshot of each record the first time the run reads it (review
+        compares the output with the records as the run saw them)."""
+        from workerctl.runs.evidence import snapshot
+
+        if run.seen is None:
+            return
+        for _type, record_id in _unique(list(reads)):
+            if record_id in run.seen:
+                continue
+            found = self.records.peek(record_id)
+            if found is not None:
+                run.seen[record_id] = snapshot(found, self.records.comments(record_id), run.id, by)
+
     def _finish(self, run: Run, worker: Worker, record, text) -> None:
         if not isinstance(text, str) or not text.strip():
             raise RunFailed(
@@ -354,6 +379,13 @@ class StepLoop:
         run.output = text
         mode = self.registry.output_modes[worker.output_mode]
         if mode.apply is not None:
+            self._check_before_write(run, mode.name)
+            if record is not None:
+                from workerctl.runs.evidence import snapshot
+
+                now = self.records.fresh(record.id)
+                if now is not None:
+                    run.record_at_write = snapshot(now, self.records.comments(record.id), run.id, "write")
             ctx = OutputContext(
                 run_id=run.id,
                 worker=worker.name,
@@ -371,6 +403,50 @@ class StepLoop:
                 kind=mode.effect_kind,
             ):
                 mode.apply(ctx, text)
+
+    def _check_before_write(self, run: Run, mode: str) -> None:
+        """The review checks that stand before a write (``before_write``): an output
+        that fails one (not an answer to the task, cut off) is kept on the run for a
+        person to read, and nothing is written: the run fails ``output_rejected``."""
+        from workerctl.runs.checks import FAIL
+        from workerctl.runs.review_checks import checks
+
+        failed = [
+            c
+            for c in checks(run, records=self.records, registry=self.registry, stage="before_write")
+            if c.verdict == FAIL
+        ]
+        if failed:
+            raise RunFailed(
+                "output_rejected",
+                f"output mode {mode} did not write: the output failed "
+                + ", ".join(f"{c.key} ({c.title.lower()})" for c in failed),
+                "\n".join(e for c in failed for e in c.evidence[:3]),
+            )
+
+    def _decide_checks(self, run: Run) -> None:
+        """The automatic review verdict, kept on the finished run (card, runs list)."""
+        from workerctl.runs.review_checks import checks, stored_checks
+
+        try:
+            run.checks = stored_checks(
+                checks(
+                    run,
+                    records=self.records,
+                    registry=self.registry,
+                    stage="finish",
+                    settings=dict(self.workspace.settings),
+                )
+            )
+        except Exception as exc:  # a review must never change how a run ended
+            run.checks = [
+                {
+                    "key": "review",
+                    "title": "The automatic checks could be decided",
+                    "verdict": "cannot_tell",
+                    "evidence": [f"{type(exc).__name__}: {exc}"],
+                }
+            ]
 
     @contextlib.contextmanager
     def _intent(

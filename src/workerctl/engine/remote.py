@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
-    from workerctl.runs.history import History
     from workerctl.runs.model import Run
     from workerctl.workers.model import Worker
     from workerctl.workspace import Workspace
@@ -78,7 +78,7 @@ def refresh_remote(history: History, registry: Callable[[], Registry], warn: Cal
 
     ``registry`` is called only when a remote executor has unfinished runs, so
     reading a history of local runs loads no plugins. Here, above the history, not
-    in its crash sweep (``runs.liveness.catch_up``): the history never calls up
+    in its crash sweep (``history.sweep.catch_up``): the history never calls up
     into the engine."""
     remote = history.remote_unfinished()
     if not remote:

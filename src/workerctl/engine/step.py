@@ -12,6 +12,41 @@ from typing import Any, Protocol, runtime_checkable
 
 PROTOCOL_VERSION = 1
 
+#: the finish reasons every executor reports, and the words providers use for them
+FINISH_REASONS = ("stop", "tool_calls", "length", "content_filter")
+_SYNONYMS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "eos": "stop",
+    "complete": "stop",
+    "completed": "stop",
+    "tool_use": "tool_calls",
+    "function_call": "tool_calls",
+    "tool_call": "tool_calls",
+    "max_tokens": "length",
+    "max_output_tokens": "length",
+    "token_limit": "length",
+    "incomplete": "length",
+    "safety": "content_filter",
+    "refusal": "content_filter",
+    "recitation": "content_filter",
+}
+
+
+def normal_finish_reason(value: Any) -> str | None:
+    """A provider's finish reason in the protocol's words (``FINISH_REASONS``): lower
+    case, synonyms mapped ("max_tokens" is "length", "end_turn" is "stop"); an unknown
+    word is kept as it is (at most 40 characters), anything else is None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    word = value.strip().lower()
+    return _SYNONYMS.get(word, word)[:40]
+
+
+def shape_finish_reason(step: Step) -> str:
+    """The finish reason a step's shape implies when its executor gave none."""
+    return "tool_calls" if step.tool_calls else "stop"
+
 
 class ExecutorFailure(Exception):
     """Base of the failures an executor may raise on purpose, each with its kind."""
@@ -51,6 +86,11 @@ class Step:
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)  # model, input_tokens, output_tokens
     stderr: str = ""
+    # why the step ended, in the provider's words normalised (``FINISH_REASONS``):
+    # "stop", "tool_calls", "length" (cut at a token limit), "content_filter", or the
+    # provider's own word; review reads it to tell a finished answer from a cut one.
+    # None: the executor did not say (then the engine infers it from the step's shape)
+    finish_reason: str | None = None
 
 
 @dataclass
@@ -100,7 +140,12 @@ def step_from_json(data: Any) -> Step:
     if text is None and not parsed:
         raise InvalidOutput("a step needs 'text' or 'tool_calls'")
     usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
-    return Step(text=text, tool_calls=parsed, usage=usage)
+    return Step(
+        text=text,
+        tool_calls=parsed,
+        usage=usage,
+        finish_reason=normal_finish_reason(data.get("finish_reason")),
+    )
 
 
 @runtime_checkable

@@ -166,6 +166,42 @@ def register_output_modes(register):
 
 
 @hookspec
+def register_review_checks(register):
+    """Register review checks: what ``run review`` (and the card) decides about a run.
+
+    ``register(check)`` takes a ``workerctl.api.ReviewCheck``: a ``key``, a
+    ``title`` (the checklist item), and ``decide(evidence) -> Check``, where
+    ``evidence`` is a ``workerctl.api.ReviewEvidence`` (the run with its
+    iterations, tool calls and output; ``snapshots``: the records it read, as
+    it read them; ``seen``: their text; the record book). Return a
+    ``workerctl.api.Check`` with ``PASS``, ``FAIL`` or ``CANNOT_TELL`` and evidence
+    lines quoting the sentence and the data compared; say ``CANNOT_TELL`` when
+    the data is missing (an older run), never ``PASS``. Checks with
+    ``at_finish=True`` (the default) are decided as each run finishes and their
+    verdict is kept on the run (card, ``runs list``): keep them offline and
+    cheap, or pass ``at_finish=False``. ``before_write=True`` also decides the
+    check before an output mode writes: a fail stops the write. A check that
+    raises says ``CANNOT_TELL``. The built-in checks register through this hook.
+
+    Example::
+
+        from workerctl.api import CANNOT_TELL, FAIL, PASS, Check, ReviewCheck, hookimpl
+
+        def no_shouting(evidence):
+            text = evidence.output
+            if not text:
+                return Check("no_shouting", "The output does not shout", CANNOT_TELL, ["no output"])
+            loud = [line for line in text.splitlines() if line.isupper() and len(line) > 12]
+            verdict = FAIL if loud else PASS
+            return Check("no_shouting", "The output does not shout", verdict, loud or ["no line in capitals"])
+
+        @hookimpl
+        def register_review_checks(register):
+            register(ReviewCheck("no_shouting", "The output does not shout", no_shouting))
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add command groups to the ``workerctl`` command line.
 

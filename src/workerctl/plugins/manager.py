@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from workerctl.engine.remote import RemoteExecutor
     from workerctl.engine.step import Executor
     from workerctl.records.model import LinkRule, RecordSource
+    from workerctl.runs.review import ReviewCheck
     from workerctl.workers.templates import Template
 
 ENTRY_POINT_GROUP = "workerctl"
@@ -37,6 +38,7 @@ BUILTIN_PLUGINS = (
     "workerctl.plugins.builtin.output_modes",
     "workerctl.plugins.builtin.echo_executor",
     "workerctl.plugins.builtin.command_executor",
+    "workerctl.plugins.builtin.review_checks",
 )
 
 COMMAND_HOOK = "register_commands"
@@ -48,6 +50,7 @@ KINDS = {
     "register_templates": "template",
     "register_record_sources": "record source",
     "register_output_modes": "output mode",
+    "register_review_checks": "review check",
 }
 
 
@@ -70,6 +73,7 @@ class Registry:
     templates: dict[str, Template] = field(default_factory=dict)
     record_sources: dict[str, type[RecordSource]] = field(default_factory=dict)
     output_modes: dict[str, OutputMode] = field(default_factory=dict)
+    review_checks: dict[str, ReviewCheck] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -125,6 +129,7 @@ TABLES = {
     "register_templates": ("templates", "key"),
     "register_record_sources": ("record_sources", "name"),
     "register_output_modes": ("output_modes", "name"),
+    "register_review_checks": ("review_checks", "key"),
 }
 
 

@@ -55,6 +55,13 @@ class RecordBook:
         found = self._find(record_id)
         return found[1] if found else None
 
+    def fresh(self, record_id: str) -> Record | None:
+        """``peek`` after every source dropped what it keeps in memory: the record as
+        it is on disk now, whatever another process changed meanwhile."""
+        for source in self.sources:
+            source.refresh()
+        return self.peek(record_id)
+
     def require(self, record_id: str) -> Record:
         """The record ``record_id``: exit 2 for an id that breaks the rule, 3 if none."""
         from workerctl.names import RECORD_ID

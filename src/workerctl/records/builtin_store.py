@@ -130,6 +130,9 @@ class BuiltinRecordStore(RecordSource):
     def _comments_hint(path: Path, record_id: str) -> str:
         return f"restore {path} from a backup, or move it aside (the comments on {record_id} are then lost)"
 
+    def refresh(self) -> None:
+        self._cache = None
+
     def get(self, record_id: str) -> Record | None:
         doc = self._data().get(record_id)
         return _record_from_doc(doc) if doc else None

@@ -170,6 +170,12 @@ class RecordSource(ABC):
     def comments(self, record_id: str) -> builtins.list[Comment]:
         return []
 
+    def refresh(self) -> None:
+        """Forget what this source keeps in memory, so the next read sees the records
+        as they are now (the engine calls it before the output mode writes, to tell
+        whether the record changed while the run worked). Sources that cache override it."""
+        return None
+
     @abstractmethod
     def add_comment(
         self, record_id: str, text: str, *, author: str, run_id: str | None, key: str | None

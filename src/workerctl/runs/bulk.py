@@ -19,9 +19,9 @@ from workerctl.runs.rerun_guard import RerunPlan, plan_rerun, rerun
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine
+    from workerctl.history.store import History, RunFilter
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History, RunFilter
     from workerctl.workspace import Workspace
 
 

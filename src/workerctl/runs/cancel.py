@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from workerctl.engine.remote import as_remote
 from workerctl.errors import UsageError
-from workerctl.runs.history import History
-from workerctl.runs.liveness import current_owner
+from workerctl.history.store import History
+from workerctl.history.sweep import current_owner
 from workerctl.runs.model import CANCELLED, QUEUED, RUNNING, Run, RunError
 
 if TYPE_CHECKING:

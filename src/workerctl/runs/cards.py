@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workerctl import render
-from workerctl.runs.ledger import effect_state
+from workerctl.history.ledger import effect_state
 from workerctl.runs.model import Run
 
 
@@ -47,6 +47,8 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
 
     def row(key: str, value: str) -> None:
         lines.append(f"  {key:<13}{value}")
+
+    lines.extend(verdict_lines(run))
 
     if run.record_id:
         exists = {True: "still exists", False: "NO LONGER EXISTS", None: "unknown"}[
@@ -188,6 +190,32 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     if run.status == "failed":
         lines.append(f"  next         workerctl run troubleshoot --id {run.id}")
     return "\n".join(lines)
+
+
+def verdict_lines(run: Run) -> list[str]:
+    """The card's first lines: the automatic checks' verdict as the run finished; each
+    failing check with its first evidence line."""
+    if run.checks is None:
+        if run.status in ("completed", "failed"):
+            return [
+                f"  {'verdict':<13}not checked (recorded before checks were kept): "
+                f"workerctl run review --id {run.id}"
+            ]
+        return []
+    failed = [c for c in run.checks if c.get("verdict") == "fail"]
+    unsure = [c["key"] for c in run.checks if c.get("verdict") == "cannot_tell"]
+    if not failed:
+        tail = f"; cannot tell: {', '.join(unsure)}" if unsure else ""
+        return [f"  {'verdict':<13}{render.colour('✓', 'completed')} no automatic check failed{tail}"]
+    lines = [
+        f"  {'verdict':<13}"
+        + render.colour(f"✗ {len(failed)} check(s) FAILED: {', '.join(c['key'] for c in failed)}", "failed")
+        + f" (workerctl run review --id {run.id})"
+    ]
+    for c in failed:
+        first = (c.get("evidence") or [c.get("title", "")])[0]
+        lines.append(f"  {'':<13}✗ {c['key']}: {render.cut(first, 110)}")
+    return lines
 
 
 def _injection_lines(call: dict[str, Any]) -> list[str]:

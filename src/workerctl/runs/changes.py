@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from workerctl.runs.model import COMPLETED, Run
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.workspace import Workspace
 
 
@@ -75,7 +75,7 @@ def earlier_side_effects(run: Run, history: History) -> list[dict[str, Any]]:
     """Side effects made by runs of this worker on this record (this one included),
     oldest first, from the side-effect ledger: one file read, and still complete
     after ``runs prune`` removed the run files."""
-    from workerctl.runs.ledger import effect_state
+    from workerctl.history.ledger import effect_state
 
     if not run.record_id:
         return [{"run_id": run.id, "state": effect_state(e, run.finished), **e} for e in run.side_effects]
@@ -112,6 +112,7 @@ CARD_FACT_FIELDS: dict[str, str] = {
         "true when the worker's instructions do not ask for the tool, and `source`/`quote` "
         "give the record text (or earlier tool result) that holds the request"
     ),
+    "failed_checks": "as in `runs list`",
 }
 
 
@@ -121,6 +122,7 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: R
     prompt injection."""
     from workerctl.records.http import RecordSourceError
     from workerctl.runs.injection import refused_calls
+    from workerctl.runs.model import failed_checks
 
     try:
         record_exists = records.peek(run.record_id) is not None if run.record_id else None
@@ -137,4 +139,5 @@ def card_facts(run: Run, *, workspace: Workspace, registry: Registry, records: R
         "current_config_hash": current_hash,
         "review_pending": bool(run.needs_review and run.review is None and run.status == COMPLETED),
         "refused_calls": [c.to_dict() for c in refused_calls(run, records)],
+        "failed_checks": failed_checks(run.checks),
     }

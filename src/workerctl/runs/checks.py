@@ -27,6 +27,9 @@ class Check:
     verdict: str
     evidence: list[str] = field(default_factory=list)
     action: str = ""
+    # what a check wants kept beside its verdict (a model-judged check: the model,
+    # the prompt and the answer)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

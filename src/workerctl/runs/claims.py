@@ -29,13 +29,18 @@ import re
 from dataclasses import dataclass
 
 KINDS = ("comment", "update", "send", "create", "delete")
+ANY_WRITE = KINDS
 
 # base form -> kinds of write that would back a claim made with it
 VERBS: dict[str, tuple[str, ...]] = {}
 for _kinds, _words in (
     (("comment",), "comment annotate post"),
     (("comment", "send"), "reply"),
-    (("send",), "send email e-mail mail message notify inform forward contact ping tell text"),
+    (
+        ("send",),
+        "send email e-mail mail message notify inform forward contact ping tell text remind alert "
+        "warn chase nudge invite call phone brief",
+    ),
     (
         ("update",),
         "update change modify edit set mark close reopen resolve reassign assign "
@@ -214,6 +219,29 @@ NOT_A_CLAIM = {
 }
 SPLIT = {"and", "then", "but", "so", "also", "while", "plus"}
 WORKER_AGENTS = {"me", "us", "the worker", "this worker", "this run", "workerctl"}
+# what follows "by" without naming who did it: a channel, a time, a manner
+MEANS = {
+    "email", "e-mail", "mail", "phone", "telephone", "sms", "text", "message", "letter", "post",
+    "chat", "slack", "teams", "comment", "fax", "courier", "hand", "default", "mistake",
+    "accident", "design", "itself", "now", "today", "tomorrow", "tonight", "noon", "end", "close",
+    "eod", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "next",
+    "then", "bank", "transfer", "card", "cheque", "check", "invoice", "return", "api", "system",
+}  # fmt: skip
+# a label that by itself reports work done ("Done: ...", "Fixed: ...")
+DONE_LABELS = {
+    "done", "completed", "complete", "fixed", "resolved", "updated", "sent", "closed", "finished",
+    "handled", "actioned", "applied", "executed", "changed", "refunded", "notified", "scheduled",
+}  # fmt: skip
+# nouns that make "X is now Y" a change of a record's field ("the due date is now Friday")
+FIELD_NOUNS = {
+    "date", "due", "deadline", "status", "owner", "assignee", "priority", "amount", "price", "title",
+    "total", "balance", "state", "stage", "schedule", "plan", "address", "email", "phone", "contact",
+}  # fmt: skip
+# what may follow a headline participle ("Refund issued to the customer"): a preposition
+# or nothing; an object after it ("Lena sent the list") makes it an active past
+HEADLINE_NEXT = {"to", "via", "on", "for", "with", "in", "at", "from", "as", "until", "over", "through"}
+DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "its", "their", "his", "her", "our"}
+
 
 STRONG_NEXT_STEP = re.compile(
     r"\b(?:next steps?|next actions?|suggest(?:s|ed|ion|ions)?|recommend(?:s|ed|ation|"
@@ -320,9 +348,14 @@ def _kinds_for(base: str, clause: list[str]) -> tuple[str, ...]:
 
 
 def _agent_is_other(clause: list[str], at: int) -> bool:
+    """A "by ..." after the verb that names someone else ("was sent by Lena"); "by
+    email", "by phone" or "by Friday" name a means or a time, not an agent."""
     rest = " ".join(clause[at + 1 :])
-    match = re.search(r"\bby ((?:the |this )?[\w'-]+)", rest)
-    return match is not None and match.group(1) not in WORKER_AGENTS
+    match = re.search(r"\bby ((?:the |this |a |an )?)([\w'-]+)", rest)
+    if match is None:
+        return False
+    word = match.group(2)
+    return (match.group(1) + word) not in WORKER_AGENTS and word not in MEANS
 
 
 def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
@@ -333,6 +366,17 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
         label = LABEL.match(plain)
         if label and len(label.group(1).split()) <= 5:
             plain = plain[label.end() :]
+            said = label.group(1).strip().lower()
+            if said in DONE_LABELS and plain.strip() and not PAST_TIME.search(sentence):
+                inner = claims_in(plain, ids)
+                if inner or not (NOT_A_CLAIM & {w.lower() for w in WORD.findall(plain)}):
+                    id_list = ids.findall(sentence) if ids is not None else []
+                    # "Done: …" claims the work it lists; a list with no action verb
+                    # still claims some change (any write but the comment that says it)
+                    found += [Claim(sentence, c.verb, c.kinds, "label", c.ids or id_list) for c in inner] or [
+                        Claim(sentence, said, ("update", "send", "create", "delete"), "label", id_list)
+                    ]
+                    continue
         words = [w.lower().replace("’", "'") for w in WORD.findall(plain)]
         subject = None  # "self" or "other": who the clauses of this sentence are about
         for clause in _clauses(words):
@@ -349,7 +393,7 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
                 continue
             verb, kinds, how = claim
             subject = "self"
-            if how in ("passive", "state") and PAST_TIME.search(sentence):
+            if how in ("passive", "state", "headline") and PAST_TIME.search(sentence):
                 continue
             id_list = ids.findall(sentence) if ids is not None else []
             found.append(Claim(sentence, verb, kinds, how, id_list))
@@ -366,6 +410,14 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
     for at, word in enumerate(body):
         if word in STATES and word not in FORMS and at > 0 and body[at - 1] == "now":
             return word, ("update",), "state"
+        if (
+            word == "now"
+            and 0 < at < len(body) - 1
+            and body[at - 1] in ("is", "are")
+            and FIELD_NOUNS & set(body[: at - 1])
+            and not SELF & set(body[:at])
+        ):
+            return "is now", ("update",), "state"
         if word not in FORMS:
             continue
         base, form = FORMS[word]
@@ -374,7 +426,20 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
         before = body[:at]
         others = [w for w in before if w not in AUX and w not in SELF]
         if others:
-            # someone or something else is the subject: only a passive is a claim
+            # someone or something else is the subject: only a passive is a claim, or a
+            # headline ("Refund issued to the customer": a noun, the participle, then
+            # a preposition or nothing)
+            after = body[at + 1] if at + 1 < len(body) else None
+            if (
+                form == "past"
+                and word != base
+                and before[-1] not in BE | AUX | DETERMINERS
+                and before[0] not in DETERMINERS | {"it", "there", "he", "she", "they", "you"}
+                and len(before) <= 4
+                and (after is None or after in HEADLINE_NEXT or after == "by")
+                and not _agent_is_other(body, at)
+            ):
+                return word, _kinds_for(base, body), "headline"
             if form == "past" and before[-1] in BE | {"now"}:
                 if before[-1] in ("is", "are", "be") and "now" not in before:
                     continue  # "the task is assigned to Lena": a state, not an act

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
-from workerctl.runs.ledger import INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.history.ledger import INTENDED, UNKNOWN, Effect, Ledger
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
 
 RUN, NOT_GUARDED, REPEAT_ALLOWED = "run", "not_guarded", "repeat_allowed"
 REPEAT, UNKNOWN_EFFECT, IN_PROGRESS = "repeat", "unknown", "in_progress"
@@ -294,7 +294,7 @@ def unchanged_failure(
     """The summary of the newest finished run of ``worker`` on ``record_id`` when it
     failed with a kind that is not transient and nothing it ran with changed since
     (configuration, record content, plugins); else None."""
-    from workerctl.runs.history import RunFilter
+    from workerctl.history.store import RunFilter
     from workerctl.runs.states import FAILED, FINISHED, TRANSIENT_KINDS
 
     flt = RunFilter(workers=(worker,), record_id=record_id)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from workerctl.runs.history import History
+from workerctl.history.store import History
 from workerctl.runs.model import FINISHED, Run
 
 POLL_SECONDS = 0.02  # a step shows within this (plus one read) of being recorded

@@ -78,6 +78,7 @@ class ToolCallRecord:
     writes: bool = False
     records_read: list[dict[str, str]] = field(default_factory=list)  # [{type, id}]
     records_written: list[dict[str, str]] = field(default_factory=list)  # [{kind, type, id}]
+    error: str = ""  # what the tool (or the gate) answered when the call failed; "" when it did not
 
 
 @dataclass
@@ -89,6 +90,9 @@ class Iteration:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
     stderr: str = ""
+    # why the step ended ("stop", "tool_calls", "length", "content_filter", ...; see
+    # engine.step.FINISH_REASONS); None in runs recorded before it was kept
+    finish_reason: str | None = None
 
 
 def _iteration(data: dict[str, Any], output: str | None) -> Iteration:
@@ -144,6 +148,16 @@ class Run:
     worker_version: int | None = None  # the stored worker version it started with
     usage: dict[str, Any] = field(default_factory=dict)  # tokens in total and per model
     cost: dict[str, Any] | None = None  # an estimate from the workspace's price table
+    # what review compares an output with (None in runs recorded before it was kept,
+    # so a check can tell "saw nothing" from "not known"):
+    # record id -> its snapshot when the run first read it (``runs.evidence.snapshot``:
+    # type, title, fields, fingerprints of fields and comments, comment authors, ...)
+    seen: dict[str, dict[str, Any]] | None = None
+    # the linked record's snapshot at the moment the output mode wrote to it
+    record_at_write: dict[str, Any] | None = None
+    # the automatic review checks decided when the run finished: [{key, title, verdict,
+    # evidence}] (evidence kept for checks that did not pass); None: not checked
+    checks: list[dict[str, Any]] | None = None
 
     # -- state machine --
 
@@ -249,7 +263,16 @@ class Run:
             "cost": self.cost.get("amount") if self.cost else None,
             "currency": self.cost.get("currency") if self.cost else None,
             "side_effects": len(self.side_effects),
+            "failed_checks": failed_checks(self.checks),
         }
+
+
+def failed_checks(checks: list[dict[str, Any]] | None) -> list[str] | None:
+    """The keys of the automatic checks that failed when the run finished; None when
+    they were not decided (a run still going, or recorded before checks were kept)."""
+    if checks is None:
+        return None
+    return [c["key"] for c in checks if c.get("verdict") == "fail"]
 
 
 #: ``runs list --json``: each run summary's fields (``Run.summary``) and what they mean;
@@ -288,6 +311,11 @@ SUMMARY_FIELDS: dict[str, str] = {
     ),
     "currency": "the currency of `cost`, or null",
     "side_effects": "how many side effects it recorded",
+    "failed_checks": (
+        "the keys of the automatic review checks that failed when the run finished (`[]`: none "
+        "failed), or null when they were not decided (a run still going, or recorded before they "
+        "were kept); the table marks such a completed run `✗ key,…` before its preview"
+    ),
 }
 
 #: ``run inspect --json``: the stored run's fields (``Run.to_dict``) and what they mean;
@@ -306,11 +334,13 @@ RUN_FIELDS: dict[str, str] = {
     "plugins": "plugin name → version when the run started",
     "output_mode": "the worker's output mode",
     "iterations": (
-        "`[{number, started, finished, text, tool_calls, usage, stderr}]`; `tool_calls`: "
-        "`[{name, arguments, category, allowed, ok, result_summary, reason, writes, "
-        "records_read, records_written}]` (`records_read`: `[{type, id}]` the records the "
-        "call read; `records_written`: `[{kind, type, id}]` the writes it made); `usage`: "
-        "`{model, input_tokens, output_tokens, latency_ms}`"
+        "`[{number, started, finished, text, tool_calls, usage, stderr, finish_reason}]` "
+        "(`finish_reason`: why the step ended, `stop`, `tool_calls`, `length`, `content_filter` "
+        "or the provider's word; null in older runs); `tool_calls`: `[{name, arguments, "
+        "category, allowed, ok, result_summary, reason, writes, records_read, records_written, "
+        "error}]` (`records_read`: `[{type, id}]` the records the call read; `records_written`: "
+        "`[{kind, type, id}]` the writes it made; `error`: what the tool or the gate answered "
+        'when the call failed, else ""); `usage`: `{model, input_tokens, output_tokens, latency_ms}`'
     ),
     "context": "`{sources, records: [{type, id}], missing_links}`",
     "reads": (
@@ -347,6 +377,19 @@ RUN_FIELDS: dict[str, str] = {
     "worker_version": (
         "the stored worker version it started with (`workerctl worker restore NAME --run ID` "
         "brings it back), or null for runs stored before versions were kept"
+    ),
+    "seen": (
+        "record id → the record as the run first read it: `{type, title, fields, fingerprint: "
+        "{fields, comments}, comments, last_comment, authors, personal, at, by}` (`personal`: "
+        "digests of the personal data it held; comments the run wrote are left out); null for "
+        "runs recorded before it was kept"
+    ),
+    "record_at_write": (
+        "the linked record's snapshot (the same shape) at the moment the output mode wrote, or null"
+    ),
+    "checks": (
+        "the automatic review checks decided when the run finished: `[{key, title, verdict, "
+        "evidence}]` (evidence kept for the checks that did not pass), or null"
     ),
 }
 

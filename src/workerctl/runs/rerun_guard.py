@@ -21,9 +21,9 @@ from workerctl.runs.states import TRANSIENT_KINDS
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.workspace import Workspace
 
 

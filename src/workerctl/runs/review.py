@@ -9,18 +9,34 @@ asked on a terminal or given by flags, and the verdict is stored on the run.
 from __future__ import annotations
 
 import datetime as dt
-import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.tools import summarize
 from workerctl.errors import UsageError
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
+from workerctl.runs.evidence import ReviewEvidence, id_pattern, seen_ids
 from workerctl.runs.model import COMPLETED, ERROR_KINDS, FINISHED, Review, Run, preview_of
+from workerctl.runs.review_checks import ReviewCheck, checks, stored_checks
+
+# the checklist's entry points, kept importable from here (review_checks holds them)
+__all__ = [
+    "HUMAN_ITEMS",
+    "VERDICTS",
+    "ReviewCheck",
+    "checks",
+    "id_pattern",
+    "record_review",
+    "review_document",
+    "seen_ids",
+    "similarity",
+    "stored_checks",
+]
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
 
 VERDICTS = ("approved", "needs_changes", "rejected")
 HUMAN_ITEMS = {
@@ -42,28 +58,67 @@ def similarity(a: str, b: str, floor: float = 0.0) -> float:
     Below ``floor`` the exact ratio does not matter: difflib's cheap upper bounds
     (lengths, then character counts) answer first, so a record with hundreds of long,
     different comments costs little."""
+    return similar_to(b)(a, floor)
+
+
+def similar_to(b: str) -> Callable[[str, float], float]:
+    """``similarity(a, b, floor)`` for many ``a`` against one ``b``: difflib indexes
+    ``b`` (its second sequence) once, so comparing one comment with 300 earlier ones
+    costs 300 cheap ``set_seq1`` calls, not 300 indexings."""
     import difflib
 
-    matcher = difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False)
-    for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
-        upper = bound()
-        if upper < floor:
-            return upper
-    return matcher.ratio()
+    matcher = difflib.SequenceMatcher(None, "", _norm(b), autojunk=False)
+
+    def score(a: str, floor: float = 0.0) -> float:
+        matcher.set_seq1(_norm(a))
+        for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
+            upper = bound()
+            if upper < floor:
+                return upper
+        return matcher.ratio()
+
+    return score
 
 
-def checks(run: Run, *, records: RecordBook, registry: Registry) -> list[Check]:
-    """The automatic checks, each decided from the stored run and the records now."""
-    config = run.config or {}
+def builtin_checks() -> list[ReviewCheck]:
+    """The checks this module decides (registered by the built-in review plugin)."""
     return [
-        _status(run),
-        _record(run, records, registry),
-        _contract(run),
-        _context(run, registry, config),
-        _tools(run, config, records),
-        _duplicates(run, records),
-        _claims(run, records),
-        _next_step(run),
+        ReviewCheck("status", "The status is completed or the error is understood", lambda e: _status(e.run)),
+        ReviewCheck(
+            "record",
+            "The linked source record is correct and still there",
+            lambda e: _record(e.run, e.records, e.registry, e),
+        ),
+        ReviewCheck(
+            "contract",
+            "The output matches the form its instructions ask for (the output contract)",
+            lambda e: _contract(e.run),
+        ),
+        ReviewCheck(
+            "context",
+            "The worker used only appropriate context",
+            lambda e: _context(e.run, e.registry, e.run.config or {}),
+        ),
+        ReviewCheck(
+            "tools",
+            "The worker stayed within its allowed tool categories",
+            lambda e: _tools(e.run, e.run.config or {}, e.records),
+        ),
+        ReviewCheck(
+            "duplicates",
+            "No duplicate comment or record was created",
+            lambda e: _duplicates(e.run, e.records),
+        ),
+        ReviewCheck(
+            "claims",
+            "The output does not claim work that was not completed",
+            lambda e: _claims(e.run, e.records, e),
+        ),
+        ReviewCheck(
+            "next_step",
+            "It gives a useful next step when the worker could not finish",
+            lambda e: _next_step(e.run),
+        ),
     ]
 
 
@@ -84,31 +139,7 @@ def _status(run: Run) -> Check:
     return Check("status", title, FAIL, [f"the run is still {run.status}"])
 
 
-def id_pattern(records: RecordBook) -> re.Pattern | None:
-    """Record ids as they appear in text: the prefixes of the records that exist
-    (``T-``, ``INV-`` ...) followed by digits, so "ISO-8601" is not taken for one."""
-    prefixes = {
-        r.id.rsplit("-", 1)[0] for r in records.list() if "-" in r.id and r.id.rsplit("-", 1)[1].isdigit()
-    }
-    if not prefixes:
-        return None
-    alternatives = "|".join(sorted((re.escape(p) for p in prefixes), key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alternatives})-\d+(?![\w-])")
-
-
-def seen_ids(run: Run) -> set[str]:
-    """Every record the run was linked to, given, read or wrote."""
-    seen = {run.record_id} if run.record_id else set()
-    seen |= {r["id"] for r in run.context.get("records", [])}
-    seen |= {r["id"] for r in run.reads or []}
-    seen |= {e["record_id"] for e in run.side_effects if e.get("record_id")}
-    for it in run.iterations:
-        for call in it.tool_calls:
-            seen |= {r["id"] for r in call.records_read}
-    return seen
-
-
-def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
+def _record(run: Run, records: RecordBook, registry: Registry, seen: ReviewEvidence) -> Check:
     title = "The linked source record is correct and still there"
     evidence: list[str] = []
     verdict = PASS
@@ -130,33 +161,34 @@ def _record(run: Run, records: RecordBook, registry: Registry) -> Check:
         if record.fingerprint() != run.record_fingerprint:
             evidence.append("it changed since the run: the output may be out of date")
             verdict = UNKNOWN
-    wrong = _ids_in_output(run, records, evidence)
+    wrong = _ids_in_output(run, seen, evidence)
     if wrong:
         return Check("record", title, FAIL, [*evidence, *wrong])
     return Check("record", title, verdict, evidence)
 
 
-def _ids_in_output(run: Run, records: RecordBook, evidence: list[str]) -> list[str]:
+def _ids_in_output(run: Run, seen: ReviewEvidence, evidence: list[str]) -> list[str]:
     """Record ids the output names, against what the run saw; the problems found."""
     from workerctl.runs.claims import QUOTED
 
     text = QUOTED.sub(" ", run.output or "")  # quoted evidence is the record's words
-    pattern = id_pattern(records) if text.strip() else None
+    pattern = seen.id_pattern if text.strip() else None
     if pattern is None:
         return []
     named = list(dict.fromkeys(pattern.findall(text)))
     if not named:
         evidence.append("the output names no record id")
         return []
-    seen = seen_ids(run)
     problems = [
         f"the output names {rid}, a record the run never saw (not linked, given as context, read or written)"
         for rid in named
-        if rid not in seen
+        if rid not in seen.seen_ids
     ]
     if run.record_id and run.record_type and run.record_id not in named:
         same_type = [
-            rid for rid in named if (found := records.peek(rid)) is not None and found.type == run.record_type
+            rid
+            for rid in named
+            if (found := seen.by_id.get(rid)) is not None and found.type == run.record_type
         ]
         if same_type:
             problems.append(
@@ -269,7 +301,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
     mode's together are two), and no comment it left is near-equal (``SIMILARITY``) to
     an earlier comment on that record."""
     title = "No duplicate comment or record was created"
-    from workerctl.runs.ledger import COMMITTED, effect_state
+    from workerctl.history.ledger import COMMITTED, effect_state
 
     mine = [
         e
@@ -304,8 +336,9 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
                 evidence.append(f"{record_id}: comment {effect.get('comment_id')} is no longer on the record")
                 continue
             own = comments[own_at]
+            against_own = similar_to(own.text)
             for earlier in comments[:own_at]:
-                score = similarity(own.text, earlier.text, SIMILARITY)
+                score = against_own(earlier.text, SIMILARITY)
                 if score >= SIMILARITY:
                     who = f"run {earlier.run_id}" if earlier.run_id else earlier.author
                     same = (
@@ -321,13 +354,13 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
     )
 
 
-def _claims(run: Run, records: RecordBook) -> Check:
+def _claims(run: Run, records: RecordBook, seen: ReviewEvidence) -> Check:
     """Each clause that says work was done needs a committed write of a kind that backs
     it (and, when the sentence names records, a write on one of them). A write whose
     outcome the ledger does not know cannot back a claim, nor disprove it."""
+    from workerctl.history.ledger import COMMITTED, effect_state
+    from workerctl.history.ledger import UNKNOWN as UNSURE
     from workerctl.runs.claims import claims_in
-    from workerctl.runs.ledger import COMMITTED, effect_state
-    from workerctl.runs.ledger import UNKNOWN as UNSURE
 
     title = "The output does not claim work that was not completed"
     text = run.output or ""
@@ -341,7 +374,7 @@ def _claims(run: Run, records: RecordBook) -> Check:
         recorded += f"; {len(unsure)} write(s) of unknown outcome (settle with 'workerctl ledger settle')"
     if not text:
         return Check("claims", title, PASS, ["no output", recorded])
-    found = claims_in(text, id_pattern(records))
+    found = [c for c in claims_in(text, seen.id_pattern) if not _reported(c, seen)]
     unbacked, undecided = [], []
     for claim in found:
         said = (
@@ -368,6 +401,29 @@ def _claims(run: Run, records: RecordBook) -> Check:
             [f"{len(found)} claim(s) of work, each backed by a committed write", recorded],
         )
     return Check("claims", title, PASS, ["the output claims no work", recorded])
+
+
+def _reported(claim: Any, seen: ReviewEvidence) -> bool:
+    """A claim without the worker as its subject that only repeats what a record the
+    run read already says: the record's status ("INV-2044 … sent" where its status is
+    "sent"), or a comment or field that tells of the same act on the same thing
+    ("Product list sent to the agency" after Lena's "Sent the product list to the
+    agency"). History read from the records, not the run's work."""
+    from workerctl.runs.claims import FORMS
+    from workerctl.runs.evidence import content_words
+
+    if claim.how == "first person":
+        return False
+    verb = claim.verb.lower()
+    about = claim.ids or ([seen.run.record_id] if seen.run.record_id else [])
+    for rid in about:
+        record = seen.seen.get(rid)
+        if record is not None and str(record.fields.get("status", "")).lower() == verb:
+            return True
+    base = FORMS.get(verb, (verb, ""))[0]
+    forms = {w for w, (b, _f) in FORMS.items() if b == base}
+    words = content_words(claim.sentence) - forms
+    return bool(words and forms) and any(words & told for told in seen.acts_told(base))
 
 
 def _on_target(ids: list[str], effects: list[dict]) -> list[dict]:
@@ -424,9 +480,12 @@ CHECKLIST_FIELDS: dict[str, str] = {
     "review_reasons": "as in `run inspect`",
     "reviewed": "true when a review is stored on the run",
     "checks": (
-        "`[{key, title, verdict, evidence, action}]`, `verdict` one of `pass`, `fail`, "
+        "`[{key, title, verdict, evidence, action, details}]`, `verdict` one of `pass`, `fail`, "
         "`cannot_tell`; keys `status`, `record`, `contract`, `context`, `tools`, "
-        "`duplicates`, `claims`, `next_step`"
+        "`duplicates`, `claims`, `next_step`, `answer`, `facts`, `provenance`, `coverage`, "
+        "`privacy`, `completion`, `freshness`, `form` and those plugins register (the `llm` "
+        "plugin's `model_judged`); `details`: what a check keeps beside its verdict (a "
+        "model-judged check: `model`, `prompt`, `answer`)"
     ),
     "failed": "the keys of the checks that failed",
     "human_items": (
@@ -471,7 +530,9 @@ def record_review(
         answers=answers,
         note=note,
         checks=[
-            {"key": i.key, "title": i.title, "verdict": i.verdict, "evidence": i.evidence} for i in items
+            {"key": i.key, "title": i.title, "verdict": i.verdict, "evidence": i.evidence}
+            | ({"details": i.details} if i.details else {})
+            for i in items
         ],
     )
 

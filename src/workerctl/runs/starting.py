@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from workerctl.engine.batch import BatchResult
     from workerctl.engine.launcher import StartOptions
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.runs.model import Run
     from workerctl.workspace import Workspace
 

@@ -47,6 +47,8 @@ ERROR_KINDS = {
     "timeout": "the run took longer than the worker's timeout",
     "max_iterations": "the worker used all its iterations without a final answer",
     "invalid_output": "the executor returned something that is not a valid step or output",
+    "output_rejected": "the output failed a review check that stands before a write (not an answer "
+    "to the task, cut off, personal data from another record): kept on the run, not written",
     "cancelled": "a person or script cancelled the run",
     "crashed": "the process running it died; found and marked by a later command",
 }

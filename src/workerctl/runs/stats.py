@@ -136,7 +136,7 @@ def render_chart(figures: dict, width: int = 30) -> str:
 def stats_from_counts(per: dict[str, dict]) -> dict[str, dict]:
     """``runs stats`` figures from ``Indexes.counts`` (the history's hourly and daily
     counts: no run is read)."""
-    from workerctl.runs.indexes import percentile
+    from workerctl.history.indexes import percentile
 
     out = {}
     for name, item in sorted(per.items()):

@@ -26,9 +26,9 @@ from workerctl.runs.model import ERROR_KINDS, FINISHED, Run
 from workerctl.runs.states import TRANSIENT_KINDS
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.history import History
     from workerctl.workspace import Workspace
 
 
@@ -53,6 +53,8 @@ KIND_ACTIONS = {
     "timeout": "raise the worker's timeout, or make the job smaller",
     "max_iterations": "narrow the instructions, or raise max_iterations if the job needs more steps",
     "invalid_output": "fix the program or prompt so that the final step returns text",
+    "output_rejected": "read the output and the failed check ('workerctl run review --id ID'); make the "
+    "instructions say what to answer (or give the model more room), then rerun: nothing was written",
     "cancelled": "nothing to fix unless the cancel was a mistake; rerun when ready",
     "crashed": "find why the process died (machine restart, out of memory, killed); rerun",
 }
@@ -66,6 +68,7 @@ LATER_STEP = {
     "missing_context": (4, "context"),
     "tool_not_allowed": (5, "tools"),
     "max_iterations": (6, "instructions"),
+    "output_rejected": (6, "instructions"),
 }
 
 
@@ -437,6 +440,10 @@ def _step_instructions(
             f"output mode {run.output_mode} cannot carry output for a "
             f"{run.record_type or 'run without a record'}"
         )
+    if kind == "output_rejected" and run.error is not None:
+        verdict = FAIL
+        evidence.append(f"{run.error.message}: the output was kept on the run and nothing was written")
+        evidence.extend(run.error.detail.splitlines()[:3])
     if kind == "invalid_output" and used[1] is True:
         verdict = FAIL
         evidence.append(
@@ -467,7 +474,7 @@ CAUSE_KINDS = {
     "tool access": ("tool_not_allowed",),
     "connected data": ("record_missing", "missing_context", "source_unavailable", "record_changed"),
     "provider availability": ("provider_unavailable",),
-    "instructions scope": ("max_iterations",),
+    "instructions scope": ("max_iterations", "output_rejected"),
     "executor or program": ("executor_error",),
 }
 

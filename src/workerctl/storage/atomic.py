@@ -16,6 +16,7 @@ comments, worker versions) goes through here, so that:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import threading
@@ -29,6 +30,7 @@ from workerctl.storage.shapes import Shape, describe
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+_AHEAD = itertools.count()  # makes the temp files of files written ahead unique within a thread
 
 
 def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None) -> Any:
@@ -123,7 +125,7 @@ def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, pr
     try:
         fd = os.open(tmp, flags, mode)
     except FileNotFoundError:
-        private_dirs(path.parent)
+        private_dirs(tmp.parent)
         fd = os.open(tmp, flags, mode)
     try:
         if private:
@@ -161,7 +163,13 @@ class PreparedFile:
             raise RuntimeError(f"{self.path}: prepared content published twice")
         with _temp_goes_on_failure(self.path, tmp):
             write_point(self.path)
-            os.replace(tmp, self.path)
+            try:
+                os.replace(tmp, self.path)
+            except FileNotFoundError:  # written ahead elsewhere, into a folder not made yet
+                if not tmp.exists():
+                    raise
+                private_dirs(self.path.parent)
+                os.replace(tmp, self.path)
 
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
@@ -170,10 +178,16 @@ class PreparedFile:
                 os.unlink(tmp)
 
 
-def prepare_text(path: Path, text: str | bytes, *, key: Any = None, sync_data: bool = True) -> PreparedFile:
-    """Write and fsync ``path``'s next content to a temp file beside it (see
-    ``PreparedFile``); ``key`` says what the content was made for."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.next.tmp"
+def prepare_text(
+    path: Path, text: str | bytes, *, key: Any = None, sync_data: bool = True, folder: Path | None = None
+) -> PreparedFile:
+    """Write and fsync ``path``'s next content to a temp file (see ``PreparedFile``);
+    ``key`` says what the content was made for. ``folder``: where the temp file
+    lives, when not beside ``path`` (the history's per-process folder of files
+    written ahead, which no maintenance command empties while this process lives;
+    it must be on the file system of ``path``)."""
+    name = f".{path.name}.{os.getpid()}.{threading.get_ident()}.{next(_AHEAD)}.next.tmp"
+    tmp = (folder or path.parent) / name
     with _temp_goes_on_failure(path, tmp):
         _write_temp(path, tmp, text, sync_data=sync_data)
     return PreparedFile(path, tmp, key)

@@ -173,6 +173,14 @@ class FileLock:
             except FileNotFoundError:
                 private_dirs(self.path.parent)
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            except OSError as exc:
+                import errno
+
+                if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
+                # a read-only mount or no write permission: flock works on a file open
+                # for reading, so a reader still waits for writers (it writes nothing)
+                fd = os.open(self.path, os.O_RDONLY)
             if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
                 with contextlib.suppress(OSError):  # a umask such as 0277, an old open file
                     os.fchmod(fd, PRIVATE_FILE)
@@ -201,7 +209,7 @@ class FileLock:
         except OSError as exc:  # a full disk: the note is a courtesy, the lock is held
             import errno
 
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EBADF):  # EBADF: opened read-only
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
                 raise StorageError(self.path, exc, "write the lock holder note") from None

@@ -24,8 +24,8 @@ from workerctl.workers.files import (
 from workerctl.workers.model import WorkerFile
 
 if TYPE_CHECKING:
+    from workerctl.history.store import History
     from workerctl.plugins.manager import Registry
-    from workerctl.runs.history import History
     from workerctl.runs.model import Run
     from workerctl.workers.versions import Versions
     from workerctl.workspace import Workspace

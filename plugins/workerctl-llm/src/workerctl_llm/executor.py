@@ -22,6 +22,7 @@ from workerctl.api import (
     Step,
     StepTimeout,
     ToolCall,
+    normal_finish_reason,
 )
 
 SETTINGS = ("model", "options", "prompt")
@@ -118,7 +119,7 @@ class LLMExecutor:
             try:
                 response = model.prompt(*args, **kwargs)
                 calls = response.tool_calls()
-                box["value"] = (response.text(), calls, response.usage())
+                box["value"] = (response.text(), calls, response.usage(), finish_reason(response))
             except BaseException as exc:  # re-raised in the engine's thread below
                 box["error"] = exc
 
@@ -129,8 +130,9 @@ class LLMExecutor:
             raise StepTimeout(f"model {model.model_id} did not answer within {request.time_left:.3g}s")
         if "error" in box:
             raise translate(box["error"], model, secrets) from None
-        text, calls, usage = box["value"]
+        text, calls, usage, reason = box["value"]
         return Step(
+            finish_reason=reason or ("tool_calls" if calls else "stop"),
             text=text if text and text.strip() else (None if calls else text),
             tool_calls=[
                 ToolCall(c.name, c.arguments if isinstance(c.arguments, dict) else {}, c.tool_call_id or "")
@@ -176,6 +178,28 @@ class LLMExecutor:
                 )
         results = [llm.ToolResult(name=p.name, output=p.output, tool_call_id=p.tool_call_id) for p in pending]
         return chain, results
+
+
+def finish_reason(response: Any) -> str | None:
+    """The provider's finish reason from the reply ``llm`` kept (``response_json``):
+    OpenAI-style ``choices[0].finish_reason``, Anthropic-style ``stop_reason``, or a
+    Responses-API ``status`` of ``incomplete`` (a token limit), in the step
+    protocol's words (``normal_finish_reason``); None when the reply does not say."""
+    data = getattr(response, "response_json", None)
+    if not isinstance(data, dict):
+        return None
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        found = normal_finish_reason(choices[0].get("finish_reason"))
+        if found:
+            return found
+    for key in ("finish_reason", "stop_reason", "done_reason"):
+        found = normal_finish_reason(data.get(key))
+        if found:
+            return found
+    if data.get("status") == "incomplete":
+        return "length"
+    return None
 
 
 def _known_secrets(model) -> list[str]:

@@ -5,7 +5,11 @@ object (see ``StepRequest.to_json``: protocol, run_id, worker, instructions,
 context, tools, messages, iteration, time_left, ...). The program prints one JSON
 object on stdout: ``{"text": "..."}`` for the final answer, or
 ``{"tool_calls": [{"name": "read_task", "arguments": {...}}]}``; optionally
-``"usage": {...}``. Exit status 0 means success.
+``"usage": {...}`` and ``"finish_reason"`` (why the step ended: ``stop``,
+``tool_calls``, ``length`` when the model behind the program hit its token
+limit, ``content_filter``; by default the step's shape says it). A final text
+cut because the program flooded stdout has finish reason ``length``. Exit status
+0 means success.
 
 The program runs in its own session, and nothing of its process group outlives
 the step or the run: the group is swept (TERM, then KILL) after every step, on
@@ -152,6 +156,8 @@ class CommandExecutor:
             step = step_from_json(data)
         step.stderr = stderr
         step.usage = {"latency_ms": latency, **step.usage}
+        if step.finish_reason is None:
+            step.finish_reason = "tool_calls" if step.tool_calls else "stop"
         return step
 
 
@@ -169,7 +175,7 @@ def _salvage(head: bytes, total: int, request) -> Step:
             continue
         if isinstance(data, dict) and isinstance(data.get("text"), str) and not data.get("tool_calls"):
             limit = int(getattr(request, "max_field_bytes", 1_000_000))
-            return Step(text=cap_text(data["text"], limit, total=total))
+            return Step(text=cap_text(data["text"], limit, total=total), finish_reason="length")
         break
     raise InvalidOutput(
         f"the program wrote {total} bytes on stdout, more than the {len(head)} read "

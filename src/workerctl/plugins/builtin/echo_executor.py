@@ -15,7 +15,9 @@ A script step is one of ``tool`` (with ``arguments``), ``tool_calls`` (a list of
 those), ``output`` (final text; ``{context}`` and ``{last_result}`` are
 filled in), ``error`` (raise, giving ``executor_error``), ``sleep`` (seconds to
 wait before the rest of the step, e.g. ``{sleep: 2, output: done}``),
-or ``repeat`` (the previous step again, for ever).
+or ``repeat`` (the previous step again, for ever). A step may add
+``finish_reason`` (e.g. ``length``: the step plays a model cut at its token limit);
+otherwise it is ``stop`` for text and ``tool_calls`` for tool calls.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from workerctl.api import ExecutorFailure, Step, StepTimeout, ToolCall, hookimpl
 from workerctl.runs.model import preview_of
 
-STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat"}
+STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat", "finish_reason"}
 
 
 def _one_line(text, limit: int = 140) -> str:
@@ -195,15 +197,18 @@ class EchoExecutor:
     def step(self, request) -> Step:
         script = request.settings.get("script")
         if not script:
-            return Step(text=compose(request), usage={"model": "echo"})
+            return Step(text=compose(request), usage={"model": "echo"}, finish_reason="stop")
         index = min(request.iteration - 1, len(script) - 1)
         step = script[index]
         while step.get("repeat") and index > 0:
             index -= 1
             step = script[index]
         if request.iteration > len(script) and not script[-1].get("repeat"):
-            return Step(text=compose(request), usage={"model": "echo"})
-        return self._play(step, request)
+            return Step(text=compose(request), usage={"model": "echo"}, finish_reason="stop")
+        played = self._play(step, request)
+        if step.get("finish_reason"):
+            played.finish_reason = str(step["finish_reason"])
+        return played
 
     def _play(self, step: dict, request) -> Step:
         if "sleep" in step:
@@ -216,20 +221,23 @@ class EchoExecutor:
             raise ExecutorFailure(str(step["error"]))
         if "tool" in step:
             return Step(
-                tool_calls=[ToolCall(step["tool"], step.get("arguments", {}))], usage={"model": "echo"}
+                tool_calls=[ToolCall(step["tool"], step.get("arguments", {}))],
+                usage={"model": "echo"},
+                finish_reason="tool_calls",
             )
         if "tool_calls" in step:
             return Step(
                 tool_calls=[ToolCall(c["tool"], c.get("arguments", {})) for c in step["tool_calls"]],
                 usage={"model": "echo"},
+                finish_reason="tool_calls",
             )
         if "output" in step:
             last = next((m for m in reversed(request.messages) if m["role"] == "tool"), None)
             text = str(step["output"])
             text = text.replace("{context}", compose(request))
             text = text.replace("{last_result}", json.dumps(last["result"]) if last else "")
-            return Step(text=text, usage={"model": "echo"})
-        return Step(text=compose(request), usage={"model": "echo"})
+            return Step(text=text, usage={"model": "echo"}, finish_reason="stop")
+        return Step(text=compose(request), usage={"model": "echo"}, finish_reason="stop")
 
 
 @hookimpl

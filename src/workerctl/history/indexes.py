@@ -39,14 +39,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.states import FINISHED, STATES, UNFINISHED
 from workerctl.storage.shapes import FieldSpec
-from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History, RunFilter
+    from workerctl.history.store import History, RunFilter
     from workerctl.runs.model import Run
 
+_Spans = list[tuple[int, int]]  # (first, last) index shards
 VERSION = 2  # 2: whole-day counts in days/MONTH.json beside the hourly ones
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
@@ -150,7 +151,7 @@ class RefLog:
         """Refs, newest first (one shard read at a time)."""
         for shard in reversed(self.shards()):
             docs = self.read(shard)
-            yield from sorted(docs.values(), key=lambda r: r["created"], reverse=True)
+            yield from sorted(docs.values(), key=_seq, reverse=True)
 
 
 class Indexes:
@@ -222,13 +223,167 @@ class Indexes:
         except FileNotFoundError:
             return True
 
-    def ensure(self) -> None:
-        """Build the indexes (first use, or after a crash cut a write) from the shards."""
+    def ensure(self) -> bool:
+        """Whether the indexes can answer now: built (now, from the shards, on first
+        use or after a crash cut a write) and holding no run the reader found dead
+        but could not record as crashed. False when they cannot be built because
+        the history cannot be written (a full disk, a read-only mount): the
+        caller then answers from the shards (``History.unwritable``)."""
+        from workerctl.errors import StorageError
+
+        if self.history.unsettled:
+            return False  # the indexes count those runs as running; a scan shows them crashed
         if self.ready():
+            return True
+        if self.history.unwritable is not None:
+            return False
+        try:
+            with self.history.lock:
+                if not self.ready():  # writers hold the lock: a pending file now is a crash's
+                    self.recover()
+        except StorageError as exc:
+            self.history.cannot_write(exc)
+            return False
+        return True
+
+    def recover(self) -> None:
+        """Repair what writes cut by a crash left (under the lock): for each note naming
+        one run, only what that run's write touches (its refs, the counts of its hour,
+        day and worker, recomputed from the shards); anything else (a batch's chain, a
+        prune, a reindex, indexes never built or built by an older workerctl): a
+        rebuild from the shards."""
+        from workerctl.runs.states import ID_LENGTH
+
+        meta = self.root / "meta.json"
+        built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
+        try:
+            notes = sorted(os.listdir(self.root / "pending"))
+        except FileNotFoundError:
+            notes = []
+        if built.get("1", {}).get("version") != VERSION or any(
+            len(n) != ID_LENGTH or not n.isalnum() for n in notes
+        ):
+            self.rebuild()
             return
-        with self.history.lock:
-            if not self.ready():  # writers hold the lock: a pending file now is a crash's
-                self.rebuild()
+        for note in notes:
+            self._repair(note)
+            (self.root / "pending" / note).unlink(missing_ok=True)
+
+    def _repair(self, run_id: str) -> None:
+        """Make the indexes right about ``run_id`` again, whichever of its index writes
+        a crash cut (see ``recover``): a missing ref is added (a duplicate is harmless:
+        readers take each run once), and the counts of its worker in its hour and day,
+        and the worker's totals, are recomputed from the shards and the daily counts."""
+        data = self.history._read_body(run_id)
+        if data is None:
+            return  # never stored past its marker: no index write was made for it
+        shard, number = data["_shard"], data["_doc"]
+        summary = self.history._shard_docs(shard).get(str(number))
+        if summary is None or summary["id"] != run_id:
+            from workerctl.runs.model import Run
+
+            summary = Run.from_dict(data).summary()
+        ref = {"id": run_id, "created": summary["created"], "shard": shard, "doc": number}
+        worker, status, kind = summary["worker"], summary["status"], summary.get("error_kind")
+        logs = [(self._log("by-worker", worker), ref)]
+        if summary.get("record_id"):
+            logs.append((self.record_log(summary["record_id"]), {**ref, "record_id": summary["record_id"]}))
+        if status in FINISHED:
+            logs.append((self._log("by-status", status), ref))
+            if kind:
+                logs.append((self._log("by-error", kind), ref))
+        for log, entry in logs:
+            if not _holds_ref(log, ref):
+                log.append([entry], stage=False)
+        hour = summary["created"][:13]
+        self._recount_hour(hour, worker, shard)
+        self._recount_day(hour[:10], worker)
+        self._recount_worker(worker, summary)
+
+    def _recount_hour(self, hour: str, worker: str, shard: int) -> None:
+        """The docs of (hour, worker, any model) recomputed from the runs in the shards."""
+        docs = self._counts("hours", hour[:10])
+        mine = [d for d in docs.values() if d["hour"] == hour and d["worker"] == worker]
+        first = min([shard, *(d["shards"][0] for d in mine)])
+        last = max([shard, *(d["shards"][1] for d in mine)])
+        kept = {k: d for k, d in docs.items() if not (d["hour"] == hour and d["worker"] == worker)}
+        where = {(d["hour"], d["worker"], d["model"]): k for k, d in kept.items()}
+        for number in range(first, last + 1):
+            for summary in self.history._shard_docs(number).values():
+                if summary["created"][:13] == hour and summary["worker"] == worker:
+                    _count(kept, where, hour, summary, None, number, 1)
+        self._write(self._counts_path("hours", hour[:10]), "hours", kept, stage=False)
+
+    def _recount_day(self, day: str, worker: str) -> None:
+        """The docs of (day, worker, any model): the sums of that day's hourly docs."""
+        hours = [d for d in self._counts("hours", day).values() if d["worker"] == worker]
+        docs = self._counts("days", day[:7])
+        kept = {k: d for k, d in docs.items() if not (d["hour"] == day and d["worker"] == worker)}
+        sums: dict[str | None, dict] = {}
+        for doc in hours:
+            into = sums.setdefault(
+                doc["model"],
+                {
+                    "hour": day,
+                    "worker": worker,
+                    "model": doc["model"],
+                    "counts": {},
+                    "durations": {},
+                    "shards": list(doc["shards"]),
+                    **_zero(),
+                },
+            )
+            _add_doc(into, doc)
+        for doc in sums.values():
+            kept[next_id(kept)] = doc
+        self._write(self._counts_path("days", day[:7]), "days", kept, stage=False)
+
+    def _recount_worker(self, worker: str, summary: dict) -> None:
+        """The worker's counts by status from every day's counts; its error kinds, last
+        run and recent outcomes brought in line with ``summary`` (the run repaired)."""
+        totals: dict[str, int] = {}
+        for month in self._months():
+            for doc in self._counts("days", month).values():
+                if doc["worker"] == worker:
+                    for status, n in doc["counts"].items():
+                        totals[status] = totals.get(status, 0) + n
+        docs = self._workers()
+        key = next((k for k, d in docs.items() if d["name"] == worker), None)
+        was = (
+            docs[key]
+            if key
+            else {"name": worker, "counts": {}, "error_kinds": {}, "recent": [], "last": None}
+        )
+        status, kind = summary["status"], summary.get("error_kind")
+        missed = totals.get(status, 0) - was["counts"].get(status, 0)
+        kinds = dict(was["error_kinds"])
+        if status in FINISHED and kind and missed > 0:  # its finish was never counted
+            kinds[kind] = kinds.get(kind, 0) + missed
+        recent = list(was["recent"])
+        if status in FINISHED and kind != REFUSAL and summary["id"] not in {r[0] for r in recent}:
+            recent = [[summary["id"], summary["created"], status], *recent][:RECENT]
+        newest = next(iter(self._fetch(self._log("by-worker", worker).newest(), None)), None)
+        last = newest and {"id": newest["id"], "created": newest["created"], "status": newest["status"]}
+        docs[key or next_id(docs)] = {
+            **was,
+            "counts": {k: v for k, v in totals.items() if v},
+            "error_kinds": kinds,
+            "recent": recent,
+            "last": last,
+        }
+        self._write(self.workers_path, "workers", docs, stage=False)
+
+    def drop(self) -> None:
+        """Remove the indexes (to free space on a full disk): ``meta.json`` first, so
+        that what is left of them is never trusted; the next command that can write
+        rebuilds them from the shards, and until then readers scan the shards."""
+        import shutil
+
+        from workerctl.storage.atomic import remove_file
+
+        remove_file(self.root / "meta.json")
+        self.history.tables.forget(self.root / "meta.json")
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def begin(self, run_id: str) -> None:
         """Say a write of ``run_id`` is under way (``end`` says it is done): a crash in
@@ -252,10 +407,15 @@ class Indexes:
                 return
             self.history.after_flush(note)
         try:
-            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
-        except FileNotFoundError:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+            try:
+                os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+            except FileNotFoundError:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:  # a full disk, a read-only mount: one line, exit 4 (or read on)
+            from workerctl.errors import StorageError
+
+            raise StorageError(note, exc) from None
 
     def end(self, run_id: str) -> None:
         if run_id in self._kept:
@@ -285,7 +445,10 @@ class Indexes:
             if summary["error_kind"]:
                 self._log("by-error", summary["error_kind"]).append([ref])
         self._count_worker([(summary, old)], stage=True)
-        self._count_hours_and_days([(summary, old, shard)], stage=True)
+        # the model is known once the run has used one: the old status is taken from
+        # the count of the model the stored run named (#25 item 11)
+        old_model = _stored_model(stored) if stored else summary.get("model")
+        self._count_hours_and_days([(summary, old, shard, old_model)], stage=True)
 
     def _count_worker(
         self, changes: Iterable[tuple[dict, str | None]], sign: int = 1, *, stage: bool = False
@@ -319,21 +482,27 @@ class Indexes:
                 doc["error_kinds"][kind] = doc["error_kinds"].get(kind, 0) + sign
             if sign > 0:
                 last = doc["last"]
-                if last is None or summary["created"] >= last["created"]:
+                # changes come in sequence: a new run (no old status) is the newest
+                if last is None or old is None or last["id"] == summary["id"]:
                     doc["last"] = {
                         "id": summary["id"],
                         "created": summary["created"],
                         "status": summary["status"],
                     }
                 if summary["status"] in FINISHED and kind != REFUSAL:
-                    doc["recent"] = [[summary["id"], summary["created"], summary["status"]]] + doc["recent"]
-                    doc["recent"].sort(key=lambda r: r[1], reverse=True)
-                    del doc["recent"][RECENT:]
+                    recent = [r for r in doc["recent"] if r[0] != summary["id"]]
+                    doc["recent"] = [[summary["id"], summary["created"], summary["status"]], *recent][:RECENT]
         self._write(self.workers_path, "workers", docs, stage=stage)
 
     def _count_hours_and_days(
-        self, changes: Iterable[tuple[dict, str | None, int]], sign: int = 1, *, stage: bool = False
+        self,
+        changes: Iterable[tuple[dict, str | None, int, str | None]],
+        sign: int = 1,
+        *,
+        stage: bool = False,
     ) -> None:
+        """Count each change (summary, old status, shard, the model the old status was
+        counted under) into its hour and its day."""
         # each change counts in its hour (hours/DAY.json) and in its whole day
         # (days/MONTH.json): a count over whole days reads a few small month files,
         # not every day's hours
@@ -345,8 +514,12 @@ class Indexes:
             for name, items in grouped.items():
                 docs = self._counts(table, name)
                 where = {(d["hour"], d["worker"], d["model"]): k for k, d in docs.items()}
-                for summary, old, shard in items:
-                    _count(docs, where, summary["created"][:key], summary, old, shard, sign)
+                for summary, old, shard, old_model in items:
+                    period_key = summary["created"][:key]
+                    if old and old_model != summary.get("model"):
+                        _uncount(docs, where, period_key, summary["worker"], old_model, old)
+                        old = None
+                    _count(docs, where, period_key, summary, old, shard, sign)
                 self._write(self._counts_path(table, name), table, docs, stage=stage)
 
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
@@ -355,7 +528,7 @@ class Indexes:
         if not doomed or not (self.root / "meta.json").exists():
             return
         self._count_worker([(s, None) for s, _ in doomed], sign=-1)
-        self._count_hours_and_days([(s, None, shard) for s, shard in doomed], sign=-1)
+        self._count_hours_and_days([(s, None, shard, None) for s, shard in doomed], sign=-1)
         gone = {s["id"] for s, _ in doomed}
         docs = self._workers()
         for key, was in list(docs.items()):
@@ -404,7 +577,7 @@ class Indexes:
             for shard in self.history.shards():
                 for key, summary in self.history._shard_docs(shard).items():
                     pairs.append((summary, shard, int(key)))
-            pairs.sort(key=lambda p: p[0]["created"])
+            pairs.sort(key=lambda p: (p[1], p[2]))  # by sequence: shard, then number
             logs: dict[tuple[str, str], list[dict]] = {}
             for summary, shard, number in pairs:
                 ref = {"id": summary["id"], "created": summary["created"], "shard": shard, "doc": number}
@@ -422,7 +595,7 @@ class Indexes:
                 folder = self.root / kind / (key if kind == "by-record" else safe_name(key))
                 RefLog(folder, self._hint(folder)).append(refs)
             self._count_worker([(s, None) for s, _, _ in pairs])
-            self._count_hours_and_days([(s, None, shard) for s, shard, _ in pairs])
+            self._count_hours_and_days([(s, None, shard, None) for s, shard, _ in pairs])
             write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
             shutil.rmtree(self.root / "pending", ignore_errors=True)
         return kept
@@ -431,9 +604,8 @@ class Indexes:
 
     def worker_stats(self) -> dict[str, dict]:
         """Worker name → last run, counts, success rate over its latest finished runs."""
-        self.ensure()
         out = {}
-        for doc in self._workers().values():
+        for doc in (self._workers() if self.ensure() else self._workers_scanned()).values():
             recent = doc["recent"]
             done = sum(1 for r in recent if r[2] == "completed")
             out[doc["name"]] = {
@@ -450,10 +622,11 @@ class Indexes:
 
     def list(self, flt: RunFilter, limit: int | None) -> list[dict]:
         """Summaries matching ``flt``, newest first, reading only the refs of the most
-        selective filter and the shards they name."""
-        self.ensure()
+        selective filter and the shards they name (or, when they cannot answer, from
+        a scan of the shards)."""
+        found = self._fetch(self._candidates(flt), flt) if self.ensure() else self.history.iter_summaries(flt)
         out = []
-        for summary in self._fetch(self._candidates(flt), flt):
+        for summary in found:
             out.append(summary)
             if limit and len(out) >= limit:
                 break
@@ -485,14 +658,19 @@ class Indexes:
             summary = shards[shard].get(str(doc))
             if summary is not None and summary["id"] == run_id:
                 refs.append({"id": run_id, "created": summary["created"], "shard": shard, "doc": doc})
-        return iter(sorted(refs, key=lambda r: r["created"], reverse=True))
+        return iter(sorted(refs, key=_seq, reverse=True))
 
     def _fetch(self, refs: Iterable[dict], flt: RunFilter | None) -> Iterator[dict]:
         """The summaries the refs name (one read per shard), those matching ``flt``."""
         cache: dict[int, dict[str, dict]] = {}
+        windowed = flt is not None and (flt.since or flt.until)
+        spans = self.shard_spans(flt.since, flt.until) if flt is not None and windowed else None
+        lowest = min((a for a, _ in spans), default=0) if spans is not None else 0
         for ref in refs:
-            if flt is not None and flt.since and ref["created"] < flt.since:
-                return  # refs come newest first: the rest are older still
+            if ref["shard"] < lowest:
+                return  # refs come newest first: no older shard holds a run of the window
+            if spans is not None and not any(a <= ref["shard"] <= b for a, b in spans):
+                continue
             docs = cache.get(ref["shard"])
             if docs is None:
                 if len(cache) > 64:
@@ -515,9 +693,17 @@ class Indexes:
         """Per worker (or day, or model): counts by status, tokens, cost and a duration
         histogram of the runs created in [since, until), from the daily counts, the
         hourly ones of a day a bound cuts, and for the hour each bound cuts the runs
-        themselves (read from the shards that hour spans)."""
-        self.ensure()
+        themselves (read from the shards that hour spans). When the indexes cannot
+        answer (``ensure``), every run is read from the shards."""
         per: dict[str, dict] = {}
+        if not self.ensure():
+            for summary in self.history.iter_summaries():
+                created = summary["created"]
+                if (since and created < since) or (until and created >= until):
+                    continue
+                if not workers or summary["worker"] in workers:
+                    _add_summary(per, summary, by)
+            return per
         cut_hours: set[str] = set()
         for bound in (since, until):
             if bound:
@@ -554,17 +740,45 @@ class Indexes:
                 created = summary["created"]
                 if (since and created < since) or (until and created >= until):
                     continue
-                finished = summary["status"] in FINISHED
-                durations = (
-                    {_bucket(summary["duration"]): 1}
-                    if finished and summary.get("duration") is not None
-                    else {}
-                )
-                money = _zero()
-                if finished:
-                    _money(money, summary, 1)
-                _add(per, _group(summary, by), {summary["status"]: 1}, money, durations)
+                _add_summary(per, summary, by)
         return per
+
+    def shard_spans(self, since: str | None, until: str | None) -> _Spans | None:
+        """The index shards that can hold runs created in [since, until], as spans
+        (first, last), from the daily counts, which note the shards each day's runs
+        went to: right whatever the clock did (a run stamped a year ahead is in the
+        span of that day). None when the indexes cannot answer (read every shard)."""
+        if not self.ensure():
+            return None
+        spans: _Spans = []
+        for month in self._months():
+            if (since and month < since[:7]) or (until and month > until[:7]):
+                continue
+            for doc in self._counts("days", month).values():
+                day = doc["hour"]
+                if (since and day < since[:10]) or (until and day > until[:10]):
+                    continue
+                spans.append((doc["shards"][0], doc["shards"][1]))
+        return _merged_spans(spans)
+
+    def _workers_scanned(self) -> dict[str, dict]:
+        """What ``workers.json`` holds, from a scan of the shards (when the indexes
+        cannot answer: ``ensure``)."""
+        per: dict[str, dict] = {}
+        for summary in self.history.iter_summaries():  # newest first
+            doc = per.setdefault(
+                summary["worker"],
+                {"name": summary["worker"], "counts": {}, "error_kinds": {}, "recent": [], "last": None},
+            )
+            status, kind = summary["status"], summary.get("error_kind")
+            doc["counts"][status] = doc["counts"].get(status, 0) + 1
+            if status in FINISHED and kind:
+                doc["error_kinds"][kind] = doc["error_kinds"].get(kind, 0) + 1
+            if doc["last"] is None:
+                doc["last"] = {"id": summary["id"], "created": summary["created"], "status": status}
+            if status in FINISHED and kind != REFUSAL and len(doc["recent"]) < RECENT:
+                doc["recent"].append([summary["id"], summary["created"], status])
+        return {str(n): doc for n, doc in enumerate(per.values(), 1)}
 
     def _hour_runs(self, hour: str, workers: tuple[str, ...]) -> Iterator[dict]:
         docs = [d for d in self._counts("hours", hour[:10]).values() if d["hour"] == hour]
@@ -638,6 +852,54 @@ def _count(
             doc["durations"][bucket] = doc["durations"].get(bucket, 0) + sign
 
 
+def _holds_ref(log: RefLog, ref: dict) -> bool:
+    """Whether ``log`` holds a ref to the run of ``ref``: read from its newest file back
+    to the first whose refs all come before it in the sequence (a log is appended to
+    in about that order), a few files, however long the log."""
+    for shard in reversed(log.shards()):
+        refs = list(log.read(shard).values())
+        if any(r["id"] == ref["id"] for r in refs):
+            return True
+        if refs and max(_seq(r) for r in refs) < _seq(ref):
+            return False
+    return False
+
+
+def _add_doc(into: dict, doc: dict) -> None:
+    """Add an hourly counts doc into a daily one."""
+    for status, n in doc["counts"].items():
+        into["counts"][status] = into["counts"].get(status, 0) + n
+    for key in ("tokens", "input_tokens", "output_tokens", "priced"):
+        into[key] += doc[key]
+    for currency, amount in doc["cost"].items():
+        into["cost"][currency] = into["cost"].get(currency, 0.0) + amount
+    for bucket, n in doc["durations"].items():
+        into["durations"][bucket] = into["durations"].get(bucket, 0) + n
+    into["shards"] = [min(into["shards"][0], doc["shards"][0]), max(into["shards"][1], doc["shards"][1])]
+
+
+def _uncount(
+    docs: dict[str, dict], where: dict[tuple, str], hour: str, worker: str, model: str | None, status: str
+) -> None:
+    """Take one run of ``status`` from the count of (hour, worker, model), where it was
+    counted before its model was known (or changed)."""
+    key = where.get((hour, worker, model))
+    if key is None:
+        return
+    was = docs[key]
+    counts = dict(was["counts"])
+    counts[status] = counts.get(status, 0) - 1
+    docs[key] = {**was, "counts": counts}
+
+
+def _stored_model(stored: dict) -> str | None:
+    """The model a stored run's summary names (the one that used the most tokens)."""
+    from workerctl.runs.usage import main_model
+
+    usage = stored.get("usage")
+    return main_model(usage) if isinstance(usage, dict) and usage.get("models") else None
+
+
 def _zero() -> dict:
     return {"tokens": 0, "input_tokens": 0, "output_tokens": 0, "cost": {}, "priced": 0}
 
@@ -660,6 +922,16 @@ def _group(doc: dict, by: str) -> str:
     return doc["worker"]
 
 
+def _add_summary(per: dict[str, dict], summary: dict, by: str) -> None:
+    """Count one run, read from its summary, into its group."""
+    finished = summary["status"] in FINISHED
+    durations = {_bucket(summary["duration"]): 1} if finished and summary.get("duration") is not None else {}
+    money = _zero()
+    if finished:
+        _money(money, summary, 1)
+    _add(per, _group(summary, by), {summary["status"]: 1}, money, durations)
+
+
 def _add(per: dict[str, dict], group: str, counts: dict, money: dict, durations: dict) -> None:
     item = per.setdefault(group, {"counts": dict.fromkeys(STATES, 0), "durations": {}, **_zero()})
     for status, n in counts.items():
@@ -672,10 +944,27 @@ def _add(per: dict[str, dict], group: str, counts: dict, money: dict, durations:
         item["durations"][bucket] = item["durations"].get(bucket, 0) + n
 
 
+def _merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans joined, in order (a few, however many days)."""
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if out and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
+def _seq(ref: dict) -> tuple[int, int]:
+    """A ref's place in the sequence runs were created in (its shard and number, given
+    out under the lock at creation): the order of every listing, never the clock."""
+    return ref["shard"], ref["doc"]
+
+
 def _merge(streams: Iterable[Iterator[dict]]) -> Iterator[dict]:
     """Several newest-first ref streams as one, newest first, each run once."""
     seen: set[str] = set()
-    for ref in heapq.merge(*streams, key=lambda r: r["created"], reverse=True):
+    for ref in heapq.merge(*streams, key=_seq, reverse=True):
         if ref["id"] not in seen:
             seen.add(ref["id"])
             yield ref

@@ -17,7 +17,7 @@ the marker (naming a process whose death means "repair me"), the run file, the
 index shard (unless the run's summary there is unchanged), then (for a finished
 run) the marker's removal. Each file is
 replaced atomically, so a crash or a full disk at any point leaves a marker
-whose process is dead, and the next command's sweep (``runs.liveness``) settles
+whose process is dead, and the next command's sweep (``history.sweep``) settles
 it from the run file under the lock: a finished run gets its index entry
 rewritten from the run file, an unfinished one is marked crashed, a run that
 never got its run file loses its marker. Every file is checked for its shape
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import errno
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
-from workerctl.runs.liveness import current_owner, mark_crashed
+from workerctl.history.sweep import current_owner, mark_crashed
 from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
@@ -58,8 +59,8 @@ from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import json_object, tinydb_file
 
 if TYPE_CHECKING:
-    from workerctl.runs.indexes import Indexes
-    from workerctl.runs.ledger import Ledger
+    from workerctl.history.indexes import Indexes
+    from workerctl.history.ledger import Ledger
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 
@@ -190,12 +191,19 @@ class History:
         self.stale_after = float(workspace.setting("stale_after"))
         self._ledger: Ledger | None = None
         self._indexes: Indexes | None = None
-        from workerctl.storage.tables import KnownTables
+        from workerctl.history.tables import KnownTables
 
         #: the shards, ledger files and index files as this process last read or
-        #: wrote them: not parsed again while unchanged (``storage.tables``)
+        #: wrote them: not parsed again while unchanged (``history.tables``)
         self.tables = KnownTables()
         self._paths: dict[tuple[str, ...], Path] = {}
+        self._ahead: tuple[int, Path] | None = None
+        #: set when a write failed for want of space or permission (``cannot_write``):
+        #: readers then answer from what is on disk without trying to write again
+        self.unwritable: StorageError | None = None
+        #: runs whose process is gone that this reader could not record as crashed
+        #: (run id -> marker): shown as crashed (``liveness.crashed_view``)
+        self.unsettled: dict[str, dict] = {}
         #: unfinished runs this process wrote last: id -> (shard, doc, side effects)
         self._written: dict[str, tuple[int, int, list[dict]]] = {}
         #: files staged (``write_shared``), and the notes and finished runs' markers
@@ -227,6 +235,41 @@ class History:
 
     def heartbeat_path(self, run_id: str) -> Path:
         return self._path("heartbeats", run_id)
+
+    def ahead_dir(self) -> Path:
+        """This process's folder of files written ahead of the lock (``_prepare``):
+        ``ahead/HOST.PID.START``. A maintenance command removes such a folder only
+        once the process it names is gone (``_sweep_ahead``), so a file written
+        ahead is never taken from under its writer; it is on the history's file
+        system, so putting it in place is a rename."""
+        pid = os.getpid()  # a forked child is another writer: another folder
+        if self._ahead is None or self._ahead[0] != pid:
+            owner = current_owner()
+            name = f"{_host_key(owner['host'])}.{pid}.{owner['proc_start']}"
+            self._ahead = (pid, self.root / "ahead" / name)
+        return self._ahead[1]
+
+    def _sweep_ahead(self) -> None:
+        """Remove the folders of files written ahead by processes that are gone (under
+        the lock; a live writer's folder is never touched, whatever it holds)."""
+        import shutil
+
+        from workerctl.history.sweep import _pid_alive
+        from workerctl.storage.lock import hostname
+
+        base = self.root / "ahead"
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return
+        host = _host_key(hostname())
+        for name in names:
+            parts = name.rsplit(".", 2)
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue  # another host's, or not ours to judge
+            start = None if parts[2] == "None" else parts[2]
+            if not _pid_alive(int(parts[1]), start):
+                shutil.rmtree(base / name, ignore_errors=True)
 
     def _hint_reindex(self, path: Path) -> str:
         return f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index from the run files"
@@ -471,7 +514,9 @@ class History:
         try:
             data = run.to_stored()
             data["_shard"], data["_doc"] = shard, doc_id
-            ahead.body = prepare_text(self.body_path(run.id), encode_json(data), key=(shard, doc_id))
+            ahead.body = prepare_text(
+                self.body_path(run.id), encode_json(data), key=(shard, doc_id), folder=self.ahead_dir()
+            )
         except WorkerctlError:
             pass
         if run.side_effects or effects:
@@ -539,7 +584,7 @@ class History:
 
     @property
     def indexes(self) -> Indexes:
-        from workerctl.runs.indexes import Indexes
+        from workerctl.history.indexes import Indexes
 
         if self._indexes is None:
             self._indexes = Indexes(self)
@@ -547,7 +592,7 @@ class History:
 
     @property
     def ledger(self) -> Ledger:
-        from workerctl.runs.ledger import Ledger
+        from workerctl.history.ledger import Ledger
 
         if self._ledger is None:
             self._ledger = Ledger(self)
@@ -613,13 +658,38 @@ class History:
 
     # -- reading --
 
+    def cannot_write(self, exc: StorageError) -> None:
+        """Note that the history cannot be written now (a full disk, a read-only mount,
+        no permission): reads answer from disk, and nothing tries to repair."""
+        self.unwritable = exc
+
     def get(self, run_id: str) -> Run:
         from workerctl.names import STORED_ID
 
         data = self._read_body(STORED_ID.check(run_id))
         if data is None:
             raise NotFoundError(f"no run with id {run_id!r}", hint="'workerctl runs list' shows the ids")
-        return self._run_from(run_id, data)
+        run = self._run_from(run_id, data)
+        if run_id in self.unsettled:
+            from workerctl.history.sweep import crashed_view
+
+            run = crashed_view(self, run, self.unsettled[run_id])
+        return run
+
+    def _as_seen(self, doc: dict) -> dict:
+        """A summary as a reader should see it: a run found dead but not recorded so
+        (``unsettled``) is summarised from its run file as the sweep would leave it."""
+        if doc["id"] in self.unsettled:
+            try:
+                return self.get(doc["id"]).summary()
+            except NotFoundError:
+                return doc
+        return doc
+
+    def holds(self, run_id: str) -> bool:
+        """Whether the run's file exists (a creation a full disk stopped may have
+        written it)."""
+        return self.body_path(run_id).exists()
 
     def resolve(self, prefix: str) -> str:
         """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""
@@ -659,14 +729,24 @@ class History:
         seen: set[str] = set()
         if not self.root.is_dir():
             return
+        spans = None
+        if flt is not None and (flt.since or flt.until):
+            spans = self.indexes.shard_spans(flt.since, flt.until)
         try:
-            yield from self._iter_index(flt, seen)
+            yield from self._iter_index(flt, seen, spans)
         except _IndexMoved:
             with self.lock:
                 self._settle_swap()
-                yield from self._iter_index(flt, seen)
+                yield from self._iter_index(flt, seen, spans)
 
-    def _iter_index(self, flt: RunFilter | None, seen: set[str]) -> Iterator[dict]:
+    def _iter_index(
+        self, flt: RunFilter | None, seen: set[str], spans: builtins.list[tuple[int, int]] | None = None
+    ) -> Iterator[dict]:
+        """Newest first by sequence: shards from the last, and in each shard its
+        documents from the highest number (both given out under the lock at
+        creation), whatever the clock said. ``spans``: the only shards that can
+        hold runs created in the filter's window (``Indexes.shard_spans``); None:
+        every shard is read."""
         folder = self.root / "index"
         try:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -679,36 +759,38 @@ class History:
         try:
             names = os.listdir(fd)
             shards = sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+            if spans is not None:
+                shards = [s for s in shards if any(a <= s <= b for a, b in spans)]
             for shard in reversed(shards):
-                docs = list(self._shard_docs_at(fd, shard))
-                if flt and flt.since and docs and max(d["created"] for d in docs) < flt.since:
-                    return
-                for doc in sorted(docs, key=lambda d: d["created"], reverse=True):
+                docs = self._shard_docs_at(fd, shard)
+                for _, doc in sorted(docs.items(), key=lambda kv: int(kv[0]), reverse=True):
                     if doc["id"] in seen:
                         continue
                     seen.add(doc["id"])
+                    if self.unsettled:
+                        doc = self._as_seen(doc)
                     if flt is None or flt.match(doc):
                         yield dict(doc)
         finally:
             os.close(fd)
 
-    def _shard_docs_at(self, dir_fd: int, shard: int) -> Iterator[dict]:
+    def _shard_docs_at(self, dir_fd: int, shard: int) -> dict[str, dict]:
         path = self.shard_path(shard)
         try:
             fd = os.open(path.name, os.O_RDONLY, dir_fd=dir_fd)
         except FileNotFoundError:
             if self.lock.held:
-                return iter(())  # pruned away: nothing to list
+                return {}  # pruned away: nothing to list
             raise _IndexMoved() from None
         except OSError as exc:
             raise StorageError(path, exc, "read") from None
         with os.fdopen(fd, "rb") as handle:
             data = handle.read()
-        return iter(parse_json(path, data, hint=self._hint_reindex(path), shape=SHARD_SHAPE)[TABLE].values())
+        return parse_json(path, data, hint=self._hint_reindex(path), shape=SHARD_SHAPE)[TABLE]
 
     def list(self, flt: RunFilter | None = None, limit: int | None = 20) -> list[dict]:
         """Summaries newest first. A filter by worker, record, status or error kind is
-        answered from the cross-run indexes (``runs.indexes``): only the refs of that
+        answered from the cross-run indexes (``history.indexes``): only the refs of that
         filter and the shards they name are read."""
         if flt is not None and (flt.workers or flt.record_id or flt.statuses or flt.error_kinds):
             return self.indexes.list(flt, limit)
@@ -778,6 +860,7 @@ class History:
             return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": 0}
         with self.lock:
             self.finish_prune()
+            self._sweep_ahead()
             doomed: builtins.list[str] = []
             for shard in self.shards():
                 for doc in self._shard_docs(shard).values():
@@ -788,9 +871,21 @@ class History:
                             kept_unfinished += 1
             removed = len(doomed)
             if doomed:
-                write_json(
-                    self.prune_journal, {"ids": doomed, "cutoff": cutoff, "forget_effects": forget_effects}
-                )
+                journal = {"ids": doomed, "cutoff": cutoff, "forget_effects": forget_effects}
+                try:
+                    write_json(self.prune_journal, journal)
+                except StorageError as exc:
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or forget_effects:
+                        raise
+                    # a full disk: the run files go first, and the cross-run indexes
+                    # (derived data, rebuilt from the shards by the next command that
+                    # can), to make room for the journal and the shard rewrites. A crash
+                    # in between leaves shard entries of runs whose files are gone: the
+                    # next prune or reindex drops them
+                    for run_id in doomed:
+                        remove_file(self.body_path(run_id))
+                    self.indexes.drop()
+                    write_json(self.prune_journal, journal)
                 forgotten = self.finish_prune()
         return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": forgotten}
 
@@ -867,9 +962,11 @@ class History:
 
         with self.lock:
             self._settle_swap()
+            self._sweep_ahead()
+            known = self._indexed_slots()
             runs, moved = self._scan_bodies()
             runs.sort(key=lambda pair: pair[0].created)
-            placed = self._assign_slots(runs)
+            placed = self._assign_slots(runs, known)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
             new_index, new_active = self.root / "index.new", self.root / "active.new"
             for folder in (new_index, new_active):
@@ -921,8 +1018,9 @@ class History:
 
     def _scan_bodies(self) -> tuple[builtins.list[tuple[Run, tuple[int, int] | None]], builtins.list[str]]:
         """Every readable run file with the slot it names; the others moved aside.
-        Temp files left by a killed writer are removed (no writer is mid-write while
-        the lock is held)."""
+        Temp files left by a killed writer are removed: under the lock no writer is
+        mid-write in these folders (files written ahead of the lock live in
+        ``ahead/``, whose folders go only with their process: ``_sweep_ahead``)."""
         base = self.root / "runs"
         found: builtins.list[tuple[Run, tuple[int, int] | None]] = []
         moved: builtins.list[str] = []
@@ -948,22 +1046,66 @@ class History:
             found.append((run, (data["_shard"], data["_doc"])))
         return found, moved
 
+    def _indexed_slots(self) -> dict[tuple[int, int], str]:
+        """The slots the current index gives its runs (an unreadable shard gives none)."""
+        out: dict[tuple[int, int], str] = {}
+        for shard in self.shards():
+            try:
+                docs = self._shard_docs(shard)
+            except DamagedFile:
+                continue
+            for key, doc in docs.items():
+                out[(shard, int(key))] = doc["id"]
+        return out
+
     @staticmethod
     def _assign_slots(
         runs: builtins.list[tuple[Run, tuple[int, int] | None]],
+        known: dict[tuple[int, int], str] | None = None,
     ) -> builtins.list[tuple[Run, int, int, bool]]:
-        """Keep each run's slot when it is valid and not claimed by another run (so
-        run files need no rewrite); give the others fresh slots after the last.
-        Each run comes with whether its slot changed."""
+        """Each run's slot, which is its place in the sequence (``runs``: sorted by
+        creation time). Each comes with whether its slot changed (its run file is
+        rewritten).
+
+        A run the current index holds at the slot its run file names keeps it, so a
+        reindex of an intact history rewrites no run file and keeps its order. Runs
+        the index does not hold (copied in from another workspace, whose slots mean
+        nothing here) are merged in by creation time: the runs from the first of
+        them on get fresh slots after the last kept one, in that merged order. With
+        no index at all, a valid slot no other run claims is kept, and the others
+        get fresh slots after the last, oldest first."""
+        import heapq
+
         taken: set[tuple[int, int]] = set()
         keep: builtins.list[tuple[Run, int, int, bool]] = []
         homeless: builtins.list[Run] = []
-        for run, slot in runs:
-            if slot and slot[0] >= 1 and slot[1] >= 1 and slot not in taken:
-                taken.add(slot)
-                keep.append((run, slot[0], slot[1], False))
-            else:
-                homeless.append(run)
+        if known:
+            ours = sorted(
+                ((slot, run) for run, slot in runs if slot and known.get(slot) == run.id),
+                key=lambda pair: pair[0],
+            )
+            ours_ids = {run.id for _, run in ours}
+            newcomers = [run for run, _ in runs if run.id not in ours_ids]  # by creation time
+            ordered = heapq.merge(
+                ((run.created, 0, n, run) for n, (_, run) in enumerate(ours)),
+                ((run.created, 1, n, run) for n, run in enumerate(newcomers)),
+            )
+            slots = dict((run.id, slot) for slot, run in ours)
+            cut = False
+            for _, kind, _, run in ordered:
+                cut = cut or kind == 1
+                if cut:
+                    homeless.append(run)
+                else:
+                    taken.add(slots[run.id])
+                    keep.append((run, *slots[run.id], False))
+        else:
+            for run, slot in runs:
+                if slot and slot[0] >= 1 and slot[1] >= 1 and slot not in taken:
+                    taken.add(slot)
+                    keep.append((run, slot[0], slot[1], False))
+                else:
+                    homeless.append(run)
         shard = max((s for s, _ in taken), default=0) + 1
         size, doc_id = 0, 0
         for run in homeless:
@@ -987,6 +1129,11 @@ class _Ahead:
         for prepared in (self.body, *self.ledger.values()):
             if prepared is not None:
                 prepared.discard()
+
+
+def _host_key(host: object) -> str:
+    """A host name as a file-name part (the folders of files written ahead)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(host))
 
 
 def _is_me(marker: dict | None) -> bool:

@@ -17,7 +17,11 @@ Layout under ``.workerctl/history/ledger/`` (TinyDB databases, fsynced, written
 under the history lock)::
 
     records/T-1042.json      table "effects": every side effect on that record
-    workers/NAME.json        table "records": per record, that worker's effects
+    workers/NAME/07.json     table "records": per record, that worker's effects, split by
+                             a hash of the record id into 64 files, so one run rewrites a
+                             bounded file however many records the worker wrote to
+                             (a ``workers/NAME.json`` an older workerctl wrote is read too,
+                             until ``runs reindex`` replaces it)
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
+from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
 from workerctl.storage.shapes import FieldSpec
-from workerctl.storage.tables import next_id, read_table, safe_name, write_table
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 
@@ -52,6 +56,7 @@ EFFECT_FIELDS: dict[str, FieldSpec] = {
     "detail": (dict, type(None)),
     "settled": (dict, type(None)),
 }
+WORKER_BUCKETS = 64  # a worker's per-record summaries are split into this many files
 WORKER_FIELDS: dict[str, FieldSpec] = {"record_id": str, "effects": int, "unknown": int, "last_at": str}
 
 
@@ -117,8 +122,18 @@ class Ledger:
     def record_path(self, target: str) -> Path:
         return self._path("records", target)
 
-    def worker_path(self, worker: str) -> Path:
-        return self._path("workers", worker)
+    def worker_path(self, worker: str, target: str) -> Path:
+        """The file of ``worker``'s summary of ``target`` (one of its 64 buckets)."""
+        import zlib
+
+        bucket = f"{zlib.crc32(target.encode()) % WORKER_BUCKETS:02d}"
+        key = (f"workers/{worker}", bucket)
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            path = self._paths[key] = self.root / "workers" / safe_name(worker) / f"{bucket}.json"
+        return path
 
     def _path(self, folder: str, key: str) -> Path:
         """Made once per key: each write of a run asks for the same few paths."""
@@ -139,9 +154,22 @@ class Ledger:
         path = self.record_path(target)
         return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
 
-    def _worker_docs(self, worker: str) -> dict[str, dict]:
-        path = self.worker_path(worker)
+    def _worker_docs(self, worker: str, target: str) -> dict[str, dict]:
+        path = self.worker_path(worker, target)
         return read_table(path, "records", WORKER_FIELDS, hint=self._hint(path), known=self.history.tables)
+
+    def _worker_records(self, worker: str) -> dict[str, dict]:
+        """Record id -> ``worker``'s summary of it, from every bucket (and the single
+        file an older workerctl wrote, where a bucket does not say otherwise)."""
+        out: dict[str, dict] = {}
+        legacy = self.root / "workers" / f"{safe_name(worker)}.json"
+        for doc in read_table(legacy, "records", WORKER_FIELDS, hint=self._hint(legacy)).values():
+            out[doc["record_id"]] = doc
+        folder = self.root / "workers" / safe_name(worker)
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            for doc in read_table(path, "records", WORKER_FIELDS, hint=self._hint(path)).values():
+                out[doc["record_id"]] = doc
+        return out
 
     # -- writing (the history calls this under its lock) --
 
@@ -178,7 +206,9 @@ class Ledger:
                 docs = self._after(run, target, changes)
                 if docs is not None:
                     path = self.record_path(target)
-                    out[path] = self.history.tables.prepare(path, "effects", docs)
+                    out[path] = self.history.tables.prepare(
+                        path, "effects", docs, folder=self.history.ahead_dir()
+                    )
         except WorkerctlError:
             pass
         return out
@@ -272,7 +302,7 @@ class Ledger:
 
     def _summarise(self, worker: str, target: str, docs: dict[str, dict]) -> None:
         mine = [d for d in docs.values() if d["worker"] == worker]
-        summary = self._worker_docs(worker)
+        summary = self._worker_docs(worker, target)
         doc_id = next((k for k, d in summary.items() if d["record_id"] == target), None)
         if not mine:
             if doc_id is None:
@@ -286,7 +316,9 @@ class Ledger:
                 "last_at": max(d["at"] for d in mine),
             }
         # derived from the record files (reindex rebuilds it): not fsynced
-        write_table(self.worker_path(worker), "records", summary, durable=False, known=self.history.tables)
+        write_table(
+            self.worker_path(worker, target), "records", summary, durable=False, known=self.history.tables
+        )
 
     # -- reading --
 
@@ -298,12 +330,14 @@ class Ledger:
 
     def records_of(self, worker: str) -> list[dict[str, Any]]:
         """The records ``worker`` wrote to, newest first, with counts."""
-        return sorted(self._worker_docs(worker).values(), key=lambda d: d["last_at"], reverse=True)
+        return sorted(self._worker_records(worker).values(), key=lambda d: d["last_at"], reverse=True)
 
     def workers(self) -> list[str]:
         """Every worker with effects in the ledger (worker names are slugs, so file names)."""
         folder = self.root / "workers"
-        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        return sorted({p.stem if p.suffix == ".json" else p.name for p in folder.iterdir()})
 
     def query(
         self,
@@ -455,21 +489,22 @@ class Ledger:
             for worker in {d["worker"] for d in docs.values()}:  # summaries rebuilt too
                 touched.setdefault(worker, {})[target] = docs
         for worker, targets in touched.items():
-            summary = self._worker_docs(worker)
-            where = {d["record_id"]: k for k, d in summary.items()}
+            buckets: dict[Path, dict[str, dict]] = {}
             for target, docs in targets.items():
+                path = self.worker_path(worker, target)
+                summary = buckets.get(path)
+                if summary is None:
+                    summary = buckets[path] = self._worker_docs(worker, target)
+                where = {d["record_id"]: k for k, d in summary.items()}
                 mine = [d for d in docs.values() if d["worker"] == worker]
-                key = where.get(target) or next_id(summary)
-                where[target] = key
-                summary[key] = {
+                summary[where.get(target) or next_id(summary)] = {
                     "record_id": target,
                     "effects": len(mine),
                     "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                     "last_at": max(d["at"] for d in mine),
                 }
-            write_table(
-                self.worker_path(worker), "records", summary, durable=False, known=self.history.tables
-            )
+            for path, summary in buckets.items():
+                write_table(path, "records", summary, durable=False, known=self.history.tables)
         return sum(len(items) for items in by_target.values())
 
 

@@ -140,12 +140,14 @@ class KnownTables:
             write_text_atomic(path, raw, sync_data=durable)
         self._put(path, _Seen(table, raw, dict(docs), parts))
 
-    def prepare(self, path: Path, table: str, docs: dict[str, dict]) -> PreparedFile:
-        """``{table: docs}`` written to a temp file beside ``path`` and fsynced, for a
-        later ``write`` of the same content to put in place (outside a lock now,
-        the rename under it later: ``storage.atomic.PreparedFile``)."""
+    def prepare(
+        self, path: Path, table: str, docs: dict[str, dict], *, folder: Path | None = None
+    ) -> PreparedFile:
+        """``{table: docs}`` written to a temp file (in ``folder``, else beside ``path``)
+        and fsynced, for a later ``write`` of the same content to put in place
+        (outside a lock now, the rename under it later: ``storage.atomic.PreparedFile``)."""
         raw, _ = self._encode(path, table, docs)
-        return prepare_text(path, raw, key=raw)
+        return prepare_text(path, raw, key=raw, folder=folder)
 
     def _encode(
         self, path: Path, table: str, docs: dict[str, dict]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from workerctl.runs.states import FAILED, now_iso, parse_iso
 from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
-    from workerctl.runs.history import History
+    from workerctl.history.store import History
     from workerctl.runs.model import Run
 
 
@@ -79,7 +80,7 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
     return time.time() - last < history.stale_after
 
 
-def mark_crashed(history: History) -> list[Run]:
+def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Run]:
     """Settle every run whose marker names a process that is gone.
 
     Suspects are found without the lock (markers only), then each is checked
@@ -90,11 +91,8 @@ def mark_crashed(history: History) -> list[Run]:
     its run file names another owner that is alive (a crash between writing the
     marker and the run file of a hand-over).
     """
-    suspects = [
-        rid
-        for rid, info in history.unfinished().items()
-        if not owner_alive(history, rid, info) or _never_stored(history, rid, info)
-    ]
+    if suspects is None:
+        suspects = dead_runs(history)
     marked = []
     for run_id in suspects:
         with history.lock:
@@ -127,6 +125,39 @@ def mark_crashed(history: History) -> list[Run]:
     return marked
 
 
+def dead_runs(history: History) -> list[str]:
+    """The runs whose marker names a process that is gone (read without the lock:
+    each is checked again under it before anything is written)."""
+    return [
+        rid
+        for rid, info in history.unfinished().items()
+        if not owner_alive(history, rid, info) or _never_stored(history, rid, info)
+    ]
+
+
+def crashed_view(history: History, run: Run, info: dict[str, Any]) -> Run:
+    """``run`` as the sweep would record it (failed, kind ``crashed``) when its owner
+    is gone, for a reader that cannot write: the same judgement as
+    ``mark_crashed``, kept in memory until a command that can write records it."""
+    if run.finished or (
+        run.owner
+        and not _same_owner(run.owner, info)
+        and owner_alive(history, run.id, {**run.owner, "since": info.get("since")})
+    ):
+        return run
+    from workerctl.runs.model import RunError
+
+    where = f"pid {info.get('pid')} on {info.get('host')}"
+    run.error = RunError(
+        "crashed",
+        f"the process executing this run ({where}) died while it was {run.status}",
+        f"found by pid {os.getpid()} at {now_iso()} (not recorded yet: the history cannot be written); "
+        f"last state change {info.get('since')}",
+    )
+    run.move(FAILED)
+    return run
+
+
 def _never_stored(history: History, run_id: str, info: dict[str, Any]) -> bool:
     """A remote run's marker without its run file: the start that wrote it died
     before the run file (a creation holds the lock across both writes, so under the
@@ -140,9 +171,29 @@ def _same_owner(owner: dict[str, Any], marker: dict[str, Any]) -> bool:
     return all(owner.get(k) == marker.get(k) for k in ("pid", "host", "remote"))
 
 
-def catch_up(history: History) -> None:
+def catch_up(history: History, warn: Callable[[str], None] | None = None) -> None:
     """Bring the history up to date before it is read: finish an interrupted prune and
     mark crashed runs. Remote runs (a task queue's) are brought up to date by their
-    executors, a layer above the history: ``engine.remote.refresh_remote``."""
-    history.finish_prune()
-    mark_crashed(history)
+    executors, a layer above the history: ``engine.remote.refresh_remote``.
+
+    When the history cannot be written (a full disk, a read-only mount, no
+    permission), reading goes on: the runs this reader found dead are shown as
+    their run files say, crashed when unfinished (``History.unsettled``), ``warn``
+    says so, and the next command that can write records them."""
+    from workerctl.errors import StorageError
+
+    dead: dict[str, dict] = {}
+    try:
+        history.finish_prune()
+        dead = {rid: history.marker(rid) or {} for rid in dead_runs(history)}
+        mark_crashed(history, list(dead))
+    except StorageError as exc:
+        history.cannot_write(exc)
+        # judged by this reader (a repair cut short may have re-pointed a marker at it)
+        dead = dead or {rid: history.marker(rid) or {} for rid in dead_runs(history)}
+        history.unsettled = dead
+        if warn is not None:
+            warn(
+                f"showing the history as it is on disk, with {len(dead)} run(s) whose process is "
+                f"gone as crashed (not recorded yet: the next command that can write does it): {exc.message}"
+            )

@@ -1,0 +1,32 @@
+"""The run history's storage engine: everything under ``.workerctl/history/``.
+
+Nothing outside this package touches a shard, a marker, a lock or a path under the
+history; the rest of workerctl goes through ``History`` (``store``).
+
+Modules: ``store`` (``History``: create, save, get, resolve a prefix, list by
+filter, prune, reindex, the commit path), ``indexes`` (the cross-run indexes:
+refs by worker, record, status and error kind; hourly and daily counts),
+``ledger`` (the side-effect ledger), ``tables`` (small TinyDB files read and
+written directly), ``sweep`` (liveness and the crash sweep).
+
+Invariants (what a reader may see at any instant, and what a crash leaves):
+
+- Every file is replaced atomically (temp file, fsync, rename), so a reader sees
+  a whole old file or a whole new one. A run's files are written in one order
+  under the history lock: marker, run file, index shard, ledger, cross-run
+  indexes, marker removed; a crash or a full disk at any point leaves a marker
+  naming a dead process, and the next command that can write settles the run
+  from its run file, the truth (``sweep.mark_crashed``, ``History.settle``).
+- Files written ahead of the lock (a save's run file and ledger files, fsynced
+  while another thread or process holds the lock) live in
+  ``ahead/HOST.PID.START/``, which a maintenance command (reindex, prune) removes
+  only once that process is gone. Every maintenance command holds the lock for
+  what it changes.
+- Order is by sequence: a run's slot (index shard, document number), given out
+  under the lock at creation, never its clock time. ``runs reindex`` keeps the
+  slots the current index holds and merges runs copied in from elsewhere by
+  creation time.
+- Reading never needs to write: when a repair cannot be written (a full disk, a
+  read-only mount), readers answer from disk, a run whose process is gone shown
+  as crashed (``History.unsettled``), and the next command that can write records it.
+"""

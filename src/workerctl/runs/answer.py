@@ -1,0 +1,308 @@
+"""Does the output answer the task, and in the form its instructions state?
+
+*answer* (#28's non-answer): a completed run whose output does not do the job
+is not passed, whether or not the worker declares a contract. The output fails
+when nothing in it is a statement about the task: every sentence greets, asks
+the reader something, offers help, refuses or apologises; or it is a template
+(section values left as placeholders, "lorem ipsum", "[insert …]"); or it
+repeats the instructions back; or its statements share nothing (no id, name,
+number or content word) with the records the run read and its instructions.
+This check stands before a write: a posting output mode does not post an output
+that greets, asks, offers, refuses, is a template or repeats the instructions
+(the last rule, sharing nothing with the records, only warns the reviewer).
+
+*form*: what the instructions themselves state about the output's language,
+length (lines, words, sentences, characters, bullets, paragraphs) and lists.
+"""
+
+from __future__ import annotations
+
+import re
+
+from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
+from workerctl.runs.evidence import ReviewEvidence, content_words
+from workerctl.runs.states import preview_of
+
+ANSWER_TITLE = "The output answers the task (not a greeting, a question back, a refusal or a template)"
+FORM_TITLE = "The output keeps the language, length and list rules its instructions state"
+
+GREETING = re.compile(
+    r"^\W*(?:hi|hello|hey|greetings|good (?:morning|afternoon|evening|day)|dear \w+|hallo|bonjour|hola)"
+    r"\b[\s\W]*"
+    r"(?:there|team|all|everyone|friend)?\W*$",
+    re.I,
+)
+OFFER = re.compile(
+    r"\b(?:i'?m|i am|we are|we're) (?:here|ready|happy|glad|available) to (?:help|assist)|"
+    r"\b(?:happy|glad|ready) to (?:help|assist)|how (?:can|may|could) i (?:help|assist)|"
+    r"\blet me know\b|\bfeel free\b|what (?:would you like|do you (?:want|need)|can i)|"
+    r"\b(?:please|could you|can you|would you)\s+"
+    r"(?:provide|share|send|tell|clarify|specify|give|paste|upload)|"
+    r"\bi (?:need|would need|require) (?:more|additional) (?:information|details|context)\b|"
+    r"\bwhich (?:task|record|one) (?:do|did|would) you\b|\bi'?ll be (?:happy|glad) to\b|"
+    r"\bis there anything else\b|\bhope this helps\b",
+    re.I,
+)
+REFUSAL = re.compile(
+    r"\b(?:i'?m sorry|i am sorry|i apologi[sz]e|unfortunately,? i|as an ai|as a language model|"
+    r"i (?:can(?:no|')t|cannot|won't|will not|am not able to|am unable to|'m unable to) "
+    r"(?:help|assist|comply|do that|fulfil+|provide (?:that|this)|answer (?:that|this)|"
+    r"complete (?:that|this)|"
+    r"process (?:that|this)|access (?:external|real-time|the internet|your))|"
+    r"(?:against|violates?) (?:my|the) (?:guidelines|policy|policies))",
+    re.I,
+)
+PLACEHOLDER_VALUE = re.compile(
+    r"^\W*(?:tbd|tbc|todo|to do|fixme|xxx+|n/?a|none yet|to be (?:determined|confirmed|filled(?: in)?|added)|"
+    r"placeholder|pending|\?+|\.{2,}|…|-+|insert [\w ]+|your [\w ]+ here|lorem ipsum.*)\W*$",
+    re.I,
+)
+PLACEHOLDER_TOKEN = re.compile(
+    r"lorem ipsum|\[(?:insert|your|name|date|add|placeholder|tbd|todo)\b[^\]]{0,40}\]|"
+    r"<(?:insert|your|placeholder)\b[^>]{0,40}>|\{\{?\s*[a-z_]{3,30}\s*\}?\}|\bXXX+\b",
+    re.I,
+)
+LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*(.*)$")
+NUMBERISH = re.compile(r"\d[\d.,:/-]*\d|\d")
+
+
+def _acts(sentence: str) -> str | None:
+    """What a sentence does when it is not a statement: greeting, offer, refusal, question."""
+    plain = sentence.strip()
+    if GREETING.match(plain):
+        return "greeting"
+    if REFUSAL.search(plain):
+        return "refusal"
+    if OFFER.search(plain):
+        return "offer of help / request for input"
+    if plain.endswith("?"):
+        return "question to the reader"
+    return None
+
+
+def answer_check(ev: ReviewEvidence) -> Check:
+    from workerctl.runs.claims import sentences
+
+    title = ANSWER_TITLE
+    text = ev.output
+    if not text.strip():
+        verdict = PASS if ev.run.status != "completed" else FAIL
+        return Check("answer", title, verdict, ["no output"])
+    problems: list[str] = []
+    said = sentences(text)
+    acts = [(s, _acts(s)) for s in said]
+    statements = [s for s, act in acts if act is None and not _bare_label(s)]
+    if not statements:
+        shown = "; ".join(f'{act}: "{preview_of(s, 80)}"' for s, act in acts[:4] if act)
+        problems.append(f"no sentence states anything about the task ({shown or 'only labels'})")
+    tokens = PLACEHOLDER_TOKEN.findall(text)
+    if tokens:
+        problems.append(
+            f"template text left in the output: {', '.join(repr(t) for t in dict.fromkeys(tokens))}"
+        )
+    sections = [(m.group(1), m.group(2)) for line in text.splitlines() if (m := LABEL.match(line))]
+    empty = [label for label, value in sections if PLACEHOLDER_VALUE.match(value) or not value.strip()]
+    filled_later = _filled_below(text)
+    empty = [label for label in empty if label not in filled_later]
+    if sections and len(empty) * 2 >= len(sections) and len(sections) >= 2:
+        problems.append(
+            f"{len(empty)} of its {len(sections)} sections hold no content: "
+            + ", ".join(f"'{e}:'" for e in empty)
+        )
+    instructions = str((ev.run.config or {}).get("instructions", ""))
+    if instructions.strip() and len(text) >= 20 and _repeats(text, instructions):
+        problems.append("the output repeats the worker's instructions back")
+    # sharing nothing with the records is a reviewer's warning, not a reason to stop a write
+    if ev.stage != "before_write" and not problems and statements and (ev.seen or instructions.strip()):
+        grounded = _grounded(" ".join(statements), ev, instructions)
+        if not grounded:
+            problems.append(
+                f"its statements share no id, name, number or word with the records the run read or its "
+                f'instructions: "{preview_of(" ".join(statements), 160)}"'
+            )
+    if problems:
+        return Check("answer", title, FAIL, problems)
+    return Check(
+        "answer",
+        title,
+        PASS,
+        [
+            f"{len(statements)} of {len(said)} sentence(s) state something about the task, "
+            f'e.g. "{preview_of(statements[0], 120)}"'
+        ],
+    )
+
+
+def _repeats(text: str, instructions: str) -> bool:
+    """Most of the output's word trigrams are the instructions' own, and the output is
+    not much longer than them: the instructions given back."""
+    out = re.findall(r"\w+", text.lower())
+    ins = re.findall(r"\w+", instructions.lower())
+    if len(out) < 3 or len(out) > 1.5 * len(ins) + 5:
+        return False
+    theirs = {tuple(ins[i : i + 3]) for i in range(len(ins) - 2)}
+    mine = [tuple(out[i : i + 3]) for i in range(len(out) - 2)]
+    return sum(1 for t in mine if t in theirs) >= 0.7 * len(mine)
+
+
+def _bare_label(sentence: str) -> bool:
+    m = LABEL.match(sentence)
+    return m is not None and not m.group(2).strip()
+
+
+def _filled_below(text: str) -> set[str]:
+    """Section labels whose content follows on the next lines (a list under 'Talking points:')."""
+    out = set()
+    lines = text.splitlines()
+    for n, line in enumerate(lines):
+        m = LABEL.match(line)
+        if (
+            m
+            and not m.group(2).strip()
+            and n + 1 < len(lines)
+            and lines[n + 1].strip()
+            and not LABEL.match(lines[n + 1])
+        ):
+            out.add(m.group(1))
+    return out
+
+
+def _grounded(text: str, ev: ReviewEvidence, instructions: str) -> bool:
+    lowered = text.lower()
+    if ev.id_pattern is not None and ev.id_pattern.search(text):
+        return True
+    words = content_words(text)
+    if words & (ev.seen_words | content_words(instructions)):
+        return True
+    numbers = set(NUMBERISH.findall(text))
+    return any(n in ev.seen_lower for n in numbers if len(n) >= 2) or any(
+        s.title.lower() in lowered for s in ev.seen.values() if len(s.title) >= 6
+    )
+
+
+# -- form ---------------------------------------------------------------------------
+
+NUMBERS = {
+    "one": 1, "a": 1, "a single": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "thirty": 30, "fifty": 50, "hundred": 100,
+}  # fmt: skip
+_N = r"(\d+|" + "|".join(sorted((re.escape(k) for k in NUMBERS), key=len, reverse=True)) + ")"
+UNITS = r"(lines?|words?|sentences?|characters?|chars?|bullets?|bullet points?|paragraphs?|items?|points?)"
+LIMIT = re.compile(
+    rf"\b(at most|no more than|not more than|up to|a maximum of|maximum of|max\.?|under|fewer than|less than|"
+    rf"within|not exceed(?:ing)?|exactly|in)\s+{_N}\s+{UNITS}\b|\b{_N}\s+{UNITS}\s+or (?:less|fewer)\b",
+    re.I,
+)
+LANGUAGES = {
+    "english": ("en", "the and is are of to in that it for with on this was be have not"),
+    "german": ("de", "der die das und ist nicht mit den ein eine zu von auf für im sich auch wird"),
+    "french": ("fr", "le la les et est des une un pour pas que dans sur avec du au ce il sont"),
+    "spanish": ("es", "el la los las y es de que en un una por con para no del se está son"),
+    "dutch": ("nl", "de het een en is van dat niet op te met voor zijn er ook wordt"),
+    "italian": ("it", "il lo la gli le e è di che un una per non con del della sono"),
+    "portuguese": ("pt", "o a os as e é de que em um uma para não com do da são"),
+    "swedish": ("sv", "och är det att en ett som på för med inte av till den har"),
+}
+LANGUAGE_RULE = re.compile(
+    r"\b(?:(?:write|answer|reply|respond|draft|comment|summari[sz]e|output|language)\b[^.\n]{0,60}?\bin|"
+    r"language\s*:)\s+(" + "|".join(LANGUAGES) + r")\b|\b(" + "|".join(LANGUAGES) + r") only\b",
+    re.I,
+)
+BULLET = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
+NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
+LIST_RULE = re.compile(
+    r"\b(?:as|in|use|using|with|make)\s+(?:a\s+)?(bulleted|bullet|numbered)\s+(?:list|points)\b", re.I
+)
+NO_LIST_RULE = re.compile(
+    r"\b(?:no|not? use|without|avoid|never use)\s+(?:any\s+)?"
+    r"(?:bullets?|bullet points|lists?|numbered lists?)\b|"
+    r"\bin (?:plain )?prose\b",
+    re.I,
+)
+
+
+def language_of(text: str) -> tuple[str | None, dict[str, int]]:
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    scores = {
+        name: sum(1 for w in words if w in set(stop.split())) for name, (_code, stop) in LANGUAGES.items()
+    }
+    best = max(scores, key=lambda k: scores[k])
+    return (best if len(words) >= 8 and scores[best] >= 3 else None), scores
+
+
+def _count(text: str, unit: str) -> int:
+    from workerctl.runs.claims import sentences
+
+    unit = unit.lower().rstrip("s")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if unit == "line":
+        return len(lines)
+    if unit == "word":
+        return len(text.split())
+    if unit == "sentence":
+        return len([s for s in sentences(text) if re.search(r"\w", s)])
+    if unit in ("character", "char"):
+        return len(text.strip())
+    if unit in ("bullet", "bullet point", "item", "point"):
+        return sum(1 for line in lines if BULLET.match(line))
+    return len([p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()])
+
+
+def form_check(ev: ReviewEvidence) -> Check:
+    title = FORM_TITLE
+    instructions = str((ev.run.config or {}).get("instructions", ""))
+    text = ev.output.strip()
+    rules, problems = [], []
+    for m in LIMIT.finditer(instructions):
+        how, amount, unit = (
+            (m.group(1), m.group(2), m.group(3)) if m.group(1) else ("at most", m.group(4), m.group(5))
+        )
+        n = int(amount) if amount.isdigit() else NUMBERS[amount.lower()]
+        how = how.lower()
+        if (
+            how == "in"
+            and n != 1
+            and unit.lower().rstrip("s") not in ("word", "sentence", "line", "paragraph")
+        ):
+            continue
+        found = _count(text, unit)
+        rules.append(f'"{m.group(0)}" ({found})')
+        if unit.lower().startswith(("item", "point", "bullet")) and found == 0 and how != "exactly":
+            continue  # not a list at all: the list rule decides that
+        strict = how in ("under", "fewer than", "less than")
+        too_many = found >= n if strict else found > n
+        if (how == "exactly" and found != n) or (how != "exactly" and too_many):
+            problems.append(
+                f'the instructions say "{m.group(0)}"; the output has {found} {unit.rstrip("s")}(s)'
+            )
+    for m in LANGUAGE_RULE.finditer(instructions):
+        wanted = (m.group(1) or m.group(2)).lower()
+        found_lang, scores = language_of(text)
+        rules.append(f'"{m.group(0)}"')
+        if found_lang is not None and found_lang != wanted and scores[found_lang] > 2 * scores[wanted]:
+            problems.append(
+                f'the instructions say "{m.group(0)}"; the output reads as {found_lang.title()} '
+                f"({scores[found_lang]} {found_lang.title()} function words, "
+                f"{scores[wanted]} {wanted.title()})"
+            )
+    bullets = sum(1 for line in text.splitlines() if BULLET.match(line))
+    for m in LIST_RULE.finditer(instructions):
+        kind = m.group(1).lower()
+        rules.append(f'"{m.group(0)}"')
+        count = (
+            sum(1 for line in text.splitlines() if NUMBERED.match(line)) if kind == "numbered" else bullets
+        )
+        if count < 2:
+            problems.append(f'the instructions say "{m.group(0)}"; the output has {count} {kind} line(s)')
+    for m in NO_LIST_RULE.finditer(instructions):
+        rules.append(f'"{m.group(0)}"')
+        if bullets >= 2:
+            problems.append(f'the instructions say "{m.group(0)}"; the output has {bullets} list lines')
+    if not text:
+        return Check("form", title, UNKNOWN if rules else PASS, ["no output"])
+    if problems:
+        return Check("form", title, FAIL, problems)
+    if not rules:
+        return Check("form", title, PASS, ["the instructions state no language, length or list rule"])
+    return Check("form", title, PASS, ["the output keeps " + "; ".join(rules)])

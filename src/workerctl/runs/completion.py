@@ -1,0 +1,187 @@
+"""Two review checks about the run's course rather than its words.
+
+*completion*: the output is whole and honest about how the run went: the model
+did not stop at its token limit or a content filter (the iteration's finish
+reason), the text was not cut by the engine's field limit and does not end in
+the middle of a sentence, every failed tool call is acknowledged (or retried
+successfully), and the answer did not come at the last allowed iteration (when
+the worker could not call a tool again). Before a write (``before_write``) only
+the cut-off part decides: a truncated answer is never posted.
+
+*freshness*: the linked record did not change between the run's read and the
+output mode's write (fields, or comments by someone else than the run).
+"""
+
+from __future__ import annotations
+
+import re
+
+from workerctl.engine.tools import summarize
+from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
+from workerctl.runs.evidence import ReviewEvidence
+from workerctl.runs.grounded import OLD_RUN
+from workerctl.runs.states import COMPLETED, preview_of
+
+COMPLETION_TITLE = "The output is complete: not cut off, no unacknowledged failure, not forced by the limit"
+FRESHNESS_TITLE = "The record did not change between the run's read and its write"
+CUT_NOTE = re.compile(r"\[… truncated, \d+ bytes; the first \d+ kept\]\s*\Z")
+DANGLING = {
+    "and", "or", "but", "the", "a", "an", "to", "of", "with", "for", "because", "that", "which",
+    "in", "on", "at", "by", "from", "is", "are", "was", "were", "will", "should", "und", "der", "die",
+}  # fmt: skip
+ACKNOWLEDGED = re.compile(
+    r"\b(?:could not|couldn't|cannot|can't|unable|not able|failed|fails|failure|error|errors|not found|"
+    r"missing|refused|rejected|denied|invalid|unavailable|did not work|didn't work|not possible|"
+    r"no such|does not exist|doesn't exist|blocked)\b",
+    re.I,
+)
+
+
+def cut_off(ev: ReviewEvidence) -> list[str]:
+    """Why the output looks cut off: the finish reason, the field limit's note, a
+    dangling end. [] when it looks whole."""
+    run, text = ev.run, ev.output
+    problems = []
+    last = run.iterations[-1] if run.iterations else None
+    reason = last.finish_reason if last is not None else None
+    if reason == "length":
+        problems.append(
+            f"the model stopped at its token limit (iteration {last.number if last else '?'}: finish reason "
+            f'"length"); the output ends: "…{text.rstrip()[-80:]}"'
+        )
+    elif reason == "content_filter":
+        problems.append('the provider\'s content filter stopped the answer (finish reason "content_filter")')
+    if CUT_NOTE.search(text):
+        problems.append("the output was cut at max_field_bytes (it ends with the truncation note)")
+    stripped = QUOTE_END.sub("", text.rstrip())
+    words = re.findall(r"[\w'’-]+|[,;(\[{“\"]$", stripped)
+    if stripped and (
+        stripped[-1] in ",;([{“" or stripped.endswith(("-", "—")) or (words and words[-1].lower() in DANGLING)
+    ):
+        problems.append(f'the output ends mid-sentence: "…{preview_of(stripped[-80:], 80)}"')
+    if text.count("```") % 2:
+        problems.append("the output opens a code block it never closes")
+    return problems
+
+
+QUOTE_END = re.compile(r"\s+\Z")
+
+
+def completion_check(ev: ReviewEvidence) -> Check:
+    run = ev.run
+    title = COMPLETION_TITLE
+    if ev.stage != "before_write" and (run.status != COMPLETED or run.output is None):
+        return Check(
+            "completion",
+            title,
+            UNKNOWN if ev.stage != "before_write" else PASS,
+            [f"the run {run.status} without a final answer"],
+        )
+    problems = cut_off(ev)
+    if ev.stage == "before_write":
+        return Check("completion", title, FAIL if problems else PASS, problems or ["the output looks whole"])
+    evidence = []
+    calls = [(it.number, n, c) for it in run.iterations for n, c in enumerate(it.tool_calls, start=1)]
+    for number, index, call in calls:
+        if not call.allowed or call.ok:
+            continue
+        retried = any(c.ok and c.name == call.name and (num, i) > (number, index) for num, i, c in calls)
+        if retried:
+            evidence.append(
+                f"iteration {number}, call {index}: {call.name} failed and a later call of it succeeded"
+            )
+            continue
+        said = ACKNOWLEDGED.search(ev.output)
+        failure = call.error or call.result_summary or "failed"
+        if said:
+            evidence.append(
+                f"iteration {number}, call {index}: {call.name} failed ({preview_of(failure, 100)}); "
+                f'the output says so: "{preview_of(_sentence_at(ev.output, said.start()), 120)}"'
+            )
+        else:
+            problems.append(
+                f"iteration {number}, call {index}: {call.name}({summarize(call.arguments, 60)}) failed: "
+                f'{preview_of(failure, 120)}; the output does not say so: "{preview_of(run.output, 120)}"'
+            )
+    limit = (run.config or {}).get("max_iterations")
+    if isinstance(limit, int) and limit > 1 and len(run.iterations) >= limit:
+        problems.append(
+            f"the answer came at the last allowed iteration ({len(run.iterations)} of {limit}), when the "
+            "worker could not call a tool again: it may be forced, not finished"
+        )
+    reasons = [it.finish_reason for it in run.iterations]
+    if problems:
+        return Check("completion", title, FAIL, [*problems, *evidence])
+    if reasons and all(r is None for r in reasons):
+        return Check(
+            "completion", title, UNKNOWN, ["the run was recorded before finish reasons were kept", *evidence]
+        )
+    evidence.insert(
+        0,
+        f'the model finished on its own (finish reason "{reasons[-1]}") after '
+        f"{len(run.iterations)} of {limit} iterations",
+    )
+    return Check("completion", title, PASS, evidence)
+
+
+def _sentence_at(text: str, at: int) -> str:
+    start = max(text.rfind(".", 0, at), text.rfind("\n", 0, at)) + 1
+    end = min([i for i in (text.find(".", at), text.find("\n", at)) if i >= 0] or [len(text)])
+    return text[start : end + 1].strip()
+
+
+def freshness_check(ev: ReviewEvidence) -> Check:
+    run = ev.run
+    title = FRESHNESS_TITLE
+    wrote = [
+        e for e in run.side_effects if e.get("by") == "output_mode" and e.get("record_id") == run.record_id
+    ]
+    if not run.record_id or not wrote:
+        return Check("freshness", title, PASS, ["the output mode wrote nothing to the linked record"])
+    read = (run.seen or {}).get(run.record_id)
+    at_write = run.record_at_write
+    if read is None or at_write is None:
+        return Check("freshness", title, UNKNOWN, [OLD_RUN])
+    problems = []
+    before, after = read.get("fingerprint", {}), at_write.get("fingerprint", {})
+    if before.get("fields") != after.get("fields"):
+        changed = sorted(
+            k
+            for k in set(read.get("fields", {})) | set(at_write.get("fields", {}))
+            if read.get("fields", {}).get(k) != at_write.get("fields", {}).get(k)
+        ) or ["title or links"]
+        own = [
+            e for e in run.side_effects if e.get("record_id") == run.record_id and e.get("kind") == "update"
+        ]
+        shown = ", ".join(
+            f"{k}: {read.get('fields', {}).get(k)!r} → {at_write.get('fields', {}).get(k)!r}"
+            for k in changed[:4]
+        )
+        if own:
+            return Check(
+                "freshness",
+                title,
+                UNKNOWN,
+                [f"{run.record_id} changed ({shown}), and the run updated it itself"],
+            )
+        problems.append(
+            f"{run.record_id} changed between the read ({read.get('at')}) and the write "
+            f"({at_write.get('at')}): {shown}"
+        )
+    if before.get("comments") != after.get("comments"):
+        last = at_write.get("last_comment") or {}
+        problems.append(
+            f"{run.record_id} got comments between the read and the write ({read.get('comments')} → "
+            f"{at_write.get('comments')}; the newest by {last.get('author', '?')} "
+            f"at {last.get('created', '?')})"
+        )
+    if problems:
+        return Check(
+            "freshness", title, FAIL, [*problems, "the output may answer a record that no longer is"]
+        )
+    return Check(
+        "freshness",
+        title,
+        PASS,
+        [f"{run.record_id} was the same at the read ({read.get('at')}) and the write ({at_write.get('at')})"],
+    )

@@ -1,0 +1,602 @@
+"""Review checks grounded in what the run saw: each compares the output's statements
+with the records the run read (their snapshots, ``runs.evidence``) and quotes the
+sentence and the data compared.
+
+- *facts*: a value the output ties to a field (a date, an amount, a status, a
+  person, a title, a record's type) contradicts that field on the record the
+  sentence is about;
+- *provenance*: the output names records, people or amounts the run never read;
+- *coverage*: the instructions ask about each/every/all of a set of records, the
+  run read the set, and the output leaves members out without saying so;
+- *privacy*: personal data written to a record it did not come from.
+
+Suggestions, questions, negations and quoted text are not statements of fact;
+a check with no data to compare says ``cannot_tell``, never ``pass``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING, Any
+
+from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
+from workerctl.runs.evidence import ReviewEvidence, personal_data
+from workerctl.runs.states import preview_of
+
+if TYPE_CHECKING:
+    pass
+
+OLD_RUN = "the run was recorded before review snapshots were kept: what it saw is not known"
+QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")
+# a sentence with one of these suggests, asks, denies, supposes or reports a change:
+# not a statement of what the record says
+HEDGES = re.compile(
+    r"\b(?:should|could|would|may|might|must|shall|suggest\w*|recommend\w*|propos\w*|consider|"
+    r"please|if|unless|whether|ask|asks|need|needs|not|no longer|never|now|instead|new|move|"
+    r"change|set|update|reschedule|will|plan\w*|expected|earlier|previously|originally|was)\b|\?",
+    re.I,
+)
+MONTHS = {
+    m: n
+    for n, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for m in names
+}
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+DATE = re.compile(
+    rf"\b(\d{{4}})-(\d{{1,2}})-(\d{{1,2}})\b|\b(\d{{1,2}})\.(\d{{1,2}})\.(\d{{4}})\b|"
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})\.?,?(?:\s+(\d{{4}}))?\b|"
+    rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?\b",
+    re.I,
+)
+CURRENCY = r"(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|JPY|€|\$|£)"
+NUMBER = r"(?<![\w.,-])(?:\d{1,3}(?:[,.'’\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
+MONEY = re.compile(rf"(?:{CURRENCY}\s?({NUMBER})|({NUMBER})\s?{CURRENCY})(?![\w])")
+NAME = re.compile(r"\b([A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+){0,2})")
+PERSON_FIELDS = ("assignee", "owner", "lead", "manager", "reporter", "author", "contact_name", "agent")
+FIELD_ALIASES = {
+    "due": ("due date", "deadline", "due on", "due by", "due"),
+    "assignee": ("assigned to", "assignee", "owner", "owned by"),
+    "owner": ("owner", "owned by", "lead"),
+    "amount": ("amount", "total", "amounting to", "for"),
+    "status": ("status",),
+}
+OMISSION = re.compile(
+    r"\b(?:other|others|remaining|rest|omitted|skipped|excluded|left out|not covered|not included|"
+    r"not listed|out of scope|ignored|only\s+\w+\s+of|none of the)\b",
+    re.I,
+)
+
+
+FACTS_TITLE = "Dates, amounts, statuses, people, ids and titles agree with the records the run read"
+PROVENANCE_TITLE = "The output states facts only about records the run read"
+COVERAGE_TITLE = "Every member of a set the instructions ask about is addressed, or its omission explained"
+PRIVACY_TITLE = "No personal data is written to a record it did not come from"
+
+
+# -- shared reading -----------------------------------------------------------------
+
+
+def statements(text: str) -> list[str]:
+    """The output's sentences with quoted text blanked (quotes are the records' words)."""
+    from workerctl.runs.claims import sentences
+
+    return [s for s in (QUOTED.sub(" ", x).strip() for x in sentences(text)) if s]
+
+
+def parse_date(text: str, default_year: int | None = None) -> dt.date | None:
+    m = DATE.search(text)
+    if not m:
+        return None
+    g = m.groups()
+    try:
+        if g[0]:
+            return dt.date(int(g[0]), int(g[1]), int(g[2]))
+        if g[3]:
+            return dt.date(int(g[5]), int(g[4]), int(g[3]))
+        if g[6]:
+            year = int(g[8]) if g[8] else default_year
+            return dt.date(year, MONTHS[g[7].lower()], int(g[6])) if year else None
+        year = int(g[11]) if g[11] else default_year
+        return dt.date(year, MONTHS[g[9].lower()], int(g[10])) if year else None
+    except (ValueError, TypeError):
+        return None
+
+
+def parse_number(text: str) -> float | None:
+    raw = text.replace("'", "").replace("’", "").replace("\u202f", "").replace(" ", "")
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw):
+        raw = raw.replace(",", "")
+    elif re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?", raw):
+        raw = raw.replace(".", "").replace(",", ".")
+    else:
+        raw = raw.replace(",", ".")
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+def _number_of(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and re.fullmatch(rf"\s*(?:{NUMBER})\s*", value):
+        return parse_number(value.strip())
+    return None
+
+
+def _targets(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
+    """The seen records a sentence is about: the ids it names, else the titles it
+    names, else the record the previous sentence was about, else the linked one."""
+    named = [rid for rid in (ev.id_pattern.findall(sentence) if ev.id_pattern else []) if rid in ev.seen]
+    if not named:
+        lowered = sentence.lower()
+        named = [rid for rid, s in ev.seen.items() if len(s.title) >= 8 and s.title.lower() in lowered]
+    if named:
+        return named
+    if last:
+        return last
+    return [ev.run.record_id] if ev.run.record_id and ev.run.record_id in ev.seen else []
+
+
+def _mentions(sentence: str, ev: ReviewEvidence) -> int:
+    return len(ev.id_pattern.findall(sentence)) if ev.id_pattern else 0
+
+
+def _status_words(ev: ReviewEvidence, rtype: str) -> set[str]:
+    """The status values records of this type hold (what a status can be called)."""
+    cache: dict[str, set[str]] = ev.__dict__.setdefault("_status_words", {})
+    if rtype not in cache:
+        cache[rtype] = _statuses(ev, rtype)
+    return cache[rtype]
+
+
+def _statuses(ev: ReviewEvidence, rtype: str) -> set[str]:
+    found = {
+        str(r.fields.get("status")).lower()
+        for r in ev.all_records
+        if r.type == rtype and r.fields.get("status")
+    }
+    for s in ev.seen.values():
+        if s.type == rtype and s.fields.get("status"):
+            found.add(str(s.fields["status"]).lower())
+    return {w for w in found if w and len(w) <= 30}
+
+
+def people(ev: ReviewEvidence) -> dict[str, str]:
+    """Known people, full name -> where: person fields of every record, contacts'
+    names, and the authors of comments the run saw."""
+    out: dict[str, str] = {}
+    for r in ev.all_records:
+        if r.type == "contact" and len(r.title.split()) >= 2:
+            out.setdefault(r.title, f"{r.id} (contact)")
+        for key in PERSON_FIELDS:
+            value = r.fields.get(key)
+            if isinstance(value, str) and len(value.split()) >= 2 and value[:1].isupper():
+                out.setdefault(value, f"{r.id} {key}")
+    for rid, s in ev.seen.items():
+        for c in s.comments:
+            if len(c.author.split()) >= 2:
+                out.setdefault(c.author, f"a comment on {rid}")
+    return out
+
+
+def _same_person(said: str, value: str) -> bool:
+    a = {w.lower().strip(".") for w in said.split()}
+    b = {w.lower().strip(".") for w in value.split()}
+    return bool(a & b) and (a <= b or b <= a)
+
+
+# -- facts -------------------------------------------------------------------------
+
+
+def facts_check(ev: ReviewEvidence) -> Check:
+    """Values the output ties to a field of a record it read, against that field."""
+    if ev.snapshots is None:
+        return Check("facts", FACTS_TITLE, UNKNOWN, [OLD_RUN])
+    if not ev.output.strip():
+        return Check("facts", FACTS_TITLE, PASS, ["no output: nothing is stated"])
+    problems: list[str] = []
+    compared = 0
+    last: list[str] = []
+    known = people(ev)
+    problems += _titles(ev.output, ev)
+    for sentence in statements(ev.output):
+        about = _targets(sentence, ev, last)
+        last = about if _mentions(sentence, ev) else last
+        problems += _types(sentence, ev)
+        if HEDGES.search(sentence) or not about:
+            continue
+        for rid in about[:3] if len(about) == 1 else []:
+            snap = ev.seen[rid]
+            n, found = _compare_fields(sentence, rid, snap.type, snap.fields, ev, known)
+            compared += n
+            problems += found
+        if len(about) > 1:
+            # a sentence about several records: only values placed right after an id
+            for rid in about:
+                snap = ev.seen[rid]
+                for m in re.finditer(rf"{re.escape(rid)}\b([^;.\n]{{0,60}})", sentence):
+                    n, found = _compare_fields(m.group(1), rid, snap.type, snap.fields, ev, known, near=True)
+                    compared += n
+                    problems += [f'"{preview_of(sentence, 160)}": {p}' for p in found]
+    problems = list(dict.fromkeys(problems))
+    if problems:
+        return Check("facts", FACTS_TITLE, FAIL, problems)
+    return Check(
+        "facts",
+        FACTS_TITLE,
+        PASS,
+        [f"{compared} value(s) the output ties to a field agree with the records the run read"]
+        if compared
+        else ["the output ties no date, amount, status or person to a field of a record it read"],
+    )
+
+
+def _compare_fields(
+    sentence: str,
+    rid: str,
+    rtype: str,
+    fields: dict[str, Any],
+    ev: ReviewEvidence,
+    known: dict[str, str],
+    near: bool = False,
+) -> tuple[int, list[str]]:
+    said = f'"{preview_of(sentence, 160)}"'
+    lowered = sentence.lower()
+    problems, compared = [], 0
+    for key, value in fields.items():
+        if value is None or isinstance(value, dict | list):
+            continue
+        aliases = (*FIELD_ALIASES.get(key, ()), key.replace("_", " "))
+        day = parse_date(str(value)) if isinstance(value, str) else None
+        for alias in dict.fromkeys(aliases):
+            at = re.search(rf"\b{re.escape(alias)}\b\s*(?:date\s*)?(?:is|was|:|=|of|on|by|at)?\s*", lowered)
+            if at is None:
+                continue
+            rest = sentence[at.end() : at.end() + 40]
+            if day is not None:
+                stated = parse_date(rest, day.year) if DATE.match(rest) else None
+                if stated is not None:
+                    compared += 1
+                    if stated != day:
+                        problems.append(f"{said} gives {key} {stated.isoformat()}; {rid} says {key} {value}")
+                break
+            number = _number_of(value)
+            if number is not None and key not in ("id",):
+                m = re.match(rf"(?:{CURRENCY}\s?)?({NUMBER})", rest)
+                if m and not DATE.match(rest):
+                    stated_n = parse_number(m.group(1))
+                    compared += 1
+                    if stated_n is not None and abs(stated_n - number) > 0.005 * max(1.0, abs(number)):
+                        problems.append(f"{said} gives {key} {m.group(1)}; {rid} says {key} {value}")
+                break
+            if key in PERSON_FIELDS or key == "assignee":
+                m = NAME.match(rest)
+                if (m and m.group(1) in known) or (m and any(_same_person(m.group(1), p) for p in known)):
+                    compared += 1
+                    if not _same_person(m.group(1), str(value)) and not any(
+                        _same_person(m.group(1), str(fields.get(k, ""))) for k in PERSON_FIELDS
+                    ):
+                        problems.append(f"{said} gives {key} {m.group(1)}; {rid} says {key} {value}")
+                break
+        if key == "status" and isinstance(value, str):
+            words = _status_words(ev, rtype)
+            for word in sorted(words, key=len, reverse=True):
+                pattern = (
+                    rf"\bstatus\b\s*(?:is|:|=|of)?\s*['\"]?{re.escape(word)}\b|"
+                    rf"\b(?:is|are|remains|stays|still)\s+(?:still\s+)?(?:marked\s+(?:as\s+)?)?{re.escape(word)}\b"
+                )
+                if near:
+                    pattern += rf"|^\W*\(?{re.escape(word)}\b"
+                if re.search(pattern, lowered):
+                    compared += 1
+                    if word != value.lower():
+                        problems.append(f"{said} gives status {word!r}; {rid} says status {value!r}")
+                    break
+    return compared, problems
+
+
+def _types(sentence: str, ev: ReviewEvidence) -> list[str]:
+    """A record named with another type's word ("invoice T-1042")."""
+    if ev.id_pattern is None:
+        return []
+    problems = []
+    types = {r.type for r in ev.all_records}
+    for m in ev.id_pattern.finditer(sentence):
+        rid = m.group(0)
+        record = ev.by_id.get(rid)
+        before = re.search(r"(\w+)\s*$", sentence[: m.start()])
+        word = before.group(1).lower() if before else ""
+        if record is not None and word in types and word != record.type:
+            problems.append(f'"{preview_of(sentence, 160)}" calls {rid} a {word}; it is a {record.type}')
+    return problems
+
+
+def _titles(text: str, ev: ReviewEvidence) -> list[str]:
+    """A record named with another record's title (``T-1043 "Book launch webinar"``)."""
+    problems = []
+    for m in re.finditer(r"(?<![\w-])([A-Z]+-\d+)\s*(?:\(\s*[\"“]?|[\"“])([^\"”)\n]{4,120})[\"”)]", text):
+        rid, title = m.group(1), m.group(2).strip().rstrip("…").strip()
+        record = ev.by_id.get(rid)
+        if record is None or not title:
+            continue
+        other = next(
+            (
+                r
+                for r in ev.all_records
+                if r.id != rid and len(r.title) >= 8 and r.title.lower() == title.lower()
+            ),
+            None,
+        )
+        if other is not None and not record.title.lower().startswith(title.lower()):
+            problems.append(
+                f'names {rid} "{title}": that is the title of {other.id}; {rid} is "{record.title}"'
+            )
+    return problems
+
+
+# -- provenance ----------------------------------------------------------------------
+
+
+def provenance_check(ev: ReviewEvidence) -> Check:
+    """Facts about records the run never read: named by id, by title, by a person
+    only those records mention, or an amount none of the records it read holds."""
+    if ev.snapshots is None:
+        return Check("provenance", PROVENANCE_TITLE, UNKNOWN, [OLD_RUN])
+    text = QUOTED.sub(" ", ev.output)
+    if not text.strip():
+        return Check("provenance", PROVENANCE_TITLE, PASS, ["no output: nothing is stated"])
+    lowered = text.lower()
+    seen = ev.seen_lower
+    instructions = str((ev.run.config or {}).get("instructions", "")).lower()
+    problems = []
+    for rid in dict.fromkeys(ev.id_pattern.findall(text) if ev.id_pattern else []):
+        if rid not in ev.seen_ids:
+            problems.append(f"names {rid}, a record the run never read")
+    for record in ev.all_records:
+        if record.id in ev.seen_ids or len(record.title) < 12 or len(record.title.split()) < 2:
+            continue
+        title = record.title.lower()
+        if title in lowered and title not in seen and title not in instructions:
+            problems.append(f'names "{record.title}", the title of {record.id}, a record the run never read')
+    firsts: dict[str, list[str]] = {}
+    known = people(ev)
+    for name in known:
+        firsts.setdefault(name.split()[0], []).append(name)
+    for name, where in known.items():
+        first = name.split()[0]
+        named = name.lower() in lowered or (
+            len(first) >= 3
+            and len(firsts[first]) == 1
+            and re.search(rf"\b{re.escape(first)}\b", text) is not None
+        )
+        if not named:
+            continue
+        if (
+            name.lower() in seen
+            or re.search(rf"\b{re.escape(first.lower())}\b", seen)
+            or name.lower() in instructions
+        ):
+            continue
+        problems.append(f"names {name} ({where}), who appears in no record the run read")
+    stated = list(MONEY.finditer(text))
+    amounts = _field_amounts(ev) if stated else set()
+    for m in stated:
+        value = parse_number(m.group(1) or m.group(2))
+        if value is None or value in amounts or _is_sum(value, amounts) or _in_text(value, ev.seen_lower):
+            continue
+        problems.append(f'states "{m.group(0).strip()}", an amount no record the run read holds')
+    problems = list(dict.fromkeys(problems))
+    if problems:
+        return Check("provenance", PROVENANCE_TITLE, FAIL, problems)
+    return Check(
+        "provenance",
+        PROVENANCE_TITLE,
+        PASS,
+        [f"every record, person and amount it names is in what the run read ({len(ev.seen)} record(s))"],
+    )
+
+
+def _field_amounts(ev: ReviewEvidence) -> set[float]:
+    return {n for s in ev.seen.values() for v in s.fields.values() if (n := _number_of(v)) is not None}
+
+
+def _in_text(value: float, lowered: str) -> bool:
+    """Does the seen text write this amount, in any usual way (12400, 12,400.00, 12.400,00 ...)?"""
+    whole = int(value)
+    cents = f"{value:.2f}".split(".")[1]
+    grouped = f"{whole:,}"
+    spellings = {
+        f"{value:g}",
+        f"{value:.2f}",
+        f"{value:.1f}",
+        f"{grouped}.{cents}",
+        grouped.replace(",", ".") + f",{cents}",
+        grouped.replace(",", "'"),
+        grouped.replace(",", " "),
+    }
+    if value == whole:
+        spellings |= {str(whole), grouped, grouped.replace(",", ".")}
+    return any(_standalone(s, lowered) for s in spellings)
+
+
+def _standalone(number: str, text: str) -> bool:
+    """``number`` written in ``text`` as a whole number (not inside a longer one)."""
+    start = text.find(number)
+    while start >= 0:
+        end = start + len(number)
+        before = text[start - 1] if start else " "
+        after = text[end : end + 2]
+        if not (before.isdigit() or before in ".,") and not (
+            after[:1].isdigit() or (after[:1] in ".," and after[1:2].isdigit())
+        ):
+            return True
+        start = text.find(number, start + 1)
+    return False
+
+
+def _is_sum(value: float, amounts: set[float]) -> bool:
+    """A total of two or more amounts the run read (the output may add them up)."""
+    money = sorted(a for a in amounts if a >= 1)[:40]
+    if abs(sum(money) - value) < 0.01:
+        return True
+    return any(abs(a + b - value) < 0.01 for i, a in enumerate(money) for b in money[i + 1 :])
+
+
+# -- coverage -------------------------------------------------------------------------
+
+EACH = re.compile(
+    r"\b(each|every|all(?: of)?(?: the)?|for every|for each)\s+((?:[a-z-]+\s+){0,2}?)([a-z]+)\b", re.I
+)
+
+
+def coverage_check(ev: ReviewEvidence) -> Check:
+    """When the instructions ask about each/every/all of a kind of record, each record
+    of that kind the run read is addressed (by id or title), or the output says
+    what it left out."""
+    instructions = str((ev.run.config or {}).get("instructions", ""))
+    asked = _sets_asked(instructions, ev)
+    if not asked:
+        return Check("coverage", COVERAGE_TITLE, PASS, ["the instructions ask about no set of records"])
+    if ev.snapshots is None:
+        return Check("coverage", COVERAGE_TITLE, UNKNOWN, [OLD_RUN])
+    text = ev.output
+    lowered = text.lower()
+    problems, evidence = [], []
+    for phrase, rtype, qualifier in asked:
+        members = [
+            (rid, s)
+            for rid, s in ev.seen.items()
+            if s.type == rtype and (qualifier is None or qualifier in str(s.fields.get("status", "")).lower())
+        ]
+        if len(members) < 2:
+            evidence.append(f'"{phrase}": the run read {len(members)} {rtype}(s); nothing to cover')
+            continue
+        missing = [
+            (rid, s)
+            for rid, s in members
+            if rid not in text and (len(s.title) < 8 or s.title.lower() not in lowered)
+        ]
+        if not missing:
+            evidence.append(f'"{phrase}": each of the {len(members)} {rtype}s the run read is addressed')
+        elif OMISSION.search(QUOTED.sub(" ", text)):
+            evidence.append(
+                f'"{phrase}": {len(members) - len(missing)} of {len(members)} addressed; '
+                "the output says what it left out"
+            )
+        else:
+            problems.append(
+                f'the instructions ask "{phrase}"; the run read {len(members)} {rtype}s; '
+                "the output leaves out "
+                + ", ".join(f'{rid} "{preview_of(s.title, 40)}"' for rid, s in missing)
+                + " without saying so"
+            )
+    if problems:
+        return Check("coverage", COVERAGE_TITLE, FAIL, [*problems, *evidence])
+    return Check("coverage", COVERAGE_TITLE, PASS, evidence)
+
+
+def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, str | None]]:
+    """(phrase, record type, status qualifier) for each "each/every/all X" whose X
+    names a record type (singular or plural)."""
+    types = {r.type for r in ev.all_records} | {s.type for s in ev.seen.values()}
+    nouns = {t: t for t in types} | {t + "s": t for t in types} | {t + "es": t for t in types}
+    nouns |= {t[:-1] + "ies": t for t in types if t.endswith("y")}
+    nouns |= {"documents": "doc", "document": "doc", "companies": "company"} if "doc" in types else {}
+    out = []
+    for m in EACH.finditer(instructions):
+        noun = m.group(3).lower()
+        rtype = nouns.get(noun)
+        if rtype is None:
+            continue
+        words = m.group(2).lower().split()
+        statuses = _status_words(ev, rtype)
+        qualifier = next((w for w in words if any(w in s for s in statuses)), None)
+        out.append((m.group(0).strip(), rtype, qualifier))
+    return out
+
+
+# -- privacy ---------------------------------------------------------------------------
+
+
+def privacy_check(ev: ReviewEvidence) -> Check:
+    """Personal data (``evidence.personal_data``) in what the run wrote, or is about to
+    write, to a record: it must have come from that record."""
+    writes = _writes(ev)
+    if not writes:
+        return Check("privacy", PRIVACY_TITLE, PASS, ["the run wrote no text to a record"])
+    if ev.snapshots is None:
+        return Check("privacy", PRIVACY_TITLE, UNKNOWN, [OLD_RUN])
+    problems, checked = [], 0
+    for target, text, by in writes:
+        own = set((ev.snapshots.get(target) or {}).get("personal", []))
+        record = ev.by_id.get(target)
+        if record is not None:
+            now_text = "\n".join([record.title, *(str(v) for v in record.fields.values())])
+            own |= {p.digest for p in personal_data(now_text)}
+        for item in personal_data(text):
+            checked += 1
+            if item.digest in own:
+                continue
+            origin = [rid for rid, snap in ev.snapshots.items() if item.digest in snap.get("personal", [])]
+            where = f"it came from {', '.join(origin)}" if origin else "no record the run read holds it"
+            problems.append(f"{by} writes {item.kind} {item.text} to {target}; {where}")
+    if problems:
+        return Check("privacy", PRIVACY_TITLE, FAIL, list(dict.fromkeys(problems)))
+    return Check(
+        "privacy",
+        PRIVACY_TITLE,
+        PASS,
+        [f"{checked} item(s) of personal data written, each from the record written to"]
+        if checked
+        else ["no personal data in what the run wrote"],
+    )
+
+
+def _writes(ev: ReviewEvidence) -> list[tuple[str, str, str]]:
+    """(record id, text, by) for each text the run wrote to a record, and the output
+    the output mode is about to write (``before_write``)."""
+    run = ev.run
+    out = []
+    mode = ev.registry.output_modes.get(run.output_mode)
+    posts = mode is not None and mode.apply is not None and run.record_id
+    wrote_output = any(e.get("by") == "output_mode" for e in run.side_effects)
+    if run.output and posts and (wrote_output or ev.stage == "before_write"):
+        out.append((str(run.record_id), run.output, f"output mode {run.output_mode}"))
+    for it in run.iterations:
+        for call in it.tool_calls:
+            if not call.ok or not call.records_written:
+                continue
+            text = " ".join(_strings(call.arguments))
+            for target in {w["id"] for w in call.records_written if w.get("id")}:
+                out.append((target, text, f"tool {call.name} (iteration {it.number})"))
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

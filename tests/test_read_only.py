@@ -1,0 +1,144 @@
+"""Reading never needs to write: on a read-only mount or a full disk, ``runs list``,
+``run inspect`` and ``runs stats`` answer from what is on disk (exit 0), a run whose
+process is gone shows as crashed from the reader's own liveness check, and the next
+command that can write records it. ``runs prune`` frees space on a full disk.
+
+Real file systems: a small tmpfs mounted for the test (root only; skipped with the
+reason otherwise), remounted read-only or filled to the last byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from helpers import make_worker, run_workerctl
+from workerctl.engine.launcher import Engine, StartOptions
+from workerctl.history.store import History
+from workerctl.history.sweep import proc_start
+from workerctl.plugins.manager import get_registry
+from workerctl.workspace import init_workspace
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0, reason="mounting a tmpfs needs root on Linux"
+)
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 6 MB tmpfs of its own, unmounted afterwards."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _remount(mnt, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(mnt)], check=True, capture_output=True)
+
+
+def _dead_run(workspace) -> str:
+    """A run stored as running whose owner (a real process) is then killed."""
+    owner = subprocess.Popen(["sleep", "120"])
+    engine = Engine(workspace, get_registry())
+    _, run = engine.prepare("plain", StartOptions(record_id="T-1042"))
+    for step in ("queued", "running"):
+        run.move(step)
+    run.owner = {"pid": owner.pid, "host": os.uname().nodename, "proc_start": proc_start(owner.pid)}
+    run_id = History(workspace).create(run).id
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    return run_id
+
+
+@pytest.fixture
+def history_with_a_dead_run(small_fs):
+    workspace = init_workspace(small_fs / "ws", get_registry())
+    make_worker(workspace, "plain")
+    done = run_workerctl("run", "start", "plain", "--task", "T-1043", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    assert run_workerctl("workers", "list", workspace=workspace).returncode == 0  # indexes built
+    return workspace, _dead_run(workspace)
+
+
+def _reads_answer(workspace, dead: str) -> None:
+    """Every read command answers from disk, the dead run shown as crashed."""
+    listed = run_workerctl("runs", "list", "--json", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    by_id = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert len(by_id) == 2
+    assert by_id[dead]["status"] == "failed" and by_id[dead]["error_kind"] == "crashed"
+    assert "not recorded yet" in listed.stderr  # says why the history is not repaired
+    for flt in (("--worker", "plain"), ("--status", "failed"), ("--task", "T-1042")):
+        only = run_workerctl("runs", "list", *flt, "--json", workspace=workspace)
+        assert only.returncode == 0, (flt, only.stderr)
+        assert dead in [r["id"] for r in json.loads(only.stdout)], flt
+    card = run_workerctl("run", "inspect", dead, "--json", workspace=workspace)
+    assert card.returncode == 0, card.stderr
+    shown = json.loads(card.stdout)
+    assert shown["status"] == "failed" and shown["error"]["kind"] == "crashed"
+    stats = run_workerctl("runs", "stats", "--json", workspace=workspace)
+    assert stats.returncode == 0, stats.stderr
+    counts = json.loads(stats.stdout)["plain"]["counts"]
+    assert counts["failed"] == 1 and counts["completed"] == 1 and counts["running"] == 0
+    text = run_workerctl("runs", "list", workspace=workspace)
+    assert text.returncode == 0 and dead in text.stdout
+
+
+def _recorded_once_writable(workspace, dead: str) -> None:
+    again = run_workerctl("runs", "list", "--json", workspace=workspace)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    stored = History(workspace).get(dead)  # no sweep here: what the run file now says
+    assert stored.status == "failed" and stored.error is not None and stored.error.kind == "crashed"
+    assert History(workspace).unfinished() == {}
+
+
+def test_a_read_only_mount_is_read(history_with_a_dead_run, small_fs):
+    workspace, dead = history_with_a_dead_run
+    _remount(small_fs, "ro")
+    _reads_answer(workspace, dead)
+    assert History(workspace).get(dead).status == "running"  # nothing was written
+    _remount(small_fs, "rw")
+    _recorded_once_writable(workspace, dead)
+
+
+def _fill(mnt) -> None:
+    """Fill the file system to its last byte."""
+    for name, size in (("filler", 65536), ("filler2", 512), ("filler3", 1)):
+        fd = os.open(mnt / name, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * size)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def test_a_full_disk_is_read_and_prune_frees_space(history_with_a_dead_run, small_fs):
+    workspace, dead = history_with_a_dead_run
+    _fill(small_fs)
+    _reads_answer(workspace, dead)
+    start = run_workerctl("run", "start", "plain", "--task", "T-2001", workspace=workspace)
+    assert start.returncode == 4 and "No space left on device" in start.stderr
+    before = os.statvfs(small_fs).f_bfree
+    pruned = run_workerctl("runs", "prune", "--older-than", "0s", workspace=workspace)
+    assert pruned.returncode == 0, pruned.stderr
+    assert os.statvfs(small_fs).f_bfree > before
+    # the finished run went; the dead one, unfinished on disk, stays, and is recorded
+    # as crashed by the first command that can write (this one: there is room now)
+    left = run_workerctl("runs", "list", "--json", workspace=workspace)
+    assert left.returncode == 0 and left.stderr == "", left.stderr
+    assert [(r["id"], r["error_kind"]) for r in json.loads(left.stdout)] == [(dead, "crashed")]
+    assert sorted(p.stem for p in (workspace.history_dir / "runs").glob("*/*.json")) == [dead]
+    assert History(workspace).get(dead).status == "failed"
