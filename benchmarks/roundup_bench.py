@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from workerctl.engine.batch import BatchRunner
-from workerctl.engine.loop import Engine, StartOptions
+from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.workspace import init_workspace, load_workspace
 
@@ -81,15 +81,15 @@ def main() -> None:
                 began = time.perf_counter()
                 result = BatchRunner(engine, jobs=jobs).run("bench", issues, options)
                 wall = time.perf_counter() - began
-                stats = source.session.stats
+                requests, http_seconds = source.session.stats.requests, source.session.stats.seconds
                 done = result.count("completed")
                 assert done == len(issues), result.counts()
                 began2 = time.perf_counter()
                 again = BatchRunner(engine, jobs=jobs).run("bench", issues, options)
                 wall2 = time.perf_counter() - began2
                 print(
-                    f"| {jobs} | {done} | {wall:.1f} | {done / wall:.1f} | {stats.requests / done:.1f} | "
-                    f"{stats.seconds:.1f} | {stats.seconds / (wall * jobs):.0%} | "
+                    f"| {jobs} | {done} | {wall:.1f} | {done / wall:.1f} | {requests / done:.1f} | "
+                    f"{http_seconds:.1f} | {http_seconds / (wall * jobs):.0%} | "
                     f"{again.count('skipped')} in {wall2:.1f} s |"
                 )
             finally:

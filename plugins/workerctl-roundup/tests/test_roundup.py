@@ -423,3 +423,33 @@ def test_generated_texts_round_trip_through_the_tracker_once(tracker, roundup_en
     assert created and not created_again and first.id == again.id
     mine = [c for c in source.comments(issue) if c.key == key]
     assert len(mine) == 1 and mine[0].text.startswith(text.rstrip())
+
+
+def test_a_url_that_is_not_the_trackers_says_so(ws, tracker, roundup_env):
+    """Hostile case: url set to the server's root, not the tracker's (HTML, 404)."""
+    configure(ws, f"http://127.0.0.1:{tracker.port}/")
+    for args in (("records", "show", "issue1"), ("records", "list", "--type", "issue")):
+        done = workerctl("-w", str(ws), *args, env=roundup_env)
+        assert done.returncode == 1, done.stderr
+        _one_line_error(done, "has no Roundup REST API", "web address")
+    sources = workerctl("-w", str(ws), "records", "sources", env=roundup_env)
+    assert sources.returncode == 1 and "has no Roundup REST API" in sources.stdout
+
+
+def test_values_the_tracker_refuses_are_tool_results_not_failures(ws, tracker, roundup_env):
+    issue = tracker.new_issue("Refusals")
+    script = [
+        {"tool": "set_issue_status", "arguments": {"issue_id": issue, "status": "no-such-status"}},
+        {"tool": "list_issues", "arguments": {"status": "no-such-status"}},
+        {"tool": "read_issue", "arguments": {"issue_id": "T-1042"}},
+        {"tool": "add_issue_message", "arguments": {"issue_id": issue, "text": "  "}},
+        {"output": "done"},
+    ]
+    write_worker(ws, "refused", script, output_mode="review_note")
+    done = workerctl("-w", str(ws), "run", "start", "refused", "--task", issue, "--json", env=roundup_env)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    calls = [c for it in run["iterations"] for c in it.get("tool_calls", [])]
+    assert len(calls) == 4 and not any(c["ok"] for c in calls), calls
+    assert "no-such-status" in calls[0]["result_summary"] and "not an issue" in calls[2]["result_summary"]
+    assert run["side_effects"] == [] and tracker.messages(issue) == []

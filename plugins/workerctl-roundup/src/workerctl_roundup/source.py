@@ -411,17 +411,18 @@ class RoundupSource(RecordSource):
         The If-Match is the record's version now: a message is not an update of what
         the run read, so someone's change in between is no conflict."""
         cls, number = self.split(record_id) or ("", "")
-        for _ in range(5):
-            answer = self.session.get(f"data/{cls}/{number}", {"@fields": "messages"})
-            held = {str(m["id"]) for m in answer.data["data"]["attributes"].get("messages") or []}
-            if msg_id in held:
-                return
+        with self._lock:
+            etag = (self._seen.get(record_id) or (None, {}))[0]
+        for attempt in range(6):
+            if attempt or etag is None:  # first try: the version last read, a request fewer
+                answer = self.session.get(f"data/{cls}/{number}", {"@fields": "messages"})
+                held = {str(m["id"]) for m in answer.data["data"]["attributes"].get("messages") or []}
+                if msg_id in held:
+                    return
+                etag = answer.etag or answer.data["data"].get("@etag")
             try:
                 self.session.request(
-                    "PATCH",
-                    f"data/{cls}/{number}",
-                    body={"@op": "add", "messages": msg_id},
-                    if_match=answer.etag or answer.data["data"].get("@etag"),
+                    "PATCH", f"data/{cls}/{number}", body={"@op": "add", "messages": msg_id}, if_match=etag
                 )
                 return
             except RecordChanged:
