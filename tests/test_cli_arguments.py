@@ -56,3 +56,16 @@ def test_a_known_error_kind_and_a_valid_record_still_filter(workspace, wcli):
     assert done.returncode == 0 and len(done.stdout.split()) == 1
     done = workerctl([b"runs", b"list", b"--error-kind", b"crashed"], str(workspace.root))
     assert done.returncode == 0 and b"no runs match" in done.stderr
+
+
+def test_a_records_file_that_is_not_utf8_is_named(workspace, tmp_path):
+    """Found by hand: --records-from FILE holding bytes that are not UTF-8 ended in a
+    UnicodeDecodeError traceback."""
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"T-1042\n\xff\xfeT-1043\n")
+    done = workerctl(
+        [b"run", b"start", b"overdue-task-review", b"--records-from", os.fsencode(ids)], str(workspace.root)
+    )
+    assert done.returncode == 2, done.stderr
+    assert b"not UTF-8 text (byte 0xff at offset 7)" in done.stderr and os.fsencode(ids) in done.stderr
+    assert b"Traceback" not in done.stderr

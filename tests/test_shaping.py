@@ -121,6 +121,7 @@ def test_every_field_printed_is_declared(workspace, wcli):
         ("worker", "history", "overdue-task-review", "--json"),
         ("records", "list", "--json"),
         ("records", "show", "T-1042", "--json"),
+        ("records", "sources", "--json"),
         ("templates", "list", "--json"),
         ("tools", "list", "--json"),
         ("executors", "list", "--json"),

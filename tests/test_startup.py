@@ -154,6 +154,8 @@ def test_help_imports_only_click_and_the_group(argv):
     [
         ["--limit", "20"],
         ["--json"],
+        ["--json", "id,status"],
+        ["--json", "id"],  # a field after a bare --json: told from an id without imports
         ["--status", "completed"],
         ["--worker", "overdue-task-review"],
         ["--help"],

@@ -11,12 +11,14 @@ Plugin authors import from ``workerctl.api``, the one public module::
         ...
 """
 
+from typing import Any
+
 from workerctl.version import __version__
 
 __all__ = ["__version__", "hookimpl"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # pluggy (and the importlib.metadata it pulls in) costs ~20 ms: import it only
     # when a plugin module asks for the marker, not on every start of the CLI
     if name == "hookimpl":

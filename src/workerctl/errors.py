@@ -6,6 +6,11 @@ mistake never shows as a traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from os import PathLike
+
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -69,7 +74,7 @@ class LockTimeout(HistoryError):
 
 
 class DamagedFile(HistoryError):
-    def __init__(self, path, detail: str, *, hint: str | None = None) -> None:
+    def __init__(self, path: str | PathLike[str], detail: str, *, hint: str | None = None) -> None:
         super().__init__(
             f"{path}: damaged state file ({detail}); it was left untouched",
             hint=hint or f"move {path} aside and restore it from a backup",
@@ -83,7 +88,7 @@ class StorageError(HistoryError):
     read-only file system, permissions). One line: the path, the cause, and the
     reassurance that matters (nothing was half-written)."""
 
-    def __init__(self, path, exc: OSError, doing: str = "write") -> None:
+    def __init__(self, path: str | PathLike[str], exc: OSError, doing: str = "write") -> None:
         import errno
 
         cause = exc.strerror or str(exc)

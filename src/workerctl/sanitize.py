@@ -15,17 +15,15 @@ import re
 
 REPLACEMENT = "\ufffd"
 
-#: ESC or its 8-bit C1 form, then the rest of the sequence
-_SEQUENCE = re.compile(
-    r"""
+#: ESC or its 8-bit C1 form, then the rest of the sequence (compiled on first use: most
+#: text has no control character, and every command imports this module)
+_SEQUENCE = r"""
     (?: \x1b\[ | \x9b ) [\x30-\x3f]* [\x20-\x2f]* [\x40-\x7e]?          # CSI ... final byte
   | (?: \x1b[\]PX^_] | [\x9d\x90\x98\x9e\x9f] ) .*? (?: \x07 | \x1b\\ | \x9c | $ )
                                                                        # OSC, DCS, SOS, PM, APC ... ST
   | \x1b [\x20-\x2f]* [\x30-\x7e]?                                     # any other escape sequence
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    """
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"
 
 
 def for_terminal(text: str) -> str:
@@ -33,4 +31,5 @@ def for_terminal(text: str) -> str:
     ``\\n`` and ``\\t``) replaced by U+FFFD."""
     if text.isprintable():  # the usual case: nothing to do, and cheap
         return text
-    return _CONTROL.sub(REPLACEMENT, _SEQUENCE.sub("", text))
+    without = re.compile(_SEQUENCE, re.VERBOSE | re.DOTALL).sub("", text)  # re caches it
+    return re.compile(_CONTROL).sub(REPLACEMENT, without)

@@ -27,14 +27,19 @@ queue): polls until the predicate is true.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.runs.model import Run
+    from workerctl.workspace import Workspace
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05):
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something true; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -46,7 +51,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 
 @pytest.fixture
-def workerctl_registry():
+def workerctl_registry() -> Iterator[Registry]:
     from workerctl.plugins.manager import build_registry, reset_registry
 
     registry = build_registry()
@@ -56,7 +61,9 @@ def workerctl_registry():
 
 
 @pytest.fixture
-def workerctl_workspace(tmp_path: Path, workerctl_registry, monkeypatch):
+def workerctl_workspace(
+    tmp_path: Path, workerctl_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
     from workerctl.workspace import init_workspace
 
     monkeypatch.delenv("WORKERCTL_WORKSPACE", raising=False)
@@ -86,15 +93,15 @@ class CliRunnerBound:
 
 
 @pytest.fixture
-def workerctl_cli(workerctl_workspace) -> CliRunnerBound:
+def workerctl_cli(workerctl_workspace: Workspace) -> CliRunnerBound:
     return CliRunnerBound(workerctl_workspace)
 
 
 @pytest.fixture
-def workerctl_run(workerctl_workspace, workerctl_registry) -> Callable[..., Any]:
+def workerctl_run(workerctl_workspace: Workspace, workerctl_registry: Registry) -> Callable[..., Any]:
     from workerctl.engine.launcher import Engine, StartOptions
 
-    def run(worker: str, record: str | None = None, **options: Any):
+    def run(worker: str, record: str | None = None, **options: Any) -> Run:
         engine = Engine(workerctl_workspace, workerctl_registry)
         return engine.start(worker, StartOptions(record_id=record, **options))
 
@@ -102,7 +109,7 @@ def workerctl_run(workerctl_workspace, workerctl_registry) -> Callable[..., Any]
 
 
 @pytest.fixture
-def workerctl_write_worker(workerctl_workspace) -> Callable[..., Path]:
+def workerctl_write_worker(workerctl_workspace: Workspace) -> Callable[..., Path]:
     import yaml
 
     def write(name: str, **fields: Any) -> Path:

@@ -12,9 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
 
 SETTINGS_FILE = "workerctl.yaml"
 STATE_DIR = ".workerctl"
@@ -210,7 +213,7 @@ def make_private(workspace: Workspace) -> str | None:
     )
 
 
-def init_workspace(root: Path, registry) -> Workspace:
+def init_workspace(root: Path, registry: Registry) -> Workspace:
     """Write a sample workspace: settings, example workers from templates, records."""
     from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
     from workerctl.records.builtin_store import BuiltinRecordStore

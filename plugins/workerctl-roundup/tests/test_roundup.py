@@ -453,3 +453,20 @@ def test_values_the_tracker_refuses_are_tool_results_not_failures(ws, tracker, r
     assert len(calls) == 4 and not any(c["ok"] for c in calls), calls
     assert "no-such-status" in calls[0]["result_summary"] and "not an issue" in calls[2]["result_summary"]
     assert run["side_effects"] == [] and tracker.messages(issue) == []
+
+
+def test_repeated_wrong_passwords_meet_the_login_limit_in_one_line(make_tracker_with, roundup_env, tmp_path):
+    """Hostile case: Roundup locks a login out after failed attempts (429, the wait only in
+    words); workerctl neither hammers it with the wrong password nor hides why."""
+    locked = make_tracker_with(issues=1, failed_login_limit=2)
+    root = tmp_path / "locked"
+    assert workerctl("init", str(root), env=roundup_env).returncode == 0
+    configure(root, locked.url)
+    env = {**roundup_env, "WORKERCTL_ROUNDUP_PASSWORD": "wrong-" + PASSWORD}
+    outcomes = [workerctl("-w", str(root), "records", "show", "issue1", env=env) for _ in range(4)]
+    assert outcomes[0].returncode == 2  # 401 first
+    last = outcomes[-1]
+    assert last.returncode == 1, last.stderr
+    _one_line_error(last, "429", "credentials")
+    log = (locked.home / "server.log").read_text()
+    assert log.count("GET /tracker/rest/data/issue/1") <= 4 + 4  # no retry storm: a few tries at most

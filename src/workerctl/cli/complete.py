@@ -59,14 +59,14 @@ def record_ids(ctx: Context, param: Parameter, incomplete: str) -> list[Completi
         return []
 
 
-def statuses(ctx, param, incomplete: str):
+def statuses(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
     """A run's states (``runs list --status``)."""
     from workerctl.runs.states import STATES
 
     return _items(STATES, incomplete)
 
 
-def error_kinds(ctx, param, incomplete: str):
+def error_kinds(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
     """The error kinds (``runs list --error-kind``)."""
     from workerctl.runs.states import ERROR_KINDS
 

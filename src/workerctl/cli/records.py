@@ -13,6 +13,8 @@ from workerctl.cli.shape import ShapedGroup, echo_json
 
 #: what the listing adds to a ``Record``'s fields
 JSON_FIELDS = ("status", "due", "comments", "dry_run", "added", "replaced")
+#: ``records sources --json``: each source's fields
+SOURCE_FIELDS = ("name", "kind", "types", "where", "answers", "status")
 
 if TYPE_CHECKING:
     from workerctl.records.model import Record
@@ -64,7 +66,7 @@ def list_cmd(ctx: Context, rtype: str | None, fmt: str) -> None:
 @records.command("sources")
 @output_options
 @click.pass_context
-def sources_cmd(ctx, fmt):
+def sources_cmd(ctx: Context, fmt: str) -> None:
     """Every record source: its kind, where its records live, and whether it answers now.
 
     Exit 1 when a source does not answer (its line says why and the fix)."""
@@ -72,7 +74,7 @@ def sources_cmd(ctx, fmt):
 
     items = source_status(app(ctx).records)
 
-    def rows():
+    def rows() -> list[list[Any]]:
         return [[i["name"], i["kind"], ", ".join(i["types"]), i["where"], i["status"]] for i in items]
 
     emit(fmt, items, ["name", "kind", "types", "where", "answers", "status"], rows,

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
 from workerctl.cli.suggest import SuggestingGroup
-from workerctl.terminal import terminal
 from workerctl.version import __version__
 
 PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
@@ -98,6 +97,7 @@ class LazyGroup(SuggestingGroup):
 
     def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
+        from workerctl.terminal import terminal
 
         try:
             return super().invoke(ctx)
@@ -127,6 +127,7 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
+    from workerctl.terminal import terminal
 
     # click strips colour codes off a terminal unless told: the terminal's policy
     # decides instead (FORCE_COLOR colours a pipe; NO_COLOR strips even on a terminal)

@@ -72,6 +72,7 @@ FIELD_SOURCES = (
     "workerctl.cli.plugins:JSON_FIELDS",
     "workerctl.cli.templates:JSON_FIELDS",
     "workerctl.cli.records:JSON_FIELDS",
+    "workerctl.cli.records:SOURCE_FIELDS",
     "workerctl.cli.workers:JSON_FIELDS",
     "workerctl.cli.runs:JSON_FIELDS",
     "workerctl.cli.run:JSON_FIELDS",
@@ -125,10 +126,14 @@ def echo_json(data: Any, shape: Shape | None = None) -> None:
     print_json(data, shape or current_shape())
 
 
-def _is_field_list(token: str) -> bool:
-    """A known field, or several separated by commas (no id or name holds a comma)."""
+def _is_field_list(token: str, ambiguous: bool = True) -> bool:
+    """Field names separated by commas (no id or name holds a comma). One name alone
+    is a field only if some JSON output has it (``known_fields``), and that is asked
+    only where the word could be the command's argument (``ambiguous``)."""
     names = token.split(",")
-    return bool(FIELD_LIST.match(token)) and (len(names) > 1 or all(n in known_fields() for n in names))
+    if not FIELD_LIST.match(token):
+        return False
+    return len(names) > 1 or not ambiguous or all(n in known_fields() for n in names)
 
 
 class ShapedCommand(click.Command):
@@ -141,11 +146,14 @@ class ShapedCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         args = list(args)
+        # a command without arguments (runs list) reads the word as fields, whatever it
+        # is: no need to gather every declaration (imports) to tell it from an id
+        ambiguous = any(isinstance(p, click.Argument) for p in self.params)
         for index, token in enumerate(args[:-1]):
             if token == "--":
                 break
             follow = args[index + 1]
-            if token == "--json" and not follow.startswith("-") and not _is_field_list(follow):
+            if token == "--json" and not follow.startswith("-") and not _is_field_list(follow, ambiguous):
                 args[index] = "--json="
         return super().parse_args(ctx, args)
 

@@ -25,7 +25,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -197,7 +197,7 @@ class BatchRunner:
         return result
 
     @contextlib.contextmanager
-    def _signals(self):
+    def _signals(self) -> Iterator[None]:
         """SIGTERM to the batch process stops the batch like Ctrl-C; but 'run cancel' of
         one of its runs also sends SIGTERM (after marking that run cancelled), and then
         only that run ends (its thread sees the mark at its next step)."""
@@ -205,7 +205,7 @@ class BatchRunner:
             yield
             return
 
-        def on_term(signum, frame):
+        def on_term(signum: int, frame: object) -> None:
             with self._guard:
                 running = list(self._started)
             for run_id in running:
@@ -220,7 +220,14 @@ class BatchRunner:
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-    def _parallel(self, worker, record_ids, options, items, result) -> None:
+    def _parallel(
+        self,
+        worker: str,
+        record_ids: list[str],
+        options: StartOptions,
+        items: dict[int, BatchItem],
+        result: BatchResult,
+    ) -> None:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="batch")
         pending: dict[Future, int] = {}
         queue = list(enumerate(record_ids))

@@ -31,6 +31,7 @@ from workerctl.workspace import Workspace
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
+    from workerctl.runs.duplicate_guard import GuardDecision
     from workerctl.workers.versions import Versions
 
 
@@ -192,7 +193,7 @@ class Engine:
             return True
         return any(t.writes and t.category in worker.tool_categories for t in self.registry.tools.values())
 
-    def guard(self, worker: Worker, run: Run, options: StartOptions):
+    def guard(self, worker: Worker, run: Run, options: StartOptions) -> GuardDecision:
         """The duplicate guard's decision for this start (see ``runs.duplicate_guard``)."""
         from workerctl.runs.duplicate_guard import check
 
@@ -232,7 +233,7 @@ class Engine:
             run.move(R.FAILED)
         return self.history.save(run)
 
-    def execute_remote(self, run: Run, sink) -> Run:
+    def execute_remote(self, run: Run, sink: ProgressSink) -> Run:
         """Execute a run handed over by a remote executor, on this machine.
 
         ``run`` arrives queued, with the configuration it was started with; the
@@ -248,7 +249,8 @@ class Engine:
         if run.status == R.QUEUED:
             run.move(R.RUNNING)
         run.owner = {**current_owner(), "remote": run.owner.get("remote")}
-        return StepLoop(self.workspace, self.registry, sink, self.records).execute(run, worker)
+        # the sink stands in for the history (save, heartbeat): it is a RunStore, not a History
+        return StepLoop(self.workspace, self.registry, sink, self.records).execute(run, worker)  # type: ignore[arg-type]
 
     def start_detached(self, worker_name: str, options: StartOptions) -> Run:
         """Create the run and hand it to a background process; returns at once.

@@ -17,13 +17,23 @@ import signal
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
-from workerctl.engine.step import ExecutorFailure, StepRequest, normal_finish_reason, shape_finish_reason
+from workerctl.engine.remote import RemoteExecutor
+from workerctl.engine.step import (
+    Executor,
+    ExecutorFailure,
+    Step,
+    StepRequest,
+    ToolCall,
+    normal_finish_reason,
+    shape_finish_reason,
+)
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
@@ -37,8 +47,10 @@ from workerctl.workers.model import Worker
 from workerctl.workspace import Workspace
 
 if TYPE_CHECKING:
+    from workerctl.engine.tools import Tool
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
+    from workerctl.records.model import Record
 
 
 class RunFailed(Exception):
@@ -151,7 +163,7 @@ class StepLoop:
             return
         run.cost = table.estimate(run.usage) if table else None
 
-    def _checks(self, run: Run, worker: Worker):
+    def _checks(self, run: Run, worker: Worker) -> Record | None:
         # a paused worker and a draft's unsafe record were refused before the run
         # existed (``engine.launcher.Engine.prepare``): refusals are not runs
         record = None
@@ -204,6 +216,12 @@ class StepLoop:
                 "executor_error",
                 f"executor {worker.executor!r} is not installed",
                 "'workerctl executors list' shows what is installed",
+            )
+        if isinstance(executor, RemoteExecutor):  # its runs are submitted, never stepped here
+            raise RunFailed(
+                "executor_error",
+                f"executor {worker.executor!r} hands runs to a queue; it does no steps in this process",
+                "start the run with 'workerctl run start', which submits it to the queue",
             )
         gate = ToolGate(self.registry.tools, worker.tool_categories)
         offered = [t.schema() for t in gate.offered()]
@@ -260,7 +278,7 @@ class StepLoop:
             "the worker kept calling tools; narrow its instructions or raise max_iterations",
         )
 
-    def _step(self, executor, request: StepRequest, iteration: Iteration, worker: Worker):
+    def _step(self, executor: Executor, request: StepRequest, iteration: Iteration, worker: Worker) -> Step:
         started = time.monotonic()
         try:
             step = executor.step(request)
@@ -288,7 +306,9 @@ class StepLoop:
         iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1), **step.usage}
         return step
 
-    def _call_tool(self, run, worker, gate, iteration, index, call) -> dict:
+    def _call_tool(
+        self, run: Run, worker: Worker, gate: ToolGate, iteration: Iteration, index: int, call: ToolCall
+    ) -> dict[str, Any]:
         tool = self.registry.tools.get(call.name)
         decision = gate.decide(call.name)
         record = ToolCallRecord(
@@ -369,7 +389,7 @@ class StepLoop:
             if found is not None:
                 run.seen[record_id] = snapshot(found, self.records.comments(record_id), run.id, by)
 
-    def _finish(self, run: Run, worker: Worker, record, text) -> None:
+    def _finish(self, run: Run, worker: Worker, record: Record | None, text: object) -> None:
         if not isinstance(text, str) or not text.strip():
             raise RunFailed(
                 "invalid_output",
@@ -451,7 +471,7 @@ class StepLoop:
     @contextlib.contextmanager
     def _intent(
         self, run: Run, key: str, target: str | None, by: str, *, last: bool = False, kind: str = "write"
-    ):
+    ) -> Iterator[None]:
         """Record a write as intended (stored) before it happens and as committed after.
 
         The effects the write appends replace the placeholder, stamped committed;
@@ -496,7 +516,7 @@ class StepLoop:
             self.history.save(run, executing=True)
 
 
-def _target_of(tool, arguments, run: Run) -> str | None:
+def _target_of(tool: Tool, arguments: object, run: Run) -> str | None:
     """The record a writing tool call is about to write to: its first ``*_id``
     argument (``task_id``), else the run's record."""
     if isinstance(arguments, dict):
@@ -530,5 +550,5 @@ def _release_sigint(held: bool) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated(signum)

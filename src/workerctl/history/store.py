@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from workerctl.history.ledger import Ledger
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
+    from workerctl.workspace import Workspace
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
@@ -184,7 +185,7 @@ class _IndexMoved(Exception):
 
 
 class History:
-    def __init__(self, workspace) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.root: Path = workspace.history_dir
         self.lock = lock_for(self.root / "lock", float(workspace.setting("lock_timeout")))

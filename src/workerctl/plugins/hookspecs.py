@@ -19,13 +19,19 @@ a plugin imports from::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    import click
 
 hookspec = pluggy.HookspecMarker("workerctl")
 
 
 @hookspec
-def register_executors(register):
+def register_executors(register: Callable[..., None]) -> None:
     """Register executors: the things that do one step of a run.
 
     ``register(executor)`` takes an object with ``name`` (str), ``description``
@@ -56,7 +62,7 @@ def register_executors(register):
 
 
 @hookspec
-def register_tools(register):
+def register_tools(register: Callable[..., None]) -> None:
     """Register tools: callable actions that workers reach through the tool gate.
 
     ``register(tool)`` takes a ``workerctl.api.Tool``: a name, the category it
@@ -86,7 +92,7 @@ def register_tools(register):
 
 
 @hookspec
-def register_tool_categories(register):
+def register_tool_categories(register: Callable[..., None]) -> None:
     """Register tool categories that workers can list in ``tool_categories``.
 
     ``register(name, description, needs_review=False)``. A worker may call a
@@ -104,7 +110,7 @@ def register_tool_categories(register):
 
 
 @hookspec
-def register_templates(register):
+def register_templates(register: Callable[..., None]) -> None:
     """Register worker templates: named starting points for ``worker new``.
 
     ``register(template)`` takes a ``workerctl.api.Template`` (key,
@@ -128,7 +134,7 @@ def register_templates(register):
 
 
 @hookspec
-def register_record_sources(register):
+def register_record_sources(register: Callable[..., None]) -> None:
     """Register record sources: where business records and their comments live.
 
     ``register(factory)`` takes a callable ``factory(workspace)`` returning a
@@ -148,7 +154,7 @@ def register_record_sources(register):
 
 
 @hookspec
-def register_output_modes(register):
+def register_output_modes(register: Callable[..., None]) -> None:
     """Register output modes: what happens to a run's final text.
 
     ``register(mode)`` takes a ``workerctl.api.OutputMode`` with a
@@ -166,7 +172,7 @@ def register_output_modes(register):
 
 
 @hookspec
-def register_review_checks(register):
+def register_review_checks(register: Callable[..., None]) -> None:
     """Register review checks: what ``run review`` (and the card) decides about a run.
 
     ``register(check)`` takes a ``workerctl.api.ReviewCheck``: a ``key``, a
@@ -202,7 +208,7 @@ def register_review_checks(register):
 
 
 @hookspec
-def register_commands(cli):
+def register_commands(cli: click.Group) -> None:
     """Add command groups to the ``workerctl`` command line.
 
     ``cli`` is the top-level click group; add commands to it with
@@ -215,7 +221,7 @@ def register_commands(cli):
         import click
 
         @hookimpl
-        def register_commands(cli):
+        def register_commands(cli: click.Group) -> None:
             @cli.group()
             def weather():
                 "Weather commands."

@@ -7,7 +7,7 @@ The engine, the tools and the output modes reach records only through a
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.builtin_store import BuiltinRecordStore
@@ -18,6 +18,10 @@ from workerctl.records.model import (
     RecordSource,
     SourceConfig,
 )
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.workspace import Workspace
 
 
 class RecordBook:
@@ -151,7 +155,7 @@ class RecordBook:
         raise NotFoundError("the built-in record source is not loaded")
 
 
-def open_records(workspace, registry) -> RecordBook:
+def open_records(workspace: Workspace, registry: Registry) -> RecordBook:
     """Every record source: each registered one, and one per ``record_sources:`` entry
     of workerctl.yaml for the classes that declare a ``kind`` (a tracker on a server)."""
     sources: list[RecordSource] = []
@@ -168,7 +172,7 @@ def open_records(workspace, registry) -> RecordBook:
 
 
 def configured_sources(
-    workspace, kinds: dict, taken: frozenset[str] | set[str] = frozenset()
+    workspace: Workspace, kinds: dict[str, Any], taken: frozenset[str] | set[str] = frozenset()
 ) -> list[SourceConfig]:
     """The ``record_sources:`` entries of workerctl.yaml, checked: each a mapping with a
     unique ``name``, a registered ``kind`` and an http(s) ``url``; every problem is

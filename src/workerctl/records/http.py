@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import random
+import re
 import socket
 import time
 import urllib.error
@@ -272,9 +273,17 @@ class HttpSession:
                     if waited + delay > self.max_wait:
                         raise RecordSourceError(
                             SOURCE_UNAVAILABLE,
-                            f"{where}: rate limit: the server asks to wait {delay:g}s more "
+                            f"{where}: {retry.reason}; the server asks to wait {delay:g}s more "
                             f"(already waited {waited:g}s)",
-                            hint="run fewer at once, or ask the server's admin to raise the API rate limit",
+                            hint="run fewer at once or ask the server's admin to raise its rate limit; "
+                            "a limit on logins means the credentials keep failing: check them",
+                            status=429,
+                        ) from None
+                    if retry.delay is None and attempt > self.retries:
+                        raise RecordSourceError(
+                            SOURCE_UNAVAILABLE,
+                            f"{where}: {retry.reason} (tried {attempt} times)",
+                            hint="run fewer at once, or ask the server's admin to raise its rate limit",
                             status=429,
                         ) from None
                 elif not retryable:
@@ -354,7 +363,11 @@ class HttpSession:
             delay = _number(headers.get("retry-after"))
             if delay is None:
                 delay = _number(headers.get("x-ratelimit-reset"))
-            raise _Retry("rate limited (429)", status=429, delay=delay, sent_nothing=True)
+            if delay is None:  # a limit that says its wait only in words ("Please wait: 150 seconds")
+                found = re.search(r"wait:?\s*(\d+(?:\.\d+)?)\s*s", said)
+                delay = float(found.group(1)) if found else None
+            reason = "rate limited (429)" + (f": {said}" if said else "")
+            raise _Retry(reason, status=429, delay=delay, sent_nothing=True)
         if status >= 500:
             raise _Retry(f"server error {status}" + (f": {said}" if said else ""), status=status)
         if status == 401 or (status == 403 and self.credentials is None):

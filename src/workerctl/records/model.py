@@ -12,7 +12,10 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from workerctl.workspace import Workspace
 
 BUILTIN_TYPES = ("task", "project", "contact", "company", "invoice", "doc", "product")
 
@@ -147,7 +150,7 @@ class RecordSource(ABC):
     link_rules: ClassVar[tuple[LinkRule, ...]] = ()
     kind: ClassVar[str] = ""  # set by sources configured under record_sources:
 
-    def __init__(self, workspace) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
 
     def check(self) -> str | None:

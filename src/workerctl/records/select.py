@@ -18,6 +18,7 @@ from workerctl.errors import UsageError
 
 if TYPE_CHECKING:
     from workerctl.records.book import RecordBook
+    from workerctl.records.model import Record
 
 
 def ids_from_text(text: str, origin: str) -> list[str]:
@@ -54,7 +55,7 @@ def _id_of(item: Any, where: str) -> str:
     raise UsageError(f'{where}: expected a record id or an object with an "id"')
 
 
-def record_document(record) -> dict[str, Any]:
+def record_document(record: Record) -> dict[str, Any]:
     """A record as ``records list --json`` shows it (what ``--where`` sees)."""
     return {**record.to_dict(), "status": record.fields.get("status"), "due": record.fields.get("due")}
 

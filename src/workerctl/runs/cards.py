@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl import render
 from workerctl.history.ledger import effect_state
 from workerctl.runs.model import Run
+
+if TYPE_CHECKING:
+    from workerctl.runs.checks import Check
+    from workerctl.runs.follow import Event
+    from workerctl.runs.troubleshoot import Report
 
 
 def effect_text(effect: dict[str, Any]) -> str:
@@ -249,7 +254,12 @@ CAUSE_MARK = {
 
 
 def check_lines(
-    number: int | str, check, *, evidence: list[str], action: str = "", marks: dict[str, str] = VERDICT_MARK
+    number: int | str,
+    check: Check,
+    *,
+    evidence: list[str],
+    action: str = "",
+    marks: dict[str, str] = VERDICT_MARK,
 ) -> list[str]:
     verdict = render.colour(marks.get(check.verdict, check.verdict), check.verdict)
     lines = [f"{number}. {check.title}  [{verdict}]"]
@@ -259,7 +269,7 @@ def check_lines(
     return lines
 
 
-def troubleshooting_text(report) -> list[list[str]]:
+def troubleshooting_text(report: Report) -> list[list[str]]:
     """The walk as blocks: one per step, then the causes, then the rerun advice."""
     blocks = [
         check_lines(n, step, evidence=step.evidence, action=step.action, marks=CAUSE_MARK)
@@ -287,7 +297,7 @@ def troubleshooting_text(report) -> list[list[str]]:
     return blocks
 
 
-def review_text(run: Run, items, human: dict[str, str]) -> list[str]:
+def review_text(run: Run, items: list[Check], human: dict[str, str]) -> list[str]:
     lines = [
         f"Review of run {run.id} ({run.worker}"
         + (f" on {run.record_id}" if run.record_id else "")
@@ -308,7 +318,7 @@ def review_text(run: Run, items, human: dict[str, str]) -> list[str]:
     return lines
 
 
-def event_line(event) -> str:
+def event_line(event: Event) -> str:
     """One line of ``run watch``: a transition, an iteration or a tool call."""
     data = event.data
     stamp = _time(event.at)

@@ -69,19 +69,24 @@ def batch_record_ids(records: RecordBook, request: StartRequest, read_stdin: Cal
     ``--type`` select. (``engine.batch.check_records`` cleans and checks them.)"""
     from pathlib import Path
 
-    from workerctl.errors import NotFoundError
+    from workerctl.errors import NotFoundError, UsageError
     from workerctl.records.select import ids_from_text, select
 
     ids = list(request.record_ids)
     if request.records_from is not None:
-        if request.records_from == "-":
-            text, origin = read_stdin(), "<stdin>"
-        else:
-            try:
+        origin = "<stdin>" if request.records_from == "-" else request.records_from
+        try:
+            if request.records_from == "-":
+                text = read_stdin()
+            else:
                 text = Path(request.records_from).read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise NotFoundError(f"{request.records_from}: no such file") from None
-            origin = request.records_from
+        except FileNotFoundError:
+            raise NotFoundError(f"{request.records_from}: no such file") from None
+        except UnicodeDecodeError as bad:
+            raise UsageError(
+                f"{origin}: not UTF-8 text (byte 0x{bad.object[bad.start]:02x} at offset {bad.start})",
+                hint="give record ids one per line, as JSON lines or as a JSON array, in UTF-8",
+            ) from None
         ids += ids_from_text(text, origin)
     if request.where is not None or request.record_type is not None:
         ids += select(records, request.where, request.record_type)

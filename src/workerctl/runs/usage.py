@@ -11,9 +11,13 @@ bill on their own count.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.runs.model import Iteration
 
 from workerctl.errors import ConfigError
 
@@ -21,7 +25,7 @@ PRICE_FILE = "prices.yaml"
 UNKNOWN_MODEL = "(no model)"
 
 
-def usage_totals(iterations) -> dict[str, Any]:
+def usage_totals(iterations: Iterable[Iteration]) -> dict[str, Any]:
     """Input and output tokens over all iterations, per model and in total; None
     when the executor reported no tokens at all."""
     per_model: dict[str, dict[str, int]] = {}
