@@ -17,6 +17,9 @@ def _isolated_env(monkeypatch):
     # plain run, so that a test's result depended on -n
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    # pytest-xdist's workers get COLUMNS=80 from execnet: tables would be cut narrower
+    # than in a plain run (the 120-column fallback), and assertions on them differ
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture

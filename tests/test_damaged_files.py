@@ -72,7 +72,7 @@ def target(workspace, kind: str, run_id: str):
             workspace.versions_file,
             [("worker", "history", "overdue-task-review"), ("worker", "pause", "overdue-task-review")],
         ),
-        "comments": (workspace.state_dir / "comments" / "T-1042.json", [("records", "show", "T-1042")]),
+        "comments": (workspace.state_dir / "comments" / "+t-1042.json", [("records", "show", "T-1042")]),
     }[kind]
 
 
@@ -143,7 +143,7 @@ def test_a_damaged_file_met_during_a_run_fails_the_run_and_exits_4(workspace, ra
     """The context of a run reads the record's comments: a damaged comment file is
     reported like anywhere else (exit 4, untouched), and the run is recorded as
     failed, saying which file, instead of being left running or passing as ok."""
-    path = workspace.state_dir / "comments" / "T-1042.json"
+    path = workspace.state_dir / "comments" / "+t-1042.json"
     path.write_text("[]")
     result = run_workerctl(
         "run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat", workspace=workspace

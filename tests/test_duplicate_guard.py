@@ -115,12 +115,19 @@ from pathlib import Path
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.engine.tools import Tool
 from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.workspace import load_workspace
 
-def add_and_die(ctx, task_id, text):
-    ctx.records.add_comment(task_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id,
-                            key=ctx.call_key)
+write = BuiltinRecordStore.add_comment
+
+def write_and_die(self, *args, **kwargs):
+    write(self, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)  # dies after the write, before confirming it
+
+BuiltinRecordStore.add_comment = write_and_die
+
+def add_and_die(ctx, task_id, text):
+    ctx.records.add_comment(task_id, text)
 
 registry = get_registry()
 registry.tools["add_and_die"] = Tool(
@@ -217,7 +224,9 @@ def test_reindex_rebuilds_a_lost_ledger_from_the_run_files(workspace, wcli):
 
 def test_a_damaged_ledger_file_is_reported_and_left_alone(workspace, wcli):
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
-    path = workspace.history_dir / "ledger" / "records" / "T-1042.json"
+    from workerctl.storage.filenames import file_name
+
+    path = workspace.history_dir / "ledger" / "records" / f"{file_name('T-1042')}.json"
     for bad in ('{"effects": {"1": ', "[]", '{"effects": {"1": {"key": "x"}}}'):
         path.write_text(bad)
         result = wcli("run", "start", "overdue-task-review", "--task", "T-1042")

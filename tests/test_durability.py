@@ -186,7 +186,7 @@ def test_run_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
     points = crash_everywhere(tmp_path, scenario)
     kinds = [p.split("/.workerctl/")[-1].split("/")[:2] for p in points]
     assert ["history", "active"] in kinds and ["history", "index"] in kinds
-    assert ["comments", "T-1042.json"] in kinds and ["history", "runs"] in kinds
+    assert ["comments", "+t-1042.json"] in kinds and ["history", "runs"] in kinds
 
 
 @pytest.mark.slow

@@ -55,16 +55,14 @@ def test_completed_run_writes_one_comment_and_records_everything(workspace):
 
 
 def test_output_mode_is_idempotent_for_the_same_run(workspace):
-    from workerctl.engine.outputs import OutputContext
-    from workerctl.plugins.builtin.output_modes import write_task_comment
+    from workerctl.engine.run_records import apply_write
     from workerctl.records.book import open_records
 
     run = start(workspace, "overdue-task-review")
     book = open_records(workspace, get_registry())
-    effects: list = []
-    ctx = OutputContext(run.id, run.worker, book.peek("T-1042"), book, f"{run.id}:output", effects)
-    write_task_comment(ctx, "a retry of the same run")
-    assert effects[0]["created"] is False
+    (effect,) = run.side_effects
+    assert effect["key"] == f"{run.id}:output" and effect["state"] == "committed"
+    assert apply_write(book, run, effect)["created"] is False  # a retry of the same write
     assert len([c for c in book.comments("T-1042") if c.run_id == run.id]) == 1
 
 

@@ -127,6 +127,15 @@ def test_stale_heartbeat_of_a_remote_run_is_crashed(workspace):
     history.heartbeat(run.id)
     old = time.time() - 3600
     os.utime(history.heartbeat_path(run.id), (old, old))
+    # the beat's own time is the other machine's clock: never compared with ours
+    assert history.sweep() == []
+    # the beat does not change while this reader's clock moves on past stale_after (the
+    # reader's note of when it last saw a change, set back as the hour passing)
+    from workerctl.history.sweep import seen_note
+    from workerctl.storage.atomic import read_json, write_json
+
+    note = seen_note(history, run.id)
+    write_json(note, {**read_json(note), "at": time.time() - 3600})
     marked = history.sweep()
     assert [r.id for r in marked] == ["rem0te01"]
     assert history.get("rem0te01").error.kind == "crashed"
@@ -340,7 +349,7 @@ def test_runs_list_filters_and_formats(workspace, wcli):
     assert json.loads(wcli("runs", "list", "--since", "1h", "--json").output)
     assert json.loads(wcli("runs", "list", "--until", "1h", "--json").output) == []
     assert wcli("runs", "list", "--since", "yesterday-ish").exit_code == 2
-    table = wcli("runs", "list").output
+    table = wcli("runs", "list", env={"COLUMNS": "200"}).output  # wide enough under xdist too
     assert "✗ failed" in table and "record_access_denied" in table
     assert History(workspace).list(RunFilter(workers=("nobody",))) == []
 
@@ -481,7 +490,7 @@ def test_ctrl_c_cancels_the_run_it_interrupts(workspace):
     wait_for(lambda: history.list(None, limit=1) and history.list(None, limit=1)[0]["status"] == "running")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 1
+    assert proc.returncode == 130  # Ctrl-C ends every command with 130 (it was 1 for a single start)
     run = history.get(history.list(None, limit=1)[0]["id"])
     assert run.status == "cancelled" and "Ctrl-C" in run.error.message
     assert "⊘ cancelled" in out

@@ -163,14 +163,17 @@ def test_a_read_outside_the_context_sources_fails_naming_the_call(workspace):
         output_mode="review_note",
     )
     run = start(workspace, "nosy")
+    # refused while the tool ran (engine/run_records.py), not only found by review later
+    assert run.status == "failed" and run.error.kind == "read_refused"
     listed = run.iterations[0].tool_calls[0]
-    assert {"type": "project", "id": "P-7"} in listed.records_read
-    assert {"type": "task", "id": "T-1043"} in listed.records_read
+    assert listed.allowed is False and listed.refused_record == {
+        "what": "read",
+        "id": "P-7",
+        "type": "project",
+    }
+    assert listed.records_read == []  # nothing was returned to the tool
     kept = {(r["type"], r["id"], r["by"]) for r in run.reads}
-    assert ("task", "T-1042", "context") in kept and ("project", "P-7", "tool") in kept
-    found = review(workspace, run.id)["context"]
-    assert found.verdict == "fail"
-    assert any("iteration 1, call 1: list_project_tasks" in e and "project P-7" in e for e in found.evidence)
+    assert ("task", "T-1042", "context") in kept and ("project", "P-7", "tool") not in kept
 
 
 def test_reads_within_the_context_sources_pass(workspace):
@@ -462,11 +465,11 @@ def test_model_run_that_claims_work_and_reads_outside_its_context(workspace, mod
     ):
         llm_worker(workspace, "model", sources=("tasks",), output_mode="review_note")
         run = start(workspace, "model")
-    assert run.status == "completed", run.error
-    found = review(workspace, run.id)
-    assert found["claims"].verdict == "fail"
-    assert found["context"].verdict == "fail"
-    assert found["contract"].verdict == "cannot_tell"
+    # the read outside the context sources is refused during the run: the claim that
+    # follows it is never made
+    assert run.status == "failed" and run.error.kind == "read_refused", run.error
+    assert run.iterations[0].tool_calls[0].refused_record["id"] == "P-7"
+    assert run.output is None
 
 
 def test_model_run_that_comments_twice_and_cannot_finish(workspace, model_server):

@@ -45,7 +45,7 @@ def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(wor
     assert [w if not w.startswith(("active/", "runs/")) else w[: w.index("/") + 1] for w in written] == [
         *created,
         *intended,
-        "comments/T-1042.json",
+        "comments/+t-1042.json",
         *run_end,
     ]
     ledger = json.loads(run_workerctl("ledger", "list", "--json", workspace=workspace).stdout)

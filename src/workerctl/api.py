@@ -22,8 +22,13 @@ What is here, by the hook that uses it:
   ``ProgressSink``, ``RunFinishedElsewhere``, ``execute_remote`` and
   ``installed_executors``;
 - ``register_tools`` / ``register_tool_categories``: ``Tool``, ``ToolContext``,
-  ``ToolError``, ``ToolCategory``;
-- ``register_output_modes``: ``OutputMode``, ``OutputContext``;
+  ``ToolError``, ``ToolCategory``, and the records API a tool receives as
+  ``ctx.records``: ``RunRecords`` (the only way a tool reads or writes records:
+  gated by the worker's context sources and write scope, filtered by access rules,
+  logged, and journalled in the side-effect ledger) with ``Written`` (what became of
+  a write: committed, held for a person, or not written in a test run);
+- ``register_output_modes``: ``OutputMode``, ``OutputContext`` (its ``records`` is
+  the same ``RunRecords``);
 - ``register_templates``: ``Template``, ``OutputContract`` (what its output must hold);
 - ``register_record_sources``: ``RecordSource``, ``Record``, ``Comment``,
   ``LinkRule``, ``ImportCheck``, ``link_ids``, ``load_record_file``, and for sources that keep
@@ -40,7 +45,9 @@ What is here, by the hook that uses it:
   ``SOURCE_AUTH_FAILED``, ``RECORD_CHANGED``), ``ResponseLost``, ``RecordChanged``;
 - commands (``register_commands``): ``Workspace``, ``find_workspace`` and the
   errors a command raises for the user (``WorkerctlError`` and its kinds, each
-  with its documented exit code);
+  with its documented exit code: ``EXIT_OK`` 0, ``EXIT_RUN_FAILED`` 1,
+  ``EXIT_USAGE`` 2, ``EXIT_NOT_FOUND`` 3, ``EXIT_HISTORY`` 4, ``EXIT_DUPLICATE`` 5
+  (refused by the duplicate guard), ``EXIT_INTERRUPTED`` 130);
 - ``register_review_checks``: ``ReviewCheck``, ``ReviewEvidence``, ``Check`` and its
   verdicts ``PASS``, ``FAIL``, ``CANNOT_TELL``; ``personal_data`` (what the privacy
   check counts as personal data);
@@ -57,6 +64,7 @@ import pluggy
 from workerctl.engine.outputs import OutputContext, OutputMode
 from workerctl.engine.remote import ProgressSink, RemoteExecutor, RunStore
 from workerctl.engine.remote import as_remote as _as_remote
+from workerctl.engine.run_records import RunRecords, Written
 from workerctl.engine.step import (
     FINISH_REASONS,
     PROTOCOL_VERSION,
@@ -73,7 +81,9 @@ from workerctl.engine.step import (
 )
 from workerctl.engine.tools import Tool, ToolCategory, ToolContext, ToolError
 from workerctl.errors import (
+    EXIT_DUPLICATE,
     EXIT_HISTORY,
+    EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -199,7 +209,9 @@ __all__ = [
     "CANNOT_TELL",
     "COMPLETED",
     "ERROR_KINDS",
+    "EXIT_DUPLICATE",
     "EXIT_HISTORY",
+    "EXIT_INTERRUPTED",
     "EXIT_NOT_FOUND",
     "EXIT_OK",
     "EXIT_RUN_FAILED",
@@ -248,6 +260,7 @@ __all__ = [
     "Run",
     "RunError",
     "RunFinishedElsewhere",
+    "RunRecords",
     "RunStore",
     "SourceConfig",
     "Step",
@@ -263,6 +276,7 @@ __all__ = [
     "Worker",
     "WorkerctlError",
     "Workspace",
+    "Written",
     "check_url",
     "credentials_for",
     "describe_changes",

@@ -83,6 +83,20 @@ class DamagedFile(HistoryError):
         self.detail = detail
 
 
+class PlantedLink(DamagedFile):
+    """A link (or a FIFO, device or hard link) where workerctl keeps its own state:
+    never written through, read through or followed; exit 4 naming the path."""
+
+    def __init__(self, path: str | PathLike[str], what: str) -> None:
+        super().__init__(
+            path,
+            f"{what}, inside the folder where workerctl keeps its own state; workerctl never "
+            "reads or writes through it",
+            hint=f"remove it (rm {path}) and, if it pointed at workerctl state kept elsewhere, "
+            "move that state into its place; only the workspace folder itself may be reached through a link",
+        )
+
+
 class StorageError(HistoryError):
     """The operating system refused a read or write of a state file (full disk,
     read-only file system, permissions). One line: the path, the cause, and the

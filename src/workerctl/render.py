@@ -140,7 +140,11 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    """JSON with every control character escaped (C1 too: ``sanitize.json_safe``), so
+    the exact data reaches a terminal as text it does not obey."""
+    from workerctl.sanitize import json_safe
+
+    return json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def to_csv(rows: list[dict], columns: list[str]) -> str:

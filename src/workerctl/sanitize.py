@@ -1,17 +1,31 @@
 """The one sanitizer of text bound for a terminal.
 
-Text workerctl did not write itself (a record's title, a worker's output, an error
-from a plugin, a path) may hold escape sequences that move the cursor, retitle the
-window, rewrite the screen or hide what follows. ``for_terminal`` removes the
-sequences (CSI, OSC, DCS and the other string controls, in their 7-bit and 8-bit
-forms) and replaces every other control character but newline and tab with U+FFFD,
-so what is shown is what is there. JSON output does not pass through here: JSON
-escapes control characters itself and keeps the data exact.
+Text workerctl did not write itself (a record's title, a worker's output or stderr, an
+error from a plugin, a tool's arguments, a path) may hold escape sequences that move
+the cursor, retitle the window (OSC 0/2), write the clipboard (OSC 52), rewrite the
+screen (``ESC [2J``) or hide what follows. ``for_terminal`` removes the sequences (CSI,
+OSC, DCS and the other string controls, in their 7-bit and 8-bit forms) and replaces
+every other control character but newline and tab with U+FFFD, and so a lone surrogate
+and the bidirectional overrides that reorder what is shown (``U+202A``-``U+202E``,
+``U+2066``-``U+2069``): what is shown is what is there.
+
+Two ways text reaches it: the terminal object (``terminal.Terminal.show``) sanitizes a
+data field before workerctl styles it; and ``guard_streams`` puts it in front of
+``sys.stdout`` and ``sys.stderr`` for the whole command, so every write (``click.echo``,
+``print``, a plugin's output, an error message, a card, a traceback) passes it, a case
+nobody listed included. The guard lets through only the colour codes ``render.colour``
+writes, and only while colour is on. JSON output is exact: JSON escapes C0 itself, and
+``json_safe`` (used by ``render.to_json``) escapes DEL, C1, lone surrogates and the bidi
+overrides as ``\\uXXXX``, so the guard finds nothing to change in it.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import sys
+from collections.abc import Callable
+from typing import Any
 
 REPLACEMENT = "\ufffd"
 
@@ -23,13 +37,131 @@ _SEQUENCE = r"""
                                                                        # OSC, DCS, SOS, PM, APC ... ST
   | \x1b [\x20-\x2f]* [\x30-\x7e]?                                     # any other escape sequence
     """
-_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+#: the colour codes render.colour writes (SGR: foreground, bold, normal, reset)
+_OWN_SGR = r"(\x1b\[(?:3[1-6]|1|22|0)m)"
 
 
-def for_terminal(text: str) -> str:
+def for_terminal(text: str, *, colour: bool = False) -> str:
     """``text`` without escape sequences, its other control characters (all but
-    ``\\n`` and ``\\t``) replaced by U+FFFD."""
+    ``\\n`` and ``\\t``) replaced by U+FFFD. ``colour``: keep the colour codes
+    ``render.colour`` writes (the stream guard, while colour is on)."""
     if text.isprintable():  # the usual case: nothing to do, and cheap
         return text
+    if colour and "\x1b[" in text:
+        parts = re.compile(_OWN_SGR).split(text)  # odd places hold the codes themselves
+        return "".join(p if i % 2 else _clean(p) for i, p in enumerate(parts))
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
     without = re.compile(_SEQUENCE, re.VERBOSE | re.DOTALL).sub("", text)  # re caches it
     return re.compile(_CONTROL).sub(REPLACEMENT, without)
+
+
+def is_safe(text: str) -> bool:
+    """Whether ``text`` holds nothing ``for_terminal`` would change."""
+    return for_terminal(text) == text
+
+
+_JSON_UNSAFE = "[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+
+
+def json_safe(encoded: str) -> str:
+    """JSON text (``json.dumps`` with ``ensure_ascii=False``) with DEL, C1, lone
+    surrogates and the bidirectional overrides escaped as ``\\uXXXX`` too: the same
+    data, and nothing a terminal obeys (JSON escapes C0 itself)."""
+    return re.compile(_JSON_UNSAFE).sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
+
+
+class TerminalGuard(io.TextIOBase):
+    """A text stream in front of ``sys.stdout`` or ``sys.stderr`` that passes every
+    write through ``for_terminal``. Its ``buffer`` is guarded too (``_GuardedBuffer``):
+    what click writes as bytes (to a stream set to ASCII, say) passes the same way."""
+
+    def __init__(self, stream: Any, err: bool = False, colour: Callable[[bool], bool] | None = None) -> None:
+        self._stream, self._err, self._colour = stream, err, colour
+        raw = getattr(stream, "buffer", None)
+        self._buffer = _GuardedBuffer(raw, self) if raw is not None else None
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # as a text stream does: click tells text from binary so
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._stream.write(for_terminal(text, colour=self.colour()))
+        return len(text)
+
+    def colour(self) -> bool:
+        """Colour codes pass while colour is on (the policy ``guard_streams`` was given)."""
+        return bool(self._colour is not None and self._colour(self._err))
+
+    @property
+    def buffer(self) -> Any:
+        if self._buffer is None:
+            raise AttributeError("buffer")
+        return self._buffer
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(self._stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self._stream, "encoding", "utf-8"))
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._stream, "errors", None)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._stream.closed)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    @property
+    def wrapped(self) -> Any:
+        return self._stream
+
+
+class _GuardedBuffer(io.RawIOBase):
+    """The binary side of ``TerminalGuard``: bytes are read as UTF-8 (a byte that is not
+    becomes U+FFFD), sanitized, and written as UTF-8."""
+
+    def __init__(self, raw: Any, guard: TerminalGuard) -> None:
+        self._raw, self._guard = raw, guard
+
+    def write(self, data: Any) -> int:
+        text = bytes(data).decode("utf-8", "surrogateescape")
+        self._raw.write(for_terminal(text, colour=self._guard.colour()).encode("utf-8", "backslashreplace"))
+        return len(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def fileno(self) -> int:
+        return int(self._raw.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self._raw.isatty())
+
+
+def guard_streams(colour: Callable[[bool], bool] | None = None) -> None:
+    """Put ``TerminalGuard`` in front of stdout and stderr (once; a missing stream is
+    left as it is). ``colour(err)``: whether colour is on for stdout (stderr), the
+    terminal object's policy; without it no escape code passes."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, TerminalGuard):
+            setattr(sys, name, TerminalGuard(stream, err=name == "stderr", colour=colour))

@@ -14,9 +14,12 @@ Fixtures:
 - ``workerctl_registry``: the plugin registry, built afresh so that plugins installed
   in the environment (yours) are loaded.
 - ``workerctl_cli``: a CLI runner bound to that workspace:
-  ``workerctl_cli("runs", "list", "--json")`` returns click's ``Result``.
+  ``workerctl_cli("runs", "list", "--json")`` returns click's ``Result`` with ``.json``
+  (stdout parsed as JSON) added.
 - ``workerctl_run``: runs a worker in-process and returns the finished ``Run``.
-- ``workerctl_write_worker``: writes ``workers/NAME.yaml`` from keyword fields.
+- ``workerctl_write_worker``: writes ``workers/NAME.yaml`` from keyword fields (by
+  default an active ``echo`` worker with ``context_sources: [tasks]``, so a run on a
+  task works; pass ``context_sources=[...]`` for other records).
 
 And ``check_record_source(source, record_id=..., missing_id=...)``: the contract any
 record source keeps, run against its own server. And ``wait_for(predicate,
@@ -71,8 +74,24 @@ def workerctl_workspace(
     return init_workspace(tmp_path / "workspace", workerctl_registry)
 
 
+class CliResult:
+    """click's ``Result`` with ``json``: the standard output parsed as JSON."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+    @property
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self._result.stdout)
+
+
 class CliRunnerBound:
-    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result``.
+    """``workerctl -w WORKSPACE ...`` in-process, returning click's ``Result`` (with ``.json``).
 
     ``input`` is what the command reads on stdin; ``env`` sets (a value) or unsets
     (None) environment variables for this one invocation. An exception the command
@@ -84,11 +103,15 @@ class CliRunnerBound:
         self.workspace = workspace
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Any:
+    def __call__(
+        self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None
+    ) -> CliResult:
         from workerctl.cli import cli
 
-        return self.runner.invoke(
-            cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
+        return CliResult(
+            self.runner.invoke(
+                cli, ["-w", str(self.workspace.root), *args], input=input, env=env, catch_exceptions=False
+            )
         )
 
 
@@ -118,6 +141,7 @@ def workerctl_write_worker(workerctl_workspace: Workspace) -> Callable[..., Path
             "status": "active",
             "instructions": "Do the job.",
             "output_mode": "review_note",
+            "context_sources": ["tasks"],
             "executor": {"name": "echo"},
             **fields,
         }

@@ -121,17 +121,20 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
     cold command ~8 ms, and most commands need only these few numbers."""
     import json
 
+    from workerctl.errors import HistoryError
+    from workerctl.storage import fs
+
     st = settings_file.stat()
     stamp = [st.st_mtime_ns, st.st_size]
     cache = root / STATE_DIR / "settings.cache.json"
     try:
-        cached = json.loads(cache.read_text())
+        cached = json.loads(fs.read_bytes(cache))
         if cached["stamp"] == stamp:
             return cached["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    except (OSError, ValueError, KeyError, TypeError, HistoryError):
+        pass  # a link planted there is reported by the write below
     settings = _read_settings(settings_file)
-    if cache.parent.is_dir():
+    if fs.is_dir(cache.parent):
         import contextlib
 
         from workerctl.errors import StorageError
@@ -184,24 +187,25 @@ def make_private(workspace: Workspace) -> str | None:
     """
     import stat
 
+    from workerctl.storage import fs
+
     state = workspace.state_dir
     try:
-        mode = state.stat().st_mode
+        mode = fs.lstat(state).st_mode
     except OSError:
         return None
     if not mode & 0o077:
         return None
     changed, failed = 0, []
-    for folder, _dirs, files in os.walk(state):
-        for name in (folder, *(os.path.join(folder, f) for f in files)):
-            try:
-                current = os.lstat(name).st_mode
-                if stat.S_ISLNK(current) or not current & 0o077:
-                    continue
-                os.chmod(name, 0o700 if stat.S_ISDIR(current) else 0o600)
-                changed += 1
-            except OSError as exc:
-                failed.append(f"{name}: {exc.strerror}")
+    for name in (state, *fs.walk_files(state, dirs=True)):
+        try:
+            current = os.lstat(name).st_mode
+            if stat.S_ISLNK(current) or not current & 0o077:
+                continue  # a link is left alone (and refused by every read or write)
+            fs.chmod(name, 0o700 if stat.S_ISDIR(current) else 0o600)
+            changed += 1
+        except OSError as exc:
+            failed.append(f"{name}: {exc.strerror}")
     if failed:
         return (
             f"{state} is readable by other users (mode {stat.S_IMODE(mode):o}) and could "
@@ -221,7 +225,7 @@ def init_workspace(root: Path, registry: Registry) -> Workspace:
     from workerctl.workers.versions import Versions
 
     root = root.expanduser().resolve()
-    if (root / SETTINGS_FILE).exists() or (root / STATE_DIR).exists():
+    if (root / SETTINGS_FILE).exists() or os.path.lexists(root / STATE_DIR):
         raise UsageError(
             f"{root} is already a workspace; nothing was written",
             hint="choose another folder, or use the existing workspace with -w",

@@ -42,9 +42,13 @@ def test_worker_from_the_template_runs_on_a_ticket_end_to_end(helpdesk, workerct
     assert run.status == "completed", run.error
     got = {(r["type"], r["id"]) for r in run.context["records"]}
     assert {("ticket", "TK-101"), ("company", "CO-5"), ("contact", "C-21"), ("product", "PR-11")} <= got
-    shown = json.loads(workerctl_cli("records", "show", "TK-101", "--json").output)
-    assert [c["run_id"] for c in shown["comments"]] == [run.id]
     assert run.needs_review is True
+    # the note can influence a support decision: it waits for a person, then is written
+    assert run.approval == "waiting" and [e["state"] for e in run.side_effects] == ["held"]
+    assert workerctl_cli("records", "show", "TK-101", "--json").json["comments"] == []
+    assert workerctl_cli("run", "approve", run.id, "--by", "lead").exit_code == 0
+    shown = workerctl_cli("records", "show", "TK-101", "--json").json
+    assert [c["run_id"] for c in shown["comments"]] == [run.id]
 
 
 def test_tools_through_the_gate(helpdesk, workerctl_write_worker, workerctl_run):
@@ -69,7 +73,7 @@ def test_tools_through_the_gate(helpdesk, workerctl_write_worker, workerctl_run)
     )
     run = workerctl_run("desk", record="TK-102")
     assert run.status == "completed", run.error
-    assert [e["kind"] for e in run.side_effects] == ["update", "comment"]
+    assert [(e["kind"], e["state"]) for e in run.side_effects] == [("update", "held"), ("comment", "held")]
     assert run.iterations[0].tool_calls[0].category == "support"
     bad_priority = [
         {"tool": "set_ticket_priority", "arguments": {"ticket_id": "TK-102", "priority": "asap"}},

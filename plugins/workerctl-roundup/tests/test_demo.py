@@ -54,7 +54,7 @@ def test_the_readme_tour_works(tmp_path):
         assert "completed" in outputs[-1]
         workerctl = str(Path(sys.executable).parent / "workerctl")
         again = subprocess.run(
-            [workerctl, "run", "start", "stale", "--task", "issue3", "--test"],
+            [workerctl, "run", "start", "stale", "--task", "issue3"],
             capture_output=True, text=True, env=env, timeout=300,
         )  # fmt: skip
         assert again.returncode == 5  # "a second start is refused (exit 5)"

@@ -235,7 +235,7 @@ def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_wr
         },
     )
     workers.start(1)
-    run = start(ws, "remote")
+    run = start(ws, "remote", record="T-1043")  # a run writes only to its linked record
     wait_for(lambda: any(c["run_id"] == run.id for c in comments(ws, "T-1043")))
     wait_for(lambda: status(ws, run.id) == "running")
     os.kill(horse_pid(ws, run.id), signal.SIGKILL)
@@ -245,7 +245,7 @@ def test_a_job_delivered_twice_writes_its_comment_once(ws, workers, workerctl_wr
 
     job = Job.fetch(run.id, connection=Redis.from_url(os.environ["WORKERCTL_REDIS_URL"]))
     assert job.get_meta()["deliveries"] == 2  # RQ delivered it again after the crash
-    assert [c["text"] for c in comments(ws, "T-1043") if c["run_id"] == run.id] == ["Ping"]
+    assert [c["text"] for c in comments(ws, "T-1043") if c["run_id"] == run.id] == ["Ping", "done"]
     assert get(ws, run.id).output == "done"
 
 

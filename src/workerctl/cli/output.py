@@ -74,8 +74,14 @@ def run_jq(expression: str, data: Any) -> list[Any]:
         raise UsageError(f"--jq: {str(exc).strip()}") from None
 
 
+def _json_safe(text: str) -> str:
+    from workerctl.sanitize import json_safe
+
+    return json_safe(text)
+
+
 def ndjson_line(item: Any) -> str:
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _json_safe(json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str))
 
 
 def print_json(data: Any, shape: Shape) -> None:
@@ -86,7 +92,7 @@ def print_json(data: Any, shape: Shape) -> None:
     if shape.jq is not None:
         for result in run_jq(shape.jq, data):
             # strings come out raw, as 'gh --jq' and 'jq -r' print them
-            echo(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False))
+            echo(result if isinstance(result, str) else _json_safe(json.dumps(result, ensure_ascii=False)))
     elif shape.ndjson:
         for item in data if isinstance(data, list) else [data]:
             echo(ndjson_line(item))

@@ -95,6 +95,15 @@ class LazyGroup(SuggestingGroup):
         with formatter.section("Plugin commands"):
             formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from workerctl.sanitize import guard_streams
+        from workerctl.terminal import terminal
+
+        # every write of the command passes the one sanitizer (sanitize.py); colour codes
+        # pass only when the terminal object's policy has colour on
+        guard_streams(lambda err: terminal().colour(err))
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
         from workerctl.terminal import terminal

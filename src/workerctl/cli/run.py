@@ -243,6 +243,11 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
         _failure_lines(a, BatchResult(request.worker, [item]))
     else:
         _print_run(a, the_run, as_json, full_output=True)
+    from workerctl.engine.loop import INTERRUPTED
+    from workerctl.errors import EXIT_INTERRUPTED
+
+    if the_run.error is not None and the_run.error.message == INTERRUPTED:
+        ctx.exit(EXIT_INTERRUPTED)  # Ctrl-C: 130, as a batch and every command end
     if the_run.status in ("failed", "cancelled"):
         ctx.exit(EXIT_RUN_FAILED)
 
@@ -289,7 +294,10 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     # a bar redraws one line: only on a terminal, and not where colour is turned off
     show_bar = not quiet and terminal().is_terminal(err=True) and terminal().colour(err=True)
     bar = (
-        click.progressbar(length=len(ids), label=f"{worker}", file=sys.stderr, show_pos=True)
+        # the bar's own \r and cursor codes go around the sanitizer; its label is a worker name
+        click.progressbar(
+            length=len(ids), label=f"{worker}", file=getattr(sys.stderr, "wrapped", sys.stderr), show_pos=True
+        )
         if show_bar
         else None
     )
@@ -473,6 +481,47 @@ def cancel(ctx: Context, run_id: str, as_json: bool) -> None:
         click.echo(f"Cancelled run {the_run.id}.")
 
 
+@run.command("approve")
+@run_id_argument
+@click.option("--anyway", is_flag=True, help="Commit even though the record changed since the run read it.")
+@click.option("--by", "by", help="Who approves (default: your login name).")
+@json_options
+@click.pass_context
+def approve_cmd(ctx: Context, run_id: str, anyway: bool, by: str | None, as_json: bool) -> None:
+    """Make the writes a run holds for a person, each exactly once."""
+    import getpass
+
+    from workerctl.runs.approval import approve, describe
+
+    a = app(ctx)
+    outcome = approve(
+        a.history, a.records, a.history.resolve(run_id), by=by or getpass.getuser(), anyway=anyway
+    )
+    if as_json:
+        echo_json(outcome.to_dict())
+    else:
+        click.echo(describe(outcome))
+
+
+@run.command("reject")
+@run_id_argument
+@click.option("--by", "by", help="Who rejects (default: your login name).")
+@json_options
+@click.pass_context
+def reject_cmd(ctx: Context, run_id: str, by: str | None, as_json: bool) -> None:
+    """Discard the writes a run holds for a person (recorded as not written)."""
+    import getpass
+
+    from workerctl.runs.approval import describe, reject
+
+    a = app(ctx)
+    outcome = reject(a.history, a.history.resolve(run_id), by=by or getpass.getuser())
+    if as_json:
+        echo_json(outcome.to_dict())
+    else:
+        click.echo(describe(outcome))
+
+
 @run.command("troubleshoot")
 @run_id_argument
 @click.option("--interactive", is_flag=True, help="Step through one check at a time (on a terminal).")
@@ -565,6 +614,9 @@ def review(
     given = ReviewAnswers(verdict, matches_instructions, next_action_clear, note)
     done = complete(given, HUMAN_ITEMS, _ClickAsker() if terminal().can_prompt and not as_json else None)
     assert done.verdict is not None  # complete() asked for it or refused
+    from workerctl.runs.approval import describe, follow_review
+
+    decided = follow_review(a.history, a.records, the_run, done.verdict, by=reviewer or getpass.getuser())
     stored = record_review(
         a.history,
         the_run,
@@ -574,6 +626,8 @@ def review(
         done.note or "",
         items,
     )
+    if decided is not None and not as_json:
+        click.echo(describe(decided))
     if as_json:
         echo_json({**review_document(stored, items), "review": stored.to_dict()["review"]})
     else:

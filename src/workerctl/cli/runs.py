@@ -62,6 +62,9 @@ def runs() -> None:
 )
 @click.option("--unreviewed", is_flag=True, help="Only finished runs that need a human review and have none.")
 @click.option(
+    "--held", is_flag=True, help="Only runs whose writes wait for a person (workerctl run approve)."
+)
+@click.option(
     "--watch",
     type=float,
     is_flag=False,
@@ -85,6 +88,7 @@ def list_cmd(
     until: str | None,
     limit: int,
     unreviewed: bool,
+    held: bool,
     watch: float | None,
     exit_status: bool,
     fmt: str,
@@ -100,7 +104,7 @@ def list_cmd(
     from workerctl.runs.states import UNFINISHED
 
     a = app(ctx)
-    items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit)
+    items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit, held=held)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
         redraw = fmt == "table" and terminal().is_terminal()

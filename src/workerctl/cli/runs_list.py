@@ -89,10 +89,21 @@ def listed(
     until: str | None,
     unreviewed: bool,
     limit: int,
+    held: bool = False,
 ) -> list[dict[str, Any]]:
-    """The run summaries ``runs list`` shows, newest first (``limit`` 0: all)."""
+    """The run summaries ``runs list`` shows, newest first (``limit`` 0: all);
+    ``held``: only runs whose writes wait for a person (from the ledger)."""
     flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
     check_workers(a, worker)
+    if held:
+        from workerctl.runs.approval import held_run_ids
+
+        ids = tuple(held_run_ids(a.history))
+        if not ids:
+            return []
+        import dataclasses
+
+        flt = dataclasses.replace(flt, ids=ids)
     rows = a.history.list(flt, limit=limit or None)
     for row in rows:  # summaries indexed before the review verdict was kept
         row.setdefault("failed_checks", None)

@@ -277,7 +277,7 @@ def edit(ctx: Context, name: str) -> None:
     from workerctl.workers.operations import check_edit, save_edit
 
     a = app(ctx)
-    text = read_worker_text(a.workspace, find_path(a.workspace, name))
+    text = opened = read_worker_text(a.workspace, find_path(a.workspace, name))
     while True:
         edited = click.edit(text, extension=".yaml", require_save=False)
         if edited is None or (
@@ -287,7 +287,7 @@ def edit(ctx: Context, name: str) -> None:
             return
         checked = check_edit(a.workspace, a.registry, name, edited)
         if checked.ok:
-            save_edit(a.workspace, a.registry, a.versions, name, edited)
+            save_edit(a.workspace, a.registry, a.versions, name, edited, expected=opened)
             click.echo(f"Saved {name}; the previous version is kept ('workerctl worker history {name}').")
             return
         for problem in checked.problems:

@@ -17,13 +17,14 @@ def spawn_executing_process(workspace: Workspace, run_id: str) -> subprocess.Pop
     """Start ``workerctl run execute RUN_ID`` in the background, logging to the run's log."""
     import os
 
-    from workerctl.storage.atomic import PRIVATE_FILE, private_dirs
+    from workerctl.storage import fs
+    from workerctl.storage.atomic import PRIVATE_FILE
 
     log = workspace.logs_dir / f"{run_id}.log"
-    private_dirs(log.parent)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    # never through a link: the log is state like any other (see storage.fs)
+    fd = fs.open_file(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE, create_parents=True)
     os.fchmod(fd, PRIVATE_FILE)
-    with open(fd, "ab") as out:
+    with os.fdopen(fd, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "execute", run_id],
             stdin=subprocess.DEVNULL,

@@ -265,9 +265,9 @@ class Engine:
         def hand_over(stored: Run) -> None:
             if stored.status == R.PENDING:
                 stored.move(R.QUEUED)
-                stored.owner = {
+                stored.owner = {  # the child: this boot, this PID namespace (liveness.py)
+                    **{k: run.owner.get(k) for k in ("host", "boot_id", "pid_ns")},
                     "pid": child.pid,
-                    "host": run.owner["host"],
                     "proc_start": proc_start(child.pid),
                 }
 

@@ -47,6 +47,6 @@ def cap_value(value: Any, limit: int) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     text = json.dumps(value, ensure_ascii=False, default=str)
-    if len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
+    if len(text) * 4 <= limit or len(text.encode("utf-8", "surrogatepass")) <= limit:
         return value
     return cap_text(text, limit)

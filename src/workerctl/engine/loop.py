@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
@@ -25,6 +24,7 @@ from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
 from workerctl.engine.remote import RemoteExecutor
+from workerctl.engine.run_records import Refused, RunRecords
 from workerctl.engine.step import (
     Executor,
     ExecutorFailure,
@@ -37,17 +37,17 @@ from workerctl.engine.step import (
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
-from workerctl.history.ledger import COMMITTED, INTENDED, UNKNOWN
+from workerctl.history.ledger import INTENDED, UNKNOWN
 from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
+from workerctl.runs.approval import approval_word
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, now_iso
 from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
 from workerctl.workspace import Workspace
 
 if TYPE_CHECKING:
-    from workerctl.engine.tools import Tool
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.records.model import Record
@@ -110,7 +110,7 @@ class StepLoop:
                 )
                 run.move(R.CANCELLED)
             except KeyboardInterrupt:
-                run.error = RunError("cancelled", "interrupted (Ctrl-C) while it was running")
+                run.error = RunError("cancelled", INTERRUPTED)
                 run.move(R.CANCELLED)
             except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
                 run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
@@ -136,6 +136,7 @@ class StepLoop:
             for effect in run.side_effects:
                 if effect.get("state") == INTENDED:  # the write raised: it may have happened
                     effect["state"] = UNKNOWN
+            run.approval = approval_word(run)
             saved = self.history.save(run, executing=True)
             if state_problem is not None:
                 # the run is recorded as failed; the command still says what is damaged
@@ -223,6 +224,15 @@ class StepLoop:
                 f"executor {worker.executor!r} hands runs to a queue; it does no steps in this process",
                 "start the run with 'workerctl run start', which submits it to the queue",
             )
+        records = RunRecords(
+            self.records,
+            run=run,
+            worker=worker,
+            registry=self.registry,
+            save=lambda: self._save_executing(run),
+        )
+        if record is not None:
+            records.know(record)
         gate = ToolGate(self.registry.tools, worker.tool_categories)
         offered = [t.schema() for t in gate.offered()]
         messages: list[dict] = []
@@ -257,7 +267,7 @@ class StepLoop:
                     f"the run exceeded its timeout of {worker.timeout:g}s during iteration {number}",
                 )
             if not step.tool_calls:
-                self._finish(run, worker, record, step.text)
+                self._finish(run, worker, records, record, step.text)
                 return
             messages.append(
                 {
@@ -269,7 +279,7 @@ class StepLoop:
                 }
             )
             for index, call in enumerate(step.tool_calls):
-                messages.append(self._call_tool(run, worker, gate, iteration, index, call))
+                messages.append(self._call_tool(run, records, gate, iteration, index, call))
             iteration.finished = now_iso()
             self.history.save(run, executing=True)
         raise RunFailed(
@@ -278,10 +288,13 @@ class StepLoop:
             "the worker kept calling tools; narrow its instructions or raise max_iterations",
         )
 
+    def _save_executing(self, run: Run) -> None:
+        self.history.save(run, executing=True)
+
     def _step(self, executor: Executor, request: StepRequest, iteration: Iteration, worker: Worker) -> Step:
         started = time.monotonic()
         try:
-            step = executor.step(request)
+            step = _bounded_step(executor, request, worker)
         except ExecutorFailure as failure:
             iteration.finished = now_iso()
             message = failure.message
@@ -307,7 +320,7 @@ class StepLoop:
         return step
 
     def _call_tool(
-        self, run: Run, worker: Worker, gate: ToolGate, iteration: Iteration, index: int, call: ToolCall
+        self, run: Run, records: RunRecords, gate: ToolGate, iteration: Iteration, index: int, call: ToolCall
     ) -> dict[str, Any]:
         tool = self.registry.tools.get(call.name)
         decision = gate.decide(call.name)
@@ -326,24 +339,31 @@ class StepLoop:
                 decision.reason,
                 f"iteration {iteration.number} asked for {call.name}({summarize(call.arguments)})",
             )
-        ctx = ToolContext(
-            run_id=run.id,
-            worker=worker.name,
-            records=self.records,
-            call_key=f"{run.id}:{iteration.number}:{index}",
-            side_effects=run.side_effects,
-        )
-        read_mark, write_mark = len(self.records.reads), len(run.side_effects)
+        where = f"{iteration.number}.{index + 1}"
+        key = f"{run.id}:{iteration.number}:{index}"
+        ctx = ToolContext(run_id=run.id, worker=run.worker, records=records, call_key=key)
+        records.serve(by="tool", key=key, tool=call.name, call=where)
+        write_mark = len(run.side_effects)
+        ok, result = False, None
         try:
-            if tool is not None and tool.writes:
-                with self._intent(
-                    run, ctx.call_key, _target_of(tool, call.arguments, run), f"tool {tool.name}"
-                ):
-                    ok, result = gate.execute(call.name, call.arguments, ctx)
-            else:
-                ok, result = gate.execute(call.name, call.arguments, ctx)
+            ok, result = gate.execute(call.name, call.arguments, ctx)
+        except Refused:
+            pass  # remembered on ``records``: handled below, whatever the tool did with it
         finally:
-            self._log_records(run, record, read_mark, write_mark, f"{iteration.number}.{index + 1}")
+            self._log_records(run, record, where, write_mark)
+        refusal = records.refusal
+        if refusal is not None:
+            record.allowed, record.reason = False, refusal.message
+            record.refused_record = {
+                "what": refusal.what,
+                "id": refusal.record_id,
+                "type": refusal.record_type,
+            }
+            raise RunFailed(
+                refusal.kind,
+                refusal.message,
+                f"iteration {iteration.number} asked for {call.name}({summarize(call.arguments)})",
+            )
         record.ok, record.result_summary = ok, summarize(result)
         if not ok:
             error = result.get("error") if isinstance(result, dict) else result
@@ -356,18 +376,13 @@ class StepLoop:
             "result": cap_value(result, self.max_field_bytes),
         }
 
-    def _log_records(
-        self, run: Run, call: ToolCallRecord, read_mark: int, write_mark: int, where: str
-    ) -> None:
-        """Note on the call (and in the run's read log) what it read and wrote, so review
-        can tell which records a tool reached, not only that it was called."""
-        reads = _unique(self.records.reads[read_mark:])
-        call.records_read = [{"type": t, "id": i} for t, i in reads]
-        self._note_seen(run, reads, "tool")
-        if run.reads is not None:
-            run.reads.extend(
-                {"type": t, "id": i, "by": "tool", "tool": call.name, "call": where} for t, i in reads
-            )
+    def _log_records(self, run: Run, call: ToolCallRecord, where: str, write_mark: int) -> None:
+        """Note on the call what it read (the records API logged it in the run's read
+        log) and wrote, so review can tell which records a tool reached."""
+        call.records_read = [
+            {"type": r["type"], "id": r["id"]} for r in run.reads or [] if r.get("call") == where
+        ]
+        self._note_seen(run, [(r["type"], r["id"]) for r in call.records_read], "tool")
         for effect in run.side_effects[write_mark:]:
             target = effect.get("record_id")
             found = self.records.peek(target) if target else None
@@ -389,7 +404,9 @@ class StepLoop:
             if found is not None:
                 run.seen[record_id] = snapshot(found, self.records.comments(record_id), run.id, by)
 
-    def _finish(self, run: Run, worker: Worker, record: Record | None, text: object) -> None:
+    def _finish(
+        self, run: Run, worker: Worker, records: RunRecords, record: Record | None, text: object
+    ) -> None:
         if not isinstance(text, str) or not text.strip():
             raise RunFailed(
                 "invalid_output",
@@ -406,23 +423,17 @@ class StepLoop:
                 now = self.records.fresh(record.id)
                 if now is not None:
                     run.record_at_write = snapshot(now, self.records.comments(record.id), run.id, "write")
-            ctx = OutputContext(
-                run_id=run.id,
-                worker=worker.name,
-                record=record,
-                records=self.records,
-                key=f"{run.id}:output",
-                side_effects=run.side_effects,
-            )
-            with self._intent(
-                run,
-                ctx.key,
-                record.id if record else None,
-                f"output mode {mode.name}",
-                last=True,
-                kind=mode.effect_kind,
-            ):
+            key = f"{run.id}:output"
+            ctx = OutputContext(run_id=run.id, worker=worker.name, record=record, records=records, key=key)
+            records.serve(by="output_mode", key=key)
+            # only the run's end follows this write: the run's final save, which comes
+            # next, stores its confirmation together with the end (one write less)
+            records.defer_last_save = True
+            with contextlib.suppress(Refused):  # remembered on ``records``: handled below
                 mode.apply(ctx, text)
+            refusal = records.refusal
+            if refusal is not None:
+                raise RunFailed(refusal.kind, refusal.message, f"output mode {mode.name}")
 
     def _check_before_write(self, run: Run, mode: str) -> None:
         """The review checks that stand before a write (``before_write``): an output
@@ -468,63 +479,6 @@ class StepLoop:
                 }
             ]
 
-    @contextlib.contextmanager
-    def _intent(
-        self, run: Run, key: str, target: str | None, by: str, *, last: bool = False, kind: str = "write"
-    ) -> Iterator[None]:
-        """Record a write as intended (stored) before it happens and as committed after.
-
-        The effects the write appends replace the placeholder, stamped committed;
-        a write that appended nothing (a refused tool call) leaves no trace. If
-        the write raises, or the process dies inside it, the placeholder stays
-        ``intended`` and the ledger reads it as ``unknown``.
-
-        ``last``: only the run's end follows the write (the output mode's), so the
-        run's final save, which comes next, stores the confirmation together with
-        the end: one history write less per run. A crash before that save leaves
-        the write ``intended`` (unknown), as a crash before a save of its own would.
-        """
-        effects = run.side_effects
-        placeholder = {
-            "kind": kind,
-            "key": key,
-            "record_id": target,
-            "state": INTENDED,
-            "at": now_iso(),
-            "by": by,
-        }
-        effects.append(placeholder)
-        self.history.save(run, executing=True)
-        start = len(effects)
-        try:
-            yield
-        except RecordSourceError as refused:
-            if refused.nothing_written:
-                # the server refused (403, 412, 429 …) or nothing was sent yet: the
-                # write certainly did not happen, so it is no unknown for a person to settle
-                del effects[start - 1 :]
-                self.history.save(run, executing=True)
-            raise
-        added = effects[start:]
-        del effects[start - 1 :]
-        stamp = now_iso()
-        for effect in added:
-            effect.setdefault("at", placeholder["at"])
-            effect["state"], effect["committed_at"] = COMMITTED, stamp
-        effects.extend(added)
-        if not last:
-            self.history.save(run, executing=True)
-
-
-def _target_of(tool: Tool, arguments: object, run: Run) -> str | None:
-    """The record a writing tool call is about to write to: its first ``*_id``
-    argument (``task_id``), else the run's record."""
-    if isinstance(arguments, dict):
-        for name in tool.parameters.get("properties") or {}:
-            if name.endswith("_id") and isinstance(arguments.get(name), str):
-                return arguments[name]
-    return run.record_id
-
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
@@ -543,6 +497,71 @@ def _hold_sigint() -> bool:
         return False
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     return True
+
+
+#: a run's error when Ctrl-C cancelled it (the command then exits 130, as every Ctrl-C)
+INTERRUPTED = "interrupted (Ctrl-C) while it was running"
+
+#: how long past the run's deadline a step may take to return its own timeout
+STEP_GRACE_SECONDS = 0.5
+
+
+def _bounded_step(executor: Executor, request: StepRequest, worker: Worker) -> Step:
+    """``executor.step(request)`` within the engine's bounds: the run's time left, and
+    nothing the executor raises escapes as anything but an executor error.
+
+    An executor that says it bounds itself (``bounds_itself = True``: the ``command``
+    executor, which kills its program's process group at the run's deadline, on cancel
+    and on Ctrl-C) is called here. Any other runs on a daemon thread that the loop waits
+    for until the run's time is up (plus ``STEP_GRACE_SECONDS`` for its own timeout to
+    arrive first): a step still running then is abandoned, the run fails with kind
+    ``timeout``, and whatever the step later returns is ignored (its thread never keeps
+    the process alive). SIGTERM and Ctrl-C still reach the loop at once (signals go to
+    the main thread). ``SystemExit``, ``KeyboardInterrupt`` and any other
+    ``BaseException`` a plugin raises become ``executor_error``."""
+    if getattr(executor, "bounds_itself", False):
+        try:
+            return executor.step(request)
+        except (Exception, Terminated, RunFailed, KeyboardInterrupt):
+            raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
+        except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
+            raise _contained(exc, worker) from None
+    box: dict[str, Any] = {}
+    raised: list[BaseException] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["step"] = executor.step(request)
+        except BaseException as exc:  # reported to the loop, whatever it is
+            raised.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"workerctl-step-{request.run_id}", daemon=True).start()
+    if not done.wait(max(request.time_left, 0) + STEP_GRACE_SECONDS):
+        raise RunFailed(
+            "timeout",
+            f"the run exceeded its timeout of {worker.timeout:g}s: executor {worker.executor!r} "
+            f"did not return from step {request.iteration}, which was abandoned",
+            "the step's result, if it ever comes, is ignored; raise the worker's timeout, or make "
+            "the executor honour request.time_left",
+        )
+    if not raised:
+        return box["step"]
+    if isinstance(raised[0], Exception):
+        raise raised[0]
+    raise _contained(raised[0], worker)
+
+
+def _contained(exc: BaseException, worker: Worker) -> RunFailed:
+    return RunFailed(
+        "executor_error",
+        f"executor {worker.executor!r} raised {type(exc).__name__}"
+        + (f"({exc})" if str(exc) else "")
+        + "; workerctl contained it",
+        "".join(traceback.format_exception(exc)),
+    )
 
 
 def _release_sigint(held: bool) -> None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.engine.run_records import RunRecords
+    from workerctl.records.model import Record
 
 
 @dataclass(frozen=True)
@@ -26,11 +30,12 @@ class OutputMode:
 
 @dataclass
 class OutputContext:
-    """What an output mode may use; ``key`` makes its write idempotent per run."""
+    """What an output mode may use: the linked record and the run's records API
+    (``records.add_comment(ctx.record.id, text)`` writes once per run, through the
+    same gates and ledger as a tool's writes)."""
 
     run_id: str
     worker: str
-    record: Any  # workerctl.records.builtin_store.Record or None
-    records: Any  # workerctl.records.builtin_store.RecordBook
+    record: Record | None
+    records: RunRecords
     key: str
-    side_effects: list[dict]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.engine.run_records import RunRecords
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,16 @@ class Tool:
 
 @dataclass
 class ToolContext:
-    """What a tool function may use: the records, the run, and its idempotency key."""
+    """What a tool function may use: the run's records API, the run, and the call's key.
+
+    ``records`` (``engine.run_records.RunRecords``) is the only way a tool reads or
+    writes records: it gates, filters, logs and journals every access itself.
+    """
 
     run_id: str
     worker: str
-    records: Any  # workerctl.records.builtin_store.RecordBook
+    records: RunRecords
     call_key: str
-    side_effects: list[dict]
-
-    def record_side_effect(self, kind: str, **details: Any) -> None:
-        self.side_effects.append({"kind": kind, "key": self.call_key, **details})
 
 
 @dataclass(frozen=True)

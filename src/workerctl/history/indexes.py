@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.states import FINISHED, STATES, UNFINISHED
+from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from workerctl.runs.model import Run
 
 _Spans = list[tuple[int, int]]  # (first, last) index shards
-VERSION = 2  # 2: whole-day counts in days/MONTH.json beside the hourly ones
+VERSION = 3  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
 REFUSAL = "worker_not_runnable"  # a paused or draft worker's refusal: not a failure
@@ -111,7 +112,7 @@ class RefLog:
 
     def shards(self) -> list[int]:
         try:
-            names = os.listdir(self.folder)
+            names = fs.listdir(self.folder)
         except FileNotFoundError:
             names = []
         if self.history is not None:  # a shard staged in this process is not on disk yet
@@ -173,7 +174,9 @@ class Indexes:
     def record_log(self, record_id: str) -> RefLog:
         import zlib
 
-        return self._log("by-record", f"{zlib.crc32(record_id.encode()) % BUCKETS:02d}")
+        return self._log(
+            "by-record", f"{zlib.crc32(record_id.encode('utf-8', 'surrogatepass')) % BUCKETS:02d}"
+        )
 
     @property
     def workers_path(self) -> Path:
@@ -205,7 +208,7 @@ class Indexes:
 
     def _months(self) -> list[str]:
         try:
-            return sorted(n[:-5] for n in os.listdir(self.root / "days") if n.endswith(".json"))
+            return sorted(n[:-5] for n in fs.listdir(self.root / "days") if n.endswith(".json"))
         except FileNotFoundError:
             return []
 
@@ -219,7 +222,7 @@ class Indexes:
         if built.get("1", {}).get("version") != VERSION:
             return False  # not built yet, or by an older workerctl: rebuilt on first use
         try:
-            return not os.listdir(self.root / "pending")
+            return not fs.listdir(self.root / "pending")
         except FileNotFoundError:
             return True
 
@@ -257,7 +260,7 @@ class Indexes:
         meta = self.root / "meta.json"
         built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
         try:
-            notes = sorted(os.listdir(self.root / "pending"))
+            notes = sorted(fs.listdir(self.root / "pending"))
         except FileNotFoundError:
             notes = []
         if built.get("1", {}).get("version") != VERSION or any(
@@ -267,7 +270,7 @@ class Indexes:
             return
         for note in notes:
             self._repair(note)
-            (self.root / "pending" / note).unlink(missing_ok=True)
+            fs.unlink(self.root / "pending" / note, missing_ok=True)
 
     def _repair(self, run_id: str) -> None:
         """Make the indexes right about ``run_id`` again, whichever of its index writes
@@ -377,24 +380,22 @@ class Indexes:
         """Remove the indexes (to free space on a full disk): ``meta.json`` first, so
         that what is left of them is never trusted; the next command that can write
         rebuilds them from the shards, and until then readers scan the shards."""
-        import shutil
-
         from workerctl.storage.atomic import remove_file
 
         remove_file(self.root / "meta.json")
         self.history.tables.forget(self.root / "meta.json")
-        shutil.rmtree(self.root, ignore_errors=True)
+        fs.rmtree(self.root, ignore_errors=True)
 
     def begin(self, run_id: str) -> None:
         """Say a write of ``run_id`` is under way (``end`` says it is done): a crash in
         between leaves the file, and the next reader rebuilds the indexes. In a
         batch whose writes are staged (``History.write_shared``) one note stands for
         the whole chain and goes once the staged files are written."""
-        if not (self.root / "meta.json").exists():
+        if not fs.exists(self.root / "meta.json"):
             return
         folder = self.root / "pending"
         note = folder / run_id
-        if note.exists() and not self.history.deferred(note):
+        if fs.exists(note) and not self.history.deferred(note):
             # a crash cut an earlier write of this same run (the sweep is now marking
             # it crashed): the note stays (end() leaves it), so the next reader
             # rebuilds the indexes once the sweep has put every summary back in the
@@ -407,11 +408,7 @@ class Indexes:
                 return
             self.history.after_flush(note)
         try:
-            try:
-                os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
-            except FileNotFoundError:
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.close(os.open(note, os.O_WRONLY | os.O_CREAT, 0o600))
+            fs.touch(note, 0o600)
         except OSError as exc:  # a full disk, a read-only mount: one line, exit 4 (or read on)
             from workerctl.errors import StorageError
 
@@ -425,14 +422,14 @@ class Indexes:
         if self.history.staging():
             self.history.after_flush(note)  # the staged files it covers are not written yet
         else:
-            note.unlink(missing_ok=True)
+            fs.unlink(note, missing_ok=True)
 
     # -- writing (under the history lock) --
 
     def on_write(self, run: Run, stored: dict | None, shard: int, doc_id: int) -> None:
         """One history write: a new run, or a run whose status changed."""
         old = stored.get("status") if stored else None
-        if old == run.status or not (self.root / "meta.json").exists():
+        if old == run.status or not fs.exists(self.root / "meta.json"):
             return
         summary = run.summary()
         ref = {"id": run.id, "created": run.created, "shard": shard, "doc": doc_id}
@@ -525,7 +522,7 @@ class Indexes:
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
         """Runs removed by ``runs prune``: their counts go; refs to them are skipped
         when read; a worker whose last run went gets the newest one left."""
-        if not doomed or not (self.root / "meta.json").exists():
+        if not doomed or not fs.exists(self.root / "meta.json"):
             return
         self._count_worker([(s, None) for s, _ in doomed], sign=-1)
         self._count_hours_and_days([(s, None, shard, None) for s, shard in doomed], sign=-1)
@@ -549,15 +546,14 @@ class Indexes:
         Old index files are removed, unless one of them is damaged: then the old
         folder is kept aside for a person to look at, and its path returned."""
         import datetime as dt
-        import shutil
 
         kept = None
         with self.history.lock:
             self.history.flush_staged()  # the shards are read from disk below
-            if self.root.is_dir() and _any_damaged(self.root):
+            if fs.is_dir(self.root) and _any_damaged(self.root):
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
                 kept = str(self.root.with_name(f"indexes.old-{stamp}"))
-                os.replace(self.root, kept)
+                fs.replace(self.root, kept)
             for name in (
                 "by-worker",
                 "by-record",
@@ -569,10 +565,10 @@ class Indexes:
                 "meta.json",
             ):
                 path = self.root / name
-                if path.is_dir():
-                    shutil.rmtree(path)
+                if fs.is_dir(path):
+                    fs.rmtree(path)
                 else:
-                    path.unlink(missing_ok=True)
+                    fs.unlink(path, missing_ok=True)
             pairs: list[tuple[dict, int, int]] = []
             for shard in self.history.shards():
                 for key, summary in self.history._shard_docs(shard).items():
@@ -597,7 +593,7 @@ class Indexes:
             self._count_worker([(s, None) for s, _, _ in pairs])
             self._count_hours_and_days([(s, None, shard, None) for s, shard, _ in pairs])
             write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
-            shutil.rmtree(self.root / "pending", ignore_errors=True)
+            fs.rmtree(self.root / "pending", ignore_errors=True)
         return kept
 
     # -- reading --
@@ -796,7 +792,7 @@ def _any_damaged(root: Path) -> bool:
     from workerctl.errors import DamagedFile
     from workerctl.storage.atomic import read_json
 
-    for path in root.rglob("*.json"):
+    for path in fs.walk_files(root, "*.json"):
         try:
             data = read_json(path)
         except DamagedFile:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
+from workerctl.storage import fs
+from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
@@ -41,7 +43,10 @@ if TYPE_CHECKING:
     from workerctl.storage.atomic import PreparedFile
 
 INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", "not_written"
-STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN)
+# a write a run that needs a person did not make: it waits for 'workerctl run approve'
+# (runs/approval.py), and the duplicate guard counts it as written
+HELD = "held"
+STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN, HELD)
 NO_RECORD = "-"  # the target of a write tied to no record
 EFFECT_FIELDS: dict[str, FieldSpec] = {
     "key": str,
@@ -92,8 +97,9 @@ class Effect:
     @property
     def written(self) -> bool:
         """On the target: a committed write ("created": false only means a retry of the
-        same run found its own keyed write already there)."""
-        return self.state == COMMITTED
+        same run found its own keyed write already there), or a held one (a person
+        will make it: a second run must not write it again)."""
+        return self.state in (COMMITTED, HELD)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -152,7 +158,21 @@ class Ledger:
 
     def _effects(self, target: str) -> dict[str, dict]:
         path = self.record_path(target)
-        return read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
+        docs = read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
+        if docs or fs.exists(path):
+            return docs
+        return self._legacy_effects(target)
+
+    def _legacy_effects(self, target: str) -> dict[str, dict]:
+        """A workspace written before the file names were injective (``storage.filenames``):
+        ``target``'s entries from its old file, which two ids may share; the first write
+        puts them under the new name (the old file stays for the other id)."""
+        for name in legacy_names(target):
+            old = self.root / "records" / f"{name}.json"
+            if fs.exists(old):
+                docs = read_table(old, "effects", EFFECT_FIELDS, hint=self._hint(old))
+                return {k: d for k, d in docs.items() if d["target"] == target}
+        return {}
 
     def _worker_docs(self, worker: str, target: str) -> dict[str, dict]:
         path = self.worker_path(worker, target)
@@ -166,7 +186,7 @@ class Ledger:
         for doc in read_table(legacy, "records", WORKER_FIELDS, hint=self._hint(legacy)).values():
             out[doc["record_id"]] = doc
         folder = self.root / "workers" / safe_name(worker)
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        for path in fs.glob(folder, "*.json"):
             for doc in read_table(path, "records", WORKER_FIELDS, hint=self._hint(path)).values():
                 out[doc["record_id"]] = doc
         return out
@@ -335,9 +355,7 @@ class Ledger:
     def workers(self) -> list[str]:
         """Every worker with effects in the ledger (worker names are slugs, so file names)."""
         folder = self.root / "workers"
-        if not folder.is_dir():
-            return []
-        return sorted({p.stem if p.suffix == ".json" else p.name for p in folder.iterdir()})
+        return sorted({p.stem if p.suffix == ".json" else p.name for p in fs.glob(folder, "*")})
 
     def query(
         self,
@@ -442,7 +460,7 @@ class Ledger:
         return found
 
     def _running(self, run_id: str) -> bool:
-        return self.history.marker_path(run_id).exists()
+        return fs.exists(self.history.marker_path(run_id))
 
     def forget(self, run_id: str, targets: set[str]) -> int:
         """Drop a pruned run's entries (``runs prune --forget-side-effects``)."""

@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
-from workerctl.history.sweep import current_owner, mark_crashed
+from workerctl.history.sweep import current_owner, mark_crashed, seen_note
 from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
+from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
     parse_json,
@@ -132,7 +133,7 @@ MARKER_SHAPE = json_object(
     }
 )
 PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
-_OWNER_KEYS = ("pid", "host", "proc_start", "remote")
+_OWNER_KEYS = ("pid", "host", "proc_start", "boot_id", "pid_ns", "remote")  # liveness.py
 
 
 class RunFinishedElsewhere(Exception):
@@ -253,14 +254,12 @@ class History:
     def _sweep_ahead(self) -> None:
         """Remove the folders of files written ahead by processes that are gone (under
         the lock; a live writer's folder is never touched, whatever it holds)."""
-        import shutil
-
         from workerctl.history.sweep import _pid_alive
         from workerctl.storage.lock import hostname
 
         base = self.root / "ahead"
         try:
-            names = os.listdir(base)
+            names = fs.listdir(base)
         except OSError:
             return
         host = _host_key(hostname())
@@ -270,7 +269,7 @@ class History:
                 continue  # another host's, or not ours to judge
             start = None if parts[2] == "None" else parts[2]
             if not _pid_alive(int(parts[1]), start):
-                shutil.rmtree(base / name, ignore_errors=True)
+                fs.rmtree(base / name, ignore_errors=True)
 
     def _hint_reindex(self, path: Path) -> str:
         return f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index from the run files"
@@ -359,7 +358,7 @@ class History:
                 self.tables.forget(path)
             raise
         for note in notes:
-            note.unlink(missing_ok=True)
+            fs.unlink(note, missing_ok=True)
         for run_id in finished:
             self.clear_marker(run_id)
 
@@ -392,7 +391,7 @@ class History:
         fit is damaged (exit 4)."""
         path = self.marker_path(run_id)
         try:
-            data = path.read_bytes()
+            data = fs.read_bytes(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -477,6 +476,8 @@ class History:
             "pid": owner.get("pid"),
             "host": owner.get("host"),
             "proc_start": owner.get("proc_start"),
+            "boot_id": owner.get("boot_id"),
+            "pid_ns": owner.get("pid_ns"),
             "remote": owner.get("remote"),
             "since": now_iso(),
         }
@@ -526,15 +527,17 @@ class History:
 
     def clear_marker(self, run_id: str) -> None:
         remove_file(self.marker_path(run_id))
-        self.heartbeat_path(run_id).unlink(missing_ok=True)
+        fs.unlink(self.heartbeat_path(run_id), missing_ok=True)
+        # this host's note of a beat from a process it could not verify (liveness)
+        fs.unlink(seen_note(self, run_id), missing_ok=True)
 
     def shards(self) -> list[int]:
         try:
-            names = os.listdir(self.root / "index")
+            names = fs.listdir(self.root / "index")
         except FileNotFoundError:
             if not self._settle_swap():
                 return []
-            names = os.listdir(self.root / "index")
+            names = fs.listdir(self.root / "index")
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
     def _current_shard(self) -> int:
@@ -542,14 +545,14 @@ class History:
         if not shards:
             return 1
         last = shards[-1]
-        return last + 1 if self.shard_path(last).stat().st_size >= SHARD_BYTES else last
+        return last + 1 if fs.lstat(self.shard_path(last)).st_size >= SHARD_BYTES else last
 
     # -- writing --
 
     def create(self, run: Run) -> Run:
         """Store a new run; gives it a fresh unique id and its creation time."""
         with self.lock:
-            while self.body_path(run.id).exists():
+            while fs.exists(self.body_path(run.id)):
                 run.id = new_run_id()
             run.created = now_iso()
             # transitions made before the run was stored happened "at creation"
@@ -607,17 +610,7 @@ class History:
             return self.save(run)
 
     def heartbeat(self, run_id: str) -> None:
-        path = self.heartbeat_path(run_id)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-        except FileNotFoundError:
-            private_dirs(path.parent)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-        try:
-            os.fchmod(fd, PRIVATE_FILE)
-        finally:
-            os.close(fd)
-        os.utime(path)
+        fs.touch(self.heartbeat_path(run_id), PRIVATE_FILE)
 
     # -- repair (the sweep calls these under the lock) --
 
@@ -690,7 +683,7 @@ class History:
     def holds(self, run_id: str) -> bool:
         """Whether the run's file exists (a creation a full disk stopped may have
         written it)."""
-        return self.body_path(run_id).exists()
+        return fs.exists(self.body_path(run_id))
 
     def resolve(self, prefix: str) -> str:
         """The full id for a unique prefix (exit 2 if ambiguous, 3 if unknown)."""
@@ -698,15 +691,12 @@ class History:
 
         prefix = run_id_rule().check(prefix.strip().lower())
         base = self.root / "runs"
-        if len(prefix) >= 2:
-            folders = [base / prefix[:2]]
-        else:
-            folders = sorted(base.glob(f"{prefix}*")) if base.is_dir() else []
+        folders = [base / prefix[:2]] if len(prefix) >= 2 else fs.glob(base, f"{prefix}*")
         found = sorted(
             p.stem
             for folder in folders
-            if folder.is_dir()
-            for p in folder.glob(f"{prefix}*.json")
+            if fs.is_dir(folder)
+            for p in fs.glob(folder, f"{prefix}*.json")
             if len(p.stem) == ID_LENGTH
         )
         if not found:
@@ -728,7 +718,7 @@ class History:
         under the lock (waiting for the reindex), skipping runs already given.
         """
         seen: set[str] = set()
-        if not self.root.is_dir():
+        if not fs.is_dir(self.root):
             return
         spans = None
         if flt is not None and (flt.since or flt.until):
@@ -750,7 +740,7 @@ class History:
         every shard is read."""
         folder = self.root / "index"
         try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            fd = fs.open_dir(folder)
         except FileNotFoundError:
             if self.lock.held:
                 return  # no index at all: an empty history
@@ -778,7 +768,7 @@ class History:
     def _shard_docs_at(self, dir_fd: int, shard: int) -> dict[str, dict]:
         path = self.shard_path(shard)
         try:
-            fd = os.open(path.name, os.O_RDONLY, dir_fd=dir_fd)
+            fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
         except FileNotFoundError:
             if self.lock.held:
                 return {}  # pruned away: nothing to list
@@ -810,7 +800,7 @@ class History:
         before it (``liveness.mark_crashed`` removes that marker)."""
         out: dict[str, builtins.list[str]] = {}
         for run_id, info in self.unfinished().items():
-            if info.get("remote") and info.get("status") in UNFINISHED and self.body_path(run_id).exists():
+            if info.get("remote") and info.get("status") in UNFINISHED and fs.exists(self.body_path(run_id)):
                 out.setdefault(info["remote"], []).append(run_id)
         return out
 
@@ -819,7 +809,7 @@ class History:
         half-written (see ``_commit``)."""
         folder = self.root / "active"
         try:
-            names = os.listdir(folder)
+            names = fs.listdir(folder)
         except FileNotFoundError:
             return {}
         except OSError as exc:
@@ -893,7 +883,7 @@ class History:
     def finish_prune(self) -> int:
         """Carry out the prune journal, if any (idempotent: each step may be repeated).
         Returns how many ledger entries it forgot."""
-        if not self.prune_journal.exists():
+        if not fs.exists(self.prune_journal):
             return 0
         forgotten = 0
         gone: builtins.list[tuple[dict, int]] = []
@@ -946,8 +936,8 @@ class History:
         done = False
         for name in ("index", "active"):
             new = self.root / f"{name}.new"
-            if not (self.root / name).exists() and (new / COMPLETE).exists():
-                os.replace(new, self.root / name)
+            if not fs.exists(self.root / name) and fs.exists(new / COMPLETE):
+                fs.replace(new, self.root / name)
                 done = True
         return done
 
@@ -959,8 +949,6 @@ class History:
         index is built complete in ``index.new`` and then swapped in, so readers
         see the old index or the new one, never part of one.
         """
-        import shutil  # here, not at the top: every command reads the history, few rebuild it
-
         with self.lock:
             self._settle_swap()
             self._sweep_ahead()
@@ -971,7 +959,7 @@ class History:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
             new_index, new_active = self.root / "index.new", self.root / "active.new"
             for folder in (new_index, new_active):
-                shutil.rmtree(folder, ignore_errors=True)
+                fs.rmtree(folder, ignore_errors=True)
             private_dirs(new_index)
             private_dirs(new_active)
             tables: dict[int, dict[str, dict]] = {}
@@ -999,13 +987,13 @@ class History:
             for name, new in (("index", new_index), ("active", new_active)):
                 current = self.root / name
                 old = self.root / f"{name}.old-{stamp}"
-                if current.exists():
-                    os.replace(current, old)
-                os.replace(new, current)
-                if name == "index" and old.is_dir() and _any_damaged(old):
+                if fs.exists(current):
+                    fs.replace(current, old)
+                fs.replace(new, current)
+                if name == "index" and fs.is_dir(old) and _any_damaged(old):
                     kept.append(str(old))  # a damaged shard stays for the person to look at
                 else:
-                    shutil.rmtree(old, ignore_errors=True)
+                    fs.rmtree(old, ignore_errors=True)
             kept_indexes = self.indexes.rebuild()
             if kept_indexes:
                 kept.append(kept_indexes)
@@ -1025,12 +1013,12 @@ class History:
         base = self.root / "runs"
         found: builtins.list[tuple[Run, tuple[int, int] | None]] = []
         moved: builtins.list[str] = []
-        if not base.is_dir():
+        if not fs.is_dir(base):
             return found, moved
         for folder in (base, self.root / "index", self.root / "active"):
-            for tmp in folder.rglob(".*.tmp") if folder.is_dir() else ():
-                tmp.unlink(missing_ok=True)
-        for path in sorted(base.glob("*/*.json")):
+            for tmp in fs.walk_files(folder, ".*.tmp"):
+                fs.unlink(tmp, missing_ok=True)
+        for path in [p for folder in fs.glob(base, "*") for p in fs.glob(folder, "*.json")]:
             try:
                 data = self._read_body(path.stem)
                 if data is None:
@@ -1038,7 +1026,7 @@ class History:
                 run = self._run_from(path.stem, data)
             except DamagedFile as exc:
                 aside = path.with_name(path.name + ".damaged")
-                os.replace(path, aside)
+                fs.replace(path, aside)
                 moved.append(f"{aside} ({exc.detail})")
                 continue
             except StorageError as exc:
@@ -1143,7 +1131,7 @@ def _is_me(marker: dict | None) -> bool:
 
 
 def _any_damaged(folder: Path) -> bool:
-    for path in folder.glob("*.json"):
+    for path in fs.glob(folder, "*.json"):
         try:
             read_json(path, shape=SHARD_SHAPE)
         except DamagedFile:

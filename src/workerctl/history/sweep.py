@@ -1,8 +1,23 @@
 """Liveness and crash detection: is the process executing a run still there?
 
-A run records its owner (pid, host, the kernel's start time of that pid). A
-run whose owner is gone, or whose heartbeat went stale, is never left
-``running``: the next command that reads the history marks it ``crashed``.
+A run records its owner: pid, host, the kernel's start time of that pid, the boot id
+and the PID namespace it was counted in. The owner is **verified** only when this
+process can see it: same host, same boot, same PID namespace, and the pid's start time
+unchanged. Only then is its pid asked (``kill 0``, ``/proc``), and only then is it
+ever signalled (``run cancel``): a marker written in another PID namespace names a pid
+that means another process here (pid 1 is this host's init).
+
+A process that cannot be verified (another machine, another PID namespace) is judged
+by its heartbeats **as they arrive, on the reader's own clock**: each reader notes
+when it last saw the heartbeat change (``history/hb/RUN.seen.HOST``), and the run is
+stale when it has seen no change for ``stale_after`` seconds. The heartbeat's own
+timestamp (another machine's clock) is never compared with this one. Worst case: a
+run whose process died is marked crashed ``stale_after`` after the first look of a
+reader that never saw it beat, so up to twice ``stale_after`` after its last beat.
+
+A run whose owner is gone, or whose heartbeat went stale, is never left ``running``:
+the next command that reads the history marks it ``crashed``. A marker from an earlier
+boot of this host names a process that is gone.
 """
 
 from __future__ import annotations
@@ -13,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.runs.states import FAILED, now_iso, parse_iso
+from workerctl.runs.states import FAILED, now_iso
+from workerctl.storage import fs
 from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
@@ -54,8 +70,46 @@ def current_owner() -> dict[str, Any]:
     pid = os.getpid()
     known = _OWNER.get(pid)
     if known is None:
-        known = _OWNER[pid] = {"pid": pid, "host": hostname(), "proc_start": proc_start(pid)}
+        known = _OWNER[pid] = {
+            "pid": pid,
+            "host": hostname(),
+            "proc_start": proc_start(pid),
+            "boot_id": boot_id(),
+            "pid_ns": pid_namespace(),
+        }
     return dict(known)
+
+
+def boot_id() -> str | None:
+    """This boot of the kernel (Linux); None where there is no such file."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def pid_namespace() -> str | None:
+    """The PID namespace this process counts pids in, as ``pid:[INODE]`` (Linux)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def visible(info: dict[str, Any]) -> bool:
+    """Whether the owner's pid means the same process here: same host, boot and PID
+    namespace (a marker without them, from an older workerctl, is taken as before)."""
+    me = current_owner()
+    if info.get("host") != me["host"] or not info.get("pid"):
+        return False
+    return all(info.get(key) in (None, me[key]) for key in ("boot_id", "pid_ns"))
+
+
+def verified(info: dict[str, Any]) -> bool:
+    """Whether the owner is a live process that is the run's own: visible, alive, and
+    its start time the one recorded (which a marker must hold to be signalled)."""
+    return bool(visible(info) and info.get("proc_start") and _pid_alive(int(info["pid"]), info["proc_start"]))
 
 
 _OWNER: dict[int, dict[str, Any]] = {}
@@ -70,14 +124,47 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
     """
     if info.get("remote"):
         return True  # its executor's refresh() judges it (see App.history)
-    if info.get("host") == hostname() and info.get("pid"):
+    if not info.get("pid") and not info.get("host"):
+        return False  # an ownerless marker (what a power cut leaves of one): settled at once
+    me = current_owner()
+    if info.get("host") == me["host"] and info.get("boot_id") not in (None, me["boot_id"]):
+        return False  # this host has rebooted since: that process is gone
+    if visible(info):
         return _pid_alive(int(info["pid"]), info.get("proc_start"))
+    return _beats_arriving(history, run_id)
+
+
+def seen_note(history: History, run_id: str) -> Path:
+    """Where this host notes when it last saw ``run_id``'s heartbeat change."""
+    from workerctl.storage.filenames import file_name
+
+    path = history.heartbeat_path(run_id)
+    return path.with_name(f"{path.name}.seen.{file_name(hostname())}")
+
+
+def _beats_arriving(history: History, run_id: str) -> bool:
+    """Whether the heartbeat of a process this reader cannot see has changed within
+    ``stale_after`` seconds of this reader's own clock. The beat's value (its file's
+    modification time, whoever's clock wrote it) is only compared with the value this
+    reader saw before; when it changed is noted here, on this host's clock."""
+    path = history.heartbeat_path(run_id)
     try:
-        last = history.heartbeat_path(run_id).stat().st_mtime
+        beat = fs.lstat(path).st_mtime_ns
     except FileNotFoundError:
-        since = info.get("since")
-        last = parse_iso(since).timestamp() if since else 0.0
-    return time.time() - last < history.stale_after
+        beat = 0  # no beat yet: its absence is judged like a beat that stopped
+    note = seen_note(history, run_id)
+    now = time.time()
+    from workerctl.storage.atomic import read_json, write_json
+
+    try:
+        seen = read_json(note) or {}
+    except Exception:  # a damaged note is only this reader's memory: start again
+        seen = {}
+    if seen.get("beat") != beat or not isinstance(seen.get("at"), int | float):
+        # this reader's memory, safe to regenerate (and to race: the note is replaced whole)
+        write_json(note, {"beat": beat, "at": now}, sync_data=False, cache=True)
+        return True  # changed since this reader last looked (or first look): alive
+    return now - float(seen["at"]) < history.stale_after
 
 
 def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Run]:
@@ -164,7 +251,7 @@ def _never_stored(history: History, run_id: str, info: dict[str, Any]) -> bool:
     lock nobody is still writing it). Its executor's ``refresh`` cannot judge a run
     that does not exist; ``settle`` removes the marker. (A local run's marker needs
     no such rule: its dead owner says it.)"""
-    return bool(info.get("remote")) and not history.body_path(run_id).exists()
+    return bool(info.get("remote")) and not fs.exists(history.body_path(run_id))
 
 
 def _same_owner(owner: dict[str, Any], marker: dict[str, Any]) -> bool:

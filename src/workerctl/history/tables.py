@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from workerctl.errors import StorageError
+from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PreparedFile,
     encode_json,
@@ -109,8 +110,7 @@ class KnownTables:
         if seen is not None and seen.staged and seen.table == table:
             return dict(seen.docs)
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            raw = fs.read_bytes(path)  # never through a link (storage.fs)
         except FileNotFoundError:
             return {}
         except OSError as exc:
@@ -160,7 +160,9 @@ class KnownTables:
             if part is None or part[0] is not doc:
                 part = (doc, f"{encode_json(key)}:{encode_json(doc)}")
             parts[key] = part
-        raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode()
+        raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode(
+            "utf-8", "backslashreplace"
+        )  # see atomic._write_temp
         return raw, parts
 
     def stage(self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True) -> None:
@@ -226,11 +228,8 @@ def next_id(docs: dict[str, dict]) -> str:
 
 
 def safe_name(key: str) -> str:
-    """A file name for a record id or worker name: anything odd becomes ``_``, and a
-    short hash keeps two ids that differ only in odd characters apart."""
-    import hashlib
+    """A file name for a record id or worker name: the one injective mapping,
+    ``storage.filenames.file_name``."""
+    from workerctl.storage.filenames import file_name
 
-    clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:80]
-    if clean == key and not key.startswith("."):
-        return key
-    return f"{clean.lstrip('.')}~{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    return file_name(key)

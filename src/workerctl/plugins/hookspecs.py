@@ -69,15 +69,18 @@ def register_tools(register: Callable[..., None]) -> None:
     belongs to, a description, whether it writes, a JSON-schema-like parameter
     description (``type: object`` with ``properties`` and ``required``), and the
     function, called as ``function(ctx, **arguments)`` with a
-    ``workerctl.api.ToolContext``. A write tool must key its side effect with
-    ``ctx.call_key`` so that a retried run cannot write twice.
+    ``workerctl.api.ToolContext``. ``ctx.records`` (``workerctl.api.RunRecords``) is
+    the only way a tool reads or writes records: it gates reads by the worker's context
+    sources and writes by its write scope, leaves out records the worker may not
+    access, logs every read, and journals every write (held when the run needs a
+    person). See docs/plugins.md, "The records API".
 
     Example::
 
         from workerctl.api import Tool, hookimpl
 
         def read_ticket(ctx, ticket_id):
-            return ctx.records.get(ticket_id).to_dict()
+            return ctx.records.get(ticket_id, type="ticket").to_dict()
 
         @hookimpl
         def register_tools(register):
@@ -160,7 +163,7 @@ def register_output_modes(register: Callable[..., None]) -> None:
     ``register(mode)`` takes a ``workerctl.api.OutputMode`` with a
     ``name``, a ``description``, ``needs_record`` (the record types it writes
     to, or ``()`` when it writes nowhere) and ``apply(ctx, text)`` which writes
-    the side effect once, keyed by ``ctx.call_key``.
+    through ``ctx.records`` (the same records API and gates as a tool), once per run.
 
     Example::
 

@@ -66,6 +66,15 @@ class RecordBook:
             source.refresh()
         return self.peek(record_id)
 
+    def source_named(self, name: str) -> RecordSource | None:
+        """The source called ``name`` (a record's ``source``), found without reading."""
+        return next((s for s in self.sources if s.name == name), None)
+
+    def source_of(self, record_id: str) -> RecordSource | None:
+        """The source that holds ``record_id`` (for a write made through the run's records API)."""
+        found = self._find(record_id)
+        return found[0] if found else None
+
     def require(self, record_id: str) -> Record:
         """The record ``record_id``: exit 2 for an id that breaks the rule, 3 if none."""
         from workerctl.names import RECORD_ID
@@ -82,6 +91,17 @@ class RecordBook:
         for source in self.sources:
             if type is None or type in source.record_types:
                 for record in source.list(type):
+                    record.source = source.name
+                    out.append(record)
+        return out
+
+    def search(self, type: str, filters: dict[str, str]) -> builtins.list[Record]:
+        """Records of ``type`` whose fields equal ``filters`` (a source may filter on its
+        server: ``RecordSource.search``)."""
+        out: builtins.list[Record] = []
+        for source in self.sources:
+            if type in source.record_types:
+                for record in source.search(type, **filters):
                     record.source = source.name
                     out.append(record)
         return out

@@ -27,6 +27,7 @@ from workerctl.records.model import (
     Record,
     RecordSource,
 )
+from workerctl.storage import fs
 from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
@@ -98,7 +99,7 @@ class BuiltinRecordStore(RecordSource):
         """A workspace kept in git holds its records as files in ``records/``; they are
         imported the first time the workspace is used (no ``records.json`` yet)."""
         with self.lock:
-            if self.path.exists():
+            if fs.exists(self.path):
                 return
             from workerctl.names import inside
 
@@ -110,15 +111,33 @@ class BuiltinRecordStore(RecordSource):
 
     def _data(self) -> dict:
         if self._cache is None:
-            if not self.path.exists() and self._seed_files():
+            if not fs.exists(self.path) and self._seed_files():
                 self._seed()
             db = self._db()
             self._cache = {d["id"]: d for d in db.table("records").all()}
         return self._cache
 
     def comments_path(self, record_id: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record_id)
-        return self.workspace.state_dir / "comments" / f"{safe}.json"
+        from workerctl.storage.filenames import file_name
+
+        return self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
+
+    def _legacy_comments(self, record_id: str) -> dict | None:
+        """A workspace written before the file names were injective (``storage.filenames``):
+        ``record_id``'s comments from its old file, which two ids may share (``T:500`` and
+        ``T_500``); the first comment added puts them under the new name, the old file
+        stays for the other id. None when there is no old file."""
+        from workerctl.storage.filenames import legacy_names
+
+        for name in legacy_names(record_id):
+            old = self.workspace.state_dir / "comments" / f"{name}.json"
+            if fs.exists(old):
+                data = AtomicJSONStorage(
+                    old, hint=self._comments_hint(old, record_id), shape=COMMENTS_SHAPE
+                ).read()
+                docs = (data or {}).get("comments", {})
+                return {"comments": {k: d for k, d in docs.items() if d.get("record_id") == record_id}}
+        return None
 
     def _comments_table(self, record_id: str):
         path = self.comments_path(record_id)
@@ -142,8 +161,9 @@ class BuiltinRecordStore(RecordSource):
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
     def comments(self, record_id: str) -> builtins.list[Comment]:
-        if not self.comments_path(record_id).exists():
-            return []
+        if not fs.exists(self.comments_path(record_id)):
+            legacy = self._legacy_comments(record_id)
+            return [Comment(**c) for c in legacy["comments"].values()] if legacy else []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
 
     def add_comment(self, record_id, text, *, author, run_id, key, created=None):
@@ -152,14 +172,15 @@ class BuiltinRecordStore(RecordSource):
         with self.lock:
             path = self.comments_path(record_id)
             storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE)
-            data = storage.read() or {"comments": {}}
+            data = storage.read() or self._legacy_comments(record_id) or {"comments": {}}
             docs = data["comments"]  # TinyDB's layout: table -> id -> doc
             if key:
                 for existing in docs.values():
                     if existing.get("key") == key:
                         return Comment(**existing), False
+            numbers = [d["id"][2:] for d in docs.values() if str(d.get("id", "")).startswith("c-")]
             comment = Comment(
-                id=f"c-{len(docs) + 1}",
+                id=f"c-{max((int(n) for n in numbers if n.isdigit()), default=0) + 1}",
                 record_id=record_id,
                 text=text,
                 author=author,
@@ -231,7 +252,7 @@ class BuiltinRecordStore(RecordSource):
             data["records"] = {str(n): doc for n, doc in enumerate(records.values(), start=1)}
             storage.write(data)
             for record_id, c in plan.comments:
-                digest = hashlib.sha1(str(c.get("text")).encode()).hexdigest()[:8]
+                digest = hashlib.sha1(str(c.get("text")).encode("utf-8", "surrogatepass")).hexdigest()[:8]
                 created = _plain(c.get("created"))
                 # a comment exported by 'records show --json' keeps its key: importing
                 # it back is a no-op, not a second copy
@@ -379,6 +400,7 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
             raise ConfigError(
                 f"{path}: cannot load records:", problems, hint="fix the file and run the command again"
             )
+    _check_loaded(data, file)
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     elif isinstance(data, dict) and "id" in data:
@@ -386,6 +408,65 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of records (or a mapping with 'records')")
     return data
+
+
+def _check_loaded(data: Any, file: str) -> None:
+    """The limits of the YAML loader for any record file (JSON has no streaming pass):
+    nesting depth and number of values; and text that is text: a lone surrogate
+    (``"\\udc80"`` in JSON, which no UTF-8 file can hold) is refused, naming where.
+    One iterative walk, so a deep document cannot exhaust the stack here."""
+    from workerctl.workers.model import Problem
+    from workerctl.workers.yaml_positions import RECORD_FILE
+
+    def refuse(where: str, message: str, fix: str) -> None:
+        where = where if len(where) <= 80 else f"{where[:50]}…{where[-25:]}"
+        raise ConfigError(f"{file}: cannot load records:", [Problem(file, 1, 1, where, message, fix)])
+
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    values = 0
+    while stack:
+        value, where, depth = stack.pop()
+        values += 1
+        if values > RECORD_FILE.max_nodes:
+            refuse(
+                "(file)",
+                f"more than {RECORD_FILE.max_nodes:,} values",
+                "split the records over several files",
+            )
+        if depth > RECORD_FILE.max_depth:
+            refuse(
+                where or "(file)",
+                f"nested more than {RECORD_FILE.max_depth} levels deep",
+                "flatten the structure",
+            )
+        if isinstance(value, str):
+            bad = _lone_surrogate(value)
+            if bad is not None:
+                refuse(
+                    where or "(file)",
+                    f"holds a lone surrogate ({bad}), which is not text",
+                    "write the character it stands for, or remove it",
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _lone_surrogate(key) is not None:
+                    refuse(
+                        where or "(file)",
+                        f"a key holds a lone surrogate ({_lone_surrogate(key)})",
+                        "fix the key",
+                    )
+                stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value))
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text``, escaped for a message; None if none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"\\u{ord(text[exc.start]):04x}"
+    return None
 
 
 def _check_json_size(text: str, file: str) -> None:

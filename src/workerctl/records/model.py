@@ -93,7 +93,7 @@ class Record:
     def fingerprint(self) -> str:
         """A hash of the record's own content (not its comments), to tell if it changed."""
         data = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(data.encode()).hexdigest()[:12]
+        return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
     def accessible_by(self, worker: str) -> bool:
         return self.restricted_to is None or worker in self.restricted_to
@@ -184,6 +184,25 @@ class RecordSource(ABC):
         self, record_id: str, text: str, *, author: str, run_id: str | None, key: str | None
     ) -> tuple[Comment, bool]:
         """Write a comment once per ``key``; returns (comment, created)."""
+
+    def search(self, type: str | None = None, **filters: str) -> builtins.list[Record]:
+        """Records of ``type`` whose fields equal ``filters``; a source that can ask its
+        server to filter overrides this (the records API's ``list(type, filters=...)``)."""
+        return [r for r in self.list(type) if all(str(r.fields.get(k)) == v for k, v in filters.items())]
+
+    def fingerprint_now(self, record_id: str) -> str | None:
+        """The record's fingerprint as its source sees it right after a write (a server
+        may change a record itself when a message arrives); None when the source does not
+        say. Kept on the effect as ``record_after``, which the duplicate guard compares."""
+        return None
+
+    def update_fields(
+        self, record_id: str, changes: dict[str, Any], *, run_id: str | None, key: str | None
+    ) -> dict[str, Any]:
+        """Set fields of one record; returns their values before. A source whose
+        records workers may change implements it; without it, a tool's
+        ``ctx.records.update`` on such a record tells the model so."""
+        raise NotImplementedError(f"record source {self.name!r} does not let workers update its records")
 
     def check_records(
         self, items: builtins.list[Any], origin: str, positions: builtins.list[int] | None = None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from workerctl.engine.remote import as_remote
 from workerctl.errors import UsageError
 from workerctl.history.store import History
-from workerctl.history.sweep import current_owner
+from workerctl.history.sweep import verified
 from workerctl.runs.model import CANCELLED, QUEUED, RUNNING, Run, RunError
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def cancel_run(history: History, run_id: str, by: str, *, registry: Callable[[],
         before[0] in (QUEUED, RUNNING)
         and not owner.get("remote")
         and owner.get("pid") not in (None, os.getpid())
-        and owner.get("host") == current_owner()["host"]
+        and verified(owner)  # never a process not verified as the run's own (liveness.py)
     ):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(owner["pid"]), signal.SIGTERM)

@@ -14,12 +14,19 @@ if TYPE_CHECKING:
     from workerctl.runs.troubleshoot import Report
 
 
-def effect_text(effect: dict[str, Any]) -> str:
+def effect_text(effect: dict[str, Any], run_id: str = "ID") -> str:
     """One side effect in words: "comment c-4 on T-1042 (written)"."""
+    not_written = "not written (settled)"
+    if effect.get("rejected_by"):
+        not_written = f"not written: rejected by {effect['rejected_by']}"
+    elif effect.get("reason"):
+        not_written = f"not written: {effect['reason']}"
     state = {
         "intended": "intended, not confirmed yet",
         "unknown": "UNKNOWN: the process died during the write; settle it with 'workerctl ledger settle'",
-        "not_written": "not written (settled)",
+        "not_written": not_written,
+        "held": f"HELD for a person: {effect.get('held_because') or 'the run needs review'}; "
+        f"'workerctl run approve {run_id}' writes it, 'workerctl run reject {run_id}' drops it",
     }.get(effect.get("state") or "")
     if state is None:
         state = "written" if effect.get("created", True) else "already there, not written again"
@@ -102,6 +109,15 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
         elif cost.get("error"):
             used += f"; no cost estimate: {cost['error']}"
         row("tokens", used)
+    if run.approval == "waiting":
+        held = sum(1 for e in run.side_effects if e.get("state") == "held")
+        row(
+            "approval",
+            f"WAITING for a person: {held} write(s) held; "
+            f"'workerctl run approve {run.id}' or 'workerctl run reject {run.id}'",
+        )
+    elif run.approval:
+        row("approval", run.approval)
     if run.error:
         row("error", render.colour(f"{run.error.kind}: {run.error.message}", "failed"))
         if run.error.detail:
@@ -171,7 +187,9 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
         lines.append("  side effects")
         for se in run.side_effects:
             shown = {**se, "state": effect_state(se, run.finished)}
-            lines.append(f"    {effect_text(shown)}; key {se.get('key')}")
+            lines.append(f"    {effect_text(shown, run.id)}; key {se.get('key')}")
+            if se.get("approved_by"):
+                lines.append(f"      approved by {se['approved_by']} at {se.get('approved_at')}")
     else:
         row("side effects", "none")
     if run.output:
@@ -231,10 +249,18 @@ def _injection_lines(call: dict[str, Any]) -> list[str]:
         if call.get("source")
         else "no record text given to the run names it"
     )
+    target = call.get("refused_record") or {}
+    asked = f"a {target.get('what', 'write')} of {target.get('id')}" if target else call["name"]
+    never = (
+        "do not widen write_scope for it: that would grant the request; treat the text "
+        "that asked for it as untrusted"
+        if target.get("what") == "write"
+        else NEVER_WIDEN
+    )
     return [
         f"         {render.colour('POSSIBLE PROMPT INJECTION', 'failed')}: nothing in the "
-        f"worker's instructions asks for {call['name']}; {where}",
-        f"         {NEVER_WIDEN}",
+        f"worker's instructions asks for {asked}; {where}",
+        f"         {never}",
     ]
 
 

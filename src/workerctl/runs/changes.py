@@ -108,7 +108,9 @@ CARD_FACT_FIELDS: dict[str, str] = {
     "review_pending": "true while a review is needed and missing",
     "refused_calls": (
         "every tool call the gate refused: `{iteration, name, category, reason, "
-        "asked_by_instructions, source, quote, possible_injection}`; `possible_injection` is "
+        "asked_by_instructions, source, quote, possible_injection, refused_record}` "
+        "(`refused_record`: `{what: read or write, id, type}` when the records API refused the "
+        "call's read or write, else null); `possible_injection` is "
         "true when the worker's instructions do not ask for the tool, and `source`/`quote` "
         "give the record text (or earlier tool result) that holds the request"
     ),

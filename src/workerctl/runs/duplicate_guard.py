@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
-from workerctl.history.ledger import INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.history.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.storage import fs
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
@@ -202,7 +203,7 @@ def check(
     unknown = tuple(
         e
         for e in effects
-        if e.state == UNKNOWN or (e.state == INTENDED and not history.marker_path(e.run_id).exists())
+        if e.state == UNKNOWN or (e.state == INTENDED and not fs.exists(history.marker_path(e.run_id)))
     )
     if unknown:
         first = unknown[0]
@@ -248,9 +249,18 @@ def check(
         record_id,
         effects=tuple(written),
         message=(
-            f"{worker} already wrote to {record_id}: {last.describe()}; neither the "
-            "record nor the worker's configuration changed since, so a new run would "
-            "write the same output again. Not started"
+            (
+                f"{worker} holds a write to {record_id} for a person: {last.describe()} "
+                f"('workerctl run approve {last.run_id}' or 'run reject'); neither the record nor "
+                "the worker's configuration changed since, so a new run would ask for the same "
+                "write again. Not started"
+            )
+            if last.state == HELD
+            else (
+                f"{worker} already wrote to {record_id}: {last.describe()}; neither the "
+                "record nor the worker's configuration changed since, so a new run would "
+                "write the same output again. Not started"
+            )
         ),
     )
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from workerctl.history.store import History
 from workerctl.runs.model import FINISHED, Run
+from workerctl.storage import fs
 
 POLL_SECONDS = 0.02  # a step shows within this (plus one read) of being recorded
 CATCH_UP_SECONDS = 1.0  # crash detection for a local run
@@ -142,7 +143,7 @@ def follow(
                 catch_up()
                 next_catch_up = time.monotonic() + every
             try:
-                st = path.stat()
+                st = fs.lstat(path)
             except FileNotFoundError:  # replaced this instant (atomic rename): look again
                 continue
             stamp = (st.st_mtime_ns, st.st_ino)

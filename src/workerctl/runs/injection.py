@@ -39,15 +39,25 @@ class RefusedCall:
     asked_by_instructions: bool
     source: str = ""  # e.g. "task T-1042 field description", "result of read_task"
     quote: str = ""
+    # a read or write the records API refused (``ToolCallRecord.refused_record``): the
+    # request judged is the one naming that record, not the tool
+    refused_record: dict[str, str] | None = None
 
     @property
     def possible_injection(self) -> bool:
         return not self.asked_by_instructions
 
+    @property
+    def asked_for(self) -> str:
+        """What was asked for: the tool, or the read or write of one record."""
+        if self.refused_record:
+            return f"a {self.refused_record.get('what', 'write')} of {self.refused_record.get('id', '?')}"
+        return self.name
+
     def describe(self) -> str:
         """One line for a person: what is suspicious and where the request came from."""
         if self.asked_by_instructions:
-            return f"{self.name}: the worker's instructions ask for it"
+            return f"{self.asked_for}: the worker's instructions ask for it"
         where = (
             f'the request is in {self.source}: "{self.quote}"'
             if self.source
@@ -55,7 +65,8 @@ class RefusedCall:
             "prompt or program and the tool results it read"
         )
         return (
-            f"possible prompt injection: nothing in the worker's instructions asks for {self.name}; {where}"
+            f"possible prompt injection: nothing in the worker's instructions asks for "
+            f"{self.asked_for}; {where}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,8 +154,16 @@ def _earlier_results(run: Run, before: int):
                 yield f"the result of {call.name} (iteration {it.number})", call.result_summary
 
 
+def _asked(call: ToolCallRecord) -> re.Pattern[str]:
+    """What to look for in the texts: the refused record's id, else the tool's name."""
+    target = (call.refused_record or {}).get("id")
+    if target:
+        return re.compile(r"(?<![\w-])" + re.escape(target) + r"(?![\w-])", re.I)
+    return _pattern(call.name)
+
+
 def _find_source(run: Run, call: ToolCallRecord, number: int, records: RecordBook | None) -> tuple[str, str]:
-    pattern = _pattern(call.name)
+    pattern = _asked(call)
     for where, text in (*_record_texts(run, records, number), *_earlier_results(run, number)):
         match = pattern.search(text)
         if match:
@@ -160,9 +179,20 @@ def refused_calls(run: Run, records: RecordBook | None = None) -> list[RefusedCa
         for call in it.tool_calls:
             if call.allowed:
                 continue
-            asked = bool(_pattern(call.name).search(instructions))
+            asked = bool(_asked(call).search(instructions))
             source, quote = ("", "") if asked else _find_source(run, call, it.number, records)
-            out.append(RefusedCall(it.number, call.name, call.category, call.reason, asked, source, quote))
+            out.append(
+                RefusedCall(
+                    it.number,
+                    call.name,
+                    call.category,
+                    call.reason,
+                    asked,
+                    source,
+                    quote,
+                    getattr(call, "refused_record", None),
+                )
+            )
     return out
 
 

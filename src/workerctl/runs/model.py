@@ -79,6 +79,8 @@ class ToolCallRecord:
     records_read: list[dict[str, str]] = field(default_factory=list)  # [{type, id}]
     records_written: list[dict[str, str]] = field(default_factory=list)  # [{kind, type, id}]
     error: str = ""  # what the tool (or the gate) answered when the call failed; "" when it did not
+    # a read or write the records API refused: {what: read|write, id, type}
+    refused_record: dict[str, str] | None = None
 
 
 @dataclass
@@ -133,6 +135,8 @@ class Run:
     plugins: dict[str, str] = field(default_factory=dict)
     needs_review: bool = False
     review_reasons: list[str] = field(default_factory=list)  # why it needs a person
+    # "waiting": it holds writes for a person (runs/approval.py); then "approved"/"rejected"
+    approval: str | None = None
     output_mode: str = ""
     iterations: list[Iteration] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
@@ -338,7 +342,8 @@ RUN_FIELDS: dict[str, str] = {
         "(`finish_reason`: why the step ended, `stop`, `tool_calls`, `length`, `content_filter` "
         "or the provider's word; null in older runs); `tool_calls`: `[{name, arguments, "
         "category, allowed, ok, result_summary, reason, writes, records_read, records_written, "
-        "error}]` (`records_read`: `[{type, id}]` the records the call read; `records_written`: "
+        "error, refused_record}]` (`records_read`: `[{type, id}]` the records the call read; "
+        "`records_written`: "
         "`[{kind, type, id}]` the writes it made; `error`: what the tool or the gate answered "
         'when the call failed, else ""); `usage`: `{model, input_tokens, output_tokens, latency_ms}`'
     ),
@@ -352,11 +357,18 @@ RUN_FIELDS: dict[str, str] = {
         "why the run needs a person's review (worker: tool categories, context sources, "
         "output mode; run: records read and written, sends); empty when it does not"
     ),
+    "approval": (
+        "`waiting` while the run holds writes for a person (`workerctl run approve ID`), then "
+        "`approved` or `rejected`; null for a run that held nothing (docs/permissions.md)"
+    ),
     "side_effects": (
         "`[{kind, record_id, comment_id, key, created, by, state, at, committed_at}]` "
         "(`created` false: already there, not written again; `state`: `intended` before the "
-        "write, `committed` after it, `unknown` when the process died in between; a tool's "
-        "comment also keeps its `text`)"
+        "write, `committed` after it, `unknown` when the process died in between, `held` while "
+        "it waits for a person (with `held_because` and `seen`, the record as the run saw it), "
+        "`not_written` when rejected (`rejected_by`, `rejected_at`) or refused by the test "
+        "sandbox (`reason`); an approved one has `approved_by`, `approved_at`; a tool's comment "
+        "also keeps its `text`, an output mode's says `text_is_output`)"
     ),
     "output": "the full output text, or null",
     "error": "`{kind, message, detail}`, or null",

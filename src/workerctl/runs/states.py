@@ -37,6 +37,8 @@ ERROR_KINDS = {
     "missing_context": "the worker lacks the context source the run needed",
     "tool_not_allowed": "the worker called a tool that was not offered to it (unknown, "
     "or outside its allowed tool categories)",
+    "read_refused": "a tool read a record whose type is outside the worker's context sources",
+    "write_refused": "a write to a record outside the run's write scope (a possible prompt injection)",
     "source_unavailable": "a record source's server could not be reached, kept failing "
     "(5xx) or asked to wait too long (rate limit)",
     "source_auth_failed": "a record source's server refused the credentials (401)",

@@ -43,6 +43,11 @@ KIND_ACTIONS = {
     "tool_not_allowed": "if the instructions ask for the tool, add its category to "
     "tool_categories if the worker should do it, or narrow the "
     "instructions so it does not try",
+    "read_refused": "if the worker should read such records, add their context source "
+    "(workerctl worker edit NAME); if not, narrow the instructions or remove the tool "
+    "category that reads them",
+    "write_refused": "if the worker's instructions ask for writes to other records, widen "
+    "write_scope in the worker file; otherwise treat the text that asked for it as untrusted",
     "provider_unavailable": "check the provider or program: connection, API key, rate limit; then rerun",
     "source_unavailable": "start the record source's server or fix its url in workerctl.yaml "
     "('workerctl records sources' shows whether each answers); then rerun",
@@ -66,7 +71,9 @@ LATER_STEP = {
     "record_missing": (3, "record_access"),
     "record_access_denied": (3, "record_access"),
     "missing_context": (4, "context"),
+    "read_refused": (4, "context"),
     "tool_not_allowed": (5, "tools"),
+    "write_refused": (5, "tools"),
     "max_iterations": (6, "instructions"),
     "output_rejected": (6, "instructions"),
 }
@@ -127,7 +134,7 @@ def troubleshoot(
         _step_error(run, kind, refused, used),
         _step_record_link(run, registry, records),
         _step_record_access(run, records, config),
-        _step_context(run, registry, sources, kind),
+        _step_context(run, registry, sources, kind, refused),
         _step_tools(run, registry, config, categories, refused),
         _step_instructions(run, registry, config, categories, kind, used),
     ]
@@ -148,7 +155,14 @@ def _injection_action(refused: list[RefusedCall]) -> str:
         if sources
         else "find what made the executor ask for it (its prompt or program, or a tool result it read)"
     )
-    return f"possible prompt injection: {NEVER_WIDEN}; {where}"
+    writes = any((c.refused_record or {}).get("what") == "write" for c in refused if c.possible_injection)
+    never = (
+        "do not widen write_scope for it: that would grant the request; treat the text that "
+        "asked for it as untrusted"
+        if writes
+        else NEVER_WIDEN
+    )
+    return f"possible prompt injection: {never}; {where}"
 
 
 def executor_used(run: Run, registry: Registry) -> tuple[str, bool | None]:
@@ -212,7 +226,7 @@ def _step_error(
         evidence.append(f"the cause of a {kind} error is looked for in step {number}")
         action = (
             _injection_action(refused)
-            if kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
+            if kind in ("tool_not_allowed", "write_refused") and any(c.possible_injection for c in refused)
             else KIND_ACTIONS.get(kind or "", "")
         )
         return Check("error", title, PASS, evidence, action)
@@ -329,12 +343,31 @@ def _fix_of(run: Run) -> str:
     return detail[len("fix: ") :].strip() if detail.startswith("fix: ") else ""
 
 
-def _step_context(run: Run, registry: Registry, sources: list[str], kind: str | None) -> Check:
+def _step_context(
+    run: Run, registry: Registry, sources: list[str], kind: str | None, refused: list[RefusedCall]
+) -> Check:
     from workerctl.engine.context import source_for_type
 
     title = "Check that the worker has the needed context source"
     given = ", ".join(f"{r['type']} {r['id']}" for r in run.context.get("records", [])) or "none"
     evidence = [f"context sources: {', '.join(sources) or 'none'}", f"records given: {given}"]
+    reads = [c for c in refused if (c.refused_record or {}).get("what") == "read"]
+    if reads:
+        target = reads[0].refused_record or {}
+        needed = source_for_type(target.get("type", ""), registry)
+        what = f"{target.get('type')} {target.get('id')}".strip() if target.get("id") else target.get("type")
+        return Check(
+            "context",
+            title,
+            FAIL,
+            [
+                *evidence,
+                f"refused: {reads[0].name} read {what} (iteration {reads[0].iteration}): {reads[0].reason}",
+            ]
+            + ([reads[0].describe()] if reads[0].possible_injection and reads[0].source else []),
+            f"add {' or '.join(needed) or target.get('type')} to context_sources if the worker should "
+            f"read it (workerctl worker edit {run.worker}); otherwise narrow the instructions",
+        )
     if run.record_type:
         needed = source_for_type(run.record_type, registry)
         if not set(needed) & set(sources):
@@ -375,8 +408,14 @@ def _step_tools(
     are named as possible prompt injection and never get it."""
     title = "Check that the allowed tool categories include the action it was asked to perform"
     evidence = [f"allowed categories: {', '.join(categories) or 'none'}"]
+    refused = [c for c in refused if (c.refused_record or {}).get("what") != "read"]  # step 4's
     for call in refused:
-        evidence.append(f"refused: {call.name} (category {call.category or 'none: unknown tool'}) in the run")
+        if call.refused_record:
+            evidence.append(f"refused: {call.name} {call.asked_for}: {call.reason}")
+        else:
+            evidence.append(
+                f"refused: {call.name} (category {call.category or 'none: unknown tool'}) in the run"
+            )
         if call.possible_injection:
             evidence.append(call.describe())
     named = [
@@ -390,13 +429,18 @@ def _step_tools(
         )
     if refused or named:
         wanted = sorted(
-            {c.category for c in refused if c.category and not c.possible_injection}
+            {c.category for c in refused if c.category and not c.possible_injection and not c.refused_record}
             | {registry.tools[t].category for t in named}
         )
         actions = []
         if wanted:
             actions.append(
                 f"allow {', '.join(wanted)} if the worker should do that, or remove it from the instructions"
+            )
+        if any(c.refused_record and not c.possible_injection for c in refused):
+            actions.append(
+                f"the instructions ask for writes outside the run's record: set write_scope "
+                f"(linked or context) if the worker should make them (workerctl worker edit {run.worker})"
             )
         if any(c.possible_injection for c in refused):
             actions.append(_injection_action(refused))
@@ -471,8 +515,14 @@ CAUSES = (
 )
 CAUSE_KINDS = {
     "permissions": ("worker_not_runnable", "record_access_denied", "source_auth_failed"),
-    "tool access": ("tool_not_allowed",),
-    "connected data": ("record_missing", "missing_context", "source_unavailable", "record_changed"),
+    "tool access": ("tool_not_allowed", "write_refused"),
+    "connected data": (
+        "record_missing",
+        "missing_context",
+        "source_unavailable",
+        "record_changed",
+        "read_refused",
+    ),
     "provider availability": ("provider_unavailable",),
     "instructions scope": ("max_iterations", "output_rejected"),
     "executor or program": ("executor_error",),
@@ -485,7 +535,7 @@ def _causes(
     """Each cause the original product names, decided from the error kind and the
     executor that ran: ``fail`` it is the cause, ``pass`` it is ruled out."""
     name, provider = used
-    suspect = kind == "tool_not_allowed" and any(c.possible_injection for c in refused)
+    suspect = kind in ("tool_not_allowed", "write_refused") and any(c.possible_injection for c in refused)
     by_key = {s.key: s for s in steps}
     out = []
     for cause in CAUSES:

@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workerctl.errors import DamagedFile, StorageError
+from workerctl.errors import DamagedFile, HistoryError, StorageError
+from workerctl.storage import fs
 from workerctl.storage.faults import write_point
 from workerctl.storage.shapes import Shape, describe
 
@@ -41,8 +42,8 @@ def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None
     something else. ``StorageError`` if it cannot be read at all.
     """
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        data = fs.read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         raise StorageError(path, exc, "read") from None
@@ -100,7 +101,7 @@ def write_text_atomic(
         if not cache:
             write_point(path)
         _write_temp(path, tmp, text, sync_data=sync_data, private=private)
-        os.replace(tmp, path)
+        fs.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -110,8 +111,8 @@ def _temp_goes_on_failure(path: Path, tmp: Path) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        with contextlib.suppress(OSError, HistoryError):
+            fs.unlink(tmp)
         if isinstance(exc, OSError):
             raise StorageError(path, exc) from None
         raise
@@ -120,17 +121,15 @@ def _temp_goes_on_failure(path: Path, tmp: Path) -> Iterator[None]:
 def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, private: bool = True) -> None:
     """``text`` into a new ``tmp`` beside ``path``, fsynced (the caller removes ``tmp``
     when this raises)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     mode = PRIVATE_FILE if private else 0o666
-    try:
-        fd = os.open(tmp, flags, mode)
-    except FileNotFoundError:
-        private_dirs(tmp.parent)
-        fd = os.open(tmp, flags, mode)
+    fd = fs.create_new(tmp, mode, create_parents=True)  # never through a link at any component
     try:
         if private:
             os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
-        data = memoryview(text.encode("utf-8") if isinstance(text, str) else text)
+        # a lone surrogate (a step's output, a plugin's text) cannot be UTF-8: it is
+        # written as its JSON escape (\udc80), the only place JSON can hold one is a
+        # string, so the file reads back to exactly the same text
+        data = memoryview(text.encode("utf-8", "backslashreplace") if isinstance(text, str) else text)
         while data:
             data = data[os.write(fd, data) :]
         if sync_data:
@@ -164,18 +163,18 @@ class PreparedFile:
         with _temp_goes_on_failure(self.path, tmp):
             write_point(self.path)
             try:
-                os.replace(tmp, self.path)
+                fs.replace(tmp, self.path)
             except FileNotFoundError:  # written ahead elsewhere, into a folder not made yet
-                if not tmp.exists():
+                if not fs.exists(tmp):
                     raise
                 private_dirs(self.path.parent)
-                os.replace(tmp, self.path)
+                fs.replace(tmp, self.path)
 
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
         if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            with contextlib.suppress(OSError, HistoryError):
+                fs.unlink(tmp)
 
 
 def prepare_text(
@@ -197,24 +196,17 @@ def remove_file(path: Path) -> None:
     """Remove a state file (a write point like any other); gone already is fine."""
     try:
         write_point(path)
-        os.unlink(path)
-    except FileNotFoundError:
+        fs.unlink(path)
+    except (FileNotFoundError, NotADirectoryError):
         pass
     except OSError as exc:
         raise StorageError(path, exc, "remove") from None
 
 
 def private_dirs(path: Path) -> None:
-    """Make ``path`` and any missing parents, each 0700 whatever the umask."""
+    """Make ``path`` and any missing parents, each 0700 whatever the umask (never
+    through a link: see ``storage.fs``)."""
     try:
-        os.mkdir(path, PRIVATE_DIR)
-    except FileExistsError:
-        return
-    except FileNotFoundError:
-        private_dirs(path.parent)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, PRIVATE_DIR)
+        fs.mkdir(path, PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(path, exc, "create the folder") from None
-    with contextlib.suppress(OSError):
-        os.chmod(path, PRIVATE_DIR)

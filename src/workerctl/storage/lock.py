@@ -165,14 +165,12 @@ class FileLock:
 
     def _acquire(self) -> None:
         from workerctl.errors import StorageError
-        from workerctl.storage.atomic import PRIVATE_FILE, private_dirs
+        from workerctl.storage import fs
+        from workerctl.storage.atomic import PRIVATE_FILE
 
         try:
-            try:  # the folder is there but for the first lock of a workspace
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
-            except FileNotFoundError:
-                private_dirs(self.path.parent)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            try:  # never through a link, never a file with another name (see storage.fs)
+                fd = fs.open_file(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE, create_parents=True)
             except OSError as exc:
                 import errno
 
@@ -180,7 +178,7 @@ class FileLock:
                     raise
                 # a read-only mount or no write permission: flock works on a file open
                 # for reading, so a reader still waits for writers (it writes nothing)
-                fd = os.open(self.path, os.O_RDONLY)
+                fd = fs.open_file(self.path, os.O_RDONLY)
             if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
                 with contextlib.suppress(OSError):  # a umask such as 0277, an old open file
                     os.fchmod(fd, PRIVATE_FILE)
@@ -205,7 +203,7 @@ class FileLock:
             )
         info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
         try:
-            os.pwrite(fd, info.encode()[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
+            os.pwrite(fd, info.encode("utf-8", "backslashreplace")[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
         except OSError as exc:  # a full disk: the note is a courtesy, the lock is held
             import errno
 
@@ -256,9 +254,12 @@ class FileLock:
         """Who holds the lock: the note the last workerctl holder wrote, unless the
         kernel names another process (one that is not workerctl, such as the
         ``flock`` tool or a backup script, writes no note)."""
+        from workerctl.errors import HistoryError
+        from workerctl.storage import fs
+
         try:
-            note = self.path.read_text(errors="replace").strip()
-        except OSError:
+            note = fs.read_text(self.path, errors="replace").strip()
+        except (OSError, HistoryError):
             note = ""
         pid = _flock_holder(self.path)
         if pid is None or note.startswith(f"pid {pid} "):
@@ -271,7 +272,7 @@ def _flock_holder(path: Path) -> int | None:
     is no such file (another system) or it names nobody (a holder on another host of
     a network file system)."""
     try:
-        stat = os.stat(path)
+        stat = os.lstat(path)
         # the file as /proc/locks names it: device major and minor in hex, then inode
         key = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
         with open("/proc/locks", encoding="ascii", errors="replace") as locks:
@@ -323,7 +324,7 @@ def lock_for(path: Path, timeout: float | None = None) -> FileLock:
     ``flock`` locks belong to an open file, so two objects for the same path in one
     process would block each other; sharing one object makes nesting safe.
     """
-    path = Path(path).resolve()
+    path = Path(os.path.abspath(path))  # not resolve(): a link there is refused, never followed
     with _LOCKS_GUARD:
         lock = _LOCKS.get(path)
         if lock is None:

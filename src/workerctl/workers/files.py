@@ -64,6 +64,29 @@ def worker_paths(workspace) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
+def duplicates(paths: list[Path]) -> dict[str, list[Path]]:
+    """Worker names defined by more than one file (``x.yaml`` beside ``x.yml``; names
+    compared case-folded, as a case-insensitive disk would): the one rule that
+    ``workers list``, ``worker validate`` and every command naming a worker
+    (``find_path``) apply."""
+    by_name: dict[str, list[Path]] = {}
+    for path in paths:
+        by_name.setdefault(path.stem.casefold(), []).append(path)
+    return {name: found for name, found in by_name.items() if len(found) > 1}
+
+
+def _twins_problem(workspace, path: Path, twins: list[Path]) -> Problem:
+    others = ", ".join(display_path(workspace, p) for p in twins if p != path)
+    return Problem(
+        display_path(workspace, path),
+        1,
+        1,
+        "(file)",
+        f"worker {path.stem!r} is defined by more than one file (also {others}); none of them runs",
+        "keep one file per worker: remove or rename the others",
+    )
+
+
 def display_path(workspace, path: Path) -> str:
     try:
         return str(path.relative_to(workspace.root))
@@ -75,8 +98,15 @@ def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
     """Every worker file, each loaded on its own: a broken, hostile or outside file
     is a ``WorkerFile`` with problems and never stops the others."""
     out = []
-    for path in worker_paths(workspace):
+    paths = worker_paths(workspace)
+    twins = {p: found for found in duplicates(paths).values() for p in found}
+    for path in paths:
         display = display_path(workspace, path)
+        if path in twins:
+            out.append(
+                WorkerFile(path, path.stem, "", problems=[_twins_problem(workspace, path, twins[path])])
+            )
+            continue
         try:
             inside(workspace.root, path, "worker file")
         except UsageError as exc:
@@ -107,6 +137,10 @@ def find_path(workspace, name: str) -> Path:
     """The file of worker ``name``: the name follows the rule before any file is looked
     at, and the file (symlinks followed) must be inside the workspace."""
     WORKER_NAME.check(name)
+    candidates = [p for p in worker_paths(workspace) if p.stem.casefold() == name.casefold()]
+    if len(candidates) > 1:
+        problem = _twins_problem(workspace, candidates[0], candidates)
+        raise ConfigError(f"{problem.file}: {problem.message}", hint=problem.fix)
     for suffix in (".yaml", ".yml"):
         path = workspace.workers_dir / f"{name}{suffix}"
         if path.is_symlink() or path.exists():

@@ -92,6 +92,22 @@ def run_reasons(run) -> list[str]:
     return out
 
 
+def hold_reasons(run, worker, target_type: str | None = None) -> list[str]:
+    """Why a write this run is about to make waits for a person ([] when it may be made
+    now): the reasons the run started with (the worker's configuration, or
+    ``review_required: true``), and, unless the worker says ``review_required: false``,
+    what the run has read and written so far. The records API asks before every write."""
+    if worker.review_required is False:
+        return []
+    found = list(run.review_reasons or [])
+    if worker.review_required is None:
+        found += [r for r in run_reasons(run) if r not in found]
+        what = INFLUENCE.get(target_type or "") or WRITTEN_INFLUENCE.get(target_type or "")
+        if what:
+            found.append(f"it writes to a {target_type}: {what}")
+    return found
+
+
 def describe(worker, registry) -> dict[str, Any]:
     found = reasons(worker, registry)
     return {"needs_review": bool(found), "reasons": found}

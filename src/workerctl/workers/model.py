@@ -54,6 +54,7 @@ class Worker:
     template: str | None = None
     executor_settings: dict[str, Any] = field(default_factory=dict)
     review_required: bool | None = None
+    write_scope: str = "record"  # engine.write_scope.SCOPES
     output_contract: OutputContract | None = None
     path: Path | None = None
     content: str = ""

@@ -156,23 +156,63 @@ def check_edit(workspace: Workspace, registry: Registry, name: str, text: str) -
     return load_text(text, path, registry, display_path(workspace, path))
 
 
+class EditConflict(UsageError):
+    """The worker file changed after the edit began: the edit is refused, kept aside."""
+
+
 def save_edit(
-    workspace: Workspace, registry: Registry, versions: Versions, name: str, text: str, action: str = "edit"
+    workspace: Workspace,
+    registry: Registry,
+    versions: Versions,
+    name: str,
+    text: str,
+    action: str = "edit",
+    *,
+    expected: str | None = None,
 ) -> bool:
-    """Validate and write ``text`` as the worker file; False if nothing changed."""
+    """Validate and write ``text`` as the worker file; False if nothing changed.
+
+    ``expected``: the file's text when the edit began (the editor opened, the status
+    was read). Under the workspace lock, the file is read again; if it is no longer
+    that text (another edit saved meanwhile, a pause, a ``git pull``), nothing is
+    written: ``EditConflict`` (exit 2) shows the difference and says where the edit
+    is kept, so no save silently reverts another."""
     from workerctl.storage.atomic import write_text_atomic
 
-    path = find_path(workspace, name)
-    current = read_worker_text(workspace, path)
-    versions.record(name, current, "found on disk")
-    if text == current:
-        return False
-    checked = check_edit(workspace, registry, name, text)
-    if not checked.ok:
-        raise ConfigError(f"the edit of {name!r} is invalid; the file was not changed:", checked.problems)
-    write_text_atomic(path, text, private=False)  # the user's own file: the umask decides
-    versions.record(name, text, action)
-    return True
+    with versions.lock:
+        path = find_path(workspace, name)
+        current = read_worker_text(workspace, path)
+        versions.record(name, current, "found on disk")
+        if expected is not None and current != expected:
+            kept = _keep_edit(workspace, name, text)
+            diff = unified(current, text, f"{display_path(workspace, path)} (on disk now)", "your edit")
+            raise EditConflict(
+                f"{display_path(workspace, path)} changed since the edit began; your edit was not saved "
+                f"and is kept in {kept}\n{diff.rstrip()}",
+                hint=f"merge your edit into the file as it is now: 'workerctl worker edit {name}', "
+                f"then copy from {kept}",
+            )
+        if text == current:
+            return False
+        checked = check_edit(workspace, registry, name, text)
+        if not checked.ok:
+            raise ConfigError(f"the edit of {name!r} is invalid; the file was not changed:", checked.problems)
+        write_text_atomic(path, text, private=False)  # the user's own file: the umask decides
+        versions.record(name, text, action)
+        return True
+
+
+def _keep_edit(workspace: Workspace, name: str, text: str) -> str:
+    """Write a refused edit to ``.workerctl/edits/NAME-STAMP.yaml`` (private, kept until
+    the person removes it); its path."""
+    import datetime as dt
+
+    from workerctl.storage.atomic import write_text_atomic
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = workspace.state_dir / "edits" / f"{name}-{stamp}.yaml"
+    write_text_atomic(path, text)
+    return display_path(workspace, path)
 
 
 def set_status(workspace: Workspace, registry: Registry, versions: Versions, name: str, status: str) -> bool:
@@ -189,6 +229,7 @@ def set_status(workspace: Workspace, registry: Registry, versions: Versions, nam
         name,
         status_edit(wf.content, status),
         "pause" if status == "paused" else "activate",
+        expected=wf.content,
     )
 
 

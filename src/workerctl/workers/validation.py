@@ -38,6 +38,7 @@ FIELDS = (
     "template",
     "executor",
     "review_required",
+    "write_scope",
     "output_contract",
 )
 
@@ -192,6 +193,7 @@ def validate(
             "write review_required: true or false",
         )
         review_required = None
+    write_scope = _check_write_scope(check, data)
     contract = check_contract(check, data.get("output_contract"))
     executor, settings = _check_executor(check, data, registry, deep)
     if check.problems:
@@ -211,10 +213,28 @@ def validate(
         template=template,
         executor_settings=settings,
         review_required=review_required,
+        write_scope=write_scope,
         output_contract=contract,
         config=data,
     )
     return worker, []
+
+
+def _check_write_scope(check: _Checker, data: dict) -> str:
+    """``write_scope``: one of ``engine.write_scope.SCOPES`` (the default when absent)."""
+    from workerctl.engine.write_scope import DEFAULT_SCOPE, SCOPES
+
+    value = check.text(data, "write_scope", required=False)
+    if value is None:
+        return DEFAULT_SCOPE
+    if value not in SCOPES:
+        check.add(
+            ("write_scope",),
+            f"unknown write scope {value!r}",
+            "use one of: " + "; ".join(f"{k} ({v})" for k, v in SCOPES.items()),
+        )
+        return DEFAULT_SCOPE
+    return value
 
 
 def _check_executor(check: _Checker, data: dict, registry, deep: bool = False) -> tuple[str | None, dict]:

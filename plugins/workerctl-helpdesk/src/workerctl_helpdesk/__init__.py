@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workerctl.api import OutputMode, Template, Tool, ToolError, hookimpl
+from workerctl.api import OutputContext, OutputMode, Record, Template, Tool, ToolContext, hookimpl
 from workerctl_helpdesk.tickets import PRIORITIES, TicketSource
 
 __all__ = ["PRIORITIES", "TicketSource"]
@@ -19,17 +19,8 @@ def register_tool_categories(register):
     register("support", "Helpdesk tickets: read them, reply, set priorities", needs_review=True)
 
 
-def _ticket(ctx, ticket_id: str):
-    ticket = ctx.records.get(ticket_id)
-    if ticket is None or ticket.type != "ticket":
-        raise ToolError(f"no ticket {ticket_id!r}")
-    if not ticket.accessible_by(ctx.worker):
-        raise ToolError(f"access to {ticket_id} is denied for worker {ctx.worker!r}")
-    return ticket
-
-
-def read_ticket(ctx, ticket_id: str) -> dict:
-    ticket = _ticket(ctx, ticket_id)
+def read_ticket(ctx: ToolContext, ticket_id: str) -> dict:
+    ticket = ctx.records.get(ticket_id, type="ticket")
     data = ticket.to_dict()
     data["replies"] = [
         {"author": c.author, "text": c.text, "created": c.created} for c in ctx.records.comments(ticket_id)
@@ -37,50 +28,33 @@ def read_ticket(ctx, ticket_id: str) -> dict:
     return data
 
 
-def list_open_tickets(ctx, priority: str | None = None) -> list[dict]:
-    out = []
-    for ticket in ctx.records.list("ticket"):
-        if ticket.fields.get("status") == "closed":
-            continue
-        if priority and ticket.fields.get("priority") != priority:
-            continue
-        ctx.records.reads.append(("ticket", ticket.id))
-        out.append(
-            {
-                "id": ticket.id,
-                "title": ticket.title,
-                "priority": ticket.fields.get("priority"),
-                "status": ticket.fields.get("status"),
-            }
+def list_open_tickets(ctx: ToolContext, priority: str | None = None) -> list[dict]:
+    def wanted(ticket: Record) -> bool:
+        return ticket.fields.get("status") != "closed" and (
+            not priority or ticket.fields.get("priority") == priority
         )
-    return out
+
+    return [
+        {
+            "id": ticket.id,
+            "title": ticket.title,
+            "priority": ticket.fields.get("priority"),
+            "status": ticket.fields.get("status"),
+        }
+        for ticket in ctx.records.list("ticket", where=wanted)
+    ]
 
 
-def add_ticket_reply(ctx, ticket_id: str, text: str) -> dict:
-    _ticket(ctx, ticket_id)
-    if not text.strip():
-        raise ToolError("the reply is empty")
-    reply, created = ctx.records.add_comment(
-        ticket_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.call_key
-    )
-    ctx.record_side_effect("comment", record_id=ticket_id, comment_id=reply.id, created=created, by="tool")
-    return {"reply_id": reply.id, "written": created}
+def add_ticket_reply(ctx: ToolContext, ticket_id: str, text: str) -> dict:
+    ctx.records.get(ticket_id, type="ticket")
+    written = ctx.records.add_comment(ticket_id, text)
+    return {"reply_id": written.comment_id, "state": written.state}
 
 
-def set_ticket_priority(ctx, ticket_id: str, priority: str) -> dict:
-    _ticket(ctx, ticket_id)
-    source = next(s for s in ctx.records.sources if isinstance(s, TicketSource))
-    before = source.set_field(ticket_id, "priority", priority)
-    ctx.record_side_effect(
-        "update",
-        record_id=ticket_id,
-        field="priority",
-        before=before,
-        after=priority,
-        created=before != priority,
-        by="tool",
-    )
-    return {"ticket_id": ticket_id, "priority": priority, "was": before}
+def set_ticket_priority(ctx: ToolContext, ticket_id: str, priority: str) -> dict:
+    before = ctx.records.get(ticket_id, type="ticket").fields.get("priority")
+    written = ctx.records.update(ticket_id, {"priority": priority})
+    return {"ticket_id": ticket_id, "priority": priority, "was": before, "state": written.state}
 
 
 @hookimpl
@@ -137,20 +111,9 @@ def register_tools(register):
     )
 
 
-def write_ticket_note(ctx, text: str) -> None:
-    note, created = ctx.records.add_comment(
-        ctx.record.id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.key
-    )
-    ctx.side_effects.append(
-        {
-            "kind": "comment",
-            "record_id": ctx.record.id,
-            "comment_id": note.id,
-            "key": ctx.key,
-            "created": created,
-            "by": "output_mode",
-        }
-    )
+def write_ticket_note(ctx: OutputContext, text: str) -> None:
+    if ctx.record is not None:
+        ctx.records.add_comment(ctx.record.id, text)
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from workerctl.api import (
     Comment,
@@ -143,6 +143,14 @@ class TicketSource(RecordSource):
                     added += 1
                 table.insert(doc)
         return added, replaced
+
+    def update_fields(
+        self, record_id: str, changes: dict[str, Any], *, run_id: str | None, key: str | None
+    ) -> dict[str, Any]:
+        """Workers change tickets through ``ctx.records.update`` (priority only)."""
+        if set(changes) - {"priority"}:
+            raise NotFoundError(f"only a ticket's priority can be changed, not {sorted(changes)}")
+        return {name: self.set_field(record_id, name, value) for name, value in changes.items()}
 
     def set_field(self, record_id: str, field: str, value) -> object:
         """Set one field; returns the value before (writing the same value is a no-op)."""

@@ -8,11 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from workerctl.api import (
+    OutputContext,
     OutputMode,
+    Record,
     RecordChanged,
     RecordSourceError,
     Template,
     Tool,
+    ToolContext,
     ToolError,
     hookimpl,
 )
@@ -36,24 +39,12 @@ def register_tool_categories(register: Any) -> None:
     )
 
 
-def _source(ctx: Any, record_id: str) -> RoundupSource:
-    for source in ctx.records.sources:
-        if isinstance(source, RoundupSource) and source.split(record_id):
-            return source
-    raise ToolError(f"{record_id!r} is not an issue of a configured Roundup tracker (e.g. issue12)")
+def _issue(ctx: ToolContext, record_id: str) -> Record:
+    """The issue, read through the run's records API (gated, access-checked, logged)."""
+    return ctx.records.get(record_id, type="issue")
 
 
-def _issue(ctx: Any, record_id: str) -> Any:
-    _source(ctx, record_id)
-    record = ctx.records.get(record_id)
-    if record is None:
-        raise ToolError(f"no issue {record_id!r} on the tracker")
-    if not record.accessible_by(ctx.worker):
-        raise ToolError(f"access to {record_id} is denied for worker {ctx.worker!r}")
-    return record
-
-
-def read_issue(ctx: Any, issue_id: str) -> dict[str, Any]:
+def read_issue(ctx: ToolContext, issue_id: str) -> dict[str, Any]:
     record = _issue(ctx, issue_id)
     data = record.to_dict()
     data["messages"] = [
@@ -63,69 +54,46 @@ def read_issue(ctx: Any, issue_id: str) -> dict[str, Any]:
     return dict(data)
 
 
-def list_issues(ctx: Any, status: str | None = None, keyword: str | None = None) -> list[dict[str, Any]]:
-    sources = [s for s in ctx.records.sources if isinstance(s, RoundupSource)]
-    if not sources:
-        raise ToolError("no Roundup tracker is configured (record_sources: in workerctl.yaml)")
+def list_issues(
+    ctx: ToolContext, status: str | None = None, keyword: str | None = None
+) -> list[dict[str, Any]]:
     filters = {k: v for k, v in (("status", status), ("keywords", keyword)) if v}
-    out = []
-    for source in sources:
-        try:
-            found = source.search("issue", **filters)
-        except RecordSourceError as refused:
-            if refused.status in (400, 409):  # a status or keyword the tracker does not know
-                raise ToolError(refused.message) from None
-            raise
-        for record in found:
-            if not record.accessible_by(ctx.worker):
-                continue
-            ctx.records.reads.append((record.type, record.id))
-            out.append({"id": record.id, "title": record.title, **record.fields, "source": source.name})
-    return out
+    try:
+        found = ctx.records.list("issue", filters=filters)  # filtered on the tracker's server
+    except RecordSourceError as refused:
+        if refused.status in (400, 409):  # a status or keyword the tracker does not know
+            raise ToolError(refused.message) from None
+        raise
+    return [{"id": r.id, "title": r.title, **r.fields, "source": r.source} for r in found]
 
 
-def add_issue_message(ctx: Any, issue_id: str, text: str) -> dict[str, Any]:
+def add_issue_message(ctx: ToolContext, issue_id: str, text: str) -> dict[str, Any]:
     _issue(ctx, issue_id)
     if not text.strip():
         raise ToolError("the message is empty")
-    comment, created, after = post_message(ctx.records, issue_id, text, ctx.worker, ctx.run_id, ctx.call_key)
-    ctx.record_side_effect(
-        "comment", record_id=issue_id, comment_id=comment.id, created=created, by="tool", record_after=after
-    )
-    return {"message_id": comment.id, "written": created}
+    written = ctx.records.add_comment(issue_id, text)
+    return {"message_id": written.comment_id, "written": written.created, "state": written.state}
 
 
-def _set(ctx: Any, issue_id: str, field: str, value: str) -> dict[str, Any]:
+def _set(ctx: ToolContext, issue_id: str, field: str, value: str) -> dict[str, Any]:
     # no read here: the update is checked (If-Match) against the version the run last
     # read (its context, read_issue), so a change since then is refused, not overwritten
-    source = _source(ctx, issue_id)
     try:
-        before = source.update(issue_id, {field: value})
+        written = ctx.records.update(issue_id, {field: value})
     except RecordChanged as changed:
         raise ToolError(f"{changed.message}; {changed.hint}") from None
     except RecordSourceError as refused:
         if refused.status in (400, 409):  # a value the tracker does not know: the model may fix it
             raise ToolError(refused.message) from None
         raise
-    after = source.fingerprint_now(issue_id)
-    ctx.record_side_effect(
-        "update",
-        record_id=issue_id,
-        field=field,
-        before=before.get(field),
-        after=value,
-        created=True,
-        by="tool",
-        record_after=after,
-    )
-    return {"issue_id": issue_id, field: value, "was": before.get(field), "written": True}
+    return {"issue_id": issue_id, field: value, "state": written.state, "written": written.created}
 
 
-def set_issue_status(ctx: Any, issue_id: str, status: str) -> dict[str, Any]:
+def set_issue_status(ctx: ToolContext, issue_id: str, status: str) -> dict[str, Any]:
     return _set(ctx, issue_id, "status", status)
 
 
-def set_issue_priority(ctx: Any, issue_id: str, priority: str) -> dict[str, Any]:
+def set_issue_priority(ctx: ToolContext, issue_id: str, priority: str) -> dict[str, Any]:
     return _set(ctx, issue_id, "priority", priority)
 
 
@@ -151,29 +119,9 @@ def register_tools(register: Any) -> None:
                                              ["issue_id", "priority"]), writes=True))  # fmt: skip
 
 
-def post_message(
-    records: Any, issue_id: str, text: str, worker: str, run_id: str, key: str
-) -> tuple[Any, bool, str | None]:
-    """Post ``text`` on the issue once per ``key``; returns (message, created, the issue's
-    fingerprint after it, which the duplicate guard compares a later start with)."""
-    comment, created = records.add_comment(issue_id, text, author=f"worker:{worker}", run_id=run_id, key=key)
-    source = next(s for s in records.sources if isinstance(s, RoundupSource) and s.split(issue_id))
-    return comment, created, source.fingerprint_now(issue_id)
-
-
-def write_issue_message(ctx: Any, text: str) -> None:
-    comment, created, after = post_message(ctx.records, ctx.record.id, text, ctx.worker, ctx.run_id, ctx.key)
-    ctx.side_effects.append(
-        {
-            "kind": "comment",
-            "record_id": ctx.record.id,
-            "comment_id": comment.id,
-            "key": ctx.key,
-            "created": created,
-            "by": "output_mode",
-            "record_after": after,
-        }
-    )
+def write_issue_message(ctx: OutputContext, text: str) -> None:
+    if ctx.record is not None:
+        ctx.records.add_comment(ctx.record.id, text)
 
 
 @hookimpl

@@ -356,6 +356,12 @@ class RoundupSource(RecordSource):
         self.get(record_id)  # our own change is the version we now know
         return {k: before.get(k) for k in changes}
 
+    def update_fields(
+        self, record_id: str, changes: dict[str, Any], *, run_id: str | None, key: str | None
+    ) -> dict[str, Any]:
+        """Workers' updates through the records API (``ctx.records.update``): ``update``."""
+        return self.update(record_id, {k: str(v) for k, v in changes.items()})
+
     def fingerprint_now(self, record_id: str) -> str | None:
         record = self.get(record_id)
         return record.fingerprint() if record else None

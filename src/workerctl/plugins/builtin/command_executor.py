@@ -68,6 +68,9 @@ SETTINGS = {"argv", "timeout", "env", "pass_env", "cwd"}
 class CommandExecutor:
     name = "command"
     description = "Runs a program per step: JSON request on stdin, JSON step on stdout"
+    #: it kills its program's process group at the run's deadline, on cancel and on
+    #: Ctrl-C itself, so the engine calls it on the run's own thread (engine.loop)
+    bounds_itself = True
 
     def check_settings(self, settings: dict[str, Any]) -> list[tuple[str, ...]]:
         known = ", ".join(sorted(SETTINGS))

@@ -1,22 +1,11 @@
 """The built-in output modes: ``task_comment`` and ``review_note``."""
 
-from workerctl.api import OutputMode, hookimpl
+from workerctl.api import OutputContext, OutputMode, hookimpl
 
 
-def write_task_comment(ctx, text: str) -> None:
-    comment, created = ctx.records.add_comment(
-        ctx.record.id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.key
-    )
-    ctx.side_effects.append(
-        {
-            "kind": "comment",
-            "record_id": ctx.record.id,
-            "comment_id": comment.id,
-            "key": ctx.key,
-            "created": created,
-            "by": "output_mode",
-        }
-    )
+def write_task_comment(ctx: OutputContext, text: str) -> None:
+    assert ctx.record is not None  # the engine links a task to a task_comment run
+    ctx.records.add_comment(ctx.record.id, text)
 
 
 @hookimpl

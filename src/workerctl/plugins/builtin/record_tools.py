@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from workerctl.api import Tool, ToolError, hookimpl
+from workerctl.api import Record, Tool, ToolContext, hookimpl
 
 
 def _id_param(name: str, what: str) -> dict:
@@ -15,14 +15,8 @@ def _id_param(name: str, what: str) -> dict:
     }
 
 
-def _read(ctx, record_id: str, expected: tuple[str, ...]) -> dict:
-    record = ctx.records.get(record_id)
-    if record is None:
-        raise ToolError(f"no record {record_id!r}")
-    if record.type not in expected:
-        raise ToolError(f"{record_id} is a {record.type}, not a {' or '.join(expected)}")
-    if not record.accessible_by(ctx.worker):
-        raise ToolError(f"access to {record_id} is denied for worker {ctx.worker!r}")
+def _read(ctx: ToolContext, record_id: str, expected: tuple[str, ...]) -> dict:
+    record = ctx.records.get(record_id, type=expected)
     data = record.to_dict()
     if record.type == "task":
         data["comments"] = [
@@ -32,73 +26,65 @@ def _read(ctx, record_id: str, expected: tuple[str, ...]) -> dict:
     return data
 
 
-def read_task(ctx, task_id: str) -> dict:
+def read_task(ctx: ToolContext, task_id: str) -> dict:
     return _read(ctx, task_id, ("task",))
 
 
-def list_project_tasks(ctx, project_id: str) -> list[dict]:
-    _read(ctx, project_id, ("project",))
-    tasks = ctx.records.find_linking("task", "project", project_id)
+def list_project_tasks(ctx: ToolContext, project_id: str) -> list[dict]:
+    ctx.records.get(project_id, type="project")
     return [
         {"id": t.id, "title": t.title, "status": t.fields.get("status"), "due": t.fields.get("due")}
-        for t in tasks
+        for t in ctx.records.find_linking("task", "project", project_id)
     ]
 
 
-def list_overdue_tasks(ctx, as_of: str | None = None) -> list[dict]:
+def list_overdue_tasks(ctx: ToolContext, as_of: str | None = None) -> list[dict]:
     today = as_of or dt.date.today().isoformat()
-    out = []
-    for task in ctx.records.list("task"):
+
+    def overdue(task: Record) -> bool:
         due, status = task.fields.get("due"), task.fields.get("status")
-        if due and str(due) < today and status not in ("done", "cancelled"):
-            ctx.records.reads.append(("task", task.id))
-            out.append(
-                {
-                    "id": task.id,
-                    "title": task.title,
-                    "due": due,
-                    "status": status,
-                    "assignee": task.fields.get("assignee"),
-                }
-            )
-    return out
+        return bool(due) and str(due) < today and status not in ("done", "cancelled")
+
+    return [
+        {
+            "id": task.id,
+            "title": task.title,
+            "due": task.fields.get("due"),
+            "status": task.fields.get("status"),
+            "assignee": task.fields.get("assignee"),
+        }
+        for task in ctx.records.list("task", where=overdue)
+    ]
 
 
-def add_task_comment(ctx, task_id: str, text: str) -> dict:
-    _read(ctx, task_id, ("task",))
-    if not text.strip():
-        raise ToolError("the comment text is empty")
-    comment, created = ctx.records.add_comment(
-        task_id, text, author=f"worker:{ctx.worker}", run_id=ctx.run_id, key=ctx.call_key
-    )
-    ctx.record_side_effect(
-        "comment", record_id=task_id, comment_id=comment.id, created=created, by="tool", text=text
-    )
-    return {"comment_id": comment.id, "written": created}
+def add_task_comment(ctx: ToolContext, task_id: str, text: str) -> dict:
+    ctx.records.get(task_id, type="task")
+    written = ctx.records.add_comment(task_id, text)
+    return {"comment_id": written.comment_id, "written": written.created, "state": written.state}
 
 
-def read_contact(ctx, contact_id: str) -> dict:
+def read_contact(ctx: ToolContext, contact_id: str) -> dict:
     return _read(ctx, contact_id, ("contact",))
 
 
-def read_company(ctx, company_id: str) -> dict:
+def read_company(ctx: ToolContext, company_id: str) -> dict:
     return _read(ctx, company_id, ("company",))
 
 
-def read_invoice(ctx, invoice_id: str) -> dict:
+def read_invoice(ctx: ToolContext, invoice_id: str) -> dict:
     return _read(ctx, invoice_id, ("invoice",))
 
 
-def list_company_invoices(ctx, company_id: str) -> list[dict]:
-    _read(ctx, company_id, ("company",))
+def list_company_invoices(ctx: ToolContext, company_id: str) -> list[dict]:
+    ctx.records.get(company_id, type="company")
     return [i.to_dict() for i in ctx.records.find_linking("invoice", "company", company_id)]
 
 
-def read_doc(ctx, doc_id: str) -> dict:
+def read_doc(ctx: ToolContext, doc_id: str) -> dict:
     return _read(ctx, doc_id, ("doc",))
 
 
-def read_product(ctx, product_id: str) -> dict:
+def read_product(ctx: ToolContext, product_id: str) -> dict:
     return _read(ctx, product_id, ("product",))
 
 

@@ -1,0 +1,396 @@
+"""The one way to touch workspace state: no path under ``.workerctl/`` is followed
+through a link.
+
+Every open, create, rename, chmod, listing and removal of a state file or folder
+goes through this module. A path is walked one component at a time from the
+folder that holds ``.workerctl`` (the workspace, whose own path the user may
+reach through links), each folder opened with ``O_NOFOLLOW | O_DIRECTORY``
+relative to the one before (``dir_fd``), and the last component is opened,
+renamed or removed relative to its folder's descriptor with ``O_NOFOLLOW``. So a
+symbolic link planted at any component, ``.workerctl`` itself included, is never
+followed, and there is no window between a check and the use (the kernel does
+both in one call). Such a link, or a file that is not a plain file where one is
+written in place (a FIFO, a device, a hard link shared with a file elsewhere), is
+reported as damage (``PlantedLink``, exit 4, naming the path) and left as it is.
+
+The functions mirror ``os`` and ``pathlib`` (and raise their ``OSError``\\ s, such
+as ``FileNotFoundError``), so a caller swaps ``path.read_bytes()`` for
+``fs.read_bytes(path)`` and keeps its error handling. A path with no
+``.workerctl`` component (a history opened on a bare folder by a test) is walked
+from its parent folder: only its last component is guarded.
+
+Cost: one ``openat`` and one ``close`` per folder of the path (four or five for a
+run file), a few microseconds each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import os
+import stat as stat_mod
+from collections.abc import Iterator
+from pathlib import Path
+
+from workerctl.errors import PlantedLink
+
+STATE_DIR_NAME = ".workerctl"
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+_NOFOLLOW = os.O_NOFOLLOW | _CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a planted FIFO never hangs an open
+
+PathArg = str | os.PathLike[str]
+
+
+def _split(path: PathArg) -> tuple[str, list[str]]:
+    """The anchor folder (followed as the user's own path) and the components below it
+    that must not be links: from ``.workerctl`` down, else only the last one."""
+    full = os.path.abspath(os.fspath(path))
+    parts = full.split(os.sep)
+    try:
+        at = parts.index(STATE_DIR_NAME)
+    except ValueError:
+        at = len(parts) - 1
+    anchor = os.sep.join(parts[:at]) or os.sep
+    return anchor, [p for p in parts[at:] if p]
+
+
+_ANCHORS: dict[str, int] = {}
+_MAX_ANCHORS = 16
+
+
+def _anchor(anchor: str, parts: list[str]) -> int:
+    """A new descriptor of the anchor folder. A workspace's folder is opened once per
+    process and duplicated after (resolving its whole path is the dearest step of a
+    walk, and a process works in one or two workspaces); it is the user's own path,
+    so where it leads may be a link, and that does not change while a command runs."""
+    if parts[0] != STATE_DIR_NAME:
+        return os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    fd = _ANCHORS.get(anchor)
+    if fd is None:
+        fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+        if len(_ANCHORS) >= _MAX_ANCHORS:
+            return fd
+        kept = _ANCHORS.setdefault(anchor, fd)
+        if kept != fd:  # another thread was first
+            os.close(fd)
+            fd = kept
+    return os.dup(fd)
+
+
+def _shown(anchor: str, parts: list[str], upto: int) -> str:
+    return os.path.join(anchor, *parts[: upto + 1])
+
+
+def _refuse(anchor: str, parts: list[str], index: int, dir_fd: int, exc: OSError) -> None:
+    """Raise ``PlantedLink`` when the component ``index`` is a link (or, for a folder,
+    anything but a folder); else let ``exc`` go on."""
+    try:
+        st = os.lstat(parts[index], dir_fd=dir_fd)
+    except OSError:
+        return
+    where = _shown(anchor, parts, index)
+    if stat_mod.S_ISLNK(st.st_mode):
+        raise PlantedLink(where, "a symbolic link") from None
+    if exc.errno == errno.ENOTDIR and not stat_mod.S_ISDIR(st.st_mode):
+        raise PlantedLink(where, "a file where a folder belongs") from None
+
+
+@contextlib.contextmanager
+def folder_of(path: PathArg, *, create: bool = False) -> Iterator[tuple[int, str]]:
+    """``(dir_fd, name)``: the open folder that holds ``path``'s last component, walked
+    without following a link, and that component's name. ``create``: make missing
+    folders on the way, each 0700."""
+    anchor, parts = _split(path)
+    if not parts:
+        raise IsADirectoryError(errno.EISDIR, "not a state path", os.fspath(path))
+    fd = _anchor(anchor, parts)
+    for index, part in enumerate(parts[:-1]):
+        fd = _step(fd, anchor, parts, index, part, create)  # closes fd, also when it raises
+    try:
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def _step(fd: int, anchor: str, parts: list[str], index: int, part: str, create: bool) -> int:
+    """Open folder ``part`` inside ``fd`` (closing ``fd``), without following a link."""
+    try:
+        try:
+            new = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o700, dir_fd=fd)
+            new = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            with contextlib.suppress(OSError):
+                os.fchmod(new, 0o700)  # whatever the umask
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
+            try:
+                _refuse(anchor, parts, index, fd, exc)
+            except BaseException:
+                os.close(fd)
+                raise
+        os.close(fd)
+        if exc.filename is not None:
+            exc.filename = _shown(anchor, parts, index)
+        raise
+    os.close(fd)
+    return new
+
+
+def open_dir(path: PathArg, *, create: bool = False) -> int:
+    """A descriptor of the folder ``path`` itself (the caller closes it)."""
+    anchor, parts = _split(path)
+    fd = _anchor(anchor, parts)
+    for index, part in enumerate(parts):
+        fd = _step(fd, anchor, parts, index, part, create)
+    return fd
+
+
+def _open_at(dir_fd: int, name: str, flags: int, mode: int, path: PathArg) -> int:
+    try:
+        return os.open(name, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EEXIST, errno.ENXIO, errno.EMLINK):
+            _check_entry(dir_fd, name, path)
+        raise
+
+
+def _check_entry(dir_fd: int, name: str, path: PathArg) -> None:
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except OSError:
+        return
+    if stat_mod.S_ISLNK(st.st_mode):
+        raise PlantedLink(os.fspath(path), "a symbolic link") from None
+    if not stat_mod.S_ISREG(st.st_mode) and not stat_mod.S_ISDIR(st.st_mode):
+        raise PlantedLink(os.fspath(path), "not a plain file") from None
+
+
+def _plain(fd: int, path: PathArg, *, writing: bool) -> os.stat_result:
+    """The open file's stat, if it is a plain file (and, to be written in place, not a
+    hard link shared with another name); else ``PlantedLink`` (fd closed)."""
+    st = os.fstat(fd)
+    problem = None
+    if not stat_mod.S_ISREG(st.st_mode):
+        problem = "not a plain file"
+    elif writing and st.st_nlink > 1:
+        problem = "a hard link to a file elsewhere"
+    if problem:
+        os.close(fd)
+        raise PlantedLink(os.fspath(path), problem)
+    return st
+
+
+def open_file(path: PathArg, flags: int, mode: int = 0o600, *, create_parents: bool = False) -> int:
+    """``os.open`` for a state file (the caller closes the descriptor): never through a
+    link, only a plain file; one opened for writing must have no other name."""
+    with folder_of(path, create=create_parents) as (dir_fd, name):
+        fd = _open_at(dir_fd, name, flags, mode, path)
+    _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
+    if not flags & os.O_NONBLOCK:
+        os.set_blocking(fd, True)
+    return fd
+
+
+def open_file_at(dir_fd: int, name: str, flags: int, mode: int = 0o600, *, path: PathArg) -> int:
+    """``open_file`` inside a folder already opened through ``open_dir``; ``path`` is
+    what a refusal names."""
+    fd = _open_at(dir_fd, name, flags, mode, path)
+    _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
+    if not flags & os.O_NONBLOCK:
+        os.set_blocking(fd, True)
+    return fd
+
+
+def create_new(path: PathArg, mode: int = 0o600, *, create_parents: bool = True) -> int:
+    """A new, empty state file opened for writing (a temp file): whatever was left at
+    the name before (a killed writer's temp file, a planted link) is removed first,
+    never opened."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    with folder_of(path, create=create_parents) as (dir_fd, name):
+        try:
+            fd = os.open(name, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
+        except FileExistsError:
+            os.unlink(name, dir_fd=dir_fd)
+            fd = os.open(name, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_bytes(path: PathArg) -> bytes:
+    """``Path.read_bytes`` for a state file."""
+    fd = open_file(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def read_text(path: PathArg, errors: str = "strict") -> str:
+    return read_bytes(path).decode("utf-8", errors)
+
+
+def touch(path: PathArg, mode: int = 0o600, *, create_parents: bool = True) -> None:
+    """Create the file if missing, make it ``mode`` and set its time to now (a
+    heartbeat, a note)."""
+    fd = open_file(path, os.O_WRONLY | os.O_CREAT, mode, create_parents=create_parents)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != mode:
+            os.fchmod(fd, mode)
+        os.utime(fd)
+    finally:
+        os.close(fd)
+
+
+def replace(src: PathArg, dst: PathArg) -> None:
+    """``os.replace``: renames the entries themselves, never what a link points to."""
+    with folder_of(src) as (src_fd, src_name), folder_of(dst) as (dst_fd, dst_name):
+        os.replace(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def unlink(path: PathArg, *, missing_ok: bool = False) -> None:
+    """Remove a state file (a link there is removed itself, never its target)."""
+    try:
+        with folder_of(path) as (dir_fd, name):
+            os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+
+
+def mkdir(path: PathArg, mode: int = 0o700, *, parents: bool = False, exist_ok: bool = False) -> None:
+    """Make a private folder (0700 whatever the umask); an existing link there is
+    damage, never taken for the folder."""
+    with folder_of(path, create=parents) as (dir_fd, name):
+        try:
+            os.mkdir(name, mode, dir_fd=dir_fd)
+        except FileExistsError:
+            st = os.lstat(name, dir_fd=dir_fd)
+            if not stat_mod.S_ISDIR(st.st_mode):
+                _check_entry(dir_fd, name, path)
+            if not exist_ok:
+                raise
+            return
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+
+
+def chmod(path: PathArg, mode: int) -> None:
+    """Change a state file's or folder's mode through a descriptor opened without
+    following a link (a hard-linked file is refused: its other name would change too)."""
+    with folder_of(path) as (dir_fd, name):
+        st = os.lstat(name, dir_fd=dir_fd)
+        if stat_mod.S_ISDIR(st.st_mode):
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        else:
+            fd = _open_at(dir_fd, name, os.O_RDONLY, 0, path)
+            _plain(fd, path, writing=True)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def lstat(path: PathArg) -> os.stat_result:
+    """``os.lstat`` through the guarded folders (a link is reported as damage)."""
+    with folder_of(path) as (dir_fd, name):
+        st = os.lstat(name, dir_fd=dir_fd)
+    if stat_mod.S_ISLNK(st.st_mode):
+        raise PlantedLink(os.fspath(path), "a symbolic link")
+    return st
+
+
+def exists(path: PathArg) -> bool:
+    try:
+        lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
+
+
+def is_dir(path: PathArg) -> bool:
+    try:
+        return stat_mod.S_ISDIR(lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def is_file(path: PathArg) -> bool:
+    try:
+        return stat_mod.S_ISREG(lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def listdir(path: PathArg) -> list[str]:
+    """``os.listdir`` of a state folder."""
+    fd = open_dir(path)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def glob(folder: PathArg, pattern: str) -> list[Path]:
+    """The entries of ``folder`` whose names match ``pattern`` (one level, no ``/``);
+    none when the folder is missing."""
+    try:
+        names = listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [Path(folder) / n for n in sorted(names) if fnmatch.fnmatchcase(n, pattern)]
+
+
+def walk_files(folder: PathArg, pattern: str = "*", *, dirs: bool = False) -> list[Path]:
+    """Every file below ``folder`` whose name matches ``pattern`` (``Path.rglob``),
+    never descending through a link; ``dirs``: the folders too (each before what
+    it holds)."""
+    out: list[Path] = []
+    try:
+        fd = open_dir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    try:
+        _walk(fd, Path(folder), pattern, out, dirs)
+    finally:
+        os.close(fd)
+    return out
+
+
+def _walk(fd: int, where: Path, pattern: str, out: list[Path], dirs: bool) -> None:
+    with os.scandir(fd) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False):
+                if dirs and fnmatch.fnmatchcase(entry.name, pattern):
+                    out.append(where / entry.name)
+                sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                try:
+                    _walk(sub, where / entry.name, pattern, out, dirs)
+                finally:
+                    os.close(sub)
+            elif fnmatch.fnmatchcase(entry.name, pattern):
+                out.append(where / entry.name)
+
+
+def rmtree(path: PathArg, *, ignore_errors: bool = False) -> None:
+    """``shutil.rmtree`` of a state folder: through descriptors, so a link inside is
+    removed itself and nothing outside the folder is touched."""
+    import shutil  # here: few commands remove folders
+
+    try:
+        with folder_of(path) as (dir_fd, name):
+            st = os.lstat(name, dir_fd=dir_fd)
+            if stat_mod.S_ISLNK(st.st_mode) or not stat_mod.S_ISDIR(st.st_mode):
+                os.unlink(name, dir_fd=dir_fd)
+                return
+            shutil.rmtree(name, dir_fd=dir_fd)
+    except OSError:
+        if not ignore_errors:
+            raise

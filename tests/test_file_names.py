@@ -1,0 +1,150 @@
+"""One injective mapping from ids to file names (``storage.filenames``): no two ids
+share a file, also where the file system folds case; old workspaces migrate on their
+first write and lose nothing."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import run_workerctl
+from workerctl.names import RECORD_ID
+from workerctl.storage.filenames import MAX_NAME, file_name, id_of, legacy_names
+
+ID_CHARS = st.sampled_from("abcABCxyzXYZ019_:.-~+é ßİ\u0130\u212a\x00/\\\udc80")
+ANY_ID = st.text(ID_CHARS, min_size=0, max_size=40) | st.text(max_size=300)
+RECORD_IDS = st.from_regex(RECORD_ID.pattern, fullmatch=True).filter(lambda s: len(s) <= 128)
+
+
+def _folded(name: str) -> str:
+    return name.casefold()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(ANY_ID, min_size=50, max_size=120, unique=True)
+    | st.lists(RECORD_IDS, min_size=50, max_size=120, unique=True)
+)
+def test_no_two_ids_share_a_file_name(ids):
+    """Every pair within each generated list: 200 lists of 50 to 120 ids are well over
+    10,000 distinct pairs, checked exactly and case-folded."""
+    names = [file_name(i) for i in ids]
+    assert len(set(names)) == len(ids)
+    assert len({_folded(n) for n in names}) == len(ids)  # a case-insensitive file system
+    for name in names:
+        assert 0 < len(name) <= MAX_NAME
+        assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789._+-~")
+        assert not name.startswith(".")
+
+
+def test_ten_thousand_pairs_of_similar_ids():
+    """Ids one character apart (case, odd characters): 10,000 pairs built directly."""
+    import itertools
+    import random
+
+    rng = random.Random(22)
+    alphabet = "aAbB_:.-9é~+"
+    seen: dict[str, str] = {}
+    for _ in range(10_000):
+        base = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        for key in (base, base.swapcase(), base.replace("_", ":"), base.replace(":", "_")):
+            folded = _folded(file_name(key))
+            assert seen.setdefault(folded, key) == key, (key, seen[folded])
+    assert len(seen) > 10_000
+    assert list(itertools.islice(seen, 1))
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(ANY_ID | RECORD_IDS)
+def test_a_name_reads_back_as_its_id(key):
+    name = file_name(key)
+    assert id_of(name) == (None if "~" in name else key)
+
+
+def test_the_reported_pair_and_common_ids():
+    assert file_name("T:500") != file_name("T_500")
+    assert file_name("t-1") != file_name("T-1")
+    assert file_name("overdue-task-review") == "overdue-task-review"
+    assert file_name("T-1042") == "+t-1042"
+    assert file_name("") == "_" and file_name(".hidden").startswith("_2e")
+
+
+def test_comments_of_t_colon_500_and_t_underscore_500_stay_apart(workspace):
+    for rid in ("T:500", "T_500"):
+        path = workspace.root / f"{rid.replace(':', '-')}.json"
+        path.write_text(json.dumps([{"id": rid, "type": "task", "title": f"task {rid}"}]), encoding="utf-8")
+        assert run_workerctl("records", "import", str(path), workspace=workspace).returncode == 0
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    store = BuiltinRecordStore(workspace)
+    store.add_comment("T:500", "only on the colon one", author="a", run_id=None, key=None)
+    assert [c.text for c in store.comments("T:500")] == ["only on the colon one"]
+    assert store.comments("T_500") == []
+    shown = run_workerctl("records", "show", "T_500", workspace=workspace)
+    assert shown.returncode == 0 and "only on the colon one" not in shown.stdout
+
+
+def test_an_old_workspace_migrates_on_first_write_losing_nothing(workspace):
+    """Comments and ledger files in the old layout (one comments file shared by T:500 and
+    T_500; ledger files under the old names): read as before, and each id's data moves
+    under its new name at its first write, the other id's untouched."""
+    state = workspace.state_dir
+    (state / "comments").mkdir(exist_ok=True)
+    shared = {
+        "comments": {
+            "1": {
+                "id": "c-1",
+                "record_id": "T:500",
+                "text": "colon",
+                "author": "a",
+                "created": "2026-01-01T00:00:00Z",
+                "run_id": None,
+                "key": None,
+            },
+            "2": {
+                "id": "c-2",
+                "record_id": "T_500",
+                "text": "under",
+                "author": "a",
+                "created": "2026-01-02T00:00:00Z",
+                "run_id": None,
+                "key": None,
+            },
+        }
+    }
+    (state / "comments" / "T_500.json").write_text(json.dumps(shared), encoding="utf-8")
+    assert "T_500" in legacy_names("T:500") and "T_500" in legacy_names("T_500")
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    store = BuiltinRecordStore(workspace)
+    assert [c.text for c in store.comments("T:500")] == ["colon"]
+    assert [c.text for c in store.comments("T_500")] == ["under"]
+    store.add_comment("T:500", "second", author="a", run_id=None, key=None)
+    assert [c.text for c in store.comments("T:500")] == ["colon", "second"]
+    assert [c.id for c in store.comments("T:500")] == ["c-1", "c-2"]
+    assert [c.text for c in store.comments("T_500")] == ["under"]
+    assert (state / "comments" / f"{file_name('T:500')}.json").exists()
+    assert (state / "comments" / "T_500.json").exists()  # still the other id's
+
+
+def test_an_old_ledger_guards_against_duplicates_after_the_upgrade(workspace):
+    """A run's comment recorded in the ledger under the old file name still blocks a
+    repeat start (exit 5) after the upgrade, and the next write moves it."""
+    first = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace)
+    assert first.returncode == 0, first.stderr
+    ledger = workspace.history_dir / "ledger" / "records"
+    new = ledger / f"{file_name('T-1042')}.json"
+    new.rename(ledger / "T-1042.json")  # the layout before
+    again = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace)
+    assert again.returncode == 5, again.stdout + again.stderr
+    listed = run_workerctl("ledger", "list", "--task", "T-1042", "--json", workspace=workspace)
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
+    forced = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat", workspace=workspace
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert new.exists()
+    listed = run_workerctl("ledger", "list", "--task", "T-1042", "--json", workspace=workspace)
+    assert len(json.loads(listed.stdout)) == 2

@@ -1,0 +1,194 @@
+"""No write follows a link out of the workspace: a link planted at any state path
+(file or folder, ``.workerctl`` itself included) is reported as damage (exit 4,
+naming the path) or left behind, and the file or folder it points to is never
+changed.
+
+The paths are not listed by hand: every file and folder a workspace's state holds
+after real commands (history, run files, markers, ledger, comments, cross-run
+indexes, versions, logs, locks) is found on disk, and each one in turn is replaced
+by a link into a folder outside the workspace before the same commands run again
+as real processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from helpers import run_workerctl
+
+#: commands that between them touch every kind of state (each a real process)
+COMMANDS = [
+    ("run", "start", "overdue-task-review", "--task", "T-1043", "--allow-repeat"),
+    ("runs", "list", "--worker", "overdue-task-review"),
+    ("worker", "pause", "handoff-preparation"),
+]
+HISTORY_COMMANDS = [("runs", "reindex")]
+
+
+def _snapshot(folder: Path) -> dict[str, tuple]:
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        st = os.lstat(path)
+        digest = (
+            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
+        )
+        out[str(path.relative_to(folder))] = (st.st_mode, st.st_size, digest, st.st_mtime_ns)
+    return out
+
+
+def _run_all(root: Path, commands) -> list:
+    ws = SimpleNamespace(root=root)  # not loaded here: the commands meet the link themselves
+    return [run_workerctl(*cmd, workspace=ws, timeout=120) for cmd in commands]
+
+
+@pytest.fixture(scope="module")
+def used_workspace(tmp_path_factory):
+    """A workspace after the commands have run once: every state path they use exists."""
+    from workerctl.plugins.manager import get_registry
+    from workerctl.workspace import init_workspace
+
+    base = tmp_path_factory.mktemp("base")
+    ws = init_workspace(base / "ws", get_registry())
+    first = [
+        ("worker", "activate", "handoff-preparation"),
+        ("run", "start", "handoff-preparation", "--task", "T-1042"),
+    ]
+    for result in _run_all(ws.root, [*first, *COMMANDS, *HISTORY_COMMANDS, *COMMANDS]):
+        assert result.returncode in (0, 1), result.stderr
+    return ws.root
+
+
+def _state_paths(root: Path) -> list[str]:
+    state = root / ".workerctl"
+    return [".workerctl", *sorted(str(p.relative_to(root)) for p in state.rglob("*"))]
+
+
+def test_the_walk_covers_every_kind_of_state(used_workspace):
+    paths = _state_paths(used_workspace)
+    for kind in ("history/lock", "history/index/", "history/runs/", "history/ledger/records/",
+                 "history/ledger/workers/", "history/indexes/", "comments/", "versions.json",
+                 ".workerctl/lock", "records.json"):  # fmt: skip
+        assert any(kind in p for p in paths), kind
+
+
+@pytest.mark.parametrize("part", range(4))  # four parts, so that xdist shares them out
+def test_a_link_at_any_state_path_is_never_written_through(used_workspace, tmp_path, part):
+    failures, refusals = [], 0
+    for number, rel in enumerate(_state_paths(used_workspace)):
+        if number % 4 != part:
+            continue
+        case = tmp_path / f"case{number}"
+        shutil.copytree(used_workspace, case / "ws", symlinks=True)
+        outside = case / "outside"
+        outside.mkdir()
+        target = case / "ws" / rel
+        moved = outside / "moved"
+        if target.is_dir():
+            shutil.copytree(target, moved)  # the link leads to a look-alike of the folder
+            shutil.rmtree(target)
+        elif target.exists():
+            shutil.copy2(target, moved)
+            target.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            moved.write_text('{"comments": {}}', encoding="utf-8")
+        os.chmod(moved, 0o755 if moved.is_dir() else 0o644)
+        (outside / "bystander.txt").write_text("do not touch\n", encoding="utf-8")
+        target.symlink_to(moved)
+        before = _snapshot(outside)
+        commands = COMMANDS + (HISTORY_COMMANDS if "/history" in rel else [])
+        results = _run_all(case / "ws", commands)
+        after = _snapshot(outside)
+        if after != before:
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            failures.append(f"{rel}: wrote outside the workspace: {changed}")
+        for cmd, result in zip(commands, results, strict=True):
+            if "Traceback" in result.stderr or result.returncode not in (0, 1, 4):
+                failures.append(f"{rel}: {' '.join(cmd)} exited {result.returncode}: {result.stderr[-300:]}")
+            elif result.returncode == 4 and "symbolic link" not in result.stderr:
+                failures.append(f"{rel}: {' '.join(cmd)} exit 4 without naming the link: {result.stderr}")
+        refused = [r for r in results if r.returncode == 4]
+        refusals += bool(refused)  # a link at a path these commands never open just stays
+        if (
+            refused
+            and rel not in refused[0].stderr
+            and not any(str(case / "ws" / rel) in r.stderr for r in refused)
+        ):
+            failures.append(f"{rel}: exit 4 does not name the path: {refused[0].stderr}")
+    assert not failures, "\n".join(failures)
+    assert refusals >= 3  # most paths are used by these commands, and their links refused
+
+
+def test_runs_list_leaves_a_linked_lock_target_alone(workspace, tmp_path):
+    """The reported case: the lock linked to a file outside; runs list used to overwrite
+    its first 240 bytes and make it 0600."""
+    outside = tmp_path / "precious.txt"
+    outside.write_text("x" * 1000, encoding="utf-8")
+    os.chmod(outside, 0o644)
+    lock = workspace.history_dir / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(outside)
+    result = run_workerctl("runs", "list", workspace=workspace)
+    assert result.returncode == 4
+    assert f"{lock}: damaged state file (a symbolic link" in result.stderr
+    assert outside.read_text(encoding="utf-8") == "x" * 1000
+    assert outside.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_hard_link_to_the_lock_is_refused(workspace, tmp_path):
+    outside = tmp_path / "precious.txt"
+    outside.write_text("y" * 500, encoding="utf-8")
+    lock = workspace.history_dir / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.unlink(missing_ok=True)
+    os.link(outside, lock)
+    result = run_workerctl("runs", "list", workspace=workspace)
+    assert result.returncode == 4 and "hard link" in result.stderr
+    assert outside.read_text(encoding="utf-8") == "y" * 500
+
+
+def test_a_fifo_at_a_state_path_does_not_hang(workspace):
+    comments = workspace.state_dir / "comments"
+    comments.mkdir(exist_ok=True)
+    fifo = comments / "+t-1042.json"
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    result = run_workerctl("records", "show", "T-1042", workspace=workspace, timeout=30)
+    assert result.returncode == 4 and "not a plain file" in result.stderr
+
+
+def test_a_linked_log_folder_is_refused_by_a_detached_start(workspace, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    workspace.logs_dir.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(workspace.logs_dir, ignore_errors=True)
+    workspace.logs_dir.symlink_to(outside)
+    result = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1042", "--detach", workspace=workspace
+    )
+    assert result.returncode == 4 and "symbolic link" in result.stderr
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["comments/T-1044.json", "history/ledger/records/T-1044.json"])
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_link_where_a_new_file_would_be_made(workspace, tmp_path, where, dangling):
+    """A link planted where the first comment or ledger entry of a record would go: the
+    write is refused, neither the target nor a file at a dangling link's target appears."""
+    outside = tmp_path / "outside.json"
+    if not dangling:
+        outside.write_text('{"comments": {}}', encoding="utf-8")
+    before = outside.read_bytes() if outside.exists() else None
+    link = workspace.state_dir / where
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1044", workspace=workspace)
+    assert result.returncode == 4 and f"{link}: damaged state file (a symbolic link" in result.stderr
+    assert (outside.read_bytes() if outside.exists() else None) == before

@@ -1,0 +1,137 @@
+"""Text in, text out: input that is not text is refused naming where (record files,
+standard input), step output that is not text is stored escaped and the run goes on
+(never a traceback, never "the process died"); JSON records have the YAML limits."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from helpers import make_worker, run_workerctl
+
+
+def _nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        (
+            "sur.json",
+            '[{"id": "T-77", "type": "task", "title": "lone \\udc80"}]',
+            "[0].title: holds a lone surrogate",
+        ),
+        (
+            "sur.jsonl",
+            '{"id": "T-77", "type": "task", "title": "x", "fields": {"k\\ud800": 1}}\n',
+            "a key holds a lone",
+        ),
+        (
+            "deep450.json",
+            json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(450)}]),
+            "nested more than 64",
+        ),
+        (
+            "deep500.json",
+            json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(500)}]),
+            "nested more than 64",
+        ),
+        (
+            "deep70.json",
+            json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(70)}]),
+            "nested more than 64",
+        ),
+        (
+            "deep5000.json",
+            '[{"id": "T-77", "type": "task", "title": "x", "d": ' + "[" * 5000 + "]" * 5000 + "}]",
+            "nested",
+        ),
+    ],
+)
+def test_a_record_file_that_is_not_text_or_too_deep_is_refused(workspace, tmp_path, name, content, where):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    result = run_workerctl("records", "import", str(path), workspace=workspace)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and str(path) in result.stderr and where in result.stderr
+    assert run_workerctl("records", "show", "T-77", workspace=workspace).returncode == 3  # nothing imported
+
+
+def test_a_record_nested_within_the_limit_imports_and_shows(workspace, tmp_path):
+    path = tmp_path / "ok.json"
+    path.write_text(
+        json.dumps([{"id": "T-77", "type": "task", "title": "x", "d": _nested(40)}]), encoding="utf-8"
+    )
+    assert run_workerctl("records", "import", str(path), workspace=workspace).returncode == 0
+    shown = run_workerctl("records", "show", "T-77", workspace=workspace)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr
+
+
+def test_invalid_utf8_on_standard_input_is_refused(workspace):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "records", "import", "-"],
+        input=b'[{"id": "T-77", "type": "task", "title": "bad \xff byte"}]',
+        capture_output=True,
+    )
+    assert proc.returncode == 2 and b"<stdin>" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_step_output_that_is_not_text_is_stored_escaped(workspace):
+    """A lone surrogate in the final text (a JSON escape on the program's stdout) and
+    bytes that are not UTF-8 on stderr: the run completes, the output keeps the
+    surrogate exactly (as its JSON escape in the file and in --json), and a person
+    sees U+FFFD in its place (the terminal sanitizer)."""
+    script = workspace.root / "odd_step.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            sys.stdin.read()
+            sys.stderr.buffer.write(b"bad bytes \\xff\\xfe\\n")
+            sys.stdout.write('{"text": "Blocker: T-1042 lone \\\\udc80 here"}')
+            """
+        ),
+        encoding="utf-8",
+    )
+    make_worker(
+        workspace, "odd", output_mode="review_note", executor="{name: command, argv: [python3, odd_step.py]}"
+    )
+    result = run_workerctl("run", "start", "odd", "--task", "T-1042", "--json", workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "died" not in result.stdout
+    run = json.loads(result.stdout)
+    assert run["status"] == "completed" and run["output"] == "Blocker: T-1042 lone \udc80 here"
+    shown = run_workerctl("run", "inspect", run["id"], workspace=workspace)
+    assert shown.returncode == 0 and "lone \ufffd here" in shown.stdout
+    listed = run_workerctl("runs", "list", workspace=workspace)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+
+
+def test_an_argument_that_is_not_utf8_is_a_usage_error(workspace):
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workerctl",
+            "-w",
+            str(workspace.root),
+            "records",
+            "show",
+            os.fsdecode(b"T-\xff"),
+        ],
+        capture_output=True,
+    )
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr
