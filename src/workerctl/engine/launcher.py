@@ -214,11 +214,12 @@ class Engine:
         starts on one record exactly one is created."""
         from workerctl.runs.duplicate_guard import DuplicateRefused
 
-        with self.history.lock:
+        def admit() -> None:
             decision = self.guard(worker, run, options)
             if not decision.allowed:
                 raise DuplicateRefused(decision)
-            return self.history.create(run)
+
+        return self.history.create(run, admit)
 
     def _submit(self, executor: RemoteExecutor, run: Run, worker: Worker, options: StartOptions) -> Run:
         """Hand the run to a remote executor (a task queue): pending, then queued, or

@@ -549,9 +549,13 @@ class History:
 
     # -- writing --
 
-    def create(self, run: Run) -> Run:
-        """Store a new run; gives it a fresh unique id and its creation time."""
+    def create(self, run: Run, admit: Callable[[], None] | None = None) -> Run:
+        """Store a new run; gives it a fresh unique id and its creation time. ``admit``
+        is called first under the same hold of the lock, and stops the creation by
+        raising (the duplicate guard: of simultaneous starts on a record, one is made)."""
         with self.lock:
+            if admit is not None:
+                admit()
             while fs.exists(self.body_path(run.id)):
                 run.id = new_run_id()
             run.created = now_iso()
@@ -679,6 +683,19 @@ class History:
             except NotFoundError:
                 return doc
         return doc
+
+    def has_marker(self, run_id: str) -> bool:
+        """Whether the run has a marker (it is unfinished, or a write of it was cut)."""
+        return fs.exists(self.marker_path(run_id))
+
+    def file_stamp(self, run_id: str) -> tuple[int, int] | None:
+        """What changes whenever the run's file is replaced (mtime, inode); None while
+        it is missing (being replaced this instant, or gone)."""
+        try:
+            st = fs.lstat(self.body_path(run_id))
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_ino
 
     def holds(self, run_id: str) -> bool:
         """Whether the run's file exists (a creation a full disk stopped may have
@@ -853,16 +870,28 @@ class History:
             self.finish_prune()
             self._sweep_ahead()
             doomed: builtins.list[str] = []
+            holding: set[int] = set()
+            # only the shards the daily counts say hold runs created before the cutoff
+            # (whatever the clock did); every shard when the indexes cannot say
+            spans = self.indexes.shard_spans(None, cutoff)
             for shard in self.shards():
+                if spans is not None and not any(a <= shard <= b for a, b in spans):
+                    continue
                 for doc in self._shard_docs(shard).values():
                     if doc["created"] < cutoff:
                         if doc["status"] in FINISHED:
                             doomed.append(doc["id"])
+                            holding.add(shard)
                         else:
                             kept_unfinished += 1
             removed = len(doomed)
             if doomed:
-                journal = {"ids": doomed, "cutoff": cutoff, "forget_effects": forget_effects}
+                journal = {
+                    "ids": doomed,
+                    "cutoff": cutoff,
+                    "forget_effects": forget_effects,
+                    "shards": sorted(holding),
+                }
                 try:
                     write_json(self.prune_journal, journal)
                 except StorageError as exc:
@@ -899,7 +928,11 @@ class History:
             ids = set(journal["ids"])
             self.indexes.begin("prune")
             current = self._current_shard()
-            for shard in self.shards():
+            named = journal.get("shards")
+            existing = self.shards()
+            if isinstance(named, builtins.list) and all(type(n) is int for n in named):
+                existing = [n for n in existing if n in set(named)]  # the shards holding them
+            for shard in existing:
                 docs = self._shard_docs(shard)
                 remaining = {k: d for k, d in docs.items() if d["id"] not in ids}
                 if len(remaining) == len(docs):

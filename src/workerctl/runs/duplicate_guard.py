@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
 from workerctl.history.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
-from workerctl.storage import fs
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
@@ -181,7 +180,7 @@ def check(
 ) -> GuardDecision:
     """Decide whether a run of ``worker`` on ``record_id`` may start now.
 
-    Call it under ``history.lock`` together with ``history.create`` (the engine
+    Call it from ``history.create``'s ``admit``, under the lock the creation holds (the engine
     does), or the answer can be stale by the time the run exists.
     """
     if not record_id:
@@ -201,9 +200,7 @@ def check(
     ledger = ledger or history.ledger
     effects = ledger.effects(record_id, worker)
     unknown = tuple(
-        e
-        for e in effects
-        if e.state == UNKNOWN or (e.state == INTENDED and not fs.exists(history.marker_path(e.run_id)))
+        e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
     if unknown:
         first = unknown[0]

@@ -17,7 +17,6 @@ from typing import Any
 
 from workerctl.history.store import History
 from workerctl.runs.model import FINISHED, Run
-from workerctl.storage import fs
 
 POLL_SECONDS = 0.02  # a step shows within this (plus one read) of being recorded
 CATCH_UP_SECONDS = 1.0  # crash detection for a local run
@@ -126,7 +125,6 @@ def follow(
     is yielded last. ``catch_up`` brings the history up to date (crashed runs, remote
     executors); it is called now and then, more often for a remote run."""
     tracker = Tracker()
-    path = history.body_path(run_id)
     seen: tuple[int, int] | None = None
     run = history.get(run_id)
     remote = bool((run.owner or {}).get("remote"))
@@ -142,11 +140,9 @@ def follow(
             if catch_up is not None and time.monotonic() >= next_catch_up:
                 catch_up()
                 next_catch_up = time.monotonic() + every
-            try:
-                st = fs.lstat(path)
-            except FileNotFoundError:  # replaced this instant (atomic rename): look again
+            stamp = history.file_stamp(run_id)
+            if stamp is None:  # replaced this instant (atomic rename): look again
                 continue
-            stamp = (st.st_mtime_ns, st.st_ino)
             if stamp != seen:
                 seen = stamp
                 break
