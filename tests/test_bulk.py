@@ -12,13 +12,14 @@ from workerctl.history.store import History
 from workerctl.records.builtin_store import BuiltinRecordStore
 
 
-def start(wcli, worker, task):
-    return json.loads(wcli("run", "start", worker, "--task", task, "--json").output)
+def start(wcli, worker, task, *more):
+    return json.loads(wcli("run", "start", worker, "--task", task, "--json", *more).stdout)
 
 
 def test_rerun_failed_applies_the_rerun_guard_to_each_run(workspace, wcli):
     old = start(wcli, "overdue-task-review", "T-3001")  # restricted: fails
-    newest = start(wcli, "overdue-task-review", "T-3001")
+    assert "refused" in start(wcli, "overdue-task-review", "T-3001")  # an unchanged failure
+    newest = start(wcli, "overdue-task-review", "T-3001", "--allow-repeat")
     assert old["status"] == newest["status"] == "failed"
     dry = json.loads(wcli("runs", "rerun", "--failed", "--dry-run", "--json").output)
     actions = {r["run_id"]: r["action"] for r in dry["reruns"]}
@@ -48,12 +49,12 @@ def test_rerun_failed_needs_the_flag_and_a_known_worker(wcli):
 
 def test_rerun_asks_on_a_terminal(workspace, wcli):
     start(wcli, "overdue-task-review", "T-3001")
-    args = ["runs", "rerun", "--failed", "--force"]
+    args = ["runs", "rerun", "--failed", "--allow-repeat"]
     code, screen = drive_terminal(args, [(b"Rerun 1 run(s)?", b"n\n")], workspace=workspace)
     assert code == 0 and "Nothing rerun." in screen
     assert len(History(workspace).list(None, limit=None)) == 1
     code, screen = drive_terminal(args, [(b"Rerun 1 run(s)?", b"y\n")], workspace=workspace)
-    assert code == 1 and "rerun as" in screen  # the rerun ran and failed again (forced)
+    assert code == 1 and "rerun as" in screen  # the rerun ran and failed again (allowed)
     assert len(History(workspace).list(None, limit=None)) == 2
 
 

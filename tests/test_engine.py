@@ -66,17 +66,24 @@ def test_output_mode_is_idempotent_for_the_same_run(workspace):
     assert len([c for c in book.comments("T-1042") if c.run_id == run.id]) == 1
 
 
-def test_paused_worker_is_not_runnable(workspace):
-    run = start(workspace, "handoff-preparation")
-    assert run.status == "failed" and run.error.kind == "worker_not_runnable"
-    assert "paused" in run.error.message
+def test_paused_worker_is_refused_before_a_run_exists(workspace):
+    from workerctl.history.store import History
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
+    with pytest.raises(DuplicateRefused) as refused:
+        start(workspace, "handoff-preparation")
+    assert refused.value.decision.verdict == "paused" and refused.value.exit_code == 5
+    assert History(workspace).list(None) == []  # a refusal is not a run
 
 
 def test_draft_worker_needs_safe_record_or_test_flag(workspace):
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
     make_worker(workspace, "drafty", status="draft")
-    refused = start(workspace, "drafty", "T-1042")
-    assert refused.error.kind == "worker_not_runnable"
-    assert "safe for testing" in refused.error.message
+    with pytest.raises(DuplicateRefused) as refused:
+        start(workspace, "drafty", "T-1042")
+    assert refused.value.decision.verdict == "draft"
+    assert "safe for testing" in refused.value.message
     assert start(workspace, "drafty", "T-9001").status == "completed"
     assert start(workspace, "drafty", "T-1042", test=True).status == "completed"
 

@@ -332,11 +332,12 @@ with lock_for(Path({str(workspace.history_dir / "lock")!r})):
 def test_runs_list_filters_and_formats(workspace, wcli):
     wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
     wcli("run", "start", "overdue-task-review", "--task", "T-1043")
-    wcli("run", "start", "handoff-preparation", "--task", "T-1042")
+    assert wcli("run", "start", "handoff-preparation", "--task", "T-1042").exit_code == 5  # not a run
+    wcli("run", "start", "overdue-task-review", "--task", "T-3001")  # restricted: fails
     by_task = json.loads(wcli("runs", "list", "--task", "T-1043", "--json").output)
     assert [r["record_id"] for r in by_task] == ["T-1043"]
     failed = json.loads(wcli("runs", "list", "--status", "failed", "--json").output)
-    assert [r["worker"] for r in failed] == ["handoff-preparation"]
+    assert [r["record_id"] for r in failed] == ["T-3001"]
     two = json.loads(
         wcli("runs", "list", "--status", "failed", "--status", "completed", "--limit", "2", "--json").output
     )
@@ -349,7 +350,7 @@ def test_runs_list_filters_and_formats(workspace, wcli):
     assert json.loads(wcli("runs", "list", "--until", "1h", "--json").output) == []
     assert wcli("runs", "list", "--since", "yesterday-ish").exit_code == 2
     table = wcli("runs", "list", env={"COLUMNS": "200"}).output  # wide enough under xdist too
-    assert "✗ failed" in table and "worker_not_runnable" in table
+    assert "✗ failed" in table and "record_access_denied" in table
     assert History(workspace).list(RunFilter(workers=("nobody",))) == []
 
 
@@ -394,9 +395,9 @@ def test_runs_stats_counts_rates_and_percentiles(workspace, wcli):
     assert review["counts"]["failed"] == 1
     assert abs(review["success_rate"] - 2 / 3) < 1e-9
     assert review["p50_seconds"] is not None and review["p95_seconds"] >= review["p50_seconds"]
-    assert figures["handoff-preparation"]["success_rate"] == 0
-    only = json.loads(wcli("runs", "stats", "--worker", "handoff-preparation", "--json").output)
-    assert list(only) == ["handoff-preparation"]
+    assert "handoff-preparation" not in figures  # a paused worker's refusal is not a run
+    only = json.loads(wcli("runs", "stats", "--worker", "overdue-task-review", "--json").output)
+    assert list(only) == ["overdue-task-review"]
     chart = wcli("runs", "stats").output
     assert "overdue-task-review" in chart and "✓✓" in chart and "success 67%" in chart
 

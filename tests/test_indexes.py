@@ -133,12 +133,14 @@ def test_a_paused_workers_refusals_do_not_lower_its_success_rate(workspace, wcli
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
     wcli("worker", "pause", "overdue-task-review")
     for task in ("T-1043", "T-2001"):
-        assert wcli("run", "start", "overdue-task-review", "--task", task).exit_code == 1
+        assert wcli("run", "start", "overdue-task-review", "--task", task).exit_code == 5
     row = next(
         r for r in json.loads(wcli("workers", "list", "--json").stdout) if r["name"] == "overdue-task-review"
     )
     assert row["success_rate"] == 1.0 and row["runs_counted"] == 1
-    assert row["last_status"] == "failed"
+    assert row["last_status"] == "completed"  # a refusal is not a run
+    stats = json.loads(wcli("runs", "stats", "--json").stdout)
+    assert stats["overdue-task-review"]["counts"]["failed"] == 0
 
 
 def test_every_transition_keeps_them_current(workspace, wcli):

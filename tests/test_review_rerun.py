@@ -195,11 +195,13 @@ def test_rerun_refused_without_change_then_allowed(workspace, wcli):
     make_worker(workspace, "flaky", executor=echo({"error": "upstream down"}))
     failed = start(workspace, "flaky")
     refused = wcli("run", "rerun", "--id", failed.id)
-    assert refused.exit_code == 2
-    assert "nothing changed since" in refused.output and "--force" in refused.output
+    assert refused.exit_code == 5  # the duplicate guard refuses an unchanged failure
+    assert "would fail the same way" in refused.output and "--allow-repeat" in refused.output
     forced = wcli("run", "rerun", "--id", failed.id, "--force", "--json")
-    assert forced.exit_code == 1  # it fails again, as predicted
-    assert json.loads(forced.stdout)["rerun_of"] == failed.id
+    assert forced.exit_code == 5 and "--force overrides nothing" in forced.stderr
+    allowed = wcli("run", "rerun", "--id", failed.id, "--allow-repeat", "--json")
+    assert allowed.exit_code == 1  # it fails again, as predicted
+    assert json.loads(allowed.stdout)["rerun_of"] == failed.id
     make_worker(workspace, "flaky")  # the fix: a worker that works
     fixed = wcli("run", "rerun", "--id", failed.id, "--json")
     assert fixed.exit_code == 0, fixed.output
@@ -219,7 +221,9 @@ def test_rerun_lists_side_effects_and_guards_duplicates(workspace, wcli):
         and "--allow-repeat" in refused.output
     )
     forced = wcli("run", "rerun", "--id", done.id, "--force")
-    assert forced.exit_code == 0
+    assert forced.exit_code == 5  # --force never silently disables the duplicate guard
+    again = wcli("run", "rerun", "--id", done.id, "--allow-repeat")
+    assert again.exit_code == 0
     again = wcli("run", "rerun", "--id", done.id, "--allow-repeat")
     assert again.exit_code == 0
     app = App(str(workspace.root))

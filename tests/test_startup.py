@@ -62,6 +62,7 @@ HELP = Budget(
             "workerctl.cli.root",
             "workerctl.cli.commands",
             "workerctl.cli.failures",
+            "workerctl.cli.suggest",
         }
         | {"workerctl.version", "workerctl.terminal", "workerctl.sanitize"}
     ),

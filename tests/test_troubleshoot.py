@@ -14,6 +14,7 @@ from workerctl.app import App
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
+from workerctl.runs.states import TRANSIENT_KINDS
 from workerctl.runs.troubleshoot import troubleshoot
 
 
@@ -46,8 +47,6 @@ def detached_running(workspace, name):
 
 def make_failed_run(workspace, kind):
     """A real failed run of each kind (the scenario a user would hit)."""
-    if kind == "worker_not_runnable":
-        return start(workspace, "handoff-preparation").id
     if kind == "record_missing":
         from helpers import record_missing_run
 
@@ -93,8 +92,7 @@ def make_failed_run(workspace, kind):
 # examines; the echo executor calls no provider, so its timeout and errors are never put
 # down to provider availability.
 EXPECTED = {
-    "worker_not_runnable": ([P, P, F, U, U, P], [F, P, P, P, P, P]),
-    "record_missing": ([P, P, F, U, U, P], [P, P, F, P, P, P]),
+    "record_missing": ([P, F, F, U, U, P], [P, P, F, P, P, P]),
     "record_access_denied": ([P, P, F, U, U, P], [F, P, P, P, P, P]),
     "missing_context": ([P, P, P, F, U, U], [P, P, F, P, P, P]),
     "tool_not_allowed": ([P, P, P, P, F, U], [P, F, P, P, P, P]),
@@ -122,8 +120,14 @@ def test_walk_for_each_error_kind(workspace, kind):
     for step in report.steps:
         if step.verdict == F:
             assert step.action, step.key  # every failed step says what to do
-    # a record_missing run's record was deleted after it was asked for: that is a change
-    expected = "record changed since" if kind == "record_missing" else "nothing changed since"
+    # a record_missing run's record was deleted after it was asked for: that is a change;
+    # a transient failure may rerun unchanged once its cause is gone
+    if kind == "record_missing":
+        expected = "record changed since"
+    elif kind in TRANSIENT_KINDS:
+        expected = f"{kind} is transient"
+    else:
+        expected = "nothing changed since"
     assert expected in report.rerun["advice"]
 
 

@@ -16,7 +16,11 @@ EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_HISTORY = 4
-EXIT_DUPLICATE = 5  # a start refused by the duplicate guard: nothing ran, nothing recorded
+# a start refused before anything ran: the duplicate guard (a repeat of a write or of an
+# unchanged failure, a run executing now, an unknown write) or the worker's status
+# (paused, a draft on a record not safe for testing); nothing ran, nothing recorded
+EXIT_DUPLICATE = 5
+EXIT_REFUSED = EXIT_DUPLICATE  # the same status, by what it means for every refusal
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), the shell convention
 
 

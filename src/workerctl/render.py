@@ -13,7 +13,29 @@ from typing import Any
 
 from workerctl.terminal import Styled, terminal
 
-SYMBOLS = {"pending": "…", "queued": "◷", "running": "▶", "completed": "✓", "failed": "✗", "cancelled": "⊘"}
+#: one status vocabulary, each word with its own mark: a run's states, then what a
+#: batch or a bulk rerun reports for a record that did not run. "?" is not among
+#: them: it means "cannot tell" (a check that could not decide, an unknown status).
+STATUS_VOCABULARY = (
+    "pending",
+    "queued",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "skipped",
+    "not_started",
+)
+SYMBOLS = {
+    "pending": "…",
+    "queued": "◷",
+    "running": "▶",
+    "completed": "✓",
+    "failed": "✗",
+    "cancelled": "⊘",
+    "skipped": "↷",
+    "not_started": "○",
+}
 COLOURS = {
     "pending": "yellow",
     "queued": "yellow",
@@ -21,6 +43,8 @@ COLOURS = {
     "completed": "green",
     "failed": "red",
     "cancelled": "magenta",
+    "skipped": "cyan",
+    "not_started": "yellow",
     "pass": "green",
     "fail": "red",
     "cannot tell": "yellow",

@@ -57,3 +57,17 @@ def record_ids(ctx: Context, param: Parameter, incomplete: str) -> list[Completi
         return _items(sorted(r.id for r in app.records.list()), incomplete)
     except Exception:
         return []
+
+
+def statuses(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
+    """A run's states (``runs list --status``)."""
+    from workerctl.runs.states import STATES
+
+    return _items(STATES, incomplete)
+
+
+def error_kinds(ctx: Context, param: Parameter, incomplete: str) -> list[CompletionItem]:
+    """The error kinds (``runs list --error-kind``)."""
+    from workerctl.runs.states import ERROR_KINDS
+
+    return _items(sorted(ERROR_KINDS), incomplete)

@@ -10,19 +10,23 @@ holds each invocation to a declared budget of modules).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click import Context
 
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
 from workerctl.cli.commands import COMMANDS
 from workerctl.cli.failures import ENDINGS, failure
+from workerctl.cli.suggest import SuggestingGroup
 from workerctl.version import __version__
 
 PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
 
 
-class LazyGroup(click.Group):
+class LazyGroup(SuggestingGroup):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Every argument, the command's included, must be text: bytes that are not
         UTF-8 (Python hands them over as lone surrogates) would be stored in a run or
@@ -42,6 +46,29 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: Context) -> list[str]:
         return sorted(COMMANDS)
+
+    def plugin_command_names(self) -> list[str]:
+        """The plugins' commands (loads the plugins: only for completion and typos)."""
+        from workerctl.plugins.manager import get_registry, plugin_commands
+
+        try:
+            return sorted(plugin_commands(get_registry()))
+        except Exception:  # a broken plugin must not break completion or an error message
+            return []
+
+    def suggestion_names(self, ctx: Context) -> list[str]:
+        return [*self.list_commands(ctx), *self.plugin_command_names()]
+
+    def shell_complete(self, ctx: Context, incomplete: str) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        items = super().shell_complete(ctx, incomplete)
+        known = {item.value for item in items}
+        return items + [
+            CompletionItem(name)
+            for name in self.plugin_command_names()
+            if name.startswith(incomplete) and name not in known
+        ]
 
     def get_command(self, ctx: Context, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
@@ -104,8 +131,9 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     """Run AI workers, record every run, troubleshoot failures and review output.
 
     Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
-    3 not found; 4 the history is locked or damaged; 5 a start refused as a
-    duplicate (nothing ran); 130 interrupted (Ctrl-C).
+    3 not found; 4 the history is locked or damaged; 5 a start refused (a
+    repeat, an unchanged failure, a paused or draft worker: nothing ran);
+    130 interrupted (Ctrl-C).
     """
     from workerctl.app import App
     from workerctl.terminal import terminal

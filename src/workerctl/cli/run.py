@@ -69,7 +69,8 @@ def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) ->
 @click.option(
     "--where",
     metavar="JQ",
-    help="A batch over every record for which this jq expression is true, e.g. '.status == \"open\"'.",
+    help="A batch over every record this jq expression selects (as jq's select: anything but "
+    "false and null), e.g. '.status == \"open\"'.",
 )
 @click.option(
     "--type",
@@ -86,7 +87,11 @@ def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) ->
     help="A batch: how many runs execute at once.",
 )
 @click.option(
-    "--quiet", "-q", is_flag=True, help="A batch: no progress bar, only the summary's failures and totals."
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Nothing when every run completed or was skipped (refused: exit 5 for one run); "
+    "one line per failure otherwise.",
 )
 @click.option(
     "--detach", is_flag=True, help="Return the run id at once; a background process executes the run."
@@ -163,13 +168,28 @@ def start(
     if request.is_batch:
         _start_batch(ctx, a, request, as_json=as_json)
         return
-    with _refusal_as_json(as_json):
+    with _refusal_as_json(as_json), _quiet_refusal(ctx, quiet and not as_json):
         _start(ctx, a, request, as_json)
 
 
 @contextlib.contextmanager
+def _quiet_refusal(ctx: click.Context, quiet: bool) -> Iterator[None]:
+    """With --quiet a refused start (a paused worker, an unchanged repeat) prints
+    nothing: it is not a failure, and cron mails whatever a job prints; exit 5 stays."""
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
+    try:
+        yield
+    except DuplicateRefused as refused:
+        if not quiet:
+            raise
+        ctx.exit(refused.exit_code)
+
+
+@contextlib.contextmanager
 def _refusal_as_json(as_json: bool) -> Iterator[None]:
-    """With --json, a refused start also prints the guard's decision on stdout."""
+    """With --json, a refused start (the guard, a paused or draft worker) also prints
+    the decision on stdout: ``refused.verdict`` says why, ``refused.fix`` what to do."""
     from workerctl.runs.duplicate_guard import DuplicateRefused
 
     try:
@@ -216,7 +236,13 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
             err=True,
         )
         return
-    _print_run(a, the_run, as_json, full_output=True)
+    if request.quiet and not as_json:  # nothing on success, one line on failure
+        from workerctl.engine.batch import BatchResult, finished_item
+
+        item = finished_item(a.engine, the_run, the_run.record_id)
+        _failure_lines(a, BatchResult(request.worker, [item]))
+    else:
+        _print_run(a, the_run, as_json, full_output=True)
     from workerctl.engine.loop import INTERRUPTED
     from workerctl.errors import EXIT_INTERRUPTED
 
@@ -231,9 +257,9 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     nothing runs), then the runs, a progress bar on a terminal, the summary."""
     import sys
 
-    from workerctl.engine.batch import BatchRunner, check_records
+    from workerctl.engine.batch import BatchRunner, check_records, start_detached_each
     from workerctl.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED
-    from workerctl.runs.starting import batch_record_ids, with_record
+    from workerctl.runs.starting import add_fixes, batch_record_ids
     from workerctl.workers.files import get_worker
 
     worker, quiet = request.worker, request.quiet
@@ -245,20 +271,25 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
             echo_json(
                 {"worker": worker, "runs": [], "counts": {}, "seconds": 0, "ok": True, "interrupted": False}
             )
-        else:
+        elif not quiet:
             click.echo(f"no records match; no run of {worker} was started")
         return
     if request.detach:
-        started = [a.engine.start_detached(worker, with_record(options, rid)) for rid in ids]
+        items = start_detached_each(a.engine, worker, ids, options)
         if as_json:
             echo_json(
                 [
-                    {"id": r.id, "status": r.status, "worker": r.worker, "record_id": r.record_id}
-                    for r in started
+                    {"id": i.run_id, "status": i.status, "worker": worker, "record_id": i.record_id}
+                    | ({"reason": i.reason, "message": i.message, "fix": i.fix} if i.reason else {})
+                    for i in items
                 ]
             )
-        else:
-            click.echo("\n".join(r.id for r in started))
+            return
+        for i in items:
+            if i.run_id:
+                click.echo(i.run_id)
+            elif not quiet:
+                click.echo(f"skipped {i.record_id} ({i.reason}): {i.message}", err=True)
         return
     # a bar redraws one line: only on a terminal, and not where colour is turned off
     show_bar = not quiet and terminal().is_terminal(err=True) and terminal().colour(err=True)
@@ -276,6 +307,7 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
             result = runner.run(worker, ids, options)
     else:
         result = runner.run(worker, ids, options)
+    add_fixes(result, a.history, a.records, a.registry, a.workspace)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -287,26 +319,29 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
 
 
 def _batch_summary(a: App, result: BatchResult, quiet: bool) -> None:
-    """The batch's table (unless --quiet), each failure with its fix, the totals."""
+    """The batch's table, each failure with its fix, the totals; with --quiet one line
+    per failure and nothing else (cron mails whatever a job prints)."""
     from workerctl import render
     from workerctl.engine.batch import summary_line
     from workerctl.runs.starting import failure_notes
 
-    if not quiet:
-        rows = [
-            [
-                render.status_cell(i.status),
-                i.record_id or "-",
-                i.run_id or "-",
-                render.duration(i.duration),
-                i.message,
-            ]
-            for i in result.items
+    if quiet:
+        _failure_lines(a, result)
+        return
+    rows = [
+        [
+            render.status_cell(i.status),
+            i.record_id or "-",
+            i.run_id or "-",
+            render.duration(i.duration),
+            i.message,
         ]
-        room = max(20, terminal().width() - 50)
-        for row in rows:
-            row[-1] = render.cut(row[-1], room)
-        click.echo(render.table(rows, ["status", "record", "run", "duration", "output / error"]))
+        for i in result.items
+    ]
+    room = max(20, terminal().width() - 50)
+    for row in rows:
+        row[-1] = render.cut(row[-1], room)
+    click.echo(render.table(rows, ["status", "record", "run", "duration", "output / error"]))
     for note in failure_notes(result, a.history, a.records, a.registry, a.workspace):
         if note.status == "not_started":
             click.echo(terminal().show(f"NOT STARTED {note.record_id}: {note.message}"))
@@ -320,6 +355,14 @@ def _batch_summary(a: App, result: BatchResult, quiet: bool) -> None:
             click.echo(terminal().show(f"  fix: {note.fix}"))
         click.echo(f"  more: workerctl run troubleshoot {note.run_id}")
     click.echo(summary_line(result))
+
+
+def _failure_lines(a: App, result: BatchResult) -> None:
+    """One line per run that failed, was cancelled or did not start, with its fix."""
+    from workerctl.runs.starting import failure_line, failure_notes
+
+    for note in failure_notes(result, a.history, a.records, a.registry, a.workspace):
+        click.echo(terminal().show(failure_line(note)))
 
 
 @run.command("watch")
@@ -595,11 +638,11 @@ def review(
 
 @run.command("rerun")
 @run_id_argument
+@click.option("--force", is_flag=True, hidden=True, help="Overrides nothing (see --allow-repeat).")
 @click.option(
-    "--force", is_flag=True, help="Rerun even when nothing changed or side effects may be written again."
-)
-@click.option(
-    "--allow-repeat", is_flag=True, help="Rerun even when the worker already wrote to this unchanged record."
+    "--allow-repeat",
+    is_flag=True,
+    help="Rerun even an unchanged failure, or where the worker already wrote to this unchanged record.",
 )
 @click.option("--detach", is_flag=True, help="Return the new run id at once.")
 @json_options
@@ -607,13 +650,16 @@ def review(
 def rerun_cmd(
     ctx: Context, run_id: str, force: bool, allow_repeat: bool, detach: bool, as_json: bool
 ) -> None:
-    """A new run of the same worker on the same record, linked to the earlier one;
-    refused when nothing changed since it failed, unless --force (exit 2), and by
-    the duplicate guard like every start, unless --allow-repeat (exit 5)."""
+    """A new run of the same worker on the same record, linked to the earlier one.
+    Like every start it passes the duplicate guard: refused (exit 5) when nothing
+    changed since it failed (unless the failure was transient: cancelled, crashed,
+    provider unavailable, timeout) or since the worker wrote there, unless --allow-repeat."""
     from workerctl.errors import EXIT_RUN_FAILED
     from workerctl.runs.cards import effect_text
-    from workerctl.runs.rerun_guard import plan_rerun, rerun
+    from workerctl.runs.rerun_guard import FORCE_NOTE, plan_rerun, rerun
 
+    if force:
+        click.echo(FORCE_NOTE, err=True)
     a = app(ctx)
     earlier = a.history.get(a.history.resolve(run_id))
     plan = plan_rerun(
@@ -629,7 +675,7 @@ def rerun_cmd(
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
     click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
     with _refusal_as_json(as_json):
-        new = rerun(a.engine, plan, force=force, detach=detach, allow_repeat=allow_repeat)
+        new = rerun(a.engine, plan, detach=detach, allow_repeat=allow_repeat)
     if detach:
         click.echo(new.id)
         return

@@ -9,7 +9,7 @@ import click
 from click import Context
 
 from workerctl.cli.common import app, emit, json_options, output_options
-from workerctl.cli.complete import record_ids, worker_names
+from workerctl.cli.complete import error_kinds, record_ids, statuses, worker_names
 from workerctl.cli.runs_list import (
     HEADERS,
     RUN_COLUMNS,
@@ -38,7 +38,7 @@ def runs() -> None:
 
 @runs.command("list")
 @click.option("--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable).")
-@click.option("--status", multiple=True, help="Only this status (repeatable).")
+@click.option("--status", multiple=True, shell_complete=statuses, help="Only this status (repeatable).")
 @click.option(
     "--task",
     "--record",
@@ -52,6 +52,7 @@ def runs() -> None:
     "error_kinds",
     multiple=True,
     metavar="KIND",
+    shell_complete=error_kinds,
     help="Only failed runs with this error kind (repeatable), e.g. crashed.",
 )
 @click.option("--since", help="Created since: a duration (2h, 7d) or a date.")
@@ -241,18 +242,14 @@ def filter_options(func: F) -> F:
     help="Rerun the failed runs (required: the bulk rerun is for failures).",
 )
 @filter_options
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Rerun also what the rerun guard refuses (nothing changed, side effects written).",
-)
+@click.option("--force", is_flag=True, hidden=True, help="Overrides nothing (see --allow-repeat).")
 @click.option(
     "--allow-repeat",
     is_flag=True,
-    help="Rerun also where the duplicate guard refuses a repeat on an unchanged record.",
+    help="Rerun also what the duplicate guard refuses: an unchanged failure, or a repeat of a write.",
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Only show what would be rerun and what the rerun guard refuses."
+    "--dry-run", is_flag=True, help="Only show what would be rerun and what the duplicate guard refuses."
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @json_options
@@ -271,16 +268,24 @@ def rerun_cmd(
     as_json: bool,
 ) -> None:
     """Rerun every failed run matching the filters whose worker and record have no
-    newer run, each through the rerun guard (as 'run rerun'); asks on a terminal.
+    newer run, each through the duplicate guard (as 'run rerun'); asks on a terminal.
     Exit 1 if any rerun failed."""
     from workerctl.errors import EXIT_RUN_FAILED
     from workerctl.runs.bulk import execute_reruns, plan_failed_reruns
+    from workerctl.runs.rerun_guard import FORCE_NOTE
 
+    if force:
+        click.echo(FORCE_NOTE, err=True)
     a = app(ctx)
     check_workers(a, worker)
     flt = list_filter(worker, ("failed",), task, since, until, False)
     items = plan_failed_reruns(
-        a.history, flt, records=a.records, registry=a.registry, workspace=a.workspace, force=force
+        a.history,
+        flt,
+        records=a.records,
+        registry=a.registry,
+        workspace=a.workspace,
+        allow_repeat=allow_repeat,
     )
     todo = [i for i in items if i.action == "rerun"]
     if not dry_run and todo and not as_json:
@@ -289,7 +294,7 @@ def rerun_cmd(
         click.echo("Nothing rerun.")
         return
     if not dry_run:
-        execute_reruns(a.engine, items, force=force, allow_repeat=allow_repeat)
+        execute_reruns(a.engine, items, allow_repeat=allow_repeat)
     if as_json:
         echo_json({"dry_run": dry_run, "reruns": [i.to_dict() for i in items]})
     else:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from workerctl.cli.output import Shape, ndjson_line, print_json, shape_of
+from workerctl.cli.suggest import SuggestingGroup
 
 __all__ = [
     "FIELD_SOURCES",
@@ -157,5 +158,5 @@ class ShapedCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-class ShapedGroup(click.Group):
+class ShapedGroup(SuggestingGroup):
     command_class = ShapedCommand

@@ -303,14 +303,14 @@ def edit(ctx: Context, name: str) -> None:
 @json_options
 @click.pass_context
 def validate_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
-    """Report every problem of every worker file (or one); exit 2 if any."""
+    """Report every problem of every worker file (or one, by name or path); exit 2 if any."""
     from workerctl.errors import EXIT_USAGE
-    from workerctl.workers.files import display_path, find_path, load_file
+    from workerctl.workers.files import display_path, load_file, path_or_name
     from workerctl.workers.operations import worker_files
 
     a = app(ctx)
     if name:
-        path = find_path(a.workspace, name)
+        path = path_or_name(a.workspace, name)
         files = [load_file(path, a.registry, display_path(a.workspace, path), deep=True)]
     else:
         files = worker_files(a.workspace, a.registry, a.versions, deep=True)

@@ -12,8 +12,11 @@ records and versions take a process-wide lock that is re-entrant per thread
 (``storage.lock``), and the SIGTERM handler is installed only by a run on the main
 thread, so worker threads never touch signals.
 
-Every start passes the duplicate guard; a record it refuses is reported as
-skipped, not failed (``_refusal`` is the one place that knows the guard's error).
+Every start passes the duplicate guard; a record it refuses (or every record, when
+the worker is paused) is reported as skipped, not failed, with the refusal's
+machine-readable ``reason`` and its ``fix`` (``_refusal`` is the one place that knows
+the guard's error). A failed run's ``fix`` (the action of the first troubleshooting
+step that found the cause) is added above the engine, by ``runs.starting.add_fixes``.
 """
 
 from __future__ import annotations
@@ -45,9 +48,11 @@ class BatchItem:
     record_id: str | None
     status: str  # completed | failed | cancelled | skipped | not_started (queued: remote)
     run_id: str | None = None
-    message: str = ""  # the output preview, the error, or why it was skipped
+    message: str = ""  # the whole output, the error, or why it was skipped
     error_kind: str | None = None
     duration: float | None = None
+    reason: str | None = None  # skipped: why (a refusal's verdict, runs.duplicate_guard.REFUSALS)
+    fix: str | None = None  # skipped or failed: what to do about it
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -87,12 +92,56 @@ class BatchResult:
         }
 
 
-def _refusal(exc: BaseException) -> str | None:
-    """The duplicate guard's reason when ``exc`` is its refusal, else None."""
-    decision = getattr(exc, "decision", None)
-    if decision is not None and type(exc).__name__ == "DuplicateRefused":
-        return str(getattr(decision, "message", "") or exc)
-    return None
+def _refusal(exc: BaseException) -> BatchItem | None:
+    """A skipped item when ``exc`` is a refused start (the guard's decision), else None."""
+    from workerctl.runs.duplicate_guard import DuplicateRefused
+
+    if not isinstance(exc, DuplicateRefused):
+        return None
+    decision = exc.decision
+    return BatchItem(
+        decision.record_id,
+        SKIPPED,
+        message=decision.message or exc.message,
+        reason=decision.verdict,
+        fix=decision.fix or None,
+    )
+
+
+def finished_item(engine: Engine, run: Run, record_id: str | None) -> BatchItem:
+    """What became of a record whose run has finished (or was handed to a queue): the
+    whole output or the error. (A failure's fix is the troubleshooting walk's, which
+    sits above the engine: ``runs.starting.add_fixes``.)"""
+    if run.status == COMPLETED:
+        message = run.output or ""
+    elif run.error:
+        message = run.error.message
+    else:
+        message = f"{run.status} on executor {run.executor}"
+    kind = run.error.kind if run.error else None
+    return BatchItem(record_id, run.status, run.id, message, kind, run.duration)
+
+
+def start_detached_each(
+    engine: Engine, worker: str, record_ids: list[str], options: StartOptions
+) -> list[BatchItem]:
+    """Each record's run handed to a background process (``--detach``); a record the
+    guard refuses is skipped with its reason and fix, and the others still start
+    (a refusal in the middle once stopped the loop, and the ids already started were
+    never printed)."""
+    items = []
+    for record_id in record_ids:
+        try:
+            run = engine.start_detached(worker, replace(options, record_id=record_id))
+        except WorkerctlError as exc:
+            skipped = _refusal(exc)
+            if skipped is None:
+                raise
+            skipped.record_id = record_id
+            items.append(skipped)
+            continue
+        items.append(BatchItem(record_id, run.status, run.id))
+    return items
 
 
 #: ``run start`` over several records ``--json``: the batch's fields (``BatchResult.to_dict``;
@@ -236,26 +285,21 @@ class BatchRunner:
         try:
             run = self.engine.start(worker, replace(options, record_id=record_id), on_created=on_created)
         except WorkerctlError as exc:
-            reason = _refusal(exc)
-            if reason is not None:
-                return BatchItem(record_id, SKIPPED, message=reason)
+            skipped = _refusal(exc)
+            if skipped is not None:
+                skipped.record_id = record_id
+                return skipped
             if created:  # the run exists: report what the history holds, never "not started"
                 return self._stored(record_id, created[0], exc, time.monotonic() - began)
-            return BatchItem(record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began)
+            return BatchItem(
+                record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began, fix=exc.hint
+            )
         finally:
             with self._guard:
                 for run_id, rid in list(self._started.items()):
                     if rid == record_id:
                         del self._started[run_id]
-        if run.status == COMPLETED:
-            message = run.preview
-        elif run.error:
-            message = run.error.message
-        else:
-            message = f"{run.status} on executor {run.executor}"
-        return BatchItem(
-            record_id, run.status, run.id, message, run.error.kind if run.error else None, run.duration
-        )
+        return finished_item(self.engine, run, record_id)
 
     def _stored(self, record_id: str | None, run: Run, exc: WorkerctlError, duration: float) -> BatchItem:
         """The item of a run that was created and then stopped by a state problem (a

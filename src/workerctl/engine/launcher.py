@@ -76,10 +76,11 @@ class Engine:
     # -- starting --
 
     def prepare(self, worker_name: str, options: StartOptions) -> tuple[Worker, Run]:
-        """Validate what can be refused before a run exists (exit 2/3), build the run.
+        """Validate what can be refused before a run exists (exit 2/3/5), build the run.
 
-        An unknown worker or record records nothing (exit 3); the worker file as it
-        is now is kept as a version, and the run points at it.
+        An unknown worker or record records nothing (exit 3), nor does a paused
+        worker or a draft on a record not safe for testing (exit 5: refusals are not
+        runs); the worker file as it is now is kept as a version, and the run points at it.
         """
         worker = get_worker(self.workspace, self.registry, worker_name)
         mode = self.registry.output_modes[worker.output_mode]
@@ -102,6 +103,20 @@ class Engine:
                 f"but {record.id} is a {record.type}",
                 hint="link the run to a task, or use output_mode: review_note",
             )
+        from workerctl.runs.duplicate_guard import refuse_status
+
+        # a refusal is not a run: a paused worker, or a draft on a record not safe for
+        # testing, is refused here, before a run exists (exit 5, nothing recorded)
+        refuse_status(
+            worker.name,
+            worker.status,
+            record_id,
+            test=options.test,
+            safe=bool(record and record.safe_for_testing),
+            restricted_to=()
+            if record is None or record.accessible_by(worker.name)
+            else tuple(record.restricted_to or ()),
+        )
         run = Run(
             id=new_run_id(),
             worker=worker.name,
@@ -190,6 +205,7 @@ class Engine:
             record_fingerprint=run.record_fingerprint,
             may_write=self.may_write(worker),
             allow_repeat=options.allow_repeat,
+            plugins=run.plugins,
         )
 
     def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:

@@ -168,12 +168,8 @@ class StepLoop:
         run.cost = table.estimate(run.usage) if table else None
 
     def _checks(self, run: Run, worker: Worker) -> Record | None:
-        if worker.status == "paused":
-            raise RunFailed(
-                "worker_not_runnable",
-                f"worker {worker.name!r} is paused",
-                f"activate it with 'workerctl worker activate {worker.name}'",
-            )
+        # a paused worker and a draft's unsafe record were refused before the run
+        # existed (``engine.launcher.Engine.prepare``): refusals are not runs
         record = None
         if run.record_id:
             record = self.records.peek(run.record_id)
@@ -189,14 +185,6 @@ class StepLoop:
                     f"worker {worker.name!r} may not access {record.id}",
                     f"{record.id} is restricted to: {', '.join(record.restricted_to or [])}",
                 )
-        if worker.status == "draft" and not run.test and not (record and record.safe_for_testing):
-            where = f"{record.id} is not marked safe for testing" if record else "no record"
-            raise RunFailed(
-                "worker_not_runnable",
-                f"worker {worker.name!r} is a draft and {where}",
-                "run it with --test, use a record marked safe_for_testing, or "
-                f"activate it with 'workerctl worker activate {worker.name}'",
-            )
         if record is not None and record.type not in enabled_types(worker, self.registry):
             needed = ", ".join(source_for_type(record.type, self.registry)) or record.type
             raise RunFailed(

@@ -22,6 +22,10 @@ class OutputMode:
     description: str
     needs_record: tuple[str, ...] = ()  # record types it writes to; () writes nowhere
     apply: Callable[[Any, str], None] | None = None  # apply(ctx: OutputContext, text)
+    # what apply writes, as the side-effect ledger names it before the write is
+    # confirmed ("comment", "record", ...): an unknown or not-written effect says what
+    # it would have been
+    effect_kind: str = "write"
 
 
 @dataclass

@@ -4,7 +4,9 @@
 with an ``id`` (``records list --format ndjson``), or a JSON array of either.
 ``--where`` is a jq expression evaluated on each record as ``records list --json``
 prints it (``.id``, ``.type``, ``.title``, ``.fields``, ``.links``, and ``.status``
-and ``.due`` at the top); a record is chosen when the expression gives ``true``.
+and ``.due`` at the top); a record is chosen as jq's ``select`` chooses: when the
+expression gives any value other than ``false`` or ``null`` (``--where .due`` chooses
+the records that have a due date).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def record_document(record: Record) -> dict[str, Any]:
 
 
 def select(book: RecordBook, where: str | None, record_type: str | None = None) -> list[str]:
-    """Ids of the records (of ``record_type``) for which the jq expression is true."""
+    """Ids of the records (of ``record_type``) the jq expression selects."""
     records = sorted(book.list(record_type), key=lambda r: r.id)
     if not where:
         return [r.id for r in records]
@@ -80,6 +82,11 @@ def select(book: RecordBook, where: str | None, record_type: str | None = None) 
             results = program.input_value(doc).all()
         except ValueError as exc:
             raise UsageError(f"--where on {record.id}: {str(exc).strip()}") from None
-        if results and results[0] is True:
+        if truthy(results):
             chosen.append(record.id)
     return chosen
+
+
+def truthy(results: list[Any]) -> bool:
+    """jq's truthiness, as ``select(f)`` applies it: any output but false and null."""
+    return any(value is not None and value is not False for value in results)

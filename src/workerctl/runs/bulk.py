@@ -3,7 +3,8 @@
 Both choose runs with the same filter as ``runs list``. A bulk rerun reruns a
 worker on a record only when that pair's newest run failed (a later run that
 completed already fixed it), and it applies the rerun guard to each run exactly as
-``run rerun`` does: refused reruns are reported, not started, unless ``force``.
+``run rerun`` does: what the duplicate guard refuses is reported, not started,
+unless ``allow_repeat``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def plan_failed_reruns(
     records: RecordBook,
     registry: Registry,
     workspace: Workspace,
-    force: bool = False,
+    allow_repeat: bool = False,
 ) -> list[BulkRerun]:
     """The failed runs matching ``flt`` whose worker and record have no newer run,
     each with the rerun guard's decision."""
@@ -82,23 +83,21 @@ def plan_failed_reruns(
             continue
         seen.add(pair)
         plan = plan_rerun(run, history=history, records=records, registry=registry, workspace=workspace)
-        if plan.refusal and not force:
+        if plan.refusal and not allow_repeat:
             out.append(BulkRerun(plan, "refused", plan.refusal))
         else:
-            out.append(BulkRerun(plan, "rerun", "forced: " + plan.refusal if plan.refusal else ""))
+            out.append(BulkRerun(plan, "rerun", "repeat allowed: " + plan.refusal if plan.refusal else ""))
     return out
 
 
-def execute_reruns(
-    engine: Engine, items: list[BulkRerun], *, force: bool, allow_repeat: bool = False
-) -> None:
+def execute_reruns(engine: Engine, items: list[BulkRerun], *, allow_repeat: bool = False) -> None:
     """Start each planned rerun in this process, one after the other; a start the
     duplicate guard refuses is reported as refused."""
     for item in items:
         if item.action != "rerun":
             continue
         try:
-            new = rerun(engine, item.plan, force=force, allow_repeat=allow_repeat)
+            new = rerun(engine, item.plan, allow_repeat=allow_repeat)
         except WorkerctlError as exc:  # e.g. the worker was deleted since
             item.action, item.reason = "refused", exc.message
             continue

@@ -1,21 +1,29 @@
-"""The duplicate guard: no start writes the same output twice on an unchanged record.
+"""The duplicate guard: no start repeats a write, or a failure, on an unchanged record.
 
 Every start (plain, detached, remote, a rerun, one record of a batch) asks
 ``check`` before its run is created, under the history lock, so that of several
-simultaneous starts on one record exactly one runs. A start is refused when,
-for that worker on that record:
+simultaneous starts on one record exactly one runs. A start tied to a record is
+refused when, for that worker on that record:
 
-- another run is executing now (``in_progress``): it may be writing right now;
+- another run is executing now (``in_progress``): it may be writing right now, and
+  two overlapping cron jobs must not both run it;
 - the ledger holds an ``unknown`` effect (``unknown``): its process died between
   intending a write and confirming it; a person settles it first
   (``workerctl ledger settle``), ``--allow-repeat`` does not override this;
+- the newest finished run failed, with a kind that is not transient
+  (``states.TRANSIENT_KINDS``), and neither the record, the worker's configuration
+  nor the plugins changed since (``repeat_failure``): it would fail the same way;
 - the ledger holds a committed effect and neither the record's content nor the
   worker's configuration changed since (``repeat``). The record's content is
   what its source reads now (a tracker: the server's state), compared with the
   state the last write left it in.
 
+``--allow-repeat`` passes ``in_progress``, ``repeat_failure`` and ``repeat``.
 Workers that cannot write (an output mode that writes nothing and no tool that
-writes) and runs tied to no record are not guarded.
+writes) are guarded only against the first and the third; runs tied to no record
+are not guarded. A paused worker, or a draft on a record not safe for testing, is
+refused the same way before that (``paused``, ``draft``: ``Engine.prepare``): a
+refusal is not a run, so nothing is recorded and nothing is counted.
 """
 
 from __future__ import annotations
@@ -31,20 +39,29 @@ if TYPE_CHECKING:
 
 RUN, NOT_GUARDED, REPEAT_ALLOWED = "run", "not_guarded", "repeat_allowed"
 REPEAT, UNKNOWN_EFFECT, IN_PROGRESS = "repeat", "unknown", "in_progress"
+REPEAT_FAILURE, PAUSED, DRAFT = "repeat_failure", "paused", "draft"
 ALLOWED = (RUN, NOT_GUARDED, REPEAT_ALLOWED)
+#: every reason a start can be refused (``--json``: ``refused.verdict``; a batch's
+#: skipped rows: ``reason``)
+REFUSALS = (REPEAT, REPEAT_FAILURE, IN_PROGRESS, UNKNOWN_EFFECT, PAUSED, DRAFT)
+#: kinds the engine decides from the record before the first step; the same kind
+#: raised later, by a record source's server, is its answer, not the record's content
+DECIDED_BEFORE_STEPS = ("record_access_denied", "record_missing")
 
 
 @dataclass(frozen=True)
 class GuardDecision:
     """What the guard decided for one start, and what it found."""
 
-    verdict: str  # run | not_guarded | repeat_allowed | repeat | unknown | in_progress
+    verdict: str  # run | not_guarded | repeat_allowed, or one of REFUSALS
     worker: str
     record_id: str | None
     message: str = ""
     effects: tuple[Effect, ...] = ()  # the earlier effects that decided it
     running: tuple[str, ...] = ()  # ids of runs of this worker on this record executing now
     changed: tuple[str, ...] = field(default=())  # "record", "worker" when they changed
+    failed_run: str | None = None  # repeat_failure: the run that failed
+    restricted_to: tuple[str, ...] = ()  # draft: the record is restricted to other workers
 
     @property
     def allowed(self) -> bool:
@@ -52,7 +69,37 @@ class GuardDecision:
 
     @property
     def overridable(self) -> bool:
-        return self.verdict in (REPEAT, IN_PROGRESS)
+        return self.verdict in (REPEAT, REPEAT_FAILURE, IN_PROGRESS)
+
+    @property
+    def fix(self) -> str:
+        """What lets the start through: the line a person (or a script) acts on."""
+        if self.verdict == UNKNOWN_EFFECT:
+            first = self.effects[0]
+            return (
+                f"see what is known with 'workerctl ledger list --record "
+                f"{self.record_id} --state unknown', check the record, then "
+                f"'workerctl ledger settle {first.run_id} --written' (or --not-written)"
+            )
+        if self.verdict == PAUSED:
+            return f"activate it with 'workerctl worker activate {self.worker}'"
+        if self.verdict == DRAFT and self.restricted_to:
+            return (
+                f"{self.record_id} is restricted to {', '.join(self.restricted_to)}: use a worker "
+                "that may access it, or change restricted_to on the record (--test would not lift it)"
+            )
+        if self.verdict == DRAFT:
+            return (
+                "run it with --test, use a record marked safe_for_testing, or activate it "
+                f"with 'workerctl worker activate {self.worker}'"
+            )
+        if self.verdict == REPEAT_FAILURE:
+            return (
+                "fix the cause (the worker, the record or a plugin), or pass --allow-repeat to run it anyway"
+            )
+        if self.overridable:
+            return "pass --allow-repeat to run it anyway"
+        return ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,26 +111,59 @@ class GuardDecision:
             "effects": [e.to_dict() for e in self.effects],
             "running": list(self.running),
             "changed": list(self.changed),
+            "failed_run": self.failed_run,
+            "fix": self.fix,
         }
 
 
 class DuplicateRefused(WorkerctlError):
-    """A start the guard refused; nothing was recorded. Exit 5."""
+    """A start refused before anything ran (by the guard, or because the worker is
+    paused or a draft); nothing was recorded. Exit 5."""
 
     exit_code = EXIT_DUPLICATE
 
     def __init__(self, decision: GuardDecision) -> None:
-        if decision.verdict == UNKNOWN_EFFECT:
-            first = decision.effects[0]
-            hint = (
-                f"see what is known with 'workerctl ledger list --record "
-                f"{decision.record_id} --state unknown', check the record, then "
-                f"'workerctl ledger settle {first.run_id} --written' (or --not-written)"
-            )
-        else:
-            hint = "pass --allow-repeat to run it anyway"
-        super().__init__(decision.message, hint=hint)
+        super().__init__(decision.message, hint=decision.fix or None)
         self.decision = decision
+
+
+#: the name that says what it is: every refusal of a start is one of these
+StartRefused = DuplicateRefused
+
+
+def refuse_status(
+    worker: str,
+    status: str,
+    record_id: str | None,
+    *,
+    test: bool,
+    safe: bool,
+    restricted_to: tuple[str, ...] = (),
+) -> None:
+    """Refuse a paused worker, or a draft on a record not marked safe for testing
+    without ``--test``: before a run exists, so nothing is recorded (exit 5). When the
+    record is also restricted to other workers (``restricted_to``), the fix says so
+    and does not advise ``--test``, which would fail on the restriction."""
+    if status == "paused":
+        raise DuplicateRefused(
+            GuardDecision(
+                PAUSED,
+                worker,
+                record_id,
+                message=f"worker {worker!r} is paused; nothing ran, nothing recorded",
+            )
+        )
+    if status == "draft" and not test and not safe:
+        where = f"{record_id} is not marked safe for testing" if record_id else "the run has no record"
+        raise DuplicateRefused(
+            GuardDecision(
+                DRAFT,
+                worker,
+                record_id,
+                message=f"worker {worker!r} is a draft and {where}; nothing ran, nothing recorded",
+                restricted_to=restricted_to,
+            )
+        )
 
 
 def check(
@@ -96,16 +176,28 @@ def check(
     may_write: bool,
     allow_repeat: bool = False,
     ledger: Ledger | None = None,
+    plugins: dict[str, str] | None = None,
 ) -> GuardDecision:
     """Decide whether a run of ``worker`` on ``record_id`` may start now.
 
     Call it from ``history.create``'s ``admit``, under the lock the creation holds (the engine
     does), or the answer can be stale by the time the run exists.
     """
-    if not may_write or not record_id:
+    if not record_id:
         return GuardDecision(NOT_GUARDED, worker, record_id)
-    ledger = ledger or history.ledger
     running = tuple(_running_on(history, worker, record_id))
+    if not may_write:
+        if running and not allow_repeat:
+            return _in_progress(worker, record_id, running)
+        failed = (
+            None
+            if allow_repeat
+            else unchanged_failure(history, worker, record_id, config_hash, record_fingerprint, plugins)
+        )
+        if failed is not None:
+            return _repeat_failure(worker, record_id, failed)
+        return GuardDecision(REPEAT_ALLOWED if running else NOT_GUARDED, worker, record_id, running=running)
+    ledger = ledger or history.ledger
     effects = ledger.effects(record_id, worker)
     unknown = tuple(
         e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
@@ -127,16 +219,11 @@ def check(
     if running:
         if allow_repeat:
             return GuardDecision(REPEAT_ALLOWED, worker, record_id, running=running)
-        return GuardDecision(
-            IN_PROGRESS,
-            worker,
-            record_id,
-            running=running,
-            message=(
-                f"{worker} on {record_id}: run {running[0]} is executing now and may "
-                "write the same output; not started"
-            ),
-        )
+        return _in_progress(worker, record_id, running)
+    if not allow_repeat:
+        failed = unchanged_failure(history, worker, record_id, config_hash, record_fingerprint, plugins)
+        if failed is not None:
+            return _repeat_failure(worker, record_id, failed)
     written = [e for e in effects if e.written]
     if not written:
         return GuardDecision(RUN, worker, record_id)
@@ -173,6 +260,73 @@ def check(
             )
         ),
     )
+
+
+def _in_progress(worker: str, record_id: str, running: tuple[str, ...]) -> GuardDecision:
+    return GuardDecision(
+        IN_PROGRESS,
+        worker,
+        record_id,
+        running=running,
+        message=(
+            f"{worker} on {record_id}: run {running[0]} is executing now and may "
+            "write the same output; not started"
+        ),
+    )
+
+
+def _repeat_failure(worker: str, record_id: str, failed: dict[str, Any]) -> GuardDecision:
+    return GuardDecision(
+        REPEAT_FAILURE,
+        worker,
+        record_id,
+        failed_run=failed["id"],
+        message=(
+            f"{worker} on {record_id}: run {failed['id']} failed ({failed.get('error_kind')}: "
+            f"{failed.get('error_message') or ''}) and neither the record, the worker's "
+            "configuration nor the plugins changed since, so a new run would fail the same "
+            "way. Not started"
+        ),
+    )
+
+
+def unchanged_failure(
+    history: History,
+    worker: str,
+    record_id: str,
+    config_hash: str,
+    record_fingerprint: str | None,
+    plugins: dict[str, str] | None,
+) -> dict[str, Any] | None:
+    """The summary of the newest finished run of ``worker`` on ``record_id`` when it
+    failed with a kind that is not transient and nothing it ran with changed since
+    (configuration, record content, plugins); else None."""
+    from workerctl.history.store import RunFilter
+    from workerctl.runs.states import FAILED, FINISHED, TRANSIENT_KINDS
+
+    flt = RunFilter(workers=(worker,), record_id=record_id)
+    # the cross-run indexes answer it from the record's refs; a start never builds
+    # them (a fresh history has none until a listing asks), it reads the summaries then
+    found = history.list(flt, limit=8) if history.indexes.ready() else history.iter_summaries(flt)
+    newest = next((d for d in found if d["status"] in FINISHED), None)
+    if newest is None or newest["status"] != FAILED or newest.get("error_kind") in TRANSIENT_KINDS:
+        return None
+    if newest.get("error_kind") in DECIDED_BEFORE_STEPS and newest.get("iterations"):
+        # not workerctl's check before the first step (restricted_to is in the record's
+        # content) but a source's answer during a write: a server's permissions are not
+        # in what the guard compares, so they may have changed unseen
+        return None
+    if newest.get("config_hash") != config_hash:
+        return None
+    try:
+        run = history.get(newest["id"])
+    except WorkerctlError:
+        return None
+    if run.record_fingerprint != record_fingerprint:
+        return None
+    if plugins is not None and run.plugins and run.plugins != plugins:
+        return None
+    return newest
 
 
 def _record_then(effect: Effect) -> str | None:

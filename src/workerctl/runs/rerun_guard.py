@@ -1,11 +1,12 @@
 """Reruns guarded against duplicates: a new run of the same worker on the same record.
 
 Repeating a failed run without changing its cause only repeats the failure, and
-repeating a run that wrote comments writes them again. So a rerun is refused
-(exit 2) when nothing changed since a failed run, unless ``--force``; and like
-every start it passes the duplicate guard (``runs.duplicate_guard``, exit 5),
-which ``--allow-repeat`` (or ``--force``) overrides, after the person has read
-what earlier runs already wrote.
+repeating a run that wrote comments writes them again. Both are refused where
+every start is, by the duplicate guard (``runs.duplicate_guard``, exit 5), which
+only ``--allow-repeat`` overrides, after the person has read what earlier runs
+already wrote; a failure of a transient kind (``states.TRANSIENT_KINDS``: cancelled,
+crashed, a provider down, a timeout) reruns as it is. The plan here only shows
+the person what changed and what the guard will say (``refusal``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import UsageError
 from workerctl.runs.changes import changes_since, earlier_side_effects
-from workerctl.runs.model import COMPLETED, FINISHED, Run
+from workerctl.runs.model import FAILED, FINISHED, Run
+from workerctl.runs.states import TRANSIENT_KINDS
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine
@@ -23,16 +25,6 @@ if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.workspace import Workspace
-
-
-class RerunRefused(UsageError):
-    def __init__(self, message: str, plan: RerunPlan) -> None:
-        super().__init__(
-            message,
-            hint="fix the cause (e.g. 'workerctl worker edit "
-            f"{plan.run.worker}'), or pass --force to rerun anyway",
-        )
-        self.plan = plan
 
 
 @dataclass
@@ -51,10 +43,18 @@ class RerunPlan:
         ]
 
 
+def repeats_failure(run: Run, changes: dict[str, Any]) -> bool:
+    """Whether a rerun of ``run`` would fail the same way: it failed with a kind that
+    is not transient and nothing changed since (the duplicate guard's own rule)."""
+    kind = run.error.kind if run.error else None
+    return run.status == FAILED and kind not in TRANSIENT_KINDS and not changes["anything"]
+
+
 def plan_rerun(
     run: Run, *, history: History, records: RecordBook, registry: Registry, workspace: Workspace
 ) -> RerunPlan:
-    """What a rerun would change and what was already written; ``refusal`` says why not."""
+    """What a rerun would change and what was already written; ``refusal`` says why
+    the duplicate guard will refuse it (without --allow-repeat)."""
     if run.status not in FINISHED:
         raise UsageError(f"run {run.id} is still {run.status}; wait for it or cancel it first")
     plan = RerunPlan(
@@ -62,7 +62,7 @@ def plan_rerun(
         changes_since(run, workspace=workspace, registry=registry, records=records),
         earlier_side_effects(run, history),
     )
-    if run.status != COMPLETED and not plan.changes["anything"]:
+    if repeats_failure(run, plan.changes):
         plan.refusal = (
             f"run {run.id} {run.status} ({run.error.kind if run.error else '?'}) "
             "and nothing changed since: same worker configuration, same record, "
@@ -71,25 +71,26 @@ def plan_rerun(
     return plan
 
 
-def rerun(
-    engine: Engine, plan: RerunPlan, *, force: bool, detach: bool = False, allow_repeat: bool = False
-) -> Run:
+FORCE_NOTE = (
+    "note: --force overrides nothing: the duplicate guard decides every start; "
+    "--allow-repeat repeats an unchanged failure or write"
+)
+
+
+def rerun(engine: Engine, plan: RerunPlan, *, detach: bool = False, allow_repeat: bool = False) -> Run:
     """Start the run ``plan_rerun`` planned (the plan is shown to the person first).
 
-    Raises ``RerunRefused`` (exit 2) or ``DuplicateRefused`` (exit 5, from the
-    duplicate guard every start passes)."""
+    Raises ``DuplicateRefused`` (exit 5) from the duplicate guard every start passes."""
     from workerctl.engine.launcher import StartOptions
 
     run = plan.run
-    if plan.refusal and not force:
-        raise RerunRefused(plan.refusal, plan)
     options = StartOptions(
         record_id=run.record_id,
         trigger="rerun",
-        reason=f"rerun of {run.id}" + (" (forced)" if force else ""),
+        reason=f"rerun of {run.id}" + (" (repeat allowed)" if allow_repeat else ""),
         test=run.test,
         rerun_of=run.id,
-        allow_repeat=allow_repeat or force,
+        allow_repeat=allow_repeat,
     )
     if detach:
         return engine.start_detached(run.worker, options)

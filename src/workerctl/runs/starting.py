@@ -119,28 +119,46 @@ class FailureNote:
     fix: str = ""
 
 
+def add_fixes(
+    result: BatchResult, history: History, records: RecordBook, registry: Registry, workspace: Workspace
+) -> BatchResult:
+    """Each failed or cancelled run's ``fix``: the action of the first step of its
+    troubleshooting walk that found the cause, the line the summary prints and what
+    ``--json`` gives a script (walked once per failure)."""
+    from workerctl.runs.troubleshoot import first_fix
+
+    for item in result.items:
+        if item.status in ("failed", "cancelled") and item.run_id and not item.fix:
+            run = history.get(item.run_id)
+            fix = first_fix(run, history=history, records=records, registry=registry, workspace=workspace)
+            item.fix = fix or None
+    return result
+
+
 def failure_notes(
     result: BatchResult, history: History, records: RecordBook, registry: Registry, workspace: Workspace
 ) -> list[FailureNote]:
     """Each failed or cancelled run of a batch with the first fix its troubleshooting
-    walk found, and each record that was never started."""
-    from workerctl.runs.troubleshoot import first_fix
-
+    walk found (the batch found it already: ``BatchItem.fix``), and each record that
+    was never started."""
+    add_fixes(result, history, records, registry, workspace)
     notes = []
     for item in result.items:
         if item.status in ("failed", "cancelled"):
-            fix = ""
-            if item.run_id:
-                fix = first_fix(
-                    history.get(item.run_id),
-                    history=history,
-                    records=records,
-                    registry=registry,
-                    workspace=workspace,
-                )
+            fix = item.fix or ""
             notes.append(
                 FailureNote(item.status, item.run_id, item.record_id, item.error_kind, item.message, fix)
             )
         elif item.status == "not_started":
-            notes.append(FailureNote(item.status, None, item.record_id, None, item.message))
+            notes.append(FailureNote(item.status, None, item.record_id, None, item.message, item.fix or ""))
     return notes
+
+
+def failure_line(note: FailureNote) -> str:
+    """A note as one line, its fix included: what ``--quiet`` prints (cron mails it)."""
+    if note.status == "not_started":
+        head = f"NOT STARTED {note.record_id}: "
+    else:
+        head = f"{note.status.upper()} {note.run_id} on {note.record_id}: {note.error_kind}: "
+    text = " ".join(f"{head}{note.message}".split())
+    return text + (f" (fix: {' '.join(note.fix.split())})" if note.fix else "")

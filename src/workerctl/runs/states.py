@@ -29,8 +29,9 @@ TRANSITIONS = {
 }
 
 ERROR_KINDS = {
-    "worker_not_runnable": "the worker is paused, or a draft run on a record not marked safe "
-    "for testing without --test",
+    "worker_not_runnable": "(older histories only) the worker was paused, or a draft run on a "
+    "record not marked safe for testing without --test; such starts are now refused before a "
+    "run exists (exit 5)",
     "record_missing": "the linked record does not exist (any more)",
     "record_access_denied": "the record exists but this worker may not access it",
     "missing_context": "the worker lacks the context source the run needed",
@@ -53,6 +54,11 @@ ERROR_KINDS = {
     "cancelled": "a person or script cancelled the run",
     "crashed": "the process running it died; found and marked by a later command",
 }
+
+# Failures whose cause may be gone by itself (a person stopped it, a process died, a
+# provider or a record source was down or slow): the duplicate guard lets an unchanged run of them start
+# again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
+TRANSIENT_KINDS = frozenset({"cancelled", "crashed", "provider_unavailable", "source_unavailable", "timeout"})
 
 # Crockford's base32 without i, l, o, u: easy to read aloud and to type.
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"

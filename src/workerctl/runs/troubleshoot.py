@@ -23,6 +23,7 @@ from workerctl.runs.changes import changes_since, earlier_side_effects
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.injection import NEVER_WIDEN, RefusedCall, refused_calls
 from workerctl.runs.model import ERROR_KINDS, FINISHED, Run
+from workerctl.runs.states import TRANSIENT_KINDS
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
@@ -131,7 +132,7 @@ def troubleshoot(
     used = executor_used(run, registry)
     report.steps = [
         _step_error(run, kind, refused, used),
-        _step_record_link(run, registry),
+        _step_record_link(run, registry, records),
         _step_record_access(run, records, config),
         _step_context(run, registry, sources, kind, refused),
         _step_tools(run, registry, config, categories, refused),
@@ -242,8 +243,21 @@ def _step_error(
     return Check("error", title, FAIL, evidence, action)
 
 
-def _step_record_link(run: Run, registry: Registry) -> Check:
+def _step_record_link(run: Run, registry: Registry, records: RecordBook) -> Check:
     title = "Open the linked task or source record, if present"
+    if run.record_id and records.peek(run.record_id) is None:
+        # no command that would exit 3 is suggested: the record is gone
+        return Check(
+            "record_link",
+            title,
+            FAIL,
+            [
+                f"linked {run.record_type or 'record'} {run.record_id}",
+                f"{run.record_id} no longer exists in any record source (deleted, or its source is gone)",
+            ],
+            "'workerctl records list' shows the records that exist; rerun on the record that "
+            f"replaced {run.record_id}",
+        )
     if run.record_id:
         return Check(
             "record_link",
@@ -296,12 +310,15 @@ def _step_record_access(run: Run, records: RecordBook, config: dict) -> Check:
         )
     evidence = [f"{record.id} exists (source: {record.source})"]
     verdict, action = PASS, ""
-    if not record.accessible_by(run.worker):
+    denied = not record.accessible_by(run.worker)
+    if denied:
         verdict = FAIL
         evidence.append(f"{record.id} is restricted to {', '.join(record.restricted_to or [])}")
         action = "use a worker that may access it, or change restricted_to on the record"
     status = config.get("status")
-    if status == "draft" and not run.test and not record.safe_for_testing:
+    # restricted_to binds drafts and --test runs alike: over a denied record the
+    # draft's advice (--test) would fail the same way, so it is given only without one
+    if status == "draft" and not run.test and not record.safe_for_testing and not denied:
         verdict = FAIL
         evidence.append(f"the worker was a draft and {record.id} is not marked safe for testing")
         action = "run with --test, use a safe-for-testing record, or activate the worker"
@@ -585,7 +602,10 @@ def _provider_cause(kind: str, name: str, provider: bool | None) -> tuple[str, l
 
 
 def _rerun_advice(run: Run, changes: dict[str, Any], effects: list[dict[str, Any]]) -> dict[str, Any]:
-    written = [e for e in effects if e.get("created", True)]
+    # only what was written counts: an effect settled as not written did not happen,
+    # and an unknown one is named as such
+    written = [e for e in effects if e.get("created", True) and e.get("state", "committed") == "committed"]
+    unknown = [e for e in effects if e.get("state") in ("unknown", "intended")]
     if changes["anything"]:
         what = [k for k in ("worker", "record", "plugins") if changes[k]["changed"]]
         advice = (
@@ -595,12 +615,22 @@ def _rerun_advice(run: Run, changes: dict[str, Any], effects: list[dict[str, Any
     else:
         advice = (
             "nothing changed since the run failed (same worker configuration, record "
-            "and plugins): fix the cause before rerunning; 'run rerun' refuses without "
-            "--force"
+            "and plugins): fix the cause before rerunning; the duplicate guard refuses "
+            "the rerun without --allow-repeat"
         )
+        if run.error is not None and run.error.kind in TRANSIENT_KINDS:
+            advice = (
+                f"{run.error.kind} is transient: once its cause is gone a rerun may complete "
+                f"('workerctl run rerun --id {run.id}')"
+            )
     if written:
         advice += (
             f". Earlier runs of {run.worker} on {run.record_id} already wrote "
             f"{len(written)} side effect(s); a rerun may duplicate them"
+        )
+    if unknown:
+        advice += (
+            f". {len(unknown)} side effect(s) of earlier runs are unknown: settle them first "
+            f"('workerctl ledger list --record {run.record_id} --state unknown')"
         )
     return {"changes": changes, "side_effects": effects, "advice": advice}

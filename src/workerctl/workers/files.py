@@ -148,9 +148,63 @@ def find_path(workspace, name: str) -> Path:
         if path.is_file():
             return path
     names = [p.stem for p in worker_paths(workspace)]
-    close = [n for n in names if name in n or n in name]
+    close = similar(name, names)
     hint = f"did you mean {', '.join(close)}?" if close else "'workerctl workers list' shows the workers"
     raise NotFoundError(f"no worker named {name!r} in {workspace.workers_dir}", hint=hint)
+
+
+def similar(name: str, names: list[str]) -> list[str]:
+    """The names a mistyped one probably meant: a typo (difflib) or a part of it."""
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    close += [n for n in names if (name in n or n in name) and n not in close]
+    return close[:5]
+
+
+def _is_file(path: Path) -> bool:
+    """A file or a symlink there; a name the OS refuses (too long) is no file."""
+    try:
+        return path.is_file() or path.is_symlink()
+    except OSError:
+        return False
+
+
+def path_or_name(workspace, text: str) -> Path:
+    """The worker file named by ``text``: a worker's name, or the path of its file as
+    a user with the file open types it (``workers/x.yaml``, relative to the current
+    folder or to the workspace). A path must lead to a file in the workspace's
+    ``workers/`` folder; the file itself is then found as for its name."""
+    if "/" not in text and not text.endswith((".yaml", ".yml")):
+        return find_path(workspace, text)
+    given = Path(text).expanduser()
+    if given.is_absolute():
+        tries = [given]
+    else:  # as typed from here, from the workspace, and a bare file name in workers/
+        tries = [Path.cwd() / given, workspace.root / given]
+        if given.parent == Path("."):
+            tries.append(workspace.workers_dir / given)
+    found = next((p for p in tries if _is_file(p)), None)
+    if found is None:
+        workers = workspace.workers_dir.resolve()
+        if len(given.name) <= 255 and any(p.parent.resolve() == workers for p in tries):
+            names = [p.name for p in worker_paths(workspace)]
+            close = similar(given.name, names)
+            raise NotFoundError(
+                f"{text}: no such worker file in {workspace.workers_dir}",
+                hint=f"did you mean {', '.join(close)}?"
+                if close
+                else "'workerctl workers list' shows the workers",
+            )
+        return find_path(workspace, text)  # the name rule says what a name is
+    folder = found.parent.resolve()
+    if folder != workspace.workers_dir.resolve() or found.suffix not in (".yaml", ".yml"):
+        raise UsageError(
+            f"{text} is not a worker file of this workspace: worker files are "
+            f"{workspace.workers_dir}/NAME.yaml",
+            hint="move it there, or pass -w with the workspace that holds it",
+        )
+    return find_path(workspace, found.stem)
 
 
 def get_worker(workspace, registry, name: str) -> Worker:

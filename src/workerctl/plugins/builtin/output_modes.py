@@ -16,6 +16,7 @@ def register_output_modes(register):
             description="Write the output as a comment on the linked task, once per run",
             needs_record=("task",),
             apply=write_task_comment,
+            effect_kind="comment",
         )
     )
     register(
