@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,9 @@ def test_each_morning_one_message_per_stale_issue_never_two(make_tracker_with, r
     first = sweep(root, roundup_env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"{len(open_issues)} completed" in first.stdout
+    # DAYS=0 selects activity strictly before now, to the second: a message posted within
+    # the second the next sweep starts would leave its issue out of that sweep
+    time.sleep(1.1)
     second = sweep(root, roundup_env)  # the next morning, nothing changed
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"{len(open_issues)} skipped" in second.stdout
@@ -43,6 +47,7 @@ def test_each_morning_one_message_per_stale_issue_never_two(make_tracker_with, r
         mine = [m for m in tracker.messages(issue) if "worker:stale-review" in m["content"]]
         assert len(mine) == (issue in open_issues)
     tracker.change(open_issues[0], priority="critical")  # someone touched one issue
+    time.sleep(1.1)
     third = sweep(root, roundup_env)
     assert "1 completed" in third.stdout and f"{len(open_issues) - 1} skipped" in third.stdout
     bad = sweep(root, roundup_env, days="soon")

@@ -155,7 +155,7 @@ class RunRecords:
             raise ToolError(f"no record {str(record_id)[:80]!r}")
         expected = (type,) if isinstance(type, str) else type
         if expected and record.type not in expected:
-            raise ToolError(f"{record_id} is a {record.type}, not a {' or '.join(expected)}")
+            raise ToolError(f"{record_id} is {_a(record.type)}, not {_a(' or '.join(expected))}")
         self._gate_read(record.type, record.id)
         if not record.accessible_by(self._worker.name):
             raise ToolError(f"access to {record_id} is denied for worker {self._worker.name!r}")
@@ -354,3 +354,8 @@ def snapshot(record: Record) -> dict[str, Any]:
     data = {"title": record.title, "fields": record.fields, "links": record.links}
     text = json.dumps(data, default=str)
     return {"fingerprint": record.fingerprint(), "record": data if len(text) <= SNAPSHOT_LIMIT else None}
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article ("a task", "an issue")."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

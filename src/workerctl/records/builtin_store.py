@@ -497,8 +497,8 @@ def _check_json_size(text: str, file: str) -> None:
 def _stamp(path: Path) -> tuple[int, int, int] | None:
     """What tells a rewritten records file (an atomic write is a new inode)."""
     try:
-        info = path.stat()
-    except OSError:
+        info = fs.lstat(path)
+    except (OSError, fs.PlantedLink):
         return None
     return info.st_ino, info.st_mtime_ns, info.st_size
 

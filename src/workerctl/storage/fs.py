@@ -106,6 +106,10 @@ def folder_of(path: PathArg, *, create: bool = False) -> Iterator[tuple[int, str
     anchor, parts = _split(path)
     if not parts:
         raise IsADirectoryError(errno.EISDIR, "not a state path", os.fspath(path))
+    if create and parts[0] != STATE_DIR_NAME:
+        # a file outside the state folder (a plugin's own data, such as helpdesk/tickets.json):
+        # its folders are the user's own path, made as any program would make them
+        os.makedirs(anchor, exist_ok=True)
     fd = _anchor(anchor, parts)
     for index, part in enumerate(parts[:-1]):
         fd = _step(fd, anchor, parts, index, part, create)  # closes fd, also when it raises
