@@ -28,40 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from review_bench import WORDS  # the same vocabulary as the first review benchmark
+
 from workerctl.app import App
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.review import checks
 from workerctl.workspace import init_workspace
 
-WORDS = [
-    "glossary",
-    "legal",
-    "review",
-    "agency",
-    "catalogue",
-    "launch",
-    "invoice",
-    "customer",
-    "product",
-    "list",
-    "marketing",
-    "translation",
-    "vendor",
-    "schedule",
-    "budget",
-    "risk",
-    "owner",
-    "date",
-    "blocker",
-    "approval",
-    "contract",
-    "team",
-    "release",
-    "notes",
-    "booking",
-    "clinic",
-]
 PROGRAM = """\
 import json, os, sys
 request = json.load(sys.stdin)
