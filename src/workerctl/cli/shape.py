@@ -54,6 +54,7 @@ FIELD_SOURCES = (
     "workerctl.runs.bulk:BulkRerun",
     "workerctl.runs.follow:Event",
     "workerctl.runs.stats:JSON_FIELDS",
+    "workerctl.runs.search:SEARCH_FIELDS",
     "workerctl.runs.diff:JSON_FIELDS",
     "workerctl.history.store:PRUNE_FIELDS",
     "workerctl.engine.batch:BatchItem",
