@@ -121,9 +121,12 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
         if st is None:
             if not create:
                 raise FileNotFoundError(str(path))
-            os.close(
-                os.open(path.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-            )
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(path.name, flags, 0o600, dir_fd=dir_fd)
+            try:
+                os.fchmod(fd, 0o600)  # private whatever the umask (SQLite gives its journal the same)
+            finally:
+                os.close(fd)
             st = os.lstat(path.name, dir_fd=dir_fd)
         where = f"/proc/self/fd/{dir_fd}/{path.name}" if os.path.isdir("/proc/self/fd") else str(path)
         from urllib.parse import quote
