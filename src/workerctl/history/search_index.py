@@ -60,12 +60,24 @@ SCHEMA = "1"
 _JOURNAL = "-journal"
 _BUSY_MS = 10_000
 
-_DDL = (
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
-    "CREATE TABLE runs(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, shard INTEGER, doc INTEGER,"
-    " worker TEXT, status TEXT, created TEXT, record_id TEXT, error_kind TEXT, stamp TEXT, digest TEXT)",
-    f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)})",
-)
+
+def _ddl(*, on_disk: bool) -> tuple[str, ...]:
+    """The tables: ``runs`` (one row per run file: its slot, the fields filters use,
+    its stamp, and ``t``, the rowid of its words in ``text``, or null) and ``text``
+    (FTS5). On disk ``text`` is contentless (the words are in the run files already;
+    the index alone is about a fifth of the history) and holds finished runs only:
+    a run still going has a marker, and is matched from its run file."""
+    contentless = ", content=''" if on_disk else ""
+    return (
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
+        "CREATE TABLE runs(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, shard INTEGER, doc INTEGER,"
+        " worker TEXT, status TEXT, created TEXT, record_id TEXT, error_kind TEXT, stamp TEXT, digest TEXT,"
+        " t INTEGER)",
+        f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)}{contentless})",
+    )
+
+
+_FINISHED = frozenset(("completed", "failed", "cancelled"))
 
 #: snippet marks: private-use characters, removed from the text before it is indexed
 #: for display (``Hit.snippet`` never holds one from the data)
@@ -144,6 +156,7 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
             raise PlantedLink(str(path), "a file swapped while it was opened")
         if not readonly:
             con.execute("PRAGMA synchronous=OFF")
+            con.execute("PRAGMA journal_mode=PERSIST")
         return _Handle(con, dir_fd, (st.st_dev, st.st_ino))
     except BaseException:
         os.close(dir_fd)
@@ -183,9 +196,16 @@ def _clean(text: str) -> str:
     return text
 
 
-def put(con: sqlite3.Connection, run_id: str, data: dict[str, Any] | None, stamp: str) -> None:
+def put(
+    con: sqlite3.Connection, run_id: str, data: dict[str, Any] | None, stamp: str, *, every: bool = False
+) -> None:
     """Index one run (``data``: its stored JSON; None: a file that is not a run,
-    kept only by its stamp so it is not read again while unchanged)."""
+    kept only by its stamp so it is not read again while unchanged). Its words
+    only once it has finished, unless ``every`` (an index in memory).
+
+    Words that change are written under a new rowid of ``text`` and the old ones
+    left unreachable (a contentless table can delete only given the old words):
+    rare, since a finished run's words seldom change; a rebuild drops them."""
     if data is not None:
         cols = tuple(_clean(c).encode("utf-8", "replace").decode("utf-8") for c in columns(data))
         error = data.get("error")
@@ -198,38 +218,35 @@ def put(con: sqlite3.Connection, run_id: str, data: dict[str, Any] | None, stamp
             _str(data.get("record_id")),
             _str(error.get("kind")) if isinstance(error, dict) else None,
         )
-        digest = _digest(cols)
+        if not every and data.get("status") not in _FINISHED:
+            cols = ()
+        digest = _digest(cols) if cols else ""
     else:
         cols, fields, digest = (), (None,) * 7, ""
-    row = con.execute("SELECT n, digest FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        n = con.execute(
-            "INSERT INTO runs(id, shard, doc, worker, status, created, record_id, error_kind, stamp, digest)"
-            " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, *fields, stamp, digest),
-        ).lastrowid
-        old = None
-    else:
-        n, old = row
-        con.execute(
-            "UPDATE runs SET shard=?, doc=?, worker=?, status=?, created=?, record_id=?, error_kind=?,"
-            " stamp=?, digest=? WHERE n=?",
-            (*fields, stamp, digest, n),
-        )
+    row = con.execute("SELECT n, digest, t FROM runs WHERE id = ?", (run_id,)).fetchone()
+    old, t = (row[1], row[2]) if row is not None else (None, None)
     if old != digest:
-        if old:
-            con.execute("DELETE FROM text WHERE rowid = ?", (n,))
+        t = None
         if cols:
             marks = ", ".join("?" * len(COLUMNS))
-            con.execute(f"INSERT INTO text(rowid, {', '.join(COLUMNS)}) VALUES(?, {marks})", (n, *cols))
+            t = con.execute(f"INSERT INTO text({', '.join(COLUMNS)}) VALUES({marks})", cols).lastrowid
+    if row is None:
+        con.execute(
+            "INSERT INTO runs(id, shard, doc, worker, status, created, record_id, error_kind, stamp,"
+            " digest, t) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, *fields, stamp, digest, t),
+        )
+    else:
+        con.execute(
+            "UPDATE runs SET shard=?, doc=?, worker=?, status=?, created=?, record_id=?, error_kind=?,"
+            " stamp=?, digest=?, t=? WHERE n=?",
+            (*fields, stamp, digest, t, row[0]),
+        )
 
 
 def _drop(con: sqlite3.Connection, run_id: str) -> None:
-    row = con.execute("SELECT n, digest FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is not None:
-        if row[1]:
-            con.execute("DELETE FROM text WHERE rowid = ?", (row[0],))
-        con.execute("DELETE FROM runs WHERE n = ?", (row[0],))
+    """Forget a run whose file is gone (its words, if any, become unreachable)."""
+    con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
 
 def _int(value: Any) -> int | None:
@@ -270,16 +287,19 @@ def keep(history: History, run: Run, shard: int, doc: int) -> None:
     write_point(path)  # (tests) between the run file and its index entry
     try:
         handle = _writer(key, path, (st.st_dev, st.st_ino))
-        data = run.to_stored()
-        data["_shard"], data["_doc"] = shard, doc
-        body = fs.lstat(history.body_path(run.id))
         con = handle.con
+        if handle.high is None:
+            handle.high = _high_of(_meta(con))
+        newer = handle.high is None or (shard, doc) > handle.high
+        if run.status not in _FINISHED and not newer:
+            return  # a run still going is matched from its run file (it has a marker)
         con.execute("BEGIN IMMEDIATE")
         try:
-            put(con, run.id, data, stamp_of(body))
-            if handle.high is None:
-                handle.high = _high_of(_meta(con))
-            if handle.high is None or (shard, doc) > handle.high:
+            if run.status in _FINISHED:
+                data = run.to_stored()
+                data["_shard"], data["_doc"] = shard, doc
+                put(con, run.id, data, stamp_of(fs.lstat(history.body_path(run.id))))
+            if newer:
                 _set_meta(con, high=f"{shard}:{doc}:{run.id}")
                 handle.high = (shard, doc)
             con.execute("COMMIT")
@@ -402,14 +422,16 @@ def catch_up(con: sqlite3.Connection, history: History) -> int:
     return changed
 
 
-def _fill(con: sqlite3.Connection, history: History, only: Iterable[str] | None = None) -> None:
+def _fill(
+    con: sqlite3.Connection, history: History, only: Iterable[str] | None = None, *, every: bool = False
+) -> None:
     wanted = set(only) if only is not None else None
     for run_id, _stamp, dir_fd, name in _run_files(history):
         if wanted is not None and run_id not in wanted:
             continue
         read = _read_run(run_id, dir_fd, name)
         if read is not None:
-            put(con, run_id, read[1], read[0])
+            put(con, run_id, read[1], read[0], every=every)
 
 
 # -- the history's side of the checks --
@@ -445,7 +467,7 @@ def rebuild(history: History) -> int:
     try:
         con = handle.con
         con.execute("BEGIN")
-        for ddl in _DDL:
+        for ddl in _ddl(on_disk=True):
             con.execute(ddl)
         _set_meta(con, schema=SCHEMA, complete=0)
         _fill(con, history)
@@ -503,10 +525,10 @@ def memory(history: History, only: Iterable[str] | None = None) -> sqlite3.Conne
     import sqlite3
 
     con = sqlite3.connect(":memory:", isolation_level=None)
-    for ddl in _DDL:
+    for ddl in _ddl(on_disk=False):
         con.execute(ddl)
     con.execute("BEGIN")
-    _fill(con, history, only)
+    _fill(con, history, only, every=True)
     con.execute("COMMIT")
     return con
 
@@ -625,8 +647,6 @@ class Match:
     shard: int | None
     doc: int | None
     score: float
-    n: int
-    con: sqlite3.Connection
 
 
 def matching(
@@ -636,7 +656,7 @@ def matching(
     first (bm25; ties newest first by sequence)."""
     sql = [
         "WITH hits AS (SELECT rowid AS n, bm25(text) AS score FROM text WHERE text MATCH ?)"
-        " SELECT r.id, r.shard, r.doc, hits.score, r.n FROM hits JOIN runs r ON r.n = hits.n WHERE 1"
+        " SELECT r.id, r.shard, r.doc, hits.score FROM hits JOIN runs r ON r.t = hits.n WHERE 1"
     ]
     args: list[Any] = [query]
 
@@ -661,29 +681,44 @@ def matching(
             args.append(flt.until)
     sql.append(" ORDER BY hits.score, r.shard DESC, r.doc DESC")
     return [
-        Match(row[0], row[1], row[2], float(row[3]), int(row[4]), con)
+        Match(row[0], row[1], row[2], float(row[3]))
         for row in con.execute("".join(sql), args)
         if row[0] not in skip
     ]
 
 
-def snippet(match: Match, query: str, size: int = 16) -> tuple[str, str]:
+def snippet(history: History, match: Match, query: str, size: int = 16) -> tuple[str, str]:
     """(column, text with MARK_ON/MARK_OFF around each matched word) of the best
     column of a match: the first, in the order output, comments, tools, error,
-    title, ids, that holds a match."""
-    order = ("output", "comments", "tools", "error", "title", "ids")
-    picks = ", ".join(
-        f"snippet(text, {COLUMNS.index(c)}, '{MARK_ON}', '{MARK_OFF}', '…', {size})" for c in order
-    )
-    row = match.con.execute(
-        f"SELECT {picks} FROM text WHERE text MATCH ? AND rowid = ?", (query, match.n)
-    ).fetchone()
-    if row is None:
+    title, ids, that holds a match. Read from the run file (the index on disk keeps
+    no text) through a one-row index in memory, so the marks are FTS5's own."""
+    import sqlite3
+
+    data = history._read_body(match.run_id)
+    if data is None:
         return "", ""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.execute(f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)})")
+        cols = tuple(_clean(c) for c in columns(data))
+        con.execute(f"INSERT INTO text VALUES({', '.join('?' * len(COLUMNS))})", cols)
+        order = ("output", "comments", "tools", "error", "title", "ids")
+        picks = ", ".join(
+            f"snippet(text, {COLUMNS.index(c)}, '{MARK_ON}', '{MARK_OFF}', '…', {size})" for c in order
+        )
+        row = con.execute(f"SELECT {picks} FROM text WHERE text MATCH ?", (query,)).fetchone()
+        if row is None:  # a NOT query: nothing to mark; the start of the first column with words
+            row = con.execute(f"SELECT {', '.join(c for c in order)} FROM text").fetchone()
+            for col, text in zip(order, row, strict=True):
+                if text:
+                    return col, text[:120] + ("…" if len(text) > 120 else "")
+            return "", ""
+    finally:
+        con.close()
     for col, text in zip(order, row, strict=True):
         if text and MARK_ON in text:
             return col, text
-    for col, text in zip(order, row, strict=True):  # a NOT query: nothing marked
+    for col, text in zip(order, row, strict=True):
         if text:
             return col, text
     return "", ""

@@ -72,7 +72,7 @@ def search(
             summary = summary_of(history, match)
             if summary is None or (flt is not None and not flt.match(summary)):
                 continue
-            column, marked = snippet(match, query)
+            column, marked = snippet(history, match, query)
             text, marks = plain_snippet(marked)
             summary.setdefault("failed_checks", None)
             summary["output"] = None  # filled below, for the hits shown only
