@@ -255,3 +255,39 @@ def test_docs_search_has_the_query_syntax_and_the_readme_links_it():
     for word in ("prefix", "phrase", "OR", "NOT", "NEAR", "reindex"):
         assert word in doc
     assert "docs/search.md" in (ROOT / "README.md").read_text()
+
+
+# -- regressions from the hostile cases tried by hand --
+
+
+def test_a_rebuild_leaves_no_file_behind(history):
+    """Found by hand: each rebuild left its build file's journal behind."""
+    _run(history, "vat")
+    path = search_index.index_path(history)
+    for _ in range(2):
+        path.write_bytes(b"")  # damaged: rebuilt
+        assert found(history, "vat")
+    left = sorted(p.name for p in path.parent.iterdir() if p.name.startswith("search.db"))
+    assert left in (["search.db"], ["search.db", "search.db-journal"])
+
+
+def test_a_nul_in_a_run_does_not_cut_its_snippet(history):
+    """Found by hand: SQLite's snippet() stopped at a NUL in the output."""
+    _run(history, "refund \x00 after the nul")
+    hits, _ = search(history, "refund", None, None)
+    assert "after the nul" in hits[0]["snippet"]
+
+
+def test_a_link_planted_at_the_journal_is_refused(workspace, tmp_path):
+    run_workerctl("runs", "search", "x", workspace=workspace)
+    journal = workspace.state_dir / "search.db-journal"
+    journal.unlink(missing_ok=True)
+    journal.symlink_to(tmp_path / "elsewhere")
+    done = run_workerctl("runs", "search", "x", workspace=workspace)
+    assert done.returncode == 4 and "search.db-journal" in done.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_long_bad_query_is_cut_in_the_message(workspace):
+    done = run_workerctl("runs", "search", "(" + "word " * 5000, workspace=workspace)
+    assert done.returncode == 2 and len(done.stderr.splitlines()[0]) < 200

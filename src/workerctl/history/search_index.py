@@ -192,8 +192,8 @@ def _digest(cols: tuple[str, ...]) -> str:
 def _clean(text: str) -> str:
     """Text without the snippet marks (they cannot be told from the data's own)."""
     if MARK_ON in text or MARK_OFF in text:
-        return text.replace(MARK_ON, "").replace(MARK_OFF, "")
-    return text
+        text = text.replace(MARK_ON, "").replace(MARK_OFF, "")
+    return text.replace("\0", " ") if "\0" in text else text  # SQLite's snippet() stops at a NUL
 
 
 def put(
@@ -461,6 +461,7 @@ def rebuild(history: History) -> int:
     into place there, so no commit happens between its last check and the swap."""
     path = index_path(history)
     build = path.with_name(f"{INDEX_NAME}.build-{os.getpid()}")
+    _sweep_builds(path)
     fs.unlink(build, missing_ok=True)
     fs.unlink(build.with_name(build.name + _JOURNAL), missing_ok=True)
     handle = _connect(build, readonly=False, create=True)
@@ -487,7 +488,19 @@ def rebuild(history: History) -> int:
             handle.close()
         fs.unlink(build, missing_ok=True)
         raise
+    finally:
+        fs.unlink(build.with_name(build.name + _JOURNAL), missing_ok=True)
     return int(count)
+
+
+def _sweep_builds(path: Path) -> None:
+    """Remove what a rebuild killed midway left (its process gone)."""
+    from workerctl.history.sweep import _pid_alive
+
+    for leftover in fs.glob(path.parent, f"{INDEX_NAME}.build-*"):
+        pid = leftover.name.removeprefix(f"{INDEX_NAME}.build-").removesuffix(_JOURNAL)
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid), None):
+            fs.unlink(leftover, missing_ok=True)
 
 
 def create_empty(history: History) -> None:
@@ -636,7 +649,8 @@ def check_query(query: str) -> None:
             'put words holding "-", ".", ":", "/" or other punctuation in double quotes '
             "(runs search '\"T-1042\"'); columns are " + ", ".join(COLUMNS) + "; see docs/search.md"
         )
-        raise UsageError(f"cannot read the search query {query!r}: {detail}", hint=hint) from None
+        shown = query if len(query) <= 80 else query[:80] + "…"
+        raise UsageError(f"cannot read the search query {shown!r}: {detail}", hint=hint) from None
     finally:
         con.close()
 
