@@ -81,6 +81,11 @@ def runs() -> None:
     "--exit-status", is_flag=True, help="With --watch: exit 1 if any listed run failed or was cancelled."
 )
 @click.option(
+    "--tries",
+    is_flag=True,
+    help="List the tries of changed workers ('workerctl worker try') instead of runs: kept apart from them.",
+)
+@click.option(
     "--search",
     "query",
     metavar="QUERY",
@@ -102,6 +107,7 @@ def list_cmd(
     held: bool,
     watch: float | None,
     exit_status: bool,
+    tries: bool,
     query: str | None,
     fmt: str,
 ) -> None:
@@ -116,6 +122,9 @@ def list_cmd(
     from workerctl.runs.states import UNFINISHED
 
     a = app(ctx)
+    if tries:
+        _list_tries(a, fmt, worker, limit)
+        return
     if query is not None:
         if watch is not None or held:
             from workerctl.errors import UsageError
@@ -149,6 +158,40 @@ def list_cmd(
     emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS, empty="no runs match")
     if watch is not None and exit_status and any(i["status"] in ("failed", "cancelled") for i in items):
         ctx.exit(EXIT_RUN_FAILED)
+
+
+def _list_tries(a: App, fmt: str, worker: tuple[str, ...], limit: int) -> None:
+    """``runs list --tries``: the recorded tries, newest first."""
+    from workerctl import render
+    from workerctl.runs.trial import list_tries
+
+    docs = [d for d in list_tries(a.workspace) if not worker or d["worker"] in worker]
+    docs = docs[:limit] if limit else docs
+
+    def rows() -> list[list[Any]]:
+        return [
+            [
+                d["try_id"],
+                d["worker"],
+                render.ago(d["created"]),
+                d["summary"].get("runs"),
+                d["summary"].get("outputs_changed"),
+                d["summary"].get("newly_failing"),
+                d["summary"].get("would_write"),
+            ]
+            for d in docs
+        ]
+
+    headers = ["try", "worker", "created", "runs", "changed", "newly failing", "writes captured"]
+    emit(
+        fmt,
+        docs,
+        ["try_id", "worker", "created", "replay", "file"],
+        rows,
+        headers,
+        id_key="try_id",
+        empty="no tries",
+    )
 
 
 def _searched(

@@ -55,6 +55,8 @@ FIELD_SOURCES = (
     "workerctl.runs.follow:Event",
     "workerctl.runs.stats:JSON_FIELDS",
     "workerctl.runs.search:SEARCH_FIELDS",
+    "workerctl.runs.trial:JSON_FIELDS",
+    "workerctl.runs.trial:TryItem",
     "workerctl.runs.diff:JSON_FIELDS",
     "workerctl.history.store:PRUNE_FIELDS",
     "workerctl.engine.batch:BatchItem",
