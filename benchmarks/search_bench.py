@@ -1,4 +1,4 @@
-"""``runs search`` at 1,000 / 100,000 runs, the search index's cost per run, its size.
+"""``runs search`` at 1,000 / 100,000 runs, the search index's cost per run, its size; a try.
 
     .venv/bin/python benchmarks/search_bench.py [--sizes 1000,100000] [--repeat 7] [--runs 200]
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--only-try", action="store_true", help="Only the try against a batch.")
     args = parser.parse_args()
     exe = [sys.executable, "-m", "workerctl"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +98,7 @@ def main() -> None:
         bare, _ = cold([sys.executable, "-c", "pass"], args.repeat)
         print(f"python -c pass: {bare:.1f} ms")
         base = None
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in () if args.only_try else (int(s) for s in args.sizes.split(",")):
             history = seeded(root, size)
             began = time.perf_counter()
             search_index.rebuild(history)
@@ -121,13 +123,84 @@ def main() -> None:
                 f"index {index_bytes / 1e6:.1f} MB = {100 * index_bytes / history_bytes:.1f} % "
                 f"of the history's {history_bytes / 1e6:.1f} MB"
             )
-        total, inside = per_run_cost(root, args.runs)
+        total, inside = per_run_cost(root, 20 if args.only_try else args.runs)
         print(
             f"a run stored in three commits: {total:.2f} ms, of which {inside:.3f} ms "
             "keeping the search index"
+        )
+        batch, tried = try_versus_batch(root)
+        print(
+            f"50 runs: a batch {batch:.0f} ms; worker try --replay over them {tried:.0f} ms "
+            f"({tried / batch:.2f}x the batch), nothing written"
         )
     print(f"medians of {args.repeat} cold processes")
 
 
 if __name__ == "__main__":
     main()
+
+
+def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float, float]:
+    """(ms of a batch of ``runs`` real runs, ms of ``worker try --replay`` over them),
+    medians of cold processes; the try must write nothing (checked)."""
+    import hashlib
+    import json
+    import shutil
+
+    exe = [sys.executable, "-m", "workerctl"]
+    base = root / "trybase"
+    subprocess.run([*exe, "init", str(base)], check=True, capture_output=True)
+    proto = json.loads(
+        subprocess.run(
+            [*exe, "-w", str(base), "records", "show", "T-1042", "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    tasks = []
+    for n in range(runs):
+        rec = {k: proto[k] for k in ("type", "title", "fields", "links")}
+        tasks.append({**rec, "id": f"T-{5000 + n}"})
+    (root / "tasks.json").write_text(json.dumps(tasks))
+    subprocess.run(
+        [*exe, "-w", str(base), "records", "import", str(root / "tasks.json")],
+        check=True,
+        capture_output=True,
+    )
+    ids = root / "ids.txt"
+    ids.write_text("\n".join(t["id"] for t in tasks) + "\n")
+    batch_times = []
+    for n in range(repeat):
+        ws = root / f"batch{n}"
+        shutil.copytree(base, ws)
+        began = time.perf_counter()
+        subprocess.run(
+            [*exe, "-w", str(ws), "run", "start", "overdue-task-review", "--records-from", str(ids)],
+            check=True,
+            capture_output=True,
+        )
+        batch_times.append((time.perf_counter() - began) * 1000)
+    ws = root / "batch0"
+    state = ws / ".workerctl"
+
+    def digest() -> dict[str, str]:
+        return {
+            str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(state.rglob("*"))
+            if p.is_file() and "tries" not in p.parts
+        }
+
+    argv = [*exe, "-w", str(ws), "worker", "try", "overdue-task-review", "--replay", "--limit", str(runs)]
+    subprocess.run(
+        [*exe, "-w", str(ws), "runs", "list", "--worker", "overdue-task-review"], capture_output=True
+    )
+    before = digest()
+    try_times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        try_times.append((time.perf_counter() - began) * 1000)
+        assert done.returncode == 0, done.stderr
+    assert digest() == before, "the try wrote something"
+    return statistics.median(batch_times), statistics.median(try_times)

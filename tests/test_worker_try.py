@@ -116,3 +116,26 @@ def test_a_broken_edited_file_is_exit_2_naming_it(workspace, tmp_path):
     bad.write_text("name: overdue-task-review\nstatus: sideways\n")
     done = run_workerctl("worker", "try", "overdue-task-review", "--file", str(bad), workspace=workspace)
     assert done.returncode == 2 and str(bad) in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_edit_that_makes_the_run_fail_exits_1(workspace, tmp_path):
+    """Found by hand: a try whose run now fails (no check decided) exited 0."""
+    _past_runs(workspace, "T-1042")
+    text = (workspace.workers_dir / "overdue-task-review.yaml").read_text()
+    broken = tmp_path / "broken-model.yaml"
+    broken.write_text(
+        text[: text.index("executor:")] + "executor: {name: echo, script: [{error: model gone}]}\n"
+    )
+    done = run_workerctl(
+        "worker", "try", "overdue-task-review", "--file", str(broken), "--json", workspace=workspace
+    )
+    assert done.returncode == 1, done.stderr
+    item = json.loads(done.stdout)["items"][0]
+    assert item["new_status"] == "failed" and "model gone" in item["new_error"]
+
+
+def test_no_past_runs_is_said_and_nothing_is_recorded(workspace):
+    """Found by hand: an empty try was recorded as a try of 0 runs."""
+    done = run_workerctl("worker", "try", "overdue-task-review", workspace=workspace)
+    assert done.returncode == 0 and "no past runs match" in done.stderr
+    assert not (workspace.state_dir / "tries").exists()

@@ -490,7 +490,7 @@ def try_cmd(
 
     Tool reads see the records as they are now. The try is kept apart from the runs
     ('runs list --tries'), out of stats and the duplicate guard. Exit 1 when a review
-    check newly fails (to gate a worker change in CI)."""
+    check newly fails, or a run that did not fail now does (to gate a worker change in CI)."""
     from workerctl.cli.runs_list import check_workers, list_filter
     from workerctl.errors import EXIT_RUN_FAILED
     from workerctl.runs import trial
@@ -510,14 +510,17 @@ def try_cmd(
         past = [row["id"] for row in search(a.history, query, flt, limit)[0]]
     else:
         past = [row["id"] for row in a.history.list(flt, limit=limit)]
+    if not past:
+        click.echo("no past runs match: nothing to try (see 'workerctl runs list --worker NAME')", err=True)
+        return
     items = trial.try_on(a.workspace, a.registry, a.records, a.history, chosen, past, replay=replay)
     doc = trial.record_try(a.workspace, chosen, file, replay, items)
     if as_json:
         echo_json(doc)
     else:
         _show_try(doc)
-    if any(i.newly_failing for i in items):
-        ctx.exit(EXIT_RUN_FAILED)
+    if any(i.newly_failing or (i.new_status == "failed" != i.old_status) for i in items):
+        ctx.exit(EXIT_RUN_FAILED)  # a check that newly fails, or a run that now fails
 
 
 def _show_try(doc: dict[str, Any]) -> None:
