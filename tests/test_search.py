@@ -291,3 +291,23 @@ def test_a_link_planted_at_the_journal_is_refused(workspace, tmp_path):
 def test_a_long_bad_query_is_cut_in_the_message(workspace):
     done = run_workerctl("runs", "search", "(" + "word " * 5000, workspace=workspace)
     assert done.returncode == 2 and len(done.stderr.splitlines()[0]) < 200
+
+
+def test_a_lock_held_past_its_timeout_answers_from_the_run_files(workspace):
+    """A rebuild needs the history lock for its last step; another command holding it
+    past WORKERCTL_LOCK_TIMEOUT makes the search answer from a scan, not fail."""
+    history = History(workspace)
+    run = _run(history, "the glossary is late")
+    with history.lock:
+        done = run_workerctl(
+            "runs",
+            "search",
+            "glossary",
+            "--format",
+            "ids",
+            workspace=workspace,
+            env={"WORKERCTL_LOCK_TIMEOUT": "0.5"},
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [run.id]
+    assert "answered from the run files" in done.stderr

@@ -21,8 +21,9 @@ How it stays right (``docs/search.md``):
   compared once, ``catch_up``). Missing, damaged (any SQLite error), or of an
   unknown shape: rebuilt from the run files.
 - **Reading never needs to write.** When the index cannot be brought up to date (a
-  read-only mount, a full disk, the lock held too long), the answer comes from a
-  scan of the run files through an index built in memory: slower, never wrong.
+  read-only mount, a full disk, the history lock held past its timeout), the answer
+  comes from a scan of the run files through an index built in memory: slower,
+  never wrong.
 
 The file and its journal are opened only after ``storage.fs`` has walked their
 folder without following a link and found plain files (a link planted there is
@@ -44,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import PlantedLink, StorageError, UsageError
+from workerctl.errors import LockTimeout, PlantedLink, StorageError, UsageError
 from workerctl.history.search_text import COLUMNS, columns
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
@@ -587,14 +588,14 @@ def open_for_reading(history: History) -> Source:
                 try:
                     _catch_up_on_disk(history, path)
                     continue
-                except (sqlite3.Error, OSError, StorageError) as exc:
+                except (sqlite3.Error, OSError, StorageError, LockTimeout) as exc:
                     why = f"{why}; could not be updated ({_one_line(exc)})"
                     break
         if attempt or history.unwritable is not None:
             break
         try:
             rebuild(history)
-        except (sqlite3.Error, OSError, StorageError) as exc:
+        except (sqlite3.Error, OSError, StorageError, LockTimeout) as exc:
             why = f"{why}; could not be rebuilt ({_one_line(exc)})"
             break
     return Source("scan", memory(history), why=why)
