@@ -76,7 +76,8 @@ def search(
             text, marks = plain_snippet(marked)
             summary.setdefault("failed_checks", None)
             summary["output"] = None  # filled below, for the hits shown only
-            summary.update(score=round(-match.score, 6), matched_in=column, snippet=text, highlights=marks)
+            score = float(f"{-match.score:.4g}")  # four significant digits: bm25 can be tiny
+            summary.update(score=score, matched_in=column, snippet=text, highlights=marks)
             out.append(summary)
             if limit and len(out) >= limit:
                 break
