@@ -134,8 +134,7 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
         if st is None:
             if not create:
                 raise FileNotFoundError(str(path))
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-            fd = os.open(path.name, flags, 0o600, dir_fd=dir_fd)
+            fd = fs.create_new(path, 0o600, create_parents=False)
             try:
                 os.fchmod(fd, 0o600)  # private whatever the umask (SQLite gives its journal the same)
             finally:
@@ -352,46 +351,38 @@ def _high_of(meta: dict[str, str]) -> tuple[int, int] | None:
 # -- the run files, for a rebuild, a catch-up or a scan --
 
 
-def _run_files(history: History) -> Iterator[tuple[str, str, int, str]]:
-    """(run id, stamp, folder descriptor, file name) of every run file, from a walk
-    that never follows a link (the descriptor is valid until the next item)."""
+def _run_files(history: History) -> Iterator[tuple[str, str, int, Path]]:
+    """(run id, stamp, folder descriptor, path) of every run file, from a walk through
+    ``storage.fs`` that never follows a link (the descriptor is valid until the next
+    item)."""
     base = history.root / "runs"
     try:
         top = fs.open_dir(base)
     except (FileNotFoundError, NotADirectoryError):
         return
     try:
-        with os.scandir(top) as subs:
-            names = sorted(e.name for e in subs if e.is_dir(follow_symlinks=False))
-        for sub in names:
-            try:
-                sub_fd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
-            except OSError:
-                continue
-            try:
-                with os.scandir(sub_fd) as entries:
-                    for entry in entries:
-                        name = entry.name
-                        if not name.endswith(".json") or name.startswith("."):
-                            continue
-                        try:
-                            st = entry.stat(follow_symlinks=False)
-                        except OSError:
-                            continue
-                        if stat_mod.S_ISREG(st.st_mode):
-                            yield name[:-5], stamp_of(st), sub_fd, name
-            finally:
-                os.close(sub_fd)
+        subs = sorted(name for name, st in fs.entries_at(top) if stat_mod.S_ISDIR(st.st_mode))
     finally:
         os.close(top)
+    for sub in subs:
+        try:
+            sub_fd = fs.open_dir(base / sub)
+        except OSError:
+            continue
+        try:
+            for name, st in fs.entries_at(sub_fd):
+                if name.endswith(".json") and not name.startswith(".") and stat_mod.S_ISREG(st.st_mode):
+                    yield name[:-5], stamp_of(st), sub_fd, base / sub / name
+        finally:
+            os.close(sub_fd)
 
 
-def _read_run(run_id: str, dir_fd: int, name: str) -> tuple[str, dict[str, Any] | None] | None:
+def _read_run(run_id: str, dir_fd: int, path: Path) -> tuple[str, dict[str, Any] | None] | None:
     """(stamp, the run's JSON or None if it is not a run) of one run file; None if
-    it is gone."""
+    it is gone or not a plain file."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-    except OSError:
+        fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
+    except (OSError, PlantedLink):
         return None
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(handle.fileno())
@@ -410,10 +401,10 @@ def catch_up(con: sqlite3.Connection, history: History) -> int:
     drop what is gone. Returns how many runs changed."""
     known = dict(con.execute("SELECT id, stamp FROM runs"))
     changed = 0
-    for run_id, stamp, dir_fd, name in _run_files(history):
+    for run_id, stamp, dir_fd, path in _run_files(history):
         if known.pop(run_id, None) == stamp:
             continue
-        read = _read_run(run_id, dir_fd, name)
+        read = _read_run(run_id, dir_fd, path)
         if read is not None:
             put(con, run_id, read[1], read[0])
             changed += 1
@@ -427,10 +418,10 @@ def _fill(
     con: sqlite3.Connection, history: History, only: Iterable[str] | None = None, *, every: bool = False
 ) -> None:
     wanted = set(only) if only is not None else None
-    for run_id, _stamp, dir_fd, name in _run_files(history):
+    for run_id, _stamp, dir_fd, path in _run_files(history):
         if wanted is not None and run_id not in wanted:
             continue
-        read = _read_run(run_id, dir_fd, name)
+        read = _read_run(run_id, dir_fd, path)
         if read is not None:
             put(con, run_id, read[1], read[0], every=every)
 
