@@ -131,6 +131,63 @@ def test_item6_nightly_sweep_of_a_paused_worker_is_silent(workspace):
     assert runs_of(workspace) == []
 
 
+def test_item6_refusals_in_an_old_history_are_not_counted_by_runs_stats(workspace, monkeypatch):
+    """A history written before refusals stopped being runs holds failed runs of kind
+    worker_not_runnable, and indexes that counted them (built by that workerctl):
+    ``runs stats`` counts neither, by worker, by day or over an hour a bound cuts."""
+    import datetime as dt
+
+    from workerctl.history import indexes
+    from workerctl.history.store import History
+    from workerctl.runs.model import Run, RunError, new_run_id
+    from workerctl.storage.atomic import write_json
+
+    assert (
+        run_workerctl(
+            "run", "start", "handoff-preparation", "--task", "T-1042", "--allow-repeat", workspace=workspace
+        ).returncode
+        == 5
+    )  # (today: refused, not a run)
+    history = History(workspace)
+    now = dt.datetime.now(dt.UTC)
+    refused_ids = []
+    for ago in (dt.timedelta(days=3), dt.timedelta(minutes=5)):
+        at = (now - ago).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        run = Run(
+            id=new_run_id(),
+            worker="handoff-preparation",
+            config_hash="h",
+            config={},
+            executor="echo",
+            created=at,
+            status="failed",
+            record_id="T-1042",
+            transitions=[{"status": "failed", "at": at}],
+            error=RunError("worker_not_runnable", "worker handoff-preparation is paused"),
+        )
+        write_json(history.body_path(run.id), {**run.to_dict(), "_shard": 0, "_doc": 0}, sync_data=False)
+        refused_ids.append(run.id)
+    # the indexes as the older workerctl built them: counting the refusals
+    monkeypatch.setattr(indexes, "VERSION", 3)
+    monkeypatch.setattr(indexes, "is_old_refusal", lambda summary: False)
+    assert History(workspace).reindex()["runs"] == 2
+    monkeypatch.undo()
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+        ).returncode
+        == 0
+    )
+    for extra in ((), ("--since", "1h"), ("--since", "7d"), ("--by", "day")):
+        stats = json.loads(run_workerctl("runs", "stats", *extra, "--json", workspace=workspace).stdout)
+        assert "handoff-preparation" not in stats, (extra, stats)
+        assert sum(f["counts"]["failed"] for f in stats.values()) == 0, (extra, stats)
+        assert sum(f["runs"] for f in stats.values()) == 1, (extra, stats)
+    # still in the history, for runs list and troubleshooting
+    listed = {d["id"] for d in runs_of(workspace, "--worker", "handoff-preparation")}
+    assert listed == set(refused_ids)
+
+
 def test_item6_batch_of_a_paused_worker_reports_skips_with_a_reason(workspace):
     result = run_workerctl(
         "run",

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
-from workerctl.runs.states import FINISHED, STATES, UNFINISHED
+from workerctl.runs.states import FINISHED, OLD_REFUSAL_KIND, STATES, UNFINISHED, is_old_refusal
 from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 
@@ -49,10 +49,11 @@ if TYPE_CHECKING:
     from workerctl.runs.model import Run
 
 _Spans = list[tuple[int, int]]  # (first, last) index shards
-VERSION = 3  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames
+VERSION = 4  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames;
+# 4: an older history's refusals (runs.states.is_old_refusal) left out of the hourly and daily counts
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
-REFUSAL = "worker_not_runnable"  # a paused or draft worker's refusal: not a failure
+REFUSAL = OLD_REFUSAL_KIND  # a paused or draft worker's refusal: not a failure
 BUCKETS = 64  # record ids hash into this many by-record folders
 HIST_BASE = 1.05  # duration histogram: buckets 5 % wide
 
@@ -812,6 +813,8 @@ def _count(
     sign: int,
 ) -> None:
     """Count one change of a run into the doc of ``hour`` (or of a whole day)."""
+    if is_old_refusal(summary) and not old:
+        return  # not a run: counted nowhere (a status it had before is uncounted below)
     model = summary.get("model")
     key = where.get((hour, summary["worker"], model))
     if key is None:
@@ -840,6 +843,8 @@ def _count(
     counts = doc["counts"]
     if old:
         counts[old] = counts.get(old, 0) - 1
+    if is_old_refusal(summary):
+        return
     counts[summary["status"]] = counts.get(summary["status"], 0) + sign
     if summary["status"] in FINISHED and (old not in FINISHED or sign < 0):
         _money(doc, summary, sign)
@@ -920,6 +925,8 @@ def _group(doc: dict, by: str) -> str:
 
 def _add_summary(per: dict[str, dict], summary: dict, by: str) -> None:
     """Count one run, read from its summary, into its group."""
+    if is_old_refusal(summary):
+        return
     finished = summary["status"] in FINISHED
     durations = {_bucket(summary["duration"]): 1} if finished and summary.get("duration") is not None else {}
     money = _zero()

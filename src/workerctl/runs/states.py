@@ -60,6 +60,17 @@ ERROR_KINDS = {
 # again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
 TRANSIENT_KINDS = frozenset({"cancelled", "crashed", "provider_unavailable", "source_unavailable", "timeout"})
 
+# A start refused because the worker was paused (or a draft): older histories recorded
+# it as a failed run of this kind; a refusal is not a run, so such a run counts nowhere
+# (``runs stats``, success rates), though ``runs list`` and troubleshooting still show it.
+OLD_REFUSAL_KIND = "worker_not_runnable"
+
+
+def is_old_refusal(summary: dict[str, object]) -> bool:
+    """Whether a run (its summary) is a refusal an older workerctl recorded as a run."""
+    return summary.get("error_kind") == OLD_REFUSAL_KIND
+
+
 # Crockford's base32 without i, l, o, u: easy to read aloud and to type.
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 ID_LENGTH = 8
