@@ -58,7 +58,7 @@ class LazyGroup(SuggestingGroup):
         try:
             names.update(plugin_commands(get_registry()))
         except Exception:  # a broken plugin must not break completion or an error message
-            pass
+            return sorted(names)
         return sorted(names)
 
     def suggestion_names(self, ctx: Context) -> list[str]:
