@@ -169,7 +169,7 @@ def test_item6_refusals_in_an_old_history_are_not_counted_by_runs_stats(workspac
         refused_ids.append(run.id)
     # the indexes as the older workerctl built them: counting the refusals
     monkeypatch.setattr(indexes, "VERSION", 3)
-    monkeypatch.setattr(indexes, "is_old_refusal", lambda summary: False)
+    monkeypatch.setattr(indexes, "counted_as", lambda summary: summary["status"])
     assert History(workspace).reindex()["runs"] == 2
     monkeypatch.undo()
     assert (
