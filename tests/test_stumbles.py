@@ -495,6 +495,51 @@ def test_item13_a_not_written_effect_is_not_counted_and_keeps_its_kind(workspace
     assert [(e["kind"], e["state"]) for e in doc["rerun"]["side_effects"]] == [("comment", "not_written")]
 
 
+def _intended_write(history, run_id: str, record: str) -> None:
+    """A run that died between storing its write as intended and making it."""
+    from workerctl.runs.model import Run, now_iso
+
+    run = Run(id=run_id, worker="w", config_hash="h", config={}, executor="echo", created=now_iso())
+    run.record_id = record
+    run.side_effects = [
+        {
+            "kind": "comment",
+            "key": f"{run_id}:output",
+            "record_id": record,
+            "state": "intended",
+            "at": now_iso(),
+        }
+    ]
+    with history.lock:
+        history.ledger.sync(run, None)
+
+
+def test_item13_settle_names_one_run_and_one_verdict(workspace):
+    """``ledger settle`` decides about one run's writes: an empty id or a prefix that two
+    runs share is a usage error (it used to settle every unknown write it matched), and
+    so are --written and --not-written together (click kept the last one)."""
+    from workerctl.history.store import History
+
+    history = History(workspace)
+    _intended_write(history, "aaaa1111", "T-1042")
+    _intended_write(history, "aaaa2222", "T-1043")
+    for words in (("",), (" ",), ("aaaa",), ("aaaa1111", "--not-written")):
+        result = run_workerctl("ledger", "settle", *words, "--written", workspace=workspace)
+        assert result.returncode == 2, (words, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert (
+        "aaaa1111, aaaa2222"
+        in run_workerctl("ledger", "settle", "aaaa", "--written", workspace=workspace).stderr
+    )
+    open_states = ("--state", "intended", "--state", "unknown", "--json")
+    unknown = json.loads(run_workerctl("ledger", "list", *open_states, workspace=workspace).stdout)
+    assert sorted(e["run_id"] for e in unknown) == ["aaaa1111", "aaaa2222"]  # nothing settled
+    settled = run_workerctl("ledger", "settle", "aaaa1", "--not-written", workspace=workspace)
+    assert settled.returncode == 0, settled.stderr
+    left = json.loads(run_workerctl("ledger", "list", *open_states, workspace=workspace).stdout)
+    assert [e["run_id"] for e in left] == ["aaaa2222"]
+
+
 def test_item14_a_deleted_record_fails_step_two_without_a_command_that_exits_3(workspace):
     make_worker(
         workspace,
@@ -637,6 +682,40 @@ def test_item19_a_declared_command_no_hook_adds_is_reported(workspace, tmp_path)
     env = _fake_plugin(tmp_path, declares="greet", adds="hello")
     listed = run_workerctl("plugins", "list", workspace=workspace, env=env)
     assert "declares command 'greet'" in listed.stderr and "register_commands" in listed.stderr
+
+
+def test_item19_hostile_package_metadata_never_breaks_or_floods_help(tmp_path):
+    """Names no one can type are not listed, a summary is one cut line with nothing a
+    terminal obeys, and an unreadable file is skipped."""
+    site = tmp_path / "site"
+    for package, entry_points, summary in (
+        (
+            "weird",
+            "[workerctl.commands]\n--help = x:y\n-x = x:y\nmy cmd = x:y\n = x:y\nok-name = x:y\n",
+            "ok",
+        ),
+        ("loud", "[ workerctl.commands ]\nloud = x:y\n", "\x1b[2J\x1b]0;pwned\x07" + "word " * 300),
+        ("garbage", None, "g"),
+    ):
+        meta = site / f"{package}-1.0.dist-info"
+        meta.mkdir(parents=True)
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nSummary: {summary}\n\n")
+        if entry_points is None:
+            (meta / "entry_points.txt").write_bytes(b"\xff\xfe[workerctl.commands]\nbad = x:y\n")
+        else:
+            (meta / "entry_points.txt").write_text(entry_points, encoding="utf-8")
+    shown = run_workerctl("--help", env={"PYTHONPATH": str(site)})
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr
+    listed = shown.stdout.split("Plugin commands:", 1)[1]
+    names = [
+        line.split()[0]
+        for line in listed.splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
+    assert {"ok-name", "loud"} <= set(names)
+    assert not {"--help", "-x", "my", "bad"} & set(names), names
+    assert "\x1b" not in listed and "\x07" not in listed
+    assert len(listed) < 1500 and "…" in listed
 
 
 def test_item19_the_rq_plugin_command_is_in_help():

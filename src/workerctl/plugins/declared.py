@@ -18,10 +18,14 @@ manager warns when a declared command is not added there.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 
 COMMANDS_GROUP = "workerctl.commands"
+#: a name a person can type as a command (not an option, no spaces); others are skipped
+COMMAND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SUMMARY_LIMIT = 100  # characters of a package's summary shown as the short help
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def _group(path: str, group: str) -> list[tuple[str, str]]:
             continue
         if inside and "=" in line:
             name, _, reference = line.partition("=")
-            if name.strip():
+            if COMMAND_NAME.fullmatch(name.strip()):
                 found.append((name.strip(), reference.strip()))
     return found
 
@@ -98,7 +102,9 @@ def _summary(meta: str) -> str:
                     if not line.strip():
                         break  # the headers end at the first blank line
                     if line.lower().startswith("summary:"):
-                        return line.split(":", 1)[1].strip()
+                        summary = " ".join(line.split(":", 1)[1].split())
+                        cut = len(summary) > SUMMARY_LIMIT
+                        return summary[: SUMMARY_LIMIT - 1] + "…" if cut else summary
         except (OSError, UnicodeDecodeError):
             continue
         return ""
