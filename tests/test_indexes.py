@@ -354,6 +354,7 @@ def test_stats_by_model_once_the_indexes_exist(workspace, wcli):
     assert all(n >= 0 for group in figures.values() for n in group["counts"].values())
 
 
+@pytest.mark.slow
 def test_recovery_after_a_crash_repairs_only_what_the_crash_touched(workspace, tmp_path, monkeypatch):
     """#21: a run start killed at each of its index writes; the first reader after it
     repairs that run's refs and counts, reading a few shards, not every shard (a

@@ -201,6 +201,7 @@ def test_any_bytes_are_shown_without_escapes(raw):
         lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
     )
 )
+@pytest.mark.slow
 def test_json_output_is_exact_and_safe(value):
     encoded = json_safe(json.dumps(value, ensure_ascii=False))
     assert json.loads(encoded) == value
