@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import os
+import signal
 import time
 from typing import Any
 
@@ -70,6 +71,10 @@ def worker(
         logging.getLogger(logger).addFilter(lost)
     while True:
         rq_worker = _work(connection, queues, name, burst, lost)
+        # RQ's signal handlers end with its loop: Ctrl-C or SIGTERM while reconnecting
+        # stops the command as any other (130), not with RQ's StopRequested
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if lost.error is None:
             return  # the queues are empty (--burst), or a stop was asked for
         lost.say(lost.error)

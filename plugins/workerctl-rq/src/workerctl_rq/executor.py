@@ -168,9 +168,12 @@ class RQExecutor:
         from rq.exceptions import InvalidJobOperation, NoSuchJobError
         from rq.job import Job
 
+        from workerctl_rq.jobs import ask_to_stop
+
         url = redis_url(run.config.get("executor") or {})
         try:
             connection = connect(url)
+            ask_to_stop(connection, run.id)  # heard by the horse even when RQ lost the job
             job = Job.fetch(run.id, connection=connection)
             if job.get_status() == "started":
                 send_stop_job_command(connection, run.id)
@@ -209,7 +212,7 @@ def _look(connection, run_id: str) -> tuple[Any, str | None, dict]:
 
 def _apply(history, run_id: str, job, status: str | None, report: dict, url: str) -> None:
     """Bring one local run up to date with its RQ job and the remote's report."""
-    remote = Run.from_dict(report["run"]) if report.get("run") else None
+    remote = _as_run(report.get("run"), run_id)
     if remote is not None and remote.status in FINISHED:
         # the remote's own last word: it holds whatever became of the job in RQ
         history.update(run_id, lambda r: _merge(r, remote))
@@ -262,9 +265,9 @@ def _apply(history, run_id: str, job, status: str | None, report: dict, url: str
         history.update(run_id, lambda r: _progress(r, report, remote))
         return
     if status == "finished":
-        result = job.return_value()
-        if isinstance(result, dict):
-            history.update(run_id, lambda r: _merge(r, Run.from_dict(result)))
+        result = _as_run(job.return_value(), run_id)
+        if result is not None:
+            history.update(run_id, lambda r: _merge(r, result))
             return
         history.update(run_id, lambda r: _fail(r, "invalid_output", "the RQ job finished without a run"))
         return
@@ -302,6 +305,18 @@ def _apply(history, run_id: str, job, status: str | None, report: dict, url: str
                 text.strip()[-2000:],
             ),
         )
+
+
+def _as_run(data: Any, run_id: str) -> Run | None:
+    """A run the remote reported, when it is one and this one (a damaged or foreign
+    report is no report)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        run = Run.from_dict(data)
+    except Exception:
+        return None
+    return run if run.id == run_id and run.status in (QUEUED, RUNNING, *FINISHED) else None
 
 
 def _crashed(run: Run, report: dict, remote: Run | None, message: str, detail: str) -> None:

@@ -51,6 +51,15 @@ def read_report(connection: Any, run_id: str) -> dict[str, Any]:
     }
 
 
+def ask_to_stop(connection: Any, run_id: str) -> None:
+    """Tell the horse executing ``run_id`` to stop at its next save, through the report
+    (RQ's own stop reaches it only while RQ still knows the job)."""
+    with connection.pipeline() as pipe:
+        pipe.hset(report_key(run_id), "cancel", "1")
+        pipe.expire(report_key(run_id), REPORT_TTL)
+        pipe.execute()
+
+
 class JobSink:
     """Where the engine's progress goes on a worker: the run's report (and the RQ
     job's meta), not a history.
@@ -120,6 +129,8 @@ class JobSink:
         from rq.exceptions import InvalidJobOperation, NoSuchJobError
 
         try:
+            if self.job.connection.hget(report_key(self.job.id), "cancel"):
+                return "canceled"
             status = self.job.get_status()
         except (RedisError, InvalidJobOperation, NoSuchJobError):
             return None  # Redis down, or it lost the job: not a cancel

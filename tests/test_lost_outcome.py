@@ -1,4 +1,5 @@
-"""The rule for a remote run whose broker forgot it, checked over generated reports:
+"""The rule for a remote run whose broker forgot it (``engine.remote.RemoteRuns.lost``),
+checked over generated reports:
 whatever the remote reported before (effects committed, intended, on its record or
 another), once its outcome is lost the real duplicate guard, on the real ledger,
 never lets a repeat of a worker that may write through unless the ledger proves the
@@ -35,7 +36,7 @@ def _worker(workspace, writes: bool) -> None:
         "context_sources": ["tasks"],
         "tool_categories": ["productivity"] if writes else [],
         "output_mode": "task_comment" if writes else "review_note",
-        "executor": {"name": "rq", "queue": "q", "inner": {"name": "echo"}},
+        "executor": {"name": "echo"},  # handed over as a remote executor's run below
     }
     (workspace.workers_dir / "remote.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
 
@@ -50,7 +51,7 @@ def test_a_lost_outcome_never_lets_a_repeat_write_twice(reported, writes, starte
         engine = Engine(workspace, registry)
         options = StartOptions(record_id=RECORD, allow_repeat=True)
         worker, run = engine.prepare("remote", options)
-        run.owner = {**run.owner, "remote": "rq"}  # as Engine._submit hands it over
+        run.owner = {**run.owner, "remote": "rq"}  # as Engine._submit hands it to a task queue
         engine._create_guarded(run, worker, options)
         run.move(QUEUED)
         history = engine.history
