@@ -27,7 +27,9 @@ from workerctl.storage import fs
 from workerctl.storage.faults import write_point
 
 WORK = "reindex.work"  # the folder under the history
-CHUNK = 5000  # items sorted in memory at once
+#: items sorted in memory at once (the tests make it small, in process or through
+#: WORKERCTL_TEST_SPILL_CHUNK, so that a small history goes through the merge)
+CHUNK = int(os.environ.get("WORKERCTL_TEST_SPILL_CHUNK") or 5000)
 
 
 def _append(path: Path, lines: list[str]) -> None:
@@ -52,11 +54,11 @@ def _encode(item: Any) -> str:
 class SortedSpill:
     """Items (JSON values) given in any order, read back sorted by ``key``."""
 
-    def __init__(self, folder: Path, name: str, key: Callable[[Any], Any], chunk: int = CHUNK) -> None:
+    def __init__(self, folder: Path, name: str, key: Callable[[Any], Any], chunk: int | None = None) -> None:
         self.folder = folder
         self.name = name
         self.key = key
-        self.chunk = chunk
+        self.chunk = chunk or CHUNK  # read when made: the tests make it small
         self._items: list[Any] = []
         self._files: list[Path] = []
         self.count = 0
@@ -89,11 +91,11 @@ class SortedSpill:
 class Partitions:
     """Items appended to one of ``count`` partitions, read back a partition at a time."""
 
-    def __init__(self, folder: Path, name: str, count: int, buffered: int = 4 * CHUNK) -> None:
+    def __init__(self, folder: Path, name: str, count: int, buffered: int | None = None) -> None:
         self.folder = folder
         self.name = name
         self.count = count
-        self.buffered = buffered
+        self.buffered = buffered or 4 * CHUNK
         self._held: dict[int, list[str]] = {}
         self._size = 0
         self._written: set[int] = set()
