@@ -121,9 +121,12 @@ def test_reindex_in_chunks_follows_the_slot_rule(small_chunks, runs, imported):
             _write(history, run, slot)
             created[run.id] = run.created
         history.reindex()
-        ours = [(created[i], 0, n, i) for n, i in enumerate(want)]
-        theirs = sorted((run.created, 1, run.id, run.id) for run, _ in more)
-        merged = [item[3] for item in heapq.merge(ours, theirs)]
+        if want:
+            ours = [(created[i], 0, n, i) for n, i in enumerate(want)]
+            theirs = sorted((run.created, 1, run.id, run.id) for run, _ in more)
+            merged = [item[3] for item in heapq.merge(ours, theirs)]
+        else:  # into an empty history (no index): the rule with no index
+            merged = _no_index_order(more)
         assert _sequence(history) == merged
         assert [s["id"] for s in history.list(None, limit=None)] == merged[::-1]
         for worker in ("alpha", "beta"):

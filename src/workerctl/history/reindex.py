@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, StorageError
+from workerctl.history.layout import COMPLETE, SHARD_BYTES, TABLE, any_damaged, marker_doc
 from workerctl.history.spill import WORK, Partitions, SortedSpill
 from workerctl.runs.states import UNFINISHED, now_iso
 from workerctl.storage import fs
@@ -55,8 +56,6 @@ def reindex(history: History) -> dict[str, Any]:
     aside (``*.damaged``) and reported, everything else is rebuilt. The new index is
     built complete in ``index.new`` and then swapped in, so readers see the old
     index or the new one, never part of one."""
-    from workerctl.history.store import COMPLETE, _any_damaged
-
     root = history.root
     with history.lock:
         history._settle_swap()
@@ -87,7 +86,7 @@ def reindex(history: History) -> dict[str, Any]:
                 if fs.exists(current):
                     fs.replace(current, old)
                 fs.replace(new, current)
-                if name == "index" and fs.is_dir(old) and _any_damaged(old):
+                if name == "index" and fs.is_dir(old) and any_damaged(old):
                     kept.append(str(old))  # a damaged shard stays for the person to look at
                 else:
                     fs.rmtree(old, ignore_errors=True)
@@ -211,8 +210,6 @@ def _placed(history: History, work: Path, claims: SortedSpill) -> Iterator[tuple
 def _write_index(history: History, work: Path, claims: SortedSpill, new_index: Path, new_active: Path) -> int:
     """The new shards and markers written as the runs stream past in sequence order;
     run files whose slot changed rewritten. Returns the number of runs placed."""
-    from workerctl.history.store import TABLE, marker_doc
-
     shard_docs: dict[str, dict] = {}
     current = 0  # the shard being filled
     top = 0  # the highest shard a run kept
@@ -269,8 +266,6 @@ class FreshSlots:
         self.shard, self.doc, self.size = shard, 0, 0
 
     def next(self, summary: dict) -> tuple[int, int]:
-        from workerctl.history.store import SHARD_BYTES
-
         slot = (self.shard, self.doc + 1)
         self.doc += 1
         self.size += len(json.dumps(summary)) + 8

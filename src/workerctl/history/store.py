@@ -43,8 +43,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
+from workerctl.history.layout import (
+    COMPLETE,
+    MARKER_SHAPE,
+    PRUNE_SHAPE,
+    RUN_SHAPE,
+    SHARD_BYTES,
+    SHARD_SHAPE,
+    TABLE,
+    marker_doc,
+)
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
-from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
+from workerctl.runs.states import FINISHED, ID_LENGTH, UNFINISHED, new_run_id, now_iso
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
@@ -54,7 +64,6 @@ from workerctl.storage.atomic import (
     write_json,
 )
 from workerctl.storage.lock import lock_for
-from workerctl.storage.shapes import json_object, tinydb_file
 
 if TYPE_CHECKING:
     from workerctl.history.indexes import Indexes
@@ -63,73 +72,6 @@ if TYPE_CHECKING:
     from workerctl.storage.atomic import PreparedFile
     from workerctl.workspace import Workspace
 
-SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
-TABLE = "runs"
-COMPLETE = "complete"  # written last into a folder a reindex built, before its swap
-
-_STATUS = frozenset(STATES)
-_OPT_STR = (str, type(None))
-#: every field of ``Run.summary()`` must be there (renderers and ``--json`` index them
-#: directly); the types of those the history itself sorts and filters on are checked
-#: (checking all twenty would cost a shard read about 1 ms)
-SUMMARY_FIELDS: dict[str, Any] = {
-    "id": str,
-    "worker": str,
-    "status": _STATUS,
-    "created": str,
-    **dict.fromkeys(
-        (
-            "started",
-            "finished",
-            "duration",
-            "record_id",
-            "record_type",
-            "trigger",
-            "executor",
-            "config_hash",
-            "preview",
-            "error_kind",
-            "error_message",
-            "needs_review",
-            "review",
-            "rerun_of",
-            "iterations",
-            "tokens",
-            "side_effects",
-        ),
-        object,
-    ),
-}
-SHARD_SHAPE = tinydb_file(TABLE, SUMMARY_FIELDS)
-RUN_SHAPE = json_object(
-    {
-        "id": str,
-        "worker": str,
-        "status": _STATUS,
-        "created": str,
-        "config": dict,
-        "config_hash": str,
-        "executor": str,
-        "transitions": list,
-        "iterations": list,
-        "context": dict,
-        "side_effects": list,
-        "owner": dict,
-        "_shard": int,
-        "_doc": int,
-    }
-)
-MARKER_SHAPE = json_object(
-    {
-        "id": str,
-        "shard": int,
-        "doc": int,
-        "status": _STATUS,
-        "pid": (int, type(None)),
-        "host": _OPT_STR,
-    }
-)
-PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
 _OWNER_KEYS = ("pid", "host", "proc_start", "boot_id", "pid_ns", "remote")  # liveness.py
 
 
@@ -974,29 +916,6 @@ class History:
         return reindex(self)
 
 
-def marker_doc(
-    run_id: str, status: str, worker: str, record_id: str | None, slot: tuple[int, int], owner: dict
-) -> dict:
-    """A run's marker. One whose content was lost in a power cut reads as ownerless,
-    and its run is settled from its run file, which is what it needs after a power
-    cut; so its data is not fsynced."""
-    return {
-        "id": run_id,
-        "shard": slot[0],
-        "doc": slot[1],
-        "status": status,
-        "worker": worker,
-        "record_id": record_id,
-        "pid": owner.get("pid"),
-        "host": owner.get("host"),
-        "proc_start": owner.get("proc_start"),
-        "boot_id": owner.get("boot_id"),
-        "pid_ns": owner.get("pid_ns"),
-        "remote": owner.get("remote"),
-        "since": now_iso(),
-    }
-
-
 class _Ahead:
     """What ``History._prepare`` wrote ahead for one save."""
 
@@ -1019,12 +938,3 @@ def _host_key(host: object) -> str:
 def _is_me(marker: dict | None) -> bool:
     me = current_owner()
     return marker is not None and marker.get("pid") == me["pid"] and marker.get("host") == me["host"]
-
-
-def _any_damaged(folder: Path) -> bool:
-    for path in fs.glob(folder, "*.json"):
-        try:
-            read_json(path, shape=SHARD_SHAPE)
-        except DamagedFile:
-            return True
-    return False
