@@ -7,8 +7,9 @@ Modules: ``store`` (``History``: create, save, get, resolve a prefix, list by
 filter, prune, reindex, the commit path), ``indexes`` (the cross-run indexes:
 refs by worker, record, status and error kind; hourly and daily counts),
 ``ledger`` (the side-effect ledger), ``tables`` (small TinyDB files read and
-written directly), ``sweep`` (liveness and the crash sweep), ``layout`` (the file formats), ``reindex`` (``runs
-reindex`` in bounded memory) and ``spill`` (its scratch files, sorted on disk).
+written directly), ``sweep`` (liveness and the crash sweep), ``layout`` (the file
+formats), ``reindex`` (``runs reindex`` in bounded memory) and ``spill`` (its
+scratch files, sorted on disk).
 
 Invariants (what a reader may see at any instant, and what a crash leaves):
 

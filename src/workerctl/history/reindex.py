@@ -126,7 +126,7 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
         dir_fd = fs.open_dir(folder)
         try:
             # a run's file is runs/PREFIX/ID.json: one elsewhere is not the run's file
-            names = sorted(n for n in os.listdir(dir_fd) if n.endswith(".json") and n[:2] == folder.name)
+            names = sorted(n for n in fs.listdir(folder) if n.endswith(".json") and n[:2] == folder.name)
             for name in names:
                 path = folder / name
                 try:
