@@ -54,7 +54,7 @@ from workerctl.history.layout import (
     marker_doc,
 )
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
-from workerctl.runs.states import FINISHED, ID_LENGTH, UNFINISHED, new_run_id, now_iso
+from workerctl.runs.states import FINISHED, ID_LENGTH, REFUSED, UNFINISHED, new_run_id, now_iso
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
@@ -797,7 +797,7 @@ class History:
         if dry_run:  # counted from the hourly counts, not by reading every shard
             per = self.indexes.counts(until=cutoff)
             for item in per.values():
-                removed += sum(item["counts"].get(s, 0) for s in FINISHED)
+                removed += sum(item["counts"].get(s, 0) for s in (*FINISHED, REFUSED))
                 kept_unfinished += sum(item["counts"].get(s, 0) for s in UNFINISHED)
             return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": 0}
         with self.lock:
