@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import LockTimeout, PlantedLink, StorageError, UsageError
 from workerctl.history.search_text import COLUMNS, columns
+from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
 
@@ -78,7 +79,7 @@ def _ddl(*, on_disk: bool) -> tuple[str, ...]:
     )
 
 
-_FINISHED = frozenset(("completed", "failed", "cancelled"))
+_FINISHED = frozenset(FINISHED)
 
 #: snippet marks: private-use characters, removed from the text before it is indexed
 #: for display (``Hit.snippet`` never holds one from the data)
