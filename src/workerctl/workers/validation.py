@@ -196,6 +196,11 @@ def validate(
     write_scope = _check_write_scope(check, data)
     contract = check_contract(check, data.get("output_contract"))
     executor, settings = _check_executor(check, data, registry, deep)
+    if deep and executor and not check.problems:
+        from workerctl.workers.capabilities import problems as capability_problems
+
+        for path, message, fix in capability_problems(executor, settings, categories, registry):
+            check.add(path, message, fix)
     if check.problems:
         return None, check.problems
     assert name and instructions and executor and status and output_mode  # checked above
@@ -218,6 +223,14 @@ def validate(
         config=data,
     )
     return worker, []
+
+
+def located(file: str, locs: Locs, gaps: list[tuple[tuple[str, ...], str, str]]) -> list[Problem]:
+    """Problems found outside ``validate`` (``workers.capabilities``), each at its line."""
+    check = _Checker(file, locs)
+    for path, message, fix in gaps:
+        check.add(path, message, fix)
+    return check.problems
 
 
 def _check_write_scope(check: _Checker, data: dict) -> str:
