@@ -30,10 +30,12 @@ def kind(exc: BaseException) -> str:
 
 OPENAI = [
     (400, {"error": {"message": "This model's maximum context length is 8192 tokens. However, your "
-                     "messages resulted in 9000 tokens.", "code": "context_length_exceeded"}}, "context_too_long"),
+                     "messages resulted in 9000 tokens.", "code": "context_length_exceeded"}},
+     "context_too_long"),
     (400, {"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's "
                      "content management policy.", "code": "content_filter"}}, "model_refused"),
-    (400, {"error": {"message": "tools are not supported for this model", "code": None}}, "unsupported_feature"),
+    (400, {"error": {"message": "tools are not supported for this model", "code": None}},
+     "unsupported_feature"),
     (404, {"error": {"message": "The model `gpt-9` does not exist", "code": "model_not_found"}},
      "model_not_installed"),
     (401, {"error": {"message": f"Incorrect API key provided: {KEY}"}}, "provider_auth_failed"),
@@ -99,8 +101,16 @@ def test_llm_and_llama_cpp_exceptions():
 
 def test_the_table_has_a_row_for_each_condition_of_the_issue():
     names = {row.condition for row in TABLE}
-    assert {"context length exceeded", "model not installed", "unsupported feature", "refusal",
-            "rate limit", "authentication", "connection failure", "answer cut at the token limit"} <= names  # fmt: skip
+    assert {
+        "context length exceeded",
+        "model not installed",
+        "unsupported feature",
+        "refusal",
+        "rate limit",
+        "authentication",
+        "connection failure",
+        "answer cut at the token limit",
+    } <= names
 
 
 @settings(max_examples=200, deadline=None)
