@@ -83,13 +83,12 @@ class Engine:
         runs); the worker file as it is now is kept as a version, and the run points at it.
         """
         worker = get_worker(self.workspace, self.registry, worker_name)
-        from workerctl.workers.capabilities import require
         from workerctl.workers.files import display_path
+        from workerctl.workers.validation import require_capabilities
 
         # what the model cannot do is refused here, before a run exists (exit 2)
-        require(
-            worker, self.registry, display_path(self.workspace, worker.path) if worker.path else worker.name
-        )
+        shown = display_path(self.workspace, worker.path) if worker.path else worker.name
+        require_capabilities(worker, self.registry, shown)
         mode = self.registry.output_modes[worker.output_mode]
         record_id = clean_record_id(options.record_id)
         if options.record_id is None and mode.needs_record:

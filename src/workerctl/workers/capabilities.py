@@ -1,10 +1,11 @@
 """What the worker needs against what its model can do, before anything runs.
 
 The one place this is decided: ``worker validate`` (through ``validation.validate``
-with ``deep``) and ``run start`` (``Engine.prepare``, through ``require``) both call
-``problems``. The executor is asked through the registry, never imported: an
-executor that defines ``capabilities(settings) -> Capabilities`` (the ``llm`` plugin
-asks its library) is checked; one that does not is trusted, as before.
+with ``deep``) and ``run start`` (``Engine.prepare``, through
+``validation.require_capabilities``) both call ``problems``. The executor is asked
+through the registry, never imported: an executor that defines
+``capabilities(settings) -> Capabilities`` (the ``llm`` plugin asks its library) is
+checked; one that does not is trusted, as before.
 
 The rule: a worker with tool categories needs a model with tool support. There is
 no silent fallback to running without tools; the fix is to remove
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workerctl.engine.step import Capabilities
     from workerctl.plugins.manager import Registry
-    from workerctl.workers.model import Worker
 
 #: (field path in the worker file, problem, fix)
 Gap = tuple[tuple[str, ...], str, str]
@@ -72,22 +72,3 @@ def problems(name: str, settings: dict[str, Any], categories: list[str], registr
             )
         )
     return gaps
-
-
-def require(worker: Worker, registry: Registry, display: str) -> None:
-    """``run start``: refuse a worker its model cannot run (``ConfigError``, exit 2),
-    each problem at its line in the worker file; nothing is recorded."""
-    gaps = problems(worker.executor, worker.executor_settings, list(worker.tool_categories), registry)
-    if not gaps:
-        return
-    from workerctl.errors import ConfigError
-    from workerctl.workers.validation import located
-    from workerctl.workers.yaml_positions import parse_yaml
-
-    _data, locs, _ = parse_yaml(worker.content or "", display) if worker.content else (None, {}, [])
-    raise ConfigError(
-        f"worker {worker.name!r} cannot run on its model; no run was recorded:",
-        located(display, locs, gaps),
-        hint=f"fix it with 'workerctl worker edit {worker.name}', then check it with "
-        f"'workerctl worker validate {worker.name}'",
-    )

@@ -7,11 +7,14 @@ a whole workspace in one pass; nothing is guessed or silently dropped.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.workers.contract import check as check_contract
 from workerctl.workers.model import Problem, Worker
 from workerctl.workers.yaml_positions import Locs, dotted
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
 
 STATUSES = ("draft", "active", "paused")
 
@@ -225,12 +228,29 @@ def validate(
     return worker, []
 
 
-def located(file: str, locs: Locs, gaps: list[tuple[tuple[str, ...], str, str]]) -> list[Problem]:
-    """Problems found outside ``validate`` (``workers.capabilities``), each at its line."""
-    check = _Checker(file, locs)
+def require_capabilities(worker: Worker, registry: Registry, display: str) -> None:
+    """``run start``: refuse a worker its model cannot run (``ConfigError``, exit 2),
+    each problem at its line in the worker file (``workers.capabilities``, the same
+    check ``worker validate`` makes); nothing is recorded."""
+    from workerctl.workers.capabilities import problems as capability_problems
+
+    categories = list(worker.tool_categories)
+    gaps = capability_problems(worker.executor, worker.executor_settings, categories, registry)
+    if not gaps:
+        return
+    from workerctl.errors import ConfigError
+    from workerctl.workers.yaml_positions import parse_yaml
+
+    _data, locs, _ = parse_yaml(worker.content, display) if worker.content else (None, {}, [])
+    check = _Checker(display, locs)
     for path, message, fix in gaps:
         check.add(path, message, fix)
-    return check.problems
+    raise ConfigError(
+        f"worker {worker.name!r} cannot run on its model; no run was recorded:",
+        check.problems,
+        hint=f"fix it with 'workerctl worker edit {worker.name}', then check it with "
+        f"'workerctl worker validate {worker.name}'",
+    )
 
 
 def _check_write_scope(check: _Checker, data: dict) -> str:
