@@ -3,11 +3,14 @@ bound to it."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
 from workerctl.plugins.manager import get_registry
 from workerctl.testing import CliRunnerBound
-from workerctl.workspace import init_workspace
+from workerctl.workspace import init_workspace, load_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -17,14 +20,33 @@ def _isolated_env(monkeypatch):
     # plain run, so that a test's result depended on -n
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
-    # pytest-xdist's workers get COLUMNS=80 from execnet: tables would be cut narrower
-    # than in a plain run (the 120-column fallback), and assertions on them differ
-    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture
 def workspace(tmp_path):
     return init_workspace(tmp_path / "ws", get_registry())
+
+
+@pytest.fixture(scope="session")
+def _one_run_template(tmp_path_factory):
+    """A workspace after one completed run (overdue-task-review on T-1042), made once
+    per test process by a real ``run start``; tests get copies (``one_run``)."""
+    from helpers import run_workerctl
+
+    ws = init_workspace(tmp_path_factory.mktemp("one-run") / "ws", get_registry())
+    result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", "--json", workspace=ws)
+    assert result.returncode == 0, result.stderr
+    return ws.root, json.loads(result.stdout)["id"]
+
+
+@pytest.fixture
+def one_run(tmp_path, _one_run_template):
+    """(workspace, run id): a private copy of a workspace after one completed run, so
+    that a test needing every kind of state file does not pay a process to make them
+    (the state holds no absolute path: a copied workspace is a whole one)."""
+    root, run_id = _one_run_template
+    shutil.copytree(root, tmp_path / "ws", symlinks=True)
+    return load_workspace(tmp_path / "ws"), run_id
 
 
 @pytest.fixture

@@ -28,13 +28,16 @@ MISSING_FIELDS = {
 
 
 @pytest.fixture
-def ran(workspace):
-    """A workspace with one finished run, so every kind of state file exists."""
-    result = run_workerctl(
-        "run", "start", "overdue-task-review", "--task", "T-1042", "--json", workspace=workspace
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["id"]
+def workspace(one_run):
+    """A workspace with one finished run, so every kind of state file exists (a copy
+    of one made once: see ``one_run`` in conftest)."""
+    return one_run[0]
+
+
+@pytest.fixture
+def ran(one_run):
+    """The id of that run."""
+    return one_run[1]
 
 
 def target(workspace, kind: str, run_id: str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ def _folded(name: str) -> str:
     st.lists(ANY_ID, min_size=50, max_size=120, unique=True)
     | st.lists(RECORD_IDS, min_size=50, max_size=120, unique=True)
 )
+@pytest.mark.slow
 def test_no_two_ids_share_a_file_name(ids):
     """Every pair within each generated list: 200 lists of 50 to 120 ids are well over
     10,000 distinct pairs, checked exactly and case-folded."""
@@ -58,6 +60,7 @@ def test_ten_thousand_pairs_of_similar_ids():
 
 @settings(max_examples=2_000, deadline=None)
 @given(ANY_ID | RECORD_IDS)
+@pytest.mark.slow
 def test_a_name_reads_back_as_its_id(key):
     name = file_name(key)
     assert id_of(name) == (None if "~" in name else key)

@@ -178,6 +178,7 @@ def test_a_write_asked_for_by_a_record_is_refused_as_possible_injection(workspac
         ]
     ),
 )
+@pytest.mark.slow
 def test_generated_writes_outside_the_scope_are_refused_whatever_the_text(workspace, target, phrasing):
     injected_task(workspace, phrasing.format(id=target))
     make_worker(
@@ -380,6 +381,7 @@ def _trace_points(workspace, run_id, tmp_path) -> int:
     return len(trace.read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_a_kill_at_each_write_point_of_approve_never_writes_twice(workspace, tmp_path):
     run = held_run(workspace)
     points = _trace_points(workspace, run.id, tmp_path)

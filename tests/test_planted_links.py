@@ -69,6 +69,7 @@ def _state_paths(root: Path) -> list[str]:
     return [".workerctl", *sorted(str(p.relative_to(root)) for p in state.rglob("*"))]
 
 
+@pytest.mark.slow
 def test_the_walk_covers_every_kind_of_state(used_workspace):
     paths = _state_paths(used_workspace)
     for kind in ("history/lock", "history/index/", "history/runs/", "history/ledger/records/",
@@ -78,6 +79,7 @@ def test_the_walk_covers_every_kind_of_state(used_workspace):
 
 
 @pytest.mark.parametrize("part", range(4))  # four parts, so that xdist shares them out
+@pytest.mark.slow
 def test_a_link_at_any_state_path_is_never_written_through(used_workspace, tmp_path, part):
     failures, refusals = [], 0
     for number, rel in enumerate(_state_paths(used_workspace)):

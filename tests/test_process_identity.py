@@ -95,6 +95,7 @@ def _in_namespace(workspace, *args: str) -> subprocess.Popen:
 
 
 @needs_root
+@pytest.mark.slow
 def test_a_live_run_in_a_pid_namespace_is_not_marked_crashed(workspace):
     _slow_worker(workspace, 8)
     proc = _in_namespace(workspace, "run", "start", "slow")
@@ -113,6 +114,7 @@ def test_a_live_run_in_a_pid_namespace_is_not_marked_crashed(workspace):
 
 
 @needs_root
+@pytest.mark.slow
 def test_a_killed_namespace_is_marked_crashed_and_frees_the_record(workspace):
     _slow_worker(workspace, 600)
     proc = _in_namespace(workspace, "run", "start", "slow", "--task", "T-1042")

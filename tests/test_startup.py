@@ -65,6 +65,8 @@ HELP = Budget(
             "workerctl.cli.suggest",
         }
         | {"workerctl.version", "workerctl.terminal", "workerctl.sanitize"}
+        # the plugins' commands, read from their package metadata (not loaded)
+        | {"workerctl.plugins", "workerctl.plugins.declared"}
     ),
 )
 RUNS_LIST = Budget(

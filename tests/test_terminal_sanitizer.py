@@ -21,7 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import make_worker, run_workerctl
+from workerctl.plugins.manager import get_registry
 from workerctl.sanitize import for_terminal, is_safe, json_safe
+from workerctl.workspace import init_workspace
 
 #: what a hostile field holds: OSC 52 (clipboard), OSC 0 (title), clear screen, cursor
 #: up, DCS, C1 CSI, a bare CR, BEL, a bidi override
@@ -72,10 +74,15 @@ def _assert_clean(data: bytes, colour: bool) -> None:
     assert b"\r" not in rest.replace(b"\r\n", b"\n"), data[:2000]
 
 
-@pytest.fixture
-def hostile(workspace, tmp_path):
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
     """A record whose title and description hold EVIL, and a run of a command worker
-    whose output and stderr hold it too, and that failed with it in its error."""
+    whose output and stderr hold it too, and that failed with it in its error.
+
+    Built once per module (it costs four real processes): the tests only read it, but
+    for new runs of ``evil`` that no test counts."""
+    tmp_path = tmp_path_factory.mktemp("hostile")
+    workspace = init_workspace(tmp_path / "ws", get_registry())
     records = tmp_path / "evil.json"
     records.write_text(
         json.dumps(
@@ -194,6 +201,7 @@ def test_any_bytes_are_shown_without_escapes(raw):
         lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
     )
 )
+@pytest.mark.slow
 def test_json_output_is_exact_and_safe(value):
     encoded = json_safe(json.dumps(value, ensure_ascii=False))
     assert json.loads(encoded) == value

@@ -24,6 +24,7 @@ def sweep(root: Path, env: dict[str, str], days: str = "0") -> subprocess.Comple
     return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=full, timeout=600)
 
 
+@pytest.mark.slow
 def test_each_morning_one_message_per_stale_issue_never_two(make_tracker_with, roundup_env, tmp_path):
     tracker = make_tracker_with(issues=6)
     root = tmp_path / "ws"

@@ -295,6 +295,7 @@ def test_a_write_that_never_started_leaves_nothing_to_settle(ws, tracker, roundu
     assert len(tracker.messages(issue)) == 1
 
 
+@pytest.mark.slow
 def test_a_rate_limited_tracker_is_waited_for_not_failed(make_tracker_with, roundup_env, tmp_path):
     """Roundup's own REST rate limit (10 calls, then one a second): the runs keep under
     it (X-RateLimit-Remaining) or wait as Retry-After says, and all complete."""
@@ -343,6 +344,7 @@ def test_a_429_waits_as_retry_after_says(make_tracker_with, roundup_env):
     assert log.count(" 429 ") >= 2  # the burn's and ours
 
 
+@pytest.mark.slow
 def test_a_batch_over_50_issues_writes_one_message_each(ws, tracker, roundup_env):
     write_worker(ws, "sweep", REVIEW)
     batch = tracker.issues[:55]

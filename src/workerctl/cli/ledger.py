@@ -118,8 +118,8 @@ def list_cmd(
     shell_complete=record_ids,
     help="Only the run's effects on this record.",
 )
-@click.option("--written", "verdict", flag_value="written", help="The write happened.")
-@click.option("--not-written", "verdict", flag_value="not_written", help="The write did not happen.")
+@click.option("--written", is_flag=True, help="The write happened.")
+@click.option("--not-written", is_flag=True, help="The write did not happen.")
 @click.option("--note", default="", help="Why you decided so (kept with the entry).")
 @click.option("--by", "by", help="Who settles (default: your login name).")
 @json_options
@@ -128,7 +128,8 @@ def settle(
     ctx: Context,
     run_or_key: str,
     record_id: str | None,
-    verdict: str | None,
+    written: bool,
+    not_written: bool,
     note: str,
     by: str | None,
     as_json: bool,
@@ -142,11 +143,13 @@ def settle(
     import getpass
 
     from workerctl.errors import NotFoundError, UsageError
-    from workerctl.history.ledger import INTENDED, UNKNOWN, what_is_known
+    from workerctl.history.ledger import what_is_known
 
+    if written and not_written:  # click would keep the last of two flags of one value
+        raise UsageError("say one thing: --written or --not-written, not both")
+    verdict = "written" if written else "not_written" if not_written else None
     a = app(ctx)
-    open_ = a.history.ledger.query(record_id=record_id, states=(UNKNOWN, INTENDED))
-    matching = [e for e in open_ if e.key == run_or_key or e.run_id.startswith(run_or_key.lower())]
+    matching = a.history.ledger.find_unsettled(run_or_key, record_id)
     if not matching:
         raise NotFoundError(
             f"no unknown side effect matches {run_or_key!r}",

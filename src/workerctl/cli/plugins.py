@@ -28,9 +28,12 @@ def plugins_list(ctx: Context, fmt: str) -> None:
     from workerctl.plugins.manager import plugin_commands
 
     registry = app(ctx).registry
+    known = len(registry.warnings)
     commands: dict[str, list[str]] = {}
     for name, (plugin, _command) in plugin_commands(registry).items():
         commands.setdefault(plugin, []).append(name)
+    for warning in registry.warnings[known:]:  # the commands' own (a clash, a declared one missing)
+        app(ctx).warn(warning)
     items: list[dict[str, Any]] = [
         {
             "name": p.name,

@@ -24,6 +24,7 @@ from workerctl.cli.suggest import SuggestingGroup
 from workerctl.version import __version__
 
 PLUGIN_COMMANDS_NOTE = "Plugins may add more ('workerctl plugins list' shows them)."
+PLUGIN_COMMANDS_MORE = "Plugins may add others ('workerctl plugins list' shows them)."
 
 
 class LazyGroup(SuggestingGroup):
@@ -48,13 +49,17 @@ class LazyGroup(SuggestingGroup):
         return sorted(COMMANDS)
 
     def plugin_command_names(self) -> list[str]:
-        """The plugins' commands (loads the plugins: only for completion and typos)."""
+        """The plugins' commands: those declared in package metadata, and those their
+        ``register_commands`` adds (loads the plugins: only for completion and typos)."""
+        from workerctl.plugins.declared import declared_commands
         from workerctl.plugins.manager import get_registry, plugin_commands
 
+        names = set(declared_commands()) - set(COMMANDS)
         try:
-            return sorted(plugin_commands(get_registry()))
+            names.update(plugin_commands(get_registry()))
         except Exception:  # a broken plugin must not break completion or an error message
-            return []
+            return sorted(names)
+        return sorted(names)
 
     def suggestion_names(self, ctx: Context) -> list[str]:
         return [*self.list_commands(ctx), *self.plugin_command_names()]
@@ -92,8 +97,17 @@ class LazyGroup(SuggestingGroup):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+        from workerctl.plugins.declared import declared_commands
+
+        # read from the plugins' package metadata, without loading any plugin
+        declared = [d for name, d in sorted(declared_commands().items()) if name not in COMMANDS]
         with formatter.section("Plugin commands"):
-            formatter.write_text(PLUGIN_COMMANDS_NOTE)
+            if declared:
+                formatter.write_dl([(d.name, f"{d.summary} ({d.package})".lstrip()) for d in declared])
+                formatter.write_paragraph()
+                formatter.write_text(PLUGIN_COMMANDS_MORE)
+            else:
+                formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         from workerctl.sanitize import guard_streams

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
-from workerctl.runs.states import FINISHED, STATES, UNFINISHED
+from workerctl.runs.states import FINISHED, OLD_REFUSAL_KIND, STATES, UNFINISHED, counted_as
 from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 
@@ -49,10 +49,11 @@ if TYPE_CHECKING:
     from workerctl.runs.model import Run
 
 _Spans = list[tuple[int, int]]  # (first, last) index shards
-VERSION = 3  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames
+VERSION = 4  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames;
+# 4: an older history's refusals (runs.states.is_old_refusal) counted as "refused", not "failed"
 REFS_PER_SHARD = 500
 RECENT = 50  # success rate over each worker's latest finished runs
-REFUSAL = "worker_not_runnable"  # a paused or draft worker's refusal: not a failure
+REFUSAL = OLD_REFUSAL_KIND  # a paused or draft worker's refusal: not a failure
 BUCKETS = 64  # record ids hash into this many by-record folders
 HIST_BASE = 1.05  # duration histogram: buckets 5 % wide
 
@@ -840,8 +841,9 @@ def _count(
     counts = doc["counts"]
     if old:
         counts[old] = counts.get(old, 0) - 1
-    counts[summary["status"]] = counts.get(summary["status"], 0) + sign
-    if summary["status"] in FINISHED and (old not in FINISHED or sign < 0):
+    status = counted_as(summary)  # an old refusal under "refused": no status, no duration
+    counts[status] = counts.get(status, 0) + sign
+    if status in FINISHED and (old not in FINISHED or sign < 0):
         _money(doc, summary, sign)
         if summary.get("duration") is not None:
             bucket = _bucket(summary["duration"])
@@ -920,12 +922,13 @@ def _group(doc: dict, by: str) -> str:
 
 def _add_summary(per: dict[str, dict], summary: dict, by: str) -> None:
     """Count one run, read from its summary, into its group."""
-    finished = summary["status"] in FINISHED
+    status = counted_as(summary)
+    finished = status in FINISHED
     durations = {_bucket(summary["duration"]): 1} if finished and summary.get("duration") is not None else {}
     money = _zero()
     if finished:
         _money(money, summary, 1)
-    _add(per, _group(summary, by), {summary["status"]: 1}, money, durations)
+    _add(per, _group(summary, by), {status: 1}, money, durations)
 
 
 def _add(per: dict[str, dict], group: str, counts: dict, money: dict, durations: dict) -> None:

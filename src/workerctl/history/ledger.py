@@ -403,7 +403,7 @@ class Ledger:
         effect of that run (on ``target`` only, when given).
         """
         with self.history.lock:
-            candidates = self._find_unsettled(key_or_run, target)
+            candidates = self.find_unsettled(key_or_run, target)
             if not candidates:
                 raise NotFoundError(
                     f"no unknown side effect matches {key_or_run!r}",
@@ -435,7 +435,10 @@ class Ledger:
                     self._summarise(worker, tgt, docs)
         return settled
 
-    def _find_unsettled(self, key_or_run: str, target: str | None) -> list[Effect]:
+    def find_unsettled(self, key_or_run: str, target: str | None = None) -> list[Effect]:
+        """The unknown (or intended) effects ``settle`` would settle: those of one entry
+        key, or of the one run ``key_or_run`` names (an empty or ambiguous prefix is a
+        usage error: a person decides about one run's writes at a time)."""
         open_states = (UNKNOWN, INTENDED)
         if "|" in key_or_run:
             parts = key_or_run.split("|")
@@ -446,11 +449,16 @@ class Ledger:
                 for e in self.effects(parts[2])
                 if e.key == key_or_run and e.state in open_states and not self._running(e.run_id)
             ]
-        found = [
-            e
-            for e in self.query(record_id=target, states=open_states)
-            if e.run_id.startswith(key_or_run.lower())
-        ]
+        prefix = key_or_run.strip().lower()
+        if not prefix:
+            raise UsageError("name the run whose effects to settle (its id or a prefix), or one ledger key")
+        found = [e for e in self.query(record_id=target, states=open_states) if e.run_id.startswith(prefix)]
+        runs = sorted({e.run_id for e in found})
+        if len(runs) > 1:  # a person decides about one run's writes, never several by accident
+            raise UsageError(
+                f"{key_or_run!r} matches the unknown effects of {len(runs)} runs: {', '.join(runs[:10])}",
+                hint="type more characters of the run id",
+            )
         running = [e for e in found if self._running(e.run_id)]
         if running:
             raise UsageError(

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
-from workerctl.runs.states import FINISHED, ID_LENGTH, STATES, UNFINISHED, new_run_id, now_iso
+from workerctl.runs.states import FINISHED, ID_LENGTH, REFUSED, STATES, UNFINISHED, new_run_id, now_iso
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
@@ -863,7 +863,7 @@ class History:
         if dry_run:  # counted from the hourly counts, not by reading every shard
             per = self.indexes.counts(until=cutoff)
             for item in per.values():
-                removed += sum(item["counts"].get(s, 0) for s in FINISHED)
+                removed += sum(item["counts"].get(s, 0) for s in (*FINISHED, REFUSED))
                 kept_unfinished += sum(item["counts"].get(s, 0) for s in UNFINISHED)
             return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": 0}
         with self.lock:

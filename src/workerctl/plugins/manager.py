@@ -258,4 +258,12 @@ def plugin_commands(registry: Registry) -> dict[str, tuple[str, Any]]:
                 )
                 continue
             found[name] = (plugin, command)
+    from workerctl.plugins.declared import declared_commands
+
+    for name, declared in sorted(declared_commands().items()):
+        if name not in found:  # listed by --help, yet typing it would say "No such command"
+            registry.warnings.append(
+                f"package {declared.package!r} declares command {name!r} (entry point group "
+                f"workerctl.commands) but no plugin's register_commands adds it; add it there"
+            )
     return found

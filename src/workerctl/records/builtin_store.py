@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.model import (
@@ -31,6 +31,12 @@ from workerctl.storage import fs
 from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
+
+if TYPE_CHECKING:
+    from tinydb import TinyDB
+    from tinydb.table import Table
+
+    from workerctl.workspace import Workspace
 
 _OPT_STR = (str, type(None))
 RECORDS_SHAPE = tinydb_file(
@@ -73,14 +79,14 @@ class BuiltinRecordStore(RecordSource):
     context_sources = BUILTIN_CONTEXT_SOURCES
     link_rules = BUILTIN_LINK_RULES
 
-    def __init__(self, workspace) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)
         self.path: Path = workspace.records_file
         self.lock = lock_for(workspace.lock_file)
         self._cache: dict | None = None
         self._cache_stamp: tuple[int, int, int] | None = None
 
-    def _db(self):
+    def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
 
     @property
@@ -141,7 +147,7 @@ class BuiltinRecordStore(RecordSource):
                 return {"comments": {k: d for k, d in docs.items() if d.get("record_id") == record_id}}
         return None
 
-    def _comments_table(self, record_id: str):
+    def _comments_table(self, record_id: str) -> Table:
         path = self.comments_path(record_id)
         return open_db(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE).table(
             "comments"
@@ -171,7 +177,16 @@ class BuiltinRecordStore(RecordSource):
             return [Comment(**c) for c in legacy["comments"].values()] if legacy else []
         return [Comment(**c) for c in self._comments_table(record_id).all()]
 
-    def add_comment(self, record_id, text, *, author, run_id, key, created=None):
+    def add_comment(
+        self,
+        record_id: str,
+        text: str,
+        *,
+        author: str,
+        run_id: str | None,
+        key: str | None,
+        created: str | None = None,
+    ) -> tuple[Comment, bool]:
         """Comments live in one small file per record, so a write stays cheap however
         many runs have commented elsewhere; the key makes a retried run's write a no-op."""
         with self.lock:

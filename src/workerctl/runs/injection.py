@@ -13,6 +13,7 @@ so they say the same thing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,7 @@ def _quote(text: str, match: re.Match[str]) -> str:
     return " ".join(line.split())
 
 
-def _texts(value: Any, path: str):
+def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """Every string inside a record field, with where it is (``fields.notes[2]``)."""
     if isinstance(value, str):
         yield path, value
@@ -123,7 +124,7 @@ def _read_ids(run: Run, before: int) -> dict[str, str]:
     return out
 
 
-def _record_texts(run: Run, records: RecordBook | None, before: int):
+def _record_texts(run: Run, records: RecordBook | None, before: int) -> Iterator[tuple[str, str]]:
     """(where, text) for the records the run was given or read, as they are now."""
     if records is None:
         return
@@ -145,7 +146,7 @@ def _record_texts(run: Run, records: RecordBook | None, before: int):
                 yield f"{label} comment {comment.id} by {comment.author}", comment.text
 
 
-def _earlier_results(run: Run, before: int):
+def _earlier_results(run: Run, before: int) -> Iterator[tuple[str, str]]:
     for it in run.iterations:
         if it.number >= before:
             break

@@ -81,6 +81,25 @@ TRANSIENT_KINDS = frozenset(
     }
 )
 
+# A start refused because the worker was paused (or a draft): older histories recorded
+# it as a failed run of this kind. A refusal is not a run: the history's counts keep
+# such a run under REFUSED, not under a status, so ``runs stats`` and success rates
+# leave it out, while what counts files (``runs prune --dry-run``) still finds it;
+# ``runs list`` and troubleshooting still show it.
+OLD_REFUSAL_KIND = "worker_not_runnable"
+REFUSED = "refused"  # the key old refusals are counted under (not a status)
+
+
+def is_old_refusal(summary: dict[str, object]) -> bool:
+    """Whether a run (its summary) is a refusal an older workerctl recorded as a run."""
+    return summary.get("error_kind") == OLD_REFUSAL_KIND
+
+
+def counted_as(summary: dict[str, object]) -> str:
+    """The key a run is counted under in the history's counts: its status, or REFUSED."""
+    return REFUSED if is_old_refusal(summary) else str(summary["status"])
+
+
 # Crockford's base32 without i, l, o, u: easy to read aloud and to type.
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 ID_LENGTH = 8

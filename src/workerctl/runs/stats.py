@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from workerctl import render
-from workerctl.runs.states import STATES
+from workerctl.runs.states import STATES, is_old_refusal
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:
@@ -33,6 +33,8 @@ def compute(summaries: Iterable[dict], by: str = "worker") -> dict:
     tokens, and the estimated cost of the runs that have one."""
     per: dict[str, dict] = {}
     for doc in summaries:
+        if is_old_refusal(doc):
+            continue  # an older history's refusal: not a run
         item = per.setdefault(
             _group(doc, by),
             {

@@ -16,6 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 from workerctl.errors import LockTimeout
 
@@ -299,11 +303,11 @@ class _LockWaitOver(Exception):
     pass
 
 
-def _alarm(signum, frame):
+def _alarm(signum: int, frame: FrameType | None) -> NoReturn:
     raise _LockWaitOver()
 
 
-def _owns(rlock) -> bool:
+def _owns(rlock: Any) -> bool:
     """Whether the current thread holds ``rlock`` (an RLock says so via _is_owned)."""
     return rlock._is_owned()
 

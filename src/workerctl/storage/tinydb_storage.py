@@ -7,11 +7,15 @@ run history do not pay for importing TinyDB.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinydb.storages import Storage
 
 from workerctl.storage.atomic import read_json, write_json
 from workerctl.storage.shapes import Shape, tinydb_file
+
+if TYPE_CHECKING:
+    from tinydb import TinyDB
 
 
 class AtomicJSONStorage(Storage):
@@ -39,7 +43,7 @@ class AtomicJSONStorage(Storage):
         pass
 
 
-def _any_tables(data) -> str | None:
+def _any_tables(data: object) -> str | None:
     from workerctl.storage.shapes import describe
 
     if not isinstance(data, dict):
@@ -50,7 +54,7 @@ def _any_tables(data) -> str | None:
     return None
 
 
-def open_db(path: Path, hint: str | None = None, shape: Shape | None = None):
+def open_db(path: Path, hint: str | None = None, shape: Shape | None = None) -> TinyDB:
     """A TinyDB on ``AtomicJSONStorage`` (imported here to keep start-up cheap)."""
     from tinydb import TinyDB
 

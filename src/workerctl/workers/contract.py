@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.workers.validation import _Checker
 
 KEYS = ("sections", "names_record", "max_length", "max_lines")
 MAX_LENGTH = (1, 100_000)
@@ -108,7 +111,7 @@ def broken_rules(contract: OutputContract, text: str, record_id: str | None) -> 
     return problems
 
 
-def check(checker, data: Any) -> OutputContract | None:
+def check(checker: _Checker, data: Any) -> OutputContract | None:
     """Validate the ``output_contract`` block with ``checker`` (see workers.validation),
     reporting each problem at its FILE:LINE:COL; the contract, or None."""
     if data is None:

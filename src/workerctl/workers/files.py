@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workerctl.errors import ConfigError, NotFoundError, UsageError
 from workerctl.names import WORKER_NAME, inside
@@ -15,8 +16,15 @@ from workerctl.workers.model import Problem, Worker, WorkerFile
 from workerctl.workers.validation import validate
 from workerctl.workers.yaml_positions import WORKER_FILE, parse_yaml, read_yaml_text
 
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.workers.templates import Template
+    from workerctl.workspace import Workspace
 
-def load_text(text: str, path: Path, registry, display: str | None = None, deep: bool = False) -> WorkerFile:
+
+def load_text(
+    text: str, path: Path, registry: Registry, display: str | None = None, deep: bool = False
+) -> WorkerFile:
     file = display or str(path)
     data, locs, problems = parse_yaml(text, file)
     wf = WorkerFile(path=path, name=path.stem, content=text, problems=list(problems))
@@ -33,7 +41,7 @@ def load_text(text: str, path: Path, registry, display: str | None = None, deep:
 _PARSED: dict[tuple, WorkerFile] = {}
 
 
-def load_file(path: Path, registry, display: str | None = None, deep: bool = False) -> WorkerFile:
+def load_file(path: Path, registry: Registry, display: str | None = None, deep: bool = False) -> WorkerFile:
     """Load and validate a worker file; unchanged files are not parsed twice in a process."""
     try:
         st = path.stat()
@@ -47,7 +55,7 @@ def load_file(path: Path, registry, display: str | None = None, deep: bool = Fal
     return wf
 
 
-def _load_file(path: Path, registry, display: str | None, deep: bool) -> WorkerFile:
+def _load_file(path: Path, registry: Registry, display: str | None, deep: bool) -> WorkerFile:
     try:
         text, problems = read_yaml_text(path, display or str(path), WORKER_FILE)
     except FileNotFoundError:
@@ -57,7 +65,7 @@ def _load_file(path: Path, registry, display: str | None, deep: bool) -> WorkerF
     return load_text(text, path, registry, display, deep)
 
 
-def worker_paths(workspace) -> list[Path]:
+def worker_paths(workspace: Workspace) -> list[Path]:
     folder = workspace.workers_dir
     if not folder.is_dir():
         return []
@@ -75,7 +83,7 @@ def duplicates(paths: list[Path]) -> dict[str, list[Path]]:
     return {name: found for name, found in by_name.items() if len(found) > 1}
 
 
-def _twins_problem(workspace, path: Path, twins: list[Path]) -> Problem:
+def _twins_problem(workspace: Workspace, path: Path, twins: list[Path]) -> Problem:
     others = ", ".join(display_path(workspace, p) for p in twins if p != path)
     return Problem(
         display_path(workspace, path),
@@ -87,14 +95,14 @@ def _twins_problem(workspace, path: Path, twins: list[Path]) -> Problem:
     )
 
 
-def display_path(workspace, path: Path) -> str:
+def display_path(workspace: Workspace, path: Path) -> str:
     try:
         return str(path.relative_to(workspace.root))
     except ValueError:
         return str(path)
 
 
-def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
+def load_all(workspace: Workspace, registry: Registry, deep: bool = False) -> list[WorkerFile]:
     """Every worker file, each loaded on its own: a broken, hostile or outside file
     is a ``WorkerFile`` with problems and never stops the others."""
     out = []
@@ -123,7 +131,7 @@ def load_all(workspace, registry, deep: bool = False) -> list[WorkerFile]:
     return out
 
 
-def read_worker_text(workspace, path: Path) -> str:
+def read_worker_text(workspace: Workspace, path: Path) -> str:
     """A worker file's raw text (for editing, diffs, versions), within the same limits
     as loading it."""
     display = display_path(workspace, path)
@@ -133,7 +141,7 @@ def read_worker_text(workspace, path: Path) -> str:
     return text
 
 
-def find_path(workspace, name: str) -> Path:
+def find_path(workspace: Workspace, name: str) -> Path:
     """The file of worker ``name``: the name follows the rule before any file is looked
     at, and the file (symlinks followed) must be inside the workspace."""
     WORKER_NAME.check(name)
@@ -170,7 +178,7 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def path_or_name(workspace, text: str) -> Path:
+def path_or_name(workspace: Workspace, text: str) -> Path:
     """The worker file named by ``text``: a worker's name, or the path of its file as
     a user with the file open types it (``workers/x.yaml``, relative to the current
     folder or to the workspace). A path must lead to a file in the workspace's
@@ -207,7 +215,7 @@ def path_or_name(workspace, text: str) -> Path:
     return find_path(workspace, found.stem)
 
 
-def get_worker(workspace, registry, name: str) -> Worker:
+def get_worker(workspace: Workspace, registry: Registry, name: str) -> Worker:
     """The valid worker ``name``; a broken file is a ``ConfigError`` listing its problems."""
     path = find_path(workspace, name)
     wf = load_file(path, registry, display_path(workspace, path))
@@ -228,7 +236,7 @@ def status_edit(text: str, new_status: str) -> str:
     return pattern.sub(lambda m: f"{m.group(1)}{new_status}{m.group(4)}", text, count=1)
 
 
-def render_new(name: str, template=None, executor: str = "echo") -> str:
+def render_new(name: str, template: Template | None = None, executor: str = "echo") -> str:
     """The YAML of a new worker, from a template or a commented skeleton."""
     import yaml
 
@@ -261,7 +269,7 @@ def render_new(name: str, template=None, executor: str = "echo") -> str:
     ]
     if template is not None and template.review_required is not None:
         lines.append(f"review_required: {'true' if template.review_required else 'false'}")
-    if template is not None and getattr(template, "output_contract", None) is not None:
+    if template is not None and template.output_contract is not None:
         lines += template.output_contract.yaml_lines()
     lines += ["executor:", f"  name: {executor}", ""]
     return "\n".join(lines)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
+    from workerctl.runs.model import Run
+    from workerctl.workers.model import Worker
 
 # record type -> what output drawn from it can influence
 INFLUENCE = {
@@ -43,11 +45,11 @@ def category_needs_review(registry: Registry, name: str) -> bool:
     return category is not None and category.needs_review
 
 
-def _source_types(registry) -> dict[str, list[str]]:
+def _source_types(registry: Registry) -> dict[str, list[str]]:
     return registry.context_sources()
 
 
-def reasons(worker, registry) -> list[str]:
+def reasons(worker: Worker, registry: Registry) -> list[str]:
     """Why a run of ``worker`` needs a person's review ([] when it does not)."""
     if worker.review_required is not None:
         return ["review_required: true in the worker file"] if worker.review_required else []
@@ -70,7 +72,7 @@ def reasons(worker, registry) -> list[str]:
     return out
 
 
-def run_reasons(run) -> list[str]:
+def run_reasons(run: Run) -> list[str]:
     """What the run itself touched that can influence a customer, money or support."""
     out = []
     read = sorted({r["type"] for r in (run.reads or []) if r.get("type") in INFLUENCE})
@@ -92,7 +94,7 @@ def run_reasons(run) -> list[str]:
     return out
 
 
-def hold_reasons(run, worker, target_type: str | None = None) -> list[str]:
+def hold_reasons(run: Run, worker: Worker, target_type: str | None = None) -> list[str]:
     """Why a write this run is about to make waits for a person ([] when it may be made
     now): the reasons the run started with (the worker's configuration, or
     ``review_required: true``), and, unless the worker says ``review_required: false``,
@@ -108,6 +110,6 @@ def hold_reasons(run, worker, target_type: str | None = None) -> list[str]:
     return found
 
 
-def describe(worker, registry) -> dict[str, Any]:
+def describe(worker: Worker, registry: Registry) -> dict[str, Any]:
     found = reasons(worker, registry)
     return {"needs_review": bool(found), "reasons": found}

@@ -7,6 +7,7 @@ a whole workspace in one pass; nothing is guessed or silently dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from workerctl.workers.contract import check as check_contract
@@ -79,14 +80,16 @@ class _Checker:
             return None
         return value
 
-    def choice(self, data: dict, key: str, options, what: str, required: bool = True):
+    def choice(
+        self, data: dict, key: str, options: Collection[str], what: str, required: bool = True
+    ) -> str | None:
         value = self.text(data, key, required=required)
         if value is not None and value not in options:
             self.add((key,), f"unknown {what} {value!r}", f"use one of: {', '.join(options)}")
             return None
         return value
 
-    def names(self, data: dict, key: str, known, what: str) -> list[str]:
+    def names(self, data: dict, key: str, known: Collection[str], what: str) -> list[str]:
         if key not in data or data[key] is None:
             return []
         value = data[key]
@@ -109,7 +112,7 @@ class _Checker:
                 out.append(item)
         return out
 
-    def number(self, data: dict, key: str, bounds: tuple, integer: bool, default):
+    def number(self, data: dict, key: str, bounds: tuple, integer: bool, default: Any) -> Any:
         if key not in data:
             return default
         value = data[key]
@@ -145,7 +148,7 @@ def _type_name(value: Any) -> str:
 
 
 def validate(
-    data: Any, locs: Locs, file: str, stem: str, registry, deep: bool = False
+    data: Any, locs: Locs, file: str, stem: str, registry: Registry, deep: bool = False
 ) -> tuple[Worker | None, list[Problem]]:
     """Check a parsed worker file against the registry of plugins. ``deep`` also runs
     the executor's ``check_settings_deep`` (which may import a heavy library, like
@@ -270,7 +273,9 @@ def _check_write_scope(check: _Checker, data: dict) -> str:
     return value
 
 
-def _check_executor(check: _Checker, data: dict, registry, deep: bool = False) -> tuple[str | None, dict]:
+def _check_executor(
+    check: _Checker, data: dict, registry: Registry, deep: bool = False
+) -> tuple[str | None, dict]:
     if "executor" not in data or data["executor"] is None:
         check.problems.append(
             Problem(

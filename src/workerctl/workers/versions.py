@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from workerctl.errors import NotFoundError
 from workerctl.storage.lock import lock_for
@@ -16,6 +17,12 @@ from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import open_db
 from workerctl.workers.model import config_hash as hash_config
 from workerctl.workers.model import content_hash
+
+if TYPE_CHECKING:
+    from tinydb.table import Table
+
+    from workerctl.runs.model import Run
+    from workerctl.workspace import Workspace
 
 
 def config_hash_of(content: str | None) -> str | None:
@@ -50,11 +57,11 @@ VERSIONS_SHAPE = tinydb_file(
 
 
 class Versions:
-    def __init__(self, workspace) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.lock = lock_for(workspace.lock_file)
 
-    def _table(self):
+    def _table(self) -> Table:
         db = open_db(
             self.workspace.versions_file,
             hint=f"restore {self.workspace.versions_file} from a backup, or move it "
@@ -113,10 +120,10 @@ class Versions:
         with self.lock:
             return self.record(worker, content, "kept when a run started", config_hash) or self.latest(worker)  # type: ignore[return-value]
 
-    def for_run(self, run) -> Version:
+    def for_run(self, run: Run) -> Version:
         """The version a run started with: its ``worker_version``, else the newest one
         whose configuration hash equals the run's (runs stored before versions were kept)."""
-        if getattr(run, "worker_version", None):
+        if run.worker_version:
             return self.get(run.worker, run.worker_version)
         for version in reversed(self.history(run.worker)):
             if (version.config_hash or config_hash_of(version.content)) == run.config_hash:

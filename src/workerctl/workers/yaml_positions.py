@@ -28,9 +28,12 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workerctl.workers.model import Problem
+
+if TYPE_CHECKING:
+    from yaml import CSafeLoader, Event, Mark, MarkedYAMLError, Node, SafeLoader
 
 Locs = dict[tuple, tuple[tuple[int, int], tuple[int, int]]]  # path -> (key pos, value pos)
 
@@ -83,12 +86,12 @@ _CONSTRUCT_FIX = {
 class _Refused(Exception):
     """A limit crossed while composing, at a position."""
 
-    def __init__(self, mark, message: str, fix: str) -> None:
+    def __init__(self, mark: Any, message: str, fix: str) -> None:  # PyYAML's Mark or libyaml's
         super().__init__(message)
         self.mark, self.message, self.fix = mark, message, fix
 
 
-def _pos(mark) -> tuple[int, int]:
+def _pos(mark: Mark) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1)
 
 
@@ -104,14 +107,16 @@ def _line_col(data: str | bytes, index: int) -> tuple[int, int]:
     return line, index - start + 1
 
 
-def read_yaml_text(path, file: str, limits: Limits) -> tuple[str | None, list[Problem]]:
+def read_yaml_text(
+    path: str | os.PathLike[str], file: str, limits: Limits
+) -> tuple[str | None, list[Problem]]:
     """The text of ``path``, or the problems that keep it from being read as YAML.
 
     Only a regular file is read (a FIFO or a device would block or never end),
     and never more than ``limits.max_bytes`` + 1 bytes of it.
     """
 
-    def refuse(message: str, fix: str, line: int = 1, col: int = 1):
+    def refuse(message: str, fix: str, line: int = 1, col: int = 1) -> tuple[None, list[Problem]]:
         return None, [Problem(file, line, col, "(file)", message, fix)]
 
     try:
@@ -176,7 +181,9 @@ def parse_yaml(
     PyYAML was built without libyaml).
     """
 
-    def fail(line: int, col: int, message: str, fix: str, field: str = "(yaml)"):
+    def fail(
+        line: int, col: int, message: str, fix: str, field: str = "(yaml)"
+    ) -> tuple[None, Locs, list[Problem]]:
         return None, {}, [Problem(file, line, col, field, message, fix)]
 
     if len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
@@ -240,7 +247,9 @@ def parse_yaml(
     return data, locs, problems
 
 
-def load_yaml_file(path, file: str, limits: Limits) -> tuple[Any, Locs, list[Problem]]:
+def load_yaml_file(
+    path: str | os.PathLike[str], file: str, limits: Limits
+) -> tuple[Any, Locs, list[Problem]]:
     """``read_yaml_text`` then ``parse_yaml``: a file of any content, loaded within limits."""
     text, problems = read_yaml_text(path, file, limits)
     if text is None:
@@ -248,7 +257,7 @@ def load_yaml_file(path, file: str, limits: Limits) -> tuple[Any, Locs, list[Pro
     return parse_yaml(text, file, limits)
 
 
-def _syntax_problem(exc, file: str, limits: Limits) -> Problem:
+def _syntax_problem(exc: MarkedYAMLError, file: str, limits: Limits) -> Problem:
     """At the start of the construct left open, then where the parser gave up."""
     problem = exc.problem or "invalid YAML"
     start, gave_up = exc.context_mark, exc.problem_mark
@@ -385,7 +394,7 @@ def _prescan(text: str, limits: Limits, libyaml: bool) -> None:
             dispose()
 
 
-def _too_many(event, limits: Limits) -> _Refused:
+def _too_many(event: Event, limits: Limits) -> _Refused:
     return _Refused(
         event.start_mark,
         f"more than {limits.max_nodes:,} values (the limit for a {limits.what})",
@@ -393,7 +402,7 @@ def _too_many(event, limits: Limits) -> _Refused:
     )
 
 
-def _loader(text: str, libyaml: bool):
+def _loader(text: str, libyaml: bool) -> SafeLoader | CSafeLoader:
     import yaml
 
     if libyaml:
@@ -401,7 +410,7 @@ def _loader(text: str, libyaml: bool):
     return yaml.SafeLoader(text)
 
 
-def _walk(node, path: tuple, locs: Locs | None, problems: list[Problem], file: str) -> None:
+def _walk(node: Node, path: tuple, locs: Locs | None, problems: list[Problem], file: str) -> None:
     """Positions (into ``locs``, unless None) and keys given twice, over the whole tree
     (aliases followed: the prescan bounded how far they expand)."""
     from yaml import MappingNode, SequenceNode

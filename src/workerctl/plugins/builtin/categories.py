@@ -4,6 +4,10 @@ Actions in crm, finance, commerce and hrm can change what a customer, an
 invoice or a person's record says, so those categories need a person's review.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from workerctl.api import hookimpl
 
 NEEDS_REVIEW = ("crm", "finance", "commerce", "hrm")
@@ -22,6 +26,6 @@ CATEGORIES = {
 
 
 @hookimpl
-def register_tool_categories(register):
+def register_tool_categories(register: Callable[..., None]) -> None:
     for name, description in CATEGORIES.items():
         register(name, description, needs_review=name in NEEDS_REVIEW)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from workerctl.api import (
     InvalidOutput,
     ProviderUnavailable,
     Step,
+    StepRequest,
     StepTimeout,
     hookimpl,
     step_from_json,
@@ -103,7 +105,7 @@ class CommandExecutor:
         env.update(settings.get("env", {}))
         return env
 
-    def step(self, request) -> Step:
+    def step(self, request: StepRequest) -> Step:
         settings = request.settings
         workspace = Path(request.workspace)
         argv = list(settings["argv"])
@@ -164,7 +166,7 @@ class CommandExecutor:
         return step
 
 
-def _salvage(head: bytes, total: int, request) -> Step:
+def _salvage(head: bytes, total: int, request: StepRequest) -> Step:
     """A step whose stdout went past what is held: when the part read is the start
     of ``{"text": "..."}``, keep that text (cut, with its note); otherwise the
     step is invalid, saying how much was written."""
@@ -193,5 +195,5 @@ def _tail(data: bytes | None) -> str:
 
 
 @hookimpl
-def register_executors(register):
+def register_executors(register: Callable[..., None]) -> None:
     register(CommandExecutor())

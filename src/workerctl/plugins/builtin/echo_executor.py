@@ -24,19 +24,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-from workerctl.api import ExecutorFailure, Step, StepTimeout, ToolCall, hookimpl
+from workerctl.api import ExecutorFailure, Step, StepRequest, StepTimeout, ToolCall, hookimpl
 from workerctl.runs.model import preview_of
 
 STEP_KEYS = {"tool", "arguments", "tool_calls", "output", "error", "sleep", "repeat", "finish_reason"}
 
 
-def _one_line(text, limit: int = 140) -> str:
+def _one_line(text: object, limit: int = 140) -> str:
     return preview_of(str(text), limit)
 
 
-def _facts(request) -> dict[str, str]:
+def _facts(request: StepRequest) -> dict[str, str]:
     """The few facts the echo answer is made of, each one line, from the context only."""
     main = next((r for r in request.context if r["id"] == request.record_id), None)
     others = [r for r in request.context if r is not main]
@@ -105,7 +106,7 @@ def _section_value(label: str, facts: dict[str, str]) -> str:
     return value or "not stated in the records given"
 
 
-def compose_with_contract(request, contract: dict) -> str:
+def compose_with_contract(request: StepRequest, contract: dict) -> str:
     """One ``Label: value`` line per section of the contract, then, while the limits
     allow, the context used and a note that no model was called."""
     facts = _facts(request)
@@ -136,7 +137,7 @@ def compose_with_contract(request, contract: dict) -> str:
     return text
 
 
-def compose(request) -> str:
+def compose(request: StepRequest) -> str:
     """A readable, bounded answer built only from what the run was given.
 
     Comments are quoted by their first line only, so that a worker commenting on
@@ -194,7 +195,7 @@ class EchoExecutor:
                 )
         return problems
 
-    def step(self, request) -> Step:
+    def step(self, request: StepRequest) -> Step:
         script = request.settings.get("script")
         if not script:
             return Step(text=compose(request), usage={"model": "echo"}, finish_reason="stop")
@@ -210,7 +211,7 @@ class EchoExecutor:
             played.finish_reason = str(step["finish_reason"])
         return played
 
-    def _play(self, step: dict, request) -> Step:
+    def _play(self, step: dict, request: StepRequest) -> Step:
         if "sleep" in step:
             seconds = float(step["sleep"])
             if seconds >= request.time_left:
@@ -241,5 +242,5 @@ class EchoExecutor:
 
 
 @hookimpl
-def register_executors(register):
+def register_executors(register: Callable[..., None]) -> None:
     register(EchoExecutor())

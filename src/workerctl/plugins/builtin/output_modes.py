@@ -1,5 +1,9 @@
 """The built-in output modes: ``task_comment`` and ``review_note``."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from workerctl.api import OutputContext, OutputMode, hookimpl
 
 
@@ -9,7 +13,7 @@ def write_task_comment(ctx: OutputContext, text: str) -> None:
 
 
 @hookimpl
-def register_output_modes(register):
+def register_output_modes(register: Callable[..., None]) -> None:
     register(
         OutputMode(
             name="task_comment",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from workerctl.api import Record, Tool, ToolContext, hookimpl
 
@@ -167,6 +168,6 @@ TOOLS = (
 
 
 @hookimpl
-def register_tools(register):
+def register_tools(register: Callable[..., None]) -> None:
     for tool in TOOLS:
         register(tool)

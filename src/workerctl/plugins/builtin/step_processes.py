@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -123,7 +124,7 @@ class Watchdog:
             os.write(self.write_end, b"-%d\n" % pgid)
 
 
-def _load_prctl():
+def _load_prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -137,7 +138,7 @@ def _load_prctl():
 _PRCTL = _load_prctl()
 
 
-def child_setup(write_end: int | None):
+def child_setup(write_end: int | None) -> Callable[[], None]:
     """What the forked child does before the program starts (it is in its new session
     already): register its group with the watchdog, ask for SIGKILL if workerctl
     dies. Only plain system calls: this runs between fork and exec."""
@@ -205,7 +206,7 @@ class Finished:
 def run_in_group(
     argv: list[str],
     *,
-    cwd,
+    cwd: str | os.PathLike[str] | None,
     env: dict[str, str],
     payload: bytes,
     limit: float,

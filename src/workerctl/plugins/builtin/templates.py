@@ -5,6 +5,10 @@ output format, what not to do, when to stop and ask a person), because a narrow,
 explicit worker is one a person can review.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from workerctl.api import OutputContract, Template, hookimpl
 
 
@@ -155,6 +159,6 @@ CATALOGUE = (
 
 
 @hookimpl
-def register_templates(register):
+def register_templates(register: Callable[..., None]) -> None:
     for template in CATALOGUE:
         register(template)
