@@ -130,3 +130,13 @@ def test_any_exception_becomes_a_failure_with_a_message_and_no_key(name, text, s
     failure = translate(exc, "m", lambda t: t.replace(KEY, "***"), lambda: "set the key")
     assert failure.kind and failure.message
     assert KEY not in failure.message + failure.detail
+
+
+def test_a_pydantic_validation_error_of_the_options_is_the_settings_fault():
+    llm = pytest.importorskip("llm")
+    try:
+        llm.get_model("echo").Options(temperature="hot")
+    except Exception as exc:
+        failure = translate(exc, "echo", lambda t: t, lambda: "")
+    assert failure.kind == "executor_error"  # was invalid_output: "not a valid step"
+    assert "executor.options" in failure.message

@@ -165,3 +165,44 @@ def test_each_sample_worker_completes_or_fails_with_the_right_kind(ws, name):
     else:
         review = json.loads(wctl(ws, "run", "review", "--id", run["id"], "--json").stdout)
         assert review["checks"], review
+
+
+# -- found by trying it (hostile cases, kept as regressions) ------------------------------
+
+
+def test_a_batch_on_a_model_without_tools_is_refused_once_before_any_record(ws):
+    on_smollm2(ws, "overdue-task-review")
+    started = wctl(ws, "run", "start", "overdue-task-review", "--task", "T-1042", "--task", "T-1043")
+    assert started.returncode == 2, started  # was: exit 1, one "not_started" row per record
+    assert "model SmolLM2 does not support tools" in started.stderr
+    assert json.loads(wctl(ws, "runs", "list", "--json", "id").stdout) == []
+
+
+def test_a_remote_executors_inner_model_is_checked_too(ws):
+    on_smollm2(ws, "overdue-task-review")
+    path = ws / "workers" / "overdue-task-review.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["executor"] = {"name": "rq", "queue": "workers", "inner": {"name": "llm", "model": "SmolLM2"}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    checked = wctl(ws, "worker", "validate", "overdue-task-review")
+    assert checked.returncode == 2
+    assert "model SmolLM2 does not support tools" in checked.stdout + checked.stderr
+
+
+def test_options_the_model_does_not_take_are_a_validation_error_and_an_executor_error(ws):
+    on_smollm2(ws, "overdue-task-review", tools=False)
+    path = ws / "workers" / "overdue-task-review.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["executor"]["options"] = {"temperature": "hot"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    checked = wctl(ws, "worker", "validate", "overdue-task-review")
+    assert checked.returncode == 2
+    assert "executor.options: model SmolLM2 does not take these options: temperature" in checked.stdout
+    # at run time (no deep validation) pydantic's ValidationError is the options' fault,
+    # not the model's output (it was invalid_output: "not a valid step")
+    data["executor"]["context_tokens"] = 100000  # past the engine's fit check, to the model
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    wctl(ws, "run", "start", "overdue-task-review", "--task", "T-1043")
+    run = only_run(ws)
+    assert run["error"]["kind"] == "executor_error", run["error"]
+    assert "does not take the worker's options (executor.options)" in run["error"]["message"]

@@ -74,6 +74,34 @@ class LLMExecutor:
             )
         return problems
 
+    def check_settings_deep(self, settings: dict) -> list[tuple]:
+        """What needs ``llm`` itself (``worker validate``): is the model id known to llm,
+        and does the model take the options given?"""
+        model_id = settings.get("model")
+        if not isinstance(model_id, str):
+            return []
+        try:
+            model = _model(model_id)
+        except ModelNotInstalled as failure:
+            return [("model", failure.message, failure.detail)]
+        options = settings.get("options")
+        if isinstance(options, dict) and options:
+            try:
+                model.Options(**options)
+            except Exception as exc:  # pydantic's ValidationError: each bad option named
+                errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
+                said = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:4]
+                )
+                return [
+                    (
+                        "options",
+                        f"model {model.model_id} does not take these options: {said or exc}",
+                        "'llm models list --options' shows each model's options",
+                    )
+                ]
+        return []
+
     # -- what the model can do --
 
     def capabilities(self, settings: dict) -> Capabilities:
@@ -101,25 +129,6 @@ class LLMExecutor:
         if llama is None:
             return None
         return len(llama.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
-
-    def check_settings_deep(self, settings: dict) -> list[tuple]:
-        """What needs ``llm`` itself: is the model id known to llm? (``worker validate``)"""
-        import llm
-
-        model = settings.get("model")
-        if not isinstance(model, str):
-            return []
-        try:
-            llm.get_model(model)
-        except llm.UnknownModelError:
-            return [
-                (
-                    "model",
-                    f"llm does not know the model {model!r}",
-                    "'llm models' lists the ids; install the llm plugin for its provider",
-                )
-            ]
-        return []
 
     # -- one step --
 

@@ -73,6 +73,12 @@ TABLE: tuple[Row, ...] = (
     Row("no key", ("NeedsKeyException",), ProviderAuthFailed, "model {model} needs an API key: {key_hint}"),
     Row("unknown model", ("UnknownModelError",), ModelNotInstalled, "llm does not know the model {model}"),
     Row(
+        "invalid options",
+        ("ValidationError",),  # pydantic: the worker's options, checked by the model's Options
+        ExecutorFailure,
+        "model {model} does not take the worker's options (executor.options): {text}",
+    ),
+    Row(
         "context length exceeded",
         ("",),
         ContextTooLong,
