@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from history_bench import compile_bytecode
@@ -63,11 +64,16 @@ def real_runs(workspace) -> list[Run]:
 
 
 def copies(templates: list[Run], count: int, rng: random.Random) -> list[Run]:
+    return list(iter_copies(templates, count, rng))
+
+
+def iter_copies(templates: list[Run], count: int, rng: random.Random) -> Iterator[Run]:
+    """``count`` copies of the templates, oldest first, one at a time (a million runs
+    are never all in memory)."""
     done = [t for t in templates if t.status == "completed"] or templates
     failed = [t for t in templates if t.status == "failed"] or templates
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
     step = dt.timedelta(days=90) / count
-    out = []
     for n in range(count):
         created = start + step * n
         template = failed[n % len(failed)] if rng.random() < 0.15 else done[n % len(done)]
@@ -94,8 +100,7 @@ def copies(templates: list[Run], count: int, rng: random.Random) -> list[Run]:
         if run.status == "failed" and rng.random() < 0.3:
             run.error = RunError("crashed", "the process executing this run died")
         run.owner = {}
-        out.append(run)
-    return out
+        yield run
 
 
 def build(workspace, count: int) -> History:

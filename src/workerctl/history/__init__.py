@@ -7,7 +7,9 @@ Modules: ``store`` (``History``: create, save, get, resolve a prefix, list by
 filter, prune, reindex, the commit path), ``indexes`` (the cross-run indexes:
 refs by worker, record, status and error kind; hourly and daily counts),
 ``ledger`` (the side-effect ledger), ``tables`` (small TinyDB files read and
-written directly), ``sweep`` (liveness and the crash sweep).
+written directly), ``sweep`` (liveness and the crash sweep), ``layout`` (the file
+formats), ``reindex`` (``runs reindex`` in bounded memory) and ``spill`` (its
+scratch files, sorted on disk).
 
 Invariants (what a reader may see at any instant, and what a crash leaves):
 
@@ -25,7 +27,8 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
 - Order is by sequence: a run's slot (index shard, document number), given out
   under the lock at creation, never its clock time. ``runs reindex`` keeps the
   slots the current index holds and merges runs copied in from elsewhere by
-  creation time.
+  creation time; it streams (its memory does not grow with the history) and
+  changes nothing in place before the new index is complete.
 - Reading never needs to write: when a repair cannot be written (a full disk, a
   read-only mount), readers answer from disk, a run whose process is gone shown
   as crashed (``History.unsettled``), and the next command that can write records it.

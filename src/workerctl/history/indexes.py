@@ -136,11 +136,13 @@ class RefLog:
         shards = self.shards()
         shard = shards[-1] if shards else 1
         docs = self.read(shard) if shards else {}
+        number = int(next_id(docs))  # counted on, not recomputed per ref
         for ref in refs:
             if len(docs) >= REFS_PER_SHARD:
                 self._write(shard, docs, stage)
-                shard, docs = shard + 1, {}
-            docs[next_id(docs)] = ref
+                shard, docs, number = shard + 1, {}, 1
+            docs[str(number)] = ref
+            number += 1
         self._write(shard, docs, stage)
 
     def _write(self, shard: int, docs: dict[str, dict], stage: bool) -> None:
@@ -570,32 +572,55 @@ class Indexes:
                     fs.rmtree(path)
                 else:
                     fs.unlink(path, missing_ok=True)
-            pairs: list[tuple[dict, int, int]] = []
-            for shard in self.history.shards():
-                for key, summary in self.history._shard_docs(shard).items():
-                    pairs.append((summary, shard, int(key)))
-            pairs.sort(key=lambda p: (p[1], p[2]))  # by sequence: shard, then number
-            logs: dict[tuple[str, str], list[dict]] = {}
-            for summary, shard, number in pairs:
-                ref = {"id": summary["id"], "created": summary["created"], "shard": shard, "doc": number}
-                logs.setdefault(("by-worker", summary["worker"]), []).append(ref)
-                if summary.get("record_id"):
-                    log = self.record_log(summary["record_id"])
-                    logs.setdefault(("by-record", log.folder.name), []).append(
-                        {**ref, "record_id": summary["record_id"]}
-                    )
-                if summary["status"] in FINISHED:
-                    logs.setdefault(("by-status", summary["status"]), []).append(ref)
-                    if summary.get("error_kind"):
-                        logs.setdefault(("by-error", summary["error_kind"]), []).append(ref)
-            for (kind, key), refs in logs.items():
-                folder = self.root / kind / (key if kind == "by-record" else safe_name(key))
-                RefLog(folder, self._hint(folder)).append(refs)
-            self._count_worker([(s, None) for s, _, _ in pairs])
-            self._count_hours_and_days([(s, None, shard, None) for s, shard, _ in pairs])
+            self._rebuild_from_shards()
             write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
             fs.rmtree(self.root / "pending", ignore_errors=True)
         return kept
+
+    def _rebuild_from_shards(self, chunk: int = 5000) -> None:
+        """Every ref log and count from the index shards, read in sequence order one shard
+        at a time: refs are written a full ref shard at a time, counts every ``chunk``
+        runs, so memory holds at most a ref shard per log and one chunk of summaries."""
+        buffers: dict[tuple[str, str], list[dict]] = {}
+        changes: list[tuple[dict, int]] = []
+
+        def add(kind: str, key: str, ref: dict) -> None:
+            refs = buffers.setdefault((kind, key), [])
+            refs.append(ref)
+            if len(refs) >= REFS_PER_SHARD:
+                write(kind, key, refs)
+
+        def write(kind: str, key: str, refs: list[dict]) -> None:
+            folder = self.root / kind / (key if kind == "by-record" else safe_name(key))
+            RefLog(folder, self._hint(folder)).append(refs)
+            refs.clear()
+
+        def count() -> None:
+            self._count_worker([(s, None) for s, _ in changes])
+            self._count_hours_and_days([(s, None, shard, None) for s, shard in changes])
+            changes.clear()
+
+        for shard in self.history.shards():
+            docs = self.history._shard_docs(shard)
+            for key in sorted(docs, key=int):  # by sequence: shard, then number
+                summary = docs[key]
+                ref = {"id": summary["id"], "created": summary["created"], "shard": shard, "doc": int(key)}
+                add("by-worker", summary["worker"], ref)
+                if summary.get("record_id"):
+                    bucket = self.record_log(summary["record_id"]).folder.name
+                    add("by-record", bucket, {**ref, "record_id": summary["record_id"]})
+                if summary["status"] in FINISHED:
+                    add("by-status", summary["status"], ref)
+                    if summary.get("error_kind"):
+                        add("by-error", summary["error_kind"], ref)
+                changes.append((summary, shard))
+            self.history.tables.forget(self.history.shard_path(shard))  # read once
+            if len(changes) >= chunk:
+                count()
+        count()
+        for (kind, key), refs in buffers.items():
+            if refs:
+                write(kind, key, refs)
 
     # -- reading --
 

@@ -26,6 +26,7 @@ under the history lock)::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -292,7 +293,7 @@ class Ledger:
         return docs if changed else None
 
     def _doc(
-        self, run: Run, key: str, target: str, effect: dict[str, Any], old: dict | None
+        self, run: Run | RunFacts, key: str, target: str, effect: dict[str, Any], old: dict | None
     ) -> dict[str, Any]:
         state = effect_state(effect, run.finished)
         detail = {
@@ -485,15 +486,29 @@ class Ledger:
 
     # -- rebuilding --
 
-    def rebuild_from(self, runs: list[Run]) -> int:
+    def entries_of(self, run: Run) -> list[list[Any]]:
+        """What ``rebuild_from`` needs of each of ``run``'s effects, as JSON values (the
+        reindex sorts them on disk): [target, key, effect, the run's facts]."""
+        if not run.side_effects:
+            return []
+        facts = RunFacts.of(run).to_list()
+        return [[_target(e), self._key(run, e), e, facts] for e in run.side_effects]
+
+    def rebuild_from(self, partitions: Iterable[list[list[Any]]]) -> int:
         """Add every run's effects (``runs reindex``); entries of pruned runs are kept.
 
-        One read and at most one write per record file and per worker file, however
-        many runs wrote there."""
-        by_target: dict[str, list[tuple[Run, str, dict]]] = {}
-        for run in runs:
-            for effect in run.side_effects:
-                by_target.setdefault(_target(effect), []).append((run, self._key(run, effect), effect))
+        ``partitions``: the entries of ``entries_of``, split so that all of a target's
+        entries are in one partition (applied oldest run first), and a partition's targets
+        share their worker bucket (``worker_path``); one partition is in memory at a
+        time. One read and at most one write per record file and per worker file,
+        however many runs wrote there."""
+        return sum(self._rebuild_part(items) for items in partitions)
+
+    def _rebuild_part(self, entries: list[list[Any]]) -> int:
+        by_target: dict[str, list[tuple[RunFacts, str, dict]]] = {}
+        entries.sort(key=lambda entry: (entry[3][2], entry[3][0]))  # by creation time, then run
+        for target, key, effect, facts in entries:
+            by_target.setdefault(target, []).append((RunFacts.from_list(facts), key, effect))
         touched: dict[str, dict[str, dict[str, dict]]] = {}
         for target, items in by_target.items():
             docs = self._effects(target)
@@ -514,6 +529,7 @@ class Ledger:
                 write_table(self.record_path(target), "effects", docs, known=self.history.tables)
             for worker in {d["worker"] for d in docs.values()}:  # summaries rebuilt too
                 touched.setdefault(worker, {})[target] = docs
+            self.history.tables.forget(self.record_path(target))  # not kept: bounded memory
         for worker, targets in touched.items():
             buckets: dict[Path, dict[str, dict]] = {}
             for target, docs in targets.items():
@@ -531,7 +547,51 @@ class Ledger:
                 }
             for path, summary in buckets.items():
                 write_table(path, "records", summary, durable=False, known=self.history.tables)
+                self.history.tables.forget(path)
         return sum(len(items) for items in by_target.values())
+
+
+@dataclass
+class RunFacts:
+    """What a ledger entry takes from its run (``Ledger._doc``), carried without the run."""
+
+    id: str
+    worker: str
+    created: str
+    finished: bool
+    finished_at: str | None
+    config_hash: str
+    record_id: str | None
+    record_fingerprint: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> RunFacts:
+        return cls(
+            run.id,
+            run.worker,
+            run.created,
+            run.finished,
+            run.finished_at,
+            run.config_hash,
+            run.record_id,
+            run.record_fingerprint,
+        )
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.id,
+            self.worker,
+            self.created,
+            self.finished,
+            self.finished_at,
+            self.config_hash,
+            self.record_id,
+            self.record_fingerprint,
+        ]
+
+    @classmethod
+    def from_list(cls, values: list[Any]) -> RunFacts:
+        return cls(*values)
 
 
 def _target(effect: dict[str, Any]) -> str:

@@ -35,9 +35,7 @@ it. Neither changes which files a crash can leave in which state.
 from __future__ import annotations
 
 import builtins
-import datetime as dt
 import errno
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,19 +43,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
+from workerctl.history.layout import (
+    COMPLETE,
+    MARKER_SHAPE,
+    PRUNE_SHAPE,
+    RUN_SHAPE,
+    SHARD_BYTES,
+    SHARD_SHAPE,
+    TABLE,
+    marker_doc,
+)
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
-from workerctl.runs.states import FINISHED, ID_LENGTH, REFUSED, STATES, UNFINISHED, new_run_id, now_iso
+from workerctl.runs.states import FINISHED, ID_LENGTH, REFUSED, UNFINISHED, new_run_id, now_iso
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
     parse_json,
-    private_dirs,
     read_json,
     remove_file,
     write_json,
 )
 from workerctl.storage.lock import lock_for
-from workerctl.storage.shapes import json_object, tinydb_file
 
 if TYPE_CHECKING:
     from workerctl.history.indexes import Indexes
@@ -66,73 +72,6 @@ if TYPE_CHECKING:
     from workerctl.storage.atomic import PreparedFile
     from workerctl.workspace import Workspace
 
-SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
-TABLE = "runs"
-COMPLETE = "complete"  # written last into a folder a reindex built, before its swap
-
-_STATUS = frozenset(STATES)
-_OPT_STR = (str, type(None))
-#: every field of ``Run.summary()`` must be there (renderers and ``--json`` index them
-#: directly); the types of those the history itself sorts and filters on are checked
-#: (checking all twenty would cost a shard read about 1 ms)
-SUMMARY_FIELDS: dict[str, Any] = {
-    "id": str,
-    "worker": str,
-    "status": _STATUS,
-    "created": str,
-    **dict.fromkeys(
-        (
-            "started",
-            "finished",
-            "duration",
-            "record_id",
-            "record_type",
-            "trigger",
-            "executor",
-            "config_hash",
-            "preview",
-            "error_kind",
-            "error_message",
-            "needs_review",
-            "review",
-            "rerun_of",
-            "iterations",
-            "tokens",
-            "side_effects",
-        ),
-        object,
-    ),
-}
-SHARD_SHAPE = tinydb_file(TABLE, SUMMARY_FIELDS)
-RUN_SHAPE = json_object(
-    {
-        "id": str,
-        "worker": str,
-        "status": _STATUS,
-        "created": str,
-        "config": dict,
-        "config_hash": str,
-        "executor": str,
-        "transitions": list,
-        "iterations": list,
-        "context": dict,
-        "side_effects": list,
-        "owner": dict,
-        "_shard": int,
-        "_doc": int,
-    }
-)
-MARKER_SHAPE = json_object(
-    {
-        "id": str,
-        "shard": int,
-        "doc": int,
-        "status": _STATUS,
-        "pid": (int, type(None)),
-        "host": _OPT_STR,
-    }
-)
-PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
 _OWNER_KEYS = ("pid", "host", "proc_start", "boot_id", "pid_ns", "remote")  # liveness.py
 
 
@@ -362,13 +301,25 @@ class History:
         for run_id in finished:
             self.clear_marker(run_id)
 
-    def _read_body(self, run_id: str) -> dict | None:
+    def _read_body(self, run_id: str, dir_fd: int | None = None) -> dict | None:
+        """The run file of ``run_id``, checked; None if absent. ``dir_fd``: its folder,
+        already open (``fs.open_dir``): a scan of every run file opens each folder once."""
         path = self.body_path(run_id)
         hint = (
             f"move {path} aside (as {path.name}.damaged) and run 'workerctl runs reindex', "
             "or restore it from a backup"
         )
-        data = read_json(path, hint=hint, shape=RUN_SHAPE)
+        if dir_fd is None:
+            data = read_json(path, hint=hint, shape=RUN_SHAPE)
+        else:
+            try:
+                fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise StorageError(path, exc, "read") from None
+            with os.fdopen(fd, "rb") as handle:
+                data = parse_json(path, handle.read(), hint=hint, shape=RUN_SHAPE)
         if data is not None and data["id"] != run_id:
             raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=hint)
         return data
@@ -463,24 +414,7 @@ class History:
 
     @staticmethod
     def _marker_doc(run: Run, shard: int, doc_id: int, owner: dict) -> dict:
-        """A marker whose content was lost in a power cut reads as ownerless, and its
-        run is settled from its run file, which is what it needs after a power cut;
-        so its data is not fsynced."""
-        return {
-            "id": run.id,
-            "shard": shard,
-            "doc": doc_id,
-            "status": run.status,
-            "worker": run.worker,
-            "record_id": run.record_id,
-            "pid": owner.get("pid"),
-            "host": owner.get("host"),
-            "proc_start": owner.get("proc_start"),
-            "boot_id": owner.get("boot_id"),
-            "pid_ns": owner.get("pid_ns"),
-            "remote": owner.get("remote"),
-            "since": now_iso(),
-        }
+        return marker_doc(run.id, run.status, run.worker, run.record_id, (shard, doc_id), owner)
 
     def _write_body(self, run: Run, shard: int, doc_id: int, ahead: PreparedFile | None = None) -> None:
         """The run file, from what ``save`` prepared when it was made for this slot."""
@@ -975,168 +909,11 @@ class History:
         return done
 
     def reindex(self) -> dict[str, Any]:
-        """Rebuild the index shards and the markers from the run files.
+        """Rebuild the index shards, markers, ledger and indexes from the run files, in
+        memory that does not grow with the history (``history.reindex``)."""
+        from workerctl.history.reindex import reindex
 
-        Never stops at a bad file: a run file that cannot be read as a run is moved
-        aside (``*.damaged``) and reported, everything else is rebuilt. The new
-        index is built complete in ``index.new`` and then swapped in, so readers
-        see the old index or the new one, never part of one.
-        """
-        with self.lock:
-            self._settle_swap()
-            self._sweep_ahead()
-            known = self._indexed_slots()
-            runs, moved = self._scan_bodies()
-            runs.sort(key=lambda pair: pair[0].created)
-            placed = self._assign_slots(runs, known)
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
-            new_index, new_active = self.root / "index.new", self.root / "active.new"
-            for folder in (new_index, new_active):
-                fs.rmtree(folder, ignore_errors=True)
-            private_dirs(new_index)
-            private_dirs(new_active)
-            tables: dict[int, dict[str, dict]] = {}
-            for run, shard, doc_id, _moved in placed:
-                tables.setdefault(shard, {})[str(doc_id)] = run.summary()
-                if run.status in UNFINISHED:
-                    previous = self._old_marker(run.id)
-                    owner = previous if previous and previous.get("pid") else run.owner
-                    write_json(
-                        new_active / f"{run.id}.json",
-                        sync_data=False,
-                        data=self._marker_doc(run, shard, doc_id, owner or {}),
-                    )
-            for shard, docs in tables.items():
-                write_json(new_index / f"{shard:06d}.json", {TABLE: docs})
-            for folder in (new_index, new_active):  # only a complete folder is swapped in
-                write_json(folder / COMPLETE, {"built": now_iso()}, sync_data=False)
-            for run, shard, doc_id, slot_changed in placed:
-                if slot_changed:  # before the swap: the old index never held these runs
-                    self._write_body(run, shard, doc_id)
-            # the ledger keeps the effects of pruned runs; the run files add theirs
-            self.ledger.rebuild_from([run for run, *_ in placed])
-            self.indexes.begin("reindex")  # readers wait for the rebuild below
-            kept = []
-            for name, new in (("index", new_index), ("active", new_active)):
-                current = self.root / name
-                old = self.root / f"{name}.old-{stamp}"
-                if fs.exists(current):
-                    fs.replace(current, old)
-                fs.replace(new, current)
-                if name == "index" and fs.is_dir(old) and _any_damaged(old):
-                    kept.append(str(old))  # a damaged shard stays for the person to look at
-                else:
-                    fs.rmtree(old, ignore_errors=True)
-            kept_indexes = self.indexes.rebuild()
-            if kept_indexes:
-                kept.append(kept_indexes)
-        return {"runs": len(placed), "damaged": len(moved), "moved": moved, "kept": kept}
-
-    def _old_marker(self, run_id: str) -> dict | None:
-        try:
-            return self.marker(run_id)
-        except DamagedFile:
-            return None
-
-    def _scan_bodies(self) -> tuple[builtins.list[tuple[Run, tuple[int, int] | None]], builtins.list[str]]:
-        """Every readable run file with the slot it names; the others moved aside.
-        Temp files left by a killed writer are removed: under the lock no writer is
-        mid-write in these folders (files written ahead of the lock live in
-        ``ahead/``, whose folders go only with their process: ``_sweep_ahead``)."""
-        base = self.root / "runs"
-        found: builtins.list[tuple[Run, tuple[int, int] | None]] = []
-        moved: builtins.list[str] = []
-        if not fs.is_dir(base):
-            return found, moved
-        for folder in (base, self.root / "index", self.root / "active"):
-            for tmp in fs.walk_files(folder, ".*.tmp"):
-                fs.unlink(tmp, missing_ok=True)
-        for path in [p for folder in fs.glob(base, "*") for p in fs.glob(folder, "*.json")]:
-            try:
-                data = self._read_body(path.stem)
-                if data is None:
-                    continue
-                run = self._run_from(path.stem, data)
-            except DamagedFile as exc:
-                aside = path.with_name(path.name + ".damaged")
-                fs.replace(path, aside)
-                moved.append(f"{aside} ({exc.detail})")
-                continue
-            except StorageError as exc:
-                moved.append(f"{path} (left where it is: {exc.message})")
-                continue
-            found.append((run, (data["_shard"], data["_doc"])))
-        return found, moved
-
-    def _indexed_slots(self) -> dict[tuple[int, int], str]:
-        """The slots the current index gives its runs (an unreadable shard gives none)."""
-        out: dict[tuple[int, int], str] = {}
-        for shard in self.shards():
-            try:
-                docs = self._shard_docs(shard)
-            except DamagedFile:
-                continue
-            for key, doc in docs.items():
-                out[(shard, int(key))] = doc["id"]
-        return out
-
-    @staticmethod
-    def _assign_slots(
-        runs: builtins.list[tuple[Run, tuple[int, int] | None]],
-        known: dict[tuple[int, int], str] | None = None,
-    ) -> builtins.list[tuple[Run, int, int, bool]]:
-        """Each run's slot, which is its place in the sequence (``runs``: sorted by
-        creation time). Each comes with whether its slot changed (its run file is
-        rewritten).
-
-        A run the current index holds at the slot its run file names keeps it, so a
-        reindex of an intact history rewrites no run file and keeps its order. Runs
-        the index does not hold (copied in from another workspace, whose slots mean
-        nothing here) are merged in by creation time: the runs from the first of
-        them on get fresh slots after the last kept one, in that merged order. With
-        no index at all, a valid slot no other run claims is kept, and the others
-        get fresh slots after the last, oldest first."""
-        import heapq
-
-        taken: set[tuple[int, int]] = set()
-        keep: builtins.list[tuple[Run, int, int, bool]] = []
-        homeless: builtins.list[Run] = []
-        if known:
-            ours = sorted(
-                ((slot, run) for run, slot in runs if slot and known.get(slot) == run.id),
-                key=lambda pair: pair[0],
-            )
-            ours_ids = {run.id for _, run in ours}
-            newcomers = [run for run, _ in runs if run.id not in ours_ids]  # by creation time
-            ordered = heapq.merge(
-                ((run.created, 0, n, run) for n, (_, run) in enumerate(ours)),
-                ((run.created, 1, n, run) for n, run in enumerate(newcomers)),
-            )
-            slots = dict((run.id, slot) for slot, run in ours)
-            cut = False
-            for _, kind, _, run in ordered:
-                cut = cut or kind == 1
-                if cut:
-                    homeless.append(run)
-                else:
-                    taken.add(slots[run.id])
-                    keep.append((run, *slots[run.id], False))
-        else:
-            for run, slot in runs:
-                if slot and slot[0] >= 1 and slot[1] >= 1 and slot not in taken:
-                    taken.add(slot)
-                    keep.append((run, slot[0], slot[1], False))
-                else:
-                    homeless.append(run)
-        shard = max((s for s, _ in taken), default=0) + 1
-        size, doc_id = 0, 0
-        for run in homeless:
-            doc_id += 1
-            keep.append((run, shard, doc_id, True))
-            size += len(json.dumps(run.summary())) + 8
-            if size >= SHARD_BYTES:
-                shard, size, doc_id = shard + 1, 0, 0
-        return keep
+        return reindex(self)
 
 
 class _Ahead:
@@ -1161,12 +938,3 @@ def _host_key(host: object) -> str:
 def _is_me(marker: dict | None) -> bool:
     me = current_owner()
     return marker is not None and marker.get("pid") == me["pid"] and marker.get("host") == me["host"]
-
-
-def _any_damaged(folder: Path) -> bool:
-    for path in fs.glob(folder, "*.json"):
-        try:
-            read_json(path, shape=SHARD_SHAPE)
-        except DamagedFile:
-            return True
-    return False

@@ -61,17 +61,22 @@ ERROR_KINDS = {
     "to the task, cut off, personal data from another record): kept on the run, not written",
     "cancelled": "a person or script cancelled the run",
     "crashed": "the process running it died; found and marked by a later command",
+    "outcome_unknown": "a remote executor's broker (Redis) lost the run's job before its "
+    "result came back: what it did is what it reported before; a write it may have made "
+    "is unknown in the ledger until a person settles it",
 }
 
 # Failures whose cause may be gone by itself (a person stopped it, a process died, a
 # provider or a record source was down or slow): the duplicate guard lets an unchanged run of them start
 # again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
+# outcome_unknown too: its possible write is an unknown effect, which the guard refuses on its own.
 # A key set with 'llm keys set' or a model plugin installed is outside what workerctl
 # sees change, so those kinds are transient too.
 TRANSIENT_KINDS = frozenset(
     {
         "cancelled",
         "crashed",
+        "outcome_unknown",
         "provider_unavailable",
         "rate_limited",
         "provider_auth_failed",

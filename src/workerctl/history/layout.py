@@ -1,0 +1,118 @@
+"""The history's file formats: what a shard, a run file and a marker hold, and the
+constants of the layout (``store`` and ``reindex`` both write these files).
+
+Kept apart from ``store`` so that the modules that write the files import their
+format from one place, and none of them imports ``store`` (which calls them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workerctl.errors import DamagedFile
+from workerctl.runs.states import STATES, now_iso
+from workerctl.storage import fs
+from workerctl.storage.atomic import read_json
+from workerctl.storage.shapes import json_object, tinydb_file
+
+SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
+TABLE = "runs"
+COMPLETE = "complete"  # written last into a folder a reindex built, before its swap
+
+_STATUS = frozenset(STATES)
+_OPT_STR = (str, type(None))
+#: every field of ``Run.summary()`` must be there (renderers and ``--json`` index them
+#: directly); the types of those the history itself sorts and filters on are checked
+#: (checking all twenty would cost a shard read about 1 ms)
+SUMMARY_FIELDS: dict[str, Any] = {
+    "id": str,
+    "worker": str,
+    "status": _STATUS,
+    "created": str,
+    **dict.fromkeys(
+        (
+            "started",
+            "finished",
+            "duration",
+            "record_id",
+            "record_type",
+            "trigger",
+            "executor",
+            "config_hash",
+            "preview",
+            "error_kind",
+            "error_message",
+            "needs_review",
+            "review",
+            "rerun_of",
+            "iterations",
+            "tokens",
+            "side_effects",
+        ),
+        object,
+    ),
+}
+SHARD_SHAPE = tinydb_file(TABLE, SUMMARY_FIELDS)
+RUN_SHAPE = json_object(
+    {
+        "id": str,
+        "worker": str,
+        "status": _STATUS,
+        "created": str,
+        "config": dict,
+        "config_hash": str,
+        "executor": str,
+        "transitions": list,
+        "iterations": list,
+        "context": dict,
+        "side_effects": list,
+        "owner": dict,
+        "_shard": int,
+        "_doc": int,
+    }
+)
+MARKER_SHAPE = json_object(
+    {
+        "id": str,
+        "shard": int,
+        "doc": int,
+        "status": _STATUS,
+        "pid": (int, type(None)),
+        "host": _OPT_STR,
+    }
+)
+PRUNE_SHAPE = json_object({"ids": list, "cutoff": str})
+
+
+def marker_doc(
+    run_id: str, status: str, worker: str, record_id: str | None, slot: tuple[int, int], owner: dict
+) -> dict:
+    """A run's marker. One whose content was lost in a power cut reads as ownerless,
+    and its run is settled from its run file, which is what it needs after a power
+    cut; so its data is not fsynced."""
+    return {
+        "id": run_id,
+        "shard": slot[0],
+        "doc": slot[1],
+        "status": status,
+        "worker": worker,
+        "record_id": record_id,
+        "pid": owner.get("pid"),
+        "host": owner.get("host"),
+        "proc_start": owner.get("proc_start"),
+        "boot_id": owner.get("boot_id"),
+        "pid_ns": owner.get("pid_ns"),
+        "remote": owner.get("remote"),
+        "since": now_iso(),
+    }
+
+
+def any_damaged(folder: Path) -> bool:
+    """Whether a shard in ``folder`` does not read as one (kept aside for a person)."""
+    for path in fs.glob(folder, "*.json"):
+        try:
+            read_json(path, shape=SHARD_SHAPE)
+        except DamagedFile:
+            return True
+    return False
