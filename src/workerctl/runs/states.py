@@ -53,12 +53,18 @@ ERROR_KINDS = {
     "to the task, cut off, personal data from another record): kept on the run, not written",
     "cancelled": "a person or script cancelled the run",
     "crashed": "the process running it died; found and marked by a later command",
+    "outcome_unknown": "a remote executor's broker (Redis) lost the run's job before its "
+    "result came back: what it did is what it reported before; a write it may have made "
+    "is unknown in the ledger until a person settles it",
 }
 
 # Failures whose cause may be gone by itself (a person stopped it, a process died, a
 # provider or a record source was down or slow): the duplicate guard lets an unchanged run of them start
 # again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
-TRANSIENT_KINDS = frozenset({"cancelled", "crashed", "provider_unavailable", "source_unavailable", "timeout"})
+# outcome_unknown too: its possible write is an unknown effect, which the guard refuses on its own.
+TRANSIENT_KINDS = frozenset(
+    {"cancelled", "crashed", "outcome_unknown", "provider_unavailable", "source_unavailable", "timeout"}
+)
 
 # A start refused because the worker was paused (or a draft): older histories recorded
 # it as a failed run of this kind. A refusal is not a run: the history's counts keep

@@ -62,6 +62,9 @@ KIND_ACTIONS = {
     "instructions say what to answer (or give the model more room), then rerun: nothing was written",
     "cancelled": "nothing to fix unless the cancel was a mistake; rerun when ready",
     "crashed": "find why the process died (machine restart, out of memory, killed); rerun",
+    "outcome_unknown": "see what the remote wrote ('workerctl ledger list --state unknown'), settle it "
+    "('workerctl ledger settle RUN --written' or --not-written), then rerun; keep Redis's data "
+    "(persistence) across restarts",
 }
 
 
