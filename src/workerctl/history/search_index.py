@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from workerctl.runs.model import Run
 
 INDEX_NAME = "search.db"
-SCHEMA = "1"
+SCHEMA = "2"  # 2: runs(t) indexed; an index of another version is rebuilt
 _JOURNAL = "-journal"
 _BUSY_MS = 10_000
 
@@ -76,6 +76,8 @@ def _ddl(*, on_disk: bool) -> tuple[str, ...]:
         " worker TEXT, status TEXT, created TEXT, record_id TEXT, error_kind TEXT, stamp TEXT, digest TEXT,"
         " t INTEGER)",
         f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)}{contentless})",
+        # a hit's run by its words' rowid: without it the join reads every run (2.9x at 100,000)
+        "CREATE INDEX runs_t ON runs(t)",
     )
 
 
