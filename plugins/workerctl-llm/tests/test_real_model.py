@@ -179,6 +179,7 @@ def test_a_batch_on_a_model_without_tools_is_refused_once_before_any_record(ws):
 
 
 def test_a_remote_executors_inner_model_is_checked_too(ws):
+    pytest.importorskip("workerctl_rq", reason="the rq plugin (plugins/workerctl-rq) is not installed")
     on_smollm2(ws, "overdue-task-review")
     path = ws / "workers" / "overdue-task-review.yaml"
     data = yaml.safe_load(path.read_text())
