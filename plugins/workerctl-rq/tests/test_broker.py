@@ -234,3 +234,12 @@ def _workers_known(url: str) -> bool:
     from rq import Worker
 
     return bool(Worker.all(connection=Redis.from_url(url)))
+
+
+def test_the_clock_seam_refuses_what_is_not_a_number(ws):
+    """A garbled test seam is a one-line usage error (exit 2), not a traceback."""
+    env = {**os.environ, "WORKERCTL_TEST_CLOCK_OFFSET": "abc"}
+    argv = [sys.executable, "-m", "workerctl", "-w", str(ws.root), "rq", "worker", "--queue", "q"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "WORKERCTL_TEST_CLOCK_OFFSET='abc' is not a number of seconds" in done.stderr

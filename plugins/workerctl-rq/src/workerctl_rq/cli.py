@@ -195,7 +195,12 @@ def _shift_clock() -> None:
     offset = os.environ.get(CLOCK_OFFSET_ENV)
     if not offset:
         return
-    seconds = float(offset)
+    try:
+        seconds = float(offset)
+    except ValueError:
+        from workerctl.api import UsageError
+
+        raise UsageError(f"{CLOCK_OFFSET_ENV}={offset!r} is not a number of seconds (a test seam)") from None
     real_time, real_time_ns = time.time, time.time_ns
     time.time = lambda: real_time() + seconds  # type: ignore[assignment]
     time.time_ns = lambda: real_time_ns() + int(seconds * 1e9)  # type: ignore[assignment]
