@@ -406,6 +406,7 @@ class History:
             self._shard_write(shard, docs, may_stage=True)
         # before the marker goes: a crash here gets settled
         self._derived(run, stored, ahead.ledger if ahead else None)
+        self._searchable(run, shard, doc_id)
         if indexed:
             self.indexes.on_write(run, stored, shard, doc_id)
             self.indexes.end(run.id)
@@ -524,6 +525,13 @@ class History:
             was_finished = stored is not None and stored.get("status") in FINISHED
             self.ledger.sync(run, before, was_finished=was_finished, ahead=ahead)
 
+    def _searchable(self, run: Run, shard: int, doc_id: int) -> None:
+        """The search index (derived data, ``.workerctl/search.db``) kept in step with
+        the run file just written, before the marker goes (``history.search_index``)."""
+        from workerctl.history.search_index import keep
+
+        keep(self, run, shard, doc_id)
+
     @property
     def indexes(self) -> Indexes:
         from workerctl.history.indexes import Indexes
@@ -575,6 +583,7 @@ class History:
                 docs[str(doc_id)] = run.summary()
                 self._shard_write(shard, docs)
             self._derived(run, None)  # the ledger may have missed the last write too
+            self._searchable(run, shard, doc_id)
             self._unmark(run_id)
             return None
 
