@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
+from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
-    from workerctl.history.store import History
+    from workerctl.history.store import Change, History
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 
@@ -193,6 +194,14 @@ class Ledger:
         return out
 
     # -- writing (the history calls this under its lock) --
+
+    def apply(self, change: Change, ahead: dict[Path, PreparedFile] | None = None) -> None:
+        """A committed change of a run (``History._hand_over``, under the lock): the
+        ledger brought in line with its side effects."""
+        before = change.stored.get("side_effects") if change.stored else None
+        if change.run.side_effects or before:
+            was_finished = change.stored is not None and change.stored.get("status") in FINISHED
+            self.sync(change.run, before, was_finished=was_finished, ahead=ahead)
 
     def sync(
         self,

@@ -130,7 +130,7 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
             for name in names:
                 path = folder / name
                 try:
-                    data = history._read_body(name[:-5], dir_fd)
+                    data = history.reader.run_file(name[:-5], dir_fd)
                     if data is None:
                         continue
                     run = history._run_from(name[:-5], data)
@@ -156,7 +156,7 @@ def _indexed(history: History) -> Iterator[tuple[tuple[int, int], str]]:
     at a time (an unreadable shard gives none)."""
     for shard in history.shards():
         try:
-            docs = history._shard_docs(shard)
+            docs = history.reader.shard(shard)
         except DamagedFile:
             continue
         for key in sorted(docs, key=int):
@@ -230,7 +230,7 @@ def _write_index(history: History, work: Path, claims: SortedSpill, new_index: P
             if fresh is None:
                 fresh = FreshSlots(top + 1)
             shard, doc_id = fresh.next(summary)
-            data = history._read_body(run_id)
+            data = history.reader.run_file(run_id)
             if data is not None:  # its slot changed: before the swap (the old index never held it)
                 history._write_body(history._run_from(run_id, data), shard, doc_id)
         if shard != current:
