@@ -3,8 +3,9 @@
 Nothing outside this package touches a shard, a marker, a lock or a path under the
 history; the rest of workerctl goes through ``History`` (``store``).
 
-Modules: ``reader`` (reading shards and run files, strictly), ``store`` (``History``: create, save, get, resolve a prefix, list by
-filter, prune, reindex, the commit path), ``indexes`` (the cross-run indexes:
+Modules: ``reader`` (reading shards and run files, strictly), ``store``
+(``History``: create, save, get, resolve a prefix, list by filter, prune,
+reindex, the commit path), ``indexes`` (the cross-run indexes:
 refs by worker, record, status and error kind; hourly and daily counts),
 ``ledger`` (the side-effect ledger), ``tables`` (small TinyDB files read and
 written directly), ``sweep`` (liveness and the crash sweep), ``layout`` (the file
