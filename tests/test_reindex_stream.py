@@ -191,3 +191,26 @@ def test_a_reindex_killed_at_any_write_point_loses_nothing(tmp_path):
 
 def fs_exists(path: Path) -> bool:
     return path.is_dir() and bool(os.listdir(path))
+
+
+def test_a_record_id_with_a_lone_surrogate_is_reindexed(tmp_path):
+    """Found by attacking the reindex: a run file (copied in from elsewhere) whose record
+    id holds a lone surrogate (JSON "\\udc80") made 'runs reindex' end in a traceback
+    (UnicodeEncodeError) where it picked the record's ledger bucket."""
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    history = History(workspace)
+    run = _run(1, "alpha", True)
+    run.record_id = "T-\udc80"
+    run.side_effects = [
+        {"kind": "comment", "record_id": run.record_id, "key": f"{run.id}:out", "created": True}
+    ]
+    data = run.to_stored()
+    data["_shard"], data["_doc"] = 0, 0
+    path = history.body_path(run.id)
+    path.parent.mkdir(parents=True, mode=0o700)
+    path.write_text(json.dumps(data))  # ASCII JSON: the surrogate as its escape
+    done = run_workerctl("runs", "reindex", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    listed = run_workerctl("ledger", "list", "--json", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    assert [e["run_id"] for e in json.loads(listed.stdout)] == [run.id]

@@ -132,9 +132,7 @@ class Ledger:
 
     def worker_path(self, worker: str, target: str) -> Path:
         """The file of ``worker``'s summary of ``target`` (one of its 64 buckets)."""
-        import zlib
-
-        bucket = f"{zlib.crc32(target.encode()) % WORKER_BUCKETS:02d}"
+        bucket = f"{target_hash(target) % WORKER_BUCKETS:02d}"
         key = (f"workers/{worker}", bucket)
         path = self._paths.get(key)
         if path is None:
@@ -601,6 +599,15 @@ class RunFacts:
     @classmethod
     def from_list(cls, values: list[Any]) -> RunFacts:
         return cls(*values)
+
+
+def target_hash(target: str) -> int:
+    """A record id's hash, which picks its worker bucket (``worker_path``) and its
+    partition in a reindex: any text, a lone surrogate (a record id read back from
+    JSON) included."""
+    import zlib
+
+    return zlib.crc32(target.encode("utf-8", "surrogatepass"))
 
 
 def _target(effect: dict[str, Any]) -> str:

@@ -29,13 +29,13 @@ import datetime as dt
 import heapq
 import json
 import os
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, StorageError
 from workerctl.history.layout import COMPLETE, SHARD_BYTES, TABLE, any_damaged, marker_doc
+from workerctl.history.ledger import target_hash
 from workerctl.history.spill import WORK, Partitions, SortedSpill
 from workerctl.runs.states import UNFINISHED, now_iso
 from workerctl.storage import fs
@@ -145,7 +145,7 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
                 owner = (run.owner or {}) if run.status in UNFINISHED else None
                 claims.add([run.created, run.id, data["_shard"], data["_doc"], run.summary(), owner])
                 for entry in ledger.entries_of(run):
-                    parts.add(zlib.crc32(entry[0].encode()) % parts.count, entry)
+                    parts.add(target_hash(entry[0]) % parts.count, entry)
         finally:
             os.close(dir_fd)
     return claims, moved

@@ -29,7 +29,10 @@ from workerctl.storage.faults import write_point
 WORK = "reindex.work"  # the folder under the history
 #: items sorted in memory at once (the tests make it small, in process or through
 #: WORKERCTL_TEST_SPILL_CHUNK, so that a small history goes through the merge)
-CHUNK = int(os.environ.get("WORKERCTL_TEST_SPILL_CHUNK") or 5000)
+CHUNK = 5000
+_asked = os.environ.get("WORKERCTL_TEST_SPILL_CHUNK", "")
+if _asked.isdigit() and int(_asked) > 0:
+    CHUNK = int(_asked)
 
 
 def _append(path: Path, lines: list[str]) -> None:
