@@ -125,10 +125,13 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
             continue
         dir_fd = fs.open_dir(folder)
         try:
-            # a run's file is runs/PREFIX/ID.json: one elsewhere is not the run's file
-            names = sorted(n for n in fs.listdir(folder) if n.endswith(".json") and n[:2] == folder.name)
+            names = sorted(n for n in fs.listdir(folder) if n.endswith(".json"))
             for name in names:
                 path = folder / name
+                if name[:2] != folder.name:  # a run's file is runs/PREFIX/ID.json: said, not read
+                    where = base / name[:2]
+                    moved.append(f"{path} (left where it is: run {name[:-5]}'s file belongs in {where})")
+                    continue
                 try:
                     data = history.reader.run_file(name[:-5], dir_fd)
                     if data is None:
