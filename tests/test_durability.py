@@ -147,14 +147,21 @@ def trace(tmp_path, scenario) -> list[str]:
 
 
 def crash_everywhere(
-    tmp_path, scenario, *, expect_runs: int | None = 1, live_owner: bool = False, reads: bool = False
+    tmp_path,
+    scenario,
+    *,
+    expect_runs: int | None = 1,
+    live_owner: bool = False,
+    reads: bool = False,
+    modes: tuple[str, ...] = ("kill", "enospc"),
 ):
     """Run ``scenario`` with a SIGKILL, then with ENOSPC, at each of its write points.
     ``reads``: the scenario is a read command, which answers from disk (exit 0) and
-    warns when its repairs cannot be written."""
+    warns when its repairs cannot be written. ``modes``: one of the two, for a test
+    split in two so that pytest-xdist runs the halves side by side."""
     points = trace(tmp_path, scenario)
     n = 0
-    for mode in ("kill", "enospc"):
+    for mode in modes:
         for point in range(1, len(points) + 1):
             n += 1
             workspace = fresh(tmp_path, n)
@@ -176,14 +183,15 @@ def crash_everywhere(
 
 
 @pytest.mark.slow
-def test_run_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
+@pytest.mark.parametrize("mode", ["kill", "enospc"])  # the two halves run side by side
+def test_run_start_survives_a_crash_or_full_disk_at_every_write(tmp_path, mode):
     """create (marker, run file, index), each iteration's save, the comment the
     output mode writes, and the final save (run file, index, marker removed)."""
 
     def scenario(workspace, env):
         return run_workerctl("run", "start", "tooly", "--task", "T-1042", workspace=workspace, env=env)
 
-    points = crash_everywhere(tmp_path, scenario)
+    points = crash_everywhere(tmp_path, scenario, modes=(mode,))
     kinds = [p.split("/.workerctl/")[-1].split("/")[:2] for p in points]
     assert ["history", "active"] in kinds and ["history", "index"] in kinds
     assert ["comments", "+t-1042.json"] in kinds and ["history", "runs"] in kinds
@@ -206,7 +214,8 @@ def test_detached_start_survives_a_crash_or_full_disk_at_every_write(tmp_path):
 
 
 @pytest.mark.slow
-def test_execute_survives_a_crash_or_full_disk_at_every_write(tmp_path, owner):
+@pytest.mark.parametrize("mode", ["kill", "enospc"])  # the two halves run side by side
+def test_execute_survives_a_crash_or_full_disk_at_every_write(tmp_path, owner, mode):
     """The executing process: queued → running, the iteration save, the comment,
     and the final save, with the asking process gone by the time it is checked."""
 
@@ -217,7 +226,7 @@ def test_execute_survives_a_crash_or_full_disk_at_every_write(tmp_path, owner):
         kill(proc)
         return result
 
-    crash_everywhere(tmp_path, scenario)
+    crash_everywhere(tmp_path, scenario, modes=(mode,))
 
 
 @pytest.mark.slow

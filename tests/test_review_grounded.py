@@ -465,6 +465,15 @@ def test_a_non_answer_is_not_posted_and_the_run_fails(ws, wcli):
     assert any(s["verdict"] == "fail" and s["key"] == "instructions" for s in walk["steps"])
 
 
+@pytest.mark.parametrize("end", ["with?", "with.", "for!", "to…", "the:"])
+def test_a_sentence_ending_with_its_mark_is_not_cut_off_by_its_last_word(ws, end):
+    """Regression (#28, SmolLM2's real reply): 'What task do you need help with?' was
+    reported as ending mid-sentence because 'with' is a dangling word."""
+    echo_worker(ws, "w", {"output": f"T-1042 waits on the glossary. Next step: ask who it is {end}"})
+    run = start(ws, "w")
+    assert "completion" not in flagged(ws, run), (run.status, run.error)
+
+
 def test_a_cut_off_answer_is_not_posted(ws):
     command_worker(ws, "w", [text("Blocker: the glossary is with legal and", finish_reason="length")])
     run = start(ws, "w")

@@ -70,12 +70,15 @@ HELP = Budget(
     ),
 )
 RUNS_LIST = Budget(
-    third_party=SITE | {"click", "tabulate", "wcwidth"},
+    # no tabulate: a table of plain one-line text is drawn by workerctl.simple_table,
+    # to tabulate's bytes (tests/test_simple_table.py); tabulate draws the rest
+    third_party=SITE | {"click"},
     workerctl=HELP.workerctl
     | {
         "workerctl.app",
         "workerctl.errors",
         "workerctl.render",
+        "workerctl.simple_table",
         "workerctl.timeparse",
         "workerctl.workspace",
         "workerctl.cli.common",

@@ -188,7 +188,7 @@ def test_401_names_how_to_set_the_key_and_keeps_it_out_of_history(
         worker(workerctl_write_worker)
         run = workerctl_run("remote", record="T-1042")
     assert fake.requests[0]["headers"]["authorization"] == f"Bearer {SECRET}"
-    assert run.error.kind == "provider_unavailable"
+    assert run.error.kind == "provider_auth_failed"
     assert "HTTP 401" in run.error.message and "llm keys set local" in run.error.message
     for path in workerctl_workspace.state_dir.rglob("*"):
         if path.is_file():
@@ -200,7 +200,7 @@ def test_429_gives_the_retry_time(server, workerctl_write_worker, workerctl_run)
     server.script = [(429, {"error": {"message": "slow down"}}, {"retry-after": "1"})]
     worker(workerctl_write_worker)
     run = workerctl_run("remote", record="T-1042")
-    assert run.error.kind == "provider_unavailable"
+    assert run.error.kind == "rate_limited"
     assert "HTTP 429" in run.error.message and "retry after 1 s" in run.error.message
     assert len(server.requests) == 3  # the client's own retries happened first
 

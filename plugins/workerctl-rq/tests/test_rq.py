@@ -6,173 +6,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from rq_processes import Workers, _json, cancel, comments, get, horse_pid, rq_worker, start, status
 
-from workerctl.api import Run
 from workerctl.testing import CliRunnerBound, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.proc: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        from redis import Redis
-
-        client = Redis.from_url(self.url)
-        wait_for(lambda: _pings(client))
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-def _pings(client) -> bool:
-    try:
-        return client.ping()
-    except Exception:
-        return False
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ws(workerctl_workspace, redis_server, monkeypatch):
-    settings = workerctl_workspace.settings_file
-    settings.write_text(settings.read_text().replace("stale_after: 120", "stale_after: 3"))
-    monkeypatch.setenv("WORKERCTL_REDIS_URL", redis_server.url)
-    return workerctl_workspace
-
-
-class Workers:
-    """``workerctl rq worker`` processes, stopped at the end of the test."""
-
-    def __init__(self, workspace, url: str) -> None:
-        self.workspace, self.url, self.procs = workspace, url, []
-
-    def start(self, count: int = 1, queue: str = "q") -> list[subprocess.Popen]:
-        for _ in range(count):
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "workerctl",
-                        "-w",
-                        str(self.workspace.root),
-                        "rq",
-                        "worker",
-                        "--queue",
-                        queue,
-                        "--redis-url",
-                        self.url,
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                )
-            )
-        return self.procs[-count:]
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
-@pytest.fixture
-def workers(ws, redis_server):
-    pool = Workers(ws, redis_server.url)
-    yield pool
-    pool.stop()
-
-
-def rq_worker(write, name="remote", inner=None, **settings):
-    write(
-        name,
-        context_sources=["tasks", "projects"],
-        tool_categories=["productivity"],
-        output_mode="task_comment",
-        timeout=60,
-        executor={"name": "rq", "queue": "q", "inner": inner or {"name": "echo"}, **settings},
-    )
-
-
-def _json(result) -> dict:
-    return json.loads(result.stdout)
-
-
-def start(ws, worker: str, record: str = "T-1042", allow_repeat: bool = True) -> Run:
-    """``workerctl run start WORKER --task RECORD`` as a plugin user would run it (a queued
-    run prints only its id and status), then the run as stored. The tests start the same
-    worker on the same task many times: ``--allow-repeat`` passes the duplicate guard."""
-    repeat = ("--allow-repeat",) if allow_repeat else ()
-    started = _json(CliRunnerBound(ws)("run", "start", worker, "--task", record, *repeat, "--json"))
-    return get(ws, started["id"])
-
-
-def get(ws, run_id: str) -> Run:
-    """The run as ``run inspect`` reads it (reading the history refreshes rq runs)."""
-    return Run.from_dict(_json(CliRunnerBound(ws)("run", "inspect", "--id", run_id, "--json")))
-
-
-def status(ws, run_id: str) -> str:
-    return get(ws, run_id).status
-
-
-def comments(ws, record_id: str) -> list[dict]:
-    return _json(CliRunnerBound(ws)("records", "show", record_id, "--json"))["comments"]
-
-
-def cancel(ws, run_id: str) -> None:
-    result = CliRunnerBound(ws)("run", "cancel", "--id", run_id)
-    assert result.exit_code == 0, result.output
-
-
-def horse_pid(ws, run_id: str) -> int:
-    """The pid of the work horse executing the run, once the job has reported it."""
-    return wait_for(lambda: get(ws, run_id).owner.get("pid"))
 
 
 @pytest.mark.slow
@@ -283,13 +123,29 @@ def test_cancel_a_queued_and_a_running_run(ws, workers, workerctl_write_worker):
 
 
 def test_a_job_rq_no_longer_knows(ws, redis_server, workerctl_write_worker):
+    """Redis flushed while the run waited in the queue: it is not "failed" at once (a work
+    horse that took it would report again within a beat); after ``stale_after`` seconds
+    with no report its outcome is unknown, and the write it may have made blocks a
+    repeat until a person settles it."""
     rq_worker(workerctl_write_worker)
-    run = start(ws, "remote")
+    run = start(ws, "remote", allow_repeat=False)
     from redis import Redis
 
     Redis.from_url(redis_server.url).flushall()
+    assert status(ws, run.id) == "queued"  # not judged by the broker's memory
+    wait_for(lambda: status(ws, run.id) == "failed", timeout=20)
     final = get(ws, run.id)
-    assert final.status == "failed" and "RQ no longer knows job" in final.error.message
+    assert final.error.kind == "outcome_unknown" and "RQ no longer knows job" in final.error.message
+    assert [(e["kind"], e["record_id"]) for e in final.side_effects] == [("write", "T-1042")]
+    ledger = _json(CliRunnerBound(ws)("ledger", "list", "--run", run.id, "--json"))
+    assert [(e["state"], e["target"]) for e in ledger] == [("unknown", "T-1042")]
+    for repeat in ((), ("--allow-repeat",)):
+        refused = CliRunnerBound(ws)("run", "start", "remote", "--task", "T-1042", *repeat)
+        assert refused.exit_code == 5, refused.output
+        assert "ledger settle" in refused.output
+    settled = CliRunnerBound(ws)("ledger", "settle", run.id, "--not-written")
+    assert settled.exit_code == 0, settled.output
+    assert CliRunnerBound(ws)("run", "start", "remote", "--task", "T-1042").exit_code == 0
 
 
 def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_write_worker):

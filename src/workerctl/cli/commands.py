@@ -13,7 +13,7 @@ COMMANDS = {
     "worker": ("workerctl.cli.workers:worker", "Show, create, edit, validate and version a worker."),
     "templates": ("workerctl.cli.templates:templates", "The catalogue of worker templates."),
     "run": ("workerctl.cli.run:run", "Start, watch, inspect, diff, troubleshoot, review, rerun or cancel."),
-    "runs": ("workerctl.cli.runs:runs", "List, watch, count, prune, rerun and cancel runs."),
+    "runs": ("workerctl.cli.runs:runs", "List, search, watch, count, prune, rerun and cancel runs."),
     "ledger": ("workerctl.cli.ledger:ledger", "Side effects runs made; settle unknown ones."),
     "records": ("workerctl.cli.records:records", "The business records runs act on."),
     "plugins": ("workerctl.cli.plugins:plugins", "Installed plugins and the hooks they implement."),

@@ -260,11 +260,11 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     from workerctl.engine.batch import BatchRunner, check_records, start_detached_each
     from workerctl.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED
     from workerctl.runs.starting import add_fixes, batch_record_ids
-    from workerctl.workers.files import get_worker
 
     worker, quiet = request.worker, request.quiet
     options = request.options(_default_trigger())
-    get_worker(a.workspace, a.registry, worker)  # an unknown worker: exit 3 first
+    # an unknown worker (exit 3) or one its model cannot run (exit 2): before any record
+    a.engine.runnable_worker(worker)
     ids = check_records(a.engine, batch_record_ids(a.records, request, sys.stdin.read))
     if not ids:
         if as_json:

@@ -13,10 +13,13 @@ from workerctl.cli.complete import error_kinds, record_ids, statuses, worker_nam
 from workerctl.cli.runs_list import (
     HEADERS,
     RUN_COLUMNS,
+    SEARCH_HEADERS,
     check_workers,
     list_filter,
     listed,
+    search_rows,
     table_rows,
+    wants_output,
 )
 from workerctl.cli.shape import ShapedGroup, echo_json
 from workerctl.terminal import terminal
@@ -26,6 +29,7 @@ from workerctl.terminal import terminal
 JSON_FIELDS = ("dry_run", "reruns", "cancelled", "run_id", "status", "message")
 
 if TYPE_CHECKING:
+    from workerctl.app import App
     from workerctl.runs.bulk import BulkRerun
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,7 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @click.group(cls=ShapedGroup)
 def runs() -> None:
-    """List, watch, count, prune, rerun and cancel runs."""
+    """List, search, watch, count, prune, rerun and cancel runs."""
 
 
 @runs.command("list")
@@ -76,6 +80,18 @@ def runs() -> None:
 @click.option(
     "--exit-status", is_flag=True, help="With --watch: exit 1 if any listed run failed or was cancelled."
 )
+@click.option(
+    "--tries",
+    is_flag=True,
+    help="List the tries of changed workers ('workerctl worker try') instead of runs: kept apart from them.",
+)
+@click.option(
+    "--search",
+    "query",
+    metavar="QUERY",
+    help="Only runs whose outputs, errors, tool calls, comments or record match QUERY, best first "
+    "(as 'runs search'; docs/search.md).",
+)
 @output_options
 @click.pass_context
 def list_cmd(
@@ -91,9 +107,11 @@ def list_cmd(
     held: bool,
     watch: float | None,
     exit_status: bool,
+    tries: bool,
+    query: str | None,
     fmt: str,
 ) -> None:
-    """Run cards as rows, newest first.
+    """Run cards as rows, newest first (with --search, best match first).
 
     A filter by worker, record, status or error kind reads only the runs it names
     (the cross-run indexes), whatever the size of the history."""
@@ -104,7 +122,21 @@ def list_cmd(
     from workerctl.runs.states import UNFINISHED
 
     a = app(ctx)
-    items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit, held=held)
+    if tries:
+        _list_tries(a, fmt, worker, limit)
+        return
+    if query is not None:
+        if watch is not None or held:
+            from workerctl.errors import UsageError
+
+            raise UsageError("--search does not go with --watch or --held", hint="leave one of them out")
+        items = _searched(a, query, worker, status, task, error_kinds, since, until, unreviewed, limit)
+    else:
+        items = listed(a, worker, status, task, error_kinds, since, until, unreviewed, limit, held=held)
+        if wants_output(fmt):
+            from workerctl.history.search_index import with_outputs
+
+            with_outputs(a.history, items)
     if watch is not None:
         ids = tuple(i["id"] for i in items)
         redraw = fmt == "table" and terminal().is_terminal()
@@ -117,11 +149,124 @@ def list_cmd(
             from workerctl.history.store import RunFilter
 
             items = a.history.list(RunFilter(ids=ids), limit=None) if ids else []
+            if wants_output(fmt):
+                from workerctl.history.search_index import with_outputs
+
+                with_outputs(a.history, items)
         if redraw:
             click.clear()
     emit(fmt, items, RUN_COLUMNS, lambda: table_rows(items), HEADERS, empty="no runs match")
     if watch is not None and exit_status and any(i["status"] in ("failed", "cancelled") for i in items):
         ctx.exit(EXIT_RUN_FAILED)
+
+
+def _list_tries(a: App, fmt: str, worker: tuple[str, ...], limit: int) -> None:
+    """``runs list --tries``: the recorded tries, newest first."""
+    from workerctl import render
+    from workerctl.runs.trial import list_tries
+
+    docs = [d for d in list_tries(a.workspace) if not worker or d["worker"] in worker]
+    docs = docs[:limit] if limit else docs
+
+    def rows() -> list[list[Any]]:
+        return [
+            [
+                d["try_id"],
+                d["worker"],
+                render.ago(d["created"]),
+                d["summary"].get("runs"),
+                d["summary"].get("outputs_changed"),
+                d["summary"].get("newly_failing"),
+                d["summary"].get("would_write"),
+            ]
+            for d in docs
+        ]
+
+    headers = ["try", "worker", "created", "runs", "changed", "newly failing", "writes captured"]
+    emit(
+        fmt,
+        docs,
+        ["try_id", "worker", "created", "replay", "file"],
+        rows,
+        headers,
+        id_key="try_id",
+        empty="no tries",
+    )
+
+
+def _searched(
+    a: App,
+    query: str,
+    worker: tuple[str, ...],
+    status: tuple[str, ...],
+    task: str | None,
+    error_kinds: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    unreviewed: bool,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The hits of a search with the ``runs list`` filters; a scan's reason on stderr."""
+    from workerctl.runs.search import search
+
+    flt = list_filter(worker, status, task, since, until, unreviewed, error_kinds)
+    check_workers(a, worker)
+    items, note = search(a.history, query, flt, limit or None)
+    if note:
+        click.echo(f"note: {note}", err=True)
+    return items
+
+
+@runs.command("search")
+@click.argument("query")
+@click.option("--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable).")
+@click.option("--status", multiple=True, shell_complete=statuses, help="Only this status (repeatable).")
+@click.option(
+    "--task",
+    "--record",
+    "task",
+    metavar="ID",
+    shell_complete=record_ids,
+    help="Only runs linked to this record.",
+)
+@click.option(
+    "--error-kind",
+    "error_kinds",
+    multiple=True,
+    metavar="KIND",
+    shell_complete=error_kinds,
+    help="Only failed runs with this error kind (repeatable).",
+)
+@click.option("--since", help="Created since: a duration (2h, 7d) or a date.")
+@click.option("--until", help="Created until: a duration ago or a date.")
+@click.option(
+    "--limit", type=click.IntRange(0), default=20, show_default=True, help="At most this many runs (0: all)."
+)
+@click.option("--unreviewed", is_flag=True, help="Only finished runs that need a human review and have none.")
+@output_options
+@click.pass_context
+def search_cmd(
+    ctx: Context,
+    query: str,
+    worker: tuple[str, ...],
+    status: tuple[str, ...],
+    task: str | None,
+    error_kinds: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    unreviewed: bool,
+    fmt: str,
+) -> None:
+    """Find runs by what they said: outputs, errors, tool calls and results, comments
+    written, record ids and titles. Best match first, with the matching words.
+
+    QUERY: words (all must match), "a phrase", prefix*, OR, NOT, NEAR(a b), a column
+    (output:refund, comments:, tools:, error:, title:, ids:). Examples: 'vat rates',
+    '"permission denied"', 'refund* NOT test', 'tools:denied'. See docs/search.md."""
+    a = app(ctx)
+    items = _searched(a, query, worker, status, task, error_kinds, since, until, unreviewed, limit)
+    emit(fmt, items, RUN_COLUMNS, lambda: search_rows(items), SEARCH_HEADERS, empty="no runs match")
 
 
 @runs.command("prune")
@@ -159,12 +304,16 @@ def prune(ctx: Context, older: str, dry_run: bool, forget_side_effects: bool, as
 def reindex(ctx: Context) -> None:
     """Rebuild the history index from the run files (after moving a damaged file aside)."""
     from workerctl.history.store import History
+    from workerctl.runs.search import reindex as reindex_search
 
-    result = History(app(ctx).workspace).reindex()
+    history = History(app(ctx).workspace)
+    result = history.reindex()
+    searchable = reindex_search(history)
     click.echo(
         f"reindexed {result['runs']} run(s)"
         + (f"; {result['damaged']} damaged run file(s) moved aside as *.damaged" if result["damaged"] else "")
     )
+    click.echo(f"search index: {searchable} run file(s)")
     for line in result["moved"]:
         click.echo(f"  moved aside: {line}")
     for folder in result["kept"]:

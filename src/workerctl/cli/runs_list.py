@@ -168,3 +168,105 @@ def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 HEADERS = ["status", "id", "worker", "record", "created", "duration", "output / error"]
+
+
+def wants_output(fmt: str) -> bool:
+    """Whether the JSON printed holds ``output`` (every field, or ``output`` picked):
+    only then are the run files read for it."""
+    from workerctl.cli.shape import current_shape
+
+    fields = current_shape().fields
+    return fmt == "json" and (fields is None or "output" in fields)
+
+
+def search_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
+    """A row per hit: the run's facts, then the snippet (one line, cut to what the
+    terminal has left) with the matched words in bold on a terminal that takes
+    colour. The data is sanitized piece by piece (``render.colour``,
+    ``terminal().show``) before it is styled, so no escape sequence from a run
+    reaches the terminal."""
+    from workerctl import render
+    from workerctl.terminal import Styled
+
+    width = terminal().width()
+    rows = []
+    for r in items:
+        rows.append(
+            [
+                render.status_cell(r["status"]),
+                r["id"],
+                r["worker"],
+                r["record_id"] or "-",
+                render.ago(r["created"]),
+                r["matched_in"] or "-",
+            ]
+        )
+    import re
+
+    visible = re.compile(r"\x1b\[[0-9;]*m")
+    used = max((sum(len(visible.sub("", str(c))) + 2 for c in row) for row in rows), default=60)
+    room = max(16, width - used - 4)
+    show = terminal().show
+    for row, r in zip(rows, items, strict=True):
+        text, marks = window(*one_line(r["snippet"], r["highlights"]), room)
+        pieces: list[str] = []
+        at = 0
+        for start, end in marks:
+            if start >= len(text):
+                break
+            end = min(end, len(text))
+            pieces.append(show(text[at:start]))
+            pieces.append(render.colour(text[start:end], "match", bold=True))
+            at = end
+        pieces.append(show(text[at:]))
+        row.append(Styled("".join(pieces)) if render.use_colour() else "".join(pieces))
+    return rows
+
+
+def window(text: str, marks: list[tuple[int, int]], room: int) -> tuple[str, list[tuple[int, int]]]:
+    """At most ``room`` characters of ``text``, placed so that the first mark shows;
+    "…" where something was cut; the marks moved and clipped to match."""
+    if len(text) <= room:
+        return text, marks
+    start = 0
+    if marks and marks[0][1] > room - 1:
+        start = max(0, min(marks[0][0] - room // 4, len(text) - (room - 1)))
+    head = "…" if start else ""
+    end = start + room - len(head) - 1
+    tail = "…" if end < len(text) else ""
+    if not tail:
+        end = start + room - len(head)
+    shift = start - len(head)
+    moved = []
+    for a, b in marks:
+        a, b = max(a, start) - shift, min(b, end) - shift
+        if b > a:
+            moved.append((a, b))
+    return head + text[start:end] + tail, moved
+
+
+def one_line(snippet: str, marks: list[list[int]]) -> tuple[str, list[tuple[int, int]]]:
+    """The snippet on one line (each run of white space one space) and its marks moved
+    to match (``search_rows``)."""
+    out: list[str] = []
+    where: list[int] = []
+    space = True
+    for ch in snippet:
+        if ch.isspace():
+            where.append(-1)
+            if not space:
+                out.append(" ")
+                space = True
+        else:
+            where.append(len(out))
+            out.append(ch)
+            space = False
+    moved = []
+    for start, end in marks:
+        inside = [where[i] for i in range(max(start, 0), min(end, len(where))) if where[i] >= 0]
+        if inside:
+            moved.append((inside[0], inside[-1] + 1))
+    return "".join(out).rstrip(), moved
+
+
+SEARCH_HEADERS = ["status", "id", "worker", "record", "created", "in", "snippet"]

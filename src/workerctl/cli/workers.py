@@ -437,3 +437,131 @@ def restore_cmd(ctx: Context, name: str, version: int | None, run_id: str | None
     click.echo(
         f"Restored version {version} of {name}." if changed else f"{name} already matches version {version}."
     )
+
+
+@worker.command("try")
+@click.argument("name", shell_complete=worker_names)
+@click.option(
+    "--file", "file", type=click.Path(dir_okay=False), help="An edited copy of the worker file to try."
+)
+@click.option(
+    "--against",
+    "query",
+    metavar="QUERY",
+    help="Only past runs matching this search (as 'runs search'); else the newest that match the filters.",
+)
+@click.option(
+    "--worker",
+    "workers",
+    multiple=True,
+    shell_complete=worker_names,
+    help="Past runs of this worker (repeatable; default: NAME).",
+)
+@click.option("--record", "--task", "record", metavar="ID", help="Only past runs linked to this record.")
+@click.option("--status", multiple=True, help="Only past runs with this status (repeatable).")
+@click.option("--since", help="Past runs created since: a duration (7d) or a date.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=10, show_default=True, help="At most this many past runs."
+)
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Reuse a past run's recorded answer where the request is the same (same configuration, record "
+    "unchanged) instead of calling the model.",
+)
+@json_options
+@click.pass_context
+def try_cmd(
+    ctx: Context,
+    name: str,
+    file: str | None,
+    query: str | None,
+    workers: tuple[str, ...],
+    record: str | None,
+    status: tuple[str, ...],
+    since: str | None,
+    limit: int,
+    replay: bool,
+    as_json: bool,
+) -> None:
+    """Run NAME (or an edited copy, --file) again on the inputs of past runs, writing
+    nothing: every write is captured, none made. Per run the old and new output, the
+    review checks before and after, tokens and cost; then a summary.
+
+    Tool reads see the records as they are now. The try is kept apart from the runs
+    ('runs list --tries'), out of stats and the duplicate guard. Exit 1 when a review
+    check newly fails, or a run that did not fail now does (to gate a worker change in CI)."""
+    from workerctl.cli.runs_list import check_workers, list_filter
+    from workerctl.errors import EXIT_RUN_FAILED
+    from workerctl.runs import trial
+    from workerctl.workers.files import get_worker
+
+    a = app(ctx)
+    if file is not None:
+        chosen = trial.edited_worker(a.workspace, a.registry, name, file)
+    else:
+        chosen = get_worker(a.workspace, a.registry, name)
+    workers = workers or (name,)
+    check_workers(a, workers)
+    flt = list_filter(workers, status, record, since, None, False)
+    if query is not None:
+        from workerctl.runs.search import search
+
+        past = [row["id"] for row in search(a.history, query, flt, limit)[0]]
+    else:
+        past = [row["id"] for row in a.history.list(flt, limit=limit)]
+    if not past:
+        click.echo("no past runs match: nothing to try (see 'workerctl runs list --worker NAME')", err=True)
+        return
+    items = trial.try_on(a.workspace, a.registry, a.records, a.history, chosen, past, replay=replay)
+    doc = trial.record_try(a.workspace, chosen, file, replay, items)
+    if as_json:
+        echo_json(doc)
+    else:
+        _show_try(doc)
+    if any(i.newly_failing or (i.new_status == "failed" != i.old_status) for i in items):
+        ctx.exit(EXIT_RUN_FAILED)  # a check that newly fails, or a run that now fails
+
+
+def _show_try(doc: dict[str, Any]) -> None:
+    from workerctl import render
+
+    show = terminal().show
+    width = max(40, terminal().width() // 2 - 4)
+    for item in doc["items"]:
+        click.echo(
+            f"run {item['run_id']} ({item['record_id'] or 'no record'}): {item['old_status']} -> "
+            f"{item['new_status']} ({item['answer']})"
+        )
+        old = (item["old_output"] or "").splitlines() or [""]
+        new = (item["new_output"] or item["new_error"] or "").splitlines() or [""]
+        rows = [
+            [
+                render.cut(show(old[n]) if n < len(old) else "", width),
+                render.cut(show(new[n]) if n < len(new) else "", width),
+            ]
+            for n in range(max(len(old), len(new)))
+        ]
+        click.echo(
+            render.table(rows, ["before", "after" + ("" if item["output_changed"] else " (the same)")])
+        )
+        click.echo(
+            f"  checks failing: {', '.join(item['old_failed_checks'] or []) or 'none'} -> "
+            f"{', '.join(item['new_failed_checks'] or []) or 'none'}"
+            + (f"  NEWLY FAILING: {', '.join(item['newly_failing'])}" if item["newly_failing"] else "")
+        )
+        click.echo(
+            f"  tokens {item['old_tokens']} -> {item['new_tokens']}; "
+            f"cost {item['old_cost']} -> {item['new_cost']}; "
+            f"would write {len(item['would_write'])}: "
+            + (
+                ", ".join(f"{e.get('kind')} on {e.get('record_id')}" for e in item["would_write"])
+                or "nothing"
+            )
+        )
+    s = doc["summary"]
+    click.echo(
+        f"try {doc['try_id']}: {s['runs']} run(s), {s['outputs_changed']} output(s) changed, "
+        f"{s['newly_failing']} with a newly failing check, {s['would_write']} write(s) captured (none made); "
+        f"tool reads saw {doc['reads']}"
+    )

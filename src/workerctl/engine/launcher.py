@@ -75,6 +75,17 @@ class Engine:
 
     # -- starting --
 
+    def runnable_worker(self, worker_name: str) -> Worker:
+        """The valid worker, refused (exit 2, nothing recorded) when its model cannot do
+        what it needs (``workers.capabilities``): every start, single or batch, asks here."""
+        from workerctl.workers.files import display_path
+        from workerctl.workers.validation import require_capabilities
+
+        worker = get_worker(self.workspace, self.registry, worker_name)
+        shown = display_path(self.workspace, worker.path) if worker.path else worker.name
+        require_capabilities(worker, self.registry, shown)
+        return worker
+
     def prepare(self, worker_name: str, options: StartOptions) -> tuple[Worker, Run]:
         """Validate what can be refused before a run exists (exit 2/3/5), build the run.
 
@@ -82,7 +93,7 @@ class Engine:
         worker or a draft on a record not safe for testing (exit 5: refusals are not
         runs); the worker file as it is now is kept as a version, and the run points at it.
         """
-        worker = get_worker(self.workspace, self.registry, worker_name)
+        worker = self.runnable_worker(worker_name)
         mode = self.registry.output_modes[worker.output_mode]
         record_id = clean_record_id(options.record_id)
         if options.record_id is None and mode.needs_record:

@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine.context import assemble, enabled_types, source_for_type
@@ -238,6 +239,7 @@ class StepLoop:
             records.know(record)
         gate = ToolGate(self.registry.tools, worker.tool_categories)
         offered = [t.schema() for t in gate.offered()]
+        fit = self._context_fit(executor, worker)
         messages: list[dict] = []
         deadline = time.monotonic() + float(worker.timeout)
         for number in range(1, worker.max_iterations + 1):
@@ -263,7 +265,7 @@ class StepLoop:
                 output_contract=(worker.output_contract.to_dict() if worker.output_contract else None),
                 max_field_bytes=self.max_field_bytes,
             )
-            step = self._step(executor, request, iteration, worker)
+            step = self._step(executor, request, iteration, worker, fit)
             if time.monotonic() > deadline:
                 raise RunFailed(
                     "timeout",
@@ -294,9 +296,38 @@ class StepLoop:
     def _save_executing(self, run: Run) -> None:
         self.history.save(run, executing=True)
 
-    def _step(self, executor: Executor, request: StepRequest, iteration: Iteration, worker: Worker) -> Step:
+    def _context_fit(self, executor: Executor, worker: Worker) -> Callable[[StepRequest], None]:
+        """The context-window check every step of this run passes (``engine.context_fit``):
+        the model's capabilities are asked once; a model its library does not know (or
+        another failure the executor names) fails the run with its kind here."""
+        from workerctl.engine import context_fit
+        from workerctl.workers.capabilities import ask
+
+        try:
+            caps = ask(executor, worker.executor_settings)
+        except ExecutorFailure as failure:
+            raise RunFailed(failure.kind, failure.message, failure.detail) from None
+        except Exception:  # the executor could not say: its step will fail with its own kind
+            caps = None
+        source_of: dict[str, str] = {}  # record type -> the worker's context source giving it
+        for source, types in self.registry.context_sources().items():
+            if source in worker.context_sources:
+                for record_type in types:
+                    source_of.setdefault(record_type, source)
+        return lambda request: context_fit.check(executor, caps, request, source_of)
+
+    def _step(
+        self,
+        executor: Executor,
+        request: StepRequest,
+        iteration: Iteration,
+        worker: Worker,
+        fit: Callable[[StepRequest], None] | None = None,
+    ) -> Step:
         started = time.monotonic()
         try:
+            if fit is not None:
+                fit(request)
             step = _bounded_step(executor, request, worker)
         except ExecutorFailure as failure:
             iteration.finished = now_iso()

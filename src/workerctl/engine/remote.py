@@ -34,6 +34,75 @@ class RunStore(Protocol):
         ...
 
 
+class RemoteRuns:
+    """The run history as a remote executor's ``refresh`` sees it: ``get`` and
+    ``update``, plus the two judgements an executor must not make for itself.
+
+    - ``alive(run_id, beat)``: whether the remote's heartbeat is arriving, judged on
+      this reader's clock (``history.sweep.beats_arriving``): ``beat`` is only compared
+      with the value seen before, never with this clock, so a remote whose clock is
+      off is judged by whether its beats change.
+    - ``lost(run_id, message, hint)``: the broker no longer knows the run (its data
+      flushed, or restarted empty) and no beat came for ``stale_after``: the outcome
+      is what the ledger proves, or unknown (``outcome_unknown``), never "failed with
+      no side effects".
+    """
+
+    def __init__(self, history: History, may_write: Callable[[Run], bool]) -> None:
+        self.history, self.may_write = history, may_write
+        self.workspace = history.workspace
+
+    def get(self, run_id: str) -> Run:
+        return self.history.get(run_id)
+
+    def update(self, run_id: str, change: Callable[[Run], Any]) -> Run:
+        return self.history.update(run_id, change)
+
+    def alive(self, run_id: str, beat: Any) -> bool:
+        from workerctl.history.sweep import beats_arriving
+
+        return beats_arriving(self.history, run_id, beat)
+
+    def lost(self, run_id: str, message: str, hint: str = "") -> Run:
+        return self.history.update(
+            run_id, lambda run: outcome_unknown(run, message, hint, self.may_write(run))
+        )
+
+
+#: the step key of the write a run whose report was lost may have made (``outcome_unknown``)
+LOST_WRITE = "remote"
+
+
+def outcome_unknown(run: Run, message: str, hint: str, may_write: bool) -> None:
+    """Finish ``run`` (executed remotely) whose remote report was lost: failed with kind
+    ``outcome_unknown``. What it reported before stays: committed effects stand (the
+    ledger proves them), intended ones become ``unknown``. When the run may write and
+    nothing it reported proves a write to its record, one possible write to that record
+    is added as unknown: the duplicate guard then refuses a repeat (exit 5, even with
+    ``--allow-repeat``) until a person settles it (``workerctl ledger settle``)."""
+    from workerctl.runs.model import FAILED, RunError, now_iso
+
+    if run.finished:
+        return
+    wrote = any(
+        e.get("record_id") == run.record_id and e.get("state", "committed") in ("committed", "held")
+        for e in run.side_effects
+    )
+    if may_write and run.record_id and not wrote:
+        run.side_effects.append(
+            {
+                "kind": "write",
+                "key": f"{run.id}:{LOST_WRITE}",
+                "record_id": run.record_id,
+                "state": "intended",  # never confirmed: the ledger reads it as unknown
+                "by": "the remote worker (its report was lost)",
+                "at": now_iso(),
+            }
+        )
+    run.error = RunError("outcome_unknown", message, hint)
+    run.move(FAILED)
+
+
 class ProgressSink(Protocol):
     """Where the engine reports a remotely executed run's progress."""
 
@@ -83,7 +152,9 @@ def refresh_remote(history: History, registry: Callable[[], Registry], warn: Cal
     remote = history.remote_unfinished()
     if not remote:
         return
-    executors = registry().executors
+    loaded = registry()
+    executors = loaded.executors
+    store = RemoteRuns(history, lambda run: _may_write(loaded, run))
     received: list[str] = []
     for name, run_ids in remote.items():
         executor = as_remote(executors.get(name))
@@ -94,11 +165,22 @@ def refresh_remote(history: History, registry: Callable[[], Registry], warn: Cal
             )
             continue
         try:
-            executor.refresh(history, run_ids, history.workspace)
+            executor.refresh(store, run_ids, history.workspace)
         except Exception as exc:  # a queue that is down must not break reading
             warn(f"could not bring {name} runs up to date: {exc}")
         received.extend(run_ids)
     _receive_comments(history, registry(), received)
+
+
+def _may_write(registry: Registry, run: Run) -> bool:
+    """Whether ``run`` could write, from the configuration it started with (as the
+    engine's ``may_write`` judges a worker)."""
+    config = run.config or {}
+    mode = registry.output_modes.get(str(config.get("output_mode") or ""))
+    if mode is None or mode.apply is not None:
+        return True  # a mode this install does not know may write: assume it does
+    categories = config.get("tool_categories") or []
+    return any(t.writes and t.category in categories for t in registry.tools.values())
 
 
 def _receive_comments(history: History, registry: Registry, run_ids: list[str]) -> None:

@@ -268,6 +268,10 @@ class RunRecords:
         if self._call["by"] == "output_mode" and payload.get("text") is self._run.output:
             del effect["text"]  # the run's output, stored once (``effect_text`` finds it)
             effect["text_is_output"] = True
+        if self._run.trigger == "try":  # worker try (runs.trial): every write captured, none made
+            effect.update(state=NOT_WRITTEN, reason="worker try: captured, not written")
+            self._run.side_effects.append(effect)
+            return Written(record.id, kind, NOT_WRITTEN)
         if not sandbox_allows(self._worker, self._run, record):
             effect.update(state=NOT_WRITTEN, reason=f"test run: {record.id} is not marked safe_for_testing")
             self._run.side_effects.append(effect)

@@ -71,6 +71,67 @@ class StepTimeout(ExecutorFailure):
     kind = "timeout"
 
 
+# -- what a model provider said, as error kinds (the plugin's table maps its client
+# library's exceptions onto these; ``runs.states.ERROR_KINDS`` explains each kind and
+# the troubleshooting walk gives its fix) --
+
+
+class ContextTooLong(ExecutorFailure):
+    """The prompt does not fit the model's context window (found before sending it, or
+    said by the provider)."""
+
+    kind = "context_too_long"
+
+
+class ModelNotInstalled(ExecutorFailure):
+    """The model id is unknown to the executor's library: its plugin or file is missing."""
+
+    kind = "model_not_installed"
+
+
+class UnsupportedFeature(ExecutorFailure):
+    """The model cannot do what the run asked of it (tools, schemas, attachments)."""
+
+    kind = "unsupported_feature"
+
+
+class ModelRefused(ExecutorFailure):
+    """The model or the provider's content filter refused the job."""
+
+    kind = "model_refused"
+
+
+class RateLimited(ProviderUnavailable):
+    """The provider asked to slow down (HTTP 429) after the client's own retries."""
+
+    kind = "rate_limited"
+
+
+class ProviderAuthFailed(ProviderUnavailable):
+    """The provider refused the credentials (HTTP 401/403), or none were set."""
+
+    kind = "provider_auth_failed"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do, as its executor's library says (None: not known).
+
+    An executor may define ``capabilities(settings) -> Capabilities``; validation
+    compares it with what the worker needs (``workers.capabilities``) and the engine
+    keeps each prompt within ``context_tokens``, counting with ``count_tokens``."""
+
+    model: str
+    tools: bool | None = None
+    schema: bool | None = None
+    streaming: bool | None = None
+    # the context window in tokens (prompt and answer together), when known
+    context_tokens: int | None = None
+    # how to find a model that has a capability, by capability ("tools": "'llm models
+    # list --tools' lists them"): the fix names it
+    hints: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class ToolCall:
     name: str

@@ -526,7 +526,15 @@ class History:
         the cross-run indexes, each from the change record and its own files. A further
         derived index (full-text search) takes the same record here."""
         self.ledger.apply(change, ahead)
+        self._searchable(change.run, change.shard, change.doc)
         self.indexes.apply(change)
+
+    def _searchable(self, run: Run, shard: int, doc_id: int) -> None:
+        """The search index (derived data, ``.workerctl/search.db``) kept in step with
+        the run file just written, before the marker goes (``history.search_index``)."""
+        from workerctl.history.search_index import keep
+
+        keep(self, run, shard, doc_id)
 
     @property
     def indexes(self) -> Indexes:
@@ -579,9 +587,10 @@ class History:
             if docs.get(str(doc_id)) != summary:
                 docs[str(doc_id)] = summary
                 self._shard_write(shard, docs)
-            # the ledger may have missed the last write too (the indexes are repaired
-            # from the note that write left: ``Indexes.recover``)
+            # the ledger and the search index may have missed the last write too (the
+            # indexes are repaired from the note that write left: ``Indexes.recover``)
             self.ledger.apply(Change(run, None, shard, doc_id, summary))
+            self._searchable(run, shard, doc_id)
             self._unmark(run_id)
             return None
 

@@ -131,7 +131,10 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
         return False  # this host has rebooted since: that process is gone
     if visible(info):
         return _pid_alive(int(info["pid"]), info.get("proc_start"))
-    return _beats_arriving(history, run_id)
+    return beats_arriving(history, run_id)
+
+
+_FILE: Any = object()  # beats_arriving: the beat is the run's heartbeat file here
 
 
 def seen_note(history: History, run_id: str) -> Path:
@@ -142,16 +145,19 @@ def seen_note(history: History, run_id: str) -> Path:
     return path.with_name(f"{path.name}.seen.{file_name(hostname())}")
 
 
-def _beats_arriving(history: History, run_id: str) -> bool:
+def beats_arriving(history: History, run_id: str, beat: Any = _FILE) -> bool:
     """Whether the heartbeat of a process this reader cannot see has changed within
     ``stale_after`` seconds of this reader's own clock. The beat's value (its file's
-    modification time, whoever's clock wrote it) is only compared with the value this
-    reader saw before; when it changed is noted here, on this host's clock."""
-    path = history.heartbeat_path(run_id)
-    try:
-        beat = fs.lstat(path).st_mtime_ns
-    except FileNotFoundError:
-        beat = 0  # no beat yet: its absence is judged like a beat that stopped
+    modification time, whoever's clock wrote it, or ``beat``: what a remote executor
+    reports, such as a counter in a task queue's job, None when it has none) is only
+    compared with the value this reader saw before; when it changed is noted here, on
+    this host's clock. The one judge of liveness by heartbeat, local and remote."""
+    if beat is _FILE:
+        path = history.heartbeat_path(run_id)
+        try:
+            beat = fs.lstat(path).st_mtime_ns
+        except FileNotFoundError:
+            beat = 0  # no beat yet: its absence is judged like a beat that stopped
     note = seen_note(history, run_id)
     now = time.time()
     from workerctl.storage.atomic import read_json, write_json

@@ -18,25 +18,33 @@ manager warns when a declared command is not added there.
 from __future__ import annotations
 
 import os
-import re
 import sys
-from dataclasses import dataclass
 
 COMMANDS_GROUP = "workerctl.commands"
-#: a name a person can type as a command (not an option, no spaces); others are skipped
-COMMAND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SUMMARY_LIMIT = 100  # characters of a package's summary shown as the short help
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-@dataclass(frozen=True)
 class DeclaredCommand:
     """One command a plugin package declares: its name, the click command's import
-    reference, the package's name and its summary (the short help shown)."""
+    reference, the package's name and its summary (the short help shown).
 
-    name: str
-    reference: str
-    package: str
-    summary: str
+    A plain class, not a dataclass: this module is imported by ``--help``, where
+    building a dataclass (about 0.3 ms) is a tenth of what the budget has left."""
+
+    __slots__ = ("name", "package", "reference", "summary")
+
+    def __init__(self, name: str, reference: str, package: str, summary: str) -> None:
+        self.name, self.reference, self.package, self.summary = name, reference, package, summary
+
+    def __repr__(self) -> str:
+        return f"DeclaredCommand({self.name!r}, {self.reference!r}, {self.package!r}, {self.summary!r})"
+
+
+def typeable(name: str) -> bool:
+    """A name a person can type as a command: letters, digits, ``_.-``, not starting
+    with ``-`` (an option) or a dot, at most 64 characters; others are not listed."""
+    return 0 < len(name) <= 64 and name[0] not in "-._" and set(name) <= _NAME_CHARS
 
 
 def declared_commands(paths: list[str] | None = None) -> dict[str, DeclaredCommand]:
@@ -88,7 +96,7 @@ def _group(path: str, group: str) -> list[tuple[str, str]]:
             continue
         if inside and "=" in line:
             name, _, reference = line.partition("=")
-            if COMMAND_NAME.fullmatch(name.strip()):
+            if typeable(name.strip()):
                 found.append((name.strip(), reference.strip()))
     return found
 

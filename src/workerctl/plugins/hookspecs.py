@@ -42,7 +42,12 @@ def register_executors(register: Callable[..., None]) -> None:
     right line. The engine owns the loop, the tool gate and the iteration
     limit: ``step`` only returns text or tool calls. Raise
     ``workerctl.api.ProviderUnavailable`` or ``InvalidOutput`` for those
-    failure kinds; any other exception becomes ``executor_error``.
+    failure kinds (or ``ContextTooLong``, ``ModelNotInstalled``,
+    ``UnsupportedFeature``, ``ModelRefused``, ``RateLimited``,
+    ``ProviderAuthFailed``); any other exception becomes ``executor_error``.
+    Optional for a model executor: ``capabilities(settings) -> Capabilities``,
+    ``count_tokens(settings, text)`` and ``own_parts(request)`` (checked before
+    a run and before each step: ``docs/local-models.md``).
 
     Example::
 

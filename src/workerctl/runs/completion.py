@@ -55,8 +55,13 @@ def cut_off(ev: ReviewEvidence) -> list[str]:
         problems.append("the output was cut at max_field_bytes (it ends with the truncation note)")
     stripped = QUOTE_END.sub("", text.rstrip())
     words = re.findall(r"[\w'’-]+|[,;(\[{“\"]$", stripped)
+    # a sentence that ends with its own mark is whole, whatever its last word
+    # ("What do you need help with?"): a dangling word counts only without one
+    ended = stripped.endswith((".", "!", "?", "…", ":", ")", "]", "}", '"', "”", "'"))
     if stripped and (
-        stripped[-1] in ",;([{“" or stripped.endswith(("-", "—")) or (words and words[-1].lower() in DANGLING)
+        stripped[-1] in ",;([{“"
+        or stripped.endswith(("-", "—"))
+        or (not ended and words and words[-1].lower() in DANGLING)
     ):
         problems.append(f'the output ends mid-sentence: "…{preview_of(stripped[-80:], 80)}"')
     if text.count("```") % 2:

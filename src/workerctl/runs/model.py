@@ -320,6 +320,10 @@ SUMMARY_FIELDS: dict[str, str] = {
         "failed), or null when they were not decided (a run still going, or recorded before they "
         "were kept); the table marks such a completed run `✗ key,…` before its preview"
     ),
+    "output": (
+        "the full output text, or null (read from the run files only when printed: a bare "
+        "`--json`, `--jq`, or `--json` naming it)"
+    ),
 }
 
 #: ``run inspect --json``: the stored run's fields (``Run.to_dict``) and what they mean;

@@ -44,7 +44,15 @@ ERROR_KINDS = {
     "source_auth_failed": "a record source's server refused the credentials (401)",
     "record_changed": "the record changed on its server since the run read it; the update was refused",
     "provider_unavailable": "the model provider or program could not be reached "
-    "(connection, authentication, rate limit)",
+    "(connection refused, DNS, timeouts, 5xx after the client's retries)",
+    "rate_limited": "the model provider asked to slow down (HTTP 429) after the client's retries",
+    "provider_auth_failed": "the model provider refused the credentials (401/403) or none were set",
+    "model_not_installed": "the executor's library does not know the model (its plugin or model "
+    "file is not installed)",
+    "unsupported_feature": "the model cannot do what the worker needs (tools, schemas, attachments)",
+    "context_too_long": "the prompt (instructions, context records, tool results) does not fit "
+    "the model's context window",
+    "model_refused": "the model or its provider's content filter refused the job",
     "executor_error": "the executor failed while doing a step",
     "timeout": "the run took longer than the worker's timeout",
     "max_iterations": "the worker used all its iterations without a final answer",
@@ -53,12 +61,30 @@ ERROR_KINDS = {
     "to the task, cut off, personal data from another record): kept on the run, not written",
     "cancelled": "a person or script cancelled the run",
     "crashed": "the process running it died; found and marked by a later command",
+    "outcome_unknown": "a remote executor's broker (Redis) lost the run's job before its "
+    "result came back: what it did is what it reported before; a write it may have made "
+    "is unknown in the ledger until a person settles it",
 }
 
 # Failures whose cause may be gone by itself (a person stopped it, a process died, a
 # provider or a record source was down or slow): the duplicate guard lets an unchanged run of them start
 # again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
-TRANSIENT_KINDS = frozenset({"cancelled", "crashed", "provider_unavailable", "source_unavailable", "timeout"})
+# outcome_unknown too: its possible write is an unknown effect, which the guard refuses on its own.
+# A key set with 'llm keys set' or a model plugin installed is outside what workerctl
+# sees change, so those kinds are transient too.
+TRANSIENT_KINDS = frozenset(
+    {
+        "cancelled",
+        "crashed",
+        "outcome_unknown",
+        "provider_unavailable",
+        "rate_limited",
+        "provider_auth_failed",
+        "model_not_installed",
+        "source_unavailable",
+        "timeout",
+    }
+)
 
 # A start refused because the worker was paused (or a draft): older histories recorded
 # it as a failed run of this kind. A refusal is not a run: the history's counts keep

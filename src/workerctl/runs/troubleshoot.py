@@ -49,6 +49,20 @@ KIND_ACTIONS = {
     "write_refused": "if the worker's instructions ask for writes to other records, widen "
     "write_scope in the worker file; otherwise treat the text that asked for it as untrusted",
     "provider_unavailable": "check the provider or program: connection, API key, rate limit; then rerun",
+    "rate_limited": "wait for the provider's limit to reset (the message gives the retry time), or "
+    "raise the limit with the provider; then rerun: nothing in the worker is wrong",
+    "provider_auth_failed": "set the model's key ('llm keys set NAME', or its environment variable) "
+    "or fix the credentials the provider refused; then rerun: nothing in the worker is wrong",
+    "model_not_installed": "install the llm plugin that provides the model ('llm install PLUGIN'; "
+    "'llm models list' shows the ids) or fix executor.model in the worker; then rerun",
+    "unsupported_feature": "choose a model that supports what the run asked for (the message names it), "
+    "or remove what needs it from the worker (tool_categories for tools)",
+    "context_too_long": "make the prompt smaller (fewer context_sources, or shorter records: the "
+    "message names the largest parts) or use a model with a larger context window (executor.model); "
+    "the instructions are not the cause",
+    "model_refused": "read the refusal (workerctl run inspect --id ID): if the instructions or a record "
+    "ask for something the model's policy refuses, reword the job or remove that record; otherwise "
+    "use another model",
     "source_unavailable": "start the record source's server or fix its url in workerctl.yaml "
     "('workerctl records sources' shows whether each answers); then rerun",
     "source_auth_failed": "set the source's user and password in the environment or ~/.netrc "
@@ -62,6 +76,9 @@ KIND_ACTIONS = {
     "instructions say what to answer (or give the model more room), then rerun: nothing was written",
     "cancelled": "nothing to fix unless the cancel was a mistake; rerun when ready",
     "crashed": "find why the process died (machine restart, out of memory, killed); rerun",
+    "outcome_unknown": "see what the remote wrote ('workerctl ledger list --state unknown'), settle it "
+    "('workerctl ledger settle RUN --written' or --not-written), then rerun; keep Redis's data "
+    "(persistence) across restarts",
 }
 
 
@@ -517,15 +534,21 @@ CAUSE_KINDS = {
     "permissions": ("worker_not_runnable", "record_access_denied", "source_auth_failed"),
     "tool access": ("tool_not_allowed", "write_refused"),
     "connected data": (
+        "context_too_long",
         "record_missing",
         "missing_context",
         "source_unavailable",
         "record_changed",
         "read_refused",
     ),
-    "provider availability": ("provider_unavailable",),
-    "instructions scope": ("max_iterations", "output_rejected"),
-    "executor or program": ("executor_error",),
+    "provider availability": (
+        "provider_unavailable",
+        "rate_limited",
+        "provider_auth_failed",
+        "model_not_installed",
+    ),
+    "instructions scope": ("max_iterations", "output_rejected", "model_refused"),
+    "executor or program": ("executor_error", "unsupported_feature", "context_too_long"),
 }
 
 
@@ -554,7 +577,7 @@ def _causes(
             cause == "instructions scope"
             and by_key.get("instructions") is not None
             and by_key["instructions"].verdict == FAIL
-            and kind not in ("provider_unavailable", "cancelled", "crashed")
+            and kind not in ("cancelled", "crashed", *PROVIDER_KINDS)
         ):
             verdict, evidence = FAIL, by_key["instructions"].evidence
             action = by_key["instructions"].action
@@ -575,6 +598,18 @@ def _causes(
             verdict, evidence = UNKNOWN, ["the process executing the run died; the detail may say why"]
         out.append(Check(cause, cause, verdict, evidence, action))
     return out
+
+
+# what the model or its provider said, not what the instructions asked: the walk never
+# puts these down to the instructions (they have their own fix in KIND_ACTIONS)
+PROVIDER_KINDS = (
+    "provider_unavailable",
+    "rate_limited",
+    "provider_auth_failed",
+    "model_not_installed",
+    "unsupported_feature",
+    "context_too_long",
+)
 
 
 def _provider_cause(kind: str, name: str, provider: bool | None) -> tuple[str, list[str], str]:

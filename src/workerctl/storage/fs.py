@@ -342,6 +342,19 @@ def listdir(path: PathArg) -> list[str]:
         os.close(fd)
 
 
+def entries_at(dir_fd: int) -> list[tuple[str, os.stat_result]]:
+    """(name, its own ``lstat``) of each entry of a folder opened through ``open_dir``
+    (nothing followed; an entry gone meanwhile is left out)."""
+    out = []
+    with os.scandir(dir_fd) as found:
+        for entry in found:
+            try:
+                out.append((entry.name, entry.stat(follow_symlinks=False)))
+            except OSError:
+                continue
+    return out
+
+
 def glob(folder: PathArg, pattern: str) -> list[Path]:
     """The entries of ``folder`` whose names match ``pattern`` (one level, no ``/``);
     none when the folder is missing."""

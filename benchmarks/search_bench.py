@@ -1,0 +1,206 @@
+"""``runs search`` at 1,000 / 100,000 runs, the search index's cost per run, its size; a try.
+
+    .venv/bin/python benchmarks/search_bench.py [--sizes 1000,100000] [--repeat 7] [--runs 200]
+
+For each size: a history of realistic runs (``history_bench.fake_run``: about 1.5 KB of
+output, tool calls, a comment), 20 of them holding a rare word; the search index built
+(``runs reindex``'s rebuild, timed); then fresh ``workerctl runs search RARE`` processes
+(median ms) beside ``python -c pass``. Then the index's cost per run: ``--runs`` runs
+stored the way a batch stores them (created, running, completed: three commits each)
+with the index and without it. Prints the figures docs/benchmarks.md quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from history_bench import build, cold, disk_bytes, fake_run
+
+from workerctl.history import search_index
+from workerctl.history.store import History
+from workerctl.plugins.manager import get_registry
+from workerctl.runs.states import new_run_id
+from workerctl.workspace import init_workspace
+
+RARE = "zanzibarite"
+
+
+def seeded(root: Path, count: int) -> History:
+    workspace = init_workspace(root / f"ws{count}", get_registry())
+    history = build(workspace, count)
+    rng = random.Random(5)
+    bodies = sorted((history.root / "runs").rglob("*.json"))
+    import json
+
+    for path in rng.sample(bodies, 20):  # the rare word in 20 run files, slots kept
+        data = json.loads(path.read_text())
+        data["output"] = (data.get("output") or "") + f" {RARE}"
+        path.write_text(json.dumps(data))
+    history.reindex()
+    return history
+
+
+def per_run_cost(root: Path, runs: int) -> tuple[float, float]:
+    """(ms per run stored in three commits, of which ms inside the index's ``keep``):
+    the time inside ``keep`` is measured directly, since the fsyncs around it vary
+    far more from run to run than it costs."""
+    import datetime as dt
+
+    workspace = init_workspace(root / "cost", get_registry())
+    history = History(workspace)
+    search_index.create_empty(history)
+    spent = [0.0]
+    keep = search_index.keep
+
+    def timed(*args: object) -> None:
+        began = time.perf_counter()
+        keep(*args)  # type: ignore[arg-type]
+        spent[0] += time.perf_counter() - began
+
+    search_index.keep = timed  # type: ignore[assignment]
+    rng = random.Random(3)
+    template = [fake_run(rng, dt.datetime.now(dt.UTC)) for _ in range(runs)]
+    began = time.perf_counter()
+    try:
+        for proto in template:
+            run = dataclasses.replace(proto, id=new_run_id(), status="pending")
+            history.create(run)
+            run.status = "running"
+            history.save(run)
+            run.status = proto.status
+            history.save(run)
+    finally:
+        search_index.keep = keep  # type: ignore[assignment]
+    total = (time.perf_counter() - began) * 1000 / runs
+    return total, spent[0] * 1000 / runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--only-try", action="store_true", help="Only the try against a batch.")
+    args = parser.parse_args()
+    exe = [sys.executable, "-m", "workerctl"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        bare, _ = cold([sys.executable, "-c", "pass"], args.repeat)
+        print(f"python -c pass: {bare:.1f} ms")
+        base = None
+        for size in () if args.only_try else (int(s) for s in args.sizes.split(",")):
+            history = seeded(root, size)
+            began = time.perf_counter()
+            search_index.rebuild(history)
+            built = time.perf_counter() - began
+            ws = ["-w", str(history.workspace.root)]
+            out = subprocess.run(
+                [*exe, *ws, "runs", "search", RARE, "--json", "id"], capture_output=True, text=True
+            )
+            import json
+
+            hits = len(json.loads(out.stdout))
+            ms, peak = cold([*exe, *ws, "runs", "search", RARE], args.repeat)
+            listed, _ = cold([*exe, *ws, "runs", "list"], args.repeat)
+            index_bytes = search_index.index_path(history).stat().st_size
+            history_bytes = disk_bytes(history.root)
+            base = base or ms
+            print(
+                f"{size:>9,} runs: runs search {RARE} ({hits} hits) {ms:.1f} ms "
+                f"({ms / base:.2f}x the first size, {ms / bare:.1f}x python -c pass; "
+                f"runs list {listed:.1f} ms), "
+                f"peak {peak:.0f} MB; rebuild {built:.1f} s ({built * 1e6 / size:.0f} us/run); "
+                f"index {index_bytes / 1e6:.1f} MB = {100 * index_bytes / history_bytes:.1f} % "
+                f"of the history's {history_bytes / 1e6:.1f} MB"
+            )
+        total, inside = per_run_cost(root, 20 if args.only_try else args.runs)
+        print(
+            f"a run stored in three commits: {total:.2f} ms, of which {inside:.3f} ms "
+            "keeping the search index"
+        )
+        batch, tried = try_versus_batch(root)
+        print(
+            f"50 runs: a batch {batch:.0f} ms; worker try --replay over them {tried:.0f} ms "
+            f"({tried / batch:.2f}x the batch), nothing written"
+        )
+    print(f"medians of {args.repeat} cold processes")
+
+
+if __name__ == "__main__":
+    main()
+
+
+def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float, float]:
+    """(ms of a batch of ``runs`` real runs, ms of ``worker try --replay`` over them),
+    medians of cold processes; the try must write nothing (checked)."""
+    import hashlib
+    import json
+    import shutil
+
+    exe = [sys.executable, "-m", "workerctl"]
+    base = root / "trybase"
+    subprocess.run([*exe, "init", str(base)], check=True, capture_output=True)
+    proto = json.loads(
+        subprocess.run(
+            [*exe, "-w", str(base), "records", "show", "T-1042", "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    tasks = []
+    for n in range(runs):
+        rec = {k: proto[k] for k in ("type", "title", "fields", "links")}
+        tasks.append({**rec, "id": f"T-{5000 + n}"})
+    (root / "tasks.json").write_text(json.dumps(tasks))
+    subprocess.run(
+        [*exe, "-w", str(base), "records", "import", str(root / "tasks.json")],
+        check=True,
+        capture_output=True,
+    )
+    ids = root / "ids.txt"
+    ids.write_text("\n".join(t["id"] for t in tasks) + "\n")
+    batch_times = []
+    for n in range(repeat):
+        ws = root / f"batch{n}"
+        shutil.copytree(base, ws)
+        began = time.perf_counter()
+        subprocess.run(
+            [*exe, "-w", str(ws), "run", "start", "overdue-task-review", "--records-from", str(ids)],
+            check=True,
+            capture_output=True,
+        )
+        batch_times.append((time.perf_counter() - began) * 1000)
+    ws = root / "batch0"
+    state = ws / ".workerctl"
+
+    def digest() -> dict[str, str]:
+        return {
+            str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(state.rglob("*"))
+            if p.is_file() and "tries" not in p.parts
+        }
+
+    argv = [*exe, "-w", str(ws), "worker", "try", "overdue-task-review", "--replay", "--limit", str(runs)]
+    subprocess.run(
+        [*exe, "-w", str(ws), "runs", "list", "--worker", "overdue-task-review"], capture_output=True
+    )
+    before = digest()
+    try_times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        try_times.append((time.perf_counter() - began) * 1000)
+        assert done.returncode == 0, done.stderr
+    assert digest() == before, "the try wrote something"
+    return statistics.median(batch_times), statistics.median(try_times)

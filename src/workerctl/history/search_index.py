@@ -1,0 +1,767 @@
+"""The full-text search index of the run history: derived data, never the truth.
+
+``.workerctl/search.db`` is a SQLite database with an FTS5 table of what each run
+said (``search_text.columns``: outputs, errors, tool calls, comments written, record
+ids and titles) and a table of the runs it holds, each with the *stamp* of the run
+file it was read from (inode, modification time in ns, size: every run file is
+replaced by a rename, so a new file is a new stamp). The run files stay the source
+of truth; the index may be deleted at any time.
+
+How it stays right (``docs/search.md``):
+
+- **Kept on every transition.** ``keep`` is called by ``History._commit`` (and
+  ``History.settle``) under the history lock, after the run file is in place and
+  before the run's marker goes. A crash between the two leaves the marker, so the
+  sweep settles the run and ``keep`` runs again; until then a reader treats every
+  run with a marker as unknown to the index and matches its run file itself.
+- **Checked before it is believed** (``open_for_reading``): its schema, a
+  ``complete`` flag written last by a rebuild, the high-water mark (the newest slot,
+  shard and number, it holds against the history's newest), and the boot it was
+  last verified in (writes are not fsynced: after a reboot every run file's stamp is
+  compared once, ``catch_up``). Missing, damaged (any SQLite error), or of an
+  unknown shape: rebuilt from the run files.
+- **Reading never needs to write.** When the index cannot be brought up to date (a
+  read-only mount, a full disk, the history lock held past its timeout), the answer
+  comes from a scan of the run files through an index built in memory: slower,
+  never wrong.
+
+The file and its journal are opened only after ``storage.fs`` has walked their
+folder without following a link and found plain files (a link planted there is
+``PlantedLink``, exit 4); SQLite opens them through that folder's descriptor.
+Writes are not fsynced (``synchronous=OFF``): a process killed mid-write leaves a
+journal SQLite rolls back; only a power cut can lose a write, and the boot check
+finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat as stat_mod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workerctl.errors import LockTimeout, PlantedLink, StorageError, UsageError
+from workerctl.history.search_text import COLUMNS, columns
+from workerctl.runs.states import FINISHED
+from workerctl.storage import fs
+from workerctl.storage.faults import write_point
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from workerctl.history.store import History, RunFilter
+    from workerctl.runs.model import Run
+
+INDEX_NAME = "search.db"
+SCHEMA = "1"
+_JOURNAL = "-journal"
+_BUSY_MS = 10_000
+
+
+def _ddl(*, on_disk: bool) -> tuple[str, ...]:
+    """The tables: ``runs`` (one row per run file: its slot, the fields filters use,
+    its stamp, and ``t``, the rowid of its words in ``text``, or null) and ``text``
+    (FTS5). On disk ``text`` is contentless (the words are in the run files already;
+    the index alone is about a fifth of the history) and holds finished runs only:
+    a run still going has a marker, and is matched from its run file."""
+    contentless = ", content=''" if on_disk else ""
+    return (
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
+        "CREATE TABLE runs(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, shard INTEGER, doc INTEGER,"
+        " worker TEXT, status TEXT, created TEXT, record_id TEXT, error_kind TEXT, stamp TEXT, digest TEXT,"
+        " t INTEGER)",
+        f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)}{contentless})",
+    )
+
+
+_FINISHED = frozenset(FINISHED)
+
+#: snippet marks: private-use characters, removed from the text before it is indexed
+#: for display (``Hit.snippet`` never holds one from the data)
+MARK_ON, MARK_OFF = "\ue000", "\ue001"
+
+
+def index_path(history: History) -> Path:
+    """``.workerctl/search.db``: beside the history folder, not in it."""
+    return history.root.parent / INDEX_NAME
+
+
+# -- opening, through the no-follow rules --
+
+
+class _Handle:
+    """A connection and the descriptor of the folder SQLite opened the file through."""
+
+    def __init__(self, con: sqlite3.Connection, dir_fd: int, ident: tuple[int, int]) -> None:
+        self.con = con
+        self.dir_fd = dir_fd
+        self.ident = ident
+        self.high: tuple[int, int] | None = None
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            os.close(self.dir_fd)
+
+
+def _plain_or_absent(dir_fd: int, name: str, path: Path) -> os.stat_result | None:
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    if stat_mod.S_ISLNK(st.st_mode):
+        raise PlantedLink(str(path), "a symbolic link")
+    if not stat_mod.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        raise PlantedLink(str(path), "not a plain file")
+    return st
+
+
+def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
+    """Open the index at ``path`` (its folder walked by ``storage.fs``; the file and
+    its journal plain files or absent). ``FileNotFoundError`` when it is missing and
+    not to be created."""
+    import sqlite3
+
+    dir_fd = fs.open_dir(path.parent)
+    try:
+        st = _plain_or_absent(dir_fd, path.name, path)
+        _plain_or_absent(dir_fd, path.name + _JOURNAL, path.with_name(path.name + _JOURNAL))
+        if st is None:
+            if not create:
+                raise FileNotFoundError(str(path))
+            fd = fs.create_new(path, 0o600, create_parents=False)
+            try:
+                os.fchmod(fd, 0o600)  # private whatever the umask (SQLite gives its journal the same)
+            finally:
+                os.close(fd)
+            st = os.lstat(path.name, dir_fd=dir_fd)
+        where = f"/proc/self/fd/{dir_fd}/{path.name}" if os.path.isdir("/proc/self/fd") else str(path)
+        from urllib.parse import quote
+
+        con = sqlite3.connect(
+            f"file:{quote(where)}?mode={'ro' if readonly else 'rw'}",
+            uri=True,
+            timeout=_BUSY_MS / 1000,
+            check_same_thread=False,
+            isolation_level=None,
+        )
+        after = _plain_or_absent(dir_fd, path.name, path)
+        if after is None or (after.st_dev, after.st_ino) != (st.st_dev, st.st_ino):
+            con.close()
+            raise PlantedLink(str(path), "a file swapped while it was opened")
+        if not readonly:
+            con.execute("PRAGMA synchronous=OFF")
+            con.execute("PRAGMA journal_mode=PERSIST")
+        return _Handle(con, dir_fd, (st.st_dev, st.st_ino))
+    except BaseException:
+        os.close(dir_fd)
+        raise
+
+
+def _meta(con: sqlite3.Connection) -> dict[str, str]:
+    return {str(k): str(v) for k, v in con.execute("SELECT key, value FROM meta")}
+
+
+def _set_meta(con: sqlite3.Connection, **values: object) -> None:
+    con.executemany(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", [(k, str(v)) for k, v in values.items()]
+    )
+
+
+# -- what is written for one run --
+
+
+def stamp_of(st: os.stat_result) -> str:
+    """A run file's identity: every save replaces it by a rename (a new inode)."""
+    return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def _digest(cols: tuple[str, ...]) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for col in cols:
+        h.update(col.encode("utf-8", "surrogatepass"))
+        h.update(b"\0\1")
+    return h.hexdigest()
+
+
+def _clean(text: str) -> str:
+    """Text without the snippet marks (they cannot be told from the data's own)."""
+    if MARK_ON in text or MARK_OFF in text:
+        text = text.replace(MARK_ON, "").replace(MARK_OFF, "")
+    return text.replace("\0", " ") if "\0" in text else text  # SQLite's snippet() stops at a NUL
+
+
+def put(
+    con: sqlite3.Connection, run_id: str, data: dict[str, Any] | None, stamp: str, *, every: bool = False
+) -> None:
+    """Index one run (``data``: its stored JSON; None: a file that is not a run,
+    kept only by its stamp so it is not read again while unchanged). Its words
+    only once it has finished, unless ``every`` (an index in memory).
+
+    Words that change are written under a new rowid of ``text`` and the old ones
+    left unreachable (a contentless table can delete only given the old words):
+    rare, since a finished run's words seldom change; a rebuild drops them."""
+    if data is not None:
+        cols = tuple(_clean(c).encode("utf-8", "replace").decode("utf-8") for c in columns(data))
+        error = data.get("error")
+        fields = (
+            _int(data.get("_shard")),
+            _int(data.get("_doc")),
+            _str(data.get("worker")),
+            _str(data.get("status")),
+            _str(data.get("created")),
+            _str(data.get("record_id")),
+            _str(error.get("kind")) if isinstance(error, dict) else None,
+        )
+        if not every and data.get("status") not in _FINISHED:
+            cols = ()
+        digest = _digest(cols) if cols else ""
+    else:
+        cols, fields, digest = (), (None,) * 7, ""
+    row = con.execute("SELECT n, digest, t FROM runs WHERE id = ?", (run_id,)).fetchone()
+    old, t = (row[1], row[2]) if row is not None else (None, None)
+    if old != digest:
+        t = None
+        if cols:
+            marks = ", ".join("?" * len(COLUMNS))
+            t = con.execute(f"INSERT INTO text({', '.join(COLUMNS)}) VALUES({marks})", cols).lastrowid
+    if row is None:
+        con.execute(
+            "INSERT INTO runs(id, shard, doc, worker, status, created, record_id, error_kind, stamp,"
+            " digest, t) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, *fields, stamp, digest, t),
+        )
+    else:
+        con.execute(
+            "UPDATE runs SET shard=?, doc=?, worker=?, status=?, created=?, record_id=?, error_kind=?,"
+            " stamp=?, digest=?, t=? WHERE n=?",
+            (*fields, stamp, digest, t, row[0]),
+        )
+
+
+def _drop(con: sqlite3.Connection, run_id: str) -> None:
+    """Forget a run whose file is gone (its words, if any, become unreachable)."""
+    con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# -- kept on every transition (History._commit, under the history lock) --
+
+_WRITERS: dict[str, tuple[int, _Handle]] = {}
+
+
+def keep(history: History, run: Run, shard: int, doc: int) -> None:
+    """Bring the index's entry for ``run`` up to date with the run file just written.
+
+    Called under the history lock, after the run file and before the run's marker
+    goes. No index: nothing to keep (the next search builds one). An index SQLite
+    cannot write (damaged, a full disk) is removed, so that the next search
+    rebuilds it rather than answer from it; if even that fails, the error goes up
+    and the run's marker stays, for the sweep to settle (and call this again).
+    """
+    import sqlite3
+
+    path = index_path(history)
+    key = str(path)
+    try:
+        st = fs.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        _forget(key)
+        return
+    except PlantedLink:
+        return  # never written through; a search reports it (exit 4)
+    if not stat_mod.S_ISREG(st.st_mode):
+        return
+    write_point(path)  # (tests) between the run file and its index entry
+    try:
+        handle = _writer(key, path, (st.st_dev, st.st_ino))
+        con = handle.con
+        if handle.high is None:
+            handle.high = _high_of(_meta(con))
+        newer = handle.high is None or (shard, doc) > handle.high
+        if run.status not in _FINISHED and not newer:
+            return  # a run still going is matched from its run file (it has a marker)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if run.status in _FINISHED:
+                data = run.to_stored()
+                data["_shard"], data["_doc"] = shard, doc
+                put(con, run.id, data, stamp_of(fs.lstat(history.body_path(run.id))))
+            if newer:
+                _set_meta(con, high=f"{shard}:{doc}:{run.id}")
+                handle.high = (shard, doc)
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+    except PlantedLink:
+        _forget(key)
+        return
+    except (sqlite3.Error, OSError) as exc:
+        _forget(key)
+        _discard(path, exc)
+
+
+def _writer(key: str, path: Path, ident: tuple[int, int]) -> _Handle:
+    kept = _WRITERS.get(key)
+    if kept is not None and kept[0] == os.getpid() and kept[1].ident == ident:
+        return kept[1]
+    _forget(key)
+    handle = _connect(path, readonly=False)
+    _WRITERS[key] = (os.getpid(), handle)
+    return handle
+
+
+def _forget(key: str) -> None:
+    kept = _WRITERS.pop(key, None)
+    if kept is not None and kept[0] == os.getpid():
+        with contextlib.suppress(Exception):  # a connection to a damaged file: nothing to keep
+            kept[1].close()
+
+
+def _discard(path: Path, cause: BaseException) -> None:
+    """Remove an index that could not be kept (it is rebuilt when next searched)."""
+    try:
+        fs.unlink(path.with_name(path.name + _JOURNAL), missing_ok=True)
+        fs.unlink(path, missing_ok=True)
+    except OSError as exc:
+        raise StorageError(path, exc, "remove") from None
+
+
+def _high_of(meta: dict[str, str]) -> tuple[int, int] | None:
+    parts = meta.get("high", "").split(":")
+    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+# -- the run files, for a rebuild, a catch-up or a scan --
+
+
+def _run_files(history: History) -> Iterator[tuple[str, str, int, Path]]:
+    """(run id, stamp, folder descriptor, path) of every run file, from a walk through
+    ``storage.fs`` that never follows a link (the descriptor is valid until the next
+    item)."""
+    base = history.root / "runs"
+    try:
+        top = fs.open_dir(base)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        subs = sorted(name for name, st in fs.entries_at(top) if stat_mod.S_ISDIR(st.st_mode))
+    finally:
+        os.close(top)
+    for sub in subs:
+        try:
+            sub_fd = fs.open_dir(base / sub)
+        except OSError:
+            continue
+        try:
+            for name, st in fs.entries_at(sub_fd):
+                if name.endswith(".json") and not name.startswith(".") and stat_mod.S_ISREG(st.st_mode):
+                    yield name[:-5], stamp_of(st), sub_fd, base / sub / name
+        finally:
+            os.close(sub_fd)
+
+
+def _read_run(run_id: str, dir_fd: int, path: Path) -> tuple[str, dict[str, Any] | None] | None:
+    """(stamp, the run's JSON or None if it is not a run) of one run file; None if
+    it is gone or not a plain file."""
+    try:
+        fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
+    except (OSError, PlantedLink):
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        raw = handle.read()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or data.get("id") != run_id:
+        data = None
+    return stamp_of(st), data
+
+
+def catch_up(con: sqlite3.Connection, history: History) -> int:
+    """Compare every run file's stamp with the one indexed; read again what differs,
+    drop what is gone. Returns how many runs changed."""
+    known = dict(con.execute("SELECT id, stamp FROM runs"))
+    changed = 0
+    for run_id, stamp, dir_fd, path in _run_files(history):
+        if known.pop(run_id, None) == stamp:
+            continue
+        read = _read_run(run_id, dir_fd, path)
+        if read is not None:
+            put(con, run_id, read[1], read[0])
+            changed += 1
+    for gone in known:
+        _drop(con, gone)
+        changed += 1
+    return changed
+
+
+def _fill(
+    con: sqlite3.Connection, history: History, only: Iterable[str] | None = None, *, every: bool = False
+) -> None:
+    wanted = set(only) if only is not None else None
+    for run_id, _stamp, dir_fd, path in _run_files(history):
+        if wanted is not None and run_id not in wanted:
+            continue
+        read = _read_run(run_id, dir_fd, path)
+        if read is not None:
+            put(con, run_id, read[1], read[0], every=every)
+
+
+# -- the history's side of the checks --
+
+
+def _history_high(history: History) -> str:
+    """The history's newest slot as ``shard:doc:id`` ("" for an empty history)."""
+    for shard in reversed(history.shards()):
+        docs = history._shard_docs(shard)
+        if docs:
+            doc = max(docs, key=int)
+            return f"{shard}:{doc}:{docs[doc]['id']}"
+    return ""
+
+
+def _boot() -> str:
+    from workerctl.history.sweep import boot_id
+
+    return boot_id() or ""
+
+
+def rebuild(history: History) -> int:
+    """Build the index again from the run files; returns how many runs it holds.
+
+    Built in a file of its own without the lock (a long read), then brought up to
+    date under the history lock (every stamp compared, ``catch_up``) and renamed
+    into place there, so no commit happens between its last check and the swap."""
+    path = index_path(history)
+    build = path.with_name(f"{INDEX_NAME}.build-{os.getpid()}")
+    _sweep_builds(path)
+    fs.unlink(build, missing_ok=True)
+    fs.unlink(build.with_name(build.name + _JOURNAL), missing_ok=True)
+    handle = _connect(build, readonly=False, create=True)
+    try:
+        con = handle.con
+        con.execute("BEGIN")
+        for ddl in _ddl(on_disk=True):
+            con.execute(ddl)
+        _set_meta(con, schema=SCHEMA, complete=0)
+        _fill(con, history)
+        con.execute("COMMIT")
+        with history.lock:
+            con.execute("BEGIN")
+            catch_up(con, history)
+            _set_meta(con, complete=1, boot=_boot(), high=_history_high(history))
+            con.execute("COMMIT")
+            count = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+            handle.close()
+            _forget(str(path))
+            fs.unlink(path.with_name(path.name + _JOURNAL), missing_ok=True)  # never rolled onto it
+            fs.replace(build, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            handle.close()
+        fs.unlink(build, missing_ok=True)
+        raise
+    finally:
+        fs.unlink(build.with_name(build.name + _JOURNAL), missing_ok=True)
+    return int(count)
+
+
+def _sweep_builds(path: Path) -> None:
+    """Remove what a rebuild killed midway left (its process gone)."""
+    from workerctl.history.sweep import _pid_alive
+
+    for leftover in fs.glob(path.parent, f"{INDEX_NAME}.build-*"):
+        pid = leftover.name.removeprefix(f"{INDEX_NAME}.build-").removesuffix(_JOURNAL)
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid), None):
+            fs.unlink(leftover, missing_ok=True)
+
+
+def create_empty(history: History) -> None:
+    """A complete index of an empty history (``workerctl init``), kept from the first run."""
+    rebuild(history)
+
+
+# -- reading --
+
+
+@dataclass
+class Source:
+    """What a search reads: the index on disk (``kind`` "index"), or an index built in
+    memory from the run files (``kind`` "scan": there was no usable index and none
+    could be written). ``skip``: runs the index may not know in their latest state
+    (a marker names them), matched in ``extra`` from their run files instead."""
+
+    kind: str
+    con: sqlite3.Connection
+    extra: sqlite3.Connection | None = None
+    skip: frozenset[str] = frozenset()
+    why: str = ""
+    handle: _Handle | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        for con in (self.extra,) + (() if self.handle else (self.con,)):
+            if con is not None:
+                con.close()
+        if self.handle is not None:
+            self.handle.close()
+
+
+def memory(history: History, only: Iterable[str] | None = None) -> sqlite3.Connection:
+    """An index in memory of the run files (all, or those in ``only``)."""
+    import sqlite3
+
+    con = sqlite3.connect(":memory:", isolation_level=None)
+    for ddl in _ddl(on_disk=False):
+        con.execute(ddl)
+    con.execute("BEGIN")
+    _fill(con, history, only, every=True)
+    con.execute("COMMIT")
+    return con
+
+
+def _current(handle: _Handle, history: History) -> str:
+    """ "" when the index may be believed as it is; else why not."""
+    meta = _meta(handle.con)
+    if meta.get("schema") != SCHEMA:
+        return "of another version"
+    if meta.get("complete") != "1":
+        return "incomplete"
+    if meta.get("high", "") != _history_high(history):
+        return "behind the history"
+    if meta.get("boot") != _boot():
+        return "written before the last restart"
+    return ""
+
+
+def open_for_reading(history: History) -> Source:
+    """The index, checked and brought up to date if it needs it (and can be written);
+    else an index in memory of the run files. Never a wrong answer; never a write
+    that is not possible (a read-only mount answers from the scan)."""
+    import sqlite3
+
+    path = index_path(history)
+    why = ""
+    for attempt in range(2):
+        try:
+            handle = _connect(path, readonly=True)
+        except FileNotFoundError:
+            why = "missing"
+        except sqlite3.Error as exc:
+            why = f"damaged ({exc})"
+        else:
+            try:
+                why = _current(handle, history)
+            except sqlite3.Error as exc:
+                why = f"damaged ({exc})"
+            if not why:
+                return _with_markers(Source("index", handle.con, handle=handle), history)
+            handle.close()
+            if why in ("behind the history", "written before the last restart"):
+                try:
+                    _catch_up_on_disk(history, path)
+                    continue
+                except (sqlite3.Error, OSError, StorageError, LockTimeout) as exc:
+                    why = f"{why}; could not be updated ({_one_line(exc)})"
+                    break
+        if attempt or history.unwritable is not None:
+            break
+        try:
+            rebuild(history)
+        except (sqlite3.Error, OSError, StorageError, LockTimeout) as exc:
+            why = f"{why}; could not be rebuilt ({_one_line(exc)})"
+            break
+    return Source("scan", memory(history), why=why)
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _catch_up_on_disk(history: History, path: Path) -> None:
+    with history.lock:
+        handle = _connect(path, readonly=False)
+        try:
+            con = handle.con
+            con.execute("BEGIN IMMEDIATE")
+            catch_up(con, history)
+            _set_meta(con, boot=_boot(), high=_history_high(history))
+            con.execute("COMMIT")
+        finally:
+            handle.close()
+
+
+def _with_markers(source: Source, history: History) -> Source:
+    """Runs with a marker (unfinished, or a crash between their run file and their
+    index entry): matched from their run files, not from the index."""
+    skip = frozenset(history.unfinished())
+    if skip:
+        source.skip = skip
+        source.extra = memory(history, skip)
+    return source
+
+
+# -- queries --
+
+
+def check_query(query: str) -> None:
+    """A query FTS5 cannot read is a usage error (exit 2), found on an empty table
+    in memory before any file is read."""
+    import sqlite3
+
+    if not query.strip():
+        raise UsageError("give words to search for", hint="e.g. workerctl runs search 'refund'")
+    if "\0" in query:
+        raise UsageError("the query holds a NUL character", hint="remove it")
+    con = sqlite3.connect(":memory:")
+    try:
+        con.execute(f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)})")
+        con.execute("SELECT rowid FROM text WHERE text MATCH ?", (query,)).fetchall()
+    except sqlite3.Error as exc:
+        detail = str(exc).removeprefix("fts5: ")
+        hint = (
+            'put words holding "-", ".", ":", "/" or other punctuation in double quotes '
+            "(runs search '\"T-1042\"'); columns are " + ", ".join(COLUMNS) + "; see docs/search.md"
+        )
+        shown = query if len(query) <= 80 else query[:80] + "…"
+        raise UsageError(f"cannot read the search query {shown!r}: {detail}", hint=hint) from None
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class Match:
+    run_id: str
+    shard: int | None
+    doc: int | None
+    score: float
+
+
+def matching(
+    con: sqlite3.Connection, query: str, flt: RunFilter | None, skip: frozenset[str] = frozenset()
+) -> list[Match]:
+    """Every run of ``con`` matching ``query`` and the filter's indexed fields, best
+    first (bm25; ties newest first by sequence)."""
+    sql = [
+        "WITH hits AS (SELECT rowid AS n, bm25(text) AS score FROM text WHERE text MATCH ?)"
+        " SELECT r.id, r.shard, r.doc, hits.score FROM hits JOIN runs r ON r.t = hits.n WHERE 1"
+    ]
+    args: list[Any] = [query]
+
+    def within(column: str, values: tuple[str, ...]) -> None:
+        if values:
+            sql.append(f" AND r.{column} IN ({', '.join('?' * len(values))})")
+            args.extend(values)
+
+    if flt is not None:
+        within("worker", flt.workers)
+        within("status", flt.statuses)
+        within("error_kind", flt.error_kinds)
+        within("id", flt.ids)
+        if flt.record_id:
+            sql.append(" AND r.record_id = ?")
+            args.append(flt.record_id)
+        if flt.since:
+            sql.append(" AND r.created >= ?")
+            args.append(flt.since)
+        if flt.until:
+            sql.append(" AND r.created <= ?")
+            args.append(flt.until)
+    sql.append(" ORDER BY hits.score, r.shard DESC, r.doc DESC")
+    return [
+        Match(row[0], row[1], row[2], float(row[3]))
+        for row in con.execute("".join(sql), args)
+        if row[0] not in skip
+    ]
+
+
+def snippet(history: History, match: Match, query: str, size: int = 16) -> tuple[str, str]:
+    """(column, text with MARK_ON/MARK_OFF around each matched word) of the best
+    column of a match: the first, in the order output, comments, tools, error,
+    title, ids, that holds a match. Read from the run file (the index on disk keeps
+    no text) through a one-row index in memory, so the marks are FTS5's own."""
+    import sqlite3
+
+    data = history._read_body(match.run_id)
+    if data is None:
+        return "", ""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.execute(f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)})")
+        cols = tuple(_clean(c) for c in columns(data))
+        con.execute(f"INSERT INTO text VALUES({', '.join('?' * len(COLUMNS))})", cols)
+        order = ("output", "comments", "tools", "error", "title", "ids")
+        picks = ", ".join(
+            f"snippet(text, {COLUMNS.index(c)}, '{MARK_ON}', '{MARK_OFF}', '…', {size})" for c in order
+        )
+        row = con.execute(f"SELECT {picks} FROM text WHERE text MATCH ?", (query,)).fetchone()
+        if row is None:  # a NOT query: nothing to mark; the start of the first column with words
+            row = con.execute(f"SELECT {', '.join(c for c in order)} FROM text").fetchone()
+            for col, text in zip(order, row, strict=True):
+                if text:
+                    return col, text[:120] + ("…" if len(text) > 120 else "")
+            return "", ""
+    finally:
+        con.close()
+    for col, text in zip(order, row, strict=True):
+        if text and MARK_ON in text:
+            return col, text
+    for col, text in zip(order, row, strict=True):
+        if text:
+            return col, text
+    return "", ""
+
+
+# -- what a hit shows --
+
+
+def summary_of(history: History, match: Match) -> dict[str, Any] | None:
+    """The run's summary as ``runs list`` shows it (None: no longer in the history).
+    Found by the slot the index holds; by the run file's slot if that one moved."""
+    slots = [(match.shard, match.doc)]
+    for attempt in range(2):
+        for shard, doc in slots:
+            if shard is None or doc is None:
+                continue
+            found = history._shard_docs(shard).get(str(doc))
+            if found is not None and found.get("id") == match.run_id:
+                return history._as_seen(found) if history.unsettled else dict(found)
+        if attempt:
+            break
+        data = history._read_body(match.run_id)
+        if data is None:
+            return None
+        slots = [(data["_shard"], data["_doc"])]
+    return None
+
+
+def stored_output(history: History, run_id: str) -> str | None:
+    """A run's full output, from its run file (None: none, or the run is gone)."""
+    data = history._read_body(run_id)
+    output = data.get("output") if data else None
+    return output if isinstance(output, str) else None
+
+
+def with_outputs(history: History, rows: list[dict[str, Any]]) -> None:
+    """Put each run's full output in its row (``output``), from its run file."""
+    for row in rows:
+        row["output"] = stored_output(history, row["id"])

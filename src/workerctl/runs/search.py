@@ -1,0 +1,101 @@
+"""Searching the runs by what they said (``runs search``, ``runs list --search``).
+
+The service between the command line and the search index
+(``history.search_index``): the query is checked first (a query FTS5 cannot read is
+exit 2), the index answers (or a scan of the run files when no index can be
+trusted or written), every hit is checked against the usual ``runs list`` filter on
+its summary as the history shows it now, and each gets the snippet of its best
+column. ``docs/search.md`` has the query syntax.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.history.store import History, RunFilter
+
+#: ``runs search --json``: the fields a hit adds to a ``runs list`` row
+SEARCH_FIELDS = {
+    "score": "how well the run matches (bm25, higher is better)",
+    "matched_in": "the column the snippet comes from: output, comments, tools, error, title or ids",
+    "snippet": "a few words around the match, from that column (plain text)",
+    "highlights": "[[start, end], …]: the matched words' character offsets in the snippet",
+}
+
+
+def plain_snippet(marked: str) -> tuple[str, list[list[int]]]:
+    """The snippet without its marks, and where the marked words are in it."""
+    from workerctl.history.search_index import MARK_OFF, MARK_ON
+
+    out: list[str] = []
+    marks: list[list[int]] = []
+    length = 0
+    start: int | None = None
+    for ch in marked:
+        if ch == MARK_ON:
+            start = length
+        elif ch == MARK_OFF:
+            if start is not None and length > start:
+                marks.append([start, length])
+            start = None
+        else:
+            out.append(ch)
+            length += 1
+    return "".join(out), marks
+
+
+def search(
+    history: History, query: str, flt: RunFilter | None, limit: int | None
+) -> tuple[list[dict[str, Any]], str]:
+    """The runs matching ``query`` and ``flt``, best first, at most ``limit`` (None:
+    all), each a ``runs list`` row with ``output`` and ``SEARCH_FIELDS``; and "" or
+    why the answer came from a scan of the run files."""
+    from workerctl.history.search_index import (
+        check_query,
+        matching,
+        open_for_reading,
+        snippet,
+        summary_of,
+        with_outputs,
+    )
+
+    check_query(query)
+    source = open_for_reading(history)
+    try:
+        matches = matching(source.con, query, flt, source.skip)
+        if source.extra is not None:
+            matches += matching(source.extra, query, flt)
+            matches.sort(key=lambda m: (m.score, -(m.shard or 0), -(m.doc or 0)))
+        out: list[dict[str, Any]] = []
+        for match in matches:
+            summary = summary_of(history, match)
+            if summary is None or (flt is not None and not flt.match(summary)):
+                continue
+            column, marked = snippet(history, match, query)
+            text, marks = plain_snippet(marked)
+            summary.setdefault("failed_checks", None)
+            summary["output"] = None  # filled below, for the hits shown only
+            score = float(f"{-match.score:.4g}")  # four significant digits: bm25 can be tiny
+            summary.update(score=score, matched_in=column, snippet=text, highlights=marks)
+            out.append(summary)
+            if limit and len(out) >= limit:
+                break
+        with_outputs(history, out)
+        return out, (f"the search index is {source.why}: answered from the run files" if source.why else "")
+    finally:
+        source.close()
+
+
+def start_index(history: History) -> None:
+    """The search index of a new workspace, kept from its first run on."""
+    from workerctl.history.search_index import create_empty
+
+    create_empty(history)
+
+
+def reindex(history: History) -> int:
+    """Rebuild the search index from the run files (``runs reindex``)."""
+    from workerctl.history.search_index import rebuild
+
+    return rebuild(history)

@@ -1,0 +1,313 @@
+"""``runs search`` and ``runs list --search``: the full-text index of the run history.
+
+The index is derived data (``history/search_index.py``): these tests compare what it
+answers with a brute-force reading of the run files, on generated texts and queries,
+and check that a crash between a run file and its index entry, a damaged, deleted or
+stale index, and an index that cannot be written never give a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import ROOT, run_workerctl
+from workerctl.history import search_index
+from workerctl.history.search_text import columns
+from workerctl.history.store import History, RunFilter
+from workerctl.runs.model import Run
+from workerctl.runs.search import SEARCH_FIELDS, search
+from workerctl.runs.states import new_run_id
+from workerctl.storage.faults import FAULT_ENV
+
+WORDS = ["vat", "rates", "refund", "denied", "permission", "invoice", "late", "glossary", "legal", "zeta9"]
+
+
+def _run(history: History, output: str, worker: str = "w", record: str | None = "T-1", **kw) -> Run:
+    run = Run(
+        id=new_run_id(),
+        worker=worker,
+        config_hash="h",
+        config={},
+        executor="echo",
+        created="",
+        status="completed",
+        record_id=record,
+        output=output,
+        **kw,
+    )
+    return history.create(run)
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def brute(history: History, test) -> set[str]:
+    """The runs whose run file (read as the index reads it) satisfies ``test``."""
+    out = set()
+    for path in (history.root / "runs").rglob("*.json"):
+        data = json.loads(path.read_text())
+        if test(_tokens(" ".join(columns(data)))):
+            out.add(data["id"])
+    return out
+
+
+def found(history: History, query: str, flt: RunFilter | None = None) -> set[str]:
+    hits, _note = search(history, query, flt, None)
+    return {h["id"] for h in hits}
+
+
+@pytest.fixture
+def history(workspace):
+    h = History(workspace)
+    search_index.create_empty(h)
+    return h
+
+
+texts = st.lists(
+    st.one_of(st.sampled_from(WORDS), st.text(alphabet="abcdefgh0123 .,-:'\"\n", max_size=12)),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    outputs=st.lists(texts, min_size=1, max_size=6),
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+)
+def test_generated_texts_and_queries_match_a_brute_force_scan(history, outputs, words):
+    """Words (all must match), a phrase, a prefix and OR, against the run files read
+    one by one: the index (kept by every commit) answers exactly the same runs."""
+    for text in outputs:
+        _run(history, text)
+    assert found(history, " ".join(words)) == brute(history, lambda t: all(w in t for w in words))
+    assert found(history, " OR ".join(words)) == brute(history, lambda t: any(w in t for w in words))
+    prefix = words[0][:3]
+    assert found(history, prefix + "*") == brute(history, lambda t: any(x.startswith(prefix) for x in t))
+    phrase = words[:2]
+
+    def has_phrase(t: list[str]) -> bool:
+        return any(t[i : i + len(phrase)] == phrase for i in range(len(t)))
+
+    assert found(history, '"' + " ".join(phrase) + '"') == brute(history, has_phrase)
+
+
+def test_the_index_and_a_scan_of_the_run_files_agree(history):
+    for n in range(30):
+        _run(history, f"{WORDS[n % len(WORDS)]} number {n}", worker="a" if n % 2 else "b")
+    from_index = found(history, "refund OR rates", RunFilter(workers=("a",)))
+    search_index.index_path(history).unlink()
+    scanned = search_index.memory(history)
+    try:
+        matches = search_index.matching(scanned, "refund OR rates", RunFilter(workers=("a",)))
+    finally:
+        scanned.close()
+    assert {m.run_id for m in matches} == from_index
+    assert from_index  # the filter left some
+
+
+def test_commas_columns_and_comments_are_searchable(history):
+    run = Run(
+        id=new_run_id(),
+        worker="triage",
+        config_hash="h",
+        config={},
+        executor="echo",
+        created="",
+        status="completed",
+        record_id="T-77",
+        record_title="Customer wants a refund",
+        output="done",
+        side_effects=[
+            {"kind": "comment", "record_id": "T-77", "text": "Escalated to billing", "state": "committed"}
+        ],
+    )
+    history.create(run)
+    assert found(history, "comments:billing") == {run.id}
+    assert found(history, "output:billing") == set()
+    assert found(history, "title:refund") == {run.id}
+    assert found(history, '"T-77"') == {run.id}
+
+
+def test_a_damaged_index_is_rebuilt_and_a_deleted_one_too(history):
+    first = _run(history, "the vat rates changed")
+    path = search_index.index_path(history)
+    path.write_bytes(b"this is not a database" * 100)
+    assert found(history, "vat") == {first.id}
+    assert path.read_bytes().startswith(b"SQLite format 3")  # rebuilt
+    second = _run(history, "vat again")  # kept by the commit from then on
+    path.unlink()
+    assert found(history, "vat") == {first.id, second.id}
+
+
+def test_a_stale_copy_of_the_index_is_caught_up(history, tmp_path):
+    _run(history, "vat one")
+    path = search_index.index_path(history)
+    shutil.copy(path, tmp_path / "old.db")
+    later = _run(history, "vat two")
+    shutil.copy(tmp_path / "old.db", path)  # restored from a backup: behind the history
+    assert later.id in found(history, "vat")
+
+
+def test_an_index_that_cannot_be_written_answers_from_the_run_files(history, monkeypatch):
+    """A read-only mount (cannot be caused as root): the rebuild fails, the scan answers."""
+    run = _run(history, "permission denied on the ledger")
+    search_index.index_path(history).unlink()
+
+    def refused(_history):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(search_index, "rebuild", refused)
+    hits, note = search(history, '"permission denied"', None, None)
+    assert [h["id"] for h in hits] == [run.id]
+    assert "answered from the run files" in note
+    assert not search_index.index_path(history).exists()
+
+
+# -- the command line, in real processes --
+
+
+def _start(workspace, *args: str) -> str:
+    done = run_workerctl("run", "start", *args, "--json", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["id"]
+
+
+def test_runs_search_finds_a_run_by_its_output_with_filters_and_json(workspace):
+    run_id = _start(workspace, "overdue-task-review", "--task", "T-1042")
+    other = _start(workspace, "overdue-task-review", "--task", "T-1043")
+    found_ = run_workerctl("runs", "search", "glossary", "--json", workspace=workspace)
+    assert found_.returncode == 0, found_.stderr
+    rows = json.loads(found_.stdout)
+    assert [r["id"] for r in rows] == [run_id]
+    assert set(SEARCH_FIELDS) <= set(rows[0]) and "glossary" in rows[0]["output"]
+    start, end = rows[0]["highlights"][0]
+    assert rows[0]["snippet"][start:end].lower() == "glossary"
+    by_record = run_workerctl(
+        "runs", "list", "--search", "ids:T*", "--task", "T-1043", "--json", "id", workspace=workspace
+    )
+    assert json.loads(by_record.stdout) == [{"id": other}]
+    jq = run_workerctl("runs", "search", "glossary", "--jq", ".[].matched_in", workspace=workspace)
+    assert jq.stdout.strip() == "output"
+
+
+def test_runs_list_json_holds_the_full_output(workspace):
+    _start(workspace, "overdue-task-review", "--task", "T-1042")
+    row = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)[0]
+    assert len(row["output"]) > 160
+    assert " ".join(row["output"].split()).startswith(row["preview"].rstrip("…"))
+
+
+@pytest.mark.parametrize(
+    "query", ["T-1042", '"unterminated', "nosuchcolumn:x", "a AND", "NEAR(a b", "", "   "]
+)
+def test_a_query_fts5_cannot_read_is_one_line_and_exit_2(workspace, query):
+    done = run_workerctl("runs", "search", query, workspace=workspace)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0].startswith("error: ")
+
+
+def test_a_crash_between_the_run_file_and_its_index_entry(workspace, tmp_path):
+    """Killed (SIGKILL) at the index's write point: the run file is there and the
+    index is not; the search still finds the run (its marker says the index may be
+    behind), and the next command that writes settles it into the index."""
+    run_workerctl("runs", "search", "anything", workspace=workspace)  # the index exists
+    trace = tmp_path / "points"
+    args = ("run", "start", "overdue-task-review", "--task", "T-1042")
+    run_workerctl(*args, workspace=workspace, env={FAULT_ENV: f"trace:{trace}"})
+    points = [int(line.split()[0]) for line in trace.read_text().splitlines() if line.endswith("search.db")]
+    assert points
+    killed = run_workerctl(
+        *args, "--allow-repeat", workspace=workspace, env={FAULT_ENV: f"kill:{points[-1]}"}
+    )
+    assert killed.returncode == -9
+    hits = json.loads(
+        run_workerctl("runs", "search", "glossary", "--json", "id,status", workspace=workspace).stdout
+    )
+    assert len(hits) == 2
+    run_workerctl("runs", "reindex", workspace=workspace)
+    again = json.loads(
+        run_workerctl("runs", "search", "glossary", "--json", "id", workspace=workspace).stdout
+    )
+    assert {h["id"] for h in again} == {h["id"] for h in hits}
+
+
+def test_escape_sequences_in_a_run_never_reach_the_terminal(workspace):
+    history = History(workspace)
+    _run(history, "refund \x1b]0;owned\x07 please \x1b[2J now", record=None)
+    done = run_workerctl(
+        "runs", "search", "refund", workspace=workspace, env={"FORCE_COLOR": "1", "NO_COLOR": ""}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b]" not in done.stdout and "\x1b[2J" not in done.stdout
+    assert "\x1b[1mrefund" in done.stdout  # the match, in bold
+
+
+def test_docs_search_has_the_query_syntax_and_the_readme_links_it():
+    doc = (ROOT / "docs" / "search.md").read_text()
+    for word in ("prefix", "phrase", "OR", "NOT", "NEAR", "reindex"):
+        assert word in doc
+    assert "docs/search.md" in (ROOT / "README.md").read_text()
+
+
+# -- regressions from the hostile cases tried by hand --
+
+
+def test_a_rebuild_leaves_no_file_behind(history):
+    """Found by hand: each rebuild left its build file's journal behind."""
+    _run(history, "vat")
+    path = search_index.index_path(history)
+    for _ in range(2):
+        path.write_bytes(b"")  # damaged: rebuilt
+        assert found(history, "vat")
+    left = sorted(p.name for p in path.parent.iterdir() if p.name.startswith("search.db"))
+    assert left in (["search.db"], ["search.db", "search.db-journal"])
+
+
+def test_a_nul_in_a_run_does_not_cut_its_snippet(history):
+    """Found by hand: SQLite's snippet() stopped at a NUL in the output."""
+    _run(history, "refund \x00 after the nul")
+    hits, _ = search(history, "refund", None, None)
+    assert "after the nul" in hits[0]["snippet"]
+
+
+def test_a_link_planted_at_the_journal_is_refused(workspace, tmp_path):
+    run_workerctl("runs", "search", "x", workspace=workspace)
+    journal = workspace.state_dir / "search.db-journal"
+    journal.unlink(missing_ok=True)
+    journal.symlink_to(tmp_path / "elsewhere")
+    done = run_workerctl("runs", "search", "x", workspace=workspace)
+    assert done.returncode == 4 and "search.db-journal" in done.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_long_bad_query_is_cut_in_the_message(workspace):
+    done = run_workerctl("runs", "search", "(" + "word " * 5000, workspace=workspace)
+    assert done.returncode == 2 and len(done.stderr.splitlines()[0]) < 200
+
+
+def test_a_lock_held_past_its_timeout_answers_from_the_run_files(workspace):
+    """A rebuild needs the history lock for its last step; another command holding it
+    past WORKERCTL_LOCK_TIMEOUT makes the search answer from a scan, not fail."""
+    history = History(workspace)
+    run = _run(history, "the glossary is late")
+    with history.lock:
+        done = run_workerctl(
+            "runs",
+            "search",
+            "glossary",
+            "--format",
+            "ids",
+            workspace=workspace,
+            env={"WORKERCTL_LOCK_TIMEOUT": "0.5"},
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [run.id]
+    assert "answered from the run files" in done.stderr
