@@ -52,6 +52,7 @@ from history_bench import compile_bytecode
 from workerctl.history.reindex import FreshSlots
 from workerctl.history.store import History, RunFilter
 from workerctl.plugins.manager import get_registry
+from workerctl.runs.model import new_run_id
 from workerctl.storage.atomic import encode_json
 from workerctl.workspace import init_workspace, load_workspace
 
@@ -77,16 +78,20 @@ def timed(argv: list[str]) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def write_run_file(path: Path, data: dict) -> None:
+def write_run_file(path: Path, data: dict) -> bool:
     """The bytes the engine writes for a run file (``storage.atomic.encode_json``),
     written plainly: no temp file, rename or fsync per file (a fresh file nobody
     reads yet; the reindex that follows reads them all), which is what makes a
     million of them take minutes."""
     if not path.parent.is_dir():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # ids are 8 characters: at a million runs two may meet
+        return False
     with os.fdopen(fd, "wb") as out:
         out.write(encode_json(data).encode("utf-8"))
+    return True
 
 
 def build(root: Path, count: int, exe: list[str]) -> tuple[History, dict[str, object]]:
@@ -106,11 +111,15 @@ def build(root: Path, count: int, exe: list[str]) -> tuple[History, dict[str, ob
     per_worker: dict[str, str] = {}
     began = time.perf_counter()
     for n, run in enumerate(iter_copies(templates, count, rng)):
+        while history.body_path(run.id).exists():  # as History.create does: a fresh id
+            run.id = new_run_id()
+            for effect in run.side_effects:
+                effect["key"] = f"{run.id}:output"
         summary = run.summary()
         slot = slots.next(summary)
         data = run.to_stored()
         data["_shard"], data["_doc"] = slot
-        write_run_file(history.body_path(run.id), data)
+        assert write_run_file(history.body_path(run.id), data), run.id
         if run.worker == RARE:
             rare.append(run.id)
         if n % sample_every == 0:
