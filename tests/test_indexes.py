@@ -360,6 +360,7 @@ def test_recovery_after_a_crash_repairs_only_what_the_crash_touched(workspace, t
     repairs that run's refs and counts, reading a few shards, not every shard (a
     rebuild of every index, under the lock, took 11 s at 100,000 runs), and what the
     indexes then say equals a rebuild."""
+    from workerctl.history.reader import Reader
     from workerctl.history.sweep import catch_up
     from workerctl.storage.faults import FAULT_ENV
 
@@ -376,15 +377,15 @@ def test_recovery_after_a_crash_repairs_only_what_the_crash_touched(workspace, t
         assert not history.indexes.ready()
         catch_up(history)  # the sweep: the killed run marked crashed
         read: list[int] = []
-        original = History._shard_docs
+        original = Reader.shard
 
         def counting(self, shard, read=read, original=original):
             read.append(shard)
             return original(self, shard)
 
-        monkeypatch.setattr(History, "_shard_docs", counting)
+        monkeypatch.setattr(Reader, "shard", counting)
         assert history.indexes.ensure()
-        monkeypatch.setattr(History, "_shard_docs", original)
+        monkeypatch.setattr(Reader, "shard", original)
         assert len(set(read)) <= 3 < shards, (point, sorted(set(read)))
 
         def answers(h: History) -> list:

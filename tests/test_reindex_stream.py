@@ -191,3 +191,61 @@ def test_a_reindex_killed_at_any_write_point_loses_nothing(tmp_path):
 
 def fs_exists(path: Path) -> bool:
     return path.is_dir() and bool(os.listdir(path))
+
+
+def test_a_record_id_with_a_lone_surrogate_is_reindexed(tmp_path):
+    """Found by attacking the reindex: a run file (copied in from elsewhere) whose record
+    id holds a lone surrogate (JSON "\\udc80") made 'runs reindex' end in a traceback
+    (UnicodeEncodeError) where it picked the record's ledger bucket."""
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    history = History(workspace)
+    run = _run(1, "alpha", True)
+    run.record_id = "T-\udc80"
+    run.side_effects = [
+        {"kind": "comment", "record_id": run.record_id, "key": f"{run.id}:out", "created": True}
+    ]
+    data = run.to_stored()
+    data["_shard"], data["_doc"] = 0, 0
+    path = history.body_path(run.id)
+    path.parent.mkdir(parents=True, mode=0o700)
+    path.write_text(json.dumps(data))  # ASCII JSON: the surrogate as its escape
+    done = run_workerctl("runs", "reindex", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    listed = run_workerctl("ledger", "list", "--json", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    assert [e["run_id"] for e in json.loads(listed.stdout)] == [run.id]
+
+
+def test_a_full_disk_at_a_scratch_file_is_the_usual_one_line_error(tmp_path):
+    """Found by attacking the reindex: a full disk at one of its scratch files ended with
+    the bare OS message; now it is the one-line "cannot write" every file gives (exit
+    4), and the history lists what it listed before."""
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    history = History(workspace)
+    for n in range(6):
+        _write(history, _run(n, "alpha", True), (1, n + 1))
+    assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0
+    points = _points(workspace, {})
+    first = next(n for n, line in enumerate(points, 1) if f"/{spill.WORK}/" in line)
+    full = run_workerctl("runs", "reindex", workspace=workspace, env={FAULT_ENV: f"enospc:{first}"})
+    assert full.returncode == 4, full.stderr
+    assert "cannot write" in full.stderr and "Traceback" not in full.stderr
+    assert len(full.stderr.strip().splitlines()) == 1, full.stderr
+    listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+    assert len(json.loads(listed.stdout)) == 6
+
+
+def test_a_run_file_outside_its_folder_is_named_not_skipped_silently(tmp_path):
+    """Found by attacking the reindex: a run file copied into the wrong runs/PREFIX/ folder
+    was left out without a word; the reindex now names it and where it belongs."""
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    history = History(workspace)
+    run = _run(1, "alpha", True)
+    _write(history, run, (0, 0))
+    wrong = history.root / "runs" / "zz" / f"{run.id}.json"
+    wrong.parent.mkdir(mode=0o700)
+    history.body_path(run.id).rename(wrong)
+    done = run_workerctl("runs", "reindex", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    assert str(wrong) in done.stdout + done.stderr
+    assert str(history.root / "runs" / run.id[:2]) in done.stdout + done.stderr

@@ -56,6 +56,7 @@ ALLOWED = {
     ("plugins/builtin/command_executor.py", "(workspace / first).exists()"): "a step program (user's)",
     ("history/store.py", "os.listdir(fd)"): "a folder descriptor opened through storage.fs.open_dir",
     ("history/store.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",
+    ("history/reader.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",
     ("history/search_index.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",
     ("history/spill.py", 'os.fdopen(fd, "w"'): "a reindex's scratch file, opened through storage.fs",
     ("history/spill.py", 'os.fdopen(fd, "r"'): "a reindex's scratch file, opened through storage.fs",

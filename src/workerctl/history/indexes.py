@@ -45,8 +45,7 @@ from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
-    from workerctl.history.store import History, RunFilter
-    from workerctl.runs.model import Run
+    from workerctl.history.store import Change, History, RunFilter
 
 _Spans = list[tuple[int, int]]  # (first, last) index shards
 VERSION = 4  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames;
@@ -280,11 +279,11 @@ class Indexes:
         a crash cut (see ``recover``): a missing ref is added (a duplicate is harmless:
         readers take each run once), and the counts of its worker in its hour and day,
         and the worker's totals, are recomputed from the shards and the daily counts."""
-        data = self.history._read_body(run_id)
+        data = self.history.reader.run_file(run_id)
         if data is None:
             return  # never stored past its marker: no index write was made for it
         shard, number = data["_shard"], data["_doc"]
-        summary = self.history._shard_docs(shard).get(str(number))
+        summary = self.history.reader.shard(shard).get(str(number))
         if summary is None or summary["id"] != run_id:
             from workerctl.runs.model import Run
 
@@ -315,7 +314,7 @@ class Indexes:
         kept = {k: d for k, d in docs.items() if not (d["hour"] == hour and d["worker"] == worker)}
         where = {(d["hour"], d["worker"], d["model"]): k for k, d in kept.items()}
         for number in range(first, last + 1):
-            for summary in self.history._shard_docs(number).values():
+            for summary in self.history.reader.shard(number).values():
                 if summary["created"][:13] == hour and summary["worker"] == worker:
                     _count(kept, where, hour, summary, None, number, 1)
         self._write(self._counts_path("hours", hour[:10]), "hours", kept, stage=False)
@@ -429,12 +428,14 @@ class Indexes:
 
     # -- writing (under the history lock) --
 
-    def on_write(self, run: Run, stored: dict | None, shard: int, doc_id: int) -> None:
-        """One history write: a new run, or a run whose status changed."""
-        old = stored.get("status") if stored else None
-        if old == run.status or not fs.exists(self.root / "meta.json"):
+    def apply(self, change: Change) -> None:
+        """A committed change of a run (``History._hand_over``, under the lock): a new
+        run, or a run whose status changed, counted and referenced; anything else
+        leaves the indexes as they are."""
+        if not change.status_changed or not fs.exists(self.root / "meta.json"):
             return
-        summary = run.summary()
+        run, stored, shard, doc_id = change.run, change.stored, change.shard, change.doc
+        old, summary = change.old_status, change.summary
         ref = {"id": run.id, "created": run.created, "shard": shard, "doc": doc_id}
         if stored is None:
             self._log("by-worker", run.worker).append([ref])
@@ -601,7 +602,7 @@ class Indexes:
             changes.clear()
 
         for shard in self.history.shards():
-            docs = self.history._shard_docs(shard)
+            docs = self.history.reader.shard(shard)
             for key in sorted(docs, key=int):  # by sequence: shard, then number
                 summary = docs[key]
                 ref = {"id": summary["id"], "created": summary["created"], "shard": shard, "doc": int(key)}
@@ -676,7 +677,7 @@ class Indexes:
             if not isinstance(shard, int) or not isinstance(doc, int):
                 continue
             if shard not in shards:
-                shards[shard] = self.history._shard_docs(shard)
+                shards[shard] = self.history.reader.shard(shard)
             summary = shards[shard].get(str(doc))
             if summary is not None and summary["id"] == run_id:
                 refs.append({"id": run_id, "created": summary["created"], "shard": shard, "doc": doc})
@@ -697,7 +698,7 @@ class Indexes:
             if docs is None:
                 if len(cache) > 64:
                     cache.clear()
-                docs = cache[ref["shard"]] = self.history._shard_docs(ref["shard"])
+                docs = cache[ref["shard"]] = self.history.reader.shard(ref["shard"])
             summary = docs.get(str(ref["doc"]))
             if summary is None or summary["id"] != ref["id"]:
                 continue  # pruned, or moved by a repair (then its own ref is newer)
@@ -809,7 +810,7 @@ class Indexes:
         first = min(d["shards"][0] for d in docs)
         last = max(d["shards"][1] for d in docs)
         for shard in range(first, last + 1):
-            for summary in self.history._shard_docs(shard).values():
+            for summary in self.history.reader.shard(shard).values():
                 if summary["created"][:13] == hour and (not workers or summary["worker"] in workers):
                     yield summary
 

@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
+from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
-    from workerctl.history.store import History
+    from workerctl.history.store import Change, History
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 
@@ -131,9 +132,7 @@ class Ledger:
 
     def worker_path(self, worker: str, target: str) -> Path:
         """The file of ``worker``'s summary of ``target`` (one of its 64 buckets)."""
-        import zlib
-
-        bucket = f"{zlib.crc32(target.encode()) % WORKER_BUCKETS:02d}"
+        bucket = f"{target_hash(target) % WORKER_BUCKETS:02d}"
         key = (f"workers/{worker}", bucket)
         path = self._paths.get(key)
         if path is None:
@@ -193,6 +192,14 @@ class Ledger:
         return out
 
     # -- writing (the history calls this under its lock) --
+
+    def apply(self, change: Change, ahead: dict[Path, PreparedFile] | None = None) -> None:
+        """A committed change of a run (``History._hand_over``, under the lock): the
+        ledger brought in line with its side effects."""
+        before = change.stored.get("side_effects") if change.stored else None
+        if change.run.side_effects or before:
+            was_finished = change.stored is not None and change.stored.get("status") in FINISHED
+            self.sync(change.run, before, was_finished=was_finished, ahead=ahead)
 
     def sync(
         self,
@@ -592,6 +599,15 @@ class RunFacts:
     @classmethod
     def from_list(cls, values: list[Any]) -> RunFacts:
         return cls(*values)
+
+
+def target_hash(target: str) -> int:
+    """A record id's hash, which picks its worker bucket (``worker_path``) and its
+    partition in a reindex: any text, a lone surrogate (a record id read back from
+    JSON) included."""
+    import zlib
+
+    return zlib.crc32(target.encode("utf-8", "surrogatepass"))
 
 
 def _target(effect: dict[str, Any]) -> str:

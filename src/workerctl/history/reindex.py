@@ -29,13 +29,13 @@ import datetime as dt
 import heapq
 import json
 import os
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, StorageError
 from workerctl.history.layout import COMPLETE, SHARD_BYTES, TABLE, any_damaged, marker_doc
+from workerctl.history.ledger import target_hash
 from workerctl.history.spill import WORK, Partitions, SortedSpill
 from workerctl.runs.states import UNFINISHED, now_iso
 from workerctl.storage import fs
@@ -125,12 +125,15 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
             continue
         dir_fd = fs.open_dir(folder)
         try:
-            # a run's file is runs/PREFIX/ID.json: one elsewhere is not the run's file
-            names = sorted(n for n in fs.listdir(folder) if n.endswith(".json") and n[:2] == folder.name)
+            names = sorted(n for n in fs.listdir(folder) if n.endswith(".json"))
             for name in names:
                 path = folder / name
+                if name[:2] != folder.name:  # a run's file is runs/PREFIX/ID.json: said, not read
+                    where = base / name[:2]
+                    moved.append(f"{path} (left where it is: run {name[:-5]}'s file belongs in {where})")
+                    continue
                 try:
-                    data = history._read_body(name[:-5], dir_fd)
+                    data = history.reader.run_file(name[:-5], dir_fd)
                     if data is None:
                         continue
                     run = history._run_from(name[:-5], data)
@@ -145,7 +148,7 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
                 owner = (run.owner or {}) if run.status in UNFINISHED else None
                 claims.add([run.created, run.id, data["_shard"], data["_doc"], run.summary(), owner])
                 for entry in ledger.entries_of(run):
-                    parts.add(zlib.crc32(entry[0].encode()) % parts.count, entry)
+                    parts.add(target_hash(entry[0]) % parts.count, entry)
         finally:
             os.close(dir_fd)
     return claims, moved
@@ -156,7 +159,7 @@ def _indexed(history: History) -> Iterator[tuple[tuple[int, int], str]]:
     at a time (an unreadable shard gives none)."""
     for shard in history.shards():
         try:
-            docs = history._shard_docs(shard)
+            docs = history.reader.shard(shard)
         except DamagedFile:
             continue
         for key in sorted(docs, key=int):
@@ -230,7 +233,7 @@ def _write_index(history: History, work: Path, claims: SortedSpill, new_index: P
             if fresh is None:
                 fresh = FreshSlots(top + 1)
             shard, doc_id = fresh.next(summary)
-            data = history._read_body(run_id)
+            data = history.reader.run_file(run_id)
             if data is not None:  # its slot changed: before the swap (the old index never held it)
                 history._write_body(history._run_from(run_id, data), shard, doc_id)
         if shard != current:

@@ -257,7 +257,9 @@ def _int(value: Any) -> int | None:
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """Text SQLite can hold: a lone surrogate (a record id read back from JSON) as "?",
+    as the words are (``put``); it ended a reindex in a traceback."""
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else None
 
 
 # -- kept on every transition (History._commit, under the history lock) --

@@ -23,25 +23,35 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from workerctl.errors import StorageError
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
 
 WORK = "reindex.work"  # the folder under the history
 #: items sorted in memory at once (the tests make it small, in process or through
 #: WORKERCTL_TEST_SPILL_CHUNK, so that a small history goes through the merge)
-CHUNK = int(os.environ.get("WORKERCTL_TEST_SPILL_CHUNK") or 5000)
+CHUNK = 5000
+_asked = os.environ.get("WORKERCTL_TEST_SPILL_CHUNK", "")
+if _asked.isdigit() and int(_asked) > 0:
+    CHUNK = int(_asked)
 
 
 def _append(path: Path, lines: list[str]) -> None:
     """``lines`` appended to the scratch file ``path`` (created if need be)."""
-    write_point(path)
-    fd = fs.open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600, create_parents=True)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogatepass") as out:
-        out.write("".join(lines))
+    try:
+        write_point(path)
+        fd = fs.open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600, create_parents=True)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogatepass") as out:
+            out.write("".join(lines))
+    except OSError as exc:  # a full disk: the one-line "cannot write" (exit 4), as for any file
+        raise StorageError(path, exc) from None
 
 
 def _lines(path: Path) -> Iterator[Any]:
-    fd = fs.open_file(path, os.O_RDONLY)
+    try:
+        fd = fs.open_file(path, os.O_RDONLY)
+    except OSError as exc:
+        raise StorageError(path, exc, "read") from None
     with os.fdopen(fd, "r", encoding="utf-8", errors="surrogatepass") as src:
         for line in src:
             yield json.loads(line)

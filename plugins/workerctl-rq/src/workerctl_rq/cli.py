@@ -97,6 +97,12 @@ def _work(
     from rq import Queue, Worker
 
     class _Worker(Worker):
+        stopping = False  # a person or a supervisor asked it to stop (SIGINT, SIGTERM)
+
+        def request_stop(self, signum: Any, frame: Any) -> None:
+            self.stopping = True
+            super().request_stop(signum, frame)
+
         def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
             found = super().dequeue_job_and_maintain_ttl(*args, **kwargs)
             lost.back()  # RQ's own retries reached Redis again (said only after an outage)
@@ -107,6 +113,8 @@ def _work(
         rq_worker.work(burst=burst, logging_level="WARNING")
     except (RedisConnectionError, RedisTimeoutError) as exc:  # its teardown, or its start
         lost.error = lost.error or exc
+    if rq_worker.stopping:
+        lost.error = None  # asked to stop while Redis was away: stop, do not reconnect
     return rq_worker
 
 
@@ -187,7 +195,12 @@ def _shift_clock() -> None:
     offset = os.environ.get(CLOCK_OFFSET_ENV)
     if not offset:
         return
-    seconds = float(offset)
+    try:
+        seconds = float(offset)
+    except ValueError:
+        from workerctl.api import UsageError
+
+        raise UsageError(f"{CLOCK_OFFSET_ENV}={offset!r} is not a number of seconds (a test seam)") from None
     real_time, real_time_ns = time.time, time.time_ns
     time.time = lambda: real_time() + seconds  # type: ignore[assignment]
     time.time_ns = lambda: real_time_ns() + int(seconds * 1e9)  # type: ignore[assignment]

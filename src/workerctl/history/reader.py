@@ -1,0 +1,81 @@
+"""Reading the history's own files, strictly, and never writing: index shards and run files.
+
+The store, the cross-run indexes, the ledger's checks and a reindex all need to read a
+shard or a run file; each reads through a ``Reader`` (``History.reader``), so none of
+them calls into another's private methods, and every read checks the file's shape
+(``history.layout``) the same way: a damaged file raises ``DamagedFile`` naming it
+and the fix (exit 4), never half an answer.
+
+Shards are parsed once per content and shared through the process's tables
+(``history.tables.KnownTables``): a caller replaces a summary in the dict it gets,
+never changes one in place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workerctl.errors import DamagedFile, StorageError
+from workerctl.history.layout import RUN_SHAPE, SHARD_SHAPE, TABLE
+from workerctl.storage import fs
+from workerctl.storage.atomic import parse_json, read_json
+
+if TYPE_CHECKING:
+    from workerctl.history.tables import KnownTables
+
+
+class Reader:
+    """The shards and run files under one history folder."""
+
+    def __init__(self, root: Path, tables: KnownTables) -> None:
+        self.root = root
+        self.tables = tables
+        self._paths: dict[tuple[str, str], Path] = {}
+
+    def _path(self, folder: str, name: str) -> Path:
+        """``root/folder/name``, made once (a commit asks for the same paths many times)."""
+        path = self._paths.get((folder, name))
+        if path is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            path = self._paths[folder, name] = self.root / folder / name
+        return path
+
+    def shard_path(self, shard: int) -> Path:
+        return self._path("index", f"{shard:06d}.json")
+
+    def body_path(self, run_id: str) -> Path:
+        return self._path(f"runs/{run_id[:2]}", f"{run_id}.json")
+
+    def hint(self, path: Path) -> str:
+        return f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index from the run files"
+
+    def shard(self, shard: int) -> dict[str, dict]:
+        """The shard's TinyDB table as ``{doc_id: summary}``; {} if absent."""
+        path = self.shard_path(shard)
+        return self.tables.read(path, TABLE, SHARD_SHAPE, hint=self.hint(path))
+
+    def run_file(self, run_id: str, dir_fd: int | None = None) -> dict | None:
+        """The run file of ``run_id``, checked; None if absent. ``dir_fd``: its folder,
+        already open (``fs.open_dir``): a scan of every run file opens each folder once."""
+        path = self.body_path(run_id)
+        hint = (
+            f"move {path} aside (as {path.name}.damaged) and run 'workerctl runs reindex', "
+            "or restore it from a backup"
+        )
+        if dir_fd is None:
+            data = read_json(path, hint=hint, shape=RUN_SHAPE)
+        else:
+            try:
+                fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise StorageError(path, exc, "read") from None
+            with os.fdopen(fd, "rb") as handle:
+                data = parse_json(path, handle.read(), hint=hint, shape=RUN_SHAPE)
+        if data is not None and data["id"] != run_id:
+            raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=hint)
+        return data
