@@ -110,7 +110,7 @@ def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
         "slow",
         output_mode="review_note",
         timeout=120,
-        executor="{name: echo, script: [{sleep: 3, output: late}]}",
+        executor="{name: echo, script: [{sleep: 8, output: late}]}",
     )
     argv = [
         sys.executable,
