@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from roundup_server import PASSWORD, configure, workerctl, write_worker
 from workerctl_roundup.source import message_id, parse_message_id
@@ -412,6 +412,7 @@ def test_message_ids_carry_run_and_key_exactly(run_id, key):
 @given(
     text=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=200).filter(str.strip)
 )
+@example(text="\xa0leading no-break space")  # the tracker trims it: the comment is sent trimmed
 def test_generated_texts_round_trip_through_the_tracker_once(tracker, roundup_env, text):
     from workerctl_roundup.source import RoundupSource
 
@@ -424,7 +425,7 @@ def test_generated_texts_round_trip_through_the_tracker_once(tracker, roundup_en
     again, created_again = source.add_comment(issue, text, author="w", run_id="hyp1", key=key)
     assert created and not created_again and first.id == again.id
     mine = [c for c in source.comments(issue) if c.key == key]
-    assert len(mine) == 1 and mine[0].text.startswith(text.rstrip())
+    assert len(mine) == 1 and mine[0].text.startswith(text.strip())
 
 
 def test_a_url_that_is_not_the_trackers_says_so(ws, tracker, roundup_env):

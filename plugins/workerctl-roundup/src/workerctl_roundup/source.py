@@ -299,7 +299,7 @@ class RoundupSource(RecordSource):
 
         def write() -> Comment:
             body: dict[str, Any] = {
-                "content": text.rstrip() + FOOTER.format(run_id=run, author=author),
+                "content": text.strip() + FOOTER.format(run_id=run, author=author),
                 "date": ".",
             }
             if self.user:
