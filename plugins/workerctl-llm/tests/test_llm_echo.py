@@ -106,14 +106,18 @@ def test_llm_is_not_imported_at_start_up(workerctl_workspace):
     assert out.strip().endswith("LLM-NOT-IMPORTED")
 
 
-def test_the_llm_example_workspace_validates():
+def test_the_llm_example_workspace_validates(tmp_path):
+    """On a copy: validating records worker versions under .workerctl/, which must not
+    appear in the checkout (another test checks that examples/ stays clean)."""
+    import shutil
     from pathlib import Path
 
     from click.testing import CliRunner
 
     from workerctl.cli import cli
 
-    example = Path(__file__).resolve().parents[3] / "examples" / "llm-workspace"
+    example = tmp_path / "llm-workspace"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "examples" / "llm-workspace", example)
     result = CliRunner().invoke(cli, ["-w", str(example), "worker", "validate", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["valid"] == 1
