@@ -34,16 +34,16 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-@click.group(cls=ShapedGroup)
-def runs() -> None:
-    """List, search, watch, count, prune, rerun and cancel runs."""
-
-
-@runs.command("list")
-@click.option("--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable).")
-@click.option("--status", multiple=True, shell_complete=statuses, help="Only this status (repeatable).")
-@click.option(
+# The filters, each declared once: ``runs list`` and ``runs search`` take them all, the
+# bulk actions (``runs rerun``, ``runs cancel``) the ones that name runs by where they
+# came from. A click option decorator makes a new Option each time it is applied.
+_WORKER = click.option(
+    "--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable)."
+)
+_STATUS = click.option(
+    "--status", multiple=True, shell_complete=statuses, help="Only this status (repeatable)."
+)
+_TASK = click.option(
     "--task",
     "--record",
     "task",
@@ -51,7 +51,7 @@ def runs() -> None:
     shell_complete=record_ids,
     help="Only runs linked to this record.",
 )
-@click.option(
+_ERROR_KIND = click.option(
     "--error-kind",
     "error_kinds",
     multiple=True,
@@ -59,12 +59,40 @@ def runs() -> None:
     shell_complete=error_kinds,
     help="Only failed runs with this error kind (repeatable), e.g. crashed.",
 )
-@click.option("--since", help="Created since: a duration (2h, 7d) or a date.")
-@click.option("--until", help="Created until: a duration ago or a date.")
-@click.option(
+_SINCE = click.option("--since", help="Created since: a duration (2h, 7d) or a date.")
+_UNTIL = click.option("--until", help="Created until: a duration ago or a date.")
+_LIMIT = click.option(
     "--limit", type=click.IntRange(0), default=20, show_default=True, help="At most this many runs (0: all)."
 )
-@click.option("--unreviewed", is_flag=True, help="Only finished runs that need a human review and have none.")
+_UNREVIEWED = click.option(
+    "--unreviewed", is_flag=True, help="Only finished runs that need a human review and have none."
+)
+
+
+def _stacked(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Options in the order given, as ``--help`` lists them."""
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+#: the filters of ``runs list`` and ``runs search``
+listing_options = _stacked(_WORKER, _STATUS, _TASK, _ERROR_KIND, _SINCE, _UNTIL, _LIMIT, _UNREVIEWED)
+#: the filters of ``runs list`` for the bulk actions
+filter_options = _stacked(_WORKER, _TASK, _SINCE, _UNTIL)
+
+
+@click.group(cls=ShapedGroup)
+def runs() -> None:
+    """List, search, watch, count, prune, rerun and cancel runs."""
+
+
+@runs.command("list")
+@listing_options
 @click.option(
     "--held", is_flag=True, help="Only runs whose writes wait for a person (workerctl run approve)."
 )
@@ -219,30 +247,7 @@ def _searched(
 
 @runs.command("search")
 @click.argument("query")
-@click.option("--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable).")
-@click.option("--status", multiple=True, shell_complete=statuses, help="Only this status (repeatable).")
-@click.option(
-    "--task",
-    "--record",
-    "task",
-    metavar="ID",
-    shell_complete=record_ids,
-    help="Only runs linked to this record.",
-)
-@click.option(
-    "--error-kind",
-    "error_kinds",
-    multiple=True,
-    metavar="KIND",
-    shell_complete=error_kinds,
-    help="Only failed runs with this error kind (repeatable).",
-)
-@click.option("--since", help="Created since: a duration (2h, 7d) or a date.")
-@click.option("--until", help="Created until: a duration ago or a date.")
-@click.option(
-    "--limit", type=click.IntRange(0), default=20, show_default=True, help="At most this many runs (0: all)."
-)
-@click.option("--unreviewed", is_flag=True, help="Only finished runs that need a human review and have none.")
+@listing_options
 @output_options
 @click.pass_context
 def search_cmd(
@@ -358,29 +363,6 @@ def _confirm(question: str, yes: bool) -> bool:
     if yes or not terminal().can_prompt:
         return True
     return click.confirm(question, default=False)
-
-
-def filter_options(func: F) -> F:
-    """The filters of ``runs list`` for the bulk actions."""
-    for decorator in reversed(
-        [
-            click.option(
-                "--worker", multiple=True, shell_complete=worker_names, help="Only this worker (repeatable)."
-            ),
-            click.option(
-                "--task",
-                "--record",
-                "task",
-                metavar="ID",
-                shell_complete=record_ids,
-                help="Only runs linked to this record.",
-            ),
-            click.option("--since", help="Created since: a duration (2h, 7d) or a date."),
-            click.option("--until", help="Created until: a duration ago or a date."),
-        ]
-    ):
-        func = decorator(func)
-    return func
 
 
 @runs.command("rerun")
