@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from workerctl.sanitize import own_sgr
 from workerctl.terminal import Styled, terminal
 
 #: one status vocabulary, each word with its own mark: a run's states, then what a
@@ -73,8 +74,8 @@ def colour(text: str, key: str | None = None, *, bold: bool = False) -> str:
     if not use_colour():
         return text
     code = ANSI.get(COLOURS.get(key or text, ""))
-    fg = f"\x1b[{code}m" if code else ""
-    return Styled(f"{fg}\x1b[{1 if bold else 22}m{terminal().show(text)}\x1b[0m")
+    fg = own_sgr(str(code)) if code else ""
+    return Styled(f"{fg}{own_sgr('1' if bold else '22')}{terminal().show(text)}{own_sgr('0')}")
 
 
 def status_cell(status: str, width: int = 0) -> str:
