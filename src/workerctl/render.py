@@ -132,12 +132,18 @@ def cut(text: str | None, width: int) -> str:
 def table(rows: list[list[Any]], headers: list[str]) -> str:
     """A table in tabulate's "simple" format. Every text cell passes the terminal's
     sanitizer (a record title's escape sequence is not sent to the terminal); cells
-    are not parsed as numbers (an id of digits stays as written). Plain one-line
-    text is drawn without importing tabulate, to the same bytes (``simple_table``)."""
+    are not parsed as numbers (an id of digits stays as written). On a terminal the
+    table fits its width (``widths.fit_columns``). Plain one-line text is drawn without
+    importing tabulate, to the same bytes (``simple_table``)."""
     from workerctl.simple_table import simple_table
 
     shown = terminal().show
     cells = [[shown(c) if isinstance(c, str) else c for c in row] for row in rows]
+    page = terminal().page_width()
+    if page is not None:
+        from workerctl.widths import fit_columns
+
+        fit_columns(cells, headers, page)
     drawn = simple_table(cells, headers)
     if drawn is not None:
         return drawn
