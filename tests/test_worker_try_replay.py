@@ -193,3 +193,90 @@ def test_a_run_recorded_before_fingerprints_keeps_the_whole_run_rule(workspace, 
         ).stdout
     )
     assert [s["answer"] for s in done["items"][0]["steps"]] == ["live", "live"]
+
+
+def _write_yaml(path, **changes) -> None:
+    doc = {**WORKER, **changes}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_a_replayed_step_gives_the_recorded_call_ids_so_the_next_request_is_the_same(workspace, tmp_path):
+    """Found by attack: an executor that names its tool calls with fresh ids (as model
+    APIs do) and says something new each time; the replayed first step gives the ids it
+    recorded, so the second step's request is the same and is replayed too."""
+    script = tmp_path / "random_step.py"
+    script.write_text(
+        "import json, sys, uuid\n"
+        "req = json.load(sys.stdin)\n"
+        "if not req['messages']:\n"
+        "    call = {'id': uuid.uuid4().hex, 'name': 'read_task', 'arguments': {'task_id': 'T-1043'}}\n"
+        "    print(json.dumps({'tool_calls': [call]}))\n"
+        "else:\n"
+        "    print(json.dumps({'text': 'Blocker: ' + uuid.uuid4().hex}))\n"
+    )
+    _write_yaml(
+        workspace.workers_dir / "two-step.yaml",
+        executor={"name": "command", "argv": ["python3", str(script)]},
+    )
+    assert run_workerctl("run", "start", "two-step", "--task", "T-1042", workspace=workspace).returncode == 0
+    replayed = json.loads(
+        run_workerctl("worker", "try", "two-step", "--replay", "--json", workspace=workspace).stdout
+    )
+    item = replayed["items"][0]
+    assert [s["answer"] for s in item["steps"]] == ["replayed", "replayed"] and not item["output_changed"]
+    live = json.loads(run_workerctl("worker", "try", "two-step", "--json", workspace=workspace).stdout)
+    assert live["items"][0]["output_changed"] and live["items"][0]["answer"] == "live"
+
+
+def test_a_recorded_read_passes_the_gate_a_read_now_would(workspace, tmp_path):
+    """Found by attack: an edited worker without the docs source, trying a run that read
+    a doc: the recorded result is not given; the read is refused, as it would be live."""
+    script = [{"tool": "read_doc", "arguments": {"doc_id": "D-2"}}, {"output": "Blocker: none"}]
+    executor = {"name": "echo", "script": script}
+    _write_yaml(
+        workspace.workers_dir / "two-step.yaml", executor=executor, tool_categories=["productivity", "docs"]
+    )
+    assert run_workerctl("run", "start", "two-step", "--task", "T-1042", workspace=workspace).returncode == 0
+    edited = tmp_path / "no-docs.yaml"
+    _write_yaml(
+        edited,
+        executor=executor,
+        tool_categories=["productivity", "docs"],
+        context_sources=["tasks", "projects"],
+    )
+    done = run_workerctl(
+        "worker",
+        "try",
+        "two-step",
+        "--file",
+        str(edited),
+        "--replay",
+        "--reads",
+        "recorded",
+        "--json",
+        workspace=workspace,
+    )
+    assert done.returncode == 1, done.stderr
+    item = json.loads(done.stdout)["items"][0]
+    assert item["new_status"] == "failed" and item["new_error"].startswith("read_refused: read of doc D-2")
+
+
+def test_a_damaged_recorded_read_is_read_now_not_trusted(workspace, tmp_path):
+    """Found by attack: a run file whose call's records_read was edited to hold a number
+    as a type made the recorded read refused with a made-up type; now such an entry is not
+    given again, and the tool reads the records as they are now."""
+    from workerctl.history.store import History
+
+    run_id = _past_run(workspace, tmp_path)
+    path = History(workspace).body_path(run_id)
+    data = json.loads(path.read_text())
+    data["iterations"][0]["tool_calls"][0]["records_read"] = [{"type": 5, "id": None}]
+    data["iterations"][0]["request"] = ["not", "a", "fingerprint"]
+    path.write_text(json.dumps(data))
+    done = run_workerctl(
+        "worker", "try", "two-step", "--replay", "--reads", "recorded", "--json", workspace=workspace
+    )
+    assert done.returncode == 0, done.stderr
+    item = json.loads(done.stdout)["items"][0]
+    assert item["new_status"] == "completed" and item["reads"][0]["read"] == "now"
+    assert [s["answer"] for s in item["steps"]] == ["live", "replayed"]

@@ -66,6 +66,18 @@ def answered(run: Run) -> bool:
     return any(it.request for it in run.iterations)
 
 
+def _answer_shaped(it: Iteration) -> bool:
+    """Whether a recorded iteration holds an answer as the engine records one."""
+    return (
+        (it.text is None or isinstance(it.text, str))
+        and isinstance(it.tool_calls, list)
+        and all(isinstance(c.name, str) and isinstance(c.id, str) for c in it.tool_calls)
+        and isinstance(it.usage, dict)
+        and isinstance(it.stderr, str)
+        and isinstance(it.finish_reason, str)
+    )
+
+
 def _step_of(iteration: Iteration) -> Step:
     """A recorded step's answer as the executor gave it."""
     return Step(
@@ -100,15 +112,27 @@ class Recorded:
     _by_call: dict[str, list[RecordedRead]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        # a run file is read as it is: what does not have the shape the engine writes
+        # (an edited or damaged file) is not given again, and the step is called live
         for it in self.past.iterations:
-            if it.request and it.finish_reason is not None:
+            if isinstance(it.request, str) and it.finish_reason is not None and _answer_shaped(it):
                 self._by_request.setdefault(it.request, []).append(it)
             for call in it.tool_calls:
-                if isinstance(call.read_result, dict) and "ok" in call.read_result:
+                kept = call.read_result
+                if (
+                    isinstance(call.name, str)
+                    and isinstance(kept, dict)
+                    and isinstance(kept.get("ok"), bool)
+                    and isinstance(call.records_read, list)
+                    and all(
+                        isinstance(r, dict)
+                        and isinstance(r.get("type"), str)
+                        and isinstance(r.get("id"), str)
+                        for r in call.records_read
+                    )
+                ):
                     self._by_call.setdefault(call_key(call.name, call.arguments), []).append(
-                        RecordedRead(
-                            bool(call.read_result["ok"]), call.read_result.get("result"), call.records_read
-                        )
+                        RecordedRead(kept["ok"], kept.get("result"), call.records_read)
                     )
 
     def answer(self, request: str, iteration: int) -> Step | None:
