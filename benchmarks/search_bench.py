@@ -50,15 +50,17 @@ def seeded(root: Path, count: int) -> History:
     return history
 
 
-def per_run_cost(root: Path, runs: int) -> tuple[float, float]:
+def per_run_cost(root: Path, runs: int, history: History | None = None) -> tuple[float, float]:
     """(ms per run stored in three commits, of which ms inside the index's ``keep``):
     the time inside ``keep`` is measured directly, since the fsyncs around it vary
-    far more from run to run than it costs."""
+    far more from run to run than it costs. ``history``: an existing one (its index
+    kept as it is), else a new workspace."""
     import datetime as dt
 
-    workspace = init_workspace(root / "cost", get_registry())
-    history = History(workspace)
-    search_index.create_empty(history)
+    if history is None:
+        workspace = init_workspace(root / "cost", get_registry())
+        history = History(workspace)
+        search_index.create_empty(history)
     spent = [0.0]
     keep = search_index.keep
 
@@ -85,14 +87,107 @@ def per_run_cost(root: Path, runs: int) -> tuple[float, float]:
     return total, spent[0] * 1000 / runs
 
 
+RARE_WORKER = """name: rare-word
+description: says a rare word (search_bench)
+status: active
+instructions: Say the rare word.
+context_sources: [tasks, projects, docs]
+tool_categories: []
+output_mode: review_note
+max_iterations: 2
+timeout: 60
+executor:
+  name: echo
+  script:
+    - output: "Blocker: the RARE shipment for {context}"
+""".replace("RARE", RARE)
+
+
+def at_scale(ws: Path, repeat: int, bare: float) -> dict[str, float]:
+    """``runs search RARE`` on an existing workspace (``engine_bench.py --keep``'s
+    1,000 / 100,000 / 1,000,000-run histories): 20 runs saying the rare word are added
+    the way users add runs (one real batch, ``run start --records-from``, which keeps the
+    search index on every commit), then fresh ``runs search RARE`` processes are timed.
+    Also the index's size against the history's, and ``keep``'s cost per run at that size."""
+    import json
+
+    from workerctl.workspace import load_workspace
+
+    exe = [sys.executable, "-m", "workerctl", "-w", str(ws)]
+    (ws / "workers" / "rare-word.yaml").write_text(RARE_WORKER)
+    ids = ws / "rare-ids.txt"
+    tasks = [
+        {"type": "task", "id": f"RW-{n}", "title": f"rare {n}", "fields": {"status": "open"}}
+        for n in range(20)
+    ]
+    (ws / "rare-tasks.json").write_text(json.dumps(tasks))
+    subprocess.run([*exe, "records", "import", str(ws / "rare-tasks.json")], check=True, capture_output=True)
+    ids.write_text("\n".join(t["id"] for t in tasks) + "\n")
+    began = time.perf_counter()
+    first = subprocess.run([*exe, "runs", "search", RARE, "--json", "id"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    ready = time.perf_counter() - began  # the index built (or caught up) if it was not there
+    batch = subprocess.run(
+        [*exe, "run", "start", "rare-word", "--records-from", str(ids), "--allow-repeat"],
+        capture_output=True,
+        text=True,
+    )
+    assert batch.returncode == 0, batch.stderr
+    out = subprocess.run([*exe, "runs", "search", RARE, "--json", "id"], capture_output=True, text=True)
+    hits = len(json.loads(out.stdout))
+    assert hits >= 20, (hits, out.stderr)
+    ms, peak = cold([*exe, "runs", "search", RARE], repeat)
+    history = History(load_workspace(ws))
+    index_bytes = search_index.index_path(history).stat().st_size
+    history_bytes = disk_bytes(history.root)
+    count = sum(1 for _ in history.iter_summaries())
+    total, inside = per_run_cost(ws, 50, history)
+    return {
+        "runs": float(count),
+        "hits": float(hits),
+        "search ms": ms,
+        "x python": ms / bare,
+        "peak MB": peak,
+        "first search s": ready,
+        "index MB": index_bytes / 1e6,
+        "history MB": history_bytes / 1e6,
+        "index %": 100 * index_bytes / history_bytes,
+        "keep ms/run": inside,
+        "three commits ms/run": total,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--only-try", action="store_true", help="Only the try against a batch.")
+    parser.add_argument(
+        "--workspaces",
+        help="Comma-separated workspaces to measure as they are (e.g. engine_bench.py --keep's "
+        "DIR/SIZE/ws-SIZE), smallest first: 20 rare-word runs are added to each.",
+    )
     args = parser.parse_args()
     exe = [sys.executable, "-m", "workerctl"]
+    if args.workspaces:
+        bare, _ = cold([sys.executable, "-c", "pass"], args.repeat)
+        print(f"python -c pass: {bare:.1f} ms")
+        first = None
+        for ws in args.workspaces.split(","):
+            row = at_scale(Path(ws), args.repeat, bare)
+            first = first or row["search ms"]
+            print(
+                f"{row['runs']:>11,.0f} runs: runs search {RARE} ({row['hits']:.0f} hits) "
+                f"{row['search ms']:.1f} ms ({row['search ms'] / first:.2f}x the first, "
+                f"{row['x python']:.1f}x python -c pass), peak {row['peak MB']:.0f} MB; "
+                f"first search {row['first search s']:.1f} s; index {row['index MB']:.1f} MB = "
+                f"{row['index %']:.1f} % of the history's {row['history MB']:.1f} MB; keep "
+                f"{row['keep ms/run']:.3f} ms per run (three commits {row['three commits ms/run']:.1f} ms)",
+                flush=True,
+            )
+        print(f"medians of {args.repeat} cold processes")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         bare, _ = cold([sys.executable, "-c", "pass"], args.repeat)
@@ -134,10 +229,6 @@ def main() -> None:
             f"({tried / batch:.2f}x the batch), nothing written"
         )
     print(f"medians of {args.repeat} cold processes")
-
-
-if __name__ == "__main__":
-    main()
 
 
 def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float, float]:
@@ -191,7 +282,18 @@ def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float
             if p.is_file() and "tries" not in p.parts
         }
 
-    argv = [*exe, "-w", str(ws), "worker", "try", "overdue-task-review", "--replay", "--limit", str(runs)]
+    argv = [
+        *exe,
+        "-w",
+        str(ws),
+        "worker",
+        "try",
+        "overdue-task-review",
+        "--replay",
+        "--limit",
+        str(runs),
+        "--json",
+    ]
     subprocess.run(
         [*exe, "-w", str(ws), "runs", "list", "--worker", "overdue-task-review"], capture_output=True
     )
@@ -202,5 +304,11 @@ def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float
         done = subprocess.run(argv, capture_output=True, text=True)
         try_times.append((time.perf_counter() - began) * 1000)
         assert done.returncode == 0, done.stderr
+        answers = {step["answer"] for item in json.loads(done.stdout)["items"] for step in item["steps"]}
+        assert answers == {"replayed"}, answers  # every step's answer replayed, none asked for
     assert digest() == before, "the try wrote something"
     return statistics.median(batch_times), statistics.median(try_times)
+
+
+if __name__ == "__main__":
+    main()
