@@ -15,6 +15,14 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(autouse=True)
+def _no_xdist_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-xdist's workers set COLUMNS=80, and tables fit the page COLUMNS names:
+    they would be cut narrower than in a plain run, and a test's result would depend
+    on -n. A test that wants a width sets COLUMNS itself."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Compile workerctl's and the plugins' source to bytecode once, in the process
     that starts the suite (not in each xdist worker).
