@@ -368,3 +368,25 @@ def test_a_run_file_edited_under_the_index_is_found_once_by_its_words_now(histor
         ids = [h["id"] for h in hits]
         assert len(ids) == len(set(ids))
         assert set(ids) == brute(history, lambda t, w=word: w in t), word
+
+
+def test_a_schema_2_index_is_used_as_it_is_not_rebuilt(history):
+    """An index written before rows were keyed by (created, id) answers the same and is
+    kept by commits (found through its index of ids); it is not rebuilt on the first
+    search after an upgrade (at 1,000,000 runs that took minutes)."""
+    import sqlite3
+
+    first = _run(history, "vat before the upgrade")
+    path = search_index.index_path(history)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("DROP INDEX runs_key")
+    con.execute("CREATE UNIQUE INDEX runs_id ON runs(id)")  # as schema 2's UNIQUE(id) was
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+    con.close()
+    inode = path.stat().st_ino
+    second = _run(history, "vat after it")
+    assert found(history, "vat") == {first.id, second.id}
+    assert path.stat().st_ino == inode
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+    con.close()

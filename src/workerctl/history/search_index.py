@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 
 INDEX_NAME = "search.db"
 SCHEMA = "3"  # 2: runs(t) indexed; 3: runs keyed by (created, id); another version is rebuilt
+#: versions read and kept as they are: a schema 2 index answers the same (its rows are
+#: found through its index of ids, correct but a random page each); ``runs reindex``
+#: builds it again as 3
+_READABLE = ("2", SCHEMA)
 _JOURNAL = "-journal"
 _BUSY_MS = 10_000
 
@@ -590,7 +594,7 @@ def memory(history: History, only: Iterable[str] | None = None) -> sqlite3.Conne
 def _current(handle: _Handle, history: History) -> str:
     """ "" when the index may be believed as it is; else why not."""
     meta = _meta(handle.con)
-    if meta.get("schema") != SCHEMA:
+    if meta.get("schema") not in _READABLE:
         return "of another version"
     if meta.get("complete") != "1":
         return "incomplete"
