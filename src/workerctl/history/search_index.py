@@ -437,21 +437,27 @@ def catch_up(con: sqlite3.Connection, history: History) -> int:
     drop what is gone. Returns how many runs changed. A run file read again replaces
     every row of its id (a row is found by (created, id): one whose creation time was
     edited in its file would otherwise stay beside the new one)."""
-    known: dict[str, list[tuple[int, str]]] = {}
+    known: dict[str, tuple[int, str]] = {}  # id -> (row, stamp): a million runs, held once
+    twice: dict[str, list[int]] = {}  # the further rows of an id (only after such an edit)
     for n, run_id, stamp in con.execute("SELECT n, id, stamp FROM runs"):
-        known.setdefault(run_id, []).append((n, stamp))
+        if run_id in known:
+            twice.setdefault(run_id, []).append(n)
+        else:
+            known[run_id] = (n, stamp)
     changed = 0
     for run_id, stamp, dir_fd, path in _run_files(history):
-        rows = known.pop(run_id, [])
-        if len(rows) == 1 and rows[0][1] == stamp:
+        row = known.pop(run_id, None)
+        more = twice.pop(run_id, [])
+        if row is not None and row[1] == stamp and not more:
             continue
         read = _read_run(run_id, dir_fd, path)
         if read is not None:
-            con.executemany("DELETE FROM runs WHERE n = ?", [(n,) for n, _ in rows])
+            gone = [*more, *([row[0]] if row is not None else [])]
+            con.executemany("DELETE FROM runs WHERE n = ?", [(n,) for n in gone])
             put(con, run_id, read[1], read[0])
             changed += 1
-    for rows in known.values():  # run files gone
-        con.executemany("DELETE FROM runs WHERE n = ?", [(n,) for n, _ in rows])
+    for run_id, (n, _stamp) in known.items():  # run files gone
+        con.executemany("DELETE FROM runs WHERE n = ?", [(n,), *((m,) for m in twice.get(run_id, ()))])
         changed += 1
     return changed
 
