@@ -1,6 +1,12 @@
-"""``runs search`` at 1,000 / 100,000 runs, the search index's cost per run, its size; a try.
+"""``runs search`` at 1,000 / 100,000 / 1,000,000 runs, the search index's cost per run, its
+size; a try over 50 replayed runs against a batch of 50.
 
     .venv/bin/python benchmarks/search_bench.py [--sizes 1000,100000] [--repeat 7] [--runs 200]
+    .venv/bin/python benchmarks/search_bench.py --workspaces WS1,WS2,WS3 [--repeat 9]
+    .venv/bin/python benchmarks/search_bench.py --only-try
+
+``--workspaces``: existing histories as they are (``engine_bench.py --keep``'s, up to
+1,000,000 runs; see ``prepare`` and ``at_scale``). Otherwise:
 
 For each size: a history of realistic runs (``history_bench.fake_run``: about 1.5 KB of
 output, tool calls, a comment), 20 of them holding a rare word; the search index built
@@ -50,15 +56,17 @@ def seeded(root: Path, count: int) -> History:
     return history
 
 
-def per_run_cost(root: Path, runs: int) -> tuple[float, float]:
+def per_run_cost(root: Path, runs: int, history: History | None = None) -> tuple[float, float]:
     """(ms per run stored in three commits, of which ms inside the index's ``keep``):
     the time inside ``keep`` is measured directly, since the fsyncs around it vary
-    far more from run to run than it costs."""
+    far more from run to run than it costs. ``history``: an existing one (its index
+    kept as it is), else a new workspace."""
     import datetime as dt
 
-    workspace = init_workspace(root / "cost", get_registry())
-    history = History(workspace)
-    search_index.create_empty(history)
+    if history is None:
+        workspace = init_workspace(root / "cost", get_registry())
+        history = History(workspace)
+        search_index.create_empty(history)
     spent = [0.0]
     keep = search_index.keep
 
@@ -85,14 +93,128 @@ def per_run_cost(root: Path, runs: int) -> tuple[float, float]:
     return total, spent[0] * 1000 / runs
 
 
+RARE_WORKER = """name: rare-word
+description: says a rare word (search_bench)
+status: active
+instructions: Say the rare word.
+context_sources: [tasks, projects, docs]
+tool_categories: []
+output_mode: review_note
+max_iterations: 2
+timeout: 60
+executor:
+  name: echo
+  script:
+    - output: "Blocker: the RARE shipment for {context}"
+""".replace("RARE", RARE)
+
+
+def _workerctl() -> list[str]:
+    """workerctl as a user starts it: the installed script (``-m`` adds runpy's cost)."""
+    script = Path(sys.executable).parent / "workerctl"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "workerctl"]
+
+
+def prepare(ws: Path) -> dict[str, float]:
+    """20 runs saying the rare word added to an existing workspace (``engine_bench.py
+    --keep``'s 1,000 / 100,000 / 1,000,000-run histories) the way users add runs: one
+    real batch (``run start --records-from``), which keeps the search index on every
+    commit. Then the index's size against the history's, and ``keep``'s cost per run at
+    that size (50 more runs stored in-process, the time inside ``keep`` measured)."""
+    import json
+
+    from workerctl.workspace import load_workspace
+
+    exe = [*_workerctl(), "-w", str(ws)]
+    (ws / "workers" / "rare-word.yaml").write_text(RARE_WORKER)
+    ids = ws / "rare-ids.txt"
+    tasks = [
+        {"type": "task", "id": f"RW-{n}", "title": f"rare {n}", "fields": {"status": "open"}}
+        for n in range(20)
+    ]
+    (ws / "rare-tasks.json").write_text(json.dumps(tasks))
+    subprocess.run([*exe, "records", "import", str(ws / "rare-tasks.json")], check=True, capture_output=True)
+    ids.write_text("\n".join(t["id"] for t in tasks) + "\n")
+    began = time.perf_counter()
+    first = subprocess.run([*exe, "runs", "search", RARE, "--json", "id"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    ready = time.perf_counter() - began  # the index built (or caught up) if it was not there
+    batch = (
+        None
+        if len(json.loads(first.stdout)) >= 20
+        else subprocess.run(
+            [*exe, "run", "start", "rare-word", "--records-from", str(ids), "--allow-repeat"],
+            capture_output=True,
+            text=True,
+        )
+    )
+    assert batch is None or batch.returncode == 0, batch.stderr  # (measured before: kept)
+    out = subprocess.run([*exe, "runs", "search", RARE, "--json", "id"], capture_output=True, text=True)
+    hits = len(json.loads(out.stdout))
+    assert hits >= 20, (hits, out.stderr)
+    history = History(load_workspace(ws))
+    index_bytes = search_index.index_path(history).stat().st_size
+    history_bytes = disk_bytes(history.root)
+    count = sum(1 for _ in history.iter_summaries())
+    total, inside = per_run_cost(ws, 50, history)
+    return {
+        "runs": float(count),
+        "hits": float(hits),
+        "first search s": ready,
+        "index MB": index_bytes / 1e6,
+        "history MB": history_bytes / 1e6,
+        "index %": 100 * index_bytes / history_bytes,
+        "keep ms/run": inside,
+        "three commits ms/run": total,
+    }
+
+
+def at_scale(workspaces: list[Path], repeat: int) -> None:
+    """``runs search RARE`` on each workspace (see ``prepare``), in fresh processes,
+    rounds interleaved with ``python -c pass`` and across the sizes, so a shared
+    machine's load falls on all alike; medians."""
+    rows = [prepare(ws) for ws in workspaces]
+    argvs = [[sys.executable, "-c", "pass"]] + [
+        [*_workerctl(), "-w", str(ws), "runs", "search", RARE] for ws in workspaces
+    ]
+    times: list[list[float]] = [[] for _ in argvs]
+    for _ in range(repeat):
+        for n, argv in enumerate(argvs):
+            began = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+            times[n].append((time.perf_counter() - began) * 1000)
+    bare, *searches = [statistics.median(t) for t in times]
+    print(f"python -c pass: {bare:.1f} ms")
+    for ws, row, ms in zip(workspaces, rows, searches, strict=True):
+        _, peak = cold([*_workerctl(), "-w", str(ws), "runs", "search", RARE], 1)
+        print(
+            f"{row['runs']:>11,.0f} runs: runs search {RARE} ({row['hits']:.0f} hits) "
+            f"{ms:.1f} ms ({ms / searches[0]:.2f}x the first, {ms / bare:.1f}x python -c pass), "
+            f"peak {peak:.0f} MB; first search {row['first search s']:.1f} s; index "
+            f"{row['index MB']:.1f} MB = {row['index %']:.1f} % of the history's "
+            f"{row['history MB']:.1f} MB; keep {row['keep ms/run']:.3f} ms per run "
+            f"(three commits {row['three commits ms/run']:.1f} ms)",
+            flush=True,
+        )
+    print(f"medians of {repeat} rounds of cold processes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--only-try", action="store_true", help="Only the try against a batch.")
+    parser.add_argument(
+        "--workspaces",
+        help="Comma-separated workspaces to measure as they are (e.g. engine_bench.py --keep's "
+        "DIR/SIZE/ws-SIZE), smallest first: 20 rare-word runs are added to each.",
+    )
     args = parser.parse_args()
     exe = [sys.executable, "-m", "workerctl"]
+    if args.workspaces:
+        at_scale([Path(ws) for ws in args.workspaces.split(",")], args.repeat)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         bare, _ = cold([sys.executable, "-c", "pass"], args.repeat)
@@ -134,10 +256,6 @@ def main() -> None:
             f"({tried / batch:.2f}x the batch), nothing written"
         )
     print(f"medians of {args.repeat} cold processes")
-
-
-if __name__ == "__main__":
-    main()
 
 
 def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float, float]:
@@ -191,7 +309,18 @@ def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float
             if p.is_file() and "tries" not in p.parts
         }
 
-    argv = [*exe, "-w", str(ws), "worker", "try", "overdue-task-review", "--replay", "--limit", str(runs)]
+    argv = [
+        *exe,
+        "-w",
+        str(ws),
+        "worker",
+        "try",
+        "overdue-task-review",
+        "--replay",
+        "--limit",
+        str(runs),
+        "--json",
+    ]
     subprocess.run(
         [*exe, "-w", str(ws), "runs", "list", "--worker", "overdue-task-review"], capture_output=True
     )
@@ -202,5 +331,11 @@ def try_versus_batch(root: Path, runs: int = 50, repeat: int = 3) -> tuple[float
         done = subprocess.run(argv, capture_output=True, text=True)
         try_times.append((time.perf_counter() - began) * 1000)
         assert done.returncode == 0, done.stderr
+        answers = {step["answer"] for item in json.loads(done.stdout)["items"] for step in item["steps"]}
+        assert answers == {"replayed"}, answers  # every step's answer replayed, none asked for
     assert digest() == before, "the try wrote something"
     return statistics.median(batch_times), statistics.median(try_times)
+
+
+if __name__ == "__main__":
+    main()

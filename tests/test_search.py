@@ -311,3 +311,24 @@ def test_a_lock_held_past_its_timeout_answers_from_the_run_files(workspace):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [run.id]
     assert "answered from the run files" in done.stderr
+
+
+def test_the_search_index_reads_the_history_only_through_its_public_reader():
+    """The index is derived from the history's files through ``History.reader`` (and
+    public methods), never the store's private methods: a change inside the store
+    cannot silently change what the index reads. Checked on the module's syntax tree."""
+    import ast
+
+    from helpers import ROOT
+
+    for name in ("search_index.py", "search_text.py"):
+        tree = ast.parse((ROOT / "src" / "workerctl" / "history" / name).read_text())
+        private = [
+            f"{name}:{node.lineno}: history.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "history"
+            and node.attr.startswith("_")
+        ]
+        assert private == []

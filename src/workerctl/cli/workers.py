@@ -466,8 +466,16 @@ def restore_cmd(ctx: Context, name: str, version: int | None, run_id: str | None
 @click.option(
     "--replay",
     is_flag=True,
-    help="Reuse a past run's recorded answer where the request is the same (same configuration, record "
-    "unchanged) instead of calling the model.",
+    help="Give each step the past run's recorded answer where its request is the same, instead of "
+    "calling the model (any other step is called live).",
+)
+@click.option(
+    "--reads",
+    type=click.Choice(["now", "recorded"]),
+    default="now",
+    show_default=True,
+    help="What read tools see: the records as they are now, or, where the past run made the same call "
+    "(tool and arguments), the result it recorded.",
 )
 @json_options
 @click.pass_context
@@ -482,13 +490,15 @@ def try_cmd(
     since: str | None,
     limit: int,
     replay: bool,
+    reads: str,
     as_json: bool,
 ) -> None:
     """Run NAME (or an edited copy, --file) again on the inputs of past runs, writing
     nothing: every write is captured, none made. Per run the old and new output, the
     review checks before and after, tokens and cost; then a summary.
 
-    Tool reads see the records as they are now. The try is kept apart from the runs
+    Tool reads see the records as they are now (--reads recorded: as the past run saw them,
+    where it made the same call). The try is kept apart from the runs
     ('runs list --tries'), out of stats and the duplicate guard. Exit 1 when a review
     check newly fails, or a run that did not fail now does (to gate a worker change in CI)."""
     from workerctl.cli.runs_list import check_workers, list_filter
@@ -513,8 +523,10 @@ def try_cmd(
     if not past:
         click.echo("no past runs match: nothing to try (see 'workerctl runs list --worker NAME')", err=True)
         return
-    items = trial.try_on(a.workspace, a.registry, a.records, a.history, chosen, past, replay=replay)
-    doc = trial.record_try(a.workspace, chosen, file, replay, items)
+    items = trial.try_on(
+        a.workspace, a.registry, a.records, a.history, chosen, past, replay=replay, reads=reads
+    )
+    doc = trial.record_try(a.workspace, chosen, file, replay, items, reads)
     if as_json:
         echo_json(doc)
     else:
@@ -550,6 +562,7 @@ def _show_try(doc: dict[str, Any]) -> None:
             f"{', '.join(item['new_failed_checks'] or []) or 'none'}"
             + (f"  NEWLY FAILING: {', '.join(item['newly_failing'])}" if item["newly_failing"] else "")
         )
+        click.echo(f"  {_try_sources(item)}")
         click.echo(
             f"  tokens {item['old_tokens']} -> {item['new_tokens']}; "
             f"cost {item['old_cost']} -> {item['new_cost']}; "
@@ -563,5 +576,14 @@ def _show_try(doc: dict[str, Any]) -> None:
     click.echo(
         f"try {doc['try_id']}: {s['runs']} run(s), {s['outputs_changed']} output(s) changed, "
         f"{s['newly_failing']} with a newly failing check, {s['would_write']} write(s) captured (none made); "
-        f"tool reads saw {doc['reads']}"
+        f"steps {s['steps_replayed']} replayed, {s['steps_live']} live; "
+        f"tool reads {s['reads_recorded']} as recorded, {s['reads_now']} as the records are now"
     )
+
+
+def _try_sources(item: dict[str, Any]) -> str:
+    """Which steps were answered from the record and which live; which reads were
+    given as recorded and which read the records now."""
+    steps = ", ".join(f"{s['iteration']} {s['answer']}" for s in item["steps"]) or "none"
+    reads = ", ".join(f"{r['call']} {r['tool']} {r['read']}" for r in item["reads"]) or "none"
+    return f"steps: {steps}; tool reads: {reads}"

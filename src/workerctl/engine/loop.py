@@ -25,6 +25,7 @@ from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
 from workerctl.engine.remote import RemoteExecutor
+from workerctl.engine.replay import Recorded, fingerprint, plain_json
 from workerctl.engine.run_records import Refused, RunRecords
 from workerctl.engine.step import (
     Executor,
@@ -87,6 +88,9 @@ class StepLoop:
         self.records = records
         self.max_field_bytes = int(workspace.setting("max_field_bytes"))
         self._evidence: dict[str, ReviewEvidence] = {}  # run id -> what review read before its write
+        # run id -> the past run a ``worker try`` gives recorded answers and reads from
+        # (``engine.replay``); empty for real runs
+        self.recorded: dict[str, Recorded] = {}
 
     def execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
@@ -265,7 +269,7 @@ class StepLoop:
                 output_contract=(worker.output_contract.to_dict() if worker.output_contract else None),
                 max_field_bytes=self.max_field_bytes,
             )
-            step = self._step(executor, request, iteration, worker, fit)
+            step = self._step(executor, request, iteration, worker, fit, self.recorded.get(run.id))
             if time.monotonic() > deadline:
                 raise RunFailed(
                     "timeout",
@@ -323,12 +327,21 @@ class StepLoop:
         iteration: Iteration,
         worker: Worker,
         fit: Callable[[StepRequest], None] | None = None,
+        recorded: Recorded | None = None,
     ) -> Step:
+        """The executor's answer to ``request``, recorded on ``iteration`` with the
+        request's fingerprint: the one place a step is asked for. In a ``worker try``
+        (``recorded``), a request the past run made gets its recorded answer instead."""
         started = time.monotonic()
+        asked = fingerprint(request, worker.executor)
+        replayed = recorded.answer(asked, iteration.number) if recorded is not None else None
         try:
-            if fit is not None:
-                fit(request)
-            step = _bounded_step(executor, request, worker)
+            if replayed is not None:
+                step = replayed
+            else:
+                if fit is not None:
+                    fit(request)
+                step = _bounded_step(executor, request, worker)
         except ExecutorFailure as failure:
             iteration.finished = now_iso()
             message = failure.message
@@ -351,6 +364,7 @@ class StepLoop:
         iteration.stderr = step.stderr
         iteration.finish_reason = normal_finish_reason(step.finish_reason) or shape_finish_reason(step)
         iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1), **step.usage}
+        iteration.request = asked
         return step
 
     def _call_tool(
@@ -365,6 +379,7 @@ class StepLoop:
             allowed=decision.allowed,
             reason=decision.reason,
             writes=bool(tool and tool.writes),
+            id=call.id,
         )
         iteration.tool_calls.append(record)
         if not decision.allowed:
@@ -379,8 +394,16 @@ class StepLoop:
         records.serve(by="tool", key=key, tool=call.name, call=where)
         write_mark = len(run.side_effects)
         ok, result = False, None
+        recorded = self.recorded.get(run.id)
+        kept = None
+        if recorded is not None and tool is not None and not tool.writes:
+            kept = recorded.read(call.name, record.arguments, where)
         try:
-            ok, result = gate.execute(call.name, call.arguments, ctx)
+            if kept is not None:  # a try reading as the past run did: its recorded result
+                records.replay_reads(kept.records_read, recorded.past.seen if recorded else None)
+                ok, result = kept.ok, kept.result
+            else:
+                ok, result = gate.execute(call.name, call.arguments, ctx)
         except Refused:
             pass  # remembered on ``records``: handled below, whatever the tool did with it
         finally:
@@ -402,13 +425,10 @@ class StepLoop:
         if not ok:
             error = result.get("error") if isinstance(result, dict) else result
             record.error = summarize(error, 300) or "the call failed"
-        return {
-            "role": "tool",
-            "id": call.id,
-            "name": call.name,
-            "ok": ok,
-            "result": cap_value(result, self.max_field_bytes),
-        }
+        given = cap_value(result, self.max_field_bytes)
+        if tool is not None and not tool.writes:  # kept for a try that reads as this run did
+            record.read_result = {"ok": ok, "result": plain_json(given)}
+        return {"role": "tool", "id": call.id, "name": call.name, "ok": ok, "result": given}
 
     def _log_records(self, run: Run, call: ToolCallRecord, where: str, write_mark: int) -> None:
         """Note on the call what it read (the records API logged it in the run's read

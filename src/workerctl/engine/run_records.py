@@ -189,6 +189,26 @@ class RunRecords:
         self.get(record_id)
         return self._book.comments(record_id)
 
+    def replay_reads(self, reads: builtins.list[dict[str, str]], seen: dict[str, Any] | None) -> None:
+        """A ``worker try`` gives a read tool the result the past run recorded
+        (``engine.replay``): the records that call read pass the same gate a read does
+        now (the worker's context sources; refused: the run fails as it would), are
+        logged as read by this call, and are noted as the past run saw them."""
+        for read in reads:
+            self._gate_read(str(read.get("type", "")), str(read.get("id", "")))
+        if self._run.reads is None:
+            self._run.reads = []
+        call = self._call
+        for read in reads:
+            entry = {"type": str(read.get("type", "")), "id": str(read.get("id", "")), "by": call["by"]}
+            if call["tool"]:
+                entry.update(tool=call["tool"], call=call["call"])
+            if entry not in self._run.reads:
+                self._run.reads.append(entry)
+            known = self._run.seen
+            if seen and known is not None and entry["id"] in seen and entry["id"] not in known:
+                known[entry["id"]] = seen[entry["id"]]
+
     def _gate_read(self, record_type: str, record_id: str) -> None:
         if self.refusal is not None:
             raise self.refusal

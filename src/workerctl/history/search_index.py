@@ -437,7 +437,7 @@ def _fill(
 def _history_high(history: History) -> str:
     """The history's newest slot as ``shard:doc:id`` ("" for an empty history)."""
     for shard in reversed(history.shards()):
-        docs = history._shard_docs(shard)
+        docs = history.reader.shard(shard)
         if docs:
             doc = max(docs, key=int)
             return f"{shard}:{doc}:{docs[doc]['id']}"
@@ -705,7 +705,7 @@ def snippet(history: History, match: Match, query: str, size: int = 16) -> tuple
     no text) through a one-row index in memory, so the marks are FTS5's own."""
     import sqlite3
 
-    data = history._read_body(match.run_id)
+    data = history.reader.run_file(match.run_id)
     if data is None:
         return "", ""
     con = sqlite3.connect(":memory:")
@@ -746,21 +746,34 @@ def summary_of(history: History, match: Match) -> dict[str, Any] | None:
         for shard, doc in slots:
             if shard is None or doc is None:
                 continue
-            found = history._shard_docs(shard).get(str(doc))
+            found = history.reader.shard(shard).get(str(doc))
             if found is not None and found.get("id") == match.run_id:
-                return history._as_seen(found) if history.unsettled else dict(found)
+                return _as_seen(history, found)
         if attempt:
             break
-        data = history._read_body(match.run_id)
+        data = history.reader.run_file(match.run_id)
         if data is None:
             return None
         slots = [(data["_shard"], data["_doc"])]
     return None
 
 
+def _as_seen(history: History, summary: dict[str, Any]) -> dict[str, Any]:
+    """A hit's summary as ``runs list`` shows it: a run found dead but not yet recorded
+    so (``History.unsettled``) is summarised from its run file as the sweep would leave it."""
+    if summary["id"] not in history.unsettled:
+        return dict(summary)
+    from workerctl.errors import NotFoundError
+
+    try:
+        return history.get(summary["id"]).summary()
+    except NotFoundError:
+        return dict(summary)
+
+
 def stored_output(history: History, run_id: str) -> str | None:
     """A run's full output, from its run file (None: none, or the run is gone)."""
-    data = history._read_body(run_id)
+    data = history.reader.run_file(run_id)
     output = data.get("output") if data else None
     return output if isinstance(output, str) else None
 

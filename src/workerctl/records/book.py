@@ -34,6 +34,9 @@ class RecordBook:
     def __init__(self, sources: list[RecordSource]) -> None:
         self.sources = sources
         self.reads: list[tuple[str, str]] = []
+        # a ``worker try`` of a past run sees its record's comments without the ones
+        # that run wrote (its own output is not its input): the run's id, or None
+        self.hide_comments_of: str | None = None
 
     def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
         from workerctl.names import RECORD_ID
@@ -114,7 +117,10 @@ class RecordBook:
 
     def comments(self, record_id: str) -> builtins.list[Comment]:
         found = self._find(record_id)
-        return found[0].comments(record_id) if found else []
+        comments = found[0].comments(record_id) if found else []
+        if self.hide_comments_of is not None:
+            comments = [c for c in comments if c.run_id != self.hide_comments_of]
+        return comments
 
     def add_comment(
         self, record_id: str, text: str, *, author: str, run_id: str | None, key: str | None

@@ -81,6 +81,11 @@ class ToolCallRecord:
     error: str = ""  # what the tool (or the gate) answered when the call failed; "" when it did not
     # a read or write the records API refused: {what: read|write, id, type}
     refused_record: dict[str, str] | None = None
+    # the id the executor gave the call ("" if none): a replayed step gives it again
+    id: str = ""
+    # a read tool's answer as the run got it, {ok, result} (a write's is not kept):
+    # ``worker try --reads recorded`` gives it again; None in older runs
+    read_result: dict[str, Any] | None = None
 
 
 @dataclass
@@ -95,6 +100,10 @@ class Iteration:
     # why the step ended ("stop", "tool_calls", "length", "content_filter", ...; see
     # engine.step.FINISH_REASONS); None in runs recorded before it was kept
     finish_reason: str | None = None
+    # the fingerprint of the request this step answered (``engine.replay.fingerprint``):
+    # ``worker try --replay`` reuses the answer of a step whose request is the same;
+    # None in runs recorded before it was kept, and for a step that got no answer
+    request: str | None = None
 
 
 def _iteration(data: dict[str, Any], output: str | None) -> Iteration:
@@ -342,14 +351,18 @@ RUN_FIELDS: dict[str, str] = {
     "plugins": "plugin name → version when the run started",
     "output_mode": "the worker's output mode",
     "iterations": (
-        "`[{number, started, finished, text, tool_calls, usage, stderr, finish_reason}]` "
+        "`[{number, started, finished, text, tool_calls, usage, stderr, finish_reason, request}]` "
         "(`finish_reason`: why the step ended, `stop`, `tool_calls`, `length`, `content_filter` "
-        "or the provider's word; null in older runs); `tool_calls`: `[{name, arguments, "
+        "or the provider's word; null in older runs; `request`: the fingerprint of the request the "
+        "step answered, for `worker try --replay`, null in older runs and for a step with no "
+        "answer); `tool_calls`: `[{name, arguments, "
         "category, allowed, ok, result_summary, reason, writes, records_read, records_written, "
-        "error, refused_record}]` (`records_read`: `[{type, id}]` the records the call read; "
-        "`records_written`: "
+        "error, refused_record, id, read_result}]` (`records_read`: `[{type, id}]` the records the "
+        "call read; `records_written`: "
         "`[{kind, type, id}]` the writes it made; `error`: what the tool or the gate answered "
-        'when the call failed, else ""); `usage`: `{model, input_tokens, output_tokens, latency_ms}`'
+        'when the call failed, else ""; `id`: the call\'s id as the executor gave it; '
+        "`read_result`: a read tool's answer `{ok, result}`, for `worker try --reads recorded`, "
+        "null for a write and in older runs); `usage`: `{model, input_tokens, output_tokens, latency_ms}`"
     ),
     "context": "`{sources, records: [{type, id}], missing_links}`",
     "reads": (

@@ -11,11 +11,14 @@ ledger, the history or the search index; no worker version is kept. The tries ar
 recorded apart, in ``.workerctl/tries/ID.json`` (``runs list --tries``), out of the
 stats and the duplicate guard, which read only the history.
 
-The inputs: the past run's record as it is **now** (tool reads see the records as
-they are now, not as the original run saw them). The model: called live; with
-``replay``, a past run whose request would be the same (the same worker
-configuration, the record unchanged since: its fingerprint) is not run again, its
-recorded answer is the try's answer.
+The inputs: the past run's record as it is **now**. The model: called live; with
+``replay``, step by step, a request the past run made (the same fingerprint,
+``engine.replay``) gets the answer it recorded, any other is called live (each step
+says which). A past run recorded before requests were fingerprinted is replayed
+whole or not at all: when the worker's configuration and its record are unchanged
+since. Tool reads see the records as they are now; with ``reads="recorded"``, a read
+tool call the past run made with the same arguments gets the result it recorded
+(each read says which).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 
 TRIGGER = "try"
 CAPTURED = "worker try: captured, not written"
+READS = ("now", "recorded")
 
 #: ``worker try --json``: the document
 JSON_FIELDS = ("try_id", "worker", "file", "replay", "reads", "items", "summary")
@@ -59,6 +63,10 @@ class TryItem:
     new_cost: float | None
     new_error: str | None = None
     would_write: list[dict[str, Any]] = field(default_factory=list)
+    # per step: {iteration, answer: live|replayed}
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    # per read tool call: {call, tool, read: now|recorded}
+    reads: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TrySink:
@@ -133,9 +141,11 @@ def try_on(
     past_ids: list[str],
     *,
     replay: bool,
+    reads: str = "now",
 ) -> list[TryItem]:
     """Try ``worker`` on the inputs of the runs ``past_ids``; nothing is written."""
     from workerctl.engine.loop import StepLoop
+    from workerctl.engine.replay import LIVE, REPLAYED, Recorded, answered
     from workerctl.runs import model as R
     from workerctl.runs.model import failed_checks
 
@@ -145,8 +155,11 @@ def try_on(
     for past_id in past_ids:
         past = history.get(past_id)
         old_failed = failed_checks(past.checks)
-        if replay and _replayable(worker, past, records):
-            new, answer = past, "replayed"
+        if replay and not answered(past) and _replayable(worker, past, records):
+            # recorded before requests were fingerprinted: the whole run, unchanged
+            new, answer = past, REPLAYED
+            steps = [{"iteration": it.number, "answer": REPLAYED} for it in past.iterations]
+            read_log: list[dict[str, Any]] = []
             would = [
                 {**e, "state": "not_written", "reason": CAPTURED}
                 for e in past.side_effects
@@ -156,7 +169,17 @@ def try_on(
             run = _trial_run(worker, past, records, registry)
             for status in (R.QUEUED, R.RUNNING):
                 run.move(status)
-            new, answer = loop.execute(run, worker), "live"
+            given = Recorded(past, answers=replay, reads=reads == "recorded")
+            loop.recorded[run.id] = given
+            records.hide_comments_of = past.id  # the past run's input, not what it wrote
+            try:
+                new = loop.execute(run, worker)
+            finally:
+                loop.recorded.pop(run.id, None)
+                records.hide_comments_of = None
+            steps, read_log = given.steps, given.read_log
+            kinds = {s["answer"] for s in steps}
+            answer = REPLAYED if kinds == {REPLAYED} else LIVE if REPLAYED not in kinds else "partly replayed"
             would = [dict(e) for e in new.side_effects]
         new_failed = failed_checks(new.checks)
         items.append(
@@ -178,6 +201,8 @@ def try_on(
                 new_cost=new.cost.get("amount") if new.cost else None,
                 new_error=f"{new.error.kind}: {new.error.message}" if new.error else None,
                 would_write=would,
+                steps=steps,
+                reads=read_log,
             )
         )
     return items
@@ -191,13 +216,22 @@ def summary(items: list[TryItem]) -> dict[str, Any]:
         "failed_before": sum(i.old_status == "failed" for i in items),
         "failed_now": sum(i.new_status == "failed" for i in items),
         "would_write": sum(len(i.would_write) for i in items),
+        "steps_replayed": sum(s["answer"] == "replayed" for i in items for s in i.steps),
+        "steps_live": sum(s["answer"] == "live" for i in items for s in i.steps),
+        "reads_recorded": sum(r["read"] == "recorded" for i in items for r in i.reads),
+        "reads_now": sum(r["read"] == "now" for i in items for r in i.reads),
         "tokens_before": sum(i.old_tokens for i in items),
         "tokens_now": sum(i.new_tokens for i in items),
     }
 
 
 def record_try(
-    workspace: Workspace, worker: Worker, file: str | None, replay: bool, items: list[TryItem]
+    workspace: Workspace,
+    worker: Worker,
+    file: str | None,
+    replay: bool,
+    items: list[TryItem],
+    reads: str = "now",
 ) -> dict[str, Any]:
     """Keep the try apart from the runs: ``.workerctl/tries/ID.json`` (its own ledger
     of what it would have written is in its items' ``would_write``)."""
@@ -210,7 +244,7 @@ def record_try(
         "created": now_iso(),
         "file": file,
         "replay": replay,
-        "reads": "the records as they are now",
+        "reads": reads,
         "items": [asdict(i) for i in items],
         "summary": summary(items),
     }
