@@ -45,7 +45,8 @@ from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
-    from workerctl.history.store import Change, History, RunFilter
+    from workerctl.history.change import Change
+    from workerctl.history.store import History, RunFilter
 
 _Spans = list[tuple[int, int]]  # (first, last) index shards
 VERSION = 4  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames;

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from workerctl.errors import DamagedFile, HistoryError, StorageError
+from workerctl.history.change import Change
 from workerctl.history.layout import (
     COMPLETE,
     JOURNAL,
@@ -442,8 +443,6 @@ class _Rebuild:
         """The runs ``notes`` name brought into the stage from their run files (or taken
         out of it: a run pruned meanwhile): its shards, then its cross-run indexes,
         from one change record each, as a commit hands them over."""
-        from workerctl.history.store import Change
-
         if not notes:
             return
         history = self.history

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
+from workerctl.history.change import Change
 from workerctl.history.layout import (
     COMPLETE,
     JOURNAL,
@@ -125,28 +126,6 @@ PRUNE_FIELDS = ("removed", "kept_unfinished", "side_effects_forgotten", "dry_run
 
 class _IndexMoved(Exception):
     """The index folder was swapped by a reindex while it was being read."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One committed write of a run, as the derived stores take it (``_hand_over``):
-    the run as written, what its run file held before (None: a new run), its slot
-    and its summary as the shard now holds it."""
-
-    run: Run
-    stored: dict | None
-    shard: int
-    doc: int
-    summary: dict
-
-    @property
-    def old_status(self) -> str | None:
-        return self.stored.get("status") if self.stored else None
-
-    @property
-    def status_changed(self) -> bool:
-        """A new run, or a run whose status changed: what the cross-run indexes count."""
-        return self.stored is None or self.old_status != self.run.status
 
 
 class History:
