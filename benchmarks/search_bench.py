@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import random
 import statistics
 import subprocess
@@ -115,11 +116,23 @@ def _workerctl() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "workerctl"]
 
 
-def prepare(ws: Path) -> dict[str, float]:
+def _uncache(path: Path) -> None:
+    """Drop a file's pages from the disk cache (this file only): measured as a batch
+    finds an index nobody has read lately."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def prepare(ws: Path, *, rebuild: bool = False) -> dict[str, float]:
     """20 runs saying the rare word added to an existing workspace (``engine_bench.py
     --keep``'s 1,000 / 100,000 / 1,000,000-run histories) the way users add runs: one
     real batch (``run start --records-from``), which keeps the search index on every
-    commit. Then the index's size against the history's, and ``keep``'s cost per run at
+    commit. ``rebuild``: then the search index rebuilt (timed, in a process of its own).
+    The index file's pages are dropped from the disk cache. Then the index's size against
+    the history's, and ``keep``'s cost per run at
     that size (50 more runs stored in-process, the time inside ``keep`` measured)."""
     import json
 
@@ -153,6 +166,17 @@ def prepare(ws: Path) -> dict[str, float]:
     hits = len(json.loads(out.stdout))
     assert hits >= 20, (hits, out.stderr)
     history = History(load_workspace(ws))
+    rebuilt = peak_rebuild = float("nan")
+    if rebuild:  # timed in a process of its own, for its peak memory
+        began = time.perf_counter()
+        code = (
+            "import sys; from workerctl.history import search_index as s; "
+            "from workerctl.history.store import History; "
+            "from workerctl.workspace import load_workspace as l; s.rebuild(History(l(sys.argv[1])))"
+        )
+        _ms, peak_rebuild = cold([sys.executable, "-c", code, str(ws)], 1)
+        rebuilt = time.perf_counter() - began
+    _uncache(search_index.index_path(history))
     index_bytes = search_index.index_path(history).stat().st_size
     history_bytes = disk_bytes(history.root)
     count = sum(1 for _ in history.iter_summaries())
@@ -165,15 +189,17 @@ def prepare(ws: Path) -> dict[str, float]:
         "history MB": history_bytes / 1e6,
         "index %": 100 * index_bytes / history_bytes,
         "keep ms/run": inside,
+        "rebuild s": rebuilt,
+        "rebuild MB": peak_rebuild,
         "three commits ms/run": total,
     }
 
 
-def at_scale(workspaces: list[Path], repeat: int) -> None:
+def at_scale(workspaces: list[Path], repeat: int, rebuild: bool = False) -> None:
     """``runs search RARE`` on each workspace (see ``prepare``), in fresh processes,
     rounds interleaved with ``python -c pass`` and across the sizes, so a shared
     machine's load falls on all alike; medians."""
-    rows = [prepare(ws) for ws in workspaces]
+    rows = [prepare(ws, rebuild=rebuild) for ws in workspaces]
     argvs = [[sys.executable, "-c", "pass"]] + [
         [*_workerctl(), "-w", str(ws), "runs", "search", RARE] for ws in workspaces
     ]
@@ -193,7 +219,8 @@ def at_scale(workspaces: list[Path], repeat: int) -> None:
             f"peak {peak:.0f} MB; first search {row['first search s']:.1f} s; index "
             f"{row['index MB']:.1f} MB = {row['index %']:.1f} % of the history's "
             f"{row['history MB']:.1f} MB; keep {row['keep ms/run']:.3f} ms per run "
-            f"(three commits {row['three commits ms/run']:.1f} ms)",
+            f"(three commits {row['three commits ms/run']:.1f} ms); rebuild {row['rebuild s']:.1f} s, "
+            f"{row['rebuild MB']:.0f} MB",
             flush=True,
         )
     print(f"medians of {repeat} rounds of cold processes")
@@ -210,10 +237,13 @@ def main() -> None:
         help="Comma-separated workspaces to measure as they are (e.g. engine_bench.py --keep's "
         "DIR/SIZE/ws-SIZE), smallest first: 20 rare-word runs are added to each.",
     )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="With --workspaces: rebuild each search index first (timed)."
+    )
     args = parser.parse_args()
     exe = [sys.executable, "-m", "workerctl"]
     if args.workspaces:
-        at_scale([Path(ws) for ws in args.workspaces.split(",")], args.repeat)
+        at_scale([Path(ws) for ws in args.workspaces.split(",")], args.repeat, args.rebuild)
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

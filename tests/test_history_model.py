@@ -173,6 +173,75 @@ class HistoryMachine(RuleBasedStateMachine):
     def reindex(self) -> None:
         self.history.reindex()
 
+    @rule(
+        phase=st.sampled_from(["index", "scan", "ledger", "catch_up"]),
+        writes=st.lists(
+            st.tuples(
+                st.sampled_from(["create", "finish", "prune"]), st.sampled_from(WORKERS), st.integers(0, 500)
+            ),
+            min_size=1,
+            max_size=5,
+        ),
+    )
+    def reindex_beside_writes(self, phase: str, writes: list[tuple[str, str, int]]) -> None:
+        """``runs reindex`` (another History, as another process would be) while runs are
+        created, finished and pruned at a point where it does not hold the lock: after
+        its scan, before its ledger merge, or between its catch-up rounds (one note at a
+        time). What they wrote is in the result, and no pruned run comes back. ("index":
+        while it reads the current index to learn which runs keep their slot.)"""
+        import workerctl.history.reindex as rx
+
+        pending = list(writes)
+        rebuild = History(self.workspace)
+
+        def write(upto: int) -> None:
+            assert not rebuild.lock.held and not self.history.lock.held
+            while len(pending) > upto:
+                kind, worker, days = pending.pop(0)
+                running = sorted(i for i, s in self._statuses().items() if s == "running")
+                if kind == "create":
+                    self.create(worker, finished=False)
+                elif kind == "finish" and running:
+                    self._finish(running[days % len(running)], "completed" if days % 2 else "failed")
+                elif kind == "prune":
+                    self.prune(days)
+
+        def hook(name: str, upto: int):
+            original = getattr(rx._Rebuild, name)
+
+            def hooked(this, *args, **kwargs):
+                if not this.history.lock.held:
+                    write(upto)
+                return original(this, *args, **kwargs)
+
+            return hooked
+
+        keep = len(writes) // 2 if phase == "catch_up" else 0
+        first = "_merge_ledger" if phase == "ledger" else "_build_indexes"
+        saved = {name: getattr(rx._Rebuild, name) for name in ("_build_indexes", "_merge_ledger", "_apply")}
+        sizes = rx.BATCH_NOTES, rx.FINAL_NOTES
+        rx.BATCH_NOTES, rx.FINAL_NOTES = 1, 0  # every note through an off-lock round
+        setattr(rx._Rebuild, first, hook(first, keep))
+        if keep:
+            rx._Rebuild._apply = hook("_apply", 0)  # type: ignore[method-assign]
+        indexed = rx._indexed
+        if phase == "index":
+
+            def hooked_index(history):
+                write(0)
+                yield from indexed(history)
+
+            rx._indexed = hooked_index
+        try:
+            rebuild.reindex()
+        finally:
+            rx.BATCH_NOTES, rx.FINAL_NOTES = sizes
+            rx._indexed = indexed
+            for name, method in saved.items():
+                setattr(rx._Rebuild, name, method)
+        write(0)  # what the reindex gave no off-lock moment to
+        assert not (self.history.root / "reindexing").exists(), "the journal goes with the reindex"
+
     @rule(count=st.integers(min_value=1, max_value=3), age=st.sampled_from([0, 30, 129]))
     def import_runs(self, count: int, age: int) -> None:
         """Run files copied in from another workspace (their slots mean nothing

@@ -7,10 +7,10 @@ Modules: ``reader`` (reading shards and run files, strictly), ``store``
 (``History``: create, save, get, resolve a prefix, list by filter, prune,
 reindex, the commit path), ``indexes`` (the cross-run indexes:
 refs by worker, record, status and error kind; hourly and daily counts),
-``ledger`` (the side-effect ledger), ``tables`` (small TinyDB files read and
+``ledger`` (the side-effect ledger), ``change`` (the change record), ``tables`` (small TinyDB files read and
 written directly), ``sweep`` (liveness and the crash sweep), ``layout`` (the file
-formats), ``reindex`` (``runs reindex`` in bounded memory) and ``spill`` (its
-scratch files, sorted on disk).
+formats), ``reindex`` (``runs reindex`` in bounded memory, holding the lock only
+briefly) and ``spill`` (its scratch files, sorted on disk).
 
 Invariants (what a reader may see at any instant, and what a crash leaves):
 
@@ -32,6 +32,13 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   ``ahead/HOST.PID.START/``, which a maintenance command (reindex, prune) removes
   only once that process is gone. Every maintenance command holds the lock for
   what it changes.
+- No command holds the lock long: ``runs reindex`` builds its new index off the
+  lock (``reindex.stage/``) while a journal (``reindexing/``, there only while a
+  reindex runs) takes a note of every run changed meanwhile, written at the commit
+  path and by prune under the lock before anything else of the change; the
+  reindex catches up on the notes and swaps the stage in under one short hold. A
+  note that cannot be written removes the journal, and the reindex then stops
+  without swapping anything in.
 - Order is by sequence: a run's slot (index shard, document number), given out
   under the lock at creation, never its clock time. ``runs reindex`` keeps the
   slots the current index holds and merges runs copied in from elsewhere by

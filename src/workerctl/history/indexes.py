@@ -45,7 +45,8 @@ from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
-    from workerctl.history.store import Change, History, RunFilter
+    from workerctl.history.change import Change
+    from workerctl.history.store import History, RunFilter
 
 _Spans = list[tuple[int, int]]  # (first, last) index shards
 VERSION = 4  # 2: whole-day counts in days/MONTH.json beside the hourly ones; 3: storage.filenames;
@@ -259,6 +260,9 @@ class Indexes:
         rebuild from the shards."""
         from workerctl.runs.states import ID_LENGTH
 
+        settle = getattr(self.history, "_settle_swap", None)
+        if settle is not None and settle():
+            return  # a reindex died between its two renames: its indexes are now in place
         meta = self.root / "meta.json"
         built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
         try:
@@ -917,9 +921,12 @@ def _uncount(
 
 
 def _stored_model(stored: dict) -> str | None:
-    """The model a stored run's summary names (the one that used the most tokens)."""
+    """The model a stored run's summary names (the one that used the most tokens); a
+    summary itself (a reindex catching up: ``history.reindex``) names it."""
     from workerctl.runs.usage import main_model
 
+    if "usage" not in stored and "model" in stored:
+        return stored["model"]
     usage = stored.get("usage")
     return main_model(usage) if isinstance(usage, dict) and usage.get("models") else None
 

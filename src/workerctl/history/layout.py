@@ -19,6 +19,10 @@ from workerctl.storage.shapes import json_object, tinydb_file
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
 TABLE = "runs"
 COMPLETE = "complete"  # written last into a folder a reindex built, before its swap
+#: while a reindex runs: one note per run changed meanwhile (``History.note_change``)
+JOURNAL = "reindexing"
+JOURNAL_OWNER = ".owner"  # the reindex's process (pid, start): a dead one's journal is swept
+STAGE = "reindex.stage"  # the new index and cross-run indexes a reindex builds, swapped in
 
 _STATUS = frozenset(STATES)
 _OPT_STR = (str, type(None))

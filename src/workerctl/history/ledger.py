@@ -40,7 +40,8 @@ from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec
 
 if TYPE_CHECKING:
-    from workerctl.history.store import Change, History
+    from workerctl.history.change import Change
+    from workerctl.history.store import History
     from workerctl.runs.model import Run
     from workerctl.storage.atomic import PreparedFile
 

@@ -1,5 +1,5 @@
-"""``runs reindex``: the index shards, markers, ledger and cross-run indexes rebuilt from
-the run files, in memory that does not grow with the history.
+"""``runs reindex``: the index shards and cross-run indexes rebuilt from the run files,
+in memory that does not grow with the history, never holding the history lock long.
 
 The run files are read once, one at a time. What the rebuild needs of each run (its
 summary, the slot its file names, its owner if unfinished) goes to scratch files
@@ -10,17 +10,38 @@ runs that get a new one. Each side effect goes to one of the ledger's partitions
 one at a time as the sorted runs stream past. Peak memory is one chunk of the sort
 (``spill.CHUNK`` runs), one index shard, one ledger partition.
 
-Slots follow one rule: a run the current
-index holds at the slot its run file names keeps it; runs it does not hold are
-merged in by creation time, and from the first of them on every run gets a fresh
-slot after the last kept one. With no index at all, the first (oldest) run to claim
-a valid slot keeps it and the others get fresh slots, oldest first. A run file is
-rewritten only when its slot changes.
+Slots follow one rule: a run the current index holds at the slot its run file names
+keeps it; runs it does not hold are merged in by creation time, and from the first
+of them on every run gets a fresh slot after the last kept one. With no index at
+all, the first (oldest) run to claim a valid slot keeps it and the others get fresh
+slots, oldest first. A run file is rewritten only when its slot changes. A run
+created while the reindex runs comes after every run the reindex placed.
 
-The whole rebuild holds the history lock (it swaps the index, the markers and the
-indexes in); nothing in place changes until the new index is complete in
-``index.new``, so a crash leaves the old index, and the scratch files for the next
-reindex to remove.
+The lock, and how a writer meanwhile stays correct. The rebuild reads and writes
+without the history lock, into ``reindex.stage/`` (``index/`` and ``indexes/``),
+which nothing else reads. Before it starts it makes the journal ``reindexing/``
+under the lock; from then on every change of a run (``History._commit``, the one
+commit path, and ``History.finish_prune`` for the runs a prune removes) leaves a
+note there naming the run, under the lock, before it changes anything. The
+rebuild catches up off the lock on what the notes name (it takes them under the
+lock, a bounded number at a time, and reads those runs' files again: the run file
+is the truth), until few are left; then it takes the lock once, applies the rest,
+rewrites the run files whose slot changed (and their markers' slots), writes the
+markers its scan found missing, and swaps the stage in: two renames. So a writer
+never waits for more than one such hold; what it wrote meanwhile is in the result;
+a run pruned meanwhile is not resurrected (its note says where the stage holds it).
+The ledger's partitions are merged into the live ledger under the lock, a few per
+hold, skipping the runs noted (their writers updated the ledger themselves). If a
+note cannot be written (a full disk), the writer removes the journal instead, and
+the reindex stops without swapping anything in ("run it again").
+
+Markers stay where writers keep them (``active/``): the reindex only adds the
+missing ones of unfinished runs and corrects the slot of a moved run's.
+
+A crash at any point before the swap leaves the old index, the scratch files and the
+stage for the next reindex to remove (and a journal whose owner is dead, removed by
+the next maintenance command). A crash between the two renames is finished by the
+next command that takes the lock (``History._settle_swap``).
 """
 
 from __future__ import annotations
@@ -29,12 +50,23 @@ import datetime as dt
 import heapq
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from workerctl.errors import DamagedFile, StorageError
-from workerctl.history.layout import COMPLETE, SHARD_BYTES, TABLE, any_damaged, marker_doc
+from workerctl.errors import DamagedFile, HistoryError, StorageError
+from workerctl.history.change import Change
+from workerctl.history.layout import (
+    COMPLETE,
+    JOURNAL,
+    JOURNAL_OWNER,
+    SHARD_BYTES,
+    STAGE,
+    TABLE,
+    any_damaged,
+    marker_doc,
+)
 from workerctl.history.ledger import target_hash
 from workerctl.history.spill import WORK, Partitions, SortedSpill
 from workerctl.runs.states import UNFINISHED, now_iso
@@ -42,60 +74,481 @@ from workerctl.storage import fs
 from workerctl.storage.atomic import private_dirs, write_json
 
 if TYPE_CHECKING:
+    from workerctl.history.indexes import Indexes
     from workerctl.history.store import History
 
 # a run as the rebuild carries it: [created, id, shard, doc, summary, owner or None]
 _Item = list[Any]
+_Slot = tuple[int, int]
 _PARTS_PER_BUCKET_RUNS = 200_000  # ledger partitions: 64 more per this many run files
+#: longest the reindex means to hold the lock at a time (a hold ends after the step that
+#: passes it); the lock timeout writers wait is 10 s by default
+HOLD_SECONDS = 0.3
+#: notes taken per hold while catching up; the final hold takes what is left once
+#: at most FINAL_NOTES remain
+BATCH_NOTES = 2000
+FINAL_NOTES = 200
+_ROUNDS = 50  # catch-up rounds before the final hold takes whatever is left
+
+
+class ReindexStopped(HistoryError):
+    """The journal of changes made meanwhile went (a writer could not write a note)."""
 
 
 def reindex(history: History) -> dict[str, Any]:
-    """Rebuild the index shards and the markers from the run files (see the module).
+    """Rebuild the index shards and the cross-run indexes from the run files (see the
+    module). Never stops at a bad file: a run file that cannot be read as a run is
+    moved aside (``*.damaged``) and reported, everything else is rebuilt."""
+    return _Rebuild(history).run()
 
-    Never stops at a bad file: a run file that cannot be read as a run is moved
-    aside (``*.damaged``) and reported, everything else is rebuilt. The new index is
-    built complete in ``index.new`` and then swapped in, so readers see the old
-    index or the new one, never part of one."""
-    root = history.root
-    with history.lock:
-        history._settle_swap()
-        history._sweep_ahead()
-        work = root / WORK
-        fs.rmtree(work, ignore_errors=True)
+
+class _Stage:
+    """The new index and cross-run indexes as the rebuild builds them (``reindex.stage/``):
+    what ``Indexes`` needs of a history, over the stage's own shards."""
+
+    def __init__(self, root: Path) -> None:
+        from workerctl.history.reader import Reader
+        from workerctl.history.tables import KnownTables
+
+        self.root = root
+        self.tables = KnownTables()
+        self.reader = Reader(root, self.tables)
+        self.unsettled: dict[str, dict] = {}
+        self.unwritable = None
+
+    def shards(self) -> list[int]:
         try:
-            private_dirs(work)
-            total = _count_files(root / "runs")
-            parts = Partitions(work, "ledger", 64 * max(1, -(-total // _PARTS_PER_BUCKET_RUNS)))
-            claims, moved = _scan(history, work, parts)
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
-            new_index, new_active = root / "index.new", root / "active.new"
-            for folder in (new_index, new_active):
+            names = fs.listdir(self.root / "index")
+        except FileNotFoundError:
+            return []
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def shard_path(self, shard: int) -> Path:
+        return self.reader.shard_path(shard)
+
+    def write_shared(
+        self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True, may_stage: bool = True
+    ) -> None:
+        self.tables.write(path, table, docs, durable=durable)
+
+    def staged_in(self, folder: Path) -> list[Path]:
+        return []
+
+    def staging(self) -> bool:
+        return False
+
+    def unfinished(self) -> dict[str, dict]:
+        return {}
+
+
+class _Rebuild:
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.root = history.root
+        self.work = self.root / WORK
+        self.journal = self.root / JOURNAL
+        self.stage = _Stage(self.root / STAGE)
+        self.indexes: Indexes | None = None
+        #: runs whose slot the reindex changes: id -> new slot (run files rewritten at the swap)
+        self.moves: dict[str, _Slot] = {}
+        #: the moved runs the current index does not hold (copied in): their run files are
+        #: rewritten before the final hold, a few per hold (no writer knows their slot)
+        self.early: set[str] = set()
+        #: runs placed by the catch-up (created meanwhile): id -> slot
+        self.placed: dict[str, _Slot] = {}
+        #: runs the scan found unfinished: id -> (slot, summary, owner)
+        self.unfinished: dict[str, tuple[_Slot, dict, dict]] = {}
+        #: every run noted so far (their writers keep the ledger and markers themselves)
+        self.noted: set[str] = set()
+        self.last: _Slot = (0, 0)  # the highest slot in the stage
+        self.fresh: FreshSlots | None = None
+        self.count = 0
+
+    # -- the lock, held briefly --
+
+    def _hold(self) -> Any:
+        """The history lock for one short hold; the journal must still be there."""
+        history = self.history
+
+        class _Held:
+            def __enter__(inner) -> None:
+                history.lock.__enter__()
+                if not fs.exists(self.journal / JOURNAL_OWNER):
+                    history.lock.__exit__(None, None, None)
+                    raise ReindexStopped(
+                        f"{self.journal}: runs reindex stopped: a change made meanwhile could not be "
+                        "noted (a full disk?); nothing was swapped in",
+                        hint="free some space if need be, then run 'workerctl runs reindex' again",
+                    )
+
+            def __exit__(inner, *exc: object) -> None:
+                history.lock.__exit__(*exc)
+
+        return _Held()
+
+    def run(self) -> dict[str, Any]:
+        history = self.history
+        with history.lock:
+            history._settle_swap()
+            history._sweep_ahead()  # and the journal of a reindex that died
+            if fs.exists(self.journal):
+                raise HistoryError(
+                    f"{self.journal}: another 'workerctl runs reindex' is running",
+                    hint="wait for it to finish; it holds the history lock only briefly",
+                )
+            for folder in (self.work, self.stage.root, self.root / "index.new", self.root / "active.new"):
                 fs.rmtree(folder, ignore_errors=True)
-            private_dirs(new_index)
-            private_dirs(new_active)
-            placed = _write_index(history, work, claims, new_index, new_active)
-            for folder in (new_index, new_active):  # only a complete folder is swapped in
-                write_json(folder / COMPLETE, {"built": now_iso()}, sync_data=False)
-            # the ledger keeps the effects of pruned runs; the run files add theirs
-            history.ledger.rebuild_from(items for _, items in parts)
-            history.indexes.begin("reindex")  # readers wait for the rebuild below
-            kept = []
-            for name, new in (("index", new_index), ("active", new_active)):
-                current = root / name
-                old = root / f"{name}.old-{stamp}"
-                if fs.exists(current):
-                    fs.replace(current, old)
-                fs.replace(new, current)
-                if name == "index" and fs.is_dir(old) and any_damaged(old):
-                    kept.append(str(old))  # a damaged shard stays for the person to look at
-                else:
-                    fs.rmtree(old, ignore_errors=True)
-            kept_indexes = history.indexes.rebuild()
-            if kept_indexes:
-                kept.append(kept_indexes)
+            private_dirs(self.journal)
+            from workerctl.history.sweep import current_owner
+
+            owner = current_owner()
+            write_json(self.journal / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"]})
+            # stale temp files of killed writers: under the lock no writer is mid-write
+            # in these folders (files written ahead live in ``ahead/``); those of
+            # ``runs/`` are found by the scan and removed in a hold after it
+            for folder in (self.root / "index", self.root / "active"):
+                if fs.is_dir(folder):
+                    for tmp in fs.walk_files(folder, ".*.tmp"):
+                        fs.unlink(tmp, missing_ok=True)
+        swapped = False
+        try:
+            private_dirs(self.work)
+            private_dirs(self.stage.root / "index")
+            total = _count_files(self.root / "runs")
+            parts = Partitions(self.work, "ledger", 64 * max(1, -(-total // _PARTS_PER_BUCKET_RUNS)))
+            claims, moved, stale = _scan(history, self.work, parts)
+            with self._hold():
+                for tmp in stale:
+                    fs.unlink(tmp, missing_ok=True)
+            self._write_index(claims)
+            del claims
+            self._build_indexes()
+            self._merge_ledger(parts)
+            self._move_early()
+            olds = self._catch_up_and_swap()
+            swapped = True
         finally:
-            fs.rmtree(work, ignore_errors=True)
-    return {"runs": placed, "damaged": len(moved), "moved": moved, "kept": kept}
+            if not swapped:
+                with history.lock:  # writers stop noting (if the journal is still this one's)
+                    if _owner_pid(self.journal) == os.getpid():
+                        fs.rmtree(self.journal, ignore_errors=True)
+            fs.rmtree(self.work, ignore_errors=True)
+            fs.rmtree(self.stage.root, ignore_errors=True)
+        kept = []
+        from workerctl.history.indexes import _any_damaged
+
+        for old in olds:  # the old folders, without the lock
+            if any_damaged(old) if old.name.startswith("index.") else _any_damaged(old):
+                kept.append(str(old))  # a damaged file stays for the person to look at
+            else:
+                fs.rmtree(old, ignore_errors=True)
+        return {"runs": self.count, "damaged": len(moved), "moved": moved, "kept": kept}
+
+    # -- building the stage, off the lock --
+
+    def _write_index(self, claims: SortedSpill) -> None:
+        """The new shards, in sequence order; which runs move, and the unfinished ones."""
+        shard_docs: dict[str, dict] = {}
+        current = 0  # the shard being filled
+        top = 0  # the highest shard a run kept
+        fresh: FreshSlots | None = None
+
+        def flush() -> None:
+            nonlocal shard_docs
+            if shard_docs:
+                write_json(self.stage.shard_path(current), {TABLE: shard_docs})
+            shard_docs = {}
+
+        for item, keeps, indexed in _placed(self.history, self.work, claims):
+            _, run_id, shard, doc_id, summary, owner = item
+            if keeps:
+                top = max(top, shard)
+            else:
+                if fresh is None:
+                    fresh = FreshSlots(top + 1)
+                shard, doc_id = fresh.next(summary)
+                self.moves[run_id] = (shard, doc_id)
+                if not indexed:
+                    self.early.add(run_id)
+            if shard != current:
+                flush()
+                current = shard
+            shard_docs[str(doc_id)] = summary
+            self.last = (shard, doc_id)
+            self.count += 1
+            if owner is not None:
+                self.unfinished[run_id] = ((shard, doc_id), summary, owner)
+        flush()
+
+    def _build_indexes(self) -> None:
+        from workerctl.history.indexes import VERSION, Indexes
+        from workerctl.history.tables import write_table
+
+        self.indexes = Indexes(cast("History", self.stage))
+        self.indexes._rebuild_from_shards()
+        write_table(self.indexes.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
+
+    def _merge_ledger(self, parts: Partitions) -> None:
+        """The ledger's partitions merged into the live ledger under the lock, a few per
+        hold; the effects of runs changed meanwhile are left as their writers wrote them."""
+        ledger = self.history.ledger
+        it = iter(parts)
+        item = next(it, None)
+        while item is not None:
+            with self._hold():
+                self.noted.update(self._note_names())
+                started = time.monotonic()
+                while item is not None and time.monotonic() - started < HOLD_SECONDS:
+                    entries = [e for e in item[1] if e[3][0] not in self.noted]
+                    ledger._rebuild_part(entries)
+                    item = next(it, None)
+
+    def _move(self, run_id: str, slot: _Slot) -> None:
+        """The run file (and marker) of a run whose slot changed, rewritten (under the lock)."""
+        history = self.history
+        data = history.reader.run_file(run_id)
+        if data is None:
+            return
+        if (data["_shard"], data["_doc"]) != slot:
+            history._write_body(history._run_from(run_id, data), *slot)
+        marker = _old_marker(history, run_id)
+        if marker and (marker.get("shard"), marker.get("doc")) != slot:
+            write_json(
+                history.marker_path(run_id), {**marker, "shard": slot[0], "doc": slot[1]}, sync_data=False
+            )
+
+    def _move_early(self) -> None:
+        """The run files of moved runs copied in (no index holds them yet), rewritten a
+        few per hold; one noted meanwhile is checked again in the final hold."""
+        todo = sorted(self.early)
+        while todo:
+            with self._hold():
+                started = time.monotonic()
+                while todo and time.monotonic() - started < HOLD_SECONDS:
+                    run_id = todo.pop()
+                    slot = self.moves.get(run_id)
+                    if slot is not None:
+                        self._move(run_id, slot)
+
+    # -- the journal --
+
+    def _note_names(self) -> list[str]:
+        try:
+            return [n for n in fs.listdir(self.journal) if not n.startswith(".")]
+        except FileNotFoundError:
+            return []
+
+    def _oldest(self, names: list[str]) -> list[str]:
+        """``names`` in the order their runs were first noted: the runs created meanwhile
+        are placed in that order (their sequence), whichever round takes them."""
+
+        def noted_at(name: str) -> tuple[int, str]:
+            try:
+                return fs.lstat(self.journal / name).st_mtime_ns, name
+            except FileNotFoundError:
+                return 0, name
+
+        return sorted(names, key=noted_at)
+
+    def _take(self, names: list[str]) -> list[tuple[str, _Slot | None]]:
+        """The notes ``names`` read and removed (under the lock)."""
+        out: list[tuple[str, _Slot | None]] = []
+        for name in names:
+            path = self.journal / name
+            slot: _Slot | None = None
+            try:
+                text = fs.read_text(path).split()
+                if len(text) == 2 and text[0].isdigit() and text[1].isdigit():
+                    slot = (int(text[0]), int(text[1]))
+            except (OSError, UnicodeDecodeError):
+                pass
+            fs.unlink(path, missing_ok=True)
+            out.append((name, slot))
+        self.noted.update(name for name, _ in out)
+        return out
+
+    def _catch_up_and_swap(self) -> list[Path]:
+        for _ in range(_ROUNDS):
+            with self._hold():
+                names = self._note_names()
+                if len(names) <= FINAL_NOTES:
+                    return self._final(names)
+                notes = self._take(self._oldest(names)[:BATCH_NOTES])
+            self._apply(notes)
+        with self._hold():  # writers outpaced the catch-up: the rest in one hold
+            return self._final(self._note_names())
+
+    def _final(self, names: list[str]) -> list[Path]:
+        """Under the lock: the last notes, the run files whose slot changed, the
+        missing markers, and the swap."""
+        self._apply(self._take(self._oldest(names)))
+        history = self.history
+        for run_id, slot in sorted(self.moves.items(), key=lambda kv: kv[1]):
+            if run_id not in self.early or run_id in self.noted:
+                self._move(run_id, slot)
+        for run_id, (slot, summary, owner) in self.unfinished.items():
+            if run_id in self.noted or history.has_marker(run_id):
+                continue
+            slot = self.moves.get(run_id, slot)
+            write_json(
+                history.marker_path(run_id),
+                sync_data=False,
+                data=marker_doc(
+                    run_id, summary["status"], summary["worker"], summary["record_id"], slot, owner
+                ),
+            )
+        assert self.indexes is not None
+        private_dirs(self.indexes.root)
+        for folder in (self.stage.root / "index", self.indexes.root):
+            write_json(folder / COMPLETE, {"built": now_iso()}, sync_data=False)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
+        history.indexes.begin("reindex")  # readers between the two renames wait for the lock
+        olds = []
+        for name in ("index", "indexes"):
+            current, old = self.root / name, self.root / f"{name}.old-{stamp}"
+            if fs.exists(current):
+                fs.replace(current, old)
+                olds.append(old)
+            fs.replace(self.stage.root / name, current)
+        fs.rmtree(self.journal, ignore_errors=True)
+        return olds
+
+    # -- catching up on a run changed meanwhile --
+
+    def _find(
+        self, run_id: str, slots: list[_Slot | None], shards: dict[int, dict[str, dict]]
+    ) -> _Slot | None:
+        """Where the stage holds ``run_id``, among ``slots``."""
+        for slot in slots:
+            if slot is None or type(slot[0]) is not int or type(slot[1]) is not int:
+                continue
+            docs = self._shard(slot[0], shards)
+            held = docs.get(str(slot[1]))
+            if held is not None and held["id"] == run_id:
+                return slot
+        return None
+
+    def _shard(self, shard: int, shards: dict[int, dict[str, dict]]) -> dict[str, dict]:
+        docs = shards.get(shard)
+        if docs is None:
+            docs = shards[shard] = self.stage.reader.shard(shard)
+        return docs
+
+    def _next_fresh(self, summary: dict) -> _Slot:
+        if self.fresh is None or (self.fresh.shard, self.fresh.doc + 1) <= self.last:
+            self.fresh = FreshSlots(self.last[0] + 1)
+        return self.fresh.next(summary)
+
+    def _apply(self, notes: list[tuple[str, _Slot | None]]) -> None:
+        """The runs ``notes`` name brought into the stage from their run files (or taken
+        out of it: a run pruned meanwhile): its shards, then its cross-run indexes,
+        from one change record each, as a commit hands them over."""
+        if not notes:
+            return
+        history = self.history
+        assert self.indexes is not None
+        shards: dict[int, dict[str, dict]] = {}
+        dirty: set[int] = set()
+        changes: list[Change] = []
+        gone: list[tuple[dict, int]] = []
+        new: list[tuple[_Slot, Any, dict]] = []
+        for run_id, noted_slot in notes:
+            try:
+                data = history.reader.run_file(run_id)
+            except (DamagedFile, StorageError):
+                continue  # left as the stage has it; the next reindex moves it aside
+            known = [self.moves.get(run_id), self.placed.get(run_id)]
+            if data is None:
+                where = self._find(run_id, [*known, noted_slot], shards)
+                if where is not None:
+                    docs = shards[where[0]]
+                    gone.append((docs.pop(str(where[1])), where[0]))
+                    dirty.add(where[0])
+                self.moves.pop(run_id, None)
+                self.placed.pop(run_id, None)
+                self.unfinished.pop(run_id, None)
+                continue
+            run = history._run_from(run_id, data)
+            file_slot = (data["_shard"], data["_doc"])
+            where = self._find(run_id, [*known, file_slot], shards)
+            if where is None:
+                new.append((file_slot, run, data))
+                continue
+            old = shards[where[0]][str(where[1])]
+            summary = run.summary()
+            if old != summary:
+                shards[where[0]][str(where[1])] = summary
+                dirty.add(where[0])
+                stored = {"status": old["status"], "model": old.get("model")}
+                changes.append(Change(run, stored, where[0], where[1], summary))
+        for file_slot, run, _ in sorted(new, key=lambda n: (_sortable(n[0]), n[1].created, n[1].id)):
+            summary = run.summary()
+            if (
+                _valid(file_slot)
+                and file_slot > self.last
+                and str(file_slot[1]) not in self._shard(file_slot[0], shards)
+            ):
+                slot = file_slot
+            else:
+                slot = self._next_fresh(summary)
+                self.moves[run.id] = slot
+            self._shard(slot[0], shards)[str(slot[1])] = summary
+            dirty.add(slot[0])
+            self.placed[run.id] = slot
+            self.last = max(self.last, slot)
+            self.count += 1
+            changes.append(Change(run, None, slot[0], slot[1], summary))
+        for shard in sorted(dirty):
+            self.stage.tables.write(self.stage.shard_path(shard), TABLE, shards[shard])
+        self.count -= len(gone)
+        if gone:
+            self.indexes.on_prune(gone)
+        for change in changes:
+            self.indexes.apply(change)
+
+
+def _valid(slot: tuple[Any, Any]) -> bool:
+    return type(slot[0]) is int and type(slot[1]) is int and slot[0] >= 1 and slot[1] >= 1
+
+
+def _sortable(slot: tuple[Any, Any]) -> tuple[int, int, int]:
+    """A slot as a sort key (a run file naming none sorts last)."""
+    return (0, slot[0], slot[1]) if _valid(slot) else (1, 0, 0)
+
+
+def _owner_pid(journal: Path) -> int | None:
+    from workerctl.storage.atomic import read_json
+
+    try:
+        owner = read_json(journal / JOURNAL_OWNER)
+    except (DamagedFile, StorageError):
+        return None
+    return owner.get("pid") if isinstance(owner, dict) else None
+
+
+def sweep_journal(history: History) -> None:
+    """Remove the journal of a reindex whose process is gone (under the lock), so that
+    writers stop noting their changes for nobody."""
+    from workerctl.history.sweep import _pid_alive
+    from workerctl.storage.atomic import read_json
+
+    folder = history.root / JOURNAL
+    if not fs.exists(folder):
+        return
+    try:
+        owner = read_json(folder / JOURNAL_OWNER)
+    except (DamagedFile, StorageError):
+        owner = None
+    if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
+        if _pid_alive(owner["pid"], owner.get("start")):
+            return
+    elif fs.exists(folder / JOURNAL_OWNER):
+        return  # unreadable: not ours to judge
+    else:
+        # being made (the owner file comes right after the folder, under the lock)
+        # or a dead one's: under the lock no reindex is between the two
+        pass
+    fs.rmtree(folder, ignore_errors=True)
 
 
 def _count_files(base: Path) -> int:
@@ -104,28 +557,26 @@ def _count_files(base: Path) -> int:
     return sum(len(fs.listdir(folder)) for folder in fs.glob(base, "*") if fs.is_dir(folder))
 
 
-def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill, list[str]]:
+def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill, list[str], list[Path]]:
     """Every readable run file, read once: its item into a spill sorted by the slot it
     names (then creation time, then id), its side effects into the ledger's
-    partitions; the unreadable ones moved aside. Temp files left by a killed writer
-    are removed: under the lock no writer is mid-write in these folders (files
-    written ahead of the lock live in ``ahead/``, whose folders go only with their
-    process: ``History._sweep_ahead``)."""
+    partitions; the unreadable ones moved aside. Also the temp files seen (a killed
+    writer's, or one being written now: removed under the lock if still there)."""
     base = history.root / "runs"
     claims = SortedSpill(work, "slots", key=lambda item: (item[2], item[3], item[0], item[1]))
     moved: list[str] = []
+    stale: list[Path] = []
     if not fs.is_dir(base):
-        return claims, moved
-    for folder in (base, history.root / "index", history.root / "active"):
-        for tmp in fs.walk_files(folder, ".*.tmp"):
-            fs.unlink(tmp, missing_ok=True)
+        return claims, moved, stale
     ledger = history.ledger
     for folder in sorted(fs.glob(base, "*")):
         if not fs.is_dir(folder):
             continue
         dir_fd = fs.open_dir(folder)
         try:
-            names = sorted(n for n in fs.listdir(folder) if n.endswith(".json"))
+            listed = fs.listdir(folder)
+            stale.extend(folder / n for n in listed if n.startswith(".") and n.endswith(".tmp"))
+            names = sorted(n for n in listed if n.endswith(".json"))
             for name in names:
                 path = folder / name
                 if name[:2] != folder.name:  # a run's file is runs/PREFIX/ID.json: said, not read
@@ -151,12 +602,13 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
                     parts.add(target_hash(entry[0]) % parts.count, entry)
         finally:
             os.close(dir_fd)
-    return claims, moved
+    return claims, moved, stale
 
 
 def _indexed(history: History) -> Iterator[tuple[tuple[int, int], str]]:
     """The slots the current index gives its runs, in slot order, one shard in memory
-    at a time (an unreadable shard gives none)."""
+    at a time (an unreadable shard gives none). Read without the lock: a shard is
+    replaced whole, and a run added or removed meanwhile is noted in the journal."""
     for shard in history.shards():
         try:
             docs = history.reader.shard(shard)
@@ -167,10 +619,10 @@ def _indexed(history: History) -> Iterator[tuple[tuple[int, int], str]]:
         history.tables.forget(history.shard_path(shard))  # read once: not kept in memory
 
 
-def _placed(history: History, work: Path, claims: SortedSpill) -> Iterator[tuple[_Item, bool]]:
-    """Each run with whether it keeps the slot its file names, in the order of the new
-    sequence: the runs that keep theirs, by slot, then the others, each then given
-    the next fresh slot (``_write_index``)."""
+def _placed(history: History, work: Path, claims: SortedSpill) -> Iterator[tuple[_Item, bool, bool]]:
+    """Each run with whether it keeps the slot its file names and whether the current
+    index holds it, in the order of the new sequence: the runs that keep theirs, by
+    slot, then the others, each then given the next fresh slot (``_write_index``)."""
     known = _indexed(history)
     held = next(known, None)
     if held is None:  # no index: the first (oldest) claim of a valid slot keeps it
@@ -181,11 +633,11 @@ def _placed(history: History, work: Path, claims: SortedSpill) -> Iterator[tuple
             valid = isinstance(slot[0], int) and isinstance(slot[1], int) and slot[0] >= 1 and slot[1] >= 1
             if valid and slot != last:
                 last = slot
-                yield item, True
+                yield item, True, False
                 continue
             homeless.add(item)
         for item in homeless:
-            yield item, False
+            yield item, False, False
         return
     # an index: a run it holds at the slot its file names is "ours" (in slot order);
     # the others, newcomers, are merged in by creation time (the sort on disk)
@@ -198,6 +650,10 @@ def _placed(history: History, work: Path, claims: SortedSpill) -> Iterator[tuple
         if held is not None and held[0] == slot and held[1] == item[1]:
             ours.add(item)
             held = next(known, None)  # one run per slot
+        elif fs.exists(history.root / JOURNAL / item[1]):
+            # changed meanwhile (the index was read after it was pruned, or before it was
+            # created): not a run copied in; the catch-up brings it up to date
+            ours.add(item)
         else:
             newcomers.add(item)
     merged = heapq.merge(
@@ -207,57 +663,7 @@ def _placed(history: History, work: Path, claims: SortedSpill) -> Iterator[tuple
     cut = False
     for _, kind, _, item in merged:
         cut = cut or kind == 1
-        yield item, not cut
-
-
-def _write_index(history: History, work: Path, claims: SortedSpill, new_index: Path, new_active: Path) -> int:
-    """The new shards and markers written as the runs stream past in sequence order;
-    run files whose slot changed rewritten. Returns the number of runs placed."""
-    shard_docs: dict[str, dict] = {}
-    current = 0  # the shard being filled
-    top = 0  # the highest shard a run kept
-    fresh: FreshSlots | None = None
-    placed = 0
-
-    def flush() -> None:
-        nonlocal shard_docs
-        if shard_docs:
-            write_json(new_index / f"{current:06d}.json", {TABLE: shard_docs})
-        shard_docs = {}
-
-    for item, keeps in _placed(history, work, claims):
-        _, run_id, shard, doc_id, summary, owner = item
-        if keeps:
-            top = max(top, shard)
-        else:
-            if fresh is None:
-                fresh = FreshSlots(top + 1)
-            shard, doc_id = fresh.next(summary)
-            data = history.reader.run_file(run_id)
-            if data is not None:  # its slot changed: before the swap (the old index never held it)
-                history._write_body(history._run_from(run_id, data), shard, doc_id)
-        if shard != current:
-            flush()
-            current = shard
-        shard_docs[str(doc_id)] = summary
-        placed += 1
-        if owner is not None:
-            previous = _old_marker(history, run_id)
-            mine = previous if previous and previous.get("pid") else owner
-            write_json(
-                new_active / f"{run_id}.json",
-                sync_data=False,
-                data=marker_doc(
-                    run_id,
-                    summary["status"],
-                    summary["worker"],
-                    summary["record_id"],
-                    (shard, doc_id),
-                    mine or {},
-                ),
-            )
-    flush()
-    return placed
+        yield item, not cut, kind == 0
 
 
 class FreshSlots:

@@ -58,7 +58,11 @@ if TYPE_CHECKING:
     from workerctl.runs.model import Run
 
 INDEX_NAME = "search.db"
-SCHEMA = "2"  # 2: runs(t) indexed; an index of another version is rebuilt
+SCHEMA = "3"  # 2: runs(t) indexed; 3: runs keyed by (created, id); another version is rebuilt
+#: versions read and kept as they are: a schema 2 index answers the same (its rows are
+#: found through its index of ids, correct but a random page each); ``runs reindex``
+#: builds it again as 3
+_READABLE = ("2", SCHEMA)
 _JOURNAL = "-journal"
 _BUSY_MS = 10_000
 
@@ -67,18 +71,28 @@ def _ddl(*, on_disk: bool) -> tuple[str, ...]:
     """The tables: ``runs`` (one row per run file: its slot, the fields filters use,
     its stamp, and ``t``, the rowid of its words in ``text``, or null) and ``text``
     (FTS5). On disk ``text`` is contentless (the words are in the run files already;
-    the index alone is about a fifth of the history) and holds finished runs only:
-    a run still going has a marker, and is matched from its run file."""
+    the index alone is about a tenth of the history) and holds finished runs only:
+    a run still going has a marker, and is matched from its run file. The indexes
+    come after the rows (``_INDEXES``): a rebuild sorts each once."""
     contentless = ", content=''" if on_disk else ""
     return (
         "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
-        "CREATE TABLE runs(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, shard INTEGER, doc INTEGER,"
-        " worker TEXT, status TEXT, created TEXT, record_id TEXT, error_kind TEXT, stamp TEXT, digest TEXT,"
-        " t INTEGER)",
+        "CREATE TABLE runs(n INTEGER PRIMARY KEY, id TEXT NOT NULL, shard INTEGER, doc INTEGER,"
+        " worker TEXT, status TEXT, created TEXT NOT NULL, record_id TEXT, error_kind TEXT, stamp TEXT,"
+        " digest TEXT, t INTEGER)",
         f"CREATE VIRTUAL TABLE text USING fts5({', '.join(COLUMNS)}{contentless})",
-        # a hit's run by its words' rowid: without it the join reads every run (2.9x at 100,000)
-        "CREATE INDEX runs_t ON runs(t)",
     )
+
+
+#: A run's row is found by (created, id), never by its id alone: ids are random, so an
+#: index of ids puts each new run on a random page, read from the disk when it is not
+#: cached (0.8 ms of the 1.8 ms ``keep`` took at 1,000,000 runs); a run's creation time
+#: never changes and new runs' are the newest, so their rows land on the same few pages.
+#: And a hit's run by its words' rowid: without that index the join reads every run.
+_INDEXES = (
+    "CREATE UNIQUE INDEX runs_key ON runs(created, id)",
+    "CREATE INDEX runs_t ON runs(t)",
+)
 
 
 _FINISHED = frozenset(FINISHED)
@@ -199,6 +213,50 @@ def _clean(text: str) -> str:
     return text.replace("\0", " ") if "\0" in text else text  # SQLite's snippet() stops at a NUL
 
 
+def _row(data: dict[str, Any] | None, *, every: bool = False) -> tuple[tuple[Any, ...], tuple[str, ...], str]:
+    """(the filter fields, the words, their digest) of one run file's JSON (None: a
+    file that is not a run, kept by its stamp only). Words only once it has finished,
+    unless ``every`` (an index in memory)."""
+    if data is None:
+        return (None, None, None, None, "", None, None), (), ""
+    cols = tuple(_clean(c).encode("utf-8", "replace").decode("utf-8") for c in columns(data))
+    error = data.get("error")
+    fields = (
+        _int(data.get("_shard")),
+        _int(data.get("_doc")),
+        _str(data.get("worker")),
+        _str(data.get("status")),
+        _str(data.get("created")) or "",
+        _str(data.get("record_id")),
+        _str(error.get("kind")) if isinstance(error, dict) else None,
+    )
+    if not every and data.get("status") not in _FINISHED:
+        cols = ()
+    return fields, cols, _digest(cols) if cols else ""
+
+
+def _words(con: sqlite3.Connection, cols: tuple[str, ...]) -> int | None:
+    if not cols:
+        return None
+    marks = ", ".join("?" * len(COLUMNS))
+    return con.execute(f"INSERT INTO text({', '.join(COLUMNS)}) VALUES({marks})", cols).lastrowid
+
+
+def _insert(
+    con: sqlite3.Connection,
+    run_id: str,
+    fields: tuple[Any, ...],
+    cols: tuple[str, ...],
+    stamp: str,
+    digest: str,
+) -> None:
+    con.execute(
+        "INSERT INTO runs(id, shard, doc, worker, status, created, record_id, error_kind, stamp,"
+        " digest, t) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, *fields, stamp, digest, _words(con, cols)),
+    )
+
+
 def put(
     con: sqlite3.Connection, run_id: str, data: dict[str, Any] | None, stamp: str, *, every: bool = False
 ) -> None:
@@ -206,50 +264,23 @@ def put(
     kept only by its stamp so it is not read again while unchanged). Its words
     only once it has finished, unless ``every`` (an index in memory).
 
-    Words that change are written under a new rowid of ``text`` and the old ones
-    left unreachable (a contentless table can delete only given the old words):
-    rare, since a finished run's words seldom change; a rebuild drops them."""
-    if data is not None:
-        cols = tuple(_clean(c).encode("utf-8", "replace").decode("utf-8") for c in columns(data))
-        error = data.get("error")
-        fields = (
-            _int(data.get("_shard")),
-            _int(data.get("_doc")),
-            _str(data.get("worker")),
-            _str(data.get("status")),
-            _str(data.get("created")),
-            _str(data.get("record_id")),
-            _str(error.get("kind")) if isinstance(error, dict) else None,
-        )
-        if not every and data.get("status") not in _FINISHED:
-            cols = ()
-        digest = _digest(cols) if cols else ""
-    else:
-        cols, fields, digest = (), (None,) * 7, ""
-    row = con.execute("SELECT n, digest, t FROM runs WHERE id = ?", (run_id,)).fetchone()
-    old, t = (row[1], row[2]) if row is not None else (None, None)
-    if old != digest:
-        t = None
-        if cols:
-            marks = ", ".join("?" * len(COLUMNS))
-            t = con.execute(f"INSERT INTO text({', '.join(COLUMNS)}) VALUES({marks})", cols).lastrowid
+    Its row is found by (created, id) (``_INDEXES``). Words that change are written
+    under a new rowid of ``text`` and the old ones left unreachable (a contentless
+    table can delete only given the old words): rare, since a finished run's words
+    seldom change; a rebuild drops them."""
+    fields, cols, digest = _row(data, every=every)
+    row = con.execute(
+        "SELECT n, digest, t FROM runs WHERE created = ? AND id = ?", (fields[4], run_id)
+    ).fetchone()
     if row is None:
-        con.execute(
-            "INSERT INTO runs(id, shard, doc, worker, status, created, record_id, error_kind, stamp,"
-            " digest, t) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, *fields, stamp, digest, t),
-        )
-    else:
-        con.execute(
-            "UPDATE runs SET shard=?, doc=?, worker=?, status=?, created=?, record_id=?, error_kind=?,"
-            " stamp=?, digest=?, t=? WHERE n=?",
-            (*fields, stamp, digest, t, row[0]),
-        )
-
-
-def _drop(con: sqlite3.Connection, run_id: str) -> None:
-    """Forget a run whose file is gone (its words, if any, become unreachable)."""
-    con.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        _insert(con, run_id, fields, cols, stamp, digest)
+        return
+    t = row[2] if row[1] == digest else _words(con, cols)
+    con.execute(
+        "UPDATE runs SET shard=?, doc=?, worker=?, status=?, created=?, record_id=?, error_kind=?,"
+        " stamp=?, digest=?, t=? WHERE n=?",
+        (*fields, stamp, digest, t, row[0]),
+    )
 
 
 def _int(value: Any) -> int | None:
@@ -359,7 +390,7 @@ def _high_of(meta: dict[str, str]) -> tuple[int, int] | None:
 def _run_files(history: History) -> Iterator[tuple[str, str, int, Path]]:
     """(run id, stamp, folder descriptor, path) of every run file, from a walk through
     ``storage.fs`` that never follows a link (the descriptor is valid until the next
-    item)."""
+    item), in the order of their ids (each folder holds the ids it is named by)."""
     base = history.root / "runs"
     try:
         top = fs.open_dir(base)
@@ -375,9 +406,13 @@ def _run_files(history: History) -> Iterator[tuple[str, str, int, Path]]:
         except OSError:
             continue
         try:
-            for name, st in fs.entries_at(sub_fd):
-                if name.endswith(".json") and not name.startswith(".") and stat_mod.S_ISREG(st.st_mode):
-                    yield name[:-5], stamp_of(st), sub_fd, base / sub / name
+            found = sorted(
+                (name[:-5], stamp_of(st))
+                for name, st in fs.entries_at(sub_fd)
+                if name.endswith(".json") and not name.startswith(".") and stat_mod.S_ISREG(st.st_mode)
+            )
+            for run_id, stamp in found:
+                yield run_id, stamp, sub_fd, base / sub / f"{run_id}.json"
         finally:
             os.close(sub_fd)
 
@@ -403,32 +438,66 @@ def _read_run(run_id: str, dir_fd: int, path: Path) -> tuple[str, dict[str, Any]
 
 def catch_up(con: sqlite3.Connection, history: History) -> int:
     """Compare every run file's stamp with the one indexed; read again what differs,
-    drop what is gone. Returns how many runs changed."""
-    known = dict(con.execute("SELECT id, stamp FROM runs"))
-    changed = 0
-    for run_id, stamp, dir_fd, path in _run_files(history):
-        if known.pop(run_id, None) == stamp:
+    drop what is gone. Returns how many runs changed.
+
+    A merge of two sorted streams, memory flat at a million runs: the index's rows in
+    the order of their ids (SQLite sorts them within its cache, spilling to a temporary
+    file) and the run files in the same order (``_run_files``). What differs is noted
+    (a row, a run file's path) and applied once the rows have been read. A run file
+    read again replaces every row of its id (a row is found by (created, id): one
+    whose creation time was edited in its file would otherwise stay beside the new one).
+    """
+    rows = con.execute("SELECT id, n, stamp FROM runs ORDER BY id")
+    row = rows.fetchone()
+    drop: list[int] = []
+    again: list[tuple[str, Path]] = []
+    gone = 0
+    for run_id, stamp, _dir_fd, path in _run_files(history):
+        while row is not None and row[0] < run_id:  # its run file is gone
+            drop.append(row[1])
+            gone += 1
+            row = rows.fetchone()
+        mine = []
+        while row is not None and row[0] == run_id:
+            mine.append(row)
+            row = rows.fetchone()
+        if len(mine) == 1 and mine[0][2] == stamp:
             continue
-        read = _read_run(run_id, dir_fd, path)
+        drop.extend(n for _id, n, _stamp in mine)
+        again.append((run_id, path))
+    while row is not None:
+        drop.append(row[1])
+        gone += 1
+        row = rows.fetchone()
+    rows.close()
+    con.executemany("DELETE FROM runs WHERE n = ?", [(n,) for n in drop])
+    for run_id, path in again:
+        try:
+            dir_fd = fs.open_dir(path.parent)
+        except OSError:
+            continue  # its folder is gone: so is the run
+        try:
+            read = _read_run(run_id, dir_fd, path)
+        finally:
+            os.close(dir_fd)
         if read is not None:
             put(con, run_id, read[1], read[0])
-            changed += 1
-    for gone in known:
-        _drop(con, gone)
-        changed += 1
-    return changed
+    return gone + len(again)
 
 
 def _fill(
     con: sqlite3.Connection, history: History, only: Iterable[str] | None = None, *, every: bool = False
 ) -> None:
+    """Put every run file (or those in ``only``) into a new, empty index: each once (a
+    run file is named by its id), so no row is looked up first."""
     wanted = set(only) if only is not None else None
     for run_id, _stamp, dir_fd, path in _run_files(history):
         if wanted is not None and run_id not in wanted:
             continue
         read = _read_run(run_id, dir_fd, path)
         if read is not None:
-            put(con, run_id, read[1], read[0], every=every)
+            fields, cols, digest = _row(read[1], every=every)
+            _insert(con, run_id, fields, cols, read[0], digest)
 
 
 # -- the history's side of the checks --
@@ -469,6 +538,12 @@ def rebuild(history: History) -> int:
             con.execute(ddl)
         _set_meta(con, schema=SCHEMA, complete=0)
         _fill(con, history)
+        for ddl in _INDEXES:
+            con.execute(ddl)
+        # the words in one segment, no merge left half done: else the next commits (a
+        # batch's ``keep``) carry on merging the rebuild's segments, reading pages the
+        # disk cache no longer holds (a run's commit took 1.7 ms at 100,000 runs, 0.2 after)
+        con.execute("INSERT INTO text(text) VALUES('optimize')")
         con.execute("COMMIT")
         with history.lock:
             con.execute("BEGIN")
@@ -539,6 +614,8 @@ def memory(history: History, only: Iterable[str] | None = None) -> sqlite3.Conne
         con.execute(ddl)
     con.execute("BEGIN")
     _fill(con, history, only, every=True)
+    for ddl in _INDEXES:
+        con.execute(ddl)
     con.execute("COMMIT")
     return con
 
@@ -546,7 +623,7 @@ def memory(history: History, only: Iterable[str] | None = None) -> sqlite3.Conne
 def _current(handle: _Handle, history: History) -> str:
     """ "" when the index may be believed as it is; else why not."""
     meta = _meta(handle.con)
-    if meta.get("schema") != SCHEMA:
+    if meta.get("schema") not in _READABLE:
         return "of another version"
     if meta.get("complete") != "1":
         return "incomplete"
@@ -691,11 +768,13 @@ def matching(
             sql.append(" AND r.created <= ?")
             args.append(flt.until)
     sql.append(" ORDER BY hits.score, r.shard DESC, r.doc DESC")
-    return [
-        Match(row[0], row[1], row[2], float(row[3]))
-        for row in con.execute("".join(sql), args)
-        if row[0] not in skip
-    ]
+    found: list[Match] = []
+    seen: set[str] = set()
+    for row in con.execute("".join(sql), args):
+        if row[0] not in skip and row[0] not in seen:  # one hit per run, its best
+            seen.add(row[0])
+            found.append(Match(row[0], row[1], row[2], float(row[3])))
+    return found
 
 
 def snippet(history: History, match: Match, query: str, size: int = 16) -> tuple[str, str]:

@@ -43,12 +43,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
+from workerctl.history.change import Change
 from workerctl.history.layout import (
     COMPLETE,
+    JOURNAL,
     MARKER_SHAPE,
     PRUNE_SHAPE,
     SHARD_BYTES,
     SHARD_SHAPE,
+    STAGE,
     TABLE,
     marker_doc,
 )
@@ -63,6 +66,7 @@ from workerctl.storage.atomic import (
     remove_file,
     write_json,
 )
+from workerctl.storage.faults import write_point
 from workerctl.storage.lock import lock_for
 
 if TYPE_CHECKING:
@@ -122,28 +126,6 @@ PRUNE_FIELDS = ("removed", "kept_unfinished", "side_effects_forgotten", "dry_run
 
 class _IndexMoved(Exception):
     """The index folder was swapped by a reindex while it was being read."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One committed write of a run, as the derived stores take it (``_hand_over``):
-    the run as written, what its run file held before (None: a new run), its slot
-    and its summary as the shard now holds it."""
-
-    run: Run
-    stored: dict | None
-    shard: int
-    doc: int
-    summary: dict
-
-    @property
-    def old_status(self) -> str | None:
-        return self.stored.get("status") if self.stored else None
-
-    @property
-    def status_changed(self) -> bool:
-        """A new run, or a run whose status changed: what the cross-run indexes count."""
-        return self.stored is None or self.old_status != self.run.status
 
 
 class History:
@@ -217,9 +199,11 @@ class History:
     def _sweep_ahead(self) -> None:
         """Remove the folders of files written ahead by processes that are gone (under
         the lock; a live writer's folder is never touched, whatever it holds)."""
+        from workerctl.history.reindex import sweep_journal
         from workerctl.history.sweep import _pid_alive
         from workerctl.storage.lock import hostname
 
+        sweep_journal(self)
         base = self.root / "ahead"
         try:
             names = fs.listdir(base)
@@ -233,6 +217,32 @@ class History:
             start = None if parts[2] == "None" else parts[2]
             if not _pid_alive(int(parts[1]), start):
                 fs.rmtree(base / name, ignore_errors=True)
+
+    def note_change(self, run_id: str, slot: tuple[int, int] | None = None) -> None:
+        """While a ``runs reindex`` runs (its journal exists), say that ``run_id`` is about
+        to change (under the lock, before anything of it is written; ``slot``: where the
+        index holds a run about to be removed). One ``stat`` otherwise. A note that
+        cannot be written (a full disk) removes the journal instead: the reindex then
+        stops without swapping anything in, rather than miss this change."""
+        folder = self._path(JOURNAL)
+        if not fs.exists(folder):
+            return
+        note = folder / run_id
+        try:
+            write_point(note)
+            # a note's time is when the run was first noted (the reindex places the runs
+            # created meanwhile in that order): opened again, it is left as it is
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if slot is not None else 0)
+            fd = fs.open_file(note, flags, PRIVATE_FILE)
+            try:
+                if slot is not None:
+                    os.write(fd, f"{slot[0]} {slot[1]}".encode())
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            return  # the reindex ended this instant
+        except OSError:
+            fs.rmtree(folder, ignore_errors=True)
 
     def _hint_reindex(self, path: Path) -> str:
         return f"move {path} aside, then run 'workerctl runs reindex' to rebuild the index from the run files"
@@ -384,6 +394,7 @@ class History:
         settles the run from its run file (see the module's docstring).
         """
         shard, doc_id, docs = self._slot(run.id, shard, doc_id)
+        self.note_change(run.id)  # a reindex running meanwhile catches up on it
         indexed = stored is None or stored.get("status") != run.status
         if indexed:
             self.indexes.begin(run.id)
@@ -882,6 +893,15 @@ class History:
             existing = self.shards()
             if isinstance(named, builtins.list) and all(type(n) is int for n in named):
                 existing = [n for n in existing if n in set(named)]  # the shards holding them
+            if fs.exists(self._path(JOURNAL)):  # a reindex meanwhile: told where each run was
+                where = {
+                    doc["id"]: (shard, int(key))
+                    for shard in existing
+                    for key, doc in self._shard_docs(shard).items()
+                    if doc["id"] in ids
+                }
+                for run_id in sorted(ids):
+                    self.note_change(run_id, where.get(run_id))
             for shard in existing:
                 docs = self._shard_docs(shard)
                 remaining = {k: d for k, d in docs.items() if d["id"] not in ids}
@@ -917,16 +937,31 @@ class History:
         if not self.lock.held:
             return False
         done = False
-        for name in ("index", "active"):
+        for name in ("index", "active"):  # an older workerctl's reindex: index.new, active.new
             new = self.root / f"{name}.new"
             if not fs.exists(self.root / name) and fs.exists(new / COMPLETE):
                 fs.replace(new, self.root / name)
                 done = True
+        stage = self.root / STAGE
+        if not fs.exists(self.root / "index") and fs.exists(stage / "index" / COMPLETE):
+            fs.replace(stage / "index", self.root / "index")
+            done = True
+        if fs.exists(stage / "indexes" / COMPLETE) and not fs.exists(stage / "index"):
+            # the index was swapped in: the cross-run indexes built with it follow
+            import datetime as dt
+
+            if fs.exists(self.root / "indexes"):
+                old = self.root / f"indexes.old-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S%f')}"
+                fs.replace(self.root / "indexes", old)
+                fs.rmtree(old, ignore_errors=True)
+            fs.replace(stage / "indexes", self.root / "indexes")
+            done = True
         return done
 
     def reindex(self) -> dict[str, Any]:
         """Rebuild the index shards, markers, ledger and indexes from the run files, in
-        memory that does not grow with the history (``history.reindex``)."""
+        memory that does not grow with the history, holding the lock only briefly at a
+        time (``history.reindex``)."""
         from workerctl.history.reindex import reindex
 
         return reindex(self)

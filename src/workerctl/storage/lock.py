@@ -25,6 +25,10 @@ from workerctl.errors import LockTimeout
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 LOCK_TIMEOUT_ENV = "WORKERCTL_LOCK_TIMEOUT"
+#: benchmarks only: a file to which each release appends how long the lock was held
+#: ("SECONDS PID COMMAND"), to measure the longest hold of a command (engine_bench)
+HOLD_LOG_ENV = "WORKERCTL_BENCH_LOCK_LOG"
+_HOLD_LOG = os.environ.get(HOLD_LOG_ENV, "")
 
 
 def resolve_timeout(setting: float | None) -> tuple[float, str]:
@@ -164,6 +168,8 @@ class FileLock:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
+                if _HOLD_LOG:
+                    _log_hold(time.monotonic() - self._since)
         finally:
             self._thread_lock.release()
 
@@ -297,6 +303,11 @@ def _command_of(pid: int) -> str:
     except OSError:
         return "a process that has exited"
     return " ".join(w.decode(errors="replace") for w in words[:4] if w) or "unknown command"
+
+
+def _log_hold(seconds: float) -> None:
+    with open(_HOLD_LOG, "a", encoding="utf-8") as out:
+        out.write(f"{seconds:.6f} {os.getpid()} {' '.join(sys.argv[1:5])}\n")
 
 
 class _LockWaitOver(Exception):
