@@ -129,6 +129,11 @@ class StepLoop:
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 run.move(R.FAILED)
+            # the run's end is decided: a SIGTERM or SIGHUP now (a 'run cancel' that came
+            # while this process waited for the lock) has nothing left to stop, and raised
+            # in the middle of the final save it ended the command in a traceback
+            for sig in previous:
+                signal.signal(sig, signal.SIG_IGN)
             if run.error is not None:
                 run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
                 run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
