@@ -93,6 +93,18 @@ def _reads_answer(workspace, dead: str) -> None:
     assert counts["failed"] == 1 and counts["completed"] == 1 and counts["running"] == 0
     text = run_workerctl("runs", "list", workspace=workspace)
     assert text.returncode == 0 and dead in text.stdout
+    # a worker file added by hand is a new version nobody recorded yet: listed anyway
+    # (workers list exited 4 trying to record it: the adversarial report)
+    workers = run_workerctl("workers", "list", "--json", workspace=workspace)
+    assert workers.returncode == 0, workers.stderr
+    assert "hand-made" in [w["name"] for w in json.loads(workers.stdout)]
+    assert run_workerctl("worker", "show", "hand-made", workspace=workspace).returncode == 0
+
+
+def _hand_made_worker(workspace) -> None:
+    source = workspace.workers_dir / "plain.yaml"
+    text = source.read_text(encoding="utf-8").replace("name: plain", "name: hand-made", 1)
+    (workspace.workers_dir / "hand-made.yaml").write_text(text, encoding="utf-8")
 
 
 def _recorded_once_writable(workspace, dead: str) -> None:
@@ -105,6 +117,7 @@ def _recorded_once_writable(workspace, dead: str) -> None:
 
 def test_a_read_only_mount_is_read(history_with_a_dead_run, small_fs):
     workspace, dead = history_with_a_dead_run
+    _hand_made_worker(workspace)
     _remount(small_fs, "ro")
     _reads_answer(workspace, dead)
     assert History(workspace).get(dead).status == "running"  # nothing was written
@@ -127,6 +140,7 @@ def _fill(mnt) -> None:
 
 def test_a_full_disk_is_read_and_prune_frees_space(history_with_a_dead_run, small_fs):
     workspace, dead = history_with_a_dead_run
+    _hand_made_worker(workspace)
     _fill(small_fs)
     _reads_answer(workspace, dead)
     start = run_workerctl("run", "start", "plain", "--task", "T-2001", workspace=workspace)

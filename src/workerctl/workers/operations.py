@@ -107,9 +107,18 @@ def worker_files(
 
     Every command that lists or changes workers calls this, so an edit made by
     hand is in the version history before anything else happens to the file.
+    Reading never needs to write: where the versions cannot be written now (a
+    read-only mount, a full disk, no permission), the files are listed as they are
+    and the next command that can write records them, as the crash sweep does; a
+    command that changes a worker meets the same refusal when it writes.
     """
+    import contextlib
+
+    from workerctl.errors import StorageError
+
     files = load_all(workspace, registry, deep)
-    versions.sync({wf.name: wf.content for wf in files})
+    with contextlib.suppress(StorageError):
+        versions.sync({wf.name: wf.content for wf in files})
     return files
 
 
