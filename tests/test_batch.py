@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import drive_terminal, make_worker
+from helpers import drive_terminal, make_worker, run_workerctl
 from workerctl.history.store import History
 
 TASKS = ["T-1042", "T-1043", "T-2001", "T-9001"]
@@ -233,3 +233,18 @@ def test_sigterm_to_the_batch_stops_it(workspace):
     runs = history.list(None, limit=None)
     assert len(runs) == 1 and runs[0]["status"] == "cancelled"
     assert "3 not_started" in out
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_json_fields_a_batch_will_not_print_are_refused_before_any_run(workspace, detach):
+    """The adversarial report: a batch with --json id,status ran and wrote its comments,
+    then exited 2 on the unknown field and printed nothing."""
+    args = ["run", "start", "overdue-task-review", "--task", "T-1042", "--task", "T-1043"]
+    fields = "counts,nope" if not detach else "id,nope"
+    refused = run_workerctl(*args, *(["--detach"] if detach else []), "--json", fields, workspace=workspace)
+    assert refused.returncode == 2 and "nope" in refused.stderr, refused.stderr
+    assert History(workspace).list(None, limit=5) == []  # nothing ran
+    if not detach:
+        kept = run_workerctl(*args, "--json", "counts,ok", workspace=workspace)
+        assert kept.returncode == 0, kept.stderr
+        assert json.loads(kept.stdout) == {"counts": {"completed": 2}, "ok": True}

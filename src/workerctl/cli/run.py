@@ -257,7 +257,7 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     nothing runs), then the runs, a progress bar on a terminal, the summary."""
     import sys
 
-    from workerctl.engine.batch import BatchRunner, check_records, start_detached_each
+    from workerctl.engine.batch import JSON_FIELDS, BatchRunner, check_records, start_detached_each
     from workerctl.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED
     from workerctl.runs.starting import add_fixes, batch_record_ids
 
@@ -265,6 +265,8 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     options = request.options(_default_trigger())
     # an unknown worker (exit 3) or one its model cannot run (exit 2): before any record
     a.engine.runnable_worker(worker)
+    # and --json fields the answer will not have (exit 2): before any run writes
+    _check_fields(DETACHED_FIELDS if request.detach else JSON_FIELDS)
     ids = check_records(a.engine, batch_record_ids(a.records, request, sys.stdin.read))
     if not ids:
         if as_json:
@@ -316,6 +318,22 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
         ctx.exit(EXIT_INTERRUPTED)
     if not result.ok:
         ctx.exit(EXIT_RUN_FAILED)
+
+
+#: the fields of each item ``run start --detach`` prints for a batch
+DETACHED_FIELDS = ("id", "status", "worker", "record_id", "reason", "message", "fix")
+
+
+def _check_fields(available: tuple[str, ...]) -> None:
+    """--json FIELDS checked against what the batch will print, before it starts: the
+    fields were checked only when the answer was printed, after every run had written
+    (a fresh-brief adversarial helper)."""
+    from workerctl.cli.shape import current_shape
+    from workerctl.errors import UsageError
+
+    unknown = [f for f in current_shape().fields or () if f not in available]
+    if unknown:
+        raise UsageError(f"unknown JSON field {unknown[0]!r}", hint="available: " + ", ".join(available))
 
 
 def _batch_summary(a: App, result: BatchResult, quiet: bool) -> None:
