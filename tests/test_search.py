@@ -390,3 +390,41 @@ def test_a_schema_2_index_is_used_as_it_is_not_rebuilt(history):
     con = sqlite3.connect(path)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
     con.close()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    changes=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["delete", "edit", "keep"])), max_size=8),
+    added=st.integers(0, 3),
+)
+def test_catch_up_after_run_files_deleted_edited_and_added_behind_its_back(history, changes, added):
+    """The catch-up (a merge of the index's rows and the run files, both in id order):
+    after run files were deleted, rewritten and written behind the index's back, and
+    a restart, every word finds exactly the runs whose files say it."""
+    runs = [_run(history, f"{WORDS[n % len(WORDS)]} first {n}") for n in range(8)]
+    for n, what in changes:
+        path = history.body_path(runs[n].id)
+        if not path.exists():
+            continue
+        if what == "delete":
+            path.unlink()
+        elif what == "edit":
+            data = json.loads(path.read_text())
+            data["output"] = f"{WORDS[(n + 3) % len(WORDS)]} rewritten"
+            path.write_text(json.dumps(data))
+    for n in range(added):  # a run file the index never saw
+        data = runs[0].to_stored()
+        data["id"], data["output"] = f"zz{n}added", "glossary added"
+        data["_shard"], data["_doc"] = 1, 900 + n
+        path = history.body_path(data["id"])
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(data))
+    _force_catch_up(history)
+    for word in WORDS:
+        source = search_index.open_for_reading(history)
+        try:
+            ids = [m.run_id for m in search_index.matching(source.con, word, None, source.skip)]
+        finally:
+            source.close()
+        assert len(ids) == len(set(ids))
+        assert set(ids) == brute(history, lambda t, w=word: w in t), word

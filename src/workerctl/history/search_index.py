@@ -390,7 +390,7 @@ def _high_of(meta: dict[str, str]) -> tuple[int, int] | None:
 def _run_files(history: History) -> Iterator[tuple[str, str, int, Path]]:
     """(run id, stamp, folder descriptor, path) of every run file, from a walk through
     ``storage.fs`` that never follows a link (the descriptor is valid until the next
-    item)."""
+    item), in the order of their ids (each folder holds the ids it is named by)."""
     base = history.root / "runs"
     try:
         top = fs.open_dir(base)
@@ -406,9 +406,13 @@ def _run_files(history: History) -> Iterator[tuple[str, str, int, Path]]:
         except OSError:
             continue
         try:
-            for name, st in fs.entries_at(sub_fd):
-                if name.endswith(".json") and not name.startswith(".") and stat_mod.S_ISREG(st.st_mode):
-                    yield name[:-5], stamp_of(st), sub_fd, base / sub / name
+            found = sorted(
+                (name[:-5], stamp_of(st))
+                for name, st in fs.entries_at(sub_fd)
+                if name.endswith(".json") and not name.startswith(".") and stat_mod.S_ISREG(st.st_mode)
+            )
+            for run_id, stamp in found:
+                yield run_id, stamp, sub_fd, base / sub / f"{run_id}.json"
         finally:
             os.close(sub_fd)
 
@@ -434,32 +438,51 @@ def _read_run(run_id: str, dir_fd: int, path: Path) -> tuple[str, dict[str, Any]
 
 def catch_up(con: sqlite3.Connection, history: History) -> int:
     """Compare every run file's stamp with the one indexed; read again what differs,
-    drop what is gone. Returns how many runs changed. A run file read again replaces
-    every row of its id (a row is found by (created, id): one whose creation time was
-    edited in its file would otherwise stay beside the new one)."""
-    known: dict[str, tuple[int, str]] = {}  # id -> (row, stamp): a million runs, held once
-    twice: dict[str, list[int]] = {}  # the further rows of an id (only after such an edit)
-    for n, run_id, stamp in con.execute("SELECT n, id, stamp FROM runs"):
-        if run_id in known:
-            twice.setdefault(run_id, []).append(n)
-        else:
-            known[run_id] = (n, stamp)
-    changed = 0
-    for run_id, stamp, dir_fd, path in _run_files(history):
-        row = known.pop(run_id, None)
-        more = twice.pop(run_id, [])
-        if row is not None and row[1] == stamp and not more:
+    drop what is gone. Returns how many runs changed.
+
+    A merge of two sorted streams, memory flat at a million runs: the index's rows in
+    the order of their ids (SQLite sorts them within its cache, spilling to a temporary
+    file) and the run files in the same order (``_run_files``). What differs is noted
+    (a row, a run file's path) and applied once the rows have been read. A run file
+    read again replaces every row of its id (a row is found by (created, id): one
+    whose creation time was edited in its file would otherwise stay beside the new one).
+    """
+    rows = con.execute("SELECT id, n, stamp FROM runs ORDER BY id")
+    row = rows.fetchone()
+    drop: list[int] = []
+    again: list[tuple[str, Path]] = []
+    gone = 0
+    for run_id, stamp, _dir_fd, path in _run_files(history):
+        while row is not None and row[0] < run_id:  # its run file is gone
+            drop.append(row[1])
+            gone += 1
+            row = rows.fetchone()
+        mine = []
+        while row is not None and row[0] == run_id:
+            mine.append(row)
+            row = rows.fetchone()
+        if len(mine) == 1 and mine[0][2] == stamp:
             continue
-        read = _read_run(run_id, dir_fd, path)
+        drop.extend(n for _id, n, _stamp in mine)
+        again.append((run_id, path))
+    while row is not None:
+        drop.append(row[1])
+        gone += 1
+        row = rows.fetchone()
+    rows.close()
+    con.executemany("DELETE FROM runs WHERE n = ?", [(n,) for n in drop])
+    for run_id, path in again:
+        try:
+            dir_fd = fs.open_dir(path.parent)
+        except OSError:
+            continue  # its folder is gone: so is the run
+        try:
+            read = _read_run(run_id, dir_fd, path)
+        finally:
+            os.close(dir_fd)
         if read is not None:
-            gone = [*more, *([row[0]] if row is not None else [])]
-            con.executemany("DELETE FROM runs WHERE n = ?", [(n,) for n in gone])
             put(con, run_id, read[1], read[0])
-            changed += 1
-    for run_id, (n, _stamp) in known.items():  # run files gone
-        con.executemany("DELETE FROM runs WHERE n = ?", [(n,), *((m,) for m in twice.get(run_id, ()))])
-        changed += 1
-    return changed
+    return gone + len(again)
 
 
 def _fill(
