@@ -16,9 +16,6 @@ from workerctl.workspace import init_workspace, load_workspace
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch):
     monkeypatch.delenv("WORKERCTL_WORKSPACE", raising=False)
-    # pytest-xdist's workers set COLUMNS=80: tables would be cut narrower than in a
-    # plain run, so that a test's result depended on -n
-    monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
 
 

@@ -168,6 +168,7 @@ def started_batch(workspace, argv: list[str]) -> tuple[subprocess.Popen, History
     return proc, history
 
 
+@pytest.mark.slow
 def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
     make_worker(
         workspace,

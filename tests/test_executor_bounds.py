@@ -87,6 +87,7 @@ def _worker(workspace, name: str, executor: str, timeout: float = 60) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_hanging_in_process_step_is_abandoned_at_the_timeout(workspace, plugin_env):
     _worker(workspace, "hanger", "hang", timeout=1.5)
     # the plugin sleeps an hour: the command returning at all (within the subprocess

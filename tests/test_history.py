@@ -220,6 +220,7 @@ def test_id_prefixes(workspace, wcli):
     assert bad.exit_code == 2
 
 
+@pytest.mark.slow
 def test_watch_exit_status_on_detached_runs(workspace):
     make_worker(workspace, "ok-slow", executor="{name: echo, script: [{sleep: 1, output: fine}]}")
     make_worker(workspace, "bad-slow", executor="{name: echo, script: [{sleep: 1, error: boom}]}")
@@ -248,6 +249,7 @@ def test_watch_exit_status_on_detached_runs(workspace):
     assert sorted(r["status"] for r in json.loads(both.stdout)) == ["completed", "failed"]
 
 
+@pytest.mark.slow
 def test_detached_run_passes_through_pending_queued_running(workspace):
     make_worker(workspace, "slowish", executor="{name: echo, script: [{sleep: 1.5, output: ok}]}")
     started = run_workerctl(

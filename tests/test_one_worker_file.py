@@ -10,6 +10,8 @@ import stat
 import sys
 import textwrap
 
+import pytest
+
 from helpers import make_worker, run_workerctl
 
 
@@ -133,3 +135,16 @@ def subprocess_devnull() -> int:
     import subprocess
 
     return subprocess.DEVNULL
+
+
+@pytest.mark.parametrize("editor", ["/nonexistent/editor", "/nonexistent/ed\x1b]0;t\x07"])
+def test_an_editor_that_will_not_start_is_a_setting_exit_2(workspace, editor):
+    """A missing $EDITOR exited 1, the code of a failed run; the worker file is untouched."""
+    make_worker(workspace, "solo", status="active")
+    before = (workspace.workers_dir / "solo.yaml").read_bytes()
+    result = run_workerctl(
+        "worker", "edit", "solo", workspace=workspace, env={"EDITOR": editor}, stdin=subprocess_devnull()
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "EDITOR" in result.stderr and "Traceback" not in result.stderr and "\x1b" not in result.stderr
+    assert (workspace.workers_dir / "solo.yaml").read_bytes() == before

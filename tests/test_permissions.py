@@ -356,6 +356,7 @@ def test_approve_after_the_record_changed_asks_for_anyway(workspace, wcli):
     assert len(comments_on(workspace, "T-1043")) == 1
 
 
+@pytest.mark.slow
 def test_eight_simultaneous_approvals_write_exactly_one_comment(workspace):
     run = held_run(workspace)
     argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "approve", run.id, "--json"]

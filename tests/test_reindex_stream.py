@@ -100,6 +100,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(spill, "CHUNK", 2)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(runs=RUNS, imported=RUNS)
 def test_reindex_in_chunks_follows_the_slot_rule(small_chunks, runs, imported):

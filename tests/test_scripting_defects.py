@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers import make_worker, write_worker
 from workerctl.history.store import History
 from workerctl.history.sweep import current_owner
@@ -150,6 +152,7 @@ def _interrupt(workspace, *args) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_watch_exits_130(workspace):
     _unfinished_run(workspace)
     listed = _interrupt(workspace, "runs", "list", "--watch", "0.1", "--format", "ids")

@@ -428,3 +428,26 @@ def test_catch_up_after_run_files_deleted_edited_and_added_behind_its_back(histo
             source.close()
         assert len(ids) == len(set(ids))
         assert set(ids) == brute(history, lambda t, w=word: w in t), word
+
+
+@pytest.mark.parametrize("index", ["kept", "deleted"])
+def test_a_damaged_run_file_is_named_never_left_out_of_an_answer(workspace, index):
+    """The adversarial report: with the index rebuilt after a run file was damaged, the
+    run silently dropped out of every search (exit 0, "no runs match") while runs list
+    still showed it. Now exit 4 naming the file, whatever the index's state; after
+    ``runs reindex`` sets the file aside, the rest is searched again."""
+    damaged = _start(workspace, "overdue-task-review", "--task", "T-1042")
+    kept = _start(workspace, "overdue-task-review", "--task", "T-1043")
+    assert run_workerctl("runs", "search", "glossary", workspace=workspace).returncode == 0  # an index
+    history = History(workspace)
+    history.body_path(damaged).write_text("{garbage", encoding="utf-8")
+    if index == "deleted":
+        search_index.index_path(history).unlink()
+    for args in (("runs", "search", "glossary"), ("runs", "list", "--search", "Blocker")):
+        refused = run_workerctl(*args, workspace=workspace)
+        assert refused.returncode == 4, (args, refused.stdout, refused.stderr)
+        assert damaged in refused.stderr and "runs reindex" in refused.stderr
+    assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0
+    after = run_workerctl("runs", "search", "Blocker", "--json", "id", workspace=workspace)
+    assert after.returncode == 0, after.stderr
+    assert [row["id"] for row in json.loads(after.stdout)] == [kept]

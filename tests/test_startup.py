@@ -79,6 +79,7 @@ RUNS_LIST = Budget(
         "workerctl.errors",
         "workerctl.render",
         "workerctl.simple_table",
+        "workerctl.widths",  # a table fitted to the page, wcwidth only for wide characters
         "workerctl.timeparse",
         "workerctl.workspace",
         "workerctl.cli.common",

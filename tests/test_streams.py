@@ -12,6 +12,7 @@ import click
 import pytest
 
 from workerctl import render
+from workerctl.sanitize import for_terminal
 
 
 @pytest.fixture
@@ -106,5 +107,7 @@ def test_colours_are_the_codes_click_writes(monkeypatch):
     monkeypatch.setattr(render, "use_colour", lambda stream=None: True)
     for key, name in render.COLOURS.items():
         for bold in (False, True):
-            assert render.colour("x", key, bold=bold) == click.style("x", fg=name, bold=bold)
-    assert render.colour("x", "no such key", bold=True) == click.style("x", bold=True)
+            shown = for_terminal(render.colour("x", key, bold=bold), colour=True)  # through the guard
+            assert shown == click.style("x", fg=name, bold=bold)
+    plain_bold = render.colour("x", "no such key", bold=True)
+    assert for_terminal(plain_bold, colour=True) == click.style("x", bold=True)

@@ -27,20 +27,27 @@ def test_sanitized_text_holds_no_control_but_newline_and_tab(text):
 
 
 BIDI_OVERRIDES = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+#: what a terminal shows as nothing or obeys: control, format and separator characters
+#: (and lone surrogates), by their Unicode category
+INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+#: default-ignorable code points that Unicode files as letters or marks (DerivedCoreProperties)
+IGNORABLE_LETTERS = "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0"
+# (plane 14 is default-ignorable whole: tags, variation selectors, unassigned)
+VISIBLE = st.characters(blacklist_categories=INVISIBLE_CATEGORIES).filter(
+    lambda c: c not in IGNORABLE_LETTERS and not 0xE0000 <= ord(c) <= 0xE0FFF
+)
 
 
 # lone surrogates (Cs: not text, a terminal cannot show one) and the bidi overrides
 # (they reorder what is shown) are replaced too
-@given(
-    st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=BIDI_OVERRIDES))
-)
+@given(st.text(alphabet=VISIBLE))
 def test_text_without_controls_is_shown_as_it_is(text):
     assert for_terminal(text) == text
 
 
 @given(
     st.text(
-        alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=BIDI_OVERRIDES),
+        alphabet=VISIBLE,
         min_size=1,
     ),
     st.text(min_size=1),
@@ -105,7 +112,44 @@ def test_colour_sanitizes_what_it_wraps(monkeypatch):
     monkeypatch.setenv("FORCE_COLOR", "1")
     monkeypatch.delenv("NO_COLOR", raising=False)
     coloured = render.colour("done\x1b]0;title\x07", "completed")
-    assert coloured == "\x1b[32m\x1b[22mdone\x1b[0m" and isinstance(coloured, Styled)
+    assert isinstance(coloured, Styled)
+    assert for_terminal(coloured, colour=True) == "\x1b[32m\x1b[22mdone\x1b[0m"  # as the guard shows it
+    assert for_terminal(coloured) == "done"  # colour off: none of its codes
+
+
+def test_every_invisible_character_is_replaced():
+    """The rule, checked against this Python's Unicode database, every code point: a
+    character a terminal shows as nothing, obeys or lets reorder the line is replaced."""
+    import unicodedata
+
+    invisible = [
+        chr(c)
+        for c in range(0x110000)
+        if chr(c) not in "\n\t"
+        and (
+            unicodedata.category(chr(c)) in INVISIBLE_CATEGORIES
+            or chr(c) in IGNORABLE_LETTERS
+            or 0xE0000 <= c <= 0xE0FFF
+        )
+    ]
+    assert len(invisible) > 500
+    for char in invisible:  # replaced, or (ESC and the 8-bit introducers) removed with their sequence
+        assert char not in for_terminal(f"a{char}b")
+    # the adversarial report's cases, by name
+    for char in "\u200b\u200d\ufeff\u200f\u2028\u2029\xad\U000e0041\u3164\u034f\u061c":
+        assert for_terminal(f"a{char}b") == f"a{REPLACEMENT}b"
+
+
+@given(st.text())
+def test_json_keeps_invisible_characters_as_escapes(text):
+    """--json stays the exact data: what the terminal must not see is escaped, not lost."""
+    import json
+
+    from workerctl.sanitize import is_safe, json_safe
+
+    encoded = json_safe(json.dumps(text, ensure_ascii=False))
+    assert json.loads(encoded) == text
+    assert is_safe(encoded)
 
 
 def in_a_pty(argv: list[str], env: dict[str, str]) -> bytes:

@@ -22,15 +22,20 @@ from hypothesis import strategies as st
 
 from helpers import make_worker, run_workerctl
 from workerctl.plugins.manager import get_registry
-from workerctl.sanitize import for_terminal, is_safe, json_safe
+from workerctl.sanitize import for_terminal, is_safe, json_safe, own_sgr
 from workerctl.workspace import init_workspace
 
 #: what a hostile field holds: OSC 52 (clipboard), OSC 0 (title), clear screen, cursor
 #: up, DCS, C1 CSI, a bare CR, BEL, a bidi override
 EVIL = (
     "\x1b]52;c;SGVsbG8=\x07 \x1b]0;pwned\x07 \x1b[2J\x1b[H \x1b[3A \x1bP1$qm\x1b\\ "
-    "\x9b31m \x9d0;t\x9c \rHIDE \x07 \u202egnp.exe \x1b_apc\x1b\\"
+    "\x9b31m \x9d0;t\x9c \rHIDE \x07 \u202egnp.exe \x1b_apc\x1b\\ "
+    # a colour code of the kind workerctl writes itself, which must not stay open past
+    # its field, and characters a terminal shows as nothing (zero-width space and joiner,
+    # byte-order mark, line separator, a tag character, a Hangul filler)
+    "\x1b[1mSTAYSOPEN \u200bzw\u200dj\ufeffbom\u2028ls\U000e0041tag\u3164fill"
 )
+INVISIBLE_BYTES = [c.encode() for c in "\u200b\u200d\ufeff\u2028\U000e0041\u3164"]
 OWN_SGR = re.compile(rb"\x1b\[(?:3[1-6]|1|22|0)m")
 
 
@@ -70,6 +75,8 @@ def _assert_clean(data: bytes, colour: bool) -> None:
     rest = OWN_SGR.sub(b"", data) if colour else data
     for bad in (b"\x1b", b"\xc2\x9b", b"\xc2\x9d", b"\xc2\x9c", b"\x07", b"\r\x48", b"\xe2\x80\xae"):
         assert bad not in rest, (bad, data[:2000])
+    for bad in [b"\x1b[1mSTAYSOPEN", *INVISIBLE_BYTES]:  # checked on the whole output, colour or not
+        assert bad not in data, (bad, data[:2000])
     # the pty turns each \n into \r\n; any other \r came from data
     assert b"\r" not in rest.replace(b"\r\n", b"\n"), data[:2000]
 
@@ -209,8 +216,13 @@ def test_json_output_is_exact_and_safe(value):
 
 
 def test_the_sanitizer_keeps_only_its_own_colours():
-    assert for_terminal("\x1b[31mred\x1b[0m", colour=True) == "\x1b[31mred\x1b[0m"
-    assert for_terminal("\x1b[31mred\x1b[0m") == "red"
-    assert for_terminal("a\x1b]52;c;x\x07b\x1b[31mc", colour=True) == "ab\x1b[31mc"
+    red = f"{own_sgr('31')}red{own_sgr('0')}"
+    assert for_terminal(red, colour=True) == "\x1b[31mred\x1b[0m"
+    assert for_terminal(red) == "red"
+    assert for_terminal(f"a\x1b]52;c;x\x07b{own_sgr('31')}c", colour=True) == "ab\x1b[31mc"
+    # a code in data is removed even while colour is on, its own codes' numbers included:
+    # it cannot stay open past its field (a record title's bold ran on into the card)
+    assert for_terminal("\x1b[31mred\x1b[0m", colour=True) == "red"
+    assert for_terminal("SGR1 \x1b[1mHIDDEN", colour=True) == "SGR1 HIDDEN"
     assert for_terminal("\x1b[38;5;1mx\x1b[2J", colour=True) == "x"  # only its own codes
     assert for_terminal("a\tb\nc\rd\udc80\u202e") == "a\tb\nc\ufffdd\ufffd\ufffd"

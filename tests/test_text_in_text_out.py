@@ -85,6 +85,24 @@ def test_invalid_utf8_on_standard_input_is_refused(workspace):
     assert proc.returncode == 2 and b"<stdin>" in proc.stderr and b"Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("source", ["stdin", "file.yaml", "file.json"])
+def test_json_records_with_escaped_emoji_import_from_anywhere(workspace, tmp_path, source):
+    """JSON as ``json.dumps`` writes it (an emoji as a surrogate-pair escape) imports from
+    standard input and from a file of any suffix, with the same title as from a .json
+    file (standard input was read as YAML, which refused the escape)."""
+    text = json.dumps([{"id": "T-78", "type": "task", "title": "ship \U0001f600 now", "status": "open"}])
+    assert "\\ud83d\\ude00" in text
+    if source == "stdin":
+        done = run_workerctl("records", "import", "-", workspace=workspace, input=text)
+    else:
+        path = tmp_path / source
+        path.write_text(text, encoding="utf-8")
+        done = run_workerctl("records", "import", str(path), workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    shown = run_workerctl("records", "show", "T-78", "--json", workspace=workspace)
+    assert json.loads(shown.stdout)["title"] == "ship \U0001f600 now"
+
+
 def test_step_output_that_is_not_text_is_stored_escaped(workspace):
     """A lone surrogate in the final text (a JSON escape on the program's stdout) and
     bytes that are not UTF-8 on stderr: the run completes, the output keeps the

@@ -280,3 +280,24 @@ def test_a_damaged_recorded_read_is_read_now_not_trusted(workspace, tmp_path):
     item = json.loads(done.stdout)["items"][0]
     assert item["new_status"] == "completed" and item["reads"][0]["read"] == "now"
     assert [s["answer"] for s in item["steps"]] == ["live", "replayed"]
+
+
+def test_a_request_that_cannot_be_fingerprinted_is_called_live_and_the_run_goes_on():
+    """A hostile case: a context the JSON encoder cannot write (nested deeper than it
+    goes, or a value a plugin made circular) made the fingerprint raise, which would fail
+    every step that has one; now that step gets no fingerprint and is never replayed."""
+    from workerctl.engine.replay import Recorded, fingerprint
+    from workerctl.engine.step import StepRequest
+    from workerctl.runs.model import Run
+
+    loop: dict = {}
+    loop["self"] = loop
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    for context in ([{"id": "T-1", "fields": loop}], [{"id": "T-1", "fields": {"x": deep}}]):
+        request = StepRequest("r", "w", "i", "review_note", {}, 1, 2, context, [], [], "T-1", 9.0, "/ws")
+        assert fingerprint(request, "echo") is None
+    past = Run(id="p", worker="w", config_hash="h", config={}, executor="echo", created="")
+    given = Recorded(past, answers=True, reads=False)
+    assert given.answer(None, 1) is None and given.steps == [{"iteration": 1, "answer": "live"}]

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from workerctl.sanitize import own_sgr
 from workerctl.terminal import Styled, terminal
 
 #: one status vocabulary, each word with its own mark: a run's states, then what a
@@ -73,8 +74,8 @@ def colour(text: str, key: str | None = None, *, bold: bool = False) -> str:
     if not use_colour():
         return text
     code = ANSI.get(COLOURS.get(key or text, ""))
-    fg = f"\x1b[{code}m" if code else ""
-    return Styled(f"{fg}\x1b[{1 if bold else 22}m{terminal().show(text)}\x1b[0m")
+    fg = own_sgr(str(code)) if code else ""
+    return Styled(f"{fg}{own_sgr('1' if bold else '22')}{terminal().show(text)}{own_sgr('0')}")
 
 
 def status_cell(status: str, width: int = 0) -> str:
@@ -131,12 +132,18 @@ def cut(text: str | None, width: int) -> str:
 def table(rows: list[list[Any]], headers: list[str]) -> str:
     """A table in tabulate's "simple" format. Every text cell passes the terminal's
     sanitizer (a record title's escape sequence is not sent to the terminal); cells
-    are not parsed as numbers (an id of digits stays as written). Plain one-line
-    text is drawn without importing tabulate, to the same bytes (``simple_table``)."""
+    are not parsed as numbers (an id of digits stays as written). On a terminal the
+    table fits its width (``widths.fit_columns``). Plain one-line text is drawn without
+    importing tabulate, to the same bytes (``simple_table``)."""
     from workerctl.simple_table import simple_table
 
     shown = terminal().show
     cells = [[shown(c) if isinstance(c, str) else c for c in row] for row in rows]
+    page = terminal().page_width()
+    if page is not None:
+        from workerctl.widths import fit_columns
+
+        fit_columns(cells, headers, page)
     drawn = simple_table(cells, headers)
     if drawn is not None:
         return drawn

@@ -5,23 +5,28 @@ error from a plugin, a tool's arguments, a path) may hold escape sequences that 
 the cursor, retitle the window (OSC 0/2), write the clipboard (OSC 52), rewrite the
 screen (``ESC [2J``) or hide what follows. ``for_terminal`` removes the sequences (CSI,
 OSC, DCS and the other string controls, in their 7-bit and 8-bit forms) and replaces
-every other control character but newline and tab with U+FFFD, and so a lone surrogate
-and the bidirectional overrides that reorder what is shown (``U+202A``-``U+202E``,
-``U+2066``-``U+2069``): what is shown is what is there.
+every other control character but newline and tab with U+FFFD, and so every character a
+terminal shows as nothing or lets reorder the line: lone surrogates, the format characters
+(zero-width spaces and joiners, the bidirectional controls, the byte-order mark, the tag
+characters), the line and paragraph separators and the other default-ignorable code
+points (``_INVISIBLE``). What is shown is what is there.
 
 Two ways text reaches it: the terminal object (``terminal.Terminal.show``) sanitizes a
 data field before workerctl styles it; and ``guard_streams`` puts it in front of
 ``sys.stdout`` and ``sys.stderr`` for the whole command, so every write (``click.echo``,
 ``print``, a plugin's output, an error message, a card, a traceback) passes it, a case
 nobody listed included. The guard lets through only the colour codes ``render.colour``
-writes, and only while colour is on. JSON output is exact: JSON escapes C0 itself, and
-``json_safe`` (used by ``render.to_json``) escapes DEL, C1, lone surrogates and the bidi
-overrides as ``\\uXXXX``, so the guard finds nothing to change in it.
+writes (marked with a secret of the process, ``own_sgr``), and only while colour is on: a
+colour code in data is removed like any other sequence, so none can stay open past its
+field. JSON output is exact: JSON escapes C0 itself, and
+``json_safe`` (used by ``render.to_json``) escapes DEL, C1 and every invisible character
+as ``\\uXXXX``, so the guard finds nothing to change in it.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -37,20 +42,44 @@ _SEQUENCE = r"""
                                                                        # OSC, DCS, SOS, PM, APC ... ST
   | \x1b [\x20-\x2f]* [\x30-\x7e]?                                     # any other escape sequence
     """
-_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-#: the colour codes render.colour writes (SGR: foreground, bold, normal, reset)
-_OWN_SGR = r"(\x1b\[(?:3[1-6]|1|22|0)m)"
+#: what a terminal obeys or shows as nothing: the control characters but newline and tab
+#: (Cc), the format characters (Cf: zero-width spaces and joiners, the bidirectional
+#: controls, the byte-order mark, soft hyphen, the tag characters), the line and paragraph
+#: separators (Zl, Zp), lone surrogates (Cs), and the other default-ignorable code points
+#: that are letters only in name (the Hangul fillers, the combining grapheme joiner, the
+#: Mongolian selectors, plane 14). Unicode 14 (Python 3.11); ``tests/test_terminal_sanitizer``
+#: checks it against ``unicodedata`` of the Python that runs it.
+_INVISIBLE = (
+    "\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u115f-\u1160"
+    "\u17b4-\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\u3164"
+    "\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+_CONTROL = f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]"
+#: the ones ``str.isprintable`` calls printable (letters and marks by category)
+_PRINTABLE_IGNORABLE = "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\uffa0\U000e0100-\U000e01ef]"
+#: workerctl's own colour codes (``own_sgr``, written by ``render.colour`` alone) carry
+#: this process's secret as their first parameter: a code from data cannot, whatever it
+#: holds, so the guard tells them apart in one stream and passes only its own.
+_SECRET = str(int.from_bytes(os.urandom(6), "big") | 1 << 47)  # 15 digits, fresh each process
+_OWN_SGR = rf"\x1b\[{_SECRET};([0-9;]*)m"
+
+
+def own_sgr(params: str) -> str:
+    """A colour code (SGR ``params``) the guard will pass while colour is on; a code
+    written any other way is removed, as data's are."""
+    return f"\x1b[{_SECRET};{params}m"
 
 
 def for_terminal(text: str, *, colour: bool = False) -> str:
     """``text`` without escape sequences, its other control characters (all but
     ``\\n`` and ``\\t``) replaced by U+FFFD. ``colour``: keep the colour codes
     ``render.colour`` writes (the stream guard, while colour is on)."""
-    if text.isprintable():  # the usual case: nothing to do, and cheap
+    if text.isprintable() and not re.search(_PRINTABLE_IGNORABLE, text):  # the usual case: cheap
         return text
     if colour and "\x1b[" in text:
-        parts = re.compile(_OWN_SGR).split(text)  # odd places hold the codes themselves
-        return "".join(p if i % 2 else _clean(p) for i, p in enumerate(parts))
+        parts = re.compile(_OWN_SGR).split(text)  # odd places hold an own code's parameters
+        return "".join(f"\x1b[{p}m" if i % 2 else _clean(p) for i, p in enumerate(parts))
     return _clean(text)
 
 
@@ -64,14 +93,16 @@ def is_safe(text: str) -> bool:
     return for_terminal(text) == text
 
 
-_JSON_UNSAFE = "[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+_JSON_UNSAFE = f"[{_INVISIBLE}]"  # JSON escapes C0 itself
 
 
 def json_safe(encoded: str) -> str:
     """JSON text (``json.dumps`` with ``ensure_ascii=False``) with DEL, C1, lone
     surrogates and the bidirectional overrides escaped as ``\\uXXXX`` too: the same
     data, and nothing a terminal obeys (JSON escapes C0 itself)."""
-    return re.compile(_JSON_UNSAFE).sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
+    import json  # one code point as JSON escapes it (a surrogate pair beyond the BMP)
+
+    return re.compile(_JSON_UNSAFE).sub(lambda m: json.dumps(m.group(0))[1:-1], encoded)
 
 
 class TerminalGuard(io.TextIOBase):

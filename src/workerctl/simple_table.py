@@ -25,7 +25,7 @@ from typing import Any
 #: the status vocabulary (``render.SYMBOLS``) and of a cut text ("…")
 ONE_COLUMN = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("…◷▶✓✗⊘↷○")
 MIN_PADDING = 2  # tabulate's: a header is followed by at least two spaces
-_COLOUR = re.compile(r"\x1b\[\d+m")  # workerctl's own colour codes (render.colour)
+_COLOUR = re.compile(r"\x1b\[[\d;]+m")  # workerctl's own colour codes (render.colour)
 
 
 def simple_table(rows: list[list[Any]], headers: list[str]) -> str | None:

@@ -78,6 +78,14 @@ class Terminal:
                 pass
         return fallback
 
+    def page_width(self) -> int | None:
+        """The width tables must fit: the terminal's, or ``COLUMNS``; None when the
+        output goes to a pipe or a file that no ``COLUMNS`` describes (a script reading
+        a table gets every character)."""
+        if self.environ.get("COLUMNS", "").strip().isdigit() or self.is_terminal():
+            return self.width()
+        return None
+
     def show(self, text: object) -> str:
         """``text`` as it may be printed: data sanitized, ``Styled`` text as it is."""
         if isinstance(text, Styled):

@@ -15,14 +15,20 @@ def parse_duration(text: str) -> dt.timedelta:
     match = DURATION.match(text.strip().lower())
     if not match:
         raise UsageError(f"{text!r} is not a duration", hint="use a number and a unit: 30m, 2h, 7d, 2w")
-    return dt.timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
+    try:
+        return dt.timedelta(seconds=float(match.group(1)) * UNITS[match.group(2)])
+    except OverflowError:  # longer than the calendar holds: as long as it holds
+        return dt.timedelta.max
 
 
 def parse_when(text: str, now: dt.datetime | None = None) -> str:
     """A duration ago, or a date / date-time, as an ISO UTC string for comparisons."""
     now = now or dt.datetime.now(dt.UTC)
     if DURATION.match(text.strip().lower()):
-        when = now - parse_duration(text)
+        try:
+            when = now - parse_duration(text)
+        except OverflowError:  # further back than the calendar: its first day, before every run
+            when = dt.datetime.min.replace(tzinfo=dt.UTC)
     else:
         try:
             when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

@@ -196,6 +196,7 @@ def test_401_names_how_to_set_the_key_and_keeps_it_out_of_history(
             assert "Bearer" not in path.read_text(errors="replace"), path
 
 
+@pytest.mark.slow
 def test_429_gives_the_retry_time(server, workerctl_write_worker, workerctl_run):
     server.script = [(429, {"error": {"message": "slow down"}}, {"retry-after": "1"})]
     worker(workerctl_write_worker)

@@ -17,6 +17,9 @@ from rq_processes import Workers, comments, get, rq_worker, start, status
 
 from workerctl.testing import CliRunnerBound, wait_for
 
+# every test here restarts, flushes or loses a real Redis and waits on heartbeats
+pytestmark = pytest.mark.slow
+
 
 def _remote_comments(folder, record_id: str) -> list[dict]:
     """The comments on a record in another machine's copy of the workspace."""

@@ -122,6 +122,7 @@ def test_cancel_a_queued_and_a_running_run(ws, workers, workerctl_write_worker):
     assert final.status == "cancelled" and final.error.message.startswith("cancelled by ")
 
 
+@pytest.mark.slow
 def test_a_job_rq_no_longer_knows(ws, redis_server, workerctl_write_worker):
     """Redis flushed while the run waited in the queue: it is not "failed" at once (a work
     horse that took it would report again within a beat); after ``stale_after`` seconds

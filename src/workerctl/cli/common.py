@@ -17,6 +17,31 @@ _JSON_HELP = "Print JSON: every field, or only FIELDS (comma-separated, e.g. --j
 _JQ_HELP = "Filter the JSON through a jq expression (strings print raw), e.g. --jq '.[].id'."
 
 
+class Seconds(click.ParamType):
+    """A number of seconds above 0 (``--watch 2``, ``--watch 0.5``): ``nan``, ``inf`` and
+    0 are not, though ``float`` takes them (a redraw every ``nan`` seconds crashed)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds > 0):
+            self.fail(f"{value!r} is not a number of seconds above 0 (e.g. 2 or 0.5)", param, ctx)
+        return seconds
+
+
+def watch_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--watch [SECONDS]``: redraw every SECONDS (2 without a value)."""
+    return click.option(
+        "--watch", type=Seconds(), is_flag=False, flag_value=2.0, default=None, metavar="[SECONDS]", help=help
+    )
+
+
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--json [FIELDS]``, ``--jq`` and ``--format`` and pass one ``fmt``
     ("table", "json", "csv" or "ids"; ndjson and the fields are kept for ``emit``)."""

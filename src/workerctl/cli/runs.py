@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click import Context
 
-from workerctl.cli.common import app, emit, json_options, output_options
+from workerctl.cli.common import app, emit, json_options, output_options, watch_option
 from workerctl.cli.complete import error_kinds, record_ids, statuses, worker_names
 from workerctl.cli.runs_list import (
     HEADERS,
@@ -96,15 +96,7 @@ def runs() -> None:
 @click.option(
     "--held", is_flag=True, help="Only runs whose writes wait for a person (workerctl run approve)."
 )
-@click.option(
-    "--watch",
-    type=float,
-    is_flag=False,
-    flag_value=2.0,
-    default=None,
-    metavar="[SECONDS]",
-    help="Redraw every SECONDS (default 2) while any listed run is pending, queued or running.",
-)
+@watch_option("Redraw every SECONDS (default 2) while any listed run is pending, queued or running.")
 @click.option(
     "--exit-status", is_flag=True, help="With --watch: exit 1 if any listed run failed or was cancelled."
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click import Context
 
-from workerctl.cli.common import app, emit, json_options, output_options
+from workerctl.cli.common import app, emit, json_options, output_options, watch_option
 from workerctl.cli.complete import run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
 from workerctl.terminal import terminal
@@ -138,15 +138,7 @@ def worker() -> None:
 
 @worker.command("show")
 @click.argument("name", shell_complete=worker_names)
-@click.option(
-    "--watch",
-    type=float,
-    is_flag=False,
-    flag_value=2.0,
-    default=None,
-    metavar="[SECONDS]",
-    help="Refresh every SECONDS (default 2) while any recent run is pending, queued or running.",
-)
+@watch_option("Refresh every SECONDS (default 2) while any recent run is pending, queued or running.")
 @json_options
 @click.pass_context
 def show(ctx: Context, name: str, watch: float | None, as_json: bool) -> None:
@@ -279,7 +271,12 @@ def edit(ctx: Context, name: str) -> None:
     a = app(ctx)
     text = opened = read_worker_text(a.workspace, find_path(a.workspace, name))
     while True:
-        edited = click.edit(text, extension=".yaml", require_save=False)
+        try:
+            edited = click.edit(text, extension=".yaml", require_save=False)
+        except click.ClickException as failed:  # the editor would not start: a setting, exit 2
+            raise ConfigError(
+                failed.format_message(), hint="set VISUAL or EDITOR to an editor that exists (EDITOR=nano)"
+            ) from None
         if edited is None or (
             edited == text and not check_edit(a.workspace, a.registry, name, edited).problems
         ):

@@ -39,11 +39,16 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def fingerprint(request: StepRequest, executor: str) -> str:
-    """The digest of what decides a step's answer (see the module)."""
+def fingerprint(request: StepRequest, executor: str) -> str | None:
+    """The digest of what decides a step's answer (see the module); None when the
+    request cannot be written as JSON (a record nested deeper than the encoder goes, a
+    circular value a plugin built): that step is never replayed, and the run goes on."""
     shown = {k: v for k, v in request.__dict__.items() if k not in _PER_RUN}
     shown["executor"] = executor
-    text = _canonical(shown)
+    try:
+        text = _canonical(shown)
+    except (ValueError, TypeError, RecursionError):
+        return None
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -135,9 +140,9 @@ class Recorded:
                         RecordedRead(kept["ok"], kept.get("result"), call.records_read)
                     )
 
-    def answer(self, request: str, iteration: int) -> Step | None:
+    def answer(self, request: str | None, iteration: int) -> Step | None:
         """The recorded answer to this request (the executor is not asked), or None."""
-        found = self._by_request.get(request) if self.answers else None
+        found = self._by_request.get(request) if self.answers and request else None
         self.steps.append({"iteration": iteration, "answer": REPLAYED if found else LIVE})
         return _step_of(found[0]) if found else None
 

@@ -213,12 +213,17 @@ def _clean(text: str) -> str:
     return text.replace("\0", " ") if "\0" in text else text  # SQLite's snippet() stops at a NUL
 
 
+#: the creation time of a row kept for a file that is not a run: no ISO time (nor the
+#: empty text of a run file edited by hand) can be it, and it sorts before every time
+NOT_A_RUN = "\x00"
+
+
 def _row(data: dict[str, Any] | None, *, every: bool = False) -> tuple[tuple[Any, ...], tuple[str, ...], str]:
     """(the filter fields, the words, their digest) of one run file's JSON (None: a
     file that is not a run, kept by its stamp only). Words only once it has finished,
     unless ``every`` (an index in memory)."""
     if data is None:
-        return (None, None, None, None, "", None, None), (), ""
+        return (None, None, None, None, NOT_A_RUN, None, None), (), ""
     cols = tuple(_clean(c).encode("utf-8", "replace").decode("utf-8") for c in columns(data))
     error = data.get("error")
     fields = (
@@ -775,6 +780,13 @@ def matching(
             seen.add(row[0])
             found.append(Match(row[0], row[1], row[2], float(row[3])))
     return found
+
+
+def unreadable(con: sqlite3.Connection) -> list[str]:
+    """Ids of run files the index holds by their stamp only, files that are not runs
+    (``_row`` of None: damaged JSON, another run's id): their words are not known, so
+    an answer that left them out could be wrong. Through the (created, id) index."""
+    return [row[0] for row in con.execute("SELECT id FROM runs WHERE created = ? LIMIT 3", (NOT_A_RUN,))]
 
 
 def snippet(history: History, match: Match, query: str, size: int = 16) -> tuple[str, str]:

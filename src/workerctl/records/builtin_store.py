@@ -411,7 +411,9 @@ def load_record_file(path: Path, text: str | None = None) -> list[dict]:
             for number, line in enumerate(text.splitlines(), start=1)
             if line.strip()
         ]
-    elif path.suffix == ".json":
+    elif path.suffix == ".json" or _is_json(text):
+        # JSON read as JSON wherever it comes from (standard input has no suffix): YAML
+        # refuses the surrogate-pair escapes json.dumps writes for emoji (\ud83d\ude00)
         _check_json_size(text, file)
         data = _load_json(text, file)
     else:
@@ -516,6 +518,18 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     except (OSError, fs.PlantedLink):
         return None
     return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _is_json(text: str) -> bool:
+    """Whether ``text`` is a JSON array or object (a YAML flow list that is not JSON,
+    ``[a, b]``, is not)."""
+    if text.lstrip()[:1] not in ("[", "{"):
+        return False
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _load_json(text: str, file: str, line_offset: int = 1) -> Any:

@@ -57,12 +57,23 @@ def search(
         open_for_reading,
         snippet,
         summary_of,
+        unreadable,
         with_outputs,
     )
 
     check_query(query)
     source = open_for_reading(history)
     try:
+        damaged = unreadable(source.con)
+        if damaged:  # never an answer that silently leaves a run out
+            from workerctl.errors import DamagedFile
+
+            path = history.body_path(damaged[0])
+            raise DamagedFile(
+                path,
+                "not a run, so its words cannot be searched",
+                hint=f"move {path} aside (or restore it), then run 'workerctl runs reindex'",
+            )
         matches = matching(source.con, query, flt, source.skip)
         if source.extra is not None:
             matches += matching(source.extra, query, flt)

@@ -72,8 +72,10 @@ def run_stats(history: History, names: list[str]) -> dict[str, RunStats]:
 WORKER_ROW_FIELDS: dict[str, str] = {
     "name, file, valid": "the worker file and whether it validates",
     "status": "`draft`, `active`, `paused`, or `broken` for an invalid file",
-    "problems": "for a broken file: `[{file, line, column, field, message, fix}]`",
-    "output_mode, template, executor, context_sources, tool_categories, description": "the worker's fields",
+    "problems": "a broken file's problems, `[{file, line, column, field, message, fix}]`; `[]` when valid",
+    "output_mode, template, executor, context_sources, tool_categories, description": (
+        "the worker's fields (null for a broken file)"
+    ),
     "last_run, last_status, last_run_at": "its newest run, or null",
     "success_rate": "completed / finished over its last 50 runs, or null",
     "runs_counted": "how many finished runs that rate counts",
@@ -81,20 +83,19 @@ WORKER_ROW_FIELDS: dict[str, str] = {
 
 
 def worker_row(wf: WorkerFile, stats: RunStats | None) -> dict[str, Any]:
+    """One row of ``workers list``: every row has every field (``WORKER_ROW_FIELDS``), a
+    broken file's worker fields null, a valid file's problems empty, so a script reads
+    each row the same way whichever it is."""
     w = wf.worker
-    row: dict[str, Any] = {"name": wf.name, "file": str(wf.path), "valid": w is not None}
-    if w is not None:
-        row.update(
-            status=w.status,
-            output_mode=w.output_mode,
-            template=w.template,
-            executor=w.executor,
-            context_sources=w.context_sources,
-            tool_categories=w.tool_categories,
-            description=w.description,
-        )
-    else:
-        row.update(status="broken", problems=[p.to_dict() for p in wf.problems])
+    row: dict[str, Any] = {
+        "name": wf.name,
+        "file": str(wf.path),
+        "valid": w is not None,
+        "status": w.status if w is not None else "broken",
+        "problems": [p.to_dict() for p in wf.problems] if w is None else [],
+    }
+    for field in ("output_mode", "template", "executor", "context_sources", "tool_categories", "description"):
+        row[field] = getattr(w, field) if w is not None else None
     row.update((stats or RunStats()).to_dict())
     return row
 

@@ -1,0 +1,43 @@
+"""The whole suite's (``tests/`` and every plugin's ``tests/``) process set-up."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+# A shell without job control starts background jobs with SIGINT ignored, and a
+# process started with SIGINT ignored never installs Python's KeyboardInterrupt
+# handler; every workerctl the tests start inherits that. The Ctrl-C tests then
+# send a SIGINT nothing hears: restore the default so a suite started in the
+# background (nohup, `cmd &` in a script, a CI runner) tests what a terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _no_xdist_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-xdist's workers set COLUMNS=80, and tables fit the page COLUMNS names:
+    they would be cut narrower than in a plain run, and a test's result would depend
+    on -n. A test that wants a width sets COLUMNS itself."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile workerctl's and the plugins' source to bytecode once, in the process
+    that starts the suite (not in each xdist worker).
+
+    The tests start thousands of ``workerctl`` processes. An editable install has no
+    bytecode cache, and where ``PYTHONDONTWRITEBYTECODE`` is set (this CI machine sets
+    it) nothing ever writes one, so every process compiled the whole package again:
+    about 75 ms of CPU each, a third of the suite's. Reading a cache is still allowed
+    there; a cache older than its source is ignored by Python, so an edit is never
+    hidden."""
+    if hasattr(config, "workerinput"):
+        return
+    import compileall
+    from pathlib import Path
+
+    root = Path(__file__).parent
+    for source in [root / "src", *sorted((root / "plugins").glob("*/src"))]:
+        compileall.compile_dir(source, quiet=2, workers=0)

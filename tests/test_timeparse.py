@@ -1,0 +1,64 @@
+"""Durations and dates from the command line: any duration the pattern takes is a time,
+never a traceback (a duration longer than the calendar reaches back to its first day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import run_workerctl
+from workerctl.errors import UsageError
+from workerctl.timeparse import UNITS, parse_duration, parse_when
+
+NOW = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
+
+
+@given(st.integers(min_value=0, max_value=10**400), st.sampled_from(sorted(UNITS)))
+def test_any_duration_is_a_time_no_later_than_now(amount, unit):
+    when = parse_when(f"{amount}{unit}", now=NOW)
+    assert when <= NOW.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert parse_duration(f"{amount}{unit}") >= dt.timedelta(0)
+
+
+@given(st.text(max_size=30))
+def test_anything_else_is_a_usage_error_or_a_time(text):
+    try:
+        when = parse_when(text, now=NOW)
+    except UsageError:
+        return
+    assert dt.datetime.fromisoformat(when.replace("Z", "+00:00")).tzinfo is not None
+
+
+def test_a_duration_beyond_the_calendar_is_everything():
+    assert parse_when("99999999999999d", now=NOW).startswith("0001-01-01")
+    assert parse_duration("1" + "0" * 400 + "w") == dt.timedelta.max
+
+
+def test_huge_durations_on_the_command_line_exit_0(one_run):
+    """The adversarial report: ``runs list --since 1000000d`` ended in an OverflowError
+    traceback, and so did --until, runs stats --since and prune --older-than."""
+    workspace, run_id = one_run
+    listed = run_workerctl("runs", "list", "--since", "1000000d", "--json", "id", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    assert [row["id"] for row in json.loads(listed.stdout)] == [run_id]
+    for args in (
+        ("runs", "list", "--until", "99999999999999d"),
+        ("runs", "stats", "--since", "99999999h"),
+        ("runs", "prune", "--older-than", "99999999999999d", "--dry-run"),
+    ):
+        done = run_workerctl(*args, workspace=workspace)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+    assert run_workerctl("run", "inspect", run_id, workspace=workspace).returncode == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "soon"])
+def test_a_watch_interval_that_is_no_number_of_seconds_is_a_usage_error(one_run, value):
+    """``--watch nan`` was taken and crashed once a run was running; ``inf`` too."""
+    workspace, _ = one_run
+    done = run_workerctl("runs", "list", "--watch", value, workspace=workspace)
+    assert done.returncode == 2, (value, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and "--watch" in done.stderr

@@ -1,0 +1,96 @@
+"""Tables fit the terminal, measured in display columns (a CJK character or an emoji
+takes two, a combining mark none), and their columns line up whatever the text."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wcwidth import wcswidth
+
+from helpers import run_workerctl
+from workerctl.widths import HEADER_PADDING, MIN_COLUMN, SEPARATOR, cut_to_width, display_width, fit_columns
+
+#: one-line text as records hold it: letters of any script, CJK, emoji, combining marks
+TEXT = st.text(
+    alphabet=st.characters(
+        whitelist_categories=("Lu", "Ll", "Lo", "Nd", "Mn", "So", "Zs", "Po"),
+        blacklist_characters="\u3164\u115f",
+    ),
+    min_size=0,
+    max_size=60,
+).map(lambda t: " ".join(t.split()))
+
+
+@given(TEXT, st.integers(min_value=2, max_value=80))
+def test_a_cut_text_fits_its_room(text, room):
+    cut = cut_to_width(text, room)
+    assert display_width(cut) <= room
+    assert cut == text or cut.endswith("…")
+
+
+HEADERS = ["id", "title", "status", "due", "a much longer header"]
+
+
+@settings(max_examples=60)
+@given(
+    st.integers(min_value=1, max_value=6).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.sampled_from(HEADERS), min_size=n, max_size=n),
+            st.lists(st.lists(TEXT, min_size=n, max_size=n), min_size=1, max_size=8),
+        )
+    ),
+    st.integers(min_value=30, max_value=200),
+)
+def test_a_fitted_table_is_no_wider_than_the_page_unless_its_floors_are(table, width):
+    from tabulate import tabulate
+
+    headers, rows = table
+    cells = [list(row) for row in rows]
+    fit_columns(cells, headers, width)
+    drawn = tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True)
+    widest = max(wcswidth(line) for line in drawn.split("\n"))
+    floors = sum(max(MIN_COLUMN, display_width(h) + HEADER_PADDING) for h in headers)
+    assert widest <= max(width, floors + SEPARATOR * (len(headers) - 1))
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.split("\n") if line]
+
+
+def test_records_list_fits_and_lines_up_with_wide_characters(workspace, tmp_path):
+    """The adversarial report: a CJK title and status pushed the due column to 115,
+    165 and 117; tables ran past 40, 60 and 100 columns."""
+    titles = [
+        ("漢字のタイトル" * 6, "開いている"),
+        ("e\u0301mile 👩\u200d💻 🇪🇺 " * 4, "open"),
+        ("plain", "open"),
+    ]
+    records = [
+        {"id": f"T-88{n}", "type": "task", "title": title, "status": status, "due": f"2026-12-2{n}"}
+        for n, (title, status) in enumerate(titles)
+    ]
+    (tmp_path / "wide.json").write_text(json.dumps(records), encoding="utf-8")
+    imported = run_workerctl("records", "import", str(tmp_path / "wide.json"), workspace=workspace)
+    assert imported.returncode == 0, imported.stderr
+    for columns in (80, 100, 140):
+        page = {"COLUMNS": str(columns)}
+        shown = run_workerctl("records", "list", "--type", "task", workspace=workspace, env=page)
+        assert shown.returncode == 0, shown.stderr
+        lines = _lines(shown.stdout)
+        assert max(wcswidth(line) for line in lines) <= columns, (columns, shown.stdout)
+        starts = {wcswidth(line[: line.index("2026-12-2")]) for line in lines if "2026-12-2" in line}
+        assert len(starts) == 1, (columns, shown.stdout)  # the due column starts at one place
+    piped = run_workerctl("records", "list", "--type", "task", workspace=workspace)
+    assert "漢字のタイトル" * 6 in piped.stdout  # a pipe no COLUMNS describes gets every character
+
+
+def test_runs_and_workers_tables_fit_a_standard_terminal(one_run):
+    workspace, _ = one_run
+    for command in (("runs", "list"), ("workers", "list"), ("records", "list")):
+        for columns in (80, 100):
+            shown = run_workerctl(*command, workspace=workspace, env={"COLUMNS": str(columns)})
+            assert shown.returncode == 0, shown.stderr
+            widest = max(wcswidth(line) for line in _lines(shown.stdout))
+            assert widest <= columns, (command, columns, shown.stdout)
