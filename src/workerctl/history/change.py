@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 class Change:
     """One committed write of a run, as the derived stores take it (``_hand_over``):
     the run as written, what its run file held before (None: a new run), its slot
-    and its summary as the shard now holds it."""
+    and its summary as the shard now holds it. ``repair``: a write a crash may have
+    cut is made again (``History.settle``): the derived stores may have missed the
+    last change, so the ledger takes the run's effects in full."""
 
     run: Run
     stored: dict | None
     shard: int
     doc: int
     summary: dict
+    repair: bool = False
 
     @property
     def old_status(self) -> str | None:

@@ -197,9 +197,10 @@ class Ledger:
     def apply(self, change: Change, ahead: dict[Path, PreparedFile] | None = None) -> None:
         """A committed change of a run (``History._hand_over``, under the lock): the
         ledger brought in line with its side effects."""
-        before = change.stored.get("side_effects") if change.stored else None
+        stored = None if change.repair else change.stored  # a repair: as if all were new
+        before = stored.get("side_effects") if stored else None
         if change.run.side_effects or before:
-            was_finished = change.stored is not None and change.stored.get("status") in FINISHED
+            was_finished = stored is not None and stored.get("status") in FINISHED
             self.sync(change.run, before, was_finished=was_finished, ahead=ahead)
 
     def sync(

@@ -385,9 +385,12 @@ class History:
         doc_id: int | None = None,
         stored: dict | None = None,
         ahead: _Ahead | None = None,
+        *,
+        repair: bool = False,
     ) -> None:
         """Write ``run``: marker, run file, index (when its summary changed), marker
-        removed (finished runs).
+        removed (finished runs). ``repair``: the write is made again after a crash
+        (``settle``): see ``Change.repair``.
 
         Each step is an atomic file replacement; whatever step a crash or a full
         disk stops at, a marker names a process that is then gone, and the sweep
@@ -414,7 +417,7 @@ class History:
                 data=self._marker_doc(run, shard, doc_id, current_owner()),
             )
         self._write_body(run, shard, doc_id, ahead.body if ahead else None)
-        change = Change(run, stored, shard, doc_id, run.summary())
+        change = Change(run, stored, shard, doc_id, run.summary(), repair)
         if docs.get(str(doc_id)) != change.summary:  # e.g. a write confirmed: nothing to index
             docs[str(doc_id)] = change.summary
             self._shard_write(shard, docs, may_stage=True)
@@ -579,8 +582,8 @@ class History:
         """Settle a run whose marker names a dead process, from its run file.
 
         No run file: the run was never stored past its marker, which goes. A
-        finished run: its index entry is rewritten from the run file if it differs,
-        and its marker goes. An unfinished run is returned for the caller to judge
+        finished run: its last write is committed again as a repair (``_commit``,
+        ``Change.repair``), and its marker goes. An unfinished run is returned for the caller to judge
         (its run file may name a live owner; otherwise it crashed).
         """
         with self.lock:
@@ -591,18 +594,11 @@ class History:
             run = self._run_from(run_id, data)
             if run.status in UNFINISHED:
                 return run
-            shard, doc_id, docs = self._slot(run_id, data["_shard"], data["_doc"])
-            if (shard, doc_id) != (data["_shard"], data["_doc"]):
-                self._write_body(run, shard, doc_id)
-            summary = run.summary()
-            if docs.get(str(doc_id)) != summary:
-                docs[str(doc_id)] = summary
-                self._shard_write(shard, docs)
-            # the ledger and the search index may have missed the last write too (the
-            # indexes are repaired from the note that write left: ``Indexes.recover``)
-            self.ledger.apply(Change(run, None, shard, doc_id, summary))
-            self._searchable(run, shard, doc_id)
-            self._unmark(run_id)
+            # the last write made again through the one commit path, as a repair: the
+            # run file (at a free slot), its index entry, the ledger and the search
+            # index (the cross-run indexes are repaired from the note that write left:
+            # ``Indexes.recover``), then the marker goes
+            self._commit(run, data["_shard"], data["_doc"], data, repair=True)
             return None
 
     def restore_marker(self, run: Run) -> None:
