@@ -110,7 +110,7 @@ def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
         "slow",
         output_mode="review_note",
         timeout=120,
-        executor="{name: echo, script: [{sleep: 8, output: late}]}",
+        executor="{name: echo, script: [{sleep: 15, output: late}]}",
     )
     argv = [
         sys.executable,
@@ -131,7 +131,7 @@ def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
     while len(history.list(None, limit=None)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     runs = history.list(None, limit=None)
     assert len(runs) == 2 and {r["status"] for r in runs} == {"cancelled"}
