@@ -199,3 +199,14 @@ def test_a_change_that_cannot_be_noted_stops_the_reindex(one_run, monkeypatch):
     assert listed[0] == made[0], "the run written meanwhile is in the (old) index"
     History(workspace).reindex()
     _scan_compare(History(workspace))
+
+
+def test_a_reindex_that_cannot_start_its_journal_leaves_none(workspace):
+    """A full disk at the journal's first write: exit 4, and no journal is left for
+    every later commit to write notes into (found by trying it: it stayed)."""
+    from workerctl.storage.faults import FAULT_ENV
+
+    result = run_workerctl("runs", "reindex", workspace=workspace, env={FAULT_ENV: "enospc:1"})
+    assert result.returncode == 4 and "No space left" in result.stderr
+    assert not (workspace.history_dir / "reindexing").exists()
+    assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0

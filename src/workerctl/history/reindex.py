@@ -202,7 +202,11 @@ class _Rebuild:
             from workerctl.history.sweep import current_owner
 
             owner = current_owner()
-            write_json(self.journal / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"]})
+            try:
+                write_json(self.journal / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"]})
+            except BaseException:
+                fs.rmtree(self.journal, ignore_errors=True)  # no journal nobody owns (a full disk)
+                raise
             # stale temp files of killed writers: under the lock no writer is mid-write
             # in these folders (files written ahead live in ``ahead/``); those of
             # ``runs/`` are found by the scan and removed in a hold after it
