@@ -97,9 +97,9 @@ _JSON_UNSAFE = f"[{_INVISIBLE}]"  # JSON escapes C0 itself
 
 
 def json_safe(encoded: str) -> str:
-    """JSON text (``json.dumps`` with ``ensure_ascii=False``) with DEL, C1, lone
-    surrogates and the bidirectional overrides escaped as ``\\uXXXX`` too: the same
-    data, and nothing a terminal obeys (JSON escapes C0 itself)."""
+    """JSON text (``json.dumps`` with ``ensure_ascii=False``) with DEL, C1 and every
+    invisible character (``_INVISIBLE``) escaped as ``\\uXXXX`` too: the same data, and
+    nothing a terminal obeys or hides (JSON escapes C0 itself)."""
     import json  # one code point as JSON escapes it (a surrogate pair beyond the BMP)
 
     return re.compile(_JSON_UNSAFE).sub(lambda m: json.dumps(m.group(0))[1:-1], encoded)

@@ -25,7 +25,7 @@ from typing import Any
 #: the status vocabulary (``render.SYMBOLS``) and of a cut text ("…")
 ONE_COLUMN = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("…◷▶✓✗⊘↷○")
 MIN_PADDING = 2  # tabulate's: a header is followed by at least two spaces
-_COLOUR = re.compile(r"\x1b\[[\d;]+m")  # workerctl's own colour codes (render.colour)
+COLOUR_CODE = re.compile(r"\x1b\[[\d;]+m")  # workerctl's own colour codes (render.colour)
 
 
 def simple_table(rows: list[list[Any]], headers: list[str]) -> str | None:
@@ -42,7 +42,7 @@ def simple_table(rows: list[list[Any]], headers: list[str]) -> str | None:
         for index, cell in enumerate(row):
             if not isinstance(cell, str):
                 return None
-            visible = _COLOUR.sub("", cell) if "\x1b" in cell else cell
+            visible = COLOUR_CODE.sub("", cell) if "\x1b" in cell else cell
             if not _plain(visible) or "\x1b" in visible:
                 return None
             widths[index] = max(widths[index], len(visible))
@@ -50,7 +50,7 @@ def simple_table(rows: list[list[Any]], headers: list[str]) -> str | None:
     def line(cells: list[str]) -> str:
         padded = []
         for cell, width in zip(cells, widths, strict=True):
-            visible = len(_COLOUR.sub("", cell)) if "\x1b" in cell else len(cell)
+            visible = len(COLOUR_CODE.sub("", cell)) if "\x1b" in cell else len(cell)
             padded.append(cell + " " * (width - visible))
         return "  ".join(padded).rstrip()
 

@@ -8,29 +8,28 @@ importing it (``runs list`` stays within its start-up budget).
 
 The rule for tables (``render.table``, the one place they are drawn): on a terminal, or
 wherever ``COLUMNS`` says how wide the page is, a table is never wider than that. The
-widest column of one-line text is cut (ending in "…") until the table fits, none to
-fewer than ``MIN_COLUMN`` columns; a column holding workerctl's own styled cells (a
-status) or text of several lines is never cut. A table that cannot fit even so keeps
+widest columns of one-line text are cut (ending in "…"), the widest first, until the
+table fits, none to fewer than ``MIN_COLUMN`` columns or its header's width; a column
+holding workerctl's colour codes (a status while colour is on) or text of several lines
+is never cut. A table that cannot fit even so keeps
 those minimums (a 30-column terminal is not given unreadable stubs).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from workerctl.simple_table import ONE_COLUMN
+from workerctl.simple_table import COLOUR_CODE, ONE_COLUMN
+from workerctl.simple_table import MIN_PADDING as HEADER_PADDING  # a column: its header and two spaces
 
 MIN_COLUMN = 8
-_COLOUR = re.compile(r"\x1b\[[\d;]+m")  # workerctl's own colour codes take no width
 SEPARATOR = 2  # tabulate's "simple" format joins columns with two spaces
-HEADER_PADDING = 2  # and makes each at least its header and two spaces wide
 
 
 def display_width(text: str) -> int:
     """Columns ``text`` takes on a terminal (its widest line)."""
     if "\x1b" in text:
-        text = _COLOUR.sub("", text)
+        text = COLOUR_CODE.sub("", text)  # workerctl's own colour codes take no width
     if "\n" in text:
         return max(display_width(line) for line in text.split("\n"))
     if text.isascii() or ONE_COLUMN.issuperset(text):

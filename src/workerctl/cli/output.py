@@ -8,7 +8,7 @@ Every command prints a result through ``emit`` (a listing) or ``print_json``
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,17 @@ def shape_of(json_value: str | None, jq_expr: str | None, ndjson: bool = False) 
     return Shape(fields, jq_expr, ndjson), as_json
 
 
+def check_fields(fields: tuple[str, ...] | None, available: Iterable[str]) -> None:
+    """``--json FIELDS`` against the fields an answer has (or will have): exit 2 naming
+    the first unknown one and those there are."""
+    known = set(available)
+    unknown = [f for f in fields or () if f not in known]
+    if unknown:
+        from workerctl.errors import UsageError
+
+        raise UsageError(f"unknown JSON field {unknown[0]!r}", hint="available: " + ", ".join(sorted(known)))
+
+
 def pick(data: Any, fields: tuple[str, ...] | None) -> Any:
     """Only ``fields`` of a document, or of each document of a list, in that order."""
     if not fields:
@@ -44,13 +55,8 @@ def pick(data: Any, fields: tuple[str, ...] | None) -> Any:
     for doc in docs:
         if isinstance(doc, dict):
             available.update(doc)
-    unknown = [f for f in fields if docs and f not in available]
-    if unknown:
-        from workerctl.errors import UsageError
-
-        raise UsageError(
-            f"unknown JSON field {unknown[0]!r}", hint="available: " + ", ".join(sorted(available))
-        )
+    if docs:
+        check_fields(fields, available)
     picked = [{f: doc.get(f) for f in fields} if isinstance(doc, dict) else doc for doc in docs]
     return picked if isinstance(data, list) else picked[0]
 

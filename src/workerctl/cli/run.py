@@ -328,12 +328,10 @@ def _check_fields(available: tuple[str, ...]) -> None:
     """--json FIELDS checked against what the batch will print, before it starts: the
     fields were checked only when the answer was printed, after every run had written
     (a fresh-brief adversarial helper)."""
+    from workerctl.cli.output import check_fields
     from workerctl.cli.shape import current_shape
-    from workerctl.errors import UsageError
 
-    unknown = [f for f in current_shape().fields or () if f not in available]
-    if unknown:
-        raise UsageError(f"unknown JSON field {unknown[0]!r}", hint="available: " + ", ".join(available))
+    check_fields(current_shape().fields, available)
 
 
 def _batch_summary(a: App, result: BatchResult, quiet: bool) -> None:
