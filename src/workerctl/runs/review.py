@@ -67,9 +67,8 @@ def similar_to(b: str) -> Callable[[str, float], float]:
     costs 300 cheap ``set_seq1`` calls, not 300 indexings."""
     import difflib
 
-    matcher = difflib.SequenceMatcher(None, "", _norm(b), autojunk=False)
-
-    target = matcher.b
+    target = _norm(b)
+    matcher = difflib.SequenceMatcher(None, "", target, autojunk=False)
 
     def score(a: str, floor: float = 0.0) -> float:
         normal = _norm(a)
