@@ -38,7 +38,10 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   path and by prune under the lock before anything else of the change; the
   reindex catches up on the notes and swaps the stage in under one short hold. A
   note that cannot be written removes the journal, and the reindex then stops
-  without swapping anything in.
+  without swapping anything in. No hold grows with the history: the ledger's
+  partitions are merged and fsynced ahead into the stage and only renamed in under
+  the lock (a file changed meanwhile merged again there); the search index's rebuild
+  keeps the journal open and, under the lock, reads again only the runs it names.
 - Order is by sequence: a run's slot (index shard, document number), given out
   under the lock at creation, never its clock time. ``runs reindex`` keeps the
   slots the current index holds and merges runs copied in from elsewhere by

@@ -27,15 +27,16 @@ under the history lock)::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import NotFoundError, UsageError, WorkerctlError
+from workerctl.errors import NotFoundError, StorageError, UsageError, WorkerctlError
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
 from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
+from workerctl.storage.atomic import encode_json, prepare_text
 from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec
 
@@ -504,60 +505,201 @@ class Ledger:
         return [[_target(e), self._key(run, e), e, facts] for e in run.side_effects]
 
     def rebuild_from(self, partitions: Iterable[list[list[Any]]]) -> int:
-        """Add every run's effects (``runs reindex``); entries of pruned runs are kept.
+        """Add every run's effects, under the caller's lock (one partition at a time);
+        entries of pruned runs are kept. ``runs reindex`` uses ``merge_ahead`` and
+        ``put_in`` instead, so that its holds of the lock do not grow with the history.
 
         ``partitions``: the entries of ``entries_of``, split so that all of a target's
         entries are in one partition (applied oldest run first), and a partition's targets
         share their worker bucket (``worker_path``); one partition is in memory at a
         time. One read and at most one write per record file and per worker file,
         however many runs wrote there."""
-        return sum(self._rebuild_part(items) for items in partitions)
+        count = 0
+        for entries in partitions:
+            merged = self.merge_ahead(entries, set(), None)
+            self.put_in(merged, set())
+            count += merged.count
+        return count
 
-    def _rebuild_part(self, entries: list[list[Any]]) -> int:
+    def merge_ahead(self, entries: list[list[Any]], skip: set[str], folder: Path | None) -> MergedPart:
+        """One partition's entries merged into the ledger's files as they are now, each
+        changed file's next content written and fsynced ahead (in ``folder``, on the
+        history's file system), with the bytes it was merged into; nothing is put in
+        place (``put_in`` does, under the lock). Without the lock (``runs reindex``):
+        the entries of runs in ``skip`` (noted in the reindex's journal: their writers
+        keep the ledger themselves) are left out. ``folder`` None: nothing is written
+        ahead, ``put_in`` writes (under a lock held the whole time)."""
         by_target: dict[str, list[tuple[RunFacts, str, dict]]] = {}
         entries.sort(key=lambda entry: (entry[3][2], entry[3][0]))  # by creation time, then run
         for target, key, effect, facts in entries:
-            by_target.setdefault(target, []).append((RunFacts.from_list(facts), key, effect))
-        touched: dict[str, dict[str, dict[str, dict]]] = {}
+            if facts[0] not in skip:
+                by_target.setdefault(target, []).append((RunFacts.from_list(facts), key, effect))
+        merged = MergedPart(count=sum(len(items) for items in by_target.values()), skip=set(skip))
         for target, items in by_target.items():
+            path = self.record_path(target)
+            base = _raw(path)
             docs = self._effects(target)
-            by_key = {d["key"]: doc_id for doc_id, d in docs.items()}
-            changed = False
-            for run, key, effect in items:
-                doc_id = by_key.get(key)
-                old = docs.get(doc_id) if doc_id else None
-                if old is not None and old.get("settled"):
-                    continue
-                doc = self._doc(run, key, target, effect, old)
-                if doc != old:
-                    if doc_id is None:
-                        doc_id = by_key[key] = next_id(docs)
-                    docs[doc_id] = doc
-                    changed = True
-            if changed:
-                write_table(self.record_path(target), "effects", docs, known=self.history.tables)
-            for worker in {d["worker"] for d in docs.values()}:  # summaries rebuilt too
-                touched.setdefault(worker, {})[target] = docs
-            self.history.tables.forget(self.record_path(target))  # not kept: bounded memory
-        for worker, targets in touched.items():
-            buckets: dict[Path, dict[str, dict]] = {}
-            for target, docs in targets.items():
+            self.history.tables.forget(path)  # not kept: bounded memory
+            changed = _merge_items(self, target, docs, items)
+            prepared = None
+            if changed and folder is not None:
+                prepared = prepare_text(path, encode_json({"effects": docs}), folder=folder)
+            merged.targets[target] = _TargetMerge(path, base, prepared, changed, items, docs)
+        for target, item in merged.targets.items():
+            for worker in {d["worker"] for d in item.docs.values()}:  # summaries rebuilt too
                 path = self.worker_path(worker, target)
-                summary = buckets.get(path)
-                if summary is None:
-                    summary = buckets[path] = self._worker_docs(worker, target)
-                where = {d["record_id"]: k for k, d in summary.items()}
-                mine = [d for d in docs.values() if d["worker"] == worker]
-                summary[where.get(target) or next_id(summary)] = {
-                    "record_id": target,
-                    "effects": len(mine),
-                    "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
-                    "last_at": max(d["at"] for d in mine),
-                }
-            for path, summary in buckets.items():
+                bucket = merged.buckets.get(path)
+                if bucket is None:
+                    bucket = merged.buckets[path] = _BucketMerge(worker, _raw(path), None, [])
+                bucket.targets.append(target)
+        for path, bucket in merged.buckets.items():
+            summary = self._summaries(bucket, merged)
+            if folder is not None:  # derived (reindex rebuilds it): not fsynced
+                bucket.prepared = prepare_text(
+                    path, encode_json({"records": summary}), folder=folder, sync_data=False
+                )
+            self.history.tables.forget(path)
+        return merged
+
+    def put_in(self, merged: MergedPart, noted: set[str]) -> None:
+        """Under the lock: the files ``merge_ahead`` wrote ahead renamed into place, each
+        only if the file is still the one it was merged into and no run of its entries
+        was noted since (``noted``); any other is merged again now, from the file as it
+        is, without the entries of noted runs. So the work under the lock is a rename
+        per file plus what changed meanwhile, however large the history."""
+        late = noted - merged.skip
+        again: set[str] = set()
+        published = False
+        for target, item in merged.targets.items():
+            if _raw(item.path) == item.base and not any(run.id in late for run, _, _ in item.items):
+                if item.prepared is not None:
+                    item.prepared.publish()
+                    published = True
+                elif item.changed:
+                    write_table(item.path, "effects", item.docs, known=self.history.tables)
+                self.history.tables.forget(item.path)
+                continue
+            if item.prepared is not None:
+                item.prepared.discard()
+            again.add(target)
+            docs = self._effects(target)
+            items = [i for i in item.items if i[0].id not in noted]
+            if _merge_items(self, target, docs, items):
+                write_table(item.path, "effects", docs, known=self.history.tables)
+            item.docs = docs
+            self.history.tables.forget(item.path)
+        if published:
+            _sync_folder(self.root / "records")
+        for path, bucket in merged.buckets.items():
+            if bucket.prepared is not None and _raw(path) == bucket.base and not again & set(bucket.targets):
+                bucket.prepared.publish()
+            else:  # merged again, or nothing written ahead: the file as it is now, summarised
+                if bucket.prepared is not None:
+                    bucket.prepared.discard()
+                summary = self._summaries(bucket, merged)
                 write_table(path, "records", summary, durable=False, known=self.history.tables)
-                self.history.tables.forget(path)
-        return sum(len(items) for items in by_target.values())
+            self.history.tables.forget(path)
+
+    def _summaries(self, bucket: _BucketMerge, merged: MergedPart) -> dict[str, dict]:
+        """The worker bucket's file as it is, with the summaries of its merged targets."""
+        path = self.worker_path(bucket.worker, bucket.targets[0])
+        summary = self._worker_docs(bucket.worker, bucket.targets[0])
+        self.history.tables.forget(path)
+        where = {d["record_id"]: k for k, d in summary.items()}
+        for target in bucket.targets:
+            mine = [d for d in merged.targets[target].docs.values() if d["worker"] == bucket.worker]
+            key = where.get(target)
+            if not mine:
+                if key is not None:
+                    del summary[key]
+                continue
+            summary[key or next_id(summary)] = {
+                "record_id": target,
+                "effects": len(mine),
+                "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
+                "last_at": max(d["at"] for d in mine),
+            }
+        return summary
+
+
+def _merge_items(ledger: Ledger, target: str, docs: dict[str, dict], items: list) -> bool:
+    """``items`` (run facts, key, effect) merged into ``docs`` (in place); whether any changed.
+    A person's settlement stands."""
+    by_key = {d["key"]: doc_id for doc_id, d in docs.items()}
+    changed = False
+    for run, key, effect in items:
+        doc_id = by_key.get(key)
+        old = docs.get(doc_id) if doc_id else None
+        if old is not None and old.get("settled"):
+            continue
+        doc = ledger._doc(run, key, target, effect, old)
+        if doc != old:
+            if doc_id is None:
+                doc_id = by_key[key] = next_id(docs)
+            docs[doc_id] = doc
+            changed = True
+    return changed
+
+
+def _raw(path: Path) -> bytes | None:
+    """A file's bytes, None if there is none (what a merge ahead is checked against)."""
+    try:
+        return fs.read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise StorageError(path, exc, "read") from None
+
+
+def _sync_folder(folder: Path) -> None:
+    """The renames into ``folder`` made durable: one fsync of the folder, not one per file."""
+    import os
+
+    try:
+        fd = fs.open_dir(folder)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse to fsync a folder; the renames stand
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _TargetMerge:
+    """One record file of a merged partition: the bytes merged into (None: no file),
+    its next content written ahead (None: unchanged, or nothing written ahead),
+    the entries merged, and its documents after the merge."""
+
+    path: Path
+    base: bytes | None
+    prepared: PreparedFile | None
+    changed: bool
+    items: list[tuple[RunFacts, str, dict]]
+    docs: dict[str, dict]
+
+
+@dataclass
+class _BucketMerge:
+    """One worker bucket file of a merged partition, and the targets it summarises."""
+
+    worker: str
+    base: bytes | None
+    prepared: PreparedFile | None
+    targets: list[str]
+
+
+@dataclass
+class MergedPart:
+    """A ledger partition merged without the lock (``Ledger.merge_ahead``), for
+    ``Ledger.put_in`` to put in place under it."""
+
+    count: int
+    skip: set[str]
+    targets: dict[str, _TargetMerge] = field(default_factory=dict)
+    buckets: dict[Path, _BucketMerge] = field(default_factory=dict)
 
 
 @dataclass

@@ -30,8 +30,11 @@ rewrites the run files whose slot changed (and their markers' slots), writes the
 markers its scan found missing, and swaps the stage in: two renames. So a writer
 never waits for more than one such hold; what it wrote meanwhile is in the result;
 a run pruned meanwhile is not resurrected (its note says where the stage holds it).
-The ledger's partitions are merged into the live ledger under the lock, a few per
-hold, skipping the runs noted (their writers updated the ledger themselves). If a
+Each ledger partition is merged off the lock into files written and fsynced ahead in
+``reindex.stage/ledger/``, skipping the runs noted (their writers updated the ledger
+themselves); one short hold renames them in, merging again only a file a writer
+changed meanwhile (``Ledger.merge_ahead``, ``Ledger.put_in``): the hold is a rename
+per file, not an fsync per file, whatever the history's size. If a
 note cannot be written (a full disk), the writer removes the journal instead, and
 the reindex stops without swapping anything in ("run it again").
 
@@ -198,15 +201,7 @@ class _Rebuild:
                 )
             for folder in (self.work, self.stage.root, self.root / "index.new", self.root / "active.new"):
                 fs.rmtree(folder, ignore_errors=True)
-            private_dirs(self.journal)
-            from workerctl.history.sweep import current_owner
-
-            owner = current_owner()
-            try:
-                write_json(self.journal / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"]})
-            except BaseException:
-                fs.rmtree(self.journal, ignore_errors=True)  # no journal nobody owns (a full disk)
-                raise
+            open_journal(history)
             # stale temp files of killed writers: under the lock no writer is mid-write
             # in these folders (files written ahead live in ``ahead/``); those of
             # ``runs/`` are found by the scan and removed in a hold after it
@@ -233,9 +228,7 @@ class _Rebuild:
             swapped = True
         finally:
             if not swapped:
-                with history.lock:  # writers stop noting (if the journal is still this one's)
-                    if _owner_pid(self.journal) == os.getpid():
-                        fs.rmtree(self.journal, ignore_errors=True)
+                close_journal(history)  # writers stop noting
             fs.rmtree(self.work, ignore_errors=True)
             fs.rmtree(self.stage.root, ignore_errors=True)
         kept = []
@@ -293,19 +286,21 @@ class _Rebuild:
         write_table(self.indexes.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
 
     def _merge_ledger(self, parts: Partitions) -> None:
-        """The ledger's partitions merged into the live ledger under the lock, a few per
-        hold; the effects of runs changed meanwhile are left as their writers wrote them."""
+        """The ledger's partitions merged into the live ledger: each partition merged off
+        the lock, its changed files written and fsynced ahead into the stage
+        (``Ledger.merge_ahead``), then renamed into place under one short hold
+        (``Ledger.put_in``), which merges again only a file changed meanwhile. The
+        effects of runs noted meanwhile are left as their writers wrote them."""
         ledger = self.history.ledger
-        it = iter(parts)
-        item = next(it, None)
-        while item is not None:
+        folder = self.stage.root / "ledger"
+        private_dirs(folder)
+        for _, entries in parts:
+            skip = self.noted | set(self._note_names())
+            merged = ledger.merge_ahead(entries, skip, folder)
+            del entries
             with self._hold():
                 self.noted.update(self._note_names())
-                started = time.monotonic()
-                while item is not None and time.monotonic() - started < HOLD_SECONDS:
-                    entries = [e for e in item[1] if e[3][0] not in self.noted]
-                    ledger._rebuild_part(entries)
-                    item = next(it, None)
+                ledger.put_in(merged, self.noted)
 
     def _move(self, run_id: str, slot: _Slot) -> None:
         """The run file (and marker) of a run whose slot changed, rewritten (under the lock)."""
@@ -518,6 +513,48 @@ def _valid(slot: tuple[Any, Any]) -> bool:
 def _sortable(slot: tuple[Any, Any]) -> tuple[int, int, int]:
     """A slot as a sort key (a run file naming none sorts last)."""
     return (0, slot[0], slot[1]) if _valid(slot) else (1, 0, 0)
+
+
+def open_journal(history: History) -> None:
+    """Under the lock, with no journal there: make the journal ``reindexing/``, owned by
+    this process. From now on every change of a run leaves a note in it
+    (``History.note_change``) until ``close_journal``; a rebuild that reads the run files
+    without the lock then brings what it built up to date from the notes alone (the
+    index shards and cross-run indexes here; the search index, ``search_index.rebuild``)."""
+    folder = history.root / JOURNAL
+    private_dirs(folder)
+    from workerctl.history.sweep import current_owner
+
+    owner = current_owner()
+    try:
+        write_json(folder / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"]})
+    except BaseException:
+        fs.rmtree(folder, ignore_errors=True)  # no journal nobody owns (a full disk)
+        raise
+
+
+def journal_notes(history: History) -> list[str] | None:
+    """Under the lock: the runs noted in this process's journal, their notes removed;
+    None when the journal is gone or not this process's (a note could not be written:
+    the notes cannot be trusted to name every change)."""
+    folder = history.root / JOURNAL
+    if _owner_pid(folder) != os.getpid():
+        return None
+    try:
+        names = [n for n in fs.listdir(folder) if not n.startswith(".")]
+    except FileNotFoundError:
+        return None
+    for name in names:
+        fs.unlink(folder / name, missing_ok=True)
+    return names
+
+
+def close_journal(history: History) -> None:
+    """Remove the journal if it is this process's (writers stop noting), under the lock."""
+    folder = history.root / JOURNAL
+    with history.lock:
+        if _owner_pid(folder) == os.getpid():
+            fs.rmtree(folder, ignore_errors=True)
 
 
 def _owner_pid(journal: Path) -> int | None:

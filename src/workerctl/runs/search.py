@@ -109,4 +109,4 @@ def reindex(history: History) -> int:
     """Rebuild the search index from the run files (``runs reindex``)."""
     from workerctl.history.search_index import rebuild
 
-    return rebuild(history)
+    return rebuild(history, journal=True)
