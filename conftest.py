@@ -41,3 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
     root = Path(__file__).parent
     for source in [root / "src", *sorted((root / "plugins").glob("*/src"))]:
         compileall.compile_dir(source, quiet=2, workers=0)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` tests first (otherwise in collection order): pytest-xdist hands tests
+    out in this order, and a 30-second test handed out last kept one worker busy while
+    the others had nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from helpers import drive_terminal, make_worker, run_workerctl
-from workerctl.history.store import History
+from helpers import drive_terminal, make_worker, run_workerctl, wait_for
+from workerctl.history.store import History, RunFilter
 
 TASKS = ["T-1042", "T-1043", "T-2001", "T-9001"]
 
@@ -109,8 +109,10 @@ def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
         workspace,
         "slow",
         output_mode="review_note",
-        timeout=120,
-        executor="{name: echo, script: [{sleep: 15, output: late}]}",
+        timeout=900,
+        # a step far longer than the test may wait: Ctrl-C must halt it, not wait it out
+        # (a signal reaches only the batch's main thread, never the one in the step)
+        executor="{name: echo, script: [{sleep: 600, output: late}]}",
     )
     argv = [
         sys.executable,
@@ -135,7 +137,7 @@ def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
     assert proc.returncode == 130, out + err
     runs = history.list(None, limit=None)
     assert len(runs) == 2 and {r["status"] for r in runs} == {"cancelled"}
-    assert "2 not_started" in out and "interrupted" in out
+    assert "2 cancelled" in out and "2 not_started" in out and "interrupted" in out, out
 
 
 def test_duplicate_guard_skips_are_not_failures(wcli):
@@ -201,6 +203,30 @@ def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
     doc = json.loads(out)
     assert doc["counts"] == {"cancelled": 1, "completed": 3}, doc
     assert doc["interrupted"] is False
+
+
+def test_run_cancel_of_a_batch_run_halts_its_step(workspace):
+    """'run cancel' from another terminal signals the batch's process, whose signal
+    handler runs on the main thread: the thread waiting in that run's step is woken
+    (it waited the step out, here ten minutes), and the batch goes on without it."""
+    make_worker(
+        workspace,
+        "slow",
+        output_mode="review_note",
+        timeout=900,
+        executor="{name: echo, script: [{sleep: 600, output: late}]}",
+    )
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow"]
+    argv += ["--task", "T-1042", "--task", "T-1043", "--jobs", "2", "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = History(workspace)
+    wait_for(lambda: len(history.list(RunFilter(statuses=("running",)), limit=None)) == 2)
+    for row in history.list(None, limit=None):
+        assert run_workerctl("run", "cancel", row["id"], workspace=workspace).returncode == 0
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err  # cancelled runs: exit 1, as for any unsuccessful run
+    doc = json.loads(out)
+    assert doc["counts"] == {"cancelled": 2} and doc["interrupted"] is False, doc
 
 
 @pytest.mark.slow

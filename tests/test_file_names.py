@@ -23,15 +23,16 @@ def _folded(name: str) -> str:
     return name.casefold()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(ANY_ID, min_size=50, max_size=120, unique=True)
     | st.lists(RECORD_IDS, min_size=50, max_size=120, unique=True)
 )
 @pytest.mark.slow
 def test_no_two_ids_share_a_file_name(ids):
-    """Every pair within each generated list: 200 lists of 50 to 120 ids are well over
-    10,000 distinct pairs, checked exactly and case-folded."""
+    """Every pair within each generated list: 60 lists of 50 to 120 ids are over 70,000
+    distinct pairs, checked exactly and case-folded (generating the ids is what takes
+    the time: 200 lists took 12 s of CPU)."""
     names = [file_name(i) for i in ids]
     assert len(set(names)) == len(ids)
     assert len({_folded(n) for n in names}) == len(ids)  # a case-insensitive file system

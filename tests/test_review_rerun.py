@@ -8,6 +8,7 @@ from helpers import drive_terminal, make_worker
 from workerctl.app import App
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.runs.model import Run, now_iso
 from workerctl.runs.review import checks
 
@@ -64,6 +65,18 @@ def test_duplicate_comment_from_another_run(workspace):
     second = start(workspace, "overdue-task-review", allow_repeat=True)
     assert verdicts(workspace, second.id)["duplicates"] == "fail"
     assert "has the same text as" in evidence(workspace, second.id, "duplicates")[0]
+
+
+def test_a_duplicate_names_the_newest_earlier_twin_only(workspace):
+    """A worker run every hour on one ticket meets all its earlier comments: the check
+    names the newest near-equal one and stops, so a run's review does not cost more
+    with every comment before it (it compared all of them, 0.5 s per run at 120)."""
+    runs = [start(workspace, "overdue-task-review", allow_repeat=True) for _ in range(4)]
+    comment_of = {c.run_id: c.id for c in BuiltinRecordStore(workspace).comments("T-1042") if c.run_id}
+    said = evidence(workspace, runs[-1].id, "duplicates")
+    named = [line for line in said if "earlier comment" in line]
+    assert len(named) == 1, said
+    assert f"earlier comment {comment_of[runs[-2].id]} (run {runs[-2].id})" in named[0]
 
 
 def test_output_claiming_an_update_that_never_happened(workspace):

@@ -644,7 +644,14 @@ def test_item19_plugin_commands_complete(workspace):
     assert "rq" in _complete(workspace, "r")
 
 
-def _fake_plugin(root, *, declares: str, adds: str, summary: str = "Say hello to the team.") -> dict:
+def _fake_plugin(
+    root,
+    *,
+    declares: str,
+    adds: str,
+    summary: str = "Say hello to the team.",
+    body: str = "click.echo('hello from the plugin')",
+) -> dict:
     """An installed plugin package (dist-info and module) on a folder for PYTHONPATH:
     it declares ``declares`` in its metadata and its register_commands adds ``adds``."""
     site = root / "site"
@@ -660,7 +667,7 @@ def _fake_plugin(root, *, declares: str, adds: str, summary: str = "Say hello to
     )
     (site / "workerctl_hello.py").write_text(
         "import click\nfrom workerctl.api import hookimpl\n\n"
-        f"@click.command({adds!r})\ndef cmd():\n    'Say hello.'\n    click.echo('hello from the plugin')\n\n"
+        f"@click.command({adds!r})\ndef cmd():\n    'Say hello.'\n    {body}\n\n"
         "@hookimpl\ndef register_commands(cli):\n    cli.add_command(cmd)\n",
         encoding="utf-8",
     )
@@ -676,6 +683,22 @@ def test_item19_a_declared_plugin_command_is_in_help_completion_and_runs(workspa
     assert "hello" in _complete(workspace, "he", env)
     ran = run_workerctl("hello", workspace=workspace, env=env)
     assert (ran.returncode, ran.stdout.strip()) == (0, "hello from the plugin"), ran.stderr
+
+
+def test_a_plugin_command_that_raises_ends_in_one_line_naming_the_plugin(workspace, tmp_path):
+    """A bug in a plugin's own command is not the user's mistake: one line naming the
+    plugin, its command and the exception, exit 1; the traceback only on request."""
+    env = _fake_plugin(
+        tmp_path, declares="hello", adds="hello", body="raise ValueError('no greeting \\x1b[2J')"
+    )
+    ran = run_workerctl("hello", workspace=workspace, env=env)
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+    line = ran.stderr.strip()
+    assert "\n" not in line and "\x1b" not in line, line
+    assert "command 'hello' of plugin 'hello' failed: ValueError: no greeting" in line
+    assert "WORKERCTL_DEBUG=1" in line
+    debug = run_workerctl("hello", workspace=workspace, env={**env, "WORKERCTL_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "ValueError" in debug.stderr
 
 
 def test_item19_a_declared_command_no_hook_adds_is_reported(workspace, tmp_path):

@@ -201,7 +201,7 @@ def test_any_bytes_are_shown_without_escapes(raw):
         assert "\x1b" not in shown and "\x9b" not in shown and "\x07" not in shown
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.recursive(
         st.none() | st.booleans() | st.text(),

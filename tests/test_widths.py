@@ -1,5 +1,6 @@
 """Tables fit the terminal, measured in display columns (a CJK character or an emoji
-takes two, a combining mark none), and their columns line up whatever the text."""
+takes two, a combining mark none), and their columns line up whatever the text; a run
+card's long lines wrap to the page under their own indentation, losing nothing."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wcwidth import wcswidth
 
-from helpers import run_workerctl
-from workerctl.widths import HEADER_PADDING, MIN_COLUMN, SEPARATOR, cut_to_width, display_width, fit_columns
+from helpers import make_worker, run_workerctl
+from workerctl.widths import (
+    HEADER_PADDING,
+    MIN_COLUMN,
+    SEPARATOR,
+    cut_to_width,
+    display_width,
+    fit_columns,
+    wrap_to_width,
+)
 
 #: one-line text as records hold it: letters of any script, CJK, emoji, combining marks
 TEXT = st.text(
@@ -94,3 +103,46 @@ def test_runs_and_workers_tables_fit_a_standard_terminal(one_run):
             assert shown.returncode == 0, shown.stderr
             widest = max(wcswidth(line) for line in _lines(shown.stdout))
             assert widest <= columns, (command, columns, shown.stdout)
+
+
+#: lines of a card: an indentation, then words of any script, single or runs of spaces
+CARD_LINE = st.tuples(
+    st.sampled_from(["", "  ", "    ", "        "]),
+    st.text(
+        alphabet=st.characters(
+            whitelist_categories=("Lu", "Ll", "Lo", "Nd", "Mn", "So", "Po"),
+            blacklist_characters="\u3164\u115f",
+        )
+        | st.just(" "),
+        max_size=400,
+    ),
+).map("".join)
+
+
+@given(st.lists(CARD_LINE, min_size=1, max_size=5).map("\n".join), st.integers(min_value=16, max_value=120))
+def test_a_wrapped_card_fits_the_page_and_keeps_every_character(text, room):
+    wrapped = wrap_to_width(text, room)
+    assert all(display_width(line) <= room for line in wrapped.split("\n")), wrapped
+    assert "".join(wrapped.split()) == "".join(text.split())  # only line breaks were added
+    for before in text.split("\n"):
+        if display_width(before) <= room:
+            assert wrap_to_width(before, room) == before  # a line that fits is left as it is
+
+
+def test_a_card_with_a_long_output_line_fits_the_terminal(workspace):
+    """Found by attacking the last round: a 3,000-character output line ran past the
+    card's indentation back to the terminal's first column."""
+    words = "the blocker on T-1042 waits for the 漢字 vendor contract; " * 60
+    make_worker(workspace, "long", output_mode="review_note",
+                executor=f"{{name: echo, script: [{{output: '{words}'}}]}}")  # fmt: skip
+    for columns in (40, 80):
+        shown = run_workerctl("run", "start", "long", "--task", "T-1042", "--allow-repeat",
+                              workspace=workspace, env={"COLUMNS": str(columns)})  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.split("\n")
+        assert max(display_width(line) for line in lines) <= columns
+        body = lines[lines.index("  output") + 1 :]
+        assert body[0].startswith("    the blocker") and body[1].startswith("    ")
+    last = run_workerctl("runs", "list", "--format", "ids", "--limit", "1", workspace=workspace)
+    piped = run_workerctl("run", "inspect", last.stdout.strip(), workspace=workspace)
+    assert words.strip() in piped.stdout  # a pipe no COLUMNS describes gets the line whole

@@ -152,6 +152,18 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
     return tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
+def fit_page(text: str) -> str:
+    """A block of text (a run card) with its long lines wrapped to the page, on a
+    terminal or wherever ``COLUMNS`` is set (``widths.wrap_to_width``); elsewhere as it
+    is, so a script reading the card gets every line as written."""
+    page = terminal().page_width()
+    if page is None:
+        return text
+    from workerctl.widths import wrap_to_width
+
+    return wrap_to_width(text, page)
+
+
 def to_json(data: Any) -> str:
     """JSON with every control character escaped (C1 too: ``sanitize.json_safe``), so
     the exact data reaches a terminal as text it does not obey."""

@@ -13,6 +13,12 @@ table fits, none to fewer than ``MIN_COLUMN`` columns or its header's width; a c
 holding workerctl's colour codes (a status while colour is on) or text of several lines
 is never cut. A table that cannot fit even so keeps
 those minimums (a 30-column terminal is not given unreadable stubs).
+
+The rule for text blocks (a run card, ``render.fit_page``): a line wider than the page
+is wrapped at spaces, each continuation under the line's own indentation, so a
+3,000-character output line reads as a paragraph of the card instead of running back
+to the terminal's first column; a word wider than the room left is split. Nothing is
+dropped: the card still holds every character.
 """
 
 from __future__ import annotations
@@ -88,3 +94,43 @@ def fit_columns(cells: list[list[Any]], headers: list[str], width: int) -> None:
 def _one_plain_line(cell: Any) -> bool:
     """Text a cut cannot spoil: one line, none of workerctl's own colour codes."""
     return isinstance(cell, str) and "\n" not in cell and "\x1b" not in cell
+
+
+def wrap_to_width(text: str, room: int) -> str:
+    """``text`` with every line wider than ``room`` columns wrapped (the rule above)."""
+    return "\n".join(_wrap_line(line, room) for line in text.split("\n"))
+
+
+def _wrap_line(line: str, room: int) -> str:
+    if display_width(line) <= room or "\x1b" in line:  # a line with colour codes stays whole
+        return line
+    body = line.lstrip(" ")
+    indent = line[: len(line) - len(body)]
+    space = max(room - len(indent), MIN_COLUMN)
+    rows: list[str] = []
+    current: str | None = None
+    used = 0
+    for word in body.split(" "):  # runs of spaces give empty words: every space is kept
+        width = display_width(word)
+        if current is not None and used + 1 + width <= space:
+            current, used = f"{current} {word}", used + 1 + width
+            continue
+        if current is not None:
+            rows.append(current)
+        while width > space:  # a word wider than the room: split it
+            head, word = _split_at(word, space)
+            rows.append(head)
+            width = display_width(word)
+        current, used = word, width
+    rows.append(current or "")
+    return "\n".join(indent + row for row in rows)
+
+
+def _split_at(word: str, room: int) -> tuple[str, str]:
+    """The longest head of ``word`` that takes at most ``room`` columns, and the rest."""
+    used = 0
+    for index, char in enumerate(word):
+        used += display_width(char)
+        if used > room:
+            return word[: max(index, 1)], word[max(index, 1) :]
+    return word, ""

@@ -297,9 +297,9 @@ def test_a_write_that_never_started_leaves_nothing_to_settle(ws, tracker, roundu
 
 @pytest.mark.slow
 def test_a_rate_limited_tracker_is_waited_for_not_failed(make_tracker_with, roundup_env, tmp_path):
-    """Roundup's own REST rate limit (10 calls, then one a second): the runs keep under
+    """Roundup's own REST rate limit (10 calls, then five a second): the runs keep under
     it (X-RateLimit-Remaining) or wait as Retry-After says, and all complete."""
-    limited = make_tracker_with(issues=2, rate_limit=(10, 10))
+    limited = make_tracker_with(issues=2, rate_limit=(10, 2))  # then five calls a second
     root = tmp_path / "limited"
     assert workerctl("init", str(root), env=roundup_env).returncode == 0
     configure(root, limited.url)

@@ -31,3 +31,21 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"error: {where}{exc.strerror or exc}", EXIT_HISTORY
     raise TypeError(f"not a command failure: {exc!r}")
+
+
+#: set to show a plugin command's traceback instead of the one line (for its author)
+DEBUG_ENV = "WORKERCTL_DEBUG"
+
+
+def plugin_failure(plugin: str, command: str, exc: Exception) -> tuple[str, int]:
+    """A plugin's own command raised something workerctl does not know: a bug in the
+    plugin, not the user's mistake, so one line naming the plugin, the command and the
+    exception, how to see the traceback, and exit 1 (failed), never a traceback."""
+    from workerctl.errors import EXIT_RUN_FAILED
+
+    said = f": {exc}" if str(exc) else ""
+    return (
+        f"error: command {command!r} of plugin {plugin!r} failed: {type(exc).__name__}{said}; "
+        f"this is a bug in the plugin (report it to its authors; {DEBUG_ENV}=1 shows the traceback)",
+        EXIT_RUN_FAILED,
+    )

@@ -10,6 +10,7 @@ holds each invocation to a declared budget of modules).
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
 from workerctl.cli.commands import COMMANDS
-from workerctl.cli.failures import ENDINGS, failure
+from workerctl.cli.failures import DEBUG_ENV, ENDINGS, failure, plugin_failure
 from workerctl.cli.suggest import SuggestingGroup
 from workerctl.version import __version__
 
@@ -28,6 +29,10 @@ PLUGIN_COMMANDS_MORE = "Plugins may add others ('workerctl plugins list' shows t
 
 
 class LazyGroup(SuggestingGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plugin_of: dict[str, str] = {}  # plugin command name -> the plugin adding it
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Every argument, the command's included, must be text: bytes that are not
         UTF-8 (Python hands them over as lone surrogates) would be stored in a run or
@@ -83,15 +88,18 @@ class LazyGroup(SuggestingGroup):
         command: click.Command = getattr(importlib.import_module(module_name), attr)
         return command
 
-    @staticmethod
-    def _plugin_command(name: str) -> click.Command | None:
+    def _plugin_command(self, name: str) -> click.Command | None:
         """Commands from plugins: loaded only when a name is not a built-in one."""
         if not name or name.startswith("-"):
             return None
         from workerctl.plugins.manager import get_registry, plugin_commands
 
         found = plugin_commands(get_registry()).get(name)
-        return found[1] if found else None
+        if not found:
+            return None
+        self.plugin_of[name] = found[0]
+        command: click.Command = found[1]
+        return command
 
     def format_commands(self, ctx: Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -126,9 +134,16 @@ class LazyGroup(SuggestingGroup):
             return super().invoke(ctx)
         except (WorkerctlError, *ENDINGS) as exc:
             message, code = failure(exc)
-            if message is not None:  # names a path, an id, a plugin's words: data
-                click.echo(terminal().show(message), err=True)
-            ctx.exit(code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own endings (usage errors, --help, exit codes): click prints them
+        except Exception as exc:
+            plugin = self.plugin_of.get(ctx.invoked_subcommand or "")
+            if plugin is None or os.environ.get(DEBUG_ENV):
+                raise  # a bug in workerctl itself keeps its traceback
+            message, code = plugin_failure(plugin, ctx.invoked_subcommand or "", exc)
+        if message is not None:  # names a path, an id, a plugin's words: data
+            click.echo(terminal().show(message), err=True)
+        ctx.exit(code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -144,7 +159,7 @@ class LazyGroup(SuggestingGroup):
 def cli(ctx: click.Context, workspace: str | None) -> None:
     """Run AI workers, record every run, troubleshoot failures and review output.
 
-    Exit codes: 0 ok; 1 a run failed; 2 bad usage or invalid configuration;
+    Exit codes: 0 ok; 1 a run (or a plugin's command) failed; 2 bad usage or invalid configuration;
     3 not found; 4 the history is locked or damaged; 5 a start refused (a
     repeat, an unchanged failure, a paused or draft worker: nothing ran);
     130 interrupted (Ctrl-C).

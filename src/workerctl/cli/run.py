@@ -37,6 +37,7 @@ def _default_trigger() -> str:
 
 
 def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) -> None:
+    from workerctl import render
     from workerctl.runs.cards import run_card
     from workerctl.runs.changes import card_facts
 
@@ -44,7 +45,7 @@ def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) ->
     if as_json:
         echo_json({**the_run.to_dict(), **facts, "duration": the_run.duration})
     else:
-        click.echo(run_card(the_run, facts, full_output=full_output))
+        click.echo(render.fit_page(run_card(the_run, facts, full_output=full_output)))
 
 
 @run.command("start")

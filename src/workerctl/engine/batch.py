@@ -30,6 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from workerctl.engine import halts
 from workerctl.errors import NotFoundError, WorkerctlError
 from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
 
@@ -200,7 +201,8 @@ class BatchRunner:
     def _signals(self) -> Iterator[None]:
         """SIGTERM to the batch process stops the batch like Ctrl-C; but 'run cancel' of
         one of its runs also sends SIGTERM (after marking that run cancelled), and then
-        only that run ends (its thread sees the mark at its next step)."""
+        only that run ends: its thread is halted (``engine.halts``), whatever its step
+        is doing."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -208,11 +210,15 @@ class BatchRunner:
         def on_term(signum: int, frame: object) -> None:
             with self._guard:
                 running = list(self._started)
+            cancelled = []
             for run_id in running:
                 with contextlib.suppress(WorkerctlError):
                     if self.engine.history.get(run_id).finished:
-                        return  # one run was cancelled: the batch goes on
-            raise _Stop()
+                        cancelled.append(run_id)
+            if not cancelled:
+                raise _Stop()
+            for run_id in cancelled:  # the batch goes on; the thread in that step is woken
+                halts.halt(run_id)
 
         previous = signal.signal(signal.SIGTERM, on_term)
         try:

@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from workerctl.engine import halts
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
@@ -98,6 +99,7 @@ class StepLoop:
         in_main = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.getsignal(sig) for sig in TERMINATING} if in_main else {}
         state_problem: HistoryError | None = None
+        halts.watch(run.id)
         try:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
@@ -159,6 +161,7 @@ class StepLoop:
         except RunFinishedElsewhere as other:
             return other.stored
         finally:
+            halts.forget(run.id)
             _release_sigint(held_sigint)
             beat.stop()
             for sig, handler in previous.items():
@@ -346,7 +349,7 @@ class StepLoop:
             else:
                 if fit is not None:
                     fit(request)
-                step = _bounded_step(executor, request, worker)
+                step = _bounded_step(executor, request, worker, halts.of(request.run_id))
         except ExecutorFailure as failure:
             iteration.finished = now_iso()
             message = failure.message
@@ -553,7 +556,11 @@ def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+#: ``Terminated.signum`` of a run halted by its own process (``engine.halts``), no signal
+HALTED = 0
+
 TERMINATED_BY: dict[int, str] = {
+    HALTED: "cancelled while a step ran; the step was abandoned",
     signal.SIGTERM: "the process executing the run was terminated (SIGTERM)",
     signal.SIGHUP: "the process executing the run lost its terminal (SIGHUP)",
 }
@@ -574,7 +581,9 @@ INTERRUPTED = "interrupted (Ctrl-C) while it was running"
 STEP_GRACE_SECONDS = 0.5
 
 
-def _bounded_step(executor: Executor, request: StepRequest, worker: Worker) -> Step:
+def _bounded_step(
+    executor: Executor, request: StepRequest, worker: Worker, halt: halts.Halt | None = None
+) -> Step:
     """``executor.step(request)`` within the engine's bounds: the run's time left, and
     nothing the executor raises escapes as anything but an executor error.
 
@@ -585,8 +594,10 @@ def _bounded_step(executor: Executor, request: StepRequest, worker: Worker) -> S
     arrive first): a step still running then is abandoned, the run fails with kind
     ``timeout``, and whatever the step later returns is ignored (its thread never keeps
     the process alive). SIGTERM and Ctrl-C still reach the loop at once (signals go to
-    the main thread). ``SystemExit``, ``KeyboardInterrupt`` and any other
-    ``BaseException`` a plugin raises become ``executor_error``."""
+    the main thread), and a run cancelled by this very process (a batch's Ctrl-C) wakes
+    the wait through its ``halt`` (``engine.halts``): the step is abandoned as at a
+    timeout. ``SystemExit``, ``KeyboardInterrupt`` and any other ``BaseException`` a
+    plugin raises become ``executor_error``."""
     if getattr(executor, "bounds_itself", False):
         try:
             return executor.step(request)
@@ -607,7 +618,16 @@ def _bounded_step(executor: Executor, request: StepRequest, worker: Worker) -> S
             done.set()
 
     threading.Thread(target=work, name=f"workerctl-step-{request.run_id}", daemon=True).start()
-    if not done.wait(max(request.time_left, 0) + STEP_GRACE_SECONDS):
+    if halt is not None:
+        halt.wake_on(done)
+    try:
+        ended = done.wait(max(request.time_left, 0) + STEP_GRACE_SECONDS)
+    finally:
+        if halt is not None:
+            halt.wake_on(None)
+    if halt is not None and halt.requested and "step" not in box and not raised:
+        raise Terminated(HALTED)
+    if not ended:
         raise RunFailed(
             "timeout",
             f"the run exceeded its timeout of {worker.timeout:g}s: executor {worker.executor!r} "

@@ -23,14 +23,10 @@ import json
 import os
 import random
 import re
-import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.client import HTTPException
 from typing import Any, TypeVar
 
 from workerctl.errors import EXIT_NOT_FOUND, EXIT_RUN_FAILED, EXIT_USAGE, WorkerctlError
@@ -312,6 +308,13 @@ class HttpSession:
             self.sleep(seconds)
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> HttpResponse:
+        # here, not at the top: urllib.request brings http.client, ssl and email (15 ms
+        # per process), and every command that loads the plugins imports this module
+        # (workerctl.api) while most never make a request
+        import urllib.error
+        import urllib.request
+        from http.client import HTTPException
+
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         started = time.perf_counter()
         self.stats.requests += 1
@@ -420,7 +423,7 @@ class _Retry(Exception):
 
 
 def _reason(error: object) -> str:
-    if isinstance(error, socket.timeout | TimeoutError):
+    if isinstance(error, TimeoutError):  # socket.timeout is TimeoutError
         return "timed out"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror.lower()

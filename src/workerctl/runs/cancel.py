@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from workerctl.engine import halts
 from workerctl.engine.remote import as_remote
 from workerctl.errors import UsageError
 from workerctl.history.store import History
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 def cancel_run(history: History, run_id: str, by: str, *, registry: Callable[[], Registry]) -> Run:
     """A pending run's owner is only the process that asked for it, so it is not
     signalled; a queued or running run's owner is the process executing it, and
-    it gets SIGTERM (the engine then stops between steps, killing any program)."""
+    it gets SIGTERM (the engine then stops between steps, killing any program), or,
+    when that process is this one (a batch cancelling its own runs), a halt
+    (``engine.halts``) that wakes the thread waiting for the run's step."""
     before: list[str] = []
 
     def mark(run: Run) -> None:
@@ -44,6 +47,8 @@ def cancel_run(history: History, run_id: str, by: str, *, registry: Callable[[],
         _cancel_remote(history, stored, remote, registry)
     run = history.update(run_id, mark)
     owner = run.owner or {}
+    if before[0] in (QUEUED, RUNNING) and owner.get("pid") == os.getpid():
+        halts.halt(run_id)  # a thread of this process executes it (a batch): no signal reaches it
     if (
         before[0] in (QUEUED, RUNNING)
         and not owner.get("remote")
