@@ -47,6 +47,11 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   slots the current index holds and merges runs copied in from elsewhere by
   creation time; it streams (its memory does not grow with the history) and
   changes nothing in place before the new index is complete.
+- Recovery repairs what a crash touched: a run's note (one per run, a batch's
+  staged chain too) is repaired from the shards; a prune (in batches, the lock let
+  go between them) is finished from its journal, which names the runs and their
+  summaries, recounting their hours, days and workers; a reindex's note needs
+  nothing. None of them rebuilds every cross-run index under the lock.
 - Reading never needs to write: when a repair cannot be written (a full disk, a
   read-only mount), readers answer from disk, a run whose process is gone shown
   as crashed (``History.unsettled``), and the next command that can write records it.

@@ -19,10 +19,11 @@ Layout under ``.workerctl/history/indexes/`` (TinyDB databases)::
                                   histogram of durations, the index shards it spans
     days/2026-11.json             the same per day and worker: a count over whole days
                                   (runs stats, prune --dry-run) reads these few files
-    pending/RUNID                 a write in progress: left behind only by a crash,
-                                  and then the indexes are rebuilt from the shards
-    pending/staged-PID            the same for the writes a batch staged for one
-                                  hand-over chain (``History.write_shared``)
+    pending/RUNID                 a write in progress: left behind only by a crash, and
+                                  then what that run's write touches is recounted from
+                                  the shards (``recover``); a batch's staged chain
+                                  (``History.write_shared``) leaves one per run
+    pending/prune, pending/reindex  a prune's and a reindex's (see ``recover``)
 
 A ref names the index shard and document of the run's summary, so a query
 reads its refs and then only the shards they name. The files are derived data:
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -254,10 +254,12 @@ class Indexes:
 
     def recover(self) -> None:
         """Repair what writes cut by a crash left (under the lock): for each note naming
-        one run, only what that run's write touches (its refs, the counts of its hour,
-        day and worker, recomputed from the shards); anything else (a batch's chain, a
-        prune, a reindex, indexes never built or built by an older workerctl): a
-        rebuild from the shards."""
+        one run (a batch's staged chain leaves one per run), only what that run's write
+        touches (its refs, the counts of its hour, day and worker, recomputed from the
+        shards); a prune's note, by finishing the prune from its journal, which
+        recounts the hours, days and workers of the runs it names; a reindex's note
+        (it died before its swap) needs nothing. Anything else (indexes never built or
+        built by an older workerctl, a note it does not know): a rebuild from the shards."""
         from workerctl.runs.states import ID_LENGTH
 
         settle = getattr(self.history, "_settle_swap", None)
@@ -269,6 +271,14 @@ class Indexes:
             notes = sorted(fs.listdir(self.root / "pending"))
         except FileNotFoundError:
             notes = []
+        if "reindex" in notes:
+            # a reindex died before swapping its stage in (after, this folder is the old
+            # one): these indexes are still the ones writers kept, whole
+            fs.unlink(self.root / "pending" / "reindex", missing_ok=True)
+            notes.remove("reindex")
+        if "prune" in notes and fs.exists(self.history.prune_journal):
+            self.history.finish_prune()  # idempotent: recounts what the prune touched; the note goes
+            notes = [n for n in notes if n != "prune" or fs.exists(self.root / "pending" / n)]
         if built.get("1", {}).get("version") != VERSION or any(
             len(n) != ID_LENGTH or not n.isalnum() for n in notes
         ):
@@ -394,9 +404,10 @@ class Indexes:
 
     def begin(self, run_id: str) -> None:
         """Say a write of ``run_id`` is under way (``end`` says it is done): a crash in
-        between leaves the file, and the next reader rebuilds the indexes. In a
-        batch whose writes are staged (``History.write_shared``) one note stands for
-        the whole chain and goes once the staged files are written."""
+        between leaves the file, and the next reader repairs what that run's write
+        touches (``recover``). In a batch whose writes are staged
+        (``History.write_shared``) each run's note goes once the staged files are
+        written."""
         if not fs.exists(self.root / "meta.json"):
             return
         folder = self.root / "pending"
@@ -409,9 +420,10 @@ class Indexes:
             self._kept.add(run_id)
             return
         if self.history.staging():
-            note = folder / f"staged-{os.getpid()}"
+            # a note per run, removed once the staged files it covers are written: a
+            # crash before or during that write is repaired run by run (``recover``)
             if self.history.deferred(note):
-                return
+                return  # this run's note is on disk already, for this chain
             self.history.after_flush(note)
         try:
             fs.touch(note, 0o600)
@@ -420,10 +432,13 @@ class Indexes:
 
             raise StorageError(note, exc) from None
 
-    def end(self, run_id: str) -> None:
+    def end(self, run_id: str, *, repaired: bool = False) -> None:
+        """The write of ``run_id`` is done; ``repaired``: and it repaired whatever an
+        earlier one a crash cut left, so a note kept from then goes too."""
         if run_id in self._kept:
             self._kept.discard(run_id)
-            return
+            if not repaired:
+                return
         note = self.root / "pending" / run_id
         if self.history.staging():
             self.history.after_flush(note)  # the staged files it covers are not written yet
@@ -547,6 +562,62 @@ class Indexes:
                 }
             doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
         self._write(self.workers_path, "workers", docs, stage=False)
+
+    def recount_pruned(self, doomed: list[tuple[dict, int]], token: str) -> None:
+        """Runs removed by ``runs prune`` (``History.finish_prune``, after the shards no
+        longer hold them), idempotently: the counts of their hours and days recounted
+        from the shards, each worker's counts summed again from its days, its error
+        kinds lowered once for this prune (``token``, kept in its document), its recent
+        outcomes and last run without them. Repeated after a crash at any point, it
+        leaves what one uninterrupted call leaves."""
+        if not doomed or not fs.exists(self.root / "meta.json"):
+            return
+        hours: dict[tuple[str, str], int] = {}
+        for summary, shard in doomed:
+            key = (summary["created"][:13], summary["worker"])
+            hours[key] = min(hours.get(key, shard), shard)
+        for (hour, worker), shard in sorted(hours.items()):
+            self._recount_hour(hour, worker, shard)
+        for day, worker in sorted({(hour[:10], worker) for hour, worker in hours}):
+            self._recount_day(day, worker)
+        mine: dict[str, list[dict]] = {}
+        for summary, _ in doomed:
+            mine.setdefault(summary["worker"], []).append(summary)
+        totals = self._totals(set(mine))
+        gone = {s["id"] for s, _ in doomed}
+        docs = self._workers()
+        for doc_id, was in list(docs.items()):
+            doc = docs[doc_id] = dict(was)
+            name = doc["name"]
+            if name in mine:
+                if doc.get("pruned") != token:
+                    kinds = dict(doc["error_kinds"])
+                    for summary in mine[name]:
+                        kind = summary.get("error_kind")
+                        if summary["status"] in FINISHED and kind:
+                            kinds[kind] = kinds.get(kind, 0) - 1
+                    doc["error_kinds"], doc["pruned"] = kinds, token
+                doc["counts"] = totals.get(name, {})
+            if doc["last"] and doc["last"]["id"] in gone:
+                newest = next(iter(self._fetch(self._log("by-worker", name).newest(), None)), None)
+                doc["last"] = newest and {
+                    "id": newest["id"],
+                    "created": newest["created"],
+                    "status": newest["status"],
+                }
+            doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
+        self._write(self.workers_path, "workers", docs, stage=False)
+
+    def _totals(self, workers: set[str]) -> dict[str, dict[str, int]]:
+        """Each of ``workers``' counts by status, summed from every month's daily counts."""
+        totals: dict[str, dict[str, int]] = {w: {} for w in workers}
+        for month in self._months():
+            for doc in self._counts("days", month).values():
+                into = totals.get(doc["worker"])
+                if into is not None:
+                    for status, n in doc["counts"].items():
+                        into[status] = into.get(status, 0) + n
+        return {w: {k: v for k, v in t.items() if v} for w, t in totals.items()}
 
     def rebuild(self) -> str | None:
         """Every index from the index shards (``runs reindex``, or after a crash).

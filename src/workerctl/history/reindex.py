@@ -75,6 +75,7 @@ from workerctl.history.spill import WORK, Partitions, SortedSpill
 from workerctl.runs.states import UNFINISHED, now_iso
 from workerctl.storage import fs
 from workerctl.storage.atomic import private_dirs, write_json
+from workerctl.storage.faults import write_point
 
 if TYPE_CHECKING:
     from workerctl.history.indexes import Indexes
@@ -405,6 +406,7 @@ class _Rebuild:
         olds = []
         for name in ("index", "indexes"):
             current, old = self.root / name, self.root / f"{name}.old-{stamp}"
+            write_point(current)  # the swap's renames: points of the fault-injection tests
             if fs.exists(current):
                 fs.replace(current, old)
                 olds.append(old)

@@ -122,6 +122,11 @@ class RunFilter:
 
 #: ``runs prune --json``: the result's fields (``History.prune``, with the CLI's ``dry_run``)
 PRUNE_FIELDS = ("removed", "kept_unfinished", "side_effects_forgotten", "dry_run")
+#: runs a prune removes per hold of the lock (whole index shards: a few hundred runs each;
+#: the tests make it small through WORKERCTL_TEST_PRUNE_BATCH)
+PRUNE_BATCH = 500
+if os.environ.get("WORKERCTL_TEST_PRUNE_BATCH", "").isdigit():
+    PRUNE_BATCH = max(1, int(os.environ["WORKERCTL_TEST_PRUNE_BATCH"]))
 
 
 class _IndexMoved(Exception):
@@ -812,9 +817,12 @@ class History:
         """Remove finished runs created before ``cutoff``; never unfinished ones. Their
         side effects stay in the ledger unless ``forget_effects``.
 
-        The ids to remove are written to a journal first, then removed from the
-        index and their run files deleted, then the journal goes: a prune that
-        dies half-way is finished by the next command (``finish_prune``).
+        In batches of about ``PRUNE_BATCH`` runs (whole index shards), one short hold of
+        the lock each, so that writers and a reindex go on meanwhile. For each batch the
+        runs to remove (with their summaries) are written to a journal first, then
+        removed from the index and their run files deleted, the counts they touched
+        recounted, then the journal goes: a prune that dies half-way is finished by the
+        next command (``finish_prune``), and the batches before it stand.
         """
         removed = kept_unfinished = forgotten = 0
         if dry_run:  # counted from the hourly counts, not by reading every shard
@@ -826,28 +834,32 @@ class History:
         with self.lock:
             self.finish_prune()
             self._sweep_ahead()
-            doomed: builtins.list[str] = []
-            holding: set[int] = set()
             # only the shards the daily counts say hold runs created before the cutoff
             # (whatever the clock did); every shard when the indexes cannot say
             spans = self.indexes.shard_spans(None, cutoff)
-            for shard in self.shards():
-                if spans is not None and not any(a <= shard <= b for a, b in spans):
+            todo = [s for s in self.shards() if spans is None or any(a <= s <= b for a, b in spans)]
+        todo.reverse()  # popped oldest first
+        while todo:
+            with self.lock:
+                self.finish_prune()  # another prune's, cut short meanwhile
+                gone: builtins.list[builtins.list[Any]] = []  # [summary, shard]
+                while todo and len(gone) < PRUNE_BATCH:
+                    shard = todo.pop()
+                    for doc in self._shard_docs(shard).values():
+                        if doc["created"] < cutoff:
+                            if doc["status"] in FINISHED:
+                                gone.append([doc, shard])
+                            else:
+                                kept_unfinished += 1
+                if not gone:
                     continue
-                for doc in self._shard_docs(shard).values():
-                    if doc["created"] < cutoff:
-                        if doc["status"] in FINISHED:
-                            doomed.append(doc["id"])
-                            holding.add(shard)
-                        else:
-                            kept_unfinished += 1
-            removed = len(doomed)
-            if doomed:
                 journal = {
-                    "ids": doomed,
+                    "ids": [doc["id"] for doc, _ in gone],
                     "cutoff": cutoff,
                     "forget_effects": forget_effects,
-                    "shards": sorted(holding),
+                    "shards": sorted({shard for _, shard in gone}),
+                    "gone": gone,
+                    "token": new_run_id(),
                 }
                 try:
                     write_json(self.prune_journal, journal)
@@ -859,16 +871,23 @@ class History:
                     # can), to make room for the journal and the shard rewrites. A crash
                     # in between leaves shard entries of runs whose files are gone: the
                     # next prune or reindex drops them
-                    for run_id in doomed:
-                        remove_file(self.body_path(run_id))
+                    for doc, _ in gone:
+                        remove_file(self.body_path(doc["id"]))
                     self.indexes.drop()
                     write_json(self.prune_journal, journal)
-                forgotten = self.finish_prune()
+                forgotten += self.finish_prune()
+                removed += len(gone)
         return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": forgotten}
 
     def finish_prune(self) -> int:
         """Carry out the prune journal, if any (idempotent: each step may be repeated).
-        Returns how many ledger entries it forgot."""
+        Returns how many ledger entries it forgot.
+
+        A journal this workerctl writes names the summaries of the runs it removes: the
+        counts of their hours, days and workers are then recounted from the shards, and
+        each worker's error kinds lowered once per journal (its ``token``), so a repeat
+        after a crash at any point leaves the indexes right without a rebuild. An older
+        journal (ids only) is carried out as before, its note left for a rebuild."""
         if not fs.exists(self.prune_journal):
             return 0
         forgotten = 0
@@ -883,6 +902,7 @@ class History:
             if journal is None:
                 return 0
             ids = set(journal["ids"])
+            recorded = _recorded_gone(journal)
             self.indexes.begin("prune")
             current = self._current_shard()
             named = journal.get("shards")
@@ -912,8 +932,12 @@ class History:
                 if journal.get("forget_effects"):  # while the run file still names them
                     forgotten += self._forget_effects(run_id)
                 remove_file(self.body_path(run_id))
-            self.indexes.on_prune(gone)
-            self.indexes.end("prune")
+            if recorded is not None:
+                self.indexes.recount_pruned(recorded, str(journal["token"]))
+                self.indexes.end("prune", repaired=True)
+            else:
+                self.indexes.on_prune(gone)
+                self.indexes.end("prune")
             remove_file(self.prune_journal)
         return forgotten
 
@@ -975,6 +999,26 @@ class _Ahead:
         for prepared in (self.body, *self.ledger.values()):
             if prepared is not None:
                 prepared.discard()
+
+
+def _recorded_gone(journal: dict) -> builtins.list[tuple[dict, int]] | None:
+    """The summaries (and shards) of the runs a prune journal removes, if it names them
+    in the shape this workerctl writes; else None (an older journal)."""
+    gone, token = journal.get("gone"), journal.get("token")
+    if not isinstance(gone, builtins.list) or not isinstance(token, str):
+        return None
+    out = []
+    for item in gone:
+        if not (
+            isinstance(item, builtins.list)
+            and len(item) == 2
+            and isinstance(item[0], dict)
+            and type(item[1]) is int
+            and all(isinstance(item[0].get(k), str) for k in ("id", "created", "worker", "status"))
+        ):
+            return None
+        out.append((item[0], item[1]))
+    return out
 
 
 def _host_key(host: object) -> str:

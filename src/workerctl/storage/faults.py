@@ -8,7 +8,9 @@ process numbers its write points and, at point N:
   no ``atexit``), exactly what the OOM killer or a power-off does to a process;
 - ``enospc:N`` raises ``OSError(ENOSPC)`` as a full disk does, at that point and at
   every later one (a full disk stays full);
-- ``trace:FILE`` appends "N path" for each point to FILE (to enumerate them).
+- ``trace:FILE`` appends "N path" for each point to FILE (to enumerate them);
+- ``kill-at:K:TEXT`` sends the SIGKILL at the K-th point whose path holds TEXT (a
+  point among several threads' writes, whose numbers vary from run to run).
 
 The variable is removed from the environment as soon as it is read, so only
 the process it was set for is affected, not the ones it starts. The tests use
@@ -25,6 +27,7 @@ FAULT_ENV = "WORKERCTL_TEST_FAULT"
 
 _spec = os.environ.pop(FAULT_ENV, "")
 _count = 0
+_matched = 0  # points whose path held kill-at's text
 
 
 def write_point(path: os.PathLike | str) -> None:
@@ -38,5 +41,12 @@ def write_point(path: os.PathLike | str) -> None:
             out.write(f"{_count} {path}\n")
     elif action == "kill" and _count == int(arg):
         os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "kill-at":
+        global _matched
+        nth, _, text = arg.partition(":")
+        if text in str(path):
+            _matched += 1
+            if _matched == int(nth):
+                os.kill(os.getpid(), signal.SIGKILL)
     elif action == "enospc" and _count >= int(arg):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
