@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -227,6 +228,44 @@ def test_run_cancel_of_a_batch_run_halts_its_step(workspace):
     assert proc.returncode == 1, err  # cancelled runs: exit 1, as for any unsuccessful run
     doc = json.loads(out)
     assert doc["counts"] == {"cancelled": 2} and doc["interrupted"] is False, doc
+
+
+PROGRAM = """
+import os, sys, time
+sys.stdin.read()
+with open(sys.argv[1], "a") as fh:
+    fh.write(f"{os.getpid()}\\n")
+time.sleep(600)
+"""
+
+
+def test_ctrl_c_on_a_batch_kills_the_programs_of_its_command_steps(workspace, tmp_path):
+    """A command step runs its program on the batch's thread (the executor bounds
+    itself): the halt reaches it through ``request.halted`` and its group is killed;
+    before, the batch waited for a program of ten minutes."""
+    program, pids = tmp_path / "step.py", tmp_path / "pids"
+    program.write_text(PROGRAM)
+    argv = json.dumps([sys.executable, str(program), str(pids)])
+    make_worker(workspace, "prog", output_mode="review_note", timeout=900,
+                executor=f"{{name: command, argv: {argv}}}")  # fmt: skip
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "prog"]
+    argv += ["--task", "T-1042", "--task", "T-1043", "--jobs", "2", "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads(out)["counts"] == {"cancelled": 2}
+    for pid in pids.read_text().split():
+        wait_for(lambda pid=pid: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=10)
+
+
+def _zombie(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @pytest.mark.slow

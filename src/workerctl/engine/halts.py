@@ -17,12 +17,17 @@ import threading
 
 
 class Halt:
-    """One executing run's halt: requested at most once, seen by whichever wait is on."""
+    """One executing run's halt: requested at most once, seen by whichever wait is on
+    and by the executor through ``event`` (its steps' ``StepRequest.halted``)."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self.event = threading.Event()
         self._wake: threading.Event | None = None
         self._lock = threading.Lock()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
 
     def wake_on(self, event: threading.Event | None) -> None:
         """The event the loop is waiting on now (None when it waits on nothing); a halt
@@ -34,7 +39,7 @@ class Halt:
 
     def request(self) -> None:
         with self._lock:
-            self.requested = True
+            self.event.set()
             if self._wake is not None:
                 self._wake.set()
 

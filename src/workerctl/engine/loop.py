@@ -254,6 +254,7 @@ class StepLoop:
         fit = self._context_fit(executor, worker)
         messages: list[dict] = []
         deadline = time.monotonic() + float(worker.timeout)
+        halt = halts.of(run.id)
         for number in range(1, worker.max_iterations + 1):
             time_left = deadline - time.monotonic()
             if time_left <= 0:
@@ -276,6 +277,7 @@ class StepLoop:
                 workspace=str(self.workspace.root),
                 output_contract=(worker.output_contract.to_dict() if worker.output_contract else None),
                 max_field_bytes=self.max_field_bytes,
+                halted=halt.event if halt is not None else threading.Event(),
             )
             step = self._step(executor, request, iteration, worker, fit, self.recorded.get(run.id))
             if time.monotonic() > deadline:
@@ -350,6 +352,8 @@ class StepLoop:
                 if fit is not None:
                     fit(request)
                 step = _bounded_step(executor, request, worker, halts.of(request.run_id))
+                if request.halted.is_set():  # it returned as it was halted: not an answer
+                    raise Terminated(HALTED)
         except ExecutorFailure as failure:
             iteration.finished = now_iso()
             message = failure.message
@@ -596,12 +600,16 @@ def _bounded_step(
     the process alive). SIGTERM and Ctrl-C still reach the loop at once (signals go to
     the main thread), and a run cancelled by this very process (a batch's Ctrl-C) wakes
     the wait through its ``halt`` (``engine.halts``): the step is abandoned as at a
-    timeout. ``SystemExit``, ``KeyboardInterrupt`` and any other ``BaseException`` a
-    plugin raises become ``executor_error``."""
+    timeout. An executor that bounds itself is told through ``request.halted`` and
+    ends its step (the ``command`` executor kills its program's group); whatever it
+    raises then, the run ends cancelled. ``SystemExit``, ``KeyboardInterrupt`` and any
+    other ``BaseException`` a plugin raises become ``executor_error``."""
     if getattr(executor, "bounds_itself", False):
         try:
             return executor.step(request)
         except (Exception, Terminated, RunFailed, KeyboardInterrupt):
+            if halt is not None and halt.requested:
+                raise Terminated(HALTED) from None
             raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
         except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
             raise _contained(exc, worker) from None

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from workerctl.runs.model import Iteration, Run
 
 #: the StepRequest fields that differ on every run and decide nothing about the answer
-_PER_RUN = ("run_id", "time_left", "workspace", "max_field_bytes")
+_PER_RUN = ("run_id", "time_left", "workspace", "max_field_bytes", "halted")
 
 LIVE, REPLAYED = "live", "replayed"
 NOW, RECORDED = "now", "recorded"

@@ -7,7 +7,9 @@ loop, the gate and the limits, so no executor can bypass permissions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+import threading
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 PROTOCOL_VERSION = 1
@@ -177,9 +179,15 @@ class StepRequest:
     # bytes the engine keeps of the step's text and stderr (workerctl.yaml
     # max_field_bytes); an executor reading a stream may stop holding more
     max_field_bytes: int = 1_000_000
+    # set when the run is cancelled from inside this process (a batch's Ctrl-C, 'run
+    # cancel' of one of its runs), where no signal reaches the thread doing the step:
+    # an executor that waits long waits on it (``request.halted.wait(seconds)``) and
+    # ends the step when it is set; the engine ignores what the step returns then
+    halted: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The request as the ``command`` protocol sends it (``halted`` stays here)."""
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "halted"}
         data["protocol"] = PROTOCOL_VERSION
         return data
 

@@ -126,6 +126,7 @@ class CommandExecutor:
                 limit=limit,
                 head_bytes=head_bytes,
                 tail_bytes=STDERR_TAIL * 4,
+                halted=request.halted,
             )
         except FileNotFoundError:
             raise ProviderUnavailable(

@@ -23,7 +23,6 @@ otherwise it is ``stop`` for text and ``tool_calls`` for tool calls.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -215,9 +214,11 @@ class EchoExecutor:
         if "sleep" in step:
             seconds = float(step["sleep"])
             if seconds >= request.time_left:
-                time.sleep(max(request.time_left, 0))
+                if request.halted.wait(max(request.time_left, 0)):
+                    return Step(text="", usage={"model": "echo"}, finish_reason="stop")
                 raise StepTimeout(f"the scripted step slept past the run's timeout ({seconds:g}s scripted)")
-            time.sleep(seconds)
+            if request.halted.wait(seconds):  # the run was cancelled: the engine stops it
+                return Step(text="", usage={"model": "echo"}, finish_reason="stop")
         if "error" in step:
             raise ExecutorFailure(str(step["error"]))
         if "tool" in step:

@@ -212,6 +212,7 @@ def run_in_group(
     limit: float,
     head_bytes: int = 1 << 62,
     tail_bytes: int = 1 << 62,
+    halted: threading.Event | None = None,
 ) -> Finished:
     """Run ``argv`` in a new session watched by this process's watchdog, with
     ``payload`` on its stdin; its group is swept however this ends.
@@ -222,7 +223,9 @@ def run_in_group(
 
     After ``limit`` seconds the group is killed and the result says ``timed_out``.
     ``OSError`` if the program cannot start; a ``BaseException`` raised meanwhile
-    (the run cancelled by SIGTERM or SIGHUP) goes through after the group is killed.
+    (the run cancelled by SIGTERM or SIGHUP) goes through after the group is killed,
+    and so does ``StepHalted`` once ``halted`` is set (the run cancelled from inside
+    this process, where no signal reaches the thread waiting here).
     """
     dog = Watchdog.get()
     proc = subprocess.Popen(
@@ -238,7 +241,7 @@ def run_in_group(
     streams = _Streams(proc, payload, head_bytes, tail_bytes)
     try:
         try:
-            _communicate(proc, streams, limit)
+            _communicate(proc, streams, limit, halted)
         except subprocess.TimeoutExpired:
             sweep_group(proc.pid)
             streams.finish()
@@ -320,7 +323,13 @@ class _Streams:
         )
 
 
-def _communicate(proc: subprocess.Popen, streams: _Streams, limit: float) -> None:
+class StepHalted(Exception):
+    """The run was cancelled from inside this process while its program ran."""
+
+
+def _communicate(
+    proc: subprocess.Popen, streams: _Streams, limit: float, halted: threading.Event | None = None
+) -> None:
     """Until the program exits and its streams end; a background child holding the
     pipes once the program itself has exited does not keep the step waiting: the
     group is swept and the output read."""
@@ -337,4 +346,6 @@ def _communicate(proc: subprocess.Popen, streams: _Streams, limit: float) -> Non
             return
         if time.monotonic() >= deadline:
             raise subprocess.TimeoutExpired(proc.args, limit) from None
+        if halted is not None and halted.is_set():
+            raise StepHalted("the run was cancelled while its program ran")
         wait = min(wait * 2, 0.5)
