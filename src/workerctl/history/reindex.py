@@ -164,6 +164,8 @@ class _Rebuild:
         self.unfinished: dict[str, tuple[_Slot, dict, dict]] = {}
         #: every run noted so far (their writers keep the ledger and markers themselves)
         self.noted: set[str] = set()
+        #: moved runs whose new run file was written ahead (``_prepare_moves``)
+        self.ahead: set[str] = set()
         self.last: _Slot = (0, 0)  # the highest slot in the stage
         self.fresh: FreshSlots | None = None
         self.count = 0
@@ -225,6 +227,7 @@ class _Rebuild:
             self._build_indexes()
             self._merge_ledger(parts)
             self._move_early()
+            self._prepare_moves()
             olds = self._catch_up_and_swap()
             swapped = True
         finally:
@@ -311,6 +314,11 @@ class _Rebuild:
             return
         if (data["_shard"], data["_doc"]) != slot:
             history._write_body(history._run_from(run_id, data), *slot)
+        self._move_marker(run_id, slot)
+
+    def _move_marker(self, run_id: str, slot: _Slot) -> None:
+        """A moved run's marker (an unfinished run's) given its new slot."""
+        history = self.history
         marker = _old_marker(history, run_id)
         if marker and (marker.get("shard"), marker.get("doc")) != slot:
             write_json(
@@ -329,6 +337,29 @@ class _Rebuild:
                     slot = self.moves.get(run_id)
                     if slot is not None:
                         self._move(run_id, slot)
+
+    def _prepare_moves(self) -> None:
+        """The run files the final hold rewrites (runs the current index holds whose slot
+        changes, e.g. every run after one copied in from elsewhere), written with their
+        new slot and fsynced ahead into ``reindex.stage/runs/``, off the lock: the final
+        hold then renames each in (``_final``) instead of writing and fsyncing it there.
+        A run noted meanwhile is rewritten there from its file as it is then."""
+        history = self.history
+        folder = self.stage.root / "runs"
+        private_dirs(folder)
+        seen = self.noted | set(self._note_names())
+        for run_id, slot in self.moves.items():
+            if run_id in self.early or run_id in seen:
+                continue
+            try:
+                data = history.reader.run_file(run_id)
+            except (DamagedFile, StorageError):
+                continue
+            if data is None or (data["_shard"], data["_doc"]) == slot:
+                continue
+            data["_shard"], data["_doc"] = slot
+            write_json(folder / f"{run_id}.json", data)  # fsynced; found by its name in _final
+            self.ahead.add(run_id)
 
     # -- the journal --
 
@@ -383,8 +414,15 @@ class _Rebuild:
         missing markers, and the swap."""
         self._apply(self._take(self._oldest(names)))
         history = self.history
+        ahead = self.stage.root / "runs"
         for run_id, slot in sorted(self.moves.items(), key=lambda kv: kv[1]):
-            if run_id not in self.early or run_id in self.noted:
+            if run_id in self.ahead and run_id not in self.noted:
+                # unchanged since it was written ahead (a change is noted): renamed in
+                write_point(history.body_path(run_id))
+                fs.replace(ahead / f"{run_id}.json", history.body_path(run_id))
+                if run_id in self.unfinished:  # only an unfinished run has a marker
+                    self._move_marker(run_id, slot)
+            elif run_id not in self.early or run_id in self.noted:
                 self._move(run_id, slot)
         for run_id, (slot, summary, owner) in self.unfinished.items():
             if run_id in self.noted or history.has_marker(run_id):
