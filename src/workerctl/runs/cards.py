@@ -195,7 +195,10 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     if run.output:
         if full_output:
             lines.append("  output")
-            lines.extend(f"    {line}" for line in run.output.rstrip().splitlines())
+            shown = run.output.splitlines()
+            while shown and not shown[-1].strip():  # blank lines at the end, not a line's spaces
+                shown.pop()
+            lines.extend(f"    {line}" for line in shown)
         else:
             row("output", render.cut(run.preview, 100))
     if run.review:
