@@ -304,7 +304,13 @@ class RunRecords:
             return Written(record.id, kind, HELD)
         placeholder = {**effect, "state": INTENDED}
         self._run.side_effects.append(placeholder)
-        self._save()
+        try:
+            self._save()
+        except BaseException:
+            # stopped while the intent was being stored (a SIGTERM, Ctrl-C, a full disk):
+            # the write was never sent, so it is no unknown for a person to settle
+            placeholder.update(state=NOT_WRITTEN, reason="the run stopped before this write was made")
+            raise
         try:
             done = apply_write(self._book, self._run, effect, source)
         except RecordSourceError as refused:

@@ -319,9 +319,13 @@ class Indexes:
         self._recount_day(hour[:10], worker)
         self._recount_worker(worker, summary)
 
-    def _recount_hour(self, hour: str, worker: str, shard: int) -> None:
-        """The docs of (hour, worker, any model) recomputed from the runs in the shards."""
-        docs = self._counts("hours", hour[:10])
+    def _recount_hour(
+        self, hour: str, worker: str, shard: int, held: dict[Path, dict[str, dict]] | None = None
+    ) -> None:
+        """The docs of (hour, worker, any model) recomputed from the runs in the shards.
+        ``held``: files changed but not written yet (written once by the caller)."""
+        path = self._counts_path("hours", hour[:10])
+        docs = held[path] if held is not None and path in held else self._counts("hours", hour[:10])
         mine = [d for d in docs.values() if d["hour"] == hour and d["worker"] == worker]
         first = min([shard, *(d["shards"][0] for d in mine)])
         last = max([shard, *(d["shards"][1] for d in mine)])
@@ -331,12 +335,19 @@ class Indexes:
             for summary in self.history.reader.shard(number).values():
                 if summary["created"][:13] == hour and summary["worker"] == worker:
                     _count(kept, where, hour, summary, None, number, 1)
-        self._write(self._counts_path("hours", hour[:10]), "hours", kept, stage=False)
+        if held is not None:
+            held[path] = kept
+        else:
+            self._write(path, "hours", kept, stage=False)
 
-    def _recount_day(self, day: str, worker: str) -> None:
+    def _recount_day(self, day: str, worker: str, held: dict[Path, dict[str, dict]] | None = None) -> None:
         """The docs of (day, worker, any model): the sums of that day's hourly docs."""
-        hours = [d for d in self._counts("hours", day).values() if d["worker"] == worker]
-        docs = self._counts("days", day[:7])
+        hours_path, path = self._counts_path("hours", day), self._counts_path("days", day[:7])
+        if held is not None and hours_path in held:
+            hours = [d for d in held[hours_path].values() if d["worker"] == worker]
+        else:
+            hours = [d for d in self._counts("hours", day).values() if d["worker"] == worker]
+        docs = held[path] if held is not None and path in held else self._counts("days", day[:7])
         kept = {k: d for k, d in docs.items() if not (d["hour"] == day and d["worker"] == worker)}
         sums: dict[str | None, dict] = {}
         for doc in hours:
@@ -355,7 +366,10 @@ class Indexes:
             _add_doc(into, doc)
         for doc in sums.values():
             kept[next_id(kept)] = doc
-        self._write(self._counts_path("days", day[:7]), "days", kept, stage=False)
+        if held is not None:
+            held[path] = kept
+        else:
+            self._write(path, "days", kept, stage=False)
 
     def _recount_worker(self, worker: str, summary: dict) -> None:
         """The worker's counts by status from every day's counts; its error kinds, last
@@ -576,10 +590,13 @@ class Indexes:
         for summary, shard in doomed:
             key = (summary["created"][:13], summary["worker"])
             hours[key] = min(hours.get(key, shard), shard)
+        held: dict[Path, dict[str, dict]] = {}  # each day's and month's file written once
         for (hour, worker), shard in sorted(hours.items()):
-            self._recount_hour(hour, worker, shard)
+            self._recount_hour(hour, worker, shard, held)
         for day, worker in sorted({(hour[:10], worker) for hour, worker in hours}):
-            self._recount_day(day, worker)
+            self._recount_day(day, worker, held)
+        for path, docs in held.items():
+            self._write(path, path.parent.name, docs, stage=False)
         mine: dict[str, list[dict]] = {}
         for summary, _ in doomed:
             mine.setdefault(summary["worker"], []).append(summary)

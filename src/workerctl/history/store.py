@@ -124,7 +124,7 @@ class RunFilter:
 PRUNE_FIELDS = ("removed", "kept_unfinished", "side_effects_forgotten", "dry_run")
 #: runs a prune removes per hold of the lock (whole index shards: a few hundred runs each;
 #: the tests make it small through WORKERCTL_TEST_PRUNE_BATCH)
-PRUNE_BATCH = 500
+PRUNE_BATCH = 250
 if os.environ.get("WORKERCTL_TEST_PRUNE_BATCH", "").isdigit():
     PRUNE_BATCH = max(1, int(os.environ["WORKERCTL_TEST_PRUNE_BATCH"]))
 
@@ -904,11 +904,12 @@ class History:
             ids = set(journal["ids"])
             recorded = _recorded_gone(journal)
             self.indexes.begin("prune")
-            current = self._current_shard()
+            current: builtins.list[int] = []  # the shard new runs go to, asked once if need be
             named = journal.get("shards")
-            existing = self.shards()
             if isinstance(named, builtins.list) and all(type(n) is int for n in named):
-                existing = [n for n in existing if n in set(named)]  # the shards holding them
+                existing = sorted(set(named))  # the shards holding them (one gone reads as empty)
+            else:
+                existing = self.shards()
             if fs.exists(self._path(JOURNAL)):  # a reindex meanwhile: told where each run was
                 where = {
                     doc["id"]: (shard, int(key))
@@ -923,7 +924,9 @@ class History:
                 remaining = {k: d for k, d in docs.items() if d["id"] not in ids}
                 if len(remaining) == len(docs):
                     continue
-                if remaining or shard == current:
+                if not remaining and not current:
+                    current.append(self._current_shard())
+                if remaining or shard == current[0]:
                     self._shard_write(shard, remaining)
                 else:
                     remove_file(self.shard_path(shard))

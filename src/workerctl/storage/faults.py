@@ -9,6 +9,8 @@ process numbers its write points and, at point N:
 - ``enospc:N`` raises ``OSError(ENOSPC)`` as a full disk does, at that point and at
   every later one (a full disk stays full);
 - ``trace:FILE`` appends "N path" for each point to FILE (to enumerate them);
+- ``stop:N`` stops the process at point N (SIGSTOP), before it writes there: the test
+  then sends it a signal of its own and SIGCONT;
 - ``kill-at:K:TEXT`` sends the SIGKILL at the K-th point whose path holds TEXT (a
   point among several threads' writes, whose numbers vary from run to run).
 
@@ -41,6 +43,8 @@ def write_point(path: os.PathLike | str) -> None:
             out.write(f"{_count} {path}\n")
     elif action == "kill" and _count == int(arg):
         os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "stop" and _count == int(arg):
+        os.kill(os.getpid(), signal.SIGSTOP)
     elif action == "kill-at":
         global _matched
         nth, _, text = arg.partition(":")
