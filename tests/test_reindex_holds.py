@@ -255,3 +255,19 @@ def test_the_search_index_catches_up_from_the_notes_alone(workspace, monkeypatch
     assert _search_rows(history) == _stamps_by_scan(history)
     assert compared == ([True] if lost_journal else [])
     assert not (history.root / "reindexing").exists()
+
+
+def test_a_record_id_too_long_for_a_file_name_is_written_and_reindexed(workspace):
+    """A 302-character record id (its file name is hashed): the run's write reaches the
+    ledger (looking for a file an older workerctl named after it must not ask the file
+    system for a name it refuses), and a reindex from the run files alone rebuilds it."""
+    history = History(workspace)
+    _run(history, "alpha", "T-1", "committed")  # the ledger's folders exist: the name is asked for
+    long_id = "T-" + "L" * 300
+    run = _run(history, "alpha", long_id, "committed")
+    assert [e.key for e in History(workspace).ledger.effects(long_id)] == [
+        entry_key(run.id, f"{run.id}:output", long_id, "comment")
+    ]
+    shutil.rmtree(history.ledger.root)
+    History(workspace).reindex()
+    assert [e.state for e in History(workspace).ledger.effects(long_id)] == ["committed"]

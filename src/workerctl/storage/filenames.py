@@ -85,6 +85,10 @@ def legacy_names(key: str) -> list[str]:
         table = f"{clean[:80].lstrip('.')}~{digest}"
     names = []
     for old in (table, clean):  # ledger and indexes; comments
+        # a name too long for any file system was never written (asking for it would
+        # fail with ENAMETOOLONG: a 300-character record id ended a run in a traceback)
+        if len(f"{old}.json".encode("utf-8", "surrogatepass")) > 255:
+            continue
         if old != file_name(key) and old not in names:
             names.append(old)
     return names
