@@ -32,6 +32,15 @@ def run_workerctl(
     )
 
 
+def process_gone(pid: int) -> bool:
+    """True when ``pid`` has exited (a zombie waiting for its parent counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def write_worker(workspace, name: str, body: str) -> Path:
     path = workspace.workers_dir / f"{name}.yaml"
     path.write_text(textwrap.dedent(body).lstrip(), encoding="utf-8")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,10 +11,17 @@ import time
 
 import pytest
 
-from helpers import drive_terminal, make_worker, run_workerctl, wait_for
+from helpers import drive_terminal, make_worker, process_gone, run_workerctl, wait_for
 from workerctl.history.store import History, RunFilter
 
 TASKS = ["T-1042", "T-1043", "T-2001", "T-9001"]
+
+
+def ten_minute_worker(workspace) -> None:
+    """Worker ``slow``: a step far longer than a test may wait, so a cancel must halt it,
+    not wait it out (a signal reaches only the batch's main thread, never a step's)."""
+    make_worker(workspace, "slow", output_mode="review_note", timeout=900,
+                executor="{name: echo, script: [{sleep: 600, output: late}]}")  # fmt: skip
 
 
 def batch(wcli, *args, input=None):
@@ -106,15 +112,7 @@ def test_progress_bar_only_on_a_terminal(workspace):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_batch_and_cancels_what_runs(workspace):
-    make_worker(
-        workspace,
-        "slow",
-        output_mode="review_note",
-        timeout=900,
-        # a step far longer than the test may wait: Ctrl-C must halt it, not wait it out
-        # (a signal reaches only the batch's main thread, never the one in the step)
-        executor="{name: echo, script: [{sleep: 600, output: late}]}",
-    )
+    ten_minute_worker(workspace)
     argv = [
         sys.executable,
         "-m",
@@ -210,13 +208,7 @@ def test_run_cancel_of_a_batch_run_halts_its_step(workspace):
     """'run cancel' from another terminal signals the batch's process, whose signal
     handler runs on the main thread: the thread waiting in that run's step is woken
     (it waited the step out, here ten minutes), and the batch goes on without it."""
-    make_worker(
-        workspace,
-        "slow",
-        output_mode="review_note",
-        timeout=900,
-        executor="{name: echo, script: [{sleep: 600, output: late}]}",
-    )
+    ten_minute_worker(workspace)
     argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow"]
     argv += ["--task", "T-1042", "--task", "T-1043", "--jobs", "2", "--json"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -257,15 +249,7 @@ def test_ctrl_c_on_a_batch_kills_the_programs_of_its_command_steps(workspace, tm
     assert proc.returncode == 130, err
     assert json.loads(out)["counts"] == {"cancelled": 2}
     for pid in pids.read_text().split():
-        wait_for(lambda pid=pid: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=10)
-
-
-def _zombie(pid: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
+        wait_for(lambda pid=pid: process_gone(int(pid)), timeout=10)
 
 
 @pytest.mark.slow

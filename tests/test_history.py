@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import make_worker, run_workerctl, wait_for
+from helpers import make_worker, process_gone, run_workerctl, wait_for
 from workerctl.history.store import History, RunFilter
 from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.runs.model import Run, now_iso
@@ -35,15 +35,6 @@ for i in range(int(sys.argv[2])):
                                     allow_repeat=True))
     assert run.status == "completed", run.error
 """
-
-
-def process_gone(pid: int) -> bool:
-    """True when ``pid`` has exited (a zombie waiting for its parent counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def all_state_files(workspace):

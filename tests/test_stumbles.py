@@ -701,6 +701,42 @@ def test_a_plugin_command_that_raises_ends_in_one_line_naming_the_plugin(workspa
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ValueError" in debug.stderr
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            "raise RuntimeError('line1\\nline2\\r\\nline3 ' + 'y' * 2000)",
+            "RuntimeError: line1 line2 line3 yyy",
+        ),
+        ("raise type('Odd', (Exception,), {'__str__': lambda self: 1 / 0})()", "Odd: (its message could"),
+        ("import socket; socket.create_connection(('127.0.0.1', 9), timeout=2)", "ConnectionRefusedError"),
+        ("raise BrokenPipeError('its own socket')", "BrokenPipeError: its own socket"),
+    ],
+)
+def test_whatever_a_plugin_command_raises_is_one_line_naming_it(workspace, tmp_path, body, said):
+    """Found by attacking the rule: a message of several lines, a message that cannot
+    be read (a traceback), an OSError (exit 4, "the history is locked or damaged", the
+    plugin unnamed) and a BrokenPipeError of the plugin's own (exit 0, silent)."""
+    env = _fake_plugin(tmp_path, declares="hello", adds="hello", body=body)
+    ran = run_workerctl("hello", workspace=workspace, env=env)
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+    lines = ran.stderr.strip().split("\n")
+    assert len(lines) == 1 and len(lines[0]) < 800, ran.stderr
+    assert f"command 'hello' of plugin 'hello' failed: {said}" in lines[0]
+
+
+def test_a_declared_command_whose_plugin_failed_names_the_failure(workspace, tmp_path):
+    env = _fake_plugin(tmp_path, declares="hello", adds="hello")
+    module = tmp_path / "site" / "workerctl_hello.py"
+    module.write_text(
+        module.read_text() + "\n@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('x')\n"
+    )
+    ran = run_workerctl("hello", workspace=workspace, env=env)
+    assert ran.returncode == 1 and "No such command" not in ran.stderr, ran.stderr
+    assert "command 'hello' is declared by package 'workerctl-hello' but no plugin added it" in ran.stderr
+    assert "failed in register_commands: RuntimeError: x" in ran.stderr
+
+
 def test_item19_a_declared_command_no_hook_adds_is_reported(workspace, tmp_path):
     env = _fake_plugin(tmp_path, declares="greet", adds="hello")
     listed = run_workerctl("plugins", "list", workspace=workspace, env=env)

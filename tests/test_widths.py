@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from wcwidth import wcswidth
 
 from helpers import make_worker, run_workerctl
+from workerctl.sanitize import own_sgr
+from workerctl.simple_table import COLOUR_CODE
 from workerctl.widths import (
     HEADER_PADDING,
     MIN_COLUMN,
@@ -105,27 +107,30 @@ def test_runs_and_workers_tables_fit_a_standard_terminal(one_run):
             assert widest <= columns, (command, columns, shown.stdout)
 
 
-#: lines of a card: an indentation, then words of any script, single or runs of spaces
+#: lines of a card: an indentation, then words of any script, single or runs of spaces,
+#: tabs, and workerctl's own colour codes (a status, a verdict)
 CARD_LINE = st.tuples(
-    st.sampled_from(["", "  ", "    ", "        "]),
-    st.text(
-        alphabet=st.characters(
+    st.sampled_from(["", "  ", "    ", "               ", " " * 40]),
+    st.lists(
+        st.characters(
             whitelist_categories=("Lu", "Ll", "Lo", "Nd", "Mn", "So", "Po"),
             blacklist_characters="\u3164\u115f",
         )
-        | st.just(" "),
-        max_size=400,
-    ),
+        | st.sampled_from([" ", " ", "\t", own_sgr("31"), own_sgr("0")]),
+        max_size=300,
+    ).map("".join),
 ).map("".join)
 
 
-@given(st.lists(CARD_LINE, min_size=1, max_size=5).map("\n".join), st.integers(min_value=16, max_value=120))
+# at least 2 columns: a CJK character or an emoji cannot fit in one
+@given(st.lists(CARD_LINE, min_size=1, max_size=5).map("\n".join), st.integers(min_value=2, max_value=120))
 def test_a_wrapped_card_fits_the_page_and_keeps_every_character(text, room):
     wrapped = wrap_to_width(text, room)
     assert all(display_width(line) <= room for line in wrapped.split("\n")), wrapped
-    assert "".join(wrapped.split()) == "".join(text.split())  # only line breaks were added
+    assert "".join(wrapped.split()) == "".join(text.split())  # only white space changed
+    assert "\x1b" not in COLOUR_CODE.sub("", wrapped)  # no colour code was cut
     for before in text.split("\n"):
-        if display_width(before) <= room:
+        if display_width(before.expandtabs(8)) <= room:
             assert wrap_to_width(before, room) == before  # a line that fits is left as it is
 
 
@@ -146,3 +151,26 @@ def test_a_card_with_a_long_output_line_fits_the_terminal(workspace):
     last = run_workerctl("runs", "list", "--format", "ids", "--limit", "1", workspace=workspace)
     piped = run_workerctl("run", "inspect", last.stdout.strip(), workspace=workspace)
     assert words.strip() in piped.stdout  # a pipe no COLUMNS describes gets the line whole
+
+
+def test_a_coloured_failed_card_with_tabs_fits_any_page(workspace):
+    """Found by the fresh-brief attack: lines holding colour codes (the status, the
+    verdict, the error) were never wrapped, a tab counted as one column, indentation
+    kept lines over a narrow page, and a pipe lost the output's trailing spaces."""
+    tabbed = {"output": "Blocker:\tcol0\tcol1\tcol2\tcol3\tcol4 \nOwner: nobody   "}
+    make_worker(workspace, "tabbed", output_mode="review_note",
+                executor=json.dumps({"name": "echo", "script": [tabbed]}))  # fmt: skip
+    failing = {"error": "the provider said no; " * 9}
+    make_worker(workspace, "failing", executor=json.dumps({"name": "echo", "script": [failing]}))
+    for worker in ("tabbed", "failing"):
+        for columns in (12, 20, 40):
+            env = {"COLUMNS": str(columns), "FORCE_COLOR": "1", "NO_COLOR": ""}
+            shown = run_workerctl("run", "start", worker, "--task", "T-1042", "--allow-repeat",
+                                  workspace=workspace, env=env)  # fmt: skip
+            assert "\x1b[" in shown.stdout, "colour is on"
+            widest = max(display_width(line.expandtabs(8)) for line in shown.stdout.split("\n"))
+            assert widest <= columns, (worker, columns, shown.stdout)
+    ids = ("runs", "list", "--worker", "tabbed", "--format", "ids", "--limit", "1")
+    last = run_workerctl(*ids, workspace=workspace).stdout.strip()
+    piped = run_workerctl("run", "inspect", last, workspace=workspace)
+    assert "    Owner: nobody   \n" in piped.stdout and "\tcol4 \n" in piped.stdout

@@ -97,6 +97,14 @@ class PlantedLink(DamagedFile):
         )
 
 
+class PluginFailed(WorkerctlError):
+    """A plugin's own command failed in a way workerctl does not know (an exception it
+    raised, a command it declares but did not add): a bug in the plugin, not the user's
+    mistake, so one line naming it and exit 1."""
+
+    exit_code = EXIT_RUN_FAILED
+
+
 class StorageError(HistoryError):
     """The operating system refused a read or write of a state file (full disk,
     read-only file system, permissions). One line: the path, the cause, and the

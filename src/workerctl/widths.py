@@ -14,21 +14,26 @@ holding workerctl's colour codes (a status while colour is on) or text of severa
 is never cut. A table that cannot fit even so keeps
 those minimums (a 30-column terminal is not given unreadable stubs).
 
-The rule for text blocks (a run card, ``render.fit_page``): a line wider than the page
-is wrapped at spaces, each continuation under the line's own indentation, so a
-3,000-character output line reads as a paragraph of the card instead of running back
-to the terminal's first column; a word wider than the room left is split. Nothing is
-dropped: the card still holds every character.
+The rule for text blocks (a run card, ``render.fit_page``): no line is wider than the
+page. A wider one is wrapped at spaces, each continuation under the line's own
+indentation, so a 3,000-character output line reads as a paragraph of the card instead
+of running back to the terminal's first column; a word wider than the room left is
+split (never inside a colour code); on a page narrower than the indentation plus
+``MIN_COLUMN`` the indentation gives way; tabs count as a terminal's tab stops place
+them. Only line breaks (and, in a wrapped line, spaces for tabs and indentation) change:
+every other character is kept.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from workerctl.simple_table import COLOUR_CODE, ONE_COLUMN
 from workerctl.simple_table import MIN_PADDING as HEADER_PADDING  # a column: its header and two spaces
 
 MIN_COLUMN = 8
+TAB = 8  # a terminal's tab stops
 SEPARATOR = 2  # tabulate's "simple" format joins columns with two spaces
 
 
@@ -102,11 +107,14 @@ def wrap_to_width(text: str, room: int) -> str:
 
 
 def _wrap_line(line: str, room: int) -> str:
-    if display_width(line) <= room or "\x1b" in line:  # a line with colour codes stays whole
+    shown = line.expandtabs(TAB) if "\t" in line else line  # as a terminal's tab stops place it
+    if display_width(shown) <= room:
         return line
-    body = line.lstrip(" ")
-    indent = line[: len(line) - len(body)]
-    space = max(room - len(indent), MIN_COLUMN)
+    body = shown.lstrip(" ")
+    indent = shown[: len(shown) - len(body)]
+    if room - len(indent) < MIN_COLUMN:  # a narrow page: the indentation gives way first
+        indent = indent[: max(room - MIN_COLUMN, 0)]
+    space = max(room - len(indent), 1)
     rows: list[str] = []
     current: str | None = None
     used = 0
@@ -126,11 +134,17 @@ def _wrap_line(line: str, room: int) -> str:
     return "\n".join(indent + row for row in rows)
 
 
+#: a colour code (kept whole, no width) or one character
+_TOKEN = re.compile(rf"{COLOUR_CODE.pattern}|.", re.S)
+
+
 def _split_at(word: str, room: int) -> tuple[str, str]:
-    """The longest head of ``word`` that takes at most ``room`` columns, and the rest."""
+    """The longest head of ``word`` that takes at most ``room`` columns (at least one
+    character), and the rest; a colour code is never cut."""
     used = 0
-    for index, char in enumerate(word):
-        used += display_width(char)
-        if used > room:
-            return word[: max(index, 1)], word[max(index, 1) :]
+    for token in _TOKEN.finditer(word):
+        width = 0 if token.group().startswith("\x1b") else display_width(token.group())
+        if used + width > room and token.start() > 0:
+            return word[: token.start()], word[token.start() :]
+        used += width
     return word, ""

@@ -7,6 +7,10 @@ file or Ctrl-C ends the same way whichever command ran.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workerctl.errors import PluginFailed
 
 ENDINGS = (OSError, KeyboardInterrupt)  # besides WorkerctlError: what ``failure`` handles
 
@@ -35,17 +39,40 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
 
 #: set to show a plugin command's traceback instead of the one line (for its author)
 DEBUG_ENV = "WORKERCTL_DEBUG"
+#: characters of an exception's message a plugin failure quotes
+MESSAGE_LIMIT = 500
 
 
-def plugin_failure(plugin: str, command: str, exc: Exception) -> tuple[str, int]:
-    """A plugin's own command raised something workerctl does not know: a bug in the
-    plugin, not the user's mistake, so one line naming the plugin, the command and the
-    exception, how to see the traceback, and exit 1 (failed), never a traceback."""
-    from workerctl.errors import EXIT_RUN_FAILED
+def plugin_failure(plugin: str, command: str, exc: BaseException) -> PluginFailed:
+    """What a plugin's own command raised, when workerctl does not know it: one line
+    naming the plugin, the command and the exception (its message on one line, cut at
+    ``MESSAGE_LIMIT``), and how to see the traceback."""
+    from workerctl.errors import PluginFailed
 
-    said = f": {exc}" if str(exc) else ""
-    return (
-        f"error: command {command!r} of plugin {plugin!r} failed: {type(exc).__name__}{said}; "
-        f"this is a bug in the plugin (report it to its authors; {DEBUG_ENV}=1 shows the traceback)",
-        EXIT_RUN_FAILED,
+    said = _message(exc)
+    return PluginFailed(
+        f"command {command!r} of plugin {plugin!r} failed: {type(exc).__name__}{': ' if said else ''}{said}; "
+        f"this is a bug in the plugin (report it to its authors; {DEBUG_ENV}=1 shows the traceback)"
     )
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception as broken:  # an exception whose __str__ itself raises
+        return f"(its message could not be read: {type(broken).__name__})"
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def stdout_closed() -> bool:
+    """True when the reader of standard output has gone (``| head`` ended): what a
+    ``BrokenPipeError`` means for workerctl, as against one from a plugin's own socket."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real stdout (click's runner)
+        return False

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
 from workerctl.cli.commands import COMMANDS
-from workerctl.cli.failures import DEBUG_ENV, ENDINGS, failure, plugin_failure
+from workerctl.cli.failures import DEBUG_ENV, ENDINGS, failure, plugin_failure, stdout_closed
 from workerctl.cli.suggest import SuggestingGroup
 from workerctl.version import __version__
 
@@ -83,7 +83,12 @@ class LazyGroup(SuggestingGroup):
     def get_command(self, ctx: Context, name: str) -> click.Command | None:
         spec = COMMANDS.get(name)
         if spec is None:
-            return self._plugin_command(name)
+            added = self._plugin_command(name)
+            if added is None and name and not ctx.resilient_parsing:  # not completion
+                from workerctl.plugins.manager import get_registry
+
+                _declared_but_missing(name, get_registry().warnings)
+            return added
         module_name, attr = spec[0].split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attr)
         return command
@@ -132,18 +137,43 @@ class LazyGroup(SuggestingGroup):
 
         try:
             return super().invoke(ctx)
-        except (WorkerctlError, *ENDINGS) as exc:
-            message, code = failure(exc)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own endings (usage errors, --help, exit codes): click prints them
+        except (WorkerctlError, KeyboardInterrupt) as exc:
+            message, code = failure(exc)
         except Exception as exc:
             plugin = self.plugin_of.get(ctx.invoked_subcommand or "")
-            if plugin is None or os.environ.get(DEBUG_ENV):
+            if plugin is not None and not (isinstance(exc, BrokenPipeError) and stdout_closed()):
+                # a plugin's own command: whatever it raised (an OSError from its own
+                # socket too) is the plugin's failure, not the history's
+                if os.environ.get(DEBUG_ENV):
+                    raise
+                message, code = failure(plugin_failure(plugin, ctx.invoked_subcommand or "", exc))
+            elif isinstance(exc, ENDINGS):
+                message, code = failure(exc)
+            else:
                 raise  # a bug in workerctl itself keeps its traceback
-            message, code = plugin_failure(plugin, ctx.invoked_subcommand or "", exc)
         if message is not None:  # names a path, an id, a plugin's words: data
             click.echo(terminal().show(message), err=True)
         ctx.exit(code)
+
+
+def _declared_but_missing(name: str, warnings: list[str]) -> None:
+    """A command a package declares (``--help`` lists it) that no plugin added: its
+    plugin failed to load or in ``register_commands``; say so instead of "No such
+    command"."""
+    from workerctl.errors import PluginFailed
+    from workerctl.plugins.declared import declared_commands
+
+    declared = declared_commands().get(name)
+    if declared is None:
+        return
+    why = [w for w in warnings if "register_commands" in w or "skipped" in w or "failed" in w]
+    raise PluginFailed(
+        f"command {name!r} is declared by package {declared.package!r} but no plugin added it"
+        + (f": {why[0]}" if why else "")
+        + "; this is a bug in the plugin ('workerctl plugins list' shows every plugin problem)"
+    )
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -633,7 +633,7 @@ def _bounded_step(
     finally:
         if halt is not None:
             halt.wake_on(None)
-    if halt is not None and halt.requested and "step" not in box and not raised:
+    if halt is not None and halt.requested:  # whatever the step did, the run is cancelled
         raise Terminated(HALTED)
     if not ended:
         raise RunFailed(

@@ -195,7 +195,10 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     if run.output:
         if full_output:
             lines.append("  output")
-            lines.extend(f"    {line}" for line in run.output.rstrip().splitlines())
+            output_lines = run.output.splitlines()
+            while output_lines and not output_lines[-1].strip():  # blank lines at the end, not spaces
+                output_lines.pop()
+            lines.extend(f"    {line}" for line in output_lines)
         else:
             row("output", render.cut(run.preview, 100))
     if run.review:
