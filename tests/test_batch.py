@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -202,6 +203,26 @@ def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
     doc = json.loads(out)
     assert doc["counts"] == {"cancelled": 1, "completed": 3}, doc
     assert doc["interrupted"] is False
+
+
+def test_two_ctrl_c_at_once_still_cancel_everything_and_print_the_summary(workspace):
+    """Found by the fresh-brief attack: a second SIGINT within a millisecond of the first
+    landed inside the cancelling, which stopped; the runs went on to write their comments
+    and the summary never came."""
+    ten_minute_worker(workspace)
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start", "slow"]
+    argv += ["--task", "T-1042", "--task", "T-1043", "--jobs", "2", "--json", "--allow-repeat"]
+    history = History(workspace)
+    for gap in (0, 0.0005, 0.001, 0.002, 0.005):  # the race is narrow: several tries
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: len(history.list(RunFilter(statuses=("running",)), limit=None)) == 2)
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(gap)
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # the ten-minute steps, were they not cancelled
+        assert proc.returncode == 130, (gap, err)
+        assert json.loads(out)["counts"] == {"cancelled": 2}, (gap, out)
+    assert {r["status"] for r in history.list(None, limit=None)} == {"cancelled"}
 
 
 def test_run_cancel_of_a_batch_run_halts_its_step(workspace):

@@ -162,7 +162,10 @@ def test_a_coloured_failed_card_with_tabs_fits_any_page(workspace):
                 executor=json.dumps({"name": "echo", "script": [tabbed]}))  # fmt: skip
     failing = {"error": "the provider said no; " * 9}
     make_worker(workspace, "failing", executor=json.dumps({"name": "echo", "script": [failing]}))
-    for worker in ("tabbed", "failing"):
+    family = {"output": "12345678901 \U0001f468\u200d\U0001f469\u200d\U0001f467 end"}  # joiners: U+FFFD
+    make_worker(workspace, "family", output_mode="review_note",
+                executor=json.dumps({"name": "echo", "script": [family]}, ensure_ascii=False))  # fmt: skip
+    for worker in ("tabbed", "failing", "family"):
         for columns in (12, 20, 40):
             env = {"COLUMNS": str(columns), "FORCE_COLOR": "1", "NO_COLOR": ""}
             shown = run_workerctl("run", "start", worker, "--task", "T-1042", "--allow-repeat",

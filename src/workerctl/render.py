@@ -159,9 +159,10 @@ def fit_page(text: str) -> str:
     page = terminal().page_width()
     if page is None:
         return text
+    from workerctl.sanitize import as_shown
     from workerctl.widths import wrap_to_width
 
-    return wrap_to_width(text, page)
+    return wrap_to_width(as_shown(text), page)  # measured as the terminal will get it
 
 
 def to_json(data: Any) -> str:

@@ -83,6 +83,17 @@ def for_terminal(text: str, *, colour: bool = False) -> str:
     return _clean(text)
 
 
+def as_shown(text: str) -> str:
+    """``text`` with every character the stream guard replaces already replaced, and
+    workerctl's own colour codes left as written (the guard still knows them): what a
+    width is measured on, since a zero-width joiner the guard shows as U+FFFD takes a
+    column (a family emoji of 2 columns is shown in 8)."""
+    if text.isprintable() and not re.search(_PRINTABLE_IGNORABLE, text):
+        return text
+    parts = re.compile(_OWN_SGR).split(text)  # odd places hold an own code's parameters
+    return "".join(own_sgr(p) if i % 2 else _clean(p) for i, p in enumerate(parts))
+
+
 def _clean(text: str) -> str:
     without = re.compile(_SEQUENCE, re.VERBOSE | re.DOTALL).sub("", text)  # re caches it
     return re.compile(_CONTROL).sub(REPLACEMENT, without)

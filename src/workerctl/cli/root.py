@@ -168,7 +168,9 @@ def _declared_but_missing(name: str, warnings: list[str]) -> None:
     declared = declared_commands().get(name)
     if declared is None:
         return
-    why = [w for w in warnings if "register_commands" in w or "skipped" in w or "failed" in w]
+    why = [
+        " ".join(w.split()) for w in warnings if "register_commands" in w or "skipped" in w or "failed" in w
+    ]
     raise PluginFailed(
         f"command {name!r} is declared by package {declared.package!r} but no plugin added it"
         + (f": {why[0]}" if why else "")

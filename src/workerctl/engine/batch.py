@@ -207,7 +207,19 @@ class BatchRunner:
             yield
             return
 
+        stopping = threading.Event()
+
+        def on_int(signum: int, frame: object) -> None:
+            # the first Ctrl-C stops the batch; one more, pressed while it cancels what
+            # runs, is not heard: raised there it cut the cancels short, so the runs
+            # went on to write and the summary never came
+            if not stopping.is_set():
+                stopping.set()
+                raise KeyboardInterrupt
+
         def on_term(signum: int, frame: object) -> None:
+            if stopping.is_set():
+                return
             with self._guard:
                 running = list(self._started)
             cancelled = []
@@ -216,15 +228,20 @@ class BatchRunner:
                     if self.engine.history.get(run_id).finished:
                         cancelled.append(run_id)
             if not cancelled:
+                stopping.set()
                 raise _Stop()
             for run_id in cancelled:  # the batch goes on; the thread in that step is woken
                 halts.halt(run_id)
 
         previous = signal.signal(signal.SIGTERM, on_term)
+        previous_int = signal.getsignal(signal.SIGINT)
+        if previous_int is not signal.SIG_IGN:  # a batch started with Ctrl-C ignored keeps it so
+            signal.signal(signal.SIGINT, on_int)
         try:
             yield
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
     def _parallel(
         self,
