@@ -729,12 +729,14 @@ def test_a_declared_command_whose_plugin_failed_names_the_failure(workspace, tmp
     env = _fake_plugin(tmp_path, declares="hello", adds="hello")
     module = tmp_path / "site" / "workerctl_hello.py"
     module.write_text(
-        module.read_text() + "\n@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('x')\n"
+        module.read_text()
+        + "\n@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('x\\nline two')\n"
     )
     ran = run_workerctl("hello", workspace=workspace, env=env)
     assert ran.returncode == 1 and "No such command" not in ran.stderr, ran.stderr
     assert "command 'hello' is declared by package 'workerctl-hello' but no plugin added it" in ran.stderr
-    assert "failed in register_commands: RuntimeError: x" in ran.stderr
+    assert "failed in register_commands: RuntimeError: x line two" in ran.stderr
+    assert len(ran.stderr.strip().split("\n")) == 1, ran.stderr  # its message on one line
 
 
 def test_item19_a_declared_command_no_hook_adds_is_reported(workspace, tmp_path):
