@@ -318,3 +318,39 @@ def test_json_fields_a_batch_will_not_print_are_refused_before_any_run(workspace
         kept = run_workerctl(*args, "--json", "counts,ok", workspace=workspace)
         assert kept.returncode == 0, kept.stderr
         assert json.loads(kept.stdout) == {"counts": {"completed": 2}, "ok": True}
+
+
+def test_a_cancel_that_lands_during_a_write_leaves_the_write_committed(workspace, monkeypatch):
+    """Found by the fresh-brief attack (3 races in 13 tries): a run cancelled after its
+    write's intent was stored, while the comment was being written, kept the effect
+    'unknown' (the card said the process died in the write) and blocked the record for
+    every later run, --allow-repeat included. The write's outcome is a fact only the
+    writing process knows; it now lands on the cancelled run. The cancel is made to
+    land inside that window here (patching the write is the only way to hit it every
+    time): the batch's own thread cancels its run, as 'run cancel' would, then writes."""
+    from workerctl.engine import run_records
+    from workerctl.engine.batch import BatchRunner
+    from workerctl.engine.launcher import Engine, StartOptions
+    from workerctl.history.ledger import COMMITTED
+    from workerctl.plugins.manager import get_registry
+    from workerctl.runs.cancel import cancel_run
+
+    engine = Engine(workspace, get_registry())
+    real_write = run_records.apply_write
+
+    def write_after_a_cancel(book, run, effect, source):
+        cancel_run(engine.history, run.id, "someone", registry=lambda: engine.registry)
+        return real_write(book, run, effect, source)
+
+    monkeypatch.setattr(run_records, "apply_write", write_after_a_cancel)
+    result = BatchRunner(engine, jobs=1).run("overdue-task-review", ["T-1042"], StartOptions())
+    assert [item.status for item in result.items] == ["cancelled"]
+    run = engine.history.get(engine.history.list(None, limit=None)[0]["id"])
+    assert run.status == "cancelled"
+    assert [e["state"] for e in run.side_effects] == [COMMITTED]
+    effects = engine.history.ledger.effects("T-1042")
+    assert [e.state for e in effects] == [COMMITTED]
+    monkeypatch.undo()
+    again = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat",
+                          workspace=workspace)  # fmt: skip
+    assert again.returncode == 0, again.stderr  # not refused as an unknown to settle

@@ -40,7 +40,7 @@ from workerctl.engine.step import (
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError
-from workerctl.history.ledger import INTENDED, UNKNOWN
+from workerctl.history.ledger import COMMITTED, INTENDED, NOT_WRITTEN, UNKNOWN
 from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
@@ -159,13 +159,38 @@ class StepLoop:
                 raise state_problem
             return saved
         except RunFinishedElsewhere as other:
-            return other.stored
+            return self._adopt_writes(run, other.stored)
         finally:
             halts.forget(run.id)
             _release_sigint(held_sigint)
             beat.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _adopt_writes(self, run: Run, stored: Run) -> Run:
+        """The run was finished elsewhere (cancelled, say) while this process was
+        making a write whose intent was already stored: the write's outcome is a fact
+        only this process knows. Recorded on the stored run (the ledger follows, through
+        the one commit path), it stays the truth: a comment that landed is
+        ``committed``, not an ``unknown`` that blocks the record until someone settles
+        it. The run's end stays as the other party recorded it."""
+        known = {
+            e["key"]: e
+            for e in run.side_effects
+            if e.get("key") and e.get("state") in (COMMITTED, NOT_WRITTEN)
+        }
+        if not any(e.get("key") in known and e.get("state") == INTENDED for e in stored.side_effects):
+            return stored
+
+        def adopt(current: Run) -> None:
+            for at, effect in enumerate(current.side_effects):
+                if effect.get("state") == INTENDED and effect.get("key") in known:
+                    current.side_effects[at] = {**effect, **known[effect["key"]]}
+
+        try:
+            return self.history.update(run.id, adopt)
+        except HistoryError:  # the history cannot take it now: the outcome stays unknown
+            return stored
 
     def _count_usage(self, run: Run) -> None:
         """Tokens in total (as the executor reported them per iteration) and, with a
