@@ -49,11 +49,10 @@ _guard = threading.Lock()
 
 
 def watch(run_id: str) -> Halt:
-    """The halt of a run this process starts executing."""
-    halt = Halt()
+    """The halt of a run this process starts executing (already requested when the
+    cancel came between the run being stored as running and its loop starting)."""
     with _guard:
-        _running[run_id] = halt
-    return halt
+        return _running.setdefault(run_id, Halt())
 
 
 def of(run_id: str) -> Halt | None:
@@ -66,11 +65,10 @@ def forget(run_id: str) -> None:
         _running.pop(run_id, None)
 
 
-def halt(run_id: str) -> bool:
-    """Halt ``run_id`` if this process executes it; False when it does not."""
+def halt(run_id: str) -> None:
+    """Halt ``run_id``, which this process executes or is about to: a request made
+    before its loop starts waits for it (under load a batch's thread can be that late,
+    and the halt was lost: the run's ten-minute step went on)."""
     with _guard:
-        found = _running.get(run_id)
-    if found is None:
-        return False
+        found = _running.setdefault(run_id, Halt())
     found.request()
-    return True
