@@ -567,14 +567,7 @@ class Indexes:
         docs = self._workers()
         for key, was in list(docs.items()):
             doc = docs[key] = dict(was)
-            if doc["last"] and doc["last"]["id"] in gone:
-                newest = next(iter(self._fetch(self._log("by-worker", doc["name"]).newest(), None)), None)
-                doc["last"] = newest and {
-                    "id": newest["id"],
-                    "created": newest["created"],
-                    "status": newest["status"],
-                }
-            doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
+            self._forget_runs(doc, gone)
         self._write(self.workers_path, "workers", docs, stage=False)
 
     def recount_pruned(self, doomed: list[tuple[dict, int]], token: str) -> None:
@@ -615,15 +608,20 @@ class Indexes:
                             kinds[kind] = kinds.get(kind, 0) - 1
                     doc["error_kinds"], doc["pruned"] = kinds, token
                 doc["counts"] = totals.get(name, {})
-            if doc["last"] and doc["last"]["id"] in gone:
-                newest = next(iter(self._fetch(self._log("by-worker", name).newest(), None)), None)
-                doc["last"] = newest and {
-                    "id": newest["id"],
-                    "created": newest["created"],
-                    "status": newest["status"],
-                }
-            doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
+            self._forget_runs(doc, gone)
         self._write(self.workers_path, "workers", docs, stage=False)
+
+    def _forget_runs(self, doc: dict, gone: set[str]) -> None:
+        """A worker's document without the pruned runs ``gone``: its last run found
+        again in its log when that one went, its recent outcomes without them."""
+        if doc["last"] and doc["last"]["id"] in gone:
+            newest = next(iter(self._fetch(self._log("by-worker", doc["name"]).newest(), None)), None)
+            doc["last"] = newest and {
+                "id": newest["id"],
+                "created": newest["created"],
+                "status": newest["status"],
+            }
+        doc["recent"] = [r for r in doc["recent"] if r[0] not in gone]
 
     def _totals(self, workers: set[str]) -> dict[str, dict[str, int]]:
         """Each of ``workers``' counts by status, summed from every month's daily counts."""
