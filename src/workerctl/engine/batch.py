@@ -166,6 +166,10 @@ def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
     return ids
 
 
+#: how often the batch's main loop looks for a Ctrl-C or SIGTERM that came meanwhile
+SIGNAL_POLL = 0.1
+
+
 class _Stop(Exception):
     """SIGTERM to the batch process: stop as for Ctrl-C."""
 
@@ -181,6 +185,7 @@ class BatchRunner:
         self.on_done = on_done or (lambda item: None)
         self._stop = threading.Event()
         self._started: dict[str, str | None] = {}  # run id -> record id, runs executing now
+        self._interrupt: BaseException | None = None  # what a Ctrl-C or SIGTERM asked for
         self._guard = threading.Lock()
 
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
@@ -207,18 +212,16 @@ class BatchRunner:
             yield
             return
 
-        stopping = threading.Event()
-
+        # a signal only leaves a word here; the main loop raises it where raising is
+        # safe (between waits): raised at any bytecode, a Ctrl-C could land inside
+        # concurrent.futures' own locking and leave a future's lock held, and a second
+        # one inside the cancelling cut it short (the runs went on to write, no summary)
         def on_int(signum: int, frame: object) -> None:
-            # the first Ctrl-C stops the batch; one more, pressed while it cancels what
-            # runs, is not heard: raised there it cut the cancels short, so the runs
-            # went on to write and the summary never came
-            if not stopping.is_set():
-                stopping.set()
-                raise KeyboardInterrupt
+            if self._interrupt is None:
+                self._interrupt = KeyboardInterrupt()
 
         def on_term(signum: int, frame: object) -> None:
-            if stopping.is_set():
+            if self._interrupt is not None:
                 return
             with self._guard:
                 running = list(self._started)
@@ -228,8 +231,7 @@ class BatchRunner:
                     if self.engine.history.get(run_id).finished:
                         cancelled.append(run_id)
             if not cancelled:
-                stopping.set()
-                raise _Stop()
+                self._interrupt = _Stop()
             for run_id in cancelled:  # the batch goes on; the thread in that step is woken
                 halts.halt(run_id)
 
@@ -261,7 +263,9 @@ class BatchRunner:
                     pending[pool.submit(self._one, worker, record_id, options)] = index
                 if not pending:
                     break
-                done, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
+                done, _ = wait(list(pending), timeout=SIGNAL_POLL, return_when=FIRST_COMPLETED)
+                if self._interrupt is not None:
+                    raise self._interrupt
                 for future in done:
                     items[pending.pop(future)] = item = future.result()
                     self.on_done(item)
