@@ -75,11 +75,10 @@ def for_terminal(text: str, *, colour: bool = False) -> str:
     """``text`` without escape sequences, its other control characters (all but
     ``\\n`` and ``\\t``) replaced by U+FFFD. ``colour``: keep the colour codes
     ``render.colour`` writes (the stream guard, while colour is on)."""
+    if colour and "\x1b[" in text:
+        return _cleaned_around_own(text, lambda params: f"\x1b[{params}m")
     if text.isprintable() and not re.search(_PRINTABLE_IGNORABLE, text):  # the usual case: cheap
         return text
-    if colour and "\x1b[" in text:
-        parts = re.compile(_OWN_SGR).split(text)  # odd places hold an own code's parameters
-        return "".join(f"\x1b[{p}m" if i % 2 else _clean(p) for i, p in enumerate(parts))
     return _clean(text)
 
 
@@ -88,10 +87,16 @@ def as_shown(text: str) -> str:
     workerctl's own colour codes left as written (the guard still knows them): what a
     width is measured on, since a zero-width joiner the guard shows as U+FFFD takes a
     column (a family emoji of 2 columns is shown in 8)."""
-    if text.isprintable() and not re.search(_PRINTABLE_IGNORABLE, text):
+    return _cleaned_around_own(text, own_sgr)
+
+
+def _cleaned_around_own(text: str, emit: Callable[[str], str]) -> str:
+    """``text`` cleaned between workerctl's own colour codes, each code written by
+    ``emit`` from its parameters (as the terminal gets it, or still marked as own)."""
+    if text.isprintable() and not re.search(_PRINTABLE_IGNORABLE, text):  # the usual case: cheap
         return text
     parts = re.compile(_OWN_SGR).split(text)  # odd places hold an own code's parameters
-    return "".join(own_sgr(p) if i % 2 else _clean(p) for i, p in enumerate(parts))
+    return "".join(emit(p) if i % 2 else _clean(p) for i, p in enumerate(parts))
 
 
 def _clean(text: str) -> str:
