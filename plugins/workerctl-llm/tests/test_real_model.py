@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.real_model, pytest.mark.usefixtures("smollm2")]
+pytestmark = [pytest.mark.slow, pytest.mark.real_model, pytest.mark.usefixtures("smollm2")]
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-workspace"
 SAMPLE_WORKERS = sorted(p.stem for p in (SAMPLE / "workers").glob("*.yaml"))
