@@ -1,25 +1,36 @@
-"""The commands plugins declare in their package metadata, read without loading them.
+"""What installed packages declare in their metadata, read without loading them.
 
-A plugin's package lists its commands in the ``workerctl.commands`` entry-point group
-(``rq = "workerctl_rq.cli:rq"``: the command's name and the click command). Reading
-that list is how ``workerctl --help`` and completion show plugin commands at the cost
-of a few directory listings: loading the plugins (pluggy, each plugin's imports) or
-even ``importlib.metadata`` (about 20 ms cold, it parses every installed package's
-metadata) would put ``--help`` over its start-up budget (``tests/test_startup.py``).
+Two entry-point groups are read here, and nowhere else:
 
-So this module reads the same standard files ``importlib.metadata`` reads, narrowly:
-the ``entry_points.txt`` of each ``*.dist-info`` (or ``*.egg-info``) folder on
-``sys.path``, first one of a name wins (as for imports), and the package's one-line
-``Summary`` as the command's short help. Running a command still goes through the
-plugin's ``register_commands`` hook (``plugins.manager.plugin_commands``); the
-manager warns when a declared command is not added there.
+- ``workerctl``: the plugins (``helpdesk = "workerctl_helpdesk"``), which the plugin
+  manager imports and registers (``plugins.manager``);
+- ``workerctl.commands``: a plugin's commands (``rq = "workerctl_rq.cli:rq"``: the
+  command's name and the click command), which ``workerctl --help`` and completion
+  list without loading any plugin.
+
+``importlib.metadata`` would read the same files, but importing it costs about
+15 ms of every process that loads plugins (it brings in ``email``, ``zipfile`` and
+``csv`` to parse every installed package's metadata), more than 10 % of a
+``run start``; ``--help`` could not afford it at all (``tests/test_startup.py``).
+So this module reads those standard files narrowly: the ``entry_points.txt`` of
+each ``*.dist-info`` (or ``*.egg-info``) folder on ``sys.path``, the first folder of
+a package name winning (as for imports, and as ``importlib.metadata`` does), and the
+package's ``Version`` and one-line ``Summary`` headers. One reader for both groups,
+so ``--help`` and the plugin manager can never disagree about what is installed.
+Packages installed as zip files are not read (neither pip nor ``pip install -e``
+makes them). Running a command still goes through the plugin's
+``register_commands`` hook (``plugins.manager.plugin_commands``); the manager warns
+when a declared command is not added there.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
+PLUGINS_GROUP = "workerctl"
 COMMANDS_GROUP = "workerctl.commands"
 SUMMARY_LIMIT = 100  # characters of a package's summary shown as the short help
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -47,10 +58,55 @@ def typeable(name: str) -> bool:
     return 0 < len(name) <= 64 and name[0] not in "-._" and set(name) <= _NAME_CHARS
 
 
+class DeclaredPlugin:
+    """One plugin a package declares in the ``workerctl`` group: its name, the import
+    reference of its module (or object), the package's name and version."""
+
+    __slots__ = ("name", "package", "reference", "version")
+
+    def __init__(self, name: str, reference: str, package: str, version: str) -> None:
+        self.name, self.reference, self.package, self.version = name, reference, package, version
+
+    def __repr__(self) -> str:
+        return f"DeclaredPlugin({self.name!r}, {self.reference!r}, {self.package!r}, {self.version!r})"
+
+    def load(self) -> Any:
+        """Import what the reference names, as ``EntryPoint.load`` does: ``module``,
+        or ``module:attribute.attribute``; a trailing ``[extras]`` is ignored."""
+        import importlib
+
+        module_name, _, attributes = self.reference.split("[", 1)[0].strip().partition(":")
+        found: Any = importlib.import_module(module_name.strip())
+        for attribute in filter(None, attributes.strip().split(".")):
+            found = getattr(found, attribute)
+        return found
+
+
+def declared_plugins(paths: list[str] | None = None) -> list[DeclaredPlugin]:
+    """Every plugin declared by the packages installed on ``paths`` (default
+    ``sys.path``), sorted by name. Never raises: an unreadable folder or file is
+    skipped."""
+    found = [
+        DeclaredPlugin(name, reference, package, _header(meta, "version") or "?")
+        for meta, package, name, reference in _declarations(PLUGINS_GROUP, paths)
+        if name
+    ]
+    return sorted(found, key=lambda plugin: plugin.name)
+
+
 def declared_commands(paths: list[str] | None = None) -> dict[str, DeclaredCommand]:
     """Command name → declaration, over the packages installed on ``paths``
     (default ``sys.path``). Never raises: an unreadable folder or file is skipped."""
     found: dict[str, DeclaredCommand] = {}
+    for meta, package, name, reference in _declarations(COMMANDS_GROUP, paths):
+        if typeable(name) and name not in found:
+            found[name] = DeclaredCommand(name, reference, package, _summary(meta))
+    return found
+
+
+def _declarations(group: str, paths: list[str] | None) -> Iterator[tuple[str, str, str, str]]:
+    """(metadata folder, package, name, reference) for each ``name = reference`` line
+    of ``[group]``, over the first folder of each package name on ``paths``."""
     seen_packages: set[str] = set()
     for entry in sys.path if paths is None else paths:
         try:
@@ -65,17 +121,21 @@ def declared_commands(paths: list[str] | None = None) -> dict[str, DeclaredComma
                 continue
             seen_packages.add(package)
             meta = os.path.join(entry or ".", folder)
-            commands = _group(os.path.join(meta, "entry_points.txt"), COMMANDS_GROUP)
-            if not commands:
-                continue
-            summary = _summary(meta)
-            for name, reference in commands:
-                found.setdefault(name, DeclaredCommand(name, reference, package, summary))
-    return found
+            for name, reference in _group(os.path.join(meta, "entry_points.txt"), group):
+                yield meta, package, name, reference
 
 
 def _normalized(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
+    """A package name as PEP 503 compares them: lower case, each run of ``-_.`` one
+    ``-`` (``Foo__Bar`` and ``foo.bar`` are one package)."""
+    out: list[str] = []
+    for char in name.lower():
+        if char in "-_.":
+            if out and out[-1] == "-":
+                continue
+            char = "-"
+        out.append(char)
+    return "".join(out)
 
 
 def _group(path: str, group: str) -> list[tuple[str, str]]:
@@ -96,23 +156,27 @@ def _group(path: str, group: str) -> list[tuple[str, str]]:
             continue
         if inside and "=" in line:
             name, _, reference = line.partition("=")
-            if typeable(name.strip()):
-                found.append((name.strip(), reference.strip()))
+            found.append((name.strip(), reference.strip()))
     return found
 
 
 def _summary(meta: str) -> str:
-    """The package's ``Summary:`` header (METADATA, or PKG-INFO of an egg-info)."""
+    """The package's ``Summary:`` header, cut to ``SUMMARY_LIMIT`` characters."""
+    summary = " ".join(_header(meta, "summary").split())
+    return summary[: SUMMARY_LIMIT - 1] + "…" if len(summary) > SUMMARY_LIMIT else summary
+
+
+def _header(meta: str, wanted: str) -> str:
+    """One header of the package's METADATA (or an egg-info's PKG-INFO), "" if none."""
     for file_name in ("METADATA", "PKG-INFO"):
         try:
             with open(os.path.join(meta, file_name), encoding="utf-8") as file:
                 for line in file:
                     if not line.strip():
                         break  # the headers end at the first blank line
-                    if line.lower().startswith("summary:"):
-                        summary = " ".join(line.split(":", 1)[1].split())
-                        cut = len(summary) > SUMMARY_LIMIT
-                        return summary[: SUMMARY_LIMIT - 1] + "…" if cut else summary
+                    key, colon, value = line.partition(":")
+                    if colon and key.strip().lower() == wanted:
+                        return value.strip()
         except (OSError, UnicodeDecodeError):
             continue
         return ""

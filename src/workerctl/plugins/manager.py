@@ -1,4 +1,5 @@
-"""The plugin manager: built-in plugins plus the ``workerctl`` entry-point group.
+"""The plugin manager: built-in plugins plus the ``workerctl`` entry-point group
+(read by ``plugins.declared``).
 
 Built-in executors, tools, templates and record sources register through the
 same hooks as any installed plugin. Registration is collected into a
@@ -170,20 +171,18 @@ def make_plugin_manager(extra_plugins: tuple = ()) -> tuple[pluggy.PluginManager
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginInfo]:
-    from importlib.metadata import entry_points
+    from workerctl.plugins.declared import declared_plugins
 
     infos = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        dist = getattr(ep, "dist", None)
-        version = dist.version if dist is not None else "?"
-        info = PluginInfo(ep.name, version, builtin=False)
+    for declared in declared_plugins():
+        info = PluginInfo(declared.name, declared.version, builtin=False)
         infos.append(info)
-        if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+        if pm.has_plugin(declared.name) or pm.is_blocked(declared.name):
             info.error = "a plugin of that name is already loaded"
             continue
         try:
-            module = ep.load()
-            pm.register(module, name=ep.name)
+            module = declared.load()
+            pm.register(module, name=declared.name)
         except Exception as exc:  # a broken plugin must not break workerctl
             info.error = f"failed to load: {type(exc).__name__}: {exc}"
     return infos

@@ -1,0 +1,124 @@
+"""The one reader of installed packages' entry points (``plugins.declared``) finds what
+``importlib.metadata`` finds: the plugin manager and ``--help`` both read through it,
+so a difference here is a plugin that loads in one place and not in the other."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workerctl.plugins.declared import declared_commands, declared_plugins
+
+# Package names that PEP 503 treats as equal or not: clashes across folders are the point.
+PACKAGE_NAMES = ["alpha", "Alpha", "al_pha", "al.pha", "al-pha", "al__pha", "beta", "workerctl_x"]
+ENTRY_NAMES = st.sampled_from(["one", "two", "Three", "helpdesk", "x.y", "a-b", "q_1"])
+REFERENCES = st.sampled_from(
+    ["mod", "pkg.mod", "pkg.mod:attr", "pkg.mod:outer.inner", "mod:attr [extra]", "m:a[x,y]"]
+)
+GROUPS = st.sampled_from(["workerctl", "workerctl.commands", "console_scripts", "other"])
+
+package = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(PACKAGE_NAMES),
+        "version": st.sampled_from(["1.0", "0.2.3", "2026.12.4"]),
+        "kind": st.sampled_from(["dist-info", "egg-info"]),
+        "sections": st.lists(
+            st.tuples(GROUPS, st.lists(st.tuples(ENTRY_NAMES, REFERENCES), max_size=3)),
+            max_size=3,
+        ),
+        "comment": st.booleans(),
+    }
+)
+
+
+def write_package(site: Path, spec: dict) -> None:
+    """One package's metadata folder; a second folder of the same package in one site
+    (a broken install, which importlib.metadata reads in directory order) is not made."""
+    stem = f"{spec['name']}-{spec['version']}" if spec["kind"] == "dist-info" else spec["name"]
+    folder = site / f"{stem}.{spec['kind']}"
+    if normalized(folder.name.rsplit(".", 1)[0].split("-")[0]) in {
+        normalized(f.name.rsplit(".", 1)[0].split("-")[0]) for f in site.iterdir()
+    }:
+        return
+    folder.mkdir()
+    header = "METADATA" if spec["kind"] == "dist-info" else "PKG-INFO"
+    (folder / header).write_text(
+        f"Metadata-Version: 2.1\nName: {spec['name']}\nVersion: {spec['version']}\n"
+        f"Summary: the {spec['name']} package\n\nLong description: Version: 9.9\n"
+    )
+    lines = ["# written by a test"] if spec["comment"] else []
+    for group, entries in spec["sections"]:
+        lines.append(f"[{group}]")
+        lines.extend(f"{name} = {reference}" for name, reference in entries)
+        lines.append("")
+    (folder / "entry_points.txt").write_text("\n".join(lines))
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def stdlib_view(paths: list[str], group: str) -> list[tuple[str, str, str]]:
+    """What ``importlib.metadata.entry_points`` gives when ``paths`` is all of sys.path."""
+    saved = sys.path[:]
+    sys.path[:] = paths
+    try:
+        found = importlib.metadata.entry_points(group=group)
+        return sorted((ep.name, ep.value, ep.dist.version if ep.dist else "?") for ep in found)
+    finally:
+        sys.path[:] = saved
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sites=st.lists(st.lists(package, max_size=4), min_size=1, max_size=3))
+def test_the_plugins_found_are_the_ones_importlib_metadata_finds(tmp_path_factory, sites):
+    root = tmp_path_factory.mktemp("sites")
+    paths = []
+    for number, packages in enumerate(sites):
+        site = root / f"site{number}"
+        site.mkdir()
+        for spec in packages:
+            write_package(site, spec)
+        paths.append(str(site))
+
+    ours = sorted((p.name, p.reference, p.version) for p in declared_plugins(paths))
+    assert ours == stdlib_view(paths, "workerctl")
+
+    commands = declared_commands(paths)
+    theirs = stdlib_view(paths, "workerctl.commands")
+    first_of_each = {}
+    for name, value, _ in sorted(theirs, key=lambda row: row[0]):
+        first_of_each.setdefault(name, value)
+    assert set(commands) <= set(first_of_each)
+    assert {name for name in first_of_each if "." not in name} <= set(commands)
+
+
+def test_the_installed_plugins_are_the_ones_importlib_metadata_finds():
+    ours = sorted((p.name, p.reference, p.version) for p in declared_plugins())
+    assert ours == stdlib_view(sys.path[:], "workerctl")
+    assert {"helpdesk", "llm", "roundup", "rq"} <= {name for name, _, _ in ours}
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("json", "json"),
+        ("json:dumps", "dumps"),
+        ("os:path.join", "join"),
+        ("os.path:join [extra]", "join"),
+        ("json:JSONDecoder.decode[one,two]", "decode"),
+    ],
+)
+def test_a_reference_loads_what_entry_point_load_loads(reference, expected):
+    from workerctl.plugins.declared import DeclaredPlugin
+
+    loaded = DeclaredPlugin("x", reference, "p", "1").load()
+    point = importlib.metadata.EntryPoint(name="x", value=reference, group="workerctl")
+    assert loaded is point.load()
+    assert getattr(loaded, "__name__", "") == expected
