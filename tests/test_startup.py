@@ -65,6 +65,9 @@ HELP = Budget(
             "workerctl.cli.suggest",
         }
         | {"workerctl.version", "workerctl.terminal", "workerctl.sanitize"}
+        # the exception SIGTERM raises in every command (cli.failures.sigterm_raises):
+        # a module of exception classes that imports nothing
+        | {"workerctl.errors"}
         # the plugins' commands, read from their package metadata (not loaded)
         | {"workerctl.plugins", "workerctl.plugins.declared"}
     ),

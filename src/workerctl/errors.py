@@ -22,6 +22,20 @@ EXIT_HISTORY = 4
 EXIT_DUPLICATE = 5
 EXIT_REFUSED = EXIT_DUPLICATE  # the same status, by what it means for every refusal
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), the shell convention
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): what a shell reports for a process it killed
+
+
+class Terminated(BaseException):
+    """The process got SIGTERM (``run cancel``, a service manager, ``kill``) or SIGHUP, or
+    its run was halted (``engine.halts``, no signal: ``signum`` is ``engine.loop.HALTED``).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, so no ``except Exception`` on the
+    way up swallows it: the run loop turns it into a cancelled run, and any command it
+    reaches ends in one line with ``EXIT_TERMINATED`` (``cli.failures``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 class WorkerctlError(Exception):

@@ -6,7 +6,10 @@ file or Ctrl-C ends the same way whichever command ran.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,10 +18,39 @@ if TYPE_CHECKING:
 ENDINGS = (OSError, KeyboardInterrupt)  # besides WorkerctlError: what ``failure`` handles
 
 
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While a command runs, SIGTERM raises ``errors.Terminated`` in the main thread, as
+    Ctrl-C raises ``KeyboardInterrupt``, so the command ends through ``failure`` (one
+    line, exit 143) with its ``finally`` blocks run (the history lock released, temp
+    files removed) instead of vanishing without a word. A second SIGTERM ends the
+    process at once. Commands with their own meaning for SIGTERM (a run cancels, a
+    batch stops like Ctrl-C) install their handler inside this one and restore it.
+    Outside the main thread (click's test runner in a thread) nothing is changed."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    from workerctl.errors import Terminated
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # asked twice: no more waiting
+    raise Terminated(signum)
+
+
 def failure(exc: BaseException) -> tuple[str | None, int]:
     """The message for stderr (None: say nothing) and the exit status for ``exc``,
-    a ``WorkerctlError`` or one of ``ENDINGS``."""
-    from workerctl.errors import EXIT_HISTORY, EXIT_INTERRUPTED, WorkerctlError
+    a ``WorkerctlError``, ``Terminated`` or one of ``ENDINGS``."""
+    from workerctl.errors import EXIT_HISTORY, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, WorkerctlError
 
     if isinstance(exc, WorkerctlError):
         return f"error: {exc}", exc.exit_code
@@ -29,6 +61,8 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
         return None, 0
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the shell convention, 128 + SIGINT
         return "", EXIT_INTERRUPTED
+    if isinstance(exc, Terminated):
+        return "error: stopped by SIGTERM before the command finished", EXIT_TERMINATED
     if isinstance(exc, OSError):
         # the operating system refused a file operation somewhere storage/ did not
         # wrap it: one line naming the path and the cause, exit 4, no traceback

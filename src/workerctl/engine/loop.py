@@ -39,7 +39,7 @@ from workerctl.engine.step import (
 )
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import ConfigError, HistoryError
+from workerctl.errors import ConfigError, HistoryError, Terminated
 from workerctl.history.ledger import COMMITTED, INTENDED, NOT_WRITTEN, UNKNOWN
 from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.records.http import RecordSourceError
@@ -63,15 +63,6 @@ class RunFailed(Exception):
     def __init__(self, kind: str, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.error = RunError(kind, message, detail)
-
-
-class Terminated(BaseException):
-    """The executing process got SIGTERM (``run cancel`` sends it) or SIGHUP (it lost its
-    terminal): the run is cancelled and its step program killed on the way out."""
-
-    def __init__(self, signum: int = signal.SIGTERM) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 class StepLoop:

@@ -1,0 +1,120 @@
+"""SIGTERM to any command ends it in one line and exit 143, never silently and never with
+a traceback, and what it was writing is left whole.
+
+The rule is enforced once, in the click group's ``main`` (``cli.failures.sigterm_raises``):
+SIGTERM raises ``errors.Terminated`` as Ctrl-C raises ``KeyboardInterrupt``, so every
+``finally`` on the way up runs (the history lock released, temp files removed). Before,
+``runs reindex`` and ``runs prune`` vanished with the shell's 143 and no word.
+
+Each maintenance command is stopped (``WORKERCTL_TEST_FAULT=stop:N``) at every one of its
+write points in turn, sent a real SIGTERM and continued; the history must then read the
+same through its indexes as a scan of its run files, and the command must finish when
+run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import run_workerctl
+from workerctl.history.store import History
+from workerctl.storage.faults import FAULT_ENV
+from workerctl.workspace import load_workspace
+
+LINE = "error: stopped by SIGTERM before the command finished"
+COMMANDS = {
+    "reindex": ("runs", "reindex"),
+    "prune": ("runs", "prune", "--older-than", "0s"),
+}
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory) -> Path:
+    """A workspace with three completed runs on the sample's three tasks, made once by a
+    real batch."""
+    from workerctl.plugins.manager import get_registry
+    from workerctl.workspace import init_workspace
+
+    ws = init_workspace(tmp_path_factory.mktemp("three") / "ws", get_registry())
+    ids = ws.root.parent / "ids.txt"
+    ids.write_text("T-1042\nT-1043\nT-1044\n")
+    done = run_workerctl(
+        "run", "start", "overdue-task-review", "--records-from", str(ids), "--json=counts", workspace=ws
+    )
+    assert json.loads(done.stdout)["counts"] == {"completed": 3}, done.stdout + done.stderr
+    return ws.root
+
+
+def _points(root: Path, tmp: Path, command: tuple[str, ...]) -> int:
+    probe = tmp / "probe"
+    shutil.copytree(root, probe, symlinks=True)
+    trace = tmp / "points"
+    done = run_workerctl("-w", str(probe), *command, env={FAULT_ENV: f"trace:{trace}"})
+    assert done.returncode == 0, done.stderr
+    return len(trace.read_text().splitlines())
+
+
+def _terminated_at(root: Path, command: tuple[str, ...], point: int) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(root), *command],
+        env={**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _stopped(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)  # delivered once it runs again, at that write point
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _listed(root: Path) -> list[str]:
+    """The ids the history lists, after checking each has its run file; runs an
+    interrupted prune has begun to remove are no longer listed though their files may
+    remain until a prune finishes (its journal rolls forward)."""
+    history = History(load_workspace(root))
+    listed = sorted(s["id"] for s in history.list(None, limit=None))
+    assert set(listed) <= set(_on_disk(root))
+    return listed
+
+
+def _on_disk(root: Path) -> list[str]:
+    return sorted(p.stem for p in (root / ".workerctl" / "history" / "runs").glob("*/*.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_sigterm_at_any_write_point_is_one_line_143_and_leaves_the_history_whole(three_runs, tmp_path, name):
+    command = COMMANDS[name]
+    points = _points(three_runs, tmp_path, command)
+    assert points >= 3
+    for point in range(1, points + 1):
+        root = tmp_path / f"at-{point}" / "ws"
+        shutil.copytree(three_runs, root, symlinks=True)
+        ended = _terminated_at(root, command, point)
+        assert ended.returncode == 143, (point, ended.returncode, ended.stderr)
+        assert ended.stderr.splitlines() == [LINE], (point, ended.stderr)
+        left = _listed(root)
+        if name == "reindex":
+            assert left == _on_disk(root) and len(left) == 3, (point, left)
+        again = run_workerctl(*command, workspace=load_workspace(root))
+        assert again.returncode == 0, (point, again.stderr)
+        assert _listed(root) == _on_disk(root) == (left if name == "reindex" else []), point
