@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,63 @@ def test_a_reindex_that_cannot_start_its_journal_leaves_none(workspace):
     assert result.returncode == 4 and "No space left" in result.stderr
     assert not (workspace.history_dir / "reindexing").exists()
     assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0
+
+
+def _journal_of(workspace, owner: bytes | None) -> Path:
+    journal = workspace.history_dir / "reindexing"
+    journal.mkdir(mode=0o700)
+    if owner is not None:
+        (journal / ".owner").write_bytes(owner)
+    return journal
+
+
+def _gone_process() -> dict:
+    from workerctl.history.sweep import proc_start
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    start = proc_start(child.pid)
+    child.wait()
+    return {"pid": child.pid, "start": start}
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [b"{not json", b"", b"[1, 2]", b'{"pid": "12"}', None],
+    ids=["damaged", "empty", "a-list", "pid-not-a-number", "missing"],
+)
+def test_a_journal_whose_owner_cannot_be_read_does_not_block_reindex(one_run, owner):
+    """Under the lock an owner file is never half-made (it is written whole, under the
+    lock, right after its folder), so one that cannot be read is a dead or damaged one:
+    reindex removes it and runs, instead of saying forever that another is running. A
+    live reindex whose journal is removed stops before swapping anything in."""
+    workspace, _ = one_run
+    _journal_of(workspace, owner)
+    result = run_workerctl("runs", "reindex", workspace=workspace)
+    assert result.returncode == 0, result.stderr
+    assert not (workspace.history_dir / "reindexing").exists()
+
+
+def test_a_dead_reindexs_journal_is_removed_by_the_next_writer_not_filled(one_run):
+    """A reindex killed mid-way leaves its journal; each later change of a run used to
+    add a note to it for nobody, until the next reindex or prune. The next writer now
+    sees its owner is gone and removes it."""
+    workspace, _ = one_run
+    journal = _journal_of(workspace, json.dumps(_gone_process()).encode())
+    started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043", workspace=workspace)
+    assert started.returncode == 0, started.stderr
+    assert not journal.exists()
+
+
+def test_a_journal_of_another_host_is_kept_and_noted(one_run):
+    """A history shared by two hosts: a reindex on the other one is not judged by this
+    host's process table; its journal stays and this host's changes are noted in it."""
+    workspace, _ = one_run
+    owner = {**_gone_process(), "host": "another-host.example"}
+    journal = _journal_of(workspace, json.dumps(owner).encode())
+    started = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1043", "--json", workspace=workspace
+    )
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["id"] in os.listdir(journal)
+    refused = run_workerctl("runs", "reindex", workspace=workspace)
+    assert refused.returncode == 4 and "another 'workerctl runs reindex' is running" in refused.stderr

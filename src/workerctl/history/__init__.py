@@ -38,7 +38,9 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   path and by prune under the lock before anything else of the change; the
   reindex catches up on the notes and swaps the stage in under one short hold. A
   note that cannot be written removes the journal, and the reindex then stops
-  without swapping anything in. No hold grows with the history: the ledger's
+  without swapping anything in; so does a journal removed because its owner (pid,
+  start, host) is gone or cannot be read, which the next writer or maintenance
+  command does rather than note changes for nobody. No hold grows with the history: the ledger's
   partitions are merged and fsynced ahead into the stage and only renamed in under
   the lock (a file changed meanwhile merged again there); the search index's rebuild
   keeps the journal open and, under the lock, reads again only the runs it names.

@@ -21,7 +21,7 @@ TABLE = "runs"
 COMPLETE = "complete"  # written last into a folder a reindex built, before its swap
 #: while a reindex runs: one note per run changed meanwhile (``History.note_change``)
 JOURNAL = "reindexing"
-JOURNAL_OWNER = ".owner"  # the reindex's process (pid, start): a dead one's journal is swept
+JOURNAL_OWNER = ".owner"  # the reindex's process (pid, start, host): a dead one's journal is swept
 STAGE = "reindex.stage"  # the new index and cross-run indexes a reindex builds, swapped in
 
 _STATUS = frozenset(STATES)

@@ -567,7 +567,9 @@ def open_journal(history: History) -> None:
 
     owner = current_owner()
     try:
-        write_json(folder / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"]})
+        write_json(
+            folder / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"], "host": owner["host"]}
+        )
     except BaseException:
         fs.rmtree(folder, ignore_errors=True)  # no journal nobody owns (a full disk)
         raise
@@ -607,29 +609,33 @@ def _owner_pid(journal: Path) -> int | None:
     return owner.get("pid") if isinstance(owner, dict) else None
 
 
-def sweep_journal(history: History) -> None:
-    """Remove the journal of a reindex whose process is gone (under the lock), so that
-    writers stop noting their changes for nobody."""
+def sweep_journal(history: History) -> bool:
+    """Remove the journal unless a live process owns it (under the lock), so that
+    writers stop noting their changes for nobody; True when a journal stays.
+
+    Removing it is always safe, even from a live reindex: before it swaps anything in,
+    a reindex checks, under the lock, that the journal is still there and still names
+    it (``journal_notes``), and stops otherwise. So a journal whose owner file cannot
+    be read (damaged, or from another host's copy) is removed as a dead one's, instead
+    of making every later ``runs reindex`` say that another one is running."""
     from workerctl.history.sweep import _pid_alive
     from workerctl.storage.atomic import read_json
+    from workerctl.storage.lock import hostname
 
     folder = history.root / JOURNAL
     if not fs.exists(folder):
-        return
+        return False
     try:
         owner = read_json(folder / JOURNAL_OWNER)
     except (DamagedFile, StorageError):
-        owner = None
+        owner = None  # unreadable, or not there: being made is never seen under the lock
     if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
+        if owner.get("host", hostname()) != hostname():
+            return True  # a process of another host sharing this folder: not ours to judge
         if _pid_alive(owner["pid"], owner.get("start")):
-            return
-    elif fs.exists(folder / JOURNAL_OWNER):
-        return  # unreadable: not ours to judge
-    else:
-        # being made (the owner file comes right after the folder, under the lock)
-        # or a dead one's: under the lock no reindex is between the two
-        pass
+            return True
     fs.rmtree(folder, ignore_errors=True)
+    return False
 
 
 def _count_files(base: Path) -> int:

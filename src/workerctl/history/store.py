@@ -232,6 +232,10 @@ class History:
         folder = self._path(JOURNAL)
         if not fs.exists(folder):
             return
+        from workerctl.history.reindex import sweep_journal
+
+        if not sweep_journal(self):  # a dead reindex's journal: noted for nobody, ever
+            return
         note = folder / run_id
         try:
             write_point(note)
