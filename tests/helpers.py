@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,15 @@ from pathlib import Path
 
 from workerctl.testing import wait_for
 
-__all__ = ["ROOT", "ChatServer", "make_worker", "run_workerctl", "wait_for", "write_worker"]
+__all__ = [
+    "ROOT",
+    "ChatServer",
+    "make_worker",
+    "run_workerctl",
+    "signalled_at_write_point",
+    "wait_for",
+    "write_worker",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +48,36 @@ def process_gone(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def signalled_at_write_point(
+    root: Path, argv: list[str], point: int, signum: int
+) -> subprocess.CompletedProcess[str]:
+    """``workerctl -w ROOT ARGV`` as a real process, stopped just before its write point
+    ``point`` (``WORKERCTL_TEST_FAULT=stop:N``), sent ``signum``, then continued: the
+    signal is delivered at exactly that point. Returns the finished process."""
+    from workerctl.storage.faults import FAULT_ENV
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(root), *argv],
+        env={**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _stopped(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signum)  # delivered once it runs again, at that write point
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def write_worker(workspace, name: str, body: str) -> Path:

@@ -6,22 +6,13 @@ have been sent still leaves it ``unknown``: that case is unchanged.)"""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
-from helpers import run_workerctl
+from helpers import run_workerctl, signalled_at_write_point
 from workerctl.history.store import History
 from workerctl.storage.faults import FAULT_ENV
 
 START = ["run", "start", "overdue-task-review", "--task", "T-1042", "--json"]
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def test_a_sigterm_while_the_intent_is_stored_leaves_the_write_not_written(workspace, tmp_path):
@@ -35,20 +26,7 @@ def test_a_sigterm_while_the_intent_is_stored_leaves_the_write_not_written(works
     points = [line.split(" ", 1) for line in trace.read_text().splitlines()]
     first_comment = next(int(n) for n, p in points if "/comments/" in p)
     intent = max(int(n) for n, p in points if "/history/runs/" in p and int(n) < first_comment)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *START],
-        env={**os.environ, FAULT_ENV: f"stop:{intent}", "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not _stopped(proc.pid):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)  # delivered once it runs again: inside the intent's save
-    proc.send_signal(signal.SIGCONT)
-    err = proc.communicate(timeout=60)[1]
+    err = signalled_at_write_point(workspace.root, START, intent, signal.SIGTERM).stderr
     history = History(workspace)
     (run,) = [history.get(s["id"]) for s in history.list(None, limit=None)]
     assert run.status == "cancelled", (run.status, err)

@@ -15,17 +15,13 @@ run again.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import run_workerctl
+from helpers import run_workerctl, signalled_at_write_point
 from workerctl.history.store import History
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.workspace import load_workspace
@@ -35,11 +31,6 @@ COMMANDS = {
     "reindex": ("runs", "reindex"),
     "prune": ("runs", "prune", "--older-than", "0s"),
 }
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 @pytest.fixture(scope="module")
@@ -68,24 +59,6 @@ def _points(root: Path, tmp: Path, command: tuple[str, ...]) -> int:
     return len(trace.read_text().splitlines())
 
 
-def _terminated_at(root: Path, command: tuple[str, ...], point: int) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workerctl", "-w", str(root), *command],
-        env={**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not _stopped(proc.pid):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)  # delivered once it runs again, at that write point
-    proc.send_signal(signal.SIGCONT)
-    out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
 def _listed(root: Path) -> list[str]:
     """The ids the history lists, after checking each has its run file; runs an
     interrupted prune has begun to remove are no longer listed though their files may
@@ -109,7 +82,7 @@ def test_sigterm_at_any_write_point_is_one_line_143_and_leaves_the_history_whole
     for point in range(1, points + 1):
         root = tmp_path / f"at-{point}" / "ws"
         shutil.copytree(three_runs, root, symlinks=True)
-        ended = _terminated_at(root, command, point)
+        ended = signalled_at_write_point(root, list(command), point, signal.SIGTERM)
         assert ended.returncode == 143, (point, ended.returncode, ended.stderr)
         assert ended.stderr.splitlines() == [LINE], (point, ended.stderr)
         left = _listed(root)
