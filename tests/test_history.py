@@ -141,10 +141,12 @@ def test_truncated_history_file_is_reported_and_left_alone(workspace, wcli):
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 2])
     damaged = shard.read_bytes()
+    # (``workers list`` answers from the cross-run indexes, which hold no copy of the
+    # damaged file: a listing by worker reads the runs' summaries from the shard)
     for args in (
         ["runs", "list"],
         ["run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat"],
-        ["workers", "list"],
+        ["runs", "list", "--worker", "overdue-task-review"],
     ):
         result = wcli(*args)
         assert result.exit_code == 4, result.output
@@ -368,6 +370,9 @@ def test_prune_keeps_unfinished_runs(workspace, wcli):
         for doc in data["runs"].values():
             doc["created"] = old
         doc_path.write_text(json.dumps(data))
+    # the cross-run indexes counted the runs at their real creation time: rebuilt from
+    # the edited shards by the first reader, as for a history copied in from 2020
+    shutil.rmtree(workspace.history_dir / "indexes")
     wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
     dry = json.loads(wcli("runs", "prune", "--older-than", "90d", "--dry-run", "--json").output)
     assert dry == {"removed": 1, "kept_unfinished": 1, "side_effects_forgotten": 0, "dry_run": True}

@@ -19,10 +19,10 @@ from workerctl.storage.shapes import tinydb_file
 
 
 def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(workspace, tmp_path):
-    """Created (marker, run file, index), the write intended (run file, index, ledger),
-    the comment, then the end with the write confirmed (run file, index, ledger) and
-    the marker removed: the write's confirmation is no separate save, and no file is
-    written when its content would not change."""
+    """Created (marker, run file, index, cross-run indexes), the write intended (run
+    file, index, ledger), the comment, then the end with the write confirmed (run file,
+    index, ledger, cross-run indexes) and the marker removed: the write's confirmation
+    is no separate save, and no file is written when its content would not change."""
     points = tmp_path / "points"
     done = run_workerctl(
         "run",
@@ -39,10 +39,23 @@ def test_a_comment_writing_run_writes_each_file_once_per_step_in_crash_order(wor
     for line in points.read_text().splitlines():
         path = line.split(" ", 1)[1].removeprefix(state).split("/")
         written.append("/".join(path[:2]) if path[0] == "comments" else "/".join(path[1:3]))
-    created = ["active/", "runs/", "index/000001.json"]
+    # the history's first run builds its (empty) cross-run indexes first, and each
+    # status change then keeps them: the run's refs and the counts of its hour and day
+    first = ["indexes/meta.json"]
+    counts = ["indexes/workers.json", "indexes/hours", "indexes/days"]
+    created = ["active/", "runs/", "index/000001.json", "indexes/by-worker", "indexes/by-record", *counts]
     intended = ["runs/", "index/000001.json", "ledger/records", "ledger/workers"]
-    run_end = ["runs/", "index/000001.json", "ledger/records", "ledger/workers", "active/"]
+    run_end = [
+        "runs/",
+        "index/000001.json",
+        "ledger/records",
+        "ledger/workers",
+        "indexes/by-status",
+        *counts,
+        "active/",
+    ]
     assert [w if not w.startswith(("active/", "runs/")) else w[: w.index("/") + 1] for w in written] == [
+        *first,
         *created,
         *intended,
         "comments/+t-1042.json",

@@ -35,6 +35,7 @@ it. Neither changes which files a crash can leave in which state.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 from collections.abc import Callable, Iterator
@@ -410,26 +411,38 @@ class History:
         indexed = stored is None or stored.get("status") != run.status
         if indexed:
             self.indexes.begin(run.id)
-        marker = self.marker(run.id)
-        if run.status in UNFINISHED:
-            wanted = self._marker_doc(run, shard, doc_id, run.owner or current_owner())
-            if marker is None or any(
-                marker.get(k) != wanted[k] for k in ("status", "shard", "doc", *_OWNER_KEYS)
-            ):
-                write_json(self.marker_path(run.id), wanted, sync_data=False)
-        elif not _is_me(marker):
-            # finishing someone else's run, or changing a finished one: until the
-            # marker goes, it names this process, so a crash here gets repaired
-            write_json(
-                self.marker_path(run.id),
-                sync_data=False,
-                data=self._marker_doc(run, shard, doc_id, current_owner()),
-            )
-        self._write_body(run, shard, doc_id, ahead.body if ahead else None)
-        change = Change(run, stored, shard, doc_id, run.summary(), repair)
-        if docs.get(str(doc_id)) != change.summary:  # e.g. a write confirmed: nothing to index
-            docs[str(doc_id)] = change.summary
-            self._shard_write(shard, docs, may_stage=True)
+        published = False  # the run file replaced: from then on the note must stay
+        try:
+            marker = self.marker(run.id)
+            if run.status in UNFINISHED:
+                wanted = self._marker_doc(run, shard, doc_id, run.owner or current_owner())
+                if marker is None or any(
+                    marker.get(k) != wanted[k] for k in ("status", "shard", "doc", *_OWNER_KEYS)
+                ):
+                    write_json(self.marker_path(run.id), wanted, sync_data=False)
+            elif not _is_me(marker):
+                # finishing someone else's run, or changing a finished one: until the
+                # marker goes, it names this process, so a crash here gets repaired
+                write_json(
+                    self.marker_path(run.id),
+                    sync_data=False,
+                    data=self._marker_doc(run, shard, doc_id, current_owner()),
+                )
+            self._write_body(run, shard, doc_id, ahead.body if ahead else None)
+            published = True
+            change = Change(run, stored, shard, doc_id, run.summary(), repair)
+            if docs.get(str(doc_id)) != change.summary:  # e.g. a write confirmed: nothing to index
+                docs[str(doc_id)] = change.summary
+                self._shard_write(shard, docs, may_stage=True)
+        except Exception:
+            if indexed and not published and not self.staging():
+                # refused (a full disk) before the run file, the shard or any index
+                # changed: the note has nothing to repair, and a start refused before
+                # it ran leaves the history as it was. Once the run file is replaced the
+                # note stays, for the reader after the sweep has settled the run.
+                with contextlib.suppress(OSError):
+                    self.indexes.end(run.id)
+            raise
         # before the marker goes: a crash here gets settled
         self._hand_over(change, ahead.ledger if ahead else None)
         if indexed:
@@ -515,6 +528,7 @@ class History:
         with self.lock:
             if admit is not None:
                 admit()
+            self.indexes.start_if_empty()
             while fs.exists(self.body_path(run.id)):
                 run.id = new_run_id()
             run.created = now_iso()

@@ -305,8 +305,9 @@ def unchanged_failure(
     from workerctl.runs.states import FAILED, FINISHED, TRANSIENT_KINDS
 
     flt = RunFilter(workers=(worker,), record_id=record_id)
-    # the cross-run indexes answer it from the record's refs; a start never builds
-    # them (a fresh history has none until a listing asks), it reads the summaries then
+    # the cross-run indexes answer it from the record's refs (built with the history's
+    # first run, Indexes.start_if_empty); a start never builds them for a history that
+    # holds runs already (an older one, not yet listed): it reads the summaries then
     found = history.list(flt, limit=8) if history.indexes.ready() else history.iter_summaries(flt)
     newest = next((d for d in found if d["status"] in FINISHED), None)
     if newest is None or newest["status"] != FAILED or newest.get("error_kind") in TRANSIENT_KINDS:
