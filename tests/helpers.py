@@ -18,7 +18,9 @@ from workerctl.testing import wait_for
 __all__ = [
     "ROOT",
     "ChatServer",
+    "install_plugin",
     "make_worker",
+    "plugin_env",
     "run_workerctl",
     "signalled_at_write_point",
     "wait_for",
@@ -78,6 +80,27 @@ def signalled_at_write_point(
 def _stopped(pid: int) -> bool:
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def install_plugin(
+    site: Path, name: str, source: str, version: str = "1.2.3", commands: dict[str, str] | None = None
+) -> None:
+    """A plugin installed as pip would, without pip: module ``name`` in ``site`` and its
+    ``NAME-VERSION.dist-info`` declaring it in the ``workerctl`` entry-point group (and
+    ``commands``, command name → ``module:attribute``, in ``workerctl.commands``)."""
+    (site / f"{name}.py").write_text(textwrap.dedent(source))
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    groups = f"[workerctl]\n{name} = {name}\n"
+    if commands:
+        groups += "[workerctl.commands]\n" + "".join(f"{c} = {ref}\n" for c, ref in commands.items())
+    (info / "entry_points.txt").write_text(groups)
+
+
+def plugin_env(site: Path) -> dict:
+    """The environment that makes the plugins installed in ``site`` importable."""
+    return {"PYTHONPATH": str(site)}
 
 
 def write_worker(workspace, name: str, body: str) -> Path:

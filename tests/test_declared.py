@@ -122,3 +122,71 @@ def test_a_reference_loads_what_entry_point_load_loads(reference, expected):
     point = importlib.metadata.EntryPoint(name="x", value=reference, group="workerctl")
     assert loaded is point.load()
     assert getattr(loaded, "__name__", "") == expected
+
+
+# found by a fresh-brief attack: where the narrow reader read otherwise than importlib.metadata
+ODD_TREES = {
+    "spaced header": (
+        "alpha-1.0.dist-info",
+        "METADATA",
+        "Name: alpha\nVersion: 1.0\n",
+        "[ workerctl ]\na = m\n",
+    ),
+    "doubled brackets": (
+        "alpha-1.0.dist-info",
+        "METADATA",
+        "Name: alpha\nVersion: 1.0\n",
+        "[[workerctl]]\na = m\n",
+    ),
+    "semicolon line": (
+        "alpha-1.0.dist-info",
+        "METADATA",
+        "Name: alpha\nVersion: 1.0\n",
+        "[workerctl]\n; a = m\n",
+    ),
+    "folded summary": (
+        "alpha-1.0.dist-info",
+        "METADATA",
+        "Name: alpha\nSummary: a long one\n  Version: 0.0.1-typo\nVersion: 1.0\n",
+        "[workerctl]\na = m\n",
+    ),
+    "not a header first": (
+        "alpha-1.0.dist-info",
+        "METADATA",
+        "Name: alpha\nthis is no header\nVersion: 1.0\n",
+        "[workerctl]\na = m\n",
+    ),
+    "upper-case suffix": (
+        "Alpha-1.0.DIST-INFO",
+        "METADATA",
+        "Name: alpha\nVersion: 1.0\n",
+        "[workerctl]\na = m\n",
+    ),
+    "nameless folder": ("-1.0.dist-info", "METADATA", "Name: alpha\nVersion: 1.0\n", "[workerctl]\na = m\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_TREES))
+def test_odd_metadata_is_read_as_importlib_metadata_reads_it(tmp_path, case):
+    folder, header_file, headers, entry_points = ODD_TREES[case]
+    meta = tmp_path / folder
+    meta.mkdir()
+    (meta / header_file).write_text(
+        "Metadata-Version: 2.1\n" + headers if "not a header" not in case else headers
+    )
+    (meta / "entry_points.txt").write_text(entry_points)
+    ours = sorted((p.name, p.reference, p.version) for p in declared_plugins([str(tmp_path)]))
+    theirs = [
+        (n, v, ver if ver is not None else "?") for n, v, ver in stdlib_view([str(tmp_path)], "workerctl")
+    ]
+    assert ours == theirs
+
+
+def test_an_empty_metadata_file_gives_way_to_pkg_info(tmp_path):
+    meta = tmp_path / "alpha.egg-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("")
+    (meta / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: alpha\nVersion: 1.5\n")
+    (meta / "entry_points.txt").write_text("[workerctl]\na = m\n")
+    assert [(p.name, p.version) for p in declared_plugins([str(tmp_path)])] == [("a", "1.5")]
+    assert stdlib_view([str(tmp_path)], "workerctl") == [("a", "m", "1.5")]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 
+from helpers import install_plugin as install
+from helpers import plugin_env as env_with
 from helpers import run_workerctl
 
 GOOD = """
@@ -54,18 +55,6 @@ def register_tools(register):
 """
 
 BROKEN = "import this_module_does_not_exist\n"
-
-
-def install(site, name: str, source: str, version: str = "1.2.3") -> None:
-    (site / f"{name}.py").write_text(textwrap.dedent(source))
-    info = site / f"{name}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[workerctl]\n{name} = {name}\n")
-
-
-def env_with(site) -> dict:
-    return {"PYTHONPATH": str(site)}
 
 
 @pytest.mark.slow

@@ -755,7 +755,7 @@ def test_item19_hostile_package_metadata_never_breaks_or_floods_help(tmp_path):
             "[workerctl.commands]\n--help = x:y\n-x = x:y\nmy cmd = x:y\n = x:y\nok-name = x:y\n",
             "ok",
         ),
-        ("loud", "[ workerctl.commands ]\nloud = x:y\n", "\x1b[2J\x1b]0;pwned\x07" + "word " * 300),
+        ("loud", "[workerctl.commands]\nloud = x:y\n", "\x1b[2J\x1b]0;pwned\x07" + "word " * 300),
         ("garbage", None, "g"),
     ):
         meta = site / f"{package}-1.0.dist-info"

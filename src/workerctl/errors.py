@@ -38,6 +38,23 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+#: characters of an exception's message quoted in a one-line report
+MESSAGE_LIMIT = 500
+
+
+def described(exc: BaseException) -> str:
+    """``TypeName: message`` on one line, the message cut at ``MESSAGE_LIMIT``: how a
+    plugin's exception is quoted (a warning, a ``plugins list`` row, a command's one
+    line). Safe for an exception whose ``__str__`` itself raises."""
+    try:
+        text = " ".join(str(exc).split())
+    except Exception as broken:  # a plugin's exception class, not ours
+        text = f"(its message could not be read: {type(broken).__name__})"
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class WorkerctlError(Exception):
     """A problem the user can fix; ``str(err)`` says what and how."""
 

@@ -73,30 +73,18 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
 
 #: set to show a plugin command's traceback instead of the one line (for its author)
 DEBUG_ENV = "WORKERCTL_DEBUG"
-#: characters of an exception's message a plugin failure quotes
-MESSAGE_LIMIT = 500
 
 
 def plugin_failure(plugin: str, command: str, exc: BaseException) -> PluginFailed:
     """What a plugin's own command raised, when workerctl does not know it: one line
-    naming the plugin, the command and the exception (its message on one line, cut at
-    ``MESSAGE_LIMIT``), and how to see the traceback."""
-    from workerctl.errors import PluginFailed
+    naming the plugin, the command and the exception (``errors.described``), and how
+    to see the traceback."""
+    from workerctl.errors import PluginFailed, described
 
-    said = _message(exc)
     return PluginFailed(
-        f"command {command!r} of plugin {plugin!r} failed: {type(exc).__name__}{': ' if said else ''}{said}; "
+        f"command {command!r} of plugin {plugin!r} failed: {described(exc)}; "
         f"this is a bug in the plugin (report it to its authors; {DEBUG_ENV}=1 shows the traceback)"
     )
-
-
-def _message(exc: BaseException) -> str:
-    try:
-        text = str(exc)
-    except Exception as broken:  # an exception whose __str__ itself raises
-        return f"(its message could not be read: {type(broken).__name__})"
-    text = " ".join(text.split())
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def stdout_closed() -> bool:

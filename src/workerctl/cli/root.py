@@ -86,9 +86,7 @@ class LazyGroup(SuggestingGroup):
         if spec is None:
             added = self._plugin_command(name)
             if added is None and name and not ctx.resilient_parsing:  # not completion
-                from workerctl.plugins.manager import get_registry
-
-                _declared_but_missing(name, get_registry().warnings)
+                _declared_but_missing(name)
             return added
         module_name, attr = spec[0].split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attr)
@@ -166,19 +164,20 @@ class LazyGroup(SuggestingGroup):
         ctx.exit(code)
 
 
-def _declared_but_missing(name: str, warnings: list[str]) -> None:
+def _declared_but_missing(name: str) -> None:
     """A command a package declares (``--help`` lists it) that no plugin added: its
-    plugin failed to load or in ``register_commands``; say so instead of "No such
-    command"."""
+    plugin failed to load or in ``register_commands``; say so, quoting that package's
+    own plugins' problem (never another plugin's), instead of "No such command"."""
     from workerctl.errors import PluginFailed
     from workerctl.plugins.declared import declared_commands
+    from workerctl.plugins.manager import get_registry, plugins_of_package
 
     declared = declared_commands().get(name)
     if declared is None:
         return
-    why = [
-        " ".join(w.split()) for w in warnings if "register_commands" in w or "skipped" in w or "failed" in w
-    ]
+    registry = get_registry()
+    own = tuple(f"plugin {plugin!r} " for plugin in plugins_of_package(registry, declared.package))
+    why = [" ".join(w.split()) for w in registry.warnings if own and w.startswith(own)]
     raise PluginFailed(
         f"command {name!r} is declared by package {declared.package!r} but no plugin added it"
         + (f": {why[0]}" if why else "")

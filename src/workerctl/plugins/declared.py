@@ -114,13 +114,15 @@ def _declarations(group: str, paths: list[str] | None) -> Iterator[tuple[str, st
         except OSError:  # a zip, a missing folder
             continue
         for folder in names:
-            if not folder.endswith((".dist-info", ".egg-info")):
+            if not folder.lower().endswith((".dist-info", ".egg-info")):
                 continue
-            package = _normalized(folder.rsplit(".", 1)[0].split("-", 1)[0])
+            meta = os.path.join(entry or ".", folder)
+            # the name before the first "-" of the folder's stem; a folder named only by
+            # its version takes the Name header (as importlib.metadata does)
+            package = _normalized(folder.rsplit(".", 1)[0].split("-", 1)[0] or _header(meta, "name"))
             if package in seen_packages:
                 continue
             seen_packages.add(package)
-            meta = os.path.join(entry or ".", folder)
             for name, reference in _group(os.path.join(meta, "entry_points.txt"), group):
                 yield meta, package, name, reference
 
@@ -148,11 +150,14 @@ def _group(path: str, group: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     inside = False
     for raw in lines:
+        # the grammar importlib.metadata reads: "#" comments, "[group]" headers (the
+        # brackets stripped, nothing else), "name = reference"; a line without "="
+        # (which importlib.metadata fails on, for every package) is skipped
         line = raw.strip()
-        if not line or line.startswith(("#", ";")):
+        if not line or line.startswith("#"):
             continue
         if line.startswith("[") and line.endswith("]"):
-            inside = line[1:-1].strip() == group
+            inside = line.strip("[]") == group
             continue
         if inside and "=" in line:
             name, _, reference = line.partition("=")
@@ -167,17 +172,25 @@ def _summary(meta: str) -> str:
 
 
 def _header(meta: str, wanted: str) -> str:
-    """One header of the package's METADATA (or an egg-info's PKG-INFO), "" if none."""
+    """One header of the package's METADATA (or, when that is missing or empty, an
+    egg-info's PKG-INFO), "" if none. The headers end at the first line that is
+    blank or not a header; a line starting with white space continues the one before
+    (a folded Summary), so it is never read as a header of its own."""
     for file_name in ("METADATA", "PKG-INFO"):
         try:
             with open(os.path.join(meta, file_name), encoding="utf-8") as file:
-                for line in file:
-                    if not line.strip():
-                        break  # the headers end at the first blank line
-                    key, colon, value = line.partition(":")
-                    if colon and key.strip().lower() == wanted:
-                        return value.strip()
+                text = file.read()
         except (OSError, UnicodeDecodeError):
             continue
+        if not text:
+            continue
+        for line in text.splitlines():
+            if line[:1] in (" ", "\t"):
+                continue
+            key, colon, value = line.partition(":")
+            if not colon or not key.strip():
+                break
+            if key.strip().lower() == wanted:
+                return value.strip()
         return ""
     return ""

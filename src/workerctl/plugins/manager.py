@@ -10,7 +10,9 @@ warning and the rest keeps working.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,6 +64,7 @@ class PluginInfo:
     builtin: bool
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    package: str = ""  # the installed package that declares it (none for a built-in)
 
 
 @dataclass
@@ -154,6 +157,29 @@ def _registrar(registry: Registry, hook: str, plugin: str) -> Callable:
     return lambda thing: _add(registry, kind, table, getattr(thing, name_attr, ""), thing, plugin)
 
 
+class PluginCodeFailed(Exception):
+    """A plugin's code (its import, a hook) raised; ``str()`` is the one-line report."""
+
+
+def call_plugin(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """The one way workerctl calls a plugin's code while it builds the registry: its
+    import and each of its hooks. Whatever the plugin raises (``SystemExit`` from an
+    ``argparse`` at import, a ``BaseException`` of its own, an exception whose message
+    cannot be read) becomes ``PluginCodeFailed`` with one line (``errors.described``),
+    for the caller to record against that plugin; only Ctrl-C and SIGTERM, which are
+    the user's, go on up. What the plugin prints goes to stderr, so a ``--json``
+    document on stdout stays one document."""
+    from workerctl.errors import Terminated, described
+
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return function(*args, **kwargs)
+    except (KeyboardInterrupt, Terminated):
+        raise
+    except BaseException as exc:
+        raise PluginCodeFailed(described(exc)) from None
+
+
 def make_plugin_manager(extra_plugins: tuple = ()) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -175,16 +201,16 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
     infos = []
     for declared in declared_plugins():
-        info = PluginInfo(declared.name, declared.version, builtin=False)
+        info = PluginInfo(declared.name, declared.version, builtin=False, package=declared.package)
         infos.append(info)
         if pm.has_plugin(declared.name) or pm.is_blocked(declared.name):
             info.error = "a plugin of that name is already loaded"
             continue
-        try:
-            module = declared.load()
-            pm.register(module, name=declared.name)
-        except Exception as exc:  # a broken plugin must not break workerctl
-            info.error = f"failed to load: {type(exc).__name__}: {exc}"
+        try:  # a broken plugin must not break workerctl
+            module = call_plugin(declared.load)
+            call_plugin(pm.register, module, name=declared.name)
+        except PluginCodeFailed as failed:
+            info.error = f"failed to load: {failed}"
     return infos
 
 
@@ -210,11 +236,11 @@ def build_registry(extra_plugins: tuple = ()) -> Registry:
             owner = by_name.get(name)
             if owner is not None and hook not in owner.hooks:
                 owner.hooks.append(hook)
+            kwargs = {"register": _registrar(registry, hook, name)}
             try:
-                kwargs = {"register": _registrar(registry, hook, name)}
-                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-            except Exception as exc:
-                registry.warnings.append(f"plugin {name!r} failed in {hook}: {type(exc).__name__}: {exc}")
+                call_plugin(impl.function, **{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except PluginCodeFailed as failed:
+                registry.warnings.append(f"plugin {name!r} failed in {hook}: {failed}")
     return registry
 
 
@@ -239,30 +265,44 @@ def plugin_commands(registry: Registry) -> dict[str, tuple[str, Any]]:
     """Command name → (plugin, click command) for every plugin's ``register_commands``."""
     import click
 
-    found: dict[str, tuple[str, Any]] = {}
+    from workerctl.plugins.declared import declared_commands
+
+    declared = declared_commands()
+    package_of = {info.name: info.package for info in registry.plugins}
+    adding: dict[str, list[tuple[str, Any]]] = {}
     for plugin, function in registry.command_plugins:
         group = click.Group()
         try:
-            function(cli=group)
-        except Exception as exc:
-            registry.warnings.append(
-                f"plugin {plugin!r} failed in register_commands: {type(exc).__name__}: {exc}"
-            )
+            call_plugin(function, cli=group)
+        except PluginCodeFailed as failed:
+            registry.warnings.append(f"plugin {plugin!r} failed in register_commands: {failed}")
             continue
         for name, command in group.commands.items():
-            if name in found:
+            adding.setdefault(name, []).append((plugin, command))
+    found: dict[str, tuple[str, Any]] = {}
+    for name, candidates in adding.items():
+        # the plugin of the package --help names for this command wins a clash, so the
+        # command that runs is the one that was listed; otherwise the first plugin
+        listed = declared.get(name)
+        chosen = next(
+            (c for c in candidates if listed is not None and package_of.get(c[0]) == listed.package),
+            candidates[0],
+        )
+        found[name] = chosen
+        for plugin, _ in candidates:
+            if plugin != chosen[0]:
                 registry.warnings.append(
-                    f"plugin {plugin!r} adds command {name!r}, already "
-                    f"added by plugin {found[name][0]!r}; ignored"
+                    f"plugin {plugin!r} adds command {name!r}, already added by plugin {chosen[0]!r}; ignored"
                 )
-                continue
-            found[name] = (plugin, command)
-    from workerctl.plugins.declared import declared_commands
-
-    for name, declared in sorted(declared_commands().items()):
+    for name, listed in sorted(declared.items()):
         if name not in found:  # listed by --help, yet typing it would say "No such command"
             registry.warnings.append(
-                f"package {declared.package!r} declares command {name!r} (entry point group "
+                f"package {listed.package!r} declares command {name!r} (entry point group "
                 f"workerctl.commands) but no plugin's register_commands adds it; add it there"
             )
     return found
+
+
+def plugins_of_package(registry: Registry, package: str) -> list[str]:
+    """The names of the plugins ``package`` declares (to quote their problems only)."""
+    return [info.name for info in registry.plugins if info.package and info.package == package]
