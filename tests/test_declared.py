@@ -190,3 +190,23 @@ def test_an_empty_metadata_file_gives_way_to_pkg_info(tmp_path):
     (meta / "entry_points.txt").write_text("[workerctl]\na = m\n")
     assert [(p.name, p.version) for p in declared_plugins([str(tmp_path)])] == [("a", "1.5")]
     assert stdlib_view([str(tmp_path)], "workerctl") == [("a", "m", "1.5")]
+
+
+def test_a_declaration_that_cannot_be_read_is_named_not_dropped(tmp_path):
+    """importlib.metadata fails on both (for every package installed); the narrow reader
+    skips them, and says what and where, so the plugin's author learns why it is not
+    loaded instead of seeing it vanish."""
+    for name, content in (
+        ("noeq", b"[workerctl]\nnoeqplug\n"),
+        ("latin", b"[workerctl]\nplug = caf\xe9\n"),
+        ("other", b"[console_scripts]\nx = caf\xe9:y\n"),  # not workerctl's: not ours to judge
+    ):
+        meta = tmp_path / f"{name}-1.0.dist-info"
+        meta.mkdir()
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (meta / "entry_points.txt").write_bytes(content)
+    found = {p.package: p for p in declared_plugins([str(tmp_path)])}
+    assert set(found) == {"noeq", "latin"}
+    assert found["noeq"].problem.endswith(":2: no '=' in 'noeqplug': write it as 'name = module'")
+    assert "entry_points.txt: not UTF-8 text (byte 23): save it as UTF-8" in found["latin"].problem
+    assert declared_commands([str(tmp_path)]) == {}

@@ -47,6 +47,10 @@ def broken_site(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     for name, source in BROKEN.items():
         install_plugin(site, name, source)
+    typo = site / "typo-1.0.dist-info"  # a declaration without "="
+    typo.mkdir()
+    (typo / "METADATA").write_text("Metadata-Version: 2.1\nName: typo\nVersion: 1.0\n")
+    (typo / "entry_points.txt").write_text("[workerctl]\ntypo_plugin\n")
     return site
 
 
@@ -59,6 +63,9 @@ def test_broken_plugins_leave_every_command_working_with_one_line_each(workspace
     assert rows["unreadable"]["error"] == "failed to load: Weird: (its message could not be read: ValueError)"
     assert rows["multiline"]["error"] == "failed to load: RuntimeError: first line second line"
     assert rows["chatty"]["error"] is None
+    assert rows["typo"]["error"].endswith(
+        "entry_points.txt:2: no '=' in 'typo_plugin': write it as 'name = module'"
+    )
     assert "chatty loading" in listed.stderr and "chatty loading" not in listed.stdout
     warnings = [line for line in listed.stderr.splitlines() if "plugin '" in line]
     assert any(

@@ -62,10 +62,11 @@ class DeclaredPlugin:
     """One plugin a package declares in the ``workerctl`` group: its name, the import
     reference of its module (or object), the package's name and version."""
 
-    __slots__ = ("name", "package", "reference", "version")
+    __slots__ = ("name", "package", "problem", "reference", "version")
 
-    def __init__(self, name: str, reference: str, package: str, version: str) -> None:
+    def __init__(self, name: str, reference: str, package: str, version: str, problem: str = "") -> None:
         self.name, self.reference, self.package, self.version = name, reference, package, version
+        self.problem = problem  # a declaration that cannot be read: what is wrong, where
 
     def __repr__(self) -> str:
         return f"DeclaredPlugin({self.name!r}, {self.reference!r}, {self.package!r}, {self.version!r})"
@@ -84,12 +85,14 @@ class DeclaredPlugin:
 
 def declared_plugins(paths: list[str] | None = None) -> list[DeclaredPlugin]:
     """Every plugin declared by the packages installed on ``paths`` (default
-    ``sys.path``), sorted by name. Never raises: an unreadable folder or file is
-    skipped."""
+    ``sys.path``), sorted by name. Never raises: an unreadable folder is skipped, and a
+    declaration that cannot be read (a file that is not UTF-8, a line without ``=``)
+    is returned with its ``problem``, for ``workerctl plugins list`` to show, instead
+    of the plugin vanishing without a word."""
     found = [
-        DeclaredPlugin(name, reference, package, _header(meta, "version") or "?")
-        for meta, package, name, reference in _declarations(PLUGINS_GROUP, paths)
-        if name
+        DeclaredPlugin(name or package, reference, package, _header(meta, "version") or "?", problem)
+        for meta, package, name, reference, problem in _declarations(PLUGINS_GROUP, paths)
+        if name or problem
     ]
     return sorted(found, key=lambda plugin: plugin.name)
 
@@ -98,15 +101,15 @@ def declared_commands(paths: list[str] | None = None) -> dict[str, DeclaredComma
     """Command name → declaration, over the packages installed on ``paths``
     (default ``sys.path``). Never raises: an unreadable folder or file is skipped."""
     found: dict[str, DeclaredCommand] = {}
-    for meta, package, name, reference in _declarations(COMMANDS_GROUP, paths):
-        if typeable(name) and name not in found:
+    for meta, package, name, reference, problem in _declarations(COMMANDS_GROUP, paths):
+        if not problem and typeable(name) and name not in found:
             found[name] = DeclaredCommand(name, reference, package, _summary(meta))
     return found
 
 
-def _declarations(group: str, paths: list[str] | None) -> Iterator[tuple[str, str, str, str]]:
-    """(metadata folder, package, name, reference) for each ``name = reference`` line
-    of ``[group]``, over the first folder of each package name on ``paths``."""
+def _declarations(group: str, paths: list[str] | None) -> Iterator[tuple[str, str, str, str, str]]:
+    """(metadata folder, package, name, reference, problem) for each line of
+    ``[group]``, over the first folder of each package name on ``paths``."""
     seen_packages: set[str] = set()
     for entry in sys.path if paths is None else paths:
         try:
@@ -123,8 +126,8 @@ def _declarations(group: str, paths: list[str] | None) -> Iterator[tuple[str, st
             if package in seen_packages:
                 continue
             seen_packages.add(package)
-            for name, reference in _group(os.path.join(meta, "entry_points.txt"), group):
-                yield meta, package, name, reference
+            for name, reference, problem in _group(os.path.join(meta, "entry_points.txt"), group):
+                yield meta, package, name, reference, problem
 
 
 def _normalized(name: str) -> str:
@@ -140,28 +143,38 @@ def _normalized(name: str) -> str:
     return "".join(out)
 
 
-def _group(path: str, group: str) -> list[tuple[str, str]]:
-    """The ``name = reference`` lines of ``[group]`` in an entry_points.txt file."""
+def _group(path: str, group: str) -> list[tuple[str, str, str]]:
+    """``(name, reference, "")`` for each ``name = reference`` line of ``[group]`` in an
+    entry_points.txt file; ``("", "", problem)`` for what cannot be read there."""
     try:
-        with open(path, encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except (OSError, UnicodeDecodeError):
+        with open(path, "rb") as file:
+            raw = file.read()
+    except OSError:  # none (a package without entry points), or unreadable
         return []
-    found: list[tuple[str, str]] = []
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        if f"[{group}]".encode() not in raw:
+            return []
+        return [("", "", f"{path}: not UTF-8 text (byte {exc.start + 1}): save it as UTF-8")]
+    found: list[tuple[str, str, str]] = []
     inside = False
-    for raw in lines:
+    for number, text in enumerate(lines, 1):
         # the grammar importlib.metadata reads: "#" comments, "[group]" headers (the
-        # brackets stripped, nothing else), "name = reference"; a line without "="
-        # (which importlib.metadata fails on, for every package) is skipped
-        line = raw.strip()
+        # brackets stripped, nothing else), "name = reference"
+        line = text.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("[") and line.endswith("]"):
             inside = line.strip("[]") == group
             continue
-        if inside and "=" in line:
+        if not inside:
+            continue
+        if "=" in line:
             name, _, reference = line.partition("=")
-            found.append((name.strip(), reference.strip()))
+            found.append((name.strip(), reference.strip(), ""))
+        else:  # importlib.metadata fails on it, for every package installed
+            found.append(("", "", f"{path}:{number}: no '=' in {line[:60]!r}: write it as 'name = module'"))
     return found
 
 

@@ -203,6 +203,9 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginInfo]:
     for declared in declared_plugins():
         info = PluginInfo(declared.name, declared.version, builtin=False, package=declared.package)
         infos.append(info)
+        if declared.problem:
+            info.error = f"not loaded: {declared.problem}"
+            continue
         if pm.has_plugin(declared.name) or pm.is_blocked(declared.name):
             info.error = "a plugin of that name is already loaded"
             continue
