@@ -1,10 +1,11 @@
 """SIGTERM to any command ends it in one line and exit 143, never silently and never with
 a traceback, and what it was writing is left whole.
 
-The rule is enforced once, in the click group's ``main`` (``cli.failures.sigterm_raises``):
-SIGTERM raises ``errors.Terminated`` as Ctrl-C raises ``KeyboardInterrupt``, so every
-``finally`` on the way up runs (the history lock released, temp files removed). Before,
-``runs reindex`` and ``runs prune`` vanished with the shell's 143 and no word.
+The rule is enforced once, as the first thing a ``workerctl`` process does (``cli.main``,
+``cli.failures.raise_on_sigterm``): SIGTERM raises ``errors.Terminated`` as Ctrl-C raises
+``KeyboardInterrupt``, so every ``finally`` on the way up runs (the history lock released,
+temp files removed), and once the command has ended it is ignored. Before, ``runs
+reindex`` and ``runs prune`` vanished with the shell's 143 and no word.
 
 Each maintenance command is stopped (``WORKERCTL_TEST_FAULT=stop:N``) at every one of its
 write points in turn, sent a real SIGTERM and continued; the history must then read the
@@ -91,3 +92,56 @@ def test_sigterm_at_any_write_point_is_one_line_143_and_leaves_the_history_whole
         again = run_workerctl(*command, workspace=load_workspace(root))
         assert again.returncode == 0, (point, again.stderr)
         assert _listed(root) == _on_disk(root) == (left if name == "reindex" else []), point
+
+
+def _trace(root: Path, tmp: Path, argv: list[str]) -> list[str]:
+    probe = tmp / "probe"
+    shutil.copytree(root, probe, symlinks=True)
+    trace = tmp / "points"
+    done = run_workerctl("-w", str(probe), *argv, env={FAULT_ENV: f"trace:{trace}"})
+    assert done.returncode in (0, 5), done.stderr
+    return [line.split(" ", 1)[1] for line in trace.read_text().splitlines()]
+
+
+BATCH = ["run", "start", "overdue-task-review", "--records-from", "IDS", "--jobs", "1", "--allow-repeat"]
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_batch_as_a_run_just_finished_stops_the_batch(three_runs, tmp_path):
+    """The batch told a SIGTERM to itself from a 'run cancel' of one of its runs by
+    looking for a run of its own that read finished: one that had just completed did,
+    and the batch went on to run every record and exit 0. It now looks for one that reads
+    cancelled (what 'run cancel' stores before it signals)."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("T-1042\nT-1043\nT-1044\n")
+    argv = [str(ids) if a == "IDS" else a for a in BATCH]
+    points = _trace(three_runs, tmp_path, argv)
+    # the removal of a run's marker: that run has just been saved finished
+    finished = [n for n, path in enumerate(points, 1) if "/active/" in path][1::2][:2]
+    assert finished
+    for point in finished:
+        root = tmp_path / f"at-{point}" / "ws"
+        shutil.copytree(three_runs, root, symlinks=True)
+        ended = signalled_at_write_point(root, argv, point, signal.SIGTERM)
+        assert ended.returncode == 130, (point, ended.returncode, ended.stdout, ended.stderr)
+        history = History(load_workspace(root))
+        new = [s for s in history.list(None, limit=None) if s["id"] not in _on_disk(three_runs)]
+        assert len([s for s in new if s["status"] == "completed"]) < 3, (point, new)
+
+
+def test_sigterm_while_a_run_is_stored_before_its_loop_cancels_it(three_runs, tmp_path):
+    """Between storing the run as running and the run loop's handler, a SIGTERM ended the
+    process and left the run for the sweep to settle as crashed (a failure in the stats).
+    It now waits, as Ctrl-C does, and cancels the run: recorded, exit 1."""
+    argv = ["run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat"]
+    points = _trace(three_runs, tmp_path, argv)
+    body = [n for n, path in enumerate(points, 1) if "/history/runs/" in path]
+    creation = range(body[0], body[1])  # the run file, then the index writes of its creation
+    for point in creation:
+        root = tmp_path / f"at-{point}" / "ws"
+        shutil.copytree(three_runs, root, symlinks=True)
+        ended = signalled_at_write_point(root, argv, point, signal.SIGTERM)
+        assert ended.returncode == 1, (point, ended.returncode, ended.stderr)
+        history = History(load_workspace(root))
+        (new,) = [s for s in history.list(None, limit=None) if s["id"] not in _on_disk(three_runs)]
+        assert new["status"] == "cancelled", (point, new)

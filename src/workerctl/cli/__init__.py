@@ -11,10 +11,20 @@ from typing import Any
 
 
 def main() -> None:
-    from workerctl.cli.root import cli
+    from workerctl.cli.failures import end_terminated, ignore_sigterm, raise_on_sigterm
+    from workerctl.errors import Terminated
 
-    _replace_what_cannot_be_shown()
-    cli(prog_name="workerctl")
+    raise_on_sigterm()  # first: a SIGTERM from here on ends the command in one line
+    try:
+        try:
+            from workerctl.cli.root import cli
+
+            _replace_what_cannot_be_shown()
+            cli(prog_name="workerctl")
+        finally:
+            ignore_sigterm()
+    except Terminated:  # before click took over (its imports), or as the command ended
+        end_terminated()
 
 
 def _replace_what_cannot_be_shown() -> None:

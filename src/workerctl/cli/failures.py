@@ -9,8 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from workerctl.errors import PluginFailed
@@ -18,26 +17,36 @@ if TYPE_CHECKING:
 ENDINGS = (OSError, KeyboardInterrupt)  # besides WorkerctlError: what ``failure`` handles
 
 
-@contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """While a command runs, SIGTERM raises ``errors.Terminated`` in the main thread, as
-    Ctrl-C raises ``KeyboardInterrupt``, so the command ends through ``failure`` (one
-    line, exit 143) with its ``finally`` blocks run (the history lock released, temp
-    files removed) instead of vanishing without a word. A second SIGTERM ends the
-    process at once. Commands with their own meaning for SIGTERM (a run cancels, a
-    batch stops like Ctrl-C) install their handler inside this one and restore it.
-    Outside the main thread (click's test runner in a thread) nothing is changed."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
+def raise_on_sigterm() -> None:
+    """From the first thing a ``workerctl`` process does (``cli.main``) to its end,
+    SIGTERM raises ``errors.Terminated`` in the main thread, as Ctrl-C raises
+    ``KeyboardInterrupt``, so the command ends in one line and exit 143
+    (``end_terminated``) with its ``finally`` blocks run (the history lock released,
+    temp files removed) instead of vanishing without a word. A second SIGTERM ends the
+    process at once. Commands with their own meaning for SIGTERM (a run cancels, a batch
+    stops like Ctrl-C) install their handler inside and restore this one."""
     signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+
+def ignore_sigterm() -> None:
+    """Once the command has ended (its output complete, its exit status decided), a
+    SIGTERM has nothing left to stop: the process exits with its own status instead of
+    dying silently in its last milliseconds."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def end_terminated() -> NoReturn:
+    """The ending of a command that SIGTERM stopped: one line, exit 143."""
+    from workerctl.errors import EXIT_TERMINATED
+
+    with contextlib.suppress(OSError, ValueError):  # stderr closed: the status still says it
+        sys.stderr.write(TERMINATED_LINE + "\n")
+        sys.stderr.flush()
+    raise SystemExit(EXIT_TERMINATED)
+
+
+#: what a command stopped by SIGTERM says
+TERMINATED_LINE = "error: stopped by SIGTERM before the command finished"
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -62,7 +71,7 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the shell convention, 128 + SIGINT
         return "", EXIT_INTERRUPTED
     if isinstance(exc, Terminated):
-        return "error: stopped by SIGTERM before the command finished", EXIT_TERMINATED
+        return TERMINATED_LINE, EXIT_TERMINATED
     if isinstance(exc, OSError):
         # the operating system refused a file operation somewhere storage/ did not
         # wrap it: one line naming the path and the cause, exit 4, no traceback

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
 from workerctl.cli.commands import COMMANDS
-from workerctl.cli.failures import DEBUG_ENV, ENDINGS, failure, plugin_failure, sigterm_raises, stdout_closed
+from workerctl.cli.failures import DEBUG_ENV, ENDINGS, end_terminated, failure, plugin_failure, stdout_closed
 from workerctl.cli.suggest import SuggestingGroup
 from workerctl.version import __version__
 
@@ -129,13 +128,10 @@ class LazyGroup(SuggestingGroup):
         # every write of the command passes the one sanitizer (sanitize.py); colour codes
         # pass only when the terminal object's policy has colour on
         guard_streams(lambda err: terminal().colour(err))
-        with sigterm_raises():
-            try:
-                return super().main(*args, **kwargs)
-            except Terminated as exc:  # raised anywhere, parsing included: one line, 143
-                message, code = failure(exc)
-                click.echo(terminal().show(message or ""), err=True)
-                sys.exit(code)
+        try:
+            return super().main(*args, **kwargs)
+        except Terminated:  # SIGTERM (cli.main's handler), parsing included: one line, 143
+            end_terminated()
 
     def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError

@@ -225,10 +225,13 @@ class BatchRunner:
                 return
             with self._guard:
                 running = list(self._started)
+            # 'run cancel' stores the run cancelled, then signals: only a run that reads
+            # cancelled tells a cancel apart from a SIGTERM to the batch (one that reads
+            # finished may just have completed, its thread not yet back)
             cancelled = []
             for run_id in running:
                 with contextlib.suppress(WorkerctlError):
-                    if self.engine.history.get(run_id).finished:
+                    if self.engine.history.get(run_id).status == CANCELLED:
                         cancelled.append(run_id)
             if not cancelled:
                 self._interrupt = _Stop()

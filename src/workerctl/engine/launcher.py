@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workerctl.engine.launch import spawn_executing_process
-from workerctl.engine.loop import StepLoop, _hold_sigint, _release_sigint
+from workerctl.engine.loop import StepLoop, _hold_stop_signals, _release_stop_signals
 from workerctl.engine.remote import ProgressSink, RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
@@ -176,10 +176,10 @@ class Engine:
             return self._submit(remote, run, worker, options)
         for status in (R.QUEUED, R.RUNNING):
             run.move(status)
-        # a Ctrl-C between storing the run as running and the loop's handler would
-        # leave it running with nobody executing it: SIGINT waits until the handler
-        # is in place (then it cancels the run, recorded)
-        held = _hold_sigint()
+        # a Ctrl-C or SIGTERM between storing the run as running and the loop's handler
+        # would leave it running with nobody executing it (then settled as crashed):
+        # they wait until the handler is in place (then they cancel the run, recorded)
+        held = _hold_stop_signals()
         try:
             try:
                 self._create_guarded(run, worker, options)
@@ -192,9 +192,9 @@ class Engine:
             if on_created is not None:
                 on_created(run)
         except BaseException:
-            _release_sigint(held)
+            _release_stop_signals(held)
             raise
-        return self.loop.execute(run, worker, held_sigint=held)
+        return self.loop.execute(run, worker, held_signals=held)
 
     def may_write(self, worker: Worker) -> bool:
         """Whether a run of ``worker`` can write anything: its output mode writes, or a

@@ -84,7 +84,7 @@ class StepLoop:
         # (``engine.replay``); empty for real runs
         self.recorded: dict[str, Recorded] = {}
 
-    def execute(self, run: Run, worker: Worker, held_sigint: bool = False) -> Run:
+    def execute(self, run: Run, worker: Worker, held_signals: bool = False) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         in_main = threading.current_thread() is threading.main_thread()
@@ -95,8 +95,8 @@ class StepLoop:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
                     signal.signal(sig, _raise_terminated)
-                _release_sigint(held_sigint)
-                held_sigint = False
+                _release_stop_signals(held_signals)
+                held_signals = False
                 beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
@@ -153,7 +153,7 @@ class StepLoop:
             return self._adopt_writes(run, other.stored)
         finally:
             halts.forget(run.id)
-            _release_sigint(held_sigint)
+            _release_stop_signals(held_signals)
             beat.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -586,11 +586,12 @@ TERMINATED_BY: dict[int, str] = {
 }
 
 
-def _hold_sigint() -> bool:
-    """Block SIGINT in the main thread (a pending one is delivered on release)."""
+def _hold_stop_signals() -> bool:
+    """Block Ctrl-C, SIGTERM and SIGHUP in the main thread (a pending one is delivered
+    on release, once the loop's handlers can record the run cancelled)."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         return False
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *TERMINATING})
     return True
 
 
@@ -676,9 +677,9 @@ def _contained(exc: BaseException, worker: Worker) -> RunFailed:
     )
 
 
-def _release_sigint(held: bool) -> None:
+def _release_stop_signals(held: bool) -> None:
     if held:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, *TERMINATING})
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
