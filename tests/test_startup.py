@@ -65,7 +65,7 @@ HELP = Budget(
             "workerctl.cli.suggest",
         }
         | {"workerctl.version", "workerctl.terminal", "workerctl.sanitize"}
-        # the exception SIGTERM raises in every command (cli.failures.sigterm_raises):
+        # the exception SIGTERM raises in every command (cli.failures.raise_on_sigterm):
         # a module of exception classes that imports nothing
         | {"workerctl.errors"}
         # the plugins' commands, read from their package metadata (not loaded)
