@@ -58,8 +58,8 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 def failure(exc: BaseException) -> tuple[str | None, int]:
     """The message for stderr (None: say nothing) and the exit status for ``exc``,
-    a ``WorkerctlError``, ``Terminated`` or one of ``ENDINGS``."""
-    from workerctl.errors import EXIT_HISTORY, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, WorkerctlError
+    a ``WorkerctlError`` or one of ``ENDINGS`` (SIGTERM ends in ``end_terminated``)."""
+    from workerctl.errors import EXIT_HISTORY, EXIT_INTERRUPTED, WorkerctlError
 
     if isinstance(exc, WorkerctlError):
         return f"error: {exc}", exc.exit_code
@@ -70,8 +70,6 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
         return None, 0
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the shell convention, 128 + SIGINT
         return "", EXIT_INTERRUPTED
-    if isinstance(exc, Terminated):
-        return TERMINATED_LINE, EXIT_TERMINATED
     if isinstance(exc, OSError):
         # the operating system refused a file operation somewhere storage/ did not
         # wrap it: one line naming the path and the cause, exit 4, no traceback

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
 from workerctl.cli.commands import COMMANDS
-from workerctl.cli.failures import DEBUG_ENV, ENDINGS, end_terminated, failure, plugin_failure, stdout_closed
+from workerctl.cli.failures import DEBUG_ENV, ENDINGS, failure, plugin_failure, stdout_closed
 from workerctl.cli.suggest import SuggestingGroup
 from workerctl.version import __version__
 
@@ -121,17 +121,13 @@ class LazyGroup(SuggestingGroup):
                 formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        from workerctl.errors import Terminated
         from workerctl.sanitize import guard_streams
         from workerctl.terminal import terminal
 
         # every write of the command passes the one sanitizer (sanitize.py); colour codes
         # pass only when the terminal object's policy has colour on
         guard_streams(lambda err: terminal().colour(err))
-        try:
-            return super().main(*args, **kwargs)
-        except Terminated:  # SIGTERM (cli.main's handler), parsing included: one line, 143
-            end_terminated()
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
