@@ -17,8 +17,8 @@ each ``*.dist-info`` (or ``*.egg-info``) folder on ``sys.path``, the first folde
 a package name winning (as for imports, and as ``importlib.metadata`` does), and the
 package's ``Version`` and one-line ``Summary`` headers. One reader for both groups,
 so ``--help`` and the plugin manager can never disagree about what is installed.
-Packages installed as zip files are not read (neither pip nor ``pip install -e``
-makes them). Running a command still goes through the plugin's
+Packages installed as zip files or as ``.egg`` folders are not read (neither pip nor
+``pip install -e`` makes them). Running a command still goes through the plugin's
 ``register_commands`` hook (``plugins.manager.plugin_commands``); the manager warns
 when a declared command is not added there.
 """
