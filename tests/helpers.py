@@ -12,6 +12,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from workerctl.testing import wait_for
 
@@ -53,7 +54,7 @@ def process_gone(pid: int) -> bool:
 
 
 def signalled_at_write_point(
-    root: Path, argv: list[str], point: int, signum: int
+    root: Path, argv: list[str], point: int, signum: int, **popen: Any
 ) -> subprocess.CompletedProcess[str]:
     """``workerctl -w ROOT ARGV`` as a real process, stopped just before its write point
     ``point`` (``WORKERCTL_TEST_FAULT=stop:N``), sent ``signum``, then continued: the
@@ -66,6 +67,7 @@ def signalled_at_write_point(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
     deadline = time.monotonic() + 60
     while not _stopped(proc.pid):

@@ -145,3 +145,19 @@ def test_sigterm_while_a_run_is_stored_before_its_loop_cancels_it(three_runs, tm
         history = History(load_workspace(root))
         (new,) = [s for s in history.list(None, limit=None) if s["id"] not in _on_disk(three_runs)]
         assert new["status"] == "cancelled", (point, new)
+
+
+def test_a_sigterm_the_parent_left_blocked_still_stops_the_command(three_runs, tmp_path):
+    """A blocked signal mask survives exec: a workerctl started by a parent that blocks
+    SIGTERM never heard one, so 'run cancel' could not stop its run. It unblocks it."""
+    root = tmp_path / "ws"
+    shutil.copytree(three_runs, root, symlinks=True)
+
+    def block_sigterm() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+    ended = signalled_at_write_point(
+        root, list(COMMANDS["reindex"]), 2, signal.SIGTERM, preexec_fn=block_sigterm
+    )
+    assert ended.returncode == 143, (ended.returncode, ended.stderr)
+    assert ended.stderr.splitlines() == [LINE]

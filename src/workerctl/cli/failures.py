@@ -24,8 +24,12 @@ def raise_on_sigterm() -> None:
     (``end_terminated``) with its ``finally`` blocks run (the history lock released,
     temp files removed) instead of vanishing without a word. A second SIGTERM ends the
     process at once. Commands with their own meaning for SIGTERM (a run cancels, a batch
-    stops like Ctrl-C) install their handler inside and restore this one."""
+    stops like Ctrl-C) install their handler inside and restore this one. A SIGTERM the
+    parent left blocked (the mask survives exec) is unblocked: 'run cancel' stops a run
+    by it, and a run started with it blocked could not be cancelled."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def ignore_sigterm() -> None:
