@@ -437,3 +437,39 @@ def test_one_thread_beats_for_every_executing_run_and_none_outlives_them():
     while beaters() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert beaters() == 0
+
+
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        ([], ["intended"]),  # nothing reported: one possible write, unknown
+        (["intended"], ["intended"]),  # the comment's intent was read: it becomes unknown itself
+        (["committed"], ["committed"]),  # a proven write stands, nothing added
+    ],
+)
+def test_a_lost_remote_report_leaves_one_unknown_per_possible_write(reported, expected):
+    """A remote run whose report the broker lost is finished as outcome_unknown. A report
+    read while its comment was only intended (a refresh in between) already holds the
+    unknown write; the lost-write entry was added beside it, two unknowns for one
+    comment (seen in CI under load)."""
+    from workerctl.engine.remote import outcome_unknown
+    from workerctl.runs.model import Run
+
+    run = Run(
+        id="remote01",
+        worker="w",
+        config_hash="x",
+        config={},
+        executor="rq",
+        created="2026-12-04T00:00:00.000Z",
+        record_id="T-1042",
+    )
+    run.move("queued")
+    run.move("running")
+    run.side_effects = [
+        {"kind": "comment", "key": f"remote01:{n}", "record_id": "T-1042", "state": state}
+        for n, state in enumerate(reported)
+    ]
+    outcome_unknown(run, "the broker lost the job", "check the record", may_write=True)
+    assert run.status == "failed" and run.error.kind == "outcome_unknown"
+    assert [e["state"] for e in run.side_effects] == expected

@@ -77,15 +77,19 @@ def outcome_unknown(run: Run, message: str, hint: str, may_write: bool) -> None:
     """Finish ``run`` (executed remotely) whose remote report was lost: failed with kind
     ``outcome_unknown``. What it reported before stays: committed effects stand (the
     ledger proves them), intended ones become ``unknown``. When the run may write and
-    nothing it reported proves a write to its record, one possible write to that record
-    is added as unknown: the duplicate guard then refuses a repeat (exit 5, even with
-    ``--allow-repeat``) until a person settles it (``workerctl ledger settle``)."""
+    nothing it reported already stands for a write to its record (committed, held, or
+    intended and so now unknown), one possible write to that record is added as
+    unknown: the duplicate guard then refuses a repeat (exit 5, even with
+    ``--allow-repeat``) until a person settles it (``workerctl ledger settle``). Never
+    two unknowns for one write: a report read while the comment was intended, before
+    the broker lost the rest, used to leave both."""
     from workerctl.runs.model import FAILED, RunError, now_iso
 
     if run.finished:
         return
     wrote = any(
-        e.get("record_id") == run.record_id and e.get("state", "committed") in ("committed", "held")
+        e.get("record_id") == run.record_id
+        and e.get("state", "committed") in ("committed", "held", "intended")
         for e in run.side_effects
     )
     if may_write and run.record_id and not wrote:
