@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import forkserver
 from workerctl.testing import wait_for
 
 __all__ = [
@@ -34,14 +35,100 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_workerctl(
     *args: str, workspace=None, timeout: float = 60, env: dict | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
-    """workerctl as a real subprocess (for concurrency, signals, detaching)."""
-    argv = [sys.executable, "-m", "workerctl"]
-    if workspace is not None:
-        argv += ["-w", str(workspace.root)]
+    """workerctl as a real subprocess (for concurrency, signals, detaching): forked
+    from a process that has already imported workerctl (``tests/forkserver.py``), or,
+    where a fork cannot be that process (``needs_exec``), a new interpreter."""
+    argv = ["-w", str(workspace.root)] if workspace is not None else []
+    argv += list(args)
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    if not needs_exec(full_env, kwargs):
+        return _forked(argv, full_env, timeout, **kwargs)
     return subprocess.run(
-        [*argv, *args], capture_output=True, text=True, timeout=timeout, env=full_env, **kwargs
+        [sys.executable, "-m", "workerctl", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        **kwargs,
     )
+
+
+def needs_exec(env: dict, options: dict) -> bool:
+    """A fork of the server has the server's interpreter: its path, its locale, the
+    values modules read as they were imported. Anything that changes those needs a
+    new interpreter, as does WORKERCTL_TEST_EXEC=1 (every process the slow way)."""
+    if env.get("WORKERCTL_TEST_EXEC") or set(options) - {"cwd", "input"}:
+        return True
+    base = _SERVER_ENV
+    for key in set(env) | set(base):
+        if env.get(key) == base.get(key):
+            continue
+        if key.startswith(("PYTHON", "LC_", "LANG")):
+            return True
+    return False
+
+
+_server: dict[str, Any] = {}
+forked_cpu = [0.0]  # CPU seconds of the forked processes, for a look at the suite's cost
+# the server's environment: this process's as it started, without workerctl's knobs
+_SERVER_ENV = {k: v for k, v in os.environ.items() if not k.startswith("WORKERCTL_")} | {"NO_COLOR": "1"}
+
+
+def _socket() -> str:
+    """The fork server of this test process, started on first use."""
+    if _server and _server["proc"].poll() is None:
+        return _server["path"]
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="wfork-")
+    path = os.path.join(folder, "s")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(forkserver.__file__)), path],
+        stdin=subprocess.PIPE,  # closed when this process ends: the server ends too
+        env=_SERVER_ENV,
+        cwd=ROOT,
+    )
+    _server.update(proc=proc, path=path)
+    wait_for(lambda: os.path.exists(path) or proc.poll() is not None, timeout=60)
+    assert proc.poll() is None, "the fork server did not start"
+    return path
+
+
+def _forked(argv: list[str], env: dict, timeout: float, cwd=None, input=None) -> subprocess.CompletedProcess:
+    import socket
+    import tempfile
+
+    path = _socket()
+    with (
+        tempfile.TemporaryFile() as stdin,
+        tempfile.TemporaryFile() as stdout,
+        tempfile.TemporaryFile() as stderr,
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn,
+    ):
+        if input is not None:
+            stdin.write(input.encode() if isinstance(input, str) else input)
+            stdin.seek(0)
+        conn.connect(path)
+        request = {"argv": argv, "env": env, "cwd": str(cwd or os.getcwd())}
+        files = [stdin.fileno(), stdout.fileno(), stderr.fileno()]
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], files)
+        answers = conn.makefile("rb")
+        pid = json.loads(answers.readline())["pid"]
+        conn.settimeout(timeout)
+        try:
+            line = answers.readline()
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(["workerctl", *argv], timeout) from None
+        assert line, "the fork server ended before its child"
+        answer = json.loads(line)
+        returncode = answer["returncode"]
+        forked_cpu[0] += answer["cpu"]
+        stdout.seek(0)
+        stderr.seek(0)
+        out = stdout.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+        err = stderr.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+    return subprocess.CompletedProcess([sys.executable, "-m", "workerctl", *argv], returncode, out, err)
 
 
 def process_gone(pid: int) -> bool:

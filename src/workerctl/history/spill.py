@@ -31,9 +31,13 @@ WORK = "reindex.work"  # the folder under the history
 #: items sorted in memory at once (the tests make it small, in process or through
 #: WORKERCTL_TEST_SPILL_CHUNK, so that a small history goes through the merge)
 CHUNK = 5000
-_asked = os.environ.get("WORKERCTL_TEST_SPILL_CHUNK", "")
-if _asked.isdigit() and int(_asked) > 0:
-    CHUNK = int(_asked)
+
+
+def chunk_size() -> int:
+    """``CHUNK``, or the test's WORKERCTL_TEST_SPILL_CHUNK, read when a sorter is made
+    (not at import: the suite forks its processes from one that imported this)."""
+    asked = os.environ.get("WORKERCTL_TEST_SPILL_CHUNK", "")
+    return int(asked) if asked.isdigit() and int(asked) > 0 else CHUNK
 
 
 def _append(path: Path, lines: list[str]) -> None:
@@ -68,7 +72,7 @@ class SortedSpill:
         self.folder = folder
         self.name = name
         self.key = key
-        self.chunk = chunk or CHUNK  # read when made: the tests make it small
+        self.chunk = chunk or chunk_size()
         self._items: list[Any] = []
         self._files: list[Path] = []
         self.count = 0
@@ -105,7 +109,7 @@ class Partitions:
         self.folder = folder
         self.name = name
         self.count = count
-        self.buffered = buffered or 4 * CHUNK
+        self.buffered = buffered or 4 * chunk_size()
         self._held: dict[int, list[str]] = {}
         self._size = 0
         self._written: set[int] = set()

@@ -124,10 +124,13 @@ class RunFilter:
 #: ``runs prune --json``: the result's fields (``History.prune``, with the CLI's ``dry_run``)
 PRUNE_FIELDS = ("removed", "kept_unfinished", "side_effects_forgotten", "dry_run")
 #: runs a prune removes per hold of the lock (whole index shards: a few hundred runs each;
-#: the tests make it small through WORKERCTL_TEST_PRUNE_BATCH)
+#: the tests make it small through WORKERCTL_TEST_PRUNE_BATCH, read as a prune starts)
 PRUNE_BATCH = 250
-if os.environ.get("WORKERCTL_TEST_PRUNE_BATCH", "").isdigit():
-    PRUNE_BATCH = max(1, int(os.environ["WORKERCTL_TEST_PRUNE_BATCH"]))
+
+
+def _prune_batch() -> int:
+    asked = os.environ.get("WORKERCTL_TEST_PRUNE_BATCH", "")
+    return max(1, int(asked)) if asked.isdigit() else PRUNE_BATCH
 
 
 class _IndexMoved(Exception):
@@ -857,11 +860,12 @@ class History:
             spans = self.indexes.shard_spans(None, cutoff)
             todo = [s for s in self.shards() if spans is None or any(a <= s <= b for a, b in spans)]
         todo.reverse()  # popped oldest first
+        batch = _prune_batch()
         while todo:
             with self.lock:
                 self.finish_prune()  # another prune's, cut short meanwhile
                 gone: builtins.list[builtins.list[Any]] = []  # [summary, shard]
-                while todo and len(gone) < PRUNE_BATCH:
+                while todo and len(gone) < batch:
                     shard = todo.pop()
                     for doc in self._shard_docs(shard).values():
                         if doc["created"] < cutoff:

@@ -28,7 +28,6 @@ LOCK_TIMEOUT_ENV = "WORKERCTL_LOCK_TIMEOUT"
 #: benchmarks only: a file to which each release appends how long the lock was held
 #: ("SECONDS PID COMMAND"), to measure the longest hold of a command (engine_bench)
 HOLD_LOG_ENV = "WORKERCTL_BENCH_LOCK_LOG"
-_HOLD_LOG = os.environ.get(HOLD_LOG_ENV, "")
 
 
 def resolve_timeout(setting: float | None) -> tuple[float, str]:
@@ -168,7 +167,7 @@ class FileLock:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
-                if _HOLD_LOG:
+                if os.environ.get(HOLD_LOG_ENV):
                     _log_hold(time.monotonic() - self._since)
         finally:
             self._thread_lock.release()
@@ -306,7 +305,7 @@ def _command_of(pid: int) -> str:
 
 
 def _log_hold(seconds: float) -> None:
-    with open(_HOLD_LOG, "a", encoding="utf-8") as out:
+    with open(os.environ[HOLD_LOG_ENV], "a", encoding="utf-8") as out:
         out.write(f"{seconds:.6f} {os.getpid()} {' '.join(sys.argv[1:5])}\n")
 
 
