@@ -34,6 +34,27 @@ def test_init_refuses_an_existing_workspace(workspace):
     assert result.exit_code == 2 and "already a workspace" in result.output
 
 
+def test_init_makes_the_workspace_that_dash_w_names(tmp_path, monkeypatch):
+    """Found by hand: ``workerctl -w DIR init`` made the workspace in the current
+    folder (and said so) instead of DIR."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("WORKERCTL_WORKSPACE", str(tmp_path / "elsewhere"))
+    made = CliRunner().invoke(cli, ["-w", str(there), "init"])
+    assert made.exit_code == 0, made.output
+    assert (there / "workerctl.yaml").is_file() and not list(here.iterdir())
+    assert f"Made a workspace in {there}" in made.output
+    same = CliRunner().invoke(cli, ["-w", str(tmp_path / "same"), "init", str(tmp_path / "same") + "/"])
+    assert same.exit_code == 0 and (tmp_path / "same" / "workerctl.yaml").is_file()
+    two = CliRunner().invoke(cli, ["-w", str(tmp_path / "a"), "init", str(tmp_path / "b")])
+    assert two.exit_code == 2 and "name two folders" in two.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    plain = CliRunner().invoke(cli, ["init"])  # no -w: the current folder, not the variable
+    assert plain.exit_code == 0 and (here / "workerctl.yaml").is_file()
+    assert not (tmp_path / "elsewhere").exists()
+
+
 @pytest.mark.slow
 def test_init_writes_workers_of_each_status_and_linked_records(tmp_path):
     target = tmp_path / "fresh"
