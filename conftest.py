@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import signal
+import sys
+from pathlib import Path
 
 import pytest
+
+# tests/helpers.py for every test, the plugins' included: their workerctl processes
+# are forked as the main suite's are (tests/forkserver.py)
+_TESTS = str(Path(__file__).parent / "tests")
+if _TESTS not in sys.path:
+    sys.path.append(_TESTS)
 
 # A shell without job control starts background jobs with SIGINT ignored, and a
 # process started with SIGINT ignored never installs Python's KeyboardInterrupt

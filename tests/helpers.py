@@ -55,7 +55,8 @@ def run_workerctl(
 
 def needs_exec(env: dict, options: dict) -> bool:
     """A fork of the server has the server's interpreter: its path, its locale, the
-    values modules read as they were imported. Anything that changes those needs a
+    values modules read as they were imported (workerctl reads none but the fault
+    injector's; llm reads LLM_LOAD_PLUGINS). Anything that changes those needs a
     new interpreter, as does WORKERCTL_TEST_EXEC=1 (every process the slow way)."""
     if env.get("WORKERCTL_TEST_EXEC") or set(options) - {"cwd", "input"}:
         return True
@@ -63,7 +64,7 @@ def needs_exec(env: dict, options: dict) -> bool:
     for key in set(env) | set(base):
         if env.get(key) == base.get(key):
             continue
-        if key.startswith(("PYTHON", "LC_", "LANG")):
+        if key.startswith(("PYTHON", "LC_", "LANG")) or key == "LLM_LOAD_PLUGINS":
             return True
     return False
 

@@ -170,7 +170,14 @@ def ws(tmp_path: Path, tracker: Tracker, roundup_env: dict[str, str]) -> Path:
 def workerctl(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The real CLI, as a separate process."""
+    """The real CLI, as a separate process (forked as the main suite's are, when this
+    runs from the repository's root: ``tests/helpers.py``)."""
+    try:
+        from helpers import run_workerctl
+    except ImportError:  # this plugin's tests run on their own
+        pass
+    else:
+        return run_workerctl(*args, env=env, cwd=cwd, timeout=600)
     full = {**os.environ, "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "workerctl", *args],
