@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from workerctl.engine import stop_signals
 from workerctl.engine.launch import spawn_executing_process
-from workerctl.engine.loop import StepLoop, _hold_stop_signals, _release_stop_signals
+from workerctl.engine.loop import StepLoop
 from workerctl.engine.remote import ProgressSink, RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure
 from workerctl.errors import NotFoundError, UsageError, WorkerctlError
@@ -179,7 +180,7 @@ class Engine:
         # a Ctrl-C or SIGTERM between storing the run as running and the loop's handler
         # would leave it running with nobody executing it (then settled as crashed):
         # they wait until the handler is in place (then they cancel the run, recorded)
-        held = _hold_stop_signals()
+        held = stop_signals.hold()
         try:
             try:
                 self._create_guarded(run, worker, options)
@@ -192,7 +193,7 @@ class Engine:
             if on_created is not None:
                 on_created(run)
         except BaseException:
-            _release_stop_signals(held)
+            stop_signals.release(held)
             raise
         return self.loop.execute(run, worker, held_signals=held)
 

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from workerctl.engine import halts
+from workerctl.engine import halts, stop_signals
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
@@ -37,6 +37,7 @@ from workerctl.engine.step import (
     normal_finish_reason,
     shape_finish_reason,
 )
+from workerctl.engine.stop_signals import TERMINATING
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
 from workerctl.errors import ConfigError, HistoryError, Terminated
@@ -84,7 +85,7 @@ class StepLoop:
         # (``engine.replay``); empty for real runs
         self.recorded: dict[str, Recorded] = {}
 
-    def execute(self, run: Run, worker: Worker, held_signals: bool = False) -> Run:
+    def execute(self, run: Run, worker: Worker, held_signals: stop_signals.Held | None = None) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         in_main = threading.current_thread() is threading.main_thread()
@@ -95,8 +96,8 @@ class StepLoop:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
                     signal.signal(sig, _raise_terminated)
-                _release_stop_signals(held_signals)
-                held_signals = False
+                stop_signals.release(held_signals or {})
+                held_signals = None
                 beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
@@ -153,7 +154,7 @@ class StepLoop:
             return self._adopt_writes(run, other.stored)
         finally:
             halts.forget(run.id)
-            _release_stop_signals(held_signals)
+            stop_signals.release(held_signals or {})
             beat.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -575,7 +576,6 @@ def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
 
 
-TERMINATING = (signal.SIGTERM, signal.SIGHUP)
 #: ``Terminated.signum`` of a run halted by its own process (``engine.halts``), no signal
 HALTED = 0
 
@@ -584,15 +584,6 @@ TERMINATED_BY: dict[int, str] = {
     signal.SIGTERM: "the process executing the run was terminated (SIGTERM)",
     signal.SIGHUP: "the process executing the run lost its terminal (SIGHUP)",
 }
-
-
-def _hold_stop_signals() -> bool:
-    """Block Ctrl-C, SIGTERM and SIGHUP in the main thread (a pending one is delivered
-    on release, once the loop's handlers can record the run cancelled)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        return False
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *TERMINATING})
-    return True
 
 
 #: a run's error when Ctrl-C cancelled it (the command then exits 130, as every Ctrl-C)
@@ -675,11 +666,6 @@ def _contained(exc: BaseException, worker: Worker) -> RunFailed:
         + "; workerctl contained it",
         "".join(traceback.format_exception(exc)),
     )
-
-
-def _release_stop_signals(held: bool) -> None:
-    if held:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, *TERMINATING})
 
 
 def _raise_terminated(signum: int, frame: object) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from workerctl.engine import stop_signals
 from workerctl.engine.tools import ToolError
 from workerctl.records.http import RecordSourceError
 from workerctl.runs.model import now_iso
@@ -302,6 +303,17 @@ class RunRecords:
             self._run.side_effects.append(effect)
             self._save()
             return Written(record.id, kind, HELD)
+        # a local write is never left unknown by a stop signal: held from its intent to
+        # its outcome (RecordSource.local_writes); kill -9 still can, as it should
+        held = stop_signals.hold() if getattr(source, "local_writes", False) else {}
+        try:
+            return self._intend_and_apply(record, kind, effect, source)
+        finally:
+            stop_signals.release(held)
+
+    def _intend_and_apply(
+        self, record: Record, kind: str, effect: dict[str, Any], source: RecordSource | None
+    ) -> Written:
         placeholder = {**effect, "state": INTENDED}
         self._run.side_effects.append(placeholder)
         try:

@@ -75,6 +75,7 @@ class BuiltinRecordStore(RecordSource):
     """Records and comments in ``.workerctl/records.json`` (TinyDB)."""
 
     name = "builtin"
+    local_writes = True  # a file of this workspace (RecordSource.local_writes)
     record_types = BUILTIN_TYPES
     context_sources = BUILTIN_CONTEXT_SOURCES
     link_rules = BUILTIN_LINK_RULES

@@ -149,6 +149,12 @@ class RecordSource(ABC):
     context_sources: ClassVar[dict[str, list[str]]] = {}
     link_rules: ClassVar[tuple[LinkRule, ...]] = ()
     kind: ClassVar[str] = ""  # set by sources configured under record_sources:
+    #: True for a source whose writes end on this machine (files, no network), within
+    #: the lock timeout: the engine holds SIGTERM, SIGHUP and Ctrl-C across each write,
+    #: from storing its intent to storing its outcome, so that a stop signal never
+    #: leaves such a write ``unknown`` for a person to settle. A source on a server
+    #: keeps False: a stop signal must end a write that hangs on the network.
+    local_writes: ClassVar[bool] = False
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace

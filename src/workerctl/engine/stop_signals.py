@@ -1,0 +1,64 @@
+"""Holding the signals that stop a run (Ctrl-C, SIGTERM, SIGHUP) across a step that must
+not be cut in two.
+
+Two places need it: storing a run as running before the loop's handler is in place
+(else the run is left running with nobody executing it), and a write on a local record
+source (``RecordSource.local_writes``), from storing its intent to storing its outcome
+(else a stop signal leaves it ``unknown``, to be settled by a person, although this
+process decides whether it happened). A signal that comes meanwhile is remembered and
+raised again on release, for whatever handler is in place then.
+
+Why handlers and not the signal mask: a mask is per thread, and the kernel gives a
+signal sent to the process to any thread that does not block it (the heartbeat's, a
+step's, a library's); Python then runs the handler in the main thread at once. Python
+runs every handler in the main thread, so swapping the handlers holds a signal whichever
+thread the kernel chose. Holds nest: an inner hold finds the handlers already swapped
+and holds nothing; ``release`` puts back only the handlers still swapped, so a handler
+installed meanwhile (the run loop's) stays. Only the main thread can hold.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+STOPPING = (signal.SIGINT, *TERMINATING)
+
+#: the handlers a hold replaced, by signal; empty when nothing was held
+Held = dict[int, Any]
+
+_pending: list[int] = []
+
+
+def _remember(signum: int, frame: FrameType | None) -> None:
+    _pending.append(signum)
+
+
+def hold() -> Held:
+    """Hold the stop signals until ``release``; what it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    held: Held = {}
+    for signum in STOPPING:
+        handler = signal.getsignal(signum)
+        if handler is _remember:  # an outer hold has it
+            continue
+        held[signum] = signal.SIG_DFL if handler is None else handler
+        signal.signal(signum, _remember)
+    return held
+
+
+def release(held: Held) -> None:
+    """Put back what ``hold`` replaced, then raise the signals that came meanwhile."""
+    if not held:
+        return
+    for signum, handler in held.items():
+        if signal.getsignal(signum) is _remember:
+            signal.signal(signum, handler)
+    if any(signal.getsignal(s) is _remember for s in STOPPING):
+        return  # an outer hold still has some: it raises them when it ends
+    while _pending:
+        signal.raise_signal(_pending.pop(0))
