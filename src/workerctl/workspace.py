@@ -90,7 +90,13 @@ class Workspace:
 
 def find_workspace(explicit: str | os.PathLike | None = None, cwd: Path | None = None) -> Workspace:
     """Resolve the workspace: ``-w``, then ``$WORKERCTL_WORKSPACE``, then parents of cwd."""
-    if explicit:
+    if explicit is not None:
+        if not str(explicit).strip():  # -w '' (an unset variable in a script): not the default
+            raise UsageError(
+                "-w/--workspace is empty",
+                hint="give the workspace folder, or leave -w out to use $WORKERCTL_WORKSPACE "
+                "or the folder you are in",
+            )
         return load_workspace(Path(explicit), origin="--workspace")
     env = os.environ.get(ENV_VAR)
     if env:
@@ -109,11 +115,47 @@ def load_workspace(root: Path, origin: str = "--workspace") -> Workspace:
     root = root.expanduser().resolve()
     settings_file = root / SETTINGS_FILE
     if not settings_file.is_file():
-        raise UsageError(
-            f"{root} (from {origin}) is not a workspace: {SETTINGS_FILE} is missing",
-            hint=f"run 'workerctl init {root}' to make one",
-        )
+        why, hint = _not_a_workspace(root)
+        raise UsageError(f"{root} (from {origin}) is not a workspace: {why}", hint=hint)
     return Workspace(root=root, settings=_cached_settings(root, settings_file))
+
+
+def _not_a_workspace(root: Path) -> tuple[str, str]:
+    """Why ``root`` is not a workspace, and the fix that works for that case: the one
+    hint 'run init' was wrong for a file, a folder inside a workspace (init there would
+    plant a workspace in it) and a workspace that lost its settings file."""
+    outer = enclosing_workspace(root)
+    if outer is not None:
+        return (f"it is inside the workspace {outer}", f"use -w {outer}")
+    if not root.exists():
+        return ("no such folder", f"run 'workerctl init {root}' to make one there")
+    if not root.is_dir():
+        return ("it is a file, not a folder", "give the workspace folder")
+    if os.path.lexists(root / STATE_DIR):
+        return (
+            f"it holds a workspace's state ({STATE_DIR}/) but {SETTINGS_FILE} is missing or not a file",
+            f"put back {root / SETTINGS_FILE} (a 'name: ...' line is enough; the runs and records are kept)",
+        )
+    return (f"{SETTINGS_FILE} is missing", f"run 'workerctl init {root}' to make one")
+
+
+def enclosing_workspace(folder: Path) -> Path | None:
+    """The workspace a folder lies in (a parent holding the settings file or the state
+    folder), if any: a workspace is never made inside another, nor in its state."""
+    for parent in folder.parents:
+        if (parent / SETTINGS_FILE).is_file() or (parent / STATE_DIR / "history").is_dir():
+            return parent
+    return None
+
+
+def workspace_below(folder: Path) -> Path | None:
+    """A workspace inside ``folder``, if any (hidden folders are not entered; links are
+    not followed): a workspace is never made around another either."""
+    for here, dirs, files in os.walk(folder):
+        if SETTINGS_FILE in files or STATE_DIR in dirs:
+            return Path(here)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    return None
 
 
 def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
@@ -218,35 +260,73 @@ def make_private(workspace: Workspace) -> str | None:
 
 
 def init_workspace(root: Path, registry: Registry) -> Workspace:
-    """Write a sample workspace: settings, example workers from templates, records."""
-    from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
-    from workerctl.records.builtin_store import BuiltinRecordStore
-    from workerctl.workers.files import render_new, status_edit
-    from workerctl.workers.versions import Versions
-
+    """Write a sample workspace: settings, example workers from templates, records.
+    Never inside or around another workspace, and whole or not at all."""
     root = root.expanduser().resolve()
+    _check_init_target(root)
+    made = [p for p in (root, root / "workers", root / STATE_DIR) if not p.exists()]
+    try:
+        return _write_sample(root, registry)
+    except BaseException:
+        # a workspace is made whole or not at all: what this call made goes again
+        _remove_made(root, made)
+        raise
+
+
+def _check_init_target(root: Path) -> None:
     if (root / SETTINGS_FILE).exists() or os.path.lexists(root / STATE_DIR):
         raise UsageError(
             f"{root} is already a workspace; nothing was written",
             hint="choose another folder, or use the existing workspace with -w",
         )
-    if (root / "workers").exists() and any((root / "workers").iterdir()):
+    outer = enclosing_workspace(root)
+    if outer is not None:
         raise UsageError(
-            f"{root}/workers already holds files; nothing was written", hint="choose an empty folder"
+            f"{root} is inside the workspace {outer}; nothing was written",
+            hint=f"choose a folder outside {outer}, or use that workspace with -w {outer}",
         )
-    (root / "workers").mkdir(parents=True, exist_ok=True)
-    (root / SETTINGS_FILE).write_text(SETTINGS_YAML.format(name=root.name), encoding="utf-8")
-    workspace = load_workspace(root)
-    from workerctl.storage.atomic import private_dirs, write_text_atomic
+    if root.is_dir():
+        inner = workspace_below(root)
+        if inner is not None:
+            raise UsageError(
+                f"{root} holds the workspace {inner}; nothing was written",
+                hint="choose a folder that holds no workspace",
+            )
+    workers = root / "workers"
+    if workers.exists() and (not workers.is_dir() or any(workers.iterdir())):
+        raise UsageError(f"{workers} already holds files; nothing was written", hint="choose an empty folder")
 
+
+def _write_sample(root: Path, registry: Registry) -> Workspace:
+    import yaml
+
+    from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
+    from workerctl.records.builtin_store import BuiltinRecordStore
+    from workerctl.storage.atomic import private_dirs, write_text_atomic
+    from workerctl.workers.files import render_new, status_edit
+    from workerctl.workers.versions import Versions
+
+    (root / "workers").mkdir(parents=True, exist_ok=True)
+    # the folder's name as YAML writes it: quoted where it must be ("a: b", "[x", a newline)
+    name = yaml.safe_dump(root.name, allow_unicode=True).removesuffix("\n...\n").strip()
+    (root / SETTINGS_FILE).write_text(SETTINGS_YAML.format(name=name), encoding="utf-8")
+    workspace = load_workspace(root)
     private_dirs(workspace.state_dir)
     write_text_atomic(workspace.state_dir / ".gitignore", "*\n")
     versions = Versions(workspace)
-    for name, key, status, _extra in SAMPLE_WORKERS:
-        text = render_new(name, registry.templates[key])
+    for worker, key, status, _extra in SAMPLE_WORKERS:
+        text = render_new(worker, registry.templates[key])
         if status != "draft":
             text = status_edit(text, status)
-        workspace.worker_file(name).write_text(text, encoding="utf-8")
-        versions.record(name, text, "init")
+        workspace.worker_file(worker).write_text(text, encoding="utf-8")
+        versions.record(worker, text, "init")
     BuiltinRecordStore(workspace).import_records(sample_records(), "sample records")
     return workspace
+
+
+def _remove_made(root: Path, made: list[Path]) -> None:
+    from workerctl.storage import fs
+
+    fs.unlink(root / SETTINGS_FILE, missing_ok=True)  # it was not there: the target is checked first
+    for folder in reversed(made):
+        fs.rmtree(folder, ignore_errors=True)

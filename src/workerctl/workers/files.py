@@ -6,6 +6,7 @@ Loading never stops at the first broken file: each file becomes a
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,8 +67,16 @@ def _load_file(path: Path, registry: Registry, display: str | None, deep: bool) 
 
 
 def worker_paths(workspace: Workspace) -> list[Path]:
+    """The worker files, for every command that lists or finds workers: a ``workers``
+    that is not a folder is said, not read as "no workers" (which then recorded every
+    worker as deleted)."""
     folder = workspace.workers_dir
     if not folder.is_dir():
+        if os.path.lexists(folder):
+            raise ConfigError(
+                f"{folder} is not a folder; the workers are the YAML files in the folder {folder}",
+                hint=f"move {folder} aside and make the folder: mkdir {folder}",
+            )
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 

@@ -1,0 +1,129 @@
+"""``workerctl init`` makes a workspace where it is asked, whole or not at all, and never
+inside, around or in the state of another workspace; a folder that is not a workspace
+is named with the fix that works for it.
+
+Found by a fresh-brief attack on "every command acts on the workspace it is given":
+``init`` inside a workspace's ``workers/`` planted a settings file that broke the outer
+workspace; a folder named ``x: y``, ``[b`` or with a newline got a ``workerctl.yaml``
+that did not parse, and the half-made workspace stayed; ``-w ''`` fell back to
+``$WORKERCTL_WORKSPACE``; the hint "run init DIR" was given for a file, for a folder
+inside a workspace and for a workspace that had lost its settings file.
+"""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import run_workerctl
+from workerctl.cli import cli
+from workerctl.plugins.manager import build_registry
+from workerctl.storage.faults import FAULT_ENV
+from workerctl.workspace import init_workspace, load_workspace
+
+REGISTRY = build_registry()
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def tree(folder) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+names = st.text(
+    st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1, max_size=40
+).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=names)
+def test_any_folder_name_gives_a_workspace_whose_settings_read_back(tmp_path_factory, name):
+    root = tmp_path_factory.mktemp("init") / name
+    workspace = init_workspace(root, REGISTRY)
+    assert load_workspace(workspace.root).settings["name"] == name
+
+
+def test_never_inside_around_or_in_the_state_of_a_workspace(tmp_path):
+    outer = tmp_path / "outer"
+    assert invoke("init", str(outer)).exit_code == 0
+    before = tree(outer)
+    for inside in (
+        outer / "workers",
+        outer / "sub" / "deeper",
+        outer / ".workerctl",
+        outer / ".workerctl" / "x",
+    ):
+        refused = invoke("init", str(inside))
+        assert refused.exit_code == 2, (inside, refused.output)
+        assert f"inside the workspace {outer}" in refused.output
+    assert tree(outer) == before, "nothing written in the workspace"
+    around = invoke("init", str(tmp_path))
+    assert around.exit_code == 2 and f"holds the workspace {outer}" in around.output
+    assert not (tmp_path / "workerctl.yaml").exists() and not (tmp_path / "workers").exists()
+
+
+def test_a_failure_half_way_leaves_the_folder_as_it_was(tmp_path):
+    """A full disk at each write point of init: exit 4, and neither the new folder nor
+    an existing empty one keeps anything init wrote."""
+    trace = tmp_path / "points"
+    assert run_workerctl("init", str(tmp_path / "probe"), env={FAULT_ENV: f"trace:{trace}"}).returncode == 0
+    points = len(trace.read_text().splitlines())
+    assert points > 3
+    for n in range(1, points + 1):
+        new, existing = tmp_path / f"new{n}", tmp_path / f"old{n}"
+        existing.mkdir()
+        (existing / "notes.txt").write_text("mine")
+        for target in (new, existing):
+            before = tree(target)
+            done = run_workerctl("init", str(target), env={FAULT_ENV: f"enospc:{n}"})
+            assert done.returncode == 4, (n, done.stderr)
+            assert "Traceback" not in done.stderr and "No space left" in done.stderr
+            assert tree(target) == before, (n, target)
+            assert (target.exists()) == (target == existing)
+
+
+def test_an_empty_dash_w_is_a_usage_error_not_the_variable(tmp_path, monkeypatch):
+    assert invoke("init", str(tmp_path / "ws")).exit_code == 0
+    monkeypatch.setenv("WORKERCTL_WORKSPACE", str(tmp_path / "ws"))
+    done = invoke("-w", "", "workers", "list")
+    assert done.exit_code == 2 and "-w/--workspace is empty" in done.output
+
+
+def test_each_kind_of_not_a_workspace_gets_the_fix_that_works(tmp_path):
+    ws = tmp_path / "ws"
+    assert invoke("init", str(ws)).exit_code == 0
+    (tmp_path / "file").write_text("x")
+    lost = tmp_path / "lost"
+    assert invoke("init", str(lost)).exit_code == 0
+    (lost / "workerctl.yaml").unlink()
+    cases = {
+        tmp_path / "file": "it is a file, not a folder",
+        ws / "workers": f"it is inside the workspace {ws}",
+        ws / ".workerctl": f"it is inside the workspace {ws}",
+        tmp_path / "none": "no such folder",
+        lost: "workerctl.yaml is missing or not a file",
+    }
+    for folder, why in cases.items():
+        done = invoke("-w", str(folder), "runs", "list")
+        assert done.exit_code == 2 and why in done.output, (folder, done.output)
+    # the fix named for the lost settings file works, and keeps the runs
+    put_back = invoke("-w", str(lost), "runs", "list")
+    assert f"put back {lost / 'workerctl.yaml'}" in put_back.output
+    (lost / "workerctl.yaml").write_text("name: lost\n")
+    assert invoke("-w", str(lost), "workers", "list").exit_code == 0
+
+
+def test_workers_that_is_a_file_is_said_and_records_no_deletion(tmp_path):
+    ws = tmp_path / "ws"
+    assert invoke("init", str(ws)).exit_code == 0
+    versions = (ws / ".workerctl" / "versions.json").read_bytes()
+    (ws / "workers").rename(tmp_path / "aside")
+    (ws / "workers").write_text("oops")
+    for args in (("workers", "list"), ("worker", "new", "foo"), ("workers", "list", "--json")):
+        done = invoke("-w", str(ws), *args)
+        assert done.exit_code == 2, (args, done.output)
+        assert f"{ws / 'workers'} is not a folder" in done.output
+    assert (ws / ".workerctl" / "versions.json").read_bytes() == versions
