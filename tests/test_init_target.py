@@ -12,6 +12,12 @@ inside a workspace and for a workspace that had lost its settings file.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -127,3 +133,39 @@ def test_workers_that_is_a_file_is_said_and_records_no_deletion(tmp_path):
         assert done.exit_code == 2, (args, done.output)
         assert f"{ws / 'workers'} is not a folder" in done.output
     assert (ws / ".workerctl" / "versions.json").read_bytes() == versions
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_folder_init_may_not_write_is_one_line_with_the_fix(tmp_path):
+    """Root ignores permission bits: setpriv drops the capabilities that let it."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+    done = subprocess.run(
+        [*drop, sys.executable, "-m", "workerctl", "init", str(locked)], capture_output=True, text=True
+    )
+    assert done.returncode == 4, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "Permission denied" in line and f"check the owner and permissions of {locked}" in line
+    assert list(locked.iterdir()) == []
+
+
+def test_an_empty_path_argument_is_refused_by_name(tmp_path):
+    """Found by the same attack: ``records import ''`` said '.: cannot load records'."""
+    ws = tmp_path / "ws"
+    assert invoke("init", str(ws)).exit_code == 0
+    for args in (
+        ("records", "import", ""),
+        ("run", "start", "overdue-task-review", "--records-from", ""),
+        ("worker", "try", "overdue-task-review", "--file", ""),
+    ):
+        done = invoke("-w", str(ws), *args)
+        assert done.exit_code == 2 and "is empty; give a path" in done.output, (args, done.output)
+    assert invoke("init", "").exit_code == 2
+    from pathlib import Path
+
+    import workerctl.cli
+
+    cli_dir = Path(workerctl.cli.__file__).parent
+    plain = [p.name for p in cli_dir.glob("*.py") if "click.Path(" in p.read_text(encoding="utf-8")]
+    assert plain == [], "every path argument is a cli.common.FilePath"

@@ -298,7 +298,6 @@ def _check_init_target(root: Path) -> None:
 
 
 def _write_sample(root: Path, registry: Registry) -> Workspace:
-    import yaml
 
     from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
     from workerctl.records.builtin_store import BuiltinRecordStore
@@ -307,9 +306,7 @@ def _write_sample(root: Path, registry: Registry) -> Workspace:
     from workerctl.workers.versions import Versions
 
     (root / "workers").mkdir(parents=True, exist_ok=True)
-    # the folder's name as YAML writes it: quoted where it must be ("a: b", "[x", a newline)
-    name = yaml.safe_dump(root.name, allow_unicode=True).removesuffix("\n...\n").strip()
-    (root / SETTINGS_FILE).write_text(SETTINGS_YAML.format(name=name), encoding="utf-8")
+    (root / SETTINGS_FILE).write_text(SETTINGS_YAML.format(name=_yaml_name(root.name)), encoding="utf-8")
     workspace = load_workspace(root)
     private_dirs(workspace.state_dir)
     write_text_atomic(workspace.state_dir / ".gitignore", "*\n")
@@ -322,6 +319,18 @@ def _write_sample(root: Path, registry: Registry) -> Workspace:
         versions.record(worker, text, "init")
     BuiltinRecordStore(workspace).import_records(sample_records(), "sample records")
     return workspace
+
+
+def _yaml_name(name: str) -> str:
+    """The folder's name as YAML reads it back: quoted where it must be ("a: b", "[x", a
+    newline), escaped where YAML would read a character as another (NEL as a break)."""
+    import yaml
+
+    for readable in (True, False):
+        text = yaml.safe_dump(name, allow_unicode=readable).removesuffix("\n...\n").strip()
+        if yaml.safe_load(f"name: {text}\n") == {"name": name}:
+            return text
+    return yaml.safe_dump(name, default_style='"').strip()
 
 
 def _remove_made(root: Path, made: list[Path]) -> None:

@@ -17,6 +17,17 @@ _JSON_HELP = "Print JSON: every field, or only FIELDS (comma-separated, e.g. --j
 _JQ_HELP = "Filter the JSON through a jq expression (strings print raw), e.g. --jq '.[].id'."
 
 
+class FilePath(click.Path):
+    """``click.Path`` that refuses an empty argument: ``''`` (an unset variable in a
+    script) was read as the current folder and the error named '.'. Every path a
+    command takes is one of these (``tests/test_init_target.py`` checks)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; give a path", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class Seconds(click.ParamType):
     """A number of seconds above 0 (``--watch 2``, ``--watch 0.5``): ``nan``, ``inf`` and
     0 are not, though ``float`` takes them (a redraw every ``nan`` seconds crashed)."""

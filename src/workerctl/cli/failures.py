@@ -78,8 +78,25 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
         # the operating system refused a file operation somewhere storage/ did not
         # wrap it: one line naming the path and the cause, exit 4, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"error: {where}{exc.strerror or exc}", EXIT_HISTORY
+        fix = _os_fix(exc)
+        return f"error: {where}{exc.strerror or exc}" + (f"; {fix}" if fix else ""), EXIT_HISTORY
     raise TypeError(f"not a command failure: {exc!r}")
+
+
+def _os_fix(exc: OSError) -> str:
+    """What fixes the refusal, by its cause: the path alone did not say what to do."""
+    import errno
+
+    where = exc.filename or "that path"
+    return {
+        errno.EACCES: f"check the owner and permissions of {where} and the folders above it (ls -ld)",
+        errno.EPERM: f"check the owner, permissions and attributes (chattr) of {where}",
+        errno.ENOSPC: "free some space and run the command again",
+        errno.EDQUOT: "free some space (disk quota) and run the command again",
+        errno.EROFS: "the file system is mounted read-only; use a writable folder",
+        errno.ENOTDIR: f"a part of {where} is a file where a folder is expected",
+        errno.EEXIST: f"{where} is in the way: move it aside",
+    }.get(exc.errno or 0, "")
 
 
 #: set to show a plugin command's traceback instead of the one line (for its author)

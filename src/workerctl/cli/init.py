@@ -10,11 +10,11 @@ from click import Context
 if TYPE_CHECKING:
     from pathlib import Path
 
-from workerctl.cli.common import app
+from workerctl.cli.common import FilePath, app
 
 
 @click.command()
-@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.argument("directory", required=False, type=FilePath(file_okay=False))
 @click.pass_context
 def init(ctx: Context, directory: str | None) -> None:
     """Make a new workspace in DIRECTORY with example workers and sample records.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click import Context
 
-from workerctl.cli.common import app, emit, json_options, output_options
+from workerctl.cli.common import FilePath, app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids
 from workerctl.cli.shape import ShapedGroup, echo_json
 
@@ -118,7 +118,7 @@ def show(ctx: Context, record_id: str, as_json: bool) -> None:
 
 
 @records.command("import")
-@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("path", type=FilePath(dir_okay=False, allow_dash=True))
 @click.option(
     "--dry-run", is_flag=True, help="Validate and say what would be added or replaced; write nothing."
 )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from click import Context
 
-from workerctl.cli.common import app, json_options, run_id_argument
+from workerctl.cli.common import FilePath, app, json_options, run_id_argument
 from workerctl.cli.complete import record_ids, run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
 from workerctl.terminal import terminal
@@ -63,7 +63,7 @@ def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) ->
     "--records-from",
     "records_from",
     metavar="FILE",
-    type=click.Path(dir_okay=False, allow_dash=True),
+    type=FilePath(dir_okay=False, allow_dash=True),
     help="A batch over the record ids in FILE (- reads standard input): one id "
     'per line, or JSON lines / a JSON array of ids or {"id": …} objects.',
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click import Context
 
-from workerctl.cli.common import app, emit, json_options, output_options, watch_option
+from workerctl.cli.common import FilePath, app, emit, json_options, output_options, watch_option
 from workerctl.cli.complete import run_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
 from workerctl.terminal import terminal
@@ -439,7 +439,7 @@ def restore_cmd(ctx: Context, name: str, version: int | None, run_id: str | None
 @worker.command("try")
 @click.argument("name", shell_complete=worker_names)
 @click.option(
-    "--file", "file", type=click.Path(dir_okay=False), help="An edited copy of the worker file to try."
+    "--file", "file", type=FilePath(dir_okay=False), help="An edited copy of the worker file to try."
 )
 @click.option(
     "--against",
