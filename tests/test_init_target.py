@@ -169,3 +169,24 @@ def test_an_empty_path_argument_is_refused_by_name(tmp_path):
     cli_dir = Path(workerctl.cli.__file__).parent
     plain = [p.name for p in cli_dir.glob("*.py") if "click.Path(" in p.read_text(encoding="utf-8")]
     assert plain == [], "every path argument is a cli.common.FilePath"
+
+
+def test_the_copy_a_person_edits_stays_in_the_workspace(tmp_path):
+    """Found by the same attack: ``worker edit`` handed the editor /tmp/editor-XXXX.yaml,
+    a copy of the worker's instructions outside its workspace."""
+    ws = tmp_path / "ws"
+    assert invoke("init", str(ws)).exit_code == 0
+    seen = tmp_path / "seen"
+    editor = tmp_path / "editor"
+    editor.write_text(
+        f'#!/bin/sh\necho "$1" > {seen}\nls -l "$1" >> {seen}\n'
+        'sed -i "s/max_iterations: 4/max_iterations: 5/" "$1"\n'
+    )
+    editor.chmod(0o755)
+    done = run_workerctl("-w", str(ws), "worker", "edit", "overdue-task-review", env={"EDITOR": str(editor)})
+    assert done.returncode == 0, done.stderr
+    path, listing = seen.read_text().splitlines()[:2]
+    assert path.startswith(str(ws / ".workerctl" / "edits" / "overdue-task-review.")), path
+    assert listing.startswith("-rw-------"), listing
+    assert "max_iterations: 5" in (ws / "workers" / "overdue-task-review.yaml").read_text()
+    assert list((ws / ".workerctl" / "edits").iterdir()) == [], "the copy is removed"

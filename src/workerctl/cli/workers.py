@@ -266,13 +266,16 @@ def edit(ctx: Context, name: str) -> None:
 
     from workerctl.errors import ConfigError
     from workerctl.workers.files import find_path, read_worker_text
-    from workerctl.workers.operations import check_edit, save_edit
+    from workerctl.workers.operations import check_edit, edit_in_editor, save_edit
 
     a = app(ctx)
-    text = opened = read_worker_text(a.workspace, find_path(a.workspace, name))
+    found = find_path(a.workspace, name)
+    text = opened = read_worker_text(a.workspace, found)
     while True:
         try:
-            edited = click.edit(text, extension=".yaml", require_save=False)
+            edited = edit_in_editor(
+                a.workspace, found.stem, text, lambda path: click.edit(filename=path, require_save=False)
+            )
         except click.ClickException as failed:  # the editor would not start: a setting, exit 2
             raise ConfigError(
                 failed.format_message(), hint="set VISUAL or EDITOR to an editor that exists (EDITOR=nano)"

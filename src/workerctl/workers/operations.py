@@ -7,6 +7,7 @@ file and is kept as a version, so an edit can always be undone.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -210,6 +211,25 @@ def save_edit(
         write_text_atomic(path, text, private=False)  # the user's own file: the umask decides
         versions.record(name, text, action)
         return True
+
+
+def edit_in_editor(workspace: Workspace, name: str, text: str, launch: Callable[[str], None]) -> str:
+    """``text`` as the person left it in their editor. The copy they edit is
+    ``.workerctl/edits/NAME.PID.yaml`` (private, inside the workspace, removed after),
+    not a file in /tmp: a worker's instructions never leave its workspace, and the
+    editor shows the worker's name. ``launch(path)`` runs the editor on it."""
+    import os
+
+    from workerctl.storage import fs
+    from workerctl.storage.atomic import write_text_atomic
+
+    path = workspace.state_dir / "edits" / f"{name}.{os.getpid()}.yaml"
+    write_text_atomic(path, text if text.endswith("\n") or not text else text + "\n", sync_data=False)
+    try:
+        launch(str(path))
+        return fs.read_text(path)
+    finally:
+        fs.unlink(path, missing_ok=True)
 
 
 def _keep_edit(workspace: Workspace, name: str, text: str) -> str:
