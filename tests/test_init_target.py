@@ -190,3 +190,28 @@ def test_the_copy_a_person_edits_stays_in_the_workspace(tmp_path):
     assert listing.startswith("-rw-------"), listing
     assert "max_iterations: 5" in (ws / "workers" / "overdue-task-review.yaml").read_text()
     assert list((ws / ".workerctl" / "edits").iterdir()) == [], "the copy is removed"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_workspace_made_read_only_is_read_and_left_as_it_was(tmp_path):
+    """Found by the same attack: on a workspace made read-only (chmod -R a-w), reading
+    it turned its lock files from 0400 into 0600, and so did a refused start."""
+    ws = tmp_path / "ws"
+    assert invoke("init", str(ws)).exit_code == 0
+    assert invoke("-w", str(ws), "runs", "list").exit_code == 0  # the locks exist
+    subprocess.run(["chmod", "-R", "a-w", str(ws)], check=True)
+
+    def modes() -> dict[str, int]:
+        return {str(p): p.lstat().st_mode for p in ws.rglob("*")}
+
+    before = modes()
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+    wctl = [*drop, sys.executable, "-m", "workerctl", "-w", str(ws)]
+    try:
+        read = subprocess.run([*wctl, "runs", "list"], capture_output=True, text=True)
+        assert read.returncode == 0, read.stderr
+        start = subprocess.run([*wctl, "run", "start", "overdue-task-review", "--task", "T-1042"])
+        assert start.returncode == 4
+        assert modes() == before
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(ws)], check=True)

@@ -178,6 +178,7 @@ class FileLock:
         from workerctl.storage.atomic import PRIVATE_FILE
 
         try:
+            writable = True
             try:  # never through a link, never a file with another name (see storage.fs)
                 fd = fs.open_file(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE, create_parents=True)
             except OSError as exc:
@@ -186,9 +187,11 @@ class FileLock:
                 if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                     raise
                 # a read-only mount or no write permission: flock works on a file open
-                # for reading, so a reader still waits for writers (it writes nothing)
+                # for reading, so a reader still waits for writers (it writes nothing,
+                # its mode included: a workspace made read-only stays as it was)
                 fd = fs.open_file(self.path, os.O_RDONLY)
-            if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
+                writable = False
+            if writable and os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
                 with contextlib.suppress(OSError):  # a umask such as 0277, an old open file
                     os.fchmod(fd, PRIVATE_FILE)
         except OSError as exc:
