@@ -140,8 +140,9 @@ def _not_a_workspace(root: Path) -> tuple[str, str]:
 
 
 def enclosing_workspace(folder: Path) -> Path | None:
-    """The workspace a folder lies in (a parent holding the settings file or the state
-    folder), if any: a workspace is never made inside another, nor in its state."""
+    """The workspace a folder lies in (a parent holding the settings file, or a state
+    folder with a history), if any: a workspace is never made inside another, nor in
+    its state."""
     for parent in folder.parents:
         if (parent / SETTINGS_FILE).is_file() or (parent / STATE_DIR / "history").is_dir():
             return parent
@@ -298,7 +299,6 @@ def _check_init_target(root: Path) -> None:
 
 
 def _write_sample(root: Path, registry: Registry) -> Workspace:
-
     from workerctl.plugins.builtin.samples import SAMPLE_WORKERS, SETTINGS_YAML, sample_records
     from workerctl.records.builtin_store import BuiltinRecordStore
     from workerctl.storage.atomic import private_dirs, write_text_atomic
