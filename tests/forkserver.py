@@ -41,8 +41,9 @@ import sys
 # tests/test_forkserver.py checks that no other module reads one at import.
 FAULT_ENV = "WORKERCTL_TEST_FAULT"
 # imported by workerctl inside the functions that need them (start-up stays cheap)
-# (llm, for the llm plugin: 0.6 s of CPU for each process that imported it)
-LIBRARIES = ("yaml", "tinydb", "tabulate", "sqlite3", "difflib", "jq", "urllib.request", "http.client", "llm")
+# (not llm: every child would then pay for its larger heap, at each collection and at
+# exit, more than the real-model tests' processes save; they spend their time in llama)
+LIBRARIES = ("yaml", "tinydb", "tabulate", "sqlite3", "difflib", "jq", "urllib.request", "http.client")
 _CHILD = False
 
 
@@ -73,7 +74,12 @@ def preload() -> None:
 
 
 def serve(path: str) -> None:
+    import gc
+
     preload()
+    # what the server imported is never garbage: its children's collections skip it
+    # (and do not touch, so copy, its pages), as a new process has none of it to scan
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
