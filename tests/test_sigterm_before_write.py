@@ -64,20 +64,24 @@ def test_a_stop_signal_around_the_comment_write_leaves_it_known(workspace, tmp_p
 
 
 @pytest.mark.slow
-def test_a_sigterm_at_any_write_point_leaves_no_write_unknown(workspace, tmp_path):
-    """Every write point of a run start, one process each: whatever the SIGTERM cut,
-    the ledger knows whether the comment was written, and the history reads whole."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_at_any_write_point_leaves_no_write_unknown(workspace, tmp_path, signum):
+    """Every write point of a run start, one process each: whatever the signal cut, the
+    ledger knows whether the comment was written, and the history reads whole. (A
+    fresh-brief attack found Ctrl-C at the run's final save, just after the comment:
+    the save was cut, the run settled as crashed and the comment left unknown.)"""
     points = _write_points(workspace, tmp_path)
     for n, path in points:
         copy = tmp_path / f"ws{n}"
         shutil.copytree(workspace.root, copy, symlinks=True)
-        ended = signalled_at_write_point(copy, START, n, signal.SIGTERM)
-        where = f"SIGTERM at write point {n} ({path})"
-        assert ended.returncode in (0, 1, 143), (where, ended.stderr)  # 1: the run cancelled
+        ended = signalled_at_write_point(copy, START, n, signum)
+        where = f"signal {signum} at write point {n} ({path})"
+        assert ended.returncode in (0, 1, 130, 143), (where, ended.stderr)  # 1: the run cancelled
         assert "Traceback" not in ended.stderr, where
         listed = run_workerctl("-w", str(copy), "ledger", "list", "--json")
         assert listed.returncode == 0, (where, listed.stderr)
         states = [e["state"] for e in json.loads(listed.stdout)]
         assert "unknown" not in states and "intended" not in states, (where, states)
         runs = run_workerctl("-w", str(copy), "runs", "list", "--json")
-        assert runs.returncode == 0 and len(json.loads(runs.stdout)) <= 1, where
+        assert runs.returncode == 0, where
+        assert [r["status"] for r in json.loads(runs.stdout)] in ([], ["completed"], ["cancelled"]), where

@@ -123,28 +123,35 @@ class StepLoop:
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 run.move(R.FAILED)
-            # the run's end is decided: a SIGTERM or SIGHUP now (a 'run cancel' that came
-            # while this process waited for the lock) has nothing left to stop, and raised
-            # in the middle of the final save it ended the command in a traceback
-            for sig in previous:
-                signal.signal(sig, signal.SIG_IGN)
-            if run.error is not None:
-                run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
-                run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
-            self._count_usage(run)
-            if run.status in (R.COMPLETED, R.FAILED):
-                self._decide_checks(run)
-            self._evidence.pop(run.id, None)
-            if worker.review_required is None:
-                touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
-                run.review_reasons = [*run.review_reasons, *touched]
-                run.needs_review = bool(run.review_reasons)
-            beat.stop()
-            for effect in run.side_effects:
-                if effect.get("state") == INTENDED:  # the write raised: it may have happened
-                    effect["state"] = UNKNOWN
-            run.approval = approval_word(run)
-            saved = self.history.save(run, executing=True)
+            # the run's end is decided, and nothing may cut its save in two: a Ctrl-C now
+            # waits for it (it left the run file saying running, a write intended, and the
+            # run was later settled as crashed with the write unknown)
+            ending = stop_signals.hold()
+            try:
+                # the run's end is decided: a SIGTERM or SIGHUP now (a 'run cancel' that came
+                # while this process waited for the lock) has nothing left to stop, and raised
+                # in the middle of the final save it ended the command in a traceback
+                for sig in previous:
+                    signal.signal(sig, signal.SIG_IGN)
+                if run.error is not None:
+                    run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
+                    run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
+                self._count_usage(run)
+                if run.status in (R.COMPLETED, R.FAILED):
+                    self._decide_checks(run)
+                self._evidence.pop(run.id, None)
+                if worker.review_required is None:
+                    touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
+                    run.review_reasons = [*run.review_reasons, *touched]
+                    run.needs_review = bool(run.review_reasons)
+                beat.stop()
+                for effect in run.side_effects:
+                    if effect.get("state") == INTENDED:  # the write raised: it may have happened
+                        effect["state"] = UNKNOWN
+                run.approval = approval_word(run)
+                saved = self.history.save(run, executing=True)
+            finally:
+                stop_signals.release(ending)  # a Ctrl-C held meanwhile is raised now
             if state_problem is not None:
                 # the run is recorded as failed; the command still says what is damaged
                 # (exit 4), as any command meeting that file does
