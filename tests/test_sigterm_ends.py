@@ -161,3 +161,52 @@ def test_a_sigterm_the_parent_left_blocked_still_stops_the_command(three_runs, t
     )
     assert ended.returncode == 143, (ended.returncode, ended.stderr)
     assert ended.stderr.splitlines() == [LINE]
+
+
+def test_sighup_ends_a_command_and_a_batch_as_sigterm_does(three_runs, tmp_path):
+    """Found by a fresh-brief attack: SIGHUP (the terminal closed) killed a command or a
+    batch with the shell's 129 and no word; a reindex now ends in one line, exit 129,
+    and finishes when run again; a batch stops as for SIGTERM (130)."""
+    command = COMMANDS["reindex"]
+    root = tmp_path / "cmd" / "ws"
+    shutil.copytree(three_runs, root, symlinks=True)
+    ended = signalled_at_write_point(root, list(command), 2, signal.SIGHUP)
+    assert ended.returncode == 129, ended.stderr
+    assert ended.stderr.splitlines() == [LINE.replace("SIGTERM", "SIGHUP")]
+    assert run_workerctl(*command, workspace=load_workspace(root)).returncode == 0
+    ids = tmp_path / "ids.txt"
+    ids.write_text("T-1042\nT-1043\nT-1044\n")
+    argv = [str(ids) if a == "IDS" else a for a in BATCH]
+    batch = tmp_path / "batch" / "ws"
+    shutil.copytree(three_runs, batch, symlinks=True)
+    ended = signalled_at_write_point(batch, argv, 3, signal.SIGHUP)
+    assert ended.returncode == 130, (ended.stdout, ended.stderr)
+    statuses = [s["status"] for s in History(load_workspace(batch)).list(None, limit=None)]
+    assert "running" not in statuses and "Traceback" not in ended.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
+def test_a_stop_signal_during_start_up_ends_without_a_traceback(three_runs, signum):
+    """Found by the same attack: a SIGHUP during start-up killed the process with no
+    word. (Ctrl-C there is caught from ``cli.main``'s first line on; one in the first
+    milliseconds, while CPython starts and runpy imports the package, still ends in
+    Python's own traceback: no workerctl code runs yet to catch it.)"""
+    import random
+    import subprocess
+    import sys
+    import time
+
+    argv = [sys.executable, "-m", "workerctl", "-w", str(three_runs), "runs", "list", "--json"]
+    rng = random.Random(signum)
+    reached = 0
+    for _ in range(8):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0.0, 0.12))
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+        if "Fatal Python error: init" in err:
+            continue  # CPython's own start-up, before any line of workerctl ran
+        reached += 1
+        assert "Traceback" not in err, err
+        assert proc.returncode in (0, 128 + signum, -signum), (proc.returncode, err)
+    assert reached >= 4, "most signals reached workerctl's own start-up"

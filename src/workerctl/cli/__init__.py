@@ -23,8 +23,10 @@ def main() -> None:
             cli(prog_name="workerctl")
         finally:
             ignore_sigterm()
-    except Terminated:  # before click took over (its imports), or as the command ended
-        end_terminated()
+    except Terminated as stop:  # before click took over (its imports), or as the command ended
+        end_terminated(stop.signum)
+    except KeyboardInterrupt:  # Ctrl-C before click took over: the shell's 130, no traceback
+        raise SystemExit(130) from None
 
 
 def _replace_what_cannot_be_shown() -> None:

@@ -26,37 +26,42 @@ def raise_on_sigterm() -> None:
     process at once. Commands with their own meaning for SIGTERM (a run cancels, a batch
     stops like Ctrl-C) install their handler inside and restore this one. A SIGTERM the
     parent left blocked (the mask survives exec) is unblocked: 'run cancel' stops a run
-    by it, and a run started with it blocked could not be cancelled."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    by it, and a run started with it blocked could not be cancelled. SIGHUP (the
+    terminal closed) ends a command the same way, with exit 129."""
+    for signum in STOPPED_BY:
+        signal.signal(signum, _raise_terminated)
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOPPED_BY))
 
 
 def ignore_sigterm() -> None:
     """Once the command has ended (its output complete, its exit status decided), a
-    SIGTERM has nothing left to stop: the process exits with its own status instead of
-    dying silently in its last milliseconds."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    SIGTERM (or SIGHUP) has nothing left to stop: the process exits with its own status
+    instead of dying silently in its last milliseconds."""
+    for signum in STOPPED_BY:
+        signal.signal(signum, signal.SIG_IGN)
 
 
-def end_terminated() -> NoReturn:
-    """The ending of a command that SIGTERM stopped: one line, exit 143."""
-    from workerctl.errors import EXIT_TERMINATED
-
+def end_terminated(signum: int = signal.SIGTERM) -> NoReturn:
+    """The ending of a command that SIGTERM (or SIGHUP) stopped: one line, exit 128 + the
+    signal's number (143, 129), what a shell reports for a process the signal killed."""
+    line = TERMINATED_LINE.replace("SIGTERM", signal.Signals(signum).name)
     with contextlib.suppress(OSError, ValueError):  # stderr closed: the status still says it
-        sys.stderr.write(TERMINATED_LINE + "\n")
+        sys.stderr.write(line + "\n")
         sys.stderr.flush()
-    raise SystemExit(EXIT_TERMINATED)
+    raise SystemExit(128 + signum)
 
 
-#: what a command stopped by SIGTERM says
+#: the signals that end a command in one line (``raise_on_sigterm``)
+STOPPED_BY = (signal.SIGTERM, signal.SIGHUP)
+#: what a command stopped by SIGTERM says (SIGHUP: the same, naming it)
 TERMINATED_LINE = "error: stopped by SIGTERM before the command finished"
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
     from workerctl.errors import Terminated
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # asked twice: no more waiting
+    signal.signal(signum, signal.SIG_DFL)  # asked twice: no more waiting
     raise Terminated(signum)
 
 

@@ -193,7 +193,7 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     Exit codes: 0 ok; 1 a run (or a plugin's command) failed; 2 bad usage or invalid configuration;
     3 not found; 4 the history is locked or damaged; 5 a start refused (a
     repeat, an unchanged failure, a paused or draft worker: nothing ran);
-    130 interrupted (Ctrl-C); 143 stopped by SIGTERM.
+    130 interrupted (Ctrl-C); 129 or 143 stopped by SIGHUP or SIGTERM.
     """
     from workerctl.app import App
     from workerctl.terminal import terminal

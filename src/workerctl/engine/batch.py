@@ -238,7 +238,12 @@ class BatchRunner:
             for run_id in cancelled:  # the batch goes on; the thread in that step is woken
                 halts.halt(run_id)
 
+        def on_hup(signum: int, frame: object) -> None:  # the terminal closed: never a cancel
+            if self._interrupt is None:
+                self._interrupt = _Stop()
+
         previous = signal.signal(signal.SIGTERM, on_term)
+        previous_hup = signal.signal(signal.SIGHUP, on_hup)
         previous_int = signal.getsignal(signal.SIGINT)
         if previous_int is not signal.SIG_IGN:  # a batch started with Ctrl-C ignored keeps it so
             signal.signal(signal.SIGINT, on_int)
@@ -246,6 +251,7 @@ class BatchRunner:
             yield
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGHUP, previous_hup)
             signal.signal(signal.SIGINT, previous_int)
 
     def _parallel(
