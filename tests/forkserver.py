@@ -36,10 +36,6 @@ import signal
 import socket
 import sys
 
-# The one environment variable a workerctl module reads as it is imported (the fault
-# injector: only the process it was set for); each child reads it again.
-# tests/test_forkserver.py checks that no other module reads one at import.
-FAULT_ENV = "WORKERCTL_TEST_FAULT"
 # imported by workerctl inside the functions that need them (start-up stays cheap)
 # (not llm: every child would then pay for its larger heap, at each collection and at
 # exit, more than the real-model tests' processes save; they spend their time in llama)
@@ -178,7 +174,9 @@ def _become(request: dict) -> None:
     random.seed()
     from workerctl.storage import faults
 
-    importlib.reload(faults)  # reads WORKERCTL_TEST_FAULT for this process
+    # the one module that reads the environment as it is imported (only the process the
+    # fault was set for): each child reads it again (tests/test_forkserver.py checks)
+    importlib.reload(faults)
     sys.path[0] = os.getcwd()  # as `python -m` puts it
     sys.argv = ["workerctl", *request["argv"]]
     runpy.run_module("workerctl", run_name="__main__", alter_sys=True)

@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import forkserver
 from workerctl.testing import wait_for
 
 __all__ = [
@@ -84,7 +83,7 @@ def _socket() -> str:
     folder = tempfile.mkdtemp(prefix="wfork-")
     path = os.path.join(folder, "s")
     proc = subprocess.Popen(
-        [sys.executable, str(Path(forkserver.__file__)), path],
+        [sys.executable, str(Path(__file__).with_name("forkserver.py")), path],
         stdin=subprocess.PIPE,  # closed when this process ends: the server ends too
         env=_SERVER_ENV,
         cwd=ROOT,

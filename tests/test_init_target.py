@@ -24,11 +24,8 @@ from hypothesis import strategies as st
 
 from helpers import run_workerctl
 from workerctl.cli import cli
-from workerctl.plugins.manager import build_registry
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.workspace import init_workspace, load_workspace
-
-REGISTRY = build_registry()
 
 
 def invoke(*args: str):
@@ -46,9 +43,9 @@ names = st.text(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=names)
-def test_any_folder_name_gives_a_workspace_whose_settings_read_back(tmp_path_factory, name):
+def test_any_folder_name_reads_back_as_the_workspace_name(tmp_path_factory, workerctl_registry, name):
     root = tmp_path_factory.mktemp("init") / name
-    workspace = init_workspace(root, REGISTRY)
+    workspace = init_workspace(root, workerctl_registry)
     assert load_workspace(workspace.root).settings["name"] == name
 
 
