@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from workerctl.errors import PluginFailed
@@ -28,10 +28,62 @@ def raise_on_sigterm() -> None:
     parent left blocked (the mask survives exec) is unblocked: 'run cancel' stops a run
     by it, and a run started with it blocked could not be cancelled. SIGHUP (the
     terminal closed) ends a command the same way, with exit 129."""
+    global _unraisable
     for signum in STOPPED_BY:
         signal.signal(signum, _raise_terminated)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOPPED_BY))
+    if sys.unraisablehook is not _deliver_lost_stops:
+        _unraisable = sys.unraisablehook
+        sys.unraisablehook = _deliver_lost_stops
+
+
+_unraisable = sys.unraisablehook  # the hook ``_deliver_lost_stops`` passes the rest to
+
+
+def _deliver_lost_stops(unraisable: Any) -> None:
+    """No stop signal is lost. Python runs a signal's handler in the main thread at
+    whatever instruction it is at, and when that is inside a finalizer (a ``__del__``,
+    a weakref callback: importlib's module locks have one) the exception the handler
+    raises (``Terminated``, ``KeyboardInterrupt``) cannot propagate: Python prints
+    "Exception ignored" and carries on, so the command ran to its end, exit 0, as if no
+    SIGTERM or Ctrl-C had come. Every such exception comes to this hook, which raises
+    it again, the same exception, at the main thread's next call or return outside the
+    hook (a one-shot profile function: no thread, no second signal, so what the handler
+    left in place for the next signal stays as it left it). Raised in another finalizer,
+    it comes back here, until it lands where it propagates. The rest goes on to the hook
+    before this one."""
+    if not _raise_again(unraisable.exc_value):
+        _unraisable(unraisable)
+
+
+def _raise_again(exc: BaseException | None) -> bool:
+    from workerctl.errors import Terminated
+
+    if not isinstance(exc, (KeyboardInterrupt, Terminated)):
+        return False
+    if isinstance(exc, Terminated) and exc.signum not in STOPPED_BY:
+        return False  # a halt (engine.halts) raised by hand, not by a signal
+    if exc.__traceback__ is None or not _in_main_thread():
+        return False  # not raised by a handler: handlers run in the main thread
+
+    def at_next_event(frame: Any, event: str, arg: object) -> None:
+        if frame.f_code in _HOOK_CODE:  # still in this hook: raised here, it is lost again
+            return
+        sys.setprofile(None)
+        raise exc
+
+    sys.setprofile(at_next_event)
+    return True
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+_HOOK_CODE = frozenset({_deliver_lost_stops.__code__, _raise_again.__code__})
 
 
 def ignore_sigterm() -> None:
