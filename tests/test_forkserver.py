@@ -149,3 +149,48 @@ def test_no_module_reads_the_environment_as_it_is_imported():
                 if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
                     readers.append(f"{path.name}:{node.lineno}")
     assert readers == ["faults.py:30"]
+
+
+ENDINGS = {
+    "returns": "print('out', end='')",
+    "exit 3": "import sys; print('x'); sys.exit(3)",
+    "exit 256": "import sys; sys.exit(256)",
+    "exit with text": "import sys; sys.exit('stopped: why')",
+    "exit None": "import sys; sys.exit(None)",
+    "uncaught error": "raise ValueError('boom')",
+    "uncaught Ctrl-C": "raise KeyboardInterrupt",
+    "atexit": "import atexit; atexit.register(print, 'at exit'); print('first')",
+    "a thread that outlives main": (
+        "import threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread done', flush=True))).start()\n"
+        "print('main done')"
+    ),
+    "unflushed output": "import sys; sys.stdout.write('no newline'); sys.stderr.write('err no newline')",
+    "stdout closed under it": (
+        "import os, sys; print('lost'); os.close(1); os.open(os.devnull, os.O_RDONLY)"
+    ),
+}
+
+
+@pytest.mark.parametrize("snippet", ENDINGS.values(), ids=ENDINGS.keys())
+def test_a_forked_child_ends_as_python_ends_a_process(snippet):
+    """The fork server's child does not tear down the modules it inherited (it would
+    touch, so copy, the whole server's heap): it ends as CPython's finalization does
+    for everything a test can see. Each ending here, run both ways, gives the same
+    status, the same stdout and the same last line on stderr."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    run = f"exec(compile({snippet!r}, '<string>', 'exec'), {{'__name__': '__main__'}})"
+    fork_like = (
+        f"import sys; sys.path.insert(0, {str(here)!r}); import forkserver\n"
+        f"forkserver.run_as_main(lambda: {run})"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as by default
+    results = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+        for code in (snippet, fork_like)
+    ]
+    assert results[0].returncode != 120 or "stdout" in results[0].stderr
+    python, forked = ((r.returncode, r.stdout, (r.stderr.splitlines() or [""])[-1]) for r in results)
+    assert forked == python
