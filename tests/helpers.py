@@ -24,6 +24,7 @@ __all__ = [
     "plugin_env",
     "run_workerctl",
     "signalled_at_write_point",
+    "start_workerctl",
     "wait_for",
     "write_worker",
 ]
@@ -95,40 +96,104 @@ def _socket() -> str:
 
 
 def _forked(argv: list[str], env: dict, timeout: float, cwd=None, input=None) -> subprocess.CompletedProcess:
-    import socket
-    import tempfile
+    child = ForkedProcess(argv, env, cwd=cwd, input=input)
+    out, err = child.communicate(timeout)
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
 
-    path = _socket()
-    with (
-        tempfile.TemporaryFile() as stdin,
-        tempfile.TemporaryFile() as stdout,
-        tempfile.TemporaryFile() as stderr,
-        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn,
-    ):
+
+class ForkedProcess:
+    """A ``workerctl`` process forked by the fork server, running while the test goes
+    on: what ``subprocess.Popen`` gives (``pid``, ``poll``, ``wait``, ``send_signal``,
+    ``communicate``, ``returncode``), for a test that signals a command mid-way or runs
+    several at once. Its output goes to temporary files, read when it has ended."""
+
+    def __init__(self, argv: list[str], env: dict, cwd=None, input=None) -> None:
+        import socket
+        import tempfile
+
+        self.args = [sys.executable, "-m", "workerctl", *argv]
+        self.returncode: int | None = None
+        self._files = [tempfile.TemporaryFile() for _ in range(3)]  # noqa: SIM115 (closed by communicate)
+        stdin = self._files[0]
         if input is not None:
             stdin.write(input.encode() if isinstance(input, str) else input)
             stdin.seek(0)
-        conn.connect(path)
+        self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._conn.connect(_socket())
         request = {"argv": argv, "env": env, "cwd": str(cwd or os.getcwd())}
-        files = [stdin.fileno(), stdout.fileno(), stderr.fileno()]
-        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], files)
-        answers = conn.makefile("rb")
-        pid = json.loads(answers.readline())["pid"]
-        conn.settimeout(timeout)
+        files = [f.fileno() for f in self._files]
+        socket.send_fds(self._conn, [json.dumps(request).encode() + b"\n"], files)
+        self._buffer = b""
+        self.pid: int = json.loads(self._line(None) or b"")["pid"]
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._end(self._line(0))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._end(self._line(timeout))
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """Wait for the end (SIGKILL and ``TimeoutExpired`` after ``timeout``), then
+        its standard output and error."""
         try:
-            line = answers.readline()
-        except TimeoutError:
-            os.kill(pid, signal.SIGKILL)
-            raise subprocess.TimeoutExpired(["workerctl", *argv], timeout) from None
-        assert line, "the fork server ended before its child"
+            self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.wait(10)
+            raise
+        out, err = (self._text(f) for f in self._files[1:])
+        for f in self._files:
+            f.close()
+        return out, err
+
+    def _line(self, timeout: float | None) -> bytes | None:
+        """The server's next answer line; None if none came within ``timeout``."""
+        import select
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._conn], [], [], left)[0]:
+                return None
+            chunk = self._conn.recv(4096)
+            assert chunk, "the fork server ended before its child"
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def _end(self, line: bytes | None) -> None:
+        if line is None:
+            return
         answer = json.loads(line)
-        returncode = answer["returncode"]
         forked_cpu[0] += answer["cpu"]
-        stdout.seek(0)
-        stderr.seek(0)
-        out = stdout.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
-        err = stderr.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
-    return subprocess.CompletedProcess([sys.executable, "-m", "workerctl", *argv], returncode, out, err)
+        self.returncode = answer["returncode"]
+        self._conn.close()
+
+    @staticmethod
+    def _text(f: Any) -> str:
+        f.seek(0)
+        return f.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def start_workerctl(*args: str, workspace=None, env: dict | None = None, cwd=None) -> ForkedProcess:
+    """``workerctl ARGS`` started and left running (forked: ``ForkedProcess``)."""
+    argv = ["-w", str(workspace.root)] if workspace is not None else []
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    assert not needs_exec(full_env, {}), "this needs a new interpreter: use subprocess.Popen"
+    return ForkedProcess([*argv, *args], full_env, cwd=cwd)
 
 
 def process_gone(pid: int) -> bool:
@@ -148,14 +213,19 @@ def signalled_at_write_point(
     signal is delivered at exactly that point. Returns the finished process."""
     from workerctl.storage.faults import FAULT_ENV
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workerctl", "-w", str(root), *argv],
-        env={**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
+    env = {**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"}
+    proc: Any
+    if needs_exec(env, popen):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workerctl", "-w", str(root), *argv],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **popen,
+        )
+    else:
+        proc = ForkedProcess(["-w", str(root), *argv], env, **popen)
     deadline = time.monotonic() + 60
     while not _stopped(proc.pid):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

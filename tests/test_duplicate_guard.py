@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import make_worker, run_workerctl
+from helpers import make_worker, run_workerctl, start_workerctl
 from workerctl.app import App
 from workerctl.records.builtin_store import BuiltinRecordStore
 
@@ -86,23 +86,11 @@ def test_eight_simultaneous_starts_make_one_side_effect(workspace):
     make_worker(
         workspace, "slowish", executor="{name: echo, script: [{sleep: 0.3, output: 'blocked on the vendor'}]}"
     )
-    argv = [
-        sys.executable,
-        "-m",
-        "workerctl",
-        "-w",
-        str(workspace.root),
-        "run",
-        "start",
-        "slowish",
-        "--task",
-        "T-1042",
-    ]
     procs = [
-        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)
+        start_workerctl("run", "start", "slowish", "--task", "T-1042", workspace=workspace) for _ in range(8)
     ]
     codes = sorted(p.wait(timeout=120) for p in procs)
-    assert codes == [0] + [5] * 7, [p.stderr.read() for p in procs]
+    assert codes == [0] + [5] * 7, [p.communicate() for p in procs]
     assert len(comments_by(workspace, "slowish")) == 1
     app = App(str(workspace.root))
     assert len(app.history.list(None, limit=None)) == 1

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.helpers import make_worker, run_workerctl
 
+from helpers import make_worker, run_workerctl, start_workerctl
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.records.book import open_records
@@ -359,10 +359,7 @@ def test_approve_after_the_record_changed_asks_for_anyway(workspace, wcli):
 @pytest.mark.slow
 def test_eight_simultaneous_approvals_write_exactly_one_comment(workspace):
     run = held_run(workspace)
-    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "approve", run.id, "--json"]
-    procs = [
-        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)
-    ]
+    procs = [start_workerctl("run", "approve", run.id, "--json", workspace=workspace) for _ in range(8)]
     outs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert all(code == 0 for code, _, _ in outs), outs
     made = [json.loads(out) for _, out, _ in outs]
