@@ -177,7 +177,9 @@ def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
         "slow",
         output_mode="review_note",
         timeout=120,
-        executor="{name: echo, script: [{sleep: 1.5, output: late}]}",
+        # long enough that the cancel, sent once the first run is stored, finds it
+        # running on a loaded machine (1.5 s was once not: the run had completed)
+        executor="{name: echo, script: [{sleep: 4, output: late}]}",
     )
     argv = [
         sys.executable,
