@@ -145,13 +145,18 @@ class RQExecutor:
         from redis.exceptions import RedisError
 
         unreachable: list[str] = []
+        connections: dict[str, Any] = {}  # one per Redis: a connection per run cost 2 ms each
         for run_id in run_ids:
             run = history.get(run_id)
             if run.finished:
                 continue
             url = redis_url(run.config.get("executor") or {})
+            if safe_url(url) in unreachable:
+                continue  # one wait for the connect timeout per Redis, not one per run
             try:
-                job, status, report = _look(connect(url), run_id)
+                if url not in connections:
+                    connections[url] = connect(url)
+                job, status, report = _look(connections[url], run_id)
             except RedisError:
                 unreachable.append(safe_url(url))  # the run keeps its last known state
                 continue
