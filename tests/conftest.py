@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -19,9 +20,20 @@ def _isolated_env(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
 
 
+@pytest.fixture(scope="session")
+def _workspace_template(tmp_path_factory):
+    """A workspace as ``init`` makes it, made once per test process."""
+    return init_workspace(tmp_path_factory.mktemp("template") / "ws", get_registry())
+
+
 @pytest.fixture
-def workspace(tmp_path):
-    return init_workspace(tmp_path / "ws", get_registry())
+def workspace(tmp_path, _workspace_template):
+    """A fresh workspace of the test's own: a copy of one ``init`` made, byte for byte
+    what ``init`` writes (the state holds no absolute path; checked by
+    ``test_init_target``), for 3 ms instead of 15."""
+    root = tmp_path / "ws"
+    shutil.copytree(_workspace_template.root, root, symlinks=True)
+    return replace(_workspace_template, root=root, settings=dict(_workspace_template.settings))
 
 
 @pytest.fixture(scope="session")
