@@ -11,9 +11,16 @@ Plugin authors import from ``workerctl.api``, the one public module::
         ...
 """
 
-from typing import Any
+from __future__ import annotations
 
 from workerctl.version import __version__
+
+# typing's names for annotations only: every start of the command imports this package
+# before its stop-signal handlers are in place, and importing typing (with re and enum)
+# was most of that window
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["__version__", "hookimpl"]
 

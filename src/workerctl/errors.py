@@ -6,7 +6,7 @@ mistake never shows as a traceback.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing is not imported before the stop-signal handlers are in place
 
 if TYPE_CHECKING:
     from os import PathLike

@@ -7,11 +7,22 @@ imports a command's module only when that command is invoked (``cli.commands``).
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported before the stop-signal handlers are in place
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def main() -> None:
-    from workerctl.cli.failures import end_terminated, ignore_sigterm, raise_on_sigterm
+    """The one place a command stopped by a signal ends: Ctrl-C exit 130, SIGTERM 143,
+    SIGHUP 129, one line (``cli.failures``), whichever layer it came through."""
+    try:
+        _main()
+    except KeyboardInterrupt:  # Ctrl-C before the handlers or click took over: 130, no traceback
+        raise SystemExit(130) from None
+
+
+def _main() -> None:
+    from workerctl.cli.failures import end_terminated, ignore_stop_signals, raise_on_sigterm
     from workerctl.errors import Terminated
 
     raise_on_sigterm()  # first: a SIGTERM from here on ends the command in one line
@@ -22,10 +33,10 @@ def main() -> None:
             _replace_what_cannot_be_shown()
             cli(prog_name="workerctl")
         finally:
-            ignore_sigterm()
+            ignore_stop_signals()
     except Terminated as stop:  # before click took over (its imports), or as the command ended
         end_terminated(stop.signum)
-    except KeyboardInterrupt:  # Ctrl-C before click took over: the shell's 130, no traceback
+    except KeyboardInterrupt:  # Ctrl-C: the shell's 130 (click wrote the newline after ^C)
         raise SystemExit(130) from None
 
 

@@ -6,10 +6,16 @@ file or Ctrl-C ends the same way whichever command ran.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+
+import workerctl.errors  # noqa: F401  (before the handlers: cli.main catches its Terminated)
+
+# typing's names for annotations only: this module runs before the stop-signal handlers are
+# in place (cli.main), and importing typing (with re and enum) was most of that window
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 if TYPE_CHECKING:
     from workerctl.errors import PluginFailed
@@ -86,11 +92,13 @@ def _in_main_thread() -> bool:
 _HOOK_CODE = frozenset({_deliver_lost_stops.__code__, _raise_again.__code__})
 
 
-def ignore_sigterm() -> None:
-    """Once the command has ended (its output complete, its exit status decided), a
-    SIGTERM (or SIGHUP) has nothing left to stop: the process exits with its own status
-    instead of dying silently in its last milliseconds."""
-    for signum in STOPPED_BY:
+def ignore_stop_signals() -> None:
+    """Once the command has ended (its output complete, or a stop signal's exception on
+    its way to ``cli.main``), a SIGTERM, SIGHUP or Ctrl-C has nothing left to stop: the
+    process ends with the status already decided. Raised now, a second signal's
+    exception would land in the ending itself (``end_terminated``), where nothing
+    catches it: a traceback instead of the one line."""
+    for signum in (signal.SIGINT, *STOPPED_BY):
         signal.signal(signum, signal.SIG_IGN)
 
 
@@ -98,9 +106,11 @@ def end_terminated(signum: int = signal.SIGTERM) -> NoReturn:
     """The ending of a command that SIGTERM (or SIGHUP) stopped: one line, exit 128 + the
     signal's number (143, 129), what a shell reports for a process the signal killed."""
     line = TERMINATED_LINE.replace("SIGTERM", signal.Signals(signum).name)
-    with contextlib.suppress(OSError, ValueError):  # stderr closed: the status still says it
+    try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed: the status still says it
+        pass
     raise SystemExit(128 + signum)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from click import Context
@@ -120,24 +122,37 @@ class LazyGroup(SuggestingGroup):
             else:
                 formatter.write_text(PLUGIN_COMMANDS_NOTE)
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         from workerctl.sanitize import guard_streams
         from workerctl.terminal import terminal
 
         # every write of the command passes the one sanitizer (sanitize.py); colour codes
         # pass only when the terminal object's policy has colour on
         guard_streams(lambda err: terminal().colour(err))
-        return super().main(*args, **kwargs)
+        main = super().main
+        if not standalone_mode:
+            return main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        return _standalone(lambda: main(args, prog_name, complete_var, standalone_mode=False, **extra))
 
     def invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError
         from workerctl.terminal import terminal
 
         try:
-            return super().invoke(ctx)
+            super().invoke(ctx)
+            ctx.exit(0)  # as click's standalone mode ends: whatever the command returned
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own endings (usage errors, --help, exit codes): click prints them
-        except (WorkerctlError, KeyboardInterrupt) as exc:
+        except KeyboardInterrupt:
+            raise  # Ctrl-C ends in cli.main, the one place every stop signal ends
+        except WorkerctlError as exc:
             message, code = failure(exc)
         except Exception as exc:
             plugin = self.plugin_of.get(ctx.invoked_subcommand or "")
@@ -154,6 +169,26 @@ class LazyGroup(SuggestingGroup):
         if message is not None:  # names a path, an id, a plugin's words: data
             click.echo(terminal().show(message), err=True)
         ctx.exit(code)
+
+
+def _standalone(outcome: Callable[[], Any]) -> NoReturn:
+    """End as click's standalone mode does (usage errors shown, exit 2; an ``Abort``
+    says "Aborted!", exit 1; ``ctx.exit(code)`` exits ``code``), except for Ctrl-C:
+    click turns a ``KeyboardInterrupt`` anywhere in its ``main`` (making the context,
+    parsing, tearing down) into "Aborted!" and exit 1. It goes on up as the
+    ``KeyboardInterrupt`` it was, to ``cli.main``, which ends every stop signal: exit
+    130 (click has already written the newline after ^C)."""
+    try:
+        code = outcome()
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            raise abort.__cause__ from None
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _declared_but_missing(name: str) -> None:

@@ -96,9 +96,10 @@ class StepLoop:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
                     signal.signal(sig, _raise_terminated)
+                with stop_signals.held():  # a thread's start waits (stop_signals.held)
+                    beat.start()
                 stop_signals.release(held_signals or {})
                 held_signals = None
-                beat.start()
                 self._loop(run, worker)
                 run.move(R.COMPLETED)
             except RunFailed as failed:
@@ -123,16 +124,17 @@ class StepLoop:
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 run.move(R.FAILED)
-            # the run's end is decided, and nothing may cut its save in two: a Ctrl-C now
-            # waits for it (it left the run file saying running, a write intended, and the
-            # run was later settled as crashed with the write unknown)
+            # the run's end is decided, and nothing may cut its save in two: a Ctrl-C, a
+            # SIGTERM or a SIGHUP now waits for it (a Ctrl-C left the run file saying
+            # running, a write intended, and the run was later settled as crashed with the
+            # write unknown; a SIGTERM raised mid-save ended the command in a traceback),
+            # then ends the command (130, 143, 129): never dropped, the command does not
+            # go on as if it had not come. One exception: 'run cancel' stores the run
+            # cancelled, then sends SIGTERM; a save that finds it so (RunFinishedElsewhere)
+            # drops the SIGTERM it holds, which has nothing left to stop
             ending = stop_signals.hold()
+            cancelled_elsewhere = False
             try:
-                # the run's end is decided: a SIGTERM or SIGHUP now (a 'run cancel' that came
-                # while this process waited for the lock) has nothing left to stop, and raised
-                # in the middle of the final save it ended the command in a traceback
-                for sig in previous:
-                    signal.signal(sig, signal.SIG_IGN)
                 if run.error is not None:
                     run.error.message = cap_text(run.error.message, self.max_field_bytes) or ""
                     run.error.detail = cap_text(run.error.detail, self.max_field_bytes) or ""
@@ -149,9 +151,14 @@ class StepLoop:
                     if effect.get("state") == INTENDED:  # the write raised: it may have happened
                         effect["state"] = UNKNOWN
                 run.approval = approval_word(run)
-                saved = self.history.save(run, executing=True)
+                try:
+                    saved = self.history.save(run, executing=True)
+                except RunFinishedElsewhere:
+                    cancelled_elsewhere = True
+                    raise
             finally:
-                stop_signals.release(ending)  # a Ctrl-C held meanwhile is raised now
+                # a stop signal held meanwhile is raised now (the cancel's SIGTERM dropped)
+                stop_signals.release(ending, drop=TERMINATING if cancelled_elsewhere else ())
             if state_problem is not None:
                 # the run is recorded as failed; the command still says what is damaged
                 # (exit 4), as any command meeting that file does
@@ -640,14 +647,16 @@ def _bounded_step(
         finally:
             done.set()
 
-    threading.Thread(target=work, name=f"workerctl-step-{request.run_id}", daemon=True).start()
-    if halt is not None:
-        halt.wake_on(done)
-    try:
-        ended = done.wait(max(request.time_left, 0) + STEP_GRACE_SECONDS)
-    finally:
+    # the signals wait from the thread's start to the end of the wait (stop_signals.held)
+    with stop_signals.held() as came:
+        threading.Thread(target=work, name=f"workerctl-step-{request.run_id}", daemon=True).start()
         if halt is not None:
-            halt.wake_on(None)
+            halt.wake_on(done)
+        try:
+            ended = stop_signals.wait(done, max(request.time_left, 0) + STEP_GRACE_SECONDS, came)
+        finally:
+            if halt is not None:
+                halt.wake_on(None)
     if halt is not None and halt.requested:  # whatever the step did, the run is cancelled
         raise Terminated(HALTED)
     if not ended:

@@ -19,8 +19,11 @@ installed meanwhile (the run loop's) stays. Only the main thread can hold.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+import time
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -51,14 +54,47 @@ def hold() -> Held:
     return held
 
 
-def release(held: Held) -> None:
-    """Put back what ``hold`` replaced, then raise the signals that came meanwhile."""
+def release(held: Held, drop: tuple[int, ...] = ()) -> None:
+    """Put back what ``hold`` replaced, then raise the signals that came meanwhile, but
+    those in ``drop`` (the caller knows they have nothing left to stop)."""
     if not held:
         return
     for signum, handler in held.items():
         if signal.getsignal(signum) is _remember:
             signal.signal(signum, handler)
+    _pending[:] = [s for s in _pending if s not in drop]
     if any(signal.getsignal(s) is _remember for s in STOPPING):
         return  # an outer hold still has some: it raises them when it ends
     while _pending:
         signal.raise_signal(_pending.pop(0))
+
+
+#: how soon a wait with the signals held notices one that came
+WAIT_POLL = 0.05
+
+
+@contextlib.contextmanager
+def held() -> Iterator[Callable[[], bool]]:
+    """The stop signals held for the block, then raised after it; the block gets a
+    function that says whether one came (to end a wait early: ``wait``). For a block
+    that starts or waits for a thread: ``threading``'s waits take a lock back in a
+    ``finally``, and a signal's exception raised there (the handler runs wherever the
+    main thread is), by a second signal while the first one's was leaving, left the
+    lock released: "RuntimeError: release unlocked lock", and the run was recorded as
+    failed by its executor, which then refused the next run on that record."""
+    saved = hold()
+    try:
+        yield lambda: bool(saved) and bool(_pending)
+    finally:
+        release(saved)
+
+
+def wait(event: threading.Event, timeout: float, came: Callable[[], bool]) -> bool:
+    """``event.wait(timeout)`` inside ``held``: it also ends when a stop signal ``came``."""
+    deadline = time.monotonic() + timeout
+    while not event.is_set() and not came():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        event.wait(min(left, WAIT_POLL))
+    return event.is_set()
