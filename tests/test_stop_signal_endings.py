@@ -143,3 +143,114 @@ def test_two_signals_during_a_step_cancel_the_run(workspace, first, second):
     assert [(r["status"], r["error_kind"]) for r in listed] == [("cancelled", "cancelled")], listed
     again = run_workerctl("run", "start", "slowone", "--task", "T-1042", "--detach", workspace=workspace)
     assert again.returncode == 0, again.stderr  # not refused over a failure the signals made up
+
+
+def _started_with(workspace, argv: list[str], prepare) -> subprocess.Popen:
+    """``workerctl`` as a new process whose parent changed its signals first (a fork of
+    the test's server cannot inherit them)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=prepare,
+    )
+
+
+def _slow_worker(workspace, seconds: float) -> None:
+    make_worker(
+        workspace,
+        "slowone",
+        output_mode="review_note",
+        executor=f"{{name: echo, script: [{{sleep: {seconds}, output: late}}]}}",
+    )
+
+
+@pytest.mark.slow
+def test_nohup_keeps_a_run_going_when_the_terminal_closes(workspace):
+    """Found by the attack: ``nohup workerctl run start …`` and a SIGHUP cancelled the
+    run ("lost its terminal"): the handlers replaced the ignored SIGHUP nohup set."""
+    _slow_worker(workspace, 2)
+    proc = _started_with(
+        workspace,
+        ["run", "start", "slowone", "--task", "T-1042"],
+        lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    wait_for(lambda: '"running"' in run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    listed = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
+    assert [r["status"] for r in listed] == ["completed"]
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_the_parent_left_blocked_still_stops_the_run(workspace):
+    """Found by the attack: SIGTERM and SIGHUP left blocked by the parent were unblocked,
+    Ctrl-C was not: it was lost and the run went on to exit 0."""
+    _slow_worker(workspace, 30)
+    proc = _started_with(
+        workspace,
+        ["run", "start", "slowone", "--task", "T-1042"],
+        lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}),
+    )
+    wait_for(lambda: '"running"' in run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (1, 130), err
+    listed = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)
+    assert [r["status"] for r in listed] == ["cancelled"]
+
+
+WRAPPED = textwrap.dedent(
+    """
+    import sys
+    import click
+    from workerctl.errors import Terminated
+    root, kind = sys.argv[1:]
+    sys.argv = ["workerctl", "-w", root, "runs", "list"]
+    original_echo = click.echo
+    def echo(*args, **kwargs):
+        # what Python 3.11 makes of a signal's exception in a class body during an import
+        stop = KeyboardInterrupt() if kind == "int" else Terminated(15)
+        raise RuntimeError("Error calling __set_name__ on 'cached_property'") from stop
+    click.echo = echo
+    from workerctl.cli import main
+    main()
+    """
+)
+
+
+@pytest.mark.parametrize(("kind", "status"), [("int", 130), ("term", 143)])
+def test_a_stop_wrapped_in_another_error_is_still_the_stop(one_run, kind, status):
+    """Found by the attack (1 to 3 % of double Ctrl-Cs): a Ctrl-C landing in a class body
+    during a lazy import comes out as "RuntimeError: Error calling __set_name__", which
+    ended in a traceback, exit 1, as if workerctl had a bug."""
+    workspace, _ = one_run
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPED, str(workspace.root), kind], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_stop_within_finds_the_stop_in_a_chain():
+    from workerctl.errors import Terminated, stop_within
+
+    stop = Terminated(1)
+    try:
+        try:
+            raise stop
+        except Terminated:
+            raise ValueError("during handling") from None
+    except ValueError as wrapped:
+        assert stop_within(wrapped) is None  # `from None`: not caused by it
+    inner = RuntimeError("x")
+    inner.__cause__ = KeyboardInterrupt()
+    outer = OSError("y")
+    outer.__context__ = inner
+    assert isinstance(stop_within(outer), KeyboardInterrupt)
+    looped = ValueError("a")
+    looped.__context__ = ValueError("b")
+    looped.__context__.__context__ = looped
+    assert stop_within(looped) is None

@@ -42,6 +42,24 @@ class Terminated(BaseException):
 MESSAGE_LIMIT = 500
 
 
+def stop_within(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM (``KeyboardInterrupt``, ``Terminated``) that ``exc`` is, or
+    that caused it. A signal's exception raised in a class body during an import comes
+    out as Python's "RuntimeError: Error calling __set_name__", and one inside a library
+    may come out wrapped in the library's own error: it is still the user's stop, not a
+    bug to show a traceback for."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (KeyboardInterrupt, Terminated)):
+            return current
+        seen.add(id(current))
+        # as a traceback follows it: the cause, else the context unless ``from None`` hid it
+        context = None if current.__suppress_context__ else current.__context__
+        current = current.__cause__ or context
+    return None
+
+
 def described(exc: BaseException) -> str:
     """``TypeName: message`` on one line, the message cut at ``MESSAGE_LIMIT``: how a
     plugin's exception is quoted (a warning, a ``plugins list`` row, a command's one

@@ -38,6 +38,15 @@ def _main() -> None:
         end_terminated(stop.signum)
     except KeyboardInterrupt:  # Ctrl-C: the shell's 130 (click wrote the newline after ^C)
         raise SystemExit(130) from None
+    except Exception as exc:  # a stop signal's exception wrapped on its way (errors.stop_within)
+        from workerctl.errors import stop_within
+
+        wrapped = stop_within(exc)
+        if isinstance(wrapped, Terminated):
+            end_terminated(wrapped.signum)
+        if wrapped is not None:
+            raise SystemExit(130) from None
+        raise
 
 
 def _replace_what_cannot_be_shown() -> None:

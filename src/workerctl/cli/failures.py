@@ -33,12 +33,16 @@ def raise_on_sigterm() -> None:
     stops like Ctrl-C) install their handler inside and restore this one. A SIGTERM the
     parent left blocked (the mask survives exec) is unblocked: 'run cancel' stops a run
     by it, and a run started with it blocked could not be cancelled. SIGHUP (the
-    terminal closed) ends a command the same way, with exit 129."""
+    terminal closed) ends a command the same way, with exit 129. A signal the parent
+    set to be ignored stays ignored, as Python keeps an ignored Ctrl-C: ``nohup
+    workerctl …`` is not ended (nor its run cancelled) when the terminal closes. A
+    Ctrl-C the parent left blocked is unblocked too: it was silently lost."""
     global _unraisable
     for signum in STOPPED_BY:
-        signal.signal(signum, _raise_terminated)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_terminated)
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOPPED_BY))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, *STOPPED_BY})
     if sys.unraisablehook is not _deliver_lost_stops:
         _unraisable = sys.unraisablehook
         sys.unraisablehook = _deliver_lost_stops

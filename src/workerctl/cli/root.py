@@ -142,7 +142,7 @@ class LazyGroup(SuggestingGroup):
         return _standalone(lambda: main(args, prog_name, complete_var, standalone_mode=False, **extra))
 
     def invoke(self, ctx: Context) -> Any:
-        from workerctl.errors import WorkerctlError
+        from workerctl.errors import WorkerctlError, stop_within
         from workerctl.terminal import terminal
 
         try:
@@ -155,6 +155,9 @@ class LazyGroup(SuggestingGroup):
         except WorkerctlError as exc:
             message, code = failure(exc)
         except Exception as exc:
+            stop = stop_within(exc)
+            if stop is not None:
+                raise stop from None  # a stop signal's, wrapped on its way: cli.main ends it
             plugin = self.plugin_of.get(ctx.invoked_subcommand or "")
             if plugin is not None and not (isinstance(exc, BrokenPipeError) and stdout_closed()):
                 # a plugin's own command: whatever it raised (an OSError from its own

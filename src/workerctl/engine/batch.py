@@ -242,8 +242,13 @@ class BatchRunner:
             if self._interrupt is None:
                 self._interrupt = _Stop()
 
-        previous = signal.signal(signal.SIGTERM, on_term)
-        previous_hup = signal.signal(signal.SIGHUP, on_hup)
+        # a signal the batch was started with ignored (nohup, a background job) stays so
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is not signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, on_term)
+        previous_hup = signal.getsignal(signal.SIGHUP)
+        if previous_hup is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, on_hup)
         previous_int = signal.getsignal(signal.SIGINT)
         if previous_int is not signal.SIG_IGN:  # a batch started with Ctrl-C ignored keeps it so
             signal.signal(signal.SIGINT, on_int)

@@ -40,7 +40,7 @@ from workerctl.engine.step import (
 from workerctl.engine.stop_signals import TERMINATING
 from workerctl.engine.tool_gate import ToolGate
 from workerctl.engine.tools import ToolContext, summarize
-from workerctl.errors import ConfigError, HistoryError, Terminated
+from workerctl.errors import ConfigError, HistoryError, Terminated, stop_within
 from workerctl.history.ledger import COMMITTED, INTENDED, NOT_WRITTEN, UNKNOWN
 from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.records.http import RecordSourceError
@@ -89,7 +89,9 @@ class StepLoop:
         stale_after = float(self.workspace.setting("stale_after"))
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         in_main = threading.current_thread() is threading.main_thread()
+        # a signal the process was started with ignored (nohup) stays ignored: not a cancel
         previous = {sig: signal.getsignal(sig) for sig in TERMINATING} if in_main else {}
+        previous = {sig: h for sig, h in previous.items() if h is not signal.SIG_IGN}
         state_problem: HistoryError | None = None
         halts.watch(run.id)
         try:
@@ -108,7 +110,7 @@ class StepLoop:
             except Terminated as stop:
                 run.error = RunError(
                     "cancelled",
-                    TERMINATED_BY.get(stop.signum, "the process executing the run was terminated"),
+                    TERMINATED_BY.get(stop.signum, TERMINATED),
                 )
                 run.move(R.CANCELLED)
             except KeyboardInterrupt:
@@ -122,8 +124,16 @@ class StepLoop:
                 run.move(R.FAILED)
                 state_problem = exc
             except Exception as exc:  # a bug in a plugin must not leave the run running
-                run.error = RunError("executor_error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
-                run.move(R.FAILED)
+                wrapped = stop_within(exc)  # unless it is a stop signal's, wrapped on its way
+                if isinstance(wrapped, Terminated):
+                    run.error = RunError("cancelled", TERMINATED_BY.get(wrapped.signum, TERMINATED))
+                elif wrapped is not None:
+                    run.error = RunError("cancelled", INTERRUPTED)
+                else:
+                    run.error = RunError(
+                        "executor_error", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                    )
+                run.move(R.CANCELLED if wrapped is not None else R.FAILED)
             # the run's end is decided, and nothing may cut its save in two: a Ctrl-C, a
             # SIGTERM or a SIGHUP now waits for it (a Ctrl-C left the run file saying
             # running, a write intended, and the run was later settled as crashed with the
@@ -602,6 +612,7 @@ TERMINATED_BY: dict[int, str] = {
 
 #: a run's error when Ctrl-C cancelled it (the command then exits 130, as every Ctrl-C)
 INTERRUPTED = "interrupted (Ctrl-C) while it was running"
+TERMINATED = "the process executing the run was terminated"
 
 #: how long past the run's deadline a step may take to return its own timeout
 STEP_GRACE_SECONDS = 0.5
@@ -669,8 +680,10 @@ def _bounded_step(
         )
     if not raised:
         return box["step"]
-    if isinstance(raised[0], Exception):
+    if isinstance(raised[0], Exception) and stop_within(raised[0]) is None:
         raise raised[0]
+    # no signal reaches the step's thread: a Ctrl-C or SIGTERM in what it raised is the
+    # plugin's own, an executor error (the loop takes a wrapped stop for the user's)
     raise _contained(raised[0], worker)
 
 

@@ -47,7 +47,7 @@ def hold() -> Held:
     held: Held = {}
     for signum in STOPPING:
         handler = signal.getsignal(signum)
-        if handler is _remember:  # an outer hold has it
+        if handler is _remember or handler is signal.SIG_IGN:  # an outer hold has it; ignored
             continue
         held[signum] = signal.SIG_DFL if handler is None else handler
         signal.signal(signum, _remember)
