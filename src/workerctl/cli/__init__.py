@@ -22,8 +22,8 @@ def main() -> None:
 
 
 def _main() -> None:
-    from workerctl.cli.failures import end_terminated, ignore_stop_signals, raise_on_sigterm
-    from workerctl.errors import Terminated
+    from workerctl.cli.failures import end_stopped, ignore_stop_signals, raise_on_sigterm
+    from workerctl.errors import Terminated, stop_within
 
     raise_on_sigterm()  # first: a SIGTERM from here on ends the command in one line
     try:
@@ -34,19 +34,13 @@ def _main() -> None:
             cli(prog_name="workerctl")
         finally:
             ignore_stop_signals()
-    except Terminated as stop:  # before click took over (its imports), or as the command ended
-        end_terminated(stop.signum)
-    except KeyboardInterrupt:  # Ctrl-C: the shell's 130 (click wrote the newline after ^C)
-        raise SystemExit(130) from None
+    except (Terminated, KeyboardInterrupt) as stop:  # before click took over, or as it ended
+        end_stopped(stop)
     except Exception as exc:  # a stop signal's exception wrapped on its way (errors.stop_within)
-        from workerctl.errors import stop_within
-
         wrapped = stop_within(exc)
-        if isinstance(wrapped, Terminated):
-            end_terminated(wrapped.signum)
-        if wrapped is not None:
-            raise SystemExit(130) from None
-        raise
+        if wrapped is None:
+            raise
+        end_stopped(wrapped)
 
 
 def _replace_what_cannot_be_shown() -> None:

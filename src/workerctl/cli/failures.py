@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 
-import workerctl.errors  # noqa: F401  (before the handlers: cli.main catches its Terminated)
+from workerctl.errors import Terminated  # before the handlers: cli.main catches it
 
 # typing's names for annotations only: this module runs before the stop-signal handlers are
 # in place (cli.main), and importing typing (with re and enum) was most of that window
@@ -68,8 +68,6 @@ def _deliver_lost_stops(unraisable: Any) -> None:
 
 
 def _raise_again(exc: BaseException | None) -> bool:
-    from workerctl.errors import Terminated
-
     if not isinstance(exc, (KeyboardInterrupt, Terminated)):
         return False
     if isinstance(exc, Terminated) and exc.signum not in STOPPED_BY:
@@ -118,6 +116,14 @@ def end_terminated(signum: int = signal.SIGTERM) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
+def end_stopped(stop: BaseException) -> NoReturn:
+    """The ending of a command a stop signal ended: SIGTERM's or SIGHUP's one line and
+    143 or 129 (``end_terminated``), Ctrl-C's 130 (click wrote the newline after ^C)."""
+    if isinstance(stop, Terminated):
+        end_terminated(stop.signum)
+    raise SystemExit(130) from None
+
+
 #: the signals that end a command in one line (``raise_on_sigterm``)
 STOPPED_BY = (signal.SIGTERM, signal.SIGHUP)
 #: what a command stopped by SIGTERM says (SIGHUP: the same, naming it)
@@ -125,8 +131,6 @@ TERMINATED_LINE = "error: stopped by SIGTERM before the command finished"
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
-    from workerctl.errors import Terminated
-
     signal.signal(signum, signal.SIG_DFL)  # asked twice: no more waiting
     raise Terminated(signum)
 

@@ -107,14 +107,8 @@ class StepLoop:
             except RunFailed as failed:
                 run.error = failed.error
                 run.move(R.FAILED)
-            except Terminated as stop:
-                run.error = RunError(
-                    "cancelled",
-                    TERMINATED_BY.get(stop.signum, TERMINATED),
-                )
-                run.move(R.CANCELLED)
-            except KeyboardInterrupt:
-                run.error = RunError("cancelled", INTERRUPTED)
+            except (Terminated, KeyboardInterrupt) as stop:
+                run.error = _cancelled_by(stop)
                 run.move(R.CANCELLED)
             except RecordSourceError as exc:  # a record's server failed or refused: its kind, its fix
                 run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
@@ -125,15 +119,14 @@ class StepLoop:
                 state_problem = exc
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 wrapped = stop_within(exc)  # unless it is a stop signal's, wrapped on its way
-                if isinstance(wrapped, Terminated):
-                    run.error = RunError("cancelled", TERMINATED_BY.get(wrapped.signum, TERMINATED))
-                elif wrapped is not None:
-                    run.error = RunError("cancelled", INTERRUPTED)
+                if wrapped is not None:
+                    run.error = _cancelled_by(wrapped)
+                    run.move(R.CANCELLED)
                 else:
                     run.error = RunError(
                         "executor_error", f"{type(exc).__name__}: {exc}", traceback.format_exc()
                     )
-                run.move(R.CANCELLED if wrapped is not None else R.FAILED)
+                    run.move(R.FAILED)
             # the run's end is decided, and nothing may cut its save in two: a Ctrl-C, a
             # SIGTERM or a SIGHUP now waits for it (a Ctrl-C left the run file saying
             # running, a write intended, and the run was later settled as crashed with the
@@ -695,6 +688,14 @@ def _contained(exc: BaseException, worker: Worker) -> RunFailed:
         + "; workerctl contained it",
         "".join(traceback.format_exception(exc)),
     )
+
+
+def _cancelled_by(stop: BaseException) -> RunError:
+    """The error of a run a stop cancelled: SIGTERM, SIGHUP or a halt (``Terminated``),
+    or Ctrl-C."""
+    if isinstance(stop, Terminated):
+        return RunError("cancelled", TERMINATED_BY.get(stop.signum, TERMINATED))
+    return RunError("cancelled", INTERRUPTED)
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
