@@ -611,6 +611,7 @@ def test_item17_validate_takes_the_path_of_a_worker_file(workspace):
         (("run", "view", "abc"), "inspect"),
         (("run", "view", "abc"), "watch"),
         (("runs", "ls"), "list"),
+        (("itit",), "init"),  # found by the generated test below: difflib alone missed it
     ],
 )
 def test_item18_a_mistyped_command_gets_a_suggestion(workspace, words, meant):

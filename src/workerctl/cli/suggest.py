@@ -1,4 +1,4 @@
-"""What a mistyped command probably meant: a typo (difflib), or a habit from another
+"""What a mistyped command probably meant: a typo (``workerctl.spelling``), or a habit from another
 tool (``gh run view`` is ``run inspect`` or ``run watch`` here).
 
 Every command group of workerctl is a ``SuggestingGroup`` (the root's lazy group and
@@ -33,10 +33,10 @@ HABITS: dict[str, tuple[str, ...]] = {
 
 def suggestions(name: str, names: list[str]) -> list[str]:
     """A habit's words this group has, else the close spellings of ``name``."""
-    import difflib  # only for a mistyped command
+    from workerctl.spelling import close_spellings
 
     habit = [n for n in HABITS.get(name.lower(), ()) if n in names]
-    return habit or difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
+    return habit or close_spellings(name.lower(), names)
 
 
 class SuggestingGroup(click.Group):

@@ -171,10 +171,10 @@ def find_path(workspace: Workspace, name: str) -> Path:
 
 
 def similar(name: str, names: list[str]) -> list[str]:
-    """The names a mistyped one probably meant: a typo (difflib) or a part of it."""
-    import difflib
+    """The names a mistyped one probably meant: a typo or a part of it."""
+    from workerctl.spelling import close_spellings
 
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    close = close_spellings(name, names)
     close += [n for n in names if (name in n or n in name) and n not in close]
     return close[:5]
 
