@@ -49,6 +49,50 @@ def pytest_configure(config: pytest.Config) -> None:
     root = Path(__file__).parent
     for source in [root / "src", *sorted((root / "plugins").glob("*/src"))]:
         compileall.compile_dir(source, quiet=2, workers=0)
+    _rewrite_asserts_once(config, root)
+
+
+def _rewrite_asserts_once(config: pytest.Config, root: Path) -> None:
+    """Rewrite the asserts of the test modules (and of workerctl, whose ``pytest11``
+    entry point has pytest rewrite the whole package) once, here, into the cache
+    pytest itself keeps beside them, instead of in each xdist worker.
+
+    Without ``PYTHONDONTWRITEBYTECODE`` pytest writes that cache as it imports; with it,
+    every worker rewrote about 190 modules (3 to 4 s of CPU, before its first test) in
+    every run. pytest reads the cache whatever that variable says and checks each entry
+    against its source's hash, so an edited file is rewritten again. The functions used
+    are pytest's own but private: if a pytest release renames them, this is skipped and
+    the workers rewrite as before."""
+    try:
+        from _pytest.assertion.rewrite import (
+            PYC_TAIL,
+            _read_pyc,
+            _rewrite_test,
+            _write_pyc,
+            assertstate_key,
+            get_cache_dir,
+        )
+
+        state = config.stash[assertstate_key]
+    except (ImportError, KeyError):
+        return  # another pytest, or --assert=plain
+    sources = [
+        *(root / "src" / "workerctl").rglob("*.py"),
+        *(root / "tests").rglob("*.py"),
+        *(root / "plugins").glob("*/tests/**/*.py"),
+        root / "conftest.py",
+    ]
+    for source in sources:
+        cache = get_cache_dir(source)
+        pyc = cache / (source.name[:-3] + PYC_TAIL)
+        if _read_pyc(source, pyc) is not None:
+            continue
+        try:
+            cache.mkdir(exist_ok=True)
+            source_hash, code = _rewrite_test(source, config)
+        except (OSError, SyntaxError):
+            continue  # pytest reports it when it imports the module
+        _write_pyc(state, code, source_hash, pyc)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -207,6 +207,7 @@ def test_cancelling_one_run_of_a_batch_leaves_the_others(workspace):
     assert doc["interrupted"] is False
 
 
+@pytest.mark.slow
 def test_two_ctrl_c_at_once_still_cancel_everything_and_print_the_summary(workspace):
     """Found by the fresh-brief attack: a second SIGINT within a millisecond of the first
     landed inside the cancelling, which stopped; the runs went on to write their comments
@@ -227,6 +228,7 @@ def test_two_ctrl_c_at_once_still_cancel_everything_and_print_the_summary(worksp
     assert {r["status"] for r in history.list(None, limit=None)} == {"cancelled"}
 
 
+@pytest.mark.slow
 def test_run_cancel_of_a_batch_run_halts_its_step(workspace):
     """'run cancel' from another terminal signals the batch's process, whose signal
     handler runs on the main thread: the thread waiting in that run's step is woken

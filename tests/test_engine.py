@@ -223,6 +223,7 @@ def test_empty_output_is_invalid(workspace):
     assert run.error.kind == "invalid_output"
 
 
+@pytest.mark.slow
 def test_timeout_from_a_slow_step(workspace):
     make_worker(workspace, "sleepy", timeout=1, executor=script({"sleep": 5}))
     began = time.monotonic()

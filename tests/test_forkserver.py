@@ -113,6 +113,7 @@ def test_what_a_fork_cannot_be_is_started_anew():
     assert not needs_exec({**base, FAULT_ENV: "kill:1", "COLUMNS": "10"}, {"cwd": "/", "input": ""})
 
 
+@pytest.mark.slow
 def test_a_timeout_kills_the_child(workspace, tmp_path):
     editor = tmp_path / "slow-editor"
     editor.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(15)\n")

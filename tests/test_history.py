@@ -281,6 +281,7 @@ def test_cancel_stops_a_detached_run(workspace, wcli):
     assert again.exit_code == 2 and "already cancelled" in again.output
 
 
+@pytest.mark.slow
 def test_lock_timeout_says_who_holds_it(workspace):
     holder = subprocess.Popen(
         [

@@ -41,6 +41,7 @@ names = st.text(
 ).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=names)
 def test_any_folder_name_reads_back_as_the_workspace_name(tmp_path_factory, workerctl_registry, name):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -41,6 +42,7 @@ def _worker(workspace, writes: bool) -> None:
     (workspace.workers_dir / "remote.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reported=effects, writes=st.booleans(), started=st.booleans())
 def test_a_lost_outcome_never_lets_a_repeat_write_twice(reported, writes, started):

@@ -48,6 +48,7 @@ def exercise(root: Path, umask: int) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("umask", [0o022, 0o277])
 def test_everything_in_the_state_folder_is_private(tmp_path, umask):
     root = tmp_path / "ws"

@@ -472,6 +472,7 @@ def test_model_run_that_claims_work_and_reads_outside_its_context(workspace, mod
     assert run.output is None
 
 
+@pytest.mark.slow
 def test_model_run_that_comments_twice_and_cannot_finish(workspace, model_server):
     body = "Blocker: legal review holds the glossary.\nOwner: Lena Fischer"
     with model_server(

@@ -622,6 +622,7 @@ def test_well_behaved_runs_fail_no_check(ws, case):
     assert flagged(ws, run) == set(), (case, run.output, review(ws, run.id)[1])
 
 
+@pytest.mark.slow
 def test_sample_workers_on_all_their_records_fail_no_check(ws):
     """Every sample worker on every record it can run on: no false alarm."""
     app = App(str(ws.root))

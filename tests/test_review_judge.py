@@ -114,6 +114,7 @@ def test_answers_that_do_not_quote_the_output_decide_nothing(workspace, wcli, mo
     assert check["verdict"] == "cannot_tell", check
 
 
+@pytest.mark.slow
 def test_an_unreachable_model_cannot_tell(workspace, wcli, model_server):
     server = model_server([{"content": "{}"}])  # configured, never started: the port refuses
     server.server.server_close()

@@ -343,6 +343,7 @@ def _force_catch_up(history: History) -> None:
     con.close()
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     edits=st.lists(
@@ -392,6 +393,7 @@ def test_a_schema_2_index_is_used_as_it_is_not_rebuilt(history):
     con.close()
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     changes=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["delete", "edit", "keep"])), max_size=8),

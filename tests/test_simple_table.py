@@ -36,6 +36,7 @@ def _tabulate(rows: list[list[object]], headers: list[str]) -> str:
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(tables())
 def test_the_same_bytes_as_tabulate_or_none(table):

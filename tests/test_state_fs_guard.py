@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parent.parent / "src" / "workerctl"
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
@@ -146,6 +148,7 @@ def test_the_guard_sees_a_direct_write(tmp_path):
     assert [line for line, _ in _calls(bad)] == [3, 4, 5, 6, 7]
 
 
+@pytest.mark.slow
 def test_every_allowance_is_still_used():
     """An allowance whose call is gone is removed, so the list stays the truth."""
     used = set()

@@ -540,6 +540,7 @@ def test_item13_settle_names_one_run_and_one_verdict(workspace):
     assert [e["run_id"] for e in left] == ["aaaa2222"]
 
 
+@pytest.mark.slow
 def test_item14_a_deleted_record_fails_step_two_without_a_command_that_exits_3(workspace):
     make_worker(
         workspace,

@@ -132,6 +132,7 @@ def hostile(tmp_path_factory):
     return workspace, json.loads(ok.stdout)["id"], json.loads(failed.stdout)["id"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("colour", [False, True])
 def test_no_escape_sequence_from_data_reaches_the_terminal(hostile, colour):
     workspace, ok_id, failed_id = hostile

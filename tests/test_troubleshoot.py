@@ -106,7 +106,11 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(EXPECTED))
+@pytest.mark.parametrize(
+    "kind",
+    # a timeout waits out the shortest a worker may declare, 1 s: slow
+    [pytest.param(k, marks=pytest.mark.slow) if k == "timeout" else k for k in sorted(EXPECTED)],
+)
 def test_walk_for_each_error_kind(workspace, kind):
     run_id = make_failed_run(workspace, kind)
     app = App(str(workspace.root))
@@ -237,6 +241,7 @@ def test_step_one_passes_when_a_later_step_finds_the_cause(workspace, wcli):
     assert "looked for in step 3" in text
 
 
+@pytest.mark.slow
 def test_an_echo_timeout_is_not_put_down_to_the_provider(workspace, wcli):
     make_worker(workspace, "sleepy", timeout=1, executor=echo({"sleep": 3}))
     run = start(workspace, "sleepy")
@@ -250,6 +255,7 @@ def test_an_echo_timeout_is_not_put_down_to_the_provider(workspace, wcli):
     assert "provider availability" in text and "✓ ruled out" in text
 
 
+@pytest.mark.slow
 def test_a_command_timeout_cannot_tell_about_the_provider(workspace):
     program = workspace.root / "slow.py"
     program.write_text("import time\ntime.sleep(5)\n")
@@ -265,6 +271,7 @@ def test_a_command_timeout_cannot_tell_about_the_provider(workspace):
     assert causes["provider availability"] == U and causes["executor or program"] == F
 
 
+@pytest.mark.slow
 def test_a_model_timeout_points_at_the_provider(workspace, tmp_path, monkeypatch):
     pytest.importorskip("workerctl_llm")
     from helpers import ChatServer

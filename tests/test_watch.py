@@ -43,6 +43,7 @@ def detach(workspace, worker):
     ).stdout.strip()
 
 
+@pytest.mark.slow
 def test_watch_prints_each_step_as_it_is_recorded_then_the_card(workspace):
     slow_worker(workspace)
     run_id = detach(workspace, "slowtools")

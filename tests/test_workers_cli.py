@@ -235,6 +235,7 @@ def test_make_worker_helper_is_valid(workspace, wcli):
     assert wcli("worker", "validate", "plain").exit_code == 0
 
 
+@pytest.mark.slow
 def test_worker_show_watch_waits_for_its_recent_runs(workspace):
     make_worker(workspace, "slowish", executor="{name: echo, script: [{sleep: 1, output: ok}]}")
     assert (

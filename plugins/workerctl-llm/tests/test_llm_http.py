@@ -161,6 +161,7 @@ def test_a_refused_tool_fails_the_run(server, workerctl_write_worker, workerctl_
     assert len(server.requests) == 1
 
 
+@pytest.mark.slow
 def test_closed_port_is_provider_unavailable(llm_user_dir, workerctl_write_worker, workerctl_run):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -206,6 +207,7 @@ def test_429_gives_the_retry_time(server, workerctl_write_worker, workerctl_run)
     assert len(server.requests) == 3  # the client's own retries happened first
 
 
+@pytest.mark.slow
 def test_500_after_the_clients_retries(server, workerctl_write_worker, workerctl_run):
     server.script = [(500, {"error": {"message": "boom"}}, {})]
     worker(workerctl_write_worker)

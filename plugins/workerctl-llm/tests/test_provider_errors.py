@@ -71,6 +71,7 @@ def test_openai_exceptions(status, body, expected):
         assert "llm keys set openai" in failure.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("status", "body", "expected"), ANTHROPIC)
 def test_anthropic_exceptions(status, body, expected):
     assert kind(http_error("anthropic", status, body)) == expected

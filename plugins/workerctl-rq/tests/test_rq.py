@@ -149,6 +149,7 @@ def test_a_job_rq_no_longer_knows(ws, redis_server, workerctl_write_worker):
     assert CliRunnerBound(ws)("run", "start", "remote", "--task", "T-1042").exit_code == 0
 
 
+@pytest.mark.slow
 def test_cli_start_wait_and_validation(ws, workers, workerctl_cli, workerctl_write_worker):
     rq_worker(workerctl_write_worker)
     workers.start(1)
