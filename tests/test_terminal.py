@@ -3,6 +3,7 @@ piece of data text passes on its way to a terminal."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -220,7 +221,7 @@ def test_force_colour_into_a_pipe(listed):
 
 
 def test_a_start_from_a_terminal_is_manual_and_from_a_script_is_not(listed):
-    """The trigger a run records comes from ``can_prompt``: a person at a terminal
+    """The trigger a run records comes from ``at_keyboard``: a person at a terminal
     ("manual") or a script (stdin not a terminal)."""
     env = {**os.environ, "NO_COLOR": "1"}
     argv = ["-w", str(listed.root), "run", "start", "overdue-task-review", "--task", "T-1043", "--json"]
@@ -234,3 +235,45 @@ def test_a_start_from_a_terminal_is_manual_and_from_a_script_is_not(listed):
         stdin=subprocess.DEVNULL,
     )
     assert piped.returncode == 0 and b'"trigger": "script"' in piped.stdout
+
+
+def _keyboard_into_a_pipe(argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """``workerctl argv`` typed at a terminal with its output captured, as in
+    ``x=$(workerctl …)`` or ``workerctl … > log``: stdin on a pty, stdout and stderr pipes."""
+    leader, follower = pty.openpty()
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "workerctl", *argv],
+            stdin=follower,
+            capture_output=True,
+            env={**os.environ, "NO_COLOR": "1"},
+            timeout=60,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+
+
+@pytest.mark.slow
+def test_no_question_goes_into_a_pipe(listed):
+    """A question is asked only where it is seen: with stdout a pipe, 'run review' and
+    'run troubleshoot --interactive' behave as in a script (they hung, the question
+    written into the pipe); the run a person starts so is still 'manual'."""
+    run_id = json.loads(in_a_pty(["-w", str(listed.root), "runs", "list", "--json", "id"], dict(os.environ)))[
+        0
+    ]["id"]
+    review = _keyboard_into_a_pipe(["-w", str(listed.root), "run", "review", run_id])
+    assert review.returncode == 2 and b"not on a terminal" in review.stderr, review
+    failed = json.loads(
+        _keyboard_into_a_pipe(
+            ["-w", str(listed.root), "run", "start", "overdue-task-review", "--task", "T-3001", "--json"]
+        ).stdout
+    )
+    walk = _keyboard_into_a_pipe(
+        ["-w", str(listed.root), "run", "troubleshoot", failed["id"], "--interactive"]
+    )
+    assert walk.returncode == 2 and b"needs a terminal" in walk.stderr, walk
+    started = _keyboard_into_a_pipe(
+        ["-w", str(listed.root), "run", "start", "overdue-task-review", "--task", "T-1043", "--json"]
+    )
+    assert started.returncode == 0 and json.loads(started.stdout)["trigger"] == "manual"

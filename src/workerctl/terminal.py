@@ -2,8 +2,11 @@
 
 Every command asks it instead of calling ``isatty`` or reading ``NO_COLOR`` itself:
 
-- ``can_prompt``: stdin is a terminal, so a question can be answered (a script or a
-  cron job gets the non-interactive behaviour instead of a prompt that hangs);
+- ``can_prompt``: stdin and stdout are both terminals, so a question is seen and can be
+  answered (a script, a cron job, ``x=$(workerctl …)`` or ``workerctl … > log`` get the
+  non-interactive behaviour instead of a question hidden in a pipe that waits forever);
+- ``at_keyboard``: stdin is a terminal, so a person started the command (a run's
+  trigger is "manual");
 - ``width``: ``COLUMNS``, else the terminal's columns on stdout, else a fallback (a
   pipe is not a terminal; a width is never read from a stream that is not stdout);
 - ``colour``: the colour policy, in this order: ``NO_COLOR`` set and not empty turns
@@ -47,7 +50,14 @@ class Terminal:
 
     @property
     def can_prompt(self) -> bool:
-        """A person can answer a question: stdin is a terminal."""
+        """A person can see a question and answer it: click asks on stdout and reads
+        stdin, so both must be terminals."""
+        return _isatty(sys.stdin) and _isatty(sys.stdout)
+
+    @property
+    def at_keyboard(self) -> bool:
+        """A person typed the command: stdin is a terminal (stdout may be a pipe, as in
+        ``workerctl run start … | tee log``)."""
         return _isatty(sys.stdin)
 
     def is_terminal(self, err: bool = False) -> bool:

@@ -33,7 +33,7 @@ def run() -> None:
 
 
 def _default_trigger() -> str:
-    return "manual" if terminal().can_prompt else "script"
+    return "manual" if terminal().at_keyboard else "script"
 
 
 def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) -> None:
