@@ -66,6 +66,48 @@ def test_a_fitted_table_is_no_wider_than_the_page_unless_its_floors_are(table, w
     assert widest <= max(width, floors + SEPARATOR * (len(headers) - 1))
 
 
+@settings(max_examples=60)
+@given(
+    st.integers(min_value=1, max_value=6).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.sampled_from(HEADERS), min_size=n, max_size=n),
+            st.lists(
+                st.lists(st.tuples(TEXT, st.booleans()), min_size=n, max_size=n), min_size=1, max_size=8
+            ),
+        )
+    ),
+    st.integers(min_value=30, max_value=200),
+)
+def test_colour_changes_nothing_but_the_codes(table, width):
+    """A cell coloured whole (a status) is fitted as its text is: the table takes the
+    same columns with colour on or off (with colour, the status column was left uncut
+    and the table ran 2 columns past an 80-column terminal)."""
+    from workerctl.simple_table import simple_table
+
+    headers, rows = table
+    plain = [[text for text, _ in row] for row in rows]
+    # workerctl colours no empty text (a status is a word)
+    coloured = [[f"\x1b[32m{text}\x1b[0m" if paint and text else text for text, paint in row] for row in rows]
+    fit_columns(plain, headers, width)
+    fit_columns(coloured, headers, width)
+    assert [[COLOUR_CODE.sub("", c) for c in row] for row in coloured] == plain
+    drawn = simple_table(coloured, headers)
+    if drawn is not None:
+        assert COLOUR_CODE.sub("", drawn) == simple_table(plain, headers)
+
+
+def test_runs_list_takes_the_same_columns_with_colour_on_or_off(one_run):
+    workspace, _ = one_run
+    for columns in (80, 120):
+        shown = {
+            name: run_workerctl("runs", "list", workspace=workspace, env={"COLUMNS": str(columns), **env})
+            for name, env in (("on", {"FORCE_COLOR": "1", "NO_COLOR": ""}), ("off", {"NO_COLOR": "1"}))
+        }
+        assert "\x1b[" in shown["on"].stdout and "\x1b[" not in shown["off"].stdout
+        assert COLOUR_CODE.sub("", shown["on"].stdout) == shown["off"].stdout
+        assert max(wcswidth(line) for line in _lines(shown["off"].stdout)) <= columns
+
+
 def _lines(text: str) -> list[str]:
     return [line for line in text.split("\n") if line]
 

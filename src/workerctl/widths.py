@@ -9,9 +9,10 @@ importing it (``runs list`` stays within its start-up budget).
 The rule for tables (``render.table``, the one place they are drawn): on a terminal, or
 wherever ``COLUMNS`` says how wide the page is, a table is never wider than that. The
 widest columns of one-line text are cut (ending in "…"), the widest first, until the
-table fits, none to fewer than ``MIN_COLUMN`` columns or its header's width; a column
-holding workerctl's colour codes (a status while colour is on) or text of several lines
-is never cut. A table that cannot fit even so keeps
+table fits, none to fewer than ``MIN_COLUMN`` columns or its header's width. A cell that
+workerctl coloured whole (a status while colour is on) is cut inside its codes, so a
+table takes the same columns with colour on or off; a column holding text of several
+lines, or codes inside its text, is never cut. A table that cannot fit even so keeps
 those minimums (a 30-column terminal is not given unreadable stubs).
 
 The rule for text blocks (a run card, ``render.fit_page``): no line is wider than the
@@ -79,7 +80,7 @@ def fit_columns(cells: list[list[Any]], headers: list[str], width: int) -> None:
         max(display_width(header) + HEADER_PADDING, *(display_width(str(row[index])) for row in cells))
         for index, header in enumerate(headers)
     ]
-    cuttable = [all(_one_plain_line(row[index]) for row in cells) for index in range(columns)]
+    cuttable = [all(_ONE_LINE.fullmatch(str(row[index])) for row in cells) for index in range(columns)]
     floors = [max(MIN_COLUMN, display_width(header) + HEADER_PADDING) for header in headers]
     target = list(widths)
     excess = sum(widths) + SEPARATOR * (columns - 1) - width
@@ -93,12 +94,20 @@ def fit_columns(cells: list[list[Any]], headers: list[str], width: int) -> None:
     for index in range(columns):
         if target[index] < widths[index]:
             for row in cells:
-                row[index] = cut_to_width(row[index], target[index])
+                row[index] = _cut_inside_colour(str(row[index]), target[index])
 
 
-def _one_plain_line(cell: Any) -> bool:
-    """Text a cut cannot spoil: one line, none of workerctl's own colour codes."""
-    return isinstance(cell, str) and "\n" not in cell and "\x1b" not in cell
+# one line of text a cut cannot spoil: no line break, workerctl's colour codes (if any)
+# only around the whole of it
+_ONE_LINE = re.compile(r"((?:\x1b\[[\d;]+m)*)([^\x1b\n]*)((?:\x1b\[[\d;]+m)*)")
+
+
+def _cut_inside_colour(cell: str, room: int) -> str:
+    """``cut_to_width`` of the text between a cell's colour codes, the codes kept."""
+    match = _ONE_LINE.fullmatch(cell)
+    assert match is not None  # fit_columns cuts only such cells
+    before, text, after = match.groups()
+    return before + cut_to_width(text, room) + after
 
 
 def wrap_to_width(text: str, room: int) -> str:

@@ -160,7 +160,11 @@ def table_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
                 tail,
             ]
         )
-    used = max((sum(len(str(c)) + 2 for c in row[:-1]) for row in rows), default=60)
+    from workerctl.widths import display_width
+
+    # display_width: a status's colour codes take no column (len counted them: the
+    # output column was cut 16 columns short with colour on)
+    used = max((sum(display_width(str(c)) + 2 for c in row[:-1]) for row in rows), default=60)
     room = max(12, width - used - 4)
     for row in rows:
         row[-1] = render.cut(row[-1], room)
@@ -201,10 +205,9 @@ def search_rows(items: list[dict[str, Any]]) -> list[list[Any]]:
                 r["matched_in"] or "-",
             ]
         )
-    import re
+    from workerctl.widths import display_width
 
-    visible = re.compile(r"\x1b\[[0-9;]*m")
-    used = max((sum(len(visible.sub("", str(c))) + 2 for c in row) for row in rows), default=60)
+    used = max((sum(display_width(str(c)) + 2 for c in row) for row in rows), default=60)
     room = max(16, width - used - 4)
     show = terminal().show
     for row, r in zip(rows, items, strict=True):
