@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from workerctl.errors import NotFoundError, UsageError
+from workerctl.plugins.manager import get_registry
 from workerctl.spelling import close_spellings, one_edit_apart
-from workerctl.workers.files import similar
+from workerctl.workers.files import find_path, similar, worker_paths
+from workerctl.workspace import Workspace, init_workspace
 
 NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_0123456789", min_size=4, max_size=24)
 
@@ -69,3 +73,35 @@ def _distance(a: str, b: str) -> int:
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
     return d[len(a)][len(b)]
+
+
+@pytest.fixture(scope="module")
+def sample_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return init_workspace(tmp_path_factory.mktemp("spelling") / "ws", get_registry())
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_slip_of_a_worker_name_names_the_worker(sample_workspace: Workspace, data: st.DataObject) -> None:
+    """Any one slip of a sample worker's name, the ones that break the name rule too
+    (``overdue--task-review``, ``Overdue-task-review``, ``overdue_task-review``, found by
+    a fresh-brief attack: exit 2 with no suggestion), is answered with that name."""
+    names = sorted(p.stem for p in worker_paths(sample_workspace))
+    name = data.draw(st.sampled_from(names))
+    at = data.draw(st.integers(0, len(name) - 2))
+    letter = data.draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz-_ABCXYZ"))
+    typo = data.draw(
+        st.sampled_from(
+            [
+                name[:at] + name[at + 1 :],
+                name[:at] + name[at] + name[at:],
+                name[:at] + name[at + 1] + name[at] + name[at + 2 :],
+                name[:at] + letter + name[at + 1 :],
+            ]
+        )
+    )
+    if typo in names or sum(one_edit_apart(typo, n) for n in names) > 3:
+        return
+    with pytest.raises((UsageError, NotFoundError)) as refused:
+        find_path(sample_workspace, typo)
+    assert name in (refused.value.hint or ""), (typo, str(refused.value))

@@ -623,10 +623,23 @@ def test_item18_a_mistyped_command_gets_a_suggestion(workspace, words, meant):
         assert "'review'" not in result.stderr
 
 
-def test_item18_a_mistyped_worker_name_gets_a_suggestion(workspace):
-    result = run_workerctl("run", "start", "overdue-task-reveiw", "--task", "T-1042", workspace=workspace)
-    assert result.returncode == 3
+@pytest.mark.parametrize(
+    ("typed", "status"),
+    [
+        ("overdue-task-reveiw", 3),
+        # slips that break the name rule: a usage error, still naming the worker (a
+        # fresh-brief attack found them answered with the rule alone)
+        ("overdue--task-review", 2),
+        ("Overdue-task-review", 2),
+        ("overdue_task-review", 2),
+    ],
+)
+def test_item18_a_mistyped_worker_name_gets_a_suggestion(workspace, typed, status):
+    result = run_workerctl("run", "start", typed, "--task", "T-1042", workspace=workspace)
+    assert result.returncode == status
     assert "did you mean overdue-task-review?" in result.stderr
+    listed = run_workerctl("runs", "list", "--worker", typed, workspace=workspace)
+    assert listed.returncode == status and "did you mean overdue-task-review?" in listed.stderr
 
 
 def _complete(workspace, words: str, env: dict | None = None) -> list[str]:

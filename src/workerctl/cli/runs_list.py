@@ -117,12 +117,18 @@ def check_workers(a: App, names: Sequence[str]) -> None:
     it has none."""
     if not names:
         return
-    from workerctl.errors import NotFoundError
+    from workerctl.errors import NotFoundError, UsageError
     from workerctl.history.store import RunFilter
     from workerctl.names import WORKER_NAME
 
     for name in names:
-        WORKER_NAME.check(name)  # a usage error before any file is looked at
+        try:
+            WORKER_NAME.check(name)  # a usage error before any file is looked at
+        except UsageError:
+            from workerctl.workers.files import checked_name  # the worker modules: only now
+
+            checked_name(a.workspace, name)  # the same error, naming the workers it is a slip of
+            raise
         if a.history.list(RunFilter(workers=(name,)), limit=1):
             continue
         from workerctl.workers.files import find_path

@@ -153,7 +153,7 @@ def read_worker_text(workspace: Workspace, path: Path) -> str:
 def find_path(workspace: Workspace, name: str) -> Path:
     """The file of worker ``name``: the name follows the rule before any file is looked
     at, and the file (symlinks followed) must be inside the workspace."""
-    WORKER_NAME.check(name)
+    checked_name(workspace, name)
     candidates = [p for p in worker_paths(workspace) if p.stem.casefold() == name.casefold()]
     if len(candidates) > 1:
         problem = _twins_problem(workspace, candidates[0], candidates)
@@ -168,6 +168,21 @@ def find_path(workspace: Workspace, name: str) -> Path:
     close = similar(name, names)
     hint = f"did you mean {', '.join(close)}?" if close else "'workerctl workers list' shows the workers"
     raise NotFoundError(f"no worker named {name!r} in {workspace.workers_dir}", hint=hint)
+
+
+def checked_name(workspace: Workspace, name: str) -> str:
+    """``name`` if it follows the worker-name rule; else the rule's usage error, which
+    names the workers it is one slip away from (``overdue--task-review`` breaks the
+    rule, yet is as much a typo of ``overdue-task-review`` as ``overdue-task-reviev``)."""
+    from workerctl.errors import UsageError
+
+    try:
+        return WORKER_NAME.check(name)
+    except UsageError as broken:
+        close = similar(name, [p.stem for p in worker_paths(workspace)]) if len(name) <= 200 else []
+        if not close:
+            raise
+        raise UsageError(broken.message, hint=f"did you mean {', '.join(close)}? ({broken.hint})") from None
 
 
 def similar(name: str, names: list[str]) -> list[str]:
