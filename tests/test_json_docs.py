@@ -94,3 +94,54 @@ def test_the_tables_are_the_declarations_beside_the_types():
             [f"docs/json.md, '{section}' should read:"]
             + [f"| {', '.join(f'`{n}`' for n in names.split(', '))} | {m} |" for names, m in expected]
         )
+
+
+def braces_after(marker: str) -> set[str]:
+    """The names in the first ``{…}`` of docs/json.md after ``marker``."""
+    after = DOC.split(marker, 1)[1]
+    names, name, depth = set(), "", 0
+    for char in after[after.index("{") + 1 :]:
+        if depth == 0 and char in ",}":
+            names.add(name.split(":")[0].strip().strip("`"))
+            name = ""
+            if char == "}":
+                return names
+            continue
+        depth += char in "[{"
+        depth -= char in "]}"
+        name += char
+    raise AssertionError(f"no closed {{…}} after {marker!r}")
+
+
+def test_the_shapes_in_the_prose_are_the_output(wcli):
+    """The shapes docs/json.md gives inside sentences and cells are the output's too (a
+    fresh-brief attack found three that had drifted: records show said to have the
+    listing's status and due, troubleshooting's steps with an undocumented details, the
+    owner's boot_id and pid_ns)."""
+    listed = json.loads(wcli("records", "list", "--json").output)
+    shown = json.loads(wcli("records", "show", "T-1042", "--json").output)
+    # "records show --json is the record without the listing's status and due, plus comments"
+    assert set(shown) == set(listed[0]) - {"status", "due"} | {"comments"}
+    named = DOC.split("`records list --json`: records with `", 1)[1].split("`", 1)[0]
+    assert set(listed[0]) == {n.strip() for n in named.split(",")}
+    started = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-3001", "--json").output)
+    assert started["status"] == "failed"
+    walk = json.loads(wcli("run", "troubleshoot", started["id"], "--json").output)
+    step = braces_after("each step\n")
+    assert all(set(s) == step for s in walk["steps"] + walk["causes"])
+    inspected = json.loads(wcli("run", "inspect", started["id"], "--json").output)
+    assert set(inspected["owner"]) == braces_after("| `owner` | ")
+    assert inspected["context"] == {}  # refused before its context was assembled: documented
+    done = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)
+    assert set(done["context"]) == braces_after("| `context` | ")
+
+
+def test_a_run_refused_its_record_is_no_old_run(wcli):
+    """reads and seen are null only for runs recorded before they were kept: a run of
+    this version refused its record has read nothing ([] and {}), and review does not
+    call it an old run."""
+    started = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-3001", "--json").output)
+    run = json.loads(wcli("run", "inspect", started["id"], "--json").output)
+    assert run["reads"] == [] and run["seen"] == {}
+    said = " ".join(e for c in run["checks"] or [] for e in c["evidence"])
+    assert "before review snapshots were kept" not in said

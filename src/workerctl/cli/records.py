@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from click import Context
@@ -16,17 +16,10 @@ JSON_FIELDS = ("status", "due", "comments", "dry_run", "added", "replaced")
 #: ``records sources --json``: each source's fields
 SOURCE_FIELDS = ("name", "kind", "types", "where", "answers", "status")
 
-if TYPE_CHECKING:
-    from workerctl.records.model import Record
-
 
 @click.group(cls=ShapedGroup)
 def records() -> None:
     """The business records runs act on."""
-
-
-def _record_item(record: Record) -> dict[str, Any]:
-    return {**record.to_dict(), "status": record.fields.get("status"), "due": record.fields.get("due")}
 
 
 @records.command("list")
@@ -36,8 +29,9 @@ def _record_item(record: Record) -> dict[str, Any]:
 def list_cmd(ctx: Context, rtype: str | None, fmt: str) -> None:
     """Every record: id, type, title, status, due date, links."""
     from workerctl import render
+    from workerctl.records.select import record_document
 
-    items = [_record_item(r) for r in sorted(app(ctx).records.list(rtype), key=lambda r: r.id)]
+    items = [record_document(r) for r in sorted(app(ctx).records.list(rtype), key=lambda r: r.id)]
 
     def rows() -> list[list[Any]]:
         return [
@@ -97,7 +91,7 @@ def show(ctx: Context, record_id: str, as_json: bool) -> None:
     record = a.records.require(record_id)
     comments = [asdict(c) for c in a.records.comments(record_id)]
     if as_json:
-        echo_json({**record.to_dict(), "comments": comments})
+        echo_json({**record.to_dict(), "comments": comments})  # status and due stay in fields
         return
     click.echo(render.colour(f"{record.type} {record.id}", bold=True) + f" — {record.title}")
     for key, value in record.fields.items():

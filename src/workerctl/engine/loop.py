@@ -244,15 +244,19 @@ class StepLoop:
         return record
 
     def _loop(self, run: Run, worker: Worker) -> None:
-        record = self._checks(run, worker)
+        # what a run of this version read and saw is known from its start, even when the
+        # checks below refuse it: null keeps meaning "recorded before these were kept"
+        # (a run refused its record showed null, and review said it was an old run);
+        # its context stays {} until it is assembled (troubleshooting reads that)
         run.reads = []
+        run.seen = {}
+        record = self._checks(run, worker)
         mark = len(self.records.reads)
         if record is not None:
             context, missing = assemble(worker, record, self.records, self.registry)
         else:
             context, missing = [], []
         run.reads.extend({"type": t, "id": i, "by": "context"} for t, i in _unique(self.records.reads[mark:]))
-        run.seen = {}
         if record is not None:
             self._note_seen(run, [(record.type, record.id)], "context")
         self._note_seen(run, self.records.reads[mark:], "context")

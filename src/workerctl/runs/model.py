@@ -364,7 +364,10 @@ RUN_FIELDS: dict[str, str] = {
         "`read_result`: a read tool's answer `{ok, result}`, for `worker try --reads recorded`, "
         "null for a write and in older runs); `usage`: `{model, input_tokens, output_tokens, latency_ms}`"
     ),
-    "context": "`{sources, records: [{type, id}], missing_links}`",
+    "context": (
+        "`{sources, records: [{type, id}], missing_links}`, or `{}` when the run stopped "
+        "before its context was assembled (its worker or record was refused)"
+    ),
     "reads": (
         "the run's whole read log, in order: `[{type, id, by}]`, `by` is `context` or `tool` "
         "(then also `tool`, the tool's name, and `call`, `ITERATION.INDEX`); null for runs "
@@ -391,8 +394,9 @@ RUN_FIELDS: dict[str, str] = {
     "error": "`{kind, message, detail}`, or null",
     "review": "`{verdict, reviewer, time, answers, checks, note}`, or null",
     "owner": (
-        "the process that executes (or executed) it: `{pid, host, proc_start}` (plus "
-        "`remote` for a task queue)"
+        "the process that executes (or executed) it: `{pid, host, proc_start, boot_id, pid_ns}` "
+        "(`boot_id` and `pid_ns`: the machine's boot and the PID namespace, within which alone a "
+        "pid names one process; null where the system does not say; plus `remote` for a task queue)"
     ),
     "usage": (
         "`{input_tokens, output_tokens, models: {model: {input_tokens, output_tokens}}}` as "
