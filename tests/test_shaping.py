@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from helpers import ROOT
 from workerctl.cli.shape import known_fields
 
@@ -139,3 +142,29 @@ def test_every_field_printed_is_declared(workspace, wcli):
     printed = set().union(*(keys_of(d) for d in documents))
     missing = sorted(n for n in printed - known_fields() if re.fullmatch(r"[a-z][a-z_]*", n))
     assert missing == [], f"declare {missing} beside their types (workerctl.cli.shape.FIELD_SOURCES)"
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    picked=st.lists(
+        st.sampled_from(["id", "status", "worker", "record_id"]), min_size=1, max_size=3, unique=True
+    ),
+    before=st.integers(0, 2),
+    after=st.integers(0, 2),
+    twice=st.booleans(),
+)
+def test_a_word_holding_a_comma_is_read_as_the_equals_form_reads_it(wcli, picked, before, after, twice):
+    """``--json WORD`` reads a word of field names and commas as ``--json=WORD`` does,
+    stray commas included, before an argument and on a command without one (a fresh-brief
+    attack found ``--json ,id`` and ``--json id,status,`` refused as extra arguments)."""
+    if wcli("runs", "list", "--json=id").output.strip() == "[]":  # one run, kept across examples
+        wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    word = "," * before + ("," * (1 + twice)).join(picked) + "," * after
+    if "," not in word:
+        word += ","
+    listed = wcli("runs", "list", "--json", word)
+    assert listed.exit_code == 0, listed.output
+    assert listed.output == wcli("runs", "list", f"--json={word}").output
+    run_id = json.loads(wcli("runs", "list", "--json=id").output)[0]["id"]
+    inspected = wcli("run", "inspect", "--json", word, run_id)
+    assert inspected.exit_code == 0 and list(json.loads(inspected.output)) == picked

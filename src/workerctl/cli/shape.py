@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 META_KEY = "workerctl.shape"
-FIELD_LIST = re.compile(r"^[a-z][a-z_]*(,[a-z][a-z_]*)*$")
+FIELD_NAME = re.compile(r"[a-z][a-z_]*")
 
 #: Where the JSON output's field names are declared, beside the types they describe:
 #: a mapping of documented fields (``"name"`` or ``"name, other"`` -> meaning), a
@@ -133,10 +133,10 @@ def _is_field_list(token: str, ambiguous: bool = True) -> bool:
     """Field names separated by commas (no id or name holds a comma). One name alone
     is a field only if some JSON output has it (``known_fields``), and that is asked
     only where the word could be the command's argument (``ambiguous``)."""
-    names = token.split(",")
-    if not FIELD_LIST.match(token):
+    names = [name for name in token.split(",") if name]  # ",id" and "id," as --json= reads them
+    if not names or not all(FIELD_NAME.fullmatch(name) for name in names):
         return False
-    return len(names) > 1 or not ambiguous or all(n in known_fields() for n in names)
+    return "," in token or not ambiguous or all(n in known_fields() for n in names)
 
 
 class ShapedCommand(click.Command):
