@@ -194,3 +194,35 @@ def test_a_link_where_a_new_file_would_be_made(workspace, tmp_path, where, dangl
     result = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1044", workspace=workspace)
     assert result.returncode == 4 and f"{link}: damaged state file (a symbolic link" in result.stderr
     assert (outside.read_bytes() if outside.exists() else None) == before
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [".workerctl/comments", ".workerctl/history/ledger/records", ".workerctl/history/ledger/workers"],
+)
+def test_a_link_met_mid_run_is_the_state_not_the_executor(workspace, tmp_path, rel):
+    """A run that meets a planted link while it goes on ends ``state_unusable`` (it was
+    recorded ``executor_error``: troubleshooting told the user to fix the echo executor),
+    and once the link is gone the same start runs again (the duplicate guard refused it:
+    "a new run would fail the same way"). Found by a fresh-brief attack."""
+    import json
+
+    first = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace)
+    assert first.returncode == 0, first.stderr
+    target = workspace.root / rel
+    aside = tmp_path / "outside"
+    shutil.copytree(target, aside)
+    real = target.with_name(target.name + ".real")
+    target.rename(real)
+    target.symlink_to(aside)
+    met = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043", workspace=workspace)
+    assert met.returncode == 4 and "symbolic link" in met.stderr, met.stderr
+    target.unlink()
+    real.rename(target)
+    newest = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)[0]
+    if newest["record_id"] == "T-1043":  # recorded (the link was met after the run existed)
+        assert newest["status"] == "failed" and newest["error_kind"] == "state_unusable", newest
+        walk = run_workerctl("run", "troubleshoot", newest["id"], workspace=workspace).stdout
+        assert "fix the executor" not in walk and "state file" in walk, walk
+    again = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043", workspace=workspace)
+    assert again.returncode == 0, again.stderr

@@ -114,7 +114,7 @@ class StepLoop:
                 run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
                 run.move(R.FAILED)
             except HistoryError as exc:  # a damaged or unwritable state file met mid-run
-                run.error = RunError("executor_error", exc.message, exc.hint or "")
+                run.error = RunError("state_unusable", exc.message, exc.hint or "")
                 run.move(R.FAILED)
                 state_problem = exc
             except Exception as exc:  # a bug in a plugin must not leave the run running

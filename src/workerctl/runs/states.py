@@ -54,6 +54,9 @@ ERROR_KINDS = {
     "the model's context window",
     "model_refused": "the model or its provider's content filter refused the job",
     "executor_error": "the executor failed while doing a step",
+    "state_unusable": "a file workerctl keeps its state in (under .workerctl) could not be used "
+    "while the run went on: damaged, a planted link, or refused by the system (full disk, "
+    "read-only, permissions); the message names the file",
     "timeout": "the run took longer than the worker's timeout",
     "max_iterations": "the worker used all its iterations without a final answer",
     "invalid_output": "the executor returned something that is not a valid step or output",
@@ -71,13 +74,15 @@ ERROR_KINDS = {
 # again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
 # outcome_unknown too: its possible write is an unknown effect, which the guard refuses on its own.
 # A key set with 'llm keys set' or a model plugin installed is outside what workerctl
-# sees change, so those kinds are transient too.
+# sees change, so those kinds are transient too; so is a state file that could not be
+# used (a link removed, space freed: the worker is not the cause).
 TRANSIENT_KINDS = frozenset(
     {
         "cancelled",
         "crashed",
         "outcome_unknown",
         "provider_unavailable",
+        "state_unusable",
         "rate_limited",
         "provider_auth_failed",
         "model_not_installed",

@@ -69,6 +69,9 @@ KIND_ACTIONS = {
     "('workerctl records sources' checks them); then rerun",
     "record_changed": "read the record again (workerctl records show ID) and rerun on its new state",
     "executor_error": "read the detail (stderr or traceback) and fix the executor or its settings",
+    "state_unusable": "fix the state file the message names (remove a planted link, free disk space "
+    "('workerctl runs prune'), restore a damaged file from a backup); then rerun: the worker and "
+    "its executor are not the cause",
     "timeout": "raise the worker's timeout, or make the job smaller",
     "max_iterations": "narrow the instructions, or raise max_iterations if the job needs more steps",
     "invalid_output": "fix the program or prompt so that the final step returns text",
