@@ -34,7 +34,7 @@ def a_slip(draw: st.DrawFn) -> tuple[str, str, list[str]]:
     return name, typo, names
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(a_slip())
 def test_one_slip_finds_its_name_unless_more_are_as_close(slip: tuple[str, str, list[str]]) -> None:
     name, typo, names = slip
@@ -80,7 +80,7 @@ def sample_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return init_workspace(tmp_path_factory.mktemp("spelling") / "ws", get_registry())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_a_slip_of_a_worker_name_names_the_worker(sample_workspace: Workspace, data: st.DataObject) -> None:
     """Any one slip of a sample worker's name, the ones that break the name rule too
