@@ -166,5 +166,7 @@ def test_a_word_holding_a_comma_is_read_as_the_equals_form_reads_it(wcli, picked
     assert listed.exit_code == 0, listed.output
     assert listed.output == wcli("runs", "list", f"--json={word}").output
     run_id = json.loads(wcli("runs", "list", "--json=id").output)[0]["id"]
+    for empty in (",", ",,"):  # the empty list: everything, as --json=, reads it
+        assert wcli("runs", "list", "--json", empty).output == wcli("runs", "list", "--json").output
     inspected = wcli("run", "inspect", "--json", word, run_id)
     assert inspected.exit_code == 0 and list(json.loads(inspected.output)) == picked

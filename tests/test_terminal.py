@@ -277,3 +277,19 @@ def test_no_question_goes_into_a_pipe(listed):
         ["-w", str(listed.root), "run", "start", "overdue-task-review", "--task", "T-1043", "--json"]
     )
     assert started.returncode == 0 and json.loads(started.stdout)["trigger"] == "manual"
+    # stdin and stdout on the terminal, stderr into a log: a question asked on stderr
+    # would be lost there (the second attack found the commands waiting for it)
+    leader, follower = pty.openpty()
+    try:
+        logged = subprocess.run(
+            [sys.executable, "-m", "workerctl", "-w", str(listed.root), "run", "review", run_id],
+            stdin=follower,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "NO_COLOR": "1"},
+            timeout=60,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert logged.returncode == 2 and b"not on a terminal" in logged.stderr, logged

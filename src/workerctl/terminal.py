@@ -2,9 +2,10 @@
 
 Every command asks it instead of calling ``isatty`` or reading ``NO_COLOR`` itself:
 
-- ``can_prompt``: stdin and stdout are both terminals, so a question is seen and can be
-  answered (a script, a cron job, ``x=$(workerctl …)`` or ``workerctl … > log`` get the
-  non-interactive behaviour instead of a question hidden in a pipe that waits forever);
+- ``can_prompt``: stdin, stdout and stderr are all terminals, so a question is seen
+  (whichever stream it is written on) and can be answered (a script, a cron job,
+  ``x=$(workerctl …)``, ``workerctl … > log`` or ``2> log`` get the non-interactive
+  behaviour instead of a question hidden in a pipe that waits forever);
 - ``at_keyboard``: stdin is a terminal, so a person started the command (a run's
   trigger is "manual");
 - ``width``: ``COLUMNS``, else the terminal's columns on stdout, else a fallback (a
@@ -50,9 +51,9 @@ class Terminal:
 
     @property
     def can_prompt(self) -> bool:
-        """A person can see a question and answer it: click asks on stdout and reads
-        stdin, so both must be terminals."""
-        return _isatty(sys.stdin) and _isatty(sys.stdout)
+        """A person can see a question and answer it: it is read from stdin and asked on
+        stdout or stderr (click's prompts take either), so all three must be terminals."""
+        return _isatty(sys.stdin) and _isatty(sys.stdout) and _isatty(sys.stderr)
 
     @property
     def at_keyboard(self) -> bool:

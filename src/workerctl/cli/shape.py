@@ -134,8 +134,8 @@ def _is_field_list(token: str, ambiguous: bool = True) -> bool:
     is a field only if some JSON output has it (``known_fields``), and that is asked
     only where the word could be the command's argument (``ambiguous``)."""
     names = [name for name in token.split(",") if name]  # ",id" and "id," as --json= reads them
-    if not names or not all(FIELD_NAME.fullmatch(name) for name in names):
-        return False
+    if not all(FIELD_NAME.fullmatch(name) for name in names) or not (names or "," in token):
+        return False  # "," alone is the empty list, as --json=, reads it: everything
     return "," in token or not ambiguous or all(n in known_fields() for n in names)
 
 
