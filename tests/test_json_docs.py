@@ -134,6 +134,13 @@ def test_the_shapes_in_the_prose_are_the_output(wcli):
     assert inspected["context"] == {}  # refused before its context was assembled: documented
     done = json.loads(wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--json").output)
     assert set(done["context"]) == braces_after("| `context` | ")
+    # what a cell names besides its braces: fields some entries carry
+    extras = {"text", "tool", "text_is_output", "held_because", "seen", "rejected_by", "rejected_at"}
+    extras |= {"reason", "approved_by", "approved_at"}
+    for effect in done["side_effects"]:
+        assert set(effect) <= braces_after("| `side_effects` | ") | extras, effect
+    for step in done["iterations"]:
+        assert set(step["usage"]) <= braces_after("`usage`: "), step["usage"]
 
 
 def test_a_run_refused_its_record_is_no_old_run(wcli):

@@ -362,7 +362,9 @@ RUN_FIELDS: dict[str, str] = {
         "`[{kind, type, id}]` the writes it made; `error`: what the tool or the gate answered "
         'when the call failed, else ""; `id`: the call\'s id as the executor gave it; '
         "`read_result`: a read tool's answer `{ok, result}`, for `worker try --reads recorded`, "
-        "null for a write and in older runs); `usage`: `{model, input_tokens, output_tokens, latency_ms}`"
+        "null for a write and in older runs); `usage`: `{model, input_tokens, output_tokens, latency_ms}`, "
+        "each as the executor reported it (the echo executor reports no tokens; `{}` for a step that "
+        "did not finish)"
     ),
     "context": (
         "`{sources, records: [{type, id}], missing_links}`, or `{}` when the run stopped "
@@ -388,7 +390,8 @@ RUN_FIELDS: dict[str, str] = {
         "it waits for a person (with `held_because` and `seen`, the record as the run saw it), "
         "`not_written` when rejected (`rejected_by`, `rejected_at`) or refused by the test "
         "sandbox (`reason`); an approved one has `approved_by`, `approved_at`; a tool's comment "
-        "also keeps its `text`, an output mode's says `text_is_output`)"
+        "also keeps its `text` and the `tool` that wrote it, an output mode's says `text_is_output`; "
+        "an `intended` one has no `comment_id`, `created` or `committed_at` yet)"
     ),
     "output": "the full output text, or null",
     "error": "`{kind, message, detail}`, or null",
