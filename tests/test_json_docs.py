@@ -138,7 +138,7 @@ def test_the_shapes_in_the_prose_are_the_output(wcli):
     extras = {"text", "tool", "text_is_output", "held_because", "seen", "rejected_by", "rejected_at"}
     extras |= {"reason", "approved_by", "approved_at"}
     for effect in done["side_effects"]:
-        assert set(effect) <= braces_after("| `side_effects` | ") | extras, effect
+        assert set(effect) <= braces_after("| `side_effects` | `[") | extras, effect
     for step in done["iterations"]:
         assert set(step["usage"]) <= braces_after("`usage`: "), step["usage"]
 
