@@ -235,3 +235,30 @@ def test_an_unwritable_index_folder_is_one_line_and_leaves_one_consistent_state(
     history = History(nobodys_workspace)
     for summary in runs:
         assert history.get(summary["id"]).status == summary["status"] != "running"
+
+
+@needs_root
+@pytest.mark.slow
+def test_a_state_folder_refused_mid_run_is_the_state_not_the_executor(nobodys_workspace):
+    """The system refusing a state path while a run goes on (here its comments folder,
+    unreadable) ends the run ``state_unusable``: it ended ``executor_error`` with a
+    PermissionError traceback, troubleshooting blamed the executor, and the duplicate
+    guard refused the same start once the folder was readable again (second fresh-brief
+    attack)."""
+    comments = nobodys_workspace.state_dir / "comments"
+    os.chown(comments, 0, 0)
+    os.chmod(comments, 0o700)
+    met = as_nobody(nobodys_workspace, "run", "start", "overdue-task-review", "--task", "T-1043")
+    assert met.returncode == 4 and "Permission denied" in met.stderr, met.stderr
+    assert "Traceback" not in met.stderr and len(met.stderr.strip().splitlines()) == 1
+    os.chown(comments, NOBODY, NOBODY)
+    newest = json.loads(as_nobody(nobodys_workspace, "runs", "list", "--json").stdout)[0]
+    assert (newest["record_id"], newest["status"], newest["error_kind"]) == (
+        "T-1043",
+        "failed",
+        "state_unusable",
+    )
+    walk = as_nobody(nobodys_workspace, "run", "troubleshoot", newest["id"]).stdout
+    assert "fix the executor" not in walk and "state file" in walk, walk
+    again = as_nobody(nobodys_workspace, "run", "start", "overdue-task-review", "--task", "T-1043")
+    assert again.returncode == 0, again.stderr

@@ -119,7 +119,12 @@ class StepLoop:
                 state_problem = exc
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 wrapped = stop_within(exc)  # unless it is a stop signal's, wrapped on its way
-                if wrapped is not None:
+                refused = self._state_refusal(exc)
+                if refused is not None:  # the system refused a state path: the state's problem
+                    run.error = RunError("state_unusable", refused.message, refused.hint or "")
+                    run.move(R.FAILED)
+                    state_problem = refused
+                elif wrapped is not None:
                     run.error = _cancelled_by(wrapped)
                     run.move(R.CANCELLED)
                 else:
@@ -242,6 +247,22 @@ class StepLoop:
                 f"add {needed} to context_sources",
             )
         return record
+
+    def _state_refusal(self, exc: BaseException) -> HistoryError | None:
+        """An ``OSError`` on a path under the workspace's state folder, as the
+        ``StorageError`` it is (an unreadable ``.workerctl/comments`` failed runs as
+        ``executor_error``, blaming the executor); None for anything else."""
+        if not isinstance(exc, OSError) or not exc.filename:
+            return None
+        import os
+
+        from workerctl.errors import StorageError
+
+        state = os.path.abspath(self.workspace.state_dir)
+        path = os.path.abspath(os.fsdecode(exc.filename))
+        if path != state and not path.startswith(state + os.sep):
+            return None
+        return StorageError(path, exc, "use")
 
     def _loop(self, run: Run, worker: Worker) -> None:
         # what a run of this version read and saw is known from its start, even when the
