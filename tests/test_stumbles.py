@@ -638,8 +638,17 @@ def test_item18_a_mistyped_worker_name_gets_a_suggestion(workspace, typed, statu
     result = run_workerctl("run", "start", typed, "--task", "T-1042", workspace=workspace)
     assert result.returncode == status
     assert "did you mean overdue-task-review?" in result.stderr
-    listed = run_workerctl("runs", "list", "--worker", typed, workspace=workspace)
-    assert listed.returncode == status and "did you mean overdue-task-review?" in listed.stderr
+    # every command that takes a worker's name answers a slip alike (the second attack
+    # found ledger list --worker saying "no side effects match", worker restore "no version")
+    for command in (
+        ("runs", "list", "--worker"),
+        ("ledger", "list", "--worker"),
+        ("runs", "stats", "--worker"),
+    ):
+        listed = run_workerctl(*command, typed, workspace=workspace)
+        assert listed.returncode == status and "did you mean overdue-task-review?" in listed.stderr, command
+    restored = run_workerctl("worker", "restore", typed, "1", workspace=workspace)
+    assert restored.returncode == status and "did you mean overdue-task-review?" in restored.stderr
 
 
 def _complete(workspace, words: str, env: dict | None = None) -> list[str]:

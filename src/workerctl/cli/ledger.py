@@ -57,9 +57,11 @@ def list_cmd(
     settle it with 'workerctl ledger settle RUN --written|--not-written'.
     """
     from workerctl import render
+    from workerctl.cli.runs_list import check_workers
     from workerctl.history.ledger import what_is_known
 
     a = app(ctx)
+    check_workers(a, (worker,) if worker else ())  # a typo: exit 3 naming the worker meant
     effects = a.history.ledger.query(
         worker=worker, record_id=record_id, states=states, run_id=run_id, limit=limit or None
     )

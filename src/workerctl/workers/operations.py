@@ -264,9 +264,17 @@ def set_status(workspace: Workspace, registry: Registry, versions: Versions, nam
 
 
 def restore(workspace: Workspace, registry: Registry, versions: Versions, name: str, number: int) -> bool:
-    from workerctl.names import WORKER_NAME
+    from workerctl.errors import NotFoundError
+    from workerctl.workers.files import checked_name, similar, worker_paths
 
-    version = versions.get(WORKER_NAME.check(name), number)
+    try:
+        version = versions.get(checked_name(workspace, name), number)
+    except NotFoundError as missing:
+        known = [p.stem for p in worker_paths(workspace)]
+        close = [] if name in known else similar(name, known)
+        if close:  # no such worker, rather than no such version: the worker meant
+            raise NotFoundError(missing.message, hint=f"did you mean {', '.join(close)}?") from None
+        raise
     if version.content is None:
         raise UsageError(f"version {number} of {name!r} records a deletion; pick another")
     path = workspace.worker_file(name)
