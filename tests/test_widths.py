@@ -219,3 +219,25 @@ def test_a_coloured_failed_card_with_tabs_fits_any_page(workspace):
     last = run_workerctl(*ids, workspace=workspace).stdout.strip()
     piped = run_workerctl("run", "inspect", last, workspace=workspace)
     assert "    Owner: nobody   \n" in piped.stdout and "\tcol4 \n" in piped.stdout
+
+
+def test_worker_shows_recent_runs_fit_the_page_in_columns(workspace, tmp_path):
+    """A recent run's row in ``worker show`` is cut in columns, not characters (a CJK
+    title ran 76 columns past a 120-column page; second fresh-brief attack)."""
+    title = "日本語のタイトル：カタログを翻訳する作業がまだ終わっていない件について詳しく"
+    record = {
+        "id": "T-5001",
+        "type": "task",
+        "title": title,
+        "fields": {"status": "todo", "due": "2026-11-20"},
+    }
+    (tmp_path / "r.json").write_text(json.dumps([record]), encoding="utf-8")
+    assert run_workerctl("records", "import", str(tmp_path / "r.json"), workspace=workspace).returncode == 0
+    started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-5001", workspace=workspace)
+    assert started.returncode == 0, started.stderr
+    for columns in (80, 120, 200):
+        shown = run_workerctl(
+            "worker", "show", "overdue-task-review", workspace=workspace, env={"COLUMNS": str(columns)}
+        )
+        [row] = [line for line in shown.stdout.splitlines() if "T-5001" in line]
+        assert wcswidth(row) <= columns, (columns, row)

@@ -123,10 +123,12 @@ def term_width() -> int:
 
 
 def cut(text: str | None, width: int) -> str:
-    """One line of at most ``width`` characters (the run preview's own rule)."""
-    from workerctl.runs.states import preview_of
+    """One line of at most ``width`` terminal columns, "…" where it was cut. Columns,
+    not characters: a CJK title takes two a character (``worker show``'s recent runs,
+    cut by characters, ran 76 columns past the page)."""
+    from workerctl.widths import cut_to_width
 
-    return "" if width <= 1 else preview_of(text, width)
+    return "" if width <= 1 or not text else cut_to_width(text, width)
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:

@@ -33,16 +33,23 @@ def list_cmd(ctx: Context, rtype: str | None, fmt: str) -> None:
 
     items = [record_document(r) for r in sorted(app(ctx).records.list(rtype), key=lambda r: r.id)]
 
+    from workerctl.terminal import terminal
+
+    paged = terminal().page_width() is not None  # a pipe no COLUMNS describes gets every character
+
+    def cut(text: str, room: int) -> str:
+        return render.cut(text, room) if paged else text
+
     def rows() -> list[list[Any]]:
         return [
             [
                 i["id"],
                 i["type"],
-                render.cut(i["title"], 44),
+                cut(i["title"], 44),
                 i["status"] or "-",
                 i["due"] or "-",
                 "yes" if i["safe_for_testing"] else "",
-                render.cut("; ".join(f"{k}: {render.plain(v)}" for k, v in i["links"].items()), 50),
+                cut("; ".join(f"{k}: {render.plain(v)}" for k, v in i["links"].items()), 50),
             ]
             for i in items
         ]
