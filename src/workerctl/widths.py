@@ -10,9 +10,9 @@ The rule for tables (``render.table``, the one place they are drawn): on a termi
 wherever ``COLUMNS`` says how wide the page is, a table is never wider than that. The
 widest columns of one-line text are cut (ending in "…"), the widest first, until the
 table fits, none to fewer than ``MIN_COLUMN`` columns or its header's width. A cell that
-workerctl coloured whole (a status while colour is on) is cut inside its codes, so a
-table takes the same columns with colour on or off; a column holding text of several
-lines, or codes inside its text, is never cut. A table that cannot fit even so keeps
+workerctl coloured (a status, a search's highlights) is cut as its text is, the codes
+kept, so a table takes the same columns with colour on or off; a column holding text of
+several lines is never cut. A table that cannot fit even so keeps
 those minimums (a 30-column terminal is not given unreadable stubs).
 
 The rule for text blocks (a run card, ``render.fit_page``): no line is wider than the
@@ -80,7 +80,7 @@ def fit_columns(cells: list[list[Any]], headers: list[str], width: int) -> None:
         max(display_width(header) + HEADER_PADDING, *(display_width(str(row[index])) for row in cells))
         for index, header in enumerate(headers)
     ]
-    cuttable = [all(_ONE_LINE.fullmatch(str(row[index])) for row in cells) for index in range(columns)]
+    cuttable = [all(_cuttable(str(row[index])) for row in cells) for index in range(columns)]
     floors = [max(MIN_COLUMN, display_width(header) + HEADER_PADDING) for header in headers]
     target = list(widths)
     excess = sum(widths) + SEPARATOR * (columns - 1) - width
@@ -97,17 +97,45 @@ def fit_columns(cells: list[list[Any]], headers: list[str], width: int) -> None:
                 row[index] = _cut_inside_colour(str(row[index]), target[index])
 
 
-# one line of text a cut cannot spoil: no line break, workerctl's colour codes (if any)
-# only around the whole of it
+# one line of text coloured whole (or not at all): workerctl's colour codes only around it
 _ONE_LINE = re.compile(r"((?:\x1b\[[\d;]+m)*)([^\x1b\n]*)((?:\x1b\[[\d;]+m)*)")
+_RESET = "\x1b[0m"
+
+
+def _cuttable(cell: str) -> bool:
+    """Text a cut cannot spoil: one line coloured whole or not at all, or one line of
+    single-spaced text with workerctl's codes inside (a search's highlights)."""
+    if "\n" in cell:
+        return False
+    if _ONE_LINE.fullmatch(cell):
+        return True
+    visible = COLOUR_CODE.sub("", cell)
+    return "\x1b" not in visible and visible == " ".join(visible.split())
 
 
 def _cut_inside_colour(cell: str, room: int) -> str:
-    """``cut_to_width`` of the text between a cell's colour codes, the codes kept."""
+    """``cut_to_width`` of the text a cell shows, its colour codes kept where they were
+    (those past the cut dropped, a reset added if one was left open): the same text as
+    the cut of the cell without colour, so colour changes nothing but the codes."""
     match = _ONE_LINE.fullmatch(cell)
-    assert match is not None  # fit_columns cuts only such cells
-    before, text, after = match.groups()
-    return before + cut_to_width(text, room) + after
+    if match is not None:
+        before, text, after = match.groups()
+        return before + cut_to_width(text, room) + after
+    visible = COLOUR_CODE.sub("", cell)  # single-spaced (``_cuttable``): a cut keeps its characters
+    cut = cut_to_width(visible, room)
+    if cut == visible:
+        return cell
+    keep, shown, out, open_code = len(cut) - 1, 0, [], False
+    for token in re.split(f"({COLOUR_CODE.pattern})", cell):
+        if COLOUR_CODE.fullmatch(token):
+            if shown < keep:
+                out.append(token)
+                open_code = token != _RESET
+            continue
+        taken = token[: keep - shown]
+        out.append(taken)
+        shown += len(taken)
+    return "".join(out) + "…" + (_RESET if open_code else "")
 
 
 def wrap_to_width(text: str, room: int) -> str:
