@@ -61,10 +61,11 @@ def list_cmd(
     from workerctl.history.ledger import what_is_known
 
     a = app(ctx)
-    check_workers(a, (worker,) if worker else ())  # a typo: exit 3 naming the worker meant
     effects = a.history.ledger.query(
         worker=worker, record_id=record_id, states=states, run_id=run_id, limit=limit or None
     )
+    if worker and not effects:  # none: a worker never heard of is a typo, exit 3 naming the one meant
+        check_workers(a, (worker,))
     items = [e.to_dict() for e in effects]
     if fmt == "table":
         for item, effect in zip(items, effects, strict=True):
