@@ -17,7 +17,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-if TYPE_CHECKING:
     from workerctl.errors import PluginFailed
 
 ENDINGS = (OSError, KeyboardInterrupt)  # besides WorkerctlError: what ``failure`` handles

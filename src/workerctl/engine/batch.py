@@ -242,22 +242,18 @@ class BatchRunner:
             if self._interrupt is None:
                 self._interrupt = _Stop()
 
-        # a signal the batch was started with ignored (nohup, a background job) stays so
-        previous = signal.getsignal(signal.SIGTERM)
-        if previous is not signal.SIG_IGN:
-            signal.signal(signal.SIGTERM, on_term)
-        previous_hup = signal.getsignal(signal.SIGHUP)
-        if previous_hup is not signal.SIG_IGN:
-            signal.signal(signal.SIGHUP, on_hup)
-        previous_int = signal.getsignal(signal.SIGINT)
-        if previous_int is not signal.SIG_IGN:  # a batch started with Ctrl-C ignored keeps it so
-            signal.signal(signal.SIGINT, on_int)
+        handlers = {signal.SIGTERM: on_term, signal.SIGHUP: on_hup, signal.SIGINT: on_int}
+        previous = {signum: signal.getsignal(signum) for signum in handlers}
+        for signum, handler in handlers.items():
+            # a signal the batch was started with ignored (nohup, a background job, Ctrl-C
+            # ignored) stays so
+            if previous[signum] is not signal.SIG_IGN:
+                signal.signal(signum, handler)
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGHUP, previous_hup)
-            signal.signal(signal.SIGINT, previous_int)
+            for signum, was in previous.items():
+                signal.signal(signum, was)
 
     def _parallel(
         self,
