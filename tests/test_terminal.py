@@ -237,15 +237,17 @@ def test_a_start_from_a_terminal_is_manual_and_from_a_script_is_not(listed):
     assert piped.returncode == 0 and b'"trigger": "script"' in piped.stdout
 
 
-def _keyboard_into_a_pipe(argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+def _keyboard_into_a_pipe(argv: list[str], stdout_too: bool = False) -> subprocess.CompletedProcess[bytes]:
     """``workerctl argv`` typed at a terminal with its output captured, as in
-    ``x=$(workerctl …)`` or ``workerctl … > log``: stdin on a pty, stdout and stderr pipes."""
+    ``x=$(workerctl …)`` or ``workerctl … > log``: stdin on a pty, stdout and stderr
+    pipes; ``stdout_too``: stdout on the pty as well, only stderr a pipe (``2> log``)."""
     leader, follower = pty.openpty()
     try:
         return subprocess.run(
             [sys.executable, "-m", "workerctl", *argv],
             stdin=follower,
-            capture_output=True,
+            stdout=follower if stdout_too else subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env={**os.environ, "NO_COLOR": "1"},
             timeout=60,
         )
@@ -279,17 +281,5 @@ def test_no_question_goes_into_a_pipe(listed):
     assert started.returncode == 0 and json.loads(started.stdout)["trigger"] == "manual"
     # stdin and stdout on the terminal, stderr into a log: a question asked on stderr
     # would be lost there (the second attack found the commands waiting for it)
-    leader, follower = pty.openpty()
-    try:
-        logged = subprocess.run(
-            [sys.executable, "-m", "workerctl", "-w", str(listed.root), "run", "review", run_id],
-            stdin=follower,
-            stdout=follower,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "NO_COLOR": "1"},
-            timeout=60,
-        )
-    finally:
-        os.close(follower)
-        os.close(leader)
+    logged = _keyboard_into_a_pipe(["-w", str(listed.root), "run", "review", run_id], stdout_too=True)
     assert logged.returncode == 2 and b"not on a terminal" in logged.stderr, logged
