@@ -103,6 +103,9 @@ class Engine:
                 f"needs a linked {' or '.join(mode.needs_record)}",
                 hint="pass --task ID, or use output_mode: review_note for a run tied to no record",
             )
+        # each run starts from the records as they are now, not as a batch's first run
+        # found them: what another process changed meanwhile is seen (one stat)
+        self.records.refresh()
         record = self.records.peek(record_id) if record_id else None
         if record_id and record is None:
             raise NotFoundError(

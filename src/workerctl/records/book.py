@@ -7,7 +7,8 @@ The engine, the tools and the output modes reach records only through a
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.builtin_store import BuiltinRecordStore
@@ -18,6 +19,8 @@ from workerctl.records.model import (
     RecordSource,
     SourceConfig,
 )
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
@@ -37,6 +40,8 @@ class RecordBook:
         # a ``worker try`` of a past run sees its record's comments without the ones
         # that run wrote (its own output is not its input): the run's id, or None
         self.hide_comments_of: str | None = None
+        self._memo: dict[str, Any] = {}
+        self._memo_versions: tuple[Hashable, ...] | None = None
 
     def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
         from workerctl.names import RECORD_ID
@@ -62,11 +67,15 @@ class RecordBook:
         found = self._find(record_id)
         return found[1] if found else None
 
-    def fresh(self, record_id: str) -> Record | None:
-        """``peek`` after every source dropped what it keeps in memory: the record as
-        it is on disk now, whatever another process changed meanwhile."""
+    def refresh(self) -> None:
+        """Every source drops what it keeps in memory and changed on disk since: the
+        next read sees what another process wrote meanwhile."""
         for source in self.sources:
             source.refresh()
+
+    def fresh(self, record_id: str) -> Record | None:
+        """``peek`` after ``refresh``: the record as it is on disk now."""
+        self.refresh()
         return self.peek(record_id)
 
     def source_named(self, name: str) -> RecordSource | None:
@@ -88,6 +97,24 @@ class RecordBook:
                 f"no record with id {record_id!r}", hint="'workerctl records list' shows the ids"
             )
         return record
+
+    def memo(self, key: str, build: Callable[[builtins.list[Record]], T]) -> T:
+        """``build(every record)``, kept while no source's ``version`` changed.
+
+        Review derives things from every record of the workspace at each run (the
+        ids, the types, the people named in fields); a batch's runs share them rather
+        than listing and scanning hundreds of records twice a run. What ``build``
+        returns is shared: treat it, and the records it was given, as read-only. A
+        source that cannot tell its version (None) makes every call build anew."""
+        versions = tuple(source.version() for source in self.sources)
+        if None in versions:
+            return build(self.list())
+        if versions != self._memo_versions:
+            self._memo = {}
+            self._memo_versions = versions
+        if key not in self._memo:
+            self._memo[key] = build(self.list())
+        return self._memo[key]
 
     def list(self, type: str | None = None) -> list[Record]:
         out: list[Record] = []

@@ -86,6 +86,7 @@ class BuiltinRecordStore(RecordSource):
         self.lock = lock_for(workspace.lock_file)
         self._cache: dict | None = None
         self._cache_stamp: tuple[int, int, int] | None = None
+        self._loads = 0  # how many times the records were read into memory: the version
 
     def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -118,13 +119,21 @@ class BuiltinRecordStore(RecordSource):
             self.import_records(items, "records/")
 
     def _data(self) -> dict:
-        if self._cache is None:
+        cache = self._cache  # once: a batch's other thread may drop it meanwhile (refresh)
+        if cache is None:
             if not fs.exists(self.path) and self._seed_files():
                 self._seed()
             self._cache_stamp = _stamp(self.path)
             db = self._db()
-            self._cache = {d["id"]: d for d in db.table("records").all()}
-        return self._cache
+            cache = self._cache = {d["id"]: d for d in db.table("records").all()}
+            self._loads += 1
+        return cache
+
+    def version(self) -> int:
+        """Each read of the file into memory is a new version (a write here drops
+        the copy in memory, ``refresh`` drops it when another process wrote)."""
+        self._data()
+        return self._loads
 
     def comments_path(self, record_id: str) -> Path:
         from workerctl.storage.filenames import file_name

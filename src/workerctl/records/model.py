@@ -11,6 +11,7 @@ import builtins
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -178,6 +179,14 @@ class RecordSource(ABC):
 
     def comments(self, record_id: str) -> builtins.list[Comment]:
         return []
+
+    def version(self) -> Hashable | None:
+        """What tells that ``list()`` would answer as it did: a value that changes
+        whenever the records this source lists may have changed, or None when the
+        source cannot tell (a server). Review keeps what it derives from every record
+        while each source's version stays the same, so the runs of a batch share it;
+        None means it is derived again at each use. Sources that cache override it."""
+        return None
 
     def refresh(self) -> None:
         """Forget what this source keeps in memory, so the next read sees the records

@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workerctl.runs.states import now_iso
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from workerctl.records.book import RecordBook
     from workerctl.records.model import Comment, Record
     from workerctl.runs.model import Run
+
+T = TypeVar("T")
 
 FIELD_CHARS = 2000  # characters of one field value kept in a snapshot
 
@@ -334,6 +336,25 @@ class SeenText:
         return self.text.lower()
 
 
+class RecordsView:
+    """Every record of the workspace at one version of its sources, and what review
+    derives from all of them (the ids, the types, the people named in fields), each
+    built on first use. A batch's runs share one view while no record changes
+    (``RecordBook.memo``), so a check that looks across the workspace costs its scan
+    once, not twice a run. Shared: nothing here, records included, is changed."""
+
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+        self._derived: dict[Any, Any] = {}
+
+    def derived(self, key: Any, build: Callable[[list[Record]], T]) -> T:
+        """``build(records)``, once per view; ``key`` names it (a module's own name
+        first, so two checks never share a key by chance)."""
+        if key not in self._derived:
+            self._derived[key] = build(self.records)
+        return self._derived[key]
+
+
 class ReviewEvidence:
     """What every review check may read, built once per review (see the module
     docstring). ``stage`` is "review" (``run review``, ``run inspect``), "finish"
@@ -358,16 +379,25 @@ class ReviewEvidence:
         return self.run.output or ""
 
     @cached_property
+    def view(self) -> RecordsView:
+        return self.records.memo("review", RecordsView)
+
+    @property
     def all_records(self) -> list[Record]:
-        return self.records.list()
+        return self.view.records
 
     @cached_property
     def by_id(self) -> dict[str, Record]:
-        return {r.id: r for r in self.all_records}
+        return self.view.derived("evidence.by_id", lambda records: {r.id: r for r in records})
 
     @cached_property
     def id_pattern(self) -> re.Pattern[str] | None:
-        return id_pattern(self.records, self.all_records)
+        return self.view.derived("evidence.id_pattern", lambda records: id_pattern(self.records, records))
+
+    @cached_property
+    def types(self) -> frozenset[str]:
+        """The record types the workspace holds."""
+        return self.view.derived("evidence.types", lambda records: frozenset(r.type for r in records))
 
     @cached_property
     def seen_ids(self) -> set[str]:

@@ -25,7 +25,7 @@ from workerctl.runs.evidence import ReviewEvidence, personal_data
 from workerctl.runs.states import preview_of
 
 if TYPE_CHECKING:
-    pass
+    from workerctl.records.model import Record
 
 OLD_RUN = "the run was recorded before review snapshots were kept: what it saw is not known"
 QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")
@@ -187,24 +187,30 @@ def _status_words(ev: ReviewEvidence, rtype: str) -> set[str]:
 def _enum_values(ev: ReviewEvidence, rtype: str, key: str) -> set[str]:
     """The values a field takes across records of a type, when it reads like a short
     list of choices (priority, tier, stage): at most eight, each a word or two."""
-    cache: dict[tuple[str, str], set[str]] = ev.__dict__.setdefault("_enum_values", {})
-    if (rtype, key) not in cache:
+
+    def build(records: list[Record]) -> set[str]:
         values = {
             str(r.fields[key]).lower()
-            for r in ev.all_records
+            for r in records
             if r.type == rtype and isinstance(r.fields.get(key), str)
         }
         short = all(len(v) <= 20 and len(v.split()) <= 2 and not any(c.isdigit() for c in v) for v in values)
-        cache[(rtype, key)] = values | LEVELS if 2 <= len(values) <= 8 and short else set()
-    return cache[(rtype, key)]
+        return values | LEVELS if 2 <= len(values) <= 8 and short else set()
+
+    return ev.view.derived(("grounded.enum_values", rtype, key), build)
 
 
 def _statuses(ev: ReviewEvidence, rtype: str) -> set[str]:
-    found = {
-        str(r.fields.get("status")).lower()
-        for r in ev.all_records
-        if r.type == rtype and r.fields.get("status")
-    }
+    found = set(
+        ev.view.derived(
+            ("grounded.statuses", rtype),
+            lambda records: {
+                str(r.fields.get("status")).lower()
+                for r in records
+                if r.type == rtype and r.fields.get("status")
+            },
+        )
+    )
     for s in ev.seen.values():
         if s.type == rtype and s.fields.get("status"):
             found.add(str(s.fields["status"]).lower())
@@ -217,19 +223,24 @@ def people(ev: ReviewEvidence) -> dict[str, str]:
     cached: dict[str, str] | None = ev.__dict__.get("_people")
     if cached is not None:
         return cached
-    out: dict[str, str] = {}
+    out = dict(ev.view.derived("grounded.people", _people_in_fields))
     ev.__dict__["_people"] = out
-    for r in ev.all_records:
+    for rid, s in ev.seen.items():
+        for c in s.comments:
+            if len(c.author.split()) >= 2:
+                out.setdefault(c.author, f"a comment on {rid}")
+    return out
+
+
+def _people_in_fields(records: list[Record]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for r in records:
         if r.type == "contact" and len(r.title.split()) >= 2:
             out.setdefault(r.title, f"{r.id} (contact)")
         for key in PERSON_FIELDS:
             value = r.fields.get(key)
             if isinstance(value, str) and len(value.split()) >= 2 and value[:1].isupper():
                 out.setdefault(value, f"{r.id} {key}")
-    for rid, s in ev.seen.items():
-        for c in s.comments:
-            if len(c.author.split()) >= 2:
-                out.setdefault(c.author, f"a comment on {rid}")
     return out
 
 
@@ -374,7 +385,7 @@ def _types(sentence: str, ev: ReviewEvidence) -> list[str]:
     if ev.id_pattern is None:
         return []
     problems = []
-    types = {r.type for r in ev.all_records}
+    types = ev.types
     for m in ev.id_pattern.finditer(sentence):
         rid = m.group(0)
         record = ev.by_id.get(rid)
@@ -393,19 +404,31 @@ def _titles(text: str, ev: ReviewEvidence) -> list[str]:
         record = ev.by_id.get(rid)
         if record is None or not title:
             continue
-        other = next(
-            (
-                r
-                for r in ev.all_records
-                if r.id != rid and len(r.title) >= 8 and r.title.lower() == title.lower()
-            ),
-            None,
-        )
+        other = next((r for r in _titled(ev).get(title.lower(), []) if r.id != rid), None)
         if other is not None and not record.title.lower().startswith(title.lower()):
             problems.append(
                 f'names {rid} "{title}": that is the title of {other.id}; {rid} is "{record.title}"'
             )
     return problems
+
+
+def _titled(ev: ReviewEvidence) -> dict[str, list[Record]]:
+    """Records by their title in lower case (titles of eight characters or more)."""
+
+    def build(records: list[Record]) -> dict[str, list[Record]]:
+        out: dict[str, list[Record]] = {}
+        for r in records:
+            if len(r.title) >= 8:
+                out.setdefault(r.title.lower(), []).append(r)
+        return out
+
+    return ev.view.derived("grounded.titled", build)
+
+
+def _distinct_titles(records: list[Record]) -> list[tuple[str, Record]]:
+    """(title in lower case, record) for titles specific enough to tell a record by:
+    twelve characters or more, two words or more."""
+    return [(r.title.lower(), r) for r in records if len(r.title) >= 12 and len(r.title.split()) >= 2]
 
 
 # -- provenance ----------------------------------------------------------------------
@@ -426,10 +449,9 @@ def provenance_check(ev: ReviewEvidence) -> Check:
     for rid in dict.fromkeys(ev.id_pattern.findall(text) if ev.id_pattern else []):
         if rid not in ev.seen_ids:
             problems.append(f"names {rid}, a record the run never read")
-    for record in ev.all_records:
-        if record.id in ev.seen_ids or len(record.title) < 12 or len(record.title.split()) < 2:
+    for title, record in ev.view.derived("grounded.distinct_titles", _distinct_titles):
+        if record.id in ev.seen_ids:
             continue
-        title = record.title.lower()
         if title in lowered and title not in seen and title not in instructions:
             problems.append(f'names "{record.title}", the title of {record.id}, a record the run never read')
     firsts: dict[str, list[str]] = {}
@@ -572,7 +594,7 @@ def coverage_check(ev: ReviewEvidence) -> Check:
 def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, str | None]]:
     """(phrase, record type, status qualifier) for each "each/every/all X" whose X
     names a record type (singular or plural)."""
-    types = {r.type for r in ev.all_records} | {s.type for s in ev.seen.values()}
+    types = ev.types | {s.type for s in ev.seen.values()}
     nouns = {t: t for t in types} | {t + "s": t for t in types} | {t + "es": t for t in types}
     nouns |= {t[:-1] + "ies": t for t in types if t.endswith("y")}
     nouns |= {"documents": "doc", "document": "doc", "companies": "company"} if "doc" in types else {}

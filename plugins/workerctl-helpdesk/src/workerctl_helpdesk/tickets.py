@@ -86,6 +86,15 @@ class TicketSource(RecordSource):
             return []
         return [self._to_record(d) for d in self._db().table("tickets").all()]
 
+    def version(self) -> tuple[int, int, int] | None:
+        """The tickets file as it is now (each write replaces it: a new inode, time and
+        size), so review keeps what it derives from every ticket until one changes."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
     def comments(self, record_id: str) -> list[Comment]:
         from tinydb import Query
 
