@@ -1,0 +1,132 @@
+"""The two ways ``storage.fs`` reaches a state folder give the same answer.
+
+A short command walks a path one component at a time; a process that walks many
+(a batch) resolves it in one ``openat2`` call with ``RESOLVE_NO_SYMLINKS``, and falls
+back to the walk on any refusal. Generated here: state trees with a link (to a folder
+outside, dangling), a file where a folder belongs, or a missing folder at any
+component, and every kind of operation; each is done once with the walk alone and
+once with ``openat2`` first, on copies of the same tree, and must end the same way
+(the same result, or the same error naming the same path) and leave the same tree,
+with nothing outside it touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workerctl.storage import fs
+
+FAST = fs._load_openat2()
+pytestmark = pytest.mark.skipif(FAST is fs._declined, reason="no openat2 on this kernel")
+
+PATH = [".workerctl", "history", "runs", "ab"]  # the folders above a run file
+DAMAGE = st.sampled_from(["none", "link", "dangling", "file", "missing"])
+
+
+def _tree(base: Path, where: int, damage: str) -> Path:
+    ws = base / "ws"
+    folder = ws.joinpath(*PATH)
+    folder.mkdir(parents=True)
+    (folder / "R1.json").write_text('{"id": "R1"}')
+    outside = base / "outside"
+    shutil.copytree(ws / ".workerctl", outside / ".workerctl")  # a look-alike the link leads to
+    (outside / "bystander.txt").write_text("do not touch\n")
+    target = ws.joinpath(*PATH[: where + 1])
+    if damage != "none":
+        shutil.rmtree(target)
+        if damage == "link":
+            target.symlink_to(outside.joinpath(*PATH[: where + 1]))
+        elif damage == "dangling":
+            target.symlink_to(base / "nowhere")
+        elif damage == "file":
+            target.write_text("not a folder")
+    return ws
+
+
+def _state(base: Path) -> list[tuple[str, int, bytes]]:
+    out = []
+    for p in sorted(base.rglob("*")):
+        st_ = os.lstat(p)
+        body = p.read_bytes() if p.is_file() and not p.is_symlink() else b""
+        out.append((str(p.relative_to(base)), st_.st_mode, body))
+    return out
+
+
+OPERATIONS = {
+    "read": lambda f: fs.read_bytes(f / "R1.json"),
+    "exists": lambda f: fs.exists(f / "R1.json"),
+    "listdir": lambda f: sorted(fs.listdir(f)),
+    "create": lambda f: os.close(fs.create_new(f / "new.tmp")),
+    "replace": lambda f: fs.replace(f / "R1.json", f / "R2.json"),
+    "mkdir": lambda f: fs.mkdir(f / "cd", parents=True, exist_ok=True),
+    "unlink": lambda f: fs.unlink(f / "R1.json", missing_ok=True),
+    "lstat": lambda f: fs.lstat(f / "R1.json").st_size,
+}
+
+
+def _outcome(resolver, base: Path, operation: str) -> tuple[str, object, list]:
+    fs._openat2 = resolver
+    folder = (base / "ws").joinpath(*PATH)
+    try:
+        result: object = ("ok", OPERATIONS[operation](folder))
+    except (OSError, fs.PlantedLink) as exc:
+        result = (type(exc).__name__, str(exc).replace(str(base), "BASE"))
+    return result, _state(base)
+
+
+@settings(max_examples=120, deadline=None)
+@given(where=st.integers(0, len(PATH) - 1), damage=DAMAGE, operation=st.sampled_from(sorted(OPERATIONS)))
+def test_openat2_and_the_walk_end_the_same_way(where, damage, operation):
+    kept = fs._openat2
+    try:
+        with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+            walked_base, fast_base = Path(one), Path(two)
+            _tree(walked_base, where, damage)
+            _tree(fast_base, where, damage)
+            outside_before = _state(fast_base / "outside")
+            walked = _outcome(fs._declined, walked_base, operation)
+            fast = _outcome(FAST, fast_base, operation)
+            assert fast == walked  # the same result or error (naming the same path), the same tree
+            assert _state(fast_base / "outside") == outside_before
+    finally:
+        fs._openat2 = kept
+
+
+def test_a_link_at_any_folder_is_refused_by_openat2_itself(tmp_path):
+    """The fast path refuses on its own (it does not lean on the walk to see a link):
+    the call returns -1 for a link at each component."""
+    for where in range(len(PATH)):
+        base = tmp_path / str(where)
+        ws = _tree(base, where, "link")
+        anchor = os.open(ws, os.O_RDONLY | os.O_DIRECTORY)
+        above = -1
+        try:
+            assert FAST(anchor, "/".join(PATH)) == -1
+            above = FAST(anchor, "/".join(PATH[:where]))  # the folders above the link open
+            assert (above >= 0) == (where > 0), where
+        finally:
+            os.close(anchor)
+            if above >= 0:
+                os.close(above)
+
+
+def test_a_batch_switches_to_openat2_and_a_short_command_does_not(monkeypatch):
+    monkeypatch.setattr(fs, "_openat2", None)
+    monkeypatch.setattr(fs, "_walks", 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp).joinpath(*PATH)
+        folder.mkdir(parents=True)
+        (folder / "R1.json").write_text("{}")
+        for _ in range(fs.FAST_AFTER - 1):
+            fs.read_bytes(folder / "R1.json")
+        assert fs._openat2 is None
+        for _ in range(2):
+            fs.read_bytes(folder / "R1.json")
+        assert fs._openat2 is FAST or fs._openat2.__name__ == "resolve"
