@@ -30,7 +30,7 @@ def _titles(records: list[Record]) -> list[tuple[str, str]]:
 NUMBERS = st.integers(min_value=9000, max_value=9012)
 CHANGES = st.lists(
     st.one_of(
-        st.tuples(st.just("put"), NUMBERS, st.text(min_size=1, max_size=12)),
+        st.tuples(st.just("put"), NUMBERS, st.text("abc XYZ-é日", min_size=1, max_size=12).filter(str.strip)),
         st.tuples(st.just("delete"), NUMBERS, st.just("")),
     ),
     max_size=12,

@@ -38,6 +38,7 @@ import stat as stat_mod
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from workerctl.errors import PlantedLink
 
@@ -82,22 +83,32 @@ _MAX_ANCHORS = 16
 
 
 def _anchor(anchor: str, parts: list[str]) -> int:
-    """A new descriptor of the anchor folder. A workspace's folder is opened once per
-    process and duplicated after (resolving its whole path is the dearest step of a
-    walk, and a process works in one or two workspaces); it is the user's own path,
-    so where it leads may be a link, and that does not change while a command runs."""
-    if parts[0] != STATE_DIR_NAME:
+    """A new descriptor of the anchor folder (the caller closes it)."""
+    kept = _kept_anchor(anchor, parts)
+    if kept is None:
         return os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    return os.dup(kept)
+
+
+def _kept_anchor(anchor: str, parts: list[str]) -> int | None:
+    """The process's descriptor of a workspace's folder (never closed: not the
+    caller's to close), or None for a path outside a state folder. A workspace's
+    folder is opened once per process (resolving its whole path is the dearest step
+    of a walk, and a process works in one or two workspaces); it is the user's own
+    path, so where it leads may be a link, and that does not change while a command
+    runs."""
+    if parts[0] != STATE_DIR_NAME:
+        return None
     fd = _ANCHORS.get(anchor)
     if fd is None:
-        fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
         if len(_ANCHORS) >= _MAX_ANCHORS:
-            return fd
+            return None
+        fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
         kept = _ANCHORS.setdefault(anchor, fd)
         if kept != fd:  # another thread was first
             os.close(fd)
             fd = kept
-    return os.dup(fd)
+    return fd
 
 
 def _shown(anchor: str, parts: list[str], upto: int) -> str:
@@ -147,25 +158,35 @@ class folder_of:  # used as a function: ``with folder_of(path) as (dir_fd, name)
 def _walk_to(anchor: str, parts: list[str], upto: int, create: bool) -> int:
     """A descriptor of the folder ``anchor/parts[:upto]``, no component followed
     through a link: one ``openat2`` where it is loaded and answers, else the walk."""
+    if upto:
+        found = _fast_open(anchor, parts, upto, _DIR_FLAGS)
+        if found >= 0:
+            return found
     fd = _anchor(anchor, parts)
-    if upto > 1:
-        resolve = _openat2 if _openat2 is not None else _count_walk()
-        if resolve:
-            found = resolve(fd, "/".join(parts[:upto]))
-            if found >= 0:
-                os.close(fd)
-                return found
     for index in range(upto):
         fd = _step(fd, anchor, parts, index, parts[index], create)  # closes fd, also when it raises
     return fd
 
 
+def _fast_open(anchor: str, parts: list[str], upto: int, flags: int, mode: int = 0) -> int:
+    """``anchor/parts[:upto]`` opened with ``flags`` in one ``openat2`` call that follows
+    no link at any component; -1 when that call is not loaded (yet) or refuses (the
+    caller then walks, which names the component or makes what is missing)."""
+    resolve = _openat2 if _openat2 is not None else _count_walk()
+    if not resolve:
+        return -1
+    base = _kept_anchor(anchor, parts)
+    if base is None:
+        return -1
+    return resolve(base, "/".join(parts[:upto]), flags, mode)
+
+
 FAST_AFTER = 600  # walks before openat2 is loaded: about two runs' worth
 _walks = 0
-_openat2: Callable[[int, str], int] | None = None  # once loaded: the resolver, or a stub that declines
+_openat2: Callable[[int, str, int, int], int] | None = None  # once loaded: the call, or a stub that declines
 
 
-def _count_walk() -> Callable[[int, str], int] | None:
+def _count_walk() -> Callable[[int, str, int, int], int] | None:
     global _walks, _openat2
     _walks += 1
     if _walks < FAST_AFTER:
@@ -174,12 +195,15 @@ def _count_walk() -> Callable[[int, str], int] | None:
     return _openat2
 
 
-def _declined(dir_fd: int, rel: str) -> int:
+def _declined(dir_fd: int, rel: str, flags: int = 0, mode: int = 0) -> int:
     return -1
 
 
-def _load_openat2() -> Callable[[int, str], int]:
-    """``resolve(dir_fd, relative path) -> fd or -1``: ``openat2`` with
+_RESOLVE = 0x02 | 0x04 | 0x08  # RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH
+
+
+def _load_openat2() -> Callable[[int, str, int, int], int]:
+    """``call(dir_fd, relative path, flags, mode) -> fd or -1``: ``openat2`` with
     ``RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH``; a stub that always
     declines where the kernel or the platform has no such call (the walk then does all)."""
     if not sys.platform.startswith("linux"):
@@ -189,11 +213,17 @@ def _load_openat2() -> Callable[[int, str], int]:
 
         syscall = ctypes.CDLL(None, use_errno=True).syscall
         syscall.restype = ctypes.c_long
-        how = (ctypes.c_uint64 * 3)(_DIR_FLAGS, 0, 0x02 | 0x04 | 0x08)  # flags, mode, resolve
-        size = ctypes.sizeof(how)
+        hows: dict[tuple[int, int], Any] = {}  # struct open_how by (flags, mode): a few kinds of open
+
+        def how(flags: int, mode: int) -> Any:
+            found = hows.get((flags, mode))
+            if found is None:
+                found = hows[(flags, mode)] = ctypes.byref((ctypes.c_uint64 * 3)(flags, mode, _RESOLVE))
+            return found
+
         root = os.open(os.sep, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
         try:
-            probe = syscall(_SYS_OPENAT2, root, b".", ctypes.byref(how), size)
+            probe = syscall(_SYS_OPENAT2, root, b".", how(_DIR_FLAGS, 0), 24)
         finally:
             os.close(root)
     except (OSError, AttributeError):
@@ -202,10 +232,10 @@ def _load_openat2() -> Callable[[int, str], int]:
         return _declined
     os.close(probe)
 
-    def resolve(dir_fd: int, rel: str) -> int:
-        return int(syscall(_SYS_OPENAT2, dir_fd, os.fsencode(rel), ctypes.byref(how), size))
+    def call(dir_fd: int, rel: str, flags: int = _DIR_FLAGS, mode: int = 0) -> int:
+        return int(syscall(_SYS_OPENAT2, dir_fd, os.fsencode(rel), how(flags, mode), 24))
 
-    return resolve
+    return call
 
 
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture
@@ -282,13 +312,20 @@ def _plain(fd: int, path: PathArg, *, writing: bool) -> os.stat_result:
 
 def open_file(path: PathArg, flags: int, mode: int = 0o600, *, create_parents: bool = False) -> int:
     """``os.open`` for a state file (the caller closes the descriptor): never through a
-    link, only a plain file; one opened for writing must have no other name."""
-    with folder_of(path, create=create_parents) as (dir_fd, name):
-        fd = _open_at(dir_fd, name, flags, mode, path)
-    _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
-    if not flags & os.O_NONBLOCK:
-        os.set_blocking(fd, True)
-    return fd
+    link, only a plain file; one opened for writing must have no other name. (It is
+    opened ``O_NONBLOCK``, so that a FIFO planted there never hangs the open; on the
+    plain file it must be, that flag changes nothing.)"""
+    return _opened(path, flags, mode, create_parents)[0]
+
+
+def _opened(path: PathArg, flags: int, mode: int, create_parents: bool) -> tuple[int, os.stat_result]:
+    anchor, parts = _split(path)
+    fast_mode = mode if flags & os.O_CREAT else 0  # openat2 refuses a mode it would not use
+    fd = _fast_open(anchor, parts, len(parts), flags | _NOFOLLOW, fast_mode) if parts else -1
+    if fd < 0:
+        with folder_of(path, create=create_parents) as (dir_fd, name):
+            fd = _open_at(dir_fd, name, flags, mode, path)
+    return fd, _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
 
 
 def open_file_at(dir_fd: int, name: str, flags: int, mode: int = 0o600, *, path: PathArg) -> int:
@@ -296,8 +333,6 @@ def open_file_at(dir_fd: int, name: str, flags: int, mode: int = 0o600, *, path:
     what a refusal names."""
     fd = _open_at(dir_fd, name, flags, mode, path)
     _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
-    if not flags & os.O_NONBLOCK:
-        os.set_blocking(fd, True)
     return fd
 
 
@@ -305,22 +340,31 @@ def create_new(path: PathArg, mode: int = 0o600, *, create_parents: bool = True)
     """A new, empty state file opened for writing (a temp file): whatever was left at
     the name before (a killed writer's temp file, a planted link) is removed first,
     never opened."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW  # a new file: plain, whatever NONBLOCK says
+    anchor, parts = _split(path)
+    fd = _fast_open(anchor, parts, len(parts), flags, mode) if parts else -1
+    if fd >= 0:
+        return fd
     with folder_of(path, create=create_parents) as (dir_fd, name):
         try:
-            fd = os.open(name, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
+            fd = os.open(name, flags, mode, dir_fd=dir_fd)
         except FileExistsError:
             os.unlink(name, dir_fd=dir_fd)
-            fd = os.open(name, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
-    os.set_blocking(fd, True)
+            fd = os.open(name, flags, mode, dir_fd=dir_fd)
     return fd
 
 
 def read_bytes(path: PathArg) -> bytes:
     """``Path.read_bytes`` for a state file."""
-    fd = open_file(path, os.O_RDONLY)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+    fd, st = _opened(path, os.O_RDONLY, 0o600, False)
+    try:
+        chunks = []
+        want = max(st.st_size + 1, 4096)  # one read for the whole file, one more to see its end
+        while chunk := os.read(fd, want):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_text(path: PathArg, errors: str = "strict") -> str:
@@ -341,6 +385,10 @@ def touch(path: PathArg, mode: int = 0o600, *, create_parents: bool = True) -> N
 
 def replace(src: PathArg, dst: PathArg) -> None:
     """``os.replace``: renames the entries themselves, never what a link points to."""
+    if os.path.dirname(os.fspath(src)) == os.path.dirname(os.fspath(dst)):  # a temp file beside its file
+        with folder_of(dst) as (dir_fd, dst_name):
+            os.replace(os.path.basename(os.fspath(src)), dst_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return
     with folder_of(src) as (src_fd, src_name), folder_of(dst) as (dst_fd, dst_name):
         os.replace(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
 
