@@ -291,3 +291,28 @@ def test_a_prune_in_batches_beside_writers_and_a_reindex(tmp_path, monkeypatch):
     assert set(made) <= set(left), "no run made meanwhile lost"
     assert f"removed {len(old)}" in pruned.stdout or str(len(old)) in pruned.stdout, pruned.stdout
     _recovered_equals_a_scan(root, monkeypatch)
+
+
+def test_a_note_of_this_process_s_staged_writes_leaves_the_indexes_ready(workspace):
+    """A batch's chain of commits notes each run's write until its staged files are
+    written: those notes are this process's writes in flight, read from what it staged,
+    so the indexes stay ready for it (the next run's duplicate guard asks them rather
+    than every summary). A note it did not write is a crash's: not ready."""
+    from workerctl.engine.launcher import Engine, StartOptions
+    from workerctl.plugins.manager import get_registry
+
+    Engine(workspace, get_registry()).start("overdue-task-review", StartOptions(record_id="T-1043"))
+    history = History(workspace)
+    assert history.indexes.ready()
+    pending = history.root / "indexes" / "pending"
+    ours = pending / new_run_id()
+    with history.lock:
+        ours.touch()
+        assert not history.indexes.ready()  # on disk and not known: a crash's, as far as it can tell
+        history.after_flush(ours)
+        assert history.indexes.ready()
+        theirs = pending / new_run_id()
+        theirs.touch()
+        assert not history.indexes.ready()
+        theirs.unlink()
+    assert not ours.exists() and history.indexes.ready()  # written and let go: the note went

@@ -219,15 +219,20 @@ class Indexes:
 
     def ready(self) -> bool:
         """Whether the indexes can be trusted: built, in this version's layout, and no
-        write was cut by a crash."""
+        write was cut by a crash. A note of a write this process has staged and not yet
+        written (a batch's chain of commits, ``History.after_flush``) is no crash's: this
+        process reads the staged files, so for it the indexes are whole (the duplicate
+        guard of a batch's next run asks them, not every run's summary)."""
         meta = self.root / "meta.json"
         built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
         if built.get("1", {}).get("version") != VERSION:
             return False  # not built yet, or by an older workerctl: rebuilt on first use
+        folder = self.root / "pending"
         try:
-            return not fs.listdir(self.root / "pending")
+            notes = fs.listdir(folder)
         except FileNotFoundError:
             return True
+        return all(self.history.deferred(folder / name) for name in notes)
 
     def ensure(self) -> bool:
         """Whether the indexes can answer now: built (now, from the shards, on first
