@@ -159,26 +159,21 @@ def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(read_only):
     assert len(started.stderr.strip().splitlines()) == 1
 
 
+def _nobody(workspace, args: tuple[str, ...]) -> tuple[list[str], dict]:
+    """The command line and the environment of workerctl run as an unprivileged user."""
+    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-m"]
+    env = {**os.environ, "NO_COLOR": "1", "HOME": "/", "PYTHONPATH": str(ROOT / "src")}
+    return [*argv, "workerctl", "-w", str(workspace.root), *args], env
+
+
 def as_nobody(workspace, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            "setpriv",
-            f"--reuid={NOBODY}",
-            f"--regid={NOBODY}",
-            "--clear-groups",
-            sys.executable,
-            "-m",
-            "workerctl",
-            "-w",
-            str(workspace.root),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/",
-        env={**os.environ, "NO_COLOR": "1", "HOME": "/", "PYTHONPATH": str(ROOT / "src")},
-    )
+    argv, env = _nobody(workspace, args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/", env=env)
+
+
+def as_nobody_in_background(workspace, *args: str) -> subprocess.Popen:
+    argv, env = _nobody(workspace, args)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/", env=env)
 
 
 @pytest.fixture
@@ -262,3 +257,53 @@ def test_a_state_folder_refused_mid_run_is_the_state_not_the_executor(nobodys_wo
     assert "fix the executor" not in walk and "state file" in walk, walk
     again = as_nobody(nobodys_workspace, "run", "start", "overdue-task-review", "--task", "T-1043")
     assert again.returncode == 0, again.stderr
+
+
+@needs_root
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["active", "indexes", "index", "ledger", "runs"])
+def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace, folder):
+    """A history folder refused while a run works (here made unreadable during its
+    step): the run's end is what happened, not a death. Before, a refusal met by the
+    final save left the run ``running`` on disk: it was marked ``crashed`` later, the
+    comment it had written was ``unknown`` in the ledger (a person had to settle it)
+    while ``run inspect`` said ``intended``, and the repaired start was refused. Now
+    the run file alone is kept when the commit cannot be made, and the next command
+    that can write settles the rest from it. Whatever the folder: the run is finished,
+    ledger and run agree, a comment written is ``committed`` (a repeat refused as a
+    repeat, not for an unknown write), and a write never made leaves the record free."""
+    make_worker(
+        nobodys_workspace,
+        "slow",
+        executor="{name: echo, script: [{sleep: 1.2, tool: read_task, arguments: {task_id: T-1043}}, "
+        '{output: "Blocker: T-1043 waits on the vendor."}]}',
+    )
+    os.chown(nobodys_workspace.workers_dir / "slow.yaml", NOBODY, NOBODY)
+    target = nobodys_workspace.history_dir / folder
+    started = as_nobody_in_background(nobodys_workspace, "run", "start", "slow", "--task", "T-1043")
+    try:
+        import time
+
+        time.sleep(0.8)  # inside the step's sleep: the run is stored and running
+        os.chmod(target, 0)
+        _out, err = started.communicate(timeout=60)
+    finally:
+        os.chmod(target, 0o700)
+    assert started.returncode in (0, 4), err
+    assert "Traceback" not in err
+    runs = json.loads(as_nobody(nobodys_workspace, "runs", "list", "--json", "--worker", "slow").stdout)
+    assert len(runs) == 1 and runs[0]["status"] != "running", runs
+    run = json.loads(as_nobody(nobodys_workspace, "run", "inspect", runs[0]["id"], "--json").stdout)
+    shown = json.loads(as_nobody(nobodys_workspace, "records", "show", "T-1043", "--json").stdout)
+    comments = shown["comments"]
+    written = [c for c in comments if c.get("run_id") == run["id"]]
+    ledger = json.loads(as_nobody(nobodys_workspace, "ledger", "list", "--run", run["id"], "--json").stdout)
+    assert [e["state"] for e in ledger] == [e["state"] for e in run["side_effects"]], (ledger, run)
+    again = as_nobody(nobodys_workspace, "run", "start", "slow", "--task", "T-1043")
+    if written:
+        assert run["status"] == "completed", run["error"]
+        assert [e["state"] for e in run["side_effects"]] == ["committed"]
+        assert again.returncode == 5 and "already wrote" in again.stderr, again.stderr
+    else:
+        assert run["status"] == "failed" and all(e["state"] != "committed" for e in run["side_effects"])
+        assert again.returncode == 0, again.stderr

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError
+from workerctl.errors import DamagedFile, HistoryError, NotFoundError, StorageError, UsageError
 from workerctl.history.change import Change
 from workerctl.history.layout import (
     COMPLETE,
@@ -553,11 +553,35 @@ class History:
                     raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
                 if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
                     raise RunFinishedElsewhere(self._run_from(run.id, stored))
-                self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
+                try:
+                    self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
+                except (HistoryError, OSError):  # a refused, damaged or planted state path
+                    self._keep_outcome(run, stored)
+                    raise
         finally:
             if ahead is not None:
                 ahead.discard()  # what was not used (or failed): its temp files go
         return run
+
+    def _keep_outcome(self, run: Run, stored: dict) -> None:
+        """When a save of a run this process executes cannot be committed (a state
+        folder it needs refused: no permission, a full disk), its run file alone is
+        written, if it can be: the truth, kept. The marker still names this process
+        (every unfinished run has one, and its run file says whose), so once this
+        process is gone the next command that can write settles the run from that
+        file (``settle``: a finished run's commit made again, ledger and indexes
+        included) instead of marking it crashed; a reader that cannot write shows
+        it as its run file says. Nothing else is tried: the commit's error is what
+        the caller hears."""
+        owner = stored.get("owner") or {}
+        if stored.get("status") not in UNFINISHED or not all(
+            owner.get(k) == v for k, v in current_owner().items() if k in ("pid", "host", "proc_start")
+        ):
+            return  # no marker of this process's to settle it from
+        data = run.to_stored()
+        data["_shard"], data["_doc"] = stored["_shard"], stored["_doc"]
+        with contextlib.suppress(HistoryError, OSError):
+            write_json(self.body_path(run.id), data)
 
     def _hand_over(self, change: Change, ahead: dict[Path, PreparedFile] | None = None) -> None:
         """The one place a committed change reaches the stores derived from the run files
