@@ -107,3 +107,21 @@ def test_a_record_added_between_two_runs_of_one_engine_changes_the_second_review
     provenance = next(c for c in second.checks if c["key"] == "provenance")
     assert provenance["verdict"] == "fail", provenance
     assert "D-77" in " ".join(provenance["evidence"])
+
+
+def test_comments_are_read_as_the_file_is_now(workspace):
+    """A record's comments are parsed again whenever the file's bytes differ from the
+    last read: what another process added is seen, and a file damaged since a good
+    read is reported, never answered from memory."""
+    import pytest
+
+    from workerctl.errors import DamagedFile
+
+    store = BuiltinRecordStore(workspace)
+    before = [c.text for c in store.comments("T-1042")]
+    other = BuiltinRecordStore(workspace)
+    other.add_comment("T-1042", "seen by the next read", author="Ann", run_id=None, key="k-1")
+    assert [c.text for c in store.comments("T-1042")] == [*before, "seen by the next read"]
+    store.comments_path("T-1042").write_text('{"comments": {"1": {"id": 1}}}')
+    with pytest.raises(DamagedFile):
+        store.comments("T-1042")

@@ -34,7 +34,6 @@ from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
 
 if TYPE_CHECKING:
     from tinydb import TinyDB
-    from tinydb.table import Table
 
     from workerctl.workspace import Workspace
 
@@ -87,6 +86,7 @@ class BuiltinRecordStore(RecordSource):
         self._cache: dict | None = None
         self._cache_stamp: tuple[int, int, int] | None = None
         self._loads = 0  # how many times the records were read into memory: the version
+        self._parsed: dict[Path, tuple[bytes, builtins.list[dict]]] = {}  # comments files: bytes, docs
 
     def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -157,12 +157,6 @@ class BuiltinRecordStore(RecordSource):
                 return {"comments": {k: d for k, d in docs.items() if d.get("record_id") == record_id}}
         return None
 
-    def _comments_table(self, record_id: str) -> Table:
-        path = self.comments_path(record_id)
-        return open_db(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE).table(
-            "comments"
-        )
-
     @staticmethod
     def _comments_hint(path: Path, record_id: str) -> str:
         return f"restore {path} from a backup, or move it aside (the comments on {record_id} are then lost)"
@@ -182,10 +176,27 @@ class BuiltinRecordStore(RecordSource):
         return [_record_from_doc(d) for d in docs if type is None or d["type"] == type]
 
     def comments(self, record_id: str) -> builtins.list[Comment]:
-        if not fs.exists(self.comments_path(record_id)):
+        """A record's comments as its file holds them now. A run asks about nine times
+        (context, snapshots, review, the write); the file is read each time, and parsed
+        and checked only when its bytes differ from the last read (``_parsed``)."""
+        from workerctl.errors import StorageError
+        from workerctl.storage.atomic import parse_json
+
+        path = self.comments_path(record_id)
+        try:
+            raw = fs.read_bytes(path)
+        except (FileNotFoundError, NotADirectoryError):
             legacy = self._legacy_comments(record_id)
             return [Comment(**c) for c in legacy["comments"].values()] if legacy else []
-        return [Comment(**c) for c in self._comments_table(record_id).all()]
+        except OSError as exc:
+            raise StorageError(path, exc, "read") from None
+        seen = self._parsed.get(path)
+        if seen is None or seen[0] != raw:
+            data = parse_json(path, raw, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE)
+            if len(self._parsed) >= 256:
+                self._parsed.clear()
+            seen = self._parsed[path] = (raw, builtins.list(data["comments"].values()))
+        return [Comment(**c) for c in seen[1]]
 
     def add_comment(
         self,
