@@ -88,13 +88,45 @@ def _acts(sentence: str) -> str | None:
 
 
 def answer_check(ev: ReviewEvidence) -> Check:
-    from workerctl.runs.claims import sentences
-
     title = ANSWER_TITLE
     text = ev.output
     if not text.strip():
         verdict = PASS if ev.run.status != "completed" else FAIL
         return Check("answer", title, verdict, ["no output"])
+    instructions = str((ev.run.config or {}).get("instructions", ""))
+    # what the text alone decides is the same at each stage of a run: worked out once
+    cache: dict[tuple[str, str], tuple[list[str], list[str], list[str]]]
+    cache = ev.__dict__.setdefault("_answer_text", {})
+    if (text, instructions) not in cache:
+        cache[(text, instructions)] = _text_problems(text, instructions)
+    said, statements, found = cache[(text, instructions)]
+    problems = list(found)
+    # sharing nothing with the records is a reviewer's warning, not a reason to stop a write
+    if ev.stage != "before_write" and not problems and statements and (ev.seen or instructions.strip()):
+        grounded = _grounded(" ".join(statements), ev, instructions)
+        if not grounded:
+            problems.append(
+                f"its statements share no id, name, number or word with the records the run read or its "
+                f'instructions: "{preview_of(" ".join(statements), 160)}"'
+            )
+    if problems:
+        return Check("answer", title, FAIL, problems)
+    return Check(
+        "answer",
+        title,
+        PASS,
+        [
+            f"{len(statements)} of {len(said)} sentence(s) state something about the task, "
+            f'e.g. "{preview_of(statements[0], 120)}"'
+        ],
+    )
+
+
+def _text_problems(text: str, instructions: str) -> tuple[list[str], list[str], list[str]]:
+    """(sentences, the sentences that state something, problems) of an output, from
+    its text and the worker's instructions alone."""
+    from workerctl.runs.claims import sentences
+
     problems: list[str] = []
     said = sentences(text)
     acts = [(s, _acts(s)) for s in said]
@@ -118,28 +150,9 @@ def answer_check(ev: ReviewEvidence) -> Check:
             f"{len(empty)} of its {len(sections)} sections hold no content: "
             + ", ".join(f"'{e}:'" for e in empty)
         )
-    instructions = str((ev.run.config or {}).get("instructions", ""))
     if instructions.strip() and len(text) >= 20 and _repeats(text, instructions):
         problems.append("the output repeats the worker's instructions back")
-    # sharing nothing with the records is a reviewer's warning, not a reason to stop a write
-    if ev.stage != "before_write" and not problems and statements and (ev.seen or instructions.strip()):
-        grounded = _grounded(" ".join(statements), ev, instructions)
-        if not grounded:
-            problems.append(
-                f"its statements share no id, name, number or word with the records the run read or its "
-                f'instructions: "{preview_of(" ".join(statements), 160)}"'
-            )
-    if problems:
-        return Check("answer", title, FAIL, problems)
-    return Check(
-        "answer",
-        title,
-        PASS,
-        [
-            f"{len(statements)} of {len(said)} sentence(s) state something about the task, "
-            f'e.g. "{preview_of(statements[0], 120)}"'
-        ],
-    )
+    return said, statements, problems
 
 
 def _repeats(text: str, instructions: str) -> bool:
