@@ -358,3 +358,44 @@ def test_a_cancel_that_lands_during_a_write_leaves_the_write_committed(workspace
     again = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat",
                           workspace=workspace)  # fmt: skip
     assert again.returncode == 0, again.stderr  # not refused as an unknown to settle
+
+
+def test_a_failed_run_pruned_before_the_report_does_not_end_the_batch(workspace):
+    """A batch's report walks each failed run's troubleshooting to print its fix; a run
+    that another process pruned meanwhile (``runs prune --older-than 0s`` in a loop)
+    ended the whole batch with exit 3 ("no run with id"), no line printed (fresh-brief
+    attack). Now that run's line says so, and the batch reports every record."""
+    from workerctl.engine.batch import BatchItem, BatchResult
+    from workerctl.plugins.manager import get_registry
+    from workerctl.records.book import open_records
+    from workerctl.runs.starting import add_fixes
+
+    result = BatchResult("overdue-task-review", [BatchItem("T-1042", "failed", "gone0000", "refused")])
+    registry = get_registry()
+    add_fixes(result, History(workspace), open_records(workspace, registry), registry, workspace)
+    assert "gone0000 was removed meanwhile" in (result.items[0].fix or "")
+
+
+@pytest.mark.slow
+def test_a_batch_beside_a_looping_prune_reports_every_record(workspace, tmp_path):
+    restricted = [
+        {"id": f"T-{n}", "type": "task", "title": f"Task {n}", "restricted_to": ["someone-else"]}
+        for n in range(7000, 7040)
+    ]
+    (tmp_path / "restricted.json").write_text(json.dumps(restricted))
+    imported = run_workerctl("records", "import", str(tmp_path / "restricted.json"), workspace=workspace)
+    assert imported.returncode == 0, imported.stderr
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(r["id"] for r in restricted) + "\n")
+    argv = [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "start"]
+    batch = subprocess.Popen(
+        [*argv, "overdue-task-review", "--records-from", str(ids), "--jobs", "4", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    while batch.poll() is None:
+        run_workerctl("runs", "prune", "--older-than", "0s", workspace=workspace)
+    out, err = batch.communicate()
+    assert batch.returncode == 1, err  # every run failed: access denied
+    doc = json.loads(out)
+    assert len(doc["runs"]) == 40 and {r["status"] for r in doc["runs"]} == {"failed"}
+    assert all(r["fix"] for r in doc["runs"])

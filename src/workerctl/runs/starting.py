@@ -125,11 +125,21 @@ def add_fixes(
     """Each failed or cancelled run's ``fix``: the action of the first step of its
     troubleshooting walk that found the cause, the line the summary prints and what
     ``--json`` gives a script (walked once per failure)."""
+    from workerctl.errors import NotFoundError, WorkerctlError
     from workerctl.runs.troubleshoot import first_fix
 
     for item in result.items:
         if item.status in ("failed", "cancelled") and item.run_id and not item.fix:
-            run = history.get(item.run_id)
+            # the report of the whole batch never ends on one run: a run pruned by another
+            # process meanwhile, or whose file is now damaged, says so in its own line
+            try:
+                run = history.get(item.run_id)
+            except NotFoundError:
+                item.fix = f"run {item.run_id} was removed meanwhile (runs prune?): start it again to see why"
+                continue
+            except WorkerctlError as exc:
+                item.fix = f"run {item.run_id} cannot be read now: {exc.message}"
+                continue
             fix = first_fix(run, history=history, records=records, registry=registry, workspace=workspace)
             item.fix = fix or None
     return result
