@@ -226,3 +226,38 @@ def test_a_link_met_mid_run_is_the_state_not_the_executor(workspace, tmp_path, r
         assert "fix the executor" not in walk and "state file" in walk, walk
     again = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043", workspace=workspace)
     assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.parametrize("rel", [".workerctl/comments", ".workerctl/history/runs"])
+def test_a_batch_that_meets_a_link_reports_every_record_and_exits_4(workspace, tmp_path, rel):
+    """A batch whose records meet a planted link: the report names each record's end
+    (a run that met it failed ``state_unusable``, a record never started says why),
+    then the batch exits 4 as a single start does. It ended with exit 3 or 4 and
+    nothing printed, or exit 1 as if runs had merely failed (fresh-brief attack)."""
+    import json
+
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+        ).returncode
+        == 0
+    )
+    target = workspace.root / rel
+    aside = tmp_path / "outside"
+    shutil.copytree(target, aside)
+    shutil.rmtree(target)
+    target.symlink_to(aside)
+    before = _snapshot(aside)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("T-1043\nT-1044\nT-1042\n")
+    result = run_workerctl(
+        "run", "start", "overdue-task-review", "--records-from", str(ids), "--jobs", "2", "--allow-repeat",
+        "--json", workspace=workspace,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["record_id"] for r in report["runs"]] == ["T-1043", "T-1044", "T-1042"]
+    assert all(
+        r["status"] in ("failed", "not_started") and "symbolic link" in r["message"] for r in report["runs"]
+    )
+    assert _snapshot(aside) == before

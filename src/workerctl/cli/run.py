@@ -259,7 +259,7 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     import sys
 
     from workerctl.engine.batch import JSON_FIELDS, BatchRunner, check_records, start_detached_each
-    from workerctl.errors import EXIT_INTERRUPTED, EXIT_RUN_FAILED
+    from workerctl.errors import EXIT_HISTORY, EXIT_INTERRUPTED, EXIT_RUN_FAILED
     from workerctl.runs.starting import add_fixes, batch_record_ids
 
     worker, quiet = request.worker, request.quiet
@@ -317,6 +317,8 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
         _batch_summary(a, result, quiet)
     if result.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
+    if result.state_problem:
+        ctx.exit(EXIT_HISTORY)
     if not result.ok:
         ctx.exit(EXIT_RUN_FAILED)
 

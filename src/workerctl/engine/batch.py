@@ -31,8 +31,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine import halts
-from workerctl.errors import NotFoundError, WorkerctlError
+from workerctl.errors import HistoryError, NotFoundError, WorkerctlError
 from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
+from workerctl.runs.states import STATE_UNUSABLE
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine, StartOptions
@@ -81,6 +82,13 @@ class BatchResult:
         """True when every record's run completed, was skipped by the duplicate guard
         or was handed to a remote executor."""
         return all(item.status not in (FAILED, CANCELLED, NOT_STARTED) for item in self.items)
+
+    @property
+    def state_problem(self) -> bool:
+        """Whether a record ended on the history's problem (locked, damaged, refused by
+        the system): the batch reports every record, then exits 4 as any command that
+        meets it does, so that a script tells it from runs that failed."""
+        return any(item.error_kind == STATE_UNUSABLE for item in self.items)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -328,8 +336,14 @@ class BatchRunner:
                 return skipped
             if created:  # the run exists: report what the history holds, never "not started"
                 return self._stored(record_id, created[0], exc, time.monotonic() - began)
+            kind = STATE_UNUSABLE if isinstance(exc, HistoryError) else None  # locked, damaged, refused
             return BatchItem(
-                record_id, NOT_STARTED, message=exc.message, duration=time.monotonic() - began, fix=exc.hint
+                record_id,
+                NOT_STARTED,
+                message=exc.message,
+                error_kind=kind,
+                duration=time.monotonic() - began,
+                fix=exc.hint,
             )
         finally:
             with self._guard:

@@ -47,6 +47,7 @@ from workerctl.records.http import RecordSourceError
 from workerctl.runs import model as R
 from workerctl.runs.approval import approval_word
 from workerctl.runs.model import Iteration, Run, RunError, ToolCallRecord, now_iso
+from workerctl.runs.states import STATE_UNUSABLE
 from workerctl.workers.influence import run_reasons as run_review_reasons
 from workerctl.workers.model import Worker
 from workerctl.workspace import Workspace
@@ -114,14 +115,14 @@ class StepLoop:
                 run.error = RunError(exc.kind, exc.message, f"fix: {exc.hint}" if exc.hint else "")
                 run.move(R.FAILED)
             except HistoryError as exc:  # a damaged or unwritable state file met mid-run
-                run.error = RunError("state_unusable", exc.message, exc.hint or "")
+                run.error = RunError(STATE_UNUSABLE, exc.message, exc.hint or "")
                 run.move(R.FAILED)
                 state_problem = exc
             except Exception as exc:  # a bug in a plugin must not leave the run running
                 wrapped = stop_within(exc)  # unless it is a stop signal's, wrapped on its way
                 refused = self._state_refusal(exc)
                 if refused is not None:  # the system refused a state path: the state's problem
-                    run.error = RunError("state_unusable", refused.message, refused.hint or "")
+                    run.error = RunError(STATE_UNUSABLE, refused.message, refused.hint or "")
                     run.move(R.FAILED)
                     state_problem = refused
                 elif wrapped is not None:

@@ -69,6 +69,9 @@ ERROR_KINDS = {
     "is unknown in the ledger until a person settles it",
 }
 
+#: the kind of a run (or a batch's record) that met the history's own problem: exit 4
+STATE_UNUSABLE = "state_unusable"
+
 # Failures whose cause may be gone by itself (a person stopped it, a process died, a
 # provider or a record source was down or slow): the duplicate guard lets an unchanged run of them start
 # again. Any other kind repeats as long as nothing changes (``runs.duplicate_guard``).
