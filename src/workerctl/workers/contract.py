@@ -91,6 +91,25 @@ def section_line(label: str) -> re.Pattern:
     return re.compile(rf"^[ \t]*(?:[-*#]+[ \t]*)?{re.escape(label)}[ \t]*:", re.I | re.M)
 
 
+def names_id(text: str, record_id: str) -> bool:
+    """Whether ``text`` names ``record_id`` as a word of its own (not inside ``T-10421``
+    or ``XT-1042``). Searched as a string: a pattern made for each record's id would be
+    compiled once per run and push the patterns every run uses out of ``re``'s cache."""
+    start = text.find(record_id)
+    while start >= 0:
+        end = start + len(record_id)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not _in_word(before) and not _in_word(after):
+            return True
+        start = text.find(record_id, start + 1)
+    return False
+
+
+def _in_word(char: str) -> bool:
+    return char.isalnum() or char in "_-"  # what ``[\w-]`` matches
+
+
 def broken_rules(contract: OutputContract, text: str, record_id: str | None) -> list[str]:
     """Each rule of ``contract`` that ``text`` breaks, in words; [] when it keeps them all."""
     problems = []
@@ -100,7 +119,7 @@ def broken_rules(contract: OutputContract, text: str, record_id: str | None) -> 
     if (
         contract.names_record
         and record_id
-        and not re.search(rf"(?<![\w-]){re.escape(record_id)}(?![\w-])", text)
+        and not names_id(text, record_id)
     ):
         problems.append(f"does not name the linked record {record_id}")
     if contract.max_length is not None and len(text) > contract.max_length:
