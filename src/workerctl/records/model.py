@@ -190,8 +190,10 @@ class RecordSource(ABC):
 
     def refresh(self) -> None:
         """Forget what this source keeps in memory, so the next read sees the records
-        as they are now (the engine calls it before the output mode writes, to tell
-        whether the record changed while the run worked). Sources that cache override it."""
+        as they are now (the engine calls it as each run starts, so that a batch's later
+        runs see what another process changed, and before the output mode writes, to
+        tell whether the record changed while the run worked). Sources that cache
+        override it."""
         return None
 
     @abstractmethod
