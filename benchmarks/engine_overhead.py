@@ -5,7 +5,8 @@
 Prints the mean and median milliseconds per run (create the run, context
 assembly, one echo step, the task comment, and the final history write, each
 file fsynced), one run per task of a 500-task backlog, in wall time and in the
-process's CPU time (on a shared machine the wall time moves with other jobs). Target: at most 5 ms per run on a 2-core machine.
+process's CPU time (on a shared machine the wall time moves with other jobs).
+Target: at most 5 ms per run on a 2-core machine.
 """
 
 from __future__ import annotations
