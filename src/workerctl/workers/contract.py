@@ -116,11 +116,7 @@ def broken_rules(contract: OutputContract, text: str, record_id: str | None) -> 
     missing = [s for s in contract.sections if not section_line(s).search(text)]
     if missing:
         problems.append("missing section(s): " + ", ".join(f"'{s}:'" for s in missing))
-    if (
-        contract.names_record
-        and record_id
-        and not names_id(text, record_id)
-    ):
+    if contract.names_record and record_id and not names_id(text, record_id):
         problems.append(f"does not name the linked record {record_id}")
     if contract.max_length is not None and len(text) > contract.max_length:
         problems.append(f"{len(text)} characters, more than the {contract.max_length} allowed")
