@@ -293,6 +293,8 @@ def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace
     assert "Traceback" not in err
     runs = json.loads(as_nobody(nobodys_workspace, "runs", "list", "--json", "--worker", "slow").stdout)
     assert len(runs) == 1 and runs[0]["status"] != "running", runs
+    counts = json.loads(as_nobody(nobodys_workspace, "runs", "stats", "--json").stdout)["slow"]["counts"]
+    assert {k: v for k, v in counts.items() if v} == {runs[0]["status"]: 1}, counts  # as the list says
     run = json.loads(as_nobody(nobodys_workspace, "run", "inspect", runs[0]["id"], "--json").stdout)
     shown = json.loads(as_nobody(nobodys_workspace, "records", "show", "T-1043", "--json").stdout)
     comments = shown["comments"]

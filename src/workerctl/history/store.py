@@ -646,8 +646,12 @@ class History:
                 return run
             # the last write made again through the one commit path, as a repair: the
             # run file (at a free slot), its index entry, the ledger and the search
-            # index (the cross-run indexes are repaired from the note that write left:
-            # ``Indexes.recover``), then the marker goes
+            # index, then the marker goes. The cross-run indexes are recomputed for this
+            # run from the shards (``Indexes.recover``, from a note left here): the cut
+            # write may have left no note of its own (one refused before it could write
+            # it, whose run file alone was kept: ``_keep_outcome``), and the run file now
+            # reading as the indexes' next state says nothing changed
+            self.indexes.begin(run.id)
             self._commit(run, data["_shard"], data["_doc"], data, repair=True)
             return None
 
