@@ -24,6 +24,7 @@ import pytest
 from helpers import ROOT, make_worker, run_workerctl
 from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.workspace import init_workspace
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount, setpriv)")
@@ -309,3 +310,62 @@ def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace
     else:
         assert run["status"] == "failed" and all(e["state"] != "committed" for e in run["side_effects"])
         assert again.returncode == 0, again.stderr
+
+
+@needs_root
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["indexes", "ledger"])
+def test_a_batch_that_meets_a_refused_folder_reports_what_the_history_holds(
+    nobodys_workspace, tmp_path, folder
+):
+    """A history folder refused in the middle of a ``--jobs 4`` batch: the report names
+    every record, with the status and kind the history holds for its run (a run whose
+    creation was cut is ``failed state_unusable`` in both, never ``crashed`` in the
+    history while the report said otherwise), a record reported not started has no run,
+    and the batch exits 4 (second fresh-brief attack, F and B)."""
+    make_worker(
+        nobodys_workspace,
+        "slow",
+        executor='{name: echo, script: [{sleep: 0.4}, {output: "Blocker: T-1043 waits on the vendor."}]}',
+    )
+    tasks = [
+        {"id": f"T-{n}", "type": "task", "title": f"Task {n}", "due": "2026-01-01"} for n in range(9000, 9012)
+    ]
+    BuiltinRecordStore(nobodys_workspace).import_records(tasks, "t")
+    ids = nobodys_workspace.root / "ids.txt"
+    ids.write_text("\n".join(t["id"] for t in tasks) + "\n")
+    for path in [nobodys_workspace.root, *nobodys_workspace.root.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    target = nobodys_workspace.history_dir / folder
+    batch = as_nobody_in_background(
+        nobodys_workspace, "run", "start", "slow", "--records-from", str(ids), "--jobs", "4", "--json"
+    )
+    try:
+        import time
+
+        time.sleep(0.6)
+        os.chown(target, 0, 0)
+        os.chmod(target, 0o755)  # readable, not writable by the batch's user
+        out, err = batch.communicate(timeout=120)
+    finally:
+        os.chown(target, NOBODY, NOBODY)
+        os.chmod(target, 0o700)
+    assert "Traceback" not in err, err
+    report = json.loads(out)
+    assert batch.returncode in (0, 4), err
+    assert (batch.returncode == 4) == any(r["error_kind"] == "state_unusable" for r in report["runs"])
+    held = {
+        r["record_id"]: r
+        for r in json.loads(as_nobody(nobodys_workspace, "runs", "list", "--json", "--limit", "0").stdout)
+    }
+    assert [r["record_id"] for r in report["runs"]] == [t["id"] for t in tasks]
+    for item in report["runs"]:
+        stored = held.get(item["record_id"])
+        if item["status"] == "not_started":
+            assert stored is None, (item, stored)
+            continue
+        assert stored is not None and stored["id"] == item["run_id"], (item, stored)
+        assert (stored["status"], stored["error_kind"]) == (item["status"], item["error_kind"]), (
+            item,
+            stored,
+        )

@@ -357,7 +357,7 @@ class BatchRunner:
         full disk, a damaged file): its status as stored (the engine records such a
         run as failed when it can), with the problem as the message."""
         status: str = FAILED
-        kind: str | None = "executor_error"
+        kind: str | None = STATE_UNUSABLE if isinstance(exc, HistoryError) else "executor_error"
         try:
             stored = self.engine.history.get(run.id)
         except WorkerctlError:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import DamagedFile, HistoryError, NotFoundError, StorageError, UsageError
+from workerctl.errors import DamagedFile, HistoryError, LockTimeout, NotFoundError, StorageError, UsageError
 from workerctl.history.change import Change
 from workerctl.history.layout import (
     COMPLETE,
@@ -58,7 +58,7 @@ from workerctl.history.layout import (
 )
 from workerctl.history.reader import Reader
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
-from workerctl.runs.states import FINISHED, ID_LENGTH, REFUSED, UNFINISHED, new_run_id, now_iso
+from workerctl.runs.states import FAILED, FINISHED, ID_LENGTH, REFUSED, UNFINISHED, new_run_id, now_iso
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
@@ -131,6 +131,9 @@ PRUNE_BATCH = 250
 def _prune_batch() -> int:
     asked = os.environ.get("WORKERCTL_TEST_PRUNE_BATCH", "")
     return max(1, int(asked)) if asked.isdigit() else PRUNE_BATCH
+
+
+_OWN = ("pid", "host", "proc_start")  # what tells this process's own runs (_keep_outcome)
 
 
 class _IndexMoved(Exception):
@@ -528,24 +531,54 @@ class History:
         """Store a new run; gives it a fresh unique id and its creation time. ``admit``
         is called first under the same hold of the lock, and stops the creation by
         raising (the duplicate guard: of simultaneous starts on a record, one is made)."""
-        with self.lock:
-            if admit is not None:
-                admit()
-            self.indexes.start_if_empty()
-            while fs.exists(self.body_path(run.id)):
-                run.id = new_run_id()
-            run.created = now_iso()
-            # transitions made before the run was stored happened "at creation"
-            for transition in run.transitions:
-                transition["at"] = run.created
-            self._commit(run)
+        try:
+            with self.lock:
+                if admit is not None:
+                    admit()
+                self.indexes.start_if_empty()
+                while fs.exists(self.body_path(run.id)):
+                    run.id = new_run_id()
+                run.created = now_iso()
+                # transitions made before the run was stored happened "at creation"
+                for transition in run.transitions:
+                    transition["at"] = run.created
+                self._commit(run)
+        except LockTimeout:
+            raise
+        except (HistoryError, OSError) as exc:  # a refused, damaged or planted state path
+            # (in the commit, or in the staged files written as the lock is let go)
+            self._keep_refused_creation(run, exc)
+            raise
         return run
+
+    def _keep_refused_creation(self, run: Run, exc: BaseException) -> None:
+        """A creation whose commit was cut by the history's own problem after the run
+        file was written: the run exists and will never execute. It is recorded failed,
+        kind ``state_unusable``, with the problem (its run file alone, as
+        ``_keep_outcome`` does; the sweep settles the rest once this process is gone),
+        not left for the sweep to call a death ("the process died while it was
+        running"). Without its run file the run does not exist, and nothing is kept."""
+        from workerctl.runs.model import Run, RunError
+        from workerctl.runs.states import STATE_UNUSABLE
+
+        if not run.created or run.status not in UNFINISHED:
+            return  # refused before the run was made (the guard, the lock)
+        message = exc.message if isinstance(exc, HistoryError) else f"{type(exc).__name__}: {exc}"
+        hint = (exc.hint or "") if isinstance(exc, HistoryError) else ""
+        ended = Run.from_dict(run.to_dict())
+        ended.error = RunError(STATE_UNUSABLE, f"its creation was cut: {message}", hint)
+        ended.move(FAILED)
+        if self._keep_outcome(ended):
+            run.error, run.status, run.transitions = ended.error, ended.status, ended.transitions
 
     def save(self, run: Run, *, executing: bool = False) -> Run:
         """Write ``run`` back. The process executing a run passes ``executing``: if the
         stored copy was finished meanwhile by someone else (cancelled, marked crashed),
         ``RunFinishedElsewhere`` is raised, so that mark is never undone."""
-        ahead = self._prepare(run)
+        try:
+            ahead = self._prepare(run)
+        except (HistoryError, OSError):
+            ahead = None  # writing ahead only saves time: the commit writes in place
         try:
             with self.lock:
                 stored = self._read_body(run.id)
@@ -553,17 +586,19 @@ class History:
                     raise NotFoundError(f"run {run.id} is not in the history (pruned?)")
                 if stored["status"] in FINISHED and (executing or stored["status"] != run.status):
                     raise RunFinishedElsewhere(self._run_from(run.id, stored))
-                try:
-                    self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
-                except (HistoryError, OSError):  # a refused, damaged or planted state path
-                    self._keep_outcome(run, stored)
-                    raise
+                self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
+        except LockTimeout:
+            raise
+        except (HistoryError, OSError):  # a refused, damaged or planted state path
+            # (in the commit, or in the staged files written as the lock is let go)
+            self._keep_outcome(run)
+            raise
         finally:
             if ahead is not None:
                 ahead.discard()  # what was not used (or failed): its temp files go
         return run
 
-    def _keep_outcome(self, run: Run, stored: dict) -> None:
+    def _keep_outcome(self, run: Run) -> bool:
         """When a save of a run this process executes cannot be committed (a state
         folder it needs refused: no permission, a full disk), its run file alone is
         written, if it can be: the truth, kept. The marker still names this process
@@ -572,16 +607,22 @@ class History:
         file (``settle``: a finished run's commit made again, ledger and indexes
         included) instead of marking it crashed; a reader that cannot write shows
         it as its run file says. Nothing else is tried: the commit's error is what
-        the caller hears."""
-        owner = stored.get("owner") or {}
-        if stored.get("status") not in UNFINISHED or not all(
-            owner.get(k) == v for k, v in current_owner().items() if k in ("pid", "host", "proc_start")
-        ):
-            return  # no marker of this process's to settle it from
-        data = run.to_stored()
-        data["_shard"], data["_doc"] = stored["_shard"], stored["_doc"]
-        with contextlib.suppress(HistoryError, OSError):
-            write_json(self.body_path(run.id), data)
+        the caller hears. True when the run file now says what ``run`` says."""
+        try:
+            with self.lock:
+                stored = self._read_body(run.id)
+                if stored is None or stored.get("status") not in UNFINISHED:
+                    # none, or the cut commit wrote it already (finished: settled from it)
+                    return stored is not None and stored.get("status") == run.status
+                owner = stored.get("owner") or {}
+                if not all(owner.get(k) == v for k, v in current_owner().items() if k in _OWN):
+                    return False  # no marker of this process's to settle it from
+                data = run.to_stored()
+                data["_shard"], data["_doc"] = stored["_shard"], stored["_doc"]
+                write_json(self.body_path(run.id), data)
+                return True
+        except (HistoryError, OSError):
+            return False
 
     def _hand_over(self, change: Change, ahead: dict[Path, PreparedFile] | None = None) -> None:
         """The one place a committed change reaches the stores derived from the run files
