@@ -262,8 +262,14 @@ def test_a_state_folder_refused_mid_run_is_the_state_not_the_executor(nobodys_wo
 
 @needs_root
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", ["active", "indexes", "index", "ledger", "runs"])
-def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace, folder):
+@pytest.mark.parametrize(
+    ("folder", "mode"),
+    [
+        *((f"history/{f}", 0) for f in ("active", "indexes", "index", "ledger", "runs")),
+        ("comments", 0o500),  # readable, not writable: the comment cannot be written
+    ],
+)
+def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace, folder, mode):
     """A history folder refused while a run works (here made unreadable during its
     step): the run's end is what happened, not a death. Before, a refusal met by the
     final save left the run ``running`` on disk: it was marked ``crashed`` later, the
@@ -280,13 +286,13 @@ def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace
         '{output: "Blocker: T-1043 waits on the vendor."}]}',
     )
     os.chown(nobodys_workspace.workers_dir / "slow.yaml", NOBODY, NOBODY)
-    target = nobodys_workspace.history_dir / folder
+    target = nobodys_workspace.state_dir / folder
     started = as_nobody_in_background(nobodys_workspace, "run", "start", "slow", "--task", "T-1043")
     try:
         import time
 
         time.sleep(0.8)  # inside the step's sleep: the run is stored and running
-        os.chmod(target, 0)
+        os.chmod(target, mode)
         _out, err = started.communicate(timeout=60)
     finally:
         os.chmod(target, 0o700)

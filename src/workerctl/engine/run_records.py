@@ -332,6 +332,13 @@ class RunRecords:
                 self._run.side_effects.remove(placeholder)
                 self._save()
             raise
+        except Exception:
+            found = _landed(record.id, effect, source)
+            if found is False:  # looked for under its key on this machine: not there
+                self._run.side_effects.remove(placeholder)
+            elif found is not None:  # there: the write happened before the error
+                placeholder.update(comment_id=found, state=COMMITTED, committed_at=now_iso())
+            raise
         placeholder.update(done, state=COMMITTED, committed_at=now_iso())
         if not self.defer_last_save:
             self._save()
@@ -342,6 +349,23 @@ class RunRecords:
         if self.refusal is None:
             self.refusal = refusal
         raise refusal
+
+
+def _landed(record_id: str, effect: dict[str, Any], source: RecordSource | None) -> str | bool | None:
+    """Whether a comment whose write raised is on its record, for a source whose writes
+    end on this machine (``local_writes``: nothing of it is still in flight once it
+    raised, so a look under its key is the answer): the comment's id, False when it is
+    not there, None when that cannot be told (a server, another kind of write, a source
+    that cannot be read now). A write refused by the state itself (a comments folder
+    made unwritable) was left ``unknown`` for a person to settle though the tool could
+    see that nothing was written (second fresh-brief attack)."""
+    if effect.get("kind") != "comment" or source is None or not getattr(source, "local_writes", False):
+        return None
+    try:
+        comments = source.comments(record_id)
+    except Exception:
+        return None
+    return next((c.id for c in comments if c.key == effect.get("key")), False)
 
 
 def effect_text(run: Run, effect: dict[str, Any]) -> str:
