@@ -320,9 +320,9 @@ def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace
 
 @needs_root
 @pytest.mark.slow
-@pytest.mark.parametrize("folder", ["indexes", "ledger"])
+@pytest.mark.parametrize(("folder", "unreadable"), [("indexes", False), ("ledger", False), ("ledger", True)])
 def test_a_batch_that_meets_a_refused_folder_reports_what_the_history_holds(
-    nobodys_workspace, tmp_path, folder
+    nobodys_workspace, tmp_path, folder, unreadable
 ):
     """A history folder refused in the middle of a ``--jobs 4`` batch: the report names
     every record, with the status and kind the history holds for its run (a run whose
@@ -350,8 +350,11 @@ def test_a_batch_that_meets_a_refused_folder_reports_what_the_history_holds(
         import time
 
         time.sleep(0.6)
-        os.chown(target, 0, 0)
-        os.chmod(target, 0o755)  # readable, not writable by the batch's user
+        if unreadable:
+            os.chmod(target, 0)  # its troubleshooting cannot read the ledger either
+        else:
+            os.chown(target, 0, 0)
+            os.chmod(target, 0o755)  # readable, not writable by the batch's user
         out, err = batch.communicate(timeout=120)
     finally:
         os.chown(target, NOBODY, NOBODY)

@@ -140,7 +140,10 @@ def add_fixes(
             except WorkerctlError as exc:
                 item.fix = f"run {item.run_id} cannot be read now: {exc.message}"
                 continue
-            fix = first_fix(run, history=history, records=records, registry=registry, workspace=workspace)
+            try:
+                fix = first_fix(run, history=history, records=records, registry=registry, workspace=workspace)
+            except WorkerctlError as exc:  # its walk meets the same problem (the ledger refused)
+                fix = f"its troubleshooting cannot be walked now: {exc.message}"
             item.fix = fix or None
     return result
 
