@@ -267,6 +267,7 @@ def test_a_state_folder_refused_mid_run_is_the_state_not_the_executor(nobodys_wo
     [
         *((f"history/{f}", 0) for f in ("active", "indexes", "index", "ledger", "runs")),
         ("comments", 0o500),  # readable, not writable: the comment cannot be written
+        ("the run's own folder", 0o500),  # history/runs/XX: its run file cannot be written
     ],
 )
 def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace, folder, mode):
@@ -292,6 +293,9 @@ def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace
         import time
 
         time.sleep(0.8)  # inside the step's sleep: the run is stored and running
+        if folder == "the run's own folder":
+            newest = max((nobodys_workspace.history_dir / "runs").glob("*/*.json"), key=os.path.getmtime)
+            target = newest.parent
         os.chmod(target, mode)
         _out, err = started.communicate(timeout=60)
     finally:
@@ -309,6 +313,7 @@ def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace
     ledger = json.loads(as_nobody(nobodys_workspace, "ledger", "list", "--run", run["id"], "--json").stdout)
     assert [e["state"] for e in ledger] == [e["state"] for e in run["side_effects"]], (ledger, run)
     again = as_nobody(nobodys_workspace, "run", "start", "slow", "--task", "T-1043")
+    assert (run["error"] or {}).get("kind") != "crashed", run["error"]  # it ended; it did not die
     if written:
         assert run["status"] == "completed", run["error"]
         assert [e["state"] for e in run["side_effects"]] == ["committed"]

@@ -58,7 +58,16 @@ from workerctl.history.layout import (
 )
 from workerctl.history.reader import Reader
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
-from workerctl.runs.states import FAILED, FINISHED, ID_LENGTH, REFUSED, UNFINISHED, new_run_id, now_iso
+from workerctl.runs.states import (
+    FAILED,
+    FINISHED,
+    ID_LENGTH,
+    REFUSED,
+    UNFINISHED,
+    new_run_id,
+    now_iso,
+    preview_of,
+)
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
@@ -568,7 +577,7 @@ class History:
         ended = Run.from_dict(run.to_dict())
         ended.error = RunError(STATE_UNUSABLE, f"its creation was cut: {message}", hint)
         ended.move(FAILED)
-        if self._keep_outcome(ended):
+        if self._keep_outcome(ended, exc):
             run.error, run.status, run.transitions = ended.error, ended.status, ended.transitions
 
     def save(self, run: Run, *, executing: bool = False) -> Run:
@@ -589,16 +598,16 @@ class History:
                 self._commit(run, stored["_shard"], stored["_doc"], stored, ahead)
         except LockTimeout:
             raise
-        except (HistoryError, OSError):  # a refused, damaged or planted state path
+        except (HistoryError, OSError) as exc:  # a refused, damaged or planted state path
             # (in the commit, or in the staged files written as the lock is let go)
-            self._keep_outcome(run)
+            self._keep_outcome(run, exc)
             raise
         finally:
             if ahead is not None:
                 ahead.discard()  # what was not used (or failed): its temp files go
         return run
 
-    def _keep_outcome(self, run: Run) -> bool:
+    def _keep_outcome(self, run: Run, exc: BaseException) -> bool:
         """When a save of a run this process executes cannot be committed (a state
         folder it needs refused: no permission, a full disk), its run file alone is
         written, if it can be: the truth, kept. The marker still names this process
@@ -610,7 +619,11 @@ class History:
         the caller hears. True when the run file now says what ``run`` says."""
         try:
             with self.lock:
-                stored = self._read_body(run.id)
+                try:
+                    stored = self._read_body(run.id)
+                except (HistoryError, OSError):  # its run file cannot even be read
+                    self._note_stop(run.id, exc)
+                    return False
                 if stored is None or stored.get("status") not in UNFINISHED:
                     # none, or the cut commit wrote it already (finished: settled from it)
                     return stored is not None and stored.get("status") == run.status
@@ -619,10 +632,27 @@ class History:
                     return False  # no marker of this process's to settle it from
                 data = run.to_stored()
                 data["_shard"], data["_doc"] = stored["_shard"], stored["_doc"]
-                write_json(self.body_path(run.id), data)
+                try:
+                    write_json(self.body_path(run.id), data)
+                except (HistoryError, OSError):
+                    self._note_stop(run.id, exc)
+                    return False
                 return True
         except (HistoryError, OSError):
             return False
+
+    def _note_stop(self, run_id: str, exc: BaseException) -> None:
+        """The run file itself cannot be written: the marker, if it can be, says why the
+        run stopped (``stopped``), so that the sweep records the run failed
+        ``state_unusable`` with that cause, not a death (``sweep.mark_crashed``)."""
+        marker = None
+        with contextlib.suppress(HistoryError, OSError):
+            marker = self.marker(run_id)
+        if marker is None or not all(marker.get(k) == v for k, v in current_owner().items() if k in _OWN):
+            return  # no marker, or not this process's: nothing of its own to say
+        marker["stopped"] = preview_of(exc.message if isinstance(exc, HistoryError) else str(exc), 400)
+        with contextlib.suppress(HistoryError, OSError):
+            write_json(self.marker_path(run_id), marker, sync_data=False)
 
     def _hand_over(self, change: Change, ahead: dict[Path, PreparedFile] | None = None) -> None:
         """The one place a committed change reaches the stores derived from the run files

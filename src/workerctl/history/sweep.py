@@ -34,7 +34,7 @@ from workerctl.storage.lock import hostname
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
-    from workerctl.runs.model import Run
+    from workerctl.runs.model import Run, RunError
 
 
 def proc_start(pid: int) -> str | None:
@@ -204,14 +204,7 @@ def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Ru
             ):
                 history.restore_marker(run)
                 continue
-            where = f"pid {info.get('pid')} on {info.get('host')}"
-            from workerctl.runs.model import RunError
-
-            run.error = RunError(
-                "crashed",
-                f"the process executing this run ({where}) died while it was {run.status}",
-                f"found by pid {os.getpid()} at {now_iso()}; last state change {info.get('since')}",
-            )
+            run.error = _why_stopped(run, info, f"found by pid {os.getpid()} at {now_iso()}")
             run.move(FAILED)
             history.save(run)
             marked.append(run)
@@ -238,17 +231,32 @@ def crashed_view(history: History, run: Run, info: dict[str, Any]) -> Run:
         and owner_alive(history, run.id, {**run.owner, "since": info.get("since")})
     ):
         return run
-    from workerctl.runs.model import RunError
-
-    where = f"pid {info.get('pid')} on {info.get('host')}"
-    run.error = RunError(
-        "crashed",
-        f"the process executing this run ({where}) died while it was {run.status}",
-        f"found by pid {os.getpid()} at {now_iso()} (not recorded yet: the history cannot be written); "
-        f"last state change {info.get('since')}",
-    )
+    found = f"found by pid {os.getpid()} at {now_iso()} (not recorded yet: the history cannot be written)"
+    run.error = _why_stopped(run, info, found)
     run.move(FAILED)
     return run
+
+
+def _why_stopped(run: Run, info: dict[str, Any], found: str) -> RunError:
+    """The error of a run whose owner is gone: the cause its process noted in the
+    marker when it could not write the run file itself (``History._note_stop``: kind
+    ``state_unusable``), else a death (kind ``crashed``)."""
+    from workerctl.runs.model import RunError
+    from workerctl.runs.states import STATE_UNUSABLE
+
+    stopped = info.get("stopped")
+    if isinstance(stopped, str) and stopped:
+        return RunError(
+            STATE_UNUSABLE,
+            f"its end could not be recorded, so it is recorded failed: {stopped}",
+            f"{found}; the run's own process noted the cause before it ended",
+        )
+    where = f"pid {info.get('pid')} on {info.get('host')}"
+    return RunError(
+        "crashed",
+        f"the process executing this run ({where}) died while it was {run.status}",
+        f"{found}; last state change {info.get('since')}",
+    )
 
 
 def _never_stored(history: History, run_id: str, info: dict[str, Any]) -> bool:
