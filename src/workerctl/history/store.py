@@ -437,12 +437,12 @@ class History:
                     write_json(self.marker_path(run.id), wanted, sync_data=False)
             elif not _is_me(marker):
                 # finishing someone else's run, or changing a finished one: until the
-                # marker goes, it names this process, so a crash here gets repaired
-                write_json(
-                    self.marker_path(run.id),
-                    sync_data=False,
-                    data=self._marker_doc(run, shard, doc_id, current_owner()),
-                )
+                # marker goes, it names this process, so a crash here gets repaired;
+                # the cause its owner noted (``_note_stop``) goes with it
+                doc = self._marker_doc(run, shard, doc_id, current_owner())
+                if marker and marker.get("stopped"):
+                    doc["stopped"] = marker["stopped"]
+                write_json(self.marker_path(run.id), sync_data=False, data=doc)
             self._write_body(run, shard, doc_id, ahead.body if ahead else None)
             published = True
             change = Change(run, stored, shard, doc_id, run.summary(), repair)
