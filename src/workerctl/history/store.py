@@ -142,9 +142,6 @@ def _prune_batch() -> int:
     return max(1, int(asked)) if asked.isdigit() else PRUNE_BATCH
 
 
-_OWN = ("pid", "host", "proc_start")  # what tells this process's own runs (_keep_outcome)
-
-
 class _IndexMoved(Exception):
     """The index folder was swapped by a reindex while it was being read."""
 
@@ -627,8 +624,7 @@ class History:
                 if stored is None or stored.get("status") not in UNFINISHED:
                     # none, or the cut commit wrote it already (finished: settled from it)
                     return stored is not None and stored.get("status") == run.status
-                owner = stored.get("owner") or {}
-                if not all(owner.get(k) == v for k, v in current_owner().items() if k in _OWN):
+                if not _is_me(stored.get("owner")):
                     return False  # no marker of this process's to settle it from
                 data = run.to_stored()
                 data["_shard"], data["_doc"] = stored["_shard"], stored["_doc"]
@@ -648,7 +644,7 @@ class History:
         marker = None
         with contextlib.suppress(HistoryError, OSError):
             marker = self.marker(run_id)
-        if marker is None or not all(marker.get(k) == v for k, v in current_owner().items() if k in _OWN):
+        if marker is None or not _is_me(marker):
             return  # no marker, or not this process's: nothing of its own to say
         marker["stopped"] = preview_of(exc.message if isinstance(exc, HistoryError) else str(exc), 400)
         with contextlib.suppress(HistoryError, OSError):
