@@ -173,3 +173,4 @@ class StorageError(HistoryError):
         super().__init__(f"{path}: cannot {doing}: {cause}; nothing was half-written; {fix}")
         self.path = path
         self.errno = exc.errno
+        self.doing = doing  # "read", "write", "remove" ...

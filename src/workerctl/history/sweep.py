@@ -289,6 +289,10 @@ def catch_up(history: History, warn: Callable[[str], None] | None = None) -> Non
         dead = {rid: history.marker(rid) or {} for rid in dead_runs(history)}
         mark_crashed(history, list(dead))
     except StorageError as exc:
+        if exc.doing == "read":
+            # a state file that cannot even be read: reading on from disk cannot show it
+            # either, so the command ends here on one line (exit 4), with no warning first
+            raise
         history.cannot_write(exc)
         # judged by this reader (a repair cut short may have re-pointed a marker at it)
         dead = dead or {rid: history.marker(rid) or {} for rid in dead_runs(history)}
