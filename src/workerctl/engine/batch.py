@@ -117,6 +117,12 @@ def _refusal(exc: BaseException) -> BatchItem | None:
     )
 
 
+def _kind_of(exc: WorkerctlError, otherwise: str | None) -> str | None:
+    """The kind a batch reports for a record its start left with ``exc``: the
+    history's own problem (locked, damaged, refused) is ``state_unusable``, exit 4."""
+    return STATE_UNUSABLE if isinstance(exc, HistoryError) else otherwise
+
+
 def finished_item(engine: Engine, run: Run, record_id: str | None) -> BatchItem:
     """What became of a record whose run has finished (or was handed to a queue): the
     whole output or the error. (A failure's fix is the troubleshooting walk's, which
@@ -336,7 +342,7 @@ class BatchRunner:
                 return skipped
             if created:  # the run exists: report what the history holds, never "not started"
                 return self._stored(record_id, created[0], exc, time.monotonic() - began)
-            kind = STATE_UNUSABLE if isinstance(exc, HistoryError) else None  # locked, damaged, refused
+            kind = _kind_of(exc, None)
             return BatchItem(
                 record_id,
                 NOT_STARTED,
@@ -357,7 +363,7 @@ class BatchRunner:
         full disk, a damaged file): its status as stored (the engine records such a
         run as failed when it can), with the problem as the message."""
         status: str = FAILED
-        kind: str | None = STATE_UNUSABLE if isinstance(exc, HistoryError) else "executor_error"
+        kind = _kind_of(exc, "executor_error")
         try:
             stored = self.engine.history.get(run.id)
         except WorkerctlError:

@@ -184,18 +184,19 @@ def _status_words(ev: ReviewEvidence, rtype: str) -> set[str]:
     return cache[rtype]
 
 
-def _enum_values(ev: ReviewEvidence, rtype: str, key: str) -> set[str]:
+def _enum_values(ev: ReviewEvidence, rtype: str, key: str) -> frozenset[str]:
     """The values a field takes across records of a type, when it reads like a short
-    list of choices (priority, tier, stage): at most eight, each a word or two."""
+    list of choices (priority, tier, stage): at most eight, each a word or two. Shared
+    by a batch's runs (``RecordsView``): frozen, so no caller can change it for the next."""
 
-    def build(records: list[Record]) -> set[str]:
+    def build(records: list[Record]) -> frozenset[str]:
         values = {
             str(r.fields[key]).lower()
             for r in records
             if r.type == rtype and isinstance(r.fields.get(key), str)
         }
         short = all(len(v) <= 20 and len(v.split()) <= 2 and not any(c.isdigit() for c in v) for v in values)
-        return values | LEVELS if 2 <= len(values) <= 8 and short else set()
+        return frozenset(values | LEVELS) if 2 <= len(values) <= 8 and short else frozenset()
 
     return ev.view.derived(("grounded.enum_values", rtype, key), build)
 
