@@ -257,6 +257,121 @@ def test_the_search_index_catches_up_from_the_notes_alone(workspace, monkeypatch
     assert not (history.root / "reindexing").exists()
 
 
+def _search_table(history: History) -> dict[str, tuple]:
+    """Every row of the search index: its slot, fields, stamp and the digest of its words."""
+    import sqlite3
+
+    con = sqlite3.connect(search_index.index_path(history))
+    try:
+        rows = con.execute(
+            "SELECT id, shard, doc, worker, status, created, record_id, error_kind, stamp, digest,"
+            " t IS NULL FROM runs"
+        ).fetchall()
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        con.close()
+    assert len({row[0] for row in rows}) == len(rows), "one row per run file"
+    meta.pop("boot", None)
+    return {"meta": tuple(sorted(meta.items())), **{row[0]: row[1:] for row in rows}}
+
+
+WHEN = st.lists(
+    st.tuples(
+        st.sampled_from(["after the scan", "after the swap"]),
+        st.sampled_from(["new", "finish", "prune", "save again"]),
+        st.integers(0, 50),
+    ),
+    max_size=6,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(1, 8), copied=st.integers(0, 3), writes=WHEN)
+def test_one_scan_feeds_the_search_index_and_misses_no_change(monkeypatch, count, copied, writes):
+    """``runs reindex`` reads each run file once for the history and the search index.
+    Runs created, finished, saved again or pruned while it works, before the history's
+    swap (the history's catch-up takes their notes) or after it (the search index's
+    build takes them), and copied-in runs whose file the reindex rewrites at a new
+    slot: the search index it swaps in then equals one rebuilt from scratch over the
+    quiet history (a brute force), row for row, stamps included."""
+    from workerctl.history import reindex as reindex_module
+
+    tmp = Path(tempfile.mkdtemp(prefix="reindex-search-"))
+    try:
+        history = History(init_workspace(tmp / "ws", get_registry()))
+        made = [
+            _run(history, "alpha", RECORDS[n % 6], "intended" if n % 3 == 0 else "committed")
+            for n in range(count)
+        ]
+        for n in range(copied):  # a run copied in from elsewhere, claiming a slot already taken
+            data = json.loads(history.body_path(made[n % len(made)].id).read_text())
+            data["id"] = new_run_id()
+            data["created"] = f"2020-01-0{n + 1}T00:00:00+00:00"
+            history.body_path(data["id"]).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            history.body_path(data["id"]).write_text(json.dumps(data))
+        files = len(list((history.root / "runs").glob("*/*.json")))
+        writer = History(history.workspace)  # another process, as far as the files go
+        pending = list(writes)
+        reads: list[str] = []
+        real_read = history.reader.run_file_at
+
+        def write(when: str) -> None:
+            assert not writer.lock.held
+            for kind, _n, n in [w for w in pending if w[0] == when]:
+                live = [r for r in made if writer.body_path(r.id).exists()]
+                if kind == "new" or not live:
+                    made.append(_run(writer, "beta", RECORDS[n % 6], "committed"))
+                    continue
+                run = writer.get(live[n % len(live)].id)
+                if kind == "finish" and not run.finished:
+                    run.move("queued")
+                    run.move("running")
+                    run.move("failed")
+                    writer.save(run)
+                elif kind == "prune":  # removed as finish_prune removes a run, noted
+                    with writer.lock:
+                        writer.note_change(run.id)
+                        writer.body_path(run.id).unlink()
+                else:
+                    writer.save(run)
+
+        original_write_index = reindex_module._Rebuild._write_index
+        original_finish = search_index.Build.finish
+
+        def write_index(self, claims):
+            write("after the scan")
+            return original_write_index(self, claims)
+
+        def finish(self, **kwargs):
+            write("after the swap")
+            return original_finish(self, **kwargs)
+
+        def counted(self, run_id, dir_fd):
+            reads.append(run_id)
+            return real_read(run_id, dir_fd)
+
+        def no_fill(*args, **kwargs):
+            raise AssertionError("the reindex read every run file a second time")
+
+        monkeypatch.setattr(reindex_module._Rebuild, "_write_index", write_index)
+        monkeypatch.setattr(search_index.Build, "finish", finish)
+        monkeypatch.setattr(type(history.reader), "run_file_at", counted)
+        monkeypatch.setattr(search_index, "_fill", no_fill)
+        result = History(history.workspace).reindex()
+        monkeypatch.undo()
+        assert len(reads) == len(set(reads)) == files, "each run file read once by the scan"
+        on_disk = len(list((history.root / "runs").glob("*/*.json")))
+        assert result["searchable"] == on_disk
+        assert not (history.root / "reindexing").exists()
+        swapped_in = _search_table(history)
+        assert swapped_in.keys() - {"meta"} == set(_stamps_by_scan(history))
+        search_index.rebuild(History(history.workspace))  # the brute force, nobody writing
+        assert swapped_in == _search_table(history)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_a_record_id_too_long_for_a_file_name_is_written_and_reindexed(workspace):
     """A 302-character record id (its file name is hashed): the run's write reaches the
     ledger (looking for a file an older workerctl named after it must not ask the file

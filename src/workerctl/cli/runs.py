@@ -301,16 +301,13 @@ def prune(ctx: Context, older: str, dry_run: bool, forget_side_effects: bool, as
 def reindex(ctx: Context) -> None:
     """Rebuild the history index from the run files (after moving a damaged file aside)."""
     from workerctl.history.store import History
-    from workerctl.runs.search import reindex as reindex_search
 
-    history = History(app(ctx).workspace)
-    result = history.reindex()
-    searchable = reindex_search(history)
+    result = History(app(ctx).workspace).reindex()
     click.echo(
         f"reindexed {result['runs']} run(s)"
         + (f"; {result['damaged']} damaged run file(s) moved aside as *.damaged" if result["damaged"] else "")
     )
-    click.echo(f"search index: {searchable} run file(s)")
+    click.echo(f"search index: {result['searchable']} run file(s)")
     for line in result["moved"]:
         click.echo(f"  moved aside: {line}")
     for folder in result["kept"]:

@@ -42,8 +42,9 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   start, host) is gone or cannot be read, which the next writer or maintenance
   command does rather than note changes for nobody. No hold grows with the history: the ledger's
   partitions are merged and fsynced ahead into the stage and only renamed in under
-  the lock (a file changed meanwhile merged again there); the search index's rebuild
-  keeps the journal open and, under the lock, reads again only the runs it names.
+  the lock (a file changed meanwhile merged again there); the search index, built
+  from the same scan of the run files, keeps the journal open after the history's
+  swap and, under the lock, reads again only the runs it names.
 - Order is by sequence: a run's slot (index shard, document number), given out
   under the lock at creation, never its clock time. ``runs reindex`` keeps the
   slots the current index holds and merges runs copied in from elsewhere by

@@ -60,22 +60,33 @@ class Reader:
     def run_file(self, run_id: str, dir_fd: int | None = None) -> dict | None:
         """The run file of ``run_id``, checked; None if absent. ``dir_fd``: its folder,
         already open (``fs.open_dir``): a scan of every run file opens each folder once."""
+        if dir_fd is not None:
+            return self.run_file_at(run_id, dir_fd)[0]
         path = self.body_path(run_id)
-        hint = (
+        data = read_json(path, hint=self._run_hint(path), shape=RUN_SHAPE)
+        if data is not None and data["id"] != run_id:
+            raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=self._run_hint(path))
+        return data
+
+    def run_file_at(self, run_id: str, dir_fd: int) -> tuple[dict | None, os.stat_result | None]:
+        """``run_file`` from its folder's descriptor, with the ``fstat`` of the file read:
+        a reindex's one scan feeds the search index too, which keeps each file's stamp."""
+        path = self.body_path(run_id)
+        try:
+            fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            raise StorageError(path, exc, "read") from None
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            data = parse_json(path, handle.read(), hint=self._run_hint(path), shape=RUN_SHAPE)
+        if data is not None and data["id"] != run_id:
+            raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=self._run_hint(path))
+        return data, st
+
+    def _run_hint(self, path: Path) -> str:
+        return (
             f"move {path} aside (as {path.name}.damaged) and run 'workerctl runs reindex', "
             "or restore it from a backup"
         )
-        if dir_fd is None:
-            data = read_json(path, hint=hint, shape=RUN_SHAPE)
-        else:
-            try:
-                fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                raise StorageError(path, exc, "read") from None
-            with os.fdopen(fd, "rb") as handle:
-                data = parse_json(path, handle.read(), hint=hint, shape=RUN_SHAPE)
-        if data is not None and data["id"] != run_id:
-            raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=hint)
-        return data

@@ -1,7 +1,9 @@
 """``runs reindex``: the index shards and cross-run indexes rebuilt from the run files,
 in memory that does not grow with the history, never holding the history lock long.
 
-The run files are read once, one at a time. What the rebuild needs of each run (its
+The run files are read once, one at a time, for the history and the search index both
+(each run's row goes into the search index's build, ``search_index.Build``, as it is
+read). What the rebuild needs of each run (its
 summary, the slot its file names, its owner if unfinished) goes to scratch files
 sorted on disk (``history.spill``): by slot, to meet the current index's shards in
 their own order and learn which runs keep their slot; by creation time, for the
@@ -27,7 +29,10 @@ rebuild catches up off the lock on what the notes name (it takes them under the
 lock, a bounded number at a time, and reads those runs' files again: the run file
 is the truth), until few are left; then it takes the lock once, applies the rest,
 rewrites the run files whose slot changed (and their markers' slots), writes the
-markers its scan found missing, and swaps the stage in: two renames. So a writer
+markers its scan found missing, and swaps the stage in: two renames. The journal
+stays open after the swap until the search index's build has caught up the same way
+(it reads again what the history's catch-up took and every run file the reindex
+rewrote) and is renamed in; then it goes (``history.journal``). So a writer
 never waits for more than one such hold; what it wrote meanwhile is in the result;
 a run pruned meanwhile is not resurrected (its note says where the stage holds it).
 Each ledger partition is merged off the lock into files written and fsynced ahead in
@@ -44,7 +49,10 @@ missing ones of unfinished runs and corrects the slot of a moved run's.
 A crash at any point before the swap leaves the old index, the scratch files and the
 stage for the next reindex to remove (and a journal whose owner is dead, removed by
 the next maintenance command). A crash between the two renames is finished by the
-next command that takes the lock (``History._settle_swap``).
+next command that takes the lock (``History._settle_swap``). A crash after the swap,
+while the search index is built, leaves the old search index in place (writers kept it
+up to date all along), the build file for the next rebuild to remove, and the journal,
+removed as a dead process's by the next writer or maintenance command.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from workerctl.errors import DamagedFile, HistoryError, StorageError
 from workerctl.history.change import Change
+from workerctl.history.journal import close_journal, open_journal
 from workerctl.history.layout import (
     COMPLETE,
     JOURNAL,
@@ -79,6 +88,7 @@ from workerctl.storage.faults import write_point
 
 if TYPE_CHECKING:
     from workerctl.history.indexes import Indexes
+    from workerctl.history.search_index import Build
     from workerctl.history.store import History
 
 # a run as the rebuild carries it: [created, id, shard, doc, summary, owner or None]
@@ -99,11 +109,12 @@ class ReindexStopped(HistoryError):
     """The journal of changes made meanwhile went (a writer could not write a note)."""
 
 
-def reindex(history: History) -> dict[str, Any]:
+def reindex(history: History, *, search: bool = True) -> dict[str, Any]:
     """Rebuild the index shards and the cross-run indexes from the run files (see the
-    module). Never stops at a bad file: a run file that cannot be read as a run is
-    moved aside (``*.damaged``) and reported, everything else is rebuilt."""
-    return _Rebuild(history).run()
+    module), and with ``search`` the search index from the same scan. Never stops at a
+    bad file: a run file that cannot be read as a run is moved aside (``*.damaged``)
+    and reported, everything else is rebuilt."""
+    return _Rebuild(history, search=search).run()
 
 
 class _Stage:
@@ -146,8 +157,11 @@ class _Stage:
 
 
 class _Rebuild:
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, *, search: bool = True) -> None:
         self.history = history
+        self.with_search = search
+        #: the search index's new build, fed by the same scan (``search_index.Build``)
+        self.search: Build | None = None
         self.root = history.root
         self.work = self.root / WORK
         self.journal = self.root / JOURNAL
@@ -213,15 +227,22 @@ class _Rebuild:
                     for tmp in fs.walk_files(folder, ".*.tmp"):
                         fs.unlink(tmp, missing_ok=True)
         swapped = False
+        searchable = None
         try:
+            if self.with_search:
+                from workerctl.history.search_index import Build
+
+                self.search = Build(history)
             private_dirs(self.work)
             private_dirs(self.stage.root / "index")
             total = _count_files(self.root / "runs")
             parts = Partitions(self.work, "ledger", 64 * max(1, -(-total // _PARTS_PER_BUCKET_RUNS)))
-            claims, moved, stale = _scan(history, self.work, parts)
+            claims, moved, stale = _scan(history, self.work, parts, self.search)
             with self._hold():
                 for tmp in stale:
                     fs.unlink(tmp, missing_ok=True)
+            if self.search is not None:
+                self.search.seal()
             self._write_index(claims)
             del claims
             self._build_indexes()
@@ -230,9 +251,16 @@ class _Rebuild:
             self._prepare_moves()
             olds = self._catch_up_and_swap()
             swapped = True
+            if self.search is not None:
+                # every run changed since the scan read it: noted (and taken by the
+                # history's catch-up), rewritten here (a new slot), or noted from now on
+                changed = self.noted | self.moves.keys() | self.early
+                searchable = self.search.finish(noting=True, changed=changed)
         finally:
-            if not swapped:
+            if not swapped or self.search is not None:
                 close_journal(history)  # writers stop noting
+            if self.search is not None:
+                self.search.abort()  # what is left of it, if it did not finish
             fs.rmtree(self.work, ignore_errors=True)
             fs.rmtree(self.stage.root, ignore_errors=True)
         kept = []
@@ -243,7 +271,13 @@ class _Rebuild:
                 kept.append(str(old))  # a damaged file stays for the person to look at
             else:
                 fs.rmtree(old, ignore_errors=True)
-        return {"runs": self.count, "damaged": len(moved), "moved": moved, "kept": kept}
+        return {
+            "runs": self.count,
+            "damaged": len(moved),
+            "moved": moved,
+            "kept": kept,
+            "searchable": searchable,
+        }
 
     # -- building the stage, off the lock --
 
@@ -449,7 +483,8 @@ class _Rebuild:
                 fs.replace(current, old)
                 olds.append(old)
             fs.replace(self.stage.root / name, current)
-        fs.rmtree(self.journal, ignore_errors=True)
+        if self.search is None:  # else the search index's build goes on taking the notes
+            fs.rmtree(self.journal, ignore_errors=True)
         return olds
 
     # -- catching up on a run changed meanwhile --
@@ -555,100 +590,20 @@ def _sortable(slot: tuple[Any, Any]) -> tuple[int, int, int]:
     return (0, slot[0], slot[1]) if _valid(slot) else (1, 0, 0)
 
 
-def open_journal(history: History) -> None:
-    """Under the lock, with no journal there: make the journal ``reindexing/``, owned by
-    this process. From now on every change of a run leaves a note in it
-    (``History.note_change``) until ``close_journal``; a rebuild that reads the run files
-    without the lock then brings what it built up to date from the notes alone (the
-    index shards and cross-run indexes here; the search index, ``search_index.rebuild``)."""
-    folder = history.root / JOURNAL
-    private_dirs(folder)
-    from workerctl.history.sweep import current_owner
-
-    owner = current_owner()
-    try:
-        write_json(
-            folder / JOURNAL_OWNER, {"pid": owner["pid"], "start": owner["proc_start"], "host": owner["host"]}
-        )
-    except BaseException:
-        fs.rmtree(folder, ignore_errors=True)  # no journal nobody owns (a full disk)
-        raise
-
-
-def journal_notes(history: History) -> list[str] | None:
-    """Under the lock: the runs noted in this process's journal, their notes removed;
-    None when the journal is gone or not this process's (a note could not be written:
-    the notes cannot be trusted to name every change)."""
-    folder = history.root / JOURNAL
-    if _owner_pid(folder) != os.getpid():
-        return None
-    try:
-        names = [n for n in fs.listdir(folder) if not n.startswith(".")]
-    except FileNotFoundError:
-        return None
-    for name in names:
-        fs.unlink(folder / name, missing_ok=True)
-    return names
-
-
-def close_journal(history: History) -> None:
-    """Remove the journal if it is this process's (writers stop noting), under the lock."""
-    folder = history.root / JOURNAL
-    with history.lock:
-        if _owner_pid(folder) == os.getpid():
-            fs.rmtree(folder, ignore_errors=True)
-
-
-def _owner_pid(journal: Path) -> int | None:
-    from workerctl.storage.atomic import read_json
-
-    try:
-        owner = read_json(journal / JOURNAL_OWNER)
-    except (DamagedFile, StorageError):
-        return None
-    return owner.get("pid") if isinstance(owner, dict) else None
-
-
-def sweep_journal(history: History) -> bool:
-    """Remove the journal unless a live process owns it (under the lock), so that
-    writers stop noting their changes for nobody; True when a journal stays.
-
-    Removing it is always safe, even from a live reindex: before it swaps anything in,
-    a reindex checks, under the lock, that the journal is still there and still names
-    it (``journal_notes``), and stops otherwise. So a journal whose owner file cannot
-    be read (damaged, or from another host's copy) is removed as a dead one's, instead
-    of making every later ``runs reindex`` say that another one is running."""
-    from workerctl.history.sweep import _pid_alive
-    from workerctl.storage.atomic import read_json
-    from workerctl.storage.lock import hostname
-
-    folder = history.root / JOURNAL
-    if not fs.exists(folder):
-        return False
-    try:
-        owner = read_json(folder / JOURNAL_OWNER)
-    except (DamagedFile, StorageError):
-        owner = None  # unreadable, or not there: being made is never seen under the lock
-    if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
-        if owner.get("host", hostname()) != hostname():
-            return True  # a process of another host sharing this folder: not ours to judge
-        if _pid_alive(owner["pid"], owner.get("start")):
-            return True
-    fs.rmtree(folder, ignore_errors=True)
-    return False
-
-
 def _count_files(base: Path) -> int:
     if not fs.is_dir(base):
         return 0
     return sum(len(fs.listdir(folder)) for folder in fs.glob(base, "*") if fs.is_dir(folder))
 
 
-def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill, list[str], list[Path]]:
+def _scan(
+    history: History, work: Path, parts: Partitions, search: Build | None = None
+) -> tuple[SortedSpill, list[str], list[Path]]:
     """Every readable run file, read once: its item into a spill sorted by the slot it
     names (then creation time, then id), its side effects into the ledger's
-    partitions; the unreadable ones moved aside. Also the temp files seen (a killed
-    writer's, or one being written now: removed under the lock if still there)."""
+    partitions, its row into the search index's build; the unreadable ones moved
+    aside. Also the temp files seen (a killed writer's, or one being written now:
+    removed under the lock if still there)."""
     base = history.root / "runs"
     claims = SortedSpill(work, "slots", key=lambda item: (item[2], item[3], item[0], item[1]))
     moved: list[str] = []
@@ -669,10 +624,12 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
                 if name[:2] != folder.name:  # a run's file is runs/PREFIX/ID.json: said, not read
                     where = base / name[:2]
                     moved.append(f"{path} (left where it is: run {name[:-5]}'s file belongs in {where})")
+                    if search is not None and not name.startswith("."):
+                        search.add_file(name[:-5], dir_fd, path)  # as a search of its own finds it
                     continue
                 try:
-                    data = history.reader.run_file(name[:-5], dir_fd)
-                    if data is None:
+                    data, st = history.reader.run_file_at(name[:-5], dir_fd)
+                    if data is None or st is None:
                         continue
                     run = history._run_from(name[:-5], data)
                 except DamagedFile as exc:
@@ -685,6 +642,8 @@ def _scan(history: History, work: Path, parts: Partitions) -> tuple[SortedSpill,
                     continue
                 owner = (run.owner or {}) if run.status in UNFINISHED else None
                 claims.add([run.created, run.id, data["_shard"], data["_doc"], run.summary(), owner])
+                if search is not None:
+                    search.add(run.id, data, st)
                 for entry in ledger.entries_of(run):
                     parts.add(target_hash(entry[0]) % parts.count, entry)
         finally:

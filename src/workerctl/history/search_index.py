@@ -562,12 +562,12 @@ def rebuild(history: History, *, journal: bool = False) -> int:
     date under the history lock (every stamp compared, ``catch_up``) and renamed
     into place there, so no commit happens between its last check and the swap.
     With ``journal`` (``runs reindex``) the history's change journal
-    (``history.reindex.open_journal``) notes every run changed meanwhile, so that hold
+    (``history.journal``) notes every run changed meanwhile, so that hold
     reads again only those (not every run file's stamp: that grew with the history,
     0.65 s at 100,000 runs); without it (a reader rebuilding a missing index, another
     reindex's journal, a note that could not be written) every stamp is compared."""
+    from workerctl.history.journal import close_journal, open_journal
     from workerctl.history.layout import JOURNAL
-    from workerctl.history.reindex import close_journal, open_journal
 
     noting = False
     if journal:
@@ -583,28 +583,91 @@ def rebuild(history: History, *, journal: bool = False) -> int:
 
 
 def _rebuild(history: History, noting: bool) -> int:
-    from workerctl.history.reindex import journal_notes
-
-    path = index_path(history)
-    build = path.with_name(f"{INDEX_NAME}.build-{os.getpid()}")
-    _sweep_builds(path)
-    fs.unlink(build, missing_ok=True)
-    fs.unlink(build.with_name(build.name + _JOURNAL), missing_ok=True)
-    handle = _connect(build, readonly=False, create=True)
+    build = Build(history)
     try:
-        con = handle.con
-        con.execute("BEGIN")
-        for ddl in _ddl(on_disk=True):
-            con.execute(ddl)
-        _set_meta(con, schema=SCHEMA, complete=0)
-        _fill(con, history)
+        build.fill()
+        build.seal()
+        return build.finish(noting=noting)
+    finally:
+        build.abort()
+
+
+class Build:
+    """A new index built in a file of its own (``search.db.build-PID``), off the lock:
+    rows added into an empty index, sealed, then brought up to date and renamed into
+    place under the lock (``finish``). ``runs reindex`` feeds it from the history's own
+    scan (``history.reindex``), so every run file is read once, not twice: at a million
+    runs the run files no longer fit the page cache and a second read goes to the disk."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.path = index_path(history)
+        self.file = self.path.with_name(f"{INDEX_NAME}.build-{os.getpid()}")
+        _sweep_builds(self.path)
+        fs.unlink(self.file, missing_ok=True)
+        fs.unlink(self.file.with_name(self.file.name + _JOURNAL), missing_ok=True)
+        self.done = False
+        self.handle: _Handle | None = _connect(self.file, readonly=False, create=True)
+        try:
+            con = self.handle.con
+            con.execute("BEGIN")
+            for ddl in _ddl(on_disk=True):
+                con.execute(ddl)
+            _set_meta(con, schema=SCHEMA, complete=0)
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def con(self) -> sqlite3.Connection:
+        assert self.handle is not None, "the build was finished or abandoned"
+        return self.handle.con
+
+    def fill(self) -> None:
+        """Every run file, read here (a rebuild of the search index alone)."""
+        _fill(self.con, self.history)
+
+    def add(self, run_id: str, data: dict[str, Any] | None, st: os.stat_result) -> None:
+        """One run file the caller read (``data``: its JSON, None if it is not a run;
+        ``st``: its ``fstat``), each at most once: no row is looked up first."""
+        fields, cols, digest = _row(data)
+        _insert(self.con, run_id, fields, cols, stamp_of(st), digest)
+
+    def add_file(self, run_id: str, dir_fd: int, path: Path) -> None:
+        """A run file read here (one the caller could not read as a run of its folder)."""
+        read = _read_run(run_id, dir_fd, path)
+        if read is not None:
+            fields, cols, digest = _row(read[1])
+            _insert(self.con, run_id, fields, cols, read[0], digest)
+
+    def seal(self) -> None:
+        """The indexes sorted once, the words in one segment, committed (off the lock)."""
+        con = self.con
         for ddl in _INDEXES:
             con.execute(ddl)
-        # the words in one segment, no merge left half done: else the next commits (a
-        # batch's ``keep``) carry on merging the rebuild's segments, reading pages the
-        # disk cache no longer holds (a run's commit took 1.7 ms at 100,000 runs, 0.2 after)
+        # no merge left half done: else the next commits (a batch's ``keep``) carry on
+        # merging the rebuild's segments, reading pages the disk cache no longer holds (a
+        # run's commit took 1.7 ms at 100,000 runs, 0.2 after)
         con.execute("INSERT INTO text(text) VALUES('optimize')")
         con.execute("COMMIT")
+
+    def finish(self, *, noting: bool, changed: Iterable[str] = ()) -> int:
+        """Bring the build up to date and rename it into place; how many runs it holds.
+
+        ``changed``: runs the caller knows changed since their files were added (noted
+        in the journal it consumed, or run files it rewrote itself), read again off the
+        lock. With ``noting`` the change journal is this process's and names every run
+        changed since: its notes are taken a bounded number at a time off the lock, the
+        last under it. Otherwise (or when the journal went: a note that could not be
+        written) the final hold compares every run file's stamp (``catch_up``)."""
+        from workerctl.history.journal import journal_notes
+
+        history, con = self.history, self.con
+        changed = sorted(set(changed))
+        if changed:
+            con.execute("BEGIN")
+            _read_again(con, history, changed)
+            con.execute("COMMIT")
         for _ in range(_ROUNDS if noting else 0):  # the runs changed meanwhile, off the lock
             with history.lock:
                 noted = journal_notes(history)
@@ -625,18 +688,25 @@ def _rebuild(history: History, noting: bool) -> int:
             _set_meta(con, complete=1, boot=_boot(), high=_history_high(history))
             con.execute("COMMIT")
             count = con.execute("SELECT count(*) FROM runs").fetchone()[0]
-            handle.close()
-            _forget(str(path))
-            fs.unlink(path.with_name(path.name + _JOURNAL), missing_ok=True)  # never rolled onto it
-            fs.replace(build, path)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            handle.close()
-        fs.unlink(build, missing_ok=True)
-        raise
-    finally:
-        fs.unlink(build.with_name(build.name + _JOURNAL), missing_ok=True)
-    return int(count)
+            self._close()
+            _forget(str(self.path))
+            fs.unlink(self.path.with_name(self.path.name + _JOURNAL), missing_ok=True)  # never rolled onto it
+            fs.replace(self.file, self.path)
+            self.done = True
+        return int(count)
+
+    def _close(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                handle.close()
+
+    def abort(self) -> None:
+        """Remove what is left of the build (nothing once it was renamed into place)."""
+        self._close()
+        if not self.done:
+            fs.unlink(self.file, missing_ok=True)
+        fs.unlink(self.file.with_name(self.file.name + _JOURNAL), missing_ok=True)
 
 
 def _sweep_builds(path: Path) -> None:

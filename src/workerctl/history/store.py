@@ -217,7 +217,7 @@ class History:
     def _sweep_ahead(self) -> None:
         """Remove the folders of files written ahead by processes that are gone (under
         the lock; a live writer's folder is never touched, whatever it holds)."""
-        from workerctl.history.reindex import sweep_journal
+        from workerctl.history.journal import sweep_journal
         from workerctl.history.sweep import _pid_alive
         from workerctl.storage.lock import hostname
 
@@ -245,7 +245,7 @@ class History:
         folder = self._path(JOURNAL)
         if not fs.exists(folder):
             return
-        from workerctl.history.reindex import sweep_journal
+        from workerctl.history.journal import sweep_journal
 
         if not sweep_journal(self):  # a dead reindex's journal: noted for nobody, ever
             return
@@ -1098,13 +1098,13 @@ class History:
             done = True
         return done
 
-    def reindex(self) -> dict[str, Any]:
-        """Rebuild the index shards, markers, ledger and indexes from the run files, in
-        memory that does not grow with the history, holding the lock only briefly at a
-        time (``history.reindex``)."""
+    def reindex(self, *, search: bool = True) -> dict[str, Any]:
+        """Rebuild the index shards, markers, ledger and indexes (and with ``search`` the
+        search index) from the run files, read once, in memory that does not grow with
+        the history, holding the lock only briefly at a time (``history.reindex``)."""
         from workerctl.history.reindex import reindex
 
-        return reindex(self)
+        return reindex(self, search=search)
 
 
 class _Ahead:

@@ -103,10 +103,3 @@ def start_index(history: History) -> None:
     from workerctl.history.search_index import create_empty
 
     create_empty(history)
-
-
-def reindex(history: History) -> int:
-    """Rebuild the search index from the run files (``runs reindex``)."""
-    from workerctl.history.search_index import rebuild
-
-    return rebuild(history, journal=True)
