@@ -65,7 +65,6 @@ ALLOWED = {
     ("plugins/declared.py", "open(path"): "an installed package's entry_points.txt (read only)",
     ("plugins/declared.py", "open(os.path.join(meta"): "an installed package's METADATA (read only)",
     ("plugins/builtin/command_executor.py", "(workspace / first).exists()"): "a step program (user's)",
-    ("history/store.py", "os.listdir(fd)"): "a folder descriptor opened through storage.fs.open_dir",
     ("history/store.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",
     ("history/reader.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",
     ("history/search_index.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",

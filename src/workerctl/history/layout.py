@@ -23,6 +23,10 @@ COMPLETE = "complete"  # written last into a folder a reindex built, before its 
 JOURNAL = "reindexing"
 JOURNAL_OWNER = ".owner"  # the reindex's process (pid, start, host): a dead one's journal is swept
 STAGE = "reindex.stage"  # the new index and cross-run indexes a reindex builds, swapped in
+#: in ``index/``: the newest shard's number, believed only while the folder agrees (that
+#: shard exists, the next does not): a hint that spares listing the folder, which grows
+#: with the history (11,628 files at a million runs)
+TOP_NOTE = ".top"
 
 _STATUS = frozenset(STATES)
 _OPT_STR = (str, type(None))

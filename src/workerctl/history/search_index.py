@@ -541,12 +541,8 @@ def _fill(
 
 def _history_high(history: History) -> str:
     """The history's newest slot as ``shard:doc:id`` ("" for an empty history)."""
-    for shard in reversed(history.shards()):
-        docs = history.reader.shard(shard)
-        if docs:
-            doc = max(docs, key=int)
-            return f"{shard}:{doc}:{docs[doc]['id']}"
-    return ""
+    newest = history.newest_slot()
+    return "" if newest is None else f"{newest[0]}:{newest[1]}:{newest[2]}"
 
 
 def _boot() -> str:

@@ -54,6 +54,7 @@ from workerctl.history.layout import (
     SHARD_SHAPE,
     STAGE,
     TABLE,
+    TOP_NOTE,
     marker_doc,
 )
 from workerctl.history.reader import Reader
@@ -75,6 +76,7 @@ from workerctl.storage.atomic import (
     read_json,
     remove_file,
     write_json,
+    write_text_atomic,
 )
 from workerctl.storage.faults import write_point
 from workerctl.storage.lock import lock_for
@@ -525,13 +527,87 @@ class History:
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
     def _current_shard(self) -> int:
-        shards = self.shards()
-        if not shards:
-            return 1
-        last = shards[-1]
-        return last + 1 if fs.lstat(self.shard_path(last)).st_size >= SHARD_BYTES else last
+        """The shard a new run goes to (under the lock): the newest, or the one after it
+        once the newest is full. The newest is read from ``index/.top`` when the folder
+        agrees with it, else from a listing, after which the note is written again."""
+        last = self._top_shard()
+        if last is None:
+            shards = self.shards()
+            if not shards:
+                return 1
+            last = shards[-1]
+            self._note_top(last)
+        if fs.lstat(self.shard_path(last)).st_size < SHARD_BYTES:
+            return last
+        self._note_top(last + 1)  # before the shard is written (it may be staged): disagrees till then
+        return last + 1
 
-    # -- writing --
+    def _top_shard(self, dir_fd: int | None = None) -> int | None:
+        """The newest index shard as ``index/.top`` notes it, or None unless the folder
+        agrees: that shard exists and the next one does not. Writers note a new shard
+        under the lock before writing it (``_note_top``: written or removed), a reindex's
+        new folder has none, and a prune only removes shards, so a note is absent or at
+        least the newest shard, and one whose shard exists is the newest. One an older
+        workerctl or a damaged file left disagrees, and the
+        caller lists the folder. ``dir_fd``: ``index/``, already open."""
+        if dir_fd is None:
+            try:
+                fd = fs.open_dir(self._path("index"))
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            try:
+                return self._top_shard(fd)
+            finally:
+                os.close(fd)
+        note = self._path("index", TOP_NOTE)
+        try:
+            fd = fs.open_file_at(dir_fd, TOP_NOTE, os.O_RDONLY, path=note)
+        except FileNotFoundError:
+            return None
+        try:
+            text = os.read(fd, 32).strip()
+        finally:
+            os.close(fd)
+        if not (text.isdigit() and 0 < len(text) < 20):
+            return None
+        top = int(text)
+        if not fs.exists_at(dir_fd, self.shard_path(top).name, path=self.shard_path(top)):
+            return None
+        if fs.exists_at(dir_fd, self.shard_path(top + 1).name, path=self.shard_path(top + 1)):
+            return None
+        return top
+
+    def newest_slot(self) -> tuple[int, int, str] | None:
+        """(shard, document, run id) of the newest run in the index; None if it holds
+        none. The noted newest shard is read first (``_top_shard``); only when it is
+        absent, contradicted or empty (a prune emptied it) is the folder listed."""
+
+        def newest_first() -> Iterator[int]:
+            top = self._top_shard()
+            if top is not None:
+                yield top
+            yield from reversed(self.shards())  # listed only if need be
+
+        for shard in newest_first():
+            docs = self.reader.shard(shard)
+            if docs:
+                doc = max(docs, key=int)
+                return shard, int(doc), docs[doc]["id"]
+        return None
+
+    def _note_top(self, shard: int) -> None:
+        """Note ``shard`` as the newest (under the lock). After it the note says
+        ``shard`` or is gone: one that cannot be written is removed, so a note never
+        falls behind the newest shard (a stale one left beside a new shard, then a
+        prune's hole above it, would be believed). Only if it can be neither written
+        nor removed does the write that asked for it stop."""
+        note = self._path("index", TOP_NOTE)
+        try:
+            # not a numbered write point: written only when missing or behind, so the
+            # fault-injection tests' numbering would shift; any note is checked when read
+            write_text_atomic(note, str(shard), sync_data=False, cache=True)
+        except (OSError, StorageError):
+            fs.unlink(note, missing_ok=True)  # a full disk still removes a file
 
     def create(self, run: Run, admit: Callable[[], None] | None = None) -> Run:
         """Store a new run; gives it a fresh unique id and its creation time. ``admit``
@@ -843,12 +919,7 @@ class History:
         except OSError as exc:
             raise StorageError(folder, exc, "read") from None
         try:
-            names = os.listdir(fd)
-            shards = sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
-            if spans is not None:
-                shards = [s for s in shards if any(a <= s <= b for a, b in spans)]
-            for shard in reversed(shards):
-                docs = self._shard_docs_at(fd, shard)
+            for docs in self._newest_shards(fd, spans):
                 for _, doc in sorted(docs.items(), key=lambda kv: int(kv[0]), reverse=True):
                     if doc["id"] in seen:
                         continue
@@ -860,13 +931,56 @@ class History:
         finally:
             os.close(fd)
 
-    def _shard_docs_at(self, dir_fd: int, shard: int) -> dict[str, dict]:
+    def _newest_shards(
+        self, dir_fd: int, spans: builtins.list[tuple[int, int]] | None
+    ) -> Iterator[dict[str, dict]]:
+        """The documents of the shards of ``index/`` (``dir_fd``), newest first,
+        within ``spans`` if given. Counted down from the noted newest shard while each
+        one is there; listed (once) when there is no note the folder agrees with, or
+        from the first number missing below it (a gap a prune or a reindex left). A
+        listing grows with the history; the newest runs are found without one."""
+        top = self._top_shard(dir_fd)
+        below = None if top is None else top + 1
+        if below is not None:
+            for shard in _count_down(top or 0, spans):
+                docs = self._shard_docs_at(dir_fd, shard, missing_ok=True)
+                if docs is None:
+                    if not self.lock.held and self._index_moved(dir_fd):
+                        raise _IndexMoved()  # a reindex swapped a new index in: start over
+                    below = shard
+                    break
+                yield docs
+            else:
+                return
+        names = fs.listdir_at(dir_fd)
+        shards = sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+        if spans is not None:
+            shards = [s for s in shards if any(a <= s <= b for a, b in spans)]
+        for shard in reversed(shards):
+            if below is None or shard < below:
+                yield self._shard_docs_at(dir_fd, shard) or {}
+
+    def _index_moved(self, dir_fd: int) -> bool:
+        """Whether ``index/`` is no longer the folder ``dir_fd`` opened."""
+        try:
+            now = fs.lstat(self._path("index"))
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        then = os.fstat(dir_fd)
+        return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
+    def _shard_docs_at(self, dir_fd: int, shard: int, *, missing_ok: bool = False) -> dict[str, dict] | None:
+        """A shard read from ``index/`` (``dir_fd``). Missing: None with ``missing_ok``;
+        else {} under the lock (pruned away: nothing to list), and without it
+        ``_IndexMoved`` (a listing named it: the folder changed, the caller starts over)."""
         path = self.shard_path(shard)
         try:
             fd = fs.open_file_at(dir_fd, path.name, os.O_RDONLY, path=path)
         except FileNotFoundError:
+            if missing_ok:
+                return None
             if self.lock.held:
-                return {}  # pruned away: nothing to list
+                return {}
             raise _IndexMoved() from None
         except OSError as exc:
             raise StorageError(path, exc, "read") from None
@@ -1149,3 +1263,15 @@ def _host_key(host: object) -> str:
 def _is_me(marker: dict | None) -> bool:
     me = current_owner()
     return marker is not None and marker.get("pid") == me["pid"] and marker.get("host") == me["host"]
+
+
+def _count_down(top: int, spans: builtins.list[tuple[int, int]] | None) -> Iterator[int]:
+    """``top``, ``top - 1``, … 1, only the numbers within ``spans`` (inclusive ranges,
+    which may overlap) if given, each once."""
+    if spans is None:
+        yield from range(top, 0, -1)
+        return
+    below = top + 1
+    for low, high in sorted(spans, key=lambda span: span[1], reverse=True):
+        yield from range(min(high, below - 1), max(low, 1) - 1, -1)
+        below = min(below, max(low, 1))

@@ -456,6 +456,18 @@ def exists(path: PathArg) -> bool:
     return True
 
 
+def exists_at(dir_fd: int, name: str, *, path: PathArg) -> bool:
+    """``exists`` inside a folder opened through ``open_dir`` (``path``: what a link,
+    reported as damage, is named by)."""
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if stat_mod.S_ISLNK(st.st_mode):
+        raise PlantedLink(os.fspath(path), "a symbolic link")
+    return True
+
+
 def is_dir(path: PathArg) -> bool:
     try:
         return stat_mod.S_ISDIR(lstat(path).st_mode)
@@ -477,6 +489,11 @@ def listdir(path: PathArg) -> list[str]:
         return os.listdir(fd)
     finally:
         os.close(fd)
+
+
+def listdir_at(dir_fd: int) -> list[str]:
+    """``os.listdir`` of a folder opened through ``open_dir``."""
+    return os.listdir(dir_fd)
 
 
 def entries_at(dir_fd: int) -> list[tuple[str, os.stat_result]]:
