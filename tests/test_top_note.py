@@ -8,8 +8,8 @@ what a listing of the folder gives.
 One state is left out, because nothing makes it: a note naming a shard that exists,
 the next one missing, and a shard above both. Shards are made only by a writer under
 the lock, which notes the new newest shard before writing it (a note that cannot be
-written is removed: the last test), and by a reindex, whose new folder has no note; a
-prune only removes shards. So a note is absent or at least the newest shard."""
+written is removed: the last test), and by a reindex, which notes its new folder's newest
+shard (or none); a prune only removes shards. So a note is absent or at least the newest shard."""
 
 from __future__ import annotations
 
@@ -131,6 +131,9 @@ def test_runs_created_one_after_another_keep_the_note_and_list_newest_first(work
     assert len(shards) >= 2, "the test must cross a shard boundary"
     note = (history.root / "index" / TOP_NOTE).read_text()
     assert int(note) == shards[-1]
+    assert [d["id"] for d in History(workspace).list(None, limit=None)] == made[::-1]
+    History(workspace).reindex()  # a new folder, with its own note
+    assert int((history.root / "index" / TOP_NOTE).read_text()) == History(workspace).shards()[-1]
     assert [d["id"] for d in History(workspace).list(None, limit=None)] == made[::-1]
 
 

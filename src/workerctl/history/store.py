@@ -545,8 +545,8 @@ class History:
     def _top_shard(self, dir_fd: int | None = None) -> int | None:
         """The newest index shard as ``index/.top`` notes it, or None unless the folder
         agrees: that shard exists and the next one does not. Writers note a new shard
-        under the lock before writing it (``_note_top``: written or removed), a reindex's
-        new folder has none, and a prune only removes shards, so a note is absent or at
+        under the lock before writing it (``_note_top``: written or removed), a reindex notes
+        its new folder's newest (or none), and a prune only removes shards, so a note is absent or at
         least the newest shard, and one whose shard exists is the newest. One an older
         workerctl or a damaged file left disagrees, and the
         caller lists the folder. ``dir_fd``: ``index/``, already open."""
