@@ -439,3 +439,23 @@ class ChatServer:
             return server
 
         return serve
+
+
+def search_table(history: Any) -> dict[str, tuple]:
+    """Every row of the search index: its slot, fields, stamp and the digest of its words."""
+    import sqlite3
+
+    import workerctl.history.search_index as search_index
+
+    con = sqlite3.connect(search_index.index_path(history))
+    try:
+        rows = con.execute(
+            "SELECT id, shard, doc, worker, status, created, record_id, error_kind, stamp, digest,"
+            " t IS NULL FROM runs"
+        ).fetchall()
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        con.close()
+    assert len({row[0] for row in rows}) == len(rows), "one row per run file"
+    meta.pop("boot", None)
+    return {"meta": tuple(sorted(meta.items())), **{row[0]: row[1:] for row in rows}}

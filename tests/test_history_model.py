@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import workerctl.history.store as history_module
-from helpers import run_workerctl
+from helpers import run_workerctl, search_table
 from workerctl.history.store import History, RunFilter
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.model import Run, RunError, new_run_id
@@ -172,9 +172,19 @@ class HistoryMachine(RuleBasedStateMachine):
     @rule()
     def reindex(self) -> None:
         self.history.reindex()
+        self._search_as_rebuilt()
+
+    def _search_as_rebuilt(self) -> None:
+        """The search index a reindex swapped in, row for row (stamps included), as one
+        rebuilt from scratch over the quiet history: one scan fed both."""
+        import workerctl.history.search_index as search_index
+
+        swapped_in = search_table(self.history)
+        search_index.rebuild(History(self.workspace))
+        assert swapped_in == search_table(self.history)
 
     @rule(
-        phase=st.sampled_from(["index", "scan", "ledger", "catch_up"]),
+        phase=st.sampled_from(["index", "scan", "ledger", "catch_up", "search"]),
         writes=st.lists(
             st.tuples(
                 st.sampled_from(["create", "finish", "prune"]), st.sampled_from(WORKERS), st.integers(0, 500)
@@ -188,8 +198,10 @@ class HistoryMachine(RuleBasedStateMachine):
         created, finished and pruned at a point where it does not hold the lock: after
         its scan, before its ledger merge, or between its catch-up rounds (one note at a
         time). What they wrote is in the result, and no pruned run comes back. ("index":
-        while it reads the current index to learn which runs keep their slot.)"""
+        while it reads the current index to learn which runs keep their slot; "search":
+        after the history's swap, while the search index from the same scan catches up.)"""
         import workerctl.history.reindex as rx
+        import workerctl.history.search_index as search_index
 
         pending = list(writes)
         rebuild = History(self.workspace)
@@ -225,6 +237,14 @@ class HistoryMachine(RuleBasedStateMachine):
         if keep:
             rx._Rebuild._apply = hook("_apply", 0)  # type: ignore[method-assign]
         indexed = rx._indexed
+        finish = search_index.Build.finish
+        if phase == "search":
+
+            def hooked_finish(this, **kwargs):
+                write(0)
+                return finish(this, **kwargs)
+
+            search_index.Build.finish = hooked_finish  # type: ignore[method-assign]
         if phase == "index":
 
             def hooked_index(history):
@@ -237,10 +257,12 @@ class HistoryMachine(RuleBasedStateMachine):
         finally:
             rx.BATCH_NOTES, rx.FINAL_NOTES = sizes
             rx._indexed = indexed
+            search_index.Build.finish = finish  # type: ignore[method-assign]
             for name, method in saved.items():
                 setattr(rx._Rebuild, name, method)
-        write(0)  # what the reindex gave no off-lock moment to
         assert not (self.history.root / "reindexing").exists(), "the journal goes with the reindex"
+        self._search_as_rebuilt()
+        write(0)  # what the reindex gave no off-lock moment to
 
     @rule(count=st.integers(min_value=1, max_value=3), age=st.sampled_from([0, 30, 129]))
     def import_runs(self, count: int, age: int) -> None:

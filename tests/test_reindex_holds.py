@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import workerctl.history.search_index as search_index
+from helpers import search_table
 from workerctl.history.ledger import Ledger, effect_state, entry_key
 from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
@@ -257,24 +258,6 @@ def test_the_search_index_catches_up_from_the_notes_alone(workspace, monkeypatch
     assert not (history.root / "reindexing").exists()
 
 
-def _search_table(history: History) -> dict[str, tuple]:
-    """Every row of the search index: its slot, fields, stamp and the digest of its words."""
-    import sqlite3
-
-    con = sqlite3.connect(search_index.index_path(history))
-    try:
-        rows = con.execute(
-            "SELECT id, shard, doc, worker, status, created, record_id, error_kind, stamp, digest,"
-            " t IS NULL FROM runs"
-        ).fetchall()
-        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-    finally:
-        con.close()
-    assert len({row[0] for row in rows}) == len(rows), "one row per run file"
-    meta.pop("boot", None)
-    return {"meta": tuple(sorted(meta.items())), **{row[0]: row[1:] for row in rows}}
-
-
 WHEN = st.lists(
     st.tuples(
         st.sampled_from(["after the scan", "after the swap"]),
@@ -364,10 +347,10 @@ def test_one_scan_feeds_the_search_index_and_misses_no_change(monkeypatch, count
         on_disk = len(list((history.root / "runs").glob("*/*.json")))
         assert result["searchable"] == on_disk
         assert not (history.root / "reindexing").exists()
-        swapped_in = _search_table(history)
+        swapped_in = search_table(history)
         assert swapped_in.keys() - {"meta"} == set(_stamps_by_scan(history))
         search_index.rebuild(History(history.workspace))  # the brute force, nobody writing
-        assert swapped_in == _search_table(history)
+        assert swapped_in == search_table(history)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
