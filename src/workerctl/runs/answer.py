@@ -17,6 +17,7 @@ length (lines, words, sentences, characters, bullets, paragraphs) and lists.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
@@ -271,11 +272,16 @@ def _count(text: str, unit: str) -> int:
     return len([p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()])
 
 
-def form_check(ev: ReviewEvidence) -> Check:
-    title = FORM_TITLE
-    instructions = str((ev.run.config or {}).get("instructions", ""))
-    text = ev.output.strip()
-    rules, problems = [], []
+_Limit = tuple[str, int, str, str]  # how ("at most", "exactly", …), amount, unit, the rule's words
+
+
+@functools.lru_cache(maxsize=64)
+def _form_rules(
+    instructions: str,
+) -> tuple[tuple[_Limit, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The length, language, list and no-list rules the instructions state: the same for
+    every run of a worker (a batch checks hundreds), so read once per text."""
+    limits = []
     for m in LIMIT.finditer(instructions):
         how, amount, unit = (
             (m.group(1), m.group(2), m.group(3)) if m.group(1) else ("at most", m.group(4), m.group(5))
@@ -288,39 +294,51 @@ def form_check(ev: ReviewEvidence) -> Check:
             and unit.lower().rstrip("s") not in ("word", "sentence", "line", "paragraph")
         ):
             continue
+        limits.append((how, n, unit, m.group(0)))
+    languages = tuple(
+        ((m.group(1) or m.group(2)).lower(), m.group(0)) for m in LANGUAGE_RULE.finditer(instructions)
+    )
+    lists = tuple((m.group(1).lower(), m.group(0)) for m in LIST_RULE.finditer(instructions))
+    no_lists = tuple(m.group(0) for m in NO_LIST_RULE.finditer(instructions))
+    return tuple(limits), languages, lists, no_lists
+
+
+def form_check(ev: ReviewEvidence) -> Check:
+    title = FORM_TITLE
+    instructions = str((ev.run.config or {}).get("instructions", ""))
+    text = ev.output.strip()
+    rules, problems = [], []
+    limits, languages, lists, no_lists = _form_rules(instructions)
+    for how, n, unit, said in limits:
         found = _count(text, unit)
-        rules.append(f'"{m.group(0)}" ({found})')
+        rules.append(f'"{said}" ({found})')
         if unit.lower().startswith(("item", "point", "bullet")) and found == 0 and how != "exactly":
             continue  # not a list at all: the list rule decides that
         strict = how in ("under", "fewer than", "less than")
         too_many = found >= n if strict else found > n
         if (how == "exactly" and found != n) or (how != "exactly" and too_many):
-            problems.append(
-                f'the instructions say "{m.group(0)}"; the output has {found} {unit.rstrip("s")}(s)'
-            )
-    for m in LANGUAGE_RULE.finditer(instructions):
-        wanted = (m.group(1) or m.group(2)).lower()
+            problems.append(f'the instructions say "{said}"; the output has {found} {unit.rstrip("s")}(s)')
+    for wanted, said in languages:
         found_lang, scores = language_of(text)
-        rules.append(f'"{m.group(0)}"')
+        rules.append(f'"{said}"')
         if found_lang is not None and found_lang != wanted and scores[found_lang] > 2 * scores[wanted]:
             problems.append(
-                f'the instructions say "{m.group(0)}"; the output reads as {found_lang.title()} '
+                f'the instructions say "{said}"; the output reads as {found_lang.title()} '
                 f"({scores[found_lang]} {found_lang.title()} function words, "
                 f"{scores[wanted]} {wanted.title()})"
             )
     bullets = sum(1 for line in text.splitlines() if BULLET.match(line))
-    for m in LIST_RULE.finditer(instructions):
-        kind = m.group(1).lower()
-        rules.append(f'"{m.group(0)}"')
+    for kind, said in lists:
+        rules.append(f'"{said}"')
         count = (
             sum(1 for line in text.splitlines() if NUMBERED.match(line)) if kind == "numbered" else bullets
         )
         if count < 2:
-            problems.append(f'the instructions say "{m.group(0)}"; the output has {count} {kind} line(s)')
-    for m in NO_LIST_RULE.finditer(instructions):
-        rules.append(f'"{m.group(0)}"')
+            problems.append(f'the instructions say "{said}"; the output has {count} {kind} line(s)')
+    for said in no_lists:
+        rules.append(f'"{said}"')
         if bullets >= 2:
-            problems.append(f'the instructions say "{m.group(0)}"; the output has {bullets} list lines')
+            problems.append(f'the instructions say "{said}"; the output has {bullets} list lines')
     if not text:
         return Check("form", title, UNKNOWN if rules else PASS, ["no output"])
     if problems:
