@@ -545,11 +545,11 @@ class History:
     def _top_shard(self, dir_fd: int | None = None) -> int | None:
         """The newest index shard as ``index/.top`` notes it, or None unless the folder
         agrees: that shard exists and the next one does not. Writers note a new shard
-        under the lock before writing it (``_note_top``: written or removed), a reindex notes
-        its new folder's newest (or none), and a prune only removes shards, so a note is absent or at
-        least the newest shard, and one whose shard exists is the newest. One an older
-        workerctl or a damaged file left disagrees, and the
-        caller lists the folder. ``dir_fd``: ``index/``, already open."""
+        under the lock before writing it (``_note_top``: written or removed), a reindex
+        notes its new folder's newest (or none), and a prune only removes shards: so a
+        note is absent or at least the newest shard, and one whose shard exists is the
+        newest. One that an older workerctl or damage left disagrees, and the caller
+        lists the folder. ``dir_fd``: ``index/``, already open."""
         if dir_fd is None:
             try:
                 fd = fs.open_dir(self._path("index"))
@@ -608,6 +608,8 @@ class History:
             write_text_atomic(note, str(shard), sync_data=False, cache=True)
         except (OSError, StorageError):
             fs.unlink(note, missing_ok=True)  # a full disk still removes a file
+
+    # -- writing --
 
     def create(self, run: Run, admit: Callable[[], None] | None = None) -> Run:
         """Store a new run; gives it a fresh unique id and its creation time. ``admit``
