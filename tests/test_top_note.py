@@ -21,10 +21,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from helpers import run_workerctl
 from workerctl.errors import PlantedLink
 from workerctl.history.layout import SHARD_BYTES, TABLE, TOP_NOTE
 from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.runs.model import Run, new_run_id, now_iso
 from workerctl.storage.atomic import write_json
 from workerctl.workspace import init_workspace
@@ -170,3 +172,28 @@ def test_a_note_that_cannot_be_written_is_removed_not_left_behind(workspace, mon
         history._note_top(2)
     assert not (history.root / "index" / TOP_NOTE).exists()
     assert History(workspace)._top_shard() is None  # the folder is listed instead
+
+
+@pytest.mark.slow
+def test_a_batch_across_shard_boundaries_lists_as_the_folder_says(workspace, tmp_path):
+    """A ``--jobs 4`` batch (a real process) whose commits stage new shards for the lock's
+    hand-over chain: afterwards the note names the newest shard, and the newest-first
+    listing through it equals the one a listing of the folder gives (note removed)."""
+    tasks = [f"T-{n}" for n in range(10000, 10320)]
+    record = {"type": "task", "status": "todo", "due": "2026-01-01", "links": {"project": "P-7"}}
+    BuiltinRecordStore(workspace).import_records(
+        [{**record, "id": t, "title": f"Task {t}"} for t in tasks], "test"
+    )
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(tasks) + "\n")
+    argv = ("run", "start", "overdue-task-review", "--records-from", str(ids), "--jobs", "4")
+    done = run_workerctl(*argv, "--json=counts", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    history = History(workspace)
+    shards = history.shards()
+    assert len(shards) >= 2, "the test must cross a shard boundary"
+    assert int((history.root / "index" / TOP_NOTE).read_text()) == shards[-1]
+    through_note = [d["id"] for d in History(workspace).list(None, limit=None)]
+    (history.root / "index" / TOP_NOTE).unlink()
+    assert through_note == _brute_force(History(workspace), None)
+    assert len(through_note) == len(tasks)
