@@ -9,14 +9,16 @@ stale index, and an index that cannot be written never give a wrong answer.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import ROOT, run_workerctl
+from helpers import ROOT, run_workerctl, search_table
 from workerctl.history import search_index
 from workerctl.history.search_text import columns
 from workerctl.history.store import History, RunFilter
@@ -396,24 +398,45 @@ def test_a_schema_2_index_is_used_as_it_is_not_rebuilt(history):
 @pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    changes=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["delete", "edit", "keep"])), max_size=8),
+    changes=st.lists(
+        st.tuples(
+            st.integers(0, 7), st.sampled_from(["delete", "edit", "keep", "rewrite", "move", "created"])
+        ),
+        max_size=8,
+    ),
     added=st.integers(0, 3),
 )
 def test_catch_up_after_run_files_deleted_edited_and_added_behind_its_back(history, changes, added):
     """The catch-up (a merge of the index's rows and the run files, both in id order):
     after run files were deleted, rewritten and written behind the index's back, and
-    a restart, every word finds exactly the runs whose files say it."""
+    a restart, every word finds exactly the runs whose files say it; the index equals
+    one rebuilt from scratch, row for row; and a run file rewritten with the same words
+    (copied, given a new slot as a reindex does, its creation time edited) leaves no
+    orphaned words behind (they would skew every score: a reindex killed after moving
+    330 runs left 330)."""
+
     runs = [_run(history, f"{WORDS[n % len(WORDS)]} first {n}") for n in range(8)]
+    reworded = set()
     for n, what in changes:
         path = history.body_path(runs[n].id)
         if not path.exists():
             continue
+        data = json.loads(path.read_text())
         if what == "delete":
             path.unlink()
+            reworded.add(runs[n].id)  # its words cannot be deleted either
         elif what == "edit":
-            data = json.loads(path.read_text())
             data["output"] = f"{WORDS[(n + 3) % len(WORDS)]} rewritten"
             path.write_text(json.dumps(data))
+            reworded.add(runs[n].id)
+        elif what in ("rewrite", "move", "created"):
+            if what == "move":
+                data["_shard"], data["_doc"] = data["_shard"] + 1, data["_doc"] + 50
+            elif what == "created":
+                data["created"] = "2020-01-01T00:00:00.000Z"
+            fresh = path.with_name(path.name + ".new")
+            fresh.write_text(json.dumps(data))
+            os.replace(fresh, path)  # a new inode: a new stamp
     for n in range(added):  # a run file the index never saw
         data = runs[0].to_stored()
         data["id"], data["output"] = f"zz{n}added", "glossary added"
@@ -421,6 +444,7 @@ def test_catch_up_after_run_files_deleted_edited_and_added_behind_its_back(histo
         path = history.body_path(data["id"])
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(data))
+    orphans = _orphans(history)
     _force_catch_up(history)
     for word in WORDS:
         source = search_index.open_for_reading(history)
@@ -430,6 +454,22 @@ def test_catch_up_after_run_files_deleted_edited_and_added_behind_its_back(histo
             source.close()
         assert len(ids) == len(set(ids))
         assert set(ids) == brute(history, lambda t, w=word: w in t), word
+    assert _orphans(history) - orphans <= len(reworded), "new orphaned words only where words changed or went"
+    caught_up = search_table(history)
+    search_index.rebuild(History(history.workspace))
+    assert caught_up == search_table(history)
+
+
+def _orphans(history: History) -> int:
+    """Word sets in the FTS5 table no row points at (a contentless table cannot delete)."""
+    con = sqlite3.connect(search_index.index_path(history))
+    try:
+        docs, worded = con.execute(
+            "SELECT (SELECT count(*) FROM text_docsize), count(t) FROM runs"
+        ).fetchone()
+    finally:
+        con.close()
+    return int(docs - worded)
 
 
 @pytest.mark.parametrize("index", ["kept", "deleted"])

@@ -283,6 +283,18 @@ def put(
     if row is None:
         _insert(con, run_id, fields, cols, stamp, digest)
         return
+    _update(con, row, fields, cols, stamp, digest)
+
+
+def _update(
+    con: sqlite3.Connection,
+    row: tuple[int, str, int | None],
+    fields: tuple[Any, ...],
+    cols: tuple[str, ...],
+    stamp: str,
+    digest: str,
+) -> None:
+    """Row ``row`` ((n, digest, t)) rewritten in place, its words kept if unchanged."""
     t = row[2] if row[1] == digest else _words(con, cols)
     con.execute(
         "UPDATE runs SET shard=?, doc=?, worker=?, status=?, created=?, record_id=?, error_kind=?,"
@@ -452,13 +464,17 @@ def catch_up(con: sqlite3.Connection, history: History) -> int:
     the order of their ids (SQLite sorts them within its cache, spilling to a temporary
     file) and the run files in the same order (``_run_files``). What differs is noted
     (a row, a run file's path) and applied once the rows have been read. A run file
-    read again replaces every row of its id (a row is found by (created, id): one
-    whose creation time was edited in its file would otherwise stay beside the new one).
+    read again updates one row of its id in place, keeping its words when they did
+    not change (a contentless FTS5 table cannot delete words, so new ones beside old
+    ones would skew every score until the next rebuild: a reindex killed after
+    rewriting the run files it gave new slots left one orphan per run), and any other
+    rows of its id go (a creation time edited in its file must not leave a second
+    row beside it).
     """
-    rows = con.execute("SELECT id, n, stamp FROM runs ORDER BY id")
+    rows = con.execute("SELECT id, n, stamp, digest, t FROM runs ORDER BY id")
     row = rows.fetchone()
     drop: list[int] = []
-    again: list[tuple[str, Path]] = []
+    again: list[tuple[str, Path, list[tuple[int, str, int | None]]]] = []
     gone = 0
     for run_id, stamp, _dir_fd, path in _run_files(history):
         while row is not None and row[0] < run_id:  # its run file is gone
@@ -471,25 +487,33 @@ def catch_up(con: sqlite3.Connection, history: History) -> int:
             row = rows.fetchone()
         if len(mine) == 1 and mine[0][2] == stamp:
             continue
-        drop.extend(n for _id, n, _stamp in mine)
-        again.append((run_id, path))
+        again.append((run_id, path, [(n, digest, t) for _id, n, _stamp, digest, t in mine]))
     while row is not None:
         drop.append(row[1])
         gone += 1
         row = rows.fetchone()
     rows.close()
     con.executemany("DELETE FROM runs WHERE n = ?", [(n,) for n in drop])
-    for run_id, path in again:
+    for run_id, path, held in again:
+        read = None
         try:
             dir_fd = fs.open_dir(path.parent)
         except OSError:
-            continue  # its folder is gone: so is the run
-        try:
-            read = _read_run(run_id, dir_fd, path)
-        finally:
-            os.close(dir_fd)
-        if read is not None:
-            put(con, run_id, read[1], read[0])
+            pass  # its folder is gone: so is the run
+        else:
+            try:
+                read = _read_run(run_id, dir_fd, path)
+            finally:
+                os.close(dir_fd)
+        keep = held[0] if held and read is not None else None  # rewritten in place
+        con.executemany("DELETE FROM runs WHERE n = ?", [(h[0],) for h in held if h is not keep])
+        if read is None:
+            continue
+        fields, cols, digest = _row(read[1])
+        if keep is None:
+            _insert(con, run_id, fields, cols, read[0], digest)
+        else:
+            _update(con, keep, fields, cols, read[0], digest)
     return gone + len(again)
 
 
