@@ -160,6 +160,54 @@ def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(read_only):
     assert len(started.stderr.strip().splitlines()) == 1
 
 
+@needs_root
+def test_a_reindex_killed_between_its_renames_is_read_on_a_read_only_mount(tmp_path):
+    """A reindex SIGKILLed between its two renames (the new index in, its cross-run
+    indexes not), then the workspace mounted read-only: finishing the swap needs a
+    rename, which is refused, so the readers answer from the shards (they exited 4,
+    "indexes: Permission denied", found by a fresh-brief attack), as a writable copy
+    answers after it finished the swap."""
+    from workerctl.storage.faults import FAULT_ENV
+
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    for task in ("T-1042", "T-1043", "T-1044"):
+        assert (
+            run_workerctl(
+                "run", "start", "overdue-task-review", "--task", task, workspace=workspace
+            ).returncode
+            == 0
+        )
+    killed = run_workerctl(
+        "runs", "reindex", workspace=workspace, env={FAULT_ENV: "kill-at:1:/history/indexes"}
+    )
+    assert killed.returncode == -9
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.root, copy, symlinks=True)
+    asks = (
+        ("runs", "stats", "--json"),
+        ("workers", "list", "--json"),
+        ("runs", "list", "--worker", "overdue-task-review", "--json"),
+    )
+    root = str(workspace.root)
+    bound = subprocess.run(["mount", "--bind", root, root], capture_output=True, text=True)
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
+        read = [run_workerctl(*ask, workspace=workspace) for ask in asks]
+    finally:
+        subprocess.run(["umount", "-l", root], check=False)
+    written = [
+        subprocess.run(
+            [sys.executable, "-m", "workerctl", "-w", str(copy), *ask], capture_output=True, text=True
+        )
+        for ask in asks
+    ]
+    for ask, ro, rw in zip(asks, read, written, strict=True):
+        assert ro.returncode == 0 and rw.returncode == 0, (ask, ro.stderr, rw.stderr)
+        assert json.loads(ro.stdout) == json.loads(rw.stdout.replace(str(copy), root)), ask
+
+
 def _nobody(workspace, args: tuple[str, ...]) -> tuple[list[str], dict]:
     """The command line and the environment of workerctl run as an unprivileged user."""
     argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-m"]

@@ -255,6 +255,9 @@ class Indexes:
         except StorageError as exc:
             self.history.cannot_write(exc)
             return False
+        except OSError as exc:  # a rename refused as such (finishing a reindex's swap)
+            self.history.cannot_write(StorageError(exc.filename or self.root, exc))
+            return False
         return True
 
     def start_if_empty(self) -> None:
