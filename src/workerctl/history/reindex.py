@@ -3,7 +3,8 @@ in memory that does not grow with the history, never holding the history lock lo
 
 The run files are read once, one at a time, for the history and the search index both
 (each run's row goes into the search index's build, ``search_index.Build``, as it is
-read). What the rebuild needs of each run (its
+read); only a run given a new slot (copied in from elsewhere) is read again, to rewrite
+its file and to index it at its new slot. What the rebuild needs of each run (its
 summary, the slot its file names, its owner if unfinished) goes to scratch files
 sorted on disk (``history.spill``): by slot, to meet the current index's shards in
 their own order and learn which runs keep their slot; by creation time, for the
