@@ -208,6 +208,62 @@ def test_a_reindex_killed_between_its_renames_is_read_on_a_read_only_mount(tmp_p
         assert json.loads(ro.stdout) == json.loads(rw.stdout.replace(str(copy), root)), ask
 
 
+@needs_root
+def test_a_start_killed_before_its_index_entry_is_listed_and_counted_on_a_read_only_mount(tmp_path):
+    """A ``run start`` SIGKILLed after its run file and marker, before its index entry;
+    then the workspace mounted read-only. The reader cannot settle the run, but lists
+    and counts it as crashed at its slot, as a writable copy does once it settled it
+    (it was left out of runs list, runs stats and workers list while run inspect showed
+    it crashed: a fresh-brief attack)."""
+    from workerctl.storage.faults import FAULT_ENV
+
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    for task in ("T-1042", "T-1043"):
+        assert (
+            run_workerctl(
+                "run", "start", "overdue-task-review", "--task", task, workspace=workspace
+            ).returncode
+            == 0
+        )
+    start = ("run", "start", "overdue-task-review", "--task", "T-1044")
+    killed = run_workerctl(*start, workspace=workspace, env={FAULT_ENV: "kill-at:1:/history/index/"})
+    assert killed.returncode == -9
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.root, copy, symlinks=True)
+    root = str(workspace.root)
+    bound = subprocess.run(["mount", "--bind", root, root], capture_output=True, text=True)
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
+    asks = (("runs", "list", "--json"), ("runs", "stats", "--json"), ("workers", "list", "--json"))
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
+        read = [run_workerctl(*ask, workspace=workspace) for ask in asks]
+    finally:
+        subprocess.run(["umount", "-l", root], check=False)
+    written = [
+        subprocess.run(
+            [sys.executable, "-m", "workerctl", "-w", str(copy), *ask], capture_output=True, text=True
+        )
+        for ask in asks
+    ]
+    listed, settled = json.loads(read[0].stdout), json.loads(written[0].stdout)
+    assert len(listed) == 3, "the killed start's run is listed"
+    assert [(r["id"], r["status"], r["error_kind"]) for r in listed] == [
+        (r["id"], r["status"], r["error_kind"]) for r in settled
+    ]
+    assert listed[0]["error_kind"] == "crashed"
+    stats_ro, stats_rw = json.loads(read[1].stdout), json.loads(written[1].stdout)
+    differ = {
+        (w, k): (stats_ro[w].get(k), stats_rw[w].get(k))
+        for w in stats_rw
+        for k in stats_rw[w]
+        if stats_ro.get(w, {}).get(k) != stats_rw[w][k] and not k.endswith("_seconds")
+    }  # a crashed run's duration runs to when its crash was found, by each reader
+    assert stats_ro.keys() == stats_rw.keys() and not differ, differ
+    workers = lambda out: {w["name"]: (w["last_run"], w["last_status"]) for w in json.loads(out)}  # noqa: E731
+    assert workers(read[2].stdout) == workers(written[2].stdout)
+
+
 def _nobody(workspace, args: tuple[str, ...]) -> tuple[list[str], dict]:
     """The command line and the environment of workerctl run as an unprivileged user."""
     argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-m"]

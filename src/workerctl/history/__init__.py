@@ -57,5 +57,6 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   nothing. None of them rebuilds every cross-run index under the lock.
 - Reading never needs to write: when a repair cannot be written (a full disk, a
   read-only mount), readers answer from disk, a run whose process is gone shown
-  as crashed (``History.unsettled``), and the next command that can write records it.
+  as crashed (``History.unsettled``; at its marker's slot if its index entry was
+  never written), and the next command that can write records it.
 """

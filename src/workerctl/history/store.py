@@ -37,6 +37,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import heapq
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -921,22 +922,50 @@ class History:
         except OSError as exc:
             raise StorageError(folder, exc, "read") from None
         try:
-            for docs in self._newest_shards(fd, spans):
-                for _, doc in sorted(docs.items(), key=lambda kv: int(kv[0]), reverse=True):
-                    if doc["id"] in seen:
-                        continue
-                    seen.add(doc["id"])
-                    if self.unsettled:
-                        doc = self._as_seen(doc)
-                    if flt is None or flt.match(doc):
-                        yield dict(doc)
+            indexed = self._slots_newest_first(fd, spans)
+            if self.unsettled:  # a dead run whose index entry was never written, at its slot
+                indexed = heapq.merge(indexed, self._unindexed(), key=lambda u: (u[0], u[1]), reverse=True)
+            for _shard, _doc, doc in indexed:
+                if doc["id"] in seen:
+                    continue
+                seen.add(doc["id"])
+                if self.unsettled:
+                    doc = self._as_seen(doc)
+                if flt is None or flt.match(doc):
+                    yield dict(doc)
         finally:
             os.close(fd)
 
+    def _slots_newest_first(
+        self, dir_fd: int, spans: builtins.list[tuple[int, int]] | None
+    ) -> Iterator[tuple[int, int, dict]]:
+        """(shard, document number, summary) of the index, newest first."""
+        for shard, docs in self._newest_shards(dir_fd, spans):
+            for key, doc in sorted(docs.items(), key=lambda kv: int(kv[0]), reverse=True):
+                yield shard, int(key), doc
+
+    def _unindexed(self) -> builtins.list[tuple[int, int, dict]]:
+        """The runs this reader found dead and could not record (``unsettled``: the
+        history cannot be written) whose index entry was never written (a start killed
+        between its run file and its index entry), as (shard, document, summary as the
+        sweep would leave it), newest first, at the slot their marker names. A reader
+        that can write settles them instead; without this a read-only reader left them
+        out of every listing and count while ``run inspect`` showed them crashed."""
+        out = []
+        for run_id, marker in self.unsettled.items():
+            shard, doc = marker.get("shard"), marker.get("doc")
+            if type(shard) is not int or type(doc) is not int or str(doc) in self._shard_docs(shard):
+                continue  # indexed (``_as_seen`` shows it), or its slot is another run's
+            try:
+                out.append((shard, doc, self.get(run_id).summary()))
+            except NotFoundError:
+                continue  # killed before its run file: there is no run
+        return sorted(out, key=lambda u: (u[0], u[1]), reverse=True)
+
     def _newest_shards(
         self, dir_fd: int, spans: builtins.list[tuple[int, int]] | None
-    ) -> Iterator[dict[str, dict]]:
-        """The documents of the shards of ``index/`` (``dir_fd``), newest first,
+    ) -> Iterator[tuple[int, dict[str, dict]]]:
+        """(number, documents) of the shards of ``index/`` (``dir_fd``), newest first,
         within ``spans`` if given. Counted down from the noted newest shard while each
         one is there; listed (once) when there is no note the folder agrees with, or
         from the first number missing below it (a gap a prune or a reindex left). A
@@ -951,7 +980,7 @@ class History:
                         raise _IndexMoved()  # a reindex swapped a new index in: start over
                     below = shard
                     break
-                yield docs
+                yield shard, docs
             else:
                 return
         names = fs.listdir_at(dir_fd)
@@ -960,7 +989,7 @@ class History:
             shards = [s for s in shards if any(a <= s <= b for a, b in spans)]
         for shard in reversed(shards):
             if below is None or shard < below:
-                yield self._shard_docs_at(dir_fd, shard) or {}
+                yield shard, self._shard_docs_at(dir_fd, shard) or {}
 
     def _index_moved(self, dir_fd: int) -> bool:
         """Whether ``index/`` is no longer the folder ``dir_fd`` opened."""
