@@ -136,13 +136,20 @@ def read_only(tmp_path):
         ).returncode
         == 0
     )
+    with _mounted_read_only(workspace):
+        yield workspace
+
+
+@contextlib.contextmanager
+def _mounted_read_only(workspace):
+    """The workspace's folder bind-mounted read-only on itself (skips where it cannot be)."""
     root = str(workspace.root)
     bound = subprocess.run(["mount", "--bind", root, root], capture_output=True, text=True)
     if bound.returncode != 0:
         pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
-        yield workspace
+        yield
     finally:
         subprocess.run(["umount", "-l", root], check=False)
 
@@ -158,6 +165,24 @@ def test_a_read_only_workspace_reads_and_refuses_writes_in_one_line(read_only):
     assert started.returncode == 4, started.stderr
     assert "Read-only file system" in started.stderr and "Traceback" not in started.stderr
     assert len(started.stderr.strip().splitlines()) == 1
+
+
+def _read_only_and_a_writable_copy(
+    workspace, tmp_path: Path, asks: tuple[tuple[str, ...], ...]
+) -> tuple[list[subprocess.CompletedProcess], list[subprocess.CompletedProcess]]:
+    """Each command of ``asks`` run on ``workspace`` bind-mounted read-only on itself,
+    and on a writable copy of it (``tmp_path/copy``, made first), which may repair."""
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.root, copy, symlinks=True)
+    with _mounted_read_only(workspace):
+        read = [run_workerctl(*ask, workspace=workspace) for ask in asks]
+    written = [
+        subprocess.run(
+            [sys.executable, "-m", "workerctl", "-w", str(copy), *ask], capture_output=True, text=True
+        )
+        for ask in asks
+    ]
+    return read, written
 
 
 @needs_root
@@ -181,31 +206,16 @@ def test_a_reindex_killed_between_its_renames_is_read_on_a_read_only_mount(tmp_p
         "runs", "reindex", workspace=workspace, env={FAULT_ENV: "kill-at:1:/history/indexes"}
     )
     assert killed.returncode == -9
-    copy = tmp_path / "copy"
-    shutil.copytree(workspace.root, copy, symlinks=True)
     asks = (
         ("runs", "stats", "--json"),
         ("workers", "list", "--json"),
         ("runs", "list", "--worker", "overdue-task-review", "--json"),
     )
-    root = str(workspace.root)
-    bound = subprocess.run(["mount", "--bind", root, root], capture_output=True, text=True)
-    if bound.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
-        read = [run_workerctl(*ask, workspace=workspace) for ask in asks]
-    finally:
-        subprocess.run(["umount", "-l", root], check=False)
-    written = [
-        subprocess.run(
-            [sys.executable, "-m", "workerctl", "-w", str(copy), *ask], capture_output=True, text=True
-        )
-        for ask in asks
-    ]
+    read, written = _read_only_and_a_writable_copy(workspace, tmp_path, asks)
+    root, copy = str(workspace.root), str(tmp_path / "copy")
     for ask, ro, rw in zip(asks, read, written, strict=True):
         assert ro.returncode == 0 and rw.returncode == 0, (ask, ro.stderr, rw.stderr)
-        assert json.loads(ro.stdout) == json.loads(rw.stdout.replace(str(copy), root)), ask
+        assert json.loads(ro.stdout) == json.loads(rw.stdout.replace(copy, root)), ask
 
 
 @needs_root
@@ -228,24 +238,8 @@ def test_a_start_killed_before_its_index_entry_is_listed_and_counted_on_a_read_o
     start = ("run", "start", "overdue-task-review", "--task", "T-1044")
     killed = run_workerctl(*start, workspace=workspace, env={FAULT_ENV: "kill-at:1:/history/index/"})
     assert killed.returncode == -9
-    copy = tmp_path / "copy"
-    shutil.copytree(workspace.root, copy, symlinks=True)
-    root = str(workspace.root)
-    bound = subprocess.run(["mount", "--bind", root, root], capture_output=True, text=True)
-    if bound.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
     asks = (("runs", "list", "--json"), ("runs", "stats", "--json"), ("workers", "list", "--json"))
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", root], check=True)
-        read = [run_workerctl(*ask, workspace=workspace) for ask in asks]
-    finally:
-        subprocess.run(["umount", "-l", root], check=False)
-    written = [
-        subprocess.run(
-            [sys.executable, "-m", "workerctl", "-w", str(copy), *ask], capture_output=True, text=True
-        )
-        for ask in asks
-    ]
+    read, written = _read_only_and_a_writable_copy(workspace, tmp_path, asks)
     listed, settled = json.loads(read[0].stdout), json.loads(written[0].stdout)
     assert len(listed) == 3, "the killed start's run is listed"
     assert [(r["id"], r["status"], r["error_kind"]) for r in listed] == [
