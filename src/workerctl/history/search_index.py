@@ -371,6 +371,72 @@ def keep(history: History, run: Run, shard: int, doc: int) -> None:
         _discard(path, exc)
 
 
+def forget(history: History, run_ids: Iterable[str]) -> None:
+    """Take runs a prune removes out of the index, their words too: called under the
+    history lock, before their run files go. A contentless FTS5 table deletes words only
+    when given them again, so they are read back from each run file and given only if
+    their digest is the one the row holds; a row whose words cannot be given back goes
+    alone (its words stay, skewing scores until a rebuild). Without this every prune
+    left every pruned run's words behind, and ``runs search`` ranked by them.
+
+    Best effort, as derived data: no index, or one that cannot be written (a full disk:
+    then it is removed, and rebuilt when next searched), changes nothing of the prune."""
+    import sqlite3
+
+    path = index_path(history)
+    key = str(path)
+    try:
+        st = fs.lstat(path)
+    except (FileNotFoundError, NotADirectoryError, PlantedLink):
+        return
+    if not stat_mod.S_ISREG(st.st_mode):
+        return
+    try:
+        con = _writer(key, path, (st.st_dev, st.st_ino)).con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for run_id in run_ids:
+                _forget_run(con, history, run_id)
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+    except PlantedLink:
+        _forget(key)
+    except (sqlite3.Error, OSError) as exc:
+        _forget(key)
+        with contextlib.suppress(StorageError):
+            _discard(path, exc)
+
+
+def _forget_run(con: sqlite3.Connection, history: History, run_id: str) -> None:
+    rows = con.execute("SELECT n, t, digest FROM runs WHERE id = ?", (run_id,)).fetchall()
+    words: tuple[str, ...] = ()
+    digest = None
+    if any(t is not None for _n, t, _digest in rows):
+        body = history.body_path(run_id)
+        try:
+            dir_fd = fs.open_dir(body.parent)
+        except (OSError, PlantedLink):
+            dir_fd = None
+        if dir_fd is not None:
+            try:
+                read = _read_run(run_id, dir_fd, body)
+            finally:
+                os.close(dir_fd)
+            if read is not None and read[1] is not None:
+                _fields, words, digest = _row(read[1])
+    marks = ", ".join("?" * len(COLUMNS))
+    for n, t, held in rows:
+        if t is not None and words and held == digest:
+            con.execute(
+                f"INSERT INTO text(text, rowid, {', '.join(COLUMNS)}) VALUES('delete', ?, {marks})",
+                (t, *words),
+            )
+        con.execute("DELETE FROM runs WHERE n = ?", (n,))
+
+
 def _writer(key: str, path: Path, ident: tuple[int, int]) -> _Handle:
     kept = _WRITERS.get(key)
     if kept is not None and kept[0] == os.getpid() and kept[1].ident == ident:
