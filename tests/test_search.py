@@ -493,36 +493,3 @@ def test_a_damaged_run_file_is_named_never_left_out_of_an_answer(workspace, inde
     after = run_workerctl("runs", "search", "Blocker", "--json", "id", workspace=workspace)
     assert after.returncode == 0, after.stderr
     assert [row["id"] for row in json.loads(after.stdout)] == [kept]
-
-
-@pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    texts=st.lists(st.sampled_from(WORDS), min_size=2, max_size=10),
-    cut=st.integers(0, 10),
-    lost=st.lists(st.integers(0, 9), max_size=2),
-)
-def test_a_prune_takes_the_pruned_runs_words_out_of_the_index(history, texts, cut, lost):
-    """``runs prune`` removes the pruned runs' words from the search index, not only
-    their rows: a contentless table keeps words it is not given back, and they skewed
-    every score after a prune (a fresh-brief attack: the best match ranked last). A run
-    file already gone (``lost``) leaves its words, as it must; nothing else does. After
-    it the index equals one rebuilt from scratch, and every word finds what the run files say."""
-    runs = [_run(history, f"{word} number {n}") for n, word in enumerate(texts)]
-    cut = min(cut, len(runs))
-    before = _orphans(history)
-    gone = set()
-    for n in lost:  # run files lost behind the index's back, then pruned with the others
-        if n < cut and runs[n].id not in gone:
-            history.body_path(runs[n].id).unlink()
-            gone.add(runs[n].id)
-    cutoff = runs[cut].created if cut < len(runs) else "9999"
-    History(history.workspace).prune(cutoff)
-    assert _orphans(history) - before == len(gone)
-    pruned = search_table(history)
-    search_index.rebuild(History(history.workspace))
-    rebuilt = search_table(history)
-    pruned.pop("meta"), rebuilt.pop("meta")  # its newest slot: checked by the next reader
-    assert pruned == rebuilt
-    for word in WORDS:
-        assert found(history, word) == brute(history, lambda t, w=word: w in t), word

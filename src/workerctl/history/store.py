@@ -739,13 +739,6 @@ class History:
         self._searchable(change.run, change.shard, change.doc)
         self.indexes.apply(change)
 
-    def _unsearchable(self, run_ids: builtins.list[str]) -> None:
-        """The search index (derived data) let go of runs about to be pruned, their words
-        read back from their run files (``history.search_index.forget``)."""
-        from workerctl.history.search_index import forget
-
-        forget(self, run_ids)
-
     def _searchable(self, run: Run, shard: int, doc_id: int) -> None:
         """The search index (derived data, ``.workerctl/search.db``) kept in step with
         the run file just written, before the marker goes (``history.search_index``)."""
@@ -1200,7 +1193,6 @@ class History:
                 else:
                     remove_file(self.shard_path(shard))
                 gone.extend((doc, shard) for doc in docs.values() if doc["id"] in ids)
-            self._unsearchable(sorted(ids))  # while their run files still hold their words
             for run_id in sorted(ids):
                 if journal.get("forget_effects"):  # while the run file still names them
                     forgotten += self._forget_effects(run_id)
