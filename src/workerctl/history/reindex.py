@@ -111,12 +111,12 @@ class ReindexStopped(HistoryError):
     """The journal of changes made meanwhile went (a writer could not write a note)."""
 
 
-def reindex(history: History, *, search: bool = True) -> dict[str, Any]:
+def reindex(history: History) -> dict[str, Any]:
     """Rebuild the index shards and the cross-run indexes from the run files (see the
-    module), and with ``search`` the search index from the same scan. Never stops at a
+    module), and the search index from the same scan. Never stops at a
     bad file: a run file that cannot be read as a run is moved aside (``*.damaged``)
     and reported, everything else is rebuilt."""
-    return _Rebuild(history, search=search).run()
+    return _Rebuild(history).run()
 
 
 class _Stage:
@@ -159,11 +159,8 @@ class _Stage:
 
 
 class _Rebuild:
-    def __init__(self, history: History, *, search: bool = True) -> None:
+    def __init__(self, history: History) -> None:
         self.history = history
-        self.with_search = search
-        #: the search index's new build, fed by the same scan (``search_index.Build``)
-        self.search: Build | None = None
         self.root = history.root
         self.work = self.root / WORK
         self.journal = self.root / JOURNAL
@@ -228,23 +225,20 @@ class _Rebuild:
                 if fs.is_dir(folder):
                     for tmp in fs.walk_files(folder, ".*.tmp"):
                         fs.unlink(tmp, missing_ok=True)
-        swapped = False
-        searchable = None
+        search = None
         try:
-            if self.with_search:
-                from workerctl.history.search_index import Build
+            from workerctl.history.search_index import Build
 
-                self.search = Build(history)
+            search = Build(history)
             private_dirs(self.work)
             private_dirs(self.stage.root / "index")
             total = _count_files(self.root / "runs")
             parts = Partitions(self.work, "ledger", 64 * max(1, -(-total // _PARTS_PER_BUCKET_RUNS)))
-            claims, moved, stale = _scan(history, self.work, parts, self.search)
+            claims, moved, stale = _scan(history, self.work, parts, search)
             with self._hold():
                 for tmp in stale:
                     fs.unlink(tmp, missing_ok=True)
-            if self.search is not None:
-                self.search.seal()
+            search.seal()
             self._write_index(claims)
             del claims
             self._build_indexes()
@@ -252,17 +246,14 @@ class _Rebuild:
             self._move_early()
             self._prepare_moves()
             olds = self._catch_up_and_swap()
-            swapped = True
-            if self.search is not None:
-                # every run changed since the scan read it: noted (and taken by the
-                # history's catch-up), rewritten here (a new slot), or noted from now on
-                changed = self.noted | self.moves.keys() | self.early
-                searchable = self.search.finish(noting=True, changed=changed)
+            # every run changed since the scan read it: noted (and taken by the history's
+            # catch-up), rewritten here (a new slot), or noted from now on
+            changed = self.noted | self.moves.keys() | self.early
+            searchable = search.finish(noting=True, changed=changed)
         finally:
-            if not swapped or self.search is not None:
-                close_journal(history)  # writers stop noting
-            if self.search is not None:
-                self.search.abort()  # what is left of it, if it did not finish
+            close_journal(history)  # writers stop noting
+            if search is not None:
+                search.abort()  # what is left of it, if it did not finish
             fs.rmtree(self.work, ignore_errors=True)
             fs.rmtree(self.stage.root, ignore_errors=True)
         kept = []
@@ -493,9 +484,7 @@ class _Rebuild:
                 fs.replace(current, old)
                 olds.append(old)
             fs.replace(self.stage.root / name, current)
-        if self.search is None:  # else the search index's build goes on taking the notes
-            fs.rmtree(self.journal, ignore_errors=True)
-        return olds
+        return olds  # the journal stays: the search index's build goes on taking its notes
 
     # -- catching up on a run changed meanwhile --
 
@@ -607,7 +596,7 @@ def _count_files(base: Path) -> int:
 
 
 def _scan(
-    history: History, work: Path, parts: Partitions, search: Build | None = None
+    history: History, work: Path, parts: Partitions, search: Build
 ) -> tuple[SortedSpill, list[str], list[Path]]:
     """Every readable run file, read once: its item into a spill sorted by the slot it
     names (then creation time, then id), its side effects into the ledger's
@@ -634,7 +623,7 @@ def _scan(
                 if name[:2] != folder.name:  # a run's file is runs/PREFIX/ID.json: said, not read
                     where = base / name[:2]
                     moved.append(f"{path} (left where it is: run {name[:-5]}'s file belongs in {where})")
-                    if search is not None and not name.startswith("."):
+                    if not name.startswith("."):
                         search.add_file(name[:-5], dir_fd, path)  # as a search of its own finds it
                     continue
                 try:
@@ -652,8 +641,7 @@ def _scan(
                     continue
                 owner = (run.owner or {}) if run.status in UNFINISHED else None
                 claims.add([run.created, run.id, data["_shard"], data["_doc"], run.summary(), owner])
-                if search is not None:
-                    search.add(run.id, data, st)
+                search.add(run.id, data, st)
                 for entry in ledger.entries_of(run):
                     parts.add(target_hash(entry[0]) % parts.count, entry)
         finally:

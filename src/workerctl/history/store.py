@@ -971,9 +971,9 @@ class History:
         from the first number missing below it (a gap a prune or a reindex left). A
         listing grows with the history; the newest runs are found without one."""
         top = self._top_shard(dir_fd)
-        below = None if top is None else top + 1
-        if below is not None:
-            for shard in _count_down(top or 0, spans):
+        below: int | None = None
+        if top is not None:
+            for shard in _count_down(top, spans):
                 docs = self._shard_docs_at(dir_fd, shard, missing_ok=True)
                 if docs is None:
                     if not self.lock.held and self._index_moved(dir_fd):
@@ -1243,13 +1243,13 @@ class History:
             done = True
         return done
 
-    def reindex(self, *, search: bool = True) -> dict[str, Any]:
-        """Rebuild the index shards, markers, ledger and indexes (and with ``search`` the
-        search index) from the run files, read once, in memory that does not grow with
-        the history, holding the lock only briefly at a time (``history.reindex``)."""
+    def reindex(self) -> dict[str, Any]:
+        """Rebuild the index shards, markers, ledger, indexes and search index from the
+        run files, read once, in memory that does not grow with the history, holding
+        the lock only briefly at a time (``history.reindex``)."""
         from workerctl.history.reindex import reindex
 
-        return reindex(self, search=search)
+        return reindex(self)
 
 
 class _Ahead:
