@@ -190,6 +190,29 @@ def test_a_reindex_killed_at_any_write_point_loses_nothing(tmp_path):
         shutil.rmtree(root)
 
 
+def test_old_index_folders_a_killed_reindex_left_go_with_the_next(tmp_path):
+    """A reindex killed between its two renames leaves ``index.old-*`` (and, once the
+    next command finished the swap, nothing else of it); the next reindex removes such
+    leftovers as it removes its own old folders (a fresh-brief attack found them kept
+    for ever, a whole index each)."""
+    workspace = init_workspace(tmp_path / "ws", get_registry())
+    history = History(workspace)
+    for n in range(12):
+        _write(history, _run(n, "alpha", True), (1, n + 1))
+    assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0
+    killed = run_workerctl(
+        "runs", "reindex", workspace=workspace, env={FAULT_ENV: "kill-at:1:/history/indexes"}
+    )
+    assert killed.returncode == -9
+    assert list(workspace.history_dir.glob("index.old-*")), "the kill left the old index"
+    assert run_workerctl("runs", "list", workspace=workspace).returncode == 0  # finishes the swap
+    done = run_workerctl("runs", "reindex", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    assert not list(workspace.history_dir.glob("index*.old-*"))
+    listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+    assert len(json.loads(listed.stdout)) == 12
+
+
 def fs_exists(path: Path) -> bool:
     return path.is_dir() and bool(os.listdir(path))
 

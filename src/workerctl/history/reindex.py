@@ -259,7 +259,10 @@ class _Rebuild:
         kept = []
         from workerctl.history.indexes import _any_damaged
 
-        for old in olds:  # the old folders, without the lock
+        # the old folders, without the lock: this reindex's, and those a reindex killed
+        # after its swap left (a later reindex is the first to know they are old)
+        left = [p for pattern in ("index.old-*", "indexes.old-*") for p in fs.glob(self.root, pattern)]
+        for old in [*olds, *(p for p in left if p not in olds and fs.is_dir(p))]:
             if any_damaged(old) if old.name.startswith("index.") else _any_damaged(old):
                 kept.append(str(old))  # a damaged file stays for the person to look at
             else:
