@@ -156,7 +156,7 @@ def test_a_note_that_cannot_be_written_is_removed_not_left_behind(workspace, mon
     would be believed and hide the newest runs: a note that cannot be written goes."""
     import errno
 
-    import workerctl.history.store as store
+    import workerctl.history.layout as layout
 
     history = History(workspace)
     _template(history)
@@ -167,7 +167,7 @@ def test_a_note_that_cannot_be_written_is_removed_not_left_behind(workspace, mon
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store, "write_text_atomic", full_disk)
+    monkeypatch.setattr(layout, "write_text_atomic", full_disk)
     with history.lock:
         history._note_top(2)
     assert not (history.root / "index" / TOP_NOTE).exists()

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workerctl.history.layout import numbered
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.states import FINISHED, OLD_REFUSAL_KIND, STATES, UNFINISHED, counted_as
 from workerctl.storage import fs
@@ -118,7 +119,7 @@ class RefLog:
             names = []
         if self.history is not None:  # a shard staged in this process is not on disk yet
             names = [*names, *(p.name for p in self.history.staged_in(self.folder))]
-        return sorted({int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()})
+        return numbered(names)
 
     def _path(self, shard: int) -> Path:
         return self.folder / f"{shard:06d}.json"

@@ -7,13 +7,14 @@ format from one place, and none of them imports ``store`` (which calls them).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from workerctl.errors import DamagedFile
+from workerctl.errors import DamagedFile, StorageError
 from workerctl.runs.states import STATES, now_iso
 from workerctl.storage import fs
-from workerctl.storage.atomic import read_json
+from workerctl.storage.atomic import read_json, write_text_atomic
 from workerctl.storage.shapes import json_object, tinydb_file
 
 SHARD_BYTES = 64 * 1024  # a new shard starts past this size: bounded rewrite cost
@@ -124,3 +125,24 @@ def any_damaged(folder: Path) -> bool:
         except DamagedFile:
             return True
     return False
+
+
+def numbered(names: Iterable[str]) -> list[int]:
+    """The numbers of the numbered files (``NNNNNN.json``: index shards, ref logs) among
+    ``names``, sorted, each once."""
+    return sorted({int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()})
+
+
+def write_top_note(index: Path, shard: int) -> None:
+    """Note ``shard`` as the newest of the index folder ``index`` (``TOP_NOTE``). After
+    it the note says ``shard`` or is gone: one that cannot be written is removed, so a
+    note never falls behind the newest shard (a stale one left beside a new shard, then
+    a prune's hole above it, would be believed: ``History._top_shard``). Only if it can
+    be neither written nor removed does the caller's write stop."""
+    note = index / TOP_NOTE
+    try:
+        # not a numbered write point: written only when missing or behind, so the
+        # fault-injection tests' numbering would shift; any note is checked when read
+        write_text_atomic(note, str(shard), sync_data=False, cache=True)
+    except (OSError, StorageError):
+        fs.unlink(note, missing_ok=True)  # a full disk still removes a file

@@ -77,15 +77,16 @@ from workerctl.history.layout import (
     SHARD_BYTES,
     STAGE,
     TABLE,
-    TOP_NOTE,
     any_damaged,
     marker_doc,
+    numbered,
+    write_top_note,
 )
 from workerctl.history.ledger import target_hash
 from workerctl.history.spill import WORK, Partitions, SortedSpill
 from workerctl.runs.states import UNFINISHED, now_iso
 from workerctl.storage import fs
-from workerctl.storage.atomic import private_dirs, write_json, write_text_atomic
+from workerctl.storage.atomic import private_dirs, write_json
 from workerctl.storage.faults import write_point
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class _Stage:
             names = fs.listdir(self.root / "index")
         except FileNotFoundError:
             return []
-        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+        return numbered(names)
 
     def shard_path(self, shard: int) -> Path:
         return self.reader.shard_path(shard)
@@ -468,13 +469,8 @@ class _Rebuild:
         assert self.indexes is not None
         private_dirs(self.indexes.root)
         placed = self.stage.shards()
-        try:  # the new folder's newest shard, noted as a writer notes one (History._top_shard)
-            if placed:
-                write_text_atomic(
-                    self.stage.root / "index" / TOP_NOTE, str(placed[-1]), sync_data=False, cache=True
-                )
-        except (OSError, StorageError):
-            pass  # no note: the first writer lists the folder and writes one
+        if placed:  # the new folder's newest shard, noted as a writer notes one
+            write_top_note(self.stage.root / "index", placed[-1])
         for folder in (self.stage.root / "index", self.indexes.root):
             write_json(folder / COMPLETE, {"built": now_iso()}, sync_data=False)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")

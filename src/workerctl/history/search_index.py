@@ -617,8 +617,8 @@ class Build:
     rows added into an empty index, sealed, then brought up to date and renamed into
     place under the lock (``finish``). ``runs reindex`` feeds it from the history's own
     scan (``history.reindex``), so a run file is read once, not twice (but for one the
-    reindex rewrites at a new slot): at a million
-    runs the run files no longer fit the page cache and a second read goes to the disk."""
+    reindex rewrites at a new slot): at a million runs the run files no longer fit the
+    page cache and a second read goes to the disk."""
 
     def __init__(self, history: History) -> None:
         self.history = history

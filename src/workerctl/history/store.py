@@ -57,6 +57,8 @@ from workerctl.history.layout import (
     TABLE,
     TOP_NOTE,
     marker_doc,
+    numbered,
+    write_top_note,
 )
 from workerctl.history.reader import Reader
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
@@ -77,7 +79,6 @@ from workerctl.storage.atomic import (
     read_json,
     remove_file,
     write_json,
-    write_text_atomic,
 )
 from workerctl.storage.faults import write_point
 from workerctl.storage.lock import lock_for
@@ -525,7 +526,7 @@ class History:
             if not self._settle_swap():
                 return []
             names = fs.listdir(self.root / "index")
-        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+        return numbered(names)
 
     def _current_shard(self) -> int:
         """The shard a new run goes to (under the lock): the newest, or the one after it
@@ -597,18 +598,8 @@ class History:
         return None
 
     def _note_top(self, shard: int) -> None:
-        """Note ``shard`` as the newest (under the lock). After it the note says
-        ``shard`` or is gone: one that cannot be written is removed, so a note never
-        falls behind the newest shard (a stale one left beside a new shard, then a
-        prune's hole above it, would be believed). Only if it can be neither written
-        nor removed does the write that asked for it stop."""
-        note = self._path("index", TOP_NOTE)
-        try:
-            # not a numbered write point: written only when missing or behind, so the
-            # fault-injection tests' numbering would shift; any note is checked when read
-            write_text_atomic(note, str(shard), sync_data=False, cache=True)
-        except (OSError, StorageError):
-            fs.unlink(note, missing_ok=True)  # a full disk still removes a file
+        """Note ``shard`` as the newest, under the lock (``layout.write_top_note``)."""
+        write_top_note(self._path("index"), shard)
 
     # -- writing --
 
@@ -984,7 +975,7 @@ class History:
             else:
                 return
         names = fs.listdir_at(dir_fd)
-        shards = sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+        shards = numbered(names)
         if spans is not None:
             shards = [s for s in shards if any(a <= s <= b for a, b in spans)]
         for shard in reversed(shards):
