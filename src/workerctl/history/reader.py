@@ -63,10 +63,7 @@ class Reader:
         if dir_fd is not None:
             return self.run_file_at(run_id, dir_fd)[0]
         path = self.body_path(run_id)
-        data = read_json(path, hint=self._run_hint(path), shape=RUN_SHAPE)
-        if data is not None and data["id"] != run_id:
-            raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=self._run_hint(path))
-        return data
+        return self._of(run_id, path, read_json(path, hint=self._run_hint(path), shape=RUN_SHAPE))
 
     def run_file_at(self, run_id: str, dir_fd: int) -> tuple[dict | None, os.stat_result | None]:
         """``run_file`` from its folder's descriptor, with the ``fstat`` of the file read:
@@ -81,9 +78,13 @@ class Reader:
         with os.fdopen(fd, "rb") as handle:
             st = os.fstat(handle.fileno())
             data = parse_json(path, handle.read(), hint=self._run_hint(path), shape=RUN_SHAPE)
+        return self._of(run_id, path, data), st
+
+    def _of(self, run_id: str, path: Path, data: dict | None) -> dict | None:
+        """``data``, a run file's checked JSON, if it is ``run_id``'s (else damaged)."""
         if data is not None and data["id"] != run_id:
             raise DamagedFile(path, f"it holds run {data['id']!r}, not {run_id!r}", hint=self._run_hint(path))
-        return data, st
+        return data
 
     def _run_hint(self, path: Path) -> str:
         return (
