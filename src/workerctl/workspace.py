@@ -328,8 +328,11 @@ def _yaml_name(name: str) -> str:
 
     for readable in (True, False):
         text = yaml.safe_dump(name, allow_unicode=readable).removesuffix("\n...\n").strip()
-        if yaml.safe_load(f"name: {text}\n") == {"name": name}:
-            return text
+        try:
+            if yaml.safe_load(f"name: {text}\n") == {"name": name}:
+                return text
+        except yaml.YAMLError:  # "=" is YAML's value key, which a safe loader refuses
+            continue
     return yaml.safe_dump(name, default_style='"').strip()
 
 
