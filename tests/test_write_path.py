@@ -7,6 +7,8 @@ import json
 import os
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from helpers import run_workerctl
 from workerctl.engine.launcher import Engine, StartOptions
@@ -14,6 +16,7 @@ from workerctl.errors import DamagedFile
 from workerctl.history.store import History, RunFinishedElsewhere
 from workerctl.history.tables import KnownTables
 from workerctl.plugins.manager import get_registry
+from workerctl.storage.atomic import encode_json
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.storage.shapes import tinydb_file
 
@@ -111,30 +114,47 @@ def test_a_shard_damaged_after_this_process_wrote_it_is_reported_not_written_ove
         History(workspace).list()
 
 
-@pytest.mark.parametrize(
-    "steps",
-    [
-        [{"1": {"a": "é ✓ \u2028", "n": 1.5, "x": None}}, {"2": {"b": [1, {"c": True}]}}],
-        [{"1": {"a": 1}, "2": {"a": 2}}, {"1": None}, {"3": {"a": "three"}}, {"2": None}],
-    ],
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
 )
-def test_a_table_written_through_the_cache_is_byte_for_byte_what_write_json_writes(tmp_path, steps):
+_DOC_IDS = st.integers(1, 12).map(str)
+_DOCS = st.dictionaries(st.text(max_size=3), _JSON, max_size=3)
+_STEPS = st.lists(
+    st.dictionaries(_DOC_IDS, st.none() | _DOCS, max_size=4),
+    min_size=1,
+    max_size=8,
+)
+
+
+@example([{"1": {"a": "é ✓ \u2028", "n": 1.5, "x": None}}, {"2": {"b": [1, {"c": True}]}}], [])
+@example([{"1": {"a": 1}, "2": {"a": 2}}, {"1": None}, {"3": {"a": "three"}}, {"2": None}], [])
+@example([{"1": {"a": "\udc80"}}, {"2": {"b": "x"}}], [])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_STEPS, foreign=st.lists(st.integers(0, 7), max_size=2))
+def test_a_table_written_through_the_cache_is_byte_for_byte_what_write_json_writes(tmp_path, steps, foreign):
+    """Whatever documents are added, replaced (by other objects, equal or not) or removed,
+    and whatever another process writes in between (``foreign``: the steps before which
+    the file is replaced behind the cache's back), the file is what ``write_json`` would
+    write (a lone surrogate as its escape), and reads back as the documents."""
     known = KnownTables()
     path = tmp_path / "t.json"
+    path.unlink(missing_ok=True)
     shape = tinydb_file("t", {})
     docs: dict[str, dict] = {}
-    for step in steps:
+    for number, step in enumerate(steps):
+        if number in foreign:
+            path.write_bytes(json.dumps({"t": {"5": {"by": "another process"}}}).encode())
         docs = known.read(path, "t", shape)
         for key, doc in step.items():
             if doc is None:
-                del docs[key]
+                docs.pop(key, None)
             else:
                 docs[key] = doc
         known.write(path, "t", docs)
-        assert path.read_text(encoding="utf-8") == json.dumps(
-            {"t": docs}, ensure_ascii=False, separators=(",", ":")
-        )
-    assert known.read(path, "t", shape) == docs == json.loads(path.read_text())["t"]
+        assert path.read_bytes() == encode_json({"t": docs}).encode("utf-8", "backslashreplace")
+    assert known.read(path, "t", shape) == docs == json.loads(path.read_text(errors="surrogateescape"))["t"]
 
 
 def test_a_failed_write_leaves_the_cache_as_the_file_is(tmp_path):

@@ -10,6 +10,7 @@ damaged: exit 4, named, never written over.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -151,18 +152,19 @@ class KnownTables:
 
     def _encode(
         self, path: Path, table: str, docs: dict[str, dict]
-    ) -> tuple[bytes, dict[str, tuple[dict, str]]]:
+    ) -> tuple[bytes, dict[str, tuple[dict, bytes]]]:
         seen = self._get(path)
         before = seen.parts if seen is not None and seen.table == table else {}
-        parts: dict[str, tuple[dict, str]] = {}
-        for key, doc in docs.items():
-            part = before.get(key)
-            if part is None or part[0] is not doc:
-                part = (doc, f"{encode_json(key)}:{encode_json(doc)}")
-            parts[key] = part
-        raw = f"{{{encode_json(table)}:{{{','.join(p for _, p in parts.values())}}}}}".encode(
-            "utf-8", "backslashreplace"
-        )  # see atomic._write_temp
+        get = before.get
+        # each document's bytes are kept beside the very object they encode: a commit
+        # replaces or adds one or two of a shard's hundred summaries (a ref log's 500
+        # refs), and only those are encoded again; the rest is joined as bytes
+        parts = {
+            key: part if (part := get(key)) is not None and part[0] is doc else (doc, _part(key, doc))
+            for key, doc in docs.items()
+        }
+        head = f"{{{encode_json(table)}:{{".encode("utf-8", "backslashreplace")
+        raw = b"".join((head, b",".join(map(_BYTES, parts.values())), b"}}"))
         return raw, parts
 
     def stage(self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True) -> None:
@@ -214,7 +216,7 @@ class _Seen:
         table: str,
         raw: bytes,
         docs: dict[str, dict],
-        parts: dict[str, tuple[dict, str]],
+        parts: dict[str, tuple[dict, bytes]],
         *,
         staged: bool = False,
         durable: bool = True,
@@ -224,7 +226,16 @@ class _Seen:
 
 
 def next_id(docs: dict[str, dict]) -> str:
-    return str(max((int(k) for k in docs), default=0) + 1)
+    return str(max(map(int, docs), default=0) + 1)  # ids are ASCII digits (storage.shapes)
+
+
+def _part(key: str, doc: object) -> bytes:
+    """``"key":doc`` as it stands in a table file: the bytes ``write_json`` writes (a
+    lone surrogate as its JSON escape, see ``atomic._write_temp``)."""
+    return f"{encode_json(key)}:{encode_json(doc)}".encode("utf-8", "backslashreplace")
+
+
+_BYTES = operator.itemgetter(1)
 
 
 def safe_name(key: str) -> str:
