@@ -34,6 +34,7 @@ from workerctl.engine.step import (
     Step,
     StepRequest,
     ToolCall,
+    checked_usage,
     normal_finish_reason,
     shape_finish_reason,
 )
@@ -435,7 +436,8 @@ class StepLoop:
         iteration.text = step.text
         iteration.stderr = step.stderr
         iteration.finish_reason = normal_finish_reason(step.finish_reason) or shape_finish_reason(step)
-        iteration.usage = {"latency_ms": round((time.monotonic() - started) * 1000, 1), **step.usage}
+        latency = round((time.monotonic() - started) * 1000, 1)
+        iteration.usage = {"latency_ms": latency, **checked_usage(step.usage)}
         iteration.request = asked
         return step
 

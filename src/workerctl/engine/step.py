@@ -8,9 +8,12 @@ loop, the gate and the limits, so no executor can bypass permissions.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
+
+from workerctl.runs.states import preview_of
 
 PROTOCOL_VERSION = 1
 
@@ -190,6 +193,50 @@ class StepRequest:
         data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "halted"}
         data["protocol"] = PROTOCOL_VERSION
         return data
+
+
+#: the token counts of a step's usage: whole numbers the history adds up
+USAGE_COUNTS = ("input_tokens", "output_tokens")
+#: a count above this is no count of tokens (a billion billion): refused like text
+MAX_TOKENS = 10**18
+
+
+def checked_usage(usage: Any) -> dict[str, Any]:
+    """The usage an executor reported, as the history may keep and add it up.
+
+    The one door for what an executor says it used (every step passes through
+    ``StepLoop._step``, whatever the executor: in process, a step program, a remote
+    worker). A token count must be a whole number (not true/false, not 1.5, not
+    "lots"), the model text; anything else is left out and named under ``ignored``,
+    so the card says what the executor got wrong instead of a traceback at the sum
+    (before: ``run start`` ended with one and every later ``runs list`` and ``runs
+    stats`` too). Other keys are kept when they are plain values."""
+    if usage is None:
+        return {}
+    if not isinstance(usage, dict):
+        return {"ignored": [f"usage: {preview_of(repr(usage), 80)} is not an object"]}
+    kept: dict[str, Any] = {}
+    ignored: list[str] = []
+    for key, value in usage.items():
+        if value is None:
+            continue  # not reported
+        if key in USAGE_COUNTS:
+            fits = type(value) is int and 0 <= value <= MAX_TOKENS
+        elif key == "model":
+            fits = isinstance(value, str)
+        elif key == "latency_ms":  # an executor's own measure of its step (a program's run time)
+            fits = type(value) in (int, float) and math.isfinite(value) and value >= 0
+        elif not isinstance(key, str) or key == "ignored":
+            fits = False  # the engine's own key
+        else:
+            fits = isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
+        if fits:
+            kept[key] = preview_of(value, 200) if isinstance(value, str) else value
+        else:
+            ignored.append(f"{preview_of(str(key), 40)}: {preview_of(repr(value), 80)}")
+    if ignored:
+        kept["ignored"] = ignored
+    return kept
 
 
 def step_from_json(data: Any) -> Step:

@@ -149,6 +149,9 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
                 ),
             ]
             lines.append(f"    {it.number}. " + " · ".join(b for b in bits if b))
+            if usage.get("ignored"):
+                left_out = "; ".join(map(str, usage["ignored"]))
+                lines.append(f"       usage the executor reported that was left out: {left_out}")
             for call in it.tool_calls:
                 verdict = (
                     ("allowed" + (" ✓" if call.ok else " ✗"))
