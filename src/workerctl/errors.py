@@ -146,6 +146,21 @@ class PlantedLink(DamagedFile):
         )
 
 
+class ClimbingPath(DamagedFile):
+    """A state path that climbs out of the state folder: a ``..`` at or below
+    ``.workerctl``. workerctl never makes one from its own names, so an id read from a
+    damaged or planted state file did; nothing is opened, written or removed there."""
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        super().__init__(
+            path,
+            "a name read from workerctl's state climbs out of its folder ('..'); nothing was "
+            "read, written or removed there",
+            hint="a state file holds a damaged or planted id: look for the file named before this "
+            "one (or a planted history/pruning.json) and run 'workerctl runs reindex'",
+        )
+
+
 class PluginFailed(WorkerctlError):
     """A plugin's own command failed in a way workerctl does not know (an exception it
     raised, a command it declares but did not add): a bug in the plugin, not the user's

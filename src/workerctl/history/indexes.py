@@ -39,11 +39,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workerctl.history.layout import numbered
+from workerctl.history.layout import RUN_ID, numbered
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.states import FINISHED, OLD_REFUSAL_KIND, STATES, UNFINISHED, counted_as
 from workerctl.storage import fs
-from workerctl.storage.shapes import FieldSpec
+from workerctl.storage.shapes import FieldSpec, list_of, map_of, object_with, row_of
 
 if TYPE_CHECKING:
     from workerctl.history.change import Change
@@ -59,26 +59,34 @@ BUCKETS = 64  # record ids hash into this many by-record folders
 HIST_BASE = 1.05  # duration histogram: buckets 5 % wide
 
 META_FIELDS: dict[str, FieldSpec] = {"version": int}
-REF_FIELDS: dict[str, FieldSpec] = {"id": str, "created": str, "shard": int, "doc": int}
+REF_FIELDS: dict[str, FieldSpec] = {"id": RUN_ID, "created": str, "shard": int, "doc": int}
+_COUNTS = map_of(int, "an object of whole-number counts")
 WORKER_FIELDS: dict[str, FieldSpec] = {
     "name": str,
-    "counts": dict,
-    "error_kinds": dict,
-    "recent": list,
-    "last": (dict, type(None)),
+    "counts": _COUNTS,
+    "error_kinds": _COUNTS,
+    "recent": list_of(
+        row_of(RUN_ID, str, frozenset(STATES), wanted="[id, created, status]"),
+        "a list of [id, created, status]",
+    ),
+    "last": object_with(
+        {"id": RUN_ID, "created": str, "status": frozenset(STATES)},
+        "the last run (id, created, status) or null",
+        nullable=True,
+    ),
 }
 HOUR_FIELDS: dict[str, FieldSpec] = {
     "hour": str,
     "worker": str,
     "model": (str, type(None)),
-    "counts": dict,
+    "counts": _COUNTS,
     "tokens": int,
     "input_tokens": int,
     "output_tokens": int,
-    "cost": dict,
+    "cost": map_of((int, float), "an object of amounts by currency"),
     "priced": int,
-    "durations": dict,
-    "shards": list,
+    "durations": map_of(int, "an object of counts by duration bucket (a whole number)", numbered=True),
+    "shards": row_of(int, int, wanted="[first shard, last shard]"),
 }
 
 

@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import NotFoundError, StorageError, UsageError, WorkerctlError
+from workerctl.history.layout import RUN_ID
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.runs.model import now_iso
 from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.atomic import encode_json, prepare_text
 from workerctl.storage.filenames import legacy_names
-from workerctl.storage.shapes import FieldSpec
+from workerctl.storage.shapes import FieldSpec, object_with
 
 if TYPE_CHECKING:
     from workerctl.history.change import Change
@@ -54,7 +55,7 @@ STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN, HELD)
 NO_RECORD = "-"  # the target of a write tied to no record
 EFFECT_FIELDS: dict[str, FieldSpec] = {
     "key": str,
-    "run_id": str,
+    "run_id": RUN_ID,
     "step": str,
     "target": str,
     "kind": str,
@@ -63,7 +64,7 @@ EFFECT_FIELDS: dict[str, FieldSpec] = {
     "at": str,
     "committed_at": (str, type(None)),
     "detail": (dict, type(None)),
-    "settled": (dict, type(None)),
+    "settled": object_with({"by": str}, "who settled it and when, or null", nullable=True),
 }
 WORKER_BUCKETS = 64  # a worker's per-record summaries are split into this many files
 WORKER_FIELDS: dict[str, FieldSpec] = {"record_id": str, "effects": int, "unknown": int, "last_at": str}

@@ -67,6 +67,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from workerctl.digits import whole_number
 from workerctl.errors import DamagedFile, HistoryError, StorageError
 from workerctl.history.change import Change
 from workerctl.history.journal import close_journal, open_journal
@@ -420,8 +421,9 @@ class _Rebuild:
             slot: _Slot | None = None
             try:
                 text = fs.read_text(path).split()
-                if len(text) == 2 and text[0].isdigit() and text[1].isdigit():
-                    slot = (int(text[0]), int(text[1]))
+                numbers = [whole_number(t) for t in text]
+                if len(numbers) == 2 and numbers[0] is not None and numbers[1] is not None:
+                    slot = (numbers[0], numbers[1])
             except (OSError, UnicodeDecodeError):
                 pass
             fs.unlink(path, missing_ok=True)

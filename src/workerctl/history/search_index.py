@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workerctl.digits import whole_number
 from workerctl.errors import LockTimeout, PlantedLink, StorageError, UsageError
 from workerctl.history.search_text import COLUMNS, columns
 from workerctl.runs.states import FINISHED
@@ -398,9 +399,9 @@ def _discard(path: Path, cause: BaseException) -> None:
 
 
 def _high_of(meta: dict[str, str]) -> tuple[int, int] | None:
-    parts = meta.get("high", "").split(":")
-    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
-        return int(parts[0]), int(parts[1])
+    parts = [whole_number(p) for p in meta.get("high", "").split(":")]
+    if len(parts) == 3 and parts[0] is not None and parts[1] is not None:
+        return parts[0], parts[1]
     return None
 
 
@@ -736,7 +737,8 @@ def _sweep_builds(path: Path) -> None:
 
     for leftover in fs.glob(path.parent, f"{INDEX_NAME}.build-*"):
         pid = leftover.name.removeprefix(f"{INDEX_NAME}.build-").removesuffix(_JOURNAL)
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid), None):
+        number = whole_number(pid)
+        if number is not None and number != os.getpid() and not _pid_alive(number, None):
             fs.unlink(leftover, missing_ok=True)
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from workerctl.digits import whole_number
 from workerctl.errors import StorageError
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
@@ -36,8 +37,8 @@ CHUNK = 5000
 def chunk_size() -> int:
     """``CHUNK``, or the test's WORKERCTL_TEST_SPILL_CHUNK, read when a sorter is made
     (not at import: the suite forks its processes from one that imported this)."""
-    asked = os.environ.get("WORKERCTL_TEST_SPILL_CHUNK", "")
-    return int(asked) if asked.isdigit() and int(asked) > 0 else CHUNK
+    asked = whole_number(os.environ.get("WORKERCTL_TEST_SPILL_CHUNK", ""))
+    return asked if asked else CHUNK
 
 
 def _append(path: Path, lines: list[str]) -> None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workerctl.digits import whole_number
 from workerctl.errors import DamagedFile, HistoryError, LockTimeout, NotFoundError, StorageError, UsageError
 from workerctl.history.change import Change
 from workerctl.history.layout import (
@@ -142,8 +143,8 @@ PRUNE_BATCH = 250
 
 
 def _prune_batch() -> int:
-    asked = os.environ.get("WORKERCTL_TEST_PRUNE_BATCH", "")
-    return max(1, int(asked)) if asked.isdigit() else PRUNE_BATCH
+    asked = whole_number(os.environ.get("WORKERCTL_TEST_PRUNE_BATCH", ""))
+    return max(1, asked) if asked is not None else PRUNE_BATCH
 
 
 class _IndexMoved(Exception):
@@ -234,10 +235,11 @@ class History:
         host = _host_key(hostname())
         for name in names:
             parts = name.rsplit(".", 2)
-            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            pid = whole_number(parts[1]) if len(parts) == 3 and parts[0] == host else None
+            if pid is None:
                 continue  # another host's, or not ours to judge
             start = None if parts[2] == "None" else parts[2]
-            if not _pid_alive(int(parts[1]), start):
+            if not _pid_alive(pid, start):
                 fs.rmtree(base / name, ignore_errors=True)
 
     def note_change(self, run_id: str, slot: tuple[int, int] | None = None) -> None:
@@ -570,9 +572,9 @@ class History:
             text = os.read(fd, 32).strip()
         finally:
             os.close(fd)
-        if not (text.isdigit() and 0 < len(text) < 20):
+        top = whole_number(text) if len(text) < 20 else None
+        if top is None:
             return None
-        top = int(text)
         if not fs.exists_at(dir_fd, self.shard_path(top).name, path=self.shard_path(top)):
             return None
         if fs.exists_at(dir_fd, self.shard_path(top + 1).name, path=self.shard_path(top + 1)):

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workerctl.digits import whole_number
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.records.model import (
     BUILTIN_CONTEXT_SOURCES,
@@ -221,7 +222,7 @@ class BuiltinRecordStore(RecordSource):
                         return Comment(**existing), False
             numbers = [d["id"][2:] for d in docs.values() if str(d.get("id", "")).startswith("c-")]
             comment = Comment(
-                id=f"c-{max((int(n) for n in numbers if n.isdigit()), default=0) + 1}",
+                id=f"c-{max((n for n in map(whole_number, numbers) if n is not None), default=0) + 1}",
                 record_id=record_id,
                 text=text,
                 author=author,

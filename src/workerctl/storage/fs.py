@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workerctl.errors import PlantedLink
+from workerctl.errors import ClimbingPath, PlantedLink
 
 STATE_DIR_NAME = ".workerctl"
 
@@ -64,6 +64,9 @@ def _split(path: PathArg) -> tuple[str, list[str]]:
     known = _SPLIT.get(text)
     if known is not None:
         return known
+    given = text.split(os.sep)
+    if STATE_DIR_NAME in given and ".." in given[given.index(STATE_DIR_NAME) :]:
+        raise ClimbingPath(text)  # made from a damaged id: abspath would take it elsewhere
     full = os.path.abspath(text)
     parts = full.split(os.sep)
     try:
@@ -385,6 +388,7 @@ def touch(path: PathArg, mode: int = 0o600, *, create_parents: bool = True) -> N
 
 def replace(src: PathArg, dst: PathArg) -> None:
     """``os.replace``: renames the entries themselves, never what a link points to."""
+    _split(src)  # the same rules as for ``dst`` (the shortcut below opens only its folder)
     if os.path.dirname(os.fspath(src)) == os.path.dirname(os.fspath(dst)):  # a temp file beside its file
         with folder_of(dst) as (dir_fd, dst_name):
             os.replace(os.path.basename(os.fspath(src)), dst_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

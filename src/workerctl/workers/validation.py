@@ -10,6 +10,7 @@ import re
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from workerctl.digits import whole_number
 from workerctl.workers.contract import check as check_contract
 from workerctl.workers.model import Problem, Worker
 from workerctl.workers.yaml_positions import Locs, dotted
@@ -325,10 +326,16 @@ def _check_executor(
     if problems:
         for where, message, *fix in problems:
             sub = where if isinstance(where, tuple) else tuple(p for p in str(where).split(".") if p)
-            sub = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in sub)
+            sub = tuple(_index_or_key(p) for p in sub)
             check.add(
                 ("executor", *sub),
                 message,
                 fix[0] if fix else f"see 'workerctl executors list' for {name}'s settings",
             )
     return name, settings
+
+
+def _index_or_key(part: object) -> object:
+    """A path part a plugin's check names: a list index when it is a number."""
+    number = whole_number(part) if isinstance(part, str) else None
+    return part if number is None else number

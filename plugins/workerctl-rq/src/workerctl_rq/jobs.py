@@ -46,7 +46,7 @@ def read_report(connection: Any, run_id: str) -> dict[str, Any]:
         "run": run if isinstance(run, dict) else None,
         "beat": text.get("beat"),
         "where": text.get("where") or "?",
-        "pid": int(pid) if pid and pid.isdigit() else None,
+        "pid": int(pid) if isinstance(pid, str) and pid.isascii() and pid.isdigit() else None,  # not "²"
         "host": text.get("host"),
     }
 

@@ -1,0 +1,245 @@
+"""Every state file is checked for its shape as it is read, down to the parts the code
+reads: a value of the wrong kind anywhere (a summary's ``preview`` of 5, a count of
+"two", a duration bucket ``²``, a ``settled`` without ``by``, an id that names a path
+elsewhere) is a damaged file, exit 4 naming it, never a traceback in whichever command
+meets it first, and never a file touched outside the workspace.
+
+The values are generated; the commands are the real ones, in process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workerctl.errors import ClimbingPath
+from workerctl.storage import fs
+from workerctl.testing import CliRunnerBound
+from workerctl.workspace import load_workspace
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["²", "٣", "../../../x", "running", "", "1"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=5,
+)
+
+READERS = [
+    ("runs", "list"),
+    ("runs", "list", "--json"),
+    ("runs", "list", "--worker", "overdue-task-review"),
+    ("runs", "list", "--record", "T-1042"),
+    ("runs", "stats"),
+    ("workers", "list"),
+    ("ledger", "list"),
+]
+
+
+def _state(root: Path) -> Path:
+    return root / ".workerctl"
+
+
+def _one_doc(path: Path) -> tuple[dict, dict]:
+    """(the file's data, its first document)."""
+    data = json.loads(path.read_text())
+    table = next(iter(data))
+    return data, next(iter(data[table].values()))
+
+
+#: a state file of each kind, by where it is: (path below .workerctl, how to find a doc)
+KINDS = {
+    "shard": "history/index/000001.json",
+    "worker counts": "history/indexes/workers.json",
+    "hour counts": "history/indexes/hours/*.json",
+    "day counts": "history/indexes/days/*.json",
+    "refs": "history/indexes/by-worker/overdue-task-review/000001.json",
+    "ledger record": "history/ledger/records/*.json",
+}
+
+
+def _copy(one_run, tmp_path_factory) -> Path:
+    ws, _ = one_run
+    root = tmp_path_factory.mktemp("shape") / "ws"
+    shutil.copytree(ws.root, root, symlinks=True)
+    return root
+
+
+def _read_everything(root: Path, planted: Path) -> None:
+    """Every reader answers (exit 0) or names the damaged file (exit 4); none raises."""
+    before = planted.read_bytes()
+    cli = CliRunnerBound(load_workspace(root))
+    for argv in READERS:
+        result = cli(*argv)  # an exception it does not handle is raised here
+        assert result.exit_code in (0, 4), (argv, result.output)
+        if result.exit_code == 4:
+            assert planted.name in result.output, (argv, result.output)
+    assert planted.read_bytes() == before  # named, never written over
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(sorted(KINDS)), data=st.data())
+def test_a_value_of_any_kind_in_any_field_is_read_or_named_never_a_traceback(
+    one_run, tmp_path_factory, kind, data
+):
+    root = _copy(one_run, tmp_path_factory)
+    (path,) = sorted(_state(root).glob(KINDS[kind]))[:1]
+    content, doc = _one_doc(path)
+    field = data.draw(st.sampled_from(sorted(doc)), label="field")
+    where = data.draw(st.sampled_from(["value", "inside"]), label="where")
+    value = data.draw(JSON, label="value")
+    if where == "inside" and isinstance(doc[field], dict) and doc[field]:
+        doc[field][data.draw(st.sampled_from(sorted(doc[field])))] = value
+    elif where == "inside" and isinstance(doc[field], list) and doc[field]:
+        doc[field][0] = value
+    else:
+        doc[field] = value
+    path.write_text(json.dumps(content))
+    _read_everything(root, path)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(["durations", "counts", "cost"]), bucket=st.text(min_size=1, max_size=4))
+def test_a_count_table_keyed_by_anything_is_read_or_named(one_run, tmp_path_factory, key, bucket):
+    """The hour and day counts hold maps (``durations`` is keyed by whole-number
+    buckets): a key ``²`` made ``runs stats`` end with a traceback."""
+    root = _copy(one_run, tmp_path_factory)
+    (path,) = sorted(_state(root).glob("history/indexes/days/*.json"))[:1]
+    content, doc = _one_doc(path)
+    doc[key] = {**doc[key], bucket: 1}
+    path.write_text(json.dumps(content))
+    _read_everything(root, path)
+
+
+def test_a_ledger_entry_settled_without_who_is_named(one_run):
+    ws, _ = one_run
+    (path,) = sorted(_state(ws.root).glob("history/ledger/records/*.json"))[:1]
+    content, doc = _one_doc(path)
+    doc["settled"] = {"as": "written"}
+    path.write_text(json.dumps(content))
+    result = CliRunnerBound(ws)("ledger", "list")
+    assert result.exit_code == 4 and path.name in result.output, result.output
+
+
+@pytest.mark.parametrize("kind", ["climbing", "climbing inside", "a number", "null"])
+def test_a_planted_prune_journal_never_removes_a_file_elsewhere(one_run, tmp_path, kind):
+    """``pruning.json`` names the runs a prune removes; one planted with ids that climb
+    out of the folder made the next command (any: ``runs list``) remove the file they
+    named, outside the workspace."""
+    ws, run_id = one_run
+    victim = tmp_path / "victim.json"
+    victim.write_text("kept")
+    climb = "../" * 40 + str(victim.with_suffix("")).lstrip("/")
+    ids = {
+        "climbing": [climb],
+        "climbing inside": [run_id, "ab/../../../" + climb],
+        "a number": [5],
+        "null": [run_id, None],
+    }[kind]
+    journal = _state(ws.root) / "history" / "pruning.json"
+    journal.write_text(json.dumps({"ids": ids, "cutoff": "2020-01-01T00:00:00.000Z"}))
+    for argv in READERS:
+        result = CliRunnerBound(ws)(*argv)
+        assert result.exit_code == 4, result.output
+        assert "pruning.json" in result.output
+    assert victim.read_text() == "kept"
+
+
+SEGMENTS = st.lists(st.sampled_from(["..", "runs", "ab", "x.json", ".", "history"]), min_size=1, max_size=6)
+
+
+@given(below=SEGMENTS)
+def test_no_state_path_climbs_out_of_the_state_folder(tmp_path_factory, below):
+    """The file layer's own rule, whatever made the path: a ``..`` at or below
+    ``.workerctl`` is refused before anything is opened, removed or renamed."""
+    root = tmp_path_factory.mktemp("climb")
+    (root / "x.json").write_text("outside")
+    path = root / ".workerctl" / Path(*below)
+    operations = [
+        lambda: fs.read_bytes(path),
+        lambda: fs.unlink(path, missing_ok=True),
+        lambda: fs.exists(path),
+        lambda: fs.replace(path, root / ".workerctl" / "y"),
+        lambda: os.close(fs.create_new(path)),
+    ]
+    for operation in operations:
+        if ".." in below:
+            with pytest.raises(ClimbingPath):
+                operation()
+        else:
+            with contextlib.suppress(OSError):  # missing, or a folder: the ordinary answers
+                operation()
+    assert (root / "x.json").read_text() == "outside"
+
+
+SAMPLE = {
+    "id": "a1b2c3d4",
+    "worker": "w",
+    "status": "completed",
+    "created": "2026-12-05T00:00:00.000Z",
+    "started": None,
+    "finished": "2026-12-05T00:00:01.000Z",
+    "duration": 1.5,
+    "record_id": "T-1",
+    "record_type": "task",
+    "trigger": "manual",
+    "executor": "echo",
+    "config_hash": "abc",
+    "preview": "text",
+    "error_kind": None,
+    "error_message": None,
+    "needs_review": False,
+    "review": None,
+    "rerun_of": None,
+    "iterations": 1,
+    "tokens": 0,
+    "side_effects": 1,
+    "input_tokens": None,
+    "output_tokens": 3,
+    "model": "m",
+    "cost": None,
+    "currency": None,
+    "failed_checks": ["answer"],
+}
+EDITS = st.lists(
+    st.tuples(
+        st.integers(0, 4),  # which document
+        st.sampled_from([*SAMPLE, "extra"]),
+        st.one_of(st.just("remove"), JSON),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    edits=EDITS,
+    ids=st.lists(st.sampled_from(["1", "2", "07", "²", "x", "3", "4", "5"]), min_size=1, max_size=5),
+)
+def test_the_column_check_and_the_one_by_one_check_agree(edits, ids):
+    """The shard check's fast path (a column at a time, in C) says a table fits exactly
+    when the message path (a document at a time) finds nothing wrong."""
+    from workerctl.history.layout import SHARD_SHAPE, SUMMARY_ADDED, SUMMARY_FIELDS
+    from workerctl.storage.shapes import fields_problem, is_doc_id
+
+    docs = {doc_id: dict(SAMPLE) for doc_id in ids}
+    keys = list(docs)
+    for which, field, value in edits:
+        doc = docs[keys[which % len(keys)]]
+        if value == "remove":
+            doc.pop(field, None)
+        else:
+            doc[field] = value
+    one_by_one = all(
+        is_doc_id(k) and fields_problem(d, SUMMARY_FIELDS, SUMMARY_ADDED) is None for k, d in docs.items()
+    )
+    assert (SHARD_SHAPE({"runs": docs}) is None) == one_by_one
