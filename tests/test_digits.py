@@ -105,3 +105,25 @@ def test_a_comment_id_in_other_digits_does_not_stop_the_next_comment(one_run):
     ascii_ids = [int(i[2:]) for i in ids if i[2:].isascii()]
     assert "c-²" in ids and len(ascii_ids) == len(set(ascii_ids)) == len(ids) - 1
     assert max(ascii_ids) == len(docs)  # the new one counted on from the highest ASCII id
+
+
+ODD_SECONDS = st.sampled_from(["nan", "NaN", "-nan", "inf", "1e999", "²", "٣", " 2.5 ", "-0"])
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=8), ODD_SECONDS))
+def test_the_lock_timeout_from_the_environment_is_seconds_or_a_usage_error(monkeypatch, raw):
+    """WORKERCTL_LOCK_TIMEOUT: a number of seconds from 0 up (inf: wait for ever), or
+    exit 2 naming it; "nan" is no number (it waited for ever without a word)."""
+    import math
+
+    from workerctl.errors import UsageError
+    from workerctl.storage.lock import LOCK_TIMEOUT_ENV, resolve_timeout
+
+    monkeypatch.setenv(LOCK_TIMEOUT_ENV, raw.replace("\x00", ""))
+    try:
+        seconds, _ = resolve_timeout(None)
+    except UsageError as refused:
+        assert LOCK_TIMEOUT_ENV in refused.message
+        return
+    assert not math.isnan(seconds) and seconds >= 0

@@ -40,6 +40,8 @@ def resolve_timeout(setting: float | None) -> tuple[float, str]:
     if raw:
         try:
             value = float(raw)
+            if value != value:  # "nan": no number (it would wait for ever, silently)
+                raise ValueError(raw)
         except ValueError:
             raise UsageError(
                 f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds",
