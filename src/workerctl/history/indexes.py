@@ -903,8 +903,25 @@ class Indexes:
                 day = doc["hour"]
                 if (since and day < since[:10]) or (until and day > until[:10]):
                     continue
-                spans.append((doc["shards"][0], doc["shards"][1]))
+                cut = (since and day == since[:10]) or (until and day == until[:10])
+                hours = self._hour_spans(day, since, until) if cut else None
+                spans.extend(hours if hours is not None else [(doc["shards"][0], doc["shards"][1])])
         return _merged_spans(spans)
+
+    def _hour_spans(self, day: str, since: str | None, until: str | None) -> _Spans | None:
+        """The shards of the hours of ``day`` in [since, until], from its hourly counts:
+        on the day a bound cuts, a listing reads the shards of the hours it keeps, not
+        of the whole day (at a million runs a day fills about 130 shards; ``--until
+        80d`` read all of them when the bound fell early in the day). None when the day
+        has no hourly counts (then its daily span stands)."""
+        docs = self._counts("hours", day).values()
+        if not docs:
+            return None
+        return [
+            (d["shards"][0], d["shards"][1])
+            for d in docs
+            if not ((since and d["hour"] < since[:13]) or (until and d["hour"] > until[:13]))
+        ]
 
     def _workers_scanned(self) -> dict[str, dict]:
         """What ``workers.json`` holds, from a scan of the shards (when the indexes

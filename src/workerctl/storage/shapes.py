@@ -22,10 +22,8 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any, cast
-
-from workerctl.digits import whole_number
 
 Shape = Callable[[Any], "str | None"]
 
@@ -71,14 +69,34 @@ Fields = Mapping[str, FieldSpec]
 
 def map_of(values: FieldSpec, wanted: str, *, numbered: bool = False) -> Nested:
     """An object whose every value fits ``values``; ``numbered``: whose keys are whole
-    numbers in ASCII digits (``digits.whole_number``)."""
+    numbers in ASCII digits (``digits.whole_number``). Checked in C where ``values`` is
+    only types: a month of daily counts holds thousands of duration buckets."""
+    kinds = _exact(values)
 
     def fits(value: Any) -> bool:
-        return type(value) is dict and all(
-            _fits(v, values) and (not numbered or whole_number(k) is not None) for k, v in value.items()
-        )
+        if type(value) is not dict:
+            return False
+        if numbered and value:
+            keys = "".join(value)
+            if not (all(value) and keys.isascii() and keys.isdigit()):  # every key: digits, none empty
+                return False
+        if kinds:
+            return kinds.issuperset(map(type, value.values()))
+        return all(_fits(v, values) for v in value.values())
 
-    return Nested(fits, wanted)
+    def column(maps: list) -> bool:  # every document's map at once
+        if not _OBJECT.issuperset(map(type, maps)):
+            return False
+        if numbered:
+            joined = "".join(chain.from_iterable(maps))  # every key, end to end
+            if any(map(operator.contains, maps, repeat(""))) or not (
+                joined.isascii() and (joined.isdigit() or not joined)
+            ):
+                return False
+        inner = chain.from_iterable(map(dict.values, maps))
+        return kinds.issuperset(map(type, inner)) if kinds else all(_fits(v, values) for v in inner)
+
+    return Nested(fits, wanted, column)
 
 
 def list_of(items: FieldSpec, wanted: str, *, nullable: bool = False) -> Nested:
@@ -100,14 +118,23 @@ def list_of(items: FieldSpec, wanted: str, *, nullable: bool = False) -> Nested:
 
 def row_of(*columns: FieldSpec, wanted: str) -> Nested:
     """A list of exactly ``len(columns)`` items, each fitting its column."""
-    return Nested(
-        lambda value: (
+
+    def fits(value: Any) -> bool:
+        return (
             type(value) is list
             and len(value) == len(columns)
             and all(_fits(v, c) for v, c in zip(value, columns, strict=True))
-        ),
-        wanted,
-    )
+        )
+
+    def column(rows: list) -> bool:  # every document's row at once, a position at a time
+        if not (_LIST.issuperset(map(type, rows)) and {len(columns)}.issuperset(map(len, rows))):
+            return False
+        return all(_column(rows, operator.itemgetter(i), spec) for i, spec in enumerate(columns))
+
+    return Nested(fits, wanted, column)
+
+
+_LIST = frozenset((list,))
 
 
 def object_with(fields: Fields, wanted: str, *, nullable: bool = False) -> Nested:
