@@ -358,6 +358,28 @@ def test_a_state_folder_refused_mid_run_is_the_state_not_the_executor(nobodys_wo
     assert again.returncode == 0, again.stderr
 
 
+def _wait_until_stored_and_running(workspace, worker: str, timeout: float = 30) -> None:
+    """Until the run's creation is committed whole (its marker there, its worker counted,
+    no index write pending): a fixed sleep missed it on a loaded machine, where a process
+    that cannot write its bytecode (nobody, in a root's checkout) starts slowly."""
+    import time
+
+    history = workspace.history_dir
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        markers = list((history / "active").glob("*.json"))
+        workers = history / "indexes" / "workers.json"
+        if (
+            markers
+            and workers.exists()
+            and f'"{worker}"' in workers.read_text()
+            and not (history / "indexes" / "pending" / markers[0].stem).exists()
+        ):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no run of {worker} was stored within {timeout} s")
+
+
 @needs_root
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -388,9 +410,7 @@ def test_a_history_folder_refused_mid_run_leaves_what_happened(nobodys_workspace
     target = nobodys_workspace.state_dir / folder
     started = as_nobody_in_background(nobodys_workspace, "run", "start", "slow", "--task", "T-1043")
     try:
-        import time
-
-        time.sleep(0.8)  # inside the step's sleep: the run is stored and running
+        _wait_until_stored_and_running(nobodys_workspace, "slow")  # then inside the step's sleep
         if folder == "the run's own folder":
             newest = max((nobodys_workspace.history_dir / "runs").glob("*/*.json"), key=os.path.getmtime)
             target = newest.parent
