@@ -12,7 +12,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workerctl.digits import whole_number
+from workerctl.digits import MAX_DIGITS, whole_number
 from workerctl.history.layout import numbered
 from workerctl.storage.shapes import is_doc_id
 from workerctl.testing import CliRunnerBound
@@ -26,8 +26,20 @@ NUMERALS = st.text(DIGITS, min_size=1, max_size=6)
 @given(st.one_of(st.text(), st.binary(), NUMERALS))
 def test_whole_number_reads_ascii_digits_and_nothing_else(text):
     chars = text.decode("latin-1") if isinstance(text, bytes) else text
-    ascii_digits = bool(chars) and all(c in string.digits for c in chars)
+    ascii_digits = bool(chars) and all(c in string.digits for c in chars) and len(chars) <= MAX_DIGITS
     assert whole_number(text) == (int(text) if ascii_digits else None)
+
+
+@given(st.integers(0, 10**30))
+def test_a_number_past_what_sqlite_holds_is_no_number(n):
+    """A document id or a shard number goes into the search index (SQLite INTEGER, below
+    2**63): "99999999999999999999999" as a shard's document id made the next run's save
+    end with a traceback after its comment was written."""
+    text = str(n)
+    assert whole_number(text) == (n if len(text) <= MAX_DIGITS else None)
+    assert is_doc_id(text) == (len(text) <= MAX_DIGITS)
+    if whole_number(text) is not None:
+        assert whole_number(text) < 2**63
 
 
 @given(NUMERALS)

@@ -123,6 +123,22 @@ def test_a_value_of_any_kind_in_any_field_is_read_or_named_never_a_traceback(
     _read_everything(root, path, one_run[1])
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_json_nested_thousands_deep_is_a_damaged_file(one_run, tmp_path_factory, kind):
+    """Valid JSON nested 100,000 deep made ``json.loads`` raise ``RecursionError``, a
+    traceback from every reader of that file."""
+    root = _copy(one_run, tmp_path_factory)
+    (path,) = sorted(_state(root).glob(KINDS[kind]))[:1]
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    before = path.read_bytes()
+    cli = CliRunnerBound(load_workspace(root))
+    for argv in READERS:
+        result = cli(*(a.format(run=one_run[1]) for a in argv))
+        assert result.exit_code in (0, 4), (argv, result.output)
+        assert result.exit_code == 0 or path.name in result.output, (argv, result.output)
+    assert path.read_bytes() == before
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(["durations", "counts", "cost"]), bucket=st.text(min_size=1, max_size=4))
 def test_a_count_table_keyed_by_anything_is_read_or_named(one_run, tmp_path_factory, key, bucket):

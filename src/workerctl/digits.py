@@ -10,10 +10,15 @@ which then treats it as the damage or the stranger it is.
 
 from __future__ import annotations
 
+#: the most digits a number read from state may have: below 2**63, what SQLite's
+#: INTEGER holds (a document id or a shard number goes into the search index) and any
+#: count, id or pid workerctl writes
+MAX_DIGITS = 18
+
 
 def whole_number(text: str | bytes) -> int | None:
     """``text`` as a whole number when it is one written in ASCII digits (``"0"``,
-    ``"17"``, ``"000123"``), else None."""
-    if not text or not text.isascii() or not text.isdigit():
+    ``"17"``, ``"000123"``), at most ``MAX_DIGITS`` of them, else None."""
+    if not text or len(text) > MAX_DIGITS or not text.isascii() or not text.isdigit():
         return None
     return int(text)

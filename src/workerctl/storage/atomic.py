@@ -58,6 +58,8 @@ def parse_json(path: Path, data: bytes, *, hint: str | None = None, shape: Shape
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DamagedFile(path, f"not valid JSON: {exc}", hint=hint) from None
+    except RecursionError:  # JSON nested thousands deep: no state file workerctl writes
+        raise DamagedFile(path, "JSON nested deeper than Python can read", hint=hint) from None
     if shape is not None:
         problem = shape(value)
         if problem:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any, cast
 
+from workerctl.digits import MAX_DIGITS
+
 Shape = Callable[[Any], "str | None"]
 
 
@@ -309,7 +311,12 @@ def _ids_fit(ids: Iterable[str]) -> bool:
     starting with 0. False leaves the answer to ``is_doc_id`` one by one ("0" itself)."""
     keys = list(ids)
     try:
-        return all(map(str.isdigit, keys)) and "".join(keys).isascii() and "0" not in map(_FIRST, keys)
+        return (
+            all(map(str.isdigit, keys))
+            and "".join(keys).isascii()
+            and "0" not in map(_FIRST, keys)
+            and max(map(len, keys), default=0) <= MAX_DIGITS
+        )
     except IndexError:  # an empty id
         return False
 
@@ -351,7 +358,7 @@ def is_doc_id(key: str) -> bool:
     ASCII digits, no leading zero. Every reader turns ids into numbers (to order them,
     to count on from the highest): ``"²"`` passes ``str.isdigit`` and fails ``int``,
     and ``"03"`` would name the same document as ``"3"``."""
-    return key.isascii() and key.isdigit() and (key[0] != "0" or key == "0")
+    return len(key) <= MAX_DIGITS and key.isascii() and key.isdigit() and (key[0] != "0" or key == "0")
 
 
 def tinydb_file(table: str, fields: Fields, *, optional: Fields | None = None, others: bool = False) -> Shape:
@@ -379,7 +386,7 @@ def tinydb_file(table: str, fields: Fields, *, optional: Fields | None = None, o
             if not is_doc_id(doc_id):
                 return (
                     f"the {table!r} table has a document id {doc_id!r} that is not a whole number "
-                    "written in ASCII digits (1, 2, 3 ...)"
+                    f"of at most {MAX_DIGITS} ASCII digits (1, 2, 3 ...)"
                 )
             problem = fields_problem(doc, fields, optional)
             if problem:
