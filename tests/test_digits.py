@@ -139,3 +139,23 @@ def test_the_lock_timeout_from_the_environment_is_seconds_or_a_usage_error(monke
         assert LOCK_TIMEOUT_ENV in refused.message
         return
     assert not math.isnan(seconds) and seconds >= 0
+
+
+@given(
+    st.one_of(
+        st.integers(-(2**70), 2**70), st.sampled_from([0, -1, 1, 2**22, 2**31, 2**63]), st.text(max_size=3)
+    )
+)
+def test_a_pid_read_from_state_is_probed_only_when_it_can_be_one(pid):
+    """Every pid read from state (a marker, a reindex journal's owner, a folder of files
+    written ahead) passes ``_pid_alive``: 0 and -1 would probe a whole process group or
+    every process (and say "alive"), 10**20 made os.kill raise OverflowError."""
+    import os
+
+    from workerctl.history.sweep import PID_LIMIT, _pid_alive
+
+    alive = _pid_alive(pid, None)
+    if not (type(pid) is int and 0 < pid < PID_LIMIT):
+        assert alive is False
+    if pid == os.getpid():
+        assert alive is True

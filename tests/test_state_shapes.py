@@ -57,8 +57,10 @@ def _state(root: Path) -> Path:
 
 
 def _one_doc(path: Path) -> tuple[dict, dict]:
-    """(the file's data, its first document)."""
+    """(the file's data, its first document; a run file is one document)."""
     data = json.loads(path.read_text())
+    if path.parent.parent.name == "runs":
+        return data, data
     table = next(iter(data))
     return data, next(iter(data[table].values()))
 
@@ -75,6 +77,7 @@ KINDS = {
     "records": "records.json",
     "comments": "comments/+t-1042.json",
     "versions": "versions.json",
+    "run file": "history/runs/*/*.json",
 }
 
 
@@ -140,7 +143,10 @@ def test_json_nested_thousands_deep_is_a_damaged_file(one_run, tmp_path_factory,
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from(["durations", "counts", "cost"]), bucket=st.text(min_size=1, max_size=4))
+@given(
+    key=st.sampled_from(["durations", "counts", "cost"]),
+    bucket=st.one_of(st.text(min_size=1, max_size=4), st.integers(0, 10**25).map(str)),
+)
 def test_a_count_table_keyed_by_anything_is_read_or_named(one_run, tmp_path_factory, key, bucket):
     """The hour and day counts hold maps (``durations`` is keyed by whole-number
     buckets): a key ``²`` made ``runs stats`` end with a traceback."""
@@ -277,3 +283,76 @@ def test_the_column_check_and_the_one_by_one_check_agree(edits, ids):
         is_doc_id(k) and fields_problem(d, SUMMARY_FIELDS, SUMMARY_ADDED) is None for k, d in docs.items()
     )
     assert (SHARD_SHAPE({"runs": docs}) is None) == one_by_one
+
+
+RUN_FILE_EDITS = [
+    ("trigger", None),
+    ("output", 5),
+    ("usage", "x"),
+    ("cost", 7),
+    ("checks", 0),
+    ("side_effects", ["x"]),
+    ("context.sources", True),
+    ("context.records", None),
+    ("context.missing_links", 5),
+    ("transitions.0.at", 1.5),
+    ("transitions.0", {}),
+    ("iterations.0.usage", "x"),
+    ("iterations.0.usage.input_tokens", "lots"),
+    ("side_effects.0.kind", 1.5),
+    ("reads.0", {"type": 1}),
+]
+
+
+@pytest.mark.parametrize(("where", "value"), RUN_FILE_EDITS)
+def test_a_run_file_holding_a_part_of_the_wrong_kind_is_named(one_run, where, value):
+    """Run files are read into dataclasses (``Run.from_dict``) and checked against what
+    they declare, down to the parts readers take by name (``runs.typed``); each of these
+    (the second fresh-brief attack's, and more) ended ``run inspect`` or ``run diff``
+    with a traceback."""
+    ws, run_id = one_run
+    again = CliRunnerBound(ws)("run", "start", "overdue-task-review", "--record", "T-1043", "--json")
+    other = json.loads(again.stdout)["id"]
+    (path,) = _state(ws.root).glob(f"history/runs/*/{run_id}.json")
+    data = json.loads(path.read_text())
+    *parents, last = [int(k) if k.isdigit() else k for k in where.split(".")]
+    part = data
+    for key in parents:
+        part = part[key]
+    part[last] = value
+    path.write_text(json.dumps(data))
+    before = path.read_bytes()
+    cli = CliRunnerBound(ws)
+    for argv in (("run", "inspect", run_id), ("run", "diff", run_id, other), ("run", "troubleshoot", run_id)):
+        result = cli(*argv)
+        assert result.exit_code == 4, (argv, result.output)
+        assert path.name in result.output
+    assert path.read_bytes() == before
+
+
+def test_a_prune_journal_naming_a_shard_far_past_the_newest_is_finished_at_once(one_run):
+    """A prune journal names the shards of the runs it removes; one naming shard
+    99999999999999999999 made the next command (any: ``runs list``) walk every number up
+    to it. Walks over shard numbers a state file names stop at the newest shard."""
+    import subprocess
+    import sys
+
+    ws, run_id = one_run
+    shard = json.loads((_state(ws.root) / "history" / "index" / "000001.json").read_text())["runs"]["1"]
+    journal = {
+        "ids": [run_id],
+        "cutoff": "2026-12-05T01:00:00Z",
+        "forget_effects": False,
+        "shards": [1],
+        "gone": [[shard, 10**17]],
+        "token": "tok12345",
+    }
+    (_state(ws.root) / "history" / "pruning.json").write_text(json.dumps(journal))
+    done = subprocess.run(
+        [sys.executable, "-m", "workerctl", "-w", str(ws.root), "runs", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode in (0, 4), done.stderr
+    assert "Traceback" not in done.stderr

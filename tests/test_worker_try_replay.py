@@ -261,10 +261,11 @@ def test_a_recorded_read_passes_the_gate_a_read_now_would(workspace, tmp_path):
     assert item["new_status"] == "failed" and item["new_error"].startswith("read_refused: read of doc D-2")
 
 
-def test_a_damaged_recorded_read_is_read_now_not_trusted(workspace, tmp_path):
+def test_a_damaged_recorded_read_is_named_not_trusted(workspace, tmp_path):
     """Found by attack: a run file whose call's records_read was edited to hold a number
-    as a type made the recorded read refused with a made-up type; now such an entry is not
-    given again, and the tool reads the records as they are now."""
+    as a type made the recorded read refused with a made-up type. Run files are now held
+    to the types their dataclasses declare (``runs.typed``): the file is named as damaged
+    (exit 4), nothing of it given again."""
     from workerctl.history.store import History
 
     run_id = _past_run(workspace, tmp_path)
@@ -276,10 +277,9 @@ def test_a_damaged_recorded_read_is_read_now_not_trusted(workspace, tmp_path):
     done = run_workerctl(
         "worker", "try", "two-step", "--replay", "--reads", "recorded", "--json", workspace=workspace
     )
-    assert done.returncode == 0, done.stderr
-    item = json.loads(done.stdout)["items"][0]
-    assert item["new_status"] == "completed" and item["reads"][0]["read"] == "now"
-    assert [s["answer"] for s in item["steps"]] == ["live", "replayed"]
+    assert done.returncode == 4, done.stderr
+    assert path.name in done.stderr and "records_read[0].type" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_request_that_cannot_be_fingerprinted_is_called_live_and_the_run_goes_on():

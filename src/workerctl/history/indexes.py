@@ -85,7 +85,9 @@ HOUR_FIELDS: dict[str, FieldSpec] = {
     "output_tokens": int,
     "cost": map_of((int, float), "an object of amounts by currency"),
     "priced": int,
-    "durations": map_of(int, "an object of counts by duration bucket (a whole number)", numbered=True),
+    "durations": map_of(
+        int, "an object of counts by duration bucket (a whole number below 10,000)", numbered=4
+    ),
     "shards": row_of(int, int, wanted="[first shard, last shard]"),
 }
 
@@ -363,7 +365,7 @@ class Indexes:
         last = max([shard, *(d["shards"][1] for d in mine)])
         kept = {k: d for k, d in docs.items() if not (d["hour"] == hour and d["worker"] == worker)}
         where = {(d["hour"], d["worker"], d["model"]): k for k, d in kept.items()}
-        for number in range(first, last + 1):
+        for number in range(max(first, 1), min(last, self.history.newest_shard()) + 1):
             for summary in self.history.reader.shard(number).values():
                 if summary["created"][:13] == hour and summary["worker"] == worker:
                     _count(kept, where, hour, summary, None, number, 1)
@@ -948,7 +950,7 @@ class Indexes:
             return
         first = min(d["shards"][0] for d in docs)
         last = max(d["shards"][1] for d in docs)
-        for shard in range(first, last + 1):
+        for shard in range(max(first, 1), min(last, self.history.newest_shard()) + 1):
             for summary in self.history.reader.shard(shard).values():
                 if summary["created"][:13] == hour and (not workers or summary["worker"] in workers):
                     yield summary

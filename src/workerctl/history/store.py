@@ -581,6 +581,14 @@ class History:
             return None
         return top
 
+    def newest_shard(self) -> int:
+        """The number of the newest index shard, on disk or staged by this process; 0 when
+        there is none. A bound for any walk over shard numbers a state file names (a
+        prune journal, the counts): a number past it names no shard."""
+        top = self._top_shard()
+        on_disk = top if top is not None else max(self.shards(), default=0)
+        return max([on_disk, *numbered(p.name for p in self.staged_in(self._path("index")))])
+
     def newest_slot(self) -> tuple[int, int, str] | None:
         """(shard, document, run id) of the newest run in the index; None if it holds
         none. The noted newest shard is read first (``_top_shard``); only when it is

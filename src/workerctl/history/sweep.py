@@ -47,7 +47,18 @@ def proc_start(pid: int) -> str | None:
     return rest[19] if len(rest) > 19 else None
 
 
+#: a process id: from 1 up, below what a kernel gives out (Linux: at most 2**22)
+PID_LIMIT = 2**31
+
+
 def _pid_alive(pid: int, proc_start: str | None) -> bool:
+    """Whether process ``pid`` (started at ``proc_start``, when known) lives. The one
+    check every pid read from state passes (markers, a reindex journal's owner, folders
+    of files written ahead): one that is no process id (0 and -1 would probe a whole
+    process group or every process and say "alive"; 10**20 made ``os.kill`` raise
+    OverflowError, a traceback in every command) names no live process."""
+    if type(pid) is not int or not 0 < pid < PID_LIMIT:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -109,7 +120,7 @@ def visible(info: dict[str, Any]) -> bool:
 def verified(info: dict[str, Any]) -> bool:
     """Whether the owner is a live process that is the run's own: visible, alive, and
     its start time the one recorded (which a marker must hold to be signalled)."""
-    return bool(visible(info) and info.get("proc_start") and _pid_alive(int(info["pid"]), info["proc_start"]))
+    return bool(visible(info) and info.get("proc_start") and _pid_alive(info["pid"], info["proc_start"]))
 
 
 _OWNER: dict[int, dict[str, Any]] = {}
@@ -130,7 +141,7 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
     if info.get("host") == me["host"] and info.get("boot_id") not in (None, me["boot_id"]):
         return False  # this host has rebooted since: that process is gone
     if visible(info):
-        return _pid_alive(int(info["pid"]), info.get("proc_start"))
+        return _pid_alive(info["pid"], info.get("proc_start"))
     return beats_arriving(history, run_id)
 
 

@@ -235,6 +235,13 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
+        """A run from its stored form, every part held to the type declared here
+        (``runs.typed``): a ValueError naming the first that is not."""
+        from workerctl.runs.typed import run_problem
+
+        problem = run_problem(data, cls)
+        if problem:
+            raise ValueError(problem)
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         values["iterations"] = [_iteration(it, data.get("output")) for it in data.get("iterations", [])]

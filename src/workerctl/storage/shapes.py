@@ -18,11 +18,12 @@ values it may take::
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any, cast
 
 from workerctl.digits import MAX_DIGITS
@@ -69,36 +70,54 @@ FieldSpec = type | tuple[type, ...] | frozenset | Nested
 Fields = Mapping[str, FieldSpec]
 
 
-def map_of(values: FieldSpec, wanted: str, *, numbered: bool = False) -> Nested:
+def map_of(values: FieldSpec, wanted: str, *, numbered: int = 0) -> Nested:
     """An object whose every value fits ``values``; ``numbered``: whose keys are whole
-    numbers in ASCII digits (``digits.whole_number``). Checked in C where ``values`` is
-    only types: a month of daily counts holds thousands of duration buckets."""
+    numbers of at most that many ASCII digits (duration buckets: 4). Checked in C where
+    ``values`` is only types: a month of daily counts holds thousands of buckets."""
     kinds = _exact(values)
 
+    def keys_fit(keys: Iterable[str]) -> bool:
+        keys = list(keys)
+        joined = "".join(keys)
+        return (
+            "" not in keys
+            and joined.isascii()
+            and (joined.isdigit() or not joined)
+            and max(map(len, keys), default=0) <= numbered
+        )
+
+    def values_fit(found: Iterable[Any]) -> bool:
+        if not kinds:
+            return all(_fits(v, values) for v in found)
+        found = list(found)
+        return kinds.issuperset(map(type, found)) and (not kinds & _NUMBERS or numbers_fit(found))
+
     def fits(value: Any) -> bool:
-        if type(value) is not dict:
-            return False
-        if numbered and value:
-            keys = "".join(value)
-            if not (all(value) and keys.isascii() and keys.isdigit()):  # every key: digits, none empty
-                return False
-        if kinds:
-            return kinds.issuperset(map(type, value.values()))
-        return all(_fits(v, values) for v in value.values())
+        return type(value) is dict and (not numbered or keys_fit(value)) and values_fit(value.values())
 
     def column(maps: list) -> bool:  # every document's map at once
         if not _OBJECT.issuperset(map(type, maps)):
             return False
-        if numbered:
-            joined = "".join(chain.from_iterable(maps))  # every key, end to end
-            if any(map(operator.contains, maps, repeat(""))) or not (
-                joined.isascii() and (joined.isdigit() or not joined)
-            ):
-                return False
-        inner = chain.from_iterable(map(dict.values, maps))
-        return kinds.issuperset(map(type, inner)) if kinds else all(_fits(v, values) for v in inner)
+        if numbered and not keys_fit(chain.from_iterable(maps)):
+            return False
+        return values_fit(chain.from_iterable(map(dict.values, maps)))
 
     return Nested(fits, wanted, column)
+
+
+#: the largest number a state file may hold: below what SQLite's INTEGER, a C long and a
+#: float's whole numbers hold (a pid of 10**20 made ``os.kill`` raise OverflowError)
+MAX_NUMBER = 10**18
+_NUMBERS = frozenset((int, float))
+
+
+def numbers_fit(values: list[Any]) -> bool:
+    """Every number among ``values`` (None passed over) finite and within ``MAX_NUMBER``."""
+    present = [v for v in values if v is not None]
+    try:
+        return max(map(abs, present), default=0) < MAX_NUMBER and all(map(math.isfinite, present))
+    except TypeError:  # not numbers: the kinds say what they are
+        return True
 
 
 def list_of(items: FieldSpec, wanted: str, *, nullable: bool = False) -> Nested:
@@ -187,6 +206,8 @@ def _fits(value: Any, spec: FieldSpec) -> bool:
     kinds = spec if isinstance(spec, tuple) else (spec,)
     if isinstance(value, bool) and bool not in kinds:
         return False  # JSON true is not a number here
+    if type(value) in _NUMBERS and not numbers_fit([value]):
+        return False
     return isinstance(value, kinds)
 
 
@@ -282,7 +303,10 @@ def _column(docs: list[dict], get: Getter | _Flat, spec: FieldSpec) -> bool:
     else:
         values = map(get, docs)
     if isinstance(spec, frozenset) and spec and all(type(k) is type for k in spec):
-        return spec.issuperset(map(type, values))  # kinds
+        if not spec & _NUMBERS:
+            return spec.issuperset(map(type, values))  # kinds
+        values = list(values)
+        return spec.issuperset(map(type, values)) and numbers_fit(values)  # kinds, numbers bounded
     if _words(spec):
         return cast(frozenset, spec).issuperset(values)  # a value among words is text
     if isinstance(spec, Nested):
