@@ -356,3 +356,86 @@ def test_a_prune_journal_naming_a_shard_far_past_the_newest_is_finished_at_once(
     )
     assert done.returncode in (0, 4), done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("settings", True),
+        ("settings.lock_timeout", "x"),
+        ("settings.stale_after", None),
+        ("settings.max_field_bytes", [1]),
+        ("settings.lock_timeout", 1e300),
+        ("settings.default_timeout", -1),
+        ("stamp", [[[[]]]]),
+    ],
+)
+def test_a_settings_cache_edited_by_hand_is_made_again_not_believed(one_run, where, value):
+    """``settings.cache.json`` spares every command parsing ``workerctl.yaml``; one whose
+    settings are not what that file may hold is parsed again (the one check both go
+    through, ``workspace.settings_problem``), where it made every command a traceback."""
+    ws, _ = one_run
+    cache = _state(ws.root) / "settings.cache.json"
+    CliRunnerBound(ws)("runs", "list")  # the cache is written
+    data = json.loads(cache.read_text())
+    *parents, last = where.split(".")
+    part = data
+    for key in parents:
+        part = part[key]
+    part[last] = value
+    cache.write_text(json.dumps(data))
+    for argv in (("runs", "list"), ("workers", "list"), ("runs", "stats")):
+        result = CliRunnerBound(load_workspace(ws.root))(*argv)
+        assert result.exit_code == 0, (argv, result.output)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("restricted_to", 3.5),
+        ("restricted_to", ["x", 1, None]),
+        ("safe_for_testing", "yes"),
+        ("links", {"a": 5}),
+    ],
+)
+def test_a_record_of_the_wrong_kind_in_records_json_is_named(one_run, field, value):
+    ws, _ = one_run
+    path = _state(ws.root) / "records.json"
+    data = json.loads(path.read_text())
+    (doc,) = [d for d in data["records"].values() if d["id"] == "T-1042"]
+    doc[field] = value
+    path.write_text(json.dumps(data))
+    for argv in (
+        ("records", "show", "T-1042"),
+        ("run", "start", "overdue-task-review", "--record", "T-1042"),
+    ):
+        result = CliRunnerBound(load_workspace(ws.root))(*argv)
+        assert result.exit_code == 4 and "records.json" in result.output, (argv, result.output)
+
+
+def test_a_ledger_record_id_too_long_for_a_file_name_names_the_ledger_file(one_run):
+    ws, _ = one_run
+    (path,) = sorted(_state(ws.root).glob("history/ledger/workers/*/*.json"))[:1]
+    data = json.loads(path.read_text())
+    next(iter(data["records"].values()))["record_id"] = "x" * 3000
+    path.write_text(json.dumps(data))
+    result = CliRunnerBound(ws)("ledger", "list")
+    assert result.exit_code == 4 and path.name in result.output, result.output
+
+
+def test_a_step_program_printing_json_nested_thousands_deep_fails_its_run_in_one_line(workspace):
+    """The run fails ``invalid_output`` saying why; before, its card held workerctl's own
+    traceback (the command executor's ``json.loads`` raised ``RecursionError``)."""
+    import sys
+
+    from helpers import make_worker, run_workerctl
+
+    program = workspace.root / "deep.py"
+    program.write_text('import sys; sys.stdin.read(); sys.stdout.write("[" * 100000 + "]" * 100000)\n')
+    argv = json.dumps([sys.executable, str(program)])
+    make_worker(workspace, "deep", output_mode="review_note", executor=f"{{name: command, argv: {argv}}}")
+    done = run_workerctl("run", "start", "deep", "--json", workspace=workspace)
+    run = json.loads(done.stdout)
+    assert run["status"] == "failed" and run["error"]["kind"] == "invalid_output", run["error"]
+    assert "nested deeper" in run["error"]["message"]
+    assert "Traceback" not in json.dumps(run)

@@ -172,10 +172,11 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
     cache = root / STATE_DIR / "settings.cache.json"
     try:
         cached = json.loads(fs.read_bytes(cache))
-        if cached["stamp"] == stamp:
-            return cached["settings"]
-    except (OSError, ValueError, KeyError, TypeError, HistoryError):
-        pass  # a link planted there is reported by the write below
+        kept = cached["settings"]
+        if cached["stamp"] == stamp and type(kept) is dict and settings_problem(kept) is None:
+            return kept
+    except (OSError, ValueError, KeyError, TypeError, HistoryError, RecursionError):
+        pass  # a link planted there is reported by the write below; a damaged cache is remade
     settings = _read_settings(settings_file)
     if fs.is_dir(cache.parent):
         import contextlib
@@ -200,24 +201,40 @@ def _read_settings(path: Path) -> dict[str, Any]:
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1:1: the settings file must be a mapping of keys to values")
+    problem = settings_problem(data)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    return data
+
+
+def settings_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with settings (as ``workerctl.yaml`` holds them, or as the settings
+    cache kept them), or None: the one check for both, so that a cache edited by hand
+    (``"lock_timeout": "x"``) is parsed again rather than believed (a traceback in every
+    command, before)."""
+    import math
+
     unknown = sorted(set(data) - KNOWN_SETTINGS)
     if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_SETTINGS))})"
-        )
+        return f"unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_SETTINGS))})"
     for key in DEFAULT_SETTINGS:
         value = data.get(key)
+        if key not in data:
+            continue
         if key == "max_field_bytes":
-            if key in data and (isinstance(value, bool) or not isinstance(value, int) or value < 1000):
-                raise ConfigError(
-                    f"{path}: {key}: must be a whole number of bytes, at least 1000 (default 1000000)"
-                )
-        elif key in data and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
-            raise ConfigError(f"{path}: {key}: must be a positive number of seconds")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1000 <= value < 10**15:
+                return f"{key}: must be a whole number of bytes, at least 1000 (default 1000000)"
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 < value < 10**9
+        ):
+            return f"{key}: must be a positive number of seconds"
     for key in TEXT_SETTINGS:
         if key in data and (not isinstance(data[key], str) or not data[key].strip()):
-            raise ConfigError(f"{path}: {key}: must be a non-empty text, e.g. {key}: gpt-4o-mini")
-    return data
+            return f"{key}: must be a non-empty text, e.g. {key}: gpt-4o-mini"
+    return None
 
 
 def make_private(workspace: Workspace) -> str | None:

@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 from workerctl.errors import NotFoundError, StorageError, UsageError, WorkerctlError
 from workerctl.history.layout import RUN_ID
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
+from workerctl.names import RECORD_ID
 from workerctl.runs.model import now_iso
 from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.atomic import encode_json, prepare_text
 from workerctl.storage.filenames import legacy_names
-from workerctl.storage.shapes import FieldSpec, object_with
+from workerctl.storage.shapes import FieldSpec, Nested, object_with
 
 if TYPE_CHECKING:
     from workerctl.history.change import Change
@@ -67,7 +68,18 @@ EFFECT_FIELDS: dict[str, FieldSpec] = {
     "settled": object_with({"by": str}, "who settled it and when, or null", nullable=True),
 }
 WORKER_BUCKETS = 64  # a worker's per-record summaries are split into this many files
-WORKER_FIELDS: dict[str, FieldSpec] = {"record_id": str, "effects": int, "unknown": int, "last_at": str}
+#: a record id read from the ledger becomes a file name (``ledger/records/ID.json``): text of
+#: the record-id rule's length (a source's own ids may hold other characters, which the
+#: file-name mapping takes; a 3,000-character one it cannot)
+_RECORD_ID = Nested(
+    lambda v: type(v) is str and 0 < len(v) <= RECORD_ID.max_length, "a record id of 1 to 128 characters"
+)
+WORKER_FIELDS: dict[str, FieldSpec] = {
+    "record_id": _RECORD_ID,
+    "effects": int,
+    "unknown": int,
+    "last_at": str,
+}
 
 
 def effect_state(effect: dict[str, Any], run_finished: bool) -> str:

@@ -30,7 +30,7 @@ from workerctl.records.model import (
 )
 from workerctl.storage import fs
 from workerctl.storage.lock import lock_for
-from workerctl.storage.shapes import tinydb_file
+from workerctl.storage.shapes import Nested, list_of, map_of, tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
 
 if TYPE_CHECKING:
@@ -39,8 +39,18 @@ if TYPE_CHECKING:
     from workerctl.workspace import Workspace
 
 _OPT_STR = (str, type(None))
+#: a link: a record id, or a list of them
+_LINK = Nested(
+    lambda v: type(v) is str or (type(v) is list and all(type(x) is str for x in v)), "an id or a list of ids"
+)
 RECORDS_SHAPE = tinydb_file(
-    "records", {"id": str, "type": str, "title": str, "fields": dict, "links": dict}, others=True
+    "records",
+    {"id": str, "type": str, "title": str, "fields": dict, "links": map_of(_LINK, "an object of links")},
+    optional={
+        "safe_for_testing": bool,
+        "restricted_to": list_of(str, "a list of worker names, or null", nullable=True),
+    },
+    others=True,
 )
 COMMENTS_SHAPE = tinydb_file(
     "comments",

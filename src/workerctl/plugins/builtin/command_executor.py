@@ -154,9 +154,10 @@ class CommandExecutor:
         else:
             try:
                 data = json.loads(out.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                why = "nested deeper than Python reads" if isinstance(exc, RecursionError) else exc
                 raise InvalidOutput(
-                    f"the program's stdout is not one JSON object: {exc}",
+                    f"the program's stdout is not one JSON object: {why}",
                     f"stdout began: {out[:300]!r}\n{stderr}",
                 ) from None
             step = step_from_json(data)
@@ -177,7 +178,7 @@ def _salvage(head: bytes, total: int, request: StepRequest) -> Step:
     for cut in range(8):  # the head may end inside an escape sequence
         try:
             data = json.loads(text[: len(text) - cut] + '"}')
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(data, dict) and isinstance(data.get("text"), str) and not data.get("tool_calls"):
             limit = int(getattr(request, "max_field_bytes", 1_000_000))
