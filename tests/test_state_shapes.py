@@ -285,6 +285,18 @@ def test_the_column_check_and_the_one_by_one_check_agree(edits, ids):
     assert (SHARD_SHAPE({"runs": docs}) is None) == one_by_one
 
 
+def _set(path: Path, where: str, value: object) -> None:
+    """Put ``value`` at ``where`` (``transitions.0.at``: keys, and list indexes as
+    numbers) in the JSON file ``path``."""
+    data = json.loads(path.read_text())
+    *parents, last = [int(k) if k.isdigit() else k for k in where.split(".")]
+    part = data
+    for key in parents:
+        part = part[key]
+    part[last] = value
+    path.write_text(json.dumps(data))
+
+
 RUN_FILE_EDITS = [
     ("trigger", None),
     ("output", 5),
@@ -314,13 +326,7 @@ def test_a_run_file_holding_a_part_of_the_wrong_kind_is_named(one_run, where, va
     again = CliRunnerBound(ws)("run", "start", "overdue-task-review", "--record", "T-1043", "--json")
     other = json.loads(again.stdout)["id"]
     (path,) = _state(ws.root).glob(f"history/runs/*/{run_id}.json")
-    data = json.loads(path.read_text())
-    *parents, last = [int(k) if k.isdigit() else k for k in where.split(".")]
-    part = data
-    for key in parents:
-        part = part[key]
-    part[last] = value
-    path.write_text(json.dumps(data))
+    _set(path, where, value)
     before = path.read_bytes()
     cli = CliRunnerBound(ws)
     for argv in (("run", "inspect", run_id), ("run", "diff", run_id, other), ("run", "troubleshoot", run_id)):
@@ -377,13 +383,7 @@ def test_a_settings_cache_edited_by_hand_is_made_again_not_believed(one_run, whe
     ws, _ = one_run
     cache = _state(ws.root) / "settings.cache.json"
     CliRunnerBound(ws)("runs", "list")  # the cache is written
-    data = json.loads(cache.read_text())
-    *parents, last = where.split(".")
-    part = data
-    for key in parents:
-        part = part[key]
-    part[last] = value
-    cache.write_text(json.dumps(data))
+    _set(cache, where, value)
     for argv in (("runs", "list"), ("workers", "list"), ("runs", "stats")):
         result = CliRunnerBound(load_workspace(ws.root))(*argv)
         assert result.exit_code == 0, (argv, result.output)

@@ -7,8 +7,9 @@ holding ``"output": 5`` or ``"transitions": [{"at": 1.5}]`` became a traceback i
 whichever command met it first. Here every field is held to its declared type
 (``list[dict[str, str]]`` is a list of objects of text, a nested dataclass an object
 with its required fields), and the parts that are declared loosely (``dict[str, Any]``)
-but read by name to ``CONTEXT`` and ``SIDE_EFFECT``. The first difference, named by its
-path (``iterations[0].usage``), makes the file damaged: exit 4 naming it.
+but read by name to ``PARTS`` (a run's context, its side effects, usage, cost ...).
+The first difference, named by its path (``iterations[0].usage``), makes the file
+damaged: exit 4 naming it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import typing
 from typing import Any, Union
 
 from workerctl.storage.shapes import numbers_fit
-
-NONE = type(None)
 
 #: what readers take by name from a run's ``context`` (each optional, of its kind)
 CONTEXT: dict[str, Any] = {
@@ -69,7 +68,7 @@ PARTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
 
 def run_problem(data: dict[str, Any], cls: type) -> str | None:
     """The first way ``data`` (a run file) differs from what ``cls`` (``Run``) declares."""
-    return _object_problem(data, cls, "")
+    return _object_problem(data, cls, "", "")
 
 
 @functools.cache
@@ -77,6 +76,13 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@functools.cache
+def _form(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(origin, arguments) of a type hint, worked out once per hint."""
+    return typing.get_origin(hint), typing.get_args(hint)
+
+
+@functools.cache
 def _required(cls: type) -> frozenset[str]:
     return frozenset(
         f.name
@@ -85,7 +91,7 @@ def _required(cls: type) -> frozenset[str]:
     )
 
 
-def _object_problem(value: Any, cls: type, where: str) -> str | None:
+def _object_problem(value: Any, cls: type, where: str, generic: str) -> str | None:
     if type(value) is not dict:
         return f"{where or 'the run'} is {type(value).__name__}, not an object"
     missing = _required(cls) - value.keys()
@@ -93,57 +99,57 @@ def _object_problem(value: Any, cls: type, where: str) -> str | None:
         return f"{where or 'the run'} has no {sorted(missing)[0]!r}"
     hints = _hints(cls)
     for name, part in value.items():
-        if name in hints:
-            path = f"{where}.{name}" if where else name
-            problem = _problem(part, hints[name], path)
+        hint = hints.get(name)
+        if hint is not None and hint is not Any:
+            dotted = f"{where}.{name}" if where else name
+            problem = _problem(part, hint, dotted, f"{generic}.{name}" if generic else name)
             if problem:
                 return problem
     return None
 
 
-def _problem(value: Any, hint: Any, where: str) -> str | None:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
+def _problem(value: Any, hint: Any, where: str, generic: str) -> str | None:
+    """``where``: the value's path (``iterations[0].usage``); ``generic``: the same
+    without the indexes (``iterations[].usage``), the key of ``PARTS``."""
+    origin, args = _form(hint)
     if hint is Any:
         problem = None
     elif origin in (Union, types.UnionType):
-        problems = [_problem(value, a, where) for a in args]
-        problem = None if None in problems else next(p for p in problems if p)
+        if value is None and type(None) in args:
+            return None
+        problems = [_problem(value, a, where, generic) for a in args if a is not type(None)]
+        return None if None in problems else next(p for p in problems if p)
     elif dataclasses.is_dataclass(hint):
-        return _object_problem(value, hint, where)  # type: ignore[arg-type]
+        return _object_problem(value, hint, where, generic)  # type: ignore[arg-type]
     elif origin is list:
         if type(value) is not list:
             return f"{where} is {type(value).__name__}, not a list"
-        item = f"{_generic(where)}[]"
+        if args[0] is Any and f"{generic}[]" not in PARTS:
+            return None
         for index, part in enumerate(value):
-            problem = _problem(part, args[0], f"{where}[{index}]") or _parts(part, item, f"{where}[{index}]")
+            problem = _problem(part, args[0], f"{where}[{index}]", f"{generic}[]")
             if problem:
                 return problem
         return None
     elif origin is dict:
         if type(value) is not dict:
             return f"{where} is {type(value).__name__}, not an object"
-        problem = next((p for k, v in value.items() if (p := _problem(v, args[1], f"{where}.{k}"))), None)
+        problem = None
+        if args[1] is not Any:
+            problem = next(
+                (
+                    p
+                    for k, v in value.items()
+                    if (p := _problem(v, args[1], f"{where}.{k}", f"{generic}.{k}"))
+                ),
+                None,
+            )
     else:
         kinds = (int, float) if hint is float else (hint,)
         fits = type(value) in kinds and (type(value) not in (int, float) or numbers_fit([value]))
-        problem = (
-            None if fits else f"{where} is {type(value).__name__}, not {getattr(hint, '__name__', hint)}"
-        )
-    return problem or _parts(value, _generic(where), where)
-
-
-def _generic(where: str) -> str:
-    """``iterations[0].usage`` -> ``iterations[].usage``: the key of ``PARTS``."""
-    out, depth = [], 0
-    for char in where:
-        if char == "[":
-            depth += 1
-            out.append("[]")
-        elif char == "]":
-            depth -= 1
-        elif depth == 0:
-            out.append(char)
-    return "".join(out)
+        wanted = getattr(hint, "__name__", hint)
+        problem = None if fits else f"{where} is {type(value).__name__}, not {wanted}"
+    return problem or (_parts(value, generic, where) if generic in PARTS else None)
 
 
 def _parts(value: Any, generic: str, where: str) -> str | None:
@@ -156,7 +162,7 @@ def _parts(value: Any, generic: str, where: str) -> str | None:
             return f"{where} has no {name!r}"
     for name, hint in named.items():
         if name in value:
-            problem = _problem(value[name], hint, f"{where}.{name}")
+            problem = _problem(value[name], hint, f"{where}.{name}", f"{generic}.{name}")
             if problem:
                 return problem
     return None
