@@ -90,7 +90,9 @@ def map_of(values: FieldSpec, wanted: str, *, numbered: int = 0) -> Nested:
         if not kinds:
             return all(_fits(v, values) for v in found)
         found = list(found)
-        return kinds.issuperset(map(type, found)) and (not kinds & _NUMBERS or numbers_fit(found))
+        return kinds.issuperset(map(type, found)) and (
+            not kinds & _NUMBERS or numbers_fit(found, floats=float in kinds)
+        )
 
     def fits(value: Any) -> bool:
         return type(value) is dict and (not numbered or keys_fit(value)) and values_fit(value.values())
@@ -111,11 +113,17 @@ MAX_NUMBER = 10**18
 _NUMBERS = frozenset((int, float))
 
 
-def numbers_fit(values: list[Any]) -> bool:
-    """Every number among ``values`` (None passed over) finite and within ``MAX_NUMBER``."""
-    present = [v for v in values if v is not None]
+def numbers_fit(values: list[Any], *, floats: bool = True) -> bool:
+    """Every number among ``values`` (None passed over) finite and within ``MAX_NUMBER``,
+    in C: a month of daily counts holds thousands of them. ``floats``: whether any may
+    be one (whole numbers need no check for NaN or infinity)."""
+    present = list(filter(None, values))  # None, 0 and 0.0 are within any bound
     try:
-        return max(map(abs, present), default=0) < MAX_NUMBER and all(map(math.isfinite, present))
+        return (
+            max(present, default=0) < MAX_NUMBER
+            and min(present, default=0) > -MAX_NUMBER
+            and (not floats or all(map(math.isfinite, present)))
+        )
     except TypeError:  # not numbers: the kinds say what they are
         return True
 
@@ -302,11 +310,13 @@ def _column(docs: list[dict], get: Getter | _Flat, spec: FieldSpec) -> bool:
         values: Iterable[Any] = chain.from_iterable(map(get.get, docs))
     else:
         values = map(get, docs)
+    if isinstance(spec, type | tuple):
+        spec = _exact(spec)  # a type or types: the kinds path below, in C
     if isinstance(spec, frozenset) and spec and all(type(k) is type for k in spec):
         if not spec & _NUMBERS:
             return spec.issuperset(map(type, values))  # kinds
         values = list(values)
-        return spec.issuperset(map(type, values)) and numbers_fit(values)  # kinds, numbers bounded
+        return spec.issuperset(map(type, values)) and numbers_fit(values, floats=float in spec)
     if _words(spec):
         return cast(frozenset, spec).issuperset(values)  # a value among words is text
     if isinstance(spec, Nested):
