@@ -14,6 +14,9 @@ from __future__ import annotations
 #: INTEGER holds (a document id or a shard number goes into the search index) and any
 #: count, id or pid workerctl writes
 MAX_DIGITS = 18
+#: the largest magnitude any number in a state file may have (a count, an id, a shard, a
+#: pid, a token sum): every number of at most ``MAX_DIGITS`` digits is below it
+MAX_NUMBER = 10**MAX_DIGITS
 
 
 def whole_number(text: str | bytes) -> int | None:

@@ -153,10 +153,10 @@ def _problem(value: Any, hint: Any, where: str, generic: str) -> str | None:
 
 
 def _parts(value: Any, generic: str, where: str) -> str | None:
-    spec = PARTS.get(generic)
-    if spec is None or type(value) is not dict:
+    """The named parts of a value at a ``PARTS`` path (``generic``), when it is an object."""
+    if type(value) is not dict:
         return None
-    named, required = spec
+    named, required = PARTS[generic]
     for name in required:
         if name not in value:
             return f"{where} has no {name!r}"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, cast
 
-from workerctl.digits import MAX_DIGITS
+from workerctl.digits import MAX_DIGITS, MAX_NUMBER
 
 Shape = Callable[[Any], "str | None"]
 
@@ -76,40 +76,28 @@ def map_of(values: FieldSpec, wanted: str, *, numbered: int = 0) -> Nested:
     ``values`` is only types: a month of daily counts holds thousands of buckets."""
     kinds = _exact(values)
 
-    def keys_fit(keys: Iterable[str]) -> bool:
-        keys = list(keys)
-        joined = "".join(keys)
-        return (
-            "" not in keys
-            and joined.isascii()
-            and (joined.isdigit() or not joined)
-            and max(map(len, keys), default=0) <= numbered
-        )
-
     def values_fit(found: Iterable[Any]) -> bool:
-        if not kinds:
-            return all(_fits(v, values) for v in found)
-        found = list(found)
-        return kinds.issuperset(map(type, found)) and (
-            not kinds & _NUMBERS or numbers_fit(found, floats=float in kinds)
-        )
+        return _of_kinds(kinds, found) if kinds else all(_fits(v, values) for v in found)
 
     def fits(value: Any) -> bool:
-        return type(value) is dict and (not numbered or keys_fit(value)) and values_fit(value.values())
+        return (
+            type(value) is dict
+            and (not numbered or _digit_keys(list(value), numbered))
+            and values_fit(value.values())
+        )
 
     def column(maps: list) -> bool:  # every document's map at once
         if not _OBJECT.issuperset(map(type, maps)):
             return False
-        if numbered and not keys_fit(chain.from_iterable(maps)):
+        if numbered and not _digit_keys(list(chain.from_iterable(maps)), numbered):
             return False
         return values_fit(chain.from_iterable(map(dict.values, maps)))
 
     return Nested(fits, wanted, column)
 
 
-#: the largest number a state file may hold: below what SQLite's INTEGER, a C long and a
-#: float's whole numbers hold (a pid of 10**20 made ``os.kill`` raise OverflowError)
-MAX_NUMBER = 10**18
+#: below MAX_NUMBER (``digits``) a number fits SQLite's INTEGER, a C long and a float's
+#: whole numbers (a pid of 10**20 made ``os.kill`` raise OverflowError)
 _NUMBERS = frozenset((int, float))
 
 
@@ -128,6 +116,26 @@ def numbers_fit(values: list[Any], *, floats: bool = True) -> bool:
         return True
 
 
+def _of_kinds(kinds: frozenset[type], values: Iterable[Any]) -> bool:
+    """Every value of one of ``kinds`` (exactly), numbers within bounds (``numbers_fit``):
+    in C, the check every column of plain values goes through."""
+    if not kinds & _NUMBERS:
+        return kinds.issuperset(map(type, values))
+    values = list(values)
+    return kinds.issuperset(map(type, values)) and numbers_fit(values, floats=float in kinds)
+
+
+def _digit_keys(keys: list[str], most: int) -> bool:
+    """Every key a run of 1 to ``most`` ASCII digits, in C (document ids, duration buckets)."""
+    joined = "".join(keys)
+    return (
+        "" not in keys
+        and joined.isascii()
+        and (joined.isdigit() or not joined)
+        and max(map(len, keys), default=0) <= most
+    )
+
+
 def list_of(items: FieldSpec, wanted: str, *, nullable: bool = False) -> Nested:
     """A list whose every item fits ``items``; ``nullable``: or null."""
     outer = frozenset((list, type(None)) if nullable else (list,))
@@ -140,7 +148,7 @@ def list_of(items: FieldSpec, wanted: str, *, nullable: bool = False) -> Nested:
             return False
         inner = chain.from_iterable(v for v in values if v is not None)
         kinds = _exact(items)
-        return kinds.issuperset(map(type, inner)) if kinds else all(_fits(v, items) for v in inner)
+        return _of_kinds(kinds, inner) if kinds else all(_fits(v, items) for v in inner)
 
     return Nested(fits, wanted, column)
 
@@ -313,10 +321,7 @@ def _column(docs: list[dict], get: Getter | _Flat, spec: FieldSpec) -> bool:
     if isinstance(spec, type | tuple):
         spec = _exact(spec)  # a type or types: the kinds path below, in C
     if isinstance(spec, frozenset) and spec and all(type(k) is type for k in spec):
-        if not spec & _NUMBERS:
-            return spec.issuperset(map(type, values))  # kinds
-        values = list(values)
-        return spec.issuperset(map(type, values)) and numbers_fit(values, floats=float in spec)
+        return _of_kinds(spec, values)
     if _words(spec):
         return cast(frozenset, spec).issuperset(values)  # a value among words is text
     if isinstance(spec, Nested):
@@ -344,15 +349,7 @@ def _ids_fit(ids: Iterable[str]) -> bool:
     """Every id is ``is_doc_id``'s, checked in C (a shard's hundred ids): ASCII digits, none
     starting with 0. False leaves the answer to ``is_doc_id`` one by one ("0" itself)."""
     keys = list(ids)
-    try:
-        return (
-            all(map(str.isdigit, keys))
-            and "".join(keys).isascii()
-            and "0" not in map(_FIRST, keys)
-            and max(map(len, keys), default=0) <= MAX_DIGITS
-        )
-    except IndexError:  # an empty id
-        return False
+    return _digit_keys(keys, MAX_DIGITS) and "0" not in map(_FIRST, keys)
 
 
 class _Absent:
