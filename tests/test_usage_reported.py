@@ -54,6 +54,20 @@ def test_whatever_usage_a_step_reports_the_run_summarises_and_stores(usages):
     json.loads(encode_json(run.to_stored()))  # a run file, written and read back
 
 
+def test_the_largest_counts_a_step_may_report_sum_to_a_summary_the_shard_keeps():
+    """50 iterations (the most a worker may have) each reporting the largest counts kept:
+    the run's token sums stay within what a state file may hold."""
+    from workerctl.engine.step import MAX_TOKENS
+
+    run = Run(id=new_run_id(), worker="w", config_hash="h", config={}, executor="x", created=now_iso())
+    for number in range(1, 51):
+        kept = checked_usage({"input_tokens": MAX_TOKENS, "output_tokens": MAX_TOKENS, "model": "m"})
+        run.iterations.append(Iteration(number=number, started=now_iso(), usage=kept))
+    assert checked_usage({"input_tokens": MAX_TOKENS + 1})["ignored"]
+    run.usage = usage_totals(run.iterations)
+    assert SHARD_SHAPE({TABLE: {"1": run.summary()}}) is None
+
+
 def test_a_step_program_reporting_tokens_as_text_finishes_its_run_and_the_history_reads(workspace):
     program = workspace.root / "step.py"
     program.write_text(

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
+from workerctl.digits import MAX_NUMBER
 from workerctl.runs.states import preview_of
 
 PROTOCOL_VERSION = 1
@@ -197,8 +198,11 @@ class StepRequest:
 
 #: the token counts of a step's usage: whole numbers the history adds up
 USAGE_COUNTS = ("input_tokens", "output_tokens")
-#: a count above this is no count of tokens (a billion billion): refused like text
-MAX_TOKENS = 10**18
+#: a count above this is no count of tokens (a million billion), and below it a run's sums
+#: (two counts over at most 50 iterations) stay within what a state file may hold
+#: (``digits.MAX_NUMBER``): a step's count near that bound made the run's own summary one
+#: its shard's check refuses
+MAX_TOKENS = MAX_NUMBER // 1000
 
 
 def checked_usage(usage: Any) -> dict[str, Any]:
