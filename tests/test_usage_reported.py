@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import make_worker, run_workerctl
+from workerctl.digits import MAX_NUMBER
 from workerctl.engine.step import USAGE_COUNTS, checked_usage
 from workerctl.history.layout import SHARD_SHAPE, TABLE
 from workerctl.runs.model import Iteration, Run, new_run_id, now_iso
@@ -56,7 +57,8 @@ def test_whatever_usage_a_step_reports_the_run_summarises_and_stores(usages):
 
 def test_the_largest_counts_a_step_may_report_sum_to_a_summary_the_shard_keeps():
     """50 iterations (the most a worker may have) each reporting the largest counts kept:
-    the run's token sums stay within what a state file may hold."""
+    the run's token sums, and a day's of ten million such runs, stay within what a state
+    file may hold."""
     from workerctl.engine.step import MAX_TOKENS
 
     run = Run(id=new_run_id(), worker="w", config_hash="h", config={}, executor="x", created=now_iso())
@@ -66,6 +68,7 @@ def test_the_largest_counts_a_step_may_report_sum_to_a_summary_the_shard_keeps()
     assert checked_usage({"input_tokens": MAX_TOKENS + 1})["ignored"]
     run.usage = usage_totals(run.iterations)
     assert SHARD_SHAPE({TABLE: {"1": run.summary()}}) is None
+    assert run.summary()["tokens"] * 10**7 < MAX_NUMBER  # a day of ten million such runs, counted
 
 
 def test_a_step_program_reporting_tokens_as_text_finishes_its_run_and_the_history_reads(workspace):

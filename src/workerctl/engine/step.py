@@ -13,7 +13,6 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
-from workerctl.digits import MAX_NUMBER
 from workerctl.runs.states import preview_of
 
 PROTOCOL_VERSION = 1
@@ -198,11 +197,12 @@ class StepRequest:
 
 #: the token counts of a step's usage: whole numbers the history adds up
 USAGE_COUNTS = ("input_tokens", "output_tokens")
-#: a count above this is no count of tokens (a million billion), and below it a run's sums
-#: (two counts over at most 50 iterations) stay within what a state file may hold
-#: (``digits.MAX_NUMBER``): a step's count near that bound made the run's own summary one
-#: its shard's check refuses
-MAX_TOKENS = MAX_NUMBER // 1000
+#: a count above this is no count of tokens (a billion in one step, beyond any model's
+#: context), and below it every sum the history keeps stays within what a state file may
+#: hold (``digits.MAX_NUMBER``): a run's (two counts, at most 50 iterations: 10**11) and a
+#: day's in the cross-run counts (10**7 runs). A count near 10**18 made the run's own
+#: summary, and a day of such runs the daily counts, files their checks refuse
+MAX_TOKENS = 10**9
 
 
 def checked_usage(usage: Any) -> dict[str, Any]:
