@@ -57,7 +57,7 @@ def test_whatever_usage_a_step_reports_the_run_summarises_and_stores(usages):
 
 def test_the_largest_counts_a_step_may_report_sum_to_a_summary_the_shard_keeps():
     """50 iterations (the most a worker may have) each reporting the largest counts kept:
-    the run's token sums, and a day's of ten million such runs, stay within what a state
+    the run's token sums, and a day's of a million such runs, stay within what a state
     file may hold."""
     from workerctl.engine.step import MAX_TOKENS
 
@@ -68,7 +68,7 @@ def test_the_largest_counts_a_step_may_report_sum_to_a_summary_the_shard_keeps()
     assert checked_usage({"input_tokens": MAX_TOKENS + 1})["ignored"]
     run.usage = usage_totals(run.iterations)
     assert SHARD_SHAPE({TABLE: {"1": run.summary()}}) is None
-    assert run.summary()["tokens"] * 10**7 < MAX_NUMBER  # a day of ten million such runs, counted
+    assert run.summary()["tokens"] * 10**6 < MAX_NUMBER  # a day of a million such runs, counted
 
 
 def test_a_step_program_reporting_tokens_as_text_finishes_its_run_and_the_history_reads(workspace):

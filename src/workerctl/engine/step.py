@@ -200,7 +200,7 @@ USAGE_COUNTS = ("input_tokens", "output_tokens")
 #: a count above this is no count of tokens (a billion in one step, beyond any model's
 #: context), and below it every sum the history keeps stays within what a state file may
 #: hold (``digits.MAX_NUMBER``): a run's (two counts, at most 50 iterations: 10**11) and a
-#: day's in the cross-run counts (10**7 runs). A count near 10**18 made the run's own
+#: day's in the cross-run counts (10**6 runs). A count near 10**18 made the run's own
 #: summary, and a day of such runs the daily counts, files their checks refuse
 MAX_TOKENS = 10**9
 
