@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -39,40 +40,41 @@ KNOWN_SETTINGS = {"name", "description", "record_sources", *TEXT_SETTINGS, *DEFA
 @dataclass(frozen=True)
 class Workspace:
     """A workspace folder and its settings (``workerctl.yaml``, merged over the defaults
-    by ``setting``)."""
+    by ``setting``). Its paths are joined once per object (a run asks for them dozens
+    of times, and a path join costs more than a look-up)."""
 
     root: Path
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
-    @property
+    @cached_property
     def settings_file(self) -> Path:
         return self.root / SETTINGS_FILE
 
-    @property
+    @cached_property
     def workers_dir(self) -> Path:
         return self.root / "workers"
 
-    @property
+    @cached_property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
-    @property
+    @cached_property
     def history_dir(self) -> Path:
         return self.state_dir / "history"
 
-    @property
+    @cached_property
     def records_file(self) -> Path:
         return self.state_dir / "records.json"
 
-    @property
+    @cached_property
     def versions_file(self) -> Path:
         return self.state_dir / "versions.json"
 
-    @property
+    @cached_property
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
 
-    @property
+    @cached_property
     def lock_file(self) -> Path:
         return self.state_dir / "lock"
 

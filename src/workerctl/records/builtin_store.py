@@ -98,6 +98,7 @@ class BuiltinRecordStore(RecordSource):
         self._cache_stamp: tuple[int, int, int] | None = None
         self._loads = 0  # how many times the records were read into memory: the version
         self._parsed: dict[Path, tuple[bytes, builtins.list[dict]]] = {}  # comments files: bytes, docs
+        self._comment_paths: dict[str, Path] = {}
 
     def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -147,9 +148,17 @@ class BuiltinRecordStore(RecordSource):
         return self._loads
 
     def comments_path(self, record_id: str) -> Path:
-        from workerctl.storage.filenames import file_name
+        """Joined once per record id (a run asks about nine times)."""
+        path = self._comment_paths.get(record_id)
+        if path is None:
+            from workerctl.storage.filenames import file_name
 
-        return self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
+            if len(self._comment_paths) >= 4096:
+                self._comment_paths.clear()
+            path = self._comment_paths[record_id] = (
+                self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
+            )
+        return path
 
     def _legacy_comments(self, record_id: str) -> dict | None:
         """A workspace written before the file names were injective (``storage.filenames``):

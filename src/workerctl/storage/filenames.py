@@ -23,13 +23,16 @@ id) until the first write puts the data under the new name.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 MAX_NAME = 200
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
+@lru_cache(maxsize=8192)
 def file_name(key: str) -> str:
-    """The file name (without extension) that stands for ``key``."""
+    """The file name (without extension) that stands for ``key`` (kept per key: a run
+    asks for the same few names a dozen times)."""
     if key and all(c in _PLAIN for c in key):
         return key  # the common case: slugs, lower-case ids, statuses
     out = []
@@ -75,7 +78,8 @@ def id_of(name: str) -> str | None:
     return raw.decode("utf-8", "surrogatepass")
 
 
-def legacy_names(key: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def legacy_names(key: str) -> tuple[str, ...]:
     """The names earlier versions gave ``key``'s file, other than its name now."""
     clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
     if clean[:80] == key and not key.startswith("."):
@@ -91,4 +95,4 @@ def legacy_names(key: str) -> list[str]:
             continue
         if old != file_name(key) and old not in names:
             names.append(old)
-    return names
+    return tuple(names)
