@@ -153,3 +153,29 @@ def test_an_argument_that_is_not_utf8_is_a_usage_error(workspace):
         capture_output=True,
     )
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("executor", "field"),
+    [
+        ('{name: command, argv: [python3, step.py], env: {"A=B": x}}', "executor.env"),
+        ('{name: command, argv: [python3, step.py], env: {"": x}}', "executor.env"),
+        ('{name: command, argv: [python3, step.py], env: {MODE: "a\\0b"}}', "executor.env"),
+        ('{name: command, argv: ["python3\\0", step.py]}', "executor.argv"),
+        ('{name: command, argv: [python3, step.py], pass_env: ["HOME=1"]}', "executor.pass_env"),
+        ('{name: command, argv: [python3, step.py], cwd: "a\\0"}', "executor.cwd"),
+    ],
+)
+def test_a_command_the_system_cannot_start_is_an_invalid_worker(workspace, executor, field):
+    """Text the system refuses as an argument, a variable or a folder (a NUL, an '=' in a
+    name) is a worker file problem naming the field (exit 2), before
+    any run: it used to pass ``worker validate`` and put subprocess's traceback on the
+    card of a failed run."""
+    make_worker(workspace, "odd", executor=executor)
+    checked = run_workerctl("worker", "validate", "odd", workspace=workspace)
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert field in checked.stdout + checked.stderr
+    started = run_workerctl("run", "start", "odd", "--task", "T-1042", workspace=workspace)
+    assert started.returncode == 2, started.stdout + started.stderr
+    assert "Traceback" not in started.stdout + started.stderr
+    assert run_workerctl("runs", "list", "--format", "ids", workspace=workspace).stdout.strip() == ""

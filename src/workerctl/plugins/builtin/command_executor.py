@@ -67,6 +67,24 @@ STDERR_TAIL = 4000
 SETTINGS = {"argv", "timeout", "env", "pass_env", "cwd"}
 
 
+#: what the system takes as a program's argument, variable or folder: text with no NUL
+#: that the file system's encoding can write (``os.fsencode``); anything else would
+#: end the step in a ValueError from ``subprocess`` instead of a refused setting
+NOT_OS_TEXT = "{what} holds a NUL character or text the system cannot pass on"
+ENV_RULE = "a variable's name is text without '=' or NUL, and its value text without NUL"
+
+
+def _os_text(value: str) -> bool:
+    try:
+        return b"\0" not in os.fsencode(value)
+    except UnicodeError:
+        return False
+
+
+def _env_name(name: object) -> bool:
+    return isinstance(name, str) and bool(name) and "=" not in name and _os_text(name)
+
+
 class CommandExecutor:
     name = "command"
     description = "Runs a program per step: JSON request on stdin, JSON step on stdout"
@@ -84,6 +102,10 @@ class CommandExecutor:
             problems.append(
                 ("argv", "needs 'argv': a non-empty list of strings", "e.g. argv: [python3, scripts/step.py]")
             )
+        elif not all(_os_text(a) for a in argv):
+            problems.append(
+                ("argv", NOT_OS_TEXT.format(what="an argument"), "write each argument as plain text")
+            )
         timeout = settings.get("timeout")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
@@ -92,11 +114,20 @@ class CommandExecutor:
         env = settings.get("env")
         if env is not None and not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
             problems.append(("env", "must map names to text values"))
+        elif env is not None:
+            bad = [k for k, v in env.items() if not (_env_name(k) and _os_text(v))]
+            if bad:
+                problems.append(("env", f"{bad[0]!r}: {ENV_RULE}", "use names such as MODE or API_URL"))
         pass_env = settings.get("pass_env")
         if pass_env is not None and not (
             isinstance(pass_env, list) and all(isinstance(v, str) for v in pass_env)
         ):
             problems.append(("pass_env", "must be a list of variable names"))
+        elif pass_env is not None and not all(map(_env_name, pass_env)):
+            problems.append(("pass_env", f"each name: {ENV_RULE}"))
+        cwd = settings.get("cwd")
+        if cwd is not None and not (isinstance(cwd, str) and _os_text(cwd)):
+            problems.append(("cwd", "must be a folder's path as text", "e.g. cwd: scripts"))
         return problems
 
     def _environment(self, settings: dict) -> dict[str, str]:
