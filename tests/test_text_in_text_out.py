@@ -134,6 +134,35 @@ def test_step_output_that_is_not_text_is_stored_escaped(workspace):
     assert listed.returncode == 0 and "Traceback" not in listed.stderr
 
 
+@pytest.mark.parametrize("lone", ["dc80", "d800"])
+def test_search_and_jq_read_a_run_that_holds_a_lone_surrogate(workspace, lone):
+    """Such a run is searched and its snippet shown (SQLite refused to encode the text:
+    a traceback), and ``--jq`` reads it with U+FFFD in the surrogate's place (libjq
+    refused the whole list for a lone high surrogate: exit 2, "bad usage")."""
+    script = workspace.root / "lone_step.py"
+    script.write_text(
+        "import sys\nsys.stdin.read()\n"
+        f'sys.stdout.write(\'{{"text": "Blocker: T-1042 hello \\\\u{lone} world"}}\')\n',
+        encoding="utf-8",
+    )
+    make_worker(
+        workspace,
+        "lone",
+        output_mode="review_note",
+        executor="{name: command, argv: [python3, lone_step.py]}",
+    )
+    started = run_workerctl("run", "start", "lone", "--task", "T-1042", workspace=workspace)
+    assert started.returncode == 0, started.stderr
+    found = run_workerctl("runs", "search", "hello", workspace=workspace)
+    assert found.returncode == 0, found.stderr
+    assert "Traceback" not in found.stderr and "hello ? world" in found.stdout
+    listed = run_workerctl("runs", "list", "--jq", ".[].output", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "Blocker: T-1042 hello \ufffd world"
+    kept = run_workerctl("runs", "list", "--json", "output", workspace=workspace)
+    assert json.loads(kept.stdout)[0]["output"] == f"Blocker: T-1042 hello {chr(int(lone, 16))} world"
+
+
 def test_an_argument_that_is_not_utf8_is_a_usage_error(workspace):
     import os
     import subprocess

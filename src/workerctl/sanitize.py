@@ -121,6 +121,30 @@ def json_safe(encoded: str) -> str:
     return re.compile(_JSON_UNSAFE).sub(lambda m: json.dumps(m.group(0))[1:-1], encoded)
 
 
+def for_jq(data: Any) -> Any:
+    """``data`` as plain JSON values that libjq reads: each lone surrogate (stored escaped
+    from text that was not valid Unicode, see docs/guarantees.md) becomes U+FFFD, as jq
+    itself decodes invalid input. Every ``--jq`` and ``--where`` passes through here: jq
+    refused a whole document for one ``\\ud800`` in it ("surrogate pair escape"), which read
+    as the user's mistake (exit 2)."""
+    import json
+
+    return _no_surrogates(json.loads(json.dumps(data, default=str)))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    return value
+
+
 class TerminalGuard(io.TextIOBase):
     """A text stream in front of ``sys.stdout`` or ``sys.stderr`` that passes every
     write through ``for_terminal``. Its ``buffer`` is guarded too (``_GuardedBuffer``):

@@ -73,9 +73,10 @@ def run_jq(expression: str, data: Any) -> list[Any]:
         raise UsageError(
             f"--jq: {str(exc).strip()}", hint="the expression is jq's language: https://jqlang.org/manual/"
         ) from None
-    plain = json.loads(json.dumps(data, default=str))
+    from workerctl.sanitize import for_jq
+
     try:
-        return program.input_value(plain).all()
+        return program.input_value(for_jq(data)).all()
     except ValueError as exc:
         raise UsageError(f"--jq: {str(exc).strip()}") from None
 

@@ -211,10 +211,16 @@ def _digest(cols: tuple[str, ...]) -> str:
 
 
 def _clean(text: str) -> str:
-    """Text without the snippet marks (they cannot be told from the data's own)."""
+    """Text as SQLite takes it (every text bound for the index, on disk or in memory,
+    passes here): without the snippet marks (they cannot be told from the data's own),
+    a NUL as a space (SQLite's snippet() stops at one), and a lone surrogate (stored
+    escaped from text that was not valid Unicode) as "?": SQLite refuses to encode one,
+    and a search that met one ended in a traceback."""
     if MARK_ON in text or MARK_OFF in text:
         text = text.replace(MARK_ON, "").replace(MARK_OFF, "")
-    return text.replace("\0", " ") if "\0" in text else text  # SQLite's snippet() stops at a NUL
+    if "\0" in text:
+        text = text.replace("\0", " ")
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 #: the creation time of a row kept for a file that is not a run: no ISO time (nor the
@@ -228,7 +234,7 @@ def _row(data: dict[str, Any] | None, *, every: bool = False) -> tuple[tuple[Any
     unless ``every`` (an index in memory)."""
     if data is None:
         return (None, None, None, None, NOT_A_RUN, None, None), (), ""
-    cols = tuple(_clean(c).encode("utf-8", "replace").decode("utf-8") for c in columns(data))
+    cols = tuple(_clean(c) for c in columns(data))
     error = data.get("error")
     fields = (
         _int(data.get("_shard")),

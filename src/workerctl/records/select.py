@@ -67,6 +67,8 @@ def select(book: RecordBook, where: str | None, record_type: str | None = None) 
         return [r.id for r in records]
     import jq
 
+    from workerctl.sanitize import for_jq
+
     try:
         program = jq.compile(where)
     except ValueError as exc:
@@ -77,9 +79,8 @@ def select(book: RecordBook, where: str | None, record_type: str | None = None) 
         ) from None
     chosen = []
     for record in records:
-        doc = json.loads(json.dumps(record_document(record), default=str))
         try:
-            results = program.input_value(doc).all()
+            results = program.input_value(for_jq(record_document(record))).all()
         except ValueError as exc:
             raise UsageError(f"--where on {record.id}: {str(exc).strip()}") from None
         if truthy(results):
