@@ -208,3 +208,31 @@ def test_a_command_the_system_cannot_start_is_an_invalid_worker(workspace, execu
     assert started.returncode == 2, started.stdout + started.stderr
     assert "Traceback" not in started.stdout + started.stderr
     assert run_workerctl("runs", "list", "--format", "ids", workspace=workspace).stdout.strip() == ""
+
+
+def test_a_detached_run_in_a_folder_whose_name_is_not_utf8(workspace, tmp_path):
+    """A workspace folder whose path is not UTF-8 works through WORKERCTL_WORKSPACE, and
+    so does a detached run's background process: it was handed the path as '-w', an
+    argument it refused as not UTF-8, and the run was marked crashed with no word."""
+    import os
+    import time
+
+    odd = tmp_path / os.fsdecode(b"ws\xff")
+    workspace.root.rename(odd)
+    env = {"WORKERCTL_WORKSPACE": str(odd)}
+    started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043", "--detach", env=env)
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.split()[-1] if started.stdout.split() else ""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        shown = run_workerctl("run", "inspect", run_id, "--json", env=env)
+        if shown.returncode == 0 and json.loads(shown.stdout)["status"] not in (
+            "pending",
+            "queued",
+            "running",
+        ):
+            break
+        time.sleep(0.2)
+    assert shown.returncode == 0, shown.stderr
+    run = json.loads(shown.stdout)
+    assert run["status"] == "completed", run.get("error")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from workerctl.workspace import Workspace
+from workerctl.workspace import ENV_VAR, Workspace
 
 
 def spawn_executing_process(workspace: Workspace, run_id: str) -> subprocess.Popen:
@@ -24,9 +24,14 @@ def spawn_executing_process(workspace: Workspace, run_id: str) -> subprocess.Pop
     # never through a link: the log is state like any other (see storage.fs)
     fd = fs.open_file(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE, create_parents=True)
     os.fchmod(fd, PRIVATE_FILE)
+    # the workspace goes by the environment, not '-w': an argument must be UTF-8 text
+    # (cli.root refuses others), and a folder's path need not be (the process refused
+    # its own argument and the run was marked crashed, with no word to the user)
+    env = {**os.environ, ENV_VAR: str(workspace.root)}
     with os.fdopen(fd, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "workerctl", "-w", str(workspace.root), "run", "execute", run_id],
+            [sys.executable, "-m", "workerctl", "run", "execute", run_id],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
