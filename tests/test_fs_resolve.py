@@ -151,3 +151,34 @@ def test_a_batch_switches_to_openat2_and_a_short_command_does_not(monkeypatch):
         for _ in range(fs.FAST_AFTER // 2 + 1):
             assert fs.read_bytes(folder / "R1.json") == b"{}"
         assert fs._openat2 is not None and fs._openat2.__name__ == FAST.__name__
+
+
+@pytest.mark.parametrize("at", [False, True])
+def test_a_hard_link_opened_to_be_emptied_is_refused_before_it_is_emptied(tmp_path, at):
+    """``O_TRUNC`` empties a file as it opens it, before its links can be counted: a hard
+    link planted at a state file opened that way (the reindex journal's notes, the search
+    index's write note) emptied the outside file, then was refused. It is refused first."""
+    from workerctl.errors import PlantedLink
+    from workerctl.storage import fs
+
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"kept\n" * 10)
+    state = tmp_path / "ws" / ".workerctl"
+    state.mkdir(parents=True)
+    os.link(outside, state / "note")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    with pytest.raises(PlantedLink):
+        if at:
+            dir_fd = fs.open_dir(state)
+            try:
+                fs.open_file_at(dir_fd, "note", flags, path=state / "note")
+            finally:
+                os.close(dir_fd)
+        else:
+            fs.open_file(state / "note", flags)
+    assert outside.read_bytes() == b"kept\n" * 10
+    (state / "note").unlink()
+    (state / "note").write_bytes(b"old")  # a plain file of its own is still emptied
+    fd = fs.open_file(state / "note", flags)
+    os.close(fd)
+    assert (state / "note").read_bytes() == b""

@@ -25,12 +25,15 @@ How it stays right (``docs/search.md``):
   comes from a scan of the run files through an index built in memory: slower,
   never wrong.
 
-The file and its journal are opened only after ``storage.fs`` has walked their
-folder without following a link and found plain files (a link planted there is
-``PlantedLink``, exit 4); SQLite opens them through that folder's descriptor.
-Writes are not fsynced (``synchronous=OFF``): a process killed mid-write leaves a
-journal SQLite rolls back; only a power cut can lose a write, and the boot check
-finds it.
+The file is opened only after ``storage.fs`` has walked its folder without
+following a link and found a plain file (a link planted there is ``PlantedLink``,
+exit 4); SQLite opens it through that folder's descriptor. SQLite opens no other
+file: its rollback journal is kept in memory (a journal file is opened by name at
+each write, and a hard link planted there was written through). Writes are not
+fsynced (``synchronous=OFF``). A write a crash cuts may leave the file torn, so each
+write leaves a note (``_writing``) for its length: a note whose process is gone, or
+an older version's hot journal, makes the index rebuilt, never believed (``_cut``);
+a power cut is found by the boot check.
 """
 
 from __future__ import annotations
@@ -177,7 +180,9 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
             raise PlantedLink(str(path), "a file swapped while it was opened")
         if not readonly:
             con.execute("PRAGMA synchronous=OFF")
-            con.execute("PRAGMA journal_mode=PERSIST")
+            # no journal file: SQLite opens one by name at each write (a hard link planted
+            # there was written through); a write a crash cuts is found by its note instead
+            con.execute("PRAGMA journal_mode=MEMORY")
         return _Handle(con, dir_fd, (st.st_dev, st.st_ino))
     except BaseException:
         os.close(dir_fd)
@@ -349,6 +354,9 @@ def keep(history: History, run: Run, shard: int, doc: int) -> None:
         return
     write_point(path)  # (tests) between the run file and its index entry
     try:
+        cut = _cut(path)
+        if cut:
+            raise OSError(cut)
         handle = _writer(key, path, (st.st_dev, st.st_ino))
         con = handle.con
         if handle.high is None:
@@ -356,20 +364,22 @@ def keep(history: History, run: Run, shard: int, doc: int) -> None:
         newer = handle.high is None or (shard, doc) > handle.high
         if run.status not in _FINISHED and not newer:
             return  # a run still going is matched from its run file (it has a marker)
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            if run.status in _FINISHED:
-                data = run.to_stored()
-                data["_shard"], data["_doc"] = shard, doc
-                put(con, run.id, data, stamp_of(fs.lstat(history.body_path(run.id))))
-            if newer:
-                _set_meta(con, high=f"{shard}:{doc}:{run.id}")
-                handle.high = (shard, doc)
-            con.execute("COMMIT")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
+        with _writing(path):
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if run.status in _FINISHED:
+                    data = run.to_stored()
+                    data["_shard"], data["_doc"] = shard, doc
+                    put(con, run.id, data, stamp_of(fs.lstat(history.body_path(run.id))))
+                if newer:
+                    _set_meta(con, high=f"{shard}:{doc}:{run.id}")
+                    handle.high = (shard, doc)
+                write_point(path.with_name(path.name + _WRITING))  # (tests) a write cut mid-way
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
     except PlantedLink:
         _forget(key)
         return
@@ -384,6 +394,8 @@ def _writer(key: str, path: Path, ident: tuple[int, int]) -> _Handle:
         return kept[1]
     _forget(key)
     handle = _connect(path, readonly=False)
+    # an older version's journal, its writes done (``_cut`` found it cold): never used
+    fs.unlink(path.with_name(path.name + _JOURNAL), missing_ok=True)
     _WRITERS[key] = (os.getpid(), handle)
     return handle
 
@@ -395,11 +407,75 @@ def _forget(key: str) -> None:
             kept[1].close()
 
 
+#: ``search.db.writing``: a write to the index is under way ("PID START HOST" of its
+#: writer), there from before the write's first page until its commit or rollback
+_WRITING = ".writing"
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """The note of a write under way around one write transaction of the index (under
+    the history lock): with the journal in memory, a process killed mid-commit can
+    leave the file torn, and its note, naming a process that is gone, says so."""
+    from workerctl.history.sweep import current_owner
+
+    owner = current_owner()
+    note = path.with_name(path.name + _WRITING)
+    fd = fs.open_file(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, f"{owner['pid']} {owner['proc_start']} {owner['host']}".encode())
+    finally:
+        os.close(fd)
+    yield
+    fs.unlink(note, missing_ok=True)
+
+
+#: the first bytes of a rollback journal that still holds a write to undo (SQLite's
+#: ``aJournalMagic``); an older version's journal left after its commits is zeroed there
+_HOT = bytes.fromhex("d9d505f920a163d7")
+
+
+def _hot_journal(path: Path) -> bool:
+    """Whether a rollback journal beside the index holds a write to undo: none is
+    written any more, so one is an older version's whose process was killed mid-commit
+    (the file is then torn: SQLite would roll it back by opening the journal by name)."""
+    try:
+        fd = fs.open_file(path.with_name(path.name + _JOURNAL), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        return os.read(fd, len(_HOT)) == _HOT
+    finally:
+        os.close(fd)
+
+
+def _cut(path: Path) -> str:
+    """Why the index at ``path`` may be torn ("" if not): the note of a write whose
+    process is gone (or that cannot be read), or an older version's hot journal."""
+    from workerctl.history.sweep import _pid_alive
+    from workerctl.storage.lock import hostname
+
+    if _hot_journal(path):
+        return "an older version's write to it was cut (its journal is left)"
+    try:
+        text = fs.read_bytes(path.with_name(path.name + _WRITING)).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    parts = text.split(" ", 2)
+    pid = whole_number(parts[0]) if len(parts) == 3 else None
+    if pid is not None and parts[2] != hostname():
+        return ""  # another host's writer: not this host's to judge
+    if pid is not None and pid != os.getpid() and _pid_alive(pid, None if parts[1] == "None" else parts[1]):
+        return ""  # a write under way: SQLite's locks show its readers the last commit
+    return "a write to it was cut"
+
+
 def _discard(path: Path, cause: BaseException) -> None:
     """Remove an index that could not be kept (it is rebuilt when next searched)."""
     try:
-        fs.unlink(path.with_name(path.name + _JOURNAL), missing_ok=True)
         fs.unlink(path, missing_ok=True)
+        fs.unlink(path.with_name(path.name + _JOURNAL), missing_ok=True)
+        fs.unlink(path.with_name(path.name + _WRITING), missing_ok=True)  # the file it spoke of is gone
     except OSError as exc:
         raise StorageError(path, exc, "remove") from None
 
@@ -720,6 +796,7 @@ class Build:
             _forget(str(self.path))
             fs.unlink(self.path.with_name(self.path.name + _JOURNAL), missing_ok=True)  # never rolled onto it
             fs.replace(self.file, self.path)
+            fs.unlink(self.path.with_name(self.path.name + _WRITING), missing_ok=True)  # of the file replaced
             self.done = True
         return int(count)
 
@@ -817,6 +894,9 @@ def open_for_reading(history: History) -> Source:
     why = ""
     for attempt in range(2):
         try:
+            cut = _cut(path)
+            if cut:
+                raise sqlite3.DatabaseError(cut)
             handle = _connect(path, readonly=True)
         except FileNotFoundError:
             why = "missing"
@@ -856,10 +936,16 @@ def _catch_up_on_disk(history: History, path: Path) -> None:
         handle = _connect(path, readonly=False)
         try:
             con = handle.con
-            con.execute("BEGIN IMMEDIATE")
-            catch_up(con, history)
-            _set_meta(con, boot=_boot(), high=_history_high(history))
-            con.execute("COMMIT")
+            with _writing(path):
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    catch_up(con, history)
+                    _set_meta(con, boot=_boot(), high=_history_high(history))
+                    con.execute("COMMIT")
+                except BaseException:
+                    if con.in_transaction:
+                        con.execute("ROLLBACK")
+                    raise
         finally:
             handle.close()
 

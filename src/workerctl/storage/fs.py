@@ -322,20 +322,40 @@ def open_file(path: PathArg, flags: int, mode: int = 0o600, *, create_parents: b
 
 
 def _opened(path: PathArg, flags: int, mode: int, create_parents: bool) -> tuple[int, os.stat_result]:
+    # O_TRUNC would empty the file before it is seen: a hard link planted at the name
+    # (another name of a file elsewhere) was truncated, then refused. It is opened as
+    # it is, checked, and only then emptied.
+    truncate = bool(flags & os.O_TRUNC)
+    flags &= ~os.O_TRUNC
     anchor, parts = _split(path)
     fast_mode = mode if flags & os.O_CREAT else 0  # openat2 refuses a mode it would not use
     fd = _fast_open(anchor, parts, len(parts), flags | _NOFOLLOW, fast_mode) if parts else -1
     if fd < 0:
         with folder_of(path, create=create_parents) as (dir_fd, name):
             fd = _open_at(dir_fd, name, flags, mode, path)
-    return fd, _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
+    return fd, _checked(fd, path, flags, truncate)
+
+
+def _checked(fd: int, path: PathArg, flags: int, truncate: bool) -> os.stat_result:
+    """``_plain`` for a file just opened, then emptied if it was asked for (``O_TRUNC``
+    taken out of ``flags``); ``fd`` closed if either fails."""
+    st = _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
+    if truncate and st.st_size:
+        try:
+            os.ftruncate(fd, 0)
+        except BaseException:
+            os.close(fd)
+            raise
+    return st
 
 
 def open_file_at(dir_fd: int, name: str, flags: int, mode: int = 0o600, *, path: PathArg) -> int:
     """``open_file`` inside a folder already opened through ``open_dir``; ``path`` is
     what a refusal names."""
+    truncate = bool(flags & os.O_TRUNC)
+    flags &= ~os.O_TRUNC
     fd = _open_at(dir_fd, name, flags, mode, path)
-    _plain(fd, path, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
+    _checked(fd, path, flags, truncate)
     return fd
 
 
