@@ -569,7 +569,7 @@ class StepLoop:
         person to read, and nothing is written: the run fails ``output_rejected``."""
         from workerctl.runs.checks import FAIL
         from workerctl.runs.evidence import ReviewEvidence
-        from workerctl.runs.review_checks import checks
+        from workerctl.runs.review_checks import REJECTED, checks
 
         evidence = ReviewEvidence(
             run, self.records, self.registry, "before_write", dict(self.workspace.settings)
@@ -585,7 +585,7 @@ class StepLoop:
         ]
         if failed:
             raise RunFailed(
-                "output_rejected",
+                REJECTED,
                 f"output mode {mode} did not write: the output failed "
                 + ", ".join(f"{c.key} ({c.title.lower()})" for c in failed),
                 "\n".join(e for c in failed for e in c.evidence[:3]),

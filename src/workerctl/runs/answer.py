@@ -8,8 +8,10 @@ the reader something, offers help, refuses or apologises; or it is a template
 repeats the instructions back; or its statements share nothing (no id, name,
 number or content word) with the records the run read and its instructions.
 This check stands before a write: a posting output mode does not post an output
-that greets, asks, offers, refuses, is a template or repeats the instructions
-(the last rule, sharing nothing with the records, only warns the reviewer).
+that greets, asks, offers, refuses, is a template or repeats the instructions. The
+last rule, sharing nothing with the records, only warns the reviewer, unless the
+output also greets, asks, offers or refuses: its other sentences are then filler,
+and it is not posted either.
 
 *form*: what the instructions themselves state about the output's language,
 length (lines, words, sentences, characters, bullets, paragraphs) and lists.
@@ -102,13 +104,23 @@ def answer_check(ev: ReviewEvidence) -> Check:
         cache[(text, instructions)] = _text_problems(text, instructions)
     said, statements, found = cache[(text, instructions)]
     problems = list(found)
-    # sharing nothing with the records is a reviewer's warning, not a reason to stop a write
-    if ev.stage != "before_write" and not problems and statements and (ev.seen or instructions.strip()):
+    # sharing nothing with the records is a reviewer's warning, not a reason to stop a
+    # write; but beside a sentence that refuses, greets, offers or asks back, what else
+    # the output says is filler ("As an AI I cannot see your CMS. Please check with your
+    # team."): a non-answer, stopped before the write like one with no statement at all
+    acted = len(statements) < len(said)
+    if (
+        (ev.stage != "before_write" or acted)
+        and not problems
+        and statements
+        and (ev.seen or instructions.strip())
+    ):
         grounded = _grounded(" ".join(statements), ev, instructions)
         if not grounded:
             problems.append(
                 f"its statements share no id, name, number or word with the records the run read or its "
                 f'instructions: "{preview_of(" ".join(statements), 160)}"'
+                + (" beside sentences that are not about the task" if acted else "")
             )
     if problems:
         return Check("answer", title, FAIL, problems)

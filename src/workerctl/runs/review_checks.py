@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from workerctl.runs.checks import PASS, UNKNOWN, Check
+from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.checks import VERDICTS as CHECK_VERDICTS
 from workerctl.runs.evidence import ReviewEvidence
 from workerctl.runs.states import preview_of
@@ -65,6 +65,20 @@ def checks(
     what an earlier stage of the same run built (the step loop passes it on)."""
     if evidence is None or evidence.run is not run:
         evidence = ReviewEvidence(run, records, registry, stage, settings)
+    out = _decided(run, registry, stage, evidence)
+    if stage != "before_write" and run.error is not None and run.error.kind == REJECTED:
+        # its output was stopped before the write: what stopped it is what the review
+        # shows (decided after the fact, privacy saw no text written, completion no answer)
+        stopped = {c.key: c for c in _decided(run, registry, "before_write", evidence) if c.verdict == FAIL}
+        out = [stopped.pop(c.key, c) for c in out] + list(stopped.values())
+    return out
+
+
+#: the error kind of a run whose output a ``before_write`` check stopped (``engine.loop``)
+REJECTED = "output_rejected"
+
+
+def _decided(run: Run, registry: Registry, stage: str, evidence: ReviewEvidence) -> list[Check]:
     evidence.stage = stage  # one run's evidence serves its stages: records are read once
     out = []
     for rc in registry.review_checks.values():
