@@ -358,10 +358,20 @@ def _agent_is_other(clause: list[str], at: int) -> bool:
     return (match.group(1) + word) not in WORKER_AGENTS and word not in MEANS
 
 
+#: a line that marks its item done: a checked box ("- [x] …") or a check mark ("✅ …"),
+#: read as the label that says so ("Done: …")
+DONE_MARK = re.compile(
+    "^(?:[-*\u2022+]\\s*)?(?:\\[[xX\u2713\u2714]\\]|[\u2705\u2714\u2611\u2713]\ufe0f?)\\s*"
+)
+
+
 def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
     """Every clause of ``text`` that says work was done (see the module docstring)."""
     found: list[Claim] = []
     for sentence in sentences(text):
+        mark = DONE_MARK.match(sentence)
+        if mark is not None and sentence[mark.end() :].strip():
+            sentence = "Done: " + sentence[mark.end() :]
         plain = QUOTED.sub(" ", sentence)
         label = LABEL.match(plain)
         if label and len(label.group(1).split()) <= 5:

@@ -66,7 +66,41 @@ def cut_off(ev: ReviewEvidence) -> list[str]:
         problems.append(f'the output ends mid-sentence: "…{preview_of(stripped[-80:], 80)}"')
     if text.count("```") % 2:
         problems.append("the output opens a code block it never closes")
+    unfinished = _unfinished_line(stripped)
+    if unfinished and not problems:
+        problems.append(f'the output ends {unfinished}: "…{preview_of(stripped[-80:], 80)}"')
     return problems
+
+
+LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)]|\[[ xX]\])\s*(.*)$")
+LABEL_LINE = re.compile(r"^\s*[-*•]?\s*[A-Za-z][\w ()/'-]{0,40}:\s")
+SENTENCE_END = (".", "!", "?", "…", ":", ")", "]", "}", '"', "”", "'", "»", "*", "_", "`")
+
+
+def _unfinished_line(text: str) -> str:
+    """How the last line of ``text`` is left unfinished, by the shape of what it began
+    ("" if it is whole): a table row without its closing bar, a list item with nothing
+    after its mark, or a line of prose (not a label, an item or a row) of six words or
+    more without a mark to end it."""
+    lines = text.splitlines()
+    last = lines[-1].strip() if lines else ""
+    if not last:
+        return ""
+    rows = [line.strip() for line in lines if line.strip().startswith("|")]
+    if (
+        last.startswith("|")
+        and len(rows) >= 2
+        and all(r.endswith("|") for r in rows[:-1])
+        and not last.endswith("|")
+    ):
+        return "in the middle of a table row"
+    item = LIST_ITEM.match(last)
+    if item is not None and not item.group(1).strip():
+        return "on an empty list item"
+    prose = item is None and not LABEL_LINE.match(last) and not last.startswith(("|", "#", ">"))
+    if prose and len(last.split()) >= 6 and not last.endswith(SENTENCE_END):
+        return "in the middle of a sentence"
+    return ""
 
 
 QUOTE_END = re.compile(r"\s+\Z")
