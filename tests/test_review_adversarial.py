@@ -101,6 +101,14 @@ BAD = [
     ("answer", "{summary}\n{next_step}", dict(output_mode="task_comment")),
 ]
 GOOD = [
+    # found by a fresh-brief attack: a record's own state told as it is (its assignee; an
+    # invoice named by its title, whose status is "sent"), and a count of days
+    ("Status: T-1042 is in progress, assigned to Lena Fischer. Next step: ask legal for the glossary.", {}),
+    (
+        "Invoice 2044 — licences: 3,150.00 EUR, sent. Next step: chase INV-2031 first.",
+        dict(sources=FIN, instructions="For each invoice of the company give status and amount."),
+    ),
+    ("INV-2031 (12,400.00 EUR) has been overdue for 34 days; raise it first.", dict(sources=FIN)),
     (
         "INV-2031 (overdue, 12,400.00 EUR) and INV-2044 (sent, 3,150.00 EUR) "
         "are open. Next step: chase INV-2031.",

@@ -148,6 +148,12 @@ def parse_number(text: str) -> float | None:
         return None
 
 
+def _counts_else(after: str) -> bool:
+    """A number followed by a word that is no currency counts something else ("for 34
+    days", "for 3 posts"): not an amount, whatever the word before it."""
+    return re.match(rf"\s?(?!(?i:{CURRENCY})(?![\w]))[^\W\d_]{{2,}}", after) is not None
+
+
 def _number_of(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -329,7 +335,7 @@ def _compare_fields(
             number = _number_of(value)
             if number is not None and key not in ("id",):
                 m = re.match(rf"(?:{CURRENCY}\s?)?({NUMBER})", rest)
-                if m and not DATE.match(rest):
+                if m and not DATE.match(rest) and not _counts_else(rest[m.end() :]):
                     stated_n = parse_number(m.group(1))
                     compared += 1
                     if stated_n is not None and abs(stated_n - number) > 0.005 * max(1.0, abs(number)):

@@ -424,15 +424,34 @@ def _reported(claim: Any, seen: ReviewEvidence) -> bool:
     if claim.how == "first person":
         return False
     verb = claim.verb.lower()
-    about = claim.ids or ([seen.run.record_id] if seen.run.record_id else [])
-    for rid in about:
-        record = seen.seen.get(rid)
-        if record is not None and str(record.fields.get("status", "")).lower() == verb:
-            return True
     base = FORMS.get(verb, (verb, ""))[0]
+    sentence = claim.sentence.lower()
+    about = claim.ids or ([seen.run.record_id] if seen.run.record_id else [])
+    # a record the sentence names by its title is what it is about too ("Invoice 7002 —
+    # hosting: … sent", the title of INV-7002, whose status is "sent")
+    titled = [rid for rid, s in seen.seen.items() if len(s.title) >= 4 and s.title.lower() in sentence]
+    for rid in dict.fromkeys([*about, *titled]):
+        record = seen.seen.get(rid)
+        if record is None:
+            continue
+        if str(record.fields.get("status", "")).lower() == verb:
+            return True
+        if _field_tells(record.fields, base, sentence):
+            return True
     forms = {w for w, (b, _f) in FORMS.items() if b == base}
     words = content_words(claim.sentence) - forms
     return bool(words and forms) and any(words & told for told in seen.acts_told(base))
+
+
+def _field_tells(fields: dict[str, Any], base: str, sentence: str) -> bool:
+    """A field named for the act (``assignee`` for "assigned") whose value the sentence
+    gives: "assigned to Marta Kowalski" where the record's assignee is Marta Kowalski
+    describes the record; it claims no work."""
+    stem = base[:5]
+    return len(stem) >= 4 and any(
+        stem in key.lower() and isinstance(value, str) and len(value) >= 3 and value.lower() in sentence
+        for key, value in fields.items()
+    )
 
 
 def _on_target(ids: list[str], effects: list[dict]) -> list[dict]:
