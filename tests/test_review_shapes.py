@@ -1,6 +1,6 @@
 """Review by the shape of the text: an output whose last line is left unfinished (a
-table row without its closing bar, a list item with nothing after its mark, a long
-line of prose without a mark to end it) is cut off; a checked box or a check mark
+table row without its closing bar, a list item with nothing after its mark) is cut
+off; a checked box or a check mark
 ("- [x] …", "✅ …") says its item was done, as "Done: …" does. Each with a control
 that must not be flagged."""
 
@@ -40,10 +40,6 @@ def _verdicts(workspace, output: str) -> dict[str, str]:
     [
         (TABLE + "| T-1043 | wai", "completion"),
         ("Blocker: the glossary for T-1042.\nNext steps:\n1. Ask the vendor for a date.\n2.", "completion"),
-        (
-            "Blocker: the glossary.\nThe vendor has not sent the German glossary for T-1042 and we are still",
-            "completion",
-        ),
         ("Blocker: the glossary for T-1042.\n- [x] Reminder e-mailed to the vendor", "claims"),
         ("Blocker: the glossary for T-1042.\n✔️ Vendor notified about the delay", "claims"),
     ],
@@ -59,6 +55,7 @@ def test_a_shape_that_says_cut_or_done_is_flagged(workspace, output, key):
         "Blocker: the glossary for T-1042.\nNext steps:\n1. Ask the vendor for a date.\n2. Tell the lead.",
         "Blocker: the German glossary for T-1042\nSuggested next step: ask the vendor for a date",
         "Blocker: the glossary for T-1042.\n- [ ] Ask the vendor for a date",
+        "Blocker: the German glossary for T-1042 is late\nThe vendor has not sent it and we wait for legal",
     ],
 )
 def test_a_whole_output_of_the_same_shapes_is_not(workspace, output):

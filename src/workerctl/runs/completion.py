@@ -73,15 +73,13 @@ def cut_off(ev: ReviewEvidence) -> list[str]:
 
 
 LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)]|\[[ xX]\])\s*(.*)$")
-LABEL_LINE = re.compile(r"^\s*[-*•]?\s*[A-Za-z][\w ()/'-]{0,40}:\s")
-SENTENCE_END = (".", "!", "?", "…", ":", ")", "]", "}", '"', "”", "'", "»", "*", "_", "`")
 
 
 def _unfinished_line(text: str) -> str:
     """How the last line of ``text`` is left unfinished, by the shape of what it began
-    ("" if it is whole): a table row without its closing bar, a list item with nothing
-    after its mark, or a line of prose (not a label, an item or a row) of six words or
-    more without a mark to end it."""
+    ("" if it is whole): a table row without its closing bar, or a list item with
+    nothing after its mark. (A line of prose without an end mark is not enough: labels,
+    lists and tool summaries end so too.)"""
     lines = text.splitlines()
     last = lines[-1].strip() if lines else ""
     if not last:
@@ -97,9 +95,6 @@ def _unfinished_line(text: str) -> str:
     item = LIST_ITEM.match(last)
     if item is not None and not item.group(1).strip():
         return "on an empty list item"
-    prose = item is None and not LABEL_LINE.match(last) and not last.startswith(("|", "#", ">"))
-    if prose and len(last.split()) >= 6 and not last.endswith(SENTENCE_END):
-        return "in the middle of a sentence"
     return ""
 
 
