@@ -102,3 +102,58 @@ def test_an_older_versions_journal_hot_means_rebuilt_cold_means_removed(workspac
     started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace)
     assert started.returncode == 0, started.stderr
     assert _marked(workspace) and not journal.exists()
+
+
+def test_a_wal_header_is_not_believed_and_its_shm_never_written(workspace, tmp_path):
+    """Two header bytes make the index a WAL database, which SQLite opens with a -shm
+    file by name, written even for a search: a hard link planted there was truncated
+    and written. Such an index is not believed (rebuilt), and the link is not opened."""
+    _with_index(workspace)
+    _mark(workspace)
+    with open(_index(workspace), "r+b") as db:
+        db.seek(18)
+        db.write(b"\x02\x02")
+    victim = tmp_path / "outside.txt"
+    victim.write_bytes(b"precious\n" * 5000)
+    os.link(victim, _index(workspace, "search.db-shm"))
+    found = run_workerctl("runs", "search", "anything", workspace=workspace)
+    assert found.returncode == 0, found.stderr
+    assert victim.read_bytes() == b"precious\n" * 5000
+    assert not _marked(workspace)  # rebuilt, not believed
+    assert not _index(workspace, "search.db-shm").exists()  # the name is gone; the file is not
+
+
+def test_damage_met_by_the_query_itself_is_answered_from_the_run_files(workspace):
+    """A page SQLite reads only for the query ("database disk image is malformed"):
+    the answer comes from the run files, as for an index that cannot be opened; it
+    used to end the search in a traceback (exit 1) until a reindex."""
+    started = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace)
+    assert started.returncode == 0, started.stderr
+    _with_index(workspace)
+    index = _index(workspace)
+    size = index.stat().st_size
+    con = sqlite3.connect(index)
+    pages = [row[0] for row in con.execute("SELECT pageno FROM dbstat WHERE name LIKE 'text%'")]
+    page_size = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    assert pages and size
+    with open(index, "r+b") as db:  # the words' pages garbled, the schema and meta kept
+        for page in set(pages):
+            db.seek((page - 1) * page_size)
+            db.write(b"\xff" * page_size)
+    found = run_workerctl("runs", "search", '"T-1042"', "--json", "id", workspace=workspace)
+    assert found.returncode == 0, found.stderr
+    assert "Traceback" not in found.stderr
+    assert found.stdout.count('"id"') == 1
+
+
+def test_a_dead_writers_note_is_read_whatever_its_spacing(workspace):
+    """A note naming a process that is gone means a cut write, however the line ends."""
+    _with_index(workspace)
+    _mark(workspace)
+    from workerctl.storage.lock import hostname
+
+    _index(workspace, NOTE).write_text(f"999999999 None {hostname()}\n")  # no such pid
+    found = run_workerctl("runs", "search", "anything", workspace=workspace)
+    assert found.returncode == 0, found.stderr
+    assert not _marked(workspace) and not _index(workspace, NOTE).exists()

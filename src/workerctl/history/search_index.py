@@ -164,6 +164,7 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
             finally:
                 os.close(fd)
             st = os.lstat(path.name, dir_fd=dir_fd)
+        _rollback_only(path)
         where = f"/proc/self/fd/{dir_fd}/{path.name}" if os.path.isdir("/proc/self/fd") else str(path)
         from urllib.parse import quote
 
@@ -175,7 +176,11 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
             isolation_level=None,
         )
         after = _plain_or_absent(dir_fd, path.name, path)
-        if after is None or (after.st_dev, after.st_ino) != (st.st_dev, st.st_ino):
+        if (
+            after is None
+            or (after.st_dev, after.st_ino) != (st.st_dev, st.st_ino)
+            or not _opened_as_checked(path, (st.st_dev, st.st_ino))
+        ):
             con.close()
             raise PlantedLink(str(path), "a file swapped while it was opened")
         if not readonly:
@@ -187,6 +192,46 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
     except BaseException:
         os.close(dir_fd)
         raise
+
+
+#: the bytes of a SQLite header that say "rollback journal" (18: write, 19: read
+#: version; 2 is WAL, which opens a -wal and a -shm file by name, even to read)
+_ROLLBACK = b"\x01\x01"
+
+
+def _rollback_only(path: Path) -> None:
+    """The index must be a rollback-journal database (or a new, empty file): a WAL one
+    (two header bytes changed) makes SQLite open ``-shm`` by name and write it even
+    for a search, through a hard link planted there. Anything else is damaged."""
+    import sqlite3
+
+    fd = fs.open_file(path, os.O_RDONLY)
+    try:
+        head = os.pread(fd, 20, 0)
+    finally:
+        os.close(fd)
+    if head and head[18:20] != _ROLLBACK:
+        raise sqlite3.DatabaseError("not a rollback-journal database (WAL or damaged header)")
+
+
+def _opened_as_checked(path: Path, ident: tuple[int, int]) -> bool:
+    """Whether every descriptor this process holds on a file named ``path`` (SQLite's,
+    opened by name after the checks) is the file that was checked, with no other name:
+    a hard link swapped in between the check and SQLite's open, then swapped back,
+    is found here, before anything is written."""
+    if not os.path.isdir("/proc/self/fd"):
+        return True
+    target = os.path.realpath(path)
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") != target:
+                continue
+            st = os.stat(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) != ident or st.st_nlink > 1:
+            return False
+    return True
 
 
 def _meta(con: sqlite3.Connection) -> dict[str, str]:
@@ -461,7 +506,7 @@ def _cut(path: Path) -> str:
         text = fs.read_bytes(path.with_name(path.name + _WRITING)).decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
-    parts = text.split(" ", 2)
+    parts = text.strip().split(" ", 2)
     pid = whole_number(parts[0]) if len(parts) == 3 else None
     if pid is not None and parts[2] != hostname():
         return ""  # another host's writer: not this host's to judge
@@ -470,12 +515,25 @@ def _cut(path: Path) -> str:
     return "a write to it was cut"
 
 
+def discard(history: History, cause: BaseException) -> None:
+    """A reader's: an index found damaged in the middle of a query is removed (under the
+    lock), so that the next search rebuilds it; where it cannot be (a read-only mount,
+    the lock held), it stays, and each search meets the damage and answers from the
+    run files again."""
+    from workerctl.errors import WorkerctlError
+
+    path = index_path(history)
+    with contextlib.suppress(OSError, WorkerctlError), history.lock:
+        _forget(str(path))
+        _discard(path, cause)
+
+
 def _discard(path: Path, cause: BaseException) -> None:
     """Remove an index that could not be kept (it is rebuilt when next searched)."""
     try:
         fs.unlink(path, missing_ok=True)
-        fs.unlink(path.with_name(path.name + _JOURNAL), missing_ok=True)
-        fs.unlink(path.with_name(path.name + _WRITING), missing_ok=True)  # the file it spoke of is gone
+        for leftover in (_JOURNAL, "-wal", "-shm", _WRITING):  # the file they spoke of is gone
+            fs.unlink(path.with_name(path.name + leftover), missing_ok=True)
     except OSError as exc:
         raise StorageError(path, exc, "remove") from None
 
@@ -796,7 +854,8 @@ class Build:
             _forget(str(self.path))
             fs.unlink(self.path.with_name(self.path.name + _JOURNAL), missing_ok=True)  # never rolled onto it
             fs.replace(self.file, self.path)
-            fs.unlink(self.path.with_name(self.path.name + _WRITING), missing_ok=True)  # of the file replaced
+            for leftover in ("-wal", "-shm", _WRITING):  # of the file replaced
+                fs.unlink(self.path.with_name(self.path.name + leftover), missing_ok=True)
             self.done = True
         return int(count)
 
