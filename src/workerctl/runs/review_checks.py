@@ -70,6 +70,7 @@ def checks(
         # its output was stopped before the write: what stopped it is what the review
         # shows (decided after the fact, privacy saw no text written, completion no answer)
         stopped = {c.key: c for c in _decided(run, registry, "before_write", evidence) if c.verdict == FAIL}
+        evidence.stage = stage
         out = [stopped.pop(c.key, c) for c in out] + list(stopped.values())
     return out
 
