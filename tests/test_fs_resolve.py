@@ -182,3 +182,31 @@ def test_a_hard_link_opened_to_be_emptied_is_refused_before_it_is_emptied(tmp_pa
     fd = fs.open_file(state / "note", flags)
     os.close(fd)
     assert (state / "note").read_bytes() == b""
+
+
+def test_held_as_finds_a_hard_link_swapped_in_and_back(tmp_path):
+    """What a library opened by name after the check (SQLite, the search index) is the
+    file checked: a hard link to an outside file swapped in before its open, and the
+    checked file put back after, is found by the descriptor the library holds."""
+    state = tmp_path / "ws" / ".workerctl"
+    state.mkdir(parents=True)
+    checked, outside = state / "search.db", tmp_path / "outside.txt"
+    checked.write_bytes(b"index")
+    outside.write_bytes(b"kept")
+    st = checked.stat()
+    ident = (st.st_dev, st.st_ino)
+    held = os.open(checked, os.O_RDONLY)  # the library's own open, of the checked file
+    try:
+        assert fs.held_as(checked, ident)
+    finally:
+        os.close(held)
+    os.link(checked, state / "aside")  # the checked file kept aside
+    os.link(outside, state / "swap")
+    os.replace(state / "swap", checked)  # swapped in ...
+    held = os.open(checked, os.O_RDONLY)  # ... when the library opens the name ...
+    try:
+        os.replace(state / "aside", checked)  # ... and put back after
+        assert checked.stat().st_ino == ident[1]
+        assert not fs.held_as(checked, ident)
+    finally:
+        os.close(held)

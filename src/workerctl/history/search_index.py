@@ -179,7 +179,7 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
         if (
             after is None
             or (after.st_dev, after.st_ino) != (st.st_dev, st.st_ino)
-            or not _opened_as_checked(path, (st.st_dev, st.st_ino))
+            or not fs.held_as(path, (st.st_dev, st.st_ino))
         ):
             con.close()
             raise PlantedLink(str(path), "a file swapped while it was opened")
@@ -212,26 +212,6 @@ def _rollback_only(path: Path) -> None:
         os.close(fd)
     if head and head[18:20] != _ROLLBACK:
         raise sqlite3.DatabaseError("not a rollback-journal database (WAL or damaged header)")
-
-
-def _opened_as_checked(path: Path, ident: tuple[int, int]) -> bool:
-    """Whether every descriptor this process holds on a file named ``path`` (SQLite's,
-    opened by name after the checks) is the file that was checked, with no other name:
-    a hard link swapped in between the check and SQLite's open, then swapped back,
-    is found here, before anything is written."""
-    if not os.path.isdir("/proc/self/fd"):
-        return True
-    target = os.path.realpath(path)
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{name}") != target:
-                continue
-            st = os.stat(f"/proc/self/fd/{name}")
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) != ident or st.st_nlink > 1:
-            return False
-    return True
 
 
 def _meta(con: sqlite3.Connection) -> dict[str, str]:

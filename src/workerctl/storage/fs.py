@@ -377,6 +377,28 @@ def create_new(path: PathArg, mode: int = 0o600, *, create_parents: bool = True)
     return fd
 
 
+def held_as(path: PathArg, ident: tuple[int, int]) -> bool:
+    """Whether every descriptor this process holds on a file named ``path`` is the file
+    ``ident`` (device, inode) with no other name. For a file a library opened by name
+    after it was checked (SQLite, the search index): a hard link swapped in between the
+    check and that open, then swapped back, is found here, before anything is written."""
+    if not os.path.isdir("/proc/self/fd"):
+        return True
+    target = os.path.realpath(path)
+    # a file swapped in and then replaced at the name reads "NAME (deleted)"
+    names = (target, f"{target} (deleted)")
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") not in names:
+                continue
+            st = os.stat(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) != ident or st.st_nlink > 1:
+            return False
+    return True
+
+
 def read_bytes(path: PathArg) -> bytes:
     """``Path.read_bytes`` for a state file."""
     fd, st = _opened(path, os.O_RDONLY, 0o600, False)
