@@ -92,14 +92,15 @@ class StepLoop:
         beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
         in_main = threading.current_thread() is threading.main_thread()
         # a signal the process was started with ignored (nohup) stays ignored: not a cancel
-        previous = {sig: signal.getsignal(sig) for sig in TERMINATING} if in_main else {}
+        previous = {sig: signal.getsignal(sig) for sig in stop_signals.STOPPING} if in_main else {}
         previous = {sig: h for sig, h in previous.items() if h is not signal.SIG_IGN}
+        _stopping.clear()
         state_problem: HistoryError | None = None
         halts.watch(run.id)
         try:
             try:  # a Ctrl-C from here on cancels the run (it is stored as running already)
                 for sig in previous:
-                    signal.signal(sig, _raise_terminated)
+                    signal.signal(sig, _raise_stop)
                 with stop_signals.held():  # a thread's start waits (stop_signals.held)
                     beat.start()
                 stop_signals.release(held_signals or {})
@@ -143,6 +144,7 @@ class StepLoop:
             # cancelled, then sends SIGTERM; a save that finds it so (RunFinishedElsewhere)
             # drops the SIGTERM it holds, which has nothing left to stop
             ending = stop_signals.hold()
+            _stopping.clear()  # held from here: one that came since the first is raised after the save
             cancelled_elsewhere = False
             try:
                 if run.error is not None:
@@ -726,5 +728,20 @@ def _cancelled_by(stop: BaseException) -> RunError:
     return RunError("cancelled", INTERRUPTED)
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
+#: the stop signal a run's process is ending the run for (one at most)
+_stopping: list[int] = []
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    """A stop signal during a run: the first cancels it (Ctrl-C as ``KeyboardInterrupt``,
+    SIGTERM and SIGHUP as ``Terminated``); one that follows while the first is recorded
+    waits for the record, and is raised once the run is saved (``stop_signals``). Raised
+    then, in the middle of the first one's handling, it left the run running with no one
+    to save it (marked crashed, the test suite's two-signal case under load)."""
+    if _stopping:
+        stop_signals.remember(signum)
+        return
+    _stopping.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)

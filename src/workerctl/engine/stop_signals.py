@@ -40,6 +40,12 @@ def _remember(signum: int, frame: FrameType | None) -> None:
     _pending.append(signum)
 
 
+def remember(signum: int) -> None:
+    """Keep ``signum`` to be raised by the next ``release`` (a handler that is not
+    ``hold``'s, holding one of its own accord)."""
+    _pending.append(signum)
+
+
 def hold() -> Held:
     """Hold the stop signals until ``release``; what it replaced."""
     if threading.current_thread() is not threading.main_thread():
