@@ -31,7 +31,7 @@ exit 4); SQLite opens it through that folder's descriptor. SQLite opens no other
 file: its rollback journal is kept in memory (a journal file is opened by name at
 each write, and a hard link planted there was written through). Writes are not
 fsynced (``synchronous=OFF``). A write a crash cuts may leave the file torn, so each
-write leaves a note (``_writing``) for its length: a note whose process is gone, or
+write leaves a note (``_written``) for its length: a note whose process is gone, or
 an older version's hot journal, makes the index rebuilt, never believed (``_cut``);
 a power cut is found by the boot check.
 """
@@ -389,22 +389,15 @@ def keep(history: History, run: Run, shard: int, doc: int) -> None:
         newer = handle.high is None or (shard, doc) > handle.high
         if run.status not in _FINISHED and not newer:
             return  # a run still going is matched from its run file (it has a marker)
-        with _writing(path):
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                if run.status in _FINISHED:
-                    data = run.to_stored()
-                    data["_shard"], data["_doc"] = shard, doc
-                    put(con, run.id, data, stamp_of(fs.lstat(history.body_path(run.id))))
-                if newer:
-                    _set_meta(con, high=f"{shard}:{doc}:{run.id}")
-                    handle.high = (shard, doc)
-                write_point(path.with_name(path.name + _WRITING))  # (tests) a write cut mid-way
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
+        with _written(con, path):
+            if run.status in _FINISHED:
+                data = run.to_stored()
+                data["_shard"], data["_doc"] = shard, doc
+                put(con, run.id, data, stamp_of(fs.lstat(history.body_path(run.id))))
+            if newer:
+                _set_meta(con, high=f"{shard}:{doc}:{run.id}")
+                handle.high = (shard, doc)
+            write_point(path.with_name(path.name + _WRITING))  # (tests) a write cut mid-way
     except PlantedLink:
         _forget(key)
         return
@@ -438,10 +431,12 @@ _WRITING = ".writing"
 
 
 @contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """The note of a write under way around one write transaction of the index (under
-    the history lock): with the journal in memory, a process killed mid-commit can
-    leave the file torn, and its note, naming a process that is gone, says so."""
+def _written(con: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """One write transaction of the index on disk (under the history lock), committed
+    at the end of the block, rolled back if it raises, inside the note of a write under
+    way: with the journal in memory, a process killed mid-commit can leave the file
+    torn, and its note, naming a process that is gone, says so. (A write rolled back
+    keeps its note: the index is then not believed either, which is only cautious.)"""
     from workerctl.history.sweep import current_owner
 
     owner = current_owner()
@@ -451,7 +446,14 @@ def _writing(path: Path) -> Iterator[None]:
         os.write(fd, f"{owner['pid']} {owner['proc_start']} {owner['host']}".encode())
     finally:
         os.close(fd)
-    yield
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
     fs.unlink(note, missing_ok=True)
 
 
@@ -975,16 +977,9 @@ def _catch_up_on_disk(history: History, path: Path) -> None:
         handle = _connect(path, readonly=False)
         try:
             con = handle.con
-            with _writing(path):
-                con.execute("BEGIN IMMEDIATE")
-                try:
-                    catch_up(con, history)
-                    _set_meta(con, boot=_boot(), high=_history_high(history))
-                    con.execute("COMMIT")
-                except BaseException:
-                    if con.in_transaction:
-                        con.execute("ROLLBACK")
-                    raise
+            with _written(con, path):
+                catch_up(con, history)
+                _set_meta(con, boot=_boot(), high=_history_high(history))
         finally:
             handle.close()
 
