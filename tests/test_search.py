@@ -162,7 +162,7 @@ def test_an_index_that_cannot_be_written_answers_from_the_run_files(history, mon
     run = _run(history, "permission denied on the ledger")
     search_index.index_path(history).unlink()
 
-    def refused(_history):
+    def refused(_history, **_options):
         raise OSError(30, "Read-only file system")
 
     monkeypatch.setattr(search_index, "rebuild", refused)

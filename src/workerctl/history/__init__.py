@@ -56,7 +56,10 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   summaries, recounting their hours, days and workers; a reindex's note needs
   nothing. None of them rebuilds every cross-run index under the lock.
 - Reading never needs to write: when a repair cannot be written (a full disk, a
-  read-only mount), readers answer from disk, a run whose process is gone shown
+  read-only mount) or the lock stays held past ``storage.lock.REPAIR_WAIT`` (a
+  writer stopped or stuck: every repair a reader makes waits through
+  ``FileLock.within``), readers answer from disk, a run whose process is gone shown
   as crashed (``History.unsettled``; at its marker's slot if its index entry was
-  never written), and the next command that can write records it.
+  never written), and the next command that can write records it (a start does,
+  under its own hold, before the duplicate guard).
 """

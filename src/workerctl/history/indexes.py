@@ -249,9 +249,11 @@ class Indexes:
         """Whether the indexes can answer now: built (now, from the shards, on first
         use or after a crash cut a write) and holding no run the reader found dead
         but could not record as crashed. False when they cannot be built because
-        the history cannot be written (a full disk, a read-only mount): the
-        caller then answers from the shards (``History.unwritable``)."""
-        from workerctl.errors import StorageError
+        the history cannot be written (a full disk, a read-only mount), or because
+        the lock stays held (``FileLock.within``: a writer stopped in the middle of
+        a batch leaves its notes, which only its own release or the lock can tell
+        from a crash's): the caller then answers from the shards."""
+        from workerctl.errors import LockTimeout, StorageError
 
         if self.history.unsettled:
             return False  # the indexes count those runs as running; a scan shows them crashed
@@ -260,9 +262,11 @@ class Indexes:
         if self.history.unwritable is not None:
             return False
         try:
-            with self.history.lock:
+            with self.history.lock.within():
                 if not self.ready():  # writers hold the lock: a pending file now is a crash's
                     self.recover()
+        except LockTimeout:
+            return False
         except StorageError as exc:
             self.history.cannot_write(exc)
             return False

@@ -54,6 +54,7 @@ from workerctl.history.search_text import COLUMNS, columns
 from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
+from workerctl.storage.lock import REPAIR_WAIT
 
 if TYPE_CHECKING:
     import sqlite3
@@ -505,7 +506,7 @@ def discard(history: History, cause: BaseException) -> None:
     from workerctl.errors import WorkerctlError
 
     path = index_path(history)
-    with contextlib.suppress(OSError, WorkerctlError), history.lock:
+    with contextlib.suppress(OSError, WorkerctlError), history.lock.within():
         _forget(str(path))
         _discard(path, cause)
 
@@ -698,7 +699,7 @@ def _boot() -> str:
     return boot_id() or ""
 
 
-def rebuild(history: History, *, journal: bool = False) -> int:
+def rebuild(history: History, *, journal: bool = False, wait: float | None = None) -> int:
     """Build the index again from the run files; returns how many runs it holds.
 
     Built in a file of its own without the lock (a long read), then brought up to
@@ -708,7 +709,9 @@ def rebuild(history: History, *, journal: bool = False) -> int:
     (``history.journal``) notes every run changed meanwhile, so that hold
     reads again only those (not every run file's stamp: that grew with the history,
     0.65 s at 100,000 runs); without it (a reader rebuilding a missing index, another
-    reindex's journal, a note that could not be written) every stamp is compared."""
+    reindex's journal, a note that could not be written) every stamp is compared.
+    ``wait``: a reader's (``FileLock.within``): the final hold is waited for at most
+    that long (``LockTimeout``), and the reader answers from the run files."""
     from workerctl.history.journal import close_journal, open_journal
     from workerctl.history.layout import JOURNAL
 
@@ -719,18 +722,18 @@ def rebuild(history: History, *, journal: bool = False) -> int:
                 open_journal(history)
                 noting = True
     try:
-        return _rebuild(history, noting)
+        return _rebuild(history, noting, wait)
     finally:
         if noting:
             close_journal(history)
 
 
-def _rebuild(history: History, noting: bool) -> int:
+def _rebuild(history: History, noting: bool, wait: float | None) -> int:
     build = Build(history)
     try:
         build.fill()
         build.seal()
-        return build.finish(noting=noting)
+        return build.finish(noting=noting, wait=wait)
     finally:
         build.abort()
 
@@ -795,7 +798,7 @@ class Build:
         con.execute("INSERT INTO text(text) VALUES('optimize')")
         con.execute("COMMIT")
 
-    def finish(self, *, noting: bool, changed: Iterable[str] = ()) -> int:
+    def finish(self, *, noting: bool, changed: Iterable[str] = (), wait: float | None = None) -> int:
         """Bring the build up to date and rename it into place; how many runs it holds.
 
         ``changed``: runs the caller knows changed since their files were added (noted
@@ -822,7 +825,7 @@ class Build:
             con.execute("COMMIT")
             if len(noted) <= _FINAL_NOTES:
                 break
-        with history.lock:
+        with history.lock if wait is None else history.lock.within(wait):
             con.execute("BEGIN")
             noted = journal_notes(history) if noting else None
             if noted is None:
@@ -953,7 +956,7 @@ def open_for_reading(history: History) -> Source:
             handle.close()
             if why in ("behind the history", "written before the last restart"):
                 try:
-                    _catch_up_on_disk(history, path)
+                    _catch_up_on_disk(history, path, REPAIR_WAIT)
                     continue
                 except (sqlite3.Error, OSError, StorageError, LockTimeout) as exc:
                     why = f"{why}; could not be updated ({_one_line(exc)})"
@@ -961,7 +964,7 @@ def open_for_reading(history: History) -> Source:
         if attempt or history.unwritable is not None:
             break
         try:
-            rebuild(history)
+            rebuild(history, wait=REPAIR_WAIT)
         except (sqlite3.Error, OSError, StorageError, LockTimeout) as exc:
             why = f"{why}; could not be rebuilt ({_one_line(exc)})"
             break
@@ -972,8 +975,8 @@ def _one_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _catch_up_on_disk(history: History, path: Path) -> None:
-    with history.lock:
+def _catch_up_on_disk(history: History, path: Path, wait: float) -> None:
+    with history.lock.within(wait):
         handle = _connect(path, readonly=False)
         try:
             con = handle.con

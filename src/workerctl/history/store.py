@@ -619,6 +619,8 @@ class History:
         raising (the duplicate guard: of simultaneous starts on a record, one is made)."""
         try:
             with self.lock:
+                if self.unsettled and self.unwritable is None:
+                    self._settle_found_dead()
                 if admit is not None:
                     admit()
                 self.indexes.start_if_empty()
@@ -636,6 +638,14 @@ class History:
             self._keep_refused_creation(run, exc)
             raise
         return run
+
+    def _settle_found_dead(self) -> None:
+        """The runs this command found dead but could not record while another held
+        the lock (``sweep.catch_up``), recorded now that it holds the lock itself:
+        before the duplicate guard, which would take their markers for runs executing
+        now, and before this start adds to the history."""
+        found, self.unsettled = self.unsettled, {}
+        mark_crashed(self, builtins.list(found))
 
     def _keep_refused_creation(self, run: Run, exc: BaseException) -> None:
         """A creation whose commit was cut by the history's own problem after the run
@@ -1142,7 +1152,7 @@ class History:
                 removed += len(gone)
         return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": forgotten}
 
-    def finish_prune(self) -> int:
+    def finish_prune(self, *, wait: float | None = None) -> int:
         """Carry out the prune journal, if any (idempotent: each step may be repeated).
         Returns how many ledger entries it forgot.
 
@@ -1150,12 +1160,13 @@ class History:
         counts of their hours, days and workers are then recounted from the shards, and
         each worker's error kinds lowered once per journal (its ``token``), so a repeat
         after a crash at any point leaves the indexes right without a rebuild. An older
-        journal (ids only) is carried out as before, its note left for a rebuild."""
+        journal (ids only) is carried out as before, its note left for a rebuild.
+        ``wait``: a reader's bound on the wait for the lock (``FileLock.within``)."""
         if not fs.exists(self.prune_journal):
             return 0
         forgotten = 0
         gone: builtins.list[tuple[dict, int]] = []
-        with self.lock:
+        with self.lock if wait is None else self.lock.within(wait):
             journal = read_json(
                 self.prune_journal,
                 shape=PRUNE_SHAPE,

@@ -184,7 +184,9 @@ def beats_arriving(history: History, run_id: str, beat: Any = _FILE) -> bool:
     return now - float(seen["at"]) < history.stale_after
 
 
-def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Run]:
+def mark_crashed(
+    history: History, suspects: list[str] | None = None, *, wait: float | None = None
+) -> list[Run]:
     """Settle every run whose marker names a process that is gone.
 
     Suspects are found without the lock (markers only), then each is checked
@@ -193,13 +195,14 @@ def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Ru
     marker (a remote one too, whose owner is otherwise judged by its executor), and
     an unfinished one is marked failed with kind ``crashed`` unless
     its run file names another owner that is alive (a crash between writing the
-    marker and the run file of a hand-over).
+    marker and the run file of a hand-over). ``wait``: a reader's bound on each wait
+    for the lock (``FileLock.within``; ``LockTimeout`` past it).
     """
     if suspects is None:
         suspects = dead_runs(history)
     marked = []
     for run_id in suspects:
-        with history.lock:
+        with history.lock if wait is None else history.lock.within(wait):
             info = history.marker(run_id)
             if info is None or (
                 owner_alive(history, run_id, info) and not _never_stored(history, run_id, info)
@@ -289,27 +292,38 @@ def catch_up(history: History, warn: Callable[[str], None] | None = None) -> Non
     executors, a layer above the history: ``engine.remote.refresh_remote``.
 
     When the history cannot be written (a full disk, a read-only mount, no
-    permission), reading goes on: the runs this reader found dead are shown as
-    their run files say, crashed when unfinished (``History.unsettled``), ``warn``
-    says so, and the next command that can write records them."""
-    from workerctl.errors import StorageError
+    permission), or its lock stays held (a writer stopped with ``kill -STOP`` or
+    stuck: the wait is ``REPAIR_WAIT``, not the lock timeout), reading goes on: the
+    runs this reader found dead are shown as their run files say, crashed when
+    unfinished (``History.unsettled``), ``warn`` says so, and the next command
+    that can write records them (a start does, under its own hold of the lock:
+    ``History.create``)."""
+    from workerctl.errors import LockTimeout, StorageError
+    from workerctl.storage.lock import REPAIR_WAIT
 
     dead: dict[str, dict] = {}
     try:
-        history.finish_prune()
+        history.finish_prune(wait=REPAIR_WAIT)
         dead = {rid: history.marker(rid) or {} for rid in dead_runs(history)}
-        mark_crashed(history, list(dead))
+        mark_crashed(history, list(dead), wait=REPAIR_WAIT)
     except StorageError as exc:
         if exc.doing == "read":
             # a state file that cannot even be read: reading on from disk cannot show it
             # either, so the command ends here on one line (exit 4), with no warning first
             raise
         history.cannot_write(exc)
-        # judged by this reader (a repair cut short may have re-pointed a marker at it)
-        dead = dead or {rid: history.marker(rid) or {} for rid in dead_runs(history)}
-        history.unsettled = dead
-        if warn is not None:
-            warn(
-                f"showing the history as it is on disk, with {len(dead)} run(s) whose process is "
-                f"gone as crashed (not recorded yet: the next command that can write does it): {exc.message}"
-            )
+        _read_on(history, dead, exc.message, warn)
+    except LockTimeout as exc:
+        _read_on(history, dead, exc.message, warn)
+
+
+def _read_on(history: History, dead: dict[str, dict], why: str, warn: Callable[[str], None] | None) -> None:
+    """Reading goes on from disk, the runs this reader found dead shown as crashed."""
+    # judged by this reader (a repair cut short may have re-pointed a marker at it)
+    dead = dead or {rid: history.marker(rid) or {} for rid in dead_runs(history)}
+    history.unsettled = dead
+    if warn is not None:
+        warn(
+            f"showing the history as it is on disk, with {len(dead)} run(s) whose process is "
+            f"gone as crashed (not recorded yet: the next command that can write does it): {why}"
+        )

@@ -67,6 +67,12 @@ HOLDER_BYTES = 240  # the holder note is padded to a fixed size: no truncate per
 
 #: how long one process may keep the lock across hand-overs between its own threads
 HANDOVER_SECONDS = 0.05
+#: how long a command waits for the lock to repair what it reads (indexes a crash cut,
+#: a search index behind the history) before it answers from what is on disk instead:
+#: a holder keeps the lock for milliseconds (a commit, a hand-over chain of at most
+#: ``HANDOVER_SECONDS``) or at most about a second (recovery, a reindex's swap), so
+#: only a stopped or stuck holder makes a reader give up
+REPAIR_WAIT = 2.0
 
 
 class FileLock:
@@ -94,6 +100,7 @@ class FileLock:
         self._waiting = 0  # threads of this process waiting for the lock
         self._since = 0.0  # when this process took the flock
         self._before_release: dict[object, Callable[[], None]] = {}
+        self._gave_up_until = 0.0  # a bounded wait timed out: later ones only try, till then
 
     @property
     def held(self) -> bool:
@@ -114,23 +121,46 @@ class FileLock:
         self._before_release.setdefault(key, work)
 
     def __enter__(self) -> FileLock:
+        self._enter(self.timeout, self.timeout_source, threads_bounded=False)
+        return self
+
+    def within(self, seconds: float = REPAIR_WAIT) -> _Within:
+        """The lock waited for at most ``seconds`` (never longer than its timeout):
+        for a repair a command makes on the way to reading, which answers from disk
+        instead when the wait is over (``LockTimeout``). Nested in this thread's own
+        hold, it is taken at once, as usual. For ``seconds`` after such a wait timed
+        out, the next ones only try (a command that meets a stopped holder waits once,
+        not once per repair it would make)."""
+        return _Within(self, min(seconds, self.timeout))
+
+    def _enter(self, timeout: float, source: str, *, threads_bounded: bool) -> None:
         if not self._thread_lock.acquire(blocking=False):
             with self._count_guard:
                 self._waiting += 1
             try:
-                self._thread_lock.acquire()
+                # a batch's threads wait for each other without a bound, as before; a
+                # bounded wait (``within``) is bounded here too
+                got = self._thread_lock.acquire(timeout=timeout if threads_bounded else -1)
             finally:
                 with self._count_guard:
                     self._waiting -= 1
+            if not got:
+                raise self._timed_out(timeout, source, "another thread of this process")
         if self._depth == 0 and self._fd is None:  # else: handed over, flock held
             try:
-                self._acquire()
+                self._acquire(timeout, source)
             except BaseException:
                 self._thread_lock.release()
                 raise
             self._since = time.monotonic()
         self._depth += 1
-        return self
+
+    def _timed_out(self, timeout: float, source: str, holder: str) -> LockTimeout:
+        return LockTimeout(
+            f"{self.path}: could not get the lock within {timeout:g}s ({source}); held by {holder}",
+            hint=f"wait for that command to finish, or raise {LOCK_TIMEOUT_ENV} "
+            "(or lock_timeout in workerctl.yaml)",
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self._depth == 1 and self._before_release:
@@ -174,7 +204,7 @@ class FileLock:
         finally:
             self._thread_lock.release()
 
-    def _acquire(self) -> None:
+    def _acquire(self, timeout: float, source: str) -> None:
         from workerctl.errors import StorageError
         from workerctl.storage import fs
         from workerctl.storage.atomic import PRIVATE_FILE
@@ -202,19 +232,14 @@ class FileLock:
             # the timer-bounded kernel wait needs SIGALRM: only in the main thread, and
             # only when nobody else's timer is running (RQ's job timeout uses it)
             blocking = _in_main_thread() and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-            got = self._wait_blocking(fd) if blocking else self._wait_polling(fd)
+            got = self._wait_blocking(fd, timeout) if blocking else self._wait_polling(fd, timeout)
         except BaseException:
             os.close(fd)
             raise
         if not got:
             holder = self.holder()
             os.close(fd)
-            raise LockTimeout(
-                f"{self.path}: could not get the lock within {self.timeout:g}s "
-                f"({self.timeout_source}); held by {holder}",
-                hint=f"wait for that command to finish, or raise {LOCK_TIMEOUT_ENV} "
-                "(or lock_timeout in workerctl.yaml)",
-            )
+            raise self._timed_out(timeout, source, holder)
         info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
         try:
             os.pwrite(fd, info.encode("utf-8", "backslashreplace")[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
@@ -227,7 +252,7 @@ class FileLock:
                 raise StorageError(self.path, exc, "write the lock holder note") from None
         self._fd = fd
 
-    def _wait_blocking(self, fd: int) -> bool:
+    def _wait_blocking(self, fd: int, timeout: float) -> bool:
         """Wait in the kernel's queue (fair to every waiter), bounded by a timer signal."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -235,7 +260,7 @@ class FileLock:
         except BlockingIOError:
             pass
         previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, max(self.timeout, 0.001))
+        signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             return True
@@ -250,8 +275,8 @@ class FileLock:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
 
-    def _wait_polling(self, fd: int) -> bool:
-        deadline = time.monotonic() + self.timeout
+    def _wait_polling(self, fd: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
         delay = 0.001
         while True:
             try:
@@ -279,6 +304,29 @@ class FileLock:
         if pid is None or note.startswith(f"pid {pid} "):
             return note or "an unknown process"
         return f"pid {pid} on {hostname()} ({_command_of(pid)})"
+
+
+class _Within:
+    """``FileLock.within``'s hold (a class: entered where a plain hold is)."""
+
+    __slots__ = ("lock", "seconds")
+
+    def __init__(self, lock: FileLock, seconds: float) -> None:
+        self.lock, self.seconds = lock, seconds
+
+    def __enter__(self) -> FileLock:
+        lock = self.lock
+        wait = self.seconds if time.monotonic() >= lock._gave_up_until else 0.0
+        try:
+            lock._enter(wait, "a reader's wait: it answers from disk instead", threads_bounded=True)
+        except LockTimeout:
+            if wait:
+                lock._gave_up_until = time.monotonic() + self.seconds
+            raise
+        return lock
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.__exit__(*exc)
 
 
 def _flock_holder(path: Path) -> int | None:

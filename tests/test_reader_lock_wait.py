@@ -1,0 +1,231 @@
+"""A command that reads never waits on a writer for the lock timeout: where it would
+repair something under the history lock (record a dead run as crashed, finish a prune,
+recover indexes a crash cut, bring the search index up to date), it waits at most
+``storage.lock.REPAIR_WAIT`` (``FileLock.within``), then answers from what is on disk
+(exit 0, a warning), and the next command that can write records what it found.
+
+Before, a writer stopped with ``kill -STOP`` (or stuck) while holding the lock made
+``runs list``, ``run inspect``, ``runs stats`` and ``ledger list`` exit 4 after the
+10 s lock timeout whenever a run's process had died; ``runs stats`` and ``runs
+search`` did so, or waited the whole timeout, whenever the stopped writer had a
+commit under way.
+
+The writer here is a real ``run start`` stopped at each of its write points in turn
+(``WORKERCTL_TEST_FAULT=stop:N``), holding whatever it holds there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import make_worker, process_gone, run_workerctl, wait_for
+from workerctl.history.store import History
+from workerctl.storage.faults import FAULT_ENV
+from workerctl.workspace import load_workspace
+
+START = ("run", "start", "overdue-task-review", "--task", "T-1044")
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> tuple[Path, list[str]]:
+    """Two completed runs and a worker that sleeps a minute: made once, copied per case."""
+    from workerctl.plugins.manager import get_registry
+    from workerctl.workspace import init_workspace
+
+    ws = init_workspace(tmp_path_factory.mktemp("two") / "ws", get_registry())
+    done = []
+    for task in ("T-1042", "T-1043"):
+        ran = run_workerctl("run", "start", "overdue-task-review", "--task", task, "--json=id", workspace=ws)
+        assert ran.returncode == 0, ran.stderr
+        done.append(json.loads(ran.stdout)["id"])
+    make_worker(ws, "slow", executor="{name: echo, script: [{sleep: 60}]}", timeout=120)
+    return ws.root, done
+
+
+def _running(root: Path) -> tuple[str, int]:
+    """A detached run of ``slow`` on T-1042, executing: its id and its process."""
+    ws = load_workspace(root)
+    started = run_workerctl("run", "start", "slow", "--task", "T-1042", "--detach", workspace=ws)
+    run_id = started.stdout.strip()
+    history = History(ws)
+    wait_for(lambda: history.get(run_id).status == "running")
+    return run_id, history.get(run_id).owner["pid"]
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: process_gone(pid))
+
+
+def _beside_a_stopped_writer(root: Path, point: int) -> tuple[subprocess.Popen, str]:
+    """A ``run start`` stopped at its write point ``point``, then a run's process killed
+    (after the writer's own sweep, which would have recorded it): the writer and the
+    dead run's id."""
+    dead, pid = _running(root)
+    writer = _stopped_writer(root, point)
+    _kill(pid)
+    return writer, dead
+
+
+def _copy(root: Path, to: Path) -> Path:
+    shutil.copytree(root, to, symlinks=True)
+    return to
+
+
+def _write_points(root: Path, tmp_path: Path) -> list[str]:
+    """The paths of a ``run start``'s write points, in order (``trace``)."""
+    trace = tmp_path / "trace.txt"
+    copy = _copy(root, tmp_path / "traced")
+    env = {**os.environ, FAULT_ENV: f"trace:{trace}", "NO_COLOR": "1"}
+    ran = subprocess.run(
+        [sys.executable, "-m", "workerctl", "-w", str(copy), *START], env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    return [line.split(" ", 1)[1] for line in trace.read_text().splitlines()]
+
+
+def _stopped_writer(root: Path, point: int) -> subprocess.Popen:
+    env = {**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(root), *START],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _stopped(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    return proc
+
+
+def _reads(root: Path, dead: str, done: list[str], lock_timeout: str) -> None:
+    """Every read command answers (exit 0, no traceback) beside the stopped writer; the
+    listing holds every finished run and the dead one as crashed."""
+    ws = load_workspace(root)
+    env = {"WORKERCTL_LOCK_TIMEOUT": lock_timeout}
+    listed = run_workerctl(
+        "runs", "list", "--json", "id,status,error_kind", workspace=ws, env=env, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert set(done) <= rows.keys()
+    assert rows[dead]["status"] == "failed" and rows[dead]["error_kind"] == "crashed", rows[dead]
+    for argv in (
+        ("run", "inspect", "--id", dead),
+        ("runs", "stats", "--json"),
+        ("runs", "search", "blocker"),
+        ("ledger", "list", "--json"),
+        ("runs", "list", "--worker", "slow"),
+    ):
+        read = run_workerctl(*argv, workspace=ws, env=env, timeout=60)
+        assert read.returncode == 0 and "Traceback" not in read.stderr, (argv, read.stderr)
+    shown = run_workerctl("run", "inspect", "--id", dead, "--json", workspace=ws, env=env, timeout=60)
+    assert json.loads(shown.stdout)["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_reads_answer_beside_a_writer_stopped_at_each_write_point(two_runs, tmp_path):
+    """At each write point of a ``run start`` (stopped there, holding the lock if it holds
+    it): readers whose lock timeout is short answer all the same; before, any that
+    needed the lock exited 4 ("could not get the lock")."""
+    root, done = two_runs
+    points = _write_points(root, tmp_path)
+    assert len(points) >= 8
+    for point in range(1, len(points) + 1):
+        copy = _copy(root, tmp_path / f"p{point}")
+        writer, dead = _beside_a_stopped_writer(copy, point)
+        try:
+            _reads(copy, dead, done, lock_timeout="0.3")
+        finally:
+            writer.send_signal(signal.SIGCONT)
+            out, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0, (point, out, err)
+        after = load_workspace(copy)
+        # the next command that can write records the dead run; nothing is left running
+        listed = run_workerctl("runs", "list", "--json", "id,status", workspace=after)
+        assert listed.returncode == 0, listed.stderr
+        assert {r["status"] for r in json.loads(listed.stdout)} <= {"completed", "failed"}, point
+        assert History(after).get(dead).error.kind == "crashed"
+        assert History(after).unfinished() == {}
+
+
+def test_the_wait_is_the_repair_wait_not_the_lock_timeout(two_runs, tmp_path):
+    """With a lock timeout of five minutes, every read still answers (each is given 60 s)
+    while the writer stays stopped mid-commit."""
+    root, done = two_runs
+    points = _write_points(root, tmp_path)
+    # the creation's commit, under the lock, its cross-run indexes' write under way
+    point = next(n for n, path in enumerate(points, 1) if "/indexes/by-worker/" in path)
+    copy = _copy(root, tmp_path / "mid")
+    writer, dead = _beside_a_stopped_writer(copy, point)
+    try:
+        _reads(copy, dead, done, lock_timeout="300")
+        warned = run_workerctl(
+            "runs", "list", workspace=load_workspace(copy), env={"WORKERCTL_LOCK_TIMEOUT": "300"}, timeout=60
+        )
+        assert "showing the history as it is on disk" in warned.stderr
+        assert "could not get the lock within 2s" in warned.stderr
+    finally:
+        writer.send_signal(signal.SIGCONT)
+        writer.communicate(timeout=60)
+    assert writer.returncode == 0
+
+
+def test_a_start_records_the_dead_run_it_could_not_record_while_the_lock_was_held(two_runs, tmp_path):
+    """The dead run is the same worker's on the same record: the duplicate guard would take
+    its marker for a run executing now. The start's own sweep gives up while another
+    process holds the lock; once the start holds it, it records the dead run as crashed
+    first, and the guard lets it through (a crash is transient)."""
+    root, _ = two_runs
+    copy = _copy(root, tmp_path / "start")
+    dead, pid = _running(copy)
+    _kill(pid)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(6)\n",
+            str(copy / ".workerctl" / "history" / "lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    started = run_workerctl(
+        "run",
+        "start",
+        "slow",
+        "--task",
+        "T-1042",
+        "--detach",
+        workspace=load_workspace(copy),
+        env={"WORKERCTL_LOCK_TIMEOUT": "60"},
+    )
+    holder.wait(timeout=60)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "showing the history as it is on disk" in started.stderr  # its sweep gave up first
+    history = History(load_workspace(copy))
+    assert history.get(dead).status == "failed" and history.get(dead).error.kind == "crashed"
+    new = started.stdout.strip()
+    assert new != dead and history.get(new).status in ("queued", "running")
+    run_workerctl("run", "cancel", "--id", new, workspace=load_workspace(copy))
