@@ -74,7 +74,9 @@ class App:
         from workerctl.history.sweep import catch_up
 
         catch_up(history, self.warn)
-        refresh_remote(history, lambda: self.registry, self.warn)
+        # opportunistic too: a lock held past REPAIR_WAIT leaves them for a later command
+        with history.lock.bounded():
+            refresh_remote(history, lambda: self.registry, self.warn)
 
     @cached_property
     def records(self) -> RecordBook:

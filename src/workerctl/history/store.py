@@ -1152,7 +1152,7 @@ class History:
                 removed += len(gone)
         return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": forgotten}
 
-    def finish_prune(self, *, wait: float | None = None) -> int:
+    def finish_prune(self) -> int:
         """Carry out the prune journal, if any (idempotent: each step may be repeated).
         Returns how many ledger entries it forgot.
 
@@ -1160,13 +1160,12 @@ class History:
         counts of their hours, days and workers are then recounted from the shards, and
         each worker's error kinds lowered once per journal (its ``token``), so a repeat
         after a crash at any point leaves the indexes right without a rebuild. An older
-        journal (ids only) is carried out as before, its note left for a rebuild.
-        ``wait``: a reader's bound on the wait for the lock (``FileLock.within``)."""
+        journal (ids only) is carried out as before, its note left for a rebuild."""
         if not fs.exists(self.prune_journal):
             return 0
         forgotten = 0
         gone: builtins.list[tuple[dict, int]] = []
-        with self.lock if wait is None else self.lock.within(wait):
+        with self.lock:
             journal = read_json(
                 self.prune_journal,
                 shape=PRUNE_SHAPE,

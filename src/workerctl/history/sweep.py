@@ -184,9 +184,7 @@ def beats_arriving(history: History, run_id: str, beat: Any = _FILE) -> bool:
     return now - float(seen["at"]) < history.stale_after
 
 
-def mark_crashed(
-    history: History, suspects: list[str] | None = None, *, wait: float | None = None
-) -> list[Run]:
+def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Run]:
     """Settle every run whose marker names a process that is gone.
 
     Suspects are found without the lock (markers only), then each is checked
@@ -195,14 +193,13 @@ def mark_crashed(
     marker (a remote one too, whose owner is otherwise judged by its executor), and
     an unfinished one is marked failed with kind ``crashed`` unless
     its run file names another owner that is alive (a crash between writing the
-    marker and the run file of a hand-over). ``wait``: a reader's bound on each wait
-    for the lock (``FileLock.within``; ``LockTimeout`` past it).
+    marker and the run file of a hand-over).
     """
     if suspects is None:
         suspects = dead_runs(history)
     marked = []
     for run_id in suspects:
-        with history.lock if wait is None else history.lock.within(wait):
+        with history.lock:
             info = history.marker(run_id)
             if info is None or (
                 owner_alive(history, run_id, info) and not _never_stored(history, run_id, info)
@@ -299,13 +296,13 @@ def catch_up(history: History, warn: Callable[[str], None] | None = None) -> Non
     that can write records them (a start does, under its own hold of the lock:
     ``History.create``)."""
     from workerctl.errors import LockTimeout, StorageError
-    from workerctl.storage.lock import REPAIR_WAIT
 
     dead: dict[str, dict] = {}
     try:
-        history.finish_prune(wait=REPAIR_WAIT)
-        dead = {rid: history.marker(rid) or {} for rid in dead_runs(history)}
-        mark_crashed(history, list(dead), wait=REPAIR_WAIT)
+        with history.lock.bounded():
+            history.finish_prune()
+            dead = {rid: history.marker(rid) or {} for rid in dead_runs(history)}
+            mark_crashed(history, list(dead))
     except StorageError as exc:
         if exc.doing == "read":
             # a state file that cannot even be read: reading on from disk cannot show it

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -101,6 +101,7 @@ class FileLock:
         self._since = 0.0  # when this process took the flock
         self._before_release: dict[object, Callable[[], None]] = {}
         self._gave_up_until = 0.0  # a bounded wait timed out: later ones only try, till then
+        self._bound = threading.local()  # ``bounded``: this thread's bound on every wait
 
     @property
     def held(self) -> bool:
@@ -121,7 +122,11 @@ class FileLock:
         self._before_release.setdefault(key, work)
 
     def __enter__(self) -> FileLock:
-        self._enter(self.timeout, self.timeout_source, threads_bounded=False)
+        bound = getattr(self._bound, "seconds", None)
+        if bound is None:
+            self._enter(self.timeout, self.timeout_source, threads_bounded=False)
+        else:
+            self._enter_bounded(bound)
         return self
 
     def within(self, seconds: float = REPAIR_WAIT) -> _Within:
@@ -132,6 +137,27 @@ class FileLock:
         out, the next ones only try (a command that meets a stopped holder waits once,
         not once per repair it would make)."""
         return _Within(self, min(seconds, self.timeout))
+
+    @contextlib.contextmanager
+    def bounded(self, seconds: float = REPAIR_WAIT) -> Iterator[None]:
+        """Inside the block, every hold of this lock in this thread is ``within``'s:
+        for code that repairs on the way to reading and holds the lock through
+        layers that do not know it (the crash sweep, a remote executor's refresh)."""
+        previous = getattr(self._bound, "seconds", None)
+        self._bound.seconds = min(seconds, self.timeout, previous if previous is not None else seconds)
+        try:
+            yield
+        finally:
+            self._bound.seconds = previous
+
+    def _enter_bounded(self, seconds: float) -> None:
+        wait = seconds if time.monotonic() >= self._gave_up_until else 0.0
+        try:
+            self._enter(wait, "a reader's wait: it answers from disk instead", threads_bounded=True)
+        except LockTimeout:
+            if wait:
+                self._gave_up_until = time.monotonic() + seconds
+            raise
 
     def _enter(self, timeout: float, source: str, *, threads_bounded: bool) -> None:
         if not self._thread_lock.acquire(blocking=False):
@@ -315,15 +341,8 @@ class _Within:
         self.lock, self.seconds = lock, seconds
 
     def __enter__(self) -> FileLock:
-        lock = self.lock
-        wait = self.seconds if time.monotonic() >= lock._gave_up_until else 0.0
-        try:
-            lock._enter(wait, "a reader's wait: it answers from disk instead", threads_bounded=True)
-        except LockTimeout:
-            if wait:
-                lock._gave_up_until = time.monotonic() + self.seconds
-            raise
-        return lock
+        self.lock._enter_bounded(self.seconds)
+        return self.lock
 
     def __exit__(self, *exc: object) -> None:
         self.lock.__exit__(*exc)
