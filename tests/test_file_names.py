@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from helpers import run_workerctl
 from workerctl.names import RECORD_ID
 from workerctl.storage.filenames import MAX_NAME, file_name, id_of, legacy_names
-from workerctl.storage.id_folder import STAMP
 
 ID_CHARS = st.sampled_from("abcABCxyzXYZ019_:.-~+é ßİ\u0130\u212a\x00/\\\udc80")
 ANY_ID = st.text(ID_CHARS, min_size=0, max_size=40) | st.text(max_size=300)
@@ -97,7 +96,6 @@ def test_an_old_workspace_migrates_on_first_write_losing_nothing(workspace):
     under its new name at its first write, the other id's untouched."""
     state = workspace.state_dir
     (state / "comments").mkdir(exist_ok=True)
-    (state / "comments" / STAMP).unlink(missing_ok=True)  # a folder an older version made
     shared = {
         "comments": {
             "1": {
@@ -143,7 +141,6 @@ def test_an_old_ledger_guards_against_duplicates_after_the_upgrade(workspace):
     ledger = workspace.history_dir / "ledger" / "records"
     new = ledger / f"{file_name('T-1042')}.json"
     new.rename(ledger / "T-1042.json")  # the layout before
-    (ledger / STAMP).unlink()
     again = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace)
     assert again.returncode == 5, again.stdout + again.stderr
     listed = run_workerctl("ledger", "list", "--task", "T-1042", "--json", workspace=workspace)

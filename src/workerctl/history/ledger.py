@@ -39,7 +39,7 @@ from workerctl.runs.model import now_iso
 from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.atomic import encode_json, prepare_text
-from workerctl.storage.id_folder import IdFolder
+from workerctl.storage.filenames import legacy_names
 from workerctl.storage.shapes import FieldSpec, Nested, object_with
 
 if TYPE_CHECKING:
@@ -138,7 +138,6 @@ class Ledger:
     def __init__(self, history: History) -> None:
         self.history = history
         self.root: Path = history.root / "ledger"
-        self._records = IdFolder(self.root / "records")
         self._paths: dict[tuple[str, str], Path] = {}
 
     # -- paths and files --
@@ -183,8 +182,8 @@ class Ledger:
         """A workspace written before the file names were injective (``storage.filenames``):
         ``target``'s entries from its old file, which two ids may share; the first write
         puts them under the new name (the old file stays for the other id)."""
-        for name in self._records.legacy_names(target):
-            old = self._records.path / f"{name}.json"
+        for name in legacy_names(target):
+            old = self.root / "records" / f"{name}.json"
             if fs.exists(old):
                 docs = read_table(old, "effects", EFFECT_FIELDS, hint=self._hint(old))
                 return {k: d for k, d in docs.items() if d["target"] == target}
@@ -235,7 +234,6 @@ class Ledger:
         for target, changes in self._changes(run, before, was_finished).items():
             docs = self._after(run, target, changes)
             if docs is not None:
-                self._records.make()
                 path = self.record_path(target)
                 write_table(path, "effects", docs, known=self.history.tables, ahead=(ahead or {}).get(path))
                 self._summarise(run.worker, target, docs)
@@ -251,7 +249,6 @@ class Ledger:
             for target, changes in self._changes(run, before, was_finished).items():
                 docs = self._after(run, target, changes)
                 if docs is not None:
-                    self._records.make()
                     path = self.record_path(target)
                     out[path] = self.history.tables.prepare(
                         path, "effects", docs, folder=self.history.ahead_dir()
@@ -586,8 +583,6 @@ class Ledger:
         late = noted - merged.skip
         again: set[str] = set()
         published = False
-        if merged.targets:
-            self._records.make()
         for target, item in merged.targets.items():
             if _raw(item.path) == item.base and not any(run.id in late for run, _, _ in item.items):
                 if item.prepared is not None:

@@ -29,7 +29,6 @@ from workerctl.records.model import (
     RecordSource,
 )
 from workerctl.storage import fs
-from workerctl.storage.id_folder import IdFolder
 from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import Nested, list_of, map_of, tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
@@ -100,7 +99,6 @@ class BuiltinRecordStore(RecordSource):
         self._loads = 0  # how many times the records were read into memory: the version
         self._parsed: dict[Path, tuple[bytes, builtins.list[dict]]] = {}  # comments files: bytes, docs
         self._comment_paths: dict[str, Path] = {}
-        self._comments = IdFolder(workspace.state_dir / "comments")
 
     def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -157,7 +155,9 @@ class BuiltinRecordStore(RecordSource):
 
             if len(self._comment_paths) >= 4096:
                 self._comment_paths.clear()
-            path = self._comment_paths[record_id] = self._comments.path / f"{file_name(record_id)}.json"
+            path = self._comment_paths[record_id] = (
+                self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
+            )
         return path
 
     def _legacy_comments(self, record_id: str) -> dict | None:
@@ -165,8 +165,10 @@ class BuiltinRecordStore(RecordSource):
         ``record_id``'s comments from its old file, which two ids may share (``T:500`` and
         ``T_500``); the first comment added puts them under the new name, the old file
         stays for the other id. None when there is no old file."""
-        for name in self._comments.legacy_names(record_id):
-            old = self._comments.path / f"{name}.json"
+        from workerctl.storage.filenames import legacy_names
+
+        for name in legacy_names(record_id):
+            old = self.workspace.state_dir / "comments" / f"{name}.json"
             if fs.exists(old):
                 data = AtomicJSONStorage(
                     old, hint=self._comments_hint(old, record_id), shape=COMMENTS_SHAPE
@@ -229,7 +231,6 @@ class BuiltinRecordStore(RecordSource):
         """Comments live in one small file per record, so a write stays cheap however
         many runs have commented elsewhere; the key makes a retried run's write a no-op."""
         with self.lock:
-            self._comments.make()
             path = self.comments_path(record_id)
             storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE)
             data = storage.read() or self._legacy_comments(record_id) or {"comments": {}}
