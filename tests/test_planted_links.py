@@ -179,11 +179,21 @@ def test_a_linked_log_folder_is_refused_by_a_detached_start(workspace, tmp_path)
     assert list(outside.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["comments/T-1044.json", "history/ledger/records/T-1044.json"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "comments/+t-1044.json",
+        "history/ledger/records/+t-1044.json",
+        # where an earlier version put them (``filenames.legacy_names``): looked up too
+        "comments/T-1044.json",
+        "history/ledger/records/T-1044.json",
+    ],
+)
 @pytest.mark.parametrize("dangling", [True, False])
 def test_a_link_where_a_new_file_would_be_made(workspace, tmp_path, where, dangling):
-    """A link planted where the first comment or ledger entry of a record would go: the
-    write is refused, neither the target nor a file at a dangling link's target appears."""
+    """A link planted where the first comment or ledger entry of a record would go, or
+    where an older version put it: the write is refused, neither the target nor a file
+    at a dangling link's target appears."""
     outside = tmp_path / "outside.json"
     if not dangling:
         outside.write_text('{"comments": {}}', encoding="utf-8")

@@ -242,7 +242,7 @@ def crashed_view(history: History, run: Run, info: dict[str, Any]) -> Run:
         and owner_alive(history, run.id, {**run.owner, "since": info.get("since")})
     ):
         return run
-    found = f"found by pid {os.getpid()} at {now_iso()} (not recorded yet: the history cannot be written)"
+    found = f"found by pid {os.getpid()} at {now_iso()} (not recorded yet: this command could not write it)"
     run.error = _why_stopped(run, info, found)
     run.move(FAILED)
     return run

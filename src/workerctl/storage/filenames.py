@@ -33,7 +33,7 @@ _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 def file_name(key: str) -> str:
     """The file name (without extension) that stands for ``key`` (kept per key: a run
     asks for the same few names a dozen times)."""
-    if key and all(c in _PLAIN for c in key):
+    if key and len(key) <= MAX_NAME and all(c in _PLAIN for c in key):
         return key  # the common case: slugs, lower-case ids, statuses
     out = []
     for i, c in enumerate(key):
