@@ -81,6 +81,27 @@ def _beside_a_stopped_writer(root: Path, point: int) -> tuple[subprocess.Popen, 
     return writer, dead
 
 
+def _holder(root: Path, seconds: float) -> subprocess.Popen:
+    """A process holding the history lock for ``seconds`` (held when this returns)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(float(sys.argv[2]))\n",
+            str(root / ".workerctl" / "history" / "lock"),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def _copy(root: Path, to: Path) -> Path:
     shutil.copytree(root, to, symlinks=True)
     return to
@@ -196,21 +217,7 @@ def test_a_start_records_the_dead_run_it_could_not_record_while_the_lock_was_hel
     copy = _copy(root, tmp_path / "start")
     dead, pid = _running(copy)
     _kill(pid)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, os, sys, time\n"
-            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-            "print('held', flush=True)\n"
-            "time.sleep(6)\n",
-            str(copy / ".workerctl" / "history" / "lock"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder = _holder(copy, seconds=6)
     started = run_workerctl(
         "run",
         "start",
@@ -229,3 +236,36 @@ def test_a_start_records_the_dead_run_it_could_not_record_while_the_lock_was_hel
     new = started.stdout.strip()
     assert new != dead and history.get(new).status in ("queued", "running")
     run_workerctl("run", "cancel", "--id", new, workspace=load_workspace(copy))
+
+
+def test_a_batch_on_the_dead_run_s_record_starts_it(two_runs, tmp_path):
+    """As above, in a ``--jobs 2`` batch: the thread that records the dead run stages its
+    marker's removal with the batch's shared files, and the other thread, handed the
+    lock before they are written, read the marker from disk and skipped the record as
+    "executing now" (4 of 6 tries of a fresh-brief attack). ``History.unfinished`` now
+    leaves out the runs this process finished. Three tries."""
+    root, _ = two_runs
+    for attempt in range(3):
+        copy = _copy(root, tmp_path / f"batch{attempt}")
+        dead, pid = _running(copy)
+        make_worker(load_workspace(copy), "slow", timeout=120)  # its next runs end at once
+        _kill(pid)
+        holder = _holder(copy, seconds=4)
+        started = run_workerctl(
+            "run",
+            "start",
+            "slow",
+            "--task",
+            "T-1042",
+            "--task",
+            "T-1043",
+            "--jobs",
+            "2",
+            "--json=counts",
+            workspace=load_workspace(copy),
+            env={"WORKERCTL_LOCK_TIMEOUT": "60"},
+        )
+        holder.wait(timeout=60)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert json.loads(started.stdout)["counts"] == {"completed": 2}, (attempt, started.stdout)
+        assert History(load_workspace(copy)).get(dead).error.kind == "crashed"

@@ -1057,7 +1057,10 @@ class History:
 
     def unfinished(self) -> dict[str, dict]:
         """Run id → marker (owner pid and host) for every run that is unfinished or
-        half-written (see ``_commit``)."""
+        half-written (see ``_commit``). A run this process finished whose marker goes
+        with the staged files (``_unmark``) is finished already: a batch's next thread,
+        handed the lock before they are written, must not take it for a run executing
+        now (the duplicate guard's ``in_progress``)."""
         folder = self.root / "active"
         try:
             names = fs.listdir(folder)
@@ -1066,8 +1069,9 @@ class History:
         except OSError as exc:
             raise StorageError(folder, exc, "read") from None
         out = {}
+        finished = set(self._finished)
         for name in names:
-            if name.endswith(".json") and not name.startswith("."):
+            if name.endswith(".json") and not name.startswith(".") and name[:-5] not in finished:
                 marker = self.marker(name[:-5])
                 if marker is not None:
                     out[name[:-5]] = marker
