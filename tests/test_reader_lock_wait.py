@@ -269,3 +269,84 @@ def test_a_batch_on_the_dead_run_s_record_starts_it(two_runs, tmp_path):
         assert started.returncode == 0, started.stdout + started.stderr
         assert json.loads(started.stdout)["counts"] == {"completed": 2}, (attempt, started.stdout)
         assert History(load_workspace(copy)).get(dead).error.kind == "crashed"
+
+
+def _reindex_point(root: Path, tmp_path: Path) -> int:
+    """The write point of ``runs reindex`` between its two renames of ``index/`` (the
+    old one moved aside, the new one not yet in place)."""
+    trace = tmp_path / "reindex-trace.txt"
+    copy = _copy(root, tmp_path / "reindex-traced")
+    env = {**os.environ, FAULT_ENV: f"trace:{trace}", "NO_COLOR": "1"}
+    ran = subprocess.run(
+        [sys.executable, "-m", "workerctl", "-w", str(copy), "runs", "reindex"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    paths = [line.split(" ", 1)[1] for line in trace.read_text().splitlines()]
+    return next(n for n, path in enumerate(paths, 1) if path.endswith("/reindex.stage/index"))
+
+
+def _listed(ws) -> dict[str, str]:
+    listed = run_workerctl("runs", "list", "--json", "id,status", workspace=ws, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    return {r["id"]: r["status"] for r in json.loads(listed.stdout)}
+
+
+def test_a_reindex_killed_between_its_renames_then_a_dead_run_recorded_loses_no_run(two_runs, tmp_path):
+    """The next command records a dead run: its commit wrote the run's index shard into
+    a new, empty ``index/`` before the interrupted swap was finished, and every other run
+    was missing from the listings until a reindex. The swap is finished first now."""
+    root, done = two_runs
+    copy = _copy(root, tmp_path / "killed")
+    dead, pid = _running(copy)
+    _kill(pid)
+    point = _reindex_point(copy, tmp_path)  # its dead run's marker copied too: the same points
+    ws = load_workspace(copy)
+    killed = run_workerctl("runs", "reindex", workspace=ws, env={FAULT_ENV: f"kill:{point}"})
+    assert killed.returncode == -signal.SIGKILL
+    assert not (copy / ".workerctl" / "history" / "index").exists()
+    ws = load_workspace(copy)
+    rows = _listed(ws)
+    assert set(done) <= rows.keys() and rows[dead] == "failed", rows
+    again = run_workerctl("runs", "reindex", workspace=ws)
+    assert again.returncode == 0, again.stderr
+    assert _listed(ws) == rows
+
+
+def test_readers_beside_a_reindex_stopped_between_its_renames(two_runs, tmp_path):
+    """``index/`` is missing and the stopped reindex holds the lock: listings, counts and
+    search answer from the complete new index it was putting in place (before: exit 4
+    after the lock timeout, and a search that found nothing)."""
+    root, done = two_runs
+    copy = _copy(root, tmp_path / "stopped")
+    point = _reindex_point(copy, tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(copy), "runs", "reindex"],
+        env={**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _stopped(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    try:
+        ws = load_workspace(copy)
+        env = {"WORKERCTL_LOCK_TIMEOUT": "300"}
+        listed = run_workerctl("runs", "list", "--json", "id", workspace=ws, env=env, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert set(done) <= {r["id"] for r in json.loads(listed.stdout)}
+        reads = (("runs", "stats"), ("workers", "list"), ("runs", "list", "--worker", "overdue-task-review"))
+        for argv in reads:
+            read = run_workerctl(*argv, workspace=ws, env=env, timeout=60)
+            assert read.returncode == 0, (argv, read.stderr)
+        found = run_workerctl("runs", "search", "blocker", "--json", "id", workspace=ws, env=env, timeout=60)
+        assert found.returncode == 0, found.stderr
+        assert set(done) <= {r["id"] for r in json.loads(found.stdout)}
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0

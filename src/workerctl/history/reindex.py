@@ -484,6 +484,7 @@ class _Rebuild:
             if fs.exists(current):
                 fs.replace(current, old)
                 olds.append(old)
+            write_point(self.stage.root / name)  # between the two: the folder is missing
             fs.replace(self.stage.root / name, current)
         return olds  # the journal stays: the search index's build goes on taking its notes
 

@@ -1122,8 +1122,11 @@ def snippet(history: History, match: Match, query: str, size: int = 16) -> tuple
 
 def summary_of(history: History, match: Match) -> dict[str, Any] | None:
     """The run's summary as ``runs list`` shows it (None: no longer in the history).
-    Found by the slot the index holds; by the run file's slot if that one moved."""
+    Found by the slot the index holds; by the run file's slot if that one moved; from
+    the run file itself when no index shard holds it (``index/`` missing while a
+    reindex's swap is stopped or was killed: a scan's answer left every hit out)."""
     slots = [(match.shard, match.doc)]
+    data = None
     for attempt in range(2):
         for shard, doc in slots:
             if shard is None or doc is None:
@@ -1137,7 +1140,14 @@ def summary_of(history: History, match: Match) -> dict[str, Any] | None:
         if data is None:
             return None
         slots = [(data["_shard"], data["_doc"])]
-    return None
+    if data is None or fs.is_dir(history.root / "index"):
+        return None  # the index is in place and does not hold it: not listed there either
+    from workerctl.runs.model import Run
+
+    try:
+        return _as_seen(history, Run.from_dict(data).summary())
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
 
 
 def _as_seen(history: History, summary: dict[str, Any]) -> dict[str, Any]:

@@ -399,6 +399,8 @@ class History:
         another run (possible only after a crash between writes) is not reused."""
         if shard is not None and doc_id is not None:
             docs = self._shard_docs(shard)
+            if not docs and self._index_put_back():
+                docs = self._shard_docs(shard)
             held = docs.get(str(doc_id))
             if held is None or held["id"] == run_id:
                 return shard, doc_id, docs
@@ -530,6 +532,15 @@ class History:
             names = fs.listdir(self.root / "index")
         return numbered(names)
 
+    def _index_put_back(self) -> bool:
+        """Under the lock, before a commit writes into a missing ``index/``: a reindex
+        killed between the two renames of its swap left its complete new index in the
+        stage; it is put in place first (``_settle_swap``). Else the commit started a
+        new, empty ``index/``, the swap was never finished, and every other run was
+        missing from the listings until a reindex (a fresh-brief attack: a dead run
+        recorded by the next command). True when it was."""
+        return not fs.is_dir(self._path("index")) and self._settle_swap()
+
     def _current_shard(self) -> int:
         """The shard a new run goes to (under the lock): the newest, or the one after it
         once the newest is full. The newest is read from ``index/.top`` when the folder
@@ -537,6 +548,8 @@ class History:
         last = self._top_shard()
         if last is None:
             shards = self.shards()
+            if not shards and self._index_put_back():
+                shards = self.shards()
             if not shards:
                 return 1
             last = shards[-1]
@@ -900,7 +913,10 @@ class History:
         ``runs reindex`` swaps in a complete new index folder, so a reader sees
         the complete old index or the complete new one. If the folder it was
         reading is removed under it, or is missing mid-swap, it reads again
-        under the lock (waiting for the reindex), skipping runs already given.
+        under the lock (waiting for the reindex, at most ``REPAIR_WAIT``: a
+        reindex stopped or killed mid-swap beside another holder), skipping runs
+        already given; past that wait, from the complete new index the swap puts
+        in place (``_swapping_in``).
         """
         seen: set[str] = set()
         if not fs.is_dir(self.root):
@@ -911,29 +927,57 @@ class History:
         try:
             yield from self._iter_index(flt, seen, spans)
         except _IndexMoved:
-            with self.lock:
-                self._settle_swap()
-                yield from self._iter_index(flt, seen, spans)
+            try:
+                with self.lock.within():  # entered before anything is read under it
+                    self._settle_swap()
+                    yield from self._iter_index(flt, seen, spans)
+                return
+            except LockTimeout:
+                folder = self._swapping_in()
+                if folder is None:
+                    raise
+            try:
+                yield from self._iter_index(flt, seen, spans, folder)
+            except _IndexMoved:  # the swap went on meanwhile: the index is in place
+                yield from self._iter_index(flt, seen, spans, moving=False)
+
+    def _swapping_in(self) -> Path | None:
+        """The complete index a reindex's swap puts in place (its holder stopped or
+        stuck, or killed between its renames beside another holder): ``index/`` once
+        it is back, else the stage's (or an older workerctl's ``index.new``); None
+        when there is none to read."""
+        if fs.is_dir(self.root / "index"):
+            return self.root / "index"
+        for folder in (self.root / STAGE / "index", self.root / "index.new"):
+            if fs.exists(folder / COMPLETE):
+                return folder
+        return None
 
     def _iter_index(
-        self, flt: RunFilter | None, seen: set[str], spans: builtins.list[tuple[int, int]] | None = None
+        self,
+        flt: RunFilter | None,
+        seen: set[str],
+        spans: builtins.list[tuple[int, int]] | None = None,
+        folder: Path | None = None,
+        *,
+        moving: bool = True,
     ) -> Iterator[dict]:
         """Newest first by sequence: shards from the last, and in each shard its
         documents from the highest number (both given out under the lock at
         creation), whatever the clock said. ``spans``: the only shards that can
         hold runs created in the filter's window (``Indexes.shard_spans``); None:
-        every shard is read."""
-        folder = self.root / "index"
+        every shard is read. ``folder``: another complete index (``_swapping_in``)."""
+        folder = folder or self.root / "index"
         try:
             fd = fs.open_dir(folder)
         except FileNotFoundError:
-            if self.lock.held:
+            if self.lock.held or not moving:
                 return  # no index at all: an empty history
             raise _IndexMoved() from None
         except OSError as exc:
             raise StorageError(folder, exc, "read") from None
         try:
-            indexed = self._slots_newest_first(fd, spans)
+            indexed = self._slots_newest_first(fd, spans, folder if moving else None)
             if self.unsettled:  # a dead run whose index entry was never written, at its slot
                 indexed = heapq.merge(indexed, self._unindexed(), key=lambda u: (u[0], u[1]), reverse=True)
             for _shard, _doc, doc in indexed:
@@ -948,10 +992,10 @@ class History:
             os.close(fd)
 
     def _slots_newest_first(
-        self, dir_fd: int, spans: builtins.list[tuple[int, int]] | None
+        self, dir_fd: int, spans: builtins.list[tuple[int, int]] | None, folder: Path | None = None
     ) -> Iterator[tuple[int, int, dict]]:
         """(shard, document number, summary) of the index, newest first."""
-        for shard, docs in self._newest_shards(dir_fd, spans):
+        for shard, docs in self._newest_shards(dir_fd, spans, folder):
             for key, doc in sorted(docs.items(), key=lambda kv: int(kv[0]), reverse=True):
                 yield shard, int(key), doc
 
@@ -974,7 +1018,7 @@ class History:
         return sorted(out, key=lambda u: (u[0], u[1]), reverse=True)
 
     def _newest_shards(
-        self, dir_fd: int, spans: builtins.list[tuple[int, int]] | None
+        self, dir_fd: int, spans: builtins.list[tuple[int, int]] | None, folder: Path | None = None
     ) -> Iterator[tuple[int, dict[str, dict]]]:
         """(number, documents) of the shards of ``index/`` (``dir_fd``), newest first,
         within ``spans`` if given. Counted down from the noted newest shard while each
@@ -987,7 +1031,7 @@ class History:
             for shard in _count_down(top, spans):
                 docs = self._shard_docs_at(dir_fd, shard, missing_ok=True)
                 if docs is None:
-                    if not self.lock.held and self._index_moved(dir_fd):
+                    if folder is not None and not self.lock.held and self._index_moved(dir_fd, folder):
                         raise _IndexMoved()  # a reindex swapped a new index in: start over
                     below = shard
                     break
@@ -1002,10 +1046,10 @@ class History:
             if below is None or shard < below:
                 yield shard, self._shard_docs_at(dir_fd, shard) or {}
 
-    def _index_moved(self, dir_fd: int) -> bool:
-        """Whether ``index/`` is no longer the folder ``dir_fd`` opened."""
+    def _index_moved(self, dir_fd: int, folder: Path) -> bool:
+        """Whether ``folder`` is no longer the folder ``dir_fd`` opened."""
         try:
-            now = fs.lstat(self._path("index"))
+            now = fs.lstat(folder)
         except (FileNotFoundError, NotADirectoryError):
             return True
         then = os.fstat(dir_fd)
