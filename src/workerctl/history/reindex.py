@@ -484,8 +484,13 @@ class _Rebuild:
             if fs.exists(current):
                 fs.replace(current, old)
                 olds.append(old)
-            write_point(self.stage.root / name)  # between the two: the folder is missing
-            fs.replace(self.stage.root / name, current)
+            try:
+                write_point(self.stage.root / name)  # between the two: the folder is missing
+            finally:
+                # whatever is raised between them (SIGTERM's Terminated), the new folder
+                # goes in: the abort that follows removes the stage, and with it the
+                # only complete index there was
+                fs.replace(self.stage.root / name, current)
         return olds  # the journal stays: the search index's build goes on taking its notes
 
     # -- catching up on a run changed meanwhile --
