@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,22 +108,25 @@ def _copy(root: Path, to: Path) -> Path:
     return to
 
 
-def _write_points(root: Path, tmp_path: Path) -> list[str]:
-    """The paths of a ``run start``'s write points, in order (``trace``)."""
-    trace = tmp_path / "trace.txt"
-    copy = _copy(root, tmp_path / "traced")
+def _write_points(root: Path, tmp_path: Path, argv: tuple[str, ...] = START) -> list[str]:
+    """The paths of the write points of ``workerctl ARGV`` on a copy of ``root``, in order
+    (``trace``)."""
+    where = Path(tempfile.mkdtemp(dir=tmp_path, prefix="traced-"))
+    trace = where / "trace.txt"
+    copy = _copy(root, where / "ws")
     env = {**os.environ, FAULT_ENV: f"trace:{trace}", "NO_COLOR": "1"}
     ran = subprocess.run(
-        [sys.executable, "-m", "workerctl", "-w", str(copy), *START], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "workerctl", "-w", str(copy), *argv], env=env, capture_output=True, text=True
     )
     assert ran.returncode == 0, ran.stderr
     return [line.split(" ", 1)[1] for line in trace.read_text().splitlines()]
 
 
-def _stopped_writer(root: Path, point: int) -> subprocess.Popen:
+def _stopped_writer(root: Path, point: int, argv: tuple[str, ...] = START) -> subprocess.Popen:
+    """``workerctl ARGV`` stopped (SIGSTOP) at its write point ``point``."""
     env = {**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workerctl", "-w", str(root), *START],
+        [sys.executable, "-m", "workerctl", "-w", str(root), *argv],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -274,17 +278,7 @@ def test_a_batch_on_the_dead_run_s_record_starts_it(two_runs, tmp_path):
 def _reindex_point(root: Path, tmp_path: Path) -> int:
     """The write point of ``runs reindex`` between its two renames of ``index/`` (the
     old one moved aside, the new one not yet in place)."""
-    trace = tmp_path / "reindex-trace.txt"
-    copy = _copy(root, tmp_path / "reindex-traced")
-    env = {**os.environ, FAULT_ENV: f"trace:{trace}", "NO_COLOR": "1"}
-    ran = subprocess.run(
-        [sys.executable, "-m", "workerctl", "-w", str(copy), "runs", "reindex"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert ran.returncode == 0, ran.stderr
-    paths = [line.split(" ", 1)[1] for line in trace.read_text().splitlines()]
+    paths = _write_points(root, tmp_path, ("runs", "reindex"))
     return next(n for n, path in enumerate(paths, 1) if path.endswith("/reindex.stage/index"))
 
 
@@ -322,17 +316,7 @@ def test_readers_beside_a_reindex_stopped_between_its_renames(two_runs, tmp_path
     root, done = two_runs
     copy = _copy(root, tmp_path / "stopped")
     point = _reindex_point(copy, tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workerctl", "-w", str(copy), "runs", "reindex"],
-        env={**os.environ, FAULT_ENV: f"stop:{point}", "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not _stopped(proc.pid):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
+    proc = _stopped_writer(copy, point, ("runs", "reindex"))
     try:
         ws = load_workspace(copy)
         env = {"WORKERCTL_LOCK_TIMEOUT": "300"}
