@@ -89,7 +89,8 @@ def _holder(root: Path, seconds: float) -> subprocess.Popen:
             sys.executable,
             "-c",
             "import fcntl, os, sys, time\n"
-            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "print('held', flush=True)\n"
             "time.sleep(float(sys.argv[2]))\n",
@@ -334,3 +335,19 @@ def test_readers_beside_a_reindex_stopped_between_its_renames(two_runs, tmp_path
         proc.send_signal(signal.SIGCONT)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_a_new_workspace_beside_a_holder_lists_no_runs(workspace):
+    """No index yet (its first run under way, or a plain holder): nothing to repair and
+    nothing to list; before, ``runs list`` and ``runs stats`` waited out the timeout."""
+    holder = _holder(workspace.root, seconds=30)
+    try:
+        env = {"WORKERCTL_LOCK_TIMEOUT": "300"}
+        for argv in (("runs", "list", "--json", "id"), ("runs", "stats", "--json")):
+            read = run_workerctl(*argv, workspace=workspace, env=env, timeout=60)
+            assert read.returncode == 0, (argv, read.stderr)
+        listed = run_workerctl("runs", "list", "--json", "id", workspace=workspace, env=env, timeout=60)
+        assert json.loads(listed.stdout) == []
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)

@@ -935,7 +935,7 @@ class History:
             except LockTimeout:
                 folder = self._swapping_in()
                 if folder is None:
-                    raise
+                    return  # no index anywhere (a new workspace's first run under way)
             try:
                 yield from self._iter_index(flt, seen, spans, folder)
             except _IndexMoved:  # the swap went on meanwhile: the index is in place
