@@ -266,7 +266,7 @@ class FileLock:
             holder = self.holder()
             os.close(fd)
             raise self._timed_out(timeout, source, holder)
-        info = f"pid {os.getpid()} on {hostname()} ({' '.join(sys.argv[:4])})"
+        info = f"pid {os.getpid()} on {hostname()} ({_one_line(' '.join(sys.argv[:4]))})"
         try:
             os.pwrite(fd, info.encode("utf-8", "backslashreplace")[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
         except OSError as exc:  # a full disk: the note is a courtesy, the lock is held
@@ -316,19 +316,31 @@ class FileLock:
             delay = min(delay * 2, 0.01)
 
     def holder(self) -> str:
-        """Who holds the lock: the note the last workerctl holder wrote, unless the
-        kernel names another process (one that is not workerctl, such as the
-        ``flock`` tool or a backup script, writes no note)."""
+        """Who holds the lock, on one line: the note the last workerctl holder wrote,
+        unless the kernel names another process (one that is not workerctl, such as
+        the ``flock`` tool or a backup script, writes no note). The kernel names the
+        process that took the lock; when that one has exited, a child that inherited
+        its open file holds it, and those are named instead."""
         from workerctl.errors import HistoryError
         from workerctl.storage import fs
 
         try:
-            note = fs.read_text(self.path, errors="replace").strip()
+            note = _one_line(fs.read_text(self.path, errors="replace").strip())
         except (OSError, HistoryError):
             note = ""
         pid = _flock_holder(self.path)
-        if pid is None or note.startswith(f"pid {pid} "):
-            return note or "an unknown process"
+        if pid is None:
+            if note.startswith("pid ") and f" on {hostname()} (" in note and os.path.exists("/proc/locks"):
+                # nobody on this host holds it now: the holder let go as the wait ended
+                return f"a process that has let go of it since (the last note: {note})"
+            return note or "an unknown process"  # another host (a network file system)
+        if not os.path.exists(f"/proc/{pid}"):
+            heirs = [f"pid {p} ({_command_of(p)})" for p in _openers(self.path) if p != os.getpid()]
+            return f"a process that inherited it from pid {pid}, which has exited: " + (
+                ", ".join(heirs) or "not found (run 'fuser' on the lock file)"
+            )
+        if note.startswith(f"pid {pid} "):
+            return note
         return f"pid {pid} on {hostname()} ({_command_of(pid)})"
 
 
@@ -373,7 +385,41 @@ def _command_of(pid: int) -> str:
             words = cmdline.read().split(b"\0")
     except OSError:
         return "a process that has exited"
-    return " ".join(w.decode(errors="replace") for w in words[:4] if w) or "unknown command"
+    return _one_line(" ".join(w.decode(errors="replace") for w in words[:4] if w)) or "unknown command"
+
+
+def _openers(path: Path) -> list[int]:
+    """The processes that have ``path`` open (those whose files /proc lets this user
+    see): the holder among them, and any waiters."""
+    try:
+        stat = os.stat(path)
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+    found = []
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # exited, or another user's
+        for fd in fds:
+            try:
+                opened = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if (opened.st_dev, opened.st_ino) == (stat.st_dev, stat.st_ino):
+                found.append(pid)
+                break
+    return found
+
+
+#: a line break, a tab or another C0 control in a command line, written as its escape: a
+#: holder's ``sh -c`` script printed as it is would add lines of its own to the error
+_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {10: "\\n", 13: "\\r", 9: "\\t", 127: "\\x7f"}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 def _log_hold(seconds: float) -> None:

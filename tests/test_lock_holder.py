@@ -1,0 +1,122 @@
+"""The lock-timeout error names the real holder, on one line: real holder processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import run_workerctl
+from workerctl.storage.lock import _one_line
+from workerctl.testing import wait_for
+
+needs_flock = pytest.mark.skipif(
+    shutil.which("flock") is None or not os.path.exists("/proc/locks"),
+    reason="needs util-linux flock and Linux's /proc/locks",
+)
+
+
+def _start(workspace) -> subprocess.CompletedProcess:
+    return run_workerctl(
+        "run",
+        "start",
+        "overdue-task-review",
+        "--task",
+        "T-1043",
+        workspace=workspace,
+        env={"WORKERCTL_LOCK_TIMEOUT": "0.3"},
+    )
+
+
+def _error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    assert result.returncode == 4, result.stderr
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+@needs_flock
+def test_a_holder_whose_command_has_line_breaks_is_named_on_one_line(workspace):
+    lock = workspace.history_dir / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    script = "echo locked; sleep 30\n# a second line\n\x1b[2Jerror: forged"
+    holder = subprocess.Popen(["flock", str(lock), "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        lines = _error_lines(_start(workspace))
+        assert len(lines) == 2, lines  # the error and its hint, nothing the holder wrote
+        assert lines[0].startswith("error: ") and lines[1].lstrip().startswith("hint: ")
+        assert f"held by pid {holder.pid} " in lines[0]
+        assert "sleep 30\\n# a second line\\n\\x1b[2Jerror: forged" in lines[0]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_workerctl_holder_note_with_a_line_break_is_one_line(workspace, tmp_path):
+    """The note a workerctl holder writes (its pid and command) is one line too: here
+    its command line holds a line break, as a workspace path may."""
+    lock = workspace.history_dir / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    hold = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from workerctl.storage.lock import lock_for\n"
+        "sys.argv = ['workerctl', '-w', '/tmp/a\\nerror: forged', 'run']\n"
+        "with lock_for(Path(sys.stdin.readline().strip())):\n"
+        "    print('held', flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        holder.stdin.write(f"{lock}\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "held"
+        lines = _error_lines(_start(workspace))
+        assert len(lines) == 2, lines
+        assert f"held by pid {holder.pid} " in lines[0] and "/tmp/a\\nerror: forged" in lines[0]
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+@needs_flock
+def test_a_lock_inherited_from_an_exited_locker_names_the_process_that_keeps_it(workspace):
+    """``flock FILE sleep`` killed: /proc/locks still names the flock process, but its
+    child keeps the open file and so the lock; the error names the child."""
+    lock = workspace.history_dir / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    locker = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
+    children = Path(f"/proc/{locker.pid}/task/{locker.pid}/children")
+    wait_for(lambda: children.exists() and children.read_text().split(), 10)
+    child = int(children.read_text().split()[0])
+    try:
+        wait_for(lambda: f" {locker.pid} " in Path("/proc/locks").read_text(), 10)
+        locker.kill()
+        locker.wait()
+        lines = _error_lines(_start(workspace))
+        assert f"inherited it from pid {locker.pid}, which has exited: pid {child} (sleep 30)" in lines[0]
+        assert "a process that has exited" not in lines[0]
+    finally:
+        os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+@given(st.text())
+def test_one_line_leaves_no_control_character_and_changes_nothing_else(text):
+    shown = _one_line(text)
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in shown)
+    if not any(ord(c) < 32 or ord(c) == 127 for c in text):
+        assert shown == text
+    assert shown.count("\\n") >= text.count("\n")  # each line break shown as its escape
