@@ -82,8 +82,9 @@ def _beside_a_stopped_writer(root: Path, point: int) -> tuple[subprocess.Popen, 
     return writer, dead
 
 
-def _holder(root: Path, seconds: float) -> subprocess.Popen:
-    """A process holding the history lock for ``seconds`` (held when this returns)."""
+def _holder(root: Path, seconds: float, lock: str = "history/lock") -> subprocess.Popen:
+    """A process holding the history lock (or ``lock`` under ``.workerctl``) for
+    ``seconds`` (held when this returns)."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -94,7 +95,7 @@ def _holder(root: Path, seconds: float) -> subprocess.Popen:
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "print('held', flush=True)\n"
             "time.sleep(float(sys.argv[2]))\n",
-            str(root / ".workerctl" / "history" / "lock"),
+            str(root / ".workerctl" / lock),
             str(seconds),
         ],
         stdout=subprocess.PIPE,
@@ -351,3 +352,43 @@ def test_a_new_workspace_beside_a_holder_lists_no_runs(workspace):
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_worker_reads_beside_a_holder_of_the_workspace_lock(workspace):
+    """The workspace lock (a run posting its task comment holds it, or a worker edit):
+    the worker commands that read keep a worker file changed by hand as a version on
+    the way, and waited the whole timeout for it, then exited 4. They now answer from
+    the files on disk and say the change is not kept yet; the next command keeps it."""
+    workers = workspace.workers_dir
+    text = (workers / "overdue-task-review.yaml").read_text(encoding="utf-8")
+    (workers / "hand-made.yaml").write_text(text.replace("name: overdue-task-review", "name: hand-made", 1))
+    (workers / "overdue-task-review.yaml").write_text(text + "# edited by hand\n", encoding="utf-8")
+    holder = _holder(workspace.root, seconds=60, lock="lock")
+    env = {"WORKERCTL_LOCK_TIMEOUT": "300"}
+    try:
+        for argv in (
+            ("workers", "list", "--json"),
+            ("worker", "show", "hand-made"),
+            ("worker", "history", "overdue-task-review"),
+            ("worker", "diff", "overdue-task-review"),
+            ("worker", "validate"),
+        ):
+            began = time.monotonic()
+            read = run_workerctl(*argv, workspace=workspace, env=env, timeout=60)
+            assert read.returncode == 0, (argv, read.stderr)
+            assert "not kept as versions yet" in read.stderr and "Traceback" not in read.stderr, argv
+            assert time.monotonic() - began < 30, argv  # REPAIR_WAIT, not the 300 s timeout
+            if argv[1] == "diff":
+                assert "+# edited by hand" in read.stdout
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert holder.returncode is not None
+    kept = run_workerctl("workers", "list", "--json", workspace=workspace, env=env, timeout=60)
+    assert kept.returncode == 0 and kept.stderr == "", kept.stderr
+    made = json.loads(run_workerctl("worker", "history", "hand-made", "--json", workspace=workspace).stdout)
+    assert [v["action"] for v in made] == ["first seen"]
+    edited = json.loads(
+        run_workerctl("worker", "history", "overdue-task-review", "--json", workspace=workspace).stdout
+    )
+    assert edited[-1]["action"] == "found on disk" and edited[-1]["content"].endswith("# edited by hand\n")

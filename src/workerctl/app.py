@@ -94,4 +94,4 @@ class App:
     def versions(self) -> Versions:
         from workerctl.workers.versions import Versions
 
-        return Versions(self.workspace)
+        return Versions(self.workspace, self.warn)

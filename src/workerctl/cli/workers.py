@@ -369,7 +369,7 @@ def history(ctx: Context, name: str, fmt: str) -> None:
 
     a = app(ctx)
     path = find_path(a.workspace, name)
-    a.versions.record(name, read_worker_text(a.workspace, path), "found on disk")
+    a.versions.notice({name: read_worker_text(a.workspace, path)}, every_file=False)
     from workerctl.workers.versions import config_hash_of
 
     versions = [

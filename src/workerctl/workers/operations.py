@@ -108,18 +108,13 @@ def worker_files(
 
     Every command that lists or changes workers calls this, so an edit made by
     hand is in the version history before anything else happens to the file.
-    Reading never needs to write: where the versions cannot be written now (a
-    read-only mount, a full disk, no permission), the files are listed as they are
-    and the next command that can write records them, as the crash sweep does; a
-    command that changes a worker meets the same refusal when it writes.
+    Reading never needs to write (``Versions.notice``): where the versions cannot
+    be written now, the files are listed as they are and the next command that can
+    write records them, as the crash sweep does; a command that changes a worker
+    waits for the lock, or meets the same refusal, when it writes.
     """
-    import contextlib
-
-    from workerctl.errors import StorageError
-
     files = load_all(workspace, registry, deep)
-    with contextlib.suppress(StorageError):
-        versions.sync({wf.name: wf.content for wf in files})
+    versions.notice({wf.name: wf.content for wf in files})
     return files
 
 
@@ -307,7 +302,7 @@ def diff_versions(
 ) -> str:
     path = find_path(workspace, name)
     current = read_worker_text(workspace, path)
-    versions.record(name, current, "found on disk")
+    versions.notice({name: current}, every_file=False)
     history = versions.history(name)
     if to_v is None:
         after, label_b = current, f"{name} (now)"

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from workerctl.errors import NotFoundError
+from workerctl.errors import LockTimeout, NotFoundError, StorageError
 from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import tinydb_file
 from workerctl.storage.tinydb_storage import open_db
@@ -19,6 +19,8 @@ from workerctl.workers.model import config_hash as hash_config
 from workerctl.workers.model import content_hash
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tinydb.table import Table
 
     from workerctl.runs.model import Run
@@ -57,9 +59,10 @@ VERSIONS_SHAPE = tinydb_file(
 
 
 class Versions:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, warn: Callable[[str], None] | None = None) -> None:
         self.workspace = workspace
         self.lock = lock_for(workspace.lock_file)
+        self.warn = warn
 
     def _table(self) -> Table:
         db = open_db(
@@ -133,7 +136,30 @@ class Versions:
             hint=f"'workerctl worker diff {run.worker} --run {run.id}' shows what the run ran with",
         )
 
-    def sync(self, files: dict[str, str | None]) -> list[Version]:
+    def notice(self, files: dict[str, str | None], *, every_file: bool = True) -> bool:
+        """Keep the worker files changed on disk as versions, on the way to reading.
+
+        Reading never needs to write, and a reader never waits out the lock timeout:
+        the workspace lock is waited for at most ``REPAIR_WAIT`` (a run posting its
+        comment may hold it, or a stopped one), and a read-only mount, a full disk or
+        no permission refuse the write. Then nothing is kept now, the command goes on
+        with the files as they are, ``warn`` says so, and the next command that can
+        write keeps them. False then. ``every_file``: ``files`` holds every worker
+        file, so a name missing from it was deleted on disk.
+        """
+        try:
+            with self.lock.bounded():
+                self.sync(files, every_file=every_file)
+        except (LockTimeout, StorageError) as exc:
+            if self.warn is not None:
+                self.warn(
+                    f"worker files changed on disk are not kept as versions yet: {exc.message}; "
+                    "the next command that can write keeps them"
+                )
+            return False
+        return True
+
+    def sync(self, files: dict[str, str | None], *, every_file: bool = True) -> list[Version]:
         """Record what changed on disk since last seen: name -> content (None: deleted)."""
         known: dict[str, tuple[int, str]] = {}
         for doc in self._table().all():
@@ -144,7 +170,7 @@ class Versions:
             digest = content_hash(content) if content is not None else "-"
             if known.get(name, (0, None))[1] != digest:
                 changed.append((name, content))
-        for name in set(known) - set(files):
+        for name in set(known) - set(files) if every_file else ():
             if known[name][1] != "-":
                 changed.append((name, None))
         out = []
