@@ -493,3 +493,56 @@ def test_a_damaged_run_file_is_named_never_left_out_of_an_answer(workspace, inde
     after = run_workerctl("runs", "search", "Blocker", "--json", "id", workspace=workspace)
     assert after.returncode == 0, after.stderr
     assert [row["id"] for row in json.loads(after.stdout)] == [kept]
+
+
+HOLD_THE_INDEX = """
+import fcntl, os, sqlite3, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+if sys.argv[3] == "both":
+    fcntl.flock(fd, fcntl.LOCK_EX)
+con = sqlite3.connect(sys.argv[2], isolation_level=None)
+con.execute("BEGIN EXCLUSIVE")
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("holds", ["both", "sqlite"])
+def test_a_search_beside_a_stopped_writer_of_the_index_answers_and_keeps_the_index(workspace, holds):
+    """A command stopped while it writes the index (a search catching it up, a start
+    keeping a run: it holds SQLite's lock, with the history lock or past it): another
+    search waited SQLite's 10 s busy time, called the index "damaged (database is
+    locked)" and rebuilt or removed it. It now waits at most REPAIR_WAIT, answers
+    from the run files, says the index is being written, and the index is kept."""
+    import subprocess
+    import sys
+    import time
+
+    run_id = _start(workspace, "overdue-task-review", "--task", "T-1042")
+    path = workspace.state_dir / "search.db"
+    assert run_workerctl("runs", "search", "glossary", workspace=workspace).stderr == ""
+    inode = os.stat(path).st_ino
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_INDEX, str(workspace.history_dir / "lock"), str(path), holds],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        began = time.monotonic()
+        found_ = run_workerctl(
+            "runs", "search", "glossary", "--json", workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "300"}
+        )
+        took = time.monotonic() - began
+        assert found_.returncode == 0, found_.stderr
+        assert [r["id"] for r in json.loads(found_.stdout)] == [run_id]
+        assert "being written by another command" in found_.stderr and "damaged" not in found_.stderr
+        assert took < 8, took  # REPAIR_WAIT and start-up, not SQLite's 10 s busy wait
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert os.stat(path).st_ino == inode  # neither removed nor rebuilt
+    again = run_workerctl("runs", "search", "glossary", "--json", workspace=workspace)
+    assert again.stderr == "" and [r["id"] for r in json.loads(again.stdout)] == [run_id]

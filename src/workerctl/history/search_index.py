@@ -23,7 +23,8 @@ How it stays right (``docs/search.md``):
 - **Reading never needs to write.** When the index cannot be brought up to date (a
   read-only mount, a full disk, the history lock held past its timeout), the answer
   comes from a scan of the run files through an index built in memory: slower,
-  never wrong.
+  never wrong. The same while another command holds SQLite's own lock past
+  ``REPAIR_WAIT`` (``in_use``): the index is being written, not damaged, and kept.
 
 The file is opened only after ``storage.fs`` has walked its folder without
 following a link and found a plain file (a link planted there is ``PlantedLink``,
@@ -70,6 +71,10 @@ SCHEMA = "3"  # 2: runs(t) indexed; 3: runs keyed by (created, id); another vers
 _READABLE = ("2", SCHEMA)
 _JOURNAL = "-journal"
 _BUSY_MS = 10_000
+#: a reader's wait for SQLite's own lock, held by a command writing the index (for
+#: milliseconds, or for as long as a stopped one stays stopped): no longer than the
+#: wait for the history lock, then the answer comes from the run files (``in_use``)
+_READER_BUSY_MS = int(REPAIR_WAIT * 1000)
 #: a rebuild catches up on the runs changed meanwhile off the lock, in at most this many
 #: rounds, until at most _FINAL_NOTES are left for its final hold
 _ROUNDS, _FINAL_NOTES = 50, 200
@@ -172,7 +177,7 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
         con = sqlite3.connect(
             f"file:{quote(where)}?mode={'ro' if readonly else 'rw'}",
             uri=True,
-            timeout=_BUSY_MS / 1000,
+            timeout=(_READER_BUSY_MS if readonly else _BUSY_MS) / 1000,
             check_same_thread=False,
             isolation_level=None,
         )
@@ -945,11 +950,16 @@ def open_for_reading(history: History) -> Source:
         except FileNotFoundError:
             why = "missing"
         except sqlite3.Error as exc:
+            if in_use(exc):
+                return Source("scan", memory(history), why=IN_USE)
             why = f"damaged ({exc})"
         else:
             try:
                 why = _current(handle, history)
             except sqlite3.Error as exc:
+                if in_use(exc):
+                    handle.close()
+                    return Source("scan", memory(history), why=IN_USE)
                 why = f"damaged ({exc})"
             if not why:
                 return _with_markers(Source("index", handle.con, handle=handle), history)
@@ -969,6 +979,24 @@ def open_for_reading(history: History) -> Source:
             why = f"{why}; could not be rebuilt ({_one_line(exc)})"
             break
     return Source("scan", memory(history), why=why)
+
+
+#: why a search answered from the run files while another command writes the index
+IN_USE = "being written by another command (database is locked)"
+
+
+def in_use(exc: BaseException) -> bool:
+    """Whether SQLite refused because another connection holds its lock (busy past
+    the wait): the index is in use, not damaged, and is never rebuilt or removed for
+    it (a reader that did so removed a good index under a writer stopped mid-write)."""
+    import sqlite3
+
+    code = getattr(exc, "sqlite_errorcode", None)  # an extended code: its low byte is the primary
+    return (
+        isinstance(exc, sqlite3.OperationalError)
+        and code is not None
+        and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -54,7 +54,15 @@ def search(
     why the answer came from a scan of the run files."""
     import sqlite3
 
-    from workerctl.history.search_index import Source, check_query, discard, memory, open_for_reading
+    from workerctl.history.search_index import (
+        IN_USE,
+        Source,
+        check_query,
+        discard,
+        in_use,
+        memory,
+        open_for_reading,
+    )
 
     check_query(query)
     source = open_for_reading(history)
@@ -67,6 +75,9 @@ def search(
         # is not believed, and the answer comes from the run files, as for one that
         # cannot be opened
         source.close()
+        if in_use(exc):  # another command writes it now: not damaged, kept
+            source = Source("scan", memory(history), why=IN_USE)
+            return _answer(history, source, query, flt, limit)
         discard(history, exc)
         source = Source("scan", memory(history), why=f"damaged ({exc})")
         return _answer(history, source, query, flt, limit)
