@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from helpers import run_workerctl
@@ -173,3 +173,97 @@ def test_an_old_ledger_guards_against_duplicates_after_the_upgrade(workspace):
     assert new.exists()
     listed = run_workerctl("ledger", "list", "--task", "T-1042", "--json", workspace=workspace)
     assert len(json.loads(listed.stdout)) == 2
+
+
+def _comment(record_id: str, text: str, number: int = 1) -> dict:
+    return {
+        "id": f"c-{number}",
+        "record_id": record_id,
+        "text": text,
+        "author": "a",
+        "created": "2026-01-01T00:00:00Z",
+        "run_id": None,
+        "key": None,
+    }
+
+
+#: ids holding a character a file name writes as ``_`` and hex: such an id's name now is
+#: the old name of the id spelled like that name (``t:500`` is ``t_3a500``)
+HEIRS = st.text(st.sampled_from("abz019-.:/ é_"), min_size=1, max_size=30).filter(
+    lambda h: file_name(h) != h and "~" not in file_name(h) and not h.startswith(".")
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(HEIRS)
+def test_an_id_whose_name_is_another_id_s_old_file_reads_only_its_own(workspace, heir):
+    """In a workspace an earlier version wrote, ``key``'s comments sit under its old
+    name, which is now another id's name (``t_3a500``'s old file is ``t:500``'s name):
+    each id reads its own comments only, before and after either writes."""
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    key = file_name(heir)  # an id spelled like the heir's name: its old file is that name
+    assume(file_name(heir) in legacy_names(key))
+    folder = workspace.state_dir / "comments"
+    folder.mkdir(exist_ok=True)
+    for path in folder.iterdir():
+        path.unlink()
+    (folder / f"{file_name(heir)}.json").write_text(
+        json.dumps({"comments": {"1": _comment(key, "the old id's")}}), encoding="utf-8"
+    )
+    store = BuiltinRecordStore(workspace)
+    assert store.comments(heir) == []
+    assert [c.text for c in store.comments(key)] == ["the old id's"]
+    store.add_comment(heir, "the heir's", author="a", run_id=None, key=None)
+    assert [c.text for c in store.comments(heir)] == ["the heir's"]
+    assert [c.text for c in store.comments(key)] == ["the old id's"]
+    store.add_comment(key, "again", author="a", run_id=None, key=None)
+    assert [c.text for c in store.comments(key)] == ["the old id's", "again"]
+    assert [c.text for c in store.comments(heir)] == ["the heir's"]
+
+
+def test_an_old_file_under_another_id_s_new_name_is_not_that_id_s(workspace):
+    """The reported case, through the command line: ``t_3a500`` commented and guarded
+    by the layout before (its files under its old name, ``t_3a500``, which is now the
+    name of ``t:500``). ``t:500`` showed ``t_3a500``'s comment, listed its ledger entry,
+    gave it to a worker as evidence and was refused as a repeat; ``t_500`` showed
+    ``t_5f500``'s comment instead of its own."""
+    ids = ("t:500", "t_3a500", "t_500", "t_5f500")
+    path = workspace.root / "records.json"
+    path.write_text(
+        json.dumps([{"id": i, "type": "task", "title": f"task {i}", "status": "todo"} for i in ids]),
+        encoding="utf-8",
+    )
+    assert run_workerctl("records", "import", str(path), workspace=workspace).returncode == 0
+    first = run_workerctl("run", "start", "overdue-task-review", "--task", "t_3a500", workspace=workspace)
+    assert first.returncode == 0, first.stderr
+    state = workspace.state_dir
+    for folder in (state / "comments", workspace.history_dir / "ledger" / "records"):
+        (folder / f"{file_name('t_3a500')}.json").rename(folder / "t_3a500.json")  # the layout before
+    (state / "comments" / "t_500.json").write_text(
+        json.dumps({"comments": {"1": _comment("t_500", "t_500's own")}}), encoding="utf-8"
+    )
+    (state / "comments" / "t_5f500.json").write_text(
+        json.dumps({"comments": {"1": _comment("t_5f500", "t_5f500's own")}}), encoding="utf-8"
+    )
+
+    def shown(rid: str) -> list[str]:
+        out = run_workerctl("records", "show", rid, "--json", workspace=workspace)
+        assert out.returncode == 0, out.stderr
+        return [c["text"] for c in json.loads(out.stdout)["comments"]]
+
+    def entries(rid: str) -> list[str]:
+        out = run_workerctl("ledger", "list", "--task", rid, "--json", workspace=workspace)
+        assert out.returncode == 0, out.stderr
+        return [e["target"] for e in json.loads(out.stdout)]
+
+    theirs = shown("t_3a500")
+    assert len(theirs) == 1 and shown("t:500") == [] and entries("t:500") == []
+    assert shown("t_500") == ["t_500's own"] and shown("t_5f500") == ["t_5f500's own"]
+    started = run_workerctl("run", "start", "overdue-task-review", "--task", "t:500", "--json", workspace=workspace)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert theirs[0] not in json.dumps(json.loads(started.stdout)["context"])
+    assert len(shown("t:500")) == 1 and entries("t:500") == ["t:500"]
+    assert shown("t_3a500") == theirs and entries("t_3a500") == ["t_3a500"]  # kept for that id
+    repeat = run_workerctl("run", "start", "overdue-task-review", "--task", "t_3a500", workspace=workspace)
+    assert repeat.returncode == 5, repeat.stdout + repeat.stderr  # its old entry still guards it

@@ -172,11 +172,20 @@ class Ledger:
         )
 
     def _effects(self, target: str) -> dict[str, dict]:
+        """``target``'s record file as it is written back whole. In a workspace an
+        earlier version wrote, its name may be another id's old file (``t:500``'s name
+        is ``t_3a500``, the old name of the id ``t_3a500``): the other id's entries stay
+        in it for that id, and every reader keeps ``target``'s only (``effects``,
+        ``_summarise``). Until ``target`` has an entry there, its own old file is merged
+        in, so the first write puts its entries under the new name."""
         path = self.record_path(target)
         docs = read_table(path, "effects", EFFECT_FIELDS, hint=self._hint(path), known=self.history.tables)
-        if docs or fs.exists(path):
-            return docs
-        return self._legacy_effects(target)
+        if not docs:
+            return docs if fs.exists(path) else self._legacy_effects(target)
+        if not any(d["target"] == target for d in docs.values()):
+            for doc in self._legacy_effects(target).values():
+                docs[next_id(docs)] = doc
+        return docs
 
     def _legacy_effects(self, target: str) -> dict[str, dict]:
         """A workspace written before the file names were injective (``storage.filenames``):
@@ -345,7 +354,7 @@ class Ledger:
         }
 
     def _summarise(self, worker: str, target: str, docs: dict[str, dict]) -> None:
-        mine = [d for d in docs.values() if d["worker"] == worker]
+        mine = [d for d in docs.values() if d["worker"] == worker and d["target"] == target]
         summary = self._worker_docs(worker, target)
         doc_id = next((k for k, d in summary.items() if d["record_id"] == target), None)
         if not mine:
@@ -369,7 +378,11 @@ class Ledger:
     def effects(self, target: str, worker: str | None = None) -> list[Effect]:
         """Every effect on ``target`` (of one worker), oldest first."""
         docs = self._effects(target).values()
-        out = [Effect.from_doc(d) for d in docs if worker is None or d["worker"] == worker]
+        out = [
+            Effect.from_doc(d)
+            for d in docs
+            if d["target"] == target and (worker is None or d["worker"] == worker)
+        ]
         return sorted(out, key=lambda e: e.at)
 
     def records_of(self, worker: str) -> list[dict[str, Any]]:

@@ -177,6 +177,20 @@ class BuiltinRecordStore(RecordSource):
                 return {"comments": {k: d for k, d in docs.items() if d.get("record_id") == record_id}}
         return None
 
+    def _own(self, data: dict | None, record_id: str) -> dict:
+        """The comments file of ``record_id`` as it is to be written back. In a workspace
+        an earlier version wrote, its name may be another id's old file (``t:500``'s
+        name is ``t_3a500``, the old name of the id ``t_3a500``): that id's comments stay
+        in it, and readers keep ``record_id``'s only (``comments``). Until ``record_id``
+        has a comment there, its own old file is merged in, so none is lost."""
+        if not data:
+            return self._legacy_comments(record_id) or {"comments": {}}
+        docs = data["comments"]
+        if docs and not any(d.get("record_id", record_id) == record_id for d in docs.values()):
+            for doc in (self._legacy_comments(record_id) or {"comments": {}})["comments"].values():
+                docs[str(max((int(k) for k in docs), default=0) + 1)] = doc
+        return data
+
     @staticmethod
     def _comments_hint(path: Path, record_id: str) -> str:
         return f"restore {path} from a backup, or move it aside (the comments on {record_id} are then lost)"
@@ -216,7 +230,12 @@ class BuiltinRecordStore(RecordSource):
             if len(self._parsed) >= 256:
                 self._parsed.clear()
             seen = self._parsed[path] = (raw, builtins.list(data["comments"].values()))
-        return [Comment(**c) for c in seen[1]]
+        # the file may be another id's old one (``_own``): its comments are not these
+        mine = [c for c in seen[1] if c.get("record_id", record_id) == record_id]
+        if seen[1] and not mine:
+            legacy = self._legacy_comments(record_id)
+            mine = builtins.list(legacy["comments"].values()) if legacy else []
+        return [Comment(**c) for c in mine]
 
     def add_comment(
         self,
@@ -233,7 +252,7 @@ class BuiltinRecordStore(RecordSource):
         with self.lock:
             path = self.comments_path(record_id)
             storage = AtomicJSONStorage(path, hint=self._comments_hint(path, record_id), shape=COMMENTS_SHAPE)
-            data = storage.read() or self._legacy_comments(record_id) or {"comments": {}}
+            data = self._own(storage.read(), record_id)
             docs = data["comments"]  # TinyDB's layout: table -> id -> doc
             if key:
                 for existing in docs.values():

@@ -17,7 +17,11 @@ collision.
 Earlier versions made names that two ids could share (``T:500`` and ``T_500`` shared
 one comments file; ``t-1`` and ``T-1`` one ledger file on macOS). ``legacy_names``
 lists them, so a reader falls back to the old file (taking only what belongs to its
-id) until the first write puts the data under the new name.
+id) until the first write puts the data under the new name. An old name can also be
+another id's name now (``t_3a500``'s old file is the name of ``t:500``): so every read
+of a file keeps only the entries of the id it reads for, the other id's entries stay in
+the file for that id, and a file holding none of the id's entries is not its file yet
+(its old one is merged in). ``BuiltinRecordStore.comments`` and ``Ledger.effects``.
 """
 
 from __future__ import annotations
