@@ -260,7 +260,8 @@ def test_an_old_file_under_another_id_s_new_name_is_not_that_id_s(workspace):
     theirs = shown("t_3a500")
     assert len(theirs) == 1 and shown("t:500") == [] and entries("t:500") == []
     assert shown("t_500") == ["t_500's own"] and shown("t_5f500") == ["t_5f500's own"]
-    started = run_workerctl("run", "start", "overdue-task-review", "--task", "t:500", "--json", workspace=workspace)
+    argv = ("run", "start", "overdue-task-review", "--task", "t:500", "--json")
+    started = run_workerctl(*argv, workspace=workspace)
     assert started.returncode == 0, started.stdout + started.stderr
     assert theirs[0] not in json.dumps(json.loads(started.stdout)["context"])
     assert len(shown("t:500")) == 1 and entries("t:500") == ["t:500"]
