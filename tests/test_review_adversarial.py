@@ -99,6 +99,20 @@ BAD = [
     ),
     ("answer", "Could you clarify which blocker you mean?", dict(output_mode="task_comment")),
     ("answer", "{summary}\n{next_step}", dict(output_mode="task_comment")),
+    # written to read as another string (``runs.visible``): a Cyrillic Т, a zero-width
+    # space inside the id; a search, a link or a filter for T-1042 finds neither
+    (
+        "answer",
+        "\u0422-1042 is blocked on the glossary in legal review. Next step: ask legal for a date.",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "answer",
+        "T-10\u200b42 is blocked on the glossary in legal review. Next step: ask legal for a date.",
+        dict(output_mode="task_comment"),
+    ),
+    # the look-alike id is still read as the id: its wrong status is found
+    ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
 GOOD = [
     # found by a fresh-brief attack: a record's own state told as it is (its assignee; an
@@ -136,6 +150,12 @@ GOOD = [
     ("Suggested fixes: none, no clean-up needed for T-2002.", dict(record="T-2002")),
     ("Hi team — T-1042 is blocked on the glossary in legal review. Next step: ask legal for a date.", {}),
     ("T-1042 has priority high; the glossary sits with legal. Next step: ask legal.", {}),
+    # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
+    (
+        "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "
+        "Next step: ask legal for a date.",
+        {},
+    ),
 ]
 
 

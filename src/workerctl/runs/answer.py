@@ -90,6 +90,18 @@ def _acts(sentence: str) -> str | None:
     return None
 
 
+def _disguised(raw: str) -> list[str]:
+    """Words written to read as another string (``runs.visible``): what a person reads
+    and what a search, a link or a filter matches differ, so the output is not posted."""
+    from workerctl.runs.visible import disguised
+
+    return [
+        f'it writes "{d.shown}" with {d.why}: a reader sees {d.reads_as}, but a search, '
+        "a link or a filter matches another string"
+        for d in disguised(raw)
+    ]
+
+
 def answer_check(ev: ReviewEvidence) -> Check:
     title = ANSWER_TITLE
     text = ev.output
@@ -103,7 +115,7 @@ def answer_check(ev: ReviewEvidence) -> Check:
     if (text, instructions) not in cache:
         cache[(text, instructions)] = _text_problems(text, instructions)
     said, statements, found = cache[(text, instructions)]
-    problems = list(found)
+    problems = [*_disguised(ev.run.output or ""), *found]
     # sharing nothing with the records is a reviewer's warning, not a reason to stop a
     # write; but beside a sentence that refuses, greets, offers or asks back, what else
     # the output says is filler ("As an AI I cannot see your CMS. Please check with your

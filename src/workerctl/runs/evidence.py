@@ -376,7 +376,12 @@ class ReviewEvidence:
 
     @property
     def output(self) -> str:
-        return self.run.output or ""
+        """The output as a reader sees it (``runs.visible``): what every check compares,
+        so that a hidden character or a look-alike letter cannot keep an id or a word
+        from being compared. The bytes as written are ``run.output``."""
+        from workerctl.runs.visible import visible
+
+        return visible(self.run.output or "")
 
     @cached_property
     def view(self) -> RecordsView:

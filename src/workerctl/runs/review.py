@@ -96,7 +96,7 @@ def builtin_checks() -> list[ReviewCheck]:
         ReviewCheck(
             "contract",
             "The output matches the form its instructions ask for (the output contract)",
-            lambda e: _contract(e.run),
+            lambda e: _contract(e.run, e.output),
         ),
         ReviewCheck(
             "context",
@@ -121,7 +121,7 @@ def builtin_checks() -> list[ReviewCheck]:
         ReviewCheck(
             "next_step",
             "It gives a useful next step when the worker could not finish",
-            lambda e: _next_step(e.run),
+            lambda e: _next_step(e.run, e.output),
         ),
     ]
 
@@ -175,7 +175,7 @@ def _ids_in_output(run: Run, seen: ReviewEvidence, evidence: list[str]) -> list[
     """Record ids the output names, against what the run saw; the problems found."""
     from workerctl.runs.claims import QUOTED
 
-    text = QUOTED.sub(" ", run.output or "")  # quoted evidence is the record's words
+    text = QUOTED.sub(" ", seen.output)  # quoted evidence is the record's words
     pattern = seen.id_pattern if text.strip() else None
     if pattern is None:
         return []
@@ -205,7 +205,7 @@ def _ids_in_output(run: Run, seen: ReviewEvidence, evidence: list[str]) -> list[
     return problems
 
 
-def _contract(run: Run) -> Check:
+def _contract(run: Run, output: str) -> Check:
     from workerctl.workers.contract import OutputContract, broken_rules
 
     title = "The output matches the form its instructions ask for (the output contract)"
@@ -223,7 +223,7 @@ def _contract(run: Run) -> Check:
     rules = contract.describe()
     if run.output is None:
         return Check("contract", title, UNKNOWN, [f"contract: {rules}", "the run has no output"])
-    broken = broken_rules(contract, run.output, run.record_id)
+    broken = broken_rules(contract, output, run.record_id)
     if broken:
         return Check("contract", title, FAIL, [f"contract: {rules}", *broken])
     return Check("contract", title, PASS, [f"contract: {rules}", "the output keeps every rule"])
@@ -372,7 +372,7 @@ def _claims(run: Run, records: RecordBook, seen: ReviewEvidence) -> Check:
     from workerctl.runs.claims import claims_in
 
     title = "The output does not claim work that was not completed"
-    text = run.output or ""
+    text = seen.output
     finished = run.status in FINISHED
     writes = [e for e in run.side_effects if e.get("kind")]
     state = {id(e): effect_state(e, finished) for e in writes}
@@ -463,11 +463,10 @@ def _on_target(ids: list[str], effects: list[dict]) -> list[dict]:
     return named or ([] if any(e.get("record_id") for e in effects) else effects)
 
 
-def _next_step(run: Run) -> Check:
+def _next_step(run: Run, text: str) -> Check:
     from workerctl.runs.claims import inability, next_step
 
     title = "It gives a useful next step when the worker could not finish"
-    text = run.output or ""
     step = next_step(text) if text.strip() else None
     stuck = inability(text) if text.strip() else None
     if run.status == COMPLETED and text.strip():
