@@ -25,6 +25,7 @@ evidence from a record).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -317,11 +318,21 @@ class Claim:
 
 def sentences(text: str) -> list[str]:
     out = []
+    split = _sentence_end()
     for line in text.splitlines():
-        for part in re.split(r"(?<=[.!?;])\s+", line.strip()):
+        for part in split.split(line.strip()):
             if part.strip():
                 out.append(part.strip())
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _sentence_end() -> re.Pattern[str]:
+    """Where a sentence ends: after ".", "!", "?" or ";" and a space, but not after the
+    day of a date written the German way ("am 3. Dezember": the dot is the day's)."""
+    from workerctl.runs.grounded import MONTH_WORDS
+
+    return re.compile(rf"(?<=[!?;])\s+|(?<=\.)(?<!\d\.)\s+|(?<=\d\.)\s+(?!(?i:{MONTH_WORDS})\b)")
 
 
 def _clauses(words: list[str]) -> list[list[str]]:

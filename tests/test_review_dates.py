@@ -1,0 +1,65 @@
+"""Dates as people write them (``grounded.parse_dates``): a due date stated in US or
+European order, with the month written out in English or German, or relative to the day
+the run ran, is compared with the record's; each form right is not flagged, each form
+wrong is. Real runs (the echo executor through the engine)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from test_review_grounded import due, echo_worker, flagged, start
+from workerctl.runs.grounded import parse_dates
+
+GERMAN = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September"]
+GERMAN += ["Oktober", "November", "Dezember"]
+
+
+def forms(day: dt.date, today: dt.date) -> dict[str, str]:
+    out = {
+        "us": day.strftime("%m/%d/%Y"),
+        "slashes, year first": day.strftime("%Y/%m/%d"),
+        "european dots": f"{day.day}.{day.month}.{day.year}",
+        "written out": f"{day.day} {day.strftime('%B')} {day.year}",
+        "month first": f"{day.strftime('%B')} {day.day}, {day.year}",
+        "german": f"{day.day}. {GERMAN[day.month - 1]} {day.year}",
+    }
+    delta = (day - today).days
+    if delta == 0:
+        out["relative"] = "today"
+    elif delta > 0:
+        out["relative"] = f"in {delta} days"
+    else:
+        out["relative"] = f"{-delta} days ago"
+    return out
+
+
+@pytest.mark.parametrize("form", ["us", "european dots", "written out", "german", "relative"])
+def test_a_due_date_in_any_usual_form_is_compared(workspace, form):
+    right = dt.date.fromisoformat(due(workspace, "T-1042"))
+    wrong = right + dt.timedelta(days=9)
+    today = dt.date.today()
+    for day, bad in ((right, False), (wrong, True)):
+        said = forms(day, today)[form]
+        if form == "relative" and day < today:
+            continue  # "due 3 days ago" is no sentence anyone writes; past is told with "was"
+        echo_worker(
+            workspace,
+            "w",
+            {"output": f"T-1042 has due date {said}. Next step: ask legal for the glossary."},
+            output_mode="review_note",
+        )
+        run = start(workspace, "w")
+        assert ("facts" in flagged(workspace, run)) is bad, (form, said, run.checks)
+
+
+@given(st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)), st.integers(-900, 900))
+def test_every_form_reads_back_as_its_day(day, offset):
+    today = day + dt.timedelta(days=offset)
+    for form, written in forms(day, today).items():
+        readings = parse_dates(written, day.year, today)
+        assert day in readings, (form, written, readings)
+        assert len(readings) <= 2 and (len(readings) == 1 or form == "us"), (form, readings)
