@@ -111,6 +111,17 @@ BAD = [
         "T-10\u200b42 is blocked on the glossary in legal review. Next step: ask legal for a date.",
         dict(output_mode="task_comment"),
     ),
+    # an address written out so that a pattern misses it is still the address
+    (
+        "privacy",
+        "Blocker: glossary. Next step: email jonas (at) northwind (dot) example about it.",
+        dict(output_mode="task_comment", sources=("tasks", "crm")),
+    ),
+    (
+        "privacy",
+        "Blocker: glossary. Next step: write to jonas at northwind dot example.",
+        dict(output_mode="task_comment", sources=("tasks", "crm")),
+    ),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]

@@ -56,3 +56,20 @@ def test_words_wholly_in_another_script_are_left_as_written():
         assert disguised(text) == [] and visible(text) == unicodedata.normalize("NFKC", text).replace(
             "\u200c", ""
         ).replace("\u200d", "")
+
+
+LOCAL = st.from_regex(r"[a-z][a-z0-9]{0,8}(\.[a-z][a-z0-9]{0,6})?", fullmatch=True)
+LABEL = st.from_regex(r"[a-z][a-z0-9-]{0,8}[a-z0-9]", fullmatch=True)
+
+
+@given(LOCAL, st.lists(LABEL, min_size=2, max_size=3), st.sampled_from(range(5)))
+def test_an_address_written_out_is_the_address(local, labels, form):
+    """How people hide an address from a pattern; each is the same address to a reader,
+    and to the privacy check (``evidence.personal_data``)."""
+    from workerctl.runs.evidence import personal_data
+
+    at, dot = [("(at)", "(dot)"), ("[at]", "[dot]"), (" at ", " dot "), (" (at) ", " (dot) "), ("@", ".")][
+        form
+    ]
+    written = f"Next step: write to {local}{at}{dot.join(labels)} today."
+    assert [p.key for p in personal_data(written)] == [f"{local}@{'.'.join(labels)}"], written

@@ -66,6 +66,30 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+#: an address written so that a pattern misses it: "ann (at) example (dot) org", "ann[at]
+#: example[dot]org", "ann at example dot org", "ann @ example.org"
+_AT_WORD = re.compile(r"[\[({<]\s*at\s*[\])}>]|\s@\s|\bat\b.*\bdot\b", re.I)
+_OBFUSCATED = re.compile(
+    r"(?<![\w.+-])([\w.+-]+)\s*(?:[\[({<]\s*at\s*[\])}>]|\s+at\s+|@)\s*"
+    r"([\w-]+(?:(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)[\w-]+)+)",
+    re.I,
+)
+_DOT = re.compile(r"\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+", re.I)
+
+
+def _at_written(line: str) -> str:
+    """``line`` with every address written out ("ann (at) example (dot) org") written as
+    one (``ann@example.org``), the address a reader takes from it."""
+
+    def joined(m: re.Match[str]) -> str:
+        domain = _DOT.sub(".", m.group(2))
+        # "meet at noon. Then ..." is no address: a written-out one has "dot" or "(at)"
+        plain = "@" not in m.group(0) and not re.search(r"dot|[\[({<]", m.group(0), re.I)
+        return m.group(0) if plain or "." not in domain else f"{m.group(1)}@{domain}"
+
+    return _OBFUSCATED.sub(joined, line)
+
+
 def personal_data(text: str) -> list[Personal]:
     """The personal data in ``text``: e-mail addresses, phone numbers, IBANs and card
     numbers (Luhn-checked; never after "+" or starting with 0: "0049 …" is a phone),
@@ -74,9 +98,11 @@ def personal_data(text: str) -> list[Personal]:
     if not text:
         return []
     found: dict[str, Personal] = {}
-    # e-mail addresses only on lines with "@", the rest only in runs of digits: a long
-    # record is scanned once by simple patterns, the precise ones read short windows
-    at_lines = "\n".join(line for line in text.splitlines() if "@" in line)
+    # e-mail addresses only on lines with "@" (or an "at" written out), the rest only in
+    # runs of digits: a long record is scanned once by simple patterns, the precise ones
+    # read short windows
+    lines = (line for line in text.splitlines() if "@" in line or _AT_WORD.search(line))
+    at_lines = "\n".join(_at_written(line) for line in lines)
     for m in EMAIL.finditer(at_lines):
         item = Personal("e-mail address", m.group(0), m.group(0).lower().rstrip("."))
         found.setdefault(item.digest, item)
