@@ -122,6 +122,10 @@ BAD = [
         "Blocker: glossary. Next step: write to jonas at northwind dot example.",
         dict(output_mode="task_comment", sources=("tasks", "crm")),
     ),
+    # the right figure in another currency; an amount in words
+    ("facts", "INV-2031 amount is 12,400.00 USD, so chase it first.", dict(sources=FIN)),
+    ("facts", "INV-2031 amount is twelve thousand euros, so chase it first.", dict(sources=FIN)),
+    ("provenance", "The agency charges five thousand euros for the glossary.", {}),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
@@ -161,6 +165,7 @@ GOOD = [
     ("Suggested fixes: none, no clean-up needed for T-2002.", dict(record="T-2002")),
     ("Hi team — T-1042 is blocked on the glossary in legal review. Next step: ask legal for a date.", {}),
     ("T-1042 has priority high; the glossary sits with legal. Next step: ask legal.", {}),
+    ("INV-2031 amount is twelve thousand four hundred euros; chase it first.", dict(sources=FIN)),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -1,4 +1,4 @@
-"""Dates as people write them (``grounded.parse_dates``): a due date stated in US or
+"""Dates and amounts as people write them (``grounded.parse_dates``): a due date stated in US or
 European order, with the month written out in English or German, or relative to the day
 the run ran, is compared with the record's; each form right is not flagged, each form
 wrong is. Real runs (the echo executor through the engine)."""
@@ -63,3 +63,35 @@ def test_every_form_reads_back_as_its_day(day, offset):
         readings = parse_dates(written, day.year, today)
         assert day in readings, (form, written, readings)
         assert len(readings) <= 2 and (len(readings) == 1 or form == "us"), (form, readings)
+
+
+ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+ONES_LIST = [*ONES.split(), "sixteen", "seventeen", "eighteen", "nineteen"]
+TENS_LIST = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def in_words(n: int, hyphen: str = "-", joiner: str = " ") -> str:
+    """English words for 0 <= n < 1,000,000 (the test's own spelling, the oracle)."""
+    if n < 20:
+        return ONES_LIST[n]
+    if n < 100:
+        return TENS_LIST[n // 10] + (hyphen + ONES_LIST[n % 10] if n % 10 else "")
+    if n < 1000:
+        rest = n % 100
+        return f"{ONES_LIST[n // 100]} hundred" + (
+            f"{joiner}{in_words(rest, hyphen, joiner)}" if rest else ""
+        )
+    rest = n % 1000
+    return f"{in_words(n // 1000, hyphen, joiner)} thousand" + (
+        f" {in_words(rest, hyphen, joiner)}" if rest else ""
+    )
+
+
+@given(st.integers(0, 999_999), st.sampled_from(["-", " "]), st.sampled_from([" ", " and "]))
+@pytest.mark.parametrize("currency", ["euros", "EUR", "dollars"])
+def test_an_amount_in_words_is_read_as_its_figure(currency, n, hyphen, joiner):
+    from workerctl.runs.grounded import MONEY, parse_number, spelled_amounts
+
+    text = f"The agency charges {in_words(n, hyphen, joiner)} {currency} for it."
+    stated = [parse_number(m.group(1) or m.group(2)) for m in MONEY.finditer(spelled_amounts(text))]
+    assert stated == [float(n)], (text, spelled_amounts(text))

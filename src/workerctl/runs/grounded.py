@@ -78,7 +78,10 @@ DATE = re.compile(
 _SMALL = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
 _SMALL |= {"nine": 9, "ten": 10}
 _RELATIVE = {"today": 0, "heute": 0, "tomorrow": 1, "morgen": 1, "yesterday": -1, "gestern": -1}
-CURRENCY = r"(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|JPY|€|\$|£)"
+CURRENCY = r"(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|JPY|€|\$|£|(?i:euros?|dollars?|pounds?|francs?))"
+#: what a currency is called, by its code (a stated one is compared with the record's)
+CURRENCY_CODES = {"€": "EUR", "$": "USD", "£": "GBP", "euro": "EUR", "euros": "EUR", "dollar": "USD"}
+CURRENCY_CODES |= {"dollars": "USD", "pound": "GBP", "pounds": "GBP", "franc": "CHF", "francs": "CHF"}
 NUMBER = r"(?<![\w.,-])(?:\d{1,3}(?:[,.'’\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
 MONEY = re.compile(rf"(?:{CURRENCY}\s?({NUMBER})|({NUMBER})\s?{CURRENCY})(?![\w])")
 NAME = re.compile(r"\b([A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+){0,2})")
@@ -125,7 +128,7 @@ def statements(text: str) -> list[str]:
     """The output's sentences with quoted text blanked (quotes are the records' words)."""
     from workerctl.runs.claims import sentences
 
-    return [s for s in (QUOTED.sub(" ", x).strip() for x in sentences(text)) if s]
+    return [s for s in (QUOTED.sub(" ", x).strip() for x in sentences(spelled_amounts(text))) if s]
 
 
 def parse_date(text: str, default_year: int | None = None, today: dt.date | None = None) -> dt.date | None:
@@ -169,6 +172,70 @@ def parse_dates(text: str, default_year: int | None = None, today: dt.date | Non
         n = int(count) if count.isdigit() else _SMALL[count.lower()]
         found = [today + dt.timedelta(days=sign * n * (7 if unit.lower().startswith("week") else 1))]
     return list(dict.fromkeys(d for d in found if d is not None))
+
+
+_UNITS = {
+    w: n
+    for n, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ]
+    )
+}
+_TENS = {
+    w: 10 * n
+    for n, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2)
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_NUMBER_WORD = "|".join([*_UNITS, *_TENS, *_SCALES])
+#: an amount written in words before its currency ("twelve thousand four hundred euros")
+SPELLED_AMOUNT = re.compile(
+    rf"\b((?:(?:{_NUMBER_WORD})(?:[\s-]+(?:and[\s-]+)?)?)+)(?=\s*{CURRENCY}(?!\w))", re.I
+)
+
+
+def spelled_amounts(text: str) -> str:
+    """``text`` with every amount written in words before its currency written in digits
+    ("twelve thousand four hundred euros" is "12400 euros"), so the checks that compare
+    amounts see it."""
+    if not SPELLED_AMOUNT.search(text):
+        return text
+    return SPELLED_AMOUNT.sub(_in_digits, text)
+
+
+def _in_digits(m: re.Match[str]) -> str:
+    total, part = 0, 0
+    for word in re.split(r"[\s-]+", m.group(1).lower().strip()):
+        if word in _UNITS:
+            part += _UNITS[word]
+        elif word in _TENS:
+            part += _TENS[word]
+        elif word == "hundred":
+            part = max(part, 1) * 100
+        elif word in _SCALES:
+            total += max(part, 1) * _SCALES[word]
+            part = 0
+    trailing = " " if m.group(1)[-1:].isspace() else ""
+    return f"{total + part}{trailing}"
 
 
 def parse_number(text: str) -> float | None:
@@ -340,6 +407,17 @@ def facts_check(ev: ReviewEvidence) -> Check:
     )
 
 
+def _other_currency(said: str, stated: str | None, rid: str, fields: dict[str, Any]) -> list[str]:
+    """The right figure in another currency ("12,400 USD" for 12400 EUR)."""
+    held = fields.get("currency")
+    if not stated or not isinstance(held, str):
+        return []
+    code = CURRENCY_CODES.get(stated.lower(), stated.upper())
+    if code == held.upper():
+        return []
+    return [f"{said} gives the currency {stated}; {rid} says currency {held}"]
+
+
 def _run_day(ev: ReviewEvidence) -> dt.date | None:
     """The day the run ran, what "today" and "in 3 days" count from."""
     try:
@@ -380,12 +458,13 @@ def _compare_fields(
                 break
             number = _number_of(value)
             if number is not None and key not in ("id",):
-                m = re.match(rf"(?:{CURRENCY}\s?)?({NUMBER})", rest)
-                if m and not DATE.match(rest) and not _counts_else(rest[m.end() :]):
-                    stated_n = parse_number(m.group(1))
+                m = re.match(rf"(?:({CURRENCY})\s?)?({NUMBER})(?:\s?({CURRENCY})(?!\w))?", rest)
+                if m and not DATE.match(rest) and not _counts_else(rest[m.end(2) :]):
+                    stated_n = parse_number(m.group(2))
                     compared += 1
                     if stated_n is not None and abs(stated_n - number) > 0.005 * max(1.0, abs(number)):
-                        problems.append(f"{said} gives {key} {m.group(1)}; {rid} says {key} {value}")
+                        problems.append(f"{said} gives {key} {m.group(2)}; {rid} says {key} {value}")
+                    problems += _other_currency(said, m.group(1) or m.group(3), rid, fields)
                 break
             if key in PERSON_FIELDS or key == "assignee":
                 m = NAME.match(rest)
@@ -519,7 +598,7 @@ def provenance_check(ev: ReviewEvidence) -> Check:
     only those records mention, or an amount none of the records it read holds."""
     if ev.snapshots is None:
         return Check("provenance", PROVENANCE_TITLE, UNKNOWN, [OLD_RUN])
-    text = QUOTED.sub(" ", ev.output)
+    text = spelled_amounts(QUOTED.sub(" ", ev.output))
     if not text.strip():
         return Check("provenance", PROVENANCE_TITLE, PASS, ["no output: nothing is stated"])
     lowered = text.lower()
