@@ -1,7 +1,8 @@
-"""Dates and amounts as people write them (``grounded.parse_dates``): a due date stated in US or
-European order, with the month written out in English or German, or relative to the day
-the run ran, is compared with the record's; each form right is not flagged, each form
-wrong is. Real runs (the echo executor through the engine)."""
+"""Dates and amounts as people write them (``grounded.parse_dates``,
+``grounded.spelled_amounts``): a due date stated in US or European order, with the month
+written out in English or German, or relative to the day the run ran, is compared with
+the record's (each form right is not flagged, each form wrong is: real runs, the echo
+executor through the engine); an amount written in words is read as its figure."""
 
 from __future__ import annotations
 
