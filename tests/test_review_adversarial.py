@@ -126,6 +126,9 @@ BAD = [
     ("facts", "INV-2031 amount is 12,400.00 USD, so chase it first.", dict(sources=FIN)),
     ("facts", "INV-2031 amount is twelve thousand euros, so chase it first.", dict(sources=FIN)),
     ("provenance", "The agency charges five thousand euros for the glossary.", {}),
+    # a wrong count of the record's comments (it holds two)
+    ("facts", "T-1042 has 5 comments, all about the glossary in legal review.", {}),
+    ("facts", "T-1042 has no comments yet; ask legal about the glossary.", {}),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
@@ -166,6 +169,7 @@ GOOD = [
     ("Hi team — T-1042 is blocked on the glossary in legal review. Next step: ask legal for a date.", {}),
     ("T-1042 has priority high; the glossary sits with legal. Next step: ask legal.", {}),
     ("INV-2031 amount is twelve thousand four hundred euros; chase it first.", dict(sources=FIN)),
+    ("T-1042 has two comments, both about the glossary; the last 1 comment is Priya's.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

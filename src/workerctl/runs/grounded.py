@@ -384,8 +384,9 @@ def facts_check(ev: ReviewEvidence) -> Check:
         for rid in about[:3] if len(about) == 1 else []:
             snap = ev.seen[rid]
             n, found = _compare_fields(sentence, rid, snap.type, snap.fields, ev, known)
-            compared += n
-            problems += found
+            n2, counted = _compare_count(sentence, rid, ev)
+            compared += n + n2
+            problems += found + counted
         if len(about) > 1:
             # a sentence about several records: only values placed right after an id
             for rid in about:
@@ -405,6 +406,41 @@ def facts_check(ev: ReviewEvidence) -> Check:
         if compared
         else ["the output ties no date, amount, status or person to a field of a record it read"],
     )
+
+
+#: a count of a record's comments ("3 comments", "two comments", "no comments"); not of
+#: some of them ("the last 2 comments", "3 new comments")
+COUNTED = re.compile(
+    r"(?<![\w.,])(\d{1,4}|no|zero|a single|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+    r"\s+comments?\b",
+    re.I,
+)
+_SUBSET = re.compile(
+    r"\b(?:last|latest|first|recent|other|new|older|earlier|previous|more|fewer|top|of|"
+    r"about|around|over|under|nearly|almost|least|most)\s*$",
+    re.I,
+)
+
+
+def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, list[str]]:
+    """A count of the record's comments, against the comments the run saw on it (its
+    own left out): "T-1042 has 3 comments" when it held 5."""
+    held = ((ev.snapshots or {}).get(rid) or {}).get("comments")
+    if not isinstance(held, int):
+        return 0, []
+    for m in COUNTED.finditer(sentence):
+        if _SUBSET.search(sentence[: m.start()]):
+            continue
+        word = m.group(1).lower()
+        said = 0 if word in ("no", "zero") else 1 if word == "a single" else _count_word(word)
+        if said == held:
+            return 1, []
+        return 1, [f'"{preview_of(sentence, 160)}" counts {said} comment(s) on {rid}; the run saw {held}']
+    return 0, []
+
+
+def _count_word(word: str) -> int:
+    return int(word) if word.isdigit() else _UNITS[word]
 
 
 def _other_currency(said: str, stated: str | None, rid: str, fields: dict[str, Any]) -> list[str]:
