@@ -129,6 +129,9 @@ BAD = [
     # a wrong count of the record's comments (it holds two)
     ("facts", "T-1042 has 5 comments, all about the glossary in legal review.", {}),
     ("facts", "T-1042 has no comments yet; ask legal about the glossary.", {}),
+    # a person named where a person is meant, whom no record holds
+    ("provenance", "T-1042 waits on the glossary. Next step: ask Markus Weber in legal for a date.", {}),
+    ("provenance", "The glossary was approved by Jana Novak; T-1042 can go to the agency.", {}),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
@@ -170,6 +173,7 @@ GOOD = [
     ("T-1042 has priority high; the glossary sits with legal. Next step: ask legal.", {}),
     ("INV-2031 amount is twelve thousand four hundred euros; chase it first.", dict(sources=FIN)),
     ("T-1042 has two comments, both about the glossary; the last 1 comment is Priya's.", {}),
+    ("T-1042 waits on the glossary. Next step: ask Priya Shah, then contact Legal Review on Monday.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -669,6 +669,7 @@ def provenance_check(ev: ReviewEvidence) -> Check:
         ):
             continue
         problems.append(f"names {name} ({where}), who appears in no record the run read")
+    problems += _invented_people(text, ev, known, instructions)
     stated = list(MONEY.finditer(text))
     amounts = _field_amounts(ev) if stated else set()
     for m in stated:
@@ -685,6 +686,39 @@ def provenance_check(ev: ReviewEvidence) -> Check:
         PASS,
         [f"every record, person and amount it names is in what the run read ({len(ev.seen)} record(s))"],
     )
+
+
+#: a person named where a person is meant: after a verb of contact or a role ("ask Markus
+#: Weber", "assigned to Jana Novak", "per Tom Reyes")
+PERSON_CUE = re.compile(
+    r"\b(?:ask|asked|contact|contacted|call|called|email|emailed|e-mail|ping|pinged|tell|told|remind|"
+    r"reminded|notify|notified|escalate to|escalated to|assigned to|assign to|reassigned to|owned by|"
+    r"handled by|approved by|confirmed by|reported by|according to|per|cc|owner is|lead is)\s+"
+    r"(?P<name>[A-Z][a-z\u00e0-\u00ff'’-]+(?:\s+[A-Z][a-z\u00e0-\u00ff'’-]+){1,2})\b"
+)
+_NOT_NAMES = frozenset(
+    {*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "team", "next"}
+)
+
+
+def _invented_people(text: str, ev: ReviewEvidence, known: dict[str, str], instructions: str) -> list[str]:
+    """A person named where a person is meant whom no record holds and no word of whose
+    name the run read anywhere: an invented contact, owner or approver ("ask Markus
+    Weber from legal"). A name one of whose words the records use ("Legal Review",
+    "Lena") is left to the checks that know people."""
+    out = []
+    seen = ev.seen_lower
+    for m in PERSON_CUE.finditer(text):
+        name = m.group("name")
+        words = [w.lower().strip("'’-") for w in name.split()]
+        if name in known or any(_same_person(name, p) for p in known):
+            continue
+        if any(w in _NOT_NAMES or re.search(rf"\b{re.escape(w)}\b", seen) for w in words):
+            continue
+        if name.lower() in instructions or any(w in instructions for w in words if len(w) > 3):
+            continue
+        out.append(f"names {name}, a person who appears in no record the run read")
+    return out
 
 
 def _field_amounts(ev: ReviewEvidence) -> set[float]:
