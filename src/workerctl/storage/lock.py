@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 from workerctl.errors import LockTimeout
 
 DEFAULT_LOCK_TIMEOUT = 10.0
+MAX_LOCK_TIMEOUT = 1e9  # the bound workerctl.yaml's lock_timeout has too (about 31 years)
 LOCK_TIMEOUT_ENV = "WORKERCTL_LOCK_TIMEOUT"
 #: benchmarks only: a file to which each release appends how long the lock was held
 #: ("SECONDS PID COMMAND"), to measure the longest hold of a command (engine_bench)
@@ -50,6 +51,11 @@ def resolve_timeout(setting: float | None) -> tuple[float, str]:
         if value < 0:
             raise UsageError(
                 f"{LOCK_TIMEOUT_ENV}={raw!r} is negative", hint=f"set {LOCK_TIMEOUT_ENV} to 0 or more seconds"
+            )
+        if value >= MAX_LOCK_TIMEOUT:  # "inf", "1e400": no timer or clock counts that far
+            raise UsageError(
+                f"{LOCK_TIMEOUT_ENV}={raw!r} is too long to wait",
+                hint=f"set {LOCK_TIMEOUT_ENV} to fewer than {MAX_LOCK_TIMEOUT:.0e} seconds",
             )
         return value, f"{LOCK_TIMEOUT_ENV}={raw}"
     if setting is not None:
