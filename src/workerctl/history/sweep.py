@@ -140,6 +140,11 @@ def owner_alive(history: History, run_id: str, info: dict[str, Any]) -> bool:
     me = current_owner()
     if info.get("host") == me["host"] and info.get("boot_id") not in (None, me["boot_id"]):
         return False  # this host has rebooted since: that process is gone
+    pid = info.get("pid")
+    if info.get("host") == me["host"] and not (type(pid) is int and 0 < pid < PID_LIMIT):
+        # no process id (none, 0, -1: a marker edited or damaged): no process executes it,
+        # here or in another namespace; its heartbeat would only keep it "running" a while
+        return False
     if visible(info):
         return _pid_alive(info["pid"], info.get("proc_start"))
     return beats_arriving(history, run_id)

@@ -197,6 +197,8 @@ def describe(value: Any) -> str:
     """What a JSON value is, in words (for the damage message)."""
     if isinstance(value, bool):
         return "true or false"
+    if type(value) in _NUMBERS and not numbers_fit([value]):
+        return f"a number out of range ({value:.3g})"
     for kind, name in _NAMES.items():
         if type(value) is kind:
             return "an empty object" if kind is dict and not value else name
