@@ -1222,15 +1222,17 @@ class History:
             )
             if journal is None:
                 return 0
-            ids = set(journal["ids"])
-            recorded = _recorded_gone(journal)
-            self.indexes.begin("prune")
             current: builtins.list[int] = []  # the shard new runs go to, asked once if need be
             named = journal.get("shards")
             if isinstance(named, builtins.list) and all(type(n) is int for n in named):
                 existing = sorted(set(named))  # the shards holding them (one gone reads as empty)
             else:
                 existing = self.shards()
+            ids = self._prunable(set(journal["ids"]), str(journal["cutoff"]), existing)
+            recorded = _recorded_gone(journal)
+            if recorded is not None:
+                recorded = [(doc, shard) for doc, shard in recorded if doc["id"] in ids]
+            self.indexes.begin("prune")
             if fs.exists(self._path(JOURNAL)):  # a reindex meanwhile: told where each run was
                 where = {
                     doc["id"]: (shard, int(key))
@@ -1264,6 +1266,32 @@ class History:
                 self.indexes.end("prune")
             remove_file(self.prune_journal)
         return forgotten
+
+    def _prunable(self, ids: set[str], cutoff: str, shards: builtins.list[int]) -> set[str]:
+        """Of the runs a prune journal names, those its own rule removes: finished, created
+        before its cutoff, with no marker. The journal is believed for nothing else: one
+        planted, damaged or left by another version naming a run created after its
+        cutoff, or one still executing, made the next command (a plain ``runs list``)
+        delete that run's file. A run the shards no longer hold (a prune cut after
+        its shard rewrite) is judged by its run file, and goes if that is gone or
+        unreadable, as before."""
+        keep = {run_id for run_id in ids if fs.exists(self.marker_path(run_id))}
+        placed: set[str] = set()
+        for shard in shards:
+            for doc in self._shard_docs(shard).values():
+                if doc["id"] in ids:
+                    placed.add(doc["id"])
+                    if not (doc["created"] < cutoff and doc["status"] in FINISHED):
+                        keep.add(doc["id"])
+        for run_id in ids - placed - keep:
+            try:
+                data = self._read_body(run_id)
+            except (HistoryError, OSError):
+                continue  # unreadable: nothing the rule could keep
+            rule = str(data.get("created")) < cutoff and data.get("status") in FINISHED if data else True
+            if not rule:
+                keep.add(run_id)
+        return ids - keep
 
     def _forget_effects(self, run_id: str) -> int:
         try:
