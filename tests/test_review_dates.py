@@ -1,4 +1,4 @@
-"""Dates and amounts as people write them (``grounded.parse_dates``,
+"""Dates and amounts as people write them (``dates.parse_dates``,
 ``grounded.spelled_amounts``): a due date stated in US or European order, with the month
 written out in English or German, or relative to the day the run ran, is compared with
 the record's (each form right is not flagged, each form wrong is: real runs, the echo
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from test_review_grounded import due, echo_worker, flagged, start
-from workerctl.runs.grounded import parse_dates
+from workerctl.runs.dates import parse_dates
 
 GERMAN = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September"]
 GERMAN += ["Oktober", "November", "Dezember"]

@@ -330,7 +330,7 @@ def sentences(text: str) -> list[str]:
 def _sentence_end() -> re.Pattern[str]:
     """Where a sentence ends: after ".", "!", "?" or ";" and a space, but not after the
     day of a date written the German way ("am 3. Dezember": the dot is the day's)."""
-    from workerctl.runs.grounded import MONTH_WORDS
+    from workerctl.runs.dates import MONTH_WORDS
 
     return re.compile(rf"(?<=[!?;])\s+|(?<=\.)(?<!\d\.)\s+|(?<=\d\.)\s+(?!(?i:{MONTH_WORDS})\b)")
 

@@ -1,0 +1,94 @@
+"""Dates as people write them, for review: ISO, day first with dots, slashes either way
+round, the month written out in English or German, or relative to the day a run ran.
+Shared by the facts check (``runs.grounded``) and the sentence reader (``runs.claims``,
+which must not end a sentence at the dot of "am 3. Dezember")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+MONTHS = {
+    m: n
+    for n, names in enumerate(
+        (
+            ("jan", "january", "januar", "jänner"),
+            ("feb", "february", "februar"),
+            ("mar", "march", "märz", "maerz", "mär"),
+            ("apr", "april"),
+            ("may", "mai"),
+            ("jun", "june", "juni"),
+            ("jul", "july", "juli"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october", "okt", "oktober"),
+            ("nov", "november"),
+            ("dec", "december", "dez", "dezember"),
+        ),
+        start=1,
+    )
+    for m in names
+}
+MONTH_WORDS = "|".join(sorted(MONTHS, key=len, reverse=True))
+#: a date as people write it: ISO (2026-12-03, 2026/12/03), day first with dots (3.12.2026),
+#: with slashes either way round (12/03/2026: both readings are candidates), the month
+#: written out in English or German either side of the day (3 December 2026, 3. Dezember,
+#: December 3rd, 2026), or relative to the day the run ran (today, tomorrow, yesterday, in 3
+#: days, 2 weeks ago)
+DATE = re.compile(
+    rf"\b(?P<iy>\d{{4}})[-/](?P<im>\d{{1,2}})[-/](?P<id>\d{{1,2}})\b|"
+    rf"\b(?P<dd>\d{{1,2}})\.(?P<dm>\d{{1,2}})\.(?P<dy>\d{{4}})\b|"
+    rf"\b(?P<sa>\d{{1,2}})/(?P<sb>\d{{1,2}})/(?P<sy>\d{{4}}|\d{{2}})\b|"
+    rf"\b(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?\s+(?:of\s+)?(?P<wm>{MONTH_WORDS})\.?,?(?:\s+(?P<wy>\d{{4}}))?\b|"
+    rf"\b(?P<mm>{MONTH_WORDS})\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}}))?\b|"
+    r"\b(?P<rel>today|tomorrow|yesterday|heute|morgen|gestern)\b|"
+    r"\b(?:in\s+(?P<ahead>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<aunit>days?|weeks?)"
+    r"|(?P<ago>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<gunit>days?|weeks?)\s+ago)\b",
+    re.I,
+)
+_SMALL = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_SMALL |= {"nine": 9, "ten": 10}
+_RELATIVE = {"today": 0, "heute": 0, "tomorrow": 1, "morgen": 1, "yesterday": -1, "gestern": -1}
+
+
+def parse_date(text: str, default_year: int | None = None, today: dt.date | None = None) -> dt.date | None:
+    """The first date ``text`` writes (its first reading, where two are possible)."""
+    found = parse_dates(text, default_year, today)
+    return found[0] if found else None
+
+
+def parse_dates(text: str, default_year: int | None = None, today: dt.date | None = None) -> list[dt.date]:
+    """The readings of the first date ``text`` writes: one, or two for ``03/12/2026``
+    (3 December or March 12th), none when it is not a date (or is relative and ``today``
+    is not known)."""
+    m = DATE.search(text)
+    if not m:
+        return []
+    g = m.groupdict()
+
+    def day(year: int | str | None, month: int | str, dom: int | str) -> dt.date | None:
+        try:
+            return dt.date(int(year), int(month), int(dom)) if year else None
+        except (ValueError, TypeError, OverflowError):
+            return None
+
+    if g["iy"]:
+        found = [day(g["iy"], g["im"], g["id"])]
+    elif g["dd"]:
+        found = [day(g["dy"], g["dm"], g["dd"])]
+    elif g["sa"]:
+        year = int(g["sy"]) + (2000 if len(g["sy"]) == 2 else 0)
+        found = [day(year, g["sb"], g["sa"]), day(year, g["sa"], g["sb"])]
+    elif g["wd"]:
+        found = [day(int(g["wy"]) if g["wy"] else default_year, MONTHS[g["wm"].lower()], g["wd"])]
+    elif g["mm"]:
+        found = [day(int(g["my"]) if g["my"] else default_year, MONTHS[g["mm"].lower()], g["md"])]
+    elif today is None:
+        return []
+    elif g["rel"]:
+        found = [today + dt.timedelta(days=_RELATIVE[g["rel"].lower()])]
+    else:
+        count, unit, sign = (g["ahead"], g["aunit"], 1) if g["ahead"] else (g["ago"], g["gunit"], -1)
+        n = int(count) if count.isdigit() else _SMALL[count.lower()]
+        found = [today + dt.timedelta(days=sign * n * (7 if unit.lower().startswith("week") else 1))]
+    return list(dict.fromkeys(d for d in found if d is not None))
