@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import NotFoundError, StorageError, UsageError, WorkerctlError
+from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError, WorkerctlError
 from workerctl.history.layout import RUN_ID
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
 from workerctl.names import RECORD_ID
@@ -384,6 +384,23 @@ class Ledger:
             if d["target"] == target and (worker is None or d["worker"] == worker)
         ]
         return sorted(out, key=lambda e: e.at)
+
+    def confirm_none(self, worker: str, target: str) -> None:
+        """Where ``target``'s record file holds no entry of ``worker``, the worker's
+        summary must not count any: a record file deleted, emptied or rolled back would
+        otherwise let the duplicate guard run the write again (a second comment). Then
+        ``DamagedFile`` naming the record file (``runs reindex`` rebuilds it from the run
+        files)."""
+        for doc in self._worker_docs(worker, target).values():
+            if doc["record_id"] == target and doc["effects"]:
+                path = self.record_path(target)
+                raise DamagedFile(
+                    path,
+                    f"it holds no entry of {worker} on {target}, whose summary in the ledger counts "
+                    f"{doc['effects']} (the file was deleted, emptied or rolled back)",
+                    hint="run 'workerctl runs reindex': the ledger is rebuilt from the run files "
+                    "(or restore the file from a backup)",
+                )
 
     def records_of(self, worker: str) -> list[dict[str, Any]]:
         """The records ``worker`` wrote to, newest first, with counts."""

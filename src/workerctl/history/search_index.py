@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import stat as stat_mod
 from collections.abc import Iterable, Iterator
@@ -54,6 +53,7 @@ from workerctl.errors import LockTimeout, PlantedLink, StorageError, UsageError
 from workerctl.history.search_text import COLUMNS, columns
 from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
+from workerctl.storage.atomic import loads_state
 from workerctl.storage.faults import write_point
 from workerctl.storage.lock import REPAIR_WAIT
 
@@ -577,7 +577,7 @@ def _read_run(run_id: str, dir_fd: int, path: Path) -> tuple[str, dict[str, Any]
         st = os.fstat(handle.fileno())
         raw = handle.read()
     try:
-        data = json.loads(raw)
+        data = loads_state(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         data = None
     if not isinstance(data, dict) or data.get("id") != run_id:

@@ -50,12 +50,39 @@ def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None
     return parse_json(path, data, hint=hint, shape=shape)
 
 
+class DuplicateKey(ValueError):
+    """A JSON object naming one key twice."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"the key {key!r} appears twice in one object (which counts is no rule)")
+            seen.add(key)
+    return out
+
+
+def loads_state(data: bytes | str) -> Any:
+    """JSON as a state file must hold it: an object naming a key twice is refused
+    (``DuplicateKey``). Python keeps the last one, another reader the first: a shard
+    whose document "2" appeared twice hid a run, and a ledger file with "effects"
+    twice read as empty let a repeat post a second comment. Every state file is read
+    through this (``parse_json``; the search index's reading of run files); it costs
+    nothing measurable (``dict`` of the pairs, in C)."""
+    return json.loads(data, object_pairs_hook=_unique)
+
+
 def parse_json(path: Path, data: bytes, *, hint: str | None = None, shape: Shape | None = None) -> Any:
     """The checks of ``read_json`` on bytes already read (e.g. through a folder's fd)."""
     if not data.strip():
         raise DamagedFile(path, "the file is empty", hint=hint)
     try:
-        value = json.loads(data)
+        value = loads_state(data)
+    except DuplicateKey as exc:
+        raise DamagedFile(path, str(exc), hint=hint) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise DamagedFile(path, f"not valid JSON: {exc}", hint=hint) from None
     except RecursionError:  # JSON nested thousands deep: no state file workerctl writes

@@ -1,0 +1,129 @@
+"""State files are JSON as workerctl writes it: an object naming one key twice is a
+damaged file (exit 4, naming it), never read one way by us and another by the next
+reader; and a ledger record file that lost its entries (deleted, emptied, rolled back)
+is damage the duplicate guard names, not "this worker never wrote here". Before, a
+shard repeating a document key hid a run and the next write dropped it; a ledger file
+with "effects" twice, deleted or emptied, let a repeat post a second comment (the
+fresh-brief round's C05 and C06)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import run_workerctl
+from workerctl.storage.atomic import DuplicateKey, loads_state
+from workerctl.storage.filenames import file_name
+
+START = ("run", "start", "overdue-task-review", "--task", "T-1042")
+
+
+def _comments(workspace) -> int:
+    shown = json.loads(run_workerctl("records", "show", "T-1042", "--json", workspace=workspace).stdout)
+    return sum(1 for c in shown["comments"] if c.get("run_id"))
+
+
+def test_a_shard_naming_a_document_twice_is_damaged_not_half_read(workspace):
+    for task in ("T-1042", "T-1043"):
+        assert (
+            run_workerctl(
+                "run", "start", "overdue-task-review", "--task", task, workspace=workspace
+            ).returncode
+            == 0
+        )
+    shard = workspace.history_dir / "index" / "000001.json"
+    docs = json.loads(shard.read_text())["runs"]
+    one, two = json.dumps(docs["1"]), json.dumps(docs["2"])
+    shard.write_text(f'{{"runs": {{"1": {one}, "2": {two}, "2": {one}}}}}')
+    before = shard.read_bytes()
+    listed = run_workerctl("runs", "list", workspace=workspace)
+    assert listed.returncode == 4 and f"{shard}: damaged state file" in listed.stderr
+    assert "'2' appears twice" in listed.stderr
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1044", workspace=workspace
+        ).returncode
+        == 4
+    )
+    assert shard.read_bytes() == before  # never written over
+
+
+@pytest.mark.parametrize("damage", ["effects twice", "deleted", "emptied"])
+def test_a_lost_ledger_record_file_never_lets_a_repeat_write_again(workspace, damage):
+    assert run_workerctl(*START, workspace=workspace).returncode == 0
+    record = workspace.history_dir / "ledger" / "records" / f"{file_name('T-1042')}.json"
+    text = record.read_text()
+    if damage == "effects twice":
+        effects = json.dumps(json.loads(text)["effects"])
+        record.write_text(f'{{"effects": {effects}, "effects": {{}}}}')
+    elif damage == "deleted":
+        record.unlink()
+    else:
+        record.write_text('{"effects": {}}')
+    again = run_workerctl(*START, workspace=workspace)
+    assert again.returncode == 4, again.stdout + again.stderr
+    assert str(record) in again.stderr and _comments(workspace) == 1
+    if damage != "effects twice":  # the reindex rebuilds the ledger from the run files
+        assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0
+        assert run_workerctl(*START, workspace=workspace).returncode == 5
+        assert _comments(workspace) == 1
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+def _paths(value, at=()):
+    if isinstance(value, dict):
+        yield at
+        for key, item in value.items():
+            yield from _paths(item, (*at, key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _paths(item, (*at, n))
+
+
+def _with_repeat(value, path, key):
+    """``value`` encoded with the object at ``path`` naming ``key`` twice."""
+    if not path:
+        if isinstance(value, dict):
+            parts = [f"{json.dumps(k)}:{_with_repeat(v, (), None)}" for k, v in value.items()]
+            if key is not None:
+                parts.append(f"{json.dumps(key)}:null")
+            return "{" + ",".join(parts) + "}"
+        return json.dumps(value)
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        items = [
+            f"{json.dumps(k)}:{_with_repeat(v, rest if k == head else (), key if k == head else None)}"
+            for k, v in value.items()
+        ]
+        return "{" + ",".join(items) + "}"
+    items = [
+        _with_repeat(v, rest if n == head else (), key if n == head else None) for n, v in enumerate(value)
+    ]
+    return "[" + ",".join(items) + "]"
+
+
+@given(JSON, st.data())
+def test_a_key_named_twice_anywhere_is_refused_and_nothing_else_is(value, data):
+    assert loads_state(json.dumps(value)) == value
+    objects = [p for p in _paths(value) if _at(value, p)]
+    if not objects:
+        return
+    path = data.draw(st.sampled_from(objects))
+    key = data.draw(st.sampled_from(sorted(_at(value, path))))
+    with pytest.raises(DuplicateKey, match="appears twice"):
+        loads_state(_with_repeat(value, path, key))
+
+
+def _at(value, path):
+    for step in path:
+        value = value[step]
+    return value
