@@ -399,3 +399,22 @@ def test_a_batch_beside_a_looping_prune_reports_every_record(workspace, tmp_path
     doc = json.loads(out)
     assert len(doc["runs"]) == 40 and {r["status"] for r in doc["runs"]} == {"failed"}
     assert all(r["fix"] for r in doc["runs"])
+
+
+@pytest.mark.parametrize("shape", ["array", "line"])
+def test_records_from_json_nested_past_reading_is_a_usage_error(workspace, tmp_path, shape):
+    """An array (or a JSON line) nested 100,000 deep ended in a RecursionError traceback
+    (exit 1); it is a usage error naming the file (the fresh-brief round's C20)."""
+    nested = "[" * 100_000 + "]" * 100_000
+    deep = nested if shape == "array" else '{"id": ' + nested + "}"
+    ids = tmp_path / "ids.json"
+    ids.write_text(deep)
+    result = run_workerctl(
+        "run", "start", "overdue-task-review", "--records-from", str(ids), workspace=workspace
+    )
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"{ids}" in result.stderr
+        and "nested too deeply" in result.stderr
+        and "Traceback" not in result.stderr
+    )

@@ -30,6 +30,11 @@ def ids_from_text(text: str, origin: str) -> list[str]:
             data = json.loads(stripped)
         except ValueError as exc:
             raise UsageError(f"{origin}: not a JSON array: {exc}") from None
+        except RecursionError:  # an array nested thousands deep: no list of ids
+            raise UsageError(
+                f"{origin}: JSON nested too deeply to read",
+                hint="give a flat array of ids, or one id per line",
+            ) from None
         return [_id_of(item, f"{origin}: item {n}") for n, item in enumerate(data, start=1)]
     ids = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -41,6 +46,10 @@ def ids_from_text(text: str, origin: str) -> list[str]:
                 item = json.loads(line)
             except ValueError as exc:
                 raise UsageError(f"{origin}:{number}: not a JSON object: {exc}") from None
+            except RecursionError:
+                raise UsageError(
+                    f"{origin}:{number}: JSON nested too deeply to read", hint='give one {"id": ...} per line'
+                ) from None
             ids.append(_id_of(item, f"{origin}:{number}"))
         else:
             ids.append(line)
