@@ -546,3 +546,28 @@ def test_a_search_beside_a_stopped_writer_of_the_index_answers_and_keeps_the_ind
     assert os.stat(path).st_ino == inode  # neither removed nor rebuilt
     again = run_workerctl("runs", "search", "glossary", "--json", workspace=workspace)
     assert again.stderr == "" and [r["id"] for r in json.loads(again.stdout)] == [run_id]
+
+
+@pytest.mark.parametrize("with_its_own", [True, False])
+def test_a_run_file_in_the_wrong_folder_is_no_run_of_the_search_either(one_run, with_its_own):
+    """A copy of a run file put in another folder (runs/zz/ID.json, as a copy-in from
+    another workspace can leave): the history's reindex names it and leaves it; the
+    search index took it for a run, so with the run's own file beside it the rebuild
+    ended in a UNIQUE constraint traceback (exit 1) on every reindex (the fresh-brief
+    round's C12). Now both leave it out, and reindex and search answer."""
+    workspace, run_id = one_run
+    own = History(workspace).body_path(run_id)
+    stray = own.parent.parent / "zz" / own.name
+    stray.parent.mkdir()
+    shutil.copy2(own, stray)
+    if not with_its_own:
+        own.unlink()
+    (workspace.state_dir / "search.db").unlink(missing_ok=True)
+    reindex = run_workerctl("runs", "reindex", workspace=workspace)
+    assert reindex.returncode == 0, reindex.stderr
+    assert f"{stray} (left where it is" in reindex.stdout + reindex.stderr
+    listed = json.loads(run_workerctl("runs", "list", "--json", "id", workspace=workspace).stdout)
+    found = run_workerctl("runs", "search", "glossary", "--json", workspace=workspace)
+    assert found.returncode == 0, found.stderr
+    assert [r["id"] for r in json.loads(found.stdout)] == [r["id"] for r in listed]
+    assert ([r["id"] for r in listed] == [run_id]) is with_its_own

@@ -630,8 +630,6 @@ def _scan(
                 if name[:2] != folder.name:  # a run's file is runs/PREFIX/ID.json: said, not read
                     where = base / name[:2]
                     moved.append(f"{path} (left where it is: run {name[:-5]}'s file belongs in {where})")
-                    if not name.startswith("."):
-                        search.add_file(name[:-5], dir_fd, path)  # as a search of its own finds it
                     continue
                 try:
                     data, st = history.reader.run_file_at(name[:-5], dir_fd)

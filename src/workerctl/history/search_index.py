@@ -555,10 +555,17 @@ def _run_files(history: History) -> Iterator[tuple[str, str, int, Path]]:
         except OSError:
             continue
         try:
+            # a run's file is runs/PREFIX/ID.json: one elsewhere (a copy put in the wrong
+            # folder) is no run of the history, as for its reindex, which names it; taken as
+            # one, a run with its own file besides had two rows, and the rows stopped being
+            # in id order (a rebuild ended in a UNIQUE constraint traceback, every time)
             found = sorted(
                 (name[:-5], stamp_of(st))
                 for name, st in fs.entries_at(sub_fd)
-                if name.endswith(".json") and not name.startswith(".") and stat_mod.S_ISREG(st.st_mode)
+                if name.endswith(".json")
+                and not name.startswith(".")
+                and name[:2] == sub
+                and stat_mod.S_ISREG(st.st_mode)
             )
             for run_id, stamp in found:
                 yield run_id, stamp, sub_fd, base / sub / f"{run_id}.json"
@@ -784,13 +791,6 @@ class Build:
         ``st``: its ``fstat``), each at most once: no row is looked up first."""
         fields, cols, digest = _row(data)
         _insert(self.con, run_id, fields, cols, stamp_of(st), digest)
-
-    def add_file(self, run_id: str, dir_fd: int, path: Path) -> None:
-        """A run file read here (one the caller could not read as a run of its folder)."""
-        read = _read_run(run_id, dir_fd, path)
-        if read is not None:
-            fields, cols, digest = _row(read[1])
-            _insert(self.con, run_id, fields, cols, read[0], digest)
 
     def seal(self) -> None:
         """The indexes sorted once, the words in one segment, committed (off the lock)."""
