@@ -146,8 +146,10 @@ def _plain_or_absent(dir_fd: int, name: str, path: Path) -> os.stat_result | Non
         return None
     if stat_mod.S_ISLNK(st.st_mode):
         raise PlantedLink(str(path), "a symbolic link")
-    if not stat_mod.S_ISREG(st.st_mode) or st.st_nlink > 1:
+    if not stat_mod.S_ISREG(st.st_mode):
         raise PlantedLink(str(path), "not a plain file")
+    if st.st_nlink > 1:  # SQLite writes in place: through it, into the other name's file
+        raise PlantedLink(str(path), "a hard link to a file elsewhere")
     return st
 
 
@@ -949,6 +951,12 @@ def open_for_reading(history: History) -> Source:
             handle = _connect(path, readonly=True)
         except FileNotFoundError:
             why = "missing"
+        except PlantedLink:
+            if not fs.is_hard_link(path):
+                raise  # a symbolic link, a FIFO: refused, never read
+            # a backup of hard links (cp -al) gave it a second name: derived data, so it
+            # is rebuilt as a new file renamed over this name, the backup's left as it was
+            why = "shared with a file elsewhere (a backup of hard links)"
         except sqlite3.Error as exc:
             if in_use(exc):
                 return Source("scan", memory(history), why=IN_USE)

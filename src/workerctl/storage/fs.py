@@ -485,6 +485,15 @@ def chmod(path: PathArg, mode: int) -> None:
         os.close(fd)
 
 
+def is_hard_link(path: PathArg) -> bool:
+    """Whether ``path`` is a plain file with another name too (a backup of hard links)."""
+    try:
+        st = lstat(path)
+    except (OSError, PlantedLink):
+        return False
+    return stat_mod.S_ISREG(st.st_mode) and st.st_nlink > 1
+
+
 def lstat(path: PathArg) -> os.stat_result:
     """``os.lstat`` through the guarded folders (a link is reported as damage)."""
     with folder_of(path) as (dir_fd, name):

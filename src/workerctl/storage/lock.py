@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from types import FrameType
 
-from workerctl.errors import LockTimeout
+from workerctl.errors import LockTimeout, PlantedLink
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 MAX_LOCK_TIMEOUT = 1e9  # the bound workerctl.yaml's lock_timeout has too (about 31 years)
@@ -253,6 +253,14 @@ class FileLock:
                 # a read-only mount or no write permission: flock works on a file open
                 # for reading, so a reader still waits for writers (it writes nothing,
                 # its mode included: a workspace made read-only stays as it was)
+                fd = fs.open_file(self.path, os.O_RDONLY)
+                writable = False
+            except PlantedLink:
+                if not fs.is_hard_link(self.path):
+                    raise  # a symbolic link, a FIFO: refused
+                # a second name made by a backup of hard links (cp -al, rsnapshot): the
+                # flock is taken on it as it is, read-only, and the holder note, the one
+                # thing written in place, is not written (it would be the backup's too)
                 fd = fs.open_file(self.path, os.O_RDONLY)
                 writable = False
             if writable and os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
