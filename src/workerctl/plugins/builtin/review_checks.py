@@ -3,8 +3,8 @@
 Each check is decided from recorded data (``runs.evidence``): the checklist of
 the original product (status, record, contract, context, tools, duplicates,
 claims, next step) and the checks grounded in what the run saw (``runs.grounded``,
-``runs.completion``, ``runs.answer``). ``answer``, ``privacy`` and ``completion`` also
-stand before a write.
+``runs.completion``, ``runs.answer``, ``runs.markup``). ``answer``, ``privacy``,
+``completion`` and ``markup`` also stand before a write.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from workerctl.api import hookimpl
 
 @hookimpl
 def register_review_checks(register: Callable[..., None]) -> None:
-    from workerctl.runs import answer, completion, grounded
+    from workerctl.runs import answer, completion, grounded, markup
     from workerctl.runs.review import builtin_checks
     from workerctl.runs.review_checks import ReviewCheck
 
@@ -30,6 +30,7 @@ def register_review_checks(register: Callable[..., None]) -> None:
         ReviewCheck(
             "completion", completion.COMPLETION_TITLE, completion.completion_check, before_write=True
         ),
+        ReviewCheck("markup", markup.MARKUP_TITLE, markup.markup_check, before_write=True),
         ReviewCheck("freshness", completion.FRESHNESS_TITLE, completion.freshness_check),
         ReviewCheck("form", answer.FORM_TITLE, answer.form_check),
     ]:

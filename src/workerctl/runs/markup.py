@@ -1,0 +1,77 @@
+"""Does the output carry active content, which a viewer of the record runs or fetches?
+
+A task comment is shown by a tracker's web page, a chat bridge or a mail client, most of
+which render Markdown or HTML. An output that holds a script, an event handler, a
+``javascript:`` link or an image fetched from elsewhere does something when it is merely
+looked at: it runs in the reader's session, or sends what its address carries (a
+contact's e-mail in ``?d=…``) to whoever serves the image. None of that is an answer to a
+task, and a model that writes it was usually told to by what it read (an injection). The
+check stands before a write: such an output is not posted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from workerctl.runs.checks import FAIL, PASS, Check
+from workerctl.runs.evidence import ReviewEvidence
+from workerctl.runs.states import preview_of
+
+MARKUP_TITLE = "The output carries no active content (script, event handler, javascript: link, remote image)"
+
+#: what runs, or fetches, when the text is shown: each with what it is, in words
+ACTIVE = (
+    (
+        re.compile(
+            r"<\s*(script|iframe|frame|object|embed|applet|form|meta|base|link|svg|math|style)\b", re.I
+        ),
+        "an HTML <{0}> element",
+    ),
+    (re.compile(r"<[a-z][^<>]*?\s(on[a-z]{3,})\s*=", re.I), "an HTML event handler ({0})"),
+    (
+        re.compile(
+            r"(?:\]\(\s*<?|\b(?:href|src|action|formaction)\s*=\s*['\"]?\s*)(javascript|vbscript|data)\s*:",
+            re.I,
+        ),
+        "a {0}: link",
+    ),
+    (re.compile(r"^\s*\[[^\]]+\]:\s*<?(javascript|vbscript|data)\s*:", re.I | re.M), "a {0}: link"),
+    (
+        re.compile(r"!\[[^\]]*\]\(\s*<?((?:https?:)?//[^)\s>?#]+)[?#][^)\s]*", re.I),
+        "an image fetched from {0} with data in its address",
+    ),
+    (
+        re.compile(r"<\s*img\b[^>]*\bsrc\s*=\s*['\"]?((?:https?:)?//[^'\"\s>]+)", re.I),
+        "an HTML image fetched from {0}",
+    ),
+)
+
+
+def active_content(text: str) -> list[tuple[str, str]]:
+    """(what it is, the text around it) for each piece of active content in ``text``."""
+    if not any(c in text for c in "<:!"):
+        return []
+    found = []
+    for pattern, what in ACTIVE:
+        for m in pattern.finditer(text):
+            around = text[max(0, m.start() - 20) : m.end() + 40]
+            found.append((what.format(m.group(1).lower() if "{0}" in what else ""), around))
+    return found
+
+
+def markup_check(ev: ReviewEvidence) -> Check:
+    text = ev.output
+    found = active_content(text)
+    if not found:
+        return Check(
+            "markup", MARKUP_TITLE, PASS, ["no script, event handler, javascript: link or remote image"]
+        )
+    return Check(
+        "markup",
+        MARKUP_TITLE,
+        FAIL,
+        [
+            f'it writes {what}: "{preview_of(around, 100)}" (a viewer of the record would run or fetch it)'
+            for what, around in dict.fromkeys(found)
+        ],
+    )
