@@ -159,6 +159,15 @@ BAD = [
         "T-1042: the agency will be paid with card 4111 1111 1111 1111 after legal.",
         dict(output_mode="task_comment"),
     ),
+    # structured output read as statements: a wrong value in JSON or in a table cell
+    ("facts", '{"task": "T-1042", "status": "done", "assignee": "Lena Fischer"}', {}),
+    ("facts", '```json\n{"task": "T-1042", "assignee": "Omar Haddad"}\n```\nNext step: ask legal.', {}),
+    (
+        "facts",
+        "| Field | Value |\n| --- | --- |\n| Task | T-1042 |\n| Status | done |\n\nNext step: ask legal.",
+        {},
+    ),
+    ("facts", "| id | status |\n|---|---|\n| T-1042 | done |\n\nNext step: ask legal for the glossary.", {}),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
@@ -203,6 +212,11 @@ GOOD = [
     ("T-1042 waits on the glossary. Next step: ask Priya Shah, then contact Legal Review on Monday.", {}),
     (
         "T-1042 waits on **legal**; the glossary: [the wiki](https://wiki.example/glossary?v=2). Ask legal.",
+        {},
+    ),
+    ('{"task": "T-1042", "status": "in progress", "assignee": "Lena Fischer", "next": "ask legal"}', {}),
+    (
+        "| id | status | assignee |\n|---|---|---|\n| T-1042 | in progress | Lena Fischer |\n\nAsk legal.",
         {},
     ),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari

@@ -24,6 +24,7 @@ from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.dates import DATE, MONTHS, parse_date, parse_dates
 from workerctl.runs.evidence import ReviewEvidence, personal_data
 from workerctl.runs.states import preview_of
+from workerctl.runs.structured import as_statements
 
 if TYPE_CHECKING:
     from workerctl.records.model import Record
@@ -85,10 +86,12 @@ PRIVACY_TITLE = "No personal data is written to a record it did not come from"
 
 
 def statements(text: str) -> list[str]:
-    """The output's sentences with quoted text blanked (quotes are the records' words)."""
+    """The output's sentences with quoted text blanked (quotes are the records' words),
+    its JSON and tables read as ``key: value.`` lines, its amounts in words in figures."""
     from workerctl.runs.claims import sentences
 
-    return [s for s in (QUOTED.sub(" ", x).strip() for x in sentences(spelled_amounts(text))) if s]
+    read = spelled_amounts(as_statements(text))
+    return [s for s in (QUOTED.sub(" ", x).strip() for x in sentences(read)) if s]
 
 
 _UNITS = {
@@ -551,7 +554,7 @@ def provenance_check(ev: ReviewEvidence) -> Check:
     only those records mention, or an amount none of the records it read holds."""
     if ev.snapshots is None:
         return Check("provenance", PROVENANCE_TITLE, UNKNOWN, [OLD_RUN])
-    text = spelled_amounts(QUOTED.sub(" ", ev.output))
+    text = spelled_amounts(QUOTED.sub(" ", as_statements(ev.output)))
     if not text.strip():
         return Check("provenance", PROVENANCE_TITLE, PASS, ["no output: nothing is stated"])
     lowered = text.lower()

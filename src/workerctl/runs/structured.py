@@ -1,0 +1,105 @@
+"""An output's structured parts read as the statements a person reads in them.
+
+A model asked for a dashboard line writes ``{"task": "T-1042", "status": "done"}``; one
+asked for an overview writes a Markdown table. A reader takes each as statements, "the
+status of T-1042 is done", but the checks that compare statements with the records read
+sentences, and blank quoted text (a quote is the records' words): a wrong status in JSON
+or a wrong date in a table cell was compared with nothing. ``as_statements`` writes each
+JSON object (the whole output, or a fenced block) and each table as one line per value,
+``key: value.``, the row's or object's first value first, so the line that names a
+record comes before the values about it (``grounded.facts_check`` carries a sentence's
+record to the next one).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n(.*?)\n```", re.S | re.I)
+_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+#: a two-column table of names and values ("| Field | Value |"): each row is "name: value"
+_VALUE_HEADS = {"value", "values", "wert", "detail", "details", "info", "answer", ""}
+
+
+def as_statements(text: str) -> str:
+    """``text`` with its JSON and its tables written as ``key: value.`` lines."""
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]"):
+        lines = _json_lines(stripped)
+        if lines is not None:
+            return lines
+    if "```" in text:
+        text = _FENCE.sub(lambda m: _json_lines(m.group(1)) or m.group(0), text)
+    if "|" in text:
+        text = _tables(text)
+    return text
+
+
+def _json_lines(raw: str) -> str | None:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict | list):
+        return None
+    out: list[str] = []
+    _flatten(data, "", out)
+    return "\n".join(out)
+
+
+def _flatten(value: Any, key: str, out: list[str], depth: int = 0) -> None:
+    if depth > 20:
+        return
+    if isinstance(value, dict):
+        if out and out[-1]:
+            out.append("")  # one object: one paragraph
+        for k, v in value.items():
+            _flatten(v, str(k).replace("_", " "), out, depth + 1)
+    elif isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            if key and value:
+                out.append(f"{key}: {', '.join(_scalar(v) for v in value)}.")
+            return
+        for item in value:
+            _flatten(item, key, out, depth + 1)
+    elif key:
+        out.append(f"{key}: {_scalar(value)}.")
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("\n", " ")
+
+
+def _tables(text: str) -> str:
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if i + 1 < len(lines) and _ROW.match(lines[i]) and _RULE.match(lines[i + 1]):
+            heads = _cells(lines[i])
+            i += 2
+            while i < len(lines) and _ROW.match(lines[i]):
+                out.append(_row_line(heads, _cells(lines[i])))
+                i += 1
+            continue
+        out.append(lines[i])
+        i += 1
+    return "\n".join(out)
+
+
+def _cells(line: str) -> list[str]:
+    m = _ROW.match(line)
+    return [c.strip() for c in (m.group(1) if m else line).split("|")]
+
+
+def _row_line(heads: list[str], cells: list[str]) -> str:
+    if len(heads) == 2 and heads[1].lower() in _VALUE_HEADS and len(cells) >= 2:
+        return f"{cells[0]}: {cells[1]}." if cells[0] else ""
+    return " ".join(f"{h}: {c}." if h else f"{c}." for h, c in zip(heads, cells, strict=False) if c)
