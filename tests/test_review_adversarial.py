@@ -219,6 +219,10 @@ GOOD = [
         "| id | status | assignee |\n|---|---|---|\n| T-1042 | in progress | Lena Fischer |\n\nAsk legal.",
         {},
     ),
+    # found by the fresh-brief corpus: others' work told with its agents after a comma;
+    # amounts grouped by spaces, as German and French write them
+    ("T-1042 has two comments, posted so far, by Lena Fischer and Priya Shah. Next: ask legal.", {}),
+    ("Northwind has INV-2031 for EUR 12 400,00 overdue; raise it first.", dict(sources=FIN)),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

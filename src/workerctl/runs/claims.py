@@ -338,7 +338,12 @@ def _sentence_end() -> re.Pattern[str]:
 def _clauses(words: list[str]) -> list[list[str]]:
     clauses: list[list[str]] = []
     current: list[str] = []
-    for word in words:
+    for n, word in enumerate(words):
+        if word == "," and words[n + 1 : n + 2] == ["by"]:
+            continue  # "posted so far, by Lena and Priya": the agent of the same clause
+        if word in SPLIT and words[n + 1 : n + 2] in (["far"], ["that"]):
+            current.append(word)  # "so far", "so that": an adverb, a purpose, not a new clause
+            continue
         if word in (",", ";", ":", "(", ")") or word in SPLIT:
             if current:
                 clauses.append(current)
@@ -480,6 +485,8 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
             continue
         if word == base and inherited != "self" and not (before and before[-1] in BE):
             continue  # "Set the due date": an instruction as likely as a report
+        if _agent_is_other(body, at):
+            continue  # "posted so far by Lena and Priya": their work, told
         how = "passive" if before and before[-1] in BE else "no subject"
         return word, _kinds_for(base, body), how
     return None

@@ -43,7 +43,7 @@ CURRENCY = r"(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|JPY|€|\$|£|(?i:euros?|dollars
 #: what a currency is called, by its code (a stated one is compared with the record's)
 CURRENCY_CODES = {"€": "EUR", "$": "USD", "£": "GBP", "euro": "EUR", "euros": "EUR", "dollar": "USD"}
 CURRENCY_CODES |= {"dollars": "USD", "pound": "GBP", "pounds": "GBP", "franc": "CHF", "francs": "CHF"}
-NUMBER = r"(?<![\w.,-])(?:\d{1,3}(?:[,.'’\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
+NUMBER = r"(?<![\w.,-])(?:\d{1,3}(?:[,.'’\u202f\u00a0 ]\d{3})+(?:[.,]\d+)?(?![\d])|\d+(?:[.,]\d+)?)"
 MONEY = re.compile(rf"(?:{CURRENCY}\s?({NUMBER})|({NUMBER})\s?{CURRENCY})(?![\w])")
 NAME = re.compile(r"\b([A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+){0,2})")
 # the words a level takes wherever it is kept (priority, severity, tier): a stated level
