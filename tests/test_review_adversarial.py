@@ -168,6 +168,25 @@ BAD = [
         {},
     ),
     ("facts", "| id | status |\n|---|---|\n| T-1042 | done |\n\nNext step: ask legal for the glossary.", {}),
+    # found by the fresh-brief corpus (facts): a status no record holds, a status after
+    # "status of T-1042:", a level written with a hyphen, a date in ordinal words, a
+    # date after "due date for T-1042:", a hedge in another clause, false negations
+    ("facts", "T-1042's status is blocked; the glossary sits with legal.", {}),
+    ("facts", "Status of T-1042: todo. Next step: ask legal for the glossary.", {}),
+    ("facts", "T-1042 is a low-priority task with Lena Fischer; ask legal about the glossary.", {}),
+    ("facts", "T-1042 is due on the twenty-second of November 2025 with Lena Fischer.", {}),
+    ("facts", "Due date for T-1042: 11/30/2025. Assignee: Lena Fischer.", {}),
+    ("facts", "T-1042 is with Lena Fischer and is due on 2025-12-24, so it is not urgent yet.", {}),
+    ("facts", "T-1042 is in progress but nobody is assigned to it; ask legal.", {}),
+    ("facts", "T-1042 is in progress with Lena Fischer and has no due date set.", {}),
+    ("facts", "T-1042 is with Lena Fischer and is not overdue; ask legal.", {}),
+    ("facts", 'Task T-1042 "Translate product catalogue into French" waits on the glossary.', {}),
+    # provenance: an invented owner given as a label; an amount written short
+    ("provenance", "Blocker: the glossary.\nNext step: ask legal.\nOwner: Sarah Kim (T-1042)", {}),
+    ("provenance", "Northwind owes about 21.4k EUR on INV-2031; raise it first.", dict(sources=FIN)),
+    # completion: cut in the middle of a word; a model caught in a loop
+    ("completion", "T-1042 is with Lena Fischer. The blocker is the glossary, stuck in legal rev", {}),
+    ("completion", "T-1042 waits on the glossary the glossary the glossary the glossary the glossary.", {}),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
@@ -223,6 +242,9 @@ GOOD = [
     # amounts grouped by spaces, as German and French write them
     ("T-1042 has two comments, posted so far, by Lena Fischer and Priya Shah. Next: ask legal.", {}),
     ("Northwind has INV-2031 for EUR 12 400,00 overdue; raise it first.", dict(sources=FIN)),
+    ("Status of T-1042: in progress. T-1042 is a high-priority task; it is overdue. Ask legal.", {}),
+    ("T-1042 is in progress, so nobody needs to chase Lena Fischer yet. Ask legal for the glossary.", {}),
+    ('Task T-1042 "Translate product catalogue into German" waits on legal. Ask legal for a date.', {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -64,12 +64,55 @@ def cut_off(ev: ReviewEvidence) -> list[str]:
         or (not ended and words and words[-1].lower() in DANGLING)
     ):
         problems.append(f'the output ends mid-sentence: "…{preview_of(stripped[-80:], 80)}"')
+    if stripped and not ended and not problems and words:
+        stem = _cut_word(words[-1], text, ev)
+        if stem:
+            end = preview_of(stripped[-80:], 80)
+            problems.append(f'the output ends mid-word ("{words[-1]}", the start of "{stem}"): "…{end}"')
+    loop = _loop(text)
+    if loop:
+        problems.append(f'the output repeats "{loop[0]}" {loop[1]} times in a row: a model caught in a loop')
     if text.count("```") % 2:
         problems.append("the output opens a code block it never closes")
     unfinished = _unfinished_line(stripped)
     if unfinished and not problems:
         problems.append(f'the output ends {unfinished}: "…{preview_of(stripped[-80:], 80)}"')
     return problems
+
+
+def _cut_word(last: str, text: str, ev: ReviewEvidence) -> str:
+    """The word ``last`` is the start of, when it is no word itself: neither the output
+    nor what the run read uses it, but they use a longer word that begins with it
+    ("legal rev" for "legal review"). "" otherwise."""
+    low = last.lower()
+    if len(low) < 2 or not low.isalpha():
+        return ""
+    known = ev.seen_words | {w.lower() for w in re.findall(r"[^\W\d_]{3,}", text[: -len(last)])}
+    if low in known or low in _SHORT_WORDS:
+        return ""
+    longer = sorted(w for w in known if len(w) > len(low) and w.startswith(low))
+    return longer[0] if longer else ""
+
+
+#: words shorter than three letters, or common enough to end a line on their own
+_SHORT_WORDS = frozenset(
+    {"a", "an", "to", "of", "in", "on", "at", "by", "is", "it", "be", "as", "or", "no", "ok", "so"}
+)
+
+
+def _loop(text: str) -> tuple[str, int] | None:
+    """A phrase of one to six words said four or more times in a row."""
+    words = [w for w in re.findall(r"[\w'’-]+", text.lower()) if any(c.isalnum() for c in w)]
+    for size in range(1, 7):
+        run = 1
+        for i in range(size, len(words) - size + 1, size):
+            if words[i : i + size] == words[i - size : i]:
+                run += 1
+                if run >= 4:
+                    return " ".join(words[i : i + size]), run
+            else:
+                run = 1
+    return None
 
 
 LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)]|\[[ xX]\])\s*(.*)$")

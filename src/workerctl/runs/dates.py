@@ -35,7 +35,17 @@ MONTH_WORDS = "|".join(sorted(MONTHS, key=len, reverse=True))
 #: written out in English or German either side of the day (3 December 2026, 3. Dezember,
 #: December 3rd, 2026), or relative to the day the run ran (today, tomorrow, yesterday, in 3
 #: days, 2 weeks ago)
+_ORDINAL_UNITS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
+#: the days of a month written as ordinal words ("the twenty-second of November")
+ORDINALS = {w: n for n, w in enumerate(_ORDINAL_UNITS, 1)}
+ORDINALS |= {"tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15}
+ORDINALS |= {"sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19, "twentieth": 20}
+ORDINALS |= {f"twenty-{w}": 20 + n for n, w in enumerate(_ORDINAL_UNITS, 1)}
+ORDINALS |= {f"twenty {w}": 20 + n for n, w in enumerate(_ORDINAL_UNITS, 1)}
+ORDINALS |= {"thirtieth": 30, "thirty-first": 31, "thirty first": 31}
+_ORDINAL = "|".join(sorted(ORDINALS, key=len, reverse=True))
 DATE = re.compile(
+    rf"\b(?:the\s+)?(?P<od>{_ORDINAL})\s+(?:of\s+)?(?P<om>{MONTH_WORDS})\.?,?(?:\s+(?P<oy>\d{{4}}))?\b|"
     rf"\b(?P<iy>\d{{4}})[-/](?P<im>\d{{1,2}})[-/](?P<id>\d{{1,2}})\b|"
     rf"\b(?P<dd>\d{{1,2}})\.(?P<dm>\d{{1,2}})\.(?P<dy>\d{{4}})\b|"
     rf"\b(?P<sa>\d{{1,2}})/(?P<sb>\d{{1,2}})/(?P<sy>\d{{4}}|\d{{2}})\b|"
@@ -81,6 +91,10 @@ def parse_dates(text: str, default_year: int | None = None, today: dt.date | Non
         found = [day(year, g["sb"], g["sa"]), day(year, g["sa"], g["sb"])]
     elif g["wd"]:
         found = [day(int(g["wy"]) if g["wy"] else default_year, MONTHS[g["wm"].lower()], g["wd"])]
+    elif g["od"]:
+        found = [
+            day(int(g["oy"]) if g["oy"] else default_year, MONTHS[g["om"].lower()], ORDINALS[g["od"].lower()])
+        ]
     elif g["mm"]:
         found = [day(int(g["my"]) if g["my"] else default_year, MONTHS[g["mm"].lower()], g["md"])]
     elif today is None:

@@ -44,7 +44,9 @@ CURRENCY = r"(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|JPY|€|\$|£|(?i:euros?|dollars
 CURRENCY_CODES = {"€": "EUR", "$": "USD", "£": "GBP", "euro": "EUR", "euros": "EUR", "dollar": "USD"}
 CURRENCY_CODES |= {"dollars": "USD", "pound": "GBP", "pounds": "GBP", "franc": "CHF", "francs": "CHF"}
 NUMBER = r"(?<![\w.,-])(?:\d{1,3}(?:[,.'’\u202f\u00a0 ]\d{3})+(?:[.,]\d+)?(?![\d])|\d+(?:[.,]\d+)?)"
-MONEY = re.compile(rf"(?:{CURRENCY}\s?({NUMBER})|({NUMBER})\s?{CURRENCY})(?![\w])")
+#: thousands and millions written short ("21.4k EUR", "EUR 1.2m")
+_SCALE = r"(?:\s?(?:k|m|mn|million|thousand)\b)?"
+MONEY = re.compile(rf"(?:{CURRENCY}\s?({NUMBER}{_SCALE})|({NUMBER}{_SCALE})\s?{CURRENCY})(?![\w])")
 NAME = re.compile(r"\b([A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+){0,2})")
 # the words a level takes wherever it is kept (priority, severity, tier): a stated level
 # outside the values the records hold still contradicts the record
@@ -159,7 +161,12 @@ def _in_digits(m: re.Match[str]) -> str:
 
 
 def parse_number(text: str) -> float | None:
-    raw = text.replace("'", "").replace("’", "").replace("\u202f", "").replace(" ", "")
+    raw = text.replace("'", "").replace("’", "").replace("\u202f", "").replace("\u00a0", "").replace(" ", "")
+    scaled = re.fullmatch(r"(.+?)(k|m|mn|million|thousand)", raw, re.I)
+    if scaled:
+        number = parse_number(scaled.group(1))
+        factor = 1000 if scaled.group(2).lower() in ("k", "thousand") else 1_000_000
+        return None if number is None else round(number * factor, 2)
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw):
         raw = raw.replace(",", "")
     elif re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?", raw):
@@ -299,7 +306,15 @@ def facts_check(ev: ReviewEvidence) -> Check:
         about = _targets(sentence, ev, last)
         last = about if _mentions(sentence, ev) else last
         problems += _types(sentence, ev)
-        if HEDGES.search(sentence) or not about:
+        if len(about) == 1 and about[0] in ev.seen:
+            n, denied = _negated(sentence, about[0], ev.seen[about[0]].fields, _run_day(ev))
+            compared += n
+            problems += denied
+        whole = sentence
+        # a hedge rules out its own clause, not the sentence ("is due tomorrow, so it is
+        # not overdue yet": the first clause still states the due date)
+        sentence = "; ".join(p for p in CLAUSE_BREAK.split(whole) if not HEDGES.search(p))
+        if not sentence or not about:
             continue
         for rid in about[:3] if len(about) == 1 else []:
             snap = ev.seen[rid]
@@ -340,6 +355,49 @@ _SUBSET = re.compile(
     r"about|around|over|under|nearly|almost|least|most)\s*$",
     re.I,
 )
+
+
+#: where one clause of a sentence ends and another begins ("…, so it is not overdue")
+CLAUSE_BREAK = re.compile(
+    r",\s+(?=(?:so|but|and|which|while|because|although|though|yet)\b)|\s+[—–]\s+", re.I
+)
+#: a field said to be absent ("no due date", "due date not set"), nobody said to hold a
+#: person's field, a record past its due date said not to be overdue
+_NONE_SAID = r"(?:no|without(?:\s+an?)?|missing(?:\s+an?)?|lacks(?:\s+an?)?)"
+_UNSET = r"(?:is\s+)?(?:missing|not set|unset|empty)"
+_NOBODY = re.compile(
+    r"\b(?:nobody|no one|no-one|noone)\s+(?:is\s+|has been\s+)?(?:assigned|responsible|owns)\b"
+    r"|\bunassigned\b|\bnot assigned\b"
+)
+_NOT_OVERDUE = re.compile(r"\bnot\s+(?:yet\s+)?overdue\b")
+_CLOSED = frozenset({"done", "closed", "completed", "paid", "resolved", "cancelled"})
+
+
+def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | None) -> tuple[int, list[str]]:
+    """A field the record holds, said to be absent or untrue of it: "has no due date"
+    (it has one), "nobody is assigned" (someone is), "is not overdue" (its due date has
+    passed and it is not done). Negations are otherwise no statements of fact."""
+    lowered = sentence.lower()
+    said = f'"{preview_of(sentence, 160)}"'
+    out: list[str] = []
+    for key, value in fields.items():
+        if value in (None, "", [], {}):
+            continue
+        aliases = [
+            a for a in dict.fromkeys((*FIELD_ALIASES.get(key, ()), key.replace("_", " "))) if len(a) > 3
+        ]
+        for alias in aliases:
+            name = re.escape(alias)
+            if re.search(rf"\b{_NONE_SAID}\s+{name}\b|\b{name}\s+{_UNSET}\b", lowered):
+                out.append(f"{said} says {rid} has no {alias}; {rid} says {key} {value}")
+                break
+        if (key in PERSON_FIELDS or key == "assignee") and _NOBODY.search(lowered):
+            out.append(f"{said} says {rid} has no {key}; {rid} says {key} {value}")
+    due = parse_date(str(fields.get("due") or ""))
+    status = str(fields.get("status", "")).lower()
+    if due and today and due < today and status not in _CLOSED and _NOT_OVERDUE.search(lowered):
+        out.append(f"{said} says {rid} is not overdue; {rid} was due {fields['due']} and is {status}")
+    return len(out), out
 
 
 def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, list[str]]:
@@ -400,7 +458,11 @@ def _compare_fields(
         aliases = (*FIELD_ALIASES.get(key, ()), key.replace("_", " "))
         day = parse_date(str(value)) if isinstance(value, str) else None
         for alias in dict.fromkeys(aliases):
-            at = re.search(rf"\b{re.escape(alias)}\b\s*(?:date\s*)?(?:is|was|:|=|of|on|by|at)?\s*", lowered)
+            at = re.search(
+                rf"\b{re.escape(alias)}\b\s*(?:date\s*)?(?:(?:for|of)\s+{re.escape(rid.lower())}\s*)?"
+                r"(?:is|was|:|=|of|on|by|at)?\s*",
+                lowered,
+            )
             if at is None:
                 continue
             rest = sentence[at.end() : at.end() + 40]
@@ -437,7 +499,7 @@ def _compare_fields(
             for word in sorted(values, key=len, reverse=True):
                 said_value = re.escape(word)
                 if re.search(
-                    rf"\b{label}\b\s*(?:is|:|=|of)?\s*{said_value}\b|\b{said_value}\s+{label}\b", lowered
+                    rf"\b{label}\b\s*(?:is|:|=|of)?\s*{said_value}\b|\b{said_value}[\s-]+{label}\b", lowered
                 ):
                     compared += 1
                     if word != value.lower():
@@ -455,7 +517,7 @@ def _compare_fields(
             words = _status_words(ev, rtype)
             for word in sorted(words, key=len, reverse=True):
                 pattern = (
-                    rf"\bstatus\b\s*(?:is|:|=|of)?\s*['\"]?{re.escape(word)}\b|"
+                    rf"\bstatus\b(?:\s+of\s+\S+)?\s*(?:is|:|=|of)?\s*['\"]?{re.escape(word)}\b|"
                     rf"\b(?:is|are|remains|stays|still)\s+(?:still\s+)?(?:marked\s+(?:as\s+)?)?{re.escape(word)}\b"
                 )
                 if near:
@@ -465,7 +527,36 @@ def _compare_fields(
                     if word != value.lower():
                         problems.append(f"{said} gives status {word!r}; {rid} says status {value!r}")
                     break
+            else:
+                n, other = _other_status(lowered, said, rid, value)
+                compared += n
+                problems += other
     return compared, problems
+
+
+#: "the status is X" / "status of T-1042: X", whatever X is
+_STATUS_SAID = re.compile(
+    r"\bstatus\b(?:\s+of\s+\S+)?\s*(?:is|:|=)\s*['\"]?([a-z][a-z _-]{1,30}?)['\"]?\s*(?:[.;,)]|$)"
+)
+_NO_VALUE = frozenset({"unchanged", "unknown", "unclear", "the same", "same", "as before", "as is"})
+
+
+def _other_status(lowered: str, said: str, rid: str, value: str) -> tuple[int, list[str]]:
+    """A status stated outright that no record of the type holds ("the status is
+    blocked" of a task in progress): it is not the record's."""
+    m = _STATUS_SAID.search(lowered)
+    if m is None:
+        return 0, []
+    word = m.group(1).strip()
+    if word in _NO_VALUE or word.startswith(("still ", "not ", "now ")):
+        return 0, []
+    if _status_key(word) == _status_key(value):
+        return 1, []
+    return 1, [f"{said} gives status {word!r}; {rid} says status {value!r}"]
+
+
+def _status_key(value: str) -> str:
+    return re.sub(r"[\s_-]+", " ", value.lower()).strip()
 
 
 def _types(sentence: str, ev: ReviewEvidence) -> list[str]:
@@ -497,7 +588,20 @@ def _titles(text: str, ev: ReviewEvidence) -> list[str]:
             problems.append(
                 f'names {rid} "{title}": that is the title of {other.id}; {rid} is "{record.title}"'
             )
+        elif other is None and _misquoted(title, record.title):
+            problems.append(f'quotes the title of {rid} as "{title}"; its title is "{record.title}"')
     return problems
+
+
+def _misquoted(said: str, title: str) -> bool:
+    """A quoted title close to the record's but not it ("… into French" for "… into
+    German"); a shortened one, or text that is no title at all, is not."""
+    import difflib
+
+    a, b = (" ".join(t.lower().replace("’", "'").split()).strip(" .…") for t in (said, title))
+    if not a or a == b or b.startswith(a):
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
 
 
 def _titled(ev: ReviewEvidence) -> dict[str, list[Record]]:
@@ -611,9 +715,10 @@ def provenance_check(ev: ReviewEvidence) -> Check:
 #: a person named where a person is meant: after a verb of contact or a role ("ask Markus
 #: Weber", "assigned to Jana Novak", "per Tom Reyes")
 PERSON_CUE = re.compile(
-    r"\b(?:ask|asked|contact|contacted|call|called|email|emailed|e-mail|ping|pinged|tell|told|remind|"
+    r"\b(?i:ask|asked|contact|contacted|call|called|email|emailed|e-mail|ping|pinged|tell|told|remind|"
     r"reminded|notify|notified|escalate to|escalated to|assigned to|assign to|reassigned to|owned by|"
-    r"handled by|approved by|confirmed by|reported by|according to|per|cc|owner is|lead is)\s+"
+    r"handled by|approved by|confirmed by|reported by|according to|per|cc|owner is|lead is|"
+    r"(?:owner|assignee|contact|approver|reviewer|responsible)\s*:)\s+"
     r"(?P<name>[A-Z][a-z\u00e0-\u00ff'’-]+(?:\s+[A-Z][a-z\u00e0-\u00ff'’-]+){1,2})\b"
 )
 _NOT_NAMES = frozenset(
