@@ -187,6 +187,25 @@ BAD = [
     # completion: cut in the middle of a word; a model caught in a loop
     ("completion", "T-1042 is with Lena Fischer. The blocker is the glossary, stuck in legal rev", {}),
     ("completion", "T-1042 waits on the glossary the glossary the glossary the glossary the glossary.", {}),
+    # words put in someone's mouth: another's comment, a wrong day, a quote nobody wrote
+    ("facts", "Lena Fischer wrote that marketing's glossary is stuck in legal review. Ask legal.", {}),
+    (
+        "facts",
+        "On 2025-01-03 Priya Shah commented that the glossary is stuck in legal review. Ask legal.",
+        {},
+    ),
+    (
+        "provenance",
+        'Blocker: the agency.\nEvidence: "The agency has not started as the invoice is unpaid."\nNext: pay.',
+        {},
+    ),
+    ("facts", 'T-1042 is under "Northwind US launch" (P-7) and waits on legal. Ask legal.', {}),
+    # prose asked for, JSON given
+    (
+        "form",
+        '{"task": "T-1042", "status": "in progress", "next": "ask legal"}',
+        dict(instructions="Write it in prose."),
+    ),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
@@ -245,6 +264,8 @@ GOOD = [
     ("Status of T-1042: in progress. T-1042 is a high-priority task; it is overdue. Ask legal.", {}),
     ("T-1042 is in progress, so nobody needs to chase Lena Fischer yet. Ask legal for the glossary.", {}),
     ('Task T-1042 "Translate product catalogue into German" waits on legal. Ask legal for a date.', {}),
+    ("Priya Shah wrote that marketing's glossary is stuck in legal review. Ask legal for a date.", {}),
+    ('Evidence: "Marketing says the glossary is stuck in legal review." Next step: ask legal.', {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -264,9 +264,11 @@ LIST_RULE = re.compile(
 NO_LIST_RULE = re.compile(
     r"\b(?:no|not? use|without|avoid|never use)\s+(?:any\s+)?"
     r"(?:bullets?|bullet points|lists?|numbered lists?)\b|"
-    r"\bin (?:plain )?prose\b",
+    r"\b(?:in|as) (?:plain |short |simple )?(?:\w+ )?prose\b|\bprose only\b",
     re.I,
 )
+#: what prose is not: a JSON object or array, a table, a code block
+_NOT_PROSE = re.compile(r"\A\s*[{\[][\s\S]*[}\]]\s*\Z|^\s*\|.*\|\s*$|^```", re.M)
 
 
 def language_of(text: str) -> tuple[str | None, dict[str, int]]:
@@ -363,6 +365,8 @@ def form_check(ev: ReviewEvidence) -> Check:
         rules.append(f'"{said}"')
         if bullets >= 2:
             problems.append(f'the instructions say "{said}"; the output has {bullets} list lines')
+        elif "prose" in said.lower() and _NOT_PROSE.search(text):
+            problems.append(f'the instructions say "{said}"; the output is JSON, a table or code, not prose')
     if not text:
         return Check("form", title, UNKNOWN if rules else PASS, ["no output"])
     if problems:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.dates import DATE, MONTHS, parse_date, parse_dates
-from workerctl.runs.evidence import ReviewEvidence, personal_data
+from workerctl.runs.evidence import ReviewEvidence, content_words, personal_data
 from workerctl.runs.states import preview_of
 from workerctl.runs.structured import as_statements
 
@@ -302,6 +302,7 @@ def facts_check(ev: ReviewEvidence) -> Check:
     last: list[str] = []
     known = people(ev)
     problems += _titles(ev.output, ev)
+    problems += _attributions(ev, known)
     for sentence in statements(ev.output):
         about = _targets(sentence, ev, last)
         last = about if _mentions(sentence, ev) else last
@@ -578,8 +579,7 @@ def _types(sentence: str, ev: ReviewEvidence) -> list[str]:
 def _titles(text: str, ev: ReviewEvidence) -> list[str]:
     """A record named with another record's title (``T-1043 "Book launch webinar"``)."""
     problems = []
-    for m in re.finditer(r"(?<![\w-])([A-Z]+-\d+)\s*(?:\(\s*[\"“]?|[\"“])([^\"”)\n]{4,120})[\"”)]", text):
-        rid, title = m.group(1), m.group(2).strip().rstrip("…").strip()
+    for rid, title in _named_titles(text):
         record = ev.by_id.get(rid)
         if record is None or not title:
             continue
@@ -591,6 +591,95 @@ def _titles(text: str, ev: ReviewEvidence) -> list[str]:
         elif other is None and _misquoted(title, record.title):
             problems.append(f'quotes the title of {rid} as "{title}"; its title is "{record.title}"')
     return problems
+
+
+#: words put in someone's mouth: "Lena Fischer wrote that …", "On 2026-11-20 Priya Shah
+#: commented: …"
+ATTRIBUTED = re.compile(
+    r"(?P<who>\b[A-Z][a-z\u00e0-\u00ff'’-]+(?:\s+[A-Z][a-z\u00e0-\u00ff'’-]+){1,2})\s+"
+    r"(?:wrote|writes|said|says|commented|comments|reported|reports|noted|notes|mentioned|mentions|"
+    r"confirmed|confirms|added|adds)\b(?P<when>\s+on\s+[^,:;]{4,30}?)?[,:]?\s*(?:that\s+)?"
+    r"(?P<said>[^.;\n]{8,240})"
+)
+
+
+def _attributions(ev: ReviewEvidence, known: dict[str, str]) -> list[str]:
+    """What the output says someone wrote, against the comments the run saw: words one
+    person wrote put in another's mouth, or a comment given another day than the one it
+    was written on. Only where a comment the run saw says it (most of its words): a
+    paraphrase of nothing is for ``provenance`` to find."""
+    text = ev.output
+    if not any(s.comments for s in ev.seen.values()):
+        return []
+    comments = [(rid, c) for rid, s in ev.seen.items() for c in s.comments]
+    out = []
+    for m in ATTRIBUTED.finditer(text):
+        who = m.group("who")
+        if who not in known and not any(_same_person(who, p) for p in known):
+            continue
+        claimed = content_words(m.group("said"))
+        if len(claimed) < 3:
+            continue
+        matching = [
+            (rid, c) for rid, c in comments if len(claimed & content_words(c.text)) >= 0.6 * len(claimed)
+        ]
+        if not matching:
+            continue
+        theirs = [(rid, c) for rid, c in matching if _same_person(who, c.author)]
+        if not theirs:
+            rid, c = matching[0]
+            out.append(f'attributes to {who} what {c.author} wrote on {rid}: "{preview_of(c.text, 100)}"')
+            continue
+        when = m.group("when") or text[max(0, m.start() - 24) : m.start()]
+        days = parse_dates(when, _year_of(theirs[0][1].created))
+        if days and not any(d.isoformat() == str(c.created)[:10] for d in days for _rid, c in theirs):
+            rid, c = theirs[0]
+            out.append(
+                f"dates {who}'s comment on {rid} {days[0].isoformat()}; it was written {str(c.created)[:10]}"
+            )
+    return out
+
+
+def _year_of(stamp: str) -> int | None:
+    return int(stamp[:4]) if stamp[:4].isdigit() else None
+
+
+def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
+    """A quotation of five words or more found nowhere in what the run read (nor in its
+    instructions), nor close to any sentence of it: words invented and given as the
+    records' own ("Evidence: Lena wrote \"The agency has not started …\"")."""
+    import difflib
+
+    seen = " ".join(ev.seen_lower.split())
+    out = []
+    for m in list(QUOTED.finditer(ev.output))[:10]:
+        quote = " ".join(m.group(0).strip("\"'“”").lower().split()).strip(" .…")
+        if len(quote.split()) < 5 or quote in seen or quote in instructions:
+            continue
+        words = content_words(quote)
+        close = False
+        for line in ev.seen_lower.splitlines():
+            if len(words & content_words(line)) >= 0.5 * len(words):
+                line = " ".join(line.split())
+                if difflib.SequenceMatcher(None, quote, line).find_longest_match().size >= 0.8 * len(quote):
+                    close = True
+                    break
+        if not close:
+            out.append(
+                f'quotes "{preview_of(m.group(0).strip(chr(34)), 100)}", words no record the run read holds'
+            )
+    return out
+
+
+def _named_titles(text: str) -> list[tuple[str, str]]:
+    """(id, title) where the output names a record by id and title together: the title
+    quoted or in brackets after the id (``T-1042 "…"``), or quoted before it (``"…"
+    (P-7)``)."""
+    after = r"(?<![\w-])([A-Z]+-\d+)\s*(?:\(\s*[\"“]?|[\"“])([^\"”)\n]{4,120})[\"”)]"
+    before = r"[\"“]([^\"”\n]{4,120})[\"”]\s*\(\s*([A-Z]+-\d+)\s*\)"
+    found = [(m.group(1), m.group(2)) for m in re.finditer(after, text)]
+    found += [(m.group(2), m.group(1)) for m in re.finditer(before, text)]
+    return [(rid, title.strip().rstrip("…").strip()) for rid, title in found]
 
 
 def _misquoted(said: str, title: str) -> bool:
@@ -694,6 +783,7 @@ def provenance_check(ev: ReviewEvidence) -> Check:
             continue
         problems.append(f"names {name} ({where}), who appears in no record the run read")
     problems += _invented_people(text, ev, known, instructions)
+    problems += _invented_quotes(ev, instructions)
     stated = list(MONEY.finditer(text))
     amounts = _field_amounts(ev) if stated else set()
     for m in stated:
