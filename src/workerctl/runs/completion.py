@@ -85,13 +85,16 @@ def _cut_word(last: str, text: str, ev: ReviewEvidence) -> str:
     nor what the run read uses it, but they use a longer word that begins with it
     ("legal rev" for "legal review"). "" otherwise."""
     low = last.lower()
-    if len(low) < 2 or not low.isalpha():
+    if len(low) < 2 or not low.isalpha() or low in _SHORT_WORDS:
         return ""
-    known = ev.seen_words | {w.lower() for w in re.findall(r"[^\W\d_]{3,}", text[: -len(last)])}
-    if low in known or low in _SHORT_WORDS:
+    earlier = text[: -len(last)].lower()
+    word = re.compile(rf"\b{re.escape(low)}\b")
+    if word.search(earlier) or word.search(ev.seen_lower):
         return ""
-    longer = sorted(w for w in known if len(w) > len(low) and w.startswith(low))
-    return longer[0] if longer else ""
+    longer = re.search(rf"\b{re.escape(low)}([^\W\d_]+)", earlier) or re.search(
+        rf"\b{re.escape(low)}([^\W\d_]+)", ev.seen_lower
+    )
+    return low + longer.group(1) if longer else ""
 
 
 #: words shorter than three letters, or common enough to end a line on their own

@@ -68,7 +68,7 @@ def _luhn(digits: str) -> bool:
 
 #: an address written so that a pattern misses it: "ann (at) example (dot) org", "ann[at]
 #: example[dot]org", "ann at example dot org", "ann @ example.org"
-_AT_WORD = re.compile(r"[\[({<]\s*at\s*[\])}>]|\s@\s|\bat\b.*\bdot\b", re.I)
+_AT_WORD = re.compile(r"[\[({<]\s*at\s*[\])}>]|\s@\s|\bat\s+[\w-]+\s+dot\s", re.I)
 _OBFUSCATED = re.compile(
     r"(?<![\w.+-])([\w.+-]+)\s*(?:[\[({<]\s*at\s*[\])}>]|\s+at\s+|@)\s*"
     r"([\w-]+(?:(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)[\w-]+)+)",

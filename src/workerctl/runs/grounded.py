@@ -657,8 +657,11 @@ def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
         if len(quote.split()) < 5 or quote in seen or quote in instructions:
             continue
         words = content_words(quote)
+        rarest = max(words, key=len, default="")
         close = False
-        for line in ev.seen_lower.splitlines():
+        # only the lines holding its longest word can be close to it (a record with
+        # hundreds of long comments is not tokenised once per quotation)
+        for line in (x for x in ev.seen_lower.splitlines() if rarest in x):
             if len(words & content_words(line)) >= 0.5 * len(words):
                 line = " ".join(line.split())
                 if difflib.SequenceMatcher(None, quote, line).find_longest_match().size >= 0.8 * len(quote):
