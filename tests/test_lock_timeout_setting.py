@@ -12,16 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import run_workerctl
+from test_lock_within import HOLD  # a process holding a flock until its stdin closes
 from workerctl.errors import UsageError
 from workerctl.storage.lock import LOCK_TIMEOUT_ENV, MAX_LOCK_TIMEOUT, resolve_timeout
-
-HOLD = (
-    "import fcntl, os, sys\n"
-    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
-    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-    "print('held', flush=True)\n"
-    "sys.stdin.read()\n"
-)
 
 
 @pytest.mark.parametrize("value", ["inf", "-inf", "1e400", "9999999999999999999999", "nan", "-1", "abc"])
