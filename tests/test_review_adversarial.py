@@ -265,6 +265,7 @@ GOOD = [
     ("T-1042 is in progress, so nobody needs to chase Lena Fischer yet. Ask legal for the glossary.", {}),
     ('Task T-1042 "Translate product catalogue into German" waits on legal. Ask legal for a date.', {}),
     ("Priya Shah wrote that marketing's glossary is stuck in legal review. Ask legal for a date.", {}),
+    ("There is no due date change in the comments of T-1042. Ask legal for a date.", {}),
     ('Evidence: "Marketing says the glossary is stuck in legal review." Next step: ask legal.', {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (

@@ -366,6 +366,9 @@ CLAUSE_BREAK = re.compile(
 #: person's field, a record past its due date said not to be overdue
 _NONE_SAID = r"(?:no|without(?:\s+an?)?|missing(?:\s+an?)?|lacks(?:\s+an?)?)"
 _UNSET = r"(?:is\s+)?(?:missing|not set|unset|empty)"
+#: a field's name used as a modifier ("no due date change"): not the field said absent
+_MODIFIED = r"(?:changes?|updates?|extensions?|shifts?|moves?|history|discussions?|info|information|notes?|"
+_MODIFIED += r"comments?|questions?|reasons?|conflicts?|problems?|issues?|requests?)\b"
 _NOBODY = re.compile(
     r"\b(?:nobody|no one|no-one|noone)\s+(?:is\s+|has been\s+)?(?:assigned|responsible|owns)\b"
     r"|\bunassigned\b|\bnot assigned\b"
@@ -381,6 +384,7 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
     lowered = sentence.lower()
     said = f'"{preview_of(sentence, 160)}"'
     out: list[str] = []
+    nobody_said = False
     for key, value in fields.items():
         if value in (None, "", [], {}):
             continue
@@ -389,10 +393,11 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
         ]
         for alias in aliases:
             name = re.escape(alias)
-            if re.search(rf"\b{_NONE_SAID}\s+{name}\b|\b{name}\s+{_UNSET}\b", lowered):
+            if re.search(rf"\b{_NONE_SAID}\s+{name}\b(?!\s+{_MODIFIED})|\b{name}\s+{_UNSET}\b", lowered):
                 out.append(f"{said} says {rid} has no {alias}; {rid} says {key} {value}")
                 break
-        if (key in PERSON_FIELDS or key == "assignee") and _NOBODY.search(lowered):
+        if key in ("assignee", "owner") and _NOBODY.search(lowered) and not nobody_said:
+            nobody_said = True
             out.append(f"{said} says {rid} has no {key}; {rid} says {key} {value}")
     due = parse_date(str(fields.get("due") or ""))
     status = str(fields.get("status", "")).lower()
