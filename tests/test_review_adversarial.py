@@ -266,6 +266,19 @@ GOOD = [
     ('Task T-1042 "Translate product catalogue into German" waits on legal. Ask legal for a date.', {}),
     ("Priya Shah wrote that marketing's glossary is stuck in legal review. Ask legal for a date.", {}),
     ("There is no due date change in the comments of T-1042. Ask legal for a date.", {}),
+    # found by the second fresh-brief corpus: right outputs the new rules had flagged
+    (
+        "T-1042 (Translate product catalogue into German) was due on Sunday, 14 November 2026; "
+        "Lena Fischer sent the list on 12 November; on 18 November Priya Shah reported that "
+        "the glossary is stuck in legal review.",
+        {},
+    ),
+    ("The records don't say when legal will release the glossary, so I can't tell. Ask Priya Shah.", {}),
+    (
+        '{"id": "T-1042", "status": "in progress", "blocker": "The glossary is held by legal (Priya Shah)."}',
+        {},
+    ),
+    ("Blocker: the glossary.\nSuggested next step: Priya Shah asks legal.\nOwner: Priya Shah", {}),
     ('Evidence: "Marketing says the glossary is stuck in legal review." Next step: ask legal.', {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (

@@ -91,8 +91,9 @@ def _cut_word(last: str, text: str, ev: ReviewEvidence) -> str:
     word = re.compile(rf"\b{re.escape(low)}\b")
     if word.search(earlier) or word.search(ev.seen_lower):
         return ""
-    longer = re.search(rf"\b{re.escape(low)}([^\W\d_]+)", earlier) or re.search(
-        rf"\b{re.escape(low)}([^\W\d_]+)", ev.seen_lower
+    # three letters or more missing: "catalog" for "catalogue" is a spelling, not a cut
+    longer = re.search(rf"\b{re.escape(low)}([^\W\d_]{{3,}})", earlier) or re.search(
+        rf"\b{re.escape(low)}([^\W\d_]{{3,}})", ev.seen_lower
     )
     return low + longer.group(1) if longer else ""
 

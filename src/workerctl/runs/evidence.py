@@ -42,6 +42,8 @@ PHONE = re.compile(
 )
 CARD = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+#: a day written with dots or slashes ("03.12.2026", "27.11. and 03.12.2026"): no phone number
+DOTTED_DATE = re.compile(r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])[./](?:\d{4}|\d{2})?(?!\d)")
 DIGIT_RUN = re.compile(r"[+(]?\d[\d ()./-]{6,}\d")
 
 
@@ -127,7 +129,7 @@ def personal_data(text: str) -> list[Personal]:
         for m in PHONE.finditer(window):
             raw = m.group(0)
             digits = re.sub(r"\D", "", raw)
-            if ISO_DATE.match(raw.strip("( ")) or not 8 <= len(digits) <= 15:
+            if ISO_DATE.match(raw.strip("( ")) or DOTTED_DATE.search(raw) or not 8 <= len(digits) <= 15:
                 continue
             if any(raw in p.text or p.key == digits for p in found.values()):
                 continue  # the digits of an IBAN or a card

@@ -36,7 +36,8 @@ QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")
 HEDGES = re.compile(
     r"\b(?:should|could|would|may|might|must|shall|suggest\w*|recommend\w*|propos\w*|consider|"
     r"please|if|unless|whether|ask|asks|need|needs|not|no longer|never|now|instead|new|move|"
-    r"change|set|update|reschedule|will|plan\w*|expected|earlier|previously|originally|was)\b|\?",
+    r"change\w*|set|update\w*|reschedule\w*|moved|postponed|will|plan\w*|expected|earlier|previously|"
+    r"originally|nothing|none|nobody)\b|\?",
     re.I,
 )
 CURRENCY = r"(?:EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|JPY|€|\$|£|(?i:euros?|dollars?|pounds?|francs?))"
@@ -377,6 +378,11 @@ _NOT_OVERDUE = re.compile(r"\bnot\s+(?:yet\s+)?overdue\b")
 _CLOSED = frozenset({"done", "closed", "completed", "paid", "resolved", "cancelled"})
 
 
+def _nobody(value: Any) -> bool:
+    """A field value that itself says nobody holds it ("nobody", "unassigned", "-")."""
+    return str(value).strip().lower() in {"nobody", "none", "no one", "unassigned", "-", "n/a", "tbd", "null"}
+
+
 def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | None) -> tuple[int, list[str]]:
     """A field the record holds, said to be absent or untrue of it: "has no due date"
     (it has one), "nobody is assigned" (someone is), "is not overdue" (its due date has
@@ -396,7 +402,12 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
             if re.search(rf"\b{_NONE_SAID}\s+{name}\b(?!\s+{_MODIFIED})|\b{name}\s+{_UNSET}\b", lowered):
                 out.append(f"{said} says {rid} has no {alias}; {rid} says {key} {value}")
                 break
-        if key in ("assignee", "owner") and _NOBODY.search(lowered) and not nobody_said:
+        if (
+            key in ("assignee", "owner")
+            and _NOBODY.search(lowered)
+            and not nobody_said
+            and not _nobody(value)
+        ):
             nobody_said = True
             out.append(f"{said} says {rid} has no {key}; {rid} says {key} {value}")
     due = parse_date(str(fields.get("due") or ""))
@@ -438,6 +449,15 @@ def _other_currency(said: str, stated: str | None, rid: str, fields: dict[str, A
     return [f"{said} gives the currency {stated}; {rid} says currency {held}"]
 
 
+def _sections(ev: ReviewEvidence) -> frozenset[str]:
+    """The labels the instructions give the output's lines ("'Owner:'"): a line under
+    such a label says what the instructions mean by it, not the field of that name."""
+    instructions = str((ev.run.config or {}).get("instructions", "")).lower()
+    return frozenset(
+        m.group(1).strip() for m in re.finditer(r"['\"“]([a-z][a-z ]{1,30}):['\"”]", instructions)
+    )
+
+
 def _run_day(ev: ReviewEvidence) -> dt.date | None:
     """The day the run ran, what "today" and "in 3 days" count from."""
     try:
@@ -458,6 +478,10 @@ def _compare_fields(
     said = f'"{preview_of(sentence, 160)}"'
     lowered = sentence.lower()
     problems, compared = [], 0
+    # a value stated well before the record is named is about something else ("the task
+    # was due on 3 December and the launch it feeds is P-7")
+    named_at = lowered.find(rid.lower())
+    sections = _sections(ev)
     for key, value in fields.items():
         if value is None or isinstance(value, dict | list):
             continue
@@ -469,7 +493,11 @@ def _compare_fields(
                 r"(?:is|was|:|=|of|on|by|at)?\s*",
                 lowered,
             )
-            if at is None:
+            if at is None or (named_at > 0 and at.start() < named_at - 30):
+                continue
+            if (alias in sections or alias == "owner") and not lowered[: at.start()].strip():
+                # "Owner: …" as a line's label: the instructions' own section (who acts
+                # next, in the built-in template), not the field of that name
                 continue
             rest = sentence[at.end() : at.end() + 40]
             if day is not None:
@@ -584,7 +612,7 @@ def _types(sentence: str, ev: ReviewEvidence) -> list[str]:
 def _titles(text: str, ev: ReviewEvidence) -> list[str]:
     """A record named with another record's title (``T-1043 "Book launch webinar"``)."""
     problems = []
-    for rid, title in _named_titles(text):
+    for rid, title, quoted in _named_titles(text):
         record = ev.by_id.get(rid)
         if record is None or not title:
             continue
@@ -593,7 +621,7 @@ def _titles(text: str, ev: ReviewEvidence) -> list[str]:
             problems.append(
                 f'names {rid} "{title}": that is the title of {other.id}; {rid} is "{record.title}"'
             )
-        elif other is None and _misquoted(title, record.title):
+        elif other is None and quoted and _misquoted(title, record.title):
             problems.append(f'quotes the title of {rid} as "{title}"; its title is "{record.title}"')
     return problems
 
@@ -635,8 +663,9 @@ def _attributions(ev: ReviewEvidence, known: dict[str, str]) -> list[str]:
             rid, c = matching[0]
             out.append(f'attributes to {who} what {c.author} wrote on {rid}: "{preview_of(c.text, 100)}"')
             continue
-        when = m.group("when") or text[max(0, m.start() - 24) : m.start()]
-        days = parse_dates(when, _year_of(theirs[0][1].created))
+        when = m.group("when") or re.split(r"[;.!?]", text[max(0, m.start() - 30) : m.start()])[-1]
+        dates = list(DATE.finditer(when))
+        days = parse_dates(when[dates[-1].start() :], _year_of(theirs[0][1].created)) if dates else []
         if days and not any(d.isoformat() == str(c.created)[:10] for d in days for _rid, c in theirs):
             rid, c = theirs[0]
             out.append(
@@ -649,6 +678,11 @@ def _year_of(stamp: str) -> int | None:
     return int(stamp[:4]) if stamp[:4].isdigit() else None
 
 
+#: a quotation in double quotes of any kind (an apostrophe is no quotation mark: "don't …
+#: can't" is no quote)
+DOUBLE_QUOTED = re.compile(r"\"[^\"\n]{8,}\"|“[^”\n]{8,}”|„[^“”\n]{8,}[“”]|«[^»\n]{8,}»")
+
+
 def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
     """A quotation of five words or more found nowhere in what the run read (nor in its
     instructions), nor close to any sentence of it: words invented and given as the
@@ -657,8 +691,9 @@ def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
 
     seen = " ".join(ev.seen_lower.split())
     out = []
-    for m in list(QUOTED.finditer(ev.output))[:10]:
-        quote = " ".join(m.group(0).strip("\"'“”").lower().split()).strip(" .…")
+    # JSON's strings are values, not quotations: read as its key: value lines
+    for m in list(DOUBLE_QUOTED.finditer(as_statements(ev.output)))[:10]:
+        quote = " ".join(m.group(0).strip('"“”„«»').lower().split()).strip(" .…")
         if len(quote.split()) < 5 or quote in seen or quote in instructions:
             continue
         words = content_words(quote)
@@ -679,15 +714,16 @@ def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
     return out
 
 
-def _named_titles(text: str) -> list[tuple[str, str]]:
-    """(id, title) where the output names a record by id and title together: the title
-    quoted or in brackets after the id (``T-1042 "…"``), or quoted before it (``"…"
-    (P-7)``)."""
-    after = r"(?<![\w-])([A-Z]+-\d+)\s*(?:\(\s*[\"“]?|[\"“])([^\"”)\n]{4,120})[\"”)]"
-    before = r"[\"“]([^\"”\n]{4,120})[\"”]\s*\(\s*([A-Z]+-\d+)\s*\)"
-    found = [(m.group(1), m.group(2)) for m in re.finditer(after, text)]
-    found += [(m.group(2), m.group(1)) for m in re.finditer(before, text)]
-    return [(rid, title.strip().rstrip("…").strip()) for rid, title in found]
+def _named_titles(text: str) -> list[tuple[str, str, bool]]:
+    """(id, title, quoted) where the output names a record by id and title together: the
+    title quoted or in brackets after the id (``T-1042 "…"``), or quoted before it
+    (``"…" (P-7)``). Text in brackets may be anything ("980 EUR, support plan"): only a
+    quoted one is held to the record's title."""
+    after = r"(?<![\w-])([A-Z]+-\d+)\s*(\(\s*[\"“„]?|[\"“„])([^\"”“)\n]{4,120})[\"”“)]"
+    before = r"[\"“„]([^\"”“\n]{4,120})[\"”“]\s*\(\s*([A-Z]+-\d+)\s*\)"
+    found = [(m.group(1), m.group(3), any(q in m.group(2) for q in '"“„')) for m in re.finditer(after, text)]
+    found += [(m.group(2), m.group(1), True) for m in re.finditer(before, text)]
+    return [(rid, title.strip().rstrip("…").strip(), quoted) for rid, title, quoted in found]
 
 
 def _misquoted(said: str, title: str) -> bool:
@@ -695,7 +731,7 @@ def _misquoted(said: str, title: str) -> bool:
     German"); a shortened one, or text that is no title at all, is not."""
     import difflib
 
-    a, b = (" ".join(t.lower().replace("’", "'").split()).strip(" .…") for t in (said, title))
+    a, b = (" ".join(t.lower().replace("’", "'").split()).strip(" .…\"'„“”«»‹›") for t in (said, title))
     if not a or a == b or b.startswith(a):
         return False
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
@@ -795,8 +831,11 @@ def provenance_check(ev: ReviewEvidence) -> Check:
     stated = list(MONEY.finditer(text))
     amounts = _field_amounts(ev) if stated else set()
     for m in stated:
-        value = parse_number(m.group(1) or m.group(2))
+        written = m.group(1) or m.group(2)
+        value = parse_number(written)
         if value is None or value in amounts or _is_sum(value, amounts) or _in_text(value, ev.seen_lower):
+            continue
+        if _rounded_from(written, value, amounts):
             continue
         problems.append(f'states "{m.group(0).strip()}", an amount no record the run read holds')
     problems = list(dict.fromkeys(problems))
@@ -880,6 +919,20 @@ def _standalone(number: str, text: str) -> bool:
             return True
         start = text.find(number, start + 1)
     return False
+
+
+def _rounded_from(written: str, value: float, amounts: set[float]) -> bool:
+    """An amount written short ("15.6k EUR") that an amount the run read, or a sum of
+    two, rounds to: within half a unit of its last digit."""
+    scaled = re.fullmatch(r"\s*([\d.,]+)\s?(k|m|mn|million|thousand)\s*", written, re.I)
+    if scaled is None:
+        return False
+    digits = scaled.group(1).replace(",", ".")
+    places = len(digits.split(".")[1]) if "." in digits else 0
+    tolerance = 0.5 * 10**-places * (value / float(digits)) if float(digits) else 0.0
+    money = sorted(a for a in amounts if a >= 1)[:40]
+    candidates = [*money, sum(money), *(a + b for i, a in enumerate(money) for b in money[i + 1 :])]
+    return any(abs(c - value) <= tolerance + 1e-9 for c in candidates)
 
 
 def _is_sum(value: float, amounts: set[float]) -> bool:

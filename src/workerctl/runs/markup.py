@@ -47,10 +47,14 @@ ACTIVE = (
 )
 
 
+_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
+
+
 def active_content(text: str) -> list[tuple[str, str]]:
     """(what it is, the text around it) for each piece of active content in ``text``."""
     if not any(c in text for c in "<:!"):
         return []
+    text = _CODE.sub(" ", text)  # `<script>` in code is shown as text, never run
     found = []
     for pattern, what in ACTIVE:
         for m in pattern.finditer(text):
