@@ -120,3 +120,64 @@ def test_one_line_leaves_no_control_character_and_changes_nothing_else(text):
     if not any(ord(c) < 32 or ord(c) == 127 for c in text):
         assert shown == text
     assert shown.count("\\n") >= text.count("\n")  # each line break shown as its escape
+
+
+ZOMBIE_PARENT = """
+import fcntl, os, sys, time
+if os.fork() == 0:
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {os.uname().nodename} (workerctl run start x)".encode())
+    if os.fork() == 0:
+        print("held", flush=True)
+        time.sleep(30)
+        os._exit(0)
+    os._exit(0)  # the locker exits; this parent never reaps it: a zombie
+time.sleep(30)
+"""
+
+
+def test_a_lock_left_by_a_zombie_names_the_live_holder_not_the_zombie_s_note(workspace):
+    """The locker exited and its parent has not reaped it: its /proc entry stays, so the
+    error believed its note; the holder is the child that inherited the lock."""
+    lock = workspace.history_dir / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ZOMBIE_PARENT, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "held"
+        lines = _error_lines(_start(workspace))
+        assert "held by a process that inherited it from pid" in lines[0]  # not the zombie's note
+    finally:
+        subprocess.run(["pkill", "-f", "time.sleep\\(30\\)"], check=False)
+        parent.kill()
+        parent.wait()
+
+
+@needs_flock
+def test_a_writer_waiting_beside_is_not_named_as_a_holder(workspace):
+    lock = workspace.state_dir / "lock"
+    locker = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
+    children = Path(f"/proc/{locker.pid}/task/{locker.pid}/children")
+    wait_for(lambda: children.exists() and children.read_text().split(), 10)
+    child = int(children.read_text().split()[0])
+    try:
+        wait_for(lambda: f" {locker.pid} " in Path("/proc/locks").read_text(), 10)
+        locker.kill()
+        locker.wait()
+        env = {"WORKERCTL_LOCK_TIMEOUT": "3"}
+        argv = ("worker", "pause", "overdue-task-review")
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *argv],
+            env={**os.environ, **env},
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # waiting in the kernel's queue now
+        second = run_workerctl(*argv, workspace=workspace, env={"WORKERCTL_LOCK_TIMEOUT": "1"})
+        assert second.returncode == 4, second.stderr
+        assert f"pid {child} (sleep 30)" in second.stderr and f"pid {waiter.pid}" not in second.stderr
+        waiter.wait(timeout=30)
+    finally:
+        os.kill(child, signal.SIGKILL)

@@ -81,3 +81,32 @@ def test_what_a_journal_removes_is_what_prune_would(
     (workspace.history_dir / "pruning.json").write_text(json.dumps(journal), encoding="utf-8")
     assert _listed(workspace) == ([] if created < stamp else [run_id])
     assert not (workspace.history_dir / "pruning.json").exists()
+
+
+def test_a_journal_s_own_summaries_and_shards_are_not_believed(workspace):
+    """A journal naming a prunable run with a false summary (created in 2020, failed with
+    a timeout) lowered the counts by it: runs stats kept counting the run and an error
+    kind went to -1. One naming no shard ("shards": []) deleted the run's file and left
+    its index entry (listed, not found). Both from the fresh-brief round's second pass."""
+    done = [
+        json.loads(run_workerctl(*argv, "--json", workspace=workspace).stdout)["id"]
+        for argv in (
+            ("run", "start", "overdue-task-review", "--task", "T-1043"),
+            ("run", "start", "overdue-task-review", "--task", "T-1042"),
+        )
+    ]
+    first, second = done
+    cutoff = History(workspace).get(second).created
+    false = {"id": first, "created": "2020-01-01T00:00:00.000Z", "worker": "overdue-task-review"}
+    false |= {"status": "failed", "error_kind": "timeout"}
+    journal = {"ids": [first], "cutoff": cutoff, "shards": [], "token": "t1", "gone": [[false, 1]]}
+    (workspace.history_dir / "pruning.json").write_text(json.dumps(journal), encoding="utf-8")
+    assert _listed(workspace) == [second]
+    stats = json.loads(run_workerctl("runs", "stats", "--json", workspace=workspace).stdout)
+    assert stats["overdue-task-review"]["runs"] == 1
+    workers = json.loads((workspace.history_dir / "indexes" / "workers.json").read_text())
+    assert all(v >= 0 for w in workers["workers"].values() for v in w.get("error_kinds", {}).values())
+    inspect = run_workerctl("run", "inspect", "--id", first, workspace=workspace)
+    assert inspect.returncode == 3
+    assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0
+    assert json.loads(run_workerctl("runs", "stats", "--json", workspace=workspace).stdout) == stats

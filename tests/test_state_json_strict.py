@@ -127,3 +127,20 @@ def _at(value, path):
     for step in path:
         value = value[step]
     return value
+
+
+def test_the_settings_cache_naming_a_key_twice_is_remade_not_half_believed(workspace):
+    """settings.cache.json with "settings" twice (the second saying lock_timeout 1): the
+    cache was read with the last copy winning, so a writer gave up after 1 s though
+    workerctl.yaml says 10 (the fresh-brief round's second pass). It is remade instead."""
+    from workerctl.workspace import load_workspace
+
+    assert run_workerctl("runs", "list", workspace=workspace).returncode == 0  # the cache made
+    cache = workspace.state_dir / "settings.cache.json"
+    cached = json.loads(cache.read_text())
+    forged = {**cached["settings"], "lock_timeout": 1}
+    cache.write_text(
+        f'{{"stamp": {json.dumps(cached["stamp"])}, "settings": {json.dumps(cached["settings"])}, '
+        f'"settings": {json.dumps(forged)}}}'
+    )
+    assert load_workspace(workspace.root).setting("lock_timeout") == cached["settings"]["lock_timeout"]

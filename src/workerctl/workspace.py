@@ -164,7 +164,6 @@ def workspace_below(folder: Path) -> Path | None:
 def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
     """Settings parsed once per change of the file: importing PyYAML costs every
     cold command ~8 ms, and most commands need only these few numbers."""
-    import json
 
     from workerctl.errors import HistoryError
     from workerctl.storage import fs
@@ -173,7 +172,9 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
     stamp = [st.st_mtime_ns, st.st_size]
     cache = root / STATE_DIR / "settings.cache.json"
     try:
-        cached = json.loads(fs.read_bytes(cache))
+        from workerctl.storage.atomic import loads_state
+
+        cached = loads_state(fs.read_bytes(cache))  # a key twice: remade, never half-believed
         kept = cached["settings"]
         if cached["stamp"] == stamp and type(kept) is dict and settings_problem(kept) is None:
             return kept

@@ -1228,10 +1228,32 @@ class History:
                 existing = sorted(set(named))  # the shards holding them (one gone reads as empty)
             else:
                 existing = self.shards()
-            ids = self._prunable(set(journal["ids"]), str(journal["cutoff"]), existing)
+            named_ids = set(journal["ids"])
+            placed = {
+                doc["id"]: (doc, shard)
+                for shard in existing
+                for doc in self._shard_docs(shard).values()
+                if doc["id"] in named_ids
+            }
+            if len(placed) < len(named_ids) and existing != self.shards():
+                # a run the named shards do not hold may be in another (a journal's
+                # "shards" is believed no more than the rest): look everywhere once
+                existing = self.shards()
+                placed = {
+                    doc["id"]: (doc, shard)
+                    for shard in existing
+                    for doc in self._shard_docs(shard).values()
+                    if doc["id"] in named_ids
+                }
+            ids = self._prunable(named_ids, str(journal["cutoff"]), existing)
             recorded = _recorded_gone(journal)
             if recorded is not None:
-                recorded = [(doc, shard) for doc, shard in recorded if doc["id"] in ids]
+                # the counts are lowered by the summaries the shards hold, not by the
+                # journal's own (a false one made counts negative); a run no shard holds
+                # any more (a prune cut after its shard rewrite) keeps the journal's
+                recorded = [
+                    placed.get(doc["id"], (doc, shard)) for doc, shard in recorded if doc["id"] in ids
+                ]
             self.indexes.begin("prune")
             if fs.exists(self._path(JOURNAL)):  # a reindex meanwhile: told where each run was
                 where = {

@@ -348,8 +348,9 @@ class FileLock:
                 # nobody on this host holds it now: the holder let go as the wait ended
                 return f"a process that has let go of it since (the last note: {note})"
             return note or "an unknown process"  # another host (a network file system)
-        if not os.path.exists(f"/proc/{pid}"):
-            heirs = [f"pid {p} ({_command_of(p)})" for p in _openers(self.path) if p != os.getpid()]
+        if _exited(pid):
+            waiting = _flock_waiters(self.path) | {os.getpid()}
+            heirs = [f"pid {p} ({_command_of(p)})" for p in _openers(self.path) if p not in waiting]
             return f"a process that inherited it from pid {pid}, which has exited: " + (
                 ", ".join(heirs) or "not found (run 'fuser' on the lock file)"
             )
@@ -374,14 +375,41 @@ class _Within:
         self.lock.__exit__(*exc)
 
 
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` names no running process: gone, or a zombie its parent has not
+    reaped yet (it still has a /proc entry, and holds no file)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[:1] in (["Z"], ["X"])
+    except OSError:
+        return True
+
+
+def _lock_key(path: Path) -> str:
+    """The file as /proc/locks names it: device major and minor in hex, then inode."""
+    stat = os.lstat(path)
+    return f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+
+
+def _flock_waiters(path: Path) -> set[int]:
+    """The processes waiting for the flock on ``path`` (/proc/locks lists them after
+    "->"): they have the file open too, and are no holder."""
+    try:
+        key = _lock_key(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            rows = [line.split() for line in locks if "->" in line]
+    except OSError:
+        return set()
+    # "1: -> FLOCK  ADVISORY  WRITE 4243 fe:00:2150001 0 EOF"
+    return {int(f[5]) for f in rows if len(f) > 6 and f[2] == "FLOCK" and f[6] == key and f[5].isdigit()}
+
+
 def _flock_holder(path: Path) -> int | None:
     """The pid holding a flock on ``path``, from Linux's /proc/locks; None where there
     is no such file (another system) or it names nobody (a holder on another host of
     a network file system)."""
     try:
-        stat = os.lstat(path)
-        # the file as /proc/locks names it: device major and minor in hex, then inode
-        key = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+        key = _lock_key(path)
         with open("/proc/locks", encoding="ascii", errors="replace") as locks:
             for line in locks:
                 # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2150001 0 EOF"
