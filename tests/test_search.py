@@ -571,3 +571,61 @@ def test_a_run_file_in_the_wrong_folder_is_no_run_of_the_search_either(one_run, 
     assert found.returncode == 0, found.stderr
     assert [r["id"] for r in json.loads(found.stdout)] == [r["id"] for r in listed]
     assert ([r["id"] for r in listed] == [run_id]) is with_its_own
+
+
+def test_a_writer_beside_another_holder_of_the_index_leaves_it_behind_in_time(workspace):
+    """Another process holds SQLite's lock on the index: a run start waited SQLite's 10 s
+    at each of its commits, holding the history lock past every other writer's timeout,
+    then removed the index (the fresh-brief round's second pass). Now it waits at most
+    REPAIR_WAIT once, removes the index's name (the holder keeps its file), and the next
+    search rebuilds it."""
+    import subprocess
+    import sys
+    import time
+
+    run_id = _start(workspace, "overdue-task-review", "--task", "T-1043")
+    path = workspace.state_dir / "search.db"
+    assert run_workerctl("runs", "search", "blocker", workspace=workspace).returncode == 0
+    inode = os.stat(path).st_ino
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_INDEX, str(workspace.history_dir / "lock"), str(path), "sqlite"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        began = time.monotonic()
+        second = _start(workspace, "overdue-task-review", "--task", "T-1042")
+        assert time.monotonic() - began < 8  # one REPAIR_WAIT, not 10 s per commit
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    found = run_workerctl("runs", "search", "blocker", "--json", workspace=workspace)
+    assert {r["id"] for r in json.loads(found.stdout)} == {run_id, second}
+    assert os.stat(path).st_ino != inode  # rebuilt as a new file
+
+
+def test_a_hard_link_made_while_a_writer_has_the_index_open_is_never_written_through(workspace, tmp_path):
+    """A backup of hard links taken while a run start is stopped at its index write: the
+    resumed writer wrote the index in place, into the backup's file too."""
+    from test_reader_lock_wait import _stopped_writer, _write_points
+
+    _start(workspace, "overdue-task-review", "--task", "T-1043")
+    assert run_workerctl("runs", "search", "blocker", workspace=workspace).returncode == 0
+    argv = ("run", "start", "overdue-task-review", "--task", "T-1042")
+    points = _write_points(workspace.root, tmp_path, argv)
+    # its second commit's index write: the first opened the index, and it is still open
+    point = 1 + [n for n, p in enumerate(points) if p.endswith("search.db")][1]
+    writer = _stopped_writer(workspace.root, point, argv)
+    backup = tmp_path / "backup.db"
+    os.link(workspace.state_dir / "search.db", backup)
+    before = backup.read_bytes()
+    import signal
+
+    os.kill(writer.pid, signal.SIGCONT)
+    assert writer.wait(timeout=60) == 0, writer.communicate()
+    assert backup.read_bytes() == before
+    found = run_workerctl("runs", "search", "blocker", "--json", workspace=workspace)
+    assert found.returncode == 0 and len(json.loads(found.stdout)) == 2

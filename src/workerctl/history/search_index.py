@@ -70,11 +70,13 @@ SCHEMA = "3"  # 2: runs(t) indexed; 3: runs keyed by (created, id); another vers
 #: builds it again as 3
 _READABLE = ("2", SCHEMA)
 _JOURNAL = "-journal"
-_BUSY_MS = 10_000
-#: a reader's wait for SQLite's own lock, held by a command writing the index (for
-#: milliseconds, or for as long as a stopped one stays stopped): no longer than the
-#: wait for the history lock, then the answer comes from the run files (``in_use``)
-_READER_BUSY_MS = int(REPAIR_WAIT * 1000)
+#: the wait for SQLite's own lock, held by a command writing the index (for milliseconds,
+#: or for as long as a stopped one, or another program, holds it): no longer than a
+#: reader's wait for the history lock. Then a reader answers from the run files
+#: (``in_use``), and a writer (under the history lock, which others wait for) removes the
+#: index's name for the next search to rebuild; a writer that waited 10 s here at each
+#: commit held every other writer past its lock timeout
+_BUSY_MS = _READER_BUSY_MS = int(REPAIR_WAIT * 1000)
 #: a rebuild catches up on the runs changed meanwhile off the lock, in at most this many
 #: rounds, until at most _FINAL_NOTES are left for its final hold
 _ROUNDS, _FINAL_NOTES = 50, 200
@@ -385,6 +387,13 @@ def keep(history: History, run: Run, shard: int, doc: int) -> None:
         return  # never written through; a search reports it (exit 4)
     if not stat_mod.S_ISREG(st.st_mode):
         return
+    if st.st_nlink > 1:
+        # a backup of hard links made since it was opened (cp -al beside a long run):
+        # SQLite writes in place, so its name here is removed instead (the backup keeps
+        # its file), and the next search rebuilds it as a new one
+        _forget(key)
+        _discard(path, OSError("a hard link to a file elsewhere"))
+        return
     write_point(path)  # (tests) between the run file and its index entry
     try:
         cut = _cut(path)
@@ -406,10 +415,15 @@ def keep(history: History, run: Run, shard: int, doc: int) -> None:
                 _set_meta(con, high=f"{shard}:{doc}:{run.id}")
                 handle.high = (shard, doc)
             write_point(path.with_name(path.name + _WRITING))  # (tests) a write cut mid-way
-    except PlantedLink:
+    except PlantedLink as exc:
         _forget(key)
+        if fs.is_hard_link(path):  # a second name made while the write was under way
+            _discard(path, exc)
         return
     except (sqlite3.Error, OSError) as exc:
+        # damaged, a full disk, or another process holding SQLite's lock past REPAIR_WAIT:
+        # an index left behind would answer wrong, so its name goes (a holder keeps its
+        # file) and the next search rebuilds it
         _forget(key)
         _discard(path, exc)
 
@@ -457,6 +471,10 @@ def _written(con: sqlite3.Connection, path: Path) -> Iterator[None]:
     con.execute("BEGIN IMMEDIATE")
     try:
         yield
+        if fs.lstat(path).st_nlink > 1:
+            # a second name made while it was open (cp -al beside a long command): the
+            # commit would write into the other name's file too; rolled back instead
+            raise PlantedLink(str(path), "a hard link to a file elsewhere")
         con.execute("COMMIT")
     except BaseException:
         if con.in_transaction:
