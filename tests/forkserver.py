@@ -83,8 +83,11 @@ def serve(path: str) -> None:
     # (and do not touch, so copy, its pages), as a new process has none of it to scan
     gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    # bound under another name and renamed once listening: a client that sees the path
+    # can connect (between bind and listen a connect is refused: a rare test failure)
+    listener.bind(path + ".new")
     listener.listen(64)
+    os.rename(path + ".new", path)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)

@@ -51,6 +51,26 @@ def test_a_shard_naming_a_document_twice_is_damaged_not_half_read(workspace):
     assert shard.read_bytes() == before  # never written over
 
 
+def test_a_ledger_record_file_rolled_back_to_an_older_copy_never_lets_a_repeat_write(workspace):
+    """Restored from a copy taken after the first comment, before the second (the worker
+    changed between them): it still holds one entry of the worker, so the guard took
+    the second comment for never written, and a repeat posted a third (the fresh-brief
+    round's second pass). The worker's summary counts two: damage, named."""
+    import re
+
+    record = workspace.history_dir / "ledger" / "records" / f"{file_name('T-1042')}.json"
+    assert run_workerctl(*START, workspace=workspace).returncode == 0
+    older = record.read_bytes()
+    worker = workspace.workers_dir / "overdue-task-review.yaml"
+    worker.write_text(re.sub(r"(?m)^description: .*$", "description: v2", worker.read_text()))
+    assert run_workerctl(*START, workspace=workspace).returncode == 0
+    assert run_workerctl(*START, workspace=workspace).returncode == 5
+    record.write_bytes(older)
+    again = run_workerctl(*START, workspace=workspace)
+    assert again.returncode == 4 and str(record) in again.stderr, again.stdout + again.stderr
+    assert _comments(workspace) == 2
+
+
 @pytest.mark.parametrize("damage", ["effects twice", "deleted", "emptied"])
 def test_a_lost_ledger_record_file_never_lets_a_repeat_write_again(workspace, damage):
     assert run_workerctl(*START, workspace=workspace).returncode == 0

@@ -385,19 +385,19 @@ class Ledger:
         ]
         return sorted(out, key=lambda e: e.at)
 
-    def confirm_none(self, worker: str, target: str) -> None:
-        """Where ``target``'s record file holds no entry of ``worker``, the worker's
-        summary must not count any: a record file deleted, emptied or rolled back would
-        otherwise let the duplicate guard run the write again (a second comment). Then
-        ``DamagedFile`` naming the record file (``runs reindex`` rebuilds it from the run
-        files)."""
+    def confirm(self, worker: str, target: str, held: int) -> None:
+        """``target``'s record file holds ``held`` entries of ``worker``; the worker's
+        summary must not count more: a record file deleted, emptied or rolled back to an
+        older copy would otherwise let the duplicate guard run the write again (a second
+        comment). Then ``DamagedFile`` naming the record file (``runs reindex`` rebuilds
+        it from the run files)."""
         for doc in self._worker_docs(worker, target).values():
-            if doc["record_id"] == target and doc["effects"]:
+            if doc["record_id"] == target and doc["effects"] > held:
                 path = self.record_path(target)
                 raise DamagedFile(
                     path,
-                    f"it holds no entry of {worker} on {target}, whose summary in the ledger counts "
-                    f"{doc['effects']} (the file was deleted, emptied or rolled back)",
+                    f"it holds {held} entries of {worker} on {target}, whose summary in the ledger "
+                    f"counts {doc['effects']} (the file was deleted, emptied or rolled back)",
                     hint="run 'workerctl runs reindex': the ledger is rebuilt from the run files "
                     "(or restore the file from a backup)",
                 )

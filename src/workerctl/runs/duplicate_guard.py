@@ -199,8 +199,7 @@ def check(
         return GuardDecision(REPEAT_ALLOWED if running else NOT_GUARDED, worker, record_id, running=running)
     ledger = ledger or history.ledger
     effects = ledger.effects(record_id, worker)
-    if not effects:
-        ledger.confirm_none(worker, record_id)  # a lost record file is damage, not "never wrote"
+    ledger.confirm(worker, record_id, len(effects))  # a lost or rolled-back file is damage
     unknown = tuple(
         e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
