@@ -439,3 +439,24 @@ def test_a_step_program_printing_json_nested_thousands_deep_fails_its_run_in_one
     assert run["status"] == "failed" and run["error"]["kind"] == "invalid_output", run["error"]
     assert "nested deeper" in run["error"]["message"]
     assert "Traceback" not in json.dumps(run)
+
+
+def test_a_missing_link_that_is_no_link_is_a_damaged_run_file(one_run):
+    """context.missing_links holding null (or a link without its id) ended run inspect
+    and run troubleshoot in a TypeError traceback; found by the generated test above in
+    CI. The run file's shape now holds each missing link to its fields."""
+    import json
+
+    from helpers import run_workerctl
+    from workerctl.history.store import History
+
+    workspace, run_id = one_run
+    path = History(workspace).body_path(run_id)
+    for bad in (None, {"link": "project"}):
+        data = json.loads(path.read_text())
+        data["context"]["missing_links"] = [bad]
+        path.write_text(json.dumps(data))
+        for argv in (("run", "inspect", "--id", run_id), ("run", "troubleshoot", "--id", run_id)):
+            shown = run_workerctl(*argv, workspace=workspace)
+            assert shown.returncode == 4 and "context.missing_links[0]" in shown.stderr, shown.stderr
+            assert "Traceback" not in shown.stderr

@@ -26,8 +26,11 @@ from workerctl.storage.shapes import numbers_fit
 CONTEXT: dict[str, Any] = {
     "sources": list[str],
     "records": list[dict[str, Any]],
-    "missing_links": list[Any],
+    "missing_links": list[dict[str, Any]],
 }
+#: a link of the record the run could not follow (``engine.context``): cards and
+#: troubleshooting print each
+MISSING_LINK: dict[str, Any] = {"link": str, "id": str, "from": str, "reason": str | None}
 #: and from each of its ``side_effects`` (``kind`` always there)
 SIDE_EFFECT: dict[str, Any] = {"kind": str, "key": str | None, "record_id": str | None, "state": str | None}
 #: and from ``usage`` and ``cost``
@@ -57,6 +60,7 @@ PARTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "owner": (OWNER, ()),
     "reads[]": (READ, ("type", "id")),
     "context.records[]": (READ, ("type", "id")),
+    "context.missing_links[]": (MISSING_LINK, ("link", "id", "from")),
     "context": (CONTEXT, ()),
     "side_effects[]": (SIDE_EFFECT, ("kind",)),
     "usage": (USAGE, ()),
