@@ -89,20 +89,27 @@ def test_a_workerctl_holder_note_with_a_line_break_is_one_line(workspace, tmp_pa
         holder.wait(timeout=30)
 
 
+def _inherited(lock: Path) -> tuple[subprocess.Popen, int]:
+    """``flock LOCK sleep 30`` with the flock process killed once it holds the lock: its
+    child ``sleep`` keeps the open file, so the lock. The (killed) locker and the child."""
+    locker = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
+    children = Path(f"/proc/{locker.pid}/task/{locker.pid}/children")
+    wait_for(lambda: children.exists() and children.read_text().split(), 10)
+    child = int(children.read_text().split()[0])
+    wait_for(lambda: f" {locker.pid} " in Path("/proc/locks").read_text(), 10)
+    locker.kill()
+    locker.wait()
+    return locker, child
+
+
 @needs_flock
 def test_a_lock_inherited_from_an_exited_locker_names_the_process_that_keeps_it(workspace):
     """``flock FILE sleep`` killed: /proc/locks still names the flock process, but its
     child keeps the open file and so the lock; the error names the child."""
     lock = workspace.history_dir / "lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    locker = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
-    children = Path(f"/proc/{locker.pid}/task/{locker.pid}/children")
-    wait_for(lambda: children.exists() and children.read_text().split(), 10)
-    child = int(children.read_text().split()[0])
+    locker, child = _inherited(lock)
     try:
-        wait_for(lambda: f" {locker.pid} " in Path("/proc/locks").read_text(), 10)
-        locker.kill()
-        locker.wait()
         lines = _error_lines(_start(workspace))
         assert f"inherited it from pid {locker.pid}, which has exited: pid {child} (sleep 30)" in lines[0]
         assert "a process that has exited" not in lines[0]
@@ -159,14 +166,8 @@ def test_a_lock_left_by_a_zombie_names_the_live_holder_not_the_zombie_s_note(wor
 @needs_flock
 def test_a_writer_waiting_beside_is_not_named_as_a_holder(workspace):
     lock = workspace.state_dir / "lock"
-    locker = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
-    children = Path(f"/proc/{locker.pid}/task/{locker.pid}/children")
-    wait_for(lambda: children.exists() and children.read_text().split(), 10)
-    child = int(children.read_text().split()[0])
+    _locker, child = _inherited(lock)
     try:
-        wait_for(lambda: f" {locker.pid} " in Path("/proc/locks").read_text(), 10)
-        locker.kill()
-        locker.wait()
         env = {"WORKERCTL_LOCK_TIMEOUT": "3"}
         argv = ("worker", "pause", "overdue-task-review")
         waiter = subprocess.Popen(
