@@ -76,7 +76,7 @@ _JOURNAL = "-journal"
 #: (``in_use``), and a writer (under the history lock, which others wait for) removes the
 #: index's name for the next search to rebuild; a writer that waited 10 s here at each
 #: commit held every other writer past its lock timeout
-_BUSY_MS = _READER_BUSY_MS = int(REPAIR_WAIT * 1000)
+_BUSY_MS = int(REPAIR_WAIT * 1000)
 #: a rebuild catches up on the runs changed meanwhile off the lock, in at most this many
 #: rounds, until at most _FINAL_NOTES are left for its final hold
 _ROUNDS, _FINAL_NOTES = 50, 200
@@ -181,7 +181,7 @@ def _connect(path: Path, *, readonly: bool, create: bool = False) -> _Handle:
         con = sqlite3.connect(
             f"file:{quote(where)}?mode={'ro' if readonly else 'rw'}",
             uri=True,
-            timeout=(_READER_BUSY_MS if readonly else _BUSY_MS) / 1000,
+            timeout=_BUSY_MS / 1000,
             check_same_thread=False,
             isolation_level=None,
         )

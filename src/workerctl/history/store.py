@@ -1229,23 +1229,13 @@ class History:
             else:
                 existing = self.shards()
             named_ids = set(journal["ids"])
-            placed = {
-                doc["id"]: (doc, shard)
-                for shard in existing
-                for doc in self._shard_docs(shard).values()
-                if doc["id"] in named_ids
-            }
+            placed = self._placed(named_ids, existing)
             if len(placed) < len(named_ids) and existing != self.shards():
                 # a run the named shards do not hold may be in another (a journal's
                 # "shards" is believed no more than the rest): look everywhere once
                 existing = self.shards()
-                placed = {
-                    doc["id"]: (doc, shard)
-                    for shard in existing
-                    for doc in self._shard_docs(shard).values()
-                    if doc["id"] in named_ids
-                }
-            ids = self._prunable(named_ids, str(journal["cutoff"]), existing)
+                placed = self._placed(named_ids, existing)
+            ids = self._prunable(named_ids, str(journal["cutoff"]), placed)
             recorded = _recorded_gone(journal)
             if recorded is not None:
                 # the counts are lowered by the summaries the shards hold, not by the
@@ -1289,7 +1279,16 @@ class History:
             remove_file(self.prune_journal)
         return forgotten
 
-    def _prunable(self, ids: set[str], cutoff: str, shards: builtins.list[int]) -> set[str]:
+    def _placed(self, ids: set[str], shards: builtins.list[int]) -> dict[str, tuple[dict, int]]:
+        """Run id -> (its summary, its shard), for those of ``ids`` the shards hold."""
+        return {
+            doc["id"]: (doc, shard)
+            for shard in shards
+            for doc in self._shard_docs(shard).values()
+            if doc["id"] in ids
+        }
+
+    def _prunable(self, ids: set[str], cutoff: str, placed: dict[str, tuple[dict, int]]) -> set[str]:
         """Of the runs a prune journal names, those its own rule removes: finished, created
         before its cutoff, with no marker. The journal is believed for nothing else: one
         planted, damaged or left by another version naming a run created after its
@@ -1298,14 +1297,12 @@ class History:
         its shard rewrite) is judged by its run file, and goes if that is gone or
         unreadable, as before."""
         keep = {run_id for run_id in ids if fs.exists(self.marker_path(run_id))}
-        placed: set[str] = set()
-        for shard in shards:
-            for doc in self._shard_docs(shard).values():
-                if doc["id"] in ids:
-                    placed.add(doc["id"])
-                    if not (doc["created"] < cutoff and doc["status"] in FINISHED):
-                        keep.add(doc["id"])
-        for run_id in ids - placed - keep:
+        keep |= {
+            run_id
+            for run_id, (doc, _shard) in placed.items()
+            if not (doc["created"] < cutoff and doc["status"] in FINISHED)
+        }
+        for run_id in ids - placed.keys() - keep:
             try:
                 data = self._read_body(run_id)
             except (HistoryError, OSError):

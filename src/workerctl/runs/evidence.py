@@ -407,7 +407,7 @@ class ReviewEvidence:
         self.stage = stage
         self.settings = settings or {}  # the workspace's settings (workerctl.yaml)
 
-    @property
+    @cached_property
     def output(self) -> str:
         """The output as a reader sees it (``runs.visible``): what every check compares,
         so that a hidden character or a look-alike letter cannot keep an id or a word

@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 #: Cyrillic and Greek letters drawn like a Latin letter (Unicode's confusables, the
 #: unambiguous ones)
@@ -59,7 +58,6 @@ def _invisible(ch: str) -> bool:
     return category in ("Cf", "Cc", "Zl", "Zp") or ch in "\u115f\u1160\u3164\uffa0\u034f"
 
 
-@lru_cache(maxsize=64)
 def visible(text: str) -> str:
     """``text`` as a reader sees it (see the module docstring)."""
     if text.isascii():

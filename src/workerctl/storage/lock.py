@@ -342,14 +342,14 @@ class FileLock:
             note = _one_line(fs.read_text(self.path, errors="replace").strip())
         except (OSError, HistoryError):
             note = ""
-        pid = _flock_holder(self.path)
+        pid, queued = _flock_pids(self.path)
         if pid is None:
             if note.startswith("pid ") and f" on {hostname()} (" in note and os.path.exists("/proc/locks"):
                 # nobody on this host holds it now: the holder let go as the wait ended
                 return f"a process that has let go of it since (the last note: {note})"
             return note or "an unknown process"  # another host (a network file system)
         if _exited(pid):
-            waiting = _flock_waiters(self.path) | {os.getpid()}
+            waiting = queued | {os.getpid()}
             heirs = [f"pid {p} ({_command_of(p)})" for p in _openers(self.path) if p not in waiting]
             return f"a process that inherited it from pid {pid}, which has exited: " + (
                 ", ".join(heirs) or "not found (run 'fuser' on the lock file)"
@@ -391,34 +391,29 @@ def _lock_key(path: Path) -> str:
     return f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
 
 
-def _flock_waiters(path: Path) -> set[int]:
-    """The processes waiting for the flock on ``path`` (/proc/locks lists them after
-    "->"): they have the file open too, and are no holder."""
+def _flock_pids(path: Path) -> tuple[int | None, set[int]]:
+    """(the holder, the waiters) of the flock on ``path``, from Linux's /proc/locks: a
+    holder's line reads "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2150001 0 EOF", a waiter's
+    the same after "->" (the waiters have the file open too, and are no holder). No
+    holder where there is no such file (another system) or it names nobody (a holder on
+    another host of a network file system)."""
+    holder: int | None = None
+    waiters: set[int] = set()
     try:
         key = _lock_key(path)
         with open("/proc/locks", encoding="ascii", errors="replace") as locks:
-            rows = [line.split() for line in locks if "->" in line]
-    except OSError:
-        return set()
-    # "1: -> FLOCK  ADVISORY  WRITE 4243 fe:00:2150001 0 EOF"
-    return {int(f[5]) for f in rows if len(f) > 6 and f[2] == "FLOCK" and f[6] == key and f[5].isdigit()}
-
-
-def _flock_holder(path: Path) -> int | None:
-    """The pid holding a flock on ``path``, from Linux's /proc/locks; None where there
-    is no such file (another system) or it names nobody (a holder on another host of
-    a network file system)."""
-    try:
-        key = _lock_key(path)
-        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
-            for line in locks:
-                # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2150001 0 EOF"
-                fields = line.split()
-                if len(fields) > 5 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5] == key:
-                    return int(fields[4])
+            rows = [line.split() for line in locks]
     except (OSError, ValueError):
-        return None
-    return None
+        return None, waiters
+    for fields in rows:
+        waiting = len(fields) > 1 and fields[1] == "->"
+        f = [fields[0], *fields[2:]] if waiting else fields
+        if len(f) > 5 and f[1] == "FLOCK" and f[3] == "WRITE" and f[5] == key and f[4].isdigit():
+            if waiting:
+                waiters.add(int(f[4]))
+            elif holder is None:
+                holder = int(f[4])
+    return holder, waiters
 
 
 def _command_of(pid: int) -> str:
