@@ -645,6 +645,7 @@ def _attributions(ev: ReviewEvidence, known: dict[str, str]) -> list[str]:
     if not any(s.comments for s in ev.seen.values()):
         return []
     comments = [(rid, c) for rid, s in ev.seen.items() for c in s.comments]
+    words: list[set[str]] = []  # each comment's content words, made at the first attribution
     out = []
     for m in ATTRIBUTED.finditer(text):
         who = m.group("who")
@@ -653,8 +654,9 @@ def _attributions(ev: ReviewEvidence, known: dict[str, str]) -> list[str]:
         claimed = content_words(m.group("said"))
         if len(claimed) < 3:
             continue
+        words = words or [content_words(c.text) for _rid, c in comments]
         matching = [
-            (rid, c) for rid, c in comments if len(claimed & content_words(c.text)) >= 0.6 * len(claimed)
+            rc for rc, w in zip(comments, words, strict=True) if len(claimed & w) >= 0.6 * len(claimed)
         ]
         if not matching:
             continue
