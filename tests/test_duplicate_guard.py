@@ -203,11 +203,16 @@ def test_reindex_rebuilds_a_lost_ledger_from_the_run_files(workspace, wcli):
     import shutil
 
     shutil.rmtree(workspace.history_dir / "ledger")
-    assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 0
-    wcli("run", "start", "overdue-task-review", "--task", "T-1043")
+    # the run file holds the comment the ledger lost: no second comment, a damaged
+    # ledger named, with what rebuilds it
+    lost = wcli("run", "start", "overdue-task-review", "--task", "T-1042")
+    assert lost.exit_code == 4, lost.output
+    assert "ledger" in lost.output and "runs reindex" in lost.output and "Traceback" not in lost.output
+    assert wcli("run", "start", "overdue-task-review", "--task", "T-1043").exit_code == 0
     assert wcli("runs", "reindex").exit_code == 0
     assert wcli("run", "start", "overdue-task-review", "--task", "T-1042").exit_code == 5
-    assert len(json.loads(wcli("ledger", "list", "--json").stdout)) == 3
+    assert len(json.loads(wcli("ledger", "list", "--json").stdout)) == 2
+    assert len(comments_by(workspace, "overdue-task-review")) == 1
 
 
 def test_a_damaged_ledger_file_is_reported_and_left_alone(workspace, wcli):

@@ -402,6 +402,24 @@ class Ledger:
                     "(or restore the file from a backup)",
                 )
 
+    def confirm_runs(self, target: str, effects: list[Effect], runs: Iterable[Run]) -> None:
+        """Every effect on ``target`` that one of ``runs`` (run files in the history) holds
+        must be among ``effects`` (what the ledger answers for ``target``): the run files
+        are what the ledger indexes, written in the same commit. A ledger folder restored
+        from an older backup, or a summary deleted with its record file emptied, holds
+        fewer, and the duplicate guard would let the write run again (a second comment).
+        Then ``DamagedFile`` naming the record file; ``runs reindex`` rebuilds it."""
+        held = {e.key for e in effects}
+        for run in runs:
+            for entry_target, key, _effect, _facts in self.entries_of(run):
+                if entry_target == target and key not in held:
+                    raise DamagedFile(
+                        self.record_path(target),
+                        f"run {run.id} recorded a side effect on {target} ({key}) that the ledger "
+                        "does not hold (the ledger was deleted, emptied or restored from an older backup)",
+                        hint="run 'workerctl runs reindex': the ledger is rebuilt from the run files",
+                    )
+
     def records_of(self, worker: str) -> list[dict[str, Any]]:
         """The records ``worker`` wrote to, newest first, with counts."""
         return sorted(self._worker_records(worker).values(), key=lambda d: d["last_at"], reverse=True)

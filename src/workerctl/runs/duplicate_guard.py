@@ -28,14 +28,18 @@ refusal is not a run, so nothing is recorded and nothing is counted.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
 from workerctl.history.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
+from workerctl.runs.states import FINISHED
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
+    from workerctl.runs.model import Run
 
 RUN, NOT_GUARDED, REPEAT_ALLOWED = "run", "not_guarded", "repeat_allowed"
 REPEAT, UNKNOWN_EFFECT, IN_PROGRESS = "repeat", "unknown", "in_progress"
@@ -200,6 +204,8 @@ def check(
     ledger = ledger or history.ledger
     effects = ledger.effects(record_id, worker)
     ledger.confirm(worker, record_id, len(effects))  # a lost or rolled-back file is damage
+    recent = _recent(history, worker, record_id)
+    ledger.confirm_runs(record_id, effects, _unheld_writers(history, recent, effects))
     unknown = tuple(
         e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
@@ -222,7 +228,9 @@ def check(
             return GuardDecision(REPEAT_ALLOWED, worker, record_id, running=running)
         return _in_progress(worker, record_id, running)
     if not allow_repeat:
-        failed = unchanged_failure(history, worker, record_id, config_hash, record_fingerprint, plugins)
+        failed = unchanged_failure(
+            history, worker, record_id, config_hash, record_fingerprint, plugins, recent=recent
+        )
         if failed is not None:
             return _repeat_failure(worker, record_id, failed)
     written = [e for e in effects if e.written]
@@ -298,18 +306,16 @@ def unchanged_failure(
     config_hash: str,
     record_fingerprint: str | None,
     plugins: dict[str, str] | None,
+    *,
+    recent: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """The summary of the newest finished run of ``worker`` on ``record_id`` when it
     failed with a kind that is not transient and nothing it ran with changed since
-    (configuration, record content, plugins); else None."""
-    from workerctl.history.store import RunFilter
-    from workerctl.runs.states import FAILED, FINISHED, TRANSIENT_KINDS
+    (configuration, record content, plugins); else None. ``recent``: ``_recent``'s
+    answer, when the caller has it."""
+    from workerctl.runs.states import FAILED, TRANSIENT_KINDS
 
-    flt = RunFilter(workers=(worker,), record_id=record_id)
-    # the cross-run indexes answer it from the record's refs (built with the history's
-    # first run, Indexes.start_if_empty); a start never builds them for a history that
-    # holds runs already (an older one, not yet listed): it reads the summaries then
-    found = history.list(flt, limit=8) if history.indexes.ready() else history.iter_summaries(flt)
+    found = _recent(history, worker, record_id) if recent is None else recent
     newest = next((d for d in found if d["status"] in FINISHED), None)
     if newest is None or newest["status"] != FAILED or newest.get("error_kind") in TRANSIENT_KINDS:
         return None
@@ -329,6 +335,35 @@ def unchanged_failure(
     if plugins is not None and run.plugins and run.plugins != plugins:
         return None
     return newest
+
+
+RECENT = 8  # the newest runs of a worker on a record the guard looks at
+
+
+def _recent(history: History, worker: str, record_id: str) -> list[dict[str, Any]]:
+    """Summaries of the newest runs of ``worker`` on ``record_id``, newest first."""
+    from workerctl.history.store import RunFilter
+
+    flt = RunFilter(workers=(worker,), record_id=record_id)
+    # the cross-run indexes answer it from the record's refs (built with the history's
+    # first run, Indexes.start_if_empty); a start never builds them for a history that
+    # holds runs already (an older one, not yet listed): it reads the summaries then
+    if history.indexes.ready():
+        return history.list(flt, limit=RECENT)
+    return list(itertools.islice(history.iter_summaries(flt), RECENT))
+
+
+def _unheld_writers(history: History, recent: list[dict[str, Any]], effects: list[Effect]) -> Iterator[Run]:
+    """The finished runs among ``recent`` that recorded side effects and of which the
+    ledger holds none on this record: read from their run files only then (a run
+    whose effects are all elsewhere is one read, once per start)."""
+    held = {e.run_id for e in effects}
+    for summary in recent:
+        if summary["status"] in FINISHED and summary.get("side_effects") and summary["id"] not in held:
+            try:
+                yield history.get(summary["id"])
+            except WorkerctlError:
+                continue
 
 
 def _record_then(effect: Effect) -> str | None:

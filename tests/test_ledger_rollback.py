@@ -1,0 +1,111 @@
+"""A ledger behind its run files never lets a write run again (B7 of the second
+fresh-brief round): the ledger is the run files' index by record, written in the same
+commit, so a ledger that holds fewer effects than the run files (its folder deleted,
+restored from a backup taken after any earlier run, its summary deleted and a record
+file emptied) is damage the duplicate guard names, exit 4, instead of "never wrote".
+
+Every rollback point of a history of three written runs on one record, each kind of
+rollback, real processes for the start that must refuse."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from helpers import make_worker, run_workerctl
+from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.workspace import init_workspace
+
+WORKER = "overdue-task-review"
+RUNS = 3
+
+
+@pytest.fixture(scope="module")
+def _three_writes(tmp_path_factory):
+    """A workspace after three written runs on T-1042 (``--allow-repeat``), with a copy
+    of its ledger folder as it was before each run (``ledger.0`` … ``ledger.2``)."""
+    ws = init_workspace(tmp_path_factory.mktemp("three") / "ws", get_registry())
+    snapshots = ws.root.parent
+    for n in range(RUNS):
+        ledger = ws.history_dir / "ledger"
+        if ledger.exists():
+            shutil.copytree(ledger, snapshots / f"ledger.{n}")
+        done = run_workerctl("run", "start", WORKER, "--task", "T-1042", "--allow-repeat", workspace=ws)
+        assert done.returncode == 0, done.stderr
+    return ws
+
+
+def _copy(template, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(template.root, root)
+    return replace(template, root=root, settings=dict(template.settings))
+
+
+def _written(ws) -> int:
+    return sum(c.author == f"worker:{WORKER}" for c in BuiltinRecordStore(ws).comments("T-1042"))
+
+
+def _record_file(ws):
+    from workerctl.app import App
+
+    return App(str(ws.root)).history.ledger.record_path("T-1042")
+
+
+def _roll_back(ws, template, kind: str, point: int) -> None:
+    ledger = ws.history_dir / "ledger"
+    if kind == "folder":  # the ledger restored as it was before run ``point`` (none before the first)
+        shutil.rmtree(ledger)
+        saved = template.root.parent / f"ledger.{point}"
+        if saved.exists():
+            shutil.copytree(saved, ledger)
+    elif kind == "summary_and_record":
+        shutil.rmtree(ledger / "workers")
+        _record_file(ws).write_text('{"effects": {}}')
+    elif kind == "record_file_only":
+        _record_file(ws).unlink()
+
+
+@pytest.mark.parametrize(
+    "kind,point",
+    [("folder", p) for p in range(RUNS)] + [("summary_and_record", 0), ("record_file_only", 0)],
+)
+def test_a_ledger_behind_its_run_files_never_lets_the_write_run_again(_three_writes, tmp_path, kind, point):
+    ws = _copy(_three_writes, tmp_path)
+    assert _written(ws) == RUNS
+    _roll_back(ws, _three_writes, kind, point)
+    refused = run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=ws)
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "ledger" in refused.stderr and "runs reindex" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _written(ws) == RUNS
+    # the rebuilt ledger holds every write again, and the repeat is a repeat
+    assert run_workerctl("runs", "reindex", workspace=ws).returncode == 0
+    again = run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=ws)
+    assert again.returncode == 5, again.stderr
+    listed = json.loads(run_workerctl("ledger", "list", "--record", "T-1042", "--json", workspace=ws).stdout)
+    assert len(listed) == RUNS and _written(ws) == RUNS
+
+
+def test_a_run_whose_writes_went_elsewhere_is_no_damage(workspace, wcli):
+    """A worker's earlier run on a record that wrote only to another record: the ledger
+    rightly holds nothing of it on this record, and the next start on it runs."""
+    script = [
+        {"tool": "add_task_comment", "arguments": {"task_id": "T-1043", "text": "Blocked by T-1042."}},
+        {"output": "Noted on T-1043."},
+    ]
+    make_worker(
+        workspace,
+        "neighbour-note",
+        output_mode="review_note",
+        executor=json.dumps({"name": "echo", "script": script}),
+        extra="write_scope: context\n",
+    )
+    first = wcli("run", "start", "neighbour-note", "--task", "T-1042", "--json")
+    assert first.exit_code == 0, first.output
+    assert [e["record_id"] for e in first.json["side_effects"]] == ["T-1043"]
+    again = wcli("run", "start", "neighbour-note", "--task", "T-1042", "--json")
+    assert again.exit_code == 0, again.output
