@@ -10,6 +10,7 @@ help counted as a statement, so the non-answer was posted.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -37,7 +38,22 @@ def out(text, **kw):
 
 
 FIN = ("tasks", "crm", "finance")
+ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # kept beside the narrowed rules above: the worker's own inability, a claim with no
+    # subject after a sentence about another record, a third sentence after "Dr."
+    ("next_step", "I could not open P-7, so the launch date is unknown.", {}),
+    ("next_step", "Read T-1042 but could not open its project; the glossary is with legal.", {}),
+    ("claims", "The EU launch P-7 is due on 26 Dec. Marked T-1042 at risk.", {}),
+    (
+        "form",
+        "T-2001 is in progress. Dr. Aisha Okafor reported the login failure. Tom should check the cookie.",
+        dict(
+            record="T-2001",
+            sources=ALL,
+            instructions="Summarise the linked task in no more than 2 sentences.",
+        ),
+    ),
     ("facts", "INV-2031 is paid, so nothing is open.", dict(sources=FIN)),
     ("facts", "Tom Reyes is the assignee of T-1042 and waits on legal.", {}),  # missed at first
     ("facts", "T-1042 has priority low, so it can wait for the glossary.", {}),  # missed at first
@@ -210,6 +226,40 @@ BAD = [
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
 GOOD = [
+    # the second fresh-brief corpus's false alarms in the older rules: a circumstance
+    # ("with Lena Fischer assigned") and a predicate that goes on ("is due … and marked at
+    # risk") are no claims of work; others' work in a dated range is history; another
+    # party's inability is what the worker reports; "Dr." and "e.g." end no sentence
+    (
+        "T-1042 is blocked by the glossary, which is stuck in legal review. Its status is still in "
+        "progress, with Lena Fischer assigned, and it in turn blocks the EU launch (P-7).",
+        dict(sources=ALL),
+    ),
+    (
+        "High-priority task T-1042 is Lena Fischer's and has slipped past its deadline; the EU "
+        "launch it blocks (P-7) is due later this month and marked at risk.",
+        dict(sources=ALL),
+    ),
+    (
+        "Between <c-1 d.m.> and <c-2 d.m.y> two comments were added: Lena Fischer sent the product list to "
+        "the agency, and Priya Shah reported the glossary stuck in legal review. T-1042 remains in progress.",
+        {},
+    ),
+    (
+        "T-1042 is in progress with Lena Fischer but overdue. The agency cannot finish "
+        "the translation until legal releases the glossary, and the EU launch (P-7) depends on it.",
+        dict(sources=ALL),
+    ),
+    (
+        "T-2001 is in progress with Tom Reyes. Dr. Aisha Okafor reported that several "
+        "clinics cannot log in since the last release, e.g. on Safari 17. Tom should check the session "
+        "cookie before release 2.4.",
+        dict(
+            record="T-2001",
+            sources=ALL,
+            instructions="Summarise the linked task in no more than 3 sentences.",
+        ),
+    ),
     # found by a fresh-brief attack: a record's own state told as it is (its assignee; an
     # invoice named by its title, whose status is "sent"), and a count of days
     ("Status: T-1042 is in progress, assigned to Lena Fischer. Next step: ask legal for the glossary.", {}),
@@ -289,7 +339,18 @@ GOOD = [
 ]
 
 
+def _dated(workspace, text):
+    """``<c-1 d.m.>`` and ``<c-2 d.m.y>``: T-1042's comments' dates (the sample's dates
+    are relative to the day the workspace was made) in the dotted form."""
+    for comment in App(str(workspace.root)).records.comments("T-1042"):
+        day = dt.date.fromisoformat(comment.created[:10])
+        text = text.replace(f"<{comment.id} d.m.>", day.strftime("%d.%m."))
+        text = text.replace(f"<{comment.id} d.m.y>", day.strftime("%d.%m.%Y"))
+    return text
+
+
 def _run(workspace, text, spec):
+    text = _dated(workspace, text)
     spec = dict(spec)
     record = spec.pop("record", "T-1042")
     finish = spec.pop("finish_reason", None)

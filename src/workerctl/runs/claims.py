@@ -241,6 +241,8 @@ FIELD_NOUNS = {
 # what may follow a headline participle ("Refund issued to the customer"): a preposition
 # or nothing; an object after it ("Lena sent the list") makes it an active past
 HEADLINE_NEXT = {"to", "via", "on", "for", "with", "in", "at", "from", "as", "until", "over", "through"}
+# a clause that begins with one ("with Lena Fischer assigned") tells a circumstance
+PREPOSITIONS = HEADLINE_NEXT | {"without", "of", "by", "after", "before", "since", "under", "between"}
 DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "its", "their", "his", "her", "our"}
 
 
@@ -264,7 +266,8 @@ PAST_TIME = re.compile(
     r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
     r"[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}|ago|yesterday|"
     r"last (?:week|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
-    r"earlier|previously|originally|in the past)\b",
+    r"earlier|previously|originally|in the past)\b"
+    r"|\b\d{1,2}\.\d{1,2}\.(?:\d{2,4})?|\b\d{1,2}/\d{1,2}/\d{2,4}\b",
     re.I,
 )
 QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”")
@@ -316,13 +319,31 @@ class Claim:
     ids: list[str]
 
 
+#: a word whose dot is its own, not a sentence's end ("Dr. Okafor", "e.g. on Safari",
+#: "z. B.", a letter in lower case): the next part continues the sentence
+ABBREVIATION = re.compile(
+    r"(?:^|[\s(\[])(?:dr|mr|mrs|ms|prof|st|jr|sr|vs|cf|ca|approx|nr|fig|e\.g|i\.e|z\.\s?b|u\.a|d\.h|bzw|usw|(?-i:[a-z]))\.$",
+    re.I,
+)
+
+
 def sentences(text: str) -> list[str]:
+    """The sentences of ``text``, each line on its own: the one splitter every check
+    that counts or reads sentences uses. A dot ends a sentence unless it ends an
+    abbreviation or the next part begins in lower case ("between 27.11. and 3.12.")."""
     out = []
     split = _sentence_end()
     for line in text.splitlines():
+        merged: list[str] = []
         for part in split.split(line.strip()):
-            if part.strip():
-                out.append(part.strip())
+            part = part.strip()
+            if not part:
+                continue
+            if merged and merged[-1].endswith(".") and (part[0].islower() or ABBREVIATION.search(merged[-1])):
+                merged[-1] += " " + part
+            else:
+                merged.append(part)
+        out += merged
     return out
 
 
@@ -413,9 +434,12 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
             if NOT_A_CLAIM & set(body) or any(w.endswith("n't") for w in body):
                 subject = subject if joined else None
                 continue
-            claim = _claim_in(body, subject if joined else None)
+            # "(P-7) is due on 26 Dec and marked at risk": a clause that begins with a
+            # verb of being is the predicate of the subject before it
+            continues = joined or body[0] in BE
+            claim = _claim_in(body, subject if continues else None)
             if claim is None:
-                subject = "other" if _has_subject(body) else (subject if joined else None)
+                subject = "other" if _has_subject(body) else (subject if continues else None)
                 continue
             verb, kinds, how = claim
             subject = "self"
@@ -460,7 +484,7 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
                 form == "past"
                 and word != base
                 and before[-1] not in BE | AUX | DETERMINERS
-                and before[0] not in DETERMINERS | {"it", "there", "he", "she", "they", "you"}
+                and before[0] not in DETERMINERS | PREPOSITIONS | {"it", "there", "he", "she", "they", "you"}
                 and len(before) <= 4
                 and (after is None or after in HEADLINE_NEXT or after == "by")
                 and not _agent_is_other(body, at)
@@ -505,8 +529,25 @@ def next_step(text: str) -> str | None:
 
 
 def inability(text: str) -> str | None:
-    """The first sentence saying the worker could not finish something, or None."""
+    """The first sentence saying the worker could not finish something, or None.
+    Another party's ("the agency cannot finish until legal releases it", "T-1042 is
+    blocked by the glossary") is what the worker reports, not its own inability."""
     for sentence in sentences(QUOTED.sub(" ", text)):
-        if INABILITY.search(sentence):
-            return sentence
+        for m in INABILITY.finditer(sentence):
+            if _worker_is_subject(sentence[: m.start()]):
+                return sentence
     return None
+
+
+WORKER_SUBJECTS = {"worker", "run", "workerctl"}
+ADVERBS = {"still", "also", "so", "far", "yet", "unfortunately", "sadly", "currently", "again", "but", "and"}
+
+
+def _worker_is_subject(before: str) -> bool:
+    """Whether the clause that ends in ``before`` has the worker for its subject: none
+    named ("Could not read P-7", "Blocked: …"), "I"/"we", or the worker or run itself."""
+    clause = re.split(r"[,;:(]|\b(?:and|but|then|while)\b", before.lower())[-1]
+    words = [w.replace("’", "'") for w in WORD.findall(clause)]
+    if all(w in AUX or w in ADVERBS for w in words):
+        return True
+    return bool(SELF & set(words) or WORKER_SUBJECTS & set(words))
