@@ -40,6 +40,13 @@ def out(text, **kw):
 FIN = ("tasks", "crm", "finance")
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # the second fresh-brief corpus's claims in other forms: a hedge word after the verb
+    # ("to let her know", "until"), a comment "left", a field that "is now" a date
+    ("claims", "Reassigned T-1042 to Priya Shah until the glossary arrives.", {}),
+    ("claims", "T-1042 is overdue. I emailed Maya Lindqvist to let her know the catalogue is late.", {}),
+    ("claims", "I left a comment on T-1042 asking Priya Shah to chase legal for the glossary.", {}),
+    ("claims", "I left a note for Lena Fischer on T-1042 and set the priority to medium.", {}),
+    ("claims", "The due date of T-1042 is now 2026-12-31; Lena Fischer has more time.", {}),
     # kept beside the narrowed rules above: the worker's own inability, a claim with no
     # subject after a sentence about another record, a third sentence after "Dr."
     ("next_step", "I could not open P-7, so the launch date is unknown.", {}),

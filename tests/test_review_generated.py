@@ -111,3 +111,18 @@ def test_any_action_verb_reads_as_a_claim_and_a_suggestion_does_not(base, thing)
     assert claims_in(f"I {past} {thing}."), f"I {past} {thing}."
     assert claims_in(f"{thing[0].upper()}{thing[1:]} was {past} today."), past
     assert not claims_in(f"You should {base} {thing}."), base
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    base=st.sampled_from(VERB_BASES),
+    thing=st.sampled_from(["the invoice", "the customer", "T-1042"]),
+    tail=st.sampled_from(["to let her know", "until legal replies", "so she can ask legal", "if needed"]),
+    hedge=st.sampled_from(["would", "could", "might", "please", "need to", "want to"]),
+)
+def test_a_hedge_after_the_verb_leaves_the_claim_and_one_before_it_takes_it(base, thing, tail, hedge):
+    """A word that hedges or asks hedges what follows it ("I would send …"), not the act
+    before it ("I emailed Maya to let her know", "reassigned T-1042 until legal replies")."""
+    past = _past(base)
+    assert claims_in(f"I {past} {thing} {tail}."), f"I {past} {thing} {tail}."
+    assert not claims_in(f"I {hedge} {base} {thing} {tail}."), f"I {hedge} {base} {thing} {tail}."

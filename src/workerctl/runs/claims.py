@@ -70,6 +70,7 @@ IRREGULAR = {
     "drop": ("dropped",),
     "ping": ("pinged",),
     "e-mail": ("e-mailed",),
+    "leave": ("left",),
 }
 DOUBLE = {"log", "tag", "drop", "cancel", "label"}
 # words that say what was written: "added a comment" is a comment, "added a field" an update
@@ -218,6 +219,14 @@ NOT_A_CLAIM = {
     "let",
     "lets",
 }
+# of those, the ones that deny wherever they stand ("sent no reminder", "posted nothing");
+# the others hedge only a verb after them ("I would post …"), not one before them ("emailed
+# Maya to let her know", "reassigned T-1042 until the glossary arrives")
+DENIALS = {
+    "not", "never", "no", "nothing", "neither", "nor", "without", "instead", "cannot",
+    "draft", "propose", "proposed",
+}  # fmt: skip
+HEDGES = NOT_A_CLAIM - DENIALS
 SPLIT = {"and", "then", "but", "so", "also", "while", "plus"}
 WORKER_AGENTS = {"me", "us", "the worker", "this worker", "this run", "workerctl"}
 # what follows "by" without naming who did it: a channel, a time, a manner
@@ -304,8 +313,10 @@ def _forms(base: str) -> dict[str, str]:
     return out
 
 
+# verbs that report a write only with what was written: "left a comment", not "left it"
+COMMENT_ONLY = ("leave",)
 FORMS: dict[str, tuple[str, str]] = {}  # word -> (base, form)
-for _base in VERBS:
+for _base in (*VERBS, *COMMENT_ONLY):
     for _form, _what in _forms(_base).items():
         FORMS.setdefault(_form, (_base, _what))
 
@@ -431,7 +442,7 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
             body = clause[1:] if joined else clause
             if not body:
                 continue
-            if NOT_A_CLAIM & set(body) or any(w.endswith("n't") for w in body):
+            if DENIALS & set(body) or any(w.endswith("n't") for w in body):
                 subject = subject if joined else None
                 continue
             # "(P-7) is due on 26 Dec and marked at risk": a clause that begins with a
@@ -443,7 +454,9 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
                 continue
             verb, kinds, how = claim
             subject = "self"
-            if how in ("passive", "state", "headline") and PAST_TIME.search(sentence):
+            # a time named tells history ("was sent on 3 Dec"); a state's date is its new
+            # value ("the due date is now 2026-12-12")
+            if how in ("passive", "headline") and PAST_TIME.search(sentence):
                 continue
             id_list = ids.findall(sentence) if ids is not None else []
             found.append(Claim(sentence, verb, kinds, how, id_list))
@@ -457,12 +470,15 @@ def _has_subject(body: list[str]) -> bool:
 def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:
     """(verb, kinds, how) for the first claim in one clause, or None."""
     about_output = bool(OUTPUT_NOUNS & set(body))
+    hedged = next((n for n, w in enumerate(body) if w in HEDGES), len(body))
     for at, word in enumerate(body):
+        if at > hedged:
+            return None  # "I would post …", "please send …": what follows is no report
         if word in STATES and word not in FORMS and at > 0 and body[at - 1] == "now":
             return word, ("update",), "state"
         if (
             word == "now"
-            and 0 < at < len(body) - 1
+            and at > 0
             and body[at - 1] in ("is", "are")
             and FIELD_NOUNS & set(body[: at - 1])
             and not SELF & set(body[:at])
@@ -473,6 +489,8 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
         base, form = FORMS[word]
         if about_output and base in OUTPUT_VERBS:
             continue
+        if base in COMMENT_ONLY and not COMMENT_NOUNS & set(body):
+            continue  # "left it as it was": only a comment or a note left is a write
         before = body[:at]
         others = [w for w in before if w not in AUX and w not in SELF]
         if others:
