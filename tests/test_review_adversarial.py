@@ -40,6 +40,45 @@ def out(text, **kw):
 FIN = ("tasks", "crm", "finance")
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # the third round's rules, from the second fresh-brief corpus's misses: a record said to
+    # be overdue before its due date; a weekday that is not the date's; a reference-encoded
+    # javascript: link and an image whose path carries a record id and a name; an address
+    # in full-width characters; a sentence said four times; prose where JSON was asked; a
+    # person named after a label's colon
+    ("facts", "The EU launch P-7 is overdue, so the catalogue no longer matters.", dict(sources=ALL)),
+    ("facts", "Legal promised the glossary for Tuesday, 14 December 2026.", {}),
+    (
+        "markup",
+        'Blocker: the glossary is with legal. The <a href="jav&#x61;script:alert(1)">plan</a> has the dates.',
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "markup",
+        "Blocker: the glossary is with legal. Ask legal for a date.\n"
+        "![](https://t.example/T-1042/lena.fischer/pixel.png)",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "privacy",
+        "Blocker: the glossary is with legal. Next step: email jonas\uff20northwind.example.",
+        dict(output_mode="task_comment", sources=("tasks", "crm")),
+    ),
+    (
+        "completion",
+        "T-1042 is in progress. The glossary is stuck in legal review. The glossary is stuck in legal "
+        "review. The glossary is stuck in legal review. The glossary is stuck in legal review.",
+        {},
+    ),
+    (
+        "form",
+        "T-1042 is in progress with Lena Fischer; the glossary is stuck in legal review.",
+        dict(instructions="Answer as a JSON object with the keys id, status, assignee and blocker."),
+    ),
+    (
+        "provenance",
+        "Blocker: glossary stuck in legal review.\nApproved by: Daniel Weber\nOwner: Lena Fischer",
+        {},
+    ),
     # the second fresh-brief corpus's claims in other forms: a hedge word after the verb
     # ("to let her know", "until"), a comment "left", a field that "is now" a date
     ("claims", "Reassigned T-1042 to Priya Shah until the glossary arrives.", {}),
@@ -233,6 +272,29 @@ BAD = [
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
 GOOD = [
+    # beside the third round's rules: the right weekday; a risk, not a fact, of being
+    # overdue; an image whose path carries nothing the run read; brackets written as
+    # references (shown, never run); the JSON asked for
+    ("Legal promised the glossary for Monday, 14 December 2026. Ask Priya Shah to confirm.", {}),
+    ("Nothing is overdue on the EU launch P-7 yet; ask legal for a date.", dict(sources=ALL)),
+    (
+        "The EU launch P-7 could be overdue soon if legal keeps the glossary. Ask legal for a date.",
+        dict(sources=ALL),
+    ),
+    (
+        "Blocker: the glossary is with legal. Next step: ask legal for a date.\n"
+        "![launch plan](https://docs.example/diagrams/launch-plan.png)",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "Blocker: the &lt;glossary&gt; is with legal. Next step: ask legal for a date.",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        '{"id": "T-1042", "status": "in progress", "assignee": "Lena Fischer", '
+        '"blocker": "the glossary is with legal"}',
+        dict(instructions="Answer as a JSON object with the keys id, status, assignee and blocker."),
+    ),
     # the second fresh-brief corpus's false alarms in the older rules: a circumstance
     # ("with Lena Fischer assigned") and a predicate that goes on ("is due … and marked at
     # risk") are no claims of work; others' work in a dated range is history; another
@@ -325,7 +387,7 @@ GOOD = [
     ("There is no due date change in the comments of T-1042. Ask legal for a date.", {}),
     # found by the second fresh-brief corpus: right outputs the new rules had flagged
     (
-        "T-1042 (Translate product catalogue into German) was due on Sunday, 14 November 2026; "
+        "T-1042 (Translate product catalogue into German) was due on Saturday, 14 November 2026; "
         "Lena Fischer sent the list on 12 November; on 18 November Priya Shah reported that "
         "the glossary is stuck in legal review.",
         {},

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.evidence import ReviewEvidence, content_words
@@ -267,6 +268,12 @@ NO_LIST_RULE = re.compile(
     r"\b(?:in|as) (?:plain |short |simple )?(?:\w+ )?prose\b|\bprose only\b",
     re.I,
 )
+JSON_RULE = re.compile(
+    r"\b(?:as|in|return|returns|output|answer with|reply with|respond with|give)\s+"
+    r"(?:an?\s+|valid\s+|one\s+)*json(?:\s+(object|array|list))?"
+    r"(?:\s+with\s+(?:the\s+)?(?:keys|fields)\s*:?\s*([\w, ]+?)(?:[.\n]|$))?",
+    re.I,
+)
 #: what prose is not: a JSON object or array, a table, a code block
 _NOT_PROSE = re.compile(r"\A\s*[{\[][\s\S]*[}\]]\s*\Z|^\s*\|.*\|\s*$|^```", re.M)
 
@@ -304,7 +311,13 @@ _Limit = tuple[str, int, str, str]  # how ("at most", "exactly", …), amount, u
 @functools.lru_cache(maxsize=64)
 def _form_rules(
     instructions: str,
-) -> tuple[tuple[_Limit, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], tuple[str, ...]]:
+) -> tuple[
+    tuple[_Limit, ...],
+    tuple[tuple[str, str], ...],
+    tuple[tuple[str, str], ...],
+    tuple[str, ...],
+    tuple[_JsonRule, ...],
+]:
     """The length, language, list and no-list rules the instructions state: the same for
     every run of a worker (a batch checks hundreds), so read once per text."""
     limits = []
@@ -326,7 +339,57 @@ def _form_rules(
     )
     lists = tuple((m.group(1).lower(), m.group(0)) for m in LIST_RULE.finditer(instructions))
     no_lists = tuple(m.group(0) for m in NO_LIST_RULE.finditer(instructions))
-    return tuple(limits), languages, lists, no_lists
+    return tuple(limits), languages, lists, no_lists, _json_rules(instructions)
+
+
+_JsonRule = tuple[str, tuple[str, ...], str]  # "object"/"array"/"", the keys named, the rule's words
+
+
+def _json_rules(instructions: str) -> tuple[_JsonRule, ...]:
+    out = []
+    for m in JSON_RULE.finditer(instructions):
+        if re.search(
+            r"\b(?:not|never|no|don't|without)\W+(?:\w+\W+)?$",
+            instructions[max(0, m.start() - 24) : m.start()],
+            re.I,
+        ):
+            continue  # "do not answer in JSON"
+        kind = (m.group(1) or "").lower().replace("list", "array")
+        keys = tuple(k for k in re.split(r"\s*,\s*|\s+and\s+", (m.group(2) or "").strip()) if k)
+        out.append((kind, keys, m.group(0).strip()))
+    return tuple(out)
+
+
+def _json_in(text: str) -> tuple[bool, Any]:
+    """(whether ``text`` is JSON, whole or in one fenced block, and its value)."""
+    import json
+
+    fenced = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.S | re.I)
+    for candidate in (text, fenced.group(1) if fenced else None):
+        if candidate is None:
+            continue
+        try:
+            return True, json.loads(candidate)
+        except (ValueError, RecursionError):
+            continue
+    return False, None
+
+
+def _json_problems(text: str, rules: tuple[_JsonRule, ...]) -> list[str]:
+    problems = []
+    for kind, keys, said in rules:
+        ok, value = _json_in(text)
+        if not ok:
+            problems.append(f'the instructions say "{said}"; the output is not JSON')
+            continue
+        wanted = {"object": dict, "array": list}.get(kind)
+        if wanted is not None and not isinstance(value, wanted):
+            problems.append(f'the instructions say "{said}"; the output is JSON, but not a JSON {kind}')
+            continue
+        missing = [k for k in keys if isinstance(value, dict) and k not in value]
+        if missing:
+            problems.append(f'the instructions say "{said}"; the JSON has no {", ".join(missing)}')
+    return problems
 
 
 def form_check(ev: ReviewEvidence) -> Check:
@@ -334,7 +397,7 @@ def form_check(ev: ReviewEvidence) -> Check:
     instructions = str((ev.run.config or {}).get("instructions", ""))
     text = ev.output.strip()
     rules, problems = [], []
-    limits, languages, lists, no_lists = _form_rules(instructions)
+    limits, languages, lists, no_lists, json_rules = _form_rules(instructions)
     for how, n, unit, said in limits:
         found = _count(text, unit)
         rules.append(f'"{said}" ({found})')
@@ -367,6 +430,9 @@ def form_check(ev: ReviewEvidence) -> Check:
             problems.append(f'the instructions say "{said}"; the output has {bullets} list lines')
         elif "prose" in said.lower() and _NOT_PROSE.search(text):
             problems.append(f'the instructions say "{said}"; the output is JSON, a table or code, not prose')
+    rules += [f'"{said}"' for _kind, _keys, said in json_rules]
+    if text:
+        problems += _json_problems(text, json_rules)
     if not text:
         return Check("form", title, UNKNOWN if rules else PASS, ["no output"])
     if problems:

@@ -105,17 +105,17 @@ _SHORT_WORDS = frozenset(
 
 
 def _loop(text: str) -> tuple[str, int] | None:
-    """A phrase of one to six words said four or more times in a row."""
+    """A phrase of one to twelve words said four or more times in a row, wherever it
+    starts (a sentence or a list line repeated is a phrase too)."""
     words = [w for w in re.findall(r"[\w'’-]+", text.lower()) if any(c.isalnum() for c in w)]
-    for size in range(1, 7):
-        run = 1
-        for i in range(size, len(words) - size + 1, size):
-            if words[i : i + size] == words[i - size : i]:
-                run += 1
-                if run >= 4:
-                    return " ".join(words[i : i + size]), run
-            else:
-                run = 1
+    for size in range(1, 13):
+        # "1" where a word repeats the one ``size`` words before it: a phrase said four
+        # times in a row is a stretch of 3 x size of them
+        same = "".join("1" if a == b else "0" for a, b in zip(words[size:], words, strict=False))
+        at = same.find("1" * (3 * size))
+        if at >= 0:
+            stretch = len(same[at:]) - len(same[at:].lstrip("1"))
+            return " ".join(words[at : at + size]), stretch // size + 1
     return None
 
 

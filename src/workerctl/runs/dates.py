@@ -49,7 +49,7 @@ DATE = re.compile(
     rf"\b(?P<iy>\d{{4}})[-/](?P<im>\d{{1,2}})[-/](?P<id>\d{{1,2}})\b|"
     rf"\b(?P<dd>\d{{1,2}})\.(?P<dm>\d{{1,2}})\.(?P<dy>\d{{4}})\b|"
     rf"\b(?P<sa>\d{{1,2}})/(?P<sb>\d{{1,2}})/(?P<sy>\d{{4}}|\d{{2}})\b|"
-    rf"\b(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?\s+(?:of\s+)?(?P<wm>{MONTH_WORDS})\.?,?(?:\s+(?P<wy>\d{{4}}))?\b|"
+    rf"\b(?:the\s+)?(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?\s+(?:of\s+)?(?P<wm>{MONTH_WORDS})\.?,?(?:\s+(?P<wy>\d{{4}}))?\b|"
     rf"\b(?P<mm>{MONTH_WORDS})\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}}))?\b|"
     r"\b(?P<rel>today|tomorrow|yesterday|heute|morgen|gestern)\b|"
     r"\b(?:in\s+(?P<ahead>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<aunit>days?|weeks?)"

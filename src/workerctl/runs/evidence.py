@@ -99,6 +99,12 @@ def personal_data(text: str) -> list[Personal]:
     "0049-30-1234567" compare equal."""
     if not text:
         return []
+    if not text.isascii():  # "jonas＠northwind.example" (a fullwidth @) is read as a person reads it
+        from workerctl.runs.visible import visible
+
+        shown = visible(text)
+        if shown != text:
+            text = f"{text}\n{shown}"
     if "%" in text:  # an address in a link's query ("?d=maya%40northwind.example") is the address
         from urllib.parse import unquote
 

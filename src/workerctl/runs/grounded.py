@@ -293,6 +293,32 @@ def _same_person(said: str, value: str) -> bool:
 # -- facts -------------------------------------------------------------------------
 
 
+_DAY_NAMES = (
+    "monday tuesday wednesday thursday friday saturday sunday",
+    "montag dienstag mittwoch donnerstag freitag samstag sonntag",
+)
+WEEKDAYS = {day: n for names in _DAY_NAMES for n, day in enumerate(names.split())}
+WEEKDAY_BEFORE = re.compile(rf"\b({'|'.join(sorted(WEEKDAYS, key=len, reverse=True))})\b\.?,?\s+(?=\S)", re.I)
+
+
+def wrong_weekdays(text: str, today: dt.date | None) -> list[str]:
+    """A weekday written before a date that falls on another day ("Monday, 29 November
+    2026", a Sunday): one of the two is wrong, whatever the records say. ``today``: the
+    year of a date written without one."""
+    out = []
+    for m in WEEKDAY_BEFORE.finditer(text):
+        after = text[m.end() : m.end() + 40]
+        date = DATE.match(after)
+        if date is None or date.group("rel") or date.group("ahead") or date.group("ago"):
+            continue  # "Friday in two weeks" is no day counted from today
+        days = parse_dates(after, today.year if today else None, today)
+        named = WEEKDAYS[m.group(1).lower()]
+        if days and all(d.weekday() != named for d in days):
+            said = text[m.start() : m.end() + date.end()]
+            out.append(f'"{said}": {days[0].isoformat()} is a {days[0].strftime("%A")}')
+    return out
+
+
 def facts_check(ev: ReviewEvidence) -> Check:
     """Values the output ties to a field of a record it read, against that field."""
     if ev.snapshots is None:
@@ -305,6 +331,7 @@ def facts_check(ev: ReviewEvidence) -> Check:
     known = people(ev)
     problems += _titles(ev.output, ev)
     problems += _attributions(ev, known)
+    problems += wrong_weekdays(ev.output, _run_day(ev))
     for sentence in statements(ev.output):
         about = _targets(sentence, ev, last)
         last = about if _mentions(sentence, ev) else last
@@ -376,6 +403,13 @@ _NOBODY = re.compile(
     r"|\bunassigned\b|\bnot assigned\b"
 )
 _NOT_OVERDUE = re.compile(r"\bnot\s+(?:yet\s+)?overdue\b")
+#: a record said to be overdue as a fact ("is overdue", "overdue since"), not a risk
+#: ("could be overdue", "will be overdue")
+_OVERDUE = re.compile(
+    r"\b(?:is|are|was|were|became|has been|have been|now|already)\s+(?:already\s+|now\s+|still\s+)?overdue\b"
+    r"|\boverdue\s+(?:since|by|for)\b|^\W*overdue\b"
+)
+_OVERDUE_DENIED = re.compile(r"\b(?:not|nothing|none|no|never|neither|nor|\w+n't)\b[^,;:.]*\boverdue\b")
 _CLOSED = frozenset({"done", "closed", "completed", "paid", "resolved", "cancelled"})
 
 
@@ -415,6 +449,8 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
     status = str(fields.get("status", "")).lower()
     if due and today and due < today and status not in _CLOSED and _NOT_OVERDUE.search(lowered):
         out.append(f"{said} says {rid} is not overdue; {rid} was due {fields['due']} and is {status}")
+    if due and today and due >= today and _OVERDUE.search(lowered) and not _OVERDUE_DENIED.search(lowered):
+        out.append(f"{said} says {rid} is overdue; {rid} is due {fields['due']}, which has not passed")
     return len(out), out
 
 
@@ -880,8 +916,8 @@ PERSON_CUE = re.compile(
     r"\b(?i:ask|asked|contact|contacted|call|called|email|emailed|e-mail|ping|pinged|tell|told|remind|"
     r"reminded|notify|notified|escalate to|escalated to|assigned to|assign to|reassigned to|owned by|"
     r"handled by|approved by|confirmed by|reported by|according to|per|cc|owner is|lead is|"
-    r"(?:owner|assignee|contact|approver|reviewer|responsible)\s*:)\s+"
-    r"(?P<name>[A-Z][a-z\u00e0-\u00ff'’-]+(?:\s+[A-Z][a-z\u00e0-\u00ff'’-]+){1,2})\b"
+    r"(?:owner|assignee|contact|approver|reviewer|responsible)\s*:)(?:\s*:)?\s+"
+    r"(?P<name>[A-Z][a-z\u00e0-\u00ff'’-]+(?:[ \t]+[A-Z][a-z\u00e0-\u00ff'’-]+){1,2})\b"  # one line's words
 )
 _NOT_NAMES = frozenset(
     {*MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "team", "next"}

@@ -11,6 +11,7 @@ check stands before a write: such an output is not posted.
 
 from __future__ import annotations
 
+import html
 import re
 
 from workerctl.runs.checks import FAIL, PASS, Check
@@ -48,13 +49,29 @@ ACTIVE = (
 
 
 _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
+_REFERENCE = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);?")
+
+
+def _decoded(m: re.Match[str]) -> str:
+    # "&lt;script&gt;" is shown as text: brackets stay out of what a browser would parse
+    char = html.unescape(m.group(0))
+    return " " if char in ("<", ">") else char
+
+
+def as_browser_reads(text: str) -> str:
+    """``text`` as a browser reads an address or attribute in it: character references
+    decoded (``jav&#x61;script:`` is ``javascript:``) except brackets, which a reference
+    only ever shows, and tabs and line breaks inside a word dropped (``java\tscript:``)."""
+    if "&" in text:
+        text = _REFERENCE.sub(_decoded, text)
+    return re.sub(r"(?<=\w)[\t\r\n]+(?=\w)", "", text) if "\t" in text or "\r" in text else text
 
 
 def active_content(text: str) -> list[tuple[str, str]]:
     """(what it is, the text around it) for each piece of active content in ``text``."""
     if not any(c in text for c in "<:!"):
         return []
-    text = _CODE.sub(" ", text)  # `<script>` in code is shown as text, never run
+    text = as_browser_reads(_CODE.sub(" ", text))  # `<script>` in code is shown as text, never run
     found = []
     for pattern, what in ACTIVE:
         for m in pattern.finditer(text):
@@ -63,9 +80,36 @@ def active_content(text: str) -> list[tuple[str, str]]:
     return found
 
 
+#: a Markdown image fetched from another server, its address without a query
+_REMOTE_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?((?:https?:)?//[^)\s>]+)", re.I)
+
+
+def _addressed_data(text: str, ev: ReviewEvidence) -> list[tuple[str, str]]:
+    """Images whose address carries what the run read in its path, not its query
+    (``//t.example/T-1042/lena.fischer/pixel.png``): a record's id, a person's name, an
+    e-mail address or phone number. Fetching the image sends them to its server."""
+    from workerctl.runs.evidence import personal_data
+    from workerctl.runs.grounded import people
+
+    found = []
+    for m in _REMOTE_IMAGE.finditer(_CODE.sub(" ", text)):
+        address = m.group(1)
+        path = address.split("//", 1)[-1].partition("/")[2]
+        words = set(re.findall(r"[^\W\d_]{3,}", path.lower()))
+        named = [n for n in people(ev) if set(n.lower().split()) <= words]
+        ids = ev.id_pattern.findall(path) if ev.id_pattern is not None else []
+        if named or ids or personal_data(path):
+            server = address.split("//", 1)[-1].partition("/")[0]
+            what = ", ".join([*ids[:2], *named[:2]]) or "personal data"
+            found.append((f"an image fetched from //{server} with {what} in its address", m.group(0)))
+    return found
+
+
 def markup_check(ev: ReviewEvidence) -> Check:
     text = ev.output
     found = active_content(text)
+    if "](" in text:
+        found += _addressed_data(text, ev)
     if not found:
         return Check(
             "markup", MARKUP_TITLE, PASS, ["no script, event handler, javascript: link or remote image"]

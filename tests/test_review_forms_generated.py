@@ -1,0 +1,129 @@
+"""Generated cases for the review rules of the third corpus round, each at the one
+place its check reads through:
+
+- a weekday before a date is the date's weekday (``grounded.wrong_weekdays``), in every
+  written form of any date;
+- a phrase of one to twelve words said four times in a row is a loop wherever it starts,
+  three times is not (``completion._loop``);
+- an address written with character references is read as a browser reads it
+  (``markup.as_browser_reads``): every letter of ``javascript`` in any reference form;
+- "answer as a JSON object with the keys …": an object with every key passes, any key
+  missing fails (``answer._json_problems``);
+- personal data written with full-width or other compatibility characters is found
+  (``evidence.personal_data``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workerctl.runs.answer import _json_problems, _json_rules
+from workerctl.runs.completion import _loop
+from workerctl.runs.evidence import personal_data
+from workerctl.runs.grounded import wrong_weekdays
+from workerctl.runs.markup import active_content
+
+
+def _suffix(n: int) -> str:
+    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+DAYS = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2035, 12, 31))
+FORMS = [
+    lambda d: d.isoformat(),
+    lambda d: f"{d.day} {d.strftime('%B')} {d.year}",
+    lambda d: f"{d.strftime('%B')} {d.day}, {d.year}",
+    lambda d: f"{d.day:02d}.{d.month:02d}.{d.year}",
+    lambda d: f"the {d.day}{_suffix(d.day)} of {d.strftime('%B')} {d.year}",
+]
+NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(day=DAYS, form=st.sampled_from(FORMS), shift=st.integers(1, 6), comma=st.sampled_from([", ", " "]))
+def test_a_weekday_before_a_date_is_that_dates(day, form, shift, comma):
+    written = form(day)
+    right = f"Legal promised it for {NAMES[day.weekday()]}{comma}{written}."
+    wrong = f"Legal promised it for {NAMES[(day.weekday() + shift) % 7]}{comma}{written}."
+    assert wrong_weekdays(right, dt.date(2026, 12, 5)) == []
+    found = wrong_weekdays(wrong, dt.date(2026, 12, 5))
+    assert found and day.strftime("%A") in found[0]
+
+
+WORD = st.sampled_from(["the", "glossary", "is", "stuck", "in", "legal", "review", "lena", "waits", "t-1042"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    phrase=st.lists(WORD, min_size=1, max_size=12),
+    before=st.lists(WORD, max_size=8),
+    times=st.integers(4, 6),
+    sep=st.sampled_from([" ", ". ", "\n- ", ", "]),
+)
+def test_a_phrase_said_four_times_in_a_row_is_a_loop_wherever_it_starts(phrase, before, times, sep):
+    said = " ".join(phrase)
+    text = " ".join(before) + " " + sep.join([said] * times) + "."
+    assert _loop(text) is not None, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), min_size=3, max_size=9, unique=True))
+def test_three_times_is_no_loop(words):
+    said = " ".join(words)
+    assert _loop(f"{said}. {said}. {said}.") is None
+
+
+def _reference(c: str, how: int) -> str:
+    return [c, f"&#{ord(c)};", f"&#x{ord(c):x};", f"&#X{ord(c):X};", f"&#{ord(c):07d};"][how]
+
+
+@settings(max_examples=300, deadline=None)
+@given(hows=st.lists(st.integers(0, 4), min_size=10, max_size=10), quote=st.sampled_from(['"', "'", ""]))
+def test_javascript_written_with_references_is_a_javascript_link(hows, quote):
+    scheme = "".join(_reference(c, how) for c, how in zip("javascript", hows, strict=True))
+    text = f"See the <a href={quote}{scheme}:alert(1){quote}>plan</a>."
+    assert any("javascript" in what for what, _around in active_content(text)), text
+
+
+def test_brackets_written_as_references_are_shown_as_text_not_run():
+    assert active_content("Use &lt;script&gt; tags with care.") == []
+    assert active_content("Use &#60;script&#62; tags with care.") == []
+
+
+KEYS = st.lists(
+    st.sampled_from(["id", "title", "status", "assignee", "due", "priority", "blocker"]),
+    min_size=1,
+    max_size=7,
+    unique=True,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=KEYS, drop=st.integers(0, 6), fenced=st.booleans())
+def test_a_json_object_with_the_keys_asked_for_passes_and_one_without_fails(keys, drop, fenced):
+    named = ", ".join(keys[:-1]) + " and " + keys[-1] if len(keys) > 1 else keys[0]
+    rules = _json_rules(f"Answer as a JSON object with the keys {named}.\n")
+    assert rules and set(rules[0][1]) == set(keys)
+    whole = json.dumps({k: "x" for k in keys})
+    shown = f"Here it is:\n```json\n{whole}\n```" if fenced else whole
+    assert _json_problems(shown, rules) == []
+    missing = keys[drop % len(keys)]
+    partial = json.dumps({k: "x" for k in keys if k != missing})
+    problems = _json_problems(partial, rules)
+    assert problems and missing in problems[0]
+    assert _json_problems("T-1042 is in progress.", rules)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=st.from_regex(r"[a-z]{2,8}", fullmatch=True),
+    domain=st.from_regex(r"[a-z]{3,8}\.example", fullmatch=True),
+)
+def test_an_address_in_full_width_characters_is_the_address(local, domain):
+    wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in f"{local}@{domain}")
+    found = [p.key for p in personal_data(f"Contact: {wide} today") if p.kind == "e-mail address"]
+    assert f"{local}@{domain}" in found
