@@ -70,6 +70,26 @@ def test_a_phrase_said_four_times_in_a_row_is_a_loop_wherever_it_starts(phrase, 
     assert _loop(text) is not None, text
 
 
+def _loop_size(words: list[str]) -> int | None:
+    """The shortest phrase said four times in a row, by comparing every word with the one
+    ``size`` words before it: what ``_loop`` must find, the slow way."""
+    for size in range(1, 13):
+        same = "".join("1" if a == b else "0" for a, b in zip(words[size:], words, strict=False))
+        if "1" * (3 * size) in same:
+            return size
+    return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(words=st.lists(st.sampled_from(["a", "b", "c", "the", "is"]), max_size=60))
+def test_the_loop_found_is_the_shortest_the_slow_way_finds(words):
+    found = _loop(" ".join(words))
+    size = _loop_size(words)
+    assert (found is None) == (size is None)
+    if found is not None:
+        assert len(found[0].split()) == size and found[1] >= 4
+
+
 @settings(max_examples=300, deadline=None)
 @given(words=st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), min_size=3, max_size=9, unique=True))
 def test_three_times_is_no_loop(words):

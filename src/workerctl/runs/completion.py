@@ -104,19 +104,38 @@ _SHORT_WORDS = frozenset(
 )
 
 
+LOOP_WORDS = 12  # the longest phrase a loop is looked for in
+
+
 def _loop(text: str) -> tuple[str, int] | None:
-    """A phrase of one to twelve words said four or more times in a row, wherever it
-    starts (a sentence or a list line repeated is a phrase too)."""
+    """The shortest phrase of one to twelve words said four or more times in a row,
+    wherever it starts (a sentence or a list line repeated is a phrase too), with how
+    many times. Looked for only from words said four times or more, at the distances
+    they recur at: a run reads its output once, not once per phrase length."""
     words = [w for w in re.findall(r"[\w'’-]+", text.lower()) if any(c.isalnum() for c in w)]
-    for size in range(1, 13):
-        # "1" where a word repeats the one ``size`` words before it: a phrase said four
-        # times in a row is a stretch of 3 x size of them
-        same = "".join("1" if a == b else "0" for a, b in zip(words[size:], words, strict=False))
-        at = same.find("1" * (3 * size))
-        if at >= 0:
-            stretch = len(same[at:]) - len(same[at:].lstrip("1"))
-            return " ".join(words[at : at + size]), stretch // size + 1
-    return None
+    where: dict[str, list[int]] = {}
+    for n, word in enumerate(words):
+        where.setdefault(word, []).append(n)
+    found: tuple[int, int, int] | None = None  # (size, start, times)
+    for positions in where.values():
+        if len(positions) < 4:
+            continue
+        recur = set(positions)
+        for start in positions:
+            for size in range(1, LOOP_WORDS + 1 if found is None else found[0]):
+                if not {start + size, start + 2 * size, start + 3 * size} <= recur:
+                    continue
+                phrase = words[start : start + size]
+                times = 1
+                while words[start + times * size : start + (times + 1) * size] == phrase:
+                    times += 1
+                if times >= 4 and (found is None or (size, start) < found[:2]):
+                    found = (size, start, times)
+                    break
+    if found is None:
+        return None
+    size, start, times = found
+    return " ".join(words[start : start + size]), times
 
 
 LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)]|\[[ xX]\])\s*(.*)$")
