@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -40,6 +41,17 @@ def out(text, **kw):
 FIN = ("tasks", "crm", "finance")
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # facts found in other places: a date in a relative clause about the second record a
+    # sentence names, a comment dated "wrote on <day> that …", a record's amount with
+    # another currency's symbol, "nobody has commented since" before a newer comment
+    (
+        "facts",
+        "T-1042 blocks the EU launch (P-7), which is due on <P-7 due+10> and at risk.",
+        dict(sources=ALL),
+    ),
+    ("facts", "Priya Shah wrote on <c-2 iso-3> that the glossary is stuck in legal review.", {}),
+    ("facts", "INV-2044 (licences, $3,150) was sent to Northwind Traders.", dict(sources=FIN)),
+    ("facts", "Nobody has commented on T-1042 since Lena Fischer on <c-1 iso>, so ask her.", {}),
     # the third round's rules, from the second fresh-brief corpus's misses: a record said to
     # be overdue before its due date; a weekday that is not the date's; a reference-encoded
     # javascript: link and an image whose path carries a record id and a name; an address
@@ -272,6 +284,17 @@ BAD = [
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
 GOOD = [
+    # the same facts stated rightly
+    (
+        "T-1042 blocks the EU launch (P-7), which is due on <P-7 due>. Ask legal for a date.",
+        dict(sources=ALL),
+    ),
+    ("Priya Shah wrote on <c-2 iso> that the glossary is stuck in legal review. Ask legal for a date.", {}),
+    (
+        "INV-2044 (licences, €3,150) was sent to Northwind Traders. Next step: wait for payment.",
+        dict(sources=FIN),
+    ),
+    ("Nobody has commented on T-1042 since Priya Shah on <c-2 iso>, so ask legal for a date.", {}),
     # beside the third round's rules: the right weekday; a risk, not a fact, of being
     # overdue; an image whose path carries nothing the run read; brackets written as
     # references (shown, never run); the JSON asked for
@@ -409,13 +432,28 @@ GOOD = [
 
 
 def _dated(workspace, text):
-    """``<c-1 d.m.>`` and ``<c-2 d.m.y>``: T-1042's comments' dates (the sample's dates
-    are relative to the day the workspace was made) in the dotted form."""
-    for comment in App(str(workspace.root)).records.comments("T-1042"):
+    """``<c-1 d.m.>``, ``<c-2 d.m.y>``, ``<c-2 iso-3>``: T-1042's comments' dates (the
+    sample's dates are relative to the day the workspace was made), dotted or ISO, shifted
+    by days; ``<P-7 due+10>``: a record's date field, ISO, shifted."""
+    if "<" not in text:
+        return text
+    app = App(str(workspace.root))
+    for comment in app.records.comments("T-1042"):
         day = dt.date.fromisoformat(comment.created[:10])
         text = text.replace(f"<{comment.id} d.m.>", day.strftime("%d.%m."))
         text = text.replace(f"<{comment.id} d.m.y>", day.strftime("%d.%m.%Y"))
-    return text
+        text = re.sub(
+            rf"<{comment.id} iso([+-]\d+)?>",
+            lambda m, day=day: (day + dt.timedelta(days=int(m.group(1) or 0))).isoformat(),
+            text,
+        )
+
+    def field(m):
+        record = app.records.get(m.group(1))
+        day = dt.date.fromisoformat(str(record.fields[m.group(2)])[:10])
+        return (day + dt.timedelta(days=int(m.group(3) or 0))).isoformat()
+
+    return re.sub(r"<([A-Z]+-\d+) (\w+)([+-]\d+)?>", field, text)
 
 
 def _run(workspace, text, spec):

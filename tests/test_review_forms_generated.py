@@ -147,3 +147,29 @@ def test_an_address_in_full_width_characters_is_the_address(local, domain):
     wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in f"{local}@{domain}")
     found = [p.key for p in personal_data(f"Contact: {wide} today") if p.kind == "e-mail address"]
     assert f"{local}@{domain}" in found
+
+
+SYMBOLS = {"EUR": ["€", "EUR", "euros"], "USD": ["$", "USD", "dollars"], "GBP": ["£", "GBP", "pounds"]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amount=st.integers(1, 999_999),
+    held=st.sampled_from(sorted(SYMBOLS)),
+    said=st.sampled_from(sorted(SYMBOLS)),
+    pick=st.integers(0, 2),
+    before=st.booleans(),
+)
+def test_a_records_amount_in_another_currency_is_named_wherever_it_stands(amount, held, said, pick, before):
+    """``grounded._amount_currency``: the record's own amount with another currency,
+    before or after the figure, in a parenthesis or not; the same figure in its own
+    currency, or another figure, is no contradiction."""
+    from workerctl.runs.grounded import _amount_currency
+
+    symbol = SYMBOLS[said][pick]
+    figure = f"{amount:,}"
+    money = f"{symbol}{figure}" if before and len(symbol) == 1 else f"{figure} {symbol}"
+    fields = {"amount": float(amount), "currency": held}
+    found = _amount_currency(f"INV-1 (licences, {money}) was sent.", "INV-1", fields)
+    assert bool(found) == (said != held), (money, found)
+    assert _amount_currency(f"INV-1 ({symbol}{amount * 2 + 11:,}) was sent.", "INV-1", fields) == []

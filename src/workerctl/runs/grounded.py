@@ -339,11 +339,11 @@ def facts_check(ev: ReviewEvidence) -> Check:
         if len(about) == 1 and about[0] in ev.seen:
             n, denied = _negated(sentence, about[0], ev.seen[about[0]].fields, _run_day(ev))
             compared += n
-            problems += denied
+            problems += denied + _no_comment_since(sentence, about[0], ev)
         whole = sentence
         # a hedge rules out its own clause, not the sentence ("is due tomorrow, so it is
         # not overdue yet": the first clause still states the due date)
-        sentence = "; ".join(p for p in CLAUSE_BREAK.split(whole) if not HEDGES.search(p))
+        sentence = _unhedged(whole)
         if not sentence or not about:
             continue
         for rid in about[:3] if len(about) == 1 else []:
@@ -351,13 +351,16 @@ def facts_check(ev: ReviewEvidence) -> Check:
             n, found = _compare_fields(sentence, rid, snap.type, snap.fields, ev, known)
             n2, counted = _compare_count(sentence, rid, ev)
             compared += n + n2
-            problems += found + counted
+            problems += found + counted + _amount_currency(sentence, rid, snap.fields)
         if len(about) > 1:
             # a sentence about several records: only values placed right after an id
             for rid in about:
                 snap = ev.seen[rid]
                 for m in re.finditer(rf"{re.escape(rid)}\b([^;.\n]{{0,60}})", sentence):
-                    n, found = _compare_fields(m.group(1), rid, snap.type, snap.fields, ev, known, near=True)
+                    # up to the next record the sentence names: what follows it is that one's
+                    after = m.group(1)
+                    cut = min([after.find(o) for o in about if o != rid and o in after], default=len(after))
+                    n, found = _compare_fields(after[:cut], rid, snap.type, snap.fields, ev, known, near=True)
                     compared += n
                     problems += [f'"{preview_of(sentence, 160)}": {p}' for p in found]
     problems = list(dict.fromkeys(problems))
@@ -388,6 +391,25 @@ _SUBSET = re.compile(
 
 
 #: where one clause of a sentence ends and another begins ("…, so it is not overdue")
+_RELATIVE = re.compile(r"(?:which|who)\b", re.I)
+
+
+def _unhedged(whole: str) -> str:
+    """``whole`` without its hedged clauses, the others joined by "; " (a clause is a
+    statement of its own), but a relative clause kept after the clause it describes by
+    ", " ("P-7, which is due on 26 December": the date is P-7's)."""
+    out, kept = "", False
+    for part in CLAUSE_BREAK.split(whole):
+        if HEDGES.search(part):
+            kept = False
+            continue
+        if out:
+            out += ", " if kept and _RELATIVE.match(part) else "; "
+        out += part
+        kept = True
+    return out
+
+
 CLAUSE_BREAK = re.compile(
     r",\s+(?=(?:so|but|and|which|while|because|although|though|yet)\b)|\s+[—–]\s+", re.I
 )
@@ -473,6 +495,69 @@ def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, li
 
 def _count_word(word: str) -> int:
     return int(word) if word.isdigit() else _UNITS[word]
+
+
+NO_COMMENT_SINCE = re.compile(
+    r"\b(?:(?:nobody|no one|no-one|none)\s+(?:else\s+)?(?:has\s+|have\s+)?"
+    r"(?:commented|written|replied|posted)|no\s+(?:new\s+|further\s+|other\s+)?(?:comments?|replies|updates)\b)[^.;]*?\bsince\b(?P<since>[^.;]{0,60})",
+    re.I,
+)
+
+
+def _no_comment_since(sentence: str, rid: str, ev: ReviewEvidence) -> list[str]:
+    """ "Nobody has commented on T-1042 since Lena on 27 November" where a comment the
+    run saw on it is newer than that day (or than that person's last comment)."""
+    m = NO_COMMENT_SINCE.search(sentence)
+    snap = ev.seen.get(rid)
+    if m is None or snap is None or not snap.comments:
+        return []
+    since = m.group("since")
+    today = _run_day(ev)
+    day = parse_date(since, today.year if today else None, today) if DATE.search(since) else None
+    if day is None:
+        named = [c for c in snap.comments if c.author and c.author.lower() in since.lower()]
+        day = max((d for d in (_day_of(c.created) for c in named) if d is not None), default=None)
+    if day is None:
+        return []
+    newer = [c for c in snap.comments if (_day_of(c.created) or day) > day]
+    if not newer:
+        return []
+    c = newer[-1]
+    return [
+        f'"{preview_of(sentence, 160)}" says nobody commented since {day.isoformat()}; '
+        f"{c.author} commented on {rid} on {str(c.created)[:10]}"
+    ]
+
+
+def _day_of(stamp: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(stamp)[:10])
+    except ValueError:
+        return None
+
+
+_MONEY_KEYS = ("amount", "total", "price", "balance", "value", "cost", "fee", "sum", "net", "gross")
+_MONEY_PARTS = re.compile(rf"(?:({CURRENCY})\s?({NUMBER}{_SCALE})|({NUMBER}{_SCALE})\s?({CURRENCY}))(?![\w])")
+
+
+def _amount_currency(sentence: str, rid: str, fields: dict[str, Any]) -> list[str]:
+    """A record's own amount given in another currency wherever the sentence about it
+    states it ("INV-2044 (licences, $3,150)" for 3,150 EUR), not only after the field's
+    name."""
+    if not isinstance(fields.get("currency"), str) or not any(c.isdigit() for c in sentence):
+        return []
+    held = [
+        n
+        for n in (_number_of(v) for k, v in fields.items() if any(w in k.lower() for w in _MONEY_KEYS))
+        if n is not None
+    ]
+    out = []
+    for m in _MONEY_PARTS.finditer(sentence):
+        figure, stated = (m.group(2), m.group(1)) if m.group(1) else (m.group(3), m.group(4))
+        number = parse_number(figure)
+        if number is not None and any(abs(number - h) <= 0.005 * max(1.0, abs(h)) for h in held):
+            out += _other_currency(f'"{preview_of(sentence, 160)}"', stated, rid, fields)
+    return out
 
 
 def _other_currency(said: str, stated: str | None, rid: str, fields: dict[str, Any]) -> list[str]:
@@ -696,7 +781,7 @@ def _titles(text: str, ev: ReviewEvidence) -> list[str]:
 ATTRIBUTED = re.compile(
     r"(?P<who>\b[A-Z][a-z\u00e0-\u00ff'’-]+(?:\s+[A-Z][a-z\u00e0-\u00ff'’-]+){1,2})\s+"
     r"(?:wrote|writes|said|says|commented|comments|reported|reports|noted|notes|mentioned|mentions|"
-    r"confirmed|confirms|added|adds)\b(?P<when>\s+on\s+[^,:;]{4,30}?)?[,:]?\s*(?:that\s+)?"
+    r"confirmed|confirms|added|adds)\b(?:(?P<when>\s+on\s+[^,:;]{4,30}?)(?=[,:]|\s+that\b))?[,:]?\s*(?:that\s+)?"
     r"(?P<said>[^.;\n]{8,240})"
 )
 
@@ -730,7 +815,7 @@ def _attributions(ev: ReviewEvidence, known: dict[str, str]) -> list[str]:
             rid, c = matching[0]
             out.append(f'attributes to {who} what {c.author} wrote on {rid}: "{preview_of(c.text, 100)}"')
             continue
-        when = m.group("when") or re.split(r"[;.!?]", text[max(0, m.start() - 30) : m.start()])[-1]
+        when = _said_when(m, text)
         dates = list(DATE.finditer(when))
         days = parse_dates(when[dates[-1].start() :], _year_of(theirs[0][1].created)) if dates else []
         if days and not any(d.isoformat() == str(c.created)[:10] for d in days for _rid, c in theirs):
@@ -739,6 +824,20 @@ def _attributions(ev: ReviewEvidence, known: dict[str, str]) -> list[str]:
                 f"dates {who}'s comment on {rid} {days[0].isoformat()}; it was written {str(c.created)[:10]}"
             )
     return out
+
+
+def _said_when(m: re.Match[str], text: str) -> str:
+    """The words that date what someone wrote: "wrote on 3 December (that) …", "wrote on
+    3 December the glossary …" (the date opens what was said), or the words before the
+    name ("On 3 December Priya wrote …")."""
+    if m.group("when"):
+        return str(m.group("when"))
+    opening = re.match(r"on\s+", m.group("said"))
+    if opening:
+        date = DATE.match(m.group("said"), opening.end())
+        if date:
+            return date.group(0)
+    return re.split(r"[;.!?]", text[max(0, m.start() - 30) : m.start()])[-1]
 
 
 def _year_of(stamp: str) -> int | None:
