@@ -51,6 +51,7 @@ BAD = [
     ),
     ("facts", "Priya Shah wrote on <c-2 iso-3> that the glossary is stuck in legal review.", {}),
     ("facts", "INV-2044 (licences, $3,150) was sent to Northwind Traders.", dict(sources=FIN)),
+    ("facts", "INV-2031 for £12,400 is overdue and INV-2044 for £3,150 is sent.", dict(sources=FIN)),
     ("facts", "Nobody has commented on T-1042 since Lena Fischer on <c-1 iso>, so ask her.", {}),
     # the third round's rules, from the second fresh-brief corpus's misses: a record said to
     # be overdue before its due date; a weekday that is not the date's; a reference-encoded
@@ -292,6 +293,10 @@ GOOD = [
     ("Priya Shah wrote on <c-2 iso> that the glossary is stuck in legal review. Ask legal for a date.", {}),
     (
         "INV-2044 (licences, €3,150) was sent to Northwind Traders. Next step: wait for payment.",
+        dict(sources=FIN),
+    ),
+    (
+        "INV-2031 for €12,400 is overdue and INV-2044 for €3,150 is sent. Chase INV-2031 first.",
         dict(sources=FIN),
     ),
     ("Nobody has commented on T-1042 since Priya Shah on <c-2 iso>, so ask legal for a date.", {}),

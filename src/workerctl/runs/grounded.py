@@ -361,6 +361,7 @@ def facts_check(ev: ReviewEvidence) -> Check:
                     after = m.group(1)
                     cut = min([after.find(o) for o in about if o != rid and o in after], default=len(after))
                     n, found = _compare_fields(after[:cut], rid, snap.type, snap.fields, ev, known, near=True)
+                    found += _amount_currency(after[:cut], rid, snap.fields)
                     compared += n
                     problems += [f'"{preview_of(sentence, 160)}": {p}' for p in found]
     problems = list(dict.fromkeys(problems))
