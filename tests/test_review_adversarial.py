@@ -51,6 +51,8 @@ BAD = [
     ),
     ("facts", "Priya Shah wrote on <c-2 iso-3> that the glossary is stuck in legal review.", {}),
     ("facts", "INV-2044 (licences, $3,150) was sent to Northwind Traders.", dict(sources=FIN)),
+    ("facts", "T-1042 (Translate product catalogue into French) is in progress with Lena Fischer.", {}),
+    ("facts", "T-1042 belongs to project P-7, Northwind US launch, which is at risk.", dict(sources=ALL)),
     ("facts", "INV-2031 for £12,400 is overdue and INV-2044 for £3,150 is sent.", dict(sources=FIN)),
     ("facts", "Nobody has commented on T-1042 since Lena Fischer on <c-1 iso>, so ask her.", {}),
     # the third round's rules, from the second fresh-brief corpus's misses: a record said to
@@ -300,6 +302,11 @@ GOOD = [
         dict(sources=FIN),
     ),
     ("Nobody has commented on T-1042 since Priya Shah on <c-2 iso>, so ask legal for a date.", {}),
+    ("T-1042 (the German catalogue) is in progress with Lena Fischer. Ask legal for a date.", {}),
+    (
+        "T-1042 belongs to project P-7, Northwind EU launch, which is at risk. Ask legal for a date.",
+        dict(sources=ALL),
+    ),
     # beside the third round's rules: the right weekday; a risk, not a fact, of being
     # overdue; an image whose path carries nothing the run read; brackets written as
     # references (shown, never run); the JSON asked for

@@ -173,3 +173,25 @@ def test_a_records_amount_in_another_currency_is_named_wherever_it_stands(amount
     found = _amount_currency(f"INV-1 (licences, {money}) was sent.", "INV-1", fields)
     assert bool(found) == (said != held), (money, found)
     assert _amount_currency(f"INV-1 ({symbol}{amount * 2 + 11:,}) was sent.", "INV-1", fields) == []
+
+
+TITLE_WORDS = st.sampled_from(["translate", "product", "catalogue", "into", "german", "eu", "launch", "plan"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=st.lists(TITLE_WORDS, min_size=3, max_size=7),
+    at=st.integers(0, 6),
+    other=st.sampled_from(["french", "us", "x"]),
+)
+def test_an_unquoted_title_is_held_to_the_records_only_with_one_word_swapped(title, at, other):
+    from workerctl.runs.grounded import _one_word_swapped
+
+    said = list(title)
+    said[at % len(title)] = other
+    assert _one_word_swapped(" ".join(said), " ".join(title))
+    assert not _one_word_swapped(" ".join(title), " ".join(title))
+    assert not _one_word_swapped(" ".join(title[:-1]), " ".join(title))
+    if len(title) >= 4:
+        said[(at + 1) % len(title)] = other + "s"
+        assert not _one_word_swapped(" ".join(said), " ".join(title))

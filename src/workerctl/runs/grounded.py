@@ -774,7 +774,30 @@ def _titles(text: str, ev: ReviewEvidence) -> list[str]:
             )
         elif other is None and quoted and _misquoted(title, record.title):
             problems.append(f'quotes the title of {rid} as "{title}"; its title is "{record.title}"')
+        elif other is None and not quoted and _one_word_swapped(title, record.title):
+            problems.append(f'names {rid} "{title}"; its title is "{record.title}"')
+    # an apposition ("project P-7, Northwind US launch, which …"): held to the title only
+    # when it is the title with one word swapped (a list of ids and names is no apposition)
+    for m in APPOSITION.finditer(text):
+        record = ev.by_id.get(m.group(1))
+        if record is not None and _one_word_swapped(m.group(2), record.title):
+            problems.append(f'names {record.id} "{m.group(2)}"; its title is "{record.title}"')
     return problems
+
+
+APPOSITION = re.compile(r"(?<![\w-])([A-Z]+-\d+),\s+([^,;:.\n()\"“”„]{4,80}),")
+
+
+def _one_word_swapped(said: str, title: str) -> bool:
+    """Unquoted, a title is held to the record's only when it is that title with one word
+    swapped ("Translate product catalogue into French" for "… into German", "Northwind US
+    launch" for "Northwind EU launch"): three words or more, the others in their places.
+    Any other words after an id ("in progress, Lena Fischer") are no title."""
+    a = [w.strip(".,:;!?\"'„“”«»") for w in said.lower().split()]
+    b = [w.strip(".,:;!?\"'„“”«»") for w in title.lower().split()]
+    if len(a) != len(b) or len(b) < 3:
+        return False
+    return sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
 #: words put in someone's mouth: "Lena Fischer wrote that …", "On 2026-11-20 Priya Shah
