@@ -2,7 +2,8 @@
 fresh-brief round): the ledger is the run files' index by record, written in the same
 commit, so a ledger that holds fewer effects than the run files (its folder deleted,
 restored from a backup taken after any earlier run, its summary deleted and a record
-file emptied) is damage the duplicate guard names, exit 4, instead of "never wrote".
+file emptied, the indexes' refs lost with it: the record's own comments name the runs
+that wrote) is damage the duplicate guard names, exit 4, instead of "never wrote".
 
 Every rollback point of a history of three written runs on one record, each kind of
 rollback, real processes for the start that must refuse."""
@@ -67,11 +68,27 @@ def _roll_back(ws, template, kind: str, point: int) -> None:
         _record_file(ws).write_text('{"effects": {}}')
     elif kind == "record_file_only":
         _record_file(ws).unlink()
+    elif kind == "folder_and_record_refs":  # the indexes' refs by record lost with it
+        shutil.rmtree(ledger)
+        shutil.rmtree(ws.history_dir / "indexes" / "by-record")
+    elif kind == "folder_and_worker_refs":
+        shutil.rmtree(ledger)
+        shutil.rmtree(ws.history_dir / "indexes" / "by-record")
+        shutil.rmtree(ws.history_dir / "indexes" / "by-worker")
 
 
 @pytest.mark.parametrize(
     "kind,point",
-    [("folder", p) for p in range(RUNS)] + [("summary_and_record", 0), ("record_file_only", 0)],
+    [("folder", p) for p in range(RUNS)]
+    + [
+        (k, 0)
+        for k in (
+            "summary_and_record",
+            "record_file_only",
+            "folder_and_record_refs",
+            "folder_and_worker_refs",
+        )
+    ],
 )
 def test_a_ledger_behind_its_run_files_never_lets_the_write_run_again(_three_writes, tmp_path, kind, point):
     ws = _copy(_three_writes, tmp_path)

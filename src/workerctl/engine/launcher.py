@@ -208,20 +208,41 @@ class Engine:
             return True
         return any(t.writes and t.category in worker.tool_categories for t in self.registry.tools.values())
 
-    def guard(self, worker: Worker, run: Run, options: StartOptions) -> GuardDecision:
-        """The duplicate guard's decision for this start (see ``runs.duplicate_guard``)."""
+    def guard(
+        self, worker: Worker, run: Run, options: StartOptions, writers: tuple[str, ...] | None = None
+    ) -> GuardDecision:
+        """The duplicate guard's decision for this start (see ``runs.duplicate_guard``).
+        ``writers``: ``_writers``, read by the caller before it took the history lock (a
+        record source may be a server)."""
         from workerctl.runs.duplicate_guard import check
 
+        may_write = self.may_write(worker)
+        if writers is None:
+            writers = self._writers(worker, run.record_id) if may_write else ()
         return check(
             self.history,
             worker=worker.name,
             record_id=run.record_id,
             config_hash=run.config_hash,
             record_fingerprint=run.record_fingerprint,
-            may_write=self.may_write(worker),
+            may_write=may_write,
             allow_repeat=options.allow_repeat,
             plugins=run.plugins,
+            writers=writers,
         )
+
+    def _writers(self, worker: Worker, record_id: str | None) -> tuple[str, ...]:
+        """The runs of ``worker`` the record itself names as having written on it (its
+        comments' run ids): what the duplicate guard checks the ledger against besides
+        the history's indexes, which are derived data and may be lost with it."""
+        if not record_id:
+            return ()
+        try:
+            comments = self.records.comments(record_id)
+        except WorkerctlError:
+            return ()  # the source cannot tell: the ledger and the indexes decide
+        mine = {f"worker:{worker.name}", worker.name}
+        return tuple(dict.fromkeys(c.run_id for c in comments if c.run_id and c.author in mine))
 
     def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:
         """Store the run unless the duplicate guard refuses it; the decision and the
@@ -229,8 +250,12 @@ class Engine:
         starts on one record exactly one is created."""
         from workerctl.runs.duplicate_guard import DuplicateRefused
 
+        # read before the history lock is taken: the record may live on a server; a
+        # write made meanwhile is in the ledger, which the guard reads under the lock
+        writers = self._writers(worker, run.record_id) if self.may_write(worker) else ()
+
         def admit() -> None:
-            decision = self.guard(worker, run, options)
+            decision = self.guard(worker, run, options, writers)
             if not decision.allowed:
                 raise DuplicateRefused(decision)
 

@@ -181,11 +181,14 @@ def check(
     allow_repeat: bool = False,
     ledger: Ledger | None = None,
     plugins: dict[str, str] | None = None,
+    writers: tuple[str, ...] = (),
 ) -> GuardDecision:
     """Decide whether a run of ``worker`` on ``record_id`` may start now.
 
     Call it from ``history.create``'s ``admit``, under the lock the creation holds (the engine
-    does), or the answer can be stale by the time the run exists.
+    does), or the answer can be stale by the time the run exists. ``writers``: the runs of
+    ``worker`` that the record itself names as having written on it (its comments'
+    run ids), checked against the ledger with the history's newest runs.
     """
     if not record_id:
         return GuardDecision(NOT_GUARDED, worker, record_id)
@@ -205,7 +208,7 @@ def check(
     effects = ledger.effects(record_id, worker)
     ledger.confirm(worker, record_id, len(effects))  # a lost or rolled-back file is damage
     recent = _recent(history, worker, record_id)
-    ledger.confirm_runs(record_id, effects, _unheld_writers(history, recent, effects))
+    ledger.confirm_runs(record_id, effects, _unheld_writers(history, worker, recent, writers, effects))
     unknown = tuple(
         e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
@@ -353,17 +356,30 @@ def _recent(history: History, worker: str, record_id: str) -> list[dict[str, Any
     return list(itertools.islice(history.iter_summaries(flt), RECENT))
 
 
-def _unheld_writers(history: History, recent: list[dict[str, Any]], effects: list[Effect]) -> Iterator[Run]:
-    """The finished runs among ``recent`` that recorded side effects and of which the
-    ledger holds none on this record: read from their run files only then (a run
-    whose effects are all elsewhere is one read, once per start)."""
+def _unheld_writers(
+    history: History,
+    worker: str,
+    recent: list[dict[str, Any]],
+    writers: tuple[str, ...],
+    effects: list[Effect],
+) -> Iterator[Run]:
+    """The finished runs of ``worker`` of which the ledger holds no effect on this record:
+    among ``recent`` (the history's indexes) those that recorded side effects, and the
+    ``writers`` the record names (so that the indexes, derived data, lost with the ledger
+    lose nothing). Read from their run files only then: a run whose effects are all
+    elsewhere is one read per start; a run no longer in the history (pruned, its effects
+    perhaps forgotten on purpose) is left to the ledger."""
     held = {e.run_id for e in effects}
-    for summary in recent:
-        if summary["status"] in FINISHED and summary.get("side_effects") and summary["id"] not in held:
-            try:
-                yield history.get(summary["id"])
-            except WorkerctlError:
-                continue
+    named = [s["id"] for s in recent if s["status"] in FINISHED and s.get("side_effects")]
+    for run_id in dict.fromkeys([*named, *writers]):
+        if run_id in held:
+            continue
+        try:
+            run = history.get(run_id)
+        except WorkerctlError:
+            continue
+        if run.worker == worker and run.status in FINISHED:
+            yield run
 
 
 def _record_then(effect: Effect) -> str | None:
