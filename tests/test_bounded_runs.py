@@ -109,3 +109,23 @@ def test_a_flood_that_is_not_a_step_fails_the_run_saying_so(workspace):
     assert run["error"]["kind"] == "invalid_output"
     assert "wrote 3000000 bytes on stdout" in run["error"]["message"]
     assert History(workspace).body_path(run["id"]).stat().st_size < 20_000
+
+
+NOTES = """
+import json, sys
+sys.stdin.read()
+lines = [f"Entry {n}: {chr(97 + n % 26)}{n * 7919 % 1000} reviewed." for n in range(int(sys.argv[1]))]
+sys.stdout.write(json.dumps({"text": "T-1042 is in progress.\\n" + "\\n".join(lines)}))
+"""
+
+
+def test_an_output_cut_at_the_limit_is_named_by_the_review(workspace):
+    """The field limit's note ends with "…", which the review's visible reading folds
+    into "...": the completion check must still read it as the limit's note."""
+    set_limit(workspace, 2000)
+    command_worker(workspace, "notes", NOTES, "400")
+    run = start(workspace, "notes")
+    assert "completion" in (run.get("failed_checks") or []), run.get("failed_checks")
+    review = json.loads(run_workerctl("run", "review", run["id"], "--json", workspace=workspace).stdout)
+    completion = next(c for c in review["checks"] if c["key"] == "completion")
+    assert any("max_field_bytes" in e for e in completion["evidence"]), completion["evidence"]

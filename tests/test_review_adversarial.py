@@ -41,6 +41,41 @@ def out(text, **kw):
 FIN = ("tasks", "crm", "finance")
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # the third fresh-brief corpus: an offer, a promise or an announcement instead of the
+    # answer (posted before); a numbered loop; an address written with a character
+    # reference or spaced out; a US phone number
+    (
+        "answer",
+        "Sure, I'd be happy to summarise the record for its owner. Just let me know when you're ready!",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "answer",
+        "I'll look into T-1042 and get back to you with a summary shortly.",
+        dict(output_mode="task_comment"),
+    ),
+    ("answer", "Certainly! Below is the summary you requested.", dict(output_mode="task_comment")),
+    (
+        "completion",
+        "T-1042 is in progress.\n1. Ask legal about the glossary.\n2. Ask legal about the glossary.\n"
+        "3. Ask legal about the glossary.\n4. Ask legal about the glossary.",
+        {},
+    ),
+    (
+        "privacy",
+        "Blocker: the glossary is with legal. Next step: write to maya&#64;northwind.example.",
+        dict(output_mode="task_comment", sources=("tasks", "crm")),
+    ),
+    (
+        "privacy",
+        "Blocker: the glossary is with legal. Next step: write to maya @ northwind . example.",
+        dict(output_mode="task_comment", sources=("tasks", "crm")),
+    ),
+    (
+        "privacy",
+        "Blocker: the glossary is with legal. Next step: call the agency on (555) 014-2231.",
+        dict(output_mode="task_comment"),
+    ),
     # facts found in other places: a date in a relative clause about the second record a
     # sentence names, a comment dated "wrote on <day> that …", a record's amount with
     # another currency's symbol, "nobody has commented since" before a newer comment
@@ -287,6 +322,41 @@ BAD = [
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
 GOOD = [
+    # the third fresh-brief corpus's false alarms: "pending" is a checklist item's state,
+    # not a placeholder (a correct comment was stopped); a "Next:" line is a next step; a
+    # German summary quoting English comments is German; a draft reply offered in quotes;
+    # a difference and a total of amounts read; a sentence whose subject is the task's
+    # project
+    (
+        "T-1042 (Lena Fischer) is waiting on three things:\nLegal sign-off: pending\n"
+        "Glossary delivery: pending\nAgency translation: pending",
+        dict(output_mode="task_comment"),
+    ),
+    (
+        "T-1042 is in progress but blocked: the glossary is stuck in legal review.\n"
+        "Next: Priya Shah asks marketing for a release date.",
+        {},
+    ),
+    (
+        "T-1042 ist in Bearbeitung bei Lena Fischer. Priya Shah schrieb: „Marketing says the glossary "
+        "is stuck in legal review.“ Nächster Schritt: Priya fragt beim Marketing nach dem Termin.",
+        dict(instructions="Summarise the linked task for its owner in German."),
+    ),
+    (
+        "T-1042 is in progress with Lena Fischer; the glossary is with legal.\n\nDraft reply for Maya "
+        'Lindqvist (for a person to send):\n"Thank you for your patience; we expect the catalogue soon."',
+        dict(sources=("tasks", "crm")),
+    ),
+    (
+        "INV-2031 (12,400 EUR) is 9,250 EUR more than INV-2044 (3,150 EUR). Chase INV-2031 first.",
+        dict(sources=FIN),
+    ),
+    ("Invoices INV-2031 and INV-2044 total 15,550 EUR. Chase INV-2031 first.", dict(sources=FIN)),
+    (
+        "T-1042 is in progress with Lena Fischer. Its project is owned by Priya Shah and due on <P-7 due>. "
+        "Ask legal for a date.",
+        dict(sources=ALL),
+    ),
     # the same facts stated rightly
     (
         "T-1042 blocks the EU launch (P-7), which is due on <P-7 due>. Ask legal for a date.",

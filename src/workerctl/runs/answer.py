@@ -44,7 +44,13 @@ OFFER = re.compile(
     r"(?:provide|share|send|tell|clarify|specify|give|paste|upload)|"
     r"\bi (?:need|would need|require) (?:more|additional) (?:information|details|context)\b|"
     r"\bwhich (?:task|record|one) (?:do|did|would) you\b|\bi'?ll be (?:happy|glad) to\b|"
-    r"\bis there anything else\b|\bhope this helps\b",
+    r"\bis there anything else\b|\bhope this helps\b|"
+    # an offer or a promise of the answer instead of the answer
+    r"\bi'?d be (?:happy|glad) to\b|\b(?:i'?m|i am) (?:happy|glad) to\b|\bget back to you\b|"
+    r"\b(?:i'?ll|i will|let me) (?:look into|look at|check on|work on|put together|prepare)\b|"
+    # an announcement of content that is not there ("Below is the summary you requested.")
+    r"^\W*(?:here(?:'s| is| are)|below (?:is|are|you will find)|please find|the following is)\b"
+    r"[^.:!?]{0,60}\b(?:summary|overview|report|update|answer|review|note|details)\b[^.:!?]{0,40}[.:!]?\s*$",
     re.I,
 )
 REFUSAL = re.compile(
@@ -57,8 +63,9 @@ REFUSAL = re.compile(
     re.I,
 )
 PLACEHOLDER_VALUE = re.compile(
-    r"^\W*(?:tbd|tbc|todo|to do|fixme|xxx+|n/?a|none yet|to be (?:determined|confirmed|filled(?: in)?|added)|"
-    r"placeholder|pending|\?+|\.{2,}|…|-+|insert [\w ]+|your [\w ]+ here|lorem ipsum.*)\W*$",
+    # not "pending", "todo", "n/a" or "none yet": the true state of a checklist's items
+    r"^\W*(?:tbd|tbc|fixme|xxx+|to be (?:determined|confirmed|filled(?: in)?|added)|"
+    r"placeholder|\?+|\.{2,}|…|-+|insert [\w ]+|your [\w ]+ here|lorem ipsum.*)\W*$",
     re.I,
 )
 PLACEHOLDER_TOKEN = re.compile(
@@ -278,8 +285,12 @@ JSON_RULE = re.compile(
 _NOT_PROSE = re.compile(r"\A\s*[{\[][\s\S]*[}\]]\s*\Z|^\s*\|.*\|\s*$|^```", re.M)
 
 
+#: a quotation: the language of what someone else wrote, not the output's own
+_QUOTATION = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|‚[^‘’\n]*[‘’]")
+
+
 def language_of(text: str) -> tuple[str | None, dict[str, int]]:
-    words = re.findall(r"[^\W\d_]+", text.lower())
+    words = re.findall(r"[^\W\d_]+", _QUOTATION.sub(" ", text).lower())
     scores = {
         name: sum(1 for w in words if w in set(stop.split())) for name, (_code, stop) in LANGUAGES.items()
     }

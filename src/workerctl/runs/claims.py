@@ -263,8 +263,8 @@ STRONG_NEXT_STEP = re.compile(
 NEXT_STEP = re.compile(
     r"\b(?:next steps?|next actions?|suggest(?:s|ed|ion|ions)?|recommend(?:s|ed|ation|"
     r"ations)?|should|please|ask|follow[- ]?up|confirm|escalate|check|decide|retry|rerun|"
-    r"contact|to do|needs? to)\b",
-    re.I,
+    r"contact|to do|needs? to)\b|^\W*next\s*:",
+    re.I | re.M,
 )
 INABILITY = re.compile(
     r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|blocked|"

@@ -24,7 +24,9 @@ from workerctl.runs.states import COMPLETED, preview_of
 
 COMPLETION_TITLE = "The output is complete: not cut off, no unacknowledged failure, not forced by the limit"
 FRESHNESS_TITLE = "The record did not change between the run's read and its write"
-CUT_NOTE = re.compile(r"\[… truncated, \d+ bytes; the first \d+ kept\]\s*\Z")
+#: the field limit's note (``engine.limits.NOTE``), as the visible reading writes it too
+#: (NFKC folds its "…" into "...")
+CUT_NOTE = re.compile(r"\[(?:…|\.\.\.) truncated, \d+ bytes; the first \d+ kept\]\s*\Z")
 DANGLING = {
     "and", "or", "but", "the", "a", "an", "to", "of", "with", "for", "because", "that", "which",
     "in", "on", "at", "by", "from", "is", "are", "was", "were", "will", "should", "und", "der", "die",
@@ -112,7 +114,8 @@ def _loop(text: str) -> tuple[str, int] | None:
     wherever it starts (a sentence or a list line repeated is a phrase too), with how
     many times. Looked for only from words said four times or more, at the distances
     they recur at: a run reads its output once, not once per phrase length."""
-    words = [w for w in re.findall(r"[\w'’-]+", text.lower()) if any(c.isalnum() for c in w)]
+    # numbers left out: a list's counters ("1. Ask legal. 2. Ask legal.") number a loop
+    words = [w for w in re.findall(r"[\w'’-]+", text.lower()) if any(c.isalpha() for c in w)]
     where: dict[str, list[int]] = {}
     for n, word in enumerate(words):
         where.setdefault(word, []).append(n)

@@ -39,6 +39,7 @@ EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 PHONE = re.compile(
     r"(?<![\w-])(?:\+|00|\(?0)\d[\d ()./-]{5,}\d(?![\w-])|(?<![\w-])\d{3}[ .-]\d{3,4}[ .-]\d{3,4}(?![\w-])"
+    r"|\(\d{3}\)\s?\d{3}[ .-]\d{4}(?![\w-])"  # (555) 014-2231
 )
 CARD = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -73,10 +74,10 @@ def _luhn(digits: str) -> bool:
 _AT_WORD = re.compile(r"[\[({<]\s*at\s*[\])}>]|\s@\s|\bat\s+[\w-]+\s+dot\s", re.I)
 _OBFUSCATED = re.compile(
     r"(?<![\w.+-])([\w.+-]+)\s*(?:[\[({<]\s*at\s*[\])}>]|\s+at\s+|@)\s*"
-    r"([\w-]+(?:(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)[\w-]+)+)",
+    r"([\w-]+(?:(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\s+\.\s+|\.)[\w-]+)+)",
     re.I,
 )
-_DOT = re.compile(r"\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+", re.I)
+_DOT = re.compile(r"\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\s+\.\s+", re.I)
 
 
 def _at_written(line: str) -> str:
@@ -87,7 +88,7 @@ def _at_written(line: str) -> str:
         domain = _DOT.sub(".", m.group(2))
         # "meet at noon. Then ..." is no address: a written-out one has "dot" or "(at)"
         plain = "@" not in m.group(0) and not re.search(r"dot|[\[({<]", m.group(0), re.I)
-        return m.group(0) if plain or "." not in domain else f"{m.group(1)}@{domain}"
+        return m.group(0) if plain or "." not in domain else f"{m.group(1)}@{domain.replace(' ', '')}"
 
     return _OBFUSCATED.sub(joined, line)
 
@@ -103,6 +104,12 @@ def personal_data(text: str) -> list[Personal]:
         from workerctl.runs.visible import visible
 
         shown = visible(text)
+        if shown != text:
+            text = f"{text}\n{shown}"
+    if "&" in text:  # "maya&#64;northwind.example" is shown as the address
+        import html
+
+        shown = html.unescape(text)
         if shown != text:
             text = f"{text}\n{shown}"
     if "%" in text:  # an address in a link's query ("?d=maya%40northwind.example") is the address

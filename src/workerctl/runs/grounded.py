@@ -206,9 +206,33 @@ def _targets(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
         named = [rid for rid, s in ev.seen.items() if len(s.title) >= 8 and s.title.lower() in lowered]
     if named:
         return named
-    if last:
-        return last
-    return [ev.run.record_id] if ev.run.record_id and ev.run.record_id in ev.seen else []
+    base = last or ([ev.run.record_id] if ev.run.record_id and ev.run.record_id in ev.seen else [])
+    linked = _linked_named(sentence, base, ev)
+    return linked if linked is not None else base
+
+
+#: a sentence whose subject is a link of the record before ("Its project is …")
+_ITS_LINK = re.compile(r"^\W*(?:its|their|the task's|this task's)\s+([a-z]+)\b", re.I)
+
+
+def _linked_named(sentence: str, base: list[str], ev: ReviewEvidence) -> list[str] | None:
+    """The records a sentence names, as its subject, by a link of the record it continues
+    ("its project is owned by Priya Shah": the task's project, not the task): those the
+    run read ([] when it read none: the sentence is about no record it read); None when
+    it names no link."""
+    if len(base) != 1:
+        return None
+    record = ev.by_id.get(base[0])
+    if record is None or not record.links:
+        return None
+    m = _ITS_LINK.match(sentence)
+    if m is None:
+        return None
+    word = m.group(1).lower()
+    for key in (word, word + "s", word.rstrip("s")):
+        if key in record.links:
+            return [rid for rid in record.linked_ids(key) if rid in ev.seen]
+    return None
 
 
 def _mentions(sentence: str, ev: ReviewEvidence) -> int:
@@ -360,6 +384,8 @@ def facts_check(ev: ReviewEvidence) -> Check:
                     # up to the next record the sentence names: what follows it is that one's
                     after = m.group(1)
                     cut = min([after.find(o) for o in about if o != rid and o in after], default=len(after))
+                    if TOTAL.match(after[:cut]):
+                        continue  # "INV-2031 and INV-2044 total 15,550 EUR": a sum of them
                     n, found = _compare_fields(after[:cut], rid, snap.type, snap.fields, ev, known, near=True)
                     found += _amount_currency(after[:cut], rid, snap.fields)
                     compared += n
@@ -392,6 +418,10 @@ _SUBSET = re.compile(
 
 
 #: where one clause of a sentence ends and another begins ("…, so it is not overdue")
+#: what follows the last of several ids when the value is theirs together
+TOTAL = re.compile(
+    r"\W*(?:\w+\W+){0,2}?(?:total|together|combined|in total|in sum|add up|sum|between them)\b", re.I
+)
 _RELATIVE = re.compile(r"(?:which|who)\b", re.I)
 
 
@@ -873,6 +903,15 @@ def _year_of(stamp: str) -> int | None:
 DOUBLE_QUOTED = re.compile(r"\"[^\"\n]{8,}\"|“[^”\n]{8,}”|„[^“”\n]{8,}[“”]|«[^»\n]{8,}»")
 
 
+#: what introduces the worker's own words in quotes, offered for a person to use
+OWN_WORDS = re.compile(
+    r"\b(?:draft(?:ed)?|suggested|proposed|possible|sample|template)\s+(?:reply|replies|answer|message|"
+    r"e-?mail|text|wording|comment|note|response)\b|"
+    r"\b(?:you|we) (?:could|might|can) (?:say|write|reply|answer)\b",
+    re.I,
+)
+
+
 def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
     """A quotation of five words or more found nowhere in what the run read (nor in its
     instructions), nor close to any sentence of it: words invented and given as the
@@ -882,10 +921,13 @@ def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
     seen = " ".join(ev.seen_lower.split())
     out = []
     # JSON's strings are values, not quotations: read as its key: value lines
-    for m in list(DOUBLE_QUOTED.finditer(as_statements(ev.output)))[:10]:
+    shown = as_statements(ev.output)
+    for m in list(DOUBLE_QUOTED.finditer(shown))[:10]:
         quote = " ".join(m.group(0).strip('"“”„«»').lower().split()).strip(" .…")
         if len(quote.split()) < 5 or quote in seen or quote in instructions:
             continue
+        if OWN_WORDS.search(shown[max(0, m.start() - 80) : m.start()]):
+            continue  # "Draft reply for Aisha: "…"": the worker's own words, offered
         words = content_words(quote)
         rarest = max(words, key=len, default="")
         close = False
@@ -1120,11 +1162,16 @@ def _rounded_from(written: str, value: float, amounts: set[float]) -> bool:
 
 
 def _is_sum(value: float, amounts: set[float]) -> bool:
-    """A total of two or more amounts the run read (the output may add them up)."""
+    """A total of two or more amounts the run read, or the difference of two (the output
+    may add them up, or say by how much one is larger)."""
     money = sorted(a for a in amounts if a >= 1)[:40]
     if abs(sum(money) - value) < 0.01:
         return True
-    return any(abs(a + b - value) < 0.01 for i, a in enumerate(money) for b in money[i + 1 :])
+    return any(
+        abs(a + b - value) < 0.01 or abs(b - a - value) < 0.01
+        for i, a in enumerate(money)
+        for b in money[i + 1 :]
+    )
 
 
 # -- coverage -------------------------------------------------------------------------
