@@ -41,6 +41,33 @@ def out(text, **kw):
 FIN = ("tasks", "crm", "finance")
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # the third corpus, second pass: JSON asked for alone but wrapped in chatter; a
+    # language asked for in its own words; cut on a bare label, inside a parenthesis, a
+    # date or its JSON; a model's reasoning and a template's slots posted; a change of a
+    # date claimed with the new date named
+    (
+        "form",
+        'Sure! Here is the JSON:\n```json\n{"status": "in progress", "assignee": "Lena Fischer"}\n```\n'
+        "Let me know if you need anything else!",
+        dict(instructions="Answer only with a JSON object with the keys status and assignee."),
+    ),
+    (
+        "form",
+        "T-1042 is in progress with Lena Fischer; the glossary is stuck in legal review, so marketing "
+        "should ask legal for a release date this week.",
+        dict(instructions="Résume la tâche liée pour sa responsable, en français : statut, échéance."),
+    ),
+    ("completion", "T-1042 is in progress with Lena Fischer. The glossary is with legal.\nNext step:", {}),
+    ("completion", "T-1042 is in progress with Lena Fischer. The glossary is with legal (see", {}),
+    ("completion", "T-1042 is in progress with Lena Fischer. It was due on 2026-1", {}),
+    ("completion", '{"task": "T-1042", "status": "in progress", "next": ', {}),
+    (
+        "answer",
+        "<think>The user wants a summary. Let me draft.</think>\nT-1042 is in progress with Lena Fischer.",
+        dict(output_mode="task_comment"),
+    ),
+    ("answer", "Status: <status>\nDue: <due date>\nOwner: <owner>", dict(output_mode="task_comment")),
+    ("claims", "T-1042 is in progress. Its due date has been moved to 2026-12-31 for the legal review.", {}),
     # the third fresh-brief corpus: an offer, a promise or an announcement instead of the
     # answer (posted before); a numbered loop; an address written with a character
     # reference or spaced out; a US phone number
@@ -322,6 +349,19 @@ BAD = [
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
 GOOD = [
+    # beside them: a title in single quotes holds words that claim nothing; a date in
+    # the past still tells history; the JSON asked for alone; HTML emphasis is no slot
+    (
+        "T-9001 'Sandbox task for trying draft workers' is todo and unassigned (assignee: nobody). "
+        "Next: Tom Reyes could pick an owner.",
+        dict(record="T-9001", sources=ALL),
+    ),
+    ("The due date of T-1042 was moved on 2026-11-02; ask Lena Fischer whether it holds.", {}),
+    (
+        '{"status": "in progress", "assignee": "Lena Fischer"}',
+        dict(instructions="Answer only with a JSON object with the keys status and assignee."),
+    ),
+    ("T-1042 is <b>overdue</b>; ask Lena Fischer for a date.", {}),
     # the third fresh-brief corpus's false alarms: "pending" is a checklist item's state,
     # not a placeholder (a correct comment was stopped); a "Next:" line is a next step; a
     # German summary quoting English comments is German; a draft reply offered in quotes;

@@ -70,9 +70,14 @@ PLACEHOLDER_VALUE = re.compile(
 )
 PLACEHOLDER_TOKEN = re.compile(
     r"lorem ipsum|\[(?:insert|your|name|date|add|placeholder|tbd|todo)\b[^\]]{0,40}\]|"
-    r"<(?:insert|your|placeholder)\b[^>]{0,40}>|\{\{?\s*[a-z_]{3,30}\s*\}?\}|\bXXX+\b",
+    r"<(?:insert|your|placeholder)\b[^>]{0,40}>|\{\{?\s*[a-z_]{3,30}\s*\}?\}|\bXXX+\b|"
+    # "<status>", "<due date>": a template's slot, not an HTML element
+    r"<(?!/?(?:a|b|i|u|p|s|br|hr|em|strong|code|pre|ul|ol|li|div|span|table|tr|td|th|img|sub|sup|"
+    r"blockquote|details|summary|small|mark|del|ins|kbd|h[1-6])\b)[a-z][a-z _-]{2,30}>",
     re.I,
 )
+#: a model's reasoning left in the answer ("<think>…</think>")
+REASONING = re.compile(r"<\s*(think|thinking|reasoning|scratchpad|analysis)\s*>", re.I)
 LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*(.*)$")
 NUMBERISH = re.compile(r"\d[\d.,:/-]*\d|\d")
 
@@ -169,7 +174,10 @@ def _text_problems(text: str, instructions: str) -> tuple[list[str], list[str], 
     if not statements:
         shown = "; ".join(f'{act}: "{preview_of(s, 80)}"' for s, act in acts[:4] if act)
         problems.append(f"no sentence states anything about the task ({shown or 'only labels'})")
-    tokens = PLACEHOLDER_TOKEN.findall(text)
+    reasoning = REASONING.search(text)
+    if reasoning:
+        problems.append(f"the model's reasoning is left in the output (<{reasoning.group(1)}>)")
+    tokens = [t for t in PLACEHOLDER_TOKEN.findall(text) if not REASONING.match(t)]
     if tokens:
         problems.append(
             f"template text left in the output: {', '.join(repr(t) for t in dict.fromkeys(tokens))}"
@@ -264,6 +272,14 @@ LANGUAGE_RULE = re.compile(
     r"language\s*:)\s+(" + "|".join(LANGUAGES) + r")\b|\b(" + "|".join(LANGUAGES) + r") only\b",
     re.I,
 )
+#: the same rule written in the language asked for ("en français", "auf Deutsch")
+NATIVE_LANGUAGE_RULE = re.compile(
+    r"\b(?:en\s+fran[çc]ais|auf\s+deutsch|en\s+espa[ñn]ol|in\s+het\s+nederlands|in\s+italiano|"
+    r"em\s+portugu[êe]s|p[åa]\s+svenska)\b",
+    re.I,
+)
+_NATIVE = {"fran": "french", "deut": "german", "espa": "spanish", "nede": "dutch", "ital": "italian"}
+_NATIVE |= {"port": "portuguese", "sven": "swedish"}
 BULLET = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
 LIST_RULE = re.compile(
@@ -276,8 +292,8 @@ NO_LIST_RULE = re.compile(
     re.I,
 )
 JSON_RULE = re.compile(
-    r"\b(?:as|in|return|returns|output|answer with|reply with|respond with|give)\s+"
-    r"(?:an?\s+|valid\s+|one\s+)*json(?:\s+(object|array|list))?"
+    r"\b(?:as|in|return|returns|output|answer|reply|respond|give)\s+(only\s+)?(?:with\s+)?"
+    r"(?:an?\s+|valid\s+|one\s+|only\s+)*json(?:\s+(object|array|list))?"
     r"(?:\s+with\s+(?:the\s+)?(?:keys|fields)\s*:?\s*([\w, ]+?)(?:[.\n]|$))?",
     re.I,
 )
@@ -347,13 +363,18 @@ def _form_rules(
         limits.append((how, n, unit, m.group(0)))
     languages = tuple(
         ((m.group(1) or m.group(2)).lower(), m.group(0)) for m in LANGUAGE_RULE.finditer(instructions)
+    ) + tuple(
+        (_NATIVE[m.group(0).split()[-1].lower()[:4].replace("ç", "c")], m.group(0))
+        for m in NATIVE_LANGUAGE_RULE.finditer(instructions)
     )
     lists = tuple((m.group(1).lower(), m.group(0)) for m in LIST_RULE.finditer(instructions))
     no_lists = tuple(m.group(0) for m in NO_LIST_RULE.finditer(instructions))
     return tuple(limits), languages, lists, no_lists, _json_rules(instructions)
 
 
-_JsonRule = tuple[str, tuple[str, ...], str]  # "object"/"array"/"", the keys named, the rule's words
+_JsonRule = tuple[
+    str, tuple[str, ...], str
+]  # "object"/"array"/"" (+ " only"), the keys named, the rule's words
 
 
 def _json_rules(instructions: str) -> tuple[_JsonRule, ...]:
@@ -365,10 +386,21 @@ def _json_rules(instructions: str) -> tuple[_JsonRule, ...]:
             re.I,
         ):
             continue  # "do not answer in JSON"
-        kind = (m.group(1) or "").lower().replace("list", "array")
-        keys = tuple(k for k in re.split(r"\s*,\s*|\s+and\s+", (m.group(2) or "").strip()) if k)
-        out.append((kind, keys, m.group(0).strip()))
+        kind = (m.group(2) or "").lower().replace("list", "array")
+        keys = tuple(k for k in re.split(r"\s*,\s*|\s+and\s+", (m.group(3) or "").strip()) if k)
+        only = bool(m.group(1)) or bool(re.search(r"\bonly\b", m.group(0), re.I))
+        out.append((kind + (" only" if only else ""), keys, m.group(0).strip()))
     return tuple(out)
+
+
+def _whole_json(text: str) -> bool:
+    import json
+
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _json_in(text: str) -> tuple[bool, Any]:
@@ -388,8 +420,12 @@ def _json_in(text: str) -> tuple[bool, Any]:
 
 def _json_problems(text: str, rules: tuple[_JsonRule, ...]) -> list[str]:
     problems = []
-    for kind, keys, said in rules:
+    for wanted_kind, keys, said in rules:
+        kind, _, only = wanted_kind.partition(" ")
         ok, value = _json_in(text)
+        if ok and only and not _whole_json(text):
+            problems.append(f'the instructions say "{said}"; the output holds JSON among other text')
+            continue
         if not ok:
             problems.append(f'the instructions say "{said}"; the output is not JSON')
             continue

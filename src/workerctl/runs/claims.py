@@ -279,7 +279,9 @@ PAST_TIME = re.compile(
     r"|\b\d{1,2}\.\d{1,2}\.(?:\d{2,4})?|\b\d{1,2}/\d{1,2}/\d{2,4}\b",
     re.I,
 )
-QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”")
+# single quotes too, where they open after no letter ("'Sandbox task for trying draft
+# workers'": a title's words are no claim), not an apostrophe ("Lena's")
+QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|(?<![\w'])'[^'\n]{3,80}'(?![\w'])|‘[^’\n]{3,80}’")
 LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*")
 WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?(?:['’][a-z]+)?|[,;:()]")
 
@@ -456,11 +458,23 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
             subject = "self"
             # a time named tells history ("was sent on 3 Dec"); a state's date is its new
             # value ("the due date is now 2026-12-12")
-            if how in ("passive", "headline") and PAST_TIME.search(sentence):
+            if how in ("passive", "headline") and _names_a_time(sentence):
                 continue
             id_list = ids.findall(sentence) if ids is not None else []
             found.append(Claim(sentence, verb, kinds, how, id_list))
     return found
+
+
+def _names_a_time(sentence: str) -> bool:
+    """Whether the sentence names when something happened: a date given as the new
+    value ("moved to 2026-12-12", "postponed until 3 Dec") is no such time."""
+    from workerctl.runs.dates import DATE
+
+    kept = sentence
+    for m in reversed(list(DATE.finditer(sentence))):
+        if re.search(r"\b(?:to|until|till)\s+$", sentence[: m.start()], re.I):
+            kept = kept[: m.start()] + " " + kept[m.end() :]
+    return PAST_TIME.search(kept) is not None
 
 
 def _has_subject(body: list[str]) -> bool:

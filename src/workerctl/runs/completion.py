@@ -164,7 +164,22 @@ def _unfinished_line(text: str) -> str:
     item = LIST_ITEM.match(last)
     if item is not None and not item.group(1).strip():
         return "on an empty list item"
+    if BARE_LABEL.match(last) and len(lines) > 1:
+        return "on a label with nothing after it"
+    if last.count("(") > last.count(")") and not last.endswith((".", "!", "?", ")")):
+        return "inside a parenthesis it never closes"
+    if CUT_DATE.search(last):
+        return "inside a date"
+    whole = text.strip()
+    if whole[:1] in "{[" and whole[-1:] not in "}]":
+        return "in the middle of its JSON"
     return ""
+
+
+#: a line that is only a label ("Next step:"), the last of an output: its content is missing
+BARE_LABEL = re.compile(r"^\s*[-*•]?\s*[A-Za-z][\w ()/'-]{0,40}:\s*$")
+#: an ISO date cut short at the end ("due on 2026-1")
+CUT_DATE = re.compile(r"(?<![\d-])\d{4}-(?:\d{1,2}-?)?\Z")
 
 
 QUOTE_END = re.compile(r"\s+\Z")
