@@ -160,6 +160,29 @@ def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wc
     assert entry["state"] == "committed" and entry["settled"]["note"] == "saw it on the task"
 
 
+def test_prune_forgetting_side_effects_keeps_an_unknown_write(workspace, wcli):
+    """An unknown write is cleared by a person (``ledger settle``), never by a prune:
+    ``--forget-side-effects`` dropped it and the next start wrote a second comment."""
+    make_worker(
+        workspace,
+        "dier",
+        output_mode="review_note",
+        executor=(
+            "{name: echo, script: [{tool: add_and_die, arguments: {task_id: T-1042, "
+            "text: 'vendor late'}}, {output: done}]}"
+        ),
+    )
+    assert subprocess.run([sys.executable, "-c", CRASH_IN_WRITE, str(workspace.root)]).returncode == -9
+    assert wcli("runs", "list").exit_code == 0  # the sweep settles the run as crashed
+    pruned = json.loads(wcli("runs", "prune", "--older-than", "0s", "--forget-side-effects", "--json").stdout)
+    assert pruned["removed"] == 1
+    unknown = json.loads(wcli("ledger", "list", "--state", "unknown", "--json").stdout)
+    assert [e["target"] for e in unknown] == ["T-1042"]
+    refused = wcli("run", "start", "dier", "--task", "T-1042")
+    assert refused.exit_code == 5 and "unknown" in refused.output
+    assert len(comments_by(workspace, "dier")) == 1
+
+
 def test_a_refused_write_leaves_nothing_in_the_ledger(workspace, wcli):
     make_worker(
         workspace,

@@ -53,6 +53,7 @@ INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", 
 # (runs/approval.py), and the duplicate guard counts it as written
 HELD = "held"
 STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN, HELD)
+UNSETTLED = (INTENDED, UNKNOWN, HELD)  # a person decides these; no prune forgets them
 NO_RECORD = "-"  # the target of a write tied to no record
 EFFECT_FIELDS: dict[str, FieldSpec] = {
     "key": str,
@@ -543,11 +544,14 @@ class Ledger:
         return fs.exists(self.history.marker_path(run_id))
 
     def forget(self, run_id: str, targets: set[str]) -> int:
-        """Drop a pruned run's entries (``runs prune --forget-side-effects``)."""
+        """Drop a pruned run's entries (``runs prune --forget-side-effects``), but never an
+        unsettled one: an ``unknown`` (or ``intended``) write is cleared only by a person
+        (``ledger settle``), and a ``held`` one only by ``run approve`` or ``run reject``;
+        forgetting it let the next start write again."""
         dropped = 0
         for target in targets:
             docs = self._effects(target)
-            keep = {k: d for k, d in docs.items() if d["run_id"] != run_id}
+            keep = {k: d for k, d in docs.items() if d["run_id"] != run_id or d["state"] in UNSETTLED}
             if len(keep) != len(docs):
                 dropped += len(docs) - len(keep)
                 write_table(self.record_path(target), "effects", keep, known=self.history.tables)
