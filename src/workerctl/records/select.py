@@ -21,13 +21,24 @@ if TYPE_CHECKING:
     from workerctl.records.model import Record
 
 
+def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of the ids' JSON, a key given twice refused (one reader takes the first
+    ``id``, another the last: the run went to a record nobody named last)."""
+    out: dict[str, Any] = {}
+    for key, value in items:
+        if key in out:
+            raise ValueError(f"the key {key!r} is given twice in one object (keep only one of them)")
+        out[key] = value
+    return out
+
+
 def ids_from_text(text: str, origin: str) -> list[str]:
     """Record ids from one id per line, JSON lines, or a JSON array; blank lines and
     ``#`` comments are skipped."""
     stripped = text.strip()
     if stripped.startswith("["):
         try:
-            data = json.loads(stripped)
+            data = json.loads(stripped, object_pairs_hook=_pairs)
         except ValueError as exc:
             raise UsageError(f"{origin}: not a JSON array: {exc}") from None
         except RecursionError:  # an array nested thousands deep: no list of ids
@@ -43,7 +54,7 @@ def ids_from_text(text: str, origin: str) -> list[str]:
             continue
         if line.startswith("{"):
             try:
-                item = json.loads(line)
+                item = json.loads(line, object_pairs_hook=_pairs)
             except ValueError as exc:
                 raise UsageError(f"{origin}:{number}: not a JSON object: {exc}") from None
             except RecursionError:
