@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import run_workerctl
@@ -62,3 +62,34 @@ def test_a_watch_interval_that_is_no_number_of_seconds_is_a_usage_error(one_run,
     done = run_workerctl("runs", "list", "--watch", value, workspace=workspace)
     assert done.returncode == 2, (value, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr and "--watch" in done.stderr
+
+
+# digits of other scripts that Python's int() and float() read as numbers
+_OTHER_DIGITS = st.sampled_from(["٣", "۳", "३", "৩", "３", "𝟑", "᠓"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    digit=_OTHER_DIGITS,
+    unit=st.sampled_from(["s", "m", "h", "d", "w"]),
+    before=st.sampled_from(["", "1", "2"]),
+)
+def test_durations_and_the_lock_timeout_are_ascii_digits_only(digit, unit, before):
+    """Only ASCII digits are numbers (``digits.py``): "٣d" is no duration and
+    WORKERCTL_LOCK_TIMEOUT=٣ no timeout, though float() reads both as 3."""
+    import os
+
+    from workerctl.storage.lock import resolve_timeout
+
+    with pytest.raises(UsageError):
+        parse_duration(f"{before}{digit}{unit}")
+    old = os.environ.get("WORKERCTL_LOCK_TIMEOUT")
+    os.environ["WORKERCTL_LOCK_TIMEOUT"] = f"{before}{digit}"
+    try:
+        with pytest.raises(UsageError, match="not a number"):
+            resolve_timeout(None)
+    finally:
+        if old is None:
+            del os.environ["WORKERCTL_LOCK_TIMEOUT"]
+        else:
+            os.environ["WORKERCTL_LOCK_TIMEOUT"] = old

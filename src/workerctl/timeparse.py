@@ -8,7 +8,8 @@ import re
 from workerctl.errors import UsageError
 
 UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)$")
+# ASCII digits only (re.ASCII): "٣d" is no duration, as digits.py says of every number
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)$", re.ASCII)
 
 
 def parse_duration(text: str) -> dt.timedelta:

@@ -40,6 +40,8 @@ def resolve_timeout(setting: float | None) -> tuple[float, str]:
     raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
     if raw:
         try:
+            if not raw.isascii():  # "٣" is 3 to float(); digits.py reads ASCII digits only
+                raise ValueError(raw)
             value = float(raw)
             if value != value:  # "nan": no number (it would wait for ever, silently)
                 raise ValueError(raw)
