@@ -362,6 +362,18 @@ GOOD = [
         dict(instructions="Answer only with a JSON object with the keys status and assignee."),
     ),
     ("T-1042 is <b>overdue</b>; ask Lena Fischer for a date.", {}),
+    (
+        '{"status": "in progress", "due": "<T-1042 due>", "assignee": "Lena Fischer", '
+        '"next_step": "Priya Shah asks marketing when legal releases the glossary"}',
+        dict(
+            instructions="Answer only with a JSON object with the keys status, due, assignee and next_step "
+            "for the linked task."
+        ),
+    ),
+    (
+        "T-1042 is in progress; ask Lena Fischer whether the agency's upload `<form>` takes the glossary.",
+        dict(output_mode="task_comment"),
+    ),
     # the third fresh-brief corpus's false alarms: "pending" is a checklist item's state,
     # not a placeholder (a correct comment was stopped); a "Next:" line is a next step; a
     # German summary quoting English comments is German; a draft reply offered in quotes;

@@ -73,7 +73,9 @@ PLACEHOLDER_TOKEN = re.compile(
     r"<(?:insert|your|placeholder)\b[^>]{0,40}>|\{\{?\s*[a-z_]{3,30}\s*\}?\}|\bXXX+\b|"
     # "<status>", "<due date>": a template's slot, not an HTML element
     r"<(?!/?(?:a|b|i|u|p|s|br|hr|em|strong|code|pre|ul|ol|li|div|span|table|tr|td|th|img|sub|sup|"
-    r"blockquote|details|summary|small|mark|del|ins|kbd|h[1-6])\b)[a-z][a-z _-]{2,30}>",
+    r"blockquote|details|summary|small|mark|del|ins|kbd|h[1-6]|form|input|button|select|option|label|"
+    r"script|style|iframe|frame|object|embed|svg|math|meta|base|link|body|html|head|title|video|audio|"
+    r"source|textarea|center|font|nav|header|footer|section|article|main|aside)\b)[a-z][a-z _-]{2,30}>",
     re.I,
 )
 #: a model's reasoning left in the answer ("<think>…</think>")
@@ -177,7 +179,9 @@ def _text_problems(text: str, instructions: str) -> tuple[list[str], list[str], 
     reasoning = REASONING.search(text)
     if reasoning:
         problems.append(f"the model's reasoning is left in the output (<{reasoning.group(1)}>)")
-    tokens = [t for t in PLACEHOLDER_TOKEN.findall(text) if not REASONING.match(t)]
+    # code is shown as code: "`<form>`" is no template slot
+    shown = re.sub(r"```.*?```|`[^`\n]+`", " ", text, flags=re.S)
+    tokens = [t for t in PLACEHOLDER_TOKEN.findall(shown) if not REASONING.match(t)]
     if tokens:
         problems.append(
             f"template text left in the output: {', '.join(repr(t) for t in dict.fromkeys(tokens))}"
@@ -387,10 +391,23 @@ def _json_rules(instructions: str) -> tuple[_JsonRule, ...]:
         ):
             continue  # "do not answer in JSON"
         kind = (m.group(2) or "").lower().replace("list", "array")
-        keys = tuple(k for k in re.split(r"\s*,\s*|\s+and\s+", (m.group(3) or "").strip()) if k)
+        keys = _key_names(m.group(3) or "")
         only = bool(m.group(1)) or bool(re.search(r"\bonly\b", m.group(0), re.I))
         out.append((kind + (" only" if only else ""), keys, m.group(0).strip()))
     return tuple(out)
+
+
+def _key_names(listed: str) -> tuple[str, ...]:
+    """The key names a rule lists ("status, due, assignee and next_step for the linked
+    task"): one word each; the list ends at the first part that is more than a word."""
+    out = []
+    for part in re.split(r"\s*,\s*|\s+and\s+", listed.strip()):
+        words = part.split()
+        if words:
+            out.append(words[0].strip("`'\""))
+        if len(words) != 1:
+            break
+    return tuple(k for k in out if k)
 
 
 def _whole_json(text: str) -> bool:
