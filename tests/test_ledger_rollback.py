@@ -126,3 +126,51 @@ def test_a_run_whose_writes_went_elsewhere_is_no_damage(workspace, wcli):
     assert [e["record_id"] for e in first.json["side_effects"]] == ["T-1043"]
     again = wcli("run", "start", "neighbour-note", "--task", "T-1042", "--json")
     assert again.exit_code == 0, again.output
+
+
+def _one_write(workspace):
+    done = run_workerctl("run", "start", WORKER, "--task", "T-1042", "--json", workspace=workspace)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["id"]
+
+
+def test_a_write_the_record_holds_but_nothing_else_remembers_is_a_repeat(workspace):
+    """The run's file and the ledger both gone (or the run pruned, then the ledger lost):
+    the record's comment, keyed by the run, is the last evidence of the write; the
+    start is refused as a repeat (exit 5), and --allow-repeat writes again on purpose."""
+    run_id = _one_write(workspace)
+    shutil.rmtree(workspace.history_dir / "ledger")
+    from workerctl.history.store import History
+
+    History(workspace).body_path(run_id).unlink()
+    refused = run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=workspace)
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert run_id in refused.stderr and "--allow-repeat" in refused.stderr
+    assert _written(workspace) == 1
+    again = run_workerctl("run", "start", WORKER, "--task", "T-1042", "--allow-repeat", workspace=workspace)
+    assert again.returncode == 0 and _written(workspace) == 2
+
+
+def test_a_pruned_write_is_remembered_by_the_record_when_the_ledger_is_lost(workspace):
+    _one_write(workspace)
+    assert run_workerctl("runs", "prune", "--older-than", "0s", workspace=workspace).returncode == 0
+    shutil.rmtree(workspace.history_dir / "ledger")
+    refused = run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=workspace)
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert _written(workspace) == 1
+
+
+def test_a_write_forgotten_on_purpose_may_be_written_again(workspace):
+    """``runs prune --forget-side-effects`` keeps a tombstone: the record's comment is
+    known to be forgotten, and the next start writes (what forgetting is for)."""
+    run_id = _one_write(workspace)
+    forgot = run_workerctl(
+        "runs", "prune", "--older-than", "0s", "--forget-side-effects", workspace=workspace
+    )
+    assert forgot.returncode == 0, forgot.stderr
+    listed = run_workerctl("ledger", "list", "--json", workspace=workspace)
+    assert json.loads(listed.stdout) == []
+    tombs = run_workerctl("ledger", "list", "--state", "forgotten", "--json", workspace=workspace)
+    assert [e["run_id"] for e in json.loads(tombs.stdout)] == [run_id]
+    assert run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=workspace).returncode == 0
+    assert _written(workspace) == 2

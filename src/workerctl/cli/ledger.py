@@ -33,7 +33,7 @@ def ledger() -> None:
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(["intended", "committed", "unknown", "not_written", "held"]),
+    type=click.Choice(["intended", "committed", "unknown", "not_written", "held", "forgotten"]),
     help="Only this state (repeatable).",
 )
 @click.option("--run", "run_id", metavar="ID", help="Only effects of this run.")

@@ -52,7 +52,11 @@ INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN = "intended", "committed", "unknown", 
 # a write a run that needs a person did not make: it waits for 'workerctl run approve'
 # (runs/approval.py), and the duplicate guard counts it as written
 HELD = "held"
-STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN, HELD)
+# a write a run made whose run was pruned with --forget-side-effects: kept as a
+# tombstone, so that the comment the record still holds is known to be forgotten on
+# purpose (the duplicate guard lets it be written again), not lost with the ledger
+FORGOTTEN = "forgotten"
+STATES = (INTENDED, COMMITTED, UNKNOWN, NOT_WRITTEN, HELD, FORGOTTEN)
 UNSETTLED = (INTENDED, UNKNOWN, HELD)  # a person decides these; no prune forgets them
 NO_RECORD = "-"  # the target of a write tied to no record
 EFFECT_FIELDS: dict[str, FieldSpec] = {
@@ -439,7 +443,8 @@ class Ledger:
         run_id: str | None = None,
         limit: int | None = None,
     ) -> list[Effect]:
-        """Effects matching every filter given, newest first."""
+        """Effects matching every filter given, newest first (a ``forgotten`` tombstone
+        only when asked for by its state)."""
         if record_id is not None:
             targets = [record_id]
         else:
@@ -454,7 +459,7 @@ class Ledger:
         out: list[Effect] = []
         for target in targets:
             for effect in reversed(self.effects(target, worker)):
-                if states and effect.state not in states:
+                if (states and effect.state not in states) or (not states and effect.state == FORGOTTEN):
                     continue
                 if run_id and effect.run_id != run_id:
                     continue
@@ -544,16 +549,24 @@ class Ledger:
         return fs.exists(self.history.marker_path(run_id))
 
     def forget(self, run_id: str, targets: set[str]) -> int:
-        """Drop a pruned run's entries (``runs prune --forget-side-effects``), but never an
-        unsettled one: an ``unknown`` (or ``intended``) write is cleared only by a person
-        (``ledger settle``), and a ``held`` one only by ``run approve`` or ``run reject``;
-        forgetting it let the next start write again."""
+        """Forget a pruned run's entries (``runs prune --forget-side-effects``): each is kept
+        as a ``forgotten`` tombstone (what the write was is dropped), so the record's copy
+        of it is known to be forgotten on purpose, not lost. Never an unsettled one: an
+        ``unknown`` (or ``intended``) write is cleared only by a person (``ledger settle``),
+        and a ``held`` one only by ``run approve`` or ``run reject``; forgetting it let the
+        next start write again."""
         dropped = 0
         for target in targets:
             docs = self._effects(target)
-            keep = {k: d for k, d in docs.items() if d["run_id"] != run_id or d["state"] in UNSETTLED}
-            if len(keep) != len(docs):
-                dropped += len(docs) - len(keep)
+            keep = {
+                k: {**d, "state": FORGOTTEN, "detail": {}}
+                if d["run_id"] == run_id and d["state"] not in (*UNSETTLED, FORGOTTEN)
+                else d
+                for k, d in docs.items()
+            }
+            changed = [k for k in docs if keep[k] is not docs[k]]
+            if changed:
+                dropped += len(changed)
                 write_table(self.record_path(target), "effects", keep, known=self.history.tables)
                 for worker in {d["worker"] for d in docs.values() if d["run_id"] == run_id}:
                     self._summarise(worker, target, keep)

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workerctl.errors import EXIT_DUPLICATE, WorkerctlError
+from workerctl.errors import EXIT_DUPLICATE, NotFoundError, WorkerctlError
 from workerctl.history.ledger import HELD, INTENDED, UNKNOWN, Effect, Ledger
 from workerctl.runs.states import FINISHED
 
@@ -208,7 +208,8 @@ def check(
     effects = ledger.effects(record_id, worker)
     ledger.confirm(worker, record_id, len(effects))  # a lost or rolled-back file is damage
     recent = _recent(history, worker, record_id)
-    ledger.confirm_runs(record_id, effects, _unheld_writers(history, worker, recent, writers, effects))
+    lost: list[str] = []  # writers the record names that neither the ledger nor the history holds
+    ledger.confirm_runs(record_id, effects, _unheld_writers(history, worker, recent, writers, effects, lost))
     unknown = tuple(
         e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
@@ -236,6 +237,18 @@ def check(
         )
         if failed is not None:
             return _repeat_failure(worker, record_id, failed)
+    if lost and not allow_repeat:
+        return GuardDecision(
+            REPEAT,
+            worker,
+            record_id,
+            message=(
+                f"{worker} already wrote to {record_id}: it holds the write of run {lost[0]}, which neither "
+                "the history nor the ledger holds any more (its run file and ledger entry were removed "
+                "or lost, not forgotten by 'runs prune --forget-side-effects'). Not started; pass "
+                "--allow-repeat to write again"
+            ),
+        )
     written = [e for e in effects if e.written]
     if not written:
         return GuardDecision(RUN, worker, record_id)
@@ -362,13 +375,15 @@ def _unheld_writers(
     recent: list[dict[str, Any]],
     writers: tuple[str, ...],
     effects: list[Effect],
+    lost: list[str],
 ) -> Iterator[Run]:
     """The finished runs of ``worker`` of which the ledger holds no effect on this record:
     among ``recent`` (the history's indexes) those that recorded side effects, and the
     ``writers`` the record names (so that the indexes, derived data, lost with the ledger
     lose nothing). Read from their run files only then: a run whose effects are all
     elsewhere is one read per start; a run no longer in the history (pruned, its effects
-    perhaps forgotten on purpose) is left to the ledger."""
+    forgotten on purpose) is left to the ledger, which keeps a tombstone of what a prune
+    forgot: a writer the record names that neither holds goes to ``lost``."""
     held = {e.run_id for e in effects}
     named = [s["id"] for s in recent if s["status"] in FINISHED and s.get("side_effects")]
     for run_id in dict.fromkeys([*named, *writers]):
@@ -376,6 +391,10 @@ def _unheld_writers(
             continue
         try:
             run = history.get(run_id)
+        except NotFoundError:
+            if run_id in writers:
+                lost.append(run_id)
+            continue
         except WorkerctlError:
             continue
         if run.worker == worker and run.status in FINISHED:
