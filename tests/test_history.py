@@ -376,7 +376,13 @@ def test_prune_keeps_unfinished_runs(workspace, wcli):
     shutil.rmtree(workspace.history_dir / "indexes")
     wcli("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat")
     dry = json.loads(wcli("runs", "prune", "--older-than", "90d", "--dry-run", "--json").output)
-    assert dry == {"removed": 1, "kept_unfinished": 1, "side_effects_forgotten": 0, "dry_run": True}
+    assert dry == {
+        "removed": 1,
+        "kept_unfinished": 1,
+        "kept_held": 0,
+        "side_effects_forgotten": 0,
+        "dry_run": True,
+    }
     assert len(history.list(None, limit=None)) == 3
     done = wcli("runs", "prune", "--older-than", "90d")
     assert "removed 1 run(s)" in done.output and "kept 1 unfinished" in done.output

@@ -174,3 +174,20 @@ def test_a_write_forgotten_on_purpose_may_be_written_again(workspace):
     assert [e["run_id"] for e in json.loads(tombs.stdout)] == [run_id]
     assert run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=workspace).returncode == 0
     assert _written(workspace) == 2
+
+
+def test_a_prune_keeps_a_run_whose_write_waits_for_a_person(workspace):
+    """A finished run holding a write for ``run approve`` / ``run reject`` (which find
+    it by the run's id) is kept by ``runs prune``: removed, its write stayed held for
+    ever, neither made nor dropped, while the guard kept asking for a decision."""
+    source = (workspace.workers_dir / f"{WORKER}.yaml").read_text()
+    held = source.replace(f"name: {WORKER}", "name: held-review") + "review_required: true\n"
+    (workspace.workers_dir / "held-review.yaml").write_text(held)
+    done = run_workerctl("run", "start", "held-review", "--task", "T-2001", "--json", workspace=workspace)
+    run_id = json.loads(done.stdout)["id"]
+    pruned = run_workerctl("runs", "prune", "--older-than", "0s", "--json", workspace=workspace)
+    assert json.loads(pruned.stdout)["kept_held"] == 1 and json.loads(pruned.stdout)["removed"] == 0
+    approved = run_workerctl("run", "approve", run_id, workspace=workspace)
+    assert approved.returncode == 0, approved.stderr
+    again = run_workerctl("runs", "prune", "--older-than", "0s", "--json", workspace=workspace)
+    assert json.loads(again.stdout)["removed"] == 1

@@ -293,6 +293,11 @@ def prune(ctx: Context, older: str, dry_run: bool, forget_side_effects: bool, as
     click.echo(
         f"{verb} {result['removed']} run(s) older than {older}"
         + (f"; kept {result['kept_unfinished']} unfinished" if result["kept_unfinished"] else "")
+        + (
+            f"; kept {result['kept_held']} holding a write for a person (run approve / run reject)"
+            if result.get("kept_held")
+            else ""
+        )
     )
 
 

@@ -136,7 +136,7 @@ class RunFilter:
 
 
 #: ``runs prune --json``: the result's fields (``History.prune``, with the CLI's ``dry_run``)
-PRUNE_FIELDS = ("removed", "kept_unfinished", "side_effects_forgotten", "dry_run")
+PRUNE_FIELDS = ("removed", "kept_unfinished", "kept_held", "side_effects_forgotten", "dry_run")
 #: runs a prune removes per hold of the lock (whole index shards: a few hundred runs each;
 #: the tests make it small through WORKERCTL_TEST_PRUNE_BATCH, read as a prune starts)
 PRUNE_BATCH = 250
@@ -1144,13 +1144,18 @@ class History:
         recounted, then the journal goes: a prune that dies half-way is finished by the
         next command (``finish_prune``), and the batches before it stand.
         """
-        removed = kept_unfinished = forgotten = 0
+        removed = kept_unfinished = kept_held = forgotten = 0
         if dry_run:  # counted from the hourly counts, not by reading every shard
             per = self.indexes.counts(until=cutoff)
             for item in per.values():
                 removed += sum(item["counts"].get(s, 0) for s in (*FINISHED, REFUSED))
                 kept_unfinished += sum(item["counts"].get(s, 0) for s in UNFINISHED)
-            return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": 0}
+            return {
+                "removed": removed,
+                "kept_unfinished": kept_unfinished,
+                "kept_held": 0,  # the counts cannot tell: a prune keeps them
+                "side_effects_forgotten": 0,
+            }
         with self.lock:
             self.finish_prune()
             self._sweep_ahead()
@@ -1168,10 +1173,12 @@ class History:
                     shard = todo.pop()
                     for doc in self._shard_docs(shard).values():
                         if doc["created"] < cutoff:
-                            if doc["status"] in FINISHED:
-                                gone.append([doc, shard])
-                            else:
+                            if doc["status"] not in FINISHED:
                                 kept_unfinished += 1
+                            elif self._holds_a_write(doc):
+                                kept_held += 1
+                            else:
+                                gone.append([doc, shard])
                 if not gone:
                     continue
                 journal = {
@@ -1198,7 +1205,12 @@ class History:
                     write_json(self.prune_journal, journal)
                 forgotten += self.finish_prune()
                 removed += len(gone)
-        return {"removed": removed, "kept_unfinished": kept_unfinished, "side_effects_forgotten": forgotten}
+        return {
+            "removed": removed,
+            "kept_unfinished": kept_unfinished,
+            "kept_held": kept_held,
+            "side_effects_forgotten": forgotten,
+        }
 
     def finish_prune(self) -> int:
         """Carry out the prune journal, if any (idempotent: each step may be repeated).
@@ -1287,6 +1299,20 @@ class History:
             for doc in self._shard_docs(shard).values()
             if doc["id"] in ids
         }
+
+    def _holds_a_write(self, doc: dict[str, Any]) -> bool:
+        """Whether a finished run still holds a write for a person (``run approve`` or
+        ``run reject`` decides it, by the run's id): a prune keeps it, else the write
+        stayed held for ever, neither made nor dropped. Its run file is read only when
+        its summary says it needs review and has side effects."""
+        if not (doc.get("needs_review") and doc.get("side_effects")):
+            return False
+        try:
+            data = self._read_body(doc["id"])
+        except (HistoryError, OSError):
+            return False
+        effects = (data or {}).get("side_effects") or []
+        return any(isinstance(e, dict) and e.get("state") == "held" for e in effects)
 
     def _prunable(self, ids: set[str], cutoff: str, placed: dict[str, tuple[dict, int]]) -> set[str]:
         """Of the runs a prune journal names, those its own rule removes: finished, created
