@@ -62,3 +62,25 @@ def test_a_symbolic_link_at_a_lock_file_is_still_refused(workspace, tmp_path):
     lock.symlink_to(outside)
     done = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace)
     assert done.returncode == 4 and "symbolic link" in done.stderr
+
+
+def test_a_backup_of_a_state_folder_opened_up_by_hand_is_left_as_it_is(one_run, tmp_path):
+    """State made readable by others by hand, then a ``cp -al`` backup: tightening the
+    modes would change the backup's files too (one inode, two names). Those files are
+    left as they are and the command answers (the first ``runs list`` exited 4 calling
+    the hard link damage)."""
+    workspace, first = one_run
+    for folder, dirs, files in os.walk(workspace.state_dir):
+        for name in dirs:
+            os.chmod(Path(folder) / name, 0o755)
+        for name in files:
+            os.chmod(Path(folder) / name, 0o644)
+    os.chmod(workspace.state_dir, 0o755)
+    backup = tmp_path / "backup"
+    _link_copy(workspace.root, backup)
+    modes = {p: p.stat().st_mode for p in backup.rglob("*") if p.is_file()}
+    listed = run_workerctl("runs", "list", "--json", "id", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    assert [r["id"] for r in json.loads(listed.stdout)] == [first]
+    assert "second name" in listed.stderr
+    assert {p: p.stat().st_mode for p in modes} == modes  # the backup's modes unchanged

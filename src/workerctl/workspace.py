@@ -250,6 +250,7 @@ def make_private(workspace: Workspace) -> str | None:
     """
     import stat
 
+    from workerctl.errors import PlantedLink
     from workerctl.storage import fs
 
     state = workspace.state_dir
@@ -259,7 +260,7 @@ def make_private(workspace: Workspace) -> str | None:
         return None
     if not mode & 0o077:
         return None
-    changed, failed = 0, []
+    changed, failed, shared = 0, [], 0
     for name in (state, *fs.walk_files(state, dirs=True)):
         try:
             current = os.lstat(name).st_mode
@@ -267,6 +268,10 @@ def make_private(workspace: Workspace) -> str | None:
                 continue  # a link is left alone (and refused by every read or write)
             fs.chmod(name, 0o700 if stat.S_ISDIR(current) else 0o600)
             changed += 1
+        except PlantedLink:
+            # a file with a second name (a ``cp -al`` backup): its mode is the backup's
+            # too, so it is left as it is; workerctl replaces it at its next write
+            shared += 1
         except OSError as exc:
             failed.append(f"{name}: {exc.strerror}")
     if failed:
@@ -277,6 +282,7 @@ def make_private(workspace: Workspace) -> str | None:
     return (
         f"made {state} private (it was mode {stat.S_IMODE(mode):o}, readable by other "
         f"users): {changed} folder(s) and file(s) are now 0700/0600"
+        + (f"; {shared} file(s) with a second name (a backup's) left as they are" if shared else "")
     )
 
 
