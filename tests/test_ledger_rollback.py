@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import replace
 
 import pytest
@@ -191,3 +192,33 @@ def test_a_prune_keeps_a_run_whose_write_waits_for_a_person(workspace):
     assert approved.returncode == 0, approved.stderr
     again = run_workerctl("runs", "prune", "--older-than", "0s", "--json", workspace=workspace)
     assert json.loads(again.stdout)["removed"] == 1
+
+
+def test_a_run_still_executing_without_its_marker_is_in_progress(workspace):
+    """The marker of a detached run deleted while it executes: its run file names its
+    process, alive, so a second start on the record is refused as in progress (it ran
+    beside it and both posted a comment)."""
+    source = (workspace.workers_dir / f"{WORKER}.yaml").read_text()
+    slow = source.replace(f"name: {WORKER}", "name: slow-review") + (
+        '  script:\n    - sleep: 4\n      output: "{context}"\n'
+    )
+    (workspace.workers_dir / "slow-review.yaml").write_text(slow)
+    started = run_workerctl(
+        "run", "start", "slow-review", "--task", "T-1042", "--detach", workspace=workspace
+    )
+    run_id = started.stdout.strip()
+    from workerctl.history.store import History
+
+    marker = History(workspace).marker_path(run_id)
+    for _ in range(100):
+        if marker.exists():
+            break
+        time.sleep(0.05)
+    marker.unlink()
+    refused = run_workerctl("run", "start", "slow-review", "--task", "T-1042", workspace=workspace)
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert run_id in refused.stderr
+    run_workerctl("run", "watch", run_id, "--exit-status", workspace=workspace, timeout=60)
+    assert (
+        sum(c.author == "worker:slow-review" for c in BuiltinRecordStore(workspace).comments("T-1042")) == 1
+    )

@@ -208,6 +208,7 @@ def check(
     effects = ledger.effects(record_id, worker)
     ledger.confirm(worker, record_id, len(effects))  # a lost or rolled-back file is damage
     recent = _recent(history, worker, record_id)
+    running += tuple(_running_unmarked(history, recent, running))
     lost: list[str] = []  # writers the record names that neither the ledger nor the history holds
     ledger.confirm_runs(record_id, effects, _unheld_writers(history, worker, recent, writers, effects, lost))
     unknown = tuple(
@@ -399,6 +400,25 @@ def _unheld_writers(
             continue
         if run.worker == worker and run.status in FINISHED:
             yield run
+
+
+def _running_unmarked(history: History, recent: list[dict[str, Any]], running: tuple[str, ...]) -> list[str]:
+    """Runs among ``recent`` still executing whose marker is gone (deleted by hand, or a
+    folder restored from a backup): their run file names their process, and while it
+    lives the run is in progress. Read only for an unfinished run without a marker."""
+    from workerctl.history.sweep import owner_alive
+
+    out = []
+    for summary in recent:
+        if summary["status"] in FINISHED or summary["id"] in running:
+            continue
+        try:
+            run = history.get(summary["id"])
+        except WorkerctlError:
+            continue
+        if run.status not in FINISHED and run.owner and owner_alive(history, run.id, run.owner):
+            out.append(run.id)
+    return out
 
 
 def _record_then(effect: Effect) -> str | None:
