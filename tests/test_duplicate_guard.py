@@ -127,7 +127,9 @@ Engine(load_workspace(Path(sys.argv[1])), registry).start(
 """
 
 
-def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wcli):
+def _killed_in_write(workspace) -> subprocess.CompletedProcess:
+    """A worker "dier" whose tool writes a comment on T-1042, then the process is killed
+    (SIGKILL) before the write is confirmed: the ledger's entry is left intended."""
     make_worker(
         workspace,
         "dier",
@@ -137,7 +139,11 @@ def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wc
             "text: 'vendor late'}}, {output: done}]}"
         ),
     )
-    killed = subprocess.run([sys.executable, "-c", CRASH_IN_WRITE, str(workspace.root)])
+    return subprocess.run([sys.executable, "-c", CRASH_IN_WRITE, str(workspace.root)])
+
+
+def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wcli):
+    killed = _killed_in_write(workspace)
     assert killed.returncode == -9
     assert len(comments_by(workspace, "dier")) == 1  # the write did happen
     listed = wcli("runs", "list", "--json")  # the sweep marks the run crashed
@@ -163,16 +169,7 @@ def test_a_write_cut_by_a_kill_is_unknown_and_blocks_until_settled(workspace, wc
 def test_prune_forgetting_side_effects_keeps_an_unknown_write(workspace, wcli):
     """An unknown write is cleared by a person (``ledger settle``), never by a prune:
     ``--forget-side-effects`` dropped it and the next start wrote a second comment."""
-    make_worker(
-        workspace,
-        "dier",
-        output_mode="review_note",
-        executor=(
-            "{name: echo, script: [{tool: add_and_die, arguments: {task_id: T-1042, "
-            "text: 'vendor late'}}, {output: done}]}"
-        ),
-    )
-    assert subprocess.run([sys.executable, "-c", CRASH_IN_WRITE, str(workspace.root)]).returncode == -9
+    assert _killed_in_write(workspace).returncode == -9
     assert wcli("runs", "list").exit_code == 0  # the sweep settles the run as crashed
     pruned = json.loads(wcli("runs", "prune", "--older-than", "0s", "--forget-side-effects", "--json").stdout)
     assert pruned["removed"] == 1
