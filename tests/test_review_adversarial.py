@@ -41,6 +41,7 @@ def out(text, **kw):
 FIN = ("tasks", "crm", "finance")
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    ("facts", "T-1042 has been overdue since <T-1042 due+3>; ask Lena Fischer for a date.", {}),
     # the third corpus, second pass: JSON asked for alone but wrapped in chatter; a
     # language asked for in its own words; cut on a bare label, inside a parenthesis, a
     # date or its JSON; a model's reasoning and a template's slots posted; a change of a
@@ -349,6 +350,8 @@ BAD = [
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
 ]
 GOOD = [
+    ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
+    ("T-1042 has been overdue since <T-1042 due>; ask Lena Fischer for a date.", {}),
     # beside them: a title in single quotes holds words that claim nothing; a date in
     # the past still tells history; the JSON asked for alone; HTML emphasis is no slot
     (

@@ -462,6 +462,7 @@ _OVERDUE = re.compile(
     r"\b(?:is|are|was|were|became|has been|have been|now|already)\s+(?:already\s+|now\s+|still\s+)?overdue\b"
     r"|\boverdue\s+(?:since|by|for)\b|^\W*overdue\b"
 )
+_OVERDUE_SINCE = re.compile(r"\boverdue\s+since\s+(.{4,40})", re.I)
 _OVERDUE_DENIED = re.compile(r"\b(?:not|nothing|none|no|never|neither|nor|\w+n't)\b[^,;:.]*\boverdue\b")
 _CLOSED = frozenset({"done", "closed", "completed", "paid", "resolved", "cancelled"})
 
@@ -504,6 +505,14 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
         out.append(f"{said} says {rid} is not overdue; {rid} was due {fields['due']} and is {status}")
     if due and today and due >= today and _OVERDUE.search(lowered) and not _OVERDUE_DENIED.search(lowered):
         out.append(f"{said} says {rid} is overdue; {rid} is due {fields['due']}, which has not passed")
+    since = _OVERDUE_SINCE.search(sentence)
+    if due and since and DATE.match(since.group(1)):
+        days = parse_dates(since.group(1), due.year, today)
+        # overdue since the due day, or the day after it: either is how people say it
+        if days and not any(d in (due, due + dt.timedelta(days=1)) for d in days):
+            out.append(
+                f"{said} says {rid} is overdue since {days[0].isoformat()}; {rid} was due {fields['due']}"
+            )
     return len(out), out
 
 
