@@ -222,3 +222,21 @@ def test_a_run_still_executing_without_its_marker_is_in_progress(workspace):
     assert (
         sum(c.author == "worker:slow-review" for c in BuiltinRecordStore(workspace).comments("T-1042")) == 1
     )
+
+
+def test_a_pruned_runs_lost_ledger_file_names_its_way_out(workspace):
+    """After a prune the ledger's record file is lost: reindex cannot bring back entries of
+    runs no longer in the history, so the message says so and names --allow-repeat (it
+    said to reindex, and the same exit 4 came back for ever); the write made with it
+    heals the file, and the next start is a repeat again."""
+    _one_write(workspace)
+    assert run_workerctl("runs", "prune", "--older-than", "0s", workspace=workspace).returncode == 0
+    _record_file(workspace).unlink()
+    lost = run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=workspace)
+    assert lost.returncode == 4 and "--allow-repeat" in lost.stderr and "pruned" in lost.stderr
+    assert run_workerctl("runs", "reindex", workspace=workspace).returncode == 0
+    assert run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=workspace).returncode == 4
+    again = run_workerctl("run", "start", WORKER, "--task", "T-1042", "--allow-repeat", workspace=workspace)
+    assert again.returncode == 0, again.stderr
+    assert run_workerctl("run", "start", WORKER, "--task", "T-1042", workspace=workspace).returncode == 5
+    assert _written(workspace) == 2

@@ -403,8 +403,9 @@ class Ledger:
                     path,
                     f"it holds {held} entries of {worker} on {target}, whose summary in the ledger "
                     f"counts {doc['effects']} (the file was deleted, emptied or rolled back)",
-                    hint="run 'workerctl runs reindex': the ledger is rebuilt from the run files "
-                    "(or restore the file from a backup)",
+                    hint="run 'workerctl runs reindex': the ledger is rebuilt from the run files still in "
+                    "the history; entries of runs already pruned come back only from a backup of the "
+                    "file (or start with --allow-repeat to write again on purpose)",
                 )
 
     def confirm_runs(self, target: str, effects: list[Effect], runs: Iterable[Run]) -> None:

@@ -206,7 +206,8 @@ def check(
         return GuardDecision(REPEAT_ALLOWED if running else NOT_GUARDED, worker, record_id, running=running)
     ledger = ledger or history.ledger
     effects = ledger.effects(record_id, worker)
-    ledger.confirm(worker, record_id, len(effects))  # a lost or rolled-back file is damage
+    if not allow_repeat:  # a lost or rolled-back file is damage, unless a repeat is wanted
+        ledger.confirm(worker, record_id, len(effects))
     recent = _recent(history, worker, record_id)
     running += tuple(_running_unmarked(history, recent, running))
     lost: list[str] = []  # writers the record names that neither the ledger nor the history holds
