@@ -417,7 +417,6 @@ _SUBSET = re.compile(
 )
 
 
-#: where one clause of a sentence ends and another begins ("…, so it is not overdue")
 #: what follows the last of several ids when the value is theirs together
 TOTAL = re.compile(
     r"\W*(?:\w+\W+){0,2}?(?:total|together|combined|in total|in sum|add up|sum|between them)\b", re.I
@@ -441,6 +440,7 @@ def _unhedged(whole: str) -> str:
     return out
 
 
+#: where one clause of a sentence ends and another begins ("…, so it is not overdue")
 CLAUSE_BREAK = re.compile(
     r",\s+(?=(?:so|but|and|which|while|because|although|though|yet)\b)|\s+[—–]\s+", re.I
 )
