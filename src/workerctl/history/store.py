@@ -1311,8 +1311,10 @@ class History:
             data = self._read_body(doc["id"])
         except (HistoryError, OSError):
             return False
+        from workerctl.history.ledger import HELD
+
         effects = (data or {}).get("side_effects") or []
-        return any(isinstance(e, dict) and e.get("state") == "held" for e in effects)
+        return any(isinstance(e, dict) and e.get("state") == HELD for e in effects)
 
     def _prunable(self, ids: set[str], cutoff: str, placed: dict[str, tuple[dict, int]]) -> set[str]:
         """Of the runs a prune journal names, those its own rule removes: finished, created

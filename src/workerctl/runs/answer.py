@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.evidence import ReviewEvidence, content_words
@@ -410,40 +409,18 @@ def _key_names(listed: str) -> tuple[str, ...]:
     return tuple(k for k in out if k)
 
 
-def _whole_json(text: str) -> bool:
-    import json
-
-    try:
-        json.loads(text)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def _json_in(text: str) -> tuple[bool, Any]:
-    """(whether ``text`` is JSON, whole or in one fenced block, and its value)."""
-    import json
-
-    fenced = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.S | re.I)
-    for candidate in (text, fenced.group(1) if fenced else None):
-        if candidate is None:
-            continue
-        try:
-            return True, json.loads(candidate)
-        except (ValueError, RecursionError):
-            continue
-    return False, None
-
-
 def _json_problems(text: str, rules: tuple[_JsonRule, ...]) -> list[str]:
-    problems = []
+    from workerctl.runs.structured import json_in
+
+    problems: list[str] = []
+    found = json_in(text) if rules else None  # the JSON the output is or holds, read once
+    value, whole = found if found is not None else (None, False)
     for wanted_kind, keys, said in rules:
         kind, _, only = wanted_kind.partition(" ")
-        ok, value = _json_in(text)
-        if ok and only and not _whole_json(text):
+        if found is not None and only and not whole:
             problems.append(f'the instructions say "{said}"; the output holds JSON among other text')
             continue
-        if not ok:
+        if found is None:
             problems.append(f'the instructions say "{said}"; the output is not JSON')
             continue
         wanted = {"object": dict, "array": list}.get(kind)

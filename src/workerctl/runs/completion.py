@@ -18,6 +18,7 @@ import re
 
 from workerctl.engine.tools import summarize
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
+from workerctl.runs.claims import LABEL
 from workerctl.runs.evidence import ReviewEvidence
 from workerctl.runs.grounded import OLD_RUN
 from workerctl.runs.states import COMPLETED, preview_of
@@ -164,7 +165,8 @@ def _unfinished_line(text: str) -> str:
     item = LIST_ITEM.match(last)
     if item is not None and not item.group(1).strip():
         return "on an empty list item"
-    if BARE_LABEL.match(last) and len(lines) > 1:
+    label = LABEL.match(last)
+    if label and not last[label.end() :].strip() and len(lines) > 1:
         return "on a label with nothing after it"
     if last.count("(") > last.count(")") and not last.endswith((".", "!", "?", ")")):
         return "inside a parenthesis it never closes"
@@ -176,8 +178,6 @@ def _unfinished_line(text: str) -> str:
     return ""
 
 
-#: a line that is only a label ("Next step:"), the last of an output: its content is missing
-BARE_LABEL = re.compile(r"^\s*[-*•]?\s*[A-Za-z][\w ()/'-]{0,40}:\s*$")
 #: an ISO date cut short at the end ("due on 2026-1")
 CUT_DATE = re.compile(r"(?<![\d-])\d{4}-(?:\d{1,2}-?)?\Z")
 

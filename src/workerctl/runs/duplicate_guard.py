@@ -29,7 +29,6 @@ refusal is not a run, so nothing is recorded and nothing is counted.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -210,8 +209,8 @@ def check(
         ledger.confirm(worker, record_id, len(effects))
     recent = _recent(history, worker, record_id)
     running += tuple(_running_unmarked(history, recent, running))
-    lost: list[str] = []  # writers the record names that neither the ledger nor the history holds
-    ledger.confirm_runs(record_id, effects, _unheld_writers(history, worker, recent, writers, effects, lost))
+    unheld, lost = _unheld_writers(history, worker, recent, writers, effects)
+    ledger.confirm_runs(record_id, effects, unheld)
     unknown = tuple(
         e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
     )
@@ -377,17 +376,18 @@ def _unheld_writers(
     recent: list[dict[str, Any]],
     writers: tuple[str, ...],
     effects: list[Effect],
-    lost: list[str],
-) -> Iterator[Run]:
+) -> tuple[list[Run], list[str]]:
     """The finished runs of ``worker`` of which the ledger holds no effect on this record:
     among ``recent`` (the history's indexes) those that recorded side effects, and the
     ``writers`` the record names (so that the indexes, derived data, lost with the ledger
     lose nothing). Read from their run files only then: a run whose effects are all
     elsewhere is one read per start; a run no longer in the history (pruned, its effects
     forgotten on purpose) is left to the ledger, which keeps a tombstone of what a prune
-    forgot: a writer the record names that neither holds goes to ``lost``."""
+    forgot. Returns (those runs, the writers the record names that neither holds)."""
     held = {e.run_id for e in effects}
     named = [s["id"] for s in recent if s["status"] in FINISHED and s.get("side_effects")]
+    unheld: list[Run] = []
+    lost: list[str] = []
     for run_id in dict.fromkeys([*named, *writers]):
         if run_id in held:
             continue
@@ -400,7 +400,8 @@ def _unheld_writers(
         except WorkerctlError:
             continue
         if run.worker == worker and run.status in FINISHED:
-            yield run
+            unheld.append(run)
+    return unheld, lost
 
 
 def _running_unmarked(history: History, recent: list[dict[str, Any]], running: tuple[str, ...]) -> list[str]:

@@ -48,7 +48,18 @@ CURRENCY_CODES |= {"dollars": "USD", "pound": "GBP", "pounds": "GBP", "franc": "
 NUMBER = r"(?<![\w.,-])(?:\d{1,3}(?:[,.'’\u202f\u00a0 ]\d{3})+(?:[.,]\d+)?(?![\d])|\d+(?:[.,]\d+)?)"
 #: thousands and millions written short ("21.4k EUR", "EUR 1.2m")
 _SCALE = r"(?:\s?(?:k|m|mn|million|thousand)\b)?"
-MONEY = re.compile(rf"(?:{CURRENCY}\s?({NUMBER}{_SCALE})|({NUMBER}{_SCALE})\s?{CURRENCY})(?![\w])")
+#: an amount with its currency: groups 1 and 2 the figure (before or after it), "cur" and
+#: "cur2" the currency
+MONEY = re.compile(
+    rf"(?:(?P<cur>{CURRENCY})\s?({NUMBER}{_SCALE})|({NUMBER}{_SCALE})\s?(?P<cur2>{CURRENCY}))(?![\w])"
+)
+
+
+def money_parts(m: re.Match[str]) -> tuple[str, str]:
+    """(the figure, the currency) of a ``MONEY`` match."""
+    return (m.group(2), m.group("cur")) if m.group("cur") else (m.group(3), m.group("cur2"))
+
+
 NAME = re.compile(r"\b([A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+){0,2})")
 # the words a level takes wherever it is kept (priority, severity, tier): a stated level
 # outside the values the records hold still contradicts the record
@@ -577,7 +588,6 @@ def _day_of(stamp: str) -> dt.date | None:
 
 
 _MONEY_KEYS = ("amount", "total", "price", "balance", "value", "cost", "fee", "sum", "net", "gross")
-_MONEY_PARTS = re.compile(rf"(?:({CURRENCY})\s?({NUMBER}{_SCALE})|({NUMBER}{_SCALE})\s?({CURRENCY}))(?![\w])")
 
 
 def _amount_currency(sentence: str, rid: str, fields: dict[str, Any]) -> list[str]:
@@ -592,8 +602,8 @@ def _amount_currency(sentence: str, rid: str, fields: dict[str, Any]) -> list[st
         if n is not None
     ]
     out = []
-    for m in _MONEY_PARTS.finditer(sentence):
-        figure, stated = (m.group(2), m.group(1)) if m.group(1) else (m.group(3), m.group(4))
+    for m in MONEY.finditer(sentence):
+        figure, stated = money_parts(m)
         number = parse_number(figure)
         if number is not None and any(abs(number - h) <= 0.005 * max(1.0, abs(h)) for h in held):
             out += _other_currency(f'"{preview_of(sentence, 160)}"', stated, rid, fields)
@@ -1066,7 +1076,7 @@ def provenance_check(ev: ReviewEvidence) -> Check:
     stated = list(MONEY.finditer(text))
     amounts = _field_amounts(ev) if stated else set()
     for m in stated:
-        written = m.group(1) or m.group(2)
+        written = money_parts(m)[0]
         value = parse_number(written)
         if value is None or value in amounts or _is_sum(value, amounts) or _in_text(value, ev.seen_lower):
             continue

@@ -38,6 +38,19 @@ def as_statements(text: str) -> str:
     return text
 
 
+def json_in(text: str) -> tuple[Any, bool] | None:
+    """The JSON value ``text`` is (whole), or else holds in its first fenced block, and
+    whether it was the whole text; None when it is neither."""
+    for candidate, whole in ((text, True), (m.group(1) if (m := _FENCE.search(text)) else None, False)):
+        if candidate is None:
+            continue
+        try:
+            return json.loads(candidate), whole
+        except (ValueError, RecursionError):
+            continue
+    return None
+
+
 def _json_lines(raw: str) -> str | None:
     try:
         data = json.loads(raw)
