@@ -32,7 +32,7 @@ from workerctl.workspace import Workspace
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
-    from workerctl.runs.duplicate_guard import GuardDecision
+    from workerctl.runs.duplicate_guard import GuardDecision, RecordWrites
     from workerctl.workers.versions import Versions
 
 
@@ -209,16 +209,16 @@ class Engine:
         return any(t.writes and t.category in worker.tool_categories for t in self.registry.tools.values())
 
     def guard(
-        self, worker: Worker, run: Run, options: StartOptions, writers: tuple[str, ...] | None = None
+        self, worker: Worker, run: Run, options: StartOptions, writers: RecordWrites | None = None
     ) -> GuardDecision:
         """The duplicate guard's decision for this start (see ``runs.duplicate_guard``).
         ``writers``: ``_writers``, read by the caller before it took the history lock (a
         record source may be a server)."""
-        from workerctl.runs.duplicate_guard import check
+        from workerctl.runs.duplicate_guard import RecordWrites, check
 
         may_write = self.may_write(worker)
         if writers is None:
-            writers = self._writers(worker, run.record_id) if may_write else ()
+            writers = self._writers(worker, run.record_id) if may_write else RecordWrites()
         return check(
             self.history,
             worker=worker.name,
@@ -231,28 +231,36 @@ class Engine:
             writers=writers,
         )
 
-    def _writers(self, worker: Worker, record_id: str | None) -> tuple[str, ...]:
-        """The runs of ``worker`` the record itself names as having written on it (its
-        comments' run ids): what the duplicate guard checks the ledger against besides
-        the history's indexes, which are derived data and may be lost with it."""
+    def _writers(self, worker: Worker, record_id: str | None) -> RecordWrites:
+        """What the record itself says ``worker`` wrote on it (its comments' run ids and
+        keys): what the duplicate guard checks the ledger against besides the history's
+        indexes, which are derived data and may be lost with it, and asks about a write
+        whose end the ledger does not know."""
+        from workerctl.runs.duplicate_guard import RecordWrites
+
         if not record_id:
-            return ()
+            return RecordWrites()
         try:
             comments = self.records.comments(record_id)
+            source = self.records.source_of(record_id)
         except WorkerctlError:
-            return ()  # the source cannot tell: the ledger and the indexes decide
-        mine = {f"worker:{worker.name}", worker.name}
-        return tuple(dict.fromkeys(c.run_id for c in comments if c.run_id and c.author in mine))
+            return RecordWrites()  # the source cannot tell: the ledger and the indexes decide
+        mine = [c for c in comments if c.run_id and c.author in {f"worker:{worker.name}", worker.name}]
+        return RecordWrites(
+            runs=tuple(dict.fromkeys(c.run_id for c in mine if c.run_id)),
+            keys=frozenset(c.key for c in mine if c.key),
+            local=bool(getattr(source, "local_writes", False)),
+        )
 
     def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:
         """Store the run unless the duplicate guard refuses it; the decision and the
         creation share one hold of the history lock, so of several simultaneous
         starts on one record exactly one is created."""
-        from workerctl.runs.duplicate_guard import DuplicateRefused
+        from workerctl.runs.duplicate_guard import DuplicateRefused, RecordWrites
 
         # read before the history lock is taken: the record may live on a server; a
         # write made meanwhile is in the ledger, which the guard reads under the lock
-        writers = self._writers(worker, run.record_id) if self.may_write(worker) else ()
+        writers = self._writers(worker, run.record_id) if self.may_write(worker) else RecordWrites()
 
         def admit() -> None:
             decision = self.guard(worker, run, options, writers)

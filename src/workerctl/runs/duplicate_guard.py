@@ -9,7 +9,11 @@ refused when, for that worker on that record:
   two overlapping cron jobs must not both run it;
 - the ledger holds an ``unknown`` effect (``unknown``): its process died between
   intending a write and confirming it; a person settles it first
-  (``workerctl ledger settle``), ``--allow-repeat`` does not override this;
+  (``workerctl ledger settle``), ``--allow-repeat`` does not override this. Unless the
+  record answers for it: a comment the record holds under the write's key was written,
+  and one that a source whose writes end on this machine does not hold was not (its
+  process is gone, so nothing of it is in flight); the guard settles those itself
+  (``_settle_from_record``), as a person reading the record would;
 - the newest finished run failed, with a kind that is not transient
   (``states.TRANSIENT_KINDS``), and neither the record, the worker's configuration
   nor the plugins changed since (``repeat_failure``): it would fail the same way;
@@ -50,6 +54,18 @@ REFUSALS = (REPEAT, REPEAT_FAILURE, IN_PROGRESS, UNKNOWN_EFFECT, PAUSED, DRAFT)
 #: kinds the engine decides from the record before the first step; the same kind
 #: raised later, by a record source's server, is its answer, not the record's content
 DECIDED_BEFORE_STEPS = ("record_access_denied", "record_missing")
+
+
+@dataclass(frozen=True)
+class RecordWrites:
+    """What the record itself says a worker wrote on it, read before the history lock
+    (a record source may be a server): the runs its comments name, those comments'
+    keys, and whether its source's writes end on this machine (``local_writes``).
+    ``keys`` None: the record could not be read, so it answers for nothing."""
+
+    runs: tuple[str, ...] = ()
+    keys: frozenset[str] | None = None
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,14 +196,15 @@ def check(
     allow_repeat: bool = False,
     ledger: Ledger | None = None,
     plugins: dict[str, str] | None = None,
-    writers: tuple[str, ...] = (),
+    writers: RecordWrites = RecordWrites(),
 ) -> GuardDecision:
     """Decide whether a run of ``worker`` on ``record_id`` may start now.
 
     Call it from ``history.create``'s ``admit``, under the lock the creation holds (the engine
     does), or the answer can be stale by the time the run exists. ``writers``: the runs of
     ``worker`` that the record itself names as having written on it (its comments'
-    run ids), checked against the ledger with the history's newest runs.
+    run ids and keys), checked against the ledger with the history's newest runs, and
+    asked about the writes whose end the ledger does not know.
     """
     if not record_id:
         return GuardDecision(NOT_GUARDED, worker, record_id)
@@ -209,11 +226,12 @@ def check(
         ledger.confirm(worker, record_id, len(effects))
     recent = _recent(history, worker, record_id)
     running += tuple(_running_unmarked(history, recent, running))
-    unheld, lost = _unheld_writers(history, worker, recent, writers, effects)
+    unheld, lost = _unheld_writers(history, worker, recent, writers.runs, effects)
     ledger.confirm_runs(record_id, effects, unheld)
-    unknown = tuple(
-        e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
-    )
+    unknown = _unknown(history, effects)
+    if unknown and _settle_from_record(history, ledger, unknown, writers, running):
+        effects = ledger.effects(record_id, worker)
+        unknown = _unknown(history, effects)
     if unknown:
         first = unknown[0]
         return GuardDecision(
@@ -368,6 +386,56 @@ def _recent(history: History, worker: str, record_id: str) -> list[dict[str, Any
     if history.indexes.ready():
         return history.list(flt, limit=RECENT)
     return list(itertools.islice(history.iter_summaries(flt), RECENT))
+
+
+def _unknown(history: History, effects: list[Effect]) -> tuple[Effect, ...]:
+    """The effects whose end nobody knows: ``unknown``, or intended by a run whose marker
+    is gone."""
+    return tuple(
+        e for e in effects if e.state == UNKNOWN or (e.state == INTENDED and not history.has_marker(e.run_id))
+    )
+
+
+def _settle_from_record(
+    history: History,
+    ledger: Ledger,
+    unknown: tuple[Effect, ...],
+    writes: RecordWrites,
+    running: tuple[str, ...],
+) -> bool:
+    """Settle the unknown comments the record answers for, as ``ledger settle`` would
+    (``by`` workerctl, the reason in the note): one it holds under its key was written;
+    one it does not hold was not, if its source's writes end on this machine and the
+    run executed here (``_ran_here``: a remote worker's comment may still travel back).
+    A full disk left a write ``unknown`` though the process lived and the comment was
+    on the record (a fresh-brief attack): the record blocked until someone settled what
+    it showed. Writes of other kinds, a record that could not be read, and runs still
+    executing stay for a person. True when one was settled."""
+    if writes.keys is None:
+        return False
+    settled = False
+    for effect in unknown:
+        if effect.kind != "comment" or effect.run_id in running:
+            continue
+        if effect.step in writes.keys:
+            written, note = True, "the record holds this comment under its key"
+        elif writes.local and _ran_here(history, effect.run_id):
+            written = False
+            note = "the record holds no comment under its key, and its source's writes end on this machine"
+        else:
+            continue
+        settled = bool(ledger.settle(effect.key, written=written, by="workerctl", note=note)) or settled
+    return settled
+
+
+def _ran_here(history: History, run_id: str) -> bool:
+    """Whether ``run_id`` was executed by a process on this machine (not handed to a task
+    queue), as its run file says; False when that cannot be read (pruned, damaged)."""
+    try:
+        run = history.get(run_id)
+    except WorkerctlError:
+        return False
+    return not (run.owner or {}).get("remote")
 
 
 def _unheld_writers(
