@@ -348,6 +348,10 @@ BAD = [
     ),
     # the look-alike id is still read as the id: its wrong status is found
     ("facts", "\u0399NV-2044 is paid, so the licences are settled.", dict(sources=FIN)),
+    # found by the third fresh-brief corpus: a soft hyphen inside an id (no word is
+    # hyphenated beside a digit), and a date stored reversed under a right-to-left override
+    ("answer", "T-10\u00ad42 is in progress with Lena Fischer. Next: ask legal.", {}),
+    ("answer", "T-1042 waits on legal, due \u202e92-11-6202\u202c. Next: ask legal.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),

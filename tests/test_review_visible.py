@@ -21,7 +21,7 @@ def test_a_hidden_character_inside_an_id_reads_as_the_id_and_is_named(rid, hidde
     at = data.draw(st.integers(1, len(rid) - 1))
     text = f"{rid[:at]}{hidden}{rid[at:]} is blocked on legal."
     assert visible(text) == f"{rid} is blocked on legal."
-    found = disguised(text)
+    found = [d for d in disguised(text) if "override" not in d.why]  # U+202E also turns what follows
     assert [d.reads_as for d in found] == [rid] and f"U+{ord(hidden):04X}" in found[0].why
 
 
@@ -49,6 +49,40 @@ def test_the_reading_is_stable_and_shows_nothing_invisible(text):
 @given(st.text(st.characters(codec="ascii", exclude_categories=("Cc",))))
 def test_plain_ascii_text_is_read_as_written_and_never_disguised(text):
     assert visible(text) == text and disguised(text) == []
+
+
+@given(IDS, st.data())
+def test_a_soft_hyphen_beside_a_digit_or_hyphen_of_an_id_is_a_hidden_character(rid, data):
+    at = data.draw(st.integers(1, len(rid) - 1))
+    text = f"{rid[:at]}\u00ad{rid[at:]} is blocked on legal."
+    found = disguised(text)
+    if rid[at - 1].isalpha() and rid[at].isalpha():
+        assert found == []  # between two letters: where a word may be hyphenated
+    else:
+        assert [d.reads_as for d in found] == [rid] and "U+00AD" in found[0].why
+
+
+@given(st.text(st.characters(categories=("Ll", "Lu")), min_size=2), st.integers(1, 30))
+def test_a_soft_hyphen_between_letters_is_a_hyphenation_hint(word, at):
+    at = min(at, len(word) - 1)
+    assert disguised(f"The {word[:at]}\u00ad{word[at:]} is late.") == [] or any(c in LATIN_OF for c in word)
+
+
+@given(st.text(st.characters(codec="ascii", categories=("L", "Nd", "Pd", "Zs")), min_size=1))
+def test_a_right_to_left_override_over_latin_text_shows_it_reversed_and_is_named(inner):
+    text = f"Due \u202e{inner}\u202c. Ask legal."
+    found = disguised(text)
+    if any(c.isalnum() for c in inner):
+        assert [d.reads_as for d in found] == [inner.strip()[::-1]] and "U+202E" in found[0].why
+    else:
+        assert found == []
+
+
+def test_an_override_that_changes_no_order_is_not_a_disguise():
+    hebrew = "\u05e9\u05dc\u05d5\u05dd"
+    assert disguised(f"x \u202e{hebrew}\u202c y") == []  # right to left already
+    assert disguised("x \u202dabc\u202c y") == []  # left to right already
+    assert [d.reads_as for d in disguised(f"x \u202d{hebrew}\u202c y")] == [hebrew[::-1]]
 
 
 def test_words_wholly_in_another_script_are_left_as_written():

@@ -15,10 +15,11 @@ pass. ``visible`` gives the reading every check uses (``ReviewEvidence.output``)
   like Latin ones written in Latin (``Т-1042`` is ``T-1042``); a word wholly in that
   script (a Russian or Greek word) is left as it is.
 
-``disguised`` lists the words the last two rules changed, and the hidden characters
-inside a word: shown to a reader, they are the id or word they look like; to a search,
-a link or a filter they are another string. The answer check stops such an output
-before a write.
+``disguised`` lists the words the last two rules changed, the hidden characters
+inside a word, and the text a bidirectional override shows in another order than it is
+stored (``\u202e92-11-6202`` shows ``2026-11-29``): shown to a reader, they are the id,
+word or date they look like; to a search, a link, a filter or a check they are another
+string. The answer check stops such an output before a write.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
 _DASH_IN_WORD = re.compile(rf"(?<=\w)[{_DASHES}](?=\w)")
 _WORD = re.compile(r"[\w-]+")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: a left-to-right or right-to-left override, up to its end (the pop, a paragraph's end):
+#: the text inside is shown in the order the override forces, not as it is stored
+_OVERRIDE = re.compile("([\u202d\u202e])([^\u202c\n\u2029]*)")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,14 @@ def disguised(text: str) -> list[Disguised]:
     if text.isascii() and not _ASCII_CONTROL.search(text):
         return []
     found: dict[str, Disguised] = {}
+    for m in _OVERRIDE.finditer(text):
+        inside = visible(m.group(2)).strip()
+        # a right-to-left override reverses letters and digits written left to right; a
+        # left-to-right one, letters written right to left: anything else shows as stored
+        turned = ("L", "EN") if m.group(1) == "\u202e" else ("R", "AL")
+        if any(unicodedata.bidirectional(c) in turned for c in inside):
+            why = f"a bidirectional override (U+{ord(m.group(1)):04X}) that shows it in reverse"
+            found[m.group(0)] = Disguised(m.group(0), inside[::-1], why)
     for m in re.finditer(r"[^\s]+", text):
         raw = m.group(0).strip(".,;:!?()[]{}\"'«»“”‘’")
         if not raw:
@@ -110,14 +122,18 @@ def disguised(text: str) -> list[Disguised]:
 
 def _hidden_inside(word: str) -> list[str]:
     """The characters shown as nothing that stand between two ASCII letters, digits or
-    hyphens of ``word`` (a soft hyphen is a hyphenation hint, and a joiner between
-    letters of another script or between emoji is how they are written)."""
+    hyphens of ``word`` (a soft hyphen between two letters is a hyphenation hint, and a
+    joiner between letters of another script or between emoji is how they are written;
+    a word is hyphenated between letters only, so a soft hyphen beside a digit or a
+    hyphen, as in ``T-10\u00ad42``, hides itself in an id)."""
     out = []
     for i, c in enumerate(word):
-        if c == "\u00ad" or not _invisible(c):
+        if not _invisible(c):
             continue
         before = next((b for b in reversed(word[:i]) if not _invisible(b)), "")
         after = next((a for a in word[i + 1 :] if not _invisible(a)), "")
+        if c == "\u00ad" and before.isalpha() and after.isalpha():
+            continue
         if _latin(before) and _latin(after):
             out.append(c)
     return out
