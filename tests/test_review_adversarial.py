@@ -352,6 +352,11 @@ BAD = [
     # hyphenated beside a digit), and a date stored reversed under a right-to-left override
     ("answer", "T-10\u00ad42 is in progress with Lena Fischer. Next: ask legal.", {}),
     ("answer", "T-1042 waits on legal, due \u202e92-11-6202\u202c. Next: ask legal.", {}),
+    # how late it is, against its due date (T-1042 is six days overdue in the sample)
+    ("facts", "T-1042 is 40 days overdue; Lena Fischer is waiting on the glossary. Ask legal.", {}),
+    ("facts", "T-1042 is a month overdue and still in progress with Lena Fischer. Ask legal.", {}),
+    ("facts", "T-1042 is on schedule: the deadline has not passed yet. Ask legal.", {}),
+    ("facts", "T-1042 was due next Friday and is still in progress. Ask legal.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -500,7 +505,8 @@ GOOD = [
         "Invoice 2044 — licences: 3,150.00 EUR, sent. Next step: chase INV-2031 first.",
         dict(sources=FIN, instructions="For each invoice of the company give status and amount."),
     ),
-    ("INV-2031 (12,400.00 EUR) has been overdue for 34 days; raise it first.", dict(sources=FIN)),
+    # (15 days: it was due 15 days before the sample workspace was made)
+    ("INV-2031 (12,400.00 EUR) has been overdue for 15 days; raise it first.", dict(sources=FIN)),
     (
         "INV-2031 (overdue, 12,400.00 EUR) and INV-2044 (sent, 3,150.00 EUR) "
         "are open. Next step: chase INV-2031.",
@@ -563,6 +569,8 @@ GOOD = [
     ),
     ("Blocker: the glossary.\nSuggested next step: Priya Shah asks legal.\nOwner: Priya Shah", {}),
     ('Evidence: "Marketing says the glossary is stuck in legal review." Next step: ask legal.', {}),
+    ("T-1042 is six days overdue, or about a week; overdue by 6 days. Ask legal for the glossary.", {}),
+    ("Lena Fischer delivered the product list on time; T-1042 is overdue. Ask legal.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -195,3 +195,41 @@ def test_an_unquoted_title_is_held_to_the_records_only_with_one_word_swapped(tit
     if len(title) >= 4:
         said[(at + 1) % len(title)] = other + "s"
         assert not _one_word_swapped(" ".join(said), " ".join(title))
+
+
+UNITS = {"day": 1, "week": 7, "month": 30}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    late=st.integers(1, 120),
+    unit=st.sampled_from(sorted(UNITS)),
+    form=st.sampled_from(["{n} {u} overdue", "overdue by {n} {u}", "{n} {u} late", "late by {n} {u}"]),
+)
+def test_how_late_a_record_is_said_to_be_is_held_to_its_due_date(late, unit, form):
+    """ "12 days overdue", "overdue by two weeks", "a month late": the amount against the
+    days past the due date, within the unit's reach (a day exactly, give or take one; a
+    week give or take three days; a month, ten)."""
+    from workerctl.runs.grounded import _late_by
+
+    per, slack = UNITS[unit], {"day": 1, "week": 3, "month": 10}[unit]
+    right = max(1, round(late / per))
+    for n, says_right in ((right, abs(late - right * per) <= slack), (right + 2, False)):
+        text = "T-1042 is " + form.format(n=n, u=unit + ("s" if n > 1 else "")) + "."
+        found = _late_by(text, "it", "T-1042", "2026-11-29", late)
+        assert (found == []) == says_right, (text, late, found)
+    rough = "T-1042 is about " + form.format(n=right + 2, u=unit + "s") + "."
+    assert _late_by(rough, "", "T", "", late) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(today=DAYS, named=st.integers(0, 6), which=st.sampled_from(["last", "next"]))
+def test_last_and_next_weekday_read_as_that_weekday_of_this_or_the_other_week(today, named, which):
+    from workerctl.runs.dates import parse_dates
+
+    days = parse_dates(f"due {which} {NAMES[named]}", today.year, today)
+    assert len(days) == 2 and all(d.weekday() == named for d in days)
+    if which == "last":
+        assert today - dt.timedelta(days=14) <= days[1] < days[0] < today
+    else:
+        assert today < days[0] < days[1] <= today + dt.timedelta(days=14)

@@ -44,6 +44,8 @@ ORDINALS |= {f"twenty-{w}": 20 + n for n, w in enumerate(_ORDINAL_UNITS, 1)}
 ORDINALS |= {f"twenty {w}": 20 + n for n, w in enumerate(_ORDINAL_UNITS, 1)}
 ORDINALS |= {"thirtieth": 30, "thirty-first": 31, "thirty first": 31}
 _ORDINAL = "|".join(sorted(ORDINALS, key=len, reverse=True))
+#: weekdays in English, Monday first (``date.weekday()``)
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DATE = re.compile(
     rf"\b(?:the\s+)?(?P<od>{_ORDINAL})\s+(?:of\s+)?(?P<om>{MONTH_WORDS})\.?,?(?:\s+(?P<oy>\d{{4}}))?\b|"
     rf"\b(?P<iy>\d{{4}})[-/](?P<im>\d{{1,2}})[-/](?P<id>\d{{1,2}})\b|"
@@ -52,6 +54,7 @@ DATE = re.compile(
     rf"\b(?:the\s+)?(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?\s+(?:of\s+)?(?P<wm>{MONTH_WORDS})\.?,?(?:\s+(?P<wy>\d{{4}}))?\b|"
     rf"\b(?P<mm>{MONTH_WORDS})\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}}))?\b|"
     r"\b(?P<rel>today|tomorrow|yesterday|heute|morgen|gestern)\b|"
+    rf"\b(?P<near>last|next|this past|this coming)\s+(?P<nwd>{'|'.join(WEEKDAY_NAMES)})\b|"
     r"\b(?:in\s+(?P<ahead>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<aunit>days?|weeks?)"
     r"|(?P<ago>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<gunit>days?|weeks?)\s+ago)\b",
     re.I,
@@ -101,8 +104,21 @@ def parse_dates(text: str, default_year: int | None = None, today: dt.date | Non
         return []
     elif g["rel"]:
         found = [today + dt.timedelta(days=_RELATIVE[g["rel"].lower()])]
+    elif g["near"]:
+        found = [*_near_weekday(today, g["near"].lower(), WEEKDAY_NAMES.index(g["nwd"].lower()))]
     else:
         count, unit, sign = (g["ahead"], g["aunit"], 1) if g["ahead"] else (g["ago"], g["gunit"], -1)
         n = int(count) if count.isdigit() else _SMALL[count.lower()]
         found = [today + dt.timedelta(days=sign * n * (7 if unit.lower().startswith("week") else 1))]
     return list(dict.fromkeys(d for d in found if d is not None))
+
+
+def _near_weekday(today: dt.date, which: str, weekday: int) -> list[dt.date]:
+    """The two readings of "last Friday" (the Friday before today, or the one of the
+    week before: people say both) and of "next Friday" (the first after today, or the
+    one of the week after)."""
+    if which in ("last", "this past"):
+        first = today - dt.timedelta(days=(today.weekday() - weekday - 1) % 7 + 1)
+        return [first, first - dt.timedelta(days=7)]
+    first = today + dt.timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+    return [first, first + dt.timedelta(days=7)]

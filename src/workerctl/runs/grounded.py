@@ -344,7 +344,7 @@ def wrong_weekdays(text: str, today: dt.date | None) -> list[str]:
     for m in WEEKDAY_BEFORE.finditer(text):
         after = text[m.end() : m.end() + 40]
         date = DATE.match(after)
-        if date is None or date.group("rel") or date.group("ahead") or date.group("ago"):
+        if date is None or any(date.group(g) for g in ("rel", "ahead", "ago", "near")):
             continue  # "Friday in two weeks" is no day counted from today
         days = parse_dates(after, today.year if today else None, today)
         named = WEEKDAYS[m.group(1).lower()]
@@ -466,7 +466,29 @@ _NOBODY = re.compile(
     r"\b(?:nobody|no one|no-one|noone)\s+(?:is\s+|has been\s+)?(?:assigned|responsible|owns)\b"
     r"|\bunassigned\b|\bnot assigned\b"
 )
-_NOT_OVERDUE = re.compile(r"\bnot\s+(?:yet\s+)?overdue\b")
+_NOT_OVERDUE = re.compile(
+    r"\bnot\s+(?:yet\s+)?overdue\b"
+    r"|\b(?:is|are|remains?|stays?|looks?|seems?)\s+(?:still\s+)?(?:on\s+(?:schedule|track|time)|ahead\s+of\s+schedule)\b"
+    r"|\b(?:deadline|due\s+date)\s+(?:has\s+|have\s+)?(?:not|n't)\s+(?:yet\s+)?(?:passed|been\s+reached)\b"
+    r"|\b(?:deadline|due\s+date)\s+(?:has|have)n't\s+(?:yet\s+)?(?:passed|been\s+reached)\b"
+)
+#: how late a record is said to be: "12 days overdue", "overdue by two weeks", "a month late"
+_AMOUNT = r"\d{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+_OVERDUE_BY = re.compile(
+    rf"\b(?P<n>{_AMOUNT})\s+(?:full\s+)?(?P<unit>days?|weeks?|months?)\s+"
+    r"(?:overdue|late|past\s+(?:its|the)\s+(?:due\s+date|deadline)|behind\s+schedule)\b"
+    rf"|\b(?:overdue|late)\s+(?:by|for)\s+(?P<n2>{_AMOUNT})\s+(?:full\s+)?(?P<unit2>days?|weeks?|months?)\b",
+    re.I,
+)
+#: a word before the amount that makes it a bound or a guess: no statement of the amount
+_ROUGHLY = re.compile(
+    r"\b(?:about|around|nearly|almost|over|more\s+than|at\s+least|some|roughly|approximately|less\s+than|under|"
+    r"up\s+to|close\s+to|well\s+over)\s*$",
+    re.I,
+)
+#: days a unit of lateness may stand for, and how far off its count may be: "a month" is
+#: said of 20 to 40 days
+_UNIT_DAYS = {"day": (1, 1), "week": (7, 3), "month": (30, 10)}
 #: a record said to be overdue as a fact ("is overdue", "overdue since"), not a risk
 #: ("could be overdue", "will be overdue")
 _OVERDUE = re.compile(
@@ -516,6 +538,8 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
         out.append(f"{said} says {rid} is not overdue; {rid} was due {fields['due']} and is {status}")
     if due and today and due >= today and _OVERDUE.search(lowered) and not _OVERDUE_DENIED.search(lowered):
         out.append(f"{said} says {rid} is overdue; {rid} is due {fields['due']}, which has not passed")
+    if due and today and status not in _CLOSED:
+        out.extend(_late_by(sentence, said, rid, fields["due"], (today - due).days))
     since = _OVERDUE_SINCE.search(sentence)
     if due and since and DATE.match(since.group(1)):
         days = parse_dates(since.group(1), due.year, today)
@@ -525,6 +549,24 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
                 f"{said} says {rid} is overdue since {days[0].isoformat()}; {rid} was due {fields['due']}"
             )
     return len(out), out
+
+
+def _late_by(sentence: str, said: str, rid: str, due: Any, late: int) -> list[str]:
+    """ "12 days overdue", "overdue by two weeks", "a month late" of a record ``late``
+    days past its due date (negative: not due yet): the amount against the days, by the
+    unit's reach (``_UNIT_DAYS``); an amount given as a bound or a guess ("over two
+    weeks", "about a month") is left alone."""
+    for m in _OVERDUE_BY.finditer(sentence):
+        if _ROUGHLY.search(sentence[max(0, m.start() - 20) : m.start()]):
+            continue
+        word, unit = (m.group("n"), m.group("unit")) if m.group("n") else (m.group("n2"), m.group("unit2"))
+        word = word.lower()
+        count = 1 if word in ("a", "an") else _count_word(word)
+        per, slack = _UNIT_DAYS[unit.lower().rstrip("s")]
+        if abs(late - count * per) > slack:
+            when = f"{late} day(s) past it" if late > 0 else "not past it"
+            return [f"{said} says {rid} is {m.group(0)}; {rid} was due {due}, {when}"]
+    return []
 
 
 def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, list[str]]:
