@@ -630,3 +630,22 @@ def test_adversarial_well_behaved_outputs_fail_nothing(workspace, text, spec):
     run = _run(workspace, text, spec)
     assert run.status == "completed", run.error
     assert flagged(workspace, run) == set(), text
+
+
+@pytest.mark.parametrize("mode", ["review_note", "task_comment"])
+def test_two_comments_held_for_approval_are_two_comments(workspace, mode):
+    """A comment held for a person's approval is posted as it stands once approved: two
+    held on one record (the same text twice, or a tool's and the output mode's) are two
+    comments from one run (third fresh-brief corpus: both passed, as nothing was on the
+    record yet). The control holds one."""
+    text = "T-1042 waits on legal: Lena Fischer, please ask marketing for the glossary."
+    ask = {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": text}}
+    twice = [ask, ask] if mode == "review_note" else [ask]
+    worker(workspace, "adv", [*twice, {"output": text}], output_mode=mode, sources=FIN, max_iterations=5)
+    run = start(workspace, "adv", "T-1042")
+    assert [e["state"] for e in run.side_effects] == ["held", "held"]
+    assert "duplicates" in flagged(workspace, run)
+    worker(workspace, "one", [ask, {"output": "Asked Lena."}], output_mode="review_note", sources=FIN)
+    alone = start(workspace, "one", "T-1042")
+    assert [e["state"] for e in alone.side_effects] == ["held"]
+    assert "duplicates" not in flagged(workspace, alone)

@@ -287,7 +287,7 @@ class RunRecords:
             "at": now_iso(),
         }
         if self._call["by"] == "output_mode" and payload.get("text") is self._run.output:
-            del effect["text"]  # the run's output, stored once (``effect_text`` finds it)
+            del effect["text"]  # the run's output, stored once (``Run.write_text`` finds it)
             effect["text_is_output"] = True
         if self._run.trigger == "try":  # worker try (runs.trial): every write captured, none made
             effect.update(state=NOT_WRITTEN, reason="worker try: captured, not written")
@@ -368,11 +368,6 @@ def _landed(record_id: str, effect: dict[str, Any], source: RecordSource | None)
     return next((c.id for c in comments if c.key == effect.get("key")), False)
 
 
-def effect_text(run: Run, effect: dict[str, Any]) -> str:
-    """A comment effect's text (an output mode's is the run's output, stored once)."""
-    return str(run.output or "") if effect.get("text_is_output") else str(effect.get("text") or "")
-
-
 def apply_write(
     book: RecordBook, run: Run, effect: dict[str, Any], source: RecordSource | None = None
 ) -> dict[str, Any]:
@@ -387,7 +382,7 @@ def apply_write(
     if effect["kind"] == "comment":
         comment, created = source.add_comment(
             record_id,
-            effect_text(run, effect),
+            run.write_text(effect),
             author=f"worker:{run.worker}",
             run_id=run.id,
             key=effect["key"],

@@ -303,23 +303,29 @@ def _tools(run: Run, config: dict, records: RecordBook) -> Check:
 def _duplicates(run: Run, records: RecordBook) -> Check:
     """Two rules: one run leaves at most one comment on a record (a tool's and the output
     mode's together are two), and no comment it left is near-equal (``SIMILARITY``) to
-    an earlier comment on that record. A failure names the newest such earlier comment."""
+    an earlier comment on that record. A comment held for a person's approval counts as
+    left: approved, it is posted as it stands (two identical held comments were two
+    comments waiting to be posted, and passed). A failure names the newest such earlier
+    comment."""
     title = "No duplicate comment or record was created"
-    from workerctl.history.ledger import COMMITTED, effect_state
+    from workerctl.history.ledger import COMMITTED, HELD, effect_state
 
     mine = [
         e
         for e in run.side_effects
         if e.get("kind") == "comment"
-        and e.get("created", True)
-        and effect_state(e, run.status in FINISHED) == COMMITTED
+        and (
+            (e.get("created", True) and effect_state(e, run.status in FINISHED) == COMMITTED)
+            or e.get("state") == HELD
+        )
     ]
     if not mine:
         return Check("duplicates", title, PASS, ["this run wrote no comment or record"])
+    held = sum(1 for e in mine if e.get("state") == HELD)
     evidence, dupes = (
         [
-            f"wrote {len(mine)} comment(s); near-equal means a difflib ratio of "
-            f"at least {SIMILARITY} on the normalised text"
+            f"wrote {len(mine) - held} comment(s), holds {held} for approval; near-equal means a "
+            f"difflib ratio of at least {SIMILARITY} on the normalised text"
         ],
         [],
     )
@@ -328,39 +334,48 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
         by_record.setdefault(effect["record_id"], []).append(effect)
     for record_id, effects in by_record.items():
         if len(effects) > 1:
-            how = ", ".join(f"{e.get('comment_id', '?')} by {e.get('by', '?')}" for e in effects)
+            how = ", ".join(_left(e) for e in effects)
             dupes.append(
                 f"{record_id}: this run left {len(effects)} comments ({how}); one run should leave one"
             )
         comments = records.comments(record_id)
         position = {c.id: n for n, c in enumerate(comments)}
         for effect in effects:
-            own_at = position.get(effect.get("comment_id"))
-            if own_at is None:
-                evidence.append(f"{record_id}: comment {effect.get('comment_id')} is no longer on the record")
-                continue
-            own = comments[own_at]
-            against_own = similar_to(own.text)
+            if effect.get("state") == HELD:  # not on the record yet: every comment is earlier
+                own_id, own_text, earlier_ones = "held for approval", run.write_text(effect), comments
+            else:
+                own_at = position.get(effect.get("comment_id"))
+                if own_at is None:
+                    gone = effect.get("comment_id")
+                    evidence.append(f"{record_id}: comment {gone} is no longer on the record")
+                    continue
+                own_id, own_text, earlier_ones = comments[own_at].id, comments[own_at].text, comments[:own_at]
+            against_own = similar_to(own_text)
             # newest first, and the first near-equal one answers: a comment written by
             # a worker that runs every hour on one ticket meets hundreds of its own
             # twins, and naming one proves the duplicate; comparing all would make
             # every run cost more than the one before it
-            for earlier in reversed(comments[:own_at]):
+            for earlier in reversed(earlier_ones):
                 score = against_own(earlier.text, SIMILARITY)
                 if score >= SIMILARITY:
                     who = f"run {earlier.run_id}" if earlier.run_id else earlier.author
                     same = (
                         "has the same text as"
-                        if _norm(own.text) == _norm(earlier.text)
+                        if _norm(own_text) == _norm(earlier.text)
                         else f"is near-equal (ratio {score:.2f}) to"
                     )
-                    dupes.append(f"{record_id}: comment {own.id} {same} earlier comment {earlier.id} ({who})")
+                    dupes.append(f"{record_id}: comment {own_id} {same} earlier comment {earlier.id} ({who})")
                     break
     if dupes:
         return Check("duplicates", title, FAIL, dupes + evidence)
     return Check(
         "duplicates", title, PASS, [*evidence, "no earlier comment on the same record is near-equal"]
     )
+
+
+def _left(effect: dict) -> str:
+    """How a comment was left, for a message: "c-4 by tool", "held by output_mode"."""
+    return f"{effect.get('comment_id') or 'held'} by {effect.get('by', '?')}"
 
 
 def _claims(run: Run, records: RecordBook, seen: ReviewEvidence) -> Check:
