@@ -357,6 +357,11 @@ BAD = [
     ("facts", "T-1042 is a month overdue and still in progress with Lena Fischer. Ask legal.", {}),
     ("facts", "T-1042 is on schedule: the deadline has not passed yet. Ask legal.", {}),
     ("facts", "T-1042 was due next Friday and is still in progress. Ask legal.", {}),
+    # a note at the end that says the text was cut, in the form the docs abbreviate the
+    # engine's to, or in words of its own
+    ("completion", "T-1042 waits on legal. Ask legal.\n[… truncated, 4096 bytes; …]", {}),
+    ("completion", "T-1042 waits on legal. Ask legal.\n[… truncated, 4096 bytes; the rest was cut]", {}),
+    ("completion", "T-1042 waits on legal. Ask legal. (output truncated)", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -571,6 +576,7 @@ GOOD = [
     ('Evidence: "Marketing says the glossary is stuck in legal review." Next step: ask legal.', {}),
     ("T-1042 is six days overdue, or about a week; overdue by 6 days. Ask legal for the glossary.", {}),
     ("Lena Fischer delivered the product list on time; T-1042 is overdue. Ask legal.", {}),
+    ("T-1042 waits on legal (the list was cut to three items). Ask legal.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -26,8 +26,14 @@ from workerctl.runs.states import COMPLETED, preview_of
 COMPLETION_TITLE = "The output is complete: not cut off, no unacknowledged failure, not forced by the limit"
 FRESHNESS_TITLE = "The record did not change between the run's read and its write"
 #: the field limit's note (``engine.limits.NOTE``), as the visible reading writes it too
-#: (NFKC folds its "…" into "...")
-CUT_NOTE = re.compile(r"\[(?:…|\.\.\.) truncated, \d+ bytes; the first \d+ kept\]\s*\Z")
+#: (NFKC folds its "…" into "..."), and any other note in brackets at the end that says the
+#: text was cut ("[… truncated, 4096 bytes; …]", as the docs abbreviate the engine's,
+#: "(output truncated)", "[cut off]"): an answer that says it is not whole is not whole
+CUT_NOTE = re.compile(
+    r"[\[(<]\s*(?:…|\.\.\.)?\s*(?:(?:output|text|response|answer|message|content|rest)\s+)?"
+    r"(?:truncated|cut(?:\s+off)?|abgeschnitten|gekürzt)\b[^\]\)>\n]{0,80}[\])>]\s*\Z",
+    re.I,
+)
 DANGLING = {
     "and", "or", "but", "the", "a", "an", "to", "of", "with", "for", "because", "that", "which",
     "in", "on", "at", "by", "from", "is", "are", "was", "were", "will", "should", "und", "der", "die",
@@ -55,7 +61,7 @@ def cut_off(ev: ReviewEvidence) -> list[str]:
     elif reason == "content_filter":
         problems.append('the provider\'s content filter stopped the answer (finish reason "content_filter")')
     if CUT_NOTE.search(text):
-        problems.append("the output was cut at max_field_bytes (it ends with the truncation note)")
+        problems.append("the output was cut (it ends with a truncation note)")
     stripped = QUOTE_END.sub("", text.rstrip())
     words = re.findall(r"[\w'’-]+|[,;(\[{“\"]$", stripped)
     # a sentence that ends with its own mark is whole, whatever its last word
