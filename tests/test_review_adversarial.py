@@ -362,6 +362,10 @@ BAD = [
     ("completion", "T-1042 waits on legal. Ask legal.\n[… truncated, 4096 bytes; …]", {}),
     ("completion", "T-1042 waits on legal. Ask legal.\n[… truncated, 4096 bytes; the rest was cut]", {}),
     ("completion", "T-1042 waits on legal. Ask legal. (output truncated)", {}),
+    # said to be done right after its id, a parenthesis between
+    ("facts", "T-1042 (Lena Fischer, due <T-1042 due>) is completed.", {}),
+    ("facts", "T-1042, the catalogue translation, has been finished. Ask legal to archive it.", {}),
+    ("facts", "T-1042's status is done. Ask legal to archive it.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -577,6 +581,9 @@ GOOD = [
     ("T-1042 is six days overdue, or about a week; overdue by 6 days. Ask legal for the glossary.", {}),
     ("Lena Fischer delivered the product list on time; T-1042 is overdue. Ask legal.", {}),
     ("T-1042 waits on legal (the list was cut to three items). Ask legal.", {}),
+    ("T-1042 is complete once legal releases the glossary. Ask legal for a date.", {}),
+    # what the record has is done, not the record
+    ("T-1042's product list is done; the glossary waits on legal. Ask legal.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

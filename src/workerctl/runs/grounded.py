@@ -789,13 +789,21 @@ def _compare_fields(
                     compared += 1
                     if not any(_same_person(said_name, str(fields.get(k, ""))) for k in PERSON_FIELDS):
                         problems.append(f"{said} gives {key} {said_name}; {rid} says {key} {value}")
+        if key == "status" and isinstance(value, str) and value.lower() not in _CLOSED and named_at >= 0:
+            done = _SAID_DONE.match(lowered[named_at + len(rid) :])
+            if done:
+                compared += 1
+                problems.append(f"{said} says {rid} is {done.group('w')}; {rid} says status {value!r}")
+                continue
         if key == "status" and isinstance(value, str):
             words = _status_words(ev, rtype)
+            # "T-1042's product list is done": the list is, not the record
+            owned = named_at >= 0 and bool(_POSSESSED.match(lowered, named_at + len(rid)))
             for word in sorted(words, key=len, reverse=True):
-                pattern = (
-                    rf"\bstatus\b(?:\s+of\s+\S+)?\s*(?:is|:|=|of)?\s*['\"]?{re.escape(word)}\b|"
-                    rf"\b(?:is|are|remains|stays|still)\s+(?:still\s+)?(?:marked\s+(?:as\s+)?)?{re.escape(word)}\b"
-                )
+                pattern = rf"\bstatus\b(?:\s+of\s+\S+)?\s*(?:is|:|=|of)?\s*['\"]?{re.escape(word)}\b"
+                if not owned:
+                    marked = r"(?:still\s+)?(?:marked\s+(?:as\s+)?)?"
+                    pattern += rf"|\b(?:is|are|remains|stays|still)\s+{marked}{re.escape(word)}\b"
                 if near:
                     pattern += rf"|^\W*\(?{re.escape(word)}\b"
                 if re.search(pattern, lowered):
@@ -810,6 +818,16 @@ def _compare_fields(
     return compared, problems
 
 
+#: an id followed by something it has ("T-1042's product list"), other than its status
+_POSSESSED = re.compile(r"['’]s\s+(?!status\b|state\b)\w")
+#: a record said to be done right after its id ("T-1042 (Lena Fischer, due …) is completed"),
+#: whatever the type calls done: not a condition ("is complete once legal agrees")
+_SAID_DONE = re.compile(
+    r"^\W*(?:\([^)]{0,80}\)\W*|,[^,]{0,60},\s*)?(?:is|was|has been|have been|are|were)\s+"
+    r"(?:now\s+|already\s+|fully\s+)?(?:marked\s+(?:as\s+)?)?"
+    r"(?P<w>completed|complete|done|finished|closed|resolved|cancell?ed)\b"
+    r"(?!\s+(?:once|when|after|until|if|as\s+soon)\b)"
+)
 #: "the status is X" / "status of T-1042: X", whatever X is
 _STATUS_SAID = re.compile(
     r"\bstatus\b(?:\s+of\s+\S+)?\s*(?:is|:|=)\s*['\"]?([a-z][a-z _-]{1,30}?)['\"]?\s*(?:[.;,)]|$)"
