@@ -366,6 +366,13 @@ BAD = [
     ("facts", "T-1042 (Lena Fischer, due <T-1042 due>) is completed.", {}),
     ("facts", "T-1042, the catalogue translation, has been finished. Ask legal to archive it.", {}),
     ("facts", "T-1042's status is done. Ask legal to archive it.", {}),
+    # a value that is another record's title is the field's value, not that record
+    (
+        "facts",
+        '{"task": "T-1042", "status": "in progress", "due": "<T-1042 due>", "assignee": "Jonas Berg"}',
+        dict(sources=ALL),
+    ),
+    ("facts", "Task: T-1042\nAssignee: Jonas Berg\nNext step: ask legal.", dict(sources=ALL)),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -584,6 +591,11 @@ GOOD = [
     ("T-1042 is complete once legal releases the glossary. Ask legal for a date.", {}),
     # what the record has is done, not the record
     ("T-1042's product list is done; the glossary waits on legal. Ask legal.", {}),
+    (
+        '{"task": "T-1042", "status": "in progress", "assignee": "Lena Fischer", "contact": "Maya Lindqvist"}',
+        dict(sources=ALL),
+    ),
+    ("Task: T-1042\nProject: Northwind EU launch is at risk.\nNext step: ask legal.", dict(sources=ALL)),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

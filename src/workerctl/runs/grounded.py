@@ -212,14 +212,32 @@ def _targets(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
     """The seen records a sentence is about: the ids it names, else the titles it
     names, else the record the previous sentence was about, else the linked one."""
     named = [rid for rid in (ev.id_pattern.findall(sentence) if ev.id_pattern else []) if rid in ev.seen]
-    if not named:
+    base = last or ([ev.run.record_id] if ev.run.record_id and ev.run.record_id in ev.seen else [])
+    if not named and not _field_of(sentence, base, ev):
         lowered = sentence.lower()
         named = [rid for rid, s in ev.seen.items() if len(s.title) >= 8 and s.title.lower() in lowered]
     if named:
         return named
-    base = last or ([ev.run.record_id] if ev.run.record_id and ev.run.record_id in ev.seen else [])
     linked = _linked_named(sentence, base, ev)
     return linked if linked is not None else base
+
+
+#: a statement written as "label: value" (a JSON key, a table cell, a form line)
+_LABELLED = re.compile(r"^\W*([a-z][a-z ]{1,30}?)\s*:\s*\S")
+
+
+def _field_of(sentence: str, base: list[str], ev: ReviewEvidence) -> bool:
+    """Whether ``sentence`` is "label: value" whose label is a field of the one record
+    before it ("assignee: Jonas Berg." after "task: T-1042."): the value is that
+    record's, so a record whose title the value is (the contact Jonas Berg) is not what
+    the sentence is about."""
+    m = _LABELLED.match(sentence.lower())
+    if m is None or len(base) != 1 or base[0] not in ev.seen:
+        return False
+    label = m.group(1).strip()
+    return any(
+        label == key.replace("_", " ") or label in FIELD_ALIASES.get(key, ()) for key in ev.seen[base[0]].fields
+    )
 
 
 #: a sentence whose subject is a link of the record before ("Its project is …")
