@@ -592,7 +592,8 @@ GOOD = [
     # what the record has is done, not the record
     ("T-1042's product list is done; the glossary waits on legal. Ask legal.", {}),
     (
-        '{"task": "T-1042", "status": "in progress", "assignee": "Lena Fischer", "contact": "Maya Lindqvist"}',
+        '{"task": "T-1042", "status": "in progress", "assignee": "Lena Fischer", '
+        '"contact": "Maya Lindqvist"}',
         dict(sources=ALL),
     ),
     ("Task: T-1042\nProject: Northwind EU launch is at risk.\nNext step: ask legal.", dict(sources=ALL)),

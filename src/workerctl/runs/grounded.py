@@ -235,9 +235,8 @@ def _field_of(sentence: str, base: list[str], ev: ReviewEvidence) -> bool:
     if m is None or len(base) != 1 or base[0] not in ev.seen:
         return False
     label = m.group(1).strip()
-    return any(
-        label == key.replace("_", " ") or label in FIELD_ALIASES.get(key, ()) for key in ev.seen[base[0]].fields
-    )
+    fields = ev.seen[base[0]].fields
+    return any(label == key.replace("_", " ") or label in FIELD_ALIASES.get(key, ()) for key in fields)
 
 
 #: a sentence whose subject is a link of the record before ("Its project is …")
