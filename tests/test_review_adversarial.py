@@ -373,6 +373,8 @@ BAD = [
         dict(sources=ALL),
     ),
     ("facts", "Task: T-1042\nAssignee: Jonas Berg\nNext step: ask legal.", dict(sources=ALL)),
+    # a linked record's id was on the task; its title was not
+    ("provenance", "T-1042 covers the Catalogue Pro licence. Ask legal for the glossary.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -597,6 +599,7 @@ GOOD = [
         dict(sources=ALL),
     ),
     ("Task: T-1042\nProject: Northwind EU launch is at risk.\nNext step: ask legal.", dict(sources=ALL)),
+    ("T-1042 covers product PR-9, linked on the task. Ask legal for the glossary.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -454,6 +454,20 @@ class ReviewEvidence:
     def seen_ids(self) -> set[str]:
         return seen_ids(self.run)
 
+    @cached_property
+    def linked_ids(self) -> set[str]:
+        """The ids the records the run read link to (as those records hold them now):
+        the run saw each id on its record ("product PR-9, linked on the task"), not what
+        the linked record holds, so naming one is no fact from an unread record; its
+        title or its values are."""
+        out: set[str] = set()
+        for rid in self.seen_ids:
+            record = self.by_id.get(rid)
+            if record is not None:
+                for key in record.links:
+                    out.update(record.linked_ids(key))
+        return out
+
     @property
     def snapshots(self) -> dict[str, dict[str, Any]] | None:
         """Record id -> snapshot, or None for a run recorded before they were kept."""

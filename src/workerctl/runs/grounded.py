@@ -1127,7 +1127,7 @@ def provenance_check(ev: ReviewEvidence) -> Check:
     instructions = str((ev.run.config or {}).get("instructions", "")).lower()
     problems = []
     for rid in dict.fromkeys(ev.id_pattern.findall(text) if ev.id_pattern else []):
-        if rid not in ev.seen_ids:
+        if rid not in ev.seen_ids and rid not in ev.linked_ids:  # a link's id was on a record read
             problems.append(f"names {rid}, a record the run never read")
     for title, record in _titles_in(lowered, ev.view.derived("grounded.title_heads", _title_heads)):
         if record.id in ev.seen_ids:

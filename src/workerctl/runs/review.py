@@ -186,7 +186,7 @@ def _ids_in_output(run: Run, seen: ReviewEvidence, evidence: list[str]) -> list[
     problems = [
         f"the output names {rid}, a record the run never saw (not linked, given as context, read or written)"
         for rid in named
-        if rid not in seen.seen_ids
+        if rid not in seen.seen_ids and rid not in seen.linked_ids
     ]
     if run.record_id and run.record_type and run.record_id not in named:
         same_type = [
