@@ -375,6 +375,13 @@ BAD = [
     ("facts", "Task: T-1042\nAssignee: Jonas Berg\nNext step: ask legal.", dict(sources=ALL)),
     # a linked record's id was on the task; its title was not
     ("provenance", "T-1042 covers the Catalogue Pro licence. Ask legal for the glossary.", {}),
+    # a record named by words of its own title is itself: its values are compared
+    (
+        "facts",
+        "INV-2031 is overdue, while the onboarding invoice is due on <INV-2044 due>.",
+        dict(sources=FIN),
+    ),
+    ("facts", "INV-2031 is overdue. The invoice is due on <INV-2044 due>.", dict(sources=FIN)),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -600,6 +607,17 @@ GOOD = [
     ),
     ("Task: T-1042\nProject: Northwind EU launch is at risk.\nNext step: ask legal.", dict(sources=ALL)),
     ("T-1042 covers product PR-9, linked on the task. Ask legal for the glossary.", {}),
+    # another record named by its type and no id: what its clause says is not the one named
+    (
+        "At Northwind, INV-2031 is overdue, while the licences invoice is due on <INV-2044 due>.",
+        dict(sources=FIN),
+    ),
+    (
+        "Northwind's invoices: INV-2031 for 12,400 EUR is overdue (due <INV-2031 due>); the other one, "
+        "3,150 EUR for licences, was sent and is due on <INV-2044 due>.",
+        dict(sources=FIN),
+    ),
+    ("INV-2031 is overdue. The other invoice is due on <INV-2044 due>.", dict(sources=FIN)),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -218,6 +218,9 @@ def _targets(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
         named = [rid for rid, s in ev.seen.items() if len(s.title) >= 8 and s.title.lower() in lowered]
     if named:
         return named
+    first = _ANOTHER_FIRST.match(sentence)
+    if first is not None and len(base) == 1 and _another(first, base[0], ev):
+        return []  # "The other one, 3,150 EUR, was sent": not the record before
     linked = _linked_named(sentence, base, ev)
     return linked if linked is not None else base
 
@@ -398,6 +401,8 @@ def facts_check(ev: ReviewEvidence) -> Check:
         sentence = _unhedged(whole)
         if not sentence or not about:
             continue
+        if len(about) == 1:
+            sentence = _until_another(sentence, about[0], ev)
         for rid in about[:3] if len(about) == 1 else []:
             snap = ev.seen[rid]
             n, found = _compare_fields(sentence, rid, snap.type, snap.fields, ev, known)
@@ -429,6 +434,46 @@ def facts_check(ev: ReviewEvidence) -> Check:
         if compared
         else ["the output ties no date, amount, status or person to a field of a record it read"],
     )
+
+
+#: a record named by its type and no id, as a clause's subject ("…, while the licences
+#: invoice is due on …", "…; the other one, 3,150 EUR, was sent"): the words before the
+#: type word, or "other"
+_BY_TYPE = r"the\s+other\s+one\b|(?:the|its|their)\s+(?P<w>(?:[\w-]+\s+){1,2}?)(?P<t>[a-z]+?)s?\b"
+_VERB_AHEAD = r"(?=[^;.]{0,50}?\b(?:is|was|are|were|has|had|remains)\b)"
+_ANOTHER = re.compile(
+    rf"(?:[;,:]|\s[—–])\s*(?:(?:and|but|while|whereas|whilst)\s+)?(?:{_BY_TYPE}){_VERB_AHEAD}", re.I
+)
+_ANOTHER_FIRST = re.compile(rf"^\W*(?:{_BY_TYPE}){_VERB_AHEAD}", re.I)
+
+
+def _another(m: re.Match[str], rid: str, ev: ReviewEvidence) -> bool:
+    """Whether the phrase ``m`` found names a record other than ``rid``: "the other one",
+    "the other invoice", or "the licences invoice" where "licences" is in the title of
+    another record of that type the run read and not in ``rid``'s."""
+    if m.group("t") is None:
+        return True
+    rtype = m.group("t").lower()
+    if rtype not in ev.types:
+        return False
+    words = set(m.group("w").lower().split()) - {"other"}
+    if "other" in m.group("w").lower().split() and not words:
+        return True
+    own = ev.seen.get(rid)
+    own_title = set(re.findall(r"[\w-]+", own.title.lower())) if own else set()
+    return any(
+        s.type == rtype and r != rid and words & set(re.findall(r"[\w-]+", s.title.lower())) - own_title
+        for r, s in ev.seen.items()
+    )
+
+
+def _until_another(sentence: str, rid: str, ev: ReviewEvidence) -> str:
+    """``sentence`` up to a clause about another record named by its type and no id
+    (``_another``): what that clause says is not ``rid``'s."""
+    for m in _ANOTHER.finditer(sentence):
+        if _another(m, rid, ev):
+            return sentence[: m.start()]
+    return sentence
 
 
 #: a count of a record's comments ("3 comments", "two comments", "no comments"); not of
