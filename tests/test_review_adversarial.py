@@ -382,6 +382,9 @@ BAD = [
         dict(sources=FIN),
     ),
     ("facts", "INV-2031 is overdue. The invoice is due on <INV-2044 due>.", dict(sources=FIN)),
+    # a title in single quotes is quoted too
+    ("facts", "T-1042 'Translate product catalogue into French' is in progress with Lena Fischer.", {}),
+    ("facts", "T-1042 \u2018Translate product catalogue into French\u2019 is in progress. Ask legal.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -618,6 +621,7 @@ GOOD = [
         dict(sources=FIN),
     ),
     ("INV-2031 is overdue. The other invoice is due on <INV-2044 due>.", dict(sources=FIN)),
+    ("T-1042 'Translate product catalogue into German' waits on Lena's glossary. Ask legal.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

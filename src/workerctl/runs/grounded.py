@@ -1087,6 +1087,11 @@ def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
     return out
 
 
+_SINGLE = r"['‘]((?:[^'‘’\n]|['’](?=\w)){4,120})['’](?!\w)"
+_SINGLE_AFTER = re.compile(rf"(?<![\w-])([A-Z]+-\d+)\s*\(?\s*{_SINGLE}")
+_SINGLE_BEFORE = re.compile(rf"(?<!\w){_SINGLE}\s*\(\s*([A-Z]+-\d+)\s*\)")
+
+
 def _named_titles(text: str) -> list[tuple[str, str, bool]]:
     """(id, title, quoted) where the output names a record by id and title together: the
     title quoted or in brackets after the id (``T-1042 "…"``), or quoted before it
@@ -1096,6 +1101,9 @@ def _named_titles(text: str) -> list[tuple[str, str, bool]]:
     before = r"[\"“„]([^\"”“\n]{4,120})[\"”“]\s*\(\s*([A-Z]+-\d+)\s*\)"
     found = [(m.group(1), m.group(3), any(q in m.group(2) for q in '"“„')) for m in re.finditer(after, text)]
     found += [(m.group(2), m.group(1), True) for m in re.finditer(before, text)]
+    # in single quotes: an apostrophe inside ("Lena's desk") is no closing quote
+    found += [(m.group(1), m.group(2), True) for m in _SINGLE_AFTER.finditer(text)]
+    found += [(m.group(2), m.group(1), True) for m in _SINGLE_BEFORE.finditer(text)]
     return [(rid, title.strip().rstrip("…").strip(), quoted) for rid, title, quoted in found]
 
 
