@@ -385,6 +385,9 @@ BAD = [
     # a title in single quotes is quoted too
     ("facts", "T-1042 'Translate product catalogue into French' is in progress with Lena Fischer.", {}),
     ("facts", "T-1042 \u2018Translate product catalogue into French\u2019 is in progress. Ask legal.", {}),
+    # a send told with its particle, or without its sender
+    ("claims", "T-1042 waits on legal. We've reached out to the agency. Next: ask legal.", {}),
+    ("claims", "T-1042 waits on legal. A reminder went out to marketing today. Next: ask legal.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -622,6 +625,7 @@ GOOD = [
     ),
     ("INV-2031 is overdue. The other invoice is due on <INV-2044 due>.", dict(sources=FIN)),
     ("T-1042 'Translate product catalogue into German' waits on Lena's glossary. Ask legal.", {}),
+    ("T-1042 reached its due date; Lena Fischer followed the plan. Ask legal for the glossary.", {}),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -21,7 +21,7 @@ from workerctl.app import App
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.checks import VERDICTS
-from workerctl.runs.claims import FORMS, VERBS, claims_in
+from workerctl.runs.claims import FORMS, PARTICLE, SENT_NOUNS, VERBS, claims_in
 from workerctl.runs.evidence import personal_data
 from workerctl.runs.review import checks
 
@@ -97,7 +97,7 @@ def test_a_phone_number_compares_equal_in_its_usual_spellings(digits, sep, befor
     assert one and two and one[0].digest == two[0].digest
 
 
-VERB_BASES = sorted(b for b in VERBS if " " not in b)
+VERB_BASES = sorted(b for b in VERBS if " " not in b and b not in PARTICLE)
 
 
 def _past(base: str) -> str:
@@ -111,6 +111,28 @@ def test_any_action_verb_reads_as_a_claim_and_a_suggestion_does_not(base, thing)
     assert claims_in(f"I {past} {thing}."), f"I {past} {thing}."
     assert claims_in(f"{thing[0].upper()}{thing[1:]} was {past} today."), past
     assert not claims_in(f"You should {base} {thing}."), base
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    base=st.sampled_from(sorted(PARTICLE)),
+    who=st.sampled_from(["I", "We", "We've", "I have"]),
+    thing=st.sampled_from(["the agency", "Lena Fischer", "marketing"]),
+)
+def test_a_send_told_with_its_particle_is_a_claim_and_the_verb_alone_is_not(base, who, thing):
+    """ "We reached out to the agency", "I followed up with Lena": a send; "we reached the
+    deadline", "I followed the plan": no write."""
+    past, particle = _past(base), PARTICLE[base]
+    assert claims_in(f"{who} {past} {particle} to {thing}."), (who, past)
+    assert not claims_in(f"{who} {past} {thing}."), (who, past)
+    assert not claims_in(f"{thing} {past} {particle} to us.".capitalize()), past  # their act
+
+
+@settings(max_examples=60, deadline=None)
+@given(noun=st.sampled_from(sorted(SENT_NOUNS)), tail=st.sampled_from(["", " to marketing", " today"]))
+def test_a_message_that_went_out_is_a_send_claim(noun, tail):
+    assert [c.kinds for c in claims_in(f"A {noun} went out{tail}.")] == [("send",)]
+    assert not claims_in(f"The lights went out{tail}.")
 
 
 @settings(max_examples=120, deadline=None)

@@ -57,6 +57,17 @@ for _kinds, _words in (
     for _word in _words.split():
         VERBS[_word] = _kinds
 
+# verbs that report a send only with their particle: "reached out to the agency",
+# "followed up with Lena" (not "reached the deadline", "followed the plan")
+PARTICLE = {"reach": "out", "follow": "up"}
+for _word in PARTICLE:
+    VERBS[_word] = ("send",)
+# what is sent: "a reminder went out" is a send, told without its sender
+SENT_NOUNS = {
+    "reminder", "reminders", "email", "emails", "e-mail", "e-mails", "mail", "message", "messages",
+    "notice", "notification", "notifications", "invite", "invitation", "invitations", "letter", "follow-up",
+}  # fmt: skip
+
 IRREGULAR = {
     "send": ("sent",),
     "set": ("set",),
@@ -498,9 +509,14 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
             and not SELF & set(body[:at])
         ):
             return "is now", ("update",), "state"
+        if word in ("went", "gone") and body[at + 1 : at + 2] == ["out"] and SENT_NOUNS & set(body[:at]):
+            if not _agent_is_other(body, at + 1):
+                return f"{word} out", ("send",), "passive"
         if word not in FORMS:
             continue
         base, form = FORMS[word]
+        if base in PARTICLE and body[at + 1 : at + 2] != [PARTICLE[base]]:
+            continue
         if about_output and base in OUTPUT_VERBS:
             continue
         if base in COMMENT_ONLY and not COMMENT_NOUNS & set(body):
