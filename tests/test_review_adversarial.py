@@ -626,6 +626,12 @@ GOOD = [
     ("INV-2031 is overdue. The other invoice is due on <INV-2044 due>.", dict(sources=FIN)),
     ("T-1042 'Translate product catalogue into German' waits on Lena's glossary. Ask legal.", {}),
     ("T-1042 reached its due date; Lena Fischer followed the plan. Ask legal for the glossary.", {}),
+    # a part of the title in single quotes is no misquoted title
+    (
+        "INV-2050 'support plan' for Blue Harbor Clinics: 980.00 EUR, paid (it was due <INV-2050 due>). "
+        "Nothing is outstanding.",
+        dict(sources=ALL, record="INV-2050"),
+    ),
     # how some text is written: a non-breaking hyphen, a soft hyphen, a joiner in Devanagari
     (
         "T\u20111042 waits on the glossary in legal re\u00adview (\u0915\u094d\u200d\u0937). "

@@ -233,3 +233,16 @@ def test_last_and_next_weekday_read_as_that_weekday_of_this_or_the_other_week(to
         assert today - dt.timedelta(days=14) <= days[1] < days[0] < today
     else:
         assert today < days[0] < days[1] <= today + dt.timedelta(days=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    figure=st.from_regex(r"[0-9][0-9.,]{0,9}", fullmatch=True), scale=st.sampled_from(["k", "m", " thousand"])
+)
+def test_an_amount_written_short_is_read_or_left_whatever_its_separators(figure, scale):
+    """ "3.150.00k" (found by the generated output test) raised ValueError in provenance:
+    a figure that is no number rounds nothing."""
+    from workerctl.runs.grounded import _rounded_from, parse_number
+
+    value = parse_number(figure)
+    assert _rounded_from(f"{figure}{scale}", (value or 1.0) * 1000, {12400.0, 3150.0}) in (True, False)

@@ -509,9 +509,9 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
             and not SELF & set(body[:at])
         ):
             return "is now", ("update",), "state"
-        if word in ("went", "gone") and body[at + 1 : at + 2] == ["out"] and SENT_NOUNS & set(body[:at]):
-            if not _agent_is_other(body, at + 1):
-                return f"{word} out", ("send",), "passive"
+        went_out = word in ("went", "gone") and body[at + 1 : at + 2] == ["out"]
+        if went_out and SENT_NOUNS & set(body[:at]) and not _agent_is_other(body, at + 1):
+            return f"{word} out", ("send",), "passive"
         if word not in FORMS:
             continue
         base, form = FORMS[word]

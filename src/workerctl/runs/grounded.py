@@ -1113,7 +1113,7 @@ def _misquoted(said: str, title: str) -> bool:
     import difflib
 
     a, b = (" ".join(t.lower().replace("’", "'").split()).strip(" .…\"'„“”«»‹›") for t in (said, title))
-    if not a or a == b or b.startswith(a):
+    if not a or a in b:  # the title, or a part of it ("support plan" of "Invoice 2050 — support plan")
         return False
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.6
 
@@ -1302,9 +1302,13 @@ def _rounded_from(written: str, value: float, amounts: set[float]) -> bool:
     scaled = re.fullmatch(r"\s*([\d.,]+)\s?(k|m|mn|million|thousand)\s*", written, re.I)
     if scaled is None:
         return False
-    digits = scaled.group(1).replace(",", ".")
-    places = len(digits.split(".")[1]) if "." in digits else 0
-    tolerance = 0.5 * 10**-places * (value / float(digits)) if float(digits) else 0.0
+    figure = parse_number(scaled.group(1))
+    if not figure:  # "3.150.00k" is no number; 0k rounds nothing
+        return False
+    # the digits after a decimal mark ("15.6k": one); three after a separator group thousands
+    decimals = re.search(r"[.,](\d+)$", scaled.group(1))
+    places = len(decimals.group(1)) if decimals and len(decimals.group(1)) != 3 else 0
+    tolerance = 0.5 * 10**-places * (value / figure)
     money = sorted(a for a in amounts if a >= 1)[:40]
     candidates = [*money, sum(money), *(a + b for i, a in enumerate(money) for b in money[i + 1 :])]
     return any(abs(c - value) <= tolerance + 1e-9 for c in candidates)
