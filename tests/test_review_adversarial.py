@@ -388,6 +388,9 @@ BAD = [
     # a send told with its particle, or without its sender
     ("claims", "T-1042 waits on legal. We've reached out to the agency. Next: ask legal.", {}),
     ("claims", "T-1042 waits on legal. A reminder went out to marketing today. Next: ask legal.", {}),
+    # when it became overdue, counted back from the run's day (it was due six days before)
+    ("facts", "T-1042 became overdue 2 days ago. Ask legal for the glossary.", {}),
+    ("facts", "T-1042 became overdue three weeks ago. Ask legal for the glossary.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -626,6 +629,8 @@ GOOD = [
     ("INV-2031 is overdue. The other invoice is due on <INV-2044 due>.", dict(sources=FIN)),
     ("T-1042 'Translate product catalogue into German' waits on Lena's glossary. Ask legal.", {}),
     ("T-1042 reached its due date; Lena Fischer followed the plan. Ask legal for the glossary.", {}),
+    ("T-1042 became overdue 6 days ago, about a week ago. Ask legal for the glossary.", {}),
+    ("T-1042 went overdue on <T-1042 due>. Ask legal for the glossary.", {}),
     # a part of the title in single quotes is no misquoted title
     (
         "INV-2050 'support plan' for Blue Harbor Clinics: 980.00 EUR, paid (it was due <INV-2050 due>). "

@@ -557,7 +557,13 @@ _OVERDUE = re.compile(
     r"\b(?:is|are|was|were|became|has been|have been|now|already)\s+(?:already\s+|now\s+|still\s+)?overdue\b"
     r"|\boverdue\s+(?:since|by|for)\b|^\W*overdue\b"
 )
-_OVERDUE_SINCE = re.compile(r"\boverdue\s+since\s+(.{4,40})", re.I)
+#: when a record became overdue: "overdue since 20 November", "became overdue 2 days ago"
+_OVERDUE_SINCE = re.compile(
+    r"\b(?:overdue\s+since|(?:became|went|fell)\s+overdue(?:\s+on)?)\s+(.{4,40})", re.I
+)
+#: how far a day counted back from the run's day may be off: "2 days ago" a day, "three
+#: weeks ago" three days either way
+_AGO_SLACK = re.compile(r"\b(?P<weeks>weeks?)\s+ago\b|\bdays?\s+ago\b|\byesterday\b|\btoday\b", re.I)
 _OVERDUE_DENIED = re.compile(r"\b(?:not|nothing|none|no|never|neither|nor|\w+n't)\b[^,;:.]*\boverdue\b")
 _CLOSED = frozenset({"done", "closed", "completed", "paid", "resolved", "cancelled"})
 
@@ -605,8 +611,11 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
     since = _OVERDUE_SINCE.search(sentence)
     if due and since and DATE.match(since.group(1)):
         days = parse_dates(since.group(1), due.year, today)
-        # overdue since the due day, or the day after it: either is how people say it
-        if days and not any(d in (due, due + dt.timedelta(days=1)) for d in days):
+        # overdue since the due day, or the day after it: either is how people say it; a
+        # day counted back from today ("2 days ago") a day either way, weeks three days
+        ago = _AGO_SLACK.search(since.group(1)[:30])
+        slack = (3 if ago.group("weeks") else 1) if ago else 0
+        if days and not any(-slack <= (d - due).days <= 1 + slack for d in days):
             out.append(
                 f"{said} says {rid} is overdue since {days[0].isoformat()}; {rid} was due {fields['due']}"
             )
