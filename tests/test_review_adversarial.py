@@ -391,6 +391,13 @@ BAD = [
     # when it became overdue, counted back from the run's day (it was due six days before)
     ("facts", "T-1042 became overdue 2 days ago. Ask legal for the glossary.", {}),
     ("facts", "T-1042 became overdue three weeks ago. Ask legal for the glossary.", {}),
+    # a participle before a noun describes it: the act is the verb after ("sent"), which no
+    # record tells (Jonas Berg asked for a corrected invoice)
+    (
+        "claims",
+        "Corrected invoice sent to Jonas Berg.\nINV-2031 (12,400 EUR) is overdue since <INV-2031 due>.",
+        dict(sources=FIN, record="INV-2031"),
+    ),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),

@@ -492,6 +492,23 @@ def _has_subject(body: list[str]) -> bool:
     return bool(body) and body[0] not in AUX and body[0] not in FORMS and body[0] not in SELF
 
 
+def _adjective(body: list[str]) -> bool:
+    """Whether the participle that begins ``body`` describes the noun after it ("Corrected
+    invoice sent to …", "Updated list attached and posted"): a bare word follows it (no
+    determiner, no pronoun, no preposition) and another action verb's past form comes
+    later in the clause, which is the act told."""
+    if len(body) < 3 or body[1] in DETERMINERS | PREPOSITIONS | SELF | {
+        "it",
+        "them",
+        "him",
+        "her",
+        "and",
+        ",",
+    }:
+        return False
+    return any(FORMS.get(w, ("", ""))[1] == "past" for w in body[2:])
+
+
 def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:
     """(verb, kinds, how) for the first claim in one clause, or None."""
     about_output = bool(OUTPUT_NOUNS & set(body))
@@ -517,6 +534,8 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
         base, form = FORMS[word]
         if base in PARTICLE and body[at + 1 : at + 2] != [PARTICLE[base]]:
             continue
+        if at == 0 and form == "past" and _adjective(body):
+            continue  # "Corrected invoice sent to Jonas": the act is "sent"
         if about_output and base in OUTPUT_VERBS:
             continue
         if base in COMMENT_ONLY and not COMMENT_NOUNS & set(body):
