@@ -398,6 +398,13 @@ BAD = [
         "Corrected invoice sent to Jonas Berg.\nINV-2031 (12,400 EUR) is overdue since <INV-2031 due>.",
         dict(sources=FIN, record="INV-2031"),
     ),
+    # how many records of a type are tied to one (two invoices link to CO-3, one doc to T-1042)
+    (
+        "facts",
+        "Northwind Traders has three open invoices, the largest being INV-2031 at 12,400 EUR.",
+        dict(sources=FIN, record="CO-3"),
+    ),
+    ("facts", "T-1042 waits on legal. It has two docs. Ask legal for the glossary.", dict(sources=ALL)),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -638,6 +645,11 @@ GOOD = [
     ("T-1042 reached its due date; Lena Fischer followed the plan. Ask legal for the glossary.", {}),
     ("T-1042 became overdue 6 days ago, about a week ago. Ask legal for the glossary.", {}),
     ("T-1042 went overdue on <T-1042 due>. Ask legal for the glossary.", {}),
+    (
+        "Northwind Traders has two open invoices, the largest being INV-2031 at 12,400 EUR. Chase it.",
+        dict(sources=FIN, record="CO-3"),
+    ),
+    ("T-1042 waits on legal. The project has 3 tasks. Ask legal for the glossary.", dict(sources=ALL)),
     # a part of the title in single quotes is no misquoted title
     (
         "INV-2050 'support plan' for Blue Harbor Clinics: 980.00 EUR, paid (it was due <INV-2050 due>). "

@@ -388,6 +388,7 @@ def facts_check(ev: ReviewEvidence) -> Check:
     problems += _attributions(ev, known)
     problems += wrong_weekdays(ev.output, _run_day(ev))
     for sentence in statements(ev.output):
+        problems += _linked_count(sentence, ev, last)
         about = _targets(sentence, ev, last)
         last = about if _mentions(sentence, ev) else last
         problems += _types(sentence, ev)
@@ -655,6 +656,81 @@ def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, li
             return 1, []
         return 1, [f'"{preview_of(sentence, 160)}" counts {said} comment(s) on {rid}; the run saw {held}']
     return 0, []
+
+
+#: "has three open invoices", "with 2 contacts": a count of records of a type tied to one
+_HAS_COUNT = re.compile(
+    r"\b(?:has|have|had|holds|with)\s+(?:only\s+|exactly\s+)?(?P<n>\d{1,3}|one|two|three|four|five|six|seven|"
+    r"eight|nine|ten|eleven|twelve)\s+(?:(?P<q>open|unpaid|outstanding|pending|active|closed|paid|settled|done)\s+)?"
+    r"(?P<t>[a-z]+?)s?\b",
+    re.I,
+)
+_OPEN_WORDS = {"open", "unpaid", "outstanding", "pending", "active"}
+
+
+def _linked_count(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
+    """ "Northwind Traders has three open invoices" where two invoices are tied to it (it
+    links to them, or they to it), of the state the word gives: open ones are not done,
+    closed, paid, resolved or cancelled. The record that has them is the subject right
+    before the verb, by its id or its title, or the record the sentence before was about
+    ("It has …"). Only a record type the workspace holds is counted."""
+    out = []
+    for m in _HAS_COUNT.finditer(sentence):
+        rtype = m.group("t").lower()
+        rid = _subject_before(sentence[: m.start()], ev, last)
+        if rid is None or rtype not in ev.types or _SUBSET.search(sentence[: m.start("n")]):
+            continue
+        said = _count_word(m.group("n").lower())
+        tied = _tied(rid, rtype, ev)
+        if m.group("q"):
+            want_open = m.group("q").lower() in _OPEN_WORDS
+            tied = [r for r in tied if (str(r.fields.get("status", "")).lower() not in _CLOSED) == want_open]
+        if said != len(tied):
+            out.append(
+                f'"{preview_of(sentence, 160)}" counts {said} {m.group(0).split()[-1]} of {rid}; '
+                f"the records tie {len(tied)} to it ({', '.join(r.id for r in tied) or 'none'})"
+            )
+    return out
+
+
+def _subject_before(before: str, ev: ReviewEvidence, last: list[str]) -> str | None:
+    """The record ``before`` ends with (the subject of the verb after it): its id, its
+    title, or "it" / "the <its type>" for the one record the sentence before was about."""
+    tail = before.rstrip().lower()
+    ids = ev.id_pattern.findall(before) if ev.id_pattern else []
+    if ids and tail.endswith(ids[-1].lower()):
+        return ids[-1]
+    for rid, seen in ev.seen.items():
+        if len(seen.title) >= 4 and tail.endswith(seen.title.lower()):
+            return rid
+    pronoun = re.fullmatch(r"(?:.*[;:,.]\s*)?(?:it|the\s+(\w+))", tail)
+    # "It has …", or the record's own type word ("The company has …"): not "the project"
+    own = len(last) == 1 and last[0] in ev.seen
+    if pronoun and own and pronoun.group(1) in (None, ev.seen[last[0]].type):
+        return last[0]
+    return None
+
+
+def _linked_to(records: list[Record]) -> dict[str, frozenset[str]]:
+    """id -> the ids of the records that link to it (built once per records version)."""
+    out: dict[str, set[str]] = {}
+    for r in records:
+        for key in r.links:
+            for target in r.linked_ids(key):
+                out.setdefault(target, set()).add(r.id)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _tied(rid: str, rtype: str, ev: ReviewEvidence) -> list[Record]:
+    """The records of ``rtype`` that ``rid`` links to or that link to ``rid``."""
+    record = ev.by_id.get(rid)
+    found = (
+        {x for key in (record.links if record else {}) for x in record.linked_ids(key)} if record else set()
+    )
+    found |= ev.view.derived(("grounded.linked_to",), _linked_to).get(rid, frozenset())
+    return sorted(
+        (ev.by_id[x] for x in found if x in ev.by_id and ev.by_id[x].type == rtype), key=lambda r: r.id
+    )
 
 
 def _count_word(word: str) -> int:
