@@ -405,6 +405,7 @@ BAD = [
         dict(sources=FIN, record="CO-3"),
     ),
     ("facts", "T-1042 waits on legal. It has two docs. Ask legal for the glossary.", dict(sources=ALL)),
+    ("facts", "T-1042 waits on legal. Its project P-7 has three linked documents. Ask legal.", dict(sources=ALL)),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -650,6 +651,7 @@ GOOD = [
         dict(sources=FIN, record="CO-3"),
     ),
     ("T-1042 waits on legal. The project has 3 tasks. Ask legal for the glossary.", dict(sources=ALL)),
+    ("T-1042 waits on legal. Its project P-7 has one linked document. Ask legal.", dict(sources=ALL)),
     # a part of the title in single quotes is no misquoted title
     (
         "INV-2050 'support plan' for Blue Harbor Clinics: 980.00 EUR, paid (it was due <INV-2050 due>). "

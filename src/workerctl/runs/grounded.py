@@ -662,7 +662,7 @@ def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, li
 _HAS_COUNT = re.compile(
     r"\b(?:has|have|had|holds|with)\s+(?:only\s+|exactly\s+)?(?P<n>\d{1,3}|one|two|three|four|five|six|seven|"
     r"eight|nine|ten|eleven|twelve)\s+(?:(?P<q>open|unpaid|outstanding|pending|active|closed|paid|settled|done)\s+)?"
-    r"(?P<t>[a-z]+?)s?\b",
+    r"(?:(?:linked|related|attached|associated)\s+)?(?P<t>[a-z]+)\b",
     re.I,
 )
 _OPEN_WORDS = {"open", "unpaid", "outstanding", "pending", "active"}
@@ -676,9 +676,9 @@ def _linked_count(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[st
     ("It has …"). Only a record type the workspace holds is counted."""
     out = []
     for m in _HAS_COUNT.finditer(sentence):
-        rtype = m.group("t").lower()
+        rtype = _type_named(m.group("t").lower(), ev.types)
         rid = _subject_before(sentence[: m.start()], ev, last)
-        if rid is None or rtype not in ev.types or _SUBSET.search(sentence[: m.start("n")]):
+        if rid is None or rtype is None or _SUBSET.search(sentence[: m.start("n")]):
             continue
         said = _count_word(m.group("n").lower())
         tied = _tied(rid, rtype, ev)
@@ -691,6 +691,19 @@ def _linked_count(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[st
                 f"the records tie {len(tied)} to it ({', '.join(r.id for r in tied) or 'none'})"
             )
     return out
+
+
+def _type_named(word: str, types: frozenset[str]) -> str | None:
+    """The record type a word names: the type, its plural ("invoices", "companies"), or a
+    word the type shortens ("documents" for doc)."""
+    for form in (
+        word,
+        word[:-1] if word.endswith("s") else "",
+        word[:-3] + "y" if word.endswith("ies") else "",
+    ):
+        if form in types:
+            return form
+    return next((t for t in sorted(types) if len(t) >= 3 and word.startswith(t)), None)
 
 
 def _subject_before(before: str, ev: ReviewEvidence, last: list[str]) -> str | None:
