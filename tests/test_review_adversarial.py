@@ -405,7 +405,43 @@ BAD = [
         dict(sources=FIN, record="CO-3"),
     ),
     ("facts", "T-1042 waits on legal. It has two docs. Ask legal for the glossary.", dict(sources=ALL)),
-    ("facts", "T-1042 waits on legal. Its project P-7 has three linked documents. Ask legal.", dict(sources=ALL)),
+    (
+        "facts",
+        "T-1042 waits on legal. Its project P-7 has three linked documents. Ask legal.",
+        dict(sources=ALL),
+    ),
+    # a fresh-brief corpus of this round's rules (/tmp/advrev4): its misses
+    (
+        "facts",
+        "INV-2044 (licences) is already four days past due. Chase it.",
+        dict(sources=FIN, record="INV-2044"),
+    ),
+    (
+        "facts",
+        "T-1043 is about a month overdue; ask Lena for the VAT rates.",
+        dict(sources=ALL, record="T-1043"),
+    ),
+    ("facts", "Good news: the glossary is in and the task is closed.", {}),
+    ("facts", "T-1044 is still open and waits on the venue. Ask Priya.", dict(record="T-1044")),
+    ("facts", "INV-2031 was settled in full. Nothing to chase.", dict(sources=FIN, record="INV-2031")),
+    ("facts", "T-2002 has wrapped up; the notes are out.", dict(sources=ALL, record="T-2002")),
+    ("facts", "T-1043 — done.", dict(record="T-1043")),
+    (
+        "facts",
+        '{"project": "P-7", "status": "at risk", "owner": "Jonas Berg"}',
+        dict(sources=ALL, record="P-7"),
+    ),
+    ("facts", "\u00bbEU launch schedule\u00ab (D-2) holds the plan. Ask legal.", dict(sources=ALL)),
+    (
+        "facts",
+        "At Northwind, INV-2031 is overdue, while the licences invoice is due on <INV-2044 due+7>.",
+        dict(sources=FIN),
+    ),
+    ("facts", "INV-2031 is overdue, and the licences invoice is overdue as well.", dict(sources=FIN)),
+    ("facts", "Northwind Traders has a single contact, Maya Lindqvist.", dict(sources=FIN, record="CO-3")),
+    ("facts", "Northwind Traders has just one open invoice: INV-2031.", dict(sources=FIN, record="CO-3")),
+    ("claims", "T-1042 waits on legal. We got in touch with the translation agency. Ask legal.", {}),
+    ("claims", "T-1042 waits on legal. The due date was pushed to <T-1042 due+7>. Ask legal.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -652,6 +688,16 @@ GOOD = [
     ),
     ("T-1042 waits on legal. The project has 3 tasks. Ask legal for the glossary.", dict(sources=ALL)),
     ("T-1042 waits on legal. Its project P-7 has one linked document. Ask legal.", dict(sources=ALL)),
+    # the same corpus's false alarms, and controls of its rules
+    (
+        "INV-2044 is sent and due <INV-2044 due>, but the onboarding invoice (12,400 EUR) is overdue.",
+        dict(sources=FIN),
+    ),
+    ("INV-2031 (onboarding) is 2 weeks and 1 day late. Chase it.", dict(sources=FIN, record="INV-2031")),
+    ("INV-2031 is half a month overdue. Chase it.", dict(sources=FIN, record="INV-2031")),
+    ("T-1042: done with the product list, waiting on the glossary. Ask legal.", {}),
+    ('{"project": "P-7", "status": "at risk", "owner": "Priya Shah"}', dict(sources=ALL, record="P-7")),
+    ("Northwind Traders has two contacts, Maya Lindqvist and Jonas Berg.", dict(sources=FIN, record="CO-3")),
     # a part of the title in single quotes is no misquoted title
     (
         "INV-2050 'support plan' for Blue Harbor Clinics: 980.00 EUR, paid (it was due <INV-2050 due>). "
@@ -736,3 +782,19 @@ def test_two_comments_held_for_approval_are_two_comments(workspace, mode):
     alone = start(workspace, "one", "T-1042")
     assert [e["state"] for e in alone.side_effects] == ["held"]
     assert "duplicates" not in flagged(workspace, alone)
+
+
+def test_a_count_of_comments_the_run_left_is_no_count_of_the_records(workspace):
+    """ "I left one comment on it" (it left one; the task holds three with it): an act
+    counted, not the record's comments (a fresh-brief corpus's false alarm of facts)."""
+    text = "T-1042 waits on legal: please ask marketing for the glossary date."
+    ask = {"tool": "add_task_comment", "arguments": {"task_id": "T-1042", "text": text}}
+    worker(
+        workspace,
+        "adv",
+        [ask, {"output": "T-1042 waits on legal; I left one comment on it."}],
+        output_mode="review_note",
+    )
+    run = start(workspace, "adv", "T-1042")
+    assert [e["state"] for e in run.side_effects] == ["committed"]
+    assert flagged(workspace, run) == set()

@@ -48,7 +48,7 @@ for _kinds, _words in (
         "unassign move reschedule postpone defer delay extend rename tag label "
         "prioritize prioritise escalate complete approve reject refund pay adjust "
         "correct merge lock unlock upgrade downgrade bump shift raise lower "
-        "transfer convert",
+        "transfer convert push",
     ),
     (("create",), "create add file log book schedule register issue"),
     (("update", "delete"), "cancel"),
@@ -526,6 +526,9 @@ def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, .
             and not SELF & set(body[:at])
         ):
             return "is now", ("update",), "state"
+        in_touch = word in ("got", "gotten") and body[at + 1 : at + 3] == ["in", "touch"]
+        if in_touch and (SELF & set(body[:at]) or at == 0):  # "we got in touch with the agency"
+            return f"{word} in touch", ("send",), "first person" if at else "no subject"
         went_out = word in ("went", "gone") and body[at + 1 : at + 2] == ["out"]
         if went_out and SENT_NOUNS & set(body[:at]) and not _agent_is_other(body, at + 1):
             return f"{word} out", ("send",), "passive"

@@ -218,9 +218,12 @@ def _targets(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
         named = [rid for rid, s in ev.seen.items() if len(s.title) >= 8 and s.title.lower() in lowered]
     if named:
         return named
+    if ev.id_pattern and ev.id_pattern.search(sentence):
+        return []  # it names records the run never read: not the one before (provenance's)
     first = _ANOTHER_FIRST.match(sentence)
-    if first is not None and len(base) == 1 and _another(first, base[0], ev):
-        return []  # "The other one, 3,150 EUR, was sent": not the record before
+    other = _another(first, base[0], ev) if first is not None and len(base) == 1 else None
+    if other is not None:  # "The other one, 3,150 EUR, was sent": not the record before
+        return [other] if other in ev.seen else []
     linked = _linked_named(sentence, base, ev)
     return linked if linked is not None else base
 
@@ -392,6 +395,14 @@ def facts_check(ev: ReviewEvidence) -> Check:
         about = _targets(sentence, ev, last)
         last = about if _mentions(sentence, ev) else last
         problems += _types(sentence, ev)
+        if len(about) == 1:
+            # a clause about another record named by its type and no id is not this one's:
+            # it is compared with that record when the run read just one that fits
+            sentence, other, clause = _until_another(sentence, about[0], ev)
+            if other in ev.seen:
+                n, found = _facts_of(clause, other, ev, known)
+                compared += n
+                problems += found
         if len(about) == 1 and about[0] in ev.seen:
             n, denied = _negated(sentence, about[0], ev.seen[about[0]].fields, _run_day(ev))
             compared += n
@@ -402,8 +413,6 @@ def facts_check(ev: ReviewEvidence) -> Check:
         sentence = _unhedged(whole)
         if not sentence or not about:
             continue
-        if len(about) == 1:
-            sentence = _until_another(sentence, about[0], ev)
         for rid in about[:3] if len(about) == 1 else []:
             snap = ev.seen[rid]
             n, found = _compare_fields(sentence, rid, snap.type, snap.fields, ev, known)
@@ -448,33 +457,44 @@ _ANOTHER = re.compile(
 _ANOTHER_FIRST = re.compile(rf"^\W*(?:{_BY_TYPE}){_VERB_AHEAD}", re.I)
 
 
-def _another(m: re.Match[str], rid: str, ev: ReviewEvidence) -> bool:
-    """Whether the phrase ``m`` found names a record other than ``rid``: "the other one",
+def _another(m: re.Match[str], rid: str, ev: ReviewEvidence) -> str | None:
+    """The record other than ``rid`` that the phrase ``m`` found names: "the other one",
     "the other invoice", or "the licences invoice" where "licences" is in the title of
-    another record of that type the run read and not in ``rid``'s."""
-    if m.group("t") is None:
-        return True
-    rtype = m.group("t").lower()
-    if rtype not in ev.types:
-        return False
-    words = set(m.group("w").lower().split()) - {"other"}
-    if "other" in m.group("w").lower().split() and not words:
-        return True
+    another record of that type the run read and not in ``rid``'s. Its id when one record
+    the run read fits, "" when another record is meant but not which one, None when the
+    phrase may well be ``rid`` itself ("the onboarding invoice" of INV-2031)."""
     own = ev.seen.get(rid)
+    rtype = m.group("t").lower() if m.group("t") else (own.type if own else "")
+    if rtype not in ev.types:
+        return None
+    words = set(m.group("w").lower().split()) - {"other"} if m.group("w") else set()
     own_title = set(re.findall(r"[\w-]+", own.title.lower())) if own else set()
-    return any(
-        s.type == rtype and r != rid and words & set(re.findall(r"[\w-]+", s.title.lower())) - own_title
-        for r, s in ev.seen.items()
-    )
+    others = [r for r, s in ev.seen.items() if s.type == rtype and r != rid]
+    if not words:  # "the other one", "the other invoice"
+        return others[0] if len(others) == 1 else ""
+    fits = [r for r in others if words & set(re.findall(r"[\w-]+", ev.seen[r].title.lower())) - own_title]
+    if not fits:
+        return None
+    return fits[0] if len(fits) == 1 else ""
 
 
-def _until_another(sentence: str, rid: str, ev: ReviewEvidence) -> str:
+def _facts_of(clause: str, rid: str, ev: ReviewEvidence, known: dict[str, str]) -> tuple[int, list[str]]:
+    """A clause about ``rid`` that names it by its type and no id, against its fields."""
+    snap = ev.seen[rid]
+    n, found = _negated(clause, rid, snap.fields, _run_day(ev))
+    n2, more = _compare_fields(_unhedged(clause), rid, snap.type, snap.fields, ev, known)
+    return n + n2, found + more
+
+
+def _until_another(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[str, str, str]:
     """``sentence`` up to a clause about another record named by its type and no id
-    (``_another``): what that clause says is not ``rid``'s."""
+    (``_another``): what that clause says is not ``rid``'s. Returns (the part about
+    ``rid``, the other record's id or "", the clause about it)."""
     for m in _ANOTHER.finditer(sentence):
-        if _another(m, rid, ev):
-            return sentence[: m.start()]
-    return sentence
+        other = _another(m, rid, ev)
+        if other is not None:
+            return sentence[: m.start()], other, sentence[m.start() :]
+    return sentence, "", ""
 
 
 #: a count of a record's comments ("3 comments", "two comments", "no comments"); not of
@@ -539,7 +559,7 @@ _NOT_OVERDUE = re.compile(
 _AMOUNT = r"\d{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
 _OVERDUE_BY = re.compile(
     rf"\b(?P<n>{_AMOUNT})\s+(?:full\s+)?(?P<unit>days?|weeks?|months?)\s+"
-    r"(?:overdue|late|past\s+(?:its|the)\s+(?:due\s+date|deadline)|behind\s+schedule)\b"
+    r"(?:overdue|late|past\s+due|past\s+(?:its|the)\s+(?:due\s+date|deadline)|behind\s+schedule)\b"
     rf"|\b(?:overdue|late)\s+(?:by|for)\s+(?P<n2>{_AMOUNT})\s+(?:full\s+)?(?P<unit2>days?|weeks?|months?)\b",
     re.I,
 )
@@ -549,6 +569,10 @@ _ROUGHLY = re.compile(
     r"up\s+to|close\s+to|well\s+over)\s*$",
     re.I,
 )
+#: a part of a unit ("half a month", "a quarter of a year"): no count of whole units
+_PART_OF = re.compile(r"\b(?:half|quarter|third)(?:\s+of)?\s*$", re.I)
+#: the larger part of an amount of two units before it ("2 weeks and 1 day late")
+_AND_BEFORE = re.compile(rf"\b(?P<n>{_AMOUNT})\s+(?P<unit>weeks?|months?)\s*(?:,|and)\s*$", re.I)
 #: days a unit of lateness may stand for, and how far off its count may be: "a month" is
 #: said of 20 to 40 days
 _UNIT_DAYS = {"day": (1, 1), "week": (7, 3), "month": (30, 10)}
@@ -623,22 +647,43 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
     return len(out), out
 
 
+def _units(word: str) -> int:
+    word = word.lower()
+    return 1 if word in ("a", "an") else _count_word(word)
+
+
 def _late_by(sentence: str, said: str, rid: str, due: Any, late: int) -> list[str]:
     """ "12 days overdue", "overdue by two weeks", "a month late" of a record ``late``
     days past its due date (negative: not due yet): the amount against the days, by the
-    unit's reach (``_UNIT_DAYS``); an amount given as a bound or a guess ("over two
-    weeks", "about a month") is left alone."""
+    unit's reach (``_UNIT_DAYS``); an amount of two units ("2 weeks and 1 day") added
+    up; a bound or a guess ("over two weeks", "about a month") held to half its size
+    either way; a part of a unit ("half a month") left alone."""
     for m in _OVERDUE_BY.finditer(sentence):
-        if _ROUGHLY.search(sentence[max(0, m.start() - 20) : m.start()]):
+        before = sentence[max(0, m.start() - 30) : m.start()]
+        if _PART_OF.search(before):
             continue
         word, unit = (m.group("n"), m.group("unit")) if m.group("n") else (m.group("n2"), m.group("unit2"))
-        word = word.lower()
-        count = 1 if word in ("a", "an") else _count_word(word)
         per, slack = _UNIT_DAYS[unit.lower().rstrip("s")]
-        if abs(late - count * per) > slack:
+        days = _units(word) * per
+        larger = _AND_BEFORE.search(before)
+        if larger:  # "2 weeks and 1 day": the larger unit's days added, the smaller's slack
+            days += _units(larger.group("n")) * _UNIT_DAYS[larger.group("unit").lower().rstrip("s")][0]
+        if _ROUGHLY.search(before):
+            # a bound or a guess ("about a month") is held only to half its size either way
+            slack = max(slack, days // 2)
+        if abs(late - days) > slack:
             when = f"{late} day(s) past it" if late > 0 else "not past it"
-            return [f"{said} says {rid} is {m.group(0)}; {rid} was due {due}, {when}"]
+            told = f"{larger.group(0)} {m.group(0)}" if larger else m.group(0)
+            return [f"{said} says {rid} is {' '.join(told.split())}; {rid} was due {due}, {when}"]
     return []
+
+
+#: a count of comments someone made ("I left one comment", "posted two comments"), not
+#: of those the record holds
+_ACTED = re.compile(
+    r"\b(?:left|posted|wrote|written|added|made|sent|created|leaves|posts|adds)\s+(?:only\s+|just\s+|exactly\s+)?$",
+    re.I,
+)
 
 
 def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, list[str]]:
@@ -648,7 +693,7 @@ def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, li
     if not isinstance(held, int):
         return 0, []
     for m in COUNTED.finditer(sentence):
-        if _SUBSET.search(sentence[: m.start()]):
+        if _SUBSET.search(sentence[: m.start()]) or _ACTED.search(sentence[: m.start()]):
             continue
         word = m.group(1).lower()
         said = 0 if word in ("no", "zero") else 1 if word == "a single" else _count_word(word)
@@ -660,7 +705,7 @@ def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, li
 
 #: "has three open invoices", "with 2 contacts": a count of records of a type tied to one
 _HAS_COUNT = re.compile(
-    r"\b(?:has|have|had|holds|with)\s+(?:only\s+|exactly\s+)?(?P<n>\d{1,3}|one|two|three|four|five|six|seven|"
+    r"\b(?:has|have|had|holds|with)\s+(?:only\s+|exactly\s+|just\s+)?(?P<n>\d{1,3}|a\s+single|one|two|three|four|five|six|seven|"
     r"eight|nine|ten|eleven|twelve)\s+(?:(?P<q>open|unpaid|outstanding|pending|active|closed|paid|settled|done)\s+)?"
     r"(?:(?:linked|related|attached|associated)\s+)?(?P<t>[a-z]+)\b",
     re.I,
@@ -680,7 +725,7 @@ def _linked_count(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[st
         rid = _subject_before(sentence[: m.start()], ev, last)
         if rid is None or rtype is None or _SUBSET.search(sentence[: m.start("n")]):
             continue
-        said = _count_word(m.group("n").lower())
+        said = 1 if m.group("n").lower().startswith("a") else _count_word(m.group("n").lower())
         tied = _tied(rid, rtype, ev)
         if m.group("q"):
             want_open = m.group("q").lower() in _OPEN_WORDS
@@ -897,9 +942,10 @@ def _compare_fields(
             at = _field_named(lowered, alias, rid.lower())
             if at is None or (named_at > 0 and at[0] < named_at - 30):
                 continue
-            if (alias in sections or alias == "owner") and not lowered[: at[0]].strip():
+            if (alias in sections or (alias == "owner" and key != "owner")) and not lowered[: at[0]].strip():
                 # "Owner: …" as a line's label: the instructions' own section (who acts
-                # next, in the built-in template), not the field of that name
+                # next, in the built-in template), not a task's assignee; a record whose
+                # own field is "owner" (a project's) is held to it
                 continue
             rest = sentence[at[1] : at[1] + 40]
             if day is not None:
@@ -949,11 +995,11 @@ def _compare_fields(
                     compared += 1
                     if not any(_same_person(said_name, str(fields.get(k, ""))) for k in PERSON_FIELDS):
                         problems.append(f"{said} gives {key} {said_name}; {rid} says {key} {value}")
-        if key == "status" and isinstance(value, str) and value.lower() not in _CLOSED and named_at >= 0:
-            done = _SAID_DONE.match(lowered[named_at + len(rid) :])
-            if done:
+        if key == "status" and isinstance(value, str):
+            told = _said_done_or_open(lowered, named_at, rid, rtype, value.lower() in _CLOSED)
+            if told:
                 compared += 1
-                problems.append(f"{said} says {rid} is {done.group('w')}; {rid} says status {value!r}")
+                problems.append(f"{said} says {rid} is {told}; {rid} says status {value!r}")
                 continue
         if key == "status" and isinstance(value, str):
             words = _status_words(ev, rtype)
@@ -982,12 +1028,41 @@ def _compare_fields(
 _POSSESSED = re.compile(r"['’]s\s+(?!status\b|state\b)\w")
 #: a record said to be done right after its id ("T-1042 (Lena Fischer, due …) is completed"),
 #: whatever the type calls done: not a condition ("is complete once legal agrees")
+_DONE_WORDS = r"completed|complete|done|finished|closed|resolved|cancell?ed|settled|paid|wrapped\s+up"
+_OPEN_SAID = r"open|still\s+open|in\s+progress|ongoing|unresolved|outstanding"
+_OPEN_SAID += r"|not\s+(?:yet\s+)?(?:done|finished|completed|closed|paid)"
+_NOT_A_CONDITION = r"(?!\s+(?:once|when|after|until|if|as\s+soon|by|in\s+full\s+once)\b)"
+_VERB_OF = r"(?:is|was|has\s+been|have\s+been|has|have|are|were|remains|stays)\s+"
+_VERB_OF += r"(?:now\s+|already\s+|fully\s+|still\s+)?"
+#: after the id: a verb and the word, or a dash or colon and the word alone ("T-1043 — done.",
+#: whose dash the clause reading writes "; ", not "T-1042: done with the product list")
+_AFTER_ID = r"^\W*?(?:\([^)]{0,80}\)\W*|,[^,]{0,60},\s*)?"
+_ALONE = r"(?=\s*(?:[.;!)]|$))"
 _SAID_DONE = re.compile(
-    r"^\W*(?:\([^)]{0,80}\)\W*|,[^,]{0,60},\s*)?(?:is|was|has been|have been|are|were)\s+"
-    r"(?:now\s+|already\s+|fully\s+)?(?:marked\s+(?:as\s+)?)?"
-    r"(?P<w>completed|complete|done|finished|closed|resolved|cancell?ed)\b"
-    r"(?!\s+(?:once|when|after|until|if|as\s+soon)\b)"
+    rf"{_AFTER_ID}(?:{_VERB_OF}(?:marked\s+(?:as\s+)?)?(?P<w>{_DONE_WORDS})\b{_NOT_A_CONDITION}"
+    rf"|[—–:;-]+\s*(?P<w2>{_DONE_WORDS}){_ALONE})"
 )
+_SAID_OPEN = re.compile(
+    rf"{_AFTER_ID}(?:{_VERB_OF}(?P<w>{_OPEN_SAID})\b|[—–:;-]+\s*(?P<w2>{_OPEN_SAID}){_ALONE})"
+)
+
+
+def _said_done_or_open(lowered: str, named_at: int, rid: str, rtype: str, closed: bool) -> str | None:
+    """What a sentence says right after the record's id ("T-1042 (…) is completed",
+    "T-1043 — done", "INV-2031 was settled"), or of "the <its type>" ("the task is
+    closed"): done of an open record, or open of a closed one; None when it says neither."""
+    said = _SAID_OPEN if closed else _SAID_DONE
+    if named_at >= 0:
+        m = said.match(lowered[named_at + len(rid) :])
+        if m:
+            return " ".join((m.group("w") or m.group("w2")).split())
+    for m in re.finditer(rf"\b(?:the|this)\s+{re.escape(rtype)}\b", lowered):
+        found = said.match(lowered[m.end() :])
+        if found and found.group("w"):  # a verb after "the task" ("the task — done" is a label)
+            return " ".join(found.group("w").split())
+    return None
+
+
 #: "the status is X" / "status of T-1042: X", whatever X is
 _STATUS_SAID = re.compile(
     r"\bstatus\b(?:\s+of\s+\S+)?\s*(?:is|:|=)\s*['\"]?([a-z][a-z _-]{1,30}?)['\"]?\s*(?:[.;,)]|$)"
@@ -1195,9 +1270,11 @@ def _named_titles(text: str) -> list[tuple[str, str, bool]]:
     title quoted or in brackets after the id (``T-1042 "…"``), or quoted before it
     (``"…" (P-7)``). Text in brackets may be anything ("980 EUR, support plan"): only a
     quoted one is held to the record's title."""
-    after = r"(?<![\w-])([A-Z]+-\d+)\s*(\(\s*[\"“„]?|[\"“„])([^\"”“)\n]{4,120})[\"”“)]"
-    before = r"[\"“„]([^\"”“\n]{4,120})[\"”“]\s*\(\s*([A-Z]+-\d+)\s*\)"
-    found = [(m.group(1), m.group(3), any(q in m.group(2) for q in '"“„')) for m in re.finditer(after, text)]
+    after = r"(?<![\w-])([A-Z]+-\d+)\s*(\(\s*[\"“„«»‹›]?|[\"“„«»‹›])([^\"”“«»‹›)\n]{4,120})[\"”“«»‹›)]"
+    before = r"[\"“„«»‹›]([^\"”“«»‹›\n]{4,120})[\"”“«»‹›]\s*\(\s*([A-Z]+-\d+)\s*\)"
+    found = [
+        (m.group(1), m.group(3), any(q in m.group(2) for q in '"“„«»‹›')) for m in re.finditer(after, text)
+    ]
     found += [(m.group(2), m.group(1), True) for m in re.finditer(before, text)]
     # in single quotes: an apostrophe inside ("Lena's desk") is no closing quote
     found += [(m.group(1), m.group(2), True) for m in _SINGLE_AFTER.finditer(text)]
