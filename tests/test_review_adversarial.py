@@ -442,6 +442,18 @@ BAD = [
     ("facts", "Northwind Traders has just one open invoice: INV-2031.", dict(sources=FIN, record="CO-3")),
     ("claims", "T-1042 waits on legal. We got in touch with the translation agency. Ask legal.", {}),
     ("claims", "T-1042 waits on legal. The due date was pushed to <T-1042 due+7>. Ask legal.", {}),
+    (
+        "facts",
+        "Northwind Traders (CO-3) has a single contact, Maya Lindqvist.",
+        dict(sources=FIN, record="CO-3"),
+    ),
+    (
+        "facts",
+        "INV-2031 is due <INV-2031 due> and the second invoice is due <INV-2031 due> as well.",
+        dict(sources=FIN, record="INV-2031"),
+    ),
+    # a heading before a colon hedges nothing ("update" tells of a change elsewhere)
+    ("facts", "Status update: the catalogue translation (T-1042) is finished. Ask legal.", {}),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),

@@ -451,10 +451,15 @@ def facts_check(ev: ReviewEvidence) -> Check:
 #: type word, or "other"
 _BY_TYPE = r"the\s+other\s+one\b|(?:the|its|their)\s+(?P<w>(?:[\w-]+\s+){1,2}?)(?P<t>[a-z]+?)s?\b"
 _VERB_AHEAD = r"(?=[^;.]{0,50}?\b(?:is|was|are|were|has|had|remains)\b)"
+_JOINED = r"(?:and|but|while|whereas|whilst)"
 _ANOTHER = re.compile(
-    rf"(?:[;,:]|\s[—–])\s*(?:(?:and|but|while|whereas|whilst)\s+)?(?:{_BY_TYPE}){_VERB_AHEAD}", re.I
+    rf"(?:(?:[;,:]|\s[—–])\s*(?:{_JOINED}\s+)?|\s+{_JOINED}\s+)(?:{_BY_TYPE}){_VERB_AHEAD}", re.I
 )
 _ANOTHER_FIRST = re.compile(rf"^\W*(?:{_BY_TYPE}){_VERB_AHEAD}", re.I)
+
+
+#: words that name a record as not the one before ("the other invoice", "the second one")
+_ANOTHER_WORDS = {"other", "second", "remaining"}
 
 
 def _another(m: re.Match[str], rid: str, ev: ReviewEvidence) -> str | None:
@@ -467,7 +472,7 @@ def _another(m: re.Match[str], rid: str, ev: ReviewEvidence) -> str | None:
     rtype = m.group("t").lower() if m.group("t") else (own.type if own else "")
     if rtype not in ev.types:
         return None
-    words = set(m.group("w").lower().split()) - {"other"} if m.group("w") else set()
+    words = set(m.group("w").lower().split()) - _ANOTHER_WORDS if m.group("w") else set()
     own_title = set(re.findall(r"[\w-]+", own.title.lower())) if own else set()
     others = [r for r, s in ev.seen.items() if s.type == rtype and r != rid]
     if not words:  # "the other one", "the other invoice"
@@ -524,7 +529,8 @@ def _unhedged(whole: str) -> str:
     ", " ("P-7, which is due on 26 December": the date is P-7's)."""
     out, kept = "", False
     for part in CLAUSE_BREAK.split(whole):
-        if HEDGES.search(part):
+        # a heading before a colon hedges nothing ("Status update: T-1042 is finished")
+        if HEDGES.search(part[len(m.group(0)) - 1 :] if (m := _LABELLED.match(part.lower())) else part):
             kept = False
             continue
         if out:
@@ -755,7 +761,10 @@ def _subject_before(before: str, ev: ReviewEvidence, last: list[str]) -> str | N
     """The record ``before`` ends with (the subject of the verb after it): its id, its
     title, or "it" / "the <its type>" for the one record the sentence before was about."""
     tail = before.rstrip().lower()
-    ids = ev.id_pattern.findall(before) if ev.id_pattern else []
+    bracketed = re.search(r"\(([^()]{1,40})\)$", tail)  # "Northwind Traders (CO-3) has …"
+    if bracketed:
+        tail = bracketed.group(1).strip()
+    ids = ev.id_pattern.findall(tail.upper()) if ev.id_pattern else []
     if ids and tail.endswith(ids[-1].lower()):
         return ids[-1]
     for rid, seen in ev.seen.items():
