@@ -324,6 +324,39 @@ def test_json_fields_a_batch_will_not_print_are_refused_before_any_run(workspace
         assert json.loads(kept.stdout) == {"counts": {"completed": 2}, "ok": True}
 
 
+@pytest.mark.parametrize("detach", [False, True])
+def test_json_fields_one_start_or_rerun_will_not_print_are_refused_before_it_runs(workspace, detach):
+    """The fourth fresh-brief attack: ``run start --json id,nosuch`` (one run) ran and
+    wrote its comment, then exited 2 on the unknown field: a script read "nothing ran",
+    retried, and met exit 5. Every start checks the fields first, as the batch did."""
+    more = ["--detach"] if detach else []
+    args = ["run", "start", "overdue-task-review", "--task", "T-1043", *more]
+    refused = run_workerctl(*args, "--json", "id,nosuch", workspace=workspace)
+    assert refused.returncode == 2 and "nosuch" in refused.stderr, refused.stderr
+    assert History(workspace).list(None, limit=5) == []  # nothing ran
+    kept = run_workerctl(*args, "--json", "id,status", workspace=workspace)
+    assert kept.returncode == 0, kept.stderr
+    first = json.loads(kept.stdout)["id"]
+    wait_for(lambda: History(workspace).get(first).finished, timeout=60)
+    again = run_workerctl(
+        "run", "rerun", first, *more, "--allow-repeat", "--json", "id,nosuch", workspace=workspace
+    )
+    assert again.returncode == 2 and len(History(workspace).list(None, limit=5)) == 1
+
+
+def test_rerun_detach_prints_the_new_id_alone(workspace):
+    """``id=$(workerctl run rerun X --detach)``: the notes ("Changed since: nothing")
+    went to stdout before the id (the fourth fresh-brief attack)."""
+    first = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1043", workspace=workspace)
+    assert first.returncode == 0, first.stderr
+    earlier = History(workspace).list(None, limit=1)[0]["id"]
+    new = run_workerctl("run", "rerun", earlier, "--detach", "--allow-repeat", workspace=workspace)
+    assert new.returncode == 0, new.stderr
+    assert new.stdout.strip() != earlier and len(new.stdout.split()) == 1
+    assert History(workspace).get(new.stdout.strip()).rerun_of == earlier
+    assert "Changed since" in new.stderr
+
+
 def test_a_cancel_that_lands_during_a_write_leaves_the_write_committed(workspace, monkeypatch):
     """Found by the fresh-brief attack (3 races in 13 tries): a run cancelled after its
     write's intent was stored, while the comment was being written, kept the effect

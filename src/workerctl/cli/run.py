@@ -203,6 +203,19 @@ def _refusal_as_json(as_json: bool) -> Iterator[None]:
         raise
 
 
+#: the fields of the one document a start that returns at once prints (``_echo_id``)
+ID_FIELDS = ("id", "status", "worker", "record_id")
+
+
+def _run_doc_fields() -> tuple[str, ...]:
+    """The fields of the run document a start or rerun prints (``_print_run``)."""
+    from workerctl.cli.shape import field_names
+    from workerctl.runs.changes import CARD_FACT_FIELDS
+    from workerctl.runs.model import RUN_FIELDS
+
+    return (*field_names(RUN_FIELDS), *field_names(CARD_FACT_FIELDS), "duration")
+
+
 def _echo_id(the_run: Run, as_json: bool) -> None:
     """A run that goes on elsewhere: its id is what a script needs."""
     if as_json:
@@ -222,6 +235,7 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
     from workerctl.errors import EXIT_RUN_FAILED
     from workerctl.runs.starting import wait_until_finished
 
+    _check_fields(ID_FIELDS if request.detach else _run_doc_fields())  # before anything runs
     options = request.options(_default_trigger(), request.record_ids[0] if request.record_ids else None)
     if request.detach:
         _echo_id(a.engine.start_detached(request.worker, options), as_json)
@@ -679,6 +693,9 @@ def rerun_cmd(
 
     if force:
         click.echo(FORCE_NOTE, err=True)
+    _check_fields(ID_FIELDS if detach else _run_doc_fields())  # before anything runs
+    # stdout holds the answer alone (with --detach the new id: id=$(… --detach)); notes go to stderr
+    notes = as_json or detach
     a = app(ctx)
     earlier = a.history.get(a.history.resolve(run_id))
     plan = plan_rerun(
@@ -687,16 +704,16 @@ def rerun_cmd(
     if plan.side_effects:
         click.echo(
             f"Side effects already made by runs of {earlier.worker} on {earlier.record_id or 'no record'}:",
-            err=as_json,
+            err=notes,
         )
         for e in plan.side_effects:
-            click.echo(f"  run {e['run_id']}: {effect_text(e)}", err=as_json)
+            click.echo(f"  run {e['run_id']}: {effect_text(e)}", err=notes)
     changed = [k for k in ("worker", "record", "plugins") if plan.changes[k]["changed"]]
-    click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=as_json)
+    click.echo("Changed since: " + (", ".join(changed) if changed else "nothing"), err=notes)
     with _refusal_as_json(as_json):
         new = rerun(a.engine, plan, detach=detach, allow_repeat=allow_repeat)
     if detach:
-        click.echo(new.id)
+        _echo_id(new, as_json)
         return
     _print_run(a, new, as_json)
     if new.status in ("failed", "cancelled"):
