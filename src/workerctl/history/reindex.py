@@ -62,6 +62,7 @@ import datetime as dt
 import heapq
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,6 +253,11 @@ class _Rebuild:
             # catch-up), rewritten here (a new slot), or noted from now on
             changed = self.noted | self.moves.keys() | self.early
             searchable = search.finish(noting=True, changed=changed)
+        except sqlite3.Error as exc:  # the search index's build refused (a full disk): one line, exit 4
+            from workerctl.errors import StorageError
+            from workerctl.history.search_index import as_os_error, index_path
+
+            raise StorageError(index_path(history), as_os_error(exc)) from None
         finally:
             close_journal(history)  # writers stop noting
             if search is not None:

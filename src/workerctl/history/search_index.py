@@ -1025,6 +1025,22 @@ def in_use(exc: BaseException) -> bool:
     )
 
 
+def as_os_error(exc: sqlite3.Error) -> OSError:
+    """What SQLite refused, as the operating system's error it stands for (a full disk
+    is ENOSPC), so that it is reported as any refused state file is (``StorageError``)."""
+    import errno
+    import sqlite3
+
+    primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    code = {
+        sqlite3.SQLITE_FULL: errno.ENOSPC,
+        sqlite3.SQLITE_READONLY: errno.EROFS,
+        sqlite3.SQLITE_PERM: errno.EACCES,
+        sqlite3.SQLITE_CANTOPEN: errno.EACCES,
+    }.get(primary, errno.EIO)
+    return OSError(code, _one_line(exc))
+
+
 def _one_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
