@@ -210,3 +210,35 @@ def test_a_stop_signal_during_start_up_ends_without_a_traceback(three_runs, sign
         assert "Traceback" not in err, err
         assert proc.returncode in (0, 128 + signum, -signum), (proc.returncode, err)
     assert reached >= 4, "most signals reached workerctl's own start-up"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("run", "start", "overdue-task-review", "--where", "[range(1e9)] | length > 0"),
+        ("runs", "list", "--jq", "[range(1e9)] | length"),
+    ],
+)
+def test_a_stop_signal_ends_a_jq_program_at_once(workspace, argv):
+    """libjq runs a program in C and gives the interpreter nothing back: a SIGTERM waited
+    for the program's end (one ran on for minutes: the fourth fresh-brief attack). While
+    a program runs the stop signals take their default action (``workerctl.jqrun``): the
+    process ends at once, by the signal (143 to a shell), with nothing written."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)  # well inside the program (seconds of work)
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode in (-signal.SIGTERM, 143)
+    assert History(workspace).list(None, limit=5) == []

@@ -73,10 +73,11 @@ def run_jq(expression: str, data: Any) -> list[Any]:
         raise UsageError(
             f"--jq: {str(exc).strip()}", hint="the expression is jq's language: https://jqlang.org/manual/"
         ) from None
+    from workerctl.jqrun import results
     from workerctl.sanitize import for_jq
 
     try:
-        return program.input_value(for_jq(data)).all()
+        return results(program, for_jq(data))
     except ValueError as exc:
         raise UsageError(f"--jq: {str(exc).strip()}") from None
 

@@ -87,6 +87,7 @@ def select(book: RecordBook, where: str | None, record_type: str | None = None) 
         return [r.id for r in records]
     import jq
 
+    from workerctl.jqrun import results as jq_results
     from workerctl.sanitize import for_jq
 
     try:
@@ -100,7 +101,7 @@ def select(book: RecordBook, where: str | None, record_type: str | None = None) 
     chosen = []
     for record in records:
         try:
-            results = program.input_value(for_jq(record_document(record))).all()
+            results = jq_results(program, for_jq(record_document(record)))
         except ValueError as exc:
             raise UsageError(f"--where on {record.id}: {str(exc).strip()}") from None
         if truthy(results):
