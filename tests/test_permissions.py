@@ -327,8 +327,30 @@ def test_reject_discards_the_held_writes(workspace, wcli):
     assert comments_on(workspace, "T-1043") == []
     effect = json.loads(wcli("run", "inspect", "--id", run.id, "--json").output)["side_effects"][0]
     assert effect["state"] == "not_written" and effect["rejected_by"] == "ana"
-    assert wcli("run", "approve", run.id).exit_code == 0
+    # the opposite decision is refused (exit 2: no write was made); the same one stands
+    late = wcli("run", "approve", run.id)
+    assert late.exit_code == 2 and "rejected by ana" in late.output, late.output
+    assert wcli("run", "reject", run.id).exit_code == 0
     assert comments_on(workspace, "T-1043") == []
+
+
+def test_approve_and_reject_racing_give_one_decision_and_one_refusal(workspace):
+    """The fourth fresh-brief attack: an approve and a reject of one held run, started
+    together, both exited 0 (6 of 6), though only one decision was stored: a script
+    could not tell which. Now the one that lost to the opposite decision exits 2."""
+    for round_ in range(3):
+        run = held_run(workspace, f"careful{round_}", record=("T-1042", "T-1043", "T-1044")[round_])
+        procs = {
+            verdict: start_workerctl("run", verdict, run.id, "--json", workspace=workspace)
+            for verdict in ("approve", "reject")
+        }
+        codes = {verdict: p.wait(timeout=120) for verdict, p in procs.items()}
+        for p in procs.values():
+            p.communicate()
+        assert sorted(codes.values()) == [0, 2], codes
+        stored = json.loads(run_workerctl("run", "inspect", run.id, "--json", workspace=workspace).stdout)
+        winner = "approve" if codes["approve"] == 0 else "reject"
+        assert stored["approval"] == {"approve": "approved", "reject": "rejected"}[winner]
 
 
 def test_review_verdicts_approve_and_reject(workspace, wcli):

@@ -80,11 +80,21 @@ def _already(run: Run) -> str:
 
 
 def _no_held(run: Run, verdict: str, by: str) -> Outcome:
+    """Nothing held any more: the same decision again stands (exit 0, "nothing left to
+    decide"); the opposite one is refused (exit 2), as a cancel of a finished run is: an
+    approve after a reject made no write, and a script (or one of two people deciding
+    at once) must not read exit 0 as "written" (a fresh-brief attack)."""
     already = _already(run)
     if not already:
         raise UsageError(
             f"run {run.id} holds no writes waiting for a person",
             hint="'workerctl runs list --held' lists the runs that do",
+        )
+    earlier = approval_word(run)
+    if earlier in (APPROVED, REJECTED) and earlier != verdict:
+        raise UsageError(
+            f"run {run.id} cannot be {verdict}: its held writes were {already}",
+            hint=f"'workerctl run inspect {run.id}' shows what was decided",
         )
     return Outcome(run.id, verdict, by, now_iso(), already=already)
 
