@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers import run_workerctl
 
 
@@ -61,3 +63,35 @@ def test_records_are_seeded_from_workspace_files(tmp_path):
     listed = run_workerctl("-w", str(ws), "records", "list", "--format", "ids")
     assert listed.stdout.split() == ["T-1"]
     assert (ws / ".workerctl" / "records.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("second", "named"),
+    [
+        (
+            '- {id: B-1, type: task, title: ok}\n- {id: "a/b", type: task, title: odd}\n',
+            "records/b.yaml: record 2",
+        ),
+        ("- {id: T-1, type: task, title: again}\n", "records/b.yaml: id: T-1 is also in records/a.yaml"),
+    ],
+)
+def test_a_bad_seed_file_is_named_and_never_blamed_on_another_import(tmp_path, second, named):
+    """The fourth fresh-brief attack: a bad record in the seed folder was reported as
+    "records/: record 3" (counted across files), and 'records import GOOD.yaml' of a
+    valid file said "GOOD.yaml: 1 invalid record(s)". Each seed file is checked as
+    itself, and its error stays its own (``SeedError``)."""
+    ws = tmp_path / "git-ws"
+    (ws / "workers").mkdir(parents=True)
+    (ws / "records").mkdir()
+    (ws / "workerctl.yaml").write_text("name: git-ws\n")
+    (ws / "records" / "a.yaml").write_text("- {id: T-1, type: task, title: Seeded}\n")
+    (ws / "records" / "b.yaml").write_text(second)
+    listed = run_workerctl("-w", str(ws), "records", "list")
+    assert listed.returncode == 2 and named in listed.stderr, listed.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text("- {id: G-1, type: task, title: fine}\n")
+    imported = run_workerctl("-w", str(ws), "records", "import", str(good))
+    assert imported.returncode == 2 and named in imported.stderr
+    assert "good.yaml" not in imported.stderr, imported.stderr
+    (ws / "records" / "b.yaml").write_text("- {id: B-1, type: task, title: ok}\n")
+    assert run_workerctl("-w", str(ws), "records", "import", str(good)).returncode == 0

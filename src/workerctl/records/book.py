@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workerctl.errors import ConfigError, NotFoundError
-from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.records.builtin_store import BuiltinRecordStore, SeedError
 from workerctl.records.model import (
     Comment,
     ImportCheck,
@@ -184,6 +184,8 @@ class RecordBook:
         for source, members, positions in batches.values():
             try:
                 checks.append(source.check_records(members, origin, positions=positions))
+            except SeedError:
+                raise  # another file's error (records/…): never this file's
             except ConfigError as bad:
                 problems.extend([str(p) for p in bad.problems] or [bad.message])
         if problems:

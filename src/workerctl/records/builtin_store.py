@@ -81,6 +81,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class SeedError(ConfigError):
+    """A file of the seed folder ``records/`` is invalid: its own error, never the error of
+    the file a command was importing when the seed ran (a valid file was blamed for it)."""
+
+
+_SEED_HINT = (
+    "fix that file in the workspace's records/ folder: it is imported the first time the "
+    "workspace is used, before anything else is read"
+)
+
+
 class BuiltinRecordStore(RecordSource):
     """Records and comments in ``.workerctl/records.json`` (TinyDB)."""
 
@@ -125,9 +136,21 @@ class BuiltinRecordStore(RecordSource):
             from workerctl.names import inside
 
             items = []
+            seen: dict[str, str] = {}  # id -> the file that holds it
             for path in self._seed_files():
                 inside(self.workspace.root, path, "record file")  # no symlink out
-                items.extend(load_record_file(path))
+                loaded = load_record_file(path)
+                name = f"records/{path.name}"
+                # each file checked as itself: "records/b.yaml: record 2", not "records/: record 3"
+                try:
+                    plan = self.check_records(loaded, name, known=set(seen))
+                except ConfigError as bad:
+                    raise SeedError(bad.message, bad.problems, hint=_SEED_HINT) from None
+                if plan.replaced:
+                    twice = plan.replaced[0]
+                    raise SeedError(f"{name}: id: {twice} is also in {seen[twice]}", hint=_SEED_HINT)
+                seen.update(dict.fromkeys(plan.added, name))
+                items.extend(loaded)
             self.import_records(items, "records/")
 
     def _data(self) -> dict:
