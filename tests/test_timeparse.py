@@ -55,6 +55,18 @@ def test_huge_durations_on_the_command_line_exit_0(one_run):
     assert run_workerctl("run", "inspect", run_id, workspace=workspace).returncode == 0
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+@pytest.mark.parametrize(
+    "args", [("runs", "list", "--since"), ("runs", "list", "--until"), ("runs", "stats", "--since")]
+)
+def test_an_empty_time_is_a_usage_error_not_no_bound(one_run, args, value):
+    """``--since ''`` was taken as no --since at all (exit 0, every run): a script whose
+    variable was empty got a wider answer than it asked for (the fourth fresh-brief attack)."""
+    workspace, _ = one_run
+    done = run_workerctl(*args, value, workspace=workspace)
+    assert done.returncode == 2 and "neither a duration nor a date" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "0", "soon"])
 def test_a_watch_interval_that_is_no_number_of_seconds_is_a_usage_error(one_run, value):
     """``--watch nan`` was taken and crashed once a run was running; ``inf`` too."""

@@ -72,8 +72,8 @@ def list_filter(
         statuses=tuple(status),
         # the one name rule, before the record's index file is looked for
         record_id=RECORD_ID.check(task) if task is not None else None,
-        since=parse_when(since) if since else None,
-        until=parse_when(until) if until else None,
+        since=parse_when(since) if since is not None else None,
+        until=parse_when(until) if until is not None else None,
         unreviewed=unreviewed,
         error_kinds=tuple(error_kinds),
     )
