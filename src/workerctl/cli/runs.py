@@ -344,7 +344,9 @@ def stats(ctx: Context, worker: tuple[str, ...], since: str | None, by: str, as_
     a = app(ctx)
     check_workers(a, worker)
     figures = stats_from_counts(
-        a.history.indexes.counts(since=parse_when(since) if since is not None else None, workers=tuple(worker), by=by)
+        a.history.indexes.counts(
+            since=parse_when(since) if since is not None else None, workers=tuple(worker), by=by
+        )
     )
     if as_json:
         echo_json(figures)
