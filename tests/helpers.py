@@ -25,6 +25,7 @@ __all__ = [
     "run_workerctl",
     "signalled_at_write_point",
     "start_workerctl",
+    "started_on",
     "wait_for",
     "write_worker",
 ]
@@ -186,6 +187,13 @@ class ForkedProcess:
     def _text(f: Any) -> str:
         f.seek(0)
         return f.read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def started_on(workspace, *tasks: str, worker: str = "overdue-task-review") -> None:
+    """One run of ``worker`` on each task, each a real ``run start`` that must succeed."""
+    for task in tasks:
+        done = run_workerctl("run", "start", worker, "--task", task, workspace=workspace)
+        assert done.returncode == 0, done.stderr
 
 
 def start_workerctl(*args: str, workspace=None, env: dict | None = None, cwd=None) -> ForkedProcess:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, make_worker, run_workerctl
+from helpers import ROOT, make_worker, run_workerctl, started_on
 from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
@@ -228,13 +228,7 @@ def test_a_start_killed_before_its_index_entry_is_listed_and_counted_on_a_read_o
     from workerctl.storage.faults import FAULT_ENV
 
     workspace = init_workspace(tmp_path / "ws", get_registry())
-    for task in ("T-1042", "T-1043"):
-        assert (
-            run_workerctl(
-                "run", "start", "overdue-task-review", "--task", task, workspace=workspace
-            ).returncode
-            == 0
-        )
+    started_on(workspace, "T-1042", "T-1043")
     start = ("run", "start", "overdue-task-review", "--task", "T-1044")
     killed = run_workerctl(*start, workspace=workspace, env={FAULT_ENV: "kill-at:1:/history/index/"})
     assert killed.returncode == -9

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from helpers import run_workerctl
+from helpers import run_workerctl, started_on
 
 
 def _limited(limit: int):
@@ -32,13 +32,7 @@ def _limited(limit: int):
 
 @pytest.mark.parametrize("limit", [8 * 1024, 24 * 1024])
 def test_a_reindex_whose_search_index_is_refused_is_one_line_and_exit_4(workspace, limit):
-    for task in ("T-1042", "T-1043"):
-        assert (
-            run_workerctl(
-                "run", "start", "overdue-task-review", "--task", task, workspace=workspace
-            ).returncode
-            == 0
-        )
+    started_on(workspace, "T-1042", "T-1043")
     before = json.loads(run_workerctl("runs", "list", "--json", "id", workspace=workspace).stdout)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}  # no cache file cut short either
     cut = subprocess.run(

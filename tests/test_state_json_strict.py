@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import run_workerctl
+from helpers import run_workerctl, started_on
 from workerctl.storage.atomic import DuplicateKey, loads_state
 from workerctl.storage.filenames import file_name
 
@@ -27,13 +27,7 @@ def _comments(workspace) -> int:
 
 
 def test_a_shard_naming_a_document_twice_is_damaged_not_half_read(workspace):
-    for task in ("T-1042", "T-1043"):
-        assert (
-            run_workerctl(
-                "run", "start", "overdue-task-review", "--task", task, workspace=workspace
-            ).returncode
-            == 0
-        )
+    started_on(workspace, "T-1042", "T-1043")
     shard = workspace.history_dir / "index" / "000001.json"
     docs = json.loads(shard.read_text())["runs"]
     one, two = json.dumps(docs["1"]), json.dumps(docs["2"])
