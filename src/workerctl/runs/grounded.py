@@ -653,11 +653,6 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
     return len(out), out
 
 
-def _units(word: str) -> int:
-    word = word.lower()
-    return 1 if word in ("a", "an") else _count_word(word)
-
-
 def _late_by(sentence: str, said: str, rid: str, due: Any, late: int) -> list[str]:
     """ "12 days overdue", "overdue by two weeks", "a month late" of a record ``late``
     days past its due date (negative: not due yet): the amount against the days, by the
@@ -670,10 +665,10 @@ def _late_by(sentence: str, said: str, rid: str, due: Any, late: int) -> list[st
             continue
         word, unit = (m.group("n"), m.group("unit")) if m.group("n") else (m.group("n2"), m.group("unit2"))
         per, slack = _UNIT_DAYS[unit.lower().rstrip("s")]
-        days = _units(word) * per
+        days = _count_word(word) * per
         larger = _AND_BEFORE.search(before)
         if larger:  # "2 weeks and 1 day": the larger unit's days added, the smaller's slack
-            days += _units(larger.group("n")) * _UNIT_DAYS[larger.group("unit").lower().rstrip("s")][0]
+            days += _count_word(larger.group("n")) * _UNIT_DAYS[larger.group("unit").lower().rstrip("s")][0]
         if _ROUGHLY.search(before):
             # a bound or a guess ("about a month") is held only to half its size either way
             slack = max(slack, days // 2)
@@ -702,7 +697,7 @@ def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, li
         if _SUBSET.search(sentence[: m.start()]) or _ACTED.search(sentence[: m.start()]):
             continue
         word = m.group(1).lower()
-        said = 0 if word in ("no", "zero") else 1 if word == "a single" else _count_word(word)
+        said = _count_word(word)
         if said == held:
             return 1, []
         return 1, [f'"{preview_of(sentence, 160)}" counts {said} comment(s) on {rid}; the run saw {held}']
@@ -731,7 +726,7 @@ def _linked_count(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[st
         rid = _subject_before(sentence[: m.start()], ev, last)
         if rid is None or rtype is None or _SUBSET.search(sentence[: m.start("n")]):
             continue
-        said = 1 if m.group("n").lower().startswith("a") else _count_word(m.group("n").lower())
+        said = _count_word(m.group("n"))
         tied = _tied(rid, rtype, ev)
         if m.group("q"):
             want_open = m.group("q").lower() in _OPEN_WORDS
@@ -801,7 +796,11 @@ def _tied(rid: str, rtype: str, ev: ReviewEvidence) -> list[Record]:
 
 
 def _count_word(word: str) -> int:
-    return int(word) if word.isdigit() else _UNITS[word]
+    """A count as written: figures, a number word, "a" / "an" / "a single", "no"."""
+    word = " ".join(word.lower().split())
+    if word.isdigit():
+        return int(word)
+    return {"a": 1, "an": 1, "a single": 1, "no": 0}.get(word, _UNITS.get(word, 0))
 
 
 NO_COMMENT_SINCE = re.compile(
