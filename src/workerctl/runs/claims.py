@@ -492,19 +492,16 @@ def _has_subject(body: list[str]) -> bool:
     return bool(body) and body[0] not in AUX and body[0] not in FORMS and body[0] not in SELF
 
 
+#: words after a participle that show it is the verb ("Corrected the invoice", "sent it")
+_NO_NOUN = DETERMINERS | PREPOSITIONS | SELF | {"it", "them", "him", "her", "and", ","}
+
+
 def _adjective(body: list[str]) -> bool:
     """Whether the participle that begins ``body`` describes the noun after it ("Corrected
     invoice sent to …", "Updated list attached and posted"): a bare word follows it (no
     determiner, no pronoun, no preposition) and another action verb's past form comes
     later in the clause, which is the act told."""
-    if len(body) < 3 or body[1] in DETERMINERS | PREPOSITIONS | SELF | {
-        "it",
-        "them",
-        "him",
-        "her",
-        "and",
-        ",",
-    }:
+    if len(body) < 3 or body[1] in _NO_NOUN:
         return False
     return any(FORMS.get(w, ("", ""))[1] == "past" for w in body[2:])
 
