@@ -287,7 +287,7 @@ class RunRecords:
             "at": now_iso(),
         }
         if self._call["by"] == "output_mode" and payload.get("text") is self._run.output:
-            del effect["text"]  # the run's output, stored once (``Run.write_text`` finds it)
+            del effect["text"]  # the run's output, stored once (``Run.comment_text`` finds it)
             effect["text_is_output"] = True
         if self._run.trigger == "try":  # worker try (runs.trial): every write captured, none made
             effect.update(state=NOT_WRITTEN, reason="worker try: captured, not written")
@@ -382,7 +382,7 @@ def apply_write(
     if effect["kind"] == "comment":
         comment, created = source.add_comment(
             record_id,
-            run.write_text(effect),
+            run.comment_text(effect),
             author=f"worker:{run.worker}",
             run_id=run.id,
             key=effect["key"],

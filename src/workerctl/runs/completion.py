@@ -26,9 +26,11 @@ from workerctl.runs.states import COMPLETED, preview_of
 COMPLETION_TITLE = "The output is complete: not cut off, no unacknowledged failure, not forced by the limit"
 FRESHNESS_TITLE = "The record did not change between the run's read and its write"
 #: the field limit's note (``engine.limits.NOTE``), as the visible reading writes it too
-#: (NFKC folds its "…" into "..."), and any other note in brackets at the end that says the
-#: text was cut ("[… truncated, 4096 bytes; …]", as the docs abbreviate the engine's,
-#: "(output truncated)", "[cut off]"): an answer that says it is not whole is not whole
+#: (NFKC folds its "…" into "...")
+LIMIT_NOTE = re.compile(r"\[(?:…|\.\.\.) truncated, \d+ bytes; the first \d+ kept\]\s*\Z")
+#: any note in brackets at the end that says the text was cut, the field limit's among them
+#: ("[… truncated, 4096 bytes; …]", as the docs abbreviate it, "(output truncated)", "[cut
+#: off]"): an answer that says it is not whole is not whole
 CUT_NOTE = re.compile(
     r"[\[(<]\s*(?:…|\.\.\.)?\s*(?:(?:output|text|response|answer|message|content|rest)\s+)?"
     r"(?:truncated|cut(?:\s+off)?|abgeschnitten|gekürzt)\b[^\]\)>\n]{0,80}[\])>]\s*\Z",
@@ -60,8 +62,10 @@ def cut_off(ev: ReviewEvidence) -> list[str]:
         )
     elif reason == "content_filter":
         problems.append('the provider\'s content filter stopped the answer (finish reason "content_filter")')
-    if CUT_NOTE.search(text):
-        problems.append("the output was cut (it ends with a truncation note)")
+    if LIMIT_NOTE.search(text):
+        problems.append("the output was cut at max_field_bytes (it ends with the truncation note)")
+    elif CUT_NOTE.search(text):
+        problems.append("the output says it was cut (it ends with a note that it was truncated)")
     stripped = QUOTE_END.sub("", text.rstrip())
     words = re.findall(r"[\w'’-]+|[,;(\[{“\"]$", stripped)
     # a sentence that ends with its own mark is whole, whatever its last word

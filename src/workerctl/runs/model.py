@@ -251,7 +251,7 @@ class Run:
             values["review"] = Review(**data["review"])
         return cls(**values)
 
-    def write_text(self, effect: dict[str, Any]) -> str:
+    def comment_text(self, effect: dict[str, Any]) -> str:
         """The text of one of this run's comment writes (an output mode's is the run's
         output, stored once): what it posted, or will post once a person approves it."""
         return str(self.output or "") if effect.get("text_is_output") else str(effect.get("text") or "")

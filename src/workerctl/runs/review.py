@@ -342,7 +342,7 @@ def _duplicates(run: Run, records: RecordBook) -> Check:
         position = {c.id: n for n, c in enumerate(comments)}
         for effect in effects:
             if effect.get("state") == HELD:  # not on the record yet: every comment is earlier
-                own_id, own_text, earlier_ones = "held for approval", run.write_text(effect), comments
+                own_id, own_text, earlier_ones = "held for approval", run.comment_text(effect), comments
             else:
                 own_at = position.get(effect.get("comment_id"))
                 if own_at is None:
