@@ -454,6 +454,17 @@ BAD = [
     ),
     # a heading before a colon hedges nothing ("update" tells of a change elsewhere)
     ("facts", "Status update: the catalogue translation (T-1042) is finished. Ask legal.", {}),
+    # a "title:" line gives the title of the record before it
+    (
+        "facts",
+        "invoice: INV-2044\ntitle: Invoice 2031 \u2014 onboarding\namount: 3,150 EUR",
+        dict(sources=FIN, record="INV-2044"),
+    ),
+    (
+        "facts",
+        '{"invoice": "INV-2044", "title": "Invoice 2044 \u2014 licenses"}',
+        dict(sources=FIN, record="INV-2044"),
+    ),
 ]
 GOOD = [
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
@@ -700,6 +711,10 @@ GOOD = [
     ),
     ("T-1042 waits on legal. The project has 3 tasks. Ask legal for the glossary.", dict(sources=ALL)),
     ("T-1042 waits on legal. Its project P-7 has one linked document. Ask legal.", dict(sources=ALL)),
+    (
+        "invoice: INV-2044\ntitle: Invoice 2044 \u2014 licences\namount: 3,150 EUR",
+        dict(sources=FIN, record="INV-2044"),
+    ),
     # the same corpus's false alarms, and controls of its rules
     (
         "INV-2044 is sent and due <INV-2044 due>, but the onboarding invoice (12,400 EUR) is overdue.",

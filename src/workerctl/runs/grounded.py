@@ -242,6 +242,8 @@ def _field_of(sentence: str, base: list[str], ev: ReviewEvidence) -> bool:
         return False
     label = m.group(1).strip()
     fields = ev.seen[base[0]].fields
+    if label in ("title", "name"):  # every record has one
+        return True
     return any(label == key.replace("_", " ") or label in FIELD_ALIASES.get(key, ()) for key in fields)
 
 
@@ -404,6 +406,7 @@ def facts_check(ev: ReviewEvidence) -> Check:
                 compared += n
                 problems += found
         if len(about) == 1 and about[0] in ev.seen:
+            problems += _title_label(sentence, about[0], ev)
             n, denied = _negated(sentence, about[0], ev.seen[about[0]].fields, _run_day(ev))
             compared += n
             problems += denied + _no_comment_since(sentence, about[0], ev)
@@ -1271,6 +1274,25 @@ def _invented_quotes(ev: ReviewEvidence, instructions: str) -> list[str]:
 _SINGLE = r"['‘]((?:[^'‘’\n]|['’](?=\w)){4,120})['’](?!\w)"
 _SINGLE_AFTER = re.compile(rf"(?<![\w-])([A-Z]+-\d+)\s*\(?\s*{_SINGLE}")
 _SINGLE_BEFORE = re.compile(rf"(?<!\w){_SINGLE}\s*\(\s*([A-Z]+-\d+)\s*\)")
+
+
+_TITLE_LABEL = re.compile(r"^\W*(?:title|name)\s*:\s*(.{4,120}?)[\s.]*$", re.I)
+
+
+def _title_label(sentence: str, rid: str, ev: ReviewEvidence) -> list[str]:
+    """ "title: Invoice 2031 — onboarding" under "invoice: INV-2044" (a JSON key, a form
+    line): the title given to the record before it, held to its title as a quoted one is."""
+    m = _TITLE_LABEL.match(sentence)
+    record = ev.by_id.get(rid)
+    if m is None or record is None:
+        return []
+    said = m.group(1).strip()
+    other = next((r for r in _titled(ev).get(said.lower(), []) if r.id != rid), None)
+    if other is not None and not record.title.lower().startswith(said.lower()):
+        return [f'gives {rid} the title "{said}": that is the title of {other.id}; {rid} is "{record.title}"']
+    if other is None and _misquoted(said, record.title):
+        return [f'gives {rid} the title "{said}"; its title is "{record.title}"']
+    return []
 
 
 def _named_titles(text: str) -> list[tuple[str, str, bool]]:
