@@ -195,6 +195,50 @@ def test_an_unknown_comment_a_local_record_lacks_is_settled_as_not_written(works
     assert entry["state"] == "not_written" and entry["settled"]["by"] == "workerctl"
 
 
+def _edit_run_file(workspace, run_id: str, change) -> None:
+    path = next((workspace.root / ".workerctl" / "history" / "runs").glob(f"*/{run_id}.json"))
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        {"host": "othermachine"},  # a second machine sharing the workspace
+        {"pid_ns": "pid:[1]"},  # another container on this host
+        {"remote": "rq"},  # handed to a task queue
+    ],
+)
+def test_an_unknown_comment_of_a_run_that_executed_elsewhere_waits_for_a_person(workspace, wcli, elsewhere):
+    """The fifth fresh-brief attack: a run whose file names another machine (or another
+    PID namespace) was settled "not written" and the comment written again; that run
+    may still be alive there, its comment on its way. Only a run of this machine's
+    process is answered for by the record's silence."""
+    assert _killed_in_write(workspace, "before").returncode == -9
+    run_id = json.loads(wcli("runs", "list", "--json").stdout)[0]["id"]
+    _edit_run_file(workspace, run_id, lambda d: d["owner"].update(elsewhere))
+    refused = wcli("run", "start", "dier", "--task", "T-1042")
+    assert refused.exit_code == 5 and "unknown" in refused.output, refused.output
+    assert [e["state"] for e in json.loads(wcli("ledger", "list", "--json").stdout)] == ["unknown"]
+
+
+def test_an_unknown_comment_the_record_holds_under_another_key_waits_for_a_person(workspace, wcli):
+    """The fifth fresh-brief attack: the comment's key edited, its run id kept: the record
+    still names the run's write, so its silence under the key proves nothing."""
+    assert _killed_in_write(workspace, "after").returncode == -9
+    run_id = json.loads(wcli("runs", "list", "--json").stdout)[0]["id"]
+    path = next((workspace.root / ".workerctl" / "comments").glob("*1042*"))
+    data = json.loads(path.read_text())
+    for comment in data["comments"].values():
+        if comment.get("run_id") == run_id:
+            comment["key"] = "edited-by-hand"
+    path.write_text(json.dumps(data))
+    refused = wcli("run", "start", "dier", "--task", "T-1042")
+    assert refused.exit_code == 5 and "unknown" in refused.output, refused.output
+    assert len(comments_by(workspace, "dier")) == 1
+
+
 def test_prune_forgetting_side_effects_keeps_an_unknown_write(workspace, wcli):
     """An unknown write is cleared by a person (``ledger settle``) or by what the record
     holds, never by a prune: ``--forget-side-effects`` dropped it and the next start wrote

@@ -250,6 +250,11 @@ class Engine:
             runs=tuple(dict.fromkeys(c.run_id for c in mine if c.run_id)),
             keys=frozenset(c.key for c in mine if c.key),
             local=bool(getattr(source, "local_writes", False)),
+            remote_executors=frozenset(
+                name
+                for name, executor in self.registry.executors.items()
+                if isinstance(executor, RemoteExecutor)
+            ),
         )
 
     def _create_guarded(self, run: Run, worker: Worker, options: StartOptions) -> Run:

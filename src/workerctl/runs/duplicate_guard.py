@@ -66,6 +66,8 @@ class RecordWrites:
     runs: tuple[str, ...] = ()
     keys: frozenset[str] | None = None
     local: bool = False
+    #: the executors that hand runs to a queue: a run of one executed elsewhere
+    remote_executors: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -405,8 +407,9 @@ def _settle_from_record(
 ) -> bool:
     """Settle the unknown comments the record answers for, as ``ledger settle`` would
     (``by`` workerctl, the reason in the note): one it holds under its key was written;
-    one it does not hold was not, if its source's writes end on this machine and the
-    run executed here (``_ran_here``: a remote worker's comment may still travel back).
+    one it does not hold was not, if its source's writes end on this machine, no comment
+    of the record names that run under another key (a person decides then), and the run
+    executed here (``_ran_here``: a remote worker's comment may still travel back).
     A full disk left a write ``unknown`` though the process lived and the comment was
     on the record (a fresh-brief attack): the record blocked until someone settled what
     it showed. Writes of other kinds, a record that could not be read, and runs still
@@ -419,7 +422,7 @@ def _settle_from_record(
             continue
         if effect.step in writes.keys:
             written, note = True, "the record holds this comment under its key"
-        elif writes.local and _ran_here(history, effect.run_id):
+        elif writes.local and effect.run_id not in writes.runs and _ran_here(history, effect.run_id, writes):
             written = False
             note = "the record holds no comment under its key, and its source's writes end on this machine"
         else:
@@ -428,14 +431,24 @@ def _settle_from_record(
     return settled
 
 
-def _ran_here(history: History, run_id: str) -> bool:
-    """Whether ``run_id`` was executed by a process on this machine (not handed to a task
-    queue), as its run file says; False when that cannot be read (pruned, damaged)."""
+def _ran_here(history: History, run_id: str, writes: RecordWrites) -> bool:
+    """Whether ``run_id`` was executed by a process of this machine, as its run file
+    says: not handed to a task queue (its owner or its executor remote), and its owner
+    this host, in this PID namespace (another host, or another container sharing the
+    workspace, may still be writing). False when that cannot be read (pruned, damaged)."""
+    from workerctl.history.sweep import current_owner
+
     try:
         run = history.get(run_id)
     except WorkerctlError:
         return False
-    return not (run.owner or {}).get("remote")
+    owner, me = run.owner or {}, current_owner()
+    return (
+        not owner.get("remote")
+        and run.executor not in writes.remote_executors
+        and owner.get("host") == me["host"]
+        and owner.get("pid_ns") in (None, me["pid_ns"])
+    )
 
 
 def _unheld_writers(
