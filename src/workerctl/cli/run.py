@@ -219,14 +219,7 @@ def _run_doc_fields() -> tuple[str, ...]:
 def _echo_id(the_run: Run, as_json: bool) -> None:
     """A run that goes on elsewhere: its id is what a script needs."""
     if as_json:
-        echo_json(
-            {
-                "id": the_run.id,
-                "status": the_run.status,
-                "worker": the_run.worker,
-                "record_id": the_run.record_id,
-            }
-        )
+        echo_json({field: getattr(the_run, field) for field in ID_FIELDS})
     else:
         click.echo(the_run.id)
 

@@ -1017,12 +1017,16 @@ def in_use(exc: BaseException) -> bool:
     it (a reader that did so removed a good index under a writer stopped mid-write)."""
     import sqlite3
 
-    code = getattr(exc, "sqlite_errorcode", None)  # an extended code: its low byte is the primary
-    return (
-        isinstance(exc, sqlite3.OperationalError)
-        and code is not None
-        and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return isinstance(exc, sqlite3.OperationalError) and _primary(exc) in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
     )
+
+
+def _primary(exc: BaseException) -> int | None:
+    """SQLite's primary result code of an error: the low byte of its extended code."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
 
 
 def as_os_error(exc: sqlite3.Error) -> OSError:
@@ -1031,13 +1035,12 @@ def as_os_error(exc: sqlite3.Error) -> OSError:
     import errno
     import sqlite3
 
-    primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     code = {
         sqlite3.SQLITE_FULL: errno.ENOSPC,
         sqlite3.SQLITE_READONLY: errno.EROFS,
         sqlite3.SQLITE_PERM: errno.EACCES,
         sqlite3.SQLITE_CANTOPEN: errno.EACCES,
-    }.get(primary, errno.EIO)
+    }.get(_primary(exc) or 0, errno.EIO)
     return OSError(code, _one_line(exc))
 
 

@@ -108,13 +108,19 @@ def pid_namespace() -> str | None:
         return None
 
 
+def same_machine(info: dict[str, Any]) -> bool:
+    """Whether an owner was a process of this machine: this host, this PID namespace (a
+    container beside it, sharing the workspace, is another machine); whatever its boot."""
+    me = current_owner()
+    return info.get("host") == me["host"] and info.get("pid_ns") in (None, me["pid_ns"])
+
+
 def visible(info: dict[str, Any]) -> bool:
     """Whether the owner's pid means the same process here: same host, boot and PID
     namespace (a marker without them, from an older workerctl, is taken as before)."""
-    me = current_owner()
-    if info.get("host") != me["host"] or not info.get("pid"):
+    if not same_machine(info) or not info.get("pid"):
         return False
-    return all(info.get(key) in (None, me[key]) for key in ("boot_id", "pid_ns"))
+    return info.get("boot_id") in (None, current_owner()["boot_id"])
 
 
 def verified(info: dict[str, Any]) -> bool:

@@ -436,19 +436,14 @@ def _ran_here(history: History, run_id: str, writes: RecordWrites) -> bool:
     says: not handed to a task queue (its owner or its executor remote), and its owner
     this host, in this PID namespace (another host, or another container sharing the
     workspace, may still be writing). False when that cannot be read (pruned, damaged)."""
-    from workerctl.history.sweep import current_owner
+    from workerctl.history.sweep import same_machine
 
     try:
         run = history.get(run_id)
     except WorkerctlError:
         return False
-    owner, me = run.owner or {}, current_owner()
-    return (
-        not owner.get("remote")
-        and run.executor not in writes.remote_executors
-        and owner.get("host") == me["host"]
-        and owner.get("pid_ns") in (None, me["pid_ns"])
-    )
+    owner = run.owner or {}
+    return not owner.get("remote") and run.executor not in writes.remote_executors and same_machine(owner)
 
 
 def _unheld_writers(

@@ -22,7 +22,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
-from workerctl.runs.dates import DATE, MONTHS, parse_date, parse_dates
+from workerctl.runs.dates import DATE, MONTHS, WEEKDAY_NAMES, parse_date, parse_dates
 from workerctl.runs.evidence import ReviewEvidence, content_words, personal_data
 from workerctl.runs.states import preview_of
 from workerctl.runs.structured import as_statements
@@ -354,7 +354,7 @@ def _same_person(said: str, value: str) -> bool:
 
 
 _DAY_NAMES = (
-    "monday tuesday wednesday thursday friday saturday sunday",
+    " ".join(WEEKDAY_NAMES),
     "montag dienstag mittwoch donnerstag freitag samstag sonntag",
 )
 WEEKDAYS = {day: n for names in _DAY_NAMES for n, day in enumerate(names.split())}
