@@ -12,6 +12,8 @@ import json
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import ChatServer, make_worker
 from workerctl.app import App
@@ -531,6 +533,28 @@ def test_similarity_bounds_never_change_a_decision():
     ]
     for a, b in pairs:
         assert (similarity(a, b, SIMILARITY) >= SIMILARITY) == (similarity(a, b) >= SIMILARITY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    b=st.text(alphabet="ab c.", max_size=40),
+    earlier=st.lists(st.text(alphabet="ab c.", max_size=60), max_size=6),
+    floor=st.sampled_from([0.0, 0.5, 0.9]),
+)
+def test_one_scorer_against_many_texts_decides_as_difflib_does(b, earlier, floor):
+    """``similar_to`` indexes ``b`` only at the first text near its length and reuses
+    that index: each score, in any order, decides as difflib's exact ratio does."""
+    import difflib
+
+    from workerctl.runs.review import _norm, similar_to
+
+    score = similar_to(b)
+    for a in earlier:
+        exact = difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False).ratio()
+        got = score(a, floor)
+        assert (got >= floor) == (exact >= floor)
+        if got >= floor:
+            assert got == pytest.approx(exact)
 
 
 def test_a_claim_backed_only_by_a_write_of_unknown_outcome_cannot_be_told(workspace):

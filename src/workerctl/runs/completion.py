@@ -14,6 +14,7 @@ output mode's write (fields, or comments by someone else than the run).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from workerctl.engine.tools import summarize
@@ -120,13 +121,14 @@ _SHORT_WORDS = frozenset(
 LOOP_WORDS = 12  # the longest phrase a loop is looked for in
 
 
+@functools.lru_cache(maxsize=16)  # a run asks twice of one text: before its write, as it finishes
 def _loop(text: str) -> tuple[str, int] | None:
     """The shortest phrase of one to twelve words said four or more times in a row,
     wherever it starts (a sentence or a list line repeated is a phrase too), with how
     many times. Looked for only from words said four times or more, at the distances
     they recur at: a run reads its output once, not once per phrase length."""
     # numbers left out: a list's counters ("1. Ask legal. 2. Ask legal.") number a loop
-    words = [w for w in re.findall(r"[\w'’-]+", text.lower()) if any(c.isalpha() for c in w)]
+    words = [w for w in re.findall(r"[\w'’-]+", text.lower()) if any(map(str.isalpha, w))]
     where: dict[str, list[int]] = {}
     for n, word in enumerate(words):
         where.setdefault(word, []).append(n)

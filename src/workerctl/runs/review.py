@@ -68,17 +68,26 @@ def similar_to(b: str) -> Callable[[str, float], float]:
     import difflib
 
     target = _norm(b)
-    matcher = difflib.SequenceMatcher(None, "", target, autojunk=False)
+    matchers: list[difflib.SequenceMatcher] = []  # indexed at the first text near b's length
 
     def score(a: str, floor: float = 0.0) -> float:
         normal = _norm(a)
         if normal == target:  # difflib would take milliseconds to say 1.0
             return 1.0
+        longest = len(normal) + len(target)
+        # difflib's real_quick_ratio, before b is indexed: most earlier comments are far
+        # shorter or longer than a run's output, and indexing b costs as much as a run's
+        # whole duplicates check
+        upper = 2.0 * min(len(normal), len(target)) / longest if longest else 1.0
+        if upper < floor:
+            return upper
+        if not matchers:
+            matchers.append(difflib.SequenceMatcher(None, "", target, autojunk=False))
+        matcher = matchers[0]
         matcher.set_seq1(normal)
-        for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
-            upper = bound()
-            if upper < floor:
-                return upper
+        upper = matcher.quick_ratio()
+        if upper < floor:
+            return upper
         return matcher.ratio()
 
     return score
