@@ -12,6 +12,7 @@ with nothing outside it touched.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -93,7 +94,31 @@ def _outcome(resolver, base: Path, operation: str) -> tuple[str, object, list]:
         result: object = ("ok", OPERATIONS[operation](folder))
     except (OSError, fs.PlantedLink) as exc:
         result = (type(exc).__name__, str(exc).replace(str(base), "BASE"))
+    finally:
+        _forget_anchors()
     return result, _state(base)
+
+
+def _forget_anchors() -> None:
+    """The process keeps a descriptor of at most 16 workspaces (``fs._kept_anchor``), and
+    ``openat2`` starts from one: without this, every example after the eighth walked."""
+    for fd in fs._ANCHORS.values():
+        os.close(fd)
+    fs._ANCHORS.clear()
+
+
+def _same_end(fast: object, walked: object) -> bool:
+    """The same result, or the same error naming the same path; except that a missing
+    path is named as asked for by ``openat2`` (it answers ENOENT at once: no link can lie
+    before the missing component, or it would have refused first) and by its first
+    missing component by the walk."""
+    if fast == walked:
+        return True
+    missing = "FileNotFoundError"
+    if not (isinstance(fast, tuple) and isinstance(walked, tuple) and fast[0] == walked[0] == missing):
+        return False
+    named = lambda text: str(text).rsplit(": ", 1)[-1].strip("'")  # noqa: E731
+    return (named(fast[1]) + "/").startswith(named(walked[1]) + "/")
 
 
 @settings(max_examples=200, deadline=None)
@@ -113,7 +138,8 @@ def test_openat2_and_the_walk_end_the_same_way(where, damage, file_damage, opera
             outside_before = _state(fast_base / "outside")
             walked = _outcome(fs._declined, walked_base, operation)
             fast = _outcome(FAST, fast_base, operation)
-            assert fast == walked  # the same result or error (naming the same path), the same tree
+            assert fast[1] == walked[1]  # the same tree
+            assert _same_end(fast[0], walked[0])
             assert _state(fast_base / "outside") == outside_before
     finally:
         fs._openat2 = kept
@@ -128,7 +154,7 @@ def test_a_link_at_any_folder_is_refused_by_openat2_itself(tmp_path):
         anchor = os.open(ws, os.O_RDONLY | os.O_DIRECTORY)
         above = -1
         try:
-            assert FAST(anchor, "/".join(PATH)) == -1
+            assert FAST(anchor, "/".join(PATH)) in (-errno.ELOOP, -errno.ENOTDIR)  # refused, not MISSING
             above = FAST(anchor, "/".join(PATH[:where]))  # the folders above the link open
             assert (above >= 0) == (where > 0), where
         finally:

@@ -24,8 +24,11 @@ run file), a few microseconds each. A process that walks many paths (a batch: ab
 290 a run) resolves each in one ``openat2`` call instead, with
 ``RESOLVE_NO_SYMLINKS``: the kernel refuses a link at any component, as the walk
 does, and on any refusal the walk runs to name the component (or make the missing
-folders). ``openat2`` is reached through ``ctypes`` (Linux 5.6 and later), loaded only
-after ``FAST_AFTER`` walks, so that a short command never pays its import.
+folders); a missing file (ENOENT, which the kernel answers only when no link lies before
+the missing component) is reported at once, and an ``lstat`` opens the entry itself
+(``O_PATH | O_NOFOLLOW``). ``openat2`` is reached through ``ctypes`` (Linux 5.6 and
+later), loaded only after ``FAST_AFTER`` walks, so that a short command never pays its
+import.
 """
 
 from __future__ import annotations
@@ -173,8 +176,10 @@ def _walk_to(anchor: str, parts: list[str], upto: int, create: bool) -> int:
 
 def _fast_open(anchor: str, parts: list[str], upto: int, flags: int, mode: int = 0) -> int:
     """``anchor/parts[:upto]`` opened with ``flags`` in one ``openat2`` call that follows
-    no link at any component; -1 when that call is not loaded (yet) or refuses (the
-    caller then walks, which names the component or makes what is missing)."""
+    no link at any component; below 0 when that call is not loaded (yet) or refuses:
+    ``MISSING`` when a component is missing and none before it is a link, else -1 or
+    another negative errno (the caller then walks, which names the component or makes
+    what is missing)."""
     resolve = _openat2 if _openat2 is not None else _count_walk()
     if not resolve:
         return -1
@@ -236,12 +241,29 @@ def _load_openat2() -> Callable[[int, str, int, int], int]:
     os.close(probe)
 
     def call(dir_fd: int, rel: str, flags: int = _DIR_FLAGS, mode: int = 0) -> int:
-        return int(syscall(_SYS_OPENAT2, dir_fd, os.fsencode(rel), how(flags, mode), 24))
+        fd = int(syscall(_SYS_OPENAT2, dir_fd, os.fsencode(rel), how(flags, mode), 24))
+        return fd if fd >= 0 else -(ctypes.get_errno() or 1)
 
     return call
 
 
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture
+
+#: what ``openat2`` answers when a component is missing: the kernel resolves the path in
+#: order, so a link before the missing component would have been refused first (ELOOP),
+#: and the walk would end in the same ``FileNotFoundError``; it is raised at once
+MISSING = -errno.ENOENT
+_O_PATH = getattr(os, "O_PATH", 0)  # an lstat opens the entry itself (without O_PATH: it walks)
+
+
+def _missing(path: PathArg) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), _full(path))
+
+
+def _full(path: PathArg) -> str:
+    """What an error of the last component names: the state file, not a bare name (an
+    error a caller meets as an ``OSError`` is then known for a state file's)."""
+    return os.path.abspath(os.fspath(path))
 
 
 def _step(fd: int, anchor: str, parts: list[str], index: int, part: str, create: bool) -> int:
@@ -284,6 +306,7 @@ def _open_at(dir_fd: int, name: str, flags: int, mode: int, path: PathArg) -> in
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EEXIST, errno.ENXIO, errno.EMLINK):
             _check_entry(dir_fd, name, path)
+        exc.filename = _full(path)
         raise
 
 
@@ -330,6 +353,8 @@ def _opened(path: PathArg, flags: int, mode: int, create_parents: bool) -> tuple
     anchor, parts = _split(path)
     fast_mode = mode if flags & os.O_CREAT else 0  # openat2 refuses a mode it would not use
     fd = _fast_open(anchor, parts, len(parts), flags | _NOFOLLOW, fast_mode) if parts else -1
+    if fd == MISSING and not (flags & os.O_CREAT or create_parents):
+        raise _missing(path)
     if fd < 0:
         with folder_of(path, create=create_parents) as (dir_fd, name):
             fd = _open_at(dir_fd, name, flags, mode, path)
@@ -495,9 +520,27 @@ def is_hard_link(path: PathArg) -> bool:
 
 
 def lstat(path: PathArg) -> os.stat_result:
-    """``os.lstat`` through the guarded folders (a link is reported as damage)."""
-    with folder_of(path) as (dir_fd, name):
-        st = os.lstat(name, dir_fd=dir_fd)
+    """``os.lstat`` through the guarded folders (a link is reported as damage). Where
+    ``openat2`` is loaded, the entry itself is opened (``O_PATH | O_NOFOLLOW``: a link at
+    the end is opened as the link, never followed) and its descriptor's stat read."""
+    anchor, parts = _split(path)
+    fd = (
+        _fast_open(anchor, parts, len(parts), _O_PATH | os.O_NOFOLLOW | _CLOEXEC) if parts and _O_PATH else -1
+    )
+    if fd >= 0:
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+    elif fd == MISSING:
+        raise _missing(path)
+    else:
+        with folder_of(path) as (dir_fd, name):
+            try:
+                st = os.lstat(name, dir_fd=dir_fd)
+            except OSError as exc:
+                exc.filename = _full(path)
+                raise
     if stat_mod.S_ISLNK(st.st_mode):
         raise PlantedLink(os.fspath(path), "a symbolic link")
     return st
