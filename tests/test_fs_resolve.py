@@ -236,3 +236,15 @@ def test_held_as_finds_a_hard_link_swapped_in_and_back(tmp_path):
         assert not fs.held_as(checked, ident)
     finally:
         os.close(held)
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.one_of(st.binary(max_size=64), st.integers(0, 3).map(lambda n: b"x" * (4095 + n) * (1 + n))))
+def test_a_state_file_is_read_whole_in_as_few_reads_as_it_needs(body):
+    """One read for the whole file and a byte more; a short read of the size the file
+    had when it was opened is its end. Whatever the size, every byte comes back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp).joinpath(*PATH)
+        folder.mkdir(parents=True)
+        (folder / "R1.json").write_bytes(body)
+        assert fs.read_bytes(folder / "R1.json") == body

@@ -429,9 +429,13 @@ def read_bytes(path: PathArg) -> bytes:
     fd, st = _opened(path, os.O_RDONLY, 0o600, False)
     try:
         chunks = []
-        want = max(st.st_size + 1, 4096)  # one read for the whole file, one more to see its end
+        got = 0
+        want = max(st.st_size + 1, 4096)  # one read for the whole file and a byte more
         while chunk := os.read(fd, want):
             chunks.append(chunk)
+            got += len(chunk)
+            if len(chunk) < want and got == st.st_size:
+                break  # the size it had when opened, and a short read: its end (no read more)
         return b"".join(chunks)
     finally:
         os.close(fd)
