@@ -121,6 +121,7 @@ class RefLog:
         self.folder = folder
         self.hint = hint
         self.history = history  # read and written through its tables (staged in a batch)
+        self._paths: dict[int, Path] = {}  # joined once per shard (a commit asks three times)
 
     def shards(self) -> list[int]:
         try:
@@ -132,7 +133,10 @@ class RefLog:
         return numbered(names)
 
     def _path(self, shard: int) -> Path:
-        return self.folder / f"{shard:06d}.json"
+        path = self._paths.get(shard)
+        if path is None:
+            path = self._paths[shard] = self.folder / f"{shard:06d}.json"
+        return path
 
     def read(self, shard: int) -> dict[str, dict]:
         return read_table(
@@ -173,7 +177,13 @@ class Indexes:
     def __init__(self, history: History) -> None:
         self.history = history
         self.root: Path = history.root / "indexes"
+        self.meta_path = self.root / "meta.json"
+        self.pending_dir = self.root / "pending"
+        self.workers_path = self.root / "workers.json"
         self._kept: set[str] = set()  # runs whose crash note stays for a rebuild
+        # paths and logs joined once per key: a run's three commits asked for about 40
+        self._logs: dict[tuple[str, str], RefLog] = {}
+        self._counts_paths: dict[tuple[str, str], Path] = {}
 
     # -- files --
 
@@ -182,8 +192,13 @@ class Indexes:
         return f"{where} 'workerctl runs reindex' to rebuild the indexes from the index shards"
 
     def _log(self, kind: str, key: str) -> RefLog:
-        folder = self.root / kind / safe_name(key)
-        return RefLog(folder, self._hint(folder), self.history)
+        log = self._logs.get((kind, key))
+        if log is None:
+            if len(self._logs) >= 4096:
+                self._logs.clear()
+            folder = self.root / kind / safe_name(key)
+            log = self._logs[(kind, key)] = RefLog(folder, self._hint(folder), self.history)
+        return log
 
     def record_log(self, record_id: str) -> RefLog:
         import zlib
@@ -191,10 +206,6 @@ class Indexes:
         return self._log(
             "by-record", f"{zlib.crc32(record_id.encode('utf-8', 'surrogatepass')) % BUCKETS:02d}"
         )
-
-    @property
-    def workers_path(self) -> Path:
-        return self.root / "workers.json"
 
     def _workers(self) -> dict[str, dict]:
         return read_table(
@@ -206,7 +217,12 @@ class Indexes:
         )
 
     def _counts_path(self, table: str, period: str) -> Path:
-        return self.root / table / f"{period}.json"
+        path = self._counts_paths.get((table, period))
+        if path is None:
+            if len(self._counts_paths) >= 4096:
+                self._counts_paths.clear()
+            path = self._counts_paths[(table, period)] = self.root / table / f"{period}.json"
+        return path
 
     def _counts(self, table: str, period: str) -> dict[str, dict]:
         """The counts per hour (``hours``, one file a day) or per whole day (``days``,
@@ -234,11 +250,11 @@ class Indexes:
         written (a batch's chain of commits, ``History.after_flush``) is no crash's: this
         process reads the staged files, so for it the indexes are whole (the duplicate
         guard of a batch's next run asks them, not every run's summary)."""
-        meta = self.root / "meta.json"
+        meta = self.meta_path
         built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
         if built.get("1", {}).get("version") != VERSION:
             return False  # not built yet, or by an older workerctl: rebuilt on first use
-        folder = self.root / "pending"
+        folder = self.pending_dir
         try:
             notes = fs.listdir(folder)
         except FileNotFoundError:
@@ -284,11 +300,11 @@ class Indexes:
         built them, and each start on a new record read every run's summary (130 ms at
         20,000 runs, growing with the history). A history that holds runs already is
         left to its first reader (``ensure``) or ``runs reindex``."""
-        if fs.exists(self.root / "meta.json") or self.history.shards():
+        if fs.exists(self.meta_path) or self.history.shards():
             return
         if fs.is_dir(self.history.root / "runs") and fs.listdir(self.history.root / "runs"):
             return  # run files without index shards: only a reindex can tell what they hold
-        write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
+        write_table(self.meta_path, "meta", {"1": {"version": VERSION}}, durable=False)
 
     def recover(self) -> None:
         """Repair what writes cut by a crash left (under the lock): for each note naming
@@ -303,20 +319,20 @@ class Indexes:
         settle = getattr(self.history, "_settle_swap", None)
         if settle is not None and settle():
             return  # a reindex died between its two renames: its indexes are now in place
-        meta = self.root / "meta.json"
+        meta = self.meta_path
         built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
         try:
-            notes = sorted(fs.listdir(self.root / "pending"))
+            notes = sorted(fs.listdir(self.pending_dir))
         except FileNotFoundError:
             notes = []
         if "reindex" in notes:
             # a reindex died before swapping its stage in (after, this folder is the old
             # one): these indexes are still the ones writers kept, whole
-            fs.unlink(self.root / "pending" / "reindex", missing_ok=True)
+            fs.unlink(self.pending_dir / "reindex", missing_ok=True)
             notes.remove("reindex")
         if "prune" in notes and fs.exists(self.history.prune_journal):
             self.history.finish_prune()  # idempotent: recounts what the prune touched; the note goes
-            notes = [n for n in notes if n != "prune" or fs.exists(self.root / "pending" / n)]
+            notes = [n for n in notes if n != "prune" or fs.exists(self.pending_dir / n)]
         if built.get("1", {}).get("version") != VERSION or any(
             len(n) != ID_LENGTH or not n.isalnum() for n in notes
         ):
@@ -324,7 +340,7 @@ class Indexes:
             return
         for note in notes:
             self._repair(note)
-            fs.unlink(self.root / "pending" / note, missing_ok=True)
+            fs.unlink(self.pending_dir / note, missing_ok=True)
 
     def _repair(self, run_id: str) -> None:
         """Make the indexes right about ``run_id`` again, whichever of its index writes
@@ -450,8 +466,8 @@ class Indexes:
         rebuilds them from the shards, and until then readers scan the shards."""
         from workerctl.storage.atomic import remove_file
 
-        remove_file(self.root / "meta.json")
-        self.history.tables.forget(self.root / "meta.json")
+        remove_file(self.meta_path)
+        self.history.tables.forget(self.meta_path)
         fs.rmtree(self.root, ignore_errors=True)
 
     def begin(self, run_id: str) -> None:
@@ -460,9 +476,9 @@ class Indexes:
         touches (``recover``). In a batch whose writes are staged
         (``History.write_shared``) each run's note goes once the staged files are
         written."""
-        if not fs.exists(self.root / "meta.json"):
+        if not fs.exists(self.meta_path):
             return
-        folder = self.root / "pending"
+        folder = self.pending_dir
         note = folder / run_id
         if fs.exists(note) and not self.history.deferred(note):
             # a crash cut an earlier write of this same run (the sweep is now marking
@@ -491,7 +507,7 @@ class Indexes:
             self._kept.discard(run_id)
             if not repaired:
                 return
-        note = self.root / "pending" / run_id
+        note = self.pending_dir / run_id
         if self.history.staging():
             self.history.after_flush(note)  # the staged files it covers are not written yet
         else:
@@ -503,7 +519,7 @@ class Indexes:
         """A committed change of a run (``History._hand_over``, under the lock): a new
         run, or a run whose status changed, counted and referenced; anything else
         leaves the indexes as they are."""
-        if not change.status_changed or not fs.exists(self.root / "meta.json"):
+        if not change.status_changed or not fs.exists(self.meta_path):
             return
         run, stored, shard, doc_id = change.run, change.stored, change.shard, change.doc
         old, summary = change.old_status, change.summary
@@ -597,7 +613,7 @@ class Indexes:
     def on_prune(self, doomed: list[tuple[dict, int]]) -> None:
         """Runs removed by ``runs prune``: their counts go; refs to them are skipped
         when read; a worker whose last run went gets the newest one left."""
-        if not doomed or not fs.exists(self.root / "meta.json"):
+        if not doomed or not fs.exists(self.meta_path):
             return
         self._count_worker([(s, None) for s, _ in doomed], sign=-1)
         self._count_hours_and_days([(s, None, shard, None) for s, shard in doomed], sign=-1)
@@ -615,7 +631,7 @@ class Indexes:
         kinds lowered once for this prune (``token``, kept in its document), its recent
         outcomes and last run without them. Repeated after a crash at any point, it
         leaves what one uninterrupted call leaves."""
-        if not doomed or not fs.exists(self.root / "meta.json"):
+        if not doomed or not fs.exists(self.meta_path):
             return
         hours: dict[tuple[str, str], int] = {}
         for summary, shard in doomed:
@@ -702,8 +718,8 @@ class Indexes:
                 else:
                     fs.unlink(path, missing_ok=True)
             self._rebuild_from_shards()
-            write_table(self.root / "meta.json", "meta", {"1": {"version": VERSION}}, durable=False)
-            fs.rmtree(self.root / "pending", ignore_errors=True)
+            write_table(self.meta_path, "meta", {"1": {"version": VERSION}}, durable=False)
+            fs.rmtree(self.pending_dir, ignore_errors=True)
         return kept
 
     def _rebuild_from_shards(self, chunk: int = 5000) -> None:

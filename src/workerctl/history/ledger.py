@@ -192,12 +192,22 @@ class Ledger:
                 docs[next_id(docs)] = doc
         return docs
 
+    def _legacy_path(self, name: str) -> Path:
+        """An old record file's path, joined once per name (asked at about every commit)."""
+        key = ("legacy", name)
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= 4096:
+                self._paths.clear()
+            path = self._paths[key] = self.root / "records" / f"{name}.json"
+        return path
+
     def _legacy_effects(self, target: str) -> dict[str, dict]:
         """A workspace written before the file names were injective (``storage.filenames``):
         ``target``'s entries from its old file, which two ids may share; the first write
         puts them under the new name (the old file stays for the other id)."""
         for name in legacy_names(target):
-            old = self.root / "records" / f"{name}.json"
+            old = self._legacy_path(name)
             if fs.exists(old):
                 docs = read_table(old, "effects", EFFECT_FIELDS, hint=self._hint(old))
                 return {k: d for k, d in docs.items() if d["target"] == target}

@@ -179,7 +179,7 @@ class History:
         #: files staged (``write_shared``), and the notes and finished runs' markers
         #: to remove once they are written
         self._staged: set[Path] = set()
-        self._notes: list[Path] = []
+        self._notes: dict[Path, None] = {}  # in order; asked about at every commit of a chain
         self._finished: list[str] = []
 
     # -- paths --
@@ -319,8 +319,7 @@ class History:
     def after_flush(self, note: Path) -> None:
         """Remove ``note`` (a file saying a write is under way) once the staged files
         are written; while it stays, readers know the files may be behind."""
-        if note not in self._notes:
-            self._notes.append(note)
+        self._notes.setdefault(note)
         self.lock.before_release(self, self._flush)
 
     def deferred(self, note: Path) -> bool:
@@ -348,7 +347,7 @@ class History:
         notes and markers stay: readers rebuild the cross-run indexes, and the
         sweep settles those runs once this process is gone."""
         staged, self._staged = self._staged, set()
-        notes, self._notes = self._notes, []
+        notes, self._notes = self._notes, {}
         finished, self._finished = self._finished, []
         try:
             for path in sorted(staged):  # history/index/ sorts before history/indexes/

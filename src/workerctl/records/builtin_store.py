@@ -110,6 +110,7 @@ class BuiltinRecordStore(RecordSource):
         self._loads = 0  # how many times the records were read into memory: the version
         self._parsed: dict[Path, tuple[bytes, builtins.list[dict]]] = {}  # comments files: bytes, docs
         self._comment_paths: dict[str, Path] = {}
+        self._legacy_paths: dict[str, Path] = {}
 
     def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -183,6 +184,15 @@ class BuiltinRecordStore(RecordSource):
             )
         return path
 
+    def _legacy_path(self, name: str) -> Path:
+        """Joined once per name (a run asks about nine times whether an old file is there)."""
+        path = self._legacy_paths.get(name)
+        if path is None:
+            if len(self._legacy_paths) >= 4096:
+                self._legacy_paths.clear()
+            path = self._legacy_paths[name] = self.workspace.state_dir / "comments" / f"{name}.json"
+        return path
+
     def _legacy_comments(self, record_id: str) -> dict | None:
         """A workspace written before the file names were injective (``storage.filenames``):
         ``record_id``'s comments from its old file, which two ids may share (``T:500`` and
@@ -191,7 +201,7 @@ class BuiltinRecordStore(RecordSource):
         from workerctl.storage.filenames import legacy_names
 
         for name in legacy_names(record_id):
-            old = self.workspace.state_dir / "comments" / f"{name}.json"
+            old = self._legacy_path(name)
             if fs.exists(old):
                 data = AtomicJSONStorage(
                     old, hint=self._comments_hint(old, record_id), shape=COMMENTS_SHAPE

@@ -262,8 +262,10 @@ def _missing(path: PathArg) -> FileNotFoundError:
 
 def _full(path: PathArg) -> str:
     """What an error of the last component names: the state file, not a bare name (an
-    error a caller meets as an ``OSError`` is then known for a state file's)."""
-    return os.path.abspath(os.fspath(path))
+    error a caller meets as an ``OSError`` is then known for a state file's). A missing
+    file is met about 30 times a run: an absolute path is named as it is."""
+    text = os.fspath(path)
+    return text if text.startswith(os.sep) else os.path.abspath(text)
 
 
 def _step(fd: int, anchor: str, parts: list[str], index: int, part: str, create: bool) -> int:
