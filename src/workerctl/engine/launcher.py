@@ -251,9 +251,7 @@ class Engine:
             keys=frozenset(c.key for c in mine if c.key),
             local=bool(getattr(source, "local_writes", False)),
             remote_executors=frozenset(
-                name
-                for name, executor in self.registry.executors.items()
-                if isinstance(executor, RemoteExecutor)
+                name for name, executor in self.registry.executors.items() if as_remote(executor) is not None
             ),
         )
 

@@ -18,14 +18,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from workerctl.engine import halts, stop_signals
 from workerctl.engine.context import assemble, enabled_types, source_for_type
 from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
-from workerctl.engine.remote import RemoteExecutor
+from workerctl.engine.remote import as_remote
 from workerctl.engine.replay import Recorded, fingerprint, plain_json
 from workerctl.engine.run_records import Refused, RunRecords
 from workerctl.engine.step import (
@@ -297,12 +297,13 @@ class StepLoop:
                 f"executor {worker.executor!r} is not installed",
                 "'workerctl executors list' shows what is installed",
             )
-        if isinstance(executor, RemoteExecutor):  # its runs are submitted, never stepped here
+        if as_remote(executor) is not None:  # its runs are submitted, never stepped here
             raise RunFailed(
                 "executor_error",
                 f"executor {worker.executor!r} hands runs to a queue; it does no steps in this process",
                 "start the run with 'workerctl run start', which submits it to the queue",
             )
+        executor = cast("Executor", executor)  # not a remote one: it does its steps here
         records = RunRecords(
             self.records,
             run=run,

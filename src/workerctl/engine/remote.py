@@ -12,7 +12,7 @@ the other way round.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 if TYPE_CHECKING:
     from workerctl.history.store import History
@@ -141,8 +141,19 @@ class RemoteExecutor(Protocol):
 
 
 def as_remote(executor: object) -> RemoteExecutor | None:
-    """The executor as a ``RemoteExecutor``, or None when it does its steps here."""
-    return executor if isinstance(executor, RemoteExecutor) else None
+    """The executor as a ``RemoteExecutor``, or None when it does its steps here. The
+    answer is kept per executor object (a registry's executors live as long as the
+    process): a protocol's ``isinstance`` looks up each of its members, and every start
+    asked it of every executor installed."""
+    kept = _REMOTE.get(id(executor))
+    if kept is None or kept[0] is not executor:
+        if len(_REMOTE) >= 256:
+            _REMOTE.clear()
+        kept = _REMOTE[id(executor)] = (executor, isinstance(executor, RemoteExecutor))
+    return cast("RemoteExecutor", executor) if kept[1] else None
+
+
+_REMOTE: dict[int, tuple[object, bool]] = {}
 
 
 def refresh_remote(history: History, registry: Callable[[], Registry], warn: Callable[[str], None]) -> None:
