@@ -355,6 +355,11 @@ def sentences(text: str) -> list[str]:
     """The sentences of ``text``, each line on its own: the one splitter every check
     that counts or reads sentences uses. A dot ends a sentence unless it ends an
     abbreviation or the next part begins in lower case ("between 27.11. and 3.12.")."""
+    return list(_sentences(text))
+
+
+@functools.lru_cache(maxsize=64)  # the checks of one run split the same few texts about 25 times
+def _sentences(text: str) -> tuple[str, ...]:
     out = []
     split = _sentence_end()
     for line in text.splitlines():
@@ -368,7 +373,7 @@ def sentences(text: str) -> list[str]:
             else:
                 merged.append(part)
         out += merged
-    return out
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=1)

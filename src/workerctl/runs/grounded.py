@@ -148,6 +148,7 @@ SPELLED_AMOUNT = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=64)  # asked of one run's output by several checks
 def spelled_amounts(text: str) -> str:
     """``text`` with every amount written in words before its currency written in digits
     ("twelve thousand four hundred euros" is "12400 euros"), so the checks that compare
