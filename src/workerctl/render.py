@@ -169,10 +169,13 @@ def fit_page(text: str) -> str:
 
 def to_json(data: Any) -> str:
     """JSON with every control character escaped (C1 too: ``sanitize.json_safe``), so
-    the exact data reaches a terminal as text it does not obey."""
+    the exact data reaches a terminal as text it does not obey; always one JSON document:
+    a NaN or an infinity (only data stored before ``workerctl.jsonvalues`` held one) is
+    printed as null, as JavaScript's ``JSON.stringify`` does."""
+    from workerctl.jsonvalues import dumps
     from workerctl.sanitize import json_safe
 
-    return json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    return json_safe(dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def to_csv(rows: list[dict], columns: list[str]) -> str:

@@ -7,12 +7,13 @@ Every command prints a result through ``emit`` (a listing) or ``print_json``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from click import echo
+
+from workerctl.jsonvalues import dumps
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _json_safe(text: str) -> str:
 
 
 def ndjson_line(item: Any) -> str:
-    return _json_safe(json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str))
+    return _json_safe(dumps(item, ensure_ascii=False, separators=(",", ":"), default=str))
 
 
 def print_json(data: Any, shape: Shape) -> None:
@@ -100,7 +101,7 @@ def print_json(data: Any, shape: Shape) -> None:
     if shape.jq is not None:
         for result in run_jq(shape.jq, data):
             # strings come out raw, as 'gh --jq' and 'jq -r' print them
-            echo(result if isinstance(result, str) else _json_safe(json.dumps(result, ensure_ascii=False)))
+            echo(result if isinstance(result, str) else _json_safe(dumps(result, ensure_ascii=False)))
     elif shape.ndjson:
         for item in data if isinstance(data, list) else [data]:
             echo(ndjson_line(item))

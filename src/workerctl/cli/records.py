@@ -130,14 +130,13 @@ def import_cmd(ctx: Context, path: str, dry_run: bool, as_json: bool) -> None:
     one record as 'records show --json' prints it, or JSON lines. Every record is
     validated first; one invalid record imports nothing (exit 2). Each record goes to
     the record source that owns its type."""
-    import sys
     from pathlib import Path
 
     from workerctl import render
-    from workerctl.records.builtin_store import load_record_file
+    from workerctl.records.builtin_store import load_record_file, read_stdin_records
 
     source = Path("<stdin>") if path == "-" else Path(path)
-    items = load_record_file(source, sys.stdin.read() if path == "-" else None)
+    items = load_record_file(source, read_stdin_records() if path == "-" else None)
     plan = app(ctx).records.import_records(items, str(source), dry_run=dry_run)
     if as_json:
         echo_json({"dry_run": dry_run, "added": plan.added, "replaced": plan.replaced})

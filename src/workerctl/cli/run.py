@@ -275,7 +275,7 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     a.engine.runnable_worker(worker)
     # and --json fields the answer will not have (exit 2): before any run writes
     _check_fields(DETACHED_FIELDS if request.detach else JSON_FIELDS)
-    ids = check_records(a.engine, batch_record_ids(a.records, request, sys.stdin.read))
+    ids = check_records(a.engine, batch_record_ids(a.records, request))
     if not ids:
         if as_json:
             echo_json(

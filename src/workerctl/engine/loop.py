@@ -434,6 +434,7 @@ class StepLoop:
                 traceback.format_exc(),
             ) from None
         iteration.finished = now_iso()
+        _check_step(step, worker)
         step.text = cap_text(step.text, self.max_field_bytes)  # the output is this object
         step.stderr = cap_text(step.stderr, self.max_field_bytes) or ""
         iteration.text = step.text
@@ -483,6 +484,14 @@ class StepLoop:
                 ok, result = gate.execute(call.name, call.arguments, ctx)
         except Refused:
             pass  # remembered on ``records``: handled below, whatever the tool did with it
+        except KeyboardInterrupt as stop:
+            if _stopping:  # a real Ctrl-C: its handler noted the signal (``_raise_stop``)
+                raise
+            raise _tool_contained(stop, call.name) from None  # the plugin's own
+        except (Exception, Terminated):
+            raise
+        except BaseException as exc:  # SystemExit, GeneratorExit, ... from the tool's plugin
+            raise _tool_contained(exc, call.name) from None
         finally:
             self._log_records(run, record, where, write_mark)
         refusal = records.refusal
@@ -709,6 +718,55 @@ def _bounded_step(
     # no signal reaches the step's thread: a Ctrl-C or SIGTERM in what it raised is the
     # plugin's own, an executor error (the loop takes a wrapped stop for the user's)
     raise _contained(raised[0], worker)
+
+
+def _check_step(step: Any, worker: Worker) -> None:
+    """What an executor returned, as the history can keep it (``workerctl.jsonvalues``):
+    a ``Step`` whose text and stderr are text and whose tool calls have a text name and
+    id and JSON arguments. Anything else fails the run as the executor's error, naming
+    the part (before, ``Step(text=b"...")`` or a date in a call's arguments ended the
+    command in a traceback and the run was later marked crashed)."""
+    from workerctl.jsonvalues import not_json, where
+
+    problem = None
+    if not isinstance(step, Step):
+        problem = f"returned {type(step).__name__}, not a Step"
+    elif step.text is not None and not isinstance(step.text, str):
+        problem = f"returned text of type {type(step.text).__name__}, not str"
+    elif not isinstance(step.stderr, str | None):
+        problem = f"returned stderr of type {type(step.stderr).__name__}, not str"
+    elif not isinstance(step.tool_calls, list):
+        problem = f"returned tool_calls of type {type(step.tool_calls).__name__}, not a list"
+    else:
+        for n, call in enumerate(step.tool_calls):
+            named = isinstance(call, ToolCall) and isinstance(call.name, str) and isinstance(call.id, str)
+            if not named:
+                problem = f"returned tool_calls[{n}] without a text name and id"
+                break
+            found = not_json(call.arguments)
+            if found is not None:
+                problem = f"returned {where(found[0], f'tool_calls[{n}].arguments')}: {found[1]}"
+                break
+    if problem is not None:
+        raise RunFailed(
+            "executor_error",
+            f"executor {worker.executor!r} {problem}; workerctl keeps JSON values only",
+            "fix the executor plugin: a step's text is str, a tool call's arguments are JSON values",
+        )
+
+
+def _tool_contained(exc: BaseException, name: str) -> RunFailed:
+    """A tool's ``SystemExit``, its own ``KeyboardInterrupt`` or other ``BaseException``,
+    as the executor's are (``_contained``): the run fails ``executor_error`` naming it,
+    instead of the process ending with the plugin's exit code (``sys.exit(3)`` read as
+    "not found") or a run recorded cancelled by a Ctrl-C no one pressed."""
+    return RunFailed(
+        "executor_error",
+        f"tool {name!r} raised {type(exc).__name__}"
+        + (f"({exc})" if str(exc) else "")
+        + "; workerctl contained it",
+        "".join(traceback.format_exception(exc)),
+    )
 
 
 def _contained(exc: BaseException, worker: Worker) -> RunFailed:

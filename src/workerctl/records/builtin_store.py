@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from workerctl.digits import whole_number
 from workerctl.errors import ConfigError, NotFoundError
+from workerctl.jsonvalues import not_json
+from workerctl.jsonvalues import where as json_path
 from workerctl.records.model import (
     BUILTIN_CONTEXT_SOURCES,
     BUILTIN_LINK_RULES,
@@ -30,7 +32,7 @@ from workerctl.records.model import (
 )
 from workerctl.storage import fs
 from workerctl.storage.lock import lock_for
-from workerctl.storage.shapes import Nested, list_of, map_of, tinydb_file
+from workerctl.storage.shapes import Fields, Nested, fields_problem, list_of, map_of, tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
 
 if TYPE_CHECKING:
@@ -43,15 +45,20 @@ _OPT_STR = (str, type(None))
 _LINK = Nested(
     lambda v: type(v) is str or (type(v) is list and all(type(x) is str for x in v)), "an id or a list of ids"
 )
-RECORDS_SHAPE = tinydb_file(
-    "records",
-    {"id": str, "type": str, "title": str, "fields": dict, "links": map_of(_LINK, "an object of links")},
-    optional={
-        "safe_for_testing": bool,
-        "restricted_to": list_of(str, "a list of worker names, or null", nullable=True),
-    },
-    others=True,
-)
+#: a record as ``records.json`` holds it: what the reader demands, and what an import checks
+#: each record against before anything is written (``_validate_record``)
+RECORD_FIELDS: Fields = {
+    "id": str,
+    "type": str,
+    "title": str,
+    "fields": dict,
+    "links": map_of(_LINK, "an object of links"),
+}
+RECORD_OPTIONAL: Fields = {
+    "safe_for_testing": bool,
+    "restricted_to": list_of(str, "a list of worker names, or null", nullable=True),
+}
+RECORDS_SHAPE = tinydb_file("records", RECORD_FIELDS, optional=RECORD_OPTIONAL, others=True)
 COMMENTS_SHAPE = tinydb_file(
     "comments",
     {
@@ -71,7 +78,8 @@ def _now() -> str:
 
 
 def _plain(value: Any) -> Any:
-    """YAML gives dates as date objects; records keep ISO strings."""
+    """Dates (a plugin's import may hand over date objects) as ISO text, keys as text:
+    what the YAML loader builds from a file."""
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, dict):
@@ -423,6 +431,7 @@ SHOWN_KEYS = {"fields", "source"}
 def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: must be a mapping with at least id, type and title")
+    item = _plain(item)  # a date object a plugin's import hands over is its ISO text, as in YAML
     nested = item.get("fields", {})
     if not isinstance(nested, dict):
         raise ConfigError(f"{where}: fields: must be a mapping like {{status: open}}")
@@ -456,6 +465,21 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
     links = item.get("links", {})
     if not isinstance(links, dict):
         raise ConfigError(f"{where}: links: must be a mapping like {{project: P-1}}")
+    for name, target in links.items():
+        if not isinstance(name, str) or not _LINK.fits(target):
+            raise ConfigError(
+                f"{where}: links.{name}: {_short(target)} is not a record id or a list of them",
+                hint="write the linked record's id as text, e.g. {project: P-7}",
+            )
+    safe = item.get("safe_for_testing", False)
+    if not isinstance(safe, bool):
+        raise ConfigError(
+            f"{where}: safe_for_testing: {_short(safe)} is not true or false",
+            hint="write true or false without quotes",
+        )
+    found = not_json(item)
+    if found is not None:
+        raise ConfigError(f"{where}: {json_path(found[0])}: {found[1]}", hint=_NOT_JSON_HINT)
     restricted = item.get("restricted_to")
     if restricted is not None and not (
         isinstance(restricted, list) and all(isinstance(w, str) for w in restricted)
@@ -466,12 +490,38 @@ def _validate_record(item: Any, where: str) -> tuple[dict, list]:
         "id": item["id"],
         "type": item["type"],
         "title": item["title"],
-        "fields": _plain({k: v for k, v in item.items() if k not in RECORD_KEYS}),
-        "links": _plain(links),
-        "safe_for_testing": bool(item.get("safe_for_testing", False)),
+        "fields": {k: v for k, v in item.items() if k not in RECORD_KEYS},
+        "links": links,
+        "safe_for_testing": safe,
         "restricted_to": restricted,
     }
+    problem = fields_problem(doc, RECORD_FIELDS, RECORD_OPTIONAL)  # what the reader will demand
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     return doc, [(item["id"], c) for c in comments if isinstance(c, dict)]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_NOT_JSON_HINT = "write text, a number, true/false, null, a list or a mapping there (quote a date)"
+
+
+def read_stdin_records() -> str:
+    """Records on standard input (``records import -``): at most a record file's size
+    limit, as a file of them (``handed.read_handed``)."""
+    from workerctl.handed import read_handed
+    from workerctl.workers.yaml_positions import RECORD_FILE
+
+    raw = read_handed("-", RECORD_FILE.max_bytes, "records")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise ConfigError(
+            f"<stdin>: not UTF-8 text (byte 0x{raw[bad.start]:02x} at offset {bad.start})"
+        ) from None
 
 
 def load_record_file(path: Path, text: str | None = None) -> list[dict]:

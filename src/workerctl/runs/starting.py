@@ -63,25 +63,20 @@ class StartRequest:
         )
 
 
-def batch_record_ids(records: RecordBook, request: StartRequest, read_stdin: Callable[[], str]) -> list[str]:
+def batch_record_ids(records: RecordBook, request: StartRequest) -> list[str]:
     """The record ids a batch runs over, in order: ``--task`` ids, then those of
     ``--records-from`` (``-``: ``read_stdin()``), then the records ``--where`` and
     ``--type`` select. (``engine.batch.check_records`` cleans and checks them.)"""
-    from pathlib import Path
 
-    from workerctl.errors import NotFoundError, UsageError
+    from workerctl.errors import UsageError
+    from workerctl.handed import IDS_LIMIT, read_handed
     from workerctl.records.select import ids_from_text, select
 
     ids = list(request.record_ids)
     if request.records_from is not None:
         origin = "<stdin>" if request.records_from == "-" else request.records_from
         try:
-            if request.records_from == "-":
-                text = read_stdin()
-            else:
-                text = Path(request.records_from).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise NotFoundError(f"{request.records_from}: no such file") from None
+            text = read_handed(request.records_from, IDS_LIMIT, "record ids").decode("utf-8")
         except UnicodeDecodeError as bad:
             raise UsageError(
                 f"{origin}: not UTF-8 text (byte 0x{bad.object[bad.start]:02x} at offset {bad.start})",

@@ -94,12 +94,11 @@ def price_table(root: Path) -> PriceTable | None:
 
 
 def _load(path: Path) -> PriceTable:
-    import yaml
+    from workerctl.workers.yaml_positions import PRICE_FILE, load_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the price table: {exc}") from None
+    data, _, problems = load_yaml_file(path, str(path), PRICE_FILE)  # the one YAML loader
+    if problems:
+        raise ConfigError(f"{path}: cannot read the price table:", problems)
     example = (
         "version: 2026-11-01, currency: USD, models: {gpt-4o-mini: "
         "{input: 0.15, output: 0.60}} (per million tokens)"

@@ -72,7 +72,13 @@ def loads_state(data: bytes | str) -> Any:
     twice read as empty let a repeat post a second comment. Every state file is read
     through this (``parse_json``; the search index's reading of run files); it costs
     nothing measurable (``dict`` of the pairs, in C)."""
-    return json.loads(data, object_pairs_hook=_unique)
+    return json.loads(data, object_pairs_hook=_unique, parse_constant=_no_constant)
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity``: Python's reader accepts them, JSON does not, and workerctl
+    never writes them (``encode_json``): a state file holding one is damaged."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def parse_json(path: Path, data: bytes, *, hint: str | None = None, shape: Shape | None = None) -> Any:
@@ -102,8 +108,10 @@ def expect_object(path: Path, value: Any, hint: str | None = None) -> dict:
 
 
 #: the one encoding of every state file (``json.dumps`` with these options builds a new
-#: encoder on each call; this one is shared, and safe to share between threads)
-encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: encoder on each call; this one is shared, and safe to share between threads). It writes
+#: JSON values only (``workerctl.jsonvalues``): a NaN or an infinity is refused, never
+#: written as the ``NaN`` no JSON reader accepts
+encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = False) -> None:

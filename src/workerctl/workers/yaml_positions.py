@@ -23,7 +23,9 @@ values without positions, so the node tree is walked once to keep them.
 
 from __future__ import annotations
 
+import functools
 import gc
+import math
 import os
 import re
 import stat
@@ -66,6 +68,9 @@ RECORD_FILE = Limits(
 )
 SETTINGS_FILE = Limits(
     "settings file", 64 * 1024, 2_000, 1_000, empty_fix="write the settings as 'key: value' lines"
+)
+PRICE_FILE = Limits(
+    "price table", 256 * 1024, 20_000, 1_000, empty_fix="write version, currency and models (see docs)"
 )
 
 MAX_DIGITS = 1000  # Python refuses to read integers of more than 4300 digits anyway
@@ -403,11 +408,50 @@ def _too_many(event: Event, limits: Limits) -> _Refused:
 
 
 def _loader(text: str, libyaml: bool) -> SafeLoader | CSafeLoader:
+    loaders = _json_loaders()
+    return loaders[0](text) if libyaml else loaders[1](text)
+
+
+@functools.cache
+def _json_loaders() -> tuple[type[CSafeLoader], type[SafeLoader]]:
+    """PyYAML's safe loaders, building JSON values only (``workerctl.jsonvalues``): a
+    plain date or time is its ISO text (``due: 2026-12-01`` is ``"2026-12-01"``, as
+    YAML 1.2 and JSON read it); a NaN, an infinity, ``!!binary``, ``!!set``, ``!!omap``
+    and ``!!pairs`` are refused at their line (before, a date in a step program's
+    arguments, or a set in a record, ended the command in a traceback, and ``.nan``
+    reached the history)."""
     import yaml
 
-    if libyaml:
-        return yaml.CSafeLoader(text)
-    return yaml.SafeLoader(text)
+    def iso_text(loader: Any, node: Any) -> str:
+        return str(yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node).isoformat())
+
+    def finite(loader: Any, node: Any) -> float:
+        value = yaml.constructor.SafeConstructor.construct_yaml_float(loader, node)
+        if not math.isfinite(value):
+            raise _Refused(
+                node.start_mark,
+                f"{node.value!r} is not a finite number (JSON, and workerctl, keep only those)",
+                "write a number, or quote it if it is meant as text",
+            )
+        return float(value)
+
+    def refused(loader: Any, node: Any) -> None:
+        tag = node.tag.rsplit(":", 1)[-1]
+        raise _Refused(
+            node.start_mark,
+            f"a YAML !!{tag} value: workerctl keeps text, numbers, true/false, null, lists and mappings",
+            "write it as one of those (a list for a set, text for binary data)",
+        )
+
+    built = []
+    for base in (yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader, yaml.SafeLoader):
+        loader: Any = type(f"Json{base.__name__}", (base,), {})
+        loader.add_constructor("tag:yaml.org,2002:timestamp", iso_text)
+        loader.add_constructor("tag:yaml.org,2002:float", finite)
+        for tag in ("binary", "set", "omap", "pairs"):
+            loader.add_constructor(f"tag:yaml.org,2002:{tag}", refused)
+        built.append(loader)
+    return built[0], built[1]
 
 
 def _walk(node: Node, path: tuple, locs: Locs | None, problems: list[Problem], file: str) -> None:
