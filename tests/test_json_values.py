@@ -70,7 +70,8 @@ def test_the_yaml_loader_builds_json_values_or_refuses_at_a_line(items):
     refused = [p for p in problems if p.message != "key given twice"]
     if refused:
         assert data is None and all(p.line >= 1 for p in refused)
-        assert any(s in text for s in (".nan", ".inf", ".Inf", "e+400", "!!binary", "!!set", "!!omap", "!!pairs"))
+        refusable = (".nan", ".inf", ".Inf", "e+400", "!!binary", "!!set", "!!omap", "!!pairs")
+        assert any(s in text for s in refusable)
     else:
         assert not_json(data) is None, data
         json.dumps(data, allow_nan=False)
@@ -110,7 +111,9 @@ def test_a_date_in_a_step_programs_arguments_is_its_text(workspace):
         context_sources: [tasks]
         tool_categories: [productivity]
         output_mode: review_note
-        executor: {name: echo, script: [{tool: read_task, arguments: {task_id: T-1042, due: 2026-12-01}}]}
+        executor:
+          name: echo
+          script: [{tool: read_task, arguments: {task_id: T-1042, due: 2026-12-01}}]
         """,
     )
     assert run_workerctl("worker", "validate", "d1", workspace=workspace).returncode == 0
@@ -184,7 +187,9 @@ def test_a_worker_link_to_nothing_is_one_broken_file(workspace):
     assert listed.returncode == 0 and "overdue-task-review" in listed.stdout
     assert "1 broken: gone" in listed.stdout + listed.stderr
     checked = run_workerctl("worker", "validate", workspace=workspace)
-    assert "gone.yaml" in checked.stdout + checked.stderr and "does not exist" in checked.stdout + checked.stderr
+    assert (
+        "gone.yaml" in checked.stdout + checked.stderr and "does not exist" in checked.stdout + checked.stderr
+    )
 
 
 def test_an_endless_ids_input_is_refused(workspace):
@@ -298,7 +303,9 @@ def test_what_a_plugin_hands_back_that_is_no_json_value_is_its_error(workspace, 
         executor: {{name: {executor}}}
         """,
     )
-    result = run_workerctl("run", "start", "p1", "--task", "T-1042", "--json", workspace=workspace, env=plugin_env)
+    result = run_workerctl(
+        "run", "start", "p1", "--task", "T-1042", "--json", workspace=workspace, env=plugin_env
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr, (result.returncode, result.stderr)
     run = _strict(result.stdout)
     assert run["status"] == "failed" and run["error"]["kind"] == "executor_error"

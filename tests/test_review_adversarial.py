@@ -39,6 +39,7 @@ def out(text, **kw):
 
 
 FIN = ("tasks", "crm", "finance")
+PROJECT_TASKS = {"tool": "list_project_tasks", "arguments": {"project_id": "P-7"}}
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
     ("facts", "T-1042 has been overdue since <T-1042 due+3>; ask Lena Fischer for a date.", {}),
@@ -737,6 +738,40 @@ GOOD = [
         "Next step: ask legal for a date.",
         {},
     ),
+    # the fifth fresh-brief corpus's false alarms: a closing tag at the end ends its element,
+    # not the sentence (the comment was refused before its write)
+    (
+        'Blocker on T-1042: the glossary is stuck in legal review. See <a href="https://tracker.example/'
+        'browse/T-1042">the task</a>',
+        dict(output_mode="task_comment"),
+    ),
+    # "not unassigned" says someone holds it
+    ("T-1043 is not unassigned: Omar Haddad has it.", dict(record="T-1043")),
+    # one word in parentheses after a noun is its status, no act
+    (
+        "INV-2031 (12,400 EUR) is overdue; the other invoice (sent) is left out here.",
+        dict(sources=FIN, record="INV-2031"),
+    ),
+    # a date before a name dates what was said only as "On <date> Priya wrote"
+    (
+        "T-1042 has been overdue since <T-1042 due+1> and Priya Shah wrote that the glossary is "
+        "stuck in legal review.",
+        {},
+    ),
+    # figures before a scale are read by the figures ("12.4 thousand" is 12,400, not 1,000)
+    ("INV-2031 is a 12.4 thousand euro invoice and is overdue.", dict(sources=FIN, record="INV-2031")),
+    # a table whose Title column stands before its ID column: each title is its own row's
+    (
+        "| Title | ID | Due |\n|---|---|---|\n"
+        "| Translate product catalogue into German | T-1042 | <T-1042 due> |\n"
+        "| Set up EU VAT rates in the shop | T-1043 | <T-1043 due> |",
+        dict(sources=("tasks", "projects"), record="P-7", pre=[PROJECT_TASKS]),
+    ),
+    # an apposition with an article for the title's first word describes, it names nothing
+    (
+        "T-1044, the launch webinar, is done.",
+        dict(sources=("tasks", "projects"), record="P-7", pre=[PROJECT_TASKS]),
+    ),
 ]
 
 
@@ -771,7 +806,7 @@ def _run(workspace, text, spec):
     record = spec.pop("record", "T-1042")
     finish = spec.pop("finish_reason", None)
     spec.setdefault("output_mode", "review_note")
-    steps = out(text, **({"finish_reason": finish} if finish else {}))
+    steps = list(spec.pop("pre", ())) + out(text, **({"finish_reason": finish} if finish else {}))
     worker(workspace, "adv", steps, **spec)
     return start(workspace, "adv", record)
 

@@ -431,6 +431,11 @@ DONE_MARK = re.compile(
 )
 
 
+#: one word in parentheses after a word: a label of the thing named ("the other invoice
+#: (sent)", "T-1044 (done)"), a status it has, not an act of the run's
+STATUS_NOTE = re.compile(r"(?<=\w)\s*\(\s*[^\W\d_]+\s*\)")
+
+
 def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
     """Every clause of ``text`` that says work was done (see the module docstring)."""
     found: list[Claim] = []
@@ -438,7 +443,7 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
         mark = DONE_MARK.match(sentence)
         if mark is not None and sentence[mark.end() :].strip():
             sentence = "Done: " + sentence[mark.end() :]
-        plain = QUOTED.sub(" ", sentence)
+        plain = STATUS_NOTE.sub(" ", QUOTED.sub(" ", sentence))
         label = LABEL.match(plain)
         if label and len(label.group(1).split()) <= 5:
             plain = plain[label.end() :]

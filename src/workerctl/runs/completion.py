@@ -67,7 +67,9 @@ def cut_off(ev: ReviewEvidence) -> list[str]:
         problems.append("the output was cut at max_field_bytes (it ends with the truncation note)")
     elif CUT_NOTE.search(text):
         problems.append("the output says it was cut (it ends with a note that it was truncated)")
-    stripped = QUOTE_END.sub("", text.rstrip())
+    # a closing tag at the end ("… See <a href=…>the task</a>") ends its element, not the
+    # sentence: the words before it say whether the text is whole
+    stripped = TAGS_AT_END.sub("", QUOTE_END.sub("", text.rstrip()))
     words = re.findall(r"[\w'’-]+|[,;(\[{“\"]$", stripped)
     # a sentence that ends with its own mark is whole, whatever its last word
     # ("What do you need help with?"): a dangling word counts only without one
@@ -195,6 +197,8 @@ CUT_DATE = re.compile(r"(?<![\d-])\d{4}-(?:\d{1,2}-?)?\Z")
 
 
 QUOTE_END = re.compile(r"\s+\Z")
+#: markup tags at the very end of a text: HTML's closing (and self-closing) tags
+TAGS_AT_END = re.compile(r"(?:\s*</[A-Za-z][\w-]*\s*>)+\s*\Z")
 
 
 def completion_check(ev: ReviewEvidence) -> Check:

@@ -143,8 +143,8 @@ _TENS = {
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 _NUMBER_WORD = "|".join([*_UNITS, *_TENS, *_SCALES])
 #: an amount written in words before its currency ("twelve thousand four hundred euros")
-SPELLED_AMOUNT = re.compile(
-    rf"\b((?:(?:{_NUMBER_WORD})(?:[\s-]+(?:and[\s-]+)?)?)+)(?=\s*{CURRENCY}(?!\w))", re.I
+SPELLED_AMOUNT = re.compile(  # not a scale after figures ("12.4 thousand euro": NUMBER reads it)
+    rf"(?<!\d\s)\b((?:(?:{_NUMBER_WORD})(?:[\s-]+(?:and[\s-]+)?)?)+)(?=\s*{CURRENCY}(?!\w))", re.I
 )
 
 
@@ -557,7 +557,8 @@ _MODIFIED = r"(?:changes?|updates?|extensions?|shifts?|moves?|history|discussion
 _MODIFIED += r"comments?|questions?|reasons?|conflicts?|problems?|issues?|requests?)\b"
 _NOBODY = re.compile(
     r"\b(?:nobody|no one|no-one|noone)\s+(?:is\s+|has been\s+)?(?:assigned|responsible|owns)\b"
-    r"|\bunassigned\b|\bnot assigned\b"
+    # "not unassigned" is a double negation: someone holds it
+    r"|(?<!\bnot )(?<!n't )(?<!never )\bunassigned\b|\bnot assigned\b"
 )
 _NOT_OVERDUE = re.compile(
     r"\bnot\s+(?:yet\s+)?overdue\b"
@@ -1153,7 +1154,12 @@ def _one_word_swapped(said: str, title: str) -> bool:
     b = [w.strip(".,:;!?\"'„“”«»") for w in title.lower().split()]
     if len(a) != len(b) or len(b) < 3:
         return False
-    return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    swapped = [x for x, y in zip(a, b, strict=True) if x != y]
+    # "the launch webinar" for "Book launch webinar": an article is a description's, no name
+    return len(swapped) == 1 and swapped[0] not in _DETERMINERS
+
+
+_DETERMINERS = frozenset({"the", "a", "an", "its", "their", "our", "this", "that", "his", "her", "your"})
 
 
 #: words put in someone's mouth: "Lena Fischer wrote that …", "On 2026-11-20 Priya Shah
@@ -1217,7 +1223,16 @@ def _said_when(m: re.Match[str], text: str) -> str:
         date = DATE.match(m.group("said"), opening.end())
         if date:
             return date.group(0)
-    return re.split(r"[;.!?]", text[max(0, m.start() - 30) : m.start()])[-1]
+    before = re.split(r"[;.!?]", text[max(0, m.start() - 30) : m.start()])[-1]
+    # only a date that opens the clause of the name dates what was said ("On 3 December
+    # Priya wrote"): "due since 2026-11-14 and Lena says …" dates the task, not Lena's words
+    dates = list(DATE.finditer(before))
+    if not dates:
+        return ""
+    date = dates[-1]
+    if before[date.end() :].strip(" ,") or not re.search(r"\bon\s*$", before[: date.start()], re.I):
+        return ""
+    return date.group(0)
 
 
 def _year_of(stamp: str) -> int | None:

@@ -115,4 +115,14 @@ def _cells(line: str) -> list[str]:
 def _row_line(heads: list[str], cells: list[str]) -> str:
     if len(heads) == 2 and heads[1].lower() in _VALUE_HEADS and len(cells) >= 2:
         return f"{cells[0]}: {cells[1]}." if cells[0] else ""
-    return " ".join(f"{h}: {c}." if h else f"{c}." for h, c in zip(heads, cells, strict=False) if c)
+    pairs = list(zip(heads, cells, strict=False))
+    # the row's record first, wherever its column stands: a "Title" column before the
+    # "ID" column gave each title to the record of the row above
+    pairs.sort(key=lambda pair: pair[0].strip().lower() not in _ID_HEADS)
+    return " ".join(f"{h}: {c}." if h else f"{c}." for h, c in pairs if c)
+
+
+#: column heads that name the row's record
+_ID_HEADS = frozenset(
+    {"id", "record", "record id", "task", "task id", "invoice", "ticket", "issue", "key", "ref", "#"}
+)
