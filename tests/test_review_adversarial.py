@@ -42,6 +42,14 @@ FIN = ("tasks", "crm", "finance")
 PROJECT_TASKS = {"tool": "list_project_tasks", "arguments": {"project_id": "P-7"}}
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # the fifth fresh-brief corpus: a record's title after its id hedged nothing ("Set up …"
+    # held "set"), and a negation written short was not read
+    ("facts", "T-1043 (Set up EU VAT rates in the shop) was due <T-1043 due-2>.", dict(record="T-1043")),
+    ("facts", "T-1043 Set up EU VAT rates in the shop: due <T-1043 due-2>", dict(record="T-1043")),
+    ("facts", "T-1042 isn't overdue yet.", {}),
+    ("facts", "T-1042's deadline hasn't passed.", {}),
+    ("facts", "T-1042 doesn't have a due date.", {}),
+    ("facts", "T-1042 isn't assigned to anyone.", {}),
     ("facts", "T-1042 has been overdue since <T-1042 due+3>; ask Lena Fischer for a date.", {}),
     # the third corpus, second pass: JSON asked for alone but wrapped in chatter; a
     # language asked for in its own words; cut on a bare label, inside a parenthesis, a
@@ -767,6 +775,9 @@ GOOD = [
         "| Set up EU VAT rates in the shop | T-1043 | <T-1043 due> |",
         dict(sources=("tasks", "projects"), record="P-7", pre=[PROJECT_TASKS]),
     ),
+    # the same shapes, true
+    ("T-1043 (Set up EU VAT rates in the shop) is due <T-1043 due>.", dict(record="T-1043")),
+    ("T-1042 isn't done yet and hasn't got a new due date.", {}),
     # an apposition with an article for the title's first word describes, it names nothing
     (
         "T-1044, the launch webinar, is done.",

@@ -106,7 +106,27 @@ def statements(text: str) -> list[str]:
     from workerctl.runs.claims import sentences
 
     read = spelled_amounts(as_statements(text))
-    return [s for s in (QUOTED.sub(" ", x).strip() for x in sentences(read)) if s]
+    return [s for s in (QUOTED.sub(" ", _uncontracted(x)).strip() for x in sentences(read)) if s]
+
+
+#: a negation written short ("isn't", "hasn't", "doesn't"): read as written out, so that
+#: every rule that reads "not" reads it ("T-1042 isn't overdue" passed where "is not" failed)
+_CONTRACTED = re.compile(
+    r"\b(is|are|was|were|has|have|had|does|do|did|would|should|could)n[’']t\b|\b(ca)n[’']t\b|\bwon[’']t\b",
+    re.I,
+)
+
+
+def _uncontracted(sentence: str) -> str:
+    if "n't" not in sentence and "n’t" not in sentence:
+        return sentence
+    return _CONTRACTED.sub(_written_out, sentence)
+
+
+def _written_out(m: re.Match[str]) -> str:
+    if m.group(1):
+        return f"{m.group(1)} not"
+    return f"{m.group(2)}nnot" if m.group(2) else "will not"
 
 
 _UNITS = {
@@ -414,7 +434,7 @@ def facts_check(ev: ReviewEvidence) -> Check:
         whole = sentence
         # a hedge rules out its own clause, not the sentence ("is due tomorrow, so it is
         # not overdue yet": the first clause still states the due date)
-        sentence = _unhedged(whole)
+        sentence = _unhedged(whole, ev)
         if not sentence or not about:
             continue
         for rid in about[:3] if len(about) == 1 else []:
@@ -491,7 +511,7 @@ def _facts_of(clause: str, rid: str, ev: ReviewEvidence, known: dict[str, str]) 
     """A clause about ``rid`` that names it by its type and no id, against its fields."""
     snap = ev.seen[rid]
     n, found = _negated(clause, rid, snap.fields, _run_day(ev))
-    n2, more = _compare_fields(_unhedged(clause), rid, snap.type, snap.fields, ev, known)
+    n2, more = _compare_fields(_unhedged(clause, ev), rid, snap.type, snap.fields, ev, known)
     return n + n2, found + more
 
 
@@ -527,14 +547,32 @@ TOTAL = re.compile(
 _RELATIVE = re.compile(r"(?:which|who)\b", re.I)
 
 
-def _unhedged(whole: str) -> str:
+def _titles_blanked(sentence: str, ev: ReviewEvidence) -> str:
+    """``sentence`` with the title of each record the run read blanked out: a title is the
+    record's words, not the writer's ("T-1043 (Set up EU VAT rates in the shop) was due …":
+    its "set" hedged the sentence, and nothing in it was compared)."""
+    low = sentence.lower()
+    for snap in ev.seen.values():
+        title = snap.title.lower()
+        if len(title) >= 4 and title in low:
+            start = low.index(title)
+            while start >= 0:
+                sentence = sentence[:start] + " " * len(title) + sentence[start + len(title) :]
+                start = low.find(title, start + len(title))
+            low = sentence.lower()
+    return sentence
+
+
+def _unhedged(whole: str, ev: ReviewEvidence | None = None) -> str:
     """``whole`` without its hedged clauses, the others joined by "; " (a clause is a
     statement of its own), but a relative clause kept after the clause it describes by
-    ", " ("P-7, which is due on 26 December": the date is P-7's)."""
+    ", " ("P-7, which is due on 26 December": the date is P-7's). ``ev``: the titles of
+    the records the run read hedge nothing (``_titles_blanked``)."""
     out, kept = "", False
     for part in CLAUSE_BREAK.split(whole):
+        said = _titles_blanked(part, ev) if ev is not None else part
         # a heading before a colon hedges nothing ("Status update: T-1042 is finished")
-        if HEDGES.search(part[len(m.group(0)) - 1 :] if (m := _LABELLED.match(part.lower())) else part):
+        if HEDGES.search(said[len(m.group(0)) - 1 :] if (m := _LABELLED.match(said.lower())) else said):
             kept = False
             continue
         if out:
@@ -550,7 +588,9 @@ CLAUSE_BREAK = re.compile(
 )
 #: a field said to be absent ("no due date", "due date not set"), nobody said to hold a
 #: person's field, a record past its due date said not to be overdue
-_NONE_SAID = r"(?:no|without(?:\s+an?)?|missing(?:\s+an?)?|lacks(?:\s+an?)?)"
+_NONE_SAID = (
+    r"(?:no|without(?:\s+an?)?|missing(?:\s+an?)?|lacks(?:\s+an?)?|(?:does|do|did)\s+not\s+have(?:\s+an?)?)"
+)
 _UNSET = r"(?:is\s+)?(?:missing|not set|unset|empty)"
 #: a field's name used as a modifier ("no due date change"): not the field said absent
 _MODIFIED = r"(?:changes?|updates?|extensions?|shifts?|moves?|history|discussions?|info|information|notes?|"
