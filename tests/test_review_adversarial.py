@@ -50,6 +50,13 @@ BAD = [
     ("facts", "T-1042's deadline hasn't passed.", {}),
     ("facts", "T-1042 doesn't have a due date.", {}),
     ("facts", "T-1042 isn't assigned to anyone.", {}),
+    # a date written with its weekday, a month written short, day-month-year with hyphens,
+    # a time after an ISO date: each compared
+    ("facts", "T-1043 is due <T-1043 due-7 long>.", dict(record="T-1043")),
+    ("facts", "T-1043 is due <T-1043 due-7 short>.", dict(record="T-1043")),
+    ("facts", "T-1043 is due <T-1043 due-7 mdot>.", dict(record="T-1043")),
+    ("facts", "T-1043 is due <T-1043 due-7 dmy>.", dict(record="T-1043")),
+    ("facts", "T-1043 was due <T-1043 due-7 stamp>.", dict(record="T-1043")),
     ("facts", "T-1042 has been overdue since <T-1042 due+3>; ask Lena Fischer for a date.", {}),
     # the third corpus, second pass: JSON asked for alone but wrapped in chatter; a
     # language asked for in its own words; cut on a bare label, inside a parenthesis, a
@@ -674,7 +681,7 @@ GOOD = [
     ("There is no due date change in the comments of T-1042. Ask legal for a date.", {}),
     # found by the second fresh-brief corpus: right outputs the new rules had flagged
     (
-        "T-1042 (Translate product catalogue into German) was due on Saturday, 14 November 2026; "
+        "T-1042 (Translate product catalogue into German) was due on <T-1042 due long>; "
         "Lena Fischer sent the list on 12 November; on 18 November Priya Shah reported that "
         "the glossary is stuck in legal review.",
         {},
@@ -778,6 +785,7 @@ GOOD = [
     # the same shapes, true
     ("T-1043 (Set up EU VAT rates in the shop) is due <T-1043 due>.", dict(record="T-1043")),
     ("T-1042 isn't done yet and hasn't got a new due date.", {}),
+    ("T-1043 is due <T-1043 due long> (<T-1043 due mdot>, <T-1043 due dmy>).", dict(record="T-1043")),
     # an apposition with an article for the title's first word describes, it names nothing
     (
         "T-1044, the launch webinar, is done.",
@@ -806,9 +814,21 @@ def _dated(workspace, text):
     def field(m):
         record = app.records.get(m.group(1))
         day = dt.date.fromisoformat(str(record.fields[m.group(2)])[:10])
-        return (day + dt.timedelta(days=int(m.group(3) or 0))).isoformat()
+        day += dt.timedelta(days=int(m.group(3) or 0))
+        return FORMS[m.group(4) or "iso"](day)
 
-    return re.sub(r"<([A-Z]+-\d+) (\w+)([+-]\d+)?>", field, text)
+    return re.sub(r"<([A-Z]+-\d+) (\w+)([+-]\d+)?(?: (\w+))?>", field, text)
+
+
+#: how a date placeholder is written (``_dated``)
+FORMS = {
+    "iso": dt.date.isoformat,
+    "long": lambda d: f"{d:%A}, {d.day} {d:%B %Y}",  # Saturday, 26 December 2026
+    "short": lambda d: f"{d:%a} {d.isoformat()}",  # Sat 2026-12-26
+    "mdot": lambda d: f"{d:%b}. {d.day}",  # Dec. 26
+    "dmy": lambda d: f"{d.day}-{d:%b-%Y}",  # 26-Dec-2026
+    "stamp": lambda d: f"{d.isoformat()}T17:00Z",  # 2026-12-26T17:00Z
+}
 
 
 def _run(workspace, text, spec):

@@ -349,6 +349,11 @@ ABBREVIATION = re.compile(
     r"(?:^|[\s(\[])(?:dr|mr|mrs|ms|prof|st|jr|sr|vs|cf|ca|approx|nr|fig|e\.g|i\.e|z\.\s?b|u\.a|d\.h|bzw|usw|(?-i:[a-z]))\.$",
     re.I,
 )
+#: a month or a weekday written short, before a number: one date ("due Nov. 26", "Thu. 26 Nov.")
+SHORT_DATE_WORD = re.compile(
+    r"(?:^|[\s(\[])(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.$",
+    re.I,
+)
 
 
 def sentences(text: str) -> list[str]:
@@ -368,7 +373,15 @@ def _sentences(text: str) -> tuple[str, ...]:
             part = part.strip()
             if not part:
                 continue
-            if merged and merged[-1].endswith(".") and (part[0].islower() or ABBREVIATION.search(merged[-1])):
+            if (
+                merged
+                and merged[-1].endswith(".")
+                and (
+                    part[0].islower()
+                    or ABBREVIATION.search(merged[-1])
+                    or (part[0].isdigit() and SHORT_DATE_WORD.search(merged[-1]))
+                )
+            ):
                 merged[-1] += " " + part
             else:
                 merged.append(part)

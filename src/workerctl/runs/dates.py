@@ -46,17 +46,28 @@ ORDINALS |= {"thirtieth": 30, "thirty-first": 31, "thirty first": 31}
 _ORDINAL = "|".join(sorted(ORDINALS, key=len, reverse=True))
 #: weekdays in English, Monday first (``date.weekday()``)
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: a weekday before a date is part of it ("due Thu 2026-11-26", "Thursday, 26 November"):
+#: the date stays next to the word it is the value of (``wrong_weekdays`` checks the pair)
+_WEEKDAY_SHORT = "mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun"
+_WEEKDAY_FIRST = (
+    rf"(?:\b(?:{'|'.join(WEEKDAY_NAMES)}|{_WEEKDAY_SHORT})\.?,?\s+(?=\d|the\s|(?:{MONTH_WORDS})\b))?"
+)
 DATE = re.compile(
+    _WEEKDAY_FIRST + "(?:"
     rf"\b(?:the\s+)?(?P<od>{_ORDINAL})\s+(?:of\s+)?(?P<om>{MONTH_WORDS})\.?,?(?:\s+(?P<oy>\d{{4}}))?\b|"
-    rf"\b(?P<iy>\d{{4}})[-/](?P<im>\d{{1,2}})[-/](?P<id>\d{{1,2}})\b|"
+    # ISO, a time after it too ("2026-11-24T17:00Z")
+    rf"\b(?P<iy>\d{{4}})[-/](?P<im>\d{{1,2}})[-/](?P<id>\d{{1,2}})(?:\b|(?=T\d))|"
     rf"\b(?P<dd>\d{{1,2}})\.(?P<dm>\d{{1,2}})\.(?P<dy>\d{{4}})\b|"
     rf"\b(?P<sa>\d{{1,2}})/(?P<sb>\d{{1,2}})/(?P<sy>\d{{4}}|\d{{2}})\b|"
-    rf"\b(?:the\s+)?(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?\s+(?:of\s+)?(?P<wm>{MONTH_WORDS})\.?,?(?:\s+(?P<wy>\d{{4}}))?\b|"
+    # "26 November 2026", "26th of November", "26-Nov-2026"
+    rf"\b(?:the\s+)?(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?(?:\s+(?:of\s+)?|-)(?P<wm>{MONTH_WORDS})\.?,?"
+    rf"(?:(?:\s+|-)(?P<wy>\d{{4}}))?\b|"
     rf"\b(?P<mm>{MONTH_WORDS})\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}}))?\b|"
     r"\b(?P<rel>today|tomorrow|yesterday|heute|morgen|gestern)\b|"
     rf"\b(?P<near>last|next|this past|this coming)\s+(?P<nwd>{'|'.join(WEEKDAY_NAMES)})\b|"
     r"\b(?:in\s+(?P<ahead>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<aunit>days?|weeks?)"
-    r"|(?P<ago>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<gunit>days?|weeks?)\s+ago)\b",
+    r"|(?P<ago>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<gunit>days?|weeks?)\s+ago)\b"
+    ")",
     re.I,
 )
 _SMALL = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
