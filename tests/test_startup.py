@@ -103,6 +103,7 @@ RUNS_LIST = Budget(
         "workerctl.engine.remote",
         "workerctl.names",
         "workerctl.digits",  # numbers read from state: a dozen lines, no imports
+        "workerctl.jsonvalues",  # --json printed as one JSON document: math alone
         "workerctl.history.",
         "workerctl.storage.",
         "workerctl.storage",

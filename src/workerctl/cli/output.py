@@ -13,8 +13,6 @@ from typing import Any
 
 from click import echo
 
-from workerctl.jsonvalues import dumps
-
 
 @dataclass(frozen=True)
 class Shape:
@@ -90,12 +88,15 @@ def _json_safe(text: str) -> str:
 
 
 def ndjson_line(item: Any) -> str:
+    from workerctl.jsonvalues import dumps
+
     return _json_safe(dumps(item, ensure_ascii=False, separators=(",", ":"), default=str))
 
 
 def print_json(data: Any, shape: Shape) -> None:
     """Print ``data`` whole, picked, through jq, or one object per line."""
     from workerctl import render
+    from workerctl.jsonvalues import dumps
 
     data = pick(data, shape.fields)
     if shape.jq is not None:
