@@ -50,6 +50,10 @@ BAD = [
     ("facts", "T-1042's deadline hasn't passed.", {}),
     ("facts", "T-1042 doesn't have a due date.", {}),
     ("facts", "T-1042 isn't assigned to anyone.", {}),
+    # a status word alone in brackets after the id (or its quoted title) is the record's
+    # status (the claims check stopped reading it as an act of the run's)
+    ("facts", "T-1042 (done) is waiting on legal.", {}),
+    ("facts", "T-1042 'Translate product catalogue into German' (closed) was handled by Lena Fischer.", {}),
     # a date written with its weekday, a month written short, day-month-year with hyphens,
     # a time after an ISO date: each compared
     ("facts", "T-1043 is due <T-1043 due-7 long>.", dict(record="T-1043")),

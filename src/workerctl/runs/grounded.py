@@ -1091,12 +1091,15 @@ _VERB_OF += r"(?:now\s+|already\s+|fully\s+|still\s+)?"
 #: whose dash the clause reading writes "; ", not "T-1042: done with the product list")
 _AFTER_ID = r"^\W*?(?:\([^)]{0,80}\)\W*|,[^,]{0,60},\s*)?"
 _ALONE = r"(?=\s*(?:[.;!)]|$))"
+#: or the word alone in brackets right after the id (or its quoted title): "T-2001 (closed)"
 _SAID_DONE = re.compile(
     rf"{_AFTER_ID}(?:{_VERB_OF}(?:marked\s+(?:as\s+)?)?(?P<w>{_DONE_WORDS})\b{_NOT_A_CONDITION}"
     rf"|[—–:;-]+\s*(?P<w2>{_DONE_WORDS}){_ALONE})"
+    rf"|^\s*\(\s*(?P<w3>{_DONE_WORDS})\s*\)"
 )
 _SAID_OPEN = re.compile(
     rf"{_AFTER_ID}(?:{_VERB_OF}(?P<w>{_OPEN_SAID})\b|[—–:;-]+\s*(?P<w2>{_OPEN_SAID}){_ALONE})"
+    rf"|^\s*\(\s*(?P<w3>{_OPEN_SAID})\s*\)"
 )
 
 
@@ -1108,7 +1111,7 @@ def _said_done_or_open(lowered: str, named_at: int, rid: str, rtype: str, closed
     if named_at >= 0:
         m = said.match(lowered[named_at + len(rid) :])
         if m:
-            return " ".join((m.group("w") or m.group("w2")).split())
+            return " ".join((m.group("w") or m.group("w2") or m.group("w3")).split())
     for m in re.finditer(rf"\b(?:the|this)\s+{re.escape(rtype)}\b", lowered):
         found = said.match(lowered[m.end() :])
         if found and found.group("w"):  # a verb after "the task" ("the task — done" is a label)
