@@ -50,6 +50,10 @@ BAD = [
     ("facts", "T-1042's deadline hasn't passed.", {}),
     ("facts", "T-1042 doesn't have a due date.", {}),
     ("facts", "T-1042 isn't assigned to anyone.", {}),
+    # a closed record said not to be done, or not started; an overdue one "not yet due"
+    ("facts", "T-1044 is not done yet.", dict(record="T-1044")),
+    ("facts", "T-1044 (Book launch webinar) hasn't been started yet.", dict(record="T-1044")),
+    ("facts", "INV-2031 is not yet due.", dict(sources=FIN, record="INV-2031")),
     # a status word alone in brackets after the id (or its quoted title) is the record's
     # status (the claims check stopped reading it as an act of the run's)
     ("facts", "T-1042 (done) is waiting on legal.", {}),

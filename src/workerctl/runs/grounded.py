@@ -547,6 +547,13 @@ TOTAL = re.compile(
 _RELATIVE = re.compile(r"(?:which|who)\b", re.I)
 
 
+#: a negation that is itself a status ("not done yet", "has not been started"): read by
+#: ``_said_done_or_open``, no hedge of the clause it stands in
+_OPEN_NEGATION = re.compile(
+    r"\bnot\s+(?:yet\s+)?(?:been\s+)?(?:done|finished|completed|closed|paid|started)\b", re.I
+)
+
+
 def _titles_blanked(sentence: str, ev: ReviewEvidence) -> str:
     """``sentence`` with the title of each record the run read blanked out: a title is the
     record's words, not the writer's ("T-1043 (Set up EU VAT rates in the shop) was due …":
@@ -571,6 +578,7 @@ def _unhedged(whole: str, ev: ReviewEvidence | None = None) -> str:
     out, kept = "", False
     for part in CLAUSE_BREAK.split(whole):
         said = _titles_blanked(part, ev) if ev is not None else part
+        said = _OPEN_NEGATION.sub(" ", said)  # "is not done yet" states, it hedges nothing
         # a heading before a colon hedges nothing ("Status update: T-1042 is finished")
         if HEDGES.search(said[len(m.group(0)) - 1 :] if (m := _LABELLED.match(said.lower())) else said):
             kept = False
@@ -601,7 +609,7 @@ _NOBODY = re.compile(
     r"|(?<!\bnot )(?<!n't )(?<!never )\bunassigned\b|\bnot assigned\b"
 )
 _NOT_OVERDUE = re.compile(
-    r"\bnot\s+(?:yet\s+)?overdue\b"
+    r"\bnot\s+(?:yet\s+)?overdue\b|\bnot\s+yet\s+due\b"
     r"|\b(?:is|are|remains?|stays?|looks?|seems?)\s+(?:still\s+)?(?:on\s+(?:schedule|track|time)|ahead\s+of\s+schedule)\b"
     r"|\b(?:deadline|due\s+date)\s+(?:has\s+|have\s+)?(?:not|n't)\s+(?:yet\s+)?(?:passed|been\s+reached)\b"
     r"|\b(?:deadline|due\s+date)\s+(?:has|have)n't\s+(?:yet\s+)?(?:passed|been\s+reached)\b"
@@ -1083,7 +1091,7 @@ _POSSESSED = re.compile(r"['’]s\s+(?!status\b|state\b)\w")
 #: whatever the type calls done: not a condition ("is complete once legal agrees")
 _DONE_WORDS = r"completed|complete|done|finished|closed|resolved|cancell?ed|settled|paid|wrapped\s+up"
 _OPEN_SAID = r"open|still\s+open|in\s+progress|ongoing|unresolved|outstanding"
-_OPEN_SAID += r"|not\s+(?:yet\s+)?(?:done|finished|completed|closed|paid)"
+_OPEN_SAID += r"|not\s+(?:yet\s+)?(?:been\s+)?(?:done|finished|completed|closed|paid|started)"
 _NOT_A_CONDITION = r"(?!\s+(?:once|when|after|until|if|as\s+soon|by|in\s+full\s+once)\b)"
 _VERB_OF = r"(?:is|was|has\s+been|have\s+been|has|have|are|were|remains|stays)\s+"
 _VERB_OF += r"(?:now\s+|already\s+|fully\s+|still\s+)?"
@@ -1111,7 +1119,9 @@ def _said_done_or_open(lowered: str, named_at: int, rid: str, rtype: str, closed
     if named_at >= 0:
         m = said.match(lowered[named_at + len(rid) :])
         if m:
-            return " ".join((m.group("w") or m.group("w2") or m.group("w3")).split())
+            return " ".join((m.group("w") or m.group("w2") or m.group("w3")).split()).replace(
+                "not been ", "not "
+            )
     for m in re.finditer(rf"\b(?:the|this)\s+{re.escape(rtype)}\b", lowered):
         found = said.match(lowered[m.end() :])
         if found and found.group("w"):  # a verb after "the task" ("the task — done" is a label)
