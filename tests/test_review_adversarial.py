@@ -50,6 +50,8 @@ BAD = [
     ("facts", "T-1042's deadline hasn't passed.", {}),
     ("facts", "T-1042 doesn't have a due date.", {}),
     ("facts", "T-1042 isn't assigned to anyone.", {}),
+    # an inability written short names no next step either
+    ("next_step", "I wasn't able to find a blocker for T-1043.", dict(record="T-1043")),
     # a closed record said not to be done, or not started; an overdue one "not yet due"
     ("facts", "T-1044 is not done yet.", dict(record="T-1044")),
     ("facts", "T-1044 (Book launch webinar) hasn't been started yet.", dict(record="T-1044")),

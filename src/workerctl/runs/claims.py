@@ -278,7 +278,8 @@ NEXT_STEP = re.compile(
     re.I | re.M,
 )
 INABILITY = re.compile(
-    r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|blocked|"
+    r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|"
+    r"(?:was|were|is|are|am)n[’']t able to|blocked|"
     r"failed to|did not finish|no access)\b",
     re.I,
 )
