@@ -10,12 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
-from helpers import run_workerctl
+import helpers
+from helpers import install_plugin, run_workerctl
 
 PLUGIN = """
 import sys, time
@@ -71,12 +71,8 @@ def register_executors(register):
 def plugin_env(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    (site / "boundsplugin.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
-    info = site / "boundsplugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: boundsplugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[workerctl]\nboundsplugin = boundsplugin\n")
-    return {"PYTHONPATH": str(site)}
+    install_plugin(site, "boundsplugin", PLUGIN, version="1.0")
+    return helpers.plugin_env(site)
 
 
 def _worker(workspace, name: str, executor: str, timeout: float = 60) -> None:

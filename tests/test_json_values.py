@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import run_workerctl
+import helpers
+from helpers import install_plugin, run_workerctl
 from workerctl.jsonvalues import not_json
 from workerctl.workers.yaml_positions import RECORD_FILE, parse_yaml
 
@@ -270,12 +271,8 @@ def register_tools(register):
 def plugin_env(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    (site / "jsonplugin.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
-    info = site / "jsonplugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: jsonplugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[workerctl]\njsonplugin = jsonplugin\n")
-    return {"PYTHONPATH": str(site)}
+    install_plugin(site, "jsonplugin", PLUGIN, version="1.0")
+    return helpers.plugin_env(site)
 
 
 @pytest.mark.parametrize(

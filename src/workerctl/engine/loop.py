@@ -487,11 +487,11 @@ class StepLoop:
         except KeyboardInterrupt as stop:
             if _stopping:  # a real Ctrl-C: its handler noted the signal (``_raise_stop``)
                 raise
-            raise _tool_contained(stop, call.name) from None  # the plugin's own
+            raise _contained(stop, f"tool {call.name!r}") from None  # the plugin's own
         except (Exception, Terminated):
             raise
         except BaseException as exc:  # SystemExit, GeneratorExit, ... from the tool's plugin
-            raise _tool_contained(exc, call.name) from None
+            raise _contained(exc, f"tool {call.name!r}") from None
         finally:
             self._log_records(run, record, where, write_mark)
         refusal = records.refusal
@@ -678,7 +678,7 @@ def _bounded_step(
                 raise Terminated(HALTED) from None
             raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
         except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
-            raise _contained(exc, worker) from None
+            raise _contained(exc, f"executor {worker.executor!r}") from None
     box: dict[str, Any] = {}
     raised: list[BaseException] = []
     done = threading.Event()
@@ -717,7 +717,7 @@ def _bounded_step(
         raise raised[0]
     # no signal reaches the step's thread: a Ctrl-C or SIGTERM in what it raised is the
     # plugin's own, an executor error (the loop takes a wrapped stop for the user's)
-    raise _contained(raised[0], worker)
+    raise _contained(raised[0], f"executor {worker.executor!r}")
 
 
 def _check_step(step: Any, worker: Worker) -> None:
@@ -755,24 +755,14 @@ def _check_step(step: Any, worker: Worker) -> None:
         )
 
 
-def _tool_contained(exc: BaseException, name: str) -> RunFailed:
-    """A tool's ``SystemExit``, its own ``KeyboardInterrupt`` or other ``BaseException``,
-    as the executor's are (``_contained``): the run fails ``executor_error`` naming it,
+def _contained(exc: BaseException, raiser: str) -> RunFailed:
+    """A plugin's ``SystemExit``, its own ``KeyboardInterrupt`` or other ``BaseException``
+    (``raiser``: "executor 'x'" or "tool 'y'"): the run fails ``executor_error`` naming it,
     instead of the process ending with the plugin's exit code (``sys.exit(3)`` read as
     "not found") or a run recorded cancelled by a Ctrl-C no one pressed."""
     return RunFailed(
         "executor_error",
-        f"tool {name!r} raised {type(exc).__name__}"
-        + (f"({exc})" if str(exc) else "")
-        + "; workerctl contained it",
-        "".join(traceback.format_exception(exc)),
-    )
-
-
-def _contained(exc: BaseException, worker: Worker) -> RunFailed:
-    return RunFailed(
-        "executor_error",
-        f"executor {worker.executor!r} raised {type(exc).__name__}"
+        f"{raiser} raised {type(exc).__name__}"
         + (f"({exc})" if str(exc) else "")
         + "; workerctl contained it",
         "".join(traceback.format_exception(exc)),
