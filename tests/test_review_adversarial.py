@@ -50,6 +50,9 @@ BAD = [
     ("facts", "T-1042's deadline hasn't passed.", {}),
     ("facts", "T-1042 doesn't have a due date.", {}),
     ("facts", "T-1042 isn't assigned to anyone.", {}),
+    # days counted from the run's day in more words: "the day after tomorrow", "a fortnight ago"
+    ("facts", "T-1043 is due the day after tomorrow.", dict(record="T-1043")),
+    ("facts", "T-1042 was due a fortnight ago.", {}),
     # an inability written short names no next step either
     ("next_step", "I wasn't able to find a blocker for T-1043.", dict(record="T-1043")),
     # a closed record said not to be done, or not started; an overdue one "not yet due"
@@ -795,6 +798,7 @@ GOOD = [
     # the same shapes, true
     ("T-1043 (Set up EU VAT rates in the shop) is due <T-1043 due>.", dict(record="T-1043")),
     ("T-1042 isn't done yet and hasn't got a new due date.", {}),
+    ("T-1043 was due the day before yesterday.", dict(record="T-1043")),
     ("T-1043 is due <T-1043 due long> (<T-1043 due mdot>, <T-1043 due dmy>).", dict(record="T-1043")),
     # an apposition with an article for the title's first word describes, it names nothing
     (

@@ -63,16 +63,19 @@ DATE = re.compile(
     rf"\b(?:the\s+)?(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?(?:\s+(?:of\s+)?|-)(?P<wm>{MONTH_WORDS})\.?,?"
     rf"(?:(?:\s+|-)(?P<wy>\d{{4}}))?\b|"
     rf"\b(?P<mm>{MONTH_WORDS})\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}}))?\b|"
-    r"\b(?P<rel>today|tomorrow|yesterday|heute|morgen|gestern)\b|"
+    r"\b(?P<rel>(?:the\s+)?day\s+after\s+tomorrow|(?:the\s+)?day\s+before\s+yesterday|übermorgen|vorgestern|"
+    r"today|tomorrow|yesterday|heute|morgen|gestern)\b|"
     rf"\b(?P<near>last|next|this past|this coming)\s+(?P<nwd>{'|'.join(WEEKDAY_NAMES)})\b|"
-    r"\b(?:in\s+(?P<ahead>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<aunit>days?|weeks?)"
-    r"|(?P<ago>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<gunit>days?|weeks?)\s+ago)\b"
+    r"\b(?:in\s+(?P<ahead>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<aunit>days?|weeks?|fortnights?)"
+    r"|(?P<ago>\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+(?P<gunit>days?|weeks?|fortnights?)\s+ago)\b"
     ")",
     re.I,
 )
 _SMALL = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
 _SMALL |= {"nine": 9, "ten": 10}
 _RELATIVE = {"today": 0, "heute": 0, "tomorrow": 1, "morgen": 1, "yesterday": -1, "gestern": -1}
+_RELATIVE |= {"day after tomorrow": 2, "übermorgen": 2, "day before yesterday": -2, "vorgestern": -2}
+_UNIT_DAYS = {"day": 1, "week": 7, "fortnight": 14}
 
 
 def parse_date(text: str, default_year: int | None = None, today: dt.date | None = None) -> dt.date | None:
@@ -114,13 +117,14 @@ def parse_dates(text: str, default_year: int | None = None, today: dt.date | Non
     elif today is None:
         return []
     elif g["rel"]:
-        found = [today + dt.timedelta(days=_RELATIVE[g["rel"].lower()])]
+        said = " ".join(g["rel"].lower().split()).removeprefix("the ")
+        found = [today + dt.timedelta(days=_RELATIVE[said])]
     elif g["near"]:
         found = [*_near_weekday(today, g["near"].lower(), WEEKDAY_NAMES.index(g["nwd"].lower()))]
     else:
         count, unit, sign = (g["ahead"], g["aunit"], 1) if g["ahead"] else (g["ago"], g["gunit"], -1)
         n = int(count) if count.isdigit() else _SMALL[count.lower()]
-        found = [today + dt.timedelta(days=sign * n * (7 if unit.lower().startswith("week") else 1))]
+        found = [today + dt.timedelta(days=sign * n * _UNIT_DAYS[unit.lower().rstrip("s")])]
     return list(dict.fromkeys(d for d in found if d is not None))
 
 

@@ -647,7 +647,9 @@ _OVERDUE_SINCE = re.compile(
 )
 #: how far a day counted back from the run's day may be off: "2 days ago" a day, "three
 #: weeks ago" three days either way
-_AGO_SLACK = re.compile(r"\b(?P<weeks>weeks?)\s+ago\b|\bdays?\s+ago\b|\byesterday\b|\btoday\b", re.I)
+_AGO_SLACK = re.compile(
+    r"\b(?P<weeks>weeks?|fortnights?)\s+ago\b|\bdays?\s+ago\b|\byesterday\b|\btoday\b", re.I
+)
 _OVERDUE_DENIED = re.compile(r"\b(?:not|nothing|none|no|never|neither|nor|\w+n't)\b[^,;:.]*\boverdue\b")
 _CLOSED = frozenset({"done", "closed", "completed", "paid", "resolved", "cancelled"})
 
