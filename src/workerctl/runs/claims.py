@@ -278,8 +278,7 @@ NEXT_STEP = re.compile(
     re.I | re.M,
 )
 INABILITY = re.compile(
-    r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|"
-    r"(?:was|were|is|are|am)n[’']t able to|blocked|"
+    r"\b(?:could not|couldn't|cannot|can ?not|can't|unable to|not able to|blocked|"
     r"failed to|did not finish|no access)\b",
     re.I,
 )
@@ -355,6 +354,28 @@ SHORT_DATE_WORD = re.compile(
     r"(?:^|[\s(\[])(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.$",
     re.I,
 )
+
+
+#: a negation written short ("isn't", "hasn't", "doesn't"): read as written out, so that
+#: every rule that reads "not" reads it ("T-1042 isn't overdue" passed where "is not" failed)
+_CONTRACTED = re.compile(
+    r"\b(is|are|was|were|has|have|had|does|do|did|would|should|could)n[’']t\b|\b(ca)n[’']t\b|\bwon[’']t\b",
+    re.I,
+)
+
+
+def uncontracted(sentence: str) -> str:
+    """``sentence`` with its negations written short written out (the facts check's
+    statements, the inability the next-step check looks for)."""
+    if "n't" not in sentence and "n’t" not in sentence:
+        return sentence
+    return _CONTRACTED.sub(_written_out, sentence)
+
+
+def _written_out(m: re.Match[str]) -> str:
+    if m.group(1):
+        return f"{m.group(1)} not"
+    return f"{m.group(2)}nnot" if m.group(2) else "will not"
 
 
 def sentences(text: str) -> list[str]:
@@ -624,8 +645,9 @@ def inability(text: str) -> str | None:
     Another party's ("the agency cannot finish until legal releases it", "T-1042 is
     blocked by the glossary") is what the worker reports, not its own inability."""
     for sentence in sentences(QUOTED.sub(" ", text)):
-        for m in INABILITY.finditer(sentence):
-            if _worker_is_subject(sentence[: m.start()]):
+        plain = uncontracted(sentence)  # "I wasn't able to" as "I was not able to"
+        for m in INABILITY.finditer(plain):
+            if _worker_is_subject(plain[: m.start()]):
                 return sentence
     return None
 

@@ -103,30 +103,10 @@ PRIVACY_TITLE = "No personal data is written to a record it did not come from"
 def statements(text: str) -> list[str]:
     """The output's sentences with quoted text blanked (quotes are the records' words),
     its JSON and tables read as ``key: value.`` lines, its amounts in words in figures."""
-    from workerctl.runs.claims import sentences
+    from workerctl.runs.claims import sentences, uncontracted
 
     read = spelled_amounts(as_statements(text))
-    return [s for s in (QUOTED.sub(" ", _uncontracted(x)).strip() for x in sentences(read)) if s]
-
-
-#: a negation written short ("isn't", "hasn't", "doesn't"): read as written out, so that
-#: every rule that reads "not" reads it ("T-1042 isn't overdue" passed where "is not" failed)
-_CONTRACTED = re.compile(
-    r"\b(is|are|was|were|has|have|had|does|do|did|would|should|could)n[’']t\b|\b(ca)n[’']t\b|\bwon[’']t\b",
-    re.I,
-)
-
-
-def _uncontracted(sentence: str) -> str:
-    if "n't" not in sentence and "n’t" not in sentence:
-        return sentence
-    return _CONTRACTED.sub(_written_out, sentence)
-
-
-def _written_out(m: re.Match[str]) -> str:
-    if m.group(1):
-        return f"{m.group(1)} not"
-    return f"{m.group(2)}nnot" if m.group(2) else "will not"
+    return [s for s in (QUOTED.sub(" ", uncontracted(x)).strip() for x in sentences(read)) if s]
 
 
 _UNITS = {
@@ -558,15 +538,9 @@ def _titles_blanked(sentence: str, ev: ReviewEvidence) -> str:
     """``sentence`` with the title of each record the run read blanked out: a title is the
     record's words, not the writer's ("T-1043 (Set up EU VAT rates in the shop) was due …":
     its "set" hedged the sentence, and nothing in it was compared)."""
-    low = sentence.lower()
     for snap in ev.seen.values():
-        title = snap.title.lower()
-        if len(title) >= 4 and title in low:
-            start = low.index(title)
-            while start >= 0:
-                sentence = sentence[:start] + " " * len(title) + sentence[start + len(title) :]
-                start = low.find(title, start + len(title))
-            low = sentence.lower()
+        if len(snap.title) >= 4:
+            sentence = re.sub(re.escape(snap.title), lambda m: " " * len(m.group(0)), sentence, flags=re.I)
     return sentence
 
 
@@ -611,8 +585,8 @@ _NOBODY = re.compile(
 _NOT_OVERDUE = re.compile(
     r"\bnot\s+(?:yet\s+)?overdue\b|\bnot\s+yet\s+due\b"
     r"|\b(?:is|are|remains?|stays?|looks?|seems?)\s+(?:still\s+)?(?:on\s+(?:schedule|track|time)|ahead\s+of\s+schedule)\b"
-    r"|\b(?:deadline|due\s+date)\s+(?:has\s+|have\s+)?(?:not|n't)\s+(?:yet\s+)?(?:passed|been\s+reached)\b"
-    r"|\b(?:deadline|due\s+date)\s+(?:has|have)n't\s+(?:yet\s+)?(?:passed|been\s+reached)\b"
+    # (read from ``statements``, where "hasn't" is written out: ``claims.uncontracted``)
+    r"|\b(?:deadline|due\s+date)\s+(?:has\s+|have\s+)?not\s+(?:yet\s+)?(?:passed|been\s+reached)\b"
 )
 #: how late a record is said to be: "12 days overdue", "overdue by two weeks", "a month late"
 _AMOUNT = r"\d{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
