@@ -139,19 +139,16 @@ def load_all(workspace: Workspace, registry: Registry, deep: bool = False) -> li
         try:
             out.append(load_file(path, registry, display, deep))
         except NotFoundError:  # gone since the listing, or a link to nothing: one broken file
-            what = (
-                f"a link to {os.readlink(path)}, which does not exist" if path.is_symlink() else "it is gone"
-            )
-            fix = (
-                "restore the file it names, or remove the link"
-                if path.is_symlink()
-                else "list the workers again"
-            )
-            out.append(
-                WorkerFile(
-                    path, path.stem, "", problems=[Problem(display, 1, 1, "(file)", f"not read: {what}", fix)]
+            what, fix = (
+                (
+                    f"a link to {os.readlink(path)}, which does not exist",
+                    "restore the file it names, or remove the link",
                 )
+                if path.is_symlink()
+                else ("it is gone", "list the workers again")
             )
+            problem = Problem(display, 1, 1, "(file)", f"not read: {what}", fix)
+            out.append(WorkerFile(path, path.stem, "", problems=[problem]))
     return out
 
 
