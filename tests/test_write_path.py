@@ -489,3 +489,85 @@ def test_cross_run_indexes_kept_by_a_batch_equal_a_rebuild(workspace, monkeypatc
     kept = answers(History(workspace))
     History(workspace).indexes.rebuild()
     assert answers(History(workspace)) == kept
+
+
+_TAMPER = st.sampled_from(
+    [
+        b"",  # none
+        b',"3":{"by":"a repeat"}',  # a key the file already has (when it has "3")
+        b",",  # a trailing comma
+        b',"x":1',  # a document that is not an object
+        b',"04":{}',  # an id that is no doc id
+        b',"9":{"a":NaN}',  # no JSON value
+        b',"9":{"a":1}}',  # a brace too many
+    ]
+)
+
+
+def _whole(path, shape):
+    """What a process that never saw the file reads: the answer or the damage."""
+    try:
+        return KnownTables().read(path, "t", shape)
+    except DamagedFile as exc:
+        return ("damaged", exc.detail)
+
+
+@example([(0, {"1": {"a": 1}, "2": {"a": 2}}, b""), (1, {"3": {"a": 3}}, b""), (0, {}, b"")])
+@example([(0, {"1": {"a": 1}, "3": {"a": 3}}, b""), (1, {"4": {}}, b',"3":{"by":"a repeat"}'), (0, {}, b"")])
+@example([(0, {"1": {"a": 1}}, b""), (1, {"2": {"b": 2}}, b","), (0, {}, b"")])
+@example([(0, {"1": {"a": 1}, "2": {"a": 2}}, b""), (1, {"1": {"a": "changed"}}, b""), (0, {}, b"")])
+@example([(0, {"1": {"a": 1}, "2": {"a": 2}}, b""), (1, {"1": {"a": 3}}, b""), (0, {}, b"")])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    turns=st.lists(
+        st.tuples(st.integers(0, 1), st.dictionaries(_DOC_IDS, st.none() | _DOCS, max_size=3), _TAMPER),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_two_processes_writing_one_table_in_turn_each_read_what_a_fresh_reader_reads(tmp_path, turns):
+    """Two processes' caches take turns: each reads the table (the other's last write,
+    perhaps tampered with after it), changes documents and writes it. Every read, the
+    one that parses only what follows its own last write's documents included, gives
+    exactly what a process that never saw the file reads: the same documents, or the
+    same damage."""
+    caches = (KnownTables(), KnownTables())
+    path = tmp_path / "t.json"
+    path.unlink(missing_ok=True)
+    shape = tinydb_file("t", {})
+    for who, changes, tamper in turns:
+        if tamper and path.exists():
+            path.write_bytes(path.read_bytes()[:-2] + tamper + b"}}")
+        expected = _whole(path, shape)
+        try:
+            docs = caches[who].read(path, "t", shape)
+        except DamagedFile as exc:
+            assert expected == ("damaged", exc.detail)
+            path.unlink()
+            continue
+        assert docs == expected
+        for key, doc in changes.items():
+            if doc is None:
+                docs.pop(key, None)
+            else:
+                docs[key] = doc
+        caches[who].write(path, "t", docs)
+
+
+def test_a_table_another_process_added_to_is_read_from_this_process_own_documents(tmp_path):
+    """Only what follows this process's own last write is parsed: the documents before
+    it are the very objects it wrote (so its next write encodes only the new ones)."""
+    mine, other = KnownTables(), KnownTables()
+    path = tmp_path / "t.json"
+    shape = tinydb_file("t", {})
+    first = {"1": {"a": [1, 2]}, "2": {"b": "two"}}
+    mine.write(path, "t", first)
+    theirs = other.read(path, "t", shape)
+    theirs["3"] = {"c": None}
+    other.write(path, "t", theirs)
+    again = mine.read(path, "t", shape)
+    assert again == {**first, "3": {"c": None}}
+    assert again["1"] is first["1"] and again["2"] is first["2"]
+    theirs["2"] = {"b": "changed"}  # a document changed before the end: read whole
+    other.write(path, "t", theirs)
+    assert mine.read(path, "t", shape)["2"] == {"b": "changed"}

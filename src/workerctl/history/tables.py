@@ -21,6 +21,7 @@ from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PreparedFile,
     encode_json,
+    loads_state,
     parse_json,
     prepare_text,
     read_json,
@@ -116,8 +117,13 @@ class KnownTables:
             return {}
         except OSError as exc:
             raise StorageError(path, exc, "read") from None
-        if seen is not None and seen.raw == raw and seen.table == table:
-            return dict(seen.docs)
+        if seen is not None and seen.table == table:
+            if seen.raw == raw:
+                return dict(seen.docs)
+            again = _reread(seen, raw, table, shape)
+            if again is not None:
+                self._put(path, again)
+                return dict(again.docs)
         docs = parse_json(path, raw, hint=hint, shape=shape)[table]
         self._put(path, _Seen(table, raw, docs, {}))
         return dict(docs)
@@ -163,8 +169,7 @@ class KnownTables:
             key: part if (part := get(key)) is not None and part[0] is doc else (doc, _part(key, doc))
             for key, doc in docs.items()
         }
-        head = f"{{{encode_json(table)}:{{".encode("utf-8", "backslashreplace")
-        raw = b"".join((head, b",".join(map(_BYTES, parts.values())), b"}}"))
+        raw = b"".join((_head(table), b",".join(map(_BYTES, parts.values())), b"}}"))
         return raw, parts
 
     def stage(self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True) -> None:
@@ -223,6 +228,54 @@ class _Seen:
     ) -> None:
         self.table, self.raw, self.docs, self.parts = table, raw, docs, parts
         self.staged, self.durable = staged, durable
+
+
+def _head(table: str) -> bytes:
+    """What a table file this module writes begins with: ``{"table":{``."""
+    return f"{{{encode_json(table)}:{{".encode("utf-8", "backslashreplace")
+
+
+def _reread(seen: _Seen, raw: bytes, table: str, shape: Shape) -> _Seen | None:
+    """The file as another process left it, read from what this process last wrote
+    (None: parse it whole). Two processes committing in turn rewrite the same
+    shard, ledger and index files; each then found bytes it had not seen, parsed
+    the whole file, checked every document's shape and, at its next write,
+    encoded every document again (a commit cost three times as much as in one
+    process). A file this module wrote is its documents' bytes in order
+    (``_encode``), and another process changes a few at the end: the documents
+    whose bytes still lead the file are this process's own objects (the same
+    bytes parse to equal documents), and only what follows them is parsed and
+    checked, as an object of its own. Anything that does not fit that picture
+    (another writer's spacing, a document changed in the middle, a damaged
+    tail, a key repeated) is read whole, by the one parser and its messages."""
+    head = _head(table)
+    end = len(raw) - 2
+    if not seen.parts or not raw.startswith(head) or not raw.endswith(b"}}") or end < len(head):
+        return None
+    pos = len(head)
+    kept: dict[str, tuple[dict, bytes]] = {}
+    for key, part in seen.parts.items():
+        stop = pos + len(part[1])
+        if stop > end or not raw.startswith(part[1], pos) or (stop < end and raw[stop] != 0x2C):  # ","
+            break
+        kept[key] = part
+        pos = stop + 1
+        if stop == end:
+            break
+    if not kept:
+        return None
+    if pos > end:  # the kept documents are the whole file
+        rest: dict = {}
+    else:
+        try:
+            rest = loads_state(b"{" + raw[pos:end] + b"}")
+        except (ValueError, RecursionError):  # DuplicateKey is a ValueError
+            return None
+        if not rest or kept.keys() & rest.keys() or shape({table: rest}):
+            return None
+    docs = {key: part[0] for key, part in kept.items()}
+    docs.update(rest)
+    return _Seen(table, raw, docs, kept)
 
 
 def next_id(docs: dict[str, dict]) -> str:
