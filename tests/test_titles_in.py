@@ -45,3 +45,26 @@ def test_titles_in_among_twenty_thousand_records():
     found = _titles_in(text, _title_heads(records))
     assert [r.id for _, r in found] == ["R-42", "R-19999"]
     assert [(t, r.id) for t, r in found] == _brute(text, records)
+
+
+def _blanked_by_pattern(text: str, words: str) -> str:
+    import re
+
+    return re.sub(re.escape(words), lambda m: " " * len(m.group(0)), text, flags=re.I)
+
+
+CASES = st.sampled_from(["a", "A", "b", "B", " ", ".", "(", "İ", "i", "K", "\u212a", "ſ", "s", "S"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(words=st.text(CASES, min_size=1, max_size=5), noise=st.lists(st.text(CASES, max_size=6), max_size=4))
+def test_a_title_is_blanked_as_the_case_blind_pattern_blanks_it(words, noise):
+    """The facts check blanks a record's title out of a sentence (its words hedge
+    nothing): found by lowering ASCII text, it is blanked exactly where the case-blind
+    pattern finds it, overlapping and repeated occurrences, other cases and the
+    characters whose case lowering does not know included."""
+    from workerctl.runs.grounded import blanked
+
+    flips = [words.upper(), words.lower(), words.swapcase(), words]
+    text = "".join(n + flips[i % 4] for i, n in enumerate(noise)) + words[: len(words) // 2]
+    assert blanked(text, words) == _blanked_by_pattern(text, words)

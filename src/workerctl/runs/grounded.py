@@ -540,8 +540,28 @@ def _titles_blanked(sentence: str, ev: ReviewEvidence) -> str:
     its "set" hedged the sentence, and nothing in it was compared)."""
     for snap in ev.seen.values():
         if len(snap.title) >= 4:
-            sentence = re.sub(re.escape(snap.title), lambda m: " " * len(m.group(0)), sentence, flags=re.I)
+            sentence = blanked(sentence, snap.title)
     return sentence
+
+
+def blanked(text: str, words: str) -> str:
+    """``text`` with every occurrence of ``words`` (any case) blanked out, its length
+    kept. ASCII text is searched as lowered text (each run's title was compiled into a
+    pattern of its own: a compile a run, in a batch); anything else by the case-blind
+    pattern, whose notion of case (the Kelvin sign, the long s) lowering does not share."""
+    if not (text.isascii() and words.isascii()):
+        return re.sub(re.escape(words), lambda m: " " * len(m.group(0)), text, flags=re.I)
+    low, want = text.lower(), words.lower()
+    at = low.find(want)
+    if at < 0:
+        return text
+    parts, done = [], 0
+    while at >= 0:
+        parts += [text[done:at], " " * len(want)]
+        done = at + len(want)
+        at = low.find(want, done)
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def _unhedged(whole: str, ev: ReviewEvidence | None = None) -> str:
@@ -633,6 +653,15 @@ def _nobody(value: Any) -> bool:
     return str(value).strip().lower() in {"nobody", "none", "no one", "unassigned", "-", "n/a", "tbd", "null"}
 
 
+@functools.lru_cache(maxsize=512)
+def _said_absent(alias: str) -> re.Pattern[str]:
+    """ "no due date", "due date missing": ``alias`` said to be absent. Compiled once per
+    alias (a run's sentences each asked about every field's aliases: about 70 patterns
+    built and looked up in ``re``'s cache a run)."""
+    name = re.escape(alias)
+    return re.compile(rf"\b{_NONE_SAID}\s+{name}\b(?!\s+{_MODIFIED})|\b{name}\s+{_UNSET}\b")
+
+
 def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | None) -> tuple[int, list[str]]:
     """A field the record holds, said to be absent or untrue of it: "has no due date"
     (it has one), "nobody is assigned" (someone is), "is not overdue" (its due date has
@@ -648,8 +677,7 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
             a for a in dict.fromkeys((*FIELD_ALIASES.get(key, ()), key.replace("_", " "))) if len(a) > 3
         ]
         for alias in aliases:
-            name = re.escape(alias)
-            if re.search(rf"\b{_NONE_SAID}\s+{name}\b(?!\s+{_MODIFIED})|\b{name}\s+{_UNSET}\b", lowered):
+            if _said_absent(alias).search(lowered):
                 out.append(f"{said} says {rid} has no {alias}; {rid} says {key} {value}")
                 break
         if (
