@@ -104,6 +104,7 @@ RUNS_LIST = Budget(
         "workerctl.names",
         "workerctl.digits",  # numbers read from state: a dozen lines, no imports
         "workerctl.jsonvalues",  # --json printed as one JSON document: math alone
+        "workerctl.memo",  # paths joined once per key: a dict, no imports
         "workerctl.history.",
         "workerctl.storage.",
         "workerctl.storage",

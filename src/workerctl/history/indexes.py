@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from workerctl.history.layout import RUN_ID, numbered
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
+from workerctl.memo import Memo
 from workerctl.runs.states import FINISHED, OLD_REFUSAL_KIND, STATES, UNFINISHED, counted_as
 from workerctl.storage import fs
 from workerctl.storage.shapes import FieldSpec, list_of, map_of, object_with, row_of
@@ -121,7 +122,8 @@ class RefLog:
         self.folder = folder
         self.hint = hint
         self.history = history  # read and written through its tables (staged in a batch)
-        self._paths: dict[int, Path] = {}  # joined once per shard (a commit asks three times)
+        # joined once per shard (a commit asks three times)
+        self._paths: Memo[int, Path] = Memo(lambda shard: self.folder / f"{shard:06d}.json")
 
     def shards(self) -> list[int]:
         try:
@@ -133,10 +135,7 @@ class RefLog:
         return numbered(names)
 
     def _path(self, shard: int) -> Path:
-        path = self._paths.get(shard)
-        if path is None:
-            path = self._paths[shard] = self.folder / f"{shard:06d}.json"
-        return path
+        return self._paths[shard]
 
     def read(self, shard: int) -> dict[str, dict]:
         return read_table(
@@ -182,8 +181,10 @@ class Indexes:
         self.workers_path = self.root / "workers.json"
         self._kept: set[str] = set()  # runs whose crash note stays for a rebuild
         # paths and logs joined once per key: a run's three commits asked for about 40
-        self._logs: dict[tuple[str, str], RefLog] = {}
-        self._counts_paths: dict[tuple[str, str], Path] = {}
+        self._logs: Memo[tuple[str, str], RefLog] = Memo(self._new_log)
+        self._counts_paths: Memo[tuple[str, str], Path] = Memo(
+            lambda key: self.root / key[0] / f"{key[1]}.json"
+        )
 
     # -- files --
 
@@ -192,13 +193,11 @@ class Indexes:
         return f"{where} 'workerctl runs reindex' to rebuild the indexes from the index shards"
 
     def _log(self, kind: str, key: str) -> RefLog:
-        log = self._logs.get((kind, key))
-        if log is None:
-            if len(self._logs) >= 4096:
-                self._logs.clear()
-            folder = self.root / kind / safe_name(key)
-            log = self._logs[(kind, key)] = RefLog(folder, self._hint(folder), self.history)
-        return log
+        return self._logs[kind, key]
+
+    def _new_log(self, kind_key: tuple[str, str]) -> RefLog:
+        folder = self.root / kind_key[0] / safe_name(kind_key[1])
+        return RefLog(folder, self._hint(folder), self.history)
 
     def record_log(self, record_id: str) -> RefLog:
         import zlib
@@ -217,12 +216,7 @@ class Indexes:
         )
 
     def _counts_path(self, table: str, period: str) -> Path:
-        path = self._counts_paths.get((table, period))
-        if path is None:
-            if len(self._counts_paths) >= 4096:
-                self._counts_paths.clear()
-            path = self._counts_paths[(table, period)] = self.root / table / f"{period}.json"
-        return path
+        return self._counts_paths[table, period]
 
     def _counts(self, table: str, period: str) -> dict[str, dict]:
         """The counts per hour (``hours``, one file a day) or per whole day (``days``,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from workerctl.errors import DamagedFile, NotFoundError, StorageError, UsageError, WorkerctlError
 from workerctl.history.layout import RUN_ID
 from workerctl.history.tables import next_id, read_table, safe_name, write_table
+from workerctl.memo import Memo
 from workerctl.names import RECORD_ID
 from workerctl.runs.model import now_iso
 from workerctl.runs.states import FINISHED
@@ -143,7 +144,13 @@ class Ledger:
     def __init__(self, history: History) -> None:
         self.history = history
         self.root: Path = history.root / "ledger"
-        self._paths: dict[tuple[str, str], Path] = {}
+        self._paths: Memo[tuple[str, str], Path] = Memo(
+            lambda key: self.root.joinpath(key[0], f"{safe_name(key[1])}.json")
+        )
+        self._worker_paths: Memo[tuple[str, str], Path] = Memo(
+            lambda key: self.root / "workers" / safe_name(key[0]) / f"{key[1]}.json"
+        )
+        self._legacy_paths: Memo[str, Path] = Memo(lambda name: self.root / "records" / f"{name}.json")
 
     # -- paths and files --
 
@@ -152,23 +159,11 @@ class Ledger:
 
     def worker_path(self, worker: str, target: str) -> Path:
         """The file of ``worker``'s summary of ``target`` (one of its 64 buckets)."""
-        bucket = f"{target_hash(target) % WORKER_BUCKETS:02d}"
-        key = (f"workers/{worker}", bucket)
-        path = self._paths.get(key)
-        if path is None:
-            if len(self._paths) >= 4096:
-                self._paths.clear()
-            path = self._paths[key] = self.root / "workers" / safe_name(worker) / f"{bucket}.json"
-        return path
+        return self._worker_paths[worker, f"{target_hash(target) % WORKER_BUCKETS:02d}"]
 
     def _path(self, folder: str, key: str) -> Path:
         """Made once per key: each write of a run asks for the same few paths."""
-        path = self._paths.get((folder, key))
-        if path is None:
-            if len(self._paths) >= 4096:
-                self._paths.clear()
-            path = self._paths[folder, key] = self.root.joinpath(folder, f"{safe_name(key)}.json")
-        return path
+        return self._paths[folder, key]
 
     def _hint(self, path: Path) -> str:
         return (
@@ -194,13 +189,7 @@ class Ledger:
 
     def _legacy_path(self, name: str) -> Path:
         """An old record file's path, joined once per name (asked at about every commit)."""
-        key = ("legacy", name)
-        path = self._paths.get(key)
-        if path is None:
-            if len(self._paths) >= 4096:
-                self._paths.clear()
-            path = self._paths[key] = self.root / "records" / f"{name}.json"
-        return path
+        return self._legacy_paths[name]
 
     def _legacy_effects(self, target: str) -> dict[str, dict]:
         """A workspace written before the file names were injective (``storage.filenames``):

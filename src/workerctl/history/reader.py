@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from workerctl.errors import DamagedFile, StorageError
 from workerctl.history.layout import RUN_SHAPE, SHARD_SHAPE, TABLE
+from workerctl.memo import Memo
 from workerctl.storage import fs
 from workerctl.storage.atomic import parse_json, read_json
 
@@ -32,16 +33,11 @@ class Reader:
     def __init__(self, root: Path, tables: KnownTables) -> None:
         self.root = root
         self.tables = tables
-        self._paths: dict[tuple[str, str], Path] = {}
+        self._paths: Memo[tuple[str, str], Path] = Memo(lambda key: self.root / key[0] / key[1])
 
     def _path(self, folder: str, name: str) -> Path:
         """``root/folder/name``, made once (a commit asks for the same paths many times)."""
-        path = self._paths.get((folder, name))
-        if path is None:
-            if len(self._paths) >= 4096:
-                self._paths.clear()
-            path = self._paths[folder, name] = self.root / folder / name
-        return path
+        return self._paths[folder, name]
 
     def shard_path(self, shard: int) -> Path:
         return self._path("index", f"{shard:06d}.json")

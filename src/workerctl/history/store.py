@@ -63,6 +63,7 @@ from workerctl.history.layout import (
 )
 from workerctl.history.reader import Reader
 from workerctl.history.sweep import current_owner, mark_crashed, seen_note
+from workerctl.memo import Memo
 from workerctl.runs.states import (
     FAILED,
     FINISHED,
@@ -166,7 +167,7 @@ class History:
         self.tables = KnownTables()
         #: the shards and run files, read strictly: the indexes read through it too
         self.reader = Reader(self.root, self.tables)
-        self._paths: dict[tuple[str, ...], Path] = {}
+        self._paths: Memo[tuple[str, ...], Path] = Memo(lambda parts: self.root.joinpath(*parts))
         self._ahead: tuple[int, Path] | None = None
         #: set when a write failed for want of space or permission (``cannot_write``):
         #: readers then answer from what is on disk without trying to write again
@@ -187,12 +188,7 @@ class History:
     def _path(self, *parts: str) -> Path:
         """``root/parts…``, made once (a run's commits ask for the same paths a dozen
         times, and joining paths costs more than a dictionary look-up)."""
-        path = self._paths.get(parts)
-        if path is None:
-            if len(self._paths) >= 4096:
-                self._paths.clear()
-            path = self._paths[parts] = self.root.joinpath(*parts)
-        return path
+        return self._paths[parts]
 
     def shard_path(self, shard: int) -> Path:
         return self.reader.shard_path(shard)

@@ -20,6 +20,7 @@ from workerctl.digits import whole_number
 from workerctl.errors import ConfigError, NotFoundError
 from workerctl.jsonvalues import not_json
 from workerctl.jsonvalues import where as json_path
+from workerctl.memo import Memo
 from workerctl.records.model import (
     BUILTIN_CONTEXT_SOURCES,
     BUILTIN_LINK_RULES,
@@ -117,8 +118,10 @@ class BuiltinRecordStore(RecordSource):
         self._cache_stamp: tuple[int, int, int] | None = None
         self._loads = 0  # how many times the records were read into memory: the version
         self._parsed: dict[Path, tuple[bytes, builtins.list[dict]]] = {}  # comments files: bytes, docs
-        self._comment_paths: dict[str, Path] = {}
-        self._legacy_paths: dict[str, Path] = {}
+        self._comment_paths: Memo[str, Path] = Memo(self._new_comments_path)
+        self._legacy_paths: Memo[str, Path] = Memo(
+            lambda name: self.workspace.state_dir / "comments" / f"{name}.json"
+        )
 
     def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -181,25 +184,16 @@ class BuiltinRecordStore(RecordSource):
 
     def comments_path(self, record_id: str) -> Path:
         """Joined once per record id (a run asks about nine times)."""
-        path = self._comment_paths.get(record_id)
-        if path is None:
-            from workerctl.storage.filenames import file_name
+        return self._comment_paths[record_id]
 
-            if len(self._comment_paths) >= 4096:
-                self._comment_paths.clear()
-            path = self._comment_paths[record_id] = (
-                self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
-            )
-        return path
+    def _new_comments_path(self, record_id: str) -> Path:
+        from workerctl.storage.filenames import file_name
+
+        return self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
 
     def _legacy_path(self, name: str) -> Path:
         """Joined once per name (a run asks about nine times whether an old file is there)."""
-        path = self._legacy_paths.get(name)
-        if path is None:
-            if len(self._legacy_paths) >= 4096:
-                self._legacy_paths.clear()
-            path = self._legacy_paths[name] = self.workspace.state_dir / "comments" / f"{name}.json"
-        return path
+        return self._legacy_paths[name]
 
     def _legacy_comments(self, record_id: str) -> dict | None:
         """A workspace written before the file names were injective (``storage.filenames``):
