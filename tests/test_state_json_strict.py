@@ -158,3 +158,53 @@ def test_the_settings_cache_naming_a_key_twice_is_remade_not_half_believed(works
         f'"settings": {json.dumps(forged)}}}'
     )
     assert load_workspace(workspace.root).setting("lock_timeout") == cached["settings"]["lock_timeout"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["indexes/workers.json", "index/000001.json", "ledger/records/+t-1042.json"],
+)
+def test_a_number_that_reads_as_infinity_is_damage_named_not_a_traceback_at_the_next_write(workspace, where):
+    """``1e400`` is valid JSON that Python reads as infinity: a state file holding one
+    (in a field of a newer version, which the shape does not check) was accepted, and
+    the next write of it raised, at every command after (the fresh-brief round's
+    inf_number cases). Now it is damage: exit 4 naming the file, which stays as it was."""
+    assert run_workerctl(*START, workspace=workspace).returncode == 0
+    path = workspace.history_dir / where
+    text = path.read_text()
+    damaged = text.replace('"1":{"', '"1":{"extra":1e400,"', 1)  # a field no shape checks
+    assert damaged != text
+    path.write_text(damaged)
+    for args in (
+        ("run", "start", "overdue-task-review", "--task", "T-1043"),
+        ("run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat"),
+        ("runs", "stats"),
+        ("runs", "list", "--record", "T-1042"),
+        ("ledger", "list"),
+    ):
+        done = run_workerctl(*args, workspace=workspace)
+        assert "Traceback" not in done.stderr, done.stderr
+        if done.returncode != 0:  # a command that reads the file
+            assert done.returncode == 4 and f"{path}: damaged state file" in done.stderr, (args, done.stderr)
+            assert "1e400 is too large to be read" in done.stderr
+    assert path.read_text() == damaged
+
+
+@given(
+    mantissa=st.integers(1, 99999),
+    exponent=st.integers(-400, 400),
+    sign=st.sampled_from(["", "-"]),
+    form=st.sampled_from(["{m}e{e}", "{m}E+{e}", "{m}.5e{e}", "0.{m}e{e}"]),
+)
+def test_a_state_number_is_read_as_its_float_or_refused_when_it_reads_as_infinity(
+    mantissa, exponent, sign, form
+):
+    from workerctl.storage.atomic import OutOfRange
+
+    text = sign + form.format(m=mantissa, e=exponent).replace("e-", "e-").replace("E+-", "E-")
+    expected = float(text)
+    if expected in (float("inf"), float("-inf")):
+        with pytest.raises(OutOfRange):
+            loads_state(f'{{"n": {text}}}')
+    else:
+        assert loads_state(f'{{"n": {text}}}') == {"n": expected}

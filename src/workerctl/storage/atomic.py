@@ -65,6 +65,10 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class OutOfRange(ValueError):
+    """A number no JSON reader holds: one so large that it reads as infinity."""
+
+
 def loads_state(data: bytes | str) -> Any:
     """JSON as a state file must hold it: an object naming a key twice is refused
     (``DuplicateKey``). Python keeps the last one, another reader the first: a shard
@@ -72,7 +76,22 @@ def loads_state(data: bytes | str) -> Any:
     twice read as empty let a repeat post a second comment. Every state file is read
     through this (``parse_json``; the search index's reading of run files); it costs
     nothing measurable (``dict`` of the pairs, in C)."""
-    return json.loads(data, object_pairs_hook=_unique, parse_constant=_no_constant)
+    return json.loads(data, object_pairs_hook=_unique, parse_constant=_no_constant, parse_float=_finite)
+
+
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or an exponent, as a float, if it is one: ``1e400``
+    is valid JSON that Python reads as infinity, which workerctl never writes and cannot
+    write back (``encode_json`` refuses it): a file holding one was read, then its next
+    write raised (a traceback at every command after it). It is damage, named, as
+    ``NaN`` is."""
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise OutOfRange(f"the number {text[:40]} is too large to be read (it reads as infinity)")
+    return value
+
+
+_INF = float("inf")
 
 
 def _no_constant(name: str) -> Any:
@@ -87,7 +106,7 @@ def parse_json(path: Path, data: bytes, *, hint: str | None = None, shape: Shape
         raise DamagedFile(path, "the file is empty", hint=hint)
     try:
         value = loads_state(data)
-    except DuplicateKey as exc:
+    except (DuplicateKey, OutOfRange) as exc:
         raise DamagedFile(path, str(exc), hint=hint) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise DamagedFile(path, f"not valid JSON: {exc}", hint=hint) from None
