@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -71,7 +72,8 @@ class OutOfRange(ValueError):
 
 def loads_state(data: bytes | str) -> Any:
     """JSON as a state file must hold it: an object naming a key twice is refused
-    (``DuplicateKey``). Python keeps the last one, another reader the first: a shard
+    (``DuplicateKey``), and so is a number that reads as infinity (``OutOfRange``,
+    see ``_finite``). Python keeps the last key, another reader the first: a shard
     whose document "2" appeared twice hid a run, and a ledger file with "effects"
     twice read as empty let a repeat post a second comment. Every state file is read
     through this (``parse_json``; the search index's reading of run files); it costs
@@ -86,12 +88,9 @@ def _finite(text: str) -> float:
     write raised (a traceback at every command after it). It is damage, named, as
     ``NaN`` is."""
     value = float(text)
-    if value in (_INF, -_INF):
+    if not math.isfinite(value):  # (never NaN: that is no number literal, ``_no_constant``)
         raise OutOfRange(f"the number {text[:40]} is too large to be read (it reads as infinity)")
     return value
-
-
-_INF = float("inf")
 
 
 def _no_constant(name: str) -> Any:
