@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wcwidth import wcswidth
 
@@ -34,6 +34,10 @@ TEXT = st.text(
 ).map(lambda t: " ".join(t.split()))
 
 
+# a mark that takes a column after a letter (wcwidth measures it in context): the sum
+# of the characters' widths said the cut fitted, and the table ran a column wider (CI)
+@example("0000000\U0001171e0", 8)
+@example("\u0915\u0903\u0915\u0903\u0915\u0903\u0915\u0903", 3)
 @given(TEXT, st.integers(min_value=2, max_value=80))
 def test_a_cut_text_fits_its_room(text, room):
     cut = cut_to_width(text, room)
@@ -45,6 +49,17 @@ HEADERS = ["id", "title", "status", "due", "a much longer header"]
 
 
 @settings(max_examples=60)
+@example(
+    (
+        ["id", "id", "id", "id", "status", "id"],
+        [
+            ["", "", "", "00000000", "", ""],
+            ["", "", "00000000", "", "", "00000000"],
+            ["00000000", "0000000\U0001171e0", "", "", "", ""],
+        ],
+    ),
+    30,
+)
 @given(
     st.integers(min_value=1, max_value=6).flatmap(
         lambda n: st.tuples(
@@ -178,6 +193,8 @@ CARD_LINE = st.tuples(
 
 
 # at least 2 columns: a CJK character or an emoji cannot fit in one
+@example("    a \U0001171e\U0001171e b\u0915\u0903\u0915\u0903\u0915\u0903 c", 9)
+@example("\u0915\u0903\u0915\u0903\u0915\u0903\u0915\u0903\u0915\u0903", 3)
 @given(st.lists(CARD_LINE, min_size=1, max_size=5).map("\n".join), st.integers(min_value=2, max_value=120))
 def test_a_wrapped_card_fits_the_page_and_keeps_every_character(text, room):
     wrapped = wrap_to_width(text, room)

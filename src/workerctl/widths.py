@@ -68,7 +68,12 @@ def cut_to_width(text: str, room: int) -> str:
             break
         kept.append(char)
         used += width
-    return "".join(kept) + "…"
+    cut = "".join(kept)
+    # a character's width may depend on its neighbours (a mark that takes a column
+    # after a letter): the cut is measured whole, as the table will be
+    while cut and display_width(cut + "…") > room:
+        cut = cut[:-1]
+    return cut + "…"
 
 
 def fit_columns(cells: list[list[Any]], headers: list[str], width: int) -> None:
@@ -151,37 +156,42 @@ def _wrap_line(line: str, room: int) -> str:
     indent = shown[: len(shown) - len(body)]
     if room - len(indent) < MIN_COLUMN:  # a narrow page: the indentation gives way first
         indent = indent[: max(room - MIN_COLUMN, 0)]
-    space = max(room - len(indent), 1)
+    # each row is measured whole, its indentation included: a character's width may
+    # depend on its neighbours (a mark after a letter or a space takes a column)
     rows: list[str] = []
     current: str | None = None
-    used = 0
     for word in body.split(" "):  # runs of spaces give empty words: every space is kept
-        width = display_width(word)
-        if current is not None and used + 1 + width <= space:
-            current, used = f"{current} {word}", used + 1 + width
-            continue
         if current is not None:
+            joined = f"{current} {word}"
+            if display_width(joined) <= room:
+                current = joined
+                continue
             rows.append(current)
-        while width > space:  # a word wider than the room: split it
-            head, word = _split_at(word, space)
-            rows.append(head)
-            width = display_width(word)
-        current, used = word, width
-    rows.append(current or "")
-    return "\n".join(indent + row for row in rows)
+        current = indent + word
+        while display_width(current) > room:  # a word wider than the room: split it
+            head, word = _split_at(word, room, indent)
+            rows.append(indent + head)
+            current = indent + word
+    rows.append(current if current is not None else indent)
+    return "\n".join(rows)
 
 
 #: a colour code (kept whole, no width) or one character
 _TOKEN = re.compile(rf"{COLOUR_CODE.pattern}|.", re.S)
 
 
-def _split_at(word: str, room: int) -> tuple[str, str]:
-    """The longest head of ``word`` that takes at most ``room`` columns (at least one
-    character), and the rest; a colour code is never cut."""
-    used = 0
+def _split_at(word: str, room: int, prefix: str = "") -> tuple[str, str]:
+    """The longest head of ``word`` that takes at most ``room`` columns after ``prefix``
+    (at least one character), and the rest; a colour code is never cut. Measured
+    whole: the characters' widths summed are only where to start looking."""
+    used, starts, at = display_width(prefix), [], len(word)
     for token in _TOKEN.finditer(word):
         width = 0 if token.group().startswith("\x1b") else display_width(token.group())
         if used + width > room and token.start() > 0:
-            return word[: token.start()], word[token.start() :]
+            at = token.start()
+            break
+        starts.append(token.start())
         used += width
-    return word, ""
+    while display_width(prefix + word[:at]) > room and len(starts) > 1:
+        at = starts.pop()  # one token back
+    return word[:at], word[at:]
