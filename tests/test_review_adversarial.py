@@ -42,6 +42,14 @@ FIN = ("tasks", "crm", "finance")
 PROJECT_TASKS = {"tool": "list_project_tasks", "arguments": {"project_id": "P-7"}}
 ALL = ("tasks", "projects", "docs", "crm", "finance")
 BAD = [
+    # a word that only stresses the value stood between the field and it ("exactly")
+    ("facts", "T-1042 was due exactly three weeks ago.", {}),
+    ("facts", "T-1042 was due on precisely <T-1042 due-9>.", {}),
+    # the worker the subject of a clause that claims nothing, and of the next, which does
+    ("claims", "I went ahead and set T-1042's priority to urgent.", {}),
+    ("claims", "I looked into T-1042 and set the priority to urgent.", {}),
+    # "by" and who did it is no deadline: done all the same
+    ("facts", "T-1042 has been wrapped up by Lena Fischer.", {}),
     # the fifth fresh-brief corpus: a record's title after its id hedged nothing ("Set up …"
     # held "set"), and a negation written short was not read
     ("facts", "T-1043 (Set up EU VAT rates in the shop) was due <T-1043 due-2>.", dict(record="T-1043")),
@@ -496,6 +504,10 @@ BAD = [
     ),
 ]
 GOOD = [
+    ("T-1042 was due exactly on <T-1042 due>; it is still open.", {}),
+    ("I would go ahead and set T-1042's priority to urgent if Lena Fischer agrees.", {}),
+    ("I checked T-1042 and it is still blocked by the glossary.", {}),
+    ("T-1042 will be finished by the end of next week, Lena Fischer says.", {}),
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
     ("T-1042 has been overdue since <T-1042 due>; ask Lena Fischer for a date.", {}),
     # beside them: a title in single quotes holds words that claim nothing; a date in

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wcwidth import wcswidth
@@ -202,7 +203,7 @@ def test_a_wrapped_card_fits_the_page_and_keeps_every_character(text, room):
     assert "".join(wrapped.split()) == "".join(text.split())  # only white space changed
     assert "\x1b" not in COLOUR_CODE.sub("", wrapped)  # no colour code was cut
     for before in text.split("\n"):
-        if display_width(before.expandtabs(8)) <= room:
+        if _page_width(before) <= room:  # tabs where a terminal puts them
             assert wrap_to_width(before, room) == before  # a line that fits is left as it is
 
 
@@ -271,3 +272,74 @@ def test_worker_shows_recent_runs_fit_the_page_in_columns(workspace, tmp_path):
         )
         [row] = [line for line in shown.stdout.splitlines() if "T-5001" in line]
         assert wcswidth(row) <= columns, (columns, row)
+
+
+def _page_width(line: str) -> int:
+    """A line's columns on a terminal: tabs at its tab stops, counted in display columns
+    (workerctl's own colour codes take none)."""
+    column = 0
+    for part in line.split("\t")[:-1]:
+        column += display_width(part)
+        column += 8 - column % 8
+    return column + display_width(line.split("\t")[-1])
+
+
+def test_a_cell_beginning_with_a_mark_or_holding_a_tab_keeps_the_columns_in_line(workspace, tmp_path):
+    """The second width round: a title beginning with a mark that takes a column after
+    a space (U+093E, Ahom U+1171E) moved the row's later columns one to the right, and a
+    status holding a tab pushed them to the terminal's next tab stop."""
+    records = [
+        {"id": "T-8801", "type": "task", "title": "\u093ex", "status": "todo", "due": "2026-12-21"},
+        {
+            "id": "T-8802",
+            "type": "task",
+            "title": "\U0001171e\U0001171ey",
+            "status": "todo",
+            "due": "2026-12-22",
+        },
+        {"id": "T-8803", "type": "task", "title": "plain", "status": "in\tprogress", "due": "2026-12-23"},
+        {"id": "T-8804", "type": "task", "title": "plain", "status": "todo", "due": "2026-12-24"},
+    ]
+    (tmp_path / "marks.json").write_text(json.dumps(records), encoding="utf-8")
+    assert (
+        run_workerctl("records", "import", str(tmp_path / "marks.json"), workspace=workspace).returncode == 0
+    )
+    shown = run_workerctl("records", "list", "--type", "task", workspace=workspace, env={"COLUMNS": "80"})
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in _lines(shown.stdout) if "2026-12-2" in line]
+    assert len(lines) == 4 and "\t" not in shown.stdout
+    starts = {_page_width(line[: line.index("2026-12-2")]) for line in lines}
+    assert len(starts) == 1, shown.stdout  # the due column starts at one place on every row
+    status = {
+        _page_width(line[: line.index(" todo")])
+        for line in _lines(shown.stdout)
+        if "T-880" in line and " todo" in line
+    }
+    assert len(status) == 1, shown.stdout  # and the status column, after a title of marks
+
+
+@example("    漢漢\t" + "x" * 30, 40)
+@given(
+    st.text(st.sampled_from(["漢", "a", "\t", " ", "\u093e", "x"]), max_size=60),
+    st.integers(min_value=10, max_value=60),
+)
+def test_a_wrapped_line_with_tabs_fits_the_page_as_a_terminal_places_them(text, room):
+    """Tabs are placed by display columns: "    漢漢<TAB>" is eight columns before the tab
+    (the helper's case: drawn 46 columns wide on a 40-column page)."""
+    for line in wrap_to_width(text, room).split("\n"):
+        assert _page_width(line) <= room or len(line.strip()) <= 1, (text, room, line)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("records", "show", "T-1042"), ("worker", "show", "overdue-task-review"), ("runs", "stats")],
+)
+def test_text_blocks_fit_the_page_as_a_run_card_does(one_run, command):
+    """The second width round: records show, worker show and runs stats printed their
+    lines as built (a comment, a description, a chart's second line: 105 columns on an
+    80-column page, 58 on a 40-column one); they now go through the page's fitting."""
+    workspace, _ = one_run
+    for columns in (40, 80):
+        shown = run_workerctl(*command, workspace=workspace, env={"COLUMNS": str(columns)})
+        assert shown.returncode == 0, shown.stderr
+        assert max(_page_width(line) for line in _lines(shown.stdout)) <= columns, (columns, shown.stdout)

@@ -149,7 +149,7 @@ def wrap_to_width(text: str, room: int) -> str:
 
 
 def _wrap_line(line: str, room: int) -> str:
-    shown = line.expandtabs(TAB) if "\t" in line else line  # as a terminal's tab stops place it
+    shown = _expand_tabs(line) if "\t" in line else line  # as a terminal's tab stops place it
     if display_width(shown) <= room:
         return line
     body = shown.lstrip(" ")
@@ -174,6 +174,21 @@ def _wrap_line(line: str, room: int) -> str:
             current = indent + word
     rows.append(current if current is not None else indent)
     return "\n".join(rows)
+
+
+def _expand_tabs(line: str) -> str:
+    """``line`` with each tab as the spaces a terminal's tab stops give it: counted in
+    display columns (``str.expandtabs`` counts characters: "漢漢<TAB>" is four columns
+    before the tab, not two)."""
+    parts = line.split("\t")
+    out, column = [], 0
+    for part in parts[:-1]:
+        column += display_width(part)
+        pad = TAB - column % TAB
+        out += [part, " " * pad]
+        column += pad
+    out.append(parts[-1])
+    return "".join(out)
 
 
 #: a colour code (kept whole, no width) or one character

@@ -100,22 +100,22 @@ def show(ctx: Context, record_id: str, as_json: bool) -> None:
     if as_json:
         echo_json({**record.to_dict(), "comments": comments})  # status and due stay in fields
         return
-    click.echo(render.colour(f"{record.type} {record.id}", bold=True) + f" — {record.title}")
+    lines = [render.colour(f"{record.type} {record.id}", bold=True) + f" — {record.title}"]
     for key, value in record.fields.items():
-        click.echo(f"  {key + ':':<14}{render.plain(value)}")
+        lines.append(f"  {key + ':':<14}{render.plain(value)}")
     for key, value in record.links.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"  {'→ ' + key + ':':<14}{shown}")
+        lines.append(f"  {'→ ' + key + ':':<14}{shown}")
     if record.safe_for_testing:
-        click.echo("  safe for testing: draft workers may run here")
+        lines.append("  safe for testing: draft workers may run here")
     if record.restricted_to is not None:
-        click.echo(f"  restricted to: {', '.join(record.restricted_to) or 'nobody'}")
-    click.echo(f"\nComments ({len(comments)})")
+        lines.append(f"  restricted to: {', '.join(record.restricted_to) or 'nobody'}")
+    lines.append(f"\nComments ({len(comments)})")
     for c in comments:
         by = f"{c['author']}" + (f" (run {c['run_id']})" if c["run_id"] else "")
-        click.echo(f"  [{c['id']}] {by}, {render.ago(c['created'])}:")
-        for line in c["text"].rstrip().splitlines():
-            click.echo(f"      {line}")
+        lines.append(f"  [{c['id']}] {by}, {render.ago(c['created'])}:")
+        lines += [f"      {line}" for line in c["text"].rstrip().splitlines()]
+    click.echo(render.fit_page("\n".join(lines)))  # a text block: fitted to the page, as a card is
 
 
 @records.command("import")

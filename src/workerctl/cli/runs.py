@@ -351,7 +351,9 @@ def stats(ctx: Context, worker: tuple[str, ...], since: str | None, by: str, as_
     if as_json:
         echo_json(figures)
     else:
-        click.echo(render_chart(figures))
+        from workerctl import render
+
+        click.echo(render.fit_page(render_chart(figures)))
 
 
 def _confirm(question: str, yes: bool) -> bool:

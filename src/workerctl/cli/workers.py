@@ -146,6 +146,7 @@ def show(ctx: Context, name: str, watch: float | None, as_json: bool) -> None:
     tool categories, instructions (read-only) and recent runs."""
     import time
 
+    from workerctl import render
     from workerctl.runs.model import UNFINISHED
     from workerctl.workers.files import get_worker
     from workerctl.workers.influence import describe as describe_review
@@ -159,7 +160,7 @@ def show(ctx: Context, name: str, watch: float | None, as_json: bool) -> None:
     while watch is not None and any(r["status"] in UNFINISHED for r in recent):
         if redraw:
             click.clear()
-            click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
+            click.echo(render.fit_page(_overview_text(w, recent, describe_review(w, a.registry))))
         time.sleep(max(watch, 0.1))
         a.refresh()
         recent = _recent_runs(a, w.name)
@@ -188,7 +189,7 @@ def show(ctx: Context, name: str, watch: float | None, as_json: bool) -> None:
             }
         )
     else:
-        click.echo(_overview_text(w, recent, describe_review(w, a.registry)))
+        click.echo(render.fit_page(_overview_text(w, recent, describe_review(w, a.registry))))
 
 
 def _recent_runs(a: App, worker: str) -> list[dict[str, Any]]:

@@ -508,7 +508,10 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
             continues = joined or body[0] in BE
             claim = _claim_in(body, subject if continues else None)
             if claim is None:
-                subject = "other" if _has_subject(body) else (subject if continues else None)
+                if body[0] in SELF and not HEDGES & set(body):
+                    subject = "self"  # "I went ahead and set …": the next clause is the worker's
+                else:
+                    subject = "other" if _has_subject(body) else (subject if continues else None)
                 continue
             verb, kinds, how = claim
             subject = "self"

@@ -22,7 +22,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
-from workerctl.runs.dates import DATE, MONTHS, WEEKDAY_NAMES, parse_date, parse_dates
+from workerctl.runs.dates import DATE, MONTH_WORDS, MONTHS, WEEKDAY_NAMES, parse_date, parse_dates
 from workerctl.runs.evidence import ReviewEvidence, content_words, personal_data
 from workerctl.runs.states import preview_of
 from workerctl.runs.structured import as_statements
@@ -961,7 +961,9 @@ def whole_word(word: str) -> re.Pattern[str]:
 _DATE_WORD = re.compile(r"\s*(?:date\s*)?")
 _FOR_OF = re.compile(r"(?:for|of)\s+")
 _SPACES = re.compile(r"\s*")
-_LINKING = re.compile(r"(?:is|was|:|=|of|on|by|at)?\s*")
+#: a linking word, and a word that only stresses the value ("due exactly three weeks ago",
+#: "due on precisely 14 November", "amount exactly 12,400"): the value follows
+_LINKING = re.compile(r"(?:is|was|:|=|of|on|by|at)?\s*(?:(?:exactly|precisely)\s+(?:on\s+)?)?")
 
 
 def _skip(pattern: re.Pattern[str], text: str, at: int) -> int:
@@ -1096,7 +1098,13 @@ _POSSESSED = re.compile(r"['’]s\s+(?!status\b|state\b)\w")
 _DONE_WORDS = r"completed|complete|done|finished|closed|resolved|cancell?ed|settled|paid|wrapped\s+up"
 _OPEN_SAID = r"open|still\s+open|in\s+progress|ongoing|unresolved|outstanding"
 _OPEN_SAID += r"|not\s+(?:yet\s+)?(?:been\s+)?(?:done|finished|completed|closed|paid|started)"
-_NOT_A_CONDITION = r"(?!\s+(?:once|when|after|until|if|as\s+soon|by|in\s+full\s+once)\b)"
+#: "done by Friday", "by the end of the week", "by 3 Dec": a deadline; "done by Tom Reyes" is
+#: who did it, and says done all the same
+_BY_WHEN = (
+    r"by\s+(?:the\s+)?(?:end|start|middle|close|time|deadline|next|this|then|now|tomorrow|today|"
+    rf"tonight|noon|midnight|eod|eow|cob|\d|{'|'.join(WEEKDAY_NAMES)}|{MONTH_WORDS})"
+)
+_NOT_A_CONDITION = rf"(?!\s+(?:once|when|after|until|if|as\s+soon|{_BY_WHEN}|in\s+full\s+once)\b)"
 _VERB_OF = r"(?:is|was|has\s+been|have\s+been|has|have|are|were|remains|stays)\s+"
 _VERB_OF += r"(?:now\s+|already\s+|fully\s+|still\s+)?"
 #: after the id: a verb and the word, or a dash or colon and the word alone ("T-1043 — done.",
