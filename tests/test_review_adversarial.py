@@ -48,6 +48,9 @@ BAD = [
     # the worker the subject of a clause that claims nothing, and of the next, which does
     ("claims", "I went ahead and set T-1042's priority to urgent.", {}),
     ("claims", "I looked into T-1042 and set the priority to urgent.", {}),
+    # a person tied by other words: "led by", "belongs to"
+    ("facts", "P-7 is led by Lena Fischer.", dict(sources=("tasks", "projects"))),
+    ("facts", "T-1042 belongs to Priya Shah, who is waiting on the glossary.", {}),
     # "by" and who did it is no deadline: done all the same
     ("facts", "T-1042 has been wrapped up by Lena Fischer.", {}),
     # the fifth fresh-brief corpus: a record's title after its id hedged nothing ("Set up …"
@@ -508,6 +511,7 @@ GOOD = [
     ("I would go ahead and set T-1042's priority to urgent if Lena Fischer agrees.", {}),
     ("I checked T-1042 and it is still blocked by the glossary.", {}),
     ("T-1042 will be finished by the end of next week, Lena Fischer says.", {}),
+    ("T-1042 belongs to P-7 and is assigned to Lena Fischer.", {}),
     ("T-1042 has been overdue since <T-1042 due+1>; ask Lena Fischer for a date.", {}),
     ("T-1042 has been overdue since <T-1042 due>; ask Lena Fischer for a date.", {}),
     # beside them: a title in single quotes holds words that claim nothing; a date in

@@ -79,8 +79,8 @@ LEVELS = {
 PERSON_FIELDS = ("assignee", "owner", "lead", "manager", "reporter", "author", "contact_name", "agent")
 FIELD_ALIASES = {
     "due": ("due date", "deadline", "due on", "due by", "due"),
-    "assignee": ("assigned to", "assignee", "owner", "owned by"),
-    "owner": ("owner", "owned by", "lead"),
+    "assignee": ("assigned to", "assignee", "owner", "owned by", "belongs to"),
+    "owner": ("owner", "owned by", "lead", "led by", "belongs to"),
     "amount": ("amount", "total", "amounting to", "for"),
     "status": ("status",),
 }
