@@ -138,9 +138,10 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
     table fits its width (``widths.fit_columns``). Plain one-line text is drawn without
     importing tabulate, to the same bytes (``simple_table``)."""
     from workerctl.simple_table import simple_table
+    from workerctl.widths import placed
 
     shown = terminal().show
-    cells = [[_placed(shown(c)) if isinstance(c, str) else c for c in row] for row in rows]
+    cells = [[placed(shown(c)) if isinstance(c, str) else c for c in row] for row in rows]
     page = terminal().page_width()
     if page is not None:
         from workerctl.widths import fit_columns
@@ -152,31 +153,6 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
     from tabulate import tabulate
 
     return tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True)
-
-
-#: what stands for the missing base of a mark that begins a cell's line (Unicode's way to
-#: show a mark on its own)
-DOTTED_CIRCLE = "\u25cc"
-
-
-def _placed(cell: str) -> str:
-    """A text cell as a table places it: a tab as a space (a terminal puts a tab at its
-    own tab stops, not in the table's column: "in<TAB>progress" pushed the next column
-    along), and a line that begins with a mark taking a column after the space before it
-    (U+093E after a space is one column, alone none: the row's later columns moved one
-    to the right) given a dotted circle for a base, so that it takes the same columns
-    alone, as tabulate measures it, as after the column's separator."""
-    if "\t" in cell:
-        cell = cell.replace("\t", " ")
-    if cell.isascii():
-        return cell
-    from workerctl.widths import display_width
-
-    lines = cell.split("\n")
-    for n, line in enumerate(lines):
-        if line and not line[0].isascii() and display_width(" " + line) != 1 + display_width(line):
-            lines[n] = DOTTED_CIRCLE + line
-    return "\n".join(lines)
 
 
 def fit_page(text: str) -> str:

@@ -13,7 +13,10 @@ table fits, none to fewer than ``MIN_COLUMN`` columns or its header's width. A c
 workerctl coloured (a status, a search's highlights) is cut as its text is, the codes
 kept, so a table takes the same columns with colour on or off; a column holding text of
 several lines is never cut. A table that cannot fit even so keeps
-those minimums (a 30-column terminal is not given unreadable stubs).
+those minimums (a 30-column terminal is not given unreadable stubs). A cell is drawn as the
+table places it (``placed``, which ``render.table`` applies to every text cell): a tab as a
+space, and a line beginning with a mark that takes a column only after something given a
+dotted circle for its base.
 
 The rule for text blocks (a run card, ``render.fit_page``): no line is wider than the
 page. A wider one is wrapped at spaces, each continuation under the line's own
@@ -50,6 +53,29 @@ def display_width(text: str) -> int:
 
     width = wcswidth(text)
     return width if width >= 0 else len(text)
+
+
+#: what stands for the missing base of a mark that begins a cell's line (Unicode's way to
+#: show a mark on its own)
+DOTTED_CIRCLE = "\u25cc"
+
+
+def placed(cell: str) -> str:
+    """A text cell as a table places it: a tab as a space (a terminal puts a tab at its
+    own tab stops, not in the table's column: "in<TAB>progress" pushed the next column
+    along), and a line that begins with a mark taking a column after the space before it
+    (U+093E after a space is one column, alone none: the row's later columns moved one
+    to the right) given a dotted circle for a base, so that it takes the same columns
+    alone, as tabulate measures it, as after the column's separator."""
+    if "\t" in cell:
+        cell = cell.replace("\t", " ")
+    if cell.isascii():
+        return cell
+    lines = cell.split("\n")
+    for n, line in enumerate(lines):
+        if line and not line[0].isascii() and display_width(" " + line) != 1 + display_width(line):
+            lines[n] = DOTTED_CIRCLE + line
+    return "\n".join(lines)
 
 
 def cut_to_width(text: str, room: int) -> str:
