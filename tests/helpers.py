@@ -270,6 +270,14 @@ def plugin_env(site: Path) -> dict:
     return {"PYTHONPATH": str(site)}
 
 
+def one_plugin_env(folder: Path, name: str, source: str, version: str = "1.0") -> dict:
+    """The environment of a site in ``folder`` holding the one plugin ``name``."""
+    site = folder / "site"
+    site.mkdir()
+    install_plugin(site, name, source, version=version)
+    return plugin_env(site)
+
+
 def write_worker(workspace, name: str, body: str) -> Path:
     path = workspace.workers_dir / f"{name}.yaml"
     path.write_text(textwrap.dedent(body).lstrip(), encoding="utf-8")

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import helpers
-from helpers import install_plugin, run_workerctl
+from helpers import run_workerctl
 
 PLUGIN = """
 import sys, time
@@ -69,10 +69,7 @@ def register_executors(register):
 
 @pytest.fixture
 def plugin_env(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    install_plugin(site, "boundsplugin", PLUGIN, version="1.0")
-    return helpers.plugin_env(site)
+    return helpers.one_plugin_env(tmp_path, "boundsplugin", PLUGIN)
 
 
 def _worker(workspace, name: str, executor: str, timeout: float = 60) -> None:

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpers
-from helpers import install_plugin, run_workerctl
+from helpers import run_workerctl
 from workerctl.jsonvalues import not_json
 from workerctl.workers.yaml_positions import RECORD_FILE, parse_yaml
 
@@ -269,10 +269,7 @@ def register_tools(register):
 
 @pytest.fixture
 def plugin_env(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    install_plugin(site, "jsonplugin", PLUGIN, version="1.0")
-    return helpers.plugin_env(site)
+    return helpers.one_plugin_env(tmp_path, "jsonplugin", PLUGIN)
 
 
 @pytest.mark.parametrize(
