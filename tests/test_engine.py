@@ -440,6 +440,40 @@ def test_one_thread_beats_for_every_executing_run_and_none_outlives_them():
     assert beaters() == 0
 
 
+def test_a_beat_due_sooner_than_the_others_wakes_the_beating_thread():
+    """The one thread sleeps until the soonest beat due and is woken only when a new
+    run's beat comes sooner (a batch adds a run every few milliseconds, each due one
+    interval later): a run added with a short interval beside one with a long interval
+    is beaten on its own time, not after the long one's."""
+    import time
+
+    from workerctl.engine.heartbeat import Heartbeat
+
+    class Sink:
+        def __init__(self) -> None:
+            self.beats: list[tuple[str, float]] = []
+
+        def heartbeat(self, run_id: str) -> None:
+            self.beats.append((run_id, time.monotonic()))
+
+    sink = Sink()
+    slow, quick = Heartbeat(sink, "slow", 30.0), Heartbeat(sink, "quick", 0.05)
+    slow.start()
+    time.sleep(0.05)  # the thread now sleeps till the slow beat, 30 s away
+    began = time.monotonic()
+    quick.start()
+    try:
+        deadline = began + 5
+        while not any(r == "quick" for r, _ in sink.beats) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first = next(at for r, at in sink.beats if r == "quick")
+        assert first - began < 2.0
+        assert not any(r == "slow" for r, _ in sink.beats)
+    finally:
+        quick.stop()
+        slow.stop()
+
+
 @pytest.mark.parametrize(
     ("reported", "expected"),
     [

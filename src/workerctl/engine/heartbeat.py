@@ -75,11 +75,16 @@ class _Beater:
             # of the interpreter cost every process about 2 ms at exit)
             self._reset()
         with self._cond:
-            self._due[beat] = time.monotonic() + beat.every
+            due = time.monotonic() + beat.every
+            sooner = all(due < at for at in self._due.values())
+            self._due[beat] = due
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="workerctl-heartbeat", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif sooner:
+                # the thread sleeps till the soonest beat: woken only when this one comes
+                # sooner (a batch adds a run every few milliseconds, each due 5 s later)
+                self._cond.notify()
 
     def discard(self, beat: Heartbeat) -> None:
         if self._pid != os.getpid():
