@@ -179,7 +179,7 @@ class History:
         self._written: dict[str, tuple[int, int, list[dict]]] = {}
         #: files staged (``write_shared``), and the notes and finished runs' markers
         #: to remove once they are written
-        self._staged: set[Path] = set()
+        self._staged: dict[Path, Path] = {}  # each staged file, with its folder
         self._notes: dict[Path, None] = {}  # in order; asked about at every commit of a chain
         self._finished: list[str] = []
 
@@ -303,14 +303,14 @@ class History:
         write for a chain of commits instead of one each."""
         if may_stage and self.staging():
             self.tables.stage(path, table, docs, durable=durable)
-            self._staged.add(path)
+            self._staged.setdefault(path, path.parent)
             self.lock.before_release(self, self._flush)
         else:
             self.tables.write(path, table, docs, durable=durable)
 
     def staged_in(self, folder: Path) -> builtins.list[Path]:
         """The staged files of ``folder`` (not on disk yet: a listing misses them)."""
-        return [path for path in self._staged if path.parent == folder]
+        return [path for path, parent in self._staged.items() if parent == folder]
 
     def after_flush(self, note: Path) -> None:
         """Remove ``note`` (a file saying a write is under way) once the staged files
@@ -342,7 +342,7 @@ class History:
         staged is dropped (the files on disk are what the next reader sees) and the
         notes and markers stay: readers rebuild the cross-run indexes, and the
         sweep settles those runs once this process is gone."""
-        staged, self._staged = self._staged, set()
+        staged, self._staged = self._staged, {}
         notes, self._notes = self._notes, {}
         finished, self._finished = self._finished, []
         try:

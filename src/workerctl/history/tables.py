@@ -104,7 +104,8 @@ class KnownTables:
 
     def __init__(self, size: int = 24) -> None:
         self.size = size
-        self._seen: OrderedDict[Path, _Seen] = OrderedDict()
+        self._seen: OrderedDict[Path, _Seen] = OrderedDict()  # read or written: at most ``size``
+        self._staged: dict[Path, _Seen] = {}  # to be written by ``flush``: never dropped
         self._guard = threading.Lock()
 
     def read(self, path: Path, table: str, shape: Shape, *, hint: str | None = None) -> dict[str, dict]:
@@ -190,25 +191,33 @@ class KnownTables:
         the file."""
         with self._guard:
             self._seen.pop(path, None)
+            self._staged.pop(path, None)
 
     def _get(self, path: Path) -> _Seen | None:
         with self._guard:
-            seen = self._seen.get(path)
-            if seen is not None:
-                self._seen.move_to_end(path)
+            seen = self._staged.get(path)
+            if seen is None:
+                seen = self._seen.get(path)
+                if seen is not None:
+                    self._seen.move_to_end(path)
             return seen
 
     def _put(self, path: Path, seen: _Seen) -> None:
         """Keep ``seen``; the least recently used files read or written go beyond ``size``.
-        Staged files are not counted: they are writes still to come, as many as one
-        hand-over chain's commits touch (a batch's 0.2 s chain stages about 20, and
-        counting them pushed out the very files every commit reads, parsed again)."""
+        Staged files are kept apart and not counted: they are writes still to come, as
+        many as one hand-over chain's commits touch (a batch's 0.2 s chain stages about
+        20, and counting them pushed out the very files every commit reads, parsed
+        again)."""
         with self._guard:
+            if seen.staged:
+                self._seen.pop(path, None)
+                self._staged[path] = seen
+                return
+            self._staged.pop(path, None)
             self._seen[path] = seen
             self._seen.move_to_end(path)
-            kept = [p for p, s in self._seen.items() if not s.staged]
-            for old in kept[: max(len(kept) - self.size, 0)]:
-                del self._seen[old]
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
 
 
 class _Seen:
