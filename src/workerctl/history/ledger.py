@@ -22,6 +22,11 @@ under the history lock)::
                              bounded file however many records the worker wrote to
                              (a ``workers/NAME.json`` an older workerctl wrote is read too,
                              until ``runs reindex`` replaces it)
+
+The worker files are derived from the record files: not fsynced, and in a batch's
+hand-over chain staged with the index files (``History.write_shared``). A crash between
+a record file and its worker file leaves the run's marker; settling the run writes the
+worker file again from the record file (``sync``'s ``repair``).
 """
 
 from __future__ import annotations
@@ -214,8 +219,11 @@ class Ledger:
         for doc in read_table(legacy, "records", WORKER_FIELDS, hint=self._hint(legacy)).values():
             out[doc["record_id"]] = doc
         folder = self.root / "workers" / safe_name(worker)
-        for path in fs.glob(folder, "*.json"):
-            for doc in read_table(path, "records", WORKER_FIELDS, hint=self._hint(path)).values():
+        # a bucket this process has staged (a batch's chain) is read as it is to be written
+        known = self.history.tables
+        for path in sorted({*fs.glob(folder, "*.json"), *self.history.staged_in(folder)}):
+            docs = read_table(path, "records", WORKER_FIELDS, hint=self._hint(path), known=known)
+            for doc in docs.values():
                 out[doc["record_id"]] = doc
         return out
 
@@ -228,7 +236,7 @@ class Ledger:
         before = stored.get("side_effects") if stored else None
         if change.run.side_effects or before:
             was_finished = stored is not None and stored.get("status") in FINISHED
-            self.sync(change.run, before, was_finished=was_finished, ahead=ahead)
+            self.sync(change.run, before, was_finished=was_finished, ahead=ahead, repair=change.repair)
 
     def sync(
         self,
@@ -236,13 +244,17 @@ class Ledger:
         before: list[dict[str, Any]] | None,
         was_finished: bool = False,
         ahead: dict[Path, PreparedFile] | None = None,
+        repair: bool = False,
     ) -> None:
         """Bring the ledger in line with ``run.side_effects`` after a history write.
 
         ``before`` is what the stored run held: placeholders that disappeared (a
         write the tool refused, so nothing was written) leave the ledger too.
         ``ahead``: record files ``prepare`` wrote ahead; one is put in place only if
-        it holds exactly what is to be written now.
+        it holds exactly what is to be written now. ``repair``: a write a crash may
+        have cut is made again (``Change.repair``): the worker's summary of each
+        target is written from its record file even when that file is already as it
+        should be, since the crash may have come between the two.
         """
         for target, changes in self._changes(run, before, was_finished).items():
             docs = self._after(run, target, changes)
@@ -250,6 +262,8 @@ class Ledger:
                 path = self.record_path(target)
                 write_table(path, "effects", docs, known=self.history.tables, ahead=(ahead or {}).get(path))
                 self._summarise(run.worker, target, docs)
+            elif repair:
+                self._summarise(run.worker, target, self._effects(target))
 
     def prepare(
         self, run: Run, before: list[dict[str, Any]] | None, was_finished: bool = False
@@ -372,10 +386,11 @@ class Ledger:
                 "unknown": sum(d["state"] in (UNKNOWN, INTENDED) for d in mine),
                 "last_at": max(d["at"] for d in mine),
             }
-        # derived from the record files (reindex rebuilds it): not fsynced
-        write_table(
-            self.worker_path(worker, target), "records", summary, durable=False, known=self.history.tables
-        )
+        # derived from the record files (reindex rebuilds it): not fsynced; in a batch's
+        # hand-over chain staged with the index files (a crash before they are written
+        # leaves the run's marker, and its settling writes the summary again: ``repair``)
+        if summary != self._worker_docs(worker, target):
+            self.history.write_shared(self.worker_path(worker, target), "records", summary, durable=False)
 
     # -- reading --
 
