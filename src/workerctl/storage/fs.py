@@ -163,11 +163,17 @@ class folder_of:  # used as a function: ``with folder_of(path) as (dir_fd, name)
 
 def _walk_to(anchor: str, parts: list[str], upto: int, create: bool) -> int:
     """A descriptor of the folder ``anchor/parts[:upto]``, no component followed
-    through a link: one ``openat2`` where it is loaded and answers, else the walk."""
+    through a link: one ``openat2`` where it is loaded and answers, else the walk. A
+    folder that is not there (and is not to be made) is reported at once, as a missing
+    file is (``MISSING``): the walk would only meet the same ``FileNotFoundError``, a
+    call per folder later (a batch's commits unlink a run's heartbeat and note files in
+    folders that short runs never make: twelve calls a run)."""
     if upto:
         found = _fast_open(anchor, parts, upto, _DIR_FLAGS)
         if found >= 0:
             return found
+        if found == MISSING and not create:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), _shown(anchor, parts, upto - 1))
     fd = _anchor(anchor, parts)
     for index in range(upto):
         fd = _step(fd, anchor, parts, index, parts[index], create)  # closes fd, also when it raises
