@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_review_grounded import due, echo_worker, flagged, start
@@ -96,3 +96,24 @@ def test_an_amount_in_words_is_read_as_its_figure(currency, n, hyphen, joiner):
     text = f"The agency charges {in_words(n, hyphen, joiner)} {currency} for it."
     stated = [parse_number(money_parts(m)[0]) for m in MONEY.finditer(spelled_amounts(text))]
     assert stated == [float(n)], (text, spelled_amounts(text))
+
+
+_PIECES = [
+    "twelve", "Thousand", "FOUR", "hundred", "and", "ninety", "nine", "zero", "Million",
+    "euros", "EUR", "dollars", "$", "€", " ", "  ", "-", ",", ".", "\n", "7", "12 ", "x",
+    "ſix", "\u212aelvin", "İ", "é", "ten", "on", "e", "tw", "o",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_the_quick_look_for_number_words_never_changes_what_spelled_amounts_gives(pieces):
+    """``spelled_amounts`` gives an ASCII text holding no number word back without its
+    pattern; whatever the text (number words in any case, split across pieces, beside
+    currencies, and characters that ``re.I`` folds, such as the long s and the Kelvin
+    sign), its answer is the pattern's own."""
+    from workerctl.runs.grounded import SPELLED_AMOUNT, _in_digits, spelled_amounts
+
+    text = "".join(pieces)
+    by_pattern = SPELLED_AMOUNT.sub(_in_digits, text) if SPELLED_AMOUNT.search(text) else text
+    assert spelled_amounts(text) == by_pattern
