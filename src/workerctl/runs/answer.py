@@ -90,6 +90,7 @@ ACKNOWLEDGEMENT = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)  # a run's sentences are asked at the write and at the end
 def _acts(sentence: str) -> str | None:
     """What a sentence does when it is not a statement: greeting, offer, refusal, question."""
     plain = sentence.strip()
