@@ -192,15 +192,34 @@ def _fast_open(anchor: str, parts: list[str], upto: int, flags: int, mode: int =
     base = _kept_anchor(anchor, parts)
     if base is None:
         return -1
-    return resolve(base, "/".join(parts[:upto]), flags, mode)
+    return resolve(base, _relative(parts, upto), flags, mode)
+
+
+_RELATIVE: dict[tuple[int, int], tuple[list[str], bytes]] = {}
+
+
+def _relative(parts: list[str], upto: int) -> bytes:
+    """``parts[:upto]`` joined and encoded, as ``openat2`` takes it: kept per list of
+    parts (``_split`` gives the same list for the same path; the list is kept with its
+    answer, so its id names no other list meanwhile)."""
+    key = (id(parts), upto)
+    kept = _RELATIVE.get(key)
+    if kept is not None and kept[0] is parts:
+        return kept[1]
+    rel = os.fsencode("/".join(parts[:upto]))
+    if len(_RELATIVE) >= _MAX_SPLIT:
+        _RELATIVE.clear()
+    _RELATIVE[key] = (parts, rel)
+    return rel
 
 
 FAST_AFTER = 600  # walks before openat2 is loaded: about two runs' worth
 _walks = 0
-_openat2: Callable[[int, str, int, int], int] | None = None  # once loaded: the call, or a stub that declines
+#: once loaded: the call, or a stub that declines
+_openat2: Callable[[int, str | bytes, int, int], int] | None = None
 
 
-def _count_walk() -> Callable[[int, str, int, int], int] | None:
+def _count_walk() -> Callable[[int, str | bytes, int, int], int] | None:
     global _walks, _openat2
     _walks += 1
     if _walks < FAST_AFTER:
@@ -209,14 +228,14 @@ def _count_walk() -> Callable[[int, str, int, int], int] | None:
     return _openat2
 
 
-def _declined(dir_fd: int, rel: str, flags: int = 0, mode: int = 0) -> int:
+def _declined(dir_fd: int, rel: str | bytes, flags: int = 0, mode: int = 0) -> int:
     return -1
 
 
 _RESOLVE = 0x02 | 0x04 | 0x08  # RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH
 
 
-def _load_openat2() -> Callable[[int, str, int, int], int]:
+def _load_openat2() -> Callable[[int, str | bytes, int, int], int]:
     """``call(dir_fd, relative path, flags, mode) -> fd or -1``: ``openat2`` with
     ``RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH``; a stub that always
     declines where the kernel or the platform has no such call (the walk then does all)."""
@@ -246,8 +265,14 @@ def _load_openat2() -> Callable[[int, str, int, int], int]:
         return _declined
     os.close(probe)
 
-    def call(dir_fd: int, rel: str, flags: int = _DIR_FLAGS, mode: int = 0) -> int:
-        fd = int(syscall(_SYS_OPENAT2, dir_fd, os.fsencode(rel), how(flags, mode), 24))
+    def call(dir_fd: int, rel: str | bytes, flags: int = _DIR_FLAGS, mode: int = 0) -> int:
+        fd: int = syscall(
+            _SYS_OPENAT2,
+            dir_fd,
+            rel if type(rel) is bytes else os.fsencode(rel),
+            hows.get((flags, mode)) or how(flags, mode),
+            24,
+        )
         return fd if fd >= 0 else -(ctypes.get_errno() or 1)
 
     return call
