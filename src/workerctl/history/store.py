@@ -303,7 +303,8 @@ class History:
         write for a chain of commits instead of one each."""
         if may_stage and self.staging():
             self.tables.stage(path, table, docs, durable=durable)
-            self._staged.setdefault(path, path.parent)
+            if path not in self._staged:
+                self._staged[path] = path.parent
             self.lock.before_release(self, self._flush)
         else:
             self.tables.write(path, table, docs, durable=durable)
