@@ -373,7 +373,8 @@ class Ledger:
 
     def _summarise(self, worker: str, target: str, docs: dict[str, dict]) -> None:
         mine = [d for d in docs.values() if d["worker"] == worker and d["target"] == target]
-        summary = self._worker_docs(worker, target)
+        before = self._worker_docs(worker, target)
+        summary = dict(before)
         doc_id = next((k for k, d in summary.items() if d["record_id"] == target), None)
         if not mine:
             if doc_id is None:
@@ -389,7 +390,7 @@ class Ledger:
         # derived from the record files (reindex rebuilds it): not fsynced; in a batch's
         # hand-over chain staged with the index files (a crash before they are written
         # leaves the run's marker, and its settling writes the summary again: ``repair``)
-        if summary != self._worker_docs(worker, target):
+        if summary != before:
             self.history.write_shared(self.worker_path(worker, target), "records", summary, durable=False)
 
     # -- reading --
