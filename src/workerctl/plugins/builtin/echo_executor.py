@@ -168,11 +168,6 @@ class EchoExecutor:
         "context, or plays a scripted list of steps"
     )
     calls_provider = False  # so a timeout is never put down to a provider
-    #: its one wait (a scripted ``sleep``) ends at the run's deadline and when the run
-    #: is halted, and nothing else in a step blocks, so the engine calls it on the run's
-    #: own thread (``engine.loop``): a thread started and joined per step cost a batch
-    #: about as much as a small write
-    bounds_itself = True
 
     def check_settings(self, settings: dict[str, Any]) -> list[tuple[str, ...]]:
         problems: list[tuple[str, ...]] = []
