@@ -17,19 +17,10 @@ import signal
 import pytest
 
 from helpers import make_worker, run_workerctl
+from test_durability import TOOLY as TWO_STEPS  # a tool call, then a comment
 from workerctl.plugins.manager import get_registry
 from workerctl.storage.faults import FAULT_ENV
 from workerctl.workspace import init_workspace
-
-TWO_STEPS = json.dumps(
-    {
-        "name": "echo",
-        "script": [
-            {"tool": "read_task", "arguments": {"task_id": "T-1042"}},
-            {"output": "Blocker: waiting on the vendor"},
-        ],
-    }
-)
 
 
 def _ledger_files(workspace) -> dict[str, object]:
