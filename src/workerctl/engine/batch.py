@@ -37,6 +37,7 @@ from workerctl.runs.states import STATE_UNUSABLE
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine, StartOptions
+    from workerctl.engine.review_process import ReviewProcess
     from workerctl.runs.model import Run
 
 SKIPPED = "skipped"
@@ -192,7 +193,11 @@ class BatchRunner:
     """Start ``worker`` on each record, ``jobs`` at a time, in this process."""
 
     def __init__(
-        self, engine: Engine, jobs: int = 1, on_done: Callable[[BatchItem], None] | None = None
+        self,
+        engine: Engine,
+        jobs: int = 1,
+        on_done: Callable[[BatchItem], None] | None = None,
+        reviews: ReviewProcess | None = None,
     ) -> None:
         self.engine = engine
         self.jobs = max(1, jobs)
@@ -201,6 +206,10 @@ class BatchRunner:
         self._started: dict[str, str | None] = {}  # run id -> record id, runs executing now
         self._interrupt: BaseException | None = None  # what a Ctrl-C or SIGTERM asked for
         self._guard = threading.Lock()
+        # the helper deciding review on another core: given (and closed) by the caller, or
+        # started and closed by each ``run`` that wants one (``engine.review_process.wanted``)
+        self.reviews = reviews
+        self._own_reviews = reviews is None
 
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
         """Every record's run on the worker threads (even with one job, so that the
@@ -208,13 +217,33 @@ class BatchRunner:
         result = BatchResult(worker)
         began = time.monotonic()
         items: dict[int, BatchItem] = {}
-        with self._signals():
+        with self._signals(), self._review_process(len(record_ids)):
             self._parallel(worker, record_ids, options, items, result)
         result.items = [
             items.get(i) or BatchItem(r, NOT_STARTED, message="interrupted") for i, r in enumerate(record_ids)
         ]
         result.seconds = time.monotonic() - began
         return result
+
+    @contextlib.contextmanager
+    def _review_process(self, runs: int) -> Iterator[None]:
+        """Review decided on another core for the batch's length (``engine.review_process``
+        says when, and why the verdicts are the same)."""
+        from workerctl.engine import review_process
+
+        if self._own_reviews:
+            wanted = review_process.wanted(self.jobs, runs, self.engine.records)
+            self.reviews = (
+                review_process.ReviewProcess(self.engine.workspace, self.engine.registry) if wanted else None
+            )
+        loop = self.engine.loop
+        loop.reviews = self.reviews
+        try:
+            yield
+        finally:
+            loop.reviews = None
+            if self._own_reviews and self.reviews is not None:
+                self.reviews.close()
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:

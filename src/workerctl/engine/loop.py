@@ -54,6 +54,7 @@ from workerctl.workers.model import Worker
 from workerctl.workspace import Workspace
 
 if TYPE_CHECKING:
+    from workerctl.engine.review_process import ReviewProcess
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
     from workerctl.records.model import Record
@@ -83,6 +84,10 @@ class StepLoop:
         self.records = records
         self.max_field_bytes = int(workspace.setting("max_field_bytes"))
         self._evidence: dict[str, ReviewEvidence] = {}  # run id -> what review read before its write
+        # a batch's helper process that decides review on another core (``engine.review_process``),
+        # and the runs whose first stage it decided (their second goes there too)
+        self.reviews: ReviewProcess | None = None
+        self._elsewhere: set[str] = set()
         # run id -> the past run a ``worker try`` gives recorded answers and reads from
         # (``engine.replay``); empty for real runs
         self.recorded: dict[str, Recorded] = {}
@@ -154,6 +159,7 @@ class StepLoop:
                 if run.status in (R.COMPLETED, R.FAILED):
                     self._decide_checks(run)
                 self._evidence.pop(run.id, None)
+                self._forget_elsewhere(run)
                 if worker.review_required is None:
                     touched = [r for r in run_review_reasons(run) if r not in run.review_reasons]
                     run.review_reasons = [*run.review_reasons, *touched]
@@ -583,18 +589,19 @@ class StepLoop:
         from workerctl.runs.evidence import ReviewEvidence
         from workerctl.runs.review_checks import REJECTED, checks
 
-        evidence = ReviewEvidence(
-            run, self.records, self.registry, "before_write", dict(self.workspace.settings)
-        )
-        # the finish stage reuses it (records read once); keyed by run: a batch shares this loop
-        self._evidence[run.id] = evidence
-        failed = [
-            c
-            for c in checks(
+        decided = self.reviews.decide(run, "before_write") if self.reviews is not None else None
+        if decided is not None:
+            self._elsewhere.add(run.id)
+        else:
+            evidence = ReviewEvidence(
+                run, self.records, self.registry, "before_write", dict(self.workspace.settings)
+            )
+            # the finish stage reuses it (records read once); keyed by run: a batch shares this loop
+            self._evidence[run.id] = evidence
+            decided = checks(
                 run, records=self.records, registry=self.registry, stage="before_write", evidence=evidence
             )
-            if c.verdict == FAIL
-        ]
+        failed = [c for c in decided if c.verdict == FAIL]
         if failed:
             raise RunFailed(
                 REJECTED,
@@ -608,16 +615,22 @@ class StepLoop:
         from workerctl.runs.review_checks import checks, stored_checks
 
         try:
-            run.checks = stored_checks(
-                checks(
+            evidence = self._evidence.pop(run.id, None)
+            self._elsewhere.discard(run.id)
+            # where its first stage was decided (or the helper, when there was none)
+            decided = None
+            if evidence is None and self.reviews is not None:
+                decided = self.reviews.decide(run, "finish")
+            if decided is None:
+                decided = checks(
                     run,
                     records=self.records,
                     registry=self.registry,
                     stage="finish",
                     settings=dict(self.workspace.settings),
-                    evidence=self._evidence.pop(run.id, None),
+                    evidence=evidence,
                 )
-            )
+            run.checks = stored_checks(decided)
         except Exception as exc:  # a review must never change how a run ended
             run.checks = [
                 {
@@ -627,6 +640,14 @@ class StepLoop:
                     "evidence": [f"{type(exc).__name__}: {exc}"],
                 }
             ]
+
+    def _forget_elsewhere(self, run: Run) -> None:
+        """A run whose first review stage the helper decided and whose second was never
+        asked (cancelled, failed before it): the helper drops the evidence it kept."""
+        if run.id in self._elsewhere:
+            self._elsewhere.discard(run.id)
+            if self.reviews is not None:
+                self.reviews.forget(run)
 
 
 def _unique(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -1,0 +1,287 @@
+"""A batch's review checks decided in a second process, on another core.
+
+A ``--jobs`` batch runs its runs on threads of one process, and Python runs one
+thread at a time: review's checks are about a third of a run's Python time (the
+echo executor's runs), and while one thread decides them the thread holding the
+history lock waits for its turn. Here a batch on a machine with a second core
+starts one helper process, ``python -m workerctl.engine.review_process
+WORKSPACE``, and a run thread hands both of its review stages to it (the checks
+that stand before the output mode's write, then the verdicts kept when the run
+finishes) and waits for the answer without holding Python's lock.
+
+The rules that keep the verdicts what the batch's own threads would decide:
+
+- **The same checks, or none.** The helper builds its registry, records and
+  settings from the workspace, as any command does, and answers the batch's
+  first line with whether they are the batch's own (each review check's key and
+  function, and the settings). A batch whose registry was changed in its
+  process (a test's plugin), or whose settings differ, decides everything
+  itself.
+- **A run's stages in one place.** ``before_write`` builds the evidence the
+  ``finish`` stage reuses (records read once, before the write), as the step
+  loop does in process; a run whose first stage was decided in process has its
+  second decided there too.
+- **Only local records.** Review reads records and comments; the helper reads
+  them from the workspace's files. A workspace with a record source on a server
+  (one with a ``kind``, a ``record_sources:`` entry) is reviewed in process, so
+  no server is asked twice.
+- **Never a different outcome, only a different place.** A helper that is not
+  ready yet, has died, answered out of turn or was refused is simply not asked:
+  the thread decides in process, and the batch never waits on a helper that
+  will not answer (``ANSWER_SECONDS``). The helper ignores Ctrl-C (the batch
+  handles it) and ends when the batch closes its input, or dies with it.
+
+``WORKERCTL_REVIEW_PROCESS``: ``off`` never starts it, ``on`` starts it for any
+batch of two or more jobs (the tests), unset (``auto``) only when the batch has
+``MIN_RUNS`` records or more and the process may use two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workerctl.plugins.manager import Registry
+    from workerctl.records.book import RecordBook
+    from workerctl.runs.checks import Check
+    from workerctl.runs.model import Run
+    from workerctl.workspace import Workspace
+
+#: the environment variable that turns the helper off (``off``) or on for any batch (``on``)
+ENV = "WORKERCTL_REVIEW_PROCESS"
+#: below this many records a batch is over before the helper has started (0.3 s)
+MIN_RUNS = 16
+#: how long a run thread waits for the helper's answer before deciding itself (a
+#: check that takes longer in the helper would take as long in process)
+ANSWER_SECONDS = 60.0
+#: the stages a run hands over, in order
+STAGES = ("before_write", "finish")
+
+
+def wanted(jobs: int, runs: int, records: RecordBook) -> bool:
+    """Whether a batch of ``runs`` records on ``jobs`` threads starts the helper."""
+    setting = os.environ.get(ENV, "auto").strip().lower()
+    if setting == "off" or jobs < 2:
+        return False
+    if any(source.kind for source in records.sources):  # a source on a server
+        return False
+    if setting == "on":
+        return True
+    return runs >= MIN_RUNS and len(os.sched_getaffinity(0)) > 1
+
+
+def signature(registry: Registry, settings: dict[str, Any]) -> str:
+    """What decides a verdict besides the run and the records: each review check's key
+    and function, and the settings. Both sides compute it; equal means same checks."""
+    checks = [
+        (rc.key, getattr(rc.decide, "__module__", ""), getattr(rc.decide, "__qualname__", repr(rc.decide)))
+        for rc in registry.review_checks.values()
+    ]
+    text = json.dumps([checks, settings], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ReviewProcess:
+    """The batch's side: one helper process, asked by one run thread at a time."""
+
+    def __init__(self, workspace: Workspace, registry: Registry) -> None:
+        self._turn = threading.Lock()  # one request on the pipes at a time
+        self._ready = False
+        self._broken = False
+        self.decided = 0  # stages the helper decided (tests, benchmarks)
+        answers, self._answer_w = os.pipe()
+        self._expected = signature(registry, dict(workspace.settings))
+        try:
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "workerctl.engine.review_process",
+                    str(workspace.root),
+                    str(self._answer_w),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,  # a check that prints cannot reach the answers
+                stderr=subprocess.DEVNULL,
+                pass_fds=(self._answer_w,),
+                close_fds=True,
+            )
+        except OSError:
+            self._proc = None
+            self._broken = True
+        finally:
+            os.close(self._answer_w)
+        self._answers = os.fdopen(answers, "rb")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the helper has said it is ready (tests; a batch never waits)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._turn:
+                if self._usable(0.05):
+                    return True
+                if self._broken:
+                    return False
+        return False
+
+    def decide(self, run: Run, stage: str) -> list[Check] | None:
+        """``stage``'s checks of ``run`` as the helper decided them, or None when the
+        helper cannot be asked now (the caller then decides in process)."""
+        from workerctl.runs.checks import Check
+
+        with self._turn:
+            if not self._usable(0):
+                return None
+            request = json.dumps({"stage": stage, "run": run.to_dict()}).encode() + b"\n"
+            answer = self._ask(request)
+            if answer is None:
+                return None
+            self.decided += 1
+            return [Check(**c) for c in answer]
+
+    def forget(self, run: Run) -> None:
+        """Drop what the helper keeps of ``run`` between its stages (a run that ended
+        before its ``finish`` stage was asked)."""
+        with self._turn:
+            if self._usable(0):
+                self._ask(json.dumps({"stage": "forget", "run_id": run.id}).encode() + b"\n")
+
+    def _usable(self, wait: float) -> bool:
+        """Whether the helper can be asked: its first answer (ready or refused) is read
+        when it has come, never waited for in a batch."""
+        if self._broken or self._proc is None:
+            return False
+        if not self._ready:
+            if not select.select([self._answers], [], [], wait)[0]:
+                return False
+            first = self._answers.readline()
+            if first.strip() != f"ready {self._expected}".encode():
+                self._give_up()  # refused (other checks or settings), or died starting
+                return False
+            self._ready = True
+        return True
+
+    def _ask(self, request: bytes) -> list[dict[str, Any]] | None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(request)
+            self._proc.stdin.flush()
+            if not select.select([self._answers], [], [], ANSWER_SECONDS)[0]:
+                raise OSError("no answer")
+            line = self._answers.readline()
+            answer = json.loads(line)
+            if not isinstance(answer, dict) or "checks" not in answer:
+                raise ValueError(line[:200])
+        except (OSError, ValueError):
+            self._give_up()  # from here on every stage is decided in process
+            return None
+        checks: list[dict[str, Any]] = answer["checks"]
+        return checks
+
+    def _give_up(self) -> None:
+        self._broken = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+
+    def close(self) -> None:
+        """End the helper: its input closed, it exits; one that does not is killed."""
+        with self._turn:
+            self._broken = True
+            proc = self._proc
+            if proc is not None:
+                with contextlib.suppress(OSError):
+                    assert proc.stdin is not None
+                    proc.stdin.close()
+                try:
+                    proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            self._answers.close()
+
+
+def serve(root: str, answer_fd: int) -> int:
+    """The helper's side: a line per request on stdin, a line per answer on ``answer_fd``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle
+    answers = os.fdopen(answer_fd, "wb")
+    try:
+        from pathlib import Path
+
+        from workerctl.plugins.manager import get_registry
+        from workerctl.records.book import open_records
+        from workerctl.workspace import load_workspace
+
+        workspace = load_workspace(Path(root))
+        registry = get_registry()
+        settings = dict(workspace.settings)
+        records = open_records(workspace, registry)
+    except Exception as exc:  # the batch reads this as a refusal and reviews in process
+        answers.write(f"cannot {type(exc).__name__}\n".encode())
+        answers.flush()
+        return 1
+    answers.write(f"ready {signature(registry, settings)}\n".encode())
+    answers.flush()
+    desk = _Desk(registry, records, settings)
+    for line in sys.stdin.buffer:
+        answers.write(json.dumps({"checks": desk.answer(json.loads(line))}).encode() + b"\n")
+        answers.flush()
+    return 0
+
+
+class _Desk:
+    """The helper's review: the step loop's two stages (``engine.loop``), the evidence
+    of ``before_write`` kept for ``finish`` as the loop keeps it."""
+
+    def __init__(self, registry: Registry, records: RecordBook, settings: dict[str, Any]) -> None:
+        self.registry = registry
+        self.records = records
+        self.settings = settings
+        self._evidence: dict[str, Any] = {}
+
+    def answer(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        from workerctl.runs.evidence import ReviewEvidence
+        from workerctl.runs.model import Run
+        from workerctl.runs.review_checks import checks
+
+        if request["stage"] == "forget":
+            self._evidence.pop(request["run_id"], None)
+            return []
+        run = Run.from_dict(request["run"])
+        self.records.refresh()  # what the batch wrote since: the run's own comment
+        stage = request["stage"]
+        if stage == "before_write":
+            evidence = self._evidence[run.id] = ReviewEvidence(
+                run, self.records, self.registry, stage, self.settings
+            )
+        else:
+            evidence = self._evidence.pop(run.id, None)
+            if evidence is not None:
+                evidence.run = run  # the run as it ends; what was read before the write stays
+        decided = checks(
+            run,
+            records=self.records,
+            registry=self.registry,
+            stage=stage,
+            settings=self.settings,
+            evidence=evidence,
+        )
+        return [c.to_dict() for c in decided]
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1], int(sys.argv[2])))

@@ -1,0 +1,304 @@
+"""A batch's review decided in a helper process (``engine.review_process``): the same
+verdicts as the batch's own threads decide, whatever the output; a helper that dies,
+is refused or is not ready changes where a verdict is decided, never what it is; and
+no helper outlives its batch, however the batch ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import make_worker, process_gone, start_workerctl, wait_for
+from workerctl.app import App
+from workerctl.engine import review_process
+from workerctl.engine.batch import BatchRunner
+from workerctl.engine.launcher import StartOptions
+from workerctl.history.store import History
+from workerctl.plugins.manager import get_registry
+from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.runs.evidence import ReviewEvidence
+from workerctl.runs.review_checks import checks
+from workerctl.workspace import load_workspace
+
+#: outputs that each make some check decide something other than pass
+OUTPUTS = {
+    "wrong-record": {"output": "Blocker: T-1042 is waiting on the vendor. Next step: chase Jonas by Friday."},
+    "cut": {
+        "output": "Blocker: the glossary for T-1042 is late. Suggested next s",
+        "finish_reason": "length",
+    },
+    "private": {"output": "Blocker: glossary for T-1042. Next step: email jonas@northwind.example."},
+    "refusal": {"output": "As an AI language model I have no view of your systems. I hope this helps!"},
+    "wrong-date": {"output": "Blocker: this task was due 2025-12-31 and is 400 days late. Owner: Mallory."},
+}
+
+
+def _workspace_with_tasks(workspace, count: int = 24) -> list[str]:
+    """``count`` more tasks, their fields varied (due dates past and future, owners,
+    statuses), and a worker per entry of ``OUTPUTS`` besides the sample's composed one."""
+    tasks = [
+        {
+            "id": f"T-{7000 + n}",
+            "type": "task",
+            "title": f"Vendor glossary part {n}",
+            "status": ("todo", "blocked", "in_progress")[n % 3],
+            "due": f"2026-{1 + n % 12:02d}-{1 + n % 27:02d}",
+            "assignee": ("Jonas", "Mira", "")[n % 3],
+            "links": {"project": "P-7"},
+        }
+        for n in range(count)
+    ]
+    BuiltinRecordStore(workspace).import_records(tasks, "test")
+    for name, step in OUTPUTS.items():
+        make_worker(workspace, name, executor=json.dumps({"name": "echo", "script": [step]}))
+    make_worker(workspace, "noted", output_mode="review_note")  # no stage before a write
+    return [t["id"] for t in tasks]
+
+
+def _batch(root: Path, worker: str, ids: list[str], reviews=None) -> dict[str, dict]:
+    """Each record's run as stored, without what differs between two copies of a workspace."""
+    app = App(str(root))
+    runner = BatchRunner(app.engine, 4, reviews=reviews)
+    result = runner.run(worker, ids, StartOptions())
+    history = History(load_workspace(root))
+    out = {}
+    for item in result.items:
+        run = history.get(item.run_id)
+        out[item.record_id] = {
+            "status": run.status,
+            "error": (run.error.kind, run.error.message.replace(run.id, "RUN")) if run.error else None,
+            "checks": json.loads(json.dumps(run.checks).replace(run.id, "RUN")),
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def helper_env():
+    """The batches below decide in the helper only when given one (``reviews=``)."""
+    saved = os.environ.get(review_process.ENV)
+    os.environ[review_process.ENV] = "off"
+    yield
+    if saved is None:
+        del os.environ[review_process.ENV]
+    else:
+        os.environ[review_process.ENV] = saved
+
+
+def _ready_helper(root: Path) -> review_process.ReviewProcess:
+    workspace = load_workspace(root)
+    helper = review_process.ReviewProcess(workspace, get_registry())
+    assert helper.wait_ready(60), "the helper did not start"
+    return helper
+
+
+def test_every_worker_gets_the_verdicts_its_threads_would_decide(workspace, tmp_path, helper_env):
+    ids = [*_workspace_with_tasks(workspace), "T-1042", "T-1043"]
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.root, copy, symlinks=True)
+    helper = _ready_helper(copy)
+    try:
+        for worker in ["overdue-task-review", *OUTPUTS, "noted"]:
+            here = _batch(workspace.root, worker, ids)
+            before = helper.decided
+            there = _batch(copy, worker, ids, reviews=helper)
+            assert there == here, worker
+            stages = 1 if worker == "noted" else 2  # review_note has no write to stand before
+            assert helper.decided - before == stages * len(ids), worker
+    finally:
+        helper.close()
+
+
+def test_a_rejected_output_is_rejected_in_the_helper_with_the_same_words(workspace, tmp_path, helper_env):
+    ids = _workspace_with_tasks(workspace, 4)
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.root, copy, symlinks=True)
+    helper = _ready_helper(copy)
+    try:
+        for worker in ("cut", "private", "refusal"):
+            there = _batch(copy, worker, ids, reviews=helper)
+            here = _batch(workspace.root, worker, ids)
+            assert {r["error"][0] for r in there.values()} == {"output_rejected"}, worker
+            assert there == here
+    finally:
+        helper.close()
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "Blocker:",
+        "T-1042",
+        "T-1043",
+        "T-9999",
+        "due 2026-01-15",
+        "due 2026-02-30",
+        "Jonas",
+        "jonas@northwind.example",
+        "EUR 1,200",
+        "twelve hundred euros",
+        "Next step: chase the vendor.",
+        "As an AI language model",
+        "Should I chase them?",
+        "I have emailed the customer.",
+        "<script>alert(1)</script>",
+        "\x1b[31mred\x1b[0m",
+        "\n- ",
+        " ",
+        ". ",
+        "overdue by 12 days",
+        "status blocked",
+        "🙂",
+    ]
+)
+_OUTPUTS = st.one_of(
+    st.lists(st.one_of(_FRAGMENTS, st.text(max_size=20)), min_size=1, max_size=12).map("".join),
+    st.text(min_size=1, max_size=200),
+)
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory):
+    """A workspace after one real run, and a ready helper on it."""
+    from helpers import run_workerctl
+    from workerctl.workspace import init_workspace
+
+    root = tmp_path_factory.mktemp("desk") / "ws"
+    ws = init_workspace(root, get_registry())
+    done = run_workerctl("run", "start", "overdue-task-review", "--task", "T-1042", "--json", workspace=ws)
+    assert done.returncode == 0, done.stderr
+    helper = _ready_helper(root)
+    app = App(str(root))
+    yield app, History(ws).get(json.loads(done.stdout)["id"]), helper
+    helper.close()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_OUTPUTS, rejected=st.booleans())
+def test_any_output_gets_the_same_checks_from_the_helper(desk, text, rejected):
+    """Both stages, as the step loop asks them: the helper's answer is the in-process one."""
+    from workerctl.runs.model import RunError
+
+    app, stored, helper = desk
+    run = stored.__class__.from_dict(stored.to_dict())
+    run.output = text
+    run.error = RunError("output_rejected", "stopped") if rejected else None
+    settings_now = dict(app.workspace.settings)
+    evidence = ReviewEvidence(run, app.records, app.registry, "before_write", settings_now)
+    here = [
+        [c.to_dict() for c in checks(run, records=app.records, registry=app.registry, stage=stage,
+                                     settings=settings_now, evidence=evidence)]
+        for stage in review_process.STAGES
+    ]  # fmt: skip
+    there = [[c.to_dict() for c in helper.decide(run, stage) or []] for stage in review_process.STAGES]
+    assert there == here
+
+
+def test_a_helper_killed_mid_batch_leaves_the_verdicts_as_they_would_be(workspace, tmp_path, helper_env):
+    script = [{"sleep": 0.05, "tool": "read_task", "arguments": {}}, {"output": "Blocker: none found."}]
+    make_worker(workspace, "paced", executor=json.dumps({"name": "echo", "script": script}))
+    ids = _workspace_with_tasks(workspace, 24)
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.root, copy, symlinks=True)
+    helper = _ready_helper(copy)
+    killer = threading.Thread(
+        target=lambda: (wait_for(lambda: helper.decided >= 6, 60), os.kill(helper.pid, signal.SIGKILL))
+    )
+    killer.start()
+    try:
+        there = _batch(copy, "overdue-task-review", ids, reviews=helper)
+    finally:
+        killer.join()
+        helper.close()
+    assert 6 <= helper.decided < 2 * len(ids)  # it decided some, and the batch the rest
+    assert there == _batch(workspace.root, "overdue-task-review", ids)
+
+
+def test_a_batch_whose_checks_differ_from_the_helpers_decides_them_itself(workspace, helper_env):
+    """A review check registered in this process only (a test's plugin): the helper,
+    which loads the installed plugins, says it is not the batch's and is never asked."""
+    from workerctl.api import hookimpl
+    from workerctl.plugins.manager import build_registry, reset_registry
+    from workerctl.runs.checks import Check
+    from workerctl.runs.review_checks import ReviewCheck
+
+    class Extra:
+        @hookimpl
+        def register_review_checks(self, register):
+            register(ReviewCheck("extra", "Only here", lambda ev: Check("extra", "Only here", "fail")))
+
+    registry = build_registry((Extra(),))
+    reset_registry(registry)
+    try:
+        helper = review_process.ReviewProcess(workspace, registry)
+        assert not helper.wait_ready(60)
+        ids = _workspace_with_tasks(workspace, 3)
+        stored = _batch(workspace.root, "overdue-task-review", ids, reviews=helper)
+        helper.close()
+    finally:
+        reset_registry(None)
+    assert helper.decided == 0
+    assert all({"key": "extra", "title": "Only here", "verdict": "fail", "evidence": []} in r["checks"]
+               for r in stored.values())  # fmt: skip
+
+
+def _helpers_of(root: Path) -> list[int]:
+    """The pids of helper processes serving the workspace at ``root``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            b"workerctl.engine.review_process" in argv
+            and str(root).encode() in argv
+            and not process_gone(int(entry))
+        ):
+            found.append(int(entry))
+    return found
+
+
+def _paced_batch(workspace, how_many: int = 40):
+    make_worker(workspace, "paced", output_mode="review_note",
+                executor="{name: echo, script: [{sleep: 0.3, output: 'Blocker: none found.'}]}")  # fmt: skip
+    ids = _workspace_with_tasks(workspace, how_many)
+    listed = workspace.root / "ids.txt"
+    listed.write_text("\n".join(ids) + "\n")
+    return start_workerctl(
+        "run", "start", "paced", "--records-from", str(listed), "--jobs", "4", "--json=counts",
+        workspace=workspace, env={review_process.ENV: "on"},
+    )  # fmt: skip
+
+
+def test_the_helper_ends_with_its_batch(workspace):
+    batch = _paced_batch(workspace, 20)
+    [pid] = wait_for(lambda: _helpers_of(workspace.root), 30)
+    out, err = batch.communicate(120)
+    assert batch.returncode == 0, err
+    assert json.loads(out)["counts"] == {"completed": 20}
+    wait_for(lambda: process_gone(pid), 10)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_the_helper_ends_when_its_batch_is_stopped(workspace, how):
+    """Killed (its input closes with it), terminated or interrupted (the batch closes
+    it; a Ctrl-C reaches the helper too, which leaves it to the batch)."""
+    batch = _paced_batch(workspace)
+    [pid] = wait_for(lambda: _helpers_of(workspace.root), 30)
+    wait_for(lambda: History(load_workspace(workspace.root)).list(None, limit=4), 30)
+    if how == "SIGINT":
+        os.kill(pid, signal.SIGINT)  # as the terminal sends it to the whole group
+    batch.send_signal(getattr(signal, how))
+    batch.communicate(60)
+    # a batch stops on SIGTERM as on Ctrl-C
+    assert batch.returncode == {"SIGKILL": -9, "SIGTERM": 130, "SIGINT": 130}[how]
+    wait_for(lambda: process_gone(pid), 10)
