@@ -76,7 +76,13 @@ def wanted(jobs: int, runs: int, records: RecordBook) -> bool:
         return False
     if setting == "on":
         return True
-    return runs >= MIN_RUNS and len(os.sched_getaffinity(0)) > 1
+    return runs >= MIN_RUNS and _cores() > 1
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity where the system tells it)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def signature(registry: Registry, settings: dict[str, Any]) -> str:
