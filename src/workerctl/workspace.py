@@ -33,6 +33,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 # text settings (no default): review_model, the llm model id a model-judged review
 # check asks (the workerctl-llm plugin's ``model_judged``)
+#: the shortest ``stale_after``: a run beats every ``stale_after / 4`` seconds but at most
+#: twice a second (``engine.heartbeat.beat_interval``), so below this a live run would go
+#: a whole ``stale_after`` without a beat and a reader that judges it by its beats (another
+#: PID namespace) would mark it crashed
+MIN_STALE_AFTER = 2.0
 TEXT_SETTINGS = ("review_model",)
 KNOWN_SETTINGS = {"name", "description", "record_sources", *TEXT_SETTINGS, *DEFAULT_SETTINGS}
 
@@ -234,6 +239,11 @@ def settings_problem(data: dict[str, Any]) -> str | None:
             or not 0 < value < 10**9
         ):
             return f"{key}: must be a positive number of seconds"
+        elif key == "stale_after" and value < MIN_STALE_AFTER:
+            return (
+                f"stale_after: must be at least {MIN_STALE_AFTER:g} seconds (a run beats every "
+                f"stale_after / 4 seconds, at most twice a second), not {value:g}"
+            )
     for key in TEXT_SETTINGS:
         if key in data and (not isinstance(data[key], str) or not data[key].strip()):
             return f"{key}: must be a non-empty text, e.g. {key}: gpt-4o-mini"

@@ -20,6 +20,14 @@ from workerctl.history.store import History
 HEARTBEAT_SECONDS = 5.0
 
 
+def beat_interval(stale_after: float) -> float:
+    """Four beats per ``stale_after`` window, at most every ``HEARTBEAT_SECONDS`` and at
+    most twice a second: ``workspace.MIN_STALE_AFTER`` keeps the setting where four fit."""
+    from workerctl.workspace import MIN_STALE_AFTER
+
+    return max(MIN_STALE_AFTER / 4, min(HEARTBEAT_SECONDS, stale_after / 4))
+
+
 class Heartbeat:
     """Touches the run's heartbeat file while it executes (for remote stale checks)."""
 

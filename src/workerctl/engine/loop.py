@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from workerctl.engine import halts, stop_signals
 from workerctl.engine.context import assemble, enabled_types, source_for_type
-from workerctl.engine.heartbeat import HEARTBEAT_SECONDS, Heartbeat
+from workerctl.engine.heartbeat import Heartbeat, beat_interval
 from workerctl.engine.limits import cap_text, cap_value
 from workerctl.engine.outputs import OutputContext
 from workerctl.engine.remote import as_remote
@@ -94,7 +94,7 @@ class StepLoop:
 
     def execute(self, run: Run, worker: Worker, held_signals: stop_signals.Held | None = None) -> Run:
         stale_after = float(self.workspace.setting("stale_after"))
-        beat = Heartbeat(self.history, run.id, max(0.5, min(HEARTBEAT_SECONDS, stale_after / 4)))
+        beat = Heartbeat(self.history, run.id, beat_interval(stale_after))
         in_main = threading.current_thread() is threading.main_thread()
         # a signal the process was started with ignored (nohup) stays ignored: not a cancel
         previous = {sig: signal.getsignal(sig) for sig in stop_signals.STOPPING} if in_main else {}
