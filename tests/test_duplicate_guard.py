@@ -329,3 +329,38 @@ def test_a_damaged_ledger_file_is_reported_and_left_alone(workspace, wcli):
         result = wcli("run", "start", "overdue-task-review", "--task", "T-1042")
         assert result.exit_code == 4 and str(path) in result.output
         assert path.read_text() == bad
+
+
+def _effects_shown(wcli, run_id: str) -> tuple[list[dict], str]:
+    """The run's effects as ``run inspect --json`` gives them, and its card."""
+    doc = json.loads(wcli("run", "inspect", "--id", run_id, "--json").stdout)
+    return doc["side_effects"], wcli("run", "inspect", "--id", run_id).output
+
+
+@pytest.mark.parametrize("how", ["--written", "--not-written"])
+def test_a_settled_write_reads_settled_on_the_card_and_after_a_rebuild(workspace, wcli, how):
+    """A person's settlement is kept on the run's effect (the run file, through the one
+    commit path), not in the ledger alone: the card and ``run inspect`` said UNKNOWN
+    and advised a ``ledger settle`` that then found nothing to settle."""
+    assert _killed_in_write(workspace).returncode == -9
+    run_id = json.loads(wcli("runs", "list", "--json").stdout)[0]["id"]
+    assert wcli("ledger", "settle", run_id, how, "--note", "looked").exit_code == 0
+    state = "committed" if how == "--written" else "not_written"
+    effects, card = _effects_shown(wcli, run_id)
+    assert [(e["state"], e["settled"]["note"]) for e in effects] == [(state, "looked")]
+    assert "UNKNOWN" not in card and "ledger settle" not in card
+    assert wcli("runs", "reindex").exit_code == 0
+    entry = json.loads(wcli("ledger", "list", "--record", "T-1042", "--json").stdout)[0]
+    assert (entry["state"], entry["settled"]["note"]) == (state, "looked")
+
+
+def test_a_write_the_guard_settles_reads_settled_on_the_card(workspace, wcli):
+    """The next start settles the cut write from the record (it holds the comment): the
+    run that made it says so too (last round's c42)."""
+    assert _killed_in_write(workspace).returncode == -9
+    run_id = json.loads(wcli("runs", "list", "--json").stdout)[0]["id"]
+    assert wcli("run", "start", "dier", "--task", "T-1042").exit_code == 5
+    effects, card = _effects_shown(wcli, run_id)
+    assert [(e["state"], e["settled"]["by"]) for e in effects] == [("committed", "workerctl")]
+    assert "UNKNOWN" not in card and "ledger settle" not in card
+    assert wcli("ledger", "settle", run_id, "--written").exit_code == 3  # nothing left to settle

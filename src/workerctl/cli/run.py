@@ -38,12 +38,14 @@ def _default_trigger() -> str:
 
 def _print_run(a: App, the_run: Run, as_json: bool, full_output: bool = True) -> None:
     from workerctl import render
+    from workerctl.history.ledger import effects_as_stated
     from workerctl.runs.cards import run_card
     from workerctl.runs.changes import card_facts
 
     facts = card_facts(the_run, workspace=a.workspace, registry=a.registry, records=a.records)
     if as_json:
-        echo_json({**the_run.to_dict(), **facts, "duration": the_run.duration})
+        effects = effects_as_stated(the_run)
+        echo_json({**the_run.to_dict(), "side_effects": effects, **facts, "duration": the_run.duration})
     else:
         click.echo(render.fit_page(run_card(the_run, facts, full_output=full_output)))
 

@@ -100,6 +100,13 @@ def effect_state(effect: dict[str, Any], run_finished: bool) -> str:
     return UNKNOWN if state == INTENDED and run_finished else state
 
 
+def effects_as_stated(run: Run) -> list[dict[str, Any]]:
+    """``run``'s side effects, each state as the ledger reads it (``effect_state``): the
+    one view the card and ``run inspect --json`` give (the JSON said ``intended`` for a
+    write its crashed run never confirmed, where the card said UNKNOWN)."""
+    return [{**e, "state": effect_state(e, run.finished)} for e in run.side_effects]
+
+
 def entry_key(run_id: str, step: str, target: str, kind: str) -> str:
     return f"{run_id}|{step}|{target}|{kind}"
 
@@ -349,7 +356,7 @@ class Ledger:
         detail = {
             k: v
             for k, v in effect.items()
-            if k not in ("kind", "key", "record_id", "state", "at", "committed_at", "text")
+            if k not in ("kind", "key", "record_id", "state", "at", "committed_at", "text", "settled")
         }
         at = effect.get("at") or (old or {}).get("at") or run.finished_at or run.created
         committed_at = effect.get("committed_at") or (old or {}).get("committed_at")
@@ -368,7 +375,8 @@ class Ledger:
             "config_hash": run.config_hash,
             "record_fingerprint": run.record_fingerprint if run.record_id == target else None,
             "detail": detail,
-            "settled": None,
+            # a person's (or the guard's) settlement, kept on the run's effect (``settle``)
+            "settled": effect.get("settled") if isinstance(effect.get("settled"), dict) else None,
         }
 
     def _summarise(self, worker: str, target: str, docs: dict[str, dict]) -> None:
@@ -503,31 +511,44 @@ class Ledger:
                     f"no unknown side effect matches {key_or_run!r}",
                     hint="'workerctl ledger list --state unknown' shows them",
                 )
-            settled: list[Effect] = []
-            for tgt in sorted({e.target for e in candidates}):
-                docs = self._effects(tgt)
-                keys = {e.key for e in candidates if e.target == tgt}
-                worker = None
-                for doc_id, old in docs.items():
-                    if old["key"] in keys:  # a new document: read ones are shared
-                        doc = docs[doc_id] = {
-                            **old,
-                            "state": COMMITTED if written else NOT_WRITTEN,
-                            "settled": {
-                                "as": "written" if written else "not_written",
-                                "by": by,
-                                "at": now_iso(),
-                                "note": note,
-                            },
-                        }
-                        if written:
-                            doc["committed_at"] = doc.get("committed_at") or now_iso()
-                        worker = doc["worker"]
-                        settled.append(Effect.from_doc(doc))
-                write_table(self.record_path(tgt), "effects", docs, known=self.history.tables)
-                if worker:
-                    self._summarise(worker, tgt, docs)
-        return settled
+            state = COMMITTED if written else NOT_WRITTEN
+            stamp = {"as": "written" if written else "not_written", "by": by, "at": now_iso(), "note": note}
+            keys = {e.key for e in candidates}
+            pruned: list[Effect] = []
+            # the run file first, through the one commit path (which brings the ledger in
+            # line): the card, 'run inspect' and a rebuild read the settled state from it
+            for run_id in sorted({e.run_id for e in candidates}):
+                try:
+                    self.history.update(run_id, lambda run: self._mark(run, keys, state, stamp))
+                except NotFoundError:  # pruned: its entries live on in the ledger alone
+                    pruned.extend(e for e in candidates if e.run_id == run_id)
+            for tgt in sorted({e.target for e in pruned}):
+                self._settle_in_ledger(tgt, {e.key for e in pruned if e.target == tgt}, state, stamp)
+            targets = sorted({e.target for e in candidates})
+            return [e for tgt in targets for e in self.effects(tgt) if e.key in keys]
+
+    def _mark(self, run: Run, keys: set[str], state: str, stamp: dict[str, Any]) -> None:
+        """``run``'s effects among ``keys`` settled as ``state`` by ``stamp``."""
+        for effect in run.side_effects:
+            if self._key(run, effect) in keys:
+                effect["state"] = state
+                effect["settled"] = dict(stamp)
+                if state == COMMITTED:
+                    effect["committed_at"] = effect.get("committed_at") or stamp["at"]
+
+    def _settle_in_ledger(self, target: str, keys: set[str], state: str, stamp: dict[str, Any]) -> None:
+        """Entries whose run was pruned: settled in ``target``'s record file itself."""
+        docs = self._effects(target)
+        worker = None
+        for doc_id, old in docs.items():
+            if old["key"] in keys:  # a new document: read ones are shared
+                doc = docs[doc_id] = {**old, "state": state, "settled": dict(stamp)}
+                if state == COMMITTED:
+                    doc["committed_at"] = doc.get("committed_at") or stamp["at"]
+                worker = doc["worker"]
+        write_table(self.record_path(target), "effects", docs, known=self.history.tables)
+        if worker:
+            self._summarise(worker, target, docs)
 
     def find_unsettled(self, key_or_run: str, target: str | None = None) -> list[Effect]:
         """The unknown (or intended) effects ``settle`` would settle: those of one entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from workerctl import render
-from workerctl.history.ledger import effect_state
+from workerctl.history.ledger import effects_as_stated
 from workerctl.runs.model import Run
 
 if TYPE_CHECKING:
@@ -188,9 +188,8 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
                 lines.append(f"       stderr: {render.cut(it.stderr, 100)}")
     if run.side_effects:
         lines.append("  side effects")
-        for se in run.side_effects:
-            shown = {**se, "state": effect_state(se, run.finished)}
-            lines.append(f"    {effect_text(shown, run.id)}; key {se.get('key')}")
+        for se in effects_as_stated(run):
+            lines.append(f"    {effect_text(se, run.id)}; key {se.get('key')}")
             if se.get("approved_by"):
                 lines.append(f"      approved by {se['approved_by']} at {se.get('approved_at')}")
     else:

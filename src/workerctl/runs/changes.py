@@ -75,10 +75,10 @@ def earlier_side_effects(run: Run, history: History) -> list[dict[str, Any]]:
     """Side effects made by runs of this worker on this record (this one included),
     oldest first, from the side-effect ledger: one file read, and still complete
     after ``runs prune`` removed the run files."""
-    from workerctl.history.ledger import effect_state
+    from workerctl.history.ledger import effects_as_stated
 
     if not run.record_id:
-        return [{"run_id": run.id, "state": effect_state(e, run.finished), **e} for e in run.side_effects]
+        return [{"run_id": run.id, **e} for e in effects_as_stated(run)]
     out = []
     for effect in history.ledger.effects(run.record_id, run.worker):
         out.append(
