@@ -114,3 +114,49 @@ def test_other_unraisable_exceptions_are_still_reported():
     assert done.stdout == "went on\n"
     assert "ValueError: from a finalizer" in done.stderr
     assert "workerctl.errors.Terminated: 0" in done.stderr
+
+
+DROPPED = textwrap.dedent(
+    """
+    import os, signal, sys
+    from workerctl.cli import main
+    from workerctl.cli.failures import raise_on_sigterm
+
+    raise_on_sigterm()
+    try:  # the handler raises, and code on the way drops it: C code did, in the
+        os.kill(os.getpid(), int(sys.argv[1]))  # compile() of a module being imported
+        for _ in range(2000):
+            pass
+    except BaseException:
+        pass
+    sys.argv = ["workerctl", *sys.argv[2:]]
+    main()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("run", "start", "overdue-task-review", "--task", "T-1042"),
+        ("run", "start", "overdue-task-review", "--task", "T-1042", "--task", "T-1043", "--jobs", "2"),
+        ("run", "start", "overdue-task-review", "--task", "T-1042", "--detach"),
+        ("runs", "list"),
+    ],
+)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_whose_exception_was_dropped_still_ends_the_command(workspace, argv, signum):
+    """Nothing starts, and the command ends as the signal says (last round's c51: a
+    SIGTERM during start-up ran the worker and exited 0, one try in 20 to 100)."""
+    from workerctl.history.store import History
+
+    done = subprocess.run(
+        [sys.executable, "-c", DROPPED, str(int(signum)), "-w", str(workspace.root), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 128 + signum, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert f"stopped by {signal.Signals(signum).name}" in done.stderr
+    assert History(workspace).list(None, limit=None) == []

@@ -10,6 +10,7 @@ TYPE_CHECKING = False  # typing is not imported before the stop-signal handlers 
 
 if TYPE_CHECKING:
     from os import PathLike
+    from typing import ClassVar
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -33,9 +34,27 @@ class Terminated(BaseException):
     way up swallows it: the run loop turns it into a cancelled run, and any command it
     reaches ends in one line with ``EXIT_TERMINATED`` (``cli.failures``)."""
 
+    #: the signals whose handler raised one (``cli.failures``) that no ending has met
+    #: yet. C code between a handler and the interpreter can drop the exception (seen in
+    #: ``compile()`` of a module being imported, with no bytecode cached): the command
+    #: then went on, ran its worker and exited 0, as if no SIGTERM had come
+    unanswered: ClassVar[list[int]] = []
+
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+    @classmethod
+    def raise_unanswered(cls) -> None:
+        """Raise the stop a handler raised and nothing met, where going on would act
+        on it: before a run starts, before a command ends well. In the main thread only
+        (handlers run there; a batch's run threads never end the command)."""
+        import threading
+
+        if cls.unanswered and threading.current_thread() is threading.main_thread():
+            signum = cls.unanswered[0]
+            cls.unanswered.clear()
+            raise cls(signum)
 
 
 #: characters of an exception's message quoted in a one-line report

@@ -31,7 +31,12 @@ def _main() -> None:
             from workerctl.cli.root import cli
 
             _replace_what_cannot_be_shown()
-            cli(prog_name="workerctl")
+            try:
+                cli(prog_name="workerctl")
+            except SystemExit as ending:
+                if ending.code in (0, None):  # a SIGTERM whose exception was lost on its way
+                    Terminated.raise_unanswered()
+                raise
         finally:
             ignore_stop_signals()
     except (Terminated, KeyboardInterrupt) as stop:  # before click took over, or as it ended

@@ -118,6 +118,7 @@ def end_terminated(signum: int = signal.SIGTERM) -> NoReturn:
 def end_stopped(stop: BaseException) -> NoReturn:
     """The ending of a command a stop signal ended: SIGTERM's or SIGHUP's one line and
     143 or 129 (``end_terminated``), Ctrl-C's 130 (click wrote the newline after ^C)."""
+    Terminated.unanswered.clear()  # met: this is its ending
     if isinstance(stop, Terminated):
         end_terminated(stop.signum)
     raise SystemExit(130) from None
@@ -131,6 +132,7 @@ TERMINATED_LINE = "error: stopped by SIGTERM before the command finished"
 
 def _raise_terminated(signum: int, frame: object) -> None:
     signal.signal(signum, signal.SIG_DFL)  # asked twice: no more waiting
+    Terminated.unanswered.append(signum)  # until an ending meets it (end_stopped)
     raise Terminated(signum)
 
 

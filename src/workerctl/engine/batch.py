@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from workerctl.engine import halts
-from workerctl.errors import HistoryError, NotFoundError, WorkerctlError
+from workerctl.errors import HistoryError, NotFoundError, Terminated, WorkerctlError
 from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
 from workerctl.runs.states import STATE_UNUSABLE
 
@@ -214,6 +214,7 @@ class BatchRunner:
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
         """Every record's run on the worker threads (even with one job, so that the
         main thread stays free to hear Ctrl-C and SIGTERM)."""
+        Terminated.raise_unanswered()  # a SIGTERM whose exception was lost: nothing starts
         result = BatchResult(worker)
         began = time.monotonic()
         items: dict[int, BatchItem] = {}

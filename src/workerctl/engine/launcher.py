@@ -17,7 +17,7 @@ from workerctl.engine.launch import spawn_executing_process
 from workerctl.engine.loop import StepLoop
 from workerctl.engine.remote import ProgressSink, RemoteExecutor, as_remote
 from workerctl.engine.step import ExecutorFailure
-from workerctl.errors import NotFoundError, UsageError, WorkerctlError
+from workerctl.errors import NotFoundError, Terminated, UsageError, WorkerctlError
 from workerctl.history.store import History
 from workerctl.history.sweep import current_owner, proc_start
 from workerctl.records.book import open_records
@@ -174,6 +174,7 @@ class Engine:
         """Run in this process and return the finished run; a remote executor (one
         with ``submit``) gets the run handed over instead, and it returns queued.
         ``on_created`` hears of the run once it is stored (a batch notes what runs)."""
+        Terminated.raise_unanswered()  # a SIGTERM whose exception was lost: no run starts
         worker, run = self.prepare(worker_name, options)
         remote = as_remote(self.registry.executors.get(worker.executor))
         if remote is not None:
@@ -307,6 +308,7 @@ class Engine:
     def start_detached(self, worker_name: str, options: StartOptions) -> Run:
         """Create the run and hand it to a background process; returns at once.
         (A remote executor's runs are handed to it: they are detached already.)"""
+        Terminated.raise_unanswered()  # a SIGTERM whose exception was lost: no run starts
         worker, run = self.prepare(worker_name, options)
         remote = as_remote(self.registry.executors.get(worker.executor))
         if remote is not None:
