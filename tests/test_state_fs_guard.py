@@ -69,6 +69,8 @@ ALLOWED = {
     ("history/reader.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",
     ("history/search_index.py", 'os.fdopen(fd, "rb")'): "a descriptor opened through storage.fs.open_file_at",
     ("history/spill.py", 'os.fdopen(fd, "w"'): "a reindex's scratch file, opened through storage.fs",
+    ("engine/review_process.py", 'os.fdopen(answers, "rb")'): "a pipe to the review helper, no path",
+    ("engine/review_process.py", 'os.fdopen(answer_fd, "wb")'): "a pipe to the batch, no path",
     ("history/spill.py", 'os.fdopen(fd, "r"'): "a reindex's scratch file, opened through storage.fs",
     ("workspace.py", "settings_file.is_file()"): "the user's settings file",
     ("runs/usage.py", "path.stat()"): "prices.yaml: the user's price table",
