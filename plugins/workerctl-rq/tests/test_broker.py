@@ -82,7 +82,7 @@ def test_redis_restarted_empty_after_the_run_finished_leaves_it_unknown(
         wait_for(lambda: status(ws, run.id) == "failed", timeout=20)
         final = get(ws, run.id)
         assert final.error.kind == "outcome_unknown", final.error
-        assert [e["state"] for e in final.side_effects] == ["intended"]  # never confirmed: unknown
+        assert [e["state"] for e in final.side_effects] == ["unknown"]  # intended, never confirmed
         unknown = CliRunnerBound(ws)("ledger", "list", "--state", "unknown", "--json").json
         assert [(e["run_id"], e["target"]) for e in unknown] == [(run.id, "T-1042")]
         for repeat in ((), ("--allow-repeat",)):

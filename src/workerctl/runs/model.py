@@ -401,7 +401,9 @@ RUN_FIELDS: dict[str, str] = {
         "write, `committed` after it, `unknown` when the process died in between, `held` while "
         "it waits for a person (with `held_because` and `seen`, the record as the run saw it), "
         "`not_written` when rejected (`rejected_by`, `rejected_at`) or refused by the test "
-        "sandbox (`reason`); an approved one has `approved_by`, `approved_at`; a tool's comment "
+        "sandbox (`reason`); an approved one has `approved_by`, `approved_at`; a settled one "
+        "(`workerctl ledger settle`, or the next start reading the record) has `settled: {as, by, "
+        "at, note}`, its state `committed` or `not_written`; a tool's comment "
         "also keeps its `text` and the `tool` that wrote it, an output mode's says `text_is_output`; "
         "an `intended` one has no `comment_id`, `created` or `committed_at` yet)"
     ),
