@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -217,6 +218,33 @@ def test_a_helper_killed_mid_batch_leaves_the_verdicts_as_they_would_be(workspac
         killer.join()
         helper.close()
     assert 6 <= helper.decided < 2 * len(ids)  # it decided some, and the batch the rest
+    assert there == _batch(workspace.root, "overdue-task-review", ids)
+
+
+def test_a_stopped_helper_is_given_up_and_the_batch_decides_the_rest(
+    workspace, tmp_path, helper_env, monkeypatch
+):
+    """SIGSTOP: the helper neither dies nor answers. The thread asking waits
+    ``ANSWER_SECONDS`` and gives it up; the others decide their runs themselves
+    meanwhile instead of queueing behind it."""
+    monkeypatch.setattr(review_process, "ANSWER_SECONDS", 2.0)
+    ids = _workspace_with_tasks(workspace, 24)
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.root, copy, symlinks=True)
+    helper = _ready_helper(copy)
+    stopper = threading.Thread(
+        target=lambda: (wait_for(lambda: helper.decided >= 4, 60), os.kill(helper.pid, signal.SIGSTOP))
+    )
+    stopper.start()
+    try:
+        began = time.monotonic()
+        there = _batch(copy, "overdue-task-review", ids, reviews=helper)
+        took = time.monotonic() - began
+    finally:
+        stopper.join()
+        helper.close()  # killed: a stopped process does not read its input's end
+    assert 4 <= helper.decided < 2 * len(ids)
+    assert took < 30, took
     assert there == _batch(workspace.root, "overdue-task-review", ids)
 
 

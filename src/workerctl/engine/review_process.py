@@ -27,9 +27,11 @@ The rules that keep the verdicts what the batch's own threads would decide:
   no server is asked twice.
 - **Never a different outcome, only a different place.** A helper that is not
   ready yet, has died, answered out of turn or was refused is simply not asked:
-  the thread decides in process, and the batch never waits on a helper that
-  will not answer (``ANSWER_SECONDS``). The helper ignores Ctrl-C (the batch
-  handles it) and ends when the batch closes its input, or dies with it.
+  the thread decides in process. One that stops answering (stopped, stuck) is
+  given up after ``ANSWER_SECONDS``, and meanwhile the other threads decide
+  their runs themselves rather than queue behind it (``TURN_SECONDS``). The
+  helper ignores Ctrl-C (the batch handles it) and ends when the batch closes
+  its input, or dies with it.
 
 ``WORKERCTL_REVIEW_PROCESS``: ``off`` never starts it, ``on`` starts it for any
 batch of two or more jobs (the tests), unset (``auto``) only when the batch has
@@ -60,9 +62,13 @@ if TYPE_CHECKING:
 ENV = "WORKERCTL_REVIEW_PROCESS"
 #: below this many records a batch is over before the helper has started (0.3 s)
 MIN_RUNS = 16
-#: how long a run thread waits for the helper's answer before deciding itself (a
-#: check that takes longer in the helper would take as long in process)
-ANSWER_SECONDS = 60.0
+#: how long a run thread waits for the helper's answer before it gives the helper up and
+#: decides itself: a run's checks take milliseconds (none asks a model as a run ends,
+#: docs/review.md), so a helper this late is stopped (SIGSTOP) or stuck
+ANSWER_SECONDS = 10.0
+#: how long a run thread waits for its turn on the helper before deciding itself: the
+#: turn is one run's checks, milliseconds, unless the helper is stuck in one
+TURN_SECONDS = 0.5
 #: the stages a run hands over, in order
 STAGES = ("before_write", "finish")
 
@@ -148,7 +154,9 @@ class ReviewProcess:
         helper cannot be asked now (the caller then decides in process)."""
         from workerctl.runs.checks import Check
 
-        with self._turn:
+        if not self._turn.acquire(timeout=TURN_SECONDS):
+            return None  # a turn this long is a helper stuck: the thread does not queue behind it
+        try:
             if not self._usable(0):
                 return None
             request = json.dumps({"stage": stage, "run": run.to_dict()}).encode() + b"\n"
@@ -157,13 +165,19 @@ class ReviewProcess:
                 return None
             self.decided += 1
             return [Check(**c) for c in answer]
+        finally:
+            self._turn.release()
 
     def forget(self, run: Run) -> None:
         """Drop what the helper keeps of ``run`` between its stages (a run that ended
         before its ``finish`` stage was asked)."""
-        with self._turn:
+        if not self._turn.acquire(timeout=TURN_SECONDS):
+            return  # a stuck helper keeps what it kept; it ends with the batch
+        try:
             if self._usable(0):
                 self._ask(json.dumps({"stage": "forget", "run_id": run.id}).encode() + b"\n")
+        finally:
+            self._turn.release()
 
     def _usable(self, wait: float) -> bool:
         """Whether the helper can be asked: its first answer (ready or refused) is read
