@@ -268,3 +268,48 @@ def test_an_old_file_under_another_id_s_new_name_is_not_that_id_s(workspace):
     assert shown("t_3a500") == theirs and entries("t_3a500") == ["t_3a500"]  # kept for that id
     repeat = run_workerctl("run", "start", "overdue-task-review", "--task", "t_3a500", workspace=workspace)
     assert repeat.returncode == 5, repeat.stdout + repeat.stderr  # its old entry still guards it
+
+
+#: ids whose old and new file names collide with each other's (``t:500``'s name now is
+#: the old name of ``t_3a500``), and some that collide with nothing
+CONFUSABLE = ["t:500", "t_3a500", "T:500", "T_500", "t_500", "a.b", "a_2eb", "x~1", "x_7e1", "plain"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["comment", "read", "old file"]), st.sampled_from(CONFUSABLE)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_a_store_that_remembers_absent_old_files_reads_as_a_fresh_one(tmp_path_factory, steps):
+    """``storage.filenames.LegacyFiles`` keeps an old name it found absent; a store that
+    lives for a whole batch must still read every id's comments as a store made just now
+    does, whatever was written meanwhile under new names (which may be other ids' old
+    ones) and whatever old-layout file was there from the start."""
+    from workerctl.plugins.manager import get_registry
+    from workerctl.records.builtin_store import BuiltinRecordStore
+    from workerctl.workspace import init_workspace
+
+    workspace = init_workspace(tmp_path_factory.mktemp("legacy") / "ws", get_registry())
+    folder = workspace.state_dir / "comments"
+    folder.mkdir(exist_ok=True)
+    # an old workspace's files, before the long-lived store is made
+    for kind, rid in steps:
+        if kind == "old file":
+            docs = {"1": {"id": "c-1", "record_id": rid, "text": f"old on {rid}", "author": "a",
+                          "created": "2026-01-01T00:00:00Z", "run_id": None, "key": None}}  # fmt: skip
+            (folder / f"{legacy_names(rid)[-1] if legacy_names(rid) else file_name(rid)}.json").write_text(
+                json.dumps({"comments": docs}), encoding="utf-8"
+            )
+    kept = BuiltinRecordStore(workspace)
+    for n, (kind, rid) in enumerate(steps):
+        if kind == "comment":
+            kept.add_comment(rid, f"comment {n}", author="a", run_id=None, key=None)
+        fresh = BuiltinRecordStore(workspace)
+        for other in CONFUSABLE:
+            assert [c.text for c in kept.comments(other)] == [c.text for c in fresh.comments(other)], (
+                n,
+                other,
+            )

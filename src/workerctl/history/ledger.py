@@ -45,7 +45,7 @@ from workerctl.runs.model import now_iso
 from workerctl.runs.states import FINISHED
 from workerctl.storage import fs
 from workerctl.storage.atomic import encode_json, prepare_text
-from workerctl.storage.filenames import legacy_names
+from workerctl.storage.filenames import LegacyFiles
 from workerctl.storage.shapes import FieldSpec, Nested, object_with
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class Ledger:
         self._worker_paths: Memo[tuple[str, str], Path] = Memo(
             lambda key: self.root / "workers" / safe_name(key[0]) / f"{key[1]}.json"
         )
-        self._legacy_paths: Memo[str, Path] = Memo(lambda name: self.root / "records" / f"{name}.json")
+        self._legacy = LegacyFiles(self.root / "records")
 
     # -- paths and files --
 
@@ -199,20 +199,15 @@ class Ledger:
                 docs[next_id(docs)] = doc
         return docs
 
-    def _legacy_path(self, name: str) -> Path:
-        """An old record file's path, joined once per name (asked at about every commit)."""
-        return self._legacy_paths[name]
-
     def _legacy_effects(self, target: str) -> dict[str, dict]:
         """A workspace written before the file names were injective (``storage.filenames``):
         ``target``'s entries from its old file, which two ids may share; the first write
         puts them under the new name (the old file stays for the other id)."""
-        for name in legacy_names(target):
-            old = self._legacy_path(name)
-            if fs.exists(old):
-                docs = read_table(old, "effects", EFFECT_FIELDS, hint=self._hint(old))
-                return {k: d for k, d in docs.items() if d["target"] == target}
-        return {}
+        old = self._legacy.first(target)  # asked at about every commit
+        if old is None:
+            return {}
+        docs = read_table(old, "effects", EFFECT_FIELDS, hint=self._hint(old))
+        return {k: d for k, d in docs.items() if d["target"] == target}
 
     def _worker_docs(self, worker: str, target: str) -> dict[str, dict]:
         path = self.worker_path(worker, target)

@@ -32,6 +32,7 @@ from workerctl.records.model import (
     RecordSource,
 )
 from workerctl.storage import fs
+from workerctl.storage.filenames import LegacyFiles
 from workerctl.storage.lock import lock_for
 from workerctl.storage.shapes import Fields, Nested, fields_problem, list_of, map_of, tinydb_file
 from workerctl.storage.tinydb_storage import AtomicJSONStorage, open_db
@@ -119,9 +120,7 @@ class BuiltinRecordStore(RecordSource):
         self._loads = 0  # how many times the records were read into memory: the version
         self._parsed: dict[Path, tuple[bytes, builtins.list[dict]]] = {}  # comments files: bytes, docs
         self._comment_paths: Memo[str, Path] = Memo(self._new_comments_path)
-        self._legacy_paths: Memo[str, Path] = Memo(
-            lambda name: self.workspace.state_dir / "comments" / f"{name}.json"
-        )
+        self._legacy = LegacyFiles(self.workspace.state_dir / "comments")
 
     def _db(self) -> TinyDB:
         return open_db(self.path, hint=self._hint, shape=RECORDS_SHAPE)
@@ -191,26 +190,17 @@ class BuiltinRecordStore(RecordSource):
 
         return self.workspace.state_dir / "comments" / f"{file_name(record_id)}.json"
 
-    def _legacy_path(self, name: str) -> Path:
-        """Joined once per name (a run asks about nine times whether an old file is there)."""
-        return self._legacy_paths[name]
-
     def _legacy_comments(self, record_id: str) -> dict | None:
         """A workspace written before the file names were injective (``storage.filenames``):
         ``record_id``'s comments from its old file, which two ids may share (``T:500`` and
         ``T_500``); the first comment added puts them under the new name, the old file
         stays for the other id. None when there is no old file."""
-        from workerctl.storage.filenames import legacy_names
-
-        for name in legacy_names(record_id):
-            old = self._legacy_path(name)
-            if fs.exists(old):
-                data = AtomicJSONStorage(
-                    old, hint=self._comments_hint(old, record_id), shape=COMMENTS_SHAPE
-                ).read()
-                docs = (data or {}).get("comments", {})
-                return {"comments": {k: d for k, d in docs.items() if d.get("record_id") == record_id}}
-        return None
+        old = self._legacy.first(record_id)  # a run asks about nine times
+        if old is None:
+            return None
+        data = AtomicJSONStorage(old, hint=self._comments_hint(old, record_id), shape=COMMENTS_SHAPE).read()
+        docs = (data or {}).get("comments", {})
+        return {"comments": {k: d for k, d in docs.items() if d.get("record_id") == record_id}}
 
     def _own(self, data: dict | None, record_id: str) -> dict:
         """The comments file of ``record_id`` as it is to be written back. In a workspace

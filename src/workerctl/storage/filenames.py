@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from pathlib import Path
 
 MAX_NAME = 200
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -100,3 +101,36 @@ def legacy_names(key: str) -> tuple[str, ...]:
         if old != file_name(key) and old not in names:
             names.append(old)
     return tuple(names)
+
+
+class LegacyFiles:
+    """Where ``key``'s file lies under a name an earlier version gave it, in one folder.
+
+    No version since writes a file under an old name: such files are only read (and
+    left for the other id that may share one). So an old name found absent stays
+    absent for this object's life, which spares a batch about a dozen ``lstat`` calls
+    a run. A file that appears there later can only be another id's under its new
+    name (``t:500``'s name now is ``t_3a500``, the old name of the id ``t_3a500``), and
+    its readers keep only their own id's entries from an old file, so they would find
+    none of theirs in it anyway. At most ``LIMIT`` names are kept, then all forgotten."""
+
+    LIMIT = 8192
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._absent: set[str] = set()
+
+    def first(self, key: str) -> Path | None:
+        """The first of ``key``'s old files that exists, or None."""
+        from workerctl.storage import fs
+
+        for name in legacy_names(key):
+            if name in self._absent:
+                continue
+            path = self.folder / f"{name}.json"
+            if fs.exists(path):
+                return path
+            if len(self._absent) >= self.LIMIT:
+                self._absent.clear()
+            self._absent.add(name)
+        return None
