@@ -78,6 +78,15 @@ ASCII_LOCALE = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
         (["--version"], {}, "pipe gone", 1),
         # a listing into such a pipe (``runs list | head -1``): done, quietly
         (["WS", "runs", "list"], {}, "pipe gone", 0),
+        # a start or a batch with a failed run keeps its status (it exited 0)
+        (["WS", "run", "start", "overdue-task-review", "--task", "T-3001"], {}, "pipe gone", 1),
+        (
+            ["WS", "run", "start", "overdue-task-review", "--task", "T-2001", "--task", "T-3001"],
+            {},
+            "pipe gone",
+            1,
+        ),
+        (["WS", "run", "start", "overdue-task-review", "--task", "T-2001"], {}, "pipe gone", 0),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

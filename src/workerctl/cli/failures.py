@@ -136,6 +136,18 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated(signum)
 
 
+#: the exit status the running command has decided before printing what it did
+_decided = [0]
+
+
+def decide(status: int) -> int:
+    """Say the command's exit status before printing its answer: a batch whose runs
+    failed exits 1 even when the reader of its output goes away while it prints
+    (``| head -1``: it exited 0, hiding the failures from ``set -o pipefail``)."""
+    _decided[0] = status
+    return status
+
+
 def failure(exc: BaseException) -> tuple[str | None, int]:
     """The message for stderr (None: say nothing) and the exit status for ``exc``,
     a ``WorkerctlError`` or one of ``ENDINGS`` (SIGTERM ends in ``end_terminated``)."""
@@ -144,10 +156,11 @@ def failure(exc: BaseException) -> tuple[str | None, int]:
     if isinstance(exc, WorkerctlError):
         return f"error: {exc}", exc.exit_code
     if isinstance(exc, BrokenPipeError):
-        # the reader went away (``| head``): done, and with stderr closed Python
-        # does not complain at exit about the output it could not flush
+        # the reader went away (``| head``): done, with the status the command had
+        # decided before it printed (``decide``); with stderr closed Python does not
+        # complain at exit about the output it could not flush
         sys.stderr.close()
-        return None, 0
+        return None, _decided[0]
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the shell convention, 128 + SIGINT
         return "", EXIT_INTERRUPTED
     if isinstance(exc, OSError):

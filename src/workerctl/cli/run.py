@@ -246,6 +246,16 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
             err=True,
         )
         return
+    from workerctl.cli.failures import decide
+    from workerctl.engine.loop import INTERRUPTED
+    from workerctl.errors import EXIT_INTERRUPTED
+
+    status = 0
+    if the_run.error is not None and the_run.error.message == INTERRUPTED:
+        status = EXIT_INTERRUPTED  # Ctrl-C: 130, as a batch and every command end
+    elif the_run.status in ("failed", "cancelled"):
+        status = EXIT_RUN_FAILED
+    decide(status)  # it stands if the reader goes away while the run is printed
     if request.quiet and not as_json:  # nothing on success, one line on failure
         from workerctl.engine.batch import BatchResult, finished_item
 
@@ -253,13 +263,8 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
         _failure_lines(a, BatchResult(request.worker, [item]))
     else:
         _print_run(a, the_run, as_json, full_output=True)
-    from workerctl.engine.loop import INTERRUPTED
-    from workerctl.errors import EXIT_INTERRUPTED
-
-    if the_run.error is not None and the_run.error.message == INTERRUPTED:
-        ctx.exit(EXIT_INTERRUPTED)  # Ctrl-C: 130, as a batch and every command end
-    if the_run.status in ("failed", "cancelled"):
-        ctx.exit(EXIT_RUN_FAILED)
+    if status:
+        ctx.exit(status)
 
 
 def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: bool) -> None:
@@ -320,16 +325,23 @@ def _start_batch(ctx: click.Context, a: App, request: StartRequest, *, as_json: 
     else:
         result = runner.run(worker, ids, options)
     add_fixes(result, a.history, a.records, a.registry, a.workspace)
+    from workerctl.cli.failures import decide
+
+    status = decide(  # it stands if the reader goes away while the summary is printed
+        EXIT_INTERRUPTED
+        if result.interrupted
+        else EXIT_HISTORY
+        if result.state_problem
+        else EXIT_RUN_FAILED
+        if not result.ok
+        else 0
+    )
     if as_json:
         echo_json(result.to_dict())
     else:
         _batch_summary(a, result, quiet)
-    if result.interrupted:
-        ctx.exit(EXIT_INTERRUPTED)
-    if result.state_problem:
-        ctx.exit(EXIT_HISTORY)
-    if not result.ok:
-        ctx.exit(EXIT_RUN_FAILED)
+    if status:
+        ctx.exit(status)
 
 
 #: the fields of each item ``run start --detach`` prints for a batch
