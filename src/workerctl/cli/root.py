@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
 from workerctl.cli.commands import COMMANDS
-from workerctl.cli.failures import DEBUG_ENV, ENDINGS, failure, plugin_failure, stdout_closed
+from workerctl.cli.failures import DEBUG_ENV, ENDINGS, decide, failure, plugin_failure, stdout_closed
 from workerctl.cli.suggest import SuggestingGroup
 from workerctl.version import __version__
 
@@ -145,6 +145,7 @@ class LazyGroup(SuggestingGroup):
         from workerctl.errors import WorkerctlError, stop_within
         from workerctl.terminal import terminal
 
+        decide(0)  # each command decides its own (one process may run several: tests)
         try:
             super().invoke(ctx)
             ctx.exit(0)  # as click's standalone mode ends: whatever the command returned
