@@ -287,12 +287,18 @@ def _helpers_of(root: Path) -> list[int]:
         except OSError:
             continue
         if (
-            b"workerctl.engine.review_process" in argv
+            any(b"workerctl.engine.review_process" in a for a in argv)
             and str(root).encode() in argv
             and not process_gone(int(entry))
         ):
             found.append(int(entry))
     return found
+
+
+def _has_written(pid: int) -> bool:
+    """Whether the process has written anything (the helper's first write is its ready line)."""
+    io = Path(f"/proc/{pid}/io").read_text()
+    return int(next(line.split()[1] for line in io.splitlines() if line.startswith("wchar:"))) > 0
 
 
 def _paced_batch(workspace, how_many: int = 40):
@@ -330,3 +336,62 @@ def test_the_helper_ends_when_its_batch_is_stopped(workspace, how):
     # a batch stops on SIGTERM as on Ctrl-C
     assert batch.returncode == {"SIGKILL": -9, "SIGTERM": 130, "SIGINT": 130}[how]
     wait_for(lambda: process_gone(pid), 10)
+
+
+def test_a_stopped_helper_ends_with_its_killed_batch(workspace):
+    """SIGKILL reaches only the batch, and a stopped (or busy) helper never reads that
+    its input closed: the kernel ends it with its parent (it lived on under pid 1). (It
+    asks for that first thing; one stopped before it has asked would miss it.)"""
+    batch = _paced_batch(workspace)
+    [pid] = wait_for(lambda: _helpers_of(workspace.root), 30)
+    wait_for(lambda: _has_written(pid), 30)  # its ready line: it is past its first lines
+    os.kill(pid, signal.SIGSTOP)
+    batch.kill()
+    batch.communicate(30)
+    wait_for(lambda: process_gone(pid), 10)
+
+
+def test_a_stopped_helper_does_not_hold_up_a_ctrl_c(workspace):
+    """The batch gives the helper up as it stops: a Ctrl-C took a minute with the helper
+    stopped, each run thread waiting for its answer."""
+    batch = _paced_batch(workspace)
+    [pid] = wait_for(lambda: _helpers_of(workspace.root), 30)
+    wait_for(lambda: History(load_workspace(workspace.root)).list(None, limit=4), 30)
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(1)  # a run thread is now waiting for an answer that will not come
+    began = time.monotonic()
+    batch.send_signal(signal.SIGINT)
+    batch.communicate(60)
+    assert batch.returncode == 130
+    assert time.monotonic() - began < 3
+    wait_for(lambda: process_gone(pid), 10)
+
+
+def test_the_helper_imports_nothing_from_the_current_folder(workspace, tmp_path):
+    """The helper runs on the batch's own module path: a ``pluggy.py`` (or a ``workerctl``)
+    in the folder the batch was started from was imported by the helper alone."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "untrusted"
+    folder.mkdir()
+    marker = tmp_path / "imported"
+    (folder / "pluggy.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise ImportError('planted')\n")
+    script = Path(sys.executable).with_name("workerctl")
+    make_worker(workspace, "paced", output_mode="review_note",
+                executor="{name: echo, script: [{sleep: 0.2, output: 'Blocker: none found.'}]}")  # fmt: skip
+    ids = _workspace_with_tasks(workspace, 20)
+    listed = workspace.root / "ids.txt"
+    listed.write_text("\n".join(ids) + "\n")
+    batch = subprocess.Popen(
+        [str(script), "-w", str(workspace.root), "run", "start", "paced", "--records-from", str(listed),
+         "--jobs", "4", "--json=counts"],
+        cwd=folder, env={**os.environ, review_process.ENV: "on", "NO_COLOR": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(lambda: _helpers_of(workspace.root) or batch.poll() is not None, 30)
+    assert _helpers_of(workspace.root), "the helper started"
+    out, err = batch.communicate(timeout=120)
+    assert batch.returncode == 0, err
+    assert json.loads(out)["counts"] == {"completed": 20}
+    assert not marker.exists()

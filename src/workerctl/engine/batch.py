@@ -326,6 +326,8 @@ class BatchRunner:
         except (KeyboardInterrupt, _Stop):
             result.interrupted = True
             self._stop.set()
+            if self.reviews is not None:  # no thread waits on the review helper from here
+                self.reviews.abandon()
             self._cancel_started()
             for future, index in pending.items():
                 try:

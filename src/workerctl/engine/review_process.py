@@ -4,8 +4,8 @@ A ``--jobs`` batch runs its runs on threads of one process, and Python runs one
 thread at a time: review's checks are about a third of a run's Python time (the
 echo executor's runs), and while one thread decides them the thread holding the
 history lock waits for its turn. Here a batch on a machine with a second core
-starts one helper process, ``python -m workerctl.engine.review_process
-WORKSPACE``, and a run thread hands both of its review stages to it (the checks
+starts one helper process (``serve``, on the batch's own ``sys.path``), and a
+run thread hands both of its review stages to it (the checks
 that stand before the output mode's write, then the verdicts kept when the run
 finishes) and waits for the answer without holding Python's lock.
 
@@ -114,18 +114,22 @@ class ReviewProcess:
         self._expected = signature(registry, dict(workspace.settings))
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                # -P: nothing from the current folder; the batch's own sys.path instead
                 [
                     sys.executable,
-                    "-m",
-                    "workerctl.engine.review_process",
+                    "-P",
+                    "-c",
+                    _BOOT,
                     str(workspace.root),
                     str(self._answer_w),
+                    str(os.getpid()),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,  # a check that prints cannot reach the answers
                 stderr=subprocess.DEVNULL,
                 pass_fds=(self._answer_w,),
                 close_fds=True,
+                env={**os.environ, _PATH_ENV: json.dumps(sys.path)},
             )
         except OSError:
             self._proc = None
@@ -211,6 +215,14 @@ class ReviewProcess:
         checks: list[dict[str, Any]] = answer["checks"]
         return checks
 
+    def abandon(self) -> None:
+        """The batch is stopping (Ctrl-C, SIGTERM): the helper is killed now, so that no
+        thread waits on it (a stopped helper held a Ctrl-C for a minute); a thread in
+        the middle of a request reads its end and decides in process."""
+        self._broken = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+
     def _give_up(self) -> None:
         self._broken = True
         if self._proc is not None and self._proc.poll() is None:
@@ -233,11 +245,41 @@ class ReviewProcess:
             self._answers.close()
 
 
-def serve(root: str, answer_fd: int) -> int:
+#: where the batch hands the helper its ``sys.path``
+_PATH_ENV = "WORKERCTL_REVIEW_PROCESS_PATH"
+#: the helper's first lines: the batch's ``sys.path``, exactly (not the current folder,
+#: which ``python -m`` would put first: a ``workerctl`` or ``pluggy.py`` lying there was
+#: imported by the helper and not by the batch), then ``serve``
+_BOOT = (
+    "import json, os, sys; sys.path[:] = json.loads(os.environ.pop('WORKERCTL_REVIEW_PROCESS_PATH')); "
+    "from workerctl.engine.review_process import _die_with, serve; _die_with(int(sys.argv[3])); "
+    "sys.exit(serve(*sys.argv[1:3]))"
+)
+
+
+def _die_with(parent: int) -> None:
+    """The helper ends when the batch does, even killed (SIGKILL, which the batch cannot
+    pass on) and even while it is stopped or busy with a long review: the kernel kills
+    it when its parent ends (Linux's parent-death signal). Where the system has none,
+    a closed input still ends it once it reads."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the batch ended before the signal was asked for
+        os._exit(0)
+
+
+def serve(root: str, answer_fd: int | str) -> int:
     """The helper's side: a line per request on stdin, a line per answer on ``answer_fd``."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle
+    answer_fd = int(answer_fd)
     answers = os.fdopen(answer_fd, "wb")
     try:
         from pathlib import Path
@@ -301,7 +343,3 @@ class _Desk:
             evidence=evidence,
         )
         return [c.to_dict() for c in decided]
-
-
-if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1], int(sys.argv[2])))
