@@ -201,24 +201,34 @@ def test_any_output_gets_the_same_checks_from_the_helper(desk, text, rejected):
     assert there == here
 
 
-def test_a_helper_killed_mid_batch_leaves_the_verdicts_as_they_would_be(workspace, tmp_path, helper_env):
-    script = [{"sleep": 0.05, "tool": "read_task", "arguments": {}}, {"output": "Blocker: none found."}]
-    make_worker(workspace, "paced", executor=json.dumps({"name": "echo", "script": script}))
+def _signalled_mid_batch(
+    workspace, tmp_path, signum: int, after: int
+) -> tuple[dict, dict, review_process.ReviewProcess, float]:
+    """A batch on a copy of ``workspace`` whose ready helper gets ``signum`` once it has
+    decided ``after`` stages; (its runs, the same batch's runs decided in process, the
+    helper, the batch's seconds)."""
     ids = _workspace_with_tasks(workspace, 24)
     copy = tmp_path / "copy"
     shutil.copytree(workspace.root, copy, symlinks=True)
     helper = _ready_helper(copy)
-    killer = threading.Thread(
-        target=lambda: (wait_for(lambda: helper.decided >= 6, 60), os.kill(helper.pid, signal.SIGKILL))
+    sender = threading.Thread(
+        target=lambda: (wait_for(lambda: helper.decided >= after, 60), os.kill(helper.pid, signum))
     )
-    killer.start()
+    sender.start()
     try:
+        began = time.monotonic()
         there = _batch(copy, "overdue-task-review", ids, reviews=helper)
+        took = time.monotonic() - began
     finally:
-        killer.join()
-        helper.close()
-    assert 6 <= helper.decided < 2 * len(ids)  # it decided some, and the batch the rest
-    assert there == _batch(workspace.root, "overdue-task-review", ids)
+        sender.join()
+        helper.close()  # a stopped helper is killed: it does not read its input's end
+    return there, _batch(workspace.root, "overdue-task-review", ids), helper, took
+
+
+def test_a_helper_killed_mid_batch_leaves_the_verdicts_as_they_would_be(workspace, tmp_path, helper_env):
+    there, here, helper, _ = _signalled_mid_batch(workspace, tmp_path, signal.SIGKILL, after=6)
+    assert 6 <= helper.decided < 2 * len(there)  # it decided some, and the batch the rest
+    assert there == here
 
 
 def test_a_stopped_helper_is_given_up_and_the_batch_decides_the_rest(
@@ -228,24 +238,10 @@ def test_a_stopped_helper_is_given_up_and_the_batch_decides_the_rest(
     ``ANSWER_SECONDS`` and gives it up; the others decide their runs themselves
     meanwhile instead of queueing behind it."""
     monkeypatch.setattr(review_process, "ANSWER_SECONDS", 2.0)
-    ids = _workspace_with_tasks(workspace, 24)
-    copy = tmp_path / "copy"
-    shutil.copytree(workspace.root, copy, symlinks=True)
-    helper = _ready_helper(copy)
-    stopper = threading.Thread(
-        target=lambda: (wait_for(lambda: helper.decided >= 4, 60), os.kill(helper.pid, signal.SIGSTOP))
-    )
-    stopper.start()
-    try:
-        began = time.monotonic()
-        there = _batch(copy, "overdue-task-review", ids, reviews=helper)
-        took = time.monotonic() - began
-    finally:
-        stopper.join()
-        helper.close()  # killed: a stopped process does not read its input's end
-    assert 4 <= helper.decided < 2 * len(ids)
+    there, here, helper, took = _signalled_mid_batch(workspace, tmp_path, signal.SIGSTOP, after=4)
+    assert 4 <= helper.decided < 2 * len(there)
     assert took < 30, took
-    assert there == _batch(workspace.root, "overdue-task-review", ids)
+    assert there == here
 
 
 def test_a_batch_whose_checks_differ_from_the_helpers_decides_them_itself(workspace, helper_env):
