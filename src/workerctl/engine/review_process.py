@@ -251,7 +251,7 @@ _PATH_ENV = "WORKERCTL_REVIEW_PROCESS_PATH"
 #: which ``python -m`` would put first: a ``workerctl`` or ``pluggy.py`` lying there was
 #: imported by the helper and not by the batch), then ``serve``
 _BOOT = (
-    "import json, os, sys; sys.path[:] = json.loads(os.environ.pop('WORKERCTL_REVIEW_PROCESS_PATH')); "
+    f"import json, os, sys; sys.path[:] = json.loads(os.environ.pop({_PATH_ENV!r})); "
     "from workerctl.engine.review_process import _die_with, serve; _die_with(int(sys.argv[3])); "
     "sys.exit(serve(*sys.argv[1:3]))"
 )
