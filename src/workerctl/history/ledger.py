@@ -107,6 +107,15 @@ def effects_as_stated(run: Run) -> list[dict[str, Any]]:
     return [{**e, "state": effect_state(e, run.finished)} for e in run.side_effects]
 
 
+def _settle_entry(entry: dict[str, Any], state: str, stamp: dict[str, Any]) -> None:
+    """A run's effect or a ledger entry settled as ``state`` by ``stamp`` (in place): the
+    one rule for both, so a pruned run's entry reads as a living run's does."""
+    entry["state"] = state
+    entry["settled"] = dict(stamp)
+    if state == COMMITTED:
+        entry["committed_at"] = entry.get("committed_at") or stamp["at"]
+
+
 def entry_key(run_id: str, step: str, target: str, kind: str) -> str:
     return f"{run_id}|{step}|{target}|{kind}"
 
@@ -526,10 +535,7 @@ class Ledger:
         """``run``'s effects among ``keys`` settled as ``state`` by ``stamp``."""
         for effect in run.side_effects:
             if self._key(run, effect) in keys:
-                effect["state"] = state
-                effect["settled"] = dict(stamp)
-                if state == COMMITTED:
-                    effect["committed_at"] = effect.get("committed_at") or stamp["at"]
+                _settle_entry(effect, state, stamp)
 
     def _settle_in_ledger(self, target: str, keys: set[str], state: str, stamp: dict[str, Any]) -> None:
         """Entries whose run was pruned: settled in ``target``'s record file itself."""
@@ -537,9 +543,8 @@ class Ledger:
         worker = None
         for doc_id, old in docs.items():
             if old["key"] in keys:  # a new document: read ones are shared
-                doc = docs[doc_id] = {**old, "state": state, "settled": dict(stamp)}
-                if state == COMMITTED:
-                    doc["committed_at"] = doc.get("committed_at") or stamp["at"]
+                doc = docs[doc_id] = dict(old)
+                _settle_entry(doc, state, stamp)
                 worker = doc["worker"]
         write_table(self.record_path(target), "effects", docs, known=self.history.tables)
         if worker:
