@@ -193,7 +193,7 @@ class ReviewProcess:
                 return False
             first = self._answers.readline()
             if first.strip() != f"ready {self._expected}".encode():
-                self._give_up()  # refused (other checks or settings), or died starting
+                self.abandon()  # refused (other checks or settings), or died starting
                 return False
             self._ready = True
         return True
@@ -210,20 +210,16 @@ class ReviewProcess:
             if not isinstance(answer, dict) or "checks" not in answer:
                 raise ValueError(line[:200])
         except (OSError, ValueError):
-            self._give_up()  # from here on every stage is decided in process
+            self.abandon()  # from here on every stage is decided in process
             return None
         checks: list[dict[str, Any]] = answer["checks"]
         return checks
 
     def abandon(self) -> None:
-        """The batch is stopping (Ctrl-C, SIGTERM): the helper is killed now, so that no
-        thread waits on it (a stopped helper held a Ctrl-C for a minute); a thread in
-        the middle of a request reads its end and decides in process."""
-        self._broken = True
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-
-    def _give_up(self) -> None:
+        """Never ask the helper again, and kill it: it was refused, answered wrongly or
+        not at all, or the batch is stopping (Ctrl-C, SIGTERM; a stopped helper held a
+        Ctrl-C for a minute). A thread in the middle of a request reads its end and
+        decides in process."""
         self._broken = True
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
