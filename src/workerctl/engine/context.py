@@ -60,7 +60,7 @@ def assemble(
     seen: set[str] = set()
     frontier = [record]
     if record.type in allowed:
-        book.reads.append((record.type, record.id))
+        book.note_read(record.type, record.id)
         entries.append(_entry(record, book))
     seen.add(record.id)
     for _depth in range(MAX_DEPTH):

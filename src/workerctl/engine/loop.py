@@ -282,15 +282,15 @@ class StepLoop:
         run.reads = []
         run.seen = {}
         record = self._checks(run, worker)
-        mark = len(self.records.reads)
-        if record is not None:
-            context, missing = assemble(worker, record, self.records, self.registry)
-        else:
-            context, missing = [], []
-        run.reads.extend({"type": t, "id": i, "by": "context"} for t, i in _unique(self.records.reads[mark:]))
+        with self.records.reading() as read:  # this run's, not the batch's other threads'
+            if record is not None:
+                context, missing = assemble(worker, record, self.records, self.registry)
+            else:
+                context, missing = [], []
+        run.reads.extend({"type": t, "id": i, "by": "context"} for t, i in _unique(read))
         if record is not None:
             self._note_seen(run, [(record.type, record.id)], "context")
-        self._note_seen(run, self.records.reads[mark:], "context")
+        self._note_seen(run, read, "context")
         run.context = {
             "sources": list(worker.context_sources),
             "records": [{"type": c["type"], "id": c["id"]} for c in context],

@@ -2,12 +2,20 @@
 
 The engine, the tools and the output modes reach records only through a
 ``RecordBook``, so which records a run read can always be told.
+
+A batch's threads share one book. A run's own reads are therefore never taken from
+the book's log of every read (a slice of it made on one thread held what the other
+threads read meanwhile, and review then took another run's records for this run's);
+they are what ``reading`` gathers on the run's own thread. Every read is logged in
+one place, ``note_read``.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Hashable
+import contextlib
+import threading
+from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workerctl.errors import ConfigError, NotFoundError
@@ -36,12 +44,16 @@ class RecordBook:
 
     def __init__(self, sources: list[RecordSource]) -> None:
         self.sources = sources
+        # every read of this book, by any thread (what proves a source was never read);
+        # one run's reads are ``reading``'s
         self.reads: list[tuple[str, str]] = []
+        self._logs = threading.local()  # .current: the list ``reading`` gathers on this thread
         # a ``worker try`` of a past run sees its record's comments without the ones
         # that run wrote (its own output is not its input): the run's id, or None
         self.hide_comments_of: str | None = None
-        self._memo: dict[str, Any] = {}
-        self._memo_versions: tuple[Hashable, ...] | None = None
+        # (the sources' versions, what was built at them): one value, so that a thread
+        # never pairs one version with what another thread built at another
+        self._memo: tuple[tuple[Hashable, ...], dict[str, Any]] | None = None
 
     def _find(self, record_id: str) -> tuple[RecordSource, Record] | None:
         from workerctl.names import RECORD_ID
@@ -59,8 +71,30 @@ class RecordBook:
         found = self._find(record_id)
         if found is None:
             return None
-        self.reads.append((found[1].type, record_id))
+        self.note_read(found[1].type, record_id)
         return found[1]
+
+    def note_read(self, type: str, record_id: str) -> None:
+        """Log a read: in the book's log, and in what ``reading`` gathers on this thread."""
+        self.reads.append((type, record_id))
+        log = getattr(self._logs, "current", None)
+        if log is not None:
+            log.append((type, record_id))
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[builtins.list[tuple[str, str]]]:
+        """The reads made on this thread inside the block, (type, id) in order: a run's
+        own, whatever the batch's other threads read meanwhile. An enclosing block gets
+        them too."""
+        outer = getattr(self._logs, "current", None)
+        log: builtins.list[tuple[str, str]] = []
+        self._logs.current = log
+        try:
+            yield log
+        finally:
+            self._logs.current = outer
+            if outer is not None:
+                outer.extend(log)
 
     def peek(self, record_id: str) -> Record | None:
         """Look up a record without counting it as read (for cards and checks)."""
@@ -109,12 +143,13 @@ class RecordBook:
         versions = tuple(source.version() for source in self.sources)
         if None in versions:
             return build(self.list())
-        if versions != self._memo_versions:
-            self._memo = {}
-            self._memo_versions = versions
-        if key not in self._memo:
-            self._memo[key] = build(self.list())
-        return self._memo[key]
+        memo = self._memo  # read once: another thread may start a new version meanwhile
+        if memo is None or memo[0] != versions:
+            memo = self._memo = (versions, {})
+        built = memo[1]
+        if key not in built:
+            built[key] = build(self.list())
+        return built[key]
 
     def list(self, type: str | None = None) -> list[Record]:
         out: list[Record] = []
@@ -139,7 +174,8 @@ class RecordBook:
     def find_linking(self, type: str, link: str, target_id: str) -> builtins.list[Record]:
         """Records of ``type`` whose ``links[link]`` names ``target_id`` (counted as read)."""
         found = [r for r in self.list(type) if target_id in r.linked_ids(link)]
-        self.reads.extend((r.type, r.id) for r in found)
+        for r in found:
+            self.note_read(r.type, r.id)
         return found
 
     def comments(self, record_id: str) -> builtins.list[Comment]:
