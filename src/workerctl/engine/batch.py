@@ -307,6 +307,17 @@ class BatchRunner:
         items: dict[int, BatchItem],
         result: BatchResult,
     ) -> None:
+        with self.engine.history.taking_turns():  # the threads commit in turns
+            self._pool(worker, record_ids, options, items, result)
+
+    def _pool(
+        self,
+        worker: str,
+        record_ids: list[str],
+        options: StartOptions,
+        items: dict[int, BatchItem],
+        result: BatchResult,
+    ) -> None:
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="batch")
         pending: dict[Future, int] = {}
         queue = list(enumerate(record_ids))

@@ -292,6 +292,12 @@ class History:
         """Whether a commit now stages the files every run shares (see ``write_shared``)."""
         return bool(self._staged) or (self.lock.held and self.lock.waited_for)
 
+    def taking_turns(self) -> contextlib.AbstractContextManager[None]:
+        """For the length of a batch whose threads commit in turns: a thread done with
+        the lock waits a moment for the next one to ask (``FileLock.linger``), so that a
+        chain of commits writes the shared files once, not after every few commits."""
+        return self.lock.linger()
+
     def write_shared(
         self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True, may_stage: bool = True
     ) -> None:
