@@ -391,3 +391,44 @@ def test_the_helper_imports_nothing_from_the_current_folder(workspace, tmp_path)
     assert batch.returncode == 0, err
     assert json.loads(out)["counts"] == {"completed": 20}
     assert not marker.exists()
+
+
+def test_a_batch_whose_every_record_is_skipped_starts_no_helper(workspace):
+    """The helper starts with the batch's first stored run: a rerun that the duplicate
+    guard refuses record by record (a cron job's, nothing changed) never starts one."""
+    from helpers import run_workerctl
+
+    ids = _workspace_with_tasks(workspace, 20)
+    listed = workspace.root / "ids.txt"
+    listed.write_text("\n".join(ids) + "\n")
+    argv = (
+        "run",
+        "start",
+        "overdue-task-review",
+        "--records-from",
+        str(listed),
+        "--jobs",
+        "4",
+        "--json=counts",
+    )
+    first = run_workerctl(*argv, workspace=workspace, env={review_process.ENV: "on"}, timeout=120)
+    assert json.loads(first.stdout)["counts"] == {"completed": 20}, first.stderr
+    again = start_workerctl(*argv, workspace=workspace, env={review_process.ENV: "on"})
+    seen: set[int] = set()
+    while again.poll() is None:
+        seen.update(_helpers_of(workspace.root))
+        time.sleep(0.005)
+    out, err = again.communicate(60)
+    assert json.loads(out)["counts"] == {"skipped": 20}, err
+    assert not seen
+
+
+def test_the_helper_started_with_the_first_run_decides_the_batchs_reviews(workspace, monkeypatch):
+    ids = _workspace_with_tasks(workspace, 24)
+    make_worker(workspace, "paced", output_mode="review_note",
+                executor="{name: echo, script: [{sleep: 0.3, output: 'Blocker: none found.'}]}")  # fmt: skip
+    monkeypatch.setenv(review_process.ENV, "on")
+    runner = BatchRunner(App(str(workspace.root)).engine, 4)
+    result = runner.run("paced", ids, StartOptions())  # 1.8 s: the helper is ready well before
+    assert result.counts == {"completed": 24}
+    assert runner.reviews is not None and runner.reviews.decided > 0

@@ -183,6 +183,8 @@ def check_records(engine: Engine, record_ids: Iterable[str]) -> list[str]:
 
 #: how often the batch's main loop looks for a Ctrl-C or SIGTERM that came meanwhile
 SIGNAL_POLL = 0.1
+#: how often it looks for the first run stored while the review helper waits for one
+REVIEWS_POLL = 0.005
 
 
 class _Stop(Exception):
@@ -210,6 +212,8 @@ class BatchRunner:
         # started and closed by each ``run`` that wants one (``engine.review_process.wanted``)
         self.reviews = reviews
         self._own_reviews = reviews is None
+        self._reviews_due = False  # one is wanted and not started yet (``_start_reviews``)
+        self._created = threading.Event()  # a run of this batch is stored
 
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
         """Every record's run on the worker threads (even with one job, so that the
@@ -232,19 +236,31 @@ class BatchRunner:
         says when, and why the verdicts are the same)."""
         from workerctl.engine import review_process
 
-        if self._own_reviews:
-            wanted = review_process.wanted(self.jobs, runs, self.engine.records)
-            self.reviews = (
-                review_process.ReviewProcess(self.engine.workspace, self.engine.registry) if wanted else None
-            )
+        if self._own_reviews:  # started with the first run stored (``_start_reviews``)
+            self._reviews_due = review_process.wanted(self.jobs, runs, self.engine.records)
+            self.reviews = None
         loop = self.engine.loop
         loop.reviews = self.reviews
         try:
             yield
         finally:
+            self._reviews_due = False
             loop.reviews = None
             if self._own_reviews and self.reviews is not None:
                 self.reviews.close()
+
+    def _start_reviews(self) -> None:
+        """The helper, started once the first run of the batch is stored: a batch whose
+        every record is skipped (a cron job's rerun, nothing changed) never starts one.
+        Started on the main thread: the helper's death signal follows the thread that
+        started it, and the batch's worker threads end before the batch does."""
+        from workerctl.engine import review_process
+
+        if not self._reviews_due or not self._created.is_set():
+            return
+        self._reviews_due = False
+        self.reviews = review_process.ReviewProcess(self.engine.workspace, self.engine.registry)
+        self.engine.loop.reviews = self.reviews  # runs reaching review from now on ask it
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -328,9 +344,12 @@ class BatchRunner:
                     pending[pool.submit(self._one, worker, record_id, options)] = index
                 if not pending:
                     break
-                done, _ = wait(list(pending), timeout=SIGNAL_POLL, return_when=FIRST_COMPLETED)
+                # while the helper is due, the loop looks often for the first run stored
+                poll = REVIEWS_POLL if self._reviews_due else SIGNAL_POLL
+                done, _ = wait(list(pending), timeout=poll, return_when=FIRST_COMPLETED)
                 if self._interrupt is not None:
                     raise self._interrupt
+                self._start_reviews()
                 for future in done:
                     items[pending.pop(future)] = item = future.result()
                     self.on_done(item)
@@ -420,6 +439,7 @@ class BatchRunner:
     def _note_started(self, run: Run) -> None:
         with self._guard:
             self._started[run.id] = run.record_id
+        self._created.set()
 
 
 def summary_line(result: BatchResult) -> str:
