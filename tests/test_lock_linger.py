@@ -123,7 +123,7 @@ def test_another_process_waits_no_longer_than_the_chains_bound(tmp_path):
     assert waited < HANDOVER_SECONDS + linger + 0.3, waited  # 0.3: a loaded machine's slack
 
 
-def _chains(workspace, tasks: list[str], monkeypatch, linger: float | None) -> list[int]:
+def _chains(workspace, tasks: list[str], monkeypatch, linger: float | None, jobs: int = 4) -> list[int]:
     """The staged files of each chain's write in a ``--jobs 4`` batch over ``tasks``
     (``linger``: None as shipped, else the wait patched to it)."""
     from workerctl.engine.batch import BatchRunner
@@ -143,7 +143,7 @@ def _chains(workspace, tasks: list[str], monkeypatch, linger: float | None) -> l
         monkeypatch.setattr(History, "taking_turns", lambda self: self.lock.linger(linger))
     history = History(workspace)
     engine = Engine(workspace, get_registry(), history=history)
-    result = BatchRunner(engine, jobs=4).run("overdue-task-review", tasks, StartOptions())
+    result = BatchRunner(engine, jobs=jobs).run("overdue-task-review", tasks, StartOptions())
     assert result.counts == {"completed": len(tasks)}
     assert not history.lock.waited_for  # the batch's turns are over
     monkeypatch.undo()
@@ -161,3 +161,25 @@ def test_a_batch_writes_its_shared_files_in_fewer_chains(workspace, monkeypatch)
     without = _chains(workspace, ids[:60], monkeypatch, linger=0.0)
     shipped = _chains(workspace, ids[60:], monkeypatch, linger=None)
     assert len(shipped) < len(without), (shipped, without)
+
+
+def test_a_batch_on_one_thread_never_waits_for_another(workspace, monkeypatch):
+    """With one job there is no other thread to wait for: nothing is staged, no release
+    waits (it waited 10 ms at each of a run's three commits)."""
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    tasks = [{"id": f"T-{8200 + n}", "type": "task", "title": f"Task {n}"} for n in range(10)]
+    BuiltinRecordStore(workspace).import_records(tasks, "test")
+    waits: list[float] = []
+    asked = FileLock._asked_soon
+
+    def timed(self: FileLock) -> bool:
+        began = time.monotonic()
+        try:
+            return asked(self)
+        finally:
+            waits.append(time.monotonic() - began)
+
+    monkeypatch.setattr(FileLock, "_asked_soon", timed)
+    assert _chains(workspace, [t["id"] for t in tasks], monkeypatch, linger=None, jobs=1) == []
+    assert waits == []

@@ -323,7 +323,9 @@ class BatchRunner:
         items: dict[int, BatchItem],
         result: BatchResult,
     ) -> None:
-        with self.engine.history.taking_turns():  # the threads commit in turns
+        # the threads commit in turns; one thread alone has no one to wait for
+        turns = self.engine.history.taking_turns() if self.jobs > 1 else contextlib.nullcontext()
+        with turns:
             self._pool(worker, record_ids, options, items, result)
 
     def _pool(
