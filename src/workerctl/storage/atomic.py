@@ -11,28 +11,39 @@ comments, worker versions) goes through here, so that:
   the temp file removed, never a traceback;
 - what is created is private: folders 0700, files 0600, whatever the umask,
   because run files hold outputs, record contents and context.
+
+A state file that exists is replaced by swapping names (``fs.exchange``) with a temp
+file of this process: the old file's inode then lies under the temp name, to be
+written again by a later write (``_Spares``), instead of being freed while a new one
+is allocated. On ext4 without a journal (this project's machines) each new inode is
+found by skipping every inode freed in the last 30 seconds, and a batch frees six a
+run: that search was a quarter of a batch's time. A reader that opened the old file
+just before the swap may read it while it is written again: its bytes then do not
+parse, and ``parse_json`` reads the file once more before it calls it damaged.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
 import math
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workerctl.errors import DamagedFile, HistoryError, StorageError
+from workerctl.errors import DamagedFile, HistoryError, PlantedLink, StorageError
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
 from workerctl.storage.shapes import Shape, describe
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
-_AHEAD = itertools.count()  # makes the temp files of files written ahead unique within a thread
 
 
 def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None) -> Any:
@@ -100,7 +111,29 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_json(path: Path, data: bytes, *, hint: str | None = None, shape: Shape | None = None) -> Any:
-    """The checks of ``read_json`` on bytes already read (e.g. through a folder's fd)."""
+    """The checks of ``read_json`` on bytes already read (e.g. through a folder's fd).
+    Bytes that fail them are read again from ``path``: a reader that opened a file
+    just before a writer swapped it out (``_Spares``) may have read it while it was
+    written anew; the file is damaged only if what is there now fails too."""
+    try:
+        return _parsed(path, data, hint, shape)
+    except DamagedFile:
+        for _ in range(3):
+            try:
+                again = fs.read_bytes(path)
+            except (OSError, HistoryError):
+                break
+            if again == data:
+                break  # the same bytes: the file itself is damaged
+            data = again
+            try:
+                return _parsed(path, data, hint, shape)
+            except DamagedFile:
+                continue
+        raise
+
+
+def _parsed(path: Path, data: bytes, hint: str | None, shape: Shape | None) -> Any:
     if not data.strip():
         raise DamagedFile(path, "the file is empty", hint=hint)
     try:
@@ -138,6 +171,69 @@ def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = F
     write_text_atomic(path, encode_json(data), sync_data=sync_data, cache=cache)
 
 
+class _Spares:
+    """This process's temp files that hold an old inode after a swap (``fs.exchange``),
+    by folder, each written again by a later write to that folder once it has rested
+    ``REST`` seconds (a reader that opened it before the swap has read it by then, as a
+    rule; ``parse_json`` covers the exception). Removed when the process ends; a temp
+    file that a maintenance command removed meanwhile, or that is not a plain file of
+    its own, is made anew (``_write_temp``). A forked child starts with none: its
+    parent's are its parent's."""
+
+    REST = 0.25
+    KEEP = 64  # per folder; more are removed (a burst of writes, then a lull)
+
+    def __init__(self) -> None:
+        self._free: dict[Path, deque[tuple[float, Path]]] = {}
+        self._guard = threading.Lock()
+        self._names = itertools.count()
+
+    def take(self, folder: Path) -> tuple[Path, bool]:
+        """A temp file name in ``folder``, and whether it is a kept one (else new)."""
+        with self._guard:
+            free = self._free.get(folder)
+            if free and free[0][0] <= time.monotonic():
+                return free.popleft()[1], True
+        return folder / f".spare.{os.getpid()}.{next(self._names)}.tmp", False
+
+    def give(self, tmp: Path) -> None:
+        with self._guard:
+            free = self._free.setdefault(tmp.parent, deque())
+            if len(free) < self.KEEP:
+                free.append((time.monotonic() + self.REST, tmp))
+                return
+        with contextlib.suppress(OSError, HistoryError):
+            fs.unlink(tmp)
+
+    def clear(self) -> None:
+        """Remove every kept temp file (the process ends)."""
+        with self._guard:
+            kept, self._free = self._free, {}
+        for free in kept.values():
+            for _, tmp in free:
+                with contextlib.suppress(OSError, HistoryError):
+                    fs.unlink(tmp)
+
+    def forget(self) -> None:
+        """A forked child: the temp files are its parent's."""
+        self._free = {}
+        self._guard = threading.Lock()
+
+
+_SPARES = _Spares()
+os.register_at_fork(after_in_child=_SPARES.forget)
+atexit.register(_SPARES.clear)
+
+
+def _swapped(tmp: Path, path: Path) -> None:
+    """Put ``tmp`` in place of ``path``: swapped when ``path`` exists (its old inode is
+    kept under ``tmp`` for a later write), else renamed."""
+    if fs.exchange(tmp, path):
+        _SPARES.give(tmp)
+    else:
+        fs.replace(tmp, path)
+
+
 def write_text_atomic(
     path: Path, text: str | bytes, *, sync_data: bool = True, private: bool = True, cache: bool = False
 ) -> None:
@@ -150,6 +246,14 @@ def write_text_atomic(
     whatever the umask (state files); otherwise the umask decides (the user's own
     files, such as worker files).
     """
+    if private and fs.in_state_folder(path):  # a state file: swapped (``_Spares``)
+        tmp, kept = _SPARES.take(path.parent)
+        with _temp_goes_on_failure(path, tmp):
+            if not cache:
+                write_point(path)
+            _write_temp(path, tmp, text, sync_data=sync_data, kept=kept)
+            _swapped(tmp, path)
+        return
     # unique per process and thread; cheaper than mkstemp on this hot path
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     with _temp_goes_on_failure(path, tmp):
@@ -173,11 +277,15 @@ def _temp_goes_on_failure(path: Path, tmp: Path) -> Iterator[None]:
         raise
 
 
-def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, private: bool = True) -> None:
-    """``text`` into a new ``tmp`` beside ``path``, fsynced (the caller removes ``tmp``
-    when this raises)."""
+def _write_temp(
+    path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, private: bool = True, kept: bool = False
+) -> None:
+    """``text`` into ``tmp`` beside ``path``, fsynced (the caller removes ``tmp`` when
+    this raises): a new file, or one ``_Spares`` kept (``kept``), emptied first."""
     mode = PRIVATE_FILE if private else 0o666
-    fd = fs.create_new(tmp, mode, create_parents=True)  # never through a link at any component
+    fd = _kept_open(tmp) if kept else -1
+    if fd < 0:
+        fd = fs.create_new(tmp, mode, create_parents=True)  # never through a link at any component
     try:
         if private:
             os.fchmod(fd, PRIVATE_FILE)  # a umask such as 0277 must not leave it unreadable
@@ -191,6 +299,16 @@ def _write_temp(path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, pr
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _kept_open(tmp: Path) -> int:
+    """A kept temp file opened for writing, emptied; -1 when it is gone (a maintenance
+    command removed it) or is not a plain file with one name (then ``create_new``
+    removes what is there and makes a new one)."""
+    try:
+        return fs.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
+    except (OSError, PlantedLink):
+        return -1
 
 
 class PreparedFile:
@@ -218,7 +336,7 @@ class PreparedFile:
         with _temp_goes_on_failure(self.path, tmp):
             write_point(self.path)
             try:
-                fs.replace(tmp, self.path)
+                _swapped(tmp, self.path)
             except FileNotFoundError:  # written ahead elsewhere, into a folder not made yet
                 if not fs.exists(tmp):
                     raise
@@ -228,8 +346,7 @@ class PreparedFile:
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
         if tmp is not None:
-            with contextlib.suppress(OSError, HistoryError):
-                fs.unlink(tmp)
+            _SPARES.give(tmp)  # written again by a later write (or removed as the process ends)
 
 
 def prepare_text(
@@ -240,10 +357,9 @@ def prepare_text(
     lives, when not beside ``path`` (the history's per-process folder of files
     written ahead, which no maintenance command empties while this process lives;
     it must be on the file system of ``path``)."""
-    name = f".{path.name}.{os.getpid()}.{threading.get_ident()}.{next(_AHEAD)}.next.tmp"
-    tmp = (folder or path.parent) / name
+    tmp, kept = _SPARES.take(folder or path.parent)
     with _temp_goes_on_failure(path, tmp):
-        _write_temp(path, tmp, text, sync_data=sync_data)
+        _write_temp(path, tmp, text, sync_data=sync_data, kept=kept)
     return PreparedFile(path, tmp, key)
 
 

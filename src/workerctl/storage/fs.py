@@ -501,6 +501,51 @@ def replace(src: PathArg, dst: PathArg) -> None:
         os.replace(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
 
 
+#: ``renameat2``'s flag that swaps two names (Linux 3.15 and later)
+_RENAME_EXCHANGE = 2
+#: once loaded: the call, or None where the system has none (``exchange`` then declines)
+_renameat2: Any = None
+_RENAMEAT2_LOADED = False
+
+
+def _load_renameat2() -> Any:
+    global _renameat2, _RENAMEAT2_LOADED
+    if not _RENAMEAT2_LOADED:
+        _RENAMEAT2_LOADED = True
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+            except (OSError, AttributeError):  # a C library without it
+                _renameat2 = None
+    return _renameat2
+
+
+def exchange(src: PathArg, dst: PathArg) -> bool:
+    """Swap the files named ``src`` and ``dst`` in one step (``renameat2`` with
+    ``RENAME_EXCHANGE``), never through a link: ``dst`` then holds what ``src`` held,
+    and ``src`` the old ``dst``. False, with nothing changed, when ``dst`` does not
+    exist or the system cannot swap (the caller then renames); a missing ``src`` is
+    ``FileNotFoundError``."""
+    call = _load_renameat2()
+    if call is None:
+        return False
+    import ctypes
+
+    with folder_of(src) as (src_fd, src_name), folder_of(dst) as (dst_fd, dst_name):
+        if call(src_fd, os.fsencode(src_name), dst_fd, os.fsencode(dst_name), _RENAME_EXCHANGE) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.ENOENT:
+            if not exists_at(src_fd, src_name, path=src):
+                raise FileNotFoundError(code, os.strerror(code), _full(src))
+            return False  # no dst: a first write
+        if code in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP):
+            return False  # a file system or a kernel that cannot swap
+        raise OSError(code, os.strerror(code), _full(dst))
+
+
 def unlink(path: PathArg, *, missing_ok: bool = False) -> None:
     """Remove a state file (a link there is removed itself, never its target)."""
     try:
@@ -581,6 +626,12 @@ def lstat(path: PathArg) -> os.stat_result:
     if stat_mod.S_ISLNK(st.st_mode):
         raise PlantedLink(os.fspath(path), "a symbolic link")
     return st
+
+
+def in_state_folder(path: PathArg) -> bool:
+    """Whether ``path`` lies in a workspace's state folder (``.workerctl``)."""
+    parts = _split(path)[1]
+    return bool(parts) and parts[0] == STATE_DIR_NAME
 
 
 def exists(path: PathArg) -> bool:
