@@ -14,8 +14,8 @@ comments, worker versions) goes through here, so that:
 
 A state file that exists is replaced by swapping names (``fs.exchange``) with a temp
 file of this process: the old file's inode then lies under the temp name, to be
-written again by a later write (``_Spares``), instead of being freed while a new one
-is allocated. On ext4 without a journal (this project's machines) each new inode is
+written again by that file's next write (``_Spares``), instead of being freed while a
+new one is allocated. On ext4 without a journal (this project's machines) each new inode is
 found by skipping every inode freed in the last 30 seconds, and a batch frees six a
 run: that search was a quarter of a batch's time. A reader that opened the old file
 just before the swap may read it while it is written again: its bytes then do not
@@ -32,7 +32,7 @@ import math
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,50 +173,64 @@ def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = F
 
 class _Spares:
     """This process's temp files that hold an old inode after a swap (``fs.exchange``),
-    by folder, each written again by a later write to that folder once it has rested
-    ``REST`` seconds (a reader that opened it before the swap has read it by then, as a
-    rule; ``parse_json`` covers the exception). Removed when the process ends; a temp
-    file that a maintenance command removed meanwhile, or that is not a plain file of
-    its own, is made anew (``_write_temp``). A forked child starts with none: its
-    parent's are its parent's."""
+    each kept for the next write of the same file, once it has rested ``REST`` seconds:
+    a reader that opened the file before the swap and reads it late therefore reads a
+    version of that same file, whole as a rule (``parse_json`` reads again otherwise),
+    never another file's. At most ``KEEP`` are kept, the longest unused removed first;
+    all are removed when the process ends. One that a maintenance command removed
+    meanwhile, or that is not a plain file of its own, is made anew (``_kept_open``). A
+    forked child starts with none: its parent's are its parent's."""
 
     REST = 0.25
-    KEEP = 64  # per folder; more are removed (a burst of writes, then a lull)
+    KEEP = 256
 
     def __init__(self) -> None:
-        self._free: dict[Path, deque[tuple[float, Path]]] = {}
+        self._kept: OrderedDict[Path, deque[tuple[float, Path]]] = OrderedDict()
+        self._count = 0
         self._guard = threading.Lock()
         self._names = itertools.count()
 
-    def take(self, folder: Path) -> tuple[Path, bool]:
-        """A temp file name in ``folder``, and whether it is a kept one (else new)."""
+    def take(self, path: Path, folder: Path | None = None) -> tuple[Path, bool]:
+        """A temp file for ``path``'s next content (in ``folder``, else beside it), and
+        whether it is a kept one (else a new name)."""
         with self._guard:
-            free = self._free.get(folder)
-            if free and free[0][0] <= time.monotonic():
-                return free.popleft()[1], True
-        return folder / f".spare.{os.getpid()}.{next(self._names)}.tmp", False
+            kept = self._kept.get(path)
+            if kept and kept[0][0] <= time.monotonic():
+                self._count -= 1
+                return kept.popleft()[1], True
+        where = folder or path.parent
+        return where / f".{path.name}.{os.getpid()}.{next(self._names)}.tmp", False
 
-    def give(self, tmp: Path) -> None:
+    def give(self, path: Path, tmp: Path) -> None:
+        """Keep ``tmp`` (which holds an old inode of ``path``, or unused content)."""
+        dropped: list[Path] = []
         with self._guard:
-            free = self._free.setdefault(tmp.parent, deque())
-            if len(free) < self.KEEP:
-                free.append((time.monotonic() + self.REST, tmp))
-                return
-        with contextlib.suppress(OSError, HistoryError):
-            fs.unlink(tmp)
+            self._kept.setdefault(path, deque()).append((time.monotonic() + self.REST, tmp))
+            self._kept.move_to_end(path)
+            self._count += 1
+            while self._count > self.KEEP:
+                oldest = next(iter(self._kept))
+                queue = self._kept[oldest]
+                dropped.append(queue.popleft()[1])
+                self._count -= 1
+                if not queue:
+                    del self._kept[oldest]
+        for old in dropped:
+            with contextlib.suppress(OSError, HistoryError):
+                fs.unlink(old)
 
     def clear(self) -> None:
         """Remove every kept temp file (the process ends)."""
         with self._guard:
-            kept, self._free = self._free, {}
-        for free in kept.values():
-            for _, tmp in free:
+            kept, self._kept, self._count = self._kept, OrderedDict(), 0
+        for queue in kept.values():
+            for _, tmp in queue:
                 with contextlib.suppress(OSError, HistoryError):
                     fs.unlink(tmp)
 
     def forget(self) -> None:
         """A forked child: the temp files are its parent's."""
-        self._free = {}
+        self._kept, self._count = OrderedDict(), 0
         self._guard = threading.Lock()
 
 
@@ -227,9 +241,9 @@ atexit.register(_SPARES.clear)
 
 def _swapped(tmp: Path, path: Path) -> None:
     """Put ``tmp`` in place of ``path``: swapped when ``path`` exists (its old inode is
-    kept under ``tmp`` for a later write), else renamed."""
+    kept under ``tmp`` for its next write), else renamed."""
     if fs.exchange(tmp, path):
-        _SPARES.give(tmp)
+        _SPARES.give(path, tmp)
     else:
         fs.replace(tmp, path)
 
@@ -247,7 +261,7 @@ def write_text_atomic(
     files, such as worker files).
     """
     if private and fs.in_state_folder(path):  # a state file: swapped (``_Spares``)
-        tmp, kept = _SPARES.take(path.parent)
+        tmp, kept = _SPARES.take(path)
         with _temp_goes_on_failure(path, tmp):
             if not cache:
                 write_point(path)
@@ -346,7 +360,7 @@ class PreparedFile:
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
         if tmp is not None:
-            _SPARES.give(tmp)  # written again by a later write (or removed as the process ends)
+            _SPARES.give(self.path, tmp)  # written again by its next write (or removed at the end)
 
 
 def prepare_text(
@@ -357,7 +371,7 @@ def prepare_text(
     lives, when not beside ``path`` (the history's per-process folder of files
     written ahead, which no maintenance command empties while this process lives;
     it must be on the file system of ``path``)."""
-    tmp, kept = _SPARES.take(folder or path.parent)
+    tmp, kept = _SPARES.take(path, folder)
     with _temp_goes_on_failure(path, tmp):
         _write_temp(path, tmp, text, sync_data=sync_data, kept=kept)
     return PreparedFile(path, tmp, key)
