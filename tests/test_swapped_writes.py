@@ -1,5 +1,6 @@
-"""A state file that exists is replaced by swapping names with a temp file, and the old
-inode is written again by a later write (``storage.atomic._Spares``, ``fs.exchange``).
+"""A state file written ahead into a process's own folder (``prepare_text(folder=)``: a
+run file, a ledger file) replaces the file by swapping names with it, and the old inode
+is written again by that file's next write (``storage.atomic._Spares``, ``fs.exchange``).
 The rules that must hold whatever the writes:
 
 - generated: after any sequence of writes to a few state files (new and existing,
@@ -30,13 +31,19 @@ from hypothesis import strategies as st
 
 from workerctl.errors import DamagedFile
 from workerctl.storage import atomic
-from workerctl.storage.atomic import parse_json, read_json, write_json, write_text_atomic
+from workerctl.storage.atomic import encode_json, parse_json, prepare_text, read_json
+
+
+def write_json(path: Path, data: object, *, sync_data: bool = True) -> None:
+    """Written ahead into the state folder's ``ahead`` folder, then put in place."""
+    prepare_text(path, encode_json(data), sync_data=sync_data, folder=path.parents[1] / "ahead").publish()
 
 
 def _state(tmp_path: Path) -> Path:
     state = tmp_path / ".workerctl"
     (state / "a").mkdir(parents=True, exist_ok=True)
     (state / "b").mkdir(exist_ok=True)
+    (state / "ahead").mkdir(exist_ok=True)
     return state
 
 
@@ -77,14 +84,15 @@ def test_each_file_holds_its_last_write_and_inodes_stay_bounded(tmp_path_factory
 _WRITER = """
 import json, sys, time
 from pathlib import Path
-from workerctl.storage.atomic import write_json
+from workerctl.storage.atomic import encode_json, prepare_text
 folder = Path(sys.argv[1])
 end = time.monotonic() + float(sys.argv[2])
 n = 0
 while time.monotonic() < end:
     n += 1
     for name in ("a.json", "b.json"):  # two files of one folder, rewritten in turn
-        write_json(folder / name, {"name": name, "n": n, "pad": "x" * (n % 4000)}, sync_data=False)
+        data = encode_json({"name": name, "n": n, "pad": "x" * (n % 4000)})
+        prepare_text(folder / name, data, sync_data=False, folder=folder.parent / "ahead").publish()
 print(n)
 """
 
@@ -139,8 +147,10 @@ def test_bytes_read_while_the_file_was_written_are_read_again(tmp_path):
     path = _state(tmp_path) / "a" / "f.json"
     write_json(path, {"whole": True})
     torn = path.read_bytes()[:5]
-    assert parse_json(path, torn) == {"whole": True}
-    assert parse_json(path, b"") == {"whole": True}
+    assert parse_json(path, torn, again=True) == {"whole": True}
+    assert parse_json(path, b"", again=True) == {"whole": True}
+    with pytest.raises(DamagedFile):  # bytes given, not read from the file: judged as given
+        parse_json(path, torn)
 
 
 def test_a_file_damaged_on_disk_is_still_damaged(tmp_path):
@@ -201,10 +211,10 @@ def test_a_link_planted_at_a_kept_temp_file_is_never_written_through(tmp_path, m
 _ENDS = """
 import sys
 from pathlib import Path
-from workerctl.storage.atomic import write_json
+from workerctl.storage.atomic import encode_json, prepare_text
 path = Path(sys.argv[1])
 for n in range(20):
-    write_json(path, {"n": n})
+    prepare_text(path, encode_json({"n": n}), folder=path.parents[1] / "ahead").publish()
 """
 
 
@@ -228,8 +238,8 @@ def test_a_forked_child_keeps_none_of_its_parents(tmp_path, monkeypatch):
     if pid == 0:  # the child: its writes never take the parent's kept files
         code = 0
         try:
-            write_text_atomic(state / "a" / "child.json", b'{"child": 1}')
-            write_text_atomic(state / "a" / "child.json", b'{"child": 2}')
+            write_json(state / "a" / "child.json", {"child": 1})
+            write_json(state / "a" / "child.json", {"child": 2})
             if any(not p.exists() for p in parents):
                 code = 1
         except BaseException:

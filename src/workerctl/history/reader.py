@@ -73,7 +73,7 @@ class Reader:
             raise StorageError(path, exc, "read") from None
         with os.fdopen(fd, "rb") as handle:
             st = os.fstat(handle.fileno())
-            data = parse_json(path, handle.read(), hint=self._run_hint(path), shape=RUN_SHAPE)
+            data = parse_json(path, handle.read(), hint=self._run_hint(path), shape=RUN_SHAPE, again=True)
         return self._of(run_id, path, data), st
 
     def _of(self, run_id: str, path: Path, data: dict | None) -> dict | None:

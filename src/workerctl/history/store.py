@@ -79,6 +79,7 @@ from workerctl.storage.atomic import (
     PRIVATE_FILE,
     parse_json,
     read_json,
+    release_kept,
     remove_file,
     write_json,
 )
@@ -707,6 +708,8 @@ class History:
         finally:
             if ahead is not None:
                 ahead.discard()  # what was not used (or failed): its temp files go
+            if not self.lock.waited_for:  # no batch taking turns: nothing is kept for later
+                release_kept()
         return run
 
     def _keep_outcome(self, run: Run, exc: BaseException) -> bool:

@@ -125,7 +125,7 @@ class KnownTables:
             if again is not None:
                 self._put(path, again)
                 return dict(again.docs)
-        docs = parse_json(path, raw, hint=hint, shape=shape)[table]
+        docs = parse_json(path, raw, hint=hint, shape=shape, again=True)[table]
         self._put(path, _Seen(table, raw, docs, {}))
         return dict(docs)
 

@@ -12,10 +12,11 @@ comments, worker versions) goes through here, so that:
 - what is created is private: folders 0700, files 0600, whatever the umask,
   because run files hold outputs, record contents and context.
 
-A state file that exists is replaced by swapping names (``fs.exchange``) with a temp
-file of this process: the old file's inode then lies under the temp name, to be
-written again by that file's next write (``_Spares``), instead of being freed while a
-new one is allocated. On ext4 without a journal (this project's machines) each new inode is
+A state file written ahead into a process's own folder (``prepare_text`` with
+``folder``: a run file, a ledger file) replaces the file by swapping names with it
+(``fs.exchange``): the old file's inode then lies under the temp name in that folder,
+to be written again by that file's next write (``_Spares``), instead of being freed
+while a new one is allocated. On ext4 without a journal (this project's machines) each new inode is
 found by skipping every inode freed in the last 30 seconds, and a batch frees six a
 run: that search was a quarter of a batch's time. A reader that opened the old file
 just before the swap may read it while it is written again: its bytes then do not
@@ -44,6 +45,7 @@ from workerctl.storage.shapes import Shape, describe
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+_AHEAD = itertools.count()  # makes the temp files of files written ahead unique within a thread
 
 
 def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None) -> Any:
@@ -59,7 +61,7 @@ def read_json(path: Path, *, hint: str | None = None, shape: Shape | None = None
         return None
     except OSError as exc:
         raise StorageError(path, exc, "read") from None
-    return parse_json(path, data, hint=hint, shape=shape)
+    return parse_json(path, data, hint=hint, shape=shape, again=True)
 
 
 class DuplicateKey(ValueError):
@@ -110,22 +112,27 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(path: Path, data: bytes, *, hint: str | None = None, shape: Shape | None = None) -> Any:
+def parse_json(
+    path: Path, data: bytes, *, hint: str | None = None, shape: Shape | None = None, again: bool = False
+) -> Any:
     """The checks of ``read_json`` on bytes already read (e.g. through a folder's fd).
-    Bytes that fail them are read again from ``path``: a reader that opened a file
-    just before a writer swapped it out (``_Spares``) may have read it while it was
-    written anew; the file is damaged only if what is there now fails too."""
+    ``again``: the bytes were just read from ``path``, and if they fail the checks the
+    file is read again: a reader that opened a file just before a writer swapped it
+    out (``_Spares``) may have read it while it was written anew; the file is damaged
+    only if what is there now fails too."""
     try:
         return _parsed(path, data, hint, shape)
     except DamagedFile:
+        if not again:
+            raise
         for _ in range(3):
             try:
-                again = fs.read_bytes(path)
+                now = fs.read_bytes(path)
             except (OSError, HistoryError):
                 break
-            if again == data:
+            if now == data:
                 break  # the same bytes: the file itself is damaged
-            data = again
+            data = now
             try:
                 return _parsed(path, data, hint, shape)
             except DamagedFile:
@@ -199,7 +206,7 @@ class _Spares:
                 self._count -= 1
                 return kept.popleft()[1], True
         where = folder or path.parent
-        return where / f".{path.name}.{os.getpid()}.{next(self._names)}.tmp", False
+        return where / f".{path.name}.{os.getpid()}.{next(self._names)}.next.tmp", False
 
     def give(self, path: Path, tmp: Path) -> None:
         """Keep ``tmp`` (which holds an old inode of ``path``, or unused content)."""
@@ -260,14 +267,6 @@ def write_text_atomic(
     whatever the umask (state files); otherwise the umask decides (the user's own
     files, such as worker files).
     """
-    if private and fs.in_state_folder(path):  # a state file: swapped (``_Spares``)
-        tmp, kept = _SPARES.take(path)
-        with _temp_goes_on_failure(path, tmp):
-            if not cache:
-                write_point(path)
-            _write_temp(path, tmp, text, sync_data=sync_data, kept=kept)
-            _swapped(tmp, path)
-        return
     # unique per process and thread; cheaper than mkstemp on this hot path
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     with _temp_goes_on_failure(path, tmp):
@@ -337,10 +336,10 @@ class PreparedFile:
     call) removes it when the content turned out not to be wanted.
     """
 
-    __slots__ = ("key", "path", "tmp")
+    __slots__ = ("key", "path", "swap", "tmp")
 
-    def __init__(self, path: Path, tmp: Path, key: Any = None) -> None:
-        self.path, self.key = path, key
+    def __init__(self, path: Path, tmp: Path, key: Any = None, *, swap: bool = False) -> None:
+        self.path, self.key, self.swap = path, key, swap  # swap: its temp file is a kept one
         self.tmp: Path | None = tmp
 
     def publish(self) -> None:
@@ -350,7 +349,10 @@ class PreparedFile:
         with _temp_goes_on_failure(self.path, tmp):
             write_point(self.path)
             try:
-                _swapped(tmp, self.path)
+                if self.swap:
+                    _swapped(tmp, self.path)
+                else:
+                    fs.replace(tmp, self.path)
             except FileNotFoundError:  # written ahead elsewhere, into a folder not made yet
                 if not fs.exists(tmp):
                     raise
@@ -359,8 +361,11 @@ class PreparedFile:
 
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
-        if tmp is not None:
+        if tmp is not None and self.swap:
             _SPARES.give(self.path, tmp)  # written again by its next write (or removed at the end)
+        elif tmp is not None:
+            with contextlib.suppress(OSError, HistoryError):
+                fs.unlink(tmp)
 
 
 def prepare_text(
@@ -371,10 +376,22 @@ def prepare_text(
     lives, when not beside ``path`` (the history's per-process folder of files
     written ahead, which no maintenance command empties while this process lives;
     it must be on the file system of ``path``)."""
+    if folder is None:  # beside ``path``: a temp file of its own, renamed into place
+        name = f".{path.name}.{os.getpid()}.{threading.get_ident()}.{next(_AHEAD)}.next.tmp"
+        tmp = path.parent / name
+        with _temp_goes_on_failure(path, tmp):
+            _write_temp(path, tmp, text, sync_data=sync_data)
+        return PreparedFile(path, tmp, key)
     tmp, kept = _SPARES.take(path, folder)
     with _temp_goes_on_failure(path, tmp):
         _write_temp(path, tmp, text, sync_data=sync_data, kept=kept)
-    return PreparedFile(path, tmp, key)
+    return PreparedFile(path, tmp, key, swap=True)
+
+
+def release_kept() -> None:
+    """Remove the temp files kept for later writes (``_Spares``): at the end of a
+    command, of a run or of a batch, so that none outlives the work it served."""
+    _SPARES.clear()
 
 
 def remove_file(path: Path) -> None:

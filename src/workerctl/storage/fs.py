@@ -628,12 +628,6 @@ def lstat(path: PathArg) -> os.stat_result:
     return st
 
 
-def in_state_folder(path: PathArg) -> bool:
-    """Whether ``path`` lies in a workspace's state folder (``.workerctl``)."""
-    parts = _split(path)[1]
-    return bool(parts) and parts[0] == STATE_DIR_NAME
-
-
 def exists(path: PathArg) -> bool:
     try:
         lstat(path)
