@@ -475,3 +475,19 @@ def search_table(history: Any) -> dict[str, tuple]:
     assert len({row[0] for row in rows}) == len(rows), "one row per run file"
     meta.pop("boot", None)
     return {"meta": tuple(sorted(meta.items())), **{row[0]: row[1:] for row in rows}}
+
+
+def flock_free(path) -> bool:
+    """Whether another open file of ``path`` (what another process would use) could take
+    its flock now."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)

@@ -13,28 +13,13 @@ shared files once; the chain's bound still holds for every other process.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+from helpers import flock_free
 from workerctl.storage.lock import HANDOVER_SECONDS, FileLock
-
-
-def _free(path: Path) -> bool:
-    """Whether another open file (what another process would use) could take the flock."""
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def test_a_thread_that_asks_during_the_wait_is_handed_the_lock(tmp_path):
@@ -47,7 +32,7 @@ def test_a_thread_that_asks_during_the_wait_is_handed_the_lock(tmp_path):
         first_out.wait(5)
         time.sleep(0.005)  # after the first holder began its release's wait
         with lock:
-            seen.append(_free(tmp_path / "lock"))
+            seen.append(flock_free(tmp_path / "lock"))
             seen.append(done == [])  # the first holder's work is not done yet
 
     with lock.linger(1.0):
@@ -59,7 +44,7 @@ def test_a_thread_that_asks_during_the_wait_is_handed_the_lock(tmp_path):
         thread.join(5)
     assert seen == [False, True]
     assert done == ["written"]
-    assert _free(tmp_path / "lock")
+    assert flock_free(tmp_path / "lock")
 
 
 def test_nobody_asks_the_work_is_done_after_the_wait(tmp_path):
@@ -70,7 +55,7 @@ def test_nobody_asks_the_work_is_done_after_the_wait(tmp_path):
         with lock:
             lock.before_release("k", lambda: done.append(time.monotonic() - began))
     assert len(done) == 1 and done[0] >= 0.045
-    assert _free(tmp_path / "lock")
+    assert flock_free(tmp_path / "lock")
 
 
 def test_outside_linger_a_release_never_waits(tmp_path):
@@ -81,7 +66,7 @@ def test_outside_linger_a_release_never_waits(tmp_path):
     with lock:
         lock.before_release("k", lambda: None)
     assert time.monotonic() - began < 1
-    assert _free(tmp_path / "lock")
+    assert flock_free(tmp_path / "lock")
     assert not lock.waited_for
 
 
@@ -95,14 +80,14 @@ print(time.monotonic() - began)
 
 
 def test_another_process_waits_no_longer_than_the_chains_bound(tmp_path):
-    """Four threads ask for the lock again and again for two seconds, each leaving work
+    """Four threads ask for the lock again and again for three seconds, each leaving work
     for the release; a process that asks meanwhile waits at most a chain's bound, the
     linger's wait and the work (here 5 ms a hold) beside it."""
     path = tmp_path / "lock"
     lock = FileLock(path, timeout=5)
     with lock:
         pass  # the file exists
-    stop = time.monotonic() + 2.0
+    stop = time.monotonic() + 3.0
     linger = 0.02
 
     def keep_asking() -> None:
@@ -120,7 +105,8 @@ def test_another_process_waits_no_longer_than_the_chains_bound(tmp_path):
         for t in threads:
             t.join(10)
     waited = float(other.stdout)
-    assert waited < HANDOVER_SECONDS + linger + 0.3, waited  # 0.3: a loaded machine's slack
+    # unbounded, it would wait until the threads stop (2.7 s); 0.8 s: a loaded machine's slack
+    assert waited < HANDOVER_SECONDS + linger + 0.8, waited
 
 
 def _chains(workspace, tasks: list[str], monkeypatch, linger: float | None, jobs: int = 4) -> list[int]:

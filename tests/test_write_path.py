@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers import run_workerctl
+from helpers import flock_free, run_workerctl
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.errors import DamagedFile
 from workerctl.history.store import History, RunFinishedElsewhere
@@ -403,7 +403,6 @@ def test_the_lock_is_handed_between_threads_and_the_left_work_done_before_it_is_
     """Work a holder leaves (``before_release``) is done once, by the last thread of
     a hand-over chain, before the flock goes; another process meanwhile cannot
     take the lock."""
-    import fcntl
     import threading
     import time
 
@@ -414,15 +413,7 @@ def test_the_lock_is_handed_between_threads_and_the_left_work_done_before_it_is_
     others_could_lock: list[bool] = []
 
     def probe() -> bool:  # a separate open file: what another process would see
-        fd = os.open(tmp_path / "lock", os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
+        return flock_free(tmp_path / "lock")
 
     second_waits = threading.Event()
 

@@ -224,7 +224,7 @@ class BatchRunner:
         began = time.monotonic()
         items: dict[int, BatchItem] = {}
         try:
-            with self._signals(), self._review_process(len(record_ids)):
+            with self._signals(), self._review_process(len(record_ids)), self._turns():
                 self._parallel(worker, record_ids, options, items, result)
         finally:
             release_kept()  # the temp files its runs kept for later writes
@@ -319,20 +319,12 @@ class BatchRunner:
             for signum, was in previous.items():
                 signal.signal(signum, was)
 
-    def _parallel(
-        self,
-        worker: str,
-        record_ids: list[str],
-        options: StartOptions,
-        items: dict[int, BatchItem],
-        result: BatchResult,
-    ) -> None:
-        # the threads commit in turns; one thread alone has no one to wait for
-        turns = self.engine.history.taking_turns() if self.jobs > 1 else contextlib.nullcontext()
-        with turns:
-            self._pool(worker, record_ids, options, items, result)
+    def _turns(self) -> contextlib.AbstractContextManager[None]:
+        """The threads commit in turns (``History.taking_turns``); one thread alone has
+        no one to wait for."""
+        return self.engine.history.taking_turns() if self.jobs > 1 else contextlib.nullcontext()
 
-    def _pool(
+    def _parallel(
         self,
         worker: str,
         record_ids: list[str],
