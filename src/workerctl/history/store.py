@@ -217,13 +217,20 @@ class History:
         return self._ahead[1]
 
     def _sweep_ahead(self) -> None:
-        """Remove the folders of files written ahead by processes that are gone (under
-        the lock; a live writer's folder is never touched, whatever it holds)."""
+        """Remove the folders of files written ahead by processes that are gone, and the
+        journal of a reindex that died (under the lock)."""
         from workerctl.history.journal import sweep_journal
+
+        sweep_journal(self)
+        self.sweep_ahead_folders()
+
+    def sweep_ahead_folders(self) -> None:
+        """Remove the folders of files written ahead by processes that are gone (under
+        the lock; a live writer's folder is never touched, whatever it holds): what a
+        killed batch left there, its runs' files in flight and the inodes it kept."""
         from workerctl.history.sweep import _pid_alive
         from workerctl.storage.lock import hostname
 
-        sweep_journal(self)
         base = self.root / "ahead"
         try:
             names = fs.listdir(base)

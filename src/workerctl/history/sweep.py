@@ -230,6 +230,9 @@ def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Ru
             run.move(FAILED)
             history.save(run)
             marked.append(run)
+    if marked:  # a process died with runs in hand: what it wrote ahead goes too
+        with history.lock:
+            history.sweep_ahead_folders()
     return marked
 
 
