@@ -389,8 +389,9 @@ def prepare_text(
 
 
 def release_kept() -> None:
-    """Remove the temp files kept for later writes (``_Spares``): at the end of a
-    command, of a run or of a batch, so that none outlives the work it served."""
+    """Remove the temp files kept for later writes (``_Spares``): after a save outside a
+    batch, at a batch's end and at a command's end, so that none outlives the work it
+    served."""
     _SPARES.clear()
 
 

@@ -542,7 +542,9 @@ def exchange(src: PathArg, dst: PathArg) -> bool:
                 raise FileNotFoundError(code, os.strerror(code), _full(src))
             return False  # no dst: a first write
         if code in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP):
-            return False  # a file system or a kernel that cannot swap
+            global _renameat2
+            _renameat2 = None  # a file system or a kernel that cannot swap: not asked again
+            return False
         raise OSError(code, os.strerror(code), _full(dst))
 
 
