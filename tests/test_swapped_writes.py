@@ -31,7 +31,14 @@ from hypothesis import strategies as st
 
 from workerctl.errors import DamagedFile
 from workerctl.storage import atomic
-from workerctl.storage.atomic import encode_json, parse_json, prepare_text, read_json
+from workerctl.storage.atomic import encode_json, keeping_old_inodes, parse_json, prepare_text, read_json
+
+
+@pytest.fixture(autouse=True)
+def as_in_a_batch():
+    """Inodes are kept only while a batch takes turns (``History.taking_turns``)."""
+    with keeping_old_inodes():
+        yield
 
 
 def write_json(path: Path, data: object, *, sync_data: bool = True) -> None:
@@ -84,15 +91,16 @@ def test_each_file_holds_its_last_write_and_inodes_stay_bounded(tmp_path_factory
 _WRITER = """
 import json, sys, time
 from pathlib import Path
-from workerctl.storage.atomic import encode_json, prepare_text
+from workerctl.storage.atomic import encode_json, keeping_old_inodes, prepare_text
 folder = Path(sys.argv[1])
 end = time.monotonic() + float(sys.argv[2])
 n = 0
-while time.monotonic() < end:
-    n += 1
-    for name in ("a.json", "b.json"):  # two files of one folder, rewritten in turn
-        data = encode_json({"name": name, "n": n, "pad": "x" * (n % 4000)})
-        prepare_text(folder / name, data, sync_data=False, folder=folder.parent / "ahead").publish()
+with keeping_old_inodes():
+    while time.monotonic() < end:
+        n += 1
+        for name in ("a.json", "b.json"):  # two files of one folder, rewritten in turn
+            data = encode_json({"name": name, "n": n, "pad": "x" * (n % 4000)})
+            prepare_text(folder / name, data, sync_data=False, folder=folder.parent / "ahead").publish()
 print(n)
 """
 
@@ -211,10 +219,14 @@ def test_a_link_planted_at_a_kept_temp_file_is_never_written_through(tmp_path, m
 _ENDS = """
 import sys
 from pathlib import Path
-from workerctl.storage.atomic import encode_json, prepare_text
+from workerctl.storage import atomic
+from workerctl.storage.atomic import encode_json, keeping_old_inodes, prepare_text
 path = Path(sys.argv[1])
+keeping = keeping_old_inodes()
+keeping.__enter__()  # never left: the process's end removes what it kept
 for n in range(20):
     prepare_text(path, encode_json({"n": n}), folder=path.parents[1] / "ahead").publish()
+assert atomic._SPARES._count
 """
 
 
@@ -282,3 +294,72 @@ def test_a_killed_batch_leaves_no_temp_file_after_the_next_start(workspace):
     assert after.returncode == 0, after.stderr
     assert not list(workspace.state_dir.rglob("*.next.tmp"))  # what it wrote ahead or kept
     assert not left[0].exists()
+
+
+def test_a_killed_writers_temp_files_go_with_its_runs(workspace):
+    """A process killed between a temp file and its rename (a comment, an index file, a
+    ledger file) left that file for ever: nothing looked in ``comments/``. Once the
+    sweep settles the dead process's runs, its temp files go, under the lock their
+    writer held; another process's stay."""
+    from helpers import make_worker, run_workerctl, start_workerctl, wait_for
+    from workerctl.history.store import History
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    tasks = [{"id": f"T-{8500 + n}", "type": "task", "title": f"Task {n}"} for n in range(2)]
+    BuiltinRecordStore(workspace).import_records(tasks, "test")
+    make_worker(workspace, "slow", executor="{name: echo, script: [{sleep: 30, output: 'Blocker: none.'}]}")
+    run = start_workerctl("run", "start", "slow", "--task", tasks[0]["id"], workspace=workspace)
+    wait_for(lambda: History(workspace).list(None, limit=1), 60)
+    run.kill()
+    run.communicate(30)
+    state = workspace.state_dir
+    (state / "comments").mkdir(exist_ok=True)
+    planted = [
+        state / "comments" / f".+t-{8500}.json.{run.pid}.1407.tmp",
+        state / f".records.json.{run.pid}.1407.tmp",
+        state / "history" / "index" / f".000001.json.{run.pid}.1407.tmp",
+        state / "history" / "indexes" / f".workers.json.{run.pid}.1407.tmp",
+    ]
+    alive = state / "comments" / f".+t-{8500}.json.{os.getpid()}.1407.tmp"  # a live writer's
+    for path in [*planted, alive]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    after = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", tasks[1]["id"], workspace=workspace
+    )
+    assert after.returncode == 0, after.stderr
+    assert [p for p in planted if p.exists()] == []
+    assert alive.exists()
+
+
+@given(
+    name=st.text(
+        st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)), min_size=1, max_size=30
+    ),
+    pid=st.integers(min_value=1, max_value=2**22),
+    thread=st.integers(min_value=1, max_value=2**63),
+    n=st.integers(min_value=0, max_value=10**6),
+)
+def test_a_temp_files_writer_is_read_from_its_name_and_nothing_else(name, pid, thread, n):
+    assert atomic.writer_of(f".{name}.{pid}.{thread}.tmp") == pid
+    # what is written ahead or kept (``.next.tmp``) is never taken for such a file
+    assert atomic.writer_of(f".{name}.{pid}.{thread}.{n}.next.tmp") is None
+    assert atomic.writer_of(f".{name}.{pid}.{n}.next.tmp") is None
+    assert atomic.writer_of(f"{name}.json") is None
+
+
+def test_outside_a_batch_a_file_written_ahead_is_renamed_and_nothing_is_kept(tmp_path):
+    """A single start, a cancel, a sweep: no kept inode, no temp file after a write (a
+    reader's check of stray temp files saw one between a save's swap and its end)."""
+    state = _state(tmp_path)
+    path = state / "a" / "f.json"
+    keeping = atomic._SPARES.keeping
+    atomic._SPARES.keeping = 0  # as outside every batch (this module's fixture opens one)
+    try:
+        write_json(path, {"n": 1})
+        first = path.stat().st_ino
+        write_json(path, {"n": 2})
+        assert path.stat().st_ino != first  # renamed: a new inode, the old one freed
+        assert _kept(state) == []
+    finally:
+        atomic._SPARES.keeping = keeping

@@ -142,12 +142,6 @@ class LazyGroup(SuggestingGroup):
         return _standalone(lambda: main(args, prog_name, complete_var, standalone_mode=False, **extra))
 
     def invoke(self, ctx: Context) -> Any:
-        try:
-            return self._invoke(ctx)
-        finally:
-            _release_kept()
-
-    def _invoke(self, ctx: Context) -> Any:
         from workerctl.errors import WorkerctlError, stop_within
         from workerctl.terminal import terminal
 
@@ -247,11 +241,3 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     # decides instead (FORCE_COLOR colours a pipe; NO_COLOR strips even on a terminal)
     ctx.color = terminal().colour()
     ctx.obj = App(workspace)
-
-
-def _release_kept() -> None:
-    """The temp files the command kept for later writes (``storage.atomic.release_kept``)
-    go with it; a command that wrote nothing never imported that module."""
-    atomic = sys.modules.get("workerctl.storage.atomic")
-    if atomic is not None:
-        atomic.release_kept()

@@ -34,7 +34,6 @@ from workerctl.engine import halts
 from workerctl.errors import HistoryError, NotFoundError, Terminated, WorkerctlError
 from workerctl.runs.model import CANCELLED, COMPLETED, FAILED
 from workerctl.runs.states import STATE_UNUSABLE
-from workerctl.storage.atomic import release_kept
 
 if TYPE_CHECKING:
     from workerctl.engine.launcher import Engine, StartOptions
@@ -223,11 +222,8 @@ class BatchRunner:
         result = BatchResult(worker)
         began = time.monotonic()
         items: dict[int, BatchItem] = {}
-        try:
-            with self._signals(), self._review_process(len(record_ids)), self._turns():
-                self._parallel(worker, record_ids, options, items, result)
-        finally:
-            release_kept()  # the temp files its runs kept for later writes
+        with self._signals(), self._review_process(len(record_ids)), self._turns():
+            self._parallel(worker, record_ids, options, items, result)
         result.items = [
             items.get(i) or BatchItem(r, NOT_STARTED, message="interrupted") for i, r in enumerate(record_ids)
         ]

@@ -77,9 +77,9 @@ from workerctl.runs.states import (
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
+    keeping_old_inodes,
     parse_json,
     read_json,
-    release_kept,
     remove_file,
     write_json,
 )
@@ -224,6 +224,26 @@ class History:
         sweep_journal(self)
         self.sweep_ahead_folders()
 
+    def sweep_after_death(self, pids: set[int]) -> None:
+        """What processes of this machine that died mid-write left (``pids``: the owners
+        of runs the sweep just settled): their folders of files written ahead, and the
+        temp files they were writing under the history lock (index shards, cross-run
+        index files, ledger files, markers: taken under it here) and under the
+        workspace's lock (comments, records, worker versions: taken under that one,
+        after this one is let go; a wait that would be long is left for the next
+        sweep)."""
+        from workerctl.errors import LockTimeout
+        from workerctl.storage.atomic import remove_temps_of
+
+        with self.lock:
+            self.sweep_ahead_folders()
+            for name in ("index", "indexes", "ledger", "active"):
+                remove_temps_of(self.root / name, pids, recursive=True)
+        with contextlib.suppress(LockTimeout), lock_for(self.workspace.lock_file).within():
+            state = self.workspace.state_dir
+            remove_temps_of(state, pids)
+            remove_temps_of(state / "comments", pids)
+
     def sweep_ahead_folders(self) -> None:
         """Remove the folders of files written ahead by processes that are gone (under
         the lock; a live writer's folder is never touched, whatever it holds): what a
@@ -300,11 +320,15 @@ class History:
         """Whether a commit now stages the files every run shares (see ``write_shared``)."""
         return bool(self._staged) or (self.lock.held and self.lock.waited_for)
 
-    def taking_turns(self) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def taking_turns(self) -> Iterator[None]:
         """For the length of a batch whose threads commit in turns: a thread done with
         the lock waits a moment for the next one to ask (``FileLock.linger``), so that a
-        chain of commits writes the shared files once, not after every few commits."""
-        return self.lock.linger()
+        chain of commits writes the shared files once, not after every few commits; and
+        a file written ahead keeps its old inode for its next write
+        (``storage.atomic.keeping_old_inodes``)."""
+        with self.lock.linger(), keeping_old_inodes():
+            yield
 
     def write_shared(
         self, path: Path, table: str, docs: dict[str, dict], *, durable: bool = True, may_stage: bool = True
@@ -715,8 +739,6 @@ class History:
         finally:
             if ahead is not None:
                 ahead.discard()  # what was not used (or failed): its temp files go
-            if not self.lock.waited_for:  # no batch taking turns: nothing is kept for later
-                release_kept()
         return run
 
     def _keep_outcome(self, run: Run, exc: BaseException) -> bool:

@@ -209,6 +209,7 @@ def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Ru
     if suspects is None:
         suspects = dead_runs(history)
     marked = []
+    dead: set[int] = set()  # the pids of this machine's owners that died with runs in hand
     for run_id in suspects:
         with history.lock:
             info = history.marker(run_id)
@@ -230,9 +231,10 @@ def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Ru
             run.move(FAILED)
             history.save(run)
             marked.append(run)
-    if marked:  # a process died with runs in hand: what it wrote ahead goes too
-        with history.lock:
-            history.sweep_ahead_folders()
+            if same_machine(info) and isinstance(info.get("pid"), int):
+                dead.add(info["pid"])
+    if marked:  # a process died with runs in hand: what it was writing goes too
+        history.sweep_after_death(dead)
     return marked
 
 

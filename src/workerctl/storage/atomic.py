@@ -13,14 +13,15 @@ comments, worker versions) goes through here, so that:
   because run files hold outputs, record contents and context.
 
 A state file written ahead into a process's own folder (``prepare_text`` with
-``folder``: a run file, a ledger file) replaces the file by swapping names with it
-(``fs.exchange``): the old file's inode then lies under the temp name in that folder,
-to be written again by that file's next write (``_Spares``), instead of being freed
-while a new one is allocated. On ext4 without a journal (this project's machines) each new inode is
-found by skipping every inode freed in the last 30 seconds, and a batch frees six a
-run: that search was a quarter of a batch's time. A reader that opened the old file
-just before the swap may read it while it is written again: its bytes then do not
-parse, and ``parse_json`` reads the file once more before it calls it damaged.
+``folder``: a run file, a ledger file) inside a batch (``keeping_old_inodes``) replaces
+the file by swapping names with it (``fs.exchange``): the old file's inode then lies
+under the temp name in that folder, to be written again by that file's next write
+(``_Spares``), instead of being freed while a new one is allocated. On ext4 without a
+journal (this project's machines) each new inode is found by skipping every inode freed
+in the last 30 seconds, and a batch frees six a run: that search was a quarter of a
+batch's time. A reader that opened the old file just before the swap may read it while
+it is written again: its bytes then do not parse, and ``parse_json`` reads the file once
+more before it calls it damaged.
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ class _Spares:
     def __init__(self) -> None:
         self._kept: OrderedDict[Path, deque[tuple[float, Path]]] = OrderedDict()
         self._count = 0
+        self.keeping = 0  # ``keeping_old_inodes`` blocks open: swaps happen only inside one
         self._guard = threading.Lock()
         self._names = itertools.count()
 
@@ -237,7 +239,7 @@ class _Spares:
 
     def forget(self) -> None:
         """A forked child: the temp files are its parent's."""
-        self._kept, self._count = OrderedDict(), 0
+        self._kept, self._count, self.keeping = OrderedDict(), 0, 0
         self._guard = threading.Lock()
 
 
@@ -246,10 +248,28 @@ os.register_at_fork(after_in_child=_SPARES.forget)
 atexit.register(_SPARES.clear)
 
 
+@contextlib.contextmanager
+def keeping_old_inodes() -> Iterator[None]:
+    """Inside the block (a batch's length), a file written ahead is swapped into place
+    and its old inode kept for the same file's next write (``_Spares``); outside any,
+    it is renamed into place as always, and nothing is kept. The kept files go when the
+    last block ends."""
+    with _SPARES._guard:
+        _SPARES.keeping += 1
+    try:
+        yield
+    finally:
+        with _SPARES._guard:
+            _SPARES.keeping -= 1
+            last = _SPARES.keeping == 0
+        if last:
+            _SPARES.clear()
+
+
 def _swapped(tmp: Path, path: Path) -> None:
-    """Put ``tmp`` in place of ``path``: swapped when ``path`` exists (its old inode is
-    kept under ``tmp`` for its next write), else renamed."""
-    if fs.exchange(tmp, path):
+    """Put ``tmp`` in place of ``path``: swapped when inodes are kept and ``path``
+    exists (its old inode is kept under ``tmp`` for its next write), else renamed."""
+    if _SPARES.keeping and fs.exchange(tmp, path):
         _SPARES.give(path, tmp)
     else:
         fs.replace(tmp, path)
@@ -361,7 +381,7 @@ class PreparedFile:
 
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
-        if tmp is not None and self.swap:
+        if tmp is not None and self.swap and _SPARES.keeping:
             _SPARES.give(self.path, tmp)  # written again by its next write (or removed at the end)
         elif tmp is not None:
             with contextlib.suppress(OSError, HistoryError):
@@ -388,11 +408,26 @@ def prepare_text(
     return PreparedFile(path, tmp, key, swap=True)
 
 
-def release_kept() -> None:
-    """Remove the temp files kept for later writes (``_Spares``): after a save outside a
-    batch, at a batch's end and at a command's end, so that none outlives the work it
-    served."""
-    _SPARES.clear()
+def writer_of(name: str) -> int | None:
+    """The pid in the name of a temp file ``write_text_atomic`` writes beside its file
+    (``.NAME.PID.THREAD.tmp``); None for any other name."""
+    parts = name.split(".")
+    if len(parts) < 5 or parts[0] or parts[-1] != "tmp" or not parts[-2].isdigit() or not parts[-3].isdigit():
+        return None
+    return int(parts[-3])
+
+
+def remove_temps_of(folder: Path, pids: set[int], *, recursive: bool = False) -> None:
+    """Remove the temp files in ``folder`` that a process of ``pids`` was writing when it
+    died (``writer_of``). Only under the lock those writers held: a live process that
+    got such a pid again writes its temp files only while holding it."""
+    if not pids:
+        return
+    with contextlib.suppress(OSError, HistoryError):
+        for path in fs.walk_files(folder, ".*.tmp") if recursive else fs.glob(folder, ".*.tmp"):
+            if writer_of(path.name) in pids:
+                with contextlib.suppress(OSError, HistoryError):
+                    fs.unlink(path)
 
 
 def remove_file(path: Path) -> None:
