@@ -319,6 +319,10 @@ def test_a_killed_writers_temp_files_go_with_its_runs(workspace):
         state / f".records.json.{run.pid}.1407.tmp",
         state / "history" / "index" / f".000001.json.{run.pid}.1407.tmp",
         state / "history" / "indexes" / f".workers.json.{run.pid}.1407.tmp",
+        *(  # the killed run's own file, cut mid-write
+            (folder / f".{folder.name}xxxxxx.json.{run.pid}.1407.tmp")
+            for folder in (state / "history" / "runs").iterdir()
+        ),
     ]
     alive = state / "comments" / f".+t-{8500}.json.{os.getpid()}.1407.tmp"  # a live writer's
     for path in [*planted, alive]:

@@ -39,7 +39,7 @@ import contextlib
 import errno
 import heapq
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,11 +224,12 @@ class History:
         sweep_journal(self)
         self.sweep_ahead_folders()
 
-    def sweep_after_death(self, pids: set[int]) -> None:
+    def sweep_after_death(self, pids: set[int], run_folders: Iterable[Path] = ()) -> None:
         """What processes of this machine that died mid-write left (``pids``: the owners
-        of runs the sweep just settled): their folders of files written ahead, and the
-        temp files they were writing under the history lock (index shards, cross-run
-        index files, ledger files, markers: taken under it here) and under the
+        of runs the sweep just found dead; ``run_folders``: the folders of those runs'
+        files): their folders of files written ahead, and the temp files they were
+        writing under the history lock (run files, index shards, cross-run index files,
+        ledger files, markers: taken under it here) and under the
         workspace's lock (comments, records, worker versions: taken under that one,
         after this one is let go; a wait that would be long is left for the next
         sweep)."""
@@ -239,6 +240,8 @@ class History:
             self.sweep_ahead_folders()
             for name in ("index", "indexes", "ledger", "active"):
                 remove_temps_of(self.root / name, pids, recursive=True)
+            for folder in run_folders:  # not all of runs/: it grows with the history
+                remove_temps_of(folder, pids)
         with contextlib.suppress(LockTimeout), lock_for(self.workspace.lock_file).within():
             state = self.workspace.state_dir
             remove_temps_of(state, pids)

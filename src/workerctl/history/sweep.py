@@ -210,13 +210,18 @@ def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Ru
         suspects = dead_runs(history)
     marked = []
     dead: set[int] = set()  # the pids of this machine's owners that died with runs in hand
+    folders: set[Path] = set()  # and the folders of those runs' files
     for run_id in suspects:
         with history.lock:
             info = history.marker(run_id)
-            if info is None or (
-                owner_alive(history, run_id, info) and not _never_stored(history, run_id, info)
-            ):
+            if info is None:
                 continue
+            alive = owner_alive(history, run_id, info)
+            if alive and not _never_stored(history, run_id, info):
+                continue
+            if not alive and same_machine(info) and isinstance(info.get("pid"), int):
+                dead.add(info["pid"])
+                folders.add(history.body_path(run_id).parent)
             run = history.settle(run_id)
             if run is None:
                 continue
@@ -231,10 +236,8 @@ def mark_crashed(history: History, suspects: list[str] | None = None) -> list[Ru
             run.move(FAILED)
             history.save(run)
             marked.append(run)
-            if same_machine(info) and isinstance(info.get("pid"), int):
-                dead.add(info["pid"])
-    if marked:  # a process died with runs in hand: what it was writing goes too
-        history.sweep_after_death(dead)
+    if dead:  # a process died with runs in hand: what it was writing goes too
+        history.sweep_after_death(dead, folders)
     return marked
 
 
