@@ -238,9 +238,12 @@ class History:
 
         with self.lock:
             self.sweep_ahead_folders()
-            for name in ("index", "indexes", "ledger", "active"):
+            # folders whose size follows the history's shards, the workers or the runs
+            # executing; not ledger/records/ (a file per record) nor all of runs/ (a file
+            # per run): a crash's repair must not grow with them
+            for name in ("index", "indexes", "ledger/workers", "active"):
                 remove_temps_of(self.root / name, pids, recursive=True)
-            for folder in run_folders:  # not all of runs/: it grows with the history
+            for folder in run_folders:  # the dead runs' own folders of runs/
                 remove_temps_of(folder, pids)
         with contextlib.suppress(LockTimeout), lock_for(self.workspace.lock_file).within():
             state = self.workspace.state_dir

@@ -199,16 +199,15 @@ class _Spares:
         self._guard = threading.Lock()
         self._names = itertools.count()
 
-    def take(self, path: Path, folder: Path | None = None) -> tuple[Path, bool]:
-        """A temp file for ``path``'s next content (in ``folder``, else beside it), and
-        whether it is a kept one (else a new name)."""
+    def take(self, path: Path, folder: Path) -> tuple[Path, bool]:
+        """A temp file in ``folder`` for ``path``'s next content, and whether it is a kept
+        one (else a new name)."""
         with self._guard:
             kept = self._kept.get(path)
             if kept and kept[0][0] <= time.monotonic():
                 self._count -= 1
                 return kept.popleft()[1], True
-        where = folder or path.parent
-        return where / f".{path.name}.{os.getpid()}.{next(self._names)}.next.tmp", False
+        return folder / f".{path.name}.{os.getpid()}.{next(self._names)}.next.tmp", False
 
     def give(self, path: Path, tmp: Path) -> None:
         """Keep ``tmp`` (which holds an old inode of ``path``, or unused content)."""
@@ -229,13 +228,26 @@ class _Spares:
                 fs.unlink(old)
 
     def clear(self) -> None:
-        """Remove every kept temp file (the process ends)."""
+        """Remove every kept temp file (the last ``keeping_old_inodes`` block ends, or the
+        process does)."""
         with self._guard:
             kept, self._kept, self._count = self._kept, OrderedDict(), 0
         for queue in kept.values():
             for _, tmp in queue:
                 with contextlib.suppress(OSError, HistoryError):
                     fs.unlink(tmp)
+
+    def open(self) -> None:
+        with self._guard:
+            self.keeping += 1
+
+    def close(self) -> None:
+        """One block fewer; the kept files go with the last."""
+        with self._guard:
+            self.keeping -= 1
+            last = self.keeping == 0
+        if last:
+            self.clear()
 
     def forget(self) -> None:
         """A forked child: the temp files are its parent's."""
@@ -254,16 +266,11 @@ def keeping_old_inodes() -> Iterator[None]:
     and its old inode kept for the same file's next write (``_Spares``); outside any,
     it is renamed into place as always, and nothing is kept. The kept files go when the
     last block ends."""
-    with _SPARES._guard:
-        _SPARES.keeping += 1
+    _SPARES.open()
     try:
         yield
     finally:
-        with _SPARES._guard:
-            _SPARES.keeping -= 1
-            last = _SPARES.keeping == 0
-        if last:
-            _SPARES.clear()
+        _SPARES.close()
 
 
 def _swapped(tmp: Path, path: Path) -> None:
