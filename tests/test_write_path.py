@@ -198,6 +198,84 @@ def test_a_run_cancelled_by_another_process_is_not_written_over_and_leaves_no_te
     assert not list(workspace.state_dir.rglob(".*.tmp"))
 
 
+def _as_committed(stored: dict | None) -> dict | None:
+    """What a commit reads of a stored run file (``History._stored``)."""
+    if stored is None:
+        return None
+    return {k: stored.get(k) for k in ("status", "_shard", "_doc", "side_effects", "usage")}
+
+
+def test_the_run_file_this_process_wrote_last_is_not_read_again(workspace, monkeypatch):
+    """A save knows the run file it wrote by its stamp (inode, size, modification time)
+    and reads it only when another writer replaced it, even with bytes of the same size."""
+    from workerctl.history.reader import Reader
+
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    reads: list[str] = []
+    real = Reader.run_file
+
+    def counted(self, run_id, dir_fd=None):
+        reads.append(run_id)
+        return real(self, run_id, dir_fd)
+
+    monkeypatch.setattr(Reader, "run_file", counted)
+    run.output = "first"
+    mine.save(run, executing=True)
+    mine.save(run, executing=True)
+    assert reads == []
+    path = mine.body_path(run.id)
+    same_size = path.read_bytes()
+    other = History(workspace)
+    from workerctl.storage.atomic import write_text_atomic
+
+    write_text_atomic(path, same_size)  # another writer: the same bytes, a new file
+    mine.save(run, executing=True)
+    assert reads == [run.id]
+    mine.save(run, executing=True)
+    assert reads == [run.id]  # written by this process again: known again
+    other.update(run.id, lambda r: r.move("cancelled"))
+    with pytest.raises(RunFinishedElsewhere):
+        mine.save(run, executing=True)
+
+
+def _effect(key: str) -> dict:
+    return {"kind": "comment", "key": f"k{key:>3}", "record_id": "T-1042", "state": "committed"}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["mine", "other", "same-bytes", "effect"]),
+            st.text(alphabet="ab", min_size=0, max_size=3),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_what_a_save_takes_for_the_stored_run_is_what_the_file_holds(workspace, steps):
+    """Whatever writes interleave (this process's saves, another writer's changes,
+    the same bytes written anew, a write's record changed to one of the same length),
+    what a commit takes for the stored run is what a fresh read of the file says."""
+    from workerctl.storage.atomic import write_text_atomic
+
+    mine = History(workspace)
+    run = _stored_running(workspace, mine)
+    for who, text in steps:
+        if who == "mine":
+            run.side_effects = [_effect(text)]
+            mine.save(run, executing=True)
+        elif who == "same-bytes":
+            path = mine.body_path(run.id)
+            write_text_atomic(path, path.read_bytes())
+        elif who == "effect":  # the file keeps its size; what the ledger must hear of changes
+            History(workspace).update(run.id, lambda r, e=_effect(text): setattr(r, "side_effects", [e]))
+        else:
+            History(workspace).update(run.id, lambda r, t=text: setattr(r, "output", t))
+        assert _as_committed(mine._stored(run.id)) == _as_committed(History(workspace)._read_body(run.id))
+
+
 def test_a_run_whose_slot_moved_is_written_where_its_summary_now_is(workspace):
     """A repair may move a run's summary to another slot; the run file written ahead
     for the old slot is then not used, and the run file names the new one."""

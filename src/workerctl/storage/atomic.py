@@ -173,10 +173,26 @@ def expect_object(path: Path, value: Any, hint: str | None = None) -> dict:
 encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
-def write_json(path: Path, data: Any, *, sync_data: bool = True, cache: bool = False) -> None:
+#: what tells one version of a file from another without reading it: its inode, its
+#: size and the time of its last write (``stamp_of``), none of which the rename that
+#: puts it in place changes. A file another process wrote over it has another inode
+#: (its temp file was made while this one existed); only a third write reusing a
+#: number freed meanwhile, with the same size, within one tick of the file system's
+#: clock, could look the same
+Stamp = tuple[int, int, int]
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def write_json(
+    path: Path, data: Any, *, sync_data: bool = True, cache: bool = False, stamp: bool = False
+) -> Stamp | None:
     """Replace ``path`` atomically: temp file, fsync, rename. ``cache``: a file safe
-    to regenerate (not a write point of the fault-injection tests)."""
-    write_text_atomic(path, encode_json(data), sync_data=sync_data, cache=cache)
+    to regenerate (not a write point of the fault-injection tests). ``stamp``: see
+    ``write_text_atomic``."""
+    return write_text_atomic(path, encode_json(data), sync_data=sync_data, cache=cache, stamp=stamp)
 
 
 class _Spares:
@@ -283,8 +299,14 @@ def _swapped(tmp: Path, path: Path) -> None:
 
 
 def write_text_atomic(
-    path: Path, text: str | bytes, *, sync_data: bool = True, private: bool = True, cache: bool = False
-) -> None:
+    path: Path,
+    text: str | bytes,
+    *,
+    sync_data: bool = True,
+    private: bool = True,
+    cache: bool = False,
+    stamp: bool = False,
+) -> Stamp | None:
     """Write a temp file beside ``path``, fsync it, rename it over ``path``.
 
     A reader or a crash sees the old file or the new one, never half of one. The
@@ -292,15 +314,17 @@ def write_text_atomic(
     reindex`` rebuilds the index from whatever run files survived), and skipping
     it halves the fsyncs on the hot path of every run. ``private``: mode 0600
     whatever the umask (state files); otherwise the umask decides (the user's own
-    files, such as worker files).
+    files, such as worker files). ``stamp``: return the new file's ``Stamp``, by
+    which the writer knows it later without reading it.
     """
     # unique per process and thread; cheaper than mkstemp on this hot path
     tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     with _temp_goes_on_failure(path, tmp):
         if not cache:
             write_point(path)
-        _write_temp(path, tmp, text, sync_data=sync_data, private=private)
+        written = _write_temp(path, tmp, text, sync_data=sync_data, private=private, stamp=stamp)
         fs.replace(tmp, path)
+    return written
 
 
 @contextlib.contextmanager
@@ -318,10 +342,18 @@ def _temp_goes_on_failure(path: Path, tmp: Path) -> Iterator[None]:
 
 
 def _write_temp(
-    path: Path, tmp: Path, text: str | bytes, *, sync_data: bool, private: bool = True, kept: bool = False
-) -> None:
+    path: Path,
+    tmp: Path,
+    text: str | bytes,
+    *,
+    sync_data: bool,
+    private: bool = True,
+    kept: bool = False,
+    stamp: bool = False,
+) -> Stamp | None:
     """``text`` into ``tmp`` beside ``path``, fsynced (the caller removes ``tmp`` when
-    this raises): a new file, or one ``_Spares`` kept (``kept``), emptied first."""
+    this raises): a new file, or one ``_Spares`` kept (``kept``), emptied first.
+    ``stamp``: its ``Stamp`` once written."""
     mode = PRIVATE_FILE if private else 0o666
     fd = _kept_open(tmp) if kept else -1
     if fd < 0:
@@ -337,6 +369,7 @@ def _write_temp(
             data = data[os.write(fd, data) :]
         if sync_data:
             os.fsync(fd)
+        return stamp_of(os.fstat(fd)) if stamp else None
     finally:
         os.close(fd)
 
@@ -363,11 +396,14 @@ class PreparedFile:
     call) removes it when the content turned out not to be wanted.
     """
 
-    __slots__ = ("key", "path", "swap", "tmp")
+    __slots__ = ("key", "path", "stamp", "swap", "tmp")
 
-    def __init__(self, path: Path, tmp: Path, key: Any = None, *, swap: bool = False) -> None:
+    def __init__(
+        self, path: Path, tmp: Path, key: Any = None, *, swap: bool = False, stamp: Stamp | None = None
+    ) -> None:
         self.path, self.key, self.swap = path, key, swap  # swap: its temp file is a kept one
         self.tmp: Path | None = tmp
+        self.stamp = stamp  # the file's once put in place (asked for: ``prepare_text``)
 
     def publish(self) -> None:
         tmp, self.tmp = self.tmp, None
@@ -396,23 +432,30 @@ class PreparedFile:
 
 
 def prepare_text(
-    path: Path, text: str | bytes, *, key: Any = None, sync_data: bool = True, folder: Path | None = None
+    path: Path,
+    text: str | bytes,
+    *,
+    key: Any = None,
+    sync_data: bool = True,
+    folder: Path | None = None,
+    stamp: bool = False,
 ) -> PreparedFile:
     """Write and fsync ``path``'s next content to a temp file (see ``PreparedFile``);
     ``key`` says what the content was made for. ``folder``: where the temp file
     lives, when not beside ``path`` (the history's per-process folder of files
     written ahead, which no maintenance command empties while this process lives;
-    it must be on the file system of ``path``)."""
+    it must be on the file system of ``path``). ``stamp``: the file's ``Stamp`` is
+    kept as ``PreparedFile.stamp``."""
     if folder is None:  # beside ``path``: a temp file of its own, renamed into place
         name = f".{path.name}.{os.getpid()}.{threading.get_ident()}.{next(_AHEAD)}.next.tmp"
         tmp = path.parent / name
         with _temp_goes_on_failure(path, tmp):
-            _write_temp(path, tmp, text, sync_data=sync_data)
-        return PreparedFile(path, tmp, key)
+            written = _write_temp(path, tmp, text, sync_data=sync_data, stamp=stamp)
+        return PreparedFile(path, tmp, key, stamp=written)
     tmp, kept = _SPARES.take(path, folder)
     with _temp_goes_on_failure(path, tmp):
-        _write_temp(path, tmp, text, sync_data=sync_data, kept=kept)
-    return PreparedFile(path, tmp, key, swap=True)
+        written = _write_temp(path, tmp, text, sync_data=sync_data, kept=kept, stamp=stamp)
+    return PreparedFile(path, tmp, key, swap=True, stamp=written)
 
 
 def writer_of(name: str) -> int | None:
