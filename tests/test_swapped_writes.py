@@ -88,6 +88,62 @@ def test_each_file_holds_its_last_write_and_inodes_stay_bounded(tmp_path_factory
     assert sorted(p.name for p in state.rglob("*") if p.is_file()) == sorted(Path(n).name for n in last)
 
 
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["write", "write", "remove"]),
+        st.sampled_from(["a/x.json", "a/y.json", "b/z.json"]),
+        st.integers(min_value=0, max_value=10**6),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_inside_a_batch_no_inode_is_freed_until_it_ends(tmp_path_factory, ops):
+    """Writes (swapped in) and removals (``discard(keep_in=)``, as a finished run's marker
+    and a batch's notes go) in any order: each file holds its last write or is gone, and
+    every inode any file had stays in use until the block ends; then only the files
+    remain."""
+    from workerctl.storage.atomic import discard
+
+    state = _state(tmp_path_factory.mktemp("w"))
+    ahead = state / "ahead"
+    live: dict[str, int] = {}
+    ever: set[int] = set()
+    with keeping_old_inodes():  # nested in the fixture's: what counts is the outermost
+        for op, name, value in ops:
+            if op == "write":
+                write_json(state / name, {"value": value})
+                live[name] = value
+            else:
+                discard(state / name, keep_in=ahead)
+                live.pop(name, None)
+            for written, expected in live.items():
+                assert read_json(state / written)["value"] == expected
+            for gone in {"a/x.json", "a/y.json", "b/z.json"} - live.keys():
+                assert not (state / gone).exists()
+            ever |= _inodes(state)
+            assert ever <= _inodes(state), "an inode was freed inside the batch"
+    atomic._SPARES.clear()
+    assert sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file()) == sorted(live)
+
+
+def test_outside_a_batch_a_removed_file_is_unlinked(tmp_path):
+    from workerctl.storage.atomic import discard
+
+    state = _state(tmp_path)
+    path = state / "a" / "m.json"
+    path.write_text("{}")
+    atomic._SPARES.close()  # the fixture's block: as outside any batch
+    try:
+        discard(path, keep_in=state / "ahead")
+        assert not path.exists() and list((state / "ahead").iterdir()) == []
+    finally:
+        atomic._SPARES.open()
+
+
 _WRITER = """
 import json, sys, time
 from pathlib import Path

@@ -79,6 +79,7 @@ from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PRIVATE_FILE,
     Stamp,
+    discard,
     keeping_old_inodes,
     parse_json,
     read_json,
@@ -394,16 +395,17 @@ class History:
         notes, self._notes = self._notes, {}
         finished, self._finished = self._finished, []
         try:
+            ahead = self.ahead_dir()  # swapped in: a batch writes them again and again (``_Spares``)
             for path in sorted(staged):  # history/index/ sorts before history/indexes/
-                self.tables.flush(path)
+                self.tables.flush(path, folder=ahead)
         except BaseException:
             for path in staged:
                 self.tables.forget(path)
             raise
         for note in notes:
-            fs.unlink(note, missing_ok=True)
+            discard(note, keep_in=ahead)
         for run_id in finished:
-            self.clear_marker(run_id)
+            self.clear_marker(run_id, keep_in=ahead)
 
     def _read_body(self, run_id: str, dir_fd: int | None = None) -> dict | None:
         return self.reader.run_file(run_id, dir_fd)
@@ -580,8 +582,9 @@ class History:
             ahead.ledger = self.ledger.prepare(run, effects)
         return ahead
 
-    def clear_marker(self, run_id: str) -> None:
-        remove_file(self.marker_path(run_id))
+    def clear_marker(self, run_id: str, *, keep_in: Path | None = None) -> None:
+        """Remove a run's marker and beat notes; ``keep_in``: as ``remove_file`` takes it."""
+        remove_file(self.marker_path(run_id), keep_in=keep_in)
         fs.unlink(self.heartbeat_path(run_id), missing_ok=True)
         # this host's note of a beat from a process it could not verify (liveness)
         fs.unlink(seen_note(self, run_id), missing_ok=True)

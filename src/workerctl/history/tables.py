@@ -137,13 +137,17 @@ class KnownTables:
         *,
         durable: bool = True,
         ahead: PreparedFile | None = None,
+        folder: Path | None = None,
     ) -> None:
         """Replace the file with ``{table: docs}`` atomically, byte for byte what
         ``write_json`` writes; by putting ``ahead`` in place when it holds exactly
-        those bytes (see ``prepare``)."""
+        those bytes (see ``prepare``). ``folder``: the temp file is written there
+        (see ``prepare_text``), not beside the file."""
         raw, parts = self._encode(path, table, docs)
         if ahead is not None and ahead.key == raw:
             ahead.publish()
+        elif folder is not None:
+            prepare_text(path, raw, sync_data=durable, folder=folder).publish()
         else:
             write_text_atomic(path, raw, sync_data=durable)
         self._put(path, _Seen(table, raw, dict(docs), parts))
@@ -180,11 +184,12 @@ class KnownTables:
         durable = durable or bool(seen is not None and seen.staged and seen.durable)
         self._put(path, _Seen(table, b"", dict(docs), parts, staged=True, durable=durable))
 
-    def flush(self, path: Path) -> None:
-        """Write the staged content of ``path`` (fsynced if any stage asked for it)."""
+    def flush(self, path: Path, *, folder: Path | None = None) -> None:
+        """Write the staged content of ``path`` (fsynced if any stage asked for it);
+        ``folder``: as ``write`` takes it."""
         seen = self._get(path)
         if seen is not None and seen.staged:
-            self.write(path, seen.table, seen.docs, durable=seen.durable)
+            self.write(path, seen.table, seen.docs, durable=seen.durable, folder=folder)
 
     def forget(self, path: Path) -> None:
         """Drop what is known of ``path`` (staged content too): the next read parses

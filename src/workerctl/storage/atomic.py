@@ -200,16 +200,24 @@ class _Spares:
     each kept for the next write of the same file, once it has rested ``REST`` seconds:
     a reader that opened the file before the swap and reads it late therefore reads a
     version of that same file, whole as a rule (``parse_json`` reads again otherwise),
-    never another file's. At most ``KEEP`` are kept, the longest unused removed first;
-    all are removed when the process ends. One that a maintenance command removed
-    meanwhile, or that is not a plain file of its own, is made anew (``_kept_open``). A
-    forked child starts with none: its parent's are its parent's."""
+    never another file's. A state file removed meanwhile (a finished run's marker, a
+    note) is moved here too (``remove_file(keep_in=)``), never written again.
+
+    Why keep them at all: until the batch ends, no inode is freed. On ext4 without a
+    journal (this project's CI machine), every new inode is found by skipping each free
+    one freed in the last minute, one inode-table lookup each: a batch that freed the
+    six or so inodes a run replaces made each later file cost more to create (a
+    quarter of a 200-run batch's system time). At most ``KEEP`` are kept (the moved
+    ones removed first, then the longest unused); all are removed when the last block
+    ends, or the process does. One that a maintenance command removed meanwhile, or
+    that is not a plain file of its own, is made anew (``_kept_open``). A forked child
+    starts with none: its parent's are its parent's."""
 
     REST = 0.25
-    KEEP = 256
+    KEEP = 4096  # about 700 runs' worth; a kept file holds its old content until it goes
 
     def __init__(self) -> None:
-        self._kept: OrderedDict[Path, deque[tuple[float, Path]]] = OrderedDict()
+        self._kept: OrderedDict[Path | None, deque[tuple[float, Path]]] = OrderedDict()
         self._count = 0
         self.keeping = 0  # ``keeping_old_inodes`` blocks open: swaps happen only inside one
         self._guard = threading.Lock()
@@ -223,14 +231,18 @@ class _Spares:
             if kept and kept[0][0] <= time.monotonic():
                 self._count -= 1
                 return kept.popleft()[1], True
-        return folder / f".{path.name}.{os.getpid()}.{next(self._names)}.next.tmp", False
+        return self.name(path, folder), False
 
-    def give(self, path: Path, tmp: Path) -> None:
-        """Keep ``tmp`` (which holds an old inode of ``path``, or unused content)."""
+    def give(self, path: Path | None, tmp: Path) -> None:
+        """Keep ``tmp`` (which holds an old inode of ``path``, or unused content; for
+        ``path`` None, a removed file's, never written again)."""
         dropped: list[Path] = []
         with self._guard:
             self._kept.setdefault(path, deque()).append((time.monotonic() + self.REST, tmp))
-            self._kept.move_to_end(path)
+            if path is not None:
+                self._kept.move_to_end(path)
+            else:
+                self._kept.move_to_end(path, last=False)  # the first to go
             self._count += 1
             while self._count > self.KEEP:
                 oldest = next(iter(self._kept))
@@ -242,6 +254,10 @@ class _Spares:
         for old in dropped:
             with contextlib.suppress(OSError, HistoryError):
                 fs.unlink(old)
+
+    def name(self, path: Path, folder: Path) -> Path:
+        """A new temp file's name in ``folder`` for ``path``."""
+        return folder / f".{path.name}.{os.getpid()}.{next(self._names)}.next.tmp"
 
     def clear(self) -> None:
         """Remove every kept temp file (the last ``keeping_old_inodes`` block ends, or the
@@ -480,15 +496,36 @@ def remove_temps_of(folder: Path, pids: set[int], *, recursive: bool = False) ->
                     fs.unlink(path)
 
 
-def remove_file(path: Path) -> None:
-    """Remove a state file (a write point like any other); gone already is fine."""
+def remove_file(path: Path, *, keep_in: Path | None = None) -> None:
+    """Remove a state file (a write point like any other); gone already is fine.
+    ``keep_in``: see ``discard``."""
     try:
         write_point(path)
-        fs.unlink(path)
-    except (FileNotFoundError, NotADirectoryError):
-        pass
+        discard(path, keep_in=keep_in)
     except OSError as exc:
         raise StorageError(path, exc, "remove") from None
+
+
+def discard(path: Path, *, keep_in: Path | None = None) -> None:
+    """Remove ``path`` if it is there. ``keep_in``: inside ``keeping_old_inodes``, it is
+    moved into that folder (the process's own, on the same file system) and removed
+    with the kept files, so that its inode is not freed while the batch runs (see
+    ``_Spares``)."""
+    try:
+        if keep_in is None or not _SPARES.keeping:
+            fs.unlink(path)
+            return
+        kept = _SPARES.name(path, keep_in)
+        try:
+            fs.replace(path, kept)
+        except FileNotFoundError:
+            if not fs.exists(path):
+                return
+            private_dirs(keep_in)  # made by the batch's first write ahead, as a rule
+            fs.replace(path, kept)
+        _SPARES.give(None, kept)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
 
 
 def private_dirs(path: Path) -> None:
