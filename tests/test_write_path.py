@@ -276,6 +276,47 @@ def test_what_a_save_takes_for_the_stored_run_is_what_the_file_holds(workspace, 
         assert _as_committed(mine._stored(run.id)) == _as_committed(History(workspace)._read_body(run.id))
 
 
+def _running_on(workspace, history: History, record: str):
+    engine = Engine(workspace, get_registry(), history=history)
+    _, run = engine.prepare("overdue-task-review", StartOptions(record_id=record))
+    run.move("queued")
+    run.move("running")
+    return history.create(run)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["mine", "other", "finish", "unmark"]),
+            st.sampled_from(["T-1042", "T-1043", "T-1044", "T-2001"]),
+            st.integers(min_value=0, max_value=100),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_the_runs_executing_are_known_by_their_markers_however_they_come_and_go(workspace, steps):
+    """What the duplicate guard takes for the runs executing (each one's worker and
+    record, known once per process) is what the markers on disk say now: runs this
+    process or another started, finished, or whose marker another process removed."""
+    mine = History(workspace)
+    runs: list[str] = []
+    for who, record, pick in steps:
+        if who in ("mine", "other"):
+            runs.append(_running_on(workspace, mine if who == "mine" else History(workspace), record).id)
+        elif runs and who == "finish":
+            History(workspace).update(
+                runs[pick % len(runs)], lambda r: r.status == "running" and r.move("cancelled")
+            )
+        elif runs:
+            (mine.root / "active" / f"{runs[pick % len(runs)]}.json").unlink(missing_ok=True)
+        fresh = History(workspace).unfinished()
+        assert mine.unfinished_identities() == {
+            rid: {"worker": m["worker"], "record_id": m["record_id"]} for rid, m in fresh.items()
+        }
+
+
 def test_a_run_whose_slot_moved_is_written_where_its_summary_now_is(workspace):
     """A repair may move a run's summary to another slot; the run file written ahead
     for the old slot is then not used, and the run file names the new one."""

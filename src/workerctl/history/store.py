@@ -182,6 +182,8 @@ class History:
         self.unsettled: dict[str, dict] = {}
         #: unfinished runs this process wrote last, with what it wrote (``_Written``)
         self._written: dict[str, _Written] = {}
+        #: run id -> its worker and record, as its marker names them (``unfinished_identities``)
+        self._identities: dict[str, dict] = {}
         #: files staged (``write_shared``), and the notes and finished runs' markers
         #: to remove once they are written
         self._staged: dict[Path, Path] = {}  # each staged file, with its folder
@@ -485,6 +487,7 @@ class History:
                     marker.get(k) != wanted[k] for k in ("status", "shard", "doc", *_OWNER_KEYS)
                 ):
                     write_json(self.marker_path(run.id), wanted, sync_data=False)
+                    self._identities[run.id] = {"worker": run.worker, "record_id": run.record_id}
             elif not _is_me(marker):
                 # finishing someone else's run, or changing a finished one: until the
                 # marker goes, it names this process, so a crash here gets repaired;
@@ -1171,21 +1174,54 @@ class History:
         with the staged files (``_unmark``) is finished already: a batch's next thread,
         handed the lock before they are written, must not take it for a run executing
         now (the duplicate guard's ``in_progress``)."""
+        out = {}
+        for run_id in self._active_ids():
+            marker = self.marker(run_id)
+            if marker is not None:
+                out[run_id] = marker
+        return out
+
+    def unfinished_identities(self) -> dict[str, dict]:
+        """Run id → ``{"worker", "record_id"}`` for the runs ``unfinished`` lists. A run's
+        worker and record never change, so each marker is read once per process (the
+        duplicate guard asks at every start: a batch read every marker of the runs
+        executing beside each of its runs); one that does not name them (an older
+        workerctl's) is given whole, as ``unfinished`` gives it."""
+        known = self._identities
+        out = {}
+        ids = self._active_ids()
+        for run_id in ids:
+            identity = known.get(run_id)
+            if identity is None:
+                marker = self.marker(run_id)
+                if marker is None:
+                    continue
+                if "worker" not in marker:
+                    out[run_id] = marker
+                    continue
+                identity = known[run_id] = {"worker": marker["worker"], "record_id": marker.get("record_id")}
+            out[run_id] = identity
+        if len(known) > 2 * len(ids) + 64:  # runs gone from the folder are forgotten
+            for gone in known.keys() - set(ids):
+                del known[gone]
+        return out
+
+    def _active_ids(self) -> builtins.list[str]:
+        """The ids of the markers in ``active/``, but for runs this process finished whose
+        markers go with its staged files (see ``unfinished``)."""
         folder = self.root / "active"
         try:
             names = fs.listdir(folder)
         except FileNotFoundError:
-            return {}
+            return []
         except OSError as exc:
             raise StorageError(folder, exc, "read") from None
-        out = {}
         finished = set(self._finished)
-        for name in names:
-            if name.endswith(".json") and not name.startswith(".") and name[:-5] not in finished:
-                marker = self.marker(name[:-5])
-                if marker is not None:
-                    out[name[:-5]] = marker
-        return out
+        return [
+            name[:-5]
+            for name in names
+            if name.endswith(".json") and not name.startswith(".") and name[:-5] not in finished
+        ]
 
     # -- crashed runs --
 

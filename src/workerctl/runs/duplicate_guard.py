@@ -510,7 +510,7 @@ def _record_then(effect: Effect) -> str | None:
 def _running_on(history: History, worker: str, record_id: str) -> list[str]:
     """Unfinished runs of ``worker`` on ``record_id``, from the markers alone."""
     out = []
-    for run_id, info in history.unfinished().items():
+    for run_id, info in history.unfinished_identities().items():
         if "worker" not in info:  # a marker written before markers named them
             try:
                 run = history.get(run_id)
