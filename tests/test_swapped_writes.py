@@ -294,6 +294,39 @@ def test_the_kept_temp_files_go_with_the_process(tmp_path):
     assert _kept(state) == []
 
 
+_MANY = """
+import sys
+from pathlib import Path
+from workerctl.storage import atomic
+from workerctl.storage.atomic import discard, encode_json, keeping_old_inodes, prepare_text
+state = Path(sys.argv[1])
+def write(path, n):
+    prepare_text(path, encode_json({"n": n}), folder=state / "ahead").publish()
+with keeping_old_inodes():  # left: its end removes them, several threads at once
+    for n in range(120):
+        write(state / "a" / f"f{n}.json", 1)
+        write(state / "a" / f"f{n}.json", 2)
+    for n in range(0, 120, 3):
+        discard(state / "a" / f"f{n}.json", keep_in=state / "ahead")
+    assert atomic._SPARES._count > atomic._Spares.TOGETHER
+print(len(list((state / "ahead").iterdir())))
+keeping = keeping_old_inodes()
+keeping.__enter__()  # never left: the process's end removes them
+for n in range(120):
+    write(state / "b" / f"g{n}.json", 1)
+    write(state / "b" / f"g{n}.json", 2)
+"""
+
+
+def test_many_kept_files_go_at_the_batchs_end_and_at_the_processs(tmp_path):
+    state = _state(tmp_path)
+    done = subprocess.run([sys.executable, "-c", _MANY, str(state)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"  # the block's end: none left
+    assert _kept(state) == []  # the process's end (the block never left): none left either
+    assert len(list((state / "a").iterdir())) == 80 and len(list((state / "b").iterdir())) == 120
+
+
 def test_a_forked_child_keeps_none_of_its_parents(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic._Spares, "REST", 0.0)
     state = _state(tmp_path)

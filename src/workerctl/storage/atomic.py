@@ -261,13 +261,29 @@ class _Spares:
 
     def clear(self) -> None:
         """Remove every kept temp file (the last ``keeping_old_inodes`` block ends, or the
-        process does)."""
+        process does). Several at once when there are many: on a file system mounted
+        with ``discard`` (this project's CI machine), removing a file whose blocks were
+        fsynced waits for the device to discard them (about 0.1 ms each, most of it
+        waiting), and such waits overlap (eight threads: 0.06 ms each)."""
         with self._guard:
             kept, self._kept, self._count = self._kept, OrderedDict(), 0
-        for queue in kept.values():
-            for _, tmp in queue:
-                with contextlib.suppress(OSError, HistoryError):
-                    fs.unlink(tmp)
+        files = [tmp for queue in kept.values() for _, tmp in queue]
+        if len(files) >= self.TOGETHER:
+            from concurrent.futures import ThreadPoolExecutor
+
+            try:
+                with ThreadPoolExecutor(8, thread_name_prefix="workerctl-clear") as pool:
+                    files = [
+                        tmp
+                        for tmp, gone in zip(files, pool.map(_remove_quietly, files), strict=True)
+                        if not gone
+                    ]
+            except RuntimeError:  # at the interpreter's exit no thread starts: one by one
+                pass
+        for tmp in files:
+            _remove_quietly(tmp)
+
+    TOGETHER = 64  # fewer kept files than this are removed one after another
 
     def open(self) -> None:
         with self._guard:
@@ -285,6 +301,17 @@ class _Spares:
         """A forked child: the temp files are its parent's."""
         self._kept, self._count, self.keeping = OrderedDict(), 0, 0
         self._guard = threading.Lock()
+
+
+def _remove_quietly(tmp: Path) -> bool:
+    """Whether ``tmp`` is gone now."""
+    try:
+        fs.unlink(tmp)
+    except FileNotFoundError:
+        return True
+    except (OSError, HistoryError):
+        return False  # tried again, one by one: still refused, it stays
+    return True
 
 
 _SPARES = _Spares()
