@@ -277,3 +277,43 @@ def test_a_batch_that_meets_a_link_reports_every_record_and_exits_4(workspace, t
         r["status"] in ("failed", "not_started") and "symbolic link" in r["message"] for r in report["runs"]
     )
     assert _snapshot(aside) == before
+
+
+def test_a_batch_beside_a_linked_folder_of_files_written_ahead_writes_in_place(workspace, tmp_path):
+    """``history/ahead`` (where a batch writes files ahead of the lock, swaps index files
+    in and keeps removed markers) planted as a link: nothing is written through it, and
+    the batch writes in place instead, every run completed. Its flushes went through
+    that folder and failed four runs in thirty ("its creation was cut")."""
+    import json
+
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    tasks = [f"T-{n}" for n in range(7000, 7030)]
+    BuiltinRecordStore(workspace).import_records(
+        [
+            {"id": t, "type": "task", "title": f"Task {t}", "status": "todo", "due": "2026-01-01"}
+            for t in tasks
+        ],
+        "test",
+    )
+    assert (
+        run_workerctl(
+            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+        ).returncode
+        == 0
+    )
+    ahead = workspace.state_dir / "history" / "ahead"
+    shutil.rmtree(ahead, ignore_errors=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ahead.symlink_to(outside)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(tasks) + "\n")
+    result = run_workerctl(
+        "run", "start", "overdue-task-review", "--records-from", str(ids), "--jobs", "4", "--json=counts",
+        workspace=workspace,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["counts"] == {"completed": 30}
+    assert list(outside.iterdir()) == [] and ahead.is_symlink()
+    assert not list((workspace.state_dir / "history" / "active").iterdir())

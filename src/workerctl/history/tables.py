@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
-from workerctl.errors import StorageError
+from workerctl.errors import HistoryError, StorageError
 from workerctl.storage import fs
 from workerctl.storage.atomic import (
     PreparedFile,
@@ -147,7 +147,12 @@ class KnownTables:
         if ahead is not None and ahead.key == raw:
             ahead.publish()
         elif folder is not None:
-            prepare_text(path, raw, sync_data=durable, folder=folder).publish()
+            try:
+                prepared = prepare_text(path, raw, sync_data=durable, folder=folder)
+            except (HistoryError, OSError):  # that folder refused (a planted link): as always
+                write_text_atomic(path, raw, sync_data=durable)
+            else:
+                prepared.publish()
         else:
             write_text_atomic(path, raw, sync_data=durable)
         self._put(path, _Seen(table, raw, dict(docs), parts))

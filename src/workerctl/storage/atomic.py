@@ -544,12 +544,18 @@ def discard(path: Path, *, keep_in: Path | None = None) -> None:
             return
         kept = _SPARES.name(path, keep_in)
         try:
-            fs.replace(path, kept)
-        except FileNotFoundError:
-            if not fs.exists(path):
-                return
-            private_dirs(keep_in)  # made by the batch's first write ahead, as a rule
-            fs.replace(path, kept)
+            try:
+                fs.replace(path, kept)
+            except FileNotFoundError:
+                if not fs.exists(path):
+                    return
+                private_dirs(keep_in)  # made by the batch's first write ahead, as a rule
+                fs.replace(path, kept)
+        except (FileNotFoundError, NotADirectoryError):
+            raise
+        except (OSError, HistoryError):  # that folder refused (a planted link): removed as always
+            fs.unlink(path)
+            return
         _SPARES.give(None, kept)
     except (FileNotFoundError, NotADirectoryError):
         pass
