@@ -130,6 +130,33 @@ def test_inside_a_batch_no_inode_is_freed_until_it_ends(tmp_path_factory, ops):
     assert sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file()) == sorted(live)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    writes=st.lists(
+        st.tuples(st.sampled_from(["a/x.json", "a/y.json", "b/z.json", "b/w.json"]), st.integers(0, 60_000)),
+        min_size=12,
+        max_size=30,
+    )
+)
+def test_the_old_content_kept_in_a_batch_stays_within_its_bound(tmp_path_factory, writes, monkeypatch):
+    """A batch of runs with large outputs keeps their old versions until it ends: what
+    the kept files hold stays within ``_Spares.BYTES`` (a file's first old content,
+    written before, is taken to be as large as its new one), the oldest going first."""
+    monkeypatch.setattr(atomic._Spares, "BYTES", 100_000)
+    state = _state(tmp_path_factory.mktemp("w"))
+    sizes: dict[str, int] = {}
+    for name in ("a/x.json", "a/y.json", "b/z.json", "b/w.json"):  # written before the batch
+        (state / name).write_text("{}")
+    for name, size in writes:
+        write_json(state / name, {"pad": "x" * size})
+        sizes[name] = size
+        kept = sum(p.stat().st_size for p in _kept(state))
+        assert kept <= 100_000, kept
+        for written, expected in sizes.items():
+            assert len(read_json(state / written)["pad"]) == expected
+    atomic._SPARES.clear()
+
+
 def test_outside_a_batch_a_removed_file_is_unlinked(tmp_path):
     from workerctl.storage.atomic import discard
 

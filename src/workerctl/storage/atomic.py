@@ -208,17 +208,23 @@ class _Spares:
     one freed in the last minute, one inode-table lookup each: a batch that freed the
     six or so inodes a run replaces made each later file cost more to create (a
     quarter of a 200-run batch's system time). At most ``KEEP`` are kept (the moved
-    ones removed first, then the longest unused); all are removed when the last block
-    ends, or the process does. One that a maintenance command removed meanwhile, or
-    that is not a plain file of its own, is made anew (``_kept_open``). A forked child
-    starts with none: its parent's are its parent's."""
+    ones removed first, then the longest unused), holding at most ``BYTES`` of old
+    content between them (a file's old content before this process first wrote it
+    taken to be as large as the new); all are removed when the last block ends, or the process
+    does. One that a maintenance command removed meanwhile, or that is not a plain file
+    of its own, is made anew (``_kept_open``). A forked child starts with none: its
+    parent's are its parent's."""
 
     REST = 0.25
-    KEEP = 4096  # about 700 runs' worth; a kept file holds its old content until it goes
+    KEEP = 4096  # about 700 runs' worth of a batch of the sample worker
+    BYTES = 64 << 20  # a kept file holds its old content until it goes: runs with large outputs
 
     def __init__(self) -> None:
-        self._kept: OrderedDict[Path | None, deque[tuple[float, Path]]] = OrderedDict()
+        # per file (None: removed files): (when it has rested, the temp file, its size)
+        self._kept: OrderedDict[Path | None, deque[tuple[float, Path, int]]] = OrderedDict()
         self._count = 0
+        self._bytes = 0
+        self._sizes: dict[Path, int] = {}  # each file's size as swapped in last
         self.keeping = 0  # ``keeping_old_inodes`` blocks open: swaps happen only inside one
         self._guard = threading.Lock()
         self._names = itertools.count()
@@ -229,31 +235,45 @@ class _Spares:
         with self._guard:
             kept = self._kept.get(path)
             if kept and kept[0][0] <= time.monotonic():
+                _, tmp, size = kept.popleft()
                 self._count -= 1
-                return kept.popleft()[1], True
+                self._bytes -= size
+                return tmp, True
         return self.name(path, folder), False
 
-    def give(self, path: Path | None, tmp: Path) -> None:
+    def give(self, path: Path | None, tmp: Path, size: int = 0) -> None:
         """Keep ``tmp`` (which holds an old inode of ``path``, or unused content; for
-        ``path`` None, a removed file's, never written again)."""
+        ``path`` None, a removed file's, never written again); ``size``: about how many
+        bytes it holds."""
         dropped: list[Path] = []
         with self._guard:
-            self._kept.setdefault(path, deque()).append((time.monotonic() + self.REST, tmp))
+            self._kept.setdefault(path, deque()).append((time.monotonic() + self.REST, tmp, size))
             if path is not None:
                 self._kept.move_to_end(path)
             else:
                 self._kept.move_to_end(path, last=False)  # the first to go
             self._count += 1
-            while self._count > self.KEEP:
+            self._bytes += size
+            while self._count > self.KEEP or (self._bytes > self.BYTES and self._count > 1):
                 oldest = next(iter(self._kept))
                 queue = self._kept[oldest]
-                dropped.append(queue.popleft()[1])
+                _, gone, gone_size = queue.popleft()
+                dropped.append(gone)
                 self._count -= 1
+                self._bytes -= gone_size
                 if not queue:
                     del self._kept[oldest]
         for old in dropped:
             with contextlib.suppress(OSError, HistoryError):
                 fs.unlink(old)
+
+    def replaced(self, path: Path, size: int) -> int:
+        """``path`` now holds ``size`` bytes: how many the file it replaced held, as this
+        process last wrote it (else taken to be as many)."""
+        with self._guard:
+            old = self._sizes.get(path, size)
+            self._sizes[path] = size
+        return old
 
     def name(self, path: Path, folder: Path) -> Path:
         """A new temp file's name in ``folder`` for ``path``."""
@@ -266,8 +286,9 @@ class _Spares:
         fsynced waits for the device to discard them (about 0.1 ms each, most of it
         waiting), and such waits overlap (eight threads: 0.06 ms each)."""
         with self._guard:
-            kept, self._kept, self._count = self._kept, OrderedDict(), 0
-        files = [tmp for queue in kept.values() for _, tmp in queue]
+            kept, self._kept, self._count, self._bytes = self._kept, OrderedDict(), 0, 0
+            self._sizes = {}
+        files = [tmp for queue in kept.values() for _, tmp, _ in queue]
         if len(files) >= self.TOGETHER:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -299,7 +320,8 @@ class _Spares:
 
     def forget(self) -> None:
         """A forked child: the temp files are its parent's."""
-        self._kept, self._count, self.keeping = OrderedDict(), 0, 0
+        self._kept, self._count, self._bytes, self.keeping = OrderedDict(), 0, 0, 0
+        self._sizes = {}
         self._guard = threading.Lock()
 
 
@@ -332,11 +354,12 @@ def keeping_old_inodes() -> Iterator[None]:
         _SPARES.close()
 
 
-def _swapped(tmp: Path, path: Path) -> None:
-    """Put ``tmp`` in place of ``path``: swapped when inodes are kept and ``path``
-    exists (its old inode is kept under ``tmp`` for its next write), else renamed."""
+def _swapped(tmp: Path, path: Path, size: int) -> None:
+    """Put ``tmp`` (``size`` bytes) in place of ``path``: swapped when inodes are kept
+    and ``path`` exists (its old inode is kept under ``tmp`` for its next write), else
+    renamed."""
     if _SPARES.keeping and fs.exchange(tmp, path):
-        _SPARES.give(path, tmp)
+        _SPARES.give(path, tmp, _SPARES.replaced(path, size))
     else:
         fs.replace(tmp, path)
 
@@ -439,14 +462,22 @@ class PreparedFile:
     call) removes it when the content turned out not to be wanted.
     """
 
-    __slots__ = ("key", "path", "stamp", "swap", "tmp")
+    __slots__ = ("key", "path", "size", "stamp", "swap", "tmp")
 
     def __init__(
-        self, path: Path, tmp: Path, key: Any = None, *, swap: bool = False, stamp: Stamp | None = None
+        self,
+        path: Path,
+        tmp: Path,
+        key: Any = None,
+        *,
+        swap: bool = False,
+        stamp: Stamp | None = None,
+        size: int = 0,
     ) -> None:
         self.path, self.key, self.swap = path, key, swap  # swap: its temp file is a kept one
         self.tmp: Path | None = tmp
         self.stamp = stamp  # the file's once put in place (asked for: ``prepare_text``)
+        self.size = size  # of its content (and, about, of the file it replaces)
 
     def publish(self) -> None:
         tmp, self.tmp = self.tmp, None
@@ -456,7 +487,7 @@ class PreparedFile:
             write_point(self.path)
             try:
                 if self.swap:
-                    _swapped(tmp, self.path)
+                    _swapped(tmp, self.path, self.size)
                 else:
                     fs.replace(tmp, self.path)
             except FileNotFoundError:  # written ahead elsewhere, into a folder not made yet
@@ -468,7 +499,7 @@ class PreparedFile:
     def discard(self) -> None:
         tmp, self.tmp = self.tmp, None
         if tmp is not None and self.swap and _SPARES.keeping:
-            _SPARES.give(self.path, tmp)  # written again by its next write (or removed at the end)
+            _SPARES.give(self.path, tmp, self.size)  # written again by its next write (or removed at the end)
         elif tmp is not None:
             with contextlib.suppress(OSError, HistoryError):
                 fs.unlink(tmp)
@@ -498,7 +529,7 @@ def prepare_text(
     tmp, kept = _SPARES.take(path, folder)
     with _temp_goes_on_failure(path, tmp):
         written = _write_temp(path, tmp, text, sync_data=sync_data, kept=kept, stamp=stamp)
-    return PreparedFile(path, tmp, key, swap=True, stamp=written)
+    return PreparedFile(path, tmp, key, swap=True, stamp=written, size=len(text))
 
 
 def writer_of(name: str) -> int | None:
