@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +85,7 @@ def _socket() -> str:
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="wfork-")
+    atexit.register(shutil.rmtree, folder, True)  # the socket's folder goes with this process
     path = os.path.join(folder, "s")
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("forkserver.py")), path],

@@ -273,24 +273,23 @@ def as_nobody_in_background(workspace, *args: str) -> subprocess.Popen:
 def nobodys_workspace():
     """A workspace owned by an unprivileged user, in a folder that user can reach."""
     folder = Path(tempfile.mkdtemp(prefix="workerctl-perm-"))
-    os.chmod(folder, 0o755)
-    workspace = init_workspace(folder / "ws", get_registry())
-    assert (
-        run_workerctl(
-            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
-        ).returncode
-        == 0
-    )
-    for path in [folder / "ws", *(folder / "ws").rglob("*")]:
-        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
-    probe = as_nobody(workspace, "runs", "list")
-    if probe.returncode != 0:
-        shutil.rmtree(folder)
-        pytest.skip(f"cannot run workerctl as an unprivileged user: {probe.stderr[-300:]}")
-    try:
+    try:  # the folder goes whatever happens, a failed setup included
+        os.chmod(folder, 0o755)
+        workspace = init_workspace(folder / "ws", get_registry())
+        assert (
+            run_workerctl(
+                "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
+            ).returncode
+            == 0
+        )
+        for path in [folder / "ws", *(folder / "ws").rglob("*")]:
+            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        probe = as_nobody(workspace, "runs", "list")
+        if probe.returncode != 0:
+            pytest.skip(f"cannot run workerctl as an unprivileged user: {probe.stderr[-300:]}")
         yield workspace
     finally:
-        shutil.rmtree(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @needs_root
