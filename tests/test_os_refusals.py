@@ -102,12 +102,7 @@ def test_a_disk_that_fills_during_a_run(small_disk):
 @pytest.mark.slow
 def test_a_full_disk_before_a_run_changes_nothing(small_disk):
     workspace = init_workspace(small_disk / "ws", get_registry())
-    assert (
-        run_workerctl(
-            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
-        ).returncode
-        == 0
-    )
+    started_on(workspace, "T-1042")
     before = {p: p.read_bytes() for p in workspace.state_dir.rglob("*") if p.is_file()}
     filler = small_disk / "filler"
     with open(filler, "wb", buffering=0) as out, contextlib.suppress(OSError):
@@ -130,12 +125,7 @@ def test_a_full_disk_before_a_run_changes_nothing(small_disk):
 def read_only(tmp_path):
     """A workspace with one run, then its folder bind-mounted read-only on itself."""
     workspace = init_workspace(tmp_path / "ws", get_registry())
-    assert (
-        run_workerctl(
-            "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
-        ).returncode
-        == 0
-    )
+    started_on(workspace, "T-1042")
     with _mounted_read_only(workspace):
         yield workspace
 
@@ -276,12 +266,7 @@ def nobodys_workspace():
     try:  # the folder goes whatever happens, a failed setup included
         os.chmod(folder, 0o755)
         workspace = init_workspace(folder / "ws", get_registry())
-        assert (
-            run_workerctl(
-                "run", "start", "overdue-task-review", "--task", "T-1042", workspace=workspace
-            ).returncode
-            == 0
-        )
+        started_on(workspace, "T-1042")
         for path in [folder / "ws", *(folder / "ws").rglob("*")]:
             os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
         probe = as_nobody(workspace, "runs", "list")
