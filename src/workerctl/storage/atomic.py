@@ -437,7 +437,7 @@ def _write_temp(
             os.fsync(fd)
         return stamp_of(os.fstat(fd)) if stamp else None
     finally:
-        os.close(fd)
+        fs.close(fd)
 
 
 def _kept_open(tmp: Path) -> int:
