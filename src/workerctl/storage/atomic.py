@@ -201,7 +201,7 @@ class _Spares:
     a reader that opened the file before the swap and reads it late therefore reads a
     version of that same file, whole as a rule (``parse_json`` reads again otherwise),
     never another file's. A state file removed meanwhile (a finished run's marker, a
-    note) is moved here too (``remove_file(keep_in=)``), never written again.
+    note) is moved here too (``discard(keep_in=)``), never written again.
 
     Why keep them at all: until the batch ends, no inode is freed. On ext4 without a
     journal (this project's CI machine), every new inode is found by skipping each free
@@ -210,10 +210,10 @@ class _Spares:
     quarter of a 200-run batch's system time). At most ``KEEP`` are kept (the moved
     ones removed first, then the longest unused), holding at most ``BYTES`` of old
     content between them (a file's old content before this process first wrote it
-    taken to be as large as the new); all are removed when the last block ends, or the process
-    does. One that a maintenance command removed meanwhile, or that is not a plain file
-    of its own, is made anew (``_kept_open``). A forked child starts with none: its
-    parent's are its parent's."""
+    taken to be as large as the new); all are removed when the last block ends, or the
+    process does. One that a maintenance command removed meanwhile, or that is not a
+    plain file of its own, is made anew (``_kept_open``). A forked child starts with
+    none: its parent's are its parent's."""
 
     REST = 0.25
     KEEP = 4096  # about 700 runs' worth of a batch of the sample worker
