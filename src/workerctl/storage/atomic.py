@@ -211,9 +211,11 @@ class _Spares:
     ones removed first, then the longest unused), holding at most ``BYTES`` of old
     content between them (a file's old content before this process first wrote it
     taken to be as large as the new); all are removed when the last block ends, or the
-    process does. One that a maintenance command removed meanwhile, or that is not a
-    plain file of its own, is made anew (``_kept_open``). A forked child starts with
-    none: its parent's are its parent's."""
+    process does, and the folders they were in with them once empty (a process's
+    folder of files written ahead was left behind by every ``run start``). One that a
+    maintenance command removed meanwhile, or that is not a plain file of its own, is
+    made anew (``_kept_open``). A forked child starts with none: its parent's are its
+    parent's."""
 
     REST = 0.25
     KEEP = 4096  # about 700 runs' worth of a batch of the sample worker
@@ -225,6 +227,7 @@ class _Spares:
         self._count = 0
         self._bytes = 0
         self._sizes: dict[Path, int] = {}  # each file's size as swapped in last
+        self._folders: set[Path] = set()  # where temp files were made: removed once empty
         self.keeping = 0  # ``keeping_old_inodes`` blocks open: swaps happen only inside one
         self._guard = threading.Lock()
         self._names = itertools.count()
@@ -277,6 +280,9 @@ class _Spares:
 
     def name(self, path: Path, folder: Path) -> Path:
         """A new temp file's name in ``folder`` for ``path``."""
+        if folder not in self._folders:
+            with self._guard:
+                self._folders.add(folder)
         return folder / f".{path.name}.{os.getpid()}.{next(self._names)}.next.tmp"
 
     def clear(self) -> None:
@@ -303,6 +309,11 @@ class _Spares:
                 pass
         for tmp in files:
             _remove_quietly(tmp)
+        with self._guard:
+            folders, self._folders = self._folders, set()
+        for folder in folders:  # this process's own: left empty, they go too
+            with contextlib.suppress(OSError, HistoryError):
+                fs.rmdir(folder)
 
     TOGETHER = 64  # fewer kept files than this are removed one after another
 
@@ -321,7 +332,7 @@ class _Spares:
     def forget(self) -> None:
         """A forked child: the temp files are its parent's."""
         self._kept, self._count, self._bytes, self.keeping = OrderedDict(), 0, 0, 0
-        self._sizes = {}
+        self._sizes, self._folders = {}, set()
         self._guard = threading.Lock()
 
 

@@ -595,6 +595,12 @@ def unlink(path: PathArg, *, missing_ok: bool = False) -> None:
             raise
 
 
+def rmdir(path: PathArg) -> None:
+    """Remove an empty state folder (a link there is refused: ``NotADirectoryError``)."""
+    with folder_of(path) as (dir_fd, name):
+        os.rmdir(name, dir_fd=dir_fd)
+
+
 def mkdir(path: PathArg, mode: int = 0o700, *, parents: bool = False, exist_ok: bool = False) -> None:
     """Make a private folder (0700 whatever the umask); an existing link there is
     damage, never taken for the folder."""
