@@ -166,7 +166,6 @@ def test_a_link_at_any_folder_is_refused_by_openat2_itself(tmp_path):
 def test_a_batch_switches_to_openat2_and_a_short_command_does_not(monkeypatch):
     """A read counts once or twice (the call tried, then the walk's own try)."""
     monkeypatch.setattr(fs, "_openat2", None)
-    monkeypatch.setattr(fs, "close", os.close)
     monkeypatch.setattr(fs, "_walks", 0)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp).joinpath(*PATH)
@@ -178,19 +177,6 @@ def test_a_batch_switches_to_openat2_and_a_short_command_does_not(monkeypatch):
         for _ in range(fs.FAST_AFTER // 2 + 1):
             assert fs.read_bytes(folder / "R1.json") == b"{}"
         assert fs._openat2 is not None and fs._openat2.__name__ == FAST.__name__
-        assert fs.close is not os.close  # loaded with it: a close that keeps the GIL
-
-
-def test_the_close_that_keeps_the_gil_closes_and_refuses_as_os_close_does(tmp_path):
-    close = fs._load_close()
-    fd = os.open(tmp_path, os.O_RDONLY)
-    close(fd)
-    with pytest.raises(OSError) as closed:
-        os.fstat(fd)
-    assert closed.value.errno == errno.EBADF
-    with pytest.raises(OSError) as refused:
-        close(fd)
-    assert refused.value.errno == errno.EBADF
 
 
 @pytest.mark.parametrize("at", [False, True])

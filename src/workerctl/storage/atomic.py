@@ -448,7 +448,7 @@ def _write_temp(
             os.fsync(fd)
         return stamp_of(os.fstat(fd)) if stamp else None
     finally:
-        fs.close(fd)
+        os.close(fd)
 
 
 def _kept_open(tmp: Path) -> int:

@@ -158,7 +158,7 @@ class folder_of:  # used as a function: ``with folder_of(path) as (dir_fd, name)
         return self.fd, self.name
 
     def __exit__(self, *exc: object) -> None:
-        close(self.fd)
+        os.close(self.fd)
 
 
 def _walk_to(anchor: str, parts: list[str], upto: int, create: bool) -> int:
@@ -220,43 +220,12 @@ _openat2: Callable[[int, str | bytes, int, int], int] | None = None
 
 
 def _count_walk() -> Callable[[int, str | bytes, int, int], int] | None:
-    global _walks, _openat2, close
+    global _walks, _openat2
     _walks += 1
     if _walks < FAST_AFTER:
         return None
     _openat2 = _load_openat2()
-    close = _load_close()
     return _openat2
-
-
-#: ``os.close``; once a process has opened a few hundred state paths, one that keeps the
-#: GIL (``_load_close``)
-close: Callable[[int], None] = os.close
-
-
-def _load_close() -> Callable[[int], None]:
-    """``os.close`` through ``ctypes.PyDLL``, which keeps Python's lock (the GIL) for the
-    call, as ``openat2`` is called: closing a descriptor of a folder or of a file just
-    read takes microseconds, and ``os.close`` lets the lock go to another thread of a
-    batch, which this thread then waits to get back (about 85 closes a run)."""
-    if not sys.platform.startswith("linux"):
-        return os.close
-    try:
-        import ctypes
-
-        call = ctypes.PyDLL(None, use_errno=True).close
-        call.argtypes = (ctypes.c_int,)
-        call.restype = ctypes.c_int
-    except (OSError, AttributeError):
-        return os.close
-
-    def close(fd: int) -> None:
-        if call(fd) != 0:
-            code = ctypes.get_errno()
-            if code != errno.EINTR:  # closed all the same (Linux): nothing to retry
-                raise OSError(code, os.strerror(code))
-
-    return close
 
 
 def _declined(dir_fd: int, rel: str | bytes, flags: int = 0, mode: int = 0) -> int:
@@ -508,7 +477,7 @@ def read_bytes(path: PathArg) -> bytes:
                 break  # the size it had when opened, and a short read: its end (no read more)
         return b"".join(chunks)
     finally:
-        close(fd)
+        os.close(fd)
 
 
 def read_text(path: PathArg, errors: str = "strict") -> str:
@@ -658,7 +627,7 @@ def lstat(path: PathArg) -> os.stat_result:
         try:
             st = os.fstat(fd)
         finally:
-            close(fd)
+            os.close(fd)
     elif fd == MISSING:
         raise _missing(path)
     else:
