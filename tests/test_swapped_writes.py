@@ -494,3 +494,24 @@ def test_a_start_leaves_no_folder_of_files_written_ahead(workspace):
     started_on(workspace, "T-1042", "T-1043")
     ahead = workspace.state_dir / "history" / "ahead"
     assert not ahead.exists() or list(ahead.iterdir()) == []
+
+
+def test_a_writer_killed_with_no_run_in_hand_leaves_no_folder_after_the_next_start(workspace):
+    """A batch killed at its end, while it removed the files it kept, had no run left for
+    the next command to settle, so nothing removed its folder under ``history/ahead/``
+    (found by rerunning this session's fresh-brief round: a SIGKILLed 16-job batch, then
+    a single start). The next start removes a dead writer's folder; a live one's stays."""
+    from helpers import started_on
+    from workerctl.history.store import _host_key
+    from workerctl.storage.lock import hostname
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    pid = int(gone.stdout)
+    ahead = workspace.state_dir / "history" / "ahead"
+    dead = ahead / f"{_host_key(hostname())}.{pid}.12345"
+    live = ahead / f"{_host_key(hostname())}.{os.getpid()}.None"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / f".x.json.{pid}.7.next.tmp").write_text("{}")
+    started_on(workspace, "T-1042")
+    assert not dead.exists() and live.exists()

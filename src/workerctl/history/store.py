@@ -184,6 +184,7 @@ class History:
         self._written: dict[str, _Written] = {}
         #: run id -> its worker and record, as its marker names them (``unfinished_identities``)
         self._identities: dict[str, dict] = {}
+        self._swept_ahead = False  # ``create``: dead writers' folders looked for, once
         #: files staged (``write_shared``), and the notes and finished runs' markers
         #: to remove once they are written
         self._staged: dict[Path, Path] = {}  # each staged file, with its folder
@@ -266,7 +267,7 @@ class History:
         base = self.root / "ahead"
         try:
             names = fs.listdir(base)
-        except OSError:
+        except (OSError, HistoryError):  # none, or a link planted there: nothing of ours
             return
         host = _host_key(hostname())
         for name in names:
@@ -703,6 +704,11 @@ class History:
             with self.lock:
                 if self.unsettled and self.unwritable is None:
                     self._settle_found_dead()
+                if not self._swept_ahead:
+                    # once a process: a writer killed with no run in hand (a batch at its
+                    # end, removing the files it kept) left a folder no settling removes
+                    self._swept_ahead = True
+                    self.sweep_ahead_folders()
                 if admit is not None:
                     admit()
                 self.indexes.start_if_empty()
