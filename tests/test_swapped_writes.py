@@ -157,6 +157,27 @@ def test_the_old_content_kept_in_a_batch_stays_within_its_bound(tmp_path_factory
     atomic._SPARES.clear()
 
 
+@pytest.mark.parametrize("planted", ["file", "link"])
+def test_a_removed_file_goes_when_its_keeping_folder_is_planted(tmp_path, planted):
+    """Inside a batch a removed file is moved into the process's folder; a file or a
+    link planted where that folder goes makes it removed as outside a batch, and
+    nothing is written through the link."""
+    from workerctl.storage.atomic import discard
+
+    state = _state(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    keep_in = state / "ahead" / "mine"
+    if planted == "file":
+        keep_in.write_text("")
+    else:
+        keep_in.symlink_to(outside)
+    path = state / "a" / "m.json"
+    path.write_text("{}")
+    discard(path, keep_in=keep_in)
+    assert not path.exists() and list(outside.iterdir()) == []
+
+
 def test_outside_a_batch_a_removed_file_is_unlinked(tmp_path):
     from workerctl.storage.atomic import discard
 

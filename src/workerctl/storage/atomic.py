@@ -581,26 +581,28 @@ def discard(path: Path, *, keep_in: Path | None = None) -> None:
     with the kept files, so that its inode is not freed while the batch runs (see
     ``_Spares``)."""
     try:
-        if keep_in is None or not _SPARES.keeping:
+        if keep_in is None or not _SPARES.keeping or not _moved_into(path, keep_in):
             fs.unlink(path)
-            return
-        kept = _SPARES.name(path, keep_in)
-        try:
-            try:
-                fs.replace(path, kept)
-            except FileNotFoundError:
-                if not fs.exists(path):
-                    return
-                private_dirs(keep_in)  # made by the batch's first write ahead, as a rule
-                fs.replace(path, kept)
-        except (FileNotFoundError, NotADirectoryError):
-            raise
-        except (OSError, HistoryError):  # that folder refused (a planted link): removed as always
-            fs.unlink(path)
-            return
-        _SPARES.give(None, kept)
     except (FileNotFoundError, NotADirectoryError):
-        pass
+        pass  # gone already
+
+
+def _moved_into(path: Path, folder: Path) -> bool:
+    """``path`` moved into ``folder`` and kept there (``discard``); False when it is gone
+    or that folder refuses it (a link or a file planted there): the caller removes it."""
+    kept = _SPARES.name(path, folder)
+    try:
+        try:
+            fs.replace(path, kept)
+        except FileNotFoundError:
+            if not fs.exists(path):
+                return False
+            private_dirs(folder)  # made by the batch's first write ahead, as a rule
+            fs.replace(path, kept)
+    except (OSError, HistoryError):
+        return False
+    _SPARES.give(None, kept)
+    return True
 
 
 def private_dirs(path: Path) -> None:
