@@ -146,14 +146,7 @@ class KnownTables:
         raw, parts = self._encode(path, table, docs)
         if ahead is not None and ahead.key == raw:
             ahead.publish()
-        elif folder is not None:
-            try:
-                prepared = prepare_text(path, raw, sync_data=durable, folder=folder)
-            except (HistoryError, OSError):  # that folder refused (a planted link): as always
-                write_text_atomic(path, raw, sync_data=durable)
-            else:
-                prepared.publish()
-        else:
+        elif folder is None or not _swapped_in_through(folder, path, raw, durable):
             write_text_atomic(path, raw, sync_data=durable)
         self._put(path, _Seen(table, raw, dict(docs), parts))
 
@@ -318,3 +311,15 @@ def safe_name(key: str) -> str:
     from workerctl.storage.filenames import file_name
 
     return file_name(key)
+
+
+def _swapped_in_through(folder: Path, path: Path, raw: bytes, durable: bool) -> bool:
+    """``raw`` written to a temp file in ``folder`` and put in place (``prepare_text``,
+    then ``publish``); False, nothing written, when that folder refuses the temp file (a
+    planted link): the caller then writes as always, beside the file."""
+    try:
+        prepared = prepare_text(path, raw, sync_data=durable, folder=folder)
+    except (HistoryError, OSError):
+        return False
+    prepared.publish()
+    return True
