@@ -197,3 +197,47 @@ def test_a_batch_across_shard_boundaries_lists_as_the_folder_says(workspace, tmp
     (history.root / "index" / TOP_NOTE).unlink()
     assert through_note == _brute_force(History(workspace), None)
     assert len(through_note) == len(tasks)
+
+
+def test_a_chain_of_creations_notes_a_new_shard_once(workspace, monkeypatch):
+    """Creations in one hand-over chain (a batch: the shards are staged, written as the
+    lock is let go) after the newest shard on disk filled: the new shard is noted once,
+    when it is started, not again by every creation until the chain writes it (each one
+    found the note ahead of the folder, listed the folder and wrote the note twice).
+    Afterwards the note names the newest shard and the listing is the creation order
+    reversed."""
+    import workerctl.history.store as store_module
+
+    monkeypatch.setattr(store_module, "SHARD_BYTES", 1500)  # a few runs a shard
+    noted: list[int] = []
+    real = store_module.write_top_note
+
+    def counted(index, shard):
+        noted.append(shard)
+        real(index, shard)
+
+    monkeypatch.setattr(store_module, "write_top_note", counted)
+
+    def new_run() -> Run:
+        return Run(
+            id=new_run_id(), worker="alpha", config_hash="h", config={}, executor="echo", created=now_iso()
+        )
+
+    made = []
+    while True:  # one commit at a time, each written: until the newest shard is full
+        made.append(History(workspace).create(new_run()).id)
+        history = History(workspace)
+        if history.shard_path(history.shards()[-1]).stat().st_size >= 1500:
+            break
+    full = history.shards()[-1]
+    noted.clear()
+    with history.taking_turns(), history.lock:
+        for _ in range(10):
+            made.append(history.create(new_run()).id)
+        staged = history.staged_in(history.root / "index")
+        assert history.shard_path(full + 1) in staged and not history.shard_path(full + 1).exists()
+    assert noted == [full + 1]
+    assert History(workspace).shards()[-1] == full + 1
+    assert int((history.root / "index" / TOP_NOTE).read_text()) == full + 1
+    assert [d["id"] for d in History(workspace).list(None, limit=None)] == made[::-1]
+    assert _brute_force(History(workspace), None) == made[::-1]

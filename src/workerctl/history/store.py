@@ -624,14 +624,32 @@ class History:
                 return 1
             last = shards[-1]
             self._note_top(last)
-        if fs.lstat(self.shard_path(last)).st_size < SHARD_BYTES:
+        if self._shard_size(last) < SHARD_BYTES:
             return last
-        self._note_top(last + 1)  # before the shard is written (it may be staged): disagrees till then
+        self._note_top(last + 1)  # before the shard is written (it may be staged: see _top_shard)
         return last + 1
+
+    def _shard_size(self, shard: int) -> int:
+        """The shard's size on disk; 0 for one this process has staged and not written
+        yet (a new shard a batch's chain started: far from full)."""
+        path = self.shard_path(shard)
+        try:
+            return fs.lstat(path).st_size
+        except FileNotFoundError:
+            if path not in self._staged:
+                raise
+            return 0
+
+    def _on_disk_or_staged(self, dir_fd: int, shard: int) -> bool:
+        path = self.shard_path(shard)
+        return path in self._staged or fs.exists_at(dir_fd, path.name, path=path)
 
     def _top_shard(self, dir_fd: int | None = None) -> int | None:
         """The newest index shard as ``index/.top`` notes it, or None unless the folder
-        agrees: that shard exists and the next one does not. Writers note a new shard
+        agrees: that shard exists and the next one does not (a shard this process has staged
+        and not written yet counts as one that exists: a batch's chain started it, and
+        until the chain writes it every creation would find the note ahead of the folder,
+        list the folder and write the note twice). Writers note a new shard
         under the lock before writing it (``_note_top``: written or removed), a reindex
         notes its new folder's newest (or none), and a prune only removes shards: so a
         note is absent or at least the newest shard, and one whose shard exists is the
@@ -658,9 +676,7 @@ class History:
         top = whole_number(text) if len(text) < 20 else None
         if top is None:
             return None
-        if not fs.exists_at(dir_fd, self.shard_path(top).name, path=self.shard_path(top)):
-            return None
-        if fs.exists_at(dir_fd, self.shard_path(top + 1).name, path=self.shard_path(top + 1)):
+        if not self._on_disk_or_staged(dir_fd, top) or self._on_disk_or_staged(dir_fd, top + 1):
             return None
         return top
 
