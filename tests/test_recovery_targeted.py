@@ -316,3 +316,46 @@ def test_a_note_of_this_process_s_staged_writes_leaves_the_indexes_ready(workspa
         assert not history.indexes.ready()
         theirs.unlink()
     assert not ours.exists() and history.indexes.ready()  # written and let go: the note went
+
+
+@pytest.mark.parametrize("point", ["by-record", "hours"])
+def test_a_start_killed_inside_its_commit_is_repaired_by_the_next_start(workspace, monkeypatch, point):
+    """A ``run start`` SIGKILLed while it updates the cross-run indexes leaves a note in
+    ``indexes/pending/``. The next start (a writer, no reader in between: a cron job)
+    settles the dead run and repairs the indexes run by run, never by a rebuild, and
+    the note goes: it was left for a reader before, for good in a history only ever
+    started, and every later start's duplicate guard read the runs' summaries instead
+    of the indexes. Then every query equals a scan of the run files."""
+    killed = run_workerctl(
+        "run", "start", "overdue-task-review", "--task", "T-1042",
+        workspace=workspace, env={FAULT_ENV: f"kill-at:1:indexes/{point}"},
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL
+    pending = workspace.history_dir / "indexes" / "pending"
+    assert [p.name for p in pending.iterdir()], "the kill landed inside the commit"
+    monkeypatch.setattr(Indexes, "rebuild", lambda self, *a: pytest.fail("a full rebuild"))
+    scans: list[str] = []
+    real_scan = History.iter_summaries
+
+    def scanned(self, flt=None):
+        scans.append(repr(flt))
+        return real_scan(self, flt)
+
+    monkeypatch.setattr(History, "iter_summaries", scanned)
+    from workerctl.engine.launcher import Engine, StartOptions
+    from workerctl.plugins.manager import get_registry
+
+    for task in ("T-1043", "T-2001"):  # the next start, in this process, then one more
+        history = History(workspace)
+        catch_up(history)  # what every command does first (``App.history``)
+        Engine(workspace, get_registry(), history=history).start(
+            "overdue-task-review", StartOptions(record_id=task)
+        )
+        assert not list(pending.iterdir()), "the note went with the repair"
+    assert scans == [], "the duplicate guard asked the indexes, not every summary"
+    monkeypatch.undo()
+    _recovered_equals_a_scan(workspace.root, monkeypatch)
+    statuses = {
+        r["record_id"]: (r["status"], r["error_kind"]) for r in History(workspace).list(None, limit=None)
+    }
+    assert statuses["T-1042"] == ("failed", "crashed")

@@ -336,6 +336,44 @@ class Indexes:
             self._repair(note)
             fs.unlink(self.pending_dir / note, missing_ok=True)
 
+    def repair_settled(self) -> None:
+        """Under the lock, once the sweep has settled the runs it found dead: what their
+        cut writes left is repaired run by run (``_repair``: a few files each, however
+        large the history), and their notes go. Only a note naming one run that no marker
+        names any more is repaired here (its summary in the shards is final); one whose
+        run is still marked (its owner lives on after a refused write), a prune's, a
+        reindex's, or indexes not built in this layout are left to the next reader's
+        ``recover``. Without it, a history only ever started (cron jobs, no reader) kept
+        a crash's note for good, and every later start's duplicate guard, finding the
+        indexes not ready, read the runs' summaries instead of the record's refs (a scan
+        that grows with the history)."""
+        for run_id in self._settled_notes():
+            self._repair(run_id)
+            fs.unlink(self.pending_dir / run_id, missing_ok=True)
+
+    def _settled_notes(self) -> list[str]:
+        from workerctl.runs.states import ID_LENGTH
+
+        runs = [
+            name
+            for name in self.crash_notes()
+            if len(name) == ID_LENGTH and name.isalnum() and not self.history.has_marker(name)
+        ]
+        if not runs:
+            return []
+        meta = self.meta_path
+        built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
+        return runs if built.get("1", {}).get("version") == VERSION else []
+
+    def crash_notes(self) -> list[str]:
+        """The notes of writes in progress, other than this process's staged ones: under
+        the lock, each is a crash's."""
+        try:
+            names = fs.listdir(self.pending_dir)
+        except FileNotFoundError:
+            return []
+        return [n for n in names if not self.history.deferred(self.pending_dir / n)]
+
     def _repair(self, run_id: str) -> None:
         """Make the indexes right about ``run_id`` again, whichever of its index writes
         a crash cut (see ``recover``): a missing ref is added (a duplicate is harmless:

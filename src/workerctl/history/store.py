@@ -750,6 +750,7 @@ class History:
         now, and before this start adds to the history."""
         found, self.unsettled = self.unsettled, {}
         mark_crashed(self, builtins.list(found))
+        self.indexes.repair_settled()  # what their cut writes left (``sweep.repair_cut_writes``)
 
     def _keep_refused_creation(self, run: Run, exc: BaseException) -> None:
         """A creation whose commit was cut by the history's own problem after the run

@@ -331,6 +331,27 @@ def catch_up(history: History, warn: Callable[[str], None] | None = None) -> Non
         _read_on(history, dead, exc.message, warn)
     except LockTimeout as exc:
         _read_on(history, dead, exc.message, warn)
+        return
+    repair_cut_writes(history)
+
+
+def repair_cut_writes(history: History) -> None:
+    """The cross-run indexes made right again about the settled runs whose writes a
+    crash cut (``Indexes.repair_settled``), by the command that settled them or the next
+    one, reader or writer: a start too, not only a reader. Only when the folder of
+    notes holds one; what cannot be done now (the lock stays held, a full disk) is left
+    to the next command, and readers answer from the shards meanwhile."""
+    from workerctl.errors import LockTimeout, StorageError
+
+    if history.unwritable is not None or history.unsettled or not history.indexes.crash_notes():
+        return
+    try:
+        with history.lock.bounded(), history.lock:
+            history.indexes.repair_settled()
+    except LockTimeout:
+        return
+    except StorageError as exc:
+        history.cannot_write(exc)
 
 
 def _read_on(history: History, dead: dict[str, dict], why: str, warn: Callable[[str], None] | None) -> None:
