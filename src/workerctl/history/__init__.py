@@ -51,7 +51,8 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   creation time; it streams (its memory does not grow with the history) and
   changes nothing in place before the new index is complete.
 - Recovery repairs what a crash touched: a run's note (one per run, a batch's
-  staged chain too) is repaired from the shards; a prune (in batches, the lock let
+  staged chain too) is repaired from the shards by the next command, a start
+  too, once the sweep has settled that run (``sweep.repair_cut_writes``); a prune (in batches, the lock let
   go between them) is finished from its journal, which names the runs and their
   summaries, recounting their hours, days and workers; a reindex's note needs
   nothing. None of them rebuilds every cross-run index under the lock.
