@@ -10,6 +10,9 @@ shows a step.
    ``workerctl run start W --task T`` one process each (as the old cron script did),
    a third at a time, on another copy. The batch's median against the processes'
    total. Target: the batch at least 25x faster (issue 21; it was 20x before).
+   Beside it, the share of each batch's time the history lock was held (the holds
+   ``WORKERCTL_BENCH_LOCK_LOG`` logs): near 100 %, the batch waits on its commits, one
+   at a time, and more threads would not make it faster.
 2. A detached run whose echo script makes ``--steps`` tool calls 0.2 s apart, followed
    by ``workerctl run watch``: for each iteration, the time from its being recorded
    (its ``finished`` time, written just before the run file) to the watch printing
@@ -40,6 +43,7 @@ from history_bench import compile_bytecode
 
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
+from workerctl.storage.lock import HOLD_LOG_ENV
 from workerctl.workspace import init_workspace, load_workspace
 
 WORKERCTL = [sys.executable, "-m", "workerctl"]
@@ -65,8 +69,8 @@ def workspace_with_tasks(root: Path, count: int):
     return workspace, tasks
 
 
-def cli(workspace, *args: str, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_COLOR": "1"}
+def cli(workspace, *args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [*WORKERCTL, "-w", str(workspace.root), *args], capture_output=True, text=True, env=env, **kw
     )
@@ -85,11 +89,13 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int, rounds: int = 3) ->
     ids = tmp / "ids.txt"
     ids.write_text("\n".join(tasks) + "\n")
     batches: list[float] = []
+    held: list[float] = []  # the share of each batch's time the history lock was held
     each_seconds = 0.0
     parts = [tasks[i::rounds] for i in range(rounds)]
     for number, part in enumerate(parts):
         one = tmp / f"batch-{number}"
         shutil.copytree(template.root, one, symlinks=True)
+        holds = tmp / f"holds-{number}.log"
         began = time.perf_counter()
         done = cli(
             load_workspace(one),
@@ -101,8 +107,10 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int, rounds: int = 3) ->
             "--jobs",
             str(jobs),
             "--json=counts",
+            env={HOLD_LOG_ENV: str(holds)},
         )
         batches.append(time.perf_counter() - began)
+        held.append(sum(float(line.split()[0]) for line in holds.read_text().splitlines()) / batches[-1])
         assert json.loads(done.stdout)["counts"] == {"completed": runs}, done.stdout + done.stderr
         began = time.perf_counter()
         for task in part:
@@ -115,6 +123,7 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int, rounds: int = 3) ->
         "jobs": jobs,
         "batches_s": batches,
         "batch_s": batch_seconds,
+        "lock_held": statistics.median(held),
         "each_s": each_seconds,
         "batch_runs_per_s": runs / batch_seconds,
         "each_runs_per_s": runs / each_seconds,
@@ -195,7 +204,8 @@ def main() -> None:
             f"{figures['runs']} runs, one process with --jobs {figures['jobs']}: "
             f"{figures['batch_s']:.2f} s, the median of "
             + ", ".join(f"{b:.2f}" for b in figures["batches_s"])
-            + f" ({figures['batch_runs_per_s']:.1f} runs/s)"
+            + f" ({figures['batch_runs_per_s']:.1f} runs/s); the history lock held "
+            f"{100 * figures['lock_held']:.0f} % of the time (median)"
         )
         print(
             f"{figures['runs']} runs, one process each:      {figures['each_s']:.2f} s "
