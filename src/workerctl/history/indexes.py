@@ -819,11 +819,14 @@ class Indexes:
     def usable(self, flt: RunFilter | None) -> bool:
         return flt is not None and bool(flt.workers or flt.record_id or flt.statuses or flt.error_kinds)
 
-    def list(self, flt: RunFilter, limit: int | None) -> list[dict]:
+    def list(self, flt: RunFilter, limit: int | None, *, repair: bool = True) -> list[dict]:
         """Summaries matching ``flt``, newest first, reading only the refs of the most
         selective filter and the shards they name (or, when they cannot answer, from
-        a scan of the shards)."""
-        found = self._fetch(self._candidates(flt), flt) if self.ensure() else self.history.iter_summaries(flt)
+        a scan of the shards). ``repair`` False: the indexes answer only if they can
+        as they are (``ready``), never after a repair or a rebuild (the duplicate
+        guard, under a start's hold of the lock, which a rebuild would lengthen)."""
+        usable = self.ensure() if repair else not self.history.unsettled and self.ready()
+        found = self._fetch(self._candidates(flt), flt) if usable else self.history.iter_summaries(flt)
         out = []
         for summary in found:
             out.append(summary)

@@ -32,7 +32,6 @@ refusal is not a run, so nothing is recorded and nothing is counted.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -385,9 +384,7 @@ def _recent(history: History, worker: str, record_id: str) -> list[dict[str, Any
     # the cross-run indexes answer it from the record's refs (built with the history's
     # first run, Indexes.start_if_empty); a start never builds them for a history that
     # holds runs already (an older one, not yet listed): it reads the summaries then
-    if history.indexes.ready():
-        return history.list(flt, limit=RECENT)
-    return list(itertools.islice(history.iter_summaries(flt), RECENT))
+    return history.indexes.list(flt, RECENT, repair=False)
 
 
 def _unknown(history: History, effects: list[Effect]) -> tuple[Effect, ...]:
