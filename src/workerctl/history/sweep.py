@@ -338,12 +338,16 @@ def catch_up(history: History, warn: Callable[[str], None] | None = None) -> Non
 def repair_cut_writes(history: History) -> None:
     """The cross-run indexes made right again about the settled runs whose writes a
     crash cut (``Indexes.repair_settled``), by the command that settled them or the next
-    one, reader or writer: a start too, not only a reader. Only when the folder of
-    notes holds one; what cannot be done now (the lock stays held, a full disk) is left
-    to the next command, and readers answer from the shards meanwhile."""
+    one, reader or writer: a start too, not only a reader. The lock is taken only when
+    a note names a run no marker names (the notes of another process's writes in
+    flight name runs that are marked, but for a creation's first instant: under the
+    lock, those are gone); what cannot be done now (the lock stays held, a full disk)
+    is left to the next command, and readers answer from the shards meanwhile."""
     from workerctl.errors import LockTimeout, StorageError
 
-    if history.unwritable is not None or history.unsettled or not history.indexes.crash_notes():
+    if history.unwritable is not None or history.unsettled:
+        return
+    if all(history.has_marker(note) for note in history.indexes.crash_notes()):
         return
     try:
         with history.lock.bounded(), history.lock:
