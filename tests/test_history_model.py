@@ -155,9 +155,12 @@ class HistoryMachine(RuleBasedStateMachine):
         # confirming it leaves an unknown effect on the record): nothing is recorded
         assert done.returncode in (-signal.SIGKILL, 0, 5), done.stderr
         self.history = History(self.workspace)
-        from workerctl.history.sweep import mark_crashed
+        from workerctl.history.sweep import catch_up
 
-        mark_crashed(self.history)  # what the next command's sweep does
+        catch_up(self.history)  # what the next command does first, a start as a reader
+        pending = self.history.root / "indexes" / "pending"
+        left = [p.name for p in pending.iterdir()] if pending.exists() else []
+        assert left == [], f"notes the sweep left after settling the runs: {left}"
         for run_id in body_files(self.history):
             if run_id not in self.order:
                 self.order.append(run_id)
