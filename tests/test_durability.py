@@ -11,6 +11,7 @@ a live owner, and no marker is left behind.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -255,6 +256,29 @@ def test_cancel_of_a_live_run_survives_a_crash_or_full_disk_at_every_write(tmp_p
         return run_workerctl("run", "cancel", run_id, workspace=workspace, env=env)
 
     crash_everywhere(tmp_path, scenario, live_owner=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["kill", "enospc"])
+def test_the_repair_of_a_crash_s_note_survives_a_crash_or_full_disk_at_every_write(tmp_path, mode):
+    """A start killed while it updated the cross-run indexes leaves a note in
+    ``indexes/pending/``; the next start (no reader between them: cron jobs) settles
+    that run and repairs the indexes run by run (``sweep.repair_cut_writes``). Killed,
+    or stopped by a full disk, at any write point of its own, the repair included, it
+    leaves what the command after it makes consistent."""
+
+    def scenario(workspace, env):
+        cut = run_workerctl(
+            "run", "start", "tooly", "--task", "T-1042",
+            workspace=workspace, env={FAULT_ENV: "kill-at:1:indexes/hours"},
+        )  # fmt: skip
+        assert cut.returncode == -signal.SIGKILL
+        assert list((workspace.history_dir / "indexes" / "pending").iterdir()), "a note to repair"
+        return run_workerctl("run", "start", "tooly", "--task", "T-2001", workspace=workspace, env=env)
+
+    points = crash_everywhere(tmp_path, scenario, expect_runs=2, modes=(mode,))
+    after = [b for a, b in itertools.pairwise(points) if "/history/active/" in a]
+    assert any("/indexes/hours/" in b for b in after), "the settled run's marker goes, then the repair"
 
 
 @pytest.mark.slow
