@@ -343,19 +343,20 @@ def repair_cut_writes(history: History) -> None:
     flight name runs that are marked, but for a creation's first instant: under the
     lock, those are gone); what cannot be done now (the lock stays held, a full disk)
     is left to the next command, and readers answer from the shards meanwhile."""
-    from workerctl.errors import LockTimeout, StorageError
+    from workerctl.errors import DamagedFile, LockTimeout, StorageError
 
     if history.unwritable is not None or history.unsettled:
         return
-    if all(history.has_marker(note) for note in history.indexes.crash_notes()):
-        return
     try:
+        if all(history.has_marker(note) for note in history.indexes.crash_notes()):
+            return
         with history.lock.bounded(), history.lock:
             history.indexes.repair_settled()
-    except LockTimeout:
-        return
     except StorageError as exc:
         history.cannot_write(exc)
+    except (LockTimeout, DamagedFile):
+        # a damaged or planted file on the way: the commands that read it say so (exit 4)
+        return
 
 
 def _read_on(history: History, dead: dict[str, dict], why: str, warn: Callable[[str], None] | None) -> None:
