@@ -222,9 +222,14 @@ def test_a_batch_killed_inside_its_staged_writes_is_repaired_run_by_run(tmp_path
 
 
 @pytest.mark.slow
-def test_a_reindex_killed_at_its_swap_needs_no_rebuild(tmp_path, monkeypatch):
+@pytest.mark.parametrize("then", ["reader", "start"])
+def test_a_reindex_killed_at_its_swap_needs_no_rebuild(tmp_path, monkeypatch, then):
     """``runs reindex`` SIGKILLed at each write point of its final hold (the note, the
-    markers, the swap): the next command settles the swap or drops the note."""
+    markers, the swap): the next command settles the swap or drops the note. ``start``:
+    the next command is a cron job's ``run start`` (no reader before it), whose run must
+    be in the indexes that stay: killed between its two renames, the reindex had put the
+    new index in place and not yet its cross-run indexes, the start wrote into the old
+    ones, and the next reader's settling of the swap put in the reindex's, without it."""
     template = _history_with_past_runs(tmp_path / "template", 12)
     points = _points(template, ["runs", "reindex"], {}, tmp_path)
     # the last writes: the stage marked complete, then the two renames of the swap
@@ -238,6 +243,11 @@ def test_a_reindex_killed_at_its_swap_needs_no_rebuild(tmp_path, monkeypatch):
         shutil.copytree(template, root, symlinks=True)
         killed = run_workerctl("-w", str(root), "runs", "reindex", env={FAULT_ENV: f"kill:{number}"})
         assert killed.returncode == -signal.SIGKILL, (number, killed.stderr)
+        if then == "start":
+            started = run_workerctl(
+                "-w", str(root), "run", "start", "overdue-task-review", "--task", "T-1042"
+            )
+            assert started.returncode == 0, (number, started.stderr)
         _recovered_equals_a_scan(root, monkeypatch)
         shutil.rmtree(root)
 

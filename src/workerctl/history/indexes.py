@@ -310,7 +310,7 @@ class Indexes:
         built by an older workerctl, a note it does not know): a rebuild from the shards."""
         from workerctl.runs.states import ID_LENGTH
 
-        settle = getattr(self.history, "_settle_swap", None)
+        settle = getattr(self.history, "settle_swap", None)
         if settle is not None and settle():
             return  # a reindex died between its two renames: its indexes are now in place
         meta = self.meta_path
@@ -346,7 +346,11 @@ class Indexes:
         ``recover``. Without it, a history only ever started (cron jobs, no reader) kept
         a crash's note for good, and every later start's duplicate guard, finding the
         indexes not ready, read the runs' summaries instead of the record's refs (a scan
-        that grows with the history)."""
+        that grows with the history). A reindex's swap left half done is finished
+        first: these writes must go into the indexes that stay."""
+        settle = getattr(self.history, "settle_swap", None)
+        if settle is not None:
+            settle()
         for run_id in self._settled_notes():
             self._repair(run_id)
             fs.unlink(self.pending_dir / run_id, missing_ok=True)

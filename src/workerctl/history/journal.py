@@ -108,5 +108,6 @@ def sweep_journal(history: History) -> bool:
             return True  # a process of another host sharing this folder: not ours to judge
         if _pid_alive(owner["pid"], owner.get("start")):
             return True
+    history.settle_swap()  # a reindex killed between its two renames: its swap finished first
     fs.rmtree(folder, ignore_errors=True)
     return False

@@ -50,7 +50,7 @@ missing ones of unfinished runs and corrects the slot of a moved run's.
 A crash at any point before the swap leaves the old index, the scratch files and the
 stage for the next reindex to remove (and a journal whose owner is dead, removed by
 the next maintenance command). A crash between the two renames is finished by the
-next command that takes the lock (``History._settle_swap``). A crash after the swap,
+next command that takes the lock (``History.settle_swap``). A crash after the swap,
 while the search index is built, leaves the old search index in place (writers kept it
 up to date all along), the build file for the next rebuild to remove, and the journal,
 removed as a dead process's by the next writer or maintenance command.
@@ -211,7 +211,7 @@ class _Rebuild:
     def run(self) -> dict[str, Any]:
         history = self.history
         with history.lock:
-            history._settle_swap()
+            history.settle_swap()
             history._sweep_ahead()  # and the journal of a reindex that died
             if fs.exists(self.journal):
                 raise HistoryError(

@@ -597,7 +597,7 @@ class History:
         try:
             names = fs.listdir(self.root / "index")
         except FileNotFoundError:
-            if not self._settle_swap():
+            if not self.settle_swap():
                 return []
             names = fs.listdir(self.root / "index")
         return numbered(names)
@@ -605,11 +605,11 @@ class History:
     def _index_put_back(self) -> bool:
         """Under the lock, before a commit writes into a missing ``index/``: a reindex
         killed between the two renames of its swap left its complete new index in the
-        stage; it is put in place first (``_settle_swap``). Else the commit started a
+        stage; it is put in place first (``settle_swap``). Else the commit started a
         new, empty ``index/``, the swap was never finished, and every other run was
         missing from the listings until a reindex (a fresh-brief attack: a dead run
         recorded by the next command). True when it was."""
-        return not fs.is_dir(self._path("index")) and self._settle_swap()
+        return not fs.is_dir(self._path("index")) and self.settle_swap()
 
     def _current_shard(self) -> int:
         """The shard a new run goes to (under the lock): the newest, or the one after it
@@ -1021,7 +1021,7 @@ class History:
         except _IndexMoved:
             try:
                 with self.lock.within():  # entered before anything is read under it
-                    self._settle_swap()
+                    self.settle_swap()
                     yield from self._iter_index(flt, seen, spans)
                 return
             except LockTimeout:
@@ -1475,9 +1475,14 @@ class History:
         targets = {str(e.get("record_id") or "-") for e in run.side_effects}
         return self.ledger.forget(run_id, targets)
 
-    def _settle_swap(self) -> bool:
+    def settle_swap(self) -> bool:
         """Finish a reindex that died between swapping its two folders in (under the
-        lock): ``index.new`` is complete before the swap starts."""
+        lock): ``index.new`` is complete before the swap starts. Done before anything
+        is written into the cross-run indexes by whoever finds the swap half done: a
+        reader's repair (``Indexes.recover``, ``Indexes.repair_settled``) and any writer,
+        whose first commit finds the dead reindex's journal (``journal.sweep_journal``).
+        Else a writer's run went into the old cross-run indexes, which the swap, settled
+        later, replaced by the reindex's, without it."""
         if not self.lock.held:
             return False
         done = False
