@@ -248,6 +248,8 @@ def test_a_reindex_killed_at_its_swap_needs_no_rebuild(tmp_path, monkeypatch, th
                 "-w", str(root), "run", "start", "overdue-task-review", "--task", "T-1042"
             )
             assert started.returncode == 0, (number, started.stderr)
+            pending = root / ".workerctl" / "history" / "indexes" / "pending"
+            assert not list(pending.glob("*")), (number, "the start left a note: its guard scanned")
         _recovered_equals_a_scan(root, monkeypatch)
         shutil.rmtree(root)
 

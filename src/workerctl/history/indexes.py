@@ -339,18 +339,22 @@ class Indexes:
     def repair_settled(self) -> None:
         """Under the lock, once the sweep has settled the runs it found dead: what their
         cut writes left is repaired run by run (``_repair``: a few files each, however
-        large the history), and their notes go. Only a note naming one run that no marker
-        names any more is repaired here (its summary in the shards is final); one whose
-        run is still marked (its owner lives on after a refused write), a prune's, a
-        reindex's, or indexes not built in this layout are left to the next reader's
-        ``recover``. Without it, a history only ever started (cron jobs, no reader) kept
-        a crash's note for good, and every later start's duplicate guard, finding the
-        indexes not ready, read the runs' summaries instead of the record's refs (a scan
-        that grows with the history). A reindex's swap left half done is finished
-        first: these writes must go into the indexes that stay."""
+        large the history), and their notes go. First a reindex's swap left half done is
+        finished (these writes must go into the indexes that stay), and the note of a
+        reindex that died before its swap goes, as ``recover`` drops it. Only a note
+        naming one run that no marker names any more is repaired here (its summary in
+        the shards is final); one whose run is still marked (its owner lives on after a
+        refused write), a prune's, or indexes not built in this layout are left to the
+        next reader's ``recover``. Without it, a history only ever started (cron jobs,
+        no reader) kept a crash's note for good, and every later start's duplicate
+        guard, finding the indexes not ready, read the runs' summaries instead of the
+        record's refs (a scan that grows with the history)."""
         settle = getattr(self.history, "settle_swap", None)
         if settle is not None:
             settle()
+        if "reindex" in self.crash_notes():
+            # a reindex that died before its swap: these indexes are whole (``recover``)
+            fs.unlink(self.pending_dir / "reindex", missing_ok=True)
         for run_id in self._settled_notes():
             self._repair(run_id)
             fs.unlink(self.pending_dir / run_id, missing_ok=True)
