@@ -61,7 +61,14 @@ def test_a_settle_cut_anywhere_leaves_run_and_ledger_agreeing(tmp_path, unknown_
         assert "Traceback" not in cut.stderr, where
         run_file, ledger = _states(workspace, run_id)
         assert run_file == ledger, where
-        if run_file == ["unknown"]:  # not settled: a person settles it again
-            again = run_workerctl(*settle, workspace=workspace)
-            assert again.returncode == 0, (where, again.stderr)
+        # the person (or the script) makes the settle again: settled now, or settled
+        # already by the cut one (exit 0 either way, where it said "no unknown side
+        # effect matches", exit 3); the opposite verdict names the settlement there is
+        again = run_workerctl(*settle, workspace=workspace)
+        assert again.returncode == 0, (where, again.stderr)
+        if run_file != ["unknown"]:
+            assert "settled already" in again.stdout, (where, again.stdout)
+            other = run_workerctl("ledger", "settle", run_id, "--not-written", workspace=workspace)
+            assert other.returncode == 3, (where, other.stderr)
+            assert "was settled already as written by" in other.stderr, (where, other.stderr)
         assert _states(workspace, run_id) == (["committed"], ["committed"]), where

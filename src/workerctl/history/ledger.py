@@ -582,6 +582,27 @@ class Ledger:
             )
         return found
 
+    def find_settled(self, key_or_run: str, target: str | None = None) -> list[Effect]:
+        """The effects of one entry key, or of the one run ``key_or_run`` names, that are
+        settled already (by a person, or by a start from what the record holds): what a
+        ``ledger settle`` made again finds where no unknown one is left, such as after a
+        settle cut by a crash once its run file was written (the next command's sweep
+        finishes it). Read from the key's record file, or the run's own record files;
+        none when the prefix names no run or several."""
+        if "|" in key_or_run:
+            parts = key_or_run.split("|")
+            found = [e for e in self.effects(parts[2]) if e.key == key_or_run] if len(parts) == 4 else []
+        else:
+            try:
+                run = self.history.get(self.history.resolve(key_or_run))
+            except (NotFoundError, UsageError):
+                return []
+            targets = {_target(e) for e in run.side_effects}
+            if target:
+                targets &= {target}
+            found = [e for t in sorted(targets) for e in self.effects(t) if e.run_id == run.id]
+        return [e for e in found if e.settled and e.state in (COMMITTED, NOT_WRITTEN)]
+
     def _running(self, run_id: str) -> bool:
         return fs.exists(self.history.marker_path(run_id))
 
