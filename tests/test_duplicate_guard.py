@@ -363,4 +363,8 @@ def test_a_write_the_guard_settles_reads_settled_on_the_card(workspace, wcli):
     effects, card = _effects_shown(wcli, run_id)
     assert [(e["state"], e["settled"]["by"]) for e in effects] == [("committed", "workerctl")]
     assert "UNKNOWN" not in card and "ledger settle" not in card
-    assert wcli("ledger", "settle", run_id, "--written").exit_code == 3  # nothing left to settle
+    # nothing left to settle: the same verdict says so (exit 0), the opposite names the settlement
+    again = wcli("ledger", "settle", run_id, "--written")
+    assert again.exit_code == 0 and "settled already: 1 side effect(s) as written" in again.stdout
+    other = wcli("ledger", "settle", run_id, "--not-written")
+    assert other.exit_code == 3 and "was settled already as written by workerctl" in other.stderr
