@@ -357,6 +357,8 @@ def repair_cut_writes(history: History) -> None:
     except (LockTimeout, DamagedFile):
         # a damaged or planted file on the way: the commands that read it say so (exit 4)
         return
+    except OSError as exc:  # a rename refused as such (finishing a reindex's swap, read-only)
+        history.cannot_write(StorageError(exc.filename or history.root, exc))
 
 
 def _read_on(history: History, dead: dict[str, dict], why: str, warn: Callable[[str], None] | None) -> None:
