@@ -308,28 +308,17 @@ class Indexes:
         recounts the hours, days and workers of the runs it names; a reindex's note
         (it died before its swap) needs nothing. Anything else (indexes never built or
         built by an older workerctl, a note it does not know): a rebuild from the shards."""
-        from workerctl.runs.states import ID_LENGTH
-
-        settle = getattr(self.history, "settle_swap", None)
-        if settle is not None and settle():
+        if self._after_a_dead_reindex():
             return  # a reindex died between its two renames: its indexes are now in place
-        meta = self.meta_path
-        built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
+        built = self._built_here()
         try:
             notes = sorted(fs.listdir(self.pending_dir))
         except FileNotFoundError:
             notes = []
-        if "reindex" in notes:
-            # a reindex died before swapping its stage in (after, this folder is the old
-            # one): these indexes are still the ones writers kept, whole
-            fs.unlink(self.pending_dir / "reindex", missing_ok=True)
-            notes.remove("reindex")
         if "prune" in notes and fs.exists(self.history.prune_journal):
             self.history.finish_prune()  # idempotent: recounts what the prune touched; the note goes
             notes = [n for n in notes if n != "prune" or fs.exists(self.pending_dir / n)]
-        if built.get("1", {}).get("version") != VERSION or any(
-            len(n) != ID_LENGTH or not n.isalnum() for n in notes
-        ):
+        if not built or not all(_names_a_run(n) for n in notes):
             self.rebuild()
             return
         for note in notes:
@@ -349,29 +338,33 @@ class Indexes:
         no reader) kept a crash's note for good, and every later start's duplicate
         guard, finding the indexes not ready, read the runs' summaries instead of the
         record's refs (a scan that grows with the history)."""
-        settle = getattr(self.history, "settle_swap", None)
-        if settle is not None:
-            settle()
-        if "reindex" in self.crash_notes():
-            # a reindex that died before its swap: these indexes are whole (``recover``)
-            fs.unlink(self.pending_dir / "reindex", missing_ok=True)
-        for run_id in self._settled_notes():
+        self._after_a_dead_reindex()
+        runs = [n for n in self.crash_notes() if _names_a_run(n) and not self.history.has_marker(n)]
+        if not runs or not self._built_here():
+            return
+        for run_id in runs:
             self._repair(run_id)
             fs.unlink(self.pending_dir / run_id, missing_ok=True)
 
-    def _settled_notes(self) -> list[str]:
-        from workerctl.runs.states import ID_LENGTH
+    def _after_a_dead_reindex(self) -> bool:
+        """Under the lock, before a repair: a reindex's swap left half done is finished
+        (True: its complete indexes are now in place), else the note of a reindex that
+        died before its swap goes (this folder is still the one writers kept, whole; after
+        a swap, the note went with the old folder)."""
+        settle = getattr(self.history, "settle_swap", None)
+        if settle is not None and settle():
+            return True
+        note = self.pending_dir / "reindex"
+        if fs.exists(note):  # looked for first: a read-only mount refuses even a missing one's removal
+            fs.unlink(note, missing_ok=True)
+        return False
 
-        runs = [
-            name
-            for name in self.crash_notes()
-            if len(name) == ID_LENGTH and name.isalnum() and not self.history.has_marker(name)
-        ]
-        if not runs:
-            return []
+    def _built_here(self) -> bool:
+        """Whether the indexes were built, by this layout's version (else only a rebuild
+        can make them right)."""
         meta = self.meta_path
         built = read_table(meta, "meta", META_FIELDS, hint=self._hint(meta), known=self.history.tables)
-        return runs if built.get("1", {}).get("version") == VERSION else []
+        return built.get("1", {}).get("version") == VERSION
 
     def crash_notes(self) -> list[str]:
         """The notes of writes in progress, other than this process's staged ones: under
@@ -1200,3 +1193,10 @@ def _merge(streams: Iterable[Iterator[dict]]) -> Iterator[dict]:
         if ref["id"] not in seen:
             seen.add(ref["id"])
             yield ref
+
+
+def _names_a_run(note: str) -> bool:
+    """Whether a note in ``pending/`` names one run (else a prune's, a reindex's, a stranger's)."""
+    from workerctl.runs.states import ID_LENGTH
+
+    return len(note) == ID_LENGTH and note.isalnum()
