@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from click import Context
@@ -10,9 +10,6 @@ from click import Context
 from workerctl.cli.common import app, emit, json_options, output_options
 from workerctl.cli.complete import record_ids, worker_names
 from workerctl.cli.shape import ShapedGroup, echo_json
-
-if TYPE_CHECKING:
-    from workerctl.history.ledger import Effect
 
 COLUMNS = ["key", "state", "kind", "target", "worker", "run_id", "at", "committed_at", "detail", "settled"]
 
@@ -148,7 +145,7 @@ def settle(
     """
     import getpass
 
-    from workerctl.errors import NotFoundError, UsageError
+    from workerctl.errors import UsageError
     from workerctl.history.ledger import what_is_known
 
     if written and not_written:  # click would keep the last of two flags of one value
@@ -157,19 +154,16 @@ def settle(
     a = app(ctx)
     matching = a.history.ledger.find_unsettled(run_or_key, record_id)
     if not matching:
-        done = a.history.ledger.find_settled(run_or_key, record_id)
-        if done and verdict and all((e.settled or {}).get("as") == verdict for e in done):
-            # settled already the same way (a settle made again after a crash cut it): done
-            if as_json:
-                echo_json([e.to_dict() for e in done])
-            else:
-                click.echo(f"settled already: {len(done)} side effect(s) as {verdict.replace('_', ' ')}")
-            return
-        raise NotFoundError(
-            f"no unknown side effect matches {run_or_key!r}"
-            + "".join(f"; {_settled_as(e)}" for e in done[:3]),
-            hint="'workerctl ledger list --state unknown' shows them",
-        )
+        # settled already the same way (a settle made again after a crash cut it): done;
+        # else NotFoundError, naming how they were settled
+        done = a.history.ledger.settled_already(run_or_key, record_id, None if verdict is None else written)
+        if as_json:
+            echo_json([e.to_dict() for e in done])
+        else:
+            click.echo(
+                f"settled already: {len(done)} side effect(s) as {'written' if written else 'not written'}"
+            )
+        return
     if verdict is None or not as_json:
         for effect in matching:
             click.echo(f"{effect.state}: {effect.describe()}", err=as_json)
@@ -189,10 +183,3 @@ def settle(
         click.echo(
             f"settled {len(settled)} side effect(s) as {'written' if verdict == 'written' else 'not written'}"
         )
-
-
-def _settled_as(effect: Effect) -> str:
-    """How a settled effect was settled, for a settle that finds nothing left to settle."""
-    settled = effect.settled or {}
-    how = str(settled.get("as", "")).replace("_", " ")
-    return f"{effect.describe()} was settled already as {how} by {settled.get('by')} at {settled.get('at')}"

@@ -603,6 +603,23 @@ class Ledger:
             found = [e for t in sorted(targets) for e in self.effects(t) if e.run_id == run.id]
         return [e for e in found if e.settled and e.state in (COMMITTED, NOT_WRITTEN)]
 
+    def settled_already(self, key_or_run: str, target: str | None, written: bool | None) -> list[Effect]:
+        """For a settle that finds no unknown effect left: the effects ``key_or_run``
+        names when every one of them is settled already as ``written`` says (a settle
+        made again after a crash cut it once its run file was written: done, nothing to
+        change). Otherwise ``NotFoundError``, naming how the first of them were settled
+        (by whom, when, which way), so a person who says the opposite learns that
+        someone decided before."""
+        done = self.find_settled(key_or_run, target)
+        verdict = None if written is None else "written" if written else "not_written"
+        if done and verdict and all((e.settled or {}).get("as") == verdict for e in done):
+            return done
+        raise NotFoundError(
+            f"no unknown side effect matches {key_or_run!r}"
+            + "".join(f"; {_settled_as(e)}" for e in done[:3]),
+            hint="'workerctl ledger list --state unknown' shows them",
+        )
+
     def _running(self, run_id: str) -> bool:
         return fs.exists(self.history.marker_path(run_id))
 
@@ -924,3 +941,10 @@ def what_is_known(effect: Effect, history: History, records: Any) -> list[str]:
             else:
                 lines.append(f"{effect.target} holds no comment from run {effect.run_id}")
     return lines
+
+
+def _settled_as(effect: Effect) -> str:
+    """How a settled effect was settled, for a settle that finds nothing left to settle."""
+    settled = effect.settled or {}
+    how = str(settled.get("as", "")).replace("_", " ")
+    return f"{effect.describe()} was settled already as {how} by {settled.get('by')} at {settled.get('at')}"
