@@ -351,8 +351,7 @@ class Indexes:
         (True: its complete indexes are now in place), else the note of a reindex that
         died before its swap goes (this folder is still the one writers kept, whole; after
         a swap, the note went with the old folder)."""
-        settle = getattr(self.history, "settle_swap", None)
-        if settle is not None and settle():
+        if self.history.settle_swap():
             return True
         note = self.pending_dir / "reindex"
         if fs.exists(note):  # looked for first: a read-only mount refuses even a missing one's removal

@@ -160,6 +160,9 @@ class _Stage:
     def unfinished(self) -> dict[str, dict]:
         return {}
 
+    def settle_swap(self) -> bool:
+        return False  # the stage is what a swap puts in place: it has none of its own
+
 
 class _Rebuild:
     def __init__(self, history: History) -> None:
