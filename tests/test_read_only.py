@@ -156,3 +156,43 @@ def test_a_full_disk_is_read_and_prune_frees_space(history_with_a_dead_run, smal
     assert [(r["id"], r["error_kind"]) for r in json.loads(left.stdout)] == [(dead, "crashed")]
     assert sorted(p.stem for p in (workspace.history_dir / "runs").glob("*/*.json")) == [dead]
     assert History(workspace).get(dead).status == "failed"
+
+
+@pytest.mark.slow
+def test_prune_frees_space_whatever_room_is_left(small_fs):
+    """However little room a nearly full disk has left, ``runs prune`` frees space: with
+    room for its journal but not for the shards it rewrites after it, the prune
+    exited 4 and freed nothing (its fallback, the run files removed first, came only
+    when the journal itself did not fit). Each room size in 4 KB steps, on a fresh
+    copy of one history."""
+    import shutil
+
+    from workerctl.records.builtin_store import BuiltinRecordStore
+    from workerctl.workspace import load_workspace
+
+    template = init_workspace(small_fs / "template", get_registry())
+    make_worker(template, "plain")
+    tasks = [f"T-{n}" for n in range(40001, 40031)]
+    BuiltinRecordStore(template).import_records(
+        [{"id": t, "type": "task", "title": t, "status": "todo", "due": "2026-01-01"} for t in tasks], "t"
+    )
+    ids = small_fs / "ids.txt"
+    ids.write_text("\n".join(tasks) + "\n")
+    made = run_workerctl(
+        "run", "start", "plain", "--records-from", str(ids), "--jobs", "2", workspace=template
+    )
+    assert made.returncode == 0, made.stderr
+    for room in range(0, 48 << 10, 4 << 10):
+        root = small_fs / "ws"
+        shutil.rmtree(root, ignore_errors=True)
+        for name in ("filler", "filler2", "filler3"):
+            (small_fs / name).unlink(missing_ok=True)
+        shutil.copytree(template.root, root)
+        workspace = load_workspace(root)
+        _fill(small_fs)
+        os.truncate(small_fs / "filler", max(0, os.path.getsize(small_fs / "filler") - room))
+        before = os.statvfs(small_fs).f_bfree
+        pruned = run_workerctl("runs", "prune", "--older-than", "0s", workspace=workspace)
+        assert pruned.returncode == 0, (room, pruned.stderr)
+        assert os.statvfs(small_fs).f_bfree > before, room
+        assert not list((workspace.history_dir / "runs").glob("*/*.json")), room

@@ -1316,19 +1316,22 @@ class History:
                 }
                 try:
                     write_json(self.prune_journal, journal)
+                    forgotten += self.finish_prune()
                 except StorageError as exc:
-                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or forget_effects:
+                    if not _no_space(exc) or forget_effects:
                         raise
-                    # a full disk: the run files go first, and the cross-run indexes
-                    # (derived data, rebuilt from the shards by the next command that
-                    # can), to make room for the journal and the shard rewrites. A crash
-                    # in between leaves shard entries of runs whose files are gone: the
-                    # next prune or reindex drops them
+                    # a full disk, met by the journal or after it (room for the journal,
+                    # none for the shards): the run files go first, and the cross-run
+                    # indexes (derived data, rebuilt from the shards by the next command
+                    # that can), to make room for the journal and the shard rewrites
+                    # (``finish_prune`` may be repeated). A crash in between leaves shard
+                    # entries of runs whose files are gone: the next prune or reindex
+                    # drops them
                     for doc, _ in gone:
                         remove_file(self.body_path(doc["id"]))
                     self.indexes.drop()
                     write_json(self.prune_journal, journal)
-                forgotten += self.finish_prune()
+                    forgotten += self.finish_prune()
                 removed += len(gone)
         return {
             "removed": removed,
@@ -1581,6 +1584,12 @@ def _recorded_gone(journal: dict) -> builtins.list[tuple[dict, int]] | None:
 def _host_key(host: object) -> str:
     """A host name as a file-name part (the folders of files written ahead)."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(host))
+
+
+def _no_space(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused for want of space (a full disk, a quota)."""
+    code = exc.errno if isinstance(exc, (OSError, StorageError)) else None
+    return code in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _is_me(marker: dict | None) -> bool:
