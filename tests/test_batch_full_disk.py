@@ -83,5 +83,10 @@ def test_batch_on_a_full_disk_reports_what_the_history_holds(tasks_workspace, tm
             else:
                 assert stored is not None, (point, item)
                 assert item["run_id"] == stored["id"]
-                assert item["status"] == stored["status"], (point, item, stored)
+                # the end as the batch knew it, kind included: never a death it did not die
+                seen = (item["status"], item["error_kind"])
+                assert seen == (stored["status"], stored["error_kind"]), (point, item, stored)
         assert len(History(workspace).list(None, limit=None)) == len(held)
+        # a write the batch knew the end of is never left for a person to settle
+        unknown = run_workerctl("ledger", "list", "--state", "unknown", "--json", workspace=workspace)
+        assert unknown.returncode == 0 and json.loads(unknown.stdout) == [], (point, unknown.stdout)

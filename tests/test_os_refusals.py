@@ -83,18 +83,20 @@ def test_a_disk_that_fills_during_a_run(small_disk):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "nothing was half-written" in result.stderr
     assert not list(workspace.state_dir.rglob(".*.tmp")), "temp files removed"
-    # still full: the sweep cannot write its repair and says so; the list is answered
-    # from disk, the dead run shown as crashed (#21: reading never needs to write)
-    listed = run_workerctl("runs", "list", "--json", workspace=workspace)
-    assert listed.returncode == 0 and "No space left on device" in listed.stderr
-    assert [(r["status"], r["error_kind"]) for r in json.loads(listed.stdout)] == [("failed", "crashed")]
-    filler.unlink()
-    listed = run_workerctl("runs", "list", "--json", workspace=workspace)
-    assert listed.returncode == 0, listed.stderr
-    [run] = json.loads(listed.stdout)
-    card = json.loads(run_workerctl("run", "inspect", run["id"], "--json", workspace=workspace).stdout)
-    assert run["status"] == card["status"] == "failed"
-    assert run["error_kind"] == card["error"]["kind"] == "crashed"
+    # still full: the list is answered (#21: reading never needs to write), and the run
+    # ended as its process knew it: the program it ran met the full disk and exited 1.
+    # That end was written into the space the process set aside for it before the run
+    # was made (storage.atomic._Reserve); before, the run file still said running, and
+    # the sweep recorded a death ("crashed") the process had not died
+    for _ in ("full", "freed"):
+        listed = run_workerctl("runs", "list", "--json", workspace=workspace)
+        assert listed.returncode == 0, listed.stderr
+        [run] = json.loads(listed.stdout)
+        card = json.loads(run_workerctl("run", "inspect", run["id"], "--json", workspace=workspace).stdout)
+        assert run["status"] == card["status"] == "failed"
+        assert run["error_kind"] == card["error"]["kind"] == "executor_error"
+        assert "No space left on device" in card["error"]["detail"]
+        filler.unlink(missing_ok=True)
     assert not list((workspace.history_dir / "active").glob("*.json"))
 
 

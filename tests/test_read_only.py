@@ -196,3 +196,47 @@ def test_prune_frees_space_whatever_room_is_left(small_fs):
         assert pruned.returncode == 0, (room, pruned.stderr)
         assert os.statvfs(small_fs).f_bfree > before, room
         assert not list((workspace.history_dir / "runs").glob("*/*.json")), room
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("room_kb", [60, 200, 420])
+def test_a_batch_that_fills_the_disk_reports_what_the_history_holds(small_fs, room_kb):
+    """A real disk filling under a ``--jobs 4`` batch (a fresh-brief case): each record
+    is reported as the history holds it once space is back, error kind included. The
+    runs whose end met the full disk were reported failed, ``state_unusable``, while
+    their run files still said running, so the sweep recorded a death (``crashed``)
+    and their comments ``unknown``; their ends now go into space set aside for them
+    (``atomic._Reserve``), and a run is made only when that space is there."""
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    workspace = init_workspace(small_fs / "ws", get_registry())
+    make_worker(workspace, "plain")
+    tasks = [f"T-{n}" for n in range(41001, 41041)]
+    BuiltinRecordStore(workspace).import_records(
+        [{"id": t, "type": "task", "title": t, "status": "todo", "due": "2026-01-01"} for t in tasks], "t"
+    )
+    ids = small_fs / "ids.txt"
+    ids.write_text("\n".join(tasks) + "\n")
+    assert run_workerctl("runs", "list", workspace=workspace).returncode == 0
+    _fill(small_fs)
+    os.truncate(small_fs / "filler", max(0, os.path.getsize(small_fs / "filler") - room_kb * 1024))
+    batch = run_workerctl(
+        "run", "start", "plain", "--records-from", str(ids), "--jobs", "4", "--json", workspace=workspace
+    )
+    assert batch.returncode in (0, 1, 4) and "Traceback" not in batch.stderr, batch.stderr
+    report = json.loads(batch.stdout)["runs"]
+    for name in ("filler", "filler2", "filler3"):
+        (small_fs / name).unlink()
+    listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    held = {r["record_id"]: r for r in json.loads(listed.stdout)}
+    assert len(held) == sum(item["status"] != "not_started" for item in report)
+    for item in report:
+        stored = held.get(item["record_id"])
+        if item["status"] == "not_started":
+            assert stored is None, item
+        else:
+            assert stored is not None and stored["id"] == item["run_id"], item
+            assert (stored["status"], stored["error_kind"]) == (item["status"], item["error_kind"]), item
+    unknown = run_workerctl("ledger", "list", "--state", "unknown", "--json", workspace=workspace)
+    assert unknown.returncode == 0 and json.loads(unknown.stdout) == [], unknown.stdout

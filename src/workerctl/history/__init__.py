@@ -26,7 +26,9 @@ Invariants (what a reader may see at any instant, and what a crash leaves):
   under the history lock: marker, run file, index shard, ledger, cross-run
   indexes, marker removed; a crash or a full disk at any point leaves a marker
   naming a dead process, and the next command that can write settles the run
-  from its run file, the truth (``sweep.mark_crashed``, ``History.settle``).
+  from its run file, the truth (``sweep.mark_crashed``, ``History.settle``). A
+  run's end is written there even on a full disk: into space its process set aside
+  before the run was made (``History._set_aside``, ``History._keep_outcome``).
 - Files written ahead of the lock (a save's run file and ledger files, fsynced
   while another thread or process holds the lock) live in
   ``ahead/HOST.PID.START/``, which a maintenance command (reindex, prune) removes

@@ -83,9 +83,13 @@ from workerctl.storage.atomic import (
     keeping_old_inodes,
     parse_json,
     read_json,
+    release_space,
     remove_file,
+    renamed_run,
+    reserve_space,
     stamp_of,
     write_json,
+    write_reserved,
 )
 from workerctl.storage.faults import write_point
 from workerctl.storage.lock import lock_for
@@ -534,6 +538,7 @@ class History:
             stamp = write_json(self.body_path(run.id), data, stamp=True)
         if run.status in FINISHED:
             self._written.pop(run.id, None)
+            release_space(run.id)  # its end is written
         else:
             self._written[run.id] = _Written.of(run, shard, doc_id, stamp)
 
@@ -716,6 +721,7 @@ class History:
         """Store a new run; gives it a fresh unique id and its creation time. ``admit``
         is called first under the same hold of the lock, and stops the creation by
         raising (the duplicate guard: of simultaneous starts on a record, one is made)."""
+        self._set_aside(run.id)
         try:
             with self.lock:
                 if self.unsettled and self.unwritable is None:
@@ -729,19 +735,29 @@ class History:
                     admit()
                 self.indexes.start_if_empty()
                 while fs.exists(self.body_path(run.id)):
-                    run.id = new_run_id()
+                    drawn, run.id = run.id, new_run_id()
+                    renamed_run(drawn, run.id)
                 run.created = now_iso()
                 # transitions made before the run was stored happened "at creation"
                 for transition in run.transitions:
                     transition["at"] = run.created
                 self._commit(run)
-        except LockTimeout:
-            raise
-        except (HistoryError, OSError) as exc:  # a refused, damaged or planted state path
-            # (in the commit, or in the staged files written as the lock is let go)
-            self._keep_refused_creation(run, exc)
+        except BaseException as exc:
+            if isinstance(exc, (HistoryError, OSError)) and not isinstance(exc, LockTimeout):
+                # a refused, damaged or planted state path (in the commit, or in the
+                # staged files written as the lock is let go)
+                self._keep_refused_creation(run, exc)
+            release_space(run.id)  # not made, or kept as it ended
             raise
         return run
+
+    def _set_aside(self, run_id: str) -> None:
+        """Space for the end of every run this process makes or executes (those it wrote
+        last, and ``run_id``), should the disk fill before it is recorded
+        (``_keep_outcome``), set aside before the lock is taken. A creation that finds
+        none is refused (``StorageError``, nothing made): a run is made only when its
+        end can be recorded as its process knows it."""
+        reserve_space(self.ahead_dir(), run_id)
 
     def _settle_found_dead(self) -> None:
         """The runs this command found dead but could not record while another held
@@ -776,6 +792,11 @@ class History:
         """Write ``run`` back. The process executing a run passes ``executing``: if the
         stored copy was finished meanwhile by someone else (cancelled, marked crashed),
         ``RunFinishedElsewhere`` is raised, so that mark is never undone."""
+        try:
+            if executing:  # made by another process (--detach): set aside here too
+                self._set_aside(run.id)
+        except StorageError:
+            pass  # the disk is full already: the commit meets it, and says so
         try:
             ahead = self._prepare(run)
         except (HistoryError, OSError):
@@ -825,9 +846,13 @@ class History:
                 data["_shard"], data["_doc"] = stored["_shard"], stored["_doc"]
                 try:
                     write_json(self.body_path(run.id), data)
-                except (HistoryError, OSError):
-                    self._note_stop(run.id, exc)
-                    return False
+                except (HistoryError, OSError) as refused:
+                    # a full disk: a run's end goes into the space set aside for it
+                    # (``_set_aside``), one file a run; a save on the way does not
+                    ended = run.status in FINISHED and _no_space(refused)
+                    if not (ended and write_reserved(run.id, self.body_path(run.id), data)):
+                        self._note_stop(run.id, exc)
+                        return False
                 return True
         except (HistoryError, OSError):
             return False

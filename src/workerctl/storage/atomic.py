@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import itertools
 import json
 import math
@@ -350,6 +351,166 @@ def _remove_quietly(tmp: Path) -> bool:
 _SPARES = _Spares()
 os.register_at_fork(after_in_child=_SPARES.forget)
 atexit.register(_SPARES.clear)
+
+
+class _Reserve:
+    """Space set aside, while there is some, for the one write that must not fail on a
+    full disk: the end of a run, which only the process executing it knows
+    (``History._keep_outcome``). Without it, a run whose save met a full disk left its
+    run file saying "running" with its comment "intended", and once its process was
+    gone the sweep recorded a death (``crashed``) and a write nobody could vouch for
+    (``unknown``) where the process had known both: failed, ``state_unusable``, and
+    the comment written or not.
+
+    One file of ``BYTES`` for each run this process makes or executes and has not
+    ended (``keep``; the count goes down at its end, ``release``), allocated in full
+    (``posix_fallocate``: the blocks are the file's, a write into them needs none
+    from the disk); a run's end written into one (``write``) takes that file, and
+    only a run that has a file counted for it takes one. They live in the process's
+    own folder under ``history/ahead/``, which no other command removes while the
+    process lives, and go when it ends (or with that folder, by the sweep, when it
+    was killed)."""
+
+    BYTES = 32 << 10  # a run file is 3-20 KB; a larger one is written as usual or not at all
+
+    def __init__(self) -> None:
+        self._files: list[Path] = []
+        self._runs: set[str] = set()  # the runs the files are for
+        self._folders: set[Path] = set()  # where they were made: removed once empty
+        self._guard = threading.Lock()
+        self._names = itertools.count()
+
+    def keep(self, folder: Path, run_id: str) -> OSError | None:
+        """A file set aside in ``folder`` for ``run_id`` (one for each run counted). The
+        refusal when there is no space for it (a full disk, a quota: a ``run_id`` not
+        counted before is not counted); any other (a read-only mount, no permission)
+        is left to the writes that follow, which say so themselves."""
+        with self._guard:
+            counted = run_id in self._runs
+            self._runs.add(run_id)
+        while True:
+            with self._guard:
+                if len(self._files) >= len(self._runs):
+                    return None
+            path = folder / f".reserve.{os.getpid()}.{next(self._names)}"
+            try:
+                fd = fs.create_new(path, PRIVATE_FILE)
+                try:
+                    os.posix_fallocate(fd, 0, self.BYTES)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                _remove_quietly(path)
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    return None
+                if not counted:  # one counted before keeps the file it had
+                    self.release(run_id)
+                return exc
+            except HistoryError:
+                _remove_quietly(path)
+                return None
+            with self._guard:
+                self._files.append(path)
+                self._folders.add(folder)
+
+    def release(self, run_id: str) -> None:
+        """``run_id`` ended as usual: its file stays, for the next run."""
+        with self._guard:
+            self._runs.discard(run_id)
+
+    def rename(self, old: str, new: str) -> None:
+        """The run counted as ``old`` is ``new`` now (a new id drawn at its creation)."""
+        with self._guard:
+            if old in self._runs:
+                self._runs.discard(old)
+                self._runs.add(new)
+
+    def write(self, run_id: str, path: Path, text: str) -> bool:
+        """``run_id``'s end: ``path`` replaced with ``text``, written into a file set
+        aside and fsynced, then renamed over it. True when done; False when the run has
+        no file counted, or ``text`` does not fit (that file is removed, its space freed,
+        for one more ordinary try: ``write_reserved``)."""
+        data = text.encode("utf-8", "backslashreplace")
+        with self._guard:
+            if run_id not in self._runs or not self._files:
+                return False
+            self._runs.discard(run_id)
+            tmp = self._files.pop()
+        if len(data) > self.BYTES:
+            _remove_quietly(tmp)
+            return False
+        try:
+            write_point(path, needs_space=False)
+            fd = fs.open_file(tmp, os.O_WRONLY)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.pwrite(fd, view, len(data) - len(view)) :]
+                os.ftruncate(fd, len(data))  # gives blocks back: needs none
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fs.replace(tmp, path)
+        except (OSError, HistoryError):
+            _remove_quietly(tmp)
+            return False
+        return True
+
+    def clear(self) -> None:
+        """Remove what is left (the process ends), and its folder once empty."""
+        with self._guard:
+            files, self._files, self._runs = self._files, [], set()
+            folders, self._folders = self._folders, set()
+        for tmp in files:
+            _remove_quietly(tmp)
+        for folder in folders:
+            with contextlib.suppress(OSError, HistoryError):
+                fs.rmdir(folder)
+
+    def forget(self) -> None:
+        """A forked child: the files are its parent's."""
+        self._files, self._runs, self._folders = [], set(), set()
+        self._guard = threading.Lock()
+
+
+_RESERVE = _Reserve()
+os.register_at_fork(after_in_child=_RESERVE.forget)
+atexit.register(_RESERVE.clear)  # before _SPARES.clear (last registered, first run): the folder empties
+
+
+def reserve_space(folder: Path, run_id: str) -> None:
+    """Set aside space in ``folder`` (a writer's own) for the end of ``run_id``, a run
+    this process makes or executes (``_Reserve``); ``StorageError`` when there is no
+    space for it."""
+    refused = _RESERVE.keep(folder, run_id)
+    if refused is not None:
+        raise StorageError(folder / ".reserve", refused, "set aside space for the end of a run in")
+
+
+def release_space(run_id: str) -> None:
+    """``run_id`` ended (its end is written): the space set aside for it is free for
+    the next run."""
+    _RESERVE.release(run_id)
+
+
+def renamed_run(old: str, new: str) -> None:
+    """A run set aside for as ``old`` was given the id ``new`` before it was made."""
+    _RESERVE.rename(old, new)
+
+
+def write_reserved(run_id: str, path: Path, data: Any) -> bool:
+    """The end of ``run_id``: ``path`` replaced by ``data`` (JSON) in the space set
+    aside for it by ``reserve_space``, for a write that just failed for want of space
+    (one too large for it is tried once more as usual, in the space its file gave
+    back). False when that cannot be done."""
+    text = encode_json(data)
+    if _RESERVE.write(run_id, path, text):
+        return True
+    try:
+        write_text_atomic(path, text)
+    except HistoryError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@ process numbers its write points and, at point N:
 - ``kill:N``   sends itself a real SIGKILL (nothing runs after it: no ``finally``,
   no ``atexit``), exactly what the OOM killer or a power-off does to a process;
 - ``enospc:N`` raises ``OSError(ENOSPC)`` as a full disk does, at that point and at
-  every later one (a full disk stays full);
+  every later one (a full disk stays full) that needs space: not at a write into
+  space set aside before (``needs_space=False``: ``atomic._Reserve``);
 - ``trace:FILE`` appends "N path" for each point to FILE (to enumerate them);
 - ``stop:N`` stops the process at point N (SIGSTOP), before it writes there: the test
   then sends it a signal of its own and SIGCONT;
@@ -32,7 +33,7 @@ _count = 0
 _matched = 0  # points whose path held kill-at's text
 
 
-def write_point(path: os.PathLike | str) -> None:
+def write_point(path: os.PathLike | str, *, needs_space: bool = True) -> None:
     global _count
     if not _spec:
         return
@@ -52,5 +53,5 @@ def write_point(path: os.PathLike | str) -> None:
             _matched += 1
             if _matched == int(nth):
                 os.kill(os.getpid(), signal.SIGKILL)
-    elif action == "enospc" and _count >= int(arg):
+    elif action == "enospc" and _count >= int(arg) and needs_space:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
