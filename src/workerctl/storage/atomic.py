@@ -506,6 +506,8 @@ def write_reserved(run_id: str, path: Path, data: Any) -> bool:
     text = encode_json(data)
     if _RESERVE.write(run_id, path, text):
         return True
+    if len(text.encode("utf-8", "backslashreplace")) <= _Reserve.BYTES:
+        return False  # it would have fitted: there was no file for it
     try:
         write_text_atomic(path, text)
     except HistoryError:
