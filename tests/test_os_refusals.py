@@ -81,7 +81,8 @@ def test_a_disk_that_fills_during_a_run(small_disk):
     result = run_workerctl("run", "start", "filler", workspace=workspace)
     assert result.returncode == 4 and "No space left on device" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert "nothing was half-written" in result.stderr
+    # the run ended, and its run file says so: never "nothing was half-written, run again"
+    assert "ended failed, and its run file says so" in result.stderr
     assert not list(workspace.state_dir.rglob(".*.tmp")), "temp files removed"
     # still full: the list is answered (#21: reading never needs to write), and the run
     # ended as its process knew it: the program it ran met the full disk and exited 1.

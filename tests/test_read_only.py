@@ -240,3 +240,44 @@ def test_a_batch_that_fills_the_disk_reports_what_the_history_holds(small_fs, ro
             assert (stored["status"], stored["error_kind"]) == (item["status"], item["error_kind"]), item
     unknown = run_workerctl("ledger", "list", "--state", "unknown", "--json", workspace=workspace)
     assert unknown.returncode == 0 and json.loads(unknown.stdout) == [], unknown.stdout
+
+
+@pytest.mark.slow
+def test_a_start_that_meets_a_full_disk_says_what_the_history_holds(small_fs):
+    """A single start whose run ends as the disk fills (a fresh-brief case: 48 to 80 KB
+    left): it said "cannot write …; nothing was half-written; run the command again"
+    while its run had completed and its comment was posted. Now the run is printed as
+    its run file says and the one-line error says the run ended; a start refused for
+    want of space leaves no run. Each room in 16 KB steps, on a fresh workspace."""
+    import shutil
+
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    for room in range(32 << 10, 112 << 10, 16 << 10):
+        for old in small_fs.glob("ws-*"):
+            shutil.rmtree(old)
+        root = small_fs / f"ws-{room}"  # a new path: this process keeps a folder it opened
+        for name in ("filler", "filler2", "filler3"):
+            (small_fs / name).unlink(missing_ok=True)
+        workspace = init_workspace(root, get_registry())
+        make_worker(workspace, "plain")
+        BuiltinRecordStore(workspace).import_records(
+            [{"id": "T-42001", "type": "task", "title": "t", "status": "todo", "due": "2026-01-01"}], "t"
+        )
+        assert run_workerctl("runs", "list", workspace=workspace).returncode == 0
+        _fill(small_fs)
+        os.truncate(small_fs / "filler", max(0, os.path.getsize(small_fs / "filler") - room))
+        start = run_workerctl("run", "start", "plain", "--task", "T-42001", "--json", workspace=workspace)
+        assert "Traceback" not in start.stderr and start.returncode in (0, 1, 4), (room, start.stderr)
+        for name in ("filler", "filler2", "filler3"):
+            (small_fs / name).unlink()
+        listed = run_workerctl("runs", "list", "--limit", "0", "--json", workspace=workspace)
+        held = [(r["id"], r["status"], r["error_kind"]) for r in json.loads(listed.stdout)]
+        if start.returncode == 4 and not start.stdout:  # refused: nothing made
+            assert held == [], (room, start.stderr, held)
+            continue
+        shown = json.loads(start.stdout)
+        assert held == [(shown["id"], shown["status"], (shown["error"] or {}).get("kind"))], (room, held)
+        if start.returncode == 4:
+            assert len(start.stderr.strip().splitlines()) == 1, start.stderr
+            assert f"run {shown['id']} ended {shown['status']}" in start.stderr, start.stderr

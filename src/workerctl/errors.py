@@ -188,6 +188,24 @@ class PluginFailed(WorkerctlError):
     exit_code = EXIT_RUN_FAILED
 
 
+class EndRecorded(HistoryError):
+    """A run's last save met the history's own problem (a full disk, a folder refused)
+    after the run had ended, and its run file alone was written: the run ended, and
+    says so; only what is derived from that file (the index, the ledger) waits for
+    the next command that can write. Said as such, never as "nothing was written, run
+    the command again": the run happened, its comment may be posted, and a start made
+    again on the record would be a repeat."""
+
+    def __init__(self, run_id: str, status: str, cause: HistoryError) -> None:
+        problem = cause.message.split("; nothing was half-written;")[0]
+        super().__init__(  # one line, as a full disk's every other message
+            f"run {run_id} ended {status}, and its run file says so; the rest is not recorded "
+            f"yet: {problem}; once that is fixed, the next command that can write records it"
+        )
+        self.run_id = run_id
+        self.cause = cause
+
+
 class StorageError(HistoryError):
     """The operating system refused a read or write of a state file (full disk,
     read-only file system, permissions). One line: the path, the cause, and the

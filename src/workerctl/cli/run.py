@@ -235,7 +235,13 @@ def _start(ctx: click.Context, a: App, request: StartRequest, as_json: bool) -> 
     if request.detach:
         _echo_id(a.engine.start_detached(request.worker, options), as_json)
         return
-    the_run = a.engine.start(request.worker, options)
+    from workerctl.errors import EndRecorded
+
+    try:
+        the_run = a.engine.start(request.worker, options)
+    except EndRecorded as ended:  # the run happened: shown as its run file says, then exit 4
+        _print_run(a, a.history.get(ended.run_id), as_json, full_output=True)
+        raise
     if request.wait and not the_run.finished:
         the_run = wait_until_finished(a.history, the_run, a.refresh)
     if not the_run.finished:  # handed to a task queue

@@ -46,7 +46,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.digits import whole_number
-from workerctl.errors import DamagedFile, HistoryError, LockTimeout, NotFoundError, StorageError, UsageError
+from workerctl.errors import (
+    DamagedFile,
+    EndRecorded,
+    HistoryError,
+    LockTimeout,
+    NotFoundError,
+    StorageError,
+    UsageError,
+)
 from workerctl.history.change import Change
 from workerctl.history.layout import (
     COMPLETE,
@@ -743,11 +751,14 @@ class History:
                     transition["at"] = run.created
                 self._commit(run)
         except BaseException as exc:
+            kept = False
             if isinstance(exc, (HistoryError, OSError)) and not isinstance(exc, LockTimeout):
                 # a refused, damaged or planted state path (in the commit, or in the
                 # staged files written as the lock is let go)
-                self._keep_refused_creation(run, exc)
+                kept = self._keep_refused_creation(run, exc)
             release_space(run.id)  # not made, or kept as it ended
+            if kept:  # the run exists, ended: said so, never "nothing was written"
+                raise self._end_recorded(run, exc) from None
             raise
         return run
 
@@ -759,6 +770,14 @@ class History:
         end can be recorded as its process knows it."""
         reserve_space(self.ahead_dir(), run_id)
 
+    def _end_recorded(self, run: Run, exc: BaseException) -> EndRecorded:
+        """The error of a save (or creation) cut by the history's own problem once the
+        run's end was written in its run file alone (``_keep_outcome``)."""
+        if isinstance(exc, HistoryError):
+            return EndRecorded(run.id, run.status, exc)
+        refusal = exc if isinstance(exc, OSError) else OSError(str(exc))
+        return EndRecorded(run.id, run.status, StorageError(self.body_path(run.id), refusal))
+
     def _settle_found_dead(self) -> None:
         """The runs this command found dead but could not record while another held
         the lock (``sweep.catch_up``), recorded now that it holds the lock itself:
@@ -768,7 +787,7 @@ class History:
         mark_crashed(self, builtins.list(found))
         self.indexes.repair_settled()  # what their cut writes left (``sweep.repair_cut_writes``)
 
-    def _keep_refused_creation(self, run: Run, exc: BaseException) -> None:
+    def _keep_refused_creation(self, run: Run, exc: BaseException) -> bool:
         """A creation whose commit was cut by the history's own problem after the run
         file was written: the run exists and will never execute. It is recorded failed,
         kind ``state_unusable``, with the problem (its run file alone, as
@@ -779,21 +798,25 @@ class History:
         from workerctl.runs.states import STATE_UNUSABLE
 
         if not run.created or run.status not in UNFINISHED:
-            return  # refused before the run was made (the guard, the lock)
+            return False  # refused before the run was made (the guard, the lock)
         message = exc.message if isinstance(exc, HistoryError) else f"{type(exc).__name__}: {exc}"
         hint = (exc.hint or "") if isinstance(exc, HistoryError) else ""
         ended = Run.from_dict(run.to_dict())
         ended.error = RunError(STATE_UNUSABLE, f"its creation was cut: {message}", hint)
         ended.move(FAILED)
-        if self._keep_outcome(ended, exc):
-            run.error, run.status, run.transitions = ended.error, ended.status, ended.transitions
+        if not self._keep_outcome(ended, exc):
+            return False
+        run.error, run.status, run.transitions = ended.error, ended.status, ended.transitions
+        return True
 
     def save(self, run: Run, *, executing: bool = False) -> Run:
         """Write ``run`` back. The process executing a run passes ``executing``: if the
         stored copy was finished meanwhile by someone else (cancelled, marked crashed),
         ``RunFinishedElsewhere`` is raised, so that mark is never undone."""
         try:
-            if executing:  # made by another process (--detach): set aside here too
+            if run.status in UNFINISHED and _is_me(run.owner):
+                # this process executes it (made by another: --detach's child, taking it
+                # up before its first step): its end has space here too
                 self._set_aside(run.id)
         except StorageError:
             pass  # the disk is full already: the commit meets it, and says so
@@ -813,7 +836,9 @@ class History:
             raise
         except (HistoryError, OSError) as exc:  # a refused, damaged or planted state path
             # (in the commit, or in the staged files written as the lock is let go)
-            self._keep_outcome(run, exc)
+            kept = self._keep_outcome(run, exc)
+            if kept and executing and run.status in FINISHED:  # its process hears how it ended
+                raise self._end_recorded(run, exc) from None
             raise
         finally:
             if ahead is not None:
