@@ -103,6 +103,37 @@ def test_a_disk_that_fills_during_a_run(small_disk):
 
 @needs_root
 @pytest.mark.slow
+def test_a_detached_run_whose_program_fills_the_disk_is_not_called_dead(small_disk):
+    """A ``--detach`` run's background process set space aside for the run's end only
+    at its first save after a step, so a step that filled the disk left nothing to
+    record the end in: the sweep recorded a death ("crashed") the process had not died
+    (a fresh-brief case). It now sets it aside when it takes the run up."""
+    import time
+
+    workspace = init_workspace(small_disk / "ws", get_registry())
+    filler = small_disk / "filler"
+    (small_disk / "fill.py").write_text(FILL_AND_ANSWER)
+    argv = json.dumps([sys.executable, str(small_disk / "fill.py"), str(filler)])
+    make_worker(workspace, "filler", output_mode="review_note", executor=f"{{name: command, argv: {argv}}}")
+    started = run_workerctl("run", "start", "filler", "--detach", workspace=workspace)
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    history = History(workspace)
+    deadline = time.monotonic() + 60
+    # its process ends (the marker stays on a full disk: the next writer settles the run)
+    while time.monotonic() < deadline and not history.get(run_id).finished:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    filler.unlink()
+    listed = run_workerctl("runs", "list", "--json", workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    [run] = json.loads(listed.stdout)
+    assert run["id"] == run_id and run["status"] == "failed"
+    assert run["error_kind"] != "crashed", run
+
+
+@needs_root
+@pytest.mark.slow
 def test_a_full_disk_before_a_run_changes_nothing(small_disk):
     workspace = init_workspace(small_disk / "ws", get_registry())
     started_on(workspace, "T-1042")
