@@ -138,6 +138,21 @@ def _fill(mnt) -> None:
             os.close(fd)
 
 
+def _plain_with_tasks(root, tasks: list[str]):
+    """A workspace at ``root`` with the ``plain`` worker and ``tasks``, and a file of
+    their ids beside it (for ``--records-from``)."""
+    from workerctl.records.builtin_store import BuiltinRecordStore
+
+    workspace = init_workspace(root, get_registry())
+    make_worker(workspace, "plain")
+    BuiltinRecordStore(workspace).import_records(
+        [{"id": t, "type": "task", "title": t, "status": "todo", "due": "2026-01-01"} for t in tasks], "t"
+    )
+    ids = root.parent / f"{root.name}.ids"
+    ids.write_text("\n".join(tasks) + "\n")
+    return workspace, ids
+
+
 def test_a_full_disk_is_read_and_prune_frees_space(history_with_a_dead_run, small_fs):
     workspace, dead = history_with_a_dead_run
     _hand_made_worker(workspace)
@@ -167,17 +182,9 @@ def test_prune_frees_space_whatever_room_is_left(small_fs):
     copy of one history."""
     import shutil
 
-    from workerctl.records.builtin_store import BuiltinRecordStore
     from workerctl.workspace import load_workspace
 
-    template = init_workspace(small_fs / "template", get_registry())
-    make_worker(template, "plain")
-    tasks = [f"T-{n}" for n in range(40001, 40031)]
-    BuiltinRecordStore(template).import_records(
-        [{"id": t, "type": "task", "title": t, "status": "todo", "due": "2026-01-01"} for t in tasks], "t"
-    )
-    ids = small_fs / "ids.txt"
-    ids.write_text("\n".join(tasks) + "\n")
+    template, ids = _plain_with_tasks(small_fs / "template", [f"T-{n}" for n in range(40001, 40031)])
     made = run_workerctl(
         "run", "start", "plain", "--records-from", str(ids), "--jobs", "2", workspace=template
     )
@@ -207,16 +214,7 @@ def test_a_batch_that_fills_the_disk_reports_what_the_history_holds(small_fs, ro
     their run files still said running, so the sweep recorded a death (``crashed``)
     and their comments ``unknown``; their ends now go into space set aside for them
     (``atomic._Reserve``), and a run is made only when that space is there."""
-    from workerctl.records.builtin_store import BuiltinRecordStore
-
-    workspace = init_workspace(small_fs / "ws", get_registry())
-    make_worker(workspace, "plain")
-    tasks = [f"T-{n}" for n in range(41001, 41041)]
-    BuiltinRecordStore(workspace).import_records(
-        [{"id": t, "type": "task", "title": t, "status": "todo", "due": "2026-01-01"} for t in tasks], "t"
-    )
-    ids = small_fs / "ids.txt"
-    ids.write_text("\n".join(tasks) + "\n")
+    workspace, ids = _plain_with_tasks(small_fs / "ws", [f"T-{n}" for n in range(41001, 41041)])
     assert run_workerctl("runs", "list", workspace=workspace).returncode == 0
     _fill(small_fs)
     os.truncate(small_fs / "filler", max(0, os.path.getsize(small_fs / "filler") - room_kb * 1024))
@@ -251,19 +249,13 @@ def test_a_start_that_meets_a_full_disk_says_what_the_history_holds(small_fs):
     want of space leaves no run. Each room in 16 KB steps, on a fresh workspace."""
     import shutil
 
-    from workerctl.records.builtin_store import BuiltinRecordStore
-
     for room in range(32 << 10, 112 << 10, 16 << 10):
-        for old in small_fs.glob("ws-*"):
-            shutil.rmtree(old)
+        for done in small_fs.glob("ws-*"):
+            shutil.rmtree(done, ignore_errors=True)
         root = small_fs / f"ws-{room}"  # a new path: this process keeps a folder it opened
         for name in ("filler", "filler2", "filler3"):
             (small_fs / name).unlink(missing_ok=True)
-        workspace = init_workspace(root, get_registry())
-        make_worker(workspace, "plain")
-        BuiltinRecordStore(workspace).import_records(
-            [{"id": "T-42001", "type": "task", "title": "t", "status": "todo", "due": "2026-01-01"}], "t"
-        )
+        workspace, _ = _plain_with_tasks(root, ["T-42001"])
         assert run_workerctl("runs", "list", workspace=workspace).returncode == 0
         _fill(small_fs)
         os.truncate(small_fs / "filler", max(0, os.path.getsize(small_fs / "filler") - room))
