@@ -197,7 +197,11 @@ class EndRecorded(HistoryError):
     again on the record would be a repeat."""
 
     def __init__(self, run_id: str, status: str, cause: HistoryError) -> None:
-        problem = cause.message.split("; nothing was half-written;")[0]
+        import os
+
+        problem = cause.message
+        if isinstance(cause, StorageError):  # its "nothing was half-written; run again" is not so here
+            problem = f"{cause.path}: cannot {cause.doing}: {os.strerror(cause.errno or 0)}"
         super().__init__(  # one line, as a full disk's every other message
             f"run {run_id} ended {status}, and its run file says so; the rest is not recorded "
             f"yet: {problem}; once that is fixed, the next command that can write records it"
