@@ -37,7 +37,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy
-import errno
 import heapq
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -89,6 +88,7 @@ from workerctl.storage.atomic import (
     Stamp,
     discard,
     keeping_old_inodes,
+    no_space,
     parse_json,
     read_json,
     release_space,
@@ -750,15 +750,16 @@ class History:
                 for transition in run.transitions:
                     transition["at"] = run.created
                 self._commit(run)
-        except BaseException as exc:
-            kept = False
-            if isinstance(exc, (HistoryError, OSError)) and not isinstance(exc, LockTimeout):
-                # a refused, damaged or planted state path (in the commit, or in the
-                # staged files written as the lock is let go)
-                kept = self._keep_refused_creation(run, exc)
+        except (HistoryError, OSError) as exc:
+            # a refused, damaged or planted state path (in the commit, or in the staged
+            # files written as the lock is let go); not a lock that stayed held
+            kept = not isinstance(exc, LockTimeout) and self._keep_refused_creation(run, exc)
             release_space(run.id)  # not made, or kept as it ended
             if kept:  # the run exists, ended: said so, never "nothing was written"
                 raise self._end_recorded(run, exc) from None
+            raise
+        except BaseException:  # the guard's refusal, a stop signal: nothing made
+            release_space(run.id)
             raise
         return run
 
@@ -770,13 +771,11 @@ class History:
         end can be recorded as its process knows it."""
         reserve_space(self.ahead_dir(), run_id)
 
-    def _end_recorded(self, run: Run, exc: BaseException) -> EndRecorded:
+    def _end_recorded(self, run: Run, exc: HistoryError | OSError) -> EndRecorded:
         """The error of a save (or creation) cut by the history's own problem once the
         run's end was written in its run file alone (``_keep_outcome``)."""
-        if isinstance(exc, HistoryError):
-            return EndRecorded(run.id, run.status, exc)
-        refusal = exc if isinstance(exc, OSError) else OSError(str(exc))
-        return EndRecorded(run.id, run.status, StorageError(self.body_path(run.id), refusal))
+        cause = exc if isinstance(exc, HistoryError) else StorageError(self.body_path(run.id), exc)
+        return EndRecorded(run.id, run.status, cause)
 
     def _settle_found_dead(self) -> None:
         """The runs this command found dead but could not record while another held
@@ -874,7 +873,7 @@ class History:
                 except (HistoryError, OSError) as refused:
                     # a full disk: a run's end goes into the space set aside for it
                     # (``_set_aside``), one file a run; a save on the way does not
-                    ended = run.status in FINISHED and _no_space(refused)
+                    ended = run.status in FINISHED and no_space(refused)
                     if not (ended and write_reserved(run.id, self.body_path(run.id), data)):
                         self._note_stop(run.id, exc)
                         return False
@@ -1368,7 +1367,7 @@ class History:
                     write_json(self.prune_journal, journal)
                     forgotten += self.finish_prune()
                 except StorageError as exc:
-                    if not _no_space(exc) or forget_effects:
+                    if not no_space(exc) or forget_effects:
                         raise
                     # a full disk, met by the journal or after it (room for the journal,
                     # none for the shards): the run files go first, and the cross-run
@@ -1634,12 +1633,6 @@ def _recorded_gone(journal: dict) -> builtins.list[tuple[dict, int]] | None:
 def _host_key(host: object) -> str:
     """A host name as a file-name part (the folders of files written ahead)."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(host))
-
-
-def _no_space(exc: BaseException) -> bool:
-    """Whether ``exc`` is a write refused for want of space (a full disk, a quota)."""
-    code = exc.errno if isinstance(exc, (OSError, StorageError)) else None
-    return code in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _is_me(marker: dict | None) -> bool:

@@ -353,6 +353,11 @@ os.register_at_fork(after_in_child=_SPARES.forget)
 atexit.register(_SPARES.clear)
 
 
+def no_space(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused for want of space (a full disk, a quota)."""
+    return isinstance(exc, (OSError, StorageError)) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class _Reserve:
     """Space set aside, while there is some, for the one write that must not fail on a
     full disk: the end of a run, which only the process executing it knows
@@ -401,7 +406,7 @@ class _Reserve:
                     os.close(fd)
             except OSError as exc:
                 _remove_quietly(path)
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                if not no_space(exc):
                     return None
                 if not counted:  # one counted before keeps the file it had
                     self.release(run_id)
