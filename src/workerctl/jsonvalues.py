@@ -16,6 +16,7 @@ output that no JSON parser reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 
@@ -86,3 +87,52 @@ def dumps(data: Any, **options: Any) -> str:
         return json.dumps(data, allow_nan=False, **options)
     except ValueError:  # out of range: the slow path, for old data alone
         return json.dumps(finite_or_null(data), allow_nan=False, **options)
+
+
+#: what a text cut by ``shortened`` ends with: the reader sees that it was cut, and why
+CUT_NOTE = " … [cut here: {total} characters, {kept} kept, to fit the space set aside on a full disk]"
+
+
+def shortened(value: Any, fits: Callable[[Any], bool], *, floor: int = 200) -> Any:
+    """``value`` as it is when it ``fits``; else a copy in which every text longer than
+    one bound is cut to that bound (and ends with ``CUT_NOTE``), the bound as high as
+    still fits. ``ValueError`` when it does not fit even with every text cut to
+    ``floor`` characters. Nothing else changes: the same keys, the same lists, every number, flag
+    and short text (an id, a status, a key, a time) as it was, so the copy still reads
+    as what it is. Why: a run's end that must be written into a fixed space (a full
+    disk, ``storage.atomic.write_reserved``) is better kept with its long texts cut
+    than not kept at all."""
+    if fits(value):
+        return value
+    if not fits(_cut(value, floor)):
+        raise ValueError(f"does not fit even with every text cut to {floor} characters")
+    low, high = floor, max(_longest(value), floor)  # low fits; high (nothing cut) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(_cut(value, middle)):
+            low = middle
+        else:
+            high = middle
+    return _cut(value, low)
+
+
+def _cut(value: Any, bound: int) -> Any:
+    if isinstance(value, str):
+        if len(value) <= bound:
+            return value
+        return value[:bound] + CUT_NOTE.format(total=len(value), kept=bound)
+    if isinstance(value, list | tuple):
+        return [_cut(item, bound) for item in value]
+    if isinstance(value, dict):
+        return {key: _cut(item, bound) for key, item in value.items()}
+    return value
+
+
+def _longest(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return max((_longest(item) for item in value), default=0)
+    if isinstance(value, dict):
+        return max((_longest(item) for item in value.values()), default=0)
+    return 0

@@ -376,7 +376,7 @@ class _Reserve:
     process lives, and go when it ends (or with that folder, by the sweep, when it
     was killed)."""
 
-    BYTES = 32 << 10  # a run file is 3-20 KB; a larger one is written as usual or not at all
+    BYTES = 32 << 10  # a run file is 3-20 KB; a larger end is cut to fit (``write_reserved``)
 
     def __init__(self) -> None:
         self._files: list[Path] = []
@@ -433,8 +433,8 @@ class _Reserve:
     def write(self, run_id: str, path: Path, text: str) -> bool:
         """``run_id``'s end: ``path`` replaced with ``text``, written into a file set
         aside and fsynced, then renamed over it. True when done; False when the run has
-        no file counted, or ``text`` does not fit (that file is removed, its space freed,
-        for one more ordinary try: ``write_reserved``)."""
+        no file counted, or ``text`` does not fit (that file is removed, its space freed;
+        ``write_reserved`` cuts an end to fit before it comes here)."""
         data = text.encode("utf-8", "backslashreplace")
         with self._guard:
             if run_id not in self._runs or not self._files:
@@ -505,19 +505,27 @@ def renamed_run(old: str, new: str) -> None:
 
 def write_reserved(run_id: str, path: Path, data: Any) -> bool:
     """The end of ``run_id``: ``path`` replaced by ``data`` (JSON) in the space set
-    aside for it by ``reserve_space``, for a write that just failed for want of space
-    (one too large for it is tried once more as usual, in the space its file gave
-    back). False when that cannot be done."""
+    aside for it by ``reserve_space``, for a write that just failed for want of space.
+    An end too large for that space (a long answer, long steps) is written with its
+    long texts cut to fit (``jsonvalues.shortened``, each cut one saying so): its
+    status, its error and every side effect's state stay as the process knew them,
+    which is what the history and the ledger are settled from. False when that cannot
+    be done."""
+    from workerctl.jsonvalues import shortened
+
     text = encode_json(data)
-    if _RESERVE.write(run_id, path, text):
-        return True
-    if len(text.encode("utf-8", "backslashreplace")) <= _Reserve.BYTES:
-        return False  # it would have fitted: there was no file for it
-    try:
-        write_text_atomic(path, text)
-    except HistoryError:
-        return False
-    return True
+    if _utf8_size(text) > _Reserve.BYTES:
+        try:
+            text = encode_json(
+                shortened(data, lambda value: _utf8_size(encode_json(value)) <= _Reserve.BYTES)
+            )
+        except ValueError:  # even with every long text cut
+            return False
+    return _RESERVE.write(run_id, path, text)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "backslashreplace"))
 
 
 @contextlib.contextmanager
