@@ -51,7 +51,10 @@ What is here, by the hook that uses it:
 - ``register_review_checks``: ``ReviewCheck``, ``ReviewEvidence``, ``Check`` and its
   verdicts ``PASS``, ``FAIL``, ``CANNOT_TELL``; ``personal_data`` (what the privacy
   check counts as personal data);
-- ``ERROR_KINDS``: the error kinds a run can fail with.
+- ``ERROR_KINDS``: the error kinds a run can fail with;
+- ``read_json``: the one reader of JSON text (a step program's answer, a model's, a
+  server's): ``json.loads`` that raises ``JSONTooDeep``, a ``ValueError``, for JSON
+  nested too deeply to read, never ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ from workerctl.errors import (
     WorkerctlError,
 )
 from workerctl.history.store import RunFinishedElsewhere
+from workerctl.jsonvalues import TooDeep as JSONTooDeep
+from workerctl.jsonvalues import loads as read_json
 from workerctl.records.http import (
     RECORD_CHANGED,
     SOURCE_AUTH_FAILED,
@@ -251,6 +256,7 @@ __all__ = [
     "HttpStats",
     "ImportCheck",
     "InvalidOutput",
+    "JSONTooDeep",
     "LinkRule",
     "ModelNotInstalled",
     "ModelRefused",
@@ -304,6 +310,7 @@ __all__ = [
     "normal_finish_reason",
     "open_tinydb",
     "personal_data",
+    "read_json",
     "state_lock",
     "step_from_json",
     "write_once",

@@ -20,6 +20,27 @@ from collections.abc import Callable
 from typing import Any
 
 
+class TooDeep(ValueError):
+    """JSON text nested deeper than Python's reader can follow (its recursion limit): a
+    ``ValueError`` like any other JSON that cannot be read, so that every caller's
+    ``except ValueError`` covers it too."""
+
+
+def loads(text: str | bytes, **options: Any) -> Any:
+    """``json.loads``, with JSON nested too deeply to read raised as ``TooDeep`` (a
+    ``ValueError``) instead of ``RecursionError``. The one reader of JSON text in
+    workerctl (``tests/test_one_json_reader.py`` holds every module to it): text from
+    a file, a server, a step program or a model may be nested thousands deep, and a
+    reader that caught only ``ValueError`` ended a command in a traceback (a records
+    file of JSON lines whose first line was nested 2,000 deep: a fresh-brief case)."""
+    import json
+
+    try:
+        return json.loads(text, **options)
+    except RecursionError:
+        raise TooDeep("JSON nested too deeply to read") from None
+
+
 def not_json(value: Any) -> tuple[tuple, str] | None:
     """The path of the first value in ``value`` that is no JSON value, and what it is;
     None when every value is one. Walked without recursion (a plugin's answer may be

@@ -129,7 +129,9 @@ def for_jq(data: Any) -> Any:
     as the user's mistake (exit 2)."""
     import json
 
-    return _no_surrogates(json.loads(json.dumps(data, default=str)))
+    from workerctl.jsonvalues import loads
+
+    return _no_surrogates(loads(json.dumps(data, default=str)))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -85,9 +85,9 @@ class CliResult:
 
     @property
     def json(self) -> Any:
-        import json
+        from workerctl.jsonvalues import loads
 
-        return json.loads(self._result.stdout)
+        return loads(self._result.stdout)
 
 
 class CliRunnerBound:

@@ -183,7 +183,7 @@ def _cached_settings(root: Path, settings_file: Path) -> dict[str, Any]:
         kept = cached["settings"]
         if cached["stamp"] == stamp and type(kept) is dict and settings_problem(kept) is None:
             return kept
-    except (OSError, ValueError, KeyError, TypeError, HistoryError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, HistoryError):
         pass  # a link planted there is reported by the write below; a damaged cache is remade
     settings = _read_settings(settings_file)
     if fs.is_dir(cache.parent):

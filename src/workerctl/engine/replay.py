@@ -60,12 +60,12 @@ def call_key(name: str, arguments: Any) -> str:
 def plain_json(value: Any) -> Any:
     """``value`` as the run file can hold it (``workerctl.jsonvalues``): JSON values as
     they are; any other value as its text, a NaN or an infinity as null."""
-    from workerctl.jsonvalues import finite_or_null, not_json
+    from workerctl.jsonvalues import finite_or_null, loads, not_json
 
     if not_json(value) is None:
         return value
     try:
-        return finite_or_null(json.loads(json.dumps(value, ensure_ascii=False, default=str)))
+        return finite_or_null(loads(json.dumps(value, ensure_ascii=False, default=str)))
     except (TypeError, ValueError, RecursionError):  # a key JSON cannot name: the whole as text
         return str(value)
 

@@ -51,6 +51,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from workerctl.jsonvalues import loads
+
 if TYPE_CHECKING:
     from workerctl.plugins.manager import Registry
     from workerctl.records.book import RecordBook
@@ -206,7 +208,7 @@ class ReviewProcess:
             if not select.select([self._answers], [], [], ANSWER_SECONDS)[0]:
                 raise OSError("no answer")
             line = self._answers.readline()
-            answer = json.loads(line)
+            answer = loads(line)
             if not isinstance(answer, dict) or "checks" not in answer:
                 raise ValueError(line[:200])
         except (OSError, ValueError):
@@ -296,7 +298,7 @@ def serve(root: str, answer_fd: int | str) -> int:
     answers.flush()
     desk = _Desk(registry, records, settings)
     for line in sys.stdin.buffer:
-        answers.write(json.dumps({"checks": desk.answer(json.loads(line))}).encode() + b"\n")
+        answers.write(json.dumps({"checks": desk.answer(loads(line))}).encode() + b"\n")
         answers.flush()
     return 0
 

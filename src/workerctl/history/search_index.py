@@ -605,7 +605,7 @@ def _read_run(run_id: str, dir_fd: int, path: Path) -> tuple[str, dict[str, Any]
         raw = handle.read()
     try:
         data = loads_state(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeDecodeError):
         data = None
     if not isinstance(data, dict) or data.get("id") != run_id:
         data = None

@@ -25,6 +25,7 @@ from typing import Any
 
 from workerctl.digits import whole_number
 from workerctl.errors import StorageError
+from workerctl.jsonvalues import loads
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
 
@@ -59,7 +60,7 @@ def _lines(path: Path) -> Iterator[Any]:
         raise StorageError(path, exc, "read") from None
     with os.fdopen(fd, "r", encoding="utf-8", errors="surrogatepass") as src:
         for line in src:
-            yield json.loads(line)
+            yield loads(line)
 
 
 def _encode(item: Any) -> str:

@@ -283,7 +283,7 @@ def _reread(seen: _Seen, raw: bytes, table: str, shape: Shape) -> _Seen | None:
     else:
         try:
             rest = loads_state(b"{" + raw[pos:end] + b"}")
-        except (ValueError, RecursionError):  # DuplicateKey is a ValueError
+        except ValueError:  # DuplicateKey and TooDeep are ValueErrors
             return None
         if not rest or kept.keys() & rest.keys() or shape({table: rest}):
             return None

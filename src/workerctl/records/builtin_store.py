@@ -11,14 +11,13 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerctl.digits import whole_number
 from workerctl.errors import ConfigError, NotFoundError
-from workerctl.jsonvalues import not_json
+from workerctl.jsonvalues import TooDeep, loads, not_json
 from workerctl.jsonvalues import where as json_path
 from workerctl.memo import Memo
 from workerctl.records.model import (
@@ -653,8 +652,8 @@ def _is_json(text: str) -> bool:
     if text.lstrip()[:1] not in ("[", "{"):
         return False
     try:
-        json.loads(text)
-    except (ValueError, RecursionError):
+        loads(text)
+    except ValueError:
         return False
     return True
 
@@ -675,8 +674,8 @@ def _load_json(text: str, file: str, line_offset: int = 1) -> Any:
         return seen
 
     try:
-        return json.loads(text, object_pairs_hook=pairs)
-    except RecursionError:
+        return loads(text, object_pairs_hook=pairs)
+    except TooDeep:
         raise ConfigError(
             f"{file}: cannot load records:",
             [Problem(file, 1, 1, "(json)", "nested too deeply to read", "flatten the structure")],
@@ -703,7 +702,7 @@ def _looks_like_json_lines(text: str) -> bool:
     if len(lines) < 2 or not all(line.lstrip().startswith("{") for line in lines):
         return False
     try:
-        json.loads(lines[0])
+        loads(lines[0])
     except ValueError:
         return False
     return True

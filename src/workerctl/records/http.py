@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from workerctl.errors import EXIT_NOT_FOUND, EXIT_RUN_FAILED, EXIT_USAGE, WorkerctlError
+from workerctl.jsonvalues import loads
 
 # error kinds a record source's failure ends a run with (``ERROR_KINDS`` explains them)
 SOURCE_UNAVAILABLE = "source_unavailable"  # offline, 5xx after retries, rate limit too long
@@ -338,7 +339,7 @@ class HttpSession:
         names = {k.lower(): v for k, v in got.items()}
         self._note_rate_limit(names)
         try:
-            body = json.loads(raw) if raw.strip() else None
+            body = loads(raw) if raw.strip() else None
         except ValueError:
             body = raw.decode("utf-8", "replace")[:200]
         if status < 400:

@@ -11,10 +11,10 @@ the records that have a due date).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from workerctl.errors import UsageError
+from workerctl.jsonvalues import TooDeep, loads
 
 if TYPE_CHECKING:
     from workerctl.records.book import RecordBook
@@ -38,14 +38,14 @@ def ids_from_text(text: str, origin: str) -> list[str]:
     stripped = text.strip()
     if stripped.startswith("["):
         try:
-            data = json.loads(stripped, object_pairs_hook=_pairs)
-        except ValueError as exc:
-            raise UsageError(f"{origin}: not a JSON array: {exc}") from None
-        except RecursionError:  # an array nested thousands deep: no list of ids
+            data = loads(stripped, object_pairs_hook=_pairs)
+        except TooDeep:  # an array nested thousands deep: no list of ids
             raise UsageError(
                 f"{origin}: JSON nested too deeply to read",
                 hint="give a flat array of ids, or one id per line",
             ) from None
+        except ValueError as exc:
+            raise UsageError(f"{origin}: not a JSON array: {exc}") from None
         return [_id_of(item, f"{origin}: item {n}") for n, item in enumerate(data, start=1)]
     ids = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -54,13 +54,13 @@ def ids_from_text(text: str, origin: str) -> list[str]:
             continue
         if line.startswith("{"):
             try:
-                item = json.loads(line, object_pairs_hook=_pairs)
-            except ValueError as exc:
-                raise UsageError(f"{origin}:{number}: not a JSON object: {exc}") from None
-            except RecursionError:
+                item = loads(line, object_pairs_hook=_pairs)
+            except TooDeep:
                 raise UsageError(
                     f"{origin}:{number}: JSON nested too deeply to read", hint='give one {"id": ...} per line'
                 ) from None
+            except ValueError as exc:
+                raise UsageError(f"{origin}:{number}: not a JSON object: {exc}") from None
             ids.append(_id_of(item, f"{origin}:{number}"))
         else:
             ids.append(line)

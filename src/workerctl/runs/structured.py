@@ -13,9 +13,10 @@ record to the next one).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from workerctl.jsonvalues import loads
 
 _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n(.*?)\n```", re.S | re.I)
 _ROW = re.compile(r"^\s*\|(.*)\|\s*$")
@@ -45,16 +46,16 @@ def json_in(text: str) -> tuple[Any, bool] | None:
         if candidate is None:
             continue
         try:
-            return json.loads(candidate), whole
-        except (ValueError, RecursionError):
+            return loads(candidate), whole
+        except ValueError:
             continue
     return None
 
 
 def _json_lines(raw: str) -> str | None:
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
+        data = loads(raw)
+    except ValueError:
         return None
     if not isinstance(data, dict | list):
         return None

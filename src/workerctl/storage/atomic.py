@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from workerctl.errors import DamagedFile, HistoryError, PlantedLink, StorageError
+from workerctl.jsonvalues import TooDeep, loads
 from workerctl.storage import fs
 from workerctl.storage.faults import write_point
 from workerctl.storage.shapes import Shape, describe
@@ -93,7 +94,7 @@ def loads_state(data: bytes | str) -> Any:
     twice read as empty let a repeat post a second comment. Every state file is read
     through this (``parse_json``; the search index's reading of run files); it costs
     nothing measurable (``dict`` of the pairs, in C)."""
-    return json.loads(data, object_pairs_hook=_unique, parse_constant=_no_constant, parse_float=_finite)
+    return loads(data, object_pairs_hook=_unique, parse_constant=_no_constant, parse_float=_finite)
 
 
 def _finite(text: str) -> float:
@@ -149,10 +150,10 @@ def _parsed(path: Path, data: bytes, hint: str | None, shape: Shape | None) -> A
         value = loads_state(data)
     except (DuplicateKey, OutOfRange) as exc:
         raise DamagedFile(path, str(exc), hint=hint) from None
+    except TooDeep:  # JSON nested thousands deep: no state file workerctl writes
+        raise DamagedFile(path, "JSON nested deeper than Python can read", hint=hint) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise DamagedFile(path, f"not valid JSON: {exc}", hint=hint) from None
-    except RecursionError:  # JSON nested thousands deep: no state file workerctl writes
-        raise DamagedFile(path, "JSON nested deeper than Python can read", hint=hint) from None
     if shape is not None:
         problem = shape(value)
         if problem:

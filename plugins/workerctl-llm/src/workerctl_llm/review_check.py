@@ -17,7 +17,7 @@ import os
 import threading
 from typing import Any
 
-from workerctl.api import CANNOT_TELL, FAIL, PASS, Check, ReviewCheck, ReviewEvidence
+from workerctl.api import CANNOT_TELL, FAIL, PASS, Check, ReviewCheck, ReviewEvidence, read_json
 
 KEY = "model_judged"
 TITLE = "A model judges the checklist items, quoting the output"
@@ -63,7 +63,7 @@ def parse_answer(text: str) -> list[dict[str, Any]]:
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("the answer holds no JSON object")
-    data = json.loads(text[start : end + 1])
+    data = read_json(text[start : end + 1])
     items = data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ValueError('the answer has no "items" list')

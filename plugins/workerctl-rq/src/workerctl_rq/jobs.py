@@ -18,7 +18,7 @@ import os
 import socket
 from typing import Any
 
-from workerctl.api import Run, RunFinishedElsewhere, execute_remote, find_workspace
+from workerctl.api import Run, RunFinishedElsewhere, execute_remote, find_workspace, read_json
 
 REPORT_PREFIX = "workerctl:run:"
 REPORT_TTL = 7 * 86400  # seconds a report is kept when the job does not say (RQ's result_ttl)
@@ -38,7 +38,7 @@ def read_report(connection: Any, run_id: str) -> dict[str, Any]:
         return {}
     text = {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in data.items()}
     try:
-        run = json.loads(text["run"]) if text.get("run") else None
+        run = read_json(text["run"]) if text.get("run") else None
     except ValueError:
         run = None
     pid = text.get("pid")

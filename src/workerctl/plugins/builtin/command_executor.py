@@ -42,11 +42,13 @@ from typing import Any
 from workerctl.api import (
     ExecutorFailure,
     InvalidOutput,
+    JSONTooDeep,
     ProviderUnavailable,
     Step,
     StepRequest,
     StepTimeout,
     hookimpl,
+    read_json,
     step_from_json,
 )
 from workerctl.plugins.builtin.step_processes import run_in_group
@@ -184,9 +186,9 @@ class CommandExecutor:
             step = _salvage(out, done.stdout_total, request)
         else:
             try:
-                data = json.loads(out.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                why = "nested deeper than Python reads" if isinstance(exc, RecursionError) else exc
+                data = read_json(out.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                why = "nested deeper than Python reads" if isinstance(exc, JSONTooDeep) else exc
                 raise InvalidOutput(
                     f"the program's stdout is not one JSON object: {why}",
                     f"stdout began: {out[:300]!r}\n{stderr}",
@@ -208,8 +210,8 @@ def _salvage(head: bytes, total: int, request: StepRequest) -> Step:
     text = head.decode("utf-8", errors="ignore")
     for cut in range(8):  # the head may end inside an escape sequence
         try:
-            data = json.loads(text[: len(text) - cut] + '"}')
-        except (ValueError, RecursionError):
+            data = read_json(text[: len(text) - cut] + '"}')
+        except ValueError:
             continue
         if isinstance(data, dict) and isinstance(data.get("text"), str) and not data.get("tool_calls"):
             limit = int(getattr(request, "max_field_bytes", 1_000_000))
