@@ -256,9 +256,17 @@ NUMBERS = {
 }  # fmt: skip
 _N = r"(\d+|" + "|".join(sorted((re.escape(k) for k in NUMBERS), key=len, reverse=True)) + ")"
 UNITS = r"(lines?|words?|sentences?|characters?|chars?|bullets?|bullet points?|paragraphs?|items?|points?)"
+#: a limit said with a verb ("keep it to two sentences", "limit the comment to 3 lines",
+#: "stick to 5 bullets"): an upper bound like "at most"
+_KEEP_TO = (
+    r"(?:keep|limit|restrict|cap|hold|stick|confine)(?:ed)?\s+"
+    r"(?:(?:it|this|that|yourself|the\s+\w+|your\s+\w+|each\s+\w+)\s+)?(?:to|at|under|within|below)"
+    r"|limited\s+to|(?:no|not)\s+longer\s+than"
+)
 LIMIT = re.compile(
     rf"\b(at most|no more than|not more than|up to|a maximum of|maximum of|max\.?|under|fewer than|less than|"
-    rf"within|not exceed(?:ing)?|exactly|in)\s+{_N}\s+{UNITS}\b|\b{_N}\s+{UNITS}\s+or (?:less|fewer)\b",
+    rf"within|not exceed(?:ing)?|exactly|in|{_KEEP_TO})\s+{_N}\s+{UNITS}\b"
+    rf"|\b{_N}\s+{UNITS}\s+(?:or (?:less|fewer)|at most|max(?:imum)?\b|tops\b)",
     re.I,
 )
 LANGUAGES = {

@@ -252,6 +252,11 @@ MEANS = {
 DONE_LABELS = {
     "done", "completed", "complete", "fixed", "resolved", "updated", "sent", "closed", "finished",
     "handled", "actioned", "applied", "executed", "changed", "refunded", "notified", "scheduled",
+    # the same labels in the other languages the form check reads
+    "erledigt", "gesendet", "versendet", "verschickt", "aktualisiert", "abgeschlossen", "behoben",
+    "fait", "terminé", "envoyé", "résolu", "hecho", "enviado", "completado", "actualizado",
+    "resuelto", "fatto", "inviato", "completato", "aggiornato", "feito", "concluído", "gedaan",
+    "verzonden", "bijgewerkt", "klaar",
 }  # fmt: skip
 # nouns that make "X is now Y" a change of a record's field ("the due date is now Friday")
 FIELD_NOUNS = {
@@ -471,10 +476,62 @@ DONE_MARK = re.compile(
 STATUS_NOTE = re.compile(r"(?<=\w)\s*\(\s*[^\W\d_]+\s*\)")
 
 
+#: a row of a Markdown table
+TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+#: a cell that marks its row done: a done word ("sent", "Done ✅") or a check mark alone
+_DONE_CELL = re.compile(r"^[\W_]*(?P<word>[^\W\d_]+)?[\W_]*$")
+
+
+def _rows_as_labels(text: str, ids: re.Pattern | None = None) -> str:
+    """``text`` with each table row one of whose cells marks it done ("| Reminder to the
+    agency | sent |", "| T-1042 moved | ✅ |") written as the label that says so
+    ("Done: Reminder to the agency."): a table reports work as a list does. A status
+    column's value on a row that is a record ("| T-1043 | done |" under "Status") is
+    that record's state, read from it, not the run's work."""
+    if "|" not in text:
+        return text
+    lines = text.split("\n")
+    heads: list[str] = []
+    out = []
+    for n, line in enumerate(lines):
+        row = TABLE_ROW.match(line)
+        if row is None:
+            heads = []
+            out.append(line)
+            continue
+        cells = [c.strip() for c in row.group(1).split("|")]
+        if n + 1 < len(lines) and RULE_ROW.match(lines[n + 1]):
+            heads = [c.lower() for c in cells]
+            out.append(line)
+            continue
+        done = [k for k, c in enumerate(cells) if _marks_done(c)]
+        rest = [c for k, c in enumerate(cells) if c and k not in done and not set(c) <= set("-: ")]
+        a_record = ids is not None and any(ids.fullmatch(c) for c in cells)
+        states = all(k < len(heads) and heads[k] in STATE_HEADS for k in done)
+        if done and rest and not (a_record and states):
+            line = "Done: " + "; ".join(rest) + "."
+        out.append(line)
+    return "\n".join(out)
+
+
+#: a table's rule line under its head ("|---|:---:|")
+RULE_ROW = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+#: column heads whose values are a record's state
+STATE_HEADS = frozenset({"status", "state", "stage", "zustand", "statut", "état", "estado", "stato"})
+
+
+def _marks_done(cell: str) -> bool:
+    m = _DONE_CELL.match(cell)
+    if m is None:
+        return False
+    word = (m.group("word") or "").lower()
+    return word in DONE_LABELS if word else bool(DONE_MARK.match(cell + " x"))
+
+
 def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
     """Every clause of ``text`` that says work was done (see the module docstring)."""
     found: list[Claim] = []
-    for sentence in sentences(text):
+    for sentence in sentences(_rows_as_labels(text, ids)):
         mark = DONE_MARK.match(sentence)
         if mark is not None and sentence[mark.end() :].strip():
             sentence = "Done: " + sentence[mark.end() :]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 
 from workerctl.engine.tools import summarize
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
@@ -23,6 +24,9 @@ from workerctl.runs.claims import LABEL
 from workerctl.runs.evidence import ReviewEvidence
 from workerctl.runs.grounded import OLD_RUN
 from workerctl.runs.states import COMPLETED, preview_of
+
+if TYPE_CHECKING:
+    from workerctl.runs.model import ToolCallRecord
 
 COMPLETION_TITLE = "The output is complete: not cut off, no unacknowledged failure, not forced by the limit"
 FRESHNESS_TITLE = "The record did not change between the run's read and its write"
@@ -184,12 +188,27 @@ def _unfinished_line(text: str) -> str:
         return "on a label with nothing after it"
     if last.count("(") > last.count(")") and not last.endswith((".", "!", "?", ")")):
         return "inside a parenthesis it never closes"
+    if _open_quote(last):
+        return "inside a quotation it never closes"
     if CUT_DATE.search(last):
         return "inside a date"
     whole = text.strip()
     if whole[:1] in "{[" and whole[-1:] not in "}]":
         return "in the middle of its JSON"
     return ""
+
+
+def _open_quote(line: str) -> bool:
+    """Whether ``line`` ends inside a quotation: one opened ("…" or “…”) and never
+    closed, with no end mark after it (``wrote "Agency promised the logo files``)."""
+    if line.endswith((".", "!", "?", "…", '"', "”")):
+        return False
+    if line.count("“") > line.count("”"):
+        return True
+    # a straight quote left once the pairs are taken out, unless it follows a digit (a
+    # 12" pizza: inches, seconds)
+    left = re.sub(r'"[^"]*"', " ", line)
+    return re.search(r'(?<!\d)"', left) is not None
 
 
 #: an ISO date cut short at the end ("due on 2026-1")
@@ -219,13 +238,17 @@ def completion_check(ev: ReviewEvidence) -> Check:
     for number, index, call in calls:
         if not call.allowed or call.ok:
             continue
-        retried = any(c.ok and c.name == call.name and (num, i) > (number, index) for num, i, c in calls)
+        # a retry is the same call again: the same tool with the same arguments
+        retried = any(
+            c.ok and c.name == call.name and c.arguments == call.arguments and (num, i) > (number, index)
+            for num, i, c in calls
+        )
         if retried:
             evidence.append(
-                f"iteration {number}, call {index}: {call.name} failed and a later call of it succeeded"
+                f"iteration {number}, call {index}: {call.name} failed and the same call later succeeded"
             )
             continue
-        said = ACKNOWLEDGED.search(ev.output)
+        said = _acknowledged(ev.output, call)
         failure = call.error or call.result_summary or "failed"
         if said:
             evidence.append(
@@ -256,6 +279,32 @@ def completion_check(ev: ReviewEvidence) -> Check:
         f"{len(run.iterations)} of {limit} iterations",
     )
     return Check("completion", title, PASS, evidence)
+
+
+#: a sentence told by the worker of itself ("I could not read D-51", "we were unable to …")
+FIRST_PERSON = re.compile(r"\b(?:i|we|my|our)\b|\bi['’](?:m|ve|d)\b", re.I)
+
+
+def _acknowledged(output: str, call: ToolCallRecord) -> re.Match[str] | None:
+    """Where the output says that ``call`` failed: a sentence with a word of failure that
+    is about that call: it names what the call was given (an id, a value of its
+    arguments), the tool, or the worker itself ("I could not …"). Someone else's
+    failure ("the agency could not deliver") acknowledges nothing."""
+    subjects = {s.lower() for s in _argument_texts(call.arguments) if 2 <= len(s) <= 80}
+    subjects |= {w for w in re.split(r"[_\W]+", call.name.lower()) if len(w) >= 4}
+    for m in ACKNOWLEDGED.finditer(output):
+        sentence = _sentence_at(output, m.start()).lower()
+        if FIRST_PERSON.search(sentence) or any(s in sentence for s in subjects):
+            return m
+    return None
+
+
+def _argument_texts(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _argument_texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _argument_texts(v)]
+    return [str(value)] if isinstance(value, str | int) and not isinstance(value, bool) else []
 
 
 def _sentence_at(text: str, at: int) -> str:

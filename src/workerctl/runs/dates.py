@@ -12,18 +12,40 @@ MONTHS = {
     m: n
     for n, names in enumerate(
         (
-            ("jan", "january", "januar", "jänner"),
-            ("feb", "february", "februar"),
-            ("mar", "march", "märz", "maerz", "mär"),
-            ("apr", "april"),
-            ("may", "mai"),
-            ("jun", "june", "juni"),
-            ("jul", "july", "juli"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october", "okt", "oktober"),
-            ("nov", "november"),
-            ("dec", "december", "dez", "dezember"),
+            # English, German; then French, Spanish, Italian, Portuguese, Dutch (the
+            # languages the form check reads: a date in any of them is compared)
+            ("jan", "january", "januar", "jänner", "janvier", "enero", "gennaio", "janeiro", "januari"),
+            (
+                "feb",
+                "february",
+                "februar",
+                "février",
+                "fevrier",
+                "febrero",
+                "febbraio",
+                "fevereiro",
+                "februari",
+            ),
+            ("mar", "march", "märz", "maerz", "mär", "mars", "marzo", "março", "maart"),
+            ("apr", "april", "avril", "abril", "aprile"),
+            ("may", "mai", "mayo", "maggio", "maio", "mei"),
+            ("jun", "june", "juni", "juin", "junio", "giugno", "junho"),
+            ("jul", "july", "juli", "juillet", "julio", "luglio", "julho"),
+            ("aug", "august", "août", "aout", "agosto", "augustus"),
+            ("sep", "sept", "september", "septembre", "septiembre", "setiembre", "settembre", "setembro"),
+            ("oct", "october", "okt", "oktober", "octobre", "octubre", "ottobre", "outubro"),
+            ("nov", "november", "novembre", "noviembre", "novembro"),
+            (
+                "dec",
+                "december",
+                "dez",
+                "dezember",
+                "décembre",
+                "decembre",
+                "diciembre",
+                "dicembre",
+                "dezembro",
+            ),
         ),
         start=1,
     )
@@ -60,8 +82,9 @@ DATE = re.compile(
     rf"\b(?P<dd>\d{{1,2}})\.(?P<dm>\d{{1,2}})\.(?P<dy>\d{{4}})\b|"
     rf"\b(?P<sa>\d{{1,2}})/(?P<sb>\d{{1,2}})/(?P<sy>\d{{4}}|\d{{2}})\b|"
     # "26 November 2026", "26th of November", "26-Nov-2026"
-    rf"\b(?:the\s+)?(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.)?(?:\s+(?:of\s+)?|-)(?P<wm>{MONTH_WORDS})\.?,?"
-    rf"(?:(?:\s+|-)(?P<wy>\d{{4}}))?\b|"
+    # ("2 de diciembre de 2026", "2 décembre 2026", "2 dicembre 2026")
+    rf"\b(?:the\s+)?(?P<wd>\d{{1,2}})(?:st|nd|rd|th|\.|er|º)?(?:\s+(?:of\s+|de\s+)?|-)(?P<wm>{MONTH_WORDS})\.?,?"
+    rf"(?:(?:\s+(?:de\s+)?|-)(?P<wy>\d{{4}}))?\b|"
     rf"\b(?P<mm>{MONTH_WORDS})\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}}))?\b|"
     r"\b(?P<rel>(?:the\s+)?day\s+after\s+tomorrow|(?:the\s+)?day\s+before\s+yesterday|übermorgen|vorgestern|"
     r"today|tomorrow|yesterday|heute|morgen|gestern)\b|"

@@ -37,6 +37,11 @@ FIELD_CHARS = 2000  # characters of one field value kept in a snapshot
 # personal data: what it is, and how it is found (the privacy check's vocabulary)
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+#: an IBAN written another way (lower case, dashes or dots between its groups): taken as
+#: one only when its check digits hold (ISO 13616, mod 97), as a card number needs Luhn
+IBAN_WRITTEN = re.compile(
+    r"(?<![\w-])[A-Za-z]{2}\d{2}(?:[ .-]?[A-Za-z0-9]{4}){2,7}(?:[ .-]?[A-Za-z0-9]{1,4})?(?![\w-])"
+)
 PHONE = re.compile(
     r"(?<![\w-])(?:\+|00|\(?0)\d[\d ()./-]{5,}\d(?![\w-])|(?<![\w-])\d{3}[ .-]\d{3,4}[ .-]\d{3,4}(?![\w-])"
     r"|\(\d{3}\)\s?\d{3}[ .-]\d{4}(?![\w-])"  # (555) 014-2231
@@ -59,6 +64,12 @@ class Personal:
         return hashlib.sha256(f"{self.kind}:{self.key}".encode()).hexdigest()[:16]
 
 
+def _iban_checks(key: str) -> bool:
+    """Whether ``key`` (letters upper-cased, no separators) has right IBAN check digits."""
+    moved = key[4:] + key[:4]
+    return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
+
+
 def _luhn(digits: str) -> bool:
     total = 0
     for n, ch in enumerate(reversed(digits)):
@@ -73,7 +84,8 @@ def _luhn(digits: str) -> bool:
 #: example[dot]org", "ann at example dot org", "ann @ example.org"
 _AT_WORD = re.compile(r"[\[({<]\s*at\s*[\])}>]|\s@\s|\bat\s+[\w-]+\s+dot\s", re.I)
 _OBFUSCATED = re.compile(
-    r"(?<![\w.+-])([\w.+-]+)\s*(?:[\[({<]\s*at\s*[\])}>]|\s+at\s+|@)\s*"
+    # "@" with space on one side only is a handle ("ask @chen.wei"), not an address
+    r"(?<![\w.+-])([\w.+-]+)(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+|@|\s+@\s+)"
     r"([\w-]+(?:(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\s+\.\s+|\.)[\w-]+)+)",
     re.I,
 )
@@ -128,6 +140,11 @@ def personal_data(text: str) -> list[Personal]:
     for m in IBAN.finditer(text):
         key = m.group(0).replace(" ", "")
         if 15 <= len(key) <= 34:
+            item = Personal("IBAN", m.group(0), key)
+            found.setdefault(item.digest, item)
+    for m in IBAN_WRITTEN.finditer(text):
+        key = re.sub(r"[ .-]", "", m.group(0)).upper()
+        if 15 <= len(key) <= 34 and _iban_checks(key):
             item = Personal("IBAN", m.group(0), key)
             found.setdefault(item.digest, item)
     windows = [text[max(0, m.start() - 2) : m.end() + 2] for m in DIGIT_RUN.finditer(text)]

@@ -78,7 +78,26 @@ LEVELS = {
 }
 PERSON_FIELDS = ("assignee", "owner", "lead", "manager", "reporter", "author", "contact_name", "agent")
 FIELD_ALIASES = {
-    "due": ("due date", "deadline", "due on", "due by", "due"),
+    "due": (
+        "due date",
+        "deadline",
+        "due on",
+        "due by",
+        "due",
+        # the languages the form check reads
+        "fällig",
+        "frist",
+        "échéance",
+        "date limite",
+        "vence",
+        "vencimiento",
+        "fecha límite",
+        "scadenza",
+        "scade",
+        "prazo",
+        "vervaldatum",
+        "uiterlijk",
+    ),
     "assignee": ("assigned to", "assignee", "owner", "owned by", "belongs to"),
     "owner": ("owner", "owned by", "lead", "led by", "belongs to"),
     "amount": ("amount", "total", "amounting to", "for"),
@@ -356,6 +375,63 @@ def _people_in_fields(records: list[Record]) -> dict[str, str]:
     return out
 
 
+#: a person's handle ("@chen.wei") or e-mail address ("chen.wei@cafe.example"): its words
+HANDLE = re.compile(
+    r"(?<![\w.+@-])(@)?([A-Za-z][A-Za-z'’]*(?:[._-][A-Za-z][A-Za-z'’]*)+)(@[\w-]+(?:\.[\w-]+)+)?"
+)
+
+
+def with_names(text: str, known: dict[str, str]) -> str:
+    """``text`` with each handle or e-mail address whose words are the words of one known
+    person's name written as that name: "assigned to @chen.wei" says who "assigned to
+    Chen Wei" does, and is compared the same way (facts, provenance)."""
+    if "@" not in text:
+        return text
+    names: dict[frozenset[str], str | None] = {}
+    for name in known:
+        key = frozenset(w.lower() for w in name.split())
+        names[key] = None if key in names and names[key] != name else name  # two people: neither
+
+    def named(m: re.Match[str]) -> str:
+        if not (m.group(1) or m.group(3)):
+            return m.group(0)  # "chen.wei" alone may be a file's name
+        name = names.get(frozenset(re.split(r"[._-]", m.group(2).lower())))
+        return name or m.group(0)
+
+    return HANDLE.sub(named, text)
+
+
+def _unread_personal_data(ev: ReviewEvidence, instructions: str) -> list[str]:
+    """An e-mail address, phone number, IBAN or card number in the output that no record
+    the run read holds (nor the instructions): a contact taken from a record it never
+    read, or made up."""
+    stated = personal_data(ev.output)
+    if not stated:
+        return []
+    read = {d for snap in (ev.snapshots or {}).values() for d in snap.get("personal", [])}
+    read |= {p.digest for p in personal_data(instructions)}
+    out = []
+    for item in stated:
+        if item.digest in read:
+            continue
+        holders = ev.view.derived("grounded.personal_holders", _personal_holders).get(item.digest, [])
+        where = (
+            f"only {', '.join(holders[:3])} hold{'s' if len(holders) == 1 else ''} it"
+            if holders
+            else "no record holds it"
+        )
+        out.append(f"states {item.kind} {item.text}, which no record the run read holds ({where})")
+    return out
+
+
+def _personal_holders(records: list[Record]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in records:
+        for p in personal_data("\n".join([r.title, *(str(v) for v in r.fields.values())])):
+            out.setdefault(p.digest, []).append(r.id)
+    return out
+
+
 def _same_person(said: str, value: str) -> bool:
     a = {w.lower().strip(".") for w in said.split()}
     b = {w.lower().strip(".") for w in value.split()}
@@ -401,10 +477,11 @@ def facts_check(ev: ReviewEvidence) -> Check:
     compared = 0
     last: list[str] = []
     known = people(ev)
-    problems += _titles(ev.output, ev)
+    text = with_names(ev.output, known)
+    problems += _titles(text, ev)
     problems += _attributions(ev, known)
-    problems += wrong_weekdays(ev.output, _run_day(ev))
-    for sentence in statements(ev.output):
+    problems += wrong_weekdays(text, _run_day(ev))
+    for sentence in statements(text):
         problems += _linked_count(sentence, ev, last)
         about = _targets(sentence, ev, last)
         last = about if _mentions(sentence, ev) else last
@@ -974,7 +1051,10 @@ _FOR_OF = re.compile(r"(?:for|of)\s+")
 _SPACES = re.compile(r"\s*")
 #: a linking word, and a word that only stresses the value ("due exactly three weeks ago",
 #: "due on precisely 14 November", "amount exactly 12,400"): the value follows
-_LINKING = re.compile(r"(?:is|was|:|=|of|on|by|at)?\s*(?:(?:exactly|precisely)\s+(?:on\s+)?)?")
+_LINKING = re.compile(
+    r"(?:(?:(?:is|was|of|on|by|at|ist|war|am|bis|zum|est|était|le|au|es|era|el|il|è|é|em|op|per)\b|[:=])\s*){0,2}"
+    r"(?:(?:exactly|precisely)\s+(?:on\s+)?)?"
+)  # "due on", "Frist: am", "échéance : le" (the languages the form check reads)
 
 
 def _skip(pattern: re.Pattern[str], text: str, at: int) -> int:
@@ -1028,6 +1108,10 @@ def _compare_fields(
             rest = sentence[at[1] : at[1] + 40]
             if day is not None:
                 stated = parse_dates(rest, day.year, _run_day(ev)) if DATE.match(rest) else []
+                if not stated:  # the date right before the word ("war am 02.12.2026 fällig")
+                    before = [m for m in DATE.finditer(sentence[max(0, at[0] - 40) : at[0]])]
+                    if before and not sentence[max(0, at[0] - 40) : at[0]][before[-1].end() :].strip():
+                        stated = parse_dates(before[-1].group(0), day.year, _run_day(ev))
                 if stated:
                     compared += 1
                     if day not in stated:
@@ -1086,7 +1170,7 @@ def _compare_fields(
             for word in sorted(words, key=len, reverse=True):
                 pattern = rf"\bstatus\b(?:\s+of\s+\S+)?\s*(?:is|:|=|of)?\s*['\"]?{re.escape(word)}\b"
                 if not owned:
-                    marked = r"(?:still\s+)?(?:marked\s+(?:as\s+)?)?"
+                    marked = rf"{_ADVERBS}(?:marked\s+(?:as\s+)?)?"
                     pattern += rf"|\b(?:is|are|remains|stays|still)\s+{marked}{re.escape(word)}\b"
                 if near:
                     pattern += rf"|^\W*\(?{re.escape(word)}\b"
@@ -1117,7 +1201,13 @@ _BY_WHEN = (
 )
 _NOT_A_CONDITION = rf"(?!\s+(?:once|when|after|until|if|as\s+soon|{_BY_WHEN}|in\s+full\s+once)\b)"
 _VERB_OF = r"(?:is|was|has\s+been|have\s+been|has|have|are|were|remains|stays)\s+"
-_VERB_OF += r"(?:now\s+|already\s+|fully\s+|still\s+)?"
+#: words that leave what a verb states as it is ("is currently in progress", "is now
+#: officially done"); a hedge ("nearly", "almost", "probably") is not one of them
+_ADVERBS = (
+    r"(?:(?:still|now|already|currently|presently|actually|officially|really|indeed|also|fully|"
+    r"definitely|clearly|right\s+now|at\s+the\s+moment|as\s+of\s+today)\s+){0,2}"
+)
+_VERB_OF += _ADVERBS
 #: after the id: a verb and the word, or a dash or colon and the word alone ("T-1043 — done.",
 #: whose dash the clause reading writes "; ", not "T-1042: done with the product list")
 _AFTER_ID = r"^\W*?(?:\([^)]{0,80}\)\W*|,[^,]{0,60},\s*)?"
@@ -1469,7 +1559,8 @@ def provenance_check(ev: ReviewEvidence) -> Check:
     only those records mention, or an amount none of the records it read holds."""
     if ev.snapshots is None:
         return Check("provenance", PROVENANCE_TITLE, UNKNOWN, [OLD_RUN])
-    text = spelled_amounts(QUOTED.sub(" ", as_statements(ev.output)))
+    known = people(ev)
+    text = spelled_amounts(QUOTED.sub(" ", as_statements(with_names(ev.output, known))))
     if not text.strip():
         return Check("provenance", PROVENANCE_TITLE, PASS, ["no output: nothing is stated"])
     lowered = text.lower()
@@ -1485,7 +1576,6 @@ def provenance_check(ev: ReviewEvidence) -> Check:
         if title not in seen and title not in instructions:
             problems.append(f'names "{record.title}", the title of {record.id}, a record the run never read')
     firsts: dict[str, list[str]] = {}
-    known = people(ev)
     for name in known:
         firsts.setdefault(name.split()[0], []).append(name)
     for name, where in known.items():
@@ -1499,6 +1589,7 @@ def provenance_check(ev: ReviewEvidence) -> Check:
             continue
         problems.append(f"names {name} ({where}), who appears in no record the run read")
     problems += _invented_people(text, ev, known, instructions)
+    problems += _unread_personal_data(ev, instructions)
     problems += _invented_quotes(ev, instructions)
     stated = list(MONEY.finditer(text))
     amounts = _field_amounts(ev) if stated else set()
@@ -1626,9 +1717,28 @@ def _is_sum(value: float, amounts: set[float]) -> bool:
 
 # -- coverage -------------------------------------------------------------------------
 
+#: "each", "every", "all" and the same words in the other languages the form check reads
+#: ("für jede Aufgabe", "toutes les tâches", "cada tarea"), then up to three words to the noun
 EACH = re.compile(
-    r"\b(each|every|all(?: of)?(?: the)?|for every|for each)\s+((?:[a-z-]+\s+){0,2}?)([a-z]+)\b", re.I
+    r"\b(each|every|all(?: of)?(?: the)?|for every|for each|jede[nmrs]?|alle[nrs]?|chaque|"
+    r"tou(?:s|tes)(?: les)?|cada|tod[oa]s(?: l[oa]s)?|ogni|tutt[ei](?: i| le| gli)?|elke?)"
+    r"((?:\s+[^\W\d_][\w-]*){1,4})",
+    re.I,
 )
+#: record-type nouns in those languages, singular and plural, by the type's English name
+TYPE_WORDS = {
+    "task": "aufgabe aufgaben tâche tâches tache taches tarea tareas compito compiti taak taken",
+    "project": "projekt projekte projet projets proyecto proyectos progetto progetti project projecten",
+    "invoice": "rechnung rechnungen facture factures factura facturas fattura fatture factuur facturen",
+    "contact": "kontakt kontakte contact contacts contacto contactos contatto contatti",
+    "doc": "dokument dokumente document documents documento documentos documenti documenten",
+    "company": "firma firmen unternehmen entreprise entreprises société sociétés empresa empresas "
+    "azienda aziende",
+    "ticket": "ticket tickets tique tiques",
+}
+#: a status qualifier that names a state, not a value ("all open tasks": any status not closed)
+_OPEN_QUALIFIERS = _OPEN_WORDS | {"unfinished", "offene", "offenen", "ouvertes", "abiertas", "aperti"}
+_DONE_QUALIFIERS = frozenset({"closed", "finished", "completed", "done", "erledigten", "abgeschlossenen"})
 
 
 def coverage_check(ev: ReviewEvidence) -> Check:
@@ -1648,7 +1758,7 @@ def coverage_check(ev: ReviewEvidence) -> Check:
         members = [
             (rid, s)
             for rid, s in ev.seen.items()
-            if s.type == rtype and (qualifier is None or qualifier in str(s.fields.get("status", "")).lower())
+            if s.type == rtype and _qualified(qualifier, s.fields.get("status"))
         ]
         if len(members) < 2:
             evidence.append(f'"{phrase}": the run read {len(members)} {rtype}(s); nothing to cover')
@@ -1678,23 +1788,46 @@ def coverage_check(ev: ReviewEvidence) -> Check:
 
 
 def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, str | None]]:
-    """(phrase, record type, status qualifier) for each "each/every/all X" whose X
-    names a record type (singular or plural)."""
+    """(phrase, record type, status qualifier) for each "each/every/all X" (in any of the
+    languages ``EACH`` knows) whose X, one of the next words, names a record type
+    (singular or plural); a status word between them qualifies it ("all open tasks")."""
     types = ev.types | {s.type for s in ev.seen.values()}
     nouns = {t: t for t in types} | {t + "s": t for t in types} | {t + "es": t for t in types}
     nouns |= {t[:-1] + "ies": t for t in types if t.endswith("y")}
     nouns |= {"documents": "doc", "document": "doc", "companies": "company"} if "doc" in types else {}
+    nouns |= {w: t for t, words in TYPE_WORDS.items() if t in types for w in words.split()}
     out = []
     for m in EACH.finditer(instructions):
-        noun = m.group(3).lower()
-        rtype = nouns.get(noun)
-        if rtype is None:
-            continue
         words = m.group(2).lower().split()
+        at = next((n for n, w in enumerate(words[:3]) if w in nouns), None)
+        if at is None:
+            continue
+        rtype = nouns[words[at]]
         statuses = _status_words(ev, rtype)
-        qualifier = next((w for w in words if any(w in s for s in statuses)), None)
-        out.append((m.group(0).strip(), rtype, qualifier))
+        before = words[:at]
+        qualifier = next(
+            (
+                w
+                for w in before
+                if w in _OPEN_QUALIFIERS or w in _DONE_QUALIFIERS or any(w in s for s in statuses)
+            ),
+            None,
+        )
+        phrase = f"{m.group(1)} {' '.join(m.group(2).split()[: at + 1])}"
+        out.append((phrase, rtype, qualifier))
     return out
+
+
+def _qualified(qualifier: str | None, status: Any) -> bool:
+    """Whether a record with ``status`` is one of the set ``qualifier`` names."""
+    value = str(status or "").lower()
+    if qualifier is None:
+        return True
+    if qualifier in _OPEN_QUALIFIERS:
+        return value not in _CLOSED
+    if qualifier in _DONE_QUALIFIERS:
+        return value in _CLOSED
+    return qualifier in value
 
 
 # -- privacy ---------------------------------------------------------------------------
