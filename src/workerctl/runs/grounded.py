@@ -1051,6 +1051,8 @@ _FOR_OF = re.compile(r"(?:for|of)\s+")
 _SPACES = re.compile(r"\s*")
 #: a linking word, and a word that only stresses the value ("due exactly three weeks ago",
 #: "due on precisely 14 November", "amount exactly 12,400"): the value follows
+#: field words a date comes before ("am 02.12.2026 fällig"; "due to the holiday" is no due date)
+DATE_BEFORE = frozenset({"fällig"})
 _LINKING = re.compile(
     r"(?:(?:(?:is|was|of|on|by|at|ist|war|am|bis|zum|est|était|le|au|es|era|el|il|è|é|em|op|per)\b|[:=])\s*){0,2}"
     r"(?:(?:exactly|precisely)\s+(?:on\s+)?)?"
@@ -1108,7 +1110,7 @@ def _compare_fields(
             rest = sentence[at[1] : at[1] + 40]
             if day is not None:
                 stated = parse_dates(rest, day.year, _run_day(ev)) if DATE.match(rest) else []
-                if not stated:  # the date right before the word ("war am 02.12.2026 fällig")
+                if not stated and alias in DATE_BEFORE:  # "war am 02.12.2026 fällig"
                     before = [m for m in DATE.finditer(sentence[max(0, at[0] - 40) : at[0]])]
                     if before and not sentence[max(0, at[0] - 40) : at[0]][before[-1].end() :].strip():
                         stated = parse_dates(before[-1].group(0), day.year, _run_day(ev))
@@ -1721,7 +1723,7 @@ def _is_sum(value: float, amounts: set[float]) -> bool:
 #: ("für jede Aufgabe", "toutes les tâches", "cada tarea"), then up to three words to the noun
 EACH = re.compile(
     r"\b(each|every|all(?: of)?(?: the)?|for every|for each|jede[nmrs]?|alle[nrs]?|chaque|"
-    r"tou(?:s|tes)(?: les)?|cada|tod[oa]s(?: l[oa]s)?|ogni|tutt[ei](?: i| le| gli)?|elke?)"
+    r"tou(?:s|tes)(?: les)?|cada|tod[oa]s(?: l[oa]s)?|ogni|tutt[ei](?: i| le| gli)?|elke)"
     r"((?:\s+[^\W\d_][\w-]*){1,4})",
     re.I,
 )
