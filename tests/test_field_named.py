@@ -35,7 +35,8 @@ def sentences(draw: st.DrawFn) -> str:
 def _one_pattern(lowered: str, alias: str, rid: str) -> tuple[int, int] | None:
     at = re.search(
         rf"\b{re.escape(alias)}\b\s*(?:date\s*)?(?:(?:for|of)\s+{re.escape(rid)}\s*)?"
-        r"(?:is|was|:|=|of|on|by|at)?\s*",
+        r"(?:(?:(?:is|was|of|on|by|at|ist|war|am|bis|zum|est|était|le|au|es|era|el|il|è|é|em|op|per)\b|[:=])"
+        r"\s*){0,2}",
         lowered,
     )
     return (at.start(), at.end()) if at else None

@@ -131,6 +131,11 @@ BAD = [
      "T-5001 waits for the logo files. The printer has the menu PDF. Mateo Ruiz owns it. Ingrid chases.", {}),
     ("claims: German done label", "Fasse den Blocker zusammen. Antworte auf Deutsch.", [],
      "Blocker: T-5001 wartet auf die Logodateien. Erledigt: Mateo Ruiz wurde per E-Mail informiert.", {}),
+    # the second round (adv72), after the rules were widened
+    ("provenance: a person nobody named, by handle", SUMMARY, [],
+     "Blocker: T-5001 waits for the logo files; the menu text was approved by @marco.bellini.", {}),
+    ("next_step: what it could not do is no next step", SUMMARY, [],
+     "T-5001 is in progress and waits for the logo files. I was unable to check the project plan.", {}),
     ("claims: a table row marked sent", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files.\n\n| Action | Result |\n|---|---|\n"
      "| Reminder e-mail to the agency | sent |\n\nNext step: Ingrid Nilsen checks the files.", {}),
@@ -158,6 +163,14 @@ GOOD = [
      "Blocker: T-5001 waits for the logo files. D-51 was not found, so the checklist is unknown.", DOCS),
     ("two sentences kept", "Summarise the blocker. Keep it to two sentences.", [],
      "T-5001 waits for the logo files from the agency. Ingrid Nilsen should chase them.", {}),
+    ("inches and seconds are no quotation", SUMMARY, [],
+     "Blocker: T-5001 waits for the logo files. The banner is fixed at 24\" and the clip at 0'45\".", {}),
+    ("each comment of a task: no set of tasks", "Say what each task comment means.",
+     [PROJECT], "T-5001: Ingrid Nilsen's comment means the agency promised the logo files by Wednesday.", {}),
+    ("a table row backed by the comment the run wrote", SUMMARY,
+     [{"tool": "add_task_comment", "arguments": {"task_id": "T-5001", "text": "Mateo: any news?"}}],
+     "Blocker: T-5001 waits for the logo files.\n\n| Action | Result |\n|---|---|\n"
+     "| Reminder comment to Mateo Ruiz on T-5001 | done |\n\nNext step: Ingrid checks the files.", {}),
     ("a quotation closed, inches after a digit", SUMMARY, [],
      'Blocker: T-5001 waits for the logo files. Ingrid wrote "Agency promised the logo files".\n'
      'Next: print the 12" menu boards', {}),

@@ -314,7 +314,7 @@ _NOT_PROSE = re.compile(r"\A\s*[{\[][\s\S]*[}\]]\s*\Z|^\s*\|.*\|\s*$|^```", re.M
 
 
 #: a quotation: the language of what someone else wrote, not the output's own
-_QUOTATION = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|‚[^‘’\n]*[‘’]")
+_QUOTATION = re.compile(r"(?<!\d)\"[^\"\n]*\"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|‚[^‘’\n]*[‘’]")
 
 
 def language_of(text: str) -> tuple[str | None, dict[str, int]]:

@@ -287,6 +287,8 @@ INABILITY = re.compile(
     r"failed to|did not finish|no access)\b",
     re.I,
 )
+#: an inability and the verb it denies: that verb names no next step
+COULD_NOT_DO = re.compile(INABILITY.pattern + r"\s+(?:to\s+)?[\w-]+", re.I)
 PAST_TIME = re.compile(
     r"\b(?:\d{4}-\d{2}-\d{2}|\d{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
     r"[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}|ago|yesterday|"
@@ -297,7 +299,8 @@ PAST_TIME = re.compile(
 )
 # single quotes too, where they open after no letter ("'Sandbox task for trying draft
 # workers'": a title's words are no claim), not an apostrophe ("Lena's")
-QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|(?<![\w'])'[^'\n]{3,80}'(?![\w'])|‘[^’\n]{3,80}’")
+# a straight double quote after a digit is inches or seconds (24", 0'45"), never one that opens
+QUOTED = re.compile(r"(?<!\d)\"[^\"\n]*\"|“[^”\n]*”|(?<![\w'])'[^'\n]{3,80}'(?![\w'])|‘[^’\n]{3,80}’")
 LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*")
 WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?(?:['’][a-z]+)?|[,;:()]")
 
@@ -520,6 +523,15 @@ RULE_ROW = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 STATE_HEADS = frozenset({"status", "state", "stage", "zustand", "statut", "état", "estado", "stato"})
 
 
+def _label_kinds(listed: str) -> tuple[str, ...]:
+    """The writes that back "Done: <listed>" when what it lists names no act: any change
+    but the comment that says it, and a comment or a send when it names one ("Reminder
+    comment to Lena", "Reminder e-mail to the agency")."""
+    words = {w.lower() for w in WORD.findall(listed)}
+    named = (("comment",) if words & COMMENT_NOUNS else ()) + (("send",) if words & SENT_NOUNS else ())
+    return tuple(dict.fromkeys(("update", "send", "create", "delete", *named)))
+
+
 def _marks_done(cell: str) -> bool:
     m = _DONE_CELL.match(cell)
     if m is None:
@@ -547,7 +559,7 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
                     # "Done: …" claims the work it lists; a list with no action verb
                     # still claims some change (any write but the comment that says it)
                     found += [Claim(sentence, c.verb, c.kinds, "label", c.ids or id_list) for c in inner] or [
-                        Claim(sentence, said, ("update", "send", "create", "delete"), "label", id_list)
+                        Claim(sentence, said, _label_kinds(plain), "label", id_list)
                     ]
                     continue
         words = [w.lower().replace("’", "'") for w in WORD.findall(plain)]
@@ -695,7 +707,8 @@ def next_step(text: str) -> str | None:
     plain = [s for s in sentences(text) if QUOTED.sub(" ", s).strip()]
     for pattern in (STRONG_NEXT_STEP, NEXT_STEP):
         for sentence in plain:
-            if pattern.search(QUOTED.sub(" ", sentence)):
+            # what the worker could not do is no step ("I was unable to check the plan")
+            if pattern.search(COULD_NOT_DO.sub(" ", QUOTED.sub(" ", uncontracted(sentence)))):
                 return sentence
     return None
 

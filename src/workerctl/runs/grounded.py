@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from workerctl.records.model import Record
 
 OLD_RUN = "the run was recorded before review snapshots were kept: what it saw is not known"
-QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")
+QUOTED = re.compile(r"(?<!\d)\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")  # 24" is inches: no quotation
 # a sentence with one of these suggests, asks, denies, supposes or reports a change:
 # not a statement of what the record says
 HEDGES = re.compile(
@@ -395,7 +395,12 @@ def with_names(text: str, known: dict[str, str]) -> str:
     def named(m: re.Match[str]) -> str:
         if not (m.group(1) or m.group(3)):
             return m.group(0)  # "chen.wei" alone may be a file's name
-        name = names.get(frozenset(re.split(r"[._-]", m.group(2).lower())))
+        parts = re.split(r"[._-]", m.group(2))
+        name = names.get(frozenset(p.lower() for p in parts))
+        if name is None and m.group(1) and not m.group(3) and 2 <= len(parts) <= 3:
+            # a handle of someone no record names is a person all the same: read as the
+            # name its words make, so that a person named where one is meant is checked
+            name = " ".join(p.capitalize() for p in parts)
         return name or m.group(0)
 
     return HANDLE.sub(named, text)
@@ -1409,7 +1414,7 @@ def _year_of(stamp: str) -> int | None:
 
 #: a quotation in double quotes of any kind (an apostrophe is no quotation mark: "don't …
 #: can't" is no quote)
-DOUBLE_QUOTED = re.compile(r"\"[^\"\n]{8,}\"|“[^”\n]{8,}”|„[^“”\n]{8,}[“”]|«[^»\n]{8,}»")
+DOUBLE_QUOTED = re.compile(r"(?<!\d)\"[^\"\n]{8,}\"|“[^”\n]{8,}”|„[^“”\n]{8,}[“”]|«[^»\n]{8,}»")
 
 
 #: what introduces the worker's own words in quotes, offered for a person to use
@@ -1802,8 +1807,8 @@ def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, s
     for m in EACH.finditer(instructions):
         words = m.group(2).lower().split()
         at = next((n for n, w in enumerate(words[:3]) if w in nouns), None)
-        if at is None:
-            continue
+        if at is None or (at + 1 < len(words) and not _ends_noun_phrase(words[at + 1])):
+            continue  # none, or a modifier: "each task comment" asks about comments
         rtype = nouns[words[at]]
         statuses = _status_words(ev, rtype)
         before = words[:at]
@@ -1818,6 +1823,22 @@ def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, s
         phrase = f"{m.group(1)} {' '.join(m.group(2).split()[: at + 1])}"
         out.append((phrase, rtype, qualifier))
     return out
+
+
+#: words that may follow the noun of "each/every/all <type>" (the phrase ends there): a
+#: preposition, a conjunction, a relative or a verb ("every task in P-7", "all invoices
+#: that are overdue", "each task is ..."); another noun makes the type word its modifier
+_AFTER_SET_WORDS = (
+    "of in on for from with within at by to into under and or but that which who whose where "
+    "is are was were has have had should must can will would may need needs it its their "
+    "des der die das im in von mit und oder du de la le les dans avec et ou del en y o con "
+    "di del della nel e che van voor met en of"
+)
+_AFTER_SET = frozenset(_AFTER_SET_WORDS.split())
+
+
+def _ends_noun_phrase(word: str) -> bool:
+    return word in _AFTER_SET or word.endswith(("ed", "ing")) or not word.isalpha()
 
 
 def _qualified(qualifier: str | None, status: Any) -> bool:
