@@ -136,6 +136,8 @@ BAD = [
      "Blocker: T-5001 waits for the logo files; the menu text was approved by @marco.bellini.", {}),
     ("next_step: what it could not do is no next step", SUMMARY, [],
      "T-5001 is in progress and waits for the logo files. I was unable to check the project plan.", {}),
+    ("answer: a Spanish promise instead of the answer", SUMMARY + " Responde en español.", [],
+     "¡Claro! Con gusto le preparo el resumen de la tarea; se lo envío mañana por la mañana.", {}),
     ("claims: a table row marked sent", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files.\n\n| Action | Result |\n|---|---|\n"
      "| Reminder e-mail to the agency | sent |\n\nNext step: Ingrid Nilsen checks the files.", {}),
@@ -163,6 +165,8 @@ GOOD = [
      "Blocker: T-5001 waits for the logo files. D-51 was not found, so the checklist is unknown.", DOCS),
     ("two sentences kept", "Summarise the blocker. Keep it to two sentences.", [],
      "T-5001 waits for the logo files from the agency. Ingrid Nilsen should chase them.", {}),
+    ("a German answer that also offers help", SUMMARY + " Antworte auf Deutsch.", [],
+     "Blocker: T-5001 wartet auf die Logodateien der Agentur. Gerne frage ich bei Ingrid Nilsen nach.", {}),
     ("inches and seconds are no quotation", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files. The banner is fixed at 24\" and the clip at 0'45\".", {}),
     ("each comment of a task: no set of tasks", "Say what each task comment means.",

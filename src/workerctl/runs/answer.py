@@ -46,6 +46,9 @@ OFFER = re.compile(
     r"\bis there anything else\b|\bhope this helps\b|"
     # an offer or a promise of the answer instead of the answer
     r"\bi'?d be (?:happy|glad) to\b|\b(?:i'?m|i am) (?:happy|glad) to\b|\bget back to you\b|"
+    # the same offers and promises in the other languages the form check reads
+    r"\b(?:con (?:mucho )?gusto|avec plaisir|volontiers|(?:sehr )?gerne|con piacere|graag|com prazer)\b|"
+    r"\b(?:je reviens vers vous|ich melde mich|le respondo|te respondo|vi faccio sapere)\b|"
     r"\b(?:i'?ll|i will|let me) (?:look into|look at|check on|work on|put together|prepare)\b|"
     # an announcement of content that is not there ("Below is the summary you requested.")
     r"^\W*(?:here(?:'s| is| are)|below (?:is|are|you will find)|please find|the following is)\b"
@@ -85,7 +88,10 @@ NUMBERISH = re.compile(r"\d[\d.,:/-]*\d|\d")
 
 ACKNOWLEDGEMENT = re.compile(
     r"^\W*(?:sure|certainly|of course|absolutely|okay|ok|great|thanks|thank you|no problem|got it|"
-    r"understood|noted|alright|all right)\W*$",
+    r"understood|noted|alright|all right|"
+    r"claro|por supuesto|desde luego|bien s[uû]r|d'accord|naturellement|nat[uü]rlich|klar|"
+    r"selbstverst[aä]ndlich|"
+    r"certo|certamente|va bene|zeker|natuurlijk|prima|claro que sim)\W*$",
     re.I,
 )
 
