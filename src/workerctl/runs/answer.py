@@ -224,18 +224,13 @@ def _bare_label(sentence: str) -> bool:
 
 
 def _filled_below(text: str) -> set[str]:
-    """Section labels whose content follows on the next lines (a list under 'Talking points:')."""
+    """Section labels whose content follows on the next lines (a list under 'Talking points:',
+    a table under "T-1042 has 2 comments:", a blank line between them or not)."""
     out = set()
-    lines = text.splitlines()
+    lines = [line for line in text.splitlines() if line.strip()]
     for n, line in enumerate(lines):
         m = LABEL.match(line)
-        if (
-            m
-            and not m.group(2).strip()
-            and n + 1 < len(lines)
-            and lines[n + 1].strip()
-            and not LABEL.match(lines[n + 1])
-        ):
+        if m and not m.group(2).strip() and n + 1 < len(lines) and not LABEL.match(lines[n + 1]):
             out.add(m.group(1))
     return out
 

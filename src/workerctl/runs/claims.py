@@ -562,6 +562,11 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
                         Claim(sentence, said, _label_kinds(plain), "label", id_list)
                     ]
                     continue
+        foreign = _own_report_elsewhere(plain)
+        if foreign is not None:
+            id_list = ids.findall(sentence) if ids is not None else []
+            found.append(Claim(sentence, foreign[0], foreign[1], "first person", id_list))
+            continue
         words = [w.lower().replace("’", "'") for w in WORD.findall(plain)]
         subject = None  # "self" or "other": who the clauses of this sentence are about
         for clause in _clauses(words):
@@ -575,7 +580,7 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
             # "(P-7) is due on 26 Dec and marked at risk": a clause that begins with a
             # verb of being is the predicate of the subject before it
             continues = joined or body[0] in BE
-            claim = _claim_in(body, subject if continues else None)
+            claim = _claim_in(body, subject if continues else None) or _embedded_self(body)
             if claim is None:
                 if body[0] in SELF and not HEDGES & set(body):
                     subject = "self"  # "I went ahead and set …": the next clause is the worker's
@@ -621,6 +626,79 @@ def _adjective(body: list[str]) -> bool:
     if len(body) < 3 or body[1] in _NO_NOUN:
         return False
     return any(FORMS.get(w, ("", ""))[1] == "past" for w in body[2:])
+
+
+#: words that make the worker's own act after them something it may do, not did ("if I
+#: sent", "once we posted", "I would have sent")
+_GOVERNING = {"if", "once", "when", "whenever", "before", "after", "until", "unless", "till", "to", "not"}
+
+
+def _embedded_self(body: list[str]) -> tuple[str, tuple[str, ...], str] | None:
+    """The worker telling its own act inside a clause about something else ("once the
+    agency answers the reminder I sent them", "the comment we posted on T-1042 is …"):
+    "I"/"we" right before a past form of an action verb, or before "have" and its
+    participle, not governed by a condition or a modal."""
+    for at in range(1, len(body)):
+        word = body[at]
+        if word not in FORMS:
+            continue
+        base, form = FORMS[word]
+        if form != "past" or word == base or base in COMMENT_ONLY:
+            continue
+        if base in OUTPUT_VERBS and OUTPUT_NOUNS & set(body):
+            continue  # "I created a summary below": the output itself
+        if base in PARTICLE and body[at + 1 : at + 2] != [PARTICLE[base]]:
+            continue
+        who = at - 1
+        if body[who] in ("have", "had") and who > 0:
+            who -= 1
+        if body[who] not in SELF or body[who] in ("i'll", "we'll", "i'd", "we'd"):
+            continue
+        if who > 0 and (body[who - 1] in _GOVERNING or body[who - 1] in HEDGES):
+            continue
+        if HEDGES & set(body[who:at]):
+            continue
+        return word, _kinds_for(base, body), "first person"
+    return None
+
+
+#: the worker's own report of an act in the other languages the form check reads: a
+#: first-person subject, then (within the clause) a participle of a write ("Ik heb Lena
+#: een herinnering gestuurd", "Ich habe Lena informiert", "J'ai envoyé un rappel")
+_OWN_SUBJECT = r"(?:ik|wij|ich|wir|j'ai|nous\s+avons|he|hemos|ho|abbiamo|eu|nós)"
+_PARTICIPLES = {
+    "send": "gestuurd verstuurd verzonden gemaild geschickt verschickt gesendet versendet gemailt "
+    "informiert benachrichtigt erinnert geïnformeerd envoyé informé relancé prévenu enviado informado "
+    "avisado inviato informato avvisato enviei informei",
+    "update": "bijgewerkt gewijzigd gesloten verplaatst aktualisiert geändert geschlossen verschoben "
+    "modifié fermé déplacé actualizado cambiado cerrado movido aggiornato modificato chiuso spostato "
+    "atualizei alterei",
+    "create": "aangemaakt toegevoegd erstellt angelegt hinzugefügt créé ajouté creado añadido creato "
+    "aggiunto criei",
+    "delete": "verwijderd gelöscht entfernt supprimé eliminado borrado eliminato cancellato apaguei",
+    "comment": "kommentiert commenté comentado commentato",
+}
+_PARTICIPLE_KIND = {w: kind for kind, words in _PARTICIPLES.items() for w in words.split()}
+_PARTICIPLE_WORDS = "|".join(sorted(_PARTICIPLE_KIND, key=len, reverse=True))
+_OWN_REPORT = re.compile(
+    rf"(?<![\w'])({_OWN_SUBJECT})\b([^.;:!?\n]{{0,80}}?)(?<![\w])({_PARTICIPLE_WORDS})(?![\w])", re.I
+)
+#: a negation or a modal in those languages: the act was not, or may be, done
+_NOT_DONE_ELSEWHERE = re.compile(
+    r"\b(?:niet|nicht|kein\w*|pas|jamais|no|non|não|nunca|zou|würde|könnte|sollte|pourrais|"
+    r"pourrait|podría|potrei|poderia)\b",
+    re.I,
+)
+
+
+def _own_report_elsewhere(sentence: str) -> tuple[str, tuple[str, ...]] | None:
+    """(participle, kinds) when the sentence is the worker's own report of a write in one
+    of the other languages; None otherwise (English is read word by word below)."""
+    m = _OWN_REPORT.search(sentence)
+    if m is None or _NOT_DONE_ELSEWHERE.search(m.group(2)):
+        return None
+    participle = m.group(3).lower()
+    return participle, (_PARTICIPLE_KIND[participle],)
 
 
 def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:

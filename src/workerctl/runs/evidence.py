@@ -92,6 +92,11 @@ _OBFUSCATED = re.compile(
 _DOT = re.compile(r"\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\s+\.\s+", re.I)
 
 
+#: a line that ends inside an address's domain (after "@", or after a first part and its
+#: dot: "@northwind."), the next line going on with it
+_BROKEN_ADDRESS = re.compile(r"(@(?:[\w-]+\.)?)[ \t]*\r?\n[ \t]*(?=[\w-])")
+
+
 def _at_written(line: str) -> str:
     """``line`` with every address written out ("ann (at) example (dot) org") written as
     one (``ann@example.org``), the address a reader takes from it."""
@@ -128,6 +133,10 @@ def personal_data(text: str) -> list[Personal]:
         from urllib.parse import unquote
 
         text = f"{text}\n{unquote(text)}"
+    if "@" in text and "\n" in text:  # an address broken at a line's end: "maya@northwind." / "example"
+        joined = _BROKEN_ADDRESS.sub(r"\1", text)
+        if joined != text:
+            text = f"{text}\n{joined}"
     found: dict[str, Personal] = {}
     # e-mail addresses only on lines with "@" (or an "at" written out), the rest only in
     # runs of digits: a long record is scanned once by simple patterns, the precise ones

@@ -508,6 +508,15 @@ def facts_check(ev: ReviewEvidence) -> Check:
         # a hedge rules out its own clause, not the sentence ("is due tomorrow, so it is
         # not overdue yet": the first clause still states the due date)
         sentence = _unhedged(whole, ev)
+        if len(about) == 1 and about[0] in ev.seen and about[0] not in sentence:
+            # what stands in brackets right after the id is said of the record, whatever
+            # the clause around it suggests ("INV-2031 (£12,400) should be discussed first")
+            rid, snap = about[0], ev.seen[about[0]]
+            for m in re.finditer(rf"{re.escape(rid)}\s*\(([^()]{{1,80}})\)", whole):
+                n, found = _compare_fields(m.group(1), rid, snap.type, snap.fields, ev, known, near=True)
+                found += _amount_currency(m.group(1), rid, snap.fields)
+                compared += n
+                problems += [f'"{preview_of(whole, 160)}": {p}' for p in found]
         if not sentence or not about:
             continue
         for rid in about[:3] if len(about) == 1 else []:
@@ -1056,6 +1065,8 @@ _FOR_OF = re.compile(r"(?:for|of)\s+")
 _SPACES = re.compile(r"\s*")
 #: a linking word, and a word that only stresses the value ("due exactly three weeks ago",
 #: "due on precisely 14 November", "amount exactly 12,400"): the value follows
+#: the words that name one person field alone (not "owner", which a task's assignee is too)
+_ONE_FIELD = {"assignee": ("assigned to", "assignee"), "reporter": ("reported by", "reporter")}
 #: field words a date comes before ("am 02.12.2026 fällig"; "due to the holiday" is no due date)
 DATE_BEFORE = frozenset({"fällig"})
 _LINKING = re.compile(
@@ -1139,8 +1150,11 @@ def _compare_fields(
                 m = NAME.match(rest)
                 if (m and m.group(1) in known) or (m and any(_same_person(m.group(1), p) for p in known)):
                     compared += 1
+                    # a word that names this field alone ("assigned to") is held to it; one
+                    # that several fields share ("owner", "belongs to") to any of them
+                    others = () if alias in _ONE_FIELD.get(key, ()) else PERSON_FIELDS
                     if not _same_person(m.group(1), str(value)) and not any(
-                        _same_person(m.group(1), str(fields.get(k, ""))) for k in PERSON_FIELDS
+                        _same_person(m.group(1), str(fields.get(k, ""))) for k in others
                     ):
                         problems.append(f"{said} gives {key} {m.group(1)}; {rid} says {key} {value}")
                 break
@@ -1340,7 +1354,9 @@ _DETERMINERS = frozenset({"the", "a", "an", "its", "their", "our", "this", "that
 ATTRIBUTED = re.compile(
     r"(?P<who>\b[A-Z][a-z\u00e0-\u00ff'’-]+(?:\s+[A-Z][a-z\u00e0-\u00ff'’-]+){1,2})\s+"
     r"(?:wrote|writes|said|says|commented|comments|reported|reports|noted|notes|mentioned|mentions|"
-    r"confirmed|confirms|added|adds)\b(?:(?P<when>\s+on\s+[^,:;]{4,30}?)(?=[,:]|\s+that\b))?[,:]?\s*(?:that\s+)?"
+    r"confirmed|confirms|added|adds)\b(?:(?P<when>\s+on\s+[^,:;]{4,30}?|\s+(?:the\s+day\s+before\s+"
+    r"yesterday|yesterday|today|this\s+morning|\d{1,2}\s+days?\s+ago|(?:a|one|two|three)\s+days?\s+ago))"
+    r"(?=[,:]|\s+that\b))?[,:]?\s*(?:that\s+)?"
     r"(?P<said>[^.;\n]{8,240})"
 )
 
@@ -1376,7 +1392,9 @@ def _attributions(ev: ReviewEvidence, known: dict[str, str]) -> list[str]:
             continue
         when = _said_when(m, text)
         dates = list(DATE.finditer(when))
-        days = parse_dates(when[dates[-1].start() :], _year_of(theirs[0][1].created)) if dates else []
+        # a day counted from the run's ("yesterday", "2 days ago") is that day
+        year = _year_of(theirs[0][1].created)
+        days = parse_dates(when[dates[-1].start() :], year, _run_day(ev)) if dates else []
         if days and not any(d.isoformat() == str(c.created)[:10] for d in days for _rid, c in theirs):
             rid, c = theirs[0]
             out.append(

@@ -105,8 +105,32 @@ def _addressed_data(text: str, ev: ReviewEvidence) -> list[tuple[str, str]]:
     return found
 
 
+#: a Markdown reference definition ("[b]: https://t.example/b.png?task=T-1042")
+_DEFINITION = re.compile(r"^[ \t]{0,3}\[([^\]\n]+)\]:[ \t]*<?(\S+?)>?(?:[ \t]+[\"'(].*)?$", re.M)
+#: an image or link that names its address by reference: full, collapsed or shortcut
+_BY_REFERENCE = re.compile(r"(!?)\[([^\]\n]*)\](?:\[([^\]\n]*)\])?(?![(:])")
+
+
+def as_viewer_reads(text: str) -> str:
+    """``text`` with each image and link that names its address by reference
+    (``![badge][b]`` with ``[b]: https://…``) written with the address in place, as a
+    Markdown viewer resolves it: what it fetches is checked the same way either way."""
+    if "]:" not in text:
+        return text
+    defined = {" ".join(m.group(1).lower().split()): m.group(2) for m in _DEFINITION.finditer(text)}
+    if not defined:
+        return text
+
+    def inlined(m: re.Match[str]) -> str:
+        label = m.group(3) or m.group(2)  # "[alt][]" and "[alt]" name it by their text
+        address = defined.get(" ".join(label.lower().split()))
+        return f"{m.group(1)}[{m.group(2)}]({address})" if address else m.group(0)
+
+    return _BY_REFERENCE.sub(inlined, _DEFINITION.sub(" ", text))
+
+
 def markup_check(ev: ReviewEvidence) -> Check:
-    text = ev.output
+    text = as_viewer_reads(ev.output)
     found = active_content(text)
     if "](" in text:
         found += _addressed_data(text, ev)

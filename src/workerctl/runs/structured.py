@@ -70,6 +70,10 @@ def _flatten(value: Any, key: str, out: list[str], depth: int = 0) -> None:
     if isinstance(value, dict):
         if out and out[-1]:
             out.append("")  # one object: one paragraph
+        if key and depth:
+            # an object under a key is about what the key names ({"T-1042": {"due": …}}: the
+            # due date is T-1042's), as a person reads it
+            out.append(f"{key}.")
         for k, v in value.items():
             _flatten(v, str(k).replace("_", " "), out, depth + 1)
     elif isinstance(value, list):
