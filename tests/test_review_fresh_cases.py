@@ -193,7 +193,8 @@ GOOD = [
      '{"project": "P-50", "tasks": {"T-5002": {"due": "' + day(4) + '", "assignee": "Chen Wei"}}}', {}),
     ("a count line above a table of the comments", SUMMARY, [],
      "T-5001 has 1 comment:\n\n| author | comment |\n|---|---|\n"
-     '| Ingrid Nilsen | "Agency promised the logo files by Wednesday." |\n\nNext: Ingrid chases the agency.', {}),
+     '| Ingrid Nilsen | "Agency promised the logo files by Wednesday." |\n\n'
+     "Next: Ingrid chases the agency.", {}),
     ("an act the worker might do, not did", SUMMARY, [],
      "T-5001 waits for the logo files. If I sent the agency a reminder now, they might answer sooner.", {}),
     ("inches and seconds are no quotation", SUMMARY, [],
