@@ -44,6 +44,9 @@ OFFER = re.compile(
     r"\bi (?:need|would need|require) (?:more|additional) (?:information|details|context)\b|"
     r"\bwhich (?:task|record|one) (?:do|did|would) you\b|\bi'?ll be (?:happy|glad) to\b|"
     r"\bis there anything else\b|\bhope this helps\b|"
+    # the instructions told back as the reader's wish, not answered
+    r"\byou(?:'d| would) like me to\b|\byou (?:want|need|asked|have asked|'ve asked) me to\b|"
+    r"\bi(?:'ve| have) been asked to\b|\bi am asked to\b|\bmy task is to\b|"
     # an offer or a promise of the answer instead of the answer
     r"\bi'?d be (?:happy|glad) to\b|\b(?:i'?m|i am) (?:happy|glad) to\b|\bget back to you\b|"
     # the same offers and promises in the other languages the form check reads

@@ -680,8 +680,18 @@ _PARTICIPLES = {
 }
 _PARTICIPLE_KIND = {w: kind for kind, words in _PARTICIPLES.items() for w in words.split()}
 _PARTICIPLE_WORDS = "|".join(sorted(_PARTICIPLE_KIND, key=len, reverse=True))
-_OWN_REPORT = re.compile(
-    rf"(?<![\w'])({_OWN_SUBJECT})\b([^.;:!?\n]{{0,80}}?)(?<![\w])({_PARTICIPLE_WORDS})(?![\w])", re.I
+#: a participle and the endings its gender and number give it ("envoyée", "enviados", "inviata")
+_PARTICIPLE = rf"(?<![\w])({_PARTICIPLE_WORDS})(?:e|s|es|a|os|as|i)?(?![\w])"
+_OWN_REPORT = re.compile(rf"(?<![\w'])({_OWN_SUBJECT})\b([^.;:!?\n]{{0,80}}?){_PARTICIPLE}", re.I)
+#: the same act told in the passive ("Un rappel a été envoyé", "El recordatorio fue enviado",
+#: "Die Erinnerung wurde gesendet"), unless an agent is named after it ("… por Lena")
+_PASSIVE_AUX = (
+    r"(?:a\s+été|ont\s+été|été|fue|fueron|ha\s+sido|han\s+sido|wurde|wurden|worden|werd|werden|"
+    r"è\s+stat[oa]|sono\s+stat[ie]|foi|foram)"
+)
+_PASSIVE_REPORT = re.compile(
+    rf"(?<![\w'])({_PASSIVE_AUX})\b((?:\s+[^\W\d_]+){{0,3}}?)\s+{_PARTICIPLE}(?!\s+(?:par|por|von|door|da|pelo|pela)\b)",
+    re.I,
 )
 #: a negation or a modal in those languages: the act was not, or may be, done
 _NOT_DONE_ELSEWHERE = re.compile(
@@ -694,11 +704,12 @@ _NOT_DONE_ELSEWHERE = re.compile(
 def _own_report_elsewhere(sentence: str) -> tuple[str, tuple[str, ...]] | None:
     """(participle, kinds) when the sentence is the worker's own report of a write in one
     of the other languages; None otherwise (English is read word by word below)."""
-    m = _OWN_REPORT.search(sentence)
-    if m is None or _NOT_DONE_ELSEWHERE.search(m.group(2)):
-        return None
-    participle = m.group(3).lower()
-    return participle, (_PARTICIPLE_KIND[participle],)
+    for pattern in (_OWN_REPORT, _PASSIVE_REPORT):
+        m = pattern.search(sentence)
+        if m is not None and not _NOT_DONE_ELSEWHERE.search(sentence[: m.end()]):
+            participle = m.group(3).lower()
+            return participle, (_PARTICIPLE_KIND[participle],)
+    return None
 
 
 def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:

@@ -255,8 +255,22 @@ def _targets(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
     other = _another(first, base[0], ev) if first is not None and len(base) == 1 else None
     if other is not None:  # "The other one, 3,150 EUR, was sent": not the record before
         return [other] if other in ev.seen else []
+    typed = _THE_TYPE.match(sentence)
+    rtype = _type_named(typed.group(1).lower(), ev.types) if typed else None
+    if rtype is not None and not any(ev.seen[r].type == rtype for r in base if r in ev.seen):
+        # "The task has two comments." after a sentence about a doc: the task meant is
+        # the run's own, else the one task the run read; never the doc
+        own = ev.run.record_id
+        if own in ev.seen and ev.seen[own].type == rtype:
+            return [own]
+        same = [r for r, snap in ev.seen.items() if snap.type == rtype]
+        return same if len(same) == 1 else []
     linked = _linked_named(sentence, base, ev)
     return linked if linked is not None else base
+
+
+#: a sentence that opens with a record named by its type ("The task …", "This invoice …")
+_THE_TYPE = re.compile(r"^\W*(?:the|this)\s+([a-z]+)\b(?!\s*['’]s\b)", re.I)
 
 
 #: a statement written as "label: value" (a JSON key, a table cell, a form line)
@@ -525,6 +539,7 @@ def facts_check(ev: ReviewEvidence) -> Check:
             n2, counted = _compare_count(sentence, rid, ev)
             compared += n + n2
             problems += found + counted + _amount_currency(sentence, rid, snap.fields)
+            problems += _amount_after_id(sentence, rid, snap.fields)
         if len(about) > 1:
             # a sentence about several records: only values placed right after an id
             for rid in about:
@@ -1021,6 +1036,34 @@ def _amount_currency(sentence: str, rid: str, fields: dict[str, Any]) -> list[st
         number = parse_number(figure)
         if number is not None and any(abs(number - h) <= 0.005 * max(1.0, abs(h)) for h in held):
             out += _other_currency(f'"{preview_of(sentence, 160)}"', stated, rid, fields)
+    return out
+
+
+#: an amount said of a record right after its id ("INV-2044 is 12,400 EUR", "INV-2044 (licences)
+#: amounts to …"): the record's amount, whatever field holds it
+_AMOUNT_AFTER_ID = (
+    r"\s*(?:\([^()]{0,60}\)\s*)?(?:is|was|amounts?\s+to|comes?\s+to|totals?|totalling|of|for|:)\s+"
+)
+
+
+def _amount_after_id(sentence: str, rid: str, fields: dict[str, Any]) -> list[str]:
+    held = [
+        n
+        for n in (_number_of(v) for k, v in fields.items() if any(w in k.lower() for w in _MONEY_KEYS))
+        if n is not None
+    ]
+    if not held:
+        return []
+    out = []
+    for m in re.finditer(rf"{re.escape(rid)}{_AMOUNT_AFTER_ID}", sentence):
+        money = MONEY.match(sentence, m.end())
+        if money is None:
+            continue
+        number = parse_number(money_parts(money)[0])
+        if number is not None and not any(abs(number - h) <= 0.005 * max(1.0, abs(h)) for h in held):
+            shown = ", ".join(f"{h:,.2f}".rstrip("0").rstrip(".") for h in held)
+            said = money.group(0).strip()
+            out.append(f'"{preview_of(sentence, 160)}" gives {rid} the amount {said}; {rid} says {shown}')
     return out
 
 
@@ -1745,7 +1788,8 @@ def _is_sum(value: float, amounts: set[float]) -> bool:
 #: "each", "every", "all" and the same words in the other languages the form check reads
 #: ("für jede Aufgabe", "toutes les tâches", "cada tarea"), then up to three words to the noun
 EACH = re.compile(
-    r"\b(each|every|all(?: of)?(?: the)?|for every|for each|jede[nmrs]?|alle[nrs]?|chaque|"
+    r"\b(each|every|all(?: of)?(?: the)?|for every|for each|both(?: of)?(?: the)?|"
+    r"(?:list|name|compare|cover|review)(?: all)?(?: of)? the|jede[nmrs]?|alle[nrs]?|chaque|"
     r"tou(?:s|tes)(?: les)?|cada|tod[oa]s(?: l[oa]s)?|ogni|tutt[ei](?: i| le| gli)?|elke)"
     r"((?:\s+[^\W\d_][\w-]*){1,4})",
     re.I,
@@ -1827,6 +1871,8 @@ def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, s
         at = next((n for n, w in enumerate(words[:3]) if w in nouns), None)
         if at is None or (at + 1 < len(words) and not _ends_noun_phrase(words[at + 1])):
             continue  # none, or a modifier: "each task comment" asks about comments
+        if m.group(1).lower().endswith(" the") and m.group(1)[:1].lower() in "lncr" and words[at] in types:
+            continue  # "list the tasks" asks for a set; "list the task" names one
         rtype = nouns[words[at]]
         statuses = _status_words(ev, rtype)
         before = words[:at]

@@ -31,7 +31,8 @@ ACTIVE = (
     (re.compile(r"<[a-z][^<>]*?\s(on[a-z]{3,})\s*=", re.I), "an HTML event handler ({0})"),
     (
         re.compile(
-            r"(?:\]\(\s*<?|\b(?:href|src|action|formaction)\s*=\s*['\"]?\s*)(javascript|vbscript|data)\s*:",
+            # a Markdown link's address, its autolink ("<javascript:…>"), an HTML attribute
+            r"(?:\]\(\s*<?|<\s*|\b(?:href|src|action|formaction)\s*=\s*['\"]?\s*)(javascript|vbscript|data)\s*:",
             re.I,
         ),
         "a {0}: link",
@@ -69,7 +70,7 @@ def as_browser_reads(text: str) -> str:
 
 def active_content(text: str) -> list[tuple[str, str]]:
     """(what it is, the text around it) for each piece of active content in ``text``."""
-    if not any(c in text for c in "<:!"):
+    if not any(c in text for c in "<:!&"):  # "&colon;" is a colon once decoded
         return []
     text = as_browser_reads(_CODE.sub(" ", text))  # `<script>` in code is shown as text, never run
     found = []
