@@ -180,6 +180,8 @@ BAD = [
      "T-5001 is assigned to Mateo Ruiz.", {}),
     ("coverage: list the open tasks", "List the open tasks of the project with their assignees.", [PROJECT],
      "Open tasks:\n- T-5001, Mateo Ruiz\n- T-5002, Chen Wei", {}),
+    ("facts: a linked record's field, by a possessive", SUMMARY, [PROJECT],
+     "T-5001's project is owned by Mateo Ruiz; T-5001 waits for the logo files.", {}),
     ("claims: a table row marked sent", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files.\n\n| Action | Result |\n|---|---|\n"
      "| Reminder e-mail to the agency | sent |\n\nNext step: Ingrid Nilsen checks the files.", {}),
@@ -224,6 +226,8 @@ GOOD = [
      "La tâche T-5001 est en retard. Un rappel a été envoyé par Ingrid Nilsen.", {}),
     ("both tasks covered", "Compare both tasks T-5001 and T-5002: who owns each.", [READ_T2],
      "T-5001 is assigned to Mateo Ruiz; T-5002 is assigned to Chen Wei.", {}),
+    ("a linked record's field, by a possessive, right", SUMMARY, [PROJECT],
+     "T-5001's project is owned by Ingrid Nilsen; T-5001 waits for the logo files.", {}),
     ("inches and seconds are no quotation", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files. The banner is fixed at 24\" and the clip at 0'45\".", {}),
     ("each comment of a task: no set of tasks", "Say what each task comment means.",

@@ -247,6 +247,15 @@ def _targets(sentence: str, ev: ReviewEvidence, last: list[str]) -> list[str]:
     if not named and not _field_of(sentence, base, ev):
         lowered = sentence.lower()
         named = [rid for rid, s in ev.seen.items() if len(s.title) >= 8 and s.title.lower() in lowered]
+    if len(named) == 1:
+        # "T-1043's project is owned by …": the link named after the id is the subject
+        through = (
+            _linked_named(f"its {m.group(1)}", named, ev)
+            if (m := _POSSESSED_LINK.search(sentence[sentence.find(named[0]) + len(named[0]) :]))
+            else None
+        )
+        if through is not None:
+            return through
     if named:
         return named
     if ev.id_pattern and ev.id_pattern.search(sentence):
@@ -293,6 +302,8 @@ def _field_of(sentence: str, base: list[str], ev: ReviewEvidence) -> bool:
 
 
 #: a sentence whose subject is a link of the record before ("Its project is …")
+#: right after an id, a link of it ("'s project"): the linked record is what is spoken of
+_POSSESSED_LINK = re.compile(r"^['’]s\s+([a-z]+)\b", re.I)
 _ITS_LINK = re.compile(r"^\W*(?:its|their|the task's|this task's)\s+([a-z]+)\b", re.I)
 
 
