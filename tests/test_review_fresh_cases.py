@@ -224,6 +224,9 @@ GOOD = [
      DOCS),
     ("a French passive told of someone else", SUMMARY + " Réponds en français.", [],
      "La tâche T-5001 est en retard. Un rappel a été envoyé par Ingrid Nilsen.", {}),
+    ("a French passive retelling a comment", SUMMARY + " Réponds en français.", [],
+     "La tâche T-5001 est en retard. Selon le commentaire d'Ingrid Nilsen du " + french(-2)
+     + ", les fichiers ont été envoyés à l'imprimeur.", {}),
     ("both tasks covered", "Compare both tasks T-5001 and T-5002: who owns each.", [READ_T2],
      "T-5001 is assigned to Mateo Ruiz; T-5002 is assigned to Chen Wei.", {}),
     ("a linked record's field, by a possessive, right", SUMMARY, [PROJECT],

@@ -706,10 +706,19 @@ def _own_report_elsewhere(sentence: str) -> tuple[str, tuple[str, ...]] | None:
     of the other languages; None otherwise (English is read word by word below)."""
     for pattern in (_OWN_REPORT, _PASSIVE_REPORT):
         m = pattern.search(sentence)
-        if m is not None and not _NOT_DONE_ELSEWHERE.search(sentence[: m.end()]):
-            participle = m.group(3).lower()
-            return participle, (_PARTICIPLE_KIND[participle],)
+        if m is None or _NOT_DONE_ELSEWHERE.search(sentence[: m.end()]):
+            continue
+        # a passive that names when, or whose report it retells, is history read from the
+        # records ("Selon le commentaire du 28 novembre, la liste a été envoyée"), as in English
+        if pattern is _PASSIVE_REPORT and (_names_a_time(sentence) or _TOLD_BY.search(sentence)):
+            continue
+        participle = m.group(3).lower()
+        return participle, (_PARTICIPLE_KIND[participle],)
     return None
+
+
+#: "according to" in the other languages: what follows is someone else's report
+_TOLD_BY = re.compile(r"\b(?:selon|d'après|según|laut|volgens|secondo|segundo|conforme)\b", re.I)
 
 
 def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:
