@@ -47,6 +47,15 @@ def german(n: int) -> str:
     return (TODAY + dt.timedelta(days=n)).strftime("%d.%m.%Y")
 
 
+def weekday(n: int) -> str:
+    return f"{TODAY + dt.timedelta(days=n):%A}"
+
+
+def long(n: int) -> str:
+    d = TODAY + dt.timedelta(days=n)
+    return f"{d.day} {d:%B %Y}"
+
+
 MOIS = [
     "janvier",
     "février",
@@ -182,6 +191,9 @@ BAD = [
      "Open tasks:\n- T-5001, Mateo Ruiz\n- T-5002, Chen Wei", {}),
     ("facts: a linked record's field, by a possessive", SUMMARY, [PROJECT],
      "T-5001's project is owned by Mateo Ruiz; T-5001 waits for the logo files.", {}),
+    ("facts: a due date as a weekday alone", SUMMARY, [], f"T-5001 is due {weekday(1)}; Mateo is on it.", {}),
+    ("facts: a due date as a range without it", SUMMARY, [],
+     f"T-5001 is due between {long(10)} and {long(14)}, so there is time.", {}),
     ("claims: a table row marked sent", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files.\n\n| Action | Result |\n|---|---|\n"
      "| Reminder e-mail to the agency | sent |\n\nNext step: Ingrid Nilsen checks the files.", {}),
@@ -231,6 +243,9 @@ GOOD = [
      "T-5001 is assigned to Mateo Ruiz; T-5002 is assigned to Chen Wei.", {}),
     ("a linked record's field, by a possessive, right", SUMMARY, [PROJECT],
      "T-5001's project is owned by Ingrid Nilsen; T-5001 waits for the logo files.", {}),
+    ("a due date as the weekday of this week", SUMMARY, [PROJECT],
+     f"T-5002 is due {weekday(4)}; T-5001 waits for the logo files.", {}),
+    ("a due date as a range with it", SUMMARY, [], f"T-5001 was due between {long(-11)} and {long(-7)}.", {}),
     ("inches and seconds are no quotation", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files. The banner is fixed at 24\" and the clip at 0'45\".", {}),
     ("each comment of a task: no set of tasks", "Say what each task comment means.",

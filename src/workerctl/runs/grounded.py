@@ -16,6 +16,7 @@ a check with no data to compare says ``cannot_tell``, never ``pass``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import re
@@ -1121,6 +1122,35 @@ _SPACES = re.compile(r"\s*")
 #: "due on precisely 14 November", "amount exactly 12,400"): the value follows
 #: the words that name one person field alone (not "owner", which a task's assignee is too)
 _ONE_FIELD = {"assignee": ("assigned to", "assignee"), "reporter": ("reported by", "reporter")}
+#: a due date said as a weekday alone ("due Wednesday") or as a range ("due between 14 and 18
+#: December", "from 3 to 5 Dec"): the days it allows
+_BARE_WEEKDAY = re.compile(rf"^(?:on\s+|this\s+)?({'|'.join(WEEKDAY_NAMES)})\b(?!\s*,?\s*\d)", re.I)
+_RANGE = re.compile(r"^(?:between|from)\s+(.{1,25}?)\s+(?:and|to|until|-|–)\s+(.{3,30})", re.I)
+
+
+def _weekday_or_range(rest: str, year: int, today: dt.date | None) -> list[dt.date]:
+    """The days "Wednesday" (the one before the run's day or the one after: a reader may
+    mean either) or "between 14 and 18 December" (each day of it) stand for."""
+    weekday = _BARE_WEEKDAY.match(rest)
+    if weekday is not None and today is not None:
+        n = WEEKDAY_NAMES.index(weekday.group(1).lower())
+        ahead = today + dt.timedelta(days=(n - today.weekday()) % 7)
+        return [ahead, ahead - dt.timedelta(days=7)] if ahead != today else [today]
+    span = _RANGE.match(rest)
+    if span is None:
+        return []
+    end = parse_dates(span.group(2), year, today)
+    if not end:
+        return []
+    start = parse_dates(span.group(1), end[0].year, today)
+    if not start and span.group(1).strip().isdigit():  # "between 14 and 18 December"
+        with contextlib.suppress(ValueError):
+            start = [end[0].replace(day=int(span.group(1).strip()))]
+    if not start or not start[0] <= end[0] or (end[0] - start[0]).days > 62:
+        return []
+    return [start[0] + dt.timedelta(days=k) for k in range((end[0] - start[0]).days + 1)]
+
+
 #: field words a date comes before ("am 02.12.2026 fällig"; "due to the holiday" is no due date)
 DATE_BEFORE = frozenset({"fällig"})
 _LINKING = re.compile(
@@ -1180,6 +1210,8 @@ def _compare_fields(
             rest = sentence[at[1] : at[1] + 40]
             if day is not None:
                 stated = parse_dates(rest, day.year, _run_day(ev)) if DATE.match(rest) else []
+                if not stated:
+                    stated = _weekday_or_range(rest, day.year, _run_day(ev))
                 if not stated and alias in DATE_BEFORE:  # "war am 02.12.2026 fällig"
                     before = [m for m in DATE.finditer(sentence[max(0, at[0] - 40) : at[0]])]
                     if before and not sentence[max(0, at[0] - 40) : at[0]][before[-1].end() :].strip():
