@@ -194,6 +194,8 @@ BAD = [
     ("facts: a due date as a weekday alone", SUMMARY, [], f"T-5001 is due {weekday(1)}; Mateo is on it.", {}),
     ("facts: a due date as a range without it", SUMMARY, [],
      f"T-5001 is due between {long(10)} and {long(14)}, so there is time.", {}),
+    ("facts: a count of comments in Italian", SUMMARY + " Rispondi in italiano.", [],
+     "Il compito T-5001 ha tre commenti; aspetta i file del logo.", {}),
     ("claims: a table row marked sent", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files.\n\n| Action | Result |\n|---|---|\n"
      "| Reminder e-mail to the agency | sent |\n\nNext step: Ingrid Nilsen checks the files.", {}),
@@ -246,6 +248,8 @@ GOOD = [
     ("a due date as the weekday of this week", SUMMARY, [PROJECT],
      f"T-5002 is due {weekday(4)}; T-5001 waits for the logo files.", {}),
     ("a due date as a range with it", SUMMARY, [], f"T-5001 was due between {long(-11)} and {long(-7)}.", {}),
+    ("a count of comments in French, right", SUMMARY + " Réponds en français.", [],
+     "La tâche T-5001 a un commentaire : l'agence a promis les fichiers du logo.", {}),
     ("inches and seconds are no quotation", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files. The banner is fixed at 24\" and the clip at 0'45\".", {}),
     ("each comment of a task: no set of tasks", "Say what each task comment means.",

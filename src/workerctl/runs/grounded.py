@@ -637,9 +637,31 @@ def _until_another(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[str, st
 
 #: a count of a record's comments ("3 comments", "two comments", "no comments"); not of
 #: some of them ("the last 2 comments", "3 new comments")
+#: small numbers in the other languages the form check reads (fr, es, it, pt, de, nl)
+_FOREIGN_UNITS = {
+    w: n
+    for n, words in enumerate(
+        (
+            "",
+            "un une uno una um uma ein eine einen een",
+            "deux dos due dois duas zwei twee",
+            "trois tres tre três drei drie",
+            "quatre cuatro quattro quatro vier",
+            "cinq cinco cinque fünf funf vijf",
+            "six seis sei sechs zes",
+            "sept siete sette sete sieben zeven",
+            "huit ocho otto oito acht",
+            "neuf nueve nove neun negen",
+            "dix diez dieci dez zehn tien",
+        )
+    )
+    for w in words.split()
+}
 COUNTED = re.compile(
-    r"(?<![\w.,])(\d{1,4}|no|zero|a single|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
-    r"\s+comments?\b",
+    r"(?<![\w.,])(\d{1,4}|no|zero|a single|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    + "|".join(sorted(_FOREIGN_UNITS, key=len, reverse=True))
+    + r")\s+(?:comments?|commentaires?|comentarios?|commenti|commento|comentários?|kommentare?n?|"
+    r"opmerkingen|opmerking|reacties|reactie)\b",
     re.I,
 )
 _SUBSET = re.compile(
@@ -986,7 +1008,7 @@ def _count_word(word: str) -> int:
     word = " ".join(word.lower().split())
     if word.isdigit():
         return int(word)
-    return {"a": 1, "an": 1, "a single": 1, "no": 0}.get(word, _UNITS.get(word, 0))
+    return {"a": 1, "an": 1, "a single": 1, "no": 0}.get(word, _UNITS.get(word, _FOREIGN_UNITS.get(word, 0)))
 
 
 NO_COMMENT_SINCE = re.compile(
