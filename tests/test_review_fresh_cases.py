@@ -180,6 +180,8 @@ BAD = [
      "La tâche T-5001 est en retard. Un rappel a été envoyé à l'agence ce matin.", {}),
     ("claims: a Spanish passive", SUMMARY + " Responde en español.", [],
      "La tarea T-5001 está retrasada. El recordatorio fue enviado a Mateo Ruiz hoy.", {}),
+    ("claims: an Italian passive, feminine", SUMMARY + " Rispondi in italiano.", [],
+     "Il compito T-5001 è in ritardo. La lettera è stata inviata all'agenzia.", {}),
     ("markup: a javascript link behind a character reference", SUMMARY, [],
      "T-5001 waits for the logo files. Open the [checklist](javascript&colon;alert(1)).", {}),
     ("markup: a javascript autolink", SUMMARY, [], "T-5001 waits. Plan: <javascript:alert(1)>", {}),
@@ -241,6 +243,8 @@ GOOD = [
     ("a French passive retelling a comment", SUMMARY + " Réponds en français.", [],
      "La tâche T-5001 est en retard. Selon le commentaire d'Ingrid Nilsen du " + french(-2)
      + ", les fichiers ont été envoyés à l'imprimeur.", {}),
+    ("a Spanish passive of yesterday, history", SUMMARY + " Responde en español.", [],
+     "La tarea T-5001 está retrasada; la lista fue enviada ayer a la imprenta.", {}),
     ("both tasks covered", "Compare both tasks T-5001 and T-5002: who owns each.", [READ_T2],
      "T-5001 is assigned to Mateo Ruiz; T-5002 is assigned to Chen Wei.", {}),
     ("a linked record's field, by a possessive, right", SUMMARY, [PROJECT],

@@ -679,20 +679,36 @@ _PARTICIPLES = {
     "comment": "kommentiert commenté comentado commentato",
 }
 _PARTICIPLE_KIND = {w: kind for kind, words in _PARTICIPLES.items() for w in words.split()}
-_PARTICIPLE_WORDS = "|".join(sorted(_PARTICIPLE_KIND, key=len, reverse=True))
-#: a participle and the endings its gender and number give it ("envoyée", "enviados", "inviata")
-_PARTICIPLE = rf"(?<![\w])({_PARTICIPLE_WORDS})(?:e|s|es|a|os|as|i)?(?![\w])"
-_OWN_REPORT = re.compile(rf"(?<![\w'])({_OWN_SUBJECT})\b([^.;:!?\n]{{0,80}}?){_PARTICIPLE}", re.I)
-#: the same act told in the passive ("Un rappel a été envoyé", "El recordatorio fue enviado",
-#: "Die Erinnerung wurde gesendet"), unless an agent is named after it ("… por Lena")
+#: the endings a participle takes with gender and number ("envoyée", "enviados", "inviata")
+_ENDINGS = ("es", "os", "as", "e", "s", "a", "i")
+#: a first-person subject, or a passive's auxiliary ("a été envoyé", "fue enviado", "wurde
+#: gesendet"), then up to a few words: the words after it are looked up (``_participle``)
+_OWN_REPORT = re.compile(rf"(?<![\w'])({_OWN_SUBJECT})\b([^.;:!?\n]{{0,80}})", re.I)
 _PASSIVE_AUX = (
     r"(?:a\s+été|ont\s+été|été|fue|fueron|ha\s+sido|han\s+sido|wurde|wurden|worden|werd|werden|"
     r"è\s+stat[oa]|sono\s+stat[ie]|foi|foram)"
 )
-_PASSIVE_REPORT = re.compile(
-    rf"(?<![\w'])({_PASSIVE_AUX})\b((?:\s+[^\W\d_]+){{0,3}}?)\s+{_PARTICIPLE}(?!\s+(?:par|por|von|door|da|pelo|pela)\b)",
-    re.I,
-)
+_PASSIVE_REPORT = re.compile(rf"(?<![\w'])({_PASSIVE_AUX})\b([^.;:!?\n]{{0,60}})", re.I)
+_AGENT_AFTER = frozenset({"par", "por", "von", "door", "da", "pelo", "pela"})
+
+
+def _participle(after: str, *, passive: bool) -> str | None:
+    """The participle of a write among the words of ``after`` (the first four of a
+    passive's, before an agent: "… enviado por Lena" is Lena's act), as listed in
+    ``_PARTICIPLE_KIND``."""
+    words = re.findall(r"[^\W\d_]+", after.lower())
+    for n, word in enumerate(words[:4] if passive else words):
+        stems = [word[: -len(e)] for e in _ENDINGS if word.endswith(e)]
+        # "enviada", "inviati": the same participle as "enviado", "inviato"
+        forms = (word, *stems, *(stem + "o" for stem in stems))
+        found = next((w for w in forms if w in _PARTICIPLE_KIND), None)
+        if found is not None:
+            if passive and words[n + 1 : n + 2] and words[n + 1] in _AGENT_AFTER:
+                return None
+            return found
+    return None
+
+
 #: a negation or a modal in those languages: the act was not, or may be, done
 _NOT_DONE_ELSEWHERE = re.compile(
     r"\b(?:niet|nicht|kein\w*|pas|jamais|no|non|não|nunca|zou|würde|könnte|sollte|pourrais|"
@@ -705,20 +721,26 @@ def _own_report_elsewhere(sentence: str) -> tuple[str, tuple[str, ...]] | None:
     """(participle, kinds) when the sentence is the worker's own report of a write in one
     of the other languages; None otherwise (English is read word by word below)."""
     for pattern in (_OWN_REPORT, _PASSIVE_REPORT):
-        m = pattern.search(sentence)
-        if m is None or _NOT_DONE_ELSEWHERE.search(sentence[: m.end()]):
-            continue
-        # a passive that names when, or whose report it retells, is history read from the
-        # records ("Selon le commentaire du 28 novembre, la liste a été envoyée"), as in English
-        if pattern is _PASSIVE_REPORT and (_names_a_time(sentence) or _TOLD_BY.search(sentence)):
-            continue
-        participle = m.group(3).lower()
-        return participle, (_PARTICIPLE_KIND[participle],)
+        passive = pattern is _PASSIVE_REPORT
+        for m in pattern.finditer(sentence):
+            participle = _participle(m.group(2), passive=passive)
+            if participle is None or _NOT_DONE_ELSEWHERE.search(sentence[: m.end()]):
+                continue
+            # a passive that names when, or whose report it retells, is history read from the
+            # records ("Selon le commentaire du 28 novembre, la liste a été envoyée"), as in English
+            if passive and (_names_a_time(sentence) or _TOLD_BY.search(sentence)):
+                continue
+            return participle, (_PARTICIPLE_KIND[participle],)
     return None
 
 
-#: "according to" in the other languages: what follows is someone else's report
-_TOLD_BY = re.compile(r"\b(?:selon|d'après|según|laut|volgens|secondo|segundo|conforme)\b", re.I)
+#: "according to" in the other languages, or a day before the run's ("hier", "ayer",
+#: "gestern", "il y a trois jours"): what follows is someone else's report, or history
+_TOLD_BY = re.compile(
+    r"\b(?:selon|d'après|según|laut|volgens|secondo|segundo|conforme|hier|avant-hier|ayer|anteayer|"
+    r"gestern|vorgestern|gisteren|eergisteren|ieri|ontem|il\s+y\s+a|hace|geleden)\b",
+    re.I,
+)
 
 
 def _claim_in(body: list[str], inherited: str | None) -> tuple[str, tuple[str, ...], str] | None:

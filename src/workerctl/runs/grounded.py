@@ -657,11 +657,11 @@ _FOREIGN_UNITS = {
     )
     for w in words.split()
 }
+#: "3 comments", "five comments", "cinque commenti": a count of comments (the word before the
+#: noun is a count when ``_count_of`` reads it as one; the words are looked up, not compiled in)
 COUNTED = re.compile(
-    r"(?<![\w.,])(\d{1,4}|no|zero|a single|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    + "|".join(sorted(_FOREIGN_UNITS, key=len, reverse=True))
-    + r")\s+(?:comments?|commentaires?|comentarios?|commenti|commento|comentários?|kommentare?n?|"
-    r"opmerkingen|opmerking|reacties|reactie)\b",
+    r"(?<![\w.,])(\d{1,4}|a single|[^\W\d_]+)\s+(?:comments?|commentaires?|comentarios?|commenti|commento|"
+    r"comentários?|kommentare?n?|opmerkingen|opmerking|reacties|reactie)\b",
     re.I,
 )
 _SUBSET = re.compile(
@@ -905,6 +905,8 @@ def _compare_count(sentence: str, rid: str, ev: ReviewEvidence) -> tuple[int, li
         if _SUBSET.search(sentence[: m.start()]) or _ACTED.search(sentence[: m.start()]):
             continue
         word = m.group(1).lower()
+        if not _count_of(word):
+            continue  # "several comments", "new comments": no count
         said = _count_word(word)
         if said == held:
             return 1, []
@@ -1001,6 +1003,13 @@ def _tied(rid: str, rtype: str, ev: ReviewEvidence) -> list[Record]:
     return sorted(
         (ev.by_id[x] for x in found if x in ev.by_id and ev.by_id[x].type == rtype), key=lambda r: r.id
     )
+
+
+def _count_of(word: str) -> bool:
+    """Whether ``word`` is a count ``_count_word`` reads (figures, a number word in any of
+    the languages, "no", "a single")."""
+    word = " ".join(word.lower().split())
+    return word.isdigit() or word in ("no", "a single") or word in _UNITS or word in _FOREIGN_UNITS
 
 
 def _count_word(word: str) -> int:
