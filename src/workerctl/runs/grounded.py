@@ -828,7 +828,8 @@ def _negated(sentence: str, rid: str, fields: dict[str, Any], today: dt.date | N
             a for a in dict.fromkeys((*FIELD_ALIASES.get(key, ()), key.replace("_", " "))) if len(a) > 3
         ]
         for alias in aliases:
-            if _said_absent(alias).search(lowered):
+            # the pattern is compiled (once per process) only for a word the sentence holds
+            if alias in lowered and _said_absent(alias).search(lowered):
                 out.append(f"{said} says {rid} has no {alias}; {rid} says {key} {value}")
                 break
         if (
@@ -1198,6 +1199,8 @@ def _skip(pattern: re.Pattern[str], text: str, at: int) -> int:
 def _field_named(lowered: str, alias: str, rid: str) -> tuple[int, int] | None:
     """Where the first mention of a field (``alias``) starts, and where what is said of
     it starts: after "date", "for/of <rid>" and a linking word ("due date for T-1 is")."""
+    if alias not in lowered:
+        return None  # no pattern compiled for a word the sentence does not hold
     m = whole_word(alias).search(lowered)
     if m is None:
         return None
