@@ -243,6 +243,8 @@ GOOD = [
     ("a French passive retelling a comment", SUMMARY + " Réponds en français.", [],
      "La tâche T-5001 est en retard. Selon le commentaire d'Ingrid Nilsen du " + french(-2)
      + ", les fichiers ont été envoyés à l'imprimeur.", {}),
+    ("a Dutch denial of a write", SUMMARY + " Antwoord in het Nederlands.", [],
+     "T-5001 wacht op de logobestanden. Ik heb Mateo Ruiz nog geen herinnering gestuurd.", {}),
     ("a Spanish passive of yesterday, history", SUMMARY + " Responde en español.", [],
      "La tarea T-5001 está retrasada; la lista fue enviada ayer a la imprenta.", {}),
     ("both tasks covered", "Compare both tasks T-5001 and T-5002: who owns each.", [READ_T2],

@@ -29,6 +29,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from workerctl.runs.structured import RULE_ROW, TABLE_ROW
+
 KINDS = ("comment", "update", "send", "create", "delete")
 ANY_WRITE = KINDS
 
@@ -479,8 +481,6 @@ DONE_MARK = re.compile(
 STATUS_NOTE = re.compile(r"(?<=\w)\s*\(\s*[^\W\d_]+\s*\)")
 
 
-#: a row of a Markdown table
-TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 #: a cell that marks its row done: a done word ("sent", "Done ✅") or a check mark alone
 _DONE_CELL = re.compile(r"^[\W_]*(?P<word>[^\W\d_]+)?[\W_]*$")
 
@@ -517,8 +517,6 @@ def _rows_as_labels(text: str, ids: re.Pattern | None = None) -> str:
     return "\n".join(out)
 
 
-#: a table's rule line under its head ("|---|:---:|")
-RULE_ROW = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 #: column heads whose values are a record's state
 STATE_HEADS = frozenset({"status", "state", "stage", "zustand", "statut", "état", "estado", "stato"})
 
@@ -711,7 +709,8 @@ def _participle(after: str, *, passive: bool) -> str | None:
 
 #: a negation or a modal in those languages: the act was not, or may be, done
 _NOT_DONE_ELSEWHERE = re.compile(
-    r"\b(?:niet|nicht|kein\w*|pas|jamais|no|non|não|nunca|zou|würde|könnte|sollte|pourrais|"
+    r"\b(?:niet|geen|niets|nicht|nichts|kein\w*|pas|jamais|rien|no|non|não|nunca|nada|niente|nulla|"
+    r"nenhum|zou|würde|könnte|sollte|pourrais|"
     r"pourrait|podría|potrei|poderia)\b",
     re.I,
 )

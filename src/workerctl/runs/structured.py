@@ -19,8 +19,10 @@ from typing import Any
 from workerctl.jsonvalues import loads
 
 _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n(.*?)\n```", re.S | re.I)
-_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
-_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+#: a row of a Markdown table, and the rule line under its head ("|---|:---:|"): the claims
+#: check reads tables by the same two
+TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+RULE_ROW = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 #: a two-column table of names and values ("| Field | Value |"): each row is "name: value"
 _VALUE_HEADS = {"value", "values", "wert", "detail", "details", "info", "answer", ""}
 
@@ -100,10 +102,10 @@ def _tables(text: str) -> str:
     out: list[str] = []
     i = 0
     while i < len(lines):
-        if i + 1 < len(lines) and _ROW.match(lines[i]) and _RULE.match(lines[i + 1]):
+        if i + 1 < len(lines) and TABLE_ROW.match(lines[i]) and RULE_ROW.match(lines[i + 1]):
             heads = _cells(lines[i])
             i += 2
-            while i < len(lines) and _ROW.match(lines[i]):
+            while i < len(lines) and TABLE_ROW.match(lines[i]):
                 out.append(_row_line(heads, _cells(lines[i])))
                 i += 1
             continue
@@ -113,7 +115,7 @@ def _tables(text: str) -> str:
 
 
 def _cells(line: str) -> list[str]:
-    m = _ROW.match(line)
+    m = TABLE_ROW.match(line)
     return [c.strip() for c in (m.group(1) if m else line).split("|")]
 
 
