@@ -96,6 +96,8 @@ RECORDS = [
      "assignee": "Chen Wei", "due": day(9), "priority": "medium", "links": {"project": "P-50"}},
     {"id": "INV-5010", "type": "invoice", "title": "Invoice 5010 — menu design", "amount": 12400.0,
      "currency": "EUR", "status": "overdue", "due": day(-12)},
+    {"id": "INV-5011", "type": "invoice", "title": "Invoice 5011 — signage", "amount": 3150.0,
+     "currency": "EUR", "status": "sent", "due": day(14)},
     {"id": "C-50", "type": "contact", "title": "Sofia Marquez", "role": "Agency lead",
      "email": "sofia.marquez@brightlabel.example", "phone": "+44 20 7946 0958",
      "iban": "GB82 WEST 1234 5698 7654 32"},
@@ -198,6 +200,8 @@ BAD = [
      f"T-5001 is due between {long(10)} and {long(14)}, so there is time.", {}),
     ("facts: a count of comments in Italian", SUMMARY + " Rispondi in italiano.", [],
      "Il compito T-5001 ha tre commenti; aspetta i file del logo.", {}),
+    ("coverage: French open tasks, the adjective after the noun", "Donne le statut de toutes les tâches "
+     "ouvertes du projet. Réponds en français.", [PROJECT], "T-5001 est en cours ; T-5002 est à faire.", {}),
     ("claims: a table row marked sent", SUMMARY, [],
      "Blocker: T-5001 waits for the logo files.\n\n| Action | Result |\n|---|---|\n"
      "| Reminder e-mail to the agency | sent |\n\nNext step: Ingrid Nilsen checks the files.", {}),
@@ -247,6 +251,9 @@ GOOD = [
      "T-5001 wacht op de logobestanden. Ik heb Mateo Ruiz nog geen herinnering gestuurd.", {}),
     ("a Spanish passive of yesterday, history", SUMMARY + " Responde en español.", [],
      "La tarea T-5001 está retrasada; la lista fue enviada ayer a la imprenta.", {}),
+    ("an Italian passive the record's status already tells", SUMMARY + " Rispondi in italiano.", [],
+     "La fattura INV-5011 di 3.150 EUR è stata inviata al cliente; scade tra due settimane.",
+     dict(sources=["finance", "tasks"], record="INV-5011")),
     ("both tasks covered", "Compare both tasks T-5001 and T-5002: who owns each.", [READ_T2],
      "T-5001 is assigned to Mateo Ruiz; T-5002 is assigned to Chen Wei.", {}),
     ("a linked record's field, by a possessive, right", SUMMARY, [PROJECT],

@@ -563,7 +563,7 @@ def claims_in(text: str, ids: re.Pattern | None = None) -> list[Claim]:
         foreign = _own_report_elsewhere(plain)
         if foreign is not None:
             id_list = ids.findall(sentence) if ids is not None else []
-            found.append(Claim(sentence, foreign[0], foreign[1], "first person", id_list))
+            found.append(Claim(sentence, *foreign, id_list))
             continue
         words = [w.lower().replace("’", "'") for w in WORD.findall(plain)]
         subject = None  # "self" or "other": who the clauses of this sentence are about
@@ -716,9 +716,22 @@ _NOT_DONE_ELSEWHERE = re.compile(
 )
 
 
-def _own_report_elsewhere(sentence: str) -> tuple[str, tuple[str, ...]] | None:
-    """(participle, kinds) when the sentence is the worker's own report of a write in one
-    of the other languages; None otherwise (English is read word by word below)."""
+#: a passive's act by the English word a record's status uses ("è stata inviata": "sent"), so
+#: that a passive the records already tell ("INV-2044 … inviata" of an invoice whose status is
+#: "sent") is read as history, as in English (``review._reported``)
+_AS_STATUS = {
+    "send": "sent",
+    "update": "updated",
+    "create": "created",
+    "delete": "deleted",
+    "comment": "commented",
+}
+
+
+def _own_report_elsewhere(sentence: str) -> tuple[str, tuple[str, ...], str] | None:
+    """(verb, kinds, how) when the sentence reports a write in one of the other languages:
+    in the first person, or in the passive (its verb then the English word of its status);
+    None otherwise (English is read word by word below)."""
     for pattern in (_OWN_REPORT, _PASSIVE_REPORT):
         passive = pattern is _PASSIVE_REPORT
         for m in pattern.finditer(sentence):
@@ -729,7 +742,10 @@ def _own_report_elsewhere(sentence: str) -> tuple[str, tuple[str, ...]] | None:
             # records ("Selon le commentaire du 28 novembre, la liste a été envoyée"), as in English
             if passive and (_names_a_time(sentence) or _TOLD_BY.search(sentence)):
                 continue
-            return participle, (_PARTICIPLE_KIND[participle],)
+            kind = _PARTICIPLE_KIND[participle]
+            return (
+                (_AS_STATUS[kind], (kind,), "passive") if passive else (participle, (kind,), "first person")
+            )
     return None
 
 

@@ -1883,7 +1883,10 @@ TYPE_WORDS = {
     "ticket": "ticket tickets tique tiques",
 }
 #: a status qualifier that names a state, not a value ("all open tasks": any status not closed)
-_OPEN_QUALIFIERS = _OPEN_WORDS | {"unfinished", "offene", "offenen", "ouvertes", "abiertas", "aperti"}
+_OPEN_QUALIFIERS = _OPEN_WORDS | {
+    "unfinished", "offene", "offenen", "ouvertes", "ouverts", "abiertas", "abiertos", "aperte", "aperti",
+    "abertas", "abertos", "openstaande", "impayées", "pendientes", "en cours",
+}  # fmt: skip
 _DONE_QUALIFIERS = frozenset({"closed", "finished", "completed", "done", "erledigten", "abgeschlossenen"})
 
 
@@ -1946,13 +1949,15 @@ def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, s
     for m in EACH.finditer(instructions):
         words = m.group(2).lower().split()
         at = next((n for n, w in enumerate(words[:3]) if w in nouns), None)
-        if at is None or (at + 1 < len(words) and not _ends_noun_phrase(words[at + 1])):
+        after = words[at + 1] if at is not None and at + 1 < len(words) else None
+        state_after = after in _OPEN_QUALIFIERS or after in _DONE_QUALIFIERS  # "factures ouvertes"
+        if at is None or (after is not None and not state_after and not _ends_noun_phrase(after)):
             continue  # none, or a modifier: "each task comment" asks about comments
         if m.group(1).lower().endswith(" the") and m.group(1)[:1].lower() in "lncr" and words[at] in types:
             continue  # "list the tasks" asks for a set; "list the task" names one
         rtype = nouns[words[at]]
         statuses = _status_words(ev, rtype)
-        before = words[:at]
+        before = words[:at] + ([after] if state_after and after else [])
         qualifier = next(
             (
                 w
