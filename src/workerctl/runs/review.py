@@ -9,6 +9,7 @@ asked on a terminal or given by flags, and the verdict is stored on the run.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -463,6 +464,10 @@ def _reported(claim: Any, seen: ReviewEvidence) -> bool:
         if _field_tells(record.fields, base, sentence):
             return True
     forms = {w for w, (b, _f) in FORMS.items() if b == base}
+    if not forms & set(re.findall(r"[a-z]+", sentence)):
+        # told in another language ("El recordatorio fue enviado a Lena"): what the records
+        # tell of acts is read in English words, and names alone are no same act
+        return False
     words = content_words(claim.sentence) - forms
     return bool(words and forms) and any(words & told for told in seen.acts_told(base))
 
