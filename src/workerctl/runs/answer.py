@@ -25,6 +25,7 @@ import re
 from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.evidence import ReviewEvidence, content_words
 from workerctl.runs.states import preview_of
+from workerctl.runs.structured import OPENING_QUOTE
 
 ANSWER_TITLE = "The output answers the task (not a greeting, a question back, a refusal or a template)"
 FORM_TITLE = "The output keeps the language, length and list rules its instructions state"
@@ -318,7 +319,7 @@ _NOT_PROSE = re.compile(r"\A\s*[{\[][\s\S]*[}\]]\s*\Z|^\s*\|.*\|\s*$|^```", re.M
 
 
 #: a quotation: the language of what someone else wrote, not the output's own
-_QUOTATION = re.compile(r"(?<!\d)\"[^\"\n]*\"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|‚[^‘’\n]*[‘’]")
+_QUOTATION = re.compile(OPENING_QUOTE + r"[^\"\n]*\"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|‚[^‘’\n]*[‘’]")
 
 
 def language_of(text: str) -> tuple[str | None, dict[str, int]]:

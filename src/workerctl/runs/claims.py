@@ -29,7 +29,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from workerctl.runs.structured import RULE_ROW, TABLE_ROW
+from workerctl.runs.structured import OPENING_QUOTE, RULE_ROW, TABLE_ROW
 
 KINDS = ("comment", "update", "send", "create", "delete")
 ANY_WRITE = KINDS
@@ -302,7 +302,7 @@ PAST_TIME = re.compile(
 # single quotes too, where they open after no letter ("'Sandbox task for trying draft
 # workers'": a title's words are no claim), not an apostrophe ("Lena's")
 # a straight double quote after a digit is inches or seconds (24", 0'45"), never one that opens
-QUOTED = re.compile(r"(?<!\d)\"[^\"\n]*\"|“[^”\n]*”|(?<![\w'])'[^'\n]{3,80}'(?![\w'])|‘[^’\n]{3,80}’")
+QUOTED = re.compile(OPENING_QUOTE + r"[^\"\n]*\"|“[^”\n]*”|(?<![\w'])'[^'\n]{3,80}'(?![\w'])|‘[^’\n]{3,80}’")
 LABEL = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/'-]{0,40}):\s*")
 WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?(?:['’][a-z]+)?|[,;:()]")
 

@@ -24,6 +24,7 @@ from workerctl.runs.claims import LABEL
 from workerctl.runs.evidence import ReviewEvidence
 from workerctl.runs.grounded import OLD_RUN
 from workerctl.runs.states import COMPLETED, preview_of
+from workerctl.runs.structured import OPENING_QUOTE
 
 if TYPE_CHECKING:
     from workerctl.runs.model import ToolCallRecord
@@ -208,7 +209,7 @@ def _open_quote(line: str) -> bool:
     # a straight quote left once the pairs are taken out, unless it follows a digit (a
     # 12" pizza: inches, seconds)
     left = re.sub(r'"[^"]*"', " ", line)
-    return re.search(r'(?<!\d)"', left) is not None
+    return re.search(OPENING_QUOTE, left) is not None
 
 
 #: an ISO date cut short at the end ("due on 2026-1")

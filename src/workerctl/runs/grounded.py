@@ -26,13 +26,13 @@ from workerctl.runs.checks import FAIL, PASS, UNKNOWN, Check
 from workerctl.runs.dates import DATE, MONTH_WORDS, MONTHS, WEEKDAY_NAMES, parse_date, parse_dates
 from workerctl.runs.evidence import ReviewEvidence, content_words, personal_data
 from workerctl.runs.states import preview_of
-from workerctl.runs.structured import as_statements
+from workerctl.runs.structured import OPENING_QUOTE, as_statements
 
 if TYPE_CHECKING:
     from workerctl.records.model import Record
 
 OLD_RUN = "the run was recorded before review snapshots were kept: what it saw is not known"
-QUOTED = re.compile(r"(?<!\d)\"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")  # 24" is inches: no quotation
+QUOTED = re.compile(OPENING_QUOTE + r"[^\"\n]*\"|“[^”\n]*”|'[^'\n]{3,}'")  # 24" is inches: no quotation
 # a sentence with one of these suggests, asks, denies, supposes or reports a change:
 # not a statement of what the record says
 HEDGES = re.compile(
@@ -1063,22 +1063,32 @@ def _day_of(stamp: str) -> dt.date | None:
 _MONEY_KEYS = ("amount", "total", "price", "balance", "value", "cost", "fee", "sum", "net", "gross")
 
 
+def _held_amounts(fields: dict[str, Any]) -> list[float]:
+    """The amounts a record holds, in whatever money field ("amount", "total", ...)."""
+    return [
+        n
+        for n in (_number_of(v) for k, v in fields.items() if any(w in k.lower() for w in _MONEY_KEYS))
+        if n is not None
+    ]
+
+
+def _same_amount(said: float, held: float) -> bool:
+    """Whether an amount stated is the one held, give or take rounding (half a percent)."""
+    return abs(said - held) <= 0.005 * max(1.0, abs(held))
+
+
 def _amount_currency(sentence: str, rid: str, fields: dict[str, Any]) -> list[str]:
     """A record's own amount given in another currency wherever the sentence about it
     states it ("INV-2044 (licences, $3,150)" for 3,150 EUR), not only after the field's
     name."""
     if not isinstance(fields.get("currency"), str) or not any(c.isdigit() for c in sentence):
         return []
-    held = [
-        n
-        for n in (_number_of(v) for k, v in fields.items() if any(w in k.lower() for w in _MONEY_KEYS))
-        if n is not None
-    ]
+    held = _held_amounts(fields)
     out = []
     for m in MONEY.finditer(sentence):
         figure, stated = money_parts(m)
         number = parse_number(figure)
-        if number is not None and any(abs(number - h) <= 0.005 * max(1.0, abs(h)) for h in held):
+        if number is not None and any(_same_amount(number, h) for h in held):
             out += _other_currency(f'"{preview_of(sentence, 160)}"', stated, rid, fields)
     return out
 
@@ -1091,11 +1101,7 @@ _AMOUNT_AFTER_ID = (
 
 
 def _amount_after_id(sentence: str, rid: str, fields: dict[str, Any]) -> list[str]:
-    held = [
-        n
-        for n in (_number_of(v) for k, v in fields.items() if any(w in k.lower() for w in _MONEY_KEYS))
-        if n is not None
-    ]
+    held = _held_amounts(fields)
     if not held:
         return []
     out = []
@@ -1104,7 +1110,7 @@ def _amount_after_id(sentence: str, rid: str, fields: dict[str, Any]) -> list[st
         if money is None:
             continue
         number = parse_number(money_parts(money)[0])
-        if number is not None and not any(abs(number - h) <= 0.005 * max(1.0, abs(h)) for h in held):
+        if number is not None and not any(_same_amount(number, h) for h in held):
             shown = ", ".join(f"{h:,.2f}".rstrip("0").rstrip(".") for h in held)
             said = money.group(0).strip()
             out.append(f'"{preview_of(sentence, 160)}" gives {rid} the amount {said}; {rid} says {shown}')
@@ -1262,7 +1268,7 @@ def _compare_fields(
                 if m and not DATE.match(rest) and not _counts_else(rest[m.end(2) :]):
                     stated_n = parse_number(m.group(2))
                     compared += 1
-                    if stated_n is not None and abs(stated_n - number) > 0.005 * max(1.0, abs(number)):
+                    if stated_n is not None and not _same_amount(stated_n, number):
                         problems.append(f"{said} gives {key} {m.group(2)}; {rid} says {key} {value}")
                     problems += _other_currency(said, m.group(1) or m.group(3), rid, fields)
                 break
@@ -1552,7 +1558,7 @@ def _year_of(stamp: str) -> int | None:
 
 #: a quotation in double quotes of any kind (an apostrophe is no quotation mark: "don't …
 #: can't" is no quote)
-DOUBLE_QUOTED = re.compile(r"(?<!\d)\"[^\"\n]{8,}\"|“[^”\n]{8,}”|„[^“”\n]{8,}[“”]|«[^»\n]{8,}»")
+DOUBLE_QUOTED = re.compile(OPENING_QUOTE + r"[^\"\n]{8,}\"|“[^”\n]{8,}”|„[^“”\n]{8,}[“”]|«[^»\n]{8,}»")
 
 
 #: what introduces the worker's own words in quotes, offered for a person to use
@@ -1862,11 +1868,13 @@ def _is_sum(value: float, amounts: set[float]) -> bool:
 
 # -- coverage -------------------------------------------------------------------------
 
+#: verbs that ask about what follows "the" as a set ("list the open tasks")
+_ASKING = ("list", "name", "compare", "cover", "review")
 #: "each", "every", "all" and the same words in the other languages the form check reads
 #: ("für jede Aufgabe", "toutes les tâches", "cada tarea"), then up to three words to the noun
 EACH = re.compile(
     r"\b(each|every|all(?: of)?(?: the)?|for every|for each|both(?: of)?(?: the)?|"
-    r"(?:list|name|compare|cover|review)(?: all)?(?: of)? the|jede[nmrs]?|alle[nrs]?|chaque|"
+    rf"(?:{'|'.join(_ASKING)})(?: all)?(?: of)? the|jede[nmrs]?|alle[nrs]?|chaque|"
     r"tou(?:s|tes)(?: les)?|cada|tod[oa]s(?: l[oa]s)?|ogni|tutt[ei](?: i| le| gli)?|elke)"
     r"((?:\s+[^\W\d_][\w-]*){1,4})",
     re.I,
@@ -1953,7 +1961,7 @@ def _sets_asked(instructions: str, ev: ReviewEvidence) -> list[tuple[str, str, s
         state_after = after in _OPEN_QUALIFIERS or after in _DONE_QUALIFIERS  # "factures ouvertes"
         if at is None or (after is not None and not state_after and not _ends_noun_phrase(after)):
             continue  # none, or a modifier: "each task comment" asks about comments
-        if m.group(1).lower().endswith(" the") and m.group(1)[:1].lower() in "lncr" and words[at] in types:
+        if m.group(1).split()[0].lower() in _ASKING and words[at] in types:
             continue  # "list the tasks" asks for a set; "list the task" names one
         rtype = nouns[words[at]]
         statuses = _status_words(ev, rtype)

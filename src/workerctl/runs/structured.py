@@ -19,6 +19,10 @@ from typing import Any
 from workerctl.jsonvalues import loads
 
 _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n(.*?)\n```", re.S | re.I)
+#: a straight double quote that opens a quotation: never one right after a digit, which is a
+#: unit (24", 0'45"): every pattern of quotations starts with it (claims, facts, the answer's
+#: language, completion's unclosed quotation)
+OPENING_QUOTE = r'(?<!\d)"'
 #: a row of a Markdown table, and the rule line under its head ("|---|:---:|"): the claims
 #: check reads tables by the same two
 TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
