@@ -78,7 +78,8 @@ def reindex_measured(argv: list[str]) -> tuple[float, float, int, float]:
 
     with tempfile.NamedTemporaryFile("r", suffix=".holds") as log:
         ms, mb, code = peak_of(argv, env={**os.environ, HOLD_LOG_ENV: log.name})
-        holds = [float(line.split()[0]) for line in log.read().splitlines() if line.strip()]
+        lines = [line.split() for line in log.read().splitlines()]
+        holds = [float(words[0]) for words in lines if words[2:3] == ["history/lock"]]  # not the workspace's
     return ms, mb, code, max(holds, default=0.0)
 
 

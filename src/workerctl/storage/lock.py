@@ -276,7 +276,7 @@ class FileLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
                 if os.environ.get(HOLD_LOG_ENV):
-                    _log_hold(time.monotonic() - self._since)
+                    _log_hold(time.monotonic() - self._since, self.path)
         finally:
             self._thread_lock.release()
 
@@ -503,9 +503,11 @@ def _one_line(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
-def _log_hold(seconds: float) -> None:
+def _log_hold(seconds: float, path: Path) -> None:
+    """A line per hold, for the benchmarks: seconds, pid, which lock (``history/lock``, the
+    history's; ``.workerctl/lock``, the workspace's, which a record's write takes), argv."""
     with open(os.environ[HOLD_LOG_ENV], "a", encoding="utf-8") as out:
-        out.write(f"{seconds:.6f} {os.getpid()} {' '.join(sys.argv[1:5])}\n")
+        out.write(f"{seconds:.6f} {os.getpid()} {path.parent.name}/{path.name} {' '.join(sys.argv[1:5])}\n")
 
 
 class _LockWaitOver(Exception):
