@@ -134,3 +134,40 @@ def test_ctrl_c_during_a_single_run_start_exits_130(workspace):
     assert proc.returncode == 130, err
     run = json.loads(run_workerctl("runs", "list", "--json", workspace=workspace).stdout)[0]
     assert run["status"] == "cancelled"
+
+
+_THREADS_STARTED = """
+import sys, threading
+names = []
+start = threading.Thread.start
+def recording(self):
+    names.append(self.name)
+    return start(self)
+threading.Thread.start = recording
+from workerctl.cli import main
+sys.argv = ["workerctl", "-w", sys.argv[1], "run", "start", sys.argv[2], "--json"]
+try:
+    main()
+except SystemExit as stop:
+    code = stop.code
+print(code, sum(n.startswith("workerctl-step-") for n in names), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(("executor", "threads"), [("echo", "0"), ("hang", "1")])
+def test_echo_bounds_itself_and_its_steps_start_no_thread(workspace, plugin_env, executor, threads):
+    """The built-in ``echo`` waits only in a scripted ``sleep``, which ends at the run's
+    deadline and at a cancel: its steps run on the run's own thread (a thread per step
+    was about 7 % of a batch's CPU). An executor that does not bound itself still gets a
+    thread of its own for each step, which the loop can abandon."""
+    _worker(workspace, "stepper", executor, timeout=1.5)
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS_STARTED, str(workspace.root), "stepper"],
+        capture_output=True,
+        text=True,
+        env=plugin_env,
+        timeout=120,
+    )
+    code, started = done.stderr.strip().splitlines()[-1].split(" ", 1)
+    assert code == ("0" if executor == "echo" else "1"), done.stderr
+    assert started == threads, done.stderr

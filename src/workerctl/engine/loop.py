@@ -680,7 +680,8 @@ def _bounded_step(
 
     An executor that says it bounds itself (``bounds_itself = True``: the ``command``
     executor, which kills its program's process group at the run's deadline, on cancel
-    and on Ctrl-C) is called here. Any other runs on a daemon thread that the loop waits
+    and on Ctrl-C; ``echo``, whose only wait ends at the deadline and at a cancel) is
+    called here. Any other runs on a daemon thread that the loop waits
     for until the run's time is up (plus ``STEP_GRACE_SECONDS`` for its own timeout to
     arrive first): a step still running then is abandoned, the run fails with kind
     ``timeout``, and whatever the step later returns is ignored (its thread never keeps
@@ -693,13 +694,16 @@ def _bounded_step(
     other ``BaseException`` a plugin raises become ``executor_error``."""
     if getattr(executor, "bounds_itself", False):
         try:
-            return executor.step(request)
+            step = executor.step(request)
         except (Exception, Terminated, RunFailed, KeyboardInterrupt):
             if halt is not None and halt.requested:
                 raise Terminated(HALTED) from None
             raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
         except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
             raise _contained(exc, f"executor {worker.executor!r}") from None
+        if halt is not None and halt.requested:  # as below: the run is cancelled, whatever came
+            raise Terminated(HALTED)
+        return step
     box: dict[str, Any] = {}
     raised: list[BaseException] = []
     done = threading.Event()
