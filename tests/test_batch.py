@@ -451,3 +451,42 @@ def test_records_from_json_nested_past_reading_is_a_usage_error(workspace, tmp_p
         and "nested too deeply" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+_NOTED_LATE = """
+import sys, time
+from workerctl.engine import batch
+noted = batch.BatchRunner._note_started
+def late(self, run):
+    print("stored", run.id, flush=True)  # its thread is held here while the Ctrl-C comes
+    time.sleep(1.5)
+    return noted(self, run)
+batch.BatchRunner._note_started = late
+from workerctl.cli import main
+sys.argv = ["workerctl", "-w", sys.argv[1], "run", "start", "slow", "--task", "T-1042", "--task", "T-1043"]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_between_a_runs_creation_and_its_noting_still_cancels_it(workspace):
+    """A Ctrl-C that comes after a run is stored but before the batch has noted it as
+    executing (its thread between the two, as a loaded machine can leave it): the batch
+    cancelled the runs it had noted, missed this one, and waited out its ten-minute step.
+    The run is cancelled as it is noted."""
+    ten_minute_worker(workspace)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _NOTED_LATE, str(workspace.root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("stored "), first + proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    run = History(workspace).get(first.split()[1])
+    assert run.status == "cancelled" and "interrupted" in str(run.error), run.error
+    assert "1 cancelled" in out and "1 not_started" in out, out

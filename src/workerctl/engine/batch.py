@@ -214,6 +214,7 @@ class BatchRunner:
         self._own_reviews = reviews is None
         self._reviews_due = False  # one is wanted and not started yet (``_start_reviews``)
         self._created = threading.Event()  # a run of this batch is stored
+        self._cancelling = False  # Ctrl-C (or SIGTERM) cancelled the runs noted so far
 
     def run(self, worker: str, record_ids: list[str], options: StartOptions) -> BatchResult:
         """Every record's run on the worker threads (even with one job, so that the
@@ -363,21 +364,28 @@ class BatchRunner:
 
     def _cancel_started(self) -> None:
         """Ctrl-C: the runs executing on the threads are cancelled (recorded); each
-        thread's engine then stops at its next step."""
+        thread's engine then stops at its next step. A run stored meanwhile but noted
+        only after this (its thread was between the creation and ``_note_started``) is
+        cancelled by its own thread as it is noted: before, it was missed, and the batch
+        waited for its whole step (a ten-minute one kept a Ctrl-C'd batch running)."""
+        with self._guard:
+            started = list(self._started)
+            self._cancelling = True
+        for run_id in started:
+            self._cancel(run_id)
+
+    def _cancel(self, run_id: str) -> None:
         import getpass
 
         from workerctl.runs.cancel import cancel_run
 
-        with self._guard:
-            started = list(self._started)
-        for run_id in started:
-            with contextlib.suppress(WorkerctlError):
-                cancel_run(
-                    self.engine.history,
-                    run_id,
-                    by=f"{getpass.getuser()} (the batch was interrupted)",
-                    registry=lambda: self.engine.registry,
-                )
+        with contextlib.suppress(WorkerctlError):
+            cancel_run(
+                self.engine.history,
+                run_id,
+                by=f"{getpass.getuser()} (the batch was interrupted)",
+                registry=lambda: self.engine.registry,
+            )
 
     def _one(self, worker: str, record_id: str | None, options: StartOptions) -> BatchItem:
         if self._stop.is_set():
@@ -433,7 +441,10 @@ class BatchRunner:
     def _note_started(self, run: Run) -> None:
         with self._guard:
             self._started[run.id] = run.record_id
+            late = self._cancelling  # the batch's runs were cancelled before this one was noted
         self._created.set()
+        if late:
+            self._cancel(run.id)
 
 
 def summary_line(result: BatchResult) -> str:
