@@ -43,7 +43,7 @@ from history_bench import compile_bytecode
 
 from workerctl.plugins.manager import get_registry
 from workerctl.records.builtin_store import BuiltinRecordStore
-from workerctl.storage.lock import HOLD_LOG_ENV
+from workerctl.storage.lock import HOLD_LOG_ENV, holds_in
 from workerctl.workspace import init_workspace, load_workspace
 
 WORKERCTL = [sys.executable, "-m", "workerctl"]
@@ -67,12 +67,6 @@ def workspace_with_tasks(root: Path, count: int):
         "benchmark",
     )
     return workspace, tasks
-
-
-def history_lock_seconds(log: str) -> float:
-    """The history lock's holds in a ``HOLD_LOG_ENV`` log (a record's write takes the
-    workspace's lock too, a hold of its own: counting both read more than 100 %)."""
-    return sum(float(line.split()[0]) for line in log.splitlines() if line.split()[2:3] == ["history/lock"])
 
 
 def cli(workspace, *args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
@@ -116,7 +110,8 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int, rounds: int = 3) ->
             env={HOLD_LOG_ENV: str(holds)},
         )
         batches.append(time.perf_counter() - began)
-        held.append(history_lock_seconds(holds.read_text()) / batches[-1])
+        # the history lock's alone (a record's write takes the workspace's lock too)
+        held.append(sum(holds_in(holds.read_text())) / batches[-1])
         assert json.loads(done.stdout)["counts"] == {"completed": runs}, done.stdout + done.stderr
         began = time.perf_counter()
         for task in part:

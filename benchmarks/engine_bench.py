@@ -54,7 +54,7 @@ from workerctl.history.store import History, RunFilter
 from workerctl.plugins.manager import get_registry
 from workerctl.runs.model import new_run_id
 from workerctl.storage.atomic import encode_json
-from workerctl.storage.lock import HOLD_LOG_ENV
+from workerctl.storage.lock import HOLD_LOG_ENV, holds_in
 from workerctl.workspace import init_workspace, load_workspace
 
 START = ["run", "start", "overdue-task-review", "--task", "T-1042", "--allow-repeat"]
@@ -78,8 +78,7 @@ def reindex_measured(argv: list[str]) -> tuple[float, float, int, float]:
 
     with tempfile.NamedTemporaryFile("r", suffix=".holds") as log:
         ms, mb, code = peak_of(argv, env={**os.environ, HOLD_LOG_ENV: log.name})
-        lines = [line.split() for line in log.read().splitlines()]
-        holds = [float(words[0]) for words in lines if words[2:3] == ["history/lock"]]  # not the workspace's
+        holds = holds_in(log.read())  # the history lock's, not the workspace's
     return ms, mb, code, max(holds, default=0.0)
 
 

@@ -504,10 +504,16 @@ def _one_line(text: str) -> str:
 
 
 def _log_hold(seconds: float, path: Path) -> None:
-    """A line per hold, for the benchmarks: seconds, pid, which lock (``history/lock``, the
-    history's; ``.workerctl/lock``, the workspace's, which a record's write takes), argv."""
+    """A line per hold, for the benchmarks (``holds_in``): seconds, pid, which lock
+    (``history/lock``, the history's; ``.workerctl/lock``, the workspace's, which a record's
+    write takes), argv."""
     with open(os.environ[HOLD_LOG_ENV], "a", encoding="utf-8") as out:
         out.write(f"{seconds:.6f} {os.getpid()} {path.parent.name}/{path.name} {' '.join(sys.argv[1:5])}\n")
+
+
+def holds_in(log: str, lock: str = "history/lock") -> list[float]:
+    """The seconds of each hold of ``lock`` in a ``HOLD_LOG_ENV`` log (``_log_hold``)."""
+    return [float(words[0]) for words in map(str.split, log.splitlines()) if words[2:3] == [lock]]
 
 
 class _LockWaitOver(Exception):
