@@ -12,7 +12,9 @@ shows a step.
    total. Target: the batch at least 25x faster (issue 21; it was 20x before).
    Beside it, the share of each batch's time the history lock was held (the holds
    ``WORKERCTL_BENCH_LOCK_LOG`` logs): near 100 %, the batch waits on its commits, one
-   at a time, and more threads would not make it faster.
+   at a time, and more threads would not make it faster. And its CPU, the review
+   helper's included, divided by the machine's cores: the least time that work could
+   take with every core busy throughout.
 2. A detached run whose echo script makes ``--steps`` tool calls 0.2 s apart, followed
    by ``workerctl run watch``: for each iteration, the time from its being recorded
    (its ``finished`` time, written just before the run file) to the watch printing
@@ -32,6 +34,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -90,12 +93,14 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int, rounds: int = 3) ->
     ids.write_text("\n".join(tasks) + "\n")
     batches: list[float] = []
     held: list[float] = []  # the share of each batch's time the history lock was held
+    cpu: list[float] = []  # each batch's CPU, its review helper's included (it waits for it)
     each_seconds = 0.0
     parts = [tasks[i::rounds] for i in range(rounds)]
     for number, part in enumerate(parts):
         one = tmp / f"batch-{number}"
         shutil.copytree(template.root, one, symlinks=True)
         holds = tmp / f"holds-{number}.log"
+        children = _children_cpu()
         began = time.perf_counter()
         done = cli(
             load_workspace(one),
@@ -110,6 +115,7 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int, rounds: int = 3) ->
             env={HOLD_LOG_ENV: str(holds)},
         )
         batches.append(time.perf_counter() - began)
+        cpu.append(_children_cpu() - children)
         # the history lock's alone (a record's write takes the workspace's lock too)
         held.append(sum(holds_in(holds.read_text())) / batches[-1])
         assert json.loads(done.stdout)["counts"] == {"completed": runs}, done.stdout + done.stderr
@@ -125,11 +131,18 @@ def batch_against_processes(tmp: Path, runs: int, jobs: int, rounds: int = 3) ->
         "batches_s": batches,
         "batch_s": batch_seconds,
         "lock_held": statistics.median(held),
+        "cpu_s": statistics.median(cpu),
         "each_s": each_seconds,
         "batch_runs_per_s": runs / batch_seconds,
         "each_runs_per_s": runs / each_seconds,
         "speedup": each_seconds / batch_seconds,
     }
+
+
+def _children_cpu() -> float:
+    """User and system time of the finished child processes, and of theirs they waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def watch_latency(tmp: Path, steps: int) -> dict:
@@ -207,6 +220,11 @@ def main() -> None:
             + ", ".join(f"{b:.2f}" for b in figures["batches_s"])
             + f" ({figures['batch_runs_per_s']:.1f} runs/s); the history lock held "
             f"{100 * figures['lock_held']:.0f} % of the time (median)"
+        )
+        cores = len(os.sched_getaffinity(0))
+        print(
+            f"  its CPU, the review helper's included: {figures['cpu_s']:.2f} s (median); on {cores} "
+            f"cores no batch of this work takes less than {figures['cpu_s'] / cores:.2f} s"
         )
         print(
             f"{figures['runs']} runs, one process each:      {figures['each_s']:.2f} s "
