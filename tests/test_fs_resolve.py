@@ -248,3 +248,78 @@ def test_a_state_file_is_read_whole_in_as_few_reads_as_it_needs(body):
         folder.mkdir(parents=True)
         (folder / "R1.json").write_bytes(body)
         assert fs.read_bytes(folder / "R1.json") == body
+
+
+@pytest.mark.parametrize("made_again", [True, False])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize("resolver", ["walk", "openat2"])
+def test_a_workspace_removed_under_a_long_lived_process_is_met_as_a_new_process_meets_it(
+    resolver, operation, made_again
+):
+    """A process keeps a descriptor of each workspace folder it works in (``_kept_anchor``);
+    a long-lived one (an rq worker, a program driving the engine) may outlive that folder:
+    removed, and perhaps made again at the same path. Every operation then ends as it
+    would in a process that never saw the old folder: in the new folder, or with the
+    error a missing workspace gives, never "No such file or directory" from a folder
+    that is gone while the path leads to a new one."""
+    kept = fs._openat2
+    try:
+        with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+            long_lived, fresh = Path(one), Path(two)
+            fs._openat2 = {"walk": fs._declined, "openat2": FAST}[resolver]
+            _tree(long_lived, 0, "none")
+            assert fs.read_bytes(long_lived.joinpath("ws", *PATH, "R1.json")) == b'{"id": "R1"}'
+            shutil.rmtree(long_lived / "ws")  # the anchor the process keeps is now a removed folder
+            shutil.rmtree(long_lived / "outside")
+            if made_again:
+                _tree(long_lived, 0, "none")
+                long_lived.joinpath("ws", *PATH, "R1.json").write_text('{"id": "R1", "new": true}')
+                _tree(fresh, 0, "none")
+                fresh.joinpath("ws", *PATH, "R1.json").write_text('{"id": "R1", "new": true}')
+            folder = long_lived.joinpath("ws", *PATH)
+            try:
+                result: object = ("ok", OPERATIONS[operation](folder))
+            except (OSError, fs.PlantedLink) as exc:
+                result = (type(exc).__name__, str(exc).replace(str(long_lived), "BASE"))
+            expected = _outcome(fs._openat2, fresh, operation)  # anchors forgotten: a new process
+            assert _same_end(result, expected[0])
+            assert _state(long_lived) == expected[1]
+    finally:
+        fs._openat2 = kept
+        _forget_anchors()
+
+
+LONG_LIVED = """
+import json, shutil, sys
+from pathlib import Path
+from workerctl.engine.launcher import Engine, StartOptions
+from workerctl.plugins.manager import get_registry
+from workerctl.workspace import init_workspace
+
+root, out = Path(sys.argv[1]), []
+for _ in range(2):
+    workspace = init_workspace(root, get_registry())
+    engine = Engine(workspace, get_registry())
+    for _ in range(int(sys.argv[2])):  # past fs.FAST_AFTER walks: openat2 resolves from the kept folder
+        run = engine.start("overdue-task-review", StartOptions(record_id="T-1042", allow_repeat=True))
+        out.append([run.id, run.status])
+    shutil.rmtree(root)  # the workspace removed under the process, then made again
+print(json.dumps(out[-1:] + out[:1]))
+"""
+
+
+@pytest.mark.parametrize("runs", [1, 4])
+def test_an_engine_in_a_long_lived_process_runs_in_a_workspace_made_again_at_its_path(tmp_path, runs):
+    """The report: a program driving the engine removed its workspace and made it again at
+    the same path; its next run failed with "cannot create the folder ... No such file or
+    directory" (the process still held the removed folder)."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", LONG_LIVED, str(tmp_path / "ws"), str(runs)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    (last_id, last_status), (first_id, _) = json.loads(done.stdout)
+    assert last_status == "completed" and last_id != first_id

@@ -33,6 +33,7 @@ import.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import fnmatch
@@ -86,11 +87,13 @@ def _split(path: PathArg) -> tuple[str, list[str]]:
 
 _ANCHORS: dict[str, int] = {}
 _MAX_ANCHORS = 16
+_REMOVED: list[int] = []  # descriptors of kept folders found removed: left open (``_removed``)
+_FORGETTING = _thread.allocate_lock()  # not threading's: a short command never imports it
 
 
-def _anchor(anchor: str, parts: list[str]) -> int:
-    """A new descriptor of the anchor folder (the caller closes it)."""
-    kept = _kept_anchor(anchor, parts)
+def _anchor(anchor: str, kept: int | None) -> int:
+    """A new descriptor of the anchor folder (the caller closes it); ``kept``: the
+    process's own (``_kept_anchor``), if it keeps one."""
     if kept is None:
         return os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     return os.dup(kept)
@@ -102,7 +105,10 @@ def _kept_anchor(anchor: str, parts: list[str]) -> int | None:
     folder is opened once per process (resolving its whole path is the dearest step
     of a walk, and a process works in one or two workspaces); it is the user's own
     path, so where it leads may be a link, and that does not change while a command
-    runs."""
+    runs. A process that outlives the folder (an rq worker, a program driving the
+    engine, while the workspace is removed and made again) opens the path again
+    (``_removed``); a folder moved away, not removed, is still followed: the process
+    goes on in the workspace it began in."""
     if parts[0] != STATE_DIR_NAME:
         return None
     fd = _ANCHORS.get(anchor)
@@ -115,6 +121,25 @@ def _kept_anchor(anchor: str, parts: list[str]) -> int | None:
             os.close(fd)
             fd = kept
     return fd
+
+
+def _removed(anchor: str, fd: int) -> bool:
+    """Whether ``fd``, the kept folder of ``anchor``, was removed (a removed folder has
+    no links left); if so it is forgotten, and the next use opens what the path leads
+    to now. Asked only when something under it is missing, which is all a removed
+    folder answers. Its descriptor is left open: another thread may be resolving from
+    it this moment, and a number closed here could be given to the next file any
+    thread opens."""
+    try:
+        if os.fstat(fd).st_nlink:
+            return False
+    except OSError:
+        return False
+    with _FORGETTING:
+        if _ANCHORS.get(anchor) == fd:
+            del _ANCHORS[anchor]
+            _REMOVED.append(fd)
+    return True
 
 
 def _shown(anchor: str, parts: list[str], upto: int) -> str:
@@ -174,7 +199,16 @@ def _walk_to(anchor: str, parts: list[str], upto: int, create: bool) -> int:
             return found
         if found == MISSING and not create:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), _shown(anchor, parts, upto - 1))
-    fd = _anchor(anchor, parts)
+    kept = _kept_anchor(anchor, parts)
+    try:
+        return _walk_from(_anchor(anchor, kept), anchor, parts, upto, create)
+    except FileNotFoundError:
+        if kept is None or not _removed(anchor, kept):
+            raise
+    return _walk_from(_anchor(anchor, _kept_anchor(anchor, parts)), anchor, parts, upto, create)
+
+
+def _walk_from(fd: int, anchor: str, parts: list[str], upto: int, create: bool) -> int:
     for index in range(upto):
         fd = _step(fd, anchor, parts, index, parts[index], create)  # closes fd, also when it raises
     return fd
@@ -192,7 +226,10 @@ def _fast_open(anchor: str, parts: list[str], upto: int, flags: int, mode: int =
     base = _kept_anchor(anchor, parts)
     if base is None:
         return -1
-    return resolve(base, _relative(parts, upto), flags, mode)
+    found = resolve(base, _relative(parts, upto), flags, mode)
+    if found == MISSING and _removed(anchor, base):
+        return _fast_open(anchor, parts, upto, flags, mode)  # from the folder at that path now
+    return found
 
 
 _RELATIVE: dict[tuple[int, int], tuple[list[str], bytes]] = {}
