@@ -13,6 +13,8 @@ with nothing outside it touched.
 from __future__ import annotations
 
 import errno
+import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -323,3 +325,81 @@ def test_an_engine_in_a_long_lived_process_runs_in_a_workspace_made_again_at_its
     assert done.returncode == 0, done.stderr
     (last_id, last_status), (first_id, _) = json.loads(done.stdout)
     assert last_status == "completed" and last_id != first_id
+
+
+def _workspace_with_history(root: Path) -> Path:
+    history = root / ".workerctl" / "history"
+    history.mkdir(parents=True)
+    return history
+
+
+@pytest.mark.parametrize("resolver", ["walk", "openat2"])
+def test_nothing_written_under_a_lock_goes_to_a_workspace_made_again_while_it_is_held(tmp_path, resolver):
+    """The rule the new folder is taken under: a lock taken in a folder covers what is
+    written beside it. While it is held, a workspace made again at the path is not
+    written (the writes fail, as in the removed folder); the lock taken next is the new
+    folder's, and so are the writes under it."""
+    from workerctl.errors import WorkerctlError
+    from workerctl.storage.atomic import write_json
+    from workerctl.storage.lock import FileLock
+
+    kept = fs._openat2
+    fs._openat2 = {"walk": fs._declined, "openat2": FAST}[resolver]
+    try:
+        history = _workspace_with_history(tmp_path / "ws")
+        lock = FileLock(history / "lock", timeout=1)
+        with lock:
+            write_json(history / "a.json", {"n": 1})
+            shutil.rmtree(tmp_path / "ws")
+            _workspace_with_history(tmp_path / "ws")
+            with pytest.raises((OSError, WorkerctlError)):
+                write_json(history / "b.json", {"n": 2})
+            assert not (history / "b.json").exists()
+        with lock:
+            write_json(history / "b.json", {"n": 2})
+            assert json.loads((history / "b.json").read_text()) == {"n": 2}
+            other = os.open(history / "lock", os.O_RDONLY)  # the new folder's lock file is the one held
+            try:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(other)
+        assert fs._PINNED == {}
+    finally:
+        fs._openat2 = kept
+        _forget_anchors()
+
+
+def test_a_lock_file_made_again_as_it_is_opened_is_taken_in_the_new_folder(
+    tmp_path, monkeypatch
+):
+    """The window between opening the lock file and pinning its folder, held open (it
+    cannot be hit on purpose otherwise): the workspace is removed and made again there."""
+    from workerctl.storage.atomic import write_json
+    from workerctl.storage.lock import FileLock
+
+    history = _workspace_with_history(tmp_path / "ws")
+    write_json(history / "a.json", {"n": 1})  # the folder kept by the process
+    pin, calls = fs.pin, []
+
+    def made_again_first(path):
+        calls.append(path)
+        if len(calls) == 1:
+            shutil.rmtree(tmp_path / "ws")
+            _workspace_with_history(tmp_path / "ws")
+        return pin(path)
+
+    monkeypatch.setattr(fs, "pin", made_again_first)
+    try:
+        with FileLock(history / "lock", timeout=1):
+            write_json(history / "b.json", {"n": 2})
+            other = os.open(history / "lock", os.O_RDONLY)
+            try:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(other)
+        assert len(calls) == 2 and (history / "b.json").exists() and not (history / "a.json").exists()
+        assert fs._PINNED == {}
+    finally:
+        _forget_anchors()

@@ -88,6 +88,7 @@ def _split(path: PathArg) -> tuple[str, list[str]]:
 _ANCHORS: dict[str, int] = {}
 _MAX_ANCHORS = 16
 _REMOVED: list[int] = []  # descriptors of kept folders found removed: left open (``_removed``)
+_PINNED: dict[str, int] = {}  # anchor -> the locks this process holds in that folder (``pin``)
 _FORGETTING = _thread.allocate_lock()  # not threading's: a short command never imports it
 
 
@@ -136,10 +137,32 @@ def _removed(anchor: str, fd: int) -> bool:
     except OSError:
         return False
     with _FORGETTING:
+        if _PINNED.get(anchor):
+            return False  # a lock is held in the removed folder: nothing goes to a new one under it
         if _ANCHORS.get(anchor) == fd:
             del _ANCHORS[anchor]
             _REMOVED.append(fd)
     return True
+
+
+def pin(path: PathArg) -> str:
+    """Keep the workspace folder that holds ``path`` (a lock file) while the lock is
+    held: the process does not go on in a new folder made at the same path meanwhile
+    (``_removed``), so what is written under a lock is written beside it. The caller
+    checks, once pinned, that its lock file is the one at the path (``storage.lock``).
+    Returns the key ``unpin`` takes."""
+    anchor = _split(path)[0]
+    with _FORGETTING:
+        _PINNED[anchor] = _PINNED.get(anchor, 0) + 1
+    return anchor
+
+
+def unpin(key: str) -> None:
+    """One ``pin`` let go."""
+    with _FORGETTING:
+        left = _PINNED.pop(key, 0) - 1
+        if left > 0:
+            _PINNED[key] = left
 
 
 def _shown(anchor: str, parts: list[str], upto: int) -> str:

@@ -8,6 +8,7 @@ up says which process holds the lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import signal
@@ -112,6 +113,7 @@ class FileLock:
         self.path = path
         self.timeout, self.timeout_source = resolve_timeout(timeout)
         self._fd: int | None = None
+        self._pinned = ""  # the key of its workspace folder's pin while the flock is held
         self._depth = 0
         self._thread_lock = threading.RLock()
         self._count_guard = threading.Lock()
@@ -273,8 +275,13 @@ class FileLock:
         fd, self._fd = self._fd, None
         try:
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                finally:
+                    from workerctl.storage import fs
+
+                    fs.unpin(self._pinned)
                 if os.environ.get(HOLD_LOG_ENV):
                     _log_hold(time.monotonic() - self._since, self.path)
         finally:
@@ -283,35 +290,67 @@ class FileLock:
     def _acquire(self, timeout: float, source: str) -> None:
         from workerctl.errors import StorageError
         from workerctl.storage import fs
+
+        for _ in range(3):
+            fd = self._open()
+            pinned = fs.pin(self.path)  # its workspace folder kept while the lock is held
+            if self._at_its_path(fd):
+                break
+            # the workspace was removed and made again as the file was opened: the new one's
+            fs.unpin(pinned)
+            os.close(fd)
+        else:
+            gone = FileNotFoundError(errno.ENOENT, "its folder was removed as it was opened, three times")
+            raise StorageError(self.path, gone, "open the lock file")
+        try:
+            self._wait(fd, timeout, source)
+            self._note_holder(fd)
+        except BaseException:
+            fs.unpin(pinned)
+            raise
+        self._fd, self._pinned = fd, pinned
+
+    def _at_its_path(self, fd: int) -> bool:
+        """Whether the lock file opened is the one at its path now: what is written
+        under the lock then goes beside it (``storage.fs.pin``)."""
+        from workerctl.storage import fs
+
+        try:
+            now, opened = fs.lstat(self.path), os.fstat(fd)
+        except (OSError, PlantedLink):
+            return False
+        return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
+
+    def _open(self) -> int:
+        from workerctl.errors import StorageError
+        from workerctl.storage import fs
         from workerctl.storage.atomic import PRIVATE_FILE
 
         try:
-            writable = True
             try:  # never through a link, never a file with another name (see storage.fs)
                 fd = fs.open_file(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE, create_parents=True)
             except OSError as exc:
-                import errno
-
                 if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                     raise
                 # a read-only mount or no write permission: flock works on a file open
                 # for reading, so a reader still waits for writers (it writes nothing,
                 # its mode included: a workspace made read-only stays as it was)
-                fd = fs.open_file(self.path, os.O_RDONLY)
-                writable = False
+                return fs.open_file(self.path, os.O_RDONLY)
             except PlantedLink:
                 if not fs.is_hard_link(self.path):
                     raise  # a symbolic link, a FIFO: refused
                 # a second name made by a backup of hard links (cp -al, rsnapshot): the
                 # flock is taken on it as it is, read-only, and the holder note, the one
                 # thing written in place, is not written (it would be the backup's too)
-                fd = fs.open_file(self.path, os.O_RDONLY)
-                writable = False
-            if writable and os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
+                return fs.open_file(self.path, os.O_RDONLY)
+            if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
                 with contextlib.suppress(OSError):  # a umask such as 0277, an old open file
                     os.fchmod(fd, PRIVATE_FILE)
+            return fd
         except OSError as exc:
             raise StorageError(self.path, exc, "open the lock file") from None
+
+    def _wait(self, fd: int, timeout: float, source: str) -> None:
         try:
             # the timer-bounded kernel wait needs SIGALRM: only in the main thread, and
             # only when nobody else's timer is running (RQ's job timeout uses it)
@@ -324,17 +363,18 @@ class FileLock:
             holder = self.holder()
             os.close(fd)
             raise self._timed_out(timeout, source, holder)
+
+    def _note_holder(self, fd: int) -> None:
+        from workerctl.errors import StorageError
+
         info = f"pid {os.getpid()} on {hostname()} ({_one_line(' '.join(sys.argv[:4]))})"
         try:
             os.pwrite(fd, info.encode("utf-8", "backslashreplace")[:HOLDER_BYTES].ljust(HOLDER_BYTES), 0)
         except OSError as exc:  # a full disk: the note is a courtesy, the lock is held
-            import errno
-
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EBADF):  # EBADF: opened read-only
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
                 raise StorageError(self.path, exc, "write the lock holder note") from None
-        self._fd = fd
 
     def _wait_blocking(self, fd: int, timeout: float) -> bool:
         """Wait in the kernel's queue (fair to every waiter), bounded by a timer signal."""
