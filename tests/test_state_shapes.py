@@ -460,3 +460,41 @@ def test_a_missing_link_that_is_no_link_is_a_damaged_run_file(one_run):
             shown = run_workerctl(*argv, workspace=workspace)
             assert shown.returncode == 4 and "context.missing_links[0]" in shown.stderr, shown.stderr
             assert "Traceback" not in shown.stderr
+
+
+USED = {"input_tokens": 1, "output_tokens": 2, "models": {"m": {"input_tokens": 1, "output_tokens": 2}}}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("usage", {"": None}),  # found by the generated test above: run inspect raised KeyError
+        ("usage", {"output_tokens": 3}),
+        ("usage", {"input_tokens": 1, "output_tokens": 2, "models": {"m": 5}}),
+        ("usage", {"input_tokens": 1, "output_tokens": 2, "models": {"m": {"input_tokens": 1}}}),
+        ("cost", {"amount": 0.5}),
+        ("cost", {"amount": 0.5, "unpriced_models": 5}),
+        ("cost", {"amount": 0.5, "currency": "EUR", "price_table": ["v1"]}),
+        ("cost", {"estimate": True, "amount": None, "error": {"why": 1}}),
+        ("iteration usage", {"ignored": 7}),
+    ],
+)
+def test_usage_and_cost_that_leave_out_or_bend_a_part_are_read_or_named(
+    one_run, tmp_path_factory, field, value
+):
+    """Usage and cost are objects whose parts are read by name: each part a run file may
+    leave out is shown as unknown, and one of the wrong kind makes the file damaged
+    (exit 4 naming it); a reindex over the file says the same, never a traceback."""
+    root = _copy(one_run, tmp_path_factory)
+    (path,) = sorted(_state(root).glob(KINDS["run file"]))[:1]
+    doc = json.loads(path.read_text())
+    if field == "iteration usage":
+        doc["iterations"][0]["usage"] = value
+    else:
+        doc["usage"] = USED  # the card shows cost only beside the tokens
+        doc[field] = value
+    path.write_text(json.dumps(doc))
+    _read_everything(root, path, one_run[1])
+    result = CliRunnerBound(load_workspace(root))("runs", "reindex")
+    assert result.exit_code in (0, 4), result.output
+    assert result.exit_code == 0 or path.name in result.output, result.output

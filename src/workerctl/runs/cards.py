@@ -49,6 +49,11 @@ def _time(iso: str | None) -> str:
     return iso[11:23] if iso else "-"
 
 
+def _known(value: object) -> str:
+    """A part a run file may leave out (``runs.typed``: usage's counts, cost's currency)."""
+    return "?" if value is None else str(value)
+
+
 def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> str:
     lines = []
     head = (
@@ -93,12 +98,13 @@ def run_card(run: Run, facts: dict[str, Any], *, full_output: bool = True) -> st
     times = " → ".join(f"{t['status']} {_time(t['at'])}" for t in run.transitions)
     row("times", f"{times}  ({render.duration(run.duration)})")
     if run.usage:
-        used = f"{run.usage['input_tokens']} input + {run.usage['output_tokens']} output tokens"
+        tokens = [_known(run.usage.get(kind)) for kind in ("input_tokens", "output_tokens")]
+        used = f"{tokens[0]} input + {tokens[1]} output tokens"
         cost = run.cost or {}
         if cost.get("amount") is not None:
             used += (
-                f"; estimated cost {cost['amount']:.4f} {cost['currency']} (price table "
-                f"{cost['price_table']}"
+                f"; estimated cost {cost['amount']:.4f} {_known(cost.get('currency'))} (price table "
+                f"{_known(cost.get('price_table'))}"
                 + (
                     f"; no price for {', '.join(cost['unpriced_models'])}"
                     if cost.get("unpriced_models")

@@ -33,15 +33,37 @@ CONTEXT: dict[str, Any] = {
 MISSING_LINK: dict[str, Any] = {"link": str, "id": str, "from": str, "reason": str | None}
 #: and from each of its ``side_effects`` (``kind`` always there)
 SIDE_EFFECT: dict[str, Any] = {"kind": str, "key": str | None, "record_id": str | None, "state": str | None}
-#: and from ``usage`` and ``cost``
-USAGE: dict[str, Any] = {"input_tokens": int | None, "output_tokens": int | None, "models": dict[str, Any]}
-COST: dict[str, Any] = {"amount": int | float | None, "currency": str | None, "estimate": bool | None}
+
+
+@dataclasses.dataclass
+class ModelTokens:
+    """What ``runs.usage.usage_totals`` writes for each model in a run's ``usage``."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+#: and from ``usage`` and ``cost`` (each part optional: readers take a missing one as unknown)
+USAGE: dict[str, Any] = {
+    "input_tokens": int | None,
+    "output_tokens": int | None,
+    "models": dict[str, ModelTokens],
+}
+COST: dict[str, Any] = {
+    "amount": int | float | None,
+    "currency": str | None,
+    "estimate": bool | None,
+    "price_table": str | None,
+    "unpriced_models": list[str] | None,
+    "error": str | None,
+}
 CHECK: dict[str, Any] = {"key": str, "title": str, "verdict": str, "evidence": list[str]}
 ITERATION_USAGE: dict[str, Any] = {
     "input_tokens": int | None,
     "output_tokens": int | None,
     "model": str | None,
     "latency_ms": int | float | None,
+    "ignored": list[str] | None,
 }
 TRANSITION: dict[str, Any] = {"status": str, "at": str}
 #: the process in charge: a pid is probed and signalled (``history.sweep``, ``runs.cancel``)

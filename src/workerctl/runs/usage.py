@@ -132,6 +132,7 @@ def _load(path: Path) -> PriceTable:
 
 def main_model(totals: dict[str, Any]) -> str | None:
     """The model that used the most tokens (for grouping runs by model)."""
-    if not totals:
+    models = totals.get("models") if totals else None
+    if not models:  # none reported, or a run file that names none (``runs.typed.USAGE``)
         return None
-    return max(totals["models"].items(), key=lambda kv: kv[1]["input_tokens"] + kv[1]["output_tokens"])[0]
+    return max(models.items(), key=lambda kv: kv[1]["input_tokens"] + kv[1]["output_tokens"])[0]
