@@ -252,40 +252,49 @@ def test_a_state_file_is_read_whole_in_as_few_reads_as_it_needs(body):
         assert fs.read_bytes(folder / "R1.json") == body
 
 
-@pytest.mark.parametrize("made_again", [True, False])
+@pytest.mark.parametrize("made_again", ["opened again", "not opened again", "not made again"])
 @pytest.mark.parametrize("operation", sorted(OPERATIONS))
 @pytest.mark.parametrize("resolver", ["walk", "openat2"])
-def test_a_workspace_removed_under_a_long_lived_process_is_met_as_a_new_process_meets_it(
+def test_a_workspace_made_again_under_a_long_lived_process_is_met_as_a_new_process_meets_it(
     resolver, operation, made_again
 ):
     """A process keeps a descriptor of each workspace folder it works in (``_kept_anchor``);
     a long-lived one (an rq worker, a program driving the engine) may outlive that folder:
-    removed, and perhaps made again at the same path. Every operation then ends as it
-    would in a process that never saw the old folder: in the new folder, or with the
-    error a missing workspace gives, never "No such file or directory" from a folder
-    that is gone while the path leads to a new one."""
+    removed, and perhaps made again at the same path. Once it opens the workspace again
+    (``load_workspace`` calls ``fs.renew``), every operation ends as it would in a process
+    that never saw the old folder; until then, nothing reaches the new folder (the
+    operations fail as in the removed one)."""
     kept = fs._openat2
     try:
         with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
             long_lived, fresh = Path(one), Path(two)
             fs._openat2 = {"walk": fs._declined, "openat2": FAST}[resolver]
+            _forget_anchors()  # room to keep one (at most 16 a process)
             _tree(long_lived, 0, "none")
             assert fs.read_bytes(long_lived.joinpath("ws", *PATH, "R1.json")) == b'{"id": "R1"}'
+            anchor = fs._ANCHORS[str(long_lived / "ws")]
             shutil.rmtree(long_lived / "ws")  # the anchor the process keeps is now a removed folder
             shutil.rmtree(long_lived / "outside")
-            if made_again:
-                _tree(long_lived, 0, "none")
-                long_lived.joinpath("ws", *PATH, "R1.json").write_text('{"id": "R1", "new": true}')
-                _tree(fresh, 0, "none")
-                fresh.joinpath("ws", *PATH, "R1.json").write_text('{"id": "R1", "new": true}')
+            if made_again != "not made again":
+                for base in (long_lived, fresh):
+                    _tree(base, 0, "none")
+                    base.joinpath("ws", *PATH, "R1.json").write_text('{"id": "R1", "new": true}')
+            if made_again == "opened again":
+                fs.renew(long_lived / "ws")
+                assert fs._ANCHORS[str(long_lived / "ws")] == anchor  # the same number, now the new folder
+            before = _state(long_lived)
             folder = long_lived.joinpath("ws", *PATH)
             try:
                 result: object = ("ok", OPERATIONS[operation](folder))
             except (OSError, fs.PlantedLink) as exc:
                 result = (type(exc).__name__, str(exc).replace(str(long_lived), "BASE"))
-            expected = _outcome(fs._openat2, fresh, operation)  # anchors forgotten: a new process
-            assert _same_end(result, expected[0])
-            assert _state(long_lived) == expected[1]
+            if made_again == "not opened again":  # as in the removed folder: nothing there
+                assert result[0] == "FileNotFoundError" or result in (("ok", False), ("ok", None)), result
+                assert _state(long_lived) == before  # the new folder untouched
+            else:
+                expected = _outcome(fs._openat2, fresh, operation)  # anchors forgotten: a new process
+                assert _same_end(result, expected[0])
+                assert _state(long_lived) == expected[1]
     finally:
         fs._openat2 = kept
         _forget_anchors()
@@ -333,18 +342,30 @@ def _workspace_with_history(root: Path) -> Path:
     return history
 
 
+def _held_elsewhere(lock_file: Path) -> bool:
+    other = os.open(lock_file, os.O_RDONLY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(other)
+    return False
+
+
 @pytest.mark.parametrize("resolver", ["walk", "openat2"])
 def test_nothing_written_under_a_lock_goes_to_a_workspace_made_again_while_it_is_held(tmp_path, resolver):
-    """The rule the new folder is taken under: a lock taken in a folder covers what is
-    written beside it. While it is held, a workspace made again at the path is not
-    written (the writes fail, as in the removed folder); the lock taken next is the new
-    folder's, and so are the writes under it."""
+    """The rule the new folder is taken under: what is written under a lock goes beside
+    that lock. While a lock taken in the removed folder is held, opening the workspace
+    again does not move the process to the new folder (its writes fail, as in the removed
+    one); once the lock is let go it does, and the next lock is the new folder's."""
     from workerctl.errors import WorkerctlError
     from workerctl.storage.atomic import write_json
     from workerctl.storage.lock import FileLock
 
     kept = fs._openat2
     fs._openat2 = {"walk": fs._declined, "openat2": FAST}[resolver]
+    _forget_anchors()  # room to keep one (at most 16 a process)
     try:
         history = _workspace_with_history(tmp_path / "ws")
         lock = FileLock(history / "lock", timeout=1)
@@ -352,32 +373,29 @@ def test_nothing_written_under_a_lock_goes_to_a_workspace_made_again_while_it_is
             write_json(history / "a.json", {"n": 1})
             shutil.rmtree(tmp_path / "ws")
             _workspace_with_history(tmp_path / "ws")
+            fs.renew(tmp_path / "ws")  # another thread opens the workspace again: not yet
             with pytest.raises((OSError, WorkerctlError)):
                 write_json(history / "b.json", {"n": 2})
             assert not (history / "b.json").exists()
+        fs.renew(tmp_path / "ws")
         with lock:
             write_json(history / "b.json", {"n": 2})
             assert json.loads((history / "b.json").read_text()) == {"n": 2}
-            other = os.open(history / "lock", os.O_RDONLY)  # the new folder's lock file is the one held
-            try:
-                with pytest.raises(BlockingIOError):
-                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            finally:
-                os.close(other)
+            assert _held_elsewhere(history / "lock")  # the new folder's lock file is the one held
         assert fs._PINNED == {}
     finally:
         fs._openat2 = kept
         _forget_anchors()
 
 
-def test_a_lock_file_made_again_as_it_is_opened_is_taken_in_the_new_folder(
-    tmp_path, monkeypatch
-):
+def test_a_lock_file_made_again_as_it_is_opened_is_taken_in_the_new_folder(tmp_path, monkeypatch):
     """The window between opening the lock file and pinning its folder, held open (it
-    cannot be hit on purpose otherwise): the workspace is removed and made again there."""
+    cannot be hit on purpose otherwise): the workspace is removed, made again, and opened
+    again by another thread of the process, which goes on in the new folder."""
     from workerctl.storage.atomic import write_json
     from workerctl.storage.lock import FileLock
 
+    _forget_anchors()  # room to keep one (at most 16 a process)
     history = _workspace_with_history(tmp_path / "ws")
     write_json(history / "a.json", {"n": 1})  # the folder kept by the process
     pin, calls = fs.pin, []
@@ -387,18 +405,14 @@ def test_a_lock_file_made_again_as_it_is_opened_is_taken_in_the_new_folder(
         if len(calls) == 1:
             shutil.rmtree(tmp_path / "ws")
             _workspace_with_history(tmp_path / "ws")
+            fs.renew(tmp_path / "ws")
         return pin(path)
 
     monkeypatch.setattr(fs, "pin", made_again_first)
     try:
         with FileLock(history / "lock", timeout=1):
             write_json(history / "b.json", {"n": 2})
-            other = os.open(history / "lock", os.O_RDONLY)
-            try:
-                with pytest.raises(BlockingIOError):
-                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            finally:
-                os.close(other)
+            assert _held_elsewhere(history / "lock")
         assert len(calls) == 2 and (history / "b.json").exists() and not (history / "a.json").exists()
         assert fs._PINNED == {}
     finally:

@@ -124,6 +124,9 @@ def load_workspace(root: Path, origin: str = "--workspace") -> Workspace:
     if not settings_file.is_file():
         why, hint = _not_a_workspace(root)
         raise UsageError(f"{root} (from {origin}) is not a workspace: {why}", hint=hint)
+    from workerctl.storage import fs
+
+    fs.renew(root)  # a long-lived process whose workspace was made again goes on in the new one
     return Workspace(root=root, settings=_cached_settings(root, settings_file))
 
 

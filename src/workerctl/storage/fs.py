@@ -87,14 +87,13 @@ def _split(path: PathArg) -> tuple[str, list[str]]:
 
 _ANCHORS: dict[str, int] = {}
 _MAX_ANCHORS = 16
-_REMOVED: list[int] = []  # descriptors of kept folders found removed: left open (``_removed``)
 _PINNED: dict[str, int] = {}  # anchor -> the locks this process holds in that folder (``pin``)
 _FORGETTING = _thread.allocate_lock()  # not threading's: a short command never imports it
 
 
-def _anchor(anchor: str, kept: int | None) -> int:
-    """A new descriptor of the anchor folder (the caller closes it); ``kept``: the
-    process's own (``_kept_anchor``), if it keeps one."""
+def _anchor(anchor: str, parts: list[str]) -> int:
+    """A new descriptor of the anchor folder (the caller closes it)."""
+    kept = _kept_anchor(anchor, parts)
     if kept is None:
         return os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     return os.dup(kept)
@@ -106,10 +105,8 @@ def _kept_anchor(anchor: str, parts: list[str]) -> int | None:
     folder is opened once per process (resolving its whole path is the dearest step
     of a walk, and a process works in one or two workspaces); it is the user's own
     path, so where it leads may be a link, and that does not change while a command
-    runs. A process that outlives the folder (an rq worker, a program driving the
-    engine, while the workspace is removed and made again) opens the path again
-    (``_removed``); a folder moved away, not removed, is still followed: the process
-    goes on in the workspace it began in."""
+    runs. A process that opens the workspace again (``renew``) goes on from the folder
+    at the path then."""
     if parts[0] != STATE_DIR_NAME:
         return None
     fd = _ANCHORS.get(anchor)
@@ -124,31 +121,38 @@ def _kept_anchor(anchor: str, parts: list[str]) -> int | None:
     return fd
 
 
-def _removed(anchor: str, fd: int) -> bool:
-    """Whether ``fd``, the kept folder of ``anchor``, was removed (a removed folder has
-    no links left); if so it is forgotten, and the next use opens what the path leads
-    to now. Asked only when something under it is missing, which is all a removed
-    folder answers. Its descriptor is left open: another thread may be resolving from
-    it this moment, and a number closed here could be given to the next file any
-    thread opens."""
+def renew(folder: PathArg) -> None:
+    """The workspace at ``folder`` opened again (``load_workspace``, ``init_workspace``,
+    an rq worker's next job): if the folder this process kept for that path is no longer
+    the one there (removed, or moved away, and perhaps made again), the process goes on
+    from the folder there now. The kept descriptor's number is pointed at it (``dup2``):
+    no number is freed while another thread may be resolving from it, and none is left
+    open per folder made again. Not while this process holds a lock in the old folder
+    (``pin``): what is written under a lock goes beside that lock."""
+    anchor = os.path.abspath(folder)
+    kept = _ANCHORS.get(anchor)
+    if kept is None:
+        return
     try:
-        if os.fstat(fd).st_nlink:
-            return False
+        now, was = os.stat(anchor), os.fstat(kept)
     except OSError:
-        return False
+        return  # nothing there: the load says so
+    if (now.st_dev, now.st_ino) == (was.st_dev, was.st_ino):
+        return
     with _FORGETTING:
-        if _PINNED.get(anchor):
-            return False  # a lock is held in the removed folder: nothing goes to a new one under it
-        if _ANCHORS.get(anchor) == fd:
-            del _ANCHORS[anchor]
-            _REMOVED.append(fd)
-    return True
+        if _PINNED.get(anchor) or _ANCHORS.get(anchor) != kept:
+            return
+        fresh = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+        try:
+            os.dup2(fresh, kept, inheritable=False)
+        finally:
+            os.close(fresh)
 
 
 def pin(path: PathArg) -> str:
     """Keep the workspace folder that holds ``path`` (a lock file) while the lock is
     held: the process does not go on in a new folder made at the same path meanwhile
-    (``_removed``), so what is written under a lock is written beside it. The caller
+    (``renew``), so what is written under a lock is written beside it. The caller
     checks, once pinned, that its lock file is the one at the path (``storage.lock``).
     Returns the key ``unpin`` takes."""
     anchor = _split(path)[0]
@@ -222,16 +226,7 @@ def _walk_to(anchor: str, parts: list[str], upto: int, create: bool) -> int:
             return found
         if found == MISSING and not create:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), _shown(anchor, parts, upto - 1))
-    kept = _kept_anchor(anchor, parts)
-    try:
-        return _walk_from(_anchor(anchor, kept), anchor, parts, upto, create)
-    except FileNotFoundError:
-        if kept is None or not _removed(anchor, kept):
-            raise
-    return _walk_from(_anchor(anchor, _kept_anchor(anchor, parts)), anchor, parts, upto, create)
-
-
-def _walk_from(fd: int, anchor: str, parts: list[str], upto: int, create: bool) -> int:
+    fd = _anchor(anchor, parts)
     for index in range(upto):
         fd = _step(fd, anchor, parts, index, parts[index], create)  # closes fd, also when it raises
     return fd
@@ -249,10 +244,7 @@ def _fast_open(anchor: str, parts: list[str], upto: int, flags: int, mode: int =
     base = _kept_anchor(anchor, parts)
     if base is None:
         return -1
-    found = resolve(base, _relative(parts, upto), flags, mode)
-    if found == MISSING and _removed(anchor, base):
-        return _fast_open(anchor, parts, upto, flags, mode)  # from the folder at that path now
-    return found
+    return resolve(base, _relative(parts, upto), flags, mode)
 
 
 _RELATIVE: dict[tuple[int, int], tuple[list[str], bytes]] = {}

@@ -294,21 +294,23 @@ class FileLock:
         for _ in range(3):
             fd = self._open()
             pinned = fs.pin(self.path)  # its workspace folder kept while the lock is held
-            if self._at_its_path(fd):
-                break
-            # the workspace was removed and made again as the file was opened: the new one's
+            try:
+                if self._at_its_path(fd):
+                    self._wait(fd, timeout, source)  # closes fd when it raises
+                    if self._at_its_path(fd):  # and still, once held
+                        self._note_holder(fd)  # closes fd when it raises
+                        self._fd, self._pinned = fd, pinned
+                        return
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                # the file at the path is another one now (the workspace opened again
+                # elsewhere in this process, a state folder made again): that one's
+                os.close(fd)
+            except BaseException:
+                fs.unpin(pinned)
+                raise
             fs.unpin(pinned)
-            os.close(fd)
-        else:
-            gone = FileNotFoundError(errno.ENOENT, "its folder was removed as it was opened, three times")
-            raise StorageError(self.path, gone, "open the lock file")
-        try:
-            self._wait(fd, timeout, source)
-            self._note_holder(fd)
-        except BaseException:
-            fs.unpin(pinned)
-            raise
-        self._fd, self._pinned = fd, pinned
+        gone = FileNotFoundError(errno.ENOENT, "another file took its name as it was taken, three times")
+        raise StorageError(self.path, gone, "open the lock file")
 
     def _at_its_path(self, fd: int) -> bool:
         """Whether the lock file opened is the one at its path now: what is written
