@@ -52,7 +52,8 @@ from workerctl.workspace import init_workspace, load_workspace
 WORKERCTL = [sys.executable, "-m", "workerctl"]
 
 
-def workspace_with_tasks(root: Path, count: int):
+def workspace_with_tasks(root: Path, count: int, comments: list[dict] | None = None):
+    """A sample workspace and ``count`` tasks of its own (each with ``comments``)."""
     workspace = init_workspace(root, get_registry())
     tasks = [f"T-{n}" for n in range(10000, 10000 + count)]
     BuiltinRecordStore(workspace).import_records(
@@ -64,6 +65,7 @@ def workspace_with_tasks(root: Path, count: int):
                 "status": "todo",
                 "due": "2026-01-01",
                 "links": {"project": "P-7"},
+                **({"comments": comments} if comments else {}),
             }
             for t in tasks
         ],

@@ -31,36 +31,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from batch_bench import workspace_with_tasks as with_tasks
+
 from workerctl.engine.batch import BatchRunner
 from workerctl.engine.launcher import Engine, StartOptions
 from workerctl.history.store import History
 from workerctl.plugins.manager import get_registry
-from workerctl.records.builtin_store import BuiltinRecordStore
 from workerctl.storage.lock import HOLD_LOG_ENV, holds_in
-from workerctl.workspace import Workspace, init_workspace
+from workerctl.workspace import Workspace
 
 
 def workspace_with_tasks(root: Path, count: int) -> tuple[Workspace, list[str]]:
     # one run per task, as a daily worker over a backlog would do: each task's
     # comment file then holds one worker comment, not hundreds
-    workspace = init_workspace(root, get_registry())
-    tasks = [f"T-{n}" for n in range(10000, 10000 + count)]
-    BuiltinRecordStore(workspace).import_records(
-        [
-            {
-                "id": t,
-                "type": "task",
-                "title": f"Task {t}",
-                "status": "todo",
-                "due": "2026-01-01",
-                "links": {"project": "P-7"},
-                "comments": [{"author": "Ann", "text": "Waiting on the vendor."}],
-            }
-            for t in tasks
-        ],
-        "benchmark",
-    )
-    return workspace, tasks
+    return with_tasks(root, count, comments=[{"author": "Ann", "text": "Waiting on the vendor."}])
 
 
 def one_at_a_time(folder: Path, runs: int) -> None:
