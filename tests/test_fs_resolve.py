@@ -12,12 +12,14 @@ with nothing outside it touched.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -417,3 +419,65 @@ def test_a_lock_file_made_again_as_it_is_opened_is_taken_in_the_new_folder(tmp_p
         assert fs._PINNED == {}
     finally:
         _forget_anchors()
+
+
+def test_a_thread_waiting_for_a_lock_does_not_keep_the_process_from_a_workspace_made_again(tmp_path):
+    """Only a lock held pins its folder: a thread still waiting for one (another process
+    holds it) lets the process go on in the new folder, and the lock it then gets is the
+    new folder's (the old one's file, once held, is found not to be at the path)."""
+    import subprocess
+    import sys
+    import threading
+
+    from workerctl.storage.lock import FileLock
+
+    _forget_anchors()  # room to keep one (at most 16 a process)
+    try:
+        history = _workspace_with_history(tmp_path / "ws")
+        fs.exists(history / "a.json")  # the folder kept by the process
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(history / "lock")], stdout=subprocess.PIPE, stdin=subprocess.PIPE
+        )
+        assert holder.stdout.readline() == b"held\n"
+        got = threading.Event()
+        lock = FileLock(history / "lock", timeout=30)
+
+        def wait_for_it() -> None:
+            with lock:
+                got.set()
+                assert _held_elsewhere(history / "lock")
+                done.set()
+
+        done = threading.Event()
+        waiter = threading.Thread(target=wait_for_it)
+        waiter.start()
+        while not _opened_here(history / "lock"):  # the thread waits on the old folder's file
+            time.sleep(0.01)
+        shutil.rmtree(tmp_path / "ws")
+        _workspace_with_history(tmp_path / "ws")
+        fs.renew(tmp_path / "ws")  # opened again while the thread waits: taken up at once
+        new = os.stat(tmp_path / "ws")
+        assert os.fstat(fs._ANCHORS[str(tmp_path / "ws")]).st_ino == new.st_ino
+        holder.stdin.close()  # the old folder's holder lets go
+        holder.wait(10)
+        waiter.join(30)
+        assert got.is_set() and done.is_set()
+    finally:
+        _forget_anchors()
+
+
+def _opened_here(path: Path) -> bool:
+    links = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            links.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return str(path) in links
+
+
+HOLD = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()
+"""

@@ -293,22 +293,23 @@ class FileLock:
 
         for _ in range(3):
             fd = self._open()
-            pinned = fs.pin(self.path)  # its workspace folder kept while the lock is held
+            self._wait(fd, timeout, source)  # closes fd when it raises
+            # held: its workspace folder is kept from now until it is let go, and the
+            # file is checked to be the one at its path (the workspace may have been
+            # opened again elsewhere in this process, or a state folder made again, while
+            # it was opened or waited for; a wait never keeps the process from that)
+            pinned = fs.pin(self.path)
             try:
                 if self._at_its_path(fd):
-                    self._wait(fd, timeout, source)  # closes fd when it raises
-                    if self._at_its_path(fd):  # and still, once held
-                        self._note_holder(fd)  # closes fd when it raises
-                        self._fd, self._pinned = fd, pinned
-                        return
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                # the file at the path is another one now (the workspace opened again
-                # elsewhere in this process, a state folder made again): that one's
+                    self._note_holder(fd)  # closes fd when it raises
+                    self._fd, self._pinned = fd, pinned
+                    return
+                fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
             except BaseException:
                 fs.unpin(pinned)
                 raise
-            fs.unpin(pinned)
+            fs.unpin(pinned)  # that one's, then
         gone = FileNotFoundError(errno.ENOENT, "another file took its name as it was taken, three times")
         raise StorageError(self.path, gone, "open the lock file")
 
