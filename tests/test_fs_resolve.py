@@ -481,3 +481,40 @@ fcntl.flock(fd, fcntl.LOCK_EX)
 print("held", flush=True)
 sys.stdin.read()
 """
+
+
+@pytest.mark.parametrize("resolver", ["walk", "openat2"])
+def test_a_workspace_kept_in_a_folder_named_like_a_state_folder_is_anchored_at_its_own(tmp_path, resolver):
+    """``~/.workerctl/projects/acme``: the workspace's own ``.workerctl`` is the state folder,
+    not the outer one. Anchored at the outer one, a workspace made again there was written
+    by objects made before it was opened again, and under a lock taken in the old folder
+    (the second fresh-brief round, c48 and c69); links inside its state are still refused."""
+    kept = fs._openat2
+    fs._openat2 = {"walk": fs._declined, "openat2": FAST}[resolver]
+    _forget_anchors()  # room to keep one (at most 16 a process)
+    try:
+        base = tmp_path / ".workerctl" / "projects"
+        base.mkdir(parents=True)
+        _tree(base, 0, "none")
+        run_file = base.joinpath("ws", *PATH, "R1.json")
+        assert fs._split(run_file) == (str(base / "ws"), [*PATH, "R1.json"])
+        assert fs.read_bytes(run_file) == b'{"id": "R1"}'
+        shutil.rmtree(base / "ws")
+        shutil.rmtree(base / "outside")
+        _tree(base, 0, "none")  # made again, not opened again: nothing reaches it
+        before = _state(base / "ws")
+        with pytest.raises(FileNotFoundError):
+            fs.read_bytes(run_file)
+        with pytest.raises(OSError):
+            os.close(fs.create_new(run_file.with_name("new.tmp")))
+        assert _state(base / "ws") == before
+        fs.renew(base / "ws")
+        assert fs.read_bytes(run_file) == b'{"id": "R1"}'
+        history = base / "ws" / ".workerctl" / "history"
+        shutil.rmtree(history)
+        history.symlink_to(base / "outside" / ".workerctl" / "history")
+        with pytest.raises(fs.PlantedLink):
+            fs.read_bytes(run_file)
+    finally:
+        fs._openat2 = kept
+        _forget_anchors()

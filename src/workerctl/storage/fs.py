@@ -73,8 +73,9 @@ def _split(path: PathArg) -> tuple[str, list[str]]:
         raise ClimbingPath(text)  # made from a damaged id: abspath would take it elsewhere
     full = os.path.abspath(text)
     parts = full.split(os.sep)
-    try:
-        at = parts.index(STATE_DIR_NAME)
+    try:  # the innermost: a workspace may be kept in a folder named so (~/.workerctl/acme);
+        # no name below a state folder is (``storage.filenames`` never makes one with a leading dot)
+        at = len(parts) - 1 - parts[::-1].index(STATE_DIR_NAME)
     except ValueError:
         at = len(parts) - 1
     found = (os.sep.join(parts[:at]) or os.sep, [p for p in parts[at:] if p])
