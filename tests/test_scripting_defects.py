@@ -4,6 +4,7 @@ one proved fixed through the command a script or a person would type."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -224,3 +225,27 @@ def test_restore_by_run_for_a_run_stored_before_versions_were_kept(workspace, wc
     restored = wcli("worker", "restore", "older", "--run", run["id"])
     assert restored.exit_code == 0, restored.output  # matched by configuration hash
     assert path.read_text() == original
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "list", "--watch", "0.1", "--format", "ids"),
+        ("worker", "show", "overdue-task-review", "--watch", "0.1"),
+    ],
+)
+def test_a_watch_whose_workspace_is_removed_says_so(workspace, args):
+    """A watch went on over an empty history (exit 0, "no runs match") once its workspace
+    was removed; a new command says "not a workspace" (exit 2), and so does the watch."""
+    _unfinished_run(workspace)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)  # imported and inside its watch loop
+    shutil.rmtree(workspace.root)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2, (out, err)
+    assert "is not a workspace" in err and "Traceback" not in err

@@ -63,7 +63,12 @@ class App:
         return history
 
     def refresh(self) -> None:
-        """Catch the history up again (for --watch loops)."""
+        """Catch the history up again (for --watch loops). A workspace removed meanwhile
+        is said as a new command would say it (exit 2, "not a workspace"), not watched on
+        as an empty history."""
+        from workerctl.workspace import load_workspace
+
+        load_workspace(self.workspace.root, "--watch")
         self._catch_up(self.history)
 
     def _catch_up(self, history: History) -> None:
