@@ -140,7 +140,8 @@ def _unfinished_run(workspace) -> str:
     return History(workspace).create(run).id
 
 
-def _interrupt(workspace, *args) -> subprocess.CompletedProcess:
+def _in_its_loop(workspace, *args, then) -> subprocess.CompletedProcess:
+    """The command, ``then(process)`` once it is inside its watch loop, and how it ended."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *args],
         stdout=subprocess.PIPE,
@@ -148,9 +149,13 @@ def _interrupt(workspace, *args) -> subprocess.CompletedProcess:
         text=True,
     )
     time.sleep(1.5)  # imported and inside its watch loop
-    proc.send_signal(signal.SIGINT)
+    then(proc)
     out, err = proc.communicate(timeout=20)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _interrupt(workspace, *args) -> subprocess.CompletedProcess:
+    return _in_its_loop(workspace, *args, then=lambda proc: proc.send_signal(signal.SIGINT))
 
 
 @pytest.mark.slow
@@ -238,14 +243,7 @@ def test_a_watch_whose_workspace_is_removed_says_so(workspace, args):
     """A watch went on over an empty history (exit 0, "no runs match") once its workspace
     was removed; a new command says "not a workspace" (exit 2), and so does the watch."""
     _unfinished_run(workspace)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workerctl", "-w", str(workspace.root), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(1.5)  # imported and inside its watch loop
-    shutil.rmtree(workspace.root)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 2, (out, err)
+    ended = _in_its_loop(workspace, *args, then=lambda proc: shutil.rmtree(workspace.root))
+    out, err = ended.stdout, ended.stderr
+    assert ended.returncode == 2, (out, err)
     assert "is not a workspace" in err and "Traceback" not in err
