@@ -672,6 +672,13 @@ TERMINATED = "the process executing the run was terminated"
 STEP_GRACE_SECONDS = 0.5
 
 
+def _stop_if_halted(halt: halts.Halt | None) -> None:
+    """A run cancelled while its step ran is cancelled, whatever the step did (returned,
+    raised, or was woken by the cancel itself)."""
+    if halt is not None and halt.requested:
+        raise Terminated(HALTED) from None
+
+
 def _bounded_step(
     executor: Executor, request: StepRequest, worker: Worker, halt: halts.Halt | None = None
 ) -> Step:
@@ -696,13 +703,11 @@ def _bounded_step(
         try:
             step = executor.step(request)
         except (Exception, Terminated, RunFailed, KeyboardInterrupt):
-            if halt is not None and halt.requested:
-                raise Terminated(HALTED) from None
+            _stop_if_halted(halt)
             raise  # a real Ctrl-C or SIGTERM in this thread cancels the run
         except BaseException as exc:  # SystemExit, GeneratorExit, ... from the plugin
             raise _contained(exc, f"executor {worker.executor!r}") from None
-        if halt is not None and halt.requested:  # as below: the run is cancelled, whatever came
-            raise Terminated(HALTED)
+        _stop_if_halted(halt)  # as below
         return step
     box: dict[str, Any] = {}
     raised: list[BaseException] = []
@@ -726,8 +731,7 @@ def _bounded_step(
         finally:
             if halt is not None:
                 halt.wake_on(None)
-    if halt is not None and halt.requested:  # whatever the step did, the run is cancelled
-        raise Terminated(HALTED)
+    _stop_if_halted(halt)
     if not ended:
         raise RunFailed(
             "timeout",
